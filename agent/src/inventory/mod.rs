@@ -1,0 +1,72 @@
+//! Builds a `v1` report by running each requested section's collector; a failing section never stops the others.
+
+pub mod hardware;
+pub mod host;
+pub mod os;
+pub mod patches;
+pub mod software;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use muster_shared::v1::{AgentInfo, CollectionMode, Report, SCHEMA, SectionName};
+
+use crate::root::{ErrorLog, SystemRoot};
+
+/// What to collect and from where.
+#[derive(Debug, Clone)]
+pub struct InventoryConfig {
+    pub root: SystemRoot,
+    pub sections: BTreeSet<SectionName>,
+    /// A saved SMBIOS table to decode instead of the live one.
+    pub smbios_dump: Option<PathBuf>,
+}
+
+impl InventoryConfig {
+    /// Every section of the running system.
+    pub fn live() -> InventoryConfig {
+        InventoryConfig {
+            root: SystemRoot::live(),
+            sections: SectionName::ALL.into_iter().collect(),
+            smbios_dump: None,
+        }
+    }
+}
+
+/// Collects the inventory. `now` is the collection time written into the report and used for ages.
+pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
+    let root = &config.root;
+    let wants = |section| config.sections.contains(&section);
+    let mut errors = ErrorLog::new();
+
+    let host = wants(SectionName::Host).then(|| host::collect(root, &mut errors));
+    let hardware =
+        wants(SectionName::Hardware).then(|| hardware::collect(root, config.smbios_dump.as_deref(), &mut errors));
+    let os = wants(SectionName::Os).then(|| os::collect(root, &mut errors)).flatten();
+    // Patch state needs the installed package list; read it even when the software section is not reported.
+    let software =
+        (wants(SectionName::Software) || wants(SectionName::Patches)).then(|| software::collect(root, &mut errors));
+    let patches = wants(SectionName::Patches)
+        .then(|| patches::collect(root, software.as_ref(), os.as_ref(), now, &mut errors))
+        .flatten();
+    let checks = wants(SectionName::Checks).then(|| crate::checks::collect(root, patches.as_ref(), &mut errors));
+
+    Report {
+        schema: SCHEMA.to_string(),
+        agent: AgentInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            mode: if root.is_live() { CollectionMode::Live } else { CollectionMode::Root },
+            root: (!root.is_live()).then(|| root.base().display().to_string()),
+            sections: config.sections.iter().copied().collect(),
+        },
+        host,
+        hardware,
+        os,
+        software: software.filter(|_| wants(SectionName::Software)),
+        patches,
+        checks,
+        errors: errors.into_vec(),
+        collected_at: now,
+    }
+}

@@ -1,0 +1,6 @@
+//! The Muster agent as a library: collectors for each report section, pure parsers, and the probes that feed them.
+
+pub mod checks;
+pub mod cli;
+pub mod inventory;
+pub mod root;

@@ -1,0 +1,192 @@
+//! The filesystem root the agent reads: `/` on a live system, or a mounted tree given with `--root`.
+//!
+//! Every file read by a collector goes through [`SystemRoot`] so that `--root` can never silently read the host's
+//! own files: paths are always written as absolute paths of the inspected system and joined onto the root here.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use muster_shared::v1::{CollectionError, ErrorKind, SectionName};
+
+/// Where system files are read from, and whether the running kernel belongs to that system.
+#[derive(Debug, Clone)]
+pub struct SystemRoot {
+    base: PathBuf,
+    live: bool,
+}
+
+impl SystemRoot {
+    /// The running system, read at `/`.
+    pub fn live() -> SystemRoot {
+        SystemRoot { base: PathBuf::from("/"), live: true }
+    }
+
+    /// A mounted filesystem tree; facts that only a running system has are not available.
+    pub fn mounted(base: impl Into<PathBuf>) -> SystemRoot {
+        SystemRoot { base: base.into(), live: false }
+    }
+
+    /// True when this root is the running system, so `/proc`, `/sys` and live interfaces describe it.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// Maps an absolute path of the inspected system (e.g. `/var/lib/dpkg/status`) to a path on this machine.
+    ///
+    /// On a mounted root, symbolic links are resolved inside the root (an absolute link target such as
+    /// `/usr/lib/os-release` means the root's copy, not the host's) and `..` never climbs above the root.
+    pub fn path(&self, system_path: impl AsRef<Path>) -> PathBuf {
+        if self.live {
+            return lexical_join(&self.base, system_path.as_ref());
+        }
+        self.resolve_in_root(system_path.as_ref())
+    }
+
+    fn resolve_in_root(&self, system_path: &Path) -> PathBuf {
+        const MAX_LINKS: usize = 40;
+        let mut pending: Vec<std::ffi::OsString> = normal_parts(system_path).into_iter().rev().collect();
+        let mut resolved: Vec<std::ffi::OsString> = Vec::new();
+        let mut links_followed = 0;
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                resolved.pop();
+                continue;
+            }
+            resolved.push(part);
+            let host_path = self.base.join(resolved.iter().collect::<PathBuf>());
+            let Ok(target) = std::fs::read_link(&host_path) else { continue };
+            links_followed += 1;
+            if links_followed > MAX_LINKS {
+                break;
+            }
+            resolved.pop();
+            if target.is_absolute() {
+                resolved.clear();
+            }
+            for target_part in normal_parts(&target).into_iter().rev() {
+                pending.push(target_part);
+            }
+        }
+        self.base.join(resolved.iter().collect::<PathBuf>())
+    }
+
+    pub fn read(&self, system_path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+        std::fs::read(self.path(system_path))
+    }
+
+    pub fn read_to_string(&self, system_path: impl AsRef<Path>) -> io::Result<String> {
+        std::fs::read_to_string(self.path(system_path))
+    }
+
+    pub fn exists(&self, system_path: impl AsRef<Path>) -> bool {
+        self.path(system_path).exists()
+    }
+}
+
+/// Joins without touching the filesystem, dropping `..` so the result stays below `base`.
+fn lexical_join(base: &Path, system_path: &Path) -> PathBuf {
+    let mut out = base.to_path_buf();
+    for component in system_path.components() {
+        if let Component::Normal(part) = component {
+            out.push(part);
+        }
+    }
+    out
+}
+
+/// The path's components with `.` and the root removed; `..` is kept for the resolver to apply.
+fn normal_parts(path: &Path) -> Vec<std::ffi::OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(part) => Some(part.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Collects what could not be read, so one failing source never stops the others.
+#[derive(Debug, Default)]
+pub struct ErrorLog {
+    errors: Vec<CollectionError>,
+}
+
+impl ErrorLog {
+    pub fn new() -> ErrorLog {
+        ErrorLog::default()
+    }
+
+    pub fn record(
+        &mut self,
+        section: SectionName,
+        item: impl Into<String>,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) {
+        self.errors.push(CollectionError { section, item: item.into(), kind, message: message.into() });
+    }
+
+    /// Records an I/O failure, classifying missing files and permission problems so users can tell them apart.
+    pub fn io(&mut self, section: SectionName, item: impl Into<String>, err: &io::Error) {
+        let kind = io_error_kind(err);
+        self.record(section, item, kind, err.to_string());
+    }
+
+    /// Records a fact that exists only on a running system while a mounted root is being read.
+    pub fn not_live(&mut self, section: SectionName, item: impl Into<String>) {
+        self.record(section, item, ErrorKind::NotAvailable, "only available on the running system, not in --root mode");
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    pub fn as_slice(&self) -> &[CollectionError] {
+        &self.errors
+    }
+
+    pub fn into_vec(self) -> Vec<CollectionError> {
+        self.errors
+    }
+}
+
+pub fn io_error_kind(err: &io::Error) -> ErrorKind {
+    match err.kind() {
+        io::ErrorKind::NotFound => ErrorKind::NotFound,
+        io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        io::ErrorKind::InvalidData => ErrorKind::Parse,
+        _ => ErrorKind::Io,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_root() {
+        let root = SystemRoot::mounted("/mnt/disk");
+        assert_eq!(root.path("/var/lib/dpkg/status"), PathBuf::from("/mnt/disk/var/lib/dpkg/status"));
+        assert_eq!(root.path("/../../etc/shadow"), PathBuf::from("/mnt/disk/etc/shadow"));
+        assert_eq!(root.path("etc/../../passwd"), PathBuf::from("/mnt/disk/etc/passwd"));
+        assert!(!root.is_live());
+        assert!(SystemRoot::live().is_live());
+    }
+
+    #[test]
+    fn absolute_symlinks_resolve_inside_a_mounted_root() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("usr/lib")).unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("usr/lib/os-release"), "ID=inside\n").unwrap();
+        std::os::unix::fs::symlink("/usr/lib/os-release", dir.path().join("etc/os-release")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../etc/passwd", dir.path().join("etc/escape")).unwrap();
+        let root = SystemRoot::mounted(dir.path());
+        assert_eq!(root.read_to_string("/etc/os-release").unwrap(), "ID=inside\n");
+        assert_eq!(root.path("/etc/escape"), dir.path().join("etc/passwd"));
+    }
+}

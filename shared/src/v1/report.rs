@@ -1,0 +1,272 @@
+//! The top-level report, its host/OS/patch/check sections and the error list that explains every absent value.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Hardware, Software};
+
+/// One complete (or partial, see `errors`) inventory of one machine or mounted root.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Always [`super::SCHEMA`] for this module.
+    pub schema: String,
+    pub agent: AgentInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<Host>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<Hardware>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<Os>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software: Option<Software>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patches: Option<Patches>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<Check>>,
+    /// What could not be collected and why. One failing section never stops the others.
+    #[serde(default)]
+    pub errors: Vec<CollectionError>,
+    pub collected_at: DateTime<Utc>,
+}
+
+/// Which agent produced the report and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    pub version: String,
+    /// `live` for the running system, `root` when `--root` pointed at a mounted filesystem tree.
+    pub mode: CollectionMode,
+    /// The filesystem root read in `root` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    /// Sections that were asked for; the others are absent on purpose, not by failure.
+    pub sections: Vec<SectionName>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectionMode {
+    Live,
+    Root,
+}
+
+/// The report's sections, as named on the command line (`--sections`) and in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SectionName {
+    Host,
+    Hardware,
+    Os,
+    Software,
+    Patches,
+    Checks,
+}
+
+impl SectionName {
+    pub const ALL: [SectionName; 6] = [
+        SectionName::Host,
+        SectionName::Hardware,
+        SectionName::Os,
+        SectionName::Software,
+        SectionName::Patches,
+        SectionName::Checks,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SectionName::Host => "host",
+            SectionName::Hardware => "hardware",
+            SectionName::Os => "os",
+            SectionName::Software => "software",
+            SectionName::Patches => "patches",
+            SectionName::Checks => "checks",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SectionName> {
+        SectionName::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for SectionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identity and runtime facts of the machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// `/etc/machine-id`: stable per installation, changes when a machine is reinstalled or a VM is cloned properly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtualization: Option<Virtualization>,
+}
+
+/// What the machine runs inside, if anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Virtualization {
+    /// `none`, `vm` or `container`.
+    pub role: VirtualizationRole,
+    /// e.g. `kvm`, `vmware`, `xen`, `microsoft` (Hyper-V), `oracle` (VirtualBox), `docker`, `podman`, `lxc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub technology: Option<String>,
+    /// The file or value that decided it.
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VirtualizationRole {
+    None,
+    Vm,
+    Container,
+}
+
+/// The operating system, from os-release plus the running kernel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Os {
+    /// `ID`, e.g. `debian`, `ubuntu`, `rhel`, `alpine`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `ID_LIKE`, split on spaces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_like: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_codename: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretty_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    /// Which file the values came from (`/etc/os-release` or `/usr/lib/os-release`, relative to the root read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Running kernel (`uname -r`); live systems only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_release: Option<String>,
+    /// Running architecture, e.g. `x86_64`; live systems only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+}
+
+/// Pending updates and related patch facts. Fields are absent when unknown; the reason is in the report errors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Patches {
+    /// The package manager whose state was read, e.g. `apt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+    /// Every installed package with a newer candidate; absent when pending updates could not be computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Vec<PendingUpdate>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_count: Option<u32>,
+    /// When the package lists were last refreshed (`apt update`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lists_updated_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot_required: Option<RebootRequired>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automatic_updates: Option<AutomaticUpdates>,
+}
+
+/// One installed package with a newer candidate version available.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpdate {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    pub installed_version: String,
+    pub candidate_version: String,
+    /// True when the candidate comes from a security suite (e.g. `bookworm-security`, `jammy-security`).
+    pub security: bool,
+    /// Where the candidate comes from, e.g. `Debian-Security/bookworm-security`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebootRequired {
+    pub required: bool,
+    /// Why: the flag file, the packages it names, or the running kernel older than the newest installed one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutomaticUpdates {
+    pub enabled: bool,
+    /// e.g. `unattended-upgrades`, `dnf-automatic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mechanism: Option<String>,
+    /// The configuration lines that decided it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+}
+
+/// The outcome of one security posture check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    /// Stable id, e.g. `ssh.permit_root_login`.
+    pub id: String,
+    pub status: CheckStatus,
+    /// Why the status is `unknown` or `not_applicable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The file and line, or the value read, that decided the status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    /// One line telling an administrator how to fix a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    NotApplicable,
+    Unknown,
+}
+
+/// Something that could not be collected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionError {
+    pub section: SectionName,
+    /// The field or source concerned, e.g. `system.serial`, `software.rpm`, `/var/lib/dpkg/status`.
+    pub item: String,
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The fact exists only on a running system and this is a mounted root.
+    NotAvailable,
+    /// The source does not exist on this system.
+    NotFound,
+    PermissionDenied,
+    /// The source exists but its content could not be understood (truncated, corrupt, odd encoding).
+    Parse,
+    Io,
+    /// A placeholder such as `To Be Filled By O.E.M.` was read and discarded.
+    JunkValue,
+    Unsupported,
+    /// A bounded scan stopped early.
+    Truncated,
+}
