@@ -6,10 +6,12 @@
 mod hardware;
 mod report;
 mod software;
+mod transport;
 
 pub use hardware::*;
 pub use report::*;
 pub use software::*;
+pub use transport::*;
 
 /// The value of [`Report::schema`] for this version.
 pub const SCHEMA: &str = "muster.v1";
