@@ -1,10 +1,14 @@
 //! The hardware section: firmware identity plus what the running kernel sees (CPUs, memory, disks, mounts, NICs).
 
+pub mod cpu;
+pub mod disks;
+pub mod filesystems;
 pub mod firmware;
+pub mod network;
 
 use std::path::Path;
 
-use muster_shared::v1::{Hardware, SectionName};
+use muster_shared::v1::{ErrorKind, Hardware, SectionName};
 
 use crate::root::{ErrorLog, SystemRoot};
 
@@ -32,6 +36,19 @@ pub fn collect(root: &SystemRoot, smbios_dump: Option<&Path>, errors: &mut Error
         }
         return hardware;
     }
-    hardware.cpu = None;
+    let (cpu, memory) = cpu::probe();
+    if cpu.is_none() || memory.is_none() {
+        errors.record(
+            SectionName::Hardware,
+            "cpu",
+            ErrorKind::Io,
+            "the kernel's processor and memory counters could not be read",
+        );
+    }
+    hardware.cpu = cpu;
+    hardware.memory = memory;
+    hardware.disks = disks::probe(root, errors);
+    hardware.filesystems = filesystems::probe(root, errors);
+    hardware.network_interfaces = network::probe(root, errors);
     hardware
 }
