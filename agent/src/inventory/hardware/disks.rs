@@ -75,7 +75,8 @@ pub fn disk_from_attrs(attrs: &BlockAttrs) -> Option<Disk> {
         attrs.serial.clone().filter(|s| !s.is_empty()).or_else(|| attrs.vpd_pg80.as_deref().and_then(vpd80_serial));
     Some(Disk {
         name: attrs.name.clone(),
-        vendor: clean(attrs.vendor.as_deref()),
+        // virtio exposes the PCI vendor id (`0x1af4`) here, which names no manufacturer.
+        vendor: clean(attrs.vendor.as_deref()).filter(|v| !v.starts_with("0x")),
         model: clean(attrs.model.as_deref()),
         serial: clean(serial.as_deref()),
         wwn: clean(attrs.wwid.as_deref()),
