@@ -1,5 +1,7 @@
 //! The patches section: pending updates, security updates, reboot-required and automatic-update state.
 
+pub mod apt;
+
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{ErrorKind, Os, Patches, SectionName, Software};
 

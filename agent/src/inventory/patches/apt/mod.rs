@@ -1,0 +1,304 @@
+//! Pending upgrades on apt systems, computed offline the way apt would from its configured sources and lists.
+//!
+//! Reads `/etc/apt/sources.list(.d)`, each source's Release file and `Packages` lists under `/var/lib/apt/lists`,
+//! gives every list apt's default pin priority and picks each installed package's candidate.
+
+pub mod conf;
+pub mod lists;
+pub mod policy;
+pub mod release;
+pub mod sources;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use muster_shared::v1::{ErrorKind, Package, PendingUpdate, SectionName};
+use muster_shared::version::dpkg;
+
+use self::conf::AptConf;
+use self::lists::Compression;
+use self::policy::{DefaultRelease, Offer};
+use self::release::Release;
+use self::sources::Source;
+use crate::root::{ErrorLog, SystemRoot};
+
+pub const LISTS_DIR: &str = "/var/lib/apt/lists";
+const SECTION: SectionName = SectionName::Patches;
+
+/// Pending upgrades and how fresh the lists they were computed from are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingState {
+    /// `None` when some configured list could not be read: a partial list would hide updates.
+    pub pending: Option<Vec<PendingUpdate>>,
+    pub lists_updated_at: Option<DateTime<Utc>>,
+}
+
+/// Reads the system's apt configuration files in apt's order: `apt.conf.d/*` sorted by name, then `apt.conf`.
+pub fn read_conf(root: &SystemRoot, errors: &mut ErrorLog) -> AptConf {
+    let mut conf = AptConf::new();
+    let mut files: Vec<String> = list_dir(root, "/etc/apt/apt.conf.d", errors)
+        .into_iter()
+        .filter(|name| is_conf_part(name))
+        .map(|name| format!("/etc/apt/apt.conf.d/{name}"))
+        .collect();
+    files.push("/etc/apt/apt.conf".to_string());
+    for file in files {
+        match root.read(&file) {
+            Ok(bytes) => {
+                if let Err(err) = conf.read(&String::from_utf8_lossy(&bytes), &file) {
+                    errors.record(SECTION, file, ErrorKind::Parse, err.to_string());
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => errors.io(SECTION, file, &err),
+        }
+    }
+    conf
+}
+
+/// apt reads configuration parts whose names are `[A-Za-z0-9_.-]+` with no extension or `.conf`.
+fn is_conf_part(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    !name.starts_with('.')
+        && name.chars().all(allowed)
+        && name.rsplit_once('.').is_none_or(|(_, extension)| extension == "conf")
+}
+
+/// Lists a directory of the inspected system, sorted by name; a missing directory is simply empty.
+fn list_dir(root: &SystemRoot, dir: &str, errors: &mut ErrorLog) -> Vec<String> {
+    let entries = match std::fs::read_dir(root.path(dir)) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(err) => {
+            errors.io(SECTION, dir, &err);
+            return Vec::new();
+        }
+    };
+    let mut names: Vec<String> =
+        entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect();
+    names.sort();
+    names
+}
+
+/// Reads every configured `deb` source, in apt's order: `sources.list`, then `sources.list.d` by name.
+/// Returns `None` when a source file could not be read or parsed, since apt itself would refuse to run then.
+pub fn read_sources(root: &SystemRoot, errors: &mut ErrorLog) -> Option<Vec<Source>> {
+    let mut files = vec!["/etc/apt/sources.list".to_string()];
+    files.extend(
+        list_dir(root, "/etc/apt/sources.list.d", errors)
+            .into_iter()
+            .filter(|n| n.ends_with(".list") || n.ends_with(".sources"))
+            .map(|n| format!("/etc/apt/sources.list.d/{n}")),
+    );
+    let mut all = Vec::new();
+    let mut complete = true;
+    for file in files {
+        let text = match root.read(&file) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => {
+                errors.io(SECTION, &file, &err);
+                complete = false;
+                continue;
+            }
+        };
+        let (mut found, problems) = if file.ends_with(".sources") {
+            sources::parse_deb822(&text, &file)
+        } else {
+            sources::parse_one_line(&text, &file)
+        };
+        for problem in problems {
+            errors.record(SECTION, &file, ErrorKind::Parse, problem.to_string());
+            complete = false;
+        }
+        all.append(&mut found);
+    }
+    complete.then_some(all)
+}
+
+/// The architectures apt downloads lists for: `APT::Architectures`, or the native one plus dpkg's foreign ones.
+pub fn system_architectures(root: &SystemRoot, conf: &AptConf, native: &str) -> Vec<String> {
+    let configured: Vec<String> = conf.list("APT::Architectures").iter().map(|s| s.value.clone()).collect();
+    if !configured.is_empty() {
+        return configured;
+    }
+    let mut archs = vec![native.to_string()];
+    if let Ok(text) = root.read_to_string("/var/lib/dpkg/arch") {
+        for arch in text.split_whitespace() {
+            if !archs.iter().any(|a| a == arch) {
+                archs.push(arch.to_string());
+            }
+        }
+    }
+    archs
+}
+
+/// The native architecture: `APT::Architecture`, else the architecture dpkg itself is built for.
+pub fn native_architecture(conf: &AptConf, installed: &[&Package]) -> Option<String> {
+    if let Some(setting) = conf.get("APT::Architecture") {
+        return Some(setting.value.clone());
+    }
+    installed.iter().find(|p| p.name == "dpkg").and_then(|p| p.arch.clone())
+}
+
+/// One downloaded `Packages` list and the release it belongs to.
+#[derive(Debug, Clone)]
+struct ListFile {
+    path: PathBuf,
+    display: String,
+    compression: Compression,
+    release: Option<usize>,
+}
+
+/// Computes pending upgrades of `installed` (the dpkg packages) from the configured sources.
+pub fn pending(root: &SystemRoot, installed: &[&Package], conf: &AptConf, errors: &mut ErrorLog) -> PendingState {
+    let Some(sources) = read_sources(root, errors) else {
+        return PendingState { pending: None, lists_updated_at: None };
+    };
+    let Some(native) = native_architecture(conf, installed) else {
+        errors.record(SECTION, "apt.architecture", ErrorKind::NotAvailable, "the native architecture is unknown");
+        return PendingState { pending: None, lists_updated_at: None };
+    };
+    let archs = system_architectures(root, conf, &native);
+    let (releases, lists, lists_updated_at, mut complete) = locate_lists(root, &sources, &archs, errors);
+
+    let default_release = conf.get("APT::Default-Release").map(|s| DefaultRelease::parse(&s.value));
+    let priorities: Vec<i32> = lists
+        .iter()
+        .map(|l| policy::list_priority(l.release.map(|r| &releases[r]), default_release.as_ref()))
+        .collect();
+
+    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::with_capacity(installed.len());
+    for (index, package) in installed.iter().enumerate() {
+        by_name.entry(package.name.as_str()).or_default().push(index);
+    }
+    let native_of = |arch: &str| -> String { if arch == "all" { native.clone() } else { arch.to_string() } };
+    let installed_arch: Vec<String> = installed.iter().map(|p| native_of(p.arch.as_deref().unwrap_or("all"))).collect();
+    let mut offers: Vec<Vec<Offer>> = vec![Vec::new(); installed.len()];
+    for (list_index, list) in lists.iter().enumerate() {
+        let result = lists::open(&list.path, list.compression).map_err(lists::ListError::from).and_then(|reader| {
+            lists::scan(
+                reader,
+                |name| by_name.contains_key(name),
+                |offered| {
+                    let arch = if offered.arch == "all" { native.as_str() } else { offered.arch };
+                    for &i in by_name.get(offered.name).map_or(&[][..], Vec::as_slice) {
+                        if installed_arch[i] == arch {
+                            offers[i].push(Offer {
+                                version: offered.version.to_string(),
+                                priority: priorities[list_index],
+                                list: list_index,
+                            });
+                        }
+                    }
+                },
+            )
+        });
+        if let Err(err) = result {
+            errors.record(SECTION, &list.display, ErrorKind::Parse, err.to_string());
+            complete = false;
+        }
+    }
+    if !complete {
+        return PendingState { pending: None, lists_updated_at };
+    }
+
+    let mut pending = Vec::new();
+    for (package, offers) in installed.iter().zip(&offers) {
+        let Some(chosen) = policy::candidate(&package.version, offers) else { continue };
+        if dpkg::compare(chosen, &package.version) != std::cmp::Ordering::Greater {
+            continue;
+        }
+        let sources_of_chosen: Vec<&Offer> =
+            offers.iter().filter(|o| dpkg::compare(&o.version, chosen) == std::cmp::Ordering::Equal).collect();
+        let release_of = |o: &Offer| lists[o.list].release.map(|r| &releases[r]);
+        let security_release = sources_of_chosen.iter().filter_map(|o| release_of(o)).find(|r| r.is_security());
+        let best = sources_of_chosen.iter().max_by_key(|o| o.priority).and_then(|o| release_of(o));
+        pending.push(PendingUpdate {
+            name: package.name.clone(),
+            arch: package.arch.clone(),
+            installed_version: package.version.clone(),
+            candidate_version: chosen.to_string(),
+            security: security_release.is_some(),
+            origin: security_release.or(best).and_then(Release::display_name),
+        });
+    }
+    pending.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+    PendingState { pending: Some(pending), lists_updated_at }
+}
+
+/// Finds each source's Release file and `Packages` lists under the lists directory.
+/// Returns the parsed releases, the lists, the newest Release mtime and whether every list was found readable.
+fn locate_lists(
+    root: &SystemRoot,
+    sources: &[Source],
+    archs: &[String],
+    errors: &mut ErrorLog,
+) -> (Vec<Release>, Vec<ListFile>, Option<DateTime<Utc>>, bool) {
+    let mut releases = Vec::new();
+    let mut lists = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut newest: Option<DateTime<Utc>> = None;
+    let mut complete = true;
+    for source in sources {
+        let mut release_index = None;
+        for name in source.release_file_names() {
+            let display = format!("{LISTS_DIR}/{name}");
+            let path = root.path(&display);
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            if let Ok(modified) = std::fs::metadata(&path).and_then(|m| m.modified()) {
+                let modified = DateTime::<Utc>::from(modified);
+                newest = Some(newest.map_or(modified, |n| n.max(modified)));
+            }
+            match release::parse(&bytes) {
+                Ok(parsed) => {
+                    releases.push(parsed);
+                    release_index = Some(releases.len() - 1);
+                }
+                Err(err) => {
+                    errors.record(SECTION, display, ErrorKind::Parse, err.to_string());
+                    complete = false;
+                }
+            }
+            break;
+        }
+        for (name, _arch) in source.packages_file_names(archs) {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            match find_list(root, &name) {
+                Some(Ok((path, display, compression))) => {
+                    lists.push(ListFile { path, display, compression, release: release_index })
+                }
+                Some(Err(display)) => {
+                    errors.record(SECTION, display, ErrorKind::Unsupported, "this list compression is not supported");
+                    complete = false;
+                }
+                None => errors.record(
+                    SECTION,
+                    format!("{LISTS_DIR}/{name}"),
+                    ErrorKind::NotFound,
+                    format!("configured in {} but not downloaded; apt sees no packages from it", source.origin),
+                ),
+            }
+        }
+    }
+    (releases, lists, newest, complete)
+}
+
+/// The list file apt keeps for `name`, with whatever compression suffix it was stored with.
+#[allow(clippy::type_complexity)]
+fn find_list(root: &SystemRoot, name: &str) -> Option<Result<(PathBuf, String, Compression), String>> {
+    for (suffix, compression) in Compression::SUFFIXES {
+        let display = format!("{LISTS_DIR}/{name}{suffix}");
+        let path = root.path(&display);
+        if path.is_file() {
+            return Some(match compression {
+                Some(compression) => Ok((path, display, compression)),
+                None => Err(display),
+            });
+        }
+    }
+    None
+}
