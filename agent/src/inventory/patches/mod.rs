@@ -1,20 +1,108 @@
 //! The patches section: pending updates, security updates, reboot-required and automatic-update state.
+//!
+//! Everything is computed offline from the package manager's own files (no `apt update`, no network), so the
+//! answer is as fresh as the last list refresh, which the report states in `lists_updated_at`.
 
 pub mod apt;
+pub mod automatic;
+pub mod reboot;
 
 use chrono::{DateTime, Utc};
-use muster_shared::v1::{ErrorKind, Os, Patches, SectionName, Software};
+use muster_shared::v1::{ErrorKind, Os, Package, PackageKind, Patches, SectionName, Software};
 
 use crate::root::{ErrorLog, SystemRoot};
 
+const SECTION: SectionName = SectionName::Patches;
+
 /// Computes patch state offline from the package manager's own files.
 pub fn collect(
-    _root: &SystemRoot,
-    _software: Option<&Software>,
-    _os: Option<&Os>,
+    root: &SystemRoot,
+    software: Option<&Software>,
+    os: Option<&Os>,
     _now: DateTime<Utc>,
     errors: &mut ErrorLog,
 ) -> Option<Patches> {
-    errors.record(SectionName::Patches, "patches", ErrorKind::Unsupported, "patch state is not computed yet");
-    None
+    if !is_apt_system(root) {
+        errors.record(
+            SECTION,
+            "patches.pending",
+            ErrorKind::Unsupported,
+            "pending updates are only computed for apt-based systems yet",
+        );
+        return None;
+    }
+    let installed: Vec<&Package> =
+        software.map(|s| s.packages.iter().filter(|p| p.kind == PackageKind::Deb).collect()).unwrap_or_default();
+    let conf = apt::read_conf(root, errors);
+    let known = !installed.is_empty();
+    let state = if known {
+        apt::pending(root, &installed, &conf, errors)
+    } else {
+        errors.record(
+            SECTION,
+            "patches.pending",
+            ErrorKind::NotAvailable,
+            "the installed deb packages are unknown, so pending updates cannot be computed",
+        );
+        apt::PendingState { pending: None, lists_updated_at: None }
+    };
+    let count = |security_only: bool| {
+        state.pending.as_ref().map(|p| p.iter().filter(|u| u.security || !security_only).count() as u32)
+    };
+    Some(Patches {
+        manager: Some("apt".to_string()),
+        pending_count: count(false),
+        security_count: count(true),
+        pending: state.pending,
+        lists_updated_at: state.lists_updated_at,
+        reboot_required: Some(reboot_required(root, os, &installed, known, errors)),
+        automatic_updates: known.then(|| automatic::decide(&installed, &conf)),
+    })
 }
+
+/// apt systems have dpkg's database and apt's configuration; distroless images carry neither apt nor a status file.
+fn is_apt_system(root: &SystemRoot) -> bool {
+    root.exists("/var/lib/dpkg/status") && root.exists("/etc/apt")
+}
+
+fn reboot_required(
+    root: &SystemRoot,
+    os: Option<&Os>,
+    installed: &[&Package],
+    installed_known: bool,
+    errors: &mut ErrorLog,
+) -> muster_shared::v1::RebootRequired {
+    let flag = reboot::FLAG_FILES.iter().find(|path| root.exists(path)).map(|path| {
+        let list = format!("{path}.pkgs");
+        let packages = match root.read_to_string(&list) {
+            Ok(text) => text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(err) => {
+                errors.io(SECTION, list, &err);
+                Vec::new()
+            }
+        };
+        reboot::Flag { path: path.to_string(), packages }
+    });
+    let running = if !root.is_live() {
+        errors.not_live(SECTION, "reboot_required.kernel");
+        None
+    } else if !installed_known {
+        None
+    } else {
+        match os.and_then(|o| o.kernel_release.clone()) {
+            Some(release) => Some(release),
+            None => match root.read_to_string("/proc/sys/kernel/osrelease") {
+                Ok(text) => Some(text.trim().to_string()),
+                Err(err) => {
+                    errors.io(SECTION, "/proc/sys/kernel/osrelease", &err);
+                    None
+                }
+            },
+        }
+    };
+    reboot::decide(flag.as_ref(), running.as_deref(), installed)
+}
+
+#[cfg(test)]
+mod tests;
