@@ -1,11 +1,112 @@
-//! Security posture checks (the report's `checks` section).
+//! Security posture checks (the report's `checks` section): small probes read inputs, pure functions decide.
+//!
+//! Each check module exposes pure functions over file contents or values (tested against real configuration files)
+//! and a thin probe that reads those inputs through [`SystemRoot`]. Facts that exist only on a running system
+//! (processes, `/proc`, `/sys`, the live ruleset) come from [`runtime::Runtime`], which is empty in `--root` mode so
+//! those checks report `not_applicable` instead of reading the host.
 
-use muster_shared::v1::{Check, ErrorKind, Patches, SectionName};
+mod accounts;
+// mod disk;
+// mod firewall;
+mod pam;
+mod runtime;
+mod sshd;
+// mod sudo;
+// mod system;
+// mod updates;
+// mod world_writable;
+
+use std::io;
+
+use chrono::{DateTime, Utc};
+use muster_shared::v1::{Check, CheckStatus, Patches, SectionName};
 
 use crate::root::{ErrorLog, SystemRoot};
 
-/// Runs every posture check against `root`.
-pub fn collect(_root: &SystemRoot, _patches: Option<&Patches>, errors: &mut ErrorLog) -> Vec<Check> {
-    errors.record(SectionName::Checks, "checks", ErrorKind::Unsupported, "posture checks are not implemented yet");
-    Vec::new()
+/// Runs every posture check against `root`, taking the current time from the clock.
+///
+/// Prefer [`collect_at`] where the report's own collection time is at hand, so that ages agree with `collected_at`.
+pub fn collect(root: &SystemRoot, patches: Option<&Patches>, errors: &mut ErrorLog) -> Vec<Check> {
+    collect_at(root, patches, Utc::now(), errors)
 }
+
+/// Runs every posture check against `root`; `now` decides the age of the package lists.
+pub fn collect_at(
+    root: &SystemRoot,
+    patches: Option<&Patches>,
+    now: DateTime<Utc>,
+    errors: &mut ErrorLog,
+) -> Vec<Check> {
+    let runtime = runtime::Runtime::probe(root);
+    let mut checks = Vec::with_capacity(26);
+    checks.extend(sshd::probe(root, errors));
+    checks.extend(accounts::probe(root, errors));
+    let _ = (&runtime, patches, now);
+    checks
+}
+
+fn pass(id: &str, evidence: Vec<String>) -> Check {
+    Check { id: id.to_string(), status: CheckStatus::Pass, reason: None, evidence, remediation: None }
+}
+
+fn fail(id: &str, evidence: Vec<String>, remediation: &str) -> Check {
+    Check {
+        id: id.to_string(),
+        status: CheckStatus::Fail,
+        reason: None,
+        evidence,
+        remediation: Some(remediation.to_string()),
+    }
+}
+
+fn not_applicable(id: &str, reason: impl Into<String>) -> Check {
+    Check {
+        id: id.to_string(),
+        status: CheckStatus::NotApplicable,
+        reason: Some(reason.into()),
+        evidence: Vec::new(),
+        remediation: None,
+    }
+}
+
+fn unknown(id: &str, reason: impl Into<String>) -> Check {
+    Check {
+        id: id.to_string(),
+        status: CheckStatus::Unknown,
+        reason: Some(reason.into()),
+        evidence: Vec::new(),
+        remediation: None,
+    }
+}
+
+/// The lines of a configuration file that carry settings: 1-based number and trimmed text, without blank lines and
+/// lines whose first non-blank character is `#`.
+fn setting_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| (index + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+}
+
+/// A file of the inspected system that may legitimately be absent.
+enum Input {
+    Present(String),
+    Missing,
+    /// Present but unreadable; the message says why (already recorded in the error log).
+    Unreadable(String),
+}
+
+/// Reads a text file through the root. Missing files are an answer, not an error; other failures are recorded.
+fn read_input(root: &SystemRoot, path: &str, errors: &mut ErrorLog) -> Input {
+    match root.read(path) {
+        Ok(bytes) => Input::Present(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Input::Missing,
+        Err(err) => {
+            errors.io(SectionName::Checks, path, &err);
+            Input::Unreadable(format!("{path}: {err}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
