@@ -1,11 +1,133 @@
-//! The software section: reads every package database present under the root.
+//! The software section: reads every package database present under the root into one package list.
+//!
+//! Each database format has a pure parser over bytes (`dpkg`, `apk`, `pacman`, `rpm::header` and the rpmdb
+//! container readers) and a thin probe here that finds the files through [`SystemRoot`]. A database that can only be
+//! read in part still contributes what was read, but its [`PackageSource`] says `complete: false` and the error log
+//! says why, so a partial list is never passed off as the whole truth.
 
-use muster_shared::v1::{ErrorKind, SectionName, Software};
+mod apk;
+mod dpkg;
+mod pacman;
+mod rpm;
 
-use crate::root::{ErrorLog, SystemRoot};
+#[cfg(test)]
+mod tests;
+
+use std::io;
+
+use muster_shared::v1::{ErrorKind, Package, PackageKind, PackageSource, SectionName, Software};
+
+use crate::root::{ErrorLog, SystemRoot, io_error_kind};
+
+pub use dpkg::{DpkgFlavor, parse_dpkg_status};
+
+/// Why a package database could not be read, or could be read only in part.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The data ends before a record it announces; typically a file cut short.
+    #[error("truncated: {0}")]
+    Truncated(String),
+    /// The data contradicts its own format.
+    #[error("corrupt: {0}")]
+    Corrupt(String),
+    /// The database is mid-update: changes are recorded beside it that its readers have not merged yet.
+    #[error("pending: {0}")]
+    Pending(String),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+impl DbError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            DbError::Io(err) => io_error_kind(err),
+            DbError::Truncated(_) | DbError::Corrupt(_) | DbError::Pending(_) | DbError::Sqlite(_) => ErrorKind::Parse,
+        }
+    }
+}
+
+/// What one database yielded: the packages read and, when it could be read only in part, why.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub packages: Vec<Package>,
+    /// Empty when every record of the database was read.
+    pub problems: Vec<DbError>,
+}
+
+impl Listing {
+    pub fn is_complete(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
 
 /// Reads every package database found under `root`.
-pub fn collect(_root: &SystemRoot, errors: &mut ErrorLog) -> Software {
-    errors.record(SectionName::Software, "software", ErrorKind::Unsupported, "package databases are not read yet");
-    Software::default()
+///
+/// A database that is absent is simply not a source; only when no database at all exists is that recorded, so a
+/// reader can tell "no package manager" from "nothing collected".
+pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Software {
+    let mut found: Vec<(PackageSource, Listing)> = Vec::new();
+    dpkg::probe(root, &mut found);
+    rpm::probe(root, &mut found);
+    apk::probe(root, &mut found);
+    pacman::probe(root, &mut found);
+
+    if found.is_empty() {
+        errors.record(
+            SectionName::Software,
+            "package databases",
+            ErrorKind::NotFound,
+            "no dpkg, rpm, apk or pacman database was found",
+        );
+    }
+    assemble(found, errors)
+}
+
+/// The deb packages of a software section, for callers (patch state) that only care about dpkg systems.
+pub fn deb_packages(software: Option<&Software>) -> impl Iterator<Item = &Package> {
+    software.into_iter().flat_map(|s| s.packages.iter()).filter(|p| p.kind == PackageKind::Deb)
+}
+
+/// Turns per-database listings into the section, logging every problem against its database path.
+fn assemble(found: Vec<(PackageSource, Listing)>, errors: &mut ErrorLog) -> Software {
+    let mut software = Software::default();
+    for (mut source, listing) in found {
+        for problem in &listing.problems {
+            errors.record(SectionName::Software, source.path.clone(), problem.kind(), problem.to_string());
+        }
+        source.packages = u32::try_from(listing.packages.len()).unwrap_or(u32::MAX);
+        source.complete = listing.is_complete();
+        software.sources.push(source);
+        software.packages.extend(listing.packages);
+    }
+    sort_packages(&mut software.packages);
+    software
+}
+
+/// Orders packages the same way on every run so section hashes only change when the packages do.
+fn sort_packages(packages: &mut [Package]) {
+    packages.sort_by(|a, b| {
+        (a.kind, &a.name, &a.arch, &a.version).cmp(&(b.kind, &b.name, &b.arch, &b.version))
+    });
+}
+
+/// A source entry for a database at `path` (a path of the inspected system); counts are filled in by [`assemble`].
+fn source(kind: PackageKind, path: &str, format: &str) -> PackageSource {
+    PackageSource { kind, path: path.to_string(), format: format.to_string(), packages: 0, complete: false }
+}
+
+/// The listing of a database that could not be opened at all.
+fn failed(err: DbError) -> Listing {
+    Listing { packages: Vec::new(), problems: vec![err] }
+}
+
+/// Bytes as text, replacing invalid UTF-8 rather than dropping the record: package metadata is occasionally Latin-1.
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Trims ASCII whitespace (including the `\r` of CRLF files) from both ends.
+fn trim(bytes: &[u8]) -> &[u8] {
+    bytes.trim_ascii()
 }
