@@ -106,14 +106,14 @@ impl<'a> Stanza<'a> {
         if stanza.lines == 0 {
             return;
         }
-        match stanza.into_package(flavor) {
+        match stanza.to_package(flavor) {
             Ok(Some(package)) => out.push(package),
             Ok(None) => {}
             Err(reason) => malformed.add(stanza.first_line, reason),
         }
     }
 
-    fn into_package(&self, flavor: DpkgFlavor) -> Result<Option<Package>, &'static str> {
+    fn to_package(&self, flavor: DpkgFlavor) -> Result<Option<Package>, &'static str> {
         if let Some(reason) = self.broken {
             return Err(reason);
         }
@@ -152,8 +152,8 @@ fn is_listed_state(status: &[u8]) -> Result<bool, &'static str> {
     let state = status.rsplit(|&b| b == b' ').next().unwrap_or_default();
     match state {
         b"not-installed" => Ok(false),
-        b"installed" | b"config-files" | b"half-installed" | b"unpacked" | b"half-configured"
-        | b"triggers-awaited" | b"triggers-pending" => Ok(true),
+        b"installed" | b"config-files" | b"half-installed" | b"unpacked" | b"half-configured" | b"triggers-awaited"
+        | b"triggers-pending" => Ok(true),
         _ => Err("an unknown package state"),
     }
 }
@@ -299,6 +299,8 @@ fn pending_journal(updates_dir: &Path) -> Option<DbError> {
         })
         .count();
     (pending > 0).then(|| {
-        DbError::Pending(format!("{pending} dpkg journal update(s) not yet merged into the status file; run dpkg --configure -a"))
+        DbError::Pending(format!(
+            "{pending} dpkg journal update(s) not yet merged into the status file; run dpkg --configure -a"
+        ))
     })
 }

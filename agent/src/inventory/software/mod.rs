@@ -20,6 +20,7 @@ use muster_shared::v1::{ErrorKind, Package, PackageKind, PackageSource, SectionN
 use crate::root::{ErrorLog, SystemRoot, io_error_kind};
 
 pub use dpkg::{DpkgFlavor, parse_dpkg_status};
+pub use rpm::{RpmDbFormat, parse_rpmdb, read_rpmdb};
 
 /// Why a package database could not be read, or could be read only in part.
 #[derive(Debug, thiserror::Error)]
@@ -107,9 +108,7 @@ fn assemble(found: Vec<(PackageSource, Listing)>, errors: &mut ErrorLog) -> Soft
 
 /// Orders packages the same way on every run so section hashes only change when the packages do.
 fn sort_packages(packages: &mut [Package]) {
-    packages.sort_by(|a, b| {
-        (a.kind, &a.name, &a.arch, &a.version).cmp(&(b.kind, &b.name, &b.arch, &b.version))
-    });
+    packages.sort_by(|a, b| (a.kind, &a.name, &a.arch, &a.version).cmp(&(b.kind, &b.name, &b.arch, &b.version)));
 }
 
 /// A source entry for a database at `path` (a path of the inspected system); counts are filled in by [`assemble`].

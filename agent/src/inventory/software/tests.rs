@@ -37,10 +37,8 @@ fn expected_rows(rel: &str) -> Vec<Vec<String>> {
 
 /// Name, version and arch of each package, sorted, for comparison with a tool's listing.
 fn nva(packages: &[Package]) -> Vec<(String, String, String)> {
-    let mut rows: Vec<_> = packages
-        .iter()
-        .map(|p| (p.name.clone(), p.version.clone(), p.arch.clone().unwrap_or_default()))
-        .collect();
+    let mut rows: Vec<_> =
+        packages.iter().map(|p| (p.name.clone(), p.version.clone(), p.arch.clone().unwrap_or_default())).collect();
     rows.sort();
     rows
 }
