@@ -1,0 +1,325 @@
+//! Collector settings: defaults, then a TOML file, then `MUSTER_*` environment variables, then command-line flags.
+//!
+//! Resolution is pure (`Settings::resolve` takes the file text and an environment lookup), so precedence is tested
+//! without touching the process environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A value that must never reach a log: `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Ingest limits; each is named in the `limit` field of the error a request over it gets.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Request body as sent (compressed), bytes.
+    pub max_body_bytes: usize,
+    /// Request body after decompression, bytes.
+    pub max_decompressed_bytes: usize,
+    /// Items in `software.packages`.
+    pub max_packages: usize,
+    /// Items in any other list.
+    pub max_list_items: usize,
+    /// Bytes in any one string (keys included).
+    pub max_string_length: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_body_bytes: 4 << 20,
+            max_decompressed_bytes: 64 << 20,
+            max_packages: 100_000,
+            max_list_items: 20_000,
+            max_string_length: 64 << 10,
+        }
+    }
+}
+
+/// How enrolment recognises machines and slows down guessing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolmentPolicy {
+    /// A host seen within this window counts as live: a second machine claiming its hardware identity with another
+    /// machine id is then a clone, not a reinstall.
+    pub live_window: Duration,
+    /// Failed enrolments allowed per source address within `failure_window` before answers become 429.
+    pub max_failures: i64,
+    pub failure_window: Duration,
+}
+
+impl Default for EnrolmentPolicy {
+    fn default() -> EnrolmentPolicy {
+        EnrolmentPolicy {
+            live_window: Duration::from_secs(2 * 3600),
+            max_failures: 10,
+            failure_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// How the listener speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// The collector's own private CA and server certificate under `<data_dir>/tls`, created on first start.
+    Managed,
+    /// The operator's certificate chain and key (PEM).
+    Files { cert: PathBuf, key: PathBuf },
+    /// Plain HTTP, only on request.
+    InsecureHttp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub database_url: Secret,
+    pub tls: TlsMode,
+    pub limits: Limits,
+    pub enrolment: EnrolmentPolicy,
+    /// How long report ids are remembered to answer retries with `duplicate`.
+    pub report_id_retention: Duration,
+}
+
+/// Values given on the command line (or by clap from `MUSTER_*` variables for the flags it knows).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<Secret>,
+    pub listen: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub insecure_http: bool,
+    pub i_know: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot parse the config file: {0}")]
+    File(#[from] toml::de::Error),
+    #[error("invalid value {value:?} for {name}: {reason}")]
+    Invalid { name: String, value: String, reason: String },
+    #[error("--tls-cert and --tls-key go together")]
+    HalfTls,
+    #[error("--insecure-http cannot be combined with --tls-cert/--tls-key")]
+    InsecureWithTls,
+    #[error(
+        "refusing plain HTTP on non-loopback address {0}: agents would send tokens in clear; add --i-know to insist"
+    )]
+    InsecureNonLoopback(SocketAddr),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    database_url: Option<Secret>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    limits: Option<Limits>,
+    identity_live_window: Option<String>,
+    enroll_max_failures: Option<i64>,
+    enroll_failure_window: Option<String>,
+    report_id_retention: Option<String>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+impl Settings {
+    /// Layers `file` (TOML text, if any), the environment and `cli` over the defaults.
+    pub fn resolve(
+        file: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+        cli: &Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let file: FileConfig = match file {
+            Some(text) => toml::from_str(text)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = cli.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./muster-data"));
+        let listen = match cli.listen.or(file.listen) {
+            Some(listen) => listen,
+            None => parse_value("listen", DEFAULT_LISTEN, |s| s.parse::<SocketAddr>().map_err(|e| e.to_string()))?,
+        };
+        let database_url = cli
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| Secret::new(format!("sqlite://{}", data_dir.join("muster.db").display())));
+
+        let cert = cli.tls_cert.clone().or(file.tls_cert);
+        let key = cli.tls_key.clone().or(file.tls_key);
+        let tls = match (cli.insecure_http, cert, key) {
+            (true, None, None) => {
+                if !listen.ip().is_loopback() && !cli.i_know {
+                    return Err(ConfigError::InsecureNonLoopback(listen));
+                }
+                TlsMode::InsecureHttp
+            }
+            (true, _, _) => return Err(ConfigError::InsecureWithTls),
+            (false, Some(cert), Some(key)) => TlsMode::Files { cert, key },
+            (false, None, None) => TlsMode::Managed,
+            (false, _, _) => return Err(ConfigError::HalfTls),
+        };
+
+        let mut limits = file.limits.unwrap_or_default();
+        let number = |name: &str, value: String| {
+            parse_value(name, &value, |s| s.trim().parse::<usize>().map_err(|e| e.to_string()))
+        };
+        for (name, slot) in [
+            ("MUSTER_MAX_BODY_BYTES", &mut limits.max_body_bytes),
+            ("MUSTER_MAX_DECOMPRESSED_BYTES", &mut limits.max_decompressed_bytes),
+            ("MUSTER_MAX_PACKAGES", &mut limits.max_packages),
+            ("MUSTER_MAX_LIST_ITEMS", &mut limits.max_list_items),
+            ("MUSTER_MAX_STRING_LENGTH", &mut limits.max_string_length),
+        ] {
+            if let Some(value) = env(name) {
+                *slot = number(name, value)?;
+            }
+        }
+
+        let mut enrolment = EnrolmentPolicy::default();
+        let duration_setting =
+            |name: &str, env_name: &str, file_value: Option<String>| match env(env_name).or(file_value) {
+                Some(value) => parse_value(name, &value, parse_duration).map(Some),
+                None => Ok(None),
+            };
+        if let Some(d) =
+            duration_setting("identity_live_window", "MUSTER_IDENTITY_LIVE_WINDOW", file.identity_live_window)?
+        {
+            enrolment.live_window = d;
+        }
+        if let Some(d) =
+            duration_setting("enroll_failure_window", "MUSTER_ENROLL_FAILURE_WINDOW", file.enroll_failure_window)?
+        {
+            enrolment.failure_window = d;
+        }
+        if let Some(n) = file.enroll_max_failures {
+            enrolment.max_failures = n;
+        }
+        if let Some(value) = env("MUSTER_ENROLL_MAX_FAILURES") {
+            enrolment.max_failures = parse_value("MUSTER_ENROLL_MAX_FAILURES", &value, |s| {
+                s.trim().parse::<i64>().map_err(|e| e.to_string())
+            })?;
+        }
+        let report_id_retention =
+            duration_setting("report_id_retention", "MUSTER_REPORT_ID_RETENTION", file.report_id_retention)?
+                .unwrap_or(Duration::from_secs(30 * 86_400));
+
+        Ok(Settings { data_dir, listen, database_url, tls, limits, enrolment, report_id_retention })
+    }
+}
+
+fn parse_value<T>(name: &str, value: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    parse(value).map_err(|reason| ConfigError::Invalid { name: name.to_owned(), value: value.to_owned(), reason })
+}
+
+/// `90s`, `15m`, `2h`, `30d`, `1w`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| "expected a number followed by s, m, h, d or w".to_owned())?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("unknown unit {unit:?} (use s, m, h, d or w)")),
+    };
+    n.checked_mul(scale).map(Duration::from_secs).ok_or_else(|| "duration too large".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("postgres://u:hunter2@db/muster");
+        assert_eq!(format!("{s} {s:?}"), "[redacted] [redacted]");
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::resolve(None, &no_env, &Overrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(s.data_dir, PathBuf::from("./muster-data"));
+        assert_eq!(s.database_url.expose(), "sqlite://./muster-data/muster.db");
+        assert_eq!(s.tls, TlsMode::Managed);
+        assert_eq!(s.limits, Limits::default());
+        assert_eq!(s.limits.max_body_bytes, 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn precedence_file_env_cli() {
+        let file =
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/m\"\n[limits]\nmax_packages = 10\nmax_string_length = 7\n";
+        let env = |name: &str| (name == "MUSTER_MAX_PACKAGES").then(|| "20".to_owned());
+        let cli = Overrides { data_dir: Some(PathBuf::from("/cli")), ..Overrides::default() };
+        let s = Settings::resolve(Some(file), &env, &cli).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(s.data_dir, PathBuf::from("/cli"));
+        assert_eq!(s.limits.max_packages, 20);
+        assert_eq!(s.limits.max_string_length, 7);
+        assert_eq!(s.limits.max_body_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn insecure_http_needs_loopback_or_i_know() {
+        let mut cli = Overrides { insecure_http: true, ..Overrides::default() };
+        assert_eq!(Settings::resolve(None, &no_env, &cli).unwrap().tls, TlsMode::InsecureHttp);
+        cli.listen = Some("0.0.0.0:8080".parse().unwrap());
+        assert!(matches!(Settings::resolve(None, &no_env, &cli), Err(ConfigError::InsecureNonLoopback(_))));
+        cli.i_know = true;
+        assert_eq!(Settings::resolve(None, &no_env, &cli).unwrap().tls, TlsMode::InsecureHttp);
+    }
+
+    #[test]
+    fn half_tls_is_refused() {
+        let cli = Overrides { tls_cert: Some(PathBuf::from("c.pem")), ..Overrides::default() };
+        assert!(matches!(Settings::resolve(None, &no_env, &cli), Err(ConfigError::HalfTls)));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("3 fortnights").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! Domain types the store, the ingest logic and the HTTP layer share: roles, history events and time conversion.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What an API token may do; each role includes the rights of the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads inventory, software and history.
+    Viewer,
+    /// Viewer rights plus analysis features (vulnerability triage in later versions).
+    Analyst,
+    /// Everything, including enrolment secrets and the audit log.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Viewer, Role::Analyst, Role::Admin].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// The kind of a history event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    PackageInstalled,
+    PackageRemoved,
+    /// A version change; `from`/`to` hold the versions.
+    PackageUpgraded,
+    /// A version change to a lower version, where the package kind's version order is known.
+    PackageDowngraded,
+    /// `details.change` says which: `disk_added`, `disk_removed`, `memory_changed`, `serial_changed`.
+    HardwareChanged,
+    OsUpgraded,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 6] = [
+        EventKind::PackageInstalled,
+        EventKind::PackageRemoved,
+        EventKind::PackageUpgraded,
+        EventKind::PackageDowngraded,
+        EventKind::HardwareChanged,
+        EventKind::OsUpgraded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::PackageInstalled => "package_installed",
+            EventKind::PackageRemoved => "package_removed",
+            EventKind::PackageUpgraded => "package_upgraded",
+            EventKind::PackageDowngraded => "package_downgraded",
+            EventKind::HardwareChanged => "hardware_changed",
+            EventKind::OsUpgraded => "os_upgraded",
+        }
+    }
+}
+
+/// One change found by comparing a host's previous and new state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEvent {
+    pub kind: EventKind,
+    /// What changed: a package `name` (with `:arch` when known), a disk name, `memory`, `system.serial`, `os`.
+    pub subject: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// Database times are milliseconds since the epoch on both backends.
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::UNIX_EPOCH)
+}

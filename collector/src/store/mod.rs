@@ -1,0 +1,206 @@
+//! The storage contract: one async `Store` trait, implemented for SQLite and PostgreSQL from one shared body.
+//!
+//! Architecture invariant: the store keeps no host state in memory, so several collector replicas can share one
+//! PostgreSQL database. Every multi-statement change (enrolment, one report) is one transaction.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use muster_shared::v1::{Report, SectionName};
+
+use crate::config::Secret;
+use crate::model::Role;
+use crate::views::{
+    ApiTokenInfo, AuditEntry, EnrollSecretInfo, HistoryEntry, HostDetail, HostPage, HostSummary, InstalledPackage,
+    SoftwareVersionHosts,
+};
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unsupported database url scheme (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+}
+
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies the embedded migrations.
+pub async fn open(url: &Secret) -> Result<Arc<dyn Store>, StoreError> {
+    let url = url.expose();
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PgStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
+/// A new enrolment secret, hashed by the caller.
+#[derive(Debug, Clone)]
+pub struct NewEnrollSecret {
+    pub id: String,
+    pub secret_hash: String,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A stored enrolment secret as needed to validate one.
+#[derive(Debug, Clone)]
+pub struct EnrollSecretState {
+    pub id: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    pub id: String,
+    pub token_hash: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What an enrolling agent claims about itself, already cleaned (junk hardware identity removed).
+#[derive(Debug, Clone)]
+pub struct EnrollInput {
+    pub hostname: String,
+    pub machine_id: Option<String>,
+    /// Both parts or nothing: half an identity identifies nothing.
+    pub hardware_identity: Option<(String, String)>,
+    pub agent_version: String,
+    pub tags: Vec<String>,
+    pub token_hash: String,
+    /// The id a new host gets, if the enrolment creates one.
+    pub new_host_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollOutcome {
+    pub host_id: String,
+    pub reenrolled: bool,
+    /// Other live hosts with the same hardware identity; all of them and the new host are flagged.
+    pub duplicates: Vec<String>,
+}
+
+/// Whom a host token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostTokenLookup {
+    Valid {
+        host_id: String,
+        machine_id: Option<String>,
+    },
+    /// Replaced by a re-enrolment.
+    Revoked,
+    Unknown,
+}
+
+/// One validated report, ready to store.
+#[derive(Debug, Clone)]
+pub struct IngestInput {
+    pub report_id: String,
+    /// Sections sent in full are `Some` in the report; the others are only in `hashes`.
+    pub report: Report,
+    /// Hash of every section the agent collected: recomputed here for full sections, as claimed for the others.
+    pub hashes: BTreeMap<SectionName, String>,
+    pub received_at: DateTime<Utc>,
+    /// Remembered report ids older than this are forgotten.
+    pub forget_reports_before: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Stored {
+        events: usize,
+    },
+    Duplicate,
+    /// Nothing stored: these hash-only sections differ from (or are missing in) the stored copy.
+    NeedsSections(Vec<SectionName>),
+    /// The host was deleted meanwhile.
+    UnknownHost,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HostFilter {
+    /// Case-insensitive substring of the hostname.
+    pub hostname: Option<String>,
+    /// Case-insensitive substring of the OS id or pretty name.
+    pub os: Option<String>,
+    pub seen_since: Option<DateTime<Utc>>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub source_ip: Option<String>,
+    pub details: serde_json::Value,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Cheap round trip for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn create_enroll_secret(&self, new: &NewEnrollSecret) -> Result<(), StoreError>;
+    async fn list_enroll_secrets(&self) -> Result<Vec<EnrollSecretInfo>, StoreError>;
+    /// False when no unrevoked secret has this id.
+    async fn revoke_enroll_secret(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn find_enroll_secret(&self, secret_hash: &str) -> Result<Option<EnrollSecretState>, StoreError>;
+
+    async fn record_enroll_failure(&self, source_ip: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Failures from `source_ip` since `since`; older rows are pruned on the way.
+    async fn count_enroll_failures(&self, source_ip: &str, since: DateTime<Utc>) -> Result<i64, StoreError>;
+
+    /// Creates or takes over a host (see [`crate::identity::decide`]) and gives it `input.token_hash`, revoking the
+    /// host's older tokens; counts a use of the secret. One transaction.
+    async fn enroll(
+        &self,
+        input: &EnrollInput,
+        secret_id: &str,
+        now: DateTime<Utc>,
+        live_since: DateTime<Utc>,
+    ) -> Result<EnrollOutcome, StoreError>;
+    async fn host_for_token(&self, token_hash: &str) -> Result<HostTokenLookup, StoreError>;
+    /// Stores one report in one transaction: sections replaced, history written, `last_seen` updated.
+    async fn ingest(&self, host_id: &str, input: &IngestInput) -> Result<IngestOutcome, StoreError>;
+
+    async fn create_api_token(&self, new: &NewApiToken) -> Result<(), StoreError>;
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenInfo>, StoreError>;
+    async fn revoke_api_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// The role of an unrevoked token.
+    async fn find_api_token(&self, token_hash: &str) -> Result<Option<Role>, StoreError>;
+
+    async fn list_hosts(&self, filter: &HostFilter) -> Result<HostPage, StoreError>;
+    async fn get_host(&self, id: &str) -> Result<Option<HostDetail>, StoreError>;
+    async fn get_host_summary(&self, id: &str) -> Result<Option<HostSummary>, StoreError>;
+    async fn host_software(&self, id: &str) -> Result<Vec<InstalledPackage>, StoreError>;
+    /// Newest first.
+    async fn host_history(&self, id: &str, limit: i64, offset: i64) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// Packages whose name or source name is exactly `name`, with the hosts that have them.
+    async fn software_by_name(&self, name: &str) -> Result<Vec<SoftwareVersionHosts>, StoreError>;
+
+    async fn audit(&self, record: &AuditRecord) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+}

@@ -1,0 +1,24 @@
+//! PostgreSQL for larger fleets and several collector replicas; migrations from `migrations/postgres`.
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx_macros::migrate!("migrations/postgres");
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`) and migrates the database.
+    pub async fn open(url: &str) -> Result<PgStore, StoreError> {
+        let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+super::sql::impl_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

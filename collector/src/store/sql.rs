@@ -1,0 +1,795 @@
+//! The `Store` implementation shared by SQLite and PostgreSQL, written once and instantiated per backend.
+//!
+//! Both backends accept the same SQL here (`$n` placeholders, `ON CONFLICT`, millisecond integer times), so one
+//! body keeps their behaviour identical; only connection setup and migrations differ (see `sqlite.rs`,
+//! `postgres.rs`). Bulk rows go through `QueryBuilder::push_values` in chunks: no per-package round trips.
+
+/// Rows per multi-row `INSERT`: well under SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
+pub(super) const CHUNK: usize = 1000;
+
+pub(super) const HOST_COLUMNS: &str = "id, hostname, machine_id, system_uuid, system_serial, os_id, os_version_id, \
+     os_pretty_name, kernel_release, architecture, agent_version, tags, duplicate_identity, first_seen, last_seen, \
+     last_report_at";
+
+/// `%text%` for `LIKE … ESCAPE '\'`, lower-cased, with the pattern characters escaped.
+pub(super) fn like_pattern(text: &str) -> String {
+    let mut out = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $row:ty) => {
+        use std::collections::BTreeMap;
+
+        use async_trait::async_trait;
+        use chrono::{DateTime, Utc};
+        use muster_shared::v1::{Hardware, Os, SectionName};
+        use sqlx::{QueryBuilder, Row};
+
+        use crate::identity::{self, Candidate, Decision};
+        use crate::ingest::{self, diff};
+        use crate::model::{EventKind, Role, from_ms, to_ms};
+        use crate::store::sql::{CHUNK, HOST_COLUMNS, like_pattern};
+        use crate::store::{
+            AuditRecord, EnrollInput, EnrollOutcome, EnrollSecretState, HostFilter, HostTokenLookup, IngestInput,
+            IngestOutcome, NewApiToken, NewEnrollSecret, Store, StoreError,
+        };
+        use crate::views::{
+            ApiTokenInfo, AuditEntry, EnrollSecretInfo, HistoryEntry, HostDetail, HostPage, HostRef, HostSummary,
+            InstalledPackage, SectionView, SoftwareVersionHosts,
+        };
+
+        fn opt_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
+            v.map(from_ms)
+        }
+
+        fn json_value(text: &str) -> Result<serde_json::Value, StoreError> {
+            serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+
+        fn host_from_row(row: &$row) -> Result<HostSummary, StoreError> {
+            let tags: String = row.try_get("tags")?;
+            Ok(HostSummary {
+                id: row.try_get("id")?,
+                hostname: row.try_get("hostname")?,
+                machine_id: row.try_get("machine_id")?,
+                system_uuid: row.try_get("system_uuid")?,
+                system_serial: row.try_get("system_serial")?,
+                os_id: row.try_get("os_id")?,
+                os_version_id: row.try_get("os_version_id")?,
+                os_pretty_name: row.try_get("os_pretty_name")?,
+                kernel_release: row.try_get("kernel_release")?,
+                architecture: row.try_get("architecture")?,
+                agent_version: row.try_get("agent_version")?,
+                tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                duplicate_identity: row.try_get("duplicate_identity")?,
+                first_seen: from_ms(row.try_get("first_seen")?),
+                last_seen: from_ms(row.try_get("last_seen")?),
+                last_report_at: opt_ms(row.try_get("last_report_at")?),
+            })
+        }
+
+        fn push_host_filter(qb: &mut QueryBuilder<'_, $db>, f: &HostFilter) {
+            qb.push(" WHERE 1 = 1");
+            if let Some(name) = &f.hostname {
+                qb.push(" AND lower(hostname) LIKE ").push_bind(like_pattern(name)).push(" ESCAPE '\\'");
+            }
+            if let Some(os) = &f.os {
+                let pattern = like_pattern(os);
+                qb.push(" AND (lower(coalesce(os_id, '')) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+                qb.push(" OR lower(coalesce(os_pretty_name, '')) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+            }
+            if let Some(since) = f.seen_since {
+                qb.push(" AND last_seen >= ").push_bind(to_ms(since));
+            }
+        }
+
+        async fn load_section<T: serde::de::DeserializeOwned>(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            host_id: &str,
+            section: SectionName,
+        ) -> Result<Option<T>, StoreError> {
+            let row = sqlx::query("SELECT content FROM host_sections WHERE host_id = $1 AND section = $2")
+                .bind(host_id)
+                .bind(section.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+            match row {
+                None => Ok(None),
+                Some(row) => {
+                    let text: String = row.try_get("content")?;
+                    // A section stored by an older schema that no longer parses only costs its history diff.
+                    Ok(serde_json::from_str(&text).ok())
+                }
+            }
+        }
+
+        async fn stored_packages(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            host_id: &str,
+        ) -> Result<Vec<diff::StoredPackage>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT s.kind, s.name, s.version, s.arch FROM host_software hs \
+                 JOIN software s ON s.id = hs.software_id WHERE hs.host_id = $1",
+            )
+            .bind(host_id)
+            .fetch_all(&mut **tx)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(diff::StoredPackage {
+                        kind: r.try_get("kind")?,
+                        name: r.try_get("name")?,
+                        version: r.try_get("version")?,
+                        arch: r.try_get("arch")?,
+                    })
+                })
+                .collect()
+        }
+
+        /// Replaces a host's package links; catalogue rows are shared and only added.
+        async fn replace_software(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            host_id: &str,
+            packages: &[muster_shared::v1::Package],
+        ) -> Result<(), StoreError> {
+            let mut by_id: BTreeMap<String, &muster_shared::v1::Package> = BTreeMap::new();
+            for p in packages {
+                by_id.entry(ingest::software_id(p)).or_insert(p);
+            }
+            let rows: Vec<(String, &muster_shared::v1::Package)> = by_id.into_iter().collect();
+            for chunk in rows.chunks(CHUNK) {
+                let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                    "INSERT INTO software (id, kind, name, version, arch, source_name, source_version) ",
+                );
+                qb.push_values(chunk, |mut b, (id, p)| {
+                    b.push_bind(id.clone())
+                        .push_bind(p.kind.as_str())
+                        .push_bind(p.name.clone())
+                        .push_bind(p.version.clone())
+                        .push_bind(p.arch.clone())
+                        .push_bind(p.source_name.clone())
+                        .push_bind(p.source_version.clone());
+                });
+                qb.push(" ON CONFLICT (id) DO NOTHING");
+                qb.build().execute(&mut **tx).await?;
+            }
+            sqlx::query("DELETE FROM host_software WHERE host_id = $1").bind(host_id).execute(&mut **tx).await?;
+            for chunk in rows.chunks(CHUNK) {
+                let mut qb: QueryBuilder<'_, $db> =
+                    QueryBuilder::new("INSERT INTO host_software (host_id, software_id, installed_at, size_bytes) ");
+                qb.push_values(chunk, |mut b, (id, p)| {
+                    b.push_bind(host_id.to_owned())
+                        .push_bind(id.clone())
+                        .push_bind(p.installed_at.map(to_ms))
+                        .push_bind(p.size_bytes.and_then(|s| i64::try_from(s).ok()));
+                });
+                qb.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        async fn insert_history(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            host_id: &str,
+            at: i64,
+            report_id: &str,
+            events: &[crate::model::HistoryEvent],
+        ) -> Result<(), StoreError> {
+            for chunk in events.chunks(CHUNK) {
+                let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                    "INSERT INTO history (host_id, at, report_id, kind, subject, from_value, to_value, details) ",
+                );
+                qb.push_values(chunk, |mut b, e| {
+                    b.push_bind(host_id.to_owned())
+                        .push_bind(at)
+                        .push_bind(report_id.to_owned())
+                        .push_bind(e.kind.as_str())
+                        .push_bind(e.subject.clone())
+                        .push_bind(e.from.clone())
+                        .push_bind(e.to.clone())
+                        .push_bind(e.details.to_string());
+                });
+                qb.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn create_enroll_secret(&self, new: &NewEnrollSecret) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO enroll_secrets (id, secret_hash, label, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&new.id)
+                .bind(&new.secret_hash)
+                .bind(&new.label)
+                .bind(to_ms(new.created_at))
+                .bind(new.expires_at.map(to_ms))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_enroll_secrets(&self) -> Result<Vec<EnrollSecretInfo>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, label, created_at, expires_at, revoked_at, uses FROM enroll_secrets \
+                     ORDER BY created_at, id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(EnrollSecretInfo {
+                            id: r.try_get("id")?,
+                            label: r.try_get("label")?,
+                            created_at: from_ms(r.try_get("created_at")?),
+                            expires_at: opt_ms(r.try_get("expires_at")?),
+                            revoked_at: opt_ms(r.try_get("revoked_at")?),
+                            uses: r.try_get("uses")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revoke_enroll_secret(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                let done =
+                    sqlx::query("UPDATE enroll_secrets SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                        .bind(to_ms(now))
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn find_enroll_secret(&self, secret_hash: &str) -> Result<Option<EnrollSecretState>, StoreError> {
+                let row = sqlx::query("SELECT id, expires_at, revoked_at FROM enroll_secrets WHERE secret_hash = $1")
+                    .bind(secret_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                let revoked: Option<i64> = r.try_get("revoked_at")?;
+                Ok(Some(EnrollSecretState {
+                    id: r.try_get("id")?,
+                    expires_at: opt_ms(r.try_get("expires_at")?),
+                    revoked: revoked.is_some(),
+                }))
+            }
+
+            async fn record_enroll_failure(&self, source_ip: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO enroll_failures (source_ip, at) VALUES ($1, $2)")
+                    .bind(source_ip)
+                    .bind(to_ms(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn count_enroll_failures(&self, source_ip: &str, since: DateTime<Utc>) -> Result<i64, StoreError> {
+                sqlx::query("DELETE FROM enroll_failures WHERE at < $1").bind(to_ms(since)).execute(&self.pool).await?;
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM enroll_failures WHERE source_ip = $1 AND at >= $2")
+                    .bind(source_ip)
+                    .bind(to_ms(since))
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(row.try_get("n")?)
+            }
+
+            async fn enroll(
+                &self,
+                input: &EnrollInput,
+                secret_id: &str,
+                now: DateTime<Utc>,
+                live_since: DateTime<Utc>,
+            ) -> Result<EnrollOutcome, StoreError> {
+                let now_ms = to_ms(now);
+                let mut tx = self.pool.begin().await?;
+                // Writing first takes SQLite's write lock before any read and, on PostgreSQL, the secret's row
+                // lock, so concurrent enrolments with one secret see each other's hosts.
+                sqlx::query("UPDATE enroll_secrets SET uses = uses + 1 WHERE id = $1")
+                    .bind(secret_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let rows =
+                    match (&input.hardware_identity, &input.machine_id) {
+                        (Some((uuid, serial)), _) => sqlx::query(
+                            "SELECT id, machine_id, last_seen FROM hosts WHERE system_uuid = $1 AND system_serial = $2",
+                        )
+                        .bind(uuid)
+                        .bind(serial)
+                        .fetch_all(&mut *tx)
+                        .await?,
+                        (None, Some(machine_id)) => {
+                            sqlx::query("SELECT id, machine_id, last_seen FROM hosts WHERE machine_id = $1")
+                                .bind(machine_id)
+                                .fetch_all(&mut *tx)
+                                .await?
+                        }
+                        (None, None) => Vec::new(),
+                    };
+                let candidates = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(Candidate {
+                            host_id: r.try_get("id")?,
+                            machine_id: r.try_get("machine_id")?,
+                            last_seen: from_ms(r.try_get("last_seen")?),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                let tags = serde_json::to_string(&input.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let (uuid, serial) = match &input.hardware_identity {
+                    Some((u, s)) => (Some(u.clone()), Some(s.clone())),
+                    None => (None, None),
+                };
+                let outcome = match identity::decide(input.machine_id.as_deref(), &candidates, live_since) {
+                    Decision::Reenrol { host_id } => {
+                        sqlx::query(
+                            "UPDATE hosts SET hostname = $1, machine_id = $2, agent_version = $3, tags = $4, \
+                             last_seen = $5, system_uuid = coalesce($6, system_uuid), \
+                             system_serial = coalesce($7, system_serial) WHERE id = $8",
+                        )
+                        .bind(&input.hostname)
+                        .bind(&input.machine_id)
+                        .bind(&input.agent_version)
+                        .bind(&tags)
+                        .bind(now_ms)
+                        .bind(uuid)
+                        .bind(serial)
+                        .bind(&host_id)
+                        .execute(&mut *tx)
+                        .await?;
+                        sqlx::query("UPDATE host_tokens SET revoked_at = $1 WHERE host_id = $2 AND revoked_at IS NULL")
+                            .bind(now_ms)
+                            .bind(&host_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        EnrollOutcome { host_id, reenrolled: true, duplicates: Vec::new() }
+                    }
+                    Decision::New { duplicates } => {
+                        sqlx::query(
+                            "INSERT INTO hosts (id, hostname, machine_id, system_uuid, system_serial, agent_version, \
+                             tags, duplicate_identity, first_seen, last_seen) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                        )
+                        .bind(&input.new_host_id)
+                        .bind(&input.hostname)
+                        .bind(&input.machine_id)
+                        .bind(uuid)
+                        .bind(serial)
+                        .bind(&input.agent_version)
+                        .bind(&tags)
+                        .bind(!duplicates.is_empty())
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                        for other in &duplicates {
+                            sqlx::query("UPDATE hosts SET duplicate_identity = TRUE WHERE id = $1")
+                                .bind(other)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        EnrollOutcome { host_id: input.new_host_id.clone(), reenrolled: false, duplicates }
+                    }
+                };
+                sqlx::query("INSERT INTO host_tokens (token_hash, host_id, created_at) VALUES ($1, $2, $3)")
+                    .bind(&input.token_hash)
+                    .bind(&outcome.host_id)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn host_for_token(&self, token_hash: &str) -> Result<HostTokenLookup, StoreError> {
+                let row = sqlx::query(
+                    "SELECT t.host_id, t.revoked_at, h.machine_id FROM host_tokens t \
+                     JOIN hosts h ON h.id = t.host_id WHERE t.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(HostTokenLookup::Unknown) };
+                let revoked: Option<i64> = r.try_get("revoked_at")?;
+                if revoked.is_some() {
+                    return Ok(HostTokenLookup::Revoked);
+                }
+                Ok(HostTokenLookup::Valid { host_id: r.try_get("host_id")?, machine_id: r.try_get("machine_id")? })
+            }
+
+            async fn ingest(&self, host_id: &str, input: &IngestInput) -> Result<IngestOutcome, StoreError> {
+                let now = to_ms(input.received_at);
+                let report = &input.report;
+                let mut tx = self.pool.begin().await?;
+                // Lock the host row first: reports of one host are serialised on PostgreSQL, and SQLite takes its
+                // write lock before reading, so the transaction never has to upgrade a read lock.
+                let locked = sqlx::query("UPDATE hosts SET last_seen = last_seen WHERE id = $1")
+                    .bind(host_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if locked.rows_affected() == 0 {
+                    return Ok(IngestOutcome::UnknownHost);
+                }
+                let seen = sqlx::query("SELECT received_at FROM reports WHERE host_id = $1 AND report_id = $2")
+                    .bind(host_id)
+                    .bind(&input.report_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if seen.is_some() {
+                    return Ok(IngestOutcome::Duplicate);
+                }
+                let stored: BTreeMap<String, String> =
+                    sqlx::query("SELECT section, hash FROM host_sections WHERE host_id = $1")
+                        .bind(host_id)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .iter()
+                        .map(|r| Ok((r.try_get("section")?, r.try_get("hash")?)))
+                        .collect::<Result<_, StoreError>>()?;
+                let needs = ingest::needs_full(report, &input.hashes, &stored);
+                if !needs.is_empty() {
+                    return Ok(IngestOutcome::NeedsSections(needs));
+                }
+
+                let mut events = Vec::new();
+                if let Some(software) = &report.software
+                    && stored.contains_key(SectionName::Software.as_str())
+                {
+                    let old = stored_packages(&mut tx, host_id).await?;
+                    let new: Vec<diff::StoredPackage> = software.packages.iter().map(Into::into).collect();
+                    events.extend(diff::package_events(&old, &new));
+                }
+                if let Some(new) = &report.hardware
+                    && let Some(old) = load_section::<Hardware>(&mut tx, host_id, SectionName::Hardware).await?
+                {
+                    events.extend(diff::hardware_events(&old, new));
+                }
+                if let Some(new) = &report.os
+                    && let Some(old) = load_section::<Os>(&mut tx, host_id, SectionName::Os).await?
+                {
+                    events.extend(diff::os_events(&old, new));
+                }
+
+                let contents = ingest::section_contents(report).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                for (section, content) in &contents {
+                    let hash = input.hashes.get(section).cloned().unwrap_or_default();
+                    sqlx::query(
+                        "INSERT INTO host_sections (host_id, section, hash, content, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host_id, section) DO UPDATE SET \
+                         hash = excluded.hash, content = excluded.content, updated_at = excluded.updated_at",
+                    )
+                    .bind(host_id)
+                    .bind(section.as_str())
+                    .bind(hash)
+                    .bind(content)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some(software) = &report.software {
+                    replace_software(&mut tx, host_id, &software.packages).await?;
+                }
+
+                let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new("UPDATE hosts SET last_seen = ");
+                qb.push_bind(now).push(", last_report_at = ").push_bind(now);
+                qb.push(", agent_version = ").push_bind(report.agent.version.clone());
+                if let Some(host) = &report.host {
+                    if let Some(name) = &host.hostname {
+                        qb.push(", hostname = ").push_bind(name.clone());
+                    }
+                    if let Some(machine_id) = &host.machine_id {
+                        qb.push(", machine_id = ").push_bind(machine_id.clone());
+                    }
+                }
+                if let Some(system) = report.hardware.as_ref().and_then(|h| h.system.as_ref())
+                    && let Some((uuid, serial)) =
+                        identity::hardware_identity(system.uuid.as_deref(), system.serial.as_deref())
+                {
+                    qb.push(", system_uuid = ").push_bind(uuid).push(", system_serial = ").push_bind(serial);
+                }
+                if let Some(os) = &report.os {
+                    qb.push(", os_id = ").push_bind(os.id.clone());
+                    qb.push(", os_version_id = ").push_bind(os.version_id.clone());
+                    qb.push(", os_pretty_name = ").push_bind(os.pretty_name.clone());
+                    qb.push(", kernel_release = ").push_bind(os.kernel_release.clone());
+                    qb.push(", architecture = ").push_bind(os.architecture.clone());
+                }
+                qb.push(" WHERE id = ").push_bind(host_id.to_owned());
+                qb.build().execute(&mut *tx).await?;
+
+                insert_history(&mut tx, host_id, now, &input.report_id, &events).await?;
+                let full: Vec<&str> = contents.iter().map(|(s, _)| s.as_str()).collect();
+                sqlx::query(
+                    "INSERT INTO reports (host_id, report_id, received_at, collected_at, full_sections) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(host_id)
+                .bind(&input.report_id)
+                .bind(now)
+                .bind(to_ms(report.collected_at))
+                .bind(full.join(","))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM reports WHERE host_id = $1 AND received_at < $2")
+                    .bind(host_id)
+                    .bind(to_ms(input.forget_reports_before))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(IngestOutcome::Stored { events: events.len() })
+            }
+
+            async fn create_api_token(&self, new: &NewApiToken) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO api_tokens (id, token_hash, name, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&new.id)
+                .bind(&new.token_hash)
+                .bind(&new.name)
+                .bind(new.role.as_str())
+                .bind(to_ms(new.created_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_api_tokens(&self) -> Result<Vec<ApiTokenInfo>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, name, role, created_at, revoked_at FROM api_tokens ORDER BY created_at, id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let role: String = r.try_get("role")?;
+                        Ok(ApiTokenInfo {
+                            id: r.try_get("id")?,
+                            name: r.try_get("name")?,
+                            role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+                            created_at: from_ms(r.try_get("created_at")?),
+                            revoked_at: opt_ms(r.try_get("revoked_at")?),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revoke_api_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(to_ms(now))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn find_api_token(&self, token_hash: &str) -> Result<Option<Role>, StoreError> {
+                let row = sqlx::query("SELECT role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                let role: String = r.try_get("role")?;
+                Role::parse(&role).map(Some).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))
+            }
+
+            async fn list_hosts(&self, filter: &HostFilter) -> Result<HostPage, StoreError> {
+                let mut count: QueryBuilder<'_, $db> = QueryBuilder::new("SELECT COUNT(*) AS n FROM hosts");
+                push_host_filter(&mut count, filter);
+                let total: i64 = count.build().fetch_one(&self.pool).await?.try_get("n")?;
+
+                let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(format!("SELECT {HOST_COLUMNS} FROM hosts"));
+                push_host_filter(&mut qb, filter);
+                qb.push(" ORDER BY hostname, id LIMIT ")
+                    .push_bind(filter.limit)
+                    .push(" OFFSET ")
+                    .push_bind(filter.offset);
+                let rows = qb.build().fetch_all(&self.pool).await?;
+                let hosts = rows.iter().map(host_from_row).collect::<Result<Vec<_>, _>>()?;
+                let end = filter.offset + hosts.len() as i64;
+                Ok(HostPage {
+                    hosts,
+                    total,
+                    limit: filter.limit,
+                    offset: filter.offset,
+                    next_offset: (end < total).then_some(end),
+                })
+            }
+
+            async fn get_host_summary(&self, id: &str) -> Result<Option<HostSummary>, StoreError> {
+                let row = sqlx::query(&format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(host_from_row).transpose()
+            }
+
+            async fn get_host(&self, id: &str) -> Result<Option<HostDetail>, StoreError> {
+                let Some(host) = self.get_host_summary(id).await? else { return Ok(None) };
+                let rows = sqlx::query(
+                    "SELECT section, hash, content, updated_at FROM host_sections WHERE host_id = $1 ORDER BY section",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut sections = BTreeMap::new();
+                for r in &rows {
+                    let content: String = r.try_get("content")?;
+                    sections.insert(
+                        r.try_get::<String, _>("section")?,
+                        SectionView {
+                            hash: r.try_get("hash")?,
+                            updated_at: from_ms(r.try_get("updated_at")?),
+                            content: json_value(&content)?,
+                        },
+                    );
+                }
+                Ok(Some(HostDetail { host, sections }))
+            }
+
+            async fn host_software(&self, id: &str) -> Result<Vec<InstalledPackage>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT s.kind, s.name, s.version, s.arch, s.source_name, s.source_version, hs.installed_at, \
+                     hs.size_bytes FROM host_software hs JOIN software s ON s.id = hs.software_id \
+                     WHERE hs.host_id = $1 ORDER BY s.name, s.arch, s.version",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(InstalledPackage {
+                            kind: r.try_get("kind")?,
+                            name: r.try_get("name")?,
+                            version: r.try_get("version")?,
+                            arch: r.try_get("arch")?,
+                            source_name: r.try_get("source_name")?,
+                            source_version: r.try_get("source_version")?,
+                            installed_at: opt_ms(r.try_get("installed_at")?),
+                            size_bytes: r.try_get("size_bytes")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn host_history(&self, id: &str, limit: i64, offset: i64) -> Result<Vec<HistoryEntry>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, at, report_id, kind, subject, from_value, to_value, details FROM history \
+                     WHERE host_id = $1 ORDER BY at DESC, id DESC LIMIT $2 OFFSET $3",
+                )
+                .bind(id)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let kind: String = r.try_get("kind")?;
+                        let details: String = r.try_get("details")?;
+                        Ok(HistoryEntry {
+                            id: r.try_get("id")?,
+                            at: from_ms(r.try_get("at")?),
+                            report_id: r.try_get("report_id")?,
+                            kind: EventKind::ALL
+                                .into_iter()
+                                .find(|k| k.as_str() == kind)
+                                .ok_or_else(|| StoreError::Corrupt(format!("history kind {kind:?}")))?,
+                            subject: r.try_get("subject")?,
+                            from: r.try_get("from_value")?,
+                            to: r.try_get("to_value")?,
+                            details: json_value(&details)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn software_by_name(&self, name: &str) -> Result<Vec<SoftwareVersionHosts>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT s.kind, s.name, s.version, s.arch, s.source_name, s.source_version, \
+                     h.id AS host_id, h.hostname FROM software s \
+                     JOIN host_software hs ON hs.software_id = s.id JOIN hosts h ON h.id = hs.host_id \
+                     WHERE s.name = $1 OR s.source_name = $1 \
+                     ORDER BY s.name, s.version, s.arch, s.kind, s.id, h.hostname, h.id",
+                )
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out: Vec<SoftwareVersionHosts> = Vec::new();
+                for r in &rows {
+                    let entry = SoftwareVersionHosts {
+                        kind: r.try_get("kind")?,
+                        name: r.try_get("name")?,
+                        version: r.try_get("version")?,
+                        arch: r.try_get("arch")?,
+                        source_name: r.try_get("source_name")?,
+                        source_version: r.try_get("source_version")?,
+                        host_count: 0,
+                        hosts: Vec::new(),
+                    };
+                    let host = HostRef { id: r.try_get("host_id")?, hostname: r.try_get("hostname")? };
+                    match out.last_mut() {
+                        Some(last)
+                            if last.kind == entry.kind
+                                && last.name == entry.name
+                                && last.version == entry.version
+                                && last.arch == entry.arch
+                                && last.source_name == entry.source_name
+                                && last.source_version == entry.source_version =>
+                        {
+                            last.hosts.push(host);
+                            last.host_count += 1;
+                        }
+                        _ => out.push(SoftwareVersionHosts { host_count: 1, hosts: vec![host], ..entry }),
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO audit_log (at, actor, action, target, source_ip, details) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(to_ms(record.at))
+                .bind(&record.actor)
+                .bind(&record.action)
+                .bind(&record.target)
+                .bind(&record.source_ip)
+                .bind(record.details.to_string())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, at, actor, action, target, source_ip, details FROM audit_log \
+                     ORDER BY at DESC, id DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let details: String = r.try_get("details")?;
+                        Ok(AuditEntry {
+                            id: r.try_get("id")?,
+                            at: from_ms(r.try_get("at")?),
+                            actor: r.try_get("actor")?,
+                            action: r.try_get("action")?,
+                            target: r.try_get("target")?,
+                            source_ip: r.try_get("source_ip")?,
+                            details: json_value(&details)?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(super) use impl_store;
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_patterns_escape() {
+        assert_eq!(like_pattern("Web_01"), "%web\\_01%");
+        assert_eq!(like_pattern("100%"), "%100\\%%");
+    }
+}

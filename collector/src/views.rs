@@ -1,0 +1,170 @@
+//! Read models the store returns and the HTTP API serialises: hosts, installed software, history, admin records.
+//!
+//! These are collector-local API shapes (documented in the OpenAPI document), not agent wire types; the agent
+//! protocol lives in `muster_shared::v1`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::model::{EventKind, Role};
+
+/// A host as listed; the denormalised facts of its latest report.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HostSummary {
+    pub id: String,
+    pub hostname: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_serial: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_version_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_pretty_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_release: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+    pub tags: Vec<String>,
+    /// Raised when two live agents claim this host's hardware identity with different machine ids (cloned VMs).
+    pub duplicate_identity: bool,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_report_at: Option<DateTime<Utc>>,
+}
+
+/// One page of hosts.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HostPage {
+    pub hosts: Vec<HostSummary>,
+    /// Hosts matching the filter, over all pages.
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<i64>,
+}
+
+/// A host with the current content of each stored section.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HostDetail {
+    #[serde(flatten)]
+    pub host: HostSummary,
+    /// Keyed by section name (`host`, `hardware`, `os`, `software`, `patches`, `checks`). The software section holds
+    /// its package sources and count; the packages are at `/api/v1/hosts/{id}/software`.
+    pub sections: BTreeMap<String, SectionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SectionView {
+    /// SHA-256 of the section as the agent hashes it.
+    pub hash: String,
+    pub updated_at: DateTime<Utc>,
+    #[schema(value_type = Object)]
+    pub content: serde_json::Value,
+}
+
+/// One package installed on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct InstalledPackage {
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub installed_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
+}
+
+/// One recorded change of a host.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_id: Option<String>,
+    pub kind: EventKind,
+    pub subject: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// A distinct package version and the hosts that have it installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SoftwareVersionHosts {
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    pub host_count: usize,
+    pub hosts: Vec<HostRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct HostRef {
+    pub id: String,
+    pub hostname: String,
+}
+
+/// An enrolment secret without the secret itself (only its hash is kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct EnrollSecretInfo {
+    pub id: String,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub uses: i64,
+}
+
+/// An API token without the token itself (only its hash is kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ApiTokenInfo {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
