@@ -11,9 +11,9 @@ mod accounts;
 mod pam;
 mod runtime;
 mod sshd;
-// mod sudo;
+mod sudo;
 // mod system;
-// mod updates;
+mod updates;
 // mod world_writable;
 
 use std::io;
@@ -41,7 +41,9 @@ pub fn collect_at(
     let mut checks = Vec::with_capacity(26);
     checks.extend(sshd::probe(root, errors));
     checks.extend(accounts::probe(root, errors));
-    let _ = (&runtime, patches, now);
+    checks.extend(updates::checks(patches, now));
+    checks.push(sudo::probe(root, errors));
+    let _ = &runtime;
     checks
 }
 

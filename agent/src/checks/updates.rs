@@ -1,0 +1,224 @@
+//! The `updates.*` and `kernel.reboot_required` checks, decided from the patches section's state.
+
+use chrono::{DateTime, Duration, Utc};
+use muster_shared::v1::{Check, Patches};
+
+use super::{fail, pass, unknown};
+
+const SECURITY_PENDING: &str = "updates.security_pending";
+const AUTOMATIC: &str = "updates.automatic";
+const LISTS_STALE: &str = "updates.lists_stale";
+const REBOOT_REQUIRED: &str = "kernel.reboot_required";
+
+/// Package lists older than this are stale: pending updates computed from them are out of date.
+pub(crate) const LISTS_MAX_AGE_DAYS: i64 = 7;
+/// How many pending security packages the evidence names.
+const NAMED_PACKAGES: usize = 10;
+
+/// The four checks; `patches` is `None` when the patch section was not collected or failed.
+pub(crate) fn checks(patches: Option<&Patches>, now: DateTime<Utc>) -> Vec<Check> {
+    let Some(patches) = patches else {
+        let reason = "patch state was not collected (see the report's patches errors)";
+        return [SECURITY_PENDING, AUTOMATIC, LISTS_STALE, REBOOT_REQUIRED]
+            .iter()
+            .map(|id| unknown(id, reason))
+            .collect();
+    };
+    vec![security_pending(patches), automatic(patches), lists_stale(patches, now), reboot_required(patches)]
+}
+
+fn security_pending(patches: &Patches) -> Check {
+    let Some(count) = patches.security_count else {
+        return unknown(SECURITY_PENDING, "pending security updates could not be computed");
+    };
+    if count == 0 {
+        return pass(SECURITY_PENDING, vec!["0 pending security updates".to_string()]);
+    }
+    let mut evidence = vec![format!("{count} pending security updates")];
+    let security = patches.pending.iter().flatten().filter(|update| update.security);
+    evidence.extend(security.clone().take(NAMED_PACKAGES).map(|u| {
+        format!(
+            "{} {} -> {}{}",
+            u.name,
+            u.installed_version,
+            u.candidate_version,
+            match &u.origin {
+                Some(origin) => format!(" ({origin})"),
+                None => String::new(),
+            }
+        )
+    }));
+    let rest = security.count().saturating_sub(NAMED_PACKAGES);
+    if rest > 0 {
+        evidence.push(format!("and {rest} more"));
+    }
+    let upgrade = match patches.manager.as_deref() {
+        Some("apt") => "apt-get update && apt-get upgrade",
+        Some("dnf") | Some("yum") => "dnf upgrade --security",
+        Some("zypper") => "zypper patch --category security",
+        Some("apk") => "apk upgrade",
+        _ => "the package manager's upgrade",
+    };
+    fail(SECURITY_PENDING, evidence, &format!("install the security updates ({upgrade})"))
+}
+
+fn automatic(patches: &Patches) -> Check {
+    let Some(auto) = &patches.automatic_updates else {
+        return unknown(AUTOMATIC, "automatic update configuration could not be determined");
+    };
+    let mut evidence = Vec::with_capacity(auto.evidence.len() + 1);
+    if let Some(mechanism) = &auto.mechanism {
+        evidence.push(format!("mechanism: {mechanism}"));
+    }
+    evidence.extend(auto.evidence.iter().cloned());
+    if auto.enabled {
+        pass(AUTOMATIC, evidence)
+    } else {
+        fail(AUTOMATIC, evidence, "enable automatic security updates (unattended-upgrades or dnf-automatic)")
+    }
+}
+
+/// Pure: stale when the lists were refreshed more than [`LISTS_MAX_AGE_DAYS`] before `now`.
+pub(crate) fn lists_stale(patches: &Patches, now: DateTime<Utc>) -> Check {
+    let Some(updated) = patches.lists_updated_at else {
+        return unknown(LISTS_STALE, "the time of the last package list refresh is not known");
+    };
+    let age = now.signed_duration_since(updated);
+    let evidence = vec![format!(
+        "package lists refreshed {} ({} days before collection)",
+        updated.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        age.num_days()
+    )];
+    if age > Duration::days(LISTS_MAX_AGE_DAYS) {
+        fail(LISTS_STALE, evidence, "refresh the package lists daily (apt-get update / dnf makecache, or a timer)")
+    } else {
+        pass(LISTS_STALE, evidence)
+    }
+}
+
+fn reboot_required(patches: &Patches) -> Check {
+    let Some(reboot) = &patches.reboot_required else {
+        return unknown(REBOOT_REQUIRED, "whether a reboot is required could not be determined");
+    };
+    let mut evidence = reboot.reasons.clone();
+    if !reboot.packages.is_empty() {
+        evidence.push(format!("packages: {}", reboot.packages.join(", ")));
+    }
+    if reboot.required {
+        fail(REBOOT_REQUIRED, evidence, "reboot to run the updated kernel and libraries")
+    } else {
+        if evidence.is_empty() {
+            evidence.push("no reboot required".to_string());
+        }
+        pass(REBOOT_REQUIRED, evidence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use muster_shared::v1::CheckStatus::{Fail, Pass, Unknown};
+    use muster_shared::v1::{AutomaticUpdates, PendingUpdate, RebootRequired};
+
+    use super::*;
+    use crate::checks::tests::{assert_check, assert_reason, find};
+
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 6, day, hour, 0, 0).single().unwrap()
+    }
+
+    fn update(name: &str, security: bool) -> PendingUpdate {
+        PendingUpdate {
+            name: name.to_string(),
+            arch: Some("amd64".to_string()),
+            installed_version: "3.0.11-1~deb12u2".to_string(),
+            candidate_version: "3.0.13-1~deb12u1".to_string(),
+            security,
+            origin: security.then(|| "Debian-Security/bookworm-security".to_string()),
+        }
+    }
+
+    #[test]
+    fn pending_security_updates_fail_and_are_named() {
+        let patches = Patches {
+            manager: Some("apt".into()),
+            pending: Some(vec![update("openssl", true), update("tzdata", false)]),
+            pending_count: Some(2),
+            security_count: Some(1),
+            ..Patches::default()
+        };
+        assert_check(
+            find(&checks(Some(&patches), at(10, 0)), SECURITY_PENDING),
+            Fail,
+            &[
+                "1 pending security updates",
+                "openssl 3.0.11-1~deb12u2 -> 3.0.13-1~deb12u1 (Debian-Security/bookworm-security)",
+            ],
+        );
+        let clean = Patches { security_count: Some(0), pending: Some(vec![update("tzdata", false)]), ..patches };
+        assert_check(&security_pending(&clean), Pass, &["0 pending security updates"]);
+    }
+
+    #[test]
+    fn lists_older_than_seven_days_are_stale() {
+        let patches = Patches { lists_updated_at: Some(at(1, 12)), ..Patches::default() };
+        assert_check(
+            &lists_stale(&patches, at(8, 12)),
+            Pass,
+            &["package lists refreshed 2024-06-01T12:00:00Z (7 days before collection)"],
+        );
+        assert_check(
+            &lists_stale(&patches, at(8, 13)),
+            Fail,
+            &["package lists refreshed 2024-06-01T12:00:00Z (7 days before collection)"],
+        );
+        assert_check(
+            &lists_stale(&patches, at(20, 0)),
+            Fail,
+            &["package lists refreshed 2024-06-01T12:00:00Z (18 days before collection)"],
+        );
+    }
+
+    #[test]
+    fn automatic_updates_and_reboot_state() {
+        let patches = Patches {
+            automatic_updates: Some(AutomaticUpdates {
+                enabled: false,
+                mechanism: Some("unattended-upgrades".into()),
+                evidence: vec![
+                    "/etc/apt/apt.conf.d/20auto-upgrades:2: APT::Periodic::Unattended-Upgrade \"0\";".into(),
+                ],
+            }),
+            reboot_required: Some(RebootRequired {
+                required: true,
+                reasons: vec!["/var/run/reboot-required exists".into()],
+                packages: vec!["linux-image-6.1.0-21-amd64".into()],
+            }),
+            ..Patches::default()
+        };
+        let all = checks(Some(&patches), at(10, 0));
+        assert_check(
+            find(&all, AUTOMATIC),
+            Fail,
+            &[
+                "mechanism: unattended-upgrades",
+                "/etc/apt/apt.conf.d/20auto-upgrades:2: APT::Periodic::Unattended-Upgrade \"0\";",
+            ],
+        );
+        assert_check(
+            find(&all, REBOOT_REQUIRED),
+            Fail,
+            &["/var/run/reboot-required exists", "packages: linux-image-6.1.0-21-amd64"],
+        );
+        assert_reason(find(&all, SECURITY_PENDING), Unknown, "pending security updates could not be computed");
+    }
+
+    #[test]
+    fn without_patch_state_everything_is_unknown() {
+        let all = checks(None, at(10, 0));
+        assert_eq!(all.len(), 4);
+        for check in &all {
+            assert_reason(check, Unknown, "patch state was not collected (see the report's patches errors)");
+        }
+    }
+}
