@@ -244,20 +244,12 @@ fn read_status_d(dir: &Path) -> Listing {
             Ok(data) => {
                 let part = parse_dpkg_status(&data, DpkgFlavor::StatusD);
                 listing.packages.extend(part.packages);
-                listing.problems.extend(part.problems.into_iter().map(|p| in_file(p, &shown)));
+                listing.problems.extend(part.problems.into_iter().map(|p| p.in_file(&shown)));
             }
-            Err(err) => listing.problems.push(DbError::Io(std::io::Error::new(err.kind(), format!("{shown}: {err}")))),
+            Err(err) => listing.problems.push(DbError::from(err).in_file(&shown)),
         }
     }
     listing
-}
-
-fn in_file(problem: DbError, file: &str) -> DbError {
-    match problem {
-        DbError::Truncated(m) => DbError::Truncated(format!("{file}: {m}")),
-        DbError::Corrupt(m) => DbError::Corrupt(format!("{file}: {m}")),
-        other => other,
-    }
 }
 
 /// Fills in install times from the mtime of each package's file list.

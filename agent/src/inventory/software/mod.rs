@@ -19,7 +19,9 @@ use muster_shared::v1::{ErrorKind, Package, PackageKind, PackageSource, SectionN
 
 use crate::root::{ErrorLog, SystemRoot, io_error_kind};
 
+pub use apk::parse_apk_installed;
 pub use dpkg::{DpkgFlavor, parse_dpkg_status};
+pub use pacman::parse_pacman_desc;
 pub use rpm::{RpmDbFormat, parse_rpmdb, read_rpmdb};
 
 /// Why a package database could not be read, or could be read only in part.
@@ -41,6 +43,17 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The same problem, naming the file of a multi-file database it was found in.
+    fn in_file(self, file: &str) -> DbError {
+        match self {
+            DbError::Truncated(m) => DbError::Truncated(format!("{file}: {m}")),
+            DbError::Corrupt(m) => DbError::Corrupt(format!("{file}: {m}")),
+            DbError::Pending(m) => DbError::Pending(format!("{file}: {m}")),
+            DbError::Io(err) => DbError::Io(io::Error::new(err.kind(), format!("{file}: {err}"))),
+            DbError::Sqlite(err) => DbError::Sqlite(err),
+        }
+    }
+
     fn kind(&self) -> ErrorKind {
         match self {
             DbError::Io(err) => io_error_kind(err),
@@ -90,12 +103,23 @@ pub fn deb_packages(software: Option<&Software>) -> impl Iterator<Item = &Packag
     software.into_iter().flat_map(|s| s.packages.iter()).filter(|p| p.kind == PackageKind::Deb)
 }
 
+const MAX_PROBLEMS_PER_SOURCE: usize = 5;
+
 /// Turns per-database listings into the section, logging every problem against its database path.
 fn assemble(found: Vec<(PackageSource, Listing)>, errors: &mut ErrorLog) -> Software {
     let mut software = Software::default();
     for (mut source, listing) in found {
-        for problem in &listing.problems {
+        // A badly damaged database can yield a problem per record; the first few say enough.
+        for problem in listing.problems.iter().take(MAX_PROBLEMS_PER_SOURCE) {
             errors.record(SectionName::Software, source.path.clone(), problem.kind(), problem.to_string());
+        }
+        if let Some(more) = listing.problems.len().checked_sub(MAX_PROBLEMS_PER_SOURCE).filter(|&n| n > 0) {
+            errors.record(
+                SectionName::Software,
+                source.path.clone(),
+                ErrorKind::Parse,
+                format!("{more} more problem(s)"),
+            );
         }
         source.packages = u32::try_from(listing.packages.len()).unwrap_or(u32::MAX);
         source.complete = listing.is_complete();
