@@ -12,7 +12,7 @@ mod pam;
 mod runtime;
 mod sshd;
 mod sudo;
-// mod system;
+mod system;
 mod updates;
 // mod world_writable;
 
@@ -43,6 +43,7 @@ pub fn collect_at(
     checks.extend(accounts::probe(root, errors));
     checks.extend(updates::checks(patches, now));
     checks.push(sudo::probe(root, errors));
+    checks.extend(system::probe(root, &runtime, errors));
     let _ = &runtime;
     checks
 }
