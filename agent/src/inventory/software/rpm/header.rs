@@ -53,17 +53,17 @@ impl<'a> Header<'a> {
         Ok(Header { index: &blob[8..index_end], store })
     }
 
-    /// The type, data offset and count of `tag`'s entry.
-    fn entry(&self, tag: u32) -> Option<(u32, usize, usize)> {
-        self.index
-            .chunks_exact(16)
-            .find(|e| be32(e, 0) == Some(tag))
-            .and_then(|e| Some((be32(e, 4)?, usize::try_from(be32(e, 8)? as i32).ok()?, be32(e, 12)? as usize)))
+    /// The type, data offset and count of `tag`'s entry; `Err` when the offset is negative.
+    fn entry(&self, tag: u32) -> Result<Option<(u32, usize, usize)>, DbError> {
+        let Some(e) = self.index.chunks_exact(16).find(|e| be32(e, 0) == Some(tag)) else { return Ok(None) };
+        let field = |at| be32(e, at).ok_or_else(|| out_of_bounds(tag));
+        let offset = usize::try_from(field(8)? as i32).map_err(|_| out_of_bounds(tag))?;
+        Ok(Some((field(4)?, offset, field(12)? as usize)))
     }
 
     /// A string tag's value (the first element of an array), or `None` when the header lacks the tag.
     fn string(&self, tag: u32) -> Result<Option<&'a [u8]>, DbError> {
-        let Some((kind, offset, _)) = self.entry(tag) else { return Ok(None) };
+        let Some((kind, offset, _)) = self.entry(tag)? else { return Ok(None) };
         if !matches!(kind, TYPE_STRING | TYPE_STRING_ARRAY | TYPE_I18NSTRING) {
             return Err(DbError::Corrupt(format!("rpm tag {tag} has type {kind}, not a string")));
         }
@@ -74,7 +74,7 @@ impl<'a> Header<'a> {
 
     /// An integer tag's first value.
     fn int(&self, tag: u32) -> Result<Option<u64>, DbError> {
-        let Some((kind, offset, count)) = self.entry(tag) else { return Ok(None) };
+        let Some((kind, offset, count)) = self.entry(tag)? else { return Ok(None) };
         let width = match kind {
             TYPE_INT16 => 2,
             TYPE_INT32 => 4,
