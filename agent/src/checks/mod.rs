@@ -14,9 +14,10 @@ mod sshd;
 mod sudo;
 mod system;
 mod updates;
-// mod world_writable;
+mod world_writable;
 
 use std::io;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{Check, CheckStatus, Patches, SectionName};
@@ -44,6 +45,11 @@ pub fn collect_at(
     checks.extend(updates::checks(patches, now));
     checks.push(sudo::probe(root, errors));
     checks.extend(system::probe(root, &runtime, errors));
+    let budget = world_writable::Budget {
+        max_entries: world_writable::DEFAULT_MAX_ENTRIES,
+        deadline: Instant::now() + Duration::from_millis(world_writable::DEFAULT_MAX_MILLIS),
+    };
+    checks.push(world_writable::probe(root, &budget, errors));
     let _ = &runtime;
     checks
 }
