@@ -4,7 +4,7 @@
 //! so each stanza is first recognised by its `Package:` line and the rest is skipped unparsed.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 /// The compressions apt may keep its lists in, by file name suffix (`Acquire::GzipIndexes` and friends).
@@ -51,61 +51,80 @@ const CHUNK: usize = 256 * 1024;
 /// Real stanzas are a few kilobytes; anything this large means the input is not a Packages list.
 const MAX_STANZA: usize = 8 * 1024 * 1024;
 
-/// Opens a list file with the decoder its compression needs.
-pub fn open(path: &Path, compression: Compression) -> io::Result<Box<dyn Read>> {
+/// Opens a list file with the decoder its compression needs, buffered so stanzas can be scanned in place.
+pub fn open(path: &Path, compression: Compression) -> io::Result<Box<dyn BufRead>> {
     let file = File::open(path)?;
     Ok(match compression {
-        Compression::None => Box::new(file),
+        Compression::None => Box::new(BufReader::with_capacity(CHUNK, file)),
+        // The lz4 frame decoder hands out each decompressed block from its own buffer: no extra copy.
         Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(file)),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
-        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(file)),
+        Compression::Gzip => Box::new(BufReader::with_capacity(CHUNK, flate2::read::MultiGzDecoder::new(file))),
+        Compression::Xz => Box::new(BufReader::with_capacity(CHUNK, liblzma::read::XzDecoder::new_multi_decoder(file))),
     })
 }
 
 /// Calls `visit` for every stanza whose package name `wanted` accepts, with its version and architecture.
 ///
-/// Stanzas of unwanted packages cost one name comparison. A wanted stanza without `Version` or `Architecture` is
-/// passed over the same way apt ignores it.
+/// Stanzas are scanned inside the reader's own buffer; only a stanza cut by a buffer boundary is copied. Stanzas
+/// of unwanted packages cost one name comparison. A wanted stanza without `Version` or `Architecture` is passed
+/// over the same way apt ignores it.
 pub fn scan(
-    mut reader: impl Read,
-    mut wanted: impl FnMut(&str) -> bool,
+    mut reader: impl BufRead,
+    mut wanted: impl FnMut(&[u8]) -> bool,
     mut visit: impl FnMut(Offered<'_>),
 ) -> Result<(), ListError> {
-    let mut buf: Vec<u8> = vec![0; CHUNK];
-    let mut filled = 0;
+    let finder = memchr::memmem::Finder::new(b"\n\n");
+    let mut carry: Vec<u8> = Vec::new();
     let mut index = 0;
     loop {
-        if filled == buf.len() {
-            if buf.len() >= MAX_STANZA {
-                return Err(ListError::StanzaTooLarge { limit: MAX_STANZA });
-            }
-            buf.resize(buf.len() * 2, 0);
-        }
-        let read = match reader.read(&mut buf[filled..]) {
-            Ok(n) => n,
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) => chunk,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
         };
-        let at_end = read == 0;
-        filled += read;
-        let consumed = scan_complete(&buf[..filled], at_end, &mut index, &mut wanted, &mut visit)?;
-        buf.copy_within(consumed..filled, 0);
-        filled -= consumed;
-        if at_end {
+        if chunk.is_empty() {
+            scan_complete(&finder, &carry, true, &mut index, &mut wanted, &mut visit)?;
             return Ok(());
         }
+        let len = chunk.len();
+        let mut start = 0;
+        if !carry.is_empty() {
+            // The blank line ending the carried stanza may itself straddle the boundary.
+            let end =
+                if carry.ends_with(b"\n") && chunk[0] == b'\n' { Some(0) } else { finder.find(chunk).map(|i| i + 1) };
+            match end {
+                Some(end) => {
+                    carry.extend_from_slice(&chunk[..end]);
+                    stanza(&carry, index, &mut wanted, &mut visit)?;
+                    index += 1;
+                    carry.clear();
+                    start = end;
+                }
+                None => {
+                    if carry.len() + len > MAX_STANZA {
+                        return Err(ListError::StanzaTooLarge { limit: MAX_STANZA });
+                    }
+                    carry.extend_from_slice(chunk);
+                    reader.consume(len);
+                    continue;
+                }
+            }
+        }
+        let used = start + scan_complete(&finder, &chunk[start..], false, &mut index, &mut wanted, &mut visit)?;
+        carry.extend_from_slice(&chunk[used..]);
+        reader.consume(len);
     }
 }
 
 /// Handles every stanza that is known to be complete and returns how many bytes were used.
 fn scan_complete(
+    finder: &memchr::memmem::Finder<'_>,
     data: &[u8],
     at_end: bool,
     index: &mut usize,
-    wanted: &mut impl FnMut(&str) -> bool,
+    wanted: &mut impl FnMut(&[u8]) -> bool,
     visit: &mut impl FnMut(Offered<'_>),
 ) -> Result<usize, ListError> {
-    let finder = memchr::memmem::Finder::new(b"\n\n");
     let mut start = 0;
     loop {
         while data.get(start) == Some(&b'\n') {
@@ -125,17 +144,17 @@ fn scan_complete(
 fn stanza(
     text: &[u8],
     index: usize,
-    wanted: &mut impl FnMut(&str) -> bool,
+    wanted: &mut impl FnMut(&[u8]) -> bool,
     visit: &mut impl FnMut(Offered<'_>),
 ) -> Result<(), ListError> {
     let name = match text.strip_prefix(b"Package:") {
         Some(rest) => line_value(rest),
         None => field(text, b"Package").ok_or(ListError::NoPackageField { index })?,
     };
-    let Ok(name) = std::str::from_utf8(name) else { return Ok(()) };
     if !wanted(name) {
         return Ok(());
     }
+    let Ok(name) = std::str::from_utf8(name) else { return Ok(()) };
     let version = field(text, b"Version").and_then(|v| std::str::from_utf8(v).ok());
     let arch = field(text, b"Architecture").and_then(|v| std::str::from_utf8(v).ok());
     if let (Some(version), Some(arch)) = (version, arch) {
@@ -175,7 +194,7 @@ mod tests {
 
     fn collect(data: &[u8]) -> Vec<(String, String, String)> {
         let mut out = Vec::new();
-        scan(data, |name| name != "skipped", |o| out.push((o.name.into(), o.version.into(), o.arch.into()))).unwrap();
+        scan(data, |name| name != b"skipped", |o| out.push((o.name.into(), o.version.into(), o.arch.into()))).unwrap();
         out
     }
 
@@ -183,19 +202,16 @@ mod tests {
     fn stanzas_split_across_reads_are_joined() {
         let text = b"Package: a\nVersion: 1\nArchitecture: all\n\nPackage: skipped\nVersion: 2\n\n\n\
                      Package: b\nDescription: x\n more\nVersion: 1:2-3\nArchitecture: amd64\n";
-        struct Trickle<'a>(&'a [u8]);
-        impl Read for Trickle<'_> {
-            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-                let n = self.0.len().min(out.len()).min(3);
-                out[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
+        let expected =
+            vec![("a".to_string(), "1".to_string(), "all".to_string()), ("b".into(), "1:2-3".into(), "amd64".into())];
+        assert_eq!(collect(text), expected);
+        // Every buffer size cuts the stanzas, and their blank lines, at every possible place.
+        for capacity in 1..=text.len() {
+            let mut out = Vec::new();
+            let reader = BufReader::with_capacity(capacity, &text[..]);
+            scan(reader, |n| n != b"skipped", |o| out.push((o.name.into(), o.version.into(), o.arch.into()))).unwrap();
+            assert_eq!(out, expected, "capacity {capacity}");
         }
-        let mut out = Vec::new();
-        scan(Trickle(text), |n| n != "skipped", |o| out.push((o.name.to_string(), o.version.to_string()))).unwrap();
-        assert_eq!(out, vec![("a".into(), "1".into()), ("b".into(), "1:2-3".into())]);
-        assert_eq!(collect(text).len(), 2);
     }
 
     #[test]

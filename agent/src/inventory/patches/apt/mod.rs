@@ -10,6 +10,7 @@ pub mod release;
 pub mod sources;
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -169,9 +170,10 @@ pub fn pending(root: &SystemRoot, installed: &[&Package], conf: &AptConf, errors
         .map(|l| policy::list_priority(l.release.map(|r| &releases[r]), default_release.as_ref()))
         .collect();
 
-    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::with_capacity(installed.len());
+    let mut by_name: HashMap<&[u8], Vec<usize>, BuildHasherDefault<Fnv>> =
+        HashMap::with_capacity_and_hasher(installed.len(), BuildHasherDefault::default());
     for (index, package) in installed.iter().enumerate() {
-        by_name.entry(package.name.as_str()).or_default().push(index);
+        by_name.entry(package.name.as_bytes()).or_default().push(index);
     }
     let native_of = |arch: &str| -> String { if arch == "all" { native.clone() } else { arch.to_string() } };
     let installed_arch: Vec<String> = installed.iter().map(|p| native_of(p.arch.as_deref().unwrap_or("all"))).collect();
@@ -183,7 +185,7 @@ pub fn pending(root: &SystemRoot, installed: &[&Package], conf: &AptConf, errors
                 |name| by_name.contains_key(name),
                 |offered| {
                     let arch = if offered.arch == "all" { native.as_str() } else { offered.arch };
-                    for &i in by_name.get(offered.name).map_or(&[][..], Vec::as_slice) {
+                    for &i in by_name.get(offered.name.as_bytes()).map_or(&[][..], Vec::as_slice) {
                         if installed_arch[i] == arch {
                             offers[i].push(Offer {
                                 version: offered.version.to_string(),
@@ -301,4 +303,29 @@ fn find_list(root: &SystemRoot, name: &str) -> Option<Result<(PathBuf, String, C
         }
     }
     None
+}
+
+/// FNV-1a: every stanza of every list is looked up by name, and these short keys are not attacker-chosen in a way
+/// that matters for a one-shot scan, so a simple fast hash beats SipHash here.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = self.0;
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
 }
