@@ -2,12 +2,16 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use muster_shared::v1::SectionName;
 
 use crate::inventory::InventoryConfig;
 use crate::root::SystemRoot;
+use crate::transport::enroll::{CaPin, EnrollConfig, read_ca_cert};
+use crate::transport::fingerprint::Fingerprint;
+use crate::transport::state::DEFAULT_STATE_DIR;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +28,120 @@ pub struct Cli {
 pub enum Command {
     /// Print this machine's inventory (or a mounted root's) as a v1 JSON report.
     Inventory(InventoryArgs),
+    /// Enrol this machine with a collector, trusting only the collector's own CA.
+    Enroll(EnrollArgs),
+    /// Report to the collector on start and then every interval, until SIGTERM or SIGINT.
+    Run(RunArgs),
+    /// Send one report now (plus any report still waiting in the spool).
+    ReportNow(ReportNowArgs),
+}
+
+/// How commands that print data print it: text for people, or one JSON document on stdout for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct StateDirArg {
+    /// Where the agent keeps its enrolment, token and spool (private to its owner: mode 0700).
+    #[arg(long, value_name = "DIR", env = "MUSTER_STATE_DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("ca").required(true).args(["ca_fingerprint", "ca_cert"]))]
+pub struct EnrollArgs {
+    /// The collector's URL, e.g. https://collector.example:8443.
+    #[arg(long, value_name = "URL")]
+    pub collector: String,
+    /// The enrolment secret (`muster-collector enroll-secret create`); better passed in the environment.
+    #[arg(long, value_name = "SECRET", env = "MUSTER_ENROLL_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// SHA-256 fingerprint of the collector's CA certificate (`muster-collector ca show`), hex, colons optional.
+    #[arg(long, value_name = "SHA256", value_parser = parse_fingerprint)]
+    pub ca_fingerprint: Option<Fingerprint>,
+    /// The collector's CA certificate (PEM), instead of its fingerprint.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Tags for this host, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub state: StateDirArg,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Time between reports (e.g. 1h, 30m, 90s); each wait varies by up to ±10%.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_interval)]
+    pub interval: Duration,
+    #[command(flatten)]
+    pub state: StateDirArg,
+    #[command(flatten)]
+    pub spool: SpoolArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportNowArgs {
+    #[command(flatten)]
+    pub state: StateDirArg,
+    #[command(flatten)]
+    pub spool: SpoolArgs,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SpoolArgs {
+    /// Largest undelivered report kept on disk, in MiB (compressed).
+    #[arg(long, value_name = "MIB", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub spool_cap_mib: u64,
+}
+
+impl SpoolArgs {
+    pub fn cap_bytes(&self) -> u64 {
+        self.spool_cap_mib * 1024 * 1024
+    }
+}
+
+fn parse_fingerprint(text: &str) -> Result<Fingerprint, String> {
+    Fingerprint::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 1h, 30m, 90s)"))?;
+    if interval < Duration::from_secs(10) {
+        return Err("the interval must be at least 10s".to_string());
+    }
+    Ok(interval)
+}
+
+impl EnrollArgs {
+    /// Validates the arguments; reads `--ca-cert` so a bad file is reported before anything else happens.
+    pub fn to_config(&self) -> anyhow::Result<EnrollConfig> {
+        let ca = match (&self.ca_fingerprint, &self.ca_cert) {
+            (Some(fingerprint), _) => CaPin::Fingerprint(*fingerprint),
+            (None, Some(path)) => CaPin::Certificate(
+                read_ca_cert(path).map_err(|e| anyhow::anyhow!("--ca-cert {}: {e}", path.display()))?,
+            ),
+            (None, None) => anyhow::bail!("give --ca-fingerprint or --ca-cert"),
+        };
+        if self.secret.trim().is_empty() {
+            anyhow::bail!("--secret is empty");
+        }
+        let tags = self.tags.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+        Ok(EnrollConfig {
+            collector_url: self.collector.clone(),
+            secret: self.secret.trim().to_string(),
+            ca,
+            tags,
+            state_dir: self.state.state_dir.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]

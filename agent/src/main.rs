@@ -5,19 +5,36 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use muster_agent::cli::{Cli, Command, InventoryArgs};
-use muster_agent::inventory;
+use muster_agent::cli::{Cli, Command, EnrollArgs, InventoryArgs, OutputFormat, ReportNowArgs, RunArgs};
+use muster_agent::inventory::{self, InventoryConfig};
+use muster_agent::transport::daemon::{self, ReportNowConfig, RunConfig, RunExit};
+use muster_agent::transport::deliver::{Agent, Delivery, reenrol_instruction};
+use muster_agent::transport::enroll;
+use muster_shared::v1::SectionName;
+use rand::SeedableRng;
+
+/// Exit status when a report was not delivered but is kept in the spool for a later attempt.
+const EXIT_DEFERRED: u8 = 1;
+/// Exit status for every other failure (bad arguments, state directory, enrolment).
+const EXIT_ERROR: u8 = 2;
+/// Exit status when the collector refused the host token: enrol again.
+const EXIT_REENROL: u8 = 3;
+/// Exit status when the collector refused the report itself (e.g. over a limit).
+const EXIT_REFUSED: u8 = 4;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inventory(args) => run_inventory(&args),
+        Command::Inventory(args) => run_inventory(&args).map(|()| ExitCode::SUCCESS),
+        Command::Enroll(args) => with_runtime(run_enroll(&args)),
+        Command::Run(args) => with_runtime(run_daemon(&args)),
+        Command::ReportNow(args) => with_runtime(run_report_now(&args)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("muster-agent: {err:#}");
-            ExitCode::from(2)
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }
@@ -32,4 +49,120 @@ fn run_inventory(args: &InventoryArgs) -> anyhow::Result<()> {
         None => std::io::stdout().lock().write_all(&json).context("writing the report to stdout")?,
     }
     Ok(())
+}
+
+/// One thread: the agent does one thing at a time and should stay small in memory.
+fn with_runtime(future: impl Future<Output = anyhow::Result<ExitCode>>) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
+    runtime.block_on(future)
+}
+
+async fn run_enroll(args: &EnrollArgs) -> anyhow::Result<ExitCode> {
+    let config = args.to_config()?;
+    let quick = InventoryConfig {
+        sections: [SectionName::Host, SectionName::Hardware].into_iter().collect(),
+        ..InventoryConfig::live()
+    };
+    let identity = enroll::identity_from_report(&inventory::collect(&quick, chrono::Utc::now()))?;
+    let outcome = enroll::enroll(&config, &identity, chrono::Utc::now()).await?;
+    match args.format {
+        OutputFormat::Json => print_json(&outcome)?,
+        OutputFormat::Text => println!(
+            "enrolled {} with {} as host {}{}\nCA fingerprint {}; state kept in {}",
+            identity.hostname,
+            outcome.collector,
+            outcome.host_id,
+            if outcome.reenrolled { " (existing host record taken over)" } else { "" },
+            outcome.ca_fingerprint,
+            outcome.state_dir.display()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_daemon(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let agent = Agent::load(&args.state.state_dir, args.spool.cap_bytes())?;
+    let config = RunConfig::new(args.interval);
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let mut log = |line: &str| eprintln!("muster-agent: {line}");
+    log(&format!(
+        "reporting to {} as host {} every {} (±10%)",
+        agent.enrolment().collector_url,
+        agent.enrolment().host_id,
+        humantime::format_duration(args.interval)
+    ));
+    let collect = || inventory::collect(&InventoryConfig::live(), chrono::Utc::now());
+    match daemon::run(&agent, &config, collect, shutdown_signal()?, &mut rng, &mut log).await {
+        RunExit::Shutdown => {
+            log("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        RunExit::TokenRejected(instruction) => {
+            log(&instruction);
+            Ok(ExitCode::from(EXIT_REENROL))
+        }
+    }
+}
+
+async fn run_report_now(args: &ReportNowArgs) -> anyhow::Result<ExitCode> {
+    let agent = Agent::load(&args.state.state_dir, args.spool.cap_bytes())?;
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let mut log = |line: &str| eprintln!("muster-agent: {line}");
+    let report = inventory::collect(&InventoryConfig::live(), chrono::Utc::now());
+    let result = daemon::report_now(&agent, &ReportNowConfig::DEFAULT, report, &mut rng, &mut log).await?;
+    for warning in &result.warnings {
+        log(&format!("warning: {warning}"));
+    }
+    if args.format == OutputFormat::Json {
+        print_json(&result.delivery)?;
+    }
+    let code = match &result.delivery {
+        Delivery::NothingToSend => EXIT_ERROR,
+        Delivery::Delivered { report_id, status, sections_in_full, wire_bytes, requests } => {
+            if args.format == OutputFormat::Text {
+                let full: Vec<&str> = sections_in_full.iter().map(|s| s.as_str()).collect();
+                println!(
+                    "report {report_id} delivered: {status:?}, {wire_bytes} bytes compressed, {requests} request(s), \
+                     sections in full: {}",
+                    if full.is_empty() { "none".to_string() } else { full.join(",") }
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Delivery::Deferred { report_id, reason, spooled, .. } => {
+            let kept =
+                if *spooled { "kept in the spool; `muster-agent run` will retry it" } else { "too large to spool" };
+            log(&format!("report {report_id} not delivered ({kept}): {reason}"));
+            EXIT_DEFERRED
+        }
+        Delivery::TokenRejected { status, error } => {
+            log(&reenrol_instruction(*status, error.as_ref(), &agent.enrolment().collector_url, agent.state().path()));
+            EXIT_REENROL
+        }
+        Delivery::Refused { report_id, status, error, body } => {
+            let detail = error.as_ref().map(|e| format!("{} ({})", e.message, e.error)).unwrap_or_else(|| body.clone());
+            log(&format!("report {report_id} refused by the collector (HTTP {status}): {detail}"));
+            EXIT_REFUSED
+        }
+    };
+    Ok(ExitCode::from(code))
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut json = serde_json::to_vec_pretty(value)?;
+    json.push(b'\n');
+    std::io::stdout().lock().write_all(&json).context("writing to stdout")
+}
+
+/// Completes on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
