@@ -266,3 +266,72 @@ fn known_machines() {
     // SMBIOS 2.3: the UUID is stored in RFC 4122 byte order.
     assert_eq!(gx110.system.unwrap().uuid.as_deref(), Some("44454c4c-00b4-1036-8045-80c04f475748"));
 }
+
+/// Cutting a real dump anywhere never panics: the decoder keeps what it read and reports why it stopped.
+#[test]
+fn truncated_dumps_are_reported() {
+    for (dump, _) in cases() {
+        let bytes = std::fs::read(&dump).unwrap();
+        let sibling = std::fs::read(dump.with_file_name("smbios_entry_point")).ok();
+        let whole = source::from_dump(&bytes, sibling.as_deref()).unwrap();
+        let table_start = bytes.len() - whole.table.bytes.len().min(bytes.len());
+        let full = super::decode::decode(&whole.table).firmware.memory_modules.len();
+        for cut in (table_start + 1..bytes.len()).step_by(37) {
+            let located = match source::from_dump(&bytes[..cut], sibling.as_deref()) {
+                Ok(located) => located,
+                Err(err) => panic!("{} cut at {cut}: the entry point was intact, got {err}", dump.display()),
+            };
+            let decoded = super::decode::decode(&located.table);
+            let problems: Vec<_> = located.problem.iter().chain(&decoded.problems).collect();
+            // 3.x tables have no length to miss, so a cut between two structures cannot be told from the end;
+            // losing memory modules that way is still caught whenever the cut lands inside a structure.
+            if whole.table.structure_count.is_some() {
+                assert!(
+                    problems.iter().any(|p| p.kind() == ErrorKind::Truncated),
+                    "{} cut at {cut}: {problems:?}",
+                    dump.display()
+                );
+            }
+            assert!(decoded.firmware.memory_modules.len() <= full);
+        }
+    }
+}
+
+/// Flipping bytes of real tables (lengths, string numbers, string terminators) never panics, and every problem is a
+/// typed error.
+#[test]
+fn corrupted_tables_never_panic() {
+    for (dump, _) in cases() {
+        let bytes = std::fs::read(&dump).unwrap();
+        let sibling = std::fs::read(dump.with_file_name("smbios_entry_point")).ok();
+        let whole = source::from_dump(&bytes, sibling.as_deref()).unwrap();
+        // About 150 positions per dump, at an odd stride so they fall on every kind of byte.
+        let stride = (whole.table.bytes.len() / 150).max(7) | 1;
+        for position in (0..whole.table.bytes.len()).step_by(stride) {
+            for value in [0x00, 0x03, 0xFF] {
+                let mut table = whole.table.clone();
+                table.bytes[position] = value;
+                let decoded = super::decode::decode(&table);
+                let mut errors = ErrorLog::new();
+                let mut firmware = decoded.firmware;
+                super::junk::scrub(&mut firmware, &mut errors);
+                assert!(decoded.problems.iter().all(|p| !p.to_string().is_empty()));
+            }
+        }
+    }
+}
+
+/// A table shorter than its 2.x entry point announces is reported as truncated, with the structures before the cut.
+#[test]
+fn a_cut_sysfs_table_keeps_what_it_read() {
+    let table = std::fs::read(testdata().join("jcreekmore/sysfs-v2/DMI")).unwrap();
+    let entry_point = std::fs::read(testdata().join("jcreekmore/sysfs-v2/smbios_entry_point")).unwrap();
+    let located = source::from_sysfs(&entry_point, &table[..1200]).unwrap();
+    let decoded = super::decode::decode(&located.table);
+    assert_eq!(
+        located.problem,
+        Some(super::SmbiosError::TableShorterThanAnnounced { announced: 2736, available: 1200 })
+    );
+    assert!(decoded.problems.iter().any(|p| p.kind() == ErrorKind::Truncated), "{:?}", decoded.problems);
+    assert_eq!(decoded.firmware.system.unwrap().serial.as_deref(), Some("PBKGNED"));
+}

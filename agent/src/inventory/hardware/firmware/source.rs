@@ -69,21 +69,24 @@ fn cut_table(ep: &EntryPoint, table: &[u8]) -> Located {
     Located { table: SmbiosTable { version: ep.version, structure_count: ep.structure_count, bytes }, problem }
 }
 
-/// The RSMB header's first byte is the "used 2.0 calling method" flag, so it is 0 or 1, and its length field must
-/// account for exactly the rest of the file: both together keep random files from passing as RSMB.
+/// The RSMB header's first byte is the "used 2.0 calling method" flag, so 0 or 1, and the major version is 2 or 3;
+/// its length must cover the rest of the file, and a file shorter than that length is reported as cut.
 fn from_rsmb(bytes: &[u8]) -> Option<Located> {
     let header = bytes.get(..RSMB_HEADER)?;
-    let length = usize::try_from(u32::from_le_bytes([header[4], header[5], header[6], header[7]])).ok()?;
-    if header[0] > 1 || header[1] == 0 || length != bytes.len() - RSMB_HEADER {
+    let announced = usize::try_from(u32::from_le_bytes([header[4], header[5], header[6], header[7]])).ok()?;
+    let table = &bytes[RSMB_HEADER..];
+    if header[0] > 1 || !(2..=3).contains(&header[1]) || table.is_empty() || announced < table.len() {
         return None;
     }
+    let problem = (table.len() < announced)
+        .then_some(SmbiosError::TableShorterThanAnnounced { announced, available: table.len() });
     Some(Located {
         table: SmbiosTable {
             version: Version::new(header[1], header[2]),
             structure_count: None,
-            bytes: bytes[RSMB_HEADER..].to_vec(),
+            bytes: table.to_vec(),
         },
-        problem: None,
+        problem,
     })
 }
 
@@ -128,7 +131,11 @@ mod tests {
         let located = from_dump(&bytes, None).unwrap();
         assert_eq!(located.table.version, Version::new(3, 2));
         assert_eq!(located.table.bytes, bytes[8..]);
-        assert_eq!(from_dump(&bytes[..bytes.len() - 1], None), Err(SmbiosError::UnknownDumpFormat));
+        let cut = from_dump(&bytes[..100], None).unwrap();
+        assert_eq!(cut.problem, Some(SmbiosError::TableShorterThanAnnounced { announced: 1071, available: 92 }));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(from_dump(&longer, None), Err(SmbiosError::UnknownDumpFormat));
     }
 
     #[test]

@@ -147,6 +147,19 @@ mod tests {
         assert_eq!(walk(&TWO[..22], Some(2)).problem, Some(SmbiosError::MissingStructures { announced: 2, found: 1 }));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_walk_without_panicking(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let table = walk(&bytes, Some(8));
+            let mut problems = Vec::new();
+            for s in &table.structures {
+                for offset in 0..s.length() + 2 {
+                    let _ = (s.string(offset, &mut problems), s.word(offset), s.dword(offset));
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_length_below_the_header_stops_the_walk() {
         let table = walk(b"\x01\x02\x00\x00\0\0", None);
