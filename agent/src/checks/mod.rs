@@ -7,7 +7,7 @@
 
 mod accounts;
 // mod disk;
-// mod firewall;
+mod firewall;
 mod pam;
 mod runtime;
 mod sshd;
@@ -50,6 +50,7 @@ pub fn collect_at(
         deadline: Instant::now() + Duration::from_millis(world_writable::DEFAULT_MAX_MILLIS),
     };
     checks.push(world_writable::probe(root, &budget, errors));
+    checks.push(firewall::probe(root, &runtime, errors));
     let _ = &runtime;
     checks
 }
