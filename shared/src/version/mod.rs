@@ -10,6 +10,9 @@ pub mod pep440;
 pub mod rpm;
 pub mod semver;
 
+#[cfg(test)]
+mod proptests;
+
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
