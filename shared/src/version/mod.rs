@@ -24,7 +24,7 @@ pub enum Ecosystem {
     Deb,
     /// Red Hat family: rpm's EVR order.
     Rpm,
-    /// Alpine: `apk version -t`.
+    /// Alpine: `apk version -t` of apk-tools 3 ([`apk::compare_v2`] gives apk-tools 2.x's order).
     Apk,
     /// SemVer 2.0.0 precedence (npm, crates.io, Go).
     Semver,
@@ -84,8 +84,9 @@ impl FromStr for Ecosystem {
 
 /// Compares two versions of one ecosystem.
 ///
-/// dpkg, rpm and apk order any string deterministically, as their tools do, so they never fail. SemVer (strict
-/// 2.0.0 grammar) and PEP 440 reject strings outside their grammar with [`VersionError::Invalid`]; see
+/// dpkg, rpm and apk order any string deterministically, as their tools do, so they never fail. SemVer (the 2.0.0
+/// grammar, with a leading `v` allowed) and PEP 440 reject strings outside their grammar with
+/// [`VersionError::Invalid`]; see
 /// [`semver::compare_lenient`] and [`pep440::compare_with_legacy`] for the forgiving orders OSV tooling uses.
 pub fn compare(eco: Ecosystem, a: &str, b: &str) -> Result<Ordering, VersionError> {
     match eco {
