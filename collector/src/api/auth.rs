@@ -1,0 +1,105 @@
+//! Request extractors for the two kinds of callers (agents with host tokens, people and scripts with API tokens)
+//! and for the client address used by enrolment rate limiting.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::model::Role;
+use crate::store::HostTokenLookup;
+use crate::tokens;
+
+fn bearer(parts: &Parts) -> Result<&str, AppError> {
+    let missing =
+        || AppError::Unauthorized { code: "missing_token", message: "send `Authorization: Bearer <token>`".to_owned() };
+    let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = value.to_str().map_err(|_| missing())?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or_else(missing)?;
+    let token = token.trim();
+    if token.is_empty() || token.len() > 512 {
+        return Err(missing());
+    }
+    Ok(token)
+}
+
+/// An agent authenticated by its host token; it may act for `host_id` only.
+#[derive(Debug, Clone)]
+pub struct AgentAuth {
+    pub host_id: String,
+    pub machine_id: Option<String>,
+}
+
+impl FromRequestParts<AppState> for AgentAuth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AgentAuth, AppError> {
+        let token = bearer(parts)?;
+        match state.store.host_for_token(&tokens::hash(token)).await? {
+            HostTokenLookup::Valid { host_id, machine_id } => Ok(AgentAuth { host_id, machine_id }),
+            HostTokenLookup::Revoked => Err(AppError::Unauthorized {
+                code: "token_revoked",
+                message: "this host token was replaced by a newer enrolment; enrol this machine again \
+                          (muster-agent enroll)"
+                    .to_owned(),
+            }),
+            HostTokenLookup::Unknown => {
+                Err(AppError::Unauthorized { code: "invalid_token", message: "unknown host token".to_owned() })
+            }
+        }
+    }
+}
+
+/// A caller of the read/admin API, with the role of its token.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiAuth {
+    pub role: Role,
+}
+
+impl ApiAuth {
+    pub fn require(self, role: Role) -> Result<(), AppError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden {
+                code: "insufficient_role",
+                message: format!("this needs the {} role; the token has {}", role.as_str(), self.role.as_str()),
+            })
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ApiAuth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<ApiAuth, AppError> {
+        let token = bearer(parts)?;
+        match state.store.find_api_token(&tokens::hash(token)).await? {
+            Some(role) => Ok(ApiAuth { role }),
+            None => Err(AppError::Unauthorized {
+                code: "invalid_token",
+                message: "unknown or revoked API token".to_owned(),
+            }),
+        }
+    }
+}
+
+/// The peer address, or `unknown` when the server was not started with connect info.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientIp, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            .unwrap_or_else(|| "unknown".to_owned());
+        Ok(ClientIp(ip))
+    }
+}

@@ -1,0 +1,141 @@
+//! The read API: hosts, their software and history, and which hosts run a given package.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::auth::ApiAuth;
+use crate::AppState;
+use crate::error::AppError;
+use crate::model::Role;
+use crate::store::HostFilter;
+use crate::views::{HistoryEntry, HostDetail, HostPage, InstalledPackage, SoftwareVersionHosts};
+
+const DEFAULT_PAGE: i64 = 100;
+const MAX_PAGE: i64 = 1000;
+
+pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, AppError> {
+    q.map(|Query(t)| t).map_err(|e| AppError::bad_request("invalid_query", e.body_text()))
+}
+
+fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), AppError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    let offset = offset.unwrap_or(0);
+    if !(1..=MAX_PAGE).contains(&limit) || offset < 0 {
+        return Err(AppError::bad_request("invalid_query", format!("limit must be 1..={MAX_PAGE}, offset >= 0")));
+    }
+    Ok((limit, offset))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HostsQuery {
+    /// Case-insensitive substring of the hostname.
+    pub hostname: Option<String>,
+    /// Case-insensitive substring of the OS id (`debian`) or pretty name.
+    pub os: Option<String>,
+    /// Only hosts seen at or after this time (RFC 3339).
+    pub seen_since: Option<DateTime<Utc>>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// List hosts, filtered and paginated.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", params(HostsQuery),
+    responses((status = 200, body = HostPage), (status = 401, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn list_hosts(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    q: Result<Query<HostsQuery>, QueryRejection>,
+) -> Result<Json<HostPage>, AppError> {
+    auth.require(Role::Viewer)?;
+    let q = query(q)?;
+    let (limit, offset) = page(q.limit, q.offset)?;
+    let filter = HostFilter { hostname: q.hostname, os: q.os, seen_since: q.seen_since, limit, offset };
+    Ok(Json(state.store.list_hosts(&filter).await?))
+}
+
+/// One host with the current content of its sections.
+#[utoipa::path(get, path = "/api/v1/hosts/{id}", tag = "hosts", params(("id" = String, Path)),
+    responses((status = 200, body = HostDetail), (status = 404, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn get_host(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    Path(id): Path<String>,
+) -> Result<Json<HostDetail>, AppError> {
+    auth.require(Role::Viewer)?;
+    state.store.get_host(&id).await?.map(Json).ok_or_else(|| AppError::NotFound(format!("host {id}")))
+}
+
+/// The packages installed on a host.
+#[utoipa::path(get, path = "/api/v1/hosts/{id}/software", tag = "hosts", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<InstalledPackage>), (status = 404, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn host_software(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<InstalledPackage>>, AppError> {
+    auth.require(Role::Viewer)?;
+    if state.store.get_host_summary(&id).await?.is_none() {
+        return Err(AppError::NotFound(format!("host {id}")));
+    }
+    Ok(Json(state.store.host_software(&id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// A host's recorded changes, newest first.
+#[utoipa::path(get, path = "/api/v1/hosts/{id}/history", tag = "hosts", params(("id" = String, Path), PageQuery),
+    responses((status = 200, body = Vec<HistoryEntry>), (status = 404, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn host_history(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    Path(id): Path<String>,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<Vec<HistoryEntry>>, AppError> {
+    auth.require(Role::Viewer)?;
+    let q = query(q)?;
+    let (limit, offset) = page(q.limit, q.offset)?;
+    if state.store.get_host_summary(&id).await?.is_none() {
+        return Err(AppError::NotFound(format!("host {id}")));
+    }
+    Ok(Json(state.store.host_history(&id, limit, offset).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SoftwareQuery {
+    /// Exact package name or source package name, e.g. `openssl`.
+    pub name: String,
+}
+
+/// Which hosts have which versions of a package.
+#[utoipa::path(get, path = "/api/v1/software", tag = "software", params(SoftwareQuery),
+    responses((status = 200, body = Vec<SoftwareVersionHosts>), (status = 400, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn software(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    q: Result<Query<SoftwareQuery>, QueryRejection>,
+) -> Result<Json<Vec<SoftwareVersionHosts>>, AppError> {
+    auth.require(Role::Viewer)?;
+    let q = query(q)?;
+    if q.name.is_empty() || q.name.len() > 256 {
+        return Err(AppError::bad_request("invalid_query", "name must be 1 to 256 characters"));
+    }
+    Ok(Json(state.store.software_by_name(&q.name).await?))
+}

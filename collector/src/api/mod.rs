@@ -1,0 +1,45 @@
+//! The HTTP API: routes, and one module per resource.
+
+pub mod admin;
+pub mod agent;
+pub mod auth;
+pub mod health;
+pub mod hosts;
+pub mod openapi;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use utoipa::OpenApi;
+
+use crate::AppState;
+use crate::error::AppError;
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi::ApiDoc::openapi())
+}
+
+async fn no_route() -> AppError {
+    AppError::NotFound("route".to_owned())
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/api/v1/openapi.json", get(openapi_json))
+        .route("/api/v1/agent/enroll", post(agent::enroll).layer(DefaultBodyLimit::max(agent::MAX_ENROLL_BODY)))
+        // The report handler enforces the configured body limit itself, naming it in the error.
+        .route("/api/v1/agent/report", post(agent::report).layer(DefaultBodyLimit::disable()))
+        .route("/api/v1/hosts", get(hosts::list_hosts))
+        .route("/api/v1/hosts/{id}", get(hosts::get_host))
+        .route("/api/v1/hosts/{id}/software", get(hosts::host_software))
+        .route("/api/v1/hosts/{id}/history", get(hosts::host_history))
+        .route("/api/v1/software", get(hosts::software))
+        .route("/api/v1/admin/enroll-secrets", get(admin::list_enroll_secrets).post(admin::create_enroll_secret))
+        .route("/api/v1/admin/enroll-secrets/{id}", delete(admin::revoke_enroll_secret))
+        .route("/api/v1/admin/audit", get(admin::audit))
+        .fallback(no_route)
+        .with_state(state)
+}

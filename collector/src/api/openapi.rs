@@ -1,0 +1,166 @@
+//! The OpenAPI document, generated from the handlers' annotations; served at `/api/v1/openapi.json`.
+//!
+//! The agent protocol types live in `muster-shared`, which stays free of HTTP tooling, so their schemas are
+//! described here by mirror types (`…Schema`) renamed to the wire names; a test checks each mirror's fields against
+//! the real type's JSON.
+
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::views;
+
+/// Error body of every non-2xx answer.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ApiError)]
+pub struct ApiErrorSchema {
+    /// Stable code, e.g. `payload_too_large`, `limit_exceeded`, `token_revoked`, `invalid_secret`.
+    pub error: String,
+    pub message: String,
+    /// For limit errors: which limit, e.g. `max_packages`.
+    pub limit: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = EnrollRequest)]
+pub struct EnrollRequestSchema {
+    pub secret: String,
+    pub hostname: String,
+    pub machine_id: Option<String>,
+    pub system_uuid: Option<String>,
+    pub system_serial: Option<String>,
+    pub agent_version: String,
+    pub tags: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = EnrollResponse)]
+pub struct EnrollResponseSchema {
+    pub host_id: String,
+    /// Shown once; the collector keeps only its hash.
+    pub host_token: String,
+    pub reenrolled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = ReportAck)]
+pub struct ReportAckSchema {
+    pub report_id: String,
+    /// `stored`, `duplicate` or `needs_sections`.
+    pub status: String,
+    /// Sections to resend in full at once (with `needs_sections`).
+    pub needs_full: Vec<String>,
+}
+
+struct BearerSchemes;
+
+impl Modify for BearerSchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = |what: &str| {
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(what)).build())
+        };
+        components.add_security_scheme("api_token", bearer("API token (`muster-collector token create`)"));
+        components.add_security_scheme("host_token", bearer("host token returned by enrolment"));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Muster collector API", description = "Inventory of enrolled machines: hosts, software, history."),
+    paths(
+        super::health::healthz,
+        super::health::readyz,
+        super::agent::enroll,
+        super::agent::report,
+        super::hosts::list_hosts,
+        super::hosts::get_host,
+        super::hosts::host_software,
+        super::hosts::host_history,
+        super::hosts::software,
+        super::admin::list_enroll_secrets,
+        super::admin::create_enroll_secret,
+        super::admin::revoke_enroll_secret,
+        super::admin::audit,
+    ),
+    components(schemas(
+        ApiErrorSchema, EnrollRequestSchema, EnrollResponseSchema, ReportAckSchema,
+        views::HostSummary, views::HostPage, views::HostDetail, views::SectionView, views::InstalledPackage,
+        views::HistoryEntry, views::SoftwareVersionHosts, views::HostRef, views::EnrollSecretInfo,
+        views::ApiTokenInfo, views::AuditEntry,
+    )),
+    modifiers(&BearerSchemes),
+)]
+pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use muster_shared::v1::{ApiError, EnrollRequest, EnrollResponse, ReportAck, ReportStatus, SectionName};
+
+    fn keys(v: serde_json::Value) -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn mirrors_match_the_wire_types() {
+        let e = ApiError { error: "e".into(), message: "m".into(), limit: Some("l".into()) };
+        let m = ApiErrorSchema { error: "e".into(), message: "m".into(), limit: Some("l".into()) };
+        assert_eq!(keys(serde_json::to_value(e).unwrap()), keys(serde_json::to_value(m).unwrap()));
+
+        let r = EnrollRequest {
+            secret: "s".into(),
+            hostname: "h".into(),
+            machine_id: Some("m".into()),
+            system_uuid: Some("u".into()),
+            system_serial: Some("s".into()),
+            agent_version: "v".into(),
+            tags: vec!["t".into()],
+        };
+        let m = EnrollRequestSchema {
+            secret: "s".into(),
+            hostname: "h".into(),
+            machine_id: None,
+            system_uuid: None,
+            system_serial: None,
+            agent_version: "v".into(),
+            tags: vec![],
+        };
+        assert_eq!(keys(serde_json::to_value(r).unwrap()), keys(serde_json::to_value(m).unwrap()));
+
+        let r = EnrollResponse { host_id: "h".into(), host_token: "t".into(), reenrolled: false };
+        let m = EnrollResponseSchema { host_id: "h".into(), host_token: "t".into(), reenrolled: false };
+        assert_eq!(keys(serde_json::to_value(r).unwrap()), keys(serde_json::to_value(m).unwrap()));
+
+        let r =
+            ReportAck { report_id: "r".into(), status: ReportStatus::NeedsSections, needs_full: vec![SectionName::Os] };
+        let m =
+            ReportAckSchema { report_id: "r".into(), status: "needs_sections".into(), needs_full: vec!["os".into()] };
+        assert_eq!(serde_json::to_value(r).unwrap(), serde_json::to_value(m).unwrap());
+    }
+
+    #[test]
+    fn document_lists_every_route() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let paths = keys(doc["paths"].clone());
+        assert_eq!(
+            paths,
+            [
+                "/api/v1/admin/audit",
+                "/api/v1/admin/enroll-secrets",
+                "/api/v1/admin/enroll-secrets/{id}",
+                "/api/v1/agent/enroll",
+                "/api/v1/agent/report",
+                "/api/v1/hosts",
+                "/api/v1/hosts/{id}",
+                "/api/v1/hosts/{id}/history",
+                "/api/v1/hosts/{id}/software",
+                "/api/v1/software",
+                "/healthz",
+                "/readyz",
+            ]
+        );
+    }
+}

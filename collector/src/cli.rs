@@ -1,0 +1,362 @@
+//! Command line: parsing (clap) and the commands, which all work on the configured data directory and database.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::admin::{self, Actor};
+use crate::config::{Overrides, Secret, Settings, TlsMode, parse_duration};
+use crate::model::Role;
+use crate::store::{self, Store};
+use crate::tls::{self, TlsFiles};
+use crate::{AppState, ServicePolicy};
+
+#[derive(Debug, Parser)]
+#[command(name = "muster-collector", version, about = "Muster collector: enrols agents and stores their inventory")]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "MUSTER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the SQLite database and TLS material live (default ./muster-data).
+    #[arg(long, global = true, env = "MUSTER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://…` (default: SQLite in the data directory).
+    #[arg(long, global = true, env = "MUSTER_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Output of commands that print data: text, or one JSON document on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the collector (HTTPS with its own CA unless told otherwise).
+    Serve(ServeArgs),
+    /// Secrets agents enrol with.
+    #[command(subcommand)]
+    EnrollSecret(EnrollSecretCommand),
+    /// API tokens for people and scripts.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The collector's private CA.
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (default 127.0.0.1:8443).
+    #[arg(long, env = "MUSTER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Your own certificate chain (PEM) instead of the collector's CA.
+    #[arg(long, env = "MUSTER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for --tls-cert.
+    #[arg(long, env = "MUSTER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP (tokens travel in clear); loopback only unless --i-know.
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// Allow --insecure-http on a non-loopback address.
+    #[arg(long, requires = "insecure_http")]
+    pub i_know: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnrollSecretCommand {
+    /// Create a secret; it is printed once.
+    Create {
+        #[arg(long)]
+        label: String,
+        /// e.g. 30d, 12h; no expiry when absent.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    List,
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token; it is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: Role,
+    },
+    List,
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// The CA certificate path and its SHA-256 fingerprint (what agents pin).
+    Show,
+}
+
+impl Cli {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+            None => None,
+        };
+        let mut overrides = Overrides {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone().map(Secret::new),
+            ..Overrides::default()
+        };
+        if let Command::Serve(serve) = &self.command {
+            overrides.listen = serve.listen;
+            overrides.tls_cert = serve.tls_cert.clone();
+            overrides.tls_key = serve.tls_key.clone();
+            overrides.insecure_http = serve.insecure_http;
+            overrides.i_know = serve.i_know;
+        }
+        let env = |name: &str| std::env::var(name).ok();
+        Ok(Settings::resolve(file.as_deref(), &env, &overrides)?)
+    }
+}
+
+/// Prints `value` as one JSON document, or `text` lines, on stdout.
+fn emit<T: Serialize>(format: Format, value: &T, text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, value)?;
+            writeln!(out)?;
+        }
+        Format::Text => write!(out, "{text}")?,
+    }
+    Ok(())
+}
+
+/// A database URL fit for logs: the scheme and host or file, never credentials.
+fn describe_database(url: &Secret) -> String {
+    let url = url.expose();
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return format!("SQLite {}", path.split('?').next().unwrap_or(path));
+    }
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or("");
+    let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+    format!("PostgreSQL {}", host.split('?').next().unwrap_or(host))
+}
+
+fn local_hostname() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.settings()?;
+    crate::install_crypto_provider();
+    let open = || async {
+        store::open(&settings.database_url)
+            .await
+            .with_context(|| format!("opening {}", describe_database(&settings.database_url)))
+    };
+    match &cli.command {
+        Command::Serve(_) => serve(settings, cli.format).await,
+        Command::EnrollSecret(cmd) => enroll_secret(cmd, open().await?.as_ref(), cli.format).await,
+        Command::Token(cmd) => token(cmd, open().await?.as_ref(), cli.format).await,
+        Command::Ca(CaCommand::Show) => {
+            let files = TlsFiles::new(&settings.data_dir);
+            let info = tls::ca_info(&files).context("no CA yet: run `muster-collector serve` once to create it")?;
+            let text = format!(
+                "CA certificate: {}\nSHA-256 fingerprint: {}\n",
+                info.ca_cert_path.display(),
+                info.sha256_fingerprint
+            );
+            emit(cli.format, &info, &text)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Started<'a> {
+    listen: SocketAddr,
+    url: String,
+    database: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca: Option<&'a tls::CaInfo>,
+}
+
+async fn serve(settings: Settings, format: Format) -> anyhow::Result<()> {
+    let database = describe_database(&settings.database_url);
+    let store = store::open(&settings.database_url).await.with_context(|| format!("opening {database}"))?;
+    tracing::info!(%database, "database ready");
+    let (tls_config, ca) = match &settings.tls {
+        TlsMode::Managed => {
+            let files = TlsFiles::new(&settings.data_dir);
+            let names = tls::server_names(settings.listen, local_hostname().as_deref());
+            let ca = tls::ensure_managed(&files, &names, Utc::now()).context("preparing the collector's CA")?;
+            (Some(tls::server_config(&files.server_chain(), &files.server_key())?), Some(ca))
+        }
+        TlsMode::Files { cert, key } => (Some(tls::server_config(cert, key)?), None),
+        TlsMode::InsecureHttp => {
+            tracing::warn!("serving plain HTTP: tokens and inventories travel unencrypted");
+            (None, None)
+        }
+    };
+    let listener =
+        std::net::TcpListener::bind(settings.listen).with_context(|| format!("listening on {}", settings.listen))?;
+    let listen = listener.local_addr()?;
+    let scheme = if tls_config.is_some() { "https" } else { "http" };
+    let started = Started { listen, url: format!("{scheme}://{listen}"), database, ca: ca.as_ref() };
+    let mut text = format!("Muster collector listening on {}\n", started.url);
+    if let Some(ca) = &ca {
+        text.push_str(&format!(
+            "CA certificate: {}\nCA SHA-256 fingerprint: {}\n",
+            ca.ca_cert_path.display(),
+            ca.sha256_fingerprint
+        ));
+    }
+    emit(format, &started, &text)?;
+    tracing::info!(url = %started.url, "collector started");
+
+    let state = AppState {
+        store: Arc::clone(&store),
+        policy: Arc::new(ServicePolicy {
+            limits: settings.limits.clone(),
+            enrolment: settings.enrolment.clone(),
+            report_id_retention: settings.report_id_retention,
+        }),
+        clock: crate::system_clock(),
+    };
+    crate::server::serve(listener, crate::app(state), tls_config, crate::server::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn enroll_secret(cmd: &EnrollSecretCommand, store: &dyn Store, format: Format) -> anyhow::Result<()> {
+    let now = Utc::now();
+    match cmd {
+        EnrollSecretCommand::Create { label, expires_in } => {
+            let expires_in = expires_in.as_deref().map(parse_duration).transpose().map_err(anyhow::Error::msg)?;
+            let (info, secret) = admin::create_enroll_secret(store, &Actor::cli(), label, expires_in, now).await?;
+            let expiry = info.expires_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".to_owned());
+            let text = format!("{}\n", secret.expose());
+            eprintln!("enrolment secret {} ({label}) created, expires {expiry}; shown only now:", info.id);
+            #[derive(Serialize)]
+            struct Created<'a> {
+                #[serde(flatten)]
+                info: &'a crate::views::EnrollSecretInfo,
+                secret: &'a str,
+            }
+            emit(format, &Created { info: &info, secret: secret.expose() }, &text)
+        }
+        EnrollSecretCommand::List => {
+            let list = store.list_enroll_secrets().await?;
+            let mut text = String::new();
+            for s in &list {
+                let state = match (s.revoked_at, s.expires_at) {
+                    (Some(_), _) => "revoked".to_owned(),
+                    (None, Some(at)) if at <= now => "expired".to_owned(),
+                    (None, Some(at)) => format!("valid until {}", at.to_rfc3339()),
+                    (None, None) => "valid".to_owned(),
+                };
+                text.push_str(&format!("{}  {}  uses={}  {state}\n", s.id, s.label, s.uses));
+            }
+            emit(format, &list, &text)
+        }
+        EnrollSecretCommand::Revoke { id } => {
+            anyhow::ensure!(
+                admin::revoke_enroll_secret(store, &Actor::cli(), id, now).await?,
+                "no active enrolment secret with id {id}"
+            );
+            eprintln!("enrolment secret {id} revoked");
+            emit(format, &serde_json::json!({ "id": id, "revoked": true }), "")
+        }
+    }
+}
+
+async fn token(cmd: &TokenCommand, store: &dyn Store, format: Format) -> anyhow::Result<()> {
+    let now = Utc::now();
+    match cmd {
+        TokenCommand::Create { name, role } => {
+            let (info, token) = admin::create_api_token(store, &Actor::cli(), name, *role, now).await?;
+            eprintln!("API token {} ({name}, {}) created; shown only now:", info.id, role.as_str());
+            #[derive(Serialize)]
+            struct Created<'a> {
+                #[serde(flatten)]
+                info: &'a crate::views::ApiTokenInfo,
+                token: &'a str,
+            }
+            emit(format, &Created { info: &info, token: token.expose() }, &format!("{}\n", token.expose()))
+        }
+        TokenCommand::List => {
+            let list = store.list_api_tokens().await?;
+            let mut text = String::new();
+            for t in &list {
+                let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                text.push_str(&format!("{}  {}  {}  {state}\n", t.id, t.name, t.role.as_str()));
+            }
+            emit(format, &list, &text)
+        }
+        TokenCommand::Revoke { id } => {
+            anyhow::ensure!(
+                admin::revoke_api_token(store, &Actor::cli(), id, now).await?,
+                "no active API token with id {id}"
+            );
+            eprintln!("API token {id} revoked");
+            emit(format, &serde_json::json!({ "id": id, "revoked": true }), "")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_descriptions_hide_credentials() {
+        assert_eq!(
+            describe_database(&Secret::new("postgres://muster:hunter2@db:5432/muster?sslmode=require")),
+            "PostgreSQL db:5432/muster"
+        );
+        assert_eq!(
+            describe_database(&Secret::new("sqlite://./muster-data/muster.db")),
+            "SQLite ./muster-data/muster.db"
+        );
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "muster-collector",
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--role",
+            "viewer",
+            "--format",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(cli.format, Format::Json);
+        assert!(Cli::try_parse_from(["muster-collector", "serve", "--i-know"]).is_err());
+    }
+}

@@ -1,0 +1,117 @@
+//! The one HTTP error type: every handler returns it, and it maps once to a status and an `ApiError` body.
+//!
+//! Internal failures are logged with their cause and answered with a generic message, so 5xx bodies never leak
+//! database or file system details.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use muster_shared::v1::ApiError;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{message}")]
+    UnsupportedMediaType { message: String },
+    /// Over a size limit (body, decompressed body).
+    #[error("{message}")]
+    PayloadTooLarge { limit: &'static str, message: String },
+    /// Over a content limit (item counts, string length).
+    #[error("{message}")]
+    LimitExceeded { limit: &'static str, message: String },
+    #[error("too many failed attempts, retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::BadRequest { code, message: message.into() }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> AppError {
+        AppError::Internal(cause.to_string())
+    }
+
+    fn parts(&self) -> (StatusCode, ApiError) {
+        let body = |error: &str, message: String, limit: Option<&str>| ApiError {
+            error: error.to_owned(),
+            message,
+            limit: limit.map(str::to_owned),
+        };
+        match self {
+            AppError::Unauthorized { code, message } => (StatusCode::UNAUTHORIZED, body(code, message.clone(), None)),
+            AppError::Forbidden { code, message } => (StatusCode::FORBIDDEN, body(code, message.clone(), None)),
+            AppError::NotFound(what) => (StatusCode::NOT_FOUND, body("not_found", format!("{what} not found"), None)),
+            AppError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, body(code, message.clone(), None)),
+            AppError::UnsupportedMediaType { message } => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, body("unsupported_encoding", message.clone(), None))
+            }
+            AppError::PayloadTooLarge { limit, message } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, body("payload_too_large", message.clone(), Some(limit)))
+            }
+            AppError::LimitExceeded { limit, message } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, body("limit_exceeded", message.clone(), Some(limit)))
+            }
+            AppError::RateLimited { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, body("rate_limited", self.to_string(), None))
+            }
+            AppError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                body("internal", "internal error, see the collector log".into(), None),
+            ),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> AppError {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let AppError::Internal(cause) = &self {
+            tracing::error!(%cause, "request failed");
+        }
+        let (status, body) = self.parts();
+        let mut response = (status, axum::Json(body)).into_response();
+        if let AppError::RateLimited { retry_after_secs } = self
+            && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_do_not_leak() {
+        let (status, body) = AppError::internal("relation \"hosts\" does not exist at /srv/db").parts();
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.message.contains("hosts"));
+    }
+
+    #[test]
+    fn limits_are_named() {
+        let (status, body) = AppError::LimitExceeded { limit: "max_packages", message: "x".into() }.parts();
+        assert_eq!(
+            (status, body.error.as_str(), body.limit.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded", Some("max_packages"))
+        );
+    }
+}

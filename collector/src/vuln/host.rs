@@ -1,0 +1,184 @@
+//! A host as matching sees it: its advisory ecosystems, its packages under the names advisories use, and which
+//! installed kernel is the running one.
+
+use muster_shared::v1::{Package, PackageKind, Report};
+use muster_shared::version::Ecosystem;
+
+use super::ecosystem::{EcosystemSelector, HostEcosystemError, host_ecosystems, lookup_names, package_order};
+
+/// Kernel source packages whose advisories concern the kernel, before adding the sources of installed images.
+const KERNEL_SOURCES: [&str; 7] =
+    ["linux", "kernel", "kernel-rt", "linux-lts", "linux-virt", "linux-edge", "linux-rpi"];
+
+/// Whether a finding's package is the kernel the host runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KernelState {
+    /// The running kernel's package: its advisories are active findings.
+    Running,
+    /// An installed kernel that is not running, or another package built from the kernel source (headers,
+    /// `linux-libc-dev`): reported apart, since the running kernel is what is exposed.
+    NotRunning,
+    /// A kernel package on a host whose running kernel is unknown (a report read from a mounted root); kept
+    /// active rather than hidden.
+    Unknown,
+}
+
+impl KernelState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::NotRunning => "not_running",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InstalledPackage {
+    pub package: Package,
+    /// `(name, version)` pairs to look up, see [`lookup_names`]; the first is the source shown in findings.
+    pub lookups: Vec<(String, String)>,
+    pub order: Option<Ecosystem>,
+    /// `None` for packages unrelated to the kernel.
+    pub kernel: Option<KernelState>,
+}
+
+impl InstalledPackage {
+    pub fn source_name(&self) -> &str {
+        self.lookups.first().map_or(self.package.name.as_str(), |(n, _)| n.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HostProfile {
+    pub hostname: Option<String>,
+    pub os_id: Option<String>,
+    pub os_version: Option<String>,
+    pub ecosystems: Result<Vec<EcosystemSelector>, HostEcosystemError>,
+    pub kernel_release: Option<String>,
+    pub packages: Vec<InstalledPackage>,
+}
+
+impl HostProfile {
+    pub fn from_report(report: &Report) -> Self {
+        let os = report.os.clone().unwrap_or_default();
+        let packages = report.software.as_ref().map(|s| s.packages.clone()).unwrap_or_default();
+        Self::new(report.host.as_ref().and_then(|h| h.hostname.clone()), &os, packages)
+    }
+
+    pub fn new(hostname: Option<String>, os: &muster_shared::v1::Os, packages: Vec<Package>) -> Self {
+        let os_id = os.id.clone();
+        let release = os.kernel_release.clone().filter(|r| !r.trim().is_empty());
+        let mut installed: Vec<InstalledPackage> = packages
+            .into_iter()
+            .map(|package| InstalledPackage {
+                lookups: lookup_names(&package, os_id.as_deref()),
+                order: package_order(package.kind),
+                kernel: None,
+                package,
+            })
+            .collect();
+
+        let mut kernel_sources: Vec<String> = KERNEL_SOURCES.iter().map(|s| (*s).to_owned()).collect();
+        for p in installed.iter().filter(|p| is_kernel_image(&p.package)) {
+            kernel_sources.extend(p.lookups.iter().map(|(n, _)| n.clone()));
+        }
+        for p in &mut installed {
+            let image = is_kernel_image(&p.package);
+            if !image && !p.lookups.iter().any(|(n, _)| kernel_sources.contains(n)) {
+                continue;
+            }
+            p.kernel = Some(match (&release, image) {
+                (None, _) => KernelState::Unknown,
+                (Some(r), true) if is_running_kernel(&p.package, r) => KernelState::Running,
+                (Some(_), _) => KernelState::NotRunning,
+            });
+        }
+        Self {
+            hostname,
+            os_id,
+            os_version: os.version_id.clone(),
+            ecosystems: host_ecosystems(os),
+            kernel_release: release,
+            packages: installed,
+        }
+    }
+}
+
+/// A bootable kernel package (not headers, tools or metapackages of other names).
+pub fn is_kernel_image(pkg: &Package) -> bool {
+    let n = pkg.name.as_str();
+    match pkg.kind {
+        PackageKind::Deb => n.starts_with("linux-image-"),
+        PackageKind::Rpm => {
+            n == "kernel"
+                || n == "kernel-core"
+                || (n.starts_with("kernel-") && n.ends_with("-core"))
+                || n == "kernel-uek"
+        }
+        PackageKind::Apk => {
+            matches!(n, "linux-lts" | "linux-virt" | "linux-edge" | "linux-rpi" | "linux-rpi4" | "linux-stable")
+        }
+        PackageKind::Pacman => false,
+    }
+}
+
+/// Whether a kernel image package provides the running kernel `release` (`uname -r`).
+pub fn is_running_kernel(pkg: &Package, release: &str) -> bool {
+    match pkg.kind {
+        // linux-image-6.1.0-18-amd64, Ubuntu's linux-image-unsigned-6.8.0-45-generic, Debian's …-unsigned.
+        PackageKind::Deb => {
+            let rest = pkg.name.strip_prefix("linux-image-").unwrap_or_default();
+            let rest = rest.strip_prefix("unsigned-").unwrap_or(rest);
+            rest.strip_suffix("-unsigned").unwrap_or(rest) == release
+        }
+        // kernel-core 5.14.0-362.8.1.el9_3 x86_64 runs as 5.14.0-362.8.1.el9_3.x86_64.
+        PackageKind::Rpm => {
+            let evr = pkg.version.split_once(':').map_or(pkg.version.as_str(), |(_, vr)| vr);
+            match &pkg.arch {
+                Some(arch) => release == format!("{evr}.{arch}"),
+                None => release == evr || release.strip_prefix(evr).is_some_and(|r| r.starts_with('.')),
+            }
+        }
+        // linux-lts 6.6.58-r0 runs as 6.6.58-0-lts.
+        PackageKind::Apk => {
+            let flavor = pkg.name.strip_prefix("linux-").unwrap_or_default();
+            match pkg.version.rsplit_once("-r") {
+                Some((v, r)) => release == format!("{v}-{r}-{flavor}"),
+                None => false,
+            }
+        }
+        PackageKind::Pacman => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(kind: PackageKind, name: &str, version: &str, arch: Option<&str>) -> Package {
+        Package {
+            kind,
+            name: name.into(),
+            version: version.into(),
+            arch: arch.map(Into::into),
+            source_name: None,
+            source_version: None,
+            installed_at: None,
+            size_bytes: None,
+        }
+    }
+
+    #[test]
+    fn recognises_the_running_kernel_package() {
+        let deb = pkg(PackageKind::Deb, "linux-image-6.1.0-18-amd64", "6.1.76-1", Some("amd64"));
+        assert!(is_running_kernel(&deb, "6.1.0-18-amd64"));
+        assert!(!is_running_kernel(&deb, "6.1.0-28-amd64"));
+        let rpm = pkg(PackageKind::Rpm, "kernel-core", "5.14.0-362.8.1.el9_3", Some("x86_64"));
+        assert!(is_kernel_image(&rpm));
+        assert!(is_running_kernel(&rpm, "5.14.0-362.8.1.el9_3.x86_64"));
+        let apk = pkg(PackageKind::Apk, "linux-lts", "6.6.58-r0", Some("x86_64"));
+        assert!(is_running_kernel(&apk, "6.6.58-0-lts"));
+        assert!(!is_kernel_image(&pkg(PackageKind::Deb, "linux-libc-dev", "6.1.76-1", None)));
+    }
+}
