@@ -12,12 +12,15 @@ use super::osv::RawRecord;
 /// (ecosystem, package) keys whose advisories changed, so matching re-evaluates only those.
 pub type ChangedKeys = HashSet<PackageKey>;
 
+/// package name → ids of the advisories naming it, within one ecosystem.
+type PackageIndex = HashMap<Arc<str>, Vec<Arc<str>>>;
+
 #[derive(Debug, Default)]
 pub struct AdvisoryDb {
     interner: Interner,
     advisories: HashMap<Arc<str>, Advisory>,
     /// ecosystem → package → ids of live (not withdrawn) advisories naming it.
-    index: HashMap<Arc<str>, HashMap<Arc<str>, Vec<Arc<str>>>>,
+    index: HashMap<Arc<str>, PackageIndex>,
     ecosystems: BTreeSet<Arc<str>>,
     kev: KevCatalog,
 }

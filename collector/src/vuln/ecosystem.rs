@@ -76,7 +76,7 @@ pub fn host_ecosystems(os: &Os) -> Result<Vec<EcosystemSelector>, HostEcosystemE
             let mut parts = version.split('.');
             let (Some(year), Some(month)) = (parts.next(), parts.next()) else { return Err(no_version()) };
             let year_n: u32 = year.parse().map_err(|_| no_version())?;
-            let lts = month == "04" && year_n % 2 == 0;
+            let lts = month == "04" && year_n.is_multiple_of(2);
             if lts {
                 Ok(vec![exact(format!("Ubuntu:{year}.{month}:LTS")), exact(format!("Ubuntu:Pro:{year}.{month}:LTS"))])
             } else {

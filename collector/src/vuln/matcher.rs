@@ -28,10 +28,13 @@ pub struct MatchStats {
     pub undecidable: u64,
 }
 
+/// installed version → the advisories affecting it, for one package.
+type VersionHits = HashMap<Box<str>, Arc<[Hit]>>;
+
 #[derive(Debug)]
 pub struct Matcher {
     /// ecosystem → package → version → hits, only for packages some advisory names.
-    cache: HashMap<Arc<str>, HashMap<Arc<str>, HashMap<Box<str>, Arc<[Hit]>>>>,
+    cache: HashMap<Arc<str>, HashMap<Arc<str>, VersionHits>>,
     empty: Arc<[Hit]>,
     stats: MatchStats,
 }

@@ -382,7 +382,7 @@ impl<'a> Importer<'a> {
             }
             Err(e) => self.summary.skip_record("invalid JSON record", || format!("{name}:{line}: {e}")),
         }
-        if self.summary.records_read % 2048 == 0 {
+        if self.summary.records_read.is_multiple_of(2048) {
             self.report();
         }
     }
