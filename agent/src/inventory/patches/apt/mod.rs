@@ -6,6 +6,7 @@
 pub mod conf;
 pub mod lists;
 pub mod policy;
+pub mod preferences;
 pub mod release;
 pub mod sources;
 
@@ -19,7 +20,8 @@ use muster_shared::version::dpkg;
 
 use self::conf::AptConf;
 use self::lists::Compression;
-use self::policy::{DefaultRelease, Offer};
+use self::policy::{ListFacts, ListPin, ListSelector, Offer, ReleasePin};
+use self::preferences::Preferences;
 use self::release::Release;
 use self::sources::Source;
 use crate::root::{ErrorLog, SystemRoot};
@@ -150,6 +152,20 @@ struct ListFile {
     display: String,
     compression: Compression,
     release: Option<usize>,
+    component: String,
+    arch: String,
+    site: String,
+}
+
+impl ListFile {
+    fn facts<'a>(&'a self, releases: &'a [Release]) -> ListFacts<'a> {
+        ListFacts {
+            release: self.release.map(|r| &releases[r]),
+            component: &self.component,
+            arch: &self.arch,
+            site: &self.site,
+        }
+    }
 }
 
 /// Computes pending upgrades of `installed` (the dpkg packages) from the configured sources.
@@ -163,12 +179,28 @@ pub fn pending(root: &SystemRoot, installed: &[&Package], conf: &AptConf, errors
     };
     let archs = system_architectures(root, conf, &native);
     let (releases, lists, lists_updated_at, mut complete) = locate_lists(root, &sources, &archs, errors);
+    let Some(preferences) = read_preferences(root, errors) else {
+        return PendingState { pending: None, lists_updated_at };
+    };
 
-    let default_release = conf.get("APT::Default-Release").map(|s| DefaultRelease::parse(&s.value));
-    let priorities: Vec<i32> = lists
-        .iter()
-        .map(|l| policy::list_priority(l.release.map(|r| &releases[r]), default_release.as_ref()))
+    // APT::Default-Release is apt's first list pin; the preferences files' general pins follow in order.
+    let mut list_pins: Vec<ListPin> = conf
+        .get("APT::Default-Release")
+        .map(|s| ListPin {
+            selector: ListSelector::Release(ReleasePin::parse(&s.value)),
+            priority: policy::DEFAULT_RELEASE_PRIORITY,
+        })
+        .into_iter()
         .collect();
+    list_pins.extend(preferences.list_pins.iter().cloned());
+    let facts: Vec<ListFacts<'_>> = lists.iter().map(|l| l.facts(&releases)).collect();
+    let priorities: Vec<i32> = facts.iter().map(|f| policy::list_priority(f, &list_pins)).collect();
+    // apt only looks below the installed version when some pin could force a downgrade.
+    let status_override = list_pins
+        .iter()
+        .map(|p| p.priority)
+        .chain(preferences.package_pins.iter().map(|p| p.priority))
+        .any(|p| p > 1000);
 
     let mut by_name: HashMap<&[u8], Vec<usize>, BuildHasherDefault<Fnv>> =
         HashMap::with_capacity_and_hasher(installed.len(), BuildHasherDefault::default());
@@ -207,8 +239,11 @@ pub fn pending(root: &SystemRoot, installed: &[&Package], conf: &AptConf, errors
     }
 
     let mut pending = Vec::new();
-    for (package, offers) in installed.iter().zip(&offers) {
-        let Some(chosen) = policy::candidate(&package.version, offers) else { continue };
+    for (package, offers) in installed.iter().zip(offers.iter_mut()) {
+        let installed_priority = apply_package_pins(&preferences, package, offers, &facts);
+        let Some(chosen) = policy::candidate(&package.version, installed_priority, offers, status_override) else {
+            continue;
+        };
         if dpkg::compare(chosen, &package.version) != std::cmp::Ordering::Greater {
             continue;
         }
@@ -228,6 +263,76 @@ pub fn pending(root: &SystemRoot, installed: &[&Package], conf: &AptConf, errors
     }
     pending.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
     PendingState { pending: Some(pending), lists_updated_at }
+}
+
+/// Gives the versions of `package` that a package pin matches its priority; returns the installed version's.
+fn apply_package_pins(
+    preferences: &Preferences,
+    package: &Package,
+    offers: &mut [Offer],
+    facts: &[ListFacts<'_>],
+) -> i32 {
+    if preferences.package_pins.is_empty() {
+        return policy::INSTALLED_PRIORITY;
+    }
+    let same = |a: &str, b: &str| dpkg::compare(a, b) == std::cmp::Ordering::Equal;
+    let lists_offering = |offers: &[Offer], version: &str| -> Vec<ListFacts<'_>> {
+        offers.iter().filter(|o| same(&o.version, version)).map(|o| facts[o.list]).collect()
+    };
+    let pinned: Vec<Option<i32>> = offers
+        .iter()
+        .map(|o| preferences.version_priority(&package.name, &o.version, &lists_offering(offers, &o.version)))
+        .collect();
+    let installed =
+        preferences.version_priority(&package.name, &package.version, &lists_offering(offers, &package.version));
+    for (offer, pin) in offers.iter_mut().zip(pinned) {
+        if let Some(priority) = pin {
+            offer.priority = priority;
+        }
+    }
+    installed.unwrap_or(policy::INSTALLED_PRIORITY)
+}
+
+/// Reads `/etc/apt/preferences` and then `/etc/apt/preferences.d/*`. Returns `None` when a pin could not be
+/// understood: candidates computed without it could be wrong.
+pub fn read_preferences(root: &SystemRoot, errors: &mut ErrorLog) -> Option<Preferences> {
+    let mut files = vec!["/etc/apt/preferences".to_string()];
+    files.extend(
+        list_dir(root, "/etc/apt/preferences.d", errors)
+            .into_iter()
+            .filter(|name| is_preferences_part(name))
+            .map(|name| format!("/etc/apt/preferences.d/{name}")),
+    );
+    let mut preferences = Preferences::default();
+    let mut complete = true;
+    for file in files {
+        match root.read(&file) {
+            Ok(bytes) => {
+                for problem in preferences.read(&String::from_utf8_lossy(&bytes), &file) {
+                    let kind = match problem {
+                        preferences::PreferencesError::Unsupported { .. } => ErrorKind::Unsupported,
+                        preferences::PreferencesError::Malformed { .. } => ErrorKind::Parse,
+                    };
+                    errors.record(SECTION, &file, kind, problem.to_string());
+                    complete = false;
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                errors.io(SECTION, &file, &err);
+                complete = false;
+            }
+        }
+    }
+    complete.then_some(preferences)
+}
+
+/// apt reads preferences parts named `[A-Za-z0-9_.-]+` with no extension or `.pref`.
+fn is_preferences_part(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    !name.starts_with('.')
+        && name.chars().all(allowed)
+        && name.rsplit_once('.').is_none_or(|(_, extension)| extension == "pref")
 }
 
 /// Finds each source's Release file and `Packages` lists under the lists directory.
@@ -265,14 +370,21 @@ fn locate_lists(
             }
             break;
         }
-        for (name, _arch) in source.packages_file_names(archs) {
+        for list in source.package_lists(archs) {
+            let name = list.file_name;
             if !seen.insert(name.clone()) {
                 continue;
             }
             match find_list(root, &name) {
-                Some(Ok((path, display, compression))) => {
-                    lists.push(ListFile { path, display, compression, release: release_index })
-                }
+                Some(Ok((path, display, compression))) => lists.push(ListFile {
+                    path,
+                    display,
+                    compression,
+                    release: release_index,
+                    component: list.component,
+                    arch: list.arch,
+                    site: source.site().to_string(),
+                }),
                 Some(Err(display)) => {
                     errors.record(SECTION, display, ErrorKind::Unsupported, "this list compression is not supported");
                     complete = false;

@@ -18,6 +18,16 @@ pub struct Source {
     pub origin: String,
 }
 
+/// One `Packages` index of a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageList {
+    /// The name under `/var/lib/apt/lists`, without a compression suffix.
+    pub file_name: String,
+    /// Empty for flat repositories.
+    pub component: String,
+    pub arch: String,
+}
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SourceError {
     #[error("{origin}: malformed entry: {reason}")]
@@ -35,20 +45,39 @@ impl Source {
         [uri_to_file_name(&format!("{base}InRelease")), uri_to_file_name(&format!("{base}Release"))]
     }
 
-    /// The list-directory name (without compression suffix) of each `Packages` index, with its architecture.
-    pub fn packages_file_names(&self, system_archs: &[String]) -> Vec<(String, String)> {
+    /// Every `Packages` index apt downloads for this entry, named as in the lists directory.
+    pub fn package_lists(&self, system_archs: &[String]) -> Vec<PackageList> {
         let archs = self.effective_architectures(system_archs);
         let base = self.dist_uri();
         if self.is_flat() {
-            return vec![(uri_to_file_name(&format!("{base}Packages")), archs.first().cloned().unwrap_or_default())];
+            return vec![PackageList {
+                file_name: uri_to_file_name(&format!("{base}Packages")),
+                component: String::new(),
+                arch: archs.first().cloned().unwrap_or_default(),
+            }];
         }
-        let mut names = Vec::new();
+        let mut lists = Vec::new();
         for component in &self.components {
             for arch in &archs {
-                names.push((uri_to_file_name(&format!("{base}{component}/binary-{arch}/Packages")), arch.clone()));
+                lists.push(PackageList {
+                    file_name: uri_to_file_name(&format!("{base}{component}/binary-{arch}/Packages")),
+                    component: component.clone(),
+                    arch: arch.clone(),
+                });
             }
         }
-        names
+        lists
+    }
+
+    /// The host apt's `Pin: origin` matches; empty for local (`file:`, `cdrom:`) repositories.
+    pub fn site(&self) -> &str {
+        let Some((_, rest)) = self.uri.split_once("://") else { return "" };
+        let authority = rest.split('/').next().unwrap_or("");
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            _ => host,
+        }
     }
 
     fn effective_architectures(&self, system_archs: &[String]) -> Vec<String> {
@@ -300,7 +329,7 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(sources.len(), 2);
         let archs = ["amd64".to_string(), "i386".to_string()];
-        let names: Vec<String> = sources[0].packages_file_names(&archs).into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = sources[0].package_lists(&archs).into_iter().map(|l| l.file_name).collect();
         assert_eq!(
             names,
             [
@@ -309,7 +338,8 @@ mod tests {
             ]
         );
         assert_eq!(sources[1].release_file_names()[0], "repo_flat_._InRelease");
-        assert_eq!(sources[1].packages_file_names(&archs)[0].0, "repo_flat_._Packages");
+        assert_eq!(sources[1].package_lists(&archs)[0].file_name, "repo_flat_._Packages");
+        assert_eq!((sources[0].site(), sources[1].site()), ("deb.debian.org", "repo"));
         assert_eq!(sources[0].origin, "sources.list:2");
     }
 
