@@ -6,7 +6,7 @@
 //! those checks report `not_applicable` instead of reading the host.
 
 mod accounts;
-// mod disk;
+mod disk;
 mod firewall;
 mod pam;
 mod runtime;
@@ -42,16 +42,17 @@ pub fn collect_at(
     let mut checks = Vec::with_capacity(26);
     checks.extend(sshd::probe(root, errors));
     checks.extend(accounts::probe(root, errors));
+    checks.push(firewall::probe(root, &runtime, errors));
+    checks.push(disk::probe(root, &runtime, errors));
     checks.extend(updates::checks(patches, now));
-    checks.push(sudo::probe(root, errors));
     checks.extend(system::probe(root, &runtime, errors));
+    checks.push(sudo::probe(root, errors));
+    // The deadline is wall-clock: a bound on work, not an input to any decision.
     let budget = world_writable::Budget {
         max_entries: world_writable::DEFAULT_MAX_ENTRIES,
         deadline: Instant::now() + Duration::from_millis(world_writable::DEFAULT_MAX_MILLIS),
     };
     checks.push(world_writable::probe(root, &budget, errors));
-    checks.push(firewall::probe(root, &runtime, errors));
-    let _ = &runtime;
     checks
 }
 

@@ -84,7 +84,7 @@ fn walk(top: &Path, dev: u64, skip: &BTreeSet<&Path>, base: &Path, budget: &Budg
                 return false;
             }
             // Checking the clock every entry would cost more than the entries themselves.
-            if out.entries % 1024 == 0 && Instant::now() >= budget.deadline {
+            if out.entries.is_multiple_of(1024) && Instant::now() >= budget.deadline {
                 out.stopped = Some("its time limit".to_string());
                 return false;
             }
