@@ -1,0 +1,248 @@
+//! Report ingest: full, delta, changed (history), retried, needs_sections, encodings, and host isolation.
+
+use axum::http::StatusCode;
+use muster_collector::model::Role;
+use muster_shared::v1::{Disk, Package, PackageKind, SectionName};
+use serde_json::{Value, json};
+
+use crate::common::{Harness, Machine, debian, delta, full, history, ubuntu};
+
+both!(full_delta_and_changed_reports, retried_report_is_a_duplicate, unknown_hashes_need_sections);
+both!(gzip_and_identity_bodies, token_cannot_report_for_another_host, software_query_spans_hosts);
+
+async fn full_delta_and_changed_reports(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    let report = debian(&machine);
+    h.stored(&token, &full(&report)).await;
+
+    let (_, host) = h.get(&format!("/api/v1/hosts/{host_id}"), &viewer).await;
+    assert_eq!(host["hostname"], "lab-t480s");
+    assert_eq!(host["os_pretty_name"], "Debian GNU/Linux 12 (bookworm)");
+    assert_eq!(host["system_serial"], "PC131TBF");
+    assert_eq!(host["sections"]["software"]["content"]["package_count"], 140);
+    assert_eq!(host["sections"]["hardware"]["content"]["system"]["product"], "20L8S07A14");
+    let hashes = muster_shared::v1::section_hashes(&report);
+    assert_eq!(host["sections"]["os"]["hash"], hashes[&SectionName::Os].as_str());
+    let (_, software) = h.get(&format!("/api/v1/hosts/{host_id}/software"), &viewer).await;
+    assert_eq!(software.as_array().unwrap().len(), 140);
+    let openssl: Vec<&Value> = software.as_array().unwrap().iter().filter(|p| p["name"] == "openssl").collect();
+    assert_eq!(openssl[0]["version"], "3.0.15-1~deb12u1");
+    assert_eq!(openssl[0]["source_name"], "openssl");
+    assert_eq!(openssl[0]["size_bytes"], 2_351_104);
+    assert!(history(&h, &viewer, &host_id).await.is_empty(), "a first report is a baseline, not 140 installs");
+
+    // An unchanged machine an hour later: every section as a hash only; compressed, a few hundred bytes (most of
+    // it the hashes and this root-mode report's list of facts it could not read).
+    h.advance(chrono::Duration::hours(1));
+    let unchanged = delta(&report, &[]);
+    let wire = zstd::encode_all(serde_json::to_vec(&unchanged).unwrap().as_slice(), 3).unwrap().len();
+    assert!(wire < 1000, "{wire} bytes");
+    h.stored(&token, &unchanged).await;
+    let (_, host) = h.get(&format!("/api/v1/hosts/{host_id}"), &viewer).await;
+    assert_eq!(host["last_seen"], "2026-03-02T10:00:00Z");
+    assert!(history(&h, &viewer, &host_id).await.is_empty());
+
+    // Changed: openssl and libssl3 upgraded, libxmuu1 removed, curl installed, a disk added.
+    h.advance(chrono::Duration::hours(1));
+    let mut changed = report.clone();
+    let software = changed.software.as_mut().unwrap();
+    for p in &mut software.packages {
+        if p.name == "openssl" || p.name == "libssl3" {
+            p.version = "3.0.16-1~deb12u1".to_owned();
+            p.source_version = Some("3.0.16-1~deb12u1".to_owned());
+        }
+    }
+    software.packages.retain(|p| p.name != "libxmuu1");
+    software.packages.push(Package {
+        kind: PackageKind::Deb,
+        name: "curl".into(),
+        version: "7.88.1-10+deb12u12".into(),
+        arch: Some("amd64".into()),
+        source_name: Some("curl".into()),
+        source_version: None,
+        installed_at: None,
+        size_bytes: Some(500_736),
+    });
+    changed.hardware.as_mut().unwrap().disks.push(Disk {
+        name: "nvme0n1".into(),
+        model: Some("Samsung SSD 970 EVO Plus 1TB".into()),
+        serial: Some("S4EWNX0R123456A".into()),
+        size_bytes: 1_000_204_886_016,
+        rotational: Some(false),
+        transport: Some("nvme".into()),
+        ..Disk::default()
+    });
+    let envelope = delta(&changed, &[SectionName::Software, SectionName::Hardware]);
+    h.stored(&token, &envelope).await;
+    let events = history(&h, &viewer, &host_id).await;
+    let s = |v: &str| json!(v);
+    assert_eq!(
+        events,
+        [
+            ("package_installed".into(), "curl:amd64".into(), Value::Null, s("7.88.1-10+deb12u12"), Value::Null),
+            (
+                "package_upgraded".into(),
+                "libssl3:amd64".into(),
+                s("3.0.15-1~deb12u1"),
+                s("3.0.16-1~deb12u1"),
+                Value::Null
+            ),
+            ("package_removed".into(), "libxmuu1:amd64".into(), s("2:1.1.3-3"), Value::Null, Value::Null),
+            (
+                "package_upgraded".into(),
+                "openssl:amd64".into(),
+                s("3.0.15-1~deb12u1"),
+                s("3.0.16-1~deb12u1"),
+                Value::Null
+            ),
+            (
+                "hardware_changed".into(),
+                "nvme0n1".into(),
+                Value::Null,
+                s("nvme0n1 Samsung SSD 970 EVO Plus 1TB 1000204886016 bytes"),
+                s("disk_added")
+            ),
+        ]
+    );
+    let (_, software) = h.get(&format!("/api/v1/hosts/{host_id}/software"), &viewer).await;
+    assert_eq!(software.as_array().unwrap().len(), 140);
+    let (_, host) = h.get(&format!("/api/v1/hosts/{host_id}"), &viewer).await;
+    assert_eq!(host["last_seen"], "2026-03-02T11:00:00Z");
+    assert_eq!(host["sections"]["hardware"]["hash"], envelope.section_hashes[&SectionName::Hardware].as_str());
+}
+
+async fn retried_report_is_a_duplicate(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    let report = debian(&machine);
+    h.stored(&token, &full(&report)).await;
+    let mut changed = report.clone();
+    changed.software.as_mut().unwrap().packages.retain(|p| p.name != "tar");
+    let envelope = delta(&changed, &[SectionName::Software]);
+    h.stored(&token, &envelope).await;
+    // The answer was lost; the agent retries the same report id.
+    let (status, body) = h.report(&token, &envelope).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({ "report_id": envelope.report_id, "status": "duplicate" }));
+    assert_eq!(history(&h, &viewer, &host_id).await.len(), 1);
+}
+
+async fn unknown_hashes_need_sections(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    let report = debian(&machine);
+
+    // The collector has nothing yet (e.g. its database was restored): it asks for everything, stores nothing.
+    h.advance(chrono::Duration::minutes(5));
+    let (status, body) = h.report(&token, &delta(&report, &[SectionName::Host])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "needs_sections");
+    assert_eq!(body["needs_full"], json!(["hardware", "os", "software", "checks"]));
+    let (_, host) = h.get(&format!("/api/v1/hosts/{host_id}"), &viewer).await;
+    assert_eq!(host["sections"], json!({}));
+    assert_eq!(host["last_seen"], "2026-03-02T09:00:00Z");
+
+    h.stored(&token, &full(&report)).await;
+    // A hash the collector does not hold for one section: only that one is asked for.
+    let mut other = report.clone();
+    other.software.as_mut().unwrap().packages.pop();
+    let (_, body) = h.report(&token, &delta(&other, &[])).await;
+    assert_eq!((body["status"].as_str(), &body["needs_full"]), (Some("needs_sections"), &json!(["software"])));
+    let (_, software) = h.get(&format!("/api/v1/hosts/{host_id}/software"), &viewer).await;
+    assert_eq!(software.as_array().unwrap().len(), 140);
+}
+
+async fn gzip_and_identity_bodies(h: Harness) {
+    use std::io::Write;
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::vmware("5e4d3c2b1a0f4e9d8c7b6a5f4e3d2c1b");
+    let (_, token) = h.enrolled(&secret, &machine).await;
+    let json = serde_json::to_vec(&full(&ubuntu(&machine))).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&json).unwrap();
+    let (status, body) = h.report_raw(&token, gz.finish().unwrap(), Some("gzip"), &[]).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("stored")), "{body}");
+    let json = serde_json::to_vec(&delta(&ubuntu(&machine), &[])).unwrap();
+    let (status, body) = h.report_raw(&token, json, None, &[]).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("stored")), "{body}");
+    let (status, body) = h.report_raw(&token, b"x".to_vec(), Some("br"), &[]).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_encoding")));
+    let (status, body) = h.report_raw(&token, b"not zstd".to_vec(), Some("zstd"), &[]).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_report")));
+}
+
+async fn token_cannot_report_for_another_host(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, secret) = h.enroll_secret(None).await;
+    let laptop = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let vm = Machine::vmware("5e4d3c2b1a0f4e9d8c7b6a5f4e3d2c1b");
+    let (laptop_id, laptop_token) = h.enrolled(&secret, &laptop).await;
+    let (vm_id, _) = h.enrolled(&secret, &vm).await;
+    h.advance(chrono::Duration::minutes(10));
+
+    // The VM's report sent with the laptop's token.
+    let (status, body) = h.report(&laptop_token, &full(&ubuntu(&vm))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("host_mismatch")));
+    // Naming the other host explicitly.
+    let json = serde_json::to_vec(&full(&debian(&laptop))).unwrap();
+    let (status, body) = h.report_raw(&laptop_token, json, None, &[("x-muster-host-id", &vm_id)]).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("host_mismatch")));
+    // A host token is not an API token, and a made-up one is nobody's.
+    assert_eq!(h.get("/api/v1/hosts", &laptop_token).await.0, StatusCode::UNAUTHORIZED);
+    let (status, body) = h.report(&format!("mht_{}", "0".repeat(64)), &full(&debian(&laptop))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
+
+    for id in [&laptop_id, &vm_id] {
+        let (_, host) = h.get(&format!("/api/v1/hosts/{id}"), &viewer).await;
+        assert_eq!(host["sections"], json!({}));
+        assert_eq!(host["last_seen"], "2026-03-02T09:00:00Z");
+    }
+}
+
+async fn software_query_spans_hosts(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, secret) = h.enroll_secret(None).await;
+    let laptop = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let vm = Machine::vmware("5e4d3c2b1a0f4e9d8c7b6a5f4e3d2c1b");
+    let (laptop_id, laptop_token) = h.enrolled(&secret, &laptop).await;
+    let (vm_id, vm_token) = h.enrolled(&secret, &vm).await;
+    h.stored(&laptop_token, &full(&debian(&laptop))).await;
+    h.stored(&vm_token, &full(&ubuntu(&vm))).await;
+    // A second laptop of the same image shares the catalogue rows.
+    let twin = Machine { hostname: "lab-t480s-2".into(), ..Machine::vmware("99999999999999999999999999999999") };
+    let (twin_id, twin_token) = h.enrolled(&secret, &Machine { uuid: None, serial: None, ..twin.clone() }).await;
+    h.stored(&twin_token, &full(&debian(&Machine { uuid: None, serial: None, ..twin }))).await;
+
+    let (status, body) = h.get("/api/v1/software?name=openssl", &viewer).await;
+    assert_eq!(status, StatusCode::OK);
+    let rows: Vec<(String, String, Vec<String>)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut hosts: Vec<String> =
+                r["hosts"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().to_owned()).collect();
+            hosts.sort();
+            (r["name"].as_str().unwrap().to_owned(), r["version"].as_str().unwrap().to_owned(), hosts)
+        })
+        .collect();
+    let mut debian_hosts = vec![laptop_id.clone(), twin_id.clone()];
+    debian_hosts.sort();
+    assert_eq!(
+        rows,
+        [
+            ("libssl3".into(), "3.0.15-1~deb12u1".into(), debian_hosts.clone()),
+            ("libssl3t64".into(), "3.0.13-0ubuntu3".into(), vec![vm_id.clone()]),
+            ("openssl".into(), "3.0.15-1~deb12u1".into(), debian_hosts),
+        ]
+    );
+    let (_, body) = h.get("/api/v1/software?name=no-such-package", &viewer).await;
+    assert_eq!(body, json!([]));
+}

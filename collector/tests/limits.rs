@@ -1,0 +1,101 @@
+//! Every ingest limit answers with the right status and names the limit, and nothing is stored.
+
+use axum::http::StatusCode;
+use muster_collector::model::Role;
+use muster_shared::v1::{Package, PackageKind};
+use serde_json::json;
+
+use crate::common::{Harness, Machine, debian, full};
+
+both!(size_limits_refuse_before_and_during_decompression, content_limits_refuse_before_storing);
+
+/// Sends `body`, expects `status` naming `limit`, and checks the host is untouched.
+async fn refused(
+    h: &Harness,
+    token: &str,
+    host_id: &str,
+    body: Vec<u8>,
+    encoding: Option<&str>,
+    status: StatusCode,
+    limit: &str,
+) {
+    let (got, answer) = h.report_raw(token, body, encoding, &[]).await;
+    assert_eq!(got, status, "{answer}");
+    assert_eq!(answer["limit"], limit, "{answer}");
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, host) = h.get(&format!("/api/v1/hosts/{host_id}"), &viewer).await;
+    assert_eq!(host["sections"], json!({}), "nothing stored after {limit}");
+    assert_eq!(host["last_seen"], "2026-03-02T09:00:00Z");
+    let (_, events) = h.get(&format!("/api/v1/hosts/{host_id}/history"), &viewer).await;
+    assert_eq!(events, json!([]));
+}
+
+async fn setup(h: &Harness) -> (String, String, muster_shared::v1::Report) {
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    h.advance(chrono::Duration::minutes(1));
+    (host_id, token, debian(&machine))
+}
+
+async fn size_limits_refuse_before_and_during_decompression(h: Harness) {
+    let (host_id, token, report) = setup(&h).await;
+    // Over 4 MiB as sent (pretty-printed report padded with whitespace, which JSON allows).
+    let mut big = serde_json::to_vec(&full(&report)).unwrap();
+    big.resize((4 << 20) + 1, b' ');
+    refused(&h, &token, &host_id, big, None, StatusCode::PAYLOAD_TOO_LARGE, "max_body_bytes").await;
+
+    // A zstd bomb: a few KiB that inflate past 64 MiB; decompression stops at the cap.
+    let mut bomb_json = serde_json::to_vec(&full(&report)).unwrap();
+    bomb_json.pop();
+    bomb_json.resize(65 << 20, b' ');
+    bomb_json.push(b'}');
+    let bomb = zstd::encode_all(bomb_json.as_slice(), 3).unwrap();
+    assert!(bomb.len() < 64 << 10, "{}", bomb.len());
+    refused(&h, &token, &host_id, bomb, Some("zstd"), StatusCode::PAYLOAD_TOO_LARGE, "max_decompressed_bytes").await;
+
+    // The same report without the padding is accepted, so the refusals were about size alone.
+    h.stored(&token, &full(&report)).await;
+}
+
+async fn content_limits_refuse_before_storing(h: Harness) {
+    let (host_id, token, report) = setup(&h).await;
+    let zstd =
+        |v: &muster_shared::v1::ReportEnvelope| zstd::encode_all(serde_json::to_vec(v).unwrap().as_slice(), 3).unwrap();
+
+    // 100,001 packages: one over the default.
+    let mut many = report.clone();
+    let template = many.software.as_ref().unwrap().packages[0].clone();
+    let packages = &mut many.software.as_mut().unwrap().packages;
+    packages.clear();
+    for i in 0..100_001 {
+        packages.push(Package { name: format!("pkg-{i}"), kind: PackageKind::Deb, ..template.clone() });
+    }
+    refused(&h, &token, &host_id, zstd(&full(&many)), Some("zstd"), StatusCode::UNPROCESSABLE_ENTITY, "max_packages")
+        .await;
+
+    // A 100 KiB hostname.
+    let mut long = report.clone();
+    long.host.as_mut().unwrap().hostname = Some("a".repeat(100 << 10));
+    refused(
+        &h,
+        &token,
+        &host_id,
+        zstd(&full(&long)),
+        Some("zstd"),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "max_string_length",
+    )
+    .await;
+
+    // 20,001 network addresses on one interface: a list other than packages.
+    let mut wide = report.clone();
+    wide.hardware.as_mut().unwrap().network_interfaces.push(muster_shared::v1::NetworkInterface {
+        name: "eth0".into(),
+        addresses: (0..20_001).map(|i| format!("10.{}.{}.{}/32", i / 65536, (i / 256) % 256, i % 256)).collect(),
+        up: true,
+        ..Default::default()
+    });
+    refused(&h, &token, &host_id, zstd(&full(&wide)), Some("zstd"), StatusCode::UNPROCESSABLE_ENTITY, "max_list_items")
+        .await;
+}

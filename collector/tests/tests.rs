@@ -1,0 +1,12 @@
+//! One integration-test binary (one link) for the collector: every store and API test runs on SQLite and on
+//! PostgreSQL, each on a fresh database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[macro_use]
+mod common;
+mod enroll;
+mod ingest;
+mod limits;
+mod read_api;
+mod serve;
