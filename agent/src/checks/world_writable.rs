@@ -29,8 +29,8 @@ const SCAN_ROOTS: [&str; 14] = [
     "/opt",
     "/usr",
 ];
-pub(crate) const DEFAULT_MAX_ENTRIES: usize = 60_000;
-pub(crate) const DEFAULT_MAX_MILLIS: u64 = 60;
+pub(crate) const DEFAULT_MAX_ENTRIES: usize = 50_000;
+pub(crate) const DEFAULT_MAX_MILLIS: u64 = 150;
 /// How many offending paths the evidence lists.
 const LISTED: usize = 20;
 
