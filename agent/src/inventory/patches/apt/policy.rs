@@ -1,4 +1,4 @@
-//! apt's default pin priorities and candidate choice (apt-pkg `policy.cc`), without `/etc/apt/preferences` pins.
+//! apt's pin priorities and candidate choice (apt-pkg `policy.cc`): list priorities, version pins, candidates.
 
 use std::cmp::Ordering;
 
