@@ -1,4 +1,5 @@
 //! End-to-end tests of `muster-agent inventory` as an administrator runs it: the real binary, real files.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -24,20 +24,8 @@ use muster_shared::v1::{Check, CheckStatus, Patches, SectionName};
 
 use crate::root::{ErrorLog, SystemRoot};
 
-/// Runs every posture check against `root`, taking the current time from the clock.
-///
-/// Prefer [`collect_at`] where the report's own collection time is at hand, so that ages agree with `collected_at`.
-pub fn collect(root: &SystemRoot, patches: Option<&Patches>, errors: &mut ErrorLog) -> Vec<Check> {
-    collect_at(root, patches, Utc::now(), errors)
-}
-
 /// Runs every posture check against `root`; `now` decides the age of the package lists.
-pub fn collect_at(
-    root: &SystemRoot,
-    patches: Option<&Patches>,
-    now: DateTime<Utc>,
-    errors: &mut ErrorLog,
-) -> Vec<Check> {
+pub fn collect(root: &SystemRoot, patches: Option<&Patches>, now: DateTime<Utc>, errors: &mut ErrorLog) -> Vec<Check> {
     let runtime = runtime::Runtime::probe(root);
     let mut checks = Vec::with_capacity(26);
     checks.extend(sshd::probe(root, errors));

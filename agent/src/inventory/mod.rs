@@ -50,7 +50,7 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
     let patches = wants(SectionName::Patches)
         .then(|| patches::collect(root, software.as_ref(), os.as_ref(), now, &mut errors))
         .flatten();
-    let checks = wants(SectionName::Checks).then(|| crate::checks::collect(root, patches.as_ref(), &mut errors));
+    let checks = wants(SectionName::Checks).then(|| crate::checks::collect(root, patches.as_ref(), now, &mut errors));
 
     Report {
         schema: SCHEMA.to_string(),
