@@ -14,11 +14,19 @@ pub fn probe() -> (Option<Cpu>, Option<Memory>) {
         vendor: non_empty(first.vendor_id()),
         cores: System::physical_core_count().ok().and_then(|n| u32::try_from(n).ok()),
         threads: u32::try_from(cpus.len()).ok(),
-        frequency_mhz: cpus.iter().map(|c| c.frequency()).max().filter(|f| *f > 0),
+        frequency_mhz: max_frequency_mhz().or_else(|| cpus.iter().map(|c| c.frequency()).max().filter(|f| *f > 0)),
     });
     let memory = Memory { total_bytes: system.total_memory(), swap_total_bytes: system.total_swap() };
     let memory = Some(memory).filter(|m| m.total_bytes > 0);
     (cpu, memory)
+}
+
+/// The rated maximum from cpufreq. The current clock that /proc/cpuinfo shows moves with load, and a value that changes
+/// on an unchanged machine would make every report resend the hardware section.
+fn max_frequency_mhz() -> Option<u64> {
+    let khz: u64 =
+        std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").ok()?.trim().parse().ok()?;
+    Some(khz / 1000).filter(|mhz| *mhz > 0)
 }
 
 fn non_empty(value: &str) -> Option<String> {

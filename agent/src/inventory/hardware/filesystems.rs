@@ -63,10 +63,11 @@ pub fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<Filesystem> {
             let total = usage.as_ref().zip(block).map(|(u, b)| u.f_blocks.saturating_mul(b));
             let available = usage.as_ref().zip(block).map(|(u, b)| u.f_bavail.saturating_mul(b));
             let free = usage.as_ref().zip(block).map(|(u, b)| u.f_bfree.saturating_mul(b));
+            let used = total.zip(free).map(|(t, f)| t.saturating_sub(f));
             Filesystem {
-                used_bytes: total.zip(free).map(|(t, f)| t.saturating_sub(f)),
+                used_bytes: used.zip(total).map(|(u, t)| round_to_percent(u, t)),
                 total_bytes: total,
-                available_bytes: available,
+                available_bytes: available.zip(total).map(|(a, t)| round_to_percent(a, t)),
                 device: mount.device,
                 mount_point: mount.mount_point,
                 fs_type: mount.fs_type,
@@ -74,6 +75,15 @@ pub fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<Filesystem> {
             }
         })
         .collect()
+}
+
+/// Rounds a usage figure to the nearest 1% of the filesystem's size.
+///
+/// Exact byte counts change on every report of an idle machine (logs, caches), which would make the hardware section
+/// differ each time and defeat the delta protocol; 1% of capacity is precise enough to see a disk filling up.
+pub fn round_to_percent(value: u64, total: u64) -> u64 {
+    let step = (total / 100).max(1);
+    value.saturating_add(step / 2) / step * step
 }
 
 /// Parses /proc/mounts format (fstab(5) fields, octal escapes such as `\040` for a space).
@@ -141,6 +151,16 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
         assert_eq!(points, vec!["/", "/media/alice/MY STICK"]);
         assert!(kept[1].read_only);
         assert_eq!(kept[0].fs_type, "ext4");
+    }
+
+    #[test]
+    fn usage_is_rounded_to_one_percent_of_capacity() {
+        let total = 270_553_174_016;
+        let step = total / 100;
+        assert_eq!(round_to_percent(24_142_209_024, total), 9 * step);
+        assert_eq!(round_to_percent(24_142_479_360, total), 9 * step);
+        assert_eq!(round_to_percent(0, total), 0);
+        assert_eq!(round_to_percent(5, 0), 5);
     }
 
     #[test]
