@@ -136,7 +136,13 @@ async fn run_report_now(args: &ReportNowArgs) -> anyhow::Result<ExitCode> {
             EXIT_DEFERRED
         }
         Delivery::TokenRejected { status, error } => {
-            log(&reenrol_instruction(*status, error.as_ref(), &agent.enrolment().collector_url, agent.state().path()));
+            log(&reenrol_instruction(
+                *status,
+                error.as_ref(),
+                &agent.enrolment().collector_url,
+                agent.ca_fingerprint(),
+                agent.state().path(),
+            ));
             EXIT_REENROL
         }
         Delivery::Refused { report_id, status, error, body } => {

@@ -344,7 +344,9 @@ async fn pinned_fingerprint_is_accepted_and_the_ca_is_kept_for_later_runs() {
     let parent = tempfile::tempdir().unwrap();
     let dir = state_dir(&parent);
     // Operators paste fingerprints in every spelling: colons and upper case here.
-    let pin = Fingerprint::parse(&server.fingerprint().to_string().to_uppercase()).unwrap();
+    let colons: Vec<String> = server.fingerprint().as_bytes().iter().map(|b| format!("{b:02X}")).collect();
+    let pin = Fingerprint::parse(&colons.join(":")).unwrap();
+    assert_eq!(pin, server.fingerprint());
     let outcome = enroll::enroll(&config(&server, &dir, CaPin::Fingerprint(pin)), &identity(), now()).await.unwrap();
 
     assert_eq!(outcome.host_id, "h-1");
@@ -606,8 +608,9 @@ async fn a_revoked_token_stops_the_agent_with_a_reenrolment_instruction() {
     assert!(instruction.starts_with("the host token was revoked by an administrator"), "{instruction}");
     assert!(
         instruction.contains(&format!(
-            "muster-agent enroll --collector {} --secret SECRET --ca-fingerprint FINGERPRINT --state-dir {}",
+            "muster-agent enroll --collector {} --secret SECRET --ca-fingerprint {} --state-dir {}",
             server.url(),
+            server.fingerprint().to_hex(),
             agent.state().path().display()
         )),
         "{instruction}"

@@ -156,6 +156,7 @@ fn handle(agent: &Agent, result: Result<DeliveryResult, AgentError>, log: &mut d
             status,
             error.as_ref(),
             &agent.enrolment().collector_url,
+            agent.ca_fingerprint(),
             agent.state().path(),
         )),
         Delivery::Refused { report_id, status, error, body } => {

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::client::{ClientError, CollectorClient, SendOutcome};
 use super::delta::{build_envelope, sections_in_full};
+use super::fingerprint::Fingerprint;
 use super::spool::{PendingReport, Spool, SpoolError, merge};
 use super::state::{Enrolment, StateDir, StateError, StateLock};
 use super::tls::{self, TlsError};
@@ -98,6 +99,12 @@ impl Agent {
 
     pub fn state(&self) -> &StateDir {
         &self.state
+    }
+
+    /// The fingerprint of the CA this agent trusts (for messages that tell how to enrol again).
+    pub fn ca_fingerprint(&self) -> Option<Fingerprint> {
+        let cas = tls::parse_ca_pem(self.enrolment.ca_pem.as_bytes()).ok()?;
+        cas.first().map(|ca| Fingerprint::of_der(ca))
     }
 
     /// Waits (up to `patience`) for the state directory's lock, held by a concurrent `run` or `report-now`.
@@ -204,7 +211,13 @@ pub fn new_report_id(rng: &mut dyn RngCore) -> String {
 }
 
 /// The message logged when the collector refuses the host token: what happened and the command that fixes it.
-pub fn reenrol_instruction(status: u16, error: Option<&ApiError>, collector: &str, state_dir: &Path) -> String {
+pub fn reenrol_instruction(
+    status: u16,
+    error: Option<&ApiError>,
+    collector: &str,
+    ca: Option<Fingerprint>,
+    state_dir: &Path,
+) -> String {
     let why = match error {
         Some(e) if e.error == "token_revoked" => "the host token was revoked by an administrator".to_string(),
         Some(e) => format!("the collector refused the host token: {} ({})", e.message, e.error),
@@ -217,8 +230,9 @@ pub fn reenrol_instruction(status: u16, error: Option<&ApiError>, collector: &st
     };
     format!(
         "{why}; this agent will not report again until it is enrolled again: \
-         muster-agent enroll --collector {collector} --secret SECRET --ca-fingerprint FINGERPRINT{state_dir_arg} \
-         (a new enrolment secret comes from `muster-collector enroll-secret create`)"
+         muster-agent enroll --collector {collector} --secret SECRET --ca-fingerprint {ca}{state_dir_arg} \
+         (a new enrolment secret comes from `muster-collector enroll-secret create`)",
+        ca = ca.map_or_else(|| "FINGERPRINT".to_string(), |f| f.to_hex())
     )
 }
 
@@ -240,11 +254,16 @@ mod tests {
     #[test]
     fn reenrolment_instruction_names_the_command() {
         let revoked = ApiError { error: "token_revoked".to_string(), message: "revoked".to_string(), limit: None };
-        let text = reenrol_instruction(401, Some(&revoked), "https://c:8443", Path::new("/srv/agent"));
+        let ca = Fingerprint::of_der(b"test");
+        let text = reenrol_instruction(401, Some(&revoked), "https://c:8443", Some(ca), Path::new("/srv/agent"));
         assert!(text.starts_with("the host token was revoked"), "{text}");
-        assert!(text.contains("muster-agent enroll --collector https://c:8443 --secret SECRET"), "{text}");
+        assert!(
+            text.contains("muster-agent enroll --collector https://c:8443 --secret SECRET --ca-fingerprint 9f86d0"),
+            "{text}"
+        );
         assert!(text.contains("--state-dir /srv/agent"), "{text}");
-        let default = reenrol_instruction(401, None, "https://c:8443", Path::new("/var/lib/muster-agent"));
+        let default = reenrol_instruction(401, None, "https://c:8443", None, Path::new("/var/lib/muster-agent"));
         assert!(default.contains("(HTTP 401)") && !default.contains("--state-dir"), "{default}");
+        assert!(default.contains("--ca-fingerprint FINGERPRINT"), "{default}");
     }
 }

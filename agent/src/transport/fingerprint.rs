@@ -54,7 +54,7 @@ impl Fingerprint {
         Ok(Fingerprint(bytes))
     }
 
-    /// Lower-case hex without separators, the form stored in the state directory.
+    /// Lower-case hex without separators.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
@@ -64,16 +64,10 @@ impl Fingerprint {
     }
 }
 
-/// Upper-case colon-separated (`AB:CD:…`), the form certificate tools print, so operators can compare by eye.
+/// Lower-case hex without separators, the form `muster-collector` prints, so operators can compare by eye.
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, byte) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            write!(f, "{byte:02X}")?;
-        }
-        Ok(())
+        f.write_str(&self.to_hex())
     }
 }
 
@@ -97,7 +91,7 @@ mod tests {
             assert_eq!(Fingerprint::parse(text), Ok(expected), "{text}");
         }
         assert_eq!(expected.to_hex(), HEX);
-        assert_eq!(expected.to_string(), colons);
+        assert_eq!(expected.to_string(), HEX);
         // SHA-256 of "test", a known vector.
         assert_eq!(Fingerprint::of_der(b"test"), expected);
     }
