@@ -130,8 +130,11 @@ async fn run_report_now(args: &ReportNowArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Delivery::Deferred { report_id, reason, spooled, .. } => {
-            let kept =
-                if *spooled { "kept in the spool; `muster-agent run` will retry it" } else { "too large to spool" };
+            let kept = if *spooled {
+                "kept in the spool; `muster-agent run` will retry it"
+            } else {
+                "it could not be spooled"
+            };
             log(&format!("report {report_id} not delivered ({kept}): {reason}"));
             EXIT_DEFERRED
         }

@@ -148,7 +148,7 @@ fn handle(agent: &Agent, result: Result<DeliveryResult, AgentError>, log: &mut d
             Next::Continue
         }
         Delivery::Deferred { report_id, reason, retry_after, spooled } => {
-            let kept = if spooled { "kept in the spool" } else { "too large to spool" };
+            let kept = if spooled { "kept in the spool" } else { "it could not be spooled" };
             log(&format!("report {report_id} not delivered ({kept}): {reason}"));
             Next::Retry(retry_after.and_then(|value| parse_retry_after(&value, Utc::now())))
         }

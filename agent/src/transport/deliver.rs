@@ -49,7 +49,7 @@ pub enum Delivery {
         /// Requests made, including resends asked for with `needs_full`.
         requests: usize,
     },
-    /// Not delivered now; kept in the spool for a later attempt.
+    /// Not delivered now; kept in the spool for a later attempt (unless `spooled` is false, see the warnings).
     Deferred {
         report_id: String,
         reason: String,
@@ -139,13 +139,13 @@ impl Agent {
             (None, Some(report)) => PendingReport { report_id: new_report_id(rng), report },
             (Some(spooled), Some(report)) => merge(&spooled, PendingReport { report_id: new_report_id(rng), report }),
         };
+        // A report that cannot be spooled (too large, disk full) is still worth sending now.
         let spooled = match self.spool.store(&pending) {
             Ok(_) => true,
-            Err(err @ SpoolError::TooLarge { .. }) => {
+            Err(err) => {
                 warnings.push(err.to_string());
                 false
             }
-            Err(err) => return Err(err.into()),
         };
 
         let mut acked = self.state.load_acked()?;
