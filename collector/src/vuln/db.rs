@@ -18,7 +18,7 @@ type PackageIndex = HashMap<Arc<str>, Vec<Arc<str>>>;
 #[derive(Debug, Default)]
 pub struct AdvisoryDb {
     interner: Interner,
-    advisories: HashMap<Arc<str>, Advisory>,
+    advisories: HashMap<Arc<str>, Arc<Advisory>>,
     /// ecosystem → package → ids of live (not withdrawn) advisories naming it.
     index: HashMap<Arc<str>, PackageIndex>,
     ecosystems: BTreeSet<Arc<str>>,
@@ -90,11 +90,11 @@ impl AdvisoryDb {
         self.advisories.is_empty()
     }
 
-    pub fn get(&self, id: &str) -> Option<&Advisory> {
+    pub fn get(&self, id: &str) -> Option<&Arc<Advisory>> {
         self.advisories.get(id)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Advisory> {
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Advisory>> {
         self.advisories.values()
     }
 
@@ -152,16 +152,23 @@ impl AdvisoryDb {
         if advisory.withdrawn.is_none() {
             self.index(&advisory, changed);
         }
-        self.advisories.insert(advisory.id.clone(), advisory);
+        self.advisories.insert(advisory.id.clone(), Arc::new(advisory));
         outcome
     }
 
-    /// Replaces the KEV catalog and re-flags every stored advisory.
-    pub fn set_kev(&mut self, kev: KevCatalog) {
+    /// Replaces the KEV catalog and re-flags the stored advisories; returns the keys of those whose flag changed,
+    /// since cached matches carry the flag for ranking.
+    pub fn set_kev(&mut self, kev: KevCatalog) -> ChangedKeys {
+        let mut changed = ChangedKeys::new();
         for advisory in self.advisories.values_mut() {
-            advisory.kev_added = kev.added_any(advisory.names());
+            let added = kev.added_any(advisory.names());
+            if added != advisory.kev_added {
+                Arc::make_mut(advisory).kev_added = added;
+                changed.extend(advisory.affected.iter().map(|a| a.key.clone()));
+            }
         }
         self.kev = kev;
+        changed
     }
 
     fn index(&mut self, advisory: &Advisory, changed: &mut ChangedKeys) {

@@ -1,7 +1,7 @@
 //! Joining cached match results to one host: its findings, ranked KEV first, then severity, then age.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use muster_shared::v1::PackageKind;
@@ -10,16 +10,18 @@ use super::advisory::Advisory;
 use super::db::AdvisoryDb;
 use super::ecosystem::{EcosystemSelector, osv_version_order, remediation_command};
 use super::host::{HostProfile, InstalledPackage, KernelState};
-use super::matcher::Matcher;
+use super::matcher::{Matcher, Rank};
 
-/// One advisory affecting one installed package of one host. Borrows the advisory and the host's package.
+/// One advisory affecting one installed package of one host.
 #[derive(Debug, Clone)]
 pub struct Finding<'a> {
-    pub advisory: &'a Advisory,
+    pub advisory: Arc<Advisory>,
+    pub rank: Rank,
     pub package: &'a InstalledPackage,
     /// Which of the package's lookups matched: the advisory's package name and the version compared.
     pub lookup: usize,
-    pub ecosystem: Arc<str>,
+    pub ecosystem: &'a str,
+    /// The first fixed version above the installed one; `None`: no fix yet.
     pub fixed: Option<Arc<str>>,
     pub kernel: Option<KernelState>,
     /// The command upgrading every installed package built from the same source.
@@ -45,7 +47,7 @@ impl Finding<'_> {
 #[derive(Debug, Clone, Default)]
 pub struct HostFindings<'a> {
     /// The advisory ecosystems the host's OS maps to and that the advisory set contains.
-    pub ecosystems: Vec<Arc<str>>,
+    pub ecosystems: Vec<&'a str>,
     pub active: Vec<Finding<'a>>,
     pub not_running_kernel: Vec<Finding<'a>>,
     /// Packages checked against advisories.
@@ -55,17 +57,13 @@ pub struct HostFindings<'a> {
 }
 
 /// The advisory ecosystems (present in `db`) that apply to a host, in preference order.
-pub fn resolve_ecosystems(db: &AdvisoryDb, selectors: &[EcosystemSelector]) -> Vec<Arc<str>> {
+pub fn resolve_ecosystems<'a>(db: &'a AdvisoryDb, selectors: &[EcosystemSelector]) -> Vec<&'a str> {
     let mut out = Vec::new();
     for selector in selectors {
         match selector {
-            EcosystemSelector::Exact(name) => {
-                if let Some(e) = db.ecosystems().get(name.as_str()) {
-                    out.push(e.clone());
-                }
-            }
+            EcosystemSelector::Exact(name) => out.extend(db.ecosystems().get(name.as_str()).map(|e| e.as_ref())),
             EcosystemSelector::Prefix(prefix) => {
-                out.extend(db.ecosystems().iter().filter(|e| e.starts_with(prefix.as_str())).cloned());
+                out.extend(db.ecosystems().iter().filter(|e| e.starts_with(prefix.as_str())).map(|e| e.as_ref()));
             }
         }
     }
@@ -94,30 +92,34 @@ pub fn match_host<'a>(db: &'a AdvisoryDb, matcher: &mut Matcher, host: &'a HostP
         result.warnings.push(format!("no advisories imported for {}", wanted.join(", ")));
         return result;
     }
-    let orders: Vec<_> = result.ecosystems.iter().map(|e| osv_version_order(e)).collect();
+    let ecosystems: Vec<(&'a str, _)> = result.ecosystems.iter().map(|e| (*e, osv_version_order(e))).collect();
 
     let mut found: Vec<Finding<'a>> = Vec::new();
+    // Ids already reported for the current package, kept only when it can match through several sources.
+    let mut seen: HashSet<*const Advisory> = HashSet::new();
+    let several_ecosystems = ecosystems.len() > 1;
     for pkg in &host.packages {
         let Some(order) = pkg.order else { continue };
         result.packages_checked += 1;
-        let first_for_package = found.len();
-        for (eco, eco_order) in result.ecosystems.iter().zip(&orders) {
-            if *eco_order != Some(order) {
+        let remember = several_ecosystems || pkg.lookups.len() > 1;
+        seen.clear();
+        for &(eco, eco_order) in &ecosystems {
+            if eco_order != Some(order) {
                 continue;
             }
             for (lookup, (name, version)) in pkg.lookups.iter().enumerate() {
                 let hits = matcher.hits(db, eco, name, version);
                 for hit in hits.iter() {
                     // The same advisory through a second ecosystem (Ubuntu Pro) or name (rpm source) is one finding.
-                    if found[first_for_package..].iter().any(|f| f.advisory.id == hit.advisory) {
+                    if remember && !seen.insert(Arc::as_ptr(&hit.advisory)) {
                         continue;
                     }
-                    let Some(advisory) = db.get(&hit.advisory) else { continue };
                     found.push(Finding {
-                        advisory,
+                        advisory: hit.advisory.clone(),
+                        rank: hit.rank,
                         package: pkg,
                         lookup,
-                        ecosystem: eco.clone(),
+                        ecosystem: eco,
                         fixed: hit.fixed.clone(),
                         kernel: pkg.kernel,
                         remediation: None,
@@ -127,39 +129,35 @@ pub fn match_host<'a>(db: &'a AdvisoryDb, matcher: &mut Matcher, host: &'a HostP
         }
     }
     add_remediations(host, &mut found);
-    let (mut active, mut inactive): (Vec<_>, Vec<_>) =
-        found.into_iter().partition(|f| f.kernel != Some(KernelState::NotRunning));
-    active.sort_by(rank);
-    inactive.sort_by(rank);
-    result.active = active;
-    result.not_running_kernel = inactive;
+    let not_running = |f: &Finding<'_>| f.kernel == Some(KernelState::NotRunning);
+    found.sort_unstable_by(|a, b| not_running(a).cmp(&not_running(b)).then_with(|| rank(a, b)));
+    let split = found.partition_point(|f| !not_running(f));
+    result.not_running_kernel = found.split_off(split);
+    result.active = found;
     result
 }
 
-/// KEV first, then severity (level, then CVSS score), then age (oldest published first); ties by id and package.
+/// KEV first, then severity (level, then CVSS score), then age (oldest published first); ties by advisory id, then
+/// by the packages' order in the host's report.
 pub fn rank(a: &Finding<'_>, b: &Finding<'_>) -> Ordering {
-    let (x, y) = (a.advisory, b.advisory);
-    y.kev_added
-        .is_some()
-        .cmp(&x.kev_added.is_some())
-        .then_with(|| y.severity.level.cmp(&x.severity.level))
-        .then_with(|| y.severity.score.partial_cmp(&x.severity.score).unwrap_or(Ordering::Equal))
-        .then_with(|| match (x.published, y.published) {
-            (Some(p), Some(q)) => p.cmp(&q),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
+    a.rank
+        .cmp(&b.rank)
+        .then_with(|| {
+            if Arc::ptr_eq(&a.advisory, &b.advisory) { Ordering::Equal } else { a.advisory.id.cmp(&b.advisory.id) }
         })
-        .then_with(|| x.id.cmp(&y.id))
-        .then_with(|| a.package.package.name.cmp(&b.package.package.name))
+        .then_with(|| std::ptr::from_ref(a.package).cmp(&std::ptr::from_ref(b.package)))
 }
 
 /// Fills in each finding's upgrade command, listing every installed package built from the same source; one pass
 /// over the host's packages, whatever the number of findings.
 fn add_remediations(host: &HostProfile, found: &mut [Finding<'_>]) {
     let mut by_source: HashMap<(PackageKind, &str), Vec<&str>> = HashMap::new();
+    let mut last: Option<*const InstalledPackage> = None;
     for f in found.iter() {
-        by_source.entry((f.package.package.kind, f.package.source_name())).or_default();
+        if last != Some(f.package as *const _) {
+            by_source.entry((f.package.package.kind, f.package.source_name())).or_default();
+            last = Some(f.package as *const _);
+        }
     }
     if by_source.is_empty() {
         return;
@@ -177,7 +175,14 @@ fn add_remediations(host: &HostProfile, found: &mut [Finding<'_>]) {
             (key, remediation_command(key.0, &names).map(Arc::from))
         })
         .collect();
-    for f in found.iter_mut() {
-        f.remediation = commands.get(&(f.package.package.kind, f.package.source_name())).cloned().flatten();
+    // Findings of one package are contiguous: one lookup per package.
+    let mut i = 0;
+    while i < found.len() {
+        let pkg = found[i].package;
+        let command = commands.get(&(pkg.package.kind, pkg.source_name())).cloned().flatten();
+        while i < found.len() && std::ptr::eq(found[i].package, pkg) {
+            found[i].remediation = command.clone();
+            i += 1;
+        }
     }
 }

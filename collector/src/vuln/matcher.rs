@@ -4,18 +4,62 @@
 //! Hosts share most of their packages, so a fleet of thousands of machines needs only a few thousand evaluations;
 //! joining the cached results to each host's package list is the per-host cost.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::advisory::{Advisory, PackageKey};
 use super::db::{AdvisoryDb, ChangedKeys};
 use super::range::{Verdict, evaluate};
 
 /// One advisory affecting one (ecosystem, package, version).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Hit {
-    pub advisory: Arc<str>,
+    pub advisory: Arc<Advisory>,
     /// The first fixed version above the installed one; `None` when no fix is known yet.
     pub fixed: Option<Arc<str>>,
+    pub rank: Rank,
+}
+
+/// Where an advisory ranks: KEV first, then severity level, then CVSS score, then age (oldest first).
+/// Computed once per cached hit so ranking a host's findings compares integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rank {
+    /// KEV flag, severity level and score packed so that larger is more urgent.
+    urgency: u32,
+    /// Publication time in seconds; `i64::MAX` when unknown, so unknown ages rank last.
+    published: i64,
+}
+
+impl Rank {
+    pub fn of(advisory: &Advisory) -> Self {
+        let score = advisory.severity.score.map_or(0, |s| (s * 10.0).round().clamp(0.0, 100.0) as u32);
+        let urgency = (u32::from(advisory.kev_added.is_some()) << 16) | ((advisory.severity.level as u32) << 8) | score;
+        Self { urgency, published: advisory.published.map_or(i64::MAX, |p| p.timestamp()) }
+    }
+}
+
+impl Ord for Rank {
+    /// Most urgent first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.urgency.cmp(&self.urgency).then(self.published.cmp(&other.published))
+    }
+}
+
+impl PartialOrd for Rank {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// How the hits of one cached (ecosystem, package, version) changed in a [`Matcher::refresh`]. An updated advisory
+/// appears in both lists (old and new record).
+#[derive(Debug, Clone)]
+pub struct KeyChange {
+    pub key: PackageKey,
+    pub version: Box<str>,
+    pub added: Vec<Hit>,
+    pub removed: Vec<Hit>,
 }
 
 /// Counters for benchmarks and the collector's metrics.
@@ -28,12 +72,12 @@ pub struct MatchStats {
     pub undecidable: u64,
 }
 
-/// installed version → the advisories affecting it, for one package.
-type VersionHits = HashMap<Box<str>, Arc<[Hit]>>;
+/// installed version → the advisories affecting it, for one package; `None` when no advisory names the package.
+type VersionHits = Option<HashMap<Box<str>, Arc<[Hit]>>>;
 
 #[derive(Debug)]
 pub struct Matcher {
-    /// ecosystem → package → version → hits, only for packages some advisory names.
+    /// ecosystem → package → version → hits.
     cache: HashMap<Arc<str>, HashMap<Arc<str>, VersionHits>>,
     empty: Arc<[Hit]>,
     stats: MatchStats,
@@ -56,70 +100,99 @@ impl Matcher {
 
     /// Distinct (ecosystem, package, version) keys cached.
     pub fn cached_keys(&self) -> usize {
-        self.cache.values().flat_map(|p| p.values()).map(HashMap::len).sum()
+        self.cache.values().flat_map(|p| p.values()).flatten().map(HashMap::len).sum()
     }
 
     /// The advisories affecting `version` of `package` in `ecosystem`, evaluated once per distinct key.
     pub fn hits(&mut self, db: &AdvisoryDb, ecosystem: &str, package: &str, version: &str) -> Arc<[Hit]> {
-        if db.advisory_ids(ecosystem, package).is_empty() {
-            return self.empty.clone();
+        if let Some(entry) = self.cache.get(ecosystem).and_then(|p| p.get(package)) {
+            match entry {
+                None => return self.empty.clone(),
+                Some(versions) => {
+                    if let Some(hits) = versions.get(version) {
+                        self.stats.cache_hits += 1;
+                        return hits.clone();
+                    }
+                }
+            }
         }
-        if let Some(hits) = self.cache.get(ecosystem).and_then(|p| p.get(package)).and_then(|v| v.get(version)) {
-            self.stats.cache_hits += 1;
-            return hits.clone();
-        }
-        let hits = self.evaluate(db, ecosystem, package, version);
         let packages = match self.cache.get_mut(ecosystem) {
             Some(p) => p,
             None => self.cache.entry(Arc::from(ecosystem)).or_default(),
         };
+        if db.advisory_ids(ecosystem, package).is_empty() {
+            packages.insert(Arc::from(package), None);
+            return self.empty.clone();
+        }
+        let (hits, undecidable) = evaluate_key(db, ecosystem, package, version, &self.empty);
+        self.stats.evaluations += 1;
+        self.stats.undecidable += undecidable;
         let versions = match packages.get_mut(package) {
             Some(v) => v,
             None => packages.entry(Arc::from(package)).or_default(),
         };
-        versions.insert(version.into(), hits.clone());
+        versions.get_or_insert_default().insert(version.into(), hits.clone());
         hits
     }
 
-    /// Re-evaluates the cached versions of the changed keys after an import; returns how many were re-evaluated.
-    pub fn refresh(&mut self, db: &AdvisoryDb, changed: &ChangedKeys) -> usize {
-        let mut work = Vec::new();
+    /// Re-evaluates the cached versions of the changed keys after an import (or a new KEV catalog) and returns
+    /// what changed for each, so callers update only the hosts holding those versions.
+    pub fn refresh(&mut self, db: &AdvisoryDb, changed: &ChangedKeys) -> Vec<KeyChange> {
+        let mut out = Vec::new();
         for key in changed {
-            if let Some(versions) = self.cache.get(&key.ecosystem).and_then(|p| p.get(&key.name)) {
-                work.extend(versions.keys().map(|v| (key.clone(), v.clone())));
+            let Some(slot) = self.cache.get_mut(&key.ecosystem).and_then(|p| p.get_mut(&key.name)) else { continue };
+            let Some(versions) = slot else {
+                // Previously without advisories: look again on next use.
+                if let Some(p) = self.cache.get_mut(&key.ecosystem) {
+                    p.remove(&key.name);
+                }
+                continue;
+            };
+            for (version, hits) in versions.iter_mut() {
+                let (fresh, undecidable) = evaluate_key(db, &key.ecosystem, &key.name, version, &self.empty);
+                self.stats.evaluations += 1;
+                self.stats.undecidable += undecidable;
+                let same = |a: &Hit, b: &Hit| Arc::ptr_eq(&a.advisory, &b.advisory) && a.fixed == b.fixed;
+                let added: Vec<Hit> = fresh.iter().filter(|h| !hits.iter().any(|o| same(h, o))).cloned().collect();
+                let removed: Vec<Hit> = hits.iter().filter(|o| !fresh.iter().any(|h| same(h, o))).cloned().collect();
+                *hits = fresh;
+                out.push(KeyChange { key: key.clone(), version: version.clone(), added, removed });
             }
         }
-        for (key, version) in &work {
-            let hits = self.evaluate(db, &key.ecosystem, &key.name, version);
-            if let Some(slot) =
-                self.cache.get_mut(&key.ecosystem).and_then(|p| p.get_mut(&key.name)).and_then(|v| v.get_mut(version))
-            {
-                *slot = hits;
-            }
-        }
-        work.len()
+        out
     }
 
-    fn evaluate(&mut self, db: &AdvisoryDb, ecosystem: &str, package: &str, version: &str) -> Arc<[Hit]> {
-        self.stats.evaluations += 1;
-        let mut hits = Vec::new();
-        for id in db.advisory_ids(ecosystem, package) {
-            let Some(advisory) = db.get(id) else { continue };
-            let entries = advisory
-                .affected
-                .iter()
-                .filter(|a| a.key.ecosystem.as_ref() == ecosystem && a.key.name.as_ref() == package);
-            for entry in entries {
-                match evaluate(entry, version) {
-                    Verdict::Affected { fixed } => {
-                        hits.push(Hit { advisory: advisory.id.clone(), fixed });
-                        break;
-                    }
-                    Verdict::Unknown => self.stats.undecidable += 1,
-                    Verdict::NotAffected => {}
+    /// Forgets every cached result.
+    pub fn clear(&mut self) {
+        self.cache.clear();
+    }
+}
+
+fn evaluate_key(
+    db: &AdvisoryDb,
+    ecosystem: &str,
+    package: &str,
+    version: &str,
+    empty: &Arc<[Hit]>,
+) -> (Arc<[Hit]>, u64) {
+    let mut hits = Vec::new();
+    let mut undecidable = 0;
+    for id in db.advisory_ids(ecosystem, package) {
+        let Some(advisory) = db.get(id) else { continue };
+        let entries = advisory
+            .affected
+            .iter()
+            .filter(|a| a.key.ecosystem.as_ref() == ecosystem && a.key.name.as_ref() == package);
+        for entry in entries {
+            match evaluate(entry, version) {
+                Verdict::Affected { fixed } => {
+                    hits.push(Hit { advisory: advisory.clone(), fixed, rank: Rank::of(advisory) });
+                    break;
                 }
+                Verdict::Unknown => undecidable += 1,
+                Verdict::NotAffected => {}
             }
         }
-        if hits.is_empty() { self.empty.clone() } else { Arc::from(hits) }
     }
+    if hits.is_empty() { (empty.clone(), undecidable) } else { (Arc::from(hits), undecidable) }
 }

@@ -25,6 +25,6 @@ pub use db::{AdvisoryDb, ChangedKeys, ImportSummary};
 pub use finding::{Finding, HostFindings, match_host};
 pub use host::{HostProfile, KernelState};
 pub use kev::KevCatalog;
-pub use matcher::Matcher;
+pub use matcher::{KeyChange, Matcher};
 pub use read::{ImportLimits, ImportOutcome, Progress, import_paths, import_stream};
 pub use scan::{ScanOutput, render_table, scan, scan_paths};

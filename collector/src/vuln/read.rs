@@ -357,7 +357,8 @@ impl<'a> Importer<'a> {
                     let kev = KevCatalog::parse(&bytes)
                         .map_err(|source| ImportError::Kev { input: name.to_owned(), source })?;
                     self.summary.kev_entries += kev.len() as u64;
-                    self.db.set_kev(kev);
+                    let changed = self.db.set_kev(kev);
+                    self.changed.extend(changed);
                     return Ok(());
                 }
                 let parsed = serde_json::from_slice::<RawRecord<'_>>(&bytes);

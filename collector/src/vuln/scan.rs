@@ -69,7 +69,7 @@ pub struct VulnerabilityEntry {
 
 impl VulnerabilityEntry {
     pub fn from_finding(f: &Finding<'_>) -> Self {
-        let a = f.advisory;
+        let a = &f.advisory;
         Self {
             id: a.id.to_string(),
             aliases: a.aliases.iter().map(|s| s.to_string()).collect(),
