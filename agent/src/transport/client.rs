@@ -9,6 +9,9 @@ use muster_shared::v1::{
     ApiError, EnrollRequest, EnrollResponse, ReportAck, ReportEnvelope, ReportStatus, SectionName,
 };
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+
+/// The enrolled host id, sent with every report (the collector's `X-Muster-Host-Id`).
+const HOST_ID_HEADER: &str = "x-muster-host-id";
 use reqwest::{StatusCode, Url};
 
 use super::state::HostToken;
@@ -103,7 +106,15 @@ impl CollectorClient {
     }
 
     /// `POST /api/v1/agent/report`, zstd-compressed.
-    pub async fn send_report(&self, token: &HostToken, envelope: &ReportEnvelope) -> Result<Sent, ClientError> {
+    ///
+    /// The host id header lets the collector refuse a report whose token belongs to another host with a clear
+    /// `host_mismatch` (the agent must re-enrol) instead of silently filing it elsewhere.
+    pub async fn send_report(
+        &self,
+        host_id: &str,
+        token: &HostToken,
+        envelope: &ReportEnvelope,
+    ) -> Result<Sent, ClientError> {
         let url = self.endpoint(REPORT_PATH)?;
         let json = serde_json::to_vec(envelope).map_err(|e| ClientError::Encode(e.to_string()))?;
         let body = zstd::encode_all(json.as_slice(), ZSTD_LEVEL).map_err(|e| ClientError::Encode(e.to_string()))?;
@@ -112,6 +123,7 @@ impl CollectorClient {
             .http
             .post(url)
             .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
+            .header(HOST_ID_HEADER, host_id)
             .header(CONTENT_TYPE, "application/json")
             .header(CONTENT_ENCODING, "zstd")
             .body(body)

@@ -153,7 +153,7 @@ impl Agent {
         let mut requests = 0;
         loop {
             let envelope = build_envelope(&pending.report_id, &pending.report, &acked, &force_full);
-            let sent = self.client.send_report(&self.enrolment.token, &envelope).await?;
+            let sent = self.client.send_report(&self.enrolment.host_id, &self.enrolment.token, &envelope).await?;
             requests += 1;
             let report_id = pending.report_id.clone();
             let delivery = match sent.outcome {
