@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod common;
+mod agent_e2e;
 mod enroll;
 mod ingest;
 mod limits;

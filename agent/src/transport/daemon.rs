@@ -55,7 +55,7 @@ pub async fn run(
     config: &RunConfig,
     mut collect: impl FnMut() -> Report,
     shutdown: impl Future<Output = ()>,
-    rng: &mut dyn RngCore,
+    rng: &mut (dyn RngCore + Send),
     log: &mut dyn FnMut(&str),
 ) -> RunExit {
     tokio::pin!(shutdown);
@@ -198,7 +198,7 @@ pub async fn report_now(
     agent: &Agent,
     config: &ReportNowConfig,
     report: Report,
-    rng: &mut dyn RngCore,
+    rng: &mut (dyn RngCore + Send),
     log: &mut dyn FnMut(&str),
 ) -> Result<DeliveryResult, AgentError> {
     let _lock = agent.lock(config.lock_patience).await?;

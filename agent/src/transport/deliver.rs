@@ -123,7 +123,11 @@ impl Agent {
     /// Delivers `report` (merged with whatever is spooled) or, with `None`, retries the spooled report.
     ///
     /// The caller holds [`Agent::lock`]. `rng` draws the new report id.
-    pub async fn deliver(&self, report: Option<Report>, rng: &mut dyn RngCore) -> Result<DeliveryResult, AgentError> {
+    pub async fn deliver(
+        &self,
+        report: Option<Report>,
+        rng: &mut (dyn RngCore + Send),
+    ) -> Result<DeliveryResult, AgentError> {
         let mut warnings = Vec::new();
         let spooled = match self.spool.load() {
             Ok(spooled) => spooled,
