@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Benchmark: CPU time and peak RSS of `muster-agent inventory` beside dpkg-query and FusionInventory.
 
-Runs each command several times in one go, measuring every child with wait4() (user+system CPU seconds and peak
-resident set size, as the kernel accounts them), and prints medians, ratios and the release binary's size as a
-Markdown table for BENCHMARKS.md.
+Runs each command several times in one go and prints medians, ratios and the release binary's size as a Markdown table
+for BENCHMARKS.md. Each run goes through GNU time (`/usr/bin/time -f %M`), a small C program, so the peak RSS is the
+command's own: a child forked straight from Python would inherit Python's ~15 MiB high-water mark across exec. CPU is
+user+system time from wait4() on that wrapper (microsecond resolution, where GNU time's own output has 10 ms); the
+wrapper's share is shown by the `true` row, the measuring floor.
 
     python3 agent/bench/inventory.py [--runs 20] [--no-build]
 """
@@ -15,6 +17,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,16 +27,19 @@ AGENT = os.path.join(ROOT, "target", "release", "muster-agent")
 def measure(argv, runs):
     """Runs argv `runs` times with output discarded; returns lists of cpu seconds, peak RSS MiB, wall seconds."""
     cpu, rss, wall = [], [], []
-    for _ in range(runs):
-        start = time.perf_counter()
-        with open(os.devnull, "wb") as null:
-            proc = subprocess.Popen(argv, stdout=null, stderr=null)
-            _, status, usage = os.wait4(proc.pid, 0)
-        wall.append(time.perf_counter() - start)
-        if os.waitstatus_to_exitcode(status) != 0:
-            sys.exit(f"{' '.join(argv)} failed with status {status}")
-        cpu.append(usage.ru_utime + usage.ru_stime)
-        rss.append(usage.ru_maxrss / 1024.0)
+    with tempfile.NamedTemporaryFile(mode="r", suffix=".rss") as rss_file:
+        for _ in range(runs):
+            start = time.perf_counter()
+            with open(os.devnull, "wb") as null:
+                wrapped = ["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *argv]
+                proc = subprocess.Popen(wrapped, stdout=null, stderr=null)
+                _, status, usage = os.wait4(proc.pid, 0)
+            wall.append(time.perf_counter() - start)
+            if os.waitstatus_to_exitcode(status) != 0:
+                sys.exit(f"{' '.join(argv)} failed with status {status}")
+            cpu.append(usage.ru_utime + usage.ru_stime)
+            rss_file.seek(0)
+            rss.append(int(rss_file.read().split()[-1]) / 1024.0)
     return cpu, rss, wall
 
 
@@ -46,8 +52,13 @@ def main():
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "muster-agent"], cwd=ROOT, check=True)
 
+    if not os.path.exists("/usr/bin/time"):
+        sys.exit("GNU time is needed to measure peak RSS: apt-get install time")
     candidates = [
+        ("true (measuring floor)", ["true"], args.runs),
         ("muster-agent inventory (all sections)", [AGENT, "inventory"], args.runs),
+        ("muster-agent inventory --sections host,hardware,os,software,patches",
+         [AGENT, "inventory", "--sections", "host,hardware,os,software,patches"], args.runs),
         ("muster-agent inventory --sections software", [AGENT, "inventory", "--sections", "software"], args.runs),
         ("muster-agent inventory --sections patches", [AGENT, "inventory", "--sections", "patches"], args.runs),
         ("muster-agent inventory --sections checks", [AGENT, "inventory", "--sections", "checks"], args.runs),
@@ -75,7 +86,7 @@ def main():
     ours = next(r for r in results if r[0].startswith("muster-agent inventory (all"))
     print()
     for label, _, cpu, rss, _ in results:
-        if label.startswith("muster-agent") or cpu == 0:
+        if label.startswith(("muster-agent", "true")) or cpu == 0:
             continue
         print(f"- {label}: {cpu / ours[2]:.1f}x our CPU, {rss / ours[3]:.1f}x our peak RSS")
 
