@@ -101,3 +101,59 @@ fn mounted_root_reads_only_the_root() {
         assert!(not_available.contains(&item), "{item} not marked not available: {not_available:?}");
     }
 }
+
+/// Support staff decode a dump a user sent: the Dell XPS 13 sysfs copy (DMI + smbios_entry_point) from fwupd.
+#[test]
+fn smbios_dump_is_decoded_instead_of_the_live_tables() {
+    let dump = testdata("smbios/fwupd/tables64/DMI");
+    let report = json_of(&agent(&["inventory", "--sections", "hardware", "--smbios-dump", dump.to_str().unwrap()]));
+    let system = &report["hardware"]["system"];
+    assert_eq!(system["vendor"], "Dell Inc.");
+    assert_eq!(system["product"], "XPS 13 9365");
+    assert_eq!(system["serial"], "2R0Q2G2");
+    assert_eq!(system["uuid"], "4c4c4544-0052-3010-8051-b2c04f324732");
+    let sizes: Vec<u64> = report["hardware"]["memory_modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["size_bytes"].as_u64())
+        .collect();
+    assert_eq!(sizes, vec![8 << 30, 8 << 30]);
+
+    let out = agent(&["inventory", "--smbios-dump", "/no/such/dump"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--smbios-dump /no/such/dump"));
+}
+
+/// `--root` on a real Debian 12 image tree lists exactly what dpkg-query listed for it.
+#[test]
+fn mounted_root_software_equals_dpkg_query_ground_truth() {
+    let root = testdata("pkgdb/dpkg/debian-12-python-image");
+    let report = json_of(&agent(&["inventory", "--root", root.to_str().unwrap(), "--sections", "os,software"]));
+    assert_eq!(report["os"]["id"], "debian");
+    assert_eq!(report["os"]["version_id"], "12");
+    let mut ours: Vec<String> = report["software"]["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}\t{}\t{}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap(),
+                p["arch"].as_str().unwrap()
+            )
+        })
+        .collect();
+    ours.sort();
+    let expected = std::fs::read_to_string(root.join("expected.dpkg-query.tsv")).unwrap();
+    let mut theirs: Vec<String> = expected
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').take(3).collect::<Vec<_>>().join("\t"))
+        .collect();
+    theirs.sort();
+    assert_eq!(ours.len(), theirs.len());
+    assert_eq!(ours, theirs);
+    assert_eq!(report["software"]["sources"][0]["complete"], true);
+}
