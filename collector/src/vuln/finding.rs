@@ -29,7 +29,13 @@ pub struct Finding<'a> {
 }
 
 impl Finding<'_> {
+    /// The source package (see [`InstalledPackage::source`]).
     pub fn source_name(&self) -> &str {
+        self.package.source_name()
+    }
+
+    /// The package name the advisory names (the source, or for rpm possibly the binary).
+    pub fn matched_name(&self) -> &str {
         self.package.lookups.get(self.lookup).map_or(self.package.package.name.as_str(), |(n, _)| n.as_str())
     }
 

@@ -39,13 +39,16 @@ pub struct InstalledPackage {
     /// `(name, version)` pairs to look up, see [`lookup_names`]; the first is the source shown in findings.
     pub lookups: Vec<(String, String)>,
     pub order: Option<Ecosystem>,
+    /// The source package shown in findings and grouping upgrades: the first lookup name for Debian-family and
+    /// Alpine packages, the source rpm name for rpm packages (which may match through their binary name).
+    pub source: String,
     /// `None` for packages unrelated to the kernel.
     pub kernel: Option<KernelState>,
 }
 
 impl InstalledPackage {
     pub fn source_name(&self) -> &str {
-        self.lookups.first().map_or(self.package.name.as_str(), |(n, _)| n.as_str())
+        &self.source
     }
 }
 
@@ -71,11 +74,19 @@ impl HostProfile {
         let release = os.kernel_release.clone().filter(|r| !r.trim().is_empty());
         let mut installed: Vec<InstalledPackage> = packages
             .into_iter()
-            .map(|package| InstalledPackage {
-                lookups: lookup_names(&package, os_id.as_deref()),
-                order: package_order(package.kind),
-                kernel: None,
-                package,
+            .map(|package| {
+                let lookups = lookup_names(&package, os_id.as_deref());
+                let source = match package.kind {
+                    PackageKind::Rpm => package.source_name.clone().filter(|s| !s.is_empty()),
+                    _ => lookups.first().map(|(n, _)| n.clone()),
+                };
+                InstalledPackage {
+                    source: source.unwrap_or_else(|| package.name.clone()),
+                    lookups,
+                    order: package_order(package.kind),
+                    kernel: None,
+                    package,
+                }
             })
             .collect();
 
