@@ -184,6 +184,7 @@ fn parse_status(text: &str) -> Vec<Package> {
             source_version,
             installed_at: None,
             size_bytes: None,
+            state: None,
         });
     }
     out

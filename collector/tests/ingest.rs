@@ -65,6 +65,7 @@ async fn full_delta_and_changed_reports(h: Harness) {
         source_version: None,
         installed_at: None,
         size_bytes: Some(500_736),
+        state: None,
     });
     changed.hardware.as_mut().unwrap().disks.push(Disk {
         name: "nvme0n1".into(),

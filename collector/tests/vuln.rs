@@ -41,6 +41,7 @@ fn pkg(kind: PackageKind, name: &str, version: &str, source: Option<(&str, &str)
         source_version: source.map(|s| s.1.into()),
         installed_at: None,
         size_bytes: None,
+        state: None,
     }
 }
 

@@ -117,6 +117,7 @@ mod tests {
             source_version: None,
             installed_at: None,
             size_bytes: Some(2_311_000),
+            state: None,
         }
     }
 

@@ -74,6 +74,8 @@ impl HostProfile {
         let release = os.kernel_release.clone().filter(|r| !r.trim().is_empty());
         let mut installed: Vec<InstalledPackage> = packages
             .into_iter()
+            // A removed package whose configuration files remain has no code left to be vulnerable.
+            .filter(Package::is_installed)
             .map(|package| {
                 let lookups = lookup_names(&package, os_id.as_deref());
                 let source = match package.kind {
@@ -177,6 +179,7 @@ mod tests {
             source_version: None,
             installed_at: None,
             size_bytes: None,
+            state: None,
         }
     }
 

@@ -62,4 +62,16 @@ pub struct Package {
     pub installed_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_bytes: Option<u64>,
+    /// The package manager's state when the package is not fully installed, e.g. dpkg's `config-files` (removed,
+    /// configuration kept) or `half-configured`. Absent when installed. Such packages are listed because the package
+    /// manager lists them, but their programs may be gone: vulnerability matching ignores them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+impl Package {
+    /// True unless the package manager says the package is only partly there (or only its configuration is).
+    pub fn is_installed(&self) -> bool {
+        self.state.is_none()
+    }
 }

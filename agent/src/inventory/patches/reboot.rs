@@ -110,6 +110,7 @@ mod tests {
             source_version: None,
             installed_at: None,
             size_bytes: None,
+            state: None,
         }
     }
 

@@ -45,6 +45,7 @@ fn installed_from_status(text: &str) -> Software {
             source_version: None,
             installed_at: None,
             size_bytes: None,
+            state: None,
         });
     }
     Software { sources: Vec::new(), packages }

@@ -82,6 +82,7 @@ impl Stanza<'_> {
             arch: stanza.arch.filter(|a| !a.is_empty()).map(lossy),
             installed_at: None,
             size_bytes: stanza.size.and_then(|s| std::str::from_utf8(s).ok()?.parse().ok()),
+            state: None,
         });
     }
 }

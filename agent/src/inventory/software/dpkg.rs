@@ -143,8 +143,16 @@ impl<'a> Stanza<'a> {
             source_version: Some(source_version),
             installed_at: None,
             size_bytes: self.installed_size.and_then(parse_u64).and_then(|kib| kib.checked_mul(1024)),
+            state: self.status.and_then(not_installed_state),
         }))
     }
+}
+
+/// The state word of a `Status:` value when it is anything but `installed` (reported so that consumers can tell a
+/// removed package whose configuration remains from one that is there).
+fn not_installed_state(status: &[u8]) -> Option<String> {
+    let state = status.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    (state != b"installed").then(|| lossy(state))
 }
 
 /// Whether a `Status: <want> <flag> <state>` value is a state `dpkg-query -W` lists.

@@ -45,6 +45,7 @@ pub fn parse_pacman_desc(data: &[u8]) -> Result<Package, DbError> {
         arch: fields.arch.filter(|a| !a.is_empty()).map(lossy),
         installed_at: fields.install_date.and_then(number).and_then(|t| DateTime::from_timestamp(t, 0)),
         size_bytes: fields.size.and_then(number).and_then(|s| u64::try_from(s).ok()),
+        state: None,
     })
 }
 

@@ -123,6 +123,7 @@ pub(super) fn package_from_header(blob: &[u8]) -> Result<Package, DbError> {
         source_version,
         installed_at,
         size_bytes,
+        state: None,
     })
 }
 

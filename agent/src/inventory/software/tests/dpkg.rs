@@ -191,3 +191,30 @@ fn live_status_matches_dpkg_query_on_this_machine() {
     assert_eq!(nva(&listing.packages), expected);
     assert!(!expected.is_empty());
 }
+
+/// dpkg-query's status abbreviation (`ii`, `rc`, …) agrees with each package's `state`: only fully installed
+/// packages have none, so vulnerability matching can skip removed packages whose configuration remains.
+#[test]
+fn package_state_follows_dpkg_query_status() {
+    let mut removed_with_config = 0;
+    for (status, expected) in STATUS_FIXTURES {
+        let listing = parse_dpkg_status(&read(status), DpkgFlavor::Status);
+        for fields in expected_rows(expected) {
+            let (name, arch, abbrev) = (fields[0].as_str(), fields[2].as_str(), fields[3].trim_end());
+            let package = listing
+                .packages
+                .iter()
+                .find(|p| p.name == name && p.arch.as_deref().unwrap_or_default() == arch)
+                .unwrap_or_else(|| panic!("{name}:{arch} missing"));
+            let want = match abbrev {
+                "ii" => None,
+                "rc" => Some("config-files"),
+                other => panic!("{name}: unexpected status abbreviation {other:?} in {expected}"),
+            };
+            assert_eq!(package.state.as_deref(), want, "{name} in {status}");
+            assert_eq!(package.is_installed(), want.is_none());
+            removed_with_config += usize::from(want.is_some());
+        }
+    }
+    assert_eq!(removed_with_config, 1);
+}
