@@ -23,7 +23,7 @@ pub fn build_envelope(
     let mut report = full.clone();
     for (name, hash) in &hashes {
         if !force_full.contains(name) && acked.get(name) == Some(hash) {
-            clear_section(&mut report, *name);
+            report.clear_section(*name);
         }
     }
     ReportEnvelope { report_id: report_id.to_string(), section_hashes: hashes, report }
@@ -31,29 +31,7 @@ pub fn build_envelope(
 
 /// The sections an envelope carries in full (the rest of its hashes are hash-only).
 pub fn sections_in_full(envelope: &ReportEnvelope) -> Vec<SectionName> {
-    SectionName::ALL.into_iter().filter(|name| has_section(&envelope.report, *name)).collect()
-}
-
-pub(crate) fn has_section(report: &Report, name: SectionName) -> bool {
-    match name {
-        SectionName::Host => report.host.is_some(),
-        SectionName::Hardware => report.hardware.is_some(),
-        SectionName::Os => report.os.is_some(),
-        SectionName::Software => report.software.is_some(),
-        SectionName::Patches => report.patches.is_some(),
-        SectionName::Checks => report.checks.is_some(),
-    }
-}
-
-pub(crate) fn clear_section(report: &mut Report, name: SectionName) {
-    match name {
-        SectionName::Host => report.host = None,
-        SectionName::Hardware => report.hardware = None,
-        SectionName::Os => report.os = None,
-        SectionName::Software => report.software = None,
-        SectionName::Patches => report.patches = None,
-        SectionName::Checks => report.checks = None,
-    }
+    SectionName::ALL.into_iter().filter(|name| envelope.report.has_section(*name)).collect()
 }
 
 /// Copies section `name` from `from` into `to` (absent in `from` means absent in `to`).

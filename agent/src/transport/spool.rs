@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use muster_shared::v1::{Report, SectionName};
 use serde::{Deserialize, Serialize};
 
-use super::delta::{copy_section, has_section};
+use super::delta::copy_section;
 use super::state::write_private;
 
 /// Default bound on the spool file (compressed).
@@ -42,7 +42,7 @@ pub enum SpoolError {
 pub fn merge(older: &PendingReport, newer: PendingReport) -> PendingReport {
     let mut merged = newer;
     for name in SectionName::ALL {
-        if !has_section(&merged.report, name) && has_section(&older.report, name) {
+        if !merged.report.has_section(name) && older.report.has_section(name) {
             copy_section(&older.report, &mut merged.report, name);
         }
     }

@@ -26,18 +26,6 @@ pub fn effective_hashes(envelope: &ReportEnvelope) -> (BTreeMap<SectionName, Str
     (hashes, mismatched)
 }
 
-/// Whether `report` carries `section` in full.
-pub fn is_full(report: &Report, section: SectionName) -> bool {
-    match section {
-        SectionName::Host => report.host.is_some(),
-        SectionName::Hardware => report.hardware.is_some(),
-        SectionName::Os => report.os.is_some(),
-        SectionName::Software => report.software.is_some(),
-        SectionName::Patches => report.patches.is_some(),
-        SectionName::Checks => report.checks.is_some(),
-    }
-}
-
 /// Hash-only sections whose hash the collector cannot confirm (stored copy differs or is missing).
 pub fn needs_full(
     report: &Report,
@@ -46,7 +34,7 @@ pub fn needs_full(
 ) -> Vec<SectionName> {
     hashes
         .iter()
-        .filter(|(section, hash)| !is_full(report, **section) && stored.get(section.as_str()) != Some(*hash))
+        .filter(|(section, hash)| !report.has_section(**section) && stored.get(section.as_str()) != Some(*hash))
         .map(|(section, _)| *section)
         .collect()
 }

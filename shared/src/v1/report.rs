@@ -29,6 +29,32 @@ pub struct Report {
     pub collected_at: DateTime<Utc>,
 }
 
+impl Report {
+    /// Whether the report carries section `name` (in a delta envelope, absent means sent as a hash only).
+    pub fn has_section(&self, name: SectionName) -> bool {
+        match name {
+            SectionName::Host => self.host.is_some(),
+            SectionName::Hardware => self.hardware.is_some(),
+            SectionName::Os => self.os.is_some(),
+            SectionName::Software => self.software.is_some(),
+            SectionName::Patches => self.patches.is_some(),
+            SectionName::Checks => self.checks.is_some(),
+        }
+    }
+
+    /// Drops section `name`, e.g. to send it as a hash only.
+    pub fn clear_section(&mut self, name: SectionName) {
+        match name {
+            SectionName::Host => self.host = None,
+            SectionName::Hardware => self.hardware = None,
+            SectionName::Os => self.os = None,
+            SectionName::Software => self.software = None,
+            SectionName::Patches => self.patches = None,
+            SectionName::Checks => self.checks = None,
+        }
+    }
+}
+
 /// Which agent produced the report and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentInfo {
