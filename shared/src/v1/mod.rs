@@ -3,11 +3,13 @@
 //! Every optional field is absent when it could not be read; the reason is then recorded in [`Report::errors`], so
 //! a missing value is never confused with an empty one.
 
+mod disposal;
 mod hardware;
 mod report;
 mod software;
 mod transport;
 
+pub use disposal::*;
 pub use hardware::*;
 pub use report::*;
 pub use software::*;
