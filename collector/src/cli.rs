@@ -243,6 +243,7 @@ async fn serve(settings: Settings, format: Format) -> anyhow::Result<()> {
             report_id_retention: settings.report_id_retention,
         }),
         clock: crate::system_clock(),
+        rules: Arc::new(crate::rules::Rules::load(crate::rules::PolicySource::default())?),
     };
     crate::server::serve(listener, crate::app(state), tls_config, crate::server::shutdown_signal()).await?;
     Ok(())

@@ -10,6 +10,7 @@ pub mod error;
 pub mod identity;
 pub mod ingest;
 pub mod model;
+pub mod rules;
 pub mod server;
 pub mod store;
 pub mod tls;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub policy: Arc<ServicePolicy>,
     pub clock: Clock,
+    /// The rule set in force; replaced as a whole on reload, never host state.
+    pub rules: Arc<rules::Rules>,
 }
 
 /// The whole HTTP API.

@@ -102,6 +102,7 @@ impl Harness {
             store: store.clone(),
             policy: Arc::new(policy),
             clock: Arc::new(move || *clock_now.lock().unwrap()),
+            rules: Arc::new(muster_collector::rules::Rules::builtin().unwrap()),
         };
         let app = muster_collector::app(state).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40_000))));
         Harness { store, now, app, backend }
@@ -114,6 +115,7 @@ impl Harness {
             store: self.store.clone(),
             policy: Arc::new(policy),
             clock: Arc::new(move || *clock_now.lock().unwrap()),
+            rules: Arc::new(muster_collector::rules::Rules::builtin().unwrap()),
         };
         let app = muster_collector::app(state).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40_000))));
         Harness { store: self.store.clone(), now: self.now.clone(), app, backend: self.backend }
