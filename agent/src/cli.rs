@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use muster_shared::v1::SectionName;
 
+use crate::config::DEFAULT_CONFIG_PATH;
 use crate::inventory::InventoryConfig;
 use crate::root::SystemRoot;
 use crate::transport::enroll::{CaPin, EnrollConfig, read_ca_cert};
@@ -34,6 +35,8 @@ pub enum Command {
     Run(RunArgs),
     /// Send one report now (plus any report still waiting in the spool).
     ReportNow(ReportNowArgs),
+    /// Check settings, state directory, TLS and CA pin, clock skew, host token and read access; exit 1 on failure.
+    Doctor(DoctorArgs),
 }
 
 /// How commands that print data print it: text for people, or one JSON document on stdout for scripts.
@@ -76,6 +79,9 @@ pub struct EnrollArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Settings file (state_dir, interval, spool_cap_mib); flags given here override it. Absent: defaults.
+    #[arg(long, value_name = "FILE", env = "MUSTER_AGENT_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
     /// Time between reports (e.g. 1h, 30m, 90s); each wait varies by up to ±10%.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_interval)]
     pub interval: Duration,
@@ -83,6 +89,24 @@ pub struct RunArgs {
     pub state: StateDirArg,
     #[command(flatten)]
     pub spool: SpoolArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Settings file to check and take the state directory and collector from.
+    #[arg(long, value_name = "FILE", env = "MUSTER_AGENT_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// State directory to check instead of the settings file's.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Skip the trial inventory that shows what each section can read.
+    #[arg(long)]
+    pub no_inventory: bool,
+    /// Seconds to wait for the collector.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub timeout: u64,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,9 @@
 
 pub mod checks;
 pub mod cli;
+pub mod disposal;
+pub mod config;
+pub mod doctor;
 pub mod inventory;
 pub mod root;
 pub mod transport;

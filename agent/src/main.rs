@@ -4,8 +4,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
-use muster_agent::cli::{Cli, Command, EnrollArgs, InventoryArgs, OutputFormat, ReportNowArgs, RunArgs};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use muster_agent::cli::{Cli, Command, DoctorArgs, EnrollArgs, InventoryArgs, OutputFormat, ReportNowArgs, RunArgs};
+use muster_agent::config::AgentConfig;
+use muster_agent::doctor::{self, DoctorOptions};
 use muster_agent::inventory::{self, InventoryConfig};
 use muster_agent::transport::daemon::{self, ReportNowConfig, RunConfig, RunExit};
 use muster_agent::transport::deliver::{Agent, Delivery, reenrol_instruction};
@@ -23,12 +26,15 @@ const EXIT_REENROL: u8 = 3;
 const EXIT_REFUSED: u8 = 4;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Matches are kept so `run` can tell a flag given from a default, which the settings file overrides.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Inventory(args) => run_inventory(&args).map(|()| ExitCode::SUCCESS),
         Command::Enroll(args) => with_runtime(run_enroll(&args)),
-        Command::Run(args) => with_runtime(run_daemon(&args)),
+        Command::Run(args) => with_runtime(run_daemon(&args, matches.subcommand_matches("run"))),
         Command::ReportNow(args) => with_runtime(run_report_now(&args)),
+        Command::Doctor(args) => with_runtime(run_doctor(&args)),
     };
     match result {
         Ok(code) => code,
@@ -80,16 +86,21 @@ async fn run_enroll(args: &EnrollArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_daemon(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let agent = Agent::load(&args.state.state_dir, args.spool.cap_bytes())?;
-    let config = RunConfig::new(args.interval);
+async fn run_daemon(args: &RunArgs, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
+    let given = |id: &str| matches.and_then(|m| m.value_source(id)).is_some_and(|s| s != ValueSource::DefaultValue);
+    let file = AgentConfig::load(&args.config)?.unwrap_or_else(AgentConfig::defaults);
+    let state_dir = if given("state_dir") { args.state.state_dir.clone() } else { file.state_dir };
+    let interval = if given("interval") { args.interval } else { file.interval };
+    let spool_cap = if given("spool_cap_mib") { args.spool.cap_bytes() } else { file.spool_cap_mib * 1024 * 1024 };
+    let agent = Agent::load(&state_dir, spool_cap)?;
+    let config = RunConfig::new(interval);
     let mut rng = rand::rngs::StdRng::from_os_rng();
     let mut log = |line: &str| eprintln!("muster-agent: {line}");
     log(&format!(
         "reporting to {} as host {} every {} (±10%)",
         agent.enrolment().collector_url,
         agent.enrolment().host_id,
-        humantime::format_duration(args.interval)
+        humantime::format_duration(interval)
     ));
     let collect = || inventory::collect(&InventoryConfig::live(), chrono::Utc::now());
     match daemon::run(&agent, &config, collect, shutdown_signal()?, &mut rng, &mut log).await {
@@ -155,6 +166,21 @@ async fn run_report_now(args: &ReportNowArgs) -> anyhow::Result<ExitCode> {
         }
     };
     Ok(ExitCode::from(code))
+}
+
+async fn run_doctor(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+    let options = DoctorOptions {
+        config_path: args.config.clone(),
+        state_dir: args.state_dir.clone(),
+        inventory: !args.no_inventory,
+        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+    };
+    let diagnosis = doctor::diagnose(&options, &chrono::Utc::now).await;
+    match args.format {
+        OutputFormat::Json => print_json(&diagnosis)?,
+        OutputFormat::Text => print!("{}", diagnosis.to_text()),
+    }
+    Ok(if diagnosis.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
