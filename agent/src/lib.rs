@@ -2,7 +2,6 @@
 
 pub mod checks;
 pub mod cli;
-pub mod disposal;
 pub mod config;
 pub mod doctor;
 pub mod inventory;
