@@ -3,6 +3,7 @@
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod disposal;
 pub mod doctor;
 pub mod inventory;
 pub mod root;
