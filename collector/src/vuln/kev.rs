@@ -60,6 +60,11 @@ impl KevCatalog {
         self.added.get(cve).copied()
     }
 
+    /// Every (CVE id, date added), for storing the catalog.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, NaiveDate)> {
+        self.added.iter().map(|(cve, date)| (cve.as_str(), *date))
+    }
+
     /// The earliest catalog date of any of the names.
     pub fn added_any<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Option<NaiveDate> {
         names.into_iter().filter_map(|n| self.added(n)).min()

@@ -12,6 +12,7 @@ pub mod db;
 pub mod ecosystem;
 pub mod finding;
 pub mod host;
+pub mod keyed;
 pub mod kev;
 pub mod matcher;
 pub mod osv;
@@ -19,6 +20,7 @@ pub mod range;
 pub mod read;
 pub mod scan;
 pub mod severity;
+pub mod stored;
 
 pub use advisory::{Advisory, PackageKey};
 pub use db::{AdvisoryDb, ChangedKeys, ImportSummary};

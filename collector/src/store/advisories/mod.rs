@@ -1,0 +1,228 @@
+//! Storage of advisories, the KEV catalog and vulnerability matches: the `AdvisoryStore` trait, its views, and
+//! (in `sync.rs`) the import and matching flows built on it.
+//!
+//! Architecture invariant: nothing here keeps host or advisory state in memory between calls; every cached result
+//! lives in the database, marked with the `advisories_version` it was computed at, so replicas share it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use muster_shared::v1::{Os, Package};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::StoreError;
+use crate::vuln::Advisory;
+use crate::vuln::kev::KevCatalog;
+use crate::vuln::keyed::{HostVulnerability, KeyHit, MatchKey};
+
+mod sql;
+pub mod sync;
+
+/// What writing an import changed.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOutcome {
+    /// The new `advisories_version`; unchanged when nothing was written.
+    pub version: i64,
+    /// (ecosystem, package) keys whose advisories changed (old and new keys of updated records).
+    pub changed: BTreeSet<(String, String)>,
+    /// Ecosystems named for the first time.
+    pub new_ecosystems: Vec<String>,
+}
+
+/// A cached matching result of one key.
+#[derive(Debug, Clone)]
+pub struct CachedKey {
+    pub name: String,
+    pub version: String,
+    pub hits: Vec<KeyHit>,
+    /// False when the advisories of (ecosystem, name) changed after the result was computed.
+    pub fresh: bool,
+}
+
+/// What matching needs of a stored host.
+#[derive(Debug, Clone)]
+pub struct HostInventory {
+    pub hostname: String,
+    pub os: Option<Os>,
+    pub packages: Vec<Package>,
+}
+
+/// What one match of a host saw, kept beside its matches.
+#[derive(Debug, Clone, Default)]
+pub struct HostMatchState {
+    pub matched_at: DateTime<Utc>,
+    pub packages_checked: u64,
+    pub ecosystems: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VulnerabilityFilter {
+    /// Severity levels to keep (`critical`, `high`…); empty keeps all.
+    pub severities: Vec<String>,
+    pub kev: Option<bool>,
+    /// Exact installed package or source package name.
+    pub package: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One advisory with the hosts it affects, for the fleet-wide list.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct VulnerabilitySummary {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub summary: Option<String>,
+    /// `critical`, `high`, `medium`, `low`, `negligible` or `unknown`.
+    pub severity: String,
+    pub cvss_score: Option<f64>,
+    pub kev: bool,
+    pub kev_date_added: Option<NaiveDate>,
+    pub published: Option<DateTime<Utc>>,
+    /// Hosts with an active finding (kernel findings only on the running kernel).
+    pub affected_hosts: i64,
+    /// Hosts where only an installed, not running kernel is affected.
+    pub not_running_kernel_hosts: i64,
+    /// Source packages concerned.
+    pub packages: Vec<String>,
+    /// Whether a fixed version exists for at least one affected host.
+    pub fix_available: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct VulnerabilityPage {
+    pub vulnerabilities: Vec<VulnerabilitySummary>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+    pub next_offset: Option<i64>,
+}
+
+/// One affected package of one host.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AffectedHost {
+    pub host_id: String,
+    pub hostname: String,
+    pub ecosystem: String,
+    pub package: String,
+    pub arch: Option<String>,
+    pub installed_version: String,
+    pub source_name: String,
+    pub source_version: String,
+    /// `None`: no fix yet.
+    pub fixed_version: Option<String>,
+    pub kernel: Option<String>,
+    pub remediation: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AffectedPackage {
+    pub ecosystem: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct VulnerabilityDetail {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub summary: Option<String>,
+    pub severity: String,
+    pub cvss_score: Option<f64>,
+    pub cvss_vector: Option<String>,
+    pub kev: bool,
+    pub kev_date_added: Option<NaiveDate>,
+    pub published: Option<DateTime<Utc>>,
+    pub modified: Option<DateTime<Utc>>,
+    pub withdrawn: Option<DateTime<Utc>>,
+    /// The packages the advisory names, per ecosystem.
+    pub affected_packages: Vec<AffectedPackage>,
+    /// Other advisories with the same alias, when looked up by an alias (a CVE named by several advisories).
+    pub other_advisories: Vec<String>,
+    pub affected_hosts: i64,
+    pub hosts: Vec<AffectedHost>,
+}
+
+/// One finding on one host, with the same field names as `muster-collector scan --format json`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HostVulnerabilityEntry {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub ecosystem: String,
+    pub source_name: String,
+    pub source_version: String,
+    pub package: String,
+    pub arch: Option<String>,
+    pub installed_version: String,
+    pub fixed_version: Option<String>,
+    pub fix_available: bool,
+    pub severity: String,
+    pub cvss_score: Option<f64>,
+    pub cvss_vector: Option<String>,
+    pub kev: bool,
+    pub kev_date_added: Option<NaiveDate>,
+    pub published: Option<DateTime<Utc>>,
+    /// `running`, `not_running` or `unknown` for kernel packages.
+    pub kernel: Option<String>,
+    /// The upgrade command for the host's package manager.
+    pub remediation: Option<String>,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HostVulnerabilities {
+    pub host_id: String,
+    /// When the host was last matched; `None` if never.
+    pub matched_at: Option<DateTime<Utc>>,
+    pub ecosystems: Vec<String>,
+    pub packages_checked: u64,
+    pub warnings: Vec<String>,
+    /// Ranked: KEV first, then severity, then age.
+    pub vulnerabilities: Vec<HostVulnerabilityEntry>,
+    /// Findings on installed kernels that are not running, reported apart.
+    pub not_running_kernel_vulnerabilities: Vec<HostVulnerabilityEntry>,
+}
+
+#[async_trait]
+pub trait AdvisoryStore: Send + Sync {
+    /// Stored `modified` (ms) of every advisory id.
+    async fn advisory_modified(&self) -> Result<HashMap<String, Option<i64>>, StoreError>;
+    /// Inserts or replaces advisories and, if given, replaces the KEV catalog; one transaction. Bumps
+    /// `advisories_version` when anything changed.
+    async fn write_advisories(
+        &self,
+        advisories: &[Arc<Advisory>],
+        kev: Option<&KevCatalog>,
+        now: DateTime<Utc>,
+    ) -> Result<WriteOutcome, StoreError>;
+    async fn advisories_version(&self) -> Result<i64, StoreError>;
+    /// Every ecosystem a live advisory names.
+    async fn advisory_ecosystems(&self) -> Result<BTreeSet<String>, StoreError>;
+    /// The live advisories naming any of `names` in `ecosystem`.
+    async fn load_advisories(&self, ecosystem: &str, names: &[String]) -> Result<Vec<Advisory>, StoreError>;
+    async fn cached_keys(&self, ecosystem: &str, names: &[String]) -> Result<Vec<CachedKey>, StoreError>;
+    async fn save_keys(&self, results: &[(MatchKey, Vec<KeyHit>)], evaluated_at: i64) -> Result<(), StoreError>;
+    async fn host_inventory(&self, host_id: &str) -> Result<Option<HostInventory>, StoreError>;
+    /// Replaces a host's keys, matches and match state.
+    async fn save_host_matches(
+        &self,
+        host_id: &str,
+        keys: &BTreeSet<MatchKey>,
+        matches: &[HostVulnerability],
+        state: &HostMatchState,
+    ) -> Result<(), StoreError>;
+    /// (host id, name, version) of the hosts looked up under `names` in `ecosystem`.
+    async fn hosts_with_keys(
+        &self,
+        ecosystem: &str,
+        names: &[String],
+    ) -> Result<Vec<(String, String, String)>, StoreError>;
+    async fn all_host_ids(&self) -> Result<Vec<String>, StoreError>;
+
+    async fn list_vulnerabilities(&self, filter: &VulnerabilityFilter) -> Result<VulnerabilityPage, StoreError>;
+    /// By advisory id, else by alias (e.g. a CVE id).
+    async fn vulnerability(&self, id: &str) -> Result<Option<VulnerabilityDetail>, StoreError>;
+    async fn host_vulnerabilities(&self, host_id: &str) -> Result<Option<HostVulnerabilities>, StoreError>;
+}

@@ -1,0 +1,254 @@
+//! The flows over [`AdvisoryStore`]: storing an import, matching one host, and re-matching only what an import
+//! changed. Evaluation and joining are the pure `vuln` code; this file only moves data in and out of the store.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::model::to_ms;
+use crate::store::{Store, StoreError};
+use crate::vuln::keyed::{self, KeyHit, MatchKey};
+use crate::vuln::{AdvisoryDb, ChangedKeys, HostProfile, ImportSummary};
+
+use super::{HostMatchState, WriteOutcome};
+
+/// Skip reason for records that an import read more than once.
+pub const SKIP_DUPLICATE: &str = "duplicate id in the input (older or same copy)";
+/// Skip reason for records older than the copy already stored.
+pub const SKIP_OLDER: &str = "older than the stored record";
+
+/// What re-matching after an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RematchStats {
+    /// Cached (ecosystem, package, version) results evaluated again.
+    pub keys_reevaluated: u64,
+    /// Of those, results that changed.
+    pub keys_changed: u64,
+    pub hosts_rematched: u64,
+}
+
+/// The import summary the CLI prints and `POST /api/v1/advisories` answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ImportReport {
+    /// Counts relative to the database: `imported` new ids, `updated` newer `modified`, `unchanged` same copy.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub summary: ImportSummary,
+    pub rematch: RematchStats,
+}
+
+/// Stores what an import read into `db`: new ids and newer `modified` only, so re-importing is a no-op; then
+/// re-matches the hosts whose packages the changed advisories name.
+pub async fn store_import(
+    store: &dyn Store,
+    db: &AdvisoryDb,
+    mut summary: ImportSummary,
+    now: DateTime<Utc>,
+) -> Result<ImportReport, StoreError> {
+    let stored = store.advisory_modified().await?;
+    // The in-memory import counted records against each other; recount the distinct ones against the database.
+    let duplicates =
+        summary.updated + summary.unchanged + summary.skipped_records.remove(SKIP_OLDER).unwrap_or_default();
+    if duplicates > 0 {
+        *summary.skipped_records.entry(SKIP_DUPLICATE.to_owned()).or_default() += duplicates;
+    }
+    summary.imported = 0;
+    summary.updated = 0;
+    summary.unchanged = 0;
+    summary.withdrawn = 0;
+    let mut write: Vec<Arc<_>> = Vec::new();
+    let mut ids: Vec<&Arc<crate::vuln::Advisory>> = db.iter().collect();
+    ids.sort_by(|a, b| a.id.cmp(&b.id));
+    for a in ids {
+        let new = a.modified.map(to_ms);
+        let written = match stored.get(a.id.as_ref()) {
+            None => {
+                summary.imported += 1;
+                true
+            }
+            Some(old) => match new.cmp(old) {
+                std::cmp::Ordering::Greater => {
+                    summary.updated += 1;
+                    true
+                }
+                std::cmp::Ordering::Equal => {
+                    summary.unchanged += 1;
+                    false
+                }
+                std::cmp::Ordering::Less => {
+                    *summary.skipped_records.entry(SKIP_OLDER.to_owned()).or_default() += 1;
+                    false
+                }
+            },
+        };
+        if written {
+            summary.withdrawn += u64::from(a.withdrawn.is_some());
+            write.push(a.clone());
+        }
+    }
+    let kev = (summary.kev_entries > 0).then(|| db.kev());
+    if write.is_empty() && kev.is_none() {
+        return Ok(ImportReport { summary, rematch: RematchStats::default() });
+    }
+    let outcome = store.write_advisories(&write, kev, now).await?;
+    let rematch = rematch_changed(store, &outcome, now).await?;
+    Ok(ImportReport { summary, rematch })
+}
+
+/// Re-evaluates the cached results of the changed (ecosystem, package) keys and re-matches only the hosts holding
+/// a key whose result changed or that was never evaluated.
+pub async fn rematch_changed(
+    store: &dyn Store,
+    outcome: &WriteOutcome,
+    now: DateTime<Utc>,
+) -> Result<RematchStats, StoreError> {
+    let mut stats = RematchStats::default();
+    let mut by_eco: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (eco, name) in &outcome.changed {
+        by_eco.entry(eco.as_str()).or_default().push(name.clone());
+    }
+    let mut hosts: BTreeSet<String> = BTreeSet::new();
+    for (eco, names) in by_eco {
+        let holders = store.hosts_with_keys(eco, &names).await?;
+        if holders.is_empty() {
+            continue;
+        }
+        let held: BTreeSet<&str> = holders.iter().map(|(_, n, _)| n.as_str()).collect();
+        let held: Vec<String> = held.into_iter().map(str::to_owned).collect();
+        let cached = store.cached_keys(eco, &held).await?;
+        let cached_names: BTreeSet<&str> = cached.iter().map(|c| c.name.as_str()).collect();
+        let cached_names: Vec<String> = cached_names.into_iter().map(str::to_owned).collect();
+        let mut changed: HashSet<(String, String)> = HashSet::new();
+        let mut known: HashSet<(&str, &str)> = HashSet::new();
+        if !cached.is_empty() {
+            let db = advisory_db(store.load_advisories(eco, &cached_names).await?);
+            let keys: Vec<MatchKey> = cached
+                .iter()
+                .map(|c| MatchKey { ecosystem: eco.to_owned(), name: c.name.clone(), version: c.version.clone() })
+                .collect();
+            let results = keyed::evaluate_keys(&db, &keys);
+            for ((key, hits), old) in results.iter().zip(&cached) {
+                stats.keys_reevaluated += 1;
+                if *hits != old.hits {
+                    stats.keys_changed += 1;
+                    changed.insert((key.name.clone(), key.version.clone()));
+                }
+            }
+            store.save_keys(&results, outcome.version).await?;
+            known.extend(cached.iter().map(|c| (c.name.as_str(), c.version.as_str())));
+        }
+        for (host, name, version) in &holders {
+            if changed.contains(&(name.clone(), version.clone())) || !known.contains(&(name.as_str(), version.as_str()))
+            {
+                hosts.insert(host.clone());
+            }
+        }
+    }
+    // A new Red Hat product stream can apply to hosts that never looked it up.
+    if outcome.new_ecosystems.iter().any(|e| e.starts_with("Red Hat:")) {
+        hosts.extend(store.all_host_ids().await?);
+    }
+    for host in &hosts {
+        match_host(store, host, now).await?;
+        stats.hosts_rematched += 1;
+    }
+    Ok(stats)
+}
+
+/// What matching one host did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostMatchOutcome {
+    pub keys: usize,
+    /// Keys evaluated now (not found fresh in the cache).
+    pub evaluated: usize,
+    pub findings: usize,
+}
+
+/// Matches a stored host: keys cached fresh are reused, the others evaluated and cached, then the results are
+/// joined to the host's packages and stored. `None` when the host does not exist.
+pub async fn match_host(
+    store: &dyn Store,
+    host_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<HostMatchOutcome>, StoreError> {
+    let Some(inventory) = store.host_inventory(host_id).await? else { return Ok(None) };
+    let os = inventory.os.clone().unwrap_or_default();
+    let profile = HostProfile::new(Some(inventory.hostname), &os, inventory.packages);
+    let mut state = HostMatchState { matched_at: now, ..HostMatchState::default() };
+    let selectors = match &profile.ecosystems {
+        Ok(s) => s.clone(),
+        Err(e) => {
+            state.warnings.push(format!("packages not checked: {e}"));
+            store.save_host_matches(host_id, &BTreeSet::new(), &[], &state).await?;
+            return Ok(Some(HostMatchOutcome::default()));
+        }
+    };
+    let available = store.advisory_ecosystems().await?;
+    let ecosystems = keyed::resolve_ecosystems(&selectors, &available);
+    let missing_ecos: Vec<&str> =
+        ecosystems.iter().filter(|e| !available.contains(e.as_str())).map(String::as_str).collect();
+    if !missing_ecos.is_empty() {
+        state.warnings.push(format!("no advisories imported for {}", missing_ecos.join(", ")));
+    }
+    state.packages_checked = profile.packages.iter().filter(|p| p.order.is_some()).count() as u64;
+    state.ecosystems = ecosystems.iter().filter(|e| available.contains(e.as_str())).cloned().collect();
+    let keys = keyed::host_keys(&profile, &ecosystems);
+
+    let mut by_eco: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for k in keys.iter().filter(|k| available.contains(&k.ecosystem)) {
+        by_eco.entry(k.ecosystem.as_str()).or_default().insert(k.name.as_str());
+    }
+    let mut hits: HashMap<MatchKey, Vec<KeyHit>> = HashMap::new();
+    let mut evaluated = 0;
+    for (eco, names) in by_eco {
+        let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
+        for c in store.cached_keys(eco, &names).await? {
+            if c.fresh {
+                hits.insert(MatchKey { ecosystem: eco.to_owned(), name: c.name, version: c.version }, c.hits);
+            }
+        }
+        let missing: Vec<&MatchKey> = keys.iter().filter(|k| k.ecosystem == eco && !hits.contains_key(*k)).collect();
+        if missing.is_empty() {
+            continue;
+        }
+        // Read before loading: a result computed from advisories an import is replacing is then stale.
+        let version = store.advisories_version().await?;
+        let missing_names: BTreeSet<&str> = missing.iter().map(|k| k.name.as_str()).collect();
+        let missing_names: Vec<String> = missing_names.into_iter().map(str::to_owned).collect();
+        let db = advisory_db(store.load_advisories(eco, &missing_names).await?);
+        let results = keyed::evaluate_keys(&db, missing.iter().copied());
+        evaluated += results.len();
+        store.save_keys(&results, version).await?;
+        hits.extend(results);
+    }
+    let matches = keyed::join(&profile, &ecosystems, &hits);
+    store.save_host_matches(host_id, &keys, &matches, &state).await?;
+    Ok(Some(HostMatchOutcome { keys: keys.len(), evaluated, findings: matches.len() }))
+}
+
+fn advisory_db(advisories: Vec<crate::vuln::Advisory>) -> AdvisoryDb {
+    let mut db = AdvisoryDb::new();
+    let mut changed = ChangedKeys::new();
+    for a in advisories {
+        db.upsert(a, &mut changed);
+    }
+    db
+}
+
+/// The ingest hook: after a report is committed, match the host if its OS or packages were sent. Failures are
+/// logged, not returned: the report is stored, and the next report or import matches again.
+pub async fn after_report(store: &dyn Store, host_id: &str, report: &muster_shared::v1::Report, now: DateTime<Utc>) {
+    if report.software.is_none() && report.os.is_none() {
+        return;
+    }
+    match match_host(store, host_id, now).await {
+        Ok(Some(o)) => {
+            tracing::debug!(host_id, keys = o.keys, evaluated = o.evaluated, findings = o.findings, "host matched")
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(host_id, error = %e, "vulnerability matching failed; the next report retries"),
+    }
+}
