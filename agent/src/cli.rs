@@ -37,6 +37,8 @@ pub enum Command {
     ReportNow(ReportNowArgs),
     /// Check settings, state directory, TLS and CA pin, clock skew, host token and read access; exit 1 on failure.
     Doctor(DoctorArgs),
+    /// Disposal of hardware: verify, read-only, that disks were sanitized before they leave.
+    Disposal(crate::disposal::command::DisposalArgs),
 }
 
 /// How commands that print data print it: text for people, or one JSON document on stdout for scripts.

@@ -8,6 +8,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use muster_agent::cli::{Cli, Command, DoctorArgs, EnrollArgs, InventoryArgs, OutputFormat, ReportNowArgs, RunArgs};
 use muster_agent::config::AgentConfig;
+use muster_agent::disposal::{self, command::DisposalArgs, command::DisposalCommand};
 use muster_agent::doctor::{self, DoctorOptions};
 use muster_agent::inventory::{self, InventoryConfig};
 use muster_agent::transport::daemon::{self, ReportNowConfig, RunConfig, RunExit};
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Command::Run(args) => with_runtime(run_daemon(&args, matches.subcommand_matches("run"))),
         Command::ReportNow(args) => with_runtime(run_report_now(&args)),
         Command::Doctor(args) => with_runtime(run_doctor(&args)),
+        Command::Disposal(args) => run_disposal(&args),
     };
     match result {
         Ok(code) => code,
@@ -181,6 +183,12 @@ async fn run_doctor(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Text => print!("{}", diagnosis.to_text()),
     }
     Ok(if diagnosis.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn run_disposal(args: &DisposalArgs) -> anyhow::Result<ExitCode> {
+    let DisposalCommand::Verify(verify) = &args.command;
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    disposal::command::run_verify(verify, &chrono::Utc::now, &mut rng).map(ExitCode::from)
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

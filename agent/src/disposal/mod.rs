@@ -5,6 +5,7 @@
 //! touch the system, and the clock is a parameter.
 
 pub mod check;
+pub mod command;
 pub mod device;
 pub mod plan;
 pub mod progress;
@@ -201,8 +202,9 @@ pub fn verdict(outcome: &Outcome, medium: &MediumVerification) -> (VerificationR
             ),
         );
     }
-    let read = match &medium.sample {
-        None => format!("{} read in full", progress::bytes(outcome.bytes_read as f64)),
+    let all = expectation_words(medium);
+    let summary = match &medium.sample {
+        None => format!("pass: all {all} ({} read in full)", progress::bytes(outcome.bytes_read as f64)),
         Some(sample) => {
             let small = sample.detection.first().map_or(String::new(), |d| {
                 format!(
@@ -212,12 +214,12 @@ pub fn verdict(outcome: &Outcome, medium: &MediumVerification) -> (VerificationR
                 )
             });
             format!(
-                "{} subsections, {:.1}% of the medium, read (seed {}){small}",
+                "pass: all {all} in {} subsections ({:.1}% of the medium, seed {}){small}",
                 sample.subsections, medium.coverage_percent, sample.seed
             )
         }
     };
-    (VerificationResult::Pass, format!("pass: {read}, all {}", expectation_words(medium)))
+    (VerificationResult::Pass, summary)
 }
 
 fn expectation_words(medium: &MediumVerification) -> String {

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use muster_shared::v1::{
-    ApiError, EnrollRequest, EnrollResponse, ReportAck, ReportEnvelope, ReportStatus, SectionName,
+    ApiError, DisposalAck, DisposalReport, EnrollRequest, EnrollResponse, ReportAck, ReportEnvelope, ReportStatus,
+    SectionName,
 };
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
 
@@ -18,6 +19,7 @@ use super::state::HostToken;
 
 const ENROLL_PATH: &str = "api/v1/agent/enroll";
 const REPORT_PATH: &str = "api/v1/agent/report";
+const DISPOSAL_PATH: &str = "api/v1/agent/disposal";
 
 /// zstd level: level 3 compresses a package list about as well as gzip -9, at a fraction of the CPU.
 const ZSTD_LEVEL: i32 = 3;
@@ -143,6 +145,33 @@ impl CollectorClient {
             Err(e) => SendOutcome::Retry { reason: format!("reading the answer: {}", error_chain(&e)), retry_after },
         };
         Ok(Sent { outcome, wire_bytes })
+    }
+
+    /// `POST /api/v1/agent/disposal`: a wipe verification result (`muster-agent disposal verify --send`), plain
+    /// JSON. Any 2xx is success; its body is read as a [`DisposalAck`] when it is one.
+    pub async fn send_disposal(
+        &self,
+        host_id: &str,
+        token: &HostToken,
+        report: &DisposalReport,
+    ) -> Result<Option<DisposalAck>, ClientError> {
+        let url = self.endpoint(DISPOSAL_PATH)?;
+        let response = self
+            .http
+            .post(url.clone())
+            .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
+            .header(HOST_ID_HEADER, host_id)
+            .header(CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(report).map_err(|e| ClientError::Encode(e.to_string()))?)
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable { url: url.to_string(), chain: error_chain(&e) })?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| ClientError::BadAnswer(error_chain(&e)))?;
+        if !status.is_success() {
+            return Err(refused(status, &body));
+        }
+        Ok(serde_json::from_slice(&body).ok())
     }
 
     fn endpoint(&self, path: &str) -> Result<Url, ClientError> {
