@@ -9,11 +9,10 @@ use muster_agent::transport::deliver::{Agent, Delivery};
 use muster_agent::transport::enroll::{self, CaPin, EnrollConfig, HostIdentity};
 use muster_agent::transport::fingerprint::Fingerprint;
 use muster_collector::model::Role;
-use muster_collector::tls::{self, TlsFiles};
 use muster_shared::v1::{ReportStatus, SectionName};
 use rand::SeedableRng;
 
-use crate::common::Harness;
+use crate::common::{Harness, TlsServer};
 
 both!(agent_enrols_reports_and_sends_only_what_changed);
 
@@ -36,17 +35,8 @@ fn debian_root(dir: &Path) -> SystemRoot {
 }
 
 async fn agent_enrols_reports_and_sends_only_what_changed(h: Harness) {
-    let tls_dir = tempfile::tempdir().unwrap();
-    let files = TlsFiles::new(tls_dir.path());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let ca = tls::ensure_managed(&files, &tls::server_names(addr, None), h.now()).unwrap();
-    let config = tls::server_config(&files.server_chain(), &files.server_key()).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(muster_collector::server::serve(listener, h.app.clone(), Some(config), async {
-        let _ = stopped.await;
-    }));
-
+    let server = TlsServer::start(&h);
+    let (addr, ca) = (server.addr, &server.ca);
     let (_, secret) = h.enroll_secret(None).await;
     let root_dir = tempfile::tempdir().unwrap();
     let root = debian_root(root_dir.path());
@@ -123,6 +113,5 @@ async fn agent_enrols_reports_and_sends_only_what_changed(h: Harness) {
     let text = history.to_string();
     assert!(text.contains("package_removed") && text.contains("tzdata"), "{history}");
 
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }

@@ -2,27 +2,18 @@
 
 use std::sync::Arc;
 
-use muster_collector::tls::{self, TlsFiles};
+use muster_collector::tls;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::Harness;
+use crate::common::{Harness, TlsServer};
 
 both!(serves_https_with_its_own_ca);
 
 async fn serves_https_with_its_own_ca(h: Harness) {
-    let dir = tempfile::tempdir().unwrap();
-    let files = TlsFiles::new(dir.path());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let ca = tls::ensure_managed(&files, &tls::server_names(addr, None), h.now()).unwrap();
-    let config = tls::server_config(&files.server_chain(), &files.server_key()).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(muster_collector::server::serve(listener, h.app.clone(), Some(config), async {
-        let _ = stopped.await;
-    }));
-
+    let server = TlsServer::start(&h);
+    let (files, ca, addr) = (&server.files, &server.ca, server.addr);
     let mut roots = rustls::RootCertStore::empty();
     let ca_der = CertificateDer::from_pem_file(files.ca_cert()).unwrap();
     assert_eq!(tls::fingerprint(&ca_der), ca.sha256_fingerprint);
@@ -41,6 +32,5 @@ async fn serves_https_with_its_own_ca(h: Harness) {
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     assert!(answer.ends_with(r#"{"status":"ok"}"#), "{answer}");
 
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }

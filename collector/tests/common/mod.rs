@@ -324,3 +324,36 @@ pub async fn history(h: &Harness, token: &str, host_id: &str) -> Vec<(String, St
     out.reverse();
     out
 }
+
+/// The real server on 127.0.0.1:0 over TLS with a freshly made private CA, serving `h.app`.
+pub struct TlsServer {
+    pub addr: SocketAddr,
+    pub ca: muster_collector::tls::CaInfo,
+    pub files: muster_collector::tls::TlsFiles,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsServer {
+    pub fn start(h: &Harness) -> TlsServer {
+        use muster_collector::tls;
+        let dir = tempfile::tempdir().unwrap();
+        let files = tls::TlsFiles::new(dir.path());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ca = tls::ensure_managed(&files, &tls::server_names(addr, None), h.now()).unwrap();
+        let config = tls::server_config(&files.server_chain(), &files.server_key()).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(muster_collector::server::serve(listener, h.app.clone(), Some(config), async {
+            let _ = stopped.await;
+        }));
+        TlsServer { addr, ca, files, stop, task, _dir: dir }
+    }
+
+    /// Stops the server and checks it shut down cleanly.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
