@@ -32,6 +32,9 @@ pub struct Cli {
     /// Output of commands that print data: text, or one JSON document on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Log lines as text, or one JSON object per event (for log pipelines).
+    #[arg(long, global = true, value_enum, env = "MUSTER_LOG_FORMAT", default_value_t = crate::logging::LogFormat::Text)]
+    pub log_format: crate::logging::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -9,6 +9,8 @@ pub mod config;
 pub mod error;
 pub mod identity;
 pub mod ingest;
+pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod rules;
 pub mod server;

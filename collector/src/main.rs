@@ -5,12 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use muster_collector::cli::{self, Cli};
-use tracing_subscriber::EnvFilter;
+use muster_collector::logging;
 
 fn main() -> ExitCode {
-    let filter = EnvFilter::try_from_env("MUSTER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
+    logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
