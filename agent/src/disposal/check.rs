@@ -302,3 +302,76 @@ fn threshold_for(min_entropy: f64, len: usize) -> f64 {
     let bias = |n: f64| 255.0 / (2.0 * n * std::f64::consts::LN_2);
     min_entropy - (bias(len.max(1) as f64) - bias(BLOCK as f64))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entropy_of_known_distributions() {
+        assert_eq!(shannon_entropy(&[]), 0.0);
+        assert_eq!(shannon_entropy(&[0u8; 4096]), 0.0);
+        // Every byte value equally often: exactly 8 bits.
+        let uniform: Vec<u8> = (0..4096).map(|i| (i % 256) as u8).collect();
+        assert!((shannon_entropy(&uniform) - 8.0).abs() < 1e-12);
+        // Two values half and half: exactly 1 bit.
+        let two: Vec<u8> = (0..4096).map(|i| if i % 2 == 0 { b'a' } else { b'b' }).collect();
+        assert!((shannon_entropy(&two) - 1.0).abs() < 1e-12);
+        let text: Vec<u8> =
+            b"The quick brown fox jumps over the lazy dog. ".iter().copied().cycle().take(4096).collect();
+        assert!(shannon_entropy(&text) < 5.0);
+    }
+
+    #[test]
+    fn expectations_parse() {
+        assert_eq!(Expect::parse("zero"), Ok(Expect::Zero));
+        assert_eq!(Expect::parse("pattern:00"), Ok(Expect::Zero));
+        assert_eq!(Expect::parse("pattern:DEADbeef"), Ok(Expect::Pattern(vec![0xde, 0xad, 0xbe, 0xef])));
+        assert_eq!(Expect::parse("random"), Ok(Expect::Random { min_entropy: DEFAULT_MIN_ENTROPY }));
+        assert!(matches!(Expect::parse("pattern:f"), Err(ExpectError::BadPattern(_))));
+        assert!(matches!(Expect::parse("pattern:"), Err(ExpectError::BadPattern(_))));
+        assert!(matches!(Expect::parse("ones"), Err(ExpectError::Unknown(_))));
+    }
+
+    #[test]
+    fn pattern_is_aligned_to_the_medium_and_runs_merge() {
+        let pattern = [0xde, 0xad, 0xbe];
+        let medium: Vec<u8> = pattern.iter().copied().cycle().take(5 * BLOCK).collect();
+        let mut checker = Checker::new(Expect::Pattern(pattern.to_vec()));
+        // Read in two pieces that do not start at a multiple of the pattern length.
+        checker.check(0, &medium[..2 * BLOCK]);
+        let mut rest = medium[2 * BLOCK..].to_vec();
+        rest[BLOCK + 7] = 0; // block 3
+        rest[2 * BLOCK] = 0; // block 4
+        checker.check(2 * BLOCK as u64, &rest);
+        let outcome = checker.finish();
+        assert_eq!(outcome.findings_total, 1);
+        assert_eq!((outcome.findings[0].offset, outcome.findings[0].length), (3 * BLOCK as u64, 2 * BLOCK as u64));
+        assert_eq!(outcome.findings[0].detail, "8192 bytes at offset 12288: not the pattern deadbe");
+        assert_eq!((outcome.blocks_read, outcome.bytes_read), (5, 5 * BLOCK as u64));
+    }
+
+    #[test]
+    fn findings_are_capped_but_counted() {
+        let mut checker = Checker::new(Expect::Zero);
+        let mut data = vec![0u8; 4000 * BLOCK];
+        for block in data.chunks_mut(2 * BLOCK) {
+            block[0] = 1;
+        }
+        checker.check(0, &data);
+        let outcome = checker.finish();
+        assert_eq!(outcome.findings_total, 2000);
+        assert_eq!(outcome.findings.len(), MAX_FINDINGS_PER_MEDIUM);
+    }
+
+    #[test]
+    fn is_zero_sees_any_byte() {
+        let mut data = vec![0u8; 3 * BLOCK + 17];
+        assert!(is_zero(&data));
+        for at in [0, 15, 16, BLOCK, 3 * BLOCK + 16] {
+            data[at] = 0x80;
+            assert!(!is_zero(&data), "{at}");
+            data[at] = 0;
+        }
+    }
+}

@@ -320,3 +320,92 @@ fn iso9660(data: &[u8], at: usize) -> Option<&'static str> {
 fn md_raid(data: &[u8], at: usize) -> Option<&'static str> {
     (u32_le(data, at, 4)? == 1).then_some("linux_raid_member")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A zeroed buffer with `bytes` written at `at`.
+    fn image(len: usize, writes: &[(usize, &[u8])]) -> Vec<u8> {
+        let mut data = vec![0u8; len];
+        for (at, bytes) in writes {
+            data[*at..*at + bytes.len()].copy_from_slice(bytes);
+        }
+        data
+    }
+
+    fn names(hits: &[SignatureHit]) -> Vec<(&'static str, u64)> {
+        hits.iter().map(|h| (h.name, h.offset)).collect()
+    }
+
+    // Headers laid out as the on-disk formats define them (XFS sb_blocksize big-endian at 4; Btrfs bytenr at
+    // 0x10030; md 1.2 major_version at 4096+4; ZFS ub_version after the magic; ISO9660 type and version around
+    // "CD001"): these tools are not installed here, so the layouts are written from their specifications.
+
+    #[test]
+    fn finds_each_signature_at_its_real_offset() {
+        let cases: Vec<(&str, Vec<u8>, Vec<(&str, u64)>)> = vec![
+            ("xfs", image(4096, &[(0, b"XFSB"), (4, &4096u32.to_be_bytes())]), vec![("xfs", 0)]),
+            (
+                "btrfs",
+                image(0x11000, &[(0x10040, b"_BHRfS_M"), (0x10030, &0x10000u64.to_le_bytes())]),
+                vec![("btrfs", 0x10040)],
+            ),
+            ("ntfs", image(512, &[(3, b"NTFS    "), (510, &[0x55, 0xAA])]), vec![("ntfs", 3)]),
+            ("exfat", image(512, &[(3, b"EXFAT   "), (510, &[0x55, 0xAA])]), vec![("exfat", 3)]),
+            ("fat16", image(512, &[(54, b"FAT16   "), (510, &[0x55, 0xAA])]), vec![("fat16", 54)]),
+            ("fat32", image(512, &[(82, b"FAT32   "), (510, &[0x55, 0xAA])]), vec![("fat32", 82)]),
+            ("lvm2", image(1024, &[(512, b"LABELONE"), (512 + 24, b"LVM2 001")]), vec![("lvm2", 512)]),
+            ("luks1", image(512, &[(0, b"LUKS\xba\xbe\x00\x01")]), vec![("luks1", 0)]),
+            (
+                "zfs",
+                image(0x21000, &[(0x20000, &0x00ba_b10cu64.to_le_bytes()), (0x20008, &5000u64.to_le_bytes())]),
+                vec![("zfs", 0x20000)],
+            ),
+            ("iso9660", image(34816, &[(32768, &[1]), (32769, b"CD001"), (32774, &[1])]), vec![("iso9660", 32769)]),
+            (
+                "md",
+                image(8192, &[(4096, &0xa92b_4efcu32.to_le_bytes()), (4100, &1u32.to_le_bytes())]),
+                vec![("linux_raid_member", 4096)],
+            ),
+        ];
+        for (what, data, want) in cases {
+            assert_eq!(names(&scan(&data, 0)), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_volume_anywhere_on_the_medium_is_found_and_a_boot_sector_is_not_an_mbr() {
+        // An NTFS boot sector 1 MiB into the medium, seen in a buffer read from there.
+        let data = image(4096, &[(3, b"NTFS    "), (510, &[0x55, 0xAA]), (446, &[0x80, 0, 0, 0, 7, 0, 0, 0])]);
+        assert_eq!(names(&scan(&data, 1 << 20)), [("ntfs", (1 << 20) + 3)]);
+        // The same bytes at an odd offset within the buffer's first sector are not on a sector boundary.
+        let shifted = image(4096, &[(4, b"NTFS    "), (511, &[0x55, 0xAA])]);
+        assert_eq!(names(&scan(&shifted, 0)), []);
+    }
+
+    #[test]
+    fn structures_that_do_not_validate_are_not_findings() {
+        // MBR signature with a bad boot flag, or with no used entry.
+        let mut entry = [0u8; 16];
+        entry[0] = 0x12;
+        entry[4] = 0x83;
+        entry[12] = 8;
+        assert_eq!(names(&scan(&image(512, &[(446, &entry), (510, &[0x55, 0xAA])]), 0)), []);
+        assert_eq!(names(&scan(&image(512, &[(510, &[0x55, 0xAA])]), 0)), []);
+        entry[0] = 0x80;
+        assert_eq!(names(&scan(&image(512, &[(446, &entry), (510, &[0x55, 0xAA])]), 0)), [("mbr", 510)]);
+        // GPT with a wrong revision, XFS with an impossible block size, LUKS version 3.
+        assert_eq!(names(&scan(&image(512, &[(0, b"EFI PART"), (8, &[0, 0, 2, 0]), (12, &[92])]), 0)), []);
+        assert_eq!(names(&scan(&image(512, &[(0, b"XFSB"), (4, &3000u32.to_be_bytes())]), 0)), []);
+        assert_eq!(names(&scan(&image(512, &[(0, b"LUKS\xba\xbe\x00\x03")]), 0)), []);
+    }
+
+    #[test]
+    fn random_data_has_no_signatures() {
+        // A fixed pseudorandom 64 MiB stream: every 512-byte position of every signature is tried.
+        let mut rng = super::super::plan::SplitMix64::new(99);
+        let data: Vec<u8> = (0..(64 << 20) / 8).flat_map(|_| rng.next_u64().to_le_bytes()).collect();
+        assert_eq!(names(&scan(&data, 0)), []);
+    }
+}
