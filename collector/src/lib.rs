@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod findings;
 pub mod identity;
 pub mod ingest;
 pub mod logging;

@@ -17,6 +17,7 @@ use crate::views::{
     SoftwareVersionHosts,
 };
 
+pub mod findings;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -158,7 +159,7 @@ pub struct AuditRecord {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: Send + Sync + findings::FindingsStore {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 

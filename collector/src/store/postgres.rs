@@ -3,7 +3,7 @@
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub struct PgStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx_macros::migrate!("migrations/postgres");

@@ -1,0 +1,292 @@
+//! Turning rule evaluations into finding changes: the pure plan (what to open, refresh, resolve, reopen) and the
+//! orchestration for one host (at ingest) or all hosts (after a reload, on the schedule).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::{FindingKind, Status, due_at, finding_id};
+use crate::rules::{Evaluation, Policy, Severity};
+use crate::store::{Store, StoreError};
+
+/// The actor evaluations are recorded under in finding history and the audit log.
+pub const EVALUATOR: &str = "evaluator";
+
+/// A stored rule finding of one host, as far as planning needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExistingFinding {
+    pub id: String,
+    pub rule_id: String,
+    pub subject: String,
+    pub status: Status,
+    pub title: String,
+    pub severity: Severity,
+    pub evidence: Vec<String>,
+    pub remediation: String,
+    pub sla_days: u32,
+    pub first_seen: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+}
+
+/// What a matching rule says about the finding it makes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matched {
+    pub rule_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub sla_days: u32,
+    pub remediation: String,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Open {
+        id: String,
+        found: Matched,
+    },
+    /// Matched again after being resolved: a new occurrence, with a new first-seen time and due date.
+    Recur {
+        id: String,
+        found: Matched,
+    },
+    /// Still matching; rule text, severity, SLA or evidence changed.
+    Refresh {
+        id: String,
+        found: Matched,
+        due_at: DateTime<Utc>,
+    },
+    Resolve {
+        id: String,
+        from: Status,
+    },
+}
+
+/// One host's evaluation in the terms of its stored findings.
+#[derive(Debug, Clone)]
+pub struct HostOutcome {
+    pub host_id: String,
+    pub matched: Vec<Matched>,
+    /// Rules that failed on this host: their findings are left as they are.
+    pub failed: BTreeSet<String>,
+}
+
+impl HostOutcome {
+    pub fn new(host_id: &str, policy: &Policy, evaluation: Evaluation) -> HostOutcome {
+        let matched = evaluation
+            .matches
+            .into_iter()
+            .filter_map(|m| {
+                let rule = policy.rule(&m.rule_id)?;
+                Some(Matched {
+                    rule_id: m.rule_id,
+                    title: rule.title.clone(),
+                    severity: rule.severity,
+                    sla_days: rule.sla_days,
+                    remediation: rule.remediation.clone(),
+                    evidence: m.evidence,
+                })
+            })
+            .collect();
+        HostOutcome {
+            host_id: host_id.to_owned(),
+            matched,
+            failed: evaluation.failures.into_iter().map(|f| f.rule_id).collect(),
+        }
+    }
+
+    /// The changes that bring `existing` (this host's rule findings) in line with the evaluation. Findings of
+    /// rules that no longer exist are resolved too: the whole policy was evaluated.
+    pub fn plan(&self, existing: &[ExistingFinding]) -> Vec<Change> {
+        let by_rule: BTreeMap<(&str, &str), &ExistingFinding> =
+            existing.iter().map(|f| ((f.rule_id.as_str(), f.subject.as_str()), f)).collect();
+        let mut changes = Vec::new();
+        let mut matched_rules = BTreeSet::new();
+        for found in &self.matched {
+            matched_rules.insert(found.rule_id.as_str());
+            match by_rule.get(&(found.rule_id.as_str(), "")) {
+                None => changes.push(Change::Open {
+                    id: finding_id(&self.host_id, FindingKind::Rule, &found.rule_id, ""),
+                    found: found.clone(),
+                }),
+                Some(f) if f.status == Status::Resolved => {
+                    changes.push(Change::Recur { id: f.id.clone(), found: found.clone() })
+                }
+                Some(f) => {
+                    let due = due_at(f.first_seen, found.sla_days);
+                    let same = f.title == found.title
+                        && f.severity == found.severity
+                        && f.sla_days == found.sla_days
+                        && f.remediation == found.remediation
+                        && f.evidence == found.evidence
+                        && f.due_at == due;
+                    if !same {
+                        changes.push(Change::Refresh { id: f.id.clone(), found: found.clone(), due_at: due });
+                    }
+                }
+            }
+        }
+        for f in existing {
+            if f.status != Status::Resolved
+                && !matched_rules.contains(f.rule_id.as_str())
+                && !self.failed.contains(&f.rule_id)
+            {
+                changes.push(Change::Resolve { id: f.id.clone(), from: f.status });
+            }
+        }
+        changes
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ApplySummary {
+    pub opened: usize,
+    pub reopened: usize,
+    pub resolved: usize,
+    pub refreshed: usize,
+}
+
+impl ApplySummary {
+    pub fn add(&mut self, other: ApplySummary) {
+        self.opened += other.opened;
+        self.reopened += other.reopened;
+        self.resolved += other.resolved;
+        self.refreshed += other.refreshed;
+    }
+}
+
+/// Totals of one evaluation run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct RunSummary {
+    pub hosts: usize,
+    #[serde(flatten)]
+    pub changes: ApplySummary,
+    /// Risk acceptances that ran out and reopened.
+    pub expired: usize,
+    /// (rule, message) of rules that failed, one example per rule.
+    pub rule_failures: BTreeMap<String, String>,
+}
+
+/// Evaluates one host (after its report is stored) and writes the changes.
+pub async fn evaluate_host(
+    store: &dyn Store,
+    policy: &Policy,
+    host_id: &str,
+    now: DateTime<Utc>,
+    report_id: Option<&str>,
+) -> Result<ApplySummary, StoreError> {
+    let Some(facts) = store.load_host_facts(host_id, now).await? else { return Ok(ApplySummary::default()) };
+    let evaluation = policy.evaluate(&facts, now);
+    for failure in &evaluation.failures {
+        tracing::warn!(host_id, rule = %failure.rule_id, error = %failure.message, "rule failed on this host");
+    }
+    let outcome = HostOutcome::new(host_id, policy, evaluation);
+    store.apply_evaluation(&outcome, now, report_id, EVALUATOR).await
+}
+
+/// Hosts loaded per page when evaluating all of them.
+const PAGE: i64 = 500;
+
+/// Evaluates every host, then reopens expired risk acceptances. Idempotent: safe to run on several replicas.
+pub async fn evaluate_all(store: &dyn Store, policy: &Policy, now: DateTime<Utc>) -> Result<RunSummary, StoreError> {
+    let mut summary = RunSummary::default();
+    let mut after = String::new();
+    loop {
+        let page = store.host_facts_page(&after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.host_id.clone();
+        for facts in &page {
+            let evaluation = policy.evaluate(facts, now);
+            for failure in &evaluation.failures {
+                summary.rule_failures.entry(failure.rule_id.clone()).or_insert_with(|| failure.message.clone());
+            }
+            let outcome = HostOutcome::new(&facts.host_id, policy, evaluation);
+            summary.changes.add(store.apply_evaluation(&outcome, now, None, EVALUATOR).await?);
+            summary.hosts += 1;
+        }
+        if (page.len() as i64) < PAGE {
+            break;
+        }
+    }
+    summary.expired = store.expire_risk_acceptances(now, EVALUATOR).await?.len();
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, day, 9, 0, 0).unwrap()
+    }
+
+    fn matched(rule: &str, evidence: &[&str]) -> Matched {
+        Matched {
+            rule_id: rule.to_owned(),
+            title: format!("{rule} title"),
+            severity: Severity::High,
+            sla_days: 30,
+            remediation: "fix it".to_owned(),
+            evidence: evidence.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn existing(rule: &str, status: Status, evidence: &[&str]) -> ExistingFinding {
+        let m = matched(rule, evidence);
+        ExistingFinding {
+            id: finding_id("h", FindingKind::Rule, rule, ""),
+            rule_id: rule.to_owned(),
+            subject: String::new(),
+            status,
+            title: m.title,
+            severity: m.severity,
+            evidence: m.evidence,
+            remediation: m.remediation,
+            sla_days: 30,
+            first_seen: t(1),
+            due_at: due_at(t(1), 30),
+        }
+    }
+
+    #[test]
+    fn plans_open_refresh_resolve_recur_and_leaves_failed_rules_alone() {
+        let outcome = HostOutcome {
+            host_id: "h".to_owned(),
+            matched: vec![
+                matched("new.rule", &[]),
+                matched("same.rule", &["a"]),
+                matched("changed.rule", &["b"]),
+                matched("back.rule", &[]),
+            ],
+            failed: ["broken.rule".to_owned()].into(),
+        };
+        let stored = [
+            existing("same.rule", Status::Acknowledged, &["a"]),
+            existing("changed.rule", Status::Open, &["old"]),
+            existing("back.rule", Status::Resolved, &[]),
+            existing("gone.rule", Status::RiskAccepted, &[]),
+            existing("broken.rule", Status::Open, &[]),
+            existing("done.rule", Status::Resolved, &[]),
+        ];
+        let plan = outcome.plan(&stored);
+        assert_eq!(
+            plan,
+            vec![
+                Change::Open {
+                    id: finding_id("h", FindingKind::Rule, "new.rule", ""),
+                    found: matched("new.rule", &[])
+                },
+                Change::Refresh {
+                    id: stored[1].id.clone(),
+                    found: matched("changed.rule", &["b"]),
+                    due_at: due_at(t(1), 30)
+                },
+                Change::Recur { id: stored[2].id.clone(), found: matched("back.rule", &[]) },
+                Change::Resolve { id: stored[3].id.clone(), from: Status::RiskAccepted },
+            ]
+        );
+        // Applying the plan's result again changes nothing.
+        assert!(HostOutcome { matched: vec![matched("same.rule", &["a"])], ..outcome }.plan(&stored[..1]).is_empty());
+    }
+}

@@ -1,0 +1,134 @@
+//! End-of-life dates of operating system releases, read from endoflife.date's product data (JSON as exported in
+//! `policy/endoflife/os.json`), and the lookup of one host's release in it.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+/// Products by endoflife.date name (`debian`, `ubuntu`, `rhel`, `alpine-linux`, …).
+#[derive(Debug, Clone, Default)]
+pub struct EolData {
+    products: BTreeMap<String, Vec<Release>>,
+}
+
+/// When a release stops getting security support.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EolWhen {
+    Date(NaiveDate),
+    /// The data says only "already ended" (`true`) or "not ended, no date yet" (`false`).
+    Flag(bool),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// `releaseCycle`, e.g. `12`, `24.04`, `3.18`.
+    pub cycle: String,
+    pub codename: Option<String>,
+    pub eol: Option<EolWhen>,
+    pub link: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EolError(String);
+
+#[derive(Deserialize)]
+struct RawProduct {
+    releases: Vec<RawRelease>,
+}
+
+#[derive(Deserialize)]
+struct RawRelease {
+    #[serde(rename = "releaseCycle")]
+    cycle: serde_json::Value,
+    #[serde(default)]
+    codename: Option<String>,
+    #[serde(default)]
+    eol: Option<serde_json::Value>,
+    #[serde(default)]
+    link: Option<String>,
+}
+
+impl EolData {
+    /// Parses `{"<product>": {"releases": [{"releaseCycle", "eol", …}]}}`; `eol` is a `YYYY-MM-DD` date or a bool.
+    pub fn parse(json: &str) -> Result<EolData, EolError> {
+        let raw: BTreeMap<String, RawProduct> =
+            serde_json::from_str(json).map_err(|e| EolError(format!("not endoflife.date product data: {e}")))?;
+        let mut products = BTreeMap::new();
+        for (name, product) in raw {
+            let mut releases = Vec::with_capacity(product.releases.len());
+            for r in product.releases {
+                let cycle = match r.cycle {
+                    serde_json::Value::String(s) => s,
+                    // Numbers would lose "3.10" vs "3.1"; the data is exported with strings for that reason.
+                    other => return Err(EolError(format!("{name}: releaseCycle {other} is not a string"))),
+                };
+                let eol = match r.eol {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::Bool(b)) => Some(EolWhen::Flag(b)),
+                    Some(serde_json::Value::String(s)) => Some(EolWhen::Date(
+                        NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                            .map_err(|e| EolError(format!("{name} {cycle}: eol {s:?}: {e}")))?,
+                    )),
+                    Some(other) => {
+                        return Err(EolError(format!("{name} {cycle}: eol {other} is neither a date nor a bool")));
+                    }
+                };
+                releases.push(Release { cycle, codename: r.codename, eol, link: r.link });
+            }
+            products.insert(name, releases);
+        }
+        Ok(EolData { products })
+    }
+
+    pub fn product_count(&self) -> usize {
+        self.products.len()
+    }
+
+    /// The release of `product` that `version_id` belongs to: the longest cycle equal to it or a dotted prefix of it
+    /// (`9.4` is RHEL cycle `9`, `3.18.4` is Alpine cycle `3.18`).
+    pub fn release(&self, product: &str, version_id: &str) -> Option<&Release> {
+        let releases = self.products.get(product)?;
+        releases
+            .iter()
+            .filter(|r| {
+                version_id == r.cycle
+                    || version_id.strip_prefix(r.cycle.as_str()).is_some_and(|rest| rest.starts_with('.'))
+            })
+            .max_by_key(|r| r.cycle.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builtin() -> EolData {
+        EolData::parse(include_str!("../../policy/endoflife/os.json")).unwrap()
+    }
+
+    #[test]
+    fn releases_are_found_by_version_id() {
+        let data = builtin();
+        let cases = [
+            ("debian", "12", "12", Some(EolWhen::Date(NaiveDate::from_ymd_opt(2026, 7, 11).unwrap()))),
+            ("ubuntu", "24.04", "24.04", Some(EolWhen::Date(NaiveDate::from_ymd_opt(2029, 5, 31).unwrap()))),
+            ("rhel", "9.4", "9", Some(EolWhen::Date(NaiveDate::from_ymd_opt(2032, 5, 31).unwrap()))),
+            ("alpine-linux", "3.18.4", "3.18", Some(EolWhen::Date(NaiveDate::from_ymd_opt(2025, 5, 9).unwrap()))),
+        ];
+        for (product, version, cycle, eol) in cases {
+            let r = data.release(product, version).unwrap();
+            assert_eq!((r.cycle.as_str(), &r.eol), (cycle, &eol), "{product} {version}");
+        }
+        assert!(data.release("debian", "99").is_none());
+        assert!(data.release("debian", "1").is_none(), "1 is not a prefix of 10 or 11");
+    }
+
+    #[test]
+    fn bad_data_is_refused() {
+        assert!(EolData::parse("[]").is_err());
+        assert!(EolData::parse(r#"{"x": {"releases": [{"releaseCycle": "1", "eol": "soon"}]}}"#).is_err());
+        assert!(EolData::parse(r#"{"x": {"releases": [{"releaseCycle": 1.1}]}}"#).is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! What a rule sees of one host: [`HostFacts`] (taken from the store or built from a report) turned into the CEL
+//! variables documented in `policy/README.md`.
+//!
+//! Absent data never becomes CEL `null`: every field is present with an empty value and a `known` flag where the
+//! difference matters, so rules compare without guarding against nulls.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cel_interpreter::objects::{Key, Map};
+use cel_interpreter::{Context, Value};
+use chrono::{DateTime, Utc};
+use muster_shared::v1::{Check, CheckStatus, Hardware, Host, Os, Patches, Report};
+
+use super::Policy;
+use super::eol::EolWhen;
+
+/// Chassis types (SMBIOS names as the agent reports them) counted as laptops.
+pub const LAPTOP_CHASSIS: [&str; 6] = ["Notebook", "Laptop", "Portable", "Sub Notebook", "Convertible", "Detachable"];
+
+/// One host's current state as rules need it.
+#[derive(Debug, Clone, Default)]
+pub struct HostFacts {
+    pub host_id: String,
+    pub hostname: String,
+    pub tags: Vec<String>,
+    pub duplicate_identity: bool,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub agent_version: Option<String>,
+    pub host: Option<Host>,
+    pub hardware: Option<Hardware>,
+    pub os: Option<Os>,
+    pub patches: Option<Patches>,
+    pub checks: Vec<Check>,
+    pub package_count: i64,
+    /// Pending security updates with the time each was first reported pending (see `crate::findings`).
+    pub security_pending: Vec<PendingSecurityUpdate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSecurityUpdate {
+    pub name: String,
+    pub arch: String,
+    pub installed_version: String,
+    pub candidate_version: String,
+    pub origin: String,
+    pub first_seen: DateTime<Utc>,
+}
+
+impl HostFacts {
+    /// Facts from a full report, as if every pending security update was first seen at `first_seen`.
+    pub fn from_report(
+        host_id: &str,
+        report: &Report,
+        first_seen: DateTime<Utc>,
+        last_seen: DateTime<Utc>,
+    ) -> HostFacts {
+        let security_pending = report
+            .patches
+            .as_ref()
+            .and_then(|p| p.pending.as_ref())
+            .map(|pending| {
+                pending
+                    .iter()
+                    .filter(|u| u.security)
+                    .map(|u| PendingSecurityUpdate {
+                        name: u.name.clone(),
+                        arch: u.arch.clone().unwrap_or_default(),
+                        installed_version: u.installed_version.clone(),
+                        candidate_version: u.candidate_version.clone(),
+                        origin: u.origin.clone().unwrap_or_default(),
+                        first_seen,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        HostFacts {
+            host_id: host_id.to_owned(),
+            hostname: report.host.as_ref().and_then(|h| h.hostname.clone()).unwrap_or_default(),
+            tags: Vec::new(),
+            duplicate_identity: false,
+            first_seen,
+            last_seen,
+            agent_version: Some(report.agent.version.clone()),
+            host: report.host.clone(),
+            hardware: report.hardware.clone(),
+            os: report.os.clone(),
+            patches: report.patches.clone(),
+            checks: report.checks.clone().unwrap_or_default(),
+            package_count: report.software.as_ref().map_or(0, |s| s.packages.len() as i64),
+            security_pending,
+        }
+    }
+
+    pub fn chassis_type(&self) -> Option<&str> {
+        self.hardware.as_ref()?.chassis.as_ref()?.chassis_type.as_deref()
+    }
+}
+
+fn s(text: &str) -> Value {
+    Value::String(Arc::new(text.to_owned()))
+}
+
+fn opt(text: Option<&String>) -> Value {
+    s(text.map_or("", String::as_str))
+}
+
+fn list(items: impl IntoIterator<Item = Value>) -> Value {
+    Value::List(Arc::new(items.into_iter().collect()))
+}
+
+fn map<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    let map: HashMap<Key, Value> = entries.into_iter().map(|(k, v)| (Key::String(Arc::new(k.to_owned())), v)).collect();
+    Value::Map(Map { map: Arc::new(map) })
+}
+
+fn ts(t: DateTime<Utc>) -> Value {
+    Value::Timestamp(t.fixed_offset())
+}
+
+/// Whole days from `from` to `to`, negative when `to` is earlier.
+fn days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_days()
+}
+
+fn status_name(status: CheckStatus) -> &'static str {
+    match status {
+        CheckStatus::Pass => "pass",
+        CheckStatus::Fail => "fail",
+        CheckStatus::NotApplicable => "not_applicable",
+        CheckStatus::Unknown => "unknown",
+    }
+}
+
+/// The CEL context for one host: `now`, `params`, `host`, `last_seen_days`, `os`, `checks`, `patches`,
+/// `software`, `eol`.
+pub fn context<'a>(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Context<'a> {
+    let mut ctx = Context::default();
+    ctx.add_variable_from_value("now", ts(now));
+    let params: HashMap<Key, Value> =
+        policy.params.iter().map(|(k, v)| (Key::String(Arc::new(k.clone())), Value::Int(*v))).collect();
+    ctx.add_variable_from_value("params", Value::Map(Map { map: Arc::new(params) }));
+
+    let chassis = facts.chassis_type().unwrap_or("");
+    let virtual_guest = facts
+        .host
+        .as_ref()
+        .and_then(|h| h.virtualization.as_ref())
+        .is_some_and(|v| !matches!(v.role, muster_shared::v1::VirtualizationRole::None));
+    ctx.add_variable_from_value(
+        "host",
+        map([
+            ("id", s(&facts.host_id)),
+            ("hostname", s(&facts.hostname)),
+            ("tags", list(facts.tags.iter().map(|t| s(t)))),
+            ("duplicate_identity", Value::Bool(facts.duplicate_identity)),
+            ("first_seen", ts(facts.first_seen)),
+            ("last_seen", ts(facts.last_seen)),
+            ("agent_version", opt(facts.agent_version.as_ref())),
+            ("chassis_type", s(chassis)),
+            ("laptop", Value::Bool(LAPTOP_CHASSIS.contains(&chassis))),
+            ("virtual", Value::Bool(virtual_guest)),
+        ]),
+    );
+    ctx.add_variable_from_value("last_seen_days", Value::Int(days(facts.last_seen, now)));
+
+    let os = facts.os.as_ref();
+    ctx.add_variable_from_value(
+        "os",
+        map([
+            ("known", Value::Bool(os.is_some())),
+            ("id", opt(os.and_then(|o| o.id.as_ref()))),
+            ("version_id", opt(os.and_then(|o| o.version_id.as_ref()))),
+            ("codename", opt(os.and_then(|o| o.version_codename.as_ref()))),
+            ("pretty_name", opt(os.and_then(|o| o.pretty_name.as_ref()))),
+            ("kernel_release", opt(os.and_then(|o| o.kernel_release.as_ref()))),
+            ("architecture", opt(os.and_then(|o| o.architecture.as_ref()))),
+        ]),
+    );
+
+    let checks: HashMap<Key, Value> = facts
+        .checks
+        .iter()
+        .map(|c| {
+            let value = map([
+                ("status", s(status_name(c.status))),
+                ("reason", opt(c.reason.as_ref())),
+                ("evidence", list(c.evidence.iter().map(|e| s(e)))),
+                ("remediation", opt(c.remediation.as_ref())),
+            ]);
+            (Key::String(Arc::new(c.id.clone())), value)
+        })
+        .collect();
+    ctx.add_variable_from_value("checks", Value::Map(Map { map: Arc::new(checks) }));
+
+    ctx.add_variable_from_value("patches", patches(facts, now));
+    ctx.add_variable_from_value("software", map([("package_count", Value::Int(facts.package_count))]));
+    ctx.add_variable_from_value("eol", eol(facts, policy, now));
+    ctx
+}
+
+fn patches(facts: &HostFacts, now: DateTime<Utc>) -> Value {
+    let p = facts.patches.as_ref();
+    let count = |v: Option<u32>| Value::Int(v.map_or(-1, i64::from));
+    let pending = facts.security_pending.iter().map(|u| {
+        map([
+            ("name", s(&u.name)),
+            ("arch", s(&u.arch)),
+            ("installed", s(&u.installed_version)),
+            ("candidate", s(&u.candidate_version)),
+            ("origin", s(&u.origin)),
+            ("first_seen", ts(u.first_seen)),
+            ("days", Value::Int(days(u.first_seen, now))),
+        ])
+    });
+    map([
+        ("known", Value::Bool(p.is_some())),
+        ("manager", opt(p.and_then(|p| p.manager.as_ref()))),
+        ("pending_count", count(p.and_then(|p| p.pending_count))),
+        ("security_count", count(p.and_then(|p| p.security_count))),
+        ("security_pending", list(pending)),
+        ("lists_age_days", Value::Int(p.and_then(|p| p.lists_updated_at).map_or(-1, |at| days(at, now)))),
+        ("reboot_required", Value::Bool(p.and_then(|p| p.reboot_required.as_ref()).is_some_and(|r| r.required))),
+        ("automatic_updates", Value::Bool(p.and_then(|p| p.automatic_updates.as_ref()).is_some_and(|a| a.enabled))),
+    ])
+}
+
+fn eol(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Value {
+    let os = facts.os.as_ref();
+    let product = os.and_then(|o| o.id.as_ref()).and_then(|id| policy.eol_products.get(id));
+    let release = match (product, os.and_then(|o| o.version_id.as_ref())) {
+        (Some(product), Some(version)) => policy.eol.release(product, version),
+        _ => None,
+    };
+    let today = now.date_naive();
+    let (has_date, date, days_left, ended) = match release.and_then(|r| r.eol.as_ref()) {
+        Some(EolWhen::Date(d)) => (true, d.format("%Y-%m-%d").to_string(), (*d - today).num_days(), *d <= today),
+        Some(EolWhen::Flag(ended)) => (false, String::new(), 0, *ended),
+        None => (false, String::new(), 0, false),
+    };
+    map([
+        ("known", Value::Bool(release.is_some())),
+        ("product", opt(product)),
+        ("cycle", opt(release.map(|r| &r.cycle))),
+        ("codename", opt(release.and_then(|r| r.codename.as_ref()))),
+        ("has_date", Value::Bool(has_date)),
+        ("date", s(&date)),
+        ("days_left", Value::Int(days_left)),
+        ("ended", Value::Bool(ended)),
+        ("link", opt(release.and_then(|r| r.link.as_ref()))),
+    ])
+}

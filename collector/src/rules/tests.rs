@@ -1,0 +1,154 @@
+//! Rule evaluation over the real reports in `testdata/reports`, with check statuses flipped the way a weak or a
+//! fixed machine reports them.
+
+use chrono::{DateTime, TimeZone, Utc};
+use muster_shared::v1::{CheckStatus, PendingUpdate, Report};
+
+use super::*;
+
+fn report(file: &str) -> Report {
+    let text = match file {
+        "debian" => include_str!("../../testdata/reports/debian12-thinkpad-t480s.json"),
+        _ => include_str!("../../testdata/reports/ubuntu2404-vmware.json"),
+    };
+    serde_json::from_str(text).unwrap()
+}
+
+fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).unwrap()
+}
+
+fn set(report: &mut Report, id: &str, status: CheckStatus, evidence: &str) {
+    let check = report.checks.as_mut().unwrap().iter_mut().find(|c| c.id == id).unwrap();
+    check.status = status;
+    check.evidence = vec![evidence.to_owned()];
+}
+
+fn matched(policy: &Policy, facts: &HostFacts, now: DateTime<Utc>) -> Vec<(String, Vec<String>)> {
+    let e = policy.evaluate(facts, now);
+    assert_eq!(e.failures, vec![], "no rule may fail on a real report");
+    e.matches.into_iter().map(|m| (m.rule_id, m.evidence)).collect()
+}
+
+#[test]
+fn builtin_policy_loads() {
+    let rules = Rules::builtin().unwrap();
+    let policy = rules.current();
+    assert_eq!(policy.rules.len(), 30);
+    assert_eq!(policy.params.get("stale_days"), Some(&7));
+    let root = policy.rule("ssh.permit_root_login").unwrap();
+    assert_eq!((root.severity, root.sla_days), (Severity::High, 30));
+    assert_eq!(policy.rule("accounts.empty_password").unwrap().severity, Severity::Critical);
+    assert_eq!(policy.rule("malware.scanner").unwrap().severity, Severity::Info);
+    assert_eq!(policy.rule("disk.encryption").unwrap().severity, Severity::High);
+}
+
+#[test]
+fn real_reports_match_their_failing_checks_only() {
+    let policy = Rules::builtin().unwrap().current();
+    let now = at(2026, 3, 2);
+    let facts = HostFacts::from_report("h1", &report("debian"), now, now);
+    assert_eq!(
+        matched(&policy, &facts, now),
+        vec![
+            (
+                "malware.scanner".to_owned(),
+                vec![
+                    "no known malware scanner installed (ClamAV, Defender, Falcon, Sophos, ESET, Deep Security, \
+                     SentinelOne)"
+                        .to_owned()
+                ]
+            ),
+            ("usb.storage_disabled".to_owned(), vec!["no modprobe rule disables usb-storage".to_owned()]),
+        ]
+    );
+}
+
+#[test]
+fn weak_laptop_matches_with_severity_by_chassis() {
+    let policy = Rules::builtin().unwrap().current();
+    let now = at(2026, 3, 2);
+    let mut weak = report("debian");
+    set(&mut weak, "ssh.permit_root_login", CheckStatus::Fail, "/etc/ssh/sshd_config:33: PermitRootLogin yes");
+    set(&mut weak, "accounts.empty_password", CheckStatus::Fail, "guest");
+    set(&mut weak, "disk.encryption", CheckStatus::Fail, "/dev/nvme0n1p2 on / is not encrypted");
+    let ids: Vec<String> =
+        matched(&policy, &HostFacts::from_report("h1", &weak, now, now), now).into_iter().map(|m| m.0).collect();
+    assert_eq!(
+        ids,
+        [
+            "accounts.empty_password",
+            "disk.encryption",
+            "malware.scanner",
+            "ssh.permit_root_login",
+            "usb.storage_disabled"
+        ]
+    );
+    let laptop = matched(&policy, &HostFacts::from_report("h1", &weak, now, now), now);
+    assert_eq!(laptop[1].1, vec!["/dev/nvme0n1p2 on / is not encrypted".to_owned(), "chassis: Notebook".to_owned()]);
+
+    // The VMware guest's chassis is "Other": its unencrypted disk is the medium-severity rule.
+    let mut vm = report("ubuntu");
+    set(&mut vm, "disk.encryption", CheckStatus::Fail, "/dev/sda1 on / is not encrypted");
+    let ids: Vec<String> =
+        matched(&policy, &HostFacts::from_report("h2", &vm, now, now), now).into_iter().map(|m| m.0).collect();
+    assert_eq!(ids, ["disk.encryption.fixed", "malware.scanner", "usb.storage_disabled"]);
+}
+
+#[test]
+fn time_based_rules() {
+    let policy = Rules::builtin().unwrap().current();
+    let seen = at(2026, 3, 2);
+    let facts = HostFacts::from_report("h1", &report("debian"), seen, seen);
+    let ids = |now| -> Vec<String> {
+        matched(&policy, &facts, now)
+            .into_iter()
+            .map(|m| m.0)
+            .filter(|id| id.starts_with("host.") || id.starts_with("os."))
+            .collect()
+    };
+    assert_eq!(ids(at(2026, 3, 8)), Vec::<String>::new());
+    assert_eq!(ids(at(2026, 3, 9)), ["host.stale"]);
+    assert_eq!(ids(at(2026, 4, 1)), ["host.missing"]);
+    // Debian 12's security support ends 2026-07-11 in the shipped endoflife.date data.
+    assert_eq!(ids(at(2026, 4, 11)), ["host.missing"]);
+    assert_eq!(ids(at(2026, 4, 12)), ["host.missing", "os.end_of_life_soon"]);
+    assert_eq!(ids(at(2026, 7, 11)), ["host.missing", "os.end_of_life"]);
+    let fresh = HostFacts::from_report("h1", &report("debian"), seen, at(2026, 7, 11));
+    let m = matched(&policy, &fresh, at(2026, 7, 11));
+    assert_eq!(
+        m.iter().find(|m| m.0 == "os.end_of_life").unwrap().1,
+        vec!["Debian GNU/Linux 12 (bookworm): debian 12 security support ended 2026-07-11".to_owned()]
+    );
+    let m = matched(&policy, &fresh, at(2026, 6, 1));
+    assert_eq!(
+        m.iter().find(|m| m.0 == "os.end_of_life_soon").unwrap().1,
+        vec!["Debian GNU/Linux 12 (bookworm): debian 12 security support ends 2026-07-11 (in 40 days)".to_owned()]
+    );
+}
+
+#[test]
+fn overdue_security_updates() {
+    let policy = Rules::builtin().unwrap().current();
+    let mut r = report("debian");
+    r.patches = Some(muster_shared::v1::Patches {
+        manager: Some("apt".to_owned()),
+        pending: Some(vec![PendingUpdate {
+            name: "libssl3".to_owned(),
+            arch: Some("amd64".to_owned()),
+            installed_version: "3.0.15-1~deb12u1".to_owned(),
+            candidate_version: "3.0.16-1~deb12u1".to_owned(),
+            security: true,
+            origin: Some("Debian-Security/bookworm-security".to_owned()),
+        }]),
+        ..Default::default()
+    });
+    let first = at(2026, 3, 2);
+    let facts = HostFacts::from_report("h1", &r, first, at(2026, 3, 17));
+    let overdue = |now| matched(&policy, &facts, now).into_iter().find(|m| m.0 == "patch.security_overdue");
+    assert_eq!(overdue(at(2026, 3, 16)), None);
+    assert_eq!(
+        overdue(at(2026, 3, 17)).unwrap().1,
+        vec!["libssl3 3.0.15-1~deb12u1 -> 3.0.16-1~deb12u1 pending for 15 days".to_owned()]
+    );
+}
