@@ -197,6 +197,8 @@ pub trait AdvisoryStore: Send + Sync {
         kev: Option<&KevCatalog>,
         now: DateTime<Utc>,
     ) -> Result<WriteOutcome, StoreError>;
+    /// The stored KEV catalog: (CVE id, date added as YYYY-MM-DD), sorted.
+    async fn kev_entries(&self) -> Result<Vec<(String, String)>, StoreError>;
     async fn advisories_version(&self) -> Result<i64, StoreError>;
     /// Every ecosystem a live advisory names.
     async fn advisory_ecosystems(&self) -> Result<BTreeSet<String>, StoreError>;

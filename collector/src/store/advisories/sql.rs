@@ -189,6 +189,13 @@ macro_rules! impl_advisory_store {
                 Ok(out)
             }
 
+            async fn kev_entries(&self) -> Result<Vec<(String, String)>, StoreError> {
+                let rows = sqlx::query("SELECT cve_id, date_added FROM kev_catalog ORDER BY cve_id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| Ok((r.try_get("cve_id")?, r.try_get("date_added")?))).collect()
+            }
+
             async fn advisories_version(&self) -> Result<i64, StoreError> {
                 let row = sqlx::query("SELECT value FROM vuln_meta WHERE name = 'advisories_version'")
                     .fetch_one(&self.pool)

@@ -89,7 +89,15 @@ pub async fn store_import(
             write.push(a.clone());
         }
     }
-    let kev = (summary.kev_entries > 0).then(|| db.kev());
+    let mut kev = (summary.kev_entries > 0).then(|| db.kev());
+    if let Some(catalog) = kev {
+        let mut entries: Vec<(String, String)> =
+            catalog.entries().map(|(cve, date)| (cve.to_owned(), date.format("%Y-%m-%d").to_string())).collect();
+        entries.sort();
+        if entries == store.kev_entries().await? {
+            kev = None;
+        }
+    }
     if write.is_empty() && kev.is_none() {
         return Ok(ImportReport { summary, rematch: RematchStats::default() });
     }
