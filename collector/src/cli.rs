@@ -58,6 +58,12 @@ pub enum Command {
     /// The collector's private CA.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Decommissioning hosts: lifecycle, sanitization evidence, disposal.
+    #[command(subcommand)]
+    Disposal(crate::cli_disposal::DisposalCommand),
+    /// Sanitization certificates: show, export, verify offline.
+    #[command(subcommand)]
+    Certificate(crate::cli_disposal::CertificateCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -183,6 +189,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(_) => serve(settings, cli.format).await,
         Command::EnrollSecret(cmd) => enroll_secret(cmd, open().await?.as_ref(), cli.format).await,
         Command::Token(cmd) => token(cmd, open().await?.as_ref(), cli.format).await,
+        Command::Disposal(cmd) => crate::cli_disposal::run_disposal(cmd, open().await?.as_ref(), cli.format).await,
+        Command::Certificate(cmd) => crate::cli_disposal::run_certificate(cmd, open, cli.format).await,
         Command::Ca(CaCommand::Show) => {
             let files = TlsFiles::new(&settings.data_dir);
             let info = tls::ca_info(&files).context("no CA yet: run `muster-collector serve` once to create it")?;

@@ -19,6 +19,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// The resource is not in a state that allows this (e.g. a host's lifecycle state).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     #[error("{message}")]
     UnsupportedMediaType { message: String },
     /// Over a size limit (body, decompressed body).
@@ -53,6 +56,7 @@ impl AppError {
             AppError::Forbidden { code, message } => (StatusCode::FORBIDDEN, body(code, message.clone(), None)),
             AppError::NotFound(what) => (StatusCode::NOT_FOUND, body("not_found", format!("{what} not found"), None)),
             AppError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, body(code, message.clone(), None)),
+            AppError::Conflict { code, message } => (StatusCode::CONFLICT, body(code, message.clone(), None)),
             AppError::UnsupportedMediaType { message } => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, body("unsupported_encoding", message.clone(), None))
             }

@@ -5,7 +5,9 @@
 pub mod admin;
 pub mod api;
 pub mod cli;
+pub mod cli_disposal;
 pub mod config;
+pub mod disposal;
 pub mod error;
 pub mod findings;
 pub mod identity;

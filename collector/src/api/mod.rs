@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod disposal;
 pub mod auth;
 pub mod health;
 pub mod hosts;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/enroll-secrets/{id}", delete(admin::revoke_enroll_secret))
         .route("/api/v1/admin/audit", get(admin::audit))
         .route("/metrics", get(crate::metrics::render))
+        .merge(disposal::router())
         .fallback(no_route)
         .with_state(state)
         .layer(axum::middleware::from_fn(crate::metrics::track))

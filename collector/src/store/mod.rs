@@ -18,6 +18,7 @@ use crate::views::{
 };
 
 pub mod findings;
+pub mod disposal;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -159,7 +160,7 @@ pub struct AuditRecord {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + findings::FindingsStore {
+pub trait Store: Send + Sync + disposal::DisposalStore + findings::FindingsStore {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 
