@@ -299,25 +299,44 @@ macro_rules! impl_advisory_store {
                 else {
                     return Ok(None);
                 };
+                let os = sqlx::query("SELECT content FROM host_sections WHERE host_id = $1 AND section = 'os'")
+                    .bind(host_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let os = match os {
+                    Some(r) => {
+                        let content: String = r.try_get("content")?;
+                        Some(serde_json::from_str(&content).map_err(|e| StoreError::Corrupt(format!("os section: {e}")))?)
+                    }
+                    None => None,
+                };
+                // Packages live in the software catalogue, which keeps no dpkg state: every listed package counts
+                // as installed.
                 let rows = sqlx::query(
-                    "SELECT section, content FROM host_sections WHERE host_id = $1 AND section IN ('os', 'software')",
+                    "SELECT s.kind, s.name, s.version, s.arch, s.source_name, s.source_version FROM host_software hs \
+                     JOIN software s ON s.id = hs.software_id WHERE hs.host_id = $1 ORDER BY s.name, s.arch, s.version",
                 )
                 .bind(host_id)
                 .fetch_all(&self.pool)
                 .await?;
-                let mut inv = HostInventory { hostname: host.try_get("hostname")?, os: None, packages: Vec::new() };
-                for r in rows {
-                    let section: String = r.try_get("section")?;
-                    let content: String = r.try_get("content")?;
-                    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("{section} section: {e}"));
-                    if section == "os" {
-                        inv.os = Some(serde_json::from_str(&content).map_err(corrupt)?);
-                    } else {
-                        let software: muster_shared::v1::Software =
-                            serde_json::from_str(&content).map_err(corrupt)?;
-                        inv.packages = software.packages;
-                    }
+                let mut packages = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let kind: String = r.try_get("kind")?;
+                    let kind: muster_shared::v1::PackageKind = serde_json::from_value(serde_json::Value::String(kind))
+                        .map_err(|e| StoreError::Corrupt(format!("package kind: {e}")))?;
+                    packages.push(muster_shared::v1::Package {
+                        kind,
+                        name: r.try_get("name")?,
+                        version: r.try_get("version")?,
+                        arch: r.try_get("arch")?,
+                        source_name: r.try_get("source_name")?,
+                        source_version: r.try_get("source_version")?,
+                        installed_at: None,
+                        size_bytes: None,
+                        state: None,
+                    });
                 }
+                let inv = HostInventory { hostname: host.try_get("hostname")?, os, packages };
                 Ok(Some(inv))
             }
 

@@ -1,0 +1,362 @@
+//! Vulnerability matching inside the collector, on both stores: advisory import (idempotent, newer `modified`
+//! wins), matching at ingest, re-matching after imports, the API (filters, CSV, upload) and the CLI.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use muster_collector::model::Role;
+use muster_collector::store::advisories::sync::{self, ImportReport};
+use muster_collector::vuln::{AdvisoryDb, ImportLimits, import_paths, scan};
+use muster_shared::v1::Report;
+use serde_json::Value;
+
+use crate::common::{self, Harness, Machine};
+
+fn testdata(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join(path)
+}
+
+const DEBIAN: &str = "advisories/debian/debian-osv-subset.jsonl";
+const KEV: &str = "advisories/kev/known_exploited_vulnerabilities.json";
+
+async fn import(h: &Harness, paths: &[PathBuf]) -> ImportReport {
+    let mut db = AdvisoryDb::new();
+    let outcome = import_paths(&mut db, paths, &ImportLimits::files(), &mut |_| {});
+    assert_eq!(outcome.summary.errors, Vec::<String>::new());
+    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now()).await.unwrap()
+}
+
+/// Real records of the Debian subset, selected by id (lines copied unmodified into a temporary file).
+fn debian_lines(dir: &tempfile::TempDir, name: &str, keep: impl Fn(&str) -> bool) -> PathBuf {
+    let text = std::fs::read_to_string(testdata(DEBIAN)).unwrap();
+    let lines: String = text.lines().filter(|l| keep(l)).map(|l| format!("{l}\n")).collect();
+    let path = dir.path().join(name);
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+fn is_record(line: &str, id: &str) -> bool {
+    line.contains(&format!("\"id\":\"{id}\""))
+}
+
+/// The ThinkPad's Debian 12 report with every binary of `source` at `version` (an earlier real version).
+fn with_source(mut report: Report, source: &str, version: &str) -> Report {
+    let software = report.software.as_mut().unwrap();
+    let mut n = 0;
+    for p in software.packages.iter_mut().filter(|p| p.source_name.as_deref() == Some(source)) {
+        p.version = version.into();
+        p.source_version = Some(version.into());
+        n += 1;
+    }
+    assert!(n > 0);
+    report
+}
+
+async fn host_vulns(h: &Harness, token: &str, host: &str) -> Value {
+    let (status, body) = h.get(&format!("/api/v1/hosts/{host}/vulnerabilities"), token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// (id, package, fixed version) of a host's active findings.
+fn found(body: &Value) -> BTreeSet<(String, String, Option<String>)> {
+    body["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap().to_owned(),
+                v["package"].as_str().unwrap().to_owned(),
+                v["fixed_version"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+fn ids(body: &Value) -> BTreeSet<String> {
+    found(body).into_iter().map(|f| f.0).collect()
+}
+
+/// Enrols the ThinkPad and sends `report` in full; returns (host id, viewer token).
+async fn enrolled_with(h: &Harness, report: &Report) -> (String, String) {
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, host_token) = h.enrolled(&secret, &Machine::thinkpad("m-thinkpad")).await;
+    h.stored(&host_token, &common::full(report)).await;
+    (host, h.api_token(Role::Viewer).await)
+}
+
+async fn import_twice_is_a_no_op(h: Harness) {
+    let first = import(&h, &[testdata(DEBIAN), testdata(KEV)]).await;
+    let s = &first.summary;
+    assert_eq!((s.records_read, s.imported, s.updated, s.unchanged, s.kev_entries), (11, 11, 0, 0, 1404));
+    assert_eq!(s.skipped_affected.get("GIT range"), Some(&4));
+    let version = h.store.advisories_version().await.unwrap();
+    let again = import(&h, &[testdata(DEBIAN), testdata(KEV)]).await;
+    let s = &again.summary;
+    assert_eq!((s.records_read, s.imported, s.updated, s.unchanged), (11, 0, 0, 11));
+    assert_eq!(h.store.advisories_version().await.unwrap(), version, "nothing was written");
+}
+
+async fn newer_modified_replaces(h: Harness) {
+    let dir = tempfile::tempdir().unwrap();
+    // The export holds DLA-377-1 twice, newer first; import the older copy alone, then both.
+    let text = std::fs::read_to_string(testdata("advisories/debian/debian-duplicate-id.jsonl")).unwrap();
+    let older = dir.path().join("older.jsonl");
+    std::fs::write(&older, format!("{}\n", text.lines().nth(1).unwrap())).unwrap();
+    let first = import(&h, &[older]).await;
+    assert_eq!(first.summary.imported, 1);
+    let stored = h.store.vulnerability("DLA-377-1").await.unwrap().unwrap();
+    let old_modified = stored.modified.unwrap();
+
+    let both = import(&h, &[testdata("advisories/debian/debian-duplicate-id.jsonl")]).await;
+    let s = &both.summary;
+    assert_eq!((s.records_read, s.imported, s.updated, s.unchanged), (2, 0, 1, 0));
+    assert_eq!(s.skipped_records.get(sync::SKIP_DUPLICATE), Some(&1));
+    let stored = h.store.vulnerability("DLA-377-1").await.unwrap().unwrap();
+    assert_eq!(stored.modified.unwrap().to_rfc3339(), "2024-01-09T20:33:45.504+00:00");
+    assert!(stored.modified.unwrap() > old_modified);
+
+    // And the older copy alone no longer replaces it.
+    let dir2 = tempfile::tempdir().unwrap();
+    let older = dir2.path().join("older.jsonl");
+    std::fs::write(&older, format!("{}\n", text.lines().nth(1).unwrap())).unwrap();
+    let stale = import(&h, &[older]).await;
+    assert_eq!(stale.summary.skipped_records.get(sync::SKIP_OLDER), Some(&1));
+}
+
+async fn before_the_fix_is_listed_the_fixed_version_is_not(h: Harness) {
+    import(&h, &[testdata(DEBIAN), testdata(KEV)]).await;
+    let machine = Machine::thinkpad("m-thinkpad");
+    // 2.36-9+deb12u3 fixes DSA-5514-1 but predates DSA-5611-1's fix.
+    let report = with_source(common::debian(&machine), "glibc", "2.36-9+deb12u3");
+    let (host, token) = enrolled_with(&h, &report).await;
+    let body = host_vulns(&h, &token, &host).await;
+    let expected: BTreeSet<(String, String, Option<String>)> = [
+        ("DSA-5611-1", "libc-bin", Some("2.36-9+deb12u4")),
+        ("DSA-5611-1", "libc6", Some("2.36-9+deb12u4")),
+        ("CVE-2023-51767", "openssh-client", None),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.map(str::to_owned)))
+    .collect();
+    assert_eq!(found(&body), expected);
+    assert_eq!(body["ecosystems"], serde_json::json!(["Debian:12"]));
+    let dsa = body["vulnerabilities"].as_array().unwrap().iter().find(|v| v["id"] == "DSA-5611-1").unwrap();
+    assert_eq!(dsa["remediation"], "apt-get install --only-upgrade libc-bin libc6");
+    assert_eq!(
+        (dsa["source_name"].as_str(), dsa["installed_version"].as_str()),
+        (Some("glibc"), Some("2.36-9+deb12u3"))
+    );
+
+    // The same matching code as the offline scan: identical findings.
+    let mut db = AdvisoryDb::new();
+    import_paths(&mut db, &[testdata(DEBIAN), testdata(KEV)], &ImportLimits::files(), &mut |_| {});
+    let offline = scan(&db, &report);
+    let offline: BTreeSet<_> =
+        offline.vulnerabilities.iter().map(|v| (v.id.clone(), v.package.clone(), v.fixed_version.clone())).collect();
+    assert_eq!(found(&body), offline);
+
+    // The fixed version: DSA-5611-1 is gone at the next report.
+    let (_, secret) = h.enroll_secret(None).await;
+    let (_, host_token) = h.enrolled(&secret, &machine).await;
+    h.stored(&host_token, &common::full(&with_source(common::debian(&machine), "glibc", "2.36-9+deb12u4"))).await;
+    let body = host_vulns(&h, &token, &host).await;
+    assert_eq!(ids(&body), ["CVE-2023-51767".to_owned()].into());
+
+    // One revision earlier, the KEV-listed CVE-2023-4911 applies and ranks first.
+    h.stored(&host_token, &common::full(&with_source(common::debian(&machine), "glibc", "2.36-9+deb12u2"))).await;
+    let body = host_vulns(&h, &token, &host).await;
+    assert_eq!(
+        ids(&body),
+        ["CVE-2023-4806", "CVE-2023-4911", "CVE-2023-51767", "DSA-5514-1", "DSA-5611-1"].map(String::from).into()
+    );
+    let first = &body["vulnerabilities"][0];
+    assert_eq!((first["id"].as_str(), first["kev"].as_bool()), (Some("CVE-2023-4911"), Some(true)));
+    assert_eq!(first["kev_date_added"], "2023-11-21");
+}
+
+async fn another_release_never_matches(h: Harness) {
+    import(&h, &[testdata(DEBIAN)]).await;
+    let machine = Machine::thinkpad("m-thinkpad");
+    // libssl at a Debian 11 version that DSA-5343-1 (Debian:11 only) affects, on a Debian 12 host.
+    let report = with_source(common::debian(&machine), "openssl", "1.1.1n-0+deb11u3");
+    let (host, token) = enrolled_with(&h, &report).await;
+    assert!(!ids(&host_vulns(&h, &token, &host).await).contains("DSA-5343-1"));
+    // The same packages on a Debian 11 host do match.
+    let bullseye = Machine::vmware("m-bullseye");
+    let mut report11 = with_source(common::debian(&bullseye), "openssl", "1.1.1n-0+deb11u3");
+    report11.os.as_mut().unwrap().version_id = Some("11".into());
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host11, host_token) = h.enrolled(&secret, &bullseye).await;
+    h.stored(&host_token, &common::full(&report11)).await;
+    let body = host_vulns(&h, &token, &host11).await;
+    assert!(ids(&body).contains("DSA-5343-1"));
+    assert_eq!(body["ecosystems"], serde_json::json!(["Debian:11"]));
+    let (status, detail) = h.get("/api/v1/vulnerabilities/DSA-5343-1", &token).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let hosts: Vec<&str> = detail["hosts"].as_array().unwrap().iter().map(|x| x["host_id"].as_str().unwrap()).collect();
+    assert!(hosts.iter().all(|x| *x == host11) && !hosts.is_empty(), "{detail}");
+}
+
+async fn new_imports_rematch_affected_hosts(h: Harness) {
+    let machine = Machine::thinkpad("m-thinkpad");
+    let report = with_source(common::debian(&machine), "glibc", "2.36-9+deb12u3");
+    let (host, token) = enrolled_with(&h, &report).await;
+    let body = host_vulns(&h, &token, &host).await;
+    assert!(ids(&body).is_empty());
+    assert_eq!(body["warnings"], serde_json::json!(["no advisories imported for Debian:12"]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let without = debian_lines(&dir, "without.jsonl", |l| !is_record(l, "DSA-5611-1"));
+    let first = import(&h, &[without]).await;
+    assert_eq!(first.rematch.hosts_rematched, 1);
+    let body = host_vulns(&h, &token, &host).await;
+    assert_eq!(ids(&body), ["CVE-2023-51767".to_owned()].into());
+    let (_, list) = h.get("/api/v1/vulnerabilities", &token).await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["vulnerabilities"][0]["affected_hosts"], 1);
+
+    // A new advisory for glibc: only the cached glibc keys are re-evaluated, and the host is re-matched.
+    let only = debian_lines(&dir, "only.jsonl", |l| is_record(l, "DSA-5611-1"));
+    let second = import(&h, &[only]).await;
+    assert_eq!(second.summary.imported, 1);
+    assert_eq!(second.rematch.keys_changed, 1, "{:?}", second.rematch);
+    assert_eq!(second.rematch.hosts_rematched, 1);
+    assert!(ids(&host_vulns(&h, &token, &host).await).contains("DSA-5611-1"));
+    let (status, detail) = h.get("/api/v1/vulnerabilities/DSA-5611-1", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["affected_hosts"], 1);
+    let hosts = detail["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2, "libc-bin and libc6: {detail}");
+    assert!(hosts.iter().all(|x| x["host_id"] == host.as_str() && x["fixed_version"] == "2.36-9+deb12u4"));
+}
+
+async fn api_filters_csv_and_upload(h: Harness) {
+    import(&h, &[testdata(DEBIAN), testdata(KEV)]).await;
+    let machine = Machine::thinkpad("m-thinkpad");
+    let (_, token) = enrolled_with(&h, &with_source(common::debian(&machine), "glibc", "2.36-9+deb12u2")).await;
+    let list_ids = |body: &Value| -> Vec<String> {
+        body["vulnerabilities"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (status, all) = h.get("/api/v1/vulnerabilities", &token).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(all["total"], 5);
+    // KEV first, then severity.
+    let kev: Vec<bool> = all["vulnerabilities"].as_array().unwrap().iter().map(|v| v["kev"] == true).collect();
+    assert_eq!(kev, [true, true, false, false, false]);
+    let (_, only_kev) = h.get("/api/v1/vulnerabilities?kev=true", &token).await;
+    assert_eq!(
+        list_ids(&only_kev).into_iter().collect::<BTreeSet<_>>(),
+        ["CVE-2023-4911", "DSA-5514-1"].map(String::from).into()
+    );
+    let (_, ssh) = h.get("/api/v1/vulnerabilities?package=openssh", &token).await;
+    assert_eq!(list_ids(&ssh), ["CVE-2023-51767"]);
+    assert_eq!(ssh["vulnerabilities"][0]["packages"], serde_json::json!(["openssh"]));
+    let (_, high) = h.get("/api/v1/vulnerabilities?severity=high", &token).await;
+    assert!(high["vulnerabilities"].as_array().unwrap().iter().all(|v| v["severity"] == "high"));
+    assert!(!list_ids(&high).is_empty());
+    let (status, _) = h.get("/api/v1/vulnerabilities?severity=severe", &token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, by_cve) = h.get("/api/v1/vulnerabilities/CVE-2023-4911", &token).await;
+    assert_eq!(by_cve["id"], "CVE-2023-4911");
+
+    let request = Request::get("/api/v1/vulnerabilities?format=csv")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(h.app.clone(), request).await.unwrap();
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let csv = String::from_utf8(bytes.to_vec()).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 6);
+    assert!(lines[0].starts_with("id,aliases,severity,cvss_score,kev,"));
+    assert!(lines[1].contains(",true,2023-11-21,"), "{}", lines[1]);
+
+    // Upload: admins only, same summary as the CLI.
+    let upload = |token: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/advisories?name=alpine.jsonl")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(std::fs::read(testdata("advisories/alpine/alpine-osv-subset.jsonl")).unwrap()))
+            .unwrap()
+    };
+    let (status, _, _) = h.send(upload(&token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let admin = h.api_token(Role::Admin).await;
+    let (status, _, body) = h.send(upload(&admin)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["records_read"].as_u64(), body["imported"].as_u64()), (Some(3), Some(3)));
+    let (_, _, again) = h.send(upload(&admin)).await;
+    assert_eq!((again["imported"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(3)));
+    let (_, audit) = h.get("/api/v1/admin/audit", &admin).await;
+    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "advisories.imported"));
+}
+
+both!(
+    import_twice_is_a_no_op,
+    newer_modified_replaces,
+    before_the_fix_is_listed_the_fixed_version_is_not,
+    another_release_never_matches,
+    new_imports_rematch_affected_hosts,
+    api_filters_csv_and_upload,
+);
+
+fn collector(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster-collector")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn version_compare_prints_the_order() {
+    assert_eq!(collector(&["version", "compare", "--ecosystem", "deb", "1:2.0-1", "2.0-1~bpo"]), (true, ">\n".into()));
+    assert_eq!(collector(&["version", "compare", "--ecosystem", "deb", "2.0-1~bpo", "2.0-1"]), (true, "<\n".into()));
+    assert_eq!(collector(&["version", "compare", "--ecosystem", "rpm", "1.0^git1", "1.0"]), (true, ">\n".into()));
+    let (ok, json) = collector(&["version", "compare", "--ecosystem", "apk", "1.2_rc1", "1.2", "--format", "json"]);
+    assert!(ok);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v, serde_json::json!({"ecosystem": "apk", "a": "1.2_rc1", "b": "1.2", "result": "<"}));
+}
+
+#[test]
+fn scan_prints_the_vulnerabilities_object() {
+    let report = testdata("inventory/this-machine-debian12-report.json");
+    let (ok, json) = collector(&[
+        "scan",
+        "--advisories",
+        testdata(DEBIAN).to_str().unwrap(),
+        testdata(KEV).to_str().unwrap(),
+        "--inventory",
+        report.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(ok);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let list = v["vulnerabilities"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    let e = &list[0];
+    for field in ["id", "aliases", "source_name", "package", "installed_version", "fixed_version", "severity", "kev"] {
+        assert!(e.get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(
+        (e["id"].as_str(), e["source_name"].as_str(), e["package"].as_str()),
+        (Some("CVE-2023-51767"), Some("openssh"), Some("openssh-client"))
+    );
+    assert_eq!((e["fixed_version"].clone(), e["kev"].as_bool()), (Value::Null, Some(false)));
+    let (ok, table) = collector(&[
+        "scan",
+        "--advisories",
+        testdata(DEBIAN).to_str().unwrap(),
+        "--inventory",
+        report.to_str().unwrap(),
+        "--format",
+        "table",
+    ]);
+    assert!(ok);
+    assert!(table.contains("CVE-2023-51767") && table.contains("no fix yet"), "{table}");
+}
