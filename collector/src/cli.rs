@@ -64,6 +64,12 @@ pub enum Command {
     /// Sanitization certificates: show, export, verify offline.
     #[command(subcommand)]
     Certificate(crate::cli_disposal::CertificateCommand),
+    /// Findings of the rules and their lifecycle: list, show, acknowledge, accept-risk, reopen.
+    #[command(subcommand)]
+    Findings(crate::cli_findings::FindingsCommand),
+    /// The rule policy: validate or list the built-in and --policy-dir rules.
+    #[command(subcommand)]
+    Rules(crate::cli_findings::RulesCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +89,10 @@ pub struct ServeArgs {
     /// Allow --insecure-http on a non-loopback address.
     #[arg(long, requires = "insecure_http")]
     pub i_know: bool,
+    #[command(flatten)]
+    pub rules: crate::cli_findings::RulesArgs,
+    #[command(flatten)]
+    pub schedule: crate::cli_findings::ScheduleArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,7 +196,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("opening {}", describe_database(&settings.database_url)))
     };
     match &cli.command {
-        Command::Serve(_) => serve(settings, cli.format).await,
+        Command::Serve(args) => serve(settings, cli.format, args).await,
+        Command::Findings(cmd) => crate::cli_findings::run_findings(cmd, open().await?.as_ref(), cli.format).await,
+        Command::Rules(cmd) => crate::cli_findings::run_rules(cmd, cli.format),
         Command::EnrollSecret(cmd) => enroll_secret(cmd, open().await?.as_ref(), cli.format).await,
         Command::Token(cmd) => token(cmd, open().await?.as_ref(), cli.format).await,
         Command::Disposal(cmd) => crate::cli_disposal::run_disposal(cmd, open().await?.as_ref(), cli.format).await,
@@ -213,7 +225,8 @@ struct Started<'a> {
     ca: Option<&'a tls::CaInfo>,
 }
 
-async fn serve(settings: Settings, format: Format) -> anyhow::Result<()> {
+async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::Result<()> {
+    let rules = Arc::new(args.rules.load()?);
     let database = describe_database(&settings.database_url);
     let store = store::open(&settings.database_url).await.with_context(|| format!("opening {database}"))?;
     tracing::info!(%database, "database ready");
@@ -254,8 +267,9 @@ async fn serve(settings: Settings, format: Format) -> anyhow::Result<()> {
             report_id_retention: settings.report_id_retention,
         }),
         clock: crate::system_clock(),
-        rules: Arc::new(crate::rules::Rules::load(crate::rules::PolicySource::default())?),
+        rules,
     };
+    crate::findings::schedule::spawn(state.clone(), args.schedule.evaluation_interval);
     crate::server::serve(listener, crate::app(state), tls_config, crate::server::shutdown_signal()).await?;
     Ok(())
 }

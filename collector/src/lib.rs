@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod cli_disposal;
+pub mod cli_findings;
 pub mod config;
 pub mod disposal;
 pub mod error;

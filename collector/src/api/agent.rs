@@ -242,6 +242,7 @@ pub async fn report(
     match state.store.ingest(&auth.host_id, &input).await? {
         IngestOutcome::Stored { events } => {
             tracing::debug!(host_id = %auth.host_id, report_id = %report_id, events, "report stored");
+            crate::findings::evaluate::after_ingest(&state, &auth.host_id, &report_id).await;
             Ok(ack(ReportStatus::Stored, Vec::new()))
         }
         IngestOutcome::Duplicate => Ok(ack(ReportStatus::Duplicate, Vec::new())),

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod agent;
 pub mod disposal;
+pub mod findings;
 pub mod auth;
 pub mod health;
 pub mod hosts;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/audit", get(admin::audit))
         .route("/metrics", get(crate::metrics::render))
         .merge(disposal::router())
+        .merge(findings::router())
         .fallback(no_route)
         .with_state(state)
         .layer(axum::middleware::from_fn(crate::metrics::track))

@@ -184,6 +184,27 @@ pub async fn evaluate_host(
     store.apply_evaluation(&outcome, now, report_id, EVALUATOR).await
 }
 
+/// The ingest hook: evaluates the host whose report was just stored. The report is stored whatever happens here;
+/// a failure is logged and the next report or scheduled run catches up.
+pub async fn after_ingest(state: &crate::AppState, host_id: &str, report_id: &str) {
+    let policy = state.rules.current();
+    let now = (state.clock)();
+    match evaluate_host(state.store.as_ref(), &policy, host_id, now, Some(report_id)).await {
+        Ok(s) if s != ApplySummary::default() => {
+            tracing::info!(
+                host_id,
+                report_id,
+                opened = s.opened,
+                resolved = s.resolved,
+                reopened = s.reopened,
+                "findings changed"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(host_id, report_id, error = %e, "evaluating the host's findings failed"),
+    }
+}
+
 /// Hosts loaded per page when evaluating all of them.
 const PAGE: i64 = 500;
 

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cel_interpreter::objects::{Key, Map};
-use cel_interpreter::{Context, Value};
+use cel::objects::{Key, Map};
+use cel::{Context, Value};
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{Check, CheckStatus, Hardware, Host, Os, Patches, Report};
 
@@ -135,7 +135,7 @@ fn status_name(status: CheckStatus) -> &'static str {
 
 /// The CEL context for one host: `now`, `params`, `host`, `last_seen_days`, `os`, `checks`, `patches`,
 /// `software`, `eol`.
-pub fn context<'a>(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Context<'a> {
+pub fn context<'p, 'v>(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Context<'p, 'v> {
     let mut ctx = Context::default();
     ctx.add_variable_from_value("now", ts(now));
     let params: HashMap<Key, Value> =

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
-use cel_interpreter::Program;
+use cel::Program;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
