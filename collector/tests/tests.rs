@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 mod agent_e2e;
+mod disposal;
 mod enroll;
 mod ingest;
 mod limits;

@@ -95,7 +95,7 @@ pub trait DisposalStore: Send + Sync {
     async fn inventory_disks(&self, host_id: &str) -> Result<Option<Vec<Disk>>, StoreError>;
     /// Opens a case and moves the host from `in_service` to `decommissioning`; false when it was not in service.
     async fn open_case(&self, case: &NewCase) -> Result<bool, StoreError>;
-    /// The host's newest case, open or closed.
+    /// The host's open case, else its newest closed one (a host has at most one open case).
     async fn latest_case(&self, host_id: &str) -> Result<Option<CaseRecord>, StoreError>;
     /// Stores evidence, skipping ids already stored; returns how many were new.
     async fn add_evidence(&self, case_id: &str, evidence: &[Evidence]) -> Result<usize, StoreError>;
@@ -201,7 +201,9 @@ macro_rules! impl_disposal_store {
                 let row = sqlx::query(
                     "SELECT id, host_id, reason, operator, verifier, location, planned_destination, revoke_token, \
                      disks, opened_by, opened_at, sanitized_at, closed_at, outcome, destination, reference \
-                     FROM disposal_cases WHERE host_id = $1 ORDER BY opened_at DESC, id DESC LIMIT 1",
+                     FROM disposal_cases WHERE host_id = $1 \
+                     ORDER BY CASE WHEN closed_at IS NULL THEN 0 ELSE 1 END, opened_at DESC, closed_at DESC, id DESC \
+                     LIMIT 1",
                 )
                 .bind(host_id)
                 .fetch_optional(&self.pool)

@@ -1,0 +1,437 @@
+//! Hardware disposal: lifecycle transitions and their audit entries, the refusal to dispose of a host whose disks
+//! lack evidence, verification results made by the real agent over image files, witnessed destruction, redeploy,
+//! and signed certificates (tampering, public-key-only checks, HTML escaping, the offline CLI check).
+//!
+//! The host is the ThinkPad of `testdata/reports/debian12-thinkpad-t480s.json`; that capture has no disk list (it was
+//! made with `--root`), so the tests add the two disks a live agent would list, as `ingest.rs` does.
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use chrono::{DateTime, Utc};
+use muster_agent::disposal::check::Expect;
+use muster_agent::disposal::{self as agent_disposal, Mode, VerifyConfig};
+use muster_agent::root::SystemRoot;
+use muster_collector::disposal::certificate::{self, CertificateError};
+use muster_collector::model::Role;
+use muster_shared::v1::{
+    Disk, DisposalReport, MediumIdentity, MediumKind, Report, SanitizationMethod, SanitizationTechnique,
+};
+use serde_json::{Value, json};
+
+use crate::common::{Harness, Machine, debian, full};
+
+both!(disposal_needs_evidence_for_every_disk, agent_sends_results_and_token_is_revoked);
+both!(redeploy_returns_to_service, certificates_are_signed_and_escaped, roles_and_states_are_enforced);
+
+const NVME_SERIAL: &str = "S4EWNX0R123456A";
+const HDD_SERIAL: &str = "WD-WCC4N7KJ2X9P";
+
+fn machine() -> Machine {
+    Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f")
+}
+
+/// The real ThinkPad report with the disks its agent would list; `model` lets a test plant a hostile string.
+fn report_with_disks(nvme_model: &str) -> Report {
+    let mut report = debian(&machine());
+    let disks = &mut report.hardware.as_mut().unwrap().disks;
+    disks.push(Disk {
+        name: "nvme0n1".into(),
+        model: Some(nvme_model.into()),
+        serial: Some(format!("{NVME_SERIAL}    ")),
+        size_bytes: 512_110_190_592,
+        rotational: Some(false),
+        transport: Some("nvme".into()),
+        ..Disk::default()
+    });
+    disks.push(Disk {
+        name: "sda".into(),
+        vendor: Some("ATA".into()),
+        model: Some("WDC WD10EZEX-08W".into()),
+        serial: Some(HDD_SERIAL.into()),
+        size_bytes: 1_000_204_886_016,
+        rotational: Some(true),
+        transport: Some("sata".into()),
+        ..Disk::default()
+    });
+    report
+}
+
+/// Enrols the ThinkPad and stores its report; returns (host id, host token).
+async fn laptop(h: &Harness, nvme_model: &str) -> (String, String) {
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host_id, token) = h.enrolled(&secret, &machine()).await;
+    h.stored(&token, &full(&report_with_disks(nvme_model))).await;
+    (host_id, token)
+}
+
+async fn post(h: &Harness, uri: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    let request = Request::post(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (status, _, body) = h.send(request).await;
+    (status, body)
+}
+
+async fn get_text(h: &Harness, uri: &str, token: &str) -> (StatusCode, String, String) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let request = Request::get(uri).header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty());
+    let response = h.app.clone().oneshot(request.unwrap()).await.unwrap();
+    let status = response.status();
+    let content_type =
+        response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, content_type, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+fn start_body(operator: &str, verifier: &str, revoke_token: bool) -> Value {
+    json!({
+        "reason": "end of lease",
+        "operator": operator,
+        "verifier": verifier,
+        "location": "Lisbon office, room 2.14",
+        "destination": "resale",
+        "revoke_token": revoke_token,
+    })
+}
+
+/// An image file of `size` bytes: zeros, with `text` written at `text_at` when given.
+fn image(dir: &Path, name: &str, size: u64, text: Option<(u64, &[u8])>) -> std::path::PathBuf {
+    use std::io::{Seek, SeekFrom, Write};
+    let path = dir.join(name);
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.set_len(size).unwrap();
+    if let Some((offset, bytes)) = text {
+        file.seek(SeekFrom::Start(offset)).unwrap();
+        file.write_all(bytes).unwrap();
+    }
+    path
+}
+
+/// The real agent's full verification of an image file, reported as if the image were the inventoried disk
+/// (`/dev/nvme0n1` with its serial): what `muster-agent disposal verify --report` writes on the machine itself.
+fn verification(
+    image: &Path,
+    as_disk: (&str, &str),
+    host_id: Option<&str>,
+    now: DateTime<Utc>,
+    report_id: &str,
+) -> DisposalReport {
+    let config = VerifyConfig {
+        mode: Mode::Full,
+        expect: Expect::Zero,
+        method: Some(SanitizationMethod::Purge),
+        technique: Some(SanitizationTechnique::CryptoErase),
+        progress: false,
+    };
+    let clock = move || now;
+    let mut medium = agent_disposal::verify_medium(&SystemRoot::live(), image, &config, &clock);
+    medium.target = format!("/dev/{}", as_disk.0);
+    medium.device = MediumIdentity {
+        kind: MediumKind::BlockDevice,
+        name: as_disk.0.to_owned(),
+        vendor: None,
+        model: Some("SAMSUNG MZVLB512HAJQ-000L7".to_owned()),
+        serial: Some(as_disk.1.to_owned()),
+        wwn: None,
+        firmware: None,
+        size_bytes: medium.device.size_bytes,
+        rotational: Some(false),
+        transport: Some("nvme".to_owned()),
+    };
+    agent_disposal::report(vec![medium], report_id.to_owned(), host_id.map(str::to_owned), None, now, now)
+}
+
+/// `(action, target)` of the audit log, oldest first, disposal entries only.
+async fn disposal_audit(h: &Harness) -> Vec<(String, Value)> {
+    let admin = h.api_token(Role::Admin).await;
+    let (status, body) = h.get("/api/v1/admin/audit?limit=1000", &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut out: Vec<(String, Value)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("disposal."))
+        .map(|e| (e["action"].as_str().unwrap().to_owned(), e["details"].clone()))
+        .collect();
+    out.reverse();
+    out
+}
+
+async fn disposal_needs_evidence_for_every_disk(h: Harness) {
+    let analyst = h.api_token(Role::Analyst).await;
+    let (host_id, _) = laptop(&h, "SAMSUNG MZVLB512HAJQ-000L7").await;
+    let base = format!("/api/v1/disposal/hosts/{host_id}");
+
+    // By hostname as well as by id.
+    let (status, body) =
+        post(&h, "/api/v1/disposal/hosts/lab-t480s/start", &analyst, start_body("Ana", "Bo", false)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "decommissioning");
+    assert_eq!(body["case"]["planned_destination"], "resale");
+    let disks: Vec<&str> =
+        body["disks"].as_array().unwrap().iter().map(|d| d["disk"]["serial"].as_str().unwrap()).collect();
+    assert_eq!(disks, [NVME_SERIAL, HDD_SERIAL]);
+    assert_eq!(body["warnings"], json!([]));
+
+    // Nothing recorded: refused, naming both disks.
+    let complete = json!({ "destination": "resale", "reference": "invoice 2026-118" });
+    let (status, body) = post(&h, &format!("{base}/complete"), &analyst, complete.clone()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("disposal_incomplete")), "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains(NVME_SERIAL) && message.contains(HDD_SERIAL), "{message}");
+
+    // A failing verification (text left mid-medium) is recorded but settles nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let dirty = image(dir.path(), "dirty.img", 8 << 20, Some((4 << 20, b"quarterly payroll, do not share")));
+    let failing = verification(&dirty, ("nvme0n1", NVME_SERIAL), Some(&host_id), h.now(), "r-fail");
+    assert!(!failing.passed);
+    let (status, body) =
+        post(&h, &format!("{base}/verification"), &analyst, serde_json::to_value(&failing).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["matched"], json!([NVME_SERIAL]));
+    assert_eq!(body["status"]["disks"][0]["state"], "failed");
+    assert_eq!(
+        body["status"]["missing"],
+        json!([
+            format!("{NVME_SERIAL} (nvme0n1, SAMSUNG MZVLB512HAJQ-000L7): its verification failed"),
+            format!("{HDD_SERIAL} (sda, WDC WD10EZEX-08W): no passing verification or destruction record"),
+        ])
+    );
+
+    // A passing verification for the SSD: only the hard disk is still missing.
+    let clean = image(dir.path(), "clean.img", 8 << 20, None);
+    let passing = verification(&clean, ("nvme0n1", NVME_SERIAL), Some(&host_id), h.now(), "r-pass");
+    assert!(passing.passed);
+    let (status, body) =
+        post(&h, &format!("{base}/verification"), &analyst, serde_json::to_value(&passing).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"]["state"], "decommissioning");
+    let (status, body) = post(&h, &format!("{base}/complete"), &analyst, complete.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains(HDD_SERIAL) && !message.contains(NVME_SERIAL), "{message}");
+
+    // The hard disk is shredded before a witness: sanitized, one certificate per medium.
+    let destroy = json!({ "disk": "wd-wcc4n7kj2x9p", "method": "shred", "witness": "Carla Dias" });
+    let (status, body) = post(&h, &format!("{base}/destruction"), &analyst, destroy).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "sanitized");
+    let states: Vec<&str> = body["disks"].as_array().unwrap().iter().map(|d| d["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["verified", "destroyed"]);
+    let certificates: Vec<&str> =
+        body["certificates"].as_array().unwrap().iter().map(|c| c["disk_serial"].as_str().unwrap()).collect();
+    assert_eq!(certificates, [NVME_SERIAL, HDD_SERIAL]);
+
+    // The planned destination is on the certificates; another one is refused, the planned one accepted.
+    let (status, body) =
+        post(&h, &format!("{base}/complete"), &analyst, json!({ "destination": "donation", "reference": "x" })).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    let (status, body) = post(&h, &format!("{base}/complete"), &analyst, complete).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "disposed");
+    assert_eq!(body["case"]["outcome"], "disposed");
+    assert_eq!(body["case"]["reference"], "invoice 2026-118");
+
+    let audit = disposal_audit(&h).await;
+    let actions: Vec<&str> = audit.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "disposal.started",
+            "disposal.verification_imported",
+            "disposal.verification_imported",
+            "disposal.destruction_recorded",
+            "disposal.sanitized",
+            "disposal.completed"
+        ]
+    );
+    assert_eq!(audit[0].1["reason"], "end of lease");
+    assert_eq!(audit[1].1["results"], json!([{ "disk": NVME_SERIAL, "passed": false }]));
+    assert_eq!(audit[4].1["certificates"].as_array().unwrap().len(), 2);
+    assert_eq!((audit[5].1["from"].as_str(), audit[5].1["to"].as_str()), (Some("sanitized"), Some("disposed")));
+
+    // Disposed hosts leave the queue's "in service" population; the column says so.
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, queue) = h.get("/api/v1/disposal", &viewer).await;
+    assert_eq!(queue.as_array().unwrap().len(), 1);
+    assert_eq!(queue[0]["state"], "disposed");
+}
+
+async fn agent_sends_results_and_token_is_revoked(h: Harness) {
+    let analyst = h.api_token(Role::Analyst).await;
+    let (host_id, token) = laptop(&h, "SAMSUNG MZVLB512HAJQ-000L7").await;
+    let dir = tempfile::tempdir().unwrap();
+    let clean = image(dir.path(), "clean.img", 4 << 20, None);
+    let report = verification(&clean, ("nvme0n1", NVME_SERIAL), Some(&host_id), h.now(), "agent-1");
+    let body = serde_json::to_value(&report).unwrap();
+
+    // No disposal under way: refused.
+    let (status, answer) = post(&h, "/api/v1/agent/disposal", &token, body.clone()).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::CONFLICT, Some("wrong_lifecycle_state")), "{answer}");
+
+    let base = format!("/api/v1/disposal/hosts/{host_id}");
+    assert_eq!(post(&h, &format!("{base}/start"), &analyst, start_body("Ana", "Bo", true)).await.0, StatusCode::OK);
+    let (status, answer) = post(&h, "/api/v1/agent/disposal", &token, body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer, json!({ "report_id": "agent-1", "duplicate": false }));
+    let (_, answer) = post(&h, "/api/v1/agent/disposal", &token, body).await;
+    assert_eq!(answer["duplicate"], true);
+
+    // The hard disk's destruction completes the case; the agent's token is then revoked.
+    let destroy = json!({ "disk": HDD_SERIAL, "method": "pulverize", "witness": "Carla Dias",
+        "destroyed_at": "2026-03-02T08:30:00Z" });
+    let (status, status_body) = post(&h, &format!("{base}/destruction"), &analyst, destroy).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status_body["state"], "sanitized");
+    let (status, answer) = h.report(&token, &full(&report_with_disks("x"))).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("token_revoked")));
+    let audit = disposal_audit(&h).await;
+    let sanitized = audit.iter().find(|(a, _)| a == "disposal.sanitized").unwrap();
+    assert_eq!(sanitized.1["agent_token_revoked"], true);
+    // The import by the agent is audited as the agent's.
+    let admin = h.api_token(Role::Admin).await;
+    let (_, log) = h.get("/api/v1/admin/audit?limit=1000", &admin).await;
+    let imported = log.as_array().unwrap().iter().find(|e| e["action"] == "disposal.verification_imported").unwrap();
+    assert_eq!(imported["actor"], "agent");
+}
+
+async fn redeploy_returns_to_service(h: Harness) {
+    let analyst = h.api_token(Role::Analyst).await;
+    let (host_id, token) = laptop(&h, "SAMSUNG MZVLB512HAJQ-000L7").await;
+    let base = format!("/api/v1/disposal/hosts/{host_id}");
+    assert_eq!(post(&h, &format!("{base}/start"), &analyst, start_body("Ana", "Bo", false)).await.0, StatusCode::OK);
+    let (status, body) = post(&h, &format!("{base}/redeploy"), &analyst, json!({ "note": "lease extended" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "in_service");
+    assert_eq!(body["case"]["outcome"], "redeployed");
+    // Nothing left to redeploy; the queue is empty; the host reports as before (its token was kept).
+    assert_eq!(post(&h, &format!("{base}/redeploy"), &analyst, json!({})).await.0, StatusCode::CONFLICT);
+    let (_, queue) = h.get("/api/v1/disposal", &analyst).await;
+    assert_eq!(queue, json!([]));
+    h.stored(&token, &full(&report_with_disks("SAMSUNG MZVLB512HAJQ-000L7"))).await;
+    // A new decommissioning opens a fresh case.
+    let (status, body) = post(&h, &format!("{base}/start"), &analyst, start_body("Ana", "Bo", false)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["case"]["closed_at"].is_null());
+    let actions: Vec<String> = disposal_audit(&h).await.into_iter().map(|(a, _)| a).collect();
+    assert_eq!(actions, ["disposal.started", "disposal.redeployed", "disposal.started"]);
+}
+
+async fn roles_and_states_are_enforced(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let analyst = h.api_token(Role::Analyst).await;
+    let (host_id, _) = laptop(&h, "SAMSUNG MZVLB512HAJQ-000L7").await;
+    let base = format!("/api/v1/disposal/hosts/{host_id}");
+    let (status, body) = post(&h, &format!("{base}/start"), &viewer, start_body("Ana", "Bo", false)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_role")));
+    let (status, body) = h.get(&base, &viewer).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["state"], "in_service");
+    // Not decommissioning: no evidence, no completion.
+    let destroy = json!({ "disk": HDD_SERIAL, "method": "shred", "witness": "C" });
+    assert_eq!(post(&h, &format!("{base}/destruction"), &analyst, destroy).await.0, StatusCode::CONFLICT);
+    let complete = json!({ "destination": "recycler", "reference": "r" });
+    assert_eq!(post(&h, &format!("{base}/complete"), &analyst, complete).await.0, StatusCode::CONFLICT);
+    // Same person as operator and verifier: a warning, not a refusal. Starting twice is refused.
+    let (status, body) = post(&h, &format!("{base}/start"), &analyst, start_body("Ana Lima", "ana  lima", false)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["warnings"].as_array().unwrap().len(), 1);
+    assert_eq!(post(&h, &format!("{base}/start"), &analyst, start_body("A", "B", false)).await.0, StatusCode::CONFLICT);
+    // A disk the inventory does not list.
+    let unknown = json!({ "disk": "NOPE123", "method": "shred", "witness": "C" });
+    let (status, body) = post(&h, &format!("{base}/destruction"), &analyst, unknown).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains(HDD_SERIAL));
+    assert_eq!(h.get("/api/v1/disposal/hosts/nope", &viewer).await.0, StatusCode::NOT_FOUND);
+}
+
+async fn certificates_are_signed_and_escaped(h: Harness) {
+    let hostile = "<script>alert('x')</script>&\"";
+    let analyst = h.api_token(Role::Analyst).await;
+    let viewer = h.api_token(Role::Viewer).await;
+    let (host_id, _) = laptop(&h, hostile).await;
+    let base = format!("/api/v1/disposal/hosts/{host_id}");
+    let (status, _) = post(&h, &format!("{base}/start"), &analyst, start_body("Ana Lima", "Ana Lima", false)).await;
+    assert_eq!(status, StatusCode::OK);
+    for (disk, witness) in [(NVME_SERIAL, "Bo <b>Chen</b>"), (HDD_SERIAL, "Carla Dias")] {
+        let destroy = json!({ "disk": disk, "method": "shred", "witness": witness });
+        assert_eq!(post(&h, &format!("{base}/destruction"), &analyst, destroy).await.0, StatusCode::OK);
+    }
+    let (_, status_body) = h.get(&base, &viewer).await;
+    assert_eq!(status_body["state"], "sanitized");
+    let id = status_body["certificates"][0]["id"].as_str().unwrap().to_owned();
+
+    let (status, content_type, document) = get_text(&h, &format!("/api/v1/disposal/certificates/{id}"), &viewer).await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/json"));
+    let (_, key) = h.get("/api/v1/disposal/public-key", &viewer).await;
+    let public = certificate::parse_public_key(key["public_key"].as_str().unwrap()).unwrap();
+    let payload = certificate::verify(&document, &public).unwrap();
+    assert_eq!(payload.media.serial, NVME_SERIAL);
+    assert_eq!(payload.media.model.as_deref(), Some(hostile));
+    assert_eq!(payload.media.media_type, "flash memory (NVMe SSD)");
+    assert_eq!(payload.sanitization.method, "destroy");
+    assert_eq!(payload.sanitization.technique, "shred");
+    assert_eq!((payload.operator.as_str(), payload.verifier.as_str()), ("Ana Lima", "Bo <b>Chen</b>"));
+    assert_eq!(payload.destination, "resale");
+    assert_eq!(payload.location, "Lisbon office, room 2.14");
+    assert_eq!(payload.host.system_serial.as_deref(), Some("PC131TBF"));
+    // The hard disk's operator and witness differ; the SSD's as well: no warning on either certificate.
+    assert!(payload.warnings.is_empty());
+
+    // One changed field, or a changed signature, or another key: refused.
+    let mut tampered: Value = serde_json::from_str(&document).unwrap();
+    tampered["certificate"]["media"]["serial"] = json!("S4EWNX0R999999Z");
+    assert!(matches!(certificate::verify(&tampered.to_string(), &public), Err(CertificateError::BadSignature)));
+    let mut added: Value = serde_json::from_str(&document).unwrap();
+    added["certificate"]["note"] = json!("added later");
+    assert!(matches!(certificate::verify(&added.to_string(), &public), Err(CertificateError::BadSignature)));
+    let mut resigned: Value = serde_json::from_str(&document).unwrap();
+    let signature = resigned["signature"]["value"].as_str().unwrap().to_owned();
+    let flipped = format!("{}{}", if signature.starts_with('0') { "1" } else { "0" }, &signature[1..]);
+    resigned["signature"]["value"] = json!(flipped);
+    assert!(matches!(certificate::verify(&resigned.to_string(), &public), Err(CertificateError::BadSignature)));
+    let other = ed25519_verifying_key_of_seed(9);
+    assert!(matches!(certificate::verify(&document, &other), Err(CertificateError::OtherKey { .. })));
+
+    // Offline, with the public key alone: the collector binary, no database.
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&good, &document).unwrap();
+    std::fs::write(&bad, tampered.to_string()).unwrap();
+    let cli = |file: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_muster-collector"))
+            .args(["--data-dir", "/nonexistent/muster", "certificate", "verify"])
+            .arg(file)
+            .args(["--public-key", key["public_key"].as_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let ok = cli(&good);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).starts_with(&format!("valid: certificate {id} for medium {NVME_SERIAL}"))
+    );
+    let refused = cli(&bad);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("signature does not match"));
+
+    // The printable page escapes every value.
+    let (status, content_type, page) = get_text(&h, &format!("/api/v1/disposal/certificates/{id}/html"), &viewer).await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "text/html; charset=utf-8"));
+    assert!(!page.contains("<script>") && !page.contains("<b>Chen"), "{page}");
+    assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"));
+    assert!(page.contains("Bo &lt;b&gt;Chen&lt;/b&gt;"));
+    // Operator and verifier of the case are one person: the status warns (each witness here is someone else).
+    assert_eq!(status_body["warnings"].as_array().unwrap().len(), 1);
+    assert_eq!(h.get("/api/v1/disposal/certificates/nope", &viewer).await.0, StatusCode::NOT_FOUND);
+}
+
+fn ed25519_verifying_key_of_seed(seed: u8) -> ed25519_dalek::VerifyingKey {
+    ed25519_dalek::SigningKey::from_bytes(&[seed; 32]).verifying_key()
+}
