@@ -248,16 +248,10 @@ fn signature_finding(hit: &SignatureHit) -> Finding {
     }
 }
 
-/// True when every byte is zero; 4 KiB at a time, word-wise inside, so the compiler vectorises it and a non-zero
-/// region stops the scan early.
+/// True when every byte is zero. A byte-wise OR over each 4 KiB block is what LLVM vectorises best (full-width
+/// SIMD ORs, no bounds checks); stopping per block keeps a non-zero medium from being scanned to the end.
 pub fn is_zero(data: &[u8]) -> bool {
-    let blocks = data.chunks(BLOCK);
-    blocks.into_iter().all(|block| {
-        let words = block.chunks_exact(16);
-        let tail = words.remainder();
-        let folded = words.fold(0u128, |acc, w| acc | u128::from_ne_bytes(w.try_into().unwrap_or([0xff; 16])));
-        folded == 0 && tail.iter().all(|b| *b == 0)
-    })
+    data.chunks(BLOCK).all(|block| block.iter().fold(0u8, |acc, b| acc | b) == 0)
 }
 
 /// Shannon entropy of `data` in bits per byte (0 for empty input).

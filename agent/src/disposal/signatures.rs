@@ -344,7 +344,8 @@ mod tests {
 
     #[test]
     fn finds_each_signature_at_its_real_offset() {
-        let cases: Vec<(&str, Vec<u8>, Vec<(&str, u64)>)> = vec![
+        type Case = (&'static str, Vec<u8>, Vec<(&'static str, u64)>);
+        let cases: Vec<Case> = vec![
             ("xfs", image(4096, &[(0, b"XFSB"), (4, &4096u32.to_be_bytes())]), vec![("xfs", 0)]),
             (
                 "btrfs",
