@@ -8,6 +8,7 @@ mod common;
 mod agent_e2e;
 mod disposal;
 mod enroll;
+mod findings;
 mod ingest;
 mod limits;
 mod read_api;

@@ -1,0 +1,581 @@
+//! Rules and findings end to end, on both stores with a controlled clock: a weak configuration reported by the real
+//! ThinkPad report opens findings, fixing it resolves them, people triage them (roles enforced), risk acceptances
+//! expire, time alone makes hosts stale, missing and past end of life, and operators override the policy.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use chrono::Duration;
+use muster_collector::AppState;
+use muster_collector::findings::evaluate;
+use muster_collector::model::Role;
+use muster_collector::rules::{PolicySource, Rules};
+use muster_shared::v1::{CheckStatus, PendingUpdate, Report};
+use serde_json::{Value, json};
+
+use crate::common::{Harness, Machine, debian, full};
+
+both!(
+    weak_configuration_opens_findings_and_the_fix_resolves_them,
+    triage_with_roles_and_risk_acceptance_expiry,
+    stale_missing_and_end_of_life_by_clock,
+    overdue_security_updates_and_duplicate_identity,
+    policy_dir_overrides_and_invalid_reload,
+);
+
+const MACHINE_ID: &str = "4c4c4544004d3510804bb2c04f4e3732";
+
+fn set(report: &mut Report, id: &str, status: CheckStatus, evidence: &[&str]) {
+    let check = report.checks.as_mut().unwrap().iter_mut().find(|c| c.id == id).unwrap();
+    check.status = status;
+    check.evidence = evidence.iter().map(|e| (*e).to_owned()).collect();
+    check.reason = None;
+}
+
+/// The real ThinkPad report with an SSH server allowing root, an account without password and unencrypted disks.
+fn weak(machine: &Machine) -> Report {
+    let mut r = debian(machine);
+    set(&mut r, "ssh.permit_root_login", CheckStatus::Fail, &["/etc/ssh/sshd_config:32: PermitRootLogin yes"]);
+    set(&mut r, "accounts.empty_password", CheckStatus::Fail, &["/etc/shadow: guest has an empty password"]);
+    set(&mut r, "disk.encryption", CheckStatus::Fail, &["/dev/nvme0n1p2 mounted on / is not on dm-crypt"]);
+    r
+}
+
+/// The same machine after the administrator fixed the three problems.
+fn fixed(machine: &Machine) -> Report {
+    let mut r = debian(machine);
+    set(&mut r, "ssh.permit_root_login", CheckStatus::Pass, &["/etc/ssh/sshd_config:32: PermitRootLogin no"]);
+    set(&mut r, "accounts.empty_password", CheckStatus::Pass, &[]);
+    set(&mut r, "disk.encryption", CheckStatus::Pass, &["/dev/mapper/nvme0n1p2_crypt mounted on / (dm-crypt)"]);
+    r
+}
+
+/// (rule, severity, status) of the findings the API lists for `query`.
+async fn listed(h: &Harness, token: &str, query: &str) -> Vec<(String, String, String)> {
+    let (status, body) = h.get(&format!("/api/v1/findings?{query}"), token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule_id"].as_str().unwrap().to_owned(),
+                f["severity"].as_str().unwrap().to_owned(),
+                f["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn triple(rule: &str, severity: &str, status: &str) -> (String, String, String) {
+    (rule.to_owned(), severity.to_owned(), status.to_owned())
+}
+
+async fn finding_id(h: &Harness, token: &str, rule: &str) -> String {
+    let (_, body) = h.get(&format!("/api/v1/findings?rule={rule}"), token).await;
+    body["findings"][0]["id"].as_str().unwrap().to_owned()
+}
+
+async fn post(h: &Harness, uri: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (status, _, body) = h.send(request).await;
+    (status, body)
+}
+
+/// Enrols the ThinkPad and stores `report`; returns (host id, host token).
+async fn enrolled_with(h: &Harness, report: &Report) -> (String, String) {
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let (host, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(report)).await;
+    (host, token)
+}
+
+async fn run_schedule(h: &Harness) {
+    let policy = Rules::builtin().unwrap().current();
+    evaluate::evaluate_all(h.store.as_ref(), &policy, h.now()).await.unwrap();
+}
+
+async fn weak_configuration_opens_findings_and_the_fix_resolves_them(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let (host, token) = enrolled_with(&h, &weak(&machine)).await;
+
+    let open = vec![
+        triple("accounts.empty_password", "critical", "open"),
+        triple("disk.encryption", "high", "open"),
+        triple("ssh.permit_root_login", "high", "open"),
+        triple("usb.storage_disabled", "low", "open"),
+        triple("malware.scanner", "info", "open"),
+    ];
+    assert_eq!(listed(&h, &viewer, "status=open").await, open);
+    assert_eq!(listed(&h, &viewer, "severity=high&status=open").await, open[1..3].to_vec());
+    let (status, body) = h.get(&format!("/api/v1/hosts/{host}/findings?severity=critical"), &viewer).await;
+    assert_eq!(status, StatusCode::OK);
+    let f = &body["findings"][0];
+    assert_eq!(f["title"], "Account with an empty password");
+    assert_eq!(f["evidence"], json!(["/etc/shadow: guest has an empty password"]));
+    assert_eq!(f["hostname"], "lab-t480s");
+    assert_eq!(f["first_seen"], "2026-03-02T09:00:00Z");
+    assert_eq!(f["due_at"], "2026-03-09T09:00:00Z", "critical: 7 days");
+    assert_eq!(f["overdue"], false);
+    let (_, body) = h.get("/api/v1/findings?rule=disk.encryption", &viewer).await;
+    assert_eq!(
+        body["findings"][0]["evidence"],
+        json!(["/dev/nvme0n1p2 mounted on / is not on dm-crypt", "chassis: Notebook"])
+    );
+
+    // A week and a day later the critical one is overdue; paging and CSV see the same list.
+    h.advance(Duration::days(8));
+    assert_eq!(listed(&h, &viewer, "overdue=true").await, vec![triple("accounts.empty_password", "critical", "open")]);
+    let (_, page) = h.get("/api/v1/findings?limit=2&offset=2", &viewer).await;
+    assert_eq!((page["total"].as_i64(), page["next_offset"].as_i64()), (Some(5), Some(4)));
+    let request = Request::get("/api/v1/findings?format=csv&severity=high")
+        .header(header::AUTHORIZATION, format!("Bearer {viewer}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(h.app.clone(), request).await.unwrap();
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let csv = String::from_utf8(bytes.to_vec()).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("id,host_id,hostname,kind,rule_id,subject,severity,status,title,"));
+    assert!(lines[1].contains(",lab-t480s,rule,disk.encryption,,high,open,Laptop disk not encrypted,"), "{csv}");
+    assert!(lines[1].ends_with(",/dev/nvme0n1p2 mounted on / is not on dm-crypt | chassis: Notebook"), "{csv}");
+
+    // The administrator fixes the machine; the next report resolves the three findings by itself.
+    let envelope = full(&fixed(&machine));
+    h.stored(&token, &envelope).await;
+    assert_eq!(
+        listed(&h, &viewer, "status=resolved").await,
+        vec![
+            triple("accounts.empty_password", "critical", "resolved"),
+            triple("disk.encryption", "high", "resolved"),
+            triple("ssh.permit_root_login", "high", "resolved"),
+        ]
+    );
+    let (_, body) = h.get("/api/v1/findings?rule=ssh.permit_root_login", &viewer).await;
+    assert_eq!(body["findings"][0]["resolved_report_id"], envelope.report_id.as_str());
+    assert_eq!(body["findings"][0]["resolved_at"], "2026-03-10T09:00:00Z");
+    assert_eq!(listed(&h, &viewer, "status=open").await, open[3..].to_vec());
+
+    // The weakness comes back: the same finding reopens with a new first-seen time and due date.
+    h.advance(Duration::days(1));
+    h.stored(&token, &full(&weak(&machine))).await;
+    let id = finding_id(&h, &viewer, "ssh.permit_root_login").await;
+    let (_, detail) = h.get(&format!("/api/v1/findings/{id}"), &viewer).await;
+    assert_eq!(
+        (detail["status"].as_str(), detail["first_seen"].as_str()),
+        (Some("reopened"), Some("2026-03-11T09:00:00Z"))
+    );
+    let steps: Vec<(&str, &str, Value)> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["to_status"].as_str().unwrap(), e["report_id"].clone()))
+        .collect();
+    assert_eq!(steps.len(), 3);
+    assert_eq!((steps[0].0, steps[0].1), ("opened", "open"));
+    assert_eq!(steps[1], ("resolved", "resolved", json!(envelope.report_id)));
+    assert_eq!((steps[2].0, steps[2].1), ("recurred", "reopened"));
+}
+
+async fn triage_with_roles_and_risk_acceptance_expiry(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let analyst = h.api_token(Role::Analyst).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let (_, token) = enrolled_with(&h, &weak(&machine)).await;
+    let id = finding_id(&h, &viewer, "ssh.permit_root_login").await;
+    let uri = |action: &str| format!("/api/v1/findings/{id}/{action}");
+
+    let (status, body) = post(&h, &uri("acknowledge"), &viewer, json!({ "comment": "mine" })).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_role")));
+    let (status, body) = post(&h, &uri("acknowledge"), &analyst, json!({ "comment": "ticket OPS-12" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "acknowledged");
+    assert_eq!(body["ack_comment"], "ticket OPS-12");
+    assert!(body["acknowledged_by"].as_str().unwrap().starts_with("api-token:"), "{body}");
+    let (status, body) = post(&h, &uri("acknowledge"), &analyst, json!({})).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_transition")));
+
+    let (status, body) = post(&h, &uri("accept-risk"), &analyst, json!({ "reason": "jump host" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["message"], "accepting a risk needs an expiry (expires_at)");
+    let (status, _) = post(&h, &uri("accept-risk"), &viewer, json!({ "reason": "x", "expires_in": "30d" })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) =
+        post(&h, &uri("accept-risk"), &analyst, json!({ "reason": "jump host, replaced in Q2", "expires_in": "30d" }))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "risk_accepted");
+    assert_eq!(body["risk_expires_at"], "2026-04-01T09:00:00Z");
+    assert_eq!(body["risk_reason"], "jump host, replaced in Q2");
+
+    // Reports and the schedule keep it accepted until the expiry; then it reopens by itself.
+    h.advance(Duration::days(29));
+    h.stored(&token, &full(&weak(&machine))).await;
+    run_schedule(&h).await;
+    let (_, f) = h.get(&format!("/api/v1/findings/{id}"), &viewer).await;
+    assert_eq!(f["status"], "risk_accepted");
+    h.advance(Duration::hours(25));
+    run_schedule(&h).await;
+    run_schedule(&h).await;
+    let (_, f) = h.get(&format!("/api/v1/findings/{id}"), &viewer).await;
+    assert_eq!(f["status"], "reopened");
+    assert_eq!(f["overdue"], true, "due 30 days after 2026-03-02");
+    let history: Vec<(String, String, String)> = f["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let actor = e["actor"].as_str().unwrap();
+            let who = if actor.starts_with("api-token:") { "analyst" } else { actor };
+            (e["action"].as_str().unwrap().to_owned(), e["to_status"].as_str().unwrap().to_owned(), who.to_owned())
+        })
+        .collect();
+    let step = |a: &str, s: &str, w: &str| (a.to_owned(), s.to_owned(), w.to_owned());
+    assert_eq!(
+        history,
+        vec![
+            step("opened", "open", "evaluator"),
+            step("acknowledged", "acknowledged", "analyst"),
+            step("risk_accepted", "risk_accepted", "analyst"),
+            step("risk_acceptance_expired", "reopened", "evaluator"),
+        ]
+    );
+    assert_eq!(f["history"][1]["source_ip"], "192.0.2.10");
+
+    // A person can reopen what was acknowledged; every step is in the audit log with who and from where.
+    post(&h, &uri("acknowledge"), &analyst, json!({})).await;
+    let (status, body) = post(&h, &uri("reopen"), &analyst, json!({ "comment": "not fixed after all" })).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("reopened")));
+    let admin = h.api_token(Role::Admin).await;
+    let (_, audit) = h.get("/api/v1/admin/audit?limit=1000", &admin).await;
+    let actions: Vec<(String, Value)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == id.as_str())
+        .map(|e| (e["action"].as_str().unwrap().to_owned(), e["source_ip"].clone()))
+        .rev()
+        .collect();
+    let ip = json!("192.0.2.10");
+    assert_eq!(
+        actions,
+        vec![
+            ("finding.opened".to_owned(), Value::Null),
+            ("finding.acknowledged".to_owned(), ip.clone()),
+            ("finding.risk_accepted".to_owned(), ip.clone()),
+            ("finding.risk_acceptance_expired".to_owned(), Value::Null),
+            ("finding.acknowledged".to_owned(), ip.clone()),
+            ("finding.reopened".to_owned(), ip),
+        ]
+    );
+    let (status, _) = post(&h, "/api/v1/findings/nope/acknowledge", &analyst, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The findings of rules that change with time alone.
+async fn time_rules(h: &Harness, token: &str) -> Vec<(String, String, String)> {
+    listed(h, token, "limit=100")
+        .await
+        .into_iter()
+        .filter(|(r, _, _)| r.starts_with("host.") || r.starts_with("os."))
+        .collect()
+}
+
+async fn stale_missing_and_end_of_life_by_clock(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let (_, token) = enrolled_with(&h, &debian(&machine)).await;
+    run_schedule(&h).await;
+    assert_eq!(time_rules(&h, &viewer).await, vec![]);
+    h.advance(Duration::days(7));
+    run_schedule(&h).await;
+    assert_eq!(time_rules(&h, &viewer).await, vec![triple("host.stale", "low", "open")]);
+    h.advance(Duration::days(23));
+    run_schedule(&h).await;
+    assert_eq!(
+        time_rules(&h, &viewer).await,
+        vec![triple("host.missing", "medium", "open"), triple("host.stale", "low", "resolved")]
+    );
+    // The machine comes back on 2026-04-12, 90 days before Debian 12's end of security support (2026-07-11).
+    h.advance(Duration::days(11));
+    h.stored(&token, &full(&debian(&machine))).await;
+    assert_eq!(
+        time_rules(&h, &viewer).await,
+        vec![
+            triple("host.missing", "medium", "resolved"),
+            triple("os.end_of_life_soon", "medium", "open"),
+            triple("host.stale", "low", "resolved"),
+        ]
+    );
+    let (_, body) = h.get("/api/v1/findings?rule=os.end_of_life_soon", &viewer).await;
+    assert_eq!(
+        body["findings"][0]["evidence"],
+        json!(["Debian GNU/Linux 12 (bookworm): debian 12 security support ends 2026-07-11 (in 90 days)"])
+    );
+    h.advance(Duration::days(90));
+    h.stored(&token, &full(&debian(&machine))).await;
+    let (_, body) = h.get("/api/v1/findings?rule=os.end_of_life&status=open", &viewer).await;
+    assert_eq!(
+        body["findings"][0]["evidence"],
+        json!(["Debian GNU/Linux 12 (bookworm): debian 12 security support ended 2026-07-11"])
+    );
+    assert_eq!(listed(&h, &viewer, "rule=os.end_of_life_soon").await[0].2, "resolved");
+}
+
+async fn overdue_security_updates_and_duplicate_identity(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let mut report = debian(&machine);
+    // libssl3 of this image (3.0.15-1~deb12u1) with the later bookworm-security release pending.
+    report.patches = Some(muster_shared::v1::Patches {
+        manager: Some("apt".to_owned()),
+        pending: Some(vec![PendingUpdate {
+            name: "libssl3".to_owned(),
+            arch: Some("amd64".to_owned()),
+            installed_version: "3.0.15-1~deb12u1".to_owned(),
+            candidate_version: "3.0.16-1~deb12u1".to_owned(),
+            security: true,
+            origin: Some("Debian-Security/bookworm-security".to_owned()),
+        }]),
+        pending_count: Some(1),
+        security_count: Some(1),
+        ..Default::default()
+    });
+    let (_, token) = enrolled_with(&h, &report).await;
+    h.advance(Duration::days(14));
+    h.stored(&token, &full(&report)).await;
+    assert!(listed(&h, &viewer, "rule=patch.security_overdue").await.is_empty());
+    h.advance(Duration::days(1));
+    h.stored(&token, &full(&report)).await;
+    let (_, body) = h.get("/api/v1/findings?rule=patch.security_overdue", &viewer).await;
+    assert_eq!(body["findings"][0]["severity"], "high");
+    assert_eq!(
+        body["findings"][0]["evidence"],
+        json!(["libssl3 3.0.15-1~deb12u1 -> 3.0.16-1~deb12u1 pending for 15 days"])
+    );
+    // Installed: the pending list empties and the finding resolves.
+    report.patches.as_mut().unwrap().pending = Some(Vec::new());
+    h.stored(&token, &full(&report)).await;
+    assert_eq!(listed(&h, &viewer, "rule=patch.security_overdue").await[0].2, "resolved");
+
+    // A clone of the disk image enrols as a second host with the same hardware identity: both are flagged.
+    let (_, secret) = h.enroll_secret(None).await;
+    let clone = Machine { hostname: "lab-t480s-clone".into(), ..Machine::thinkpad("22222222222222222222222222222222") };
+    let (_, clone_token) = h.enrolled(&secret, &clone).await;
+    h.stored(&clone_token, &full(&debian(&clone))).await;
+    run_schedule(&h).await;
+    let (_, body) = h.get("/api/v1/findings?rule=identity.duplicate", &viewer).await;
+    let hosts: Vec<&str> =
+        body["findings"].as_array().unwrap().iter().map(|f| f["hostname"].as_str().unwrap()).collect();
+    assert_eq!(hosts, ["lab-t480s", "lab-t480s-clone"]);
+}
+
+/// The app over `h`'s store and clock with the policy of `dir`.
+fn with_policy_dir(h: &Harness, rules: Arc<Rules>) -> axum::Router {
+    let clock_now = h.now.clone();
+    let state = AppState {
+        store: h.store.clone(),
+        policy: Arc::new(muster_collector::ServicePolicy::default()),
+        clock: Arc::new(move || *clock_now.lock().unwrap()),
+        rules,
+    };
+    muster_collector::app(state).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40_000))))
+}
+
+async fn policy_dir_overrides_and_invalid_reload(h: Harness) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("10-site.toml"),
+        r#"[params]
+stale_days = 3
+
+# Root logins are worse here, and nobody runs a malware scanner on Linux.
+[[rule]]
+id = "ssh.permit_root_login"
+severity = "critical"
+sla_days = 2
+
+[[rule]]
+id = "malware.scanner"
+enabled = false
+
+[[rule]]
+id = "site.lab_laptop"
+title = "Laptop in the lab"
+severity = "low"
+sla_days = 60
+match = 'host.laptop && "lab" in host.tags'
+evidence = '["chassis " + host.chassis_type]'
+"#,
+    )
+    .unwrap();
+    let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None };
+    let rules = Arc::new(Rules::load(source).unwrap());
+    let h = Harness {
+        app: with_policy_dir(&h, rules.clone()),
+        store: h.store.clone(),
+        now: h.now.clone(),
+        backend: h.backend,
+    };
+    let viewer = h.api_token(Role::Viewer).await;
+    let admin = h.api_token(Role::Admin).await;
+
+    let (_, list) = h.get("/api/v1/rules", &viewer).await;
+    let by_id: BTreeMap<&str, &Value> =
+        list["rules"].as_array().unwrap().iter().map(|r| (r["id"].as_str().unwrap(), r)).collect();
+    assert_eq!(by_id.len(), 30);
+    assert!(!by_id.contains_key("malware.scanner"));
+    assert_eq!(by_id["ssh.permit_root_login"]["severity"], "critical");
+    assert_eq!(by_id["ssh.permit_root_login"]["title"], "SSH server allows root login", "kept from the built-in");
+    assert!(by_id["site.lab_laptop"]["origin"].as_str().unwrap().ends_with("10-site.toml"));
+    assert_eq!(list["params"]["stale_days"], 3);
+    let fingerprint = list["fingerprint"].clone();
+
+    let machine = Machine::thinkpad(MACHINE_ID);
+    enrolled_with(&h, &weak(&machine)).await;
+    assert_eq!(
+        listed(&h, &viewer, "status=open").await,
+        vec![
+            triple("ssh.permit_root_login", "critical", "open"),
+            triple("accounts.empty_password", "critical", "open"),
+            triple("disk.encryption", "high", "open"),
+            triple("site.lab_laptop", "low", "open"),
+            triple("usb.storage_disabled", "low", "open"),
+        ]
+    );
+    let (_, body) = h.get("/api/v1/findings?rule=site.lab_laptop", &viewer).await;
+    assert_eq!(body["findings"][0]["evidence"], json!(["chassis Notebook"]));
+
+    // A broken file is refused with its file, rule and position; the rules in force stay.
+    std::fs::write(
+        dir.path().join("20-broken.toml"),
+        "[[rule]]\nid = \"site.broken\"\ntitle = \"Broken\"\nseverity = \"low\"\nsla_days = 1\nmatch = 'host.laptop && && true'\n",
+    )
+    .unwrap();
+    let (status, _) = post(&h, "/api/v1/rules/reload", &viewer, json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = post(&h, "/api/v1/rules/reload", &admin, json!({})).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_policy")));
+    let path = dir.path().join("20-broken.toml").display().to_string();
+    let message = body["message"].as_str().unwrap();
+    // Line 6 is `match = 'host.laptop && && true'`: the second `&&` is at column 25.
+    assert!(
+        message.starts_with(&format!("{path}:6:25: rule site.broken: match: Syntax error: extraneous input '&&'")),
+        "{message}"
+    );
+    let (_, list) = h.get("/api/v1/rules", &viewer).await;
+    assert_eq!(list["fingerprint"], fingerprint);
+
+    // Fixed and reloaded: every host is evaluated with the new rules at once.
+    std::fs::write(dir.path().join("20-broken.toml"), "[[rule]]\nid = \"usb.storage_disabled\"\nenabled = false\n")
+        .unwrap();
+    let (status, body) = post(&h, "/api/v1/rules/reload", &admin, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["rules"].as_u64(), body["evaluation"]["hosts"].as_u64()), (Some(29), Some(1)));
+    assert_eq!(body["evaluation"]["resolved"], 1);
+    assert_eq!(listed(&h, &viewer, "rule=usb.storage_disabled").await[0].2, "resolved");
+
+    // The same mistakes at start-up: an unknown severity names its position too.
+    std::fs::write(
+        dir.path().join("20-broken.toml"),
+        "[[rule]]\nid = \"site.sev\"\ntitle = \"t\"\nseverity = \"urgent\"\nsla_days = 1\nmatch = 'true'\n",
+    )
+    .unwrap();
+    let err = Rules::load(PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None }).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{path}:4:12: rule site.sev: severity \"urgent\" is not one of critical, high, medium, low, info")
+    );
+    drop(rules);
+}
+
+/// The CLI over a SQLite database the test can name: list (JSON, CSV, table), acknowledge, accept-risk, and
+/// `rules validate` refusing a broken file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_lists_and_triages() {
+    muster_collector::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("muster.db");
+    let url = format!("sqlite://{}", db.display());
+    let store: Arc<dyn muster_collector::store::Store> =
+        Arc::new(muster_collector::store::SqliteStore::open(&url).await.unwrap());
+    let h = Harness::with_policy(store, crate::common::Backend::Sqlite, muster_collector::ServicePolicy::default());
+    let viewer = h.api_token(Role::Viewer).await;
+    enrolled_with(&h, &weak(&Machine::thinkpad(MACHINE_ID))).await;
+
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster-collector"))
+            .args(["--data-dir", dir.path().to_str().unwrap(), "--database-url", &url])
+            .args(args)
+            .env_remove("MUSTER_CONFIG")
+            .env("USER", "alice")
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (ok, out, err) = cli(&["--format", "json", "findings", "list", "--severity", "high", "--status", "open"]);
+    assert!(ok, "{err}");
+    let page: Value = serde_json::from_str(&out).unwrap();
+    let rules: Vec<&str> =
+        page["findings"].as_array().unwrap().iter().map(|f| f["rule_id"].as_str().unwrap()).collect();
+    assert_eq!(rules, ["disk.encryption", "ssh.permit_root_login"]);
+
+    let (ok, out, _) = cli(&["findings", "list", "--severity", "critical", "--csv"]);
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[1].contains(",rule,accounts.empty_password,,critical,open,Account with an empty password,"));
+
+    let (ok, out, _) = cli(&["--format", "table", "findings", "list", "--status", "open"]);
+    assert!(ok);
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().take(3).collect()).collect();
+    assert_eq!(rows[0], ["ID", "SEVERITY", "STATUS"]);
+    assert_eq!(rows.len(), 6, "{out}");
+    assert_eq!(&rows[1][1..], ["critical", "open"]);
+
+    let id = finding_id(&h, &viewer, "ssh.permit_root_login").await;
+    let (ok, _, err) = cli(&["findings", "acknowledge", &id, "--comment", "ticket OPS-7"]);
+    assert!(ok, "{err}");
+    assert_eq!(err.trim(), format!("finding {id} is now acknowledged"));
+    let (ok, _, err) = cli(&["findings", "accept-risk", &id, "--reason", "bastion", "--expires-in", "7d"]);
+    assert!(ok, "{err}");
+    let (_, f) = h.get(&format!("/api/v1/findings/{id}"), &viewer).await;
+    assert_eq!((f["status"].as_str(), f["acknowledged_by"].as_str()), (Some("risk_accepted"), Some("cli:alice")));
+    assert_eq!(f["risk_reason"], "bastion");
+    let (ok, _, err) = cli(&["findings", "reopen", "no-such-finding"]);
+    assert!(!ok);
+    assert_eq!(err.trim(), "error: finding no-such-finding not found");
+
+    let policy = dir.path().join("policy");
+    std::fs::create_dir(&policy).unwrap();
+    std::fs::write(policy.join("site.toml"), "[[rule]]\nid = \"ssh.permit_root_login\"\nseverity = \"severe\"\n")
+        .unwrap();
+    let (ok, _, err) = cli(&["rules", "validate", "--policy-dir", policy.to_str().unwrap()]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "error: loading the rules: {}:3:12: rule ssh.permit_root_login: severity \"severe\" is not one of \
+             critical, high, medium, low, info",
+            policy.join("site.toml").display()
+        )
+    );
+    let (ok, out, _) = cli(&["rules", "validate"]);
+    assert!(ok);
+    assert!(out.starts_with("policy valid: 30 rules, 14 end-of-life products, fingerprint "), "{out}");
+}
