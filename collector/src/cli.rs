@@ -41,6 +41,7 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    #[value(alias = "table")]
     Text,
     Json,
 }
@@ -64,6 +65,9 @@ pub enum Command {
     /// Sanitization certificates: show, export, verify offline.
     #[command(subcommand)]
     Certificate(crate::cli_disposal::CertificateCommand),
+    /// Vulnerabilities: `version compare`, offline `scan`, `advisories import`.
+    #[command(flatten)]
+    Vuln(crate::cli_vuln::VulnCommand),
     /// Findings of the rules and their lifecycle: list, show, acknowledge, accept-risk, reopen.
     #[command(subcommand)]
     Findings(crate::cli_findings::FindingsCommand),
@@ -203,6 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token(cmd, open().await?.as_ref(), cli.format).await,
         Command::Disposal(cmd) => crate::cli_disposal::run_disposal(cmd, open().await?.as_ref(), cli.format).await,
         Command::Certificate(cmd) => crate::cli_disposal::run_certificate(cmd, open, cli.format).await,
+        Command::Vuln(cmd) => crate::cli_vuln::run(cmd, open, cli.format).await,
         Command::Ca(CaCommand::Show) => {
             let files = TlsFiles::new(&settings.data_dir);
             let info = tls::ca_info(&files).context("no CA yet: run `muster-collector serve` once to create it")?;

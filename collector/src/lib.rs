@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod cli_disposal;
 pub mod cli_findings;
+pub mod cli_vuln;
 pub mod config;
 pub mod disposal;
 pub mod error;

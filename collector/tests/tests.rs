@@ -13,3 +13,4 @@ mod ingest;
 mod limits;
 mod read_api;
 mod serve;
+mod vulnerabilities;

@@ -243,6 +243,7 @@ pub async fn report(
         IngestOutcome::Stored { events } => {
             tracing::debug!(host_id = %auth.host_id, report_id = %report_id, events, "report stored");
             crate::findings::evaluate::after_ingest(&state, &auth.host_id, &report_id).await;
+            crate::store::advisories::sync::after_report(state.store.as_ref(), &auth.host_id, &input.report, now).await;
             Ok(ack(ReportStatus::Stored, Vec::new()))
         }
         IngestOutcome::Duplicate => Ok(ack(ReportStatus::Duplicate, Vec::new())),

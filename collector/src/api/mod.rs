@@ -8,6 +8,7 @@ pub mod auth;
 pub mod health;
 pub mod hosts;
 pub mod openapi;
+pub mod vulnerabilities;
 
 use axum::Json;
 use axum::Router;
@@ -42,9 +43,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/enroll-secrets", get(admin::list_enroll_secrets).post(admin::create_enroll_secret))
         .route("/api/v1/admin/enroll-secrets/{id}", delete(admin::revoke_enroll_secret))
         .route("/api/v1/admin/audit", get(admin::audit))
-        .route("/metrics", get(crate::metrics::render))
         .merge(disposal::router())
         .merge(findings::router())
+        .merge(vulnerabilities::router())
+        .route("/metrics", get(crate::metrics::render))
         .fallback(no_route)
         .with_state(state)
         .layer(axum::middleware::from_fn(crate::metrics::track))

@@ -17,8 +17,9 @@ use crate::views::{
     SoftwareVersionHosts,
 };
 
-pub mod findings;
+pub mod advisories;
 pub mod disposal;
+pub mod findings;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -160,7 +161,7 @@ pub struct AuditRecord {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + disposal::DisposalStore + findings::FindingsStore {
+pub trait Store: Send + Sync + disposal::DisposalStore + advisories::AdvisoryStore + findings::FindingsStore {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 
