@@ -135,8 +135,8 @@ fn status_name(status: CheckStatus) -> &'static str {
 
 /// The CEL context for one host: `now`, `params`, `host`, `last_seen_days`, `os`, `checks`, `patches`,
 /// `software`, `eol`.
-pub fn context<'p, 'v>(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Context<'p, 'v> {
-    let mut ctx = Context::default();
+pub fn context<'p, 'v>(facts: &HostFacts, policy: &Policy, env: Arc<cel::Env>, now: DateTime<Utc>) -> Context<'p, 'v> {
+    let mut ctx = Context::with_env(env);
     ctx.add_variable_from_value("now", ts(now));
     let params: HashMap<Key, Value> =
         policy.params.iter().map(|(k, v)| (Key::String(Arc::new(k.clone())), Value::Int(*v))).collect();

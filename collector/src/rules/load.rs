@@ -135,7 +135,8 @@ impl Located {
     }
 
     fn compile(&self, rule: &str, what: &str) -> Result<Program, PolicyError> {
-        // The parser is generated code; a panic inside it must not take the collector down with a bad file.
+        // The parser is generated code (cel 0.10 panicked on some inputs); where panics unwind, a bad file must
+        // still end as an error. Release builds abort on panic, hence the fixed `cel` version.
         let text = self.text.clone();
         let outcome = std::panic::catch_unwind(move || {
             Program::compile(&text).map_err(|errors| {
@@ -329,5 +330,12 @@ pub fn load(source: &PolicySource) -> Result<Policy, PolicyError> {
             evidence_program,
         });
     }
-    Ok(Policy { rules, params, eol_products, eol, fingerprint })
+    Ok(Policy {
+        rules,
+        params,
+        eol_products,
+        eol,
+        fingerprint,
+        env: super::StdEnv(std::sync::Arc::new(cel::Env::stdlib())),
+    })
 }

@@ -150,6 +150,17 @@ pub struct Policy {
     pub eol: EolData,
     /// Identifies this rule set (a hash of every input), recorded with evaluations.
     pub fingerprint: String,
+    /// CEL's standard functions, built once: building them per host cost more than evaluating every rule.
+    env: StdEnv,
+}
+
+/// `cel::Env` has no `Debug`.
+struct StdEnv(Arc<cel::Env>);
+
+impl std::fmt::Debug for StdEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cel::Env::stdlib()")
+    }
 }
 
 impl Policy {
@@ -159,7 +170,7 @@ impl Policy {
 
     /// Every rule against one host. A rule that fails is reported, never treated as "no match".
     pub fn evaluate(&self, facts: &HostFacts, now: DateTime<Utc>) -> Evaluation {
-        let context = facts::context(facts, self, now);
+        let context = facts::context(facts, self, Arc::clone(&self.env.0), now);
         let mut out = Evaluation::default();
         for rule in &self.rules {
             match rule.condition_program.execute(&context) {
