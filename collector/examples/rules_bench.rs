@@ -41,7 +41,7 @@ fn host_report(i: usize, bases: &[Report]) -> Report {
             c.evidence = vec![format!("benchmark host {i}: {id} {}", if fail { "fails" } else { "passes" })];
         }
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         r.patches = Some(muster_shared::v1::Patches {
             manager: Some("apt".into()),
             pending: Some(vec![PendingUpdate {
@@ -55,7 +55,7 @@ fn host_report(i: usize, bases: &[Report]) -> Report {
             ..Default::default()
         });
     }
-    if i % 5 == 0
+    if i.is_multiple_of(5)
         && let Some(os) = r.os.as_mut()
     {
         os.version_id = Some(if os.id.as_deref() == Some("debian") { "10" } else { "20.04" }.into());
@@ -83,7 +83,7 @@ async fn main() {
         .map(|i| {
             let mut f = HostFacts::from_report(&format!("h{i:05}"), &host_report(i, &bases), seen, seen);
             // Most hosts reported recently; one in ten has been away for 9 days.
-            f.last_seen = if i % 10 == 0 { now - Duration::days(9) } else { now - Duration::hours(1) };
+            f.last_seen = if i.is_multiple_of(10) { now - Duration::days(9) } else { now - Duration::hours(1) };
             f
         })
         .collect();
