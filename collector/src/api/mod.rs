@@ -2,9 +2,9 @@
 
 pub mod admin;
 pub mod agent;
+pub mod auth;
 pub mod disposal;
 pub mod findings;
-pub mod auth;
 pub mod health;
 pub mod hosts;
 pub mod openapi;
