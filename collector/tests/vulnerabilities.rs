@@ -297,7 +297,78 @@ async fn api_filters_csv_and_upload(h: Harness) {
     assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "advisories.imported"));
 }
 
+/// The host's vulnerability findings in `status`: (advisory, subject, severity), sorted, and the page.
+async fn vuln_findings(h: &Harness, token: &str, host: &str, status: &str) -> (Vec<(String, String, String)>, Value) {
+    let uri = format!("/api/v1/findings?kind=vulnerability&host={host}&status={status}&limit=500");
+    let (code, body) = h.get(&uri, token).await;
+    assert_eq!(code, 200, "{body}");
+    let mut rows: Vec<(String, String, String)> = body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let field = |name: &str| f[name].as_str().unwrap().to_owned();
+            (field("rule_id"), field("subject"), field("severity"))
+        })
+        .collect();
+    rows.sort();
+    (rows, body)
+}
+
+async fn rule_findings(h: &Harness, token: &str) -> i64 {
+    h.get("/api/v1/findings?kind=rule&limit=500", token).await.1["total"].as_i64().unwrap()
+}
+
+/// Vulnerability matches are findings with the rules' lifecycle: opened at ingest, triaged, resolved by the report
+/// that installs the fix, reopened when the vulnerable version comes back; rule findings are left alone.
+async fn vulnerabilities_share_the_findings_lifecycle(h: Harness) {
+    import(&h, &[testdata(DEBIAN), testdata(KEV)]).await;
+    let machine = Machine::thinkpad("m-thinkpad");
+    let (host, token) = enrolled_with(&h, &with_source(common::debian(&machine), "glibc", "2.36-9+deb12u3")).await;
+    let analyst = h.api_token(muster_collector::model::Role::Analyst).await;
+    let rules_before = rule_findings(&h, &token).await;
+
+    let (open, body) = vuln_findings(&h, &token, &host, "open").await;
+    let dsa: Vec<&(String, String, String)> = open.iter().filter(|(id, _, _)| id == "DSA-5611-1").collect();
+    assert_eq!(dsa.len(), 2, "one finding per installed package of glibc: {open:?}");
+    assert!(dsa.iter().any(|(_, subject, _)| subject.starts_with("libc6")), "{open:?}");
+    assert!(open.iter().any(|(id, subject, _)| id == "CVE-2023-51767" && subject.starts_with("openssh-client")));
+    let finding = body["findings"].as_array().unwrap().iter().find(|f| f["rule_id"] == "DSA-5611-1").unwrap();
+    assert_eq!(finding["remediation"], "apt-get install --only-upgrade libc-bin libc6");
+    assert!(finding["evidence"][0].as_str().unwrap().contains("fixed in 2.36-9+deb12u4"), "{finding}");
+
+    // Triage like any finding.
+    let id = finding["id"].as_str().unwrap().to_owned();
+    let request = axum::http::Request::post(format!("/api/v1/findings/{id}/acknowledge"))
+        .header("authorization", format!("Bearer {analyst}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"comment":"patch window Friday"}"#))
+        .unwrap();
+    let (code, _, body) = h.send(request).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["status"], "acknowledged");
+
+    // The fixed glibc resolves both DSA-5611-1 findings; openssh's stays open; rule findings are untouched.
+    let (_, secret) = h.enroll_secret(None).await;
+    let (_, host_token) = h.enrolled(&secret, &machine).await;
+    h.stored(&host_token, &common::full(&with_source(common::debian(&machine), "glibc", "2.36-9+deb12u4"))).await;
+    let (resolved, _) = vuln_findings(&h, &token, &host, "resolved").await;
+    assert_eq!(resolved.iter().filter(|(id, _, _)| id == "DSA-5611-1").count(), 2, "{resolved:?}");
+    let (open, _) = vuln_findings(&h, &token, &host, "open").await;
+    assert!(open.iter().all(|(id, _, _)| id != "DSA-5611-1"), "{open:?}");
+    assert!(open.iter().any(|(id, _, _)| id == "CVE-2023-51767"), "{open:?}");
+    assert_eq!(rule_findings(&h, &token).await, rules_before);
+
+    // An older glibc again: DSA-5611-1 comes back as reopened, and the KEV-listed CVE-2023-4911 is critical.
+    h.stored(&host_token, &common::full(&with_source(common::debian(&machine), "glibc", "2.36-9+deb12u2"))).await;
+    let (reopened, _) = vuln_findings(&h, &token, &host, "reopened").await;
+    assert_eq!(reopened.iter().filter(|(id, _, _)| id == "DSA-5611-1").count(), 2, "{reopened:?}");
+    let (open, _) = vuln_findings(&h, &token, &host, "open").await;
+    assert!(open.iter().any(|(id, _, severity)| id == "CVE-2023-4911" && severity == "critical"), "{open:?}");
+}
+
 both!(
+    vulnerabilities_share_the_findings_lifecycle,
     import_twice_is_a_no_op,
     newer_modified_replaces,
     before_the_fix_is_listed_the_fixed_version_is_not,

@@ -28,10 +28,13 @@ pub struct ExistingFinding {
     pub due_at: DateTime<Utc>,
 }
 
-/// What a matching rule says about the finding it makes.
+/// What a matching rule (or a vulnerability match) says about the finding it makes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matched {
+    /// The rule id, or for a vulnerability the advisory id.
     pub rule_id: String,
+    /// What the finding is about within the host: empty for host-wide rules, the package for a vulnerability.
+    pub subject: String,
     pub title: String,
     pub severity: Severity,
     pub sla_days: u32,
@@ -62,10 +65,85 @@ pub enum Change {
     },
 }
 
-/// One host's evaluation in the terms of its stored findings.
+/// The actor vulnerability findings are recorded under.
+pub const VULNERABILITY_MATCHER: &str = "vulnerability-matcher";
+
+/// Days to fix a vulnerability finding, by severity (the rules carry their own SLA).
+pub fn vulnerability_sla_days(severity: Severity) -> u32 {
+    match severity {
+        Severity::Critical => 7,
+        Severity::High => 30,
+        Severity::Medium => 90,
+        Severity::Low => 180,
+        Severity::Info => 365,
+    }
+}
+
+/// The host's current vulnerability matches as findings, so they share the rules' lifecycle (acknowledge, accept
+/// risk, resolved when a later report no longer matches, reopened when they come back).
+///
+/// One finding per (advisory, installed package). A KEV-listed vulnerability is critical whatever its score: it is
+/// exploited in the wild. A record without severity counts as medium rather than info, so it is not buried.
+/// Installed-but-not-running kernels are not findings: the running kernel is what is exposed.
+pub fn vulnerability_outcome(host_id: &str, current: &crate::store::advisories::HostVulnerabilities) -> HostOutcome {
+    let matched = current
+        .vulnerabilities
+        .iter()
+        .map(|v| {
+            let severity = if v.kev {
+                Severity::Critical
+            } else {
+                match v.severity.as_str() {
+                    "critical" => Severity::Critical,
+                    "high" => Severity::High,
+                    "low" | "negligible" => Severity::Low,
+                    _ => Severity::Medium,
+                }
+            };
+            let subject = match &v.arch {
+                Some(arch) => format!("{}:{arch}", v.package),
+                None => v.package.clone(),
+            };
+            let mut evidence = vec![match &v.fixed_version {
+                Some(fixed) => format!("{subject} {} installed; fixed in {fixed}", v.installed_version),
+                None => format!("{subject} {} installed; no fix yet", v.installed_version),
+            }];
+            if v.source_name != v.package {
+                evidence.push(format!("source package {} {}", v.source_name, v.source_version));
+            }
+            if !v.aliases.is_empty() {
+                evidence.push(format!("aliases: {}", v.aliases.join(", ")));
+            }
+            if v.kev {
+                let added = v.kev_date_added.map(|d| format!(" since {d}")).unwrap_or_default();
+                evidence.push(format!("listed in CISA's Known Exploited Vulnerabilities{added}"));
+            }
+            Matched {
+                rule_id: v.id.clone(),
+                subject,
+                title: match &v.summary {
+                    Some(summary) => format!("{} in {}: {summary}", v.id, v.source_name),
+                    None => format!("{} in {}", v.id, v.source_name),
+                },
+                severity,
+                sla_days: vulnerability_sla_days(severity),
+                remediation: v.remediation.clone().unwrap_or_else(|| {
+                    "no fixed version yet: mitigate, or remove the package if it is not needed".to_string()
+                }),
+                evidence,
+            }
+        })
+        .collect();
+    HostOutcome { host_id: host_id.to_owned(), kind: FindingKind::Vulnerability, matched, failed: BTreeSet::new() }
+}
+
+/// One host's evaluation in the terms of its stored findings of one kind.
 #[derive(Debug, Clone)]
 pub struct HostOutcome {
     pub host_id: String,
+    /// Rule findings and vulnerability findings are planned separately: an evaluation of one kind never resolves
+    /// findings of the other.
+    pub kind: FindingKind,
     pub matched: Vec<Matched>,
     /// Rules that failed on this host: their findings are left as they are.
     pub failed: BTreeSet<String>,
@@ -80,6 +158,7 @@ impl HostOutcome {
                 let rule = policy.rule(&m.rule_id)?;
                 Some(Matched {
                     rule_id: m.rule_id,
+                    subject: String::new(),
                     title: rule.title.clone(),
                     severity: rule.severity,
                     sla_days: rule.sla_days,
@@ -90,6 +169,7 @@ impl HostOutcome {
             .collect();
         HostOutcome {
             host_id: host_id.to_owned(),
+            kind: FindingKind::Rule,
             matched,
             failed: evaluation.failures.into_iter().map(|f| f.rule_id).collect(),
         }
@@ -101,12 +181,12 @@ impl HostOutcome {
         let by_rule: BTreeMap<(&str, &str), &ExistingFinding> =
             existing.iter().map(|f| ((f.rule_id.as_str(), f.subject.as_str()), f)).collect();
         let mut changes = Vec::new();
-        let mut matched_rules = BTreeSet::new();
+        let mut matched_keys = BTreeSet::new();
         for found in &self.matched {
-            matched_rules.insert(found.rule_id.as_str());
-            match by_rule.get(&(found.rule_id.as_str(), "")) {
+            matched_keys.insert((found.rule_id.as_str(), found.subject.as_str()));
+            match by_rule.get(&(found.rule_id.as_str(), found.subject.as_str())) {
                 None => changes.push(Change::Open {
-                    id: finding_id(&self.host_id, FindingKind::Rule, &found.rule_id, ""),
+                    id: finding_id(&self.host_id, self.kind, &found.rule_id, &found.subject),
                     found: found.clone(),
                 }),
                 Some(f) if f.status == Status::Resolved => {
@@ -128,7 +208,7 @@ impl HostOutcome {
         }
         for f in existing {
             if f.status != Status::Resolved
-                && !matched_rules.contains(f.rule_id.as_str())
+                && !matched_keys.contains(&(f.rule_id.as_str(), f.subject.as_str()))
                 && !self.failed.contains(&f.rule_id)
             {
                 changes.push(Change::Resolve { id: f.id.clone(), from: f.status });
@@ -245,6 +325,7 @@ mod tests {
     fn matched(rule: &str, evidence: &[&str]) -> Matched {
         Matched {
             rule_id: rule.to_owned(),
+            subject: String::new(),
             title: format!("{rule} title"),
             severity: Severity::High,
             sla_days: 30,
@@ -270,10 +351,45 @@ mod tests {
         }
     }
 
+    /// A vulnerability is keyed by advisory and package: the same advisory on a second package is a second finding,
+    /// and a package no longer affected resolves only its own finding.
+    #[test]
+    fn vulnerability_findings_are_keyed_by_advisory_and_package() {
+        let on = |subject: &str| Matched { subject: subject.to_owned(), ..matched("DSA-5611-1", &[]) };
+        let outcome = HostOutcome {
+            host_id: "h".to_owned(),
+            kind: FindingKind::Vulnerability,
+            matched: vec![on("libc6:amd64")],
+            failed: BTreeSet::new(),
+        };
+        let stored = |subject: &str| ExistingFinding {
+            id: finding_id("h", FindingKind::Vulnerability, "DSA-5611-1", subject),
+            subject: subject.to_owned(),
+            ..existing("DSA-5611-1", Status::Open, &[])
+        };
+        let plan = outcome.plan(&[stored("libc6:amd64"), stored("libc-bin:amd64")]);
+        assert_eq!(
+            plan,
+            vec![Change::Resolve {
+                id: finding_id("h", FindingKind::Vulnerability, "DSA-5611-1", "libc-bin:amd64"),
+                from: Status::Open
+            }]
+        );
+        let fresh = outcome.plan(&[]);
+        assert_eq!(
+            fresh,
+            vec![Change::Open {
+                id: finding_id("h", FindingKind::Vulnerability, "DSA-5611-1", "libc6:amd64"),
+                found: on("libc6:amd64")
+            }]
+        );
+    }
+
     #[test]
     fn plans_open_refresh_resolve_recur_and_leaves_failed_rules_alone() {
         let outcome = HostOutcome {
             host_id: "h".to_owned(),
+            kind: FindingKind::Rule,
             matched: vec![
                 matched("new.rule", &[]),
                 matched("same.rule", &["a"]),

@@ -177,12 +177,14 @@ macro_rules! impl_findings_store {
             async fn existing_findings(
                 executor: impl sqlx::Executor<'_, Database = $db>,
                 host_id: &str,
+                kind: FindingKind,
             ) -> Result<Vec<ExistingFinding>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT id, rule_id, subject, status, title, severity, evidence, remediation, sla_days, \
-                     first_seen, due_at FROM findings WHERE host_id = $1 AND kind = 'rule'",
+                     first_seen, due_at FROM findings WHERE host_id = $1 AND kind = $2",
                 )
                 .bind(host_id)
+                .bind(kind.as_str())
                 .fetch_all(executor)
                 .await?;
                 rows.iter()
@@ -264,6 +266,7 @@ macro_rules! impl_findings_store {
             async fn apply_change(
                 tx: &mut Tx<'_>,
                 host_id: &str,
+                kind: FindingKind,
                 change: &Change,
                 now: DateTime<Utc>,
                 report_id: Option<&str>,
@@ -277,7 +280,7 @@ macro_rules! impl_findings_store {
                         let done = sqlx::query(
                             "INSERT INTO findings (id, host_id, kind, rule_id, subject, title, severity, \
                              severity_rank, status, evidence, remediation, sla_days, first_seen, due_at, created_at, \
-                             updated_at) VALUES ($1, $2, 'rule', $3, '', $4, $5, $6, 'open', $7, $8, $9, $10, $11, \
+                             updated_at) VALUES ($1, $2, $12, $3, $13, $4, $5, $6, 'open', $7, $8, $9, $10, $11, \
                              $10, $10) ON CONFLICT DO NOTHING",
                         )
                         .bind(id)
@@ -291,6 +294,8 @@ macro_rules! impl_findings_store {
                         .bind(i64::from(found.sla_days))
                         .bind(at)
                         .bind(to_ms(due_at(now, found.sla_days)))
+                        .bind(kind.as_str())
+                        .bind(&found.subject)
                         .execute(&mut **tx)
                         .await?;
                         if done.rows_affected() == 0 {
@@ -505,7 +510,7 @@ macro_rules! impl_findings_store {
                 ) -> Result<ApplySummary, StoreError> {
                     let host_id = outcome.host_id.as_str();
                     // Most evaluations change nothing: find out without taking a write lock.
-                    if outcome.plan(&existing_findings(&self.pool, host_id).await?).is_empty() {
+                    if outcome.plan(&existing_findings(&self.pool, host_id, outcome.kind).await?).is_empty() {
                         return Ok(ApplySummary::default());
                     }
                     let mut tx = self.pool.begin().await?;
@@ -516,10 +521,10 @@ macro_rules! impl_findings_store {
                     if locked.rows_affected() == 0 {
                         return Ok(ApplySummary::default());
                     }
-                    let plan = outcome.plan(&existing_findings(&mut *tx, host_id).await?);
+                    let plan = outcome.plan(&existing_findings(&mut *tx, host_id, outcome.kind).await?);
                     let mut summary = ApplySummary::default();
                     for change in &plan {
-                        apply_change(&mut tx, host_id, change, now, report_id, actor, &mut summary).await?;
+                        apply_change(&mut tx, host_id, outcome.kind, change, now, report_id, actor, &mut summary).await?;
                     }
                     tx.commit().await?;
                     Ok(summary)

@@ -234,6 +234,11 @@ pub async fn match_host(
     }
     let matches = keyed::join(&profile, &ecosystems, &hits);
     store.save_host_matches(host_id, &keys, &matches, &state).await?;
+    // Vulnerabilities share the findings lifecycle: open, resolve and reopen them like rule findings.
+    if let Some(current) = store.host_vulnerabilities(host_id).await? {
+        let outcome = crate::findings::evaluate::vulnerability_outcome(host_id, &current);
+        store.apply_evaluation(&outcome, now, None, crate::findings::evaluate::VULNERABILITY_MATCHER).await?;
+    }
     Ok(Some(HostMatchOutcome { keys: keys.len(), evaluated, findings: matches.len() }))
 }
 
