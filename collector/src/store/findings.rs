@@ -265,14 +265,14 @@ macro_rules! impl_findings_store {
 
             async fn apply_change(
                 tx: &mut Tx<'_>,
-                host_id: &str,
-                kind: FindingKind,
+                outcome: &HostOutcome,
                 change: &Change,
                 now: DateTime<Utc>,
                 report_id: Option<&str>,
                 actor: &str,
                 summary: &mut ApplySummary,
             ) -> Result<(), StoreError> {
+                let (host_id, kind) = (outcome.host_id.as_str(), outcome.kind);
                 let at = to_ms(now);
                 let step = |id: &'_ str, rule_id: &'_ str, action: Action, from: Option<Status>| (id.to_owned(), rule_id.to_owned(), action, from);
                 let (id, rule_id, action, from) = match change {
@@ -524,7 +524,7 @@ macro_rules! impl_findings_store {
                     let plan = outcome.plan(&existing_findings(&mut *tx, host_id, outcome.kind).await?);
                     let mut summary = ApplySummary::default();
                     for change in &plan {
-                        apply_change(&mut tx, host_id, outcome.kind, change, now, report_id, actor, &mut summary).await?;
+                        apply_change(&mut tx, outcome, change, now, report_id, actor, &mut summary).await?;
                     }
                     tx.commit().await?;
                     Ok(summary)
