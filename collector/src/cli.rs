@@ -44,6 +44,8 @@ pub enum Format {
     #[value(alias = "table")]
     Text,
     Json,
+    /// Comma-separated values; lists only (e.g. `findings list`).
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,8 +161,8 @@ impl Cli {
     }
 }
 
-/// Prints `value` as one JSON document, or `text` lines, on stdout.
-fn emit<T: Serialize>(format: Format, value: &T, text: &str) -> anyhow::Result<()> {
+/// Prints `value` as one JSON document, or `text` lines, on stdout. Lists that offer CSV print it before calling this.
+pub(crate) fn emit<T: Serialize>(format: Format, value: &T, text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
         Format::Json => {
@@ -168,6 +170,7 @@ fn emit<T: Serialize>(format: Format, value: &T, text: &str) -> anyhow::Result<(
             writeln!(out)?;
         }
         Format::Text => write!(out, "{text}")?,
+        Format::Csv => anyhow::bail!("--format csv is for lists such as `findings list`; use text or json here"),
     }
     Ok(())
 }

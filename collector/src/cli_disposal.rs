@@ -10,10 +10,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use muster_shared::v1::DisposalReport;
-use serde::Serialize;
 
 use crate::admin::Actor;
-use crate::cli::Format;
+use crate::cli::{Format, emit};
 use crate::disposal::evidence::{self, DestructionMethod, DestructionRequest};
 use crate::disposal::lifecycle::Destination;
 use crate::disposal::{self, DisposalStatus, StartRequest, certificate, html, issue};
@@ -106,18 +105,6 @@ pub enum CertificateCommand {
     },
     /// Print the collector's certificate public key.
     PublicKey,
-}
-
-fn emit<T: Serialize>(format: Format, value: &T, text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, value)?;
-            writeln!(out)?;
-        }
-        _ => write!(out, "{text}")?,
-    }
-    Ok(())
 }
 
 fn status_text(s: &DisposalStatus) -> String {

@@ -1,16 +1,14 @@
 //! `muster-collector findings …` and `rules …`: findings listed and triaged from the command line, rule files
 //! validated before deployment, and the rule options of `serve`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
-use crate::cli::Format;
+use crate::cli::{Format, emit};
 use crate::config::parse_duration;
 use crate::findings::actions::{self, TransitionRequest};
 use crate::findings::{Action, FindingFilter, FindingKind, FindingView, Status};
@@ -74,9 +72,6 @@ pub enum FindingsCommand {
         overdue: bool,
         #[arg(long, default_value_t = 1000)]
         limit: i64,
-        /// Print CSV (overrides --format).
-        #[arg(long)]
-        csv: bool,
     },
     /// One finding with its history.
     Show { id: String },
@@ -104,18 +99,6 @@ pub enum FindingsCommand {
         #[arg(long)]
         comment: Option<String>,
     },
-}
-
-fn print<T: Serialize>(format: Format, value: &T, text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, value)?;
-            writeln!(out)?;
-        }
-        Format::Text => write!(out, "{text}")?,
-    }
-    Ok(())
 }
 
 fn cut(text: &str, width: usize) -> String {
@@ -170,10 +153,10 @@ pub async fn run_findings(cmd: &FindingsCommand, store: &dyn Store, format: Form
         };
     let done = |view: FindingView| -> anyhow::Result<()> {
         eprintln!("finding {} is now {}", view.id, view.status.as_str());
-        print(format, &view, &render_table(std::slice::from_ref(&view)))
+        emit(format, &view, &render_table(std::slice::from_ref(&view)))
     };
     match cmd {
-        FindingsCommand::List { severity, status, rule, host, overdue, limit, csv } => {
+        FindingsCommand::List { severity, status, rule, host, overdue, limit } => {
             anyhow::ensure!((1..=100_000).contains(limit), "--limit must be 1 to 100000");
             let filter = FindingFilter {
                 severity: *severity,
@@ -187,7 +170,7 @@ pub async fn run_findings(cmd: &FindingsCommand, store: &dyn Store, format: Form
                 offset: 0,
             };
             let page = store.list_findings(&filter).await?;
-            if *csv {
+            if format == Format::Csv {
                 print!("{}", crate::api::findings::to_csv(&page.findings));
                 return Ok(());
             }
@@ -198,7 +181,7 @@ pub async fn run_findings(cmd: &FindingsCommand, store: &dyn Store, format: Form
                     page.total
                 );
             }
-            print(format, &page, &render_table(&page.findings))
+            emit(format, &page, &render_table(&page.findings))
         }
         FindingsCommand::Show { id } => {
             let finding = store.get_finding(id, now).await?.with_context(|| format!("no finding with id {id}"))?;
@@ -218,7 +201,7 @@ pub async fn run_findings(cmd: &FindingsCommand, store: &dyn Store, format: Form
                     h.comment.as_deref().map(|c| format!(": {c}")).unwrap_or_default()
                 ));
             }
-            print(format, &serde_json::json!({ "finding": finding, "history": history }), &text)
+            emit(format, &serde_json::json!({ "finding": finding, "history": history }), &text)
         }
         FindingsCommand::Acknowledge { id, comment } => {
             done(actions::act(store, act(id, Action::Acknowledge, comment.clone(), None)).await?)
@@ -255,7 +238,7 @@ pub fn run_rules(cmd: &RulesCommand, format: Format) -> anyhow::Result<()> {
                 "eol_products": policy.eol.product_count(),
                 "fingerprint": policy.fingerprint,
             });
-            print(format, &value, &text)
+            emit(format, &value, &text)
         }
         RulesCommand::List(args) => {
             let policy = args.load()?.current();
@@ -271,7 +254,7 @@ pub fn run_rules(cmd: &RulesCommand, format: Format) -> anyhow::Result<()> {
                     r.origin
                 ));
             }
-            print(format, &rules, &text)
+            emit(format, &rules, &text)
         }
     }
 }

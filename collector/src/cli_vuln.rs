@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use muster_shared::version::Ecosystem;
 use serde::Serialize;
 
-use crate::cli::Format;
+use crate::cli::{Format, emit};
 use crate::store::Store;
 use crate::store::advisories::sync::{self, ImportReport};
 use crate::vuln::ecosystem::version_order;
@@ -146,19 +146,6 @@ fn update(bar: &ProgressBar, p: &Progress) {
     }
     bar.set_position(p.bytes_read);
     bar.set_message(format!("{} records", p.records));
-}
-
-fn emit<T: Serialize>(format: Format, value: &T, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, value)?;
-            writeln!(out)?;
-        }
-        _ => write!(out, "{text}")?,
-    }
-    Ok(())
 }
 
 /// The import summary as text.

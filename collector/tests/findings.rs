@@ -535,7 +535,7 @@ async fn cli_lists_and_triages() {
         page["findings"].as_array().unwrap().iter().map(|f| f["rule_id"].as_str().unwrap()).collect();
     assert_eq!(rules, ["disk.encryption", "ssh.permit_root_login"]);
 
-    let (ok, out, _) = cli(&["findings", "list", "--severity", "critical", "--csv"]);
+    let (ok, out, _) = cli(&["--format", "csv", "findings", "list", "--severity", "critical"]);
     assert!(ok);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
