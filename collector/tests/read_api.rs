@@ -33,6 +33,13 @@ async fn roles_guard_endpoints(h: Harness) {
     let secret = created["secret"].as_str().unwrap();
     assert_eq!(h.enroll(secret, &Machine::vmware("m")).await.0, StatusCode::OK);
 
+    // The audit log names the token that acted (id, name, role), not just a role.
+    let admin_id = h.store.list_api_tokens().await.unwrap().into_iter().find(|t| t.role == Role::Admin).unwrap().id;
+    let (status, audit) = h.get("/api/v1/admin/audit", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let text = audit.to_string();
+    assert!(text.contains(&format!("api-token:{admin_id} (test, admin)")), "{audit}");
+
     let (status, body) = h.get("/api/v1/hosts", "mat_wrong").await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
     let (status, _, body) =

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{ApiAuth, ClientIp};
 use super::hosts::query;
 use crate::AppState;
-use crate::admin::{self, Actor, AdminError};
+use crate::admin::{self, AdminError};
 use crate::config::parse_duration;
 use crate::error::AppError;
 use crate::model::Role;
@@ -24,10 +24,6 @@ impl From<AdminError> for AppError {
             other => AppError::internal(other),
         }
     }
-}
-
-fn actor(auth: ApiAuth, ip: String) -> Actor {
-    Actor { name: format!("api-token:{}", auth.role.as_str()), source_ip: Some(ip) }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -76,7 +72,7 @@ pub async fn create_enroll_secret(
     };
     let now = (state.clock)();
     let (info, secret) =
-        admin::create_enroll_secret(state.store.as_ref(), &actor(auth, ip), &request.label, expires_in, now).await?;
+        admin::create_enroll_secret(state.store.as_ref(), &auth.actor(ip), &request.label, expires_in, now).await?;
     Ok((StatusCode::CREATED, Json(CreatedEnrollSecret { info, secret: secret.expose().to_owned() })))
 }
 
@@ -92,7 +88,7 @@ pub async fn revoke_enroll_secret(
 ) -> Result<StatusCode, AppError> {
     auth.require(Role::Admin)?;
     let now = (state.clock)();
-    if admin::revoke_enroll_secret(state.store.as_ref(), &actor(auth, ip), &id, now).await? {
+    if admin::revoke_enroll_secret(state.store.as_ref(), &auth.actor(ip), &id, now).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::NotFound(format!("active enrolment secret {id}")))

@@ -53,14 +53,27 @@ impl FromRequestParts<AppState> for AgentAuth {
     }
 }
 
-/// A caller of the read/admin API, with the role of its token.
-#[derive(Debug, Clone, Copy)]
+/// A caller of the read/admin API: which token, and its role.
+#[derive(Debug, Clone)]
 pub struct ApiAuth {
+    pub token_id: String,
+    pub token_name: String,
     pub role: Role,
 }
 
 impl ApiAuth {
-    pub fn require(self, role: Role) -> Result<(), AppError> {
+    /// The actor audit entries and finding histories name for this caller: the token, not just its role, so an
+    /// administrator can tell who acted.
+    pub fn actor_name(&self) -> String {
+        format!("api-token:{} ({}, {})", self.token_id, self.token_name, self.role.as_str())
+    }
+
+    /// The caller as an audit actor, from `ip`.
+    pub fn actor(&self, ip: String) -> crate::admin::Actor {
+        crate::admin::Actor { name: self.actor_name(), source_ip: Some(ip) }
+    }
+
+    pub fn require(&self, role: Role) -> Result<(), AppError> {
         if self.role >= role {
             Ok(())
         } else {
@@ -78,7 +91,7 @@ impl FromRequestParts<AppState> for ApiAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<ApiAuth, AppError> {
         let token = bearer(parts)?;
         match state.store.find_api_token(&tokens::hash(token)).await? {
-            Some(role) => Ok(ApiAuth { role }),
+            Some(token) => Ok(ApiAuth { token_id: token.id, token_name: token.name, role: token.role }),
             None => Err(AppError::Unauthorized {
                 code: "invalid_token",
                 message: "unknown or revoked API token".to_owned(),

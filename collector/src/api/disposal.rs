@@ -51,10 +51,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/agent/disposal", post(agent_report))
 }
 
-fn actor(auth: ApiAuth, ip: String) -> Actor {
-    Actor { name: format!("api-token:{}", auth.role.as_str()), source_ip: Some(ip) }
-}
-
 fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
     serde_json::from_slice(body).map_err(|e| AppError::bad_request("invalid_request", e.to_string()))
 }
@@ -112,7 +108,7 @@ pub async fn start(
     auth.require(Role::Analyst)?;
     let request: StartRequest = json_body(&body)?;
     let now = (state.clock)();
-    Ok(Json(disposal::start(state.store.as_ref(), &actor(auth, ip), &host, &request, now).await?))
+    Ok(Json(disposal::start(state.store.as_ref(), &auth.actor(ip), &host, &request, now).await?))
 }
 
 /// Record the witnessed physical destruction of one disk (analyst).
@@ -130,7 +126,7 @@ pub async fn destruction(
     auth.require(Role::Analyst)?;
     let request: DestructionRequest = json_body(&body)?;
     let now = (state.clock)();
-    Ok(Json(evidence::record_destruction(state.store.as_ref(), &actor(auth, ip), &host, &request, now).await?))
+    Ok(Json(evidence::record_destruction(state.store.as_ref(), &auth.actor(ip), &host, &request, now).await?))
 }
 
 /// Import a `muster-agent disposal verify --report` file for this host (analyst).
@@ -150,7 +146,7 @@ pub async fn import(
     let report: DisposalReport = json_body(&body)?;
     let now = (state.clock)();
     let outcome =
-        evidence::import_verification(state.store.as_ref(), &actor(auth, ip), Some(&host), &report, now).await?;
+        evidence::import_verification(state.store.as_ref(), &auth.actor(ip), Some(&host), &report, now).await?;
     Ok(Json(outcome))
 }
 
@@ -177,7 +173,7 @@ pub async fn complete(
     auth.require(Role::Analyst)?;
     let request: CompleteRequest = json_body(&body)?;
     let now = (state.clock)();
-    let actor = actor(auth, ip);
+    let actor = auth.actor(ip);
     let done =
         disposal::complete(state.store.as_ref(), &actor, &host, request.destination, &request.reference, now).await?;
     Ok(Json(done))
@@ -204,7 +200,7 @@ pub async fn redeploy(
     auth.require(Role::Analyst)?;
     let request: RedeployRequest = if body.is_empty() { RedeployRequest::default() } else { json_body(&body)? };
     let now = (state.clock)();
-    let done = disposal::redeploy(state.store.as_ref(), &actor(auth, ip), &host, request.note.as_deref(), now).await?;
+    let done = disposal::redeploy(state.store.as_ref(), &auth.actor(ip), &host, request.note.as_deref(), now).await?;
     Ok(Json(done))
 }
 

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -23,7 +23,6 @@ use crate::findings::schedule::{self, ReloadError};
 use crate::findings::{Action, FindingEvent, FindingFilter, FindingKind, FindingPage, FindingView, Status};
 use crate::model::Role;
 use crate::rules::{RuleView, Severity};
-use crate::tokens;
 
 const DEFAULT_PAGE: i64 = 100;
 const MAX_PAGE: i64 = 1000;
@@ -249,19 +248,6 @@ pub struct AcceptRiskRequest {
 }
 
 /// Who is acting: the API token's id and name, for history and audit.
-async fn actor(state: &AppState, auth: ApiAuth, headers: &HeaderMap) -> Result<String, AppError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .unwrap_or("");
-    Ok(match state.store.api_token_identity(&tokens::hash(token)).await? {
-        Some((id, name)) => format!("api-token:{id} ({name}, {})", auth.role.as_str()),
-        None => format!("api-token:{}", auth.role.as_str()),
-    })
-}
-
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
     b.map(|Json(t)| t).map_err(|e| AppError::bad_request("invalid_request", e.body_text()))
 }
@@ -270,7 +256,6 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, AppError> {
 async fn request(
     state: &AppState,
     auth: ApiAuth,
-    headers: &HeaderMap,
     ip: String,
     id: String,
     action: Action,
@@ -279,7 +264,7 @@ async fn request(
     Ok(TransitionRequest {
         finding_id: id,
         action,
-        actor: actor(state, auth, headers).await?,
+        actor: auth.actor_name(),
         source_ip: Some(ip),
         at: (state.clock)(),
         comment: None,
@@ -298,12 +283,11 @@ pub async fn acknowledge(
     auth: ApiAuth,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
-    headers: HeaderMap,
     b: Result<Json<CommentRequest>, JsonRejection>,
 ) -> Result<Json<FindingView>, AppError> {
     auth.require(Role::Analyst)?;
     let b = body(b)?;
-    let r = request(&state, auth, &headers, ip, id, Action::Acknowledge).await?;
+    let r = request(&state, auth, ip, id, Action::Acknowledge).await?;
     Ok(Json(actions::act(state.store.as_ref(), TransitionRequest { comment: b.comment, ..r }).await?))
 }
 
@@ -318,7 +302,6 @@ pub async fn accept_risk(
     auth: ApiAuth,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
-    headers: HeaderMap,
     b: Result<Json<AcceptRiskRequest>, JsonRejection>,
 ) -> Result<Json<FindingView>, AppError> {
     auth.require(Role::Analyst)?;
@@ -336,7 +319,7 @@ pub async fn accept_risk(
         }
         (None, None) => None,
     };
-    let r = request(&state, auth, &headers, ip, id, Action::AcceptRisk).await?;
+    let r = request(&state, auth, ip, id, Action::AcceptRisk).await?;
     let r = TransitionRequest { comment: Some(b.reason), expires_at, ..r };
     Ok(Json(actions::act(state.store.as_ref(), r).await?))
 }
@@ -352,12 +335,11 @@ pub async fn reopen(
     auth: ApiAuth,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
-    headers: HeaderMap,
     b: Result<Json<CommentRequest>, JsonRejection>,
 ) -> Result<Json<FindingView>, AppError> {
     auth.require(Role::Analyst)?;
     let b = body(b)?;
-    let r = request(&state, auth, &headers, ip, id, Action::Reopen).await?;
+    let r = request(&state, auth, ip, id, Action::Reopen).await?;
     Ok(Json(actions::act(state.store.as_ref(), TransitionRequest { comment: b.comment, ..r }).await?))
 }
 
@@ -399,10 +381,9 @@ pub async fn reload(
     State(state): State<AppState>,
     auth: ApiAuth,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
 ) -> Result<Json<ReloadResult>, AppError> {
     auth.require(Role::Admin)?;
-    let who = actor(&state, auth, &headers).await?;
+    let who = auth.actor_name();
     let now = (state.clock)();
     let outcome = schedule::reload(&state).await;
     let details = match &outcome {

@@ -236,7 +236,7 @@ pub async fn upload(
         .store
         .audit(&AuditRecord {
             at: now,
-            actor: format!("api-token:{}", auth.role.as_str()),
+            actor: auth.actor_name(),
             action: "advisories.imported".to_owned(),
             target: Some(name),
             source_ip: Some(ip),

@@ -33,8 +33,6 @@ pub trait FindingsStore: Send + Sync {
     async fn get_finding(&self, id: &str, now: DateTime<Utc>) -> Result<Option<FindingView>, StoreError>;
     /// Oldest first.
     async fn finding_history(&self, id: &str) -> Result<Vec<FindingEvent>, StoreError>;
-    /// (id, name) of an unrevoked API token, to name who changed a finding.
-    async fn api_token_identity(&self, token_hash: &str) -> Result<Option<(String, String)>, StoreError>;
 }
 
 pub(super) const FINDING_COLUMNS: &str = "f.id, f.host_id, h.hostname, f.kind, f.rule_id, f.subject, f.title, \
@@ -715,13 +713,6 @@ macro_rules! impl_findings_store {
                         .collect()
                 }
 
-                async fn api_token_identity(&self, token_hash: &str) -> Result<Option<(String, String)>, StoreError> {
-                    let row = sqlx::query("SELECT id, name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-                        .bind(token_hash)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.map(|r| Ok((r.try_get("id")?, r.try_get("name")?))).transpose()
-                }
             }
 
             impl $store {

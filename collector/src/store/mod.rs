@@ -160,6 +160,14 @@ pub struct AuditRecord {
     pub details: serde_json::Value,
 }
 
+/// Who an API token is: what audit entries name as the actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenIdentity {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + disposal::DisposalStore + advisories::AdvisoryStore + findings::FindingsStore {
     /// Cheap round trip for `/readyz`.
@@ -192,7 +200,8 @@ pub trait Store: Send + Sync + disposal::DisposalStore + advisories::AdvisorySto
     async fn list_api_tokens(&self) -> Result<Vec<ApiTokenInfo>, StoreError>;
     async fn revoke_api_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// The role of an unrevoked token.
-    async fn find_api_token(&self, token_hash: &str) -> Result<Option<Role>, StoreError>;
+    /// The live (not revoked) API token with this hash: its id, name and role.
+    async fn find_api_token(&self, token_hash: &str) -> Result<Option<ApiTokenIdentity>, StoreError>;
 
     async fn list_hosts(&self, filter: &HostFilter) -> Result<HostPage, StoreError>;
     async fn get_host(&self, id: &str) -> Result<Option<HostDetail>, StoreError>;

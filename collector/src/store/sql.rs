@@ -38,8 +38,8 @@ macro_rules! impl_store {
         use crate::model::{EventKind, Role, from_ms, to_ms};
         use crate::store::sql::{CHUNK, HOST_COLUMNS, like_pattern};
         use crate::store::{
-            AuditRecord, EnrollInput, EnrollOutcome, EnrollSecretState, HostFilter, HostTokenLookup, IngestInput,
-            IngestOutcome, NewApiToken, NewEnrollSecret, Store, StoreError,
+            ApiTokenIdentity, AuditRecord, EnrollInput, EnrollOutcome, EnrollSecretState, HostFilter, HostTokenLookup,
+            IngestInput, IngestOutcome, NewApiToken, NewEnrollSecret, Store, StoreError,
         };
         use crate::views::{
             ApiTokenInfo, AuditEntry, EnrollSecretInfo, HistoryEntry, HostDetail, HostPage, HostRef, HostSummary,
@@ -576,14 +576,16 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn find_api_token(&self, token_hash: &str) -> Result<Option<Role>, StoreError> {
-                let row = sqlx::query("SELECT role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-                    .bind(token_hash)
-                    .fetch_optional(&self.pool)
-                    .await?;
+            async fn find_api_token(&self, token_hash: &str) -> Result<Option<ApiTokenIdentity>, StoreError> {
+                let row =
+                    sqlx::query("SELECT id, name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+                        .bind(token_hash)
+                        .fetch_optional(&self.pool)
+                        .await?;
                 let Some(r) = row else { return Ok(None) };
                 let role: String = r.try_get("role")?;
-                Role::parse(&role).map(Some).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))
+                let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?;
+                Ok(Some(ApiTokenIdentity { id: r.try_get("id")?, name: r.try_get("name")?, role }))
             }
 
             async fn list_hosts(&self, filter: &HostFilter) -> Result<HostPage, StoreError> {
