@@ -76,6 +76,9 @@ pub enum Command {
     /// The rule policy: validate or list the built-in and --policy-dir rules.
     #[command(subcommand)]
     Rules(crate::cli_findings::RulesCommand),
+    /// Web console users: add (with a one-time password), list, reset-password, set-role, disable.
+    #[command(subcommand)]
+    User(crate::cli_users::UserCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,6 +211,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules(cmd) => crate::cli_findings::run_rules(cmd, cli.format),
         Command::EnrollSecret(cmd) => enroll_secret(cmd, open().await?.as_ref(), cli.format).await,
         Command::Token(cmd) => token(cmd, open().await?.as_ref(), cli.format).await,
+        Command::User(cmd) => crate::cli_users::run(cmd, open().await?.as_ref(), cli.format).await,
         Command::Disposal(cmd) => crate::cli_disposal::run_disposal(cmd, open().await?.as_ref(), cli.format).await,
         Command::Certificate(cmd) => crate::cli_disposal::run_certificate(cmd, open, cli.format).await,
         Command::Vuln(cmd) => crate::cli_vuln::run(cmd, open, cli.format).await,
@@ -273,6 +277,11 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
             limits: settings.limits.clone(),
             enrolment: settings.enrolment.clone(),
             report_id_retention: settings.report_id_retention,
+            console: crate::console::ConsolePolicy {
+                tls: tls_config.is_some(),
+                ca_fingerprint: ca.as_ref().map(|ca| ca.sha256_fingerprint.clone()),
+                ..crate::console::ConsolePolicy::default()
+            },
         }),
         clock: crate::system_clock(),
         rules,

@@ -45,6 +45,11 @@ impl AppError {
         AppError::Internal(cause.to_string())
     }
 
+    /// The status and body this error answers with (console pages show the same message).
+    pub fn status_and_body(&self) -> (StatusCode, ApiError) {
+        self.parts()
+    }
+
     fn parts(&self) -> (StatusCode, ApiError) {
         let body = |error: &str, message: String, limit: Option<&str>| ApiError {
             error: error.to_owned(),

@@ -7,8 +7,10 @@ pub mod api;
 pub mod cli;
 pub mod cli_disposal;
 pub mod cli_findings;
+pub mod cli_users;
 pub mod cli_vuln;
 pub mod config;
+pub mod console;
 pub mod disposal;
 pub mod error;
 pub mod findings;
@@ -22,6 +24,7 @@ pub mod server;
 pub mod store;
 pub mod tls;
 pub mod tokens;
+pub mod users;
 pub mod views;
 pub mod vuln;
 
@@ -48,6 +51,7 @@ pub struct ServicePolicy {
     pub enrolment: EnrolmentPolicy,
     /// Report ids are remembered this long to answer retries with `duplicate`.
     pub report_id_retention: Duration,
+    pub console: console::ConsolePolicy,
 }
 
 impl Default for ServicePolicy {
@@ -56,6 +60,7 @@ impl Default for ServicePolicy {
             limits: Limits::default(),
             enrolment: EnrolmentPolicy::default(),
             report_id_retention: Duration::from_secs(30 * 86_400),
+            console: console::ConsolePolicy::default(),
         }
     }
 }

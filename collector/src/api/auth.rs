@@ -53,10 +53,21 @@ impl FromRequestParts<AppState> for AgentAuth {
     }
 }
 
-/// A caller of the read/admin API: which token, and its role.
+/// What kind of credential a caller of the API presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerKind {
+    ApiToken,
+    /// A signed-in console user (session cookie), with the same roles as API tokens.
+    ConsoleUser,
+}
+
+/// A caller of the read/admin API: which token (or console user), and its role.
 #[derive(Debug, Clone)]
 pub struct ApiAuth {
+    pub kind: CallerKind,
+    /// The token id, or the user id.
     pub token_id: String,
+    /// The token name, or the user name.
     pub token_name: String,
     pub role: Role,
 }
@@ -65,7 +76,12 @@ impl ApiAuth {
     /// The actor audit entries and finding histories name for this caller: the token, not just its role, so an
     /// administrator can tell who acted.
     pub fn actor_name(&self) -> String {
-        format!("api-token:{} ({}, {})", self.token_id, self.token_name, self.role.as_str())
+        match self.kind {
+            CallerKind::ApiToken => {
+                format!("api-token:{} ({}, {})", self.token_id, self.token_name, self.role.as_str())
+            }
+            CallerKind::ConsoleUser => format!("user:{} ({})", self.token_name, self.role.as_str()),
+        }
     }
 
     /// The caller as an audit actor, from `ip`.
@@ -89,9 +105,21 @@ impl FromRequestParts<AppState> for ApiAuth {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<ApiAuth, AppError> {
+        if !parts.headers.contains_key(header::AUTHORIZATION)
+            && let Some(user) = crate::console::session::api_session(parts, state).await?
+        {
+            return Ok(ApiAuth {
+                kind: CallerKind::ConsoleUser,
+                token_id: user.user_id,
+                token_name: user.name,
+                role: user.role,
+            });
+        }
         let token = bearer(parts)?;
         match state.store.find_api_token(&tokens::hash(token)).await? {
-            Some(token) => Ok(ApiAuth { token_id: token.id, token_name: token.name, role: token.role }),
+            Some(token) => {
+                Ok(ApiAuth { kind: CallerKind::ApiToken, token_id: token.id, token_name: token.name, role: token.role })
+            }
             None => Err(AppError::Unauthorized {
                 code: "invalid_token",
                 message: "unknown or revoked API token".to_owned(),

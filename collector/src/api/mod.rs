@@ -47,7 +47,9 @@ pub fn router(state: AppState) -> Router {
         .merge(findings::router())
         .merge(vulnerabilities::router())
         .route("/metrics", get(crate::metrics::render))
+        .merge(crate::console::router())
         .fallback(no_route)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::console::security_headers))
         .with_state(state)
         .layer(axum::middleware::from_fn(crate::metrics::track))
 }

@@ -1,0 +1,285 @@
+//! The web console for security managers: server-rendered pages over the same store and roles as the API, with
+//! sign-in sessions, CSRF checks and strict security headers. Reading works without JavaScript.
+
+pub mod admin;
+pub mod chart;
+pub mod export;
+pub mod pages;
+pub mod session;
+pub mod sign_in;
+pub mod view;
+
+use std::time::Duration;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::model::Role;
+use crate::store::console::SessionUser;
+use view::{Block, Nav, Page, Tab};
+
+/// How the console is served.
+#[derive(Debug, Clone)]
+pub struct ConsolePolicy {
+    /// Served over TLS: cookies are `Secure` and responses carry HSTS.
+    pub tls: bool,
+    /// A session ends this long after sign-in.
+    pub session_ttl: Duration,
+    /// Shown in the enrol command when an admin creates an enrolment secret.
+    pub ca_fingerprint: Option<String>,
+}
+
+impl Default for ConsolePolicy {
+    fn default() -> ConsolePolicy {
+        ConsolePolicy { tls: false, session_ttl: Duration::from_secs(8 * 3600), ca_fingerprint: None }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::dashboard))
+        .route("/login", get(sign_in::form).post(sign_in::submit))
+        .route("/logout", post(sign_in::logout))
+        .route("/account/password", get(sign_in::password_form).post(sign_in::password_submit))
+        .route("/hosts", get(pages::hosts))
+        .route("/hosts/{id}", get(pages::host))
+        .route("/findings", get(pages::findings))
+        .route("/findings/bulk", post(pages::findings_bulk))
+        .route("/findings/{id}", get(pages::finding))
+        .route("/vulnerabilities", get(pages::vulnerabilities))
+        .route("/vulnerabilities/{id}", get(pages::vulnerability))
+        .route("/software", get(pages::software))
+        .route("/admin/users", get(admin::users).post(admin::users_post))
+        .route("/admin/secrets", get(admin::secrets).post(admin::secrets_post))
+        .route("/admin/tokens", get(admin::tokens).post(admin::tokens_post))
+        .route("/admin/rules", get(admin::rules).post(admin::rules_post))
+        .route("/admin/advisories", get(admin::advisories))
+        .route("/admin/audit", get(admin::audit))
+        .route("/static/console.css", get(stylesheet))
+        .route("/static/console.js", get(script))
+}
+
+const CSS: &str = include_str!("../../static/console.css");
+const JS: &str = include_str!("../../static/console.js");
+
+async fn stylesheet() -> Response {
+    static_asset("text/css; charset=utf-8", CSS)
+}
+
+async fn script() -> Response {
+    static_asset("text/javascript; charset=utf-8", JS)
+}
+
+fn static_asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+/// No inline script or style anywhere: the console's own files only.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Adds the security headers to every response (API responses too: they cost nothing there).
+pub async fn security_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(headers, "content-security-policy", CONTENT_SECURITY_POLICY);
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "referrer-policy", "same-origin");
+    set(headers, "cross-origin-opener-policy", "same-origin");
+    if state.policy.console.tls {
+        set(headers, "strict-transport-security", "max-age=31536000");
+    }
+    let is_html =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        set(headers, "cache-control", "no-store");
+    }
+    response
+}
+
+/// An error shown as a console page; the status comes from the one error mapping in [`AppError`].
+pub struct PageError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for PageError {
+    fn from(e: E) -> PageError {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.0.status_and_body();
+        if status.is_server_error() {
+            tracing::error!(cause = %self.0, "console request failed");
+        }
+        let page = Page {
+            nav: None,
+            title: format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error")),
+            blocks: vec![
+                Block::Heading {
+                    text: format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error")),
+                    sub: None,
+                    badge: None,
+                },
+                Block::Notice { kind: "error", text: body.message },
+                Block::Pairs(vec![view::Pair {
+                    label: "Back".into(),
+                    value: "Dashboard".into(),
+                    href: Some("/".into()),
+                }]),
+            ],
+            tabs: vec![],
+        };
+        (status, render(&page)).into_response()
+    }
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+/// Renders a template; a template error is an internal error (logged, never shown).
+pub fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error, see the collector log").into_response()
+        }
+    }
+}
+
+/// The signed-in user of a console page. Without a session the browser is sent to the sign-in page; with a
+/// one-time password it is sent to choose a new one first.
+pub struct Viewer {
+    pub user: SessionUser,
+    pub session_hash: String,
+}
+
+impl Viewer {
+    pub fn require(&self, role: Role) -> Result<(), PageError> {
+        if self.user.role >= role {
+            Ok(())
+        } else {
+            Err(PageError(AppError::Forbidden {
+                code: "insufficient_role",
+                message: format!("this needs the {} role; you have {}", role.as_str(), self.user.role.as_str()),
+            }))
+        }
+    }
+
+    pub fn can(&self, role: Role) -> bool {
+        self.user.role >= role
+    }
+
+    pub fn nav(&self, section: &'static str) -> Nav {
+        Nav { user: self.user.name.clone(), role: self.user.role, csrf: self.user.csrf_token.clone(), section }
+    }
+
+    /// A POST from a console form: same origin and the session's CSRF token.
+    pub fn check_form(&self, headers: &HeaderMap, csrf: &str) -> Result<(), PageError> {
+        session::check_same_origin(headers)?;
+        session::check_csrf(&self.user, Some(csrf))?;
+        Ok(())
+    }
+
+    pub fn actor(&self, ip: String) -> crate::admin::Actor {
+        crate::admin::Actor { name: self.actor_name(), source_ip: Some(ip) }
+    }
+
+    pub fn actor_name(&self) -> String {
+        format!("user:{} ({})", self.user.name, self.user.role.as_str())
+    }
+
+    pub fn page(&self, section: &'static str, title: impl Into<String>, blocks: Vec<Block>) -> Response {
+        render(&Page { nav: Some(self.nav(section)), title: title.into(), blocks, tabs: vec![] })
+    }
+
+    pub fn page_with_tabs(
+        &self,
+        section: &'static str,
+        title: impl Into<String>,
+        tabs: Vec<Tab>,
+        blocks: Vec<Block>,
+    ) -> Response {
+        render(&Page { nav: Some(self.nav(section)), title: title.into(), blocks, tabs })
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Viewer, Response> {
+        let found = session::current(&parts.headers, state).await.map_err(|e| PageError(e).into_response())?;
+        let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        match found {
+            None => Err(Redirect::to(&format!("/login?next={}", encode(path))).into_response()),
+            Some((user, _)) if user.must_change_password && parts.uri.path() != "/account/password" => {
+                Err(Redirect::to("/account/password").into_response())
+            }
+            Some((user, session_hash)) => Ok(Viewer { user, session_hash }),
+        }
+    }
+}
+
+/// Characters left as is in query values and path segments; everything else is percent-encoded.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+pub fn encode(text: &str) -> String {
+    utf8_percent_encode(text, QUERY_VALUE).to_string()
+}
+
+/// `path?k=v&…` from the non-empty pairs.
+pub fn link(path: &str, pairs: &[(&str, String)]) -> String {
+    let query: Vec<String> =
+        pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    if query.is_empty() { path.to_owned() } else { format!("{path}?{}", query.join("&")) }
+}
+
+/// A sign-in redirect target must be a path of this console, never another site (`//evil`, `https:`).
+pub fn safe_next(next: &str) -> String {
+    let ok = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") && next.len() <= 2000;
+    if ok && !next.chars().any(|c| c.is_control()) { next.to_owned() } else { "/".to_owned() }
+}
+
+pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn when_opt(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(when).unwrap_or_else(|| "—".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_redirects_stay_on_this_console() {
+        assert_eq!(safe_next("/findings?severity=high"), "/findings?severity=high");
+        assert_eq!(safe_next("//evil.example/"), "/");
+        assert_eq!(safe_next("https://evil.example/"), "/");
+        assert_eq!(safe_next("/\\evil.example"), "/");
+        assert_eq!(safe_next("/a\r\nSet-Cookie: x"), "/");
+    }
+
+    #[test]
+    fn links_encode_values() {
+        assert_eq!(link("/hosts", &[("q", "a b&c".into()), ("os", String::new())]), "/hosts?q=a%20b%26c");
+        assert_eq!(encode("javascript:alert(1)"), "javascript%3Aalert%281%29");
+    }
+}
