@@ -128,11 +128,29 @@ if [ -z "$admin_token" ]; then
   (umask 077 && printf '%s\n' "$admin_token" >"$token_file")
 fi
 
+# The first console user. A one-time password is printed while nobody has chosen a real one; once the admin has
+# signed in and chosen a password, re-runs leave it alone.
+console_login=""
+user_state=$("$collector" --data-dir "$data_dir" user list --format json) || die "could not list console users"
+if ! grep -q '"name": *"admin"' <<<"$user_state"; then
+  say "Creating the console user admin"
+  otp=$("$collector" --data-dir "$data_dir" user add admin --role admin --format json 2>/dev/null \
+    | json_field one_time_password) || die "could not create the console user"
+  console_login="user admin, one-time password $otp (you choose your own at first sign-in)"
+elif tr -d ' \n' <<<"$user_state" | grep -q '"name":"admin"[^}]*"must_change_password":true'; then
+  otp=$("$collector" --data-dir "$data_dir" user reset-password admin --format json 2>/dev/null \
+    | json_field one_time_password) || die "could not reset the console user's one-time password"
+  console_login="user admin, one-time password $otp (you choose your own at first sign-in)"
+else
+  console_login="user admin with the password you chose (forgot it: $collector --data-dir $data_dir user reset-password admin)"
+fi
+
 cat >&2 <<EOF
 
 Muster is running.
 
-  Console / API   $url
+  Console         $url/   ($console_login)
+  API             $url/api/v1/
   OpenAPI         $url/api/v1/openapi.json
   CA certificate  $ca_cert
   CA SHA-256      $fingerprint

@@ -1,0 +1,587 @@
+//! The web console over HTTP, on both stores: sign-in, sessions and their expiry, rate limiting and its audit,
+//! CSRF and cross-origin refusal, roles in pages and in the API, exports that follow the filters, escaping of
+//! hostile agent text, and the security headers. (The real-browser tests are in `console_browser.rs`.)
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use chrono::Duration;
+use http_body_util::BodyExt;
+use muster_collector::ServicePolicy;
+use muster_collector::console::ConsolePolicy;
+use muster_collector::model::Role;
+use muster_collector::store::console::NewUser;
+use muster_shared::v1::{CheckStatus, Report};
+use tower::ServiceExt;
+
+use crate::common::{Harness, Machine, debian, full};
+
+both!(
+    sign_in_session_expiry_and_sign_out,
+    failed_sign_ins_are_audited_and_rate_limited,
+    forged_and_cross_origin_changes_are_refused,
+    roles_hold_in_pages_and_in_the_api,
+    one_time_passwords_must_be_replaced,
+    exports_follow_the_filters,
+    agent_text_is_escaped,
+    security_headers_and_hsts,
+);
+
+const PASSWORD: &str = "correct horse battery staple";
+const HOSTILE: &str = "<script>window.__pwned=1</script>\"><img src=x onerror=\"window.__pwned=1\">";
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// The CSRF token the page's forms carry.
+    fn csrf(&self) -> String {
+        let at = self.body.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+        self.body[at..at + 64].to_owned()
+    }
+}
+
+async fn request(h: &Harness, method: Method, uri: &str, cookie: Option<&str>, form: Option<&str>) -> Page {
+    request_with(h, method, uri, cookie, form, &[]).await
+}
+
+async fn request_with(
+    h: &Harness,
+    method: Method,
+    uri: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Page {
+    let mut builder = Request::builder().method(method).uri(uri).header(header::HOST, "muster.test");
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    if form.is_some() && !extra.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        builder = builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    for (k, v) in extra {
+        builder = builder.header(*k, *v);
+    }
+    let body = form.map(|f| Body::from(f.to_owned())).unwrap_or_else(Body::empty);
+    let response = h.app.clone().oneshot(builder.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Page { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+async fn get(h: &Harness, uri: &str, cookie: &str) -> Page {
+    request(h, Method::GET, uri, Some(cookie), None).await
+}
+
+async fn add_user(h: &Harness, name: &str, role: Role) {
+    let created = h
+        .store
+        .create_user(&NewUser {
+            id: muster_collector::tokens::new_id().unwrap(),
+            name: name.to_owned(),
+            role,
+            password_hash: muster_collector::users::hash_password(PASSWORD).unwrap(),
+            must_change_password: false,
+            created_at: h.now(),
+        })
+        .await
+        .unwrap();
+    assert!(created);
+}
+
+fn encode(s: &str) -> String {
+    muster_collector::console::encode(s)
+}
+
+/// Signs in and returns the `Cookie` header value.
+async fn sign_in(h: &Harness, name: &str, password: &str) -> String {
+    let form = format!("user={}&password={}&next=%2F", encode(name), encode(password));
+    let page = request(h, Method::POST, "/login", None, Some(&form)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let cookie = page.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn user(h: &Harness, name: &str, role: Role) -> String {
+    add_user(h, name, role).await;
+    sign_in(h, name, PASSWORD).await
+}
+
+async fn audit_actions(h: &Harness) -> Vec<(String, String, Option<String>)> {
+    h.store.list_audit(1000).await.unwrap().into_iter().map(|e| (e.action, e.actor, e.source_ip)).collect()
+}
+
+/// The ThinkPad report with failing SSH and empty-password checks: opens a high and a critical finding.
+fn weak(machine: &Machine) -> Report {
+    let mut r = debian(machine);
+    for (id, evidence) in [
+        ("ssh.permit_root_login", "/etc/ssh/sshd_config:32: PermitRootLogin yes"),
+        ("accounts.empty_password", "/etc/shadow: guest has an empty password"),
+    ] {
+        let check = r.checks.as_mut().unwrap().iter_mut().find(|c| c.id == id).unwrap();
+        check.status = CheckStatus::Fail;
+        check.evidence = vec![evidence.to_owned()];
+        check.reason = None;
+    }
+    r
+}
+
+async fn enrolled_weak_host(h: &Harness, machine: &Machine) -> String {
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host_id, token) = h.enrolled(&secret, machine).await;
+    h.stored(&token, &full(&weak(machine))).await;
+    host_id
+}
+
+async fn sign_in_session_expiry_and_sign_out(h: Harness) {
+    add_user(&h, "alice", Role::Viewer).await;
+    let anonymous = request(&h, Method::GET, "/findings?severity=high", None, None).await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.location(), "/login?next=%2Ffindings%3Fseverity%3Dhigh");
+
+    let form = format!("user=alice&password={}&next=%2Ffindings", encode(PASSWORD));
+    let page = request(&h, Method::POST, "/login", None, Some(&form)).await;
+    assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/findings"));
+    let set_cookie = page.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "plain-HTTP harness: no Secure flag");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let dashboard = get(&h, "/", &cookie).await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    assert!(dashboard.body.contains("<h1>Dashboard"), "{}", dashboard.body);
+    assert!(dashboard.body.contains("<span class=\"user\">alice</span>"));
+
+    // An external redirect target is ignored.
+    let form = format!("user=alice&password={}&next=%2F%2Fevil.example", encode(PASSWORD));
+    let page = request(&h, Method::POST, "/login", None, Some(&form)).await;
+    assert_eq!(page.location(), "/");
+
+    // Sessions end after 8 hours.
+    h.advance(Duration::hours(8) + Duration::seconds(1));
+    assert_eq!(get(&h, "/", &cookie).await.location(), "/login?next=%2F");
+
+    let cookie = sign_in(&h, "alice", PASSWORD).await;
+    let csrf = get(&h, "/", &cookie).await.csrf();
+    let out = request(&h, Method::POST, "/logout", Some(&cookie), Some(&format!("csrf={csrf}"))).await;
+    assert_eq!((out.status, out.location()), (StatusCode::SEE_OTHER, "/login"));
+    assert!(out.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(get(&h, "/", &cookie).await.status, StatusCode::SEE_OTHER, "the session is gone server-side too");
+    let actions: Vec<String> = audit_actions(&h).await.into_iter().map(|a| a.0).collect();
+    assert_eq!(actions.iter().filter(|a| *a == "console.signed_in").count(), 3);
+    assert!(actions.contains(&"console.signed_out".to_owned()));
+}
+
+async fn failed_sign_ins_are_audited_and_rate_limited(h: Harness) {
+    add_user(&h, "bob", Role::Analyst).await;
+    let wrong = request(&h, Method::POST, "/login", None, Some("user=bob&password=nope&next=%2F")).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("Unknown user or wrong password."));
+    assert!(wrong.headers.get(header::SET_COOKIE).is_none());
+    let unknown = request(&h, Method::POST, "/login", None, Some("user=mallory&password=nope&next=%2F")).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED, "same answer for an unknown user");
+    assert!(unknown.body.contains("Unknown user or wrong password."));
+    let failed: Vec<_> = audit_actions(&h).await.into_iter().filter(|a| a.0 == "console.sign_in_failed").collect();
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().all(|a| a.2.as_deref() == Some("192.0.2.10")), "{failed:?}");
+
+    for _ in 0..8 {
+        request(&h, Method::POST, "/login", None, Some("user=bob&password=nope&next=%2F")).await;
+    }
+    // Ten failures from this address: even the right password is refused until the window passes.
+    let form = format!("user=bob&password={}&next=%2F", encode(PASSWORD));
+    let blocked = request(&h, Method::POST, "/login", None, Some(&form)).await;
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(blocked.headers.get(header::SET_COOKIE).is_none());
+    assert!(audit_actions(&h).await.iter().any(|a| a.0 == "console.sign_in_blocked"));
+    h.advance(Duration::minutes(16));
+    let page = request(&h, Method::POST, "/login", None, Some(&form)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+}
+
+async fn forged_and_cross_origin_changes_are_refused(h: Harness) {
+    let host_id = enrolled_weak_host(&h, &Machine::thinkpad("4c4c4544004d3510804bb2c04f4e3732")).await;
+    let cookie = user(&h, "ana", Role::Analyst).await;
+    let page = get(&h, &format!("/findings?host={host_id}"), &cookie).await;
+    let csrf = page.csrf();
+    let finding = h
+        .store
+        .list_findings(&muster_collector::findings::FindingFilter {
+            severity: None,
+            status: None,
+            rule_id: Some("ssh.permit_root_login".into()),
+            host_id: Some(host_id.clone()),
+            kind: None,
+            overdue: None,
+            now: h.now(),
+            limit: 10,
+            offset: 0,
+        })
+        .await
+        .unwrap()
+        .findings
+        .remove(0);
+    let status = |h: &Harness, id: String| {
+        let store = h.store.clone();
+        let now = h.now();
+        async move { store.get_finding(&id, now).await.unwrap().unwrap().status.as_str().to_owned() }
+    };
+
+    let forged = format!("csrf={}&op=acknowledge&ids={}", "0".repeat(64), finding.id);
+    let page = request(&h, Method::POST, "/findings/bulk", Some(&cookie), Some(&forged)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    let cross = format!("csrf={csrf}&op=acknowledge&ids={}", finding.id);
+    let page = request_with(
+        &h,
+        Method::POST,
+        "/findings/bulk",
+        Some(&cookie),
+        Some(&cross),
+        &[("origin", "https://evil.example")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(status(&h, finding.id.clone()).await, "open");
+
+    // The API with a session cookie: state changes need the CSRF header.
+    let api = format!("/api/v1/findings/{}/acknowledge", finding.id);
+    let json = [("content-type", "application/json")];
+    let page = request_with(&h, Method::POST, &api, Some(&cookie), None, &json).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert_eq!(status(&h, finding.id.clone()).await, "open");
+
+    let ok = format!("csrf={csrf}&op=acknowledge&ids={}&back=%2Ffindings%3Fhost%3D{host_id}", finding.id);
+    let page = request(&h, Method::POST, "/findings/bulk", Some(&cookie), Some(&ok)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), format!("/findings?host={host_id}&done=1&failed=0"));
+    assert_eq!(status(&h, finding.id.clone()).await, "acknowledged");
+    let history = h.store.finding_history(&finding.id).await.unwrap();
+    assert_eq!(history.last().unwrap().actor, "user:ana (analyst)");
+    assert_eq!(history.last().unwrap().source_ip.as_deref(), Some("192.0.2.10"));
+
+    let reopen = format!("/api/v1/findings/{}/reopen", finding.id);
+    let page = request_with(
+        &h,
+        Method::POST,
+        &reopen,
+        Some(&cookie),
+        Some("{}"),
+        &[("x-csrf-token", csrf.as_str()), ("content-type", "application/json")],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(status(&h, finding.id.clone()).await, "reopened");
+}
+
+async fn roles_hold_in_pages_and_in_the_api(h: Harness) {
+    let host_id = enrolled_weak_host(&h, &Machine::thinkpad("4c4c4544004d3510804bb2c04f4e3732")).await;
+    let viewer = user(&h, "vic", Role::Viewer).await;
+    let analyst = user(&h, "ana", Role::Analyst).await;
+    let admin = user(&h, "root-admin", Role::Admin).await;
+
+    let page = get(&h, "/findings", &viewer).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("id=\"bulk\""), "no triage form for a viewer");
+    assert!(!page.body.contains("name=\"ids\""));
+    assert!(!page.body.contains("href=\"/admin/users\""), "no admin link for a viewer");
+    let page = get(&h, "/findings", &analyst).await;
+    assert!(page.body.contains("id=\"bulk\"") && page.body.contains("name=\"ids\""));
+    assert!(!page.body.contains("href=\"/admin/users\""));
+    assert!(get(&h, "/findings", &admin).await.body.contains("href=\"/admin/users\""));
+
+    let all = h
+        .store
+        .list_findings(&muster_collector::findings::FindingFilter {
+            severity: None,
+            status: None,
+            rule_id: None,
+            host_id: Some(host_id),
+            kind: None,
+            overdue: None,
+            now: h.now(),
+            limit: 100,
+            offset: 0,
+        })
+        .await
+        .unwrap();
+    let id = &all.findings[0].id;
+    let csrf = get(&h, "/", &viewer).await.csrf();
+    let page = request(
+        &h,
+        Method::POST,
+        "/findings/bulk",
+        Some(&viewer),
+        Some(&format!("csrf={csrf}&op=acknowledge&ids={id}")),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let api = request_with(
+        &h,
+        Method::POST,
+        &format!("/api/v1/findings/{id}/acknowledge"),
+        Some(&viewer),
+        None,
+        &[("x-csrf-token", csrf.as_str()), ("content-type", "application/json")],
+    )
+    .await;
+    assert_eq!(api.status, StatusCode::FORBIDDEN, "{}", api.body);
+    assert!(api.body.contains("insufficient_role"));
+
+    for path in ["/admin/users", "/admin/secrets", "/admin/tokens", "/admin/rules", "/admin/advisories", "/admin/audit"]
+    {
+        assert_eq!(get(&h, path, &analyst).await.status, StatusCode::FORBIDDEN, "{path}");
+        let page = get(&h, path, &admin).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+    }
+    let csrf = get(&h, "/", &analyst).await.csrf();
+    let page = request(
+        &h,
+        Method::POST,
+        "/admin/tokens",
+        Some(&analyst),
+        Some(&format!("csrf={csrf}&op=create&name=x&role=admin")),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(h.store.list_api_tokens().await.unwrap().is_empty());
+
+    // An admin creates an enrolment secret: the page shows the enrol command once, with the secret.
+    let csrf = get(&h, "/", &admin).await.csrf();
+    let page = request(
+        &h,
+        Method::POST,
+        "/admin/secrets",
+        Some(&admin),
+        Some(&format!("csrf={csrf}&op=create&label=branch+office&expires_in=30d")),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("muster-agent enroll --collector http://muster.test --secret mes_"), "{}", page.body);
+    let secrets = h.store.list_enroll_secrets().await.unwrap();
+    assert!(secrets.iter().any(|s| s.label == "branch office" && s.expires_at == Some(h.now() + Duration::days(30))));
+    let audit = audit_actions(&h).await;
+    assert!(audit.iter().any(|a| a.0 == "enroll_secret.created" && a.1 == "user:root-admin (admin)"), "{audit:?}");
+}
+
+async fn one_time_passwords_must_be_replaced(h: Harness) {
+    let admin = user(&h, "root-admin", Role::Admin).await;
+    let csrf = get(&h, "/", &admin).await.csrf();
+    let page = request(
+        &h,
+        Method::POST,
+        "/admin/users",
+        Some(&admin),
+        Some(&format!("csrf={csrf}&op=add&name=carol&role=analyst")),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let at = page.body.find("<pre class=\"copyable\"").unwrap();
+    let start = page.body[at..].find('>').unwrap() + at + 1;
+    let end = page.body[start..].find('<').unwrap() + start;
+    let otp = page.body[start..end].to_owned();
+    assert_eq!(otp.len(), 20, "{otp}");
+
+    let carol = sign_in(&h, "carol", &otp).await;
+    let page = get(&h, "/findings", &carol).await;
+    assert_eq!(page.location(), "/account/password", "a one-time password only lets the user choose a new one");
+    let page = get(&h, "/account/password", &carol).await;
+    let csrf = page.csrf();
+    let short = request(
+        &h,
+        Method::POST,
+        "/account/password",
+        Some(&carol),
+        Some(&format!("csrf={csrf}&password=short&confirm=short")),
+    )
+    .await;
+    assert!(short.body.contains("at least 12 characters"), "{}", short.body);
+    let new = encode("a much longer passphrase");
+    let done = request(
+        &h,
+        Method::POST,
+        "/account/password",
+        Some(&carol),
+        Some(&format!("csrf={csrf}&password={new}&confirm={new}")),
+    )
+    .await;
+    assert_eq!(done.location(), "/");
+    assert_eq!(get(&h, "/findings", &carol).await.status, StatusCode::OK, "the same session goes on");
+    let again =
+        request(&h, Method::POST, "/login", None, Some(&format!("user=carol&password={}&next=%2F", encode(&otp))))
+            .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED, "the one-time password is spent");
+
+    // The last enabled admin cannot be disabled.
+    let csrf = get(&h, "/", &admin).await.csrf();
+    let page = request(
+        &h,
+        Method::POST,
+        "/admin/users",
+        Some(&admin),
+        Some(&format!("csrf={csrf}&op=disable&name=root-admin")),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("last enabled admin"));
+    let page =
+        request(&h, Method::POST, "/admin/users", Some(&admin), Some(&format!("csrf={csrf}&op=disable&name=carol")))
+            .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(get(&h, "/", &carol).await.status, StatusCode::SEE_OTHER, "disabling ends the user's sessions");
+}
+
+async fn exports_follow_the_filters(h: Harness) {
+    let host_id = enrolled_weak_host(&h, &Machine::thinkpad("4c4c4544004d3510804bb2c04f4e3732")).await;
+    let cookie = user(&h, "vic", Role::Viewer).await;
+    let page = get(&h, "/findings?severity=critical", &cookie).await;
+    assert!(page.body.contains("href=\"/findings?severity=critical&#38;format=csv\""), "{}", page.body);
+
+    let csv = get(&h, "/findings?severity=critical&format=csv", &cookie).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.headers.get(header::CONTENT_TYPE).unwrap(), "text/csv; charset=utf-8");
+    assert_eq!(csv.headers.get(header::CONTENT_DISPOSITION).unwrap(), "attachment; filename=\"muster-findings.csv\"");
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(lines[0], muster_collector::api::findings::CSV_HEADER);
+    let critical = h
+        .store
+        .list_findings(&muster_collector::findings::FindingFilter {
+            severity: Some(muster_collector::rules::Severity::Critical),
+            status: None,
+            rule_id: None,
+            host_id: None,
+            kind: None,
+            overdue: None,
+            now: h.now(),
+            limit: 1000,
+            offset: 0,
+        })
+        .await
+        .unwrap();
+    assert!(critical.total >= 1);
+    assert_eq!(lines.len() - 1, critical.total as usize);
+    for (line, f) in lines[1..].iter().zip(&critical.findings) {
+        assert!(line.starts_with(&format!("{},{host_id},lab-t480s,", f.id)), "{line}");
+        assert!(line.contains(",critical,"));
+    }
+
+    let json = get(&h, "/findings?severity=critical&format=json", &cookie).await;
+    let value: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(value["total"], critical.total);
+    let ids: Vec<&str> = value["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, critical.findings.iter().map(|f| f.id.as_str()).collect::<Vec<_>>());
+
+    let hosts = get(&h, "/hosts?q=t480&format=csv", &cookie).await;
+    let lines: Vec<&str> = hosts.body.lines().collect();
+    assert_eq!(lines[0], "id,hostname,status,os,kernel,serial,tags,last_seen,critical,high,medium,low");
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[1].starts_with(&format!("{host_id},lab-t480s,reporting,Debian GNU/Linux 12 (bookworm),")),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(get(&h, "/hosts?q=nomatch&format=csv", &cookie).await.body.lines().count(), 1);
+    assert_eq!(get(&h, "/findings?format=xml", &cookie).await.status, StatusCode::BAD_REQUEST);
+}
+
+async fn agent_text_is_escaped(h: Harness) {
+    // Enrolment caps a hostname at 255 bytes; the very long string goes into evidence and a package name.
+    let long = "B".repeat(2000);
+    let machine = Machine {
+        hostname: format!("{HOSTILE}{}", "A".repeat(150)),
+        ..Machine::thinkpad("4c4c4544004d3510804bb2c04f4e3732")
+    };
+    let mut report = weak(&machine);
+    let package = &mut report.software.as_mut().unwrap().packages[0];
+    package.name = format!("pkg{HOSTILE}");
+    package.version = "javascript:window.__pwned=1".to_owned();
+    report.software.as_mut().unwrap().packages[1].name = format!("long{long}");
+    let check = report.checks.as_mut().unwrap().iter_mut().find(|c| c.id == "ssh.permit_root_login").unwrap();
+    check.evidence = vec![format!("/etc/ssh/sshd_config:1: {HOSTILE}"), long.clone()];
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+
+    let cookie = user(&h, "root-admin", Role::Admin).await;
+    let finding = h
+        .store
+        .list_findings(&muster_collector::findings::FindingFilter {
+            severity: None,
+            status: None,
+            rule_id: Some("ssh.permit_root_login".into()),
+            host_id: Some(host_id.clone()),
+            kind: None,
+            overdue: None,
+            now: h.now(),
+            limit: 1,
+            offset: 0,
+        })
+        .await
+        .unwrap()
+        .findings
+        .remove(0);
+    let software = format!("/software?name={}", encode(&format!("pkg{HOSTILE}")));
+    for path in [
+        "/".to_owned(),
+        "/hosts".to_owned(),
+        format!("/hosts/{host_id}"),
+        "/findings".to_owned(),
+        format!("/findings/{}", finding.id),
+        software,
+    ] {
+        let page = get(&h, &path, &cookie).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(!page.body.contains("<script>window"), "{path}: raw script");
+        assert!(!page.body.contains("<img src=x"), "{path}: raw img");
+        assert!(!page.body.contains("href=\"javascript:"), "{path}: javascript link");
+        assert_eq!(page.body.matches("<script").count(), 1, "{path}: only the console's own script");
+        if path != "/" {
+            assert!(
+                page.body.contains("&#60;script&#62;window.__pwned=1&#60;/script&#62;"),
+                "{path}: the text is shown, escaped"
+            );
+        }
+    }
+    let host = get(&h, &format!("/hosts/{host_id}"), &cookie).await;
+    assert!(host.body.contains("javascript:window.__pwned=1"), "the hostile version is shown as text");
+    assert!(host.body.contains(&format!("long{long}")), "long strings are shown whole");
+}
+
+async fn security_headers_and_hsts(h: Harness) {
+    let page = request(&h, Method::GET, "/login", None, None).await;
+    let header = |page: &Page, name: &str| page.headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(
+        header(&page, "content-security-policy").as_deref(),
+        Some(muster_collector::console::CONTENT_SECURITY_POLICY)
+    );
+    assert!(muster_collector::console::CONTENT_SECURITY_POLICY.contains("script-src 'self';"));
+    assert!(!muster_collector::console::CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
+    assert_eq!(header(&page, "x-frame-options").as_deref(), Some("DENY"));
+    assert_eq!(header(&page, "x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(header(&page, "referrer-policy").as_deref(), Some("same-origin"));
+    assert_eq!(header(&page, "cache-control").as_deref(), Some("no-store"));
+    assert_eq!(header(&page, "strict-transport-security"), None, "no HSTS over plain HTTP");
+    let css = request(&h, Method::GET, "/static/console.css", None, None).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(header(&css, "content-type").as_deref(), Some("text/css; charset=utf-8"));
+
+    let tls = h.reconfigure(ServicePolicy {
+        console: ConsolePolicy { tls: true, ..ConsolePolicy::default() },
+        ..ServicePolicy::default()
+    });
+    let page = request(&tls, Method::GET, "/login", None, None).await;
+    assert_eq!(header(&page, "strict-transport-security").as_deref(), Some("max-age=31536000"));
+    add_user(&tls, "alice", Role::Viewer).await;
+    let form = format!("user=alice&password={}&next=%2F", encode(PASSWORD));
+    let page = request(&tls, Method::POST, "/login", None, Some(&form)).await;
+    let cookie = header(&page, "set-cookie").unwrap();
+    assert!(cookie.starts_with("__Host-muster_session=") && cookie.ends_with("; Secure"), "{cookie}");
+}
