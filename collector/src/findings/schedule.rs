@@ -31,6 +31,12 @@ pub async fn run_once(state: &AppState) -> Result<RunSummary, StoreError> {
         expired = summary.expired,
         "findings evaluated"
     );
+    // The console's trend chart reads one snapshot per day; the last run of the day wins. A failed snapshot only
+    // leaves a gap in the chart, so it does not fail the evaluation.
+    let now = (state.clock)();
+    if let Err(e) = state.store.snapshot_trend(now.date_naive(), now).await {
+        tracing::warn!(error = %e, "cannot store today's findings trend snapshot");
+    }
     Ok(summary)
 }
 

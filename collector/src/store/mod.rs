@@ -18,6 +18,7 @@ use crate::views::{
 };
 
 pub mod advisories;
+pub mod console;
 pub mod disposal;
 pub mod findings;
 mod postgres;
@@ -169,7 +170,9 @@ pub struct ApiTokenIdentity {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + disposal::DisposalStore + advisories::AdvisoryStore + findings::FindingsStore {
+pub trait Store:
+    Send + Sync + disposal::DisposalStore + advisories::AdvisoryStore + findings::FindingsStore + console::ConsoleStore
+{
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -1,0 +1,871 @@
+//! Storage the web console needs beyond the API's: console users, sign-in sessions, sign-in rate limiting, the
+//! dashboard's fleet-wide aggregates and the daily trend of open findings; one body for SQLite and PostgreSQL.
+//!
+//! "Active" findings below are those someone still has to act on: status `open`, `acknowledged` or `reopened`
+//! (risk-accepted and resolved ones are not counted).
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::StoreError;
+use crate::model::Role;
+use crate::views::HostSummary;
+
+/// A console user as created by `muster-collector user add` or by an admin in the console.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: String,
+    /// Unique, compared case-sensitively.
+    pub name: String,
+    pub role: Role,
+    /// PHC string (Argon2id).
+    pub password_hash: String,
+    /// Set for one-time passwords: the user must choose a new password after signing in.
+    pub must_change_password: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// A sign-in session; only the SHA-256 of the cookie value is stored.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id_hash: String,
+    pub user_id: String,
+    /// Sent back in every form; a state change without it is refused.
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The user behind a live session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub user_id: String,
+    pub name: String,
+    pub role: Role,
+    pub csrf_token: String,
+    pub must_change_password: bool,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// When a host counts as stale or missing (by `last_seen`), as of `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct HostAges {
+    pub now: DateTime<Utc>,
+    /// `last_seen` before this: stale (and not yet missing).
+    pub stale_before: DateTime<Utc>,
+    /// `last_seen` before this: missing.
+    pub missing_before: DateTime<Utc>,
+}
+
+/// A host's reporting status as the console shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostStatus {
+    Reporting,
+    Stale,
+    Missing,
+}
+
+impl HostStatus {
+    pub const ALL: [HostStatus; 3] = [HostStatus::Reporting, HostStatus::Stale, HostStatus::Missing];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostStatus::Reporting => "reporting",
+            HostStatus::Stale => "stale",
+            HostStatus::Missing => "missing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HostStatus> {
+        HostStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl HostAges {
+    /// The status of a host last seen at `last_seen`: missing wins over stale.
+    pub fn status(&self, last_seen: DateTime<Utc>) -> HostStatus {
+        if last_seen < self.missing_before {
+            HostStatus::Missing
+        } else if last_seen < self.stale_before {
+            HostStatus::Stale
+        } else {
+            HostStatus::Reporting
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostSort {
+    #[default]
+    Hostname,
+    /// OS pretty name (hosts without one last in either direction), then hostname.
+    Os,
+    LastSeen,
+    /// Active findings, weighted by severity: most critical first, then most high, then most medium.
+    Risk,
+}
+
+impl HostSort {
+    pub const ALL: [HostSort; 4] = [HostSort::Hostname, HostSort::Os, HostSort::LastSeen, HostSort::Risk];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostSort::Hostname => "hostname",
+            HostSort::Os => "os",
+            HostSort::LastSeen => "last_seen",
+            HostSort::Risk => "risk",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HostSort> {
+        HostSort::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// The console's host list query.
+#[derive(Debug, Clone)]
+pub struct ConsoleHostFilter {
+    /// Case-insensitive substring of hostname, system serial, machine id or host id.
+    pub search: Option<String>,
+    /// Case-insensitive substring of the OS id or pretty name.
+    pub os: Option<String>,
+    pub status: Option<HostStatus>,
+    /// Exact tag.
+    pub tag: Option<String>,
+    /// Only hosts with at least one active critical finding.
+    pub has_critical: bool,
+    /// Ties are broken by hostname (for `Os` and `Risk`), then by host id.
+    pub sort: HostSort,
+    /// Reverses the sort key only (for `Risk`: least risky first); the tie-breaks stay ascending.
+    pub descending: bool,
+    pub ages: HostAges,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One row of the console's host list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsoleHostRow {
+    pub host: HostSummary,
+    pub status: HostStatus,
+    /// Active findings by severity.
+    pub critical: i64,
+    pub high: i64,
+    pub medium: i64,
+    pub low: i64,
+    pub info: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsoleHostPage {
+    pub rows: Vec<ConsoleHostRow>,
+    /// Hosts matching the filter, over all pages.
+    pub total: i64,
+}
+
+/// A package with active vulnerability findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VulnerablePackage {
+    /// The finding subject (the package name).
+    pub package: String,
+    pub hosts: i64,
+    pub advisories: i64,
+    /// Highest severity among its active vulnerability findings (`critical`…`info`).
+    pub worst_severity: String,
+}
+
+/// A KEV-listed advisory with active findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KevPresent {
+    pub advisory_id: String,
+    pub summary: Option<String>,
+    pub kev_added: Option<String>,
+    pub hosts: i64,
+}
+
+/// The dashboard's numbers, as of `HostAges::now`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DashboardCounts {
+    /// Active findings per severity (`critical`, `high`, `medium`, `low`, `info`); absent severities are 0.
+    pub active_by_severity: Vec<(String, i64)>,
+    /// Active findings past their due date.
+    pub overdue: i64,
+    pub hosts_total: i64,
+    pub hosts_reporting: i64,
+    pub hosts_stale: i64,
+    pub hosts_missing: i64,
+    /// Hosts with an active `os.end_of_life` finding.
+    pub hosts_end_of_life: i64,
+    /// Top 10 by hosts affected.
+    pub top_vulnerable_packages: Vec<VulnerablePackage>,
+    /// Number of distinct KEV-listed advisories with active findings.
+    pub kev_total: i64,
+    /// Up to 10 of them, most hosts first.
+    pub kev_present: Vec<KevPresent>,
+}
+
+/// Active findings of one severity at the end of one day (UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrendPoint {
+    pub day: NaiveDate,
+    pub severity: String,
+    pub active: i64,
+}
+
+#[async_trait]
+pub trait ConsoleStore: Send + Sync {
+    /// False when a user with this name exists.
+    async fn create_user(&self, new: &NewUser) -> Result<bool, StoreError>;
+    async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// By name.
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// False when no such user. Changing a password ends the user's other sessions except `keep_session_hash`.
+    async fn set_user_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        must_change_password: bool,
+        keep_session_hash: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    /// False when no such user.
+    async fn set_user_role(&self, id: &str, role: Role) -> Result<bool, StoreError>;
+    /// Disables the user and ends all their sessions; false when no such enabled user.
+    async fn disable_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Enabled users with the admin role.
+    async fn count_admins(&self) -> Result<i64, StoreError>;
+    async fn record_login(&self, user_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    /// The session's user when the session exists, has not expired at `now` and the user is enabled.
+    async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<SessionUser>, StoreError>;
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// Removes sessions expired before `now`; returns how many.
+    async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// One failed sign-in for `key` (a source address or a user name).
+    async fn record_login_failure(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Failures for `key` since `since`; older rows are pruned on the way.
+    async fn count_login_failures(&self, key: &str, since: DateTime<Utc>) -> Result<i64, StoreError>;
+
+    async fn dashboard(&self, ages: &HostAges) -> Result<DashboardCounts, StoreError>;
+    /// Stores the active findings per severity as of now under `day` (replacing that day's earlier snapshot).
+    async fn snapshot_trend(&self, day: NaiveDate, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Snapshots for days in `from..=to`, by day then severity.
+    async fn trend(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TrendPoint>, StoreError>;
+
+    async fn console_hosts(&self, filter: &ConsoleHostFilter) -> Result<ConsoleHostPage, StoreError>;
+    /// Every distinct host tag, sorted (for the host list's tag filter).
+    async fn host_tags(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// The statuses of active findings, as SQL (see `findings::Status::is_active`).
+const ACTIVE: &str = "('open', 'acknowledged', 'reopened')";
+
+/// The elements of `h.tags` (a JSON array of strings) as rows with a `value` column; the only SQL here that differs
+/// between the backends. Comparing parsed elements keeps the tag filter exact (no partial or case-folded match).
+const SQLITE_TAG_ELEMENTS: &str = "json_each(h.tags) AS t";
+const PG_TAG_ELEMENTS: &str = "jsonb_array_elements_text(h.tags::jsonb) AS t(value)";
+
+/// The rule whose active findings make a host count as past its OS's end of life.
+const END_OF_LIFE_RULE: &str = "os.end_of_life";
+
+/// How many packages and KEV advisories the dashboard lists.
+const DASHBOARD_TOP: i64 = 10;
+
+macro_rules! impl_console_store {
+    ($store:ty, $db:ty, $row:ty, $tag_elements:expr) => {
+        const _: () = {
+            use std::collections::BTreeSet;
+
+            use async_trait::async_trait;
+            use chrono::{DateTime, NaiveDate, Utc};
+            use sqlx::{QueryBuilder, Row};
+
+            use crate::model::{Role, from_ms, to_ms};
+            use crate::rules::Severity;
+            use crate::store::StoreError;
+            use crate::store::console::{
+                ACTIVE, ConsoleHostFilter, ConsoleHostPage, ConsoleHostRow, ConsoleStore, DASHBOARD_TOP,
+                DashboardCounts, END_OF_LIFE_RULE, HostAges, HostSort, HostStatus, KevPresent, NewSession, NewUser,
+                SessionUser, TrendPoint, UserRecord, VulnerablePackage,
+            };
+            use crate::store::sql::{HOST_COLUMNS, like_pattern};
+            use crate::views::HostSummary;
+
+            const DAY: &str = "%Y-%m-%d";
+            const USER_COLUMNS: &str =
+                "id, name, role, password_hash, must_change_password, created_at, last_login_at, disabled_at";
+
+            fn corrupt(what: &str, value: &str) -> StoreError {
+                StoreError::Corrupt(format!("{what} {value:?}"))
+            }
+
+            fn role_of(text: &str) -> Result<Role, StoreError> {
+                Role::parse(text).ok_or_else(|| corrupt("role", text))
+            }
+
+            fn severity_of_rank(rank: i64) -> Result<Severity, StoreError> {
+                Severity::ALL
+                    .into_iter()
+                    .find(|s| i64::from(s.rank()) == rank)
+                    .ok_or_else(|| corrupt("severity rank", &rank.to_string()))
+            }
+
+            fn opt_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
+                v.map(from_ms)
+            }
+
+            fn user_from_row(r: &$row) -> Result<UserRecord, StoreError> {
+                Ok(UserRecord {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    role: role_of(&r.try_get::<String, _>("role")?)?,
+                    password_hash: r.try_get("password_hash")?,
+                    must_change_password: r.try_get("must_change_password")?,
+                    created_at: from_ms(r.try_get("created_at")?),
+                    last_login_at: opt_ms(r.try_get("last_login_at")?),
+                    disabled_at: opt_ms(r.try_get("disabled_at")?),
+                })
+            }
+
+            /// As in `sql.rs`, whose row reader is private to the `Store` body.
+            fn host_from_row(r: &$row) -> Result<HostSummary, StoreError> {
+                let tags: String = r.try_get("tags")?;
+                Ok(HostSummary {
+                    id: r.try_get("id")?,
+                    hostname: r.try_get("hostname")?,
+                    machine_id: r.try_get("machine_id")?,
+                    system_uuid: r.try_get("system_uuid")?,
+                    system_serial: r.try_get("system_serial")?,
+                    os_id: r.try_get("os_id")?,
+                    os_version_id: r.try_get("os_version_id")?,
+                    os_pretty_name: r.try_get("os_pretty_name")?,
+                    kernel_release: r.try_get("kernel_release")?,
+                    architecture: r.try_get("architecture")?,
+                    agent_version: r.try_get("agent_version")?,
+                    tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    duplicate_identity: r.try_get("duplicate_identity")?,
+                    first_seen: from_ms(r.try_get("first_seen")?),
+                    last_seen: from_ms(r.try_get("last_seen")?),
+                    last_report_at: opt_ms(r.try_get("last_report_at")?),
+                })
+            }
+
+            /// `n_critical`, `n_high`, … `n_info`: active-finding counts per severity of the grouped rows.
+            fn severity_sums() -> String {
+                Severity::ALL
+                    .iter()
+                    .map(|s| format!("SUM(CASE WHEN severity_rank = {} THEN 1 ELSE 0 END) AS n_{}", s.rank(), s.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+
+            fn push_host_filter(qb: &mut QueryBuilder<'_, $db>, f: &ConsoleHostFilter) {
+                qb.push(" WHERE 1 = 1");
+                if let Some(search) = &f.search {
+                    let pattern = like_pattern(search);
+                    let mut first = true;
+                    qb.push(" AND (");
+                    for column in ["h.hostname", "h.system_serial", "h.machine_id", "h.id"] {
+                        if !first {
+                            qb.push(" OR ");
+                        }
+                        first = false;
+                        qb.push(format!("lower(coalesce({column}, '')) LIKE "))
+                            .push_bind(pattern.clone())
+                            .push(" ESCAPE '\\'");
+                    }
+                    qb.push(")");
+                }
+                if let Some(os) = &f.os {
+                    let pattern = like_pattern(os);
+                    qb.push(" AND (lower(coalesce(h.os_id, '')) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+                    qb.push(" OR lower(coalesce(h.os_pretty_name, '')) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+                }
+                if let Some(status) = f.status {
+                    let stale = to_ms(f.ages.stale_before);
+                    let missing = to_ms(f.ages.missing_before);
+                    match status {
+                        HostStatus::Missing => {
+                            qb.push(" AND h.last_seen < ").push_bind(missing);
+                        }
+                        HostStatus::Stale => {
+                            qb.push(" AND h.last_seen >= ").push_bind(missing);
+                            qb.push(" AND h.last_seen < ").push_bind(stale);
+                        }
+                        HostStatus::Reporting => {
+                            qb.push(" AND h.last_seen >= ").push_bind(missing);
+                            qb.push(" AND h.last_seen >= ").push_bind(stale);
+                        }
+                    }
+                }
+                if let Some(tag) = &f.tag {
+                    qb.push(format!(" AND EXISTS (SELECT 1 FROM {} WHERE t.value = ", $tag_elements))
+                        .push_bind(tag.clone())
+                        .push(")");
+                }
+                if f.has_critical {
+                    qb.push(format!(
+                        " AND EXISTS (SELECT 1 FROM findings f WHERE f.host_id = h.id AND f.status IN {ACTIVE} \
+                         AND f.severity_rank = "
+                    ))
+                    .push_bind(i64::from(Severity::Critical.rank()))
+                    .push(")");
+                }
+            }
+
+            /// The host list's order: inside the page query (`risk` from the joined `r` counts) or over its result
+            /// (`risk` from the output columns).
+            fn host_order(f: &ConsoleHostFilter, inner: bool) -> String {
+                let dir = if f.descending { "DESC" } else { "ASC" };
+                let risk_dir = if f.descending { "ASC" } else { "DESC" };
+                match f.sort {
+                    HostSort::Hostname => format!("hostname {dir}, id"),
+                    HostSort::Os => format!("(os_pretty_name IS NULL), os_pretty_name {dir}, hostname, id"),
+                    HostSort::LastSeen => format!("last_seen {dir}, id"),
+                    HostSort::Risk if inner => format!(
+                        "coalesce(r.n_critical, 0) {risk_dir}, coalesce(r.n_high, 0) {risk_dir}, \
+                         coalesce(r.n_medium, 0) {risk_dir}, hostname, id"
+                    ),
+                    HostSort::Risk => {
+                        format!("critical {risk_dir}, high {risk_dir}, medium {risk_dir}, hostname, id")
+                    }
+                }
+            }
+
+            /// Active findings per severity, critical first, every severity listed.
+            async fn active_by_severity(
+                executor: impl sqlx::Executor<'_, Database = $db>,
+            ) -> Result<Vec<(Severity, i64)>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT severity_rank, COUNT(*) AS n FROM findings WHERE status IN {ACTIVE} GROUP BY severity_rank"
+                ))
+                .fetch_all(executor)
+                .await?;
+                let mut counts: Vec<(Severity, i64)> = Severity::ALL.iter().rev().map(|s| (*s, 0)).collect();
+                for r in &rows {
+                    let severity = severity_of_rank(r.try_get("severity_rank")?)?;
+                    let n: i64 = r.try_get("n")?;
+                    for entry in counts.iter_mut().filter(|(s, _)| *s == severity) {
+                        entry.1 = n;
+                    }
+                }
+                Ok(counts)
+            }
+
+            #[async_trait]
+            impl ConsoleStore for $store {
+                async fn create_user(&self, new: &NewUser) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "INSERT INTO users (id, name, role, password_hash, must_change_password, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&new.id)
+                    .bind(&new.name)
+                    .bind(new.role.as_str())
+                    .bind(&new.password_hash)
+                    .bind(new.must_change_password)
+                    .bind(to_ms(new.created_at))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+                    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1"))
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(user_from_row).transpose()
+                }
+
+                async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+                    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(user_from_row).transpose()
+                }
+
+                async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+                    let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name, id"))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(user_from_row).collect()
+                }
+
+                async fn set_user_password(
+                    &self,
+                    id: &str,
+                    password_hash: &str,
+                    must_change_password: bool,
+                    keep_session_hash: Option<&str>,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let done =
+                        sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3")
+                            .bind(password_hash)
+                            .bind(must_change_password)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    match keep_session_hash {
+                        Some(keep) => {
+                            sqlx::query("DELETE FROM console_sessions WHERE user_id = $1 AND id_hash <> $2")
+                                .bind(id)
+                                .bind(keep)
+                                .execute(&mut *tx)
+                                .await?
+                        }
+                        None => {
+                            sqlx::query("DELETE FROM console_sessions WHERE user_id = $1")
+                                .bind(id)
+                                .execute(&mut *tx)
+                                .await?
+                        }
+                    };
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn set_user_role(&self, id: &str, role: Role) -> Result<bool, StoreError> {
+                    let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+                        .bind(role.as_str())
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn disable_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let done = sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+                        .bind(to_ms(now))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    sqlx::query("DELETE FROM console_sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn count_admins(&self) -> Result<i64, StoreError> {
+                    let row =
+                        sqlx::query("SELECT COUNT(*) AS n FROM users WHERE role = $1 AND disabled_at IS NULL")
+                            .bind(Role::Admin.as_str())
+                            .fetch_one(&self.pool)
+                            .await?;
+                    Ok(row.try_get("n")?)
+                }
+
+                async fn record_login(&self, user_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+                        .bind(to_ms(now))
+                        .bind(user_id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO console_sessions (id_hash, user_id, csrf_token, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&session.id_hash)
+                    .bind(&session.user_id)
+                    .bind(&session.csrf_token)
+                    .bind(to_ms(session.created_at))
+                    .bind(to_ms(session.expires_at))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<SessionUser>, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT s.user_id, u.name, u.role, s.csrf_token, u.must_change_password, s.expires_at \
+                         FROM console_sessions s JOIN users u ON u.id = s.user_id \
+                         WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
+                    )
+                    .bind(id_hash)
+                    .bind(to_ms(now))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    let Some(r) = row else { return Ok(None) };
+                    Ok(Some(SessionUser {
+                        user_id: r.try_get("user_id")?,
+                        name: r.try_get("name")?,
+                        role: role_of(&r.try_get::<String, _>("role")?)?,
+                        csrf_token: r.try_get("csrf_token")?,
+                        must_change_password: r.try_get("must_change_password")?,
+                        expires_at: from_ms(r.try_get("expires_at")?),
+                    }))
+                }
+
+                async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+                    sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
+                        .bind(id_hash)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn prune_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+                    // `<=`: a session is over at its expiry instant (see `session`).
+                    let done = sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+                        .bind(to_ms(now))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected())
+                }
+
+                async fn record_login_failure(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+                    sqlx::query("INSERT INTO login_failures (key, at) VALUES ($1, $2)")
+                        .bind(key)
+                        .bind(to_ms(now))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn count_login_failures(&self, key: &str, since: DateTime<Utc>) -> Result<i64, StoreError> {
+                    // Only this key's rows: callers count addresses and user names over different windows.
+                    sqlx::query("DELETE FROM login_failures WHERE key = $1 AND at < $2")
+                        .bind(key)
+                        .bind(to_ms(since))
+                        .execute(&self.pool)
+                        .await?;
+                    let row = sqlx::query("SELECT COUNT(*) AS n FROM login_failures WHERE key = $1 AND at >= $2")
+                        .bind(key)
+                        .bind(to_ms(since))
+                        .fetch_one(&self.pool)
+                        .await?;
+                    Ok(row.try_get("n")?)
+                }
+
+                async fn dashboard(&self, ages: &HostAges) -> Result<DashboardCounts, StoreError> {
+                    let active_by_severity = active_by_severity(&self.pool)
+                        .await?
+                        .into_iter()
+                        .map(|(s, n)| (s.as_str().to_owned(), n))
+                        .collect();
+                    let overdue: i64 = sqlx::query(&format!(
+                        "SELECT COUNT(*) AS n FROM findings WHERE status IN {ACTIVE} AND due_at < $1"
+                    ))
+                    .bind(to_ms(ages.now))
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("n")?;
+
+                    let hosts = sqlx::query(
+                        "SELECT COUNT(*) AS total, \
+                         coalesce(SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END), 0) AS missing, \
+                         coalesce(SUM(CASE WHEN last_seen >= $1 AND last_seen < $2 THEN 1 ELSE 0 END), 0) AS stale \
+                         FROM hosts",
+                    )
+                    .bind(to_ms(ages.missing_before))
+                    .bind(to_ms(ages.stale_before))
+                    .fetch_one(&self.pool)
+                    .await?;
+                    let hosts_total: i64 = hosts.try_get("total")?;
+                    let hosts_missing: i64 = hosts.try_get("missing")?;
+                    let hosts_stale: i64 = hosts.try_get("stale")?;
+
+                    let hosts_end_of_life: i64 = sqlx::query(&format!(
+                        "SELECT COUNT(DISTINCT host_id) AS n FROM findings \
+                         WHERE kind = 'rule' AND rule_id = $1 AND status IN {ACTIVE}"
+                    ))
+                    .bind(END_OF_LIFE_RULE)
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("n")?;
+
+                    let rows = sqlx::query(&format!(
+                        "SELECT subject, COUNT(DISTINCT host_id) AS hosts, COUNT(DISTINCT rule_id) AS advisories, \
+                         MAX(severity_rank) AS worst FROM findings \
+                         WHERE kind = 'vulnerability' AND status IN {ACTIVE} \
+                         GROUP BY subject ORDER BY hosts DESC, subject LIMIT $1"
+                    ))
+                    .bind(DASHBOARD_TOP)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let top_vulnerable_packages = rows
+                        .iter()
+                        .map(|r| {
+                            Ok(VulnerablePackage {
+                                package: r.try_get("subject")?,
+                                hosts: r.try_get("hosts")?,
+                                advisories: r.try_get("advisories")?,
+                                worst_severity: severity_of_rank(r.try_get("worst")?)?.as_str().to_owned(),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+
+                    let kev_join = format!(
+                        "FROM findings f JOIN advisories a ON a.id = f.rule_id \
+                         WHERE f.kind = 'vulnerability' AND f.status IN {ACTIVE} AND a.kev_added IS NOT NULL"
+                    );
+                    let kev_total: i64 =
+                        sqlx::query(&format!("SELECT COUNT(DISTINCT f.rule_id) AS n {kev_join}"))
+                            .fetch_one(&self.pool)
+                            .await?
+                            .try_get("n")?;
+                    let rows = sqlx::query(&format!(
+                        "SELECT a.id, a.summary, a.kev_added, COUNT(DISTINCT f.host_id) AS hosts {kev_join} \
+                         GROUP BY a.id, a.summary, a.kev_added ORDER BY hosts DESC, a.id LIMIT $1"
+                    ))
+                    .bind(DASHBOARD_TOP)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let kev_present = rows
+                        .iter()
+                        .map(|r| {
+                            Ok(KevPresent {
+                                advisory_id: r.try_get("id")?,
+                                summary: r.try_get("summary")?,
+                                kev_added: r.try_get("kev_added")?,
+                                hosts: r.try_get("hosts")?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+
+                    Ok(DashboardCounts {
+                        active_by_severity,
+                        overdue,
+                        hosts_total,
+                        hosts_reporting: hosts_total - hosts_stale - hosts_missing,
+                        hosts_stale,
+                        hosts_missing,
+                        hosts_end_of_life,
+                        top_vulnerable_packages,
+                        kev_total,
+                        kev_present,
+                    })
+                }
+
+                async fn snapshot_trend(&self, day: NaiveDate, now: DateTime<Utc>) -> Result<(), StoreError> {
+                    let counts = active_by_severity(&self.pool).await?;
+                    let day = day.format(DAY).to_string();
+                    let mut qb: QueryBuilder<'_, $db> =
+                        QueryBuilder::new("INSERT INTO finding_trend (day, severity, active, taken_at) ");
+                    qb.push_values(&counts, |mut b, (severity, n)| {
+                        b.push_bind(day.clone()).push_bind(severity.as_str()).push_bind(*n).push_bind(to_ms(now));
+                    });
+                    qb.push(
+                        " ON CONFLICT (day, severity) DO UPDATE SET active = excluded.active, \
+                         taken_at = excluded.taken_at",
+                    );
+                    qb.build().execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn trend(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TrendPoint>, StoreError> {
+                    let rows =
+                        sqlx::query("SELECT day, severity, active FROM finding_trend WHERE day >= $1 AND day <= $2")
+                            .bind(from.format(DAY).to_string())
+                            .bind(to.format(DAY).to_string())
+                            .fetch_all(&self.pool)
+                            .await?;
+                    let mut points = rows
+                        .iter()
+                        .map(|r| {
+                            let day: String = r.try_get("day")?;
+                            let severity: String = r.try_get("severity")?;
+                            Ok((
+                                NaiveDate::parse_from_str(&day, DAY).map_err(|_| corrupt("trend day", &day))?,
+                                Severity::parse(&severity).ok_or_else(|| corrupt("severity", &severity))?,
+                                r.try_get::<i64, _>("active")?,
+                            ))
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+                    points.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+                    Ok(points
+                        .into_iter()
+                        .map(|(day, severity, active)| TrendPoint { day, severity: severity.as_str().to_owned(), active })
+                        .collect())
+                }
+
+                async fn console_hosts(&self, filter: &ConsoleHostFilter) -> Result<ConsoleHostPage, StoreError> {
+                    let mut count: QueryBuilder<'_, $db> = QueryBuilder::new("SELECT COUNT(*) AS n FROM hosts h");
+                    push_host_filter(&mut count, filter);
+                    let total: i64 = count.build().fetch_one(&self.pool).await?.try_get("n")?;
+
+                    // The page is chosen first; its hosts' counts come from one grouped query over their findings
+                    // only. Sorting by risk needs every host's counts to choose the page.
+                    let sums = severity_sums();
+                    let mut qb: QueryBuilder<'_, $db> =
+                        QueryBuilder::new(format!("WITH page AS (SELECT {HOST_COLUMNS} FROM hosts h"));
+                    if filter.sort == HostSort::Risk {
+                        qb.push(format!(
+                            " LEFT JOIN (SELECT host_id, {sums} FROM findings WHERE status IN {ACTIVE} \
+                             GROUP BY host_id) r ON r.host_id = h.id"
+                        ));
+                    }
+                    push_host_filter(&mut qb, filter);
+                    qb.push(" ORDER BY ").push(host_order(filter, true));
+                    qb.push(" LIMIT ").push_bind(filter.limit).push(" OFFSET ").push_bind(filter.offset);
+                    qb.push(format!(
+                        ") SELECT page.*, coalesce(c.n_critical, 0) AS critical, coalesce(c.n_high, 0) AS high, \
+                         coalesce(c.n_medium, 0) AS medium, coalesce(c.n_low, 0) AS low, \
+                         coalesce(c.n_info, 0) AS info FROM page LEFT JOIN (SELECT host_id, {sums} FROM findings \
+                         WHERE status IN {ACTIVE} AND host_id IN (SELECT id FROM page) GROUP BY host_id) c \
+                         ON c.host_id = page.id ORDER BY "
+                    ));
+                    qb.push(host_order(filter, false));
+                    let rows = qb.build().fetch_all(&self.pool).await?;
+                    let rows = rows
+                        .iter()
+                        .map(|r| {
+                            let host = host_from_row(r)?;
+                            Ok(ConsoleHostRow {
+                                status: filter.ages.status(host.last_seen),
+                                host,
+                                critical: r.try_get("critical")?,
+                                high: r.try_get("high")?,
+                                medium: r.try_get("medium")?,
+                                low: r.try_get("low")?,
+                                info: r.try_get("info")?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+                    Ok(ConsoleHostPage { rows, total })
+                }
+
+                async fn host_tags(&self) -> Result<Vec<String>, StoreError> {
+                    let rows = sqlx::query("SELECT DISTINCT tags FROM hosts").fetch_all(&self.pool).await?;
+                    let mut tags = BTreeSet::new();
+                    for r in &rows {
+                        let text: String = r.try_get("tags")?;
+                        let list: Vec<String> =
+                            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("host tags: {e}")))?;
+                        tags.extend(list);
+                    }
+                    Ok(tags.into_iter().collect())
+                }
+            }
+        };
+    };
+}
+
+impl_console_store!(super::SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, SQLITE_TAG_ELEMENTS);
+impl_console_store!(super::PgStore, sqlx::Postgres, sqlx::postgres::PgRow, PG_TAG_ELEMENTS);
