@@ -166,10 +166,9 @@ pub async fn users_post(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     viewer: Viewer,
-    headers: HeaderMap,
     Form(f): Form<UserForm>,
 ) -> PageResult {
-    viewer.check_form(&headers, &f.csrf)?;
+    viewer.check_form(&f.csrf)?;
     viewer.require(Role::Admin)?;
     let now = (state.clock)();
     let actor = viewer.actor(ip);
@@ -302,9 +301,10 @@ pub async fn secrets_post(
     ClientIp(ip): ClientIp,
     viewer: Viewer,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Form(f): Form<SecretForm>,
 ) -> PageResult {
-    viewer.check_form(&headers, &f.csrf)?;
+    viewer.check_form(&f.csrf)?;
     viewer.require(Role::Admin)?;
     let now = (state.clock)();
     let actor = viewer.actor(ip);
@@ -317,7 +317,11 @@ pub async fn secrets_post(
                 .map_err(bad)?;
             let (info, secret) =
                 admin::create_enroll_secret(state.store.as_ref(), &actor, f.label.trim(), expires_in, now).await?;
-            let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("COLLECTOR:8443");
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| uri.authority().map(|a| a.as_str()))
+                .unwrap_or("COLLECTOR:8443");
             let scheme = if state.policy.console.tls { "https" } else { "http" };
             let pin = match &state.policy.console.ca_fingerprint {
                 Some(f) => format!(" --ca-fingerprint {f}"),
@@ -424,10 +428,9 @@ pub async fn tokens_post(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     viewer: Viewer,
-    headers: HeaderMap,
     Form(f): Form<TokenForm>,
 ) -> PageResult {
-    viewer.check_form(&headers, &f.csrf)?;
+    viewer.check_form(&f.csrf)?;
     viewer.require(Role::Admin)?;
     let now = (state.clock)();
     let actor = viewer.actor(ip);
@@ -514,10 +517,9 @@ pub async fn rules_post(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     viewer: Viewer,
-    headers: HeaderMap,
     Form(f): Form<RulesForm>,
 ) -> PageResult {
-    viewer.check_form(&headers, &f.csrf)?;
+    viewer.check_form(&f.csrf)?;
     viewer.require(Role::Admin)?;
     let top = match f.op.as_str() {
         "validate" => match crate::rules::Rules::load(state.rules.source().clone()) {

@@ -44,6 +44,7 @@ pub fn trend_chart(points: &[TrendPoint], from: NaiveDate, to: NaiveDate) -> Cha
                 name: (*sev).to_owned(),
                 class: format!("sev-{sev}"),
                 points,
+                dots: values.iter().map(|(d, v)| (x(*d), y(*v))).collect(),
                 last: values.last().map(|(_, v)| *v).unwrap_or(0),
             }
         })
@@ -100,6 +101,7 @@ mod tests {
         // 37 → scale 40: first point on the baseline at the left edge, last at 37/40 of the height, right edge.
         assert_eq!(critical.points, "40.0,190.0 710.0,23.5");
         assert_eq!(critical.last, 37);
+        assert_eq!(critical.dots, vec![(40.0, 190.0), (710.0, 23.5)]);
         assert_eq!(chart.series[1].points, "710.0,145.0");
         assert_eq!(chart.series[4].points, "", "no info snapshots: no line");
         assert_eq!(chart.labels[4].2, "40");

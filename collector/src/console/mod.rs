@@ -168,6 +168,8 @@ pub fn render(template: &impl Template) -> Response {
 pub struct Viewer {
     pub user: SessionUser,
     pub session_hash: String,
+    /// Whether the request came from this console's own pages (see [`session::check_same_origin`]).
+    same_origin: bool,
 }
 
 impl Viewer {
@@ -191,8 +193,13 @@ impl Viewer {
     }
 
     /// A POST from a console form: same origin and the session's CSRF token.
-    pub fn check_form(&self, headers: &HeaderMap, csrf: &str) -> Result<(), PageError> {
-        session::check_same_origin(headers)?;
+    pub fn check_form(&self, csrf: &str) -> Result<(), PageError> {
+        if !self.same_origin {
+            return Err(PageError(AppError::Forbidden {
+                code: "cross_origin",
+                message: "this request came from another site and was refused".to_owned(),
+            }));
+        }
         session::check_csrf(&self.user, Some(csrf))?;
         Ok(())
     }
@@ -231,7 +238,10 @@ impl FromRequestParts<AppState> for Viewer {
             Some((user, _)) if user.must_change_password && parts.uri.path() != "/account/password" => {
                 Err(Redirect::to("/account/password").into_response())
             }
-            Some((user, session_hash)) => Ok(Viewer { user, session_hash }),
+            Some((user, session_hash)) => {
+                let same_origin = session::check_same_origin(&parts.headers, &parts.uri).is_ok();
+                Ok(Viewer { user, session_hash, same_origin })
+            }
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The console's reading pages (dashboard, hosts, findings, vulnerabilities, software) and bulk triage.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
 use axum_extra::extract::{Form, Query};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -101,7 +100,7 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
         .map(|(sev, n)| Stat {
             label: format!("{sev} open"),
             value: n.to_string(),
-            class: format!("sev-{}", super::view::css_token(sev)),
+            class: format!("stat-sev-{}", super::view::css_token(sev)),
             href: Some(link("/findings", &[("severity", sev.clone()), ("active", "true".into())])),
         })
         .collect();
@@ -412,6 +411,12 @@ fn table(id: &str, columns: &[&str], rows: Vec<Vec<Cell>>, empty: &str) -> Block
     })
 }
 
+/// The present parts, space-separated; "—" when none is.
+fn joined(parts: &[&Option<String>]) -> String {
+    let text = parts.iter().filter_map(|p| p.as_deref()).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+    if text.is_empty() { "—".to_owned() } else { text }
+}
+
 fn s(v: &Option<String>) -> String {
     v.clone().unwrap_or_default()
 }
@@ -521,10 +526,11 @@ pub async fn host(
         let board = hw.board.clone().unwrap_or_default();
         let bios = hw.bios.clone().unwrap_or_default();
         blocks.push(Block::Pairs(vec![
-            Pair::new("System", format!("{} {}", s(&sys.vendor), s(&sys.product))),
+            Pair::new("System", joined(&[&sys.vendor, &sys.product, &sys.version])),
             Pair::opt("System serial", sys.serial.clone()),
-            Pair::new("Board", format!("{} {} (serial {})", s(&board.vendor), s(&board.product), s(&board.serial))),
-            Pair::new("BIOS", format!("{} {} {}", s(&bios.vendor), s(&bios.version), s(&bios.date))),
+            Pair::new("Board", joined(&[&board.vendor, &board.product])),
+            Pair::opt("Board serial", board.serial.clone()),
+            Pair::new("BIOS", joined(&[&bios.vendor, &bios.version, &bios.date])),
             Pair::opt("CPU", hw.cpu.as_ref().and_then(|c| c.model.clone())),
             Pair::opt(
                 "Cores / threads",
@@ -892,7 +898,7 @@ pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Q
     }));
     let triage = viewer.can(Role::Analyst);
     if triage {
-        blocks.push(Block::Form(bulk_form(&viewer, &link("/findings", &with_offset(&pairs, offset)))));
+        blocks.push(Block::Form(bulk_form(&viewer, &link("/findings", &with_offset(&pairs, offset)), now)));
     }
     let shown = page.findings.len();
     blocks.push(findings_table(&std::mem::take(&mut page.findings), triage.then_some("bulk"), "No finding matches."));
@@ -908,8 +914,8 @@ fn with_offset<'a>(pairs: &[(&'a str, String)], offset: i64) -> Vec<(&'a str, St
     p
 }
 
-fn bulk_form(viewer: &Viewer, back: &str) -> FormBlock {
-    let default_expiry = ((Utc::now() + Duration::days(90)).date_naive()).format("%Y-%m-%d").to_string();
+fn bulk_form(viewer: &Viewer, back: &str, now: DateTime<Utc>) -> FormBlock {
+    let default_expiry = (now + Duration::days(90)).date_naive().format("%Y-%m-%d").to_string();
     FormBlock {
         id: "bulk".into(),
         action: "/findings/bulk".into(),
@@ -960,10 +966,9 @@ pub async fn findings_bulk(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     viewer: Viewer,
-    headers: HeaderMap,
     Form(form): Form<BulkAction>,
 ) -> PageResult {
-    viewer.check_form(&headers, &form.csrf)?;
+    viewer.check_form(&form.csrf)?;
     viewer.require(Role::Analyst)?;
     let action = match form.op.as_str() {
         "acknowledge" => Action::Acknowledge,
@@ -1041,7 +1046,7 @@ pub async fn finding(State(state): State<AppState>, viewer: Viewer, Path(id): Pa
     blocks.push(Block::Section { title: "Remediation".into(), anchor: "remediation".into() });
     blocks.push(Block::Lines(vec![f.remediation.clone()]));
     if viewer.can(Role::Analyst) {
-        let mut form = bulk_form(&viewer, &format!("/findings?host={}", encode(&f.host_id)));
+        let mut form = bulk_form(&viewer, &format!("/findings?host={}", encode(&f.host_id)), now);
         form.id = "triage".into();
         form.title = "Triage".into();
         form.fields.push(Field::hidden("ids", &f.id));

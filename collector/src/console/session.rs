@@ -2,7 +2,7 @@
 //! same-origin checks every state change passes.
 
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 use chrono::{DateTime, Utc};
 use subtle_compare::constant_time_eq;
 
@@ -53,7 +53,8 @@ pub async fn current(headers: &HeaderMap, state: &AppState) -> Result<Option<(Se
 
 /// Refuses a state change that a browser sent on behalf of another site. Browsers always send `Origin` on POST;
 /// when present it must name this host. `Sec-Fetch-Site` (sent by current browsers) must not be `cross-site`.
-pub fn check_same_origin(headers: &HeaderMap) -> Result<(), AppError> {
+/// The host comes from `Host` (HTTP/1.1) or the URI authority (HTTP/2's `:authority`).
+pub fn check_same_origin(headers: &HeaderMap, uri: &Uri) -> Result<(), AppError> {
     let refuse = || AppError::Forbidden {
         code: "cross_origin",
         message: "this request came from another site and was refused".to_owned(),
@@ -63,13 +64,29 @@ pub fn check_same_origin(headers: &HeaderMap) -> Result<(), AppError> {
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().map_err(|_| refuse())?;
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).ok_or_else(refuse)?;
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| uri.authority().map(|a| a.as_str()))
+            .ok_or_else(refuse)?;
         let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
         if origin_host != host {
             return Err(refuse());
         }
     }
     Ok(())
+}
+
+/// Extracts only if the request passes [`check_same_origin`].
+pub struct SameOrigin;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SameOrigin {
+    type Rejection = super::PageError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<SameOrigin, super::PageError> {
+        check_same_origin(&parts.headers, &parts.uri)?;
+        Ok(SameOrigin)
+    }
 }
 
 /// The form's (or header's) CSRF token must equal the session's.
@@ -91,7 +108,7 @@ pub async fn api_session(parts: &Parts, state: &AppState) -> Result<Option<Sessi
     };
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
-        check_same_origin(&parts.headers)?;
+        check_same_origin(&parts.headers, &parts.uri)?;
         check_csrf(&user, parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
     }
     Ok(Some(user))
@@ -116,14 +133,20 @@ mod tests {
     fn same_origin_rules() {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("muster.example:8443"));
-        assert!(check_same_origin(&h).is_ok(), "no Origin: a non-browser client");
+        let uri = Uri::from_static("/");
+        assert!(check_same_origin(&h, &uri).is_ok(), "no Origin: a non-browser client");
         h.insert(header::ORIGIN, HeaderValue::from_static("https://muster.example:8443"));
-        assert!(check_same_origin(&h).is_ok());
+        assert!(check_same_origin(&h, &uri).is_ok());
         h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
-        assert!(check_same_origin(&h).is_err());
+        assert!(check_same_origin(&h, &uri).is_err());
         h.insert(header::ORIGIN, HeaderValue::from_static("https://muster.example:8443"));
+        let h2 = Uri::from_static("https://muster.example:8443/findings/bulk");
+        let mut no_host = h.clone();
+        no_host.remove(header::HOST);
+        assert!(check_same_origin(&no_host, &h2).is_ok(), "HTTP/2: the authority names the host");
+        assert!(check_same_origin(&no_host, &uri).is_err());
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert!(check_same_origin(&h).is_err());
+        assert!(check_same_origin(&h, &uri).is_err());
     }
 
     #[test]

@@ -67,10 +67,9 @@ async fn audit(state: &AppState, actor: String, action: &str, target: &str, ip: 
 pub async fn submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    _: session::SameOrigin,
     Form(form): Form<SignIn>,
 ) -> PageResult {
-    session::check_same_origin(&headers)?;
     let now = (state.clock)();
     let next = safe_next(&form.next);
     let name = form.user.trim();
@@ -145,10 +144,9 @@ pub async fn logout(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     viewer: Viewer,
-    headers: HeaderMap,
     Form(form): Form<CsrfOnly>,
 ) -> PageResult {
-    viewer.check_form(&headers, &form.csrf)?;
+    viewer.check_form(&form.csrf)?;
     state.store.delete_session(&viewer.session_hash).await?;
     audit(&state, viewer.actor_name(), "console.signed_out", &viewer.user.name, &ip).await?;
     let cookie = session::cleared_cookie(state.policy.console.tls);
@@ -207,10 +205,9 @@ pub async fn password_submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     viewer: Viewer,
-    headers: HeaderMap,
     Form(form): Form<NewPassword>,
 ) -> PageResult {
-    viewer.check_form(&headers, &form.csrf)?;
+    viewer.check_form(&form.csrf)?;
     if form.password != form.confirm {
         return Ok(password_page(&viewer, Some("The two passwords differ.".to_owned())));
     }

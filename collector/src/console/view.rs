@@ -333,5 +333,7 @@ pub struct Series {
     pub class: String,
     /// SVG `points` attribute: `x,y x,y …`.
     pub points: String,
+    /// Each day's value as a dot, so a single day still shows.
+    pub dots: Vec<(f64, f64)>,
     pub last: i64,
 }
