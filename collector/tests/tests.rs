@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 mod agent_e2e;
+mod console_browser;
 mod console_store;
 mod disposal;
 mod enroll;
