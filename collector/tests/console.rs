@@ -24,6 +24,7 @@ both!(
     exports_follow_the_filters,
     agent_text_is_escaped,
     security_headers_and_hsts,
+    advisory_upload_through_the_session_and_admin_exports,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -584,4 +585,82 @@ async fn security_headers_and_hsts(h: Harness) {
     let page = request(&tls, Method::POST, "/login", None, Some(&form)).await;
     let cookie = header(&page, "set-cookie").unwrap();
     assert!(cookie.starts_with("__Host-muster_session=") && cookie.ends_with("; Secure"), "{cookie}");
+}
+
+async fn advisory_upload_through_the_session_and_admin_exports(h: Harness) {
+    let host_id = enrolled_weak_host(&h, &Machine::thinkpad("4c4c4544004d3510804bb2c04f4e3732")).await;
+    let admin = user(&h, "root-admin", Role::Admin).await;
+    let analyst = user(&h, "ana", Role::Analyst).await;
+    let body = std::fs::read_to_string(format!(
+        "{}/testdata/advisories/debian/debian-osv-subset.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+
+    // console.js posts the file to the API with the session cookie and the page's CSRF token.
+    let upload = |cookie: String, csrf: String| {
+        let h = &h;
+        let body = body.clone();
+        async move {
+            request_with(
+                h,
+                Method::POST,
+                "/api/v1/advisories?name=debian-osv-subset.jsonl",
+                Some(&cookie),
+                Some(&body),
+                &[("x-csrf-token", csrf.as_str()), ("content-type", "application/octet-stream")],
+            )
+            .await
+        }
+    };
+    let analyst_csrf = get(&h, "/", &analyst).await.csrf();
+    assert_eq!(upload(analyst.clone(), analyst_csrf).await.status, StatusCode::FORBIDDEN, "admins only");
+    let page = get(&h, "/admin/advisories", &admin).await;
+    assert!(page.body.contains("No advisory import"), "{}", page.body);
+    let csrf = page.csrf();
+    assert_eq!(upload(admin.clone(), "f".repeat(64)).await.status, StatusCode::FORBIDDEN, "CSRF header checked");
+    let done = upload(admin.clone(), csrf.clone()).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let summary: serde_json::Value = serde_json::from_str(&done.body).unwrap();
+    let imported = summary["imported"].as_u64().unwrap();
+    assert!(imported > 0, "{summary}");
+    let page = get(&h, "/admin/advisories", &admin).await;
+    assert!(
+        page.body.contains("debian-osv-subset.jsonl") && page.body.contains("user:root-admin (admin)"),
+        "{}",
+        page.body
+    );
+
+    // The host now has vulnerabilities; an advisory id or alias opens the advisory.
+    let vulns = h.store.host_vulnerabilities(&host_id).await.unwrap().unwrap();
+    let first = &vulns.vulnerabilities[0];
+    let page = get(&h, &format!("/vulnerabilities?id={}", encode(&first.id)), &admin).await;
+    assert_eq!(
+        (page.status, page.location()),
+        (StatusCode::SEE_OTHER, format!("/vulnerabilities/{}", encode(&first.id)).as_str())
+    );
+    let page = get(&h, &format!("/vulnerabilities/{}", encode(&first.id)), &admin).await;
+    assert!(page.body.contains("lab-t480s") && page.body.contains(&first.installed_version), "{}", page.body);
+    let page = get(&h, "/vulnerabilities?id=CVE-1999-0000", &admin).await;
+    assert!(page.body.contains("No imported advisory is named CVE-1999-0000."));
+
+    // Admin lists and the host's software export.
+    let users = get(&h, "/admin/users?format=csv", &admin).await;
+    let lines: Vec<&str> = users.body.lines().collect();
+    assert_eq!(lines[0], "id,name,role,created_at,last_login_at,disabled_at");
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().any(|l| l.contains(",ana,analyst,")));
+    let software = get(&h, &format!("/hosts/{host_id}?software=openssh&format=csv"), &admin).await;
+    let names: Vec<&str> = software.body.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let expected: Vec<String> = h
+        .store
+        .host_software(&host_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.name.contains("openssh"))
+        .map(|p| p.name)
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(names, expected);
 }

@@ -395,6 +395,7 @@ async fn dashboard_counts_a_triaged_fleet(h: Harness) {
         overdue: 7,
         hosts_total: 6,
         hosts_reporting: 4,
+        hosts_in_disposal: 0,
         hosts_stale: 1,
         hosts_missing: 1,
         hosts_end_of_life: 1,

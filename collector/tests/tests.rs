@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod common;
+mod console;
 mod agent_e2e;
 mod console_browser;
 mod console_store;

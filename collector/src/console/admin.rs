@@ -114,6 +114,7 @@ async fn users_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> P
         empty: "No user.".into(),
         select_form: None,
     }));
+    blocks.push(export_links("/admin/users"));
     blocks.push(Block::Form(form(
         viewer,
         "add-user",
@@ -148,8 +149,52 @@ async fn users_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> P
     Ok(page(viewer, "users", "Users", blocks))
 }
 
-pub async fn users(State(state): State<AppState>, viewer: Viewer) -> PageResult {
+/// `?format=csv|json` on an admin list.
+#[derive(Debug, Deserialize, Default)]
+pub struct FormatQuery {
+    format: Option<String>,
+}
+
+fn export_links(path: &str) -> Block {
+    Block::Pairs(vec![
+        Pair { label: "Export".into(), value: "CSV".into(), href: Some(format!("{path}?format=csv")) },
+        Pair { label: "Export".into(), value: "JSON".into(), href: Some(format!("{path}?format=json")) },
+    ])
+}
+
+pub async fn users(State(state): State<AppState>, viewer: Viewer, Query(q): Query<FormatQuery>) -> PageResult {
     viewer.require(Role::Admin)?;
+    let format = Format::parse(q.format.as_deref())?;
+    if format != Format::Html {
+        let list = state.store.list_users().await?;
+        let rows: Vec<serde_json::Value> = list
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "id": u.id, "name": u.name, "role": u.role, "created_at": u.created_at,
+                    "last_login_at": u.last_login_at, "disabled_at": u.disabled_at,
+                    "must_change_password": u.must_change_password,
+                })
+            })
+            .collect();
+        return Ok(match format {
+            Format::Csv => export::csv(
+                "users",
+                &["id", "name", "role", "created_at", "last_login_at", "disabled_at"],
+                list.iter().map(|u| {
+                    vec![
+                        u.id.clone(),
+                        u.name.clone(),
+                        u.role.as_str().to_owned(),
+                        u.created_at.to_rfc3339(),
+                        u.last_login_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                        u.disabled_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    ]
+                }),
+            ),
+            _ => export::json("users", &rows)?,
+        });
+    }
     users_page(&state, &viewer, vec![]).await
 }
 
@@ -266,6 +311,7 @@ async fn secrets_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) ->
         empty: "No enrolment secret yet.".into(),
         select_form: None,
     }));
+    blocks.push(export_links("/admin/secrets"));
     for s in list.iter().filter(|s| s.revoked_at.is_none()) {
         blocks.push(row_action(
             viewer,
@@ -279,8 +325,29 @@ async fn secrets_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) ->
     Ok(page(viewer, "secrets", "Enrolment secrets", blocks))
 }
 
-pub async fn secrets(State(state): State<AppState>, viewer: Viewer) -> PageResult {
+pub async fn secrets(State(state): State<AppState>, viewer: Viewer, Query(q): Query<FormatQuery>) -> PageResult {
     viewer.require(Role::Admin)?;
+    let format = Format::parse(q.format.as_deref())?;
+    if format != Format::Html {
+        let list = state.store.list_enroll_secrets().await?;
+        return Ok(match format {
+            Format::Csv => export::csv(
+                "enrolment-secrets",
+                &["id", "label", "created_at", "expires_at", "revoked_at", "uses"],
+                list.iter().map(|s| {
+                    vec![
+                        s.id.clone(),
+                        s.label.clone(),
+                        s.created_at.to_rfc3339(),
+                        s.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                        s.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                        s.uses.to_string(),
+                    ]
+                }),
+            ),
+            _ => export::json("enrolment-secrets", &list)?,
+        });
+    }
     secrets_page(&state, &viewer, vec![]).await
 }
 
@@ -394,6 +461,7 @@ async fn tokens_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> 
         empty: "No API token yet.".into(),
         select_form: None,
     }));
+    blocks.push(export_links("/admin/tokens"));
     for t in list.iter().filter(|t| t.revoked_at.is_none()) {
         blocks.push(row_action(
             viewer,
@@ -407,8 +475,28 @@ async fn tokens_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> 
     Ok(page(viewer, "tokens", "API tokens", blocks))
 }
 
-pub async fn tokens(State(state): State<AppState>, viewer: Viewer) -> PageResult {
+pub async fn tokens(State(state): State<AppState>, viewer: Viewer, Query(q): Query<FormatQuery>) -> PageResult {
     viewer.require(Role::Admin)?;
+    let format = Format::parse(q.format.as_deref())?;
+    if format != Format::Html {
+        let list = state.store.list_api_tokens().await?;
+        return Ok(match format {
+            Format::Csv => export::csv(
+                "api-tokens",
+                &["id", "name", "role", "created_at", "revoked_at"],
+                list.iter().map(|t| {
+                    vec![
+                        t.id.clone(),
+                        t.name.clone(),
+                        t.role.as_str().to_owned(),
+                        t.created_at.to_rfc3339(),
+                        t.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    ]
+                }),
+            ),
+            _ => export::json("api-tokens", &list)?,
+        });
+    }
     tokens_page(&state, &viewer, vec![]).await
 }
 

@@ -124,6 +124,7 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
         host_stat("reporting", counts.hosts_reporting, "/hosts?status=reporting"),
         host_stat("stale", counts.hosts_stale, "/hosts?status=stale"),
         host_stat("missing", counts.hosts_missing, "/hosts?status=missing"),
+        host_stat("in disposal", counts.hosts_in_disposal, "/hosts"),
         host_stat("end of life", counts.hosts_end_of_life, "/findings?rule=os.end_of_life&active=true"),
     ]));
     blocks.push(Block::Chart(chart::trend_chart(&trend, from, today)));
@@ -161,7 +162,10 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
             .map(|p| Row {
                 select: None,
                 cells: vec![
-                    Cell::link(&p.package, link("/vulnerabilities", &[("package", p.package.clone())])),
+                    Cell::link(
+                        &p.package,
+                        link("/vulnerabilities", &[("package", p.package.split(':').next().unwrap_or("").to_owned())]),
+                    ),
                     Cell::text(p.hosts.to_string()),
                     Cell::text(p.advisories.to_string()),
                     Cell::badge(Badge::severity(&p.worst_severity)),
@@ -176,6 +180,18 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
 
 // ---------------------------------------------------------------------------------------------------------------
 // Hosts
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_cuts_long_text_on_a_character_boundary() {
+        assert_eq!(clip("short"), "short");
+        let long = "é".repeat(250);
+        assert_eq!(clip(&long), format!("{}…", "é".repeat(200)));
+    }
+}
 
 #[derive(Debug, Deserialize, Default)]
 pub struct HostsQuery {
@@ -331,7 +347,7 @@ pub async fn hosts(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
             .map(|r| Row {
                 select: None,
                 cells: vec![
-                    Cell::link(&r.host.hostname, format!("/hosts/{}", encode(&r.host.id))),
+                    Cell::link(clip(&r.host.hostname), format!("/hosts/{}", encode(&r.host.id))),
                     Cell::badge(Badge::status(r.status.as_str())),
                     Cell::text(r.host.os_pretty_name.clone().unwrap_or_default()),
                     Cell::mono(r.host.system_serial.clone().unwrap_or_default()),
@@ -384,6 +400,17 @@ pub async fn hosts(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
 pub struct HostQuery {
     /// Software search on the host page.
     software: Option<String>,
+    /// `csv` or `json`: the host's (matching) software as a download.
+    format: Option<String>,
+}
+
+/// The host's packages whose name contains `needle` (case-insensitive).
+fn matching_software<'a>(
+    software: &'a [crate::views::InstalledPackage],
+    needle: Option<&str>,
+) -> Vec<&'a crate::views::InstalledPackage> {
+    let needle = needle.map(str::to_lowercase);
+    software.iter().filter(|p| needle.as_ref().is_none_or(|n| p.name.to_lowercase().contains(n.as_str()))).collect()
 }
 
 fn section<T: serde::de::DeserializeOwned>(detail: &crate::views::HostDetail, name: &str) -> Option<T> {
@@ -411,6 +438,16 @@ fn table(id: &str, columns: &[&str], rows: Vec<Vec<Cell>>, empty: &str) -> Block
     })
 }
 
+/// Agent text in a list cell is cut at 200 characters so one absurd value cannot take over the list; detail pages
+/// show it whole.
+fn clip(text: &str) -> String {
+    const MAX: usize = 200;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 /// The present parts, space-separated; "—" when none is.
 fn joined(parts: &[&Option<String>]) -> String {
     let text = parts.iter().filter_map(|p| p.as_deref()).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
@@ -428,6 +465,30 @@ pub async fn host(
     Query(q): Query<HostQuery>,
 ) -> PageResult {
     let now = (state.clock)();
+    let format = Format::parse(q.format.as_deref())?;
+    if format != Format::Html {
+        let host = state.store.get_host_summary(&id).await?.ok_or_else(|| not_found("host"))?;
+        let software = state.store.host_software(&host.id).await?;
+        let matching = matching_software(&software, opt(&q.software));
+        let name = format!("software-{}", super::view::css_token(&host.hostname));
+        return Ok(match format {
+            Format::Csv => export::csv(
+                &name,
+                &["package", "version", "arch", "kind", "source", "source_version"],
+                matching.iter().map(|p| {
+                    vec![
+                        p.name.clone(),
+                        p.version.clone(),
+                        s(&p.arch),
+                        p.kind.clone(),
+                        s(&p.source_name),
+                        s(&p.source_version),
+                    ]
+                }),
+            ),
+            _ => export::json(&name, &matching)?,
+        });
+    }
     let detail = state.store.get_host(&id).await?.ok_or_else(|| not_found("host"))?;
     let h = &detail.host;
     let hardware: Option<Hardware> = section(&detail, "hardware");
@@ -679,17 +740,16 @@ pub async fn host(
     ));
 
     let software = state.store.host_software(&h.id).await?;
-    let needle = opt(&q.software).map(str::to_lowercase);
-    let matching: Vec<_> = software
-        .iter()
-        .filter(|p| needle.as_ref().is_none_or(|n| p.name.to_lowercase().contains(n.as_str())))
-        .collect();
+    let matching = matching_software(&software, opt(&q.software));
     blocks
         .push(Block::Section { title: format!("Software ({} installed)", software.len()), anchor: "software".into() });
     blocks.push(Block::Filters(Filters {
         action: format!("/hosts/{}#software", encode(&h.id)),
         fields: vec![Field::text("software", "Package", opt(&q.software), "name contains…")],
-        exports: vec![],
+        exports: exports(
+            &format!("/hosts/{}", encode(&h.id)),
+            &[("software", opt(&q.software).unwrap_or_default().to_owned())],
+        ),
     }));
     let shown = matching.len().min(500);
     blocks.push(table(
@@ -762,10 +822,14 @@ fn findings_table(findings: &[FindingView], select_form: Option<&str>, empty: &s
                 cells: vec![
                     Cell::badge(Badge::severity(f.severity.as_str())),
                     Cell::link(
-                        if f.subject.is_empty() { f.title.clone() } else { format!("{} — {}", f.title, f.subject) },
+                        clip(&if f.subject.is_empty() {
+                            f.title.clone()
+                        } else {
+                            format!("{} — {}", f.title, f.subject)
+                        }),
                         format!("/findings/{}", encode(&f.id)),
                     ),
-                    Cell::link(&f.hostname, format!("/hosts/{}", encode(&f.host_id))),
+                    Cell::link(clip(&f.hostname), format!("/hosts/{}", encode(&f.host_id))),
                     Cell::badge(Badge::status(f.status.as_str())),
                     Cell::text(f.first_seen.format("%Y-%m-%d").to_string()),
                     Cell {
@@ -1079,6 +1143,8 @@ pub async fn finding(State(state): State<AppState>, viewer: Viewer, Path(id): Pa
 
 #[derive(Debug, Deserialize, Default)]
 pub struct VulnerabilitiesQuery {
+    /// An advisory id or alias (CVE): opens that advisory.
+    id: Option<String>,
     severity: Option<String>,
     kev: Option<String>,
     package: Option<String>,
@@ -1092,6 +1158,13 @@ pub async fn vulnerabilities(
     Query(q): Query<VulnerabilitiesQuery>,
 ) -> PageResult {
     let format = Format::parse(q.format.as_deref())?;
+    let mut lookup_notice = None;
+    if let Some(id) = opt(&q.id) {
+        if state.store.vulnerability(id).await?.is_some() {
+            return Ok(Redirect::to(&format!("/vulnerabilities/{}", encode(id))).into_response());
+        }
+        lookup_notice = Some(Block::Notice { kind: "warn", text: format!("No imported advisory is named {id}.") });
+    }
     let offset = q.offset.unwrap_or(0).max(0);
     let (limit, offset) = if format == Format::Html { (PAGE, offset) } else { (MAX_EXPORT_ROWS, 0) };
     let severity = opt(&q.severity).map(str::to_owned);
@@ -1141,7 +1214,7 @@ pub async fn vulnerabilities(
         ("negligible", "Negligible"),
         ("unknown", "Unknown"),
     ];
-    let blocks = vec![
+    let mut blocks = vec![
         Block::Heading {
             text: "Vulnerabilities".into(),
             sub: Some(format!("{} advisories affect at least one host", page.total)),
@@ -1150,6 +1223,7 @@ pub async fn vulnerabilities(
         Block::Filters(Filters {
             action: "/vulnerabilities".into(),
             fields: vec![
+                Field::text("id", "Advisory or CVE", None, "CVE-2024-3094"),
                 Field::select("severity", "Severity", "any", &sev_options, severity.as_deref()),
                 Field::checkbox("kev", "KEV-listed only", kev),
                 Field::text("package", "Package", opt(&q.package), "openssl"),
@@ -1184,6 +1258,9 @@ pub async fn vulnerabilities(
         }),
         pager("/vulnerabilities", &pairs, offset, page.vulnerabilities.len(), page.total),
     ];
+    if let Some(notice) = lookup_notice {
+        blocks.insert(1, notice);
+    }
     Ok(viewer.page("vulnerabilities", "Vulnerabilities", blocks))
 }
 

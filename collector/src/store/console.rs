@@ -204,8 +204,12 @@ pub struct DashboardCounts {
     pub overdue: i64,
     pub hosts_total: i64,
     pub hosts_reporting: i64,
+    /// In-service hosts silent since `stale_before` / `missing_before`; hosts being decommissioned are counted in
+    /// `hosts_in_disposal` instead (a wiped machine going silent is expected, not missing).
     pub hosts_stale: i64,
     pub hosts_missing: i64,
+    /// Hosts whose lifecycle state is not `in_service` (decommissioning, sanitized, disposed).
+    pub hosts_in_disposal: i64,
     /// Hosts with an active `os.end_of_life` finding.
     pub hosts_end_of_life: i64,
     /// Top 10 by hosts affected.
@@ -679,8 +683,12 @@ macro_rules! impl_console_store {
 
                     let hosts = sqlx::query(
                         "SELECT COUNT(*) AS total, \
-                         coalesce(SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END), 0) AS missing, \
-                         coalesce(SUM(CASE WHEN last_seen >= $1 AND last_seen < $2 THEN 1 ELSE 0 END), 0) AS stale \
+                         coalesce(SUM(CASE WHEN lifecycle_state <> 'in_service' THEN 1 ELSE 0 END), 0) \
+                           AS retiring, \
+                         coalesce(SUM(CASE WHEN lifecycle_state = 'in_service' AND last_seen < $1 \
+                           THEN 1 ELSE 0 END), 0) AS missing, \
+                         coalesce(SUM(CASE WHEN lifecycle_state = 'in_service' AND last_seen >= $1 \
+                           AND last_seen < $2 THEN 1 ELSE 0 END), 0) AS stale \
                          FROM hosts",
                     )
                     .bind(to_ms(ages.missing_before))
@@ -690,6 +698,7 @@ macro_rules! impl_console_store {
                     let hosts_total: i64 = hosts.try_get("total")?;
                     let hosts_missing: i64 = hosts.try_get("missing")?;
                     let hosts_stale: i64 = hosts.try_get("stale")?;
+                    let hosts_in_disposal: i64 = hosts.try_get("retiring")?;
 
                     let hosts_end_of_life: i64 = sqlx::query(&format!(
                         "SELECT COUNT(DISTINCT host_id) AS n FROM findings \
@@ -753,7 +762,8 @@ macro_rules! impl_console_store {
                         active_by_severity,
                         overdue,
                         hosts_total,
-                        hosts_reporting: hosts_total - hosts_stale - hosts_missing,
+                        hosts_reporting: hosts_total - hosts_stale - hosts_missing - hosts_in_disposal,
+                        hosts_in_disposal,
                         hosts_stale,
                         hosts_missing,
                         hosts_end_of_life,
