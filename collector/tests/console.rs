@@ -25,6 +25,7 @@ both!(
     agent_text_is_escaped,
     security_headers_and_hsts,
     advisory_upload_through_the_session_and_admin_exports,
+    analysts_manage_disposal_records,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -663,4 +664,46 @@ async fn advisory_upload_through_the_session_and_admin_exports(h: Harness) {
         .collect();
     assert!(!expected.is_empty());
     assert_eq!(names, expected);
+}
+
+async fn analysts_manage_disposal_records(h: Harness) {
+    let host_id = enrolled_weak_host(&h, &Machine::thinkpad("4c4c4544004d3510804bb2c04f4e3732")).await;
+    let viewer = user(&h, "vic", Role::Viewer).await;
+    let analyst = user(&h, "ana", Role::Analyst).await;
+    let path = format!("/disposal/{host_id}");
+    let page = get(&h, &path, &viewer).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("status status-in_service") && !page.body.contains("id=\"disposal-start\""));
+    let csrf = page.csrf();
+    let start = format!(
+        "csrf={csrf}&op=start&reason=end+of+lease&operator=A.+Smith&verifier=B.+Jones&location=&destination=resale&revoke_token=true"
+    );
+    assert_eq!(request(&h, Method::POST, &path, Some(&viewer), Some(&start)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(h.store.lifecycle_state(&host_id).await.unwrap().unwrap().as_str(), "in_service");
+
+    let page = get(&h, &path, &analyst).await;
+    assert!(page.body.contains("id=\"disposal-start\""));
+    let start = start.replace(&csrf, &page.csrf());
+    let done = request(&h, Method::POST, &path, Some(&analyst), Some(&start)).await;
+    assert_eq!((done.status, done.location()), (StatusCode::SEE_OTHER, path.as_str()), "{}", done.body);
+    assert_eq!(h.store.lifecycle_state(&host_id).await.unwrap().unwrap().as_str(), "decommissioning");
+    let page = get(&h, &path, &analyst).await;
+    assert!(page.body.contains("Still missing:") && page.body.contains("end of lease"), "{}", page.body);
+    let queue = get(&h, "/disposal?format=csv", &viewer).await;
+    let lines: Vec<&str> = queue.body.lines().collect();
+    assert_eq!(lines[0], "host_id,hostname,state,reason,destination,disks_done,missing");
+    assert!(
+        lines[1].starts_with(&format!("{host_id},lab-t480s,decommissioning,end of lease,resale,0 / ")),
+        "{}",
+        lines[1]
+    );
+    let dashboard = get(&h, "/", &viewer).await;
+    assert!(dashboard.body.contains("<span class=\"value\">1</span><span class=\"label\">in disposal</span>"));
+
+    let redeploy = format!("csrf={}&op=redeploy&note=lease+extended", page.csrf());
+    let done = request(&h, Method::POST, &path, Some(&analyst), Some(&redeploy)).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(h.store.lifecycle_state(&host_id).await.unwrap().unwrap().as_str(), "in_service");
+    let audit = audit_actions(&h).await;
+    assert!(audit.iter().any(|a| a.0.starts_with("disposal.") && a.1 == "user:ana (analyst)"), "{audit:?}");
 }

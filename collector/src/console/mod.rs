@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod chart;
+pub mod disposal;
 pub mod export;
 pub mod pages;
 pub mod session;
@@ -57,6 +58,8 @@ pub fn router() -> Router<AppState> {
         .route("/vulnerabilities", get(pages::vulnerabilities))
         .route("/vulnerabilities/{id}", get(pages::vulnerability))
         .route("/software", get(pages::software))
+        .route("/disposal", get(disposal::queue))
+        .route("/disposal/{id}", get(disposal::host).post(disposal::act))
         .route("/admin/users", get(admin::users).post(admin::users_post))
         .route("/admin/secrets", get(admin::secrets).post(admin::secrets_post))
         .route("/admin/tokens", get(admin::tokens).post(admin::tokens_post))

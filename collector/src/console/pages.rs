@@ -124,7 +124,7 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
         host_stat("reporting", counts.hosts_reporting, "/hosts?status=reporting"),
         host_stat("stale", counts.hosts_stale, "/hosts?status=stale"),
         host_stat("missing", counts.hosts_missing, "/hosts?status=missing"),
-        host_stat("in disposal", counts.hosts_in_disposal, "/hosts"),
+        host_stat("in disposal", counts.hosts_in_disposal, "/disposal"),
         host_stat("end of life", counts.hosts_end_of_life, "/findings?rule=os.end_of_life&active=true"),
     ]));
     blocks.push(Block::Chart(chart::trend_chart(&trend, from, today)));
@@ -523,6 +523,11 @@ pub async fn host(
         Pair::new("Tags", h.tags.join(", ")),
         Pair::opt("Agent", h.agent_version.clone()),
         Pair::new("First seen", when(h.first_seen)),
+        Pair {
+            label: "Lifecycle".into(),
+            value: "disposal status".into(),
+            href: Some(format!("/disposal/{}", encode(&h.id))),
+        },
         Pair::opt(
             "Virtualization",
             host_section
