@@ -77,6 +77,38 @@ pub fn verify_dummy(password: &str) {
     }
 }
 
+/// Argon2 runs take 19 MiB each: at most this many at once, whatever the number of sign-in requests.
+fn argon2_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        tokio::sync::Semaphore::new(cores * 2)
+    })
+}
+
+/// Verifies `password` against `phc` off the async threads and with bounded concurrency; without a hash (unknown or
+/// disabled user) it spends the same time and answers false.
+pub async fn verify_bounded(password: String, phc: Option<String>) -> Result<bool, PasswordError> {
+    let _slot = argon2_slots().acquire().await.map_err(|e| PasswordError::Hash(e.to_string()))?;
+    tokio::task::spawn_blocking(move || match phc {
+        Some(phc) => verify_password(&password, &phc),
+        None => {
+            verify_dummy(&password);
+            false
+        }
+    })
+    .await
+    .map_err(|e| PasswordError::Hash(e.to_string()))
+}
+
+/// [`hash_password`] off the async threads, with bounded concurrency.
+pub async fn hash_bounded(password: String) -> Result<String, PasswordError> {
+    let _slot = argon2_slots().acquire().await.map_err(|e| PasswordError::Hash(e.to_string()))?;
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| PasswordError::Hash(e.to_string()))?
+}
+
 /// A one-time password: 20 characters from an unambiguous alphabet of 54 (about 115 bits).
 pub fn one_time_password() -> Result<Secret, PasswordError> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -158,7 +190,7 @@ pub async fn add_user(
 ) -> Result<(UserRecord, Secret), UserError> {
     check_name(name)?;
     let password = one_time_password()?;
-    let hash = hash_password(password.expose())?;
+    let hash = hash_bounded(password.expose().to_owned()).await?;
     let new = NewUser {
         id: tokens::new_id()?,
         name: name.to_owned(),
@@ -184,7 +216,7 @@ pub async fn reset_password(
 ) -> Result<Secret, UserError> {
     let user = store.user_by_name(name).await?.ok_or(UserError::NotFound)?;
     let password = one_time_password()?;
-    let hash = hash_password(password.expose())?;
+    let hash = hash_bounded(password.expose().to_owned()).await?;
     if !store.set_user_password(&user.id, &hash, true, None).await? {
         return Err(UserError::NotFound);
     }
@@ -192,18 +224,27 @@ pub async fn reset_password(
     Ok(password)
 }
 
-/// The user's own password change; other sessions end, `keep_session_hash` stays signed in.
+/// The user's own password change, proven with the current password (a stolen session alone cannot take the
+/// account over); other sessions end, `keep_session_hash` stays signed in.
 pub async fn change_own_password(
     store: &dyn Store,
     actor: &Actor,
     user_id: &str,
+    current_password: &str,
     new_password: &str,
     keep_session_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<(), UserError> {
-    check_password(new_password)?;
     let user = store.user_by_id(user_id).await?.ok_or(UserError::NotFound)?;
-    let hash = hash_password(new_password)?;
+    if !verify_bounded(current_password.to_owned(), Some(user.password_hash.clone())).await? {
+        audit(store, actor, now, "user.password_change_refused", &user.name, serde_json::json!({})).await?;
+        return Err(UserError::Invalid("the current password is wrong".to_owned()));
+    }
+    if current_password == new_password {
+        return Err(UserError::Invalid("the new password must differ from the current one".to_owned()));
+    }
+    check_password(new_password)?;
+    let hash = hash_bounded(new_password.to_owned()).await?;
     if !store.set_user_password(user_id, &hash, false, Some(keep_session_hash)).await? {
         return Err(UserError::NotFound);
     }

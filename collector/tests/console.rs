@@ -397,24 +397,26 @@ async fn one_time_passwords_must_be_replaced(h: Harness) {
     assert_eq!(page.location(), "/account/password", "a one-time password only lets the user choose a new one");
     let page = get(&h, "/account/password", &carol).await;
     let csrf = page.csrf();
-    let short = request(
-        &h,
-        Method::POST,
-        "/account/password",
-        Some(&carol),
-        Some(&format!("csrf={csrf}&password=short&confirm=short")),
-    )
-    .await;
+    // The API refuses the session too until the password is chosen.
+    let api = get(&h, "/api/v1/findings", &carol).await;
+    assert_eq!(api.status, StatusCode::FORBIDDEN);
+    assert!(api.body.contains("password_change_required"), "{}", api.body);
+    let change = |current: &str, new: &str| {
+        format!("csrf={csrf}&current={}&password={}&confirm={}", encode(current), encode(new), encode(new))
+    };
+    let post = |form: String| {
+        let h = &h;
+        let carol = carol.clone();
+        async move { request(h, Method::POST, "/account/password", Some(&carol), Some(&form)).await }
+    };
+    let short = post(change(&otp, "short")).await;
     assert!(short.body.contains("at least 12 characters"), "{}", short.body);
-    let new = encode("a much longer passphrase");
-    let done = request(
-        &h,
-        Method::POST,
-        "/account/password",
-        Some(&carol),
-        Some(&format!("csrf={csrf}&password={new}&confirm={new}")),
-    )
-    .await;
+    let wrong = post(change("not the one-time password", "a much longer passphrase")).await;
+    assert!(wrong.body.contains("the current password is wrong"), "{}", wrong.body);
+    assert!(audit_actions(&h).await.iter().any(|a| a.0 == "user.password_change_refused"));
+    let same = post(change(&otp, &otp)).await;
+    assert!(same.body.contains("must differ"), "{}", same.body);
+    let done = post(change(&otp, "a much longer passphrase")).await;
     assert_eq!(done.location(), "/");
     assert_eq!(get(&h, "/findings", &carol).await.status, StatusCode::OK, "the same session goes on");
     let again =

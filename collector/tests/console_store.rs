@@ -25,7 +25,7 @@ both!(
     users_roles_and_disabling,
     password_change_keeps_only_the_current_session,
     sessions_expire_by_the_clock,
-    login_failures_count_and_prune_per_key,
+    login_failures_count_forget_and_prune,
     dashboard_counts_a_triaged_fleet,
     host_list_filters,
     host_list_sorts_and_pages,
@@ -310,21 +310,23 @@ async fn sessions_expire_by_the_clock(h: Harness) {
     assert_eq!(s.prune_sessions(h.now()).await.unwrap(), 0, "both are gone already");
 }
 
-async fn login_failures_count_and_prune_per_key(h: Harness) {
+async fn login_failures_count_forget_and_prune(h: Harness) {
     let s = h.store.as_ref();
     let t0 = h.now();
-    let ip = "198.51.100.7";
-    s.record_login_failure("bob", t0).await.unwrap();
-    for minutes in [0, 1, 10] {
+    let ip = "ip:198.51.100.7";
+    s.record_login_failure("user:bob@198.51.100.7", t0).await.unwrap();
+    for minutes in [0, 1, 10, 10] {
         s.record_login_failure(ip, t0 + Duration::minutes(minutes)).await.unwrap();
     }
+    assert_eq!(s.count_login_failures(ip, t0).await.unwrap(), 4);
+    assert_eq!(s.count_login_failures("user:BOB@198.51.100.7", t0).await.unwrap(), 0, "keys are exact");
+    // One of two identical rows is forgotten (an attempt whose password turned out right), not both.
+    s.forget_login_failure(ip, t0 + Duration::minutes(10)).await.unwrap();
     assert_eq!(s.count_login_failures(ip, t0).await.unwrap(), 3);
     assert_eq!(s.count_login_failures(ip, t0 + Duration::minutes(1)).await.unwrap(), 2);
-    // The row before that window was pruned, so a wider window no longer sees it.
+    // Rows before that window were pruned, for every key: a wider window no longer sees them.
     assert_eq!(s.count_login_failures(ip, t0).await.unwrap(), 2);
-    // Another key's rows, counted over their own window, were left alone.
-    assert_eq!(s.count_login_failures("bob", t0).await.unwrap(), 1);
-    assert_eq!(s.count_login_failures("BOB", t0).await.unwrap(), 0);
+    assert_eq!(s.count_login_failures("user:bob@198.51.100.7", t0).await.unwrap(), 0);
     assert_eq!(s.count_login_failures(ip, t0 + Duration::minutes(11)).await.unwrap(), 0);
     assert_eq!(s.count_login_failures(ip, t0).await.unwrap(), 0);
 }

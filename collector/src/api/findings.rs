@@ -164,7 +164,7 @@ pub fn to_csv(findings: &[FindingView]) -> String {
 
 /// RFC 4180 quoting; a leading formula character is prefixed so spreadsheets do not evaluate cells.
 pub fn csv_cell(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_owned() };
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() };
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }
 

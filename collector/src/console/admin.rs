@@ -140,6 +140,7 @@ async fn users_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> P
         ],
         "",
     );
+    change.confirm = Some("Apply this change to the user?".to_owned());
     change.buttons = vec![
         ("role".into(), "Set role".into(), "primary".into()),
         ("reset".into(), "New one-time password".into(), String::new()),

@@ -95,6 +95,7 @@ pub async fn security_headers(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let is_static = request.uri().path().starts_with("/static/");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
@@ -108,9 +109,8 @@ pub async fn security_headers(
     if state.policy.console.tls {
         set(headers, "strict-transport-security", "max-age=31536000");
     }
-    let is_html =
-        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
-    if is_html {
+    // Pages, exports and API answers hold inventory and tokens: never kept by a browser or proxy.
+    if !is_static {
         set(headers, "cache-control", "no-store");
     }
     response
@@ -238,7 +238,9 @@ impl FromRequestParts<AppState> for Viewer {
         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         match found {
             None => Err(Redirect::to(&format!("/login?next={}", encode(path))).into_response()),
-            Some((user, _)) if user.must_change_password && parts.uri.path() != "/account/password" => {
+            Some((user, _))
+                if user.must_change_password && !matches!(parts.uri.path(), "/account/password" | "/logout") =>
+            {
                 Err(Redirect::to("/account/password").into_response())
             }
             Some((user, session_hash)) => {

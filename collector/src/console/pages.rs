@@ -24,6 +24,8 @@ use crate::store::console::{ConsoleHostFilter, HostAges, HostSort, HostStatus};
 
 /// Rows per page of a console list.
 pub const PAGE: i64 = 50;
+/// Deeper pages than this are refused by clamping: nobody pages a million rows, and it bounds the arithmetic.
+pub const MAX_OFFSET: i64 = 1_000_000;
 /// A host is stale after a week without reporting and missing after 30 days, as the built-in `host.stale` and
 /// `host.missing` rules say.
 pub const STALE_AFTER: Duration = Duration::days(7);
@@ -232,7 +234,7 @@ pub async fn hosts(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
         .unwrap_or_default();
     let descending = q.dir.as_deref() == Some("desc");
     let has_critical = q.critical.as_deref() == Some("true");
-    let offset = q.offset.unwrap_or(0).max(0);
+    let offset = q.offset.unwrap_or(0).clamp(0, MAX_OFFSET);
     let now = (state.clock)();
     let (limit, offset) = if format == Format::Html { (PAGE, offset) } else { (MAX_EXPORT_ROWS, 0) };
     let filter = ConsoleHostFilter {
@@ -884,7 +886,7 @@ pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Q
         Some(other) => return Err(bad(format!("overdue is true or false, not {other:?}"))),
     };
     let active = q.active.as_deref() == Some("true") && status.is_none();
-    let offset = q.offset.unwrap_or(0).max(0);
+    let offset = q.offset.unwrap_or(0).clamp(0, MAX_OFFSET);
     let (limit, offset) = if format == Format::Html { (PAGE, offset) } else { (MAX_EXPORT_ROWS, 0) };
     let filter = FindingFilter {
         severity,
@@ -904,7 +906,12 @@ pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Q
         for st in [Status::Open, Status::Acknowledged, Status::Reopened] {
             let p = state
                 .store
-                .list_findings(&FindingFilter { status: Some(st), limit: offset + limit, offset: 0, ..filter.clone() })
+                .list_findings(&FindingFilter {
+                    status: Some(st),
+                    limit: offset.saturating_add(limit),
+                    offset: 0,
+                    ..filter.clone()
+                })
                 .await?;
             total += p.total;
             all.extend(p.findings);
@@ -1170,7 +1177,7 @@ pub async fn vulnerabilities(
         }
         lookup_notice = Some(Block::Notice { kind: "warn", text: format!("No imported advisory is named {id}.") });
     }
-    let offset = q.offset.unwrap_or(0).max(0);
+    let offset = q.offset.unwrap_or(0).clamp(0, MAX_OFFSET);
     let (limit, offset) = if format == Format::Html { (PAGE, offset) } else { (MAX_EXPORT_ROWS, 0) };
     let severity = opt(&q.severity).map(str::to_owned);
     let kev = q.kev.as_deref() == Some("true");

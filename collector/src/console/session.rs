@@ -106,6 +106,12 @@ pub async fn api_session(parts: &Parts, state: &AppState) -> Result<Option<Sessi
     let Some((user, _)) = current(&parts.headers, state).await? else {
         return Ok(None);
     };
+    if user.must_change_password {
+        return Err(AppError::Forbidden {
+            code: "password_change_required",
+            message: "choose your own password in the console (/account/password) first".to_owned(),
+        });
+    }
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
         check_same_origin(&parts.headers, &parts.uri)?;

@@ -72,9 +72,13 @@ pub async fn submit(
 ) -> PageResult {
     let now = (state.clock)();
     let next = safe_next(&form.next);
-    let name = form.user.trim();
-    let ip_key = format!("ip:{ip}");
-    let user_key = format!("user:{}", name.chars().take(64).collect::<String>());
+    // Capped: the name goes into the audit log and a rate-limit key, and nobody's name is longer.
+    let name: String = form.user.trim().chars().take(64).collect();
+    let name = name.as_str();
+    let source = address_group(&ip);
+    // Per address, and per user name from that address: a user name alone would let anyone lock its owner out.
+    let ip_key = format!("ip:{source}");
+    let user_key = format!("user:{name}@{source}");
     let since = now - FAILURE_WINDOW;
     let failures = state
         .store
@@ -91,28 +95,22 @@ pub async fn submit(
         *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         return Ok(page);
     }
+    // Counted as failed before the password is checked, so parallel guesses cannot all pass the count above;
+    // a right password takes the mark back.
+    state.store.record_login_failure(&ip_key, now).await?;
+    state.store.record_login_failure(&user_key, now).await?;
     let user = state.store.user_by_name(name).await?;
     let password = form.password.clone();
-    let verified = match &user {
-        Some(u) if u.disabled_at.is_none() => {
-            let phc = u.password_hash.clone();
-            tokio::task::spawn_blocking(move || users::verify_password(&password, &phc))
-                .await
-                .map_err(AppError::internal)?
-        }
-        _ => {
-            tokio::task::spawn_blocking(move || users::verify_dummy(&password)).await.map_err(AppError::internal)?;
-            false
-        }
-    };
+    let phc = user.as_ref().filter(|u| u.disabled_at.is_none()).map(|u| u.password_hash.clone());
+    let verified = users::verify_bounded(password, phc).await.map_err(AppError::internal)?;
     let Some(user) = user.filter(|_| verified) else {
-        state.store.record_login_failure(&ip_key, now).await?;
-        state.store.record_login_failure(&user_key, now).await?;
         audit(&state, format!("sign-in:{name}"), "console.sign_in_failed", name, &ip).await?;
         let mut page = login_page(&next, Some("Unknown user or wrong password.".to_owned()), name);
         *page.status_mut() = StatusCode::UNAUTHORIZED;
         return Ok(page);
     };
+    state.store.forget_login_failure(&ip_key, now).await?;
+    state.store.forget_login_failure(&user_key, now).await?;
     let cookie_value = tokens::generate("").map_err(AppError::internal)?;
     let csrf = tokens::generate("").map_err(AppError::internal)?;
     let ttl = chrono::Duration::from_std(state.policy.console.session_ttl).unwrap_or(chrono::Duration::hours(8));
@@ -133,6 +131,19 @@ pub async fn submit(
     let target = if user.must_change_password { "/account/password".to_owned() } else { next };
     let cookie = session::session_cookie(cookie_value.expose(), state.policy.console.tls, expires_at, now);
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&target)).into_response())
+}
+
+/// The rate-limit key of a client address: IPv6 clients get a /64 each (one subscriber's allocation), so changing
+/// the low bits buys no new attempts.
+fn address_group(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
+        _ => ip.to_owned(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,7 +192,14 @@ fn password_page(viewer: &Viewer, error: Option<String>) -> Response {
         id: "password".to_owned(),
         action: "/account/password".to_owned(),
         title: String::new(),
-        fields: vec![password("password", "New password"), password("confirm", "Repeat it")],
+        fields: vec![
+            password(
+                "current",
+                if viewer.user.must_change_password { "One-time password" } else { "Current password" },
+            ),
+            password("password", "New password"),
+            password("confirm", "Repeat it"),
+        ],
         buttons: vec![(String::new(), "Save password".to_owned(), "primary".to_owned())],
         csrf: viewer.user.csrf_token.clone(),
         confirm: None,
@@ -197,6 +215,7 @@ pub async fn password_form(viewer: Viewer) -> PageResult {
 #[derive(Debug, Deserialize)]
 pub struct NewPassword {
     csrf: String,
+    current: String,
     password: String,
     confirm: String,
 }
@@ -215,15 +234,34 @@ pub async fn password_submit(
         return Ok(password_page(&viewer, Some(e.to_string())));
     }
     let now = (state.clock)();
-    users::change_own_password(
+    let changed = users::change_own_password(
         state.store.as_ref(),
         &viewer.actor(ip),
         &viewer.user.user_id,
+        &form.current,
         &form.password,
         &viewer.session_hash,
         now,
     )
-    .await
-    .map_err(|e| PageError(AppError::internal(e)))?;
-    Ok(Redirect::to("/").into_response())
+    .await;
+    match changed {
+        Ok(()) => Ok(Redirect::to("/").into_response()),
+        Err(users::UserError::Invalid(message)) => Ok(password_page(&viewer, Some(message))),
+        Err(users::UserError::Password(e)) => Ok(password_page(&viewer, Some(e.to_string()))),
+        Err(e) => Err(PageError(AppError::internal(e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_limited_per_64() {
+        assert_eq!(address_group("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_group("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_eq!(address_group("::ffff:192.0.2.10"), "192.0.2.10");
+        assert_eq!(address_group("192.0.2.10"), "192.0.2.10");
+        assert_eq!(address_group("unknown"), "unknown");
+    }
 }

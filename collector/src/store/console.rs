@@ -261,7 +261,10 @@ pub trait ConsoleStore: Send + Sync {
 
     /// One failed sign-in for `key` (a source address or a user name).
     async fn record_login_failure(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Failures for `key` since `since`; older rows are pruned on the way.
+    /// Removes one failure recorded for `key` at `at` (an attempt counted before its password was checked, which
+    /// then turned out right).
+    async fn forget_login_failure(&self, key: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Failures for `key` since `since`; rows of every key older than `since` are pruned on the way.
     async fn count_login_failures(&self, key: &str, since: DateTime<Utc>) -> Result<i64, StoreError>;
 
     async fn dashboard(&self, ages: &HostAges) -> Result<DashboardCounts, StoreError>;
@@ -290,7 +293,7 @@ const END_OF_LIFE_RULE: &str = "os.end_of_life";
 const DASHBOARD_TOP: i64 = 10;
 
 macro_rules! impl_console_store {
-    ($store:ty, $db:ty, $row:ty, $tag_elements:expr) => {
+    ($store:ty, $db:ty, $row:ty, $tag_elements:expr, $row_id:expr) => {
         const _: () = {
             use std::collections::BTreeSet;
 
@@ -403,11 +406,12 @@ macro_rules! impl_console_store {
                     let stale = to_ms(f.ages.stale_before);
                     let missing = to_ms(f.ages.missing_before);
                     match status {
+                        // Like the dashboard: a host being decommissioned going silent is expected.
                         HostStatus::Missing => {
-                            qb.push(" AND h.last_seen < ").push_bind(missing);
+                            qb.push(" AND h.lifecycle_state = 'in_service' AND h.last_seen < ").push_bind(missing);
                         }
                         HostStatus::Stale => {
-                            qb.push(" AND h.last_seen >= ").push_bind(missing);
+                            qb.push(" AND h.lifecycle_state = 'in_service' AND h.last_seen >= ").push_bind(missing);
                             qb.push(" AND h.last_seen < ").push_bind(stale);
                         }
                         HostStatus::Reporting => {
@@ -652,10 +656,24 @@ macro_rules! impl_console_store {
                     Ok(())
                 }
 
+                async fn forget_login_failure(&self, key: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "DELETE FROM login_failures WHERE ctid IN \
+                         (SELECT ctid FROM login_failures WHERE key = $1 AND at = $2 LIMIT 1)"
+                            .replace("ctid", $row_id)
+                            .as_str(),
+                    )
+                    .bind(key)
+                    .bind(to_ms(at))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
                 async fn count_login_failures(&self, key: &str, since: DateTime<Utc>) -> Result<i64, StoreError> {
-                    // Only this key's rows: callers count addresses and user names over different windows.
-                    sqlx::query("DELETE FROM login_failures WHERE key = $1 AND at < $2")
-                        .bind(key)
+                    // Every key's old rows go: one window applies to all, and keys never tried again (made-up
+                    // user names) must not pile up.
+                    sqlx::query("DELETE FROM login_failures WHERE at < $1")
                         .bind(to_ms(since))
                         .execute(&self.pool)
                         .await?;
@@ -877,5 +895,6 @@ macro_rules! impl_console_store {
     };
 }
 
-impl_console_store!(super::SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, SQLITE_TAG_ELEMENTS);
-impl_console_store!(super::PgStore, sqlx::Postgres, sqlx::postgres::PgRow, PG_TAG_ELEMENTS);
+// The physical row id (`rowid`, `ctid`) deletes one of several identical failure rows.
+impl_console_store!(super::SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, SQLITE_TAG_ELEMENTS, "rowid");
+impl_console_store!(super::PgStore, sqlx::Postgres, sqlx::postgres::PgRow, PG_TAG_ELEMENTS, "ctid");
