@@ -372,6 +372,12 @@ async fn roles_hold_in_pages_and_in_the_api(h: Harness) {
     assert!(secrets.iter().any(|s| s.label == "branch office" && s.expires_at == Some(h.now() + Duration::days(30))));
     let audit = audit_actions(&h).await;
     assert!(audit.iter().any(|a| a.0 == "enroll_secret.created" && a.1 == "user:root-admin (admin)"), "{audit:?}");
+    // The audit page filters in the query, before its row limit; the export holds the same rows.
+    let csv = get(&h, "/admin/audit?action=ENROLL_SECRET&actor=root-admin&format=csv", &admin).await;
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(lines[0], "id,at,actor,action,target,source_ip,details");
+    assert_eq!(lines.len(), 2, "{}", csv.body);
+    assert!(lines[1].contains(",user:root-admin (admin),enroll_secret.created,"), "{}", lines[1]);
 }
 
 async fn one_time_passwords_must_be_replaced(h: Harness) {

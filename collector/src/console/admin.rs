@@ -672,7 +672,7 @@ pub async fn rules_post(
 
 pub async fn advisories(State(state): State<AppState>, viewer: Viewer) -> PageResult {
     viewer.require(Role::Admin)?;
-    let recent = state.store.list_audit(2000).await?;
+    let recent = state.store.search_audit(None, Some("advisories.imported"), 1).await?;
     let last = recent.iter().find(|e| e.action == "advisories.imported");
     let mut blocks = vec![Block::Heading {
         text: "Advisories".into(),
@@ -718,14 +718,7 @@ pub async fn audit(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
     let limit = if format == Format::Html { 500 } else { export::MAX_EXPORT_ROWS };
     let actor = q.actor.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
     let action = q.action.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
-    let entries: Vec<_> = state
-        .store
-        .list_audit(limit)
-        .await?
-        .into_iter()
-        .filter(|e| actor.as_ref().is_none_or(|a| e.actor.to_lowercase().contains(a.as_str())))
-        .filter(|e| action.as_ref().is_none_or(|a| e.action.to_lowercase().contains(a.as_str())))
-        .collect();
+    let entries = state.store.search_audit(actor.as_deref(), action.as_deref(), limit).await?;
     match format {
         Format::Csv => {
             let rows = entries.iter().map(|e| {

@@ -218,4 +218,11 @@ pub trait Store:
     async fn audit(&self, record: &AuditRecord) -> Result<(), StoreError>;
     /// Newest first.
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Newest first; `actor` and `action` are case-insensitive substrings, filtered before the limit.
+    async fn search_audit(
+        &self,
+        actor: Option<&str>,
+        action: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 }

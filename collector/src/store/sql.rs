@@ -757,13 +757,26 @@ macro_rules! impl_store {
             }
 
             async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT id, at, actor, action, target, source_ip, details FROM audit_log \
-                     ORDER BY at DESC, id DESC LIMIT $1",
-                )
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+                self.search_audit(None, None, limit).await
+            }
+
+            async fn search_audit(
+                &self,
+                actor: Option<&str>,
+                action: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<AuditEntry>, StoreError> {
+                let mut qb: QueryBuilder<$db> = QueryBuilder::new(
+                    "SELECT id, at, actor, action, target, source_ip, details FROM audit_log WHERE 1 = 1",
+                );
+                if let Some(actor) = actor {
+                    qb.push(" AND lower(actor) LIKE ").push_bind(like_pattern(actor)).push(" ESCAPE '\\'");
+                }
+                if let Some(action) = action {
+                    qb.push(" AND lower(action) LIKE ").push_bind(like_pattern(action)).push(" ESCAPE '\\'");
+                }
+                qb.push(" ORDER BY at DESC, id DESC LIMIT ").push_bind(limit);
+                let rows = qb.build().fetch_all(&self.pool).await?;
                 rows.iter()
                     .map(|r| {
                         let details: String = r.try_get("details")?;
