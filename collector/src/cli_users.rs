@@ -31,6 +31,8 @@ pub enum UserCommand {
     },
     /// Disable a user and end their sessions.
     Disable { name: String },
+    /// Let a disabled user sign in again.
+    Enable { name: String },
 }
 
 #[derive(Serialize)]
@@ -95,6 +97,11 @@ pub async fn run(cmd: &UserCommand, store: &dyn Store, format: Format) -> anyhow
             users::set_role(store, &actor, name, *role, now).await?;
             eprintln!("{name} now has the {} role", role.as_str());
             emit(format, &serde_json::json!({ "name": name, "role": role }), "")
+        }
+        UserCommand::Enable { name } => {
+            users::enable(store, &actor, name, now).await?;
+            eprintln!("{name} enabled");
+            emit(format, &serde_json::json!({ "name": name, "disabled": false }), "")
         }
         UserCommand::Disable { name } => {
             users::disable(store, &actor, name, now).await?;

@@ -269,13 +269,22 @@ pub async fn set_role(
     audit(store, actor, now, "user.role_changed", name, serde_json::json!({ "from": user.role, "to": role })).await
 }
 
+/// Lets a disabled user sign in again (with their old password; reset it if that is unknown).
+pub async fn enable(store: &dyn Store, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<(), UserError> {
+    let user = store.user_by_name(name).await?.ok_or(UserError::NotFound)?;
+    if !store.enable_user(&user.id).await? {
+        return Err(UserError::Invalid(format!("{name} is not disabled")));
+    }
+    audit(store, actor, now, "user.enabled", name, serde_json::json!({})).await
+}
+
 pub async fn disable(store: &dyn Store, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<(), UserError> {
     let user = store.user_by_name(name).await?.ok_or(UserError::NotFound)?;
     if user.role == Role::Admin && user.disabled_at.is_none() && store.count_admins().await? <= 1 {
         return Err(UserError::LastAdmin);
     }
     if !store.disable_user(&user.id, now).await? {
-        return Err(UserError::NotFound);
+        return Err(UserError::Invalid(format!("{name} is already disabled")));
     }
     audit(store, actor, now, "user.disabled", name, serde_json::json!({})).await
 }

@@ -447,6 +447,19 @@ async fn one_time_passwords_must_be_replaced(h: Harness) {
             .await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(get(&h, "/", &carol).await.status, StatusCode::SEE_OTHER, "disabling ends the user's sessions");
+    let form = format!("user=carol&password={}&next=%2F", encode("a much longer passphrase"));
+    assert_eq!(request(&h, Method::POST, "/login", None, Some(&form)).await.status, StatusCode::UNAUTHORIZED);
+    let again =
+        request(&h, Method::POST, "/admin/users", Some(&admin), Some(&format!("csrf={csrf}&op=disable&name=carol")))
+            .await;
+    assert!(again.body.contains("carol is already disabled"), "{}", again.body);
+    let page =
+        request(&h, Method::POST, "/admin/users", Some(&admin), Some(&format!("csrf={csrf}&op=enable&name=carol")))
+            .await;
+    assert!(page.body.contains("carol can sign in again."), "{}", page.body);
+    assert_eq!(request(&h, Method::POST, "/login", None, Some(&form)).await.status, StatusCode::SEE_OTHER);
+    let actions: Vec<String> = audit_actions(&h).await.into_iter().map(|a| a.0).collect();
+    assert!(actions.contains(&"user.disabled".to_owned()) && actions.contains(&"user.enabled".to_owned()));
 }
 
 async fn exports_follow_the_filters(h: Harness) {

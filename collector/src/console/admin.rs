@@ -127,8 +127,7 @@ async fn users_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> P
         ],
         "Add user",
     )));
-    let names: Vec<(&str, &str)> =
-        list.iter().filter(|u| u.disabled_at.is_none()).map(|u| (u.name.as_str(), u.name.as_str())).collect();
+    let names: Vec<(&str, &str)> = list.iter().map(|u| (u.name.as_str(), u.name.as_str())).collect();
     let mut change = form(
         viewer,
         "change-user",
@@ -145,6 +144,7 @@ async fn users_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> P
         ("role".into(), "Set role".into(), "primary".into()),
         ("reset".into(), "New one-time password".into(), String::new()),
         ("disable".into(), "Disable".into(), "danger".into()),
+        ("enable".into(), "Enable".into(), String::new()),
     ];
     blocks.push(Block::Form(change));
     Ok(page(viewer, "users", "Users", blocks))
@@ -255,6 +255,10 @@ pub async fn users_post(
         "disable" => {
             users::disable(store, &actor, &f.name, now).await.map_err(user_error)?;
             vec![Block::Notice { kind: "ok", text: format!("{} is disabled and signed out.", f.name) }]
+        }
+        "enable" => {
+            users::enable(store, &actor, &f.name, now).await.map_err(user_error)?;
+            vec![Block::Notice { kind: "ok", text: format!("{} can sign in again.", f.name) }]
         }
         other => return Err(bad(format!("unknown action {other:?}"))),
     };

@@ -248,6 +248,8 @@ pub trait ConsoleStore: Send + Sync {
     async fn set_user_role(&self, id: &str, role: Role) -> Result<bool, StoreError>;
     /// Disables the user and ends all their sessions; false when no such enabled user.
     async fn disable_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Enables a disabled user again; false when no such disabled user.
+    async fn enable_user(&self, id: &str) -> Result<bool, StoreError>;
     /// Enabled users with the admin role.
     async fn count_admins(&self) -> Result<i64, StoreError>;
     async fn record_login(&self, user_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
@@ -559,6 +561,14 @@ macro_rules! impl_console_store {
                         .execute(&self.pool)
                         .await?;
                     Ok(done.rows_affected() > 0)
+                }
+
+                async fn enable_user(&self, id: &str) -> Result<bool, StoreError> {
+                    let done = sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL")
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn disable_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
