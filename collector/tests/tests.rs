@@ -5,8 +5,8 @@
 
 #[macro_use]
 mod common;
-mod console;
 mod agent_e2e;
+mod console;
 mod console_browser;
 mod console_store;
 mod disposal;
