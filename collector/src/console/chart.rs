@@ -36,7 +36,8 @@ pub fn trend_chart(points: &[TrendPoint], from: NaiveDate, to: NaiveDate) -> Cha
     }
     let series = SEVERITIES
         .iter()
-        .map(|sev| {
+        .enumerate()
+        .map(|(index, sev)| {
             let mut values = by_severity.remove(sev).unwrap_or_default();
             values.sort();
             let points = values.iter().map(|(d, v)| format!("{:.1},{:.1}", x(*d), y(*v))).collect::<Vec<_>>().join(" ");
@@ -45,6 +46,7 @@ pub fn trend_chart(points: &[TrendPoint], from: NaiveDate, to: NaiveDate) -> Cha
                 class: format!("sev-{sev}"),
                 points,
                 dots: values.iter().map(|(d, v)| (x(*d), y(*v))).collect(),
+                radius: 6.0 - index as f64,
                 last: values.last().map(|(_, v)| *v).unwrap_or(0),
             }
         })
@@ -102,6 +104,7 @@ mod tests {
         assert_eq!(critical.points, "40.0,190.0 710.0,23.5");
         assert_eq!(critical.last, 37);
         assert_eq!(critical.dots, vec![(40.0, 190.0), (710.0, 23.5)]);
+        assert!(chart.series.windows(2).all(|w| w[0].radius > w[1].radius), "later series draw smaller dots on top");
         assert_eq!(chart.series[1].points, "710.0,145.0");
         assert_eq!(chart.series[4].points, "", "no info snapshots: no line");
         assert_eq!(chart.labels[4].2, "40");

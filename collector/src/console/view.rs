@@ -336,5 +336,7 @@ pub struct Series {
     pub points: String,
     /// Each day's value as a dot, so a single day still shows.
     pub dots: Vec<(f64, f64)>,
+    /// Dot radius: smaller for each later series, so equal values show as concentric rings, not one dot.
+    pub radius: f64,
     pub last: i64,
 }
