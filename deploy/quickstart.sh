@@ -136,11 +136,11 @@ if ! grep -q '"name": *"admin"' <<<"$user_state"; then
   say "Creating the console user admin"
   otp=$("$collector" --data-dir "$data_dir" user add admin --role admin --format json 2>/dev/null \
     | json_field one_time_password) || die "could not create the console user"
-  console_login="user admin, one-time password $otp (you choose your own at first sign-in)"
+  console_login="user admin, one-time password $otp; choose your own at first sign-in"
 elif tr -d ' \n' <<<"$user_state" | grep -q '"name":"admin"[^}]*"must_change_password":true'; then
   otp=$("$collector" --data-dir "$data_dir" user reset-password admin --format json 2>/dev/null \
     | json_field one_time_password) || die "could not reset the console user's one-time password"
-  console_login="user admin, one-time password $otp (you choose your own at first sign-in)"
+  console_login="user admin, one-time password $otp; choose your own at first sign-in"
 else
   console_login="user admin with the password you chose (forgot it: $collector --data-dir $data_dir user reset-password admin)"
 fi
