@@ -264,7 +264,8 @@ pub async fn set_role(
         return Err(UserError::LastAdmin);
     }
     if !store.set_user_role(&user.id, role).await? {
-        return Err(UserError::NotFound);
+        // The store refuses atomically what the check above saw too late (a concurrent change).
+        return Err(UserError::LastAdmin);
     }
     audit(store, actor, now, "user.role_changed", name, serde_json::json!({ "from": user.role, "to": role })).await
 }
@@ -284,7 +285,11 @@ pub async fn disable(store: &dyn Store, actor: &Actor, name: &str, now: DateTime
         return Err(UserError::LastAdmin);
     }
     if !store.disable_user(&user.id, now).await? {
-        return Err(UserError::Invalid(format!("{name} is already disabled")));
+        return Err(match store.user_by_id(&user.id).await? {
+            Some(u) if u.disabled_at.is_some() => UserError::Invalid(format!("{name} is already disabled")),
+            Some(_) => UserError::LastAdmin,
+            None => UserError::NotFound,
+        });
     }
     audit(store, actor, now, "user.disabled", name, serde_json::json!({})).await
 }

@@ -30,7 +30,36 @@ both!(
     host_list_filters,
     host_list_sorts_and_pages,
     trend_snapshots_replace_and_read_by_range,
+    the_last_admin_stays_even_under_concurrent_changes,
 );
+
+async fn the_last_admin_stays_even_under_concurrent_changes(h: Harness) {
+    let s = h.store.clone();
+    let t0 = h.now();
+    for (id, name) in [("u-a", "a"), ("u-b", "b")] {
+        assert!(s.create_user(&new_user(id, name, Role::Admin, false, t0)).await.unwrap());
+    }
+    // The store itself refuses to remove the last enabled admin.
+    assert!(s.set_user_role("u-a", Role::Viewer).await.unwrap());
+    assert!(!s.set_user_role("u-b", Role::Analyst).await.unwrap(), "b is the last admin");
+    assert!(!s.disable_user("u-b", t0).await.unwrap());
+    assert!(s.set_user_role("u-b", Role::Admin).await.unwrap(), "an admin may stay admin");
+    assert!(s.set_user_role("u-a", Role::Admin).await.unwrap());
+    // Two admins demoted and disabled at the same time, many times over: one admin always remains.
+    for round in 0..10 {
+        let (x, y) = (s.clone(), s.clone());
+        let (first, second) =
+            tokio::join!(x.set_user_role("u-a", Role::Viewer), y.disable_user("u-b", t0 + Duration::seconds(round)));
+        let done = [first.unwrap(), second.unwrap()];
+        assert_eq!(done.iter().filter(|d| **d).count(), 1, "round {round}: {done:?}");
+        assert_eq!(s.count_admins().await.unwrap(), 1, "round {round}");
+        assert!(s.set_user_role("u-a", Role::Admin).await.unwrap());
+        assert!(
+            s.enable_user("u-b").await.unwrap() || s.user_by_id("u-b").await.unwrap().unwrap().disabled_at.is_none()
+        );
+        assert!(s.set_user_role("u-b", Role::Admin).await.unwrap());
+    }
+}
 
 // ---- fleet helpers ----
 

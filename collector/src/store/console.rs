@@ -244,9 +244,10 @@ pub trait ConsoleStore: Send + Sync {
         must_change_password: bool,
         keep_session_hash: Option<&str>,
     ) -> Result<bool, StoreError>;
-    /// False when no such user.
+    /// False when no such user, or when the change would leave no enabled admin (checked atomically).
     async fn set_user_role(&self, id: &str, role: Role) -> Result<bool, StoreError>;
-    /// Disables the user and ends all their sessions; false when no such enabled user.
+    /// Disables the user and ends all their sessions; false when no such enabled user, or when the user is the last
+    /// enabled admin (checked atomically).
     async fn disable_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Enables a disabled user again; false when no such disabled user.
     async fn enable_user(&self, id: &str) -> Result<bool, StoreError>;
@@ -295,7 +296,7 @@ const END_OF_LIFE_RULE: &str = "os.end_of_life";
 const DASHBOARD_TOP: i64 = 10;
 
 macro_rules! impl_console_store {
-    ($store:ty, $db:ty, $row:ty, $tag_elements:expr, $row_id:expr) => {
+    ($store:ty, $db:ty, $row:ty, $tag_elements:expr, $row_id:expr, $admin_lock:expr) => {
         const _: () = {
             use std::collections::BTreeSet;
 
@@ -555,11 +556,16 @@ macro_rules! impl_console_store {
                 }
 
                 async fn set_user_role(&self, id: &str, role: Role) -> Result<bool, StoreError> {
-                    let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-                        .bind(role.as_str())
-                        .bind(id)
-                        .execute(&self.pool)
-                        .await?;
+                    let mut tx = self.pool.begin().await?;
+                    sqlx::query($admin_lock).execute(&mut *tx).await?;
+                    let done = sqlx::query(&format!(
+                        "UPDATE users SET role = $1 WHERE id = $2 AND NOT ($1 <> 'admin' AND {LAST_ADMIN})"
+                    ))
+                    .bind(role.as_str())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
                     Ok(done.rows_affected() > 0)
                 }
 
@@ -573,11 +579,14 @@ macro_rules! impl_console_store {
 
                 async fn disable_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
                     let mut tx = self.pool.begin().await?;
-                    let done = sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
-                        .bind(to_ms(now))
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query($admin_lock).execute(&mut *tx).await?;
+                    let done = sqlx::query(&format!(
+                        "UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL AND NOT {LAST_ADMIN}"
+                    ))
+                    .bind(to_ms(now))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                     if done.rows_affected() == 0 {
                         return Ok(false);
                     }
@@ -905,6 +914,26 @@ macro_rules! impl_console_store {
     };
 }
 
-// The physical row id (`rowid`, `ctid`) deletes one of several identical failure rows.
-impl_console_store!(super::SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, SQLITE_TAG_ELEMENTS, "rowid");
-impl_console_store!(super::PgStore, sqlx::Postgres, sqlx::postgres::PgRow, PG_TAG_ELEMENTS, "ctid");
+/// The row being changed is the only enabled admin (used inside `NOT (…)`: such a change matches no row).
+const LAST_ADMIN: &str = "(role = 'admin' AND disabled_at IS NULL AND \
+     (SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL) <= 1)";
+
+// The physical row id (`rowid`, `ctid`) deletes one of several identical failure rows. Changes that could remove
+// the last admin serialise on a lock: PostgreSQL's transaction-scoped advisory lock (two replicas demoting two
+// admins at once would otherwise both see two admins); SQLite writes are serialised already.
+impl_console_store!(
+    super::SqliteStore,
+    sqlx::Sqlite,
+    sqlx::sqlite::SqliteRow,
+    SQLITE_TAG_ELEMENTS,
+    "rowid",
+    "SELECT 1"
+);
+impl_console_store!(
+    super::PgStore,
+    sqlx::Postgres,
+    sqlx::postgres::PgRow,
+    PG_TAG_ELEMENTS,
+    "ctid",
+    "SELECT pg_advisory_xact_lock(7420011)"
+);
