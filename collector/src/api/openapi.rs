@@ -60,7 +60,14 @@ impl Modify for BearerSchemes {
         let bearer = |what: &str| {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(what)).build())
         };
-        components.add_security_scheme("api_token", bearer("API token (`muster-collector token create`)"));
+        components.add_security_scheme(
+            "api_token",
+            bearer(
+                "API token (`muster-collector token create`). Without an Authorization header, a signed-in console \
+                 session cookie is accepted instead, with the user's role; its state changes need the \
+                 `X-CSRF-Token` header carrying the session's CSRF token.",
+            ),
+        );
         components.add_security_scheme("host_token", bearer("host token returned by enrolment"));
     }
 }
