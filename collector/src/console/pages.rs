@@ -26,6 +26,8 @@ use crate::store::console::{ConsoleHostFilter, HostAges, HostSort, HostStatus};
 pub const PAGE: i64 = 50;
 /// Deeper pages than this are refused by clamping: nobody pages a million rows, and it bounds the arithmetic.
 pub const MAX_OFFSET: i64 = 1_000_000;
+/// The deepest page of the merged "active findings" view (200 pages).
+pub const MAX_ACTIVE_OFFSET: i64 = 10_000;
 /// A host is stale after a week without reporting and missing after 30 days, as the built-in `host.stale` and
 /// `host.missing` rules say.
 pub const STALE_AFTER: Duration = Duration::days(7);
@@ -886,7 +888,9 @@ pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Q
         Some(other) => return Err(bad(format!("overdue is true or false, not {other:?}"))),
     };
     let active = q.active.as_deref() == Some("true") && status.is_none();
-    let offset = q.offset.unwrap_or(0).clamp(0, MAX_OFFSET);
+    // The active view merges three per-status lists of `offset + limit` rows each, so its depth is bounded harder.
+    let max_offset = if active { MAX_ACTIVE_OFFSET } else { MAX_OFFSET };
+    let offset = q.offset.unwrap_or(0).clamp(0, max_offset);
     let (limit, offset) = if format == Format::Html { (PAGE, offset) } else { (MAX_EXPORT_ROWS, 0) };
     let filter = FindingFilter {
         severity,
