@@ -63,10 +63,12 @@ document.addEventListener("DOMContentLoaded", () => {
         button.disabled = false;
         let body = null;
         try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
-        if (xhr.status === 200 && body && body.summary) {
-          const s = body.summary;
-          status.textContent = `Imported: ${s.records_read} records read, ${s.imported} new, ${s.updated} updated, ` +
-            `${s.unchanged} unchanged, ${s.errors} errors. Reloading…`;
+        if (xhr.status === 200 && body && typeof body.records_read === "number") {
+          const errors = (body.errors || []).length + (body.record_errors || []).length;
+          const hosts = body.rematch ? body.rematch.hosts_rematched : 0;
+          status.textContent = `Imported: ${body.records_read} records read, ${body.imported} new, ` +
+            `${body.updated} updated, ${body.unchanged} unchanged, ${errors} errors; ${hosts} hosts re-matched. ` +
+            "Reloading…";
           window.setTimeout(() => window.location.reload(), 1500);
         } else {
           status.textContent = "Import failed: " + (body && body.message ? body.message : `HTTP ${xhr.status}`);

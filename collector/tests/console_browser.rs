@@ -55,6 +55,11 @@ async fn hostile_agent_text_stays_text() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advisory_upload_through_the_page() {
+    browser(advisory_upload_through_the_page_test).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn screenshots() {
     browser(screenshots_test).await
 }
@@ -344,6 +349,49 @@ async fn hostile_agent_text_stays_text_test(c: Console) {
         assert!(width <= viewport + 1, "{path}: the page is {width}px wide in a {viewport}px window");
         c.screenshot(&format!("hostile-{name}")).await;
     }
+}
+
+/// The admin picks a real OSV file; console.js uploads it to the API with the session and CSRF header, shows the
+/// import summary, and the reloaded page shows it as the last import. The host's vulnerabilities then exist.
+async fn advisory_upload_through_the_page_test(c: Console) {
+    let (_, secret) = c.h.enroll_secret(None).await;
+    let machine = Machine::thinkpad(THINKPAD);
+    let (host, token) = c.h.enrolled(&secret, &machine).await;
+    c.h.stored(&token, &full(&common::debian(&machine))).await;
+    c.user("root", Role::Admin).await;
+    c.goto("/login").await;
+    c.sign_in("root", PASSWORD).await;
+    c.goto("/admin/advisories").await;
+    c.settle().await;
+    assert!(c.text("main").await.contains("No advisory import"));
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/advisories/debian/debian-osv-subset.jsonl");
+    let input = c.b.find(Locator::Css("#advisory-upload input[type=file]")).await.unwrap();
+    input.send_keys(file.to_str().unwrap()).await.unwrap();
+    c.mark_page().await;
+    c.b.find(Locator::Css("#advisory-upload button[type=submit]")).await.unwrap().click().await.unwrap();
+    // The summary appears, then the page reloads by itself.
+    let deadline = Instant::now() + StdDuration::from_secs(20);
+    let mut summary = String::new();
+    while Instant::now() < deadline && !summary.starts_with("Imported:") {
+        if let Ok(Value::String(text)) =
+            c.b.execute(
+                "const o = document.querySelector('#advisory-upload output'); return o ? o.textContent : ''",
+                vec![],
+            )
+            .await
+        {
+            summary = text;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    assert!(summary.starts_with("Imported: "), "upload status: {summary:?}");
+    assert!(summary.contains(" new, ") && summary.contains(", 0 errors;"), "{summary}");
+    c.wait_new_page().await;
+    let page = c.text("main").await;
+    assert!(page.contains("Last import") && page.contains("debian-osv-subset.jsonl"), "{page}");
+    assert!(page.contains("user:root (admin)"), "{page}");
+    let vulns = c.h.store.host_vulnerabilities(&host).await.unwrap().unwrap();
+    assert!(!vulns.vulnerabilities.is_empty(), "the import matched the host");
 }
 
 async fn screenshots_test(c: Console) {

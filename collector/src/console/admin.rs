@@ -686,7 +686,12 @@ pub async fn advisories(State(state): State<AppState>, viewer: Viewer) -> PageRe
     match last {
         Some(e) => {
             let d = &e.details;
-            let n = |k: &str| d.get(k).map(|v| v.to_string()).unwrap_or_else(|| "—".into());
+            // Counts, or for lists (the errors) how many there are.
+            let n = |k: &str| match d.get(k) {
+                Some(serde_json::Value::Array(items)) => items.len().to_string(),
+                Some(v) => v.to_string(),
+                None => "—".into(),
+            };
             blocks.push(Block::Section { title: "Last import".into(), anchor: "last".into() });
             blocks.push(Block::Pairs(vec![
                 Pair::new("When", when(e.at)),
