@@ -31,7 +31,38 @@ both!(
     host_list_sorts_and_pages,
     trend_snapshots_replace_and_read_by_range,
     the_last_admin_stays_even_under_concurrent_changes,
+    software_sample_keeps_full_counts,
 );
+
+/// Five hosts with the Debian image and one with Ubuntu: the sampled listing has the full per-version counts of
+/// the complete one, and its hosts are the first ones by id.
+async fn software_sample_keeps_full_counts(h: Harness) {
+    let (_, secret) = h.enroll_secret(None).await;
+    for (i, name) in ["d1", "d2", "d3", "d4", "d5", "u1"].iter().enumerate() {
+        let (_, token) = enrol(&h, &secret, name, &[]).await;
+        let report = if i < 5 { crate::common::debian(&machine(name)) } else { crate::common::ubuntu(&machine(name)) };
+        h.stored(&token, &crate::common::full(&report)).await;
+    }
+    for package in ["libc6", "openssl", "glibc"] {
+        let full = h.store.software_by_name(package).await.unwrap();
+        let sample = h.store.software_by_name_sample(package, 2).await.unwrap();
+        assert!(!full.is_empty(), "{package}");
+        assert_eq!(full.len(), sample.len(), "{package}: the same versions");
+        for (f, s) in full.iter().zip(&sample) {
+            assert_eq!((&f.name, &f.version, &f.arch), (&s.name, &s.version, &s.arch));
+            assert_eq!(f.host_count, s.host_count, "{package} {}: the full count", f.version);
+            let mut ids: Vec<&str> = f.hosts.iter().map(|h| h.id.as_str()).collect();
+            ids.sort();
+            let mut first: Vec<&str> = ids.into_iter().take(2).collect();
+            first.sort();
+            let mut got: Vec<&str> = s.hosts.iter().map(|h| h.id.as_str()).collect();
+            got.sort();
+            assert_eq!(got, first, "{package} {}: the first hosts by id", f.version);
+        }
+    }
+    let libc6 = h.store.software_by_name_sample("libc6", 2).await.unwrap();
+    assert!(libc6.iter().any(|v| v.host_count == 5 && v.hosts.len() == 2), "{libc6:?}");
+}
 
 async fn the_last_admin_stays_even_under_concurrent_changes(h: Harness) {
     let s = h.store.clone();

@@ -1329,9 +1329,11 @@ pub struct SoftwareQuery {
 pub async fn software(State(state): State<AppState>, viewer: Viewer, Query(q): Query<SoftwareQuery>) -> PageResult {
     let format = Format::parse(q.format.as_deref())?;
     let name = opt(&q.name).map(str::to_owned);
-    let versions = match &name {
-        Some(n) => state.store.software_by_name(n).await?,
-        None => Vec::new(),
+    // The page shows ten hosts per version; exports list them all.
+    let versions = match (&name, format) {
+        (Some(n), Format::Html) => state.store.software_by_name_sample(n, 10).await?,
+        (Some(n), _) => state.store.software_by_name(n).await?,
+        (None, _) => Vec::new(),
     };
     match format {
         Format::Csv => {
@@ -1378,8 +1380,8 @@ pub async fn software(State(state): State<AppState>, viewer: Viewer, Query(q): Q
                 .iter()
                 .map(|v| {
                     let mut where_ = v.hosts.iter().take(10).map(|h| h.hostname.clone()).collect::<Vec<_>>().join(", ");
-                    if v.hosts.len() > 10 {
-                        where_.push_str(&format!(" and {} more (export for all)", v.hosts.len() - 10));
+                    if v.host_count > v.hosts.len() {
+                        where_.push_str(&format!(" and {} more (export for all)", v.host_count - v.hosts.len()));
                     }
                     vec![
                         Cell::text(&v.name),

@@ -214,6 +214,13 @@ pub trait Store:
     async fn host_history(&self, id: &str, limit: i64, offset: i64) -> Result<Vec<HistoryEntry>, StoreError>;
     /// Packages whose name or source name is exactly `name`, with the hosts that have them.
     async fn software_by_name(&self, name: &str) -> Result<Vec<SoftwareVersionHosts>, StoreError>;
+    /// The same versions with their full `host_count` but at most `hosts_per_version` hosts each (the first by
+    /// host id), so a page stays small however many hosts have the package.
+    async fn software_by_name_sample(
+        &self,
+        name: &str,
+        hosts_per_version: i64,
+    ) -> Result<Vec<SoftwareVersionHosts>, StoreError>;
 
     async fn audit(&self, record: &AuditRecord) -> Result<(), StoreError>;
     /// Newest first.

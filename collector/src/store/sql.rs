@@ -740,6 +740,59 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
+            async fn software_by_name_sample(
+                &self,
+                name: &str,
+                hosts_per_version: i64,
+            ) -> Result<Vec<SoftwareVersionHosts>, StoreError> {
+                // Counting and picking the sample run on the link table alone; only the sample joins `hosts`.
+                let rows = sqlx::query(
+                    "SELECT s.kind, s.name, s.version, s.arch, s.source_name, s.source_version, x.n, \
+                     h.id AS host_id, h.hostname FROM software s \
+                     JOIN (SELECT hs.software_id, hs.host_id, \
+                             COUNT(*) OVER (PARTITION BY hs.software_id) AS n, \
+                             ROW_NUMBER() OVER (PARTITION BY hs.software_id ORDER BY hs.host_id) AS rn \
+                           FROM host_software hs JOIN software s2 ON s2.id = hs.software_id \
+                           WHERE s2.name = $1 OR s2.source_name = $1) x ON x.software_id = s.id \
+                     JOIN hosts h ON h.id = x.host_id \
+                     WHERE x.rn <= $2 \
+                     ORDER BY s.name, s.version, s.arch, s.kind, s.id, h.hostname, h.id",
+                )
+                .bind(name)
+                .bind(hosts_per_version)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out: Vec<SoftwareVersionHosts> = Vec::new();
+                for r in &rows {
+                    let count: i64 = r.try_get("n")?;
+                    let entry = SoftwareVersionHosts {
+                        kind: r.try_get("kind")?,
+                        name: r.try_get("name")?,
+                        version: r.try_get("version")?,
+                        arch: r.try_get("arch")?,
+                        source_name: r.try_get("source_name")?,
+                        source_version: r.try_get("source_version")?,
+                        host_count: usize::try_from(count).unwrap_or(0),
+                        hosts: Vec::new(),
+                    };
+                    let host = HostRef { id: r.try_get("host_id")?, hostname: r.try_get("hostname")? };
+                    match out.last_mut() {
+                        Some(last)
+                            if last.kind == entry.kind
+                                && last.name == entry.name
+                                && last.version == entry.version
+                                && last.arch == entry.arch
+                                && last.source_name == entry.source_name
+                                && last.source_version == entry.source_version =>
+                        {
+                            last.hosts.push(host);
+                        }
+                        _ => out.push(SoftwareVersionHosts { hosts: vec![host], ..entry }),
+                    }
+                }
+                Ok(out)
+            }
+
             async fn audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO audit_log (at, actor, action, target, source_ip, details) \
