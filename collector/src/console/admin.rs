@@ -8,7 +8,7 @@ use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
 
 use super::export::{self, Format};
-use super::view::{Badge, Block, Cell, Column, Field, Filters, Form as FormBlock, Pair, Row, Tab, Table};
+use super::view::{Badge, Block, Cell, Column, Field, Filters, Form as FormBlock, Pair, Row, Tab, Table, table};
 use super::{PageError, PageResult, Viewer, when, when_opt};
 use crate::AppState;
 use crate::admin;
@@ -89,14 +89,12 @@ async fn users_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> P
     let mut blocks =
         vec![Block::Heading { text: "Users".into(), sub: Some(format!("{} users", list.len())), badge: None }];
     blocks.append(&mut top);
-    blocks.push(Block::Table(Table {
-        id: "users".into(),
-        columns: ["User", "Role", "Created", "Last sign-in", "State"].iter().map(|c| Column::plain(c)).collect(),
-        rows: list
-            .iter()
-            .map(|u| Row {
-                select: None,
-                cells: vec![
+    blocks.push(table(
+        "users",
+        &["User", "Role", "Created", "Last sign-in", "State"],
+        list.iter()
+            .map(|u| {
+                vec![
                     Cell::text(&u.name),
                     Cell::text(u.role.as_str()),
                     Cell::text(when(u.created_at)),
@@ -108,12 +106,11 @@ async fn users_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> P
                     } else {
                         "active"
                     })),
-                ],
+                ]
             })
             .collect(),
-        empty: "No user.".into(),
-        select_form: None,
-    }));
+        "No user.",
+    ));
     blocks.push(export_links("/admin/users"));
     blocks.push(Block::Form(form(
         viewer,
@@ -178,23 +175,22 @@ pub async fn users(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
                 })
             })
             .collect();
-        return Ok(match format {
-            Format::Csv => export::csv(
-                "users",
-                &["id", "name", "role", "created_at", "last_login_at", "disabled_at"],
-                list.iter().map(|u| {
-                    vec![
-                        u.id.clone(),
-                        u.name.clone(),
-                        u.role.as_str().to_owned(),
-                        u.created_at.to_rfc3339(),
-                        u.last_login_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                        u.disabled_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                    ]
-                }),
-            ),
-            _ => export::json("users", &rows)?,
-        });
+        return Ok(export::list(
+            format,
+            "users",
+            &["id", "name", "role", "created_at", "last_login_at", "disabled_at"],
+            list.iter().map(|u| {
+                vec![
+                    u.id.clone(),
+                    u.name.clone(),
+                    u.role.as_str().to_owned(),
+                    u.created_at.to_rfc3339(),
+                    export::time(u.last_login_at),
+                    export::time(u.disabled_at),
+                ]
+            }),
+            &rows,
+        )?);
     }
     users_page(&state, &viewer, vec![]).await
 }
@@ -335,23 +331,22 @@ pub async fn secrets(State(state): State<AppState>, viewer: Viewer, Query(q): Qu
     let format = Format::parse(q.format.as_deref())?;
     if format != Format::Html {
         let list = state.store.list_enroll_secrets().await?;
-        return Ok(match format {
-            Format::Csv => export::csv(
-                "enrolment-secrets",
-                &["id", "label", "created_at", "expires_at", "revoked_at", "uses"],
-                list.iter().map(|s| {
-                    vec![
-                        s.id.clone(),
-                        s.label.clone(),
-                        s.created_at.to_rfc3339(),
-                        s.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                        s.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                        s.uses.to_string(),
-                    ]
-                }),
-            ),
-            _ => export::json("enrolment-secrets", &list)?,
-        });
+        return Ok(export::list(
+            format,
+            "enrolment-secrets",
+            &["id", "label", "created_at", "expires_at", "revoked_at", "uses"],
+            list.iter().map(|s| {
+                vec![
+                    s.id.clone(),
+                    s.label.clone(),
+                    s.created_at.to_rfc3339(),
+                    export::time(s.expires_at),
+                    export::time(s.revoked_at),
+                    s.uses.to_string(),
+                ]
+            }),
+            &list,
+        )?);
     }
     secrets_page(&state, &viewer, vec![]).await
 }
@@ -447,25 +442,22 @@ async fn tokens_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> 
         ],
         "Create",
     )));
-    blocks.push(Block::Table(Table {
-        id: "tokens".into(),
-        columns: ["Id", "Name", "Role", "Created", "Revoked"].iter().map(|c| Column::plain(c)).collect(),
-        rows: list
-            .iter()
-            .map(|t| Row {
-                select: None,
-                cells: vec![
+    blocks.push(table(
+        "tokens",
+        &["Id", "Name", "Role", "Created", "Revoked"],
+        list.iter()
+            .map(|t| {
+                vec![
                     Cell::mono(&t.id),
                     Cell::text(&t.name),
                     Cell::text(t.role.as_str()),
                     Cell::text(when(t.created_at)),
                     Cell::text(when_opt(t.revoked_at)),
-                ],
+                ]
             })
             .collect(),
-        empty: "No API token yet.".into(),
-        select_form: None,
-    }));
+        "No API token yet.",
+    ));
     blocks.push(export_links("/admin/tokens"));
     for t in list.iter().filter(|t| t.revoked_at.is_none()) {
         blocks.push(row_action(
@@ -485,22 +477,21 @@ pub async fn tokens(State(state): State<AppState>, viewer: Viewer, Query(q): Que
     let format = Format::parse(q.format.as_deref())?;
     if format != Format::Html {
         let list = state.store.list_api_tokens().await?;
-        return Ok(match format {
-            Format::Csv => export::csv(
-                "api-tokens",
-                &["id", "name", "role", "created_at", "revoked_at"],
-                list.iter().map(|t| {
-                    vec![
-                        t.id.clone(),
-                        t.name.clone(),
-                        t.role.as_str().to_owned(),
-                        t.created_at.to_rfc3339(),
-                        t.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                    ]
-                }),
-            ),
-            _ => export::json("api-tokens", &list)?,
-        });
+        return Ok(export::list(
+            format,
+            "api-tokens",
+            &["id", "name", "role", "created_at", "revoked_at"],
+            list.iter().map(|t| {
+                vec![
+                    t.id.clone(),
+                    t.name.clone(),
+                    t.role.as_str().to_owned(),
+                    t.created_at.to_rfc3339(),
+                    export::time(t.revoked_at),
+                ]
+            }),
+            &list,
+        )?);
     }
     tokens_page(&state, &viewer, vec![]).await
 }
@@ -571,27 +562,25 @@ async fn rules_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> P
     ];
     actions.inline = true;
     blocks.push(Block::Form(actions));
-    blocks.push(Block::Table(Table {
-        id: "rules".into(),
-        columns: ["Rule", "Severity", "SLA", "Title", "Condition", "Origin"].iter().map(|c| Column::plain(c)).collect(),
-        rows: policy
+    blocks.push(table(
+        "rules",
+        &["Rule", "Severity", "SLA", "Title", "Condition", "Origin"],
+        policy
             .rules
             .iter()
-            .map(|r| Row {
-                select: None,
-                cells: vec![
+            .map(|r| {
+                vec![
                     Cell::link(&r.id, super::link("/findings", &[("rule", r.id.clone()), ("active", "true".into())])),
                     Cell::badge(Badge::severity(r.severity.as_str())),
                     Cell::text(format!("{} d", r.sla_days)),
                     Cell::text(&r.title),
                     Cell::mono(&r.condition),
                     Cell::text(&r.origin),
-                ],
+                ]
             })
             .collect(),
-        empty: "No rule.".into(),
-        select_form: None,
-    }));
+        "No rule.",
+    ));
     Ok(page(viewer, "rules", "Rules", blocks))
 }
 
@@ -769,29 +758,24 @@ pub async fn audit(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
             ],
             exports,
         }),
-        Block::Table(Table {
-            id: "audit".into(),
-            columns: ["When", "Actor", "Action", "Target", "From", "Details"]
+        table(
+            "audit",
+            &["When", "Actor", "Action", "Target", "From", "Details"],
+            entries
                 .iter()
-                .map(|c| Column::plain(c))
-                .collect(),
-            rows: entries
-                .iter()
-                .map(|e| Row {
-                    select: None,
-                    cells: vec![
+                .map(|e| {
+                    vec![
                         Cell::text(when(e.at)),
                         Cell::text(&e.actor),
                         Cell::text(&e.action),
                         Cell::text(e.target.clone().unwrap_or_default()),
                         Cell::mono(e.source_ip.clone().unwrap_or_default()),
                         Cell::mono(e.details.to_string()),
-                    ],
+                    ]
                 })
                 .collect(),
-            empty: "Nothing recorded yet.".into(),
-            select_form: None,
-        }),
+            "Nothing recorded yet.",
+        ),
     ];
     Ok(page(&viewer, "audit", "Audit log", blocks))
 }

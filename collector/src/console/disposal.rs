@@ -8,7 +8,7 @@ use axum_extra::extract::{Form, Query};
 use serde::Deserialize;
 
 use super::export::{self, Format};
-use super::view::{Badge, Block, Cell, Column, Field, FieldKind, Form as FormBlock, Pair, Row, Table};
+use super::view::{Badge, Block, Cell, Field, FieldKind, Form as FormBlock, Pair, table};
 use super::{PageError, PageResult, Viewer, encode, when, when_opt};
 use crate::AppState;
 use crate::api::auth::ClientIp;
@@ -67,29 +67,24 @@ pub async fn queue(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
             ),
             badge: None,
         },
-        Block::Table(Table {
-            id: "disposal".into(),
-            columns: ["Host", "State", "Reason", "Destination", "Disks done", "Still missing"]
+        table(
+            "disposal",
+            &["Host", "State", "Reason", "Destination", "Disks done", "Still missing"],
+            queue
                 .iter()
-                .map(|c| Column::plain(c))
-                .collect(),
-            rows: queue
-                .iter()
-                .map(|s| Row {
-                    select: None,
-                    cells: vec![
+                .map(|s| {
+                    vec![
                         Cell::link(&s.hostname, format!("/disposal/{}", encode(&s.host_id))),
                         Cell::badge(Badge::status(s.state.as_str())),
                         Cell::text(s.case.as_ref().map(|c| c.reason.clone()).unwrap_or_default()),
                         Cell::text(s.case.as_ref().map(|c| c.planned_destination.as_str()).unwrap_or("")),
                         Cell::text(disks_done(s)),
                         Cell::text(s.missing.join("; ")),
-                    ],
+                    ]
                 })
                 .collect(),
-            empty: "No host is being decommissioned. Start from a host's disposal page.".into(),
-            select_form: None,
-        }),
+            "No host is being decommissioned. Start from a host's disposal page.",
+        ),
         Block::Pairs(vec![
             Pair { label: "Export".into(), value: "CSV".into(), href: Some("/disposal?format=csv".into()) },
             Pair { label: "Export".into(), value: "JSON".into(), href: Some("/disposal?format=json".into()) },
@@ -146,24 +141,21 @@ fn host_blocks(viewer: &Viewer, s: &DisposalStatus, mut top: Vec<Block>) -> Vec<
     }
     if !s.disks.is_empty() {
         blocks.push(Block::Section { title: "Disks".into(), anchor: "disks".into() });
-        blocks.push(Block::Table(Table {
-            id: "disposal-disks".into(),
-            columns: ["Disk", "State", "Evidence"].iter().map(|c| Column::plain(c)).collect(),
-            rows: s
-                .disks
+        blocks.push(table(
+            "disposal-disks",
+            &["Disk", "State", "Evidence"],
+            s.disks
                 .iter()
-                .map(|d| Row {
-                    select: None,
-                    cells: vec![
+                .map(|d| {
+                    vec![
                         Cell::mono(d.disk.label()),
                         Cell::badge(Badge::status(disk_state(d.state))),
                         Cell::mono(d.evidence_id.clone().unwrap_or_default()),
-                    ],
+                    ]
                 })
                 .collect(),
-            empty: String::new(),
-            select_form: None,
-        }));
+            "",
+        ));
     }
     if !s.missing.is_empty() {
         blocks.push(Block::Notice { kind: "warn", text: format!("Still missing: {}", s.missing.join("; ")) });
@@ -173,24 +165,21 @@ fn host_blocks(viewer: &Viewer, s: &DisposalStatus, mut top: Vec<Block>) -> Vec<
     }
     if !s.certificates.is_empty() {
         blocks.push(Block::Section { title: "Sanitization certificates".into(), anchor: "certificates".into() });
-        blocks.push(Block::Table(Table {
-            id: "certificates".into(),
-            columns: ["Certificate", "Disk serial", "Issued"].iter().map(|c| Column::plain(c)).collect(),
-            rows: s
-                .certificates
+        blocks.push(table(
+            "certificates",
+            &["Certificate", "Disk serial", "Issued"],
+            s.certificates
                 .iter()
-                .map(|c| Row {
-                    select: None,
-                    cells: vec![
+                .map(|c| {
+                    vec![
                         Cell::link(&c.id, format!("/api/v1/disposal/certificates/{}/html", encode(&c.id))),
                         Cell::mono(&c.disk_serial),
                         Cell::text(when(c.issued_at)),
-                    ],
+                    ]
                 })
                 .collect(),
-            empty: String::new(),
-            select_form: None,
-        }));
+            "",
+        ));
     }
     if viewer.can(Role::Analyst) {
         match s.state {

@@ -28,6 +28,25 @@ impl Format {
     }
 }
 
+/// The download of one list in `format` (CSV rows or the JSON `value`); `Html` is the caller's page, never here.
+pub fn list(
+    format: Format,
+    name: &str,
+    header_row: &[&str],
+    rows: impl IntoIterator<Item = Vec<String>>,
+    value: &impl Serialize,
+) -> Result<Response, AppError> {
+    match format {
+        Format::Csv => Ok(csv(name, header_row, rows)),
+        Format::Json | Format::Html => json(name, value),
+    }
+}
+
+/// An optional time as a CSV cell.
+pub fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.to_rfc3339()).unwrap_or_default()
+}
+
 /// A CSV download: RFC 4180 quoting, spreadsheet formulas neutralised.
 pub fn csv(name: &str, header_row: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Response {
     let mut out = header_row.join(",");

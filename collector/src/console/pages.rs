@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::export::{self, Format, MAX_EXPORT_ROWS};
 use super::view::{
-    Badge, Block, Cell, Column, Field, FieldKind, Filters, Form as FormBlock, Pager, Pair, Row, Stat, Tab, Table,
+    Badge, Block, Cell, Column, Field, FieldKind, Filters, Form as FormBlock, Pager, Pair, Row, Stat, Tab, Table, table,
 };
 use super::{PageError, PageResult, Viewer, chart, encode, link, when, when_opt};
 use crate::AppState;
@@ -137,35 +137,32 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
         title: format!("Known exploited vulnerabilities present ({})", counts.kev_total),
         anchor: "kev".into(),
     });
-    blocks.push(Block::Table(Table {
-        id: "kev".into(),
-        columns: ["Advisory", "Summary", "Added to KEV", "Hosts"].iter().map(|c| Column::plain(c)).collect(),
-        rows: counts
+    blocks.push(table(
+        "kev",
+        &["Advisory", "Summary", "Added to KEV", "Hosts"],
+        counts
             .kev_present
             .iter()
-            .map(|k| Row {
-                select: None,
-                cells: vec![
+            .map(|k| {
+                vec![
                     Cell::link(&k.advisory_id, format!("/vulnerabilities/{}", encode(&k.advisory_id))),
                     Cell::text(k.summary.clone().unwrap_or_default()),
                     Cell::text(k.kev_added.clone().unwrap_or_default()),
                     Cell::text(k.hosts.to_string()),
-                ],
+                ]
             })
             .collect(),
-        empty: "No KEV-listed vulnerability is present on any host.".into(),
-        select_form: None,
-    }));
+        "No KEV-listed vulnerability is present on any host.",
+    ));
     blocks.push(Block::Section { title: "Most widespread vulnerable packages".into(), anchor: "packages".into() });
-    blocks.push(Block::Table(Table {
-        id: "top-packages".into(),
-        columns: ["Package", "Hosts", "Advisories", "Worst severity"].iter().map(|c| Column::plain(c)).collect(),
-        rows: counts
+    blocks.push(table(
+        "top-packages",
+        &["Package", "Hosts", "Advisories", "Worst severity"],
+        counts
             .top_vulnerable_packages
             .iter()
-            .map(|p| Row {
-                select: None,
-                cells: vec![
+            .map(|p| {
+                vec![
                     Cell::link(
                         &p.package,
                         link("/vulnerabilities", &[("package", p.package.split(':').next().unwrap_or("").to_owned())]),
@@ -173,12 +170,11 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
                     Cell::text(p.hosts.to_string()),
                     Cell::text(p.advisories.to_string()),
                     Cell::badge(Badge::severity(&p.worst_severity)),
-                ],
+                ]
             })
             .collect(),
-        empty: "No vulnerable package found.".into(),
-        select_form: None,
-    }));
+        "No vulnerable package found.",
+    ));
     Ok(viewer.page("dashboard", "Dashboard", blocks))
 }
 
@@ -430,16 +426,6 @@ fn bytes(n: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
-fn table(id: &str, columns: &[&str], rows: Vec<Vec<Cell>>, empty: &str) -> Block {
-    Block::Table(Table {
-        id: id.to_owned(),
-        columns: columns.iter().map(|c| Column::plain(c)).collect(),
-        rows: rows.into_iter().map(|cells| Row { select: None, cells }).collect(),
-        empty: empty.to_owned(),
-        select_form: None,
-    })
 }
 
 /// Agent text in a list cell is cut at 200 characters so one absurd value cannot take over the list; detail pages
@@ -1246,18 +1232,13 @@ pub async fn vulnerabilities(
             ],
             exports: exports("/vulnerabilities", &pairs),
         }),
-        Block::Table(Table {
-            id: "vulnerabilities".into(),
-            columns: ["Advisory", "Aliases", "Severity", "KEV", "Hosts", "Packages", "Fix", "Summary"]
+        table(
+            "vulnerabilities",
+            &["Advisory", "Aliases", "Severity", "KEV", "Hosts", "Packages", "Fix", "Summary"],
+            page.vulnerabilities
                 .iter()
-                .map(|c| Column::plain(c))
-                .collect(),
-            rows: page
-                .vulnerabilities
-                .iter()
-                .map(|v| Row {
-                    select: None,
-                    cells: vec![
+                .map(|v| {
+                    vec![
                         Cell::link(&v.id, format!("/vulnerabilities/{}", encode(&v.id))),
                         Cell::text(v.aliases.join(", ")),
                         Cell::badge(Badge::severity(&v.severity)),
@@ -1266,12 +1247,11 @@ pub async fn vulnerabilities(
                         Cell::text(v.packages.join(", ")),
                         Cell::text(if v.fix_available { "available" } else { "none yet" }),
                         Cell::text(v.summary.clone().unwrap_or_default()),
-                    ],
+                    ]
                 })
                 .collect(),
-            empty: "No vulnerability affects any host.".into(),
-            select_form: None,
-        }),
+            "No vulnerability affects any host.",
+        ),
         pager("/vulnerabilities", &pairs, offset, page.vulnerabilities.len(), page.total),
     ];
     if let Some(notice) = lookup_notice {

@@ -166,6 +166,17 @@ pub struct Table {
     pub select_form: Option<String>,
 }
 
+/// A table without selection boxes or sortable columns, the common case.
+pub fn table(id: &str, columns: &[&str], rows: Vec<Vec<Cell>>, empty: &str) -> Block {
+    Block::Table(Table {
+        id: id.to_owned(),
+        columns: columns.iter().map(|c| Column::plain(c)).collect(),
+        rows: rows.into_iter().map(|cells| Row { select: None, cells }).collect(),
+        empty: empty.to_owned(),
+        select_form: None,
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct Column {
     pub label: String,
