@@ -117,6 +117,21 @@ async fn user(h: &Harness, name: &str, role: Role) -> String {
     sign_in(h, name, PASSWORD).await
 }
 
+/// Every finding, up to 1,000, as of the harness clock; tests narrow it with struct update syntax.
+fn findings_filter(h: &Harness) -> muster_collector::findings::FindingFilter {
+    muster_collector::findings::FindingFilter {
+        severity: None,
+        status: None,
+        rule_id: None,
+        host_id: None,
+        kind: None,
+        overdue: None,
+        now: h.now(),
+        limit: 1000,
+        offset: 0,
+    }
+}
+
 async fn audit_actions(h: &Harness) -> Vec<(String, String, Option<String>)> {
     h.store.list_audit(1000).await.unwrap().into_iter().map(|e| (e.action, e.actor, e.source_ip)).collect()
 }
@@ -218,15 +233,9 @@ async fn forged_and_cross_origin_changes_are_refused(h: Harness) {
     let finding = h
         .store
         .list_findings(&muster_collector::findings::FindingFilter {
-            severity: None,
-            status: None,
             rule_id: Some("ssh.permit_root_login".into()),
             host_id: Some(host_id.clone()),
-            kind: None,
-            overdue: None,
-            now: h.now(),
-            limit: 10,
-            offset: 0,
+            ..findings_filter(&h)
         })
         .await
         .unwrap()
@@ -302,17 +311,7 @@ async fn roles_hold_in_pages_and_in_the_api(h: Harness) {
 
     let all = h
         .store
-        .list_findings(&muster_collector::findings::FindingFilter {
-            severity: None,
-            status: None,
-            rule_id: None,
-            host_id: Some(host_id),
-            kind: None,
-            overdue: None,
-            now: h.now(),
-            limit: 100,
-            offset: 0,
-        })
+        .list_findings(&muster_collector::findings::FindingFilter { host_id: Some(host_id), ..findings_filter(&h) })
         .await
         .unwrap();
     let id = &all.findings[0].id;
@@ -478,14 +477,7 @@ async fn exports_follow_the_filters(h: Harness) {
         .store
         .list_findings(&muster_collector::findings::FindingFilter {
             severity: Some(muster_collector::rules::Severity::Critical),
-            status: None,
-            rule_id: None,
-            host_id: None,
-            kind: None,
-            overdue: None,
-            now: h.now(),
-            limit: 1000,
-            offset: 0,
+            ..findings_filter(&h)
         })
         .await
         .unwrap();
@@ -537,15 +529,9 @@ async fn agent_text_is_escaped(h: Harness) {
     let finding = h
         .store
         .list_findings(&muster_collector::findings::FindingFilter {
-            severity: None,
-            status: None,
             rule_id: Some("ssh.permit_root_login".into()),
             host_id: Some(host_id.clone()),
-            kind: None,
-            overdue: None,
-            now: h.now(),
-            limit: 1,
-            offset: 0,
+            ..findings_filter(&h)
         })
         .await
         .unwrap()
