@@ -160,6 +160,7 @@ Muster is running.
     curl --cacert $ca_cert -H "Authorization: Bearer $admin_token" $url/api/v1/hosts
 
   Report again:   $agent report-now --state-dir $agent_state
+  Check agent:    $agent doctor --state-dir $agent_state
   Enrol another machine: $collector --data-dir $data_dir enroll-secret create --label NAME, then on it
                   muster-agent enroll --collector https://THIS-HOST:8443 --secret SECRET --ca-fingerprint $fingerprint
                   (listen on a reachable address with MUSTER_QUICKSTART_LISTEN=0.0.0.0:8443)

@@ -98,8 +98,8 @@ pub struct DoctorArgs {
     /// Settings file to check and take the state directory and collector from.
     #[arg(long, value_name = "FILE", env = "MUSTER_AGENT_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
     pub config: PathBuf,
-    /// State directory to check instead of the settings file's.
-    #[arg(long, value_name = "DIR")]
+    /// State directory to check instead of the settings file's (the quick start keeps its own: name it here).
+    #[arg(long, value_name = "DIR", env = "MUSTER_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Skip the trial inventory that shows what each section can read.
     #[arg(long)]
@@ -185,8 +185,9 @@ pub struct InventoryArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_section)]
     pub sections: Vec<SectionName>,
     /// Decode a saved SMBIOS table (`dmidecode --dump-bin` output, or a copy of /sys/firmware/dmi/tables/DMI with its
-    /// smbios_entry_point beside it) instead of the live one.
-    #[arg(long, value_name = "FILE")]
+    /// smbios_entry_point beside it). The report (mode `smbios_dump`) holds only the dump's firmware data, nothing of
+    /// this machine.
+    #[arg(long, value_name = "FILE", conflicts_with = "root")]
     pub smbios_dump: Option<PathBuf>,
 }
 
@@ -212,6 +213,9 @@ impl InventoryArgs {
         };
         if let Some(dump) = &self.smbios_dump {
             std::fs::metadata(dump).map_err(|e| anyhow::anyhow!("--smbios-dump {}: {e}", dump.display()))?;
+            if self.sections.iter().any(|s| *s != SectionName::Hardware) {
+                anyhow::bail!("--smbios-dump reports the hardware section only: a dump holds nothing else");
+            }
         }
         let sections: BTreeSet<SectionName> = if self.sections.is_empty() {
             SectionName::ALL.into_iter().collect()

@@ -18,7 +18,7 @@ use crate::config::AgentConfig;
 use crate::inventory::{self, InventoryConfig};
 use crate::transport::client::{error_chain, parse_collector_url};
 use crate::transport::fingerprint::Fingerprint;
-use crate::transport::state::{Enrolment, StateDir};
+use crate::transport::state::{DEFAULT_STATE_DIR, Enrolment, StateDir};
 use crate::transport::tls;
 
 /// Clock differences up to this pass; token and certificate validity tolerate a minute easily.
@@ -108,9 +108,16 @@ pub async fn diagnose(options: &DoctorOptions, clock: &dyn Fn() -> DateTime<Utc>
     let (config_check, config) = config_verdict(&options.config_path, AgentConfig::load(&options.config_path));
     checks.push(config_check);
     let config = config.unwrap_or_else(AgentConfig::defaults);
-    let state_dir = options.state_dir.clone().unwrap_or_else(|| config.state_dir.clone());
+    let (state_dir, origin) = match &options.state_dir {
+        Some(dir) => (dir.clone(), StateDirOrigin::Flag),
+        None if config.state_dir.as_path() != Path::new(DEFAULT_STATE_DIR) => {
+            (config.state_dir.clone(), StateDirOrigin::Settings(&options.config_path))
+        }
+        None => (config.state_dir.clone(), StateDirOrigin::Default),
+    };
 
-    let dir_check = state_dir_verdict(&state_dir, std::fs::metadata(&state_dir).map(|m| (m.is_dir(), m.mode())));
+    let dir_check =
+        state_dir_verdict(&state_dir, origin, std::fs::metadata(&state_dir).map(|m| (m.is_dir(), m.mode())));
     let dir_usable = dir_check.status != Status::Fail;
     checks.push(dir_check);
     let enrolment = if dir_usable {
@@ -205,13 +212,39 @@ pub fn config_verdict(
     }
 }
 
-/// The state directory must exist and be the owner's alone, with full access for the owner.
-pub fn state_dir_verdict(path: &Path, meta: std::io::Result<(bool, u32)>) -> Check {
+/// Where the examined state directory was named, so a missing one can be explained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateDirOrigin<'a> {
+    /// `--state-dir` or `MUSTER_STATE_DIR`.
+    Flag,
+    /// `state_dir` in this settings file.
+    Settings(&'a Path),
+    /// Nothing named one: the built-in default.
+    Default,
+}
+
+/// The state directory must exist and be the owner's alone, with full access for the owner. A missing one is
+/// often not a missing enrolment but a different directory (the quick start enrols into its own): say how to
+/// point doctor there.
+pub fn state_dir_verdict(path: &Path, origin: StateDirOrigin<'_>, meta: std::io::Result<(bool, u32)>) -> Check {
     let name = "state directory";
     let shown = path.display();
     match meta {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            check(name, Status::Fail, format!("{shown} does not exist: enrol first (muster-agent enroll)"))
+            let named = match origin {
+                StateDirOrigin::Flag => "given with --state-dir".to_string(),
+                StateDirOrigin::Settings(config) => format!("state_dir in {}", config.display()),
+                StateDirOrigin::Default => "the default".to_string(),
+            };
+            check(
+                name,
+                Status::Fail,
+                format!(
+                    "{shown} ({named}) does not exist: if this agent was enrolled with another state directory, \
+                     check that one (muster-agent doctor --state-dir DIR, or MUSTER_STATE_DIR=DIR); otherwise enrol \
+                     first (muster-agent enroll --state-dir {shown} ...)"
+                ),
+            )
         }
         Err(e) => check(name, Status::Fail, format!("{shown}: {e}")),
         Ok((false, _)) => check(name, Status::Fail, format!("{shown} is not a directory")),
@@ -470,16 +503,36 @@ mod tests {
     #[test]
     fn state_dir_modes() {
         let path = Path::new("/var/lib/muster-agent");
-        assert_eq!(state_dir_verdict(path, Ok((true, 0o40700))).status, Status::Pass);
-        let open = state_dir_verdict(path, Ok((true, 0o40755)));
+        assert_eq!(state_dir_verdict(path, StateDirOrigin::Default, Ok((true, 0o40700))).status, Status::Pass);
+        let open = state_dir_verdict(path, StateDirOrigin::Default, Ok((true, 0o40755)));
         assert_eq!(open.status, Status::Fail);
         assert!(open.detail.contains("mode 0755") && open.detail.contains("chmod 700"), "{open:?}");
-        let locked = state_dir_verdict(path, Ok((true, 0o40000)));
+        let locked = state_dir_verdict(path, StateDirOrigin::Default, Ok((true, 0o40000)));
         assert_eq!(locked.status, Status::Fail);
         assert!(locked.detail.contains("owner cannot read"), "{locked:?}");
-        assert_eq!(state_dir_verdict(path, Ok((false, 0o100600))).status, Status::Fail);
-        let missing = state_dir_verdict(path, Err(std::io::ErrorKind::NotFound.into()));
+        assert_eq!(state_dir_verdict(path, StateDirOrigin::Default, Ok((false, 0o100600))).status, Status::Fail);
+        let missing = state_dir_verdict(path, StateDirOrigin::Default, Err(std::io::ErrorKind::NotFound.into()));
         assert!(missing.detail.contains("enrol first"), "{missing:?}");
+    }
+
+    /// Issue 16: after the quick start (state kept in its own directory) doctor failed on the default directory
+    /// and never said how to name the right one.
+    #[test]
+    fn a_missing_state_dir_says_how_to_point_doctor_at_the_right_one() {
+        let missing = || Err(std::io::ErrorKind::NotFound.into());
+        let default = state_dir_verdict(Path::new(DEFAULT_STATE_DIR), StateDirOrigin::Default, missing());
+        assert_eq!(default.status, Status::Fail);
+        assert_eq!(
+            default.detail,
+            "/var/lib/muster-agent (the default) does not exist: if this agent was enrolled with another state \
+             directory, check that one (muster-agent doctor --state-dir DIR, or MUSTER_STATE_DIR=DIR); otherwise \
+             enrol first (muster-agent enroll --state-dir /var/lib/muster-agent ...)"
+        );
+        let settings = Path::new("/etc/muster/agent.toml");
+        let configured = state_dir_verdict(Path::new("/srv/agent"), StateDirOrigin::Settings(settings), missing());
+        assert!(configured.detail.starts_with("/srv/agent (state_dir in /etc/muster/agent.toml) does not exist"));
+        let flag = state_dir_verdict(Path::new("/srv/agent"), StateDirOrigin::Flag, missing());
+        assert!(flag.detail.starts_with("/srv/agent (given with --state-dir) does not exist"), "{flag:?}");
     }
 
     #[test]

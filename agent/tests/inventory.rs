@@ -125,6 +125,58 @@ fn smbios_dump_is_decoded_instead_of_the_live_tables() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--smbios-dump /no/such/dump"));
 }
 
+/// Issue 16: a dump's firmware appeared beside this machine's CPU, disks and hostname with `mode: live`. In dump
+/// mode the report holds the dump's data only and says so.
+#[test]
+fn an_smbios_dump_report_holds_only_the_dump() {
+    let dump = testdata("smbios/u-root/VMWare.announces-2.33.bin");
+    let report = json_of(&agent(&["inventory", "--smbios-dump", dump.to_str().unwrap()]));
+    assert_eq!(report["agent"]["mode"], "smbios_dump");
+    assert_eq!(report["agent"]["sections"], serde_json::json!(["hardware"]));
+    for absent in ["host", "os", "software", "patches", "checks"] {
+        assert!(report.get(absent).is_none(), "{absent} describes this machine, not the dump: {report}");
+    }
+    let hardware = &report["hardware"];
+    for absent in ["cpu", "memory", "disks", "filesystems", "network_interfaces"] {
+        assert!(
+            hardware.get(absent).is_none_or(|v| v.is_null() || v == &serde_json::json!([])),
+            "{absent}: {hardware}"
+        );
+    }
+    // The UUID as dmidecode prints it for this 2.33-announcing VMware table (read as SMBIOS 2.3).
+    assert_eq!(hardware["system"]["uuid"], "564de2c3-c3c0-e1e2-4622-554dc5eb6ba1");
+    let not_available: Vec<&str> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "not_available")
+        .filter_map(|e| e["item"].as_str())
+        .collect();
+    assert_eq!(not_available, ["cpu", "memory", "disks", "filesystems", "network_interfaces"]);
+
+    let out = agent(&["inventory", "--smbios-dump", dump.to_str().unwrap(), "--sections", "hardware,host"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hardware section only"));
+    let out = agent(&["inventory", "--smbios-dump", dump.to_str().unwrap(), "--root", "/"]);
+    assert!(!out.status.success());
+}
+
+/// Issue 16: `--sections checks` alone made the `updates.*` checks point at patches errors that were not in the
+/// report; they name the section they need instead.
+#[test]
+fn checks_without_patches_name_the_missing_section() {
+    let report = json_of(&agent(&["inventory", "--sections", "checks"]));
+    let checks = report["checks"].as_array().unwrap();
+    for id in ["updates.security_pending", "updates.automatic", "updates.lists_stale", "kernel.reboot_required"] {
+        let check = checks.iter().find(|c| c["id"] == id).unwrap();
+        assert_eq!(check["status"], "unknown", "{check}");
+        assert_eq!(
+            check["reason"], "the patches section was not collected: these checks need it (--sections checks,patches)",
+            "{check}"
+        );
+    }
+}
+
 /// `--root` on a real Debian 12 image tree lists exactly what dpkg-query listed for it.
 #[test]
 fn mounted_root_software_equals_dpkg_query_ground_truth() {

@@ -2,7 +2,8 @@
 
 use muster_shared::v1::Check;
 
-use super::pam::{self, PamRule};
+use super::lockout::{self, Stack};
+use super::pam::{self, Named};
 use super::{Input, fail, pass, read_input, unknown};
 use crate::root::{ErrorLog, SystemRoot};
 
@@ -10,27 +11,17 @@ const EMPTY_PASSWORD: &str = "accounts.empty_password";
 const EXTRA_UID0: &str = "accounts.extra_uid0";
 const MAX_DAYS: &str = "password.max_days";
 const HASHING: &str = "password.hashing";
-const LOCKOUT: &str = "password.lockout";
 
 /// The longest password lifetime we accept, in days.
 pub(crate) const MAX_DAYS_LIMIT: i64 = 365;
-/// The most failed attempts before lockout we accept.
-pub(crate) const MAX_DENY: u32 = 5;
-/// pam_faillock's built-in `deny` when neither the rule nor faillock.conf sets it.
-const FAILLOCK_DEFAULT_DENY: u32 = 3;
 
-/// The shared authentication stacks: Debian/Ubuntu/SUSE use `common-*`, RHEL/Fedora/Arch `system-auth` and
-/// `password-auth` (the latter for remote logins such as sshd).
-const AUTH_STACKS: [&str; 3] = ["/etc/pam.d/common-auth", "/etc/pam.d/system-auth", "/etc/pam.d/password-auth"];
+/// The shared authentication stacks: Debian/Ubuntu/SUSE use `common-auth` with `common-account`, RHEL/Fedora/Arch
+/// `system-auth` and `password-auth` (the latter for remote logins such as sshd), each with its own account rules.
+const COMMON_AUTH: &str = "/etc/pam.d/common-auth";
+const COMMON_ACCOUNT: &str = "/etc/pam.d/common-account";
+const AUTH_STACKS: [&str; 4] = [COMMON_AUTH, COMMON_ACCOUNT, "/etc/pam.d/system-auth", "/etc/pam.d/password-auth"];
 const PASSWORD_STACKS: [&str; 3] = ["/etc/pam.d/common-password", "/etc/pam.d/system-auth", "/etc/pam.d/password-auth"];
 const FAILLOCK_CONF: &str = "/etc/security/faillock.conf";
-
-/// A file that was read, with the path it was read from.
-#[derive(Debug, Clone)]
-pub(crate) struct Named<'a> {
-    pub path: &'a str,
-    pub text: &'a str,
-}
 
 /// `accounts.empty_password`: an empty password field lets anyone log in without a password.
 /// `*`, `!` and `!!` mean locked, not empty. `shadow` is `None` when it could not be read (`reason` says why).
@@ -151,59 +142,6 @@ pub(crate) fn hashing(login_defs: Option<&str>, stacks: &[Named<'_>]) -> Check {
     }
 }
 
-/// `password.lockout`: every authentication stack present must lock an account after at most [`MAX_DENY`]
-/// failures, through pam_faillock (deny from the rule, else faillock.conf, else 3) or pam_tally2 (deny from the
-/// rule; without it pam_tally2 never locks).
-pub(crate) fn lockout(stacks: &[Named<'_>], faillock_conf: Option<&str>) -> Check {
-    if stacks.is_empty() {
-        return unknown(LOCKOUT, "no PAM authentication stack (common-auth, system-auth or password-auth) found");
-    }
-    let conf_deny = faillock_conf.and_then(|text| {
-        super::setting_lines(text)
-            .filter_map(|(number, line)| {
-                let (key, value) = line.split_once('=')?;
-                (key.trim() == "deny").then(|| (number, value.trim().parse::<u32>().ok(), line))
-            })
-            .last()
-    });
-    let mut good = Vec::new();
-    let mut bad = Vec::new();
-    for stack in stacks {
-        let rules = pam::parse(stack.text);
-        let lockers: Vec<&PamRule> = rules
-            .iter()
-            .filter(|r| r.kind == "auth" && matches!(r.module.as_str(), "pam_faillock.so" | "pam_tally2.so"))
-            .collect();
-        if lockers.is_empty() {
-            bad.push(format!("{}: no pam_faillock or pam_tally2 auth rule", stack.path));
-            continue;
-        }
-        for rule in lockers {
-            let evidence = format!("{}:{}: {}", stack.path, rule.line, rule.text);
-            let deny = match (rule.arg("deny"), rule.module.as_str()) {
-                (Some(value), _) => value.parse::<u32>().ok().map(|d| (d, evidence)),
-                (None, "pam_faillock.so") => match conf_deny {
-                    Some((number, deny, line)) => {
-                        deny.map(|d| (d, format!("{evidence} ({FAILLOCK_CONF}:{number}: {line})")))
-                    }
-                    None => Some((FAILLOCK_DEFAULT_DENY, format!("{evidence} (pam_faillock default deny = 3)"))),
-                },
-                (None, _) => Some((0, format!("{evidence} (no deny: pam_tally2 never locks)"))),
-            };
-            match deny {
-                Some((deny, evidence)) if (1..=MAX_DENY).contains(&deny) => good.push(evidence),
-                Some((_, evidence)) => bad.push(evidence),
-                None => bad.push(format!("{}:{}: {} (deny is not a number)", stack.path, rule.line, rule.text)),
-            }
-        }
-    }
-    if bad.is_empty() {
-        pass(LOCKOUT, good)
-    } else {
-        fail(LOCKOUT, bad, "add pam_faillock (preauth and authfail) to the auth stacks with `deny = 5` or fewer")
-    }
-}
-
 /// Reads the account and password files through `root` and runs the five checks.
 pub(crate) fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<Check> {
     let passwd = read_input(root, "/etc/passwd", errors);
@@ -248,8 +186,8 @@ pub(crate) fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<Check> {
         _ => None,
     };
     checks.push(match read_all(root, &AUTH_STACKS, errors) {
-        Ok(stacks) => lockout(&named(&stacks), faillock_conf.as_deref()),
-        Err(reason) => unknown(LOCKOUT, reason),
+        Ok(files) => lockout::lockout(&auth_stacks(&named(&files)), faillock_conf.as_deref()),
+        Err(reason) => unknown(lockout::LOCKOUT, reason),
     });
     checks
 }
@@ -273,6 +211,17 @@ fn read_all(
 
 fn named<'a>(stacks: &'a [(&'static str, String)]) -> Vec<Named<'a>> {
     stacks.iter().map(|(path, text)| Named { path, text }).collect()
+}
+
+/// Pairs each auth file with the account rules that run after it: `common-account` for `common-auth`, the file
+/// itself for RHEL's stacks.
+fn auth_stacks<'a>(files: &[Named<'a>]) -> Vec<Stack<'a>> {
+    let account = files.iter().find(|f| f.path == COMMON_ACCOUNT).copied();
+    files
+        .iter()
+        .filter(|f| f.path != COMMON_ACCOUNT)
+        .map(|f| Stack { auth: *f, account: if f.path == COMMON_AUTH { account } else { Some(*f) } })
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 mod accounts;
 mod disk;
 mod firewall;
+mod lockout;
 mod pam;
+mod pam_run;
 mod runtime;
 mod sshd;
 mod sudo;
@@ -24,8 +26,31 @@ use muster_shared::v1::{Check, CheckStatus, Patches, SectionName};
 
 use crate::root::{ErrorLog, SystemRoot};
 
+/// What the report knows of patch state, which the `updates.*` checks are decided from.
+#[derive(Debug, Clone, Copy)]
+pub enum PatchState<'a> {
+    Collected(&'a Patches),
+    /// The patches section was asked for but could not be collected; its errors are in the report.
+    Failed,
+    /// The patches section was not asked for (`--sections` without it).
+    NotRequested,
+}
+
+/// A patches section that was asked for: collected, or failed when absent.
+impl<'a> From<Option<&'a Patches>> for PatchState<'a> {
+    fn from(patches: Option<&'a Patches>) -> PatchState<'a> {
+        patches.map_or(PatchState::Failed, PatchState::Collected)
+    }
+}
+
 /// Runs every posture check against `root`; `now` decides the age of the package lists.
-pub fn collect(root: &SystemRoot, patches: Option<&Patches>, now: DateTime<Utc>, errors: &mut ErrorLog) -> Vec<Check> {
+pub fn collect<'a>(
+    root: &SystemRoot,
+    patches: impl Into<PatchState<'a>>,
+    now: DateTime<Utc>,
+    errors: &mut ErrorLog,
+) -> Vec<Check> {
+    let patches = patches.into();
     let runtime = runtime::Runtime::probe(root);
     let mut checks = Vec::with_capacity(26);
     checks.extend(sshd::probe(root, errors));

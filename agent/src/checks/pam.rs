@@ -1,5 +1,12 @@
 //! A PAM service file (`/etc/pam.d/*`) as rules, read the way Linux-PAM reads them, for the password checks.
 
+/// A PAM file that was read, with the path it was read from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Named<'a> {
+    pub path: &'a str,
+    pub text: &'a str,
+}
+
 /// One rule: `[-]type control module-path [args...]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PamRule {

@@ -3,11 +3,16 @@
 use muster_shared::v1::{Check, SectionName};
 
 use super::sshd::ConfigFiles;
-use super::{fail, not_applicable, pass, unknown};
+use super::{Input, fail, not_applicable, pass, read_input, unknown};
 use crate::root::{ErrorLog, SystemRoot, io_error_kind};
 
 const NOPASSWD: &str = "sudo.nopasswd";
+/// sudo's default policy file; `sudo.conf` may name another (`sudoers_file=` on the sudoers_policy plugin line).
 const SUDOERS: &str = "/etc/sudoers";
+const SUDO_CONF: &str = "/etc/sudo.conf";
+const NSSWITCH: &str = "/etc/nsswitch.conf";
+/// Where distributions and source builds install the sudo program.
+const SUDO_PROGRAMS: [&str; 4] = ["/usr/bin/sudo", "/bin/sudo", "/usr/sbin/sudo", "/usr/local/bin/sudo"];
 /// sudo refuses deeper include nesting than this.
 const MAX_DEPTH: usize = 128;
 /// Guards against include loops; real systems have a handful of files.
@@ -88,10 +93,64 @@ pub(crate) fn includedir_files(mut names: Vec<String>) -> Vec<String> {
     names
 }
 
-/// Resolves sudoers and its includes through `files` and scans them all.
-pub(crate) fn check_files(files: &impl ConfigFiles) -> Result<Option<Check>, (String, std::io::Error)> {
+/// The policy file sudo reads: `sudoers_file=` on sudo.conf's `Plugin sudoers_policy` line, else `/etc/sudoers`.
+pub(crate) fn sudoers_path(sudo_conf: Option<&str>) -> String {
+    let configured = sudo_conf.and_then(|text| {
+        super::setting_lines(text)
+            .filter_map(|(_, line)| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some("Plugin") && words.next() == Some("sudoers_policy"))
+                    .then(|| words.skip(1).find_map(|option| option.strip_prefix("sudoers_file=")))
+                    .flatten()
+            })
+            .last()
+    });
+    configured.unwrap_or(SUDOERS).to_string()
+}
+
+/// The verdict when the policy file does not exist. Without the sudo program nothing is installed; with it, sudo
+/// either takes its rules from a directory service (nsswitch.conf `sudoers:` naming more than `files`), which the
+/// agent cannot read, or it refuses to run at all ("no valid sudoers sources found"), which grants nothing.
+pub(crate) fn without_sudoers(sudoers: &str, program: Option<&str>, nsswitch: Option<&str>) -> Check {
+    let Some(program) = program else {
+        return not_applicable(NOPASSWD, format!("sudo is not installed (no sudo program and no {sudoers})"));
+    };
+    let sources = nsswitch.and_then(|text| {
+        super::setting_lines(text)
+            .filter_map(|(number, line)| {
+                let (database, sources) = line.split_once(':')?;
+                (database.trim() == "sudoers").then(|| (number, sources.split_whitespace().collect::<Vec<_>>(), line))
+            })
+            .last()
+    });
+    if let Some((number, sources, line)) = sources {
+        let remote: Vec<&str> = sources.iter().copied().filter(|s| *s != "files" && !s.starts_with('[')).collect();
+        if !remote.is_empty() {
+            return unknown(
+                NOPASSWD,
+                format!(
+                    "{program} is installed and {sudoers} is missing; sudo takes its rules from {} \
+                     ({NSSWITCH}:{number}: {}), which the agent cannot read",
+                    remote.join(", "),
+                    line.split_whitespace().collect::<Vec<_>>().join(" ")
+                ),
+            );
+        }
+    }
+    pass(
+        NOPASSWD,
+        vec![format!(
+            "{program} is installed but {sudoers} is missing: sudo refuses to run without its policy file, so it \
+             grants nothing"
+        )],
+    )
+}
+
+/// Resolves the sudoers file at `sudoers` and its includes through `files` and scans them all; `None` when that
+/// file does not exist.
+pub(crate) fn check_files(files: &impl ConfigFiles, sudoers: &str) -> Result<Option<Check>, (String, std::io::Error)> {
     let mut findings = Vec::new();
-    let mut queue: Vec<(String, usize)> = vec![(SUDOERS.to_string(), 0)];
+    let mut queue: Vec<(String, usize)> = vec![(sudoers.to_string(), 0)];
     let mut read = 0;
     while let Some((path, depth)) = queue.pop() {
         if depth > MAX_DEPTH || read >= MAX_FILES {
@@ -128,9 +187,17 @@ pub(crate) fn check_files(files: &impl ConfigFiles) -> Result<Option<Check>, (St
 }
 
 pub(crate) fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Check {
-    match check_files(root) {
+    let present = |input: Input| match input {
+        Input::Present(text) => Some(text),
+        Input::Missing | Input::Unreadable(_) => None,
+    };
+    let sudoers = sudoers_path(present(read_input(root, SUDO_CONF, errors)).as_deref());
+    match check_files(root, &sudoers) {
         Ok(Some(check)) => check,
-        Ok(None) => not_applicable(NOPASSWD, "sudo is not installed (no /etc/sudoers)"),
+        Ok(None) => {
+            let program = SUDO_PROGRAMS.into_iter().find(|path| root.path(path).is_file());
+            without_sudoers(&sudoers, program, present(read_input(root, NSSWITCH, errors)).as_deref())
+        }
         Err((path, err)) => {
             let kind = io_error_kind(&err);
             errors.record(SectionName::Checks, path.clone(), kind, err.to_string());
@@ -141,7 +208,7 @@ pub(crate) fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Check {
 
 #[cfg(test)]
 mod tests {
-    use muster_shared::v1::CheckStatus::{Fail, NotApplicable, Pass};
+    use muster_shared::v1::CheckStatus::{Fail, NotApplicable, Pass, Unknown};
 
     use super::*;
     use crate::checks::tests::{Tree, assert_check, assert_reason, edit, fixture};
@@ -208,7 +275,50 @@ mod tests {
     }
 
     #[test]
-    fn without_sudoers_sudo_is_not_installed() {
-        assert_reason(&run(&Tree::new()), NotApplicable, "sudo is not installed (no /etc/sudoers)");
+    fn without_sudoers_or_program_sudo_is_not_installed() {
+        assert_reason(&run(&Tree::new()), NotApplicable, "sudo is not installed (no sudo program and no /etc/sudoers)");
+    }
+
+    /// Issue 16: the program is there, only the policy file is gone. sudo then refuses to run, unless a directory
+    /// service supplies the rules.
+    #[test]
+    fn sudo_installed_without_sudoers_grants_nothing_or_defers_to_the_directory() {
+        let tree = Tree::new();
+        tree.file("/usr/bin/sudo", "").file(SUDO_CONF, &fixture("debian12/sudo.conf"));
+        tree.file(NSSWITCH, &fixture("debian12/nsswitch.conf")).symlink("/bin", "usr/bin");
+        assert_check(
+            &run(&tree),
+            Pass,
+            &["/usr/bin/sudo is installed but /etc/sudoers is missing: sudo refuses to run without its policy file, \
+               so it grants nothing"],
+        );
+        // What libsss-sudo's postinst adds to nsswitch.conf.
+        let sss = edit(
+            &fixture("debian12/nsswitch.conf"),
+            "netgroup:       nis",
+            "netgroup:       nis\nsudoers:        files sss",
+        );
+        tree.file(NSSWITCH, &sss);
+        assert_reason(
+            &run(&tree),
+            Unknown,
+            "/usr/bin/sudo is installed and /etc/sudoers is missing; sudo takes its rules from sss \
+             (/etc/nsswitch.conf:21: sudoers: files sss), which the agent cannot read",
+        );
+    }
+
+    #[test]
+    fn sudo_conf_names_the_policy_file() {
+        let conf = fixture("debian12/sudo.conf");
+        assert_eq!(sudoers_path(Some(&conf)), SUDOERS);
+        let local = edit(
+            &conf,
+            "#Plugin sudoers_policy sudoers.so",
+            "Plugin sudoers_policy sudoers.so sudoers_file=/etc/sudoers.local",
+        );
+        assert_eq!(sudoers_path(Some(&local)), "/etc/sudoers.local");
+        let tree = Tree::new();
+        tree.file(SUDO_CONF, &local).file("/etc/sudoers.local", "ops ALL=(ALL) NOPASSWD: ALL\n");
+        assert_check(&run(&tree), Fail, &["/etc/sudoers.local:1: ops ALL=(ALL) NOPASSWD: ALL"]);
     }
 }

@@ -2,7 +2,7 @@
 
 use muster_shared::v1::Check;
 
-use super::accounts::Named;
+use super::pam::Named;
 use super::runtime::{LiveFacts, Runtime};
 use super::{Input, fail, not_applicable, pass, read_input, setting_lines, unknown};
 use crate::root::{ErrorLog, SystemRoot};

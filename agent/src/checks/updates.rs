@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use muster_shared::v1::{Check, Patches};
 
-use super::{fail, pass, unknown};
+use super::{PatchState, fail, pass, unknown};
 
 const SECURITY_PENDING: &str = "updates.security_pending";
 const AUTOMATIC: &str = "updates.automatic";
@@ -15,16 +15,23 @@ pub(crate) const LISTS_MAX_AGE_DAYS: i64 = 7;
 /// How many pending security packages the evidence names.
 const NAMED_PACKAGES: usize = 10;
 
-/// The four checks; `patches` is `None` when the patch section was not collected or failed.
-pub(crate) fn checks(patches: Option<&Patches>, now: DateTime<Utc>) -> Vec<Check> {
-    let Some(patches) = patches else {
-        let reason = "patch state was not collected (see the report's patches errors)";
-        return [SECURITY_PENDING, AUTOMATIC, LISTS_STALE, REBOOT_REQUIRED]
-            .iter()
-            .map(|id| unknown(id, reason))
-            .collect();
+/// The four checks, from the patches section when it was collected; otherwise they say why they cannot decide.
+pub(crate) fn checks(patches: PatchState<'_>, now: DateTime<Utc>) -> Vec<Check> {
+    let reason = match patches {
+        PatchState::Collected(patches) => {
+            return vec![
+                security_pending(patches),
+                automatic(patches),
+                lists_stale(patches, now),
+                reboot_required(patches),
+            ];
+        }
+        PatchState::Failed => "patch state could not be collected (see the report's patches errors)",
+        PatchState::NotRequested => {
+            "the patches section was not collected: these checks need it (--sections checks,patches)"
+        }
     };
-    vec![security_pending(patches), automatic(patches), lists_stale(patches, now), reboot_required(patches)]
+    [SECURITY_PENDING, AUTOMATIC, LISTS_STALE, REBOOT_REQUIRED].iter().map(|id| unknown(id, reason)).collect()
 }
 
 fn security_pending(patches: &Patches) -> Check {
@@ -148,7 +155,7 @@ mod tests {
             ..Patches::default()
         };
         assert_check(
-            find(&checks(Some(&patches), at(10, 0)), SECURITY_PENDING),
+            find(&checks(PatchState::Collected(&patches), at(10, 0)), SECURITY_PENDING),
             Fail,
             &[
                 "1 pending security updates",
@@ -196,7 +203,7 @@ mod tests {
             }),
             ..Patches::default()
         };
-        let all = checks(Some(&patches), at(10, 0));
+        let all = checks(PatchState::Collected(&patches), at(10, 0));
         assert_check(
             find(&all, AUTOMATIC),
             Fail,
@@ -215,10 +222,24 @@ mod tests {
 
     #[test]
     fn without_patch_state_everything_is_unknown() {
-        let all = checks(None, at(10, 0));
+        let all = checks(PatchState::Failed, at(10, 0));
         assert_eq!(all.len(), 4);
         for check in &all {
-            assert_reason(check, Unknown, "patch state was not collected (see the report's patches errors)");
+            assert_reason(check, Unknown, "patch state could not be collected (see the report's patches errors)");
+        }
+    }
+
+    /// Issue 16: `--sections checks` alone pointed at patches errors that were never in the report.
+    #[test]
+    fn without_the_patches_section_the_checks_name_it() {
+        let all = checks(PatchState::NotRequested, at(10, 0));
+        assert_eq!(all.len(), 4);
+        for check in &all {
+            assert_reason(
+                check,
+                Unknown,
+                "the patches section was not collected: these checks need it (--sections checks,patches)",
+            );
         }
     }
 }

@@ -7,11 +7,12 @@ pub mod patches;
 pub mod software;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{AgentInfo, CollectionMode, Report, SCHEMA, SectionName};
 
+use crate::checks::PatchState;
 use crate::root::{ErrorLog, SystemRoot};
 
 /// What to collect and from where.
@@ -19,7 +20,8 @@ use crate::root::{ErrorLog, SystemRoot};
 pub struct InventoryConfig {
     pub root: SystemRoot,
     pub sections: BTreeSet<SectionName>,
-    /// A saved SMBIOS table to decode instead of the live one.
+    /// A saved SMBIOS table to decode: the report then holds only what the dump holds (`root` and `sections` are
+    /// not used).
     pub smbios_dump: Option<PathBuf>,
 }
 
@@ -36,13 +38,15 @@ impl InventoryConfig {
 
 /// Collects the inventory. `now` is the collection time written into the report and used for ages.
 pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
+    if let Some(dump) = &config.smbios_dump {
+        return from_smbios_dump(dump, now);
+    }
     let root = &config.root;
     let wants = |section| config.sections.contains(&section);
     let mut errors = ErrorLog::new();
 
     let host = wants(SectionName::Host).then(|| host::collect(root, &mut errors));
-    let hardware =
-        wants(SectionName::Hardware).then(|| hardware::collect(root, config.smbios_dump.as_deref(), &mut errors));
+    let hardware = wants(SectionName::Hardware).then(|| hardware::collect(root, &mut errors));
     let os = wants(SectionName::Os).then(|| os::collect(root, &mut errors)).flatten();
     // Patch state needs the installed package list; read it even when the software section is not reported.
     let software =
@@ -50,7 +54,12 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
     let patches = wants(SectionName::Patches)
         .then(|| patches::collect(root, software.as_ref(), os.as_ref(), now, &mut errors))
         .flatten();
-    let checks = wants(SectionName::Checks).then(|| crate::checks::collect(root, patches.as_ref(), now, &mut errors));
+    let patch_state = match (&patches, wants(SectionName::Patches)) {
+        (Some(patches), _) => PatchState::Collected(patches),
+        (None, true) => PatchState::Failed,
+        (None, false) => PatchState::NotRequested,
+    };
+    let checks = wants(SectionName::Checks).then(|| crate::checks::collect(root, patch_state, now, &mut errors));
 
     Report {
         schema: SCHEMA.to_string(),
@@ -66,6 +75,30 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
         software: software.filter(|_| wants(SectionName::Software)),
         patches,
         checks,
+        errors: errors.into_vec(),
+        collected_at: now,
+    }
+}
+
+/// A report of a saved SMBIOS table (`--smbios-dump`): the dump's firmware data in the hardware section and nothing
+/// else, since every other section would describe the machine the agent runs on, not the one the dump came from.
+fn from_smbios_dump(dump: &Path, now: DateTime<Utc>) -> Report {
+    let mut errors = ErrorLog::new();
+    let hardware = hardware::from_smbios_dump(dump, &mut errors);
+    Report {
+        schema: SCHEMA.to_string(),
+        agent: AgentInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            mode: CollectionMode::SmbiosDump,
+            root: None,
+            sections: vec![SectionName::Hardware],
+        },
+        host: None,
+        hardware: Some(hardware),
+        os: None,
+        software: None,
+        patches: None,
+        checks: None,
         errors: errors.into_vec(),
         collected_at: now,
     }

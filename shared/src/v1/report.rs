@@ -59,7 +59,8 @@ impl Report {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentInfo {
     pub version: String,
-    /// `live` for the running system, `root` when `--root` pointed at a mounted filesystem tree.
+    /// `live` for the running system, `root` when `--root` pointed at a mounted filesystem tree, `smbios_dump` when
+    /// a saved SMBIOS table was decoded (the report then holds the dump's firmware data and nothing else).
     pub mode: CollectionMode,
     /// The filesystem root read in `root` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +74,8 @@ pub struct AgentInfo {
 pub enum CollectionMode {
     Live,
     Root,
+    /// `--smbios-dump`: only what a saved SMBIOS table holds, possibly of another machine.
+    SmbiosDump,
 }
 
 /// The report's sections, as named on the command line (`--sections`) and in errors.

@@ -7,7 +7,6 @@ use crate::checks::tests::{Tree, assert_check, assert_reason, edit, find, fixtur
 
 const GAMES_PASSWD: &str = "games:*:5:60:games:/usr/games:/usr/sbin/nologin";
 const GAMES_SHADOW: &str = "games:*:20228:0:99999:7:::";
-const DEBIAN_PAM_UNIX_AUTH: &str = "auth\t[success=1 default=ignore]\tpam_unix.so nullok";
 
 fn named<'a>(path: &'a str, text: &'a str) -> Named<'a> {
     Named { path, text }
@@ -134,117 +133,13 @@ fn rhel_stacks_hash_with_yescrypt_or_sha512() {
 }
 
 #[test]
-fn debian_default_auth_stack_has_no_lockout() {
-    let auth = fixture("debian12/common-auth");
-    let check = lockout(&[named("/etc/pam.d/common-auth", &auth)], Some(&fixture("debian12/faillock.conf")));
-    assert_check(&check, Fail, &["/etc/pam.d/common-auth: no pam_faillock or pam_tally2 auth rule"]);
-}
-
-#[test]
-fn debian_faillock_takes_deny_from_faillock_conf_or_its_default() {
-    let auth = edit(
-        &fixture("debian12/common-auth"),
-        DEBIAN_PAM_UNIX_AUTH,
-        "auth\trequired\t\t\tpam_faillock.so preauth\nauth\t[success=2 default=ignore]\tpam_unix.so nullok\nauth\t[default=die]\t\tpam_faillock.so authfail",
-    );
-    let stacks = [named("/etc/pam.d/common-auth", &auth)];
-    let conf = fixture("debian12/faillock.conf");
-    assert_check(
-        &lockout(&stacks, Some(&conf)),
-        Pass,
-        &[
-            "/etc/pam.d/common-auth:17: auth required pam_faillock.so preauth (pam_faillock default deny = 3)",
-            "/etc/pam.d/common-auth:19: auth [default=die] pam_faillock.so authfail (pam_faillock default deny = 3)",
-        ],
-    );
-    let five = edit(&conf, "# deny = 3", "deny = 5");
-    assert_check(
-        &lockout(&stacks, Some(&five)),
-        Pass,
-        &[
-            "/etc/pam.d/common-auth:17: auth required pam_faillock.so preauth (/etc/security/faillock.conf:32: deny = 5)",
-            "/etc/pam.d/common-auth:19: auth [default=die] pam_faillock.so authfail (/etc/security/faillock.conf:32: deny = 5)",
-        ],
-    );
-    let ten = edit(&conf, "# deny = 3", "deny = 10");
-    assert_eq!(lockout(&stacks, Some(&ten)).status, Fail);
-    let never = edit(&conf, "# deny = 3", "deny = 0");
-    assert_eq!(lockout(&stacks, Some(&never)).status, Fail);
-}
-
-#[test]
-fn rhel_authselect_with_faillock_locks_after_the_default_three() {
-    let system = fixture("rhel/system-auth.authselect-local-with-faillock");
-    let password = fixture("rhel/password-auth.authselect-local-with-faillock");
-    let stacks = [named("/etc/pam.d/system-auth", &system), named("/etc/pam.d/password-auth", &password)];
-    assert_check(
-        &lockout(&stacks, Some(&fixture("debian12/faillock.conf"))),
-        Pass,
-        &[
-            "/etc/pam.d/system-auth:3: auth required pam_faillock.so preauth silent (pam_faillock default deny = 3)",
-            "/etc/pam.d/system-auth:5: auth required pam_faillock.so authfail (pam_faillock default deny = 3)",
-            "/etc/pam.d/password-auth:3: auth required pam_faillock.so preauth silent (pam_faillock default deny = 3)",
-            "/etc/pam.d/password-auth:5: auth required pam_faillock.so authfail (pam_faillock default deny = 3)",
-        ],
-    );
-    // Lockout on local consoles only still leaves sshd (password-auth) open.
-    let debian_auth = fixture("debian12/common-auth");
-    let rhel_without =
-        edit(&password, "auth        required                                     pam_faillock.so preauth silent", "");
-    let rhel_without =
-        edit(&rhel_without, "auth        required                                     pam_faillock.so authfail", "");
-    let check =
-        lockout(&[named("/etc/pam.d/system-auth", &system), named("/etc/pam.d/password-auth", &rhel_without)], None);
-    assert_eq!(check.status, Fail);
-    assert_eq!(
-        check.evidence.last().map(String::as_str),
-        Some("/etc/pam.d/password-auth: no pam_faillock or pam_tally2 auth rule")
-    );
-    assert_eq!(lockout(&[named("/etc/pam.d/common-auth", &debian_auth)], None).status, Fail);
-}
-
-#[test]
-fn rhel_authconfig_deny_on_the_rule_wins() {
-    let auth = fixture("rhel/password-auth.authconfig");
-    let authfail = "auth        [default=die] pam_faillock.so authfail deny=3 unlock_time=604800 fail_interval=900";
-    let check = lockout(&[named("/etc/pam.d/password-auth", &auth)], Some("deny = 10\n"));
-    assert_check(
-        &check,
-        Pass,
-        &[
-            "/etc/pam.d/password-auth:8: auth [default=die] pam_faillock.so authfail deny=3 unlock_time=604800 fail_interval=900",
-            "/etc/pam.d/password-auth:9: auth required pam_faillock.so authsucc deny=3 unlock_time=604800 fail_interval=900",
-        ],
-    );
-    let lax = edit(
-        &auth,
-        authfail,
-        "auth        [default=die] pam_faillock.so authfail deny=10 unlock_time=604800 fail_interval=900",
-    );
-    assert_check(
-        &lockout(&[named("/etc/pam.d/password-auth", &lax)], None),
-        Fail,
-        &[
-            "/etc/pam.d/password-auth:8: auth [default=die] pam_faillock.so authfail deny=10 unlock_time=604800 fail_interval=900",
-        ],
-    );
-    let tally = edit(&auth, authfail, "auth        required      pam_tally2.so onerr=fail unlock_time=1800");
-    assert_check(
-        &lockout(&[named("/etc/pam.d/password-auth", &tally)], None),
-        Fail,
-        &[
-            "/etc/pam.d/password-auth:8: auth required pam_tally2.so onerr=fail unlock_time=1800 (no deny: pam_tally2 never locks)",
-        ],
-    );
-}
-
-#[test]
 fn probe_reads_a_debian_root() {
     let tree = Tree::new();
     tree.file("/etc/passwd", &fixture("debian12/passwd"))
         .file("/etc/shadow", &fixture("debian12/shadow"))
         .file("/etc/login.defs", &fixture("debian12/login.defs"))
         .file("/etc/pam.d/common-auth", &fixture("debian12/common-auth"))
+        .file("/etc/pam.d/common-account", &fixture("debian12/common-account"))
         .file("/etc/pam.d/common-password", &fixture("debian12/common-password"))
         .file("/etc/security/faillock.conf", &fixture("debian12/faillock.conf"));
     let mut errors = ErrorLog::new();
@@ -253,7 +148,7 @@ fn probe_reads_a_debian_root() {
     let statuses: Vec<(&str, _)> = checks.iter().map(|c| (c.id.as_str(), c.status)).collect();
     assert_eq!(
         statuses,
-        [(EMPTY_PASSWORD, Pass), (EXTRA_UID0, Pass), (MAX_DAYS, Fail), (HASHING, Pass), (LOCKOUT, Fail),]
+        [(EMPTY_PASSWORD, Pass), (EXTRA_UID0, Pass), (MAX_DAYS, Fail), (HASHING, Pass), (lockout::LOCKOUT, Fail),]
     );
     assert_reason(find(&probe(&Tree::new().root(), &mut errors), MAX_DAYS), Unknown, "/etc/login.defs not found");
 }

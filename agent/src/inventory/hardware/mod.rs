@@ -12,11 +12,11 @@ use muster_shared::v1::{ErrorKind, Hardware, SectionName};
 
 use crate::root::{ErrorLog, SystemRoot};
 
-/// Collects the hardware section. On a mounted root only a given SMBIOS dump can be read: the live devices belong to
-/// the machine the agent runs on, not to the inspected system.
-pub fn collect(root: &SystemRoot, smbios_dump: Option<&Path>, errors: &mut ErrorLog) -> Hardware {
-    let firmware = if root.is_live() || smbios_dump.is_some() {
-        firmware::collect(root, smbios_dump, errors)
+/// Collects the hardware section of the running system or of a mounted root. On a mounted root the firmware and the
+/// live devices belong to the machine the agent runs on, not to the inspected system, so they are absent.
+pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
+    let firmware = if root.is_live() {
+        firmware::collect(root, None, errors)
     } else {
         errors.not_live(SectionName::Hardware, "firmware");
         firmware::Firmware::default()
@@ -51,4 +51,27 @@ pub fn collect(root: &SystemRoot, smbios_dump: Option<&Path>, errors: &mut Error
     hardware.filesystems = filesystems::probe(root, errors);
     hardware.network_interfaces = network::probe(root, errors);
     hardware
+}
+
+/// The hardware section of a saved SMBIOS table: its firmware data only. The dump may come from another machine,
+/// so nothing of the machine the agent runs on is mixed in, and what a dump cannot hold is listed as not available.
+pub fn from_smbios_dump(dump: &Path, errors: &mut ErrorLog) -> Hardware {
+    let firmware = firmware::collect(&SystemRoot::live(), Some(dump), errors);
+    for item in ["cpu", "memory", "disks", "filesystems", "network_interfaces"] {
+        errors.record(
+            SectionName::Hardware,
+            item,
+            ErrorKind::NotAvailable,
+            "not in an SMBIOS dump, which holds the firmware tables only",
+        );
+    }
+    Hardware {
+        system: firmware.system,
+        board: firmware.board,
+        bios: firmware.bios,
+        chassis: firmware.chassis,
+        memory_modules: firmware.memory_modules,
+        processors: firmware.processors,
+        ..Hardware::default()
+    }
 }

@@ -64,12 +64,24 @@ fn parse_sm2(bytes: &[u8]) -> Result<EntryPoint, SmbiosError> {
         return Err(SmbiosError::EntryPointChecksum { anchor: ANCHOR });
     }
     Ok(EntryPoint {
-        version: Version::new(ep[6], ep[7]),
+        version: fixup_version(Version::new(ep[6], ep[7])),
         table_address: u64::from(u32::from_le_bytes([ep[0x18], ep[0x19], ep[0x1A], ep[0x1B]])),
         table_length: u32::from(u16::from_le_bytes([ep[0x16], ep[0x17]])),
         structure_count: Some(u16::from_le_bytes([ep[0x1C], ep[0x1D]])),
         length: SM2_LENGTH,
     })
+}
+
+/// Some firmware (VMware's among it) announces versions that never existed; dmidecode (`dmi_fixup_version`) and the
+/// Linux kernel read 2.31 and 2.33 as 2.3 and 2.51 as 2.6, and so must we: the version decides the UUID's byte
+/// order, and a UUID that differs from dmidecode's and the hypervisor's breaks identity matching. Only 2.x entry
+/// points get this treatment, as in dmidecode.
+fn fixup_version(announced: Version) -> Version {
+    match (announced.major, announced.minor) {
+        (2, 31 | 33) => Version::new(2, 3),
+        (2, 51) => Version::new(2, 6),
+        _ => announced,
+    }
 }
 
 fn parse_sm3(bytes: &[u8]) -> Result<EntryPoint, SmbiosError> {
@@ -126,6 +138,29 @@ mod tests {
         assert_eq!(ep.version, Version::new(3, 0));
         assert_eq!(ep.table_length, 5829);
         assert_eq!(ep.structure_count, None);
+    }
+
+    /// Sets the version bytes of a real 2.x entry point and repairs its checksum, as such firmware writes it.
+    fn announcing(mut ep: Vec<u8>, minor: u8) -> Vec<u8> {
+        ep[7] = minor;
+        ep[4] = 0;
+        ep[4] = 0u8.wrapping_sub(ep[..0x1F].iter().fold(0u8, |sum, b| sum.wrapping_add(*b)));
+        ep
+    }
+
+    #[test]
+    fn impossible_versions_are_fixed_up_as_dmidecode_does() {
+        let ep = fixture("jcreekmore/sysfs-v2/smbios_entry_point");
+        for (announced, read_as) in [(31, Version::new(2, 3)), (33, Version::new(2, 3)), (51, Version::new(2, 6))] {
+            assert_eq!(parse(&announcing(ep.clone(), announced)).unwrap().version, read_as, "2.{announced}");
+        }
+        for kept in [3, 5, 6, 8, 30, 32, 50] {
+            assert_eq!(parse(&announcing(ep.clone(), kept)).unwrap().version, Version::new(2, kept));
+        }
+        let mut sm3 = fixture("fwupd/tables64/smbios_entry_point");
+        sm3[0x08] = 33;
+        sm3[0x05] = sm3[0x05].wrapping_sub(33);
+        assert_eq!(parse(&sm3).unwrap().version, Version::new(3, 33));
     }
 
     #[test]

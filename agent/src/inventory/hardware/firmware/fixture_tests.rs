@@ -29,7 +29,7 @@ fn cases() -> Vec<(PathBuf, PathBuf)> {
             (dump_for(&expected), expected)
         })
         .collect();
-    assert_eq!(cases.len(), 19);
+    assert_eq!(cases.len(), 22);
     cases
 }
 
