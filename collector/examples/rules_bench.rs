@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
+use muster_collector::app::enrol::{EnrollInput, enrol_host};
+use muster_collector::app::ingest::{IngestInput, store_report};
 use muster_collector::findings::evaluate;
 use muster_collector::rules::{HostFacts, Rules};
+use muster_collector::store::SqliteStore;
 use muster_collector::store::findings::FindingsStore;
-use muster_collector::store::{EnrollInput, IngestInput, SqliteStore, Store};
 use muster_shared::v1::{CheckStatus, PendingUpdate, Report, section_hashes};
 
 const CHECKS_TO_VARY: [&str; 8] = [
@@ -122,23 +124,23 @@ async fn main() {
     for i in 0..hosts {
         let mut report = host_report(i, &bases);
         report.software = None;
-        let outcome = store
-            .enroll(
-                &EnrollInput {
-                    hostname: format!("host-{i:05}"),
-                    machine_id: Some(format!("{i:032x}")),
-                    hardware_identity: None,
-                    agent_version: "0.1.0".into(),
-                    tags: Vec::new(),
-                    token_hash: format!("bench-token-{i}"),
-                    new_host_id: format!("h{i:05}"),
-                },
-                "none",
-                seen,
-                seen,
-            )
-            .await
-            .unwrap();
+        let outcome = enrol_host(
+            &store,
+            &EnrollInput {
+                hostname: format!("host-{i:05}"),
+                machine_id: Some(format!("{i:032x}")),
+                hardware_identity: None,
+                agent_version: "0.1.0".into(),
+                tags: Vec::new(),
+                token_hash: format!("bench-token-{i}"),
+                new_host_id: format!("h{i:05}"),
+            },
+            "none",
+            seen,
+            seen,
+        )
+        .await
+        .unwrap();
         let input = IngestInput {
             report_id: format!("r{i}"),
             hashes: section_hashes(&report),
@@ -146,7 +148,7 @@ async fn main() {
             received_at: seen,
             forget_reports_before: seen - Duration::days(30),
         };
-        store.ingest(&outcome.host_id, &input).await.unwrap();
+        store_report(&store, &outcome.host_id, &input).await.unwrap();
         store.load_host_facts(&outcome.host_id, seen).await.unwrap();
     }
     println!("  SQLite: {hosts} hosts stored in {:.2?}", t.elapsed());

@@ -10,7 +10,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use crate::admin::{self, Actor};
+use crate::app::admin::{self, Actor};
 use crate::config::{Overrides, Secret, Settings, TlsMode, parse_duration};
 use crate::model::Role;
 use crate::store::{self, Store};

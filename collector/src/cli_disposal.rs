@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use muster_shared::v1::DisposalReport;
 
-use crate::admin::Actor;
+use crate::app::admin::Actor;
 use crate::cli::{Format, emit};
 use crate::disposal::evidence::{self, DestructionMethod, DestructionRequest};
 use crate::disposal::lifecycle::Destination;

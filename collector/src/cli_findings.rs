@@ -171,7 +171,7 @@ pub async fn run_findings(cmd: &FindingsCommand, store: &dyn Store, format: Form
             };
             let page = store.list_findings(&filter).await?;
             if format == Format::Csv {
-                print!("{}", crate::api::findings::to_csv(&page.findings));
+                print!("{}", crate::export::findings(&page.findings));
                 return Ok(());
             }
             if page.total > page.findings.len() as i64 {

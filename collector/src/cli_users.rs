@@ -4,11 +4,11 @@ use chrono::Utc;
 use clap::Subcommand;
 use serde::Serialize;
 
-use crate::admin::Actor;
+use crate::app::admin::Actor;
+use crate::app::users;
 use crate::cli::{Format, emit};
 use crate::model::Role;
 use crate::store::Store;
-use crate::users;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {

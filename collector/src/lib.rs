@@ -2,8 +2,8 @@
 //!
 //! Tests build an [`AppState`] over a fresh store and drive [`app`] in-process or on port 0.
 
-pub mod admin;
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod cli_disposal;
 pub mod cli_findings;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod console;
 pub mod disposal;
 pub mod error;
+pub mod export;
 pub mod findings;
 pub mod identity;
 pub mod ingest;
@@ -24,7 +25,6 @@ pub mod server;
 pub mod store;
 pub mod tls;
 pub mod tokens;
-pub mod users;
 pub mod views;
 pub mod vuln;
 

@@ -78,6 +78,15 @@ pub struct HistoryEvent {
     pub details: serde_json::Value,
 }
 
+/// One installed package as stored (the fields that identify it), what the history diff compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPackage {
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    pub arch: Option<String>,
+}
+
 /// Database times are milliseconds since the epoch on both backends.
 pub fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

@@ -1,6 +1,8 @@
 //! The web console over HTTP, on both stores: sign-in, sessions and their expiry, rate limiting and its audit,
 //! CSRF and cross-origin refusal, roles in pages and in the API, exports that follow the filters, escaping of
 //! hostile agent text, and the security headers. (The real-browser tests are in `console_browser.rs`.)
+//!
+//! Over 600 lines: one scenario per test on both stores over the shared request and sign-in helpers above them.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
@@ -26,6 +28,7 @@ both!(
     security_headers_and_hsts,
     advisory_upload_through_the_session_and_admin_exports,
     analysts_manage_disposal_records,
+    stale_and_missing_follow_the_policy,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -90,7 +93,7 @@ async fn add_user(h: &Harness, name: &str, role: Role) {
             id: muster_collector::tokens::new_id().unwrap(),
             name: name.to_owned(),
             role,
-            password_hash: muster_collector::users::hash_password(PASSWORD).unwrap(),
+            password_hash: muster_collector::app::users::hash_password(PASSWORD).unwrap(),
             must_change_password: false,
             created_at: h.now(),
         })
@@ -472,7 +475,7 @@ async fn exports_follow_the_filters(h: Harness) {
     assert_eq!(csv.headers.get(header::CONTENT_TYPE).unwrap(), "text/csv; charset=utf-8");
     assert_eq!(csv.headers.get(header::CONTENT_DISPOSITION).unwrap(), "attachment; filename=\"muster-findings.csv\"");
     let lines: Vec<&str> = csv.body.lines().collect();
-    assert_eq!(lines[0], muster_collector::api::findings::CSV_HEADER);
+    assert_eq!(lines[0], muster_collector::export::FINDINGS_HEADER);
     let critical = h
         .store
         .list_findings(&muster_collector::findings::FindingFilter {
@@ -713,4 +716,48 @@ async fn analysts_manage_disposal_records(h: Harness) {
     assert_eq!(h.store.lifecycle_state(&host_id).await.unwrap().unwrap().as_str(), "in_service");
     let audit = audit_actions(&h).await;
     assert!(audit.iter().any(|a| a.0.starts_with("disposal.") && a.1 == "user:ana (analyst)"), "{audit:?}");
+}
+
+/// The console's stale and missing hosts are the policy's: with `stale_days = 2` and `missing_days = 5` a host
+/// silent for 3 days is stale on the dashboard, in the host list and on its page, exactly when `host.stale` opens.
+/// (The console had 7 and 30 days written in; it called this host reporting while the finding was open.)
+async fn stale_and_missing_follow_the_policy(h: Harness) {
+    use muster_collector::rules::{PolicySource, Rules};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("10-site.toml"), "[params]\nstale_days = 2\nmissing_days = 5\n").unwrap();
+    let h =
+        h.with_rules(Rules::load(PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None }).unwrap());
+    let host_id = enrolled_weak_host(&h, &Machine::thinkpad("4c4c4544004d3510804bb2c04f4e3732")).await;
+    add_user(&h, "vic", Role::Viewer).await;
+    let listed = |csv: &str| csv.lines().nth(1).map(|l| l.split(',').nth(2).unwrap_or("").to_owned());
+    let rule_status = |findings: &muster_collector::findings::FindingPage, rule: &str| {
+        findings.findings.iter().find(|f| f.rule_id == rule).map(|f| f.status.as_str().to_owned())
+    };
+    let evaluate = || async { muster_collector::findings::schedule::run_once(&h.state).await.unwrap() };
+
+    for (days, expected) in [(1, "reporting"), (2, "stale"), (3, "missing")] {
+        h.advance(Duration::days(days));
+        evaluate().await;
+        // A session lasts hours; each look is a fresh sign-in.
+        let cookie = sign_in(&h, "vic", PASSWORD).await;
+        let findings = h.store.list_findings(&findings_filter(&h)).await.unwrap();
+        let (stale_rule, missing_rule) = (rule_status(&findings, "host.stale"), rule_status(&findings, "host.missing"));
+        let csv = get(&h, "/hosts?format=csv", &cookie).await.body;
+        assert_eq!(listed(&csv).as_deref(), Some(expected), "after {days} more days: {csv}");
+        let page = get(&h, &format!("/hosts/{host_id}"), &cookie).await.body;
+        let badge = format!("<span class=\"status status-{expected}\">{expected}</span></h1>");
+        assert!(page.contains(&badge), "host page after {days} more days");
+        let one = get(&h, &format!("/hosts?status={expected}&format=csv"), &cookie).await.body;
+        assert_eq!(one.lines().count(), 2, "{expected}: {one}");
+        match expected {
+            "reporting" => assert_eq!((stale_rule, missing_rule), (None, None)),
+            "stale" => assert_eq!((stale_rule.as_deref(), missing_rule), (Some("open"), None)),
+            _ => assert_eq!((stale_rule.as_deref(), missing_rule.as_deref()), (Some("resolved"), Some("open"))),
+        }
+        let dashboard = get(&h, "/", &cookie).await.body;
+        let stat = format!(
+            "<a class=\"stat hosts-{expected}\" href=\"/hosts?status={expected}\"><span class=\"value\">1</span>"
+        );
+        assert!(dashboard.contains(&stat), "dashboard after {days} more days");
+    }
 }

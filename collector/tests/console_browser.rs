@@ -1,6 +1,8 @@
 //! The web console in a real browser: Debian's headless Chromium, driven through chromedriver (WebDriver), against
 //! the real server over TLS. Sign-in, roles, filters, bulk triage, exports, hostile agent text and screenshots, as a
 //! security manager meets them. SQLite only: the store itself is covered on both backends elsewhere.
+//!
+//! Over 600 lines: the browser tests share one WebDriver session helper set; each scenario needs its seeded fleet.
 
 use std::future::Future;
 use std::io::{Read, Write};
@@ -202,7 +204,7 @@ async fn filter_and_export_findings_test(c: Console) {
     assert_eq!(csv["headers"]["content-disposition"], "attachment; filename=\"muster-findings.csv\"");
     let body = csv["body"].as_str().unwrap();
     let mut lines = body.lines();
-    assert_eq!(lines.next(), Some(muster_collector::api::findings::CSV_HEADER));
+    assert_eq!(lines.next(), Some(muster_collector::export::FINDINGS_HEADER));
     let ids: Vec<&str> = lines.map(|l| l.split(',').next().unwrap()).collect();
     let expected: Vec<&str> = high.findings.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, expected, "the export holds exactly the filtered findings:\n{body}");
@@ -527,7 +529,7 @@ impl Console {
                 id: muster_collector::tokens::new_id().unwrap(),
                 name: name.to_owned(),
                 role,
-                password_hash: muster_collector::users::hash_password(PASSWORD).unwrap(),
+                password_hash: muster_collector::app::users::hash_password(PASSWORD).unwrap(),
                 must_change_password: false,
                 created_at: self.h.now(),
             })

@@ -1,5 +1,7 @@
 //! The console's storage on both stores: users and sign-in sessions, sign-in failure counting, the dashboard's
 //! numbers and the host list over a fleet built from the real fixture reports, and the daily findings trend.
+//!
+//! Over 600 lines: one scenario per store query on both backends, sharing the fleet builder at the top.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use muster_collector::ServicePolicy;
-use muster_collector::admin::{self, Actor};
+use muster_collector::app::admin::{self, Actor};
 use muster_collector::model::Role;
 use muster_shared::v1::SectionName;
 

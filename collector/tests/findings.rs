@@ -3,14 +3,11 @@
 //! expire, time alone makes hosts stale, missing and past end of life, and operators override the policy.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::Duration;
-use muster_collector::AppState;
 use muster_collector::findings::evaluate;
 use muster_collector::model::Role;
 use muster_collector::rules::{PolicySource, Rules};
@@ -386,17 +383,6 @@ async fn overdue_security_updates_and_duplicate_identity(h: Harness) {
 }
 
 /// The app over `h`'s store and clock with the policy of `dir`.
-fn with_policy_dir(h: &Harness, rules: Arc<Rules>) -> axum::Router {
-    let clock_now = h.now.clone();
-    let state = AppState {
-        store: h.store.clone(),
-        policy: Arc::new(muster_collector::ServicePolicy::default()),
-        clock: Arc::new(move || *clock_now.lock().unwrap()),
-        rules,
-    };
-    muster_collector::app(state).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40_000))))
-}
-
 async fn policy_dir_overrides_and_invalid_reload(h: Harness) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -425,13 +411,7 @@ evidence = '["chassis " + host.chassis_type]'
     )
     .unwrap();
     let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None };
-    let rules = Arc::new(Rules::load(source).unwrap());
-    let h = Harness {
-        app: with_policy_dir(&h, rules.clone()),
-        store: h.store.clone(),
-        now: h.now.clone(),
-        backend: h.backend,
-    };
+    let h = h.with_rules(Rules::load(source).unwrap());
     let viewer = h.api_token(Role::Viewer).await;
     let admin = h.api_token(Role::Admin).await;
 
@@ -501,7 +481,6 @@ evidence = '["chassis " + host.chassis_type]'
         err.to_string(),
         format!("{path}:4:12: rule site.sev: severity \"urgent\" is not one of critical, high, medium, low, info")
     );
-    drop(rules);
 }
 
 /// The CLI over a SQLite database the test can name: list (JSON, CSV, table), acknowledge, accept-risk, and

@@ -47,9 +47,9 @@ async fn roles_guard_endpoints(h: Harness) {
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("missing_token")));
     let tokens = h.store.list_api_tokens().await.unwrap();
     let revoked = tokens.iter().find(|t| t.role == Role::Viewer).unwrap().id.clone();
-    muster_collector::admin::revoke_api_token(
+    muster_collector::app::admin::revoke_api_token(
         h.store.as_ref(),
-        &muster_collector::admin::Actor::cli(),
+        &muster_collector::app::admin::Actor::cli(),
         &revoked,
         h.now(),
     )

@@ -121,7 +121,7 @@ pub async fn seed(
 
 /// The admin who signs in, and colleagues for the users page (all with the one hash: only the admin signs in).
 async fn seed_users(store: &dyn Store, rng: &mut Rng, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let hash = muster_collector::users::hash_password(ADMIN_PASSWORD)?;
+    let hash = muster_collector::app::users::hash_password(ADMIN_PASSWORD)?;
     for (i, name) in std::iter::once(ADMIN).chain(PEOPLE).enumerate() {
         let role = match i {
             0 | 1 => Role::Admin,

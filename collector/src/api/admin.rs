@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{ApiAuth, ClientIp};
 use super::hosts::query;
 use crate::AppState;
-use crate::admin::{self, AdminError};
+use crate::app::admin::{self, AdminError};
 use crate::config::parse_duration;
 use crate::error::AppError;
 use crate::model::Role;

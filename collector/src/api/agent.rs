@@ -4,41 +4,20 @@ use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use chrono::{DateTime, Utc};
-use muster_shared::v1::{EnrollRequest, EnrollResponse, ReportAck, ReportStatus};
+use muster_shared::v1::{EnrollResponse, ReportAck, ReportStatus};
 
 use super::auth::{AgentAuth, ClientIp};
 use crate::AppState;
+use crate::app::enrol::{self, EnrolError};
+use crate::app::ingest::{self, IngestOutcome, ReportError, Reporter};
 use crate::error::AppError;
-use crate::identity;
-use crate::ingest::{self, decode};
-use crate::store::{AuditRecord, EnrollInput, IngestInput, IngestOutcome};
-use crate::tokens;
+use crate::ingest::decode;
 
 /// Optional header naming the host the agent believes it reports for; a mismatch with the token is refused.
 pub const HOST_ID_HEADER: &str = "x-muster-host-id";
 
 /// Largest enrolment request body.
 pub const MAX_ENROLL_BODY: usize = 64 << 10;
-
-fn checked(name: &str, value: &str, max: usize) -> Result<(), AppError> {
-    if value.len() > max {
-        return Err(AppError::bad_request("invalid_request", format!("{name} is longer than {max} bytes")));
-    }
-    Ok(())
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-fn std_to_chrono(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
-
-fn ago(now: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
-    now.checked_sub_signed(std_to_chrono(d)).unwrap_or(DateTime::UNIX_EPOCH)
-}
 
 /// Enrol a machine with an enrolment secret; answers its host id and a new host token.
 #[utoipa::path(
@@ -57,106 +36,15 @@ pub async fn enroll(
     body: Bytes,
 ) -> Result<Json<EnrollResponse>, AppError> {
     let now = (state.clock)();
-    let policy = &state.policy.enrolment;
-    let failures = state.store.count_enroll_failures(&ip, ago(now, policy.failure_window)).await?;
-    if failures >= policy.max_failures {
-        tracing::warn!(source_ip = %ip, failures, "enrolment refused: too many failed attempts");
-        return Err(AppError::RateLimited { retry_after_secs: policy.failure_window.as_secs().max(1) });
-    }
-    let request: EnrollRequest = serde_json::from_slice(&body)
-        .map_err(|e| AppError::bad_request("invalid_request", format!("not an enrolment request: {e}")))?;
-    checked("secret", &request.secret, 512)?;
-    checked("hostname", &request.hostname, 255)?;
-    checked("agent_version", &request.agent_version, 64)?;
-    for value in [&request.machine_id, &request.system_uuid, &request.system_serial].into_iter().flatten() {
-        checked("identity field", value, 128)?;
-    }
-    if request.tags.len() > 64 {
-        return Err(AppError::bad_request("invalid_request", "at most 64 tags"));
-    }
-    for tag in &request.tags {
-        checked("tag", tag, 128)?;
-    }
-    let hostname = request.hostname.trim().to_owned();
-    if hostname.is_empty() {
-        return Err(AppError::bad_request("invalid_request", "hostname is empty"));
-    }
-
-    let refuse = |code: &'static str, message: &str| AppError::Unauthorized { code, message: message.to_owned() };
-    let secret = state.store.find_enroll_secret(&tokens::hash(&request.secret)).await?;
-    let rejection = match &secret {
-        None => Some(refuse("invalid_secret", "unknown enrolment secret")),
-        Some(s) if s.revoked => Some(refuse("secret_revoked", "this enrolment secret was revoked")),
-        Some(s) if s.expires_at.is_some_and(|at| at <= now) => {
-            Some(refuse("secret_expired", "this enrolment secret has expired"))
-        }
-        Some(_) => None,
-    };
-    let secret = match (secret, rejection) {
-        (Some(secret), None) => secret,
-        (_, rejection) => {
-            let error = rejection.unwrap_or_else(|| refuse("invalid_secret", "unknown enrolment secret"));
-            let code = match &error {
-                AppError::Unauthorized { code, .. } => *code,
-                _ => "invalid_secret",
-            };
-            tracing::warn!(source_ip = %ip, hostname = %hostname, reason = code, "enrolment failed");
-            state.store.record_enroll_failure(&ip, now).await?;
-            state
-                .store
-                .audit(&AuditRecord {
-                    at: now,
-                    actor: "agent".to_owned(),
-                    action: "host.enroll_failed".to_owned(),
-                    target: Some(hostname),
-                    source_ip: Some(ip),
-                    details: serde_json::json!({ "reason": code }),
-                })
-                .await?;
-            return Err(error);
-        }
-    };
-
-    let token = tokens::generate(tokens::HOST_TOKEN_PREFIX).map_err(AppError::internal)?;
-    let input = EnrollInput {
-        hostname: hostname.clone(),
-        machine_id: non_empty(request.machine_id),
-        hardware_identity: identity::hardware_identity(
-            request.system_uuid.as_deref(),
-            request.system_serial.as_deref(),
-        ),
-        agent_version: request.agent_version,
-        tags: request.tags,
-        token_hash: tokens::hash(token.expose()),
-        new_host_id: tokens::new_id().map_err(AppError::internal)?,
-    };
-    let outcome = state.store.enroll(&input, &secret.id, now, ago(now, policy.live_window)).await?;
-    if !outcome.duplicates.is_empty() {
-        tracing::warn!(host_id = %outcome.host_id, others = ?outcome.duplicates,
-            "duplicate hardware identity: another live host claims it (cloned machine?)");
-    }
-    tracing::info!(host_id = %outcome.host_id, hostname = %hostname, reenrolled = outcome.reenrolled, "host enrolled");
-    state
-        .store
-        .audit(&AuditRecord {
-            at: now,
-            actor: "agent".to_owned(),
-            action: "host.enrolled".to_owned(),
-            target: Some(outcome.host_id.clone()),
-            source_ip: Some(ip),
-            details: serde_json::json!({
-                "hostname": hostname,
-                "secret_id": secret.id,
-                "reenrolled": outcome.reenrolled,
-                "duplicate_of": outcome.duplicates,
-            }),
-        })
-        .await?;
-    Ok(Json(EnrollResponse {
-        host_id: outcome.host_id,
-        host_token: token.expose().to_owned(),
-        reenrolled: outcome.reenrolled,
-    }))
+    let response =
+        enrol::enrol(state.store.as_ref(), &state.policy.enrolment, &body, &ip, now).await.map_err(|e| match e {
+            EnrolError::RateLimited { retry_after_secs } => AppError::RateLimited { retry_after_secs },
+            EnrolError::Invalid(message) => AppError::bad_request("invalid_request", message),
+            EnrolError::Refused { code, message } => AppError::Unauthorized { code, message: message.to_owned() },
+            EnrolError::Store(e) => e.into(),
+            EnrolError::Random(e) => AppError::internal(e),
+        })?;
+    Ok(Json(response))
 }
 
 /// Send a report (delta-encoded, optionally gzip- or zstd-compressed).
@@ -216,36 +104,15 @@ pub async fn report(
             }
         })?;
 
-    let reported_machine = envelope.report.host.as_ref().and_then(|h| h.machine_id.as_deref());
-    if let (Some(reported), Some(enrolled)) = (reported_machine, auth.machine_id.as_deref())
-        && reported != enrolled
-    {
-        tracing::warn!(host_id = %auth.host_id, "report refused: machine id differs from the enrolled host's");
-        return Err(host_mismatch());
-    }
-
-    let (hashes, mismatched) = ingest::effective_hashes(&envelope);
-    if !mismatched.is_empty() {
-        tracing::warn!(host_id = %auth.host_id, sections = ?mismatched,
-            "agent's section hashes differ from the content sent; storing the content's hashes");
-    }
-    let now = (state.clock)();
     let report_id = envelope.report_id.clone();
-    let input = IngestInput {
-        report_id: report_id.clone(),
-        report: envelope.report,
-        hashes,
-        received_at: now,
-        forget_reports_before: ago(now, state.policy.report_id_retention),
-    };
+    let reporter = Reporter { host_id: &auth.host_id, machine_id: auth.machine_id.as_deref() };
+    let outcome = ingest::report(&state, reporter, envelope).await.map_err(|e| match e {
+        ReportError::OtherMachine => host_mismatch(),
+        ReportError::Store(e) => e.into(),
+    })?;
     let ack = |status, needs_full| Json(ReportAck { report_id: report_id.clone(), status, needs_full });
-    match state.store.ingest(&auth.host_id, &input).await? {
-        IngestOutcome::Stored { events } => {
-            tracing::debug!(host_id = %auth.host_id, report_id = %report_id, events, "report stored");
-            crate::findings::evaluate::after_ingest(&state, &auth.host_id, &report_id).await;
-            crate::store::advisories::sync::after_report(state.store.as_ref(), &auth.host_id, &input.report, now).await;
-            Ok(ack(ReportStatus::Stored, Vec::new()))
-        }
+    match outcome {
+        IngestOutcome::Stored { .. } => Ok(ack(ReportStatus::Stored, Vec::new())),
         IngestOutcome::Duplicate => Ok(ack(ReportStatus::Duplicate, Vec::new())),
         IngestOutcome::NeedsSections(needs) => Ok(ack(ReportStatus::NeedsSections, needs)),
         IngestOutcome::UnknownHost => {

@@ -85,8 +85,8 @@ impl ApiAuth {
     }
 
     /// The caller as an audit actor, from `ip`.
-    pub fn actor(&self, ip: String) -> crate::admin::Actor {
-        crate::admin::Actor { name: self.actor_name(), source_ip: Some(ip) }
+    pub fn actor(&self, ip: String) -> crate::app::admin::Actor {
+        crate::app::admin::Actor { name: self.actor_name(), source_ip: Some(ip) }
     }
 
     pub fn require(&self, role: Role) -> Result<(), AppError> {

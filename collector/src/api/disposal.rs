@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::auth::{AgentAuth, ApiAuth, ClientIp};
 use crate::AppState;
-use crate::admin::Actor;
+use crate::app::admin::Actor;
 use crate::disposal::evidence::{self, DestructionRequest, ImportOutcome};
 use crate::disposal::lifecycle::Destination;
 use crate::disposal::{self, DisposalError, DisposalStatus, StartRequest, certificate, html, issue};

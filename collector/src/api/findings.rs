@@ -19,7 +19,7 @@ use crate::config::parse_duration;
 use crate::error::AppError;
 use crate::findings::actions::{self, ActionError, TransitionRequest};
 use crate::findings::evaluate::RunSummary;
-use crate::findings::schedule::{self, ReloadError};
+use crate::findings::schedule::ReloadError;
 use crate::findings::{Action, FindingEvent, FindingFilter, FindingKind, FindingPage, FindingView, Status};
 use crate::model::Role;
 use crate::rules::{RuleView, Severity};
@@ -122,50 +122,10 @@ impl FindingsQuery {
 async fn respond(state: &AppState, filter: FindingFilter, csv: bool) -> Result<Response, AppError> {
     let page = state.store.list_findings(&filter).await?;
     if csv {
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&page.findings)).into_response());
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], crate::export::findings(&page.findings))
+            .into_response());
     }
     Ok(Json(page).into_response())
-}
-
-/// The CSV columns of a finding export.
-pub const CSV_HEADER: &str = "id,host_id,hostname,kind,rule_id,subject,severity,status,title,first_seen,due_at,\
-     overdue,acknowledged_by,risk_expires_at,resolved_at,resolved_report_id,evidence";
-
-/// One finding per line; evidence items joined with ` | `.
-pub fn to_csv(findings: &[FindingView]) -> String {
-    let mut out = format!("{CSV_HEADER}\n");
-    let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
-    for f in findings {
-        let row = [
-            f.id.clone(),
-            f.host_id.clone(),
-            f.hostname.clone(),
-            f.kind.as_str().to_owned(),
-            f.rule_id.clone(),
-            f.subject.clone(),
-            f.severity.as_str().to_owned(),
-            f.status.as_str().to_owned(),
-            f.title.clone(),
-            f.first_seen.to_rfc3339(),
-            f.due_at.to_rfc3339(),
-            f.overdue.to_string(),
-            f.acknowledged_by.clone().unwrap_or_default(),
-            time(f.risk_expires_at),
-            time(f.resolved_at),
-            f.resolved_report_id.clone().unwrap_or_default(),
-            f.evidence.join(" | "),
-        ];
-        let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
-    }
-    out
-}
-
-/// RFC 4180 quoting; a leading formula character is prefixed so spreadsheets do not evaluate cells.
-pub fn csv_cell(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() };
-    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }
 
 /// List findings, filtered and paginated, most severe first.
@@ -383,29 +343,8 @@ pub async fn reload(
     ClientIp(ip): ClientIp,
 ) -> Result<Json<ReloadResult>, AppError> {
     auth.require(Role::Admin)?;
-    let who = auth.actor_name();
-    let now = (state.clock)();
-    let outcome = schedule::reload(&state).await;
-    let details = match &outcome {
-        Ok(_) => serde_json::json!({ "fingerprint": state.rules.current().fingerprint }),
-        Err(e) => serde_json::json!({ "error": e.to_string() }),
-    };
-    state
-        .store
-        .audit(&crate::store::AuditRecord {
-            at: now,
-            actor: who,
-            action: if outcome.is_ok() { "rules.reloaded" } else { "rules.reload_failed" }.to_owned(),
-            target: None,
-            source_ip: Some(ip),
-            details,
-        })
-        .await?;
-    match outcome {
-        Ok(evaluation) => {
-            let policy = state.rules.current();
-            Ok(Json(ReloadResult { fingerprint: policy.fingerprint.clone(), rules: policy.rules.len(), evaluation }))
-        }
+    match crate::app::rules::reload(&state, &auth.actor(ip)).await? {
+        Ok(r) => Ok(Json(ReloadResult { fingerprint: r.fingerprint, rules: r.rules, evaluation: r.evaluation })),
         Err(ReloadError::Policy(e)) => Err(AppError::bad_request("invalid_policy", e.to_string())),
         Err(ReloadError::Store(e)) => Err(e.into()),
     }

@@ -19,8 +19,7 @@ use super::hosts::query;
 use crate::AppState;
 use crate::error::AppError;
 use crate::model::Role;
-use crate::store::AuditRecord;
-use crate::store::advisories::sync::{self, ImportReport};
+use crate::store::advisories::sync::ImportReport;
 use crate::store::advisories::{HostVulnerabilities, VulnerabilityDetail, VulnerabilityFilter, VulnerabilityPage};
 use crate::vuln::severity::SeverityLevel;
 use crate::vuln::{AdvisoryDb, ImportLimits, import_stream};
@@ -87,43 +86,10 @@ pub async fn list(
     let filter = VulnerabilityFilter { severities, kev: q.kev, package: q.package, limit, offset };
     let page = state.store.list_vulnerabilities(&filter).await?;
     if csv {
-        let body = to_csv(&page);
+        let body = crate::export::vulnerabilities(&page);
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
     }
     Ok(Json(page).into_response())
-}
-
-fn to_csv(page: &VulnerabilityPage) -> String {
-    let mut out = String::from(
-        "id,aliases,severity,cvss_score,kev,kev_date_added,published,affected_hosts,not_running_kernel_hosts,\
-         packages,fix_available,summary\n",
-    );
-    for v in &page.vulnerabilities {
-        let row = [
-            v.id.clone(),
-            v.aliases.join(" "),
-            v.severity.clone(),
-            v.cvss_score.map(|s| s.to_string()).unwrap_or_default(),
-            v.kev.to_string(),
-            v.kev_date_added.map(|d| d.to_string()).unwrap_or_default(),
-            v.published.map(|p| p.to_rfc3339()).unwrap_or_default(),
-            v.affected_hosts.to_string(),
-            v.not_running_kernel_hosts.to_string(),
-            v.packages.join(" "),
-            v.fix_available.to_string(),
-            v.summary.clone().unwrap_or_default(),
-        ];
-        let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
-    }
-    out
-}
-
-/// RFC 4180 quoting; a leading formula character is prefixed so spreadsheets do not evaluate cells.
-fn csv_cell(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_owned() };
-    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
 }
 
 /// One advisory (by id, or by alias such as a CVE id) with the affected hosts, versions and fixed versions.
@@ -230,23 +196,9 @@ pub async fn upload(
         return Err(too_large());
     }
     let now = (state.clock)();
-    let report = sync::store_import(state.store.as_ref(), &db, outcome.summary, now).await?;
-    let s = &report.summary;
-    state
-        .store
-        .audit(&AuditRecord {
-            at: now,
-            actor: auth.actor_name(),
-            action: "advisories.imported".to_owned(),
-            target: Some(name),
-            source_ip: Some(ip),
-            details: serde_json::json!({
-                "records_read": s.records_read, "imported": s.imported, "updated": s.updated,
-                "unchanged": s.unchanged, "kev_entries": s.kev_entries, "errors": s.errors,
-                "hosts_rematched": report.rematch.hosts_rematched,
-            }),
-        })
-        .await?;
+    let report =
+        crate::app::vulnerabilities::import(state.store.as_ref(), &auth.actor(ip), &name, &db, outcome.summary, now)
+            .await?;
     Ok(Json(report))
 }
 

@@ -1,5 +1,8 @@
 //! The console's admin pages: users, enrolment secrets, API tokens, rules, advisory imports and the audit log.
 //! Every page needs the admin role; every change goes through the same audited functions as the CLI and API.
+//!
+//! Over 600 lines: a view and a change handler per admin resource; the next step is `console/admin/` with one
+//! module and router per resource (issue 13).
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -11,11 +14,11 @@ use super::export::{self, Format};
 use super::view::{Badge, Block, Cell, Column, Field, Filters, Form as FormBlock, Pair, Row, Tab, Table, table};
 use super::{PageError, PageResult, Viewer, when, when_opt};
 use crate::AppState;
-use crate::admin;
 use crate::api::auth::ClientIp;
+use crate::app::admin;
+use crate::app::users::{self, UserError};
 use crate::error::AppError;
 use crate::model::Role;
-use crate::users::{self, UserError};
 
 const TABS: [(&str, &str); 6] = [
     ("users", "Users"),
@@ -622,37 +625,19 @@ pub async fn rules_post(
             }],
         },
         "reload" => {
-            let outcome = crate::findings::schedule::reload(&state).await;
-            let now = (state.clock)();
-            let (action, details, notice) = match &outcome {
-                Ok(run) => (
-                    "rules.reloaded",
-                    serde_json::json!({ "fingerprint": state.rules.current().fingerprint }),
-                    Block::Notice {
-                        kind: "ok",
-                        text: format!(
-                            "Reloaded; {} hosts evaluated: {} opened, {} resolved, {} reopened.",
-                            run.hosts, run.changes.opened, run.changes.resolved, run.changes.reopened
-                        ),
-                    },
-                ),
-                Err(e) => (
-                    "rules.reload_failed",
-                    serde_json::json!({ "error": e.to_string() }),
-                    Block::Notice { kind: "error", text: format!("Not reloaded; the rules in force stay: {e}") },
-                ),
+            let notice = match crate::app::rules::reload(&state, &viewer.actor(ip)).await? {
+                Ok(run) => Block::Notice {
+                    kind: "ok",
+                    text: format!(
+                        "Reloaded; {} hosts evaluated: {} opened, {} resolved, {} reopened.",
+                        run.evaluation.hosts,
+                        run.evaluation.changes.opened,
+                        run.evaluation.changes.resolved,
+                        run.evaluation.changes.reopened
+                    ),
+                },
+                Err(e) => Block::Notice { kind: "error", text: format!("Not reloaded; the rules in force stay: {e}") },
             };
-            state
-                .store
-                .audit(&crate::store::AuditRecord {
-                    at: now,
-                    actor: viewer.actor_name(),
-                    action: action.to_owned(),
-                    target: None,
-                    source_ip: Some(ip),
-                    details,
-                })
-                .await?;
             vec![notice]
         }
         other => return Err(bad(format!("unknown action {other:?}"))),

@@ -44,19 +44,12 @@ pub fn list(
 
 /// An optional time as a CSV cell.
 pub fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map(|t| t.to_rfc3339()).unwrap_or_default()
+    crate::export::time(t)
 }
 
 /// A CSV download: RFC 4180 quoting, spreadsheet formulas neutralised.
 pub fn csv(name: &str, header_row: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Response {
-    let mut out = header_row.join(",");
-    out.push('\n');
-    for row in rows {
-        let cells: Vec<String> = row.iter().map(|c| crate::api::findings::csv_cell(c)).collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
-    }
-    download(name, "csv", "text/csv; charset=utf-8", out)
+    download(name, "csv", "text/csv; charset=utf-8", crate::export::document(&header_row.join(","), rows))
 }
 
 /// A CSV download of an already formatted body (the API's finding export, so both have the same columns).

@@ -207,8 +207,8 @@ impl Viewer {
         Ok(())
     }
 
-    pub fn actor(&self, ip: String) -> crate::admin::Actor {
-        crate::admin::Actor { name: self.actor_name(), source_ip: Some(ip) }
+    pub fn actor(&self, ip: String) -> crate::app::admin::Actor {
+        crate::app::admin::Actor { name: self.actor_name(), source_ip: Some(ip) }
     }
 
     pub fn actor_name(&self) -> String {

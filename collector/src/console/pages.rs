@@ -1,4 +1,7 @@
 //! The console's reading pages (dashboard, hosts, findings, vulnerabilities, software) and bulk triage.
+//!
+//! Over 600 lines: every reading page is still here. Splitting it into one module and router per resource
+//! (dashboard, hosts, findings, vulnerabilities, software) is the remaining console step of issue 13.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
@@ -28,13 +31,9 @@ pub const PAGE: i64 = 50;
 pub const MAX_OFFSET: i64 = 1_000_000;
 /// The deepest page of the merged "active findings" view (200 pages).
 pub const MAX_ACTIVE_OFFSET: i64 = 10_000;
-/// A host is stale after a week without reporting and missing after 30 days, as the built-in `host.stale` and
-/// `host.missing` rules say.
-pub const STALE_AFTER: Duration = Duration::days(7);
-pub const MISSING_AFTER: Duration = Duration::days(30);
-
-pub fn ages(now: DateTime<Utc>) -> HostAges {
-    HostAges { now, stale_before: now - STALE_AFTER, missing_before: now - MISSING_AFTER }
+/// Stale and missing as the policy's `host.stale` and `host.missing` rules say, as of `now`.
+fn ages(state: &AppState, now: DateTime<Utc>) -> HostAges {
+    crate::app::hosts::ages(&state.rules.current(), now)
 }
 
 fn bad(message: impl Into<String>) -> PageError {
@@ -84,7 +83,7 @@ const SEVERITY_OPTIONS: [(&str, &str); 5] =
 
 pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageResult {
     let now = (state.clock)();
-    let counts = state.store.dashboard(&ages(now)).await?;
+    let counts = state.store.dashboard(&ages(&state, now)).await?;
     let today = now.date_naive();
     let from = today - Duration::days(29);
     let mut trend = state.store.trend(from, today).await?;
@@ -243,7 +242,7 @@ pub async fn hosts(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
         has_critical,
         sort,
         descending,
-        ages: ages(now),
+        ages: ages(&state, now),
         limit,
         offset,
     };
@@ -486,13 +485,7 @@ pub async fn host(
     let patches: Option<Patches> = section(&detail, "patches");
     let checks: Option<Vec<Check>> = section(&detail, "checks");
     let host_section: Option<Host> = section(&detail, "host");
-    let status = if h.last_seen < now - MISSING_AFTER {
-        HostStatus::Missing
-    } else if h.last_seen < now - STALE_AFTER {
-        HostStatus::Stale
-    } else {
-        HostStatus::Reporting
-    };
+    let status = ages(&state, now).status(h.last_seen);
 
     let mut blocks = vec![Block::Heading {
         text: h.hostname.clone(),
@@ -913,7 +906,7 @@ pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Q
         state.store.list_findings(&filter).await?
     };
     match format {
-        Format::Csv => return Ok(export::csv_body("findings", crate::api::findings::to_csv(&page.findings))),
+        Format::Csv => return Ok(export::csv_body("findings", crate::export::findings(&page.findings))),
         Format::Json => return Ok(export::json("findings", &page)?),
         Format::Html => {}
     }

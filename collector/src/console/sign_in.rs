@@ -10,14 +10,9 @@ use super::view::{Block, Field, FieldKind, Form as FormBlock, Page};
 use super::{PageError, PageResult, Viewer, render, safe_next, session};
 use crate::AppState;
 use crate::api::auth::ClientIp;
+use crate::app::sign_in::{self, SignInOutcome};
+use crate::app::users;
 use crate::error::AppError;
-use crate::store::AuditRecord;
-use crate::store::console::NewSession;
-use crate::{tokens, users};
-
-/// Failed sign-ins allowed per source address, and per user name, in [`FAILURE_WINDOW`].
-pub const MAX_FAILURES: i64 = 10;
-pub const FAILURE_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
 
 #[derive(Debug, Deserialize)]
 pub struct NextQuery {
@@ -49,21 +44,6 @@ pub struct SignIn {
     next: String,
 }
 
-async fn audit(state: &AppState, actor: String, action: &str, target: &str, ip: &str) -> Result<(), AppError> {
-    state
-        .store
-        .audit(&AuditRecord {
-            at: (state.clock)(),
-            actor,
-            action: action.to_owned(),
-            target: Some(target.to_owned()),
-            source_ip: Some(ip.to_owned()),
-            details: serde_json::json!({}),
-        })
-        .await?;
-    Ok(())
-}
-
 pub async fn submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -72,77 +52,29 @@ pub async fn submit(
 ) -> PageResult {
     let now = (state.clock)();
     let next = safe_next(&form.next);
-    // Capped: the name goes into the audit log and a rate-limit key, and nobody's name is longer.
-    let name: String = form.user.trim().chars().take(64).collect();
-    let name = name.as_str();
-    let source = address_group(&ip);
-    // Per address, and per user name from that address: a user name alone would let anyone lock its owner out.
-    let ip_key = format!("ip:{source}");
-    let user_key = format!("user:{name}@{source}");
-    let since = now - FAILURE_WINDOW;
-    let failures = state
-        .store
-        .count_login_failures(&ip_key, since)
-        .await?
-        .max(state.store.count_login_failures(&user_key, since).await?);
-    if failures >= MAX_FAILURES {
-        audit(&state, format!("sign-in:{name}"), "console.sign_in_blocked", name, &ip).await?;
-        let mut page = login_page(
-            &next,
-            Some(format!("Too many failed sign-ins; try again in {} minutes.", FAILURE_WINDOW.num_minutes())),
-            name,
-        );
-        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        return Ok(page);
-    }
-    // Counted as failed before the password is checked, so parallel guesses cannot all pass the count above;
-    // a right password takes the mark back.
-    state.store.record_login_failure(&ip_key, now).await?;
-    state.store.record_login_failure(&user_key, now).await?;
-    let user = state.store.user_by_name(name).await?;
-    let password = form.password.clone();
-    let phc = user.as_ref().filter(|u| u.disabled_at.is_none()).map(|u| u.password_hash.clone());
-    let verified = users::verify_bounded(password, phc).await.map_err(AppError::internal)?;
-    let Some(user) = user.filter(|_| verified) else {
-        audit(&state, format!("sign-in:{name}"), "console.sign_in_failed", name, &ip).await?;
-        let mut page = login_page(&next, Some("Unknown user or wrong password.".to_owned()), name);
-        *page.status_mut() = StatusCode::UNAUTHORIZED;
-        return Ok(page);
-    };
-    state.store.forget_login_failure(&ip_key, now).await?;
-    state.store.forget_login_failure(&user_key, now).await?;
-    let cookie_value = tokens::generate("").map_err(AppError::internal)?;
-    let csrf = tokens::generate("").map_err(AppError::internal)?;
-    let ttl = chrono::Duration::from_std(state.policy.console.session_ttl).unwrap_or(chrono::Duration::hours(8));
-    let expires_at = now + ttl;
-    state
-        .store
-        .create_session(&NewSession {
-            id_hash: tokens::hash(cookie_value.expose()),
-            user_id: user.id.clone(),
-            csrf_token: csrf.expose().to_owned(),
-            created_at: now,
-            expires_at,
-        })
-        .await?;
-    state.store.record_login(&user.id, now).await?;
-    let _ = state.store.prune_sessions(now).await?;
-    audit(&state, format!("user:{} ({})", user.name, user.role.as_str()), "console.signed_in", &user.name, &ip).await?;
-    let target = if user.must_change_password { "/account/password".to_owned() } else { next };
-    let cookie = session::session_cookie(cookie_value.expose(), state.policy.console.tls, expires_at, now);
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&target)).into_response())
-}
-
-/// The rate-limit key of a client address: IPv6 clients get a /64 each (one subscriber's allocation), so changing
-/// the low bits buys no new attempts.
-fn address_group(ip: &str) -> String {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+    let name = sign_in::clean_name(&form.user);
+    let ttl = state.policy.console.session_ttl;
+    let outcome = sign_in::sign_in(state.store.as_ref(), &name, &form.password, &ip, ttl, now)
+        .await
+        .map_err(AppError::internal)?;
+    match outcome {
+        SignInOutcome::Blocked => {
+            let minutes = sign_in::FAILURE_WINDOW.num_minutes();
+            let message = format!("Too many failed sign-ins; try again in {minutes} minutes.");
+            let mut page = login_page(&next, Some(message), &name);
+            *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            Ok(page)
         }
-        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
-        _ => ip.to_owned(),
+        SignInOutcome::Refused => {
+            let mut page = login_page(&next, Some("Unknown user or wrong password.".to_owned()), &name);
+            *page.status_mut() = StatusCode::UNAUTHORIZED;
+            Ok(page)
+        }
+        SignInOutcome::SignedIn { cookie, expires_at, must_change_password } => {
+            let target = if must_change_password { "/account/password".to_owned() } else { next };
+            let cookie = session::session_cookie(cookie.expose(), state.policy.console.tls, expires_at, now);
+            Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&target)).into_response())
+        }
     }
 }
 
@@ -158,8 +90,8 @@ pub async fn logout(
     Form(form): Form<CsrfOnly>,
 ) -> PageResult {
     viewer.check_form(&form.csrf)?;
-    state.store.delete_session(&viewer.session_hash).await?;
-    audit(&state, viewer.actor_name(), "console.signed_out", &viewer.user.name, &ip).await?;
+    let now = (state.clock)();
+    sign_in::sign_out(state.store.as_ref(), &viewer.actor(ip), &viewer.user.name, &viewer.session_hash, now).await?;
     let cookie = session::cleared_cookie(state.policy.console.tls);
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
 }
@@ -249,19 +181,5 @@ pub async fn password_submit(
         Err(users::UserError::Invalid(message)) => Ok(password_page(&viewer, Some(message))),
         Err(users::UserError::Password(e)) => Ok(password_page(&viewer, Some(e.to_string()))),
         Err(e) => Err(PageError(AppError::internal(e))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipv6_clients_are_limited_per_64() {
-        assert_eq!(address_group("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
-        assert_eq!(address_group("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
-        assert_eq!(address_group("::ffff:192.0.2.10"), "192.0.2.10");
-        assert_eq!(address_group("192.0.2.10"), "192.0.2.10");
-        assert_eq!(address_group("unknown"), "unknown");
     }
 }

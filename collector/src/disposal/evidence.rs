@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 
 use super::lifecycle::{self, Evidence, EvidenceKind, KnownDisk, LifecycleState};
 use super::{DisposalError, DisposalStatus, audit, case_disks, issue, open_case, resolve_host, status, text};
-use crate::admin::Actor;
+use crate::app::admin::Actor;
+use crate::app::audit::DisposalStep;
 use crate::store::Store;
 use crate::store::disposal::CaseRecord;
 use crate::tokens;
@@ -120,7 +121,7 @@ pub async fn record_destruction(
     };
     store.add_evidence(&case.id, std::slice::from_ref(&evidence)).await?;
     let audit_details = serde_json::json!({ "case_id": case.id, "disk": disk.label(), "destruction": details });
-    audit(store, actor, now, "disposal.destruction_recorded", &host_id, audit_details).await?;
+    audit(store, actor, now, DisposalStep::DestructionRecorded, &host_id, audit_details).await?;
     settle(store, actor, &case, now).await?;
     status(store, &host_id).await
 }
@@ -202,7 +203,7 @@ pub async fn import_verification(
             .map(|e| serde_json::json!({ "disk": e.disk_serial.clone().or(e.disk_name.clone()), "passed": e.passed }))
             .collect();
         let details = serde_json::json!({ "case_id": case.id, "report_id": report_id, "results": results });
-        audit(store, actor, now, "disposal.verification_imported", &host, details).await?;
+        audit(store, actor, now, DisposalStep::VerificationImported, &host, details).await?;
         settle(store, actor, &case, now).await?;
     }
     Ok(ImportOutcome { report_id, duplicate: added == 0, matched, ignored, status: status(store, &host).await? })
@@ -230,7 +231,7 @@ async fn settle(store: &dyn Store, actor: &Actor, case: &CaseRecord, now: DateTi
             "certificates": certificates.iter().map(|c| &c.id).collect::<Vec<_>>(),
             "agent_token_revoked": case.revoke_token,
         });
-        audit(store, actor, now, "disposal.sanitized", &case.host_id, details).await?;
+        audit(store, actor, now, DisposalStep::Sanitized, &case.host_id, details).await?;
     }
     Ok(())
 }

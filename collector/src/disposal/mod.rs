@@ -14,9 +14,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::admin::Actor;
+use crate::app::admin::Actor;
+use crate::app::audit::{AuditEvent, DisposalStep, record};
 use crate::store::disposal::{CaseClosing, CaseRecord, NewCase};
-use crate::store::{AuditRecord, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::tokens::{self, RandomError};
 use certificate::CertificateError;
 use lifecycle::{Destination, DiskCoverage, KnownDisk, LifecycleState};
@@ -130,24 +131,16 @@ fn view(case: &CaseRecord) -> CaseView {
     }
 }
 
+/// Records one disposal step in the audit log.
 pub(crate) async fn audit(
     store: &dyn Store,
     actor: &Actor,
     now: DateTime<Utc>,
-    action: &str,
+    step: DisposalStep,
     host_id: &str,
     details: serde_json::Value,
 ) -> Result<(), StoreError> {
-    store
-        .audit(&AuditRecord {
-            at: now,
-            actor: actor.name.clone(),
-            action: action.to_owned(),
-            target: Some(host_id.to_owned()),
-            source_ip: actor.source_ip.clone(),
-            details,
-        })
-        .await
+    record(store, actor, now, AuditEvent::Disposal { step, host_id: host_id.to_owned(), details }).await
 }
 
 /// A host by id, or by exact hostname when that names one host.
@@ -241,7 +234,7 @@ pub async fn start(
         "disks": disks.iter().map(KnownDisk::label).collect::<Vec<_>>(),
         "warnings": warnings,
     });
-    audit(store, actor, now, "disposal.started", &host_id, details).await?;
+    audit(store, actor, now, DisposalStep::Started, &host_id, details).await?;
     status(store, &host_id).await
 }
 
@@ -347,7 +340,7 @@ pub async fn complete(
     let details = serde_json::json!({
         "case_id": case.id, "from": "sanitized", "to": "disposed", "destination": destination, "reference": reference,
     });
-    audit(store, actor, now, "disposal.completed", &host_id, details).await?;
+    audit(store, actor, now, DisposalStep::Completed, &host_id, details).await?;
     status(store, &host_id).await
 }
 
@@ -384,6 +377,6 @@ pub async fn redeploy(
         return Err(DisposalError::WrongState(format!("host {host} changed state meanwhile; try again")));
     }
     let details = serde_json::json!({ "case_id": case.id, "from": state.as_str(), "to": "in_service", "note": note });
-    audit(store, actor, now, "disposal.redeployed", &host_id, details).await?;
+    audit(store, actor, now, DisposalStep::Redeployed, &host_id, details).await?;
     status(store, &host_id).await
 }

@@ -6,16 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use muster_shared::v1::{Disk, Hardware, Os, Package};
 use serde_json::json;
 
+pub use crate::model::StoredPackage;
 use crate::model::{EventKind, HistoryEvent};
-
-/// One installed package as stored (the fields that identify it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredPackage {
-    pub kind: String,
-    pub name: String,
-    pub version: String,
-    pub arch: Option<String>,
-}
 
 impl From<&Package> for StoredPackage {
     fn from(p: &Package) -> StoredPackage {

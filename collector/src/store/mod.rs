@@ -3,12 +3,10 @@
 //! Architecture invariant: the store keeps no host state in memory, so several collector replicas can share one
 //! PostgreSQL database. Every multi-statement change (enrolment, one report) is one transaction.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use muster_shared::v1::{Report, SectionName};
 
 use crate::config::Secret;
 use crate::model::Role;
@@ -24,6 +22,7 @@ pub mod findings;
 mod postgres;
 mod sql;
 mod sqlite;
+pub mod tx;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -81,28 +80,6 @@ pub struct NewApiToken {
     pub created_at: DateTime<Utc>,
 }
 
-/// What an enrolling agent claims about itself, already cleaned (junk hardware identity removed).
-#[derive(Debug, Clone)]
-pub struct EnrollInput {
-    pub hostname: String,
-    pub machine_id: Option<String>,
-    /// Both parts or nothing: half an identity identifies nothing.
-    pub hardware_identity: Option<(String, String)>,
-    pub agent_version: String,
-    pub tags: Vec<String>,
-    pub token_hash: String,
-    /// The id a new host gets, if the enrolment creates one.
-    pub new_host_id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnrollOutcome {
-    pub host_id: String,
-    pub reenrolled: bool,
-    /// Other live hosts with the same hardware identity; all of them and the new host are flagged.
-    pub duplicates: Vec<String>,
-}
-
 /// Whom a host token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostTokenLookup {
@@ -113,31 +90,6 @@ pub enum HostTokenLookup {
     /// Replaced by a re-enrolment.
     Revoked,
     Unknown,
-}
-
-/// One validated report, ready to store.
-#[derive(Debug, Clone)]
-pub struct IngestInput {
-    pub report_id: String,
-    /// Sections sent in full are `Some` in the report; the others are only in `hashes`.
-    pub report: Report,
-    /// Hash of every section the agent collected: recomputed here for full sections, as claimed for the others.
-    pub hashes: BTreeMap<SectionName, String>,
-    pub received_at: DateTime<Utc>,
-    /// Remembered report ids older than this are forgotten.
-    pub forget_reports_before: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IngestOutcome {
-    Stored {
-        events: usize,
-    },
-    Duplicate,
-    /// Nothing stored: these hash-only sections differ from (or are missing in) the stored copy.
-    NeedsSections(Vec<SectionName>),
-    /// The host was deleted meanwhile.
-    UnknownHost,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -186,18 +138,9 @@ pub trait Store:
     /// Failures from `source_ip` since `since`; older rows are pruned on the way.
     async fn count_enroll_failures(&self, source_ip: &str, since: DateTime<Utc>) -> Result<i64, StoreError>;
 
-    /// Creates or takes over a host (see [`crate::identity::decide`]) and gives it `input.token_hash`, revoking the
-    /// host's older tokens; counts a use of the secret. One transaction.
-    async fn enroll(
-        &self,
-        input: &EnrollInput,
-        secret_id: &str,
-        now: DateTime<Utc>,
-        live_since: DateTime<Utc>,
-    ) -> Result<EnrollOutcome, StoreError>;
+    /// A write transaction over host rows, for enrolment and reports (see [`tx::HostTx`]).
+    async fn begin_host_tx(&self) -> Result<Box<dyn tx::HostTx>, StoreError>;
     async fn host_for_token(&self, token_hash: &str) -> Result<HostTokenLookup, StoreError>;
-    /// Stores one report in one transaction: sections replaced, history written, `last_seen` updated.
-    async fn ingest(&self, host_id: &str, input: &IngestInput) -> Result<IngestOutcome, StoreError>;
 
     async fn create_api_token(&self, new: &NewApiToken) -> Result<(), StoreError>;
     async fn list_api_tokens(&self) -> Result<Vec<ApiTokenInfo>, StoreError>;

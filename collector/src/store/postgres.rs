@@ -22,3 +22,4 @@ impl PgStore {
 }
 
 super::sql::impl_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+super::tx::impl_host_tx!(sqlx::Postgres);

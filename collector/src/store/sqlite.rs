@@ -37,3 +37,4 @@ impl SqliteStore {
 }
 
 super::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::tx::impl_host_tx!(sqlx::Sqlite);

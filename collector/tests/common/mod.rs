@@ -10,7 +10,7 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
-use muster_collector::admin::{self, Actor};
+use muster_collector::app::admin::{self, Actor};
 use muster_collector::model::Role;
 use muster_collector::store::{PgStore, SqliteStore, Store};
 use muster_collector::{AppState, ServicePolicy};
@@ -47,6 +47,8 @@ pub struct Harness {
     pub now: Arc<Mutex<DateTime<Utc>>>,
     pub app: Router,
     pub backend: Backend,
+    /// What `app` serves, for tests that call the use cases or the schedule directly.
+    pub state: AppState,
 }
 
 /// Creates a fresh database for `backend`, runs `test` on it, drops the database, then reports the test's outcome.
@@ -97,28 +99,38 @@ impl Harness {
 
     pub fn with_policy(store: Arc<dyn Store>, backend: Backend, policy: ServicePolicy) -> Harness {
         let now = Arc::new(Mutex::new(start_time()));
+        let rules = muster_collector::rules::Rules::builtin().unwrap();
+        Harness::build(store, now, backend, policy, rules)
+    }
+
+    fn build(
+        store: Arc<dyn Store>,
+        now: Arc<Mutex<DateTime<Utc>>>,
+        backend: Backend,
+        policy: ServicePolicy,
+        rules: muster_collector::rules::Rules,
+    ) -> Harness {
         let clock_now = now.clone();
         let state = AppState {
             store: store.clone(),
             policy: Arc::new(policy),
             clock: Arc::new(move || *clock_now.lock().unwrap()),
-            rules: Arc::new(muster_collector::rules::Rules::builtin().unwrap()),
+            rules: Arc::new(rules),
         };
-        let app = muster_collector::app(state).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40_000))));
-        Harness { store, now, app, backend }
+        let app =
+            muster_collector::app(state.clone()).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40_000))));
+        Harness { store, now, app, backend, state }
     }
 
     /// The same database and clock with other policy settings.
     pub fn reconfigure(&self, policy: ServicePolicy) -> Harness {
-        let clock_now = self.now.clone();
-        let state = AppState {
-            store: self.store.clone(),
-            policy: Arc::new(policy),
-            clock: Arc::new(move || *clock_now.lock().unwrap()),
-            rules: Arc::new(muster_collector::rules::Rules::builtin().unwrap()),
-        };
-        let app = muster_collector::app(state).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40_000))));
-        Harness { store: self.store.clone(), now: self.now.clone(), app, backend: self.backend }
+        let rules = muster_collector::rules::Rules::builtin().unwrap();
+        Harness::build(self.store.clone(), self.now.clone(), self.backend, policy, rules)
+    }
+
+    /// The same database and clock with another rule set (an operator's policy directory).
+    pub fn with_rules(&self, rules: muster_collector::rules::Rules) -> Harness {
+        Harness::build(self.store.clone(), self.now.clone(), self.backend, (*self.state.policy).clone(), rules)
     }
 
     pub fn now(&self) -> DateTime<Utc> {

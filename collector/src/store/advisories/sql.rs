@@ -1,4 +1,7 @@
 //! `AdvisoryStore` for SQLite and PostgreSQL from one body (same SQL on both, as in `store/sql.rs`).
+//!
+//! Over 600 lines because it is one `macro_rules!` body instantiated for both backends; splitting it means one
+//! macro per resource (advisories, match cache, host views).
 
 use crate::vuln::severity::SeverityLevel;
 

@@ -6,11 +6,12 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Utc};
 use rand::TryRngCore;
 
-use crate::admin::{Actor, AdminError};
+use crate::app::admin::{Actor, AdminError};
+use crate::app::audit::{AuditEvent, record};
 use crate::config::Secret;
 use crate::model::Role;
+use crate::store::Store;
 use crate::store::console::{NewUser, UserRecord};
-use crate::store::{AuditRecord, Store};
 use crate::tokens::{self, RandomError};
 
 /// Chosen passwords must be at least this long; length beats composition rules (NIST SP 800-63B).
@@ -159,27 +160,6 @@ fn check_name(name: &str) -> Result<(), UserError> {
     }
 }
 
-async fn audit(
-    store: &dyn Store,
-    actor: &Actor,
-    now: DateTime<Utc>,
-    action: &str,
-    target: &str,
-    details: serde_json::Value,
-) -> Result<(), UserError> {
-    store
-        .audit(&AuditRecord {
-            at: now,
-            actor: actor.name.clone(),
-            action: action.to_owned(),
-            target: Some(target.to_owned()),
-            source_ip: actor.source_ip.clone(),
-            details,
-        })
-        .await?;
-    Ok(())
-}
-
 /// Creates a user with a one-time password (returned once), which must be changed at first sign-in.
 pub async fn add_user(
     store: &dyn Store,
@@ -202,7 +182,7 @@ pub async fn add_user(
     if !store.create_user(&new).await? {
         return Err(UserError::Exists(name.to_owned()));
     }
-    audit(store, actor, now, "user.created", name, serde_json::json!({ "role": role })).await?;
+    record(store, actor, now, AuditEvent::UserCreated { name: name.to_owned(), role }).await?;
     let record = store.user_by_id(&new.id).await?.ok_or(UserError::NotFound)?;
     Ok((record, password))
 }
@@ -220,7 +200,7 @@ pub async fn reset_password(
     if !store.set_user_password(&user.id, &hash, true, None).await? {
         return Err(UserError::NotFound);
     }
-    audit(store, actor, now, "user.password_reset", name, serde_json::json!({})).await?;
+    record(store, actor, now, AuditEvent::UserPasswordReset { name: name.to_owned() }).await?;
     Ok(password)
 }
 
@@ -237,7 +217,7 @@ pub async fn change_own_password(
 ) -> Result<(), UserError> {
     let user = store.user_by_id(user_id).await?.ok_or(UserError::NotFound)?;
     if !verify_bounded(current_password.to_owned(), Some(user.password_hash.clone())).await? {
-        audit(store, actor, now, "user.password_change_refused", &user.name, serde_json::json!({})).await?;
+        record(store, actor, now, AuditEvent::UserPasswordChangeRefused { name: user.name.clone() }).await?;
         return Err(UserError::Invalid("the current password is wrong".to_owned()));
     }
     if current_password == new_password {
@@ -248,7 +228,7 @@ pub async fn change_own_password(
     if !store.set_user_password(user_id, &hash, false, Some(keep_session_hash)).await? {
         return Err(UserError::NotFound);
     }
-    audit(store, actor, now, "user.password_changed", &user.name, serde_json::json!({})).await
+    Ok(record(store, actor, now, AuditEvent::UserPasswordChanged { name: user.name }).await?)
 }
 
 pub async fn set_role(
@@ -267,7 +247,8 @@ pub async fn set_role(
         // The store refuses atomically what the check above saw too late (a concurrent change).
         return Err(UserError::LastAdmin);
     }
-    audit(store, actor, now, "user.role_changed", name, serde_json::json!({ "from": user.role, "to": role })).await
+    Ok(record(store, actor, now, AuditEvent::UserRoleChanged { name: name.to_owned(), from: user.role, to: role })
+        .await?)
 }
 
 /// Lets a disabled user sign in again (with their old password; reset it if that is unknown).
@@ -276,7 +257,7 @@ pub async fn enable(store: &dyn Store, actor: &Actor, name: &str, now: DateTime<
     if !store.enable_user(&user.id).await? {
         return Err(UserError::Invalid(format!("{name} is not disabled")));
     }
-    audit(store, actor, now, "user.enabled", name, serde_json::json!({})).await
+    Ok(record(store, actor, now, AuditEvent::UserEnabled { name: name.to_owned() }).await?)
 }
 
 pub async fn disable(store: &dyn Store, actor: &Actor, name: &str, now: DateTime<Utc>) -> Result<(), UserError> {
@@ -291,7 +272,7 @@ pub async fn disable(store: &dyn Store, actor: &Actor, name: &str, now: DateTime
             None => UserError::NotFound,
         });
     }
-    audit(store, actor, now, "user.disabled", name, serde_json::json!({})).await
+    Ok(record(store, actor, now, AuditEvent::UserDisabled { name: name.to_owned() }).await?)
 }
 
 #[cfg(test)]

@@ -4,9 +4,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use crate::app::audit::Actor;
+use crate::app::audit::{AuditEvent, record};
 use crate::config::Secret;
 use crate::model::Role;
-use crate::store::{AuditRecord, NewApiToken, NewEnrollSecret, Store, StoreError};
+use crate::store::{NewApiToken, NewEnrollSecret, Store, StoreError};
 use crate::tokens::{self, RandomError};
 use crate::views::{ApiTokenInfo, EnrollSecretInfo};
 
@@ -18,39 +20,6 @@ pub enum AdminError {
     Random(#[from] RandomError),
     #[error("{0}")]
     Invalid(String),
-}
-
-/// Who did it, for the audit log: `cli`, or `api-token:<role>`.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub name: String,
-    pub source_ip: Option<String>,
-}
-
-impl Actor {
-    pub fn cli() -> Actor {
-        Actor { name: "cli".to_owned(), source_ip: None }
-    }
-}
-
-async fn audit(
-    store: &dyn Store,
-    actor: &Actor,
-    now: DateTime<Utc>,
-    action: &str,
-    target: &str,
-    details: serde_json::Value,
-) -> Result<(), StoreError> {
-    store
-        .audit(&AuditRecord {
-            at: now,
-            actor: actor.name.clone(),
-            action: action.to_owned(),
-            target: Some(target.to_owned()),
-            source_ip: actor.source_ip.clone(),
-            details,
-        })
-        .await
 }
 
 fn check_label(kind: &str, label: &str) -> Result<(), AdminError> {
@@ -89,7 +58,8 @@ pub async fn create_enroll_secret(
             expires_at,
         })
         .await?;
-    audit(store, actor, now, "enroll_secret.created", &id, serde_json::json!({ "label": label })).await?;
+    let event = AuditEvent::EnrollSecretCreated { id: id.clone(), label: label.to_owned() };
+    record(store, actor, now, event).await?;
     let info = EnrollSecretInfo { id, label: label.to_owned(), created_at: now, expires_at, revoked_at: None, uses: 0 };
     Ok((info, secret))
 }
@@ -102,7 +72,7 @@ pub async fn revoke_enroll_secret(
 ) -> Result<bool, AdminError> {
     let done = store.revoke_enroll_secret(id, now).await?;
     if done {
-        audit(store, actor, now, "enroll_secret.revoked", id, serde_json::json!({})).await?;
+        record(store, actor, now, AuditEvent::EnrollSecretRevoked { id: id.to_owned() }).await?;
     }
     Ok(done)
 }
@@ -127,7 +97,8 @@ pub async fn create_api_token(
             created_at: now,
         })
         .await?;
-    audit(store, actor, now, "api_token.created", &id, serde_json::json!({ "name": name, "role": role })).await?;
+    let event = AuditEvent::ApiTokenCreated { id: id.clone(), name: name.to_owned(), role };
+    record(store, actor, now, event).await?;
     Ok((ApiTokenInfo { id, name: name.to_owned(), role, created_at: now, revoked_at: None }, token))
 }
 
@@ -139,7 +110,7 @@ pub async fn revoke_api_token(
 ) -> Result<bool, AdminError> {
     let done = store.revoke_api_token(id, now).await?;
     if done {
-        audit(store, actor, now, "api_token.revoked", id, serde_json::json!({})).await?;
+        record(store, actor, now, AuditEvent::ApiTokenRevoked { id: id.to_owned() }).await?;
     }
     Ok(done)
 }

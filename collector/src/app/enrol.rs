@@ -1,0 +1,263 @@
+//! Enrolment: an agent trades the enrolment secret for a host token. The checks on what it claims, the limit on
+//! failed attempts per address, the secret's validity, creating or taking over the host record (decided by
+//! `identity::decide` over the candidates read in the same transaction), and the audit entry of each outcome.
+
+use chrono::{DateTime, Utc};
+use muster_shared::v1::{EnrollRequest, EnrollResponse};
+
+use crate::app::audit::{Actor, AuditEvent, record};
+use crate::config::EnrolmentPolicy;
+use crate::identity::{self, Candidate, Decision};
+use crate::store::tx::{EnrolledHost, IdentityKey};
+use crate::store::{Store, StoreError};
+use crate::tokens::{self, RandomError};
+
+/// What an enrolling agent claims about itself, already cleaned (junk hardware identity removed).
+#[derive(Debug, Clone)]
+pub struct EnrollInput {
+    pub hostname: String,
+    pub machine_id: Option<String>,
+    /// Both parts or nothing: half an identity identifies nothing.
+    pub hardware_identity: Option<(String, String)>,
+    pub agent_version: String,
+    pub tags: Vec<String>,
+    pub token_hash: String,
+    /// The id a new host gets, if the enrolment creates one.
+    pub new_host_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollOutcome {
+    pub host_id: String,
+    pub reenrolled: bool,
+    /// Other live hosts with the same hardware identity; all of them and the new host are flagged.
+    pub duplicates: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolError {
+    #[error("too many failed enrolments from this address")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("{0}")]
+    Invalid(String),
+    /// The secret is unknown, revoked or expired; `code` is the API's error code.
+    #[error("{message}")]
+    Refused { code: &'static str, message: &'static str },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
+
+fn checked(name: &str, value: &str, max: usize) -> Result<(), EnrolError> {
+    if value.len() > max {
+        return Err(EnrolError::Invalid(format!("{name} is longer than {max} bytes")));
+    }
+    Ok(())
+}
+
+/// The request within its size limits, with the hostname trimmed and not empty.
+fn validate(request: &EnrollRequest) -> Result<String, EnrolError> {
+    checked("secret", &request.secret, 512)?;
+    checked("hostname", &request.hostname, 255)?;
+    checked("agent_version", &request.agent_version, 64)?;
+    for value in [&request.machine_id, &request.system_uuid, &request.system_serial].into_iter().flatten() {
+        checked("identity field", value, 128)?;
+    }
+    if request.tags.len() > 64 {
+        return Err(EnrolError::Invalid("at most 64 tags".to_owned()));
+    }
+    for tag in &request.tags {
+        checked("tag", tag, 128)?;
+    }
+    let hostname = request.hostname.trim().to_owned();
+    if hostname.is_empty() {
+        return Err(EnrolError::Invalid("hostname is empty".to_owned()));
+    }
+    Ok(hostname)
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// `now - d`, or the epoch when that does not exist.
+pub fn ago(now: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    now.checked_sub_signed(d).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// Whether the secret may enrol now; the reason (code and message) when not.
+fn secret_refusal(
+    secret: Option<&crate::store::EnrollSecretState>,
+    now: DateTime<Utc>,
+) -> Option<(&'static str, &'static str)> {
+    match secret {
+        None => Some(("invalid_secret", "unknown enrolment secret")),
+        Some(s) if s.revoked => Some(("secret_revoked", "this enrolment secret was revoked")),
+        Some(s) if s.expires_at.is_some_and(|at| at <= now) => {
+            Some(("secret_expired", "this enrolment secret has expired"))
+        }
+        Some(_) => None,
+    }
+}
+
+/// Enrols the machine whose enrolment request (JSON) is `body`, coming from `ip`. The body is decoded after the
+/// failure limit is checked: a limited address gets the same answer whatever it sends.
+pub async fn enrol(
+    store: &dyn Store,
+    policy: &EnrolmentPolicy,
+    body: &[u8],
+    ip: &str,
+    now: DateTime<Utc>,
+) -> Result<EnrollResponse, EnrolError> {
+    let failures = store.count_enroll_failures(ip, ago(now, policy.failure_window)).await?;
+    if failures >= policy.max_failures {
+        tracing::warn!(source_ip = %ip, failures, "enrolment refused: too many failed attempts");
+        return Err(EnrolError::RateLimited { retry_after_secs: policy.failure_window.as_secs().max(1) });
+    }
+    let request: EnrollRequest =
+        serde_json::from_slice(body).map_err(|e| EnrolError::Invalid(format!("not an enrolment request: {e}")))?;
+    let hostname = validate(&request)?;
+    let actor = Actor::agent(ip);
+
+    let secret = store.find_enroll_secret(&tokens::hash(&request.secret)).await?;
+    let secret = match (secret_refusal(secret.as_ref(), now), secret) {
+        (None, Some(secret)) => secret,
+        (refusal, _) => {
+            let (code, message) = refusal.unwrap_or(("invalid_secret", "unknown enrolment secret"));
+            tracing::warn!(source_ip = %ip, hostname = %hostname, reason = code, "enrolment failed");
+            store.record_enroll_failure(ip, now).await?;
+            record(store, &actor, now, AuditEvent::HostEnrollFailed { hostname, reason: code }).await?;
+            return Err(EnrolError::Refused { code, message });
+        }
+    };
+
+    let token = tokens::generate(tokens::HOST_TOKEN_PREFIX)?;
+    let input = EnrollInput {
+        hostname: hostname.clone(),
+        machine_id: non_empty(request.machine_id),
+        hardware_identity: identity::hardware_identity(
+            request.system_uuid.as_deref(),
+            request.system_serial.as_deref(),
+        ),
+        agent_version: request.agent_version,
+        tags: request.tags,
+        token_hash: tokens::hash(token.expose()),
+        new_host_id: tokens::new_id()?,
+    };
+    let outcome = enrol_host(store, &input, &secret.id, now, ago(now, policy.live_window)).await?;
+    if !outcome.duplicates.is_empty() {
+        tracing::warn!(host_id = %outcome.host_id, others = ?outcome.duplicates,
+            "duplicate hardware identity: another live host claims it (cloned machine?)");
+    }
+    tracing::info!(host_id = %outcome.host_id, hostname = %hostname, reenrolled = outcome.reenrolled, "host enrolled");
+    let event = AuditEvent::HostEnrolled {
+        host_id: outcome.host_id.clone(),
+        hostname,
+        secret_id: secret.id,
+        reenrolled: outcome.reenrolled,
+        duplicate_of: outcome.duplicates,
+    };
+    record(store, &actor, now, event).await?;
+    Ok(EnrollResponse {
+        host_id: outcome.host_id,
+        host_token: token.expose().to_owned(),
+        reenrolled: outcome.reenrolled,
+    })
+}
+
+/// Creates or takes over a host (see [`identity::decide`]) and gives it `input.token_hash`, revoking the host's
+/// older tokens; counts a use of the secret. One transaction.
+pub async fn enrol_host(
+    store: &dyn Store,
+    input: &EnrollInput,
+    secret_id: &str,
+    now: DateTime<Utc>,
+    live_since: DateTime<Utc>,
+) -> Result<EnrollOutcome, StoreError> {
+    let mut tx = store.begin_host_tx().await?;
+    tx.count_secret_use(secret_id).await?;
+    let key = match (&input.hardware_identity, &input.machine_id) {
+        (Some((uuid, serial)), _) => Some(IdentityKey::Hardware { uuid, serial }),
+        (None, Some(machine_id)) => Some(IdentityKey::MachineId(machine_id)),
+        (None, None) => None,
+    };
+    let candidates: Vec<Candidate> = match key {
+        Some(key) => tx
+            .hosts_with_identity(key)
+            .await?
+            .into_iter()
+            .map(|c| Candidate { host_id: c.host_id, machine_id: c.machine_id, last_seen: c.last_seen })
+            .collect(),
+        None => Vec::new(),
+    };
+    let host = EnrolledHost {
+        hostname: &input.hostname,
+        machine_id: input.machine_id.as_deref(),
+        hardware_identity: input.hardware_identity.as_ref().map(|(u, s)| (u.as_str(), s.as_str())),
+        agent_version: &input.agent_version,
+        tags: &input.tags,
+    };
+    let outcome = match identity::decide(input.machine_id.as_deref(), &candidates, live_since) {
+        Decision::Reenrol { host_id } => {
+            tx.take_over_host(&host_id, &host, now).await?;
+            EnrollOutcome { host_id, reenrolled: true, duplicates: Vec::new() }
+        }
+        Decision::New { duplicates } => {
+            tx.insert_host(&input.new_host_id, &host, !duplicates.is_empty(), now).await?;
+            for other in &duplicates {
+                tx.flag_duplicate_identity(other).await?;
+            }
+            EnrollOutcome { host_id: input.new_host_id.clone(), reenrolled: false, duplicates }
+        }
+    };
+    tx.insert_host_token(&input.token_hash, &outcome.host_id, now).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::store::EnrollSecretState;
+
+    #[test]
+    fn secrets_are_refused_when_unknown_revoked_or_expired() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        let secret = |revoked: bool, expires_at: Option<DateTime<Utc>>| EnrollSecretState {
+            id: "s".to_owned(),
+            expires_at,
+            revoked,
+        };
+        let cases = [
+            (None, Some("invalid_secret")),
+            (Some(secret(true, None)), Some("secret_revoked")),
+            (Some(secret(false, Some(now))), Some("secret_expired")),
+            (Some(secret(false, Some(now + chrono::Duration::seconds(1)))), None),
+            (Some(secret(false, None)), None),
+        ];
+        for (stored, expected) in cases {
+            assert_eq!(secret_refusal(stored.as_ref(), now).map(|(code, _)| code), expected, "{stored:?}");
+        }
+    }
+
+    #[test]
+    fn requests_over_the_limits_are_invalid() {
+        let request = |hostname: &str, tags: usize| EnrollRequest {
+            secret: "s".to_owned(),
+            hostname: hostname.to_owned(),
+            machine_id: None,
+            system_uuid: None,
+            system_serial: None,
+            agent_version: "0.1.0".to_owned(),
+            tags: vec!["t".to_owned(); tags],
+        };
+        assert_eq!(validate(&request("  lab ", 0)).unwrap(), "lab");
+        for bad in [request("   ", 0), request(&"h".repeat(256), 0), request("lab", 65)] {
+            assert!(matches!(validate(&bad), Err(EnrolError::Invalid(_))), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Storing one agent report: the report must be the enrolled machine's, the sections' hashes are the content's;
+//! in one transaction the delta check, the history diff and the host's new columns are decided from what is
+//! stored ([`plan`], pure) and then written; afterwards the host's findings and vulnerability matches follow.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use muster_shared::v1::{Hardware, Os, Report, ReportEnvelope, SectionName};
+
+use crate::AppState;
+use crate::app::enrol::ago;
+use crate::identity;
+use crate::ingest::{self, diff};
+use crate::model::{HistoryEvent, StoredPackage};
+use crate::store::tx::{ReportRow, ReportedHost, SoftwareRow};
+use crate::store::{Store, StoreError};
+
+/// One validated report, ready to store.
+#[derive(Debug, Clone)]
+pub struct IngestInput {
+    pub report_id: String,
+    /// Sections sent in full are `Some` in the report; the others are only in `hashes`.
+    pub report: Report,
+    /// Hash of every section the agent collected: recomputed here for full sections, as claimed for the others.
+    pub hashes: BTreeMap<SectionName, String>,
+    pub received_at: DateTime<Utc>,
+    /// Remembered report ids older than this are forgotten.
+    pub forget_reports_before: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Stored {
+        events: usize,
+    },
+    Duplicate,
+    /// Nothing stored: these hash-only sections differ from (or are missing in) the stored copy.
+    NeedsSections(Vec<SectionName>),
+    /// The host was deleted meanwhile.
+    UnknownHost,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The report names another machine than the one the token was enrolled for.
+    #[error("the report's machine id differs from the enrolled host's")]
+    OtherMachine,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The host a report's token belongs to.
+#[derive(Debug, Clone)]
+pub struct Reporter<'a> {
+    pub host_id: &'a str,
+    /// The machine id recorded at enrolment, when the agent sent one.
+    pub machine_id: Option<&'a str>,
+}
+
+/// Stores `envelope` for `reporter`; once stored, evaluates the host's rules and matches its packages. Those
+/// follow-ups never fail the report: it is stored, and the next report or scheduled run catches up.
+pub async fn report(
+    state: &AppState,
+    reporter: Reporter<'_>,
+    envelope: ReportEnvelope,
+) -> Result<IngestOutcome, ReportError> {
+    let host_id = reporter.host_id;
+    let reported_machine = envelope.report.host.as_ref().and_then(|h| h.machine_id.as_deref());
+    if let (Some(reported), Some(enrolled)) = (reported_machine, reporter.machine_id)
+        && reported != enrolled
+    {
+        tracing::warn!(host_id = %host_id, "report refused: machine id differs from the enrolled host's");
+        return Err(ReportError::OtherMachine);
+    }
+    let (hashes, mismatched) = ingest::effective_hashes(&envelope);
+    if !mismatched.is_empty() {
+        tracing::warn!(host_id = %host_id, sections = ?mismatched,
+            "agent's section hashes differ from the content sent; storing the content's hashes");
+    }
+    let now: DateTime<Utc> = (state.clock)();
+    let input = IngestInput {
+        report_id: envelope.report_id,
+        report: envelope.report,
+        hashes,
+        received_at: now,
+        forget_reports_before: ago(now, state.policy.report_id_retention),
+    };
+    let outcome = store_report(state.store.as_ref(), host_id, &input).await?;
+    if let IngestOutcome::Stored { events } = outcome {
+        tracing::debug!(host_id = %host_id, report_id = %input.report_id, events, "report stored");
+        crate::findings::evaluate::after_ingest(state, host_id, &input.report_id).await;
+        crate::store::advisories::sync::after_report(state.store.as_ref(), host_id, &input.report, now).await;
+    }
+    Ok(outcome)
+}
+
+/// Stores one report in one transaction: sections replaced, history written, `last_seen` updated.
+pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput) -> Result<IngestOutcome, StoreError> {
+    let mut tx = store.begin_host_tx().await?;
+    if !tx.lock_host(host_id).await? {
+        return Ok(IngestOutcome::UnknownHost);
+    }
+    if tx.report_seen(host_id, &input.report_id).await? {
+        return Ok(IngestOutcome::Duplicate);
+    }
+    let report = &input.report;
+    let stored = tx.section_hashes(host_id).await?;
+    let needs = ingest::needs_full(report, &input.hashes, &stored);
+    if !needs.is_empty() {
+        return Ok(IngestOutcome::NeedsSections(needs));
+    }
+    let mut prior = Prior::default();
+    if report.software.is_some() && stored.contains_key(SectionName::Software.as_str()) {
+        prior.packages = Some(tx.stored_packages(host_id).await?);
+    }
+    // A section stored by an older schema that no longer parses only costs its history diff.
+    if report.hardware.is_some() {
+        prior.hardware = tx.section_content(host_id, SectionName::Hardware).await?.and_then(|t| parse(&t));
+    }
+    if report.os.is_some() {
+        prior.os = tx.section_content(host_id, SectionName::Os).await?.and_then(|t| parse(&t));
+    }
+
+    let writes = plan(input, &prior).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    for (section, hash, content) in &writes.sections {
+        tx.put_section(host_id, *section, hash, content, input.received_at).await?;
+    }
+    if let Some(rows) = &writes.software {
+        tx.replace_software(host_id, rows).await?;
+    }
+    tx.update_reported_host(host_id, &writes.host, input.received_at).await?;
+    tx.insert_history(host_id, input.received_at, &input.report_id, &writes.events).await?;
+    tx.record_report(host_id, &writes.report, input.forget_reports_before).await?;
+    tx.commit().await?;
+    Ok(IngestOutcome::Stored { events: writes.events.len() })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_str(text).ok()
+}
+
+/// What is stored of a host before a report, as far as the report's history needs it: each part only when the
+/// report brings the section in full and a stored copy exists.
+#[derive(Debug, Clone, Default)]
+pub struct Prior {
+    pub packages: Option<Vec<StoredPackage>>,
+    pub hardware: Option<Hardware>,
+    pub os: Option<Os>,
+}
+
+/// Everything one report writes.
+#[derive(Debug, Clone)]
+pub struct Writes<'a> {
+    /// (section, hash, stored JSON) of every section sent in full.
+    pub sections: Vec<(SectionName, String, String)>,
+    /// The host's packages, one row per catalogue key, when the software section came in full.
+    pub software: Option<Vec<SoftwareRow<'a>>>,
+    pub host: ReportedHost<'a>,
+    pub events: Vec<HistoryEvent>,
+    pub report: ReportRow<'a>,
+}
+
+/// Decides what a report that passed the delta check writes, from the report and what was stored before.
+pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, serde_json::Error> {
+    let report: &'a Report = &input.report;
+    let mut events = Vec::new();
+    if let (Some(software), Some(old)) = (&report.software, &prior.packages) {
+        let new: Vec<StoredPackage> = software.packages.iter().map(Into::into).collect();
+        events.extend(diff::package_events(old, &new));
+    }
+    if let (Some(new), Some(old)) = (&report.hardware, &prior.hardware) {
+        events.extend(diff::hardware_events(old, new));
+    }
+    if let (Some(new), Some(old)) = (&report.os, &prior.os) {
+        events.extend(diff::os_events(old, new));
+    }
+    let sections: Vec<(SectionName, String, String)> = ingest::section_contents(report)?
+        .into_iter()
+        .map(|(section, content)| (section, input.hashes.get(&section).cloned().unwrap_or_default(), content))
+        .collect();
+    let software = report.software.as_ref().map(|software| {
+        let mut by_id = BTreeMap::new();
+        for p in &software.packages {
+            by_id.entry(ingest::software_id(p)).or_insert(p);
+        }
+        by_id.into_iter().map(|(id, package)| SoftwareRow { id, package }).collect()
+    });
+    let hardware_identity = report
+        .hardware
+        .as_ref()
+        .and_then(|h| h.system.as_ref())
+        .and_then(|system| identity::hardware_identity(system.uuid.as_deref(), system.serial.as_deref()));
+    let host = ReportedHost {
+        agent_version: &report.agent.version,
+        hostname: report.host.as_ref().and_then(|h| h.hostname.as_deref()),
+        machine_id: report.host.as_ref().and_then(|h| h.machine_id.as_deref()),
+        hardware_identity,
+        os: report.os.as_ref(),
+    };
+    let full: Vec<&str> = sections.iter().map(|(s, _, _)| s.as_str()).collect();
+    let row = ReportRow {
+        report_id: &input.report_id,
+        received_at: input.received_at,
+        collected_at: report.collected_at,
+        full_sections: full.join(","),
+    };
+    Ok(Writes { sections, software, host, events, report: row })
+}
+
+#[cfg(test)]
+mod tests;

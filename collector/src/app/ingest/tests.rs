@@ -1,0 +1,171 @@
+//! The ingest plan as tables, without a database: the delta check, and what a report writes given what was stored
+//! (the real ThinkPad report of `testdata/reports`, changed in code the way a later report would be).
+
+use chrono::TimeZone;
+use muster_shared::v1::{SectionName, section_hashes};
+
+use super::*;
+use crate::model::EventKind;
+
+/// The real report, completed with the hostname and machine id a live agent reads (as `tests/common` does).
+fn thinkpad() -> Report {
+    let path = format!("{}/testdata/reports/debian12-thinkpad-t480s.json", env!("CARGO_MANIFEST_DIR"));
+    let mut report: Report = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let host = report.host.get_or_insert_with(Default::default);
+    host.hostname = Some("lab-t480s".to_owned());
+    host.machine_id = Some("4c4c4544004d3510804bb2c04f4e3732".to_owned());
+    report
+}
+
+/// `report` as sent with only `in_full` in full and every collected section's hash.
+fn sent(report: &Report, in_full: &[SectionName]) -> IngestInput {
+    let hashes = section_hashes(report);
+    let mut r = report.clone();
+    let keep = |s: SectionName| in_full.contains(&s);
+    if !keep(SectionName::Host) {
+        r.host = None;
+    }
+    if !keep(SectionName::Hardware) {
+        r.hardware = None;
+    }
+    if !keep(SectionName::Os) {
+        r.os = None;
+    }
+    if !keep(SectionName::Software) {
+        r.software = None;
+    }
+    if !keep(SectionName::Patches) {
+        r.patches = None;
+    }
+    if !keep(SectionName::Checks) {
+        r.checks = None;
+    }
+    let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    IngestInput {
+        report_id: "r1".to_owned(),
+        report: r,
+        hashes,
+        received_at: at,
+        forget_reports_before: at - chrono::Duration::days(30),
+    }
+}
+
+fn stored_hashes(report: &Report, sections: &[SectionName]) -> BTreeMap<String, String> {
+    section_hashes(report)
+        .into_iter()
+        .filter(|(s, _)| sections.contains(s))
+        .map(|(s, h)| (s.as_str().to_owned(), h))
+        .collect()
+}
+
+#[test]
+fn delta_check_asks_for_every_hash_it_cannot_confirm() {
+    use SectionName::*;
+    let report = thinkpad();
+    let mut changed = report.clone();
+    changed.os.as_mut().unwrap().version_id = Some("13".to_owned());
+    let all = [Host, Hardware, Os, Software, Checks];
+    // (stored sections, stored from which report, sent in full, expected needs)
+    let cases: [(&[SectionName], &Report, &[SectionName], &[SectionName]); 5] = [
+        (&all, &report, &[], &[]),
+        (&[], &report, &all, &[]),
+        (&[], &report, &[Host], &[Hardware, Os, Software, Checks]),
+        (&all, &changed, &[], &[Os]),
+        (&[Host, Hardware, Os, Checks], &report, &[Os], &[Software]),
+    ];
+    for (stored, from, in_full, expected) in cases {
+        let input = sent(&report, in_full);
+        let needs = ingest::needs_full(&input.report, &input.hashes, &stored_hashes(from, stored));
+        assert_eq!(needs, expected, "stored {stored:?}, sent in full {in_full:?}");
+    }
+}
+
+/// (sections written, software rows, event kinds, hostname set, identity set, os set, full_sections)
+type Summary = (Vec<SectionName>, Option<usize>, Vec<EventKind>, bool, bool, bool, String);
+
+fn summary(w: &Writes<'_>) -> Summary {
+    (
+        w.sections.iter().map(|(s, _, _)| *s).collect(),
+        w.software.as_ref().map(Vec::len),
+        w.events.iter().map(|e| e.kind).collect(),
+        w.host.hostname.is_some(),
+        w.host.hardware_identity.is_some(),
+        w.host.os.is_some(),
+        w.report.full_sections.clone(),
+    )
+}
+
+#[test]
+fn a_report_writes_what_came_in_full_and_the_history_of_what_changed() {
+    use SectionName::*;
+    let report = thinkpad();
+    let packages = report.software.as_ref().unwrap().packages.len();
+    let stored: Vec<StoredPackage> = report.software.as_ref().unwrap().packages.iter().map(Into::into).collect();
+
+    // An older copy: one package at an older version, one since removed, one the new report no longer has.
+    let mut older = stored.clone();
+    older[0].version = "3.133".to_owned();
+    older.push(StoredPackage { kind: "deb".into(), name: "telnet".into(), version: "0.17".into(), arch: None });
+    let older_os = {
+        let mut os = report.os.clone().unwrap();
+        os.version_id = Some("11".to_owned());
+        os
+    };
+
+    let all = [Host, Hardware, Os, Software, Checks];
+    let cases: Vec<(&str, IngestInput, Prior, Summary)> = vec![
+        (
+            "first report: everything written, nothing to compare",
+            sent(&report, &all),
+            Prior::default(),
+            (all.to_vec(), Some(packages), vec![], true, true, true, "host,hardware,os,software,checks".into()),
+        ),
+        (
+            "unchanged copy stored: no history",
+            sent(&report, &all),
+            Prior { packages: Some(stored.clone()), hardware: report.hardware.clone(), os: report.os.clone() },
+            (all.to_vec(), Some(packages), vec![], true, true, true, "host,hardware,os,software,checks".into()),
+        ),
+        (
+            "upgrade, removal and OS upgrade",
+            sent(&report, &[Os, Software]),
+            Prior { packages: Some(older), hardware: None, os: Some(older_os) },
+            (
+                vec![Os, Software],
+                Some(packages),
+                vec![EventKind::PackageUpgraded, EventKind::PackageRemoved, EventKind::OsUpgraded],
+                false,
+                false,
+                true,
+                "os,software".into(),
+            ),
+        ),
+        (
+            "hashes only: the host row's times and agent version, nothing else",
+            sent(&report, &[]),
+            Prior::default(),
+            (vec![], None, vec![], false, false, false, String::new()),
+        ),
+    ];
+    for (name, input, prior, expected) in cases {
+        let writes = plan(&input, &prior).unwrap();
+        assert_eq!(summary(&writes), expected, "{name}");
+        assert_eq!(writes.host.agent_version, "0.1.0", "{name}");
+        for (section, hash, _) in &writes.sections {
+            assert_eq!(Some(hash), input.hashes.get(section), "{name}: {section:?} keeps the content's hash");
+        }
+    }
+}
+
+#[test]
+fn software_rows_have_one_row_per_catalogue_key() {
+    let report = thinkpad();
+    let mut input = sent(&report, &[SectionName::Software]);
+    let software = input.report.software.as_mut().unwrap();
+    let first = software.packages[0].clone();
+    software.packages.push(first);
+    let writes = plan(&input, &Prior::default()).unwrap();
+    let rows = writes.software.unwrap();
+    assert_eq!(rows.len(), report.software.as_ref().unwrap().packages.len());
+    assert!(rows.windows(2).all(|w| w[0].id < w[1].id));
+}

@@ -1,0 +1,16 @@
+//! The use cases: what the collector does, once, for the HTTP API, the console and the CLI alike.
+//!
+//! Architecture invariant: handlers, console pages and CLI commands parse their input, call a function here and
+//! render what it returns; they contain no business rule (no threshold, no audit row). Each use case takes its
+//! inputs (store, clock reading, policy) as parameters, decides with pure functions and tells the store what to
+//! write. The store below contains no decision.
+
+pub mod admin;
+pub mod audit;
+pub mod enrol;
+pub mod hosts;
+pub mod ingest;
+pub mod rules;
+pub mod sign_in;
+pub mod users;
+pub mod vulnerabilities;

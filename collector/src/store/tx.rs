@@ -1,0 +1,509 @@
+//! The write transaction of one host's rows (enrolment, reports): plain reads and writes, no decision. The use
+//! cases in `crate::app` open it, read what they need, decide with pure functions (identity, delta check, history
+//! diff) and then tell it what to write; dropping it without [`HostTx::commit`] rolls everything back.
+//!
+//! Both backends share one body (`impl_host_tx!`, instantiated in `sqlite.rs` and `postgres.rs`) because they
+//! accept the same SQL here and differ only in their sqlx types; sqlx's generic `Executor` bounds would say the same
+//! thing at several times the length.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use muster_shared::v1::{Os, Package, SectionName};
+
+use super::StoreError;
+use crate::model::{HistoryEvent, StoredPackage};
+
+/// A host that may be the enrolling machine (same hardware identity or machine id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCandidate {
+    pub host_id: String,
+    pub machine_id: Option<String>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// How to find the hosts an enrolling machine may be.
+#[derive(Debug, Clone, Copy)]
+pub enum IdentityKey<'a> {
+    Hardware { uuid: &'a str, serial: &'a str },
+    MachineId(&'a str),
+}
+
+/// What an enrolment writes into a host row, new or taken over.
+#[derive(Debug, Clone)]
+pub struct EnrolledHost<'a> {
+    pub hostname: &'a str,
+    pub machine_id: Option<&'a str>,
+    pub hardware_identity: Option<(&'a str, &'a str)>,
+    pub agent_version: &'a str,
+    pub tags: &'a [String],
+}
+
+/// A catalogue row with its key (see `ingest::software_id`).
+#[derive(Debug, Clone)]
+pub struct SoftwareRow<'a> {
+    pub id: String,
+    pub package: &'a Package,
+}
+
+/// The host columns a stored report sets; `None` leaves a column as it is.
+#[derive(Debug, Clone)]
+pub struct ReportedHost<'a> {
+    pub agent_version: &'a str,
+    pub hostname: Option<&'a str>,
+    pub machine_id: Option<&'a str>,
+    pub hardware_identity: Option<(String, String)>,
+    pub os: Option<&'a Os>,
+}
+
+/// The row of a stored report, remembered to answer retries with `duplicate`.
+#[derive(Debug, Clone)]
+pub struct ReportRow<'a> {
+    pub report_id: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub collected_at: DateTime<Utc>,
+    /// The sections sent in full, comma-separated.
+    pub full_sections: String,
+}
+
+#[async_trait]
+pub trait HostTx: Send {
+    // Enrolment.
+
+    /// Counts a use of the enrolment secret. Written first: it takes SQLite's write lock before any read and, on
+    /// PostgreSQL, the secret's row lock, so concurrent enrolments with one secret see each other's hosts.
+    async fn count_secret_use(&mut self, secret_id: &str) -> Result<(), StoreError>;
+    async fn hosts_with_identity(&mut self, key: IdentityKey<'_>) -> Result<Vec<HostCandidate>, StoreError>;
+    /// Re-enrolment: the host row takes the new claims (a hardware identity only when one is given) and its tokens
+    /// are revoked.
+    async fn take_over_host(
+        &mut self,
+        host_id: &str,
+        host: &EnrolledHost<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn insert_host(
+        &mut self,
+        host_id: &str,
+        host: &EnrolledHost<'_>,
+        duplicate_identity: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn flag_duplicate_identity(&mut self, host_id: &str) -> Result<(), StoreError>;
+    async fn insert_host_token(
+        &mut self,
+        token_hash: &str,
+        host_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    // Reports.
+
+    /// Locks the host's row: reports of one host are serialised on PostgreSQL, and SQLite takes its write lock
+    /// before reading, so the transaction never has to upgrade a read lock. False when there is no such host.
+    async fn lock_host(&mut self, host_id: &str) -> Result<bool, StoreError>;
+    async fn report_seen(&mut self, host_id: &str, report_id: &str) -> Result<bool, StoreError>;
+    /// Section name to stored hash.
+    async fn section_hashes(&mut self, host_id: &str) -> Result<BTreeMap<String, String>, StoreError>;
+    /// The stored JSON of one section.
+    async fn section_content(&mut self, host_id: &str, section: SectionName) -> Result<Option<String>, StoreError>;
+    async fn stored_packages(&mut self, host_id: &str) -> Result<Vec<StoredPackage>, StoreError>;
+    async fn put_section(
+        &mut self,
+        host_id: &str,
+        section: SectionName,
+        hash: &str,
+        content: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Replaces the host's package links; catalogue rows are shared and only added.
+    async fn replace_software(&mut self, host_id: &str, rows: &[SoftwareRow<'_>]) -> Result<(), StoreError>;
+    async fn update_reported_host(
+        &mut self,
+        host_id: &str,
+        host: &ReportedHost<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn insert_history(
+        &mut self,
+        host_id: &str,
+        at: DateTime<Utc>,
+        report_id: &str,
+        events: &[HistoryEvent],
+    ) -> Result<(), StoreError>;
+    /// Records the report and forgets the host's reports received before `forget_before`.
+    async fn record_report(
+        &mut self,
+        host_id: &str,
+        report: &ReportRow<'_>,
+        forget_before: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+macro_rules! impl_host_tx {
+    ($db:ty) => {
+        mod host_tx {
+            use std::collections::BTreeMap;
+
+            use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
+            use muster_shared::v1::SectionName;
+            use sqlx::{QueryBuilder, Row};
+
+            use crate::model::{HistoryEvent, StoredPackage, from_ms, to_ms};
+            use crate::store::StoreError;
+            use crate::store::sql::CHUNK;
+            use crate::store::tx::{
+                EnrolledHost, HostCandidate, HostTx, IdentityKey, ReportRow, ReportedHost, SoftwareRow,
+            };
+
+            pub(crate) struct Tx(pub(crate) sqlx::Transaction<'static, $db>);
+
+            #[async_trait]
+            impl HostTx for Tx {
+                async fn count_secret_use(&mut self, secret_id: &str) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE enroll_secrets SET uses = uses + 1 WHERE id = $1")
+                        .bind(secret_id)
+                        .execute(&mut *self.0)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn hosts_with_identity(
+                    &mut self,
+                    key: IdentityKey<'_>,
+                ) -> Result<Vec<HostCandidate>, StoreError> {
+                    let rows = match key {
+                        IdentityKey::Hardware { uuid, serial } => {
+                            sqlx::query(
+                                "SELECT id, machine_id, last_seen FROM hosts \
+                                 WHERE system_uuid = $1 AND system_serial = $2",
+                            )
+                            .bind(uuid)
+                            .bind(serial)
+                            .fetch_all(&mut *self.0)
+                            .await?
+                        }
+                        IdentityKey::MachineId(machine_id) => {
+                            sqlx::query("SELECT id, machine_id, last_seen FROM hosts WHERE machine_id = $1")
+                                .bind(machine_id)
+                                .fetch_all(&mut *self.0)
+                                .await?
+                        }
+                    };
+                    rows.iter()
+                        .map(|r| {
+                            Ok(HostCandidate {
+                                host_id: r.try_get("id")?,
+                                machine_id: r.try_get("machine_id")?,
+                                last_seen: from_ms(r.try_get("last_seen")?),
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn take_over_host(
+                    &mut self,
+                    host_id: &str,
+                    host: &EnrolledHost<'_>,
+                    now: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    let tags = serde_json::to_string(host.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    sqlx::query(
+                        "UPDATE hosts SET hostname = $1, machine_id = $2, agent_version = $3, tags = $4, \
+                         last_seen = $5, system_uuid = coalesce($6, system_uuid), \
+                         system_serial = coalesce($7, system_serial) WHERE id = $8",
+                    )
+                    .bind(host.hostname)
+                    .bind(host.machine_id)
+                    .bind(host.agent_version)
+                    .bind(&tags)
+                    .bind(to_ms(now))
+                    .bind(host.hardware_identity.map(|(uuid, _)| uuid))
+                    .bind(host.hardware_identity.map(|(_, serial)| serial))
+                    .bind(host_id)
+                    .execute(&mut *self.0)
+                    .await?;
+                    sqlx::query("UPDATE host_tokens SET revoked_at = $1 WHERE host_id = $2 AND revoked_at IS NULL")
+                        .bind(to_ms(now))
+                        .bind(host_id)
+                        .execute(&mut *self.0)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn insert_host(
+                    &mut self,
+                    host_id: &str,
+                    host: &EnrolledHost<'_>,
+                    duplicate_identity: bool,
+                    now: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    let tags = serde_json::to_string(host.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    sqlx::query(
+                        "INSERT INTO hosts (id, hostname, machine_id, system_uuid, system_serial, agent_version, \
+                         tags, duplicate_identity, first_seen, last_seen) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                    )
+                    .bind(host_id)
+                    .bind(host.hostname)
+                    .bind(host.machine_id)
+                    .bind(host.hardware_identity.map(|(uuid, _)| uuid))
+                    .bind(host.hardware_identity.map(|(_, serial)| serial))
+                    .bind(host.agent_version)
+                    .bind(&tags)
+                    .bind(duplicate_identity)
+                    .bind(to_ms(now))
+                    .execute(&mut *self.0)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn flag_duplicate_identity(&mut self, host_id: &str) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE hosts SET duplicate_identity = TRUE WHERE id = $1")
+                        .bind(host_id)
+                        .execute(&mut *self.0)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn insert_host_token(
+                    &mut self,
+                    token_hash: &str,
+                    host_id: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    sqlx::query("INSERT INTO host_tokens (token_hash, host_id, created_at) VALUES ($1, $2, $3)")
+                        .bind(token_hash)
+                        .bind(host_id)
+                        .bind(to_ms(now))
+                        .execute(&mut *self.0)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn lock_host(&mut self, host_id: &str) -> Result<bool, StoreError> {
+                    let locked = sqlx::query("UPDATE hosts SET last_seen = last_seen WHERE id = $1")
+                        .bind(host_id)
+                        .execute(&mut *self.0)
+                        .await?;
+                    Ok(locked.rows_affected() > 0)
+                }
+
+                async fn report_seen(&mut self, host_id: &str, report_id: &str) -> Result<bool, StoreError> {
+                    let seen = sqlx::query("SELECT received_at FROM reports WHERE host_id = $1 AND report_id = $2")
+                        .bind(host_id)
+                        .bind(report_id)
+                        .fetch_optional(&mut *self.0)
+                        .await?;
+                    Ok(seen.is_some())
+                }
+
+                async fn section_hashes(&mut self, host_id: &str) -> Result<BTreeMap<String, String>, StoreError> {
+                    sqlx::query("SELECT section, hash FROM host_sections WHERE host_id = $1")
+                        .bind(host_id)
+                        .fetch_all(&mut *self.0)
+                        .await?
+                        .iter()
+                        .map(|r| Ok((r.try_get("section")?, r.try_get("hash")?)))
+                        .collect()
+                }
+
+                async fn section_content(
+                    &mut self,
+                    host_id: &str,
+                    section: SectionName,
+                ) -> Result<Option<String>, StoreError> {
+                    let row = sqlx::query("SELECT content FROM host_sections WHERE host_id = $1 AND section = $2")
+                        .bind(host_id)
+                        .bind(section.as_str())
+                        .fetch_optional(&mut *self.0)
+                        .await?;
+                    Ok(match row {
+                        Some(row) => Some(row.try_get("content")?),
+                        None => None,
+                    })
+                }
+
+                async fn stored_packages(&mut self, host_id: &str) -> Result<Vec<StoredPackage>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT s.kind, s.name, s.version, s.arch FROM host_software hs \
+                         JOIN software s ON s.id = hs.software_id WHERE hs.host_id = $1",
+                    )
+                    .bind(host_id)
+                    .fetch_all(&mut *self.0)
+                    .await?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(StoredPackage {
+                                kind: r.try_get("kind")?,
+                                name: r.try_get("name")?,
+                                version: r.try_get("version")?,
+                                arch: r.try_get("arch")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn put_section(
+                    &mut self,
+                    host_id: &str,
+                    section: SectionName,
+                    hash: &str,
+                    content: &str,
+                    at: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO host_sections (host_id, section, hash, content, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host_id, section) DO UPDATE SET \
+                         hash = excluded.hash, content = excluded.content, updated_at = excluded.updated_at",
+                    )
+                    .bind(host_id)
+                    .bind(section.as_str())
+                    .bind(hash)
+                    .bind(content)
+                    .bind(to_ms(at))
+                    .execute(&mut *self.0)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn replace_software(
+                    &mut self,
+                    host_id: &str,
+                    rows: &[SoftwareRow<'_>],
+                ) -> Result<(), StoreError> {
+                    for chunk in rows.chunks(CHUNK) {
+                        let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                            "INSERT INTO software (id, kind, name, version, arch, source_name, source_version) ",
+                        );
+                        qb.push_values(chunk, |mut b, row| {
+                            let p = row.package;
+                            b.push_bind(row.id.clone())
+                                .push_bind(p.kind.as_str())
+                                .push_bind(p.name.clone())
+                                .push_bind(p.version.clone())
+                                .push_bind(p.arch.clone())
+                                .push_bind(p.source_name.clone())
+                                .push_bind(p.source_version.clone());
+                        });
+                        qb.push(" ON CONFLICT (id) DO NOTHING");
+                        qb.build().execute(&mut *self.0).await?;
+                    }
+                    sqlx::query("DELETE FROM host_software WHERE host_id = $1")
+                        .bind(host_id)
+                        .execute(&mut *self.0)
+                        .await?;
+                    for chunk in rows.chunks(CHUNK) {
+                        let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                            "INSERT INTO host_software (host_id, software_id, installed_at, size_bytes) ",
+                        );
+                        qb.push_values(chunk, |mut b, row| {
+                            b.push_bind(host_id.to_owned())
+                                .push_bind(row.id.clone())
+                                .push_bind(row.package.installed_at.map(to_ms))
+                                .push_bind(row.package.size_bytes.and_then(|s| i64::try_from(s).ok()));
+                        });
+                        qb.build().execute(&mut *self.0).await?;
+                    }
+                    Ok(())
+                }
+
+                async fn update_reported_host(
+                    &mut self,
+                    host_id: &str,
+                    host: &ReportedHost<'_>,
+                    at: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    let now = to_ms(at);
+                    let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new("UPDATE hosts SET last_seen = ");
+                    qb.push_bind(now).push(", last_report_at = ").push_bind(now);
+                    qb.push(", agent_version = ").push_bind(host.agent_version.to_owned());
+                    if let Some(name) = host.hostname {
+                        qb.push(", hostname = ").push_bind(name.to_owned());
+                    }
+                    if let Some(machine_id) = host.machine_id {
+                        qb.push(", machine_id = ").push_bind(machine_id.to_owned());
+                    }
+                    if let Some((uuid, serial)) = &host.hardware_identity {
+                        qb.push(", system_uuid = ").push_bind(uuid.clone());
+                        qb.push(", system_serial = ").push_bind(serial.clone());
+                    }
+                    if let Some(os) = host.os {
+                        qb.push(", os_id = ").push_bind(os.id.clone());
+                        qb.push(", os_version_id = ").push_bind(os.version_id.clone());
+                        qb.push(", os_pretty_name = ").push_bind(os.pretty_name.clone());
+                        qb.push(", kernel_release = ").push_bind(os.kernel_release.clone());
+                        qb.push(", architecture = ").push_bind(os.architecture.clone());
+                    }
+                    qb.push(" WHERE id = ").push_bind(host_id.to_owned());
+                    qb.build().execute(&mut *self.0).await?;
+                    Ok(())
+                }
+
+                async fn insert_history(
+                    &mut self,
+                    host_id: &str,
+                    at: DateTime<Utc>,
+                    report_id: &str,
+                    events: &[HistoryEvent],
+                ) -> Result<(), StoreError> {
+                    let at = to_ms(at);
+                    for chunk in events.chunks(CHUNK) {
+                        let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                            "INSERT INTO history (host_id, at, report_id, kind, subject, from_value, to_value, \
+                             details) ",
+                        );
+                        qb.push_values(chunk, |mut b, e| {
+                            b.push_bind(host_id.to_owned())
+                                .push_bind(at)
+                                .push_bind(report_id.to_owned())
+                                .push_bind(e.kind.as_str())
+                                .push_bind(e.subject.clone())
+                                .push_bind(e.from.clone())
+                                .push_bind(e.to.clone())
+                                .push_bind(e.details.to_string());
+                        });
+                        qb.build().execute(&mut *self.0).await?;
+                    }
+                    Ok(())
+                }
+
+                async fn record_report(
+                    &mut self,
+                    host_id: &str,
+                    report: &ReportRow<'_>,
+                    forget_before: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO reports (host_id, report_id, received_at, collected_at, full_sections) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(host_id)
+                    .bind(report.report_id)
+                    .bind(to_ms(report.received_at))
+                    .bind(to_ms(report.collected_at))
+                    .bind(&report.full_sections)
+                    .execute(&mut *self.0)
+                    .await?;
+                    sqlx::query("DELETE FROM reports WHERE host_id = $1 AND received_at < $2")
+                        .bind(host_id)
+                        .bind(to_ms(forget_before))
+                        .execute(&mut *self.0)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+                    self.0.commit().await?;
+                    Ok(())
+                }
+            }
+        }
+    };
+}
+
+pub(super) use impl_host_tx;
