@@ -431,6 +431,7 @@ impl HostPlan {
                 mechanism: Some(if im.manager == Manager::Apt { "unattended-upgrades" } else { "cron" }.into()),
                 evidence: vec![],
             }),
+            advisories: Vec::new(),
         });
         let (kind, path, format) = im.manager.database();
         let sources = vec![PackageSource {

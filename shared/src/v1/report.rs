@@ -208,6 +208,24 @@ pub struct Patches {
     pub reboot_required: Option<RebootRequired>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automatic_updates: Option<AutomaticUpdates>,
+    /// The repositories' advisories (rpm-md `updateinfo`) that the pending updates would install; empty where the
+    /// package manager publishes none (apt, apk).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<UpdateAdvisory>,
+}
+
+/// An advisory (erratum) from a repository's `updateinfo`, e.g. `RHSA-2024:1234`, `ALSA-2024:1234`, `FEDORA-2024-…`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateAdvisory {
+    pub id: String,
+    /// `security`, `bugfix`, `enhancement` or `newpackage`, as the repository writes it.
+    pub kind: String,
+    /// e.g. `Critical`, `Important`, `Moderate`, `Low`; absent when the advisory gives none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// The pending updates it covers, as `name.arch`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
 }
 
 /// One installed package with a newer candidate version available.
@@ -218,7 +236,8 @@ pub struct PendingUpdate {
     pub arch: Option<String>,
     pub installed_version: String,
     pub candidate_version: String,
-    /// True when the candidate comes from a security suite (e.g. `bookworm-security`, `jammy-security`).
+    /// True when the candidate comes from a security suite (e.g. `bookworm-security`, `jammy-security`), or, on
+    /// rpm-md repositories, when a `security` advisory names a version above the installed one.
     pub security: bool,
     /// Where the candidate comes from, e.g. `Debian-Security/bookworm-security`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,10 +1,14 @@
 //! The patches section: pending updates, security updates, reboot-required and automatic-update state.
 //!
-//! Everything is computed offline from the package manager's own files (no `apt update`, no network), so the
-//! answer is as fresh as the last list refresh, which the report states in `lists_updated_at`.
+//! Everything is computed offline from the package manager's own files (no `apt update`, no `dnf makecache`, no
+//! network), so the answer is as fresh as the last list refresh, which the report states in `lists_updated_at`:
+//! apt from its lists, dnf, yum and zypper from their cached rpm-md metadata, apk from its cached indexes.
 
+pub mod apk;
 pub mod apt;
 pub mod automatic;
+pub mod dnf;
+mod probe;
 pub mod reboot;
 
 use chrono::{DateTime, Utc};
@@ -22,21 +26,34 @@ pub fn collect(
     _now: DateTime<Utc>,
     errors: &mut ErrorLog,
 ) -> Option<Patches> {
-    if !is_apt_system(root) {
-        errors.record(
-            SECTION,
-            "patches.pending",
-            ErrorKind::Unsupported,
-            "pending updates are only computed for apt-based systems yet",
-        );
-        return None;
+    let installed = |kind: PackageKind| -> Vec<&Package> {
+        software.map(|s| s.packages.iter().filter(|p| p.kind == kind).collect()).unwrap_or_default()
+    };
+    if is_apt_system(root) {
+        return Some(apt_patches(root, &installed(PackageKind::Deb), os, errors));
     }
-    let installed: Vec<&Package> =
-        software.map(|s| s.packages.iter().filter(|p| p.kind == PackageKind::Deb).collect()).unwrap_or_default();
+    if root.exists(probe::APK_INSTALLED) && root.exists(apk::REPOSITORIES) {
+        return Some(probe::apk_patches(root, &installed(PackageKind::Apk), os, errors));
+    }
+    if let Some(manager) = dnf::detect(root)
+        && probe::RPMDB_DIRS.iter().any(|d| root.exists(d))
+    {
+        return Some(probe::rpm_patches(root, manager, &installed(PackageKind::Rpm), errors));
+    }
+    errors.record(
+        SECTION,
+        "patches.pending",
+        ErrorKind::Unsupported,
+        "pending updates are computed for apt, dnf, yum, zypper and apk systems; this root has none of them",
+    );
+    None
+}
+
+fn apt_patches(root: &SystemRoot, installed: &[&Package], os: Option<&Os>, errors: &mut ErrorLog) -> Patches {
     let conf = apt::read_conf(root, errors);
     let known = !installed.is_empty();
     let state = if known {
-        apt::pending(root, &installed, &conf, errors)
+        apt::pending(root, installed, &conf, errors)
     } else {
         errors.record(
             SECTION,
@@ -49,15 +66,16 @@ pub fn collect(
     let count = |security_only: bool| {
         state.pending.as_ref().map(|p| p.iter().filter(|u| u.security || !security_only).count() as u32)
     };
-    Some(Patches {
+    Patches {
         manager: Some("apt".to_string()),
         pending_count: count(false),
         security_count: count(true),
         pending: state.pending,
         lists_updated_at: state.lists_updated_at,
-        reboot_required: Some(reboot_required(root, os, &installed, known, errors)),
-        automatic_updates: known.then(|| automatic::decide(&installed, &conf)),
-    })
+        reboot_required: Some(reboot_required(root, os, installed, known, errors)),
+        automatic_updates: known.then(|| automatic::decide(installed, &conf)),
+        advisories: Vec::new(),
+    }
 }
 
 /// apt systems have dpkg's database and apt's configuration; distroless images carry neither apt nor a status file.
@@ -90,18 +108,23 @@ fn reboot_required(
     } else if !installed_known {
         None
     } else {
-        match os.and_then(|o| o.kernel_release.clone()) {
-            Some(release) => Some(release),
-            None => match root.read_to_string("/proc/sys/kernel/osrelease") {
-                Ok(text) => Some(text.trim().to_string()),
-                Err(err) => {
-                    errors.io(SECTION, "/proc/sys/kernel/osrelease", &err);
-                    None
-                }
-            },
-        }
+        running_kernel(root, os, errors)
     };
     reboot::decide(flag.as_ref(), running.as_deref(), installed)
+}
+
+/// The running kernel's release on a live system: the os section's, else `/proc/sys/kernel/osrelease`.
+fn running_kernel(root: &SystemRoot, os: Option<&Os>, errors: &mut ErrorLog) -> Option<String> {
+    match os.and_then(|o| o.kernel_release.clone()) {
+        Some(release) => Some(release),
+        None => match root.read_to_string("/proc/sys/kernel/osrelease") {
+            Ok(text) => Some(text.trim().to_string()),
+            Err(err) => {
+                errors.io(SECTION, "/proc/sys/kernel/osrelease", &err);
+                None
+            }
+        },
+    }
 }
 
 #[cfg(test)]

@@ -290,13 +290,16 @@ fn reboot_flag_and_automatic_updates_in_a_mounted_tree() {
 }
 
 #[test]
-fn systems_without_apt_are_unknown() {
+fn systems_without_a_known_package_manager_are_unknown() {
     let dir = tempfile::tempdir().unwrap();
     let (patches, errors) = run(dir.path());
     assert_eq!(patches, None);
     let [error] = errors.as_slice() else { panic!("{:?}", errors.as_slice()) };
     assert_eq!((error.section, error.kind), (SectionName::Patches, ErrorKind::Unsupported));
-    assert_eq!(error.message, "pending updates are only computed for apt-based systems yet");
+    assert_eq!(
+        error.message,
+        "pending updates are computed for apt, dnf, yum, zypper and apk systems; this root has none of them"
+    );
 }
 
 /// On a machine with apt, our offline answer must equal `apt list --upgradable` for this very machine.
