@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The ingest baseline of BENCHMARKS.md: a release collector on SQLite or PostgreSQL under muster-loadgen.
+#
+# Usage: loadgen/bench/baseline.sh sqlite|postgres [HOSTS] [OUT_DIR]
+# Needs release binaries (`cargo build --release -p muster-loadgen -p muster-collector`); for postgres, a server on
+# 127.0.0.1:5432 where user postgres may create databases (a new database is created for the run and kept).
+# Prints one line per phase: the loadgen's JSON plus the collector's CPU seconds for the phase, its RSS and peak
+# RSS, and the database size; everything is also written to OUT_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+store=${1:?sqlite or postgres}
+hosts=${2:-1000}
+out=${3:-/tmp/muster-loadgen-bench}/$store-$hosts
+bin=${CARGO_TARGET_DIR:-target}/release
+image=${LOADGEN_IMAGE:-debian-12-server}
+rm -rf "$out"
+mkdir -p "$out/data"
+
+if [ "$store" = postgres ]; then
+  db="muster_loadgen_$(date +%s)"
+  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db"
+  export MUSTER_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+fi
+
+"$bin/muster-collector" --data-dir "$out/data" --format json serve --listen 127.0.0.1:0 >"$out/serve.json" \
+  2>"$out/collector.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  jq -e .url "$out/serve.json" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+url=$(jq -r .url "$out/serve.json")
+fp=$(jq -r .ca.sha256_fingerprint "$out/serve.json")
+MUSTER_ENROLL_SECRET=$("$bin/muster-collector" --data-dir "$out/data" --format json enroll-secret create \
+  --label loadgen-bench | jq -r .secret)
+export MUSTER_ENROLL_SECRET
+
+ticks=$(getconf CLK_TCK)
+cpu_s() { awk -v t="$ticks" '{printf "%.2f", ($14 + $15) / t}' "/proc/$pid/stat"; }
+kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$pid/status"; }
+db_bytes() {
+  if [ "$store" = postgres ]; then
+    psql -h 127.0.0.1 -U postgres -Atc "SELECT pg_database_size('$db')"
+  else
+    du -cb "$out/data"/muster.db* | tail -n 1 | cut -f1
+  fi
+}
+
+phase() {
+  local name=$1
+  shift
+  local before after
+  before=$(cpu_s)
+  "$bin/muster-loadgen" --collector "$url" --ca-fingerprint "$fp" --state-dir "$out/state" --hosts "$hosts" \
+    --image "$image" --format json "$@" >"$out/$name.json"
+  after=$(cpu_s)
+  jq -c --arg phase "$name" --arg cpu "$(echo "$after - $before" | bc)" --arg rss "$(kib VmRSS)" \
+    --arg hwm "$(kib VmHWM)" --arg db "$(db_bytes)" --arg hosts "$hosts" \
+    '{phase: $phase, mode, requests, ok, errors, rate_ok_per_s, p50_ms, p90_ms, p99_ms, max_ms,
+      enrol_per_s: .preparation.enrol_per_s, collector_cpu_s: ($cpu | tonumber), rss_mib: (($rss | tonumber) / 1024 | floor),
+      peak_rss_mib: (($hwm | tonumber) / 1024 | floor), db_mib: (($db | tonumber) / 1048576 | floor),
+      db_kib_per_host: (($db | tonumber) / 1024 / ($hosts | tonumber) | floor)}' "$out/$name.json" | tee -a "$out/summary.jsonl"
+}
+
+phase first-wave --scenario first-wave --concurrency 4
+phase unchanged --scenario unchanged --concurrency 8 --duration 30
+phase unchanged-open --scenario unchanged --rate 100 --duration 30 --concurrency 64
+phase patch-day --scenario patch-day --concurrency 4 --duration 60
+phase unchanged-after --scenario unchanged --concurrency 8 --duration 30

@@ -1,0 +1,191 @@
+//! End to end: a real `muster-collector` on 127.0.0.1 (embedded SQLite in a temporary directory) and the real
+//! `muster-loadgen` binary replaying a tiny first wave, unchanged reports (closed and open loop) and a patch day;
+//! the collector's API must then list every simulated host, its packages and the upgrades as history.
+//!
+//! The collector binary is `MUSTER_COLLECTOR_BIN` when set, else built here with `cargo build -p
+//! muster-collector`: a collector that does not build fails this test instead of skipping it, and the
+//! load generator's own unit tests never wait for the collector to compile.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+fn collector_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("MUSTER_COLLECTOR_BIN") {
+        return PathBuf::from(path);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let out = Command::new(cargo)
+        .args(["build", "-p", "muster-collector", "--bin", "muster-collector", "--message-format=json"])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cargo build -p muster-collector");
+    assert!(out.status.success(), "the collector does not build");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "muster-collector")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo named the collector executable")
+}
+
+/// A collector process with its data directory; killed when dropped.
+struct Collector {
+    bin: PathBuf,
+    data: tempfile::TempDir,
+    child: Child,
+    url: String,
+    fingerprint: String,
+}
+
+impl Collector {
+    fn start() -> Collector {
+        let bin = collector_bin();
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(&bin)
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--format", "json", "serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the collector");
+        // `serve --format json` prints one JSON document once it listens: its URL and CA.
+        let mut text = String::new();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let started = loop {
+            let mut line = String::new();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "the collector exited before listening: {text}");
+            text.push_str(&line);
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                break v;
+            }
+        };
+        let url = started["url"].as_str().unwrap().to_string();
+        let fingerprint = started["ca"]["sha256_fingerprint"].as_str().unwrap().to_string();
+        Collector { bin, data, child, url, fingerprint }
+    }
+
+    /// A collector command on the same data directory, its JSON output.
+    fn cli(&self, args: &[&str]) -> Value {
+        let out = Command::new(&self.bin)
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .args(["--format", "json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn loadgen(c: &Collector, secret: &str, state: &Path, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_muster-loadgen"))
+        .args(["--collector", &c.url, "--ca-fingerprint", &c.fingerprint, "--format", "json"])
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .env("MUSTER_ENROLL_SECRET", secret)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "one JSON object: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn assert_clean(result: &Value, requests: u64) {
+    assert_eq!(result["requests"], requests, "{result}");
+    assert_eq!(result["ok"], requests, "{result}");
+    assert_eq!(result["needs_sections"], 0, "the collector agreed with every hash: {result}");
+    assert_eq!(result["errors"], serde_json::json!({}), "{result}");
+    for key in ["p50_ms", "p90_ms", "p99_ms", "max_ms", "rate_ok_per_s"] {
+        assert!(result[key].as_f64().unwrap() > 0.0, "{key}: {result}");
+    }
+    assert!(result["p50_ms"].as_f64() <= result["p99_ms"].as_f64());
+}
+
+async fn api(c: &Collector, token: &str, path: &str) -> Value {
+    let ca = muster_agent::transport::fingerprint::Fingerprint::parse(&c.fingerprint).unwrap();
+    let (tls, _) = muster_agent::transport::tls::client_config_for_fingerprint(ca).unwrap();
+    let client = reqwest::Client::builder().use_preconfigured_tls(tls).build().unwrap();
+    let response = client.get(format!("{}{path}", c.url)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_replays_every_scenario_against_a_real_collector() {
+    let c = Collector::start();
+    let secret = c.cli(&["enroll-secret", "create", "--label", "loadgen-e2e"])["secret"].as_str().unwrap().to_string();
+    let token = c.cli(&["token", "create", "--name", "e2e", "--role", "viewer"])["token"].as_str().unwrap().to_string();
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("fleet");
+    // Nine hosts cover the default mix once: four debian-12-server, one of each other image.
+    let hosts = ["--hosts", "9", "--concurrency", "3"];
+
+    let first = loadgen(&c, &secret, &state, &[&hosts[..], &["--scenario", "first-wave"]].concat());
+    assert_clean(&first, 9);
+    assert_eq!((first["scenario"].as_str(), first["mode"].as_str()), (Some("first-wave"), Some("closed_loop")));
+    assert_eq!(first["preparation"]["enrolled_now"], 9);
+    assert_eq!(first["by_kind"]["full"]["ok"], 9);
+
+    // The same fleet again: nothing to enrol, every section sent as its hash and confirmed.
+    let unchanged = loadgen(&c, &secret, &state, &[&hosts[..], &["--scenario", "unchanged"]].concat());
+    assert_clean(&unchanged, 9);
+    assert_eq!(
+        (unchanged["preparation"]["enrolled_before"].as_u64(), unchanged["preparation"]["warmed_up"].as_u64()),
+        (Some(9), Some(0))
+    );
+    assert_eq!(unchanged["by_kind"]["unchanged"]["ok"], 9);
+    let unchanged_bytes = unchanged["body_bytes"].as_u64().unwrap() / 9;
+    let full_bytes = first["body_bytes"].as_u64().unwrap() / 9;
+    assert!(unchanged_bytes < 1_500 && unchanged_bytes * 10 < full_bytes, "{unchanged_bytes} vs {full_bytes} bytes");
+
+    let patch =
+        loadgen(&c, &secret, &state, &[&hosts[..], &["--scenario", "patch-day", "--patch-packages", "3"]].concat());
+    assert_clean(&patch, 9);
+    assert_eq!(patch["by_kind"]["changed"]["ok"], 9);
+
+    // Open loop at 20/s for one second, after the patch: the stored hashes are the patched ones.
+    let open = loadgen(
+        &c,
+        &secret,
+        &state,
+        &[&hosts[..], &["--scenario", "unchanged", "--rate", "20", "--duration", "1"]].concat(),
+    );
+    assert_clean(&open, 20);
+    assert_eq!((open["mode"].as_str(), open["latency_from"].as_str()), (Some("open_loop"), Some("intended_send_time")));
+    assert!(open["service_latency"]["p50_ms"].as_f64().unwrap() > 0.0);
+
+    // The collector holds every host with its packages, and each patched package as an upgrade.
+    let page = api(&c, &token, "/api/v1/hosts?limit=100").await;
+    let listed: Vec<&Value> = page["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["hostname"].as_str().unwrap().starts_with("lg-"))
+        .collect();
+    assert_eq!(listed.len(), 9, "{page}");
+    let server = listed.iter().find(|h| h["hostname"].as_str().unwrap().ends_with("-debian-12-server-000000")).unwrap();
+    let id = server["id"].as_str().unwrap();
+    let software = api(&c, &token, &format!("/api/v1/hosts/{id}/software")).await;
+    let captured = first["images"].as_array().unwrap().iter().find(|i| i["name"] == "debian-12-server").unwrap();
+    assert_eq!(software.as_array().unwrap().len() as u64, captured["packages"].as_u64().unwrap());
+    let history = api(&c, &token, &format!("/api/v1/hosts/{id}/history?limit=200")).await.to_string();
+    assert_eq!(history.matches("package_upgraded").count(), 3, "{history}");
+}
