@@ -144,7 +144,7 @@ pub fn match_host<'a>(db: &'a AdvisoryDb, matcher: &mut Matcher, host: &'a HostP
                     let state =
                         fix_state(&input, host.pending.candidate(&pkg.package.name, pkg.package.arch.as_deref()));
                     found.push(Finding {
-                        priority: priority(&rating, state, &hit.advisory),
+                        priority: Priority::of(&rating, state, hit.advisory.published),
                         advisory: hit.advisory.clone(),
                         rating,
                         fix_state: state,
@@ -173,17 +173,6 @@ pub fn match_host<'a>(db: &'a AdvisoryDb, matcher: &mut Matcher, host: &'a HostP
     result.not_running_kernel = found.split_off(not_running);
     result.active = found;
     result
-}
-
-/// The [`Priority`] of one match.
-pub fn priority(rating: &Rating, fix_state: FixState, advisory: &Advisory) -> Priority {
-    Priority {
-        known_exploited: rating.kev,
-        fix_state,
-        severity: rating.level,
-        cvss_score: rating.cvss_score,
-        published: advisory.published,
-    }
 }
 
 /// By [`Priority::cmp_urgency`] (known exploited, fix state, severity, CVSS, oldest first); ties by advisory id,

@@ -69,15 +69,58 @@ impl FixGroup {
     }
 }
 
-/// Groups a host's active matches per (package kind, source package, fixable or not), most urgent group first.
-/// `active` must be in the host's ranked order ([`super::finding::rank`]), as [`super::match_host`] returns it.
+/// One match as grouping needs it: built from a [`Finding`] (offline scan) or from a stored match with its
+/// [`super::severity::Rating`] (the collector).
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'a> {
+    pub kind: PackageKind,
+    pub source_name: &'a str,
+    /// The installed binary package.
+    pub package: &'a str,
+    pub advisory_id: &'a str,
+    pub fixed: Option<&'a str>,
+    pub fix_state: FixState,
+    pub severity: SeverityLevel,
+    pub kev: bool,
+    /// Whether the match opens a finding ([`super::severity::Rating::opens_finding`]).
+    pub opens_finding: bool,
+    pub priority: Priority,
+    pub remediation: Option<&'a str>,
+}
+
+impl<'a> Member<'a> {
+    pub fn of(f: &'a Finding<'_>, policy: &FindingPolicy) -> Self {
+        Self {
+            kind: f.package.package.kind,
+            source_name: f.source_name(),
+            package: &f.package.package.name,
+            advisory_id: &f.advisory.id,
+            fixed: f.fixed.as_deref(),
+            fix_state: f.fix_state,
+            severity: f.rating.level,
+            kev: f.rating.kev,
+            opens_finding: f.rating.opens_finding(policy),
+            priority: f.priority,
+            remediation: f.remediation.as_deref(),
+        }
+    }
+}
+
+/// Groups a host's active matches (from [`super::match_host`]) per source package and fixability.
 pub fn group_fixes(active: &[Finding<'_>], policy: &FindingPolicy) -> Vec<FixGroup> {
-    let mut groups: BTreeMap<(PackageKind, &str, bool), Vec<&Finding<'_>>> = BTreeMap::new();
-    for f in active.iter().filter(|f| f.rating.opens_finding(policy)) {
-        groups.entry((f.package.package.kind, f.source_name(), f.fix_state.fixable())).or_default().push(f);
+    let members: Vec<Member<'_>> = active.iter().map(|f| Member::of(f, policy)).collect();
+    group_members(&members)
+}
+
+/// Groups matches that open a finding per (package kind, source package, fixable or not), most urgent group first.
+/// The caller passes only a host's active matches (not kernels that are not running, not headers and tools).
+pub fn group_members(members: &[Member<'_>]) -> Vec<FixGroup> {
+    let mut groups: BTreeMap<(PackageKind, &str, bool), Vec<&Member<'_>>> = BTreeMap::new();
+    for m in members.iter().filter(|m| m.opens_finding) {
+        groups.entry((m.kind, m.source_name, m.fix_state.fixable())).or_default().push(m);
     }
     let mut out: Vec<FixGroup> =
-        groups.into_iter().map(|((kind, source, _), members)| group(kind, source, &members)).collect();
+        groups.into_iter().map(|((kind, source, _), mut members)| group(kind, source, &mut members)).collect();
     out.sort_by(|a, b| {
         a.priority
             .cmp_urgency(&b.priority)
@@ -87,20 +130,20 @@ pub fn group_fixes(active: &[Finding<'_>], policy: &FindingPolicy) -> Vec<FixGro
     out
 }
 
-fn group(kind: PackageKind, source: &str, members: &[&Finding<'_>]) -> FixGroup {
-    // Members arrive in the host's ranked order, so the first is the most urgent.
-    let packages: BTreeSet<&str> = members.iter().map(|f| f.package.package.name.as_str()).collect();
+fn group(kind: PackageKind, source: &str, members: &mut [&Member<'_>]) -> FixGroup {
+    members.sort_by(|a, b| a.priority.cmp_urgency(&b.priority).then_with(|| a.advisory_id.cmp(b.advisory_id)));
+    let packages: BTreeSet<&str> = members.iter().map(|m| m.package).collect();
     let mut advisories: Vec<String> = Vec::new();
     let mut known_exploited = 0;
-    for f in members {
-        if !advisories.iter().any(|a| a.as_str() == f.advisory.id.as_ref()) {
-            advisories.push(f.advisory.id.to_string());
-            known_exploited += usize::from(f.rating.kev);
+    for m in members.iter() {
+        if !advisories.iter().any(|a| a == m.advisory_id) {
+            advisories.push(m.advisory_id.to_owned());
+            known_exploited += usize::from(m.kev);
         }
     }
     let order = package_order(kind);
     let mut target: Option<&str> = None;
-    for fixed in members.iter().filter_map(|f| f.fixed.as_deref()) {
+    for fixed in members.iter().filter_map(|m| m.fixed) {
         let higher = match (target, order) {
             (None, _) => true,
             (Some(t), Some(o)) => version_order(o, fixed, t) == Some(Ordering::Greater),
@@ -110,7 +153,7 @@ fn group(kind: PackageKind, source: &str, members: &[&Finding<'_>]) -> FixGroup 
             target = Some(fixed);
         }
     }
-    let states = || members.iter().map(|f| f.fix_state);
+    let states = || members.iter().map(|m| m.fix_state);
     let fix_state = if target.is_some() {
         if states().any(|s| s == FixState::FixReleased) {
             FixState::FixReleased
@@ -124,17 +167,14 @@ fn group(kind: PackageKind, source: &str, members: &[&Finding<'_>]) -> FixGroup 
     } else {
         FixState::NoFix
     };
-    let most_urgent = members.iter().map(|f| f.priority).min_by(Priority::cmp_urgency);
-    let severity = members.iter().map(|f| f.rating.level).max().unwrap_or_default();
+    let most_urgent = members.first().map(|m| m.priority);
+    let severity = members.iter().map(|m| m.severity).max().unwrap_or_default();
     let priority = match most_urgent {
         Some(p) => Priority { fix_state, ..p },
         None => Priority { known_exploited: false, fix_state, severity, cvss_score: None, published: None },
     };
-    let remediation = if fix_state.upgrade_helps() {
-        members.iter().find_map(|f| f.remediation.as_deref()).map(str::to_owned)
-    } else {
-        None
-    };
+    let remediation =
+        if fix_state.upgrade_helps() { members.iter().find_map(|m| m.remediation).map(str::to_owned) } else { None };
     FixGroup {
         kind,
         source_name: source.to_owned(),
@@ -146,5 +186,62 @@ fn group(kind: PackageKind, source: &str, members: &[&Finding<'_>]) -> FixGroup 
         known_exploited,
         priority,
         remediation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member<'a>(
+        id: &'a str,
+        package: &'a str,
+        fixed: Option<&'a str>,
+        state: FixState,
+        severity: SeverityLevel,
+    ) -> Member<'a> {
+        Member {
+            kind: PackageKind::Deb,
+            source_name: "glibc",
+            package,
+            advisory_id: id,
+            fixed,
+            fix_state: state,
+            severity,
+            kev: false,
+            opens_finding: severity != SeverityLevel::Negligible,
+            priority: Priority {
+                known_exploited: false,
+                fix_state: state,
+                severity,
+                cvss_score: None,
+                published: None,
+            },
+            remediation: state.upgrade_helps().then_some("apt-get install --only-upgrade libc-bin libc6"),
+        }
+    }
+
+    #[test]
+    fn target_is_the_highest_fix_by_version_order_and_states_combine() {
+        use FixState::*;
+        use SeverityLevel::*;
+        // Real bookworm glibc fixes: by bytes u9 > u10, by dpkg order u10 > u9.
+        let members = [
+            member("CVE-2024-33599", "libc6", Some("2.36-9+deb12u7"), FixAvailable, High),
+            member("CVE-2025-4802", "libc6", Some("2.36-9+deb12u10"), FixReleased, Medium),
+            member("CVE-2025-0395", "libc-bin", Some("2.36-9+deb12u9"), FixAvailable, Low),
+            member("CVE-2019-1010022", "libc6", None, NoFix, Negligible),
+            member("CVE-2010-4756", "libc6", None, NoFix, Low),
+        ];
+        let groups = group_members(&members);
+        assert_eq!(groups.len(), 2);
+        let fix = &groups[0];
+        assert_eq!((fix.target_version.as_deref(), fix.fix_state), (Some("2.36-9+deb12u10"), FixReleased));
+        assert_eq!((fix.severity, fix.remediation.as_deref()), (High, None));
+        assert_eq!(fix.packages, vec!["libc-bin", "libc6"]);
+        assert_eq!(fix.advisories, vec!["CVE-2024-33599", "CVE-2025-0395", "CVE-2025-4802"]);
+        let unfixed = &groups[1];
+        assert_eq!((unfixed.advisories.clone(), unfixed.fix_state), (vec!["CVE-2010-4756".to_owned()], NoFix));
+        assert_eq!(unfixed.title(), "glibc (libc6): 1 vulnerability without a fix yet");
     }
 }

@@ -31,7 +31,7 @@ pub use advisory::{Advisory, PackageKey};
 pub use db::{AdvisoryDb, ChangedKeys, ImportSummary};
 pub use finding::{Finding, HostFindings, match_host};
 pub use fix::{FixState, PendingUpdates};
-pub use fixes::{FixGroup, group_fixes};
+pub use fixes::{FixGroup, Member, group_fixes, group_members};
 pub use host::{HostProfile, KernelState};
 pub use kev::KevCatalog;
 pub use matcher::{KeyChange, Matcher};

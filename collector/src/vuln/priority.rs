@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use chrono::{DateTime, Utc};
 
 use super::fix::FixState;
-use super::severity::SeverityLevel;
+use super::severity::{Rating, SeverityLevel};
 
 /// The parts a match (or a fix group) is ranked by, most significant first.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,6 +32,17 @@ pub const FIX_POINTS: u32 = 10_000;
 pub const SEVERITY_POINTS: u32 = 1_000;
 
 impl Priority {
+    /// The priority of one match from its rating, fix state and publication date.
+    pub fn of(rating: &Rating, fix_state: FixState, published: Option<DateTime<Utc>>) -> Self {
+        Self {
+            known_exploited: rating.kev,
+            fix_state,
+            severity: rating.level,
+            cvss_score: rating.cvss_score,
+            published,
+        }
+    }
+
     /// How actionable the fix state is: a fix the host can install (3), one that most likely installs (2), one its
     /// sources lack (1), none (0).
     pub fn fix_rank(&self) -> u32 {
