@@ -19,7 +19,7 @@ use crate::store::Store;
 use crate::store::advisories::sync::{self, ImportReport};
 use crate::vuln::ecosystem::version_order;
 use crate::vuln::scan::load_report;
-use crate::vuln::{AdvisoryDb, ImportLimits, Progress, import_paths, render_table, scan_paths};
+use crate::vuln::{AdvisoryDb, FindingPolicy, ImportLimits, Progress, import_paths, render_table, scan_paths_with};
 
 #[derive(Debug, Subcommand)]
 pub enum VulnCommand {
@@ -31,9 +31,14 @@ pub enum VulnCommand {
         /// OSV files (.json, .jsonl, .gz, .xz, .zst, .zip) or directories of them; a KEV catalog among them ranks.
         #[arg(long, required = true, num_args = 1..)]
         advisories: Vec<PathBuf>,
-        /// A report as `muster-agent inventory` writes it.
+        /// A report as `muster-agent inventory` writes it; its `patches.pending` tells which fixes the host's
+        /// sources offer.
         #[arg(long)]
         inventory: PathBuf,
+        /// Let matches the vendor rates negligible (Debian `unimportant`, Ubuntu `negligible`) open findings and
+        /// join the fixes; by default they are listed but open none.
+        #[arg(long)]
+        negligible_opens_finding: bool,
     },
     /// Vulnerability advisories in the collector's database.
     #[command(subcommand)]
@@ -87,12 +92,13 @@ where
             };
             emit(format, &Comparison { ecosystem: eco.name(), a, b, result }, &format!("{result}\n"))
         }
-        VulnCommand::Scan { advisories, inventory } => {
+        VulnCommand::Scan { advisories, inventory, negligible_opens_finding } => {
             let report = load_report(inventory)?;
             let advisories = advisories.clone();
+            let policy = FindingPolicy { negligible_opens_finding: *negligible_opens_finding };
             let output = tokio::task::spawn_blocking(move || {
                 let bar = progress_bar();
-                let out = scan_paths(&advisories, &report, &mut |p| update(&bar, p));
+                let out = scan_paths_with(&advisories, &report, &policy, &mut |p| update(&bar, p));
                 bar.finish_and_clear();
                 out
             })

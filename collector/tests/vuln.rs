@@ -10,10 +10,16 @@ use std::path::PathBuf;
 
 use chrono::{TimeZone, Utc};
 use muster_collector::vuln::{
-    AdvisoryDb, HostProfile, ImportLimits, ImportOutcome, Matcher, ScanOutput, import_paths, import_stream, match_host,
-    render_table, scan, scan_paths,
+    AdvisoryDb, FindingPolicy, FixState, HostProfile, ImportLimits, ImportOutcome, Matcher, ScanOutput, SeveritySource,
+    import_paths, import_stream, match_host, render_table, scan, scan_paths, scan_with,
 };
-use muster_shared::v1::{AgentInfo, CollectionMode, Os, Package, PackageKind, Report, Software};
+use muster_shared::v1::{
+    AgentInfo, CollectionMode, Os, Package, PackageKind, Patches, PendingUpdate, Report, Software,
+};
+
+/// Vendor ratings, fix states and fix groups.
+#[path = "vuln/ratings.rs"]
+mod ratings;
 
 fn testdata(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join(path)
@@ -111,9 +117,15 @@ fn debian_image_reports_only_unfixed_issues_at_its_current_versions() {
     assert_eq!(found(&out), set(&[("CVE-2023-51767", "openssh-client", None)]));
     let v = &out.vulnerabilities[0];
     assert_eq!((v.source_name.as_str(), v.installed_version.as_str()), ("openssh", "1:9.2p1-2+deb12u5"));
-    assert_eq!((v.severity, v.cvss_score, v.kev, v.fix_available), ("high", Some(7.0), false, false));
-    assert_eq!(v.remediation.as_deref(), Some("apt-get install --only-upgrade openssh-client"));
-    assert!(render_table(&out).contains("no fix yet"));
+    // Debian rates CVE-2023-51767 `unimportant` for bookworm; its CVSS 7.0 is kept beside the vendor's word.
+    assert_eq!((v.severity, v.cvss_score, v.kev, v.fix_available), ("negligible", Some(7.0), false, false));
+    assert_eq!((v.severity_source, v.vendor_severity.as_deref()), (Some(SeveritySource::Vendor), Some("unimportant")));
+    assert_eq!((v.fix_state, v.opens_finding), (FixState::NoFix, false));
+    // No fix: an upgrade command would do nothing.
+    assert_eq!(v.remediation, None);
+    assert!(out.fixes.is_empty(), "an unimportant match opens nothing: {:?}", out.fixes);
+    let table = render_table(&out);
+    assert!(table.contains("no fix yet") && table.contains("negligible (vendor: unimportant · CVSS 7.0), no finding"));
 }
 
 #[test]
@@ -139,7 +151,9 @@ fn backported_debian_fixes_are_honoured_both_ways() {
         ["CVE-2023-4806", "CVE-2023-4911", "CVE-2023-51767", "DSA-5514-1", "DSA-5611-1"].map(String::from).into()
     );
     let first = &out.vulnerabilities[0];
-    assert_eq!((first.id.as_str(), first.kev, first.severity), ("CVE-2023-4911", true, "high"));
+    // KEV-listed: critical whatever the vendor or CVSS (7.8) says.
+    assert_eq!((first.id.as_str(), first.kev, first.severity), ("CVE-2023-4911", true, "critical"));
+    assert_eq!((first.severity_source, first.cvss_score), (Some(SeveritySource::Kev), Some(7.8)));
     assert_eq!(first.kev_date_added.map(|d| d.to_string()).as_deref(), Some("2023-11-21"));
     let dsa = out.vulnerabilities.iter().find(|v| v.id == "DSA-5514-1").unwrap();
     assert_eq!((dsa.kev, dsa.aliases.clone()), (true, vec!["CVE-2023-4911".to_owned()]));
@@ -374,8 +388,15 @@ fn almalinux_matches_binary_names_with_epochs() {
     let out = scan(&db, &host("1:3.0.1-40.el9_0"));
     let fix = Some("1:3.0.1-41.el9_0");
     assert_eq!(found(&out), set(&[("ALSA-2022:6224", "openssl", fix), ("ALSA-2022:6224", "openssl-libs", fix)]));
-    assert_eq!(out.vulnerabilities[0].severity, "medium");
-    assert_eq!(out.vulnerabilities[0].remediation.as_deref(), Some("dnf upgrade openssl openssl-libs"));
+    // "Moderate: openssl security and bug fix update": AlmaLinux's own rating.
+    let v = &out.vulnerabilities[0];
+    assert_eq!(
+        (v.severity, v.severity_source, v.vendor_severity.as_deref()),
+        ("medium", Some(SeveritySource::Vendor), Some("Moderate"))
+    );
+    // The agent computes pending updates for apt only: the fix exists, nothing confirms this host's sources offer it.
+    assert_eq!(v.fix_state, FixState::FixUnverified);
+    assert_eq!(v.remediation.as_deref(), Some("dnf upgrade openssl openssl-libs"));
     assert!(scan(&db, &host("1:3.0.1-41.el9_0")).vulnerabilities.is_empty());
 }
 

@@ -144,6 +144,7 @@ pub async fn seed_advisories(
                 ranges: vec![StoredRange { order: order.into(), events }],
                 versions: vec![],
                 binaries: vec![],
+                vendor_severity: None,
             }],
         };
         let rank = SEVERITY_RANKS.iter().find(|(s, _)| *s == a.severity).map_or(0, |(_, r)| *r);

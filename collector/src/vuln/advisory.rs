@@ -12,7 +12,7 @@ use muster_shared::version::Ecosystem;
 
 use super::ecosystem::{osv_version_order, version_order};
 use super::osv::{RawAffected, RawRecord, RawSeverity, RawSpecific};
-use super::severity::{Severity, summary_label};
+use super::severity::{Severity, SeverityLevel, is_end_of_life, is_vendor_label, summary_label};
 
 /// An OSV ecosystem and a package name in it: the unit advisories are indexed and re-matched by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,6 +46,10 @@ pub struct Affected {
     pub versions: Arc<[Arc<str>]>,
     /// Ubuntu: binary packages built from this source, as `ecosystem_specific.binaries` lists them.
     pub binaries: Box<[Arc<str>]>,
+    /// The vendor's own word on this package in this release, as published: a rating (Debian `unimportant`…`high`,
+    /// Ubuntu `negligible`…`critical`, Red Hat family `Low`…`Critical`) or Debian's `end-of-life`. See
+    /// [`vendor_label`] for where it is read.
+    pub vendor_severity: Option<Arc<str>>,
 }
 
 /// An ECOSYSTEM or SEMVER range with its events sorted by version (`introduced: "0"` first).
@@ -118,13 +122,22 @@ impl Advisory {
         if let Some(label) = raw.summary.as_ref().and_then(|s| summary_label(s.as_str())) {
             labels.push(label.to_owned());
         }
+        // Labels of the whole record (Ubuntu's `severity[type=Ubuntu]`, a Red Hat family summary's impact): they
+        // rate every entry that has no label of its own.
+        let record_vendor = vendor_label(labels.iter().map(String::as_str)).map(|l| interner.str(l));
 
         let mut affected = Vec::new();
         for entry in raw.affected.unwrap_or_default() {
-            collect_severity(entry.severity.as_deref(), &mut vectors, &mut labels);
-            collect_specific(entry.ecosystem_specific.as_ref(), &mut labels);
-            collect_specific(entry.database_specific.as_ref(), &mut labels);
-            if let Some(a) = convert_affected(entry, interner, skipped) {
+            let mut entry_labels: Vec<String> = Vec::new();
+            collect_severity(entry.severity.as_deref(), &mut vectors, &mut entry_labels);
+            collect_specific(entry.ecosystem_specific.as_ref(), &mut entry_labels);
+            collect_specific(entry.database_specific.as_ref(), &mut entry_labels);
+            let vendor = vendor_label(entry_labels.iter().map(String::as_str))
+                .map(|l| interner.str(l))
+                .or_else(|| record_vendor.clone());
+            labels.extend(entry_labels);
+            if let Some(mut a) = convert_affected(entry, interner, skipped) {
+                a.vendor_severity = vendor;
                 affected.push(a);
             }
         }
@@ -173,11 +186,23 @@ fn collect_severity(list: Option<&[RawSeverity<'_>]>, vectors: &mut Vec<String>,
 
 fn collect_specific(specific: Option<&RawSpecific<'_>>, labels: &mut Vec<String>) {
     let Some(s) = specific else { return };
-    for field in [&s.severity, &s.urgency, &s.ubuntu_priority].into_iter().flatten() {
-        if let Some(label) = &field.0 {
-            labels.push(label.to_string());
+    labels.extend(s.labels().into_iter().map(str::to_owned));
+}
+
+/// The vendor's label among `labels`: the most severe rating, else `end-of-life`, else none (placeholders such as
+/// `not yet assigned` are not a rating). A USN fixing several CVEs is rated by its most severe one.
+pub fn vendor_label<'a>(labels: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(SeverityLevel, &str)> = None;
+    let mut end_of_life = None;
+    for label in labels.into_iter().map(str::trim).filter(|l| is_vendor_label(l)) {
+        match SeverityLevel::from_label(label) {
+            Some(level) if best.is_none_or(|(b, _)| level > b) => best = Some((level, label)),
+            Some(_) => {}
+            None if is_end_of_life(label) => end_of_life = Some(label),
+            None => {}
         }
     }
+    best.map(|(_, l)| l).or(end_of_life)
 }
 
 fn convert_affected(entry: RawAffected<'_>, interner: &mut Interner, skipped: &mut SkipCounts) -> Option<Affected> {
@@ -252,6 +277,7 @@ fn convert_affected(entry: RawAffected<'_>, interner: &mut Interner, skipped: &m
         ranges: converted.into(),
         versions: interner.list(versions),
         binaries: binaries.into(),
+        vendor_severity: None,
     })
 }
 

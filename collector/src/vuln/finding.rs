@@ -1,4 +1,5 @@
-//! Joining cached match results to one host: its findings, ranked KEV first, then severity, then age.
+//! Joining cached match results to one host: each match rated (vendor first), given its fix state from the host's
+//! pending updates, and ranked by [`Priority`] (known exploited, fix available, severity, age).
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -9,14 +10,20 @@ use muster_shared::v1::PackageKind;
 use super::advisory::Advisory;
 use super::db::AdvisoryDb;
 use super::ecosystem::{EcosystemSelector, osv_version_order, remediation_command};
+use super::fix::{FixInput, FixState, fix_state};
 use super::host::{HostProfile, InstalledPackage, KernelState};
-use super::matcher::{Matcher, Rank};
+use super::matcher::Matcher;
+use super::priority::Priority;
+use super::severity::Rating;
 
 /// One advisory affecting one installed package of one host.
 #[derive(Debug, Clone)]
 pub struct Finding<'a> {
     pub advisory: Arc<Advisory>,
-    pub rank: Rank,
+    /// The severity of this match: the vendor's rating of the matched entry, else CVSS; KEV-listed critical.
+    pub rating: Rating,
+    pub fix_state: FixState,
+    pub priority: Priority,
     pub package: &'a InstalledPackage,
     /// Which of the package's lookups matched: the advisory's package name and the version compared.
     pub lookup: usize,
@@ -24,7 +31,8 @@ pub struct Finding<'a> {
     /// The first fixed version above the installed one; `None`: no fix yet.
     pub fixed: Option<Arc<str>>,
     pub kernel: Option<KernelState>,
-    /// The command upgrading every installed package built from the same source.
+    /// The command upgrading every installed package built from the same source; only when it helps
+    /// ([`FixState::upgrade_helps`]).
     pub remediation: Option<Arc<str>>,
 }
 
@@ -49,13 +57,17 @@ impl Finding<'_> {
     }
 }
 
-/// A host's findings: `active` ones, and those on kernels that are installed but not running.
+/// A host's findings: `active` ones, those on kernels that are installed but not running, and those on packages
+/// built from a kernel source that are not kernels.
 #[derive(Debug, Clone, Default)]
 pub struct HostFindings<'a> {
     /// The advisory ecosystems the host's OS maps to and that the advisory set contains.
     pub ecosystems: Vec<&'a str>,
     pub active: Vec<Finding<'a>>,
     pub not_running_kernel: Vec<Finding<'a>>,
+    /// Kernel advisories matched through headers and tools (`linux-libc-dev`, `linux-perf`…): shown apart, never
+    /// counted as kernels or as active findings.
+    pub not_a_kernel: Vec<Finding<'a>>,
     /// Packages checked against advisories.
     pub packages_checked: usize,
     /// Why some or all packages could not be checked (unsupported OS, no advisories for its ecosystem…).
@@ -120,9 +132,22 @@ pub fn match_host<'a>(db: &'a AdvisoryDb, matcher: &mut Matcher, host: &'a HostP
                     if remember && !seen.insert(Arc::as_ptr(&hit.advisory)) {
                         continue;
                     }
+                    let rating =
+                        Rating::new(&hit.advisory.severity, hit.vendor.as_ref(), hit.advisory.kev_added.is_some());
+                    let input = FixInput {
+                        kind: pkg.package.kind,
+                        fixed: hit.fixed.as_deref(),
+                        vendor: hit.vendor.as_deref(),
+                        installed_version: pkg.package.version.as_str(),
+                        compared_version: version.as_str(),
+                    };
+                    let state =
+                        fix_state(&input, host.pending.candidate(&pkg.package.name, pkg.package.arch.as_deref()));
                     found.push(Finding {
+                        priority: Priority::of(&rating, state, hit.advisory.published),
                         advisory: hit.advisory.clone(),
-                        rank: hit.rank,
+                        rating,
+                        fix_state: state,
                         package: pkg,
                         lookup,
                         ecosystem: eco,
@@ -135,19 +160,26 @@ pub fn match_host<'a>(db: &'a AdvisoryDb, matcher: &mut Matcher, host: &'a HostP
         }
     }
     add_remediations(host, &mut found);
-    let not_running = |f: &Finding<'_>| f.kernel == Some(KernelState::NotRunning);
-    found.sort_unstable_by(|a, b| not_running(a).cmp(&not_running(b)).then_with(|| rank(a, b)));
-    let split = found.partition_point(|f| !not_running(f));
-    result.not_running_kernel = found.split_off(split);
+    // Active first, then installed kernels not running, then kernel-source packages that are not kernels.
+    let place = |f: &Finding<'_>| match f.kernel {
+        Some(KernelState::NotRunning) => 1u8,
+        Some(KernelState::NotAKernel) => 2,
+        _ => 0,
+    };
+    found.sort_unstable_by(|a, b| place(a).cmp(&place(b)).then_with(|| rank(a, b)));
+    let not_a_kernel = found.partition_point(|f| place(f) < 2);
+    result.not_a_kernel = found.split_off(not_a_kernel);
+    let not_running = found.partition_point(|f| place(f) < 1);
+    result.not_running_kernel = found.split_off(not_running);
     result.active = found;
     result
 }
 
-/// KEV first, then severity (level, then CVSS score), then age (oldest published first); ties by advisory id, then
-/// by the packages' order in the host's report.
+/// By [`Priority::cmp_urgency`] (known exploited, fix state, severity, CVSS, oldest first); ties by advisory id,
+/// then by the packages' order in the host's report.
 pub fn rank(a: &Finding<'_>, b: &Finding<'_>) -> Ordering {
-    a.rank
-        .cmp(&b.rank)
+    a.priority
+        .cmp_urgency(&b.priority)
         .then_with(|| {
             if Arc::ptr_eq(&a.advisory, &b.advisory) { Ordering::Equal } else { a.advisory.id.cmp(&b.advisory.id) }
         })
@@ -181,13 +213,13 @@ fn add_remediations(host: &HostProfile, found: &mut [Finding<'_>]) {
             (key, remediation_command(key.0, &names).map(Arc::from))
         })
         .collect();
-    // Findings of one package are contiguous: one lookup per package.
+    // Findings of one package are contiguous: one lookup per package. The command is offered only where it helps.
     let mut i = 0;
     while i < found.len() {
         let pkg = found[i].package;
         let command = commands.get(&(pkg.package.kind, pkg.source_name())).cloned().flatten();
         while i < found.len() && std::ptr::eq(found[i].package, pkg) {
-            found[i].remediation = command.clone();
+            found[i].remediation = command.clone().filter(|_| found[i].fix_state.upgrade_helps());
             i += 1;
         }
     }

@@ -1,10 +1,11 @@
 //! A host as matching sees it: its advisory ecosystems, its packages under the names advisories use, and which
 //! installed kernel is the running one.
 
-use muster_shared::v1::{Package, PackageKind, Report};
+use muster_shared::v1::{Package, PackageKind, PendingUpdate, Report};
 use muster_shared::version::Ecosystem;
 
 use super::ecosystem::{EcosystemSelector, HostEcosystemError, host_ecosystems, lookup_names, package_order};
+use super::fix::PendingUpdates;
 
 /// Kernel source packages whose advisories concern the kernel, before adding the sources of installed images.
 const KERNEL_SOURCES: [&str; 7] =
@@ -15,12 +16,15 @@ const KERNEL_SOURCES: [&str; 7] =
 pub enum KernelState {
     /// The running kernel's package: its advisories are active findings.
     Running,
-    /// An installed kernel that is not running, or another package built from the kernel source (headers,
-    /// `linux-libc-dev`): reported apart, since the running kernel is what is exposed.
+    /// An installed kernel image that is not running: reported apart, since the running kernel is what is exposed.
     NotRunning,
-    /// A kernel package on a host whose running kernel is unknown (a report read from a mounted root); kept
-    /// active rather than hidden.
+    /// A kernel image on a host whose running kernel is unknown (a report read from a mounted root); kept active
+    /// rather than hidden.
     Unknown,
+    /// Built from a kernel source but not a kernel (`linux-libc-dev`, `linux-perf`, headers, tools): kernel
+    /// advisories name the source, but the code they concern is not in these packages. Reported apart, never as a
+    /// kernel.
+    NotAKernel,
 }
 
 impl KernelState {
@@ -29,6 +33,7 @@ impl KernelState {
             Self::Running => "running",
             Self::NotRunning => "not_running",
             Self::Unknown => "unknown",
+            Self::NotAKernel => "not_a_kernel",
         }
     }
 }
@@ -60,13 +65,22 @@ pub struct HostProfile {
     pub ecosystems: Result<Vec<EcosystemSelector>, HostEcosystemError>,
     pub kernel_release: Option<String>,
     pub packages: Vec<InstalledPackage>,
+    /// What the host's package sources offer (the agent's `patches.pending`), to tell fixes it can install.
+    pub pending: PendingUpdates,
 }
 
 impl HostProfile {
     pub fn from_report(report: &Report) -> Self {
         let os = report.os.clone().unwrap_or_default();
         let packages = report.software.as_ref().map(|s| s.packages.clone()).unwrap_or_default();
-        Self::new(report.host.as_ref().and_then(|h| h.hostname.clone()), &os, packages)
+        let pending = report.patches.as_ref().and_then(|p| p.pending.as_deref());
+        Self::new(report.host.as_ref().and_then(|h| h.hostname.clone()), &os, packages).with_pending(pending)
+    }
+
+    /// Sets the host's pending updates; `None` when they are unknown (the default).
+    pub fn with_pending(mut self, pending: Option<&[PendingUpdate]>) -> Self {
+        self.pending = PendingUpdates::new(pending);
+        self
     }
 
     pub fn new(hostname: Option<String>, os: &muster_shared::v1::Os, packages: Vec<Package>) -> Self {
@@ -102,9 +116,10 @@ impl HostProfile {
                 continue;
             }
             p.kernel = Some(match (&release, image) {
-                (None, _) => KernelState::Unknown,
+                (_, false) => KernelState::NotAKernel,
+                (None, true) => KernelState::Unknown,
                 (Some(r), true) if is_running_kernel(&p.package, r) => KernelState::Running,
-                (Some(_), _) => KernelState::NotRunning,
+                (Some(_), true) => KernelState::NotRunning,
             });
         }
         Self {
@@ -114,11 +129,12 @@ impl HostProfile {
             ecosystems: host_ecosystems(os),
             kernel_release: release,
             packages: installed,
+            pending: PendingUpdates::default(),
         }
     }
 }
 
-/// A bootable kernel package (not headers, tools or metapackages of other names).
+/// A bootable kernel package (not headers, tools, `linux-libc-dev`, `linux-perf` or metapackages of other names).
 pub fn is_kernel_image(pkg: &Package) -> bool {
     let n = pkg.name.as_str();
     match pkg.kind {
@@ -194,5 +210,43 @@ mod tests {
         let apk = pkg(PackageKind::Apk, "linux-lts", "6.6.58-r0", Some("x86_64"));
         assert!(is_running_kernel(&apk, "6.6.58-0-lts"));
         assert!(!is_kernel_image(&pkg(PackageKind::Deb, "linux-libc-dev", "6.1.76-1", None)));
+    }
+
+    #[test]
+    fn kernel_source_packages_that_are_not_kernels_are_labelled_so() {
+        let os = muster_shared::v1::Os {
+            id: Some("debian".into()),
+            version_id: Some("12".into()),
+            kernel_release: Some("6.1.0-18-amd64".into()),
+            ..Default::default()
+        };
+        let source = |mut p: Package| {
+            p.source_name = Some("linux".into());
+            p
+        };
+        let mut image = pkg(PackageKind::Deb, "linux-image-6.1.0-18-amd64", "6.1.76-1", Some("amd64"));
+        image.source_name = Some("linux-signed-amd64".into());
+        let packages = vec![
+            image,
+            source(pkg(PackageKind::Deb, "linux-libc-dev", "6.1.76-1", Some("amd64"))),
+            source(pkg(PackageKind::Deb, "linux-perf", "6.1.76-1", Some("amd64"))),
+            source(pkg(PackageKind::Deb, "linux-headers-6.1.0-18-common", "6.1.76-1", Some("all"))),
+        ];
+        let host = HostProfile::new(None, &os, packages.clone());
+        let states: Vec<(&str, Option<KernelState>)> =
+            host.packages.iter().map(|p| (p.package.name.as_str(), p.kernel)).collect();
+        assert_eq!(
+            states,
+            vec![
+                ("linux-image-6.1.0-18-amd64", Some(KernelState::Running)),
+                ("linux-libc-dev", Some(KernelState::NotAKernel)),
+                ("linux-perf", Some(KernelState::NotAKernel)),
+                ("linux-headers-6.1.0-18-common", Some(KernelState::NotAKernel)),
+            ]
+        );
+        // From a mounted root the running kernel is unknown; headers and tools are still not kernels.
+        let host = HostProfile::new(None, &muster_shared::v1::Os { kernel_release: None, ..os }, packages);
+        assert_eq!(host.packages[0].kernel, Some(KernelState::Unknown));
+        assert_eq!(host.packages[1].kernel, Some(KernelState::NotAKernel));
     }
 }

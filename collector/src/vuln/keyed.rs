@@ -3,7 +3,8 @@
 //! to each host's packages.
 //!
 //! Evaluation is the same [`Matcher`] the offline scan uses; the join mirrors [`super::match_host`] (same
-//! ecosystems, same lookups, one finding per advisory and package, kernel state, remediation per source package)
+//! ecosystems, same lookups, one finding per advisory and package, kernel state, fix state, remediation per source
+//! package where it helps)
 //! but reads cached ids instead of holding every advisory in memory, which replicas sharing a database cannot.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::db::AdvisoryDb;
 use super::ecosystem::{EcosystemSelector, osv_version_order, remediation_command};
+use super::fix::{FixInput, FixState, fix_state};
 use super::host::{HostProfile, KernelState};
 use super::matcher::Matcher;
 
@@ -24,12 +26,15 @@ pub struct MatchKey {
     pub version: String,
 }
 
-/// An advisory affecting one key: its id and the first fixed version above the key's version.
+/// An advisory affecting one key: its id, the first fixed version above the key's version, and the vendor's label
+/// on the matched entry (results cached before it was kept have none, and rate by CVSS until re-evaluated).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyHit {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
 }
 
 /// The ecosystems that apply to a host: exact names whether or not advisories exist for them yet (so the host's
@@ -77,7 +82,11 @@ pub fn evaluate_keys<'k>(
             let hits = matcher.hits(db, &k.ecosystem, &k.name, &k.version);
             let mut list: Vec<KeyHit> = hits
                 .iter()
-                .map(|h| KeyHit { id: h.advisory.id.to_string(), fixed: h.fixed.as_deref().map(str::to_owned) })
+                .map(|h| KeyHit {
+                    id: h.advisory.id.to_string(),
+                    fixed: h.fixed.as_deref().map(str::to_owned),
+                    vendor: h.vendor.as_deref().map(str::to_owned),
+                })
                 .collect();
             // Stored results compare equal whatever order the advisories were loaded in.
             list.sort_unstable_by(|a, b| a.id.cmp(&b.id));
@@ -103,7 +112,12 @@ pub struct HostVulnerability {
     pub compared_version: String,
     /// `None`: no fix yet.
     pub fixed_version: Option<String>,
+    /// The vendor's label on the matched entry; rate with [`super::severity::Rating::new`] and the stored CVSS.
+    pub vendor_severity: Option<String>,
+    /// From the host profile's pending updates ([`HostProfile::with_pending`]); `fix_unverified` when unknown.
+    pub fix_state: FixState,
     pub kernel: Option<KernelState>,
+    /// The upgrade command, only when it helps ([`FixState::upgrade_helps`]).
     pub remediation: Option<String>,
 }
 
@@ -137,6 +151,15 @@ pub fn join(
                     if !seen.insert(hit.id.as_str()) {
                         continue;
                     }
+                    let input = FixInput {
+                        kind: pkg.package.kind,
+                        fixed: hit.fixed.as_deref(),
+                        vendor: hit.vendor.as_deref(),
+                        installed_version: pkg.package.version.as_str(),
+                        compared_version: version.as_str(),
+                    };
+                    let fix_state =
+                        fix_state(&input, host.pending.candidate(&pkg.package.name, pkg.package.arch.as_deref()));
                     out.push(HostVulnerability {
                         advisory_id: hit.id.clone(),
                         ecosystem: eco.to_owned(),
@@ -148,6 +171,8 @@ pub fn join(
                         matched_name: name.clone(),
                         compared_version: version.clone(),
                         fixed_version: hit.fixed.clone(),
+                        vendor_severity: hit.vendor.clone(),
+                        fix_state,
                         kernel: pkg.kernel,
                         remediation: None,
                     });
@@ -179,13 +204,83 @@ fn add_remediations(host: &HostProfile, found: &mut [HostVulnerability]) {
         })
         .collect();
     for f in found.iter_mut() {
-        f.remediation = commands.get(&(f.kind, f.source_name.clone())).cloned().flatten();
+        if f.fix_state.upgrade_helps() {
+            f.remediation = commands.get(&(f.kind, f.source_name.clone())).cloned().flatten();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use muster_shared::v1::{Os, Package, PendingUpdate};
+
     use super::*;
+    use crate::vuln::read::{ImportLimits, import_paths};
+
+    #[test]
+    fn cached_hits_carry_the_vendor_label_and_join_decides_the_fix_state() {
+        // The real Debian subset; openssh and glibc binaries at real bookworm versions, and apt's real candidate
+        // for libc6 (agent/testdata/apt/debian-12).
+        let mut db = AdvisoryDb::new();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/advisories/debian/debian-osv-subset.jsonl");
+        assert!(import_paths(&mut db, &[path], &ImportLimits::files(), &mut |_| {}).summary.errors.is_empty());
+        let deb = |name: &str, version: &str, source: &str| Package {
+            kind: PackageKind::Deb,
+            name: name.into(),
+            version: version.into(),
+            arch: Some("amd64".into()),
+            source_name: Some(source.into()),
+            source_version: Some(version.into()),
+            installed_at: None,
+            size_bytes: None,
+            state: None,
+        };
+        let os = Os { id: Some("debian".into()), version_id: Some("12".into()), ..Os::default() };
+        let packages =
+            vec![deb("openssh-client", "1:9.2p1-2+deb12u5", "openssh"), deb("libc6", "2.36-9+deb12u3", "glibc")];
+        let pending = [PendingUpdate {
+            name: "libc6".into(),
+            arch: Some("amd64".into()),
+            installed_version: "2.36-9+deb12u3".into(),
+            candidate_version: "2.36-9+deb12u14".into(),
+            security: false,
+            origin: None,
+        }];
+        let host = HostProfile::new(None, &os, packages).with_pending(Some(&pending));
+        let ecosystems = vec!["Debian:12".to_owned()];
+        let keys = host_keys(&host, &ecosystems);
+        let hits: HashMap<MatchKey, Vec<KeyHit>> = evaluate_keys(&db, &keys).into_iter().collect();
+        let openssh = hits.iter().find(|(k, _)| k.name == "openssh").map(|(_, h)| h.clone()).unwrap_or_default();
+        assert_eq!(
+            openssh,
+            vec![KeyHit { id: "CVE-2023-51767".into(), fixed: None, vendor: Some("unimportant".into()) }]
+        );
+        // Results cached before the label was kept still read.
+        let old: KeyHit =
+            serde_json::from_str(r#"{"id":"DSA-5611-1","fixed":"2.36-9+deb12u4"}"#).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(old.vendor, None);
+
+        let matches = join(&host, &ecosystems, &hits);
+        let got: Vec<(&str, &str, FixState, Option<&str>, bool)> = matches
+            .iter()
+            .map(|m| {
+                (
+                    m.advisory_id.as_str(),
+                    m.package.as_str(),
+                    m.fix_state,
+                    m.vendor_severity.as_deref(),
+                    m.remediation.is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("CVE-2023-51767", "openssh-client", FixState::NoFix, Some("unimportant"), false),
+                ("DSA-5611-1", "libc6", FixState::FixAvailable, None, true),
+            ]
+        );
+    }
 
     #[test]
     fn exact_ecosystems_stay_prefixes_expand() {

@@ -4,7 +4,6 @@
 //! Hosts share most of their packages, so a fleet of thousands of machines needs only a few thousand evaluations;
 //! joining the cached results to each host's package list is the per-host cost.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -18,38 +17,8 @@ pub struct Hit {
     pub advisory: Arc<Advisory>,
     /// The first fixed version above the installed one; `None` when no fix is known yet.
     pub fixed: Option<Arc<str>>,
-    pub rank: Rank,
-}
-
-/// Where an advisory ranks: KEV first, then severity level, then CVSS score, then age (oldest first).
-/// Computed once per cached hit so ranking a host's findings compares integers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rank {
-    /// KEV flag, severity level and score packed so that larger is more urgent.
-    urgency: u32,
-    /// Publication time in seconds; `i64::MAX` when unknown, so unknown ages rank last.
-    published: i64,
-}
-
-impl Rank {
-    pub fn of(advisory: &Advisory) -> Self {
-        let score = advisory.severity.score.map_or(0, |s| (s * 10.0).round().clamp(0.0, 100.0) as u32);
-        let urgency = (u32::from(advisory.kev_added.is_some()) << 16) | ((advisory.severity.level as u32) << 8) | score;
-        Self { urgency, published: advisory.published.map_or(i64::MAX, |p| p.timestamp()) }
-    }
-}
-
-impl Ord for Rank {
-    /// Most urgent first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.urgency.cmp(&self.urgency).then(self.published.cmp(&other.published))
-    }
-}
-
-impl PartialOrd for Rank {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+    /// The vendor's label on the affected entry that matched (see [`super::advisory::Affected::vendor_severity`]).
+    pub vendor: Option<Arc<str>>,
 }
 
 /// How the hits of one cached (ecosystem, package, version) changed in a [`Matcher::refresh`]. An updated advisory
@@ -152,7 +121,9 @@ impl Matcher {
                 let (fresh, undecidable) = evaluate_key(db, &key.ecosystem, &key.name, version, &self.empty);
                 self.stats.evaluations += 1;
                 self.stats.undecidable += undecidable;
-                let same = |a: &Hit, b: &Hit| Arc::ptr_eq(&a.advisory, &b.advisory) && a.fixed == b.fixed;
+                let same = |a: &Hit, b: &Hit| {
+                    Arc::ptr_eq(&a.advisory, &b.advisory) && a.fixed == b.fixed && a.vendor == b.vendor
+                };
                 let added: Vec<Hit> = fresh.iter().filter(|h| !hits.iter().any(|o| same(h, o))).cloned().collect();
                 let removed: Vec<Hit> = hits.iter().filter(|o| !fresh.iter().any(|h| same(h, o))).cloned().collect();
                 *hits = fresh;
@@ -186,7 +157,7 @@ fn evaluate_key(
         for entry in entries {
             match evaluate(entry, version) {
                 Verdict::Affected { fixed } => {
-                    hits.push(Hit { advisory: advisory.clone(), fixed, rank: Rank::of(advisory) });
+                    hits.push(Hit { advisory: advisory.clone(), fixed, vendor: entry.vendor_severity.clone() });
                     break;
                 }
                 Verdict::Unknown => undecidable += 1,

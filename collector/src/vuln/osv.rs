@@ -115,6 +115,33 @@ pub struct RawSpecific<'a> {
     /// Ubuntu: the binary packages built from the named source.
     #[serde(default, borrow)]
     pub binaries: Option<Binaries<'a>>,
+    /// Ubuntu USN records: the CVEs the notice fixes in this release, each with its own `severity` list (the
+    /// Ubuntu priority among them). Kept as a plain value: only USNs carry it, and any shape is accepted.
+    #[serde(default)]
+    pub cves_map: Option<serde_json::Value>,
+}
+
+impl RawSpecific<'_> {
+    /// The qualitative labels this object carries: `severity`, Debian's `urgency`, Ubuntu's `ubuntu_priority`, and
+    /// the non-CVSS severities of a USN's `cves_map`.
+    pub fn labels(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = [&self.severity, &self.urgency, &self.ubuntu_priority]
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.0.as_deref())
+            .collect();
+        let cves = self.cves_map.as_ref().and_then(|m| m.get("cves")).and_then(|c| c.as_array());
+        for cve in cves.into_iter().flatten() {
+            let severities = cve.get("severity").and_then(|s| s.as_array());
+            for s in severities.into_iter().flatten() {
+                let kind = s.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+                if let (false, Some(score)) = (kind.starts_with("CVSS_"), s.get("score").and_then(|s| s.as_str())) {
+                    out.push(score);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A string value, or `None` when the exporter put something else (an object, a number) there.

@@ -111,6 +111,7 @@ mod tests {
             ranges: vec![Range { order, events: events.into() }].into(),
             versions: versions.into(),
             binaries: Box::new([]),
+            vendor_severity: None,
         }
     }
 

@@ -10,18 +10,27 @@ use serde::Serialize;
 
 use super::db::{AdvisoryDb, ImportSummary};
 use super::finding::{Finding, HostFindings, match_host};
+use super::fix::FixState;
+use super::fixes::{FixGroup, group_fixes};
 use super::host::HostProfile;
 use super::matcher::Matcher;
 use super::read::{ImportLimits, Progress, import_paths};
+use super::severity::{FindingPolicy, SeveritySource};
 
 /// What `muster-collector scan --format json` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScanOutput {
     pub host: ScanHost,
-    /// Active findings, ranked: KEV first, then severity, then age.
+    /// Active matches, ranked by priority: known exploited, then fix available, then severity, then age.
     pub vulnerabilities: Vec<VulnerabilityEntry>,
-    /// Findings on installed kernels that are not running (and other kernel-source packages), ranked alike.
+    /// One entry per (source package, fixable or not) among the active matches that open a finding, most urgent
+    /// first: what to upgrade, to which version, and what it fixes.
+    pub fixes: Vec<FixEntry>,
+    /// Matches on installed kernel images that are not running, ranked alike.
     pub not_running_kernel_vulnerabilities: Vec<VulnerabilityEntry>,
+    /// Kernel advisories matched through packages built from a kernel source that are not kernels
+    /// (`linux-libc-dev`, `linux-perf`, headers, tools).
+    pub not_a_kernel_vulnerabilities: Vec<VulnerabilityEntry>,
     pub packages_checked: usize,
     pub warnings: Vec<String>,
     /// Set by [`scan_paths`]: what was read from the advisory files.
@@ -54,8 +63,25 @@ pub struct VulnerabilityEntry {
     pub installed_version: String,
     /// `None` when no fix is known yet.
     pub fixed_version: Option<String>,
+    /// A fixed version is known (`fixed_version` is set); whether this host can install it is `fix_state`.
     pub fix_available: bool,
+    /// `fix_available` (a pending update reaches the fix), `fix_unverified` (a fix exists, the host's pending
+    /// updates are unknown), `fix_released` (a fix exists, the host's sources do not offer it), `no_fix`,
+    /// `end_of_life`.
+    pub fix_state: FixState,
+    /// The match's severity: the vendor's rating, else CVSS; `critical` when KEV-listed.
     pub severity: &'static str,
+    /// `vendor`, `cvss`, `kev`, or `None` when nothing rates it (`severity` is then `unknown`).
+    pub severity_source: Option<SeveritySource>,
+    /// The vendor's label as published for this package and release (`unimportant`, `low`, `Important`,
+    /// `end-of-life`…), whether or not it decided `severity`.
+    pub vendor_severity: Option<String>,
+    /// Whether this match opens a finding: negligible ones (Debian `unimportant`, Ubuntu `negligible`) do not by
+    /// default.
+    pub opens_finding: bool,
+    /// The priority as one number (see `vuln::priority`): 100000·KEV + 10000·fix rank + 1000·severity rank +
+    /// 10·CVSS.
+    pub priority_score: u32,
     pub cvss_score: Option<f64>,
     pub cvss_vector: Option<String>,
     pub kev: bool,
@@ -67,8 +93,42 @@ pub struct VulnerabilityEntry {
     pub summary: Option<String>,
 }
 
+/// One fix group as JSON (see [`FixGroup`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FixEntry {
+    pub source_name: String,
+    pub packages: Vec<String>,
+    pub fix_state: FixState,
+    /// The version to upgrade to; `None` for the group of matches without a fix.
+    pub target_version: Option<String>,
+    pub severity: &'static str,
+    /// Advisory ids, most urgent first.
+    pub advisories: Vec<String>,
+    pub known_exploited: usize,
+    pub priority_score: u32,
+    pub title: String,
+    pub remediation: Option<String>,
+}
+
+impl FixEntry {
+    pub fn from_group(g: &FixGroup) -> Self {
+        Self {
+            source_name: g.source_name.clone(),
+            packages: g.packages.clone(),
+            fix_state: g.fix_state,
+            target_version: g.target_version.clone(),
+            severity: g.severity.as_str(),
+            advisories: g.advisories.clone(),
+            known_exploited: g.known_exploited,
+            priority_score: g.priority.score(),
+            title: g.title(),
+            remediation: g.remediation.clone(),
+        }
+    }
+}
+
 impl VulnerabilityEntry {
-    pub fn from_finding(f: &Finding<'_>) -> Self {
+    pub fn from_finding(f: &Finding<'_>, policy: &FindingPolicy) -> Self {
         let a = &f.advisory;
         Self {
             id: a.id.to_string(),
@@ -81,9 +141,14 @@ impl VulnerabilityEntry {
             installed_version: f.package.package.version.clone(),
             fixed_version: f.fixed.as_ref().map(|s| s.to_string()),
             fix_available: f.fixed.is_some(),
-            severity: a.severity.level.as_str(),
-            cvss_score: a.severity.score,
-            cvss_vector: a.severity.vector.as_ref().map(|s| s.to_string()),
+            fix_state: f.fix_state,
+            severity: f.rating.level.as_str(),
+            severity_source: f.rating.source,
+            vendor_severity: f.rating.vendor.as_ref().map(|s| s.to_string()),
+            opens_finding: f.rating.opens_finding(policy),
+            priority_score: f.priority.score(),
+            cvss_score: f.rating.cvss_score,
+            cvss_vector: f.rating.cvss_vector.as_ref().map(|s| s.to_string()),
             kev: f.kev(),
             kev_date_added: a.kev_added,
             published: a.published,
@@ -95,7 +160,8 @@ impl VulnerabilityEntry {
 }
 
 impl ScanOutput {
-    pub fn new(host: &HostProfile, findings: &HostFindings<'_>) -> Self {
+    pub fn new(host: &HostProfile, findings: &HostFindings<'_>, policy: &FindingPolicy) -> Self {
+        let entries = |list: &[Finding<'_>]| list.iter().map(|f| VulnerabilityEntry::from_finding(f, policy)).collect();
         Self {
             host: ScanHost {
                 hostname: host.hostname.clone(),
@@ -104,12 +170,10 @@ impl ScanOutput {
                 kernel_release: host.kernel_release.clone(),
                 ecosystems: findings.ecosystems.iter().map(|e| e.to_string()).collect(),
             },
-            vulnerabilities: findings.active.iter().map(VulnerabilityEntry::from_finding).collect(),
-            not_running_kernel_vulnerabilities: findings
-                .not_running_kernel
-                .iter()
-                .map(VulnerabilityEntry::from_finding)
-                .collect(),
+            vulnerabilities: entries(&findings.active),
+            fixes: group_fixes(&findings.active, policy).iter().map(FixEntry::from_group).collect(),
+            not_running_kernel_vulnerabilities: entries(&findings.not_running_kernel),
+            not_a_kernel_vulnerabilities: entries(&findings.not_a_kernel),
             packages_checked: findings.packages_checked,
             warnings: findings.warnings.clone(),
             advisories: None,
@@ -132,12 +196,17 @@ pub fn load_report(path: &Path) -> Result<Report, ScanError> {
     serde_json::from_slice(&bytes).map_err(|source| ScanError::Report { path: name, source })
 }
 
-/// Matches one report against an advisory set.
+/// Matches one report against an advisory set with Muster's default policy.
 pub fn scan(db: &AdvisoryDb, report: &Report) -> ScanOutput {
+    scan_with(db, report, &FindingPolicy::default())
+}
+
+/// Matches one report against an advisory set; `policy` decides which matches open findings (and form fixes).
+pub fn scan_with(db: &AdvisoryDb, report: &Report, policy: &FindingPolicy) -> ScanOutput {
     let host = HostProfile::from_report(report);
     let mut matcher = Matcher::new();
     let findings = match_host(db, &mut matcher, &host);
-    ScanOutput::new(&host, &findings)
+    ScanOutput::new(&host, &findings, policy)
 }
 
 /// Imports advisory files (and a KEV catalog among them, if given) and scans one report. Inputs that could not be
@@ -147,9 +216,19 @@ pub fn scan_paths<P: AsRef<Path>>(
     report: &Report,
     progress: &mut dyn FnMut(&Progress),
 ) -> ScanOutput {
+    scan_paths_with(advisory_paths, report, &FindingPolicy::default(), progress)
+}
+
+/// [`scan_paths`] with a policy deciding which matches open findings.
+pub fn scan_paths_with<P: AsRef<Path>>(
+    advisory_paths: &[P],
+    report: &Report,
+    policy: &FindingPolicy,
+    progress: &mut dyn FnMut(&Progress),
+) -> ScanOutput {
     let mut db = AdvisoryDb::new();
     let outcome = import_paths(&mut db, advisory_paths, &ImportLimits::files(), progress);
-    let mut output = scan(&db, report);
+    let mut output = scan_with(&db, report, policy);
     output.warnings.extend(outcome.summary.errors.iter().map(|e| format!("advisories incomplete: {e}")));
     output.advisories = Some(outcome.summary);
     output
@@ -170,14 +249,29 @@ pub fn render_table(output: &ScanOutput) -> String {
         output.packages_checked,
         if host.ecosystems.is_empty() { "none".to_owned() } else { host.ecosystems.join(", ") },
     );
+    if !output.fixes.is_empty() {
+        let _ = writeln!(out, "\n{} fixes, most urgent first:", output.fixes.len());
+        for f in &output.fixes {
+            let _ = writeln!(out, "  [{}] {}", f.severity, f.title);
+        }
+        let _ = writeln!(out);
+    }
     table(&mut out, &output.vulnerabilities);
     if !output.not_running_kernel_vulnerabilities.is_empty() {
         let _ = writeln!(
             out,
-            "\n{} more on kernels installed but not running (and other kernel-source packages):",
+            "\n{} more on kernels installed but not running:",
             output.not_running_kernel_vulnerabilities.len()
         );
         table(&mut out, &output.not_running_kernel_vulnerabilities);
+    }
+    if !output.not_a_kernel_vulnerabilities.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} kernel advisories on packages built from a kernel source that are not kernels (headers, tools):",
+            output.not_a_kernel_vulnerabilities.len()
+        );
+        table(&mut out, &output.not_a_kernel_vulnerabilities);
     }
     for w in &output.warnings {
         let _ = writeln!(out, "warning: {w}");
@@ -186,21 +280,23 @@ pub fn render_table(output: &ScanOutput) -> String {
 }
 
 fn table(out: &mut String, entries: &[VulnerabilityEntry]) {
-    let rows: Vec<[String; 7]> = entries
+    let rows: Vec<[String; 8]> = entries
         .iter()
         .map(|e| {
             [
                 e.id.clone(),
                 e.aliases.iter().filter(|a| a.starts_with("CVE-")).take(3).cloned().collect::<Vec<_>>().join(","),
                 if e.kev { "KEV".to_owned() } else { String::new() },
-                e.severity.to_owned(),
+                severity_cell(e),
                 format!("{} ({})", e.package, e.source_name),
                 e.installed_version.clone(),
                 e.fixed_version.clone().unwrap_or_else(|| "no fix yet".to_owned()),
+                e.fix_state.as_str().to_owned(),
             ]
         })
         .collect();
-    let header = ["ID", "CVE", "KEV", "SEVERITY", "PACKAGE (SOURCE)", "INSTALLED", "FIXED"].map(str::to_owned);
+    let header =
+        ["ID", "CVE", "KEV", "SEVERITY", "PACKAGE (SOURCE)", "INSTALLED", "FIXED", "FIX STATE"].map(str::to_owned);
     let mut widths = header.clone().map(|h| h.len());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -211,4 +307,23 @@ fn table(out: &mut String, entries: &[VulnerabilityEntry]) {
         let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
+}
+
+/// "negligible (vendor: unimportant · CVSS 9.8), no finding": the level and what it came from.
+fn severity_cell(e: &VulnerabilityEntry) -> String {
+    let mut parts = Vec::new();
+    if let Some(v) = &e.vendor_severity {
+        parts.push(format!("vendor: {v}"));
+    }
+    if let Some(score) = e.cvss_score {
+        parts.push(format!("CVSS {score:.1}"));
+    }
+    let mut cell = e.severity.to_owned();
+    if !parts.is_empty() {
+        cell.push_str(&format!(" ({})", parts.join(" · ")));
+    }
+    if !e.opens_finding {
+        cell.push_str(", no finding");
+    }
+    cell
 }

@@ -44,6 +44,10 @@ pub struct StoredAffected {
     pub versions: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub binaries: Vec<String>,
+    /// The vendor's label for this package (see [`Affected::vendor_severity`]); absent in records stored before
+    /// it was kept, which then rate by CVSS until re-imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_severity: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +112,7 @@ impl StoredAdvisory {
                         .collect(),
                     versions: af.versions.iter().map(|s| s.to_string()).collect(),
                     binaries: af.binaries.iter().map(|s| s.to_string()).collect(),
+                    vendor_severity: af.vendor_severity.as_ref().map(|s| s.to_string()),
                 })
                 .collect(),
         }
@@ -139,6 +144,7 @@ impl StoredAdvisory {
                 ranges: ranges.into(),
                 versions: interner.list(versions),
                 binaries: af.binaries.iter().map(|b| interner.str(b)).collect::<Vec<_>>().into(),
+                vendor_severity: af.vendor_severity.as_deref().map(|v| interner.str(v)),
             });
         }
         Ok(Advisory {
@@ -183,6 +189,11 @@ mod tests {
             let rebuilt = back.into_advisory(&mut interner).unwrap();
             assert_eq!(StoredAdvisory::from_advisory(&rebuilt), stored);
             assert_eq!(rebuilt.severity, advisory.severity);
+            let vendor = |a: &Advisory| a.affected.iter().map(|af| af.vendor_severity.clone()).collect::<Vec<_>>();
+            assert_eq!(vendor(&rebuilt), vendor(&advisory));
+            if advisory.id.as_ref() == "CVE-2023-51767" {
+                assert!(advisory.affected.iter().all(|af| af.vendor_severity.as_deref() == Some("unimportant")));
+            }
         }
     }
 }

@@ -1,0 +1,136 @@
+//! The order in which to work on vulnerabilities, written down so it can be explained: known exploited first, then
+//! what can be fixed now, then severity, then age.
+//!
+//! The same [`Priority`] orders a host's matches, its fix groups (a group takes its most urgent member's priority)
+//! and, later, the fleet's worklist; [`Priority::score`] is the same order as one number, for a host risk score
+//! that must be shown with its parts.
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, Utc};
+
+use super::fix::FixState;
+use super::severity::{Rating, SeverityLevel};
+
+/// The parts a match (or a fix group) is ranked by, most significant first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Priority {
+    /// Listed in CISA's KEV catalog: exploited in the wild.
+    pub known_exploited: bool,
+    pub fix_state: FixState,
+    /// The match's rating ([`super::severity::Rating`]: vendor first, KEV critical).
+    pub severity: SeverityLevel,
+    /// Breaks ties within a severity level.
+    pub cvss_score: Option<f64>,
+    /// Older advisories first: the longer a hole has been public, the likelier it is used.
+    pub published: Option<DateTime<Utc>>,
+}
+
+/// Weights of [`Priority::score`]; each part outweighs everything after it.
+pub const KEV_POINTS: u32 = 100_000;
+pub const FIX_POINTS: u32 = 10_000;
+pub const SEVERITY_POINTS: u32 = 1_000;
+
+impl Priority {
+    /// The priority of one match from its rating, fix state and publication date.
+    pub fn of(rating: &Rating, fix_state: FixState, published: Option<DateTime<Utc>>) -> Self {
+        Self {
+            known_exploited: rating.kev,
+            fix_state,
+            severity: rating.level,
+            cvss_score: rating.cvss_score,
+            published,
+        }
+    }
+
+    /// How actionable the fix state is: a fix the host can install (3), one that most likely installs (2), one its
+    /// sources lack (1), none (0).
+    pub fn fix_rank(&self) -> u32 {
+        match self.fix_state {
+            FixState::FixAvailable => 3,
+            FixState::FixUnverified => 2,
+            FixState::FixReleased => 1,
+            FixState::NoFix | FixState::EndOfLife => 0,
+        }
+    }
+
+    /// `Unknown` 0, negligible 1, low 2, medium 3, high 4, critical 5.
+    pub fn severity_rank(&self) -> u32 {
+        self.severity as u32
+    }
+
+    /// The order as a number: `100000·KEV + 10000·fix_rank + 1000·severity_rank + round(10·CVSS)`. Age is not in
+    /// the score (it needs a clock); it only breaks ties in [`Priority::cmp_urgency`].
+    pub fn score(&self) -> u32 {
+        let cvss = self.cvss_score.map_or(0, |s| (s * 10.0).round().clamp(0.0, 100.0) as u32);
+        u32::from(self.known_exploited) * KEV_POINTS
+            + self.fix_rank() * FIX_POINTS
+            + self.severity_rank() * SEVERITY_POINTS
+            + cvss
+    }
+
+    /// Most urgent first: by [`Priority::score`], then the oldest publication (unknown dates last).
+    pub fn cmp_urgency(&self, other: &Self) -> Ordering {
+        other.score().cmp(&self.score()).then_with(|| match (self.published, other.published) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn p(kev: bool, fix: FixState, severity: SeverityLevel, cvss: Option<f64>, year: i32) -> Priority {
+        Priority {
+            known_exploited: kev,
+            fix_state: fix,
+            severity,
+            cvss_score: cvss,
+            published: Utc.with_ymd_and_hms(year, 1, 1, 0, 0, 0).single(),
+        }
+    }
+
+    #[test]
+    fn kev_then_fix_then_severity_then_age() {
+        use FixState::*;
+        use SeverityLevel::*;
+        let mut list = [
+            p(false, NoFix, Critical, Some(9.8), 2019),
+            p(false, FixAvailable, Medium, Some(5.3), 2024),
+            p(true, FixReleased, Critical, Some(7.8), 2023),
+            p(false, FixAvailable, Medium, Some(5.3), 2021),
+            p(false, FixAvailable, High, None, 2024),
+            p(false, FixReleased, Critical, None, 2024),
+        ];
+        list.sort_by(Priority::cmp_urgency);
+        let order: Vec<(bool, FixState, SeverityLevel, i32)> = list
+            .iter()
+            .map(|p| {
+                (
+                    p.known_exploited,
+                    p.fix_state,
+                    p.severity,
+                    p.published.map_or(0, |d| d.format("%Y").to_string().parse().unwrap_or(0)),
+                )
+            })
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                (true, FixReleased, Critical, 2023),
+                (false, FixAvailable, High, 2024),
+                (false, FixAvailable, Medium, 2021),
+                (false, FixAvailable, Medium, 2024),
+                (false, FixReleased, Critical, 2024),
+                (false, NoFix, Critical, 2019),
+            ]
+        );
+        assert_eq!(list[0].score(), 100_000 + 10_000 + 5_000 + 78);
+    }
+}
