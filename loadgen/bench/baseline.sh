@@ -5,7 +5,7 @@
 # Needs release binaries (`cargo build --release -p muster-loadgen -p muster-collector`); for postgres, a server on
 # 127.0.0.1:5432 where user postgres may create databases (a new database is created for the run and kept).
 # Prints one line per phase: the loadgen's JSON plus the collector's CPU seconds for the phase, its RSS and peak
-# RSS, and the database size; everything is also written to OUT_DIR.
+# RSS, and the database size (SQLite: the main file, its WAL apart); everything is also written to OUT_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -28,7 +28,8 @@ fi
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
-  jq -e .url "$out/serve.json" >/dev/null 2>&1 && break
+  # jq 1.6 exits 0 on an empty file: wait for the value itself.
+  [ -n "$(jq -r '.ca.sha256_fingerprint // empty' "$out/serve.json" 2>/dev/null)" ] && break
   sleep 0.2
 done
 url=$(jq -r .url "$out/serve.json")
@@ -44,9 +45,10 @@ db_bytes() {
   if [ "$store" = postgres ]; then
     psql -h 127.0.0.1 -U postgres -Atc "SELECT pg_database_size('$db')"
   else
-    du -cb "$out/data"/muster.db* | tail -n 1 | cut -f1
+    stat -c %s "$out/data/muster.db"
   fi
 }
+wal_mib() { if [ "$store" = sqlite ]; then echo $(($(stat -c %s "$out/data/muster.db-wal" 2>/dev/null || echo 0) / 1048576)); else echo 0; fi; }
 
 phase() {
   local name=$1
@@ -57,15 +59,15 @@ phase() {
     --image "$image" --format json "$@" >"$out/$name.json"
   after=$(cpu_s)
   jq -c --arg phase "$name" --arg cpu "$(echo "$after - $before" | bc)" --arg rss "$(kib VmRSS)" \
-    --arg hwm "$(kib VmHWM)" --arg db "$(db_bytes)" --arg hosts "$hosts" \
+    --arg hwm "$(kib VmHWM)" --arg db "$(db_bytes)" --arg wal "$(wal_mib)" --arg hosts "$hosts" \
     '{phase: $phase, mode, requests, ok, errors, rate_ok_per_s, p50_ms, p90_ms, p99_ms, max_ms,
       enrol_per_s: .preparation.enrol_per_s, collector_cpu_s: ($cpu | tonumber), rss_mib: (($rss | tonumber) / 1024 | floor),
       peak_rss_mib: (($hwm | tonumber) / 1024 | floor), db_mib: (($db | tonumber) / 1048576 | floor),
-      db_kib_per_host: (($db | tonumber) / 1024 / ($hosts | tonumber) | floor)}' "$out/$name.json" | tee -a "$out/summary.jsonl"
+      db_kib_per_host: (($db | tonumber) / 1024 / ($hosts | tonumber) | floor), sqlite_wal_mib: ($wal | tonumber)}' "$out/$name.json" | tee -a "$out/summary.jsonl"
 }
 
 phase first-wave --scenario first-wave --concurrency 4
-phase unchanged --scenario unchanged --concurrency 8 --duration 30
-phase unchanged-open --scenario unchanged --rate 100 --duration 30 --concurrency 64
-phase patch-day --scenario patch-day --concurrency 4 --duration 60
-phase unchanged-after --scenario unchanged --concurrency 8 --duration 30
+phase unchanged --scenario unchanged --concurrency 8 --duration 20
+phase unchanged-open --scenario unchanged --rate 100 --duration 20 --concurrency 64
+phase patch-day --scenario patch-day --concurrency 4 --duration 40
+phase unchanged-after --scenario unchanged --concurrency 8 --duration 20
