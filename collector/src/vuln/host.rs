@@ -36,6 +36,13 @@ impl KernelState {
             Self::NotAKernel => "not_a_kernel",
         }
     }
+
+    /// Whether a stored kernel label keeps a match out of the active list (and so out of findings): an installed
+    /// kernel image that is not running, or a package built from a kernel source that is not a kernel. One rule for
+    /// every place that splits stored matches.
+    pub fn is_inactive_label(label: Option<&str>) -> bool {
+        matches!(label, Some("not_running" | "not_a_kernel"))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +217,21 @@ mod tests {
         let apk = pkg(PackageKind::Apk, "linux-lts", "6.6.58-r0", Some("x86_64"));
         assert!(is_running_kernel(&apk, "6.6.58-0-lts"));
         assert!(!is_kernel_image(&pkg(PackageKind::Deb, "linux-libc-dev", "6.1.76-1", None)));
+    }
+
+    #[test]
+    fn stored_labels_that_keep_a_match_out_of_findings() {
+        // The store splits stored matches by this rule: headers and tools were kept out of findings as
+        // "not-running kernels" before they had a label of their own, and must stay out under it.
+        for (state, inactive) in [
+            (KernelState::Running, false),
+            (KernelState::Unknown, false),
+            (KernelState::NotRunning, true),
+            (KernelState::NotAKernel, true),
+        ] {
+            assert_eq!(KernelState::is_inactive_label(Some(state.as_str())), inactive, "{state:?}");
+        }
+        assert!(!KernelState::is_inactive_label(None));
     }
 
     #[test]

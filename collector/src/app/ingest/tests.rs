@@ -66,7 +66,8 @@ fn delta_check_asks_for_every_hash_it_cannot_confirm() {
     changed.os.as_mut().unwrap().version_id = Some("13".to_owned());
     let all = [Host, Hardware, Os, Software, Checks];
     // (stored sections, stored from which report, sent in full, expected needs)
-    let cases: [(&[SectionName], &Report, &[SectionName], &[SectionName]); 5] = [
+    type Case<'a> = (&'a [SectionName], &'a Report, &'a [SectionName], &'a [SectionName]);
+    let cases: [Case<'_>; 5] = [
         (&all, &report, &[], &[]),
         (&[], &report, &all, &[]),
         (&[], &report, &[Host], &[Hardware, Os, Software, Checks]),

@@ -164,7 +164,8 @@ pub struct HostVulnerabilityEntry {
     pub kev: bool,
     pub kev_date_added: Option<NaiveDate>,
     pub published: Option<DateTime<Utc>>,
-    /// `running`, `not_running` or `unknown` for kernel packages.
+    /// `running`, `not_running` or `unknown` for kernel images; `not_a_kernel` for headers and tools built from a
+    /// kernel source.
     pub kernel: Option<String>,
     /// The upgrade command for the host's package manager.
     pub remediation: Option<String>,
@@ -181,7 +182,8 @@ pub struct HostVulnerabilities {
     pub warnings: Vec<String>,
     /// Ranked: KEV first, then severity, then age.
     pub vulnerabilities: Vec<HostVulnerabilityEntry>,
-    /// Findings on installed kernels that are not running, reported apart.
+    /// Matches on installed kernels that are not running, and on packages built from a kernel source that are not
+    /// kernels (each entry's `kernel` label says which), reported apart and never findings.
     pub not_running_kernel_vulnerabilities: Vec<HostVulnerabilityEntry>,
 }
 

@@ -472,8 +472,8 @@ macro_rules! impl_advisory_store {
 
                 let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
                     "SELECT a.id, a.aliases, a.summary, a.severity, a.cvss_score, a.kev_added, a.published, \
-                     COUNT(DISTINCT CASE WHEN hv.kernel = 'not_running' THEN NULL ELSE hv.host_id END) AS hosts, \
-                     COUNT(DISTINCT CASE WHEN hv.kernel = 'not_running' THEN hv.host_id ELSE NULL END) AS nr_hosts, \
+                     COUNT(DISTINCT CASE WHEN hv.kernel IN ('not_running', 'not_a_kernel') THEN NULL ELSE hv.host_id END) AS hosts, \
+                     COUNT(DISTINCT CASE WHEN hv.kernel IN ('not_running', 'not_a_kernel') THEN hv.host_id ELSE NULL END) AS nr_hosts, \
                      MAX(CASE WHEN hv.fixed_version IS NULL THEN 0 ELSE 1 END) AS any_fix",
                 );
                 filtered(&mut qb);
@@ -588,7 +588,7 @@ macro_rules! impl_advisory_store {
                     .collect::<Result<_, StoreError>>()?;
                 let affected: BTreeSet<&str> = hosts
                     .iter()
-                    .filter(|h| h.kernel.as_deref() != Some("not_running"))
+                    .filter(|h| !crate::vuln::KernelState::is_inactive_label(h.kernel.as_deref()))
                     .map(|h| h.host_id.as_str())
                     .collect();
                 Ok(Some(VulnerabilityDetail {
@@ -674,7 +674,7 @@ macro_rules! impl_advisory_store {
                         remediation: r.try_get("remediation")?,
                         summary: r.try_get("summary")?,
                     };
-                    if entry.kernel.as_deref() == Some("not_running") {
+                    if crate::vuln::KernelState::is_inactive_label(entry.kernel.as_deref()) {
                         out.not_running_kernel_vulnerabilities.push(entry);
                     } else {
                         out.vulnerabilities.push(entry);
