@@ -10,7 +10,7 @@ use muster_shared::v1::PackageKind;
 use super::advisory::Advisory;
 use super::db::AdvisoryDb;
 use super::ecosystem::{EcosystemSelector, osv_version_order, remediation_command};
-use super::fix::{FixInput, FixState, fix_state};
+use super::fix::FixState;
 use super::host::{HostProfile, InstalledPackage, KernelState};
 use super::matcher::Matcher;
 use super::priority::Priority;
@@ -134,15 +134,7 @@ pub fn match_host<'a>(db: &'a AdvisoryDb, matcher: &mut Matcher, host: &'a HostP
                     }
                     let rating =
                         Rating::new(&hit.advisory.severity, hit.vendor.as_ref(), hit.advisory.kev_added.is_some());
-                    let input = FixInput {
-                        kind: pkg.package.kind,
-                        fixed: hit.fixed.as_deref(),
-                        vendor: hit.vendor.as_deref(),
-                        installed_version: pkg.package.version.as_str(),
-                        compared_version: version.as_str(),
-                    };
-                    let state =
-                        fix_state(&input, host.pending.candidate(&pkg.package.name, pkg.package.arch.as_deref()));
+                    let state = host.fix_state_of(pkg, version.as_str(), hit.fixed.as_deref(), hit.vendor.as_deref());
                     found.push(Finding {
                         priority: Priority::of(&rating, state, hit.advisory.published),
                         advisory: hit.advisory.clone(),

@@ -5,7 +5,7 @@ use muster_shared::v1::{Package, PackageKind, PendingUpdate, Report};
 use muster_shared::version::Ecosystem;
 
 use super::ecosystem::{EcosystemSelector, HostEcosystemError, host_ecosystems, lookup_names, package_order};
-use super::fix::PendingUpdates;
+use super::fix::{FixInput, FixState, PendingUpdates, fix_state};
 
 /// Kernel source packages whose advisories concern the kernel, before adding the sources of installed images.
 const KERNEL_SOURCES: [&str; 7] =
@@ -82,6 +82,25 @@ impl HostProfile {
         let packages = report.software.as_ref().map(|s| s.packages.clone()).unwrap_or_default();
         let pending = report.patches.as_ref().and_then(|p| p.pending.as_deref());
         Self::new(report.host.as_ref().and_then(|h| h.hostname.clone()), &os, packages).with_pending(pending)
+    }
+
+    /// The fix state of one advisory's match on one installed package, from what this host's sources offer for
+    /// it; one place for the offline scan and the keyed (stored) matcher.
+    pub fn fix_state_of(
+        &self,
+        pkg: &InstalledPackage,
+        compared_version: &str,
+        fixed: Option<&str>,
+        vendor: Option<&str>,
+    ) -> FixState {
+        let input = FixInput {
+            kind: pkg.package.kind,
+            fixed,
+            vendor,
+            installed_version: pkg.package.version.as_str(),
+            compared_version,
+        };
+        fix_state(&input, self.pending.candidate(&pkg.package.name, pkg.package.arch.as_deref()))
     }
 
     /// Sets the host's pending updates; `None` when they are unknown (the default).

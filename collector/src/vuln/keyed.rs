@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::db::AdvisoryDb;
 use super::ecosystem::{EcosystemSelector, osv_version_order, remediation_command};
-use super::fix::{FixInput, FixState, fix_state};
+use super::fix::FixState;
 use super::host::{HostProfile, KernelState};
 use super::matcher::Matcher;
 
@@ -151,15 +151,8 @@ pub fn join(
                     if !seen.insert(hit.id.as_str()) {
                         continue;
                     }
-                    let input = FixInput {
-                        kind: pkg.package.kind,
-                        fixed: hit.fixed.as_deref(),
-                        vendor: hit.vendor.as_deref(),
-                        installed_version: pkg.package.version.as_str(),
-                        compared_version: version.as_str(),
-                    };
                     let fix_state =
-                        fix_state(&input, host.pending.candidate(&pkg.package.name, pkg.package.arch.as_deref()));
+                        host.fix_state_of(pkg, version.as_str(), hit.fixed.as_deref(), hit.vendor.as_deref());
                     out.push(HostVulnerability {
                         advisory_id: hit.id.clone(),
                         ecosystem: eco.to_owned(),
