@@ -10,10 +10,13 @@ complain() {
   fail=1
 }
 
-# The store reads and writes rows: it never calls the planning modules. (`store/advisories/sync.rs` still plans
-# vulnerability findings after an import or report; it is the known exception until that use case moves to app/.)
+# The store reads and writes rows: it never calls the planning modules. (`store/findings.rs` still applies the
+# findings plan inside its transaction; it is the known exception until that moves to app/.)
 if hits=$(grep -rnE 'crate::(ingest|identity)\b' store/); then
   complain "store/ must not use ingest or identity (decide in app/, write through store::tx):"$'\n'"$hits"
+fi
+if hits=$(grep -rnE 'crate::(ingest|identity|findings|rules|app)\b' --exclude=findings.rs store/ | grep -vE '^[^:]+:[0-9]+:\s*//'); then
+  complain "store/ must not use the planning modules (findings, rules, app):"$'\n'"$hits"
 fi
 
 # Handlers and pages never build audit rows nor write them; the use cases in app/ do, through app::audit.

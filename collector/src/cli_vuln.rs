@@ -14,9 +14,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use muster_shared::version::Ecosystem;
 use serde::Serialize;
 
+use crate::app::advisory_sync::{self as sync, ImportReport};
 use crate::cli::{Format, emit};
 use crate::store::Store;
-use crate::store::advisories::sync::{self, ImportReport};
 use crate::vuln::ecosystem::version_order;
 use crate::vuln::scan::load_report;
 use crate::vuln::{AdvisoryDb, FindingPolicy, ImportLimits, Progress, import_paths, render_table, scan_paths_with};

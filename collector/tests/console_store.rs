@@ -9,10 +9,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use muster_collector::app::advisory_sync as sync;
 use muster_collector::findings::actions::{self, TransitionRequest};
 use muster_collector::findings::{Action, FindingFilter, FindingKind, schedule};
 use muster_collector::model::Role;
-use muster_collector::store::advisories::sync;
 use muster_collector::store::console::{
     ConsoleHostFilter, ConsoleHostRow, DashboardCounts, HostAges, HostSort, HostStatus, KevPresent, NewSession,
     NewUser, SessionUser, TrendPoint, UserRecord, VulnerablePackage,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use muster_collector::app::advisory_sync::{self as sync, ImportReport};
 use muster_collector::model::Role;
-use muster_collector::store::advisories::sync::{self, ImportReport};
 use muster_collector::vuln::{AdvisoryDb, ImportLimits, import_paths, scan};
 use muster_shared::v1::Report;
 use serde_json::Value;

@@ -89,7 +89,7 @@ pub async fn report(
     if let IngestOutcome::Stored { events } = outcome {
         tracing::debug!(host_id = %host_id, report_id = %input.report_id, events, "report stored");
         crate::findings::evaluate::after_ingest(state, host_id, &input.report_id).await;
-        crate::store::advisories::sync::after_report(state.store.as_ref(), host_id, &input.report, now).await;
+        crate::app::advisory_sync::after_report(state.store.as_ref(), host_id, &input.report, now).await;
     }
     Ok(outcome)
 }

@@ -6,6 +6,7 @@
 //! write. The store below contains no decision.
 
 pub mod admin;
+pub mod advisory_sync;
 pub mod audit;
 pub mod enrol;
 pub mod hosts;

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::app::advisory_sync::{self as sync, ImportReport};
 use crate::app::audit::{Actor, AuditEvent, record};
-use crate::store::advisories::sync::{self, ImportReport};
 use crate::store::{Store, StoreError};
 use crate::vuln::{AdvisoryDb, ImportSummary};
 

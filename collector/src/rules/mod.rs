@@ -14,49 +14,15 @@ use std::sync::{Arc, RwLock};
 
 use cel::{Program, Value};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use eol::EolData;
 pub use facts::{HostFacts, PendingSecurityUpdate};
 pub use load::PolicyError;
 
-/// How bad a finding is; ordered from least to most severe.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema, clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 5] =
-        [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Severity> {
-        Severity::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    /// 0 (info) to 4 (critical), stored beside the name so queries sort by it.
-    pub fn rank(self) -> i32 {
-        self as i32
-    }
-}
+// A value the store and the console share, so it lives with the other domain values.
+pub use crate::model::Severity;
 
 /// Where the policy comes from besides the built-in files.
 #[derive(Debug, Clone, Default)]

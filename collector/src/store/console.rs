@@ -307,8 +307,7 @@ macro_rules! impl_console_store {
             use chrono::{DateTime, NaiveDate, Utc};
             use sqlx::{QueryBuilder, Row};
 
-            use crate::model::{Role, from_ms, to_ms};
-            use crate::rules::Severity;
+            use crate::model::{Role, Severity, from_ms, to_ms};
             use crate::store::StoreError;
             use crate::store::console::{
                 ACTIVE, ConsoleHostFilter, ConsoleHostPage, ConsoleHostRow, ConsoleStore, DASHBOARD_TOP,

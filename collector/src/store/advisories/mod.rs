@@ -19,7 +19,6 @@ use crate::vuln::kev::KevCatalog;
 use crate::vuln::keyed::{HostVulnerability, KeyHit, MatchKey};
 
 mod sql;
-pub mod sync;
 
 /// What writing an import changed.
 #[derive(Debug, Clone, Default)]

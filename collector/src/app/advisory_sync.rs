@@ -1,5 +1,5 @@
-//! The flows over [`AdvisoryStore`]: storing an import, matching one host, and re-matching only what an import
-//! changed. Evaluation and joining are the pure `vuln` code; this file only moves data in and out of the store.
+//! The advisory use cases over the store: storing an import, matching one host, and re-matching only what an
+//! import changed. Evaluation and joining are the pure `vuln` code; the store only reads and writes rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use crate::store::{Store, StoreError};
 use crate::vuln::keyed::{self, KeyHit, MatchKey};
 use crate::vuln::{AdvisoryDb, ChangedKeys, HostProfile, ImportSummary};
 
-use super::{HostMatchState, WriteOutcome};
+use crate::store::advisories::{HostMatchState, WriteOutcome};
 
 /// Skip reason for records that an import read more than once.
 pub const SKIP_DUPLICATE: &str = "duplicate id in the input (older or same copy)";
