@@ -1,0 +1,341 @@
+//! The console's findings list, finding page and bulk triage.
+
+use super::*;
+
+/// The findings table; with `select_form`, rows carry checkboxes for that bulk form.
+pub(super) fn findings_table(findings: &[FindingView], select_form: Option<&str>, empty: &str) -> Block {
+    Block::Table(Table {
+        id: "findings".into(),
+        columns: ["Severity", "Finding", "Host", "Status", "First seen", "Due"]
+            .iter()
+            .map(|c| Column::plain(c))
+            .collect(),
+        rows: findings
+            .iter()
+            .map(|f| Row {
+                select: select_form.map(|_| f.id.clone()),
+                cells: vec![
+                    Cell::badge(Badge::severity(f.severity.as_str())),
+                    Cell::link(
+                        clip(&if f.subject.is_empty() {
+                            f.title.clone()
+                        } else {
+                            format!("{} — {}", f.title, f.subject)
+                        }),
+                        format!("/findings/{}", encode(&f.id)),
+                    ),
+                    Cell::link(clip(&f.hostname), format!("/hosts/{}", encode(&f.host_id))),
+                    Cell::badge(Badge::status(f.status.as_str())),
+                    Cell::text(f.first_seen.format("%Y-%m-%d").to_string()),
+                    Cell {
+                        text: f.due_at.format("%Y-%m-%d").to_string() + if f.overdue { " overdue" } else { "" },
+                        class: if f.overdue { "overdue".into() } else { String::new() },
+                        ..Cell::default()
+                    },
+                ],
+            })
+            .collect(),
+        empty: empty.to_owned(),
+        select_form: select_form.map(str::to_owned),
+    })
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct FindingsQuery {
+    severity: Option<String>,
+    status: Option<String>,
+    /// `true`: open, acknowledged or reopened (what someone still has to act on).
+    active: Option<String>,
+    rule: Option<String>,
+    host: Option<String>,
+    kind: Option<String>,
+    overdue: Option<String>,
+    offset: Option<i64>,
+    format: Option<String>,
+    /// Outcome of a bulk action, for the notice.
+    done: Option<u32>,
+    failed: Option<u32>,
+}
+
+pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Query<FindingsQuery>) -> PageResult {
+    let format = Format::parse(q.format.as_deref())?;
+    let now = (state.clock)();
+    let severity = opt(&q.severity)
+        .map(|s| Severity::parse(s).ok_or_else(|| bad(format!("unknown severity {s:?}"))))
+        .transpose()?;
+    let status =
+        opt(&q.status).map(|s| Status::parse(s).ok_or_else(|| bad(format!("unknown status {s:?}")))).transpose()?;
+    let kind =
+        opt(&q.kind).map(|s| FindingKind::parse(s).ok_or_else(|| bad(format!("unknown kind {s:?}")))).transpose()?;
+    let overdue = match opt(&q.overdue) {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => return Err(bad(format!("overdue is true or false, not {other:?}"))),
+    };
+    let active = q.active.as_deref() == Some("true") && status.is_none();
+    // The active view merges three per-status lists of `offset + limit` rows each, so its depth is bounded harder.
+    let max_offset = if active { MAX_ACTIVE_OFFSET } else { MAX_OFFSET };
+    let offset = q.offset.unwrap_or(0).clamp(0, max_offset);
+    let (limit, offset) = if format == Format::Html { (PAGE, offset) } else { (MAX_EXPORT_ROWS, 0) };
+    let filter = FindingFilter {
+        severity,
+        status,
+        rule_id: opt(&q.rule).map(str::to_owned),
+        host_id: opt(&q.host).map(str::to_owned),
+        kind,
+        overdue,
+        now,
+        limit,
+        offset,
+    };
+    let mut page = if active {
+        // "Active" spans three statuses; the store filters one, so fetch each and merge in the store's order.
+        let mut all = Vec::new();
+        let mut total = 0;
+        for st in [Status::Open, Status::Acknowledged, Status::Reopened] {
+            let p = state
+                .store
+                .list_findings(&FindingFilter {
+                    status: Some(st),
+                    limit: offset.saturating_add(limit),
+                    offset: 0,
+                    ..filter.clone()
+                })
+                .await?;
+            total += p.total;
+            all.extend(p.findings);
+        }
+        all.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.due_at.cmp(&b.due_at)).then(a.id.cmp(&b.id)));
+        let findings: Vec<FindingView> = all.into_iter().skip(offset as usize).take(limit as usize).collect();
+        crate::findings::FindingPage { findings, total, limit, offset, next_offset: None }
+    } else {
+        state.store.list_findings(&filter).await?
+    };
+    match format {
+        Format::Csv => return Ok(export::csv_body("findings", crate::export::findings(&page.findings))),
+        Format::Json => return Ok(export::json("findings", &page)?),
+        Format::Html => {}
+    }
+    let pairs: Vec<(&str, String)> = vec![
+        ("severity", severity.map(|s| s.as_str().to_owned()).unwrap_or_default()),
+        ("status", status.map(|s| s.as_str().to_owned()).unwrap_or_default()),
+        ("active", if active { "true".into() } else { String::new() }),
+        ("rule", opt(&q.rule).unwrap_or_default().to_owned()),
+        ("host", opt(&q.host).unwrap_or_default().to_owned()),
+        ("kind", kind.map(|k| k.as_str().to_owned()).unwrap_or_default()),
+        ("overdue", overdue.map(|o| o.to_string()).unwrap_or_default()),
+    ];
+    let mut blocks =
+        vec![Block::Heading { text: "Findings".into(), sub: Some(format!("{} matching", page.total)), badge: None }];
+    if let (Some(done), failed) = (q.done, q.failed.unwrap_or(0)) {
+        let kind = if failed > 0 { "warn" } else { "ok" };
+        let mut text = format!("{done} finding(s) updated.");
+        if failed > 0 {
+            text.push_str(&format!(" {failed} could not be changed from their current status."));
+        }
+        blocks.push(Block::Notice { kind, text });
+    }
+    let status_options: Vec<(&str, &str)> = Status::ALL.iter().map(|s| (s.as_str(), s.as_str())).collect();
+    blocks.push(Block::Filters(Filters {
+        action: "/findings".into(),
+        fields: vec![
+            Field::select("severity", "Severity", "any", &SEVERITY_OPTIONS, severity.map(Severity::as_str)),
+            Field::select("status", "Status", "any", &status_options, status.map(Status::as_str)),
+            Field::checkbox("active", "active only", active),
+            Field::text("rule", "Rule / advisory", opt(&q.rule), "ssh.permit_root_login"),
+            Field::text("host", "Host id", opt(&q.host), ""),
+            Field::select(
+                "kind",
+                "Kind",
+                "any",
+                &[("rule", "rule"), ("vulnerability", "vulnerability")],
+                kind.map(FindingKind::as_str),
+            ),
+            Field::select(
+                "overdue",
+                "Overdue",
+                "any",
+                &[("true", "overdue"), ("false", "not overdue")],
+                overdue.map(|o| if o { "true" } else { "false" }),
+            ),
+        ],
+        exports: exports("/findings", &pairs),
+    }));
+    let triage = viewer.can(Role::Analyst);
+    if triage {
+        blocks.push(Block::Form(bulk_form(&viewer, &link("/findings", &with_offset(&pairs, offset)), now)));
+    }
+    let shown = page.findings.len();
+    blocks.push(findings_table(&std::mem::take(&mut page.findings), triage.then_some("bulk"), "No finding matches."));
+    blocks.push(pager("/findings", &pairs, offset, shown, page.total));
+    Ok(viewer.page("findings", "Findings", blocks))
+}
+
+fn with_offset<'a>(pairs: &[(&'a str, String)], offset: i64) -> Vec<(&'a str, String)> {
+    let mut p = pairs.to_vec();
+    if offset > 0 {
+        p.push(("offset", offset.to_string()));
+    }
+    p
+}
+
+fn bulk_form(viewer: &Viewer, back: &str, now: DateTime<Utc>) -> FormBlock {
+    let default_expiry = (now + Duration::days(90)).date_naive().format("%Y-%m-%d").to_string();
+    FormBlock {
+        id: "bulk".into(),
+        action: "/findings/bulk".into(),
+        title: "Triage selected findings".into(),
+        fields: vec![
+            Field::hidden("back", back),
+            Field {
+                name: "comment".into(),
+                label: "Comment / reason".into(),
+                kind: FieldKind::Textarea { value: String::new() },
+                required: false,
+            },
+            Field {
+                name: "expires".into(),
+                label: "Risk accepted until".into(),
+                kind: FieldKind::Date { value: default_expiry },
+                required: false,
+            },
+        ],
+        buttons: vec![
+            ("acknowledge".into(), "Acknowledge".into(), "primary".into()),
+            ("accept-risk".into(), "Accept risk".into(), "warn".into()),
+            ("reopen".into(), "Reopen".into(), String::new()),
+        ],
+        csrf: viewer.user.csrf_token.clone(),
+        confirm: None,
+        inline: false,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BulkAction {
+    csrf: String,
+    op: String,
+    #[serde(default)]
+    ids: Vec<String>,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    expires: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// Acknowledge, accept the risk of, or reopen the selected findings, each through the same checked transition as
+/// the API; the list shows how many changed.
+pub async fn findings_bulk(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    viewer: Viewer,
+    Form(form): Form<BulkAction>,
+) -> PageResult {
+    viewer.check_form(&form.csrf)?;
+    viewer.require(Role::Analyst)?;
+    let action = match form.op.as_str() {
+        "acknowledge" => Action::Acknowledge,
+        "accept-risk" => Action::AcceptRisk,
+        "reopen" => Action::Reopen,
+        other => return Err(bad(format!("unknown action {other:?}"))),
+    };
+    if form.ids.is_empty() {
+        return Err(bad("select at least one finding"));
+    }
+    if form.ids.len() > 1000 {
+        return Err(bad("at most 1000 findings at once"));
+    }
+    let now = (state.clock)();
+    let expires_at = if action == Action::AcceptRisk {
+        let day = NaiveDate::parse_from_str(form.expires.trim(), "%Y-%m-%d")
+            .map_err(|_| bad("accepting a risk needs an expiry date (YYYY-MM-DD)"))?;
+        // The acceptance holds through the chosen day.
+        Some(day.and_hms_opt(23, 59, 59).map(|t| t.and_utc()).ok_or_else(|| bad("invalid expiry date"))?)
+    } else {
+        None
+    };
+    let comment = Some(form.comment.clone()).filter(|c| !c.trim().is_empty());
+    if action == Action::AcceptRisk && comment.is_none() {
+        return Err(bad("accepting a risk needs a reason"));
+    }
+    let (mut done, mut failed) = (0u32, 0u32);
+    for id in &form.ids {
+        let request = TransitionRequest {
+            finding_id: id.clone(),
+            action,
+            actor: viewer.actor_name(),
+            source_ip: Some(ip.clone()),
+            at: now,
+            comment: comment.clone(),
+            expires_at,
+        };
+        match actions::act(state.store.as_ref(), request).await {
+            Ok(_) => done += 1,
+            Err(actions::ActionError::NotAllowed { .. }) | Err(actions::ActionError::NotFound(_)) => failed += 1,
+            Err(e) => return Err(PageError(e.into())),
+        }
+    }
+    let back = crate::console::safe_next(&form.back);
+    let back = if back.starts_with("/findings") { back } else { "/findings".to_owned() };
+    let separator = if back.contains('?') { '&' } else { '?' };
+    Ok(Redirect::to(&format!("{back}{separator}done={done}&failed={failed}")).into_response())
+}
+
+pub async fn finding(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> PageResult {
+    let now = (state.clock)();
+    let f = state.store.get_finding(&id, now).await?.ok_or_else(|| not_found("finding"))?;
+    let history = state.store.finding_history(&id).await?;
+    let mut blocks = vec![Block::Heading {
+        text: f.title.clone(),
+        sub: Some(format!("{} on {}", f.rule_id, f.hostname)),
+        badge: Some(Badge::severity(f.severity.as_str())),
+    }];
+    blocks.push(Block::Pairs(vec![
+        Pair::new("Status", f.status.as_str().replace('_', " ")),
+        Pair { label: "Host".into(), value: f.hostname.clone(), href: Some(format!("/hosts/{}", encode(&f.host_id))) },
+        Pair::new("Kind", f.kind.as_str()),
+        Pair::new("Rule / advisory", f.rule_id.clone()),
+        Pair::new("Subject", f.subject.clone()),
+        Pair::new("First seen", when(f.first_seen)),
+        Pair::new("Due", format!("{}{}", when(f.due_at), if f.overdue { " (overdue)" } else { "" })),
+        Pair::opt("Acknowledged by", f.acknowledged_by.clone()),
+        Pair::opt("Risk accepted by", f.risk_accepted_by.clone()),
+        Pair::opt("Risk reason", f.risk_reason.clone()),
+        Pair::new("Risk accepted until", when_opt(f.risk_expires_at)),
+        Pair::new("Resolved", when_opt(f.resolved_at)),
+    ]));
+    blocks.push(Block::Section { title: "Evidence".into(), anchor: "evidence".into() });
+    blocks.push(Block::Lines(if f.evidence.is_empty() { vec!["(none)".into()] } else { f.evidence.clone() }));
+    blocks.push(Block::Section { title: "Remediation".into(), anchor: "remediation".into() });
+    blocks.push(Block::Lines(vec![f.remediation.clone()]));
+    if viewer.can(Role::Analyst) {
+        let mut form = bulk_form(&viewer, &format!("/findings?host={}", encode(&f.host_id)), now);
+        form.id = "triage".into();
+        form.title = "Triage".into();
+        form.fields.push(Field::hidden("ids", &f.id));
+        blocks.push(Block::Form(form));
+    }
+    blocks.push(Block::Section { title: "History".into(), anchor: "history".into() });
+    blocks.push(table(
+        "finding-history",
+        &["When", "Who", "Action", "From", "To", "Comment"],
+        history
+            .iter()
+            .map(|e| {
+                vec![
+                    Cell::text(when(e.at)),
+                    Cell::text(&e.actor),
+                    Cell::text(&e.action),
+                    Cell::text(e.from_status.map(|s| s.as_str()).unwrap_or("")),
+                    Cell::text(e.to_status.as_str()),
+                    Cell::text(s(&e.comment)),
+                ]
+            })
+            .collect(),
+        "No history.",
+    ));
+    Ok(viewer.page("findings", f.title.clone(), blocks))
+}

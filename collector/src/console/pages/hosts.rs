@@ -1,0 +1,590 @@
+//! The console's host list and host page.
+
+use super::findings::findings_table;
+use super::*;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct HostsQuery {
+    q: Option<String>,
+    os: Option<String>,
+    status: Option<String>,
+    tag: Option<String>,
+    critical: Option<String>,
+    sort: Option<String>,
+    dir: Option<String>,
+    offset: Option<i64>,
+    format: Option<String>,
+}
+
+#[derive(Serialize)]
+struct HostExport<'a> {
+    id: &'a str,
+    hostname: &'a str,
+    status: &'static str,
+    os: Option<&'a str>,
+    kernel: Option<&'a str>,
+    serial: Option<&'a str>,
+    tags: &'a [String],
+    last_seen: DateTime<Utc>,
+    critical: i64,
+    high: i64,
+    medium: i64,
+    low: i64,
+}
+
+pub async fn hosts(State(state): State<AppState>, viewer: Viewer, Query(q): Query<HostsQuery>) -> PageResult {
+    let format = Format::parse(q.format.as_deref())?;
+    let status =
+        opt(&q.status).map(|s| HostStatus::parse(s).ok_or_else(|| bad(format!("unknown status {s:?}")))).transpose()?;
+    let sort = opt(&q.sort)
+        .map(|s| HostSort::parse(s).ok_or_else(|| bad(format!("unknown sort {s:?}"))))
+        .transpose()?
+        .unwrap_or_default();
+    let descending = q.dir.as_deref() == Some("desc");
+    let has_critical = q.critical.as_deref() == Some("true");
+    let offset = q.offset.unwrap_or(0).clamp(0, MAX_OFFSET);
+    let now = (state.clock)();
+    let (limit, offset) = if format == Format::Html { (PAGE, offset) } else { (MAX_EXPORT_ROWS, 0) };
+    let filter = ConsoleHostFilter {
+        search: opt(&q.q).map(str::to_owned),
+        os: opt(&q.os).map(str::to_owned),
+        status,
+        tag: opt(&q.tag).map(str::to_owned),
+        has_critical,
+        sort,
+        descending,
+        ages: ages(&state, now),
+        limit,
+        offset,
+    };
+    let page = state.store.console_hosts(&filter).await?;
+    match format {
+        Format::Csv => {
+            let rows = page.rows.iter().map(|r| {
+                vec![
+                    r.host.id.clone(),
+                    r.host.hostname.clone(),
+                    r.status.as_str().to_owned(),
+                    r.host.os_pretty_name.clone().unwrap_or_default(),
+                    r.host.kernel_release.clone().unwrap_or_default(),
+                    r.host.system_serial.clone().unwrap_or_default(),
+                    r.host.tags.join(" "),
+                    r.host.last_seen.to_rfc3339(),
+                    r.critical.to_string(),
+                    r.high.to_string(),
+                    r.medium.to_string(),
+                    r.low.to_string(),
+                ]
+            });
+            let header = [
+                "id",
+                "hostname",
+                "status",
+                "os",
+                "kernel",
+                "serial",
+                "tags",
+                "last_seen",
+                "critical",
+                "high",
+                "medium",
+                "low",
+            ];
+            return Ok(export::csv("hosts", &header, rows));
+        }
+        Format::Json => {
+            let rows: Vec<HostExport> = page
+                .rows
+                .iter()
+                .map(|r| HostExport {
+                    id: &r.host.id,
+                    hostname: &r.host.hostname,
+                    status: r.status.as_str(),
+                    os: r.host.os_pretty_name.as_deref(),
+                    kernel: r.host.kernel_release.as_deref(),
+                    serial: r.host.system_serial.as_deref(),
+                    tags: &r.host.tags,
+                    last_seen: r.host.last_seen,
+                    critical: r.critical,
+                    high: r.high,
+                    medium: r.medium,
+                    low: r.low,
+                })
+                .collect();
+            return Ok(export::json("hosts", &rows)?);
+        }
+        Format::Html => {}
+    }
+    let tags = state.store.host_tags().await?;
+    let mut pairs: Vec<(&str, String)> = vec![
+        ("q", opt(&q.q).unwrap_or_default().to_owned()),
+        ("os", opt(&q.os).unwrap_or_default().to_owned()),
+        ("status", status.map(|s| s.as_str().to_owned()).unwrap_or_default()),
+        ("tag", opt(&q.tag).unwrap_or_default().to_owned()),
+        ("critical", if has_critical { "true".into() } else { String::new() }),
+    ];
+    let filter_pairs = pairs.clone();
+    let sort_link = |by: HostSort| {
+        let mut p = filter_pairs.clone();
+        p.push(("sort", by.as_str().to_owned()));
+        if by == sort && !descending {
+            p.push(("dir", "desc".to_owned()));
+        }
+        link("/hosts", &p)
+    };
+    let column = |label: &str, by: HostSort| Column {
+        label: label.to_owned(),
+        sort_href: Some(sort_link(by)),
+        sorted: if by == sort { if descending { " ↓" } else { " ↑" } } else { "" },
+    };
+    pairs.push(("sort", if sort == HostSort::Hostname { String::new() } else { sort.as_str().to_owned() }));
+    pairs.push(("dir", if descending { "desc".into() } else { String::new() }));
+    let tag_options: Vec<(&str, &str)> = tags.iter().map(|t| (t.as_str(), t.as_str())).collect();
+    let table = Table {
+        id: "hosts".into(),
+        columns: vec![
+            column("Host", HostSort::Hostname),
+            Column::plain("Status"),
+            column("OS", HostSort::Os),
+            Column::plain("Serial"),
+            Column::plain("Tags"),
+            column("Last seen", HostSort::LastSeen),
+            column("Critical / high", HostSort::Risk),
+        ],
+        rows: page
+            .rows
+            .iter()
+            .map(|r| Row {
+                select: None,
+                cells: vec![
+                    Cell::link(clip(&r.host.hostname), format!("/hosts/{}", encode(&r.host.id))),
+                    Cell::badge(Badge::status(r.status.as_str())),
+                    Cell::text(r.host.os_pretty_name.clone().unwrap_or_default()),
+                    Cell::mono(r.host.system_serial.clone().unwrap_or_default()),
+                    Cell::text(r.host.tags.join(", ")),
+                    Cell::text(when(r.host.last_seen)),
+                    Cell {
+                        text: format!("{} / {}", r.critical, r.high),
+                        class: if r.critical > 0 {
+                            "sev sev-critical".into()
+                        } else if r.high > 0 {
+                            "sev sev-high".into()
+                        } else {
+                            String::new()
+                        },
+                        ..Cell::default()
+                    },
+                ],
+            })
+            .collect(),
+        empty: "No host matches.".into(),
+        select_form: None,
+    };
+    let blocks = vec![
+        Block::Heading { text: "Hosts".into(), sub: Some(format!("{} matching", page.total)), badge: None },
+        Block::Filters(Filters {
+            action: "/hosts".into(),
+            fields: vec![
+                Field::text("q", "Search", opt(&q.q), "hostname, serial, id"),
+                Field::text("os", "OS", opt(&q.os), "debian, Ubuntu 24.04…"),
+                Field::select(
+                    "status",
+                    "Status",
+                    "any",
+                    &[("reporting", "reporting"), ("stale", "stale"), ("missing", "missing")],
+                    status.map(HostStatus::as_str),
+                ),
+                Field::select("tag", "Tag", "any", &tag_options, opt(&q.tag)),
+                Field::checkbox("critical", "has critical", has_critical),
+                Field::hidden("sort", if sort == HostSort::Hostname { "" } else { sort.as_str() }),
+            ],
+            exports: exports("/hosts", &pairs),
+        }),
+        Block::Table(table),
+        pager("/hosts", &pairs, offset, page.rows.len(), page.total),
+    ];
+    Ok(viewer.page("hosts", "Hosts", blocks))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct HostQuery {
+    /// Software search on the host page.
+    software: Option<String>,
+    /// `csv` or `json`: the host's (matching) software as a download.
+    format: Option<String>,
+}
+
+/// The host's packages whose name contains `needle` (case-insensitive).
+fn matching_software<'a>(
+    software: &'a [crate::views::InstalledPackage],
+    needle: Option<&str>,
+) -> Vec<&'a crate::views::InstalledPackage> {
+    let needle = needle.map(str::to_lowercase);
+    software.iter().filter(|p| needle.as_ref().is_none_or(|n| p.name.to_lowercase().contains(n.as_str()))).collect()
+}
+
+fn section<T: serde::de::DeserializeOwned>(detail: &crate::views::HostDetail, name: &str) -> Option<T> {
+    detail.sections.get(name).and_then(|s| serde_json::from_value(s.content.clone()).ok())
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// The present parts, space-separated; "—" when none is.
+fn joined(parts: &[&Option<String>]) -> String {
+    let text = parts.iter().filter_map(|p| p.as_deref()).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+    if text.is_empty() { "—".to_owned() } else { text }
+}
+
+pub async fn host(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(q): Query<HostQuery>,
+) -> PageResult {
+    let now = (state.clock)();
+    let format = Format::parse(q.format.as_deref())?;
+    if format != Format::Html {
+        let host = state.store.get_host_summary(&id).await?.ok_or_else(|| not_found("host"))?;
+        let software = state.store.host_software(&host.id).await?;
+        let matching = matching_software(&software, opt(&q.software));
+        let name = format!("software-{}", crate::console::view::css_token(&host.hostname));
+        return Ok(match format {
+            Format::Csv => export::csv(
+                &name,
+                &["package", "version", "arch", "kind", "source", "source_version"],
+                matching.iter().map(|p| {
+                    vec![
+                        p.name.clone(),
+                        p.version.clone(),
+                        s(&p.arch),
+                        p.kind.clone(),
+                        s(&p.source_name),
+                        s(&p.source_version),
+                    ]
+                }),
+            ),
+            _ => export::json(&name, &matching)?,
+        });
+    }
+    let detail = state.store.get_host(&id).await?.ok_or_else(|| not_found("host"))?;
+    let h = &detail.host;
+    let hardware: Option<Hardware> = section(&detail, "hardware");
+    let os: Option<Os> = section(&detail, "os");
+    let patches: Option<Patches> = section(&detail, "patches");
+    let checks: Option<Vec<Check>> = section(&detail, "checks");
+    let host_section: Option<Host> = section(&detail, "host");
+    let status = ages(&state, now).status(h.last_seen);
+
+    let mut blocks = vec![Block::Heading {
+        text: h.hostname.clone(),
+        sub: Some(format!("{} · last seen {}", s(&h.os_pretty_name), when(h.last_seen))),
+        badge: Some(Badge::status(status.as_str())),
+    }];
+    if h.duplicate_identity {
+        blocks.push(Block::Notice {
+            kind: "warn",
+            text: "Another live agent claims this hardware identity (cloned machine?).".into(),
+        });
+    }
+    blocks.push(Block::Pairs(vec![
+        Pair::new("Host id", h.id.clone()),
+        Pair::opt("Machine id", h.machine_id.clone()),
+        Pair::opt("System serial", h.system_serial.clone()),
+        Pair::opt("System UUID", h.system_uuid.clone()),
+        Pair::new("Tags", h.tags.join(", ")),
+        Pair::opt("Agent", h.agent_version.clone()),
+        Pair::new("First seen", when(h.first_seen)),
+        Pair {
+            label: "Lifecycle".into(),
+            value: "disposal status".into(),
+            href: Some(format!("/disposal/{}", encode(&h.id))),
+        },
+        Pair::opt(
+            "Virtualization",
+            host_section
+                .as_ref()
+                .and_then(|x| x.virtualization.as_ref())
+                .map(|v| format!("{:?} {}", v.role, v.technology.clone().unwrap_or_default()).to_lowercase()),
+        ),
+    ]));
+
+    // Findings and vulnerabilities first: they are why a security manager opens the page.
+    let findings = state
+        .store
+        .list_findings(&FindingFilter {
+            severity: None,
+            status: None,
+            rule_id: None,
+            host_id: Some(h.id.clone()),
+            kind: Some(FindingKind::Rule),
+            overdue: None,
+            now,
+            limit: 500,
+            offset: 0,
+        })
+        .await?;
+    blocks.push(Block::Section { title: format!("Findings ({})", findings.total), anchor: "findings".into() });
+    blocks.push(findings_table(&findings.findings, None, "No finding on this host."));
+
+    let vulns = state.store.host_vulnerabilities(&h.id).await?;
+    let vuln_rows: Vec<Vec<Cell>> = vulns
+        .as_ref()
+        .map(|v| {
+            v.vulnerabilities
+                .iter()
+                .map(|e| {
+                    vec![
+                        Cell::link(&e.id, format!("/vulnerabilities/{}", encode(&e.id))),
+                        Cell::badge(Badge::severity(&e.severity)),
+                        Cell::text(if e.kev { "KEV" } else { "" }),
+                        Cell::text(&e.package),
+                        Cell::mono(&e.installed_version),
+                        Cell::mono(e.fixed_version.clone().unwrap_or_else(|| "no fix yet".into())),
+                        Cell::text(s(&e.summary)),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    blocks.push(Block::Section {
+        title: format!("Vulnerabilities ({})", vuln_rows.len()),
+        anchor: "vulnerabilities".into(),
+    });
+    blocks.push(table(
+        "host-vulnerabilities",
+        &["Advisory", "Severity", "KEV", "Package", "Installed", "Fixed in", "Summary"],
+        vuln_rows,
+        "No known vulnerability.",
+    ));
+
+    blocks.push(Block::Section { title: "Hardware".into(), anchor: "hardware".into() });
+    if let Some(hw) = &hardware {
+        let sys = hw.system.clone().unwrap_or_default();
+        let board = hw.board.clone().unwrap_or_default();
+        let bios = hw.bios.clone().unwrap_or_default();
+        blocks.push(Block::Pairs(vec![
+            Pair::new("System", joined(&[&sys.vendor, &sys.product, &sys.version])),
+            Pair::opt("System serial", sys.serial.clone()),
+            Pair::new("Board", joined(&[&board.vendor, &board.product])),
+            Pair::opt("Board serial", board.serial.clone()),
+            Pair::new("BIOS", joined(&[&bios.vendor, &bios.version, &bios.date])),
+            Pair::opt("CPU", hw.cpu.as_ref().and_then(|c| c.model.clone())),
+            Pair::opt(
+                "Cores / threads",
+                hw.cpu.as_ref().map(|c| format!("{} / {}", c.cores.unwrap_or(0), c.threads.unwrap_or(0))),
+            ),
+            Pair::opt("Memory", hw.memory.as_ref().map(|m| bytes(m.total_bytes))),
+        ]));
+        blocks.push(table(
+            "memory-modules",
+            &["Slot", "Size", "Type", "Speed", "Manufacturer", "Serial", "Part number"],
+            hw.memory_modules
+                .iter()
+                .map(|m| {
+                    vec![
+                        Cell::text(s(&m.slot)),
+                        Cell::text(m.size_bytes.map(bytes).unwrap_or_default()),
+                        Cell::text(s(&m.memory_type)),
+                        Cell::text(m.speed_mts.map(|v| format!("{v} MT/s")).unwrap_or_default()),
+                        Cell::text(s(&m.manufacturer)),
+                        Cell::mono(s(&m.serial)),
+                        Cell::mono(s(&m.part_number)),
+                    ]
+                })
+                .collect(),
+            "No memory module reported.",
+        ));
+        blocks.push(table(
+            "disks",
+            &["Disk", "Model", "Serial", "Size", "Type", "Transport"],
+            hw.disks
+                .iter()
+                .map(|d| {
+                    vec![
+                        Cell::mono(&d.name),
+                        Cell::text(format!("{} {}", s(&d.vendor), s(&d.model)).trim().to_owned()),
+                        Cell::mono(s(&d.serial)),
+                        Cell::text(bytes(d.size_bytes)),
+                        Cell::text(match d.rotational {
+                            Some(true) => "HDD",
+                            Some(false) => "SSD",
+                            None => "",
+                        }),
+                        Cell::text(s(&d.transport)),
+                    ]
+                })
+                .collect(),
+            "No disk reported.",
+        ));
+        blocks.push(table(
+            "interfaces",
+            &["Interface", "MAC", "Addresses", "State"],
+            hw.network_interfaces
+                .iter()
+                .map(|n| {
+                    vec![
+                        Cell::mono(&n.name),
+                        Cell::mono(s(&n.mac)),
+                        Cell::mono(n.addresses.join(" ")),
+                        Cell::text(if n.up { "up" } else { "down" }),
+                    ]
+                })
+                .collect(),
+            "No interface reported.",
+        ));
+    } else {
+        blocks.push(Block::Notice { kind: "info", text: "No hardware section reported.".into() });
+    }
+
+    blocks.push(Block::Section { title: "Operating system".into(), anchor: "os".into() });
+    if let Some(os) = &os {
+        blocks.push(Block::Pairs(vec![
+            Pair::opt("Name", os.pretty_name.clone()),
+            Pair::opt("Id / version", os.id.as_ref().map(|id| format!("{id} {}", s(&os.version_id)))),
+            Pair::opt("Kernel", os.kernel_release.clone()),
+            Pair::opt("Architecture", os.architecture.clone()),
+        ]));
+    }
+
+    blocks.push(Block::Section { title: "Patches".into(), anchor: "patches".into() });
+    if let Some(p) = &patches {
+        blocks.push(Block::Pairs(vec![
+            Pair::opt("Pending updates", p.pending_count.map(|n| n.to_string())),
+            Pair::opt("Security updates", p.security_count.map(|n| n.to_string())),
+            Pair::opt(
+                "Reboot required",
+                p.reboot_required
+                    .as_ref()
+                    .map(|r| if r.required { format!("yes ({})", r.reasons.join(", ")) } else { "no".to_owned() }),
+            ),
+            Pair::opt(
+                "Automatic updates",
+                p.automatic_updates
+                    .as_ref()
+                    .map(|a| if a.enabled { format!("on ({})", s(&a.mechanism)) } else { "off".to_owned() }),
+            ),
+            Pair::opt("Package lists updated", p.lists_updated_at.map(when)),
+        ]));
+        let pending = p.pending.clone().unwrap_or_default();
+        blocks.push(table(
+            "pending-updates",
+            &["Package", "Installed", "Candidate", "Security", "Origin"],
+            pending
+                .iter()
+                .take(500)
+                .map(|u| {
+                    vec![
+                        Cell::text(&u.name),
+                        Cell::mono(&u.installed_version),
+                        Cell::mono(&u.candidate_version),
+                        Cell::text(if u.security { "security" } else { "" }),
+                        Cell::text(s(&u.origin)),
+                    ]
+                })
+                .collect(),
+            "No pending update.",
+        ));
+    }
+
+    blocks.push(Block::Section { title: "Posture checks".into(), anchor: "checks".into() });
+    blocks.push(table(
+        "checks",
+        &["Check", "Status", "Evidence", "Remediation"],
+        checks
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                let status = match c.status {
+                    CheckStatus::Pass => "pass",
+                    CheckStatus::Fail => "fail",
+                    CheckStatus::NotApplicable => "not_applicable",
+                    CheckStatus::Unknown => "unknown",
+                };
+                let mut evidence = c.evidence.join("\n");
+                if let Some(reason) = &c.reason {
+                    evidence = format!("{reason}\n{evidence}");
+                }
+                vec![
+                    Cell::mono(&c.id),
+                    Cell::badge(Badge::status(status)),
+                    Cell::mono(evidence.trim()),
+                    Cell::text(s(&c.remediation)),
+                ]
+            })
+            .collect(),
+        "No posture check reported.",
+    ));
+
+    let software = state.store.host_software(&h.id).await?;
+    let matching = matching_software(&software, opt(&q.software));
+    blocks
+        .push(Block::Section { title: format!("Software ({} installed)", software.len()), anchor: "software".into() });
+    blocks.push(Block::Filters(Filters {
+        action: format!("/hosts/{}#software", encode(&h.id)),
+        fields: vec![Field::text("software", "Package", opt(&q.software), "name contains…")],
+        exports: exports(
+            &format!("/hosts/{}", encode(&h.id)),
+            &[("software", opt(&q.software).unwrap_or_default().to_owned())],
+        ),
+    }));
+    let shown = matching.len().min(500);
+    blocks.push(table(
+        "software",
+        &["Package", "Version", "Arch", "Kind", "Source"],
+        matching
+            .iter()
+            .take(500)
+            .map(|p| {
+                vec![
+                    Cell::link(&p.name, link("/software", &[("name", p.name.clone())])),
+                    Cell::mono(&p.version),
+                    Cell::text(s(&p.arch)),
+                    Cell::text(&p.kind),
+                    Cell::text(s(&p.source_name)),
+                ]
+            })
+            .collect(),
+        "No package matches.",
+    ));
+    if matching.len() > shown {
+        blocks.push(Block::Notice {
+            kind: "info",
+            text: format!("{shown} of {} matching packages shown; narrow the search.", matching.len()),
+        });
+    }
+
+    let history = state.store.host_history(&h.id, 200, 0).await?;
+    blocks.push(Block::Section { title: "History".into(), anchor: "history".into() });
+    blocks.push(table(
+        "history",
+        &["When", "Event", "Subject", "From", "To"],
+        history
+            .iter()
+            .map(|e| {
+                vec![
+                    Cell::text(when(e.at)),
+                    Cell::text(e.kind.as_str().replace('_', " ")),
+                    Cell::text(&e.subject),
+                    Cell::mono(s(&e.from)),
+                    Cell::mono(s(&e.to)),
+                ]
+            })
+            .collect(),
+        "No change recorded yet.",
+    ));
+
+    let tabs = ["findings", "vulnerabilities", "hardware", "os", "patches", "checks", "software", "history"]
+        .iter()
+        .map(|a| Tab { label: a.to_owned().replace("os", "OS"), href: format!("#{a}"), current: false })
+        .collect();
+    Ok(viewer.page_with_tabs("hosts", h.hostname.clone(), tabs, blocks))
+}
