@@ -12,10 +12,9 @@ use std::time::Instant;
 use chrono::{Duration, TimeZone, Utc};
 use muster_collector::app::enrol::{EnrollInput, enrol_host};
 use muster_collector::app::ingest::{IngestInput, store_report};
-use muster_collector::findings::evaluate;
+use muster_collector::app::{evaluation, findings};
 use muster_collector::rules::{HostFacts, Rules};
 use muster_collector::store::SqliteStore;
-use muster_collector::store::findings::FindingsStore;
 use muster_shared::v1::{CheckStatus, PendingUpdate, Report, section_hashes};
 
 const CHECKS_TO_VARY: [&str; 8] = [
@@ -149,12 +148,12 @@ async fn main() {
             forget_reports_before: seen - Duration::days(30),
         };
         store_report(&store, &outcome.host_id, &input).await.unwrap();
-        store.load_host_facts(&outcome.host_id, seen).await.unwrap();
+        findings::host_facts(&store, &outcome.host_id, seen).await.unwrap();
     }
     println!("  SQLite: {hosts} hosts stored in {:.2?}", t.elapsed());
     for run in ["first evaluation (opens findings)", "steady-state evaluation"] {
         let t = Instant::now();
-        let summary = evaluate::evaluate_all(&store, &policy, now).await.unwrap();
+        let summary = evaluation::evaluate_all(&store, &policy, now).await.unwrap();
         println!(
             "  SQLite {run}: {:.2?} ({} hosts, {} opened, {} resolved)",
             t.elapsed(),

@@ -286,7 +286,7 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
         clock: crate::system_clock(),
         rules,
     };
-    crate::findings::schedule::spawn(state.clone(), args.schedule.evaluation_interval);
+    crate::app::evaluation::spawn(state.clone(), args.schedule.evaluation_interval);
     crate::server::serve(listener, crate::app(state), tls_config, crate::server::shutdown_signal()).await?;
     Ok(())
 }

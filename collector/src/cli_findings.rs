@@ -8,9 +8,10 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
+use crate::app::findings as app_findings;
 use crate::cli::{Format, emit};
 use crate::config::parse_duration;
-use crate::findings::actions::{self, TransitionRequest};
+use crate::findings::actions::TransitionRequest;
 use crate::findings::{Action, FindingFilter, FindingKind, FindingView, Status};
 use crate::rules::{PolicySource, RuleView, Rules, Severity};
 use crate::store::Store;
@@ -204,7 +205,7 @@ pub async fn run_findings(cmd: &FindingsCommand, store: &dyn Store, format: Form
             emit(format, &serde_json::json!({ "finding": finding, "history": history }), &text)
         }
         FindingsCommand::Acknowledge { id, comment } => {
-            done(actions::act(store, act(id, Action::Acknowledge, comment.clone(), None)).await?)
+            done(app_findings::act(store, act(id, Action::Acknowledge, comment.clone(), None)).await?)
         }
         FindingsCommand::AcceptRisk { id, reason, expires_in, expires_at } => {
             let expires_at = match (expires_in, expires_at) {
@@ -214,10 +215,10 @@ pub async fn run_findings(cmd: &FindingsCommand, store: &dyn Store, format: Form
                 }
                 (None, at) => *at,
             };
-            done(actions::act(store, act(id, Action::AcceptRisk, Some(reason.clone()), expires_at)).await?)
+            done(app_findings::act(store, act(id, Action::AcceptRisk, Some(reason.clone()), expires_at)).await?)
         }
         FindingsCommand::Reopen { id, comment } => {
-            done(actions::act(store, act(id, Action::Reopen, comment.clone(), None)).await?)
+            done(app_findings::act(store, act(id, Action::Reopen, comment.clone(), None)).await?)
         }
     }
 }

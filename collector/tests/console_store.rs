@@ -10,8 +10,10 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use muster_collector::app::advisory_sync as sync;
-use muster_collector::findings::actions::{self, TransitionRequest};
-use muster_collector::findings::{Action, FindingFilter, FindingKind, schedule};
+use muster_collector::app::evaluation as schedule;
+use muster_collector::app::findings as app_findings;
+use muster_collector::findings::actions::TransitionRequest;
+use muster_collector::findings::{Action, FindingFilter, FindingKind};
 use muster_collector::model::Role;
 use muster_collector::store::console::{
     ConsoleHostFilter, ConsoleHostRow, DashboardCounts, HostAges, HostSort, HostStatus, KevPresent, NewSession,
@@ -205,7 +207,7 @@ async fn triage(h: &Harness, finding_id: &str, action: Action) {
         comment: Some("triaged in the console store test".to_owned()),
         expires_at: accept.then(|| h.now() + Duration::days(30)),
     };
-    actions::act(h.store.as_ref(), request).await.unwrap();
+    app_findings::act(h.store.as_ref(), request).await.unwrap();
 }
 
 /// Active findings of `severity` as the findings API counts them (open + acknowledged + reopened).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::Duration;
-use muster_collector::findings::evaluate;
+use muster_collector::app::evaluation;
 use muster_collector::model::Role;
 use muster_collector::rules::{PolicySource, Rules};
 use muster_shared::v1::{CheckStatus, PendingUpdate, Report};
@@ -101,7 +101,7 @@ async fn enrolled_with(h: &Harness, report: &Report) -> (String, String) {
 
 async fn run_schedule(h: &Harness) {
     let policy = Rules::builtin().unwrap().current();
-    evaluate::evaluate_all(h.store.as_ref(), &policy, h.now()).await.unwrap();
+    evaluation::evaluate_all(h.store.as_ref(), &policy, h.now()).await.unwrap();
 }
 
 async fn weak_configuration_opens_findings_and_the_fix_resolves_them(h: Harness) {

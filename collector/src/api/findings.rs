@@ -15,11 +15,12 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::{ApiAuth, ClientIp};
 use super::hosts::query;
 use crate::AppState;
+use crate::app::evaluation::ReloadError;
+use crate::app::findings as app_findings;
 use crate::config::parse_duration;
 use crate::error::AppError;
-use crate::findings::actions::{self, ActionError, TransitionRequest};
+use crate::findings::actions::{ActionError, TransitionRequest};
 use crate::findings::evaluate::RunSummary;
-use crate::findings::schedule::ReloadError;
 use crate::findings::{Action, FindingEvent, FindingFilter, FindingKind, FindingPage, FindingView, Status};
 use crate::model::Role;
 use crate::rules::{RuleView, Severity};
@@ -248,7 +249,7 @@ pub async fn acknowledge(
     auth.require(Role::Analyst)?;
     let b = body(b)?;
     let r = request(&state, auth, ip, id, Action::Acknowledge).await?;
-    Ok(Json(actions::act(state.store.as_ref(), TransitionRequest { comment: b.comment, ..r }).await?))
+    Ok(Json(app_findings::act(state.store.as_ref(), TransitionRequest { comment: b.comment, ..r }).await?))
 }
 
 /// Accept the risk of a finding until an expiry, with a reason (analyst); it reopens when the acceptance expires.
@@ -281,7 +282,7 @@ pub async fn accept_risk(
     };
     let r = request(&state, auth, ip, id, Action::AcceptRisk).await?;
     let r = TransitionRequest { comment: Some(b.reason), expires_at, ..r };
-    Ok(Json(actions::act(state.store.as_ref(), r).await?))
+    Ok(Json(app_findings::act(state.store.as_ref(), r).await?))
 }
 
 /// Reopen an acknowledged or risk-accepted finding (analyst).
@@ -300,7 +301,7 @@ pub async fn reopen(
     auth.require(Role::Analyst)?;
     let b = body(b)?;
     let r = request(&state, auth, ip, id, Action::Reopen).await?;
-    Ok(Json(actions::act(state.store.as_ref(), TransitionRequest { comment: b.comment, ..r }).await?))
+    Ok(Json(app_findings::act(state.store.as_ref(), TransitionRequest { comment: b.comment, ..r }).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -237,7 +237,7 @@ pub async fn match_host(
     // Vulnerabilities share the findings lifecycle: open, resolve and reopen them like rule findings.
     if let Some(current) = store.host_vulnerabilities(host_id).await? {
         let outcome = crate::findings::evaluate::vulnerability_outcome(host_id, &current);
-        store.apply_evaluation(&outcome, now, None, crate::findings::evaluate::VULNERABILITY_MATCHER).await?;
+        super::findings::apply(store, &outcome, now, None, crate::findings::evaluate::VULNERABILITY_MATCHER).await?;
     }
     Ok(Some(HostMatchOutcome { keys: keys.len(), evaluated, findings: matches.len() }))
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::model::Role;
+use crate::model::findings::{Action, Status};
 use crate::store::{AuditRecord, Store, StoreError};
 
 /// Who did it, for the audit log: `cli`, `agent`, `api-token:<id> (<name>)`, `user:<name> (<role>)`, …
@@ -116,6 +117,18 @@ pub enum AuditEvent {
         file: String,
         counts: Value,
     },
+    /// A step of a finding's lifecycle, by a person, an evaluation or expiry (also in the finding's history).
+    FindingChanged {
+        finding_id: String,
+        action: Action,
+        host_id: String,
+        rule_id: String,
+        from: Option<Status>,
+        to: Status,
+        report_id: Option<String>,
+        comment: Option<String>,
+        details: Value,
+    },
     /// The disposal use cases record their evidence in `details`.
     Disposal {
         step: DisposalStep,
@@ -148,6 +161,15 @@ impl AuditEvent {
             AuditEvent::RulesReloaded { .. } => "rules.reloaded",
             AuditEvent::RulesReloadFailed { .. } => "rules.reload_failed",
             AuditEvent::AdvisoriesImported { .. } => "advisories.imported",
+            AuditEvent::FindingChanged { action, .. } => match action {
+                Action::Open => "finding.opened",
+                Action::Acknowledge => "finding.acknowledged",
+                Action::AcceptRisk => "finding.risk_accepted",
+                Action::Reopen => "finding.reopened",
+                Action::Resolve => "finding.resolved",
+                Action::Recur => "finding.recurred",
+                Action::Expire => "finding.risk_acceptance_expired",
+            },
             AuditEvent::Disposal { step, .. } => match step {
                 DisposalStep::Started => "disposal.started",
                 DisposalStep::DestructionRecorded => "disposal.destruction_recorded",
@@ -180,6 +202,7 @@ impl AuditEvent {
             | AuditEvent::SignedIn { name: t }
             | AuditEvent::SignedOut { name: t }
             | AuditEvent::AdvisoriesImported { file: t, .. }
+            | AuditEvent::FindingChanged { finding_id: t, .. }
             | AuditEvent::Disposal { host_id: t, .. } => Some(t.clone()),
             AuditEvent::RulesReloaded { .. } | AuditEvent::RulesReloadFailed { .. } => None,
         }
@@ -198,6 +221,10 @@ impl AuditEvent {
             AuditEvent::RulesReloaded { fingerprint } => json!({ "fingerprint": fingerprint }),
             AuditEvent::RulesReloadFailed { error } => json!({ "error": error }),
             AuditEvent::AdvisoriesImported { counts, .. } => counts,
+            AuditEvent::FindingChanged { host_id, rule_id, from, to, report_id, comment, details, .. } => json!({
+                "host_id": host_id, "rule_id": rule_id, "from": from, "to": to, "report_id": report_id,
+                "comment": comment, "details": details,
+            }),
             AuditEvent::Disposal { details, .. } => details,
             AuditEvent::EnrollSecretRevoked { .. }
             | AuditEvent::ApiTokenRevoked { .. }
@@ -274,6 +301,25 @@ mod tests {
                 json!({ "fingerprint": "ab" }),
             ),
             (AuditEvent::SignedOut { name: "ann".into() }, "console.signed_out", Some("ann"), json!({})),
+            (
+                AuditEvent::FindingChanged {
+                    finding_id: "f1".into(),
+                    action: Action::Resolve,
+                    host_id: "h1".into(),
+                    rule_id: "ssh.root_login".into(),
+                    from: Some(Status::RiskAccepted),
+                    to: Status::Resolved,
+                    report_id: Some("r1".into()),
+                    comment: None,
+                    details: json!({}),
+                },
+                "finding.resolved",
+                Some("f1"),
+                json!({
+                    "host_id": "h1", "rule_id": "ssh.root_login", "from": "risk_accepted", "to": "resolved",
+                    "report_id": "r1", "comment": null, "details": {},
+                }),
+            ),
             (
                 AuditEvent::Disposal {
                     step: DisposalStep::Sanitized,

@@ -88,7 +88,7 @@ pub async fn report(
     let outcome = store_report(state.store.as_ref(), host_id, &input).await?;
     if let IngestOutcome::Stored { events } = outcome {
         tracing::debug!(host_id = %host_id, report_id = %input.report_id, events, "report stored");
-        crate::findings::evaluate::after_ingest(state, host_id, &input.report_id).await;
+        super::evaluation::after_ingest(state, host_id, &input.report_id).await;
         crate::app::advisory_sync::after_report(state.store.as_ref(), host_id, &input.report, now).await;
     }
     Ok(outcome)

@@ -9,6 +9,8 @@ pub mod admin;
 pub mod advisory_sync;
 pub mod audit;
 pub mod enrol;
+pub mod evaluation;
+pub mod findings;
 pub mod hosts;
 pub mod ingest;
 pub mod rules;

@@ -1,10 +1,10 @@
 //! Reloading the rules (API, console; SIGHUP has no actor and is not audited): the new policy replaces the one in
 //! force when it is valid, every host is evaluated with it, and the attempt is audited either way.
 
+use super::evaluation::{self as schedule, ReloadError};
 use crate::AppState;
 use crate::app::audit::{Actor, AuditEvent, record};
 use crate::findings::evaluate::RunSummary;
-use crate::findings::schedule::{self, ReloadError};
 use crate::store::StoreError;
 
 /// The policy in force after a successful reload, and the evaluation it triggered.

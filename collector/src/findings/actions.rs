@@ -1,10 +1,10 @@
-//! What people do to findings (acknowledge, accept the risk, reopen), shared by the API and the CLI: the checks
-//! on their input, then one audited store transition.
+//! What people do to findings (acknowledge, accept the risk, reopen): the request and the pure checks on its
+//! input. The use case that applies it, audited, is `crate::app::findings::act`.
 
 use chrono::{DateTime, Utc};
 
-use super::{Action, FindingView, Status};
-use crate::store::{Store, StoreError};
+use super::Action;
+use crate::store::StoreError;
 
 /// Longest comment or risk-acceptance reason kept.
 pub const MAX_COMMENT: usize = 2000;
@@ -23,14 +23,6 @@ pub struct TransitionRequest {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone)]
-pub enum TransitionOutcome {
-    Done(Box<FindingView>),
-    NotFound,
-    /// The finding's current status does not allow the action.
-    NotAllowed(Status),
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
     #[error("finding {0} not found")]
@@ -43,7 +35,7 @@ pub enum ActionError {
     Store(#[from] StoreError),
 }
 
-fn verb(action: Action) -> &'static str {
+pub fn verb(action: Action) -> &'static str {
     match action {
         Action::Acknowledge => "acknowledge",
         Action::AcceptRisk => "accept the risk of",
@@ -52,8 +44,8 @@ fn verb(action: Action) -> &'static str {
     }
 }
 
-/// Checks the request and applies it.
-pub async fn act(store: &dyn Store, request: TransitionRequest) -> Result<FindingView, ActionError> {
+/// Checks a person's request; returns it with the comment trimmed (an empty comment is none).
+pub fn check(request: TransitionRequest) -> Result<TransitionRequest, ActionError> {
     if !matches!(request.action, Action::Acknowledge | Action::AcceptRisk | Action::Reopen) {
         return Err(ActionError::Invalid("only acknowledge, accept-risk and reopen are manual actions".to_owned()));
     }
@@ -75,12 +67,5 @@ pub async fn act(store: &dyn Store, request: TransitionRequest) -> Result<Findin
     } else if request.expires_at.is_some() {
         return Err(ActionError::Invalid("only accept-risk takes an expiry".to_owned()));
     }
-    let request = TransitionRequest { comment: comment.map(str::to_owned), ..request };
-    match store.transition_finding(&request).await? {
-        TransitionOutcome::Done(view) => Ok(*view),
-        TransitionOutcome::NotFound => Err(ActionError::NotFound(request.finding_id)),
-        TransitionOutcome::NotAllowed(from) => {
-            Err(ActionError::NotAllowed { action: verb(request.action), from: from.as_str() })
-        }
-    }
+    Ok(TransitionRequest { comment: comment.map(str::to_owned), ..request })
 }

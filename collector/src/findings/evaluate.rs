@@ -1,46 +1,15 @@
-//! Turning rule evaluations into finding changes: the pure plan (what to open, refresh, resolve, reopen) and the
-//! orchestration for one host (at ingest) or all hosts (after a reload, on the schedule).
+//! Turning rule evaluations and vulnerability matches into finding changes: the pure plan (what to open, refresh,
+//! resolve, reopen). The use cases that load facts and write the plan are in `crate::app::findings`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{FindingKind, Status, due_at, finding_id};
+use super::{ExistingFinding, FindingKind, Matched, Status, due_at, finding_id};
 use crate::rules::{Evaluation, Policy, Severity};
-use crate::store::{Store, StoreError};
 
 /// The actor evaluations are recorded under in finding history and the audit log.
 pub const EVALUATOR: &str = "evaluator";
-
-/// A stored rule finding of one host, as far as planning needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExistingFinding {
-    pub id: String,
-    pub rule_id: String,
-    pub subject: String,
-    pub status: Status,
-    pub title: String,
-    pub severity: Severity,
-    pub evidence: Vec<String>,
-    pub remediation: String,
-    pub sla_days: u32,
-    pub first_seen: DateTime<Utc>,
-    pub due_at: DateTime<Utc>,
-}
-
-/// What a matching rule (or a vulnerability match) says about the finding it makes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Matched {
-    /// The rule id, or for a vulnerability the advisory id.
-    pub rule_id: String,
-    /// What the finding is about within the host: empty for host-wide rules, the package for a vulnerability.
-    pub subject: String,
-    pub title: String,
-    pub severity: Severity,
-    pub sla_days: u32,
-    pub remediation: String,
-    pub evidence: Vec<String>,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
@@ -61,6 +30,7 @@ pub enum Change {
     },
     Resolve {
         id: String,
+        rule_id: String,
         from: Status,
     },
 }
@@ -211,7 +181,7 @@ impl HostOutcome {
                 && !matched_keys.contains(&(f.rule_id.as_str(), f.subject.as_str()))
                 && !self.failed.contains(&f.rule_id)
             {
-                changes.push(Change::Resolve { id: f.id.clone(), from: f.status });
+                changes.push(Change::Resolve { id: f.id.clone(), rule_id: f.rule_id.clone(), from: f.status });
             }
         }
         changes
@@ -245,72 +215,6 @@ pub struct RunSummary {
     pub expired: usize,
     /// (rule, message) of rules that failed, one example per rule.
     pub rule_failures: BTreeMap<String, String>,
-}
-
-/// Evaluates one host (after its report is stored) and writes the changes.
-pub async fn evaluate_host(
-    store: &dyn Store,
-    policy: &Policy,
-    host_id: &str,
-    now: DateTime<Utc>,
-    report_id: Option<&str>,
-) -> Result<ApplySummary, StoreError> {
-    let Some(facts) = store.load_host_facts(host_id, now).await? else { return Ok(ApplySummary::default()) };
-    let evaluation = policy.evaluate(&facts, now);
-    for failure in &evaluation.failures {
-        tracing::warn!(host_id, rule = %failure.rule_id, error = %failure.message, "rule failed on this host");
-    }
-    let outcome = HostOutcome::new(host_id, policy, evaluation);
-    store.apply_evaluation(&outcome, now, report_id, EVALUATOR).await
-}
-
-/// The ingest hook: evaluates the host whose report was just stored. The report is stored whatever happens here;
-/// a failure is logged and the next report or scheduled run catches up.
-pub async fn after_ingest(state: &crate::AppState, host_id: &str, report_id: &str) {
-    let policy = state.rules.current();
-    let now = (state.clock)();
-    match evaluate_host(state.store.as_ref(), &policy, host_id, now, Some(report_id)).await {
-        Ok(s) if s != ApplySummary::default() => {
-            tracing::info!(
-                host_id,
-                report_id,
-                opened = s.opened,
-                resolved = s.resolved,
-                reopened = s.reopened,
-                "findings changed"
-            )
-        }
-        Ok(_) => {}
-        Err(e) => tracing::error!(host_id, report_id, error = %e, "evaluating the host's findings failed"),
-    }
-}
-
-/// Hosts loaded per page when evaluating all of them.
-const PAGE: i64 = 500;
-
-/// Evaluates every host, then reopens expired risk acceptances. Idempotent: safe to run on several replicas.
-pub async fn evaluate_all(store: &dyn Store, policy: &Policy, now: DateTime<Utc>) -> Result<RunSummary, StoreError> {
-    let mut summary = RunSummary::default();
-    let mut after = String::new();
-    loop {
-        let page = store.host_facts_page(&after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.host_id.clone();
-        for facts in &page {
-            let evaluation = policy.evaluate(facts, now);
-            for failure in &evaluation.failures {
-                summary.rule_failures.entry(failure.rule_id.clone()).or_insert_with(|| failure.message.clone());
-            }
-            let outcome = HostOutcome::new(&facts.host_id, policy, evaluation);
-            summary.changes.add(store.apply_evaluation(&outcome, now, None, EVALUATOR).await?);
-            summary.hosts += 1;
-        }
-        if (page.len() as i64) < PAGE {
-            break;
-        }
-    }
-    summary.expired = store.expire_risk_acceptances(now, EVALUATOR).await?.len();
-    Ok(summary)
 }
 
 #[cfg(test)]
@@ -372,6 +276,7 @@ mod tests {
             plan,
             vec![Change::Resolve {
                 id: finding_id("h", FindingKind::Vulnerability, "DSA-5611-1", "libc-bin:amd64"),
+                rule_id: "DSA-5611-1".to_owned(),
                 from: Status::Open
             }]
         );
@@ -420,7 +325,11 @@ mod tests {
                     due_at: due_at(t(1), 30)
                 },
                 Change::Recur { id: stored[2].id.clone(), found: matched("back.rule", &[]) },
-                Change::Resolve { id: stored[3].id.clone(), from: Status::RiskAccepted },
+                Change::Resolve {
+                    id: stored[3].id.clone(),
+                    rule_id: "gone.rule".to_owned(),
+                    from: Status::RiskAccepted
+                },
             ]
         );
         // Applying the plan's result again changes nothing.

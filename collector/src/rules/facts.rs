@@ -10,43 +10,14 @@ use std::sync::Arc;
 use cel::objects::{Key, Map};
 use cel::{Context, Value};
 use chrono::{DateTime, Utc};
-use muster_shared::v1::{Check, CheckStatus, Hardware, Host, Os, Patches, Report};
+use muster_shared::v1::{CheckStatus, Report};
 
 use super::Policy;
 use super::eol::EolWhen;
+pub use crate::model::facts::{HostFacts, PendingSecurityUpdate};
 
 /// Chassis types (SMBIOS names as the agent reports them) counted as laptops.
 pub const LAPTOP_CHASSIS: [&str; 6] = ["Notebook", "Laptop", "Portable", "Sub Notebook", "Convertible", "Detachable"];
-
-/// One host's current state as rules need it.
-#[derive(Debug, Clone, Default)]
-pub struct HostFacts {
-    pub host_id: String,
-    pub hostname: String,
-    pub tags: Vec<String>,
-    pub duplicate_identity: bool,
-    pub first_seen: DateTime<Utc>,
-    pub last_seen: DateTime<Utc>,
-    pub agent_version: Option<String>,
-    pub host: Option<Host>,
-    pub hardware: Option<Hardware>,
-    pub os: Option<Os>,
-    pub patches: Option<Patches>,
-    pub checks: Vec<Check>,
-    pub package_count: i64,
-    /// Pending security updates with the time each was first reported pending (see `crate::findings`).
-    pub security_pending: Vec<PendingSecurityUpdate>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingSecurityUpdate {
-    pub name: String,
-    pub arch: String,
-    pub installed_version: String,
-    pub candidate_version: String,
-    pub origin: String,
-    pub first_seen: DateTime<Utc>,
-}
 
 impl HostFacts {
     /// Facts from a full report, as if every pending security update was first seen at `first_seen`.

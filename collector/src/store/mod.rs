@@ -19,6 +19,7 @@ pub mod advisories;
 pub mod console;
 pub mod disposal;
 pub mod findings;
+pub mod findings_tx;
 mod postgres;
 mod sql;
 mod sqlite;

@@ -38,3 +38,4 @@ impl SqliteStore {
 
 super::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::tx::impl_host_tx!(sqlx::Sqlite);
+super::findings_tx::impl_findings_tx!(sqlx::Sqlite);

@@ -272,7 +272,7 @@ pub async fn findings_bulk(
             comment: comment.clone(),
             expires_at,
         };
-        match actions::act(state.store.as_ref(), request).await {
+        match app_findings::act(state.store.as_ref(), request).await {
             Ok(_) => done += 1,
             Err(actions::ActionError::NotAllowed { .. }) | Err(actions::ActionError::NotFound(_)) => failed += 1,
             Err(e) => return Err(PageError(e.into())),

@@ -14,6 +14,7 @@ use super::view::{
 use super::{PageError, PageResult, Viewer, chart, encode, link, when, when_opt};
 use crate::AppState;
 use crate::api::auth::ClientIp;
+use crate::app::findings as app_findings;
 use crate::error::AppError;
 use crate::findings::actions::{self, TransitionRequest};
 use crate::findings::{Action, FindingFilter, FindingKind, FindingView, Status};

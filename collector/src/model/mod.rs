@@ -1,5 +1,8 @@
 //! Domain types the store, the ingest logic and the HTTP layer share: roles, history events and time conversion.
 
+pub mod facts;
+pub mod findings;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

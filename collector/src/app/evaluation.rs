@@ -1,0 +1,148 @@
+//! Evaluating the policy on hosts: one host after its report is stored, every host on an interval (staleness, end
+//! of life and risk-acceptance expiry change with time alone) and after the rules are reloaded on SIGHUP. The
+//! plan is pure (`crate::findings::evaluate`); writing it is `app::findings`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::findings;
+use crate::AppState;
+use crate::findings::evaluate::{ApplySummary, EVALUATOR, HostOutcome, RunSummary};
+use crate::rules::{Policy, PolicyError};
+use crate::store::{Store, StoreError};
+
+/// Evaluates one host (after its report is stored) and writes the changes.
+pub async fn evaluate_host(
+    store: &dyn Store,
+    policy: &Policy,
+    host_id: &str,
+    now: DateTime<Utc>,
+    report_id: Option<&str>,
+) -> Result<ApplySummary, StoreError> {
+    let Some(facts) = findings::host_facts(store, host_id, now).await? else { return Ok(ApplySummary::default()) };
+    let evaluation = policy.evaluate(&facts, now);
+    for failure in &evaluation.failures {
+        tracing::warn!(host_id, rule = %failure.rule_id, error = %failure.message, "rule failed on this host");
+    }
+    let outcome = HostOutcome::new(host_id, policy, evaluation);
+    findings::apply(store, &outcome, now, report_id, EVALUATOR).await
+}
+
+/// The ingest hook: evaluates the host whose report was just stored. The report is stored whatever happens here;
+/// a failure is logged and the next report or scheduled run catches up.
+pub async fn after_ingest(state: &crate::AppState, host_id: &str, report_id: &str) {
+    let policy = state.rules.current();
+    let now = (state.clock)();
+    match evaluate_host(state.store.as_ref(), &policy, host_id, now, Some(report_id)).await {
+        Ok(s) if s != ApplySummary::default() => {
+            tracing::info!(
+                host_id,
+                report_id,
+                opened = s.opened,
+                resolved = s.resolved,
+                reopened = s.reopened,
+                "findings changed"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(host_id, report_id, error = %e, "evaluating the host's findings failed"),
+    }
+}
+
+/// Hosts loaded per page when evaluating all of them.
+const PAGE: i64 = 500;
+
+/// Evaluates every host, then reopens expired risk acceptances. Idempotent: safe to run on several replicas.
+pub async fn evaluate_all(store: &dyn Store, policy: &Policy, now: DateTime<Utc>) -> Result<RunSummary, StoreError> {
+    let mut summary = RunSummary::default();
+    let mut after = String::new();
+    loop {
+        let page = store.host_facts_page(&after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.host_id.clone();
+        for facts in &page {
+            let evaluation = policy.evaluate(facts, now);
+            for failure in &evaluation.failures {
+                summary.rule_failures.entry(failure.rule_id.clone()).or_insert_with(|| failure.message.clone());
+            }
+            let outcome = HostOutcome::new(&facts.host_id, policy, evaluation);
+            summary.changes.add(findings::apply(store, &outcome, now, None, EVALUATOR).await?);
+            summary.hosts += 1;
+        }
+        if (page.len() as i64) < PAGE {
+            break;
+        }
+    }
+    summary.expired = findings::expire_risk_acceptances(store, now, EVALUATOR).await?.len();
+    Ok(summary)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("the rules were not reloaded: {0}")]
+    Policy(#[from] PolicyError),
+    #[error("the rules were reloaded but evaluating the hosts failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// One evaluation of every host with the rules in force.
+pub async fn run_once(state: &AppState) -> Result<RunSummary, StoreError> {
+    let policy = state.rules.current();
+    let summary = evaluate_all(state.store.as_ref(), &policy, (state.clock)()).await?;
+    for (rule, message) in &summary.rule_failures {
+        tracing::warn!(rule, error = %message, "rule failed on some hosts; their findings were left as they were");
+    }
+    tracing::info!(
+        hosts = summary.hosts,
+        opened = summary.changes.opened,
+        resolved = summary.changes.resolved,
+        reopened = summary.changes.reopened,
+        expired = summary.expired,
+        "findings evaluated"
+    );
+    // The console's trend chart reads one snapshot per day; the last run of the day wins. A failed snapshot only
+    // leaves a gap in the chart, so it does not fail the evaluation.
+    let now = (state.clock)();
+    if let Err(e) = state.store.snapshot_trend(now.date_naive(), now).await {
+        tracing::warn!(error = %e, "cannot store today's findings trend snapshot");
+    }
+    Ok(summary)
+}
+
+/// Reads the policy again and, when it is valid, evaluates every host with it.
+pub async fn reload(state: &AppState) -> Result<RunSummary, ReloadError> {
+    let policy = state.rules.reload()?;
+    tracing::info!(rules = policy.rules.len(), fingerprint = %policy.fingerprint, "rules reloaded");
+    Ok(run_once(state).await?)
+}
+
+/// Evaluates every `interval` (the first run at once) and reloads on SIGHUP, until the runtime stops.
+pub fn spawn(state: AppState, interval: Duration) {
+    let periodic = state.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval.max(Duration::from_secs(1)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = run_once(&periodic).await {
+                tracing::error!(error = %e, "scheduled findings evaluation failed");
+            }
+        }
+    });
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload rules through the API");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            if let Err(e) = reload(&state).await {
+                tracing::error!(error = %e, "SIGHUP: rule reload failed; the previous rules stay in force");
+            }
+        }
+    });
+}

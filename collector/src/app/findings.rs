@@ -1,0 +1,364 @@
+//! The findings use cases: writing an evaluation's plan, what people do to findings, risk acceptances running out,
+//! and the facts an evaluation reads. Each opens one findings transaction, decides with the pure lifecycle
+//! (`crate::findings`) and records every step in the finding's history and, through [`AuditEvent`], the audit log.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use muster_shared::v1::Patches;
+
+use super::audit::{Actor, AuditEvent};
+use crate::findings::actions::{self, ActionError, TransitionRequest};
+use crate::findings::evaluate::{ApplySummary, Change, HostOutcome};
+use crate::findings::{Action, FindingView, Status, due_at};
+use crate::model::facts::{HostFacts, PendingSecurityUpdate};
+use crate::store::findings_tx::{FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage};
+use crate::store::{Store, StoreError};
+
+/// One lifecycle step, written to the finding's history and the audit log in the same transaction.
+struct Step<'s> {
+    finding_id: &'s str,
+    host_id: &'s str,
+    rule_id: &'s str,
+    action: Action,
+    from: Option<Status>,
+    report_id: Option<&'s str>,
+    comment: Option<&'s str>,
+    details: serde_json::Value,
+}
+
+async fn record(tx: &mut dyn FindingsTx, actor: &Actor, at: DateTime<Utc>, s: Step<'_>) -> Result<(), StoreError> {
+    let to = s.action.transition().1;
+    tx.insert_finding_history(&HistoryStep {
+        finding_id: s.finding_id,
+        at,
+        actor: &actor.name,
+        action: s.action.as_str(),
+        from: s.from,
+        to,
+        source_ip: actor.source_ip.as_deref(),
+        report_id: s.report_id,
+        comment: s.comment,
+        details: s.details.clone(),
+    })
+    .await?;
+    let event = AuditEvent::FindingChanged {
+        finding_id: s.finding_id.to_owned(),
+        action: s.action,
+        host_id: s.host_id.to_owned(),
+        rule_id: s.rule_id.to_owned(),
+        from: s.from,
+        to,
+        report_id: s.report_id.map(str::to_owned),
+        comment: s.comment.map(str::to_owned),
+        details: s.details,
+    };
+    tx.audit(&event.into_record(actor, at)).await
+}
+
+/// Brings the host's findings of the outcome's kind in line with it (see [`HostOutcome::plan`]). `actor` is the
+/// evaluator or the vulnerability matcher.
+pub async fn apply(
+    store: &dyn Store,
+    outcome: &HostOutcome,
+    now: DateTime<Utc>,
+    report_id: Option<&str>,
+    actor: &str,
+) -> Result<ApplySummary, StoreError> {
+    let host_id = outcome.host_id.as_str();
+    // Most evaluations change nothing: find out without taking a write lock.
+    if outcome.plan(&store.existing_findings(host_id, outcome.kind).await?).is_empty() {
+        return Ok(ApplySummary::default());
+    }
+    let mut tx = store.begin_findings_tx().await?;
+    if !tx.lock_host(host_id).await? {
+        return Ok(ApplySummary::default());
+    }
+    // Planned again under the lock: another replica may have written in between.
+    let plan = outcome.plan(&tx.existing_findings(host_id, outcome.kind).await?);
+    let actor = Actor { name: actor.to_owned(), source_ip: None };
+    let mut summary = ApplySummary::default();
+    for change in &plan {
+        let (id, rule_id, action, from) = match change {
+            Change::Open { id, found } => {
+                let new = NewFinding {
+                    id,
+                    host_id,
+                    kind: outcome.kind,
+                    found,
+                    first_seen: now,
+                    due_at: due_at(now, found.sla_days),
+                };
+                if !tx.insert_finding(&new).await? {
+                    continue;
+                }
+                summary.opened += 1;
+                (id, &found.rule_id, Action::Open, None)
+            }
+            Change::Recur { id, found } => {
+                if !tx.recur_finding(id, found, now, due_at(now, found.sla_days)).await? {
+                    continue;
+                }
+                summary.reopened += 1;
+                (id, &found.rule_id, Action::Recur, Some(Status::Resolved))
+            }
+            Change::Refresh { id, found, due_at } => {
+                tx.refresh_finding(id, found, *due_at, now).await?;
+                summary.refreshed += 1;
+                continue;
+            }
+            Change::Resolve { id, rule_id, from } => {
+                if !tx.resolve_finding(id, *from, now, report_id).await? {
+                    continue;
+                }
+                summary.resolved += 1;
+                (id, rule_id, Action::Resolve, Some(*from))
+            }
+        };
+        let step = Step {
+            finding_id: id,
+            host_id,
+            rule_id,
+            action,
+            from,
+            report_id,
+            comment: None,
+            details: serde_json::json!({}),
+        };
+        record(tx.as_mut(), &actor, now, step).await?;
+    }
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// Acknowledge, accept the risk of, or reopen a finding, for a person (API, console, CLI): the request is checked
+/// (`findings::actions::check`), the lifecycle decides whether the finding's status allows it.
+pub async fn act(store: &dyn Store, request: TransitionRequest) -> Result<FindingView, ActionError> {
+    let req = actions::check(request)?;
+    let (allowed, to) = req.action.transition();
+    let mut tx = store.begin_findings_tx().await?;
+    let Some(head) = tx.lock_finding(&req.finding_id).await? else {
+        return Err(ActionError::NotFound(req.finding_id));
+    };
+    if !allowed.contains(&head.status) {
+        return Err(ActionError::NotAllowed { action: actions::verb(req.action), from: head.status.as_str() });
+    }
+    let comment = req.comment.as_deref();
+    let triage = match req.action {
+        Action::Acknowledge => Triage::Acknowledged { by: &req.actor, comment },
+        Action::AcceptRisk => Triage::RiskAccepted { by: &req.actor, reason: comment, expires_at: req.expires_at },
+        _ => Triage::None,
+    };
+    let write = StatusWrite { id: &req.finding_id, from: head.status, to, at: req.at, triage };
+    if !tx.set_finding_status(&write).await? {
+        // Locked above, so only a store that lost the row lock gets here; say what is true rather than guess.
+        return Err(ActionError::Store(StoreError::Corrupt(format!(
+            "finding {} changed while it was locked",
+            req.finding_id
+        ))));
+    }
+    let actor = Actor { name: req.actor.clone(), source_ip: req.source_ip.clone() };
+    let step = Step {
+        finding_id: &req.finding_id,
+        host_id: &head.host_id,
+        rule_id: &head.rule_id,
+        action: req.action,
+        from: Some(head.status),
+        report_id: None,
+        comment,
+        details: serde_json::json!({ "expires_at": req.expires_at }),
+    };
+    record(tx.as_mut(), &actor, req.at, step).await?;
+    tx.commit().await?;
+    store.get_finding(&req.finding_id, req.at).await?.ok_or(ActionError::NotFound(req.finding_id))
+}
+
+/// Reopens risk-accepted findings whose acceptance ended at or before `now`; returns their ids. Each in its own
+/// transaction, re-checked under the finding's lock (a person may have changed it since the list was read).
+pub async fn expire_risk_acceptances(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    actor: &str,
+) -> Result<Vec<String>, StoreError> {
+    let actor = Actor { name: actor.to_owned(), source_ip: None };
+    let mut expired = Vec::new();
+    for id in store.risk_acceptances_ending(now).await? {
+        let mut tx = store.begin_findings_tx().await?;
+        let Some(head) = tx.lock_finding(&id).await? else { continue };
+        let ended = head.risk_expires_at.is_some_and(|at| at <= now);
+        if head.status != Status::RiskAccepted || !ended {
+            continue;
+        }
+        let write = StatusWrite {
+            id: &id,
+            from: head.status,
+            to: Action::Expire.transition().1,
+            at: now,
+            triage: Triage::None,
+        };
+        if !tx.set_finding_status(&write).await? {
+            continue;
+        }
+        let step = Step {
+            finding_id: &id,
+            host_id: &head.host_id,
+            rule_id: &head.rule_id,
+            action: Action::Expire,
+            from: Some(head.status),
+            report_id: None,
+            comment: None,
+            details: serde_json::json!({ "expired_at": head.risk_expires_at }),
+        };
+        record(tx.as_mut(), &actor, now, step).await?;
+        tx.commit().await?;
+        expired.push(id);
+    }
+    Ok(expired)
+}
+
+/// What the stored pending security updates must become so they equal the host's reported ones, each keeping the
+/// time it was first reported pending (the `updates.security_pending_days` rule counts from it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PendingChanges {
+    /// (name, arch) no longer pending.
+    pub remove: Vec<(String, String)>,
+    /// New or changed; a new one is first seen `now`, a changed one keeps its stored first-seen time.
+    pub upsert: Vec<PendingSecurityUpdate>,
+}
+
+/// `None` when nothing changes, or when the report does not say what is pending (no patches section, or no list):
+/// then what was recorded stays.
+pub fn pending_changes(
+    patches: Option<&Patches>,
+    stored: &[PendingSecurityUpdate],
+    now: DateTime<Utc>,
+) -> Option<PendingChanges> {
+    let pending = patches?.pending.as_ref()?;
+    let current: BTreeMap<(String, String), _> = pending
+        .iter()
+        .filter(|u| u.security)
+        .map(|u| ((u.name.clone(), u.arch.clone().unwrap_or_default()), u))
+        .collect();
+    let known: BTreeMap<(String, String), &PendingSecurityUpdate> =
+        stored.iter().map(|p| ((p.name.clone(), p.arch.clone()), p)).collect();
+    let unchanged = current.len() == known.len()
+        && current.iter().all(|(k, u)| {
+            known.get(k).is_some_and(|p| {
+                p.installed_version == u.installed_version && p.candidate_version == u.candidate_version
+            })
+        });
+    if unchanged {
+        return None;
+    }
+    let remove = known.keys().filter(|k| !current.contains_key(*k)).cloned().collect();
+    let upsert = current
+        .iter()
+        .map(|((name, arch), u)| PendingSecurityUpdate {
+            name: name.clone(),
+            arch: arch.clone(),
+            installed_version: u.installed_version.clone(),
+            candidate_version: u.candidate_version.clone(),
+            origin: u.origin.clone().unwrap_or_default(),
+            first_seen: known.get(&(name.clone(), arch.clone())).map_or(now, |p| p.first_seen),
+        })
+        .collect();
+    Some(PendingChanges { remove, upsert })
+}
+
+/// One host's facts for an evaluation; first records when each of its pending security updates was first seen.
+pub async fn host_facts(store: &dyn Store, host_id: &str, now: DateTime<Utc>) -> Result<Option<HostFacts>, StoreError> {
+    let Some(facts) = store.host_facts(host_id).await? else { return Ok(None) };
+    let Some(changes) = pending_changes(facts.patches.as_ref(), &facts.security_pending, now) else {
+        return Ok(Some(facts));
+    };
+    let mut tx = store.begin_findings_tx().await?;
+    for (name, arch) in &changes.remove {
+        tx.delete_pending_security_update(host_id, name, arch).await?;
+    }
+    for update in &changes.upsert {
+        tx.upsert_pending_security_update(host_id, update).await?;
+    }
+    let security_pending = tx.pending_security_updates(host_id).await?;
+    tx.commit().await?;
+    Ok(Some(HostFacts { security_pending, ..facts }))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use muster_shared::v1::PendingUpdate;
+
+    use super::*;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, day, 9, 0, 0).unwrap()
+    }
+
+    fn stored(name: &str, installed: &str, candidate: &str, first_seen: DateTime<Utc>) -> PendingSecurityUpdate {
+        PendingSecurityUpdate {
+            name: name.to_owned(),
+            arch: "amd64".to_owned(),
+            installed_version: installed.to_owned(),
+            candidate_version: candidate.to_owned(),
+            origin: "Debian-Security".to_owned(),
+            first_seen,
+        }
+    }
+
+    fn patches(updates: &[(&str, &str, &str, bool)]) -> Patches {
+        let pending = updates
+            .iter()
+            .map(|(name, installed, candidate, security)| PendingUpdate {
+                name: (*name).to_owned(),
+                arch: Some("amd64".to_owned()),
+                installed_version: (*installed).to_owned(),
+                candidate_version: (*candidate).to_owned(),
+                security: *security,
+                origin: Some("Debian-Security".to_owned()),
+            })
+            .collect();
+        Patches { pending: Some(pending), ..Patches::default() }
+    }
+
+    /// The table of what a report does to the recorded pending security updates and their first-seen times.
+    #[test]
+    fn pending_security_updates_keep_their_first_seen_time() {
+        let recorded =
+            [stored("libc6", "2.36-9", "2.36-9+deb12u4", at(1)), stored("curl", "7.88.1-10", "7.88.1-11", at(2))];
+        let cases: [(&str, Option<Patches>, Option<PendingChanges>); 5] = [
+            ("no patches section: keep what was recorded", None, None),
+            ("no pending list: keep what was recorded", Some(Patches::default()), None),
+            (
+                "same updates (a non-security one beside them does not count)",
+                Some(patches(&[
+                    ("libc6", "2.36-9", "2.36-9+deb12u4", true),
+                    ("curl", "7.88.1-10", "7.88.1-11", true),
+                    ("vim", "9.0", "9.1", false),
+                ])),
+                None,
+            ),
+            (
+                "curl installed, a newer libc6 offered, openssl new",
+                Some(patches(&[("libc6", "2.36-9", "2.36-9+deb12u7", true), ("openssl", "3.0.11", "3.0.13", true)])),
+                Some(PendingChanges {
+                    remove: vec![("curl".to_owned(), "amd64".to_owned())],
+                    upsert: vec![
+                        stored("libc6", "2.36-9", "2.36-9+deb12u7", at(1)),
+                        stored("openssl", "3.0.11", "3.0.13", at(5)),
+                    ],
+                }),
+            ),
+            (
+                "everything installed",
+                Some(patches(&[])),
+                Some(PendingChanges {
+                    remove: vec![("curl".to_owned(), "amd64".to_owned()), ("libc6".to_owned(), "amd64".to_owned())],
+                    upsert: vec![],
+                }),
+            ),
+        ];
+        for (name, report, expected) in cases {
+            assert_eq!(pending_changes(report.as_ref(), &recorded, at(5)), expected, "{name}");
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! What the store knows of one host that rules evaluate ([`HostFacts`]); data only. Turning it into CEL variables is
+//! `crate::rules::facts`'s job, so the store can load facts without importing the rules.
+
+use chrono::{DateTime, Utc};
+use muster_shared::v1::{Check, Hardware, Host, Os, Patches};
+
+/// One host's current state as rules need it.
+#[derive(Debug, Clone, Default)]
+pub struct HostFacts {
+    pub host_id: String,
+    pub hostname: String,
+    pub tags: Vec<String>,
+    pub duplicate_identity: bool,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub agent_version: Option<String>,
+    pub host: Option<Host>,
+    pub hardware: Option<Hardware>,
+    pub os: Option<Os>,
+    pub patches: Option<Patches>,
+    pub checks: Vec<Check>,
+    pub package_count: i64,
+    /// Pending security updates with the time each was first reported pending (see `crate::findings`).
+    pub security_pending: Vec<PendingSecurityUpdate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSecurityUpdate {
+    pub name: String,
+    pub arch: String,
+    pub installed_version: String,
+    pub candidate_version: String,
+    pub origin: String,
+    pub first_seen: DateTime<Utc>,
+}

@@ -1,0 +1,480 @@
+//! The write transaction of findings: plain reads and writes of finding rows, their history, the audit log and
+//! the pending-security-update bookkeeping, no decision. The use cases in `crate::app::findings` plan with the pure
+//! lifecycle (`crate::findings`) and write the plan through it; every write is conditional on the status the plan
+//! was made from, so replicas working on the same host neither duplicate nor lose a step. Dropping it without
+//! [`FindingsTx::commit`] rolls everything back.
+//!
+//! Both backends share one body (`impl_findings_tx!`, instantiated in `sqlite.rs` and `postgres.rs`), as
+//! `store/tx.rs` explains.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{AuditRecord, StoreError};
+use crate::model::Severity;
+use crate::model::facts::PendingSecurityUpdate;
+use crate::model::findings::{ExistingFinding, FindingKind, Matched, Status};
+
+/// A finding to create; the use case chose its id, first-seen time and due date.
+#[derive(Debug, Clone)]
+pub struct NewFinding<'a> {
+    pub id: &'a str,
+    pub host_id: &'a str,
+    pub kind: FindingKind,
+    pub found: &'a Matched,
+    pub first_seen: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+}
+
+/// A finding's owner and status, read under its row lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingHead {
+    pub host_id: String,
+    pub rule_id: String,
+    pub status: Status,
+    pub risk_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Who acknowledged or accepted a risk, written with a status change.
+#[derive(Debug, Clone)]
+pub enum Triage<'a> {
+    None,
+    Acknowledged { by: &'a str, comment: Option<&'a str> },
+    RiskAccepted { by: &'a str, reason: Option<&'a str>, expires_at: Option<DateTime<Utc>> },
+}
+
+/// A status change by a person or by expiry, written only if the finding is still in `from`.
+#[derive(Debug, Clone)]
+pub struct StatusWrite<'a> {
+    pub id: &'a str,
+    pub from: Status,
+    pub to: Status,
+    pub at: DateTime<Utc>,
+    pub triage: Triage<'a>,
+}
+
+/// One row of a finding's history.
+#[derive(Debug, Clone)]
+pub struct HistoryStep<'a> {
+    pub finding_id: &'a str,
+    pub at: DateTime<Utc>,
+    pub actor: &'a str,
+    /// `Action::as_str`.
+    pub action: &'a str,
+    pub from: Option<Status>,
+    pub to: Status,
+    pub source_ip: Option<&'a str>,
+    pub report_id: Option<&'a str>,
+    pub comment: Option<&'a str>,
+    pub details: serde_json::Value,
+}
+
+#[async_trait]
+pub trait FindingsTx: Send {
+    /// Locks the host's row so evaluations of one host are serialised (and SQLite takes its write lock before
+    /// reading). False when there is no such host.
+    async fn lock_host(&mut self, host_id: &str) -> Result<bool, StoreError>;
+    async fn existing_findings(&mut self, host_id: &str, kind: FindingKind)
+    -> Result<Vec<ExistingFinding>, StoreError>;
+    /// False when the row already exists (another replica created it).
+    async fn insert_finding(&mut self, new: &NewFinding<'_>) -> Result<bool, StoreError>;
+    /// A resolved finding matched again: new occurrence, triage cleared. False when it is no longer resolved.
+    async fn recur_finding(
+        &mut self,
+        id: &str,
+        found: &Matched,
+        first_seen: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// New text, severity, SLA or evidence of a finding that is not resolved.
+    async fn refresh_finding(
+        &mut self,
+        id: &str,
+        found: &Matched,
+        due_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// False when the finding is no longer in `from`.
+    async fn resolve_finding(
+        &mut self,
+        id: &str,
+        from: Status,
+        at: DateTime<Utc>,
+        report_id: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    /// Locks one finding's row and reads its owner and status; `None` when there is no such finding.
+    async fn lock_finding(&mut self, id: &str) -> Result<Option<FindingHead>, StoreError>;
+    /// False when the finding is no longer in `write.from`.
+    async fn set_finding_status(&mut self, write: &StatusWrite<'_>) -> Result<bool, StoreError>;
+    async fn insert_finding_history(&mut self, step: &HistoryStep<'_>) -> Result<(), StoreError>;
+    async fn audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
+
+    async fn pending_security_updates(&mut self, host_id: &str) -> Result<Vec<PendingSecurityUpdate>, StoreError>;
+    async fn delete_pending_security_update(&mut self, host_id: &str, name: &str, arch: &str)
+    -> Result<(), StoreError>;
+    /// Inserts the update with its `first_seen`, or updates its versions and origin keeping the first `first_seen`.
+    async fn upsert_pending_security_update(
+        &mut self,
+        host_id: &str,
+        update: &PendingSecurityUpdate,
+    ) -> Result<(), StoreError>;
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} {value:?}"))
+}
+
+pub(super) fn status_of(text: &str) -> Result<Status, StoreError> {
+    Status::parse(text).ok_or_else(|| corrupt("finding status", text))
+}
+
+pub(super) fn severity_of(text: &str) -> Result<Severity, StoreError> {
+    Severity::parse(text).ok_or_else(|| corrupt("severity", text))
+}
+
+pub(super) fn kind_of(text: &str) -> Result<FindingKind, StoreError> {
+    FindingKind::parse(text).ok_or_else(|| corrupt("finding kind", text))
+}
+
+pub(super) fn evidence_of(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("finding evidence: {e}")))
+}
+
+pub(super) fn evidence_json(evidence: &[String]) -> String {
+    serde_json::Value::from(evidence.to_vec()).to_string()
+}
+
+pub(super) fn sla_of(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+macro_rules! impl_findings_tx {
+    ($db:ty) => {
+        pub(crate) mod findings_tx {
+            use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
+            use sqlx::{QueryBuilder, Row};
+
+            use crate::model::facts::PendingSecurityUpdate;
+            use crate::model::findings::{ExistingFinding, FindingKind, Matched, Status};
+            use crate::model::{from_ms, to_ms};
+            use crate::store::findings_tx::{
+                FindingHead, FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage, evidence_json, evidence_of,
+                severity_of, sla_of, status_of,
+            };
+            use crate::store::{AuditRecord, StoreError};
+
+            pub(crate) struct Tx(pub(crate) sqlx::Transaction<'static, $db>);
+
+            /// Shared with the store's lock-free read (`FindingsStore::existing_findings`).
+            pub(crate) async fn existing_findings(
+                executor: impl sqlx::Executor<'_, Database = $db>,
+                host_id: &str,
+                kind: FindingKind,
+            ) -> Result<Vec<ExistingFinding>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, rule_id, subject, status, title, severity, evidence, remediation, sla_days, \
+                     first_seen, due_at FROM findings WHERE host_id = $1 AND kind = $2",
+                )
+                .bind(host_id)
+                .bind(kind.as_str())
+                .fetch_all(executor)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(ExistingFinding {
+                            id: r.try_get("id")?,
+                            rule_id: r.try_get("rule_id")?,
+                            subject: r.try_get("subject")?,
+                            status: status_of(&r.try_get::<String, _>("status")?)?,
+                            title: r.try_get("title")?,
+                            severity: severity_of(&r.try_get::<String, _>("severity")?)?,
+                            evidence: evidence_of(&r.try_get::<String, _>("evidence")?)?,
+                            remediation: r.try_get("remediation")?,
+                            sla_days: sla_of(r.try_get("sla_days")?),
+                            first_seen: from_ms(r.try_get("first_seen")?),
+                            due_at: from_ms(r.try_get("due_at")?),
+                        })
+                    })
+                    .collect()
+            }
+
+            #[async_trait]
+            impl FindingsTx for Tx {
+                async fn lock_host(&mut self, host_id: &str) -> Result<bool, StoreError> {
+                    let locked = sqlx::query("UPDATE hosts SET last_seen = last_seen WHERE id = $1")
+                        .bind(host_id)
+                        .execute(&mut *self.0)
+                        .await?;
+                    Ok(locked.rows_affected() > 0)
+                }
+
+                async fn existing_findings(
+                    &mut self,
+                    host_id: &str,
+                    kind: FindingKind,
+                ) -> Result<Vec<ExistingFinding>, StoreError> {
+                    existing_findings(&mut *self.0, host_id, kind).await
+                }
+
+                async fn insert_finding(&mut self, new: &NewFinding<'_>) -> Result<bool, StoreError> {
+                    let found = new.found;
+                    let done = sqlx::query(
+                        "INSERT INTO findings (id, host_id, kind, rule_id, subject, title, severity, \
+                         severity_rank, status, evidence, remediation, sla_days, first_seen, due_at, created_at, \
+                         updated_at) VALUES ($1, $2, $12, $3, $13, $4, $5, $6, 'open', $7, $8, $9, $10, $11, \
+                         $10, $10) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(new.id)
+                    .bind(new.host_id)
+                    .bind(&found.rule_id)
+                    .bind(&found.title)
+                    .bind(found.severity.as_str())
+                    .bind(i64::from(found.severity.rank()))
+                    .bind(evidence_json(&found.evidence))
+                    .bind(&found.remediation)
+                    .bind(i64::from(found.sla_days))
+                    .bind(to_ms(new.first_seen))
+                    .bind(to_ms(new.due_at))
+                    .bind(new.kind.as_str())
+                    .bind(&found.subject)
+                    .execute(&mut *self.0)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn recur_finding(
+                    &mut self,
+                    id: &str,
+                    found: &Matched,
+                    first_seen: DateTime<Utc>,
+                    due_at: DateTime<Utc>,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE findings SET status = 'reopened', title = $1, severity = $2, severity_rank = $3, \
+                         evidence = $4, remediation = $5, sla_days = $6, first_seen = $7, due_at = $8, \
+                         updated_at = $7, acknowledged_by = NULL, acknowledged_at = NULL, ack_comment = NULL, \
+                         risk_accepted_by = NULL, risk_accepted_at = NULL, risk_reason = NULL, \
+                         risk_expires_at = NULL, resolved_at = NULL, resolved_report_id = NULL \
+                         WHERE id = $9 AND status = 'resolved'",
+                    )
+                    .bind(&found.title)
+                    .bind(found.severity.as_str())
+                    .bind(i64::from(found.severity.rank()))
+                    .bind(evidence_json(&found.evidence))
+                    .bind(&found.remediation)
+                    .bind(i64::from(found.sla_days))
+                    .bind(to_ms(first_seen))
+                    .bind(to_ms(due_at))
+                    .bind(id)
+                    .execute(&mut *self.0)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn refresh_finding(
+                    &mut self,
+                    id: &str,
+                    found: &Matched,
+                    due_at: DateTime<Utc>,
+                    at: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "UPDATE findings SET title = $1, severity = $2, severity_rank = $3, evidence = $4, \
+                         remediation = $5, sla_days = $6, due_at = $7, updated_at = $8 \
+                         WHERE id = $9 AND status <> 'resolved'",
+                    )
+                    .bind(&found.title)
+                    .bind(found.severity.as_str())
+                    .bind(i64::from(found.severity.rank()))
+                    .bind(evidence_json(&found.evidence))
+                    .bind(&found.remediation)
+                    .bind(i64::from(found.sla_days))
+                    .bind(to_ms(due_at))
+                    .bind(to_ms(at))
+                    .bind(id)
+                    .execute(&mut *self.0)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn resolve_finding(
+                    &mut self,
+                    id: &str,
+                    from: Status,
+                    at: DateTime<Utc>,
+                    report_id: Option<&str>,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE findings SET status = 'resolved', resolved_at = $1, resolved_report_id = $2, \
+                         updated_at = $1 WHERE id = $3 AND status = $4",
+                    )
+                    .bind(to_ms(at))
+                    .bind(report_id)
+                    .bind(id)
+                    .bind(from.as_str())
+                    .execute(&mut *self.0)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn lock_finding(&mut self, id: &str) -> Result<Option<FindingHead>, StoreError> {
+                    // Writing first takes the row lock (PostgreSQL) or the write lock (SQLite) before reading.
+                    let touched = sqlx::query("UPDATE findings SET updated_at = updated_at WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *self.0)
+                        .await?;
+                    if touched.rows_affected() == 0 {
+                        return Ok(None);
+                    }
+                    let row = sqlx::query(
+                        "SELECT host_id, rule_id, status, risk_expires_at FROM findings WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_one(&mut *self.0)
+                    .await?;
+                    Ok(Some(FindingHead {
+                        host_id: row.try_get("host_id")?,
+                        rule_id: row.try_get("rule_id")?,
+                        status: status_of(&row.try_get::<String, _>("status")?)?,
+                        risk_expires_at: row.try_get::<Option<i64>, _>("risk_expires_at")?.map(from_ms),
+                    }))
+                }
+
+                async fn set_finding_status(&mut self, w: &StatusWrite<'_>) -> Result<bool, StoreError> {
+                    let at = to_ms(w.at);
+                    let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new("UPDATE findings SET status = ");
+                    qb.push_bind(w.to.as_str()).push(", updated_at = ").push_bind(at);
+                    match &w.triage {
+                        Triage::None => {}
+                        Triage::Acknowledged { by, comment } => {
+                            qb.push(", acknowledged_by = ").push_bind(by.to_string());
+                            qb.push(", acknowledged_at = ").push_bind(at);
+                            qb.push(", ack_comment = ").push_bind(comment.map(str::to_owned));
+                        }
+                        Triage::RiskAccepted { by, reason, expires_at } => {
+                            qb.push(", risk_accepted_by = ").push_bind(by.to_string());
+                            qb.push(", risk_accepted_at = ").push_bind(at);
+                            qb.push(", risk_reason = ").push_bind(reason.map(str::to_owned));
+                            qb.push(", risk_expires_at = ").push_bind(expires_at.map(to_ms));
+                        }
+                    }
+                    qb.push(" WHERE id = ").push_bind(w.id.to_owned());
+                    qb.push(" AND status = ").push_bind(w.from.as_str());
+                    let done = qb.build().execute(&mut *self.0).await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn insert_finding_history(&mut self, s: &HistoryStep<'_>) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO finding_history (finding_id, at, actor, action, from_status, to_status, \
+                         source_ip, report_id, comment, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(s.finding_id)
+                    .bind(to_ms(s.at))
+                    .bind(s.actor)
+                    .bind(s.action)
+                    .bind(s.from.map(Status::as_str))
+                    .bind(s.to.as_str())
+                    .bind(s.source_ip)
+                    .bind(s.report_id)
+                    .bind(s.comment)
+                    .bind(s.details.to_string())
+                    .execute(&mut *self.0)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO audit_log (at, actor, action, target, source_ip, details) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(to_ms(record.at))
+                    .bind(&record.actor)
+                    .bind(&record.action)
+                    .bind(&record.target)
+                    .bind(&record.source_ip)
+                    .bind(record.details.to_string())
+                    .execute(&mut *self.0)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn pending_security_updates(
+                    &mut self,
+                    host_id: &str,
+                ) -> Result<Vec<PendingSecurityUpdate>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT * FROM pending_security_updates WHERE host_id = $1 ORDER BY name, arch",
+                    )
+                    .bind(host_id)
+                    .fetch_all(&mut *self.0)
+                    .await?;
+                    rows.iter().map(pending_from_row).collect()
+                }
+
+                async fn delete_pending_security_update(
+                    &mut self,
+                    host_id: &str,
+                    name: &str,
+                    arch: &str,
+                ) -> Result<(), StoreError> {
+                    sqlx::query("DELETE FROM pending_security_updates WHERE host_id = $1 AND name = $2 AND arch = $3")
+                        .bind(host_id)
+                        .bind(name)
+                        .bind(arch)
+                        .execute(&mut *self.0)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn upsert_pending_security_update(
+                    &mut self,
+                    host_id: &str,
+                    u: &PendingSecurityUpdate,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO pending_security_updates (host_id, name, arch, installed_version, \
+                         candidate_version, origin, first_seen) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (host_id, name, arch) DO UPDATE SET \
+                         installed_version = excluded.installed_version, \
+                         candidate_version = excluded.candidate_version, origin = excluded.origin",
+                    )
+                    .bind(host_id)
+                    .bind(&u.name)
+                    .bind(&u.arch)
+                    .bind(&u.installed_version)
+                    .bind(&u.candidate_version)
+                    .bind(&u.origin)
+                    .bind(to_ms(u.first_seen))
+                    .execute(&mut *self.0)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+                    self.0.commit().await?;
+                    Ok(())
+                }
+            }
+
+            pub(crate) fn pending_from_row(
+                r: &<$db as sqlx::Database>::Row,
+            ) -> Result<PendingSecurityUpdate, StoreError> {
+                Ok(PendingSecurityUpdate {
+                    name: r.try_get("name")?,
+                    arch: r.try_get("arch")?,
+                    installed_version: r.try_get("installed_version")?,
+                    candidate_version: r.try_get("candidate_version")?,
+                    origin: r.try_get("origin")?,
+                    first_seen: from_ms(r.try_get("first_seen")?),
+                })
+            }
+        }
+    };
+}
+
+pub(super) use impl_findings_tx;
