@@ -22,7 +22,7 @@ if hits=$(grep -rnE 'AppState' findings/ rules/ ingest/ vuln/ identity.rs | grep
 fi
 
 # Handlers and pages never build audit rows nor write them; the use cases in app/ do, through app::audit.
-if hits=$(grep -rnE 'AuditRecord|\.audit\(' api/ console/ cli*.rs); then
+if hits=$(grep -rnE 'AuditRecord|\.audit\(' api/ console/ cli/); then
   complain "api/, console/ and the CLI must record audit entries through app::audit, not build them:"$'\n'"$hits"
 fi
 
@@ -32,7 +32,7 @@ if hits=$(grep -rnE 'Duration::days\((7|30)\)|STALE_AFTER|MISSING_AFTER' console
 fi
 
 # Handlers do not open store transactions: a transaction is a use case's.
-if hits=$(grep -rn 'begin_host_tx' api/ console/ cli*.rs); then
+if hits=$(grep -rnE "begin_(host|findings)_tx" api/ console/ cli/); then
   complain "only app/ opens store transactions:"$'\n'"$hits"
 fi
 

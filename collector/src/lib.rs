@@ -5,10 +5,6 @@
 pub mod api;
 pub mod app;
 pub mod cli;
-pub mod cli_disposal;
-pub mod cli_findings;
-pub mod cli_users;
-pub mod cli_vuln;
 pub mod config;
 pub mod console;
 pub mod disposal;

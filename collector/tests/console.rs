@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use muster_collector::ServicePolicy;
 use muster_collector::console::ConsolePolicy;
 use muster_collector::model::Role;
-use muster_collector::store::console::NewUser;
+use muster_collector::store::users::NewUser;
 use muster_shared::v1::{CheckStatus, Report};
 use tower::ServiceExt;
 

@@ -19,7 +19,7 @@ use muster_collector::console::{CONTENT_SECURITY_POLICY, ConsolePolicy};
 use muster_collector::findings::{FindingFilter, FindingView, Status};
 use muster_collector::model::Role;
 use muster_collector::rules::Severity;
-use muster_collector::store::console::NewUser;
+use muster_collector::store::users::NewUser;
 use muster_shared::v1::{CheckStatus, Package, Report};
 use serde_json::{Value, json};
 

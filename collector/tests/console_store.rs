@@ -16,9 +16,10 @@ use muster_collector::findings::actions::TransitionRequest;
 use muster_collector::findings::{Action, FindingFilter, FindingKind};
 use muster_collector::model::Role;
 use muster_collector::store::console::{
-    ConsoleHostFilter, ConsoleHostRow, DashboardCounts, HostAges, HostSort, HostStatus, KevPresent, NewSession,
-    NewUser, SessionUser, TrendPoint, UserRecord, VulnerablePackage,
+    ConsoleHostFilter, ConsoleHostRow, DashboardCounts, HostAges, HostSort, HostStatus, KevPresent, TrendPoint,
+    VulnerablePackage,
 };
+use muster_collector::store::users::{NewSession, NewUser, SessionUser, UserRecord};
 use muster_collector::vuln::{AdvisoryDb, ImportLimits, import_paths};
 use muster_collector::{AppState, ServicePolicy};
 use muster_shared::v1::{CheckStatus, EnrollRequest, Report};

@@ -10,7 +10,7 @@ use muster_collector::ingest::{section_contents, software_id};
 use muster_collector::model::Role;
 use muster_collector::rules::Severity;
 use muster_collector::store::Store;
-use muster_collector::store::console::NewUser;
+use muster_collector::store::users::NewUser;
 use muster_shared::v1::{Package, section_hashes};
 
 use crate::advisories::{make_advisories, seed_advisories};

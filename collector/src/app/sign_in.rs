@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::app::audit::{Actor, AuditEvent, record};
 use crate::app::users;
 use crate::config::Secret;
-use crate::store::console::NewSession;
+use crate::store::users::NewSession;
 use crate::store::{Store, StoreError};
 use crate::tokens::{self, RandomError};
 

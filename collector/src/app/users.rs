@@ -11,7 +11,7 @@ use crate::app::audit::{AuditEvent, record};
 use crate::config::Secret;
 use crate::model::Role;
 use crate::store::Store;
-use crate::store::console::{NewUser, UserRecord};
+use crate::store::users::{NewUser, UserRecord};
 use crate::tokens::{self, RandomError};
 
 /// Chosen passwords must be at least this long; length beats composition rules (NIST SP 800-63B).

@@ -24,7 +24,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use crate::AppState;
 use crate::error::AppError;
 use crate::model::Role;
-use crate::store::console::SessionUser;
+use crate::store::users::SessionUser;
 use view::{Block, Nav, Page, Tab};
 
 /// How the console is served.

@@ -8,7 +8,7 @@ use subtle_compare::constant_time_eq;
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::store::console::SessionUser;
+use crate::store::users::SessionUser;
 use crate::tokens;
 
 /// Over TLS the `__Host-` prefix makes the browser refuse the cookie unless it is Secure, host-only and `Path=/`.

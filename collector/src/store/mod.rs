@@ -24,6 +24,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 pub mod tx;
+pub mod users;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -124,7 +125,13 @@ pub struct ApiTokenIdentity {
 
 #[async_trait]
 pub trait Store:
-    Send + Sync + disposal::DisposalStore + advisories::AdvisoryStore + findings::FindingsStore + console::ConsoleStore
+    Send
+    + Sync
+    + disposal::DisposalStore
+    + advisories::AdvisoryStore
+    + findings::FindingsStore
+    + console::ConsoleStore
+    + users::UserStore
 {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -1,5 +1,10 @@
 //! Command line: parsing (clap) and the commands, which all work on the configured data directory and database.
 
+pub mod disposal;
+pub mod findings;
+pub mod users;
+pub mod vuln;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,22 +68,22 @@ pub enum Command {
     Ca(CaCommand),
     /// Decommissioning hosts: lifecycle, sanitization evidence, disposal.
     #[command(subcommand)]
-    Disposal(crate::cli_disposal::DisposalCommand),
+    Disposal(crate::cli::disposal::DisposalCommand),
     /// Sanitization certificates: show, export, verify offline.
     #[command(subcommand)]
-    Certificate(crate::cli_disposal::CertificateCommand),
+    Certificate(crate::cli::disposal::CertificateCommand),
     /// Vulnerabilities: `version compare`, offline `scan`, `advisories import`.
     #[command(flatten)]
-    Vuln(crate::cli_vuln::VulnCommand),
+    Vuln(crate::cli::vuln::VulnCommand),
     /// Findings of the rules and their lifecycle: list, show, acknowledge, accept-risk, reopen.
     #[command(subcommand)]
-    Findings(crate::cli_findings::FindingsCommand),
+    Findings(crate::cli::findings::FindingsCommand),
     /// The rule policy: validate or list the built-in and --policy-dir rules.
     #[command(subcommand)]
-    Rules(crate::cli_findings::RulesCommand),
+    Rules(crate::cli::findings::RulesCommand),
     /// Web console users: add (with a one-time password), list, reset-password, set-role, disable.
     #[command(subcommand)]
-    User(crate::cli_users::UserCommand),
+    User(crate::cli::users::UserCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -99,9 +104,9 @@ pub struct ServeArgs {
     #[arg(long, requires = "insecure_http")]
     pub i_know: bool,
     #[command(flatten)]
-    pub rules: crate::cli_findings::RulesArgs,
+    pub rules: crate::cli::findings::RulesArgs,
     #[command(flatten)]
-    pub schedule: crate::cli_findings::ScheduleArgs,
+    pub schedule: crate::cli::findings::ScheduleArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,14 +212,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match &cli.command {
         Command::Serve(args) => serve(settings, cli.format, args).await,
-        Command::Findings(cmd) => crate::cli_findings::run_findings(cmd, open().await?.as_ref(), cli.format).await,
-        Command::Rules(cmd) => crate::cli_findings::run_rules(cmd, cli.format),
+        Command::Findings(cmd) => crate::cli::findings::run_findings(cmd, open().await?.as_ref(), cli.format).await,
+        Command::Rules(cmd) => crate::cli::findings::run_rules(cmd, cli.format),
         Command::EnrollSecret(cmd) => enroll_secret(cmd, open().await?.as_ref(), cli.format).await,
         Command::Token(cmd) => token(cmd, open().await?.as_ref(), cli.format).await,
-        Command::User(cmd) => crate::cli_users::run(cmd, open().await?.as_ref(), cli.format).await,
-        Command::Disposal(cmd) => crate::cli_disposal::run_disposal(cmd, open().await?.as_ref(), cli.format).await,
-        Command::Certificate(cmd) => crate::cli_disposal::run_certificate(cmd, open, cli.format).await,
-        Command::Vuln(cmd) => crate::cli_vuln::run(cmd, open, cli.format).await,
+        Command::User(cmd) => crate::cli::users::run(cmd, open().await?.as_ref(), cli.format).await,
+        Command::Disposal(cmd) => crate::cli::disposal::run_disposal(cmd, open().await?.as_ref(), cli.format).await,
+        Command::Certificate(cmd) => crate::cli::disposal::run_certificate(cmd, open, cli.format).await,
+        Command::Vuln(cmd) => crate::cli::vuln::run(cmd, open, cli.format).await,
         Command::Ca(CaCommand::Show) => {
             let files = TlsFiles::new(&settings.data_dir);
             let info = tls::ca_info(&files).context("no CA yet: run `muster-collector serve` once to create it")?;
