@@ -129,6 +129,7 @@ pub trait Store:
     + Sync
     + disposal::DisposalStore
     + advisories::AdvisoryStore
+    + advisories::VulnerabilityViews
     + findings::FindingsStore
     + console::ConsoleStore
     + users::UserStore

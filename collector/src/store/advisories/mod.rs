@@ -19,6 +19,7 @@ use crate::vuln::kev::KevCatalog;
 use crate::vuln::keyed::{HostVulnerability, KeyHit, MatchKey};
 
 mod sql;
+mod views;
 
 /// What writing an import changed.
 #[derive(Debug, Clone, Default)]
@@ -223,7 +224,11 @@ pub trait AdvisoryStore: Send + Sync {
         names: &[String],
     ) -> Result<Vec<(String, String, String)>, StoreError>;
     async fn all_host_ids(&self) -> Result<Vec<String>, StoreError>;
+}
 
+/// What the console and the API show of vulnerabilities (`views.rs`).
+#[async_trait]
+pub trait VulnerabilityViews: Send + Sync {
     async fn list_vulnerabilities(&self, filter: &VulnerabilityFilter) -> Result<VulnerabilityPage, StoreError>;
     /// By advisory id, else by alias (e.g. a CVE id).
     async fn vulnerability(&self, id: &str) -> Result<Option<VulnerabilityDetail>, StoreError>;
