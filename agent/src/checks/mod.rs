@@ -60,10 +60,12 @@ pub fn collect<'a>(
     checks.extend(updates::checks(patches, now));
     checks.extend(system::probe(root, &runtime, errors));
     checks.push(sudo::probe(root, errors));
-    // The deadline is wall-clock: a bound on work, not an input to any decision.
+    // The limits bound work; they are no input to any decision.
     let budget = world_writable::Budget {
         max_entries: world_writable::DEFAULT_MAX_ENTRIES,
-        deadline: Instant::now() + Duration::from_millis(world_writable::DEFAULT_MAX_MILLIS),
+        max_cpu: Duration::from_millis(world_writable::DEFAULT_MAX_CPU_MILLIS),
+        deadline: Instant::now() + Duration::from_millis(world_writable::DEFAULT_MAX_WALL_MILLIS),
+        threads: world_writable::DEFAULT_THREADS,
     };
     checks.push(world_writable::probe(root, &budget, errors));
     checks
