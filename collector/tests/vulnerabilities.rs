@@ -319,8 +319,8 @@ async fn rule_findings(h: &Harness, token: &str) -> i64 {
     h.get("/api/v1/findings?kind=rule&limit=500", token).await.1["total"].as_i64().unwrap()
 }
 
-/// Vulnerability matches are findings with the rules' lifecycle: opened at ingest, triaged, resolved by the report
-/// that installs the fix, reopened when the vulnerable version comes back; rule findings are left alone.
+/// Vulnerability matches are findings with the rules' lifecycle, one per fix: opened at ingest, triaged, resolved by
+/// the report that installs the fix, reopened when the vulnerable version comes back; rule findings are left alone.
 async fn vulnerabilities_share_the_findings_lifecycle(h: Harness) {
     import(&h, &[testdata(DEBIAN), testdata(KEV)]).await;
     let machine = Machine::thinkpad("m-thinkpad");
@@ -328,14 +328,23 @@ async fn vulnerabilities_share_the_findings_lifecycle(h: Harness) {
     let analyst = h.api_token(muster_collector::model::Role::Analyst).await;
     let rules_before = rule_findings(&h, &token).await;
 
+    // glibc 2.36-9+deb12u3 lacks only DSA-5611-1's fix (unrated: medium), in libc6 and libc-bin: one finding for
+    // the one upgrade. openssh-client's CVE-2023-51767 is "unimportant" to Debian: listed, but no finding.
     let (open, body) = vuln_findings(&h, &token, &host, "open").await;
-    let dsa: Vec<&(String, String, String)> = open.iter().filter(|(id, _, _)| id == "DSA-5611-1").collect();
-    assert_eq!(dsa.len(), 2, "one finding per installed package of glibc: {open:?}");
-    assert!(dsa.iter().any(|(_, subject, _)| subject.starts_with("libc6")), "{open:?}");
-    assert!(open.iter().any(|(id, subject, _)| id == "CVE-2023-51767" && subject.starts_with("openssh-client")));
-    let finding = body["findings"].as_array().unwrap().iter().find(|f| f["rule_id"] == "DSA-5611-1").unwrap();
-    assert_eq!(finding["remediation"], "apt-get install --only-upgrade libc-bin libc6");
+    assert_eq!(open, vec![("vuln.fix".to_owned(), "glibc".to_owned(), "medium".to_owned())]);
+    let finding = &body["findings"][0];
+    assert_eq!(finding["details"]["packages"], serde_json::json!(["libc-bin", "libc6"]));
+    assert_eq!(finding["details"]["target_version"], "2.36-9+deb12u4");
+    assert_eq!(finding["details"]["advisories"][0]["id"], "DSA-5611-1");
     assert!(finding["evidence"][0].as_str().unwrap().contains("fixed in 2.36-9+deb12u4"), "{finding}");
+    assert!(finding["title"].as_str().unwrap().contains("fixes 1 vulnerability"), "{finding}");
+    let (_, listed) = h.get(&format!("/api/v1/hosts/{host}/vulnerabilities"), &token).await;
+    let listed = listed["vulnerabilities"].as_array().unwrap();
+    let openssh = listed.iter().find(|v| v["id"] == "CVE-2023-51767").unwrap();
+    assert_eq!(
+        (openssh["vendor_severity"].as_str(), openssh["fix_state"].as_str()),
+        (Some("unimportant"), Some("no_fix"))
+    );
 
     // Triage like any finding.
     let id = finding["id"].as_str().unwrap().to_owned();
@@ -348,23 +357,31 @@ async fn vulnerabilities_share_the_findings_lifecycle(h: Harness) {
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["status"], "acknowledged");
 
-    // The fixed glibc resolves both DSA-5611-1 findings; openssh's stays open; rule findings are untouched.
+    // The fixed glibc resolves the fix finding; rule findings are untouched.
     let (_, secret) = h.enroll_secret(None).await;
     let (_, host_token) = h.enrolled(&secret, &machine).await;
     h.stored(&host_token, &common::full(&with_source(common::debian(&machine), "glibc", "2.36-9+deb12u4"))).await;
     let (resolved, _) = vuln_findings(&h, &token, &host, "resolved").await;
-    assert_eq!(resolved.iter().filter(|(id, _, _)| id == "DSA-5611-1").count(), 2, "{resolved:?}");
+    assert_eq!(resolved, vec![("vuln.fix".to_owned(), "glibc".to_owned(), "medium".to_owned())]);
     let (open, _) = vuln_findings(&h, &token, &host, "open").await;
-    assert!(open.iter().all(|(id, _, _)| id != "DSA-5611-1"), "{open:?}");
-    assert!(open.iter().any(|(id, _, _)| id == "CVE-2023-51767"), "{open:?}");
+    assert_eq!(open, vec![]);
     assert_eq!(rule_findings(&h, &token).await, rules_before);
 
-    // An older glibc again: DSA-5611-1 comes back as reopened, and the KEV-listed CVE-2023-4911 is critical.
+    // An older glibc again: the same finding comes back as reopened, critical now (the KEV-listed CVE-2023-4911 and
+    // DSA-5514-1 join it), still one finding for the one upgrade.
     h.stored(&host_token, &common::full(&with_source(common::debian(&machine), "glibc", "2.36-9+deb12u2"))).await;
-    let (reopened, _) = vuln_findings(&h, &token, &host, "reopened").await;
-    assert_eq!(reopened.iter().filter(|(id, _, _)| id == "DSA-5611-1").count(), 2, "{reopened:?}");
-    let (open, _) = vuln_findings(&h, &token, &host, "open").await;
-    assert!(open.iter().any(|(id, _, severity)| id == "CVE-2023-4911" && severity == "critical"), "{open:?}");
+    let (reopened, body) = vuln_findings(&h, &token, &host, "reopened").await;
+    assert_eq!(reopened, vec![("vuln.fix".to_owned(), "glibc".to_owned(), "critical".to_owned())]);
+    assert_eq!(body["findings"][0]["id"], id.as_str());
+    let ids: Vec<&str> = body["findings"][0]["details"]["advisories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert_eq!(&ids[..2], ["CVE-2023-4911", "DSA-5514-1"], "known exploited first");
+    assert_eq!(body["findings"][0]["details"]["known_exploited"], 2);
 }
 
 both!(

@@ -184,7 +184,8 @@ pub async fn match_host(
 ) -> Result<Option<HostMatchOutcome>, StoreError> {
     let Some(inventory) = store.host_inventory(host_id).await? else { return Ok(None) };
     let os = inventory.os.clone().unwrap_or_default();
-    let profile = HostProfile::new(Some(inventory.hostname), &os, inventory.packages);
+    let profile =
+        HostProfile::new(Some(inventory.hostname), &os, inventory.packages).with_pending(inventory.pending.as_deref());
     let mut state = HostMatchState { matched_at: now, ..HostMatchState::default() };
     let selectors = match &profile.ecosystems {
         Ok(s) => s.clone(),
@@ -236,7 +237,8 @@ pub async fn match_host(
     store.save_host_matches(host_id, &keys, &matches, &state).await?;
     // Vulnerabilities share the findings lifecycle: open, resolve and reopen them like rule findings.
     if let Some(current) = store.host_vulnerabilities(host_id).await? {
-        let outcome = crate::findings::evaluate::vulnerability_outcome(host_id, &current);
+        let policy = crate::vuln::FindingPolicy::default();
+        let outcome = crate::findings::vulnerability::vulnerability_outcome(host_id, &current, &policy);
         super::findings::apply(store, &outcome, now, None, crate::findings::evaluate::VULNERABILITY_MATCHER).await?;
     }
     Ok(Some(HostMatchOutcome { keys: keys.len(), evaluated, findings: matches.len() }))

@@ -49,63 +49,7 @@ pub fn vulnerability_sla_days(severity: Severity) -> u32 {
     }
 }
 
-/// The host's current vulnerability matches as findings, so they share the rules' lifecycle (acknowledge, accept
-/// risk, resolved when a later report no longer matches, reopened when they come back).
-///
-/// One finding per (advisory, installed package). A KEV-listed vulnerability is critical whatever its score: it is
-/// exploited in the wild. A record without severity counts as medium rather than info, so it is not buried.
-/// Installed-but-not-running kernels are not findings: the running kernel is what is exposed.
-pub fn vulnerability_outcome(host_id: &str, current: &crate::store::advisories::HostVulnerabilities) -> HostOutcome {
-    let matched = current
-        .vulnerabilities
-        .iter()
-        .map(|v| {
-            let severity = if v.kev {
-                Severity::Critical
-            } else {
-                match v.severity.as_str() {
-                    "critical" => Severity::Critical,
-                    "high" => Severity::High,
-                    "low" | "negligible" => Severity::Low,
-                    _ => Severity::Medium,
-                }
-            };
-            let subject = match &v.arch {
-                Some(arch) => format!("{}:{arch}", v.package),
-                None => v.package.clone(),
-            };
-            let mut evidence = vec![match &v.fixed_version {
-                Some(fixed) => format!("{subject} {} installed; fixed in {fixed}", v.installed_version),
-                None => format!("{subject} {} installed; no fix yet", v.installed_version),
-            }];
-            if v.source_name != v.package {
-                evidence.push(format!("source package {} {}", v.source_name, v.source_version));
-            }
-            if !v.aliases.is_empty() {
-                evidence.push(format!("aliases: {}", v.aliases.join(", ")));
-            }
-            if v.kev {
-                let added = v.kev_date_added.map(|d| format!(" since {d}")).unwrap_or_default();
-                evidence.push(format!("listed in CISA's Known Exploited Vulnerabilities{added}"));
-            }
-            Matched {
-                rule_id: v.id.clone(),
-                subject,
-                title: match &v.summary {
-                    Some(summary) => format!("{} in {}: {summary}", v.id, v.source_name),
-                    None => format!("{} in {}", v.id, v.source_name),
-                },
-                severity,
-                sla_days: vulnerability_sla_days(severity),
-                remediation: v.remediation.clone().unwrap_or_else(|| {
-                    "no fixed version yet: mitigate, or remove the package if it is not needed".to_string()
-                }),
-                evidence,
-            }
-        })
-        .collect();
-    HostOutcome { host_id: host_id.to_owned(), kind: FindingKind::Vulnerability, matched, failed: BTreeSet::new() }
-}
+pub use super::vulnerability::vulnerability_outcome;
 
 /// One host's evaluation in the terms of its stored findings of one kind.
 #[derive(Debug, Clone)]
@@ -134,6 +78,7 @@ impl HostOutcome {
                     sla_days: rule.sla_days,
                     remediation: rule.remediation.clone(),
                     evidence: m.evidence,
+                    details: serde_json::json!({}),
                 })
             })
             .collect();
@@ -169,6 +114,7 @@ impl HostOutcome {
                         && f.sla_days == found.sla_days
                         && f.remediation == found.remediation
                         && f.evidence == found.evidence
+                        && f.details == found.details
                         && f.due_at == due;
                     if !same {
                         changes.push(Change::Refresh { id: f.id.clone(), found: found.clone(), due_at: due });
@@ -235,6 +181,7 @@ mod tests {
             sla_days: 30,
             remediation: "fix it".to_owned(),
             evidence: evidence.iter().map(|s| (*s).to_owned()).collect(),
+            details: serde_json::json!({}),
         }
     }
 
@@ -252,6 +199,7 @@ mod tests {
             sla_days: 30,
             first_seen: t(1),
             due_at: due_at(t(1), 30),
+            details: serde_json::json!({}),
         }
     }
 

@@ -9,6 +9,7 @@
 
 pub mod actions;
 pub mod evaluate;
+pub mod vulnerability;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};

@@ -185,18 +185,23 @@ pub struct ExistingFinding {
     pub sla_days: u32,
     pub first_seen: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
+    pub details: serde_json::Value,
 }
 
 /// What a matching rule (or a vulnerability match) says about the finding it makes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matched {
-    /// The rule id, or for a vulnerability the advisory id.
+    /// The rule id, or for a vulnerability fix `vuln.fix` / `vuln.no_fix`.
     pub rule_id: String,
-    /// What the finding is about within the host: empty for host-wide rules, the package for a vulnerability.
+    /// What the finding is about within the host: empty for host-wide rules, the source package for a
+    /// vulnerability fix.
     pub subject: String,
     pub title: String,
     pub severity: Severity,
     pub sla_days: u32,
     pub remediation: String,
     pub evidence: Vec<String>,
+    /// Structured facts beside the evidence (a fix's packages, target version, advisories and their ratings);
+    /// an empty object for rules.
+    pub details: serde_json::Value,
 }

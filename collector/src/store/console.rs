@@ -130,10 +130,12 @@ pub struct ConsoleHostPage {
 /// A package with active vulnerability findings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VulnerablePackage {
-    /// The finding subject (the package name).
+    /// The source package (the vulnerability findings' subject).
     pub package: String,
+    /// Hosts with an active vulnerability finding on it.
     pub hosts: i64,
-    pub advisories: i64,
+    /// Of those, hosts where a fixed version exists (an active `vuln.fix` finding).
+    pub fixable_hosts: i64,
     /// Highest severity among its active vulnerability findings (`critical`…`info`).
     pub worst_severity: String,
 }
@@ -201,6 +203,13 @@ const ACTIVE: &str = "('open', 'acknowledged', 'reopened')";
 const SQLITE_TAG_ELEMENTS: &str = "json_each(h.tags) AS t";
 const PG_TAG_ELEMENTS: &str = "jsonb_array_elements_text(h.tags::jsonb) AS t(value)";
 
+/// The rule id of vulnerability findings that have a fixed version (`findings::vulnerability::FIX_RULE`).
+const FIX_RULE: &str = "vuln.fix";
+
+/// Kernel labels of matches that are not findings: kernels that are not running, and headers and tools built from a
+/// kernel source (`vuln::KernelState::is_inactive_label`).
+const INACTIVE_KERNELS: &str = "('not_running', 'not_a_kernel')";
+
 /// The rule whose active findings make a host count as past its OS's end of life.
 const END_OF_LIFE_RULE: &str = "os.end_of_life";
 
@@ -220,7 +229,7 @@ macro_rules! impl_console_store {
             use crate::store::StoreError;
             use crate::store::console::{
                 ACTIVE, ConsoleHostFilter, ConsoleHostPage, ConsoleHostRow, ConsoleStore, DASHBOARD_TOP,
-                DashboardCounts, END_OF_LIFE_RULE, HostAges, HostSort, HostStatus, KevPresent, TrendPoint,
+                DashboardCounts, END_OF_LIFE_RULE, FIX_RULE, HostAges, INACTIVE_KERNELS, HostSort, HostStatus, KevPresent, TrendPoint,
                 VulnerablePackage,
             };
             use crate::store::sql::{HOST_COLUMNS, like_pattern};
@@ -413,10 +422,11 @@ macro_rules! impl_console_store {
                     .try_get("n")?;
 
                     let rows = sqlx::query(&format!(
-                        "SELECT subject, COUNT(DISTINCT host_id) AS hosts, COUNT(DISTINCT rule_id) AS advisories, \
+                        "SELECT subject, COUNT(DISTINCT host_id) AS hosts, \
+                         COUNT(DISTINCT CASE WHEN rule_id = '{FIX_RULE}' THEN host_id END) AS fixable_hosts, \
                          MAX(severity_rank) AS worst FROM findings \
                          WHERE kind = 'vulnerability' AND status IN {ACTIVE} \
-                         GROUP BY subject ORDER BY hosts DESC, subject LIMIT $1"
+                         GROUP BY subject ORDER BY worst DESC, hosts DESC, fixable_hosts DESC, subject LIMIT $1"
                     ))
                     .bind(DASHBOARD_TOP)
                     .fetch_all(&self.pool)
@@ -427,18 +437,18 @@ macro_rules! impl_console_store {
                             Ok(VulnerablePackage {
                                 package: r.try_get("subject")?,
                                 hosts: r.try_get("hosts")?,
-                                advisories: r.try_get("advisories")?,
+                                fixable_hosts: r.try_get("fixable_hosts")?,
                                 worst_severity: severity_of_rank(r.try_get("worst")?)?.as_str().to_owned(),
                             })
                         })
                         .collect::<Result<Vec<_>, StoreError>>()?;
 
                     let kev_join = format!(
-                        "FROM findings f JOIN advisories a ON a.id = f.rule_id \
-                         WHERE f.kind = 'vulnerability' AND f.status IN {ACTIVE} AND a.kev_added IS NOT NULL"
+                        "FROM host_vulnerabilities f JOIN advisories a ON a.id = f.advisory_id \
+                         WHERE a.kev_added IS NOT NULL AND COALESCE(f.kernel, '') NOT IN {INACTIVE_KERNELS}"
                     );
                     let kev_total: i64 =
-                        sqlx::query(&format!("SELECT COUNT(DISTINCT f.rule_id) AS n {kev_join}"))
+                        sqlx::query(&format!("SELECT COUNT(DISTINCT f.advisory_id) AS n {kev_join}"))
                             .fetch_one(&self.pool)
                             .await?
                             .try_get("n")?;

@@ -142,6 +142,10 @@ pub(super) fn evidence_of(text: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("finding evidence: {e}")))
 }
 
+pub(super) fn details_of(text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("finding details: {e}")))
+}
+
 pub(super) fn evidence_json(evidence: &[String]) -> String {
     serde_json::Value::from(evidence.to_vec()).to_string()
 }
@@ -161,7 +165,7 @@ macro_rules! impl_findings_tx {
             use crate::model::findings::{ExistingFinding, FindingKind, Matched, Status};
             use crate::model::{from_ms, to_ms};
             use crate::store::findings_tx::{
-                FindingHead, FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage, evidence_json, evidence_of,
+                FindingHead, FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage, details_of, evidence_json, evidence_of,
                 severity_of, sla_of, status_of,
             };
             use crate::store::{AuditRecord, StoreError};
@@ -176,7 +180,7 @@ macro_rules! impl_findings_tx {
             ) -> Result<Vec<ExistingFinding>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT id, rule_id, subject, status, title, severity, evidence, remediation, sla_days, \
-                     first_seen, due_at FROM findings WHERE host_id = $1 AND kind = $2",
+                     first_seen, due_at, details FROM findings WHERE host_id = $1 AND kind = $2",
                 )
                 .bind(host_id)
                 .bind(kind.as_str())
@@ -196,6 +200,7 @@ macro_rules! impl_findings_tx {
                             sla_days: sla_of(r.try_get("sla_days")?),
                             first_seen: from_ms(r.try_get("first_seen")?),
                             due_at: from_ms(r.try_get("due_at")?),
+                            details: details_of(&r.try_get::<String, _>("details")?)?,
                         })
                     })
                     .collect()
@@ -224,8 +229,8 @@ macro_rules! impl_findings_tx {
                     let done = sqlx::query(
                         "INSERT INTO findings (id, host_id, kind, rule_id, subject, title, severity, \
                          severity_rank, status, evidence, remediation, sla_days, first_seen, due_at, created_at, \
-                         updated_at) VALUES ($1, $2, $12, $3, $13, $4, $5, $6, 'open', $7, $8, $9, $10, $11, \
-                         $10, $10) ON CONFLICT DO NOTHING",
+                         updated_at, details) VALUES ($1, $2, $12, $3, $13, $4, $5, $6, 'open', $7, $8, $9, $10, \
+                         $11, $10, $10, $14) ON CONFLICT DO NOTHING",
                     )
                     .bind(new.id)
                     .bind(new.host_id)
@@ -240,6 +245,7 @@ macro_rules! impl_findings_tx {
                     .bind(to_ms(new.due_at))
                     .bind(new.kind.as_str())
                     .bind(&found.subject)
+                    .bind(found.details.to_string())
                     .execute(&mut *self.0)
                     .await?;
                     Ok(done.rows_affected() > 0)
@@ -257,7 +263,7 @@ macro_rules! impl_findings_tx {
                          evidence = $4, remediation = $5, sla_days = $6, first_seen = $7, due_at = $8, \
                          updated_at = $7, acknowledged_by = NULL, acknowledged_at = NULL, ack_comment = NULL, \
                          risk_accepted_by = NULL, risk_accepted_at = NULL, risk_reason = NULL, \
-                         risk_expires_at = NULL, resolved_at = NULL, resolved_report_id = NULL \
+                         risk_expires_at = NULL, resolved_at = NULL, resolved_report_id = NULL, details = $10 \
                          WHERE id = $9 AND status = 'resolved'",
                     )
                     .bind(&found.title)
@@ -269,6 +275,7 @@ macro_rules! impl_findings_tx {
                     .bind(to_ms(first_seen))
                     .bind(to_ms(due_at))
                     .bind(id)
+                    .bind(found.details.to_string())
                     .execute(&mut *self.0)
                     .await?;
                     Ok(done.rows_affected() > 0)
@@ -283,7 +290,7 @@ macro_rules! impl_findings_tx {
                 ) -> Result<(), StoreError> {
                     sqlx::query(
                         "UPDATE findings SET title = $1, severity = $2, severity_rank = $3, evidence = $4, \
-                         remediation = $5, sla_days = $6, due_at = $7, updated_at = $8 \
+                         remediation = $5, sla_days = $6, due_at = $7, updated_at = $8, details = $10 \
                          WHERE id = $9 AND status <> 'resolved'",
                     )
                     .bind(&found.title)
@@ -295,6 +302,7 @@ macro_rules! impl_findings_tx {
                     .bind(to_ms(due_at))
                     .bind(to_ms(at))
                     .bind(id)
+                    .bind(found.details.to_string())
                     .execute(&mut *self.0)
                     .await?;
                     Ok(())

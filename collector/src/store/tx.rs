@@ -399,13 +399,14 @@ macro_rules! impl_host_tx {
                         .await?;
                     for chunk in rows.chunks(CHUNK) {
                         let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
-                            "INSERT INTO host_software (host_id, software_id, installed_at, size_bytes) ",
+                            "INSERT INTO host_software (host_id, software_id, installed_at, size_bytes, state) ",
                         );
                         qb.push_values(chunk, |mut b, row| {
                             b.push_bind(host_id.to_owned())
                                 .push_bind(row.id.clone())
                                 .push_bind(row.package.installed_at.map(to_ms))
-                                .push_bind(row.package.size_bytes.and_then(|s| i64::try_from(s).ok()));
+                                .push_bind(row.package.size_bytes.and_then(|s| i64::try_from(s).ok()))
+                                .push_bind(row.package.state.clone());
                         });
                         qb.build().execute(&mut *self.0).await?;
                     }

@@ -43,6 +43,12 @@ impl FixState {
         }
     }
 
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::NoFix, Self::EndOfLife, Self::FixReleased, Self::FixUnverified, Self::FixAvailable]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+
     /// A fixed version exists (whether or not this host can install it yet).
     pub fn fixable(self) -> bool {
         matches!(self, Self::FixReleased | Self::FixUnverified | Self::FixAvailable)

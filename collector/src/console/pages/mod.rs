@@ -151,10 +151,10 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
             .collect(),
         "No KEV-listed vulnerability is present on any host.",
     ));
-    blocks.push(Block::Section { title: "Most widespread vulnerable packages".into(), anchor: "packages".into() });
+    blocks.push(Block::Section { title: "Top fixes".into(), anchor: "packages".into() });
     blocks.push(table(
         "top-packages",
-        &["Package", "Hosts", "Advisories", "Worst severity"],
+        &["Source package", "Worst severity", "Hosts", "Hosts with a fix"],
         counts
             .top_vulnerable_packages
             .iter()
@@ -164,9 +164,9 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
                         &p.package,
                         link("/vulnerabilities", &[("package", p.package.split(':').next().unwrap_or("").to_owned())]),
                     ),
-                    Cell::text(p.hosts.to_string()),
-                    Cell::text(p.advisories.to_string()),
                     Cell::badge(Badge::severity(&p.worst_severity)),
+                    Cell::text(p.hosts.to_string()),
+                    Cell::text(p.fixable_hosts.to_string()),
                 ]
             })
             .collect(),

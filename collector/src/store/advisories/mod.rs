@@ -48,6 +48,8 @@ pub struct HostInventory {
     pub hostname: String,
     pub os: Option<Os>,
     pub packages: Vec<Package>,
+    /// The pending updates of the last patches section; `None` when unknown (no section, or no list in it).
+    pub pending: Option<Vec<muster_shared::v1::PendingUpdate>>,
 }
 
 /// What one match of a host saw, kept beside its matches.
@@ -151,6 +153,8 @@ pub struct HostVulnerabilityEntry {
     pub id: String,
     pub aliases: Vec<String>,
     pub ecosystem: String,
+    /// The package manager: `deb`, `rpm`, `apk`, `pacman`.
+    pub package_kind: String,
     pub source_name: String,
     pub source_version: String,
     pub package: String,
@@ -170,6 +174,12 @@ pub struct HostVulnerabilityEntry {
     /// The upgrade command for the host's package manager.
     pub remediation: Option<String>,
     pub summary: Option<String>,
+    /// The distribution's own label for this package (Debian urgency, Ubuntu priority, Red Hat impact), as
+    /// published; `None` when the record gives none.
+    pub vendor_severity: Option<String>,
+    /// `fix_available`, `fix_unverified`, `fix_released`, `no_fix` or `end_of_life` (`vuln::FixState`); `None` for
+    /// matches stored before the state was kept.
+    pub fix_state: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]

@@ -303,10 +303,10 @@ macro_rules! impl_advisory_store {
                     }
                     None => None,
                 };
-                // Packages live in the software catalogue, which keeps no dpkg state: every listed package counts
-                // as installed.
+                // The package manager's state is the host's (on the link row), not the catalogue's.
                 let rows = sqlx::query(
-                    "SELECT s.kind, s.name, s.version, s.arch, s.source_name, s.source_version FROM host_software hs \
+                    "SELECT s.kind, s.name, s.version, s.arch, s.source_name, s.source_version, hs.state \
+                     FROM host_software hs \
                      JOIN software s ON s.id = hs.software_id WHERE hs.host_id = $1 ORDER BY s.name, s.arch, s.version",
                 )
                 .bind(host_id)
@@ -326,10 +326,21 @@ macro_rules! impl_advisory_store {
                         source_version: r.try_get("source_version")?,
                         installed_at: None,
                         size_bytes: None,
-                        state: None,
+                        state: r.try_get("state")?,
                     });
                 }
-                let inv = HostInventory { hostname: host.try_get("hostname")?, os, packages };
+                let patches = sqlx::query("SELECT content FROM host_sections WHERE host_id = $1 AND section = 'patches'")
+                    .bind(host_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                // A patches section that no longer parses counts as unknown pending updates, as for rules.
+                let pending = match patches {
+                    Some(r) => serde_json::from_str::<muster_shared::v1::Patches>(&r.try_get::<String, _>("content")?)
+                        .ok()
+                        .and_then(|p| p.pending),
+                    None => None,
+                };
+                let inv = HostInventory { hostname: host.try_get("hostname")?, os, packages, pending };
                 Ok(Some(inv))
             }
 
@@ -366,7 +377,7 @@ macro_rules! impl_advisory_store {
                     let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
                         "INSERT INTO host_vulnerabilities (host_id, advisory_id, ecosystem, kind, package, arch, \
                          installed_version, source_name, matched_name, compared_version, fixed_version, kernel, \
-                         remediation, matched_at) ",
+                         remediation, matched_at, vendor_severity, fix_state) ",
                     );
                     qb.push_values(part, |mut b, m| {
                         b.push_bind(host_id.to_owned())
@@ -382,7 +393,9 @@ macro_rules! impl_advisory_store {
                             .push_bind(m.fixed_version.clone())
                             .push_bind(m.kernel.map(|k| k.as_str()))
                             .push_bind(m.remediation.clone())
-                            .push_bind(at);
+                            .push_bind(at)
+                            .push_bind(m.vendor_severity.clone())
+                            .push_bind(m.fix_state.as_str());
                     });
                     qb.build().execute(&mut *tx).await?;
                 }

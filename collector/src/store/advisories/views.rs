@@ -214,8 +214,9 @@ macro_rules! impl_vulnerability_views {
                 }
                 let rows = sqlx::query(&format!(
                     "SELECT a.id, a.aliases, a.summary, a.severity, a.cvss_score, a.cvss_vector, a.kev_added, \
-                     a.published, hv.ecosystem, hv.package, hv.arch, hv.installed_version, hv.source_name, \
-                     hv.compared_version, hv.fixed_version, hv.kernel, hv.remediation \
+                     a.published, hv.ecosystem, hv.kind, hv.package, hv.arch, hv.installed_version, hv.source_name, \
+                     hv.compared_version, hv.fixed_version, hv.kernel, hv.remediation, hv.vendor_severity, \
+                     hv.fix_state \
                      FROM host_vulnerabilities hv JOIN advisories a ON a.id = hv.advisory_id WHERE hv.host_id = $1 \
                      ORDER BY {RANK_ORDER}, hv.package, hv.arch"
                 ))
@@ -229,6 +230,7 @@ macro_rules! impl_vulnerability_views {
                         id: r.try_get("id")?,
                         aliases: serde_json::from_str(&aliases).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                         ecosystem: r.try_get("ecosystem")?,
+                        package_kind: r.try_get("kind")?,
                         source_name: r.try_get("source_name")?,
                         source_version: r.try_get("compared_version")?,
                         package: r.try_get("package")?,
@@ -245,6 +247,8 @@ macro_rules! impl_vulnerability_views {
                         kernel: r.try_get("kernel")?,
                         remediation: r.try_get("remediation")?,
                         summary: r.try_get("summary")?,
+                        vendor_severity: r.try_get("vendor_severity")?,
+                        fix_state: r.try_get("fix_state")?,
                     };
                     if crate::vuln::KernelState::is_inactive_label(entry.kernel.as_deref()) {
                         out.not_running_kernel_vulnerabilities.push(entry);
