@@ -384,8 +384,133 @@ async fn vulnerabilities_share_the_findings_lifecycle(h: Harness) {
     assert_eq!(body["findings"][0]["details"]["known_exploited"], 2);
 }
 
+/// The finding severity the collector gives a fix group's rating (`unknown` is not buried, `negligible` is info),
+/// written out here rather than taken from the code under test.
+fn finding_severity(group: &str) -> &str {
+    match group {
+        "unknown" => "medium",
+        "negligible" => "info",
+        other => other,
+    }
+}
+
+/// The collector's vulnerability findings are the offline scan's fixes: one per (source package, fixed or not) with
+/// a non-negligible match, at the group's vendor-first severity. The scan's ratings are checked against the record
+/// files in tests/vuln/ratings.rs; here the collector must agree with it, host by host.
+async fn findings_are_the_scans_fixes(h: Harness) {
+    let paths = [testdata(DEBIAN), testdata("advisories/debian-ratings/debian-osv-ratings.jsonl"), testdata(KEV)];
+    let mut db = AdvisoryDb::new();
+    let outcome = import_paths(&mut db, &paths, &ImportLimits::files(), &mut |_| {});
+    assert_eq!(outcome.summary.errors, Vec::<String>::new());
+    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now()).await.unwrap();
+    let (_, secret) = h.enroll_secret(None).await;
+    let viewer = h.api_token(Role::Viewer).await;
+    let thinkpad = |name: &str| common::debian(&Machine::thinkpad(name));
+    let reports = [
+        ("m-as-captured", thinkpad("m-as-captured")),
+        ("m-old-glibc", with_source(thinkpad("m-old-glibc"), "glibc", "2.36-9+deb12u2")),
+        ("m-old-openssl", with_source(thinkpad("m-old-openssl"), "openssl", "3.0.11-1~deb12u1")),
+    ];
+    let mut groups = 0;
+    for (name, report) in reports {
+        let (host, host_token) = h.enrolled(&secret, &Machine::thinkpad(name)).await;
+        h.stored(&host_token, &common::full(&report)).await;
+        let expected: BTreeSet<(String, String, String)> = scan(&db, &report)
+            .fixes
+            .iter()
+            .map(|f| {
+                let rule = if f.target_version.is_some() { "vuln.fix" } else { "vuln.no_fix" };
+                (rule.to_owned(), f.source_name.clone(), finding_severity(f.severity).to_owned())
+            })
+            .collect();
+        let (open, _) = vuln_findings(&h, &viewer, &host, "open").await;
+        assert_eq!(open.into_iter().collect::<BTreeSet<_>>(), expected, "{name}");
+        // Every negligible match is listed for the host and makes no finding of its own.
+        let listed = host_vulns(&h, &viewer, &host).await;
+        for v in listed["vulnerabilities"].as_array().unwrap() {
+            if matches!(v["vendor_severity"].as_str(), Some("unimportant")) && !v["kev"].as_bool().unwrap() {
+                let source = v["source_name"].as_str().unwrap();
+                assert!(
+                    expected.iter().any(|(_, s, _)| s == source) || !open_has(&h, &viewer, &host, source).await,
+                    "{name}: {source} has a finding for an unimportant match only"
+                );
+            }
+        }
+        groups += expected.len();
+    }
+    assert!(groups >= 3, "the fixtures must exercise the grouping: {groups} groups");
+}
+
+async fn open_has(h: &Harness, token: &str, host: &str, source: &str) -> bool {
+    vuln_findings(h, token, host, "open").await.0.iter().any(|(_, s, _)| s == source)
+}
+
+/// A package whose programs are gone (dpkg `config-files`) is no match, on the collector as in the offline scan.
+async fn removed_packages_are_not_matched(h: Harness) {
+    import(&h, &[testdata(DEBIAN), testdata(KEV)]).await;
+    let mut report = with_source(common::debian(&Machine::thinkpad("m-thinkpad")), "glibc", "2.36-9+deb12u2");
+    for p in report.software.as_mut().unwrap().packages.iter_mut().filter(|p| p.name == "libc-bin") {
+        p.state = Some("config-files".to_owned());
+    }
+    let (host, token) = enrolled_with(&h, &report).await;
+    let listed = host_vulns(&h, &token, &host).await;
+    let packages: BTreeSet<&str> =
+        listed["vulnerabilities"].as_array().unwrap().iter().map(|v| v["package"].as_str().unwrap()).collect();
+    assert!(packages.contains("libc6") && !packages.contains("libc-bin"), "{packages:?}");
+    let (open, body) = vuln_findings(&h, &token, &host, "open").await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(body["findings"][0]["details"]["packages"], serde_json::json!(["libc6"]));
+}
+
+/// Findings of the earlier shape (one per advisory and binary package) are closed as superseded, with a history
+/// entry saying so, when the host is next matched; the fix finding takes over.
+async fn per_advisory_findings_are_superseded(h: Harness) {
+    use muster_collector::findings::{FindingKind, Matched, finding_id};
+    use muster_collector::store::findings_tx::NewFinding;
+
+    import(&h, &[testdata(DEBIAN), testdata(KEV)]).await;
+    let machine = Machine::thinkpad("m-thinkpad");
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, host_token) = h.enrolled(&secret, &machine).await;
+    let old = Matched {
+        rule_id: "DSA-5611-1".to_owned(),
+        subject: "libc6:amd64".to_owned(),
+        title: "DSA-5611-1 in glibc".to_owned(),
+        severity: muster_collector::model::Severity::Medium,
+        sla_days: 90,
+        remediation: "apt-get install --only-upgrade libc-bin libc6".to_owned(),
+        evidence: vec!["libc6:amd64 2.36-9+deb12u3 installed; fixed in 2.36-9+deb12u4".to_owned()],
+        details: serde_json::json!({}),
+    };
+    let old_id = finding_id(&host, FindingKind::Vulnerability, &old.rule_id, &old.subject);
+    let mut tx = h.store.begin_findings_tx().await.unwrap();
+    let new = NewFinding {
+        id: &old_id,
+        host_id: &host,
+        kind: FindingKind::Vulnerability,
+        found: &old,
+        first_seen: h.now(),
+        due_at: h.now() + chrono::Duration::days(90),
+    };
+    assert!(tx.insert_finding(&new).await.unwrap());
+    tx.commit().await.unwrap();
+
+    h.stored(&host_token, &common::full(&with_source(common::debian(&machine), "glibc", "2.36-9+deb12u3"))).await;
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, finding) = h.get(&format!("/api/v1/findings/{old_id}"), &viewer).await;
+    assert_eq!(finding["status"], "resolved", "{finding}");
+    let last = finding["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "resolved");
+    assert!(last["comment"].as_str().unwrap().contains("superseded"), "{last}");
+    let (open, _) = vuln_findings(&h, &viewer, &host, "open").await;
+    assert_eq!(open, vec![("vuln.fix".to_owned(), "glibc".to_owned(), "medium".to_owned())]);
+}
+
 both!(
     vulnerabilities_share_the_findings_lifecycle,
+    findings_are_the_scans_fixes,
+    removed_packages_are_not_matched,
+    per_advisory_findings_are_superseded,
     import_twice_is_a_no_op,
     newer_modified_replaces,
     before_the_fix_is_listed_the_fixed_version_is_not,

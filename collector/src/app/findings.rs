@@ -10,7 +10,7 @@ use muster_shared::v1::Patches;
 use super::audit::{Actor, AuditEvent};
 use crate::findings::actions::{self, ActionError, TransitionRequest};
 use crate::findings::evaluate::{ApplySummary, Change, HostOutcome};
-use crate::findings::{Action, FindingView, Status, due_at};
+use crate::findings::{Action, FindingKind, FindingView, Status, due_at, vulnerability};
 use crate::model::facts::{HostFacts, PendingSecurityUpdate};
 use crate::store::findings_tx::{FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage};
 use crate::store::{Store, StoreError};
@@ -115,6 +115,9 @@ pub async fn apply(
                 (id, rule_id, Action::Resolve, Some(*from))
             }
         };
+        let superseded = action == Action::Resolve
+            && outcome.kind == FindingKind::Vulnerability
+            && vulnerability::is_superseded_rule(rule_id);
         let step = Step {
             finding_id: id,
             host_id,
@@ -122,8 +125,8 @@ pub async fn apply(
             action,
             from,
             report_id,
-            comment: None,
-            details: serde_json::json!({}),
+            comment: superseded.then_some(vulnerability::SUPERSEDED),
+            details: if superseded { serde_json::json!({ "superseded": true }) } else { serde_json::json!({}) },
         };
         record(tx.as_mut(), &actor, now, step).await?;
     }
