@@ -3,6 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -250,6 +251,22 @@ fn swap_signature_is_found() {
     run_tool("mkswap", "util-linux", &["-q", image.to_str().unwrap()], None);
     let result = verify(&image, full(), Expect::Zero);
     assert_eq!(signatures(&result), [("swap".to_string(), 4086)]);
+}
+
+/// A swap area whose header starts 2 KiB before a 4 MiB boundary: its version (at 1024) is read in one buffer, its
+/// magic (at 4086) in the next, at every read size the agent has used. The signature was missed before the checker
+/// kept the end of the previous buffer.
+#[test]
+fn a_swap_header_split_across_two_reads_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let swap = zero_image(dir.path(), "swap.img", MIB);
+    run_tool("mkswap", "util-linux", &["-q", swap.to_str().unwrap()], None);
+    let header = std::fs::read(&swap).unwrap()[..8192].to_vec();
+    let image = zero_image(dir.path(), "split.img", 16 * MIB);
+    let start = 4 * MIB - 2048;
+    std::fs::OpenOptions::new().write(true).open(&image).unwrap().write_all_at(&header, start).unwrap();
+    let result = verify(&image, full(), Expect::Zero);
+    assert_eq!(signatures(&result), [("swap".to_string(), start + 4086)]);
 }
 
 /// The binary: exit codes 0/1/2, --json on stdout, --report to a file, the same document in both.

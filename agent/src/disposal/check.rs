@@ -77,6 +77,10 @@ pub struct Checker {
     open_run: Option<Run>,
     blocks: u64,
     bytes: u64,
+    /// The last [`signatures::LOOK_BEHIND`] bytes checked, ending at `behind_end`: a signature whose magic is in the
+    /// next buffer may have its structure here (swap's version sits 3 KiB before its magic).
+    behind: Vec<u8>,
+    behind_end: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -102,7 +106,17 @@ impl Checker {
             Expect::Pattern(p) => p.iter().copied().cycle().take(BLOCK + p.len()).collect(),
             _ => Vec::new(),
         };
-        Checker { expect, tiled, findings: Vec::new(), findings_total: 0, open_run: None, blocks: 0, bytes: 0 }
+        Checker {
+            expect,
+            tiled,
+            findings: Vec::new(),
+            findings_total: 0,
+            open_run: None,
+            blocks: 0,
+            bytes: 0,
+            behind: Vec::with_capacity(signatures::LOOK_BEHIND),
+            behind_end: 0,
+        }
     }
 
     /// Checks `data`, the medium's bytes from `offset` (a multiple of [`BLOCK`]); later calls have later offsets.
@@ -114,9 +128,11 @@ impl Checker {
         // lacks), so the common case is one fast comparison.
         if !random && self.conforms_fast(offset, data) {
             self.close_run();
+            self.keep_behind(offset, data);
             return;
         }
-        let mut signature_hits = signatures::scan(data, offset);
+        let mut signature_hits = self.signatures(offset, data);
+        self.keep_behind(offset, data);
         for (index, block) in data.chunks(BLOCK).enumerate() {
             let at = offset + (index * BLOCK) as u64;
             match self.block_verdict(at, block) {
@@ -132,6 +148,37 @@ impl Checker {
             }
             signature_hits = later;
         }
+    }
+
+    /// Signatures whose magic is in `data`, their structure read from the bytes before it where those came just
+    /// before (the previous buffer of a full read or of one long segment).
+    fn signatures(&self, offset: u64, data: &[u8]) -> Vec<SignatureHit> {
+        if self.behind.is_empty() || self.behind_end != offset {
+            return signatures::scan(data, offset);
+        }
+        let mut joined = Vec::with_capacity(self.behind.len() + data.len());
+        joined.extend_from_slice(&self.behind);
+        joined.extend_from_slice(data);
+        let mut hits = signatures::scan(&joined, offset - self.behind.len() as u64);
+        // Those with their magic in the earlier bytes were reported with that buffer.
+        hits.retain(|hit| hit.offset >= offset);
+        hits
+    }
+
+    fn keep_behind(&mut self, offset: u64, data: &[u8]) {
+        if self.behind_end != offset {
+            self.behind.clear();
+        }
+        let keep = signatures::LOOK_BEHIND;
+        if data.len() >= keep {
+            self.behind.clear();
+            self.behind.extend_from_slice(&data[data.len() - keep..]);
+        } else {
+            self.behind.extend_from_slice(data);
+            let excess = self.behind.len().saturating_sub(keep);
+            self.behind.drain(..excess);
+        }
+        self.behind_end = offset + data.len() as u64;
     }
 
     /// Ends the medium: closes the last run.
@@ -356,6 +403,28 @@ mod tests {
         let outcome = checker.finish();
         assert_eq!(outcome.findings_total, 2000);
         assert_eq!(outcome.findings.len(), MAX_FINDINGS_PER_MEDIUM);
+    }
+
+    /// A swap header (version 1 at 1024, magic at 4086) read in 512-byte pieces is found once, at its magic; after a
+    /// gap in the reads the bytes before the gap are not taken as its structure.
+    #[test]
+    fn signatures_see_the_bytes_of_earlier_buffers_but_not_across_a_gap() {
+        let mut medium = vec![0u8; 3 * BLOCK];
+        medium[1024] = 1;
+        medium[4086..4096].copy_from_slice(b"SWAPSPACE2");
+        let swap_hits = |outcome: Outcome| -> Vec<(Option<String>, u64)> {
+            outcome.findings.into_iter().filter(|f| f.signature.is_some()).map(|f| (f.signature, f.offset)).collect()
+        };
+        let mut checker = Checker::new(Expect::Zero);
+        for (index, piece) in medium.chunks(512).enumerate() {
+            checker.check(index as u64 * 512, piece);
+        }
+        assert_eq!(swap_hits(checker.finish()), [(Some("swap".to_string()), 4086)]);
+
+        let mut checker = Checker::new(Expect::Zero);
+        checker.check(0, &medium[..2048]);
+        checker.check(2560, &medium[2560..]);
+        assert_eq!(swap_hits(checker.finish()), []);
     }
 
     #[test]

@@ -3,11 +3,16 @@
 //! Volumes start on 512-byte boundaries of the medium (partitions, LVM extents, LUKS payloads all do), so each
 //! signature's magic can only sit at `volume start + magic offset`: at one position per 512 bytes. The scan checks
 //! exactly those positions in whatever was read, and validates the structure around the magic so that random data
-//! (a `--expect random` wipe) does not produce false findings. No magic crosses a 512-byte boundary, so a buffer
-//! that starts on one can be scanned alone.
+//! (a `--expect random` wipe) does not produce false findings. No magic crosses a 512-byte boundary; the structure
+//! around it may start up to [`LOOK_BEHIND`] bytes earlier, so the checker scans each buffer with that much of the
+//! previous one.
 
 /// Alignment of volume starts, and the step between candidate magic positions.
 pub const SECTOR: u64 = 512;
+/// How far before its magic a validator may read, rounded up to a 4 KiB block: swap's version sits at 1024 and its
+/// magic at 4086. Every validator's other reads stay in the magic's own 512-byte sector, so a buffer scanned with
+/// this many bytes of the one before it finds every signature whose magic it holds (see `Checker`).
+pub const LOOK_BEHIND: usize = 4096;
 
 /// One signature found.
 #[derive(Debug, Clone, PartialEq, Eq)]
