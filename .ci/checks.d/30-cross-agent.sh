@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The agent for every supported server: builds the static x86_64 and aarch64 binaries and their .deb packages with
-# deploy/cross/build-agent.sh (profile release-ci: release code with thin LTO, to fit CI's time), guards the C-library
-# floor, and runs both binaries on real fixture roots from agent/testdata (aarch64 under qemu-aarch64): --version, and
-# `inventory --root` of an Ubuntu (dpkg), an Alpine (apk) and a CBL-Mariner (SQLite rpmdb, so the bundled SQLite C
-# runs) root, checked against the listings the real tools made. Tools: .ci/prepare.d/30-cross-tools.sh.
+# The agent for every supported server: builds the static x86_64 and aarch64 binaries and their .deb and .rpm
+# packages with deploy/cross/build-agent.sh (profile release-ci: release code with thin LTO, to fit CI's time), guards
+# the C-library floor, and runs both binaries on real fixture roots from agent/testdata (aarch64 under qemu-aarch64):
+# --version, and `inventory --root` of an Ubuntu (dpkg), an Alpine (apk) and a CBL-Mariner (SQLite rpmdb, so the
+# bundled SQLite C runs) root, checked against the listings the real tools made; then checks that each package
+# carries its architecture's binary and no C-library dependency. Tools: .ci/prepare.d/30-cross-tools.sh, and rpm
+# (rpmbuild, rpm2archive) from .ci/prepare.d/20-rpm-tools.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,7 +24,7 @@ fi
 
 t0=$SECONDS
 step "build x86_64 and aarch64 ($profile)"
-deploy/cross/build-agent.sh --profile "$profile" --out "$work/dist" --deb x86_64 aarch64
+deploy/cross/build-agent.sh --profile "$profile" --out "$work/dist" --deb --rpm x86_64 aarch64
 step "built in $((SECONDS - t0)) s"
 
 # The floor: a static executable has no program interpreter and no shared-library dependency, so it needs no glibc at
@@ -94,6 +96,20 @@ for pair in x86_64:amd64 aarch64:arm64; do
   dpkg-deb -x "$deb" "$work/unpacked-$arch"
   cmp "$work/unpacked-$arch/usr/bin/muster-agent" "$work/dist/$arch/muster-agent" \
     || fail "$deb does not carry the built $arch binary"
+done
+
+for arch in x86_64 aarch64; do
+  rpm_file=$(ls "$work"/dist/muster-agent-*."$arch".rpm) || fail "no $arch .rpm in $work/dist"
+  [ "$(rpm -qp --qf '%{ARCH}' "$rpm_file")" = "$arch" ] || fail "$rpm_file: arch $(rpm -qp --qf '%{ARCH}' "$rpm_file")"
+  requires=$(rpm -qpR "$rpm_file")
+  if grep -qE 'libc\.so|ld-linux|libgcc_s|libm\.so' <<<"$requires"; then
+    fail "$rpm_file requires C libraries though its binary is static: $requires"
+  fi
+  [ "$(rpm -qp --qf '%{PAYLOADCOMPRESSOR}' "$rpm_file")" = xz ] || fail "$rpm_file: payload not xz (RHEL 7's rpm)"
+  mkdir -p "$work/rpm-$arch"
+  rpm2archive - <"$rpm_file" | tar -xzf - -C "$work/rpm-$arch"
+  cmp "$work/rpm-$arch/usr/bin/muster-agent" "$work/dist/$arch/muster-agent" \
+    || fail "$rpm_file does not carry the built $arch binary"
 done
 
 printf '30-cross-agent: x86_64 and aarch64 static agents built, run and packaged in %s s\n' "$((SECONDS - t0))" >&2

@@ -86,17 +86,17 @@ for arch in "${arches[@]}"; do
 done
 (cd "$out" && sha256sum ./*/muster-agent >SHA256SUMS)
 
-# Packages: the metadata in agent/Cargo.toml names target/release/muster-agent; cargo-deb and cargo-generate-rpm map
-# that to <target dir>/<triple>/<profile>/ for --target, and derive the package architecture (amd64/arm64,
-# x86_64/aarch64) from the triple. Being static, the binary gets no libc dependency.
-for triple in "${triples[@]}"; do
+# Packages. .deb: the metadata in agent/Cargo.toml names target/release/muster-agent; cargo-deb maps that to
+# <target dir>/<triple>/<profile>/ for --target and derives the package architecture (amd64/arm64) from the triple.
+# .rpm: rpmbuild around the copied binary (deploy/rpm/build-agent-rpm.sh), the architecture given. Being static, the
+# binary gets no libc dependency in either.
+for arch in "${arches[@]}"; do
   if $want_deb; then
     command -v cargo-deb >/dev/null || { echo "build-agent.sh: --deb needs cargo-deb (cargo install cargo-deb --locked)" >&2; exit 1; }
-    CARGO_TARGET_DIR="$target_dir" cargo deb -p muster-agent --no-build --no-strip --target "$triple" \
+    CARGO_TARGET_DIR="$target_dir" cargo deb -p muster-agent --no-build --no-strip --target "$arch-unknown-linux-musl" \
       --profile "$profile" -o "$out/"
   fi
   if $want_rpm; then
-    command -v cargo-generate-rpm >/dev/null || { echo "build-agent.sh: --rpm needs cargo-generate-rpm" >&2; exit 1; }
-    CARGO_TARGET_DIR="$target_dir" cargo generate-rpm -p agent --target "$triple" --profile "$profile" -o "$out/"
+    deploy/rpm/build-agent-rpm.sh --binary "$out/$arch/muster-agent" --arch "$arch" --out "$out" >/dev/null
   fi
 done

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Deployment test: builds both .deb packages and checks their contents and maintainer scripts, unpacks the agent
-# package into a throwaway root, lints the shell scripts, units and container/Kubernetes files, then runs
-# install-agent.sh against a temporary prefix with a real collector on loopback: enrol, report, re-run (identity
+# Deployment test: builds both .deb packages and the agent .rpm and checks their contents and maintainer scripts,
+# unpacks the agent packages into throwaway roots, lints the shell scripts, units and container/Kubernetes files,
+# then runs install-agent.sh against a temporary prefix with a real collector on loopback: enrol, report, re-run (identity
 # kept), doctor on a good and on broken set-ups (wrong pin, state directory open to others or locked), uninstall.
 #
 # Uses the binaries `cargo test`/`cargo build` left in target/debug (MUSTER_PROFILE=release for target/release), so
 # it adds seconds, not a release build, to CI. Needs cargo-deb (installed with `cargo install cargo-deb --locked` when
-# missing, about 80 s on 2 cores), dpkg-deb, jq and python3 with PyYAML; shellcheck and systemd-analyze when present.
+# missing, about 80 s on 2 cores), dpkg-deb, rpmbuild and rpm2archive (Debian's `rpm`), jq, python3 with PyYAML,
+# and when present shellcheck and systemd-analyze.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,7 +36,8 @@ step "lint: shell scripts, units"
 for script in deploy/install-agent.sh deploy/debian/*/* ; do dash -n "$script"; done
 if command -v shellcheck >/dev/null; then
   shellcheck -s sh deploy/install-agent.sh deploy/debian/*/* deploy/rpm/agent/*
-  shellcheck --severity=warning deploy/tests/packages.sh deploy/quickstart.sh deploy/cross/build-agent.sh
+  shellcheck --severity=warning deploy/tests/packages.sh deploy/quickstart.sh deploy/cross/build-agent.sh \
+    deploy/rpm/build-agent-rpm.sh
 fi
 if command -v systemd-analyze >/dev/null; then
   # Only the missing /usr/bin binaries may be reported (they exist once the package is installed).
@@ -89,22 +91,30 @@ expect_contains "$(cat "$ctl/postinst")" "adduser --system --ingroup muster" "co
 expect_contains "$(cat "$ctl/postinst")" "install -d -m 0700 -o muster -g muster /var/lib/muster" "collector postinst"
 expect_contains "$(cat "$ctl/conffiles")" "/etc/muster/collector.toml" "collector conffiles"
 
-# The RPM only when its tools are here: installing cargo-generate-rpm takes 4.5 min on 2 cores, too long for CI.
-if command -v cargo-generate-rpm >/dev/null && command -v rpm >/dev/null; then
-  step "packages: cargo generate-rpm (agent)"
-  rpm_profile=(--profile "$profile")
-  [ "$profile" = debug ] && rpm_profile=(--profile debug)
-  cargo generate-rpm -p agent "${rpm_profile[@]}" --payload-compress none -o "$work/muster-agent.rpm"
-  rpm_files=$(rpm -qlvp "$work/muster-agent.rpm")
-  for want in "-rwxr-xr-x .* /usr/bin/muster-agent" "-rw------- .* /etc/muster/agent.toml" \
-    "/usr/lib/systemd/system/muster-agent.service"; do
-    grep -qE -- "${want//\//\\/}" <<<"$rpm_files" || fail "agent rpm lacks $want in: $rpm_files"
-  done
-  expect_contains "$(rpm -qp --configfiles "$work/muster-agent.rpm")" "/etc/muster/agent.toml" "rpm config files"
-  expect_contains "$(rpm -qp --scripts "$work/muster-agent.rpm")" "install -d -m 0700 -o root -g root /var/lib/muster-agent" "rpm %post"
-else
-  step "packages: RPM skipped (cargo-generate-rpm or rpm not installed)"
-fi
+# The agent RPM, from the same binary, with rpmbuild (.ci/prepare.d/20-rpm-tools.sh installs it for the dnf tests).
+step "packages: rpmbuild (agent)"
+agent_rpm=$(deploy/rpm/build-agent-rpm.sh --binary "$agent" --arch x86_64 --out "$work")
+rpm_files=$(rpm -qlvp "$agent_rpm")
+for want in "-rwxr-xr-x .* root .* /usr/bin/muster-agent" "-rw------- .* root .* /etc/muster/agent.toml" \
+  "-rw-r--r-- .* /usr/lib/systemd/system/muster-agent.service" "/usr/share/doc/muster-agent/README.deploy.md"; do
+  grep -qE -- "${want//\//\\/}" <<<"$rpm_files" || fail "agent rpm lacks $want in: $rpm_files"
+done
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+nva=$(rpm -qp --qf '%{NAME} %{VERSION} %{ARCH}' "$agent_rpm")
+[ "$nva" = "muster-agent $version x86_64" ] || fail "rpm name, version, arch: $nva"
+expect_contains "$(rpm -qp --configfiles "$agent_rpm")" "/etc/muster/agent.toml" "rpm config files"
+scripts=$(rpm -qp --scripts "$agent_rpm")
+expect_contains "$scripts" "install -d -m 0700 -o root -g root /var/lib/muster-agent" "rpm %post"
+expect_contains "$scripts" "systemctl disable --now muster-agent.service" "rpm %preun"
+expect_contains "$scripts" "rm -rf /var/lib/muster-agent" "rpm %postun"
+# Readable by RHEL 7's rpm 4.11: an xz payload, never zstd.
+[ "$(rpm -qp --qf '%{PAYLOADCOMPRESSOR}' "$agent_rpm")" = xz ] || fail "rpm payload is not xz"
+if rpm -qpR "$agent_rpm" | grep -q 'PayloadIsZstd'; then fail "rpm needs zstd payload support"; fi
+rpm_root="$work/rpm-root"
+mkdir -p "$rpm_root"
+rpm2archive - <"$agent_rpm" | tar -xzf - -C "$rpm_root"
+cmp "$rpm_root/usr/bin/muster-agent" "$agent" || fail "the rpm does not carry the binary it was given"
+expect_contains "$("$rpm_root/usr/bin/muster-agent" --version)" "muster-agent" "binary unpacked from the rpm"
 
 step "throwaway root: unpack the agent package and run what it installed"
 root="$work/root"
