@@ -122,10 +122,12 @@ dpkg-deb -x "$agent_deb" "$root"
 expect_contains "$("$root/usr/bin/muster-agent" --version)" "muster-agent" "unpacked binary"
 unit="$root/usr/lib/systemd/system/muster-agent.service"
 for want in "ExecStart=/usr/bin/muster-agent run --config /etc/muster/agent.toml" "ProtectSystem=strict" \
-  "ProtectHome=read-only" "PrivateTmp=yes" "NoNewPrivileges=yes" "ReadWritePaths=/var/lib/muster-agent" \
+  "ProtectHome=read-only" "NoNewPrivileges=yes" "ReadWritePaths=/var/lib/muster-agent" \
   "CapabilityBoundingSet=CAP_DAC_READ_SEARCH" "CPUQuota=" "MemoryMax=" "Restart=on-failure" "KillSignal=SIGTERM"; do
   expect_contains "$(cat "$unit")" "$want" "agent unit"
 done
+# The world-writable check must see the host's /tmp and /var/tmp, not a private pair (issue 16).
+if grep -q '^PrivateTmp=' "$unit"; then fail "agent unit has PrivateTmp=: files.world_writable would judge systemd's /tmp"; fi
 # The packaged settings are the defaults `run` uses (agent/src/config.rs tests the same file).
 "$root/usr/bin/muster-agent" doctor --config "$root/etc/muster/agent.toml" --state-dir "$work/none" --no-inventory \
   >"$work/doctor-unenrolled.txt" && fail "doctor passed without an enrolment"
