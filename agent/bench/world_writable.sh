@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Cost of `muster-agent inventory --sections checks` (almost all of it the `files.world_writable` walk) for one or
 # more agent binaries, run alternately so a change in the machine's load hits each alike, and how often the walk
-# was cut short. Warm (dentry and inode caches filled by the previous run) unless COLD=1, which drops those caches
-# before each run (`echo 2 > /proc/sys/vm/drop_caches`, root only).
+# was cut short. Warm (dentry and inode caches filled by the previous run) unless COLD is set: COLD=2 drops the
+# dentry and inode caches before each run (`echo 2 > /proc/sys/vm/drop_caches`, root only; the inode tables stay in
+# the page cache), COLD=3 the page cache too (slows everything else on the machine for a moment).
 #
 # Usage: agent/bench/world_writable.sh [RUNS (default 5)] BINARY...
 # e.g.   agent/bench/world_writable.sh 5 /tmp/muster-agent-before target/release/muster-agent
@@ -18,7 +19,9 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; cold
 printf '%-40s %4s %8s %8s %8s %8s  %s\n' binary run wall_s user_s sys_s cpu_s "files.world_writable"
 for run in $(seq "$RUNS"); do
   for bin in "$@"; do
-    if [ "${COLD:-0}" = 1 ]; then sync; echo 2 > /proc/sys/vm/drop_caches; fi
+    case "${COLD:-0}" in
+      2|3) sync; echo "$COLD" > /proc/sys/vm/drop_caches ;;
+    esac
     /usr/bin/time -f "%e %U %S" -o "$OUT/time" "$bin" inventory --sections checks >"$OUT/report.json" 2>/dev/null
     read -r wall user sys <"$OUT/time"
     verdict=$(python3 - "$OUT/report.json" <<'EOF'
