@@ -324,13 +324,21 @@ async fn stale_missing_and_end_of_life_by_clock(h: Harness) {
         body["findings"][0]["evidence"],
         json!(["Debian GNU/Linux 12 (bookworm): debian 12 security support ends 2026-07-11 (in 90 days)"])
     );
+    // Regular support ends; Debian LTS carries it to 2028-06-30: a low "extended support" finding, no high "end of
+    // life" one.
     h.advance(Duration::days(90));
     h.stored(&token, &full(&debian(&machine))).await;
-    let (_, body) = h.get("/api/v1/findings?rule=os.end_of_life&status=open", &viewer).await;
+    let (_, body) = h.get("/api/v1/findings?rule=os.extended_support&status=open", &viewer).await;
+    assert_eq!(body["findings"][0]["severity"], "low");
     assert_eq!(
         body["findings"][0]["evidence"],
-        json!(["Debian GNU/Linux 12 (bookworm): debian 12 security support ended 2026-07-11"])
+        json!([
+            "Debian GNU/Linux 12 (bookworm): debian 12 regular security support ended 2026-07-11; extended support \
+             until 2028-06-30"
+        ])
     );
+    let (_, body) = h.get("/api/v1/findings?rule=os.end_of_life", &viewer).await;
+    assert_eq!(body["total"], 0, "{body}");
     assert_eq!(listed(&h, &viewer, "rule=os.end_of_life_soon").await[0].2, "resolved");
 }
 
@@ -418,7 +426,7 @@ evidence = '["chassis " + host.chassis_type]'
     let (_, list) = h.get("/api/v1/rules", &viewer).await;
     let by_id: BTreeMap<&str, &Value> =
         list["rules"].as_array().unwrap().iter().map(|r| (r["id"].as_str().unwrap(), r)).collect();
-    assert_eq!(by_id.len(), 30);
+    assert_eq!(by_id.len(), 31);
     assert!(!by_id.contains_key("malware.scanner"));
     assert_eq!(by_id["ssh.permit_root_login"]["severity"], "critical");
     assert_eq!(by_id["ssh.permit_root_login"]["title"], "SSH server allows root login", "kept from the built-in");
@@ -466,7 +474,7 @@ evidence = '["chassis " + host.chassis_type]'
         .unwrap();
     let (status, body) = post(&h, "/api/v1/rules/reload", &admin, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!((body["rules"].as_u64(), body["evaluation"]["hosts"].as_u64()), (Some(29), Some(1)));
+    assert_eq!((body["rules"].as_u64(), body["evaluation"]["hosts"].as_u64()), (Some(30), Some(1)));
     assert_eq!(body["evaluation"]["resolved"], 1);
     assert_eq!(listed(&h, &viewer, "rule=usb.storage_disabled").await[0].2, "resolved");
 
@@ -556,5 +564,5 @@ async fn cli_lists_and_triages() {
     );
     let (ok, out, _) = cli(&["rules", "validate"]);
     assert!(ok);
-    assert!(out.starts_with("policy valid: 30 rules, 14 end-of-life products, fingerprint "), "{out}");
+    assert!(out.starts_with("policy valid: 31 rules, 14 end-of-life products, fingerprint "), "{out}");
 }

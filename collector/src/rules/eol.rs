@@ -26,6 +26,9 @@ pub struct Release {
     pub cycle: String,
     pub codename: Option<String>,
     pub eol: Option<EolWhen>,
+    /// End of extended support (`eoes`: Debian LTS, Ubuntu ESM, RHEL ELS…): security fixes still come, through
+    /// the vendor's extended programme, after `eol`.
+    pub extended: Option<EolWhen>,
     pub link: Option<String>,
 }
 
@@ -47,7 +50,22 @@ struct RawRelease {
     #[serde(default)]
     eol: Option<serde_json::Value>,
     #[serde(default)]
+    eoes: Option<serde_json::Value>,
+    #[serde(default)]
     link: Option<String>,
+}
+
+/// A date (`YYYY-MM-DD`) or a bool, as endoflife.date writes `eol` and `eoes`.
+fn when(name: &str, cycle: &str, field: &str, value: Option<serde_json::Value>) -> Result<Option<EolWhen>, EolError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Bool(b)) => Ok(Some(EolWhen::Flag(b))),
+        Some(serde_json::Value::String(s)) => Ok(Some(EolWhen::Date(
+            NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                .map_err(|e| EolError(format!("{name} {cycle}: {field} {s:?}: {e}")))?,
+        ))),
+        Some(other) => Err(EolError(format!("{name} {cycle}: {field} {other} is neither a date nor a bool"))),
+    }
 }
 
 impl EolData {
@@ -64,18 +82,9 @@ impl EolData {
                     // Numbers would lose "3.10" vs "3.1"; the data is exported with strings for that reason.
                     other => return Err(EolError(format!("{name}: releaseCycle {other} is not a string"))),
                 };
-                let eol = match r.eol {
-                    None | Some(serde_json::Value::Null) => None,
-                    Some(serde_json::Value::Bool(b)) => Some(EolWhen::Flag(b)),
-                    Some(serde_json::Value::String(s)) => Some(EolWhen::Date(
-                        NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                            .map_err(|e| EolError(format!("{name} {cycle}: eol {s:?}: {e}")))?,
-                    )),
-                    Some(other) => {
-                        return Err(EolError(format!("{name} {cycle}: eol {other} is neither a date nor a bool")));
-                    }
-                };
-                releases.push(Release { cycle, codename: r.codename, eol, link: r.link });
+                let eol = when(&name, &cycle, "eol", r.eol)?;
+                let extended = when(&name, &cycle, "eoes", r.eoes)?;
+                releases.push(Release { cycle, codename: r.codename, eol, extended, link: r.link });
             }
             products.insert(name, releases);
         }
@@ -121,6 +130,9 @@ mod tests {
             let r = data.release(product, version).unwrap();
             assert_eq!((r.cycle.as_str(), &r.eol), (cycle, &eol), "{product} {version}");
         }
+        let bookworm = data.release("debian", "12").unwrap();
+        assert_eq!(bookworm.extended, Some(EolWhen::Date(NaiveDate::from_ymd_opt(2028, 6, 30).unwrap())));
+        assert_eq!(data.release("ubuntu", "24.04").unwrap().extended.is_some(), true);
         assert!(data.release("debian", "99").is_none());
         assert!(data.release("debian", "1").is_none(), "1 is not a prefix of 10 or 11");
     }
@@ -130,5 +142,6 @@ mod tests {
         assert!(EolData::parse("[]").is_err());
         assert!(EolData::parse(r#"{"x": {"releases": [{"releaseCycle": "1", "eol": "soon"}]}}"#).is_err());
         assert!(EolData::parse(r#"{"x": {"releases": [{"releaseCycle": 1.1}]}}"#).is_err());
+        assert!(EolData::parse(r#"{"x": {"releases": [{"releaseCycle": "1", "eoes": 3}]}}"#).is_err());
     }
 }

@@ -210,6 +210,12 @@ fn eol(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Value {
         Some(EolWhen::Flag(ended)) => (false, String::new(), 0, *ended),
         None => (false, String::new(), 0, false),
     };
+    // Extended support (Debian LTS, Ubuntu ESM…) counts only once regular support has ended.
+    let (extended_date, in_extended_support) = match release.and_then(|r| r.extended.as_ref()) {
+        Some(EolWhen::Date(d)) => (d.format("%Y-%m-%d").to_string(), ended && *d > today),
+        Some(EolWhen::Flag(extended_ended)) => (String::new(), ended && !*extended_ended),
+        None => (String::new(), false),
+    };
     map([
         ("known", Value::Bool(release.is_some())),
         ("product", opt(product)),
@@ -219,6 +225,8 @@ fn eol(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Value {
         ("date", s(&date)),
         ("days_left", Value::Int(days_left)),
         ("ended", Value::Bool(ended)),
+        ("in_extended_support", Value::Bool(in_extended_support)),
+        ("extended_date", s(&extended_date)),
         ("link", opt(release.and_then(|r| r.link.as_ref()))),
     ])
 }

@@ -34,7 +34,7 @@ fn matched(policy: &Policy, facts: &HostFacts, now: DateTime<Utc>) -> Vec<(Strin
 fn builtin_policy_loads() {
     let rules = Rules::builtin().unwrap();
     let policy = rules.current();
-    assert_eq!(policy.rules.len(), 30);
+    assert_eq!(policy.rules.len(), 31);
     assert_eq!(policy.params.get("stale_days"), Some(&7));
     let root = policy.rule("ssh.permit_root_login").unwrap();
     assert_eq!((root.severity, root.sla_days), (Severity::High, 30));
@@ -113,9 +113,22 @@ fn time_based_rules() {
     // Debian 12's security support ends 2026-07-11 in the shipped endoflife.date data.
     assert_eq!(ids(at(2026, 4, 11)), ["host.missing"]);
     assert_eq!(ids(at(2026, 4, 12)), ["host.missing", "os.end_of_life_soon"]);
-    assert_eq!(ids(at(2026, 7, 11)), ["host.missing", "os.end_of_life"]);
+    // Then Debian LTS until 2028-06-30: extended support (low), not end of life (high); after it, end of life.
+    assert_eq!(ids(at(2026, 7, 11)), ["host.missing", "os.extended_support"]);
+    assert_eq!(ids(at(2028, 6, 29)), ["host.missing", "os.extended_support"]);
+    assert_eq!(ids(at(2028, 6, 30)), ["host.missing", "os.end_of_life"]);
     let fresh = HostFacts::from_report("h1", &report("debian"), seen, at(2026, 7, 11));
     let m = matched(&policy, &fresh, at(2026, 7, 11));
+    assert_eq!(
+        m.iter().find(|m| m.0 == "os.extended_support").unwrap().1,
+        vec![
+            "Debian GNU/Linux 12 (bookworm): debian 12 regular security support ended 2026-07-11; extended support \
+             until 2028-06-30"
+                .to_owned()
+        ]
+    );
+    let fresh = HostFacts::from_report("h1", &report("debian"), seen, at(2028, 6, 30));
+    let m = matched(&policy, &fresh, at(2028, 6, 30));
     assert_eq!(
         m.iter().find(|m| m.0 == "os.end_of_life").unwrap().1,
         vec!["Debian GNU/Linux 12 (bookworm): debian 12 security support ended 2026-07-11".to_owned()]
