@@ -132,7 +132,8 @@ mod tests {
         }
         let bookworm = data.release("debian", "12").unwrap();
         assert_eq!(bookworm.extended, Some(EolWhen::Date(NaiveDate::from_ymd_opt(2028, 6, 30).unwrap())));
-        assert_eq!(data.release("ubuntu", "24.04").unwrap().extended.is_some(), true);
+        let noble = data.release("ubuntu", "24.04").unwrap();
+        assert_eq!(noble.extended, Some(EolWhen::Date(NaiveDate::from_ymd_opt(2036, 5, 31).unwrap())));
         assert!(data.release("debian", "99").is_none());
         assert!(data.release("debian", "1").is_none(), "1 is not a prefix of 10 or 11");
     }
