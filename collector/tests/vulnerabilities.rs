@@ -412,7 +412,8 @@ async fn findings_are_the_scans_fixes(h: Harness) {
         ("m-old-openssl", with_source(thinkpad("m-old-openssl"), "openssl", "3.0.11-1~deb12u1")),
     ];
     let mut groups = 0;
-    for (name, report) in reports {
+    for (name, mut report) in reports {
+        report.host.as_mut().unwrap().hostname = Some(name.to_owned());
         let (host, host_token) = h.enrolled(&secret, &Machine::thinkpad(name)).await;
         h.stored(&host_token, &common::full(&report)).await;
         let expected: BTreeSet<(String, String, String)> = scan(&db, &report)
@@ -424,6 +425,10 @@ async fn findings_are_the_scans_fixes(h: Harness) {
             })
             .collect();
         let (open, _) = vuln_findings(&h, &viewer, &host, "open").await;
+        // The filter takes the hostname as people type it, too (the host id before).
+        let (_, detail) = h.get(&format!("/api/v1/hosts/{host}"), &viewer).await;
+        let hostname = detail["hostname"].as_str().unwrap().to_uppercase();
+        assert_eq!(vuln_findings(&h, &viewer, &hostname, "open").await.0, open, "{name}: by hostname {hostname}");
         assert_eq!(open.into_iter().collect::<BTreeSet<_>>(), expected, "{name}");
         // Every negligible match is listed for the host and makes no finding of its own.
         let listed = host_vulns(&h, &viewer, &host).await;

@@ -162,6 +162,7 @@ pub struct FindingFilter {
     pub severity: Option<Severity>,
     pub status: Option<Status>,
     pub rule_id: Option<String>,
+    /// A host id or a hostname (exact, case-insensitive).
     pub host_id: Option<String>,
     pub kind: Option<FindingKind>,
     /// Only overdue (`true`) or only not overdue (`false`) findings, as of `now`.

@@ -144,7 +144,11 @@ macro_rules! impl_findings_store {
                     qb.push(" AND f.rule_id = ").push_bind(rule.clone());
                 }
                 if let Some(host) = &f.host_id {
-                    qb.push(" AND f.host_id = ").push_bind(host.clone());
+                    // A host id, or a hostname as people type it (several hosts may share one).
+                    qb.push(" AND (f.host_id = ").push_bind(host.clone());
+                    qb.push(" OR f.host_id IN (SELECT id FROM hosts WHERE lower(hostname) = lower(")
+                        .push_bind(host.clone())
+                        .push(")))");
                 }
                 if let Some(kind) = f.kind {
                     qb.push(" AND f.kind = ").push_bind(kind.as_str());

@@ -144,7 +144,7 @@ pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Q
             Field::select("status", "Status", "any", &status_options, status.map(Status::as_str)),
             Field::checkbox("active", "active only", active),
             Field::text("rule", "Rule / advisory", opt(&q.rule), "ssh.permit_root_login"),
-            Field::text("host", "Host id", opt(&q.host), ""),
+            Field::text("host", "Host (name or id)", opt(&q.host), "build-01"),
             Field::select(
                 "kind",
                 "Kind",

@@ -27,6 +27,8 @@ use crate::store::console::{ConsoleHostFilter, HostAges, HostSort, HostStatus};
 pub const PAGE: i64 = 50;
 /// Deeper pages than this are refused by clamping: nobody pages a million rows, and it bounds the arithmetic.
 pub const MAX_OFFSET: i64 = 1_000_000;
+/// Rows of the dashboard's "Hosts most at risk".
+const DASHBOARD_HOSTS: i64 = 10;
 /// The deepest page of the merged "active findings" view (200 pages).
 pub const MAX_ACTIVE_OFFSET: i64 = 10_000;
 /// Stale and missing as the policy's `host.stale` and `host.missing` rules say, as of `now`.
@@ -128,6 +130,49 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
         host_stat("in disposal", counts.hosts_in_disposal, "/disposal"),
         host_stat("end of life", counts.hosts_end_of_life, "/findings?rule=os.end_of_life&active=true"),
     ]));
+
+    // The host list's risk order (most active critical findings, then high, then medium), its first rows: the
+    // parts of the order are the columns, so the ranking explains itself.
+    let at_risk = state
+        .store
+        .console_hosts(&ConsoleHostFilter {
+            search: None,
+            os: None,
+            status: None,
+            tag: None,
+            has_critical: false,
+            sort: HostSort::Risk,
+            descending: true,
+            ages: ages(&state, now),
+            limit: DASHBOARD_HOSTS,
+            offset: 0,
+        })
+        .await?;
+    blocks.push(Block::Section { title: "Hosts most at risk".into(), anchor: "at-risk".into() });
+    blocks.push(table(
+        "hosts-at-risk",
+        &["Host", "Critical", "High", "Medium"],
+        at_risk
+            .rows
+            .iter()
+            .filter(|r| r.critical + r.high + r.medium > 0)
+            .map(|r| {
+                let findings = |severity: &str| {
+                    link(
+                        "/findings",
+                        &[("host", r.host.id.clone()), ("severity", severity.to_owned()), ("active", "true".into())],
+                    )
+                };
+                vec![
+                    Cell::link(&r.host.hostname, format!("/hosts/{}", encode(&r.host.id))),
+                    Cell::link(r.critical.to_string(), findings("critical")),
+                    Cell::link(r.high.to_string(), findings("high")),
+                    Cell::link(r.medium.to_string(), findings("medium")),
+                ]
+            })
+            .collect(),
+        "No host has an active critical, high or medium finding.",
+    ));
     blocks.push(Block::Chart(chart::trend_chart(&trend, from, today)));
 
     blocks.push(Block::Section {
