@@ -1,6 +1,9 @@
 //! The agent's transport against a small TLS collector on 127.0.0.1: pinned-CA enrolment, state directory rules,
 //! delta reports, `needs_full` resends, `Retry-After`, revoked tokens and the spool across an outage.
 //!
+//! Over 600 lines: one scenario per transport rule against the in-memory collector below; the collector and its
+//! scripted answers are shared by every test.
+//!
 //! The test collector is deliberately simple: an in-memory implementation of the protocol in
 //! `muster_shared::v1::transport` (it keeps the acknowledged section hashes per host and asks for sections whose hash
 //! it does not hold), plus a queue of scripted answers to force busy and failure cases.

@@ -29,6 +29,7 @@ both!(
     advisory_upload_through_the_session_and_admin_exports,
     analysts_manage_disposal_records,
     stale_and_missing_follow_the_policy,
+    advisory_data_age_is_shown,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -759,5 +760,33 @@ async fn stale_and_missing_follow_the_policy(h: Harness) {
             "<a class=\"stat hosts-{expected}\" href=\"/hosts?status={expected}\"><span class=\"value\">1</span>"
         );
         assert!(dashboard.contains(&stat), "dashboard after {days} more days");
+    }
+}
+
+/// Before any import the dashboard and the vulnerabilities page say there is no advisory data (an empty worklist is
+/// then no good news); after importing the fixture export, whose newest record is far older than the policy's 7
+/// days, they say how old it is.
+async fn advisory_data_age_is_shown(h: Harness) {
+    use muster_collector::app::advisory_sync as sync;
+    use muster_collector::vuln::{AdvisoryDb, ImportLimits, import_paths};
+
+    let cookie = user(&h, "vera", Role::Viewer).await;
+    for path in ["/", "/vulnerabilities"] {
+        let page = get(&h, path, &cookie).await;
+        assert!(page.body.contains("No advisory data is imported"), "{path}");
+    }
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/advisories");
+    let paths = [dir.join("debian/debian-osv-subset.jsonl"), dir.join("kev/known_exploited_vulnerabilities.json")];
+    let mut db = AdvisoryDb::new();
+    let outcome = import_paths(&mut db, &paths, &ImportLimits::files(), &mut |_| {});
+    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now()).await.unwrap();
+    let freshness = h.store.advisory_freshness().await.unwrap();
+    assert_eq!((freshness.advisories, freshness.kev_entries), (11, 1404));
+    let days = (h.now() - freshness.newest_modified.unwrap()).num_days();
+    assert!(days > 7, "{days}");
+    for path in ["/", "/vulnerabilities"] {
+        let page = get(&h, path, &cookie).await;
+        assert!(!page.body.contains("No advisory data is imported"), "{path}");
+        assert!(page.body.contains(&format!("The advisory data is {days} days old")), "{path}");
     }
 }

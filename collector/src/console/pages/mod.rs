@@ -27,6 +27,14 @@ use crate::store::console::{ConsoleHostFilter, HostAges, HostSort, HostStatus};
 pub const PAGE: i64 = 50;
 /// Deeper pages than this are refused by clamping: nobody pages a million rows, and it bounds the arithmetic.
 pub const MAX_OFFSET: i64 = 1_000_000;
+/// A warning when the advisory data is missing or old, so "nothing found" is not read as "nothing there".
+async fn advisory_notice(state: &AppState, now: DateTime<Utc>) -> Result<Option<Block>, PageError> {
+    use crate::app::vulnerabilities::{advisory_banner, advisory_status};
+    let freshness = state.store.advisory_freshness().await?;
+    let status = advisory_status(&freshness, &state.rules.current(), now);
+    Ok(advisory_banner(status, &freshness).map(|text| Block::Notice { kind: "warn", text }))
+}
+
 /// Rows of the dashboard's "Hosts most at risk".
 const DASHBOARD_HOSTS: i64 = 10;
 /// The deepest page of the merged "active findings" view (200 pages).
@@ -97,6 +105,9 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
 
     let mut blocks =
         vec![Block::Heading { text: "Dashboard".into(), sub: Some(format!("As of {}", when(now))), badge: None }];
+    let advisories = advisory_notice(&state, now).await?;
+    let no_advisories = advisories.is_some();
+    blocks.extend(advisories);
     let mut stats: Vec<Stat> = counts
         .active_by_severity
         .iter()
@@ -215,7 +226,11 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
                 ]
             })
             .collect(),
-        "No vulnerable package found.",
+        if no_advisories {
+            "Nothing to rank: see the advisory data notice above."
+        } else {
+            "No vulnerability finding is open."
+        },
     ));
     Ok(viewer.page("dashboard", "Dashboard", blocks))
 }

@@ -113,6 +113,9 @@ pub async fn vulnerabilities(
         ),
         pager("/vulnerabilities", &pairs, offset, page.vulnerabilities.len(), page.total),
     ];
+    if let Some(notice) = advisory_notice(&state, (state.clock)()).await? {
+        blocks.insert(1, notice);
+    }
     if let Some(notice) = lookup_notice {
         blocks.insert(1, notice);
     }

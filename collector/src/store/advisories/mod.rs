@@ -236,9 +236,20 @@ pub trait AdvisoryStore: Send + Sync {
     async fn all_host_ids(&self) -> Result<Vec<String>, StoreError>;
 }
 
+/// How much advisory data is stored and how current it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdvisoryFreshness {
+    pub advisories: i64,
+    pub kev_entries: i64,
+    /// The newest `modified` time among the records: the age of the data itself.
+    pub newest_modified: Option<DateTime<Utc>>,
+    pub last_imported: Option<DateTime<Utc>>,
+}
+
 /// What the console and the API show of vulnerabilities (`views.rs`).
 #[async_trait]
 pub trait VulnerabilityViews: Send + Sync {
+    async fn advisory_freshness(&self) -> Result<AdvisoryFreshness, StoreError>;
     async fn list_vulnerabilities(&self, filter: &VulnerabilityFilter) -> Result<VulnerabilityPage, StoreError>;
     /// By advisory id, else by alias (e.g. a CVE id).
     async fn vulnerability(&self, id: &str) -> Result<Option<VulnerabilityDetail>, StoreError>;

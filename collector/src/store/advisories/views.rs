@@ -13,6 +13,21 @@ macro_rules! impl_vulnerability_views {
     ($store:ty, $db:ty) => {
         #[async_trait]
         impl VulnerabilityViews for $store {
+            async fn advisory_freshness(&self) -> Result<AdvisoryFreshness, StoreError> {
+                let r = sqlx::query(
+                    "SELECT COUNT(*) AS n, MAX(modified) AS newest, MAX(imported_at) AS imported FROM advisories",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                let kev: i64 = sqlx::query("SELECT COUNT(*) AS n FROM kev_catalog").fetch_one(&self.pool).await?.try_get("n")?;
+                Ok(AdvisoryFreshness {
+                    advisories: r.try_get("n")?,
+                    kev_entries: kev,
+                    newest_modified: r.try_get::<Option<i64>, _>("newest")?.map(from_ms),
+                    last_imported: r.try_get::<Option<i64>, _>("imported")?.map(from_ms),
+                })
+            }
+
             async fn list_vulnerabilities(&self, f: &VulnerabilityFilter) -> Result<VulnerabilityPage, StoreError> {
                 let filtered = |qb: &mut QueryBuilder<'_, $db>| {
                     qb.push(" FROM host_vulnerabilities hv JOIN advisories a ON a.id = hv.advisory_id WHERE 1 = 1");
