@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod common;
+mod advisory_update;
 mod agent_e2e;
 mod console;
 mod console_browser;

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod advisory_sync;
+pub mod advisory_update;
 pub mod audit;
 pub mod enrol;
 pub mod evaluation;

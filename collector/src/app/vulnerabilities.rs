@@ -67,7 +67,7 @@ pub fn advisory_banner(status: AdvisoryStatus, f: &AdvisoryFreshness) -> Option<
         AdvisoryStatus::Missing => Some(
             "No advisory data is imported: vulnerability matching has nothing to match, so no host is known to be \
              free of vulnerabilities. Import the OSV exports of your distributions and the CISA KEV catalog \
-             (Admin → Advisories, or `muster-collector advisories import`)."
+             (`muster-collector advisories update --source URL`, `advisories import FILE`, or Admin → Advisories)."
                 .to_owned(),
         ),
         AdvisoryStatus::Stale { days } => Some(format!(

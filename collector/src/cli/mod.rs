@@ -219,7 +219,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => crate::cli::users::run(cmd, open().await?.as_ref(), cli.format).await,
         Command::Disposal(cmd) => crate::cli::disposal::run_disposal(cmd, open().await?.as_ref(), cli.format).await,
         Command::Certificate(cmd) => crate::cli::disposal::run_certificate(cmd, open, cli.format).await,
-        Command::Vuln(cmd) => crate::cli::vuln::run(cmd, open, cli.format).await,
+        Command::Vuln(cmd) => crate::cli::vuln::run(cmd, open, cli.format, &settings.data_dir).await,
         Command::Ca(CaCommand::Show) => {
             let files = TlsFiles::new(&settings.data_dir);
             let info = tls::ca_info(&files).context("no CA yet: run `muster-collector serve` once to create it")?;

@@ -64,6 +64,18 @@ pub enum AdvisoriesCommand {
         #[arg(required = true, num_args = 1..)]
         paths: Vec<PathBuf>,
     },
+    /// Fetch advisory sources over HTTPS (conditional requests: an unchanged export is not downloaded again) or read
+    /// mirror directories, and import what changed. Downloads are kept under `<data_dir>/advisories`.
+    Update {
+        /// An OSV export or the KEV catalog URL (https), or a mirror directory; repeat for each, e.g.
+        /// https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip and
+        /// https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json
+        #[arg(long = "source", required = true, num_args = 1)]
+        sources: Vec<String>,
+        /// PEM certificates to trust besides the system's (a site mirror behind a private CA).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -75,7 +87,7 @@ struct Comparison<'a> {
     result: &'static str,
 }
 
-pub async fn run<F, Fut>(cmd: &VulnCommand, open: F, format: Format) -> anyhow::Result<()>
+pub async fn run<F, Fut>(cmd: &VulnCommand, open: F, format: Format, data_dir: &std::path::Path) -> anyhow::Result<()>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = anyhow::Result<Arc<dyn Store>>>,
@@ -106,6 +118,37 @@ where
             emit(format, &output, &render_table(&output))?;
             if output.advisories.as_ref().is_some_and(|s| !s.complete()) {
                 anyhow::bail!("some advisory inputs could not be read (see warnings)");
+            }
+            Ok(())
+        }
+        VulnCommand::Advisories(AdvisoriesCommand::Update { sources, ca_file }) => {
+            use crate::app::advisory_update::{self, Fetcher, Source};
+            let sources = sources.iter().map(|s| Source::parse(s)).collect::<Result<Vec<_>, _>>()?;
+            let fetcher = Fetcher::new(ca_file.as_deref())?;
+            let store = open().await?;
+            let actor = crate::app::audit::Actor::cli();
+            let cache = data_dir.join("advisories");
+            let report =
+                advisory_update::update(store.as_ref(), &fetcher, &sources, &cache, &actor, Utc::now()).await?;
+            let mut text = String::new();
+            for s in &report.sources {
+                let detail = match (&s.error, s.status) {
+                    (Some(e), _) => format!(": {e}"),
+                    (None, "downloaded") => format!(" ({} bytes)", s.bytes),
+                    _ => String::new(),
+                };
+                text.push_str(&format!("{} {}{detail}\n", s.status, s.source));
+            }
+            match &report.import {
+                Some(import) => text.push_str(&summary_text(import)),
+                None => text.push_str("nothing changed: no import\n"),
+            }
+            emit(format, &report, &text)?;
+            if report.failed() > 0 {
+                anyhow::bail!(
+                    "{} advisory source(s) could not be fetched; the copies held before stay",
+                    report.failed()
+                );
             }
             Ok(())
         }

@@ -1,0 +1,223 @@
+//! `advisories update` against a real HTTPS server on 127.0.0.1 serving the real fixture exports with ETags, on both
+//! stores: the first run downloads and imports (audited), the second sends the validators and downloads nothing, a
+//! changed export is fetched again, a failing source leaves the held copy, and a mirror directory imports as is.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use muster_collector::app::advisory_update::{Fetcher, Source, update};
+use muster_collector::app::audit::Actor;
+use sha2::{Digest, Sha256};
+
+use crate::common::Harness;
+
+fn testdata(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join(path)
+}
+
+/// (path, body) served.
+type Bodies = Vec<(String, Vec<u8>)>;
+/// (path, the `If-None-Match` the request carried).
+type Requests = Vec<(String, Option<String>)>;
+
+/// Path → body; each request is logged with the `If-None-Match` it carried.
+#[derive(Clone, Default)]
+struct Files {
+    bodies: Arc<Mutex<Bodies>>,
+    log: Arc<Mutex<Requests>>,
+}
+
+async fn serve_file(State(files): State<Files>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let sent = request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    files.log.lock().unwrap().push((path.clone(), sent.clone()));
+    let body = files.bodies.lock().unwrap().iter().find(|(p, _)| *p == path).map(|(_, b)| b.clone());
+    let Some(body) = body else {
+        return Response::builder().status(StatusCode::NOT_FOUND).body(Body::empty()).unwrap();
+    };
+    let etag = format!("\"{}\"", hex::encode(Sha256::digest(&body)));
+    if sent.as_deref() == Some(etag.as_str()) {
+        return Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header(header::ETAG, etag)
+            .body(Body::empty())
+            .unwrap();
+    }
+    Response::builder().status(StatusCode::OK).header(header::ETAG, etag).body(Body::from(body)).unwrap()
+}
+
+struct Mirror {
+    addr: SocketAddr,
+    ca: PathBuf,
+    files: Files,
+    stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+/// An HTTPS server with a certificate from its own CA (the collector's CA code), as a site mirror would have.
+fn start(h: &Harness, files: Files) -> Mirror {
+    use muster_collector::tls;
+    let dir = tempfile::tempdir().unwrap();
+    let tls_files = tls::TlsFiles::new(dir.path());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    tls::ensure_managed(&tls_files, &tls::server_names(addr, None), h.now()).unwrap();
+    let config = tls::server_config(&tls_files.server_chain(), &tls_files.server_key()).unwrap();
+    let app = Router::new().fallback(serve_file).with_state(files.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(muster_collector::server::serve(listener, app, Some(config), async {
+        let _ = stopped.await;
+    }));
+    Mirror { addr, ca: tls_files.ca_cert(), files, stop, _dir: dir }
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+async fn updates_fetch_conditionally_and_import_what_changed(h: Harness) {
+    let files = Files::default();
+    let subset = read(&testdata("advisories/debian/debian-osv-subset.jsonl"));
+    let kev = read(&testdata("advisories/kev/known_exploited_vulnerabilities.json"));
+    files.bodies.lock().unwrap().extend([
+        ("/Debian/all.jsonl".to_owned(), subset.clone()),
+        ("/feeds/known_exploited_vulnerabilities.json".to_owned(), kev),
+    ]);
+    let mirror = start(&h, files);
+    let base = format!("https://{}", mirror.addr);
+    let sources = vec![
+        Source::parse(&format!("{base}/Debian/all.jsonl")).unwrap(),
+        Source::parse(&format!("{base}/feeds/known_exploited_vulnerabilities.json")).unwrap(),
+    ];
+    let fetcher = Fetcher::new(Some(&mirror.ca)).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let actor = Actor::cli();
+
+    // First run: both downloaded, imported once, audited.
+    let first = update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now()).await.unwrap();
+    assert_eq!(first.sources.iter().map(|s| s.status).collect::<Vec<_>>(), ["downloaded", "downloaded"]);
+    assert_eq!(first.sources[0].bytes, subset.len() as u64);
+    let import = first.import.as_ref().unwrap();
+    assert_eq!((import.summary.imported, import.summary.kev_entries), (11, 1404));
+    let freshness = h.store.advisory_freshness().await.unwrap();
+    assert_eq!((freshness.advisories, freshness.kev_entries), (11, 1404));
+    let audit = h.store.search_audit(None, Some("advisories.imported"), 10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].actor, "cli");
+
+    // Second run: the ETags go back, nothing is downloaded, nothing imported.
+    let second = update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now()).await.unwrap();
+    assert_eq!(second.sources.iter().map(|s| s.status).collect::<Vec<_>>(), ["not_modified", "not_modified"]);
+    assert!(second.import.is_none());
+    let log = mirror.files.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 4);
+    assert!(log[..2].iter().all(|(_, sent)| sent.is_none()), "{log:?}");
+    assert!(log[2..].iter().all(|(_, sent)| sent.as_deref().is_some_and(|e| e.starts_with('"'))), "{log:?}");
+    assert_eq!(h.store.search_audit(None, Some("advisories.imported"), 10).await.unwrap().len(), 1);
+
+    // The export changes (one record fewer): only it is fetched again; its import changes nothing stored (the
+    // importer only adds and updates), and the KEV catalog is left alone.
+    let fewer: Vec<u8> =
+        String::from_utf8(subset).unwrap().lines().skip(1).map(|l| format!("{l}\n")).collect::<String>().into_bytes();
+    mirror.files.bodies.lock().unwrap()[0].1 = fewer;
+    let third = update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now()).await.unwrap();
+    assert_eq!(third.sources.iter().map(|s| s.status).collect::<Vec<_>>(), ["downloaded", "not_modified"]);
+    assert_eq!(third.import.as_ref().unwrap().summary.unchanged, 10);
+
+    // A source that fails is reported; the copy held before stays and the others still import.
+    mirror.files.bodies.lock().unwrap().remove(1);
+    let fourth = update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now()).await.unwrap();
+    assert_eq!(fourth.failed(), 1);
+    assert_eq!(fourth.sources[1].error.as_deref(), Some("HTTP 404"));
+    let held: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("known_exploited_vulnerabilities.json"))
+        .collect();
+    assert_eq!(held.len(), 1, "the KEV copy stays");
+
+    // Without our CA the mirror's certificate is refused: nothing is imported from an unauthenticated server.
+    let untrusting = Fetcher::new(None).unwrap();
+    let refused =
+        update(h.store.as_ref(), &untrusting, &sources[..1], tempfile::tempdir().unwrap().path(), &actor, h.now())
+            .await
+            .unwrap();
+    assert_eq!(refused.failed(), 1, "{:?}", refused.sources);
+    assert!(refused.import.is_none());
+    let _ = mirror.stop.send(());
+}
+
+async fn a_mirror_directory_imports_as_is(h: Harness) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(testdata("advisories/alpine/alpine-osv-subset.jsonl"), dir.path().join("alpine.jsonl")).unwrap();
+    let fetcher = Fetcher::new(None).unwrap();
+    let source = Source::parse(dir.path().to_str().unwrap()).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let report = update(h.store.as_ref(), &fetcher, &[source], cache.path(), &Actor::cli(), h.now()).await.unwrap();
+    assert_eq!(report.sources[0].status, "mirror");
+    assert_eq!(report.import.unwrap().summary.imported, 3);
+    assert_eq!(h.store.advisory_freshness().await.unwrap().advisories, 3);
+}
+
+both!(updates_fetch_conditionally_and_import_what_changed, a_mirror_directory_imports_as_is);
+
+/// The command as an operator runs it: downloads into the data directory, imports, and on the next run downloads
+/// nothing; an unreachable source fails the command with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_update_command() {
+    muster_collector::install_crypto_provider();
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", data.path().join("muster.db").display());
+    let store: Arc<dyn muster_collector::store::Store> =
+        Arc::new(muster_collector::store::SqliteStore::open(&url).await.unwrap());
+    let h = Harness::with_policy(store, crate::common::Backend::Sqlite, muster_collector::ServicePolicy::default());
+    let files = Files::default();
+    files
+        .bodies
+        .lock()
+        .unwrap()
+        .push(("/Debian/all.jsonl".to_owned(), read(&testdata("advisories/debian/debian-osv-subset.jsonl"))));
+    let mirror = start(&h, files);
+    let source = format!("https://{}/Debian/all.jsonl", mirror.addr);
+    let (dir, ca) = (data.path().to_owned(), mirror.ca.clone());
+    let run = move |source: String| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster-collector"))
+            .args(["--data-dir", dir.to_str().unwrap(), "--database-url", &url, "--format", "json"])
+            .args(["advisories", "update", "--source", &source, "--ca-file", ca.to_str().unwrap()])
+            .env_remove("MUSTER_CONFIG")
+            .output()
+            .unwrap();
+        let json = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default();
+        (out.status.success(), json, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let first = source.clone();
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let run = run.clone();
+        move || run(first)
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(out["sources"][0]["status"], "downloaded");
+    assert_eq!(out["import"]["imported"], 11);
+    assert!(data.path().join("advisories/sources.json").exists());
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let run = run.clone();
+        move || run(source)
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert_eq!((out["sources"][0]["status"].as_str(), out["import"].is_null()), (Some("not_modified"), true));
+    let gone = format!("https://{}/Ubuntu/all.zip", mirror.addr);
+    let (ok, _, err) = tokio::task::spawn_blocking(move || run(gone)).await.unwrap();
+    assert!(!ok);
+    assert!(err.contains("1 advisory source(s) could not be fetched"), "{err}");
+    let _ = mirror.stop.send(());
+}
