@@ -165,7 +165,41 @@ async fn a_mirror_directory_imports_as_is(h: Harness) {
     assert_eq!(h.store.advisory_freshness().await.unwrap().advisories, 3);
 }
 
-both!(updates_fetch_conditionally_and_import_what_changed, a_mirror_directory_imports_as_is);
+/// `serve`'s refresh runs the update at once (and then on its interval) without anyone asking.
+async fn serve_refreshes_on_its_own(h: Harness) {
+    let files = Files::default();
+    files
+        .bodies
+        .lock()
+        .unwrap()
+        .push(("/Debian/all.jsonl".to_owned(), read(&testdata("advisories/debian/debian-osv-subset.jsonl"))));
+    let mirror = start(&h, files);
+    let source = Source::parse(&format!("https://{}/Debian/all.jsonl", mirror.addr)).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let clock = h.state.clock.clone();
+    muster_collector::app::advisory_update::spawn(
+        Arc::clone(&h.store),
+        Fetcher::new(Some(&mirror.ca)).unwrap(),
+        vec![source],
+        cache.path().to_owned(),
+        std::time::Duration::from_secs(24 * 3600),
+        clock,
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while h.store.advisory_freshness().await.unwrap().advisories < 11 {
+        assert!(std::time::Instant::now() < deadline, "the scheduled update did not import within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let audit = h.store.search_audit(Some("advisory-update"), Some("advisories.imported"), 10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    let _ = mirror.stop.send(());
+}
+
+both!(
+    updates_fetch_conditionally_and_import_what_changed,
+    a_mirror_directory_imports_as_is,
+    serve_refreshes_on_its_own
+);
 
 /// The command as an operator runs it: downloads into the data directory, imports, and on the next run downloads
 /// nothing; an unreachable source fails the command with the reason.

@@ -282,6 +282,41 @@ pub async fn update(
     Ok(UpdateReport { sources: outcomes, import: Some(import) })
 }
 
+/// `serve`'s refresh: [`update`] at once and then every `interval`, until the runtime stops. Failures are logged;
+/// the data held stays, and the console's age warning shows when it gets old.
+pub fn spawn(
+    store: std::sync::Arc<dyn Store>,
+    fetcher: Fetcher,
+    sources: Vec<Source>,
+    cache_dir: PathBuf,
+    interval: std::time::Duration,
+    clock: crate::Clock,
+) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval.max(std::time::Duration::from_secs(60)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let actor = Actor { name: "advisory-update".to_owned(), source_ip: None };
+        loop {
+            ticks.tick().await;
+            match update(store.as_ref(), &fetcher, &sources, &cache_dir, &actor, clock()).await {
+                Ok(report) => {
+                    for s in report.sources.iter().filter(|s| s.status == "failed") {
+                        tracing::warn!(source = %s.source, error = s.error.as_deref().unwrap_or(""), "advisory source not fetched");
+                    }
+                    let imported = report.import.as_ref().map(|i| i.summary.imported + i.summary.updated);
+                    tracing::info!(
+                        sources = report.sources.len(),
+                        failed = report.failed(),
+                        imported,
+                        "advisories updated"
+                    );
+                }
+                Err(e) => tracing::error!(error = %e, "advisory update failed"),
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,16 @@ pub struct ScheduleArgs {
     /// How often every host is evaluated (staleness, end of life, risk-acceptance expiry), e.g. 15m, 1h.
     #[arg(long, env = "MUSTER_EVALUATION_INTERVAL", default_value = "15m", value_parser = parse_duration)]
     pub evaluation_interval: Duration,
+    /// Advisory sources `serve` refreshes on its own, as `advisories update --source` (URLs or a mirror
+    /// directory; comma-separated in the variable). None by default: nothing is fetched unless configured.
+    #[arg(long = "advisory-source", env = "MUSTER_ADVISORY_SOURCES", value_delimiter = ',')]
+    pub advisory_sources: Vec<String>,
+    /// How often `serve` refreshes the advisory sources, e.g. 24h (the first refresh runs at start).
+    #[arg(long, env = "MUSTER_ADVISORY_UPDATE_INTERVAL", default_value = "24h", value_parser = parse_duration)]
+    pub advisory_update_interval: Duration,
+    /// PEM certificates to trust for the advisory sources besides the system's.
+    #[arg(long, env = "MUSTER_ADVISORY_CA_FILE")]
+    pub advisory_ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -292,6 +292,19 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
         rules,
     };
     crate::app::evaluation::spawn(state.clone(), args.schedule.evaluation_interval);
+    if !args.schedule.advisory_sources.is_empty() {
+        use crate::app::advisory_update::{self, Fetcher, Source};
+        let sources = args.schedule.advisory_sources.iter().map(|s| Source::parse(s)).collect::<Result<Vec<_>, _>>()?;
+        let fetcher = Fetcher::new(args.schedule.advisory_ca_file.as_deref())?;
+        advisory_update::spawn(
+            Arc::clone(&store),
+            fetcher,
+            sources,
+            settings.data_dir.join("advisories"),
+            args.schedule.advisory_update_interval,
+            state.clock.clone(),
+        );
+    }
     crate::server::serve(listener, crate::app(state), tls_config, crate::server::shutdown_signal()).await?;
     Ok(())
 }
