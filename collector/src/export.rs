@@ -10,8 +10,11 @@ use crate::findings::FindingView;
 use crate::store::advisories::VulnerabilityPage;
 
 /// The CSV columns of a finding export.
+/// Every triage field is there (who acknowledged or accepted, when, why, until when), so an export is an audit record;
+/// free-text evidence stays last.
 pub const FINDINGS_HEADER: &str = "id,host_id,hostname,kind,rule_id,subject,severity,status,title,first_seen,due_at,\
-     overdue,acknowledged_by,risk_expires_at,resolved_at,resolved_report_id,evidence";
+     overdue,acknowledged_by,acknowledged_at,ack_comment,risk_accepted_by,risk_accepted_at,risk_reason,\
+     risk_expires_at,resolved_at,resolved_report_id,remediation,evidence";
 
 /// The CSV columns of the fleet-wide vulnerability export.
 pub const VULNERABILITIES_HEADER: &str = "id,aliases,severity,cvss_score,kev,kev_date_added,published,affected_hosts,\
@@ -60,9 +63,15 @@ pub fn findings(findings: &[FindingView]) -> String {
                 f.due_at.to_rfc3339(),
                 f.overdue.to_string(),
                 f.acknowledged_by.clone().unwrap_or_default(),
+                time(f.acknowledged_at),
+                f.ack_comment.clone().unwrap_or_default(),
+                f.risk_accepted_by.clone().unwrap_or_default(),
+                time(f.risk_accepted_at),
+                f.risk_reason.clone().unwrap_or_default(),
                 time(f.risk_expires_at),
                 time(f.resolved_at),
                 f.resolved_report_id.clone().unwrap_or_default(),
+                f.remediation.clone(),
                 f.evidence.join(" | "),
             ]
         }),

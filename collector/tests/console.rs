@@ -492,6 +492,37 @@ async fn exports_follow_the_filters(h: Harness) {
         assert!(line.contains(",critical,"));
     }
 
+    // The triage travels with the export: who accepted the risk, when, why and until when.
+    let accepted = &critical.findings[0];
+    let expires = h.now() + Duration::days(30);
+    muster_collector::app::findings::act(
+        h.store.as_ref(),
+        muster_collector::findings::actions::TransitionRequest {
+            finding_id: accepted.id.clone(),
+            action: muster_collector::findings::Action::AcceptRisk,
+            actor: "user:vic (analyst)".into(),
+            source_ip: None,
+            at: h.now(),
+            comment: Some("kiosk, replaced in May, \"no network\"".into()),
+            expires_at: Some(expires),
+        },
+    )
+    .await
+    .unwrap();
+    let csv = get(&h, "/findings?severity=critical&format=csv", &cookie).await;
+    let line = csv.body.lines().find(|l| l.starts_with(&accepted.id)).unwrap().to_owned();
+    let at = h.now().to_rfc3339();
+    assert!(
+        line.contains(&format!(
+            ",risk_accepted,{},{},{},false,,,,user:vic (analyst),{at},\"kiosk, replaced in May, \"\"no network\"\"\",{},,,",
+            accepted.title,
+            accepted.first_seen.to_rfc3339(),
+            accepted.due_at.to_rfc3339(),
+            expires.to_rfc3339()
+        )),
+        "{line}"
+    );
+
     let json = get(&h, "/findings?severity=critical&format=json", &cookie).await;
     let value: serde_json::Value = serde_json::from_str(&json.body).unwrap();
     assert_eq!(value["total"], critical.total);

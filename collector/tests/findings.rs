@@ -532,6 +532,8 @@ async fn cli_lists_and_triages() {
     assert!(ok);
     let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().take(3).collect()).collect();
     assert_eq!(rows[0], ["ID", "SEVERITY", "STATUS"]);
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header[5..], ["HOST", "RULE", "SUBJECT", "TITLE"]);
     assert_eq!(rows.len(), 6, "{out}");
     assert_eq!(&rows[1][1..], ["critical", "open"]);
 

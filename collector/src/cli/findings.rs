@@ -121,15 +121,15 @@ fn cut(text: &str, width: usize) -> String {
     out
 }
 
-/// A fixed-width table of findings.
+/// A fixed-width table of findings; the subject (a fix's source package) tells apart rows of one rule.
 pub fn render_table(findings: &[FindingView]) -> String {
     let mut out = format!(
-        "{:<32}  {:<8}  {:<13}  {:<10}  {:<7}  {:<20}  {:<26}  {}\n",
-        "ID", "SEVERITY", "STATUS", "DUE", "OVERDUE", "HOST", "RULE", "TITLE"
+        "{:<32}  {:<8}  {:<13}  {:<10}  {:<7}  {:<20}  {:<26}  {:<20}  {}\n",
+        "ID", "SEVERITY", "STATUS", "DUE", "OVERDUE", "HOST", "RULE", "SUBJECT", "TITLE"
     );
     for f in findings {
         out.push_str(&format!(
-            "{:<32}  {:<8}  {:<13}  {:<10}  {:<7}  {:<20}  {:<26}  {}\n",
+            "{:<32}  {:<8}  {:<13}  {:<10}  {:<7}  {:<20}  {:<26}  {:<20}  {}\n",
             f.id,
             f.severity.as_str(),
             f.status.as_str(),
@@ -137,6 +137,7 @@ pub fn render_table(findings: &[FindingView]) -> String {
             if f.overdue { "yes" } else { "" },
             cut(&f.hostname, 20),
             cut(&f.rule_id, 26),
+            cut(&f.subject, 20),
             f.title
         ));
     }
