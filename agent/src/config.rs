@@ -3,7 +3,6 @@
 //!
 //! Parsing is pure (`AgentConfig::parse` takes the text and the file's mode); only [`AgentConfig::load`] reads.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -101,7 +100,7 @@ impl AgentConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(e)),
         };
-        let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
+        let mode = crate::platform::mode(&std::fs::metadata(path).map_err(io)?);
         AgentConfig::parse(path, &text, mode).map(Some)
     }
 }
@@ -118,6 +117,7 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn parse(text: &str) -> Result<AgentConfig, ConfigError> {
         AgentConfig::parse(Path::new("/etc/muster/agent.toml"), text, 0o100600)

@@ -6,7 +6,6 @@
 //! inventory's error list) and are unit-tested below; [`diagnose`] only gathers the observations.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -116,8 +115,11 @@ pub async fn diagnose(options: &DoctorOptions, clock: &dyn Fn() -> DateTime<Utc>
         None => (config.state_dir.clone(), StateDirOrigin::Default),
     };
 
-    let dir_check =
-        state_dir_verdict(&state_dir, origin, std::fs::metadata(&state_dir).map(|m| (m.is_dir(), m.mode())));
+    let dir_check = state_dir_verdict(
+        &state_dir,
+        origin,
+        std::fs::metadata(&state_dir).map(|m| (m.is_dir(), crate::platform::mode(&m))),
+    );
     let dir_usable = dir_check.status != Status::Fail;
     checks.push(dir_check);
     let enrolment = if dir_usable {

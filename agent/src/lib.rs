@@ -6,5 +6,6 @@ pub mod config;
 pub mod disposal;
 pub mod doctor;
 pub mod inventory;
+pub mod platform;
 pub mod root;
 pub mod transport;

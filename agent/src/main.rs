@@ -50,13 +50,36 @@ fn main() -> ExitCode {
 fn run_inventory(args: &InventoryArgs) -> anyhow::Result<()> {
     let config = args.to_config()?;
     let report = inventory::collect(&config, chrono::Utc::now());
-    let mut json = if args.pretty { serde_json::to_vec_pretty(&report)? } else { serde_json::to_vec(&report)? };
+    let mut json = inventory_json(&report, &config, args.pretty)?;
     json.push(b'\n');
     match &args.output {
         Some(path) => std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?,
         None => std::io::stdout().lock().write_all(&json).context("writing the report to stdout")?,
     }
     Ok(())
+}
+
+/// The report as JSON. Not on Windows: the report as the collector receives it.
+#[cfg(not(windows))]
+fn inventory_json(report: &muster_shared::v1::Report, _: &InventoryConfig, pretty: bool) -> anyhow::Result<Vec<u8>> {
+    Ok(if pretty { serde_json::to_vec_pretty(report)? } else { serde_json::to_vec(report)? })
+}
+
+/// The report as JSON. On Windows, with the registry's installed programs added under `windows` when the live
+/// system's software is asked for: the v1 wire types cannot carry them yet (see `inventory::windows`).
+#[cfg(windows)]
+fn inventory_json(
+    report: &muster_shared::v1::Report,
+    config: &InventoryConfig,
+    pretty: bool,
+) -> anyhow::Result<Vec<u8>> {
+    let mut value = serde_json::to_value(report)?;
+    if config.root.is_live() && config.sections.contains(&SectionName::Software) {
+        if let serde_json::Value::Object(fields) = &mut value {
+            fields.insert("windows".to_string(), serde_json::to_value(inventory::windows::collect())?);
+        }
+    }
+    Ok(if pretty { serde_json::to_vec_pretty(&value)? } else { serde_json::to_vec(&value)? })
 }
 
 /// One thread: the agent does one thing at a time and should stay small in memory.
@@ -197,7 +220,16 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     std::io::stdout().lock().write_all(&json).context("writing to stdout")
 }
 
+/// Completes on Ctrl-C (the service stop control is not handled yet).
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
 /// Completes on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
+#[cfg(unix)]
 fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;

@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::plan::Segment;
@@ -41,16 +40,16 @@ pub struct Medium {
 impl Medium {
     /// Opens `path` with `O_RDONLY` (std's `File::open`): the kernel refuses any write through this descriptor.
     pub fn open(path: &Path) -> Result<Medium, ReadError> {
-        use std::os::unix::fs::FileTypeExt;
         let shown = path.display().to_string();
         let mut file = File::open(path).map_err(|source| ReadError::Open { path: shown.clone(), source })?;
-        let kind = file.metadata().map_err(|source| ReadError::Open { path: shown.clone(), source })?.file_type();
-        if !kind.is_block_device() && !kind.is_file() {
+        let meta = file.metadata().map_err(|source| ReadError::Open { path: shown.clone(), source })?;
+        let is_block_device = crate::platform::is_block_device(&meta);
+        if !is_block_device && !meta.is_file() {
             return Err(ReadError::NotAMedium { path: shown });
         }
         // A block device's metadata length is 0; seeking to its end gives its size, as for a file.
         let size = file.seek(SeekFrom::End(0)).map_err(|source| ReadError::Size { path: shown.clone(), source })?;
-        Ok(Medium { file, path: shown, size, is_block_device: kind.is_block_device() })
+        Ok(Medium { file, path: shown, size, is_block_device })
     }
 
     pub fn size(&self) -> u64 {
@@ -59,7 +58,7 @@ impl Medium {
 
     /// Reads the whole medium front to back, handing each buffer (offset, bytes) to `sink`.
     pub fn read_all(&self, sink: &mut dyn FnMut(u64, &[u8])) -> Result<(), ReadError> {
-        let _ = rustix::fs::fadvise(&self.file, 0, None, rustix::fs::Advice::Sequential);
+        crate::platform::advise(&self.file, crate::platform::Access::Sequential);
         let mut buffer = vec![0u8; CHUNK];
         let mut offset = 0u64;
         while offset < self.size {
@@ -74,7 +73,7 @@ impl Medium {
 
     /// Reads each segment (sorted by offset) and hands it to `sink`.
     pub fn read_segments(&self, segments: &[Segment], sink: &mut dyn FnMut(u64, &[u8])) -> Result<(), ReadError> {
-        let _ = rustix::fs::fadvise(&self.file, 0, None, rustix::fs::Advice::Random);
+        crate::platform::advise(&self.file, crate::platform::Access::Random);
         let mut buffer = Vec::new();
         for segment in segments {
             // Long segments (a full read of a small medium) go in chunks.
@@ -95,7 +94,7 @@ impl Medium {
         let mut done = 0;
         while done < buffer.len() {
             let at = offset + done as u64;
-            match self.file.read_at(&mut buffer[done..], at) {
+            match crate::platform::read_at(&self.file, &mut buffer[done..], at) {
                 Ok(0) => return Err(ReadError::ShortRead { path: self.path.clone(), offset: at, size: self.size }),
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

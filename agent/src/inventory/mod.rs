@@ -5,6 +5,7 @@ pub mod host;
 pub mod os;
 pub mod patches;
 pub mod software;
+pub mod windows;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -11,6 +11,11 @@ const OS_RELEASE_PATHS: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
 
 /// Reads os-release under `root`, and the kernel release and architecture when `root` is the running system.
 pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Option<Os> {
+    // A live Windows has no os-release: its version is in the registry.
+    #[cfg(windows)]
+    if root.is_live() {
+        return super::windows::collect_os(errors);
+    }
     let mut os = None;
     let mut last_error = None;
     for path in OS_RELEASE_PATHS {

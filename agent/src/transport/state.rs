@@ -7,7 +7,6 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -119,7 +118,7 @@ impl StateDir {
         if !meta.is_dir() {
             return Err(StateError::NotADirectory(path.to_path_buf()));
         }
-        check_dir_mode(path, meta.permissions().mode())?;
+        check_dir_mode(path, crate::platform::mode(&meta))?;
         Ok(StateDir { path: path.to_path_buf() })
     }
 
@@ -129,7 +128,7 @@ impl StateDir {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|source| io(parent, source))?;
             }
-            std::fs::DirBuilder::new().mode(0o700).create(path).map_err(|source| io(path, source))?;
+            crate::platform::create_private_dir(path).map_err(|source| io(path, source))?;
         }
         StateDir::open(path)
     }
@@ -141,11 +140,7 @@ impl StateDir {
     /// Takes the state directory's lock so a `report-now` and a running `run` never interleave their writes.
     pub fn try_lock(&self) -> Result<StateLock, StateError> {
         let path = self.path.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
+        let file = crate::platform::private_on_create(OpenOptions::new().create(true).truncate(false).write(true))
             .open(&path)
             .map_err(|source| io(&path, source))?;
         match file.try_lock() {
@@ -180,7 +175,7 @@ impl StateDir {
             toml::from_str(&toml_text).map_err(|e| damaged(&self.path.join(ENROLMENT_FILE), e))?;
         let token_path = self.path.join(TOKEN_FILE);
         let meta = std::fs::metadata(&token_path).map_err(|source| io(&token_path, source))?;
-        check_file_mode(&token_path, meta.permissions().mode())?;
+        check_file_mode(&token_path, crate::platform::mode(&meta))?;
         let token = self.read_to_string(TOKEN_FILE)?.trim().to_string();
         if token.is_empty() {
             return Err(damaged(&token_path, "empty token"));
@@ -253,9 +248,10 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
-    let mut file = OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp)?;
-    // `mode` applies only when the file is created; a leftover temporary file keeps its own mode otherwise.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    let mut file =
+        crate::platform::private_on_create(OpenOptions::new().create(true).truncate(true).write(true)).open(&tmp)?;
+    // The creation mode applies only when the file is created; a leftover temporary file keeps its own otherwise.
+    crate::platform::make_private(&file)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)
@@ -273,6 +269,7 @@ fn damaged(path: &Path, reason: impl fmt::Display) -> StateError {
 mod tests {
     use super::*;
     use muster_shared::v1::SectionName;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn modes_open_to_group_or_others_are_refused() {

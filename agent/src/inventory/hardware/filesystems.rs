@@ -58,11 +58,10 @@ pub fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<Filesystem> {
     data_filesystems(mounts)
         .into_iter()
         .map(|mount| {
-            let usage = rustix::fs::statvfs(mount.mount_point.as_str()).ok();
-            let block = usage.as_ref().map(|u| if u.f_frsize > 0 { u.f_frsize } else { u.f_bsize });
-            let total = usage.as_ref().zip(block).map(|(u, b)| u.f_blocks.saturating_mul(b));
-            let available = usage.as_ref().zip(block).map(|(u, b)| u.f_bavail.saturating_mul(b));
-            let free = usage.as_ref().zip(block).map(|(u, b)| u.f_bfree.saturating_mul(b));
+            let usage = crate::platform::filesystem_usage(&mount.mount_point);
+            let total = usage.map(|(block, blocks, _, _)| blocks.saturating_mul(block));
+            let available = usage.map(|(block, _, _, avail)| avail.saturating_mul(block));
+            let free = usage.map(|(block, _, free, _)| free.saturating_mul(block));
             let used = total.zip(free).map(|(t, f)| t.saturating_sub(f));
             Filesystem {
                 used_bytes: used.zip(total).map(|(u, t)| round_to_percent(u, t)),

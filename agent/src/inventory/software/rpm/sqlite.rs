@@ -4,7 +4,6 @@
 //! holds changes, as `immutable` so SQLite neither locks nor creates files: that works on read-only mounts and
 //! never disturbs a running rpm.
 
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
@@ -51,7 +50,7 @@ pub(super) fn read(path: &Path) -> Result<Blobs, DbError> {
 
 fn open(path: &Path, immutable: bool) -> Result<Connection, DbError> {
     let mut uri = String::from("file:");
-    for &b in path.as_os_str().as_bytes() {
+    for &b in &crate::platform::path_bytes(path) {
         if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
             uri.push(char::from(b));
         } else {
