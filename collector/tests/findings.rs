@@ -564,6 +564,29 @@ async fn cli_lists_and_triages() {
             policy.join("site.toml").display()
         )
     );
+    // A typo in a variable or a field is refused with file, rule and position, not loaded to never match.
+    let rule = |id: &str, condition: &str| {
+        format!("[[rule]]\nid = \"{id}\"\ntitle = \"T\"\nseverity = \"low\"\nsla_days = 30\nmatch = '{condition}'\n")
+    };
+    let site = policy.join("site.toml");
+    std::fs::write(&site, rule("site.lab_laptop", "hots.laptop")).unwrap();
+    let (ok, _, err) = cli(&["rules", "validate", "--policy-dir", policy.to_str().unwrap()]);
+    assert!(!ok);
+    let prefix = format!(
+        "error: loading the rules: {}:6:10: rule site.lab_laptop: match: unknown variable `hots` (the variables are ",
+        site.display()
+    );
+    assert!(err.trim().starts_with(&prefix), "{err}");
+    assert!(err.contains("host, last_seen_days, now, os, params, patches, software"), "{err}");
+    std::fs::write(&site, rule("site.stale", "last_seen_days >= params.stale_dayz")).unwrap();
+    let (ok, _, err) = cli(&["rules", "validate", "--policy-dir", policy.to_str().unwrap()]);
+    assert!(!ok);
+    let prefix = format!(
+        "error: loading the rules: {}:6:35: rule site.stale: match: `params` has no field `stale_dayz` (it has ",
+        site.display()
+    );
+    assert!(err.trim().starts_with(&prefix), "{err}");
+    std::fs::remove_file(&site).unwrap();
     let (ok, out, _) = cli(&["rules", "validate"]);
     assert!(ok);
     assert!(out.starts_with("policy valid: 31 rules, 14 end-of-life products, fingerprint "), "{out}");

@@ -4,7 +4,7 @@
 //! Absent data never becomes CEL `null`: every field is present with an empty value and a `known` flag where the
 //! difference matters, so rules compare without guarding against nulls.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use cel::objects::{Key, Map};
@@ -108,10 +108,42 @@ fn status_name(status: CheckStatus) -> &'static str {
 /// `software`, `eol`.
 pub fn context<'p, 'v>(facts: &HostFacts, policy: &Policy, env: Arc<cel::Env>, now: DateTime<Utc>) -> Context<'p, 'v> {
     let mut ctx = Context::with_env(env);
-    ctx.add_variable_from_value("now", ts(now));
+    for (name, value) in variables(facts, policy, now) {
+        ctx.add_variable_from_value(name, value);
+    }
+    ctx
+}
+
+/// The variables a rule may name, and for each whose fields are fixed (all but `checks`, keyed by check id) the
+/// field names: what `rules validate` checks expressions against.
+pub fn known_names(policy: &Policy) -> BTreeMap<&'static str, Option<BTreeSet<String>>> {
+    variables(&HostFacts::default(), policy, DateTime::UNIX_EPOCH)
+        .into_iter()
+        .map(|(name, value)| {
+            let fields = match &value {
+                Value::Map(m) if name != "checks" => Some(
+                    m.map
+                        .keys()
+                        .filter_map(|k| match k {
+                            Key::String(s) => Some(s.to_string()),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            };
+            (name, fields)
+        })
+        .collect()
+}
+
+/// Every variable of the context, as `policy/README.md` documents them. Absent data is an empty value, never missing.
+fn variables(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Vec<(&'static str, Value)> {
+    let mut vars: Vec<(&'static str, Value)> = Vec::new();
+    vars.push(("now", ts(now)));
     let params: HashMap<Key, Value> =
         policy.params.iter().map(|(k, v)| (Key::String(Arc::new(k.clone())), Value::Int(*v))).collect();
-    ctx.add_variable_from_value("params", Value::Map(Map { map: Arc::new(params) }));
+    vars.push(("params", Value::Map(Map { map: Arc::new(params) })));
 
     let chassis = facts.chassis_type().unwrap_or("");
     let virtual_guest = facts
@@ -119,7 +151,7 @@ pub fn context<'p, 'v>(facts: &HostFacts, policy: &Policy, env: Arc<cel::Env>, n
         .as_ref()
         .and_then(|h| h.virtualization.as_ref())
         .is_some_and(|v| !matches!(v.role, muster_shared::v1::VirtualizationRole::None));
-    ctx.add_variable_from_value(
+    vars.push((
         "host",
         map([
             ("id", s(&facts.host_id)),
@@ -133,11 +165,11 @@ pub fn context<'p, 'v>(facts: &HostFacts, policy: &Policy, env: Arc<cel::Env>, n
             ("laptop", Value::Bool(LAPTOP_CHASSIS.contains(&chassis))),
             ("virtual", Value::Bool(virtual_guest)),
         ]),
-    );
-    ctx.add_variable_from_value("last_seen_days", Value::Int(days(facts.last_seen, now)));
+    ));
+    vars.push(("last_seen_days", Value::Int(days(facts.last_seen, now))));
 
     let os = facts.os.as_ref();
-    ctx.add_variable_from_value(
+    vars.push((
         "os",
         map([
             ("known", Value::Bool(os.is_some())),
@@ -148,7 +180,7 @@ pub fn context<'p, 'v>(facts: &HostFacts, policy: &Policy, env: Arc<cel::Env>, n
             ("kernel_release", opt(os.and_then(|o| o.kernel_release.as_ref()))),
             ("architecture", opt(os.and_then(|o| o.architecture.as_ref()))),
         ]),
-    );
+    ));
 
     let checks: HashMap<Key, Value> = facts
         .checks
@@ -163,12 +195,12 @@ pub fn context<'p, 'v>(facts: &HostFacts, policy: &Policy, env: Arc<cel::Env>, n
             (Key::String(Arc::new(c.id.clone())), value)
         })
         .collect();
-    ctx.add_variable_from_value("checks", Value::Map(Map { map: Arc::new(checks) }));
+    vars.push(("checks", Value::Map(Map { map: Arc::new(checks) })));
 
-    ctx.add_variable_from_value("patches", patches(facts, now));
-    ctx.add_variable_from_value("software", map([("package_count", Value::Int(facts.package_count))]));
-    ctx.add_variable_from_value("eol", eol(facts, policy, now));
-    ctx
+    vars.push(("patches", patches(facts, now)));
+    vars.push(("software", map([("package_count", Value::Int(facts.package_count))])));
+    vars.push(("eol", eol(facts, policy, now)));
+    vars
 }
 
 fn patches(facts: &HostFacts, now: DateTime<Utc>) -> Value {

@@ -78,6 +78,7 @@ struct Draft {
 }
 
 /// A CEL text with where it sits in its file, to turn parser positions into file positions.
+#[derive(Clone)]
 struct Located {
     text: String,
     file: String,
@@ -302,6 +303,8 @@ pub fn load(source: &PolicySource) -> Result<Policy, PolicyError> {
     }
 
     let mut rules = Vec::with_capacity(drafts.len());
+    // Each rule's expressions with their places, for the name check once the context's names are known.
+    let mut sources: Vec<(Located, Option<Located>)> = Vec::with_capacity(drafts.len());
     for draft in drafts.into_values().filter(|d| d.enabled) {
         let missing = |field: &str| PolicyError::Rule {
             file: draft.origin.clone(),
@@ -316,6 +319,7 @@ pub fn load(source: &PolicySource) -> Result<Policy, PolicyError> {
         let condition = draft.condition.as_ref().ok_or_else(|| missing("match"))?;
         let condition_program = condition.compile(&draft.id, "match")?;
         let evidence_program = draft.evidence.as_ref().map(|e| e.compile(&draft.id, "evidence")).transpose()?;
+        sources.push((condition.clone(), draft.evidence.clone()));
         rules.push(Rule {
             id: draft.id,
             title,
@@ -330,12 +334,40 @@ pub fn load(source: &PolicySource) -> Result<Policy, PolicyError> {
             evidence_program,
         });
     }
-    Ok(Policy {
+    let policy = Policy {
         rules,
         params,
         eol_products,
         eol,
         fingerprint,
         env: super::StdEnv(std::sync::Arc::new(cel::Env::stdlib())),
-    })
+    };
+    check_names(&policy, &sources)?;
+    Ok(policy)
+}
+
+/// Refuses a rule that names a variable or field the context does not have (see `rules/names.rs`).
+fn check_names(policy: &Policy, sources: &[(Located, Option<Located>)]) -> Result<(), PolicyError> {
+    let known = super::facts::known_names(policy);
+    for (rule, (condition, evidence)) in policy.rules.iter().zip(sources) {
+        let parts = [
+            (Some(condition), Some(&rule.condition_program), "match"),
+            (evidence.as_ref(), rule.evidence_program.as_ref(), "evidence"),
+        ];
+        for (located, program, what) in parts {
+            let (Some(located), Some(program)) = (located, program) else { continue };
+            if let Some(unknown) = super::names::unknown_names(program.expression(), &known).first() {
+                let (l, c) = line_col(&located.text, unknown.offset_in(&located.text).unwrap_or(0));
+                let (line, column) = located.position(l as isize, c as isize);
+                return Err(PolicyError::Rule {
+                    file: located.file.clone(),
+                    rule: rule.id.clone(),
+                    line,
+                    column,
+                    message: format!("{what}: {}", unknown.message(&known)),
+                });
+            }
+        }
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
 pub mod eol;
 pub mod facts;
 pub mod load;
+pub mod names;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
