@@ -489,6 +489,23 @@ async fn the_dashboard_is_a_worklist_test(c: Console) {
     assert_eq!(shown.as_array().unwrap().len() as i64, stored.total.min(50), "{shown}");
     assert!(c.text("main").await.contains(&format!("{} matching", stored.total)));
     c.screenshot("dashboard-worklist").await;
+
+    // The host page is paged: no section over 50 rows, and its pager moves the software list on.
+    c.goto(&format!("/hosts/{build}")).await;
+    c.settle().await;
+    let software = c.js(&rows("software"), vec![]).await;
+    assert_eq!(software.as_array().unwrap().len(), 50);
+    for id in ["findings", "host-vulnerabilities", "history"] {
+        assert!(c.js(&rows(id), vec![]).await.as_array().unwrap().len() <= 50, "{id}");
+    }
+    c.mark_page().await;
+    c.b.find(Locator::Css("nav.pager a[href*='software_offset=50']")).await.unwrap().click().await.unwrap();
+    c.wait_new_page().await;
+    c.settle().await;
+    assert_eq!(c.location().await, format!("/hosts/{build}?software_offset=50"));
+    let next = c.js(&rows("software"), vec![]).await;
+    assert_ne!(next[0], software[0], "the second page starts with other packages");
+    c.screenshot("host-paged").await;
 }
 
 async fn screenshots_test(c: Console) {

@@ -212,6 +212,64 @@ pub struct HostQuery {
     software: Option<String>,
     /// `csv` or `json`: the host's (matching) software as a download.
     format: Option<String>,
+    /// Where each long section's page starts (`PAGE` rows each).
+    findings_offset: Option<usize>,
+    vulnerabilities_offset: Option<usize>,
+    pending_offset: Option<usize>,
+    software_offset: Option<usize>,
+    history_offset: Option<usize>,
+}
+
+/// The host page's paged sections: no section shows more than `PAGE` rows, however large the host.
+const PAGED: [&str; 5] = ["findings", "vulnerabilities", "pending", "software", "history"];
+
+impl HostQuery {
+    fn offset(&self, section: &str) -> usize {
+        match section {
+            "findings" => self.findings_offset,
+            "vulnerabilities" => self.vulnerabilities_offset,
+            "pending" => self.pending_offset,
+            "software" => self.software_offset,
+            "history" => self.history_offset,
+            _ => None,
+        }
+        .unwrap_or(0)
+    }
+}
+
+/// One page of a host page section from `q`'s offset for it, and a pager when the rows do not fit; the pager's
+/// links keep the other sections where they are and jump back to this one.
+fn section_page<T>(
+    host_id: &str,
+    q: &HostQuery,
+    section: &str,
+    anchor: &str,
+    rows: &[T],
+) -> (std::ops::Range<usize>, Option<Block>) {
+    let page = PAGE as usize;
+    let total = rows.len();
+    let start = q.offset(section).min(total.saturating_sub(1) / page * page);
+    let end = (start + page).min(total);
+    if total <= page {
+        return (0..total, None);
+    }
+    let at = |offset: usize| {
+        let mut pairs: Vec<(&str, String)> = vec![("software", opt(&q.software).unwrap_or_default().to_owned())];
+        let keys = ["findings_offset", "vulnerabilities_offset", "pending_offset", "software_offset", "history_offset"];
+        for (name, key) in PAGED.iter().zip(keys) {
+            let o = if *name == section { offset } else { q.offset(name) };
+            if o > 0 {
+                pairs.push((key, o.to_string()));
+            }
+        }
+        format!("{}#{anchor}", link(&format!("/hosts/{}", encode(host_id)), &pairs))
+    };
+    let pager = Block::Pager(Pager {
+        text: format!("{}–{end} of {total}", start + 1),
+        prev: (start > 0).then(|| at(start.saturating_sub(page))),
+        next: (end < total).then(|| at(end)),
+    });
+    (start..end, Some(pager))
 }
 
 /// The host's packages whose name contains `needle` (case-insensitive).
@@ -325,15 +383,32 @@ pub async fn host(
             status: None,
             rule_id: None,
             host_id: Some(h.id.clone()),
-            kind: Some(FindingKind::Rule),
+            kind: None,
             overdue: None,
             now,
-            limit: 500,
-            offset: 0,
+            limit: PAGE,
+            offset: q.offset("findings") as i64,
         })
         .await?;
+    // Rule findings and vulnerability fixes alike, as the host list counts them.
     blocks.push(Block::Section { title: format!("Findings ({})", findings.total), anchor: "findings".into() });
     blocks.push(findings_table(&findings.findings, None, "No finding on this host."));
+    let offset = q.offset("findings") as i64;
+    if findings.total > PAGE {
+        let at = |o: i64| {
+            let mut pairs = vec![("software", opt(&q.software).unwrap_or_default().to_owned())];
+            if o > 0 {
+                pairs.push(("findings_offset", o.to_string()));
+            }
+            format!("{}#findings", link(&format!("/hosts/{}", encode(&h.id)), &pairs))
+        };
+        let end = offset + findings.findings.len() as i64;
+        blocks.push(Block::Pager(Pager {
+            text: format!("{}–{end} of {}", offset + 1, findings.total),
+            prev: (offset > 0).then(|| at((offset - PAGE).max(0))),
+            next: (end < findings.total).then(|| at(end)),
+        }));
+    }
 
     let vulns = state.store.host_vulnerabilities(&h.id).await?;
     let vuln_rows: Vec<Vec<Cell>> = vulns
@@ -359,12 +434,14 @@ pub async fn host(
         title: format!("Vulnerabilities ({})", vuln_rows.len()),
         anchor: "vulnerabilities".into(),
     });
+    let (range, pager) = section_page(&h.id, &q, "vulnerabilities", "vulnerabilities", &vuln_rows);
     blocks.push(table(
         "host-vulnerabilities",
         &["Advisory", "Severity", "KEV", "Package", "Installed", "Fixed in", "Summary"],
-        vuln_rows,
+        vuln_rows[range].to_vec(),
         "No known vulnerability.",
     ));
+    blocks.extend(pager);
 
     blocks.push(Block::Section { title: "Hardware".into(), anchor: "hardware".into() });
     if let Some(hw) = &hardware {
@@ -475,12 +552,12 @@ pub async fn host(
             Pair::opt("Package lists updated", p.lists_updated_at.map(when)),
         ]));
         let pending = p.pending.clone().unwrap_or_default();
+        let (range, pager) = section_page(&h.id, &q, "pending", "patches", &pending);
         blocks.push(table(
             "pending-updates",
             &["Package", "Installed", "Candidate", "Security", "Origin"],
-            pending
+            pending[range]
                 .iter()
-                .take(500)
                 .map(|u| {
                     vec![
                         Cell::text(&u.name),
@@ -493,6 +570,7 @@ pub async fn host(
                 .collect(),
             "No pending update.",
         ));
+        blocks.extend(pager);
     }
 
     blocks.push(Block::Section { title: "Posture checks".into(), anchor: "checks".into() });
@@ -536,13 +614,12 @@ pub async fn host(
             &[("software", opt(&q.software).unwrap_or_default().to_owned())],
         ),
     }));
-    let shown = matching.len().min(500);
+    let (range, pager) = section_page(&h.id, &q, "software", "software", &matching);
     blocks.push(table(
         "software",
         &["Package", "Version", "Arch", "Kind", "Source"],
-        matching
+        matching[range]
             .iter()
-            .take(500)
             .map(|p| {
                 vec![
                     Cell::link(&p.name, link("/software", &[("name", p.name.clone())])),
@@ -555,19 +632,15 @@ pub async fn host(
             .collect(),
         "No package matches.",
     ));
-    if matching.len() > shown {
-        blocks.push(Block::Notice {
-            kind: "info",
-            text: format!("{shown} of {} matching packages shown; narrow the search.", matching.len()),
-        });
-    }
+    blocks.extend(pager);
 
-    let history = state.store.host_history(&h.id, 200, 0).await?;
+    let history = state.store.host_history(&h.id, 1000, 0).await?;
     blocks.push(Block::Section { title: "History".into(), anchor: "history".into() });
+    let (range, pager) = section_page(&h.id, &q, "history", "history", &history);
     blocks.push(table(
         "history",
         &["When", "Event", "Subject", "From", "To"],
-        history
+        history[range]
             .iter()
             .map(|e| {
                 vec![
@@ -581,6 +654,7 @@ pub async fn host(
             .collect(),
         "No change recorded yet.",
     ));
+    blocks.extend(pager);
 
     let tabs = ["findings", "vulnerabilities", "hardware", "os", "patches", "checks", "software", "history"]
         .iter()
