@@ -511,8 +511,51 @@ async fn per_advisory_findings_are_superseded(h: Harness) {
     assert_eq!(open, vec![("vuln.fix".to_owned(), "glibc".to_owned(), "medium".to_owned())]);
 }
 
+/// One upgrade is one finding: a pending security update of glibc that the glibc fix finding asks for does not also
+/// count in `patch.security_overdue`, which still reports the overdue updates no fix finding covers.
+async fn a_fix_and_its_pending_update_are_one_finding(h: Harness) {
+    use muster_shared::v1::{Patches, PendingUpdate};
+
+    import(&h, &[testdata(DEBIAN), testdata(KEV)]).await;
+    let machine = Machine::thinkpad("m-thinkpad");
+    let mut report = with_source(common::debian(&machine), "glibc", "2.36-9+deb12u2");
+    let update = |name: &str, installed: &str, candidate: &str| PendingUpdate {
+        name: name.to_owned(),
+        arch: Some("amd64".to_owned()),
+        installed_version: installed.to_owned(),
+        candidate_version: candidate.to_owned(),
+        security: true,
+        origin: Some("Debian-Security/bookworm-security".to_owned()),
+    };
+    let installed = |name: &str| {
+        report.software.as_ref().unwrap().packages.iter().find(|p| p.name == name).unwrap().version.clone()
+    };
+    let pending = vec![
+        update("libc6", &installed("libc6"), "2.36-9+deb12u7"),
+        update("libc-bin", &installed("libc-bin"), "2.36-9+deb12u7"),
+        // openssh-client's only match is "unimportant" to Debian: no fix finding, so its update still counts.
+        update("openssh-client", &installed("openssh-client"), "1:9.2p1-2+deb12u3"),
+    ];
+    report.patches = Some(Patches { manager: Some("apt".into()), pending: Some(pending), ..Patches::default() });
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &common::full(&report)).await;
+    h.advance(chrono::Duration::days(20));
+    h.stored(&token, &common::full(&report)).await;
+
+    let viewer = h.api_token(Role::Viewer).await;
+    let (open, _) = vuln_findings(&h, &viewer, &host, "open").await;
+    assert!(open.iter().any(|(rule, source, _)| rule == "vuln.fix" && source == "glibc"), "{open:?}");
+    let (_, body) = h.get(&format!("/api/v1/findings?rule=patch.security_overdue&host={host}"), &viewer).await;
+    assert_eq!(body["total"], 1, "{body}");
+    let evidence = body["findings"][0]["evidence"].as_array().unwrap();
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    assert!(evidence[0].as_str().unwrap().starts_with("openssh-client "), "{evidence:?}");
+}
+
 both!(
     vulnerabilities_share_the_findings_lifecycle,
+    a_fix_and_its_pending_update_are_one_finding,
     findings_are_the_scans_fixes,
     removed_packages_are_not_matched,
     per_advisory_findings_are_superseded,

@@ -22,6 +22,9 @@ pub struct HostFacts {
     pub package_count: i64,
     /// Pending security updates with the time each was first reported pending (see `crate::findings`).
     pub security_pending: Vec<PendingSecurityUpdate>,
+    /// Binary packages an unresolved vulnerability fix finding (`vuln.fix`) already asks to upgrade: their pending
+    /// security updates are that finding's work, not a second one.
+    pub fix_packages: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

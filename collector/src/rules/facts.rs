@@ -61,6 +61,8 @@ impl HostFacts {
             checks: report.checks.clone().unwrap_or_default(),
             package_count: report.software.as_ref().map_or(0, |s| s.packages.len() as i64),
             security_pending,
+            // A bare report knows no findings: every pending security update counts.
+            fix_packages: Default::default(),
         }
     }
 
@@ -215,6 +217,7 @@ fn patches(facts: &HostFacts, now: DateTime<Utc>) -> Value {
             ("origin", s(&u.origin)),
             ("first_seen", ts(u.first_seen)),
             ("days", Value::Int(days(u.first_seen, now))),
+            ("covered", Value::Bool(facts.fix_packages.contains(&u.name))),
         ])
     });
     map([

@@ -164,4 +164,7 @@ fn overdue_security_updates() {
         overdue(at(2026, 3, 17)).unwrap().1,
         vec!["libssl3 3.0.15-1~deb12u1 -> 3.0.16-1~deb12u1 pending for 15 days".to_owned()]
     );
+    // An open "upgrade openssl (libssl3)" fix finding already asks for this update: no second finding for it.
+    let covered = HostFacts { fix_packages: ["libssl3".to_owned()].into(), ..facts.clone() };
+    assert_eq!(matched(&policy, &covered, at(2026, 4, 30)).into_iter().find(|m| m.0 == "patch.security_overdue"), None);
 }

@@ -109,6 +109,7 @@ macro_rules! impl_findings_store {
                 sections: &BTreeMap<String, String>,
                 package_count: i64,
                 security_pending: Vec<PendingSecurityUpdate>,
+                fix_packages: std::collections::BTreeSet<String>,
             ) -> Result<HostFacts, StoreError> {
                 let tags: String = r.try_get("tags")?;
                 Ok(HostFacts {
@@ -126,6 +127,7 @@ macro_rules! impl_findings_store {
                     checks: section::<Vec<Check>>(sections, SectionName::Checks).unwrap_or_default(),
                     package_count,
                     security_pending,
+                    fix_packages,
                 })
             }
 
@@ -323,6 +325,20 @@ macro_rules! impl_findings_store {
                     for r in qb.build().fetch_all(&self.pool).await? {
                         pending.entry(r.try_get("host_id")?).or_default().push(tx::pending_from_row(&r)?);
                     }
+                    // The packages of each host's unresolved fix findings (their `details.packages`).
+                    let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                        "SELECT host_id, details FROM findings WHERE kind = 'vulnerability' AND rule_id = 'vuln.fix' \
+                         AND status <> 'resolved' AND host_id IN (",
+                    );
+                    in_ids(&mut qb);
+                    let mut fixes: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+                    for r in qb.build().fetch_all(&self.pool).await? {
+                        let details: String = r.try_get("details")?;
+                        let details: serde_json::Value = serde_json::from_str(&details)
+                            .map_err(|e| StoreError::Corrupt(format!("finding details: {e}")))?;
+                        let packages = details["packages"].as_array().into_iter().flatten().filter_map(|p| p.as_str());
+                        fixes.entry(r.try_get("host_id")?).or_default().extend(packages.map(str::to_owned));
+                    }
                     let empty = BTreeMap::new();
                     hosts
                         .iter()
@@ -333,6 +349,7 @@ macro_rules! impl_findings_store {
                                 sections.get(id).unwrap_or(&empty),
                                 counts.get(id).copied().unwrap_or(0),
                                 pending.remove(id).unwrap_or_default(),
+                                fixes.remove(id).unwrap_or_default(),
                             )
                         })
                         .collect()
