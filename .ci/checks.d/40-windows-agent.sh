@@ -3,8 +3,10 @@
 # deploy/cross/build-agent-windows.sh and runs it under Wine 8 in a fresh prefix, after adding Uninstall entries to
 # Wine's registry with `reg add` in the 64-bit view, the 32-bit view (WOW6432Node) and the user's hive (HKCU, which is
 # HKEY_USERS\<sid>); `inventory` must report each once, from the right view and hive, with its version, publisher
-# and install date, and the `os` section must carry the build and update revision (UBR) set in CurrentVersion. Then
-# `cargo check` of the agent for x86_64-apple-darwin and aarch64-apple-darwin (no SDK: no link).
+# and install date; the `os` section must carry the build and update revision (UBR) set in CurrentVersion, and the
+# hardware section the system UUID decoded from GetSystemFirmwareTable('RSMB') (Wine synthesizes the table). Then
+# `cargo clippy` (check and lints) of the agent for x86_64-apple-darwin and aarch64-apple-darwin (no SDK: no link);
+# the Windows code is linted too.
 # Only Wine runs the .exe here, never a real Windows. Tools: .ci/prepare.d/30-cross-tools.sh, 40-windows-tools.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,7 +25,7 @@ fail() { printf '40-windows-agent: FAIL: %s\n' "$*" >&2; exit 1; }
 step() { printf '== windows agent: %s\n' "$*" >&2; }
 
 t0=$SECONDS
-step "build muster-agent.exe and check both Apple targets"
+step "build and lint muster-agent.exe, check and lint both Apple targets"
 deploy/cross/build-agent-windows.sh --out "$work/dist" windows macos
 step "built and checked in $((SECONDS - t0)) s"
 exe="$work/dist/windows-x86_64/muster-agent.exe"
@@ -75,6 +77,11 @@ jq -e --arg build "$build.3803" '.os.id == "windows" and .os.build_id == $build 
 expect_program MusterCheck64 64 '^HKEY_LOCAL_MACHINE$' 'Muster Check 64-bit' 1.2.3 'Muster 64 Ltd' 2024-03-05
 expect_program MusterCheck32 32 '^HKEY_LOCAL_MACHINE$' 'Muster Check 32-bit' 4.5.6 'Muster 32 Ltd' 2023-01-17
 expect_program MusterCheckUser 64 '^HKEY_USERS\\S-1-5-21-' 'Muster Check per-user' 7.8.9 'Muster User Ltd' 2022-12-31
+# SMBIOS through GetSystemFirmwareTable('RSMB') and our decoder: Wine builds a table whose system UUID is set even
+# on a machine without DMI data.
+jq -e '(.hardware.system.uuid | test("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"))
+    and ([.errors[] | select(.section == "hardware")] | length == 0)' "$work/report.json" >/dev/null \
+  || fail "hardware from RSMB: $(jq -c '{system: .hardware.system, errors: [.errors[] | select(.section == "hardware")]}' "$work/report.json")"
 jq -e '[.windows.uninstall_sources[] | select(.error != null)] | length == 0' "$work/report.json" >/dev/null \
   || fail "unreadable Uninstall keys: $(jq -c '.windows.uninstall_sources' "$work/report.json")"
 step "$(jq '.windows.programs | length' "$work/report.json") programs from $(jq -c '[.windows.uninstall_sources[].key]' "$work/report.json")"

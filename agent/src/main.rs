@@ -74,10 +74,11 @@ fn inventory_json(
     pretty: bool,
 ) -> anyhow::Result<Vec<u8>> {
     let mut value = serde_json::to_value(report)?;
-    if config.root.is_live() && config.sections.contains(&SectionName::Software) {
-        if let serde_json::Value::Object(fields) = &mut value {
-            fields.insert("windows".to_string(), serde_json::to_value(inventory::windows::collect())?);
-        }
+    if config.root.is_live()
+        && config.sections.contains(&SectionName::Software)
+        && let serde_json::Value::Object(fields) = &mut value
+    {
+        fields.insert("windows".to_string(), serde_json::to_value(inventory::windows::collect())?);
     }
     Ok(if pretty { serde_json::to_vec_pretty(&value)? } else { serde_json::to_vec(&value)? })
 }

@@ -5,9 +5,10 @@
 #   deploy/cross/build-agent-windows.sh [--profile dev|release|release-ci] [--out DIR] [windows] [macos]
 #
 # Output: DIR/windows-x86_64/muster-agent.exe (default DIR target/dist) and DIR/windows-x86_64/bcryptprimitives.dll,
-# the test-only Wine shim described below; `macos` only runs `cargo check` (no Apple SDK here, so nothing links).
-# Tools: Debian rustc-web 1.96 + rust-web-src (.ci/prepare.d/30-cross-tools.sh), gcc-mingw-w64-x86-64 and wine64
-# (.ci/prepare.d/40-windows-tools.sh), PyPI ziglang under $MUSTER_XTOOLS (default /opt/muster-xtools) for the C
+# the test-only Wine shim described below. Both steps also run clippy with warnings denied for their targets;
+# `macos` only checks (no Apple SDK here, so nothing links).
+# Tools: Debian rustc-web 1.96 + rust-web-src (.ci/prepare.d/30-cross-tools.sh), gcc-mingw-w64-x86-64, wine64 and
+# rust-web-clippy (.ci/prepare.d/40-windows-tools.sh), PyPI ziglang under $MUSTER_XTOOLS (default /opt/muster-xtools) for the C
 # compiled by our dependencies for Apple targets. Build products go to $MUSTER_XBUILD_TARGET_DIR (default
 # /var/cache/muster-xbuild, shared with build-agent.sh), so a rebuild after a change compiles only the agent.
 #
@@ -42,7 +43,7 @@ has() { [[ " ${steps[*]} " == *" $1 "* ]]; }
 xtools=${MUSTER_XTOOLS:-/opt/muster-xtools}
 target_dir=${MUSTER_XBUILD_TARGET_DIR:-/var/cache/muster-xbuild}
 missing=()
-for tool in /usr/bin/cargo /usr/bin/rustc; do [ -x "$tool" ] || missing+=("$tool"); done
+for tool in /usr/bin/cargo /usr/bin/rustc /usr/bin/cargo-clippy; do [ -x "$tool" ] || missing+=("$tool"); done
 [ -d /usr/lib/rustlib/src/rust/library ] || missing+=("/usr/lib/rustlib/src/rust/library (rust-web-src)")
 if has windows; then
   command -v x86_64-w64-mingw32-gcc >/dev/null || missing+=("x86_64-w64-mingw32-gcc (gcc-mingw-w64-x86-64)")
@@ -68,6 +69,9 @@ jobs=${JOBS:-$(nproc)}
 if has windows; then
   "${build_env[@]}" cargo build -p muster-agent --locked --profile "$profile" -j "$jobs" \
     -Zbuild-std=std,panic_abort --target x86_64-pc-windows-gnu
+  # Lints of the Windows-only code (the host's clippy never sees it). Library and binary: the tests are Unix-only.
+  "${build_env[@]}" cargo clippy -p muster-agent --locked --profile "$profile" -j "$jobs" \
+    -Zbuild-std=std,panic_abort --target x86_64-pc-windows-gnu -- -D warnings
   dir=$profile
   [ "$profile" = dev ] && dir=debug
   src="$target_dir/x86_64-pc-windows-gnu/$dir/muster-agent.exe"
@@ -121,7 +125,7 @@ EOF
   "${build_env[@]}" ZIG_GLOBAL_CACHE_DIR="$target_dir/zig-cache" \
     CC_x86_64_apple_darwin="$zbin/zigcc-x86_64-macos" CC_aarch64_apple_darwin="$zbin/zigcc-aarch64-macos" \
     AR_x86_64_apple_darwin="$zbin/zigar" AR_aarch64_apple_darwin="$zbin/zigar" \
-    cargo check -p muster-agent --locked --profile "$profile" -j "$jobs" -Zbuild-std=std,panic_abort \
-    --target x86_64-apple-darwin --target aarch64-apple-darwin
-  echo "build-agent-windows.sh: cargo check passed for x86_64-apple-darwin and aarch64-apple-darwin" >&2
+    cargo clippy -p muster-agent --locked --profile "$profile" -j "$jobs" -Zbuild-std=std,panic_abort \
+    --target x86_64-apple-darwin --target aarch64-apple-darwin -- -D warnings
+  echo "build-agent-windows.sh: cargo clippy (check and lints) passed for x86_64-apple-darwin and aarch64-apple-darwin" >&2
 fi

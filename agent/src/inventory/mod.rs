@@ -43,8 +43,9 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
         return from_smbios_dump(dump, now);
     }
     let root = &config.root;
-    let wants = |section| config.sections.contains(&section);
     let mut errors = ErrorLog::new();
+    let linux_only = linux_only_sections(root, &mut errors);
+    let wants = |section| config.sections.contains(&section) && !linux_only.contains(&section);
 
     let host = wants(SectionName::Host).then(|| host::collect(root, &mut errors));
     let hardware = wants(SectionName::Hardware).then(|| hardware::collect(root, &mut errors));
@@ -79,6 +80,20 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
         errors: errors.into_vec(),
         collected_at: now,
     }
+}
+
+/// The sections whose sources exist only on Linux (package databases, apt/dnf/apk state, posture checks over
+/// /etc), on a live system where they cannot apply: on Windows they would find nothing, or under Wine the host's
+/// Linux files. Each is recorded as unsupported rather than reported empty or failing.
+fn linux_only_sections(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<SectionName> {
+    if !cfg!(windows) || !root.is_live() {
+        return Vec::new();
+    }
+    let skipped = [SectionName::Patches, SectionName::Checks];
+    for section in skipped {
+        errors.record(section, "windows", muster_shared::v1::ErrorKind::Unsupported, "not collected on Windows yet");
+    }
+    skipped.to_vec()
 }
 
 /// A report of a saved SMBIOS table (`--smbios-dump`): the dump's firmware data in the hardware section and nothing

@@ -81,6 +81,11 @@ impl Listing {
 /// A database that is absent is simply not a source; only when no database at all exists is that recorded, so a
 /// reader can tell "no package manager" from "nothing collected".
 pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Software {
+    // A live Windows has none of these databases; its installed programs are read from the registry
+    // (`inventory::windows`).
+    if cfg!(windows) && root.is_live() {
+        return Software::default();
+    }
     let mut found: Vec<(PackageSource, Listing)> = Vec::new();
     dpkg::probe(root, &mut found);
     rpm::probe(root, &mut found);

@@ -11,6 +11,8 @@ mod names;
 mod source;
 mod sysfs;
 mod table;
+#[cfg(windows)]
+mod windows;
 
 #[cfg(test)]
 mod dmidecode_text;
@@ -76,6 +78,11 @@ fn from_dump_file(path: &Path, errors: &mut ErrorLog) -> Firmware {
 }
 
 fn from_live(root: &SystemRoot, errors: &mut ErrorLog) -> Firmware {
+    // Windows has no sysfs: the firmware table comes from the documented API.
+    #[cfg(windows)]
+    if root.is_live() {
+        return from_windows(errors);
+    }
     let has_tables = root.exists(TABLES_DIR);
     let has_ids = root.exists(sysfs::DMI_ID_DIR);
     if !has_tables && !has_ids {
@@ -104,6 +111,26 @@ fn from_live(root: &SystemRoot, errors: &mut ErrorLog) -> Firmware {
         sysfs::fill_gaps(&mut firmware, &mut |file| read_dmi_id(root, file, errors));
     }
     firmware
+}
+
+/// The live table of a Windows machine, read with `GetSystemFirmwareTable('RSMB')`.
+#[cfg(windows)]
+fn from_windows(errors: &mut ErrorLog) -> Firmware {
+    let item = "GetSystemFirmwareTable(RSMB)";
+    let bytes = match windows::read_rsmb() {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            errors.io(SectionName::Hardware, item, &err);
+            return Firmware::default();
+        }
+    };
+    match source::from_dump(&bytes, None) {
+        Ok(located) => decode_located(located, item, errors),
+        Err(err) => {
+            errors.record(SectionName::Hardware, item, err.kind(), err.to_string());
+            Firmware::default()
+        }
+    }
 }
 
 fn read_live_tables(root: &SystemRoot, errors: &mut ErrorLog) -> Firmware {
