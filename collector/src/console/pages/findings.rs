@@ -73,7 +73,9 @@ pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Q
         Some("false") => Some(false),
         Some(other) => return Err(bad(format!("overdue is true or false, not {other:?}"))),
     };
-    let active = q.active.as_deref() == Some("true") && status.is_none();
+    // Active (open, acknowledged, reopened) unless a status is chosen or `active=false` asks for every status: what
+    // is still to do is what a list of findings is opened for.
+    let active = q.active.as_deref() != Some("false") && status.is_none();
     // The active view merges three per-status lists of `offset + limit` rows each, so its depth is bounded harder.
     let max_offset = if active { MAX_ACTIVE_OFFSET } else { MAX_OFFSET };
     let offset = q.offset.unwrap_or(0).clamp(0, max_offset);
@@ -106,7 +108,15 @@ pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Q
             total += p.total;
             all.extend(p.findings);
         }
-        all.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.due_at.cmp(&b.due_at)).then(a.id.cmp(&b.id)));
+        // The store's order (severity, due date, hostname, rule, id), so a merged page reads like a stored one.
+        all.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.due_at.cmp(&b.due_at))
+                .then_with(|| a.hostname.cmp(&b.hostname))
+                .then_with(|| a.rule_id.cmp(&b.rule_id))
+                .then_with(|| a.id.cmp(&b.id))
+        });
         let findings: Vec<FindingView> = all.into_iter().skip(offset as usize).take(limit as usize).collect();
         crate::findings::FindingPage { findings, total, limit, offset, next_offset: None }
     } else {
@@ -120,7 +130,7 @@ pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Q
     let pairs: Vec<(&str, String)> = vec![
         ("severity", severity.map(|s| s.as_str().to_owned()).unwrap_or_default()),
         ("status", status.map(|s| s.as_str().to_owned()).unwrap_or_default()),
-        ("active", if active { "true".into() } else { String::new() }),
+        ("active", if active || status.is_some() { String::new() } else { "false".into() }),
         ("rule", opt(&q.rule).unwrap_or_default().to_owned()),
         ("host", opt(&q.host).unwrap_or_default().to_owned()),
         ("kind", kind.map(|k| k.as_str().to_owned()).unwrap_or_default()),
@@ -142,7 +152,13 @@ pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Q
         fields: vec![
             Field::select("severity", "Severity", "any", &SEVERITY_OPTIONS, severity.map(Severity::as_str)),
             Field::select("status", "Status", "any", &status_options, status.map(Status::as_str)),
-            Field::checkbox("active", "active only", active),
+            Field::select(
+                "active",
+                "Show",
+                "active only",
+                &[("false", "all, resolved too")],
+                (!active && status.is_none()).then_some("false"),
+            ),
             Field::text("rule", "Rule / advisory", opt(&q.rule), "ssh.permit_root_login"),
             Field::text("host", "Host (name or id)", opt(&q.host), "build-01"),
             Field::select(
