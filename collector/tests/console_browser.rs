@@ -261,14 +261,31 @@ async fn bulk_acknowledge_and_accept_risk_test(c: Console) {
     assert_eq!(f.risk_accepted_by.as_deref(), Some("user:ann (analyst)"));
     assert_eq!(f.risk_expires_at, Some(until.and_hms_opt(23, 59, 59).unwrap().and_utc()));
 
+    // Without a reason the list comes back with the error, the ticked finding still ticked and the date kept.
     c.tick(&malware).await;
     c.set_value("form#bulk textarea[name=comment]", "").await;
-    c.set_value("form#bulk input[name=expires]", &until.format("%Y-%m-%d").to_string()).await;
+    let later = (c.h.now() + Duration::days(45)).date_naive().format("%Y-%m-%d").to_string();
+    c.set_value("form#bulk input[name=expires]", &later).await;
     c.click_and_wait("form#bulk button[name=op][value=accept-risk]").await;
-    assert_eq!(c.text("h1").await, "400 Bad Request");
+    assert_eq!(c.text("h1").await, "Findings");
     assert_eq!(c.text("p.notice-error").await, "accepting a risk needs a reason");
-    let f = status(malware).await;
+    let ticked =
+        c.js(&format!("return document.querySelector('input[name=ids][value=\"{malware}\"]').checked"), vec![]).await;
+    assert_eq!(ticked, json!(true), "the selection survives the refusal");
+    let kept = c.js("return document.querySelector('form#bulk input[name=expires]').value", vec![]).await;
+    assert_eq!(kept, json!(later));
+    let f = status(malware.clone()).await;
     assert_eq!((f.status, f.risk_reason, f.risk_expires_at), (Status::Open, None, None));
+    // Giving the reason now is enough: nothing else has to be chosen again.
+    c.b.find(Locator::Css("form#bulk textarea[name=comment]"))
+        .await
+        .unwrap()
+        .send_keys("kiosk, no network")
+        .await
+        .unwrap();
+    c.click_and_wait("form#bulk button[name=op][value=accept-risk]").await;
+    assert_eq!(c.text("p.notice.notice-ok").await, "1 finding(s) updated.");
+    assert_eq!(status(malware).await.status, Status::RiskAccepted);
 }
 
 const SCRIPT: &str = "<script>window.__pwned=1</script>";

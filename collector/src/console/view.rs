@@ -171,7 +171,7 @@ pub fn table(id: &str, columns: &[&str], rows: Vec<Vec<Cell>>, empty: &str) -> B
     Block::Table(Table {
         id: id.to_owned(),
         columns: columns.iter().map(|c| Column::plain(c)).collect(),
-        rows: rows.into_iter().map(|cells| Row { select: None, cells }).collect(),
+        rows: rows.into_iter().map(|cells| Row { select: None, checked: false, cells }).collect(),
         empty: empty.to_owned(),
         select_form: None,
     })
@@ -194,6 +194,8 @@ impl Column {
 #[derive(Debug, Clone, Default)]
 pub struct Row {
     pub select: Option<String>,
+    /// The row's checkbox starts ticked (a refused bulk action shows the selection again).
+    pub checked: bool,
     pub cells: Vec<Cell>,
 }
 

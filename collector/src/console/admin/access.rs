@@ -212,6 +212,7 @@ async fn secrets_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) ->
                 };
                 Row {
                     select: None,
+                    checked: false,
                     cells: vec![
                         Cell::mono(&s.id),
                         Cell::text(&s.label),

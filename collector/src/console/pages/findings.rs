@@ -2,8 +2,13 @@
 
 use super::*;
 
-/// The findings table; with `select_form`, rows carry checkboxes for that bulk form.
-pub(super) fn findings_table(findings: &[FindingView], select_form: Option<&str>, empty: &str) -> Block {
+/// The findings table; with `select_form`, rows carry checkboxes for that bulk form (ticked for `selected`).
+pub(super) fn findings_table(
+    findings: &[FindingView],
+    select_form: Option<&str>,
+    selected: &std::collections::BTreeSet<String>,
+    empty: &str,
+) -> Block {
     Block::Table(Table {
         id: "findings".into(),
         columns: ["Severity", "Finding", "Host", "Status", "First seen", "Due"]
@@ -14,6 +19,7 @@ pub(super) fn findings_table(findings: &[FindingView], select_form: Option<&str>
             .iter()
             .map(|f| Row {
                 select: select_form.map(|_| f.id.clone()),
+                checked: selected.contains(&f.id),
                 cells: vec![
                     Cell::badge(Badge::severity(f.severity.as_str())),
                     Cell::link(
@@ -57,7 +63,20 @@ pub struct FindingsQuery {
     failed: Option<u32>,
 }
 
+/// What a refused bulk action gives back: the error, the selection and what was typed.
+#[derive(Debug, Default)]
+struct Refused {
+    error: String,
+    selected: std::collections::BTreeSet<String>,
+    comment: String,
+    expires: String,
+}
+
 pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Query<FindingsQuery>) -> PageResult {
+    findings_page(&state, &viewer, q, None).await
+}
+
+async fn findings_page(state: &AppState, viewer: &Viewer, q: FindingsQuery, refused: Option<Refused>) -> PageResult {
     let format = Format::parse(q.format.as_deref())?;
     let now = (state.clock)();
     let severity = opt(&q.severity)
@@ -146,6 +165,9 @@ pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Q
         }
         blocks.push(Block::Notice { kind, text });
     }
+    if let Some(r) = &refused {
+        blocks.push(Block::Notice { kind: "error", text: r.error.clone() });
+    }
     let status_options: Vec<(&str, &str)> = Status::ALL.iter().map(|s| (s.as_str(), s.as_str())).collect();
     blocks.push(Block::Filters(Filters {
         action: "/findings".into(),
@@ -180,10 +202,14 @@ pub async fn findings(State(state): State<AppState>, viewer: Viewer, Query(q): Q
     }));
     let triage = viewer.can(Role::Analyst);
     if triage {
-        blocks.push(Block::Form(bulk_form(&viewer, &link("/findings", &with_offset(&pairs, offset)), now)));
+        let back = link("/findings", &with_offset(&pairs, offset));
+        blocks.push(Block::Form(bulk_form(viewer, &back, now, refused.as_ref())));
     }
     let shown = page.findings.len();
-    blocks.push(findings_table(&std::mem::take(&mut page.findings), triage.then_some("bulk"), "No finding matches."));
+    let selected = refused.map(|r| r.selected).unwrap_or_default();
+    let table =
+        findings_table(&std::mem::take(&mut page.findings), triage.then_some("bulk"), &selected, "No finding matches.");
+    blocks.push(table);
     blocks.push(pager("/findings", &pairs, offset, shown, page.total));
     Ok(viewer.page("findings", "Findings", blocks))
 }
@@ -196,8 +222,10 @@ fn with_offset<'a>(pairs: &[(&'a str, String)], offset: i64) -> Vec<(&'a str, St
     p
 }
 
-fn bulk_form(viewer: &Viewer, back: &str, now: DateTime<Utc>) -> FormBlock {
+fn bulk_form(viewer: &Viewer, back: &str, now: DateTime<Utc>, refused: Option<&Refused>) -> FormBlock {
     let default_expiry = (now + Duration::days(90)).date_naive().format("%Y-%m-%d").to_string();
+    let comment = refused.map(|r| r.comment.clone()).unwrap_or_default();
+    let expiry = refused.map(|r| r.expires.clone()).filter(|e| !e.trim().is_empty()).unwrap_or(default_expiry);
     FormBlock {
         id: "bulk".into(),
         action: "/findings/bulk".into(),
@@ -207,13 +235,13 @@ fn bulk_form(viewer: &Viewer, back: &str, now: DateTime<Utc>) -> FormBlock {
             Field {
                 name: "comment".into(),
                 label: "Comment / reason".into(),
-                kind: FieldKind::Textarea { value: String::new() },
+                kind: FieldKind::Textarea { value: comment },
                 required: false,
             },
             Field {
                 name: "expires".into(),
                 label: "Risk accepted until".into(),
-                kind: FieldKind::Date { value: default_expiry },
+                kind: FieldKind::Date { value: expiry },
                 required: false,
             },
         ],
@@ -258,25 +286,28 @@ pub async fn findings_bulk(
         "reopen" => Action::Reopen,
         other => return Err(bad(format!("unknown action {other:?}"))),
     };
-    if form.ids.is_empty() {
-        return Err(bad("select at least one finding"));
-    }
     if form.ids.len() > 1000 {
         return Err(bad("at most 1000 findings at once"));
     }
+    let back = crate::console::safe_next(&form.back);
+    let back = if back.starts_with("/findings") { back } else { "/findings".to_owned() };
+    if form.ids.is_empty() {
+        return refuse(&state, &viewer, &back, &form, "select at least one finding").await;
+    }
     let now = (state.clock)();
+    let comment = Some(form.comment.clone()).filter(|c| !c.trim().is_empty());
     let expires_at = if action == Action::AcceptRisk {
-        let day = NaiveDate::parse_from_str(form.expires.trim(), "%Y-%m-%d")
-            .map_err(|_| bad("accepting a risk needs an expiry date (YYYY-MM-DD)"))?;
+        if comment.is_none() {
+            return refuse(&state, &viewer, &back, &form, "accepting a risk needs a reason").await;
+        }
+        let Ok(day) = NaiveDate::parse_from_str(form.expires.trim(), "%Y-%m-%d") else {
+            return refuse(&state, &viewer, &back, &form, "accepting a risk needs an expiry date (YYYY-MM-DD)").await;
+        };
         // The acceptance holds through the chosen day.
         Some(day.and_hms_opt(23, 59, 59).map(|t| t.and_utc()).ok_or_else(|| bad("invalid expiry date"))?)
     } else {
         None
     };
-    let comment = Some(form.comment.clone()).filter(|c| !c.trim().is_empty());
-    if action == Action::AcceptRisk && comment.is_none() {
-        return Err(bad("accepting a risk needs a reason"));
-    }
     let (mut done, mut failed) = (0u32, 0u32);
     for id in &form.ids {
         let request = TransitionRequest {
@@ -294,10 +325,23 @@ pub async fn findings_bulk(
             Err(e) => return Err(PageError(e.into())),
         }
     }
-    let back = crate::console::safe_next(&form.back);
-    let back = if back.starts_with("/findings") { back } else { "/findings".to_owned() };
     let separator = if back.contains('?') { '&' } else { '?' };
     Ok(Redirect::to(&format!("{back}{separator}done={done}&failed={failed}")).into_response())
+}
+
+/// A mistake in the bulk form shows the list again (400) with the error, the selection and what was typed, not a
+/// bare error page that loses them.
+async fn refuse(state: &AppState, viewer: &Viewer, back: &str, form: &BulkAction, error: &str) -> PageResult {
+    let uri: axum::http::Uri = back.parse().unwrap_or_else(|_| axum::http::Uri::from_static("/findings"));
+    let q = axum::extract::Query::<FindingsQuery>::try_from_uri(&uri).map(|q| q.0).unwrap_or_default();
+    let refused = Refused {
+        error: error.to_owned(),
+        selected: form.ids.iter().cloned().collect(),
+        comment: form.comment.clone(),
+        expires: form.expires.clone(),
+    };
+    let page = findings_page(state, viewer, FindingsQuery { done: None, failed: None, ..q }, Some(refused)).await?;
+    Ok((axum::http::StatusCode::BAD_REQUEST, page).into_response())
 }
 
 pub async fn finding(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> PageResult {
@@ -328,7 +372,7 @@ pub async fn finding(State(state): State<AppState>, viewer: Viewer, Path(id): Pa
     blocks.push(Block::Section { title: "Remediation".into(), anchor: "remediation".into() });
     blocks.push(Block::Lines(vec![f.remediation.clone()]));
     if viewer.can(Role::Analyst) {
-        let mut form = bulk_form(&viewer, &format!("/findings?host={}", encode(&f.host_id)), now);
+        let mut form = bulk_form(&viewer, &format!("/findings?host={}", encode(&f.host_id)), now, None);
         form.id = "triage".into();
         form.title = "Triage".into();
         form.fields.push(Field::hidden("ids", &f.id));

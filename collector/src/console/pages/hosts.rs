@@ -156,6 +156,7 @@ pub async fn hosts(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
             .iter()
             .map(|r| Row {
                 select: None,
+                checked: false,
                 cells: vec![
                     Cell::link(clip(&r.host.hostname), format!("/hosts/{}", encode(&r.host.id))),
                     Cell::badge(Badge::status(r.status.as_str())),
@@ -392,7 +393,7 @@ pub async fn host(
         .await?;
     // Rule findings and vulnerability fixes alike, as the host list counts them.
     blocks.push(Block::Section { title: format!("Findings ({})", findings.total), anchor: "findings".into() });
-    blocks.push(findings_table(&findings.findings, None, "No finding on this host."));
+    blocks.push(findings_table(&findings.findings, None, &Default::default(), "No finding on this host."));
     let offset = q.offset("findings") as i64;
     if findings.total > PAGE {
         let at = |o: i64| {
