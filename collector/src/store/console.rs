@@ -443,22 +443,18 @@ macro_rules! impl_console_store {
                         })
                         .collect::<Result<Vec<_>, StoreError>>()?;
 
-                    let kev_join = format!(
-                        "FROM host_vulnerabilities f JOIN advisories a ON a.id = f.advisory_id \
-                         WHERE a.kev_added IS NOT NULL AND COALESCE(f.kernel, '') NOT IN {INACTIVE_KERNELS}"
-                    );
-                    let kev_total: i64 =
-                        sqlx::query(&format!("SELECT COUNT(DISTINCT f.advisory_id) AS n {kev_join}"))
-                            .fetch_one(&self.pool)
-                            .await?
-                            .try_get("n")?;
+                    // Driven from the few KEV-listed advisories, each counting its hosts through the matches'
+                    // advisory index, rather than a join over every match of the fleet.
                     let rows = sqlx::query(&format!(
-                        "SELECT a.id, a.summary, a.kev_added, COUNT(DISTINCT f.host_id) AS hosts {kev_join} \
-                         GROUP BY a.id, a.summary, a.kev_added ORDER BY hosts DESC, a.id LIMIT $1"
+                        "SELECT id, summary, kev_added, hosts FROM (SELECT a.id, a.summary, a.kev_added, \
+                         (SELECT COUNT(DISTINCT f.host_id) FROM host_vulnerabilities f WHERE f.advisory_id = a.id \
+                         AND COALESCE(f.kernel, '') NOT IN {INACTIVE_KERNELS}) AS hosts \
+                         FROM advisories a WHERE a.kev_added IS NOT NULL) k WHERE hosts > 0 ORDER BY hosts DESC, id"
                     ))
-                    .bind(DASHBOARD_TOP)
                     .fetch_all(&self.pool)
                     .await?;
+                    let kev_total = rows.len() as i64;
+                    let rows = &rows[..rows.len().min(DASHBOARD_TOP as usize)];
                     let kev_present = rows
                         .iter()
                         .map(|r| {
