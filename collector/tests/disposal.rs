@@ -420,6 +420,22 @@ async fn certificates_are_signed_and_escaped(h: Harness) {
     let refused = cli(&bad);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("signature does not match"));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("(the key given)"));
+
+    // Without --public-key and no collector database here, it says what to do and creates nothing (it used to
+    // create a database with a new key, and then called the genuine certificate forged).
+    let elsewhere = dir.path().join("not-a-data-dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster-collector"))
+        .args(["--data-dir", elsewhere.to_str().unwrap(), "certificate", "verify"])
+        .arg(&good)
+        .env_remove("MUSTER_DATABASE_URL")
+        .env_remove("MUSTER_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no collector database at") && err.contains("--public-key"), "{err}");
+    assert!(!elsewhere.exists(), "verification created {}", elsewhere.display());
 
     // The printable page escapes every value.
     let (status, content_type, page) = get_text(&h, &format!("/api/v1/disposal/certificates/{id}/html"), &viewer).await;

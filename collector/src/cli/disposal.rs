@@ -237,7 +237,12 @@ fn certificate_text(c: &certificate::CertificatePayload) -> String {
 }
 
 /// `open` is called only by the commands that need the database (`verify --public-key` works without one).
-pub async fn run_certificate<F, Fut>(cmd: &CertificateCommand, open: F, format: Format) -> anyhow::Result<()>
+pub async fn run_certificate<F, Fut>(
+    cmd: &CertificateCommand,
+    open: F,
+    format: Format,
+    sqlite_file: Option<&std::path::Path>,
+) -> anyhow::Result<()>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = anyhow::Result<Arc<dyn Store>>>,
@@ -268,12 +273,25 @@ where
                     };
                     certificate::parse_public_key(&text)?
                 }
-                None => issue::public_key(open().await?.as_ref(), now).await?,
+                None => {
+                    let offline = "verify offline with --public-key KEY (the output of `muster-collector certificate \
+                                   public-key` on the collector that signed it)";
+                    if let Some(path) = sqlite_file.filter(|p| !p.exists()) {
+                        anyhow::bail!("no collector database at {}: {offline}", path.display());
+                    }
+                    match issue::existing_public_key(open().await?.as_ref()).await? {
+                        Some(key) => key,
+                        None => {
+                            anyhow::bail!("this collector has signed no certificate (it has no key yet): {offline}")
+                        }
+                    }
+                }
             };
+            let source = if public_key.is_some() { "the key given" } else { "this collector's key" };
             let payload =
                 certificate::verify(&document, &key).with_context(|| format!("{} does not verify", file.display()))?;
             let text = format!(
-                "valid: certificate {} for medium {} of {}, signed by key {}\n",
+                "valid: certificate {} for medium {} of {}, signed by key {} ({source})\n",
                 payload.id,
                 payload.media.serial,
                 payload.host.hostname,

@@ -218,7 +218,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token(cmd, open().await?.as_ref(), cli.format).await,
         Command::User(cmd) => crate::cli::users::run(cmd, open().await?.as_ref(), cli.format).await,
         Command::Disposal(cmd) => crate::cli::disposal::run_disposal(cmd, open().await?.as_ref(), cli.format).await,
-        Command::Certificate(cmd) => crate::cli::disposal::run_certificate(cmd, open, cli.format).await,
+        Command::Certificate(cmd) => {
+            // Verifying must never create a database (and a new key) where there is none.
+            let sqlite = settings
+                .database_url
+                .expose()
+                .strip_prefix("sqlite://")
+                .map(|p| std::path::PathBuf::from(p.split('?').next().unwrap_or(p)));
+            crate::cli::disposal::run_certificate(cmd, open, cli.format, sqlite.as_deref()).await
+        }
         Command::Vuln(cmd) => crate::cli::vuln::run(cmd, open, cli.format, &settings.data_dir).await,
         Command::Ca(CaCommand::Show) => {
             let files = TlsFiles::new(&settings.data_dir);

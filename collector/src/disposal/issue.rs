@@ -55,6 +55,14 @@ pub async fn signing_key(store: &dyn Store, now: DateTime<Utc>) -> Result<Signin
     Ok(decode_key(&store.signing_key(KEY_PURPOSE, &candidate).await?)?)
 }
 
+/// The public half of the key this collector already has, without creating one (verification must not).
+pub async fn existing_public_key(store: &dyn Store) -> Result<Option<VerifyingKey>, DisposalError> {
+    match store.find_signing_key(KEY_PURPOSE).await? {
+        Some(stored) => Ok(Some(decode_key(&stored)?.verifying_key())),
+        None => Ok(None),
+    }
+}
+
 /// The public half, for `certificate public-key` and offline checks.
 pub async fn public_key(store: &dyn Store, now: DateTime<Utc>) -> Result<VerifyingKey, DisposalError> {
     Ok(signing_key(store, now).await?.verifying_key())
