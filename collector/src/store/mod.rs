@@ -41,6 +41,12 @@ pub enum StoreError {
     UnsupportedUrl,
     #[error("cannot create the data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
+    /// The database holds token hashes, sessions and the certificate signing key: nobody but the collector's user
+    /// may read it.
+    #[error(
+        "{path} is open to other users (mode {mode:o}): run `chmod o-rwx {path}` (the collector keeps it 0600, its directory 0700)"
+    )]
+    OpenToOthers { path: String, mode: u32 },
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies the embedded migrations.

@@ -20,13 +20,22 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        if let Some(parent) = options.get_filename().parent()
+        let file = options.get_filename().to_owned();
+        if let Some(parent) = file.parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent)
+            private::create_dir(parent)
                 .map_err(|source| StoreError::DataDir { path: parent.display().to_string(), source })?;
         }
+        let existed = file.exists();
+        if existed {
+            private::check(&file)?;
+        }
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        if !existed {
+            private::restrict(&file)
+                .map_err(|source| StoreError::DataDir { path: file.display().to_string(), source })?;
+        }
         MIGRATOR.run(&pool).await?;
         Ok(SqliteStore { pool })
     }
@@ -39,3 +48,81 @@ impl SqliteStore {
 super::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::tx::impl_host_tx!(sqlx::Sqlite);
 super::findings_tx::impl_findings_tx!(sqlx::Sqlite);
+
+/// The database file is the collector's alone: created 0600 in a directory created 0700, and refused at start when
+/// others can read it (as the agent refuses a state directory open to others). An existing directory is left as
+/// the operator made it: a 0600 file in it is private whatever the directory allows.
+mod private {
+    use std::path::Path;
+
+    use super::StoreError;
+
+    #[cfg(unix)]
+    pub fn create_dir(dir: &Path) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    }
+
+    #[cfg(not(unix))]
+    pub fn create_dir(dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+
+    #[cfg(unix)]
+    pub fn restrict(file: &Path) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+    }
+
+    #[cfg(not(unix))]
+    pub fn restrict(_file: &Path) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    /// Group access is left to the operator (containers share a group); other users get none.
+    #[cfg(unix)]
+    pub fn check(path: &Path) -> Result<(), StoreError> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| StoreError::DataDir { path: path.display().to_string(), source })?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o007 != 0 {
+            return Err(StoreError::OpenToOthers { path: path.display().to_string(), mode });
+        }
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    pub fn check(_path: &Path) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_database_is_private_and_a_shared_one_is_refused() {
+        let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("muster-data");
+        let file = data.join("muster.db");
+        let store = SqliteStore::open(&format!("sqlite://{}", file.display())).await.unwrap();
+        store.close().await;
+        assert_eq!((mode(&data), mode(&file)), (0o700, 0o600));
+
+        // A database others can read (the 0644 file in a 0755 directory of earlier versions) is refused at start.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = SqliteStore::open(&format!("sqlite://{}", file.display())).await.err().unwrap();
+        assert!(matches!(err, StoreError::OpenToOthers { mode: 0o644, .. }), "{err}");
+        assert!(err.to_string().contains("chmod o-rwx"), "{err}");
+        // Group access is the operator's choice (containers share a group).
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        SqliteStore::open(&format!("sqlite://{}", file.display())).await.unwrap().close().await;
+    }
+}
