@@ -260,10 +260,20 @@ fn updateinfo(world: &World, args: &[&str]) -> BTreeSet<(String, String, Option<
 }
 
 /// When dnf says it last checked the metadata: `Last metadata expiration check: … ago on Wed Dec  2 07:24:40 2026.`
+/// dnf prints the line only once the cache is at least a second old (`age != 0` in dnf's `base.py`), so a check
+/// right after `makecache` may need to ask again a second later.
 fn last_check(world: &World) -> DateTime<Utc> {
-    let output = run(&mut world.dnf(&["-C", "check-update"]));
-    let text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
-    let line = text.lines().find(|l| l.starts_with("Last metadata expiration check:")).unwrap();
+    let mut text = String::new();
+    for _ in 0..3 {
+        let output = run(&mut world.dnf(&["-C", "check-update"]));
+        text = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+        if text.contains("Last metadata expiration check:") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let line =
+        text.lines().find(|l| l.starts_with("Last metadata expiration check:")).unwrap_or_else(|| panic!("{text}"));
     let stamp = line.rsplit_once(" ago on ").unwrap().1.trim_end_matches('.');
     let stamp = stamp.split_whitespace().collect::<Vec<_>>().join(" ");
     NaiveDateTime::parse_from_str(&stamp, "%a %b %d %H:%M:%S %Y").unwrap().and_utc()
