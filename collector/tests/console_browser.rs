@@ -1,6 +1,7 @@
 //! The web console in a real browser: Debian's headless Chromium, driven through chromedriver (WebDriver), against
-//! the real server over TLS. Sign-in, roles, filters, bulk triage, exports, hostile agent text and screenshots, as a
-//! security manager meets them. SQLite only: the store itself is covered on both backends elsewhere.
+//! the real server over TLS. Sign-in, roles, filters, bulk triage, exports and screenshots here; hostile agent text
+//! in `console_browser/hostile.rs`, the worklist in `console_browser/worklist.rs`. SQLite only: the store itself is
+//! covered on both backends elsewhere.
 //!
 //! Over 600 lines: the browser tests share one WebDriver session helper set; each scenario needs its seeded fleet.
 
@@ -24,6 +25,9 @@ use muster_shared::v1::{CheckStatus, Package, Report};
 use serde_json::{Value, json};
 
 use crate::common::{self, Backend, Harness, Machine, TlsServer, full};
+
+mod hostile;
+mod worklist;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -53,17 +57,17 @@ async fn bulk_acknowledge_and_accept_risk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_agent_text_stays_text() {
-    browser(hostile_agent_text_stays_text_test).await
+    browser(hostile::hostile_agent_text_stays_text_test).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn advisory_upload_through_the_page() {
-    browser(advisory_upload_through_the_page_test).await
+    browser(worklist::advisory_upload_through_the_page_test).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_is_a_worklist() {
-    browser(the_dashboard_is_a_worklist_test).await
+    browser(worklist::the_dashboard_is_a_worklist_test).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,243 +292,6 @@ async fn bulk_acknowledge_and_accept_risk_test(c: Console) {
     assert_eq!(status(malware).await.status, Status::RiskAccepted);
 }
 
-const SCRIPT: &str = "<script>window.__pwned=1</script>";
-const IMG: &str = "\"><img src=x onerror=\"window.__pwned=1\">";
-const JS_URL: &str = "javascript:window.__pwned=1";
-
-async fn hostile_agent_text_stays_text_test(c: Console) {
-    let long = format!("L{}", "0123456789".repeat(500))[..5000].to_owned();
-    let enrolled_as = format!("{SCRIPT}{IMG}{JS_URL}");
-    let hostname = format!("{enrolled_as}{long}");
-    let machine = Machine { hostname: enrolled_as.clone(), ..Machine::thinkpad(THINKPAD) };
-    let (_, secret) = c.h.enroll_secret(None).await;
-    let (host, token) = c.h.enrolled(&secret, &machine).await;
-
-    let mut report = weak(&machine);
-    report.host.as_mut().unwrap().hostname = Some(hostname.clone());
-    report.os.as_mut().unwrap().pretty_name = Some(format!("{IMG}{JS_URL}"));
-    let check = report.checks.as_mut().unwrap().iter_mut().find(|c| c.id == "ssh.permit_root_login").unwrap();
-    check.evidence = vec![SCRIPT.to_owned(), IMG.to_owned(), JS_URL.to_owned(), long.clone()];
-    check.remediation = Some(format!("{JS_URL} {IMG}"));
-    let packages = &mut report.software.as_mut().unwrap().packages;
-    let template = packages[0].clone();
-    let package = |name: &str, version: &str| Package {
-        name: name.to_owned(),
-        version: version.to_owned(),
-        source_name: None,
-        source_version: None,
-        ..template.clone()
-    };
-    packages.extend([package(SCRIPT, IMG), package(JS_URL, &long), package(IMG, SCRIPT)]);
-    c.h.stored(&token, &full(&report)).await;
-
-    let finding =
-        c.h.store
-            .list_findings(&FindingFilter { rule_id: Some("ssh.permit_root_login".into()), ..filter(&c.h) })
-            .await
-            .unwrap()
-            .findings
-            .remove(0);
-    assert_eq!((finding.host_id.as_str(), finding.hostname.as_str()), (host.as_str(), hostname.as_str()));
-    assert_eq!(finding.evidence, vec![SCRIPT, IMG, JS_URL, long.as_str()]);
-
-    c.user("root", Role::Admin).await;
-    c.goto("/login").await;
-    c.sign_in("root", PASSWORD).await;
-    // Lists cut agent text at 200 characters (the cut keeps the hostile start); detail pages show it whole.
-    let clipped: String = hostname.chars().take(200).collect();
-    assert!(hostname.chars().count() > 200 && clipped.contains(SCRIPT));
-    let pages: Vec<(&str, String, Vec<&str>)> = vec![
-        ("dashboard", "/".to_owned(), vec![]),
-        ("hosts", "/hosts".to_owned(), vec![&clipped, IMG, JS_URL]),
-        ("host", format!("/hosts/{host}"), vec![&hostname, SCRIPT, IMG, JS_URL, &long]),
-        ("findings", "/findings".to_owned(), vec![&clipped]),
-        ("finding", format!("/findings/{}", finding.id), vec![&hostname, SCRIPT, IMG, JS_URL, &long]),
-        (
-            "software",
-            format!("/software?name={}", muster_collector::console::encode(SCRIPT)),
-            vec![SCRIPT, IMG, &hostname],
-        ),
-        ("audit", "/admin/audit".to_owned(), vec![SCRIPT, JS_URL]),
-    ];
-    for (name, path, literal) in pages {
-        c.goto(&path).await;
-        c.settle().await;
-        let page = c.js(INSPECT, vec![]).await;
-        assert_eq!(page["pwned"], "undefined", "{path}: agent text ran as script");
-        match c.b.get_alert_text().await {
-            Err(e) if e.is_no_such_alert() => {}
-            other => panic!("{path}: an alert is open: {other:?}"),
-        }
-        assert_eq!(page["scripts"], json!(["/static/console.js"]), "{path}");
-        assert_eq!(page["handlers"], json!([]), "{path}: event handler attributes");
-        assert_eq!(page["images"], 0, "{path}: an <img> element");
-        assert_eq!(page["scriptUrls"], 0, "{path}: javascript: URLs");
-        let (title, text) = (page["title"].as_str().unwrap(), page["text"].as_str().unwrap());
-        assert!(!title.starts_with(|c: char| c.is_ascii_digit()) && title != "Sign in · Muster", "{path}: {title}");
-        for expected in literal {
-            assert!(
-                text.contains(expected),
-                "{path} does not show {:?} literally",
-                &expected[..expected.len().min(80)]
-            );
-        }
-        let (width, viewport) = (page["scrollWidth"].as_i64().unwrap(), page["innerWidth"].as_i64().unwrap());
-        assert!(width <= viewport + 1, "{path}: the page is {width}px wide in a {viewport}px window");
-        c.screenshot(&format!("hostile-{name}")).await;
-    }
-}
-
-/// The admin picks a real OSV file; console.js uploads it to the API with the session and CSRF header, shows the
-/// import summary, and the reloaded page shows it as the last import. The host's vulnerabilities then exist.
-async fn advisory_upload_through_the_page_test(c: Console) {
-    let (_, secret) = c.h.enroll_secret(None).await;
-    let machine = Machine::thinkpad(THINKPAD);
-    let (host, token) = c.h.enrolled(&secret, &machine).await;
-    c.h.stored(&token, &full(&common::debian(&machine))).await;
-    c.user("root", Role::Admin).await;
-    c.goto("/login").await;
-    c.sign_in("root", PASSWORD).await;
-    c.goto("/admin/advisories").await;
-    c.settle().await;
-    assert!(c.text("main").await.contains("No advisory import"));
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/advisories/debian/debian-osv-subset.jsonl");
-    let input = c.b.find(Locator::Css("#advisory-upload input[type=file]")).await.unwrap();
-    input.send_keys(file.to_str().unwrap()).await.unwrap();
-    c.mark_page().await;
-    c.b.find(Locator::Css("#advisory-upload button[type=submit]")).await.unwrap().click().await.unwrap();
-    // The summary appears, then the page reloads by itself.
-    let deadline = Instant::now() + StdDuration::from_secs(20);
-    let mut summary = String::new();
-    while Instant::now() < deadline && !summary.starts_with("Imported:") {
-        if let Ok(Value::String(text)) =
-            c.b.execute(
-                "const o = document.querySelector('#advisory-upload output'); return o ? o.textContent : ''",
-                vec![],
-            )
-            .await
-        {
-            summary = text;
-        }
-        tokio::time::sleep(StdDuration::from_millis(50)).await;
-    }
-    assert!(summary.starts_with("Imported: "), "upload status: {summary:?}");
-    assert!(summary.contains(" new, ") && summary.contains(", 0 errors;"), "{summary}");
-    c.wait_new_page().await;
-    let page = c.text("main").await;
-    assert!(page.contains("Last import") && page.contains("debian-osv-subset.jsonl"), "{page}");
-    assert!(page.contains("user:root (admin)"), "{page}");
-    let vulns = c.h.store.host_vulnerabilities(&host).await.unwrap().unwrap();
-    assert!(!vulns.vulnerabilities.is_empty(), "the import matched the host");
-}
-
-/// A fleet with real advisories: the dashboard's "Top fixes" and "Hosts most at risk" show what the store counts,
-/// and the findings filter finds a host by the name people know it by.
-async fn the_dashboard_is_a_worklist_test(c: Console) {
-    use muster_collector::app::advisory_sync as sync;
-    use muster_collector::store::console::{ConsoleHostFilter, HostSort};
-    use muster_collector::vuln::{AdvisoryDb, ImportLimits, import_paths};
-
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/advisories");
-    let paths = [
-        dir.join("debian/debian-osv-subset.jsonl"),
-        dir.join("debian-ratings/debian-osv-ratings.jsonl"),
-        dir.join("kev/known_exploited_vulnerabilities.json"),
-    ];
-    let mut db = AdvisoryDb::new();
-    let outcome = import_paths(&mut db, &paths, &ImportLimits::files(), &mut |_| {});
-    sync::store_import(c.h.store.as_ref(), &db, outcome.summary, c.h.now()).await.unwrap();
-    fleet(&c.h).await;
-    // A third host, named by people "build-01", with the glibc before the Looney Tunables fix (KEV-listed).
-    let (_, secret) = c.h.enroll_secret(None).await;
-    let machine = Machine::thinkpad("0b5e6c1d2e3f40718293a4b5c6d7e8f9");
-    let (build, token) = c.h.enrolled(&secret, &machine).await;
-    let mut report = common::debian(&machine);
-    report.host.as_mut().unwrap().hostname = Some("build-01".to_owned());
-    for p in report.software.as_mut().unwrap().packages.iter_mut() {
-        if p.source_name.as_deref() == Some("glibc") {
-            p.version = "2.36-9+deb12u2".to_owned();
-            p.source_version = Some("2.36-9+deb12u2".to_owned());
-        }
-    }
-    c.h.stored(&token, &full(&report)).await;
-
-    c.user("root", Role::Admin).await;
-    c.goto("/login").await;
-    c.sign_in("root", PASSWORD).await;
-    c.goto("/").await;
-    c.settle().await;
-    let rows = |id: &str| {
-        format!(
-            "return Array.from(document.querySelectorAll('#{id} tbody tr'))\
-             .map(tr => Array.from(tr.cells).map(td => td.textContent.trim()));"
-        )
-    };
-
-    let counts = c.h.store.dashboard(&muster_collector::app::hosts::ages(&c.h.state.rules.current(), c.h.now())).await;
-    let top: Vec<Vec<String>> = counts
-        .unwrap()
-        .top_vulnerable_packages
-        .iter()
-        .map(|p| vec![p.package.clone(), p.worst_severity.clone(), p.hosts.to_string(), p.fixable_hosts.to_string()])
-        .collect();
-    assert!(top.iter().any(|r| r[0] == "glibc" && r[1] == "critical"), "{top:?}");
-    assert_eq!(c.js(&rows("top-packages"), vec![]).await, json!(top), "Top fixes");
-
-    let hosts =
-        c.h.store
-            .console_hosts(&ConsoleHostFilter {
-                search: None,
-                os: None,
-                status: None,
-                tag: None,
-                has_critical: false,
-                sort: HostSort::Risk,
-                descending: true,
-                ages: muster_collector::app::hosts::ages(&c.h.state.rules.current(), c.h.now()),
-                limit: 10,
-                offset: 0,
-            })
-            .await
-            .unwrap();
-    let at_risk: Vec<Vec<String>> = hosts
-        .rows
-        .iter()
-        .filter(|r| r.critical + r.high + r.medium > 0)
-        .map(|r| vec![r.host.hostname.clone(), r.critical.to_string(), r.high.to_string(), r.medium.to_string()])
-        .collect();
-    assert!(at_risk.len() >= 2, "{at_risk:?}");
-    assert_eq!(c.js(&rows("hosts-at-risk"), vec![]).await, json!(at_risk), "Hosts most at risk");
-
-    // The findings filter by hostname, typed as people type it.
-    c.goto("/findings?host=BUILD-01").await;
-    c.settle().await;
-    let shown = c.js(&rows("findings"), vec![]).await;
-    let stored =
-        c.h.store.list_findings(&FindingFilter { host_id: Some(build.clone()), ..filter(&c.h) }).await.unwrap();
-    assert!(stored.total > 0);
-    assert_eq!(shown.as_array().unwrap().len() as i64, stored.total.min(50), "{shown}");
-    assert!(c.text("main").await.contains(&format!("{} matching", stored.total)));
-    c.screenshot("dashboard-worklist").await;
-
-    // The host page is paged: no section over 50 rows, and its pager moves the software list on.
-    c.goto(&format!("/hosts/{build}")).await;
-    c.settle().await;
-    let software = c.js(&rows("software"), vec![]).await;
-    assert_eq!(software.as_array().unwrap().len(), 50);
-    for id in ["findings", "host-vulnerabilities", "history"] {
-        assert!(c.js(&rows(id), vec![]).await.as_array().unwrap().len() <= 50, "{id}");
-    }
-    c.mark_page().await;
-    c.b.find(Locator::Css("nav.pager a[href*='software_offset=50']")).await.unwrap().click().await.unwrap();
-    c.wait_new_page().await;
-    c.settle().await;
-    assert_eq!(c.location().await, format!("/hosts/{build}?software_offset=50"));
-    let next = c.js(&rows("software"), vec![]).await;
-    assert_ne!(next[0], software[0], "the second page starts with other packages");
-    c.screenshot("host-paged").await;
-}
-
 async fn screenshots_test(c: Console) {
     let fleet = fleet(&c.h).await;
     c.user("root", Role::Admin).await;
@@ -546,25 +313,6 @@ async fn screenshots_test(c: Console) {
         println!("console screenshot: {}", file.display());
     }
 }
-
-/// What a page looks like to a script: everything the hostile-text test checks, read in one round trip.
-const INSPECT: &str = r#"
-const handlers = [];
-for (const el of document.querySelectorAll('*')) {
-  for (const a of el.attributes) if (a.name.toLowerCase().startsWith('on')) handlers.push(el.tagName + ' ' + a.name);
-}
-return {
-  pwned: typeof window.__pwned,
-  scripts: Array.from(document.scripts).map(s => s.getAttribute('src')),
-  handlers,
-  images: document.images.length,
-  scriptUrls: document.querySelectorAll('[href^="javascript:" i], [src^="javascript:" i], [action^="javascript:" i]').length,
-  title: document.title,
-  text: document.body.innerText,
-  scrollWidth: document.documentElement.scrollWidth,
-  innerWidth: window.innerWidth,
-};
-"#;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Data

@@ -107,6 +107,24 @@ pub struct ConsoleHostFilter {
     pub offset: i64,
 }
 
+impl ConsoleHostFilter {
+    /// Every host, most at risk first (the dashboard's "Hosts most at risk"), `limit` of them.
+    pub fn most_at_risk(ages: HostAges, limit: i64) -> ConsoleHostFilter {
+        ConsoleHostFilter {
+            search: None,
+            os: None,
+            status: None,
+            tag: None,
+            has_critical: false,
+            sort: HostSort::Risk,
+            descending: true,
+            ages,
+            limit,
+            offset: 0,
+        }
+    }
+}
+
 /// One row of the console's host list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsoleHostRow {

@@ -144,21 +144,8 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
 
     // The host list's risk order (most active critical findings, then high, then medium), its first rows: the
     // parts of the order are the columns, so the ranking explains itself.
-    let at_risk = state
-        .store
-        .console_hosts(&ConsoleHostFilter {
-            search: None,
-            os: None,
-            status: None,
-            tag: None,
-            has_critical: false,
-            sort: HostSort::Risk,
-            descending: true,
-            ages: ages(&state, now),
-            limit: DASHBOARD_HOSTS,
-            offset: 0,
-        })
-        .await?;
+    let at_risk =
+        state.store.console_hosts(&ConsoleHostFilter::most_at_risk(ages(&state, now), DASHBOARD_HOSTS)).await?;
     blocks.push(Block::Section { title: "Hosts most at risk".into(), anchor: "at-risk".into() });
     blocks.push(table(
         "hosts-at-risk",
