@@ -185,6 +185,9 @@ fn parse_status(text: &str) -> Vec<Package> {
             installed_at: None,
             size_bytes: None,
             state: None,
+            path: None,
+            owner: None,
+            publisher: None,
         });
     }
     out

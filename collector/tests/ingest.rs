@@ -66,6 +66,9 @@ async fn full_delta_and_changed_reports(h: Harness) {
         installed_at: None,
         size_bytes: Some(500_736),
         state: None,
+        path: None,
+        owner: None,
+        publisher: None,
     });
     changed.hardware.as_mut().unwrap().disks.push(Disk {
         name: "nvme0n1".into(),

@@ -48,6 +48,9 @@ fn pkg(kind: PackageKind, name: &str, version: &str, source: Option<(&str, &str)
         installed_at: None,
         size_bytes: None,
         state: None,
+        path: None,
+        owner: None,
+        publisher: None,
     }
 }
 

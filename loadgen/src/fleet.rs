@@ -191,6 +191,8 @@ pub fn older_version(kind: PackageKind, version: &str, level: u32) -> String {
         PackageKind::Deb | PackageKind::Rpm | PackageKind::Pacman => format!("{version}~lg{}", 10 - level.min(9)),
         // apk: a `_pre` suffix sorts before the release it precedes; it goes before the `-rN` revision.
         PackageKind::Apk => insert_before_revision(version, &format!("_pre{}", 10 - level.min(9))),
+        // The generated fleet varies this machine's OS packages only; other kinds keep their version.
+        _ => version.to_owned(),
     }
 }
 
@@ -202,6 +204,7 @@ pub fn newer_version(kind: PackageKind, version: &str, round: u32) -> String {
         PackageKind::Rpm | PackageKind::Pacman => format!("{version}.{round}"),
         // apk: `_p` (patch) sorts after the plain release.
         PackageKind::Apk => insert_before_revision(version, &format!("_p{round}")),
+        _ => version.to_owned(),
     }
 }
 

@@ -106,6 +106,9 @@ mod tests {
             installed_at: None,
             size_bytes: Some(2_311_000),
             state: None,
+            path: None,
+            owner: None,
+            publisher: None,
         }
     }
 

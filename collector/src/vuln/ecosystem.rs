@@ -38,7 +38,16 @@ pub fn package_order(kind: PackageKind) -> Option<Ecosystem> {
         PackageKind::Deb => Some(Ecosystem::Deb),
         PackageKind::Rpm => Some(Ecosystem::Rpm),
         PackageKind::Apk => Some(Ecosystem::Apk),
-        PackageKind::Pacman => None,
+        PackageKind::Pypi => Some(Ecosystem::Pep440),
+        PackageKind::Npm | PackageKind::Cargo => Some(Ecosystem::Semver),
+        PackageKind::Pacman
+        | PackageKind::Gem
+        | PackageKind::Go
+        | PackageKind::Maven
+        | PackageKind::Snap
+        | PackageKind::Flatpak
+        | PackageKind::Windows
+        | PackageKind::Msix => None,
     }
 }
 
@@ -130,7 +139,19 @@ pub fn lookup_names(pkg: &Package, os_id: Option<&str>) -> Vec<(String, String)>
             }
             names
         }
-        PackageKind::Pacman => Vec::new(),
+        // Only OS packages are looked up in the host's distribution ecosystems: a PyPI distribution named like a
+        // Debian source package must never match the Debian advisory.
+        PackageKind::Pacman
+        | PackageKind::Pypi
+        | PackageKind::Npm
+        | PackageKind::Gem
+        | PackageKind::Go
+        | PackageKind::Cargo
+        | PackageKind::Maven
+        | PackageKind::Snap
+        | PackageKind::Flatpak
+        | PackageKind::Windows
+        | PackageKind::Msix => Vec::new(),
     }
 }
 
@@ -141,7 +162,17 @@ pub fn remediation_command(kind: PackageKind, packages: &[&str]) -> Option<Strin
         PackageKind::Deb => Some(format!("apt-get install --only-upgrade {list}")),
         PackageKind::Rpm => Some(format!("dnf upgrade {list}")),
         PackageKind::Apk => Some(format!("apk upgrade {list}")),
-        PackageKind::Pacman => None,
+        PackageKind::Pacman
+        | PackageKind::Pypi
+        | PackageKind::Npm
+        | PackageKind::Gem
+        | PackageKind::Go
+        | PackageKind::Cargo
+        | PackageKind::Maven
+        | PackageKind::Snap
+        | PackageKind::Flatpak
+        | PackageKind::Windows
+        | PackageKind::Msix => None,
     }
 }
 

@@ -174,7 +174,8 @@ pub fn is_kernel_image(pkg: &Package) -> bool {
         PackageKind::Apk => {
             matches!(n, "linux-lts" | "linux-virt" | "linux-edge" | "linux-rpi" | "linux-rpi4" | "linux-stable")
         }
-        PackageKind::Pacman => false,
+        // Arch kernels are not matched (no advisory ecosystem); language packages, snaps and programs are no kernels.
+        _ => false,
     }
 }
 
@@ -203,7 +204,8 @@ pub fn is_running_kernel(pkg: &Package, release: &str) -> bool {
                 None => false,
             }
         }
-        PackageKind::Pacman => false,
+        // Arch kernels are not matched (no advisory ecosystem); language packages, snaps and programs are no kernels.
+        _ => false,
     }
 }
 
@@ -222,6 +224,9 @@ mod tests {
             installed_at: None,
             size_bytes: None,
             state: None,
+            path: None,
+            owner: None,
+            publisher: None,
         }
     }
 

@@ -227,6 +227,9 @@ mod tests {
             installed_at: None,
             size_bytes: None,
             state: None,
+            path: None,
+            owner: None,
+            publisher: None,
         };
         let os = Os { id: Some("debian".into()), version_id: Some("12".into()), ..Os::default() };
         let packages =

@@ -31,6 +31,24 @@ pub enum PackageKind {
     Rpm,
     Apk,
     Pacman,
+    /// A Python distribution (`*.dist-info`, `*.egg-info`).
+    Pypi,
+    /// A Node.js package (`node_modules/*/package.json`, lockfile entries).
+    Npm,
+    /// A Ruby gem (`specifications/*.gemspec`).
+    Gem,
+    /// A Go module compiled into a binary (its embedded build information).
+    Go,
+    /// A Rust crate compiled into a binary built with `cargo auditable`.
+    Cargo,
+    /// A Java archive's Maven coordinates (`pom.properties`).
+    Maven,
+    Snap,
+    Flatpak,
+    /// A Windows program from an Uninstall registry key (either registry view, or a user's hive).
+    Windows,
+    /// A Windows MSIX/AppX package.
+    Msix,
 }
 
 impl PackageKind {
@@ -40,7 +58,23 @@ impl PackageKind {
             PackageKind::Rpm => "rpm",
             PackageKind::Apk => "apk",
             PackageKind::Pacman => "pacman",
+            PackageKind::Pypi => "pypi",
+            PackageKind::Npm => "npm",
+            PackageKind::Gem => "gem",
+            PackageKind::Go => "go",
+            PackageKind::Cargo => "cargo",
+            PackageKind::Maven => "maven",
+            PackageKind::Snap => "snap",
+            PackageKind::Flatpak => "flatpak",
+            PackageKind::Windows => "windows",
+            PackageKind::Msix => "msix",
         }
+    }
+
+    /// True for the kinds an operating system's package manager installs (their advisories are the
+    /// distribution's); false for language packages, snaps, flatpaks and Windows programs.
+    pub fn is_os_package(self) -> bool {
+        matches!(self, PackageKind::Deb | PackageKind::Rpm | PackageKind::Apk | PackageKind::Pacman)
     }
 }
 
@@ -67,6 +101,17 @@ pub struct Package {
     /// manager lists them, but their programs may be gone: vulnerability matching ignores them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Where the package was found when that is not the package database itself: the `METADATA` file of a Python
+    /// distribution, the `package.json`, the binary a Go module is built into, the registry key of a Windows program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The operating-system package whose files include `path` (a distribution's own copy of a Python library):
+    /// such a package is matched through the distribution's advisories only, never the language ecosystem's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The publisher or vendor the package names (Windows programs, snaps, flatpaks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
 }
 
 impl Package {

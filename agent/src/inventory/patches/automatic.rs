@@ -60,6 +60,9 @@ mod tests {
             installed_at: None,
             size_bytes: None,
             state: None,
+            path: None,
+            owner: None,
+            publisher: None,
         }
     }
 

@@ -46,6 +46,9 @@ fn installed_from_status(text: &str) -> Software {
             installed_at: None,
             size_bytes: None,
             state: None,
+            path: None,
+            owner: None,
+            publisher: None,
         });
     }
     Software { sources: Vec::new(), packages }

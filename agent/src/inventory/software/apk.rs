@@ -83,6 +83,9 @@ impl Stanza<'_> {
             installed_at: None,
             size_bytes: stanza.size.and_then(|s| std::str::from_utf8(s).ok()?.parse().ok()),
             state: None,
+            path: None,
+            owner: None,
+            publisher: None,
         });
     }
 }

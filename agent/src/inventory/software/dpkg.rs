@@ -144,6 +144,9 @@ impl<'a> Stanza<'a> {
             installed_at: None,
             size_bytes: self.installed_size.and_then(parse_u64).and_then(|kib| kib.checked_mul(1024)),
             state: self.status.and_then(not_installed_state),
+            path: None,
+            owner: None,
+            publisher: None,
         }))
     }
 }

@@ -46,6 +46,9 @@ pub fn parse_pacman_desc(data: &[u8]) -> Result<Package, DbError> {
         installed_at: fields.install_date.and_then(number).and_then(|t| DateTime::from_timestamp(t, 0)),
         size_bytes: fields.size.and_then(number).and_then(|s| u64::try_from(s).ok()),
         state: None,
+        path: None,
+        owner: None,
+        publisher: None,
     })
 }
 

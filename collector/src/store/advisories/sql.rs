@@ -327,6 +327,9 @@ macro_rules! impl_advisory_store {
                         installed_at: None,
                         size_bytes: None,
                         state: r.try_get("state")?,
+                        path: None,
+                        owner: None,
+                        publisher: None,
                     });
                 }
                 let patches = sqlx::query("SELECT content FROM host_sections WHERE host_id = $1 AND section = 'patches'")

@@ -124,6 +124,9 @@ pub(super) fn package_from_header(blob: &[u8]) -> Result<Package, DbError> {
         installed_at,
         size_bytes,
         state: None,
+        path: None,
+        owner: None,
+        publisher: None,
     })
 }
 
