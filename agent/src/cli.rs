@@ -9,6 +9,7 @@ use muster_shared::v1::SectionName;
 
 use crate::config::DEFAULT_CONFIG_PATH;
 use crate::inventory::InventoryConfig;
+use crate::inventory::software::LanguageScan;
 use crate::root::SystemRoot;
 use crate::transport::enroll::{CaPin, EnrollConfig, read_ca_cert};
 use crate::transport::fingerprint::Fingerprint;
@@ -189,6 +190,22 @@ pub struct InventoryArgs {
     /// this machine.
     #[arg(long, value_name = "FILE", conflicts_with = "root")]
     pub smbios_dump: Option<PathBuf>,
+    /// Also look for language packages (Python, Node.js, Ruby) below this directory of the inspected system, e.g. a
+    /// project tree or a virtualenv; repeatable. The system locations are always scanned.
+    #[arg(long = "language-path", value_name = "DIR")]
+    pub language_paths: Vec<String>,
+    /// How deep the language scan goes below a --language-path (and how many nested node_modules levels).
+    #[arg(long, value_name = "N", default_value_t = LanguageScan::default().max_depth)]
+    pub language_max_depth: usize,
+    /// Directory entries the language scan looks at in all before it stops (the section then says so).
+    #[arg(long, value_name = "N", default_value_t = LanguageScan::default().max_entries)]
+    pub language_max_entries: usize,
+    /// Metadata files the language scan reads in all before it stops.
+    #[arg(long, value_name = "N", default_value_t = LanguageScan::default().max_files)]
+    pub language_max_files: usize,
+    /// Wall-clock time the language scan may take, e.g. `10s`.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub language_time_limit: Duration,
 }
 
 fn parse_section(name: &str) -> Result<SectionName, String> {
@@ -222,6 +239,17 @@ impl InventoryArgs {
         } else {
             self.sections.iter().copied().collect()
         };
-        Ok(InventoryConfig { root, sections, smbios_dump: self.smbios_dump.clone() })
+        if let Some(relative) = self.language_paths.iter().find(|p| !p.starts_with('/')) {
+            anyhow::bail!("--language-path {relative}: must be an absolute path of the inspected system");
+        }
+        let language = LanguageScan {
+            paths: self.language_paths.clone(),
+            max_depth: self.language_max_depth,
+            max_entries: self.language_max_entries,
+            max_files: self.language_max_files,
+            time_limit: self.language_time_limit,
+            ..LanguageScan::default()
+        };
+        Ok(InventoryConfig { root, sections, smbios_dump: self.smbios_dump.clone(), language })
     }
 }

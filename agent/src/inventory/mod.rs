@@ -24,6 +24,8 @@ pub struct InventoryConfig {
     /// A saved SMBIOS table to decode: the report then holds only what the dump holds (`root` and `sections` are
     /// not used).
     pub smbios_dump: Option<PathBuf>,
+    /// Where language packages are looked for beyond the system locations, and the scan's bounds.
+    pub language: software::LanguageScan,
 }
 
 impl InventoryConfig {
@@ -33,6 +35,7 @@ impl InventoryConfig {
             root: SystemRoot::live(),
             sections: SectionName::ALL.into_iter().collect(),
             smbios_dump: None,
+            language: software::LanguageScan::default(),
         }
     }
 }
@@ -51,11 +54,17 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
     let hardware = wants(SectionName::Hardware).then(|| hardware::collect(root, &mut errors));
     let os = wants(SectionName::Os).then(|| os::collect(root, &mut errors)).flatten();
     // Patch state needs the installed package list; read it even when the software section is not reported.
-    let software =
+    let mut software =
         (wants(SectionName::Software) || wants(SectionName::Patches)).then(|| software::collect(root, &mut errors));
     let patches = wants(SectionName::Patches)
         .then(|| patches::collect(root, software.as_ref(), os.as_ref(), now, &mut errors))
         .flatten();
+    // After patch state, which concerns the OS packages only.
+    if wants(SectionName::Software)
+        && let Some(software) = software.as_mut()
+    {
+        software::add_language_packages(root, &config.language, software, &mut errors);
+    }
     let patch_state = match (&patches, wants(SectionName::Patches)) {
         (Some(patches), _) => PatchState::Collected(patches),
         (None, true) => PatchState::Failed,

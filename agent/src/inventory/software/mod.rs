@@ -7,6 +7,8 @@
 
 mod apk;
 mod dpkg;
+pub mod language;
+mod owners;
 mod pacman;
 mod rpm;
 
@@ -21,6 +23,7 @@ use crate::root::{ErrorLog, SystemRoot, io_error_kind};
 
 pub use apk::parse_apk_installed;
 pub use dpkg::{DpkgFlavor, parse_dpkg_status};
+pub use language::LanguageScan;
 pub use pacman::parse_pacman_desc;
 pub use rpm::{RpmDbFormat, parse_rpmdb, read_rpmdb};
 
@@ -36,6 +39,9 @@ pub enum DbError {
     /// The database is mid-update: changes are recorded beside it that its readers have not merged yet.
     #[error("pending: {0}")]
     Pending(String),
+    /// A bounded scan reached one of its limits before it had read everything.
+    #[error("scan stopped at {0}")]
+    Stopped(String),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("{0}")]
@@ -49,6 +55,7 @@ impl DbError {
             DbError::Truncated(m) => DbError::Truncated(format!("{file}: {m}")),
             DbError::Corrupt(m) => DbError::Corrupt(format!("{file}: {m}")),
             DbError::Pending(m) => DbError::Pending(format!("{file}: {m}")),
+            DbError::Stopped(m) => DbError::Stopped(m),
             DbError::Io(err) => DbError::Io(io::Error::new(err.kind(), format!("{file}: {err}"))),
             DbError::Sqlite(err) => DbError::Sqlite(err),
         }
@@ -57,6 +64,7 @@ impl DbError {
     fn kind(&self) -> ErrorKind {
         match self {
             DbError::Io(err) => io_error_kind(err),
+            DbError::Stopped(_) => ErrorKind::Truncated,
             DbError::Truncated(_) | DbError::Corrupt(_) | DbError::Pending(_) | DbError::Sqlite(_) => ErrorKind::Parse,
         }
     }
@@ -103,6 +111,18 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Software {
     assemble(found, errors)
 }
 
+/// Adds the language packages found under `root` ([`language`]) to a software section read by [`collect`].
+pub fn add_language_packages(root: &SystemRoot, scan: &LanguageScan, software: &mut Software, errors: &mut ErrorLog) {
+    if cfg!(windows) && root.is_live() {
+        return;
+    }
+    let found = language::probe(root, scan, errors);
+    let more = assemble(found, errors);
+    software.sources.extend(more.sources);
+    software.packages.extend(more.packages);
+    sort_packages(&mut software.packages);
+}
+
 /// The deb packages of a software section, for callers (patch state) that only care about dpkg systems.
 pub fn deb_packages(software: Option<&Software>) -> impl Iterator<Item = &Package> {
     software.into_iter().flat_map(|s| s.packages.iter()).filter(|p| p.kind == PackageKind::Deb)
@@ -135,9 +155,12 @@ fn assemble(found: Vec<(PackageSource, Listing)>, errors: &mut ErrorLog) -> Soft
     software
 }
 
-/// Orders packages the same way on every run so section hashes only change when the packages do.
+/// Orders packages the same way on every run so section hashes only change when the packages do (two copies of
+/// one language package differ only in their path).
 fn sort_packages(packages: &mut [Package]) {
-    packages.sort_by(|a, b| (a.kind, &a.name, &a.arch, &a.version).cmp(&(b.kind, &b.name, &b.arch, &b.version)));
+    packages.sort_by(|a, b| {
+        (a.kind, &a.name, &a.arch, &a.version, &a.path).cmp(&(b.kind, &b.name, &b.arch, &b.version, &b.path))
+    });
 }
 
 /// A source entry for a database at `path` (a path of the inspected system); counts are filled in by [`assemble`].

@@ -337,6 +337,7 @@ fn pending_updates_equal_dnf_on_a_real_repository() {
         root: SystemRoot::mounted(world.root()),
         sections: [SectionName::Software, SectionName::Patches, SectionName::Checks].into_iter().collect(),
         smbios_dump: None,
+        language: crate::inventory::software::LanguageScan::default(),
     };
     let now = patches.lists_updated_at.unwrap() + chrono::Duration::days(1);
     let report = crate::inventory::collect(&config, now);

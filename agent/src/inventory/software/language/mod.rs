@@ -1,0 +1,247 @@
+//! Language packages installed outside the OS package manager's database: Python distributions (`*.dist-info`,
+//! `*.egg-info`), Node.js packages (`node_modules/*/package.json`) and Ruby gems (`specifications/*.gemspec`).
+//!
+//! Each package records the metadata file it came from in `path`. A file that an OS package ships (see
+//! [`super::owners`]) gets that package as `owner`: the distribution's copy of a library is then matched through the
+//! distribution's advisories only, never counted again as a PyPI/npm/gem package.
+//!
+//! The scan reads fixed system locations ([`SYSTEM_LOCATIONS`]) and the configured directories
+//! ([`LanguageScan::paths`]), and is bounded by [`LanguageScan`]'s depth, entry, file, size and time limits shared by
+//! the whole scan. A location cut short is reported with `complete: false` and a `truncated` error; locations not
+//! reached at all are named in one `truncated` error.
+
+mod gem;
+mod npm;
+mod python;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use muster_shared::v1::{ErrorKind, Package, PackageKind, PackageSource, SectionName};
+
+use super::owners::{self, Owners};
+use super::{DbError, Listing, source};
+use crate::root::{ErrorLog, SystemRoot, io_error_kind};
+
+pub use gem::parse_gemspec;
+pub use npm::parse_package_json;
+pub use python::parse_python_metadata;
+pub use walk::Layout;
+
+/// A package's name and version as its metadata file states them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub name: String,
+    pub version: String,
+}
+
+/// Where to look beyond the system locations, and the bounds of the whole scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LanguageScan {
+    /// Directories of the inspected system searched for all three ecosystems (project trees, virtualenvs, an
+    /// application's `node_modules`), down to `max_depth`.
+    pub paths: Vec<String>,
+    /// How deep below a configured directory (and how many `node_modules` levels) the walk goes.
+    pub max_depth: usize,
+    /// Directory entries looked at, over every location.
+    pub max_entries: usize,
+    /// Metadata files read, over every location.
+    pub max_files: usize,
+    /// Bytes read of one metadata file: the name and version are at its start.
+    pub max_file_bytes: u64,
+    /// Wall-clock time for the whole scan.
+    pub time_limit: Duration,
+}
+
+impl Default for LanguageScan {
+    /// The system locations only; limits far above a typical server (a few hundred packages) that still stop a
+    /// pathological tree within seconds.
+    fn default() -> LanguageScan {
+        LanguageScan {
+            paths: Vec::new(),
+            max_depth: 8,
+            max_entries: 200_000,
+            max_files: 20_000,
+            max_file_bytes: 1 << 20,
+            time_limit: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where distributions and package managers install language packages system-wide and for each user. A `*` matches
+/// within one path component.
+pub const SYSTEM_LOCATIONS: &[(&str, Layout)] = &[
+    ("/usr/lib/python*/site-packages", Layout::Site),
+    ("/usr/lib/python*/dist-packages", Layout::Site),
+    ("/usr/lib64/python*/site-packages", Layout::Site),
+    ("/usr/local/lib/python*/site-packages", Layout::Site),
+    ("/usr/local/lib/python*/dist-packages", Layout::Site),
+    ("/usr/local/lib64/python*/site-packages", Layout::Site),
+    ("/root/.local/lib/python*/site-packages", Layout::Site),
+    ("/home/*/.local/lib/python*/site-packages", Layout::Site),
+    ("/usr/lib/node_modules", Layout::NodeModules),
+    ("/usr/local/lib/node_modules", Layout::NodeModules),
+    ("/usr/share/nodejs", Layout::NodeModules),
+    ("/usr/lib/nodejs", Layout::NodeModules),
+    ("/usr/share/rubygems-integration/*/specifications", Layout::Specifications),
+    ("/usr/lib/*/rubygems-integration/*/specifications", Layout::Specifications),
+    ("/usr/lib/ruby/gems/*/specifications", Layout::Specifications),
+    ("/usr/lib64/ruby/gems/*/specifications", Layout::Specifications),
+    ("/usr/share/gems/specifications", Layout::Specifications),
+    ("/usr/local/share/gems/specifications", Layout::Specifications),
+    ("/usr/local/lib/ruby/gems/*/specifications", Layout::Specifications),
+    ("/var/lib/gems/*/specifications", Layout::Specifications),
+    ("/root/.local/share/gem/ruby/*/specifications", Layout::Specifications),
+    ("/home/*/.local/share/gem/ruby/*/specifications", Layout::Specifications),
+    ("/home/*/.gem/ruby/*/specifications", Layout::Specifications),
+];
+
+/// Scans every location present under `root` and returns one listing per location and format, owners filled in.
+pub(super) fn probe(root: &SystemRoot, scan: &LanguageScan, errors: &mut ErrorLog) -> Vec<(PackageSource, Listing)> {
+    let mut found = Vec::new();
+    let mut budget = walk::Budget::new(scan, Instant::now());
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let mut not_reached = Vec::new();
+    // A configured directory may contain a system location (or another configured one): each file counts once.
+    let mut read_files: HashSet<String> = HashSet::new();
+    for (system, host, layout) in locations(root, scan) {
+        // /usr/lib64 is often a link to /usr/lib: each real directory is scanned once.
+        let Ok(real) = std::fs::canonicalize(&host) else { continue };
+        if !real.is_dir() || seen.contains(&real) {
+            continue;
+        }
+        seen.push(real);
+        if budget.exhausted() {
+            not_reached.push(system);
+            continue;
+        }
+        let mut walked = walk::walk(root, &host, &system, layout, &mut budget);
+        walked.found.retain(|item| read_files.insert(item.path.clone()));
+        found.extend(listings(&system, layout, walked, budget.stopped.as_deref(), errors));
+    }
+    if let Some(limit) = &budget.stopped
+        && !not_reached.is_empty()
+    {
+        errors.record(
+            SectionName::Software,
+            "language packages",
+            ErrorKind::Truncated,
+            format!("scan stopped at {limit}; not scanned: {}", not_reached.join(", ")),
+        );
+    }
+    assign_owners(root, &mut found, errors);
+    found
+}
+
+/// The system locations that exist, then the configured directories, as `(system path, host path, layout)`.
+fn locations(root: &SystemRoot, scan: &LanguageScan) -> Vec<(String, PathBuf, Layout)> {
+    let mut out = Vec::new();
+    for (pattern, layout) in SYSTEM_LOCATIONS {
+        out.extend(walk::expand(root, pattern).into_iter().map(|(system, host)| (system, host, *layout)));
+    }
+    for path in &scan.paths {
+        out.push((path.clone(), root.path(path), Layout::Tree));
+    }
+    out
+}
+
+/// Groups one location's packages by format; its unreadable entries and a stop are that location's problems.
+fn listings(
+    system: &str,
+    layout: Layout,
+    walked: walk::Walked,
+    stopped: Option<&str>,
+    errors: &mut ErrorLog,
+) -> Vec<(PackageSource, Listing)> {
+    let mut by_format: BTreeMap<&'static str, (PackageKind, Listing)> = BTreeMap::new();
+    for item in walked.found {
+        let (_, listing) = by_format.entry(item.format).or_insert_with(|| (item.kind, Listing::default()));
+        match item.parsed {
+            Ok(parsed) => listing.packages.push(language_package(item.kind, parsed, item.path)),
+            Err(reason) => listing.problems.push(DbError::Corrupt(format!("{}: {reason}", item.path))),
+        }
+    }
+    let mut shared: Vec<DbError> = walked
+        .unreadable
+        .into_iter()
+        .map(|(path, err)| DbError::Io(std::io::Error::new(err.kind(), format!("{path}: {err}"))))
+        .collect();
+    if by_format.is_empty()
+        && (stopped.is_some() || !shared.is_empty())
+        && let Some((kind, format)) = primary_format(layout)
+    {
+        by_format.insert(format, (kind, Listing::default()));
+    }
+    let Some((_, (_, first))) = by_format.iter_mut().next() else {
+        // A configured directory that held nothing readable: no source to attach the problems to.
+        for problem in shared.iter().chain(stopped.map(|s| DbError::Stopped(s.to_string())).iter()) {
+            errors.record(SectionName::Software, system, problem.kind(), problem.to_string());
+        }
+        return Vec::new();
+    };
+    first.problems.append(&mut shared);
+    by_format
+        .into_iter()
+        .map(|(format, (kind, mut listing))| {
+            if let Some(limit) = stopped {
+                listing.problems.push(DbError::Stopped(limit.to_string()));
+            }
+            (source(kind, system, format), listing)
+        })
+        .collect()
+}
+
+fn primary_format(layout: Layout) -> Option<(PackageKind, &'static str)> {
+    match layout {
+        Layout::Site => Some((PackageKind::Pypi, "python-dist-info")),
+        Layout::NodeModules => Some((PackageKind::Npm, "node-package-json")),
+        Layout::Specifications => Some((PackageKind::Gem, "gemspec")),
+        Layout::Tree => None,
+    }
+}
+
+fn language_package(kind: PackageKind, parsed: Parsed, path: String) -> Package {
+    Package {
+        kind,
+        name: parsed.name,
+        version: parsed.version,
+        arch: None,
+        source_name: None,
+        source_version: None,
+        installed_at: None,
+        size_bytes: None,
+        state: None,
+        path: Some(path),
+        owner: None,
+        publisher: None,
+    }
+}
+
+const MAX_OWNER_ERRORS: usize = 5;
+
+/// Looks up which OS package ships each package's metadata file. File lists that cannot be read are reported: a
+/// package they would have claimed stays without owner.
+fn assign_owners(root: &SystemRoot, found: &mut [(PackageSource, Listing)], errors: &mut ErrorLog) {
+    let paths = found.iter().flat_map(|(_, l)| l.packages.iter()).filter_map(|p| p.path.as_deref());
+    let mut owners = Owners::new(paths);
+    let problems = owners::find(root, &mut owners);
+    for (path, err) in problems.iter().take(MAX_OWNER_ERRORS) {
+        errors.record(SectionName::Software, path.clone(), io_error_kind(err), format!("file list: {err}"));
+    }
+    if problems.len() > MAX_OWNER_ERRORS {
+        errors.record(
+            SectionName::Software,
+            "package file lists",
+            ErrorKind::Io,
+            format!("{} more file list(s) could not be read", problems.len() - MAX_OWNER_ERRORS),
+        );
+    }
+    for package in found.iter_mut().flat_map(|(_, l)| l.packages.iter_mut()) {
+        package.owner = package.path.as_deref().and_then(|p| owners.owner(p)).map(str::to_string);
+    }
+}

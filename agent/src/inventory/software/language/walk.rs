@@ -1,0 +1,305 @@
+//! The bounded directory walk behind the language package scan: it knows where each ecosystem keeps its metadata
+//! (`*.dist-info`, `*.egg-info`, `node_modules/*/package.json`, `specifications/*.gemspec`) and stops at the
+//! configured depth, entry count, file count and time, saying which limit it hit.
+//!
+//! Symbolic links are not followed while walking (a link cycle or a link out of a mounted root would otherwise be
+//! walked), with one exception: a linked package directory inside `node_modules` (`npm link`, Debian's
+//! `/usr/share/nodejs`) has its `package.json` read through [`SystemRoot`], which keeps it inside the root.
+
+use std::ffi::OsString;
+use std::fs::FileType;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use muster_shared::v1::PackageKind;
+
+use super::{LanguageScan, Parsed, gem, npm, python};
+use crate::root::SystemRoot;
+
+/// Where a scan starts and what it expects there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// A Python `site-packages`/`dist-packages` directory: distributions directly inside.
+    Site,
+    /// A `node_modules` directory (or Debian's `/usr/share/nodejs`): one package a directory, `@scope/` grouping.
+    NodeModules,
+    /// A RubyGems `specifications` directory.
+    Specifications,
+    /// A configured directory of unknown shape, searched for all of the above down to the depth limit.
+    Tree,
+}
+
+/// One metadata file read and what it said.
+#[derive(Debug)]
+pub struct Found {
+    pub kind: PackageKind,
+    pub format: &'static str,
+    /// The metadata file, as a path of the inspected system.
+    pub path: String,
+    pub parsed: Result<Parsed, String>,
+}
+
+/// What one walk produced.
+#[derive(Debug, Default)]
+pub struct Walked {
+    pub found: Vec<Found>,
+    /// Directories or files that could not be read: `(system path, message)`.
+    pub unreadable: Vec<(String, std::io::Error)>,
+}
+
+/// The limits of a whole scan (every location shares them) and what has been used.
+pub struct Budget<'a> {
+    limits: &'a LanguageScan,
+    started: Instant,
+    entries: usize,
+    files: usize,
+    /// Set once a limit is reached; nothing more is read after that.
+    pub stopped: Option<String>,
+}
+
+impl<'a> Budget<'a> {
+    pub fn new(limits: &'a LanguageScan, started: Instant) -> Budget<'a> {
+        Budget { limits, started, entries: 0, files: 0, stopped: None }
+    }
+
+    pub fn exhausted(&self) -> bool {
+        self.stopped.is_some()
+    }
+
+    fn take_entry(&mut self) -> bool {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            self.stop(format!("the limit of {} directory entries", self.limits.max_entries));
+        } else if self.entries.is_multiple_of(256) {
+            self.check_time();
+        }
+        !self.exhausted()
+    }
+
+    fn take_file(&mut self) -> bool {
+        self.files += 1;
+        if self.files > self.limits.max_files {
+            self.stop(format!("the limit of {} metadata files", self.limits.max_files));
+        } else {
+            self.check_time();
+        }
+        !self.exhausted()
+    }
+
+    fn check_time(&mut self) {
+        if self.started.elapsed() >= self.limits.time_limit {
+            self.stop(format!("the time limit of {}", humantime::format_duration(self.limits.time_limit)));
+        }
+    }
+
+    fn stop(&mut self, limit: String) {
+        if self.stopped.is_none() {
+            self.stopped = Some(limit);
+        }
+    }
+}
+
+/// Walks one location (`system` is its path in the inspected system, `host` where that is on this machine).
+pub fn walk(root: &SystemRoot, host: &Path, system: &str, layout: Layout, budget: &mut Budget) -> Walked {
+    let mut walker = Walker { root, budget, out: Walked::default() };
+    match layout {
+        Layout::Site => walker.site(host, system),
+        Layout::NodeModules => walker.node_modules(host, system, 0),
+        Layout::Specifications => walker.specifications(host, system),
+        Layout::Tree => walker.tree(host, system, 0),
+    }
+    walker.out
+}
+
+struct Walker<'r, 'b, 'l> {
+    root: &'r SystemRoot,
+    budget: &'b mut Budget<'l>,
+    out: Walked,
+}
+
+impl Walker<'_, '_, '_> {
+    fn tree(&mut self, host: &Path, system: &str, depth: usize) {
+        for (name, kind) in self.entries(host, system) {
+            let Some(text) = name.to_str() else { continue };
+            let (child_host, child) = (host.join(&name), join(system, text));
+            if self.python_entry(text, kind, &child_host, &child) || !kind.is_dir() {
+                continue;
+            }
+            match text {
+                "node_modules" => self.node_modules(&child_host, &child, depth + 1),
+                "specifications" => self.specifications(&child_host, &child),
+                "site-packages" | "dist-packages" => self.site(&child_host, &child),
+                ".git" | ".hg" | ".svn" => {}
+                _ if depth < self.budget.limits.max_depth => self.tree(&child_host, &child, depth + 1),
+                _ => {}
+            }
+        }
+    }
+
+    fn site(&mut self, host: &Path, system: &str) {
+        for (name, kind) in self.entries(host, system) {
+            let Some(text) = name.to_str() else { continue };
+            self.python_entry(text, kind, &host.join(&name), &join(system, text));
+        }
+    }
+
+    /// Reads a Python distribution's metadata when `name` is one; true when it was.
+    fn python_entry(&mut self, name: &str, kind: FileType, host: &Path, system: &str) -> bool {
+        let (format, file) = if name.ends_with(".dist-info") && kind.is_dir() {
+            ("python-dist-info", Some("METADATA"))
+        } else if name.ends_with(".egg-info") && kind.is_dir() {
+            ("python-egg-info", Some("PKG-INFO"))
+        } else if name.ends_with(".egg-info") && kind.is_file() {
+            ("python-egg-info", None)
+        } else {
+            return false;
+        };
+        let (file_host, file_system) = match file {
+            Some(file) => (host.join(file), join(system, file)),
+            None => (host.to_path_buf(), system.to_string()),
+        };
+        if let Some(data) = self.read(&file_host, &file_system) {
+            let parsed = python::parse_python_metadata(&data);
+            self.out.found.push(Found { kind: PackageKind::Pypi, format, path: file_system, parsed });
+        }
+        true
+    }
+
+    fn node_modules(&mut self, host: &Path, system: &str, depth: usize) {
+        for (name, kind) in self.entries(host, system) {
+            let Some(text) = name.to_str() else { continue };
+            if text.starts_with('.') {
+                continue;
+            }
+            let (child_host, child) = (host.join(&name), join(system, text));
+            if text.starts_with('@') && kind.is_dir() {
+                for (inner, inner_kind) in self.entries(&child_host, &child) {
+                    let Some(inner_text) = inner.to_str() else { continue };
+                    self.node_package(&child_host.join(&inner), &join(&child, inner_text), inner_kind, depth);
+                }
+            } else {
+                self.node_package(&child_host, &child, kind, depth);
+            }
+        }
+    }
+
+    fn node_package(&mut self, host: &Path, system: &str, kind: FileType, depth: usize) {
+        let file = join(system, "package.json");
+        let file_host = if kind.is_symlink() { self.root.path(&file) } else { host.join("package.json") };
+        if !(kind.is_dir() || kind.is_symlink()) || !file_host.is_file() {
+            return;
+        }
+        if let Some(data) = self.read(&file_host, &file) {
+            // A package.json without a name and version (a build stub) is not a package and is left out quietly.
+            match npm::parse_package_json(&data) {
+                Ok(None) => {}
+                Ok(Some(parsed)) => self.push(PackageKind::Npm, "node-package-json", file, Ok(parsed)),
+                Err(err) => self.push(PackageKind::Npm, "node-package-json", file, Err(err)),
+            }
+        }
+        let nested = host.join("node_modules");
+        if kind.is_dir() && depth < self.budget.limits.max_depth && nested.is_dir() {
+            self.node_modules(&nested, &join(system, "node_modules"), depth + 1);
+        }
+    }
+
+    fn specifications(&mut self, host: &Path, system: &str) {
+        for (name, kind) in self.entries(host, system) {
+            let Some(text) = name.to_str() else { continue };
+            let (child_host, child) = (host.join(&name), join(system, text));
+            if text.ends_with(".gemspec") && kind.is_file() {
+                if let Some(data) = self.read(&child_host, &child) {
+                    self.push(PackageKind::Gem, "gemspec", child, gem::parse_gemspec(&data));
+                }
+            } else if text == "default" && kind.is_dir() {
+                // The gems bundled with Ruby itself (`specifications/default/`).
+                self.specifications(&child_host, &child);
+            }
+        }
+    }
+
+    fn push(&mut self, kind: PackageKind, format: &'static str, path: String, parsed: Result<Parsed, String>) {
+        self.out.found.push(Found { kind, format, path, parsed });
+    }
+
+    /// The directory's entries, as many as the budget allows, sorted so a walk cut short is cut at the same place.
+    fn entries(&mut self, host: &Path, system: &str) -> Vec<(OsString, FileType)> {
+        if self.budget.exhausted() {
+            return Vec::new();
+        }
+        let reader = match std::fs::read_dir(host) {
+            Ok(reader) => reader,
+            Err(err) => {
+                self.out.unreadable.push((system.to_string(), err));
+                return Vec::new();
+            }
+        };
+        let mut entries = Vec::new();
+        for entry in reader {
+            let Ok(entry) = entry else { continue };
+            if !self.budget.take_entry() {
+                break;
+            }
+            if let Ok(kind) = entry.file_type() {
+                entries.push((entry.file_name(), kind));
+            }
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries
+    }
+
+    /// A metadata file's bytes, at most `max_file_bytes` of them (the name and version are at the start).
+    fn read(&mut self, host: &Path, system: &str) -> Option<Vec<u8>> {
+        use std::io::Read;
+        if !self.budget.take_file() {
+            return None;
+        }
+        let mut data = Vec::new();
+        let read = std::fs::File::open(host)
+            .and_then(|file| file.take(self.budget.limits.max_file_bytes).read_to_end(&mut data));
+        match read {
+            Ok(_) => Some(data),
+            Err(err) => {
+                self.out.unreadable.push((system.to_string(), err));
+                None
+            }
+        }
+    }
+}
+
+fn join(system: &str, name: &str) -> String {
+    let mut out = String::with_capacity(system.len() + name.len() + 1);
+    out.push_str(system.trim_end_matches('/'));
+    out.push('/');
+    out.push_str(name);
+    out
+}
+
+/// The host paths matching a pattern of system paths where a component may hold one `*` (e.g.
+/// `/usr/lib/python3*/site-packages`), each with its system path, in sorted order.
+pub fn expand(root: &SystemRoot, pattern: &str) -> Vec<(String, PathBuf)> {
+    let mut current = vec![String::new()];
+    for part in pattern.split('/').filter(|p| !p.is_empty()) {
+        let mut next = Vec::new();
+        for base in &current {
+            match part.split_once('*') {
+                None => next.push(join(base, part)),
+                Some((prefix, suffix)) => {
+                    let Ok(reader) = std::fs::read_dir(root.path(if base.is_empty() { "/" } else { base })) else {
+                        continue;
+                    };
+                    let mut names: Vec<String> = reader
+                        .flatten()
+                        .filter_map(|e| e.file_name().into_string().ok())
+                        .filter(|n| n.len() >= prefix.len() + suffix.len())
+                        .filter(|n| n.starts_with(prefix) && n.ends_with(suffix))
+                        .collect();
+                    names.sort();
+                    next.extend(names.into_iter().map(|n| join(base, &n)));
+                }
+            }
+        }
+        current = next;
+    }
+    current.into_iter().filter(|s| !s.is_empty()).map(|s| (root.path(&s), s)).map(|(h, s)| (s, h)).collect()
+}
