@@ -1,5 +1,5 @@
-//! Which operating-system package owns a file: dpkg's `info/*.list` file lists and the `F:`/`R:` lines of apk's
-//! database. Language packages use this so a distribution's own copy of a library is reported with its owner (and
+//! Which operating-system package owns a file: dpkg's `info/*.list` file lists, the file lists in rpm's package
+//! headers and the `F:`/`R:` lines of apk's database. Language packages use this so a distribution's own copy of a library is reported with its owner (and
 //! matched through the distribution's advisories) instead of being counted a second time as a PyPI/npm/gem package.
 //!
 //! Only the few paths asked about are kept in memory; the lists are streamed past them, so the cost is one read of
@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use memchr::memchr;
 
+use super::{DbError, rpm};
 use crate::root::SystemRoot;
 
 const DPKG_INFO: &str = "/var/lib/dpkg/info";
@@ -39,7 +40,7 @@ impl Owners {
 
     /// Records that `owner` ships `path`. The first owner found is kept (dpkg refuses two packages shipping one file
     /// unless one diverts or replaces the other, and either is then the distribution's).
-    fn claim(&mut self, path: &[u8], owner: &str) {
+    pub(super) fn claim(&mut self, path: &[u8], owner: &str) {
         self.claim_exact(path, owner);
         // On a merged-/usr system /lib, /bin and /sbin are links into /usr, and older packages still list the short
         // form of a path that the scan reached through /usr.
@@ -100,8 +101,8 @@ pub fn claim_apk_installed(data: &[u8], owners: &mut Owners) {
 }
 
 /// Reads the file lists of the package managers present under `root` until every wanted path has an owner. Returns
-/// the lists that could not be read, as `(path, message)`: a path they would have claimed stays without owner.
-pub fn find(root: &SystemRoot, owners: &mut Owners) -> Vec<(String, std::io::Error)> {
+/// the lists that could not be read, as `(path, problem)`: a path they would have claimed stays without owner.
+pub fn find(root: &SystemRoot, owners: &mut Owners) -> Vec<(String, DbError)> {
     let mut problems = Vec::new();
     if owners.all_claimed() {
         return problems;
@@ -114,7 +115,7 @@ pub fn find(root: &SystemRoot, owners: &mut Owners) -> Vec<(String, std::io::Err
             let package = package.split(':').next().unwrap_or(package);
             match std::fs::read(entry.path()) {
                 Ok(data) => claim_dpkg_list(package, &data, owners),
-                Err(err) => problems.push((format!("{DPKG_INFO}/{}", name.to_string_lossy()), err)),
+                Err(err) => problems.push((format!("{DPKG_INFO}/{}", name.to_string_lossy()), err.into())),
             }
             if owners.all_claimed() {
                 return problems;
@@ -125,8 +126,13 @@ pub fn find(root: &SystemRoot, owners: &mut Owners) -> Vec<(String, std::io::Err
     if apk.is_file() {
         match std::fs::read(&apk) {
             Ok(data) => claim_apk_installed(&data, owners),
-            Err(err) => problems.push((APK_INSTALLED.to_string(), err)),
+            Err(err) => problems.push((APK_INSTALLED.to_string(), err.into())),
         }
     }
+    if owners.all_claimed() {
+        return problems;
+    }
+    let rpm_problems = rpm::for_each_installed_file(root, &mut |package, path| owners.claim(path, package));
+    problems.extend(rpm_problems.into_iter().map(|p| ("rpm database".to_string(), p)));
     problems
 }

@@ -26,7 +26,7 @@ use muster_shared::v1::{ErrorKind, Package, PackageKind, PackageSource, SectionN
 
 use super::owners::{self, Owners};
 use super::{DbError, Listing, source};
-use crate::root::{ErrorLog, SystemRoot, io_error_kind};
+use crate::root::{ErrorLog, SystemRoot};
 
 pub use gem::parse_gemspec;
 pub use npm::parse_package_json;
@@ -230,15 +230,15 @@ fn assign_owners(root: &SystemRoot, found: &mut [(PackageSource, Listing)], erro
     let paths = found.iter().flat_map(|(_, l)| l.packages.iter()).filter_map(|p| p.path.as_deref());
     let mut owners = Owners::new(paths);
     let problems = owners::find(root, &mut owners);
-    for (path, err) in problems.iter().take(MAX_OWNER_ERRORS) {
-        errors.record(SectionName::Software, path.clone(), io_error_kind(err), format!("file list: {err}"));
+    for (path, problem) in problems.iter().take(MAX_OWNER_ERRORS) {
+        errors.record(SectionName::Software, path.clone(), problem.kind(), format!("file list: {problem}"));
     }
     if problems.len() > MAX_OWNER_ERRORS {
         errors.record(
             SectionName::Software,
             "package file lists",
-            ErrorKind::Io,
-            format!("{} more file list(s) could not be read", problems.len() - MAX_OWNER_ERRORS),
+            ErrorKind::Parse,
+            format!("{} more file list problem(s)", problems.len() - MAX_OWNER_ERRORS),
         );
     }
     for package in found.iter_mut().flat_map(|(_, l)| l.packages.iter_mut()) {

@@ -18,6 +18,9 @@ const TAG_INSTALLTIME: u32 = 1008;
 const TAG_SIZE: u32 = 1009;
 const TAG_ARCH: u32 = 1022;
 const TAG_SOURCERPM: u32 = 1044;
+const TAG_DIRINDEXES: u32 = 1116;
+const TAG_BASENAMES: u32 = 1117;
+const TAG_DIRNAMES: u32 = 1118;
 const TAG_LONGSIZE: u32 = 5009;
 
 const TYPE_INT16: u32 = 3;
@@ -88,9 +91,61 @@ impl<'a> Header<'a> {
         Ok(Some(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))))
     }
 
+    /// Every element of a string-array tag; empty when the header lacks the tag.
+    fn strings(&self, tag: u32) -> Result<Vec<&'a [u8]>, DbError> {
+        let Some((kind, offset, count)) = self.entry(tag)? else { return Ok(Vec::new()) };
+        if kind != TYPE_STRING_ARRAY {
+            return Err(DbError::Corrupt(format!("rpm tag {tag} has type {kind}, not a string array")));
+        }
+        let mut rest = self.store.get(offset..).ok_or_else(|| out_of_bounds(tag))?;
+        // Each element takes at least its NUL, which bounds a count read from damaged data.
+        let mut out = Vec::with_capacity(count.min(rest.len()));
+        for _ in 0..count {
+            let end = memchr(0, rest).ok_or_else(|| out_of_bounds(tag))?;
+            out.push(&rest[..end]);
+            rest = &rest[end + 1..];
+        }
+        Ok(out)
+    }
+
+    /// Every element of an INT32-array tag; empty when the header lacks the tag.
+    fn int32s(&self, tag: u32) -> Result<Vec<u32>, DbError> {
+        let Some((kind, offset, count)) = self.entry(tag)? else { return Ok(Vec::new()) };
+        if kind != TYPE_INT32 {
+            return Err(DbError::Corrupt(format!("rpm tag {tag} has type {kind}, not INT32")));
+        }
+        let end = count.checked_mul(4).and_then(|len| offset.checked_add(len)).ok_or_else(|| out_of_bounds(tag))?;
+        let bytes = self.store.get(offset..end).ok_or_else(|| out_of_bounds(tag))?;
+        Ok(bytes.chunks_exact(4).filter_map(|b| be32(b, 0)).collect())
+    }
+
     fn required(&self, tag: u32, what: &str) -> Result<&'a [u8], DbError> {
         self.string(tag)?.ok_or_else(|| DbError::Corrupt(format!("rpm header without {what}")))
     }
+}
+
+/// Calls `each(package name, path)` for every file an rpm header lists (`DIRNAMES[DIRINDEXES[i]] + BASENAMES[i]`).
+pub(super) fn files_from_header(blob: &[u8], each: &mut dyn FnMut(&str, &[u8])) -> Result<(), DbError> {
+    let header = Header::parse(blob)?;
+    let name = String::from_utf8_lossy(header.required(TAG_NAME, "a name")?);
+    let (dirs, bases, indexes) =
+        (header.strings(TAG_DIRNAMES)?, header.strings(TAG_BASENAMES)?, header.int32s(TAG_DIRINDEXES)?);
+    if bases.len() != indexes.len() {
+        return Err(DbError::Corrupt(format!(
+            "rpm header lists {} file names and {} dir indexes",
+            bases.len(),
+            indexes.len()
+        )));
+    }
+    let mut path = Vec::new();
+    for (base, index) in bases.into_iter().zip(indexes) {
+        let dir = dirs.get(index as usize).ok_or_else(|| out_of_bounds(TAG_DIRINDEXES))?;
+        path.clear();
+        path.extend_from_slice(dir);
+        path.extend_from_slice(base);
+        each(&name, &path);
+    }
+    Ok(())
 }
 
 /// The package an rpm header describes, with the version written the way `rpm -q` shows it plus the epoch.

@@ -71,7 +71,16 @@ fn packages_from_blobs(blobs: Blobs) -> Listing {
 }
 
 pub(super) fn probe(root: &SystemRoot, found: &mut Vec<(PackageSource, Listing)>) {
+    for (system, host, format_name, format) in databases(root) {
+        let listing = read_rpmdb(&host, format);
+        found.push((source(PackageKind::Rpm, &system, format_name), listing));
+    }
+}
+
+/// The live database file of each real rpm database directory under `root`: system path, host path, format.
+fn databases(root: &SystemRoot) -> Vec<(String, PathBuf, &'static str, RpmDbFormat)> {
     let mut seen: Vec<PathBuf> = Vec::new();
+    let mut out = Vec::new();
     for dir in DIRS {
         let host_dir = root.path(dir);
         let Ok(real) = std::fs::canonicalize(&host_dir) else { continue };
@@ -79,11 +88,44 @@ pub(super) fn probe(root: &SystemRoot, found: &mut Vec<(PackageSource, Listing)>
             continue;
         }
         seen.push(real);
-        let Some((file, format_name, format)) = FILES.into_iter().find(|(file, ..)| host_dir.join(file).is_file())
-        else {
-            continue;
-        };
-        let listing = read_rpmdb(&host_dir.join(file), format);
-        found.push((source(PackageKind::Rpm, &format!("{dir}/{file}"), format_name), listing));
+        if let Some((file, format_name, format)) = FILES.into_iter().find(|(file, ..)| host_dir.join(file).is_file()) {
+            out.push((format!("{dir}/{file}"), host_dir.join(file), format_name, format));
+        }
     }
+    out
+}
+
+/// Calls `each(package, path)` for every file of every package of an rpm database file.
+pub fn for_each_file(path: &std::path::Path, format: RpmDbFormat, each: &mut dyn FnMut(&str, &[u8])) -> Vec<DbError> {
+    let blobs = match format {
+        RpmDbFormat::Sqlite => sqlite::read(path),
+        RpmDbFormat::Ndb | RpmDbFormat::BerkeleyDb => match std::fs::read(path) {
+            Ok(data) => match format {
+                RpmDbFormat::Ndb => ndb::read(&data),
+                _ => bdb::read(&data),
+            },
+            Err(err) => Err(err.into()),
+        },
+    };
+    let blobs = match blobs {
+        Ok(blobs) => blobs,
+        Err(err) => return vec![err],
+    };
+    let mut problems = blobs.problems;
+    for blob in &blobs.blobs {
+        if let Err(problem) = header::files_from_header(blob, each) {
+            problems.push(problem);
+        }
+    }
+    problems
+}
+
+/// Calls `each(package, path)` for every file of every package in the rpm databases under `root`; returns the
+/// problems met, each naming its database.
+pub(super) fn for_each_installed_file(root: &SystemRoot, each: &mut dyn FnMut(&str, &[u8])) -> Vec<DbError> {
+    let mut problems = Vec::new();
+    for (system, host, _, format) in databases(root) {
+        problems.extend(for_each_file(&host, format, each).into_iter().map(|p| p.in_file(&system)));
+    }
+    problems
 }

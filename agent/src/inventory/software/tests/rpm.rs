@@ -181,3 +181,46 @@ fn a_truncated_sqlite_rpmdb_is_reported() {
         assert!(!listing.is_complete(), "cut at {cut}");
     }
 }
+
+/// The file lists in the headers equal `rpm -qa --qf '[%{=NAME}\t%{FILENAMES}\n]'` on the same databases: each
+/// file's owner is a package rpm lists it under (a directory two packages list goes to the first read).
+#[test]
+fn file_lists_equal_rpm_filenames() {
+    use crate::inventory::software::owners::Owners;
+    use crate::inventory::software::rpm::for_each_file;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("rpmdb.sqlite");
+    std::fs::write(&sqlite, read_xz("rpm/cbl-mariner-2.0/rpmdb.sqlite.xz")).unwrap();
+    let bdb = dir.path().join("Packages");
+    std::fs::write(&bdb, read_xz("rpm/libuuid/Packages.xz")).unwrap();
+    let cases = [
+        (sqlite, RpmDbFormat::Sqlite, "rpm/cbl-mariner-2.0/expected.rpm-qa-filenames.tsv.xz", 7269),
+        (bdb, RpmDbFormat::BerkeleyDb, "rpm/libuuid/expected.rpm-qa-filenames.tsv", 7),
+    ];
+    for (db, format, expected, count) in cases {
+        let text = if expected.ends_with(".xz") { read_xz(expected) } else { read(expected) };
+        let rows: Vec<(String, String)> = String::from_utf8(text)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split_once('\t').map(|(n, p)| (n.to_string(), p.to_string())).unwrap())
+            .collect();
+        assert_eq!(rows.len(), count);
+
+        let mut seen = Vec::new();
+        let problems = for_each_file(&db, format, &mut |package, path| {
+            seen.push((package.to_string(), String::from_utf8(path.to_vec()).unwrap()));
+        });
+        assert!(problems.is_empty(), "{problems:?}");
+        seen.sort();
+        assert_eq!(seen, rows, "{expected}");
+
+        let mut owners = Owners::new(rows.iter().map(|(_, p)| p.as_str()));
+        for_each_file(&db, format, &mut |package, path| owners.claim(path, package));
+        assert!(owners.all_claimed());
+        for (_, path) in &rows {
+            let owner = owners.owner(path).unwrap();
+            assert!(rows.contains(&(owner.to_string(), path.clone())), "{path} owned by {owner}");
+        }
+    }
+}
