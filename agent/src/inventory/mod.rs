@@ -63,7 +63,7 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
     if wants(SectionName::Software)
         && let Some(software) = software.as_mut()
     {
-        software::add_language_packages(root, &config.language, software, &mut errors);
+        software::add_other_packages(root, &config.language, software, &mut errors);
     }
     let patch_state = match (&patches, wants(SectionName::Patches)) {
         (Some(patches), _) => PatchState::Collected(patches),

@@ -7,10 +7,12 @@
 
 mod apk;
 mod dpkg;
+pub mod flatpak;
 pub mod language;
 mod owners;
 mod pacman;
 mod rpm;
+pub mod snap;
 
 #[cfg(test)]
 mod tests;
@@ -111,12 +113,15 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Software {
     assemble(found, errors)
 }
 
-/// Adds the language packages found under `root` ([`language`]) to a software section read by [`collect`].
-pub fn add_language_packages(root: &SystemRoot, scan: &LanguageScan, software: &mut Software, errors: &mut ErrorLog) {
+/// Adds what other package managers installed under `root` to a software section read by [`collect`]: language
+/// packages ([`language`]), snaps ([`snap`]) and flatpaks ([`flatpak`]).
+pub fn add_other_packages(root: &SystemRoot, scan: &LanguageScan, software: &mut Software, errors: &mut ErrorLog) {
     if cfg!(windows) && root.is_live() {
         return;
     }
-    let found = language::probe(root, scan, errors);
+    let mut found = language::probe(root, scan, errors);
+    snap::probe(root, &mut found, errors);
+    flatpak::probe(root, &mut found);
     let more = assemble(found, errors);
     software.sources.extend(more.sources);
     software.packages.extend(more.packages);

@@ -1,6 +1,7 @@
 //! Fixture-driven tests of the package database readers against listings made by the real tools.
 
 mod apk_pacman;
+mod bundles;
 mod collect;
 mod dpkg;
 mod rpm;

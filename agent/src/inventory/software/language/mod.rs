@@ -31,7 +31,7 @@ use crate::root::{ErrorLog, SystemRoot};
 pub use gem::parse_gemspec;
 pub use npm::parse_package_json;
 pub use python::parse_python_metadata;
-pub use walk::Layout;
+pub use walk::{Layout, expand};
 
 /// A package's name and version as its metadata file states them.
 #[derive(Debug, Clone, PartialEq, Eq)]

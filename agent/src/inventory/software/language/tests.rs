@@ -8,7 +8,7 @@ use muster_shared::v1::{ErrorKind, Package, PackageKind, PackageSource, SectionN
 
 use super::{LanguageScan, Parsed, parse_gemspec, parse_package_json, parse_python_metadata};
 use crate::inventory::software::owners::{Owners, claim_apk_installed, claim_dpkg_list};
-use crate::inventory::software::{add_language_packages, collect};
+use crate::inventory::software::{add_other_packages, collect};
 use crate::root::{ErrorLog, SystemRoot};
 
 const MIXED: &str = "lang/debian-12-mixed";
@@ -29,7 +29,7 @@ fn scan_at(root: &Path, scan: &LanguageScan) -> (Software, ErrorLog) {
     let root = SystemRoot::mounted(root);
     let mut errors = ErrorLog::new();
     let mut software = collect(&root, &mut errors);
-    add_language_packages(&root, scan, &mut software, &mut errors);
+    add_other_packages(&root, scan, &mut software, &mut errors);
     (software, errors)
 }
 
