@@ -100,7 +100,8 @@ async fn updates_fetch_conditionally_and_import_what_changed(h: Harness) {
     let actor = Actor::cli();
 
     // First run: both downloaded, imported once, audited.
-    let first = update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now()).await.unwrap();
+    let first =
+        update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now(), &Default::default()).await.unwrap();
     assert_eq!(first.sources.iter().map(|s| s.status).collect::<Vec<_>>(), ["downloaded", "downloaded"]);
     assert_eq!(first.sources[0].bytes, subset.len() as u64);
     let import = first.import.as_ref().unwrap();
@@ -112,7 +113,8 @@ async fn updates_fetch_conditionally_and_import_what_changed(h: Harness) {
     assert_eq!(audit[0].actor, "cli");
 
     // Second run: the ETags go back, nothing is downloaded, nothing imported.
-    let second = update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now()).await.unwrap();
+    let second =
+        update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now(), &Default::default()).await.unwrap();
     assert_eq!(second.sources.iter().map(|s| s.status).collect::<Vec<_>>(), ["not_modified", "not_modified"]);
     assert!(second.import.is_none());
     let log = mirror.files.log.lock().unwrap().clone();
@@ -126,13 +128,15 @@ async fn updates_fetch_conditionally_and_import_what_changed(h: Harness) {
     let fewer: Vec<u8> =
         String::from_utf8(subset).unwrap().lines().skip(1).map(|l| format!("{l}\n")).collect::<String>().into_bytes();
     mirror.files.bodies.lock().unwrap()[0].1 = fewer;
-    let third = update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now()).await.unwrap();
+    let third =
+        update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now(), &Default::default()).await.unwrap();
     assert_eq!(third.sources.iter().map(|s| s.status).collect::<Vec<_>>(), ["downloaded", "not_modified"]);
     assert_eq!(third.import.as_ref().unwrap().summary.unchanged, 10);
 
     // A source that fails is reported; the copy held before stays and the others still import.
     mirror.files.bodies.lock().unwrap().remove(1);
-    let fourth = update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now()).await.unwrap();
+    let fourth =
+        update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now(), &Default::default()).await.unwrap();
     assert_eq!(fourth.failed(), 1);
     assert_eq!(fourth.sources[1].error.as_deref(), Some("HTTP 404"));
     let held: Vec<String> = std::fs::read_dir(cache.path())
@@ -144,10 +148,17 @@ async fn updates_fetch_conditionally_and_import_what_changed(h: Harness) {
 
     // Without our CA the mirror's certificate is refused: nothing is imported from an unauthenticated server.
     let untrusting = Fetcher::new(None).unwrap();
-    let refused =
-        update(h.store.as_ref(), &untrusting, &sources[..1], tempfile::tempdir().unwrap().path(), &actor, h.now())
-            .await
-            .unwrap();
+    let refused = update(
+        h.store.as_ref(),
+        &untrusting,
+        &sources[..1],
+        tempfile::tempdir().unwrap().path(),
+        &actor,
+        h.now(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(refused.failed(), 1, "{:?}", refused.sources);
     assert!(refused.import.is_none());
     let _ = mirror.stop.send(());
@@ -159,7 +170,10 @@ async fn a_mirror_directory_imports_as_is(h: Harness) {
     let fetcher = Fetcher::new(None).unwrap();
     let source = Source::parse(dir.path().to_str().unwrap()).unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let report = update(h.store.as_ref(), &fetcher, &[source], cache.path(), &Actor::cli(), h.now()).await.unwrap();
+    let report =
+        update(h.store.as_ref(), &fetcher, &[source], cache.path(), &Actor::cli(), h.now(), &Default::default())
+            .await
+            .unwrap();
     assert_eq!(report.sources[0].status, "mirror");
     assert_eq!(report.import.unwrap().summary.imported, 3);
     assert_eq!(h.store.advisory_freshness().await.unwrap().advisories, 3);
@@ -184,6 +198,7 @@ async fn serve_refreshes_on_its_own(h: Harness) {
         cache.path().to_owned(),
         std::time::Duration::from_secs(24 * 3600),
         clock,
+        Arc::clone(&h.state.rules),
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while h.store.advisory_freshness().await.unwrap().advisories < 11 {

@@ -36,10 +36,10 @@ both!(
 const PASSWORD: &str = "correct horse battery staple";
 const HOSTILE: &str = "<script>window.__pwned=1</script>\"><img src=x onerror=\"window.__pwned=1\">";
 
-struct Page {
-    status: StatusCode,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
     headers: HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
@@ -84,7 +84,7 @@ async fn request_with(
     Page { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
 }
 
-async fn get(h: &Harness, uri: &str, cookie: &str) -> Page {
+pub(crate) async fn get(h: &Harness, uri: &str, cookie: &str) -> Page {
     request(h, Method::GET, uri, Some(cookie), None).await
 }
 
@@ -117,7 +117,7 @@ async fn sign_in(h: &Harness, name: &str, password: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn user(h: &Harness, name: &str, role: Role) -> String {
+pub(crate) async fn user(h: &Harness, name: &str, role: Role) -> String {
     add_user(h, name, role).await;
     sign_in(h, name, PASSWORD).await
 }
@@ -134,6 +134,7 @@ fn findings_filter(h: &Harness) -> muster_collector::findings::FindingFilter {
         now: h.now(),
         limit: 1000,
         offset: 0,
+        ..Default::default()
     }
 }
 
@@ -817,7 +818,7 @@ async fn advisory_data_age_is_shown(h: Harness) {
     let paths = [dir.join("debian/debian-osv-subset.jsonl"), dir.join("kev/known_exploited_vulnerabilities.json")];
     let mut db = AdvisoryDb::new();
     let outcome = import_paths(&mut db, &paths, &ImportLimits::files(), &mut |_| {});
-    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now()).await.unwrap();
+    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now(), &Default::default()).await.unwrap();
     let freshness = h.store.advisory_freshness().await.unwrap();
     assert_eq!((freshness.advisories, freshness.kev_entries), (11, 1404));
     let days = (h.now() - freshness.newest_modified.unwrap()).num_days();
@@ -847,7 +848,7 @@ async fn the_host_page_is_paged(h: Harness) {
     let paths = [dir.join("debian/debian-osv-subset.jsonl"), dir.join("kev/known_exploited_vulnerabilities.json")];
     let mut db = AdvisoryDb::new();
     let outcome = import_paths(&mut db, &paths, &ImportLimits::files(), &mut |_| {});
-    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now()).await.unwrap();
+    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now(), &Default::default()).await.unwrap();
     let machine = Machine::thinkpad("4c4c4544004d3510804bb2c04f4e3732");
     let mut report = weak(&machine);
     for p in report.software.as_mut().unwrap().packages.iter_mut() {

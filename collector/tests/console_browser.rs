@@ -376,6 +376,7 @@ fn filter(h: &Harness) -> FindingFilter {
         now: h.now(),
         limit: 1000,
         offset: 0,
+        ..Default::default()
     }
 }
 

@@ -18,3 +18,4 @@ mod limits;
 mod read_api;
 mod serve;
 mod vulnerabilities;
+mod worklist;

@@ -25,7 +25,7 @@ async fn import(h: &Harness, paths: &[PathBuf]) -> ImportReport {
     let mut db = AdvisoryDb::new();
     let outcome = import_paths(&mut db, paths, &ImportLimits::files(), &mut |_| {});
     assert_eq!(outcome.summary.errors, Vec::<String>::new());
-    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now()).await.unwrap()
+    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now(), &Default::default()).await.unwrap()
 }
 
 /// Real records of the Debian subset, selected by id (lines copied unmodified into a temporary file).
@@ -402,7 +402,7 @@ async fn findings_are_the_scans_fixes(h: Harness) {
     let mut db = AdvisoryDb::new();
     let outcome = import_paths(&mut db, &paths, &ImportLimits::files(), &mut |_| {});
     assert_eq!(outcome.summary.errors, Vec::<String>::new());
-    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now()).await.unwrap();
+    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now(), &Default::default()).await.unwrap();
     let (_, secret) = h.enroll_secret(None).await;
     let viewer = h.api_token(Role::Viewer).await;
     let thinkpad = |name: &str| common::debian(&Machine::thinkpad(name));
@@ -486,6 +486,8 @@ async fn per_advisory_findings_are_superseded(h: Harness) {
         remediation: "apt-get install --only-upgrade libc-bin libc6".to_owned(),
         evidence: vec!["libc6:amd64 2.36-9+deb12u3 installed; fixed in 2.36-9+deb12u4".to_owned()],
         details: serde_json::json!({}),
+        // Rows of this shape were written before the priority column: the migration's default.
+        priority: 0,
     };
     let old_id = finding_id(&host, FindingKind::Vulnerability, &old.rule_id, &old.subject);
     let mut tx = h.store.begin_findings_tx().await.unwrap();

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use muster_collector::findings::evaluate::{EVALUATOR, VULNERABILITY_MATCHER, vulnerability_sla_days};
 use muster_collector::findings::{Action, FindingKind, Status};
 use muster_collector::rules::Severity;
+use muster_collector::vuln::priority::{FIX_POINTS, KEV_POINTS, SEVERITY_POINTS, rule_priority};
 use muster_shared::v1::Package;
 
 use crate::advisories::Advisory;
@@ -81,6 +82,7 @@ enum Picked<'a> {
 fn pick<'a>(
     plan: &HostPlan,
     fleet: &'a Fleet,
+    advisories: &[Advisory],
     candidates: &Candidates,
     want: usize,
     rng: &mut Rng,
@@ -108,12 +110,15 @@ fn pick<'a>(
         }
     };
     add_rules(&mut picked, (want * 35).div_ceil(100), rng);
+    // One finding per fix: per (source package, fixed or not), as `findings::vulnerability` keys them.
+    let mut fixes = HashSet::new();
     for _ in 0..50 * want {
         if picked.len() >= want {
             break;
         }
         let Some((a, p)) = candidates.sample(rng) else { break };
-        if plan.levels[p] != DROPPED && !picked.contains(&Picked::Vulnerability(a, p)) {
+        let key = (source_of(&fleet.images[plan.image].packages[p]).to_owned(), advisories[a].fixed.is_some());
+        if plan.levels[p] != DROPPED && fixes.insert(key) {
             picked.push(Picked::Vulnerability(a, p));
         }
     }
@@ -130,6 +135,8 @@ struct NewFinding {
     sla_days: u32,
     remediation: String,
     evidence: Vec<String>,
+    /// The worklist number (`vuln::priority`) the findings writer stores.
+    priority: u32,
     /// Vulnerability findings: the advisory's index and the installed package.
     matched: Option<(usize, Package)>,
 }
@@ -149,6 +156,7 @@ fn describe(what: Picked<'_>, plan: &HostPlan, fleet: &Fleet, advisories: &[Advi
                 sla_days: rule.sla_days,
                 remediation: rule.remediation.clone(),
                 evidence: vec![format!("{rule_id} matched on {}", plan.hostname)],
+                priority: rule_priority(rule.severity),
                 matched: None,
             })
         }
@@ -162,13 +170,13 @@ fn describe(what: Picked<'_>, plan: &HostPlan, fleet: &Fleet, advisories: &[Advi
                 "low" | "negligible" => Severity::Low,
                 _ => Severity::Medium,
             };
-            let subject = match &pkg.arch {
+            let binary = match &pkg.arch {
                 Some(arch) => format!("{}:{arch}", pkg.name),
                 None => pkg.name.clone(),
             };
             let mut evidence = vec![match &adv.fixed {
-                Some(v) => format!("{subject} {} installed; fixed in {v}", pkg.version),
-                None => format!("{subject} {} installed; no fix yet", pkg.version),
+                Some(v) => format!("{binary} {} installed; fixed in {v}", pkg.version),
+                None => format!("{binary} {} installed; no fix yet", pkg.version),
             }];
             if source_of(&pkg) != pkg.name {
                 let version = pkg.source_version.as_ref().unwrap_or(&pkg.version);
@@ -177,11 +185,25 @@ fn describe(what: Picked<'_>, plan: &HostPlan, fleet: &Fleet, advisories: &[Advi
             if adv.kev {
                 evidence.push("listed in CISA's Known Exploited Vulnerabilities".into());
             }
+            // As `vuln::priority::Priority::score` (no CVSS part: the bench's advisories carry none).
+            let level = match severity {
+                Severity::Critical => 5,
+                Severity::High => 4,
+                Severity::Medium => 3,
+                Severity::Low => 2,
+                Severity::Info => 1,
+            };
+            let fix_rank = if adv.fixed.is_some() { 3 } else { 0 };
+            let priority = u32::from(adv.kev) * KEV_POINTS + fix_rank * FIX_POINTS + level * SEVERITY_POINTS;
             Some(NewFinding {
                 kind: FindingKind::Vulnerability,
-                rule_id: adv.id.clone(),
-                title: format!("{} in {}: {}", adv.id, source_of(&pkg), adv.summary),
-                subject,
+                rule_id: if adv.fixed.is_some() { "vuln.fix" } else { "vuln.no_fix" }.to_owned(),
+                title: match &adv.fixed {
+                    Some(v) => format!("Upgrade {} ({}) to {v} — fixes {}", source_of(&pkg), pkg.name, adv.id),
+                    None => format!("No fix yet for {} ({}): {}", source_of(&pkg), pkg.name, adv.id),
+                },
+                subject: source_of(&pkg).to_owned(),
+                priority,
                 severity,
                 sla_days: vulnerability_sla_days(severity),
                 remediation: remediation(adv, &pkg, im.manager.upgrade()),
@@ -317,6 +339,7 @@ const FINDING_COLUMNS: &[&str] = &[
     "risk_expires_at",
     "resolved_at",
     "resolved_report_id",
+    "priority",
 ];
 
 const MATCH_COLUMNS: &[&str] = &[
@@ -392,7 +415,7 @@ pub async fn seed_findings(
         let im = &fleet.images[plan.image];
         due += counts[i];
         let want = due.saturating_sub(stats.findings);
-        let picked = pick(plan, fleet, &candidates[plan.image], want, rng, now);
+        let picked = pick(plan, fleet, advisories, &candidates[plan.image], want, rng, now);
         if i == 0 {
             stats.detail_host_findings = picked.len();
         }
@@ -458,6 +481,7 @@ pub async fn seed_findings(
                 V::OI(risk_expires),
                 V::OI(life.resolved.map(ms)),
                 ot(life.resolved.map(|_| rng.id())),
+                V::I(i64::from(f.priority)),
             ];
             findings.add(row);
             for e in life.events {

@@ -21,7 +21,9 @@ use crate::config::parse_duration;
 use crate::error::AppError;
 use crate::findings::actions::{ActionError, TransitionRequest};
 use crate::findings::evaluate::RunSummary;
-use crate::findings::{Action, FindingEvent, FindingFilter, FindingKind, FindingPage, FindingView, Status};
+use crate::findings::{
+    Action, FindingEvent, FindingFilter, FindingKind, FindingPage, FindingSort, FindingView, Status,
+};
 use crate::model::Role;
 use crate::rules::{RuleView, Severity};
 
@@ -72,6 +74,13 @@ pub struct FindingsQuery {
     pub kind: Option<String>,
     /// Only overdue (`true`) or only not overdue (`false`) findings.
     pub overdue: Option<bool>,
+    /// `true`: only findings someone still has to act on (open, acknowledged, reopened). Default: every status.
+    pub active: Option<bool>,
+    /// `priority` (default: the worklist, known exploited, then fix available, then severity, then oldest),
+    /// `severity`, `due`, `first_seen`, `host`, `rule` or `status`.
+    pub sort: Option<String>,
+    /// `desc` reverses the sort's own order.
+    pub dir: Option<String>,
     /// Page size, 1 to 1000 (default 100); ignored for CSV.
     pub limit: Option<i64>,
     pub offset: Option<i64>,
@@ -95,6 +104,15 @@ impl FindingsQuery {
             self.status.map(|s| Status::parse(&s).ok_or_else(|| bad(format!("unknown status {s:?}")))).transpose()?;
         let kind =
             self.kind.map(|s| FindingKind::parse(&s).ok_or_else(|| bad(format!("unknown kind {s:?}")))).transpose()?;
+        let sort = match self.sort.as_deref() {
+            None => FindingSort::default(),
+            Some(s) => FindingSort::parse(s).ok_or_else(|| bad(format!("unknown sort {s:?}")))?,
+        };
+        let descending = match self.dir.as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => return Err(bad(format!("dir is asc or desc, not {other:?}"))),
+        };
         let (limit, offset) = if csv {
             (MAX_CSV_ROWS, 0)
         } else {
@@ -112,6 +130,9 @@ impl FindingsQuery {
             host_id: host.or(self.host),
             kind,
             overdue: self.overdue,
+            active: self.active.unwrap_or(false),
+            sort,
+            descending,
             now,
             limit,
             offset,
@@ -129,7 +150,7 @@ async fn respond(state: &AppState, filter: FindingFilter, csv: bool) -> Result<R
     Ok(Json(page).into_response())
 }
 
-/// List findings, filtered and paginated, most severe first.
+/// List findings, filtered and paginated, in the worklist's order unless `sort` says otherwise.
 #[utoipa::path(get, path = "/api/v1/findings", tag = "findings", params(FindingsQuery),
     responses(
         (status = 200, body = FindingPage, description = "JSON, or text/csv with `format=csv`"),

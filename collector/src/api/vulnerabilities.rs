@@ -196,9 +196,17 @@ pub async fn upload(
         return Err(too_large());
     }
     let now = (state.clock)();
-    let report =
-        crate::app::vulnerabilities::import(state.store.as_ref(), &auth.actor(ip), &name, &db, outcome.summary, now)
-            .await?;
+    let policy = crate::vuln::FindingPolicy::from_params(&state.rules.current().params);
+    let report = crate::app::vulnerabilities::import(
+        state.store.as_ref(),
+        &auth.actor(ip),
+        &name,
+        &db,
+        outcome.summary,
+        now,
+        &policy,
+    )
+    .await?;
     Ok(Json(report))
 }
 

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::model::to_ms;
 use crate::store::{Store, StoreError};
 use crate::vuln::keyed::{self, KeyHit, MatchKey};
-use crate::vuln::{AdvisoryDb, ChangedKeys, HostProfile, ImportSummary};
+use crate::vuln::{AdvisoryDb, ChangedKeys, FindingPolicy, HostProfile, ImportSummary};
 
 use crate::store::advisories::{HostMatchState, WriteOutcome};
 
@@ -47,6 +47,7 @@ pub async fn store_import(
     db: &AdvisoryDb,
     mut summary: ImportSummary,
     now: DateTime<Utc>,
+    policy: &FindingPolicy,
 ) -> Result<ImportReport, StoreError> {
     let stored = store.advisory_modified().await?;
     // The in-memory import counted records against each other; recount the distinct ones against the database.
@@ -102,7 +103,7 @@ pub async fn store_import(
         return Ok(ImportReport { summary, rematch: RematchStats::default() });
     }
     let outcome = store.write_advisories(&write, kev, now).await?;
-    let rematch = rematch_changed(store, &outcome, now).await?;
+    let rematch = rematch_changed(store, &outcome, now, policy).await?;
     Ok(ImportReport { summary, rematch })
 }
 
@@ -112,6 +113,7 @@ pub async fn rematch_changed(
     store: &dyn Store,
     outcome: &WriteOutcome,
     now: DateTime<Utc>,
+    policy: &FindingPolicy,
 ) -> Result<RematchStats, StoreError> {
     let mut stats = RematchStats::default();
     let mut by_eco: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -160,7 +162,7 @@ pub async fn rematch_changed(
         hosts.extend(store.all_host_ids().await?);
     }
     for host in &hosts {
-        match_host(store, host, now).await?;
+        match_host(store, host, now, policy).await?;
         stats.hosts_rematched += 1;
     }
     Ok(stats)
@@ -181,6 +183,7 @@ pub async fn match_host(
     store: &dyn Store,
     host_id: &str,
     now: DateTime<Utc>,
+    policy: &FindingPolicy,
 ) -> Result<Option<HostMatchOutcome>, StoreError> {
     let Some(inventory) = store.host_inventory(host_id).await? else { return Ok(None) };
     let os = inventory.os.clone().unwrap_or_default();
@@ -237,8 +240,7 @@ pub async fn match_host(
     store.save_host_matches(host_id, &keys, &matches, &state).await?;
     // Vulnerabilities share the findings lifecycle: open, resolve and reopen them like rule findings.
     if let Some(current) = store.host_vulnerabilities(host_id).await? {
-        let policy = crate::vuln::FindingPolicy::default();
-        let outcome = crate::findings::vulnerability::vulnerability_outcome(host_id, &current, &policy);
+        let outcome = crate::findings::vulnerability::vulnerability_outcome(host_id, &current, policy);
         super::findings::apply(store, &outcome, now, None, crate::findings::evaluate::VULNERABILITY_MATCHER).await?;
     }
     Ok(Some(HostMatchOutcome { keys: keys.len(), evaluated, findings: matches.len() }))
@@ -255,11 +257,17 @@ fn advisory_db(advisories: Vec<crate::vuln::Advisory>) -> AdvisoryDb {
 
 /// The ingest hook: after a report is committed, match the host if its OS or packages were sent. Failures are
 /// logged, not returned: the report is stored, and the next report or import matches again.
-pub async fn after_report(store: &dyn Store, host_id: &str, report: &muster_shared::v1::Report, now: DateTime<Utc>) {
+pub async fn after_report(
+    store: &dyn Store,
+    host_id: &str,
+    report: &muster_shared::v1::Report,
+    now: DateTime<Utc>,
+    policy: &FindingPolicy,
+) {
     if report.software.is_none() && report.os.is_none() {
         return;
     }
-    match match_host(store, host_id, now).await {
+    match match_host(store, host_id, now, policy).await {
         Ok(Some(o)) => {
             tracing::debug!(host_id, keys = o.keys, evaluated = o.evaluated, findings = o.findings, "host matched")
         }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::advisory_sync::ImportReport;
 use super::audit::Actor;
 use crate::store::{Store, StoreError};
-use crate::vuln::{AdvisoryDb, ImportLimits, import_paths};
+use crate::vuln::{AdvisoryDb, FindingPolicy, ImportLimits, import_paths};
 
 /// Where advisory data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +207,7 @@ pub async fn update(
     cache_dir: &Path,
     actor: &Actor,
     now: DateTime<Utc>,
+    policy: &FindingPolicy,
 ) -> Result<UpdateReport, UpdateError> {
     tokio::fs::create_dir_all(cache_dir).await.map_err(cache_err(cache_dir))?;
     let state_path = cache_dir.join(STATE_FILE);
@@ -278,7 +279,7 @@ pub async fn update(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let import = super::vulnerabilities::import(store, actor, &name, &db, summary, now).await?;
+    let import = super::vulnerabilities::import(store, actor, &name, &db, summary, now, policy).await?;
     Ok(UpdateReport { sources: outcomes, import: Some(import) })
 }
 
@@ -291,6 +292,7 @@ pub fn spawn(
     cache_dir: PathBuf,
     interval: std::time::Duration,
     clock: crate::Clock,
+    rules: std::sync::Arc<crate::rules::Rules>,
 ) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval.max(std::time::Duration::from_secs(60)));
@@ -298,7 +300,9 @@ pub fn spawn(
         let actor = Actor { name: "advisory-update".to_owned(), source_ip: None };
         loop {
             ticks.tick().await;
-            match update(store.as_ref(), &fetcher, &sources, &cache_dir, &actor, clock()).await {
+            // The policy in force at each run: a reload between runs applies to the next.
+            let policy = FindingPolicy::from_params(&rules.current().params);
+            match update(store.as_ref(), &fetcher, &sources, &cache_dir, &actor, clock(), &policy).await {
                 Ok(report) => {
                     for s in report.sources.iter().filter(|s| s.status == "failed") {
                         tracing::warn!(source = %s.source, error = s.error.as_deref().unwrap_or(""), "advisory source not fetched");

@@ -89,7 +89,8 @@ pub async fn report(
     if let IngestOutcome::Stored { events } = outcome {
         tracing::debug!(host_id = %host_id, report_id = %input.report_id, events, "report stored");
         super::evaluation::after_ingest(state, host_id, &input.report_id).await;
-        crate::app::advisory_sync::after_report(state.store.as_ref(), host_id, &input.report, now).await;
+        let policy = crate::vuln::FindingPolicy::from_params(&state.rules.current().params);
+        crate::app::advisory_sync::after_report(state.store.as_ref(), host_id, &input.report, now, &policy).await;
     }
     Ok(outcome)
 }

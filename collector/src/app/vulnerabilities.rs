@@ -8,7 +8,7 @@ use crate::app::audit::{Actor, AuditEvent, record};
 use crate::rules::Policy;
 use crate::store::advisories::AdvisoryFreshness;
 use crate::store::{Store, StoreError};
-use crate::vuln::{AdvisoryDb, ImportSummary};
+use crate::vuln::{AdvisoryDb, FindingPolicy, ImportSummary};
 
 /// Stores what was read from the file `name` into `db` and audits it.
 pub async fn import(
@@ -18,8 +18,9 @@ pub async fn import(
     db: &AdvisoryDb,
     summary: ImportSummary,
     now: DateTime<Utc>,
+    policy: &FindingPolicy,
 ) -> Result<ImportReport, StoreError> {
-    let report = sync::store_import(store, db, summary, now).await?;
+    let report = sync::store_import(store, db, summary, now, policy).await?;
     let s = &report.summary;
     let counts = serde_json::json!({
         "records_read": s.records_read, "imported": s.imported, "updated": s.updated,

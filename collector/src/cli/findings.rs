@@ -12,7 +12,7 @@ use crate::app::findings as app_findings;
 use crate::cli::{Format, emit};
 use crate::config::parse_duration;
 use crate::findings::actions::TransitionRequest;
-use crate::findings::{Action, FindingFilter, FindingKind, FindingView, Status};
+use crate::findings::{Action, FindingFilter, FindingKind, FindingSort, FindingView, Status};
 use crate::rules::{PolicySource, RuleView, Rules, Severity};
 use crate::store::Store;
 
@@ -177,6 +177,9 @@ pub async fn run_findings(cmd: &FindingsCommand, store: &dyn Store, format: Form
                 host_id: host.clone(),
                 kind: None::<FindingKind>,
                 overdue: overdue.then_some(true),
+                active: false,
+                sort: FindingSort::Priority,
+                descending: false,
                 now,
                 limit: *limit,
                 offset: 0,

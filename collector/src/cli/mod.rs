@@ -311,6 +311,7 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
             settings.data_dir.join("advisories"),
             args.schedule.advisory_update_interval,
             state.clock.clone(),
+            Arc::clone(&state.rules),
         );
     }
     crate::server::serve(listener, crate::app(state), tls_config, crate::server::shutdown_signal()).await?;

@@ -63,6 +63,9 @@ pub enum AdvisoriesCommand {
     Import {
         #[arg(required = true, num_args = 1..)]
         paths: Vec<PathBuf>,
+        /// The policy whose `negligible_opens_finding` decides which matches open findings (as `serve`'s).
+        #[command(flatten)]
+        rules: super::findings::RulesArgs,
     },
     /// Fetch advisory sources over HTTPS (conditional requests: an unchanged export is not downloaded again) or read
     /// mirror directories, and import what changed. Downloads are kept under `<data_dir>/advisories`.
@@ -75,6 +78,9 @@ pub enum AdvisoriesCommand {
         /// PEM certificates to trust besides the system's (a site mirror behind a private CA).
         #[arg(long)]
         ca_file: Option<PathBuf>,
+        /// The policy whose `negligible_opens_finding` decides which matches open findings (as `serve`'s).
+        #[command(flatten)]
+        rules: super::findings::RulesArgs,
     },
 }
 
@@ -121,7 +127,8 @@ where
             }
             Ok(())
         }
-        VulnCommand::Advisories(AdvisoriesCommand::Update { sources, ca_file }) => {
+        VulnCommand::Advisories(AdvisoriesCommand::Update { sources, ca_file, rules }) => {
+            let policy = FindingPolicy::from_params(&rules.load()?.current().params);
             use crate::app::advisory_update::{self, Fetcher, Source};
             let sources = sources.iter().map(|s| Source::parse(s)).collect::<Result<Vec<_>, _>>()?;
             let fetcher = Fetcher::new(ca_file.as_deref())?;
@@ -129,7 +136,8 @@ where
             let actor = crate::app::audit::Actor::cli();
             let cache = data_dir.join("advisories");
             let report =
-                advisory_update::update(store.as_ref(), &fetcher, &sources, &cache, &actor, Utc::now()).await?;
+                advisory_update::update(store.as_ref(), &fetcher, &sources, &cache, &actor, Utc::now(), &policy)
+                    .await?;
             let mut text = String::new();
             for s in &report.sources {
                 let detail = match (&s.error, s.status) {
@@ -152,7 +160,8 @@ where
             }
             Ok(())
         }
-        VulnCommand::Advisories(AdvisoriesCommand::Import { paths }) => {
+        VulnCommand::Advisories(AdvisoriesCommand::Import { paths, rules }) => {
+            let policy = FindingPolicy::from_params(&rules.load()?.current().params);
             let store = open().await?;
             let paths = paths.clone();
             let (db, outcome) = tokio::task::spawn_blocking(move || {
@@ -163,7 +172,7 @@ where
                 (db, outcome)
             })
             .await?;
-            let report = sync::store_import(store.as_ref(), &db, outcome.summary, Utc::now()).await?;
+            let report = sync::store_import(store.as_ref(), &db, outcome.summary, Utc::now(), &policy).await?;
             emit(format, &report, &summary_text(&report))?;
             if !report.summary.complete() {
                 anyhow::bail!("some inputs could not be read to the end; what was read before the failure is stored");

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::{ExistingFinding, FindingKind, Matched, Status, due_at, finding_id};
 use crate::rules::{Evaluation, Policy, Severity};
+use crate::vuln::priority::rule_priority;
 
 /// The actor evaluations are recorded under in finding history and the audit log.
 pub const EVALUATOR: &str = "evaluator";
@@ -79,6 +80,7 @@ impl HostOutcome {
                     remediation: rule.remediation.clone(),
                     evidence: m.evidence,
                     details: serde_json::json!({}),
+                    priority: rule_priority(rule.severity),
                 })
             })
             .collect();
@@ -115,6 +117,7 @@ impl HostOutcome {
                         && f.remediation == found.remediation
                         && f.evidence == found.evidence
                         && f.details == found.details
+                        && f.priority == found.priority
                         && f.due_at == due;
                     if !same {
                         changes.push(Change::Refresh { id: f.id.clone(), found: found.clone(), due_at: due });
@@ -182,6 +185,7 @@ mod tests {
             remediation: "fix it".to_owned(),
             evidence: evidence.iter().map(|s| (*s).to_owned()).collect(),
             details: serde_json::json!({}),
+            priority: rule_priority(Severity::High),
         }
     }
 
@@ -200,6 +204,7 @@ mod tests {
             first_seen: t(1),
             due_at: due_at(t(1), 30),
             details: serde_json::json!({}),
+            priority: m.priority,
         }
     }
 

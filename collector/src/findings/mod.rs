@@ -15,7 +15,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 pub use crate::model::findings::{
-    Action, ExistingFinding, FindingEvent, FindingFilter, FindingKind, FindingPage, FindingView, Matched, Status,
+    Action, ExistingFinding, FindingEvent, FindingFilter, FindingKind, FindingPage, FindingSort, FindingView, Matched,
+    Status,
 };
 
 /// The lifecycle: which statuses each action applies to (the vocabulary is in `crate::model::findings`).

@@ -111,6 +111,11 @@ pub struct FindingView {
     pub status: Status,
     pub evidence: Vec<String>,
     pub details: serde_json::Value,
+    /// The finding's place in the worklist as one number (`vuln::priority::Priority::score`): known exploited,
+    /// then fix available, then severity.
+    pub priority: u32,
+    /// Listed in CISA's catalog of known exploited vulnerabilities (read off `priority`).
+    pub known_exploited: bool,
     pub remediation: String,
     pub sla_days: u32,
     /// When the current occurrence was first seen.
@@ -157,16 +162,64 @@ pub struct FindingEvent {
     pub details: serde_json::Value,
 }
 
+/// The orders a list of findings can be read in. Each has a natural direction (most urgent, most severe, soonest
+/// due, oldest, A to Z) that `descending` reverses; ties fall back to the worklist order, then the finding id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FindingSort {
+    /// The worklist (`vuln::priority`): known exploited, then fix available, then severity; then the oldest first.
+    #[default]
+    Priority,
+    Severity,
+    Due,
+    FirstSeen,
+    Host,
+    Rule,
+    Status,
+}
+
+impl FindingSort {
+    pub const ALL: [FindingSort; 7] = [
+        FindingSort::Priority,
+        FindingSort::Severity,
+        FindingSort::Due,
+        FindingSort::FirstSeen,
+        FindingSort::Host,
+        FindingSort::Rule,
+        FindingSort::Status,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingSort::Priority => "priority",
+            FindingSort::Severity => "severity",
+            FindingSort::Due => "due",
+            FindingSort::FirstSeen => "first_seen",
+            FindingSort::Host => "host",
+            FindingSort::Rule => "rule",
+            FindingSort::Status => "status",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FindingSort> {
+        FindingSort::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct FindingFilter {
     pub severity: Option<Severity>,
     pub status: Option<Status>,
+    /// Only findings someone still has to act on (open, acknowledged, reopened); `status` narrows further.
+    pub active: bool,
     pub rule_id: Option<String>,
     /// A host id or a hostname (exact, case-insensitive).
     pub host_id: Option<String>,
     pub kind: Option<FindingKind>,
     /// Only overdue (`true`) or only not overdue (`false`) findings, as of `now`.
     pub overdue: Option<bool>,
+    pub sort: FindingSort,
+    /// Reverses the sort's own key; the tie-breaks keep their order.
+    pub descending: bool,
     pub now: DateTime<Utc>,
     pub limit: i64,
     pub offset: i64,
@@ -187,6 +240,7 @@ pub struct ExistingFinding {
     pub first_seen: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
     pub details: serde_json::Value,
+    pub priority: u32,
 }
 
 /// What a matching rule (or a vulnerability match) says about the finding it makes.
@@ -205,4 +259,7 @@ pub struct Matched {
     /// Structured facts beside the evidence (a fix's packages, target version, advisories and their ratings);
     /// an empty object for rules.
     pub details: serde_json::Value,
+    /// The finding's place in the worklist as one number (`vuln::priority`): known exploited, then fix available,
+    /// then severity.
+    pub priority: u32,
 }

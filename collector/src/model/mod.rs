@@ -1,7 +1,9 @@
 //! Domain types the store, the ingest logic and the HTTP layer share: roles, history events and time conversion.
 
+pub mod console;
 pub mod facts;
 pub mod findings;
+pub mod risk;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -9,196 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::StoreError;
-use crate::views::HostSummary;
+use crate::model::risk::RiskCounts;
 
-/// When a host counts as stale or missing (by `last_seen`), as of `now`.
-#[derive(Debug, Clone, Copy)]
-pub struct HostAges {
-    pub now: DateTime<Utc>,
-    /// `last_seen` before this: stale (and not yet missing).
-    pub stale_before: DateTime<Utc>,
-    /// `last_seen` before this: missing.
-    pub missing_before: DateTime<Utc>,
-}
-
-/// A host's reporting status as the console shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostStatus {
-    Reporting,
-    Stale,
-    Missing,
-}
-
-impl HostStatus {
-    pub const ALL: [HostStatus; 3] = [HostStatus::Reporting, HostStatus::Stale, HostStatus::Missing];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HostStatus::Reporting => "reporting",
-            HostStatus::Stale => "stale",
-            HostStatus::Missing => "missing",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<HostStatus> {
-        HostStatus::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-}
-
-impl HostAges {
-    /// The status of a host last seen at `last_seen`: missing wins over stale.
-    pub fn status(&self, last_seen: DateTime<Utc>) -> HostStatus {
-        if last_seen < self.missing_before {
-            HostStatus::Missing
-        } else if last_seen < self.stale_before {
-            HostStatus::Stale
-        } else {
-            HostStatus::Reporting
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HostSort {
-    #[default]
-    Hostname,
-    /// OS pretty name (hosts without one last in either direction), then hostname.
-    Os,
-    LastSeen,
-    /// Active findings, weighted by severity: most critical first, then most high, then most medium.
-    Risk,
-}
-
-impl HostSort {
-    pub const ALL: [HostSort; 4] = [HostSort::Hostname, HostSort::Os, HostSort::LastSeen, HostSort::Risk];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HostSort::Hostname => "hostname",
-            HostSort::Os => "os",
-            HostSort::LastSeen => "last_seen",
-            HostSort::Risk => "risk",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<HostSort> {
-        HostSort::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-}
-
-/// The console's host list query.
-#[derive(Debug, Clone)]
-pub struct ConsoleHostFilter {
-    /// Case-insensitive substring of hostname, system serial, machine id or host id.
-    pub search: Option<String>,
-    /// Case-insensitive substring of the OS id or pretty name.
-    pub os: Option<String>,
-    pub status: Option<HostStatus>,
-    /// Exact tag.
-    pub tag: Option<String>,
-    /// Only hosts with at least one active critical finding.
-    pub has_critical: bool,
-    /// Ties are broken by hostname (for `Os` and `Risk`), then by host id.
-    pub sort: HostSort,
-    /// Reverses the sort key only (for `Risk`: least risky first); the tie-breaks stay ascending.
-    pub descending: bool,
-    pub ages: HostAges,
-    pub limit: i64,
-    pub offset: i64,
-}
-
-impl ConsoleHostFilter {
-    /// Every host, most at risk first (the dashboard's "Hosts most at risk"), `limit` of them.
-    pub fn most_at_risk(ages: HostAges, limit: i64) -> ConsoleHostFilter {
-        ConsoleHostFilter {
-            search: None,
-            os: None,
-            status: None,
-            tag: None,
-            has_critical: false,
-            sort: HostSort::Risk,
-            descending: true,
-            ages,
-            limit,
-            offset: 0,
-        }
-    }
-}
-
-/// One row of the console's host list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConsoleHostRow {
-    pub host: HostSummary,
-    pub status: HostStatus,
-    /// Active findings by severity.
-    pub critical: i64,
-    pub high: i64,
-    pub medium: i64,
-    pub low: i64,
-    pub info: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConsoleHostPage {
-    pub rows: Vec<ConsoleHostRow>,
-    /// Hosts matching the filter, over all pages.
-    pub total: i64,
-}
-
-/// A package with active vulnerability findings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VulnerablePackage {
-    /// The source package (the vulnerability findings' subject).
-    pub package: String,
-    /// Hosts with an active vulnerability finding on it.
-    pub hosts: i64,
-    /// Of those, hosts where a fixed version exists (an active `vuln.fix` finding).
-    pub fixable_hosts: i64,
-    /// Highest severity among its active vulnerability findings (`critical`…`info`).
-    pub worst_severity: String,
-}
-
-/// A KEV-listed advisory with active findings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KevPresent {
-    pub advisory_id: String,
-    pub summary: Option<String>,
-    pub kev_added: Option<String>,
-    pub hosts: i64,
-}
-
-/// The dashboard's numbers, as of `HostAges::now`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct DashboardCounts {
-    /// Active findings per severity (`critical`, `high`, `medium`, `low`, `info`); absent severities are 0.
-    pub active_by_severity: Vec<(String, i64)>,
-    /// Active findings past their due date.
-    pub overdue: i64,
-    pub hosts_total: i64,
-    pub hosts_reporting: i64,
-    /// In-service hosts silent since `stale_before` / `missing_before`; hosts being decommissioned are counted in
-    /// `hosts_in_disposal` instead (a wiped machine going silent is expected, not missing).
-    pub hosts_stale: i64,
-    pub hosts_missing: i64,
-    /// Hosts whose lifecycle state is not `in_service` (decommissioning, sanitized, disposed).
-    pub hosts_in_disposal: i64,
-    /// Hosts with an active `os.end_of_life` finding.
-    pub hosts_end_of_life: i64,
-    /// Top 10 by hosts affected.
-    pub top_vulnerable_packages: Vec<VulnerablePackage>,
-    /// Number of distinct KEV-listed advisories with active findings.
-    pub kev_total: i64,
-    /// Up to 10 of them, most hosts first.
-    pub kev_present: Vec<KevPresent>,
-}
-
-/// Active findings of one severity at the end of one day (UTC).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrendPoint {
-    pub day: NaiveDate,
-    pub severity: String,
-    pub active: i64,
-}
+pub use crate::model::console::*;
 
 #[async_trait]
 pub trait ConsoleStore: Send + Sync {
@@ -209,6 +22,8 @@ pub trait ConsoleStore: Send + Sync {
     async fn trend(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TrendPoint>, StoreError>;
 
     async fn console_hosts(&self, filter: &ConsoleHostFilter) -> Result<ConsoleHostPage, StoreError>;
+    /// One host's active findings as its risk score counts them.
+    async fn host_risk(&self, host_id: &str) -> Result<RiskCounts, StoreError>;
     /// Every distinct host tag, sorted (for the host list's tag filter).
     async fn host_tags(&self) -> Result<Vec<String>, StoreError>;
 }
@@ -243,7 +58,9 @@ macro_rules! impl_console_store {
             use chrono::{DateTime, NaiveDate, Utc};
             use sqlx::{QueryBuilder, Row};
 
+            use crate::model::risk::{RiskCounts, sql_points};
             use crate::model::{Severity, from_ms, to_ms};
+            use crate::vuln::priority::KEV_POINTS;
             use crate::store::StoreError;
             use crate::store::console::{
                 ACTIVE, ConsoleHostFilter, ConsoleHostPage, ConsoleHostRow, ConsoleStore, DASHBOARD_TOP,
@@ -292,13 +109,17 @@ macro_rules! impl_console_store {
                 })
             }
 
-            /// `n_critical`, `n_high`, … `n_info`: active-finding counts per severity of the grouped rows.
+            /// `n_critical`, `n_high`, … `n_info`: active-finding counts per severity of the grouped rows; `n_kev`
+            /// the known-exploited ones, `risk` their risk score (`model::risk`).
             fn severity_sums() -> String {
-                Severity::ALL
+                let mut sums: Vec<String> = Severity::ALL
                     .iter()
                     .map(|s| format!("SUM(CASE WHEN severity_rank = {} THEN 1 ELSE 0 END) AS n_{}", s.rank(), s.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                    .collect();
+                let kev = i64::from(KEV_POINTS);
+                sums.push(format!("SUM(CASE WHEN priority >= {kev} THEN 1 ELSE 0 END) AS n_kev"));
+                sums.push(format!("SUM({}) AS risk", sql_points("priority", "severity_rank", kev)));
+                sums.join(", ")
             }
 
             fn push_host_filter(qb: &mut QueryBuilder<'_, $db>, f: &ConsoleHostFilter) {
@@ -366,12 +187,9 @@ macro_rules! impl_console_store {
                     HostSort::Os => format!("(os_pretty_name IS NULL), os_pretty_name {dir}, hostname, id"),
                     HostSort::LastSeen => format!("last_seen {dir}, id"),
                     HostSort::Risk if inner => format!(
-                        "coalesce(r.n_critical, 0) {risk_dir}, coalesce(r.n_high, 0) {risk_dir}, \
-                         coalesce(r.n_medium, 0) {risk_dir}, hostname, id"
+                        "coalesce(r.risk, 0) {risk_dir}, coalesce(r.n_critical, 0) {risk_dir}, hostname, id"
                     ),
-                    HostSort::Risk => {
-                        format!("critical {risk_dir}, high {risk_dir}, medium {risk_dir}, hostname, id")
-                    }
+                    HostSort::Risk => format!("risk {risk_dir}, critical {risk_dir}, hostname, id"),
                 }
             }
 
@@ -562,7 +380,8 @@ macro_rules! impl_console_store {
                     qb.push(" ORDER BY ").push(host_order(filter, true));
                     qb.push(" LIMIT ").push_bind(filter.limit).push(" OFFSET ").push_bind(filter.offset);
                     qb.push(format!(
-                        ") SELECT page.*, coalesce(c.n_critical, 0) AS critical, coalesce(c.n_high, 0) AS high, \
+                        ") SELECT page.*, coalesce(c.n_kev, 0) AS known_exploited, coalesce(c.risk, 0) AS risk, \
+                         coalesce(c.n_critical, 0) AS critical, coalesce(c.n_high, 0) AS high, \
                          coalesce(c.n_medium, 0) AS medium, coalesce(c.n_low, 0) AS low, \
                          coalesce(c.n_info, 0) AS info FROM page LEFT JOIN (SELECT host_id, {sums} FROM findings \
                          WHERE status IN {ACTIVE} AND host_id IN (SELECT id FROM page) GROUP BY host_id) c \
@@ -577,6 +396,8 @@ macro_rules! impl_console_store {
                             Ok(ConsoleHostRow {
                                 status: filter.ages.status(host.last_seen),
                                 host,
+                                known_exploited: r.try_get("known_exploited")?,
+                                risk: r.try_get("risk")?,
                                 critical: r.try_get("critical")?,
                                 high: r.try_get("high")?,
                                 medium: r.try_get("medium")?,
@@ -586,6 +407,33 @@ macro_rules! impl_console_store {
                         })
                         .collect::<Result<Vec<_>, StoreError>>()?;
                     Ok(ConsoleHostPage { rows, total })
+                }
+
+                async fn host_risk(&self, host_id: &str) -> Result<RiskCounts, StoreError> {
+                    let r = sqlx::query(&format!(
+                        "SELECT coalesce(SUM(CASE WHEN priority >= $2 THEN 1 ELSE 0 END), 0) AS kev, {} \
+                         FROM findings WHERE host_id = $1 AND status IN {ACTIVE}",
+                        Severity::ALL
+                            .iter()
+                            .map(|s| format!(
+                                "coalesce(SUM(CASE WHEN severity_rank = {} THEN 1 ELSE 0 END), 0) AS n_{}",
+                                s.rank(),
+                                s.as_str()
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                    .bind(host_id)
+                    .bind(i64::from(KEV_POINTS))
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok(RiskCounts {
+                        known_exploited: r.try_get("kev")?,
+                        critical: r.try_get("n_critical")?,
+                        high: r.try_get("n_high")?,
+                        medium: r.try_get("n_medium")?,
+                        low: r.try_get("n_low")?,
+                    })
                 }
 
                 async fn host_tags(&self) -> Result<Vec<String>, StoreError> {

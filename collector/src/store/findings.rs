@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use super::StoreError;
 use super::findings_tx::FindingsTx;
 use crate::model::facts::HostFacts;
-use crate::model::findings::{ExistingFinding, FindingEvent, FindingFilter, FindingKind, FindingPage, FindingView};
+use crate::model::findings::{
+    ExistingFinding, FindingEvent, FindingFilter, FindingKind, FindingPage, FindingSort, FindingView,
+};
 
 #[async_trait]
 pub trait FindingsStore: Send + Sync {
@@ -29,8 +31,35 @@ pub trait FindingsStore: Send + Sync {
     async fn finding_history(&self, id: &str) -> Result<Vec<FindingEvent>, StoreError>;
 }
 
+/// The worklist order as SQL: the stored priority, then the oldest occurrence first (`vuln::priority`); then the
+/// soonest due, and host and rule so equal findings read in a stable, legible order.
+const WORKLIST: &str = "f.priority DESC, f.first_seen, f.due_at, h.hostname, f.rule_id, f.subject";
+
+/// `ORDER BY` of a findings list: the sort's own key (reversed by `descending`), then the worklist order, then the
+/// finding id so pages never overlap.
+fn finding_order(sort: FindingSort, descending: bool) -> String {
+    let (key, natural_desc) = match sort {
+        FindingSort::Priority => ("f.priority", true),
+        FindingSort::Severity => ("f.severity_rank", true),
+        FindingSort::Due => ("f.due_at", false),
+        FindingSort::FirstSeen => ("f.first_seen", false),
+        FindingSort::Host => ("h.hostname", false),
+        FindingSort::Rule => ("f.rule_id", false),
+        FindingSort::Status => ("f.status", false),
+    };
+    let dir = if natural_desc != descending { "DESC" } else { "ASC" };
+    match sort {
+        FindingSort::Priority => {
+            let age = if descending { "DESC" } else { "ASC" };
+            format!("f.priority {dir}, f.first_seen {age}, f.due_at {age}, h.hostname, f.rule_id, f.subject, f.id")
+        }
+        FindingSort::Rule => format!("{key} {dir}, f.subject {dir}, {WORKLIST}, f.id"),
+        _ => format!("{key} {dir}, {WORKLIST}, f.id"),
+    }
+}
+
 pub(super) const FINDING_COLUMNS: &str = "f.id, f.host_id, h.hostname, f.kind, f.rule_id, f.subject, f.title, \
-     f.severity, f.status, f.evidence, f.details, f.remediation, f.sla_days, f.first_seen, f.due_at, f.created_at, \
+     f.severity, f.status, f.evidence, f.details, f.priority, f.remediation, f.sla_days, f.first_seen, f.due_at, f.created_at, \
      f.updated_at, f.acknowledged_by, f.acknowledged_at, f.ack_comment, f.risk_accepted_by, f.risk_accepted_at, \
      f.risk_reason, f.risk_expires_at, f.resolved_at, f.resolved_report_id";
 
@@ -50,9 +79,12 @@ macro_rules! impl_findings_store {
             };
             use crate::model::{from_ms, to_ms};
             use crate::store::StoreError;
-            use crate::store::findings::{FINDING_COLUMNS, FindingsStore};
-            use crate::store::findings_tx::{FindingsTx, evidence_of, kind_of, severity_of, sla_of, status_of};
+            use crate::store::findings::{FINDING_COLUMNS, FindingsStore, finding_order};
+            use crate::store::findings_tx::{
+                FindingsTx, evidence_of, kind_of, priority_of, severity_of, sla_of, status_of,
+            };
             use crate::store::$backend::findings_tx as tx;
+            use crate::vuln::priority::is_known_exploited;
 
             fn opt_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
                 v.map(from_ms)
@@ -63,6 +95,7 @@ macro_rules! impl_findings_store {
                 let status = status_of(&r.try_get::<String, _>("status")?)?;
                 let due: DateTime<Utc> = from_ms(r.try_get("due_at")?);
                 let details: String = r.try_get("details")?;
+                let priority = priority_of(r.try_get("priority")?);
                 Ok(FindingView {
                     id: r.try_get("id")?,
                     host_id: r.try_get("host_id")?,
@@ -75,6 +108,8 @@ macro_rules! impl_findings_store {
                     status,
                     evidence: evidence_of(&r.try_get::<String, _>("evidence")?)?,
                     details: serde_json::from_str(&details).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    priority,
+                    known_exploited: is_known_exploited(i64::from(priority)),
                     remediation: r.try_get("remediation")?,
                     sla_days: sla_of(r.try_get("sla_days")?),
                     first_seen: from_ms(r.try_get("first_seen")?),
@@ -142,6 +177,9 @@ macro_rules! impl_findings_store {
                 if let Some(status) = f.status {
                     qb.push(" AND f.status = ").push_bind(status.as_str());
                 }
+                if f.active {
+                    qb.push(" AND f.status IN ('open', 'acknowledged', 'reopened')");
+                }
                 if let Some(rule) = &f.rule_id {
                     qb.push(" AND f.rule_id = ").push_bind(rule.clone());
                 }
@@ -204,7 +242,9 @@ macro_rules! impl_findings_store {
                         "SELECT {FINDING_COLUMNS} FROM findings f JOIN hosts h ON h.id = f.host_id"
                     ));
                     push_filter(&mut qb, filter);
-                    qb.push(" ORDER BY f.severity_rank DESC, f.due_at, h.hostname, f.rule_id, f.id LIMIT ")
+                    qb.push(" ORDER BY ")
+                        .push(finding_order(filter.sort, filter.descending))
+                        .push(" LIMIT ")
                         .push_bind(filter.limit)
                         .push(" OFFSET ")
                         .push_bind(filter.offset);

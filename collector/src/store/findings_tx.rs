@@ -154,6 +154,11 @@ pub(super) fn sla_of(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
+/// A stored priority score; rows outside `u32` cannot come from `vuln::priority` and read as the lowest.
+pub(super) fn priority_of(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
 macro_rules! impl_findings_tx {
     ($db:ty) => {
         pub(crate) mod findings_tx {
@@ -165,7 +170,7 @@ macro_rules! impl_findings_tx {
             use crate::model::findings::{ExistingFinding, FindingKind, Matched, Status};
             use crate::model::{from_ms, to_ms};
             use crate::store::findings_tx::{
-                FindingHead, FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage, details_of, evidence_json, evidence_of,
+                FindingHead, FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage, details_of, evidence_json, evidence_of, priority_of,
                 severity_of, sla_of, status_of,
             };
             use crate::store::{AuditRecord, StoreError};
@@ -180,7 +185,7 @@ macro_rules! impl_findings_tx {
             ) -> Result<Vec<ExistingFinding>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT id, rule_id, subject, status, title, severity, evidence, remediation, sla_days, \
-                     first_seen, due_at, details FROM findings WHERE host_id = $1 AND kind = $2",
+                     first_seen, due_at, details, priority FROM findings WHERE host_id = $1 AND kind = $2",
                 )
                 .bind(host_id)
                 .bind(kind.as_str())
@@ -201,6 +206,7 @@ macro_rules! impl_findings_tx {
                             first_seen: from_ms(r.try_get("first_seen")?),
                             due_at: from_ms(r.try_get("due_at")?),
                             details: details_of(&r.try_get::<String, _>("details")?)?,
+                            priority: priority_of(r.try_get("priority")?),
                         })
                     })
                     .collect()
@@ -229,8 +235,8 @@ macro_rules! impl_findings_tx {
                     let done = sqlx::query(
                         "INSERT INTO findings (id, host_id, kind, rule_id, subject, title, severity, \
                          severity_rank, status, evidence, remediation, sla_days, first_seen, due_at, created_at, \
-                         updated_at, details) VALUES ($1, $2, $12, $3, $13, $4, $5, $6, 'open', $7, $8, $9, $10, \
-                         $11, $10, $10, $14) ON CONFLICT DO NOTHING",
+                         updated_at, details, priority) VALUES ($1, $2, $12, $3, $13, $4, $5, $6, 'open', $7, $8, \
+                         $9, $10, $11, $10, $10, $14, $15) ON CONFLICT DO NOTHING",
                     )
                     .bind(new.id)
                     .bind(new.host_id)
@@ -246,6 +252,7 @@ macro_rules! impl_findings_tx {
                     .bind(new.kind.as_str())
                     .bind(&found.subject)
                     .bind(found.details.to_string())
+                    .bind(i64::from(found.priority))
                     .execute(&mut *self.0)
                     .await?;
                     Ok(done.rows_affected() > 0)
@@ -263,8 +270,8 @@ macro_rules! impl_findings_tx {
                          evidence = $4, remediation = $5, sla_days = $6, first_seen = $7, due_at = $8, \
                          updated_at = $7, acknowledged_by = NULL, acknowledged_at = NULL, ack_comment = NULL, \
                          risk_accepted_by = NULL, risk_accepted_at = NULL, risk_reason = NULL, \
-                         risk_expires_at = NULL, resolved_at = NULL, resolved_report_id = NULL, details = $10 \
-                         WHERE id = $9 AND status = 'resolved'",
+                         risk_expires_at = NULL, resolved_at = NULL, resolved_report_id = NULL, details = $10, \
+                         priority = $11 WHERE id = $9 AND status = 'resolved'",
                     )
                     .bind(&found.title)
                     .bind(found.severity.as_str())
@@ -276,6 +283,7 @@ macro_rules! impl_findings_tx {
                     .bind(to_ms(due_at))
                     .bind(id)
                     .bind(found.details.to_string())
+                    .bind(i64::from(found.priority))
                     .execute(&mut *self.0)
                     .await?;
                     Ok(done.rows_affected() > 0)
@@ -290,8 +298,8 @@ macro_rules! impl_findings_tx {
                 ) -> Result<(), StoreError> {
                     sqlx::query(
                         "UPDATE findings SET title = $1, severity = $2, severity_rank = $3, evidence = $4, \
-                         remediation = $5, sla_days = $6, due_at = $7, updated_at = $8, details = $10 \
-                         WHERE id = $9 AND status <> 'resolved'",
+                         remediation = $5, sla_days = $6, due_at = $7, updated_at = $8, details = $10, \
+                         priority = $11 WHERE id = $9 AND status <> 'resolved'",
                     )
                     .bind(&found.title)
                     .bind(found.severity.as_str())
@@ -303,6 +311,7 @@ macro_rules! impl_findings_tx {
                     .bind(to_ms(at))
                     .bind(id)
                     .bind(found.details.to_string())
+                    .bind(i64::from(found.priority))
                     .execute(&mut *self.0)
                     .await?;
                     Ok(())

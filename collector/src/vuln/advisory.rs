@@ -21,6 +21,22 @@ pub struct PackageKey {
     pub name: Arc<str>,
 }
 
+/// The most of an advisory's `details` text stored: records of well-known sources stay far below it; a hostile
+/// or broken feed cannot fill the database through one field.
+pub const DETAILS_MAX_BYTES: usize = 16 * 1024;
+
+/// `text` cut at [`DETAILS_MAX_BYTES`] on a character boundary, with a mark saying it was cut.
+pub fn cut_details(text: &str) -> Box<str> {
+    if text.len() <= DETAILS_MAX_BYTES {
+        return text.into();
+    }
+    let mut end = DETAILS_MAX_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… (cut at {} KiB)", &text[..end], DETAILS_MAX_BYTES / 1024).into()
+}
+
 #[derive(Debug, Clone)]
 pub struct Advisory {
     pub id: Arc<str>,
@@ -31,6 +47,9 @@ pub struct Advisory {
     /// only there); never the record's own id.
     pub aliases: Arc<[Arc<str>]>,
     pub summary: Option<Box<str>>,
+    /// The record's `details` text (cut at [`DETAILS_MAX_BYTES`]), kept while an import is stored; advisories
+    /// rebuilt from the store leave it out, as matching never reads it.
+    pub details: Option<Box<str>>,
     pub severity: Severity,
     pub affected: Box<[Affected]>,
     /// When CISA added this advisory (or one of its aliases) to the Known Exploited Vulnerabilities catalog.
@@ -161,6 +180,7 @@ impl Advisory {
             withdrawn: raw.withdrawn.as_ref().and_then(|t| parse_time(t.as_str())),
             aliases: Arc::from(aliases),
             summary: raw.summary.map(|s| s.0.into()),
+            details: raw.details.map(|d| cut_details(d.as_str())).filter(|d| !d.trim().is_empty()),
             severity,
             affected: affected.into(),
             kev_added: None,

@@ -40,6 +40,8 @@ pub struct RawRecord<'a> {
     #[serde(default, borrow)]
     pub summary: Option<Str<'a>>,
     #[serde(default, borrow)]
+    pub details: Option<Str<'a>>,
+    #[serde(default, borrow)]
     pub severity: Option<Vec<RawSeverity<'a>>>,
     #[serde(default, borrow)]
     pub affected: Option<Vec<RawAffected<'a>>>,

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::fix::FixState;
 use super::severity::{Rating, SeverityLevel};
+use crate::model::Severity;
 
 /// The parts a match (or a fix group) is ranked by, most significant first.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,16 +48,20 @@ impl Priority {
     /// sources lack (1), none (0).
     pub fn fix_rank(&self) -> u32 {
         match self.fix_state {
-            FixState::FixAvailable => 3,
+            FixState::FixAvailable => Self::ACTIONABLE,
             FixState::FixUnverified => 2,
             FixState::FixReleased => 1,
             FixState::NoFix | FixState::EndOfLife => 0,
         }
     }
 
-    /// `Unknown` 0, negligible 1, low 2, medium 3, high 4, critical 5.
+    /// Negligible 1, low 2, medium 3, high 4, critical 5; an unrated match ranks as medium, as its finding is
+    /// rated (`findings::vulnerability::finding_severity`): unrated is not buried below low.
     pub fn severity_rank(&self) -> u32 {
-        self.severity as u32
+        match self.severity {
+            SeverityLevel::Unknown => SeverityLevel::Medium as u32,
+            level => level as u32,
+        }
     }
 
     /// The order as a number: `100000·KEV + 10000·fix_rank + 1000·severity_rank + round(10·CVSS)`. Age is not in
@@ -69,6 +74,10 @@ impl Priority {
             + cvss
     }
 
+    /// The fix rank of a fix the host can install now: the rank a posture finding gets (its remedy is in the
+    /// host's own hands).
+    pub const ACTIONABLE: u32 = 3;
+
     /// Most urgent first: by [`Priority::score`], then the oldest publication (unknown dates last).
     pub fn cmp_urgency(&self, other: &Self) -> Ordering {
         other.score().cmp(&self.score()).then_with(|| match (self.published, other.published) {
@@ -78,6 +87,24 @@ impl Priority {
             (None, None) => Ordering::Equal,
         })
     }
+}
+
+/// A posture (rule) finding's place in the same order: never known exploited, actionable, at its severity (info
+/// ranks as negligible). The findings migration `0008_worklist.sql` backfills old rows with this formula.
+pub fn rule_priority(severity: Severity) -> u32 {
+    let level = match severity {
+        Severity::Critical => SeverityLevel::Critical,
+        Severity::High => SeverityLevel::High,
+        Severity::Medium => SeverityLevel::Medium,
+        Severity::Low => SeverityLevel::Low,
+        Severity::Info => SeverityLevel::Negligible,
+    };
+    Priority::ACTIONABLE * FIX_POINTS + level as u32 * SEVERITY_POINTS
+}
+
+/// Whether a stored priority score says "known exploited".
+pub fn is_known_exploited(score: i64) -> bool {
+    score >= i64::from(KEV_POINTS)
 }
 
 #[cfg(test)]

@@ -180,6 +180,18 @@ pub struct FindingPolicy {
     pub negligible_opens_finding: bool,
 }
 
+/// The policy parameter (`params.negligible_opens_finding`, 0 or 1) that sets
+/// [`FindingPolicy::negligible_opens_finding`].
+pub const NEGLIGIBLE_OPENS_FINDING_PARAM: &str = "negligible_opens_finding";
+
+impl FindingPolicy {
+    /// The collector's policy parameters as a finding policy: any value but 0 turns a setting on; a missing
+    /// parameter keeps the default.
+    pub fn from_params(params: &std::collections::BTreeMap<String, i64>) -> Self {
+        Self { negligible_opens_finding: params.get(NEGLIGIBLE_OPENS_FINDING_PARAM).is_some_and(|v| *v != 0) }
+    }
+}
+
 /// Red Hat-style summaries start with the impact: `"Important: firefox security update"`.
 pub fn summary_label(summary: &str) -> Option<&str> {
     summary.split_once(':').map(|(label, _)| label).filter(|l| SeverityLevel::from_label(l).is_some())

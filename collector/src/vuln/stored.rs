@@ -154,6 +154,7 @@ impl StoredAdvisory {
             withdrawn: self.withdrawn,
             aliases: self.aliases.iter().map(|a| interner.str(a)).collect::<Vec<_>>().into(),
             summary: self.summary.map(String::into_boxed_str),
+            details: None,
             severity: Severity {
                 level: SeverityLevel::from_label(&self.severity).unwrap_or_default(),
                 score: self.cvss_score,

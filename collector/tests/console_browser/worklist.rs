@@ -61,7 +61,7 @@ pub(super) async fn the_dashboard_is_a_worklist_test(c: Console) {
     ];
     let mut db = AdvisoryDb::new();
     let outcome = import_paths(&mut db, &paths, &ImportLimits::files(), &mut |_| {});
-    sync::store_import(c.h.store.as_ref(), &db, outcome.summary, c.h.now()).await.unwrap();
+    sync::store_import(c.h.store.as_ref(), &db, outcome.summary, c.h.now(), &Default::default()).await.unwrap();
     fleet(&c.h).await;
     // A third host, named by people "build-01", with the glibc before the Looney Tunables fix (KEV-listed).
     let (_, secret) = c.h.enroll_secret(None).await;
@@ -107,11 +107,38 @@ pub(super) async fn the_dashboard_is_a_worklist_test(c: Console) {
             ))
             .await
             .unwrap();
-    let at_risk: Vec<Vec<String>> = hosts
-        .rows
+    let ranked: Vec<&muster_collector::store::console::ConsoleHostRow> =
+        hosts.rows.iter().filter(|r| r.risk > 0).collect();
+    // Most at risk first, each score the documented formula over the host's counts.
+    assert!(ranked.windows(2).all(|w| w[0].risk >= w[1].risk), "{ranked:?}");
+    for r in &ranked {
+        let counts = muster_collector::model::risk::RiskCounts {
+            known_exploited: r.known_exploited,
+            critical: r.critical,
+            high: r.high,
+            medium: r.medium,
+            low: r.low,
+        };
+        assert_eq!(muster_collector::model::risk::RiskScore::of(counts).total, r.risk, "{r:?}");
+    }
+    assert_eq!(ranked[0].host.hostname, "build-01", "the host with a known-exploited finding leads: {ranked:?}");
+    let at_risk: Vec<Vec<String>> = ranked
         .iter()
-        .filter(|r| r.critical + r.high + r.medium > 0)
-        .map(|r| vec![r.host.hostname.clone(), r.critical.to_string(), r.high.to_string(), r.medium.to_string()])
+        .map(|r| {
+            let risk = if r.known_exploited > 0 {
+                format!("{} ({} known exploited)", r.risk, r.known_exploited)
+            } else {
+                r.risk.to_string()
+            };
+            vec![
+                r.host.hostname.clone(),
+                risk,
+                r.known_exploited.to_string(),
+                r.critical.to_string(),
+                r.high.to_string(),
+                r.medium.to_string(),
+            ]
+        })
         .collect();
     assert!(at_risk.len() >= 2, "{at_risk:?}");
     assert_eq!(c.js(&rows("hosts-at-risk"), vec![]).await, json!(at_risk), "Hosts most at risk");

@@ -2,19 +2,42 @@
 
 use super::*;
 
-/// The findings table; with `select_form`, rows carry checkboxes for that bulk form (ticked for `selected`).
+/// The findings table's columns and the order each sorts by (none for the finding's title).
+const COLUMNS: [(&str, Option<FindingSort>); 6] = [
+    ("Severity", Some(FindingSort::Severity)),
+    ("Finding", Some(FindingSort::Rule)),
+    ("Host", Some(FindingSort::Host)),
+    ("Status", Some(FindingSort::Status)),
+    ("First seen", Some(FindingSort::FirstSeen)),
+    ("Due", Some(FindingSort::Due)),
+];
+
+/// How a findings table's headers sort it: the link for a sort, the current sort, and whether it is reversed.
+pub(super) type SortLinks<'a> = (&'a dyn Fn(FindingSort) -> String, FindingSort, bool);
+
+/// The findings table; with `select_form`, rows carry checkboxes for that bulk form (ticked for `selected`); with
+/// `sort_link`, column headers sort the list (the link for a sort, and the current sort and direction).
 pub(super) fn findings_table(
     findings: &[FindingView],
     select_form: Option<&str>,
     selected: &std::collections::BTreeSet<String>,
     empty: &str,
+    sort_link: Option<SortLinks<'_>>,
 ) -> Block {
+    let columns = COLUMNS
+        .iter()
+        .map(|(label, by)| match (by, &sort_link) {
+            (Some(by), Some((href, current, descending))) => Column {
+                label: (*label).to_owned(),
+                sort_href: Some(href(*by)),
+                sorted: if by == current { if *descending { " ↓" } else { " ↑" } } else { "" },
+            },
+            _ => Column::plain(label),
+        })
+        .collect();
     Block::Table(Table {
         id: "findings".into(),
-        columns: ["Severity", "Finding", "Host", "Status", "First seen", "Due"]
-            .iter()
-            .map(|c| Column::plain(c))
-            .collect(),
+        columns,
         rows: findings
             .iter()
             .map(|f| Row {
@@ -23,11 +46,12 @@ pub(super) fn findings_table(
                 cells: vec![
                     Cell::badge(Badge::severity(f.severity.as_str())),
                     Cell::link(
-                        clip(&if f.subject.is_empty() {
-                            f.title.clone()
-                        } else {
-                            format!("{} — {}", f.title, f.subject)
-                        }),
+                        clip(&format!(
+                            "{}{}{}",
+                            if f.known_exploited { "[known exploited] " } else { "" },
+                            f.title,
+                            if f.subject.is_empty() { String::new() } else { format!(" — {}", f.subject) }
+                        )),
                         format!("/findings/{}", encode(&f.id)),
                     ),
                     Cell::link(clip(&f.hostname), format!("/hosts/{}", encode(&f.host_id))),
@@ -56,6 +80,10 @@ pub struct FindingsQuery {
     host: Option<String>,
     kind: Option<String>,
     overdue: Option<String>,
+    /// A `FindingSort` name; the worklist order by default.
+    sort: Option<String>,
+    /// `desc` reverses the sort.
+    dir: Option<String>,
     offset: Option<i64>,
     format: Option<String>,
     /// Outcome of a bulk action, for the notice.
@@ -92,12 +120,15 @@ async fn findings_page(state: &AppState, viewer: &Viewer, q: FindingsQuery, refu
         Some("false") => Some(false),
         Some(other) => return Err(bad(format!("overdue is true or false, not {other:?}"))),
     };
+    let sort = opt(&q.sort)
+        .map(|s| FindingSort::parse(s).ok_or_else(|| bad(format!("unknown sort {s:?}"))))
+        .transpose()?
+        .unwrap_or_default();
+    let descending = opt(&q.dir) == Some("desc");
     // Active (open, acknowledged, reopened) unless a status is chosen or `active=false` asks for every status: what
     // is still to do is what a list of findings is opened for.
     let active = q.active.as_deref() != Some("false") && status.is_none();
-    // The active view merges three per-status lists of `offset + limit` rows each, so its depth is bounded harder.
-    let max_offset = if active { MAX_ACTIVE_OFFSET } else { MAX_OFFSET };
-    let offset = q.offset.unwrap_or(0).clamp(0, max_offset);
+    let offset = q.offset.unwrap_or(0).clamp(0, MAX_OFFSET);
     let (limit, offset) = if format == Format::Html { (PAGE, offset) } else { (MAX_EXPORT_ROWS, 0) };
     let filter = FindingFilter {
         severity,
@@ -106,41 +137,14 @@ async fn findings_page(state: &AppState, viewer: &Viewer, q: FindingsQuery, refu
         host_id: opt(&q.host).map(str::to_owned),
         kind,
         overdue,
+        active,
+        sort,
+        descending,
         now,
         limit,
         offset,
     };
-    let mut page = if active {
-        // "Active" spans three statuses; the store filters one, so fetch each and merge in the store's order.
-        let mut all = Vec::new();
-        let mut total = 0;
-        for st in [Status::Open, Status::Acknowledged, Status::Reopened] {
-            let p = state
-                .store
-                .list_findings(&FindingFilter {
-                    status: Some(st),
-                    limit: offset.saturating_add(limit),
-                    offset: 0,
-                    ..filter.clone()
-                })
-                .await?;
-            total += p.total;
-            all.extend(p.findings);
-        }
-        // The store's order (severity, due date, hostname, rule, id), so a merged page reads like a stored one.
-        all.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then(a.due_at.cmp(&b.due_at))
-                .then_with(|| a.hostname.cmp(&b.hostname))
-                .then_with(|| a.rule_id.cmp(&b.rule_id))
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        let findings: Vec<FindingView> = all.into_iter().skip(offset as usize).take(limit as usize).collect();
-        crate::findings::FindingPage { findings, total, limit, offset, next_offset: None }
-    } else {
-        state.store.list_findings(&filter).await?
-    };
+    let mut page = state.store.list_findings(&filter).await?;
     match format {
         Format::Csv => return Ok(export::csv_body("findings", crate::export::findings(&page.findings))),
         Format::Json => return Ok(export::json("findings", &page)?),
@@ -155,6 +159,18 @@ async fn findings_page(state: &AppState, viewer: &Viewer, q: FindingsQuery, refu
         ("kind", kind.map(|k| k.as_str().to_owned()).unwrap_or_default()),
         ("overdue", overdue.map(|o| o.to_string()).unwrap_or_default()),
     ];
+    let filter_pairs = pairs.clone();
+    let sort_href = |by: FindingSort| {
+        let mut p = filter_pairs.clone();
+        p.push(("sort", if by == FindingSort::Priority { String::new() } else { by.as_str().to_owned() }));
+        if by == sort && !descending {
+            p.push(("dir", "desc".to_owned()));
+        }
+        link("/findings", &p)
+    };
+    let mut pairs = pairs;
+    pairs.push(("sort", if sort == FindingSort::Priority { String::new() } else { sort.as_str().to_owned() }));
+    pairs.push(("dir", if descending { "desc".into() } else { String::new() }));
     let mut blocks =
         vec![Block::Heading { text: "Findings".into(), sub: Some(format!("{} matching", page.total)), badge: None }];
     if let (Some(done), failed) = (q.done, q.failed.unwrap_or(0)) {
@@ -207,8 +223,13 @@ async fn findings_page(state: &AppState, viewer: &Viewer, q: FindingsQuery, refu
     }
     let shown = page.findings.len();
     let selected = refused.map(|r| r.selected).unwrap_or_default();
-    let table =
-        findings_table(&std::mem::take(&mut page.findings), triage.then_some("bulk"), &selected, "No finding matches.");
+    let table = findings_table(
+        &std::mem::take(&mut page.findings),
+        triage.then_some("bulk"),
+        &selected,
+        "No finding matches.",
+        Some((&sort_href, sort, descending)),
+    );
     blocks.push(table);
     blocks.push(pager("/findings", &pairs, offset, shown, page.total));
     Ok(viewer.page("findings", "Findings", blocks))

@@ -17,7 +17,7 @@ use crate::api::auth::ClientIp;
 use crate::app::findings as app_findings;
 use crate::error::AppError;
 use crate::findings::actions::{self, TransitionRequest};
-use crate::findings::{Action, FindingFilter, FindingKind, FindingView, Status};
+use crate::findings::{Action, FindingFilter, FindingKind, FindingSort, FindingView, Status};
 use crate::model::Role;
 use crate::rules::Severity;
 use crate::store::advisories::VulnerabilityFilter;
@@ -37,8 +37,6 @@ async fn advisory_notice(state: &AppState, now: DateTime<Utc>) -> Result<Option<
 
 /// Rows of the dashboard's "Hosts most at risk".
 const DASHBOARD_HOSTS: i64 = 10;
-/// The deepest page of the merged "active findings" view (200 pages).
-pub const MAX_ACTIVE_OFFSET: i64 = 10_000;
 /// Stale and missing as the policy's `host.stale` and `host.missing` rules say, as of `now`.
 fn ages(state: &AppState, now: DateTime<Utc>) -> HostAges {
     crate::app::hosts::ages(&state.rules.current(), now)
@@ -142,18 +140,18 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
         host_stat("end of life", counts.hosts_end_of_life, "/findings?rule=os.end_of_life&active=true"),
     ]));
 
-    // The host list's risk order (most active critical findings, then high, then medium), its first rows: the
-    // parts of the order are the columns, so the ranking explains itself.
+    // The host list's risk order (the risk score of `model::risk`), its first rows: the score's parts are the
+    // columns, so the ranking explains itself.
     let at_risk =
         state.store.console_hosts(&ConsoleHostFilter::most_at_risk(ages(&state, now), DASHBOARD_HOSTS)).await?;
     blocks.push(Block::Section { title: "Hosts most at risk".into(), anchor: "at-risk".into() });
     blocks.push(table(
         "hosts-at-risk",
-        &["Host", "Critical", "High", "Medium"],
+        &["Host", "Risk", "Known exploited", "Critical", "High", "Medium"],
         at_risk
             .rows
             .iter()
-            .filter(|r| r.critical + r.high + r.medium > 0)
+            .filter(|r| r.risk > 0)
             .map(|r| {
                 let findings = |severity: &str| {
                     link(
@@ -163,13 +161,15 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
                 };
                 vec![
                     Cell::link(&r.host.hostname, format!("/hosts/{}", encode(&r.host.id))),
+                    hosts::risk_cell(r),
+                    Cell::text(r.known_exploited.to_string()),
                     Cell::link(r.critical.to_string(), findings("critical")),
                     Cell::link(r.high.to_string(), findings("high")),
                     Cell::link(r.medium.to_string(), findings("medium")),
                 ]
             })
             .collect(),
-        "No host has an active critical, high or medium finding.",
+        "No host has an active finding that counts toward risk.",
     ));
     blocks.push(Block::Chart(chart::trend_chart(&trend, from, today)));
 
@@ -223,10 +223,12 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
 }
 
 mod findings;
+mod host;
 mod hosts;
 mod vulnerabilities;
 
 pub use findings::*;
+pub use host::*;
 pub use hosts::*;
 pub use vulnerabilities::*;
 

@@ -141,6 +141,11 @@ pub async fn vulnerability(State(state): State<AppState>, viewer: Viewer, Path(i
         ),
         Pair::new("Other advisories", v.other_advisories.join(", ")),
     ]));
+    // The record's own words, as plain text (escaped like every agent or feed string; Markdown is not rendered).
+    if let Some(details) = v.details.as_deref().filter(|d| !d.trim().is_empty()) {
+        blocks.push(Block::Section { title: "Details".into(), anchor: "details".into() });
+        blocks.push(Block::Lines(details.lines().map(str::to_owned).collect()));
+    }
     blocks.push(Block::Section { title: format!("Affected hosts ({})", v.affected_hosts), anchor: "hosts".into() });
     blocks.push(table(
         "affected-hosts",

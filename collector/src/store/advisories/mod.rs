@@ -131,6 +131,8 @@ pub struct VulnerabilityDetail {
     pub id: String,
     pub aliases: Vec<String>,
     pub summary: Option<String>,
+    /// The record's `details` text as published (Markdown in most sources; shown as plain text).
+    pub details: Option<String>,
     pub severity: String,
     pub cvss_score: Option<f64>,
     pub cvss_vector: Option<String>,

@@ -75,7 +75,7 @@ macro_rules! impl_advisory_store {
                     }
                     let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
                         "INSERT INTO advisories (id, modified, published, withdrawn, summary, severity, severity_rank, \
-                         cvss_score, cvss_vector, aliases, kev_added, record, imported_at) ",
+                         cvss_score, cvss_vector, aliases, kev_added, record, imported_at, details) ",
                     );
                     qb.push_values(&records, |mut b, (a, record, aliases)| {
                         b.push_bind(a.id.to_string())
@@ -90,14 +90,16 @@ macro_rules! impl_advisory_store {
                             .push_bind(aliases.clone())
                             .push_bind(None::<String>)
                             .push_bind(record.clone())
-                            .push_bind(to_ms(now));
+                            .push_bind(to_ms(now))
+                            .push_bind(a.details.as_ref().map(|d| d.to_string()));
                     });
                     qb.push(
                         " ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, published = excluded.published, \
                          withdrawn = excluded.withdrawn, summary = excluded.summary, severity = excluded.severity, \
                          severity_rank = excluded.severity_rank, cvss_score = excluded.cvss_score, \
                          cvss_vector = excluded.cvss_vector, aliases = excluded.aliases, record = excluded.record, \
-                         imported_at = excluded.imported_at",
+                         imported_at = excluded.imported_at, \
+                         details = COALESCE(excluded.details, advisories.details)",
                     );
                     qb.build().execute(&mut *tx).await?;
 

@@ -116,8 +116,8 @@ macro_rules! impl_vulnerability_views {
             }
 
             async fn vulnerability(&self, id: &str) -> Result<Option<VulnerabilityDetail>, StoreError> {
-                const COLUMNS: &str = "a.id, a.aliases, a.summary, a.severity, a.cvss_score, a.cvss_vector, \
-                     a.kev_added, a.published, a.modified, a.withdrawn";
+                const COLUMNS: &str = "a.id, a.aliases, a.summary, a.details, a.severity, a.cvss_score, \
+                     a.cvss_vector, a.kev_added, a.published, a.modified, a.withdrawn";
                 let mut row = sqlx::query(&format!("SELECT {COLUMNS} FROM advisories a WHERE a.id = $1"))
                     .bind(id)
                     .fetch_optional(&self.pool)
@@ -182,6 +182,7 @@ macro_rules! impl_vulnerability_views {
                     id: advisory_id.clone(),
                     aliases: serde_json::from_str(&aliases).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     summary: r.try_get("summary")?,
+                    details: r.try_get("details")?,
                     severity: r.try_get("severity")?,
                     cvss_score: r.try_get("cvss_score")?,
                     cvss_vector: r.try_get("cvss_vector")?,

@@ -1,0 +1,472 @@
+//! The console's host page: one host's facts, risk, findings, vulnerabilities and software, each long section
+//! paged.
+
+use super::findings::findings_table;
+use super::*;
+use crate::model::risk::RiskScore;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct HostQuery {
+    /// Software search on the host page.
+    software: Option<String>,
+    /// `csv` or `json`: the host's (matching) software as a download.
+    format: Option<String>,
+    /// Where each long section's page starts (`PAGE` rows each).
+    findings_offset: Option<usize>,
+    vulnerabilities_offset: Option<usize>,
+    pending_offset: Option<usize>,
+    software_offset: Option<usize>,
+    history_offset: Option<usize>,
+}
+
+/// The host page's paged sections: no section shows more than `PAGE` rows, however large the host.
+const PAGED: [&str; 5] = ["findings", "vulnerabilities", "pending", "software", "history"];
+
+impl HostQuery {
+    fn offset(&self, section: &str) -> usize {
+        match section {
+            "findings" => self.findings_offset,
+            "vulnerabilities" => self.vulnerabilities_offset,
+            "pending" => self.pending_offset,
+            "software" => self.software_offset,
+            "history" => self.history_offset,
+            _ => None,
+        }
+        .unwrap_or(0)
+    }
+}
+
+/// One page of a host page section from `q`'s offset for it, and a pager when the rows do not fit; the pager's
+/// links keep the other sections where they are and jump back to this one.
+fn section_page<T>(
+    host_id: &str,
+    q: &HostQuery,
+    section: &str,
+    anchor: &str,
+    rows: &[T],
+) -> (std::ops::Range<usize>, Option<Block>) {
+    let page = PAGE as usize;
+    let total = rows.len();
+    let start = q.offset(section).min(total.saturating_sub(1) / page * page);
+    let end = (start + page).min(total);
+    if total <= page {
+        return (0..total, None);
+    }
+    let at = |offset: usize| {
+        let mut pairs: Vec<(&str, String)> = vec![("software", opt(&q.software).unwrap_or_default().to_owned())];
+        let keys = ["findings_offset", "vulnerabilities_offset", "pending_offset", "software_offset", "history_offset"];
+        for (name, key) in PAGED.iter().zip(keys) {
+            let o = if *name == section { offset } else { q.offset(name) };
+            if o > 0 {
+                pairs.push((key, o.to_string()));
+            }
+        }
+        format!("{}#{anchor}", link(&format!("/hosts/{}", encode(host_id)), &pairs))
+    };
+    let pager = Block::Pager(Pager {
+        text: format!("{}–{end} of {total}", start + 1),
+        prev: (start > 0).then(|| at(start.saturating_sub(page))),
+        next: (end < total).then(|| at(end)),
+    });
+    (start..end, Some(pager))
+}
+
+/// The host's packages whose name contains `needle` (case-insensitive).
+fn matching_software<'a>(
+    software: &'a [crate::views::InstalledPackage],
+    needle: Option<&str>,
+) -> Vec<&'a crate::views::InstalledPackage> {
+    let needle = needle.map(str::to_lowercase);
+    software.iter().filter(|p| needle.as_ref().is_none_or(|n| p.name.to_lowercase().contains(n.as_str()))).collect()
+}
+
+fn section<T: serde::de::DeserializeOwned>(detail: &crate::views::HostDetail, name: &str) -> Option<T> {
+    detail.sections.get(name).and_then(|s| serde_json::from_value(s.content.clone()).ok())
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// The present parts, space-separated; "—" when none is.
+fn joined(parts: &[&Option<String>]) -> String {
+    let text = parts.iter().filter_map(|p| p.as_deref()).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+    if text.is_empty() { "—".to_owned() } else { text }
+}
+
+pub async fn host(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(q): Query<HostQuery>,
+) -> PageResult {
+    let now = (state.clock)();
+    let format = Format::parse(q.format.as_deref())?;
+    if format != Format::Html {
+        let host = state.store.get_host_summary(&id).await?.ok_or_else(|| not_found("host"))?;
+        let software = state.store.host_software(&host.id).await?;
+        let matching = matching_software(&software, opt(&q.software));
+        let name = format!("software-{}", crate::console::view::css_token(&host.hostname));
+        return Ok(match format {
+            Format::Csv => export::csv(
+                &name,
+                &["package", "version", "arch", "kind", "source", "source_version"],
+                matching.iter().map(|p| {
+                    vec![
+                        p.name.clone(),
+                        p.version.clone(),
+                        s(&p.arch),
+                        p.kind.clone(),
+                        s(&p.source_name),
+                        s(&p.source_version),
+                    ]
+                }),
+            ),
+            _ => export::json(&name, &matching)?,
+        });
+    }
+    let detail = state.store.get_host(&id).await?.ok_or_else(|| not_found("host"))?;
+    let h = &detail.host;
+    let hardware: Option<Hardware> = section(&detail, "hardware");
+    let os: Option<Os> = section(&detail, "os");
+    let patches: Option<Patches> = section(&detail, "patches");
+    let checks: Option<Vec<Check>> = section(&detail, "checks");
+    let host_section: Option<Host> = section(&detail, "host");
+    let status = ages(&state, now).status(h.last_seen);
+
+    let mut blocks = vec![Block::Heading {
+        text: h.hostname.clone(),
+        sub: Some(format!("{} · last seen {}", s(&h.os_pretty_name), when(h.last_seen))),
+        badge: Some(Badge::status(status.as_str())),
+    }];
+    if h.duplicate_identity {
+        blocks.push(Block::Notice {
+            kind: "warn",
+            text: "Another live agent claims this hardware identity (cloned machine?).".into(),
+        });
+    }
+    let risk = RiskScore::of(state.store.host_risk(&h.id).await?);
+    blocks.push(Block::Pairs(vec![
+        Pair {
+            label: "Risk score".into(),
+            value: format!("{} = {}", risk.total, risk.explain()),
+            href: Some(link("/findings", &[("host", h.id.clone())])),
+        },
+        Pair::new("Host id", h.id.clone()),
+        Pair::opt("Machine id", h.machine_id.clone()),
+        Pair::opt("System serial", h.system_serial.clone()),
+        Pair::opt("System UUID", h.system_uuid.clone()),
+        Pair::new("Tags", h.tags.join(", ")),
+        Pair::opt("Agent", h.agent_version.clone()),
+        Pair::new("First seen", when(h.first_seen)),
+        Pair {
+            label: "Lifecycle".into(),
+            value: "disposal status".into(),
+            href: Some(format!("/disposal/{}", encode(&h.id))),
+        },
+        Pair::opt(
+            "Virtualization",
+            host_section
+                .as_ref()
+                .and_then(|x| x.virtualization.as_ref())
+                .map(|v| format!("{:?} {}", v.role, v.technology.clone().unwrap_or_default()).to_lowercase()),
+        ),
+    ]));
+
+    // Findings and vulnerabilities first: they are why a security manager opens the page.
+    let findings = state
+        .store
+        .list_findings(&FindingFilter {
+            severity: None,
+            status: None,
+            rule_id: None,
+            host_id: Some(h.id.clone()),
+            kind: None,
+            overdue: None,
+            active: false,
+            sort: FindingSort::Priority,
+            descending: false,
+            now,
+            limit: PAGE,
+            offset: q.offset("findings") as i64,
+        })
+        .await?;
+    // Rule findings and vulnerability fixes alike, as the host list counts them.
+    blocks.push(Block::Section { title: format!("Findings ({})", findings.total), anchor: "findings".into() });
+    blocks.push(findings_table(&findings.findings, None, &Default::default(), "No finding on this host.", None));
+    let offset = q.offset("findings") as i64;
+    if findings.total > PAGE {
+        let at = |o: i64| {
+            let mut pairs = vec![("software", opt(&q.software).unwrap_or_default().to_owned())];
+            if o > 0 {
+                pairs.push(("findings_offset", o.to_string()));
+            }
+            format!("{}#findings", link(&format!("/hosts/{}", encode(&h.id)), &pairs))
+        };
+        let end = offset + findings.findings.len() as i64;
+        blocks.push(Block::Pager(Pager {
+            text: format!("{}–{end} of {}", offset + 1, findings.total),
+            prev: (offset > 0).then(|| at((offset - PAGE).max(0))),
+            next: (end < findings.total).then(|| at(end)),
+        }));
+    }
+
+    let vulns = state.store.host_vulnerabilities(&h.id).await?;
+    let vuln_rows: Vec<Vec<Cell>> = vulns
+        .as_ref()
+        .map(|v| {
+            v.vulnerabilities
+                .iter()
+                .map(|e| {
+                    vec![
+                        Cell::link(&e.id, format!("/vulnerabilities/{}", encode(&e.id))),
+                        Cell::badge(Badge::severity(&e.severity)),
+                        Cell::text(if e.kev { "KEV" } else { "" }),
+                        Cell::text(&e.package),
+                        Cell::mono(&e.installed_version),
+                        Cell::mono(e.fixed_version.clone().unwrap_or_else(|| "no fix yet".into())),
+                        Cell::text(s(&e.summary)),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    blocks.push(Block::Section {
+        title: format!("Vulnerabilities ({})", vuln_rows.len()),
+        anchor: "vulnerabilities".into(),
+    });
+    let (range, pager) = section_page(&h.id, &q, "vulnerabilities", "vulnerabilities", &vuln_rows);
+    blocks.push(table(
+        "host-vulnerabilities",
+        &["Advisory", "Severity", "KEV", "Package", "Installed", "Fixed in", "Summary"],
+        vuln_rows[range].to_vec(),
+        "No known vulnerability.",
+    ));
+    blocks.extend(pager);
+
+    blocks.push(Block::Section { title: "Hardware".into(), anchor: "hardware".into() });
+    if let Some(hw) = &hardware {
+        let sys = hw.system.clone().unwrap_or_default();
+        let board = hw.board.clone().unwrap_or_default();
+        let bios = hw.bios.clone().unwrap_or_default();
+        blocks.push(Block::Pairs(vec![
+            Pair::new("System", joined(&[&sys.vendor, &sys.product, &sys.version])),
+            Pair::opt("System serial", sys.serial.clone()),
+            Pair::new("Board", joined(&[&board.vendor, &board.product])),
+            Pair::opt("Board serial", board.serial.clone()),
+            Pair::new("BIOS", joined(&[&bios.vendor, &bios.version, &bios.date])),
+            Pair::opt("CPU", hw.cpu.as_ref().and_then(|c| c.model.clone())),
+            Pair::opt(
+                "Cores / threads",
+                hw.cpu.as_ref().map(|c| format!("{} / {}", c.cores.unwrap_or(0), c.threads.unwrap_or(0))),
+            ),
+            Pair::opt("Memory", hw.memory.as_ref().map(|m| bytes(m.total_bytes))),
+        ]));
+        blocks.push(table(
+            "memory-modules",
+            &["Slot", "Size", "Type", "Speed", "Manufacturer", "Serial", "Part number"],
+            hw.memory_modules
+                .iter()
+                .map(|m| {
+                    vec![
+                        Cell::text(s(&m.slot)),
+                        Cell::text(m.size_bytes.map(bytes).unwrap_or_default()),
+                        Cell::text(s(&m.memory_type)),
+                        Cell::text(m.speed_mts.map(|v| format!("{v} MT/s")).unwrap_or_default()),
+                        Cell::text(s(&m.manufacturer)),
+                        Cell::mono(s(&m.serial)),
+                        Cell::mono(s(&m.part_number)),
+                    ]
+                })
+                .collect(),
+            "No memory module reported.",
+        ));
+        blocks.push(table(
+            "disks",
+            &["Disk", "Model", "Serial", "Size", "Type", "Transport"],
+            hw.disks
+                .iter()
+                .map(|d| {
+                    vec![
+                        Cell::mono(&d.name),
+                        Cell::text(format!("{} {}", s(&d.vendor), s(&d.model)).trim().to_owned()),
+                        Cell::mono(s(&d.serial)),
+                        Cell::text(bytes(d.size_bytes)),
+                        Cell::text(match d.rotational {
+                            Some(true) => "HDD",
+                            Some(false) => "SSD",
+                            None => "",
+                        }),
+                        Cell::text(s(&d.transport)),
+                    ]
+                })
+                .collect(),
+            "No disk reported.",
+        ));
+        blocks.push(table(
+            "interfaces",
+            &["Interface", "MAC", "Addresses", "State"],
+            hw.network_interfaces
+                .iter()
+                .map(|n| {
+                    vec![
+                        Cell::mono(&n.name),
+                        Cell::mono(s(&n.mac)),
+                        Cell::mono(n.addresses.join(" ")),
+                        Cell::text(if n.up { "up" } else { "down" }),
+                    ]
+                })
+                .collect(),
+            "No interface reported.",
+        ));
+    } else {
+        blocks.push(Block::Notice { kind: "info", text: "No hardware section reported.".into() });
+    }
+
+    blocks.push(Block::Section { title: "Operating system".into(), anchor: "os".into() });
+    if let Some(os) = &os {
+        blocks.push(Block::Pairs(vec![
+            Pair::opt("Name", os.pretty_name.clone()),
+            Pair::opt("Id / version", os.id.as_ref().map(|id| format!("{id} {}", s(&os.version_id)))),
+            Pair::opt("Kernel", os.kernel_release.clone()),
+            Pair::opt("Architecture", os.architecture.clone()),
+        ]));
+    }
+
+    blocks.push(Block::Section { title: "Patches".into(), anchor: "patches".into() });
+    if let Some(p) = &patches {
+        blocks.push(Block::Pairs(vec![
+            Pair::opt("Pending updates", p.pending_count.map(|n| n.to_string())),
+            Pair::opt("Security updates", p.security_count.map(|n| n.to_string())),
+            Pair::opt(
+                "Reboot required",
+                p.reboot_required
+                    .as_ref()
+                    .map(|r| if r.required { format!("yes ({})", r.reasons.join(", ")) } else { "no".to_owned() }),
+            ),
+            Pair::opt(
+                "Automatic updates",
+                p.automatic_updates
+                    .as_ref()
+                    .map(|a| if a.enabled { format!("on ({})", s(&a.mechanism)) } else { "off".to_owned() }),
+            ),
+            Pair::opt("Package lists updated", p.lists_updated_at.map(when)),
+        ]));
+        let pending = p.pending.clone().unwrap_or_default();
+        let (range, pager) = section_page(&h.id, &q, "pending", "patches", &pending);
+        blocks.push(table(
+            "pending-updates",
+            &["Package", "Installed", "Candidate", "Security", "Origin"],
+            pending[range]
+                .iter()
+                .map(|u| {
+                    vec![
+                        Cell::text(&u.name),
+                        Cell::mono(&u.installed_version),
+                        Cell::mono(&u.candidate_version),
+                        Cell::text(if u.security { "security" } else { "" }),
+                        Cell::text(s(&u.origin)),
+                    ]
+                })
+                .collect(),
+            "No pending update.",
+        ));
+        blocks.extend(pager);
+    }
+
+    blocks.push(Block::Section { title: "Posture checks".into(), anchor: "checks".into() });
+    blocks.push(table(
+        "checks",
+        &["Check", "Status", "Evidence", "Remediation"],
+        checks
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                let status = match c.status {
+                    CheckStatus::Pass => "pass",
+                    CheckStatus::Fail => "fail",
+                    CheckStatus::NotApplicable => "not_applicable",
+                    CheckStatus::Unknown => "unknown",
+                };
+                let mut evidence = c.evidence.join("\n");
+                if let Some(reason) = &c.reason {
+                    evidence = format!("{reason}\n{evidence}");
+                }
+                vec![
+                    Cell::mono(&c.id),
+                    Cell::badge(Badge::status(status)),
+                    Cell::mono(evidence.trim()),
+                    Cell::text(s(&c.remediation)),
+                ]
+            })
+            .collect(),
+        "No posture check reported.",
+    ));
+
+    let software = state.store.host_software(&h.id).await?;
+    let matching = matching_software(&software, opt(&q.software));
+    blocks
+        .push(Block::Section { title: format!("Software ({} installed)", software.len()), anchor: "software".into() });
+    blocks.push(Block::Filters(Filters {
+        action: format!("/hosts/{}#software", encode(&h.id)),
+        fields: vec![Field::text("software", "Package", opt(&q.software), "name contains…")],
+        exports: exports(
+            &format!("/hosts/{}", encode(&h.id)),
+            &[("software", opt(&q.software).unwrap_or_default().to_owned())],
+        ),
+    }));
+    let (range, pager) = section_page(&h.id, &q, "software", "software", &matching);
+    blocks.push(table(
+        "software",
+        &["Package", "Version", "Arch", "Kind", "Source"],
+        matching[range]
+            .iter()
+            .map(|p| {
+                vec![
+                    Cell::link(&p.name, link("/software", &[("name", p.name.clone())])),
+                    Cell::mono(&p.version),
+                    Cell::text(s(&p.arch)),
+                    Cell::text(&p.kind),
+                    Cell::text(s(&p.source_name)),
+                ]
+            })
+            .collect(),
+        "No package matches.",
+    ));
+    blocks.extend(pager);
+
+    let history = state.store.host_history(&h.id, 1000, 0).await?;
+    blocks.push(Block::Section { title: "History".into(), anchor: "history".into() });
+    let (range, pager) = section_page(&h.id, &q, "history", "history", &history);
+    blocks.push(table(
+        "history",
+        &["When", "Event", "Subject", "From", "To"],
+        history[range]
+            .iter()
+            .map(|e| {
+                vec![
+                    Cell::text(when(e.at)),
+                    Cell::text(e.kind.as_str().replace('_', " ")),
+                    Cell::text(&e.subject),
+                    Cell::mono(s(&e.from)),
+                    Cell::mono(s(&e.to)),
+                ]
+            })
+            .collect(),
+        "No change recorded yet.",
+    ));
+    blocks.extend(pager);
+
+    let tabs = ["findings", "vulnerabilities", "hardware", "os", "patches", "checks", "software", "history"]
+        .iter()
+        .map(|a| Tab { label: a.to_owned().replace("os", "OS"), href: format!("#{a}"), current: false })
+        .collect();
+    Ok(viewer.page_with_tabs("hosts", h.hostname.clone(), tabs, blocks))
+}
