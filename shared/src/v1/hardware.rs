@@ -29,6 +29,9 @@ pub struct Hardware {
     pub filesystems: Vec<Filesystem>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub network_interfaces: Vec<NetworkInterface>,
+    /// Displays connected to the running system, from their EDID; live systems only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monitors: Vec<Monitor>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,4 +220,36 @@ pub struct NetworkInterface {
     pub speed_mbps: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
+}
+
+/// A display as its EDID describes itself (VESA E-EDID base block).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Monitor {
+    /// Where it is connected, e.g. the DRM connector `card0-HDMI-A-1`.
+    pub connector: String,
+    /// The three-letter PNP manufacturer id, e.g. `DEL`, `ACR`.
+    pub manufacturer_id: String,
+    /// The manufacturer's product code.
+    pub product_code: u16,
+    /// The numeric serial number; absent when the EDID leaves it 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<u32>,
+    /// The serial number descriptor's text, which is what the label on the display shows when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// The product name descriptor, e.g. `DELL U2720Q`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufactured_week: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufactured_year: Option<u16>,
+    /// Set instead of the manufacture date when the EDID gives the model year.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_year: Option<u16>,
+    /// Maximum image size; absent for projectors and displays of variable size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width_cm: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height_cm: Option<u8>,
 }

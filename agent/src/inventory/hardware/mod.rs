@@ -4,6 +4,7 @@ pub mod cpu;
 pub mod disks;
 pub mod filesystems;
 pub mod firmware;
+pub mod monitors;
 pub mod network;
 
 use std::path::Path;
@@ -31,7 +32,7 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
         ..Hardware::default()
     };
     if !root.is_live() {
-        for item in ["cpu", "memory", "disks", "filesystems", "network_interfaces"] {
+        for item in ["cpu", "memory", "disks", "filesystems", "network_interfaces", "monitors"] {
             errors.not_live(SectionName::Hardware, item);
         }
         return hardware;
@@ -50,6 +51,7 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
     hardware.disks = disks::probe(root, errors);
     hardware.filesystems = filesystems::probe(root, errors);
     hardware.network_interfaces = network::probe(root, errors);
+    hardware.monitors = monitors::probe(root, errors);
     hardware
 }
 
@@ -57,7 +59,7 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
 /// so nothing of the machine the agent runs on is mixed in, and what a dump cannot hold is listed as not available.
 pub fn from_smbios_dump(dump: &Path, errors: &mut ErrorLog) -> Hardware {
     let firmware = firmware::collect(&SystemRoot::live(), Some(dump), errors);
-    for item in ["cpu", "memory", "disks", "filesystems", "network_interfaces"] {
+    for item in ["cpu", "memory", "disks", "filesystems", "network_interfaces", "monitors"] {
         errors.record(
             SectionName::Hardware,
             item,
