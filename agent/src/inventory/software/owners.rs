@@ -6,6 +6,9 @@
 //! the file lists and no index of every file on the system.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
 
 use memchr::memchr;
 
@@ -69,6 +72,19 @@ pub fn claim_dpkg_list(package: &str, data: &[u8], owners: &mut Owners) {
     }
 }
 
+/// Claims the paths of a dpkg list file line by line: some lists are several megabytes (a toolchain's sources, a
+/// cloud SDK), and the agent's resident set should not grow with the largest of them.
+fn stream_dpkg_list(path: &Path, package: &str, line: &mut Vec<u8>, owners: &mut Owners) -> std::io::Result<()> {
+    let mut reader = BufReader::with_capacity(64 * 1024, File::open(path)?);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', line)? == 0 {
+            return Ok(());
+        }
+        claim_dpkg_list(package, line, owners);
+    }
+}
+
 /// Claims the files apk's `installed` database lists: `P:` names the package, each `F:` a directory (relative to
 /// the root) and the `R:` lines after it the files in that directory.
 pub fn claim_apk_installed(data: &[u8], owners: &mut Owners) {
@@ -108,14 +124,14 @@ pub fn find(root: &SystemRoot, owners: &mut Owners) -> Vec<(String, DbError)> {
         return problems;
     }
     if let Ok(entries) = std::fs::read_dir(root.path(DPKG_INFO)) {
+        let mut line = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(package) = name.to_str().and_then(|n| n.strip_suffix(".list")) else { continue };
             // Multi-arch packages' lists are named `<package>:<arch>.list`.
             let package = package.split(':').next().unwrap_or(package);
-            match std::fs::read(entry.path()) {
-                Ok(data) => claim_dpkg_list(package, &data, owners),
-                Err(err) => problems.push((format!("{DPKG_INFO}/{}", name.to_string_lossy()), err.into())),
+            if let Err(err) = stream_dpkg_list(&entry.path(), package, &mut line, owners) {
+                problems.push((format!("{DPKG_INFO}/{}", name.to_string_lossy()), err.into()));
             }
             if owners.all_claimed() {
                 return problems;
