@@ -38,6 +38,8 @@ pub struct AgentConfig {
     pub state_dir: PathBuf,
     pub interval: Duration,
     pub spool_cap_mib: u64,
+    /// Directories searched for language packages beyond the system locations (`inventory --language-path`).
+    pub language_paths: Vec<String>,
     /// Permission bits of the file, for doctor (it should be 0600).
     pub mode: u32,
 }
@@ -50,6 +52,7 @@ struct FileConfig {
     state_dir: Option<PathBuf>,
     interval: Option<String>,
     spool_cap_mib: Option<u64>,
+    language_paths: Option<Vec<String>>,
 }
 
 impl AgentConfig {
@@ -61,6 +64,7 @@ impl AgentConfig {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             interval: DEFAULT_INTERVAL,
             spool_cap_mib: DEFAULT_SPOOL_CAP_MIB,
+            language_paths: Vec::new(),
             mode: 0o600,
         }
     }
@@ -82,12 +86,17 @@ impl AgentConfig {
         if !(1..=4096).contains(&spool_cap_mib) {
             return Err(invalid(format!("spool_cap_mib: {spool_cap_mib} is outside 1..=4096")));
         }
+        let language_paths = file.language_paths.unwrap_or_default();
+        if let Some(relative) = language_paths.iter().find(|p| !p.starts_with('/')) {
+            return Err(invalid(format!("language_paths: {relative} is not an absolute path")));
+        }
         Ok(AgentConfig {
             collector: file.collector.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
             ca_fingerprint,
             state_dir: file.state_dir.unwrap_or(defaults.state_dir),
             interval,
             spool_cap_mib,
+            language_paths,
             mode: mode & 0o7777,
         })
     }
@@ -135,7 +144,7 @@ mod tests {
         let fp = "9F:86:D0:81:88:4C:7D:65:9A:2F:EA:A0:C5:5A:D0:15:A3:BF:4F:1B:2B:0B:82:2C:D1:5D:6C:15:B0:F0:0A:08";
         let text = format!(
             "collector = \"https://c.example:8443\"\nca_fingerprint = \"{fp}\"\nstate_dir = \"/srv/agent\"\n\
-             interval = \"30m\"\nspool_cap_mib = 10\n"
+             interval = \"30m\"\nspool_cap_mib = 10\nlanguage_paths = [\"/srv/app\"]\n"
         );
         let config = AgentConfig::parse(Path::new("a.toml"), &text, 0o100640).unwrap();
         assert_eq!(config.collector.as_deref(), Some("https://c.example:8443"));
@@ -143,6 +152,7 @@ mod tests {
         assert_eq!(config.state_dir, PathBuf::from("/srv/agent"));
         assert_eq!(config.interval, Duration::from_secs(1800));
         assert_eq!(config.spool_cap_mib, 10);
+        assert_eq!(config.language_paths, ["/srv/app"]);
         assert_eq!(config.mode, 0o640);
     }
 
@@ -153,6 +163,7 @@ mod tests {
             ("interval = \"soon\"", "interval: "),
             ("ca_fingerprint = \"abcd\"", "ca_fingerprint: a SHA-256 fingerprint has 64 hex digits"),
             ("spool_cap_mib = 0", "spool_cap_mib: 0 is outside 1..=4096"),
+            ("language_paths = [\"srv\"]", "language_paths: srv is not an absolute path"),
             ("colector = \"x\"", "unknown field `colector`"),
             ("interval = ", "string values must be quoted"),
         ] {

@@ -128,7 +128,9 @@ async fn run_daemon(args: &RunArgs, matches: Option<&ArgMatches>) -> anyhow::Res
         agent.enrolment().host_id,
         humantime::format_duration(interval)
     ));
-    let collect = || inventory::collect(&InventoryConfig::live(), chrono::Utc::now());
+    let mut inventory_config = InventoryConfig::live();
+    inventory_config.language.paths = file.language_paths.clone();
+    let collect = || inventory::collect(&inventory_config, chrono::Utc::now());
     match daemon::run(&agent, &config, collect, shutdown_signal()?, &mut rng, &mut log).await {
         RunExit::Shutdown => {
             log("stopped");
