@@ -22,6 +22,8 @@ const APK_INSTALLED: &str = "/lib/apk/db/installed";
 #[derive(Debug, Default)]
 pub struct Owners {
     wanted: HashMap<Vec<u8>, Option<String>>,
+    /// The lengths of the wanted paths: almost every line of a file list is rejected by its length without hashing.
+    lengths: Vec<bool>,
     unclaimed: usize,
 }
 
@@ -29,7 +31,11 @@ impl Owners {
     pub fn new<'a>(paths: impl IntoIterator<Item = &'a str>) -> Owners {
         let wanted: HashMap<Vec<u8>, Option<String>> =
             paths.into_iter().map(|p| (p.as_bytes().to_vec(), None)).collect();
-        Owners { unclaimed: wanted.len(), wanted }
+        let mut lengths = vec![false; wanted.keys().map(Vec::len).max().map_or(0, |m| m + 1)];
+        for key in wanted.keys() {
+            lengths[key.len()] = true;
+        }
+        Owners { unclaimed: wanted.len(), wanted, lengths }
     }
 
     /// The package that owns `path`, when one does.
@@ -47,7 +53,9 @@ impl Owners {
         self.claim_exact(path, owner);
         // On a merged-/usr system /lib, /bin and /sbin are links into /usr, and older packages still list the short
         // form of a path that the scan reached through /usr.
-        if [&b"/lib"[..], b"/bin/", b"/sbin/"].iter().any(|p| path.starts_with(p)) {
+        if self.lengths.get(path.len() + 4).is_some_and(|&wanted| wanted)
+            && [&b"/lib"[..], b"/bin/", b"/sbin/"].iter().any(|p| path.starts_with(p))
+        {
             let mut long = b"/usr".to_vec();
             long.extend_from_slice(path);
             self.claim_exact(&long, owner);
@@ -55,6 +63,9 @@ impl Owners {
     }
 
     fn claim_exact(&mut self, path: &[u8], owner: &str) {
+        if !self.lengths.get(path.len()).is_some_and(|&wanted| wanted) {
+            return;
+        }
         if let Some(slot @ None) = self.wanted.get_mut(path) {
             *slot = Some(owner.to_string());
             self.unclaimed -= 1;
