@@ -111,8 +111,20 @@ pub(super) fn probe(root: &SystemRoot, scan: &LanguageScan, errors: &mut ErrorLo
     let mut read_files: HashSet<String> = HashSet::new();
     for (system, host, layout) in locations(root, scan) {
         // /usr/lib64 is often a link to /usr/lib: each real directory is scanned once.
-        let Ok(real) = std::fs::canonicalize(&host) else { continue };
-        if !real.is_dir() || seen.contains(&real) {
+        let real = match std::fs::canonicalize(&host) {
+            Ok(real) if real.is_dir() => real,
+            // A system location that is absent is simply not used; a configured one was asked for.
+            _ if layout != Layout::Tree => continue,
+            Ok(_) => {
+                errors.record(SectionName::Software, system, ErrorKind::NotFound, "not a directory");
+                continue;
+            }
+            Err(err) => {
+                errors.io(SectionName::Software, system, &err);
+                continue;
+            }
+        };
+        if seen.contains(&real) {
             continue;
         }
         seen.push(real);

@@ -189,6 +189,12 @@ fn a_configured_directory_is_searched_and_files_already_read_count_once() {
     let (all, _) = scan_at(&testdata(MIXED), &LanguageScan::default());
     assert_eq!(language_rows(&software), language_rows(&all));
     assert!(!software.sources.iter().any(|s| s.path == "/usr/local" || s.path == "/usr"), "system locations first");
+
+    // A configured directory that is not there is reported, not silently skipped.
+    let scan = LanguageScan { paths: vec!["/srv/none".to_string()], ..LanguageScan::default() };
+    let (_, errors) = scan_at(&testdata(MIXED), &scan);
+    let missing: Vec<_> = errors.as_slice().iter().map(|e| (e.item.as_str(), e.kind)).collect();
+    assert_eq!(missing, [("/srv/none", ErrorKind::NotFound)]);
 }
 
 #[test]
