@@ -134,6 +134,7 @@ pub(super) fn probe(root: &SystemRoot, scan: &LanguageScan, errors: &mut ErrorLo
         }
         let mut walked = walk::walk(root, &host, &system, layout, &mut budget);
         walked.found.retain(|item| read_files.insert(item.path.clone()));
+        drop_duplicate_python(&mut walked.found);
         found.extend(listings(&system, layout, walked, budget.stopped.as_deref(), errors));
     }
     if let Some(limit) = &budget.stopped
@@ -148,6 +149,44 @@ pub(super) fn probe(root: &SystemRoot, scan: &LanguageScan, errors: &mut ErrorLo
     }
     assign_owners(root, &mut found, errors);
     found
+}
+
+/// One Python distribution can leave two metadata directories side by side (Debian's python3-cryptography ships
+/// `cryptography-38.0.4.dist-info` and `cryptography.egg-info`); `importlib.metadata` users such as `pip list` show
+/// it once, and so does this: per directory, one package per normalized name and version, the `.dist-info` kept.
+fn drop_duplicate_python(found: &mut Vec<walk::Found>) {
+    let key = |item: &walk::Found| {
+        let parsed = item.parsed.as_ref().ok().filter(|_| item.kind == PackageKind::Pypi)?;
+        let entry = item.path.strip_suffix("/METADATA").or_else(|| item.path.strip_suffix("/PKG-INFO"));
+        let site = entry.unwrap_or(&item.path).rsplit_once('/').map_or("", |(dir, _)| dir);
+        Some((site.to_string(), normalized_python_name(&parsed.name), parsed.version.clone()))
+    };
+    let mut order: Vec<usize> = (0..found.len()).collect();
+    order.sort_by_key(|&i| found[i].format != "python-dist-info");
+    let mut seen = HashSet::new();
+    let mut keep = vec![true; found.len()];
+    for i in order {
+        if let Some(k) = key(&found[i]) {
+            keep[i] = seen.insert(k);
+        }
+    }
+    let mut keep = keep.into_iter();
+    found.retain(|_| keep.next().unwrap_or(true));
+}
+
+/// PEP 503's normalized form: lower case, each run of `-`, `_` and `.` one `-`.
+fn normalized_python_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
 }
 
 /// The system locations that exist, then the configured directories, as `(system path, host path, layout)`.

@@ -60,6 +60,8 @@ fn python_metadata_of_a_wheel_a_debian_egg_info_dir_and_an_egg_info_file() {
         (format!("{MIXED}/usr/local/lib/python3.11/dist-packages/idna-3.3.dist-info/METADATA"), parsed("idna", "3.3")),
         (format!("{site}/idna-3.3.egg-info/PKG-INFO"), parsed("idna", "3.3")),
         (format!("{site}/gpg-1.18.0-py3.11.egg-info"), parsed("gpg", "1.18.0")),
+        (format!("{site}/cryptography-38.0.4.dist-info/METADATA"), parsed("cryptography", "38.0.4")),
+        (format!("{site}/cryptography.egg-info/PKG-INFO"), parsed("cryptography", "38.0.4")),
     ];
     for (file, expected) in cases {
         assert_eq!(parse_python_metadata(&read(&file)), Ok(expected), "{file}");
@@ -131,6 +133,13 @@ fn distro_copies_carry_their_owner_and_pip_npm_copies_none() {
         vec![
             row(
                 Pypi,
+                "cryptography",
+                "38.0.4",
+                "/usr/lib/python3/dist-packages/cryptography-38.0.4.dist-info/METADATA",
+                Some("python3-cryptography")
+            ),
+            row(
+                Pypi,
                 "gpg",
                 "1.18.0",
                 "/usr/lib/python3/dist-packages/gpg-1.18.0-py3.11.egg-info",
@@ -170,7 +179,8 @@ fn distro_copies_carry_their_owner_and_pip_npm_copies_none() {
     assert_eq!(
         software.sources,
         vec![
-            source(PackageKind::Deb, "/var/lib/dpkg/status", "dpkg-status", 4),
+            source(PackageKind::Deb, "/var/lib/dpkg/status", "dpkg-status", 5),
+            source(Pypi, "/usr/lib/python3/dist-packages", "python-dist-info", 1),
             source(Pypi, "/usr/lib/python3/dist-packages", "python-egg-info", 2),
             source(Pypi, "/usr/local/lib/python3.11/dist-packages", "python-dist-info", 1),
             source(Npm, "/usr/local/lib/node_modules", "node-package-json", 2),
@@ -199,13 +209,15 @@ fn a_configured_directory_is_searched_and_files_already_read_count_once() {
 
 #[test]
 fn a_scan_cut_short_says_so_and_is_never_complete() {
-    let limited = LanguageScan { max_files: 3, ..LanguageScan::default() };
+    let limited = LanguageScan { max_files: 5, ..LanguageScan::default() };
     let (software, errors) = scan_at(&testdata(MIXED), &limited);
     let language: Vec<_> = software.sources.iter().filter(|s| !s.kind.is_os_package()).collect();
-    // Sorted walk: the two Python locations, then the third file stops the scan in /usr/local/lib/node_modules.
+    // Sorted walk: the two Python locations read five files (cryptography's two, gpg, idna twice), then the sixth
+    // stops the scan in /usr/local/lib/node_modules.
     assert_eq!(
         language.iter().map(|s| (s.path.as_str(), s.complete)).collect::<Vec<_>>(),
         [
+            ("/usr/lib/python3/dist-packages", true),
             ("/usr/lib/python3/dist-packages", true),
             ("/usr/local/lib/python3.11/dist-packages", true),
             ("/usr/local/lib/node_modules", false),
@@ -219,10 +231,10 @@ fn a_scan_cut_short_says_so_and_is_never_complete() {
             (
                 SectionName::Software,
                 "language packages",
-                "scan stopped at the limit of 3 metadata files; not scanned: /usr/share/nodejs, \
+                "scan stopped at the limit of 5 metadata files; not scanned: /usr/share/nodejs, \
              /usr/share/rubygems-integration/all/specifications"
             ),
-            (SectionName::Software, "/usr/local/lib/node_modules", "scan stopped at the limit of 3 metadata files"),
+            (SectionName::Software, "/usr/local/lib/node_modules", "scan stopped at the limit of 5 metadata files"),
         ]
     );
 
