@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 const REPORT_PATH: &str = "/api/v1/agent/report";
@@ -36,6 +36,14 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     /// `muster_findings{severity}`: open findings, set by whoever computes them (see [`set_findings`]).
     pub findings: IntGaugeVec,
+    /// `muster_connections_open`: connections held now (`server::connections`).
+    pub connections_open: IntGauge,
+    /// `muster_connections_refused_total{bound}`: connections closed at accept, `max_connections` or
+    /// `max_per_address`.
+    pub connections_refused: IntCounterVec,
+    /// `muster_connections_unanswered_total`: connections closed before anything was answered on them (a TLS
+    /// handshake or a request's headers not completed in time, or a client that gave up).
+    pub connections_unanswered: IntCounter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,17 +68,43 @@ impl Metrics {
             &["kind", "status"],
         )?;
         let findings = IntGaugeVec::new(Opts::new("muster_findings", "Open findings by severity"), &["severity"])?;
+        let connections_open = IntGauge::new("muster_connections_open", "Connections open now")?;
+        let connections_refused = IntCounterVec::new(
+            Opts::new("muster_connections_refused_total", "Connections closed at accept, by the bound that refused"),
+            &["bound"],
+        )?;
+        let connections_unanswered = IntCounter::new(
+            "muster_connections_unanswered_total",
+            "Connections closed before anything was answered (handshake or headers not completed in time)",
+        )?;
         registry.register(Box::new(reports.clone()))?;
         registry.register(Box::new(report_bytes.clone()))?;
         registry.register(Box::new(ingest_seconds.clone()))?;
         registry.register(Box::new(enrolments.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(findings.clone()))?;
+        registry.register(Box::new(connections_open.clone()))?;
+        registry.register(Box::new(connections_refused.clone()))?;
+        registry.register(Box::new(connections_unanswered.clone()))?;
+        for bound in ["max_connections", "max_per_address"] {
+            connections_refused.with_label_values(&[bound]).inc_by(0);
+        }
         // Severities exist from the start, so a dashboard shows 0 rather than "no data".
         for severity in ["critical", "high", "medium", "low", "info"] {
             findings.with_label_values(&[severity]).set(0);
         }
-        Ok(Metrics { registry, reports, report_bytes, ingest_seconds, enrolments, errors, findings })
+        Ok(Metrics {
+            registry,
+            reports,
+            report_bytes,
+            ingest_seconds,
+            enrolments,
+            errors,
+            findings,
+            connections_open,
+            connections_refused,
+            connections_unanswered,
+        })
     }
 
     /// The text exposition of every metric.
@@ -162,6 +196,30 @@ pub async fn track(request: Request, next: Next) -> Response {
         m.errors.with_label_values(&[kind, status.as_str()]).inc();
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A connection was accepted (`server::connections`).
+pub fn connection_accepted() {
+    if let Some(m) = metrics() {
+        m.connections_open.inc();
+    }
+}
+
+/// A connection was refused at accept by `bound`.
+pub fn connection_refused(bound: &str) {
+    if let Some(m) = metrics() {
+        m.connections_refused.with_label_values(&[bound]).inc();
+    }
+}
+
+/// An accepted connection closed; `answered` when anything was written on it.
+pub fn connection_closed(answered: bool) {
+    if let Some(m) = metrics() {
+        m.connections_open.dec();
+        if !answered {
+            m.connections_unanswered.inc();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -90,6 +90,14 @@ pub struct InstalledPackage {
     pub installed_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size_bytes: Option<i64>,
+    /// Where a package outside the OS package database was found (a `METADATA` file, a `package.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The OS package whose files include it (matched through the distribution only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
 }
 
 /// One recorded change of a host.

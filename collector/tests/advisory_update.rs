@@ -179,7 +179,9 @@ async fn a_mirror_directory_imports_as_is(h: Harness) {
     assert_eq!(h.store.advisory_freshness().await.unwrap().advisories, 3);
 }
 
-/// `serve`'s refresh runs the update at once (and then on its interval) without anyone asking.
+/// `serve`'s refresh runs the update at once (and then on its interval) without anyone asking; end-of-life data
+/// among its sources (endoflife.date's product data, 26 products against the built-in 14) is stored and put in
+/// force.
 async fn serve_refreshes_on_its_own(h: Harness) {
     let files = Files::default();
     files
@@ -187,26 +189,38 @@ async fn serve_refreshes_on_its_own(h: Harness) {
         .lock()
         .unwrap()
         .push(("/Debian/all.jsonl".to_owned(), read(&testdata("advisories/debian/debian-osv-subset.jsonl"))));
+    let eol = read(&testdata("endoflife/endoflife-products.json"));
+    files.bodies.lock().unwrap().push(("/endoflife/products.json".to_owned(), eol.clone()));
     let mirror = start(&h, files);
-    let source = Source::parse(&format!("https://{}/Debian/all.jsonl", mirror.addr)).unwrap();
+    let sources = vec![
+        Source::parse(&format!("https://{}/Debian/all.jsonl", mirror.addr)).unwrap(),
+        Source::parse(&format!("https://{}/endoflife/products.json", mirror.addr)).unwrap(),
+    ];
     let cache = tempfile::tempdir().unwrap();
-    let clock = h.state.clock.clone();
+    assert_eq!(h.state.rules.current().eol.product_count(), 14, "the built-in data first");
     muster_collector::app::advisory_update::spawn(
-        Arc::clone(&h.store),
+        h.state.clone(),
         Fetcher::new(Some(&mirror.ca)).unwrap(),
-        vec![source],
+        sources,
         cache.path().to_owned(),
         std::time::Duration::from_secs(24 * 3600),
-        clock,
-        Arc::clone(&h.state.rules),
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while h.store.advisory_freshness().await.unwrap().advisories < 11 {
+    while h.store.advisory_freshness().await.unwrap().advisories < 11
+        || h.state.rules.current().eol.product_count() != 26
+    {
         assert!(std::time::Instant::now() < deadline, "the scheduled update did not import within 30 s");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let audit = h.store.search_audit(Some("advisory-update"), Some("advisories.imported"), 10).await.unwrap();
     assert_eq!(audit.len(), 1);
+    let (stored, _) = h.store.load_eol().await.unwrap().unwrap();
+    assert_eq!((stored.products, stored.text.as_bytes()), (26, eol.as_slice()));
+    // Every replica (here: a second collector over the same database) puts the stored data in force at start.
+    let replica = h.with_rules(muster_collector::rules::Rules::builtin().unwrap());
+    assert_eq!(replica.state.rules.current().eol.product_count(), 14);
+    assert!(muster_collector::app::evaluation::use_stored_eol(&replica.state).await.unwrap());
+    assert_eq!(replica.state.rules.current().eol.product_count(), 26);
     let _ = mirror.stop.send(());
 }
 

@@ -765,8 +765,9 @@ async fn stale_and_missing_follow_the_policy(h: Harness) {
     use muster_collector::rules::{PolicySource, Rules};
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("10-site.toml"), "[params]\nstale_days = 2\nmissing_days = 5\n").unwrap();
-    let h =
-        h.with_rules(Rules::load(PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None }).unwrap());
+    let h = h.with_rules(
+        Rules::load(PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None, eol_text: None }).unwrap(),
+    );
     let host_id = enrolled_weak_host(&h, &Machine::thinkpad("4c4c4544004d3510804bb2c04f4e3732")).await;
     add_user(&h, "vic", Role::Viewer).await;
     let listed = |csv: &str| csv.lines().nth(1).map(|l| l.split(',').nth(2).unwrap_or("").to_owned());

@@ -418,7 +418,7 @@ evidence = '["chassis " + host.chassis_type]'
 "#,
     )
     .unwrap();
-    let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None };
+    let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None, eol_text: None };
     let h = h.with_rules(Rules::load(source).unwrap());
     let viewer = h.api_token(Role::Viewer).await;
     let admin = h.api_token(Role::Admin).await;
@@ -484,7 +484,8 @@ evidence = '["chassis " + host.chassis_type]'
         "[[rule]]\nid = \"site.sev\"\ntitle = \"t\"\nseverity = \"urgent\"\nsla_days = 1\nmatch = 'true'\n",
     )
     .unwrap();
-    let err = Rules::load(PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None }).unwrap_err();
+    let err = Rules::load(PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None, eol_text: None })
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("{path}:4:12: rule site.sev: severity \"urgent\" is not one of critical, high, medium, low, info")

@@ -9,6 +9,7 @@ use crate::common::{Harness, Machine, debian, delta, full, history, ubuntu};
 
 both!(full_delta_and_changed_reports, retried_report_is_a_duplicate, unknown_hashes_need_sections);
 both!(gzip_and_identity_bodies, token_cannot_report_for_another_host, software_query_spans_hosts);
+both!(language_packages_keep_their_path_and_owner);
 
 async fn full_delta_and_changed_reports(h: Harness) {
     let viewer = h.api_token(Role::Viewer).await;
@@ -249,4 +250,53 @@ async fn software_query_spans_hosts(h: Harness) {
     );
     let (_, body) = h.get("/api/v1/software?name=no-such-package", &viewer).await;
     assert_eq!(body, json!([]));
+}
+
+/// The agent's inventory of a real Debian root with a distribution's idna (python3-idna) beside pip's idna of the
+/// same version, and Debian's and npm's semver: every copy is stored with where it was found and its owner, none
+/// dropped as a duplicate of another (issue 19: one OS-package copy, one PyPI copy).
+async fn language_packages_keep_their_path_and_owner(h: Harness) {
+    use muster_agent::inventory::{self, InventoryConfig};
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata/lang/debian-12-mixed");
+    let config = InventoryConfig {
+        root: muster_agent::root::SystemRoot::mounted(&root),
+        sections: [muster_shared::v1::SectionName::Software].into_iter().collect(),
+        ..InventoryConfig::live()
+    };
+    let mut report = debian(&Machine::thinkpad("m-lang"));
+    report.software = inventory::collect(&config, h.now()).software;
+    let sent = report.software.as_ref().unwrap().packages.clone();
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&secret, &Machine::thinkpad("m-lang")).await;
+    h.stored(&token, &full(&report)).await;
+
+    let viewer = h.api_token(Role::Viewer).await;
+    let (status, body) = h.get(&format!("/api/v1/hosts/{host}/software"), &viewer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stored: Vec<(String, String, Option<String>, Option<String>)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "idna" || p["name"] == "semver")
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap().to_owned(),
+                p["name"].as_str().unwrap().to_owned(),
+                p["path"].as_str().map(str::to_owned),
+                p["owner"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(String, String, Option<String>, Option<String>)> = sent
+        .iter()
+        .filter(|p| p.name == "idna" || p.name == "semver")
+        .map(|p| (p.kind.as_str().to_owned(), p.name.clone(), p.path.clone(), p.owner.clone()))
+        .collect();
+    expected.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2)));
+    assert_eq!(stored, expected);
+    let idna: Vec<&(String, String, Option<String>, Option<String>)> =
+        stored.iter().filter(|p| p.0 == "pypi" && p.1 == "idna").collect();
+    assert_eq!(idna.len(), 2, "the distribution's copy and pip's: {stored:?}");
+    assert_eq!(idna.iter().filter(|p| p.3.as_deref() == Some("python3-idna")).count(), 1);
+    assert_eq!(idna.iter().filter(|p| p.3.is_none()).count(), 1);
 }

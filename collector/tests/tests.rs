@@ -7,6 +7,7 @@
 mod common;
 mod advisory_update;
 mod agent_e2e;
+mod connections;
 mod console;
 mod console_browser;
 mod console_store;

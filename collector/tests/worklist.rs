@@ -212,7 +212,11 @@ async fn the_policy_decides_whether_negligible_matches_open_findings(h: Harness)
     };
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("10-site.toml"), "[params]\nnegligible_opens_finding = 1\n").unwrap();
-    let source = muster_collector::rules::PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None };
+    let source = muster_collector::rules::PolicySource {
+        policy_dir: Some(dir.path().to_owned()),
+        eol_file: None,
+        eol_text: None,
+    };
     let opened = h.with_rules(muster_collector::rules::Rules::load(source).unwrap());
     assert_eq!(openssh_findings(h, "m-builtin").await, Vec::<(String, String)>::new(), "built-in policy");
     assert_eq!(

@@ -119,6 +119,8 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<()> {
         ("findings", "/findings".to_owned()),
         ("active critical findings", "/findings?severity=critical&active=true".to_owned()),
         ("overdue findings", "/findings?overdue=true".to_owned()),
+        ("findings by host, reversed", "/findings?sort=host&dir=desc".to_owned()),
+        ("all findings by due date", "/findings?active=false&sort=due".to_owned()),
         ("finding detail", format!("/findings/{}", seeded.detail_finding)),
         ("vulnerabilities", "/vulnerabilities".to_owned()),
         ("vulnerability detail", format!("/vulnerabilities/{}", seeded.detail_advisory)),

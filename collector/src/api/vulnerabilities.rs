@@ -207,6 +207,9 @@ pub async fn upload(
         &policy,
     )
     .await?;
+    if report.summary.eol_products > 0 {
+        crate::app::evaluation::use_stored_eol(&state).await.map_err(AppError::internal)?;
+    }
     Ok(Json(report))
 }
 

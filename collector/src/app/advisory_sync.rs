@@ -103,6 +103,9 @@ pub async fn store_import(
         return Ok(ImportReport { summary, rematch: RematchStats::default() });
     }
     let outcome = store.write_advisories(&write, kev, now).await?;
+    if let Some(eol) = db.eol() {
+        store.save_eol(eol, now).await?;
+    }
     let rematch = rematch_changed(store, &outcome, now, policy).await?;
     Ok(ImportReport { summary, rematch })
 }

@@ -286,13 +286,11 @@ pub async fn update(
 /// `serve`'s refresh: [`update`] at once and then every `interval`, until the runtime stops. Failures are logged;
 /// the data held stays, and the console's age warning shows when it gets old.
 pub fn spawn(
-    store: std::sync::Arc<dyn Store>,
+    state: crate::AppState,
     fetcher: Fetcher,
     sources: Vec<Source>,
     cache_dir: PathBuf,
     interval: std::time::Duration,
-    clock: crate::Clock,
-    rules: std::sync::Arc<crate::rules::Rules>,
 ) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval.max(std::time::Duration::from_secs(60)));
@@ -301,9 +299,15 @@ pub fn spawn(
         loop {
             ticks.tick().await;
             // The policy in force at each run: a reload between runs applies to the next.
-            let policy = FindingPolicy::from_params(&rules.current().params);
-            match update(store.as_ref(), &fetcher, &sources, &cache_dir, &actor, clock(), &policy).await {
+            let policy = FindingPolicy::from_params(&state.rules.current().params);
+            let now = (state.clock)();
+            match update(state.store.as_ref(), &fetcher, &sources, &cache_dir, &actor, now, &policy).await {
                 Ok(report) => {
+                    if report.import.as_ref().is_some_and(|i| i.summary.eol_products > 0)
+                        && let Err(e) = super::evaluation::use_stored_eol(&state).await
+                    {
+                        tracing::warn!(error = %e, "the updated end-of-life data is not in force");
+                    }
                     for s in report.sources.iter().filter(|s| s.status == "failed") {
                         tracing::warn!(source = %s.source, error = s.error.as_deref().unwrap_or(""), "advisory source not fetched");
                     }

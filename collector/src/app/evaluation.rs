@@ -110,11 +110,33 @@ pub async fn run_once(state: &AppState) -> Result<RunSummary, StoreError> {
     Ok(summary)
 }
 
-/// Reads the policy again and, when it is valid, evaluates every host with it.
+/// Reads the policy again (with the end-of-life data an import stored, unless `--eol-file` names a file) and, when
+/// it is valid, evaluates every host with it.
 pub async fn reload(state: &AppState) -> Result<RunSummary, ReloadError> {
-    let policy = state.rules.reload()?;
+    let stored = match state.rules.source().eol_file {
+        Some(_) => None,
+        None => state.store.load_eol().await?,
+    };
+    let policy = match stored {
+        Some((eol, _)) => state.rules.reload_with_eol((eol.input, eol.text))?,
+        None => state.rules.reload()?,
+    };
     tracing::info!(rules = policy.rules.len(), fingerprint = %policy.fingerprint, "rules reloaded");
     Ok(run_once(state).await?)
+}
+
+/// Puts the end-of-life data an advisory import stored in force (unless `--eol-file` names a file, which wins) and
+/// evaluates every host with it; `false` when none is stored or a file is named.
+pub async fn use_stored_eol(state: &AppState) -> Result<bool, ReloadError> {
+    if state.rules.source().eol_file.is_some() {
+        return Ok(false);
+    }
+    let Some((eol, imported_at)) = state.store.load_eol().await? else { return Ok(false) };
+    let policy = state.rules.reload_with_eol((eol.input.clone(), eol.text))?;
+    tracing::info!(input = %eol.input, products = eol.products, %imported_at, fingerprint = %policy.fingerprint,
+        "end-of-life data from the advisory import in force");
+    run_once(state).await?;
+    Ok(true)
 }
 
 /// Evaluates every `interval` (the first run at once) and reloads on SIGHUP, until the runtime stops.

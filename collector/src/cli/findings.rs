@@ -29,7 +29,7 @@ pub struct RulesArgs {
 
 impl RulesArgs {
     pub fn source(&self) -> PolicySource {
-        PolicySource { policy_dir: self.policy_dir.clone(), eol_file: self.eol_file.clone() }
+        PolicySource { policy_dir: self.policy_dir.clone(), eol_file: self.eol_file.clone(), eol_text: None }
     }
 
     /// Loads and validates the policy; the error names the file, rule and position.

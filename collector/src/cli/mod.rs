@@ -107,6 +107,38 @@ pub struct ServeArgs {
     pub rules: crate::cli::findings::RulesArgs,
     #[command(flatten)]
     pub schedule: crate::cli::findings::ScheduleArgs,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+}
+
+/// What a client without credentials can hold (`server::connections`): defaults sized for a fleet behind NAT on a
+/// machine with the usual 65,536 open files.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectionArgs {
+    /// Connections open at once, all clients together; more are closed at accept.
+    #[arg(long, env = "MUSTER_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Connections open at once from one address (agents behind one NAT or proxy share it).
+    #[arg(long, env = "MUSTER_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
+    pub max_connections_per_address: usize,
+    /// Time to complete the TLS handshake, e.g. 10s.
+    #[arg(long, env = "MUSTER_TLS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = crate::config::parse_duration)]
+    pub tls_handshake_timeout: std::time::Duration,
+    /// Time to send a request's headers, from the connection's start or the previous answer (idle keep-alive
+    /// connections close after it), e.g. 15s.
+    #[arg(long, env = "MUSTER_HEADER_TIMEOUT", default_value = "15s", value_parser = crate::config::parse_duration)]
+    pub header_timeout: std::time::Duration,
+}
+
+impl ConnectionArgs {
+    pub fn limits(&self) -> crate::server::ConnectionLimits {
+        crate::server::ConnectionLimits {
+            max_connections: self.max_connections.max(1),
+            max_per_address: self.max_connections_per_address.max(1),
+            tls_handshake: self.tls_handshake_timeout,
+            header_read: self.header_timeout,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -299,22 +331,33 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
         clock: crate::system_clock(),
         rules,
     };
+    // End-of-life data an advisory update or import stored replaces the built-in data (not an --eol-file).
+    if let Err(e) = crate::app::evaluation::use_stored_eol(&state).await {
+        tracing::warn!(error = %e, "the stored end-of-life data is not used; the built-in data stays");
+    }
     crate::app::evaluation::spawn(state.clone(), args.schedule.evaluation_interval);
     if !args.schedule.advisory_sources.is_empty() {
         use crate::app::advisory_update::{self, Fetcher, Source};
         let sources = args.schedule.advisory_sources.iter().map(|s| Source::parse(s)).collect::<Result<Vec<_>, _>>()?;
         let fetcher = Fetcher::new(args.schedule.advisory_ca_file.as_deref())?;
         advisory_update::spawn(
-            Arc::clone(&store),
+            state.clone(),
             fetcher,
             sources,
             settings.data_dir.join("advisories"),
             args.schedule.advisory_update_interval,
-            state.clock.clone(),
-            Arc::clone(&state.rules),
         );
     }
-    crate::server::serve(listener, crate::app(state), tls_config, crate::server::shutdown_signal()).await?;
+    let limits = args.connections.limits();
+    tracing::info!(
+        max_connections = limits.max_connections,
+        max_per_address = limits.max_per_address,
+        tls_handshake_s = limits.tls_handshake.as_secs_f64(),
+        header_timeout_s = limits.header_read.as_secs_f64(),
+        "connection limits"
+    );
+    crate::server::serve_with(listener, crate::app(state), tls_config, limits, crate::server::shutdown_signal())
+        .await?;
     Ok(())
 }
 

@@ -225,6 +225,13 @@ pub fn summary_text(report: &ImportReport) -> String {
     if s.skipped_files > 0 {
         let _ = writeln!(out, "skipped files (not advisory files): {}", s.skipped_files);
     }
+    if s.eol_products > 0 {
+        let _ = writeln!(
+            out,
+            "end-of-life data: {} products stored (in force at the collector's next start, rules reload or update)",
+            s.eol_products
+        );
+    }
     let r = &report.rematch;
     let _ = writeln!(
         out,

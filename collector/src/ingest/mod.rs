@@ -69,14 +69,20 @@ pub fn section_contents(report: &Report) -> Result<Vec<(SectionName, String)>, s
 /// the same id, so rows can be inserted in bulk with `ON CONFLICT DO NOTHING` and no id round trip.
 pub fn software_id(p: &Package) -> String {
     let mut h = Sha256::new();
-    for part in [
+    let mut parts = vec![
         Some(p.kind.as_str()),
         Some(p.name.as_str()),
         Some(p.version.as_str()),
         p.arch.as_deref(),
         p.source_name.as_deref(),
         p.source_version.as_deref(),
-    ] {
+    ];
+    // Where a package was found and who owns it tell a distribution's copy of a library from pip's copy of the
+    // same version. Hashed only when present, so OS packages keep the ids they always had.
+    if p.path.is_some() || p.owner.is_some() || p.publisher.is_some() {
+        parts.extend([p.path.as_deref(), p.owner.as_deref(), p.publisher.as_deref()]);
+    }
+    for part in parts {
         // A NUL cannot occur in package metadata as stored; the marker byte tells absent from empty.
         match part {
             Some(s) => {
@@ -122,5 +128,21 @@ mod tests {
         let mut other_host = openssl(Some("amd64"));
         other_host.size_bytes = Some(1);
         assert_eq!(a, software_id(&other_host));
+        // An OS package's id is what it was before packages had a path (stored catalogue rows keep matching): the
+        // first 16 bytes of SHA-256 over the six marked parts, computed outside this code.
+        assert_eq!(a, "7a58572308848df61f0f6a8666f84ed1");
+        // The same library as a distribution ships it and as pip installed it: two ids.
+        let library = |path: &str, owner: Option<&str>| Package {
+            kind: muster_shared::v1::PackageKind::Pypi,
+            name: "idna".into(),
+            version: "3.3".into(),
+            path: Some(path.into()),
+            owner: owner.map(str::to_owned),
+            ..openssl(None)
+        };
+        assert_ne!(
+            software_id(&library("/usr/lib/python3/dist-packages/idna-3.3.egg-info/PKG-INFO", Some("python3-idna"))),
+            software_id(&library("/usr/local/lib/python3.11/dist-packages/idna-3.3.dist-info/METADATA", None))
+        );
     }
 }

@@ -205,7 +205,10 @@ pub fn load(source: &PolicySource) -> Result<Policy, PolicyError> {
             std::fs::read_to_string(path)
                 .map_err(|e| PolicyError::Eol { file: path.display().to_string(), message: e.to_string() })?,
         ),
-        None => ("builtin:endoflife/os.json".to_owned(), BUILTIN_EOL.to_owned()),
+        None => match &source.eol_text {
+            Some((name, text)) => (format!("stored:{name}"), text.clone()),
+            None => ("builtin:endoflife/os.json".to_owned(), BUILTIN_EOL.to_owned()),
+        },
     };
     let eol = EolData::parse(&eol_text).map_err(|e| PolicyError::Eol { file: eol_name, message: e.to_string() })?;
     let mut hasher = Sha256::new();

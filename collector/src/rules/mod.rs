@@ -32,6 +32,9 @@ pub struct PolicySource {
     pub policy_dir: Option<PathBuf>,
     /// An end-of-life data file (endoflife.date product JSON) replacing the built-in one.
     pub eol_file: Option<PathBuf>,
+    /// End-of-life data an advisory import stored in the database (its input's name and text): used instead of
+    /// the built-in data when no `eol_file` is given.
+    pub eol_text: Option<(String, String)>,
 }
 
 /// One compiled rule.
@@ -180,14 +183,14 @@ fn strings(value: Value) -> Result<Vec<String>, String> {
 /// The policy in force, replaced as a whole on reload; readers keep the `Arc` they took.
 #[derive(Debug)]
 pub struct Rules {
-    source: PolicySource,
+    source: RwLock<PolicySource>,
     current: RwLock<Arc<Policy>>,
 }
 
 impl Rules {
     pub fn load(source: PolicySource) -> Result<Rules, PolicyError> {
         let policy = load::load(&source)?;
-        Ok(Rules { source, current: RwLock::new(Arc::new(policy)) })
+        Ok(Rules { source: RwLock::new(source), current: RwLock::new(Arc::new(policy)) })
     }
 
     /// The built-in policy and end-of-life data only.
@@ -201,13 +204,24 @@ impl Rules {
 
     /// Reads the sources again; on error the policy in force stays.
     pub fn reload(&self) -> Result<Arc<Policy>, PolicyError> {
-        let policy = Arc::new(load::load(&self.source)?);
+        let policy = Arc::new(load::load(&self.source())?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&policy);
         Ok(policy)
     }
 
-    pub fn source(&self) -> &PolicySource {
-        &self.source
+    /// Reloads with end-of-life data stored by an advisory import (name, text); on error the policy in force
+    /// and its sources stay.
+    pub fn reload_with_eol(&self, eol: (String, String)) -> Result<Arc<Policy>, PolicyError> {
+        let mut source = self.source();
+        source.eol_text = Some(eol);
+        let policy = Arc::new(load::load(&source)?);
+        *self.source.write().unwrap_or_else(|e| e.into_inner()) = source;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&policy);
+        Ok(policy)
+    }
+
+    pub fn source(&self) -> PolicySource {
+        self.source.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

@@ -1,4 +1,5 @@
-//! Serving the router on a bound listener, over rustls or (only when asked) plain HTTP, until shutdown.
+//! Serving the router on a bound listener, over rustls or (only when asked) plain HTTP, until shutdown, with the
+//! connection bounds and timeouts of `connections.rs`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,7 +8,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::DefaultAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use hyper_util::rt::TokioTimer;
+
+pub mod connections;
+
+pub use connections::ConnectionLimits;
+use connections::{Limited, Slots};
 
 /// How long in-flight requests may finish after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(10);
@@ -19,6 +27,17 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, app, tls, ConnectionLimits::default(), shutdown).await
+}
+
+/// [`serve`] with the given connection bounds and timeouts.
+pub async fn serve_with(
+    listener: std::net::TcpListener,
+    app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let handle: Handle<SocketAddr> = Handle::new();
     let signal = handle.clone();
     tokio::spawn(async move {
@@ -26,15 +45,31 @@ pub async fn serve(
         signal.graceful_shutdown(Some(GRACE));
     });
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let slots = Slots::new(limits);
+    let server = axum_server::from_tcp(listener)?.handle(handle).first_request_timeout(limits.header_read);
     match tls {
         Some(config) => {
-            axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(config))?
-                .handle(handle)
-                .serve(service)
-                .await
+            let tls = RustlsAcceptor::new(RustlsConfig::from_config(config)).handshake_timeout(limits.tls_handshake);
+            timed(server.acceptor(Limited { inner: tls, slots }), limits).serve(service).await
         }
-        None => axum_server::from_tcp(listener)?.handle(handle).serve(service).await,
+        None => timed(server.acceptor(Limited { inner: DefaultAcceptor, slots }), limits).serve(service).await,
     }
+}
+
+/// Later requests on a kept-alive connection get the same time to send their headers as the first; an idle
+/// connection is closed when it runs out (HTTP/2: when it stops answering pings).
+fn timed<A>(
+    mut server: axum_server::Server<SocketAddr, A>,
+    limits: ConnectionLimits,
+) -> axum_server::Server<SocketAddr, A> {
+    server.http_builder().http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read);
+    server
+        .http_builder()
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(limits.header_read)
+        .keep_alive_timeout(limits.header_read);
+    server
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -32,11 +32,12 @@ pub trait FindingsStore: Send + Sync {
 }
 
 /// The worklist order as SQL: the stored priority, then the oldest occurrence first (`vuln::priority`); then the
-/// soonest due, and host and rule so equal findings read in a stable, legible order.
-const WORKLIST: &str = "f.priority DESC, f.first_seen, f.due_at, h.hostname, f.rule_id, f.subject";
+/// soonest due, then host, kind, rule and subject, which are unique together, so the order is total and pages never
+/// overlap. Exactly the columns of the `findings_worklist` index (migration 0008), so a page is an index range.
+const WORKLIST: &str = "f.priority DESC, f.first_seen, f.due_at, f.host_id, f.kind, f.rule_id, f.subject";
 
-/// `ORDER BY` of a findings list: the sort's own key (reversed by `descending`), then the worklist order, then the
-/// finding id so pages never overlap.
+/// `ORDER BY` of a findings list: the sort's own key (reversed by `descending`), then the worklist order, which is
+/// total, so pages never overlap.
 fn finding_order(sort: FindingSort, descending: bool) -> String {
     let (key, natural_desc) = match sort {
         FindingSort::Priority => ("f.priority", true),
@@ -49,12 +50,13 @@ fn finding_order(sort: FindingSort, descending: bool) -> String {
     };
     let dir = if natural_desc != descending { "DESC" } else { "ASC" };
     match sort {
-        FindingSort::Priority => {
-            let age = if descending { "DESC" } else { "ASC" };
-            format!("f.priority {dir}, f.first_seen {age}, f.due_at {age}, h.hostname, f.rule_id, f.subject, f.id")
-        }
-        FindingSort::Rule => format!("{key} {dir}, f.subject {dir}, {WORKLIST}, f.id"),
-        _ => format!("{key} {dir}, {WORKLIST}, f.id"),
+        // Reversed whole, so the index is read backwards.
+        FindingSort::Priority if descending => "f.priority ASC, f.first_seen DESC, f.due_at DESC, f.host_id DESC, \
+             f.kind DESC, f.rule_id DESC, f.subject DESC"
+            .to_owned(),
+        FindingSort::Priority => WORKLIST.to_owned(),
+        FindingSort::Rule => format!("{key} {dir}, f.subject {dir}, {WORKLIST}"),
+        _ => format!("{key} {dir}, {WORKLIST}"),
     }
 }
 
@@ -169,7 +171,10 @@ macro_rules! impl_findings_store {
             const HOST_FACT_COLUMNS: &str =
                 "id, hostname, tags, duplicate_identity, first_seen, last_seen, agent_version";
 
-            fn push_filter(qb: &mut QueryBuilder<'_, $db>, f: &FindingFilter) {
+            /// `for_page`: the list query, not its count. Its active filter is then written so that SQLite, which
+            /// has no statistics, reads the worklist index in order instead of every active finding to sort them
+            /// (`||` makes the status an expression no index covers; PostgreSQL plans by its statistics either way).
+            fn push_filter(qb: &mut QueryBuilder<'_, $db>, f: &FindingFilter, for_page: bool) {
                 qb.push(" WHERE 1 = 1");
                 if let Some(severity) = f.severity {
                     qb.push(" AND f.severity = ").push_bind(severity.as_str());
@@ -178,7 +183,9 @@ macro_rules! impl_findings_store {
                     qb.push(" AND f.status = ").push_bind(status.as_str());
                 }
                 if f.active {
-                    qb.push(" AND f.status IN ('open', 'acknowledged', 'reopened')");
+                    let by_worklist = for_page && f.sort == FindingSort::Priority;
+                    qb.push(if by_worklist { " AND f.status || '' IN " } else { " AND f.status IN " });
+                    qb.push("('open', 'acknowledged', 'reopened')");
                 }
                 if let Some(rule) = &f.rule_id {
                     qb.push(" AND f.rule_id = ").push_bind(rule.clone());
@@ -236,12 +243,12 @@ macro_rules! impl_findings_store {
 
                 async fn list_findings(&self, filter: &FindingFilter) -> Result<FindingPage, StoreError> {
                     let mut count: QueryBuilder<'_, $db> = QueryBuilder::new("SELECT COUNT(*) AS n FROM findings f");
-                    push_filter(&mut count, filter);
+                    push_filter(&mut count, filter, false);
                     let total: i64 = count.build().fetch_one(&self.pool).await?.try_get("n")?;
                     let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(format!(
                         "SELECT {FINDING_COLUMNS} FROM findings f JOIN hosts h ON h.id = f.host_id"
                     ));
-                    push_filter(&mut qb, filter);
+                    push_filter(&mut qb, filter, true);
                     qb.push(" ORDER BY ")
                         .push(finding_order(filter.sort, filter.descending))
                         .push(" LIMIT ")

@@ -306,9 +306,10 @@ macro_rules! impl_store {
 
             async fn host_software(&self, id: &str) -> Result<Vec<InstalledPackage>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT s.kind, s.name, s.version, s.arch, s.source_name, s.source_version, hs.installed_at, \
-                     hs.size_bytes FROM host_software hs JOIN software s ON s.id = hs.software_id \
-                     WHERE hs.host_id = $1 ORDER BY s.name, s.arch, s.version",
+                    "SELECT s.kind, s.name, s.version, s.arch, s.source_name, s.source_version, s.path, s.owner, \
+                     s.publisher, hs.installed_at, hs.size_bytes FROM host_software hs \
+                     JOIN software s ON s.id = hs.software_id \
+                     WHERE hs.host_id = $1 ORDER BY s.name, s.arch, s.version, s.path",
                 )
                 .bind(id)
                 .fetch_all(&self.pool)
@@ -324,6 +325,9 @@ macro_rules! impl_store {
                             source_version: r.try_get("source_version")?,
                             installed_at: opt_ms(r.try_get("installed_at")?),
                             size_bytes: r.try_get("size_bytes")?,
+                            path: r.try_get("path")?,
+                            owner: r.try_get("owner")?,
+                            publisher: r.try_get("publisher")?,
                         })
                     })
                     .collect()

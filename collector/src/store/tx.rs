@@ -378,7 +378,8 @@ macro_rules! impl_host_tx {
                 ) -> Result<(), StoreError> {
                     for chunk in rows.chunks(CHUNK) {
                         let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
-                            "INSERT INTO software (id, kind, name, version, arch, source_name, source_version) ",
+                            "INSERT INTO software (id, kind, name, version, arch, source_name, source_version, path, \
+                             owner, publisher) ",
                         );
                         qb.push_values(chunk, |mut b, row| {
                             let p = row.package;
@@ -388,7 +389,10 @@ macro_rules! impl_host_tx {
                                 .push_bind(p.version.clone())
                                 .push_bind(p.arch.clone())
                                 .push_bind(p.source_name.clone())
-                                .push_bind(p.source_version.clone());
+                                .push_bind(p.source_version.clone())
+                                .push_bind(p.path.clone())
+                                .push_bind(p.owner.clone())
+                                .push_bind(p.publisher.clone());
                         });
                         qb.push(" ON CONFLICT (id) DO NOTHING");
                         qb.build().execute(&mut *self.0).await?;

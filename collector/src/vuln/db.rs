@@ -23,6 +23,16 @@ pub struct AdvisoryDb {
     index: HashMap<Arc<str>, PackageIndex>,
     ecosystems: BTreeSet<Arc<str>>,
     kev: KevCatalog,
+    /// End-of-life product data read in the same import (endoflife.date's shape), stored beside the advisories.
+    eol: Option<EolImport>,
+}
+
+/// End-of-life data an import read: the input it came from and its text as read (validated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EolImport {
+    pub input: String,
+    pub text: String,
+    pub products: usize,
 }
 
 /// What storing one record did.
@@ -55,6 +65,8 @@ pub struct ImportSummary {
     /// Files found in directories or archives that are not advisory files.
     pub skipped_files: u64,
     pub kev_entries: u64,
+    /// Products in end-of-life data read (endoflife.date's shape); it replaces the built-in data when stored.
+    pub eol_products: u64,
     /// The first few record-level errors (file, line and message), to find bad input.
     pub record_errors: Vec<String>,
     /// Inputs that could not be read to the end; their records before the failure were imported.
@@ -154,6 +166,15 @@ impl AdvisoryDb {
         }
         self.advisories.insert(advisory.id.clone(), Arc::new(advisory));
         outcome
+    }
+
+    /// Keeps end-of-life data read by the import (a later file of the same import replaces an earlier one).
+    pub fn set_eol(&mut self, eol: EolImport) {
+        self.eol = Some(eol);
+    }
+
+    pub fn eol(&self) -> Option<&EolImport> {
+        self.eol.as_ref()
     }
 
     /// Replaces the KEV catalog and re-flags the stored advisories; returns the keys of those whose flag changed,

@@ -28,7 +28,7 @@ pub mod severity;
 pub mod stored;
 
 pub use advisory::{Advisory, PackageKey};
-pub use db::{AdvisoryDb, ChangedKeys, ImportSummary};
+pub use db::{AdvisoryDb, ChangedKeys, EolImport, ImportSummary};
 pub use finding::{Finding, HostFindings, match_host};
 pub use fix::{FixState, PendingUpdates};
 pub use fixes::{FixGroup, Member, group_fixes, group_members};

@@ -13,9 +13,11 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
 
+use super::db::EolImport;
 use super::db::{AdvisoryDb, ChangedKeys, ImportSummary};
 use super::kev::KevCatalog;
 use super::osv::RawRecord;
+use crate::rules::eol::EolData;
 
 /// Bounds on what one import may read; uploads through the API use [`ImportLimits::upload`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -351,6 +353,7 @@ impl<'a> Importer<'a> {
                 struct Probe {
                     #[serde(rename = "catalogVersion")]
                     catalog_version: Option<IgnoredAny>,
+                    id: Option<IgnoredAny>,
                 }
                 let probe: Probe = serde_json::from_slice(&bytes).map_err(json_err)?;
                 if probe.catalog_version.is_some() {
@@ -359,6 +362,19 @@ impl<'a> Importer<'a> {
                     self.summary.kev_entries += kev.len() as u64;
                     let changed = self.db.set_kev(kev);
                     self.changed.extend(changed);
+                    return Ok(());
+                }
+                // An object without an id that reads as endoflife.date product data is that, not a record.
+                if probe.id.is_none()
+                    && let Some((text, data)) =
+                        std::str::from_utf8(&bytes).ok().and_then(|t| Some((t, EolData::parse(t).ok()?)))
+                {
+                    self.summary.eol_products += data.product_count() as u64;
+                    self.db.set_eol(EolImport {
+                        input: name.to_owned(),
+                        text: text.to_owned(),
+                        products: data.product_count(),
+                    });
                     return Ok(());
                 }
                 let parsed = serde_json::from_slice::<RawRecord<'_>>(&bytes);

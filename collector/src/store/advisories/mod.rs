@@ -14,9 +14,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::StoreError;
-use crate::vuln::Advisory;
 use crate::vuln::kev::KevCatalog;
 use crate::vuln::keyed::{HostVulnerability, KeyHit, MatchKey};
+use crate::vuln::{Advisory, EolImport};
 
 mod sql;
 mod views;
@@ -213,6 +213,10 @@ pub trait AdvisoryStore: Send + Sync {
     ) -> Result<WriteOutcome, StoreError>;
     /// The stored KEV catalog: (CVE id, date added as YYYY-MM-DD), sorted.
     async fn kev_entries(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Replaces the stored end-of-life data.
+    async fn save_eol(&self, eol: &EolImport, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The stored end-of-life data and when it was imported, if any was.
+    async fn load_eol(&self) -> Result<Option<(EolImport, DateTime<Utc>)>, StoreError>;
     async fn advisories_version(&self) -> Result<i64, StoreError>;
     /// Every ecosystem a live advisory names.
     async fn advisory_ecosystems(&self) -> Result<BTreeSet<String>, StoreError>;

@@ -191,6 +191,37 @@ macro_rules! impl_advisory_store {
                 rows.iter().map(|r| Ok((r.try_get("cve_id")?, r.try_get("date_added")?))).collect()
             }
 
+            async fn save_eol(&self, eol: &EolImport, now: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO eol_data (id, input, text, products, imported_at) VALUES (1, $1, $2, $3, $4) \
+                     ON CONFLICT (id) DO UPDATE SET input = excluded.input, text = excluded.text, \
+                     products = excluded.products, imported_at = excluded.imported_at",
+                )
+                .bind(&eol.input)
+                .bind(&eol.text)
+                .bind(eol.products as i64)
+                .bind(to_ms(now))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn load_eol(&self) -> Result<Option<(EolImport, DateTime<Utc>)>, StoreError> {
+                let row = sqlx::query("SELECT input, text, products, imported_at FROM eol_data WHERE id = 1")
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                let products: i64 = r.try_get("products")?;
+                Ok(Some((
+                    EolImport {
+                        input: r.try_get("input")?,
+                        text: r.try_get("text")?,
+                        products: usize::try_from(products).unwrap_or(0),
+                    },
+                    from_ms(r.try_get("imported_at")?),
+                )))
+            }
+
             async fn advisories_version(&self) -> Result<i64, StoreError> {
                 let row = sqlx::query("SELECT value FROM vuln_meta WHERE name = 'advisories_version'")
                     .fetch_one(&self.pool)
@@ -307,7 +338,8 @@ macro_rules! impl_advisory_store {
                 };
                 // The package manager's state is the host's (on the link row), not the catalogue's.
                 let rows = sqlx::query(
-                    "SELECT s.kind, s.name, s.version, s.arch, s.source_name, s.source_version, hs.state \
+                    "SELECT s.kind, s.name, s.version, s.arch, s.source_name, s.source_version, s.path, s.owner, \
+                     s.publisher, hs.state \
                      FROM host_software hs \
                      JOIN software s ON s.id = hs.software_id WHERE hs.host_id = $1 ORDER BY s.name, s.arch, s.version",
                 )
@@ -329,9 +361,9 @@ macro_rules! impl_advisory_store {
                         installed_at: None,
                         size_bytes: None,
                         state: r.try_get("state")?,
-                        path: None,
-                        owner: None,
-                        publisher: None,
+                        path: r.try_get("path")?,
+                        owner: r.try_get("owner")?,
+                        publisher: r.try_get("publisher")?,
                     });
                 }
                 let patches = sqlx::query("SELECT content FROM host_sections WHERE host_id = $1 AND section = 'patches'")
@@ -462,7 +494,7 @@ mod sqlite_impl {
 
     use super::super::*;
     use super::{CHUNK, severity_rank};
-    use crate::model::to_ms;
+    use crate::model::{from_ms, to_ms};
     use crate::store::SqliteStore;
     use crate::vuln::advisory::Interner;
     use crate::vuln::stored::StoredAdvisory;
@@ -480,7 +512,7 @@ mod postgres_impl {
 
     use super::super::*;
     use super::{CHUNK, severity_rank};
-    use crate::model::to_ms;
+    use crate::model::{from_ms, to_ms};
     use crate::store::PgStore;
     use crate::vuln::advisory::Interner;
     use crate::vuln::stored::StoredAdvisory;
