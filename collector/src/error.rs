@@ -104,6 +104,59 @@ impl IntoResponse for AppError {
     }
 }
 
+/// The `error` code of an API answer that did not come from [`AppError`] (axum's own rejections: a body over its
+/// limit, a wrong content type, an unknown method), by status; `limit` where a limit refused it.
+pub fn code_for_status(status: StatusCode) -> (&'static str, Option<&'static str>) {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", Some("max_body_bytes")),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", None),
+        StatusCode::NOT_FOUND => ("not_found", None),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", None),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", None),
+        StatusCode::TOO_MANY_REQUESTS => ("rate_limited", None),
+        s if s.is_server_error() => ("internal", None),
+        _ => ("invalid_request", None),
+    }
+}
+
+/// Longest rejection text passed on as an API error's message.
+const MAX_REJECTION_TEXT: usize = 1024;
+
+/// Middleware: an error answer under `/api/` that is not already the documented JSON (axum's plain-text rejections)
+/// is rewritten as an [`ApiError`] body with the same status and headers, so API clients parse every error one way.
+pub async fn json_api_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let status = response.status();
+    if !api || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REJECTION_TEXT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let (error, limit) = code_for_status(status);
+    let message = if text.is_empty() || status.is_server_error() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let body = ApiError { error: error.to_owned(), message, limit: limit.map(str::to_owned) };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

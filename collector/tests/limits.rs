@@ -8,6 +8,38 @@ use serde_json::json;
 use crate::common::{Harness, Machine, debian, full};
 
 both!(size_limits_refuse_before_and_during_decompression, content_limits_refuse_before_storing);
+both!(axum_rejections_answer_the_documented_json);
+
+/// Errors axum answers itself (a body over the enrolment limit, a method a route does not have) are the documented
+/// JSON too, not plain text (issue 15, defect 8); console pages keep their own error pages.
+async fn axum_rejections_answer_the_documented_json(h: Harness) {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    let big = vec![b' '; 70 << 10];
+    let request = Request::post("/api/v1/agent/enroll")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(big))
+        .unwrap();
+    let (status, headers, body) = h.send(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!((body["error"].as_str(), body["limit"].as_str()), (Some("payload_too_large"), Some("max_body_bytes")));
+    assert!(!body["message"].as_str().unwrap().is_empty(), "{body}");
+
+    let viewer = h.api_token(Role::Viewer).await;
+    let request = Request::delete("/api/v1/hosts")
+        .header(header::AUTHORIZATION, format!("Bearer {viewer}"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = h.send(request).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"], "method_not_allowed", "{body}");
+
+    // Outside /api/ nothing is rewritten: the console answers with its own pages.
+    let response =
+        tower::ServiceExt::oneshot(h.app.clone(), Request::get("/login").body(Body::empty()).unwrap()).await.unwrap();
+    assert!(response.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+}
 
 /// Sends `body`, expects `status` naming `limit`, and checks the host is untouched.
 async fn refused(

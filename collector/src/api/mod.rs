@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(crate::metrics::render))
         .merge(crate::console::router())
         .fallback(no_route)
+        .layer(axum::middleware::from_fn(crate::error::json_api_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::console::security_headers))
         .with_state(state)
         .layer(axum::middleware::from_fn(crate::metrics::track))
