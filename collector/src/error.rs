@@ -32,6 +32,12 @@ pub enum AppError {
     LimitExceeded { limit: &'static str, message: String },
     #[error("too many failed attempts, retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// Too much at once from this client (one host's second report in flight): 429 with `Retry-After`.
+    #[error("{message}")]
+    Throttled { code: &'static str, retry_after_secs: u64, message: String },
+    /// The collector or its database is busy: 503 with `Retry-After`, never a 500 for contention.
+    #[error("{message}")]
+    Unavailable { code: &'static str, retry_after_secs: u64, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -74,6 +80,12 @@ impl AppError {
             AppError::RateLimited { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, body("rate_limited", self.to_string(), None))
             }
+            AppError::Throttled { code, message, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, body(code, message.clone(), None))
+            }
+            AppError::Unavailable { code, message, .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, body(code, message.clone(), None))
+            }
             AppError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 body("internal", "internal error, see the collector log".into(), None),
@@ -82,8 +94,19 @@ impl AppError {
     }
 }
 
+/// Seconds a client is told to wait when the database is busy.
+const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> AppError {
+        if e.is_contention() {
+            tracing::warn!(error = %e, "database busy: the request is refused with a time to retry");
+            return AppError::Unavailable {
+                code: "busy",
+                retry_after_secs: BUSY_RETRY_AFTER_SECS,
+                message: "the collector's database is busy; retry later".to_owned(),
+            };
+        }
         AppError::Internal(e.to_string())
     }
 }
@@ -95,8 +118,14 @@ impl IntoResponse for AppError {
         }
         let (status, body) = self.parts();
         let mut response = (status, axum::Json(body)).into_response();
-        if let AppError::RateLimited { retry_after_secs } = self
-            && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
+        let retry_after = match self {
+            AppError::RateLimited { retry_after_secs }
+            | AppError::Throttled { retry_after_secs, .. }
+            | AppError::Unavailable { retry_after_secs, .. } => Some(retry_after_secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }

@@ -69,6 +69,8 @@ pub struct AppState {
     pub clock: Clock,
     /// The rule set in force; replaced as a whole on reload, never host state.
     pub rules: Arc<rules::Rules>,
+    /// Reports in flight in this process (`app::gate`): one per host, a bounded number in all.
+    pub ingest: Arc<app::gate::IngestGate>,
 }
 
 /// The whole HTTP API.

@@ -8,7 +8,68 @@ use serde_json::json;
 use crate::common::{Harness, Machine, debian, full};
 
 both!(size_limits_refuse_before_and_during_decompression, content_limits_refuse_before_storing);
-both!(axum_rejections_answer_the_documented_json);
+both!(axum_rejections_answer_the_documented_json, reports_are_admitted_one_per_host_and_bounded_in_all);
+
+/// A host's second report while its first is in flight is answered 429 with a time to retry, and a collector at its
+/// bound of reports in flight answers 503 (issue 15, defect 2); nothing of a refused report is stored, and the same
+/// report goes through once the way is free. The in-flight reports are held through the gate itself: a report held
+/// open mid-request cannot be made deterministic over the in-process router.
+async fn reports_are_admitted_one_per_host_and_bounded_in_all(h: Harness) {
+    let (host_id, token, report) = setup(&h).await;
+    let envelope = full(&report);
+    let body = serde_json::to_vec(&envelope).unwrap();
+
+    let in_flight = h.state.ingest.enter(&host_id).unwrap();
+    let request = |body: Vec<u8>| {
+        axum::http::Request::post("/api/v1/agent/report")
+            .header(axum::http::header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    };
+    let (status, headers, answer) = h.send(request(body.clone())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!((answer["error"].as_str(), headers["retry-after"].to_str().unwrap()), (Some("report_in_progress"), "5"));
+    drop(in_flight);
+
+    // Other hosts' reports fill the collector's bound.
+    let others: Vec<_> =
+        (0..h.state.ingest.max()).map(|i| h.state.ingest.enter(&format!("other-{i}")).unwrap()).collect();
+    let (status, headers, answer) = h.send(request(body.clone())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!((answer["error"].as_str(), headers["retry-after"].to_str().unwrap()), (Some("busy"), "10"));
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, host) = h.get(&format!("/api/v1/hosts/{host_id}"), &viewer).await;
+    assert_eq!(host["sections"], json!({}), "nothing stored from a refused report");
+    drop(others);
+
+    let (status, _, answer) = h.send(request(body)).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("stored")), "{answer}");
+}
+
+/// SQLite's "database is locked" is contention, answered 503 with a time to retry rather than a 500: a real lock
+/// held by one connection and a second connection that does not wait for it.
+#[tokio::test]
+async fn a_locked_sqlite_database_is_contention() {
+    use sqlx::ConnectOptions;
+    use sqlx::sqlite::SqliteConnectOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteConnectOptions::new().filename(dir.path().join("busy.db")).create_if_missing(true);
+    let mut holder = options.clone().connect().await.unwrap();
+    sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut holder).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.unwrap();
+    sqlx::query("INSERT INTO t VALUES (1)").execute(&mut holder).await.unwrap();
+    let mut other = options.busy_timeout(std::time::Duration::ZERO).connect().await.unwrap();
+    let err = sqlx::query("INSERT INTO t VALUES (2)").execute(&mut other).await.unwrap_err();
+    let err = muster_collector::store::StoreError::Database(err);
+    assert!(err.is_contention(), "{err}");
+    let app: muster_collector::error::AppError = err.into();
+    let (status, body) = app.status_and_body();
+    assert_eq!((status, body.error.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "busy"));
+    // A broken database is not contention.
+    let broken = sqlx::query("SELECT * FROM missing").execute(&mut other).await.unwrap_err();
+    assert!(!muster_collector::store::StoreError::Database(broken).is_contention());
+}
 
 /// Errors axum answers itself (a body over the enrolment limit, a method a route does not have) are the documented
 /// JSON too, not plain text (issue 15, defect 8); console pages keep their own error pages.

@@ -105,6 +105,7 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<()> {
         policy: Arc::new(ServicePolicy::default()),
         clock: Arc::new(bench_now),
         rules: Arc::new(Rules::builtin()?),
+        ingest: muster_collector::app::gate::IngestGate::new(4),
     };
     let app = muster_collector::app(state);
     let cookie = sign_in(&app).await?;

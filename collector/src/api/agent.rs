@@ -9,6 +9,7 @@ use muster_shared::v1::{EnrollResponse, ReportAck, ReportStatus};
 use super::auth::{AgentAuth, ClientIp};
 use crate::AppState;
 use crate::app::enrol::{self, EnrolError};
+use crate::app::gate::Busy;
 use crate::app::ingest::{self, IngestOutcome, ReportError, Reporter};
 use crate::error::AppError;
 use crate::ingest::decode;
@@ -63,6 +64,8 @@ pub async fn enroll(
         (status = 413, description = "max_body_bytes or max_decompressed_bytes exceeded", body = crate::api::openapi::ApiErrorSchema),
         (status = 415, body = crate::api::openapi::ApiErrorSchema),
         (status = 422, description = "max_packages, max_list_items or max_string_length exceeded", body = crate::api::openapi::ApiErrorSchema),
+        (status = 429, description = "`report_in_progress`: this host's previous report is still being stored; `Retry-After` says when to retry", body = crate::api::openapi::ApiErrorSchema),
+        (status = 503, description = "`busy`: the collector has its maximum of reports in flight or its database is busy; `Retry-After` says when to retry", body = crate::api::openapi::ApiErrorSchema),
     ),
     security(("host_token" = []))
 )]
@@ -78,6 +81,19 @@ pub async fn report(
     {
         return Err(host_mismatch());
     }
+    // Admitted before the body is read: a refused report costs no memory and no database time.
+    let _ticket = state.ingest.enter(&auth.host_id).map_err(|busy| match busy {
+        Busy::Host => AppError::Throttled {
+            code: "report_in_progress",
+            retry_after_secs: busy.retry_after_secs(),
+            message: "this host's previous report is still being stored; retry later".to_owned(),
+        },
+        Busy::Collector => AppError::Unavailable {
+            code: "busy",
+            retry_after_secs: busy.retry_after_secs(),
+            message: "the collector is storing as many reports as it takes at once; retry later".to_owned(),
+        },
+    })?;
     let encoding = decode::parse_encoding(headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()))
         .map_err(|e| AppError::UnsupportedMediaType { message: e.to_string() })?;
     let too_large = || AppError::PayloadTooLarge {

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod enrol;
 pub mod evaluation;
 pub mod findings;
+pub mod gate;
 pub mod hosts;
 pub mod ingest;
 pub mod rules;

@@ -128,6 +128,10 @@ pub struct ConnectionArgs {
     /// connections close after it), e.g. 15s.
     #[arg(long, env = "MUSTER_HEADER_TIMEOUT", default_value = "15s", value_parser = crate::config::parse_duration)]
     pub header_timeout: std::time::Duration,
+    /// Agent reports handled at once by this collector (default 4 on SQLite, 16 on PostgreSQL); more are answered
+    /// 503 with a time to retry. A host's second report while its first is in flight is answered 429.
+    #[arg(long, env = "MUSTER_MAX_REPORTS_IN_FLIGHT")]
+    pub max_reports_in_flight: Option<usize>,
 }
 
 impl ConnectionArgs {
@@ -316,7 +320,13 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     emit(format, &started, &text)?;
     tracing::info!(url = %started.url, "collector started");
 
+    let postgres = !settings.database_url.expose().starts_with("sqlite:");
+    let ingest = crate::app::gate::IngestGate::new(
+        args.connections.max_reports_in_flight.unwrap_or(crate::app::gate::IngestGate::default_max(postgres)),
+    );
+    tracing::info!(max_reports_in_flight = ingest.max(), "ingest bound");
     let state = AppState {
+        ingest,
         store: Arc::clone(&store),
         policy: Arc::new(ServicePolicy {
             limits: settings.limits.clone(),

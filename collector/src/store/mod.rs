@@ -49,6 +49,25 @@ pub enum StoreError {
     OpenToOthers { path: String, mode: u32 },
 }
 
+impl StoreError {
+    /// The database was busy rather than broken: SQLite's lock held past the busy timeout, PostgreSQL's
+    /// serialisation failures, deadlocks and lock timeouts, or no pooled connection free in time. Worth a retry.
+    pub fn is_contention(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::PoolTimedOut) => true,
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                // SQLITE_BUSY (5), SQLITE_LOCKED (6) and their extended codes; PostgreSQL 40001, 40P01, 55P03.
+                let code = db.code();
+                let code = code.as_deref().unwrap_or_default();
+                // SQLite's codes are numbers of at most four digits; PostgreSQL's are five-character SQLSTATEs.
+                let sqlite_busy = code.len() < 5 && code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+                sqlite_busy || matches!(code, "40001" | "40P01" | "55P03")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies the embedded migrations.
 pub async fn open(url: &Secret) -> Result<Arc<dyn Store>, StoreError> {
     let url = url.expose();

@@ -116,6 +116,7 @@ impl Harness {
             policy: Arc::new(policy),
             clock: Arc::new(move || *clock_now.lock().unwrap()),
             rules: Arc::new(rules),
+            ingest: muster_collector::app::gate::IngestGate::new(4),
         };
         let app =
             muster_collector::app(state.clone()).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40_000))));
