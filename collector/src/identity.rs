@@ -87,9 +87,39 @@ pub fn hardware_identity(uuid: Option<&str>, serial: Option<&str>) -> Option<(St
     }
 }
 
+/// The longest hostname kept (DNS names are at most 253 bytes; Linux's own at most 64).
+pub const MAX_HOSTNAME_BYTES: usize = 255;
+
+/// A hostname as sent by an agent, trimmed, or why it cannot be a host's name: one rule for enrolment and reports,
+/// so a name enrolment refuses cannot arrive later through a report.
+pub fn hostname(value: &str) -> Result<&str, String> {
+    let name = value.trim();
+    if name.is_empty() {
+        return Err("hostname is empty".to_owned());
+    }
+    if name.len() > MAX_HOSTNAME_BYTES {
+        return Err(format!("hostname is longer than {MAX_HOSTNAME_BYTES} bytes"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("hostname contains a control character".to_owned());
+    }
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostnames_are_trimmed_bounded_and_printable() {
+        assert_eq!(hostname("  lab-t480s\n"), Ok("lab-t480s"));
+        assert!(hostname(" ").is_err());
+        assert!(hostname("web\u{0}01").is_err());
+        assert!(hostname("web\u{1b}[2J").is_err());
+        assert!(hostname(&"a".repeat(256)).is_err());
+        assert_eq!(hostname(&"a".repeat(255)).map(str::len), Ok(255));
+        assert_eq!(hostname("büro-pc"), Ok("büro-pc"));
+    }
     use chrono::TimeZone;
 
     fn at(h: u32) -> DateTime<Utc> {

@@ -9,6 +9,36 @@ use crate::common::{Harness, Machine, debian, full};
 
 both!(size_limits_refuse_before_and_during_decompression, content_limits_refuse_before_storing);
 both!(axum_rejections_answer_the_documented_json, reports_are_admitted_one_per_host_and_bounded_in_all);
+both!(reports_refuse_the_hostnames_enrolment_refuses);
+
+/// A hostname with a NUL or a terminal escape, or over 255 bytes, is refused by a report as by enrolment (issue 15,
+/// defect 9): 400 naming the field, nothing stored (PostgreSQL cannot even store a NUL: it was a 500 there).
+async fn reports_refuse_the_hostnames_enrolment_refuses(h: Harness) {
+    let (host_id, token, report) = setup(&h).await;
+    let viewer = h.api_token(Role::Viewer).await;
+    for bad in ["web\u{0}01".to_owned(), "web-01\u{1b}[2J".to_owned(), "a".repeat(256)] {
+        let mut report = report.clone();
+        report.host.as_mut().unwrap().hostname = Some(bad.clone());
+        let (status, answer) = h.report(&token, &full(&report)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}: {answer}");
+        assert_eq!(answer["error"], "invalid_report");
+        assert!(answer["message"].as_str().unwrap().contains("hostname"), "{answer}");
+        let (_, host) = h.get(&format!("/api/v1/hosts/{host_id}"), &viewer).await;
+        assert_eq!(host["sections"], json!({}), "nothing stored for {bad:?}");
+        // Enrolment refuses the same names.
+        let (_, secret) = h.enroll_secret(None).await;
+        let request = axum::http::Request::post("/api/v1/agent/enroll")
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(
+                json!({"secret": secret, "hostname": bad, "agent_version": "0.1.0", "machine_id": "m-bad"}).to_string(),
+            ))
+            .unwrap();
+        let (status, _, answer) = h.send(request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(answer["message"].as_str().unwrap().contains("hostname"), "{answer}");
+    }
+    h.stored(&token, &full(&report)).await;
+}
 
 /// A host's second report while its first is in flight is answered 429 with a time to retry, and a collector at its
 /// bound of reports in flight answers 503 (issue 15, defect 2); nothing of a refused report is stored, and the same

@@ -59,7 +59,6 @@ fn checked(name: &str, value: &str, max: usize) -> Result<(), EnrolError> {
 /// The request within its size limits, with the hostname trimmed and not empty.
 fn validate(request: &EnrollRequest) -> Result<String, EnrolError> {
     checked("secret", &request.secret, 512)?;
-    checked("hostname", &request.hostname, 255)?;
     checked("agent_version", &request.agent_version, 64)?;
     for value in [&request.machine_id, &request.system_uuid, &request.system_serial].into_iter().flatten() {
         checked("identity field", value, 128)?;
@@ -70,11 +69,7 @@ fn validate(request: &EnrollRequest) -> Result<String, EnrolError> {
     for tag in &request.tags {
         checked("tag", tag, 128)?;
     }
-    let hostname = request.hostname.trim().to_owned();
-    if hostname.is_empty() {
-        return Err(EnrolError::Invalid("hostname is empty".to_owned()));
-    }
-    Ok(hostname)
+    Ok(crate::identity::hostname(&request.hostname).map_err(EnrolError::Invalid)?.to_owned())
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {

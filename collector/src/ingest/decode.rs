@@ -83,6 +83,9 @@ pub fn decode_envelope(body: &[u8], encoding: Encoding, limits: &Limits) -> Resu
     if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(DecodeError::Invalid("report_id must be 1 to 128 printable ASCII characters".to_owned()));
     }
+    if let Some(name) = envelope.report.host.as_ref().and_then(|h| h.hostname.as_deref()) {
+        crate::identity::hostname(name).map_err(DecodeError::Invalid)?;
+    }
     if envelope.report.software.as_ref().is_some_and(|s| s.packages.len() > limits.max_packages) {
         return Err(DecodeError::OverLimit { limit: LimitHit::Packages.name() });
     }
