@@ -162,7 +162,7 @@ Muster is running.
   Report again:   $agent report-now --state-dir $agent_state
   Check agent:    $agent doctor --state-dir $agent_state
   Enrol another machine: $collector --data-dir $data_dir enroll-secret create --label NAME, then on it
-                  muster-agent enroll --collector https://THIS-HOST:8443 --secret SECRET --ca-fingerprint $fingerprint
+                  MUSTER_ENROLL_SECRET=SECRET muster-agent enroll --collector https://THIS-HOST:8443 --ca-fingerprint $fingerprint
                   (listen on a reachable address with MUSTER_QUICKSTART_LISTEN=0.0.0.0:8443)
 
 The collector runs in the foreground; Ctrl-C stops it.

@@ -372,7 +372,10 @@ async fn roles_hold_in_pages_and_in_the_api(h: Harness) {
     )
     .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("muster-agent enroll --collector http://muster.test --secret mes_"), "{}", page.body);
+    // The secret travels in the environment, never in the agent's arguments.
+    assert!(page.body.contains("MUSTER_ENROLL_SECRET=mes_"), "{}", page.body);
+    assert!(page.body.contains(" muster-agent enroll --collector http://muster.test"), "{}", page.body);
+    assert!(!page.body.contains("--secret"), "{}", page.body);
     let secrets = h.store.list_enroll_secrets().await.unwrap();
     assert!(secrets.iter().any(|s| s.label == "branch office" && s.expires_at == Some(h.now() + Duration::days(30))));
     let audit = audit_actions(&h).await;

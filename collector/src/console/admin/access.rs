@@ -315,9 +315,11 @@ pub async fn secrets_post(
                     text: format!("Secret {} ({}) created; it is shown only now.", info.id, info.label),
                 },
                 Block::Secret {
+                    // In the environment, not the arguments: other users can read a process's arguments (`ps`),
+                    // not its environment.
                     label: "Enrol an agent with (run as root on the machine)".into(),
                     value: format!(
-                        "muster-agent enroll --collector {scheme}://{host} --secret {}{pin}",
+                        "MUSTER_ENROLL_SECRET={} muster-agent enroll --collector {scheme}://{host}{pin}",
                         secret.expose()
                     ),
                 },
