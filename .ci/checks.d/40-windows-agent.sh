@@ -2,11 +2,15 @@
 # The Windows and macOS agents, as far as this Linux machine can take them: builds muster-agent.exe with
 # deploy/cross/build-agent-windows.sh and runs it under Wine 8 in a fresh prefix, after adding Uninstall entries to
 # Wine's registry with `reg add` in the 64-bit view, the 32-bit view (WOW6432Node) and the user's hive (HKCU, which is
-# HKEY_USERS\<sid>); `inventory` must report each once, from the right view and hive, with its version, publisher
-# and install date; the `os` section must carry the build and update revision (UBR) set in CurrentVersion, and the
-# hardware section the system UUID decoded from GetSystemFirmwareTable('RSMB') (Wine synthesizes the table). Then
-# `cargo clippy` (check and lints) of the agent for x86_64-apple-darwin and aarch64-apple-darwin (no SDK: no link);
-# the Windows code is linted too.
+# HKEY_USERS\<sid>); `inventory` must report each once as a `software.packages` entry of kind `windows`, with the key
+# it came from as its path, the view's arch, its version, publisher and install date, an MSI's product code in
+# source_name, and leave out the entries Windows hides (SystemComponent, an update's ParentKeyName). A fresh prefix's
+# own Uninstall key is empty here (Wine Mono and Gecko are not installed: WINEDLLOVERRIDES below, and this machine
+# has neither package), so exactly the added entries are expected. The `os` section must carry the build and update
+# revision (UBR) set in CurrentVersion, the hardware section the system UUID decoded from
+# GetSystemFirmwareTable('RSMB') (Wine synthesizes the table), and the patches section the reboot flags (none set in
+# a fresh prefix). Then `cargo clippy` (check and lints) of the agent for x86_64-apple-darwin and aarch64-apple-darwin
+# (no SDK: no link); the Windows code is linted too.
 # Only Wine runs the .exe here, never a real Windows. Tools: .ci/prepare.d/30-cross-tools.sh, 40-windows-tools.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,9 +48,23 @@ add_program() { # root key, reg view flag, key name, display name, version, publ
   "$wine" reg add "$key" /v Publisher /d "$6" /f "$2" >/dev/null 2>&1 || fail "reg add $key Publisher"
   "$wine" reg add "$key" /v InstallDate /d "$7" /f "$2" >/dev/null 2>&1 || fail "reg add $key InstallDate"
 }
+add_dword() { # root key, reg view flag, key name, value name, number
+  local key="$1\\$uninstall\\$3"
+  "$wine" reg add "$key" /v "$4" /t REG_DWORD /d "$5" /f "$2" >/dev/null 2>&1 || fail "reg add $key $4"
+}
 add_program HKLM /reg:64 MusterCheck64 'Muster Check 64-bit' 1.2.3 'Muster 64 Ltd' 20240305
 add_program HKLM /reg:32 MusterCheck32 'Muster Check 32-bit' 4.5.6 'Muster 32 Ltd' 20230117
 add_program HKCU /reg:64 MusterCheckUser 'Muster Check per-user' 7.8.9 'Muster User Ltd' 20221231
+# An MSI product (its key is the product code), and two entries Windows does not list as programs.
+msi_code='{6A3F6E2B-0D4C-4E8A-9B1F-3C2D5E7A9B10}'
+add_program HKLM /reg:64 "$msi_code" 'Muster Check MSI' 2.0.1 'Muster MSI Ltd' 20250630
+add_dword HKLM /reg:64 "$msi_code" WindowsInstaller 1
+add_dword HKLM /reg:64 "$msi_code" EstimatedSize 2048
+add_program HKLM /reg:64 MusterCheckHidden 'Muster Check component' 1.0 'Muster 64 Ltd' 20240305
+add_dword HKLM /reg:64 MusterCheckHidden SystemComponent 1
+add_program HKLM /reg:64 MusterCheckKB1 'Update for Muster Check 64-bit (KB1)' 1 'Muster 64 Ltd' 20240306
+"$wine" reg add "HKLM\\$uninstall\\MusterCheckKB1" /v ParentKeyName /d MusterCheck64 /f /reg:64 >/dev/null 2>&1 \
+  || fail "reg add MusterCheckKB1 ParentKeyName"
 # Wine writes no update revision, display version or edition; add them as Windows does, to find them in `os`.
 version_key='HKLM\Software\Microsoft\Windows NT\CurrentVersion'
 "$wine" reg add "$version_key" /v UBR /t REG_DWORD /d 3803 /f >/dev/null 2>&1 || fail "reg add UBR"
@@ -62,29 +80,50 @@ step "inventory under wine64"
 tr -d '\r' <"$work/inventory.json" >"$work/report.json"
 jq -e .agent.version "$work/report.json" >/dev/null || fail "inventory output is not a report: $(head -c 300 "$work/report.json")"
 
-expect_program() { # key name, view, hive regex, name, version, publisher, ISO date
+expect_program() { # key name, arch ("" for none), path regex, name, version, publisher, installed_at
   local found
-  found=$(jq -c --arg k "$1" '[.windows.programs[] | select(.key_name == $k)]' "$work/report.json")
+  found=$(jq -c --arg k "\\$1" '[.software.packages[] | select(.kind == "windows" and (.path | endswith($k)))]' \
+    "$work/report.json")
   [ "$(jq length <<<"$found")" = 1 ] || fail "$1 reported $(jq length <<<"$found") times: $found"
-  jq -e --arg view "$2" --arg hive "$3" --arg name "$4" --arg version "$5" --arg publisher "$6" --arg date "$7" \
-    '.[0] | .view == $view and (.hive | test($hive)) and .name == $name and .version == $version
-       and .publisher == $publisher and .install_date == $date and (.key | endswith($hive_key))' \
-    --arg hive_key "\\$1" <<<"$found" >/dev/null || fail "$1: expected view $2, hive $3, $4 $5 by $6 on $7; got $found"
+  jq -e --arg arch "$2" --arg path "$3" --arg name "$4" --arg version "$5" --arg publisher "$6" --arg at "$7" \
+    '.[0] | (.arch // "") == $arch and (.path | test($path)) and .name == $name and .version == $version
+       and .publisher == $publisher and .installed_at == $at' <<<"$found" >/dev/null \
+    || fail "$1: expected arch '$2', path $3, $4 $5 by $6 on $7; got $found"
 }
 jq -e --arg build "$build.3803" '.os.id == "windows" and .os.build_id == $build and .os.version == "22H2"
     and (.os.version_id | endswith("." + $build)) and .windows.version.edition_id == "Professional"' \
   "$work/report.json" >/dev/null || fail "os from the registry: expected build $build.3803 22H2, got $(jq -c .os "$work/report.json")"
-expect_program MusterCheck64 64 '^HKEY_LOCAL_MACHINE$' 'Muster Check 64-bit' 1.2.3 'Muster 64 Ltd' 2024-03-05
-expect_program MusterCheck32 32 '^HKEY_LOCAL_MACHINE$' 'Muster Check 32-bit' 4.5.6 'Muster 32 Ltd' 2023-01-17
-expect_program MusterCheckUser 64 '^HKEY_USERS\\S-1-5-21-' 'Muster Check per-user' 7.8.9 'Muster User Ltd' 2022-12-31
+key_re='\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\'
+expect_program MusterCheck64 x64 "^HKLM\\\\SOFTWARE${key_re}MusterCheck64\$" 'Muster Check 64-bit' 1.2.3 'Muster 64 Ltd' \
+  2024-03-05T00:00:00Z
+expect_program MusterCheck32 x86 "^HKLM\\\\SOFTWARE\\\\WOW6432Node${key_re}MusterCheck32\$" 'Muster Check 32-bit' 4.5.6 \
+  'Muster 32 Ltd' 2023-01-17T00:00:00Z
+expect_program MusterCheckUser '' "^HKU\\\\S-1-5-21-[0-9-]+\\\\SOFTWARE${key_re}MusterCheckUser\$" 'Muster Check per-user' \
+  7.8.9 'Muster User Ltd' 2022-12-31T00:00:00Z
+expect_program "$msi_code" x64 "^HKLM\\\\SOFTWARE${key_re}" 'Muster Check MSI' 2.0.1 'Muster MSI Ltd' 2025-06-30T00:00:00Z
+jq -e --arg code "$msi_code" '[.software.packages[] | select(.source_name == $code and .size_bytes == 2097152)]
+    | length == 1' "$work/report.json" >/dev/null \
+  || fail "MSI product code and size: $(jq -c '[.software.packages[] | select(.name == "Muster Check MSI")]' "$work/report.json")"
+jq -e '[.software.packages[] | select(.name == "Muster Check component" or (.name | startswith("Update for")))]
+    | length == 0' "$work/report.json" >/dev/null || fail "entries Windows hides were reported as packages"
+# Exactly the added programs: the fresh prefix has none of its own (see the header).
+jq -e '[.software.packages[] | select(.kind == "windows")] | length == 4' "$work/report.json" >/dev/null \
+  || fail "expected the 4 listed programs, got $(jq -c '[.software.packages[].name]' "$work/report.json")"
+jq -e '(.software.sources | length) >= 3 and all(.software.sources[]; .kind == "windows"
+      and .format == "windows-uninstall" and .complete) and ([.errors[] | select(.section == "software")] | length == 0)
+    and (.windows | has("programs") | not)' "$work/report.json" >/dev/null \
+  || fail "Uninstall sources: $(jq -c '{sources: .software.sources, errors: [.errors[] | select(.section == "software")]}' \
+    "$work/report.json")"
+jq -e '.patches.manager == "windows-update" and .patches.reboot_required.required == false
+    and ([.errors[] | select(.section == "patches" and .kind != "unsupported")] | length == 0)' "$work/report.json" \
+  >/dev/null || fail "patches: $(jq -c '{patches, errors: [.errors[] | select(.section == "patches")]}' "$work/report.json")"
 # SMBIOS through GetSystemFirmwareTable('RSMB') and our decoder: Wine builds a table whose system UUID is set even
 # on a machine without DMI data.
 jq -e '(.hardware.system.uuid | test("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"))
     and ([.errors[] | select(.section == "hardware")] | length == 0)' "$work/report.json" >/dev/null \
   || fail "hardware from RSMB: $(jq -c '{system: .hardware.system, errors: [.errors[] | select(.section == "hardware")]}' "$work/report.json")"
-jq -e '[.windows.uninstall_sources[] | select(.error != null)] | length == 0' "$work/report.json" >/dev/null \
-  || fail "unreadable Uninstall keys: $(jq -c '.windows.uninstall_sources' "$work/report.json")"
-step "$(jq '.windows.programs | length' "$work/report.json") programs from $(jq -c '[.windows.uninstall_sources[].key]' "$work/report.json")"
+step "$(jq '[.software.packages[] | select(.kind == "windows")] | length' "$work/report.json") programs from $(
+  jq -c '[.software.sources[].path]' "$work/report.json")"
 step "Wine part in $((SECONDS - t1)) s"
 
 printf '40-windows-agent: muster-agent.exe built and run under Wine, Apple targets checked, in %s s\n' \

@@ -65,8 +65,8 @@ fn inventory_json(report: &muster_shared::v1::Report, _: &InventoryConfig, prett
     Ok(if pretty { serde_json::to_vec_pretty(report)? } else { serde_json::to_vec(report)? })
 }
 
-/// The report as JSON. On Windows, with the registry's installed programs added under `windows` when the live
-/// system's software is asked for: the v1 wire types cannot carry them yet (see `inventory::windows`).
+/// The report as JSON. On Windows, with the CurrentVersion values the `os` section has no field for (edition)
+/// added under `windows` when the live system's software is asked for (see `inventory::windows`).
 #[cfg(windows)]
 fn inventory_json(
     report: &muster_shared::v1::Report,

@@ -91,14 +91,14 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
     }
 }
 
-/// The sections whose sources exist only on Linux (package databases, apt/dnf/apk state, posture checks over
-/// /etc), on a live system where they cannot apply: on Windows they would find nothing, or under Wine the host's
-/// Linux files. Each is recorded as unsupported rather than reported empty or failing.
+/// The sections whose sources exist only on Linux (posture checks over /etc), on a live system where they cannot
+/// apply: on Windows they would find nothing, or under Wine the host's Linux files. Each is recorded as unsupported
+/// rather than reported empty or failing. (Software and patches read the registry there instead.)
 fn linux_only_sections(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<SectionName> {
     if !cfg!(windows) || !root.is_live() {
         return Vec::new();
     }
-    let skipped = [SectionName::Patches, SectionName::Checks];
+    let skipped = [SectionName::Checks];
     for section in skipped {
         errors.record(section, "windows", muster_shared::v1::ErrorKind::Unsupported, "not collected on Windows yet");
     }

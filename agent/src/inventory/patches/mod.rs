@@ -26,6 +26,11 @@ pub fn collect(
     _now: DateTime<Utc>,
     errors: &mut ErrorLog,
 ) -> Option<Patches> {
+    // A live Windows: the registry's reboot flags (`inventory::windows::reboot`).
+    #[cfg(windows)]
+    if root.is_live() {
+        return Some(crate::inventory::windows::collect_patches(errors));
+    }
     let installed = |kind: PackageKind| -> Vec<&Package> {
         software.map(|s| s.packages.iter().filter(|p| p.kind == kind).collect()).unwrap_or_default()
     };

@@ -93,8 +93,9 @@ impl Listing {
 pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Software {
     // A live Windows has none of these databases; its installed programs are read from the registry
     // (`inventory::windows`).
-    if cfg!(windows) && root.is_live() {
-        return Software::default();
+    #[cfg(windows)]
+    if root.is_live() {
+        return super::windows::collect_software(errors);
     }
     let mut found: Vec<(PackageSource, Listing)> = Vec::new();
     dpkg::probe(root, &mut found);
@@ -136,7 +137,7 @@ pub fn deb_packages(software: Option<&Software>) -> impl Iterator<Item = &Packag
 const MAX_PROBLEMS_PER_SOURCE: usize = 5;
 
 /// Turns per-database listings into the section, logging every problem against its database path.
-fn assemble(found: Vec<(PackageSource, Listing)>, errors: &mut ErrorLog) -> Software {
+pub(crate) fn assemble(found: Vec<(PackageSource, Listing)>, errors: &mut ErrorLog) -> Software {
     let mut software = Software::default();
     for (mut source, listing) in found {
         // A badly damaged database can yield a problem per record; the first few say enough.

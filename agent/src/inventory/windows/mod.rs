@@ -5,10 +5,12 @@
 //! every loaded hive is read, not only HKEY_LOCAL_MACHINE. 32-bit programs on 64-bit Windows register under
 //! `SOFTWARE\WOW6432Node\...`; each entry says which view and hive it came from and its full key.
 //!
-//! Not yet on the wire: `muster_shared::v1::PackageKind` has no Windows kind and `Package` no publisher or key, and
-//! adding either breaks the collector's exhaustive matches and struct literals, so until the collector takes them
-//! these entries are printed by `muster-agent inventory` under a top-level `windows` object only.
+//! The programs go on the wire as `software.packages` of kind `windows` ([`packages`]); the CurrentVersion values
+//! the `os` section has no field for (edition) are printed by `muster-agent inventory` under a top-level `windows`
+//! object only ([`WindowsInventory`]).
 
+pub mod packages;
+pub mod reboot;
 pub mod regfile;
 pub mod version;
 
@@ -23,7 +25,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 #[cfg(windows)]
-pub use probe::{collect, collect_os};
+pub use probe::{collect, collect_os, collect_patches, collect_software};
 
 /// A registry value as the Uninstall and version keys use them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +46,16 @@ impl RegValue {
             _ => None,
         }
     }
+}
+
+/// The strings of REG_MULTI_SZ data decoded as text: each string ends with a NUL and the list with one more.
+/// Empty strings inside the list are kept (a pending deletion's destination is one); a list missing its final NUL,
+/// as some writers leave it, loses nothing.
+pub fn multi_sz(text: &str) -> Vec<String> {
+    let body = text.strip_suffix("\0\0").map_or(text, |b| &text[..b.len() + 1]);
+    let strings: Vec<String> = body.split_terminator('\0').map(str::to_string).collect();
+    // A lone NUL (or two) is how an empty list is written, not a list of one empty string.
+    if strings.iter().all(String::is_empty) { Vec::new() } else { strings }
 }
 
 /// Where an Uninstall key lives: the hive and the registry view.
@@ -83,25 +95,32 @@ pub struct InstalledProgram {
     pub msi: bool,
     /// `SystemComponent` = 1: hidden from "Apps & features" (runtimes, parts of larger products).
     pub system_component: bool,
-}
-
-/// One Uninstall key read (or not), so an unreadable hive is reported rather than silently missing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UninstallSource {
-    pub key: String,
-    pub programs: u32,
+    /// `ParentKeyName`: an update of another entry (a hotfix of the operating system, a product's patch), listed by
+    /// Windows under "Installed updates", not as a program.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub parent_key_name: Option<String>,
+    /// `EstimatedSize`, in KiB as installers write it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_size_kib: Option<u32>,
 }
 
-/// The Windows part of `muster-agent inventory`'s output.
+impl InstalledProgram {
+    /// True for the entries "Apps & features" (and "Programs and Features" before it) does not list as programs:
+    /// `SystemComponent` = 1 and updates naming a `ParentKeyName`. Entries without a `DisplayName` never become an
+    /// [`InstalledProgram`] at all. Listing them would report each MSI product's components and every hotfix as
+    /// installed software (the Windows XP fixture has 418 named entries, of which Windows shows 64).
+    pub fn is_hidden(&self) -> bool {
+        self.system_component || self.parent_key_name.is_some()
+    }
+}
+
+/// The Windows facts of `muster-agent inventory`'s output that the v1 wire types cannot carry yet. The installed
+/// programs are not here: they are `software.packages` of kind `windows`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct WindowsInventory {
     /// The CurrentVersion key as read (the `os` section holds what the wire types can carry).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<version::WindowsVersion>,
-    pub uninstall_sources: Vec<UninstallSource>,
-    pub programs: Vec<InstalledProgram>,
 }
 
 /// Splits a full key path into (hive, view, name under Uninstall) when it is an entry directly below an Uninstall
@@ -134,6 +153,10 @@ pub fn program_from_key(path: &str, values: &BTreeMap<String, RegValue>) -> Opti
     let (hive, view, key_name) = classify_uninstall_key(path)?;
     let text = |name: &str| values.get(name).and_then(RegValue::text).map(str::trim).filter(|s| !s.is_empty());
     let flag = |name: &str| matches!(values.get(name), Some(RegValue::Dword(1)));
+    let dword = |name: &str| match values.get(name) {
+        Some(RegValue::Dword(n)) => Some(*n),
+        _ => None,
+    };
     Some(InstalledProgram {
         name: text("DisplayName")?.to_string(),
         version: text("DisplayVersion").map(str::to_string),
@@ -145,6 +168,8 @@ pub fn program_from_key(path: &str, values: &BTreeMap<String, RegValue>) -> Opti
         key_name,
         msi: flag("WindowsInstaller"),
         system_component: flag("SystemComponent"),
+        parent_key_name: text("ParentKeyName").map(str::to_string),
+        estimated_size_kib: dword("EstimatedSize"),
     })
 }
 

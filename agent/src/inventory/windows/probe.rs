@@ -1,15 +1,20 @@
-//! The live registry reads behind [`super::WindowsInventory`]: opens each Uninstall key and hands its subkeys'
-//! values to the same pure [`super::program_from_key`] the tests run on regedit exports.
+//! The live registry reads behind the Windows inventory: opens each Uninstall key and hands its subkeys' values to
+//! the same pure [`super::program_from_key`] and [`super::packages::package_from_program`] the tests run on regedit
+//! exports, and reads the reboot flags for [`super::reboot::reboot_required`].
 
 use std::collections::BTreeMap;
+use std::io;
 
 use winreg::enums::{HKEY_LOCAL_MACHINE, HKEY_USERS, KEY_READ, KEY_WOW64_64KEY, RegType};
 use winreg::{RegKey, RegValue as WinValue};
 
-use muster_shared::v1::{Os, SectionName};
+use muster_shared::v1::{ErrorKind, Os, PackageSource, Patches, SectionName, Software};
 
+use super::packages::{package_from_program, source};
+use super::reboot::{CBS_REBOOT_PENDING, RebootFlags, SESSION_MANAGER, WU_REBOOT_REQUIRED, reboot_required};
 use super::version::{CURRENT_VERSION_KEY, os_from_version, windows_version};
-use super::{InstalledProgram, RegValue, UNINSTALL_32, UNINSTALL_64, UninstallSource, WindowsInventory};
+use super::{RegValue, UNINSTALL_32, UNINSTALL_64, WindowsInventory};
+use crate::inventory::software::{DbError, Listing, assemble};
 use crate::root::ErrorLog;
 
 /// The CurrentVersion key below HKEY_LOCAL_MACHINE.
@@ -30,18 +35,27 @@ pub fn collect_os(errors: &mut ErrorLog) -> Option<Os> {
     }
 }
 
-/// Reads the Uninstall keys of HKEY_LOCAL_MACHINE and of every hive loaded under HKEY_USERS (a signed-in or
-/// service user's), in both views. Always the 64-bit view of the registry itself (`KEY_WOW64_64KEY`), so the
-/// WOW6432Node path is read literally and nothing is redirected.
+/// The CurrentVersion values the wire types have no field for, for `muster-agent inventory`'s `windows` object.
 pub fn collect() -> WindowsInventory {
-    let mut inventory = WindowsInventory::default();
-    let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
-    inventory.version = hklm
+    let version = RegKey::predef(HKEY_LOCAL_MACHINE)
         .open_subkey_with_flags(CURRENT_VERSION, KEY_READ | KEY_WOW64_64KEY)
         .ok()
         .map(|k| windows_version(&values(&k)));
+    WindowsInventory { version }
+}
+
+/// The 64-bit registry view's architecture as a package's `arch`: this build's own. An x86_64 agent emulated on
+/// ARM64 Windows would call ARM64 programs x64; no such build exists yet.
+const NATIVE_ARCH: Option<&str> = if cfg!(target_arch = "x86_64") { Some("x64") } else { None };
+
+/// The software section of a live Windows: the Uninstall keys of HKEY_LOCAL_MACHINE and of every hive loaded under
+/// HKEY_USERS (a signed-in or service user's), in both views, one package source each. Always the 64-bit view of
+/// the registry itself (`KEY_WOW64_64KEY`), so the WOW6432Node path is read literally and nothing is redirected.
+pub fn collect_software(errors: &mut ErrorLog) -> Software {
+    let mut found = Vec::new();
+    let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
     for path in [UNINSTALL_64, UNINSTALL_32] {
-        read_uninstall(&hklm, "HKEY_LOCAL_MACHINE", path, &mut inventory);
+        found.extend(read_uninstall(&hklm, "HKEY_LOCAL_MACHINE", path));
     }
     let users = RegKey::predef(HKEY_USERS);
     // `.DEFAULT` is LocalSystem's profile again (S-1-5-18); `<sid>_Classes` hold file associations, not software.
@@ -52,43 +66,74 @@ pub fn collect() -> WindowsInventory {
         .collect();
     for sid in sids {
         for path in [UNINSTALL_64, UNINSTALL_32] {
-            let hive = format!(r"HKEY_USERS\{sid}");
-            read_uninstall(&users, &hive, &format!(r"{sid}\{path}"), &mut inventory);
+            found.extend(read_uninstall(&users, "HKEY_USERS", &format!(r"{sid}\{path}")));
         }
     }
-    inventory
+    if found.is_empty() {
+        errors.record(SectionName::Software, "Uninstall keys", ErrorKind::NotFound, "no Uninstall key was found");
+    }
+    assemble(found, errors)
 }
 
-/// One Uninstall key: every subkey with a DisplayName becomes a program. A key that does not exist is normal (no
-/// per-user installs, a 32-bit Windows) and is not listed; any other failure is, with its error.
-fn read_uninstall(base: &RegKey, hive_name: &str, path: &str, inventory: &mut WindowsInventory) {
-    let hive_root = hive_name.split('\\').next().unwrap_or(hive_name);
-    let full = format!(r"{hive_root}\{path}");
+/// One Uninstall key: every subkey with a DisplayName that Windows lists becomes a package. A key that does not
+/// exist is normal (no per-user installs, a 32-bit Windows) and is not a source; any other failure is, with its
+/// error, so an unreadable hive is reported rather than silently missing.
+fn read_uninstall(base: &RegKey, root_name: &str, path: &str) -> Option<(PackageSource, Listing)> {
+    let full = format!(r"{root_name}\{path}");
+    let source = source(&full);
     let key = match base.open_subkey_with_flags(path, KEY_READ | KEY_WOW64_64KEY) {
         Ok(key) => key,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
-        Err(err) => {
-            inventory.uninstall_sources.push(UninstallSource { key: full, programs: 0, error: Some(err.to_string()) });
-            return;
-        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
+        Err(err) => return Some((source, Listing { packages: Vec::new(), problems: vec![DbError::Io(err)] })),
     };
-    let mut found: Vec<InstalledProgram> = Vec::new();
-    let mut error = None;
+    let mut listing = Listing::default();
     for name in key.enum_keys() {
         let name = match name {
             Ok(name) => name,
             Err(err) => {
-                error = Some(err.to_string());
+                listing.problems.push(DbError::Io(err));
                 break;
             }
         };
         let Ok(sub) = key.open_subkey_with_flags(&name, KEY_READ | KEY_WOW64_64KEY) else { continue };
-        if let Some(program) = super::program_from_key(&format!(r"{full}\{name}"), &values(&sub)) {
-            found.push(program);
-        }
+        let program = super::program_from_key(&format!(r"{full}\{name}"), &values(&sub));
+        listing.packages.extend(program.and_then(|p| package_from_program(&p, NATIVE_ARCH)));
     }
-    inventory.uninstall_sources.push(UninstallSource { key: full, programs: found.len() as u32, error });
-    inventory.programs.extend(found);
+    Some((source, listing))
+}
+
+/// The patches section of a live Windows: the reboot flags. Installed and pending updates are not read yet (see
+/// the error recorded).
+pub fn collect_patches(errors: &mut ErrorLog) -> Patches {
+    let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
+    let mut unreadable = false;
+    let mut open = |path: &str, errors: &mut ErrorLog| {
+        let below = path.strip_prefix(r"HKLM\").unwrap_or(path);
+        match hklm.open_subkey_with_flags(below, KEY_READ | KEY_WOW64_64KEY) {
+            Ok(key) => Some(key),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+            Err(err) => {
+                errors.io(SectionName::Patches, path, &err);
+                unreadable = true;
+                None
+            }
+        }
+    };
+    let cbs_reboot_pending = open(CBS_REBOOT_PENDING, errors).is_some();
+    let wu_reboot_required = open(WU_REBOOT_REQUIRED, errors).is_some();
+    let session_manager = open(SESSION_MANAGER, errors).map(|key| values(&key)).unwrap_or_default();
+    let flags = RebootFlags { cbs_reboot_pending, wu_reboot_required, session_manager, unreadable };
+    errors.record(
+        SectionName::Patches,
+        "patches.pending",
+        ErrorKind::Unsupported,
+        "pending and installed updates on Windows are not read yet (Windows Update Agent API, CBS package store)",
+    );
+    Patches {
+        manager: Some("windows-update".to_string()),
+        reboot_required: reboot_required(&flags),
+        ..Patches::default()
+    }
 }
 
 /// Every value of a key by name (values that cannot be read are left out).
@@ -98,14 +143,15 @@ fn values(key: &RegKey) -> BTreeMap<String, RegValue> {
 
 /// winreg's raw value (bytes and a type) as the pure code's [`RegValue`].
 fn convert(value: &WinValue) -> Option<RegValue> {
-    let utf16 = || {
+    let utf16_all = || {
         let units: Vec<u16> = value.bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-        let text = String::from_utf16_lossy(&units);
-        text.split('\0').next().unwrap_or_default().to_string()
+        String::from_utf16_lossy(&units)
     };
+    let utf16 = || utf16_all().split('\0').next().unwrap_or_default().to_string();
     Some(match value.vtype {
         RegType::REG_SZ => RegValue::Sz(utf16()),
         RegType::REG_EXPAND_SZ => RegValue::ExpandSz(utf16()),
+        RegType::REG_MULTI_SZ => RegValue::MultiSz(super::multi_sz(&utf16_all())),
         RegType::REG_DWORD => RegValue::Dword(u32::from_le_bytes(value.bytes.get(..4)?.try_into().ok()?)),
         RegType::REG_QWORD => RegValue::Qword(u64::from_le_bytes(value.bytes.get(..8)?.try_into().ok()?)),
         _ => RegValue::Binary(value.bytes.to_vec()),

@@ -170,9 +170,7 @@ fn value(data: &str) -> Option<RegValue> {
     match kind {
         "hex(2)" => Some(RegValue::ExpandSz(utf16z(&bytes))),
         "hex(1)" => Some(RegValue::Sz(utf16z(&bytes))),
-        "hex(7)" => Some(RegValue::MultiSz(
-            utf16z_keep(&bytes).split('\0').filter(|s| !s.is_empty()).map(str::to_string).collect(),
-        )),
+        "hex(7)" => Some(RegValue::MultiSz(super::multi_sz(&utf16z_keep(&bytes)))),
         "hex(4)" if bytes.len() == 4 => {
             Some(RegValue::Dword(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])))
         }

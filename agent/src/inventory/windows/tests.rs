@@ -1,5 +1,5 @@
-//! The registry interpretation on real regedit exports (agent/testdata/windows/registry, from glpi-agent's tests)
-//! and on the key layouts the live probe builds for each view and hive.
+//! The registry interpretation on real regedit exports (agent/testdata/windows/registry, from glpi-agent's tests
+//! and captured from Wine) and on the key layouts the live probe builds for each view and hive.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +37,8 @@ fn windows_10_russian_export_reads_like_glpi_agent() {
             key_name: "{50F91F80-D397-437C-B0C8-62128DE3B55E}".to_string(),
             msi: true,
             system_component: false,
+            parent_key_name: None,
+            estimated_size_kib: None,
         }
     );
     let onec = by_key_name(&programs, "1C Предприятие 7.7.27");
@@ -204,4 +206,133 @@ fn windows_11_is_told_from_its_build_and_the_update_revision_kept() {
     assert_eq!((os.version.as_deref(), os.build_id.as_deref()), (Some("23H2"), Some("22631.2861")));
     assert_eq!(os.version_id.as_deref(), Some("10.0.22631.2861"));
     assert_eq!(os.pretty_name.as_deref(), Some("Windows 11 Pro 23H2 (build 22631.2861)"));
+}
+
+fn reg_file(name: &str) -> Vec<regfile::RegKeyExport> {
+    let path = format!("{}/testdata/windows/registry/{name}", env!("CARGO_MANIFEST_DIR"));
+    parse_reg_export(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn listed(programs: &[InstalledProgram]) -> Vec<muster_shared::v1::Package> {
+    programs.iter().filter_map(|p| packages::package_from_program(p, Some("x64"))).collect()
+}
+
+#[test]
+fn uninstall_entries_become_windows_packages_with_their_key_and_product_code() {
+    use muster_shared::v1::{Package, PackageKind};
+    let packages = listed(&export("win10-ru-Uninstall.reg"));
+    assert_eq!(packages.len(), 2);
+    let csp = packages.iter().find(|p| p.name == "КриптоПро CSP").unwrap();
+    assert_eq!(
+        csp,
+        &Package {
+            kind: PackageKind::Windows,
+            name: "КриптоПро CSP".to_string(),
+            version: "5.0.12000".to_string(),
+            arch: Some("x64".to_string()),
+            source_name: Some("{50F91F80-D397-437C-B0C8-62128DE3B55E}".to_string()),
+            source_version: None,
+            installed_at: chrono::DateTime::from_timestamp(1_627_084_800, 0),
+            size_bytes: None,
+            state: None,
+            path: Some(
+                r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\{50F91F80-D397-437C-B0C8-62128DE3B55E}"
+                    .to_string()
+            ),
+            owner: None,
+            publisher: Some("Компания КриптоПро".to_string()),
+        }
+    );
+    // Not an MSI: no product code, whatever the key is called.
+    let onec = packages.iter().find(|p| p.name == "1C Предприятие 7.7").unwrap();
+    assert_eq!((onec.source_name.as_deref(), onec.publisher.as_deref()), (None, None));
+}
+
+#[test]
+fn windows_xp_packages_are_the_programs_windows_lists() {
+    // Of the 418 named entries, 57 are SystemComponent and 323 hotfixes naming a ParentKeyName (26 both); the 64
+    // left are what "Add or Remove Programs" shows, 27 of them MSI products (counted with a separate script).
+    let programs = export("winxp-Uninstall.reg");
+    let packages = listed(&programs);
+    assert_eq!(packages.len(), 64);
+    assert_eq!(packages.iter().filter(|p| p.source_name.is_some()).count(), 27);
+    let hotfix = by_key_name(&programs, "KB2079403");
+    assert_eq!(hotfix.parent_key_name.as_deref(), Some("OperatingSystem"));
+    assert!(hotfix.is_hidden() && by_key_name(&programs, "XpsEPSC").is_hidden());
+    assert!(!packages.iter().any(|p| p.name.contains("KB2079403") || p.name.starts_with("XML Paper Specification")));
+    let msxml = packages.iter().find(|p| p.name == "MSXML 6.0 Parser (KB933579)").unwrap();
+    assert_eq!(msxml.source_name.as_deref(), Some("{0A869A65-8C94-4F7C-A5C7-972D3C8CED9E}"));
+    assert_eq!((msxml.version.as_str(), msxml.size_bytes), ("6.10.1200.0", Some(0x53d * 1024)));
+    assert_eq!(msxml.installed_at, chrono::DateTime::from_timestamp(1_207_785_600, 0));
+}
+
+#[test]
+fn the_view_and_hive_decide_arch_and_path() {
+    let values = BTreeMap::from([("DisplayName".to_string(), RegValue::Sz("7-Zip".to_string()))]);
+    let cases = [
+        (r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\7-Zip", Some("x64")),
+        (r"HKEY_LOCAL_MACHINE\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall\7-Zip", Some("x86")),
+        (r"HKEY_USERS\S-1-5-21-1-2-3-1001\Software\Microsoft\Windows\CurrentVersion\Uninstall\7-Zip", None),
+    ];
+    for (key, arch) in cases {
+        let program = program_from_key(key, &values).unwrap();
+        let package = packages::package_from_program(&program, Some("x64")).unwrap();
+        assert_eq!(package.arch.as_deref(), arch, "{key}");
+        assert_eq!(package.path.as_deref(), Some(packages::short_key(key).as_str()));
+        assert_eq!(package.version, "");
+    }
+    assert_eq!(packages::short_key(r"HKEY_USERS\S-1-5-21-1-2-3-1001\Software"), r"HKU\S-1-5-21-1-2-3-1001\Software");
+    assert_eq!(packages::source(r"HKEY_LOCAL_MACHINE\SOFTWARE\X").path, r"HKLM\SOFTWARE\X");
+    assert_eq!(
+        packages::product_code("{0a869a65-8c94-4f7c-a5c7-972d3c8ced9e}").as_deref(),
+        Some("{0A869A65-8C94-4F7C-A5C7-972D3C8CED9E}")
+    );
+    assert_eq!(packages::product_code("Git_is1"), None);
+    assert_eq!(packages::product_code("{0A869A65-8C94-4F7C-A5C7-972D3C8CED9}"), None);
+}
+
+#[test]
+fn pending_renames_from_wine_ask_for_a_restart() {
+    // MoveFileEx(MOVEFILE_DELAY_UNTIL_REBOOT) under Wine 8.0: a rename replacing its target ("!" prefix) and a
+    // deletion (empty destination).
+    let keys = reg_file("wine-8.0-SessionManager-pending-renames.reg");
+    assert_eq!(
+        keys[0].values["PendingFileRenameOperations"],
+        RegValue::MultiSz(vec![
+            r"\??\C:\users\Public\muster-old.txt".to_string(),
+            r"!\??\C:\users\Public\muster-new.txt".to_string(),
+            r"\??\C:\users\Public\muster-gone.txt".to_string(),
+            String::new(),
+        ])
+    );
+    let flags = reboot::RebootFlags { session_manager: keys[0].values.clone(), ..reboot::RebootFlags::default() };
+    let reboot = reboot::reboot_required(&flags).unwrap();
+    assert!(reboot.required);
+    assert_eq!(
+        reboot.reasons,
+        [r"HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\PendingFileRenameOperations: 2 file operation(s)"]
+    );
+}
+
+#[test]
+fn reboot_flags_each_count_and_an_unread_one_leaves_the_answer_unknown() {
+    // The same key after Wine's next start performed the operations: no value left.
+    let clean = reg_file("wine-8.0-SessionManager.reg")[0].values.clone();
+    assert!(!clean.contains_key("PendingFileRenameOperations"));
+    let flags = reboot::RebootFlags { session_manager: clean, ..reboot::RebootFlags::default() };
+    assert_eq!(reboot::reboot_required(&flags).map(|r| r.required), Some(false));
+    let unread = reboot::RebootFlags { unreadable: true, ..flags.clone() };
+    assert_eq!(reboot::reboot_required(&unread), None);
+    let both = reboot::RebootFlags { cbs_reboot_pending: true, wu_reboot_required: true, ..unread };
+    let reboot = reboot::reboot_required(&both).unwrap();
+    assert!(reboot.required);
+    assert_eq!(reboot.reasons, [reboot::CBS_REBOOT_PENDING, reboot::WU_REBOOT_REQUIRED]);
+}
+
+#[test]
+fn multi_strings_keep_empty_entries_but_not_the_terminator() {
+    assert_eq!(multi_sz("a\0b\0\0"), ["a", "b"]);
+    assert_eq!(multi_sz("a\0\0\0"), ["a", ""]);
+    assert_eq!(multi_sz("a\0b"), ["a", "b"]);
+    assert!(multi_sz("\0").is_empty() && multi_sz("").is_empty() && multi_sz("\0\0").is_empty());
 }
