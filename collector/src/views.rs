@@ -175,4 +175,9 @@ pub struct AuditEntry {
     pub source_ip: Option<String>,
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
+    /// How many times this event happened (repeated events of one client are counted into one row).
+    pub repeats: i64,
+    /// When it last happened, for a row that counts repeats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<DateTime<Utc>>,
 }

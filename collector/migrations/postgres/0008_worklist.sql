@@ -32,3 +32,8 @@ CREATE TABLE eol_data (
 ALTER TABLE software ADD COLUMN path TEXT;
 ALTER TABLE software ADD COLUMN owner TEXT;
 ALTER TABLE software ADD COLUMN publisher TEXT;
+-- Repeated audit events of one client coalesced into one row (issue 15, defect 5: a client kept blocked from
+-- signing in wrote ~424 rows a second): `repeats` counts them, `last_at` is the latest.
+ALTER TABLE audit_log ADD COLUMN repeats BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE audit_log ADD COLUMN last_at BIGINT;
+CREATE INDEX audit_log_coalesce ON audit_log (action, actor, at);

@@ -258,6 +258,18 @@ pub async fn record(store: &dyn Store, actor: &Actor, at: DateTime<Utc>, event: 
     store.audit(&event.into_record(actor, at)).await
 }
 
+/// Records `event`, counted into the same client's row of the same event when one was written within `window`:
+/// for what an unauthenticated client can repeat at will (blocked sign-ins), so it cannot flood the log.
+pub async fn record_coalesced(
+    store: &dyn Store,
+    actor: &Actor,
+    at: DateTime<Utc>,
+    event: AuditEvent,
+    window: chrono::Duration,
+) -> Result<(), StoreError> {
+    store.audit_coalesced(&event.into_record(actor, at), at - window).await
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

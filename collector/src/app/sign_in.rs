@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::app::audit::{Actor, AuditEvent, record};
+use crate::app::audit::{Actor, AuditEvent, record, record_coalesced};
 use crate::app::users;
 use crate::config::Secret;
 use crate::store::users::NewSession;
@@ -65,7 +65,9 @@ pub async fn sign_in(
         store.count_login_failures(&ip_key, since).await?.max(store.count_login_failures(&user_key, since).await?);
     let attempt = Actor::new(format!("sign-in:{name}"), ip);
     if failures >= MAX_FAILURES {
-        record(store, &attempt, now, AuditEvent::SignInBlocked { name: name.to_owned() }).await?;
+        // One row per client and name per window, counting the attempts: a blocked client may retry at will.
+        record_coalesced(store, &attempt, now, AuditEvent::SignInBlocked { name: name.to_owned() }, FAILURE_WINDOW)
+            .await?;
         return Ok(SignInOutcome::Blocked);
     }
     // Counted as failed before the password is checked, so parallel guesses cannot all pass the count above;

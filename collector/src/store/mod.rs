@@ -200,6 +200,9 @@ pub trait Store:
     ) -> Result<Vec<SoftwareVersionHosts>, StoreError>;
 
     async fn audit(&self, record: &AuditRecord) -> Result<(), StoreError>;
+    /// Counts `record` into the latest row of the same action, actor, target and source written since `since`
+    /// (its `repeats` and `last_at`), or writes it as a new row when there is none.
+    async fn audit_coalesced(&self, record: &AuditRecord, since: DateTime<Utc>) -> Result<(), StoreError>;
     /// Newest first.
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
     /// Newest first; `actor` and `action` are case-insensitive substrings, filtered before the limit.

@@ -475,6 +475,39 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn audit_coalesced(&self, record: &AuditRecord, since: DateTime<Utc>) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let counted = sqlx::query(
+                    "UPDATE audit_log SET repeats = repeats + 1, last_at = $1 WHERE id = (SELECT id FROM audit_log \
+                     WHERE action = $2 AND actor = $3 AND coalesce(target, '') = coalesce($4, '') \
+                     AND coalesce(source_ip, '') = coalesce($5, '') AND at >= $6 ORDER BY at DESC, id DESC LIMIT 1)",
+                )
+                .bind(to_ms(record.at))
+                .bind(&record.action)
+                .bind(&record.actor)
+                .bind(&record.target)
+                .bind(&record.source_ip)
+                .bind(to_ms(since))
+                .execute(&mut *tx)
+                .await?;
+                if counted.rows_affected() == 0 {
+                    sqlx::query(
+                        "INSERT INTO audit_log (at, actor, action, target, source_ip, details) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(to_ms(record.at))
+                    .bind(&record.actor)
+                    .bind(&record.action)
+                    .bind(&record.target)
+                    .bind(&record.source_ip)
+                    .bind(record.details.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
                 self.search_audit(None, None, limit).await
             }
@@ -486,7 +519,8 @@ macro_rules! impl_store {
                 limit: i64,
             ) -> Result<Vec<AuditEntry>, StoreError> {
                 let mut qb: QueryBuilder<$db> = QueryBuilder::new(
-                    "SELECT id, at, actor, action, target, source_ip, details FROM audit_log WHERE 1 = 1",
+                    "SELECT id, at, actor, action, target, source_ip, details, repeats, last_at FROM audit_log \
+                     WHERE 1 = 1",
                 );
                 if let Some(actor) = actor {
                     qb.push(" AND lower(actor) LIKE ").push_bind(like_pattern(actor)).push(" ESCAPE '\\'");
@@ -507,6 +541,8 @@ macro_rules! impl_store {
                             target: r.try_get("target")?,
                             source_ip: r.try_get("source_ip")?,
                             details: json_value(&details)?,
+                            repeats: r.try_get("repeats")?,
+                            last_at: r.try_get::<Option<i64>, _>("last_at")?.map(from_ms),
                         })
                     })
                     .collect()

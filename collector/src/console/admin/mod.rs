@@ -257,9 +257,15 @@ pub async fn audit(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
                     e.target.clone().unwrap_or_default(),
                     e.source_ip.clone().unwrap_or_default(),
                     e.details.to_string(),
+                    e.repeats.to_string(),
+                    e.last_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 ]
             });
-            return Ok(export::csv("audit", &["id", "at", "actor", "action", "target", "source_ip", "details"], rows));
+            return Ok(export::csv(
+                "audit",
+                &["id", "at", "actor", "action", "target", "source_ip", "details", "repeats", "last_at"],
+                rows,
+            ));
         }
         Format::Json => return Ok(export::json("audit", &entries)?),
         Format::Html => {}
@@ -296,7 +302,12 @@ pub async fn audit(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
                     vec![
                         Cell::text(when(e.at)),
                         Cell::text(&e.actor),
-                        Cell::text(&e.action),
+                        Cell::text(match e.last_at {
+                            Some(last) if e.repeats > 1 => {
+                                format!("{} × {} (last {})", e.action, e.repeats, when(last))
+                            }
+                            _ => e.action.clone(),
+                        }),
                         Cell::text(e.target.clone().unwrap_or_default()),
                         Cell::mono(e.source_ip.clone().unwrap_or_default()),
                         Cell::mono(e.details.to_string()),
