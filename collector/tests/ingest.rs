@@ -9,7 +9,7 @@ use crate::common::{Harness, Machine, debian, delta, full, history, ubuntu};
 
 both!(full_delta_and_changed_reports, retried_report_is_a_duplicate, unknown_hashes_need_sections);
 both!(gzip_and_identity_bodies, token_cannot_report_for_another_host, software_query_spans_hosts);
-both!(language_packages_keep_their_path_and_owner);
+both!(language_packages_keep_their_path_and_owner, monitors_are_kept_and_shown);
 
 async fn full_delta_and_changed_reports(h: Harness) {
     let viewer = h.api_token(Role::Viewer).await;
@@ -299,4 +299,31 @@ async fn language_packages_keep_their_path_and_owner(h: Harness) {
     assert_eq!(idna.len(), 2, "the distribution's copy and pip's: {stored:?}");
     assert_eq!(idna.iter().filter(|p| p.3.as_deref() == Some("python3-idna")).count(), 1);
     assert_eq!(idna.iter().filter(|p| p.3.is_none()).count(), 1);
+}
+
+/// A monitor decoded by the agent from a real EDID (glpi-agent's EIZO EV2785 capture, see agent/testdata/edid) is
+/// kept in the host's hardware and shown on its page with the serial on its label (issue 19).
+async fn monitors_are_kept_and_shown(h: Harness) {
+    let edid = std::fs::read(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata/edid/glpi-agent/EV2785"),
+    )
+    .unwrap();
+    let monitor = muster_agent::inventory::hardware::monitors::parse_edid("card0-DP-1", &edid).unwrap();
+    let machine = Machine::thinkpad("m-monitor");
+    let mut report = debian(&machine);
+    report.hardware.as_mut().unwrap().monitors = vec![monitor.clone()];
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, detail) = h.get(&format!("/api/v1/hosts/{host}"), &viewer).await;
+    let stored = &detail["sections"]["hardware"]["content"]["monitors"][0];
+    assert_eq!((stored["manufacturer_id"].as_str(), stored["serial_number"].as_u64()), (Some("ENC"), Some(68056070)));
+    let cookie = crate::console::user(&h, "viewer", Role::Viewer).await;
+    let page = crate::console::get(&h, &format!("/hosts/{host}"), &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for text in ["id=\"monitors\"", "EV2785", "68056070", "2020 week 28", "60 × 34 cm", "card0-DP-1"] {
+        assert!(page.body.contains(text), "{text} missing from the host page");
+    }
 }

@@ -326,6 +326,37 @@ pub async fn host(
                 .collect(),
             "No interface reported.",
         ));
+        // Displays are inventoried assets too (issue 19): the serial on their label, from the EDID.
+        blocks.push(table(
+            "monitors",
+            &["Monitor", "Manufacturer", "Model", "Serial", "Made", "Size", "Connector"],
+            hw.monitors
+                .iter()
+                .map(|m| {
+                    let serial = m.serial.clone().or(m.serial_number.map(|n| n.to_string()));
+                    let made = match (m.manufactured_year, m.manufactured_week, m.model_year) {
+                        (Some(y), Some(w), _) if w > 0 => format!("{y} week {w}"),
+                        (Some(y), _, _) => y.to_string(),
+                        (None, _, Some(y)) => format!("model year {y}"),
+                        _ => String::new(),
+                    };
+                    let size = match (m.width_cm, m.height_cm) {
+                        (Some(w), Some(h)) => format!("{w} × {h} cm"),
+                        _ => String::new(),
+                    };
+                    vec![
+                        Cell::text(format!("{}{:04X}", m.manufacturer_id, m.product_code)),
+                        Cell::text(&m.manufacturer_id),
+                        Cell::text(s(&m.model)),
+                        Cell::mono(serial.unwrap_or_default()),
+                        Cell::text(made),
+                        Cell::text(size),
+                        Cell::mono(&m.connector),
+                    ]
+                })
+                .collect(),
+            "No monitor reported.",
+        ));
     } else {
         blocks.push(Block::Notice { kind: "info", text: "No hardware section reported.".into() });
     }
