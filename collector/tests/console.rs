@@ -390,7 +390,7 @@ async fn roles_hold_in_pages_and_in_the_api(h: Harness) {
     // The audit page filters in the query, before its row limit; the export holds the same rows.
     let csv = get(&h, "/admin/audit?action=ENROLL_SECRET&actor=root-admin&format=csv", &admin).await;
     let lines: Vec<&str> = csv.body.lines().collect();
-    assert_eq!(lines[0], "id,at,actor,action,target,source_ip,details");
+    assert_eq!(lines[0], "id,at,actor,action,target,source_ip,details,repeats,last_at");
     assert_eq!(lines.len(), 2, "{}", csv.body);
     assert!(lines[1].contains(",user:root-admin (admin),enroll_secret.created,"), "{}", lines[1]);
 }
