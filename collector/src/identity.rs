@@ -87,6 +87,29 @@ pub fn hardware_identity(uuid: Option<&str>, serial: Option<&str>) -> Option<(St
     }
 }
 
+/// What a report's machine-id does to its host's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MachineIdClaim {
+    /// The host already has this machine-id, or none and nobody else has it: keep or bind it.
+    Accept,
+    /// The host is bound to another machine-id: a report from another machine.
+    OtherMachine,
+    /// The host has none yet and another host holds this one: a host enrolled without a machine-id must not take
+    /// a victim's identity by reporting it (the two would then share it).
+    Taken,
+}
+
+/// Decides a report's `claimed` machine-id for host `host_id` bound to `bound` (if any), given the hosts that hold
+/// `claimed` now (`holders`).
+pub fn machine_id_claim(host_id: &str, bound: Option<&str>, claimed: &str, holders: &[&str]) -> MachineIdClaim {
+    match bound {
+        Some(b) if b == claimed => MachineIdClaim::Accept,
+        Some(_) => MachineIdClaim::OtherMachine,
+        None if holders.iter().any(|h| *h != host_id) => MachineIdClaim::Taken,
+        None => MachineIdClaim::Accept,
+    }
+}
+
 /// The longest hostname kept (DNS names are at most 253 bytes; Linux's own at most 64).
 pub const MAX_HOSTNAME_BYTES: usize = 255;
 
@@ -109,6 +132,16 @@ pub fn hostname(value: &str) -> Result<&str, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_machine_id_is_bound_once_and_never_taken_from_another_host() {
+        use MachineIdClaim::*;
+        assert_eq!(machine_id_claim("h1", Some("m1"), "m1", &["h1"]), Accept);
+        assert_eq!(machine_id_claim("h1", Some("m1"), "m2", &[]), OtherMachine);
+        assert_eq!(machine_id_claim("h1", None, "m2", &[]), Accept, "first claim binds");
+        assert_eq!(machine_id_claim("h1", None, "m2", &["h2"]), Taken);
+        assert_eq!(machine_id_claim("h1", None, "m2", &["h1"]), Accept);
+    }
 
     #[test]
     fn hostnames_are_trimmed_bounded_and_printable() {

@@ -12,6 +12,7 @@ use crate::common::{Harness, Machine, debian, delta, full, history};
 
 both!(secrets_good_unknown_revoked_expired, failed_enrolments_are_rate_limited);
 both!(reinstall_keeps_host_and_history, same_installation_reenrols_in_place, cloned_vm_is_flagged_not_merged);
+both!(a_machine_id_is_bound_once_and_never_taken);
 
 async fn secrets_good_unknown_revoked_expired(h: Harness) {
     let (_, secret) = h.enroll_secret(None).await;
@@ -173,4 +174,41 @@ async fn cloned_vm_is_flagged_not_merged(h: Harness) {
         .map(|h| (h["hostname"].as_str().unwrap().to_owned(), h["duplicate_identity"].as_bool().unwrap()))
         .collect();
     assert_eq!(flags, [("lab-t480s".to_owned(), true), ("lab-t480s-clone".to_owned(), true)]);
+}
+
+/// A host enrolled without a machine-id cannot take a victim's by reporting it (issue 15, defect 4): the report is
+/// refused 409 and nothing is stored; the first machine-id nobody else holds binds it, and a later report of
+/// another machine-id is refused like a report from another machine.
+async fn a_machine_id_is_bound_once_and_never_taken(h: Harness) {
+    let (_, secret) = h.enroll_secret(None).await;
+    let victim = Machine::thinkpad("11111111111111111111111111111111");
+    let (victim_id, victim_token) = h.enrolled(&secret, &victim).await;
+    h.stored(&victim_token, &full(&debian(&victim))).await;
+
+    // Enrolled with no machine-id and other hardware: a new host.
+    let blank = Machine { hostname: "no-id".into(), machine_id: None, uuid: None, serial: None };
+    let (attacker_id, attacker_token) = h.enrolled(&secret, &blank).await;
+    assert_ne!(attacker_id, victim_id);
+    let mut claim = debian(&Machine { hostname: "no-id".into(), ..victim.clone() });
+    claim.hardware = None;
+    let (status, body) = h.report(&attacker_token, &full(&claim)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("machine_id_taken")), "{body}");
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, attacker) = h.get(&format!("/api/v1/hosts/{attacker_id}"), &viewer).await;
+    assert_eq!((attacker["machine_id"].as_str(), &attacker["sections"]), (None, &serde_json::json!({})));
+    let (_, victim_host) = h.get(&format!("/api/v1/hosts/{victim_id}"), &viewer).await;
+    assert_eq!(victim_host["duplicate_identity"], false, "the victim is left alone");
+
+    // Its own machine-id binds it; another one later is refused.
+    let own =
+        Machine { hostname: "no-id".into(), machine_id: Some("22222222222222222222222222222222".into()), ..blank };
+    let mut report = debian(&own);
+    report.hardware = None;
+    h.stored(&attacker_token, &full(&report)).await;
+    let (_, bound) = h.get(&format!("/api/v1/hosts/{attacker_id}"), &viewer).await;
+    assert_eq!(bound["machine_id"], "22222222222222222222222222222222");
+    let mut other = debian(&Machine { machine_id: Some("33333333333333333333333333333333".into()), ..own });
+    other.hardware = None;
+    let (status, body) = h.report(&attacker_token, &full(&other)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("host_mismatch")), "{body}");
 }

@@ -131,6 +131,13 @@ pub async fn report(
         IngestOutcome::Stored { .. } => Ok(ack(ReportStatus::Stored, Vec::new())),
         IngestOutcome::Duplicate => Ok(ack(ReportStatus::Duplicate, Vec::new())),
         IngestOutcome::NeedsSections(needs) => Ok(ack(ReportStatus::NeedsSections, needs)),
+        IngestOutcome::OtherMachine => Err(host_mismatch()),
+        IngestOutcome::MachineIdTaken => Err(AppError::Conflict {
+            code: "machine_id_taken",
+            message: "another host holds this machine id; enrol this machine (muster-agent enroll) or ask an \
+                      administrator"
+                .to_owned(),
+        }),
         IngestOutcome::UnknownHost => {
             Err(AppError::Unauthorized { code: "invalid_token", message: "this host no longer exists".to_owned() })
         }

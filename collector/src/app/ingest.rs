@@ -12,7 +12,7 @@ use crate::app::enrol::ago;
 use crate::identity;
 use crate::ingest::{self, diff};
 use crate::model::{HistoryEvent, StoredPackage};
-use crate::store::tx::{ReportRow, ReportedHost, SoftwareRow};
+use crate::store::tx::{IdentityKey, ReportRow, ReportedHost, SoftwareRow};
 use crate::store::{Store, StoreError};
 
 /// One validated report, ready to store.
@@ -38,6 +38,10 @@ pub enum IngestOutcome {
     NeedsSections(Vec<SectionName>),
     /// The host was deleted meanwhile.
     UnknownHost,
+    /// The report claims a machine-id another host holds, for a host that has none yet: nothing stored.
+    MachineIdTaken,
+    /// The report claims another machine-id than the one the host is bound to: nothing stored.
+    OtherMachine,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +127,20 @@ pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput)
     }
 
     let writes = plan(input, &prior).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // The first machine-id a host reports binds it; it never takes one another host holds.
+    if let Some(claimed) = writes.host.machine_id {
+        let bound = tx.bound_machine_id(host_id).await?;
+        let holders = tx.hosts_with_identity(IdentityKey::MachineId(claimed)).await?;
+        let holders: Vec<&str> = holders.iter().map(|h| h.host_id.as_str()).collect();
+        match identity::machine_id_claim(host_id, bound.as_deref(), claimed, &holders) {
+            identity::MachineIdClaim::Accept => {}
+            identity::MachineIdClaim::OtherMachine => return Ok(IngestOutcome::OtherMachine),
+            identity::MachineIdClaim::Taken => {
+                tracing::warn!(host_id = %host_id, "report refused: it claims a machine id another host holds");
+                return Ok(IngestOutcome::MachineIdTaken);
+            }
+        }
+    }
     for (section, hash, content) in &writes.sections {
         tx.put_section(host_id, *section, hash, content, input.received_at).await?;
     }

@@ -103,6 +103,8 @@ pub trait HostTx: Send {
     /// Locks the host's row: reports of one host are serialised on PostgreSQL, and SQLite takes its write lock
     /// before reading, so the transaction never has to upgrade a read lock. False when there is no such host.
     async fn lock_host(&mut self, host_id: &str) -> Result<bool, StoreError>;
+    /// The machine-id the host is bound to, if any (read under the host's lock).
+    async fn bound_machine_id(&mut self, host_id: &str) -> Result<Option<String>, StoreError>;
     async fn report_seen(&mut self, host_id: &str, report_id: &str) -> Result<bool, StoreError>;
     /// Section name to stored hash.
     async fn section_hashes(&mut self, host_id: &str) -> Result<BTreeMap<String, String>, StoreError>;
@@ -291,6 +293,17 @@ macro_rules! impl_host_tx {
                         .execute(&mut *self.0)
                         .await?;
                     Ok(locked.rows_affected() > 0)
+                }
+
+                async fn bound_machine_id(&mut self, host_id: &str) -> Result<Option<String>, StoreError> {
+                    let row = sqlx::query("SELECT machine_id FROM hosts WHERE id = $1")
+                        .bind(host_id)
+                        .fetch_optional(&mut *self.0)
+                        .await?;
+                    Ok(match row {
+                        Some(r) => r.try_get("machine_id")?,
+                        None => None,
+                    })
                 }
 
                 async fn report_seen(&mut self, host_id: &str, report_id: &str) -> Result<bool, StoreError> {
