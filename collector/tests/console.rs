@@ -29,8 +29,6 @@ both!(
     advisory_upload_through_the_session_and_admin_exports,
     analysts_manage_disposal_records,
     stale_and_missing_follow_the_policy,
-    advisory_data_age_is_shown,
-    the_host_page_is_paged,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -143,7 +141,7 @@ async fn audit_actions(h: &Harness) -> Vec<(String, String, Option<String>)> {
 }
 
 /// The ThinkPad report with failing SSH and empty-password checks: opens a high and a critical finding.
-fn weak(machine: &Machine) -> Report {
+pub(crate) fn weak(machine: &Machine) -> Report {
     let mut r = debian(machine);
     for (id, evidence) in [
         ("ssh.permit_root_login", "/etc/ssh/sshd_config:32: PermitRootLogin yes"),
@@ -811,91 +809,4 @@ async fn stale_and_missing_follow_the_policy(h: Harness) {
         );
         assert!(dashboard.contains(&stat), "dashboard after {days} more days");
     }
-}
-
-/// Before any import the dashboard and the vulnerabilities page say there is no advisory data (an empty worklist is
-/// then no good news); after importing the fixture export, whose newest record is far older than the policy's 7
-/// days, they say how old it is.
-async fn advisory_data_age_is_shown(h: Harness) {
-    use muster_collector::app::advisory_sync as sync;
-    use muster_collector::vuln::{AdvisoryDb, ImportLimits, import_paths};
-
-    let cookie = user(&h, "vera", Role::Viewer).await;
-    for path in ["/", "/vulnerabilities"] {
-        let page = get(&h, path, &cookie).await;
-        assert!(page.body.contains("No advisory data is imported"), "{path}");
-    }
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/advisories");
-    let paths = [dir.join("debian/debian-osv-subset.jsonl"), dir.join("kev/known_exploited_vulnerabilities.json")];
-    let mut db = AdvisoryDb::new();
-    let outcome = import_paths(&mut db, &paths, &ImportLimits::files(), &mut |_| {});
-    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now(), &Default::default()).await.unwrap();
-    let freshness = h.store.advisory_freshness().await.unwrap();
-    assert_eq!((freshness.advisories, freshness.kev_entries), (11, 1404));
-    let days = (h.now() - freshness.newest_modified.unwrap()).num_days();
-    assert!(days > 7, "{days}");
-    for path in ["/", "/vulnerabilities"] {
-        let page = get(&h, path, &cookie).await;
-        assert!(!page.body.contains("No advisory data is imported"), "{path}");
-        assert!(page.body.contains(&format!("The advisory data is {days} days old")), "{path}");
-    }
-}
-
-/// Rows of the table with `id` on a page: the `<tr>` elements of its body.
-fn table_rows<'a>(body: &'a str, id: &str) -> Vec<&'a str> {
-    let start = body.find(&format!("<table id=\"{id}\">")).unwrap_or_else(|| panic!("no table {id}"));
-    let table = &body[start..start + body[start..].find("</table>").unwrap()];
-    let rows = &table[table.find("<tbody>").map_or(0, |i| i + "<tbody>".len())..];
-    rows.split("<tr").skip(1).collect()
-}
-
-/// The host page of a real laptop (its 140 packages, vulnerability fixes among its findings) shows no
-/// section longer than one page; pagers move one section and keep the others where they are.
-async fn the_host_page_is_paged(h: Harness) {
-    use muster_collector::app::advisory_sync as sync;
-    use muster_collector::vuln::{AdvisoryDb, ImportLimits, import_paths};
-
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/advisories");
-    let paths = [dir.join("debian/debian-osv-subset.jsonl"), dir.join("kev/known_exploited_vulnerabilities.json")];
-    let mut db = AdvisoryDb::new();
-    let outcome = import_paths(&mut db, &paths, &ImportLimits::files(), &mut |_| {});
-    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now(), &Default::default()).await.unwrap();
-    let machine = Machine::thinkpad("4c4c4544004d3510804bb2c04f4e3732");
-    let mut report = weak(&machine);
-    for p in report.software.as_mut().unwrap().packages.iter_mut() {
-        if p.source_name.as_deref() == Some("glibc") {
-            p.version = "2.36-9+deb12u2".to_owned();
-            p.source_version = Some("2.36-9+deb12u2".to_owned());
-        }
-    }
-    let packages = report.software.as_ref().unwrap().packages.len();
-    assert!(packages > 100, "{packages}");
-    let (_, secret) = h.enroll_secret(None).await;
-    let (host_id, token) = h.enrolled(&secret, &machine).await;
-    h.stored(&token, &full(&report)).await;
-    let cookie = user(&h, "paula", Role::Viewer).await;
-
-    let page = get(&h, &format!("/hosts/{host_id}"), &cookie).await;
-    assert_eq!(page.status, StatusCode::OK);
-    for id in ["findings", "host-vulnerabilities", "software", "history"] {
-        assert!(table_rows(&page.body, id).len() <= 50, "{id}: {} rows", table_rows(&page.body, id).len());
-    }
-    // The glibc fix is among the host's findings, beside the rule findings.
-    assert!(page.body.contains("Upgrade glibc (libc-bin, libc6)"), "the vulnerability fix is missing from Findings");
-    let software = table_rows(&page.body, "software");
-    assert_eq!(software.len(), 50);
-    assert!(page.body.contains(&format!("1–50 of {packages}")), "software pager");
-    let next = format!("/hosts/{host_id}?software_offset=50#software");
-    assert!(page.body.contains(&next), "no link to the next software page ({next})");
-
-    let second = get(&h, &format!("/hosts/{host_id}?software_offset=50"), &cookie).await;
-    let rows = table_rows(&second.body, "software");
-    assert_eq!(rows.len(), 50.min(packages - 50));
-    assert_ne!(rows[0], software[0], "the next page shows the next packages");
-    assert!(second.body.contains(&format!("51–{} of {packages}", 100.min(packages))));
-    // The other sections stay on their first page.
-    assert_eq!(table_rows(&second.body, "findings"), table_rows(&page.body, "findings"));
-    // An offset past the end shows the last page rather than nothing.
-    let last = get(&h, &format!("/hosts/{host_id}?software_offset=999999"), &cookie).await;
-    assert!(!table_rows(&last.body, "software").is_empty());
 }
