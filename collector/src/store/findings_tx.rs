@@ -177,6 +177,26 @@ macro_rules! impl_findings_tx {
 
             pub(crate) struct Tx(pub(crate) sqlx::Transaction<'static, $db>);
 
+            /// One audit row; the store's own audit writes (`store/sql.rs`) use it too.
+            pub(crate) async fn insert_audit(
+                executor: impl sqlx::Executor<'_, Database = $db>,
+                record: &AuditRecord,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO audit_log (at, actor, action, target, source_ip, details) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(to_ms(record.at))
+                .bind(&record.actor)
+                .bind(&record.action)
+                .bind(&record.target)
+                .bind(&record.source_ip)
+                .bind(record.details.to_string())
+                .execute(executor)
+                .await?;
+                Ok(())
+            }
+
             /// Shared with the store's lock-free read (`FindingsStore::existing_findings`).
             pub(crate) async fn existing_findings(
                 executor: impl sqlx::Executor<'_, Database = $db>,
@@ -405,19 +425,7 @@ macro_rules! impl_findings_tx {
                 }
 
                 async fn audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "INSERT INTO audit_log (at, actor, action, target, source_ip, details) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(to_ms(record.at))
-                    .bind(&record.actor)
-                    .bind(&record.action)
-                    .bind(&record.target)
-                    .bind(&record.source_ip)
-                    .bind(record.details.to_string())
-                    .execute(&mut *self.0)
-                    .await?;
-                    Ok(())
+                    insert_audit(&mut *self.0, record).await
                 }
 
                 async fn pending_security_updates(

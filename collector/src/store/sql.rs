@@ -460,19 +460,7 @@ macro_rules! impl_store {
             }
 
             async fn audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO audit_log (at, actor, action, target, source_ip, details) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(to_ms(record.at))
-                .bind(&record.actor)
-                .bind(&record.action)
-                .bind(&record.target)
-                .bind(&record.source_ip)
-                .bind(record.details.to_string())
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                findings_tx::insert_audit(&self.pool, record).await
             }
 
             async fn audit_coalesced(&self, record: &AuditRecord, since: DateTime<Utc>) -> Result<(), StoreError> {
@@ -491,18 +479,7 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await?;
                 if counted.rows_affected() == 0 {
-                    sqlx::query(
-                        "INSERT INTO audit_log (at, actor, action, target, source_ip, details) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(to_ms(record.at))
-                    .bind(&record.actor)
-                    .bind(&record.action)
-                    .bind(&record.target)
-                    .bind(&record.source_ip)
-                    .bind(record.details.to_string())
-                    .execute(&mut *tx)
-                    .await?;
+                    findings_tx::insert_audit(&mut *tx, record).await?;
                 }
                 tx.commit().await?;
                 Ok(())

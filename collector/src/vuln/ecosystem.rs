@@ -139,19 +139,9 @@ pub fn lookup_names(pkg: &Package, os_id: Option<&str>) -> Vec<(String, String)>
             }
             names
         }
-        // Only OS packages are looked up in the host's distribution ecosystems: a PyPI distribution named like a
-        // Debian source package must never match the Debian advisory.
-        PackageKind::Pacman
-        | PackageKind::Pypi
-        | PackageKind::Npm
-        | PackageKind::Gem
-        | PackageKind::Go
-        | PackageKind::Cargo
-        | PackageKind::Maven
-        | PackageKind::Snap
-        | PackageKind::Flatpak
-        | PackageKind::Windows
-        | PackageKind::Msix => Vec::new(),
+        // pacman has no advisory ecosystem, and only OS packages are looked up in the host's distribution
+        // ecosystems: a PyPI distribution named like a Debian source package must never match the Debian advisory.
+        _ => Vec::new(),
     }
 }
 
@@ -162,17 +152,8 @@ pub fn remediation_command(kind: PackageKind, packages: &[&str]) -> Option<Strin
         PackageKind::Deb => Some(format!("apt-get install --only-upgrade {list}")),
         PackageKind::Rpm => Some(format!("dnf upgrade {list}")),
         PackageKind::Apk => Some(format!("apk upgrade {list}")),
-        PackageKind::Pacman
-        | PackageKind::Pypi
-        | PackageKind::Npm
-        | PackageKind::Gem
-        | PackageKind::Go
-        | PackageKind::Cargo
-        | PackageKind::Maven
-        | PackageKind::Snap
-        | PackageKind::Flatpak
-        | PackageKind::Windows
-        | PackageKind::Msix => None,
+        // No command is offered where the upgrade is not the host's package manager's to make.
+        _ => None,
     }
 }
 
