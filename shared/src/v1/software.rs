@@ -115,6 +115,25 @@ pub struct Package {
 }
 
 impl Package {
+    /// A package known by kind, name and version only; readers set the facts their source gives with struct update
+    /// syntax (`Package { path: Some(..), ..Package::new(..) }`).
+    pub fn new(kind: PackageKind, name: impl Into<String>, version: impl Into<String>) -> Package {
+        Package {
+            kind,
+            name: name.into(),
+            version: version.into(),
+            arch: None,
+            source_name: None,
+            source_version: None,
+            installed_at: None,
+            size_bytes: None,
+            state: None,
+            path: None,
+            owner: None,
+            publisher: None,
+        }
+    }
+
     /// True unless the package manager says the package is only partly there (or only its configuration is).
     pub fn is_installed(&self) -> bool {
         self.state.is_none()

@@ -164,18 +164,10 @@ fn names(root: &SystemRoot, dir: &str) -> Vec<String> {
 }
 
 fn flatpak_package(deployment: Deployment, path: String) -> Package {
+    let version = deployment.version.unwrap_or(deployment.branch);
     Package {
-        kind: PackageKind::Flatpak,
-        name: deployment.id,
-        version: deployment.version.unwrap_or(deployment.branch),
         arch: Some(deployment.arch),
-        source_name: None,
-        source_version: None,
-        installed_at: None,
-        size_bytes: None,
-        state: None,
         path: Some(path),
-        owner: None,
-        publisher: None,
+        ..Package::new(PackageKind::Flatpak, deployment.id, version)
     }
 }

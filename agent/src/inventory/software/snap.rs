@@ -100,18 +100,5 @@ fn unmounted_snaps(root: &SystemRoot, mounted: &[String]) -> Vec<String> {
 }
 
 fn snap_package(name: String, version: String, path: String) -> Package {
-    Package {
-        kind: PackageKind::Snap,
-        name,
-        version,
-        arch: None,
-        source_name: None,
-        source_version: None,
-        installed_at: None,
-        size_bytes: None,
-        state: None,
-        path: Some(path),
-        owner: None,
-        publisher: None,
-    }
+    Package { path: Some(path), ..Package::new(PackageKind::Snap, name, version) }
 }

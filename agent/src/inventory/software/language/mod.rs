@@ -257,20 +257,7 @@ fn primary_format(layout: Layout) -> Option<(PackageKind, &'static str)> {
 }
 
 fn language_package(kind: PackageKind, parsed: Parsed, path: String) -> Package {
-    Package {
-        kind,
-        name: parsed.name,
-        version: parsed.version,
-        arch: None,
-        source_name: None,
-        source_version: None,
-        installed_at: None,
-        size_bytes: None,
-        state: None,
-        path: Some(path),
-        owner: None,
-        publisher: None,
-    }
+    Package { path: Some(path), ..Package::new(kind, parsed.name, parsed.version) }
 }
 
 const MAX_OWNER_ERRORS: usize = 5;
