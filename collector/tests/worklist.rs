@@ -186,6 +186,31 @@ async fn advisory_details_and_risk_on_the_pages(h: Harness) {
     let score = RiskScore::of(h.store.host_risk(&host).await.unwrap());
     assert!(score.total >= 50, "{score:?}");
     assert!(page.body.contains(&format!("{} = {}", score.total, score.explain())), "risk score with its parts");
+
+    // The findings list's headers sort it: the current column shows its direction and reverses it; the rows follow.
+    let due_dates = |body: &str| -> Vec<String> {
+        table_rows(body, "findings")
+            .iter()
+            .map(|row| {
+                // A row's last date is its due date (first seen comes before it).
+                let dates: Vec<&str> = row
+                    .split(|c: char| !(c.is_ascii_digit() || c == '-'))
+                    .filter(|t| t.len() == 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-')
+                    .collect();
+                dates.last().unwrap().to_string()
+            })
+            .collect()
+    };
+    let by_due = crate::console::get(&h, "/findings?sort=due", &cookie).await;
+    assert!(by_due.body.contains("<a href=\"/findings?sort=due&#38;dir=desc\">Due ↑</a>"), "{}", by_due.body);
+    assert!(by_due.body.contains("<a href=\"/findings?sort=host\">Host</a>"), "{}", by_due.body);
+    let ascending = due_dates(&by_due.body);
+    assert!(ascending.len() >= 2 && ascending.windows(2).all(|w| w[0] <= w[1]), "{ascending:?}");
+    let reversed = crate::console::get(&h, "/findings?sort=due&dir=desc", &cookie).await;
+    assert!(reversed.body.contains("<a href=\"/findings?sort=due\">Due ↓</a>"), "{}", reversed.body);
+    let descending = due_dates(&reversed.body);
+    assert!(descending.windows(2).all(|w| w[0] >= w[1]), "{descending:?}");
+    assert_ne!(ascending, descending, "the fixture's findings have different due dates");
 }
 
 /// OpenSSH's CVE-2023-51767 is `unimportant` to Debian: by default listed on the host with no finding; a policy

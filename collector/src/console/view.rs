@@ -191,6 +191,52 @@ impl Column {
     }
 }
 
+/// How a list is sorted, for the links that change or keep that: the list's path, its filters, the sort key links
+/// leave out (the list's default), and the current key and direction.
+#[derive(Debug, Clone)]
+pub struct Sorting<'a> {
+    pub path: &'a str,
+    pub filters: Vec<(&'a str, String)>,
+    pub default: &'a str,
+    pub current: &'a str,
+    pub descending: bool,
+}
+
+impl<'a> Sorting<'a> {
+    fn key(&self, key: &str) -> String {
+        if key == self.default { String::new() } else { key.to_owned() }
+    }
+
+    /// A header that sorts the list by `key`; on the current key it reverses the direction and shows it.
+    pub fn column(&self, label: &str, key: &str) -> Column {
+        let mut pairs = self.filters.clone();
+        pairs.push(("sort", self.key(key)));
+        if key == self.current && !self.descending {
+            pairs.push(("dir", "desc".to_owned()));
+        }
+        let current = key == self.current;
+        Column {
+            label: label.to_owned(),
+            sort_href: Some(super::link(self.path, &pairs)),
+            sorted: if !current {
+                ""
+            } else if self.descending {
+                " ↓"
+            } else {
+                " ↑"
+            },
+        }
+    }
+
+    /// The filters and the current sort: for pagers, exports and forms that keep both.
+    pub fn pairs(&self) -> Vec<(&'a str, String)> {
+        let mut pairs = self.filters.clone();
+        pairs.push(("sort", self.key(self.current)));
+        pairs.push(("dir", if self.descending { "desc".into() } else { String::new() }));
+        pairs
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Row {
     pub select: Option<String>,

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::risk::{RiskCounts, RiskScore};
 use crate::views::HostSummary;
 
 /// When a host counts as stale or missing (by `last_seen`), as of `now`.
@@ -127,14 +128,25 @@ pub struct ConsoleHostRow {
     pub status: HostStatus,
     /// Active known-exploited findings (also counted in their severity).
     pub known_exploited: i64,
-    /// The host risk score (`model::risk::RiskScore`), as the store summed it.
-    pub risk: i64,
     /// Active findings by severity.
     pub critical: i64,
     pub high: i64,
     pub medium: i64,
     pub low: i64,
     pub info: i64,
+}
+
+impl ConsoleHostRow {
+    /// The host risk score of these counts: what the host list sorts by (the store sums the same formula in SQL).
+    pub fn risk(&self) -> RiskScore {
+        RiskScore::of(RiskCounts {
+            known_exploited: self.known_exploited,
+            critical: self.critical,
+            high: self.high,
+            medium: self.medium,
+            low: self.low,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

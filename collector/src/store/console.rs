@@ -397,7 +397,6 @@ macro_rules! impl_console_store {
                                 status: filter.ages.status(host.last_seen),
                                 host,
                                 known_exploited: r.try_get("known_exploited")?,
-                                risk: r.try_get("risk")?,
                                 critical: r.try_get("critical")?,
                                 high: r.try_get("high")?,
                                 medium: r.try_get("medium")?,
@@ -410,25 +409,17 @@ macro_rules! impl_console_store {
                 }
 
                 async fn host_risk(&self, host_id: &str) -> Result<RiskCounts, StoreError> {
-                    let r = sqlx::query(&format!(
-                        "SELECT coalesce(SUM(CASE WHEN priority >= $2 THEN 1 ELSE 0 END), 0) AS kev, {} \
-                         FROM findings WHERE host_id = $1 AND status IN {ACTIVE}",
-                        Severity::ALL
-                            .iter()
-                            .map(|s| format!(
-                                "coalesce(SUM(CASE WHEN severity_rank = {} THEN 1 ELSE 0 END), 0) AS n_{}",
-                                s.rank(),
-                                s.as_str()
-                            ))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                    // The host list's sums, for one host (no row: no active finding).
+                    let row = sqlx::query(&format!(
+                        "SELECT {} FROM findings WHERE host_id = $1 AND status IN {ACTIVE} GROUP BY host_id",
+                        severity_sums()
                     ))
                     .bind(host_id)
-                    .bind(i64::from(KEV_POINTS))
-                    .fetch_one(&self.pool)
+                    .fetch_optional(&self.pool)
                     .await?;
+                    let Some(r) = row else { return Ok(RiskCounts::default()) };
                     Ok(RiskCounts {
-                        known_exploited: r.try_get("kev")?,
+                        known_exploited: r.try_get("n_kev")?,
                         critical: r.try_get("n_critical")?,
                         high: r.try_get("n_high")?,
                         medium: r.try_get("n_medium")?,

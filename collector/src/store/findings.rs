@@ -111,7 +111,7 @@ macro_rules! impl_findings_store {
                     evidence: evidence_of(&r.try_get::<String, _>("evidence")?)?,
                     details: serde_json::from_str(&details).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     priority,
-                    known_exploited: is_known_exploited(i64::from(priority)),
+                    known_exploited: is_known_exploited(priority),
                     remediation: r.try_get("remediation")?,
                     sla_days: sla_of(r.try_get("sla_days")?),
                     first_seen: from_ms(r.try_get("first_seen")?),

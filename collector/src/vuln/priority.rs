@@ -103,8 +103,8 @@ pub fn rule_priority(severity: Severity) -> u32 {
 }
 
 /// Whether a stored priority score says "known exploited".
-pub fn is_known_exploited(score: i64) -> bool {
-    score >= i64::from(KEV_POINTS)
+pub fn is_known_exploited(score: u32) -> bool {
+    score >= KEV_POINTS
 }
 
 #[cfg(test)]

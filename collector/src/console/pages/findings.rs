@@ -12,26 +12,19 @@ const COLUMNS: [(&str, Option<FindingSort>); 6] = [
     ("Due", Some(FindingSort::Due)),
 ];
 
-/// How a findings table's headers sort it: the link for a sort, the current sort, and whether it is reversed.
-pub(super) type SortLinks<'a> = (&'a dyn Fn(FindingSort) -> String, FindingSort, bool);
-
 /// The findings table; with `select_form`, rows carry checkboxes for that bulk form (ticked for `selected`); with
-/// `sort_link`, column headers sort the list (the link for a sort, and the current sort and direction).
+/// `sorting`, column headers sort the list.
 pub(super) fn findings_table(
     findings: &[FindingView],
     select_form: Option<&str>,
     selected: &std::collections::BTreeSet<String>,
     empty: &str,
-    sort_link: Option<SortLinks<'_>>,
+    sorting: Option<&Sorting<'_>>,
 ) -> Block {
     let columns = COLUMNS
         .iter()
-        .map(|(label, by)| match (by, &sort_link) {
-            (Some(by), Some((href, current, descending))) => Column {
-                label: (*label).to_owned(),
-                sort_href: Some(href(*by)),
-                sorted: if by == current { if *descending { " ↓" } else { " ↑" } } else { "" },
-            },
+        .map(|(label, by)| match (by, sorting) {
+            (Some(by), Some(sorting)) => sorting.column(label, by.as_str()),
             _ => Column::plain(label),
         })
         .collect();
@@ -150,27 +143,22 @@ async fn findings_page(state: &AppState, viewer: &Viewer, q: FindingsQuery, refu
         Format::Json => return Ok(export::json("findings", &page)?),
         Format::Html => {}
     }
-    let pairs: Vec<(&str, String)> = vec![
-        ("severity", severity.map(|s| s.as_str().to_owned()).unwrap_or_default()),
-        ("status", status.map(|s| s.as_str().to_owned()).unwrap_or_default()),
-        ("active", if active || status.is_some() { String::new() } else { "false".into() }),
-        ("rule", opt(&q.rule).unwrap_or_default().to_owned()),
-        ("host", opt(&q.host).unwrap_or_default().to_owned()),
-        ("kind", kind.map(|k| k.as_str().to_owned()).unwrap_or_default()),
-        ("overdue", overdue.map(|o| o.to_string()).unwrap_or_default()),
-    ];
-    let filter_pairs = pairs.clone();
-    let sort_href = |by: FindingSort| {
-        let mut p = filter_pairs.clone();
-        p.push(("sort", if by == FindingSort::Priority { String::new() } else { by.as_str().to_owned() }));
-        if by == sort && !descending {
-            p.push(("dir", "desc".to_owned()));
-        }
-        link("/findings", &p)
+    let sorting = Sorting {
+        path: "/findings",
+        filters: vec![
+            ("severity", severity.map(|s| s.as_str().to_owned()).unwrap_or_default()),
+            ("status", status.map(|s| s.as_str().to_owned()).unwrap_or_default()),
+            ("active", if active || status.is_some() { String::new() } else { "false".into() }),
+            ("rule", opt(&q.rule).unwrap_or_default().to_owned()),
+            ("host", opt(&q.host).unwrap_or_default().to_owned()),
+            ("kind", kind.map(|k| k.as_str().to_owned()).unwrap_or_default()),
+            ("overdue", overdue.map(|o| o.to_string()).unwrap_or_default()),
+        ],
+        default: FindingSort::Priority.as_str(),
+        current: sort.as_str(),
+        descending,
     };
-    let mut pairs = pairs;
-    pairs.push(("sort", if sort == FindingSort::Priority { String::new() } else { sort.as_str().to_owned() }));
-    pairs.push(("dir", if descending { "desc".into() } else { String::new() }));
+    let pairs = sorting.pairs();
     let mut blocks =
         vec![Block::Heading { text: "Findings".into(), sub: Some(format!("{} matching", page.total)), badge: None }];
     if let (Some(done), failed) = (q.done, q.failed.unwrap_or(0)) {
@@ -228,7 +216,7 @@ async fn findings_page(state: &AppState, viewer: &Viewer, q: FindingsQuery, refu
         triage.then_some("bulk"),
         &selected,
         "No finding matches.",
-        Some((&sort_href, sort, descending)),
+        Some(&sorting),
     );
     blocks.push(table);
     blocks.push(pager("/findings", &pairs, offset, shown, page.total));

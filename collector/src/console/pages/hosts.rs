@@ -116,29 +116,21 @@ pub async fn hosts(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
         Format::Html => {}
     }
     let tags = state.store.host_tags().await?;
-    let mut pairs: Vec<(&str, String)> = vec![
-        ("q", opt(&q.q).unwrap_or_default().to_owned()),
-        ("os", opt(&q.os).unwrap_or_default().to_owned()),
-        ("status", status.map(|s| s.as_str().to_owned()).unwrap_or_default()),
-        ("tag", opt(&q.tag).unwrap_or_default().to_owned()),
-        ("critical", if has_critical { "true".into() } else { String::new() }),
-    ];
-    let filter_pairs = pairs.clone();
-    let sort_link = |by: HostSort| {
-        let mut p = filter_pairs.clone();
-        p.push(("sort", by.as_str().to_owned()));
-        if by == sort && !descending {
-            p.push(("dir", "desc".to_owned()));
-        }
-        link("/hosts", &p)
+    let sorting = Sorting {
+        path: "/hosts",
+        filters: vec![
+            ("q", opt(&q.q).unwrap_or_default().to_owned()),
+            ("os", opt(&q.os).unwrap_or_default().to_owned()),
+            ("status", status.map(|s| s.as_str().to_owned()).unwrap_or_default()),
+            ("tag", opt(&q.tag).unwrap_or_default().to_owned()),
+            ("critical", if has_critical { "true".into() } else { String::new() }),
+        ],
+        default: HostSort::Hostname.as_str(),
+        current: sort.as_str(),
+        descending,
     };
-    let column = |label: &str, by: HostSort| Column {
-        label: label.to_owned(),
-        sort_href: Some(sort_link(by)),
-        sorted: if by == sort { if descending { " ↓" } else { " ↑" } } else { "" },
-    };
-    pairs.push(("sort", if sort == HostSort::Hostname { String::new() } else { sort.as_str().to_owned() }));
-    pairs.push(("dir", if descending { "desc".into() } else { String::new() }));
+    let column = |label: &str, by: HostSort| sorting.column(label, by.as_str());
+    let pairs = sorting.pairs();
     let tag_options: Vec<(&str, &str)> = tags.iter().map(|t| (t.as_str(), t.as_str())).collect();
     let table = Table {
         id: "hosts".into(),
@@ -211,11 +203,12 @@ pub async fn hosts(State(state): State<AppState>, viewer: Viewer, Query(q): Quer
 
 /// A host's risk score, with the known-exploited count beside it when there is one (the score's heaviest part).
 pub(super) fn risk_cell(r: &ConsoleHostRow) -> Cell {
+    let risk = r.risk().total;
     Cell {
         text: if r.known_exploited > 0 {
-            format!("{} ({} known exploited)", r.risk, r.known_exploited)
+            format!("{risk} ({} known exploited)", r.known_exploited)
         } else {
-            r.risk.to_string()
+            risk.to_string()
         },
         class: if r.known_exploited > 0 { "sev sev-critical".into() } else { String::new() },
         ..Cell::default()

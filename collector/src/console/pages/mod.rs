@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::export::{self, Format, MAX_EXPORT_ROWS};
 use super::view::{
-    Badge, Block, Cell, Column, Field, FieldKind, Filters, Form as FormBlock, Pager, Pair, Row, Stat, Tab, Table, table,
+    Badge, Block, Cell, Column, Field, FieldKind, Filters, Form as FormBlock, Pager, Pair, Row, Sorting, Stat, Tab,
+    Table, table,
 };
 use super::{PageError, PageResult, Viewer, chart, encode, link, when, when_opt};
 use crate::AppState;
@@ -151,7 +152,7 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
         at_risk
             .rows
             .iter()
-            .filter(|r| r.risk > 0)
+            .filter(|r| r.risk().total > 0)
             .map(|r| {
                 let findings = |severity: &str| {
                     link(
