@@ -219,7 +219,7 @@ async fn serve_refreshes_on_its_own(h: Harness) {
     // Every replica (here: a second collector over the same database) puts the stored data in force at start.
     let replica = h.with_rules(muster_collector::rules::Rules::builtin().unwrap());
     assert_eq!(replica.state.rules.current().eol.product_count(), 14);
-    assert!(muster_collector::app::evaluation::use_stored_eol(&replica.state).await.unwrap());
+    muster_collector::app::evaluation::reload_rules(&replica.state).await.unwrap();
     assert_eq!(replica.state.rules.current().eol.product_count(), 26);
     let _ = mirror.stop.send(());
 }

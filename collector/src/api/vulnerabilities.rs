@@ -208,7 +208,7 @@ pub async fn upload(
     )
     .await?;
     if report.summary.eol_products > 0 {
-        crate::app::evaluation::use_stored_eol(&state).await.map_err(AppError::internal)?;
+        crate::app::evaluation::reload(&state).await.map_err(AppError::internal)?;
     }
     Ok(Json(report))
 }

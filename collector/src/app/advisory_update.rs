@@ -304,7 +304,7 @@ pub fn spawn(
             match update(state.store.as_ref(), &fetcher, &sources, &cache_dir, &actor, now, &policy).await {
                 Ok(report) => {
                     if report.import.as_ref().is_some_and(|i| i.summary.eol_products > 0)
-                        && let Err(e) = super::evaluation::use_stored_eol(&state).await
+                        && let Err(e) = super::evaluation::reload(&state).await
                     {
                         tracing::warn!(error = %e, "the updated end-of-life data is not in force");
                     }

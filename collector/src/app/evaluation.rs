@@ -2,6 +2,7 @@
 //! of life and risk-acceptance expiry change with time alone) and after the rules are reloaded on SIGHUP. The
 //! plan is pure (`crate::findings::evaluate`); writing it is `app::findings`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -110,33 +111,29 @@ pub async fn run_once(state: &AppState) -> Result<RunSummary, StoreError> {
     Ok(summary)
 }
 
-/// Reads the policy again (with the end-of-life data an import stored, unless `--eol-file` names a file) and, when
-/// it is valid, evaluates every host with it.
+/// Reads the policy again and, when it is valid, evaluates every host with it (after SIGHUP, the reload API, or an
+/// import that brought end-of-life data).
 pub async fn reload(state: &AppState) -> Result<RunSummary, ReloadError> {
+    reload_rules(state).await?;
+    Ok(run_once(state).await?)
+}
+
+/// Reads the policy again without evaluating: with the end-of-life data an advisory import stored, unless
+/// `--eol-file` names a file (which wins). `serve` calls it at start, before its first scheduled evaluation.
+pub async fn reload_rules(state: &AppState) -> Result<Arc<Policy>, ReloadError> {
     let stored = match state.rules.source().eol_file {
         Some(_) => None,
         None => state.store.load_eol().await?,
     };
     let policy = match stored {
-        Some((eol, _)) => state.rules.reload_with_eol((eol.input, eol.text))?,
+        Some((eol, imported_at)) => {
+            tracing::info!(input = %eol.input, products = eol.products, %imported_at, "stored end-of-life data");
+            state.rules.reload_with_eol((eol.input, eol.text))?
+        }
         None => state.rules.reload()?,
     };
-    tracing::info!(rules = policy.rules.len(), fingerprint = %policy.fingerprint, "rules reloaded");
-    Ok(run_once(state).await?)
-}
-
-/// Puts the end-of-life data an advisory import stored in force (unless `--eol-file` names a file, which wins) and
-/// evaluates every host with it; `false` when none is stored or a file is named.
-pub async fn use_stored_eol(state: &AppState) -> Result<bool, ReloadError> {
-    if state.rules.source().eol_file.is_some() {
-        return Ok(false);
-    }
-    let Some((eol, imported_at)) = state.store.load_eol().await? else { return Ok(false) };
-    let policy = state.rules.reload_with_eol((eol.input.clone(), eol.text))?;
-    tracing::info!(input = %eol.input, products = eol.products, %imported_at, fingerprint = %policy.fingerprint,
-        "end-of-life data from the advisory import in force");
-    run_once(state).await?;
-    Ok(true)
+    tracing::info!(rules = policy.rules.len(), fingerprint = %policy.fingerprint, "rules loaded");
+    Ok(policy)
 }
 
 /// Evaluates every `interval` (the first run at once) and reloads on SIGHUP, until the runtime stops.

@@ -342,8 +342,8 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
         rules,
     };
     // End-of-life data an advisory update or import stored replaces the built-in data (not an --eol-file).
-    if let Err(e) = crate::app::evaluation::use_stored_eol(&state).await {
-        tracing::warn!(error = %e, "the stored end-of-life data is not used; the built-in data stays");
+    if let Err(e) = crate::app::evaluation::reload_rules(&state).await {
+        tracing::warn!(error = %e, "the stored end-of-life data is not used; the policy loaded at start stays");
     }
     crate::app::evaluation::spawn(state.clone(), args.schedule.evaluation_interval);
     if !args.schedule.advisory_sources.is_empty() {
