@@ -190,8 +190,9 @@ pub struct InventoryArgs {
     /// this machine.
     #[arg(long, value_name = "FILE", conflicts_with = "root")]
     pub smbios_dump: Option<PathBuf>,
-    /// Also look for language packages (Python, Node.js, Ruby) below this directory of the inspected system, e.g. a
-    /// project tree or a virtualenv; repeatable. The system locations are always scanned.
+    /// Also look for language packages (Python, Node.js, Ruby, and Go and `cargo auditable` executables) below this
+    /// directory of the inspected system, e.g. a project tree or a virtualenv; repeatable. The system locations are
+    /// always scanned.
     #[arg(long = "language-path", value_name = "DIR")]
     pub language_paths: Vec<String>,
     /// How deep the language scan goes below a --language-path (and how many nested node_modules levels).
@@ -200,7 +201,7 @@ pub struct InventoryArgs {
     /// Directory entries the language scan looks at in all before it stops (the section then says so).
     #[arg(long, value_name = "N", default_value_t = LanguageScan::default().max_entries)]
     pub language_max_entries: usize,
-    /// Metadata files the language scan reads in all before it stops.
+    /// Metadata files and executables the language scan reads in all before it stops.
     #[arg(long, value_name = "N", default_value_t = LanguageScan::default().max_files)]
     pub language_max_files: usize,
     /// Wall-clock time the language scan may take, e.g. `10s`.

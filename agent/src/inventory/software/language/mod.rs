@@ -1,7 +1,8 @@
 //! Language packages installed outside the OS package manager's database: Python distributions (`*.dist-info`,
-//! `*.egg-info`), Node.js packages (`node_modules/*/package.json`) and Ruby gems (`specifications/*.gemspec`).
+//! `*.egg-info`), Node.js packages (`node_modules/*/package.json`), Ruby gems (`specifications/*.gemspec`), and the
+//! modules and crates built into Go and `cargo auditable` executables (read from their ELF sections, never run).
 //!
-//! Each package records the metadata file it came from in `path`. A file that an OS package ships (see
+//! Each package records the file it came from in `path` (for a binary's modules, the binary). A file that an OS package ships (see
 //! [`super::owners`]) gets that package as `owner`: the distribution's copy of a library is then matched through the
 //! distribution's advisories only, never counted again as a PyPI/npm/gem package.
 //!
@@ -10,11 +11,16 @@
 //! the whole scan. A location cut short is reported with `complete: false` and a `truncated` error; locations not
 //! reached at all are named in one `truncated` error.
 
+mod auditable;
+mod elf;
 mod gem;
+mod gobuild;
 mod npm;
 mod python;
 mod walk;
 
+#[cfg(test)]
+mod built_tests;
 #[cfg(test)]
 mod tests;
 
@@ -28,7 +34,10 @@ use super::owners::{self, Owners};
 use super::{DbError, Listing, source};
 use crate::root::{ErrorLog, SystemRoot};
 
+pub use auditable::parse_cargo_auditable;
+pub use elf::{Embedded, embedded};
 pub use gem::parse_gemspec;
+pub use gobuild::parse_go_buildinfo;
 pub use npm::parse_package_json;
 pub use python::parse_python_metadata;
 pub use walk::{Layout, expand};
@@ -50,9 +59,10 @@ pub struct LanguageScan {
     pub max_depth: usize,
     /// Directory entries looked at, over every location.
     pub max_entries: usize,
-    /// Metadata files read, over every location.
+    /// Metadata files and executables read, over every location.
     pub max_files: usize,
-    /// Bytes read of one metadata file: the name and version are at its start.
+    /// Bytes read of one metadata file (the name and version are at its start), and the largest package list
+    /// section of a binary read.
     pub max_file_bytes: u64,
     /// Wall-clock time for the whole scan.
     pub time_limit: Duration,
@@ -99,6 +109,19 @@ pub const SYSTEM_LOCATIONS: &[(&str, Layout)] = &[
     ("/root/.local/share/gem/ruby/*/specifications", Layout::Specifications),
     ("/home/*/.local/share/gem/ruby/*/specifications", Layout::Specifications),
     ("/home/*/.gem/ruby/*/specifications", Layout::Specifications),
+    ("/usr/bin", Layout::Binaries),
+    ("/usr/sbin", Layout::Binaries),
+    ("/bin", Layout::Binaries),
+    ("/sbin", Layout::Binaries),
+    ("/usr/libexec", Layout::Binaries),
+    ("/usr/local/bin", Layout::Binaries),
+    ("/usr/local/sbin", Layout::Binaries),
+    ("/usr/local/go/bin", Layout::Binaries),
+    ("/opt/*/bin", Layout::Binaries),
+    ("/root/go/bin", Layout::Binaries),
+    ("/home/*/go/bin", Layout::Binaries),
+    ("/root/.cargo/bin", Layout::Binaries),
+    ("/home/*/.cargo/bin", Layout::Binaries),
 ];
 
 /// Scans every location present under `root` and returns one listing per location and format, owners filled in.
@@ -133,7 +156,9 @@ pub(super) fn probe(root: &SystemRoot, scan: &LanguageScan, errors: &mut ErrorLo
             continue;
         }
         let mut walked = walk::walk(root, &host, &system, layout, &mut budget);
-        walked.found.retain(|item| read_files.insert(item.path.clone()));
+        // One file can hold several packages (a binary's modules): a file counts once across walks, not within one.
+        walked.found.retain(|item| !read_files.contains(&item.path));
+        read_files.extend(walked.found.iter().map(|item| item.path.clone()));
         drop_duplicate_python(&mut walked.found);
         found.extend(listings(&system, layout, walked, budget.stopped.as_deref(), errors));
     }
@@ -252,6 +277,7 @@ fn primary_format(layout: Layout) -> Option<(PackageKind, &'static str)> {
         Layout::Site => Some((PackageKind::Pypi, "python-dist-info")),
         Layout::NodeModules => Some((PackageKind::Npm, "node-package-json")),
         Layout::Specifications => Some((PackageKind::Gem, "gemspec")),
+        Layout::Binaries => Some((PackageKind::Go, "go-buildinfo")),
         Layout::Tree => None,
     }
 }

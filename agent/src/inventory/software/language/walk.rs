@@ -1,5 +1,6 @@
 //! The bounded directory walk behind the language package scan: it knows where each ecosystem keeps its metadata
-//! (`*.dist-info`, `*.egg-info`, `node_modules/*/package.json`, `specifications/*.gemspec`) and stops at the
+//! (`*.dist-info`, `*.egg-info`, `node_modules/*/package.json`, `specifications/*.gemspec`, executables in bin
+//! directories and executable files below a configured directory) and stops at the
 //! configured depth, entry count, file count and time, saying which limit it hit.
 //!
 //! Symbolic links are not followed while walking (a link cycle or a link out of a mounted root would otherwise be
@@ -8,12 +9,14 @@
 
 use std::ffi::OsString;
 use std::fs::FileType;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use muster_shared::v1::PackageKind;
 
-use super::{LanguageScan, Parsed, gem, npm, python};
+use super::elf::{self, Embedded};
+use super::{LanguageScan, Parsed, auditable, gem, gobuild, npm, python};
 use crate::root::SystemRoot;
 
 /// Where a scan starts and what it expects there.
@@ -25,7 +28,10 @@ pub enum Layout {
     NodeModules,
     /// A RubyGems `specifications` directory.
     Specifications,
-    /// A configured directory of unknown shape, searched for all of the above down to the depth limit.
+    /// A directory of executables (`/usr/bin`): Go and `cargo auditable` binaries' embedded package lists.
+    Binaries,
+    /// A configured directory of unknown shape, searched for all of the above down to the depth limit (executable
+    /// files among them).
     Tree,
 }
 
@@ -106,6 +112,7 @@ pub fn walk(root: &SystemRoot, host: &Path, system: &str, layout: Layout, budget
         Layout::Site => walker.site(host, system),
         Layout::NodeModules => walker.node_modules(host, system, 0),
         Layout::Specifications => walker.specifications(host, system),
+        Layout::Binaries => walker.binaries(host, system),
         Layout::Tree => walker.tree(host, system, 0),
     }
     walker.out
@@ -122,7 +129,13 @@ impl Walker<'_, '_, '_> {
         for (name, kind) in self.entries(host, system) {
             let Some(text) = name.to_str() else { continue };
             let (child_host, child) = (host.join(&name), join(system, text));
-            if self.python_entry(text, kind, &child_host, &child) || !kind.is_dir() {
+            if self.python_entry(text, kind, &child_host, &child) {
+                continue;
+            }
+            if kind.is_file() && is_executable(&child_host) {
+                self.binary(&child_host, &child);
+            }
+            if !kind.is_dir() {
                 continue;
             }
             match text {
@@ -218,6 +231,52 @@ impl Walker<'_, '_, '_> {
         }
     }
 
+    fn binaries(&mut self, host: &Path, system: &str) {
+        for (name, kind) in self.entries(host, system) {
+            let Some(text) = name.to_str() else { continue };
+            // A link points into a directory scanned on its own or outside the scan (`/etc/alternatives`).
+            if kind.is_file() {
+                self.binary(&host.join(&name), &join(system, text));
+            }
+        }
+    }
+
+    /// Reads the package list built into an executable, when it is an ELF file with one.
+    fn binary(&mut self, host: &Path, system: &str) {
+        if !self.budget.take_file() {
+            return;
+        }
+        let mut magic = [0u8; 4];
+        let opened = std::fs::File::open(host).and_then(|mut file| file.read_exact(&mut magic).map(|()| file));
+        let file = match opened {
+            // Scripts and empty files are not ELF files.
+            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => return,
+            Err(err) => return self.out.unreadable.push((system.to_string(), err)),
+            Ok(_) if !elf::is_elf(&magic) => return,
+            Ok(file) => file,
+        };
+        let max = self.budget.limits.max_file_bytes;
+        match elf::embedded_in_file(file, max) {
+            Ok(None) => {}
+            Ok(Some(Embedded::GoBuildInfo(section))) => {
+                self.push_all(PackageKind::Go, "go-buildinfo", system, gobuild::parse_go_buildinfo(&section));
+            }
+            Ok(Some(Embedded::CargoAuditable(section))) => {
+                let parsed = auditable::parse_cargo_auditable(&section, max);
+                self.push_all(PackageKind::Cargo, "cargo-auditable", system, parsed);
+            }
+            Err(reason) => self.out.unreadable.push((system.to_string(), std::io::Error::other(reason))),
+        }
+    }
+
+    /// One package per entry of a file that lists several (a binary's modules, an archive's artifacts).
+    fn push_all(&mut self, kind: PackageKind, format: &'static str, path: &str, parsed: Result<Vec<Parsed>, String>) {
+        match parsed {
+            Ok(all) => all.into_iter().for_each(|one| self.push(kind, format, path.to_string(), Ok(one))),
+            Err(reason) => self.push(kind, format, path.to_string(), Err(reason)),
+        }
+    }
+
     fn push(&mut self, kind: PackageKind, format: &'static str, path: String, parsed: Result<Parsed, String>) {
         self.out.found.push(Found { kind, format, path, parsed });
     }
@@ -250,7 +309,6 @@ impl Walker<'_, '_, '_> {
 
     /// A metadata file's bytes, at most `max_file_bytes` of them (the name and version are at the start).
     fn read(&mut self, host: &Path, system: &str) -> Option<Vec<u8>> {
-        use std::io::Read;
         if !self.budget.take_file() {
             return None;
         }
@@ -265,6 +323,19 @@ impl Walker<'_, '_, '_> {
             }
         }
     }
+}
+
+/// Whether a file found in a configured directory is worth opening as a binary: only executable ones are.
+#[cfg(unix)]
+fn is_executable(host: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(host).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+/// Without Unix permissions every file is a candidate (the magic number then decides).
+#[cfg(not(unix))]
+fn is_executable(_host: &Path) -> bool {
+    true
 }
 
 fn join(system: &str, name: &str) -> String {
