@@ -190,9 +190,9 @@ pub struct InventoryArgs {
     /// this machine.
     #[arg(long, value_name = "FILE", conflicts_with = "root")]
     pub smbios_dump: Option<PathBuf>,
-    /// Also look for language packages (Python, Node.js, Ruby, and Go and `cargo auditable` executables) below this
-    /// directory of the inspected system, e.g. a project tree or a virtualenv; repeatable. The system locations are
-    /// always scanned.
+    /// Also look for language packages (Python, Node.js, Ruby, Go and `cargo auditable` executables, Java archives)
+    /// below this directory of the inspected system, e.g. a project tree or a virtualenv; repeatable. The system
+    /// locations are always scanned.
     #[arg(long = "language-path", value_name = "DIR")]
     pub language_paths: Vec<String>,
     /// How deep the language scan goes below a --language-path (and how many nested node_modules levels).

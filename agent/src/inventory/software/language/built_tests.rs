@@ -1,11 +1,14 @@
-//! The readers of packages built into files (Go build information, `cargo auditable` lists) on real binaries, and
-//! the scan over a root holding them (agent/testdata/lang/built/ and sections/, see the README there).
+//! The readers of packages built into files (Go build information, `cargo auditable` lists, Java archives) on real
+//! binaries and JARs, and the scan over a root holding them (agent/testdata/lang/built/ and sections/, see the
+//! README there).
 
 use std::path::PathBuf;
 
 use muster_shared::v1::{ErrorKind, PackageKind, PackageSource};
 
-use super::{Embedded, LanguageScan, Parsed, embedded, parse_cargo_auditable, parse_go_buildinfo};
+use super::{
+    Artifact, Embedded, LanguageScan, Parsed, embedded, parse_cargo_auditable, parse_go_buildinfo, read_archive,
+};
 use crate::inventory::software::{add_other_packages, collect};
 use crate::root::{ErrorLog, SystemRoot};
 
@@ -85,8 +88,12 @@ fn elf_files_without_a_list_and_files_cut_short() {
     assert_eq!(embedded(&b"#!/bin/sh\n\necho hello\n"[..], MAX), Err("not an ELF file".to_string()));
 }
 
-/// `(kind, name, version, path)` of a package.
-type Row = (PackageKind, String, String, String);
+/// `(kind, name, version, path, owner)` of a package.
+type Row = (PackageKind, String, String, String, Option<String>);
+
+fn row(kind: PackageKind, name: &str, version: &str, path: &str, owner: Option<&str>) -> Row {
+    (kind, name.into(), version.into(), path.into(), owner.map(str::to_string))
+}
 
 fn scan(scan: &LanguageScan) -> (Vec<Row>, Vec<PackageSource>, ErrorLog) {
     let root = SystemRoot::mounted(testdata(BUILT));
@@ -96,10 +103,7 @@ fn scan(scan: &LanguageScan) -> (Vec<Row>, Vec<PackageSource>, ErrorLog) {
     let rows = software
         .packages
         .iter()
-        .map(|p| {
-            assert_eq!(p.owner, None);
-            (p.kind, p.name.clone(), p.version.clone(), p.path.clone().unwrap_or_default())
-        })
+        .map(|p| (p.kind, p.name.clone(), p.version.clone(), p.path.clone().unwrap_or_default(), p.owner.clone()))
         .collect();
     (rows, software.sources, errors)
 }
@@ -108,32 +112,116 @@ fn scan(scan: &LanguageScan) -> (Vec<Row>, Vec<PackageSource>, ErrorLog) {
 fn binaries_in_a_bin_directory_are_read_and_each_module_is_a_package() {
     let (rows, sources, errors) = scan(&LanguageScan::default());
     assert!(errors.as_slice().iter().all(|e| e.item == "package databases"), "{:?}", errors.as_slice());
+    let rows: Vec<Row> = rows.into_iter().filter(|r| r.0 != PackageKind::Maven).collect();
     let go = "/usr/local/bin/muster-go-fixture";
     let cargo = "/usr/local/bin/muster-cargo-fixture";
-    let row = |kind, name: &str, version: &str, path: &str| (kind, name.into(), version.into(), path.into());
     assert_eq!(
         rows,
         vec![
-            row(PackageKind::Go, "example.com/greet", "(devel)", go),
-            row(PackageKind::Go, "example.com/musterfixture", "(devel)", go),
-            row(PackageKind::Go, "github.com/blang/semver/v4", "v4.0.0", go),
-            row(PackageKind::Go, "golang.org/x/mod", "v0.7.0", go),
-            row(PackageKind::Go, "stdlib", "v1.19.8", go),
-            row(PackageKind::Cargo, "adler2", "2.0.0", cargo),
-            row(PackageKind::Cargo, "itoa", "1.0.11", cargo),
+            row(PackageKind::Go, "example.com/greet", "(devel)", go, None),
+            row(PackageKind::Go, "example.com/musterfixture", "(devel)", go, None),
+            row(PackageKind::Go, "github.com/blang/semver/v4", "v4.0.0", go, None),
+            row(PackageKind::Go, "golang.org/x/mod", "v0.7.0", go, None),
+            row(PackageKind::Go, "stdlib", "v1.19.8", go, None),
+            row(PackageKind::Cargo, "adler2", "2.0.0", cargo, None),
+            row(PackageKind::Cargo, "itoa", "1.0.11", cargo, None),
         ]
     );
-    let summary: Vec<_> = sources.iter().map(|s| (s.kind, s.format.as_str(), s.packages, s.complete)).collect();
-    assert_eq!(summary, [(PackageKind::Cargo, "cargo-auditable", 2, true), (PackageKind::Go, "go-buildinfo", 5, true)]);
-    assert!(sources.iter().all(|s| s.path == "/usr/local/bin"));
+    let summary: Vec<_> =
+        sources.iter().map(|s| (s.kind, s.path.as_str(), s.format.as_str(), s.packages, s.complete)).collect();
+    assert_eq!(
+        summary,
+        [
+            (PackageKind::Cargo, "/usr/local/bin", "cargo-auditable", 2, true),
+            (PackageKind::Go, "/usr/local/bin", "go-buildinfo", 5, true),
+            (PackageKind::Maven, "/usr/share/java", "java-archive", 2, true),
+        ]
+    );
 
     // A configured directory holding the same binaries finds them in an executable's place; read once.
     let (again, _, _) = scan(&LanguageScan { paths: vec!["/usr".to_string()], ..LanguageScan::default() });
-    assert_eq!(again, rows);
+    assert_eq!(again.into_iter().filter(|r| r.0 != PackageKind::Maven).collect::<Vec<_>>(), rows);
 
     // The second binary stops a scan allowed one file: its location is incomplete and says why.
     let (rows, sources, errors) = scan(&LanguageScan { max_files: 1, ..LanguageScan::default() });
     assert_eq!(rows.len(), 2, "the cargo binary, first in order");
     assert!(sources.iter().all(|s| !s.complete));
     assert!(errors.as_slice().iter().any(|e| e.kind == ErrorKind::Truncated && e.item == "/usr/local/bin"));
+}
+
+const JAVA: &str = "lang/built/usr/share/java";
+
+fn artifacts(file: &str, max_nested: u64) -> Result<(Vec<Artifact>, Vec<String>), String> {
+    let contents = read_archive(std::io::Cursor::new(read(file)), MAX, max_nested)?;
+    Ok((contents.artifacts, contents.problems))
+}
+
+fn artifact(nested: Option<&str>, name: &str, version: &str) -> Artifact {
+    Artifact { nested: nested.map(str::to_string), parsed: Parsed { name: name.into(), version: version.into() } }
+}
+
+#[test]
+fn java_archives_name_their_maven_artifacts_or_else_their_manifest() {
+    // Debian's slf4j-nop.jar carries META-INF/maven/org.slf4j/slf4j-nop/pom.properties.
+    let slf4j = artifacts(&format!("{JAVA}/slf4j-nop.jar"), MAX);
+    assert_eq!(slf4j, Ok((vec![artifact(None, "org.slf4j:slf4j-nop", "1.7.32")], vec![])));
+    // atinject's has no pom.properties: Bundle-SymbolicName and Bundle-Version of its manifest.
+    let atinject = artifacts(&format!("{JAVA}/atinject-jsr330-api-1.0.jar"), MAX);
+    assert_eq!(atinject, Ok((vec![artifact(None, "javax.inject", "1.0.0")], vec![])));
+    // gettext's libintl.jar states neither: nothing to report.
+    assert_eq!(artifacts(&format!("{JAVA}/libintl-0.21.jar"), MAX), Ok((vec![], vec![])));
+}
+
+#[test]
+fn a_war_lists_the_archives_nested_in_it_within_the_size_limit() {
+    let war = "lang/built/srv/app/app.war";
+    let (plexus, atinject) =
+        ("WEB-INF/lib/plexus-component-annotations-2.1.1.jar", "WEB-INF/lib/atinject-jsr330-api-1.0.jar");
+    assert_eq!(
+        artifacts(war, MAX),
+        Ok((
+            vec![
+                artifact(Some(atinject), "javax.inject", "1.0.0"),
+                artifact(Some(plexus), "org.codehaus.plexus:plexus-component-annotations", "2.1.1"),
+            ],
+            vec![]
+        ))
+    );
+    let (found, problems) = artifacts(war, 3500).unwrap();
+    assert_eq!(found, [artifact(Some(atinject), "javax.inject", "1.0.0")]);
+    assert_eq!(problems, [format!("{plexus}: nested archive of 4177 bytes is over the limit of 3500")]);
+    let bytes = read(war);
+    let cut = read_archive(std::io::Cursor::new(&bytes[..bytes.len() - 30]), MAX, MAX);
+    assert!(cut.is_err_and(|e| e.starts_with("zip: ")));
+}
+
+#[test]
+fn java_archives_in_the_system_and_configured_locations_with_their_owners() {
+    let (rows, sources, errors) = scan(&LanguageScan { paths: vec!["/srv".to_string()], ..LanguageScan::default() });
+    assert!(errors.as_slice().iter().all(|e| e.item == "package databases"), "{:?}", errors.as_slice());
+    let maven: Vec<Row> = rows.into_iter().filter(|r| r.0 == PackageKind::Maven).collect();
+    let war = "/srv/app/app.war!/WEB-INF/lib";
+    assert_eq!(
+        maven,
+        vec![
+            row(PackageKind::Maven, "javax.inject", "1.0.0", &format!("{war}/atinject-jsr330-api-1.0.jar"), None),
+            row(PackageKind::Maven, "javax.inject", "1.0.0", "/usr/share/java/atinject-jsr330-api-1.0.jar", None),
+            row(
+                PackageKind::Maven,
+                "org.codehaus.plexus:plexus-component-annotations",
+                "2.1.1",
+                &format!("{war}/plexus-component-annotations-2.1.1.jar"),
+                None
+            ),
+            // The real file list of Debian's libslf4j-java names the JAR.
+            row(
+                PackageKind::Maven,
+                "org.slf4j:slf4j-nop",
+                "1.7.32",
+                "/usr/share/java/slf4j-nop.jar",
+                Some("libslf4j-java")
+            ),
+        ]
+    );
+    assert!(sources.iter().any(|s| s.path == "/srv" && s.format == "java-archive" && s.packages == 2 && s.complete));
 }

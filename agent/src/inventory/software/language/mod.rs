@@ -1,6 +1,7 @@
 //! Language packages installed outside the OS package manager's database: Python distributions (`*.dist-info`,
 //! `*.egg-info`), Node.js packages (`node_modules/*/package.json`), Ruby gems (`specifications/*.gemspec`), and the
-//! modules and crates built into Go and `cargo auditable` executables (read from their ELF sections, never run).
+//! modules and crates built into Go and `cargo auditable` executables (read from their ELF sections, never run), and
+//! the Maven artifacts in Java archives (`pom.properties`, nested archives one level down).
 //!
 //! Each package records the file it came from in `path` (for a binary's modules, the binary). A file that an OS package ships (see
 //! [`super::owners`]) gets that package as `owner`: the distribution's copy of a library is then matched through the
@@ -15,6 +16,7 @@ mod auditable;
 mod elf;
 mod gem;
 mod gobuild;
+mod jar;
 mod npm;
 mod python;
 mod walk;
@@ -38,6 +40,7 @@ pub use auditable::parse_cargo_auditable;
 pub use elf::{Embedded, embedded};
 pub use gem::parse_gemspec;
 pub use gobuild::parse_go_buildinfo;
+pub use jar::{ArchiveContents, Artifact, parse_manifest, parse_pom_properties, read_archive};
 pub use npm::parse_package_json;
 pub use python::parse_python_metadata;
 pub use walk::{Layout, expand};
@@ -122,6 +125,10 @@ pub const SYSTEM_LOCATIONS: &[(&str, Layout)] = &[
     ("/home/*/go/bin", Layout::Binaries),
     ("/root/.cargo/bin", Layout::Binaries),
     ("/home/*/.cargo/bin", Layout::Binaries),
+    ("/usr/share/java", Layout::Archives),
+    ("/usr/local/share/java", Layout::Archives),
+    ("/var/lib/tomcat*/webapps", Layout::Archives),
+    ("/opt/*/lib", Layout::Archives),
 ];
 
 /// Scans every location present under `root` and returns one listing per location and format, owners filled in.
@@ -278,6 +285,7 @@ fn primary_format(layout: Layout) -> Option<(PackageKind, &'static str)> {
         Layout::NodeModules => Some((PackageKind::Npm, "node-package-json")),
         Layout::Specifications => Some((PackageKind::Gem, "gemspec")),
         Layout::Binaries => Some((PackageKind::Go, "go-buildinfo")),
+        Layout::Archives => Some((PackageKind::Maven, "java-archive")),
         Layout::Tree => None,
     }
 }
@@ -292,7 +300,7 @@ const MAX_OWNER_ERRORS: usize = 5;
 /// package they would have claimed stays without owner.
 fn assign_owners(root: &SystemRoot, found: &mut [(PackageSource, Listing)], errors: &mut ErrorLog) {
     let paths = found.iter().flat_map(|(_, l)| l.packages.iter()).filter_map(|p| p.path.as_deref());
-    let mut owners = Owners::new(paths);
+    let mut owners = Owners::new(paths.map(outer_file));
     let problems = owners::find(root, &mut owners);
     for (path, problem) in problems.iter().take(MAX_OWNER_ERRORS) {
         errors.record(SectionName::Software, path.clone(), problem.kind(), format!("file list: {problem}"));
@@ -306,6 +314,12 @@ fn assign_owners(root: &SystemRoot, found: &mut [(PackageSource, Listing)], erro
         );
     }
     for package in found.iter_mut().flat_map(|(_, l)| l.packages.iter_mut()) {
-        package.owner = package.path.as_deref().and_then(|p| owners.owner(p)).map(str::to_string);
+        package.owner = package.path.as_deref().and_then(|p| owners.owner(outer_file(p))).map(str::to_string);
     }
+}
+
+/// The file on disk a package path names: an archive nested in another (`app.war!/WEB-INF/lib/x.jar`) is owned by
+/// whoever ships the outer one.
+fn outer_file(path: &str) -> &str {
+    path.split_once("!/").map_or(path, |(outer, _)| outer)
 }

@@ -1,6 +1,6 @@
 //! The bounded directory walk behind the language package scan: it knows where each ecosystem keeps its metadata
 //! (`*.dist-info`, `*.egg-info`, `node_modules/*/package.json`, `specifications/*.gemspec`, executables in bin
-//! directories and executable files below a configured directory) and stops at the
+//! directories and executable files below a configured directory, Java archives) and stops at the
 //! configured depth, entry count, file count and time, saying which limit it hit.
 //!
 //! Symbolic links are not followed while walking (a link cycle or a link out of a mounted root would otherwise be
@@ -16,7 +16,10 @@ use std::time::Instant;
 use muster_shared::v1::PackageKind;
 
 use super::elf::{self, Embedded};
-use super::{LanguageScan, Parsed, auditable, gem, gobuild, npm, python};
+use super::{LanguageScan, Parsed, auditable, gem, gobuild, jar, npm, python};
+
+/// A nested archive is read into memory: at most this many times the per-file limit (4 MiB by default).
+const NESTED_ARCHIVE_FACTOR: u64 = 4;
 use crate::root::SystemRoot;
 
 /// Where a scan starts and what it expects there.
@@ -30,6 +33,8 @@ pub enum Layout {
     Specifications,
     /// A directory of executables (`/usr/bin`): Go and `cargo auditable` binaries' embedded package lists.
     Binaries,
+    /// A directory of Java archives (`/usr/share/java`, a servlet container's `webapps`).
+    Archives,
     /// A configured directory of unknown shape, searched for all of the above down to the depth limit (executable
     /// files among them).
     Tree,
@@ -82,6 +87,14 @@ impl<'a> Budget<'a> {
         !self.exhausted()
     }
 
+    /// Counts the entries of an archive already read against the entry limit.
+    fn take_entries(&mut self, count: usize) {
+        self.entries = self.entries.saturating_add(count);
+        if self.entries > self.limits.max_entries {
+            self.stop(format!("the limit of {} directory entries", self.limits.max_entries));
+        }
+    }
+
     fn take_file(&mut self) -> bool {
         self.files += 1;
         if self.files > self.limits.max_files {
@@ -113,6 +126,7 @@ pub fn walk(root: &SystemRoot, host: &Path, system: &str, layout: Layout, budget
         Layout::NodeModules => walker.node_modules(host, system, 0),
         Layout::Specifications => walker.specifications(host, system),
         Layout::Binaries => walker.binaries(host, system),
+        Layout::Archives => walker.archives(host, system),
         Layout::Tree => walker.tree(host, system, 0),
     }
     walker.out
@@ -132,7 +146,9 @@ impl Walker<'_, '_, '_> {
             if self.python_entry(text, kind, &child_host, &child) {
                 continue;
             }
-            if kind.is_file() && is_executable(&child_host) {
+            if kind.is_file() && jar::is_archive_name(text) {
+                self.archive(&child_host, &child);
+            } else if kind.is_file() && is_executable(&child_host) {
                 self.binary(&child_host, &child);
             }
             if !kind.is_dir() {
@@ -266,6 +282,46 @@ impl Walker<'_, '_, '_> {
                 self.push_all(PackageKind::Cargo, "cargo-auditable", system, parsed);
             }
             Err(reason) => self.out.unreadable.push((system.to_string(), std::io::Error::other(reason))),
+        }
+    }
+
+    fn archives(&mut self, host: &Path, system: &str) {
+        for (name, kind) in self.entries(host, system) {
+            let Some(text) = name.to_str() else { continue };
+            // Debian links versioned names to the one file (`guava-31.1-jre.jar -> guava.jar`): read it once.
+            if kind.is_file() && jar::is_archive_name(text) {
+                self.archive(&host.join(&name), &join(system, text));
+            }
+        }
+    }
+
+    /// Reads the Maven artifacts of a Java archive and of the archives nested in it, each nested one's path
+    /// written `outer.war!/WEB-INF/lib/inner.jar` as Java writes it.
+    fn archive(&mut self, host: &Path, system: &str) {
+        if !self.budget.take_file() {
+            return;
+        }
+        let file = match std::fs::File::open(host) {
+            Ok(file) => std::io::BufReader::new(file),
+            Err(err) => return self.out.unreadable.push((system.to_string(), err)),
+        };
+        let max = self.budget.limits.max_file_bytes;
+        let format = "java-archive";
+        match jar::read_archive(file, max, max.saturating_mul(NESTED_ARCHIVE_FACTOR)) {
+            Ok(contents) => {
+                self.budget.take_entries(contents.entries);
+                for artifact in contents.artifacts {
+                    let path = match artifact.nested {
+                        Some(inner) => format!("{system}!/{inner}"),
+                        None => system.to_string(),
+                    };
+                    self.push(PackageKind::Maven, format, path, Ok(artifact.parsed));
+                }
+                for problem in contents.problems {
+                    self.push(PackageKind::Maven, format, system.to_string(), Err(problem));
+                }
+            }
+            Err(reason) => self.push(PackageKind::Maven, format, system.to_string(), Err(reason)),
         }
     }
 
