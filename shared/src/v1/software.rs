@@ -8,6 +8,35 @@ pub struct Software {
     /// Every package database that was read, successfully or not, and how.
     pub sources: Vec<PackageSource>,
     pub packages: Vec<Package>,
+    /// Sockets other machines can reach: TCP listening and UDP bound, unconnected, on an address that is not
+    /// loopback. Read from a running Linux system only; absent from older agents and from a mounted root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<Listener>,
+}
+
+/// One listening socket and the program behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listener {
+    pub protocol: SocketProtocol,
+    /// The local address as text (`0.0.0.0` and `::` mean every address of the family).
+    pub address: String,
+    pub port: u16,
+    /// The owning process's name (`/proc/<pid>/comm`), when it could be found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    /// The owning process's executable, as a path of the system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executable: Option<String>,
+    /// The OS package that ships the executable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SocketProtocol {
+    Tcp,
+    Udp,
 }
 
 /// One package database and how it was read.

@@ -9,6 +9,7 @@ mod apk;
 mod dpkg;
 pub mod flatpak;
 pub mod language;
+pub mod listeners;
 mod owners;
 mod pacman;
 mod rpm;
@@ -115,12 +116,16 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Software {
 }
 
 /// Adds what other package managers installed under `root` to a software section read by [`collect`]: language
-/// packages ([`language`]), snaps ([`snap`]) and flatpaks ([`flatpak`]).
+/// packages ([`language`]), snaps ([`snap`]) and flatpaks ([`flatpak`]); and, on a running system, the listening
+/// sockets and their programs ([`listeners`]), whose owners are looked up with the language packages'.
 pub fn add_other_packages(root: &SystemRoot, scan: &LanguageScan, software: &mut Software, errors: &mut ErrorLog) {
     if cfg!(windows) && root.is_live() {
         return;
     }
     let mut found = language::probe(root, scan, errors);
+    let mut listeners = listeners::probe(root, errors);
+    language::assign_owners(root, &mut found, &mut listeners, errors);
+    software.listeners = listeners;
     snap::probe(root, &mut found, errors);
     flatpak::probe(root, &mut found);
     let more = assemble(found, errors);

@@ -4,6 +4,7 @@ mod apk_pacman;
 mod bundles;
 mod collect;
 mod dpkg;
+mod listeners;
 mod rpm;
 
 use std::path::PathBuf;

@@ -225,3 +225,23 @@ fn java_archives_in_the_system_and_configured_locations_with_their_owners() {
     );
     assert!(sources.iter().any(|s| s.path == "/srv" && s.format == "java-archive" && s.packages == 2 && s.complete));
 }
+
+#[test]
+fn a_listeners_executable_gets_its_owner_in_the_same_pass() {
+    use muster_shared::v1::{Listener, SocketProtocol};
+    let root = SystemRoot::mounted(testdata(BUILT));
+    let listener = |executable: &str| Listener {
+        protocol: SocketProtocol::Tcp,
+        address: "0.0.0.0".into(),
+        port: 8080,
+        process: Some("java".into()),
+        executable: Some(executable.into()),
+        owner: None,
+    };
+    // libslf4j-java's real file list claims the JAR; nothing claims the fixture binary.
+    let mut listeners = vec![listener("/usr/share/java/slf4j-nop.jar"), listener("/usr/local/bin/muster-go-fixture")];
+    let mut errors = ErrorLog::new();
+    super::assign_owners(&root, &mut [], &mut listeners, &mut errors);
+    let owners: Vec<_> = listeners.iter().map(|l| l.owner.as_deref()).collect();
+    assert_eq!(owners, [Some("libslf4j-java"), None]);
+}

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use muster_shared::v1::{ErrorKind, Package, PackageKind, PackageSource, SectionName};
+use muster_shared::v1::{ErrorKind, Listener, Package, PackageKind, PackageSource, SectionName};
 
 use super::owners::{self, Owners};
 use super::{DbError, Listing, source};
@@ -131,7 +131,8 @@ pub const SYSTEM_LOCATIONS: &[(&str, Layout)] = &[
     ("/opt/*/lib", Layout::Archives),
 ];
 
-/// Scans every location present under `root` and returns one listing per location and format, owners filled in.
+/// Scans every location present under `root` and returns one listing per location and format; [`assign_owners`]
+/// fills in the owners.
 pub(super) fn probe(root: &SystemRoot, scan: &LanguageScan, errors: &mut ErrorLog) -> Vec<(PackageSource, Listing)> {
     let mut found = Vec::new();
     let mut budget = walk::Budget::new(scan, Instant::now());
@@ -179,7 +180,6 @@ pub(super) fn probe(root: &SystemRoot, scan: &LanguageScan, errors: &mut ErrorLo
             format!("scan stopped at {limit}; not scanned: {}", not_reached.join(", ")),
         );
     }
-    assign_owners(root, &mut found, errors);
     found
 }
 
@@ -296,11 +296,17 @@ fn language_package(kind: PackageKind, parsed: Parsed, path: String) -> Package 
 
 const MAX_OWNER_ERRORS: usize = 5;
 
-/// Looks up which OS package ships each package's metadata file. File lists that cannot be read are reported: a
-/// package they would have claimed stays without owner.
-fn assign_owners(root: &SystemRoot, found: &mut [(PackageSource, Listing)], errors: &mut ErrorLog) {
+/// Looks up which OS package ships each package's metadata file and each listener's executable, in one pass over
+/// the file lists. File lists that cannot be read are reported: what they would have claimed stays without owner.
+pub(super) fn assign_owners(
+    root: &SystemRoot,
+    found: &mut [(PackageSource, Listing)],
+    listeners: &mut [Listener],
+    errors: &mut ErrorLog,
+) {
     let paths = found.iter().flat_map(|(_, l)| l.packages.iter()).filter_map(|p| p.path.as_deref());
-    let mut owners = Owners::new(paths.map(outer_file));
+    let executables = listeners.iter().filter_map(|l| l.executable.as_deref());
+    let mut owners = Owners::new(paths.map(outer_file).chain(executables));
     let problems = owners::find(root, &mut owners);
     for (path, problem) in problems.iter().take(MAX_OWNER_ERRORS) {
         errors.record(SectionName::Software, path.clone(), problem.kind(), format!("file list: {problem}"));
@@ -315,6 +321,9 @@ fn assign_owners(root: &SystemRoot, found: &mut [(PackageSource, Listing)], erro
     }
     for package in found.iter_mut().flat_map(|(_, l)| l.packages.iter_mut()) {
         package.owner = package.path.as_deref().and_then(|p| owners.owner(outer_file(p))).map(str::to_string);
+    }
+    for listener in listeners {
+        listener.owner = listener.executable.as_deref().and_then(|p| owners.owner(p)).map(str::to_string);
     }
 }
 
