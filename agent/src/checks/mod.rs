@@ -12,8 +12,8 @@ mod lockout;
 mod pam;
 mod pam_run;
 mod runtime;
-mod sshd;
-mod sudo;
+pub(crate) mod sshd;
+pub(crate) mod sudo;
 mod system;
 mod updates;
 #[cfg(target_os = "linux")]

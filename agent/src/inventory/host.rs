@@ -26,6 +26,10 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Host {
         },
         Err(err) => errors.io(SectionName::Host, "machine_id", &err),
     }
+    // A running Windows keeps its accounts elsewhere (not collected yet).
+    if !(cfg!(windows) && root.is_live()) {
+        host.accounts = super::accounts::probe(root, errors);
+    }
     if !root.is_live() {
         errors.not_live(SectionName::Host, "boot_time");
         errors.not_live(SectionName::Host, "virtualization");

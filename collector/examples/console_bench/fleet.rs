@@ -385,6 +385,7 @@ impl HostPlan {
                 technology: Some("vmware".into()),
                 evidence: "SMBIOS system vendor VMware, Inc.".into(),
             }),
+            accounts: Vec::new(),
         });
         if let Some(system) = r.hardware.as_mut().and_then(|h| h.system.as_mut()) {
             let hex = rng.id();

@@ -134,6 +134,32 @@ pub struct Host {
     pub boot_time: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtualization: Option<Virtualization>,
+    /// Local accounts (`/etc/passwd`), their groups and who holds administrative rights. Absent from older agents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<Account>,
+}
+
+/// One local account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<String>,
+    /// False when the shell refuses logins (`nologin`, `false`): a service account.
+    pub interactive: bool,
+    /// The primary group's name first, then the supplementary groups (`/etc/group`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Whether the account can act as root: uid 0, membership of `sudo`, `wheel` or `admin`, or a sudoers rule
+    /// granting it every command.
+    pub admin: bool,
+    /// Why `admin` is true: `uid 0`, `group sudo`, or the sudoers rule (`path:line: text`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admin_evidence: Vec<String>,
 }
 
 /// What the machine runs inside, if anything.
