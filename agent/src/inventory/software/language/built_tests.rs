@@ -245,3 +245,22 @@ fn a_listeners_executable_gets_its_owner_in_the_same_pass() {
     let owners: Vec<_> = listeners.iter().map(|l| l.owner.as_deref()).collect();
     assert_eq!(owners, [Some("libslf4j-java"), None]);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_binary_linked_into_a_bin_directory_is_read_once_under_the_first_link() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["opt/tool", "usr/local/bin", "usr/bin"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    std::fs::copy(testdata(GO_FIXTURE), dir.path().join("opt/tool/muster-go-fixture")).unwrap();
+    // An absolute link (resolved inside the root, not on this machine) and a relative link to that link.
+    std::os::unix::fs::symlink("/opt/tool/muster-go-fixture", dir.path().join("usr/local/bin/tool")).unwrap();
+    std::os::unix::fs::symlink("../local/bin/tool", dir.path().join("usr/bin/tool-again")).unwrap();
+    let root = SystemRoot::mounted(dir.path());
+    let mut errors = ErrorLog::new();
+    let mut software = collect(&root, &mut errors);
+    add_other_packages(&root, &LanguageScan::default(), &mut software, &mut errors);
+    let paths: Vec<&str> = software.packages.iter().filter_map(|p| p.path.as_deref()).collect();
+    assert_eq!(paths, ["/usr/bin/tool-again"; 5], "/usr/bin is scanned before /usr/local/bin");
+}

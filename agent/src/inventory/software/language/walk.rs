@@ -7,6 +7,7 @@
 //! walked), with one exception: a linked package directory inside `node_modules` (`npm link`, Debian's
 //! `/usr/share/nodejs`) has its `package.json` read through [`SystemRoot`], which keeps it inside the root.
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::FileType;
 use std::io::Read;
@@ -64,13 +65,16 @@ pub struct Budget<'a> {
     started: Instant,
     entries: usize,
     files: usize,
+    /// The executables read so far (device and inode): one reached again through a link or a hard link is not
+    /// read twice.
+    binaries_read: HashSet<(u64, u64)>,
     /// Set once a limit is reached; nothing more is read after that.
     pub stopped: Option<String>,
 }
 
 impl<'a> Budget<'a> {
     pub fn new(limits: &'a LanguageScan, started: Instant) -> Budget<'a> {
-        Budget { limits, started, entries: 0, files: 0, stopped: None }
+        Budget { limits, started, entries: 0, files: 0, binaries_read: HashSet::new(), stopped: None }
     }
 
     pub fn exhausted(&self) -> bool {
@@ -247,12 +251,22 @@ impl Walker<'_, '_, '_> {
         }
     }
 
+    /// The regular files first, then the links (`/usr/local/bin/tool -> /opt/tool/bin/tool`), resolved inside the
+    /// root; a file already read under another name is not read again, so a link adds only what it alone reaches.
     fn binaries(&mut self, host: &Path, system: &str) {
-        for (name, kind) in self.entries(host, system) {
+        let entries = self.entries(host, system);
+        for (name, kind) in &entries {
             let Some(text) = name.to_str() else { continue };
-            // A link points into a directory scanned on its own or outside the scan (`/etc/alternatives`).
             if kind.is_file() {
-                self.binary(&host.join(&name), &join(system, text));
+                self.binary(&host.join(name), &join(system, text));
+            }
+        }
+        for (name, kind) in &entries {
+            let Some(text) = name.to_str() else { continue };
+            let link = join(system, text);
+            let target = self.root.path(&link);
+            if kind.is_symlink() && target.is_file() {
+                self.binary(&target, &link);
             }
         }
     }
@@ -262,9 +276,17 @@ impl Walker<'_, '_, '_> {
         if !self.budget.take_file() {
             return;
         }
+        let file = match std::fs::File::open(host) {
+            Ok(file) => file,
+            Err(err) => return self.out.unreadable.push((system.to_string(), err)),
+        };
+        if let Some(identity) = file_identity(&file)
+            && !self.budget.binaries_read.insert(identity)
+        {
+            return;
+        }
         let mut magic = [0u8; 4];
-        let opened = std::fs::File::open(host).and_then(|mut file| file.read_exact(&mut magic).map(|()| file));
-        let file = match opened {
+        let file = match (&file).read_exact(&mut magic).map(|()| file) {
             // Scripts and empty files are not ELF files.
             Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => return,
             Err(err) => return self.out.unreadable.push((system.to_string(), err)),
@@ -379,6 +401,18 @@ impl Walker<'_, '_, '_> {
             }
         }
     }
+}
+
+/// A file's device and inode number.
+#[cfg(unix)]
+fn file_identity(file: &std::fs::File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(_file: &std::fs::File) -> Option<(u64, u64)> {
+    None
 }
 
 /// Whether a file found in a configured directory is worth opening as a binary: only executable ones are.
