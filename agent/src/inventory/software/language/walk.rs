@@ -1,11 +1,12 @@
 //! The bounded directory walk behind the language package scan: it knows where each ecosystem keeps its metadata
 //! (`*.dist-info`, `*.egg-info`, `node_modules/*/package.json`, `specifications/*.gemspec`, executables in bin
-//! directories and executable files below a configured directory, Java archives) and stops at the
+//! directories and executable files below a configured directory, Java archives, npm lockfiles) and stops at the
 //! configured depth, entry count, file count and time, saying which limit it hit.
 //!
 //! Symbolic links are not followed while walking (a link cycle or a link out of a mounted root would otherwise be
-//! walked), with one exception: a linked package directory inside `node_modules` (`npm link`, Debian's
-//! `/usr/share/nodejs`) has its `package.json` read through [`SystemRoot`], which keeps it inside the root.
+//! walked), with two exceptions, both read through [`SystemRoot`], which keeps them inside the root: a linked
+//! package directory inside `node_modules` (`npm link`, Debian's `/usr/share/nodejs`) has its `package.json` read,
+//! and a link in a bin directory its executable.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -17,7 +18,13 @@ use std::time::Instant;
 use muster_shared::v1::PackageKind;
 
 use super::elf::{self, Embedded};
-use super::{LanguageScan, Parsed, auditable, gem, gobuild, jar, npm, python};
+use super::{LanguageScan, Parsed, auditable, gem, gobuild, jar, lockfile, npm, python};
+
+/// The lockfile names npm writes; read below configured directories only.
+const LOCKFILES: [&str; 2] = ["package-lock.json", "npm-shrinkwrap.json"];
+/// A lockfile is parsed as a stream (only the names and versions are kept): up to this many times the per-file limit
+/// (16 MiB by default).
+const LOCKFILE_FACTOR: u64 = 16;
 
 /// A nested archive is read into memory: at most this many times the per-file limit (4 MiB by default).
 const NESTED_ARCHIVE_FACTOR: u64 = 4;
@@ -152,6 +159,11 @@ impl Walker<'_, '_, '_> {
             }
             if kind.is_file() && jar::is_archive_name(text) {
                 self.archive(&child_host, &child);
+            } else if kind.is_file() && LOCKFILES.contains(&text) {
+                // An installed node_modules beside it is read instead (the walk reaches it).
+                if !host.join("node_modules").is_dir() {
+                    self.lockfile(&child_host, &child);
+                }
             } else if kind.is_file() && is_executable(&child_host) {
                 self.binary(&child_host, &child);
             }
@@ -345,6 +357,20 @@ impl Walker<'_, '_, '_> {
             }
             Err(reason) => self.push(PackageKind::Maven, format, system.to_string(), Err(reason)),
         }
+    }
+
+    /// The packages an npm lockfile pins, read as a stream up to [`LOCKFILE_FACTOR`] times the per-file limit.
+    fn lockfile(&mut self, host: &Path, system: &str) {
+        if !self.budget.take_file() {
+            return;
+        }
+        let limit = self.budget.limits.max_file_bytes.saturating_mul(LOCKFILE_FACTOR);
+        let parsed = match std::fs::File::open(host).and_then(|file| Ok((file.metadata()?.len(), file))) {
+            Ok((size, _)) if size > limit => Err(format!("lockfile of {size} bytes is over the limit of {limit}")),
+            Ok((_, file)) => lockfile::parse_package_lock(file.take(limit)),
+            Err(err) => return self.out.unreadable.push((system.to_string(), err)),
+        };
+        self.push_all(PackageKind::Npm, "npm-package-lock", system, parsed);
     }
 
     /// One package per entry of a file that lists several (a binary's modules, an archive's artifacts).
