@@ -70,9 +70,11 @@ fn cargo_auditable_lists_the_crates_io_crates() {
 
 #[test]
 fn elf_files_without_a_list_and_files_cut_short() {
-    // The agent's own test binary is an ELF file with neither section.
-    let own = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-    assert_eq!(embedded(&own[..], MAX), Ok(None));
+    // The agent's own test binary is an ELF file with neither section (on Linux).
+    if cfg!(target_os = "linux") {
+        let own = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(embedded(&own[..], MAX), Ok(None));
+    }
     let binary = read(GO_FIXTURE);
     // Go writes the section headers near the start and their names after them; ld writes both at the end.
     assert_eq!(embedded(&binary[..4096], MAX), Err("ELF section names: Invalid ELF section name offset".into()));
