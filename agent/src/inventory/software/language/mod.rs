@@ -130,6 +130,12 @@ pub const SYSTEM_LOCATIONS: &[(&str, Layout)] = &[
     ("/home/*/go/bin", Layout::Binaries),
     ("/root/.cargo/bin", Layout::Binaries),
     ("/home/*/.cargo/bin", Layout::Binaries),
+    // Docker's CLI plugins (compose, buildx) are Go programs, installed by packages and by hand.
+    ("/usr/libexec/docker/cli-plugins", Layout::Binaries),
+    ("/usr/lib/docker/cli-plugins", Layout::Binaries),
+    ("/usr/local/lib/docker/cli-plugins", Layout::Binaries),
+    ("/root/.docker/cli-plugins", Layout::Binaries),
+    ("/home/*/.docker/cli-plugins", Layout::Binaries),
     ("/usr/share/java", Layout::Archives),
     ("/usr/local/share/java", Layout::Archives),
     ("/var/lib/tomcat*/webapps", Layout::Archives),
