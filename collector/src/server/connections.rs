@@ -194,6 +194,11 @@ where
         };
         match self.slots.take(address) {
             Ok(slot) => {
+                // Answers are small and written in pieces (TLS records, headers, body): with Nagle's algorithm a
+                // piece waits for the client's delayed ACK, ~40 ms per request (BENCHMARKS.md, ingest).
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(%address, error = %e, "cannot set TCP_NODELAY");
+                }
                 crate::metrics::connection_accepted();
                 Box::pin(self.inner.accept(Counted { stream, _slot: slot, answered: false }, service))
             }
