@@ -19,7 +19,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            // A checkpoint that reaches the end of the WAL cuts the file back to this size.
+            .pragma("journal_size_limit", WAL_CHECKPOINT_BYTES.to_string());
         let file = options.get_filename().to_owned();
         if let Some(parent) = file.parent()
             && !parent.as_os_str().is_empty()
@@ -37,12 +39,53 @@ impl SqliteStore {
                 .map_err(|source| StoreError::DataDir { path: file.display().to_string(), source })?;
         }
         MIGRATOR.run(&pool).await?;
+        spawn_wal_bound(pool.clone(), wal_path(&file));
         Ok(SqliteStore { pool })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The WAL beyond which the collector checkpoints it whole and truncates it.
+const WAL_CHECKPOINT_BYTES: u64 = 64 << 20;
+/// How often the WAL's size is looked at.
+const WAL_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
+fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    name.into()
+}
+
+/// SQLite's own checkpoints after each commit are passive: under continuous reads they never reach the end of the
+/// WAL, so it grows without bound (7.3 GB for a 343 MB database under `muster-loadgen`, BENCHMARKS.md). When the
+/// WAL passes `WAL_CHECKPOINT_BYTES` a TRUNCATE checkpoint waits (busy timeout) for the readers in flight, copies
+/// every page back and empties the file. Ends when the pool is closed.
+fn spawn_wal_bound(pool: SqlitePool, wal: std::path::PathBuf) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(WAL_CHECK_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+            if size < WAL_CHECKPOINT_BYTES {
+                continue;
+            }
+            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&pool).await {
+                Ok((0, _, _)) => tracing::debug!(wal_bytes = size, "WAL checkpointed and truncated"),
+                Ok((_, log, done)) => {
+                    tracing::debug!(wal_bytes = size, log, done, "WAL checkpoint incomplete: readers kept it busy")
+                }
+                Err(e) if pool.is_closed() => return tracing::debug!(error = %e, "WAL checkpoint: pool closed"),
+                Err(e) => tracing::warn!(wal_bytes = size, error = %e, "WAL checkpoint failed; retrying"),
+            }
+        }
+    });
 }
 
 super::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
