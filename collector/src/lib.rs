@@ -71,6 +71,8 @@ pub struct AppState {
     pub rules: Arc<rules::Rules>,
     /// Reports in flight in this process (`app::gate`): one per host, a bounded number in all.
     pub ingest: Arc<app::gate::IngestGate>,
+    /// Where the work a stored report leaves (evaluation, matching) runs (`app::queue`).
+    pub work: Arc<app::queue::WorkQueue>,
 }
 
 /// The whole HTTP API.

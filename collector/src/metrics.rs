@@ -13,7 +13,8 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 const REPORT_PATH: &str = "/api/v1/agent/report";
@@ -44,6 +45,11 @@ pub struct Metrics {
     /// `muster_connections_unanswered_total`: connections closed before anything was answered on them (a TLS
     /// handshake or a request's headers not completed in time, or a client that gave up).
     pub connections_unanswered: IntCounter,
+    /// `muster_evaluation_queue_hosts`: hosts whose stored reports still wait for evaluation or matching
+    /// (`app::queue`), as the database holds them (every replica reports the same queue).
+    pub work_queued: IntGauge,
+    /// `muster_evaluation_queue_lag_seconds`: how long the oldest of them has waited; 0 when none waits.
+    pub work_lag: Gauge,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +83,16 @@ impl Metrics {
             "muster_connections_unanswered_total",
             "Connections closed before anything was answered (handshake or headers not completed in time)",
         )?;
+        let work_queued = IntGauge::new(
+            "muster_evaluation_queue_hosts",
+            "Hosts whose stored reports wait for rule evaluation or package matching",
+        )?;
+        let work_lag = Gauge::new(
+            "muster_evaluation_queue_lag_seconds",
+            "How long the oldest queued host has waited for evaluation (0 when none waits)",
+        )?;
+        registry.register(Box::new(work_queued.clone()))?;
+        registry.register(Box::new(work_lag.clone()))?;
         registry.register(Box::new(reports.clone()))?;
         registry.register(Box::new(report_bytes.clone()))?;
         registry.register(Box::new(ingest_seconds.clone()))?;
@@ -104,6 +120,8 @@ impl Metrics {
             connections_open,
             connections_refused,
             connections_unanswered,
+            work_queued,
+            work_lag,
         })
     }
 
@@ -127,6 +145,14 @@ pub fn metrics() -> Option<&'static Metrics> {
 pub fn set_findings(severity: &str, count: i64) {
     if let Some(m) = metrics() {
         m.findings.with_label_values(&[severity]).set(count);
+    }
+}
+
+/// The evaluation queue's backlog as the database holds it (`app::queue`).
+pub fn set_work_backlog(hosts: i64, lag_seconds: f64) {
+    if let Some(m) = metrics() {
+        m.work_queued.set(hosts);
+        m.work_lag.set(lag_seconds);
     }
 }
 
@@ -235,6 +261,8 @@ mod tests {
         m.enrolments.with_label_values(&["new"]).inc();
         m.errors.with_label_values(&["invalid_token", "401"]).inc();
         m.findings.with_label_values(&["high"]).set(7);
+        m.work_queued.set(3);
+        m.work_lag.set(1.5);
         let text = m.render().unwrap();
         for line in [
             "muster_reports_received_total{outcome=\"stored\"} 1",
@@ -245,6 +273,8 @@ mod tests {
             "muster_errors_total{kind=\"invalid_token\",status=\"401\"} 1",
             "muster_findings{severity=\"high\"} 7",
             "muster_findings{severity=\"critical\"} 0",
+            "muster_evaluation_queue_hosts 3",
+            "muster_evaluation_queue_lag_seconds 1.5",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
         }

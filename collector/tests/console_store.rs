@@ -717,6 +717,7 @@ async fn trend_snapshots_replace_and_read_by_range(h: Harness) {
         clock: Arc::new(move || *clock_now.lock().unwrap()),
         rules: Arc::new(muster_collector::rules::Rules::builtin().unwrap()),
         ingest: muster_collector::app::gate::IngestGate::new(4),
+        work: muster_collector::app::queue::WorkQueue::new(muster_collector::app::queue::Mode::Inline),
     };
     schedule::run_once(&state).await.unwrap();
     assert_eq!(s.trend(day(2), day(2)).await.unwrap(), points(day(2), [1, 2, 0, 1, 1]));

@@ -16,6 +16,7 @@ mod enroll;
 mod findings;
 mod ingest;
 mod limits;
+mod queue;
 mod read_api;
 mod serve;
 mod vulnerabilities;

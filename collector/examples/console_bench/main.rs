@@ -106,6 +106,7 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<()> {
         clock: Arc::new(bench_now),
         rules: Arc::new(Rules::builtin()?),
         ingest: muster_collector::app::gate::IngestGate::new(4),
+        work: muster_collector::app::queue::WorkQueue::new(muster_collector::app::queue::Mode::Inline),
     };
     let app = muster_collector::app(state);
     let cookie = sign_in(&app).await?;

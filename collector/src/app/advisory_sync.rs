@@ -257,24 +257,3 @@ fn advisory_db(advisories: Vec<crate::vuln::Advisory>) -> AdvisoryDb {
     }
     db
 }
-
-/// The ingest hook: after a report is committed, match the host if its OS or packages were sent. Failures are
-/// logged, not returned: the report is stored, and the next report or import matches again.
-pub async fn after_report(
-    store: &dyn Store,
-    host_id: &str,
-    report: &muster_shared::v1::Report,
-    now: DateTime<Utc>,
-    policy: &FindingPolicy,
-) {
-    if report.software.is_none() && report.os.is_none() {
-        return;
-    }
-    match match_host(store, host_id, now, policy).await {
-        Ok(Some(o)) => {
-            tracing::debug!(host_id, keys = o.keys, evaluated = o.evaluated, findings = o.findings, "host matched")
-        }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(host_id, error = %e, "vulnerability matching failed; the next report retries"),
-    }
-}

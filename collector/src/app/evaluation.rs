@@ -1,6 +1,6 @@
-//! Evaluating the policy on hosts: one host after its report is stored, every host on an interval (staleness, end
-//! of life and risk-acceptance expiry change with time alone) and after the rules are reloaded on SIGHUP. The
-//! plan is pure (`crate::findings::evaluate`); writing it is `app::findings`.
+//! Evaluating the policy on hosts: one host when the work its report queued runs (`app::queue`), every host on an
+//! interval (staleness, end of life and risk-acceptance expiry change with time alone) and after the rules are
+//! reloaded on SIGHUP. The plan is pure (`crate::findings::evaluate`); writing it is `app::findings`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use crate::findings::evaluate::{ApplySummary, EVALUATOR, HostOutcome, RunSummary
 use crate::rules::{Policy, PolicyError};
 use crate::store::{Store, StoreError};
 
-/// Evaluates one host (after its report is stored) and writes the changes.
+/// Evaluates one host (queued by its report, `app::queue`) and writes the changes.
 pub async fn evaluate_host(
     store: &dyn Store,
     policy: &Policy,
@@ -28,27 +28,6 @@ pub async fn evaluate_host(
     }
     let outcome = HostOutcome::new(host_id, policy, evaluation);
     findings::apply(store, &outcome, now, report_id, EVALUATOR).await
-}
-
-/// The ingest hook: evaluates the host whose report was just stored. The report is stored whatever happens here;
-/// a failure is logged and the next report or scheduled run catches up.
-pub async fn after_ingest(state: &crate::AppState, host_id: &str, report_id: &str) {
-    let policy = state.rules.current();
-    let now = (state.clock)();
-    match evaluate_host(state.store.as_ref(), &policy, host_id, now, Some(report_id)).await {
-        Ok(s) if s != ApplySummary::default() => {
-            tracing::info!(
-                host_id,
-                report_id,
-                opened = s.opened,
-                resolved = s.resolved,
-                reopened = s.reopened,
-                "findings changed"
-            )
-        }
-        Ok(_) => {}
-        Err(e) => tracing::error!(host_id, report_id, error = %e, "evaluating the host's findings failed"),
-    }
 }
 
 /// Hosts loaded per page when evaluating all of them.

@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{Hardware, Os, Report, ReportEnvelope, SectionName};
 
+use super::queue;
 use crate::AppState;
 use crate::app::enrol::ago;
 use crate::identity;
 use crate::ingest::{self, diff};
+use crate::model::to_ms;
 use crate::model::{HistoryEvent, StoredPackage};
-use crate::store::tx::{IdentityKey, ReportRow, ReportedHost, SoftwareRow};
+use crate::store::tx::{IdentityKey, ReportRow, ReportedHost, SoftwareChange, SoftwareRow, StoredLink};
 use crate::store::{Store, StoreError};
 
 /// One validated report, ready to store.
@@ -32,6 +34,8 @@ pub struct IngestInput {
 pub enum IngestOutcome {
     Stored {
         events: usize,
+        /// The work it queued on the host (`app::queue`), 0 for none.
+        work: i64,
     },
     Duplicate,
     /// Nothing stored: these hash-only sections differ from (or are missing in) the stored copy.
@@ -61,8 +65,8 @@ pub struct Reporter<'a> {
     pub machine_id: Option<&'a str>,
 }
 
-/// Stores `envelope` for `reporter`; once stored, evaluates the host's rules and matches its packages. Those
-/// follow-ups never fail the report: it is stored, and the next report or scheduled run catches up.
+/// Stores `envelope` for `reporter`; the evaluation and matching it calls for are queued in the same transaction
+/// and run after the commit (`app::queue`), so they never fail the report.
 pub async fn report(
     state: &AppState,
     reporter: Reporter<'_>,
@@ -90,11 +94,11 @@ pub async fn report(
         forget_reports_before: ago(now, state.policy.report_id_retention),
     };
     let outcome = store_report(state.store.as_ref(), host_id, &input).await?;
-    if let IngestOutcome::Stored { events } = outcome {
-        tracing::debug!(host_id = %host_id, report_id = %input.report_id, events, "report stored");
-        super::evaluation::after_ingest(state, host_id, &input.report_id).await;
-        let policy = crate::vuln::FindingPolicy::from_params(&state.rules.current().params);
-        crate::app::advisory_sync::after_report(state.store.as_ref(), host_id, &input.report, now, &policy).await;
+    if let IngestOutcome::Stored { events, work } = outcome {
+        tracing::debug!(host_id = %host_id, report_id = %input.report_id, events, work, "report stored");
+        if work != 0 {
+            state.work.after_commit(state, host_id).await;
+        }
     }
     Ok(outcome)
 }
@@ -102,9 +106,9 @@ pub async fn report(
 /// Stores one report in one transaction: sections replaced, history written, `last_seen` updated.
 pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput) -> Result<IngestOutcome, StoreError> {
     let mut tx = store.begin_host_tx().await?;
-    if !tx.lock_host(host_id).await? {
+    let Some(before) = tx.lock_host(host_id).await? else {
         return Ok(IngestOutcome::UnknownHost);
-    }
+    };
     if tx.report_seen(host_id, &input.report_id).await? {
         return Ok(IngestOutcome::Duplicate);
     }
@@ -144,14 +148,18 @@ pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput)
     for (section, hash, content) in &writes.sections {
         tx.put_section(host_id, *section, hash, content, input.received_at).await?;
     }
-    if let Some(rows) = &writes.software {
-        tx.replace_software(host_id, rows).await?;
+    if let Some(change) = &writes.software {
+        tx.write_software(host_id, change).await?;
     }
     tx.update_reported_host(host_id, &writes.host, input.received_at).await?;
     tx.insert_history(host_id, input.received_at, &input.report_id, &writes.events).await?;
     tx.record_report(host_id, &writes.report, input.forget_reports_before).await?;
+    let work = queue::work_for(report, &before, input.received_at);
+    if work != 0 {
+        tx.enqueue_work(host_id, work, &input.report_id, input.received_at).await?;
+    }
     tx.commit().await?;
-    Ok(IngestOutcome::Stored { events: writes.events.len() })
+    Ok(IngestOutcome::Stored { events: writes.events.len(), work })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
@@ -162,7 +170,7 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
 /// report brings the section in full and a stored copy exists.
 #[derive(Debug, Clone, Default)]
 pub struct Prior {
-    pub packages: Option<Vec<StoredPackage>>,
+    pub packages: Option<Vec<StoredLink>>,
     pub hardware: Option<Hardware>,
     pub os: Option<Os>,
 }
@@ -172,8 +180,8 @@ pub struct Prior {
 pub struct Writes<'a> {
     /// (section, hash, stored JSON) of every section sent in full.
     pub sections: Vec<(SectionName, String, String)>,
-    /// The host's packages, one row per catalogue key, when the software section came in full.
-    pub software: Option<Vec<SoftwareRow<'a>>>,
+    /// How the host's package links change, when the software section came in full.
+    pub software: Option<SoftwareChange<'a>>,
     pub host: ReportedHost<'a>,
     pub events: Vec<HistoryEvent>,
     pub report: ReportRow<'a>,
@@ -184,8 +192,9 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
     let report: &'a Report = &input.report;
     let mut events = Vec::new();
     if let (Some(software), Some(old)) = (&report.software, &prior.packages) {
+        let old: Vec<StoredPackage> = old.iter().map(|l| l.package.clone()).collect();
         let new: Vec<StoredPackage> = software.packages.iter().map(Into::into).collect();
-        events.extend(diff::package_events(old, &new));
+        events.extend(diff::package_events(&old, &new));
     }
     if let (Some(new), Some(old)) = (&report.hardware, &prior.hardware) {
         events.extend(diff::hardware_events(old, new));
@@ -202,7 +211,7 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
         for p in &software.packages {
             by_id.entry(ingest::software_id(p)).or_insert(p);
         }
-        by_id.into_iter().map(|(id, package)| SoftwareRow { id, package }).collect()
+        software_change(by_id.into_iter().map(|(id, package)| SoftwareRow { id, package }), prior.packages.as_deref())
     });
     let hardware_identity = report
         .hardware
@@ -224,6 +233,36 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
         full_sections: full.join(","),
     };
     Ok(Writes { sections, software, host, events, report: row })
+}
+
+/// The writes that turn the stored links into `rows` (one per catalogue key): only what differs, so a report
+/// that upgrades one package touches that package's rows; every row when nothing was stored.
+pub fn software_change<'a>(
+    rows: impl Iterator<Item = SoftwareRow<'a>>,
+    stored: Option<&[StoredLink]>,
+) -> SoftwareChange<'a> {
+    let Some(stored) = stored else {
+        return SoftwareChange { first: true, insert: rows.collect(), ..SoftwareChange::default() };
+    };
+    let mut old: std::collections::HashMap<&str, &StoredLink> =
+        stored.iter().map(|l| (l.software_id.as_str(), l)).collect();
+    let mut change = SoftwareChange::default();
+    for row in rows {
+        match old.remove(row.id.as_str()) {
+            None => change.insert.push(row),
+            Some(link) if !same_host_columns(link, row.package) => change.update.push(row),
+            Some(_) => {}
+        }
+    }
+    change.delete = old.into_keys().map(str::to_owned).collect();
+    change.delete.sort();
+    change
+}
+
+fn same_host_columns(link: &StoredLink, package: &muster_shared::v1::Package) -> bool {
+    link.installed_at == package.installed_at.map(to_ms)
+        && link.size_bytes == package.size_bytes.and_then(|s| i64::try_from(s).ok())
+        && link.state == package.state
 }
 
 #[cfg(test)]

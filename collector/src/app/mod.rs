@@ -15,6 +15,7 @@ pub mod findings;
 pub mod gate;
 pub mod hosts;
 pub mod ingest;
+pub mod queue;
 pub mod rules;
 pub mod sign_in;
 pub mod users;

@@ -44,6 +44,12 @@ pub struct ScheduleArgs {
     /// How often every host is evaluated (staleness, end of life, risk-acceptance expiry), e.g. 15m, 1h.
     #[arg(long, env = "MUSTER_EVALUATION_INTERVAL", default_value = "15m", value_parser = parse_duration)]
     pub evaluation_interval: Duration,
+    /// Workers in this process evaluating the work stored reports queue (rules, package matching). `0` makes a
+    /// replica that only stores reports, leaving the queue to the others on one PostgreSQL: its reports are
+    /// answered as before and their findings wait until a collector with a worker runs.
+    #[arg(long, env = "MUSTER_EVALUATION_WORKERS", default_value_t = 1,
+        value_parser = clap::value_parser!(u8).range(0..=16))]
+    pub evaluation_workers: u8,
     /// Advisory sources `serve` refreshes on its own, as `advisories update --source` (URLs or a mirror
     /// directory; comma-separated in the variable). None by default: nothing is fetched unless configured.
     #[arg(long = "advisory-source", env = "MUSTER_ADVISORY_SOURCES", value_delimiter = ',')]

@@ -340,12 +340,22 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
         }),
         clock: crate::system_clock(),
         rules,
+        work: crate::app::queue::WorkQueue::new(crate::app::queue::Mode::Background),
     };
     // End-of-life data an advisory update or import stored replaces the built-in data (not an --eol-file).
     if let Err(e) = crate::app::evaluation::reload_rules(&state).await {
         tracing::warn!(error = %e, "the stored end-of-life data is not used; the policy loaded at start stays");
     }
+    crate::app::queue::publish_backlog(&state).await;
     crate::app::evaluation::spawn(state.clone(), args.schedule.evaluation_interval);
+    if args.schedule.evaluation_workers > 0 {
+        for _ in 0..args.schedule.evaluation_workers {
+            crate::app::queue::spawn(state.clone());
+        }
+    } else {
+        tracing::info!("evaluation workers: 0; queued evaluation is left to other collectors");
+        crate::app::queue::spawn_backlog_publisher(state.clone());
+    }
     if !args.schedule.advisory_sources.is_empty() {
         use crate::app::advisory_update::{self, Fetcher, Source};
         let sources = args.schedule.advisory_sources.iter().map(|s| Source::parse(s)).collect::<Result<Vec<_>, _>>()?;

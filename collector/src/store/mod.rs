@@ -24,7 +24,9 @@ mod postgres;
 mod sql;
 mod sqlite;
 pub mod tx;
+mod tx_rows;
 pub mod users;
+pub mod work;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -158,6 +160,7 @@ pub trait Store:
     + findings::FindingsStore
     + console::ConsoleStore
     + users::UserStore
+    + work::WorkStore
 {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -10,62 +10,12 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use muster_shared::v1::{Os, Package, SectionName};
+use muster_shared::v1::SectionName;
 
 use super::StoreError;
-use crate::model::{HistoryEvent, StoredPackage};
+use crate::model::HistoryEvent;
 
-/// A host that may be the enrolling machine (same hardware identity or machine id).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostCandidate {
-    pub host_id: String,
-    pub machine_id: Option<String>,
-    pub last_seen: DateTime<Utc>,
-}
-
-/// How to find the hosts an enrolling machine may be.
-#[derive(Debug, Clone, Copy)]
-pub enum IdentityKey<'a> {
-    Hardware { uuid: &'a str, serial: &'a str },
-    MachineId(&'a str),
-}
-
-/// What an enrolment writes into a host row, new or taken over.
-#[derive(Debug, Clone)]
-pub struct EnrolledHost<'a> {
-    pub hostname: &'a str,
-    pub machine_id: Option<&'a str>,
-    pub hardware_identity: Option<(&'a str, &'a str)>,
-    pub agent_version: &'a str,
-    pub tags: &'a [String],
-}
-
-/// A catalogue row with its key (see `ingest::software_id`).
-#[derive(Debug, Clone)]
-pub struct SoftwareRow<'a> {
-    pub id: String,
-    pub package: &'a Package,
-}
-
-/// The host columns a stored report sets; `None` leaves a column as it is.
-#[derive(Debug, Clone)]
-pub struct ReportedHost<'a> {
-    pub agent_version: &'a str,
-    pub hostname: Option<&'a str>,
-    pub machine_id: Option<&'a str>,
-    pub hardware_identity: Option<(String, String)>,
-    pub os: Option<&'a Os>,
-}
-
-/// The row of a stored report, remembered to answer retries with `duplicate`.
-#[derive(Debug, Clone)]
-pub struct ReportRow<'a> {
-    pub report_id: &'a str,
-    pub received_at: DateTime<Utc>,
-    pub collected_at: DateTime<Utc>,
-    /// The sections sent in full, comma-separated.
-    pub full_sections: String,
-}
+pub use super::tx_rows::*;
 
 #[async_trait]
 pub trait HostTx: Send {
@@ -101,8 +51,8 @@ pub trait HostTx: Send {
     // Reports.
 
     /// Locks the host's row: reports of one host are serialised on PostgreSQL, and SQLite takes its write lock
-    /// before reading, so the transaction never has to upgrade a read lock. False when there is no such host.
-    async fn lock_host(&mut self, host_id: &str) -> Result<bool, StoreError>;
+    /// before reading, so the transaction never has to upgrade a read lock. `None` when there is no such host.
+    async fn lock_host(&mut self, host_id: &str) -> Result<Option<LockedHost>, StoreError>;
     /// The machine-id the host is bound to, if any (read under the host's lock).
     async fn bound_machine_id(&mut self, host_id: &str) -> Result<Option<String>, StoreError>;
     async fn report_seen(&mut self, host_id: &str, report_id: &str) -> Result<bool, StoreError>;
@@ -110,7 +60,8 @@ pub trait HostTx: Send {
     async fn section_hashes(&mut self, host_id: &str) -> Result<BTreeMap<String, String>, StoreError>;
     /// The stored JSON of one section.
     async fn section_content(&mut self, host_id: &str, section: SectionName) -> Result<Option<String>, StoreError>;
-    async fn stored_packages(&mut self, host_id: &str) -> Result<Vec<StoredPackage>, StoreError>;
+    /// The host's package links with the catalogue fields the history diff compares.
+    async fn stored_packages(&mut self, host_id: &str) -> Result<Vec<StoredLink>, StoreError>;
     async fn put_section(
         &mut self,
         host_id: &str,
@@ -119,8 +70,16 @@ pub trait HostTx: Send {
         content: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Replaces the host's package links; catalogue rows are shared and only added.
-    async fn replace_software(&mut self, host_id: &str, rows: &[SoftwareRow<'_>]) -> Result<(), StoreError>;
+    /// Writes the host's package links as `change` says; catalogue rows are shared and only added.
+    async fn write_software(&mut self, host_id: &str, change: &SoftwareChange<'_>) -> Result<(), StoreError>;
+    /// Queues work on the host for after the commit (`app::queue`), coalesced into the host's queued row.
+    async fn enqueue_work(
+        &mut self,
+        host_id: &str,
+        work: i64,
+        report_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn update_reported_host(
         &mut self,
         host_id: &str,
@@ -159,7 +118,8 @@ macro_rules! impl_host_tx {
             use crate::store::StoreError;
             use crate::store::sql::CHUNK;
             use crate::store::tx::{
-                EnrolledHost, HostCandidate, HostTx, IdentityKey, ReportRow, ReportedHost, SoftwareRow,
+                EnrolledHost, HostCandidate, HostTx, IdentityKey, LockedHost, ReportRow, ReportedHost, SoftwareChange,
+                StoredLink,
             };
 
             pub(crate) struct Tx(pub(crate) sqlx::Transaction<'static, $db>);
@@ -287,12 +247,20 @@ macro_rules! impl_host_tx {
                     Ok(())
                 }
 
-                async fn lock_host(&mut self, host_id: &str) -> Result<bool, StoreError> {
-                    let locked = sqlx::query("UPDATE hosts SET last_seen = last_seen WHERE id = $1")
-                        .bind(host_id)
-                        .execute(&mut *self.0)
-                        .await?;
-                    Ok(locked.rows_affected() > 0)
+                async fn lock_host(&mut self, host_id: &str) -> Result<Option<LockedHost>, StoreError> {
+                    let row = sqlx::query(
+                        "UPDATE hosts SET last_seen = last_seen WHERE id = $1 RETURNING last_seen, agent_version",
+                    )
+                    .bind(host_id)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                    Ok(match row {
+                        Some(r) => Some(LockedHost {
+                            last_seen: from_ms(r.try_get("last_seen")?),
+                            agent_version: r.try_get("agent_version")?,
+                        }),
+                        None => None,
+                    })
                 }
 
                 async fn bound_machine_id(&mut self, host_id: &str) -> Result<Option<String>, StoreError> {
@@ -341,21 +309,27 @@ macro_rules! impl_host_tx {
                     })
                 }
 
-                async fn stored_packages(&mut self, host_id: &str) -> Result<Vec<StoredPackage>, StoreError> {
+                async fn stored_packages(&mut self, host_id: &str) -> Result<Vec<StoredLink>, StoreError> {
                     let rows = sqlx::query(
-                        "SELECT s.kind, s.name, s.version, s.arch FROM host_software hs \
-                         JOIN software s ON s.id = hs.software_id WHERE hs.host_id = $1",
+                        "SELECT hs.software_id, hs.installed_at, hs.size_bytes, hs.state, s.kind, s.name, s.version, \
+                         s.arch FROM host_software hs JOIN software s ON s.id = hs.software_id WHERE hs.host_id = $1",
                     )
                     .bind(host_id)
                     .fetch_all(&mut *self.0)
                     .await?;
                     rows.iter()
                         .map(|r| {
-                            Ok(StoredPackage {
-                                kind: r.try_get("kind")?,
-                                name: r.try_get("name")?,
-                                version: r.try_get("version")?,
-                                arch: r.try_get("arch")?,
+                            Ok(StoredLink {
+                                software_id: r.try_get("software_id")?,
+                                installed_at: r.try_get("installed_at")?,
+                                size_bytes: r.try_get("size_bytes")?,
+                                state: r.try_get("state")?,
+                                package: StoredPackage {
+                                    kind: r.try_get("kind")?,
+                                    name: r.try_get("name")?,
+                                    version: r.try_get("version")?,
+                                    arch: r.try_get("arch")?,
+                                },
                             })
                         })
                         .collect()
@@ -384,12 +358,12 @@ macro_rules! impl_host_tx {
                     Ok(())
                 }
 
-                async fn replace_software(
+                async fn write_software(
                     &mut self,
                     host_id: &str,
-                    rows: &[SoftwareRow<'_>],
+                    change: &SoftwareChange<'_>,
                 ) -> Result<(), StoreError> {
-                    for chunk in rows.chunks(CHUNK) {
+                    for chunk in change.insert.chunks(CHUNK) {
                         let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
                             "INSERT INTO software (id, kind, name, version, arch, source_name, source_version, path, \
                              owner, publisher) ",
@@ -410,11 +384,38 @@ macro_rules! impl_host_tx {
                         qb.push(" ON CONFLICT (id) DO NOTHING");
                         qb.build().execute(&mut *self.0).await?;
                     }
-                    sqlx::query("DELETE FROM host_software WHERE host_id = $1")
+                    if change.first {
+                        // Links left by a section stored under an older schema.
+                        sqlx::query("DELETE FROM host_software WHERE host_id = $1")
+                            .bind(host_id)
+                            .execute(&mut *self.0)
+                            .await?;
+                    }
+                    for chunk in change.delete.chunks(CHUNK) {
+                        let mut qb: QueryBuilder<'_, $db> =
+                            QueryBuilder::new("DELETE FROM host_software WHERE host_id = ");
+                        qb.push_bind(host_id.to_owned()).push(" AND software_id IN (");
+                        let mut ids = qb.separated(", ");
+                        for id in chunk {
+                            ids.push_bind(id.clone());
+                        }
+                        qb.push(")");
+                        qb.build().execute(&mut *self.0).await?;
+                    }
+                    for row in &change.update {
+                        sqlx::query(
+                            "UPDATE host_software SET installed_at = $1, size_bytes = $2, state = $3 \
+                             WHERE host_id = $4 AND software_id = $5",
+                        )
+                        .bind(row.package.installed_at.map(to_ms))
+                        .bind(row.package.size_bytes.and_then(|s| i64::try_from(s).ok()))
+                        .bind(row.package.state.clone())
                         .bind(host_id)
+                        .bind(&row.id)
                         .execute(&mut *self.0)
                         .await?;
-                    for chunk in rows.chunks(CHUNK) {
+                    }
+                    for chunk in change.insert.chunks(CHUNK) {
                         let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
                             "INSERT INTO host_software (host_id, software_id, installed_at, size_bytes, state) ",
                         );
@@ -427,6 +428,30 @@ macro_rules! impl_host_tx {
                         });
                         qb.build().execute(&mut *self.0).await?;
                     }
+                    Ok(())
+                }
+
+                async fn enqueue_work(
+                    &mut self,
+                    host_id: &str,
+                    work: i64,
+                    report_id: &str,
+                    at: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    // The oldest waiting time stays in `enqueued_at` (what the lag measures); `seq` tells a worker
+                    // that finished an older state that this one is newer.
+                    sqlx::query(
+                        "INSERT INTO host_work (host_id, work, seq, report_id, enqueued_at, latest_at) \
+                         VALUES ($1, $2, 1, $3, $4, $4) ON CONFLICT (host_id) DO UPDATE SET \
+                         work = host_work.work | excluded.work, seq = host_work.seq + 1, \
+                         report_id = excluded.report_id, latest_at = excluded.latest_at",
+                    )
+                    .bind(host_id)
+                    .bind(work)
+                    .bind(report_id)
+                    .bind(to_ms(at))
+                    .execute(&mut *self.0)
+                    .await?;
                     Ok(())
                 }
 

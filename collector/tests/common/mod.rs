@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
 use muster_collector::app::admin::{self, Actor};
+use muster_collector::app::queue::{Mode, WorkQueue};
 use muster_collector::model::Role;
 use muster_collector::store::{PgStore, SqliteStore, Store};
 use muster_collector::{AppState, ServicePolicy};
@@ -100,7 +101,7 @@ impl Harness {
     pub fn with_policy(store: Arc<dyn Store>, backend: Backend, policy: ServicePolicy) -> Harness {
         let now = Arc::new(Mutex::new(start_time()));
         let rules = muster_collector::rules::Rules::builtin().unwrap();
-        Harness::build(store, now, backend, policy, rules)
+        Harness::build(store, now, backend, policy, rules, Mode::Inline)
     }
 
     fn build(
@@ -109,6 +110,7 @@ impl Harness {
         backend: Backend,
         policy: ServicePolicy,
         rules: muster_collector::rules::Rules,
+        work: Mode,
     ) -> Harness {
         let clock_now = now.clone();
         let state = AppState {
@@ -117,6 +119,7 @@ impl Harness {
             clock: Arc::new(move || *clock_now.lock().unwrap()),
             rules: Arc::new(rules),
             ingest: muster_collector::app::gate::IngestGate::new(4),
+            work: WorkQueue::new(work),
         };
         let app =
             muster_collector::app(state.clone()).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40_000))));
@@ -126,12 +129,21 @@ impl Harness {
     /// The same database and clock with other policy settings.
     pub fn reconfigure(&self, policy: ServicePolicy) -> Harness {
         let rules = muster_collector::rules::Rules::builtin().unwrap();
-        Harness::build(self.store.clone(), self.now.clone(), self.backend, policy, rules)
+        Harness::build(self.store.clone(), self.now.clone(), self.backend, policy, rules, self.state.work.mode())
     }
 
     /// The same database and clock with another rule set (an operator's policy directory).
     pub fn with_rules(&self, rules: muster_collector::rules::Rules) -> Harness {
-        Harness::build(self.store.clone(), self.now.clone(), self.backend, (*self.state.policy).clone(), rules)
+        let policy = (*self.state.policy).clone();
+        Harness::build(self.store.clone(), self.now.clone(), self.backend, policy, rules, self.state.work.mode())
+    }
+
+    /// The same database, clock and rules, as `serve` runs: reports are answered once stored and their evaluation
+    /// waits in the queue; no worker runs, so the test drains it (`app::queue::drain`).
+    pub fn queued(&self) -> Harness {
+        let rules = muster_collector::rules::Rules::builtin().unwrap();
+        let policy = (*self.state.policy).clone();
+        Harness::build(self.store.clone(), self.now.clone(), self.backend, policy, rules, Mode::Background)
     }
 
     pub fn now(&self) -> DateTime<Utc> {

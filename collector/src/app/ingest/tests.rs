@@ -81,13 +81,15 @@ fn delta_check_asks_for_every_hash_it_cannot_confirm() {
     }
 }
 
-/// (sections written, software rows, event kinds, hostname set, identity set, os set, full_sections)
-type Summary = (Vec<SectionName>, Option<usize>, Vec<EventKind>, bool, bool, bool, String);
+/// Links inserted, updated, deleted, and whether nothing was stored before.
+type LinkWrites = (usize, usize, usize, bool);
+/// (sections written, link writes, event kinds, hostname set, identity set, os set, full_sections)
+type Summary = (Vec<SectionName>, Option<LinkWrites>, Vec<EventKind>, bool, bool, bool, String);
 
 fn summary(w: &Writes<'_>) -> Summary {
     (
         w.sections.iter().map(|(s, _, _)| *s).collect(),
-        w.software.as_ref().map(Vec::len),
+        w.software.as_ref().map(|c| (c.insert.len(), c.update.len(), c.delete.len(), c.first)),
         w.events.iter().map(|e| e.kind).collect(),
         w.host.hostname.is_some(),
         w.host.hardware_identity.is_some(),
@@ -101,12 +103,18 @@ fn a_report_writes_what_came_in_full_and_the_history_of_what_changed() {
     use SectionName::*;
     let report = thinkpad();
     let packages = report.software.as_ref().unwrap().packages.len();
-    let stored: Vec<StoredPackage> = report.software.as_ref().unwrap().packages.iter().map(Into::into).collect();
+    let stored = links(&report.software.as_ref().unwrap().packages);
 
-    // An older copy: one package at an older version, one since removed, one the new report no longer has.
-    let mut older = stored.clone();
-    older[0].version = "3.133".to_owned();
-    older.push(StoredPackage { kind: "deb".into(), name: "telnet".into(), version: "0.17".into(), arch: None });
+    // An older copy: one package at an older version, one the new report no longer has.
+    let mut older_packages = report.software.as_ref().unwrap().packages.clone();
+    older_packages[0].version = "3.133".to_owned();
+    let mut telnet = older_packages[1].clone();
+    (telnet.name, telnet.version, telnet.source_name) = ("telnet".into(), "0.17".into(), None);
+    older_packages.push(telnet);
+    let older = links(&older_packages);
+    // The same packages, one of them now half-installed (the host's own column of its link).
+    let mut half_installed = stored.clone();
+    half_installed[3].state = Some("half-installed".to_owned());
     let older_os = {
         let mut os = report.os.clone().unwrap();
         os.version_id = Some("11".to_owned());
@@ -119,13 +127,27 @@ fn a_report_writes_what_came_in_full_and_the_history_of_what_changed() {
             "first report: everything written, nothing to compare",
             sent(&report, &all),
             Prior::default(),
-            (all.to_vec(), Some(packages), vec![], true, true, true, "host,hardware,os,software,checks".into()),
+            (
+                all.to_vec(),
+                Some((packages, 0, 0, true)),
+                vec![],
+                true,
+                true,
+                true,
+                "host,hardware,os,software,checks".into(),
+            ),
         ),
         (
-            "unchanged copy stored: no history",
+            "unchanged copy stored: no history, no link written",
             sent(&report, &all),
             Prior { packages: Some(stored.clone()), hardware: report.hardware.clone(), os: report.os.clone() },
-            (all.to_vec(), Some(packages), vec![], true, true, true, "host,hardware,os,software,checks".into()),
+            (all.to_vec(), Some((0, 0, 0, false)), vec![], true, true, true, "host,hardware,os,software,checks".into()),
+        ),
+        (
+            "a package's state changed: its link is updated, nothing else",
+            sent(&report, &[Software]),
+            Prior { packages: Some(half_installed), hardware: None, os: None },
+            (vec![Software], Some((0, 1, 0, false)), vec![], false, false, false, "software".into()),
         ),
         (
             "upgrade, removal and OS upgrade",
@@ -133,7 +155,8 @@ fn a_report_writes_what_came_in_full_and_the_history_of_what_changed() {
             Prior { packages: Some(older), hardware: None, os: Some(older_os) },
             (
                 vec![Os, Software],
-                Some(packages),
+                // The upgraded package's new version is a new catalogue row; its old one and telnet's go.
+                Some((1, 0, 2, false)),
                 vec![EventKind::PackageUpgraded, EventKind::PackageRemoved, EventKind::OsUpgraded],
                 false,
                 false,
@@ -158,6 +181,20 @@ fn a_report_writes_what_came_in_full_and_the_history_of_what_changed() {
     }
 }
 
+/// What the store holds for `packages` as one host's links.
+fn links(packages: &[muster_shared::v1::Package]) -> Vec<StoredLink> {
+    packages
+        .iter()
+        .map(|p| StoredLink {
+            software_id: crate::ingest::software_id(p),
+            installed_at: p.installed_at.map(to_ms),
+            size_bytes: p.size_bytes.and_then(|s| i64::try_from(s).ok()),
+            state: p.state.clone(),
+            package: p.into(),
+        })
+        .collect()
+}
+
 #[test]
 fn software_rows_have_one_row_per_catalogue_key() {
     let report = thinkpad();
@@ -166,7 +203,7 @@ fn software_rows_have_one_row_per_catalogue_key() {
     let first = software.packages[0].clone();
     software.packages.push(first);
     let writes = plan(&input, &Prior::default()).unwrap();
-    let rows = writes.software.unwrap();
+    let rows = writes.software.unwrap().insert;
     assert_eq!(rows.len(), report.software.as_ref().unwrap().packages.len());
     assert!(rows.windows(2).all(|w| w[0].id < w[1].id));
 }

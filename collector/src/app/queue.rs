@@ -1,0 +1,222 @@
+//! Evaluation off the request path: a stored report is acknowledged at once, and the work it leaves on its host
+//! (evaluating the rules, matching the packages) waits in the database (`host_work`, written in the report's own
+//! transaction, so a crash loses none of it) until a worker claims it. Repeated reports of one host coalesce into
+//! one piece of work. One worker per process; replicas on PostgreSQL share the queue (`FOR UPDATE SKIP LOCKED`).
+//! `serve` drains it in the background; the tests and the CLI drain it inline, through the same claim.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use muster_shared::v1::{Report, SectionName};
+use tokio::sync::Notify;
+
+use super::{advisory_sync, evaluation};
+use crate::AppState;
+use crate::store::StoreError;
+use crate::store::tx::LockedHost;
+use crate::store::work::WorkItem;
+use crate::vuln::FindingPolicy;
+
+/// Evaluate the host's rules.
+pub const EVALUATE: i64 = 1;
+/// Match the host's packages against the advisories.
+pub const MATCH: i64 = 2;
+
+/// The host rules count whole days since the host was last seen (`last_seen_days`): a report after a day or more
+/// of silence can resolve a stale or missing host even when every section came as a hash.
+const SILENCE_THAT_CHANGES_FACTS: chrono::TimeDelta = chrono::TimeDelta::days(1);
+/// A claim's lease: a worker that died mid-batch leaves its hosts to others after this.
+const LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
+/// Hosts claimed at once.
+const BATCH: i64 = 16;
+/// How often an idle worker looks for work another replica queued (its own reports wake it at once).
+const POLL: Duration = Duration::from_secs(1);
+/// Backoff after a failure doubles per attempt up to this.
+const MAX_BACKOFF_SECS: i64 = 300;
+
+/// The work a stored report leaves on its host: matching when its packages or OS came in full, evaluation when
+/// any section did, its agent changed version, or it had been silent long enough for the time-based facts to
+/// change. A report of hashes only from a host seen lately leaves nothing: the scheduled run covers time.
+pub fn work_for(report: &Report, before: &LockedHost, now: DateTime<Utc>) -> i64 {
+    let mut work = 0;
+    if report.software.is_some() || report.os.is_some() {
+        work |= MATCH;
+    }
+    let any_section = SectionName::ALL.iter().any(|s| report.has_section(*s));
+    let new_agent = before.agent_version.as_deref() != Some(report.agent.version.as_str());
+    let was_silent = now.signed_duration_since(before.last_seen) >= SILENCE_THAT_CHANGES_FACTS;
+    if any_section || new_agent || was_silent {
+        work |= EVALUATE;
+    }
+    work
+}
+
+/// Findings trailing reports by more than this is worth telling the people reading them.
+const LAG_WORTH_A_NOTICE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// The console's warning when findings trail the reports by more than a few minutes: hosts wait in the queue
+/// because workers are too few or failing. `None` while the queue keeps up.
+pub fn backlog_notice(backlog: &crate::store::work::WorkBacklog, now: DateTime<Utc>) -> Option<String> {
+    let oldest = backlog.oldest?;
+    let lag = now.signed_duration_since(oldest);
+    (lag > LAG_WORTH_A_NOTICE).then(|| {
+        let minutes = lag.num_minutes();
+        let hosts = backlog.hosts;
+        let waiting = if hosts == 1 { "1 host waits".to_owned() } else { format!("{hosts} hosts wait") };
+        format!(
+            "Findings trail the reports: {waiting} for evaluation, the oldest report for {minutes} minutes. \
+             Add evaluation workers or replicas, or see the collector's log for failures."
+        )
+    })
+}
+
+/// When queued work runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// In the request that queued it, after its commit: the answer waits (tests, one-shot CLI runs).
+    Inline,
+    /// In this process's worker (`spawn`), woken by the commit: the answer does not wait.
+    Background,
+}
+
+/// This process's side of the queue.
+pub struct WorkQueue {
+    mode: Mode,
+    wake: Notify,
+    /// Names this process's claims.
+    worker: String,
+}
+
+impl WorkQueue {
+    pub fn new(mode: Mode) -> Arc<WorkQueue> {
+        let worker = crate::tokens::new_id().unwrap_or_else(|_| format!("pid-{}", std::process::id()));
+        Arc::new(WorkQueue { mode, wake: Notify::new(), worker })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Called once a report that queued work on `host_id` is committed.
+    pub async fn after_commit(&self, state: &AppState, host_id: &str) {
+        match self.mode {
+            Mode::Background => self.wake.notify_one(),
+            Mode::Inline => {
+                if let Err(e) = run_batch(state, &self.worker, Some(host_id)).await {
+                    tracing::warn!(host_id, error = %e, "queued work on the host failed; it stays queued");
+                }
+            }
+        }
+    }
+}
+
+/// Claims up to a batch of queued hosts (only `host`'s when given) and does their work. Returns the hosts done.
+pub async fn run_batch(state: &AppState, worker: &str, host: Option<&str>) -> Result<usize, StoreError> {
+    let now = (state.clock)();
+    let items = state.store.claim_work(worker, now, now + LEASE, BATCH, host).await?;
+    let mut done = 0;
+    for item in &items {
+        match process(state, item).await {
+            Ok(()) => {
+                state.store.finish_work(item).await?;
+                done += 1;
+            }
+            Err(e) => {
+                let backoff = 1i64.checked_shl(item.attempts.clamp(0, 16) as u32).unwrap_or(MAX_BACKOFF_SECS);
+                let retry_at = (state.clock)() + chrono::TimeDelta::seconds(backoff.min(MAX_BACKOFF_SECS));
+                tracing::warn!(host_id = %item.host_id, attempts = item.attempts, %retry_at, error = %e,
+                    "queued work on the host failed; retrying later");
+                state.store.retry_work(item, retry_at).await?;
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// One host's work, in the order the synchronous ingest did it: rules first, then matching (whose findings
+/// follow the vulnerability lifecycle).
+async fn process(state: &AppState, item: &WorkItem) -> Result<(), StoreError> {
+    let policy = state.rules.current();
+    let now = (state.clock)();
+    if item.work & EVALUATE != 0 {
+        let s = evaluation::evaluate_host(state.store.as_ref(), &policy, &item.host_id, now, item.report_id.as_deref())
+            .await?;
+        if s.opened + s.resolved + s.reopened > 0 {
+            tracing::info!(host_id = %item.host_id, report_id = ?item.report_id, opened = s.opened,
+                resolved = s.resolved, reopened = s.reopened, "findings changed");
+        }
+    }
+    if item.work & MATCH != 0 {
+        let finding_policy = FindingPolicy::from_params(&policy.params);
+        if let Some(o) = advisory_sync::match_host(state.store.as_ref(), &item.host_id, now, &finding_policy).await? {
+            tracing::debug!(host_id = %item.host_id, keys = o.keys, evaluated = o.evaluated, findings = o.findings,
+                "host matched");
+        }
+    }
+    Ok(())
+}
+
+/// Does every piece of queued work whose claim is free, until none is left. Returns the hosts done.
+pub async fn drain(state: &AppState) -> Result<usize, StoreError> {
+    let worker = state.work.worker.clone();
+    let mut total = 0;
+    loop {
+        let done = run_batch(state, &worker, None).await?;
+        if done == 0 {
+            return Ok(total);
+        }
+        total += done;
+    }
+}
+
+/// Publishes the backlog to `/metrics`. `serve` calls it once before it listens, so the first scrape after a
+/// restart shows the work a previous process left, not an empty queue.
+pub async fn publish_backlog(state: &AppState) {
+    match state.store.work_backlog().await {
+        Ok(b) => {
+            let lag = b.oldest.map(|t| ((state.clock)() - t).num_milliseconds().max(0) as f64 / 1000.0);
+            crate::metrics::set_work_backlog(b.hosts, lag.unwrap_or(0.0));
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot read the work backlog"),
+    }
+}
+
+/// The background worker of `serve`: frees what a previous process left claimed, then works until the runtime
+/// stops, woken by this process's commits or every `POLL` for other replicas' work.
+pub fn spawn(state: AppState) {
+    tokio::spawn(async move {
+        let queue = state.work.clone();
+        match state.store.release_dead_claims(&queue.worker).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(hosts = n, "queued work a previous process had claimed is free again"),
+            Err(e) => tracing::warn!(error = %e, "cannot free the previous process's claims; their leases expire"),
+        }
+        loop {
+            let done = match run_batch(&state, &queue.worker, None).await {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming queued work failed; trying again");
+                    0
+                }
+            };
+            publish_backlog(&state).await;
+            if done == 0 {
+                let _ = tokio::time::timeout(POLL, queue.wake.notified()).await;
+            }
+        }
+    });
+}
+
+/// Without a worker (`serve --evaluation-workers 0`) the backlog still reaches `/metrics`, every `POLL`.
+pub fn spawn_backlog_publisher(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            publish_backlog(&state).await;
+            tokio::time::sleep(POLL).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests;

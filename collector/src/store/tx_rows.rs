@@ -1,0 +1,91 @@
+//! The rows the host transaction (`store/tx.rs`) reads and writes, as plain data: what the use cases in `crate::app`
+//! decide with and hand back to it. Apart from the transaction so both stay readable.
+
+use chrono::{DateTime, Utc};
+use muster_shared::v1::{Os, Package};
+
+use crate::model::StoredPackage;
+
+/// A host that may be the enrolling machine (same hardware identity or machine id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCandidate {
+    pub host_id: String,
+    pub machine_id: Option<String>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// How to find the hosts an enrolling machine may be.
+#[derive(Debug, Clone, Copy)]
+pub enum IdentityKey<'a> {
+    Hardware { uuid: &'a str, serial: &'a str },
+    MachineId(&'a str),
+}
+
+/// What an enrolment writes into a host row, new or taken over.
+#[derive(Debug, Clone)]
+pub struct EnrolledHost<'a> {
+    pub hostname: &'a str,
+    pub machine_id: Option<&'a str>,
+    pub hardware_identity: Option<(&'a str, &'a str)>,
+    pub agent_version: &'a str,
+    pub tags: &'a [String],
+}
+
+/// A catalogue row with its key (see `ingest::software_id`).
+#[derive(Debug, Clone)]
+pub struct SoftwareRow<'a> {
+    pub id: String,
+    pub package: &'a Package,
+}
+
+/// The host row as a report finds it, under its lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedHost {
+    pub last_seen: DateTime<Utc>,
+    pub agent_version: Option<String>,
+}
+
+/// One stored package link: the catalogue row it points to, the host's own columns, and the fields the history
+/// diff compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLink {
+    pub software_id: String,
+    pub installed_at: Option<i64>,
+    pub size_bytes: Option<i64>,
+    pub state: Option<String>,
+    pub package: StoredPackage,
+}
+
+/// How a report's software section changes the host's links. Diffed against the stored links, so upgrading one
+/// package touches its rows only (rewriting ~1,000 links per report was most of an ingest's SQL time).
+#[derive(Debug, Clone, Default)]
+pub struct SoftwareChange<'a> {
+    /// No links were stored (a first report): every row is inserted, nothing compared.
+    pub first: bool,
+    /// Links to add; their catalogue rows are added when new.
+    pub insert: Vec<SoftwareRow<'a>>,
+    /// Links whose host columns (install time, size, state) changed.
+    pub update: Vec<SoftwareRow<'a>>,
+    /// Catalogue ids the host no longer has.
+    pub delete: Vec<String>,
+}
+
+/// The host columns a stored report sets; `None` leaves a column as it is.
+#[derive(Debug, Clone)]
+pub struct ReportedHost<'a> {
+    pub agent_version: &'a str,
+    pub hostname: Option<&'a str>,
+    pub machine_id: Option<&'a str>,
+    pub hardware_identity: Option<(String, String)>,
+    pub os: Option<&'a Os>,
+}
+
+/// The row of a stored report, remembered to answer retries with `duplicate`.
+#[derive(Debug, Clone)]
+pub struct ReportRow<'a> {
+    pub report_id: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub collected_at: DateTime<Utc>,
+    /// The sections sent in full, comma-separated.
+    pub full_sections: String,
+}
