@@ -29,6 +29,7 @@ both!(
     advisory_upload_through_the_session_and_admin_exports,
     analysts_manage_disposal_records,
     stale_and_missing_follow_the_policy,
+    the_dashboard_warns_when_findings_trail_reports,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -809,4 +810,29 @@ async fn stale_and_missing_follow_the_policy(h: Harness) {
         );
         assert!(dashboard.contains(&stat), "dashboard after {days} more days");
     }
+}
+
+/// The evaluation queue's lag reaches the people reading findings: a report waiting more than five minutes for its
+/// evaluation puts a warning on the dashboard, gone once the queue is worked off.
+async fn the_dashboard_warns_when_findings_trail_reports(h: Harness) {
+    let queued = h.queued();
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad("4c4c4544004d3510804bb2c04f4e3732");
+    let (_host, token) = queued.enrolled(&secret, &machine).await;
+    queued.stored(&token, &full(&debian(&machine))).await;
+    add_user(&h, "vic", Role::Viewer).await;
+    let notice = "Findings trail the reports";
+
+    let cookie = sign_in(&h, "vic", PASSWORD).await;
+    let fresh = get(&h, "/", &cookie).await.body;
+    assert!(fresh.contains("<h1>Dashboard") && !fresh.contains(notice), "a report just stored: {fresh}");
+
+    h.advance(Duration::minutes(10));
+    let cookie = sign_in(&h, "vic", PASSWORD).await;
+    let late = get(&h, "/", &cookie).await.body;
+    assert!(late.contains("1 host waits for evaluation, the oldest report for 10 minutes"), "{late}");
+
+    assert_eq!(muster_collector::app::queue::drain(&queued.state).await.unwrap(), 1);
+    let caught_up = get(&h, "/", &cookie).await.body;
+    assert!(caught_up.contains("<h1>Dashboard") && !caught_up.contains(notice), "{caught_up}");
 }

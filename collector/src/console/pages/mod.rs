@@ -107,6 +107,8 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
     let advisories = advisory_notice(&state, now).await?;
     let no_advisories = advisories.is_some();
     blocks.extend(advisories);
+    let backlog = state.store.work_backlog().await?;
+    blocks.extend(crate::app::queue::backlog_notice(&backlog, now).map(|text| Block::Notice { kind: "warn", text }));
     let mut stats: Vec<Stat> = counts
         .active_by_severity
         .iter()
