@@ -6,6 +6,10 @@
 # 127.0.0.1:5432 where user postgres may create databases (a new database is created for the run and kept).
 # Prints one line per phase: the loadgen's JSON plus the collector's CPU seconds for the phase, its RSS and peak
 # RSS, and the database size (SQLite: the main file, its WAL apart); everything is also written to OUT_DIR.
+# After each phase it waits for the collector's evaluation queue to empty (`muster_evaluation_queue_hosts` in
+# /metrics; a collector without the queue evaluates inside the request and reports none): `eval_drain_s` is that
+# wait, `eval_lag_max_s` the largest queue lag seen, and `done_per_s` the requests over phase plus drain time.
+# BENCH_PHASES (default: all) picks phases by name, space-separated.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -50,20 +54,35 @@ db_bytes() {
 }
 wal_mib() { if [ "$store" = sqlite ]; then echo $(($(stat -c %s "$out/data/muster.db-wal" 2>/dev/null || echo 0) / 1048576)); else echo 0; fi; }
 
+metric() { curl -sk --max-time 5 "$url/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+
 phase() {
   local name=$1
   shift
-  local before after
+  case " ${BENCH_PHASES:-$name} " in *" $name "*) ;; *) return 0 ;; esac
+  local before after queued lag lag_max=0 drain_start drain_s
   before=$(cpu_s)
   "$bin/muster-loadgen" --collector "$url" --ca-fingerprint "$fp" --state-dir "$out/state" --hosts "$hosts" \
     --image "$image" --format json "$@" >"$out/$name.json"
+  drain_start=$(date +%s.%N)
+  while :; do
+    queued=$(metric muster_evaluation_queue_hosts)
+    lag=$(metric muster_evaluation_queue_lag_seconds)
+    lag_max=$(echo "${lag:-0} $lag_max" | awk '{print ($1 > $2) ? $1 : $2}')
+    [ "${queued:-0}" = 0 ] && break
+    sleep 0.2
+  done
+  drain_s=$(echo "$(date +%s.%N) - $drain_start" | bc)
   after=$(cpu_s)
   jq -c --arg phase "$name" --arg cpu "$(echo "$after - $before" | bc)" --arg rss "$(kib VmRSS)" \
+    --arg drain "$drain_s" --arg lagmax "$lag_max" \
     --arg hwm "$(kib VmHWM)" --arg db "$(db_bytes)" --arg wal "$(wal_mib)" --arg hosts "$hosts" \
     '{phase: $phase, mode, requests, ok, errors, rate_ok_per_s, p50_ms, p90_ms, p99_ms, max_ms,
       enrol_per_s: .preparation.enrol_per_s, collector_cpu_s: ($cpu | tonumber), rss_mib: (($rss | tonumber) / 1024 | floor),
       peak_rss_mib: (($hwm | tonumber) / 1024 | floor), db_mib: (($db | tonumber) / 1048576 | floor),
-      db_kib_per_host: (($db | tonumber) / 1024 / ($hosts | tonumber) | floor), sqlite_wal_mib: ($wal | tonumber)}' "$out/$name.json" | tee -a "$out/summary.jsonl"
+      db_kib_per_host: (($db | tonumber) / 1024 / ($hosts | tonumber) | floor), sqlite_wal_mib: ($wal | tonumber),
+      eval_drain_s: ($drain | tonumber * 100 | floor / 100), eval_lag_max_s: ($lagmax | tonumber),
+      done_per_s: (.ok / (.elapsed_s + ($drain | tonumber)) * 10 | floor / 10)}' "$out/$name.json" | tee -a "$out/summary.jsonl"
 }
 
 phase first-wave --scenario first-wave --concurrency 4

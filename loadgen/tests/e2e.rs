@@ -46,12 +46,17 @@ struct Collector {
 
 impl Collector {
     fn start() -> Collector {
+        Collector::start_in(tempfile::tempdir().unwrap(), &[])
+    }
+
+    /// `serve` on `data` (a new or an earlier collector's data directory) with `serve_args` added.
+    fn start_in(data: tempfile::TempDir, serve_args: &[&str]) -> Collector {
         let bin = collector_bin();
-        let data = tempfile::tempdir().unwrap();
         let mut child = Command::new(&bin)
             .arg("--data-dir")
             .arg(data.path())
             .args(["--format", "json", "serve", "--listen", "127.0.0.1:0"])
+            .args(serve_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -83,6 +88,16 @@ impl Collector {
             .unwrap();
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Collector {
+    /// `kill -9`: no shutdown path runs. The data directory is kept for the next collector.
+    fn kill(mut self) -> tempfile::TempDir {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.data, data)
     }
 }
 
@@ -119,13 +134,102 @@ fn assert_clean(result: &Value, requests: u64) {
     assert!(result["p50_ms"].as_f64() <= result["p99_ms"].as_f64());
 }
 
-async fn api(c: &Collector, token: &str, path: &str) -> Value {
+async fn get(c: &Collector, token: &str, path: &str) -> Vec<u8> {
     let ca = muster_agent::transport::fingerprint::Fingerprint::parse(&c.fingerprint).unwrap();
     let (tls, _) = muster_agent::transport::tls::client_config_for_fingerprint(ca).unwrap();
     let client = reqwest::Client::builder().use_preconfigured_tls(tls).build().unwrap();
     let response = client.get(format!("{}{path}", c.url)).bearer_auth(token).send().await.unwrap();
     assert_eq!(response.status(), 200, "{path}");
-    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+    response.bytes().await.unwrap().to_vec()
+}
+
+async fn api(c: &Collector, token: &str, path: &str) -> Value {
+    serde_json::from_slice(&get(c, token, path).await).unwrap()
+}
+
+/// The value of one unlabelled metric in `/metrics`.
+async fn metric(c: &Collector, token: &str, name: &str) -> f64 {
+    let text = String::from_utf8(get(c, token, "/metrics").await).unwrap();
+    let line = text.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{name}: {text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// Findings per (host id, kind).
+async fn findings_by_host(c: &Collector, token: &str) -> std::collections::BTreeMap<(String, String), usize> {
+    let page = api(c, token, "/api/v1/findings?limit=1000").await;
+    assert!(page["next_offset"].is_null(), "one page holds them: {}", page["total"]);
+    let mut by_host = std::collections::BTreeMap::new();
+    for f in page["findings"].as_array().unwrap() {
+        let key = (f["host_id"].as_str().unwrap().to_string(), f["kind"].as_str().unwrap().to_string());
+        *by_host.entry(key).or_default() += 1;
+    }
+    by_host
+}
+
+/// Reports are acknowledged once stored and their evaluation waits in the database: a collector killed with the
+/// evaluation of every report still queued loses none of it. The first collector has no evaluation worker, so
+/// the work is certainly queued when it dies; the next one, on the same data directory, evaluates all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_killed_with_evaluation_queued_loses_no_report_and_no_evaluation() {
+    let c = Collector::start_in(tempfile::tempdir().unwrap(), &["--evaluation-workers", "0"]);
+    let secret = c.cli(&["enroll-secret", "create", "--label", "loadgen-kill"])["secret"].as_str().unwrap().to_string();
+    let token =
+        c.cli(&["token", "create", "--name", "kill", "--role", "viewer"])["token"].as_str().unwrap().to_string();
+    // Real Debian advisories, imported before any host exists: only the queued matching records a match on a host
+    // (the scheduled evaluation at start evaluates rules, it does not match packages).
+    let advisories =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../collector/testdata/advisories/debian/debian-osv-subset.jsonl");
+    c.cli(&["advisories", "import", advisories.to_str().unwrap()]);
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("fleet");
+    let first = loadgen(&c, &secret, &state, &["--hosts", "9", "--concurrency", "3", "--scenario", "first-wave"]);
+    assert_clean(&first, 9);
+    // Every report stored, none evaluated: the nine hosts wait in the queue (published every second).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while metric(&c, &token, "muster_evaluation_queue_hosts").await != 9.0 {
+        assert!(std::time::Instant::now() < deadline, "the backlog never showed the nine hosts");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(findings_by_host(&c, &token).await, Default::default(), "nothing is evaluated without a worker");
+    let page = api(&c, &token, "/api/v1/hosts?limit=100").await;
+    for host in page["hosts"].as_array().unwrap() {
+        let vulns = api(&c, &token, &format!("/api/v1/hosts/{}/vulnerabilities", host["id"].as_str().unwrap())).await;
+        assert!(vulns["matched_at"].is_null(), "nothing is matched without a worker: {vulns}");
+    }
+
+    let data = c.kill();
+    let c = Collector::start_in(data, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while metric(&c, &token, "muster_evaluation_queue_hosts").await != 0.0 {
+        assert!(std::time::Instant::now() < deadline, "hosts still queued after two minutes");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Every report survived the kill with its packages.
+    let page = api(&c, &token, "/api/v1/hosts?limit=100").await;
+    let hosts = page["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 9, "{page}");
+    for host in hosts {
+        let id = host["id"].as_str().unwrap();
+        let software = api(&c, &token, &format!("/api/v1/hosts/{id}/software")).await;
+        assert!(!software.as_array().unwrap().is_empty(), "{host}: no packages stored");
+    }
+    // Every host's packages were matched against the advisories, which only the queued work does, and every
+    // host was evaluated.
+    for host in hosts {
+        let id = host["id"].as_str().unwrap();
+        let vulns = api(&c, &token, &format!("/api/v1/hosts/{id}/vulnerabilities")).await;
+        assert!(vulns["matched_at"].is_string(), "{host}: never matched: {vulns}");
+        // The imported advisories are Debian's: those hosts' packages were checked against them (the other
+        // images' matching ran too, and says which of their ecosystems have no advisories).
+        if host["os_id"] == "debian" {
+            assert!(vulns["packages_checked"].as_u64().unwrap() > 0, "{vulns}");
+            assert!(!vulns["ecosystems"].as_array().unwrap().is_empty(), "{vulns}");
+        }
+    }
+    let by_host = findings_by_host(&c, &token).await;
+    let evaluated: std::collections::BTreeSet<&String> =
+        by_host.keys().filter(|(_, kind)| kind == "rule").map(|(host, _)| host).collect();
+    assert_eq!(evaluated.len(), 9, "{by_host:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
