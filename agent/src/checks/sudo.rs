@@ -37,18 +37,7 @@ pub(crate) enum Include {
 pub(crate) fn scan(path: &str, text: &str) -> Scan {
     let mut result = Scan::default();
     let dir = path.rsplit_once('/').map_or("/", |(dir, _)| if dir.is_empty() { "/" } else { dir });
-    let mut logical = String::new();
-    let mut start = 0;
-    for (index, raw) in text.lines().enumerate() {
-        if logical.is_empty() {
-            start = index + 1;
-        }
-        if let Some(continued) = raw.strip_suffix('\\') {
-            logical.push_str(continued);
-            continue;
-        }
-        logical.push_str(raw);
-        let line = std::mem::take(&mut logical);
+    for (start, line) in logical_lines(text) {
         let line = line.trim();
         if let Some(include) = directive(line, dir) {
             result.includes.push(include);
@@ -62,6 +51,26 @@ pub(crate) fn scan(path: &str, text: &str) -> Scan {
         }
     }
     result
+}
+
+/// sudoers' lines with each trailing `\\` continuation joined, numbered by the line each starts on (the evidence
+/// names it); the sudo check and the accounts inventory read the same syntax.
+pub(crate) fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut logical = String::new();
+    let mut start = 0;
+    for (index, raw) in text.lines().enumerate() {
+        if logical.is_empty() {
+            start = index + 1;
+        }
+        if let Some(continued) = raw.strip_suffix('\\') {
+            logical.push_str(continued);
+            continue;
+        }
+        logical.push_str(raw);
+        out.push((start, std::mem::take(&mut logical)));
+    }
+    out
 }
 
 fn directive(line: &str, dir: &str) -> Option<Include> {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use muster_shared::v1::{Account, SectionName};
 
 use crate::checks::sshd::ConfigFiles;
-use crate::checks::sudo::{Include, includedir_files, scan};
+use crate::checks::sudo::{Include, includedir_files, logical_lines, scan};
 use crate::root::{ErrorLog, SystemRoot};
 
 /// Groups whose members distributions let run anything through sudo, polkit or su.
@@ -77,18 +77,7 @@ pub fn parse_group(text: &str) -> Vec<Group> {
 /// The rules of one sudoers file that grant every command (`... = (runas) [TAGS:] ALL`), one per principal.
 pub fn sudo_grants(path: &str, text: &str) -> Vec<Grant> {
     let mut out = Vec::new();
-    let mut logical = String::new();
-    let mut start = 0;
-    for (index, raw) in text.lines().enumerate() {
-        if logical.is_empty() {
-            start = index + 1;
-        }
-        if let Some(continued) = raw.strip_suffix('\\') {
-            logical.push_str(continued);
-            continue;
-        }
-        logical.push_str(raw);
-        let line = std::mem::take(&mut logical);
+    for (start, line) in logical_lines(text) {
         let line = line.trim();
         if line.is_empty() || line.starts_with('@') || line.starts_with("Defaults") || line.contains("_Alias") {
             continue;
