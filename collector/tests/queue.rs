@@ -198,4 +198,27 @@ async fn claims_are_leased_and_newer_work_survives_a_finish(h: Harness) {
             assert_eq!(store.claim_work("d", lease, lease, 10, None).await.unwrap().len(), 1);
         }
     }
+
+    // A worker that outlives its lease: "late" claims the first host, its lease runs out, "e" claims the host,
+    // finishes it, and a newer report queues it again. Late, "late" finishes (or fails): the newer work stays.
+    let mut newer = debian(&thinkpad);
+    newer.collected_at += chrono::Duration::minutes(2);
+    queued.stored(&first_token, &delta(&newer, &[SectionName::Checks])).await;
+    let late = store.claim_work("late", now, lease, 10, Some(first.as_str())).await.unwrap();
+    assert_eq!(late.len(), 1);
+    let taken = store.claim_work("e", lease, lease + chrono::Duration::minutes(2), 10, Some(first.as_str()));
+    let taken = taken.await.unwrap();
+    assert_eq!(taken.iter().map(|i| i.seq).collect::<Vec<_>>(), [late[0].seq], "the lease ran out");
+    assert!(store.finish_work(&taken[0]).await.unwrap());
+    newer.collected_at += chrono::Duration::minutes(1);
+    queued.stored(&first_token, &delta(&newer, &[SectionName::Checks])).await;
+    assert_eq!(late[0].seq, 1, "the new row's seq repeats the late claim's");
+    assert!(!store.finish_work(&late[0]).await.unwrap());
+    store.retry_work(&late[0], lease + chrono::Duration::hours(1)).await.unwrap();
+    let left = store.claim_work("f", now, lease, 10, Some(first.as_str())).await.unwrap();
+    assert_eq!(
+        left.iter().map(|i| (i.host_id.as_str(), i.work, i.attempts)).collect::<Vec<_>>(),
+        [(first.as_str(), queue::EVALUATE, 1)],
+        "the newest report's work is queued and free"
+    );
 }

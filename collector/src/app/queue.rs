@@ -117,17 +117,25 @@ pub async fn run_batch(state: &AppState, worker: &str, host: Option<&str>) -> Re
     let items = state.store.claim_work(worker, now, now + LEASE, BATCH, host).await?;
     let mut done = 0;
     for item in &items {
+        // A lease that ran out mid-batch may be another worker's claim now: leave the host to it.
+        if (state.clock)() >= item.claimed_until {
+            tracing::warn!(host_id = %item.host_id, "the claim on the host ran out before its turn; left to the next");
+            continue;
+        }
         match process(state, item).await {
-            Ok(()) => {
-                state.store.finish_work(item).await?;
-                done += 1;
-            }
+            Ok(()) => match state.store.finish_work(item).await {
+                Ok(_) => done += 1,
+                // The claim stays until its lease ends, then the work runs again: late, not lost.
+                Err(e) => tracing::warn!(host_id = %item.host_id, error = %e, "cannot mark queued work done"),
+            },
             Err(e) => {
                 let backoff = 1i64.checked_shl(item.attempts.clamp(0, 16) as u32).unwrap_or(MAX_BACKOFF_SECS);
                 let retry_at = (state.clock)() + chrono::TimeDelta::seconds(backoff.min(MAX_BACKOFF_SECS));
                 tracing::warn!(host_id = %item.host_id, attempts = item.attempts, %retry_at, error = %e,
                     "queued work on the host failed; retrying later");
-                state.store.retry_work(item, retry_at).await?;
+                if let Err(e) = state.store.retry_work(item, retry_at).await {
+                    tracing::warn!(host_id = %item.host_id, error = %e, "cannot schedule the retry; the lease will");
+                }
             }
         }
     }

@@ -438,13 +438,15 @@ macro_rules! impl_host_tx {
                     report_id: &str,
                     at: DateTime<Utc>,
                 ) -> Result<(), StoreError> {
-                    // The oldest waiting time stays in `enqueued_at` (what the lag measures); `seq` tells a worker
-                    // that finished an older state that this one is newer.
+                    // The oldest waiting time stays in `enqueued_at` (what the lag measures), the first report
+                    // since a claim in `requeued_at`; `seq` tells a worker that finished an older state that this
+                    // one is newer.
                     sqlx::query(
-                        "INSERT INTO host_work (host_id, work, seq, report_id, enqueued_at, latest_at) \
-                         VALUES ($1, $2, 1, $3, $4, $4) ON CONFLICT (host_id) DO UPDATE SET \
+                        "INSERT INTO host_work (host_id, work, seq, report_id, enqueued_at) \
+                         VALUES ($1, $2, 1, $3, $4) ON CONFLICT (host_id) DO UPDATE SET \
                          work = host_work.work | excluded.work, seq = host_work.seq + 1, \
-                         report_id = excluded.report_id, latest_at = excluded.latest_at",
+                         report_id = excluded.report_id, \
+                         requeued_at = COALESCE(host_work.requeued_at, excluded.enqueued_at)",
                     )
                     .bind(host_id)
                     .bind(work)

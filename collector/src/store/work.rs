@@ -20,6 +20,10 @@ pub struct WorkItem {
     pub enqueued_at: DateTime<Utc>,
     /// Claims so far, this one included.
     pub attempts: i64,
+    /// The claim: its worker and lease end. Finishing or retrying writes only while the row still holds this
+    /// claim, so a worker whose lease ran out cannot drop work another worker claimed or a report queued since.
+    pub claimed_by: String,
+    pub claimed_until: DateTime<Utc>,
 }
 
 /// What is waiting: hosts queued and the oldest waiting since.
@@ -43,9 +47,9 @@ pub trait WorkStore: Send + Sync {
         host: Option<&str>,
     ) -> Result<Vec<WorkItem>, StoreError>;
     /// Removes the host's row when nothing was queued since `item` was claimed (true); otherwise frees the claim so
-    /// the newer work runs next (false).
+    /// the newer work runs next (false). Nothing is written when the row no longer holds `item`'s claim.
     async fn finish_work(&self, item: &WorkItem) -> Result<bool, StoreError>;
-    /// Frees a failed claim, to be claimed again from `retry_at`.
+    /// Frees a failed claim, to be claimed again from `retry_at` (only while the row still holds it).
     async fn retry_work(&self, item: &WorkItem, retry_at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Frees the claims a previous process left. SQLite's file has one collector process, so every claim not
     /// `worker`'s is a dead process's; on PostgreSQL other replicas' claims are live and expire by their lease, so
@@ -77,13 +81,13 @@ macro_rules! impl_work_store {
                 ) -> Result<Vec<WorkItem>, StoreError> {
                     let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new("UPDATE host_work SET claimed_by = ");
                     qb.push_bind(worker.to_owned()).push(", claimed_until = ").push_bind(to_ms(until));
-                    qb.push(", attempts = attempts + 1 WHERE host_id IN (SELECT host_id FROM host_work WHERE ");
+                    qb.push(", requeued_at = NULL, attempts = attempts + 1 WHERE host_id IN (SELECT host_id FROM host_work WHERE ");
                     qb.push("(claimed_until IS NULL OR claimed_until <= ").push_bind(to_ms(now)).push(")");
                     if let Some(host) = host {
                         qb.push(" AND host_id = ").push_bind(host.to_owned());
                     }
                     qb.push(" ORDER BY enqueued_at LIMIT ").push_bind(limit).push($skip_locked).push(")");
-                    qb.push(" RETURNING host_id, work, seq, report_id, enqueued_at, attempts");
+                    qb.push(" RETURNING host_id, work, seq, report_id, enqueued_at, attempts, claimed_by, claimed_until");
                     let rows = qb.build().fetch_all(&self.pool).await?;
                     let mut items = rows
                         .iter()
@@ -95,6 +99,8 @@ macro_rules! impl_work_store {
                                 report_id: r.try_get("report_id")?,
                                 enqueued_at: from_ms(r.try_get("enqueued_at")?),
                                 attempts: r.try_get("attempts")?,
+                                claimed_by: r.try_get::<Option<String>, _>("claimed_by")?.unwrap_or_default(),
+                                claimed_until: from_ms(r.try_get::<Option<i64>, _>("claimed_until")?.unwrap_or(0)),
                             })
                         })
                         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -104,31 +110,45 @@ macro_rules! impl_work_store {
                 }
 
                 async fn finish_work(&self, item: &WorkItem) -> Result<bool, StoreError> {
-                    let done = sqlx::query("DELETE FROM host_work WHERE host_id = $1 AND seq = $2")
-                        .bind(&item.host_id)
-                        .bind(item.seq)
-                        .execute(&self.pool)
-                        .await?;
+                    let done = sqlx::query(
+                        "DELETE FROM host_work WHERE host_id = $1 AND seq = $2 AND claimed_by = $3 \
+                         AND claimed_until = $4",
+                    )
+                    .bind(&item.host_id)
+                    .bind(item.seq)
+                    .bind(&item.claimed_by)
+                    .bind(to_ms(item.claimed_until))
+                    .execute(&self.pool)
+                    .await?;
                     if done.rows_affected() > 0 {
                         return Ok(true);
                     }
-                    // Queued again meanwhile: what remains waits since the report that queued it.
+                    // Queued again meanwhile: what remains waits since the first report that queued it. A claim
+                    // that is no longer this one's (its lease ran out) is left alone.
                     sqlx::query(
                         "UPDATE host_work SET claimed_by = NULL, claimed_until = NULL, attempts = 0, \
-                         enqueued_at = latest_at WHERE host_id = $1",
+                         enqueued_at = COALESCE(requeued_at, enqueued_at), requeued_at = NULL \
+                         WHERE host_id = $1 AND claimed_by = $2 AND claimed_until = $3",
                     )
                     .bind(&item.host_id)
+                    .bind(&item.claimed_by)
+                    .bind(to_ms(item.claimed_until))
                     .execute(&self.pool)
                     .await?;
                     Ok(false)
                 }
 
                 async fn retry_work(&self, item: &WorkItem, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE host_work SET claimed_by = NULL, claimed_until = $1 WHERE host_id = $2")
-                        .bind(to_ms(retry_at))
-                        .bind(&item.host_id)
-                        .execute(&self.pool)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE host_work SET claimed_by = NULL, claimed_until = $1 \
+                         WHERE host_id = $2 AND claimed_by = $3 AND claimed_until = $4",
+                    )
+                    .bind(to_ms(retry_at))
+                    .bind(&item.host_id)
+                    .bind(&item.claimed_by)
+                    .bind(to_ms(item.claimed_until))
+                    .execute(&self.pool)
+                    .await?;
                     Ok(())
                 }
 
