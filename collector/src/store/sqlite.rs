@@ -19,7 +19,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(BUSY_TIMEOUT)
             // A checkpoint that reaches the end of the WAL cuts the file back to this size.
             .pragma("journal_size_limit", WAL_CHECKPOINT_BYTES.to_string());
         let file = options.get_filename().to_owned();
@@ -50,6 +50,11 @@ impl SqliteStore {
 
 /// The WAL beyond which the collector checkpoints it whole and truncates it.
 const WAL_CHECKPOINT_BYTES: u64 = 64 << 20;
+/// How long a statement waits for the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the checkpoint waits for readers and writers. While it waits it holds the write lock, so reports
+/// queue behind it: short, and tried again on the next tick, rather than the statements' 30 s.
+const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often the WAL's size is looked at.
 const WAL_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -61,8 +66,8 @@ fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
 
 /// SQLite's own checkpoints after each commit are passive: under continuous reads they never reach the end of the
 /// WAL, so it grows without bound (7.3 GB for a 343 MB database under `muster-loadgen`, BENCHMARKS.md). When the
-/// WAL passes `WAL_CHECKPOINT_BYTES` a TRUNCATE checkpoint waits (busy timeout) for the readers in flight, copies
-/// every page back and empties the file. Ends when the pool is closed.
+/// WAL passes `WAL_CHECKPOINT_BYTES` a TRUNCATE checkpoint waits (`CHECKPOINT_BUSY_TIMEOUT`) for the readers in
+/// flight, copies every page back and empties the file. Ends when the pool is closed.
 fn spawn_wal_bound(pool: SqlitePool, wal: std::path::PathBuf) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(WAL_CHECK_INTERVAL);
@@ -76,7 +81,7 @@ fn spawn_wal_bound(pool: SqlitePool, wal: std::path::PathBuf) {
             if size < WAL_CHECKPOINT_BYTES {
                 continue;
             }
-            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&pool).await {
+            match checkpoint(&pool).await {
                 Ok((0, _, _)) => tracing::debug!(wal_bytes = size, "WAL checkpointed and truncated"),
                 Ok((_, log, done)) => {
                     tracing::debug!(wal_bytes = size, log, done, "WAL checkpoint incomplete: readers kept it busy")
@@ -86,6 +91,19 @@ fn spawn_wal_bound(pool: SqlitePool, wal: std::path::PathBuf) {
             }
         }
     });
+}
+
+/// One TRUNCATE checkpoint on a pooled connection whose busy timeout is lowered for it and restored after (a
+/// connection that cannot be restored is closed, not returned to the pool).
+async fn checkpoint(pool: &SqlitePool) -> Result<(i64, i64, i64), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let set = |d: Duration| format!("PRAGMA busy_timeout = {}", d.as_millis());
+    sqlx::query(&set(CHECKPOINT_BUSY_TIMEOUT)).execute(&mut *conn).await?;
+    let result = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await;
+    if sqlx::query(&set(BUSY_TIMEOUT)).execute(&mut *conn).await.is_err() {
+        conn.close_on_drop();
+    }
+    result
 }
 
 super::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
