@@ -46,8 +46,10 @@ pub struct ScheduleArgs {
     pub evaluation_interval: Duration,
     /// Workers in this process evaluating the work stored reports queue (rules, package matching). `0` makes a
     /// replica that only stores reports, leaving the queue to the others on one PostgreSQL: its reports are
-    /// answered as before and their findings wait until a collector with a worker runs.
-    #[arg(long, env = "MUSTER_EVALUATION_WORKERS", default_value_t = 1,
+    /// answered as before and their findings wait until a collector with a worker runs. Four by default: a first
+    /// report's evaluation waits on the database as much as it computes, and one worker left findings of a
+    /// first-report wave trailing by half a minute (BENCHMARKS.md, evaluation off the request path).
+    #[arg(long, env = "MUSTER_EVALUATION_WORKERS", default_value_t = 4,
         value_parser = clap::value_parser!(u8).range(0..=16))]
     pub evaluation_workers: u8,
     /// Advisory sources `serve` refreshes on its own, as `advisories update --source` (URLs or a mirror
