@@ -9,7 +9,7 @@ use crate::common::{Harness, Machine, debian, full};
 
 both!(size_limits_refuse_before_and_during_decompression, content_limits_refuse_before_storing);
 both!(axum_rejections_answer_the_documented_json, reports_are_admitted_one_per_host_and_bounded_in_all);
-both!(reports_refuse_the_hostnames_enrolment_refuses);
+both!(reports_refuse_the_hostnames_enrolment_refuses, small_reports_are_admitted_while_large_ones_fill_the_collector);
 
 /// A hostname with a NUL or a terminal escape, or over 255 bytes, is refused by a report as by enrolment (issue 15,
 /// defect 9): 400 naming the field, nothing stored (PostgreSQL cannot even store a NUL: it was a 500 there).
@@ -49,7 +49,7 @@ async fn reports_are_admitted_one_per_host_and_bounded_in_all(h: Harness) {
     let envelope = full(&report);
     let body = serde_json::to_vec(&envelope).unwrap();
 
-    let in_flight = h.state.ingest.enter(&host_id).unwrap();
+    let in_flight = h.state.ingest.enter(&host_id, None).unwrap();
     let request = |body: Vec<u8>| {
         axum::http::Request::post("/api/v1/agent/report")
             .header(axum::http::header::AUTHORIZATION, format!("Bearer {token}"))
@@ -64,7 +64,7 @@ async fn reports_are_admitted_one_per_host_and_bounded_in_all(h: Harness) {
 
     // Other hosts' reports fill the collector's bound.
     let others: Vec<_> =
-        (0..h.state.ingest.max()).map(|i| h.state.ingest.enter(&format!("other-{i}")).unwrap()).collect();
+        (0..h.state.ingest.max()).map(|i| h.state.ingest.enter(&format!("other-{i}"), None).unwrap()).collect();
     let (status, headers, answer) = h.send(request(body.clone())).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
     assert_eq!((answer["error"].as_str(), headers["retry-after"].to_str().unwrap()), (Some("busy"), "10"));
@@ -75,6 +75,78 @@ async fn reports_are_admitted_one_per_host_and_bounded_in_all(h: Harness) {
 
     let (status, _, answer) = h.send(request(body)).await;
     assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("stored")), "{answer}");
+}
+
+/// A body that declares at most 16 KiB takes a place in the small lane (issue 14): with every large place taken, an
+/// agent's small report is still stored, while a body that does not declare its length is refused 503. A small body
+/// that decodes over 256 KiB needs a large place as well; a full small lane refuses; a body longer than it declared
+/// is refused. Nothing of a refused report is stored.
+async fn small_reports_are_admitted_while_large_ones_fill_the_collector(h: Harness) {
+    use muster_collector::app::gate::{SMALL_BODY_BYTES, SMALL_DECODED_BYTES};
+    let (host_id, token, report) = setup(&h).await;
+    let viewer = h.api_token(Role::Viewer).await;
+    let sections = || async { h.get(&format!("/api/v1/hosts/{host_id}"), &viewer).await.1["sections"].clone() };
+    let send = |body: Vec<u8>, declared: Option<usize>| {
+        let mut request = axum::http::Request::post("/api/v1/agent/report")
+            .header(axum::http::header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .header(axum::http::header::CONTENT_ENCODING, "zstd");
+        if let Some(n) = declared {
+            request = request.header(axum::http::header::CONTENT_LENGTH, n);
+        }
+        h.send(request.body(axum::body::Body::from(body)).unwrap())
+    };
+    let zstd = |json: &[u8]| zstd::encode_all(json, 3).unwrap();
+
+    // The large places are all taken by other hosts' reports.
+    let large: Vec<_> =
+        (0..h.state.ingest.max()).map(|i| h.state.ingest.enter(&format!("large-{i}"), None).unwrap()).collect();
+    let first = zstd(&serde_json::to_vec(&full(&report)).unwrap());
+    assert!(first.len() as u64 <= SMALL_BODY_BYTES, "the fixture report compresses to {} bytes", first.len());
+    let (status, headers, answer) = send(first.clone(), None).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("busy")), "{answer}");
+    assert_eq!(headers["retry-after"], "10");
+    assert_eq!(sections().await, json!({}), "nothing stored from a refused report");
+    // A body that claims less than it carries is refused, not read past its claim.
+    let (status, _, answer) = send(first.clone(), Some(first.len() - 1)).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{answer}");
+    assert_eq!(sections().await, json!({}));
+    let (status, _, answer) = send(first.clone(), Some(first.len())).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("stored")), "{answer}");
+    assert_ne!(sections().await, json!({}));
+
+    // A small body that decodes past the small lane's limit (the same kind of report, padded with whitespace) waits
+    // for a large place like any large report, and is stored once one is free.
+    let mut padded_envelope = full(&report);
+    padded_envelope.report_id = format!("{}-padded", padded_envelope.report_id);
+    let mut padded = serde_json::to_vec(&padded_envelope).unwrap();
+    padded.pop();
+    padded.resize(SMALL_DECODED_BYTES + 1024, b' ');
+    padded.push(b'}');
+    let padded = zstd(&padded);
+    assert!(padded.len() as u64 <= SMALL_BODY_BYTES, "{}", padded.len());
+    let (status, _, answer) = send(padded.clone(), Some(padded.len())).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("busy")), "{answer}");
+    let (_, history) = h.get(&format!("/api/v1/hosts/{host_id}/history"), &viewer).await;
+    drop(large);
+    let (status, _, answer) = send(padded.clone(), Some(padded.len())).await;
+    assert_eq!((status, answer["report_id"].as_str()), (StatusCode::OK, Some(padded_envelope.report_id.as_str())));
+    assert_eq!(answer["status"], "stored", "{answer}");
+    let (_, later) = h.get(&format!("/api/v1/hosts/{host_id}/history"), &viewer).await;
+    assert_eq!(later, history, "the same inventory again changes nothing, whichever lane stored it");
+
+    // A full small lane refuses small bodies, while a large place still takes an undeclared one.
+    let small: Vec<_> = (0..h.state.ingest.small_max())
+        .map(|i| h.state.ingest.enter(&format!("small-{i}"), Some(683)).unwrap())
+        .collect();
+    let mut again = full(&report);
+    again.report_id = format!("{}-again", again.report_id);
+    let again = zstd(&serde_json::to_vec(&again).unwrap());
+    let (status, _, answer) = send(again.clone(), Some(again.len())).await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("busy")), "{answer}");
+    let (status, _, answer) = send(again, None).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("stored")), "{answer}");
+    drop(small);
 }
 
 /// SQLite's "database is locked" is contention, answered 503 with a time to retry rather than a 500: a real lock

@@ -81,21 +81,6 @@ pub async fn report(
     {
         return Err(host_mismatch());
     }
-    // Admitted before the body is read: a refused report costs no memory and no database time.
-    let _ticket = state.ingest.enter(&auth.host_id).map_err(|busy| match busy {
-        Busy::Host => AppError::Throttled {
-            code: "report_in_progress",
-            retry_after_secs: busy.retry_after_secs(),
-            message: "this host's previous report is still being stored; retry later".to_owned(),
-        },
-        Busy::Collector => AppError::Unavailable {
-            code: "busy",
-            retry_after_secs: busy.retry_after_secs(),
-            message: "the collector is storing as many reports as it takes at once; retry later".to_owned(),
-        },
-    })?;
-    let encoding = decode::parse_encoding(headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()))
-        .map_err(|e| AppError::UnsupportedMediaType { message: e.to_string() })?;
     let too_large = || AppError::PayloadTooLarge {
         limit: "max_body_bytes",
         message: format!("the request body is over {} bytes", limits.max_body_bytes),
@@ -105,20 +90,35 @@ pub async fn report(
     if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(body, limits.max_body_bytes).await.map_err(|_| too_large())?;
+    // Admitted before the body is read: a refused report costs no memory and no database time.
+    let mut ticket = state.ingest.enter(&auth.host_id, declared).map_err(busy)?;
+    let encoding = decode::parse_encoding(headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()))
+        .map_err(|e| AppError::UnsupportedMediaType { message: e.to_string() })?;
+    let body = if ticket.is_small() {
+        // The small lane holds no more than the body declared, whatever arrives.
+        let declared = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        axum::body::to_bytes(body, declared).await.map_err(|_| {
+            AppError::bad_request("invalid_request", "the request body is longer than its Content-Length")
+        })?
+    } else {
+        axum::body::to_bytes(body, limits.max_body_bytes).await.map_err(|_| too_large())?
+    };
 
-    let decode_limits = limits.clone();
-    let envelope = tokio::task::spawn_blocking(move || decode::decode_envelope(&body, encoding, &decode_limits))
-        .await
-        .map_err(AppError::internal)?
-        .map_err(|e| match e {
-            decode::DecodeError::UnsupportedEncoding(_) => AppError::UnsupportedMediaType { message: e.to_string() },
-            decode::DecodeError::TooLarge { limit } => AppError::PayloadTooLarge { limit, message: e.to_string() },
-            decode::DecodeError::OverLimit { limit } => AppError::LimitExceeded { limit, message: e.to_string() },
-            decode::DecodeError::Corrupt(_) | decode::DecodeError::Invalid(_) => {
-                AppError::bad_request("invalid_report", e.to_string())
-            }
-        })?;
+    let decoded_limit = ticket.decoded_limit(limits.max_decompressed_bytes);
+    let mut envelope = decode_report(body.clone(), encoding, &limits, decoded_limit).await?;
+    if matches!(envelope, Err(decode::DecodeError::TooLarge { .. })) && decoded_limit < limits.max_decompressed_bytes {
+        // A small body that decodes large is a report like any other, decoded again in a large place.
+        ticket.widen().map_err(busy)?;
+        envelope = decode_report(body, encoding, &limits, limits.max_decompressed_bytes).await?;
+    }
+    let envelope = envelope.map_err(|e| match e {
+        decode::DecodeError::UnsupportedEncoding(_) => AppError::UnsupportedMediaType { message: e.to_string() },
+        decode::DecodeError::TooLarge { limit } => AppError::PayloadTooLarge { limit, message: e.to_string() },
+        decode::DecodeError::OverLimit { limit } => AppError::LimitExceeded { limit, message: e.to_string() },
+        decode::DecodeError::Corrupt(_) | decode::DecodeError::Invalid(_) => {
+            AppError::bad_request("invalid_report", e.to_string())
+        }
+    })?;
 
     let report_id = envelope.report_id.clone();
     let reporter = Reporter { host_id: &auth.host_id, machine_id: auth.machine_id.as_deref() };
@@ -141,6 +141,35 @@ pub async fn report(
         IngestOutcome::UnknownHost => {
             Err(AppError::Unauthorized { code: "invalid_token", message: "this host no longer exists".to_owned() })
         }
+    }
+}
+
+/// Decodes off the async threads, to at most `max_decoded` bytes; the outer error is the decoder's task failing.
+async fn decode_report(
+    body: Bytes,
+    encoding: decode::Encoding,
+    limits: &crate::config::Limits,
+    max_decoded: usize,
+) -> Result<Result<muster_shared::v1::ReportEnvelope, decode::DecodeError>, AppError> {
+    let mut limits = limits.clone();
+    limits.max_decompressed_bytes = max_decoded;
+    tokio::task::spawn_blocking(move || decode::decode_envelope(&body, encoding, &limits))
+        .await
+        .map_err(AppError::internal)
+}
+
+fn busy(busy: Busy) -> AppError {
+    match busy {
+        Busy::Host => AppError::Throttled {
+            code: "report_in_progress",
+            retry_after_secs: busy.retry_after_secs(),
+            message: "this host's previous report is still being stored; retry later".to_owned(),
+        },
+        Busy::Collector => AppError::Unavailable {
+            code: "busy",
+            retry_after_secs: busy.retry_after_secs(),
+            message: "the collector is storing as many reports as it takes at once; retry later".to_owned(),
+        },
     }
 }
 

@@ -132,6 +132,11 @@ pub struct ConnectionArgs {
     /// 503 with a time to retry. A host's second report while its first is in flight is answered 429.
     #[arg(long, env = "MUSTER_MAX_REPORTS_IN_FLIGHT")]
     pub max_reports_in_flight: Option<usize>,
+    /// Small reports handled at once besides those: a body of at most 16 KiB (an unchanged agent's hash-only report
+    /// is under 1 KiB) decoding to at most 256 KiB takes a place of its own, so a fleet's unchanged reports are not
+    /// turned away while large ones are stored.
+    #[arg(long, env = "MUSTER_MAX_SMALL_REPORTS_IN_FLIGHT", default_value_t = crate::app::gate::DEFAULT_SMALL_MAX)]
+    pub max_small_reports_in_flight: usize,
 }
 
 impl ConnectionArgs {
@@ -321,10 +326,15 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     tracing::info!(url = %started.url, "collector started");
 
     let postgres = !settings.database_url.expose().starts_with("sqlite:");
-    let ingest = crate::app::gate::IngestGate::new(
+    let ingest = crate::app::gate::IngestGate::with_small_lane(
         args.connections.max_reports_in_flight.unwrap_or(crate::app::gate::IngestGate::default_max(postgres)),
+        args.connections.max_small_reports_in_flight,
     );
-    tracing::info!(max_reports_in_flight = ingest.max(), "ingest bound");
+    tracing::info!(
+        max_reports_in_flight = ingest.max(),
+        max_small_reports_in_flight = ingest.small_max(),
+        "ingest bound"
+    );
     let state = AppState {
         ingest,
         store: Arc::clone(&store),
