@@ -110,6 +110,7 @@ async fn small_reports_are_admitted_while_large_ones_fill_the_collector(h: Harne
     // A body that claims less than it carries is refused, not read past its claim.
     let (status, _, answer) = send(first.clone(), Some(first.len() - 1)).await;
     assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("Content-Length"), "{answer}");
     assert_eq!(sections().await, json!({}));
     let (status, _, answer) = send(first.clone(), Some(first.len())).await;
     assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("stored")), "{answer}");

@@ -97,8 +97,9 @@ pub async fn report(
     let body = if ticket.is_small() {
         // The small lane holds no more than the body declared, whatever arrives.
         let declared = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
-        axum::body::to_bytes(body, declared).await.map_err(|_| {
-            AppError::bad_request("invalid_request", "the request body is longer than its Content-Length")
+        axum::body::to_bytes(body, declared).await.map_err(|e| {
+            let message = format!("the request body does not match its Content-Length of {declared} bytes: {e}");
+            AppError::bad_request("invalid_request", message)
         })?
     } else {
         axum::body::to_bytes(body, limits.max_body_bytes).await.map_err(|_| too_large())?
