@@ -192,9 +192,8 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
     let report: &'a Report = &input.report;
     let mut events = Vec::new();
     if let (Some(software), Some(old)) = (&report.software, &prior.packages) {
-        let old: Vec<StoredPackage> = old.iter().map(|l| l.package.clone()).collect();
         let new: Vec<StoredPackage> = software.packages.iter().map(Into::into).collect();
-        events.extend(diff::package_events(&old, &new));
+        events.extend(diff::package_events(old.iter().map(|l| &l.package), &new));
     }
     if let (Some(new), Some(old)) = (&report.hardware, &prior.hardware) {
         events.extend(diff::hardware_events(old, new));

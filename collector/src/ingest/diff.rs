@@ -22,9 +22,12 @@ impl From<&Package> for StoredPackage {
 
 /// Package changes. Packages are matched on (kind, name, arch); a single version replaced by another is an upgrade
 /// (or a downgrade where the kind's version order is known), anything else is installs and removals.
-pub fn package_events(old: &[StoredPackage], new: &[StoredPackage]) -> Vec<HistoryEvent> {
+pub fn package_events<'p>(
+    old: impl IntoIterator<Item = &'p StoredPackage>,
+    new: impl IntoIterator<Item = &'p StoredPackage>,
+) -> Vec<HistoryEvent> {
     type Key<'a> = (&'a str, &'a str, Option<&'a str>);
-    fn group(list: &[StoredPackage]) -> BTreeMap<Key<'_>, BTreeSet<&str>> {
+    fn group<'a>(list: impl IntoIterator<Item = &'a StoredPackage>) -> BTreeMap<Key<'a>, BTreeSet<&'a str>> {
         let mut map: BTreeMap<Key<'_>, BTreeSet<&str>> = BTreeMap::new();
         for p in list {
             map.entry((p.kind.as_str(), p.name.as_str(), p.arch.as_deref())).or_default().insert(p.version.as_str());
