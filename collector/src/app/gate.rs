@@ -134,9 +134,10 @@ impl IngestGate {
         if hosts.contains(host_id) {
             return Err(Busy::Host);
         }
-        let lane = if declared.is_some_and(|n| n <= SMALL_BODY_BYTES) { &self.small } else { &self.permits };
+        let is_small = declared.is_some_and(|n| n <= SMALL_BODY_BYTES);
+        let lane = if is_small { &self.small } else { &self.permits };
         let permit = Arc::clone(lane).try_acquire_owned().map_err(|_| Busy::Collector)?;
-        let (small, large) = if Arc::ptr_eq(lane, &self.small) { (Some(permit), None) } else { (None, Some(permit)) };
+        let (small, large) = if is_small { (Some(permit), None) } else { (None, Some(permit)) };
         hosts.insert(host_id.to_owned());
         Ok(Ticket { gate: Arc::clone(self), host_id: host_id.to_owned(), small, large })
     }
