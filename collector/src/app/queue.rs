@@ -1,7 +1,8 @@
 //! Evaluation off the request path: a stored report is acknowledged at once, and the work it leaves on its host
 //! (evaluating the rules, matching the packages) waits in the database (`host_work`, written in the report's own
 //! transaction, so a crash loses none of it) until a worker claims it. Repeated reports of one host coalesce into
-//! one piece of work. One worker per process; replicas on PostgreSQL share the queue (`FOR UPDATE SKIP LOCKED`).
+//! one piece of work. A process runs `serve --evaluation-workers` workers under one claim name; replicas on
+//! PostgreSQL share the queue (`FOR UPDATE SKIP LOCKED`).
 //! `serve` drains it in the background; the tests and the CLI drain it inline, through the same claim.
 
 use std::sync::Arc;
@@ -190,9 +191,21 @@ pub async fn publish_backlog(state: &AppState) {
     }
 }
 
-/// The background worker of `serve`: frees what a previous process left claimed, then works until the runtime
-/// stops, woken by this process's commits or every `POLL` for other replicas' work.
-pub fn spawn(state: AppState) {
+/// The background workers of `serve`: frees what a previous process left claimed, once, then runs `workers` loops
+/// until the runtime stops, each woken by this process's commits or every `POLL` for other replicas' work and
+/// publishing the backlog after each batch. With none (a replica that only stores reports), the backlog still
+/// reaches `/metrics` every `POLL`.
+pub fn spawn(state: AppState, workers: u8) {
+    if workers == 0 {
+        tracing::info!("evaluation workers: 0; queued evaluation is left to other collectors");
+        tokio::spawn(async move {
+            loop {
+                publish_backlog(&state).await;
+                tokio::time::sleep(POLL).await;
+            }
+        });
+        return;
+    }
     tokio::spawn(async move {
         let queue = state.work.clone();
         match state.store.release_dead_claims(&queue.worker).await {
@@ -200,28 +213,24 @@ pub fn spawn(state: AppState) {
             Ok(n) => tracing::info!(hosts = n, "queued work a previous process had claimed is free again"),
             Err(e) => tracing::warn!(error = %e, "cannot free the previous process's claims; their leases expire"),
         }
-        loop {
-            let done = match run_batch(&state, &queue.worker, None).await {
-                Ok(done) => done,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming queued work failed; trying again");
-                    0
+        for _ in 0..workers {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let queue = state.work.clone();
+                loop {
+                    let done = match run_batch(&state, &queue.worker, None).await {
+                        Ok(done) => done,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "claiming queued work failed; trying again");
+                            0
+                        }
+                    };
+                    publish_backlog(&state).await;
+                    if done == 0 {
+                        let _ = tokio::time::timeout(POLL, queue.wake.notified()).await;
+                    }
                 }
-            };
-            publish_backlog(&state).await;
-            if done == 0 {
-                let _ = tokio::time::timeout(POLL, queue.wake.notified()).await;
-            }
-        }
-    });
-}
-
-/// Without a worker (`serve --evaluation-workers 0`) the backlog still reaches `/metrics`, every `POLL`.
-pub fn spawn_backlog_publisher(state: AppState) {
-    tokio::spawn(async move {
-        loop {
-            publish_backlog(&state).await;
-            tokio::time::sleep(POLL).await;
+            });
         }
     });
 }

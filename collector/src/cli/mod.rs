@@ -358,14 +358,7 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     }
     crate::app::queue::publish_backlog(&state).await;
     crate::app::evaluation::spawn(state.clone(), args.schedule.evaluation_interval);
-    if args.schedule.evaluation_workers > 0 {
-        for _ in 0..args.schedule.evaluation_workers {
-            crate::app::queue::spawn(state.clone());
-        }
-    } else {
-        tracing::info!("evaluation workers: 0; queued evaluation is left to other collectors");
-        crate::app::queue::spawn_backlog_publisher(state.clone());
-    }
+    crate::app::queue::spawn(state.clone(), args.schedule.evaluation_workers);
     if !args.schedule.advisory_sources.is_empty() {
         use crate::app::advisory_update::{self, Fetcher, Source};
         let sources = args.schedule.advisory_sources.iter().map(|s| Source::parse(s)).collect::<Result<Vec<_>, _>>()?;

@@ -138,8 +138,8 @@ impl Harness {
         Harness::build(self.store.clone(), self.now.clone(), self.backend, policy, rules, self.state.work.mode())
     }
 
-    /// The same database, clock and rules, as `serve` runs: reports are answered once stored and their evaluation
-    /// waits in the queue; no worker runs, so the test drains it (`app::queue::drain`).
+    /// The same database, clock and policy with the built-in rules, as `serve` runs: reports are answered once
+    /// stored and their evaluation waits in the queue; no worker runs, so the test drains it (`app::queue::drain`).
     pub fn queued(&self) -> Harness {
         let rules = muster_collector::rules::Rules::builtin().unwrap();
         let policy = (*self.state.policy).clone();
