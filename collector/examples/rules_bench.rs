@@ -13,6 +13,7 @@ use chrono::{Duration, TimeZone, Utc};
 use muster_collector::app::enrol::{EnrollInput, enrol_host};
 use muster_collector::app::ingest::{IngestInput, store_report};
 use muster_collector::app::{evaluation, findings};
+use muster_collector::identity::Windows;
 use muster_collector::rules::{HostFacts, Rules};
 use muster_collector::store::SqliteStore;
 use muster_shared::v1::{CheckStatus, PendingUpdate, Report, section_hashes};
@@ -133,10 +134,12 @@ async fn main() {
                 tags: Vec::new(),
                 token_hash: format!("bench-token-{i}"),
                 new_host_id: format!("h{i:05}"),
+                proven_host: None,
+                source_ip: None,
             },
             "none",
             seen,
-            seen,
+            Windows { live_since: seen, not_stale_since: seen },
         )
         .await
         .unwrap();

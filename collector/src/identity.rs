@@ -4,12 +4,15 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::disposal::lifecycle::LifecycleState;
+
 /// A stored host that shares the enrolling machine's identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub host_id: String,
     pub machine_id: Option<String>,
     pub last_seen: DateTime<Utc>,
+    pub lifecycle: LifecycleState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,32 +21,67 @@ pub enum Decision {
     Reenrol { host_id: String },
     /// Create a host; flag it and `duplicates` with `duplicate_identity` when that list is not empty.
     New { duplicates: Vec<String> },
+    /// The record this enrolment would take over is live and nothing proves the enrolling agent is its own: hold
+    /// the enrolment for an administrator's approval; the record's agent keeps working meanwhile.
+    Hold { host_id: String },
+    /// The record left service (decommissioning, sanitized, disposed): never taken over.
+    Retired { host_id: String, state: LifecycleState },
+}
+
+/// When a stored host counts as alive, for the two questions an enrolment asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    /// Seen since: another machine claiming its hardware identity is a clone, not a reinstall (hours).
+    pub live_since: DateTime<Utc>,
+    /// Seen since (the stale window, days): its record is taken over only with proof or an administrator's
+    /// approval.
+    pub not_stale_since: DateTime<Utc>,
 }
 
 /// Decides an enrolment among `candidates` (hosts with the same hardware identity, or with the same machine id when
-/// the machine has no hardware identity).
+/// the machine has no hardware identity). `proven` is the host whose current token the enrolling agent presented.
 ///
-/// - same machine id as a candidate: the same installation enrolling again; take it over;
-/// - otherwise, if any candidate was seen since `live_since`, two live machines claim one identity (cloned VMs):
+/// Which record, if any:
+/// - same machine id as a candidate: the same installation enrolling again;
+/// - otherwise, if any candidate was seen since `windows.live_since`, two live machines claim one identity (clones):
 ///   never merge them; create a new host and flag all of them;
-/// - otherwise the old installation is gone (reinstall): take over the most recently seen candidate.
-pub fn decide(machine_id: Option<&str>, candidates: &[Candidate], live_since: DateTime<Utc>) -> Decision {
+/// - otherwise the old installation is gone (reinstall): the most recently seen candidate.
+///
+/// Whether it may be taken over (issue 15: anyone with the enrolment secret and a victim's machine id, which every
+/// viewer can read, could become that host): never once it left service; at once when the agent proves it holds
+/// the record's token (`muster-agent enroll` run again) or the record went stale (a reinstall after the old
+/// installation fell silent); otherwise only after an administrator's approval.
+pub fn decide(machine_id: Option<&str>, candidates: &[Candidate], windows: Windows, proven: Option<&str>) -> Decision {
+    let live_since = windows.live_since;
     let newest = |hosts: &mut dyn Iterator<Item = &Candidate>| hosts.max_by_key(|c| c.last_seen).cloned();
-    if let Some(machine_id) = machine_id
-        && let Some(same) = newest(&mut candidates.iter().filter(|c| c.machine_id.as_deref() == Some(machine_id)))
-    {
-        return Decision::Reenrol { host_id: same.host_id };
+    let same = machine_id
+        .and_then(|machine_id| newest(&mut candidates.iter().filter(|c| c.machine_id.as_deref() == Some(machine_id))));
+    let target = match same {
+        Some(same) => same,
+        None => {
+            // A record that left service is no live twin: its hardware reappearing is refused below.
+            let mut live: Vec<String> = candidates
+                .iter()
+                .filter(|c| c.last_seen >= live_since && c.lifecycle == LifecycleState::InService)
+                .map(|c| c.host_id.clone())
+                .collect();
+            if !live.is_empty() {
+                live.sort();
+                return Decision::New { duplicates: live };
+            }
+            match newest(&mut candidates.iter()) {
+                Some(gone) => gone,
+                None => return Decision::New { duplicates: Vec::new() },
+            }
+        }
+    };
+    if target.lifecycle != LifecycleState::InService {
+        return Decision::Retired { host_id: target.host_id, state: target.lifecycle };
     }
-    let mut live: Vec<String> =
-        candidates.iter().filter(|c| c.last_seen >= live_since).map(|c| c.host_id.clone()).collect();
-    if !live.is_empty() {
-        live.sort();
-        return Decision::New { duplicates: live };
+    if proven != Some(target.host_id.as_str()) && target.last_seen >= windows.not_stale_since {
+        return Decision::Hold { host_id: target.host_id };
     }
-    match newest(&mut candidates.iter()) {
-        Some(gone) => Decision::Reenrol { host_id: gone.host_id },
-        None => Decision::New { duplicates: Vec::new() },
-    }
+    Decision::Reenrol { host_id: target.host_id }
 }
 
 /// Firmware placeholders that identify nothing; the agent drops most, but the collector must not trust that.
@@ -160,31 +198,62 @@ mod tests {
     }
 
     fn cand(id: &str, machine: Option<&str>, seen: u32) -> Candidate {
-        Candidate { host_id: id.into(), machine_id: machine.map(Into::into), last_seen: at(seen) }
+        Candidate {
+            host_id: id.into(),
+            machine_id: machine.map(Into::into),
+            last_seen: at(seen),
+            lifecycle: LifecycleState::InService,
+        }
+    }
+
+    /// Live since hour `live`, not stale since hour `stale`.
+    fn w(live: u32, stale: u32) -> Windows {
+        Windows { live_since: at(live), not_stale_since: at(stale) }
     }
 
     #[test]
-    fn same_machine_id_reenrols_even_when_live() {
+    fn same_machine_id_of_a_live_host_is_held_unless_its_token_proves_it() {
         let c = [cand("h1", Some("m1"), 11)];
-        assert_eq!(decide(Some("m1"), &c, at(10)), Decision::Reenrol { host_id: "h1".into() });
+        assert_eq!(decide(Some("m1"), &c, w(10, 2), None), Decision::Hold { host_id: "h1".into() });
+        assert_eq!(decide(Some("m1"), &c, w(10, 2), Some("h2")), Decision::Hold { host_id: "h1".into() });
+        assert_eq!(decide(Some("m1"), &c, w(10, 2), Some("h1")), Decision::Reenrol { host_id: "h1".into() });
+        // Silent past the live window but not stale: still held.
+        assert_eq!(decide(Some("m1"), &c, w(12, 2), None), Decision::Hold { host_id: "h1".into() });
+        // Stale: the installation is gone; its record is taken over at once.
+        assert_eq!(decide(Some("m1"), &c, w(13, 12), None), Decision::Reenrol { host_id: "h1".into() });
     }
 
     #[test]
-    fn reinstall_takes_over_a_silent_host() {
+    fn reinstall_takes_over_a_stale_host_and_asks_for_a_recent_one() {
         let c = [cand("h1", Some("old"), 3), cand("h0", Some("older"), 1)];
-        assert_eq!(decide(Some("new"), &c, at(10)), Decision::Reenrol { host_id: "h1".into() });
+        assert_eq!(decide(Some("new"), &c, w(10, 4), None), Decision::Reenrol { host_id: "h1".into() });
+        assert_eq!(decide(Some("new"), &c, w(10, 2), None), Decision::Hold { host_id: "h1".into() });
+        assert_eq!(decide(Some("new"), &c, w(10, 2), Some("h1")), Decision::Reenrol { host_id: "h1".into() });
+    }
+
+    #[test]
+    fn a_retired_host_is_never_taken_over() {
+        for state in [LifecycleState::Decommissioning, LifecycleState::Sanitized, LifecycleState::Disposed] {
+            let retired = Candidate { lifecycle: state, ..cand("h1", Some("m1"), 3) };
+            let c = [retired.clone()];
+            let expected = Decision::Retired { host_id: "h1".into(), state };
+            assert_eq!(decide(Some("m1"), &c, w(10, 2), Some("h1")), expected, "even with its token");
+            assert_eq!(decide(Some("new"), &c, w(10, 5), None), expected, "nor by a reinstall");
+            let live = [Candidate { last_seen: at(11), ..retired }];
+            assert_eq!(decide(Some("m1"), &live, w(10, 2), None), Decision::Retired { host_id: "h1".into(), state });
+        }
     }
 
     #[test]
     fn clone_of_a_live_host_is_new_and_flags_both() {
         let c = [cand("h1", Some("m1"), 11), cand("h0", Some("m0"), 1)];
-        assert_eq!(decide(Some("m2"), &c, at(10)), Decision::New { duplicates: vec!["h1".into()] });
+        assert_eq!(decide(Some("m2"), &c, w(10, 2), None), Decision::New { duplicates: vec!["h1".into()] });
     }
 
     #[test]
     fn no_candidates_is_new() {
-        assert_eq!(decide(Some("m"), &[], at(10)), Decision::New { duplicates: vec![] });
-        assert_eq!(decide(None, &[], at(10)), Decision::New { duplicates: vec![] });
+        assert_eq!(decide(Some("m"), &[], w(10, 2), None), Decision::New { duplicates: vec![] });
+        assert_eq!(decide(None, &[], w(10, 2), Some("h1")), Decision::New { duplicates: vec![] });
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub struct Metrics {
     pub report_bytes: IntCounter,
     /// `muster_ingest_duration_seconds`: time from request to answer for reports.
     pub ingest_seconds: Histogram,
-    /// `muster_enrolments_total{kind}`: new or reenrolled hosts.
+    /// `muster_enrolments_total{kind}`: new or reenrolled hosts, or held for an administrator's approval.
     pub enrolments: IntCounterVec,
     /// `muster_errors_total{kind}`: every error answer, by its `error` code (`invalid_token`, `limit_exceeded`, …).
     pub errors: IntCounterVec,
@@ -172,6 +172,7 @@ pub async fn render() -> Response {
 struct Answer {
     status: Option<String>,
     reenrolled: Option<bool>,
+    pending_approval: Option<bool>,
     error: Option<String>,
 }
 
@@ -214,7 +215,13 @@ pub async fn track(request: Request, next: Next) -> Response {
         m.reports.with_label_values(&[outcome.unwrap_or("unknown")]).inc();
     }
     if is_enroll && status.is_success() {
-        let kind = if answer.reenrolled == Some(true) { "reenrolled" } else { "new" };
+        let kind = if answer.pending_approval == Some(true) {
+            "held"
+        } else if answer.reenrolled == Some(true) {
+            "reenrolled"
+        } else {
+            "new"
+        };
         m.enrolments.with_label_values(&[kind]).inc();
     }
     if !status.is_success() {

@@ -152,6 +152,36 @@ pub struct EnrollSecretInfo {
     pub uses: i64,
 }
 
+/// An enrolment that would take over a live host's record, as an administrator decides it: what the new agent
+/// claims next to what the record holds now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct EnrolmentRequestInfo {
+    pub id: String,
+    pub host_id: String,
+    /// `pending`, `approved`, `rejected`, or `superseded` by a newer request for the same host.
+    pub state: String,
+    pub requested_at: DateTime<Utc>,
+    /// The address the request came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    pub secret_id: String,
+    pub hostname: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_serial: Option<String>,
+    pub agent_version: String,
+    /// The record's hostname and last contact now: the agent that keeps working until a decision.
+    pub host_hostname: String,
+    pub host_last_seen: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+}
+
 /// An API token without the token itself (only its hash is kept).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ApiTokenInfo {

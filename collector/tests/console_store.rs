@@ -115,6 +115,7 @@ async fn enrol(h: &Harness, secret: &str, hostname: &str, tags: &[&str]) -> (Str
         system_serial: None,
         agent_version: "0.1.0".to_owned(),
         tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        previous_token: None,
     };
     let request = Request::builder()
         .method(Method::POST)

@@ -24,6 +24,7 @@ use crate::common::{Harness, Machine, debian, full};
 
 both!(disposal_needs_evidence_for_every_disk, agent_sends_results_and_token_is_revoked);
 both!(redeploy_returns_to_service, certificates_are_signed_and_escaped, roles_and_states_are_enforced);
+both!(a_retired_host_is_frozen_never_taken_over_and_its_token_ends_at_disposal);
 
 const NVME_SERIAL: &str = "S4EWNX0R123456A";
 const HDD_SERIAL: &str = "WD-WCC4N7KJ2X9P";
@@ -289,7 +290,7 @@ async fn agent_sends_results_and_token_is_revoked(h: Harness) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(status_body["state"], "sanitized");
     let (status, answer) = h.report(&token, &full(&report_with_disks("x"))).await;
-    assert_eq!((status, answer["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("token_revoked")));
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("host_retired")));
     let audit = disposal_audit(&h).await;
     let sanitized = audit.iter().find(|(a, _)| a == "disposal.sanitized").unwrap();
     assert_eq!(sanitized.1["agent_token_revoked"], true);
@@ -298,6 +299,81 @@ async fn agent_sends_results_and_token_is_revoked(h: Harness) {
     let (_, log) = h.get("/api/v1/admin/audit?limit=1000", &admin).await;
     let imported = log.as_array().unwrap().iter().find(|e| e["action"] == "disposal.verification_imported").unwrap();
     assert_eq!(imported["actor"], "agent");
+}
+
+/// Issue 15, defect 3: a disposed host re-enrolled by anyone with the secret kept reporting a new, unverified disk
+/// while staying `disposed`. A host leaving service accepts no inventory report and no enrolment takes its record
+/// over, even one proving it holds the token; disposal revokes the token even when sanitization did not.
+async fn a_retired_host_is_frozen_never_taken_over_and_its_token_ends_at_disposal(h: Harness) {
+    let analyst = h.api_token(Role::Analyst).await;
+    let (host_id, token) = laptop(&h, "SAMSUNG MZVLB512HAJQ-000L7").await;
+    let (_, secret) = h.enroll_secret(None).await;
+    // Two take-overs of the live record wait for an administrator when the disposal starts.
+    for _ in 0..2 {
+        assert_eq!(h.enroll(&secret, &machine()).await.0, StatusCode::ACCEPTED);
+        h.advance(chrono::Duration::seconds(1));
+    }
+    let base = format!("/api/v1/disposal/hosts/{host_id}");
+    assert_eq!(post(&h, &format!("{base}/start"), &analyst, start_body("Ana", "Bo", false)).await.0, StatusCode::OK);
+
+    // Decommissioning: a report with another disk is refused and nothing of it is stored.
+    h.advance(chrono::Duration::minutes(5));
+    let swapped = report_with_disks("UNVERIFIED SSD");
+    let (status, body) = h.report(&token, &full(&swapped)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("host_retired")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("decommissioning"), "{body}");
+    let (_, host) = h.get(&format!("/api/v1/hosts/{host_id}"), &analyst).await;
+    let models: Vec<&str> = host["sections"]["hardware"]["content"]["disks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["model"].as_str())
+        .collect();
+    assert!(models.contains(&"SAMSUNG MZVLB512HAJQ-000L7") && !models.contains(&"UNVERIFIED SSD"), "{models:?}");
+    // No enrolment takes the record over, with or without the record's own token.
+    for proof in [None, Some(token.as_str())] {
+        let (status, body) = h.enroll_with(&secret, &machine(), proof).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("host_retired")), "{body}");
+    }
+    // A take-over held before the disposal started is never handed over: approving it closes it with the reason.
+    let admin = h.api_token(Role::Admin).await;
+    let held_before: Vec<String> =
+        h.store.list_enrolment_requests(false, 10).await.unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(held_before.len(), 2, "held in the setup above");
+    let approve = format!("/api/v1/admin/enrolments/{}/approve", held_before[0]);
+    let (status, body) = post(&h, &approve, &admin, json!({})).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("host_retired")), "{body}");
+    let (_, all) = h.get("/api/v1/admin/enrolments?all=true", &admin).await;
+    let closed = all.as_array().unwrap().iter().find(|r| r["id"] == held_before[0].as_str()).unwrap();
+    assert_eq!((closed["state"].as_str(), closed["decided_by"].as_str()), (Some("rejected"), Some("lifecycle")));
+    // The verification the agent sends for its disposal is still accepted: that is how the evidence arrives.
+    let dir = tempfile::tempdir().unwrap();
+    let clean = image(dir.path(), "clean.img", 4 << 20, None);
+    let result = verification(&clean, ("nvme0n1", NVME_SERIAL), Some(&host_id), h.now(), "agent-1");
+    let (status, body) = post(&h, "/api/v1/agent/disposal", &token, serde_json::to_value(&result).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Sanitized without revoking the token, then disposed: the token ends there.
+    let destroy = json!({ "disk": HDD_SERIAL, "method": "shred", "witness": "Carla Dias" });
+    assert_eq!(post(&h, &format!("{base}/destruction"), &analyst, destroy).await.1["state"], "sanitized");
+    let (status, body) = h.report(&token, &full(&swapped)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("host_retired")), "{body}");
+    let complete = json!({ "destination": "resale", "reference": "invoice 2026-119" });
+    assert_eq!(post(&h, &format!("{base}/complete"), &analyst, complete).await.1["state"], "disposed");
+    // Disposal closes what was still held for the host.
+    let (_, all) = h.get("/api/v1/admin/enrolments?all=true", &admin).await;
+    let other = all.as_array().unwrap().iter().find(|r| r["id"] == held_before[1].as_str()).unwrap();
+    assert_eq!((other["state"].as_str(), other["decided_by"].as_str()), (Some("rejected"), Some("disposal")));
+    let (status, body) = h.report(&token, &full(&swapped)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("host_retired")), "{body}");
+    let (status, body) = h.enroll(&secret, &machine()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("host_retired")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("disposed"), "{body}");
+    let (_, log) = h.get("/api/v1/admin/audit?limit=1000", &admin).await;
+    let refused = log.as_array().unwrap().iter().filter(|e| e["action"] == "host.enroll_refused").count();
+    assert_eq!(refused, 3);
+    let (_, hosts) = h.get("/api/v1/hosts", &admin).await;
+    assert_eq!(hosts["total"], 1, "no new host either");
 }
 
 async fn redeploy_returns_to_service(h: Harness) {

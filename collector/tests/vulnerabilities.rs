@@ -82,10 +82,16 @@ fn ids(body: &Value) -> BTreeSet<String> {
 
 /// Enrols the ThinkPad and sends `report` in full; returns (host id, viewer token).
 async fn enrolled_with(h: &Harness, report: &Report) -> (String, String) {
+    let (host, viewer, _) = enrolled_reporting(h, report).await;
+    (host, viewer)
+}
+
+/// (host id, viewer API token, the host's token for later reports).
+async fn enrolled_reporting(h: &Harness, report: &Report) -> (String, String, String) {
     let (_, secret) = h.enroll_secret(None).await;
     let (host, host_token) = h.enrolled(&secret, &Machine::thinkpad("m-thinkpad")).await;
     h.stored(&host_token, &common::full(report)).await;
-    (host, h.api_token(Role::Viewer).await)
+    (host, h.api_token(Role::Viewer).await, host_token)
 }
 
 async fn import_twice_is_a_no_op(h: Harness) {
@@ -132,7 +138,7 @@ async fn before_the_fix_is_listed_the_fixed_version_is_not(h: Harness) {
     let machine = Machine::thinkpad("m-thinkpad");
     // 2.36-9+deb12u3 fixes DSA-5514-1 but predates DSA-5611-1's fix.
     let report = with_source(common::debian(&machine), "glibc", "2.36-9+deb12u3");
-    let (host, token) = enrolled_with(&h, &report).await;
+    let (host, token, host_token) = enrolled_reporting(&h, &report).await;
     let body = host_vulns(&h, &token, &host).await;
     let expected: BTreeSet<(String, String, Option<String>)> = [
         ("DSA-5611-1", "libc-bin", Some("2.36-9+deb12u4")),
@@ -160,8 +166,6 @@ async fn before_the_fix_is_listed_the_fixed_version_is_not(h: Harness) {
     assert_eq!(found(&body), offline);
 
     // The fixed version: DSA-5611-1 is gone at the next report.
-    let (_, secret) = h.enroll_secret(None).await;
-    let (_, host_token) = h.enrolled(&secret, &machine).await;
     h.stored(&host_token, &common::full(&with_source(common::debian(&machine), "glibc", "2.36-9+deb12u4"))).await;
     let body = host_vulns(&h, &token, &host).await;
     assert_eq!(ids(&body), ["CVE-2023-51767".to_owned()].into());
@@ -324,7 +328,8 @@ async fn rule_findings(h: &Harness, token: &str) -> i64 {
 async fn vulnerabilities_share_the_findings_lifecycle(h: Harness) {
     import(&h, &[testdata(DEBIAN), testdata(KEV)]).await;
     let machine = Machine::thinkpad("m-thinkpad");
-    let (host, token) = enrolled_with(&h, &with_source(common::debian(&machine), "glibc", "2.36-9+deb12u3")).await;
+    let (host, token, host_token) =
+        enrolled_reporting(&h, &with_source(common::debian(&machine), "glibc", "2.36-9+deb12u3")).await;
     let analyst = h.api_token(muster_collector::model::Role::Analyst).await;
     let rules_before = rule_findings(&h, &token).await;
 
@@ -358,8 +363,6 @@ async fn vulnerabilities_share_the_findings_lifecycle(h: Harness) {
     assert_eq!(body["status"], "acknowledged");
 
     // The fixed glibc resolves the fix finding; rule findings are untouched.
-    let (_, secret) = h.enroll_secret(None).await;
-    let (_, host_token) = h.enrolled(&secret, &machine).await;
     h.stored(&host_token, &common::full(&with_source(common::debian(&machine), "glibc", "2.36-9+deb12u4"))).await;
     let (resolved, _) = vuln_findings(&h, &token, &host, "resolved").await;
     assert_eq!(resolved, vec![("vuln.fix".to_owned(), "glibc".to_owned(), "medium".to_owned())]);

@@ -73,7 +73,8 @@ impl Collector {
         tags: &[String],
     ) -> Result<EnrollResponse, ClientError> {
         let fail = |reason: String| ClientError::Enroll { hostname: identity.hostname.clone(), reason };
-        let request = serde_json::to_vec(&enroll_request(secret, identity, tags)).map_err(|e| fail(e.to_string()))?;
+        let request =
+            serde_json::to_vec(&enroll_request(secret, identity, tags, None)).map_err(|e| fail(e.to_string()))?;
         let response = self
             .http
             .post(self.enroll_url.clone())

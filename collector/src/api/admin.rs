@@ -1,4 +1,4 @@
-//! Admin-only endpoints: enrolment secrets and the audit log.
+//! Admin-only endpoints: enrolment secrets, held enrolments and the audit log.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -12,10 +12,12 @@ use super::auth::{ApiAuth, ClientIp};
 use super::hosts::query;
 use crate::AppState;
 use crate::app::admin::{self, AdminError};
+use crate::app::enrol::{self, DecideError, Verdict};
 use crate::config::parse_duration;
 use crate::error::AppError;
 use crate::model::Role;
-use crate::views::{AuditEntry, EnrollSecretInfo};
+use crate::views::{AuditEntry, EnrollSecretInfo, EnrolmentRequestInfo};
+use serde_json::{Value, json};
 
 impl From<AdminError> for AppError {
     fn from(e: AdminError) -> AppError {
@@ -117,4 +119,84 @@ pub async fn audit(
         return Err(AppError::bad_request("invalid_query", "limit must be 1..=1000"));
     }
     Ok(Json(state.store.list_audit(limit).await?))
+}
+
+impl From<DecideError> for AppError {
+    fn from(e: DecideError) -> AppError {
+        match e {
+            e @ DecideError::NotPending(_) => AppError::Conflict { code: "not_pending", message: e.to_string() },
+            e @ DecideError::Retired { .. } => AppError::Conflict { code: "host_retired", message: e.to_string() },
+            DecideError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EnrolmentQuery {
+    /// Also the decided and superseded requests (default: pending only).
+    pub all: Option<bool>,
+    /// Newest requests to return, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// Enrolments held because they would take over a live host's record, newest first (admin).
+#[utoipa::path(get, path = "/api/v1/admin/enrolments", tag = "admin", params(EnrolmentQuery),
+    responses((status = 200, body = Vec<EnrolmentRequestInfo>), (status = 403, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn list_enrolments(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    q: Result<Query<EnrolmentQuery>, QueryRejection>,
+) -> Result<Json<Vec<EnrolmentRequestInfo>>, AppError> {
+    auth.require(Role::Admin)?;
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::bad_request("invalid_query", "limit must be 1..=1000"));
+    }
+    Ok(Json(state.store.list_enrolment_requests(q.all.unwrap_or(false), limit).await?))
+}
+
+async fn decide(
+    state: AppState,
+    auth: ApiAuth,
+    ip: String,
+    id: String,
+    verdict: Verdict,
+) -> Result<Json<Value>, AppError> {
+    auth.require(Role::Admin)?;
+    let now = (state.clock)();
+    let held = enrol::decide_held(state.store.as_ref(), &auth.actor(ip), &id, verdict, now).await?;
+    let state_name = if verdict == Verdict::Approve { "approved" } else { "rejected" };
+    Ok(Json(json!({ "id": held.id, "host_id": held.host_id, "state": state_name })))
+}
+
+/// Approve a held enrolment: the waiting agent takes the host's record over and the old agent's token stops
+/// working (admin).
+#[utoipa::path(post, path = "/api/v1/admin/enrolments/{id}/approve", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, description = "`{id, host_id, state}`"),
+        (status = 409, description = "`not_pending` (decided, superseded or unknown) or `host_retired`", body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn approve_enrolment(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    decide(state, auth, ip, id, Verdict::Approve).await
+}
+
+/// Reject a held enrolment: its token never works; the host's agent goes on as before (admin).
+#[utoipa::path(post, path = "/api/v1/admin/enrolments/{id}/reject", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, description = "`{id, host_id, state}`"),
+        (status = 409, description = "`not_pending`: decided, superseded or unknown", body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn reject_enrolment(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    decide(state, auth, ip, id, Verdict::Reject).await
 }

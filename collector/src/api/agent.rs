@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use muster_shared::v1::{EnrollResponse, ReportAck, ReportStatus};
 
 use super::auth::{AgentAuth, ClientIp};
@@ -26,8 +26,10 @@ pub const MAX_ENROLL_BODY: usize = 64 << 10;
     request_body(content = crate::api::openapi::EnrollRequestSchema, content_type = "application/json"),
     responses(
         (status = 200, body = crate::api::openapi::EnrollResponseSchema),
+        (status = 202, description = "`pending_approval`: the enrolment would take over a live host's record and waits for an administrator; the token works once approved", body = crate::api::openapi::EnrollResponseSchema),
         (status = 400, body = crate::api::openapi::ApiErrorSchema),
         (status = 401, description = "invalid, revoked or expired secret", body = crate::api::openapi::ApiErrorSchema),
+        (status = 409, description = "`host_retired`: the machine's record is decommissioning, sanitized or disposed and is never taken over", body = crate::api::openapi::ApiErrorSchema),
         (status = 429, description = "too many failed attempts from this address", body = crate::api::openapi::ApiErrorSchema),
     )
 )]
@@ -35,17 +37,21 @@ pub async fn enroll(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     body: Bytes,
-) -> Result<Json<EnrollResponse>, AppError> {
+) -> Result<(StatusCode, Json<EnrollResponse>), AppError> {
     let now = (state.clock)();
-    let response =
-        enrol::enrol(state.store.as_ref(), &state.policy.enrolment, &body, &ip, now).await.map_err(|e| match e {
+    let not_stale_since = crate::app::hosts::ages(&state.rules.current(), now).stale_before;
+    let response = enrol::enrol(state.store.as_ref(), &state.policy.enrolment, not_stale_since, &body, &ip, now)
+        .await
+        .map_err(|e| match e {
             EnrolError::RateLimited { retry_after_secs } => AppError::RateLimited { retry_after_secs },
             EnrolError::Invalid(message) => AppError::bad_request("invalid_request", message),
             EnrolError::Refused { code, message } => AppError::Unauthorized { code, message: message.to_owned() },
+            e @ EnrolError::Retired { .. } => AppError::Conflict { code: "host_retired", message: e.to_string() },
             EnrolError::Store(e) => e.into(),
             EnrolError::Random(e) => AppError::internal(e),
         })?;
-    Ok(Json(response))
+    let status = if response.pending_approval { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(response)))
 }
 
 /// Send a report (delta-encoded, optionally gzip- or zstd-compressed).
@@ -59,12 +65,13 @@ pub async fn enroll(
     responses(
         (status = 200, description = "stored, duplicate, or needs_sections", body = crate::api::openapi::ReportAckSchema),
         (status = 400, body = crate::api::openapi::ApiErrorSchema),
-        (status = 401, description = "unknown or revoked host token", body = crate::api::openapi::ApiErrorSchema),
+        (status = 401, description = "unknown or revoked host token: `invalid_token`, `token_revoked`, `token_replaced` (a new enrolment took the record over), `host_retired` (disposed of), `enrolment_rejected`", body = crate::api::openapi::ApiErrorSchema),
         (status = 403, description = "the report is for another host", body = crate::api::openapi::ApiErrorSchema),
+        (status = 409, description = "`machine_id_taken`, or `host_retired`: the host is decommissioning or sanitized and its inventory is frozen", body = crate::api::openapi::ApiErrorSchema),
         (status = 413, description = "max_body_bytes or max_decompressed_bytes exceeded", body = crate::api::openapi::ApiErrorSchema),
         (status = 415, body = crate::api::openapi::ApiErrorSchema),
         (status = 422, description = "max_packages, max_list_items or max_string_length exceeded", body = crate::api::openapi::ApiErrorSchema),
-        (status = 429, description = "`report_in_progress`: this host's previous report is still being stored; `Retry-After` says when to retry", body = crate::api::openapi::ApiErrorSchema),
+        (status = 429, description = "`report_in_progress`: this host's previous report is still being stored; `enrolment_pending`: this token's enrolment waits for an administrator's approval; `Retry-After` says when to retry", body = crate::api::openapi::ApiErrorSchema),
         (status = 503, description = "`busy`: the collector has its maximum of reports in flight or its database is busy; `Retry-After` says when to retry", body = crate::api::openapi::ApiErrorSchema),
     ),
     security(("host_token" = []))
@@ -138,6 +145,13 @@ pub async fn report(
             message: "another host holds this machine id; enrol this machine (muster-agent enroll) or ask an \
                       administrator"
                 .to_owned(),
+        }),
+        IngestOutcome::Retired(state) => Err(AppError::Conflict {
+            code: "host_retired",
+            message: format!(
+                "this host is {}: its inventory is frozen while it leaves service, so reports are not stored",
+                state.as_str()
+            ),
         }),
         IngestOutcome::UnknownHost => {
             Err(AppError::Unauthorized { code: "invalid_token", message: "this host no longer exists".to_owned() })

@@ -11,6 +11,7 @@ use crate::AppState;
 use crate::error::AppError;
 use crate::model::Role;
 use crate::store::HostTokenLookup;
+use crate::store::tx::RevokedReason;
 use crate::tokens;
 
 fn bearer(parts: &Parts) -> Result<&str, AppError> {
@@ -26,6 +27,9 @@ fn bearer(parts: &Parts) -> Result<&str, AppError> {
     Ok(token)
 }
 
+/// How long an agent waiting for its enrolment's approval waits before it tries again.
+pub const ENROLMENT_PENDING_RETRY_SECS: u64 = 300;
+
 /// An agent authenticated by its host token; it may act for `host_id` only.
 #[derive(Debug, Clone)]
 pub struct AgentAuth {
@@ -40,10 +44,32 @@ impl FromRequestParts<AppState> for AgentAuth {
         let token = bearer(parts)?;
         match state.store.host_for_token(&tokens::hash(token)).await? {
             HostTokenLookup::Valid { host_id, machine_id } => Ok(AgentAuth { host_id, machine_id }),
-            HostTokenLookup::Revoked => Err(AppError::Unauthorized {
+            HostTokenLookup::Revoked(RevokedReason::Replaced) => Err(AppError::Unauthorized {
+                code: "token_replaced",
+                message: "this host token was replaced by a new enrolment of this host (this machine enrolled again, \
+                          or another one took its record over with an administrator's approval); if this machine \
+                          did not enrol again, tell an administrator"
+                    .to_owned(),
+            }),
+            HostTokenLookup::Revoked(RevokedReason::Retired) => Err(AppError::Unauthorized {
+                code: "host_retired",
+                message: "this host left service (sanitized or disposed of); its token no longer works".to_owned(),
+            }),
+            HostTokenLookup::Revoked(RevokedReason::Revoked) => Err(AppError::Unauthorized {
                 code: "token_revoked",
-                message: "this host token was replaced by a newer enrolment; enrol this machine again \
-                          (muster-agent enroll)"
+                message: "this host token was revoked; enrol this machine again (muster-agent enroll)".to_owned(),
+            }),
+            HostTokenLookup::Pending { .. } => Err(AppError::Throttled {
+                code: "enrolment_pending",
+                retry_after_secs: ENROLMENT_PENDING_RETRY_SECS,
+                message: "this enrolment would take over a live host's record and waits for an administrator's \
+                          approval (muster-collector enrolment approve); reports are accepted once it is approved"
+                    .to_owned(),
+            }),
+            HostTokenLookup::Refused => Err(AppError::Unauthorized {
+                code: "enrolment_rejected",
+                message: "an administrator rejected this enrolment, or a newer one replaced it; this token will \
+                          never work"
                     .to_owned(),
             }),
             HostTokenLookup::Unknown => {

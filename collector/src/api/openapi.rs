@@ -31,6 +31,8 @@ pub struct EnrollRequestSchema {
     pub system_serial: Option<String>,
     pub agent_version: String,
     pub tags: Vec<String>,
+    /// The host token the agent holds now, when it enrols again: proves it is the record's own agent.
+    pub previous_token: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -40,6 +42,8 @@ pub struct EnrollResponseSchema {
     /// Shown once; the collector keeps only its hash.
     pub host_token: String,
     pub reenrolled: bool,
+    /// With HTTP 202: the enrolment would take over a live host's record and waits for an administrator.
+    pub pending_approval: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -89,6 +93,9 @@ impl Modify for BearerSchemes {
         super::admin::create_enroll_secret,
         super::admin::revoke_enroll_secret,
         super::admin::audit,
+        super::admin::list_enrolments,
+        super::admin::approve_enrolment,
+        super::admin::reject_enrolment,
         super::disposal::queue,
         super::disposal::public_key,
         super::disposal::host_status,
@@ -117,7 +124,7 @@ impl Modify for BearerSchemes {
         ApiErrorSchema, EnrollRequestSchema, EnrollResponseSchema, ReportAckSchema,
         views::HostSummary, views::HostPage, views::HostDetail, views::SectionView, views::InstalledPackage,
         views::HistoryEntry, views::SoftwareVersionHosts, views::HostRef, views::EnrollSecretInfo,
-        views::ApiTokenInfo, views::AuditEntry,
+        views::ApiTokenInfo, views::AuditEntry, views::EnrolmentRequestInfo,
     )),
     modifiers(&BearerSchemes),
 )]
@@ -148,6 +155,7 @@ mod tests {
             system_serial: Some("s".into()),
             agent_version: "v".into(),
             tags: vec!["t".into()],
+            previous_token: Some("p".into()),
         };
         let m = EnrollRequestSchema {
             secret: "s".into(),
@@ -157,11 +165,18 @@ mod tests {
             system_serial: None,
             agent_version: "v".into(),
             tags: vec![],
+            previous_token: None,
         };
         assert_eq!(keys(serde_json::to_value(r).unwrap()), keys(serde_json::to_value(m).unwrap()));
 
-        let r = EnrollResponse { host_id: "h".into(), host_token: "t".into(), reenrolled: false };
-        let m = EnrollResponseSchema { host_id: "h".into(), host_token: "t".into(), reenrolled: false };
+        let r =
+            EnrollResponse { host_id: "h".into(), host_token: "t".into(), reenrolled: false, pending_approval: true };
+        let m = EnrollResponseSchema {
+            host_id: "h".into(),
+            host_token: "t".into(),
+            reenrolled: false,
+            pending_approval: true,
+        };
         assert_eq!(keys(serde_json::to_value(r).unwrap()), keys(serde_json::to_value(m).unwrap()));
 
         let r =
@@ -181,6 +196,9 @@ mod tests {
                 "/api/v1/admin/audit",
                 "/api/v1/admin/enroll-secrets",
                 "/api/v1/admin/enroll-secrets/{id}",
+                "/api/v1/admin/enrolments",
+                "/api/v1/admin/enrolments/{id}/approve",
+                "/api/v1/admin/enrolments/{id}/reject",
                 "/api/v1/advisories",
                 "/api/v1/agent/disposal",
                 "/api/v1/agent/enroll",

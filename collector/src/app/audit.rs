@@ -55,6 +55,25 @@ pub enum AuditEvent {
         hostname: String,
         reason: &'static str,
     },
+    /// A valid enrolment for a machine whose record left service (`state`): refused.
+    HostEnrollRefused {
+        host_id: String,
+        hostname: String,
+        state: &'static str,
+    },
+    /// An enrolment that would take over a live host's record, held for an administrator's approval.
+    HostEnrollHeld {
+        request_id: String,
+        host_id: String,
+        hostname: String,
+        secret_id: String,
+    },
+    HostEnrollDecided {
+        request_id: String,
+        host_id: String,
+        hostname: String,
+        approved: bool,
+    },
     EnrollSecretCreated {
         id: String,
         label: String,
@@ -143,6 +162,10 @@ impl AuditEvent {
         match self {
             AuditEvent::HostEnrolled { .. } => "host.enrolled",
             AuditEvent::HostEnrollFailed { .. } => "host.enroll_failed",
+            AuditEvent::HostEnrollRefused { .. } => "host.enroll_refused",
+            AuditEvent::HostEnrollHeld { .. } => "host.enroll_held",
+            AuditEvent::HostEnrollDecided { approved: true, .. } => "host.enroll_approved",
+            AuditEvent::HostEnrollDecided { approved: false, .. } => "host.enroll_rejected",
             AuditEvent::EnrollSecretCreated { .. } => "enroll_secret.created",
             AuditEvent::EnrollSecretRevoked { .. } => "enroll_secret.revoked",
             AuditEvent::ApiTokenCreated { .. } => "api_token.created",
@@ -186,6 +209,9 @@ impl AuditEvent {
         match self {
             AuditEvent::HostEnrolled { host_id: t, .. }
             | AuditEvent::HostEnrollFailed { hostname: t, .. }
+            | AuditEvent::HostEnrollRefused { host_id: t, .. }
+            | AuditEvent::HostEnrollHeld { host_id: t, .. }
+            | AuditEvent::HostEnrollDecided { host_id: t, .. }
             | AuditEvent::EnrollSecretCreated { id: t, .. }
             | AuditEvent::EnrollSecretRevoked { id: t }
             | AuditEvent::ApiTokenCreated { id: t, .. }
@@ -214,6 +240,13 @@ impl AuditEvent {
                 "hostname": hostname, "secret_id": secret_id, "reenrolled": reenrolled, "duplicate_of": duplicate_of,
             }),
             AuditEvent::HostEnrollFailed { reason, .. } => json!({ "reason": reason }),
+            AuditEvent::HostEnrollRefused { hostname, state, .. } => json!({ "hostname": hostname, "state": state }),
+            AuditEvent::HostEnrollHeld { request_id, hostname, secret_id, .. } => json!({
+                "request_id": request_id, "hostname": hostname, "secret_id": secret_id,
+            }),
+            AuditEvent::HostEnrollDecided { request_id, hostname, .. } => json!({
+                "request_id": request_id, "hostname": hostname,
+            }),
             AuditEvent::EnrollSecretCreated { label, .. } => json!({ "label": label }),
             AuditEvent::ApiTokenCreated { name, role, .. } => json!({ "name": name, "role": role }),
             AuditEvent::UserCreated { role, .. } => json!({ "role": role }),

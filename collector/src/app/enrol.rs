@@ -1,15 +1,17 @@
 //! Enrolment: an agent trades the enrolment secret for a host token. The checks on what it claims, the limit on
 //! failed attempts per address, the secret's validity, creating or taking over the host record (decided by
-//! `identity::decide` over the candidates read in the same transaction), and the audit entry of each outcome.
+//! `identity::decide` over the candidates read in the same transaction), holding a take-over of a live host for an
+//! administrator's approval (and that decision), and the audit entry of each outcome.
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{EnrollRequest, EnrollResponse};
 
 use crate::app::audit::{Actor, AuditEvent, record};
 use crate::config::EnrolmentPolicy;
-use crate::identity::{self, Candidate, Decision};
-use crate::store::tx::{EnrolledHost, IdentityKey};
-use crate::store::{Store, StoreError};
+use crate::disposal::lifecycle::LifecycleState;
+use crate::identity::{self, Candidate, Decision, Windows};
+use crate::store::tx::{EnrolledHost, HeldEnrolment, HostTx, IdentityKey};
+use crate::store::{HostTokenLookup, Store, StoreError};
 use crate::tokens::{self, RandomError};
 
 /// What an enrolling agent claims about itself, already cleaned (junk hardware identity removed).
@@ -22,8 +24,11 @@ pub struct EnrollInput {
     pub agent_version: String,
     pub tags: Vec<String>,
     pub token_hash: String,
-    /// The id a new host gets, if the enrolment creates one.
+    /// The id a new host gets, if the enrolment creates one (or the held request's id, if it is held).
     pub new_host_id: String,
+    /// The host whose current token the agent presented (`previous_token`), if valid.
+    pub proven_host: Option<String>,
+    pub source_ip: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +37,8 @@ pub struct EnrollOutcome {
     pub reenrolled: bool,
     /// Other live hosts with the same hardware identity; all of them and the new host are flagged.
     pub duplicates: Vec<String>,
+    /// The id of the request held for an administrator's approval, when the enrolment waits for one.
+    pub held: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,10 +50,26 @@ pub enum EnrolError {
     /// The secret is unknown, revoked or expired; `code` is the API's error code.
     #[error("{message}")]
     Refused { code: &'static str, message: &'static str },
+    /// The machine's record left service: it is never taken over.
+    #[error("{}", retired_message(.host_id, *.state))]
+    Retired { host_id: String, state: LifecycleState },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Random(#[from] RandomError),
+}
+
+fn retired_message(host_id: &str, state: LifecycleState) -> String {
+    match state {
+        LifecycleState::Disposed => {
+            format!("this machine's host record {host_id} is disposed of; disposed hardware cannot enrol again")
+        }
+        state => format!(
+            "this machine's host record {host_id} is {}; it cannot enrol until an administrator returns it to \
+             service (muster-collector disposal redeploy {host_id})",
+            state.as_str()
+        ),
+    }
 }
 
 fn checked(name: &str, value: &str, max: usize) -> Result<(), EnrolError> {
@@ -60,6 +83,9 @@ fn checked(name: &str, value: &str, max: usize) -> Result<(), EnrolError> {
 fn validate(request: &EnrollRequest) -> Result<String, EnrolError> {
     checked("secret", &request.secret, 512)?;
     checked("agent_version", &request.agent_version, 64)?;
+    if let Some(token) = &request.previous_token {
+        checked("previous_token", token, 512)?;
+    }
     for value in [&request.machine_id, &request.system_uuid, &request.system_serial].into_iter().flatten() {
         checked("identity field", value, 128)?;
     }
@@ -98,10 +124,12 @@ fn secret_refusal(
 }
 
 /// Enrols the machine whose enrolment request (JSON) is `body`, coming from `ip`. The body is decoded after the
-/// failure limit is checked: a limited address gets the same answer whatever it sends.
+/// failure limit is checked: a limited address gets the same answer whatever it sends. A host seen since
+/// `not_stale_since` (the rules' stale window, `app::hosts::ages`) is taken over only with proof or approval.
 pub async fn enrol(
     store: &dyn Store,
     policy: &EnrolmentPolicy,
+    not_stale_since: DateTime<Utc>,
     body: &[u8],
     ip: &str,
     now: DateTime<Utc>,
@@ -128,6 +156,14 @@ pub async fn enrol(
         }
     };
 
+    // The proof a re-enrolling agent offers: the token it holds now, if that is still a live token of a host.
+    let proven_host = match &request.previous_token {
+        Some(previous) => match store.host_for_token(&tokens::hash(previous)).await? {
+            HostTokenLookup::Valid { host_id, .. } => Some(host_id),
+            _ => None,
+        },
+        None => None,
+    };
     let token = tokens::generate(tokens::HOST_TOKEN_PREFIX)?;
     let input = EnrollInput {
         hostname: hostname.clone(),
@@ -140,8 +176,39 @@ pub async fn enrol(
         tags: request.tags,
         token_hash: tokens::hash(token.expose()),
         new_host_id: tokens::new_id()?,
+        proven_host,
+        source_ip: Some(ip.to_owned()),
     };
-    let outcome = enrol_host(store, &input, &secret.id, now, ago(now, policy.live_window)).await?;
+    // Never a narrower window than the clone check's, whatever the rules' `stale_days` says.
+    let live_since = ago(now, policy.live_window);
+    let windows = Windows { live_since, not_stale_since: not_stale_since.min(live_since) };
+    let outcome = match enrol_host(store, &input, &secret.id, now, windows).await {
+        Err(EnrolError::Retired { host_id, state }) => {
+            tracing::warn!(source_ip = %ip, hostname = %hostname, host_id = %host_id, state = state.as_str(),
+                "enrolment refused: the machine's host record left service");
+            let event = AuditEvent::HostEnrollRefused { host_id: host_id.clone(), hostname, state: state.as_str() };
+            record(store, &actor, now, event).await?;
+            return Err(EnrolError::Retired { host_id, state });
+        }
+        other => other?,
+    };
+    if let Some(request_id) = &outcome.held {
+        tracing::warn!(host_id = %outcome.host_id, hostname = %hostname, request_id = %request_id, source_ip = %ip,
+            "enrolment held: it would take over a live host's record; an administrator must approve it");
+        let event = AuditEvent::HostEnrollHeld {
+            request_id: request_id.clone(),
+            host_id: outcome.host_id.clone(),
+            hostname,
+            secret_id: secret.id,
+        };
+        record(store, &actor, now, event).await?;
+        return Ok(EnrollResponse {
+            host_id: outcome.host_id,
+            host_token: token.expose().to_owned(),
+            reenrolled: false,
+            pending_approval: true,
+        });
+    }
     if !outcome.duplicates.is_empty() {
         tracing::warn!(host_id = %outcome.host_id, others = ?outcome.duplicates,
             "duplicate hardware identity: another live host claims it (cloned machine?)");
@@ -159,18 +226,19 @@ pub async fn enrol(
         host_id: outcome.host_id,
         host_token: token.expose().to_owned(),
         reenrolled: outcome.reenrolled,
+        pending_approval: false,
     })
 }
 
 /// Creates or takes over a host (see [`identity::decide`]) and gives it `input.token_hash`, revoking the host's
-/// older tokens; counts a use of the secret. One transaction.
+/// older tokens; or holds the enrolment for approval; counts a use of the secret. One transaction.
 pub async fn enrol_host(
     store: &dyn Store,
     input: &EnrollInput,
     secret_id: &str,
     now: DateTime<Utc>,
-    live_since: DateTime<Utc>,
-) -> Result<EnrollOutcome, StoreError> {
+    windows: Windows,
+) -> Result<EnrollOutcome, EnrolError> {
     let mut tx = store.begin_host_tx().await?;
     tx.count_secret_use(secret_id).await?;
     let key = match (&input.hardware_identity, &input.machine_id) {
@@ -183,7 +251,12 @@ pub async fn enrol_host(
             .hosts_with_identity(key)
             .await?
             .into_iter()
-            .map(|c| Candidate { host_id: c.host_id, machine_id: c.machine_id, last_seen: c.last_seen })
+            .map(|c| Candidate {
+                host_id: c.host_id,
+                machine_id: c.machine_id,
+                last_seen: c.last_seen,
+                lifecycle: c.lifecycle,
+            })
             .collect(),
         None => Vec::new(),
     };
@@ -194,22 +267,134 @@ pub async fn enrol_host(
         agent_version: &input.agent_version,
         tags: &input.tags,
     };
-    let outcome = match identity::decide(input.machine_id.as_deref(), &candidates, live_since) {
+    let decision = identity::decide(input.machine_id.as_deref(), &candidates, windows, input.proven_host.as_deref());
+    // The record about to be held or taken over is locked and read again (host row before requests, as disposal
+    // and approval take them): a disposal that finished meanwhile wins.
+    let decision = match decision {
+        Decision::Hold { host_id } => relock(&mut *tx, host_id, |host_id| Decision::Hold { host_id }).await?,
+        Decision::Reenrol { host_id } => relock(&mut *tx, host_id, |host_id| Decision::Reenrol { host_id }).await?,
+        other => other,
+    };
+    let outcome = match decision {
+        Decision::Retired { host_id, state } => return Err(EnrolError::Retired { host_id, state }),
+        Decision::Hold { host_id } => {
+            let held = HeldEnrolment {
+                id: input.new_host_id.clone(),
+                host_id: host_id.clone(),
+                token_hash: input.token_hash.clone(),
+                hostname: input.hostname.clone(),
+                machine_id: input.machine_id.clone(),
+                hardware_identity: input.hardware_identity.clone(),
+                agent_version: input.agent_version.clone(),
+                tags: input.tags.clone(),
+                secret_id: secret_id.to_owned(),
+                source_ip: input.source_ip.clone(),
+                requested_at: now,
+            };
+            tx.hold_enrolment(&held).await?;
+            tx.commit().await?;
+            return Ok(EnrollOutcome { host_id, reenrolled: false, duplicates: Vec::new(), held: Some(held.id) });
+        }
         Decision::Reenrol { host_id } => {
             tx.take_over_host(&host_id, &host, now).await?;
-            EnrollOutcome { host_id, reenrolled: true, duplicates: Vec::new() }
+            EnrollOutcome { host_id, reenrolled: true, duplicates: Vec::new(), held: None }
         }
         Decision::New { duplicates } => {
             tx.insert_host(&input.new_host_id, &host, !duplicates.is_empty(), now).await?;
             for other in &duplicates {
                 tx.flag_duplicate_identity(other).await?;
             }
-            EnrollOutcome { host_id: input.new_host_id.clone(), reenrolled: false, duplicates }
+            EnrollOutcome { host_id: input.new_host_id.clone(), reenrolled: false, duplicates, held: None }
         }
     };
     tx.insert_host_token(&input.token_hash, &outcome.host_id, now).await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Locks `host_id`'s row and keeps the decision `keep` makes of it, unless the host left service meanwhile.
+async fn relock(
+    tx: &mut dyn HostTx,
+    host_id: String,
+    keep: impl FnOnce(String) -> Decision,
+) -> Result<Decision, StoreError> {
+    Ok(match tx.lock_host(&host_id).await? {
+        Some(locked) if locked.lifecycle != LifecycleState::InService => {
+            Decision::Retired { host_id, state: locked.lifecycle }
+        }
+        _ => keep(host_id),
+    })
+}
+
+/// An administrator's answer to a held enrolment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("no pending enrolment request {0} (decided already, superseded, or never held)")]
+    NotPending(String),
+    #[error("{}", retired_message(.host_id, *.state))]
+    Retired { host_id: String, state: LifecycleState },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Approves or rejects the held enrolment `id`. Approval hands the record to the waiting agent in one
+/// transaction: the record takes its claims, the old agent's tokens are revoked as `replaced`, and the token the
+/// waiting agent already holds starts working. A record that left service meanwhile is never handed over.
+pub async fn decide_held(
+    store: &dyn Store,
+    actor: &Actor,
+    id: &str,
+    verdict: Verdict,
+    now: DateTime<Utc>,
+) -> Result<HeldEnrolment, DecideError> {
+    let mut tx = store.begin_host_tx().await?;
+    // Host row first (as disposal and enrolment lock it), then the request.
+    let Some((host_id, locked)) = tx.lock_host_of_request(id).await? else {
+        return Err(DecideError::NotPending(id.to_owned()));
+    };
+    let retired = locked.lifecycle != LifecycleState::InService;
+    let decision = match verdict {
+        Verdict::Approve if retired => "rejected",
+        Verdict::Approve => "approved",
+        Verdict::Reject => "rejected",
+    };
+    let decided_by = if retired && verdict == Verdict::Approve { "lifecycle" } else { actor.name.as_str() };
+    let held = tx
+        .decide_enrolment(id, decision, decided_by, now)
+        .await?
+        .ok_or_else(|| DecideError::NotPending(id.to_owned()))?;
+    if retired && verdict == Verdict::Approve {
+        // Never handed over, and never left pending: the request is closed with the reason.
+        tx.commit().await?;
+        return Err(DecideError::Retired { host_id, state: locked.lifecycle });
+    }
+    if verdict == Verdict::Approve {
+        let host = EnrolledHost {
+            hostname: &held.hostname,
+            machine_id: held.machine_id.as_deref(),
+            hardware_identity: held.hardware_identity.as_ref().map(|(u, s)| (u.as_str(), s.as_str())),
+            agent_version: &held.agent_version,
+            tags: &held.tags,
+        };
+        tx.take_over_host(&held.host_id, &host, now).await?;
+        tx.insert_host_token(&held.token_hash, &held.host_id, now).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(request_id = %id, host_id = %held.host_id, decision, actor = %actor.name, "held enrolment decided");
+    let event = AuditEvent::HostEnrollDecided {
+        request_id: held.id.clone(),
+        host_id: held.host_id.clone(),
+        hostname: held.hostname.clone(),
+        approved: verdict == Verdict::Approve,
+    };
+    record(store, actor, now, event).await?;
+    Ok(held)
 }
 
 #[cfg(test)]
@@ -249,9 +434,11 @@ mod tests {
             system_serial: None,
             agent_version: "0.1.0".to_owned(),
             tags: vec!["t".to_owned(); tags],
+            previous_token: None,
         };
         assert_eq!(validate(&request("  lab ", 0)).unwrap(), "lab");
-        for bad in [request("   ", 0), request(&"h".repeat(256), 0), request("lab", 65)] {
+        let long_proof = EnrollRequest { previous_token: Some("t".repeat(513)), ..request("lab", 0) };
+        for bad in [request("   ", 0), request(&"h".repeat(256), 0), request("lab", 65), long_proof] {
             assert!(matches!(validate(&bad), Err(EnrolError::Invalid(_))), "{bad:?}");
         }
     }

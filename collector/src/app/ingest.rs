@@ -46,6 +46,9 @@ pub enum IngestOutcome {
     MachineIdTaken,
     /// The report claims another machine-id than the one the host is bound to: nothing stored.
     OtherMachine,
+    /// The host is leaving or has left service (decommissioning, sanitized, disposed): its inventory is frozen, so
+    /// the disks its disposal certifies are the disks it had.
+    Retired(crate::disposal::lifecycle::LifecycleState),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +112,9 @@ pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput)
     let Some(before) = tx.lock_host(host_id).await? else {
         return Ok(IngestOutcome::UnknownHost);
     };
+    if before.lifecycle != crate::disposal::lifecycle::LifecycleState::InService {
+        return Ok(IngestOutcome::Retired(before.lifecycle));
+    }
     if tx.report_seen(host_id, &input.report_id).await? {
         return Ok(IngestOutcome::Duplicate);
     }

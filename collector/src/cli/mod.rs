@@ -60,6 +60,9 @@ pub enum Command {
     /// Secrets agents enrol with.
     #[command(subcommand)]
     EnrollSecret(EnrollSecretCommand),
+    /// Enrolments held because they would take over a live host's record: list, approve, reject.
+    #[command(subcommand, alias = "enrollment")]
+    Enrolment(EnrolmentCommand),
     /// API tokens for people and scripts.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -167,6 +170,19 @@ pub enum EnrollSecretCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum EnrolmentCommand {
+    /// Held enrolments, newest first (pending only unless --all).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Hand the host's record to the waiting agent; the record's current agent stops working.
+    Approve { id: String },
+    /// Refuse it: its token never works; the host's agent goes on as before.
+    Reject { id: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create an API token; it is printed once.
     Create {
@@ -257,6 +273,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules(cmd) => crate::cli::findings::run_rules(cmd, cli.format),
         Command::EnrollSecret(cmd) => enroll_secret(cmd, open().await?.as_ref(), cli.format).await,
         Command::Token(cmd) => token(cmd, open().await?.as_ref(), cli.format).await,
+        Command::Enrolment(cmd) => enrolment(cmd, open().await?.as_ref(), cli.format).await,
         Command::User(cmd) => crate::cli::users::run(cmd, open().await?.as_ref(), cli.format).await,
         Command::Disposal(cmd) => crate::cli::disposal::run_disposal(cmd, open().await?.as_ref(), cli.format).await,
         Command::Certificate(cmd) => {
@@ -424,6 +441,41 @@ async fn enroll_secret(cmd: &EnrollSecretCommand, store: &dyn Store, format: For
             emit(format, &serde_json::json!({ "id": id, "revoked": true }), "")
         }
     }
+}
+
+async fn enrolment(cmd: &EnrolmentCommand, store: &dyn Store, format: Format) -> anyhow::Result<()> {
+    use crate::app::enrol::{Verdict, decide_held};
+    let now = Utc::now();
+    let (id, verdict) = match cmd {
+        EnrolmentCommand::List { all } => {
+            let list = store.list_enrolment_requests(*all, 1000).await?;
+            let mut text = String::new();
+            if list.is_empty() {
+                text.push_str(if *all { "no held enrolments\n" } else { "no enrolment waits for approval\n" });
+            }
+            for r in &list {
+                text.push_str(&format!(
+                    "{}  {}  host {} ({}, last seen {})  claims hostname {}  machine-id {}  from {}  at {}\n",
+                    r.id,
+                    r.state,
+                    r.host_id,
+                    r.host_hostname,
+                    r.host_last_seen.to_rfc3339(),
+                    r.hostname,
+                    r.machine_id.as_deref().unwrap_or("-"),
+                    r.source_ip.as_deref().unwrap_or("-"),
+                    r.requested_at.to_rfc3339(),
+                ));
+            }
+            return emit(format, &list, &text);
+        }
+        EnrolmentCommand::Approve { id } => (id, Verdict::Approve),
+        EnrolmentCommand::Reject { id } => (id, Verdict::Reject),
+    };
+    let held = decide_held(store, &Actor::cli(), id, verdict, now).await?;
+    let state = if verdict == Verdict::Approve { "approved" } else { "rejected" };
+    eprintln!("enrolment {id} {state}: host {} ({})", held.host_id, held.hostname);
+    emit(format, &serde_json::json!({ "id": id, "host_id": held.host_id, "state": state }), "")
 }
 
 async fn token(cmd: &TokenCommand, store: &dyn Store, format: Format) -> anyhow::Result<()> {

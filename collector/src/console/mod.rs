@@ -62,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .route("/disposal/{id}", get(disposal::host).post(disposal::act))
         .route("/admin/users", get(admin::users).post(admin::users_post))
         .route("/admin/secrets", get(admin::secrets).post(admin::secrets_post))
+        .route("/admin/enrolments", get(admin::enrolments).post(admin::enrolments_post))
         .route("/admin/tokens", get(admin::tokens).post(admin::tokens_post))
         .route("/admin/rules", get(admin::rules).post(admin::rules_post))
         .route("/admin/advisories", get(admin::advisories))

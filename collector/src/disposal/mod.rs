@@ -333,6 +333,7 @@ pub async fn complete(
         destination: Some(destination),
         reference: Some(&reference),
         now,
+        retire_tokens: true,
     };
     if !store.close_case(&closing).await? {
         return Err(DisposalError::WrongState(format!("host {host} changed state meanwhile; try again")));
@@ -372,6 +373,7 @@ pub async fn redeploy(
         destination: None,
         reference: None,
         now,
+        retire_tokens: false,
     };
     if !store.close_case(&closing).await? {
         return Err(DisposalError::WrongState(format!("host {host} changed state meanwhile; try again")));

@@ -81,6 +81,8 @@ pub struct CaseClosing<'a> {
     pub destination: Option<Destination>,
     pub reference: Option<&'a str>,
     pub now: DateTime<Utc>,
+    /// Revoke the host's tokens as `retired` in the same transaction (disposal: the hardware is gone).
+    pub retire_tokens: bool,
 }
 
 #[async_trait]
@@ -326,11 +328,14 @@ macro_rules! impl_disposal_store {
                     .await?;
                 }
                 if case.revoke_token {
-                    sqlx::query("UPDATE host_tokens SET revoked_at = $1 WHERE host_id = $2 AND revoked_at IS NULL")
-                        .bind(to_ms(now))
-                        .bind(&case.host_id)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE host_tokens SET revoked_at = $1, revoked_reason = 'retired' \
+                         WHERE host_id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(to_ms(now))
+                    .bind(&case.host_id)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(true)
@@ -360,6 +365,25 @@ macro_rules! impl_disposal_store {
                 let host_moved = qb.build().execute(&mut *tx).await?;
                 if case_closed.rows_affected() == 0 || host_moved.rows_affected() == 0 {
                     return Ok(false);
+                }
+                if closing.retire_tokens {
+                    sqlx::query(
+                        "UPDATE host_tokens SET revoked_at = $1, revoked_reason = 'retired' \
+                         WHERE host_id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(to_ms(closing.now))
+                    .bind(closing.host_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    // A held take-over of a host that is gone can never be approved.
+                    sqlx::query(
+                        "UPDATE enrolment_requests SET state = 'rejected', decided_at = $1, decided_by = 'disposal' \
+                         WHERE host_id = $2 AND state = 'pending'",
+                    )
+                    .bind(to_ms(closing.now))
+                    .bind(closing.host_id)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(true)

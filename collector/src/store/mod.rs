@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use crate::config::Secret;
 use crate::model::Role;
 use crate::views::{
-    ApiTokenInfo, AuditEntry, EnrollSecretInfo, HistoryEntry, HostDetail, HostPage, HostSummary, InstalledPackage,
-    SoftwareVersionHosts,
+    ApiTokenInfo, AuditEntry, EnrollSecretInfo, EnrolmentRequestInfo, HistoryEntry, HostDetail, HostPage, HostSummary,
+    InstalledPackage, SoftwareVersionHosts,
 };
 
 pub mod advisories;
@@ -116,8 +116,13 @@ pub enum HostTokenLookup {
         host_id: String,
         machine_id: Option<String>,
     },
-    /// Replaced by a re-enrolment.
-    Revoked,
+    Revoked(tx::RevokedReason),
+    /// The token of an enrolment waiting for an administrator's approval to take `host_id` over.
+    Pending {
+        host_id: String,
+    },
+    /// The token of a held enrolment that was rejected, or superseded by a newer one before approval.
+    Refused,
     Unknown,
 }
 
@@ -178,6 +183,8 @@ pub trait Store:
     /// A write transaction over host rows, for enrolment and reports (see [`tx::HostTx`]).
     async fn begin_host_tx(&self) -> Result<Box<dyn tx::HostTx>, StoreError>;
     async fn host_for_token(&self, token_hash: &str) -> Result<HostTokenLookup, StoreError>;
+    /// Held enrolments, newest first; only pending ones unless `all`.
+    async fn list_enrolment_requests(&self, all: bool, limit: i64) -> Result<Vec<EnrolmentRequestInfo>, StoreError>;
 
     async fn create_api_token(&self, new: &NewApiToken) -> Result<(), StoreError>;
     async fn list_api_tokens(&self) -> Result<Vec<ApiTokenInfo>, StoreError>;

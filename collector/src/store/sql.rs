@@ -34,13 +34,13 @@ macro_rules! impl_store {
 
         use crate::model::{EventKind, Role, from_ms, to_ms};
         use crate::store::sql::{HOST_COLUMNS, like_pattern};
-        use crate::store::tx::HostTx;
+        use crate::store::tx::{HostTx, RevokedReason};
         use crate::store::{
             ApiTokenIdentity, AuditRecord, EnrollSecretState, HostFilter, HostTokenLookup, NewApiToken,
             NewEnrollSecret, Store, StoreError,
         };
         use crate::views::{
-            ApiTokenInfo, AuditEntry, EnrollSecretInfo, HistoryEntry, HostDetail, HostPage, HostRef, HostSummary,
+            ApiTokenInfo, AuditEntry, EnrollSecretInfo, EnrolmentRequestInfo, HistoryEntry, HostDetail, HostPage, HostRef, HostSummary,
             InstalledPackage, SectionView, SoftwareVersionHosts,
         };
 
@@ -181,18 +181,71 @@ macro_rules! impl_store {
 
             async fn host_for_token(&self, token_hash: &str) -> Result<HostTokenLookup, StoreError> {
                 let row = sqlx::query(
-                    "SELECT t.host_id, t.revoked_at, h.machine_id FROM host_tokens t \
+                    "SELECT t.host_id, t.revoked_at, t.revoked_reason, h.machine_id FROM host_tokens t \
                      JOIN hosts h ON h.id = t.host_id WHERE t.token_hash = $1",
                 )
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?;
-                let Some(r) = row else { return Ok(HostTokenLookup::Unknown) };
+                let Some(r) = row else {
+                    // Only unknown tokens pay for the second look: a held enrolment's token is not a host's yet.
+                    let held = sqlx::query("SELECT host_id, state FROM enrolment_requests WHERE token_hash = $1")
+                        .bind(token_hash)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    return Ok(match held {
+                        Some(r) if r.try_get::<String, _>("state")? == "pending" => {
+                            HostTokenLookup::Pending { host_id: r.try_get("host_id")? }
+                        }
+                        Some(_) => HostTokenLookup::Refused,
+                        None => HostTokenLookup::Unknown,
+                    });
+                };
                 let revoked: Option<i64> = r.try_get("revoked_at")?;
                 if revoked.is_some() {
-                    return Ok(HostTokenLookup::Revoked);
+                    let reason: Option<String> = r.try_get("revoked_reason")?;
+                    return Ok(HostTokenLookup::Revoked(RevokedReason::parse(reason.as_deref())));
                 }
                 Ok(HostTokenLookup::Valid { host_id: r.try_get("host_id")?, machine_id: r.try_get("machine_id")? })
+            }
+
+            async fn list_enrolment_requests(
+                &self,
+                all: bool,
+                limit: i64,
+            ) -> Result<Vec<EnrolmentRequestInfo>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT r.id, r.host_id, r.state, r.requested_at, r.source_ip, r.secret_id, r.hostname, \
+                     r.machine_id, r.system_uuid, r.system_serial, r.agent_version, r.decided_at, r.decided_by, \
+                     h.hostname AS host_hostname, h.last_seen AS host_last_seen \
+                     FROM enrolment_requests r JOIN hosts h ON h.id = r.host_id \
+                     WHERE $1 OR r.state = 'pending' ORDER BY r.requested_at DESC, r.id LIMIT $2",
+                )
+                .bind(all)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(EnrolmentRequestInfo {
+                            id: r.try_get("id")?,
+                            host_id: r.try_get("host_id")?,
+                            state: r.try_get("state")?,
+                            requested_at: from_ms(r.try_get("requested_at")?),
+                            source_ip: r.try_get("source_ip")?,
+                            secret_id: r.try_get("secret_id")?,
+                            hostname: r.try_get("hostname")?,
+                            machine_id: r.try_get("machine_id")?,
+                            system_uuid: r.try_get("system_uuid")?,
+                            system_serial: r.try_get("system_serial")?,
+                            agent_version: r.try_get("agent_version")?,
+                            host_hostname: r.try_get("host_hostname")?,
+                            host_last_seen: from_ms(r.try_get("host_last_seen")?),
+                            decided_at: opt_ms(r.try_get("decided_at")?),
+                            decided_by: r.try_get("decided_by")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn create_api_token(&self, new: &NewApiToken) -> Result<(), StoreError> {

@@ -25,8 +25,8 @@ pub trait HostTx: Send {
     /// PostgreSQL, the secret's row lock, so concurrent enrolments with one secret see each other's hosts.
     async fn count_secret_use(&mut self, secret_id: &str) -> Result<(), StoreError>;
     async fn hosts_with_identity(&mut self, key: IdentityKey<'_>) -> Result<Vec<HostCandidate>, StoreError>;
-    /// Re-enrolment: the host row takes the new claims (a hardware identity only when one is given) and its tokens
-    /// are revoked.
+    /// Re-enrolment: the host row takes the new claims (a hardware identity only when one is given), its tokens
+    /// are revoked as `replaced` and its other pending requests are `superseded`.
     async fn take_over_host(
         &mut self,
         host_id: &str,
@@ -41,6 +41,21 @@ pub trait HostTx: Send {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     async fn flag_duplicate_identity(&mut self, host_id: &str) -> Result<(), StoreError>;
+    /// Keeps `held` for an administrator's decision, next to any other pending request for the host (a newer one
+    /// must not push out the genuine one; approving one supersedes the rest).
+    async fn hold_enrolment(&mut self, held: &HeldEnrolment) -> Result<(), StoreError>;
+    /// Locks the host a held request is for, as [`HostTx::lock_host`] does: host row first, then the request, the
+    /// order disposal and enrolment take them in too. `None` when there is no such request or host.
+    async fn lock_host_of_request(&mut self, id: &str) -> Result<Option<(String, LockedHost)>, StoreError>;
+    /// Moves a pending request to `decision` (`approved` or `rejected`) and returns it; `None` when no pending
+    /// request has this id (decided meanwhile, or never held).
+    async fn decide_enrolment(
+        &mut self,
+        id: &str,
+        decision: &str,
+        decided_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<HeldEnrolment>, StoreError>;
     async fn insert_host_token(
         &mut self,
         token_hash: &str,
@@ -117,10 +132,15 @@ macro_rules! impl_host_tx {
             use crate::model::{HistoryEvent, StoredPackage, from_ms, to_ms};
             use crate::store::StoreError;
             use crate::store::sql::CHUNK;
+            use crate::disposal::lifecycle::LifecycleState;
             use crate::store::tx::{
-                EnrolledHost, HostCandidate, HostTx, IdentityKey, LockedHost, ReportRow, ReportedHost, SoftwareChange,
-                StoredLink,
+                EnrolledHost, HeldEnrolment, HostCandidate, HostTx, IdentityKey, LockedHost, ReportRow, ReportedHost,
+                SoftwareChange, StoredLink,
             };
+
+            fn lifecycle(text: &str) -> Result<LifecycleState, StoreError> {
+                LifecycleState::parse(text).ok_or_else(|| StoreError::Corrupt(format!("lifecycle state {text:?}")))
+            }
 
             pub(crate) struct Tx(pub(crate) sqlx::Transaction<'static, $db>);
 
@@ -141,7 +161,7 @@ macro_rules! impl_host_tx {
                     let rows = match key {
                         IdentityKey::Hardware { uuid, serial } => {
                             sqlx::query(
-                                "SELECT id, machine_id, last_seen FROM hosts \
+                                "SELECT id, machine_id, last_seen, lifecycle_state FROM hosts \
                                  WHERE system_uuid = $1 AND system_serial = $2",
                             )
                             .bind(uuid)
@@ -150,7 +170,9 @@ macro_rules! impl_host_tx {
                             .await?
                         }
                         IdentityKey::MachineId(machine_id) => {
-                            sqlx::query("SELECT id, machine_id, last_seen FROM hosts WHERE machine_id = $1")
+                            sqlx::query(
+                                "SELECT id, machine_id, last_seen, lifecycle_state FROM hosts WHERE machine_id = $1",
+                            )
                                 .bind(machine_id)
                                 .fetch_all(&mut *self.0)
                                 .await?
@@ -162,6 +184,7 @@ macro_rules! impl_host_tx {
                                 host_id: r.try_get("id")?,
                                 machine_id: r.try_get("machine_id")?,
                                 last_seen: from_ms(r.try_get("last_seen")?),
+                                lifecycle: lifecycle(r.try_get("lifecycle_state")?)?,
                             })
                         })
                         .collect()
@@ -189,12 +212,110 @@ macro_rules! impl_host_tx {
                     .bind(host_id)
                     .execute(&mut *self.0)
                     .await?;
-                    sqlx::query("UPDATE host_tokens SET revoked_at = $1 WHERE host_id = $2 AND revoked_at IS NULL")
-                        .bind(to_ms(now))
-                        .bind(host_id)
-                        .execute(&mut *self.0)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE host_tokens SET revoked_at = $1, revoked_reason = 'replaced' \
+                         WHERE host_id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(to_ms(now))
+                    .bind(host_id)
+                    .execute(&mut *self.0)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE enrolment_requests SET state = 'superseded', decided_at = $1 \
+                         WHERE host_id = $2 AND state = 'pending'",
+                    )
+                    .bind(to_ms(now))
+                    .bind(host_id)
+                    .execute(&mut *self.0)
+                    .await?;
                     Ok(())
+                }
+
+                async fn lock_host_of_request(
+                    &mut self,
+                    id: &str,
+                ) -> Result<Option<(String, LockedHost)>, StoreError> {
+                    let row = sqlx::query(
+                        "UPDATE hosts SET last_seen = last_seen \
+                         WHERE id = (SELECT host_id FROM enrolment_requests WHERE id = $1) \
+                         RETURNING id, last_seen, agent_version, lifecycle_state",
+                    )
+                    .bind(id)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                    Ok(match row {
+                        Some(r) => Some((
+                            r.try_get("id")?,
+                            LockedHost {
+                                last_seen: from_ms(r.try_get("last_seen")?),
+                                agent_version: r.try_get("agent_version")?,
+                                lifecycle: lifecycle(r.try_get("lifecycle_state")?)?,
+                            },
+                        )),
+                        None => None,
+                    })
+                }
+
+                async fn hold_enrolment(&mut self, held: &HeldEnrolment) -> Result<(), StoreError> {
+                    let tags = serde_json::to_string(&held.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    sqlx::query(
+                        "INSERT INTO enrolment_requests (id, host_id, token_hash, hostname, machine_id, system_uuid, \
+                         system_serial, agent_version, tags, secret_id, source_ip, requested_at, state) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending')",
+                    )
+                    .bind(&held.id)
+                    .bind(&held.host_id)
+                    .bind(&held.token_hash)
+                    .bind(&held.hostname)
+                    .bind(&held.machine_id)
+                    .bind(held.hardware_identity.as_ref().map(|(uuid, _)| uuid))
+                    .bind(held.hardware_identity.as_ref().map(|(_, serial)| serial))
+                    .bind(&held.agent_version)
+                    .bind(&tags)
+                    .bind(&held.secret_id)
+                    .bind(&held.source_ip)
+                    .bind(to_ms(held.requested_at))
+                    .execute(&mut *self.0)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn decide_enrolment(
+                    &mut self,
+                    id: &str,
+                    decision: &str,
+                    decided_by: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<HeldEnrolment>, StoreError> {
+                    let row = sqlx::query(
+                        "UPDATE enrolment_requests SET state = $1, decided_at = $2, decided_by = $3 \
+                         WHERE id = $4 AND state = 'pending' \
+                         RETURNING id, host_id, token_hash, hostname, machine_id, system_uuid, system_serial, \
+                         agent_version, tags, secret_id, source_ip, requested_at",
+                    )
+                    .bind(decision)
+                    .bind(to_ms(now))
+                    .bind(decided_by)
+                    .bind(id)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                    let Some(r) = row else { return Ok(None) };
+                    let tags: String = r.try_get("tags")?;
+                    let uuid: Option<String> = r.try_get("system_uuid")?;
+                    let serial: Option<String> = r.try_get("system_serial")?;
+                    Ok(Some(HeldEnrolment {
+                        id: r.try_get("id")?,
+                        host_id: r.try_get("host_id")?,
+                        token_hash: r.try_get("token_hash")?,
+                        hostname: r.try_get("hostname")?,
+                        machine_id: r.try_get("machine_id")?,
+                        hardware_identity: uuid.zip(serial),
+                        agent_version: r.try_get("agent_version")?,
+                        tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        secret_id: r.try_get("secret_id")?,
+                        source_ip: r.try_get("source_ip")?,
+                        requested_at: from_ms(r.try_get("requested_at")?),
+                    }))
                 }
 
                 async fn insert_host(
@@ -249,7 +370,8 @@ macro_rules! impl_host_tx {
 
                 async fn lock_host(&mut self, host_id: &str) -> Result<Option<LockedHost>, StoreError> {
                     let row = sqlx::query(
-                        "UPDATE hosts SET last_seen = last_seen WHERE id = $1 RETURNING last_seen, agent_version",
+                        "UPDATE hosts SET last_seen = last_seen WHERE id = $1 \
+                         RETURNING last_seen, agent_version, lifecycle_state",
                     )
                     .bind(host_id)
                     .fetch_optional(&mut *self.0)
@@ -258,6 +380,7 @@ macro_rules! impl_host_tx {
                         Some(r) => Some(LockedHost {
                             last_seen: from_ms(r.try_get("last_seen")?),
                             agent_version: r.try_get("agent_version")?,
+                            lifecycle: lifecycle(r.try_get("lifecycle_state")?)?,
                         }),
                         None => None,
                     })

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{Os, Package};
 
+use crate::disposal::lifecycle::LifecycleState;
 use crate::model::StoredPackage;
 
 /// A host that may be the enrolling machine (same hardware identity or machine id).
@@ -12,6 +13,7 @@ pub struct HostCandidate {
     pub host_id: String,
     pub machine_id: Option<String>,
     pub last_seen: DateTime<Utc>,
+    pub lifecycle: LifecycleState,
 }
 
 /// How to find the hosts an enrolling machine may be.
@@ -43,6 +45,52 @@ pub struct SoftwareRow<'a> {
 pub struct LockedHost {
     pub last_seen: DateTime<Utc>,
     pub agent_version: Option<String>,
+    pub lifecycle: LifecycleState,
+}
+
+/// Why a host token stopped working, as `host_tokens.revoked_reason` keeps it: what its agent is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokedReason {
+    /// A new enrolment of the host took its record over.
+    Replaced,
+    /// The host left service (sanitized with `revoke_token`, or disposed of).
+    Retired,
+    /// A revocation from before reasons were kept.
+    Revoked,
+}
+
+impl RevokedReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokedReason::Replaced => "replaced",
+            RevokedReason::Retired => "retired",
+            RevokedReason::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: Option<&str>) -> RevokedReason {
+        match s {
+            Some("replaced") => RevokedReason::Replaced,
+            Some("retired") => RevokedReason::Retired,
+            _ => RevokedReason::Revoked,
+        }
+    }
+}
+
+/// An enrolment that would take over a live host's record, kept for an administrator's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldEnrolment {
+    pub id: String,
+    pub host_id: String,
+    pub token_hash: String,
+    pub hostname: String,
+    pub machine_id: Option<String>,
+    pub hardware_identity: Option<(String, String)>,
+    pub agent_version: String,
+    pub tags: Vec<String>,
+    pub secret_id: String,
+    pub source_ip: Option<String>,
+    pub requested_at: DateTime<Utc>,
 }
 
 /// One stored package link: the catalogue row it points to, the host's own columns, and the fields the history

@@ -186,6 +186,16 @@ impl Harness {
     }
 
     pub async fn enroll(&self, secret: &str, machine: &Machine) -> (StatusCode, Value) {
+        self.enroll_with(secret, machine, None).await
+    }
+
+    /// Enrols presenting `previous_token`, as `muster-agent enroll` does in an enrolled state directory.
+    pub async fn enroll_with(
+        &self,
+        secret: &str,
+        machine: &Machine,
+        previous_token: Option<&str>,
+    ) -> (StatusCode, Value) {
         let request = EnrollRequest {
             secret: secret.to_owned(),
             hostname: machine.hostname.clone(),
@@ -194,6 +204,7 @@ impl Harness {
             system_serial: machine.serial.clone(),
             agent_version: "0.1.0".to_owned(),
             tags: vec!["lab".to_owned()],
+            previous_token: previous_token.map(str::to_owned),
         };
         let request = Request::builder()
             .method(Method::POST)

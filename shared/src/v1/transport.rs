@@ -28,6 +28,10 @@ pub struct EnrollRequest {
     pub agent_version: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// The host token this agent holds now, when it enrols again: proves it is the record's own agent, so the
+    /// collector hands the record over at once instead of holding the enrolment for an administrator's approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_token: Option<String>,
 }
 
 /// `POST /api/v1/agent/enroll` answer.
@@ -38,6 +42,10 @@ pub struct EnrollResponse {
     pub host_token: String,
     /// True when an existing host record (same hardware identity) was taken over by this enrolment.
     pub reenrolled: bool,
+    /// True (with HTTP 202) when the enrolment would take over a live host's record and waits for an
+    /// administrator's approval: the token is kept, and reports are answered `enrolment_pending` until then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending_approval: bool,
 }
 
 /// `POST /api/v1/agent/report` body (optionally gzip- or zstd-compressed, per `Content-Encoding`).

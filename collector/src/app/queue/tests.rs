@@ -29,6 +29,7 @@ fn a_report_queues_what_its_sections_and_its_silence_can_change() {
     let seen = |ago: chrono::TimeDelta, agent: Option<&str>| LockedHost {
         last_seen: now - ago,
         agent_version: agent.map(str::to_owned),
+        lifecycle: crate::disposal::lifecycle::LifecycleState::InService,
     };
     let hour = chrono::TimeDelta::hours(1);
     let cases: Vec<(&str, Report, LockedHost, i64)> = vec![

@@ -1,4 +1,5 @@
-//! The console's admin pages: users, enrolment secrets, API tokens, rules, advisory imports and the audit log.
+//! The console's admin pages: users, enrolment secrets, held enrolments, API tokens, rules, advisory imports and
+//! the audit log.
 //! Every page needs the admin role; every change goes through the same audited functions as the CLI and API.
 //! Users, secrets and tokens are in `access.rs`; the helpers they share are here.
 
@@ -19,12 +20,15 @@ use crate::error::AppError;
 use crate::model::Role;
 
 mod access;
+mod enrolments;
 
 pub use access::{secrets, secrets_post, tokens, tokens_post, users, users_post};
+pub use enrolments::{enrolments, enrolments_post};
 
-const TABS: [(&str, &str); 6] = [
+const TABS: [(&str, &str); 7] = [
     ("users", "Users"),
     ("secrets", "Enrolment secrets"),
+    ("enrolments", "Enrolments"),
     ("tokens", "API tokens"),
     ("rules", "Rules"),
     ("advisories", "Advisories"),

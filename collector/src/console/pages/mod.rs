@@ -109,6 +109,18 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
     blocks.extend(advisories);
     let backlog = state.store.work_backlog().await?;
     blocks.extend(crate::app::queue::backlog_notice(&backlog, now).map(|text| Block::Notice { kind: "warn", text }));
+    if viewer.require(Role::Admin).is_ok() {
+        let held = state.store.list_enrolment_requests(false, 1000).await?.len();
+        if held > 0 {
+            let text = format!(
+                "{held} enrolment{} would take over the record of a host that reported recently and wait{} for an \
+                 administrator: Admin → Enrolments.",
+                if held == 1 { "" } else { "s" },
+                if held == 1 { "s" } else { "" }
+            );
+            blocks.push(Block::Notice { kind: "warn", text });
+        }
+    }
     let mut stats: Vec<Stat> = counts
         .active_by_severity
         .iter()
