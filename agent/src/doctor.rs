@@ -352,6 +352,12 @@ pub fn token_verdict(status: u16, body: &[u8]) -> Check {
         400 if error.as_ref().is_some_and(|e| e.error == "invalid_report") => {
             check(name, Status::Pass, "accepted by the collector")
         }
+        429 if error.as_ref().is_some_and(|e| e.error == "enrolment_pending") => check(
+            name,
+            Status::Warn,
+            "this enrolment waits for an administrator's approval on the collector (it would take over a host \
+             that reported recently: muster-collector enrolment list / approve); reports are spooled until then",
+        ),
         401 | 403 => check(
             name,
             Status::Fail,
@@ -500,6 +506,10 @@ mod tests {
         assert_eq!(token_verdict(403, b"").status, Status::Fail);
         assert_eq!(token_verdict(400, br#"{"error":"invalid_request","message":"x"}"#).status, Status::Warn);
         assert_eq!(token_verdict(500, b"oops").status, Status::Warn);
+        let pending = br#"{"error":"enrolment_pending","message":"waits for an administrator"}"#;
+        let verdict = token_verdict(429, pending);
+        assert_eq!(verdict.status, Status::Warn);
+        assert!(verdict.detail.contains("approval"), "{verdict:?}");
     }
 
     #[test]

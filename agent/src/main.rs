@@ -99,6 +99,17 @@ async fn run_enroll(args: &EnrollArgs) -> anyhow::Result<ExitCode> {
     let outcome = enroll::enroll(&config, &identity, chrono::Utc::now()).await?;
     match args.format {
         OutputFormat::Json => print_json(&outcome)?,
+        OutputFormat::Text if outcome.pending_approval => println!(
+            "enrolment of {} with {} waits for an administrator's approval: it would take over host {}, whose agent \
+             reported recently (muster-collector enrolment list / approve on the collector, or the console's \
+             Enrolments page)\nthe token is kept in {}; reports wait in the spool and are sent once approved\n\
+             CA fingerprint {}",
+            identity.hostname,
+            outcome.collector,
+            outcome.host_id,
+            outcome.state_dir.display(),
+            outcome.ca_fingerprint,
+        ),
         OutputFormat::Text => println!(
             "enrolled {} with {} as host {}{}\nCA fingerprint {}; state kept in {}",
             identity.hostname,

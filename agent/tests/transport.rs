@@ -190,8 +190,12 @@ async fn handle(request: Request<Incoming>, collector: Shared) -> Result<Respons
             let accepted = enrol.secret == SECRET;
             collector.enrolments.push(enrol);
             if accepted {
-                let answer =
-                    EnrollResponse { host_id: "h-1".to_string(), host_token: TOKEN.to_string(), reenrolled: false };
+                let answer = EnrollResponse {
+                    host_id: "h-1".to_string(),
+                    host_token: TOKEN.to_string(),
+                    reenrolled: false,
+                    pending_approval: false,
+                };
                 json(StatusCode::OK, &answer)
             } else {
                 api_error(StatusCode::UNAUTHORIZED, "invalid_secret")
@@ -375,6 +379,27 @@ async fn pinned_fingerprint_is_accepted_and_the_ca_is_kept_for_later_runs() {
     assert!(matches!(result.delivery, Delivery::Delivered { status: ReportStatus::Stored, .. }), "{result:?}");
     assert_eq!(server.reports()[0].authorization.as_deref(), Some("Bearer host-token-1"));
     assert_eq!(server.reports()[0].content_encoding.as_deref(), Some("zstd"));
+}
+
+/// Issue 15: enrolling again in an enrolled state directory proves the agent holds the record's token, so the
+/// collector hands the record over at once instead of holding it for an administrator; a first enrolment has
+/// nothing to prove, and a token is never shown to another collector.
+#[tokio::test]
+async fn enrolling_again_presents_the_token_it_holds_to_the_same_collector_only() {
+    let server = TestServer::start(pki("Muster test CA")).await;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = state_dir(&parent);
+    let pin = CaPin::Fingerprint(server.fingerprint());
+    enroll::enroll(&config(&server, &dir, pin.clone()), &identity(), now()).await.unwrap();
+    enroll::enroll(&config(&server, &dir, pin.clone()), &identity(), now()).await.unwrap();
+    let sent = server.enrolments();
+    assert_eq!(sent[0].previous_token, None);
+    assert_eq!(sent[1].previous_token.as_deref(), Some(TOKEN));
+
+    // The same state directory enrolled with another collector: no token travels.
+    let other = TestServer::start(pki("Another CA")).await;
+    enroll::enroll(&config(&other, &dir, CaPin::Fingerprint(other.fingerprint())), &identity(), now()).await.unwrap();
+    assert_eq!(other.enrolments()[0].previous_token, None);
 }
 
 #[tokio::test]

@@ -224,9 +224,22 @@ pub fn reenrol_instruction(
 ) -> String {
     let why = match error {
         Some(e) if e.error == "token_revoked" => "the host token was revoked by an administrator".to_string(),
+        Some(e) if e.error == "token_replaced" => "the host token was replaced by a new enrolment of this host \
+             (this machine enrolled again, or another machine took its record over with an administrator's \
+             approval; if neither should have happened, tell the collector's administrator)"
+            .to_string(),
+        Some(e) if e.error == "enrolment_rejected" => {
+            "an administrator rejected this machine's enrolment (or a newer enrolment replaced it)".to_string()
+        }
         Some(e) => format!("the collector refused the host token: {} ({})", e.message, e.error),
         None => format!("the collector refused the host token (HTTP {status})"),
     };
+    if error.is_some_and(|e| e.error == "host_retired") {
+        // Enrolling again is refused for a host that left service: nothing to run but the uninstall.
+        return "this host left service on the collector (sanitized or disposed of); this agent will not report \
+                again: uninstall it (apt purge muster-agent, or remove its state directory)"
+            .to_string();
+    }
     let state_dir_arg = if state_dir == Path::new(super::state::DEFAULT_STATE_DIR) {
         String::new()
     } else {
@@ -269,5 +282,13 @@ mod tests {
         let default = reenrol_instruction(401, None, "https://c:8443", None, Path::new("/var/lib/muster-agent"));
         assert!(default.contains("(HTTP 401)") && !default.contains("--state-dir"), "{default}");
         assert!(default.contains("--ca-fingerprint FINGERPRINT"), "{default}");
+        // The collector's codes since issue 15: a take-over is not an administrator's revocation.
+        let replaced = ApiError { error: "token_replaced".to_string(), message: "m".to_string(), limit: None };
+        let text = reenrol_instruction(401, Some(&replaced), "https://c:8443", None, Path::new("/srv/agent"));
+        assert!(text.starts_with("the host token was replaced by a new enrolment"), "{text}");
+        assert!(!text.contains("revoked by an administrator"), "{text}");
+        let retired = ApiError { error: "host_retired".to_string(), message: "m".to_string(), limit: None };
+        let text = reenrol_instruction(401, Some(&retired), "https://c:8443", None, Path::new("/srv/agent"));
+        assert!(text.contains("left service") && !text.contains("muster-agent enroll"), "{text}");
     }
 }

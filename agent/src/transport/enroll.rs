@@ -45,6 +45,9 @@ pub struct HostIdentity {
 pub struct EnrollOutcome {
     pub host_id: String,
     pub reenrolled: bool,
+    /// The enrolment would take over a live host's record and waits for an administrator's approval; the token is
+    /// kept and works once approved (reports wait in the spool until then).
+    pub pending_approval: bool,
     pub collector: String,
     /// Lower-case hex SHA-256 of the CA now trusted.
     pub ca_fingerprint: String,
@@ -84,7 +87,14 @@ pub fn identity_from_report(report: &Report) -> Result<HostIdentity, EnrollError
     })
 }
 
-pub fn enroll_request(secret: &str, identity: &HostIdentity, tags: &[String]) -> EnrollRequest {
+/// `previous_token` is the token this state directory holds for the same collector, if any: the proof that lets
+/// the collector hand the host's record over at once instead of holding the enrolment for an administrator.
+pub fn enroll_request(
+    secret: &str,
+    identity: &HostIdentity,
+    tags: &[String],
+    previous_token: Option<&HostToken>,
+) -> EnrollRequest {
     EnrollRequest {
         secret: secret.to_string(),
         hostname: identity.hostname.clone(),
@@ -93,6 +103,7 @@ pub fn enroll_request(secret: &str, identity: &HostIdentity, tags: &[String]) ->
         system_serial: identity.system_serial.clone(),
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         tags: tags.to_vec(),
+        previous_token: previous_token.map(|t| t.expose().to_string()),
     }
 }
 
@@ -107,7 +118,15 @@ pub async fn enroll(
     now: DateTime<Utc>,
 ) -> Result<EnrollOutcome, EnrollError> {
     let state = StateDir::create(&config.state_dir)?;
-    let request = enroll_request(&config.secret, identity, &config.tags);
+    let collector =
+        super::client::parse_collector_url(&config.collector_url)?.as_str().trim_end_matches('/').to_string();
+    // Only to the collector that issued it: another collector must never see this one's token.
+    let previous = if state.is_enrolled() {
+        state.load_enrolment().ok().filter(|e| e.collector_url == collector).map(|e| e.token)
+    } else {
+        None
+    };
+    let request = enroll_request(&config.secret, identity, &config.tags, previous.as_ref());
     let (response, ca) = match &config.ca {
         CaPin::Certificate(ca) => {
             let client =
@@ -132,8 +151,6 @@ pub async fn enroll(
             }
         }
     };
-    let collector =
-        super::client::parse_collector_url(&config.collector_url)?.as_str().trim_end_matches('/').to_string();
     let enrolment = Enrolment {
         collector_url: collector.clone(),
         host_id: response.host_id.clone(),
@@ -147,6 +164,7 @@ pub async fn enroll(
     Ok(EnrollOutcome {
         host_id: response.host_id,
         reenrolled: response.reenrolled,
+        pending_approval: response.pending_approval,
         collector,
         ca_fingerprint: Fingerprint::of_der(&ca).to_hex(),
         state_dir: state.path().to_path_buf(),
@@ -197,7 +215,7 @@ mod tests {
                 system_serial: Some("B5RV4J2".to_string()),
             }
         );
-        let request = enroll_request("s3cret", &identity, &["lab".to_string()]);
+        let request = enroll_request("s3cret", &identity, &["lab".to_string()], None);
         assert_eq!(request.hostname, "web1");
         assert_eq!(request.tags, ["lab"]);
         assert_eq!(request.agent_version, env!("CARGO_PKG_VERSION"));
