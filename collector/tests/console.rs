@@ -889,4 +889,18 @@ async fn admins_decide_held_enrolments_in_the_console(h: Harness) {
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     let audit = audit_actions(&h).await;
     assert!(audit.iter().any(|a| a.0 == "host.enroll_approved" && a.1 == "user:root-admin (admin)"), "{audit:?}");
+
+    // A form missing a field is a console page with the reason, not axum's plain text (issue 15, defect 8).
+    let missing = request(&h, Method::POST, "/admin/enrolments", Some(&admin), Some(&format!("csrf={csrf}"))).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", missing.body);
+    assert_eq!(missing.headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert!(
+        missing.body.contains("422 Unprocessable Entity") && missing.body.contains("missing field"),
+        "{}",
+        missing.body
+    );
+    let wrong = request(&h, Method::PUT, "/admin/enrolments", Some(&admin), None).await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(wrong.body.contains("405 Method Not Allowed"), "{}", wrong.body);
+    assert!(wrong.headers.contains_key(header::ALLOW), "the headers of the answer are kept");
 }

@@ -69,6 +69,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(admin::audit))
         .route("/static/console.css", get(stylesheet))
         .route("/static/console.js", get(script))
+        .layer(axum::middleware::from_fn(error_pages))
 }
 
 const CSS: &str = include_str!("../../static/console.css");
@@ -132,26 +133,60 @@ impl IntoResponse for PageError {
         if status.is_server_error() {
             tracing::error!(cause = %self.0, "console request failed");
         }
-        let page = Page {
-            nav: None,
-            title: format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error")),
-            blocks: vec![
-                Block::Heading {
-                    text: format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error")),
-                    sub: None,
-                    badge: None,
-                },
-                Block::Notice { kind: "error", text: body.message },
-                Block::Pairs(vec![view::Pair {
-                    label: "Back".into(),
-                    value: "Dashboard".into(),
-                    href: Some("/".into()),
-                }]),
-            ],
-            tabs: vec![],
-        };
-        (status, render(&page)).into_response()
+        error_page(status, body.message)
     }
+}
+
+/// The console's error page: status, message, the way back.
+fn error_page(status: StatusCode, message: String) -> Response {
+    let title = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error"));
+    let page = Page {
+        nav: None,
+        title: title.clone(),
+        blocks: vec![
+            Block::Heading { text: title, sub: None, badge: None },
+            Block::Notice { kind: "error", text: message },
+            Block::Pairs(vec![view::Pair { label: "Back".into(), value: "Dashboard".into(), href: Some("/".into()) }]),
+        ],
+        tabs: vec![],
+    };
+    (status, render(&page)).into_response()
+}
+
+/// Longest rejection text shown on an error page.
+const MAX_REJECTION_TEXT: usize = 1024;
+
+/// Middleware: an error answer of a console route that is not already a page (axum's plain-text rejections, such as
+/// a form missing a field or a wrong method) becomes the console's error page with the same status and headers, so
+/// people never see a bare text response (issue 15, defect 8).
+pub async fn error_pages(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REJECTION_TEXT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() || status.is_server_error() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let mut page = error_page(status, message);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            page.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    page
 }
 
 pub type PageResult = Result<Response, PageError>;
