@@ -10,6 +10,7 @@ use crate::common::{Harness, Machine, debian, full};
 both!(size_limits_refuse_before_and_during_decompression, content_limits_refuse_before_storing);
 both!(axum_rejections_answer_the_documented_json, reports_are_admitted_one_per_host_and_bounded_in_all);
 both!(reports_refuse_the_hostnames_enrolment_refuses, small_reports_are_admitted_while_large_ones_fill_the_collector);
+both!(over_http2_an_oversize_report_gets_its_413);
 
 /// A hostname with a NUL or a terminal escape, or over 255 bytes, is refused by a report as by enrolment (issue 15,
 /// defect 9): 400 naming the field, nothing stored (PostgreSQL cannot even store a NUL: it was a 500 there).
@@ -224,6 +225,46 @@ async fn refused(
     assert_eq!(host["last_seen"], "2026-03-02T09:00:00Z");
     let (_, events) = h.get(&format!("/api/v1/hosts/{host_id}/history"), &viewer).await;
     assert_eq!(events, json!([]));
+}
+
+/// Over HTTP/2 an over-limit report body ended in a stream reset, so the client never read the 413 (issue 15,
+/// defect 8): the server answered while the client was still sending. Checked with curl, the client that showed
+/// it (`curl: (92) Stream error in the HTTP/2 framing layer` before the fix), over HTTP/2 with prior knowledge on a
+/// served loopback listener, just over the limit and far over it.
+async fn over_http2_an_oversize_report_gets_its_413(h: Harness) {
+    let (_, token, _) = setup(&h).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(muster_collector::server::serve(listener, h.app.clone(), None, async {
+        let _ = stopped.await;
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    for size in [6usize << 20, 12 << 20] {
+        let file = dir.path().join(format!("{size}.json"));
+        std::fs::write(&file, vec![b'x'; size]).unwrap();
+        let (url, auth) = (format!("http://{addr}/api/v1/agent/report"), format!("authorization: Bearer {token}"));
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("curl")
+                .args(["-sS", "--http2-prior-knowledge", "-X", "POST", &url, "-H", &auth])
+                .args(["-H", "content-type: application/json", "--data-binary"])
+                .arg(format!("@{}", file.display()))
+                .args(["-w", "\n%{http_code} %{http_version}"])
+                .output()
+                .expect("curl (Debian package curl) runs")
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{size}: {} {stdout}", String::from_utf8_lossy(&out.stderr));
+        let (body, status) = stdout.rsplit_once('\n').unwrap();
+        assert_eq!(status, "413 2", "{size}: {stdout}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["limit"], "max_body_bytes", "{size}: {body}");
+    }
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }
 
 async fn setup(h: &Harness) -> (String, String, muster_shared::v1::Report) {
