@@ -70,6 +70,16 @@ fn pki(common_name: &str) -> Pki {
 // ---------------------------------------------------------------------------------------------------------------
 // The test collector.
 
+/// A second server of the same deployment: the same CA and server certificate.
+fn pki_of(server: &TestServer) -> Pki {
+    Pki {
+        ca: server.pki.ca.clone(),
+        ca_pem: server.pki.ca_pem.clone(),
+        server: server.pki.server.clone(),
+        server_key: server.pki.server_key.clone(),
+    }
+}
+
 /// An answer forced on the next report request instead of the protocol logic.
 #[derive(Debug, Clone)]
 struct Scripted {
@@ -400,6 +410,11 @@ async fn enrolling_again_presents_the_token_it_holds_to_the_same_collector_only(
     let other = TestServer::start(pki("Another CA")).await;
     enroll::enroll(&config(&other, &dir, CaPin::Fingerprint(other.fingerprint())), &identity(), now()).await.unwrap();
     assert_eq!(other.enrolments()[0].previous_token, None);
+    // Another address of the same deployment (its CA is the one the enrolment trusts): the token goes along, so a
+    // changed URL does not turn the agent's own re-enrolment into a take-over waiting for approval.
+    let replica = TestServer::start(pki_of(&other)).await;
+    enroll::enroll(&config(&replica, &dir, CaPin::Fingerprint(other.fingerprint())), &identity(), now()).await.unwrap();
+    assert_eq!(replica.enrolments()[0].previous_token.as_deref(), Some(TOKEN));
 }
 
 #[tokio::test]

@@ -120,9 +120,18 @@ pub async fn enroll(
     let state = StateDir::create(&config.state_dir)?;
     let collector =
         super::client::parse_collector_url(&config.collector_url)?.as_str().trim_end_matches('/').to_string();
-    // Only to the collector that issued it: another collector must never see this one's token.
+    // Only to the collector that issued it (same address, or another address of the same deployment: the CA now
+    // pinned is the one the enrolment trusts): another collector must never see this one's token.
+    let pinned = match &config.ca {
+        CaPin::Fingerprint(f) => *f,
+        CaPin::Certificate(ca) => Fingerprint::of_der(ca),
+    };
+    let same_ca = |e: &Enrolment| {
+        tls::parse_ca_pem(e.ca_pem.as_bytes()).ok().and_then(|cas| cas.first().map(|ca| Fingerprint::of_der(ca)))
+            == Some(pinned)
+    };
     let previous = if state.is_enrolled() {
-        state.load_enrolment().ok().filter(|e| e.collector_url == collector).map(|e| e.token)
+        state.load_enrolment().ok().filter(|e| e.collector_url == collector || same_ca(e)).map(|e| e.token)
     } else {
         None
     };
