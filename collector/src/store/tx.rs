@@ -142,6 +142,15 @@ macro_rules! impl_host_tx {
                 LifecycleState::parse(text).ok_or_else(|| StoreError::Corrupt(format!("lifecycle state {text:?}")))
             }
 
+            /// A host row locked by `UPDATE … RETURNING last_seen, agent_version, lifecycle_state`.
+            fn locked_host(r: &<$db as sqlx::Database>::Row) -> Result<LockedHost, StoreError> {
+                Ok(LockedHost {
+                    last_seen: from_ms(r.try_get("last_seen")?),
+                    agent_version: r.try_get("agent_version")?,
+                    lifecycle: lifecycle(r.try_get("lifecycle_state")?)?,
+                })
+            }
+
             pub(crate) struct Tx(pub(crate) sqlx::Transaction<'static, $db>);
 
             #[async_trait]
@@ -244,14 +253,7 @@ macro_rules! impl_host_tx {
                     .fetch_optional(&mut *self.0)
                     .await?;
                     Ok(match row {
-                        Some(r) => Some((
-                            r.try_get("id")?,
-                            LockedHost {
-                                last_seen: from_ms(r.try_get("last_seen")?),
-                                agent_version: r.try_get("agent_version")?,
-                                lifecycle: lifecycle(r.try_get("lifecycle_state")?)?,
-                            },
-                        )),
+                        Some(r) => Some((r.try_get("id")?, locked_host(&r)?)),
                         None => None,
                     })
                 }
@@ -376,14 +378,7 @@ macro_rules! impl_host_tx {
                     .bind(host_id)
                     .fetch_optional(&mut *self.0)
                     .await?;
-                    Ok(match row {
-                        Some(r) => Some(LockedHost {
-                            last_seen: from_ms(r.try_get("last_seen")?),
-                            agent_version: r.try_get("agent_version")?,
-                            lifecycle: lifecycle(r.try_get("lifecycle_state")?)?,
-                        }),
-                        None => None,
-                    })
+                    row.as_ref().map(locked_host).transpose()
                 }
 
                 async fn bound_machine_id(&mut self, host_id: &str) -> Result<Option<String>, StoreError> {
