@@ -17,7 +17,7 @@ use crate::common::{Harness, Machine, debian, delta, full, history};
 both!(secrets_good_unknown_revoked_expired, failed_enrolments_are_rate_limited);
 both!(reinstall_keeps_host_and_history, same_installation_reenrols_in_place, cloned_vm_is_flagged_not_merged);
 both!(a_machine_id_is_bound_once_and_never_taken);
-both!(a_take_over_of_a_live_host_waits_for_an_administrator);
+both!(a_take_over_of_a_live_host_waits_for_an_administrator, held_enrolments_are_bounded_per_host);
 
 async fn secrets_good_unknown_revoked_expired(h: Harness) {
     let (_, secret) = h.enroll_secret(None).await;
@@ -222,6 +222,31 @@ async fn a_machine_id_is_bound_once_and_never_taken(h: Harness) {
     other.hardware = None;
     let (status, body) = h.report(&attacker_token, &full(&other)).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("host_mismatch")), "{body}");
+}
+
+/// Holding cannot fill the table or the administrator's list: five requests per host wait at most, the sixth is
+/// told to retry once they are decided, and the host's agent goes on.
+async fn held_enrolments_are_bounded_per_host(h: Harness) {
+    let (_, secret) = h.enroll_secret(None).await;
+    let victim = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let (_, token) = h.enrolled(&secret, &victim).await;
+    h.stored(&token, &full(&debian(&victim))).await;
+    for _ in 0..5 {
+        assert_eq!(h.enroll(&secret, &victim).await.0, StatusCode::ACCEPTED);
+    }
+    let request = Request::post("/api/v1/agent/enroll")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({ "secret": secret, "hostname": "lab-t480s", "machine_id": victim.machine_id,
+                "system_uuid": victim.uuid, "system_serial": victim.serial, "agent_version": "0.1.0" })
+            .to_string(),
+        ))
+        .unwrap();
+    let (status, headers, body) = h.send(request).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("enrolments_waiting")), "{body}");
+    assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "300");
+    assert_eq!(h.store.list_enrolment_requests(false, 100).await.unwrap().len(), 5);
+    h.stored(&token, &delta(&debian(&victim), &[])).await;
 }
 
 fn report_request(token: &str, envelope: &ReportEnvelope) -> Request<Body> {

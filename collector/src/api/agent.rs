@@ -31,7 +31,7 @@ pub const MAX_ENROLL_BODY: usize = 64 << 10;
         (status = 400, body = crate::api::openapi::ApiErrorSchema),
         (status = 401, description = "invalid, revoked or expired secret", body = crate::api::openapi::ApiErrorSchema),
         (status = 409, description = "`host_retired`: the machine's record is decommissioning, sanitized or disposed and is never taken over", body = crate::api::openapi::ApiErrorSchema),
-        (status = 429, description = "too many failed attempts from this address", body = crate::api::openapi::ApiErrorSchema),
+        (status = 429, description = "too many failed attempts from this address, or `enrolments_waiting`: five enrolments of this machine already wait for approval", body = crate::api::openapi::ApiErrorSchema),
     )
 )]
 pub async fn enroll(
@@ -48,6 +48,11 @@ pub async fn enroll(
             EnrolError::Invalid(message) => AppError::bad_request("invalid_request", message),
             EnrolError::Refused { code, message } => AppError::Unauthorized { code, message: message.to_owned() },
             e @ EnrolError::Retired { .. } => AppError::Conflict { code: "host_retired", message: e.to_string() },
+            e @ EnrolError::TooManyHeld { .. } => AppError::Throttled {
+                code: "enrolments_waiting",
+                retry_after_secs: crate::api::auth::ENROLMENT_PENDING_RETRY_SECS,
+                message: e.to_string(),
+            },
             EnrolError::Store(e) => e.into(),
             EnrolError::Random(e) => AppError::internal(e),
         })?;

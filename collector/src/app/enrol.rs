@@ -50,6 +50,12 @@ pub enum EnrolError {
     /// The secret is unknown, revoked or expired; `code` is the API's error code.
     #[error("{message}")]
     Refused { code: &'static str, message: &'static str },
+    /// [`MAX_HELD_PER_HOST`] requests already wait for a decision on this host.
+    #[error(
+        "{MAX_HELD_PER_HOST} enrolments of this machine already wait for an administrator's approval; retry once \
+         they are decided (muster-collector enrolment list)"
+    )]
+    TooManyHeld { host_id: String },
     /// The machine's record left service: it is never taken over.
     #[error("{}", retired_message(.host_id, *.state))]
     Retired { host_id: String, state: LifecycleState },
@@ -190,6 +196,10 @@ pub async fn enrol(
             record(store, &actor, now, event).await?;
             return Err(EnrolError::Retired { host_id, state });
         }
+        Err(e @ EnrolError::TooManyHeld { .. }) => {
+            tracing::warn!(source_ip = %ip, hostname = %hostname, "enrolment refused: too many held for this host");
+            return Err(e);
+        }
         other => other?,
     };
     if let Some(request_id) = &outcome.held {
@@ -278,6 +288,9 @@ pub async fn enrol_host(
     let outcome = match decision {
         Decision::Retired { host_id, state } => return Err(EnrolError::Retired { host_id, state }),
         Decision::Hold { host_id } => {
+            if tx.pending_enrolments(&host_id).await? >= MAX_HELD_PER_HOST {
+                return Err(EnrolError::TooManyHeld { host_id });
+            }
             let held = HeldEnrolment {
                 id: input.new_host_id.clone(),
                 host_id: host_id.clone(),
@@ -325,6 +338,10 @@ async fn relock(
         _ => keep(host_id),
     })
 }
+
+/// Held requests per host: enough for a genuine reinstall next to a few others, bounded so holding cannot be used
+/// to fill the table or the administrator's list.
+pub const MAX_HELD_PER_HOST: i64 = 5;
 
 /// An administrator's answer to a held enrolment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,6 +44,8 @@ pub trait HostTx: Send {
     /// Keeps `held` for an administrator's decision, next to any other pending request for the host (a newer one
     /// must not push out the genuine one; approving one supersedes the rest).
     async fn hold_enrolment(&mut self, held: &HeldEnrolment) -> Result<(), StoreError>;
+    /// How many requests for the host wait for a decision.
+    async fn pending_enrolments(&mut self, host_id: &str) -> Result<i64, StoreError>;
     /// Locks the host a held request is for, as [`HostTx::lock_host`] does: host row first, then the request, the
     /// order disposal and enrolment take them in too. `None` when there is no such request or host.
     async fn lock_host_of_request(&mut self, id: &str) -> Result<Option<(String, LockedHost)>, StoreError>;
@@ -256,6 +258,16 @@ macro_rules! impl_host_tx {
                         Some(r) => Some((r.try_get("id")?, locked_host(&r)?)),
                         None => None,
                     })
+                }
+
+                async fn pending_enrolments(&mut self, host_id: &str) -> Result<i64, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT COUNT(*) AS n FROM enrolment_requests WHERE host_id = $1 AND state = 'pending'",
+                    )
+                    .bind(host_id)
+                    .fetch_one(&mut *self.0)
+                    .await?;
+                    Ok(row.try_get("n")?)
                 }
 
                 async fn hold_enrolment(&mut self, held: &HeldEnrolment) -> Result<(), StoreError> {
