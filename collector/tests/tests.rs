@@ -10,6 +10,7 @@ mod agent_e2e;
 mod connections;
 mod console;
 mod console_browser;
+mod console_enrolments;
 mod console_store;
 mod disposal;
 mod enroll;
