@@ -10,7 +10,7 @@ use crate::app::audit::{Actor, AuditEvent, record};
 use crate::config::EnrolmentPolicy;
 use crate::disposal::lifecycle::LifecycleState;
 use crate::identity::{self, Candidate, Decision, Windows};
-use crate::store::tx::{EnrolledHost, HeldEnrolment, HostTx, IdentityKey};
+use crate::store::tx::{EnrolledHost, HeldEnrolment, IdentityKey};
 use crate::store::{HostTokenLookup, Store, StoreError};
 use crate::tokens::{self, RandomError};
 
@@ -280,11 +280,12 @@ pub async fn enrol_host(
     let decision = identity::decide(input.machine_id.as_deref(), &candidates, windows, input.proven_host.as_deref());
     // The record about to be held or taken over is locked and read again (host row before requests, as disposal
     // and approval take them): a disposal that finished meanwhile wins.
-    let decision = match decision {
-        Decision::Hold { host_id } => relock(&mut *tx, host_id, |host_id| Decision::Hold { host_id }).await?,
-        Decision::Reenrol { host_id } => relock(&mut *tx, host_id, |host_id| Decision::Reenrol { host_id }).await?,
-        other => other,
-    };
+    if let Decision::Hold { host_id } | Decision::Reenrol { host_id } = &decision
+        && let Some(locked) = tx.lock_host(host_id).await?
+        && locked.lifecycle != LifecycleState::InService
+    {
+        return Err(EnrolError::Retired { host_id: host_id.clone(), state: locked.lifecycle });
+    }
     let outcome = match decision {
         Decision::Retired { host_id, state } => return Err(EnrolError::Retired { host_id, state }),
         Decision::Hold { host_id } => {
@@ -325,20 +326,6 @@ pub async fn enrol_host(
     Ok(outcome)
 }
 
-/// Locks `host_id`'s row and keeps the decision `keep` makes of it, unless the host left service meanwhile.
-async fn relock(
-    tx: &mut dyn HostTx,
-    host_id: String,
-    keep: impl FnOnce(String) -> Decision,
-) -> Result<Decision, StoreError> {
-    Ok(match tx.lock_host(&host_id).await? {
-        Some(locked) if locked.lifecycle != LifecycleState::InService => {
-            Decision::Retired { host_id, state: locked.lifecycle }
-        }
-        _ => keep(host_id),
-    })
-}
-
 /// Held requests per host: enough for a genuine reinstall next to a few others, bounded so holding cannot be used
 /// to fill the table or the administrator's list.
 pub const MAX_HELD_PER_HOST: i64 = 5;
@@ -375,18 +362,18 @@ pub async fn decide_held(
     let Some((host_id, locked)) = tx.lock_host_of_request(id).await? else {
         return Err(DecideError::NotPending(id.to_owned()));
     };
-    let retired = locked.lifecycle != LifecycleState::InService;
-    let decision = match verdict {
-        Verdict::Approve if retired => "rejected",
-        Verdict::Approve => "approved",
-        Verdict::Reject => "rejected",
+    // An approval of a host that left service closes the request instead, with the reason as its decider.
+    let refused = verdict == Verdict::Approve && locked.lifecycle != LifecycleState::InService;
+    let (decision, decided_by) = match verdict {
+        _ if refused => ("rejected", "lifecycle"),
+        Verdict::Approve => ("approved", actor.name.as_str()),
+        Verdict::Reject => ("rejected", actor.name.as_str()),
     };
-    let decided_by = if retired && verdict == Verdict::Approve { "lifecycle" } else { actor.name.as_str() };
     let held = tx
         .decide_enrolment(id, decision, decided_by, now)
         .await?
         .ok_or_else(|| DecideError::NotPending(id.to_owned()))?;
-    if retired && verdict == Verdict::Approve {
+    if refused {
         // Never handed over, and never left pending: the request is closed with the reason.
         tx.commit().await?;
         return Err(DecideError::Retired { host_id, state: locked.lifecycle });
