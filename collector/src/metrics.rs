@@ -45,6 +45,10 @@ pub struct Metrics {
     /// `muster_connections_unanswered_total`: connections closed before anything was answered on them (a TLS
     /// handshake or a request's headers not completed in time, or a client that gave up).
     pub connections_unanswered: IntCounter,
+    /// `muster_proxy_headers_total{result}`: connections from a trusted proxy (`server::proxy`), by what they
+    /// started with: `accepted` (a PROXY header naming the client), `absent` (none: a direct connection or a
+    /// health check), `invalid` or `timeout` (closed).
+    pub proxy_headers: IntCounterVec,
     /// `muster_evaluation_queue_hosts`: hosts whose stored reports still wait for evaluation or matching
     /// (`app::queue`), as the database holds them (every replica reports the same queue).
     pub work_queued: IntGauge,
@@ -83,6 +87,10 @@ impl Metrics {
             "muster_connections_unanswered_total",
             "Connections closed before anything was answered (handshake or headers not completed in time)",
         )?;
+        let proxy_headers = IntCounterVec::new(
+            Opts::new("muster_proxy_headers_total", "Connections from trusted proxies, by their PROXY protocol header"),
+            &["result"],
+        )?;
         let work_queued = IntGauge::new(
             "muster_evaluation_queue_hosts",
             "Hosts whose stored reports wait for rule evaluation or package matching",
@@ -102,6 +110,7 @@ impl Metrics {
         registry.register(Box::new(connections_open.clone()))?;
         registry.register(Box::new(connections_refused.clone()))?;
         registry.register(Box::new(connections_unanswered.clone()))?;
+        registry.register(Box::new(proxy_headers.clone()))?;
         for bound in ["max_connections", "max_per_address"] {
             connections_refused.with_label_values(&[bound]).inc_by(0);
         }
@@ -120,6 +129,7 @@ impl Metrics {
             connections_open,
             connections_refused,
             connections_unanswered,
+            proxy_headers,
             work_queued,
             work_lag,
         })
@@ -242,6 +252,14 @@ pub fn connection_accepted() {
 pub fn connection_refused(bound: &str) {
     if let Some(m) = metrics() {
         m.connections_refused.with_label_values(&[bound]).inc();
+    }
+}
+
+/// A connection from a trusted proxy started with a PROXY header (`accepted`), without one (`absent`), or was
+/// closed for a bad (`invalid`) or late (`timeout`) one.
+pub fn proxy_header(result: &str) {
+    if let Some(m) = metrics() {
+        m.proxy_headers.with_label_values(&[result]).inc();
     }
 }
 

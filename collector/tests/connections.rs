@@ -43,7 +43,13 @@ fn start(h: &Harness, tls: bool, limits: ConnectionLimits) -> Server {
 }
 
 fn limits(max_per_address: usize) -> ConnectionLimits {
-    ConnectionLimits { max_connections: 1000, max_per_address, tls_handshake: HANDSHAKE, header_read: HEADER }
+    ConnectionLimits {
+        max_connections: 1000,
+        max_per_address,
+        tls_handshake: HANDSHAKE,
+        header_read: HEADER,
+        ..Default::default()
+    }
 }
 
 /// Connects from `source` (any 127.0.0.0/8 address is this machine's loopback).

@@ -32,7 +32,7 @@ both!(
     the_dashboard_warns_when_findings_trail_reports,
 );
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 pub(crate) const HOSTILE: &str = "<script>window.__pwned=1</script>\"><img src=x onerror=\"window.__pwned=1\">";
 
 pub(crate) struct Page {
@@ -87,7 +87,7 @@ pub(crate) async fn get(h: &Harness, uri: &str, cookie: &str) -> Page {
     request(h, Method::GET, uri, Some(cookie), None).await
 }
 
-async fn add_user(h: &Harness, name: &str, role: Role) {
+pub(crate) async fn add_user(h: &Harness, name: &str, role: Role) {
     let created = h
         .store
         .create_user(&NewUser {

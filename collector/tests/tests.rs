@@ -17,6 +17,7 @@ mod enroll;
 mod findings;
 mod ingest;
 mod limits;
+mod proxy;
 mod queue;
 mod read_api;
 mod serve;

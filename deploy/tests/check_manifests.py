@@ -49,6 +49,13 @@ for name in collectors:
     need(f"server {name}:8443" in nginx, f"nginx.conf: upstream {name} missing")
 for volume in proxy.get("volumes", []):
     need((DEPLOY / volume.split(":")[0]).exists(), f"compose: proxy volume source {volume} missing")
+# The proxy names each client by the PROXY protocol, and the collectors trust exactly the proxy's fixed address.
+need(re.search(r"^\s*proxy_protocol on;", nginx, re.M), "nginx.conf: proxy_protocol on")
+proxy_ip = proxy.get("networks", {}).get("default", {}).get("ipv4_address")
+need(proxy_ip is not None, "compose: the proxy needs a fixed address for the collectors to trust")
+for name in collectors:
+    trusted = str(services[name].get("environment", {}).get("MUSTER_TRUSTED_PROXIES", ""))
+    need(proxy_ip in trusted.split(","), f"compose: {name} must trust the proxy ({proxy_ip}), trusts {trusted!r}")
 
 # Kubernetes: Deployment with 2 replicas and probes, Service selecting it, Secret holding the database URL.
 docs = []
@@ -85,10 +92,17 @@ need(ref.get("name") in secrets and ref.get("key") in secrets[ref["name"]].get("
 for volume in pod.get("volumes", []):
     if "secret" in volume:
         need(volume["secret"]["secretName"] in secrets, f"Deployment: secret volume {volume['name']}")
-service = by_kind.get("Service", [{}])[0]
-need(service.get("spec", {}).get("selector", {}).items() <= labels.items(), "Service: selector must match the pods")
-for port in service.get("spec", {}).get("ports", []):
-    need(port.get("targetPort") in ports or port.get("targetPort") in ports.values(), "Service: targetPort")
+for service in by_kind.get("Service", []):
+    name = service.get("metadata", {}).get("name")
+    need(service.get("spec", {}).get("selector", {}).items() <= labels.items(), f"Service {name}: selector")
+    for port in service.get("spec", {}).get("ports", []):
+        need(port.get("targetPort") in ports or port.get("targetPort") in ports.values(), f"Service {name}: targetPort")
+external = [s for s in by_kind.get("Service", []) if s.get("spec", {}).get("type") == "LoadBalancer"]
+need(len(external) == 1, "Kubernetes: one LoadBalancer Service for clients outside the cluster")
+for service in external:
+    annotations = service.get("metadata", {}).get("annotations", {})
+    need(any("proxy-protocol" in key for key in annotations), "LoadBalancer Service: the PROXY protocol annotation")
+    need("MUSTER_TRUSTED_PROXIES" in env, "Deployment: MUSTER_TRUSTED_PROXIES for the load balancer's PROXY header")
 
 if failures:
     print("\n".join(f"check_manifests: {f}" for f in failures), file=sys.stderr)

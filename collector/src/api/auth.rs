@@ -154,7 +154,8 @@ impl FromRequestParts<AppState> for ApiAuth {
     }
 }
 
-/// The peer address, or `unknown` when the server was not started with connect info.
+/// The client's address: the one a trusted proxy names (PROXY header or `X-Forwarded-For`, `server::proxy`),
+/// else the peer's; `unknown` when the router runs without the server (in-process tests).
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub String);
 
@@ -162,6 +163,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<ClientIp, Self::Rejection> {
+        if let Some(peer) = parts.extensions.get::<crate::server::proxy::Peer>() {
+            return Ok(ClientIp(peer.client(&parts.headers).to_string()));
+        }
         let ip = match ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await {
             Ok(ConnectInfo(addr)) => addr.ip().to_string(),
             Err(_) => "unknown".to_owned(),

@@ -131,6 +131,12 @@ pub struct ConnectionArgs {
     /// connections close after it), e.g. 15s.
     #[arg(long, env = "MUSTER_HEADER_TIMEOUT", default_value = "15s", value_parser = crate::config::parse_duration)]
     pub header_timeout: std::time::Duration,
+    /// Addresses or ranges (10.0.0.0/8) of load balancers that may name the client: by a PROXY protocol header
+    /// (v1 or v2, before TLS) or by X-Forwarded-For. Repeat it, or comma-separate the variable. Without it the peer
+    /// is the client, and behind a proxy every client shares the proxy's lockouts and connection bound.
+    #[arg(long = "trusted-proxy", env = "MUSTER_TRUSTED_PROXIES", value_delimiter = ',',
+        value_parser = crate::server::proxy::parse_range)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Agent reports handled at once by this collector (default 4 on SQLite, 16 on PostgreSQL); more are answered
     /// 503 with a time to retry. A host's second report while its first is in flight is answered 429.
     #[arg(long, env = "MUSTER_MAX_REPORTS_IN_FLIGHT")]
@@ -149,6 +155,7 @@ impl ConnectionArgs {
             max_per_address: self.max_connections_per_address.max(1),
             tls_handshake: self.tls_handshake_timeout,
             header_read: self.header_timeout,
+            trusted_proxies: crate::server::proxy::TrustedProxies::new(self.trusted_proxies.clone()),
         }
     }
 }
@@ -394,6 +401,7 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
         max_per_address = limits.max_per_address,
         tls_handshake_s = limits.tls_handshake.as_secs_f64(),
         header_timeout_s = limits.header_read.as_secs_f64(),
+        trusted_proxies = %limits.trusted_proxies.ranges().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         "connection limits"
     );
     crate::server::serve_with(listener, crate::app(state), tls_config, limits, crate::server::shutdown_signal())

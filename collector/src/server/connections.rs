@@ -1,6 +1,7 @@
 //! What a client without credentials can hold: a bounded number of connections in all and per source address, each
 //! counted from accept to close, so a flood of idle or trickling connections cannot exhaust the collector's file
 //! descriptors (the timeouts that end such connections are set where the server is built, in `server/mod.rs`).
+//! A trusted proxy's connections count against the client its PROXY header names (`server::proxy`), not the proxy.
 //!
 //! Written here rather than taken from a crate: the limit must sit in axum-server's acceptor chain, before TLS, so a
 //! refused connection costs no handshake; tower's concurrency limits act per request, after the connection exists.
@@ -17,9 +18,12 @@ use std::time::{Duration, Instant};
 use axum_server::accept::Accept;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tower_http::add_extension::AddExtension;
+
+use super::proxy::{self, Peer, TrustedProxies};
 
 /// Connection bounds and timeouts; `Default` is what `serve` uses unless told otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     /// Connections open at once, all clients together.
     pub max_connections: usize,
@@ -30,6 +34,9 @@ pub struct ConnectionLimits {
     /// Time to send a request's headers, counted from the connection's start or from the end of the previous
     /// answer (so an idle keep-alive connection is closed after it too).
     pub header_read: Duration,
+    /// Peers that may name the client: by a PROXY header before TLS (within `tls_handshake`), or by
+    /// `X-Forwarded-For`. Their own connections are bounded only in total; the client's count per address.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for ConnectionLimits {
@@ -39,6 +46,7 @@ impl Default for ConnectionLimits {
             max_per_address: 256,
             tls_handshake: Duration::from_secs(10),
             header_read: Duration::from_secs(15),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -79,14 +87,15 @@ impl Slots {
         Arc::new(Slots { limits, inner: Mutex::new(Counts::default()) })
     }
 
-    /// Takes a slot for a connection from `address`, or says which bound refuses it.
-    pub fn take(self: &Arc<Self>, address: IpAddr) -> Result<Slot, Refusal> {
+    /// Takes a slot for a connection from `address`, or says which bound refuses it. A trusted proxy's connection
+    /// (`per_address` false) is bounded only in total until its header names the client ([`Slot::move_to`]).
+    pub fn take(self: &Arc<Self>, address: IpAddr, per_address: bool) -> Result<Slot, Refusal> {
         let mut counts = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if counts.total >= self.limits.max_connections {
             return Err(Refusal::Total);
         }
         let from_address = counts.by_address.get(&address).copied().unwrap_or(0);
-        if from_address >= self.limits.max_per_address {
+        if per_address && from_address >= self.limits.max_per_address {
             return Err(Refusal::PerAddress);
         }
         counts.total += 1;
@@ -117,16 +126,34 @@ pub struct Slot {
     address: IpAddr,
 }
 
+impl Slot {
+    /// Counts this connection against `client` instead (named by a trusted proxy), if `client` is under its bound.
+    pub fn move_to(&mut self, client: IpAddr) -> Result<(), Refusal> {
+        let mut counts = self.slots.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.by_address.get(&client).copied().unwrap_or(0) >= self.slots.limits.max_per_address {
+            return Err(Refusal::PerAddress);
+        }
+        release(&mut counts, self.address);
+        *counts.by_address.entry(client).or_default() += 1;
+        self.address = client;
+        Ok(())
+    }
+}
+
+fn release(counts: &mut Counts, address: IpAddr) {
+    if let Some(n) = counts.by_address.get_mut(&address) {
+        *n -= 1;
+        if *n == 0 {
+            counts.by_address.remove(&address);
+        }
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut counts = self.slots.inner.lock().unwrap_or_else(|e| e.into_inner());
         counts.total = counts.total.saturating_sub(1);
-        if let Some(n) = counts.by_address.get_mut(&self.address) {
-            *n -= 1;
-            if *n == 0 {
-                counts.by_address.remove(&self.address);
-            }
-        }
+        release(&mut counts, self.address);
     }
 }
 
@@ -170,16 +197,28 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 }
 
-/// The acceptor in front of the others (plain or TLS): a connection over a bound is closed at once.
+/// The acceptor in front of the others (plain or TLS): a connection over a bound is closed at once; a trusted
+/// proxy's PROXY header is read off before TLS; every request carries the connection's [`Peer`].
 #[derive(Debug, Clone)]
 pub struct Limited<A> {
     pub inner: A,
     pub slots: Arc<Slots>,
 }
 
+impl<A> Limited<A> {
+    fn refuse(&self, address: IpAddr, refusal: Refusal) -> io::Error {
+        crate::metrics::connection_refused(refusal.as_str());
+        if self.slots.log_refusal(Instant::now()) {
+            tracing::warn!(%address, bound = refusal.as_str(), open = self.slots.open(),
+                "connection refused: too many open connections");
+        }
+        io::Error::other(format!("connection refused: {}", refusal.as_str()))
+    }
+}
+
 impl<A, S> Accept<TcpStream, S> for Limited<A>
 where
-    A: Accept<Counted<TcpStream>, S> + Clone + Send + Sync + 'static,
+    A: Accept<Counted<TcpStream>, AddExtension<S, Peer>> + Clone + Send + Sync + 'static,
     A::Future: Send + 'static,
     S: Send + 'static,
 {
@@ -187,32 +226,65 @@ where
     type Service = A::Service;
     type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
 
-    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+    fn accept(&self, mut stream: TcpStream, service: S) -> Self::Future {
         let address = match stream.peer_addr() {
             Ok(peer) => peer.ip(),
             Err(e) => return Box::pin(async move { Err(e) }),
         };
-        match self.slots.take(address) {
-            Ok(slot) => {
-                // Answers are small and written in pieces (TLS records, headers, body): with Nagle's algorithm a
-                // piece waits for the client's delayed ACK, ~40 ms per request (BENCHMARKS.md, ingest).
-                if let Err(e) = stream.set_nodelay(true) {
-                    tracing::debug!(%address, error = %e, "cannot set TCP_NODELAY");
-                }
-                crate::metrics::connection_accepted();
-                Box::pin(self.inner.accept(Counted { stream, _slot: slot, answered: false }, service))
-            }
+        let trusted = self.slots.limits.trusted_proxies.clone();
+        let from_proxy = trusted.contains(address);
+        let mut slot = match self.slots.take(address, !from_proxy) {
+            Ok(slot) => slot,
+            // Dropping the stream closes it before TLS: a refused client costs no handshake.
             Err(refusal) => {
-                crate::metrics::connection_refused(refusal.as_str());
-                if self.slots.log_refusal(Instant::now()) {
-                    tracing::warn!(%address, bound = refusal.as_str(), open = self.slots.open(),
-                        "connection refused: too many open connections");
-                }
-                // Dropping the stream closes it before TLS: a refused client costs no handshake.
-                drop(stream);
-                Box::pin(async move { Err(io::Error::other(format!("connection refused: {}", refusal.as_str()))) })
+                let error = self.refuse(address, refusal);
+                return Box::pin(async move { Err(error) });
             }
+        };
+        // Answers are small and written in pieces (TLS records, headers, body): with Nagle's algorithm a piece
+        // waits for the client's delayed ACK, ~40 ms per request (BENCHMARKS.md, ingest).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%address, error = %e, "cannot set TCP_NODELAY");
         }
+        crate::metrics::connection_accepted();
+        if !from_proxy {
+            let peer = Peer { ip: address, trusted };
+            let counted = Counted { stream, _slot: slot, answered: false };
+            return Box::pin(self.inner.accept(counted, AddExtension::new(service, peer)));
+        }
+        let this = self.clone();
+        Box::pin(async move {
+            let deadline = this.slots.limits.tls_handshake;
+            let client = match tokio::time::timeout(deadline, proxy::read_header(&mut stream)).await {
+                Ok(Ok(Some(client))) => {
+                    crate::metrics::proxy_header("accepted");
+                    client.ip().to_canonical()
+                }
+                Ok(Ok(None)) => {
+                    crate::metrics::proxy_header("absent");
+                    address
+                }
+                Ok(Err(e)) => {
+                    crate::metrics::proxy_header("invalid");
+                    // Counted as a refusal so a misconfigured proxy shows; at most a line a second.
+                    if e.kind() == io::ErrorKind::InvalidData && this.slots.log_refusal(Instant::now()) {
+                        tracing::warn!(%address, error = %e, "connection from a trusted proxy closed");
+                    }
+                    return Err(e);
+                }
+                Err(_) => {
+                    crate::metrics::proxy_header("timeout");
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "no PROXY header or request in time"));
+                }
+            };
+            if client != address
+                && let Err(refusal) = slot.move_to(client)
+            {
+                return Err(this.refuse(client, refusal));
+            }
+            let peer = Peer { ip: client, trusted };
+            this.inner.accept(Counted { stream, _slot: slot, answered: false }, AddExtension::new(service, peer)).await
+        })
     }
 }
 
@@ -225,21 +297,41 @@ mod tests {
         let slots = Slots::new(ConnectionLimits { max_connections: 3, max_per_address: 2, ..Default::default() });
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
-        let first = slots.take(a).unwrap();
-        let second = slots.take(a).unwrap();
-        assert_eq!(slots.take(a).unwrap_err(), Refusal::PerAddress);
-        let third = slots.take(b).unwrap();
-        assert_eq!(slots.take(b).unwrap_err(), Refusal::Total);
+        let first = slots.take(a, true).unwrap();
+        let second = slots.take(a, true).unwrap();
+        assert_eq!(slots.take(a, true).unwrap_err(), Refusal::PerAddress);
+        let third = slots.take(b, true).unwrap();
+        assert_eq!(slots.take(b, true).unwrap_err(), Refusal::Total);
         assert_eq!(slots.open(), 3);
         drop(first);
         assert_eq!(slots.open(), 2);
-        let again = slots.take(a).unwrap();
+        let again = slots.take(a, true).unwrap();
         drop((second, third, again));
         assert_eq!(slots.open(), 0);
         assert!(
             slots.inner.lock().unwrap().by_address.is_empty(),
             "no address is remembered once its connections close"
         );
+    }
+
+    #[test]
+    fn a_proxys_connections_count_against_the_clients_they_name() {
+        let slots = Slots::new(ConnectionLimits { max_connections: 10, max_per_address: 2, ..Default::default() });
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(slots.take(proxy, false).expect("a proxy is bounded only in total"));
+        }
+        held[0].move_to(a).unwrap();
+        held[1].move_to(a).unwrap();
+        assert_eq!(held[2].move_to(a).unwrap_err(), Refusal::PerAddress, "a's bound holds behind the proxy");
+        held[2].move_to(b).expect("another client behind the same proxy is not refused");
+        assert_eq!(slots.take(a, true).unwrap_err(), Refusal::PerAddress, "direct and proxied count together");
+        assert_eq!(slots.open(), 3);
+        drop(held);
+        assert_eq!(slots.open(), 0);
+        assert!(slots.inner.lock().unwrap().by_address.is_empty());
     }
 
     #[test]

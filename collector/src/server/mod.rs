@@ -13,6 +13,7 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use hyper_util::rt::TokioTimer;
 
 pub mod connections;
+pub mod proxy;
 
 pub use connections::ConnectionLimits;
 use connections::{Limited, Slots};
@@ -45,14 +46,14 @@ pub async fn serve_with(
         signal.graceful_shutdown(Some(GRACE));
     });
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    let slots = Slots::new(limits);
+    let slots = Slots::new(limits.clone());
     let server = axum_server::from_tcp(listener)?.handle(handle).first_request_timeout(limits.header_read);
     match tls {
         Some(config) => {
             let tls = RustlsAcceptor::new(RustlsConfig::from_config(config)).handshake_timeout(limits.tls_handshake);
-            timed(server.acceptor(Limited { inner: tls, slots }), limits).serve(service).await
+            timed(server.acceptor(Limited { inner: tls, slots }), &limits).serve(service).await
         }
-        None => timed(server.acceptor(Limited { inner: DefaultAcceptor, slots }), limits).serve(service).await,
+        None => timed(server.acceptor(Limited { inner: DefaultAcceptor, slots }), &limits).serve(service).await,
     }
 }
 
@@ -60,7 +61,7 @@ pub async fn serve_with(
 /// connection is closed when it runs out (HTTP/2: when it stops answering pings).
 fn timed<A>(
     mut server: axum_server::Server<SocketAddr, A>,
-    limits: ConnectionLimits,
+    limits: &ConnectionLimits,
 ) -> axum_server::Server<SocketAddr, A> {
     server.http_builder().http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read);
     server
