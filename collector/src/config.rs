@@ -106,6 +106,8 @@ pub struct Settings {
     pub enrolment: EnrolmentPolicy,
     /// How long report ids are remembered to answer retries with `duplicate`.
     pub report_id_retention: Duration,
+    /// How long audit rows and host history are kept (`app::retention`).
+    pub retention: crate::app::retention::Retention,
 }
 
 /// Values given on the command line (or by clap from `MUSTER_*` variables for the flags it knows).
@@ -149,6 +151,8 @@ struct FileConfig {
     enroll_max_failures: Option<i64>,
     enroll_failure_window: Option<String>,
     report_id_retention: Option<String>,
+    audit_retention: Option<String>,
+    history_retention: Option<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -233,8 +237,27 @@ impl Settings {
         let report_id_retention =
             duration_setting("report_id_retention", "MUSTER_REPORT_ID_RETENTION", file.report_id_retention)?
                 .unwrap_or(Duration::from_secs(30 * 86_400));
+        let mut retention = crate::app::retention::Retention::default();
+        // Under a day would delete today's trail at the next prune: a typo, not a policy.
+        let at_least_a_day = |name: &str, d: Duration| {
+            if d < Duration::from_secs(86_400) {
+                Err(ConfigError::Invalid {
+                    name: name.to_owned(),
+                    value: format!("{}s", d.as_secs()),
+                    reason: "keep at least 1d".to_owned(),
+                })
+            } else {
+                Ok(d)
+            }
+        };
+        if let Some(d) = duration_setting("audit_retention", "MUSTER_AUDIT_RETENTION", file.audit_retention)? {
+            retention.audit = at_least_a_day("audit_retention", d)?;
+        }
+        if let Some(d) = duration_setting("history_retention", "MUSTER_HISTORY_RETENTION", file.history_retention)? {
+            retention.history = at_least_a_day("history_retention", d)?;
+        }
 
-        Ok(Settings { data_dir, listen, database_url, tls, limits, enrolment, report_id_retention })
+        Ok(Settings { data_dir, listen, database_url, tls, limits, enrolment, report_id_retention, retention })
     }
 }
 
@@ -282,6 +305,18 @@ mod tests {
         assert_eq!(s.tls, TlsMode::Managed);
         assert_eq!(s.limits, Limits::default());
         assert_eq!(s.limits.max_body_bytes, 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn retention_from_file_and_environment_and_never_under_a_day() {
+        let env = |name: &str| (name == "MUSTER_HISTORY_RETENTION").then(|| "30d".to_owned());
+        let s = Settings::resolve(Some("audit_retention = \"90d\"\n"), &env, &Overrides::default()).unwrap();
+        assert_eq!(s.retention.audit, Duration::from_secs(90 * 86_400));
+        assert_eq!(s.retention.history, Duration::from_secs(30 * 86_400));
+        let d = Settings::resolve(None, &no_env, &Overrides::default()).unwrap();
+        assert_eq!(d.retention, crate::app::retention::Retention::default());
+        let err = Settings::resolve(Some("history_retention = \"0\"\n"), &no_env, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("history_retention") && err.to_string().contains("at least 1d"), "{err}");
     }
 
     #[test]

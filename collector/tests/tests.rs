@@ -20,6 +20,7 @@ mod limits;
 mod proxy;
 mod queue;
 mod read_api;
+mod retention;
 mod serve;
 mod vulnerabilities;
 mod worklist;

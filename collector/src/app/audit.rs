@@ -131,6 +131,10 @@ pub enum AuditEvent {
     RulesReloadFailed {
         error: String,
     },
+    /// Rows past their retention were deleted (`app::retention`); `counts` by table, as `prune` prints them.
+    RetentionPruned {
+        counts: Value,
+    },
     /// `counts` is the import summary as the API answers it (record counts, error lists, hosts re-matched).
     AdvisoriesImported {
         file: String,
@@ -183,6 +187,7 @@ impl AuditEvent {
             AuditEvent::SignedOut { .. } => "console.signed_out",
             AuditEvent::RulesReloaded { .. } => "rules.reloaded",
             AuditEvent::RulesReloadFailed { .. } => "rules.reload_failed",
+            AuditEvent::RetentionPruned { .. } => "retention.pruned",
             AuditEvent::AdvisoriesImported { .. } => "advisories.imported",
             AuditEvent::FindingChanged { action, .. } => match action {
                 Action::Open => "finding.opened",
@@ -230,7 +235,9 @@ impl AuditEvent {
             | AuditEvent::AdvisoriesImported { file: t, .. }
             | AuditEvent::FindingChanged { finding_id: t, .. }
             | AuditEvent::Disposal { host_id: t, .. } => Some(t.clone()),
-            AuditEvent::RulesReloaded { .. } | AuditEvent::RulesReloadFailed { .. } => None,
+            AuditEvent::RulesReloaded { .. }
+            | AuditEvent::RulesReloadFailed { .. }
+            | AuditEvent::RetentionPruned { .. } => None,
         }
     }
 
@@ -253,6 +260,7 @@ impl AuditEvent {
             AuditEvent::UserRoleChanged { from, to, .. } => json!({ "from": from, "to": to }),
             AuditEvent::RulesReloaded { fingerprint } => json!({ "fingerprint": fingerprint }),
             AuditEvent::RulesReloadFailed { error } => json!({ "error": error }),
+            AuditEvent::RetentionPruned { counts } => counts,
             AuditEvent::AdvisoriesImported { counts, .. } => counts,
             AuditEvent::FindingChanged { host_id, rule_id, from, to, report_id, comment, details, .. } => json!({
                 "host_id": host_id, "rule_id": rule_id, "from": from, "to": to, "report_id": report_id,

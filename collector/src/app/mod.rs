@@ -16,6 +16,7 @@ pub mod gate;
 pub mod hosts;
 pub mod ingest;
 pub mod queue;
+pub mod retention;
 pub mod rules;
 pub mod sign_in;
 pub mod users;

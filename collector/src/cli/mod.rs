@@ -87,6 +87,14 @@ pub enum Command {
     /// Web console users: add (with a one-time password), list, reset-password, set-role, disable.
     #[command(subcommand)]
     User(crate::cli::users::UserCommand),
+    /// Delete audit rows and host history past their retention (audit_retention, history_retention) and software
+    /// no host has; `serve` does this daily.
+    Prune {
+        /// Then give the space back: SQLite `VACUUM` (the file shrinks; the database is held meanwhile, so run it
+        /// while the collector is stopped), PostgreSQL `VACUUM ANALYZE`.
+        #[arg(long)]
+        vacuum: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -282,6 +290,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token(cmd, open().await?.as_ref(), cli.format).await,
         Command::Enrolment(cmd) => enrolment(cmd, open().await?.as_ref(), cli.format).await,
         Command::User(cmd) => crate::cli::users::run(cmd, open().await?.as_ref(), cli.format).await,
+        Command::Prune { vacuum } => prune(open().await?.as_ref(), &settings.retention, *vacuum, cli.format).await,
         Command::Disposal(cmd) => crate::cli::disposal::run_disposal(cmd, open().await?.as_ref(), cli.format).await,
         Command::Certificate(cmd) => {
             // Verifying must never create a database (and a new key) where there is none.
@@ -382,6 +391,7 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     }
     crate::app::queue::publish_backlog(&state).await;
     crate::app::evaluation::spawn(state.clone(), args.schedule.evaluation_interval);
+    crate::app::retention::spawn(state.clone(), settings.retention);
     crate::app::queue::spawn(state.clone(), args.schedule.evaluation_workers);
     if !args.schedule.advisory_sources.is_empty() {
         use crate::app::advisory_update::{self, Fetcher, Source};
@@ -407,6 +417,27 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     crate::server::serve_with(listener, crate::app(state), tls_config, limits, crate::server::shutdown_signal())
         .await?;
     Ok(())
+}
+
+async fn prune(
+    store: &dyn Store,
+    retention: &crate::app::retention::Retention,
+    vacuum: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    let pruned = crate::app::retention::prune(store, retention, Utc::now()).await?;
+    if vacuum {
+        eprintln!("vacuuming the database…");
+        store.vacuum().await.context("vacuum")?;
+    }
+    let text = format!(
+        "deleted {} audit rows, {} history entries, {} unused software versions{}\n",
+        pruned.audit,
+        pruned.history,
+        pruned.software,
+        if vacuum { "; database vacuumed" } else { "" }
+    );
+    emit(format, &pruned, &text)
 }
 
 async fn enroll_secret(cmd: &EnrollSecretCommand, store: &dyn Store, format: Format) -> anyhow::Result<()> {

@@ -63,7 +63,9 @@ impl StoreError {
                 let code = code.as_deref().unwrap_or_default();
                 // SQLite's codes are numbers of at most four digits; PostgreSQL's are five-character SQLSTATEs.
                 let sqlite_busy = code.len() < 5 && code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
-                sqlite_busy || matches!(code, "40001" | "40P01" | "55P03")
+                // 23503: a catalogue row retention deleted while a report linked it (PostgreSQL only; SQLite's one
+                // writer orders them). The retried report inserts the row again.
+                sqlite_busy || matches!(code, "40001" | "40P01" | "55P03" | "23503")
             }
             _ => false,
         }
@@ -147,6 +149,28 @@ pub struct AuditRecord {
     pub details: serde_json::Value,
 }
 
+/// What retention deletes: rows older than these (`app::retention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneCutoffs {
+    pub audit_before: DateTime<Utc>,
+    pub history_before: DateTime<Utc>,
+}
+
+/// Rows deleted by one prune, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Pruned {
+    pub audit: u64,
+    pub history: u64,
+    /// Catalogue rows of package versions no host has any more.
+    pub software: u64,
+}
+
+impl Pruned {
+    pub fn total(&self) -> u64 {
+        self.audit + self.history + self.software
+    }
+}
+
 /// Who an API token is: what audit entries name as the actor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiTokenIdentity {
@@ -213,6 +237,11 @@ pub trait Store:
     /// Counts `record` into the latest row of the same action, actor, target and source written since `since`
     /// (its `repeats` and `last_at`), or writes it as a new row when there is none.
     async fn audit_coalesced(&self, record: &AuditRecord, since: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Deletes audit rows and history before the cutoffs, and software no host has, `batch` rows per statement.
+    async fn prune(&self, cutoffs: &PruneCutoffs, batch: i64) -> Result<Pruned, StoreError>;
+    /// Gives the space of deleted rows back to the file system (SQLite `VACUUM`; PostgreSQL `VACUUM ANALYZE`, which
+    /// makes it reusable). Holds the database for its duration.
+    async fn vacuum(&self) -> Result<(), StoreError>;
     /// Newest first.
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
     /// Newest first; `actor` and `action` are case-insensitive substrings, filtered before the limit.

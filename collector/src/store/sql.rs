@@ -538,6 +538,66 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn prune(
+                &self,
+                cutoffs: &crate::store::PruneCutoffs,
+                batch: i64,
+            ) -> Result<crate::store::Pruned, StoreError> {
+                // One batch per statement, each its own transaction: a year of rows never holds SQLite's writer
+                // for long, and an interrupted prune has deleted whole batches only.
+                async fn batches(
+                    pool: &sqlx::Pool<$db>,
+                    statement: &str,
+                    cutoff: Option<i64>,
+                    batch: i64,
+                ) -> Result<u64, StoreError> {
+                    let mut deleted = 0;
+                    loop {
+                        let query = sqlx::query(statement);
+                        let query = match cutoff {
+                            Some(cutoff) => query.bind(cutoff).bind(batch),
+                            None => query.bind(batch),
+                        };
+                        let n = query.execute(pool).await?.rows_affected();
+                        deleted += n;
+                        if n < u64::try_from(batch).unwrap_or(u64::MAX) {
+                            return Ok(deleted);
+                        }
+                    }
+                }
+                let audit = batches(
+                    &self.pool,
+                    "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log \
+                     WHERE at < $1 AND coalesce(last_at, at) < $1 ORDER BY at LIMIT $2)",
+                    Some(to_ms(cutoffs.audit_before)),
+                    batch,
+                )
+                .await?;
+                let history = batches(
+                    &self.pool,
+                    "DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < $1 ORDER BY at LIMIT $2)",
+                    Some(to_ms(cutoffs.history_before)),
+                    batch,
+                )
+                .await?;
+                let software = batches(
+                    &self.pool,
+                    "DELETE FROM software WHERE id IN (SELECT s.id FROM software s WHERE NOT EXISTS \
+                     (SELECT 1 FROM host_software hs WHERE hs.software_id = s.id) LIMIT $1)",
+                    None,
+                    batch,
+                )
+                .await?;
+                Ok(crate::store::Pruned { audit, history, software })
+            }
+
+            async fn vacuum(&self) -> Result<(), StoreError> {
+                for statement in <$store>::VACUUM {
+                    sqlx::query(statement).execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+
             async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
                 self.search_audit(None, None, limit).await
             }

@@ -106,6 +106,12 @@ async fn checkpoint(pool: &SqlitePool) -> Result<(i64, i64, i64), sqlx::Error> {
     result
 }
 
+impl SqliteStore {
+    /// Rewrites the database without the deleted rows' pages; in WAL mode the rewrite lands in the log, and the
+    /// file shrinks when the checkpoint copies it back.
+    const VACUUM: &[&str] = &["VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"];
+}
+
 super::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 super::tx::impl_host_tx!(sqlx::Sqlite);
 super::findings_tx::impl_findings_tx!(sqlx::Sqlite);

@@ -1,0 +1,150 @@
+//! Retention (issue 15, defect 5): what `app::retention::prune` deletes on each store (audit rows and host history
+//! past their age, a coalesced audit row by its last repeat, catalogue rows of versions no host has) and what it
+//! keeps; batches; the audit row it leaves; and `vacuum` on a pruned database.
+
+use muster_collector::app::retention::{self, Retention};
+use muster_collector::model::Role;
+use muster_collector::store::AuditRecord;
+use muster_shared::v1::{Report, SectionName};
+
+use crate::common::{Harness, Machine, debian, delta, full};
+
+both!(old_audit_history_and_unused_software_go_and_the_rest_stays);
+
+fn with_openssl(report: &Report, version: &str) -> Report {
+    let mut changed = report.clone();
+    for p in &mut changed.software.as_mut().unwrap().packages {
+        if p.name == "openssl" || p.name == "libssl3" {
+            p.version = version.to_owned();
+            p.source_version = Some(version.to_owned());
+        }
+    }
+    changed
+}
+
+fn audit_row(action: &str, at: chrono::DateTime<chrono::Utc>) -> AuditRecord {
+    AuditRecord {
+        at,
+        actor: "test".into(),
+        action: action.into(),
+        target: None,
+        source_ip: Some("192.0.2.1".into()),
+        details: serde_json::json!({}),
+    }
+}
+
+async fn old_audit_history_and_unused_software_go_and_the_rest_stays(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    let report = debian(&machine);
+    h.stored(&token, &full(&report)).await;
+    let t0 = h.now();
+    h.store.audit(&audit_row("test.old", t0)).await.unwrap();
+    // A client repeating an event: one row, first at t0, repeated 401 days later; kept by its last repeat.
+    let window = chrono::Duration::days(1000);
+    h.store.audit_coalesced(&audit_row("test.repeated", t0), t0 - window).await.unwrap();
+
+    // openssl and libssl3 upgraded twice, 401 days apart: the first upgrade's history and both older versions'
+    // catalogue rows are past keeping.
+    h.advance(chrono::Duration::hours(1));
+    h.stored(&token, &delta(&with_openssl(&report, "3.0.16-1~deb12u1"), &[SectionName::Software])).await;
+    h.advance(chrono::Duration::days(401));
+    h.stored(&token, &delta(&with_openssl(&report, "3.0.17-1~deb12u1"), &[SectionName::Software])).await;
+    let now = h.now();
+    h.store.audit_coalesced(&audit_row("test.repeated", now), t0 - window).await.unwrap();
+    h.store.audit(&audit_row("test.recent", now)).await.unwrap();
+
+    let cutoff = retention::cutoffs(&Retention::default(), now).audit_before;
+    let before = h.store.list_audit(10_000).await.unwrap();
+    let expected_audit = before.iter().filter(|e| e.at < cutoff && e.last_at.unwrap_or(e.at) < cutoff).count();
+    assert!(expected_audit >= 2, "the enrolment's rows and test.old are old: {before:?}");
+    let history_before = h.store.host_history(&host_id, 100, 0).await.unwrap();
+    assert_eq!(history_before.len(), 4, "{history_before:?}");
+
+    let pruned = retention::prune(h.store.as_ref(), &Retention::default(), now).await.unwrap();
+    assert_eq!(pruned.audit, expected_audit as u64);
+    assert_eq!(pruned.history, 2, "the first upgrade's two entries");
+    assert_eq!(pruned.software, 4, "openssl and libssl3 at 3.0.15 and 3.0.16: no host has them");
+
+    let after = h.store.list_audit(10_000).await.unwrap();
+    assert!(after.iter().all(|e| e.at >= cutoff || e.last_at.is_some_and(|l| l >= cutoff)), "{after:?}");
+    let actions: Vec<&str> = after.iter().map(|e| e.action.as_str()).collect();
+    assert!(!actions.contains(&"test.old"));
+    assert!(actions.contains(&"test.recent") && actions.contains(&"test.repeated"), "{actions:?}");
+    let record = after.iter().find(|e| e.action == "retention.pruned").expect("the prune is audited");
+    assert_eq!(record.details["history"], 2);
+    assert_eq!(record.details["software"], 4);
+
+    let history = h.store.host_history(&host_id, 100, 0).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(history.iter().all(|e| e.at == now), "{history:?}");
+    // What the host has is untouched.
+    let (_, software) = h.get(&format!("/api/v1/hosts/{host_id}/software"), &viewer).await;
+    let software = software.as_array().unwrap();
+    assert_eq!(software.len(), 140);
+    let openssl = software.iter().find(|p| p["name"] == "openssl").unwrap();
+    assert_eq!(openssl["version"], "3.0.17-1~deb12u1");
+    // By name or source name: openssl and libssl3, each only at the version the host has.
+    let versions = h.store.software_by_name("openssl").await.unwrap();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert!(versions.iter().all(|v| v.version == "3.0.17-1~deb12u1"), "{versions:?}");
+
+    // Nothing more to delete: nothing deleted, nothing audited.
+    let again = retention::prune(h.store.as_ref(), &Retention::default(), now).await.unwrap();
+    assert_eq!(again.total(), 0);
+    let audited = h.store.search_audit(None, Some("retention.pruned"), 10).await.unwrap();
+    assert_eq!(audited.len(), 1);
+
+    // Batches of one: every old row still goes.
+    for _ in 0..3 {
+        h.store.audit(&audit_row("test.old", t0)).await.unwrap();
+    }
+    let cutoffs = retention::cutoffs(&Retention::default(), now);
+    let pruned = h.store.prune(&cutoffs, 1).await.unwrap();
+    assert_eq!((pruned.audit, pruned.history, pruned.software), (3, 0, 0));
+
+    h.store.vacuum().await.unwrap();
+    assert_eq!(h.store.host_history(&host_id, 100, 0).await.unwrap().len(), 2, "vacuum keeps every row");
+}
+
+/// `muster-collector prune --vacuum` on a SQLite file after an audit flood: the rows go and the file shrinks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_command_deletes_old_rows_and_vacuum_shrinks_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("muster.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = muster_collector::store::SqliteStore::open(&url).await.unwrap();
+    // 2,000 rows of 8 KiB, 500 days old (the command prunes by the wall clock), and one from today.
+    let old = chrono::Utc::now() - chrono::Duration::days(500);
+    let mut flood = audit_row("console.sign_in_blocked", old);
+    flood.details = serde_json::json!({ "name": "x".repeat(8 << 10) });
+    for _ in 0..2_000 {
+        muster_collector::store::Store::audit(&store, &flood).await.unwrap();
+    }
+    muster_collector::store::Store::audit(&store, &audit_row("test.recent", chrono::Utc::now())).await.unwrap();
+    store.close().await;
+    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+    let before = size(&path);
+    assert!(before > 16 << 20, "{before} bytes");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster-collector"))
+        .args(["--data-dir", dir.path().to_str().unwrap(), "--database-url", &url])
+        .args(["prune", "--vacuum", "--format", "json"])
+        .env_remove("MUSTER_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let counts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(counts["audit"], 2_000, "{counts}");
+    let after = size(&path);
+    assert!(after < before / 8, "{before} → {after} bytes");
+
+    let store = muster_collector::store::SqliteStore::open(&url).await.unwrap();
+    let left = muster_collector::store::Store::list_audit(&store, 100).await.unwrap();
+    let actions: Vec<&str> = left.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(actions.contains(&"test.recent") && actions.contains(&"retention.pruned"), "{actions:?}");
+}
