@@ -46,8 +46,8 @@ pub struct Metrics {
     /// handshake or a request's headers not completed in time, or a client that gave up).
     pub connections_unanswered: IntCounter,
     /// `muster_proxy_headers_total{result}`: connections from a trusted proxy (`server::proxy`), by what they
-    /// started with: `accepted` (a PROXY header naming the client), `absent` (none: a direct connection or a
-    /// health check), `invalid` or `timeout` (closed).
+    /// started with: `accepted` (a PROXY header naming the client), `absent` (none: a direct connection, or a
+    /// health check that connected and closed), `invalid` or `timeout` (closed).
     pub proxy_headers: IntCounterVec,
     /// `muster_evaluation_queue_hosts`: hosts whose stored reports still wait for evaluation or matching
     /// (`app::queue`), as the database holds them (every replica reports the same queue).

@@ -222,13 +222,20 @@ async fn each_client_behind_a_proxy_keeps_its_own_lockout(h: Harness) {
     // A trusted peer may still connect without a header (a health check, a client on the proxy's host).
     let (status, _) = curl("127.0.0.1", format!("https://{collector}/healthz"), ca.clone(), &[]).await;
     assert_eq!(status, 200);
+    // A load balancer's TCP check connects and closes; a broken header from a trusted peer is closed unanswered.
+    drop(connect_from("127.0.0.1", collector.port()).await);
+    let mut broken = connect_from("127.0.0.1", collector.port()).await;
+    broken.write_all(b"PROXY TCP4 not-an-address\r\n").await.unwrap();
+    assert_eq!(status_after_header(&mut broken).await, None);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let (_, metrics) = curl("127.0.0.1", format!("https://{collector}/metrics"), ca.clone(), &[]).await;
     let count = |result: &str| -> f64 {
         let name = format!("muster_proxy_headers_total{{result=\"{result}\"}}");
         metrics.lines().find(|l| l.starts_with(&name)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
     };
     assert!(count("accepted") >= 17.0, "{metrics}");
-    assert!(count("absent") >= 2.0, "{metrics}");
+    assert!(count("absent") >= 3.0, "{metrics}");
+    assert!(count("invalid") >= 1.0, "{metrics}");
 
     drop((nginx, haproxy));
     let _ = stop.send(());

@@ -226,14 +226,14 @@ where
     type Service = A::Service;
     type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
 
-    fn accept(&self, mut stream: TcpStream, service: S) -> Self::Future {
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let address = match stream.peer_addr() {
             Ok(peer) => peer.ip(),
             Err(e) => return Box::pin(async move { Err(e) }),
         };
         let trusted = self.slots.limits.trusted_proxies.clone();
         let from_proxy = trusted.contains(address);
-        let mut slot = match self.slots.take(address, !from_proxy) {
+        let slot = match self.slots.take(address, !from_proxy) {
             Ok(slot) => slot,
             // Dropping the stream closes it before TLS: a refused client costs no handshake.
             Err(refusal) => {
@@ -247,15 +247,17 @@ where
             tracing::debug!(%address, error = %e, "cannot set TCP_NODELAY");
         }
         crate::metrics::connection_accepted();
+        // Counted from here: whatever ends the connection (a bad header, a refusal, shutdown) gives back its slot
+        // and its place in `muster_connections_open`.
+        let mut counted = Counted { stream, _slot: slot, answered: false };
         if !from_proxy {
             let peer = Peer { ip: address, trusted };
-            let counted = Counted { stream, _slot: slot, answered: false };
             return Box::pin(self.inner.accept(counted, AddExtension::new(service, peer)));
         }
         let this = self.clone();
         Box::pin(async move {
             let deadline = this.slots.limits.tls_handshake;
-            let client = match tokio::time::timeout(deadline, proxy::read_header(&mut stream)).await {
+            let client = match tokio::time::timeout(deadline, proxy::read_header(&mut counted.stream)).await {
                 Ok(Ok(Some(client))) => {
                     crate::metrics::proxy_header("accepted");
                     client.ip().to_canonical()
@@ -264,9 +266,14 @@ where
                     crate::metrics::proxy_header("absent");
                     address
                 }
+                // Connected and closed without a byte: a load balancer's TCP health check.
+                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    crate::metrics::proxy_header("absent");
+                    return Err(e);
+                }
                 Ok(Err(e)) => {
                     crate::metrics::proxy_header("invalid");
-                    // Counted as a refusal so a misconfigured proxy shows; at most a line a second.
+                    // A misconfigured proxy shows in the log, at most a line a second.
                     if e.kind() == io::ErrorKind::InvalidData && this.slots.log_refusal(Instant::now()) {
                         tracing::warn!(%address, error = %e, "connection from a trusted proxy closed");
                     }
@@ -278,12 +285,12 @@ where
                 }
             };
             if client != address
-                && let Err(refusal) = slot.move_to(client)
+                && let Err(refusal) = counted._slot.move_to(client)
             {
                 return Err(this.refuse(client, refusal));
             }
             let peer = Peer { ip: client, trusted };
-            this.inner.accept(Counted { stream, _slot: slot, answered: false }, AddExtension::new(service, peer)).await
+            this.inner.accept(counted, AddExtension::new(service, peer)).await
         })
     }
 }

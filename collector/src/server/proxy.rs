@@ -63,8 +63,8 @@ impl TrustedProxies {
         }
         for entry in forwarded_for.iter().rev().flat_map(|value| value.rsplit(',')) {
             let Some(hop) = parse_hop(entry.trim()) else { return client };
-            client = hop;
-            if !self.contains(hop) {
+            client = hop.to_canonical();
+            if !self.contains(client) {
                 break;
             }
         }
@@ -100,8 +100,14 @@ impl Peer {
         if !self.trusted.contains(self.ip) {
             return self.ip;
         }
-        let values: Vec<&str> =
-            headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok()).collect();
+        // Bytes a client put into its own part of the header must not hide the entries the proxies appended: an
+        // entry that is not text is replaced, and ends the walk only when it is reached.
+        let values: Vec<String> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .collect();
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
         self.trusted.client(self.ip, &values)
     }
 }
@@ -133,23 +139,28 @@ pub fn classify(bytes: &[u8]) -> Start {
     if bytes.len() < if v2 { V2_SIGNATURE.len() } else { V1_PREFIX.len() } {
         return Start::NeedMore;
     }
-    // `ppp` judges a v1 line cut before its end (say, inside the last port) as invalid rather than partial, so a
-    // v1 header is parsed only once its line end has arrived.
-    if !v2 && !bytes.windows(2).any(|w| w == b"\r\n") {
-        return if bytes.len() >= V1_MAX {
-            Start::Invalid(format!("a PROXY v1 header without a line end in {V1_MAX} bytes"))
-        } else {
-            Start::NeedMore
-        };
-    }
-    let header = HeaderResult::parse(bytes);
-    if header.is_incomplete() {
-        return if bytes.len() >= MAX_HEADER {
-            Start::Invalid(format!("a PROXY header longer than {MAX_HEADER} bytes"))
-        } else {
-            Start::NeedMore
-        };
-    }
+    // A v1 header is one line. `ppp` judges a line cut before its end (say, inside the last port) invalid, and a
+    // complete line missing a part incomplete; so a v1 header is parsed once its line end has arrived, and then
+    // whatever `ppp` says is final.
+    let header = if v2 {
+        let header = HeaderResult::parse(bytes);
+        if header.is_incomplete() {
+            return if bytes.len() >= MAX_HEADER {
+                Start::Invalid(format!("a PROXY header longer than {MAX_HEADER} bytes"))
+            } else {
+                Start::NeedMore
+            };
+        }
+        header
+    } else {
+        match bytes.windows(2).position(|w| w == b"\r\n") {
+            Some(end) => HeaderResult::V1(ppp::v1::Header::try_from(&bytes[..end + 2])),
+            None if bytes.len() >= V1_MAX => {
+                return Start::Invalid(format!("a PROXY v1 header without a line end in {V1_MAX} bytes"));
+            }
+            None => return Start::NeedMore,
+        }
+    };
     match header {
         HeaderResult::V1(Ok(header)) => {
             let client = match header.addresses {
@@ -276,6 +287,10 @@ mod tests {
         let mut bytes = capture("haproxy-v1-tcp4.bin");
         bytes[6] = b'X'; // TCP4 → XCP4
         assert!(matches!(classify(&bytes), Start::Invalid(_)), "{:?}", classify(&bytes));
+        // A whole line with a part missing or wrong is final, not a prefix to wait on.
+        for line in [&b"PROXY TCP4 not-an-address\r\n"[..], b"PROXY TCP4 127.0.0.2\r\n\x16", b"PROXY \r\n"] {
+            assert!(matches!(classify(line), Start::Invalid(_)), "{:?}: {:?}", line, classify(line));
+        }
         let endless = [V1_PREFIX.as_slice(), &[b'1'; V1_MAX]].concat();
         assert!(matches!(classify(&endless[..V1_MAX]), Start::Invalid(_)), "{:?}", classify(&endless));
         let mut long_v2 = capture("haproxy-v2-tcp4.bin")[..16].to_vec();
@@ -308,6 +323,17 @@ mod tests {
         assert_eq!(proxies.client(ip("192.0.2.1"), &[]), ip("192.0.2.1"));
         // Trusting no one is the default.
         assert_eq!(TrustedProxies::default().client(ip("192.0.2.1"), &["203.0.113.5"]), ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn a_clients_garbage_in_forwarded_for_does_not_hide_what_the_proxy_appended() {
+        let peer = Peer { ip: "192.0.2.1".parse().unwrap(), trusted: trusted(&["192.0.2.1"]) };
+        let mut headers = HeaderMap::new();
+        let value = axum::http::HeaderValue::from_bytes(b"\x80\xff, 203.0.113.5").unwrap();
+        headers.insert("x-forwarded-for", value);
+        assert_eq!(peer.client(&headers), "203.0.113.5".parse::<IpAddr>().unwrap());
+        headers.insert("x-forwarded-for", axum::http::HeaderValue::from_static("::ffff:203.0.113.5"));
+        assert_eq!(peer.client(&headers), "203.0.113.5".parse::<IpAddr>().unwrap(), "one client, one form");
     }
 
     #[test]

@@ -63,9 +63,11 @@ impl StoreError {
                 let code = code.as_deref().unwrap_or_default();
                 // SQLite's codes are numbers of at most four digits; PostgreSQL's are five-character SQLSTATEs.
                 let sqlite_busy = code.len() < 5 && code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
-                // 23503: a catalogue row retention deleted while a report linked it (PostgreSQL only; SQLite's one
-                // writer orders them). The retried report inserts the row again.
-                sqlite_busy || matches!(code, "40001" | "40P01" | "55P03" | "23503")
+                // A catalogue row retention deleted while a report linked it, or linked while retention deleted it
+                // (PostgreSQL only; SQLite's one writer orders them): retried, the report inserts the row again and
+                // the prune leaves it. Any other foreign-key failure is a defect, not contention.
+                let software_link = code == "23503" && db.constraint() == Some("host_software_software_id_fkey");
+                sqlite_busy || software_link || matches!(code, "40001" | "40P01" | "55P03")
             }
             _ => false,
         }

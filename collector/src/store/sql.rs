@@ -552,13 +552,24 @@ macro_rules! impl_store {
                     batch: i64,
                 ) -> Result<u64, StoreError> {
                     let mut deleted = 0;
+                    let mut retries = 0;
                     loop {
                         let query = sqlx::query(statement);
                         let query = match cutoff {
                             Some(cutoff) => query.bind(cutoff).bind(batch),
                             None => query.bind(batch),
                         };
-                        let n = query.execute(pool).await?.rows_affected();
+                        let n = match query.execute(pool).await.map_err(StoreError::from) {
+                            Ok(done) => done.rows_affected(),
+                            // A report took the database or linked a row of the batch meanwhile: the batch is
+                            // tried again, without what is in use now.
+                            Err(e) if e.is_contention() && retries < 5 => {
+                                retries += 1;
+                                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        };
                         deleted += n;
                         if n < u64::try_from(batch).unwrap_or(u64::MAX) {
                             return Ok(deleted);
