@@ -169,12 +169,8 @@ async fn each_client_behind_a_proxy_keeps_its_own_lockout(h: Harness) {
         tokio::spawn(muster_collector::server::serve_with(listener, h.app.clone(), Some(tls), limits, async {
             let _ = stopped.await;
         }));
-    let nginx = nginx(dir.path(), collector, free_port(), free_port());
-    let http_port = {
-        let conf = std::fs::read_to_string(dir.path().join("nginx.conf")).unwrap();
-        let at = conf.rfind("listen 127.0.0.1:").unwrap() + "listen 127.0.0.1:".len();
-        conf[at..].split(';').next().unwrap().parse::<u16>().unwrap()
-    };
+    let http_port = free_port();
+    let nginx = nginx(dir.path(), collector, free_port(), http_port);
     let haproxy = haproxy(dir.path(), collector, free_port());
     let ca = files.ca_cert();
 

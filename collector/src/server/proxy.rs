@@ -143,7 +143,7 @@ pub fn classify(bytes: &[u8]) -> Start {
     // complete line missing a part incomplete; so a v1 header is parsed once its line end has arrived, and then
     // whatever `ppp` says is final.
     let header = if v2 {
-        let header = HeaderResult::parse(bytes);
+        let header = HeaderResult::V2(ppp::v2::Header::try_from(bytes));
         if header.is_incomplete() {
             return if bytes.len() >= MAX_HEADER {
                 Start::Invalid(format!("a PROXY header longer than {MAX_HEADER} bytes"))
