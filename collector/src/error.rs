@@ -96,6 +96,11 @@ impl AppError {
 
 /// Seconds a client is told to wait when the database is busy.
 const BUSY_RETRY_AFTER_SECS: u64 = 5;
+/// Seconds a client is told to wait when the database cannot be reached (a restart or failover takes seconds).
+const UNREACHABLE_RETRY_AFTER_SECS: u64 = 10;
+/// Seconds a client is told to wait when the database's disk is full: an operator has to free space first, and
+/// every agent retrying within seconds would only fill the log.
+const FULL_RETRY_AFTER_SECS: u64 = 60;
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> AppError {
@@ -105,6 +110,22 @@ impl From<StoreError> for AppError {
                 code: "busy",
                 retry_after_secs: BUSY_RETRY_AFTER_SECS,
                 message: "the collector's database is busy; retry later".to_owned(),
+            };
+        }
+        if e.is_storage_full() {
+            tracing::error!(error = %e, "the database's disk is full: writes are refused until space is freed");
+            return AppError::Unavailable {
+                code: "storage_full",
+                retry_after_secs: FULL_RETRY_AFTER_SECS,
+                message: "the collector's database has no space left; retry later".to_owned(),
+            };
+        }
+        if e.is_unreachable() {
+            tracing::warn!(error = %e, "the database cannot be reached: the request is refused with a time to retry");
+            return AppError::Unavailable {
+                code: "database_unavailable",
+                retry_after_secs: UNREACHABLE_RETRY_AFTER_SECS,
+                message: "the collector cannot reach its database; retry later".to_owned(),
             };
         }
         AppError::Internal(e.to_string())

@@ -14,6 +14,7 @@ mod console_enrolments;
 mod console_store;
 mod disposal;
 mod enroll;
+mod faults;
 mod findings;
 mod ingest;
 mod limits;

@@ -23,6 +23,7 @@ impl From<AdminError> for AppError {
     fn from(e: AdminError) -> AppError {
         match e {
             AdminError::Invalid(message) => AppError::bad_request("invalid_request", message),
+            AdminError::Store(e) => e.into(),
             other => AppError::internal(other),
         }
     }

@@ -78,7 +78,7 @@ pub async fn enroll(
         (status = 415, body = crate::api::openapi::ApiErrorSchema),
         (status = 422, description = "max_packages, max_list_items or max_string_length exceeded", body = crate::api::openapi::ApiErrorSchema),
         (status = 429, description = "`report_in_progress`: this host's previous report is still being stored; `enrolment_pending`: this token's enrolment waits for an administrator's approval; `Retry-After` says when to retry", body = crate::api::openapi::ApiErrorSchema),
-        (status = 503, description = "`busy`: the collector has its maximum of reports in flight or its database is busy; `Retry-After` says when to retry", body = crate::api::openapi::ApiErrorSchema),
+        (status = 503, description = "`busy`: the collector has its maximum of reports in flight or its database is busy; `database_unavailable`: the database cannot be reached (a restart, a failover); `storage_full`: the database's disk is full. Nothing was stored; `Retry-After` says when to retry", body = crate::api::openapi::ApiErrorSchema),
     ),
     security(("host_token" = []))
 )]

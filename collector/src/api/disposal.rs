@@ -31,6 +31,7 @@ impl From<DisposalError> for AppError {
             e @ DisposalError::Incomplete { .. } => {
                 AppError::Conflict { code: "disposal_incomplete", message: e.to_string() }
             }
+            DisposalError::Store(e) => e.into(),
             other => AppError::internal(other),
         }
     }

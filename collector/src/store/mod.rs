@@ -72,6 +72,35 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// The database's disk is full (SQLITE_FULL and its extended codes, PostgreSQL's 53100). Nothing was written;
+    /// it lasts until an operator frees space, so clients are told to come back later rather than soon.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                let code = db.code();
+                let code = code.as_deref().unwrap_or_default();
+                let sqlite_full = code.len() < 5 && code.parse::<i32>().is_ok_and(|c| c & 0xff == 13);
+                sqlite_full || code == "53100"
+            }
+            _ => false,
+        }
+    }
+
+    /// The database cannot be reached or went away mid-request (a PostgreSQL restart or failover): the socket
+    /// failed, or the server said it is shutting down or not yet accepting connections (57P01-57P03, class 08).
+    /// The transaction was rolled back by the server, so a retry is safe once it is back.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => true,
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                let code = db.code();
+                let code = code.as_deref().unwrap_or_default();
+                code.len() == 5 && (code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03"))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies the embedded migrations.
