@@ -5,6 +5,8 @@ pub mod cli;
 pub mod config;
 pub mod disposal;
 pub mod doctor;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod inventory;
 pub mod platform;
 pub mod root;

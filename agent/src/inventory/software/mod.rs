@@ -28,7 +28,7 @@ pub use apk::parse_apk_installed;
 pub use dpkg::{DpkgFlavor, parse_dpkg_status};
 pub use language::LanguageScan;
 pub use pacman::parse_pacman_desc;
-pub use rpm::{RpmDbFormat, parse_rpmdb, read_rpmdb};
+pub use rpm::{RpmDbFormat, parse_rpm_header, parse_rpmdb, read_rpmdb};
 
 /// Why a package database could not be read, or could be read only in part.
 #[derive(Debug, thiserror::Error)]

@@ -68,8 +68,14 @@ fn from_dump_file(path: &Path, errors: &mut ErrorLog) -> Firmware {
     };
     let sibling = path.parent().map(|dir| dir.join(ENTRY_POINT_FILE)).filter(|p| p != path);
     let entry_point = sibling.and_then(|p| std::fs::read(p).ok());
-    match source::from_dump(&bytes, entry_point.as_deref()) {
-        Ok(located) => decode_located(located, &item, errors),
+    decode_dump(&bytes, entry_point.as_deref(), &item, errors)
+}
+
+/// Decodes a saved table held in memory, with the `smbios_entry_point` file found beside it if there was one;
+/// problems are recorded against `item`.
+pub fn decode_dump(bytes: &[u8], sibling_entry_point: Option<&[u8]>, item: &str, errors: &mut ErrorLog) -> Firmware {
+    match source::from_dump(bytes, sibling_entry_point) {
+        Ok(located) => decode_located(located, item, errors),
         Err(err) => {
             errors.record(SectionName::Hardware, item, err.kind(), err.to_string());
             Firmware::default()

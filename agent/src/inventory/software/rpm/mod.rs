@@ -48,6 +48,14 @@ pub fn parse_rpmdb(data: &[u8], format: RpmDbFormat) -> Listing {
     blobs.map_or_else(failed, packages_from_blobs)
 }
 
+/// Reads one package header blob, the form in which the SQLite format stores each package.
+pub fn parse_rpm_header(blob: &[u8]) -> Listing {
+    match header::package_from_header(blob) {
+        Ok(package) => Listing { packages: vec![package], problems: Vec::new() },
+        Err(problem) => failed(problem),
+    }
+}
+
 /// Reads the packages of an rpm database file.
 pub fn read_rpmdb(path: &std::path::Path, format: RpmDbFormat) -> Listing {
     match format {

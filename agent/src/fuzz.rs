@@ -1,0 +1,137 @@
+//! Entry points for the fuzz targets in `fuzz/`: each hands arbitrary bytes to one parser of untrusted input the way
+//! the agent itself would, so the targets need nothing crate-private and the parsers stay private.
+//!
+//! Compiled into every build (not behind `cfg(fuzzing)`) so that `cargo test` and clippy keep these adapters
+//! building; they only call pure functions and touch no file, command or network.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use crate::checks::sshd::{self, ConfigFiles};
+use crate::disposal::signatures;
+use crate::inventory::hardware::firmware;
+use crate::inventory::os;
+use crate::inventory::patches::{apk, apt};
+use crate::inventory::software::{self, DpkgFlavor, RpmDbFormat};
+use crate::root::ErrorLog;
+
+/// Splits one fuzz input into up to `n` parts at NUL bytes, so a target can feed several files from one input.
+fn parts(data: &[u8], n: usize) -> Vec<&[u8]> {
+    data.splitn(n, |b| *b == 0).collect()
+}
+
+/// `/var/lib/dpkg/status` and a distroless `status.d` file.
+pub fn dpkg_status(data: &[u8]) {
+    let _ = software::parse_dpkg_status(data, DpkgFlavor::Status);
+    let _ = software::parse_dpkg_status(data, DpkgFlavor::StatusD);
+}
+
+/// rpm's databases: the first byte picks the Berkeley DB hash file, the ndb file, or one header blob as the SQLite
+/// format stores each package (the SQLite container itself is read by SQLite).
+pub fn rpmdb(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else { return };
+    let _ = match selector % 3 {
+        0 => software::parse_rpmdb(rest, RpmDbFormat::BerkeleyDb),
+        1 => software::parse_rpmdb(rest, RpmDbFormat::Ndb),
+        _ => software::parse_rpm_header(rest),
+    };
+}
+
+/// Alpine: the installed database, and an `APKINDEX` of a repository.
+pub fn apk(data: &[u8]) {
+    let _ = software::parse_apk_installed(data);
+    let _ = apk::index::parse(data, |_| true);
+    let text = String::from_utf8_lossy(data);
+    let _ = apk::parse_repositories(&text, "/etc/apk/repositories");
+    let _ = apk::parse_world(&text);
+}
+
+/// One pacman `desc` file.
+pub fn pacman(data: &[u8]) {
+    let _ = software::parse_pacman_desc(data);
+}
+
+/// `/etc/os-release`.
+pub fn os_release(data: &[u8]) {
+    let _ = os::parse_os_release(&String::from_utf8_lossy(data));
+}
+
+/// An SMBIOS dump (`--smbios-dump`), alone or after a NUL with the `smbios_entry_point` found beside it.
+pub fn smbios(data: &[u8]) {
+    let mut errors = ErrorLog::new();
+    let _ = firmware::decode_dump(data, None, "fuzz", &mut errors);
+    if let [table, entry_point] = parts(data, 2)[..] {
+        let _ = firmware::decode_dump(table, Some(entry_point), "fuzz", &mut errors);
+    }
+}
+
+/// apt's files: a `Release`/`InRelease`, a `Packages` list, and sources in both formats.
+pub fn apt(data: &[u8]) {
+    let _ = apt::release::parse(data);
+    let _ = apt::lists::scan(data, |_| true, |_| {});
+    let text = String::from_utf8_lossy(data);
+    let _ = apt::sources::parse_one_line(&text, "/etc/apt/sources.list");
+    let _ = apt::sources::parse_deb822(&text, "/etc/apt/sources.list.d/fuzz.sources");
+}
+
+/// sshd's configuration: the main file, then drop-ins in `/etc/ssh/sshd_config.d/` (parts after NUL bytes), with
+/// `Include` followed as sshd follows it.
+pub fn sshd_config(data: &[u8]) {
+    let mut files = Files::default();
+    for (index, part) in parts(data, 5).into_iter().enumerate() {
+        let path = match index {
+            0 => MAIN_CONFIG.to_string(),
+            n => format!("{DROP_INS}/{n}.conf"),
+        };
+        files.0.insert(path, String::from_utf8_lossy(part).into_owned());
+    }
+    if let Ok(config) = sshd::effective_config(&files, MAIN_CONFIG) {
+        let _ = sshd::evaluate(&config);
+    }
+}
+
+/// What a disk holds, as the disposal check reads it sector by sector.
+pub fn disposal_signatures(data: &[u8]) {
+    let _ = signatures::scan(data, 0);
+}
+
+const MAIN_CONFIG: &str = "/etc/ssh/sshd_config";
+const DROP_INS: &str = "/etc/ssh/sshd_config.d";
+
+/// sshd's files held in memory, keyed by path.
+#[derive(Default)]
+struct Files(BTreeMap<String, String>);
+
+impl ConfigFiles for Files {
+    fn read(&self, path: &str) -> io::Result<String> {
+        self.0.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    fn list_dir(&self, dir: &str) -> io::Result<Vec<String>> {
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        Ok(self
+            .0
+            .keys()
+            .filter_map(|path| path.strip_prefix(&prefix))
+            .filter(|rest| !rest.contains('/'))
+            .map(str::to_string)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The in-memory files list a drop-in directory the way the glob in Debian's shipped `Include` line needs.
+    #[test]
+    fn drop_ins_are_listed_and_included() {
+        let mut files = Files::default();
+        files.0.insert(MAIN_CONFIG.into(), "Include /etc/ssh/sshd_config.d/*.conf\n".into());
+        files.0.insert(format!("{DROP_INS}/1.conf"), "PermitRootLogin no\n".into());
+        files.0.insert(format!("{DROP_INS}/sub/2.conf"), "PasswordAuthentication no\n".into());
+        let config = sshd::effective_config(&files, MAIN_CONFIG).unwrap();
+        assert_eq!(config.get("PermitRootLogin").map(|s| s.value.as_str()), Some("no"));
+        assert_eq!(config.get("PasswordAuthentication"), None, "a file in a subdirectory is not a drop-in");
+    }
+}
