@@ -134,4 +134,19 @@ mod tests {
         assert_eq!(config.get("PermitRootLogin").map(|s| s.value.as_str()), Some("no"));
         assert_eq!(config.get("PasswordAuthentication"), None, "a file in a subdirectory is not a drop-in");
     }
+
+    /// Fifteen levels of four files, each including the whole next level: within sshd's depth limit, yet 4^15
+    /// reads. The read bound stops them with an error naming the file.
+    #[test]
+    fn includes_that_fan_out_stop_at_the_read_bound() {
+        let mut files = Files::default();
+        files.0.insert(MAIN_CONFIG.into(), "Include /etc/ssh/l1/*\n".into());
+        for level in 1..=15 {
+            for n in 1..=4 {
+                files.0.insert(format!("/etc/ssh/l{level}/{n}.conf"), format!("Include /etc/ssh/l{}/*\n", level + 1));
+            }
+        }
+        let error = sshd::effective_config(&files, MAIN_CONFIG).unwrap_err();
+        assert!(error.to_string().contains("Include reads more than 1024 files"), "{error}");
+    }
 }

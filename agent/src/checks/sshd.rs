@@ -22,6 +22,10 @@ pub(crate) const MAX_AUTH_TRIES_LIMIT: u32 = 4;
 
 /// sshd's own limit on nested `Include` (READCONF_MAX_DEPTH).
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Files read for one configuration, counting each time one is included. sshd has only the depth limit, but a
+/// drop-in directory whose files include the directory again fans out to (files)^16 reads within it; real
+/// configurations read a handful.
+const MAX_FILES_READ: usize = 1024;
 
 const SSHD_BINARIES: [&str; 3] = ["/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd"];
 const MAIN_CONFIG: &str = "/etc/ssh/sshd_config";
@@ -73,6 +77,8 @@ pub(crate) enum SshdConfigError {
     Read { path: String, source: io::Error },
     #[error("{path}: Include nested deeper than {MAX_INCLUDE_DEPTH} levels")]
     TooDeep { path: String },
+    #[error("{path}: Include reads more than {MAX_FILES_READ} files")]
+    TooManyFiles { path: String },
 }
 
 /// Resolves the effective global configuration starting at `main_path`.
@@ -80,7 +86,8 @@ pub(crate) fn effective_config(files: &impl ConfigFiles, main_path: &str) -> Res
     let text = files.read(main_path).map_err(|source| SshdConfigError::Read { path: main_path.to_string(), source })?;
     let mut config = SshdConfig::default();
     let mut active = true;
-    read_file(files, main_path, &text, &mut active, &mut config, 0)?;
+    let mut reads = 1;
+    read_file(files, main_path, &text, &mut active, &mut config, 0, &mut reads)?;
     Ok(config)
 }
 
@@ -91,6 +98,7 @@ fn read_file(
     active: &mut bool,
     config: &mut SshdConfig,
     depth: usize,
+    reads: &mut usize,
 ) -> Result<(), SshdConfigError> {
     if depth > MAX_INCLUDE_DEPTH {
         return Err(SshdConfigError::TooDeep { path: path.to_string() });
@@ -109,6 +117,10 @@ fn read_file(
                     let pattern =
                         if pattern.starts_with('/') { pattern.clone() } else { format!("/etc/ssh/{pattern}") };
                     for included in expand_glob(files, &pattern) {
+                        *reads += 1;
+                        if *reads > MAX_FILES_READ {
+                            return Err(SshdConfigError::TooManyFiles { path: included });
+                        }
                         let included_text = match files.read(&included) {
                             Ok(text) => text,
                             // glob(3) only returns existing paths, so a missing literal path is no match.
@@ -116,7 +128,7 @@ fn read_file(
                             Err(source) => return Err(SshdConfigError::Read { path: included, source }),
                         };
                         let outer_active = *active;
-                        read_file(files, &included, &included_text, active, config, depth + 1)?;
+                        read_file(files, &included, &included_text, active, config, depth + 1, reads)?;
                         *active = outer_active;
                     }
                 }
@@ -223,20 +235,56 @@ fn wildcard_match(pattern: &str, name: &str) -> bool {
     match_from(&pattern, &name)
 }
 
+/// Iterative fnmatch: every token but `*` takes exactly one character, so on a mismatch only the latest `*` needs
+/// to take one more, and earlier stars are never revisited. This is linear in pattern × name; the recursive form
+/// it replaces was exponential in the number of stars (fuzz/sshd_config found a 31-star `Include` that hung it).
 fn match_from(pattern: &[char], name: &[char]) -> bool {
-    match pattern.first() {
-        None => name.is_empty(),
-        Some('*') => (0..=name.len()).any(|skip| match_from(&pattern[1..], &name[skip..])),
-        Some('?') => !name.is_empty() && match_from(&pattern[1..], &name[1..]),
-        Some('[') => {
-            let Some(&c) = name.first() else { return false };
-            match bracket(&pattern[1..], c) {
-                Some((matched, used)) => matched && match_from(&pattern[1 + used..], &name[1..]),
-                // An unterminated bracket is an ordinary character.
-                None => c == '[' && match_from(&pattern[1..], &name[1..]),
+    let (mut p, mut n) = (0, 0);
+    // Where the latest star's pattern continues, and the name position it has been tried from.
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match step(pattern, p, name[n]) {
+            Step::Star => {
+                p += 1;
+                star = Some((p, n));
+                continue;
             }
+            Step::Matched(used) => {
+                p += used;
+                n += 1;
+                continue;
+            }
+            Step::Mismatch => {}
         }
-        Some(&p) => name.first() == Some(&p) && match_from(&pattern[1..], &name[1..]),
+        let Some((after_star, tried)) = star else { return false };
+        p = after_star;
+        n = tried + 1;
+        star = Some((after_star, n));
+    }
+    pattern.get(p..).is_some_and(|rest| rest.iter().all(|c| *c == '*'))
+}
+
+enum Step {
+    Star,
+    /// The token at the position matched one character; the pattern characters it used.
+    Matched(usize),
+    Mismatch,
+}
+
+fn step(pattern: &[char], p: usize, c: char) -> Step {
+    match pattern.get(p) {
+        None => Step::Mismatch,
+        Some('*') => Step::Star,
+        Some('?') => Step::Matched(1),
+        Some('[') => match bracket(&pattern[p + 1..], c) {
+            Some((true, used)) => Step::Matched(1 + used),
+            Some((false, _)) => Step::Mismatch,
+            // An unterminated bracket is an ordinary character.
+            None if c == '[' => Step::Matched(1),
+            None => Step::Mismatch,
+        },
+        Some(&literal) if literal == c => Step::Matched(1),
+        Some(_) => Step::Mismatch,
     }
 }
 
@@ -362,7 +410,7 @@ pub(crate) fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<Check> {
             Err(err) => {
                 let kind = match &err {
                     SshdConfigError::Read { source, .. } => io_error_kind(source),
-                    SshdConfigError::TooDeep { .. } => ErrorKind::Parse,
+                    SshdConfigError::TooDeep { .. } | SshdConfigError::TooManyFiles { .. } => ErrorKind::Parse,
                 };
                 errors.record(SectionName::Checks, path, kind, err.to_string());
                 all(&|id| unknown(id, format!("sshd configuration unreadable: {err}")))

@@ -191,3 +191,19 @@ fn glob_matching_follows_fnmatch() {
     assert!(wildcard_match("[0-9]?-*.conf", "10-hardening.conf"));
     assert!(!wildcard_match("[!0-9]*.conf", "10-hardening.conf"));
 }
+
+/// The component fuzz/sshd_config found (artifact timeout-adc1d320…, from `.ci/run` on 2026-12-03): 31 stars
+/// against a name they do not match. The recursive matcher tried every split, exponential in the stars, and
+/// never returned; the answers below need one pass each.
+#[test]
+fn many_stars_are_matched_in_one_pass() {
+    let stars = format!("{}f.noing*.conf", "*".repeat(31));
+    let name = "a".repeat(40);
+    assert!(!wildcard_match(&stars, &name));
+    assert!(wildcard_match(&stars, &format!("{name}f.noing.conf")));
+    assert!(wildcard_match(&stars, "f.noingX.conf"));
+    assert!(!wildcard_match(&stars, &format!("{name}f.noing.con")));
+    assert!(wildcard_match("a*b*c", "aXbYbZc") && !wildcard_match("a*b*c", "aXbYbZ"));
+    // The artifact's unterminated `[` is an ordinary character, after a star too.
+    assert!(wildcard_match("*[c", "x[c") && !wildcard_match("*[c", "xc"));
+}
