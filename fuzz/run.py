@@ -127,9 +127,15 @@ def disk_images():
     return made
 
 
+def regressions(target):
+    """Inputs a fuzzer once found (fuzz/regressions/<target>/, see fuzz/README.md), replayed on every run."""
+    found = FUZZ / "regressions" / target
+    return [(p.name, p.read_bytes()) for p in sorted(found.glob("*"))] if found.is_dir() else []
+
+
 def seed(target, corpus):
     corpus.mkdir(parents=True, exist_ok=True)
-    for name, data in SEEDS[target]():
+    for name, data in SEEDS[target]() + regressions(target):
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
         (corpus / f"seed-{safe}").write_bytes(data)
 
