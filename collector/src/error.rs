@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use muster_shared::v1::ApiError;
 
-use crate::store::StoreError;
+use crate::store::{Fault, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -94,41 +94,26 @@ impl AppError {
     }
 }
 
-/// Seconds a client is told to wait when the database is busy.
-const BUSY_RETRY_AFTER_SECS: u64 = 5;
-/// Seconds a client is told to wait when the database cannot be reached (a restart or failover takes seconds).
-const UNREACHABLE_RETRY_AFTER_SECS: u64 = 10;
-/// Seconds a client is told to wait when the database's disk is full: an operator has to free space first, and
-/// every agent retrying within seconds would only fill the log.
-const FULL_RETRY_AFTER_SECS: u64 = 60;
-
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> AppError {
-        if e.is_contention() {
-            tracing::warn!(error = %e, "database busy: the request is refused with a time to retry");
-            return AppError::Unavailable {
-                code: "busy",
-                retry_after_secs: BUSY_RETRY_AFTER_SECS,
-                message: "the collector's database is busy; retry later".to_owned(),
-            };
-        }
-        if e.is_storage_full() {
-            tracing::error!(error = %e, "the database's disk is full: writes are refused until space is freed");
-            return AppError::Unavailable {
-                code: "storage_full",
-                retry_after_secs: FULL_RETRY_AFTER_SECS,
-                message: "the collector's database has no space left; retry later".to_owned(),
-            };
-        }
-        if e.is_unreachable() {
-            tracing::warn!(error = %e, "the database cannot be reached: the request is refused with a time to retry");
-            return AppError::Unavailable {
-                code: "database_unavailable",
-                retry_after_secs: UNREACHABLE_RETRY_AFTER_SECS,
-                message: "the collector cannot reach its database; retry later".to_owned(),
-            };
-        }
-        AppError::Internal(e.to_string())
+        // Seconds to wait: a lock clears in seconds, a restart or failover takes a few more, and a full disk waits
+        // for an operator (agents retrying within seconds would only fill the log).
+        let (code, retry_after_secs, message) = match e.fault() {
+            None => return AppError::Internal(e.to_string()),
+            Some(Fault::Busy) => {
+                tracing::warn!(error = %e, "database busy: the request is refused with a time to retry");
+                ("busy", 5, "the collector's database is busy; retry later")
+            }
+            Some(Fault::Unreachable) => {
+                tracing::warn!(error = %e, "the database cannot be reached: the request is refused with a time to retry");
+                ("database_unavailable", 10, "the collector cannot reach its database; retry later")
+            }
+            Some(Fault::Full) => {
+                tracing::error!(error = %e, "the database's disk is full: writes are refused until space is freed");
+                ("storage_full", 60, "the collector's database has no space left; retry later")
+            }
+        };
+        AppError::Unavailable { code, retry_after_secs, message: message.to_owned() }
     }
 }
 

@@ -12,8 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{StatusCode, header};
 use muster_collector::ServicePolicy;
 use muster_collector::model::Role;
 use muster_collector::store::{PgStore, SqliteStore, Store};
@@ -25,16 +24,7 @@ use crate::common::{Backend, Harness, Machine, debian, delta, full, ubuntu};
 
 /// Sends `envelope` as the agent does and returns the status, the `Retry-After` header and the body.
 async fn report(h: &Harness, token: &str, envelope: &ReportEnvelope) -> (StatusCode, Option<String>, Value) {
-    let json = serde_json::to_vec(envelope).unwrap();
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri("/api/v1/agent/report")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CONTENT_ENCODING, "zstd")
-        .body(Body::from(zstd::encode_all(json.as_slice(), 3).unwrap()))
-        .unwrap();
-    let (status, headers, body) = h.send(request).await;
+    let (status, headers, body) = h.report_answer(token, envelope).await;
     let retry_after = headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     (status, retry_after, body)
 }
@@ -278,7 +268,7 @@ async fn postgres_restarted_under_load_is_survived_without_a_restart() {
 async fn a_connection_the_server_ended_is_unreachable_not_a_defect() {
     use axum::response::IntoResponse;
     use muster_collector::error::AppError;
-    use muster_collector::store::StoreError;
+    use muster_collector::store::{Fault, StoreError};
 
     let url = "postgres://postgres@127.0.0.1:5432/postgres";
     let mut victim = sqlx::PgConnection::connect(url).await.unwrap();
@@ -289,8 +279,7 @@ async fn a_connection_the_server_ended_is_unreachable_not_a_defect() {
     assert!(ended);
 
     let error = StoreError::from(sqlx::query("SELECT 1").execute(&mut victim).await.unwrap_err());
-    assert!(error.is_unreachable(), "{error:?}");
-    assert!(!error.is_contention() && !error.is_storage_full(), "{error:?}");
+    assert_eq!(error.fault(), Some(Fault::Unreachable), "{error:?}");
     let response = AppError::from(error).into_response();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()[header::RETRY_AFTER], "10");

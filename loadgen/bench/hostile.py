@@ -146,6 +146,8 @@ def main():
             rss_before = c.status_kib("VmRSS")
 
             answers = collections.Counter()
+            # `counter[key] += 1` is a read and a write: attackers share one counter, so they take turns.
+            answers_lock = threading.Lock()
             benign_answers, benign_ms = collections.Counter(), []
             done = threading.Event()
 
@@ -153,7 +155,8 @@ def main():
                 for _ in range(args.rounds):
                     for name, encoding, body in corpus:
                         status, answer = c.post("/api/v1/agent/report", body, token, encoding)
-                        answers[(name, status, answer.get("error"))] += 1
+                        with answers_lock:
+                            answers[(name, status, answer.get("error"))] += 1
 
             def well_behaved():
                 n = 0

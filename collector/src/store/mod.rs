@@ -51,55 +51,54 @@ pub enum StoreError {
     OpenToOthers { path: String, mode: u32 },
 }
 
-impl StoreError {
-    /// The database was busy rather than broken: SQLite's lock held past the busy timeout, PostgreSQL's
-    /// serialisation failures, deadlocks and lock timeouts, or no pooled connection free in time. Worth a retry.
-    pub fn is_contention(&self) -> bool {
-        match self {
-            StoreError::Database(sqlx::Error::PoolTimedOut) => true,
-            StoreError::Database(sqlx::Error::Database(db)) => {
-                // SQLITE_BUSY (5), SQLITE_LOCKED (6) and their extended codes; PostgreSQL 40001, 40P01, 55P03.
-                let code = db.code();
-                let code = code.as_deref().unwrap_or_default();
-                // SQLite's codes are numbers of at most four digits; PostgreSQL's are five-character SQLSTATEs.
-                let sqlite_busy = code.len() < 5 && code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
-                // A catalogue row retention deleted while a report linked it, or linked while retention deleted it
-                // (PostgreSQL only; SQLite's one writer orders them): retried, the report inserts the row again and
-                // the prune leaves it. Any other foreign-key failure is a defect, not contention.
-                let software_link = code == "23503" && db.constraint() == Some("host_software_software_id_fkey");
-                sqlite_busy || software_link || matches!(code, "40001" | "40P01" | "55P03")
-            }
-            _ => false,
-        }
-    }
-
-    /// The database's disk is full (SQLITE_FULL and its extended codes, PostgreSQL's 53100). Nothing was written;
-    /// it lasts until an operator frees space, so clients are told to come back later rather than soon.
-    pub fn is_storage_full(&self) -> bool {
-        match self {
-            StoreError::Database(sqlx::Error::Database(db)) => {
-                let code = db.code();
-                let code = code.as_deref().unwrap_or_default();
-                let sqlite_full = code.len() < 5 && code.parse::<i32>().is_ok_and(|c| c & 0xff == 13);
-                sqlite_full || code == "53100"
-            }
-            _ => false,
-        }
-    }
-
+/// A database failure that is the database's state rather than a defect: the request may be retried, later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// SQLite's lock held past the busy timeout, PostgreSQL's serialisation failures, deadlocks and lock timeouts,
+    /// or no pooled connection free in time. Worth a retry soon.
+    Busy,
+    /// The disk is full (SQLITE_FULL, PostgreSQL's 53100). Nothing was written; it lasts until an operator frees
+    /// space, so clients are told to come back later rather than soon.
+    Full,
     /// The database cannot be reached or went away mid-request (a PostgreSQL restart or failover): the socket
-    /// failed, or the server said it is shutting down or not yet accepting connections (57P01-57P03, class 08).
-    /// The transaction was rolled back by the server, so a retry is safe once it is back.
-    pub fn is_unreachable(&self) -> bool {
-        match self {
-            StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => true,
-            StoreError::Database(sqlx::Error::Database(db)) => {
-                let code = db.code();
-                let code = code.as_deref().unwrap_or_default();
-                code.len() == 5 && (code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03"))
-            }
-            _ => false,
+    /// failed, or the server is shutting down or not yet accepting connections (57P01-57P03, class 08). The
+    /// server rolled the transaction back, so a retry is safe once it is back.
+    Unreachable,
+}
+
+impl StoreError {
+    /// Which [`Fault`] this is, if any; `None` is a defect.
+    pub fn fault(&self) -> Option<Fault> {
+        let db = match self {
+            StoreError::Database(sqlx::Error::PoolTimedOut) => return Some(Fault::Busy),
+            StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => return Some(Fault::Unreachable),
+            StoreError::Database(sqlx::Error::Database(db)) => db,
+            _ => return None,
+        };
+        let code = db.code();
+        let code = code.as_deref().unwrap_or_default();
+        // SQLite's codes are numbers of at most four digits, the primary code in the low byte; PostgreSQL's are
+        // five-character SQLSTATEs.
+        let sqlite = if code.len() < 5 { code.parse::<i32>().ok().map(|c| c & 0xff) } else { None };
+        // A catalogue row retention deleted while a report linked it, or linked while retention deleted it
+        // (PostgreSQL only; SQLite's one writer orders them): retried, the report inserts the row again and the
+        // prune leaves it. Any other foreign-key failure is a defect, not contention.
+        let software_link = code == "23503" && db.constraint() == Some("host_software_software_id_fkey");
+        match (sqlite, code) {
+            // SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
+            (Some(5 | 6), _) | (None, "40001" | "40P01" | "55P03") => Some(Fault::Busy),
+            _ if software_link => Some(Fault::Busy),
+            // SQLITE_FULL and its extended codes.
+            (Some(13), _) | (None, "53100") => Some(Fault::Full),
+            (None, "57P01" | "57P02" | "57P03") => Some(Fault::Unreachable),
+            (None, _) if code.len() == 5 && code.starts_with("08") => Some(Fault::Unreachable),
+            _ => None,
         }
+    }
+
+    /// The database was busy rather than broken ([`Fault::Busy`]): worth a retry.
+    pub fn is_contention(&self) -> bool {
+        self.fault() == Some(Fault::Busy)
     }
 }
 

@@ -247,8 +247,22 @@ impl Harness {
 
     /// Sends `envelope` zstd-compressed, as the agent does.
     pub async fn report(&self, token: &str, envelope: &ReportEnvelope) -> (StatusCode, Value) {
+        let (status, _, body) = self.report_answer(token, envelope).await;
+        (status, body)
+    }
+
+    /// [`Harness::report`], with the answer's headers (`Retry-After`).
+    pub async fn report_answer(&self, token: &str, envelope: &ReportEnvelope) -> (StatusCode, HeaderMap, Value) {
         let json = serde_json::to_vec(envelope).unwrap();
-        self.report_raw(token, zstd::encode_all(json.as_slice(), 3).unwrap(), Some("zstd"), &[]).await
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/agent/report")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_ENCODING, "zstd")
+            .body(Body::from(zstd::encode_all(json.as_slice(), 3).unwrap()))
+            .unwrap();
+        self.send(request).await
     }
 
     /// Sends and expects `stored`.
