@@ -42,7 +42,7 @@ fn is_record(line: &str, id: &str) -> bool {
 }
 
 /// The ThinkPad's Debian 12 report with every binary of `source` at `version` (an earlier real version).
-fn with_source(mut report: Report, source: &str, version: &str) -> Report {
+pub(crate) fn with_source(mut report: Report, source: &str, version: &str) -> Report {
     let software = report.software.as_mut().unwrap();
     let mut n = 0;
     for p in software.packages.iter_mut().filter(|p| p.source_name.as_deref() == Some(source)) {
@@ -558,7 +558,50 @@ async fn a_fix_and_its_pending_update_are_one_finding(h: Harness) {
     assert!(evidence[0].as_str().unwrap().starts_with("openssh-client "), "{evidence:?}");
 }
 
+/// A host matched against the Debian subset without DSA-5611-1, then DSA-5611-1 written the way an import writes
+/// it but not re-matched, as when the import's process is killed right after its transaction commits.
+async fn interrupted_after_writing(h: &Harness) -> (String, String, PathBuf, tempfile::TempDir) {
+    let machine = Machine::thinkpad("m-thinkpad");
+    let report = with_source(common::debian(&machine), "glibc", "2.36-9+deb12u3");
+    let (host, token) = enrolled_with(h, &report).await;
+    let dir = tempfile::tempdir().unwrap();
+    let without = debian_lines(&dir, "without.jsonl", |l| !is_record(l, "DSA-5611-1"));
+    import(h, &[without]).await;
+    let only = debian_lines(&dir, "only.jsonl", |l| is_record(l, "DSA-5611-1"));
+    let mut db = AdvisoryDb::new();
+    import_paths(&mut db, std::slice::from_ref(&only), &ImportLimits::files(), &mut |_| {});
+    let written: Vec<_> = db.iter().cloned().collect();
+    assert_eq!(written.len(), 1);
+    h.store.write_advisories(&written, None, h.now()).await.unwrap();
+    assert!(!ids(&host_vulns(h, &token, &host).await).contains("DSA-5611-1"));
+    (host, token, only, dir)
+}
+
+async fn an_interrupted_import_is_finished_by_running_it_again(h: Harness) {
+    let (host, token, only, _dir) = interrupted_after_writing(&h).await;
+    // Nothing is left to write, yet the re-match the first run did not finish is done.
+    let again = import(&h, std::slice::from_ref(&only)).await;
+    assert_eq!((again.summary.imported, again.summary.unchanged), (0, 1));
+    assert_eq!(again.rematch.hosts_rematched, 1, "{:?}", again.rematch);
+    assert!(ids(&host_vulns(&h, &token, &host).await).contains("DSA-5611-1"));
+    // Its finding is opened too: the glibc fix.
+    let (open, _) = vuln_findings(&h, &token, &host, "open").await;
+    assert!(open.iter().any(|(rule, source, _)| rule == "vuln.fix" && source == "glibc"), "{open:?}");
+    // Then nothing is pending.
+    assert_eq!(import(&h, &[only]).await.rematch, sync::RematchStats::default());
+}
+
+async fn an_interrupted_import_is_finished_by_the_scheduled_evaluation(h: Harness) {
+    let (host, token, _, _dir) = interrupted_after_writing(&h).await;
+    muster_collector::app::evaluation::run_once(&h.state).await.unwrap();
+    assert!(ids(&host_vulns(&h, &token, &host).await).contains("DSA-5611-1"));
+    let (open, _) = vuln_findings(&h, &token, &host, "open").await;
+    assert!(open.iter().any(|(rule, source, _)| rule == "vuln.fix" && source == "glibc"), "{open:?}");
+}
+
 both!(
+    an_interrupted_import_is_finished_by_running_it_again,
+    an_interrupted_import_is_finished_by_the_scheduled_evaluation,
     vulnerabilities_share_the_findings_lifecycle,
     a_fix_and_its_pending_update_are_one_finding,
     findings_are_the_scans_fixes,

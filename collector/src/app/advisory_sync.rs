@@ -99,24 +99,71 @@ pub async fn store_import(
             kev = None;
         }
     }
-    if write.is_empty() && kev.is_none() {
-        return Ok(ImportReport { summary, rematch: RematchStats::default() });
-    }
-    let outcome = store.write_advisories(&write, kev, now).await?;
+    // End-of-life data is stored apart from the advisories, so an import interrupted between the two is completed
+    // by running it again even when no advisory changed.
     if let Some(eol) = db.eol() {
-        store.save_eol(eol, now).await?;
+        let stored = store.load_eol().await?;
+        if stored.is_none_or(|(old, _)| old.text != eol.text || old.input != eol.input) {
+            store.save_eol(eol, now).await?;
+        }
     }
-    let rematch = rematch_changed(store, &outcome, now, policy).await?;
+    let outcome =
+        if write.is_empty() && kev.is_none() { None } else { Some(store.write_advisories(&write, kev, now).await?) };
+    let rematch = finish_rematch(store, outcome.as_ref(), now, policy).await?;
     Ok(ImportReport { summary, rematch })
 }
 
-/// Re-evaluates the cached results of the changed (ecosystem, package) keys and re-matches only the hosts holding
-/// a key whose result changed or that was never evaluated.
-pub async fn rematch_changed(
+/// Re-matches the hosts that advisories written since the last finished re-match may concern, then records that
+/// re-matching got that far. `written` is what this process just wrote: when it is the only import not yet
+/// re-matched, only the hosts holding a key whose result changed are matched again. Otherwise an earlier re-match
+/// was interrupted (a kill, a lost database) at an unknown point, perhaps after it had cached new results, so every
+/// host holding a key changed since is matched again. Cheap when nothing is pending (one read): every import and
+/// every scheduled evaluation runs it, so interrupted work is finished by the next of either, on any replica.
+pub async fn finish_rematch(
+    store: &dyn Store,
+    written: Option<&WriteOutcome>,
+    now: DateTime<Utc>,
+    policy: &FindingPolicy,
+) -> Result<RematchStats, StoreError> {
+    let state = store.rematch_state().await?;
+    if state.rematched >= state.version {
+        return Ok(RematchStats::default());
+    }
+    let stats = match written {
+        Some(outcome) if outcome.version == state.version && state.rematched == state.version - 1 => {
+            rematch_changed(store, outcome, now, policy, Holders::WhoseResultChanged).await?
+        }
+        _ => {
+            let changed = store.package_changes_since(state.rematched).await?;
+            // Which ecosystems were new is not kept; a Red Hat stream among the changes is treated as new.
+            let mut new_ecosystems: Vec<String> =
+                changed.iter().map(|(eco, _)| eco).filter(|e| e.starts_with("Red Hat:")).cloned().collect();
+            new_ecosystems.dedup();
+            let outcome = WriteOutcome { version: state.version, changed, new_ecosystems };
+            rematch_changed(store, &outcome, now, policy, Holders::All).await?
+        }
+    };
+    store.mark_rematched(state.version).await?;
+    Ok(stats)
+}
+
+/// Which holders of a changed key [`rematch_changed`] matches again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holders {
+    /// Those whose cached result changed or was never computed: right only when the cache was not touched since
+    /// the advisories were written.
+    WhoseResultChanged,
+    All,
+}
+
+/// Re-evaluates the cached results of the changed (ecosystem, package) keys and re-matches the hosts holding them
+/// (`holders` says which).
+async fn rematch_changed(
     store: &dyn Store,
     outcome: &WriteOutcome,
     now: DateTime<Utc>,
     policy: &FindingPolicy,
+    holders_to_match: Holders,
 ) -> Result<RematchStats, StoreError> {
     let mut stats = RematchStats::default();
     let mut by_eco: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -145,7 +192,9 @@ pub async fn rematch_changed(
             let results = keyed::evaluate_keys(&db, &keys);
             for ((key, hits), old) in results.iter().zip(&cached) {
                 stats.keys_reevaluated += 1;
-                if *hits != old.hits {
+                // A result already fresh was computed after the write (a report matched meanwhile), so what the
+                // hosts holding it were matched with is unknown: they are matched again.
+                if *hits != old.hits || old.fresh {
                     stats.keys_changed += 1;
                     changed.insert((key.name.clone(), key.version.clone()));
                 }
@@ -154,7 +203,9 @@ pub async fn rematch_changed(
             known.extend(cached.iter().map(|c| (c.name.as_str(), c.version.as_str())));
         }
         for (host, name, version) in &holders {
-            if changed.contains(&(name.clone(), version.clone())) || !known.contains(&(name.as_str(), version.as_str()))
+            if holders_to_match == Holders::All
+                || changed.contains(&(name.clone(), version.clone()))
+                || !known.contains(&(name.as_str(), version.as_str()))
             {
                 hosts.insert(host.clone());
             }

@@ -69,6 +69,13 @@ pub enum ReloadError {
 /// One evaluation of every host with the rules in force.
 pub async fn run_once(state: &AppState) -> Result<RunSummary, StoreError> {
     let policy = state.rules.current();
+    // An advisory import interrupted while re-matching is finished here, so no import has to run again for it.
+    let finding_policy = crate::vuln::FindingPolicy::from_params(&policy.params);
+    let rematch =
+        super::advisory_sync::finish_rematch(state.store.as_ref(), None, (state.clock)(), &finding_policy).await?;
+    if rematch.hosts_rematched > 0 {
+        tracing::info!(hosts = rematch.hosts_rematched, "finished the re-matching an interrupted advisory import left");
+    }
     let summary = evaluate_all(state.store.as_ref(), &policy, (state.clock)()).await?;
     for (rule, message) in &summary.rule_failures {
         tracing::warn!(rule, error = %message, "rule failed on some hosts; their findings were left as they were");

@@ -32,6 +32,14 @@ pub struct WriteOutcome {
     pub new_ecosystems: Vec<String>,
 }
 
+/// How far re-matching after imports got: every host holding a key changed at or before `rematched` was matched
+/// again. Behind `version` while an import's re-match runs, and after one was interrupted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RematchState {
+    pub version: i64,
+    pub rematched: i64,
+}
+
 /// A cached matching result of one key.
 #[derive(Debug, Clone)]
 pub struct CachedKey {
@@ -218,6 +226,11 @@ pub trait AdvisoryStore: Send + Sync {
     /// The stored end-of-life data and when it was imported, if any was.
     async fn load_eol(&self) -> Result<Option<(EolImport, DateTime<Utc>)>, StoreError>;
     async fn advisories_version(&self) -> Result<i64, StoreError>;
+    async fn rematch_state(&self) -> Result<RematchState, StoreError>;
+    /// The (ecosystem, name) keys whose advisories changed after `version`.
+    async fn package_changes_since(&self, version: i64) -> Result<BTreeSet<(String, String)>, StoreError>;
+    /// Records that re-matching finished up to `version`; never moves it back.
+    async fn mark_rematched(&self, version: i64) -> Result<(), StoreError>;
     /// Every ecosystem a live advisory names.
     async fn advisory_ecosystems(&self) -> Result<BTreeSet<String>, StoreError>;
     /// The live advisories naming any of `names` in `ecosystem`.

@@ -229,6 +229,43 @@ macro_rules! impl_advisory_store {
                 Ok(row.try_get("value")?)
             }
 
+            async fn rematch_state(&self) -> Result<RematchState, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT name, value FROM vuln_meta WHERE name IN ('advisories_version', 'rematched_version')",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut state = RematchState::default();
+                let mut rematched = None;
+                for r in &rows {
+                    let (name, value): (String, i64) = (r.try_get("name")?, r.try_get("value")?);
+                    if name == "advisories_version" {
+                        state.version = value;
+                    } else {
+                        rematched = Some(value);
+                    }
+                }
+                // The row is written by migration 0012; without it nothing is known to be pending.
+                state.rematched = rematched.unwrap_or(state.version);
+                Ok(state)
+            }
+
+            async fn package_changes_since(&self, version: i64) -> Result<BTreeSet<(String, String)>, StoreError> {
+                let rows = sqlx::query("SELECT ecosystem, name FROM vuln_package_changes WHERE changed_at > $1")
+                    .bind(version)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| Ok((r.try_get("ecosystem")?, r.try_get("name")?))).collect()
+            }
+
+            async fn mark_rematched(&self, version: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE vuln_meta SET value = $1 WHERE name = 'rematched_version' AND value < $1")
+                    .bind(version)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             async fn advisory_ecosystems(&self) -> Result<BTreeSet<String>, StoreError> {
                 let rows = sqlx::query("SELECT DISTINCT ecosystem FROM advisory_packages").fetch_all(&self.pool).await?;
                 rows.iter().map(|r| Ok(r.try_get("ecosystem")?)).collect()
