@@ -7,6 +7,7 @@
 mod common;
 mod advisory_update;
 mod agent_e2e;
+mod attack;
 mod connections;
 mod console;
 mod console_browser;
@@ -17,6 +18,7 @@ mod enroll;
 mod faults;
 mod findings;
 mod ingest;
+mod kill;
 mod limits;
 mod proxy;
 mod queue;

@@ -19,6 +19,8 @@ use muster_shared::v1::{EnrollRequest, Report, ReportEnvelope, SectionName, sect
 use serde_json::Value;
 use tower::ServiceExt;
 
+pub mod process;
+
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
     Sqlite,
@@ -50,6 +52,8 @@ pub struct Harness {
     pub backend: Backend,
     /// What `app` serves, for tests that call the use cases or the schedule directly.
     pub state: AppState,
+    /// The database's URL, for tests that run the collector's binary on it (set by [`run`]).
+    pub database_url: Option<String>,
 }
 
 /// Creates a fresh database for `backend`, runs `test` on it, drops the database, then reports the test's outcome.
@@ -64,7 +68,9 @@ where
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}", dir.path().join("muster.db").display());
             let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
-            let outcome = tokio::spawn(test(Harness::new(store, backend))).await;
+            let mut h = Harness::new(store, backend);
+            h.database_url = Some(url);
+            let outcome = tokio::spawn(test(h)).await;
             drop(dir);
             outcome
         }
@@ -78,7 +84,9 @@ where
             sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
             let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
             let store = Arc::new(PgStore::open(&url).await.unwrap());
-            let outcome = tokio::spawn(test(Harness::new(store.clone(), backend))).await;
+            let mut h = Harness::new(store.clone(), backend);
+            h.database_url = Some(url);
+            let outcome = tokio::spawn(test(h)).await;
             store.close().await;
             sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
             outcome
@@ -123,19 +131,24 @@ impl Harness {
         };
         let app =
             muster_collector::app(state.clone()).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 10], 40_000))));
-        Harness { store, now, app, backend, state }
+        Harness { store, now, app, backend, state, database_url: None }
     }
 
     /// The same database and clock with other policy settings.
     pub fn reconfigure(&self, policy: ServicePolicy) -> Harness {
         let rules = muster_collector::rules::Rules::builtin().unwrap();
-        Harness::build(self.store.clone(), self.now.clone(), self.backend, policy, rules, self.state.work.mode())
+        self.derived(policy, rules, self.state.work.mode())
+    }
+
+    fn derived(&self, policy: ServicePolicy, rules: muster_collector::rules::Rules, work: Mode) -> Harness {
+        let h = Harness::build(self.store.clone(), self.now.clone(), self.backend, policy, rules, work);
+        Harness { database_url: self.database_url.clone(), ..h }
     }
 
     /// The same database and clock with another rule set (an operator's policy directory).
     pub fn with_rules(&self, rules: muster_collector::rules::Rules) -> Harness {
         let policy = (*self.state.policy).clone();
-        Harness::build(self.store.clone(), self.now.clone(), self.backend, policy, rules, self.state.work.mode())
+        self.derived(policy, rules, self.state.work.mode())
     }
 
     /// The same database, clock and policy with the built-in rules, as `serve` runs: reports are answered once
@@ -143,7 +156,7 @@ impl Harness {
     pub fn queued(&self) -> Harness {
         let rules = muster_collector::rules::Rules::builtin().unwrap();
         let policy = (*self.state.policy).clone();
-        Harness::build(self.store.clone(), self.now.clone(), self.backend, policy, rules, Mode::Background)
+        self.derived(policy, rules, Mode::Background)
     }
 
     pub fn now(&self) -> DateTime<Utc> {
