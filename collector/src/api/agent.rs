@@ -84,16 +84,28 @@ pub async fn enroll(
 )]
 pub async fn report(
     State(state): State<AppState>,
-    auth: AgentAuth,
+    auth: Result<AgentAuth, AppError>,
     version: Version,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ReportAck>, AppError> {
     let limits = state.policy.limits.clone();
+    let http2 = version == Version::HTTP_2;
+    // Every refusal before the body is read goes through here, so that over HTTP/2 it reaches the client.
+    let refuse = |error: AppError, body: Body| async move {
+        if http2 {
+            drain(body).await;
+        }
+        Err(error)
+    };
+    let auth = match auth {
+        Ok(auth) => auth,
+        Err(error) => return refuse(error, body).await,
+    };
     if let Some(claimed) = headers.get(HOST_ID_HEADER)
         && claimed.as_bytes() != auth.host_id.as_bytes()
     {
-        return Err(host_mismatch());
+        return refuse(host_mismatch(), body).await;
     }
     let too_large = || AppError::PayloadTooLarge {
         limit: "max_body_bytes",
@@ -101,17 +113,18 @@ pub async fn report(
     };
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    let http2 = version == Version::HTTP_2;
     if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
-        if http2 {
-            drain(body).await;
-        }
-        return Err(too_large());
+        return refuse(too_large(), body).await;
     }
     // Admitted before the body is read: a refused report costs no memory and no database time.
-    let mut ticket = state.ingest.enter(&auth.host_id, declared).map_err(busy)?;
-    let encoding = decode::parse_encoding(headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()))
-        .map_err(|e| AppError::UnsupportedMediaType { message: e.to_string() })?;
+    let mut ticket = match state.ingest.enter(&auth.host_id, declared) {
+        Ok(ticket) => ticket,
+        Err(b) => return refuse(busy(b), body).await,
+    };
+    let encoding = match decode::parse_encoding(headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok())) {
+        Ok(encoding) => encoding,
+        Err(e) => return refuse(AppError::UnsupportedMediaType { message: e.to_string() }, body).await,
+    };
     let body = if ticket.is_small() {
         // The small lane holds no more than the body declared, whatever arrives.
         let declared = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
@@ -176,7 +189,8 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Reads what is left of a refused body, within [`DRAIN_BYTES`] and [`DRAIN_TIME`]. Over HTTP/2 an answer sent
 /// while the client is still sending ends the stream with a reset, which clients such as curl report instead of
-/// the 413 (issue 15, defect 8). Over HTTP/1.1 hyper closes the connection instead, and the client reads the
+/// the answer (issue 15, defect 8: the 413; the attack suite then found it for the 415 too). Every refusal before the
+/// body is read drains it. Over HTTP/1.1 hyper closes the connection instead, and the client reads the
 /// answer, so only HTTP/2 bodies are drained.
 async fn drain(mut body: Body) {
     let deadline = tokio::time::Instant::now() + DRAIN_TIME;
