@@ -19,6 +19,7 @@ use muster_collector::store::{PgStore, SqliteStore, Store};
 use muster_shared::v1::{ReportEnvelope, SectionName};
 use serde_json::Value;
 use sqlx::Connection;
+use sqlx::sqlite::SqliteConnectOptions;
 
 use crate::common::{Backend, Harness, Machine, debian, delta, full, ubuntu};
 
@@ -114,6 +115,14 @@ async fn a_full_disk_refuses_reports_with_503_and_loses_nothing() {
     // Reading still works, and the first host is exactly as it was; the second has nothing half-written.
     assert_eq!(package_count(&h, &viewer, &first_id).await, stored_packages);
     assert_eq!(package_count(&h, &viewer, &second_id).await, 0);
+
+    // No pooled connection kept the write lock of a transaction the full disk ended. One did (sqlx counted it as
+    // still open after its ROLLBACK failed), and every writer then waited out the 30 s busy timeout.
+    let probe = SqliteConnectOptions::new().filename(&db).busy_timeout(Duration::from_secs(5));
+    let mut probe = sqlx::SqliteConnection::connect_with(&probe).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut probe).await.expect("the write lock is free");
+    sqlx::query("ROLLBACK").execute(&mut probe).await.unwrap();
+    probe.close().await.unwrap();
 
     // Space comes back: the same collector (no restart) stores the report the agent kept and resends.
     std::fs::remove_file(filler).unwrap();

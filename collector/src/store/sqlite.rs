@@ -33,7 +33,11 @@ impl SqliteStore {
         if existed {
             private::check(&file)?;
         }
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .after_release(|conn, _| Box::pin(async move { still_usable(conn).await }))
+            .connect_with(options)
+            .await?;
         if !existed {
             private::restrict(&file)
                 .map_err(|source| StoreError::DataDir { path: file.display().to_string(), source })?;
@@ -46,6 +50,18 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Whether a connection going back to the pool has no transaction left open. When a write fails with SQLITE_FULL
+/// or an I/O error, SQLite may end the transaction itself; sqlx's ROLLBACK then fails and sqlx still counts the
+/// transaction as open, so the connection's next transaction is only a savepoint, whose rollback leaves the write
+/// lock held: every writer then waited out the 30 s busy timeout (`tests/faults.rs`, the disk filling up). Such a
+/// connection is closed instead, which ends whatever SQLite still holds. The ping first runs the rollback that
+/// dropping a transaction queued.
+async fn still_usable(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    conn.ping().await?;
+    Ok(!conn.is_in_transaction())
 }
 
 /// The WAL beyond which the collector checkpoints it whole and truncates it.
