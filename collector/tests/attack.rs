@@ -1,10 +1,11 @@
 //! The hostile report corpus replayed against a real `serve` process on 127.0.0.1, on both stores (issue 15's attack
 //! suite): from several enrolled hosts at once, over HTTP/1.1 and HTTP/2 (curl, the client that found the HTTP/2
-//! defect), decompression bombs, a report of 1,000,000 packages, JSON nested 1,000,000 deep, bodies over the size
-//! limit, invalid UTF-8 and lying encodings. Each is answered with its documented status and error code (or 503
-//! `busy` while the large places are taken), nothing of it is stored, a well-behaved host's reports are stored
-//! throughout, and the process's peak RSS stays under the bound deploy/README.md documents (4 reports of up to
-//! 64 MiB decoded, 32 small ones of 256 KiB, on top of what it held at rest).
+//! defect), a forged token, another host's id, decompression bombs, a report of 1,000,000 packages, JSON nested
+//! 1,000,000 deep, bodies over the size limit, invalid UTF-8 and lying encodings. Each is answered with its
+//! documented status and error code (or 503 `busy` while the large places are taken), nothing of it is stored, a
+//! well-behaved host's reports are stored throughout, and the process's peak RSS stays under the bound
+//! deploy/README.md documents (4 reports of up to 64 MiB decoded, 32 small ones of 256 KiB, on top of what it held
+//! at rest).
 //!
 //! The rest of the hostile corpus is tested beside what it attacks: slow and flooding connections in
 //! `connections.rs`, the PROXY protocol in `proxy.rs`, take-overs and a machine-id claimed by another host in
@@ -41,6 +42,8 @@ struct Body {
     /// The `error` code of the answer, and the `limit` it names if any.
     error: &'static str,
     limit: Option<&'static str>,
+    /// A header sent besides the report's own.
+    header: Option<&'static str>,
 }
 
 fn zstd(data: &[u8]) -> Vec<u8> {
@@ -85,7 +88,7 @@ fn corpus(dir: &Path) -> Vec<Body> {
         let file = dir.join(format!("body-{written}"));
         written += 1;
         std::fs::write(&file, data).unwrap();
-        Body { name, encoding, file, status, error, limit }
+        Body { name, encoding, file, status, error, limit, header: None }
     };
     let max_decoded = Some("max_decompressed_bytes");
     vec![
@@ -98,6 +101,10 @@ fn corpus(dir: &Path) -> Vec<Body> {
         body("invalid UTF-8", Some("zstd"), zstd(&invalid_utf8), 400, "invalid_report", None),
         body("gzip sent as zstd", Some("zstd"), gzip(&real), 400, "invalid_report", None),
         body("an unknown encoding", Some("br"), real.clone(), 415, "unsupported_encoding", None),
+        Body {
+            header: Some("x-muster-host-id: h-another-host"),
+            ..body("another host's id", Some("zstd"), zstd(&real), 403, "host_mismatch", None)
+        },
     ]
 }
 
@@ -113,6 +120,9 @@ async fn post(serve: &Serve, token: &str, body: &Body, http: &str) -> (u16, Valu
         .args(["-H", &format!("authorization: Bearer {token}"), "-H", "content-type: application/json"]);
     if let Some(encoding) = body.encoding {
         command.args(["-H", &format!("content-encoding: {encoding}")]);
+    }
+    if let Some(header) = body.header {
+        command.args(["-H", header]);
     }
     command.arg("--data-binary").arg(format!("@{}", body.file.display()));
     command.args(["-D", "-", "-o", "-", "-w", "\n%{http_code} %{http_version}"]);
@@ -167,6 +177,7 @@ async fn hostile_reports_are_refused_and_memory_stays_bounded(h: Harness) {
                     status: 200,
                     error: "",
                     limit: None,
+                    header: None,
                 };
                 let (status, answer, _) = post(&serve, &token, &body, "1.1").await;
                 answers.push((status, answer["status"].as_str().unwrap_or_default().to_owned()));
