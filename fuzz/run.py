@@ -78,6 +78,43 @@ def sshd_with_drop_in():
     return [("sshd_config", text), ("with-drop-in", text + b"\x00PermitRootLogin no\nMatch User x\nPort 2\n")]
 
 
+def decompressed(path, limit=64 << 10):
+    """A compressed capture's first `limit` bytes: a large primary.xml cut short is still a good seed, and a whole
+    one would make every mutation slow."""
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)
+    elif path.suffix == ".zst":
+        data = subprocess.run(["zstd", "-q", "-d", "-c"], input=data, capture_output=True, check=True).stdout
+    return data[:limit]
+
+
+def dnf_seeds():
+    """repomd.xml and primary.xml of two real repositories, dnf-automatic and yum-cron configurations, and the
+    updateinfo.xml the agent's dnf tests publish with modifyrepo_c (no public capture of one is checked in)."""
+    seeds = raw(AGENT, "rpm-md/*/repodata/repomd.xml") + raw(AGENT, "dnf/*.conf")
+    seeds += [(str(p.relative_to(ROOT)), decompressed(p)) for p in files(AGENT, "rpm-md/*/repodata/*-primary.xml.*")]
+    (tests,) = files(ROOT / "agent/src/inventory/patches/dnf", "tests.rs")
+    updateinfo = re.search(r"<updates>.*?</updates>", tests.read_text(), re.S)
+    if updateinfo is None:
+        sys.exit("fuzz/run.py: no <updates> document in agent/src/inventory/patches/dnf/tests.rs")
+    return seeds + [("updateinfo.xml", updateinfo.group(0).encode())]
+
+
+def language_seeds():
+    """Each file kind with the selector byte `fuzz::language` reads first."""
+    lang = "lang/**/"
+    return (
+        raw(AGENT, lang + "METADATA", b"\x00") + raw(AGENT, lang + "PKG-INFO", b"\x00")
+        + raw(AGENT, lang + "package.json", b"\x01") + raw(AGENT, lang + "package-lock.json", b"\x01")
+        + raw(AGENT, lang + "*.gemspec", b"\x02")
+        + raw(AGENT, lang + "*.jar", b"\x03") + raw(AGENT, lang + "*.war", b"\x03")
+        # The Rust fixture only: the Go one is 1.2 MB, and its section is seeded alone below.
+        + raw(AGENT, lang + "muster-cargo-fixture", b"\x04")
+        + raw(AGENT, "lang/sections/*", b"\x05")
+    )
+
+
 # Release code with debug assertions and no sanitizer: the fuzzed code has no `unsafe`, so AddressSanitizer would
 # only slow the run and the C libraries' build (SQLite, zstd, xz); `--sanitizer address` is one flag away for a
 # longer run (fuzz/README.md).
@@ -100,6 +137,13 @@ SEEDS = {
     + raw(AGENT, "apt/debian-12/etc/apt/sources.list.d/*"),
     "sshd_config": sshd_with_drop_in,
     "disposal_signatures": lambda: raw(AGENT, "smbios/u-root/*.bin") + disk_images(),
+    "dnf": dnf_seeds,
+    "language": language_seeds,
+    "edid": lambda: raw(AGENT, "edid/**/*"),
+    "snap_flatpak": lambda: raw(AGENT, "bundles/root/snap/**/snap.yaml")
+    + raw(AGENT, "bundles/root/home/**/flatpak/app/**/metadata")
+    + raw(AGENT, "bundles/root/home/**/flatpak/app/**/deploy")
+    + raw(AGENT, "bundles/root/home/**/flatpak/app/**/*.appdata.xml"),
 }
 
 

@@ -9,10 +9,10 @@ use std::io;
 
 use crate::checks::sshd::{self, ConfigFiles};
 use crate::disposal::signatures;
-use crate::inventory::hardware::firmware;
+use crate::inventory::hardware::{firmware, monitors};
 use crate::inventory::os;
-use crate::inventory::patches::{apk, apt};
-use crate::inventory::software::{self, DpkgFlavor, RpmDbFormat};
+use crate::inventory::patches::{apk, apt, dnf};
+use crate::inventory::software::{self, DpkgFlavor, LanguageScan, RpmDbFormat, flatpak, language, snap};
 use crate::root::ErrorLog;
 
 /// Splits one fuzz input into up to `n` parts at NUL bytes, so a target can feed several files from one input.
@@ -88,6 +88,69 @@ pub fn sshd_config(data: &[u8]) {
     if let Ok(config) = sshd::effective_config(&files, MAIN_CONFIG) {
         let _ = sshd::evaluate(&config);
     }
+}
+
+/// dnf and yum: a repository's `repomd.xml`, `primary.xml` and `updateinfo.xml` as read from the cache, a `.repo`
+/// file and `dnf.conf`.
+pub fn dnf(data: &[u8]) {
+    let _ = dnf::metadata::parse_repomd(data);
+    let _ = dnf::metadata::scan_primary(data, |_| true, |_| {});
+    let _ = dnf::metadata::parse_updateinfo(data);
+    let text = String::from_utf8_lossy(data);
+    let _ = dnf::repos::parse_repo_file(&text, "/etc/yum.repos.d/fuzz.repo");
+    let _ = dnf::repos::parse_main_conf(&text, "/etc/dnf/dnf.conf");
+}
+
+/// The language package scan's files, the first byte picking which: Python metadata, npm `package.json` and
+/// `package-lock.json`, a gemspec, a Java archive with its nested archives, an ELF executable (Go build
+/// information, `cargo auditable`), or those sections' contents alone. The bounds are the scan's defaults.
+pub fn language(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else { return };
+    let limits = LanguageScan::default();
+    let max = limits.max_file_bytes;
+    match selector % 6 {
+        0 => {
+            let _ = language::parse_python_metadata(rest);
+        }
+        1 => {
+            let _ = language::parse_package_json(rest);
+            let _ = language::parse_package_lock(rest);
+        }
+        2 => {
+            let _ = language::parse_gemspec(rest);
+        }
+        3 => {
+            let _ = language::read_archive(io::Cursor::new(rest), max, max.saturating_mul(4));
+            let _ = language::parse_pom_properties(rest);
+            let _ = language::parse_manifest(rest);
+        }
+        4 => match language::embedded(rest, max) {
+            Ok(Some(language::Embedded::GoBuildInfo(section))) => {
+                let _ = language::parse_go_buildinfo(&section);
+            }
+            Ok(Some(language::Embedded::CargoAuditable(section))) => {
+                let _ = language::parse_cargo_auditable(&section, max);
+            }
+            _ => {}
+        },
+        _ => {
+            let _ = language::parse_go_buildinfo(rest);
+            let _ = language::parse_cargo_auditable(rest, max);
+        }
+    }
+}
+
+/// A monitor's EDID from `/sys/class/drm/*/edid`.
+pub fn edid(data: &[u8]) {
+    let _ = monitors::parse_edid("card0-HDMI-A-1", data);
+}
+
+/// A snap's `meta/snap.yaml`, and a flatpak deployment's `metadata`, `deploy` and AppStream metainfo files.
+pub fn snap_flatpak(data: &[u8]) {
+    let _ = snap::parse_snap_yaml(data);
+    let _ = flatpak::parse_flatpak_metadata(data);
+    let _ = flatpak::deploy_origin(data);
+    let _ = flatpak::metainfo_version(data);
 }
 
 /// What a disk holds, as the disposal check reads it sector by sector.
