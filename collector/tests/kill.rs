@@ -136,7 +136,7 @@ async fn writing(database_url: &str, wal_before: u64) -> bool {
             let mut pg = sqlx::PgConnection::connect(database_url).await.unwrap();
             let busy: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL AND query ILIKE '%software%'",
+                 AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL AND query ILIKE 'INSERT INTO %software%'",
             )
             .fetch_one(&mut pg)
             .await

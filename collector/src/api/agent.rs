@@ -116,14 +116,14 @@ pub async fn report(
     if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
         return refuse(too_large(), body).await;
     }
+    let encoding = match decode::parse_encoding(headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok())) {
+        Ok(encoding) => encoding,
+        Err(e) => return refuse(AppError::UnsupportedMediaType { message: e.to_string() }, body).await,
+    };
     // Admitted before the body is read: a refused report costs no memory and no database time.
     let mut ticket = match state.ingest.enter(&auth.host_id, declared) {
         Ok(ticket) => ticket,
         Err(b) => return refuse(busy(b), body).await,
-    };
-    let encoding = match decode::parse_encoding(headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok())) {
-        Ok(encoding) => encoding,
-        Err(e) => return refuse(AppError::UnsupportedMediaType { message: e.to_string() }, body).await,
     };
     let body = if ticket.is_small() {
         // The small lane holds no more than the body declared, whatever arrives.
@@ -193,6 +193,9 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 /// body is read drains it. Over HTTP/1.1 hyper closes the connection instead, and the client reads the
 /// answer, so only HTTP/2 bodies are drained.
 async fn drain(mut body: Body) {
+    // Refusals come before authentication too, so draining is bounded in all: past the bound the answer goes out
+    // at once (and the client may see the reset).
+    let Some(_draining) = Draining::enter() else { return };
     let deadline = tokio::time::Instant::now() + DRAIN_TIME;
     let mut read = 0usize;
     while read < DRAIN_BYTES {
@@ -200,6 +203,26 @@ async fn drain(mut body: Body) {
             Ok(Some(Ok(frame))) => read += frame.data_ref().map_or(0, |d| d.len()),
             _ => break,
         }
+    }
+}
+
+/// Bodies drained at once, at most [`MAX_DRAINING`]; a place is held while its value lives.
+struct Draining;
+
+const MAX_DRAINING: usize = 64;
+static DRAINING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Draining {
+    fn enter() -> Option<Draining> {
+        use std::sync::atomic::Ordering;
+        DRAINING.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_DRAINING).then_some(n + 1)).ok()?;
+        Some(Draining)
+    }
+}
+
+impl Drop for Draining {
+    fn drop(&mut self) {
+        DRAINING.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

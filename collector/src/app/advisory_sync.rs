@@ -239,6 +239,29 @@ pub async fn match_host(
     now: DateTime<Utc>,
     policy: &FindingPolicy,
 ) -> Result<Option<HostMatchOutcome>, StoreError> {
+    // An import that commits while the host is matched may re-match it (or read its keys) before this match saves
+    // what it computed from the older advisories; matching again once the version moved leaves the newer result.
+    let mut outcome = None;
+    for _ in 0..MATCH_ATTEMPTS {
+        let version = store.advisories_version().await?;
+        outcome = match_host_once(store, host_id, now, policy).await?;
+        if outcome.is_none() || store.advisories_version().await? == version {
+            break;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Matches of one host tried while imports keep changing the advisories under it (three imports committing during
+/// one host's match is not worth more).
+const MATCH_ATTEMPTS: usize = 3;
+
+async fn match_host_once(
+    store: &dyn Store,
+    host_id: &str,
+    now: DateTime<Utc>,
+    policy: &FindingPolicy,
+) -> Result<Option<HostMatchOutcome>, StoreError> {
     let Some(inventory) = store.host_inventory(host_id).await? else { return Ok(None) };
     let os = inventory.os.clone().unwrap_or_default();
     let profile =

@@ -71,10 +71,15 @@ pub async fn run_once(state: &AppState) -> Result<RunSummary, StoreError> {
     let policy = state.rules.current();
     // An advisory import interrupted while re-matching is finished here, so no import has to run again for it.
     let finding_policy = crate::vuln::FindingPolicy::from_params(&policy.params);
-    let rematch =
-        super::advisory_sync::finish_rematch(state.store.as_ref(), None, (state.clock)(), &finding_policy).await?;
-    if rematch.hosts_rematched > 0 {
-        tracing::info!(hosts = rematch.hosts_rematched, "finished the re-matching an interrupted advisory import left");
+    // Its failure is logged, not returned: time-based rules must not stop because re-matching cannot finish.
+    match super::advisory_sync::finish_rematch(state.store.as_ref(), None, (state.clock)(), &finding_policy).await {
+        Ok(rematch) if rematch.hosts_rematched > 0 => {
+            tracing::info!(hosts = rematch.hosts_rematched, "finished the re-matching an advisory import left");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot finish the re-matching an advisory import left; retried next run")
+        }
     }
     let summary = evaluate_all(state.store.as_ref(), &policy, (state.clock)()).await?;
     for (rule, message) in &summary.rule_failures {

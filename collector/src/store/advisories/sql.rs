@@ -245,8 +245,8 @@ macro_rules! impl_advisory_store {
                         rematched = Some(value);
                     }
                 }
-                // The row is written by migration 0012; without it nothing is known to be pending.
-                state.rematched = rematched.unwrap_or(state.version);
+                // Migration 0012 writes the row; were it missing, one full re-match is the safe reading.
+                state.rematched = rematched.unwrap_or(0);
                 Ok(state)
             }
 
@@ -259,7 +259,10 @@ macro_rules! impl_advisory_store {
             }
 
             async fn mark_rematched(&self, version: i64) -> Result<(), StoreError> {
-                sqlx::query("UPDATE vuln_meta SET value = $1 WHERE name = 'rematched_version' AND value < $1")
+                sqlx::query(
+                    "INSERT INTO vuln_meta (name, value) VALUES ('rematched_version', $1) ON CONFLICT (name) \
+                     DO UPDATE SET value = excluded.value WHERE vuln_meta.value < excluded.value",
+                )
                     .bind(version)
                     .execute(&self.pool)
                     .await?;
