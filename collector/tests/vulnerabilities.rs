@@ -599,7 +599,37 @@ async fn an_interrupted_import_is_finished_by_the_scheduled_evaluation(h: Harnes
     assert!(open.iter().any(|(rule, source, _)| rule == "vuln.fix" && source == "glibc"), "{open:?}");
 }
 
+/// A report matched while an import re-matches evaluates the changed keys anew; the import must still re-match the
+/// other hosts holding them, whose results it can no longer compare with what they were matched with.
+async fn a_host_matched_during_the_rematch_does_not_hide_the_others(h: Harness) {
+    let (_, secret) = h.enroll_secret(None).await;
+    let mut hosts = Vec::new();
+    for id in ["m-reporting", "m-quiet"] {
+        let machine = Machine::thinkpad(id);
+        let report = with_source(common::debian(&machine), "glibc", "2.36-9+deb12u3");
+        let (host, token) = h.enrolled(&secret, &machine).await;
+        h.stored(&token, &common::full(&report)).await;
+        hosts.push(host);
+    }
+    let viewer = h.api_token(Role::Viewer).await;
+    let dir = tempfile::tempdir().unwrap();
+    import(&h, &[debian_lines(&dir, "without.jsonl", |l| !is_record(l, "DSA-5611-1"))]).await;
+    let only = debian_lines(&dir, "only.jsonl", |l| is_record(l, "DSA-5611-1"));
+    let mut db = AdvisoryDb::new();
+    import_paths(&mut db, &[only], &ImportLimits::files(), &mut |_| {});
+    let written: Vec<_> = db.iter().cloned().collect();
+    // The import commits; one host's report is matched before the import re-matches.
+    let outcome = h.store.write_advisories(&written, None, h.now()).await.unwrap();
+    sync::match_host(h.store.as_ref(), &hosts[0], h.now(), &Default::default()).await.unwrap();
+    let stats = sync::finish_rematch(h.store.as_ref(), Some(&outcome), h.now(), &Default::default()).await.unwrap();
+    assert!(stats.hosts_rematched >= 1, "{stats:?}");
+    for host in &hosts {
+        assert!(ids(&host_vulns(&h, &viewer, host).await).contains("DSA-5611-1"), "{host}");
+    }
+}
+
 both!(
+    a_host_matched_during_the_rematch_does_not_hide_the_others,
     an_interrupted_import_is_finished_by_running_it_again,
     an_interrupted_import_is_finished_by_the_scheduled_evaluation,
     vulnerabilities_share_the_findings_lifecycle,
