@@ -24,6 +24,7 @@ use sqlx::Connection;
 
 use crate::common::process::{Serve, assert_consistent, collector, free_port, sqlite_path};
 use crate::common::{Harness, Machine, debian};
+use crate::vulnerabilities::vuln_findings;
 
 both!(
     an_advisory_import_killed_while_rematching_is_finished_by_the_next,
@@ -39,24 +40,6 @@ async fn affected(h: &Harness, viewer: &str, advisory: &str) -> u64 {
     let (status, body) = h.get(&format!("/api/v1/vulnerabilities/{advisory}"), viewer).await;
     assert_eq!(status, 200, "{body}");
     body["affected_hosts"].as_u64().unwrap()
-}
-
-/// The host's open vulnerability findings: (rule, source package, severity), sorted.
-async fn open_vulnerability_findings(h: &Harness, viewer: &str, host: &str) -> Vec<(String, String, String)> {
-    let uri = format!("/api/v1/findings?kind=vulnerability&host={host}&status=open&limit=500");
-    let (status, body) = h.get(&uri, viewer).await;
-    assert_eq!(status, 200, "{body}");
-    let mut rows: Vec<_> = body["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let field = |name: &str| f[name].as_str().unwrap().to_owned();
-            (field("rule_id"), field("subject"), field("severity"))
-        })
-        .collect();
-    rows.sort();
-    rows
 }
 
 const HOSTS: usize = 40;
@@ -115,10 +98,10 @@ async fn an_advisory_import_killed_while_rematching_is_finished_by_the_next(h: H
     let state = h.store.rematch_state().await.unwrap();
     assert_eq!(state.rematched, state.version);
     // Every host ends with the same findings (they sent the same report), the glibc fix among them.
-    let first = open_vulnerability_findings(&h, &viewer, &hosts[0]).await;
+    let first = vuln_findings(&h, &viewer, &hosts[0], "open").await.0;
     assert!(first.iter().any(|(rule, source, _)| rule == "vuln.fix" && source == "glibc"), "{first:?}");
     for host in &hosts[1..] {
-        assert_eq!(open_vulnerability_findings(&h, &viewer, host).await, first, "{host}");
+        assert_eq!(vuln_findings(&h, &viewer, host, "open").await.0, first, "{host}");
     }
 }
 

@@ -302,7 +302,12 @@ async fn api_filters_csv_and_upload(h: Harness) {
 }
 
 /// The host's vulnerability findings in `status`: (advisory, subject, severity), sorted, and the page.
-async fn vuln_findings(h: &Harness, token: &str, host: &str, status: &str) -> (Vec<(String, String, String)>, Value) {
+pub(crate) async fn vuln_findings(
+    h: &Harness,
+    token: &str,
+    host: &str,
+    status: &str,
+) -> (Vec<(String, String, String)>, Value) {
     let uri = format!("/api/v1/findings?kind=vulnerability&host={host}&status={status}&limit=500");
     let (code, body) = h.get(&uri, token).await;
     assert_eq!(code, 200, "{body}");
