@@ -9,7 +9,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use muster_collector::app::advisory_sync::{self as sync, ImportReport};
 use muster_collector::model::Role;
 use muster_collector::vuln::{AdvisoryDb, ImportLimits, import_paths, scan};
-use muster_shared::v1::Report;
+use muster_shared::v1::{Report, SectionName};
 use serde_json::Value;
 
 use crate::common::{self, Harness, Machine};
@@ -633,7 +633,101 @@ async fn a_host_matched_during_the_rematch_does_not_hide_the_others(h: Harness) 
     }
 }
 
+/// This development VM's real report with sshd listening on every address (`reports/debian12-sshd-listening.json`):
+/// a vulnerable OpenSSH behind that socket ranks above the same hole on a host where nothing listens, says which
+/// socket, and loses the rank once the socket is gone; OpenSSH's client-only and library matches stay unexposed.
+async fn a_vulnerable_package_behind_a_listener_ranks_above_the_same_unexposed(h: Harness) {
+    import(&h, &[testdata(DEBIAN), testdata(KEV)]).await;
+    let (_, secret) = h.enroll_secret(None).await;
+    let viewer = h.api_token(Role::Viewer).await;
+    let machine =
+        |id: &str| Machine { hostname: id.to_owned(), machine_id: Some(id.to_owned()), uuid: None, serial: None };
+    // regreSSHion (DSA-5724-1) is fixed in 1:9.2p1-2+deb12u3; the VM runs u10, so the test installs u2.
+    let listening = with_source(
+        common::report("debian12-sshd-listening.json", &machine("m-exposed")),
+        "openssh",
+        "1:9.2p1-2+deb12u2",
+    );
+    let sshd: Vec<_> = listening
+        .software
+        .as_ref()
+        .unwrap()
+        .listeners
+        .iter()
+        .filter(|l| l.owner.as_deref() == Some("openssh-server"))
+        .cloned()
+        .collect();
+    assert!(!sshd.is_empty(), "the capture must hold sshd's sockets");
+    let mut quiet = with_source(
+        common::report("debian12-sshd-listening.json", &machine("m-quiet")),
+        "openssh",
+        "1:9.2p1-2+deb12u2",
+    );
+    quiet.software.as_mut().unwrap().listeners.clear();
+    let mut hosts = Vec::new();
+    for (id, report) in [("m-exposed", &listening), ("m-quiet", &quiet)] {
+        let (host, token) = h.enrolled(&secret, &machine(id)).await;
+        h.stored(&token, &common::full(report)).await;
+        hosts.push((host, token));
+    }
+    let openssh = |body: &Value| -> Value {
+        body["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule_id"] == "vuln.fix" && f["subject"] == "openssh")
+            .cloned()
+            .unwrap_or_else(|| panic!("no openssh fix: {body}"))
+    };
+    let exposed = openssh(&vuln_findings(&h, &viewer, &hosts[0].0, "open").await.1);
+    let hidden = openssh(&vuln_findings(&h, &viewer, &hosts[1].0, "open").await.1);
+    let texts: Vec<String> = sshd
+        .iter()
+        .map(|l| {
+            let address = if l.address.contains(':') { format!("[{}]", l.address) } else { l.address.clone() };
+            format!("sshd listens on {address}:{}/tcp (openssh-server)", l.port)
+        })
+        .collect();
+    assert_eq!(exposed["details"]["exposed"], serde_json::json!(texts), "{exposed}");
+    for text in &texts {
+        assert!(
+            exposed["evidence"].as_array().unwrap().contains(&Value::String(format!("exposed: {text}"))),
+            "{exposed}"
+        );
+    }
+    assert_eq!(hidden["details"]["exposed"], serde_json::json!([]), "{hidden}");
+    assert_eq!(exposed["priority"].as_i64().unwrap(), hidden["priority"].as_i64().unwrap() + 500);
+    assert_eq!(exposed["severity"], hidden["severity"], "exposure ranks within a severity, it does not raise it");
+    // The fleet's worklist puts the exposed host's OpenSSH first.
+    let (_, list) = h.get("/api/v1/findings?kind=vulnerability&status=open&sort=priority&limit=500", &viewer).await;
+    let order: Vec<&str> = list["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["subject"] == "openssh")
+        .map(|f| f["host_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, vec![hosts[0].0.as_str(), hosts[1].0.as_str()], "{list}");
+    // No other fix group of the exposed host is exposed: sshd's package is the only one behind a socket.
+    for f in vuln_findings(&h, &viewer, &hosts[0].0, "open").await.1["findings"].as_array().unwrap() {
+        if f["subject"] != "openssh" {
+            assert_eq!(f["details"]["exposed"], serde_json::json!([]), "{f}");
+        }
+    }
+    // sshd stops on the exposed host: its next report drops the socket and the finding its rank.
+    let mut stopped = listening.clone();
+    stopped.software.as_mut().unwrap().listeners.clear();
+    h.stored(&hosts[0].1, &common::delta(&stopped, &[SectionName::Software])).await;
+    let after = openssh(&vuln_findings(&h, &viewer, &hosts[0].0, "open").await.1);
+    assert_eq!(
+        (after["priority"].clone(), after["details"]["exposed"].clone()),
+        (hidden["priority"].clone(), serde_json::json!([]))
+    );
+    assert_eq!(after["id"], exposed["id"], "the same finding, re-ranked");
+}
+
 both!(
+    a_vulnerable_package_behind_a_listener_ranks_above_the_same_unexposed,
     a_host_matched_during_the_rematch_does_not_hide_the_others,
     an_interrupted_import_is_finished_by_running_it_again,
     an_interrupted_import_is_finished_by_the_scheduled_evaluation,

@@ -262,7 +262,8 @@ async fn match_host_once(
     now: DateTime<Utc>,
     policy: &FindingPolicy,
 ) -> Result<Option<HostMatchOutcome>, StoreError> {
-    let Some(inventory) = store.host_inventory(host_id).await? else { return Ok(None) };
+    let Some(mut inventory) = store.host_inventory(host_id).await? else { return Ok(None) };
+    let listeners = std::mem::take(&mut inventory.listeners);
     let os = inventory.os.clone().unwrap_or_default();
     let profile =
         HostProfile::new(Some(inventory.hostname), &os, inventory.packages).with_pending(inventory.pending.as_deref());
@@ -317,7 +318,7 @@ async fn match_host_once(
     store.save_host_matches(host_id, &keys, &matches, &state).await?;
     // Vulnerabilities share the findings lifecycle: open, resolve and reopen them like rule findings.
     if let Some(current) = store.host_vulnerabilities(host_id).await? {
-        let outcome = crate::findings::vulnerability::vulnerability_outcome(host_id, &current, policy);
+        let outcome = crate::findings::vulnerability::vulnerability_outcome(host_id, &current, &listeners, policy);
         super::findings::apply(store, &outcome, now, None, crate::findings::evaluate::VULNERABILITY_MATCHER).await?;
     }
     Ok(Some(HostMatchOutcome { keys: keys.len(), evaluated, findings: matches.len() }))

@@ -171,7 +171,9 @@ fn group(kind: PackageKind, source: &str, members: &mut [&Member<'_>]) -> FixGro
     let severity = members.iter().map(|m| m.severity).max().unwrap_or_default();
     let priority = match most_urgent {
         Some(p) => Priority { fix_state, ..p },
-        None => Priority { known_exploited: false, fix_state, severity, cvss_score: None, published: None },
+        None => {
+            Priority { known_exploited: false, fix_state, severity, exposed: false, cvss_score: None, published: None }
+        }
     };
     let remediation =
         if fix_state.upgrade_helps() { members.iter().find_map(|m| m.remediation).map(str::to_owned) } else { None };
@@ -214,6 +216,7 @@ mod tests {
                 known_exploited: false,
                 fix_state: state,
                 severity,
+                exposed: false,
                 cvss_score: None,
                 published: None,
             },

@@ -1,5 +1,5 @@
 //! The order in which to work on vulnerabilities, written down so it can be explained: known exploited first, then
-//! what can be fixed now, then severity, then age.
+//! what can be fixed now, then severity, then exposure (a program of the package listens on the network), then age.
 //!
 //! The same [`Priority`] orders a host's matches, its fix groups (a group takes its most urgent member's priority)
 //! and, later, the fleet's worklist; [`Priority::score`] is the same order as one number, for a host risk score
@@ -21,6 +21,10 @@ pub struct Priority {
     pub fix_state: FixState,
     /// The match's rating ([`super::severity::Rating`]: vendor first, KEV critical).
     pub severity: SeverityLevel,
+    /// A program of the vulnerable package listens on an address other machines can reach: within a severity level
+    /// it ranks above the same hole behind no socket. It does not outrank severity, since a library hole reaches
+    /// the network through programs of other packages, which the host's listeners do not show.
+    pub exposed: bool,
     /// Breaks ties within a severity level.
     pub cvss_score: Option<f64>,
     /// Older advisories first: the longer a hole has been public, the likelier it is used.
@@ -31,6 +35,8 @@ pub struct Priority {
 pub const KEV_POINTS: u32 = 100_000;
 pub const FIX_POINTS: u32 = 10_000;
 pub const SEVERITY_POINTS: u32 = 1_000;
+/// Above any CVSS part (at most 100), below one severity level.
+pub const EXPOSED_POINTS: u32 = 500;
 
 impl Priority {
     /// The priority of one match from its rating, fix state and publication date.
@@ -39,6 +45,7 @@ impl Priority {
             known_exploited: rating.kev,
             fix_state,
             severity: rating.level,
+            exposed: false,
             cvss_score: rating.cvss_score,
             published,
         }
@@ -64,13 +71,14 @@ impl Priority {
         }
     }
 
-    /// The order as a number: `100000·KEV + 10000·fix_rank + 1000·severity_rank + round(10·CVSS)`. Age is not in
-    /// the score (it needs a clock); it only breaks ties in [`Priority::cmp_urgency`].
+    /// The order as a number: `100000·KEV + 10000·fix_rank + 1000·severity_rank + 500·exposed + round(10·CVSS)`.
+    /// Age is not in the score (it needs a clock); it only breaks ties in [`Priority::cmp_urgency`].
     pub fn score(&self) -> u32 {
         let cvss = self.cvss_score.map_or(0, |s| (s * 10.0).round().clamp(0.0, 100.0) as u32);
         u32::from(self.known_exploited) * KEV_POINTS
             + self.fix_rank() * FIX_POINTS
             + self.severity_rank() * SEVERITY_POINTS
+            + u32::from(self.exposed) * EXPOSED_POINTS
             + cvss
     }
 
@@ -118,6 +126,7 @@ mod tests {
             known_exploited: kev,
             fix_state: fix,
             severity,
+            exposed: false,
             cvss_score: cvss,
             published: Utc.with_ymd_and_hms(year, 1, 1, 0, 0, 0).single(),
         }
@@ -159,5 +168,32 @@ mod tests {
             ]
         );
         assert_eq!(list[0].score(), 100_000 + 10_000 + 5_000 + 78);
+    }
+
+    #[test]
+    fn exposure_ranks_within_a_severity_level() {
+        use FixState::FixAvailable;
+        use SeverityLevel::*;
+        let exposed = |p: Priority| Priority { exposed: true, ..p };
+        let mut list = [
+            p(false, FixAvailable, High, Some(9.8), 2024),
+            exposed(p(false, FixAvailable, High, Some(7.5), 2024)),
+            p(false, FixAvailable, Critical, Some(9.0), 2024),
+            exposed(p(false, FixAvailable, Medium, Some(6.9), 2020)),
+        ];
+        list.sort_by(Priority::cmp_urgency);
+        let order: Vec<(SeverityLevel, bool, Option<f64>)> =
+            list.iter().map(|p| (p.severity, p.exposed, p.cvss_score)).collect();
+        // The same package behind a listener first, whatever its CVSS; never above the next severity level.
+        assert_eq!(
+            order,
+            vec![
+                (Critical, false, Some(9.0)),
+                (High, true, Some(7.5)),
+                (High, false, Some(9.8)),
+                (Medium, true, Some(6.9))
+            ]
+        );
+        assert_eq!(list[1].score(), 30_000 + 4_000 + 500 + 75);
     }
 }

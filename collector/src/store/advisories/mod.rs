@@ -58,6 +58,8 @@ pub struct HostInventory {
     pub packages: Vec<Package>,
     /// The pending updates of the last patches section; `None` when unknown (no section, or no list in it).
     pub pending: Option<Vec<muster_shared::v1::PendingUpdate>>,
+    /// The sockets of the last software section (empty from agents that do not report them).
+    pub listeners: Vec<muster_shared::v1::Listener>,
 }
 
 /// What one match of a host saw, kept beside its matches.

@@ -406,18 +406,27 @@ macro_rules! impl_advisory_store {
                         publisher: r.try_get("publisher")?,
                     });
                 }
-                let patches = sqlx::query("SELECT content FROM host_sections WHERE host_id = $1 AND section = 'patches'")
-                    .bind(host_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                // A patches section that no longer parses counts as unknown pending updates, as for rules.
-                let pending = match patches {
-                    Some(r) => serde_json::from_str::<muster_shared::v1::Patches>(&r.try_get::<String, _>("content")?)
-                        .ok()
-                        .and_then(|p| p.pending),
-                    None => None,
-                };
-                let inv = HostInventory { hostname: host.try_get("hostname")?, os, packages, pending };
+                let sections = sqlx::query(
+                    "SELECT section, content FROM host_sections WHERE host_id = $1 AND section IN ('patches', 'software')",
+                )
+                .bind(host_id)
+                .fetch_all(&self.pool)
+                .await?;
+                let (mut pending, mut listeners) = (None, Vec::new());
+                for r in &sections {
+                    let content: String = r.try_get("content")?;
+                    // A section that no longer parses counts as unknown pending updates and no listener, as for
+                    // rules.
+                    match r.try_get::<String, _>("section")?.as_str() {
+                        "patches" => {
+                            pending = serde_json::from_str::<muster_shared::v1::Patches>(&content)
+                                .ok()
+                                .and_then(|p| p.pending)
+                        }
+                        _ => listeners = crate::ingest::stored_listeners(&content),
+                    }
+                }
+                let inv = HostInventory { hostname: host.try_get("hostname")?, os, packages, pending, listeners };
                 Ok(Some(inv))
             }
 
