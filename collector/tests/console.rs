@@ -25,6 +25,7 @@ both!(
     one_time_passwords_must_be_replaced,
     exports_follow_the_filters,
     agent_text_is_escaped,
+    the_host_page_lists_sockets_and_accounts,
     security_headers_and_hsts,
     advisory_upload_through_the_session_and_admin_exports,
     analysts_manage_disposal_records,
@@ -577,6 +578,26 @@ async fn agent_text_is_escaped(h: Harness) {
     report.software.as_mut().unwrap().packages[1].name = format!("long{long}");
     let check = report.checks.as_mut().unwrap().iter_mut().find(|c| c.id == "ssh.permit_root_login").unwrap();
     check.evidence = vec![format!("/etc/ssh/sshd_config:1: {HOSTILE}"), long.clone()];
+    // A process name and an account are the host's own text too.
+    report.software.as_mut().unwrap().listeners.push(muster_shared::v1::Listener {
+        protocol: muster_shared::v1::SocketProtocol::Tcp,
+        address: "0.0.0.0".into(),
+        port: 8080,
+        process: Some(HOSTILE.into()),
+        executable: Some(format!("/opt/{HOSTILE}")),
+        owner: None,
+    });
+    report.host.as_mut().unwrap().accounts.push(muster_shared::v1::Account {
+        name: format!("u{HOSTILE}"),
+        uid: 1001,
+        gid: 1001,
+        home: None,
+        shell: Some("/bin/bash".into()),
+        interactive: true,
+        groups: vec![HOSTILE.into()],
+        admin: true,
+        admin_evidence: vec![format!("/etc/sudoers:3: {HOSTILE} ALL=(ALL) ALL")],
+    });
     let (_, secret) = h.enroll_secret(None).await;
     let (host_id, token) = h.enrolled(&secret, &machine).await;
     h.stored(&token, &full(&report)).await;
@@ -621,6 +642,49 @@ async fn agent_text_is_escaped(h: Harness) {
     assert_eq!(host.body.matches("<script").count(), 1, "only the console's own script");
     let host = get(&h, &format!("/hosts/{host_id}?software=longBBB"), &cookie).await;
     assert!(host.body.contains(&format!("long{long}")), "long strings are shown whole");
+}
+
+/// The host page shows what other machines can reach and who can act as root, from this development VM's real
+/// report with sshd listening (`reports/debian12-sshd-listening.json`): every socket with its program and package,
+/// administrators first with the reason.
+async fn the_host_page_lists_sockets_and_accounts(h: Harness) {
+    let machine =
+        Machine { hostname: "build-vm".into(), machine_id: Some("m-build-vm".into()), uuid: None, serial: None };
+    let report = crate::common::report("debian12-sshd-listening.json", &machine);
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+    let cookie = user(&h, "vic", Role::Viewer).await;
+    let page = get(&h, &format!("/hosts/{host_id}"), &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let listeners = &report.software.as_ref().unwrap().listeners;
+    assert!(listeners.iter().any(|l| l.owner.as_deref() == Some("openssh-server")), "the capture holds sshd");
+    assert!(page.body.contains(&format!("Listening services ({})", listeners.len())), "{}", page.body);
+    let section = |anchor: &str| {
+        let start = page.body.find(&format!("id=\"{anchor}\"")).unwrap_or_else(|| panic!("no {anchor} section"));
+        page.body[start..].split("</table>").next().unwrap().replace("\n  ", "")
+    };
+    let sockets = section("listening");
+    for l in listeners {
+        let row = format!("<td class=\"mono\">{}</td><td class=\"mono\">{}</td>", l.address, l.port);
+        assert!(sockets.contains(&row), "{row} in {sockets}");
+        if let Some(owner) = &l.owner {
+            assert!(sockets.contains(&format!("/software?name={owner}")), "{owner}");
+        }
+    }
+    let accounts = &report.host.as_ref().unwrap().accounts;
+    let admins = accounts.iter().filter(|a| a.admin).count();
+    assert!(admins >= 1 && accounts.len() > admins, "root and service accounts: {accounts:?}");
+    assert!(page.body.contains(&format!("Accounts ({}, {admins} with administrative rights)", accounts.len())));
+    let table = section("accounts");
+    // root first: administrators lead, by uid.
+    let first = table.find("<td class=\"mono\">root</td>").expect("root listed");
+    for a in accounts.iter().filter(|a| !a.admin) {
+        if let Some(at) = table.find(&format!("<td class=\"mono\">{}</td><td class=\"mono\">{}</td>", a.name, a.uid)) {
+            assert!(at > first, "{} after root", a.name);
+        }
+    }
+    assert!(table[first..].split("</tr>").next().unwrap().contains("uid 0"), "{table}");
 }
 
 async fn security_headers_and_hsts(h: Harness) {

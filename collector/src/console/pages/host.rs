@@ -4,6 +4,7 @@
 use super::findings::findings_table;
 use super::*;
 use crate::model::risk::RiskScore;
+use muster_shared::v1::{Listener, SocketProtocol};
 
 #[derive(Debug, Deserialize, Default)]
 pub struct HostQuery {
@@ -16,11 +17,12 @@ pub struct HostQuery {
     vulnerabilities_offset: Option<usize>,
     pending_offset: Option<usize>,
     software_offset: Option<usize>,
+    accounts_offset: Option<usize>,
     history_offset: Option<usize>,
 }
 
 /// The host page's paged sections: no section shows more than `PAGE` rows, however large the host.
-const PAGED: [&str; 5] = ["findings", "vulnerabilities", "pending", "software", "history"];
+const PAGED: [&str; 6] = ["findings", "vulnerabilities", "pending", "software", "accounts", "history"];
 
 impl HostQuery {
     fn offset(&self, section: &str) -> usize {
@@ -29,6 +31,7 @@ impl HostQuery {
             "vulnerabilities" => self.vulnerabilities_offset,
             "pending" => self.pending_offset,
             "software" => self.software_offset,
+            "accounts" => self.accounts_offset,
             "history" => self.history_offset,
             _ => None,
         }
@@ -54,7 +57,14 @@ fn section_page<T>(
     }
     let at = |offset: usize| {
         let mut pairs: Vec<(&str, String)> = vec![("software", opt(&q.software).unwrap_or_default().to_owned())];
-        let keys = ["findings_offset", "vulnerabilities_offset", "pending_offset", "software_offset", "history_offset"];
+        let keys = [
+            "findings_offset",
+            "vulnerabilities_offset",
+            "pending_offset",
+            "software_offset",
+            "accounts_offset",
+            "history_offset",
+        ];
         for (name, key) in PAGED.iter().zip(keys) {
             let o = if *name == section { offset } else { q.offset(name) };
             if o > 0 {
@@ -441,6 +451,71 @@ pub async fn host(
         "No posture check reported.",
     ));
 
+    // What other machines can reach (issue 19): a vulnerable package behind one of these ranks higher.
+    let listeners: Vec<Listener> = detail
+        .sections
+        .get("software")
+        .and_then(|s| s.content.get("listeners"))
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    blocks.push(Block::Section {
+        title: format!("Listening services ({})", listeners.len()),
+        anchor: "listening".into(),
+    });
+    blocks.push(table(
+        "listening",
+        &["Address", "Port", "Protocol", "Process", "Executable", "Package"],
+        listeners
+            .iter()
+            .map(|l| {
+                vec![
+                    Cell::mono(&l.address),
+                    Cell::mono(l.port.to_string()),
+                    Cell::text(match l.protocol {
+                        SocketProtocol::Tcp => "tcp",
+                        SocketProtocol::Udp => "udp",
+                    }),
+                    Cell::text(s(&l.process)),
+                    Cell::mono(s(&l.executable)),
+                    match &l.owner {
+                        Some(owner) => Cell::link(owner, link("/software", &[("name", owner.clone())])),
+                        None => Cell::text(""),
+                    },
+                ]
+            })
+            .collect(),
+        "No socket listens beyond loopback, or the agent does not report sockets (older agents, a mounted root).",
+    ));
+
+    // Who can sign in and who can act as root: administrators first, then the accounts with a login shell.
+    let mut accounts = host_section.as_ref().map(|x| x.accounts.clone()).unwrap_or_default();
+    accounts.sort_by_key(|a| (!a.admin, !a.interactive, a.uid));
+    let admins = accounts.iter().filter(|a| a.admin).count();
+    blocks.push(Block::Section {
+        title: format!("Accounts ({}, {admins} with administrative rights)", accounts.len()),
+        anchor: "accounts".into(),
+    });
+    let (range, pager) = section_page(&h.id, &q, "accounts", "accounts", &accounts);
+    blocks.push(table(
+        "accounts",
+        &["Account", "UID", "Administrator", "Why", "Groups", "Shell"],
+        accounts[range]
+            .iter()
+            .map(|a| {
+                vec![
+                    Cell::mono(&a.name),
+                    Cell::mono(a.uid.to_string()),
+                    Cell::text(if a.admin { "yes" } else { "" }),
+                    Cell::mono(a.admin_evidence.join("\n")),
+                    Cell::text(a.groups.join(", ")),
+                    Cell::mono(format!("{}{}", s(&a.shell), if a.interactive { "" } else { " (no login)" })),
+                ]
+            })
+            .collect(),
+        "No account reported (older agents do not report accounts).",
+    ));
+    blocks.extend(pager);
+
     let software = state.store.host_software(&h.id).await?;
     let matching = matching_software(&software, opt(&q.software));
     blocks
@@ -495,9 +570,20 @@ pub async fn host(
     ));
     blocks.extend(pager);
 
-    let tabs = ["findings", "vulnerabilities", "hardware", "os", "patches", "checks", "software", "history"]
-        .iter()
-        .map(|a| Tab { label: a.to_owned().replace("os", "OS"), href: format!("#{a}"), current: false })
-        .collect();
+    let tabs = [
+        "findings",
+        "vulnerabilities",
+        "hardware",
+        "os",
+        "patches",
+        "checks",
+        "listening",
+        "accounts",
+        "software",
+        "history",
+    ]
+    .iter()
+    .map(|a| Tab { label: a.to_owned().replace("os", "OS"), href: format!("#{a}"), current: false })
+    .collect();
     Ok(viewer.page_with_tabs("hosts", h.hostname.clone(), tabs, blocks))
 }
