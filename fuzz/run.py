@@ -44,6 +44,10 @@ def xz(base, pattern, prefix=b""):
     return [(str(p.relative_to(ROOT)), prefix + lzma.decompress(p.read_bytes())) for p in files(base, pattern)]
 
 
+def gz(base, pattern, prefix=b""):
+    return [(str(p.relative_to(ROOT)), prefix + gzip.decompress(p.read_bytes())) for p in files(base, pattern)]
+
+
 def rpm_header_blobs(limit=8):
     """Package header blobs as the SQLite rpmdb stores them, selector 2 (see agent/src/fuzz.rs)."""
     (packed,) = files(AGENT, "pkgdb/rpm/cbl-mariner-2.0/rpmdb.sqlite.xz")
@@ -140,6 +144,7 @@ SEEDS = {
     "dnf": dnf_seeds,
     "language": language_seeds,
     "edid": lambda: raw(AGENT, "edid/**/*"),
+    "logins": lambda: raw(AGENT, "logins/**/wtmp") + gz(AGENT, "logins/**/lastlog.gz"),
     "snap_flatpak": lambda: raw(AGENT, "bundles/root/snap/**/snap.yaml")
     + raw(AGENT, "bundles/root/home/**/flatpak/app/**/metadata")
     + raw(AGENT, "bundles/root/home/**/flatpak/app/**/deploy")

@@ -9,6 +9,7 @@ use std::io;
 
 use crate::checks::sshd::{self, ConfigFiles};
 use crate::disposal::signatures;
+use crate::inventory::accounts::logins;
 use crate::inventory::hardware::{firmware, monitors};
 use crate::inventory::os;
 use crate::inventory::patches::{apk, apt, dnf};
@@ -179,6 +180,17 @@ impl ConfigFiles for Files {
             .filter(|rest| !rest.contains('/'))
             .map(str::to_string)
             .collect())
+    }
+}
+
+/// `/var/log/wtmp` folded record by record, and `/var/log/lastlog` read record by record.
+pub fn logins(data: &[u8]) {
+    let mut latest = BTreeMap::new();
+    let _ = logins::wtmp_latest(data, &mut latest);
+    for record in data.chunks_exact(logins::LASTLOG_RECORD) {
+        if let Ok(record) = record.try_into() {
+            let _ = logins::lastlog_record(record);
+        }
     }
 }
 

@@ -1,6 +1,6 @@
-//! Local accounts for the host section: `/etc/passwd` and `/etc/group`, and who can act as root (uid 0, the
-//! `sudo`/`wheel`/`admin` groups, sudoers rules granting every command), read through [`SystemRoot`] so a mounted
-//! root is inventoried like a running system.
+//! Local accounts for the host section: `/etc/passwd` and `/etc/group`, who can act as root (uid 0, the
+//! `sudo`/`wheel`/`admin` groups, sudoers rules granting every command) and when each last logged in
+//! ([`logins`]), read through [`SystemRoot`] so a mounted root is inventoried like a running system.
 //!
 //! Sudoers user aliases (`User_Alias`) and netgroups are not expanded: an account granted rights only through one
 //! is not marked admin.
@@ -55,6 +55,7 @@ pub fn parse_passwd(text: &str) -> Vec<Account> {
                 groups: Vec::new(),
                 admin: false,
                 admin_evidence: Vec::new(),
+                last_login: None,
             })
             .filter(|a| !a.name.is_empty())
         })
@@ -166,6 +167,7 @@ pub fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<Account> {
     };
     let grants = sudoers_grants(root, errors);
     resolve(&mut accounts, &groups, &grants);
+    logins::probe(root, &mut accounts, errors);
     accounts
 }
 
@@ -204,5 +206,6 @@ fn sudoers_grants(files: &impl ConfigFiles, errors: &mut ErrorLog) -> Vec<Grant>
     grants
 }
 
+pub mod logins;
 #[cfg(test)]
 mod tests;

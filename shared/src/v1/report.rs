@@ -160,6 +160,24 @@ pub struct Account {
     /// Why `admin` is true: `uid 0`, `group sudo`, or the sudoers rule (`path:line: text`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub admin_evidence: Vec<String>,
+    /// The latest login the system recorded (absent when none is, or from older agents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<LastLogin>,
+}
+
+/// One recorded login: when, on which terminal, from where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastLogin {
+    pub at: DateTime<Utc>,
+    /// The terminal, e.g. `pts/0` or `tty1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    /// The remote host or address for a network login (`192.0.2.7`, `::1`); absent for a local console.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The record it came from: `lastlog` (`/var/log/lastlog`, per uid) or `wtmp` (`/var/log/wtmp` and its
+    /// rotation `wtmp.1`, per name).
+    pub source: String,
 }
 
 /// What the machine runs inside, if anything.
