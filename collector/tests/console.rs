@@ -597,6 +597,12 @@ async fn agent_text_is_escaped(h: Harness) {
         groups: vec![HOSTILE.into()],
         admin: true,
         admin_evidence: vec![format!("/etc/sudoers:3: {HOSTILE} ALL=(ALL) ALL")],
+        last_login: Some(muster_shared::v1::LastLogin {
+            at: h.now(),
+            line: Some("pts/0".into()),
+            from: Some(HOSTILE.into()),
+            source: "wtmp".into(),
+        }),
     });
     let (_, secret) = h.enroll_secret(None).await;
     let (host_id, token) = h.enrolled(&secret, &machine).await;

@@ -498,7 +498,7 @@ pub async fn host(
     let (range, pager) = section_page(&h.id, &q, "accounts", "accounts", &accounts);
     blocks.push(table(
         "accounts",
-        &["Account", "UID", "Administrator", "Why", "Groups", "Shell"],
+        &["Account", "UID", "Administrator", "Why", "Groups", "Shell", "Last login"],
         accounts[range]
             .iter()
             .map(|a| {
@@ -509,6 +509,10 @@ pub async fn host(
                     Cell::mono(a.admin_evidence.join("\n")),
                     Cell::text(a.groups.join(", ")),
                     Cell::mono(format!("{}{}", s(&a.shell), if a.interactive { "" } else { " (no login)" })),
+                    Cell::text(a.last_login.as_ref().map_or_else(String::new, |l| match &l.from {
+                        Some(from) => format!("{} from {from}", when(l.at)),
+                        None => format!("{} on {}", when(l.at), l.line.as_deref().unwrap_or("a local terminal")),
+                    })),
                 ]
             })
             .collect(),
