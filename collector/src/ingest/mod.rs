@@ -39,8 +39,8 @@ pub fn needs_full(
         .collect()
 }
 
-/// The stored JSON of each full section. Software keeps only its sources, package count and listening sockets here:
-/// its packages go to the shared catalogue.
+/// The stored JSON of each full section. Software keeps only [`crate::model::StoredSoftware`] here: its packages go
+/// to the shared catalogue.
 pub fn section_contents(report: &Report) -> Result<Vec<(SectionName, String)>, serde_json::Error> {
     let mut out = Vec::new();
     if let Some(s) = &report.host {
@@ -53,11 +53,7 @@ pub fn section_contents(report: &Report) -> Result<Vec<(SectionName, String)>, s
         out.push((SectionName::Os, serde_json::to_string(s)?));
     }
     if let Some(s) = &report.software {
-        let mut summary = serde_json::json!({ "sources": s.sources, "package_count": s.packages.len() });
-        if !s.listeners.is_empty() {
-            summary["listeners"] = serde_json::to_value(&s.listeners)?;
-        }
-        out.push((SectionName::Software, serde_json::to_string(&summary)?));
+        out.push((SectionName::Software, serde_json::to_string(&crate::model::StoredSoftware::of(s))?));
     }
     if let Some(s) = &report.patches {
         out.push((SectionName::Patches, serde_json::to_string(s)?));
@@ -66,17 +62,6 @@ pub fn section_contents(report: &Report) -> Result<Vec<(SectionName, String)>, s
         out.push((SectionName::Checks, serde_json::to_string(s)?));
     }
     Ok(out)
-}
-
-/// The listening sockets of a stored software section ([`section_contents`]); none when it has none or does not
-/// parse (a section stored before sockets were kept).
-pub fn stored_listeners(content: &str) -> Vec<muster_shared::v1::Listener> {
-    #[derive(serde::Deserialize)]
-    struct Stored {
-        #[serde(default)]
-        listeners: Vec<muster_shared::v1::Listener>,
-    }
-    serde_json::from_str::<Stored>(content).map(|s| s.listeners).unwrap_or_default()
 }
 
 /// Catalogue key of a package: the same (kind, name, version, arch, source name, source version) on any host gives

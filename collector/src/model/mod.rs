@@ -137,3 +137,31 @@ impl Severity {
         self as i32
     }
 }
+
+/// The stored JSON of a host's software section: its packages go to the shared catalogue, so only the package
+/// sources, the count and the listening sockets stay here. Ingest writes it, matching and the host page read it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StoredSoftware {
+    #[serde(default)]
+    pub sources: Vec<muster_shared::v1::PackageSource>,
+    #[serde(default)]
+    pub package_count: usize,
+    /// Absent from sections stored before sockets were kept, and from agents that do not report them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<muster_shared::v1::Listener>,
+}
+
+impl StoredSoftware {
+    pub fn of(software: &muster_shared::v1::Software) -> Self {
+        Self {
+            sources: software.sources.clone(),
+            package_count: software.packages.len(),
+            listeners: software.listeners.clone(),
+        }
+    }
+
+    /// The listening sockets of a stored section; none when it does not parse.
+    pub fn listeners_of(content: &str) -> Vec<muster_shared::v1::Listener> {
+        serde_json::from_str::<Self>(content).map(|s| s.listeners).unwrap_or_default()
+    }
+}

@@ -4,7 +4,7 @@
 use super::findings::findings_table;
 use super::*;
 use crate::model::risk::RiskScore;
-use muster_shared::v1::{Listener, SocketProtocol};
+use muster_shared::v1::SocketProtocol;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct HostQuery {
@@ -452,12 +452,7 @@ pub async fn host(
     ));
 
     // What other machines can reach (issue 19): a vulnerable package behind one of these ranks higher.
-    let listeners: Vec<Listener> = detail
-        .sections
-        .get("software")
-        .and_then(|s| s.content.get("listeners"))
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default();
+    let listeners = section::<crate::model::StoredSoftware>(&detail, "software").unwrap_or_default().listeners;
     blocks.push(Block::Section {
         title: format!("Listening services ({})", listeners.len()),
         anchor: "listening".into(),

@@ -423,7 +423,7 @@ macro_rules! impl_advisory_store {
                                 .ok()
                                 .and_then(|p| p.pending)
                         }
-                        _ => listeners = crate::ingest::stored_listeners(&content),
+                        _ => listeners = crate::model::StoredSoftware::listeners_of(&content),
                     }
                 }
                 let inv = HostInventory { hostname: host.try_get("hostname")?, os, packages, pending, listeners };
