@@ -39,6 +39,16 @@ pub enum SocketProtocol {
     Udp,
 }
 
+impl SocketProtocol {
+    /// The wire name, `tcp` or `udp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SocketProtocol::Tcp => "tcp",
+            SocketProtocol::Udp => "udp",
+        }
+    }
+}
+
 /// One package database and how it was read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageSource {

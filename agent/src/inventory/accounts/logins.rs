@@ -97,7 +97,12 @@ pub fn wtmp_latest(mut input: impl Read, latest: &mut BTreeMap<String, LastLogin
             }
         }
         if let Some((user, login)) = wtmp_login(&record).map_err(WtmpError::Layout)? {
-            keep_later(latest.entry(user).or_insert_with(|| login.clone()), login);
+            match latest.get_mut(&user) {
+                Some(kept) => keep_later(kept, login),
+                None => {
+                    latest.insert(user, login);
+                }
+            }
         }
     }
 }
@@ -119,14 +124,9 @@ fn keep_later(kept: &mut LastLogin, candidate: LastLogin) {
 /// Puts on each account the later of its lastlog record and its latest wtmp login.
 pub fn resolve(accounts: &mut [Account], lastlog: &BTreeMap<u32, LastLogin>, wtmp: &BTreeMap<String, LastLogin>) {
     for account in accounts.iter_mut() {
-        let mut best: Option<LastLogin> = lastlog.get(&account.uid).cloned();
-        if let Some(w) = wtmp.get(&account.name) {
-            match &mut best {
-                Some(b) => keep_later(b, w.clone()),
-                None => best = Some(w.clone()),
-            }
-        }
-        account.last_login = best;
+        // On a tie lastlog's record stays: it is the one `lastlog` and login's greeting show.
+        let candidates = [lastlog.get(&account.uid), wtmp.get(&account.name)];
+        account.last_login = candidates.into_iter().flatten().reduce(|a, b| if b.at > a.at { b } else { a }).cloned();
     }
 }
 

@@ -4,7 +4,6 @@
 use super::findings::findings_table;
 use super::*;
 use crate::model::risk::RiskScore;
-use muster_shared::v1::SocketProtocol;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct HostQuery {
@@ -466,10 +465,7 @@ pub async fn host(
                 vec![
                     Cell::mono(&l.address),
                     Cell::mono(l.port.to_string()),
-                    Cell::text(match l.protocol {
-                        SocketProtocol::Tcp => "tcp",
-                        SocketProtocol::Udp => "udp",
-                    }),
+                    Cell::text(l.protocol.as_str()),
                     Cell::text(s(&l.process)),
                     Cell::mono(s(&l.executable)),
                     match &l.owner {
