@@ -12,6 +12,7 @@ mod connections;
 mod console;
 mod console_browser;
 mod console_enrolments;
+mod console_pages;
 mod console_store;
 mod disposal;
 mod enroll;
