@@ -20,6 +20,7 @@ mod faults;
 mod findings;
 mod ingest;
 mod kill;
+mod language;
 mod limits;
 mod proxy;
 mod queue;

@@ -537,3 +537,47 @@ fn offline_scan_json_shape() {
     assert_eq!(json["advisories"]["kev_entries"], 1404);
     assert_eq!(json["advisories"]["records_read"], 13);
 }
+
+/// A host whose OS has no advisory ecosystem (Arch) still has its own language packages matched, each in its own
+/// ecosystem only, and a copy an OS package provides not at all (issue 19); fixes say how to upgrade each copy.
+#[test]
+fn language_packages_match_their_own_ecosystem_even_on_an_unsupported_os() {
+    let (db, _) = import(&["advisories/mixed-root"]);
+    let lang = |kind, name: &str, version: &str, path: &str, owner: Option<&str>| Package {
+        arch: None,
+        path: Some(path.into()),
+        owner: owner.map(Into::into),
+        ..pkg(kind, name, version, None)
+    };
+    let venv = "/srv/app/venv/lib/python3.12/site-packages/idna-3.3.dist-info/METADATA";
+    let lockfile = "/srv/app/package-lock.json";
+    let distro = "/usr/lib/python3.12/site-packages/cryptography-38.0.4.dist-info/METADATA";
+    let packages = vec![
+        lang(PackageKind::Pypi, "idna", "3.3", venv, None),
+        lang(PackageKind::Pypi, "cryptography", "38.0.4", distro, Some("python-cryptography")),
+        lang(PackageKind::Npm, "semver", "7.3.5", lockfile, None),
+        pkg(PackageKind::Pacman, "python-cryptography", "38.0.4-1", None),
+    ];
+    let out = scan(&db, &report("arch", "", None, packages));
+    let found: BTreeSet<(&str, &str, Option<&str>)> =
+        out.vulnerabilities.iter().map(|v| (v.id.as_str(), v.ecosystem.as_str(), v.path.as_deref())).collect();
+    let expected: BTreeSet<(&str, &str, Option<&str>)> = [
+        ("GHSA-jjg7-2v4v-x38h", "PyPI", Some(venv)),
+        ("PYSEC-2024-60", "PyPI", Some(venv)),
+        ("GHSA-c2qf-rxjj-qqgw", "npm", Some(lockfile)),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(found, expected);
+    assert_eq!(out.packages_checked, 2, "pip's idna and the lockfile's semver; not the distribution's copy");
+    assert!(out.warnings.iter().any(|w| w.starts_with("OS packages not checked")), "{:?}", out.warnings);
+    let fix = |name: &str| out.fixes.iter().find(|f| f.source_name == name).unwrap();
+    let idna = fix("idna");
+    assert_eq!((idna.advisories.len(), idna.target_version.as_deref()), (1, Some("3.7")), "{idna:?}");
+    assert_eq!(idna.title, format!("Upgrade PyPI package idna to 3.7 ({venv}) — fixes 1 vulnerability"));
+    assert_eq!(
+        idna.remediation.as_deref(),
+        Some(format!("pip install --upgrade 'idna>=3.7' in the environment of {venv}").as_str())
+    );
+    assert_eq!(fix("semver").packages, vec![lockfile.to_owned()]);
+}

@@ -268,22 +268,29 @@ async fn match_host_once(
     let profile =
         HostProfile::new(Some(inventory.hostname), &os, inventory.packages).with_pending(inventory.pending.as_deref());
     let mut state = HostMatchState { matched_at: now, ..HostMatchState::default() };
+    // A host whose OS maps to no advisory ecosystem still has its language packages matched.
     let selectors = match &profile.ecosystems {
         Ok(s) => s.clone(),
         Err(e) => {
-            state.warnings.push(format!("packages not checked: {e}"));
-            store.save_host_matches(host_id, &BTreeSet::new(), &[], &state).await?;
-            return Ok(Some(HostMatchOutcome::default()));
+            state.warnings.push(format!("OS packages not checked: {e}"));
+            Vec::new()
         }
     };
     let available = store.advisory_ecosystems().await?;
-    let ecosystems = keyed::resolve_ecosystems(&selectors, &available);
+    let mut ecosystems = keyed::resolve_ecosystems(&selectors, &available);
+    ecosystems.extend(profile.language_ecosystems().into_iter().map(str::to_owned));
+    if ecosystems.is_empty() {
+        store.save_host_matches(host_id, &BTreeSet::new(), &[], &state).await?;
+        return Ok(Some(HostMatchOutcome::default()));
+    }
     let missing_ecos: Vec<&str> =
         ecosystems.iter().filter(|e| !available.contains(e.as_str())).map(String::as_str).collect();
     if !missing_ecos.is_empty() {
         state.warnings.push(format!("no advisories imported for {}", missing_ecos.join(", ")));
     }
-    state.packages_checked = profile.packages.iter().filter(|p| p.order.is_some()).count() as u64;
+    let os_checked = profile.ecosystems.is_ok();
+    state.packages_checked =
+        profile.packages.iter().filter(|p| p.order.is_some() && (os_checked || p.ecosystem.is_some())).count() as u64;
     state.ecosystems = ecosystems.iter().filter(|e| available.contains(e.as_str())).cloned().collect();
     let keys = keyed::host_keys(&profile, &ecosystems);
 

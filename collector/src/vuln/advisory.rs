@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use muster_shared::version::Ecosystem;
 
-use super::ecosystem::{osv_version_order, version_order};
+use super::ecosystem::{advisory_name, osv_version_order, version_order};
 use super::osv::{RawAffected, RawRecord, RawSeverity, RawSpecific};
 use super::severity::{Severity, SeverityLevel, is_end_of_life, is_vendor_label, summary_label};
 
@@ -293,7 +293,7 @@ fn convert_affected(entry: RawAffected<'_>, interner: &mut Interner, skipped: &m
         .map(|b| b.0.iter().map(|(n, _)| interner.str(n)).collect::<Vec<_>>())
         .unwrap_or_default();
     Some(Affected {
-        key: PackageKey { ecosystem: interner.str(eco), name: interner.str(name) },
+        key: PackageKey { ecosystem: interner.str(eco), name: interner.str(&advisory_name(eco, name)) },
         ranges: converted.into(),
         versions: interner.list(versions),
         binaries: binaries.into(),

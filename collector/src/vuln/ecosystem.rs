@@ -1,6 +1,7 @@
 //! Which advisories concern a host: its OS as OSV ecosystem names, its packages as the names advisories use, and
 //! the version order of each ecosystem.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use muster_shared::v1::{Os, Package, PackageKind};
@@ -14,7 +15,8 @@ pub fn osv_version_order(osv_ecosystem: &str) -> Option<Ecosystem> {
         "Debian" | "Ubuntu" => Some(Ecosystem::Deb),
         "Alpine" => Some(Ecosystem::Apk),
         "AlmaLinux" | "Rocky Linux" | "Red Hat" => Some(Ecosystem::Rpm),
-        "crates.io" | "npm" => Some(Ecosystem::Semver),
+        // Go module versions are SemVer; OSV writes them without the `v` the module system uses.
+        "crates.io" | "npm" | "Go" => Some(Ecosystem::Semver),
         "PyPI" => Some(Ecosystem::Pep440),
         _ => None,
     }
@@ -39,16 +41,55 @@ pub fn package_order(kind: PackageKind) -> Option<Ecosystem> {
         PackageKind::Rpm => Some(Ecosystem::Rpm),
         PackageKind::Apk => Some(Ecosystem::Apk),
         PackageKind::Pypi => Some(Ecosystem::Pep440),
-        PackageKind::Npm | PackageKind::Cargo => Some(Ecosystem::Semver),
+        PackageKind::Npm | PackageKind::Cargo | PackageKind::Go => Some(Ecosystem::Semver),
+        // RubyGems and Maven have version orders of their own that muster-shared does not implement yet: their
+        // packages are inventoried but not matched, rather than matched in a wrong order.
         PackageKind::Pacman
         | PackageKind::Gem
-        | PackageKind::Go
         | PackageKind::Maven
         | PackageKind::Snap
         | PackageKind::Flatpak
         | PackageKind::Windows
         | PackageKind::Msix => None,
     }
+}
+
+/// The OSV ecosystem whose advisories concern a language package, whatever the host's OS: one fixed name per kind.
+pub fn language_ecosystem(kind: PackageKind) -> Option<&'static str> {
+    match kind {
+        PackageKind::Pypi => Some("PyPI"),
+        PackageKind::Npm => Some("npm"),
+        PackageKind::Cargo => Some("crates.io"),
+        PackageKind::Go => Some("Go"),
+        PackageKind::Gem => Some("RubyGems"),
+        PackageKind::Maven => Some("Maven"),
+        _ => None,
+    }
+}
+
+/// A package name as advisories of `ecosystem` are indexed and looked up: PyPI names compare after PEP 503
+/// normalisation (`PyYAML`, `pyyaml` and `Py_YAML` are one distribution; METADATA and advisories spell it either way);
+/// every other ecosystem's names compare as written.
+pub fn advisory_name<'a>(ecosystem: &str, name: &'a str) -> Cow<'a, str> {
+    let plain = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+    if ecosystem != "PyPI" || (name.bytes().all(plain) && !name.contains("--")) {
+        return Cow::Borrowed(name);
+    }
+    // `re.sub(r"[-_.]+", "-", name).lower()`, as PEP 503 defines it.
+    let mut out = String::with_capacity(name.len());
+    let mut in_run = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !in_run {
+                out.push('-');
+            }
+            in_run = true;
+        } else {
+            in_run = false;
+            out.extend(c.to_lowercase());
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// An OSV ecosystem a host's packages belong to: one exact name, or every name under a prefix (Red Hat scopes
@@ -139,8 +180,21 @@ pub fn lookup_names(pkg: &Package, os_id: Option<&str>) -> Vec<(String, String)>
             }
             names
         }
-        // pacman has no advisory ecosystem, and only OS packages are looked up in the host's distribution
-        // ecosystems: a PyPI distribution named like a Debian source package must never match the Debian advisory.
+        // A language package is looked up in its own ecosystem only, and not at all when a file of an OS package
+        // provides it: the distribution's copy is matched through the distribution's advisories, which know its
+        // backported fixes (issue 19). Go modules are written `v1.2.3`, OSV's Go versions `1.2.3`.
+        kind if pkg.owner.is_none() => match language_ecosystem(kind) {
+            Some(eco) => {
+                let version = match kind {
+                    PackageKind::Go => pkg.version.strip_prefix('v').unwrap_or(&pkg.version),
+                    _ => pkg.version.as_str(),
+                };
+                vec![(advisory_name(eco, &pkg.name).into_owned(), version.to_owned())]
+            }
+            None => Vec::new(),
+        },
+        // pacman has no advisory ecosystem, and a PyPI distribution named like a Debian source package must never
+        // match the Debian advisory: OS ecosystems see OS packages only.
         _ => Vec::new(),
     }
 }
@@ -153,6 +207,27 @@ pub fn remediation_command(kind: PackageKind, packages: &[&str]) -> Option<Strin
         PackageKind::Rpm => Some(format!("dnf upgrade {list}")),
         PackageKind::Apk => Some(format!("apk upgrade {list}")),
         // No command is offered where the upgrade is not the host's package manager's to make.
+        _ => None,
+    }
+}
+
+/// What to run or do to move a language package (found at `paths`) to `target`: the ecosystem's own installer
+/// where one upgrades the copy in place, a rebuild where the package is compiled into a program.
+pub fn language_remediation(kind: PackageKind, name: &str, target: &str, paths: &[&str]) -> Option<String> {
+    let at = paths.join(", ");
+    match kind {
+        PackageKind::Pypi => Some(format!("pip install --upgrade '{name}>={target}' in the environment of {at}")),
+        // Whether a copy is global or a project's is not told reliably by its path: say both.
+        PackageKind::Npm => Some(format!(
+            "npm install {name}@{target} where {at} is installed (--global for a global package), and update the \
+             lockfile that pins it"
+        )),
+        PackageKind::Cargo | PackageKind::Go => Some(format!(
+            "install a build of {at} made with {name} {target} or later (from its vendor, or rebuild it after \
+             updating the dependency)"
+        )),
+        PackageKind::Gem => Some(format!("gem update {name} (to {target} or later) for {at}")),
+        PackageKind::Maven => Some(format!("replace {at} with a build that bundles {name} {target} or later")),
         _ => None,
     }
 }
@@ -181,5 +256,42 @@ mod tests {
         }
         assert_eq!(host_ecosystems(&os("debian", "")), Err(HostEcosystemError::NoVersion { id: "debian".into() }));
         assert!(matches!(host_ecosystems(&os("arch", "")), Err(HostEcosystemError::Unsupported { .. })));
+    }
+
+    #[test]
+    fn pypi_names_compare_normalised_and_others_as_written() {
+        // Spellings of real distributions (PEP 503's examples and PyPI's display names).
+        for (written, normalised) in [
+            ("PyYAML", "pyyaml"),
+            ("Jinja2", "jinja2"),
+            ("zope.interface", "zope-interface"),
+            ("typing_extensions", "typing-extensions"),
+            ("friendly-bard", "friendly-bard"),
+            ("Friendly-Bard", "friendly-bard"),
+            ("FRIENDLY-BARD", "friendly-bard"),
+            ("friendly.bard", "friendly-bard"),
+            ("friendly_bard", "friendly-bard"),
+            ("friendly--bard", "friendly-bard"),
+            ("FrIeNdLy-._.-bArD", "friendly-bard"),
+        ] {
+            assert_eq!(advisory_name("PyPI", written), normalised, "{written}");
+        }
+        assert_eq!(advisory_name("npm", "@types/semver"), "@types/semver");
+        assert_eq!(advisory_name("crates.io", "Inflector"), "Inflector");
+    }
+
+    #[test]
+    fn a_language_package_is_looked_up_in_its_ecosystem_unless_an_os_package_provides_it() {
+        let pip = Package {
+            path: Some("/usr/local/lib/python3.11/dist-packages/idna-3.3.dist-info/METADATA".into()),
+            ..Package::new(PackageKind::Pypi, "idna", "3.3")
+        };
+        assert_eq!(lookup_names(&pip, Some("debian")), vec![("idna".to_owned(), "3.3".to_owned())]);
+        let distro = Package { owner: Some("python3-idna".into()), ..pip.clone() };
+        assert_eq!(lookup_names(&distro, Some("debian")), Vec::new());
+        let go = Package::new(PackageKind::Go, "stdlib", "v1.19.8");
+        assert_eq!(lookup_names(&go, None), vec![("stdlib".to_owned(), "1.19.8".to_owned())]);
+        assert_eq!(lookup_names(&Package::new(PackageKind::Gem, "rack", "2.2.4"), None).len(), 1);
+        assert_eq!(package_order(PackageKind::Gem), None, "RubyGems' order is not implemented: not matched");
     }
 }

@@ -91,15 +91,16 @@ pub fn resolve_ecosystems<'a>(db: &'a AdvisoryDb, selectors: &[EcosystemSelector
 /// Matches one host against the advisory set through the shared cache and ranks the findings.
 pub fn match_host<'a>(db: &'a AdvisoryDb, matcher: &mut Matcher, host: &'a HostProfile) -> HostFindings<'a> {
     let mut result = HostFindings::default();
+    // A host whose OS maps to no advisory ecosystem still has its language packages matched.
     let selectors = match &host.ecosystems {
         Ok(s) => s.as_slice(),
         Err(e) => {
-            result.warnings.push(format!("packages not checked: {e}"));
-            return result;
+            result.warnings.push(format!("OS packages not checked: {e}"));
+            &[]
         }
     };
     result.ecosystems = resolve_ecosystems(db, selectors);
-    if result.ecosystems.is_empty() {
+    if host.ecosystems.is_ok() && result.ecosystems.is_empty() {
         let wanted: Vec<String> = selectors
             .iter()
             .map(|s| match s {
@@ -108,6 +109,14 @@ pub fn match_host<'a>(db: &'a AdvisoryDb, matcher: &mut Matcher, host: &'a HostP
             })
             .collect();
         result.warnings.push(format!("no advisories imported for {}", wanted.join(", ")));
+    }
+    let languages = host.language_ecosystems();
+    let missing: Vec<&str> = languages.iter().copied().filter(|e| !db.ecosystems().contains(*e)).collect();
+    if !missing.is_empty() {
+        result.warnings.push(format!("no advisories imported for {}", missing.join(", ")));
+    }
+    result.ecosystems.extend(db.ecosystems().iter().map(|e| e.as_ref()).filter(|e| languages.contains(e)));
+    if result.ecosystems.is_empty() {
         return result;
     }
     let ecosystems: Vec<(&'a str, _)> = result.ecosystems.iter().map(|e| (*e, osv_version_order(e))).collect();
@@ -117,12 +126,17 @@ pub fn match_host<'a>(db: &'a AdvisoryDb, matcher: &mut Matcher, host: &'a HostP
     let mut seen: HashSet<*const Advisory> = HashSet::new();
     let several_ecosystems = ecosystems.len() > 1;
     for pkg in &host.packages {
-        let Some(order) = pkg.order else { continue };
+        if pkg.order.is_none() {
+            continue;
+        }
+        if pkg.ecosystem.is_none() && host.ecosystems.is_err() {
+            continue;
+        }
         result.packages_checked += 1;
         let remember = several_ecosystems || pkg.lookups.len() > 1;
         seen.clear();
         for &(eco, eco_order) in &ecosystems {
-            if eco_order != Some(order) {
+            if !pkg.looked_up_in(eco, eco_order) {
                 continue;
             }
             for (lookup, (name, version)) in pkg.lookups.iter().enumerate() {

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use muster_shared::v1::PackageKind;
 
-use super::ecosystem::{package_order, version_order};
+use super::ecosystem::{language_ecosystem, language_remediation, package_order, version_order};
 use super::finding::Finding;
 use super::fix::FixState;
 use super::priority::Priority;
@@ -23,7 +23,8 @@ use super::severity::{FindingPolicy, SeverityLevel};
 pub struct FixGroup {
     pub kind: PackageKind,
     pub source_name: String,
-    /// The installed binary packages the matches were found in, sorted.
+    /// The installed binary packages the matches were found in, sorted; for a language package, where its copies
+    /// were found (`METADATA`, `package.json`, lockfile, binary).
     pub packages: Vec<String>,
     /// `fix_available` only when the host's sources offer the target for every member; `fix_released` when any
     /// member's fix is not offered; `end_of_life` when any unfixed member is end of life.
@@ -32,7 +33,8 @@ pub struct FixGroup {
     pub target_version: Option<String>,
     /// The highest severity among the members.
     pub severity: SeverityLevel,
-    /// Advisory ids, most urgent first, each once.
+    /// Advisory ids, most urgent first, each vulnerability once: of two records that name each other as aliases
+    /// (GitHub's `GHSA-…` and the PyPA's `PYSEC-…` of one CVE), the more urgent.
     pub advisories: Vec<String>,
     /// How many of the advisories are in CISA's KEV catalog.
     pub known_exploited: usize,
@@ -53,6 +55,15 @@ impl FixGroup {
             k => format!(", {k} known exploited"),
         };
         let target = self.target_version.as_deref().unwrap_or_default();
+        if let Some(ecosystem) = language_ecosystem(self.kind) {
+            let name = &self.source_name;
+            return match self.fix_state {
+                FixState::NoFix | FixState::EndOfLife => {
+                    format!("{ecosystem} package {name} ({packages}): {what}{kev} without a fix yet")
+                }
+                _ => format!("Upgrade {ecosystem} package {name} to {target} ({packages}) — fixes {what}{kev}"),
+            };
+        }
         match self.fix_state {
             FixState::FixAvailable | FixState::FixUnverified => {
                 format!("Upgrade {} ({packages}) to {target} — fixes {what}{kev}", self.source_name)
@@ -71,13 +82,15 @@ impl FixGroup {
 
 /// One match as grouping needs it: built from a [`Finding`] (offline scan) or from a stored match with its
 /// [`super::severity::Rating`] (the collector).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Member<'a> {
     pub kind: PackageKind,
     pub source_name: &'a str,
-    /// The installed binary package.
+    /// The installed binary package; for a language package, where the copy was found.
     pub package: &'a str,
     pub advisory_id: &'a str,
+    /// The advisory's aliases (its CVE, the other databases' ids).
+    pub aliases: Vec<&'a str>,
     pub fixed: Option<&'a str>,
     pub fix_state: FixState,
     pub severity: SeverityLevel,
@@ -93,8 +106,12 @@ impl<'a> Member<'a> {
         Self {
             kind: f.package.package.kind,
             source_name: f.source_name(),
-            package: &f.package.package.name,
+            package: match (f.package.ecosystem, &f.package.package.path) {
+                (Some(_), Some(path)) => path,
+                _ => &f.package.package.name,
+            },
             advisory_id: &f.advisory.id,
+            aliases: f.advisory.aliases.iter().map(|a| a.as_ref()).collect(),
             fixed: f.fixed.as_deref(),
             fix_state: f.fix_state,
             severity: f.rating.level,
@@ -133,14 +150,19 @@ pub fn group_members(members: &[Member<'_>]) -> Vec<FixGroup> {
 fn group(kind: PackageKind, source: &str, members: &mut [&Member<'_>]) -> FixGroup {
     members.sort_by(|a, b| a.priority.cmp_urgency(&b.priority).then_with(|| a.advisory_id.cmp(b.advisory_id)));
     let packages: BTreeSet<&str> = members.iter().map(|m| m.package).collect();
-    let mut advisories: Vec<String> = Vec::new();
+    let mut listed: Vec<&Member<'_>> = Vec::new();
     let mut known_exploited = 0;
     for m in members.iter() {
-        if !advisories.iter().any(|a| a == m.advisory_id) {
-            advisories.push(m.advisory_id.to_owned());
+        // Only records naming each other count as one: a Debian DSA lists the CVEs it fixes, which stay apart.
+        let same = |l: &&Member<'_>| {
+            l.advisory_id == m.advisory_id || (l.aliases.contains(&m.advisory_id) && m.aliases.contains(&l.advisory_id))
+        };
+        if !listed.iter().any(same) {
+            listed.push(m);
             known_exploited += usize::from(m.kev);
         }
     }
+    let advisories: Vec<String> = listed.iter().map(|m| m.advisory_id.to_owned()).collect();
     let order = package_order(kind);
     let mut target: Option<&str> = None;
     for fixed in members.iter().filter_map(|m| m.fixed) {
@@ -175,8 +197,15 @@ fn group(kind: PackageKind, source: &str, members: &mut [&Member<'_>]) -> FixGro
             Priority { known_exploited: false, fix_state, severity, exposed: false, cvss_score: None, published: None }
         }
     };
-    let remediation =
-        if fix_state.upgrade_helps() { members.iter().find_map(|m| m.remediation).map(str::to_owned) } else { None };
+    // A language package's copies are upgraded with its ecosystem's installer (or rebuilt), not the OS's.
+    let remediation = if fix_state.upgrade_helps() {
+        members.iter().find_map(|m| m.remediation).map(str::to_owned).or_else(|| {
+            let paths: Vec<&str> = packages.iter().copied().collect();
+            language_remediation(kind, source, target.unwrap_or_default(), &paths)
+        })
+    } else {
+        None
+    };
     FixGroup {
         kind,
         source_name: source.to_owned(),
@@ -207,6 +236,7 @@ mod tests {
             source_name: "glibc",
             package,
             advisory_id: id,
+            aliases: Vec::new(),
             fixed,
             fix_state: state,
             severity,

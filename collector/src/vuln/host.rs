@@ -4,7 +4,9 @@
 use muster_shared::v1::{Package, PackageKind, PendingUpdate, Report};
 use muster_shared::version::Ecosystem;
 
-use super::ecosystem::{EcosystemSelector, HostEcosystemError, host_ecosystems, lookup_names, package_order};
+use super::ecosystem::{
+    EcosystemSelector, HostEcosystemError, host_ecosystems, language_ecosystem, lookup_names, package_order,
+};
 use super::fix::{FixInput, FixState, PendingUpdates, fix_state};
 
 /// Kernel source packages whose advisories concern the kernel, before adding the sources of installed images.
@@ -50,7 +52,12 @@ pub struct InstalledPackage {
     pub package: Package,
     /// `(name, version)` pairs to look up, see [`lookup_names`]; the first is the source shown in findings.
     pub lookups: Vec<(String, String)>,
+    /// The version order of the package's advisories; `None` when it is not matched at all (no advisory ecosystem,
+    /// no version order yet, or a language package an OS package provides).
     pub order: Option<Ecosystem>,
+    /// A language package's own advisory ecosystem (`PyPI`, `npm`…); `None` for OS packages, which are looked up
+    /// in the host's distribution ecosystems.
+    pub ecosystem: Option<&'static str>,
     /// The source package shown in findings and grouping upgrades: the first lookup name for Debian-family and
     /// Alpine packages, the source rpm name for rpm packages (which may match through their binary name).
     pub source: String,
@@ -61,6 +68,15 @@ pub struct InstalledPackage {
 impl InstalledPackage {
     pub fn source_name(&self) -> &str {
         &self.source
+    }
+
+    /// Whether advisories of `ecosystem` (whose version order is `order`) concern this package: a language
+    /// package's own ecosystem only, an OS package's distribution ecosystems of its order.
+    pub fn looked_up_in(&self, ecosystem: &str, order: Option<Ecosystem>) -> bool {
+        match self.ecosystem {
+            Some(own) => own == ecosystem,
+            None => self.order.is_some() && order == self.order,
+        }
     }
 }
 
@@ -100,7 +116,18 @@ impl HostProfile {
             installed_version: pkg.package.version.as_str(),
             compared_version,
         };
-        fix_state(&input, self.pending.candidate(&pkg.package.name, pkg.package.arch.as_deref()))
+        // Pending updates are the OS package manager's: they say nothing of a PyPI or npm copy of the same name.
+        let candidate = if pkg.ecosystem.is_some() {
+            super::fix::Candidate::Unknown
+        } else {
+            self.pending.candidate(&pkg.package.name, pkg.package.arch.as_deref())
+        };
+        fix_state(&input, candidate)
+    }
+
+    /// The language ecosystems whose advisories concern this host's own (not OS-provided) language packages.
+    pub fn language_ecosystems(&self) -> std::collections::BTreeSet<&'static str> {
+        self.packages.iter().filter(|p| p.order.is_some()).filter_map(|p| p.ecosystem).collect()
     }
 
     /// Sets the host's pending updates; `None` when they are unknown (the default).
@@ -122,10 +149,12 @@ impl HostProfile {
                     PackageKind::Rpm => package.source_name.clone().filter(|s| !s.is_empty()),
                     _ => lookups.first().map(|(n, _)| n.clone()),
                 };
+                let ecosystem = language_ecosystem(package.kind);
                 InstalledPackage {
                     source: source.unwrap_or_else(|| package.name.clone()),
+                    order: package_order(package.kind).filter(|_| ecosystem.is_none() || !lookups.is_empty()),
+                    ecosystem,
                     lookups,
-                    order: package_order(package.kind),
                     kernel: None,
                     package,
                 }

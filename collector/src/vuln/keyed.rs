@@ -58,9 +58,8 @@ pub fn host_keys(host: &HostProfile, ecosystems: &[String]) -> BTreeSet<MatchKey
     let orders: Vec<(&str, _)> = ecosystems.iter().map(|e| (e.as_str(), osv_version_order(e))).collect();
     let mut keys = BTreeSet::new();
     for pkg in &host.packages {
-        let Some(order) = pkg.order else { continue };
         for &(eco, eco_order) in &orders {
-            if eco_order != Some(order) {
+            if !pkg.looked_up_in(eco, eco_order) {
                 continue;
             }
             for (name, version) in &pkg.lookups {
@@ -104,6 +103,9 @@ pub struct HostVulnerability {
     /// The installed (binary) package.
     pub package: String,
     pub arch: Option<String>,
+    /// Where a language package was found (its `METADATA`, `package.json`, lockfile or binary); two copies of one
+    /// library are two matches.
+    pub path: Option<String>,
     pub installed_version: String,
     /// The source package shown in findings and grouping upgrades.
     pub source_name: String,
@@ -132,11 +134,10 @@ pub fn join(
     let mut seen: HashSet<&str> = HashSet::new();
     let mut key = MatchKey { ecosystem: String::new(), name: String::new(), version: String::new() };
     for pkg in &host.packages {
-        let Some(order) = pkg.order else { continue };
         // The same advisory through a second ecosystem (Ubuntu Pro) or name (rpm source) is one finding.
         seen.clear();
         for &(eco, eco_order) in &orders {
-            if eco_order != Some(order) {
+            if !pkg.looked_up_in(eco, eco_order) {
                 continue;
             }
             for (name, version) in &pkg.lookups {
@@ -159,6 +160,7 @@ pub fn join(
                         kind: pkg.package.kind,
                         package: pkg.package.name.clone(),
                         arch: pkg.package.arch.clone(),
+                        path: pkg.package.path.clone().filter(|_| pkg.ecosystem.is_some()),
                         installed_version: pkg.package.version.clone(),
                         source_name: pkg.source_name().to_owned(),
                         matched_name: name.clone(),

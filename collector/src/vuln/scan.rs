@@ -60,6 +60,9 @@ pub struct VulnerabilityEntry {
     /// The installed (binary) package.
     pub package: String,
     pub arch: Option<String>,
+    /// Where a language package was found (`METADATA`, `package.json`, lockfile, binary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     pub installed_version: String,
     /// `None` when no fix is known yet.
     pub fixed_version: Option<String>,
@@ -138,6 +141,7 @@ impl VulnerabilityEntry {
             source_version: f.compared_version().to_owned(),
             package: f.package.package.name.clone(),
             arch: f.package.package.arch.clone(),
+            path: f.package.package.path.clone().filter(|_| f.package.ecosystem.is_some()),
             installed_version: f.package.package.version.clone(),
             fixed_version: f.fixed.as_ref().map(|s| s.to_string()),
             fix_available: f.fixed.is_some(),

@@ -10,6 +10,7 @@ use muster_shared::version::Ecosystem;
 use serde::{Deserialize, Serialize};
 
 use super::advisory::{Advisory, Affected, Event, Interner, PackageKey, Range};
+use super::ecosystem::advisory_name;
 use super::severity::{Severity, SeverityLevel};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,7 +141,10 @@ impl StoredAdvisory {
             }
             let versions: Vec<Arc<str>> = af.versions.iter().map(|v| interner.str(v)).collect();
             affected.push(Affected {
-                key: PackageKey { ecosystem: interner.str(&af.ecosystem), name: interner.str(&af.name) },
+                key: PackageKey {
+                    ecosystem: interner.str(&af.ecosystem),
+                    name: interner.str(&advisory_name(&af.ecosystem, &af.name)),
+                },
                 ranges: ranges.into(),
                 versions: interner.list(versions),
                 binaries: af.binaries.iter().map(|b| interner.str(b)).collect::<Vec<_>>().into(),

@@ -165,7 +165,7 @@ pub struct HostVulnerabilityEntry {
     pub id: String,
     pub aliases: Vec<String>,
     pub ecosystem: String,
-    /// The package manager: `deb`, `rpm`, `apk`, `pacman`.
+    /// The package manager (`deb`, `rpm`, `apk`) or language ecosystem (`pypi`, `npm`, `cargo`, `go`).
     pub package_kind: String,
     pub source_name: String,
     pub source_version: String,
@@ -192,6 +192,9 @@ pub struct HostVulnerabilityEntry {
     /// `fix_available`, `fix_unverified`, `fix_released`, `no_fix` or `end_of_life` (`vuln::FixState`); `None` for
     /// matches stored before the state was kept.
     pub fix_state: Option<String>,
+    /// Where a language package was found (`METADATA`, `package.json`, lockfile, binary); `None` for OS packages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]

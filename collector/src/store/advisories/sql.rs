@@ -496,7 +496,7 @@ macro_rules! impl_advisory_store {
                     let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
                         "INSERT INTO host_vulnerabilities (host_id, advisory_id, ecosystem, kind, package, arch, \
                          installed_version, source_name, matched_name, compared_version, fixed_version, kernel, \
-                         remediation, matched_at, vendor_severity, fix_state) ",
+                         remediation, matched_at, vendor_severity, fix_state, path) ",
                     );
                     qb.push_values(part, |mut b, m| {
                         b.push_bind(host_id.to_owned())
@@ -514,7 +514,8 @@ macro_rules! impl_advisory_store {
                             .push_bind(m.remediation.clone())
                             .push_bind(at)
                             .push_bind(m.vendor_severity.clone())
-                            .push_bind(m.fix_state.as_str());
+                            .push_bind(m.fix_state.as_str())
+                            .push_bind(m.path.clone());
                     });
                     qb.build().execute(&mut *tx).await?;
                 }

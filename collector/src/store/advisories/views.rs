@@ -232,9 +232,9 @@ macro_rules! impl_vulnerability_views {
                     "SELECT a.id, a.aliases, a.summary, a.severity, a.cvss_score, a.cvss_vector, a.kev_added, \
                      a.published, hv.ecosystem, hv.kind, hv.package, hv.arch, hv.installed_version, hv.source_name, \
                      hv.compared_version, hv.fixed_version, hv.kernel, hv.remediation, hv.vendor_severity, \
-                     hv.fix_state \
+                     hv.fix_state, hv.path \
                      FROM host_vulnerabilities hv JOIN advisories a ON a.id = hv.advisory_id WHERE hv.host_id = $1 \
-                     ORDER BY {RANK_ORDER}, hv.package, hv.arch"
+                     ORDER BY {RANK_ORDER}, hv.package, hv.arch, hv.path"
                 ))
                 .bind(host_id)
                 .fetch_all(&self.pool)
@@ -265,6 +265,7 @@ macro_rules! impl_vulnerability_views {
                         summary: r.try_get("summary")?,
                         vendor_severity: r.try_get("vendor_severity")?,
                         fix_state: r.try_get("fix_state")?,
+                        path: r.try_get("path")?,
                     };
                     if crate::vuln::KernelState::is_inactive_label(entry.kernel.as_deref()) {
                         out.not_running_kernel_vulnerabilities.push(entry);

@@ -1,0 +1,140 @@
+//! Language packages matched against their own ecosystems' advisories, on both stores (issue 19): a copy an OS
+//! package provides is matched through the distribution only, one installed by pip or npm through PyPI or npm, and
+//! each becomes a finding per fix that says where the copy is and how to upgrade it.
+
+use std::path::PathBuf;
+
+use muster_collector::app::advisory_sync as sync;
+use muster_collector::model::Role;
+use muster_collector::vuln::{AdvisoryDb, ImportLimits, import_paths};
+use muster_shared::v1::{Package, PackageKind, SectionName};
+use serde_json::Value;
+
+use crate::common::{Harness, Machine, debian, full};
+
+/// Real records (see testdata/README.md): Debian's for python-idna, python-cryptography and node-semver, every PyPI
+/// record of the popular-packages export naming idna or cryptography, every npm record naming semver.
+fn advisories() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/advisories/mixed-root")
+}
+
+/// The agent's software inventory of the real Debian 12 root with distribution copies of idna, cryptography and
+/// semver beside pip's idna and npm's global semver (agent/testdata/lang/debian-12-mixed).
+fn mixed_root_software() -> muster_shared::v1::Software {
+    use muster_agent::inventory::{self, InventoryConfig};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata/lang/debian-12-mixed");
+    let config = InventoryConfig {
+        root: muster_agent::root::SystemRoot::mounted(&root),
+        sections: [SectionName::Software].into_iter().collect(),
+        ..InventoryConfig::live()
+    };
+    inventory::collect(&config, chrono::Utc::now()).software.unwrap()
+}
+
+fn copy<'a>(packages: &'a [Package], kind: PackageKind, name: &str, owned: bool) -> &'a Package {
+    let found: Vec<&Package> =
+        packages.iter().filter(|p| p.kind == kind && p.name == name && p.owner.is_some() == owned).collect();
+    assert_eq!(found.len(), 1, "{kind:?} {name} owned={owned}: {found:?}");
+    found[0]
+}
+
+/// (advisory, kind, package, path) of each stored match.
+fn matches(body: &Value) -> Vec<(String, String, String, Option<String>)> {
+    let mut out: Vec<_> = body["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let text = |f: &str| v[f].as_str().unwrap().to_owned();
+            (text("id"), text("package_kind"), text("package"), v["path"].as_str().map(str::to_owned))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+async fn a_distribution_copy_is_matched_through_the_distribution_only(h: Harness) {
+    let mut db = AdvisoryDb::new();
+    let outcome = import_paths(&mut db, &[advisories()], &ImportLimits::files(), &mut |_| {});
+    assert_eq!(outcome.summary.errors, Vec::<String>::new());
+    sync::store_import(h.store.as_ref(), &db, outcome.summary, h.now(), &Default::default()).await.unwrap();
+
+    let software = mixed_root_software();
+    let pip_idna = copy(&software.packages, PackageKind::Pypi, "idna", false).path.clone().unwrap();
+    let distro_idna = copy(&software.packages, PackageKind::Pypi, "idna", true);
+    let distro_cryptography = copy(&software.packages, PackageKind::Pypi, "cryptography", true);
+    let npm_semver = copy(&software.packages, PackageKind::Npm, "semver", false).path.clone().unwrap();
+    assert_eq!(distro_idna.owner.as_deref(), Some("python3-idna"));
+    assert_eq!(distro_cryptography.version, "38.0.4", "PyPI's records affect this version: only ownership saves it");
+
+    let machine = Machine::thinkpad("m-mixed");
+    let mut report = debian(&machine);
+    report.software = Some(software);
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+
+    let viewer = h.api_token(Role::Viewer).await;
+    let (status, body) = h.get(&format!("/api/v1/hosts/{host}/vulnerabilities"), &viewer).await;
+    assert_eq!(status, 200, "{body}");
+    let pip = |id: &str| (id.to_owned(), "pypi".to_owned(), "idna".to_owned(), Some(pip_idna.clone()));
+    let deb = |id: &str, package: &str| (id.to_owned(), "deb".to_owned(), package.to_owned(), None);
+    let npm = |id: &str| (id.to_owned(), "npm".to_owned(), "semver".to_owned(), Some(npm_semver.clone()));
+    // idna 3.3 from pip: GitHub's and the PyPA's record of CVE-2024-3651. Debian fixed its copy in 3.3-1+deb12u1,
+    // so python3-idna has no match, and its egg-info is never looked up in PyPI. The distribution's cryptography
+    // 38.0.4 has Debian's one unfixed CVE and none of PyPI's records for 38.0.4. Debian has not fixed
+    // CVE-2022-25883 in bookworm's node-semver; npm's global semver 7.3.5 has it through npm's record.
+    let mut expected = vec![
+        pip("GHSA-jjg7-2v4v-x38h"),
+        pip("PYSEC-2024-60"),
+        deb("CVE-2023-50782", "python3-cryptography"),
+        deb("CVE-2022-25883", "node-semver"),
+        npm("GHSA-c2qf-rxjj-qqgw"),
+    ];
+    expected.sort();
+    assert_eq!(matches(&body), expected, "{body}");
+    let checked = body["packages_checked"].as_u64().unwrap();
+    assert!(body["ecosystems"].as_array().unwrap().iter().any(|e| e == "PyPI"), "{body}");
+
+    let (rows, page) = crate::vulnerabilities::vuln_findings(&h, &viewer, &host, "open").await;
+    let subjects: Vec<(&str, &str)> = rows.iter().map(|(rule, subject, _)| (rule.as_str(), subject.as_str())).collect();
+    assert_eq!(
+        subjects,
+        vec![
+            ("vuln.fix", "npm:semver"),
+            ("vuln.fix", "pypi:idna"),
+            ("vuln.no_fix", "node-semver"),
+            ("vuln.no_fix", "python-cryptography"),
+        ],
+        "{page}"
+    );
+    let finding = |subject: &str| -> Value {
+        page["findings"].as_array().unwrap().iter().find(|f| f["subject"] == subject).cloned().unwrap()
+    };
+    let idna = finding("pypi:idna");
+    assert_eq!(idna["title"], format!("Upgrade PyPI package idna to 3.7 ({pip_idna}) — fixes 1 vulnerability"));
+    assert_eq!(idna["details"]["advisories"].as_array().unwrap().len(), 1, "two records of one CVE count once");
+    assert_eq!(idna["remediation"], format!("pip install --upgrade 'idna>=3.7' in the environment of {pip_idna}"));
+    let evidence = idna["evidence"][0].as_str().unwrap();
+    assert!(evidence.contains(&format!("idna 3.3 at {pip_idna}")) && evidence.contains("fixed in 3.7"), "{evidence}");
+    let semver = finding("npm:semver");
+    assert_eq!(semver["details"]["target_version"], "7.5.2");
+    assert!(semver["remediation"].as_str().unwrap().starts_with("npm install semver@7.5.2 where "), "{semver}");
+
+    // pip upgrades idna: its finding resolves, the distribution's findings stay.
+    let mut upgraded = report.clone();
+    let software = upgraded.software.as_mut().unwrap();
+    for p in
+        software.packages.iter_mut().filter(|p| p.kind == PackageKind::Pypi && p.name == "idna" && p.owner.is_none())
+    {
+        p.version = "3.7".into();
+    }
+    h.stored(&token, &crate::common::delta(&upgraded, &[SectionName::Software])).await;
+    let (open, _) = crate::vulnerabilities::vuln_findings(&h, &viewer, &host, "open").await;
+    assert!(!open.iter().any(|(_, subject, _)| subject == "pypi:idna"), "{open:?}");
+    assert_eq!(open.len(), 3, "{open:?}");
+    let (_, after) = h.get(&format!("/api/v1/hosts/{host}/vulnerabilities"), &viewer).await;
+    assert_eq!(after["packages_checked"].as_u64(), Some(checked), "the same packages, one of them newer");
+}
+
+both!(a_distribution_copy_is_matched_through_the_distribution_only);
