@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::common::{Harness, Machine, debian, full};
 
 both!(
+    accounts_and_listeners_reach_rules_from_the_store,
     weak_configuration_opens_findings_and_the_fix_resolves_them,
     triage_with_roles_and_risk_acceptance_expiry,
     stale_missing_and_end_of_life_by_clock,
@@ -428,7 +429,7 @@ evidence = '["chassis " + host.chassis_type]'
     let (_, list) = h.get("/api/v1/rules", &viewer).await;
     let by_id: BTreeMap<&str, &Value> =
         list["rules"].as_array().unwrap().iter().map(|r| (r["id"].as_str().unwrap(), r)).collect();
-    assert_eq!(by_id.len(), 31);
+    assert_eq!(by_id.len(), 32);
     assert!(!by_id.contains_key("malware.scanner"));
     assert_eq!(by_id["ssh.permit_root_login"]["severity"], "critical");
     assert_eq!(by_id["ssh.permit_root_login"]["title"], "SSH server allows root login", "kept from the built-in");
@@ -476,7 +477,7 @@ evidence = '["chassis " + host.chassis_type]'
         .unwrap();
     let (status, body) = post(&h, "/api/v1/rules/reload", &admin, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!((body["rules"].as_u64(), body["evaluation"]["hosts"].as_u64()), (Some(30), Some(1)));
+    assert_eq!((body["rules"].as_u64(), body["evaluation"]["hosts"].as_u64()), (Some(31), Some(1)));
     assert_eq!(body["evaluation"]["resolved"], 1);
     assert_eq!(listed(&h, &viewer, "rule=usb.storage_disabled").await[0].2, "resolved");
 
@@ -592,5 +593,57 @@ async fn cli_lists_and_triages() {
     std::fs::remove_file(&site).unwrap();
     let (ok, out, _) = cli(&["rules", "validate"]);
     assert!(ok);
-    assert!(out.starts_with("policy valid: 31 rules, 14 end-of-life products, fingerprint "), "{out}");
+    assert!(out.starts_with("policy valid: 32 rules, 14 end-of-life products, fingerprint "), "{out}");
+}
+
+/// Accounts and listening sockets reach the rules as the store keeps them: the development VM's real report (sshd
+/// from openssh-server on port 2222; alice logged in on 2026-12-03, here in the sudo group as the agent reports her
+/// after `adduser alice sudo`), evaluated again on schedule from either database, with an operator rule over
+/// `software.listeners` beside the built-in `account.admin_dormant`.
+async fn accounts_and_listeners_reach_rules_from_the_store(h: Harness) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("10-net.toml"),
+        r#"[[rule]]
+id = "site.ssh_listening"
+title = "SSH server reachable"
+severity = "low"
+sla_days = 30
+match = 'software.listeners.exists(l, l.owner == "openssh-server")'
+evidence = 'software.listeners.filter(l, l.owner == "openssh-server").map(l, l.address + ":" + string(l.port))'
+"#,
+    )
+    .unwrap();
+    let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None, eol_text: None };
+    let rules = Rules::load(source).unwrap();
+    let policy = rules.current();
+    let h = h.with_rules(rules);
+    let viewer = h.api_token(Role::Viewer).await;
+    let machine = Machine { hostname: "vm".into(), machine_id: Some("vm-sshd".into()), uuid: None, serial: None };
+    let mut report = crate::common::report("debian12-sshd-listening.json", &machine);
+    let alice = report.host.as_mut().unwrap().accounts.iter_mut().find(|a| a.name == "alice").unwrap();
+    alice.groups.push("sudo".into());
+    alice.admin = true;
+    alice.admin_evidence = vec!["group sudo".into()];
+    // 2027-03-01, 87 days after alice's login: not yet dormant.
+    h.advance(chrono::DateTime::parse_from_rfc3339("2027-03-01T09:00:00Z").unwrap().to_utc() - h.now());
+    let (_, secret) = h.enroll_secret(None).await;
+    let (_, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+    let rules_of = |rows: Vec<(String, String, String)>| -> Vec<String> { rows.into_iter().map(|r| r.0).collect() };
+    let open = rules_of(listed(&h, &viewer, "status=open").await);
+    assert!(open.contains(&"site.ssh_listening".to_owned()) && !open.contains(&"account.admin_dormant".to_owned()));
+
+    h.advance(Duration::days(4));
+    evaluation::evaluate_all(h.store.as_ref(), &policy, h.now()).await.unwrap();
+    let open = rules_of(listed(&h, &viewer, "status=open").await);
+    assert!(open.contains(&"account.admin_dormant".to_owned()), "{open:?}");
+    assert!(open.contains(&"site.ssh_listening".to_owned()), "the stored listeners are facts: {open:?}");
+    let (_, body) = h.get("/api/v1/findings?rule=account.admin_dormant", &viewer).await;
+    assert_eq!(
+        body["findings"][0]["evidence"],
+        json!(["alice (group sudo): last login 2026-12-03 21:55 UTC from 127.0.0.1, 91 days ago"])
+    );
+    let (_, body) = h.get("/api/v1/findings?rule=site.ssh_listening", &viewer).await;
+    assert_eq!(body["findings"][0]["evidence"], json!(["0.0.0.0:2222", ":::2222"]));
 }

@@ -2,7 +2,7 @@
 //! `crate::rules::facts`'s job, so the store can load facts without importing the rules.
 
 use chrono::{DateTime, Utc};
-use muster_shared::v1::{Check, Hardware, Host, Os, Patches};
+use muster_shared::v1::{Check, Hardware, Host, Listener, Os, Patches};
 
 /// One host's current state as rules need it.
 #[derive(Debug, Clone, Default)]
@@ -20,6 +20,8 @@ pub struct HostFacts {
     pub patches: Option<Patches>,
     pub checks: Vec<Check>,
     pub package_count: i64,
+    /// The sockets listening on addresses other machines can reach (the stored software section's `listeners`).
+    pub listeners: Vec<Listener>,
     /// Pending security updates with the time each was first reported pending (see `crate::findings`).
     pub security_pending: Vec<PendingSecurityUpdate>,
     /// Binary packages an unresolved vulnerability fix finding (`vuln.fix`) already asks to upgrade: their pending

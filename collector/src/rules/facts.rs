@@ -60,6 +60,7 @@ impl HostFacts {
             patches: report.patches.clone(),
             checks: report.checks.clone().unwrap_or_default(),
             package_count: report.software.as_ref().map_or(0, |s| s.packages.len() as i64),
+            listeners: report.software.as_ref().map(|s| s.listeners.clone()).unwrap_or_default(),
             security_pending,
             // A bare report knows no findings: every pending security update counts.
             fix_packages: Default::default(),
@@ -166,6 +167,7 @@ fn variables(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Vec<(&'s
             ("chassis_type", s(chassis)),
             ("laptop", Value::Bool(LAPTOP_CHASSIS.contains(&chassis))),
             ("virtual", Value::Bool(virtual_guest)),
+            ("accounts", accounts(facts, now)),
         ]),
     ));
     vars.push(("last_seen_days", Value::Int(days(facts.last_seen, now))));
@@ -200,9 +202,48 @@ fn variables(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Vec<(&'s
     vars.push(("checks", Value::Map(Map { map: Arc::new(checks) })));
 
     vars.push(("patches", patches(facts, now)));
-    vars.push(("software", map([("package_count", Value::Int(facts.package_count))])));
+    vars.push((
+        "software",
+        map([("package_count", Value::Int(facts.package_count)), ("listeners", listeners(&facts.listeners))]),
+    ));
     vars.push(("eol", eol(facts, policy, now)));
     vars
+}
+
+/// The local accounts (`host.accounts` of the report); a last login nobody recorded is `last_login_days: -1`.
+fn accounts(facts: &HostFacts, now: DateTime<Utc>) -> Value {
+    let accounts = facts.host.as_ref().map(|h| h.accounts.as_slice()).unwrap_or_default();
+    list(accounts.iter().map(|a| {
+        let login = a.last_login.as_ref();
+        map([
+            ("name", s(&a.name)),
+            ("uid", Value::Int(i64::from(a.uid))),
+            ("shell", opt(a.shell.as_ref())),
+            ("interactive", Value::Bool(a.interactive)),
+            ("groups", list(a.groups.iter().map(|g| s(g)))),
+            ("admin", Value::Bool(a.admin)),
+            ("admin_evidence", list(a.admin_evidence.iter().map(|e| s(e)))),
+            ("last_login_known", Value::Bool(login.is_some())),
+            ("last_login", s(&login.map(|l| l.at.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default())),
+            ("last_login_days", Value::Int(login.map_or(-1, |l| days(l.at, now)))),
+            ("last_login_from", opt(login.and_then(|l| l.from.as_ref()))),
+        ])
+    }))
+}
+
+/// The listening sockets; `owner` is the OS package shipping the program, empty when none does (or when the
+/// program could not be found: `executable` is then empty too).
+fn listeners(all: &[muster_shared::v1::Listener]) -> Value {
+    list(all.iter().map(|l| {
+        map([
+            ("protocol", s(l.protocol.as_str())),
+            ("address", s(&l.address)),
+            ("port", Value::Int(i64::from(l.port))),
+            ("process", opt(l.process.as_ref())),
+            ("executable", opt(l.executable.as_ref())),
+            ("owner", opt(l.owner.as_ref())),
+        ])
+    }))
 }
 
 fn patches(facts: &HostFacts, now: DateTime<Utc>) -> Value {

@@ -9,6 +9,7 @@ use super::*;
 fn report(file: &str) -> Report {
     let text = match file {
         "debian" => include_str!("../../testdata/reports/debian12-thinkpad-t480s.json"),
+        "sshd" => include_str!("../../testdata/reports/debian12-sshd-listening.json"),
         _ => include_str!("../../testdata/reports/ubuntu2404-vmware.json"),
     };
     serde_json::from_str(text).unwrap()
@@ -34,7 +35,7 @@ fn matched(policy: &Policy, facts: &HostFacts, now: DateTime<Utc>) -> Vec<(Strin
 fn builtin_policy_loads() {
     let rules = Rules::builtin().unwrap();
     let policy = rules.current();
-    assert_eq!(policy.rules.len(), 31);
+    assert_eq!(policy.rules.len(), 32);
     assert_eq!(policy.params.get("stale_days"), Some(&7));
     let root = policy.rule("ssh.permit_root_login").unwrap();
     assert_eq!((root.severity, root.sla_days), (Severity::High, 30));
@@ -167,4 +168,64 @@ fn overdue_security_updates() {
     // An open "upgrade openssl (libssl3)" fix finding already asks for this update: no second finding for it.
     let covered = HostFacts { fix_packages: ["libssl3".to_owned()].into(), ..facts.clone() };
     assert_eq!(matched(&policy, &covered, at(2026, 4, 30)).into_iter().find(|m| m.0 == "patch.security_overdue"), None);
+}
+
+/// The development VM's real report (root and alice logged in over ssh on 2026-12-03, sshd listening): nobody is a
+/// dormant administrator; once alice is in the sudo group (as the agent reports her after `adduser alice sudo`), she
+/// is one 91 days after that login, root never is.
+#[test]
+fn a_dormant_administrator_is_found_by_last_login() {
+    let policy = Rules::builtin().unwrap().current();
+    let mut vm = report("sshd");
+    let dormant = |report: &Report, now| -> Vec<Vec<String>> {
+        let facts = HostFacts::from_report("h1", report, now, now);
+        matched(&policy, &facts, now).into_iter().filter(|m| m.0 == "account.admin_dormant").map(|m| m.1).collect()
+    };
+    assert_eq!(dormant(&vm, at(2027, 6, 1)), Vec::<Vec<String>>::new(), "root is left out, alice is no admin");
+    let alice = vm.host.as_mut().unwrap().accounts.iter_mut().find(|a| a.name == "alice").unwrap();
+    alice.groups.push("sudo".into());
+    alice.admin = true;
+    alice.admin_evidence = vec!["group sudo".into()];
+    assert_eq!(dormant(&vm, at(2027, 3, 4)), Vec::<Vec<String>>::new(), "90 days are not more than 90");
+    assert_eq!(
+        dormant(&vm, at(2027, 3, 5)),
+        vec![vec!["alice (group sudo): last login 2026-12-03 21:55 UTC from 127.0.0.1, 91 days ago".to_owned()]]
+    );
+    // No recorded login is not taken for an old one.
+    vm.host.as_mut().unwrap().accounts.iter_mut().find(|a| a.name == "alice").unwrap().last_login = None;
+    assert_eq!(dormant(&vm, at(2027, 6, 1)), Vec::<Vec<String>>::new());
+}
+
+/// The operator rule `policy/README.md` gives as its example over `software.listeners`, on the same real report:
+/// sshd comes from openssh-server, so nothing matches until its package is unknown.
+#[test]
+fn listeners_are_facts_for_operator_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let readme = include_str!("../../policy/README.md");
+    let start = readme.find("[[rule]]\nid = \"service.unpackaged_listener\"").unwrap();
+    let end = start + readme[start..].find("```").unwrap();
+    std::fs::write(dir.path().join("listeners.toml"), &readme[start..end]).unwrap();
+    let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None, eol_text: None };
+    let policy = Rules::load(source).unwrap().current();
+    let now = at(2026, 12, 4);
+    let unpackaged = |report: &Report| -> Vec<Vec<String>> {
+        let facts = HostFacts::from_report("h1", report, now, now);
+        matched(&policy, &facts, now)
+            .into_iter()
+            .filter(|m| m.0 == "service.unpackaged_listener")
+            .map(|m| m.1)
+            .collect()
+    };
+    let mut vm = report("sshd");
+    assert_eq!(unpackaged(&vm), Vec::<Vec<String>>::new());
+    for l in &mut vm.software.as_mut().unwrap().listeners {
+        l.owner = None;
+    }
+    assert_eq!(
+        unpackaged(&vm),
+        vec![vec![
+            "sshd (/usr/sbin/sshd) listens on 0.0.0.0:2222/tcp".to_owned(),
+            "sshd (/usr/sbin/sshd) listens on :::2222/tcp".to_owned()
+        ]]
+    );
 }

@@ -139,7 +139,8 @@ macro_rules! impl_findings_store {
                 sections.get(name.as_str()).and_then(|text| serde_json::from_str(text).ok())
             }
 
-            const FACT_SECTIONS: &str = "('host', 'hardware', 'os', 'patches', 'checks')";
+            // The software section holds no packages (they are the catalogue's), only its sources and listeners.
+            const FACT_SECTIONS: &str = "('host', 'hardware', 'os', 'patches', 'checks', 'software')";
 
             fn facts_from_row(
                 r: &$row,
@@ -163,6 +164,9 @@ macro_rules! impl_findings_store {
                     patches: section::<Patches>(sections, SectionName::Patches),
                     checks: section::<Vec<Check>>(sections, SectionName::Checks).unwrap_or_default(),
                     package_count,
+                    listeners: section::<crate::model::StoredSoftware>(sections, SectionName::Software)
+                        .map(|s| s.listeners)
+                        .unwrap_or_default(),
                     security_pending,
                     fix_packages,
                 })
