@@ -94,6 +94,15 @@ impl AppError {
     }
 }
 
+impl From<crate::app::software::SearchError> for AppError {
+    fn from(e: crate::app::software::SearchError) -> AppError {
+        match e {
+            crate::app::software::SearchError::Store(e) => e.into(),
+            other => AppError::bad_request("invalid_query", other.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> AppError {
         // Seconds to wait: a lock clears in seconds, a restart or failover takes a few more, and a full disk waits

@@ -133,6 +133,22 @@ pub struct SoftwareVersionHosts {
     pub hosts: Vec<HostRef>,
 }
 
+/// A package name found by a software search: how many versions of it and how many hosts have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SoftwareMatch {
+    pub kind: String,
+    pub name: String,
+    pub versions: u64,
+    pub hosts: u64,
+}
+
+/// The names a search found, most widespread first; `truncated` when there were more than were returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SoftwareSearch {
+    pub matches: Vec<SoftwareMatch>,
+    pub truncated: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct HostRef {
     pub id: String,

@@ -137,4 +137,73 @@ async fn a_distribution_copy_is_matched_through_the_distribution_only(h: Harness
     assert_eq!(after["packages_checked"].as_u64(), Some(checked), "the same packages, one of them newer");
 }
 
-both!(a_distribution_copy_is_matched_through_the_distribution_only);
+/// Software search finds a name across every kind, in any case, and narrows to one kind; the console lists the names
+/// with links to each one's versions and hosts.
+async fn software_search_spans_every_kind(h: Harness) {
+    let software = mixed_root_software();
+    let machine = Machine::thinkpad("m-search");
+    let mut report = debian(&machine);
+    report.software = Some(software.clone());
+    let (_, secret) = h.enroll_secret(None).await;
+    let (_, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+    let viewer = h.api_token(Role::Viewer).await;
+
+    // What the search should find, computed from what was sent: (kind, name, distinct versions, hosts).
+    let expected = |text: &str, kind: Option<PackageKind>| -> Vec<(String, String, u64, u64)> {
+        let mut names: std::collections::BTreeMap<(String, String), std::collections::BTreeSet<String>> =
+            Default::default();
+        for p in software.packages.iter().filter(|p| kind.is_none_or(|k| p.kind == k)) {
+            let hit = |n: &str| n.to_lowercase().contains(&text.to_lowercase());
+            if hit(&p.name) || p.source_name.as_deref().is_some_and(hit) {
+                names.entry((p.kind.as_str().to_owned(), p.name.clone())).or_default().insert(p.version.clone());
+            }
+        }
+        let mut out: Vec<_> = names.into_iter().map(|((k, n), v)| (k, n, v.len() as u64, 1)).collect();
+        out.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+        out
+    };
+    let found = |body: &Value| -> Vec<(String, String, u64, u64)> {
+        body["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let text = |f: &str| m[f].as_str().unwrap().to_owned();
+                (text("kind"), text("name"), m["versions"].as_u64().unwrap(), m["hosts"].as_u64().unwrap())
+            })
+            .collect()
+    };
+    let (status, body) = h.get("/api/v1/software/search?q=SEMVER", &viewer).await;
+    assert_eq!(status, 200, "{body}");
+    let semver = expected("semver", None);
+    let kinds: std::collections::BTreeSet<&str> = semver.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(kinds, ["deb", "npm"].into_iter().collect(), "Debian's node-semver and npm's copies: {semver:?}");
+    assert_eq!(found(&body), semver);
+    assert_eq!(body["truncated"], false);
+    let (_, body) = h.get("/api/v1/software/search?q=idna&kind=deb", &viewer).await;
+    assert_eq!(found(&body), expected("idna", Some(PackageKind::Deb)));
+    assert_eq!(found(&body), vec![("deb".to_owned(), "python3-idna".to_owned(), 1, 1)]);
+
+    for (query, message) in [
+        ("q=a", "search text must be 2 to 128 characters"),
+        (
+            "q=idna&kind=egg",
+            "unknown package kind \"egg\"; known kinds: deb, rpm, apk, pacman, pypi, npm, gem, go, cargo, maven, snap, flatpak, windows, msix",
+        ),
+    ] {
+        let (status, body) = h.get(&format!("/api/v1/software/search?{query}"), &viewer).await;
+        assert_eq!(
+            (status, body["error"].as_str(), body["message"].as_str()),
+            (axum::http::StatusCode::BAD_REQUEST, Some("invalid_query"), Some(message))
+        );
+    }
+
+    let cookie = crate::console::user(&h, "viewer", Role::Viewer).await;
+    let page = crate::console::get(&h, "/software?name=semver", &cookie).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"software-names\""), "{}", page.body);
+    assert!(page.body.contains("/software?name=node-semver&#38;kind=deb"), "{}", page.body);
+}
+
+both!(a_distribution_copy_is_matched_through_the_distribution_only, software_search_spans_every_kind);

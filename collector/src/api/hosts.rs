@@ -139,3 +139,29 @@ pub async fn software(
     }
     Ok(Json(state.store.software_by_name(&q.name).await?))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SoftwareSearchQuery {
+    /// Part of a package's or source package's name, 2 to 128 characters, any case, e.g. `log4j`.
+    pub q: String,
+    /// Only packages of this kind: `deb`, `rpm`, `apk`, `pacman`, `pypi`, `npm`, `gem`, `go`, `cargo`, `maven`,
+    /// `snap`, `flatpak`, `windows`, `msix`.
+    pub kind: Option<String>,
+}
+
+/// Package names across every kind that contain the text, with how many versions and hosts each has, most hosts
+/// first (at most 100; `truncated` says there were more). `GET /api/v1/software?name=` then lists one name's
+/// versions and hosts.
+#[utoipa::path(get, path = "/api/v1/software/search", tag = "software", params(SoftwareSearchQuery),
+    responses((status = 200, body = crate::views::SoftwareSearch), (status = 400, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn software_search(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    q: Result<Query<SoftwareSearchQuery>, QueryRejection>,
+) -> Result<Json<crate::views::SoftwareSearch>, AppError> {
+    auth.require(Role::Viewer)?;
+    let q = query(q)?;
+    Ok(Json(crate::app::software::search(state.store.as_ref(), &q.q, q.kind.as_deref()).await?))
+}

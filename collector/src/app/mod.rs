@@ -19,5 +19,6 @@ pub mod queue;
 pub mod retention;
 pub mod rules;
 pub mod sign_in;
+pub mod software;
 pub mod users;
 pub mod vulnerabilities;

@@ -263,6 +263,15 @@ pub trait Store:
         hosts_per_version: i64,
     ) -> Result<Vec<SoftwareVersionHosts>, StoreError>;
 
+    /// Package names (or source names) that, lowercased, are `LIKE` the lowercase `pattern` (a backslash escapes), of
+    /// `kind` if given: at most `limit`, most hosts first.
+    async fn search_software(
+        &self,
+        pattern: &str,
+        kind: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<crate::views::SoftwareMatch>, StoreError>;
+
     async fn audit(&self, record: &AuditRecord) -> Result<(), StoreError>;
     /// Counts `record` into the latest row of the same action, actor, target and source written since `since`
     /// (its `repeats` and `last_at`), or writes it as a new row when there is none.

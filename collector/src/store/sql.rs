@@ -459,6 +459,37 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
+            async fn search_software(
+                &self,
+                pattern: &str,
+                kind: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<crate::views::SoftwareMatch>, StoreError> {
+                // A substring cannot use the name indexes: the catalogue holds distinct packages, not installations,
+                // so the scan stays in the size of the distinct software, and the join counts only what matched.
+                let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                    "SELECT s.kind, s.name, COUNT(DISTINCT s.version) AS versions, COUNT(DISTINCT hs.host_id) AS hosts \
+                     FROM software s JOIN host_software hs ON hs.software_id = s.id WHERE (lower(s.name) LIKE ",
+                );
+                qb.push_bind(pattern.to_owned()).push(" ESCAPE '\\' OR lower(s.source_name) LIKE ");
+                qb.push_bind(pattern.to_owned()).push(" ESCAPE '\\')");
+                if let Some(kind) = kind {
+                    qb.push(" AND s.kind = ").push_bind(kind.to_owned());
+                }
+                qb.push(" GROUP BY s.kind, s.name ORDER BY hosts DESC, s.name, s.kind LIMIT ").push_bind(limit);
+                let rows = qb.build().fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(crate::views::SoftwareMatch {
+                            kind: r.try_get("kind")?,
+                            name: r.try_get("name")?,
+                            versions: u64::try_from(r.try_get::<i64, _>("versions")?).unwrap_or(0),
+                            hosts: u64::try_from(r.try_get::<i64, _>("hosts")?).unwrap_or(0),
+                        })
+                    })
+                    .collect()
+            }
+
             async fn software_by_name_sample(
                 &self,
                 name: &str,

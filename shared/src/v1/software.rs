@@ -91,6 +91,29 @@ pub enum PackageKind {
 }
 
 impl PackageKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [PackageKind; 14] = [
+        PackageKind::Deb,
+        PackageKind::Rpm,
+        PackageKind::Apk,
+        PackageKind::Pacman,
+        PackageKind::Pypi,
+        PackageKind::Npm,
+        PackageKind::Gem,
+        PackageKind::Go,
+        PackageKind::Cargo,
+        PackageKind::Maven,
+        PackageKind::Snap,
+        PackageKind::Flatpak,
+        PackageKind::Windows,
+        PackageKind::Msix,
+    ];
+
+    /// The kind a wire name (`deb`, `pypi`…) stands for.
+    pub fn parse(name: &str) -> Option<PackageKind> {
+        PackageKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PackageKind::Deb => "deb",

@@ -170,6 +170,7 @@ pub async fn vulnerability(State(state): State<AppState>, viewer: Viewer, Path(i
 #[derive(Debug, Deserialize, Default)]
 pub struct SoftwareQuery {
     name: Option<String>,
+    kind: Option<String>,
     format: Option<String>,
 }
 
@@ -201,6 +202,14 @@ pub async fn software(State(state): State<AppState>, viewer: Viewer, Query(q): Q
         Format::Json => return Ok(export::json("software", &versions)?),
         Format::Html => {}
     }
+    let kind = opt(&q.kind).map(str::to_owned);
+    // Names containing the text, of every kind (or the one chosen): what to look at when the exact name is not
+    // the one the fleet uses (`log4j` for Maven's `org.apache.logging.log4j:log4j-core`).
+    let search = match &name {
+        Some(n) => Some(crate::app::software::search(state.store.as_ref(), n, kind.as_deref()).await),
+        None => None,
+    };
+    let versions: Vec<_> = versions.into_iter().filter(|v| kind.as_ref().is_none_or(|k| &v.kind == k)).collect();
     let pairs = vec![("name", name.clone().unwrap_or_default())];
     let mut blocks = vec![
         Block::Heading {
@@ -210,7 +219,17 @@ pub async fn software(State(state): State<AppState>, viewer: Viewer, Query(q): Q
         },
         Block::Filters(Filters {
             action: "/software".into(),
-            fields: vec![Field::text("name", "Package or source package", name.as_deref(), "openssl").required()],
+            fields: vec![
+                Field::text("name", "Package or source package, or part of its name", name.as_deref(), "openssl")
+                    .required(),
+                Field::select(
+                    "kind",
+                    "Kind",
+                    "every kind",
+                    &muster_shared::v1::PackageKind::ALL.map(|k| (k.as_str(), k.as_str())),
+                    kind.as_deref(),
+                ),
+            ],
             exports: if name.is_some() { exports("/software", &pairs) } else { vec![] },
         }),
     ];
@@ -240,8 +259,43 @@ pub async fn software(State(state): State<AppState>, viewer: Viewer, Query(q): Q
                     ]
                 })
                 .collect(),
-            "No host has this package.",
+            "No host has a package of exactly this name.",
         ));
+    }
+    match search {
+        Some(Ok(found)) => {
+            let shown = found.matches.len();
+            blocks.push(Block::Heading {
+                text: format!("Names containing \"{}\"", name.as_deref().unwrap_or_default().trim()),
+                sub: Some(if found.truncated {
+                    format!("the {shown} on most hosts; add to the text or choose a kind to narrow it")
+                } else {
+                    format!("{shown} name(s), every kind unless one is chosen")
+                }),
+                badge: None,
+            });
+            blocks.push(table(
+                "software-names",
+                &["Name", "Kind", "Versions", "Hosts"],
+                found
+                    .matches
+                    .iter()
+                    .map(|m| {
+                        let mut params = vec![("name", m.name.clone())];
+                        params.push(("kind", m.kind.clone()));
+                        vec![
+                            Cell::link(&m.name, link("/software", &params)),
+                            Cell::text(&m.kind),
+                            Cell::text(m.versions.to_string()),
+                            Cell::text(m.hosts.to_string()),
+                        ]
+                    })
+                    .collect(),
+                "No package name contains this text.",
+            ));
+        }
+        Some(Err(e)) => blocks.push(Block::Notice { kind: "warn", text: e.to_string() }),
+        None => {}
     }
     Ok(viewer.page("software", "Software", blocks))
 }
