@@ -222,6 +222,10 @@ pub fn language_remediation(kind: PackageKind, name: &str, target: &str, paths: 
             "npm install {name}@{target} where {at} is installed (--global for a global package), and update the \
              lockfile that pins it"
         )),
+        // Go's own advisories name the standard library `stdlib`: the remedy is a newer Go toolchain.
+        PackageKind::Go if name == "stdlib" => Some(format!(
+            "install a build of {at} made with Go {target} or later (from its vendor, or rebuild it with that Go)"
+        )),
         PackageKind::Cargo | PackageKind::Go => Some(format!(
             "install a build of {at} made with {name} {target} or later (from its vendor, or rebuild it after \
              updating the dependency)"
@@ -293,5 +297,13 @@ mod tests {
         assert_eq!(lookup_names(&go, None), vec![("stdlib".to_owned(), "1.19.8".to_owned())]);
         assert_eq!(lookup_names(&Package::new(PackageKind::Gem, "rack", "2.2.4"), None).len(), 1);
         assert_eq!(package_order(PackageKind::Gem), None, "RubyGems' order is not implemented: not matched");
+        let docker = ["/usr/libexec/docker/cli-plugins/docker-compose"];
+        assert_eq!(
+            language_remediation(PackageKind::Go, "stdlib", "1.22.7", &docker).as_deref(),
+            Some(
+                "install a build of /usr/libexec/docker/cli-plugins/docker-compose made with Go 1.22.7 or later (from \
+                 its vendor, or rebuild it with that Go)"
+            )
+        );
     }
 }
