@@ -581,3 +581,32 @@ fn language_packages_match_their_own_ecosystem_even_on_an_unsupported_os() {
     );
     assert_eq!(fix("semver").packages, vec![lockfile.to_owned()]);
 }
+
+/// The agent's inventory of a Go program built in the agent's tests (Go 1.19.8, `agent/testdata/lang/built`) against
+/// the Go vulnerability database's record for the standard library: the binary's `stdlib` module matches through
+/// `Go`, with the binary in the match and a rebuild with a fixed Go as the remedy; nothing else in the root does.
+#[test]
+fn a_go_binary_matches_the_go_database_through_its_standard_library() {
+    use muster_agent::inventory::{self, InventoryConfig};
+    let (db, _) = import(&["advisories/go/GO-2024-2963.json"]);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata/lang/built");
+    let config = InventoryConfig {
+        root: muster_agent::root::SystemRoot::mounted(&root),
+        sections: [muster_shared::v1::SectionName::Software].into_iter().collect(),
+        ..InventoryConfig::live()
+    };
+    let software = inventory::collect(&config, Utc::now()).software.unwrap();
+    let binary = "/usr/local/bin/muster-go-fixture";
+    assert!(software.packages.iter().any(|p| p.kind == PackageKind::Go && p.path.as_deref() == Some(binary)));
+    let out = scan(&db, &report("debian", "12", None, software.packages));
+    assert_eq!(out.vulnerabilities.len(), 1, "{:?}", out.vulnerabilities);
+    let v = &out.vulnerabilities[0];
+    assert_eq!(
+        (v.id.as_str(), v.ecosystem.as_str(), v.package.as_str(), v.path.as_deref(), v.fixed_version.as_deref()),
+        ("GO-2024-2963", "Go", "stdlib", Some(binary), Some("1.21.12"))
+    );
+    assert_eq!(
+        out.fixes[0].remediation.as_deref(),
+        Some(format!("install a build of {binary} made with Go 1.21.12 or later (from its vendor, or rebuild it with that Go)").as_str())
+    );
+}

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use std::fmt::{self, Write as _};
 use std::path::Path;
 
-use muster_shared::version::{self, Ecosystem, apk, dpkg, pep440, rpm, semver};
+use muster_shared::version::{self, Ecosystem, apk, dpkg, pep440, rpm, rubygems, semver};
 
 /// How many disagreeing rows a failure message lists.
 const SHOWN: usize = 20;
@@ -290,4 +290,24 @@ fn pep440_packaging_sorted_versions() -> TestResult {
     }
     let shown = failures[..failures.len().min(SHOWN)].join("\n");
     Err(Failure(format!("{} pairs disagree; first ones:\n{shown}", failures.len())))
+}
+
+/// RubyGems rows: the order in both directions, through [`rubygems::compare`] and [`version::compare`].
+fn check_rubygems(table: &str, want_rows: usize) -> TestResult {
+    check_table(table, 3, want_rows, |_, f| {
+        let want = expected_order(f[2])?;
+        let got = version::compare(Ecosystem::RubyGems, f[0], f[1]).map_err(|e| e.to_string())?;
+        let back = rubygems::compare(f[1], f[0]).map_err(|e| e.to_string())?;
+        if got == want && back == want.reverse() { Ok(()) } else { Err(format!("got {got:?}, want {want:?}")) }
+    })
+}
+
+#[test]
+fn osv_scalibr_rubygems_versions() -> TestResult {
+    check_rubygems("osv-scalibr-rubygems-versions.tsv", 25)
+}
+
+#[test]
+fn osv_scalibr_rubygems_versions_generated() -> TestResult {
+    check_rubygems("osv-scalibr-rubygems-versions-generated.tsv", 4098)
 }

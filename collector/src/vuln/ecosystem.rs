@@ -18,6 +18,7 @@ pub fn osv_version_order(osv_ecosystem: &str) -> Option<Ecosystem> {
         // Go module versions are SemVer; OSV writes them without the `v` the module system uses.
         "crates.io" | "npm" | "Go" => Some(Ecosystem::Semver),
         "PyPI" => Some(Ecosystem::Pep440),
+        "RubyGems" => Some(Ecosystem::RubyGems),
         _ => None,
     }
 }
@@ -42,10 +43,10 @@ pub fn package_order(kind: PackageKind) -> Option<Ecosystem> {
         PackageKind::Apk => Some(Ecosystem::Apk),
         PackageKind::Pypi => Some(Ecosystem::Pep440),
         PackageKind::Npm | PackageKind::Cargo | PackageKind::Go => Some(Ecosystem::Semver),
-        // RubyGems and Maven have version orders of their own that muster-shared does not implement yet: their
-        // packages are inventoried but not matched, rather than matched in a wrong order.
+        PackageKind::Gem => Some(Ecosystem::RubyGems),
+        // Maven has a version order of its own that muster-shared does not implement yet: its packages are
+        // inventoried but not matched, rather than matched in a wrong order.
         PackageKind::Pacman
-        | PackageKind::Gem
         | PackageKind::Maven
         | PackageKind::Snap
         | PackageKind::Flatpak
@@ -296,7 +297,7 @@ mod tests {
         let go = Package::new(PackageKind::Go, "stdlib", "v1.19.8");
         assert_eq!(lookup_names(&go, None), vec![("stdlib".to_owned(), "1.19.8".to_owned())]);
         assert_eq!(lookup_names(&Package::new(PackageKind::Gem, "rack", "2.2.4"), None).len(), 1);
-        assert_eq!(package_order(PackageKind::Gem), None, "RubyGems' order is not implemented: not matched");
+        assert_eq!(package_order(PackageKind::Maven), None, "Maven's order is not implemented: not matched");
         let docker = ["/usr/libexec/docker/cli-plugins/docker-compose"];
         assert_eq!(
             language_remediation(PackageKind::Go, "stdlib", "1.22.7", &docker).as_deref(),

@@ -8,6 +8,7 @@ pub mod apk;
 pub mod dpkg;
 pub mod pep440;
 pub mod rpm;
+pub mod rubygems;
 pub mod semver;
 
 #[cfg(test)]
@@ -30,6 +31,8 @@ pub enum Ecosystem {
     Semver,
     /// Python: PEP 440.
     Pep440,
+    /// Ruby gems: `Gem::Version`.
+    RubyGems,
 }
 
 /// Why two versions could not be compared.
@@ -52,6 +55,7 @@ impl Ecosystem {
             "apk" | "alpine" => Ok(Self::Apk),
             "semver" | "npm" | "crates.io" | "cargo" | "go" => Ok(Self::Semver),
             "pep440" | "pypi" | "python" => Ok(Self::Pep440),
+            "rubygems" | "gem" | "ruby" => Ok(Self::RubyGems),
             _ => Err(VersionError::UnknownEcosystem(name.to_owned())),
         }
     }
@@ -64,6 +68,7 @@ impl Ecosystem {
             Self::Apk => "apk",
             Self::Semver => "semver",
             Self::Pep440 => "pep440",
+            Self::RubyGems => "rubygems",
         }
     }
 }
@@ -100,6 +105,9 @@ pub fn compare(eco: Ecosystem, a: &str, b: &str) -> Result<Ordering, VersionErro
         Ecosystem::Pep440 => {
             pep440::compare(a, b).map_err(|e| invalid(eco, if pep440::is_valid(a) { b } else { a }, e))
         }
+        Ecosystem::RubyGems => {
+            rubygems::compare(a, b).map_err(|e| invalid(eco, if rubygems::is_valid(a) { b } else { a }, e))
+        }
     }
 }
 
@@ -126,6 +134,7 @@ mod tests {
             ("crates.io", Ecosystem::Semver),
             ("pep440", Ecosystem::Pep440),
             ("PyPI", Ecosystem::Pep440),
+            ("RubyGems", Ecosystem::RubyGems),
         ] {
             assert_eq!(Ecosystem::parse(name), Ok(eco), "{name}");
             assert_eq!(eco.name().parse::<Ecosystem>(), Ok(eco));
