@@ -1,11 +1,11 @@
-//! The npm lockfile reader on real lockfiles (agent/testdata/lang/lockfiles/, see the README there) and the scan
-//! of a project directory with and without an installed `node_modules`.
+//! The npm, Yarn and pnpm lockfile readers on real lockfiles (agent/testdata/lang/lockfiles/, see the testdata
+//! README) and the scan of a project directory with and without an installed `node_modules`.
 
 use std::path::PathBuf;
 
 use muster_shared::v1::PackageKind;
 
-use super::{LanguageScan, parse_package_lock};
+use super::{LanguageScan, Manifest, parse_package_lock, parse_pnpm_lock, parse_yarn_lock};
 use crate::inventory::software::{add_other_packages, collect};
 use crate::root::{ErrorLog, SystemRoot};
 
@@ -80,4 +80,103 @@ fn a_project_lockfile_is_read_only_without_node_modules() {
     let source = software.sources.iter().find(|s| s.format == "npm-package-lock").unwrap();
     assert!(!source.complete);
     assert!(errors.as_slice().iter().any(|e| e.message.contains("lockfile of 45898 bytes is over the limit of 16384")));
+}
+
+/// `expected*.txt` beside a lockfile: the `name@version` of every package the tool itself installed from it (see
+/// the testdata README).
+fn expected(rel: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(testdata(rel)).unwrap();
+    let mut out: Vec<(String, String)> = text
+        .lines()
+        .map(|line| {
+            let at = line[1..].find('@').unwrap() + 1;
+            pair(&line[..at], &line[at + 1..])
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn yarn(dir: &str, with_manifest: bool) -> Vec<(String, String)> {
+    let lock = std::fs::read(testdata(&format!("{dir}/yarn.lock"))).unwrap();
+    let manifest = Manifest::parse(&std::fs::read(testdata(&format!("{dir}/package.json"))).unwrap()).unwrap();
+    let parsed = parse_yarn_lock(&lock, with_manifest.then_some(&manifest)).unwrap();
+    parsed.into_iter().map(|p| (p.name, p.version)).collect()
+}
+
+fn pnpm(dir: &str) -> Vec<(String, String)> {
+    let lock = std::fs::read(testdata(&format!("{dir}/pnpm-lock.yaml"))).unwrap();
+    parse_pnpm_lock(&lock).unwrap().into_iter().map(|p| (p.name, p.version)).collect()
+}
+
+#[test]
+fn yarn_lockfiles_list_what_a_production_install_installs() {
+    // The same project locked by Yarn 1.22.22 and Yarn 4.18.1: 66 packages without mocha's tree, as each Yarn
+    // installed them with --production.
+    for dir in ["yarn-classic", "yarn-berry"] {
+        let found = yarn(dir, true);
+        assert_eq!(found, expected(&format!("{dir}/expected.txt")), "{dir}");
+        assert_eq!(found.len(), 66);
+        assert!(found.contains(&pair("@sindresorhus/is", "4.6.0")) && found.contains(&pair("debug", "2.6.9")));
+        assert!(!found.iter().any(|(name, _)| name == "mocha" || name == "chokidar"), "{dir}: a dev dependency");
+    }
+    // Berry's builtin compatibility patch of resolve counts as the resolve it patches, once.
+    assert_eq!(yarn("yarn-berry", true).iter().filter(|(name, _)| name == "resolve").count(), 1);
+}
+
+#[test]
+fn a_yarn_lockfile_without_its_package_json_lists_every_package() {
+    // Yarn 1's full install (dev dependencies too) installed every locked package but fsevents, which is for
+    // macOS only and skipped on Linux.
+    let mut all = expected("yarn-classic/expected-all.txt");
+    all.push(pair("fsevents", "2.3.3"));
+    all.sort();
+    assert_eq!(yarn("yarn-classic", false), all);
+    assert_eq!(all.len(), 144);
+    // Berry: the same, plus node-gyp's tree, which Yarn 4 adds to fsevents' dependencies; its patch entries and
+    // its workspace are not packages.
+    let berry = yarn("yarn-berry", false);
+    assert!(berry.contains(&pair("mocha", "10.2.0")) && berry.contains(&pair("node-gyp", "13.1.0")));
+    assert!(expected("yarn-berry/expected.txt").iter().all(|p| berry.contains(p)));
+    assert!(!berry.iter().any(|(name, version)| name == "muster-lockfile-fixture" || version.contains(':')));
+}
+
+#[test]
+fn pnpm_lockfiles_of_versions_5_6_and_9_list_runtime_packages() {
+    // pnpm 7.33.7 (lockfile 5.4), 8.15.9 (6.0) and 9.15.9 (9.0) on one project: each lists the 66 packages that
+    // `pnpm list --prod` showed after `pnpm install --prod` from it; react-dom's peer suffix is gone.
+    for dir in ["pnpm-v5.4", "pnpm-v6.0", "pnpm-v9.0"] {
+        let found = pnpm(dir);
+        assert_eq!(found, expected(&format!("{dir}/expected.txt")), "{dir}");
+        assert!(found.contains(&pair("react-dom", "18.2.0")), "{dir}");
+        assert!(!found.iter().any(|(name, _)| name == "mocha"), "{dir}: a dev dependency");
+    }
+}
+
+#[test]
+fn broken_yarn_and_pnpm_lockfiles_are_errors() {
+    let classic = std::fs::read(testdata("yarn-classic/yarn.lock")).unwrap();
+    let berry = std::fs::read(testdata("yarn-berry/yarn.lock")).unwrap();
+    let v9 = std::fs::read(testdata("pnpm-v9.0/pnpm-lock.yaml")).unwrap();
+    let npm = std::fs::read(testdata("rustc-perf-frontend/package-lock.json")).unwrap();
+    assert!(parse_yarn_lock(&npm, None).unwrap_err().starts_with("neither a yarn lockfile v1"));
+    assert!(parse_pnpm_lock(&classic).unwrap_err().starts_with("not a pnpm lockfile"));
+    assert!(parse_pnpm_lock(&berry).unwrap_err().starts_with("no lockfileVersion"));
+    // Cut inside a quoted key: YAML that does not parse, and a Yarn 1 key without its closing quote.
+    let cut = |text: &[u8], needle: &str| {
+        let at = text.windows(needle.len()).position(|w| w == needle.as_bytes()).unwrap();
+        text[..at + 3].to_vec()
+    };
+    assert!(parse_pnpm_lock(&cut(&v9, "'@sindresorhus/is@4.6.0':")).unwrap_err().starts_with("not a pnpm lockfile"));
+    assert!(parse_yarn_lock(&cut(&berry, "\"@sindresorhus/is@npm"), None).unwrap_err().starts_with("not a yarn 2+"));
+    assert_eq!(
+        parse_yarn_lock(&cut(&classic, "\"@sindresorhus/is@"), None).unwrap_err(),
+        "line 5: an entry's key does not end with ':'"
+    );
+    let mut unsupported = v9.clone();
+    unsupported[18] = b'8';
+    assert_eq!(parse_pnpm_lock(&unsupported).unwrap_err(), "unsupported lockfileVersion 8.0");
+    let line_5 = cut(&classic, "\"@sindresorhus/is@").len() - 3;
+    let conflict = [&classic[..line_5], b"<<<<<<< HEAD\n", &classic[line_5..]].concat();
+    assert!(parse_yarn_lock(&conflict, None).unwrap_err().contains("merge conflict marker"));
 }

@@ -1,8 +1,8 @@
 //! Language packages installed outside the OS package manager's database: Python distributions (`*.dist-info`,
 //! `*.egg-info`), Node.js packages (`node_modules/*/package.json`), Ruby gems (`specifications/*.gemspec`), and the
 //! modules and crates built into Go and `cargo auditable` executables (read from their ELF sections, never run), and
-//! the Maven artifacts in Java archives (`pom.properties`, nested archives one level down), and the packages npm
-//! lockfiles pin in project directories without an installed `node_modules`.
+//! the Maven artifacts in Java archives (`pom.properties`, nested archives one level down), and the packages npm,
+//! pnpm and Yarn lockfiles pin in project directories without an installed `node_modules`.
 //!
 //! Each package records the file it came from in `path` (for a binary's modules, the binary). A file that an OS package ships (see
 //! [`super::owners`]) gets that package as `owner`: the distribution's copy of a library is then matched through the
@@ -20,8 +20,10 @@ mod gobuild;
 mod jar;
 mod lockfile;
 mod npm;
+mod pnpm;
 mod python;
 mod walk;
+mod yarn;
 
 #[cfg(test)]
 mod built_tests;
@@ -47,8 +49,10 @@ pub use gobuild::parse_go_buildinfo;
 pub use jar::{ArchiveContents, Artifact, parse_manifest, parse_pom_properties, read_archive};
 pub use lockfile::parse_package_lock;
 pub use npm::parse_package_json;
+pub use pnpm::parse_pnpm_lock;
 pub use python::parse_python_metadata;
 pub use walk::{Layout, expand};
+pub use yarn::{Manifest, parse_yarn_lock};
 
 /// A package's name and version as its metadata file states them.
 #[derive(Debug, Clone, PartialEq, Eq)]

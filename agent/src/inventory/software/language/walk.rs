@@ -1,6 +1,7 @@
 //! The bounded directory walk behind the language package scan: it knows where each ecosystem keeps its metadata
 //! (`*.dist-info`, `*.egg-info`, `node_modules/*/package.json`, `specifications/*.gemspec`, executables in bin
-//! directories and executable files below a configured directory, Java archives, npm lockfiles) and stops at the
+//! directories and executable files below a configured directory, Java archives, npm, pnpm and Yarn lockfiles) and
+//! stops at the
 //! configured depth, entry count, file count and time, saying which limit it hit.
 //!
 //! Symbolic links are not followed while walking (a link cycle or a link out of a mounted root would otherwise be
@@ -18,12 +19,14 @@ use std::time::Instant;
 use muster_shared::v1::PackageKind;
 
 use super::elf::{self, Embedded};
-use super::{LanguageScan, Parsed, auditable, gem, gobuild, jar, lockfile, npm, python};
+use super::{LanguageScan, Parsed, auditable, gem, gobuild, jar, lockfile, npm, pnpm, python, yarn};
 
-/// The lockfile names npm writes; read below configured directories only.
-const LOCKFILES: [&str; 2] = ["package-lock.json", "npm-shrinkwrap.json"];
-/// A lockfile is parsed as a stream (only the names and versions are kept): up to this many times the per-file limit
-/// (16 MiB by default).
+/// The lockfile names npm, pnpm and Yarn write, in the order they are read; read below configured directories
+/// only. A project with several (a stale `package-lock.json` beside a `yarn.lock`) has each read, and a package
+/// pinned by more than one is listed once, from the first that pins it.
+const LOCKFILES: [&str; 4] = ["npm-shrinkwrap.json", "package-lock.json", "pnpm-lock.yaml", "yarn.lock"];
+/// A lockfile is read up to this many times the per-file limit (16 MiB by default): npm's as a stream (only the
+/// names and versions are kept), pnpm's and Yarn's whole (the YAML parser wants it all).
 const LOCKFILE_FACTOR: u64 = 16;
 
 /// A nested archive is read into memory: at most this many times the per-file limit (4 MiB by default).
@@ -151,6 +154,8 @@ struct Walker<'r, 'b, 'l> {
 
 impl Walker<'_, '_, '_> {
     fn tree(&mut self, host: &Path, system: &str, depth: usize) {
+        // The packages this directory's lockfiles pin, for the second lockfile of a project.
+        let mut pinned = HashSet::new();
         for (name, kind) in self.entries(host, system) {
             let Some(text) = name.to_str() else { continue };
             let (child_host, child) = (host.join(&name), join(system, text));
@@ -162,7 +167,7 @@ impl Walker<'_, '_, '_> {
             } else if kind.is_file() && LOCKFILES.contains(&text) {
                 // An installed node_modules beside it is read instead (the walk reaches it).
                 if !host.join("node_modules").is_dir() {
-                    self.lockfile(&child_host, &child);
+                    self.lockfile(&child_host, &child, text, &mut pinned);
                 }
             } else if kind.is_file() && is_executable(&child_host) {
                 self.binary(&child_host, &child);
@@ -359,18 +364,50 @@ impl Walker<'_, '_, '_> {
         }
     }
 
-    /// The packages an npm lockfile pins, read as a stream up to [`LOCKFILE_FACTOR`] times the per-file limit.
-    fn lockfile(&mut self, host: &Path, system: &str) {
+    /// The packages a lockfile (`name`, one of [`LOCKFILES`]) pins that no other lockfile of its directory listed,
+    /// read up to [`LOCKFILE_FACTOR`] times the per-file limit: a larger file is an error, never a partial list.
+    fn lockfile(&mut self, host: &Path, system: &str, name: &str, pinned: &mut HashSet<(String, String)>) {
         if !self.budget.take_file() {
             return;
         }
         let limit = self.budget.limits.max_file_bytes.saturating_mul(LOCKFILE_FACTOR);
-        let parsed = match std::fs::File::open(host).and_then(|file| Ok((file.metadata()?.len(), file))) {
+        let file = match std::fs::File::open(host).and_then(|file| Ok((file.metadata()?.len(), file))) {
             Ok((size, _)) if size > limit => Err(format!("lockfile of {size} bytes is over the limit of {limit}")),
-            Ok((_, file)) => lockfile::parse_package_lock(file.take(limit)),
+            Ok((_, file)) => Ok(file),
             Err(err) => return self.out.unreadable.push((system.to_string(), err)),
         };
-        self.push_all(PackageKind::Npm, "npm-package-lock", system, parsed);
+        let (format, parsed) = match name {
+            "pnpm-lock.yaml" => {
+                ("pnpm-lock", file.and_then(|f| whole(f, limit)).and_then(|d| pnpm::parse_pnpm_lock(&d)))
+            }
+            "yarn.lock" => {
+                let manifest = self.yarn_manifest(host, system);
+                (
+                    "yarn-lock",
+                    file.and_then(|f| whole(f, limit)).and_then(|d| yarn::parse_yarn_lock(&d, manifest.as_ref())),
+                )
+            }
+            _ => ("npm-package-lock", file.and_then(|file| lockfile::parse_package_lock(file.take(limit)))),
+        };
+        let parsed = parsed.map(|all| all.into_iter().filter(|p| pinned.insert((p.name.clone(), p.version.clone()))));
+        self.push_all(PackageKind::Npm, format, system, parsed.map(Iterator::collect));
+    }
+
+    /// The `package.json` beside a `yarn.lock`, which tells its development dependencies apart; one that cannot be
+    /// read is reported, and the lockfile is then read without it.
+    fn yarn_manifest(&mut self, lockfile_host: &Path, lockfile: &str) -> Option<yarn::Manifest> {
+        let host = lockfile_host.with_file_name("package.json");
+        let system = join(lockfile.rsplit_once('/').map_or("", |(dir, _)| dir), "package.json");
+        if !host.is_file() {
+            return None;
+        }
+        match yarn::Manifest::parse(&self.read(&host, &system)?) {
+            Ok(manifest) => Some(manifest),
+            Err(reason) => {
+                self.push(PackageKind::Npm, "yarn-lock", system, Err(reason));
+                None
+            }
+        }
     }
 
     /// One package per entry of a file that lists several (a binary's modules, an archive's artifacts).
@@ -426,6 +463,16 @@ impl Walker<'_, '_, '_> {
                 None
             }
         }
+    }
+}
+
+/// A lockfile's bytes, at most `limit` of them: a file that grew past it since its size was read is an error too.
+fn whole(file: std::fs::File, limit: u64) -> Result<Vec<u8>, String> {
+    let mut data = Vec::new();
+    match file.take(limit.saturating_add(1)).read_to_end(&mut data) {
+        Err(err) => Err(format!("reading: {err}")),
+        Ok(_) if data.len() as u64 > limit => Err(format!("lockfile grew over the limit of {limit} bytes")),
+        Ok(_) => Ok(data),
     }
 }
 
