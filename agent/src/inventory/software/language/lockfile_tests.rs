@@ -180,3 +180,62 @@ fn broken_yarn_and_pnpm_lockfiles_are_errors() {
     let conflict = [&classic[..line_5], b"<<<<<<< HEAD\n", &classic[line_5..]].concat();
     assert!(parse_yarn_lock(&conflict, None).unwrap_err().contains("merge conflict marker"));
 }
+
+#[test]
+fn yarn_and_pnpm_lockfiles_are_scanned_like_npm_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |from: &str, to: &str| {
+        let to = dir.path().join(to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(testdata(from), to).unwrap();
+    };
+    copy("yarn-classic/yarn.lock", "srv/shop/yarn.lock");
+    copy("yarn-classic/package.json", "srv/shop/package.json");
+    copy("pnpm-v6.0/pnpm-lock.yaml", "srv/api/pnpm-lock.yaml");
+    // A project moved from Yarn to pnpm that kept both lockfiles: each package once, from pnpm-lock.yaml (read
+    // first); its package.json is not valid JSON, which is reported, and yarn.lock then lists dev packages too.
+    copy("pnpm-v9.0/pnpm-lock.yaml", "srv/moved/pnpm-lock.yaml");
+    copy("yarn-berry/yarn.lock", "srv/moved/yarn.lock");
+    std::fs::write(dir.path().join("srv/moved/package.json"), b"{\"dependencies\": ").unwrap();
+    // Installed: not read.
+    copy("yarn-berry/yarn.lock", "srv/installed/yarn.lock");
+    std::fs::create_dir(dir.path().join("srv/installed/node_modules")).unwrap();
+
+    let root = SystemRoot::mounted(dir.path());
+    let mut errors = ErrorLog::new();
+    let mut software = collect(&root, &mut errors);
+    let paths = LanguageScan { paths: vec!["/srv".to_string()], ..LanguageScan::default() };
+    add_other_packages(&root, &paths, &mut software, &mut errors);
+    let from = |path: &str| {
+        let mut found: Vec<(String, String)> = software
+            .packages
+            .iter()
+            .filter(|p| p.kind == PackageKind::Npm && p.path.as_deref() == Some(path))
+            .map(|p| pair(&p.name, &p.version))
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(from("/srv/shop/yarn.lock"), expected("yarn-classic/expected.txt"));
+    assert_eq!(from("/srv/api/pnpm-lock.yaml"), expected("pnpm-v6.0/expected.txt"));
+    assert_eq!(from("/srv/moved/pnpm-lock.yaml"), expected("pnpm-v9.0/expected.txt"));
+    let moved = from("/srv/moved/yarn.lock");
+    assert!(
+        moved.contains(&pair("mocha", "10.2.0"))
+            && !moved.iter().any(|p| from("/srv/moved/pnpm-lock.yaml").contains(p))
+    );
+    assert!(software.packages.iter().all(|p| !p.path.as_deref().unwrap_or_default().starts_with("/srv/installed")));
+    let source = |format: &str| software.sources.iter().find(|s| s.format == format).unwrap();
+    assert_eq!((source("pnpm-lock").packages, source("pnpm-lock").complete), (132, true));
+    assert_eq!((source("yarn-lock").packages, source("yarn-lock").complete), (66 + moved.len() as u32, false));
+    assert!(errors.as_slice().iter().any(|e| e.message.contains("/srv/moved/package.json: not a package.json")));
+
+    // Over the limit (16 KiB here): an error, not the first part of the list.
+    let small = LanguageScan { paths: vec!["/srv/api".to_string()], max_file_bytes: 1024, ..LanguageScan::default() };
+    let mut software = collect(&root, &mut errors);
+    let mut errors = ErrorLog::new();
+    add_other_packages(&root, &small, &mut software, &mut errors);
+    assert!(software.packages.is_empty());
+    assert!(!software.sources.iter().find(|s| s.format == "pnpm-lock").unwrap().complete);
+    assert!(errors.as_slice().iter().any(|e| e.message.contains("lockfile of 32977 bytes is over the limit of 16384")));
+}
