@@ -26,7 +26,8 @@ use super::{LanguageScan, Parsed, auditable, gem, gobuild, jar, lockfile, npm, p
 /// pinned by more than one is listed once, from the first that pins it.
 const LOCKFILES: [&str; 4] = ["npm-shrinkwrap.json", "package-lock.json", "pnpm-lock.yaml", "yarn.lock"];
 /// A lockfile is read up to this many times the per-file limit (16 MiB by default): npm's as a stream (only the
-/// names and versions are kept), pnpm's and Yarn's whole (the YAML parser wants it all).
+/// names and versions are kept), pnpm's and Yarn's whole (the YAML parser wants it all). Parsing YAML takes about 12
+/// times the file's size at its peak (65 MB resident for a 5.4 MB `pnpm-lock.yaml`, measured), Yarn 1's about 3.
 const LOCKFILE_FACTOR: u64 = 16;
 
 /// A nested archive is read into memory: at most this many times the per-file limit (4 MiB by default).
