@@ -105,12 +105,21 @@ def dnf_seeds():
     return seeds + [("updateinfo.xml", updateinfo.group(0).encode())]
 
 
+def yarn_with_manifest():
+    """A yarn.lock, a NUL and the package.json beside it, as `fuzz::language` reads them (selector 1)."""
+    return [
+        (str(p.relative_to(ROOT)) + "+package.json", b"\x01" + p.read_bytes() + b"\x00" + (p.parent / "package.json").read_bytes())
+        for p in files(AGENT, "lang/**/yarn.lock")
+    ]
+
+
 def language_seeds():
     """Each file kind with the selector byte `fuzz::language` reads first."""
     lang = "lang/**/"
     return (
         raw(AGENT, lang + "METADATA", b"\x00") + raw(AGENT, lang + "PKG-INFO", b"\x00")
         + raw(AGENT, lang + "package.json", b"\x01") + raw(AGENT, lang + "package-lock.json", b"\x01")
+        + raw(AGENT, lang + "pnpm-lock.yaml", b"\x01") + raw(AGENT, lang + "yarn.lock", b"\x01") + yarn_with_manifest()
         + raw(AGENT, lang + "*.gemspec", b"\x02")
         + raw(AGENT, lang + "*.jar", b"\x03") + raw(AGENT, lang + "*.war", b"\x03")
         # The Rust fixture only: the Go one is 1.2 MB, and its section is seeded alone below.

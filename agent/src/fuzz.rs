@@ -116,6 +116,13 @@ pub fn language(data: &[u8]) {
         1 => {
             let _ = language::parse_package_json(rest);
             let _ = language::parse_package_lock(rest);
+            let _ = language::parse_pnpm_lock(rest);
+            // A yarn.lock, then after a NUL the package.json beside it.
+            let (lock, manifest) = match rest.iter().position(|b| *b == 0) {
+                Some(at) => (&rest[..at], language::Manifest::parse(&rest[at + 1..]).ok()),
+                None => (rest, None),
+            };
+            let _ = language::parse_yarn_lock(lock, manifest.as_ref());
         }
         2 => {
             let _ = language::parse_gemspec(rest);
