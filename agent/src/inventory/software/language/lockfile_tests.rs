@@ -230,12 +230,12 @@ fn yarn_and_pnpm_lockfiles_are_scanned_like_npm_ones() {
     assert_eq!((source("yarn-lock").packages, source("yarn-lock").complete), (66 + moved.len() as u32, false));
     assert!(errors.as_slice().iter().any(|e| e.message.contains("/srv/moved/package.json: not a package.json")));
 
-    // Over the limit (16 KiB here): an error, not the first part of the list.
+    // Over the limit (4 KiB here for a lockfile read whole): an error, not the first part of the list.
     let small = LanguageScan { paths: vec!["/srv/api".to_string()], max_file_bytes: 1024, ..LanguageScan::default() };
     let mut software = collect(&root, &mut errors);
     let mut errors = ErrorLog::new();
     add_other_packages(&root, &small, &mut software, &mut errors);
     assert!(software.packages.is_empty());
     assert!(!software.sources.iter().find(|s| s.format == "pnpm-lock").unwrap().complete);
-    assert!(errors.as_slice().iter().any(|e| e.message.contains("lockfile of 32977 bytes is over the limit of 16384")));
+    assert!(errors.as_slice().iter().any(|e| e.message.contains("lockfile of 32977 bytes is over the limit of 4096")));
 }

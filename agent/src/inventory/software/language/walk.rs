@@ -29,6 +29,9 @@ const LOCKFILES: [&str; 4] = ["npm-shrinkwrap.json", "package-lock.json", "pnpm-
 /// names and versions are kept), pnpm's and Yarn's whole (the YAML parser wants it all). Parsing YAML takes about 12
 /// times the file's size at its peak (65 MB resident for a 5.4 MB `pnpm-lock.yaml`, measured), Yarn 1's about 3.
 const LOCKFILE_FACTOR: u64 = 16;
+/// pnpm's and Yarn's lockfiles are read whole, so theirs is lower: 4 MiB by default keeps the parse near 50 MB at
+/// worst on a server whose agent otherwise stays under 16 MiB; a larger one is an error naming the limit.
+const WHOLE_LOCKFILE_FACTOR: u64 = 4;
 
 /// A nested archive is read into memory: at most this many times the per-file limit (4 MiB by default).
 const NESTED_ARCHIVE_FACTOR: u64 = 4;
@@ -371,7 +374,9 @@ impl Walker<'_, '_, '_> {
         if !self.budget.take_file() {
             return;
         }
-        let limit = self.budget.limits.max_file_bytes.saturating_mul(LOCKFILE_FACTOR);
+        let factor =
+            if name == "pnpm-lock.yaml" || name == "yarn.lock" { WHOLE_LOCKFILE_FACTOR } else { LOCKFILE_FACTOR };
+        let limit = self.budget.limits.max_file_bytes.saturating_mul(factor);
         let file = match std::fs::File::open(host).and_then(|file| Ok((file.metadata()?.len(), file))) {
             Ok((size, _)) if size > limit => Err(format!("lockfile of {size} bytes is over the limit of {limit}")),
             Ok((_, file)) => Ok(file),
