@@ -228,6 +228,7 @@ mod tests {
                 "/api/v1/rules",
                 "/api/v1/rules/reload",
                 "/api/v1/software",
+                "/api/v1/software/search",
                 "/api/v1/vulnerabilities",
                 "/api/v1/vulnerabilities/{id}",
                 "/healthz",
