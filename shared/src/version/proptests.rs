@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use super::{apk, dpkg, pep440, rpm, semver};
+use super::{apk, dpkg, pep440, rpm, rubygems, semver};
 
 /// Checks antisymmetry on every pair and transitivity on every triple of `items`.
 fn check_order<T: std::fmt::Debug>(items: &[T], cmp: impl Fn(&T, &T) -> Ordering) -> Result<(), TestCaseError> {
@@ -110,5 +110,20 @@ proptest! {
     #[test]
     fn pep440_with_legacy_is_a_total_order(items in vec("(\\PC{0,6}|[0-9a-z.+_-]{0,8})", 6)) {
         check_order(&items, str_cmp(pep440::compare_with_legacy))?;
+    }
+
+    /// Gem versions with zero segments, letter runs, `-` pre-releases and long numbers (what canonical segments and
+    /// the digit-length comparison must get right).
+    #[test]
+    fn rubygems_is_a_total_order(items in vec("[0-9]{1,3}(\\.(0|00|[0-9]{1,21}|[a-z]{1,3}[0-9]?)){0,4}(-[a-z0-9]{1,3})?", 6)) {
+        for v in &items {
+            prop_assert!(rubygems::is_valid(v), "{} rejected", v);
+        }
+        check_order(&items, |a: &String, b: &String| rubygems::compare(a, b).unwrap_or(Ordering::Equal))?;
+    }
+
+    #[test]
+    fn rubygems_never_panics(a in "\\PC{0,12}", b in "[0-9][0-9a-z.-]{0,8}") {
+        prop_assert_eq!(rubygems::compare(&a, &b).is_ok(), rubygems::is_valid(&a) && rubygems::is_valid(&b));
     }
 }
