@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use std::fmt::{self, Write as _};
 use std::path::Path;
 
-use muster_shared::version::{self, Ecosystem, apk, dpkg, pep440, rpm, rubygems, semver};
+use muster_shared::version::{self, Ecosystem, apk, dpkg, maven, pep440, rpm, rubygems, semver};
 
 /// How many disagreeing rows a failure message lists.
 const SHOWN: usize = 20;
@@ -310,4 +310,23 @@ fn osv_scalibr_rubygems_versions() -> TestResult {
 #[test]
 fn osv_scalibr_rubygems_versions_generated() -> TestResult {
     check_rubygems("osv-scalibr-rubygems-versions-generated.tsv", 4098)
+}
+
+/// Maven rows: the order in both directions.
+fn check_maven(table: &str, want_rows: usize) -> TestResult {
+    check_table(table, 3, want_rows, |_, f| {
+        let want = expected_order(f[2])?;
+        let (got, back) = (maven::compare(f[0], f[1]), maven::compare(f[1], f[0]));
+        if got == want && back == want.reverse() { Ok(()) } else { Err(format!("got {got:?}, want {want:?}")) }
+    })
+}
+
+#[test]
+fn osv_scalibr_maven_versions() -> TestResult {
+    check_maven("osv-scalibr-maven-versions.tsv", 102)
+}
+
+#[test]
+fn osv_scalibr_maven_versions_generated() -> TestResult {
+    check_maven("osv-scalibr-maven-versions-generated.tsv", 14752)
 }

@@ -19,6 +19,7 @@ pub fn osv_version_order(osv_ecosystem: &str) -> Option<Ecosystem> {
         "crates.io" | "npm" | "Go" => Some(Ecosystem::Semver),
         "PyPI" => Some(Ecosystem::Pep440),
         "RubyGems" => Some(Ecosystem::RubyGems),
+        "Maven" => Some(Ecosystem::Maven),
         _ => None,
     }
 }
@@ -44,14 +45,10 @@ pub fn package_order(kind: PackageKind) -> Option<Ecosystem> {
         PackageKind::Pypi => Some(Ecosystem::Pep440),
         PackageKind::Npm | PackageKind::Cargo | PackageKind::Go => Some(Ecosystem::Semver),
         PackageKind::Gem => Some(Ecosystem::RubyGems),
-        // Maven has a version order of its own that muster-shared does not implement yet: its packages are
-        // inventoried but not matched, rather than matched in a wrong order.
-        PackageKind::Pacman
-        | PackageKind::Maven
-        | PackageKind::Snap
-        | PackageKind::Flatpak
-        | PackageKind::Windows
-        | PackageKind::Msix => None,
+        PackageKind::Maven => Some(Ecosystem::Maven),
+        PackageKind::Pacman | PackageKind::Snap | PackageKind::Flatpak | PackageKind::Windows | PackageKind::Msix => {
+            None
+        }
     }
 }
 
@@ -297,7 +294,7 @@ mod tests {
         let go = Package::new(PackageKind::Go, "stdlib", "v1.19.8");
         assert_eq!(lookup_names(&go, None), vec![("stdlib".to_owned(), "1.19.8".to_owned())]);
         assert_eq!(lookup_names(&Package::new(PackageKind::Gem, "rack", "2.2.4"), None).len(), 1);
-        assert_eq!(package_order(PackageKind::Maven), None, "Maven's order is not implemented: not matched");
+        assert_eq!(package_order(PackageKind::Pacman), None, "Arch has no advisory ecosystem: not matched");
         let docker = ["/usr/libexec/docker/cli-plugins/docker-compose"];
         assert_eq!(
             language_remediation(PackageKind::Go, "stdlib", "1.22.7", &docker).as_deref(),

@@ -6,6 +6,7 @@
 
 pub mod apk;
 pub mod dpkg;
+pub mod maven;
 pub mod pep440;
 pub mod rpm;
 pub mod rubygems;
@@ -33,6 +34,8 @@ pub enum Ecosystem {
     Pep440,
     /// Ruby gems: `Gem::Version`.
     RubyGems,
+    /// Maven artifacts: the POM reference's version order.
+    Maven,
 }
 
 /// Why two versions could not be compared.
@@ -56,6 +59,7 @@ impl Ecosystem {
             "semver" | "npm" | "crates.io" | "cargo" | "go" => Ok(Self::Semver),
             "pep440" | "pypi" | "python" => Ok(Self::Pep440),
             "rubygems" | "gem" | "ruby" => Ok(Self::RubyGems),
+            "maven" | "java" => Ok(Self::Maven),
             _ => Err(VersionError::UnknownEcosystem(name.to_owned())),
         }
     }
@@ -69,6 +73,7 @@ impl Ecosystem {
             Self::Semver => "semver",
             Self::Pep440 => "pep440",
             Self::RubyGems => "rubygems",
+            Self::Maven => "maven",
         }
     }
 }
@@ -89,7 +94,7 @@ impl FromStr for Ecosystem {
 
 /// Compares two versions of one ecosystem.
 ///
-/// dpkg, rpm and apk order any string deterministically, as their tools do, so they never fail. SemVer (the 2.0.0
+/// dpkg, rpm, apk and Maven order any string deterministically, as their tools do, so they never fail. SemVer (the 2.0.0
 /// grammar, with a leading `v` allowed) and PEP 440 reject strings outside their grammar with
 /// [`VersionError::Invalid`]; see
 /// [`semver::compare_lenient`] and [`pep440::compare_with_legacy`] for the forgiving orders OSV tooling uses.
@@ -105,6 +110,7 @@ pub fn compare(eco: Ecosystem, a: &str, b: &str) -> Result<Ordering, VersionErro
         Ecosystem::Pep440 => {
             pep440::compare(a, b).map_err(|e| invalid(eco, if pep440::is_valid(a) { b } else { a }, e))
         }
+        Ecosystem::Maven => Ok(maven::compare(a, b)),
         Ecosystem::RubyGems => {
             rubygems::compare(a, b).map_err(|e| invalid(eco, if rubygems::is_valid(a) { b } else { a }, e))
         }
@@ -135,11 +141,12 @@ mod tests {
             ("pep440", Ecosystem::Pep440),
             ("PyPI", Ecosystem::Pep440),
             ("RubyGems", Ecosystem::RubyGems),
+            ("Maven", Ecosystem::Maven),
         ] {
             assert_eq!(Ecosystem::parse(name), Ok(eco), "{name}");
             assert_eq!(eco.name().parse::<Ecosystem>(), Ok(eco));
         }
-        assert_eq!(Ecosystem::parse("maven"), Err(VersionError::UnknownEcosystem("maven".to_owned())));
+        assert_eq!(Ecosystem::parse("nuget"), Err(VersionError::UnknownEcosystem("nuget".to_owned())));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use super::{apk, dpkg, pep440, rpm, rubygems, semver};
+use super::{apk, dpkg, maven, pep440, rpm, rubygems, semver};
 
 /// Checks antisymmetry on every pair and transitivity on every triple of `items`.
 fn check_order<T: std::fmt::Debug>(items: &[T], cmp: impl Fn(&T, &T) -> Ordering) -> Result<(), TestCaseError> {
@@ -125,5 +125,21 @@ proptest! {
     #[test]
     fn rubygems_never_panics(a in "\\PC{0,12}", b in "[0-9][0-9a-z.-]{0,8}") {
         prop_assert_eq!(rubygems::compare(&a, &b).is_ok(), rubygems::is_valid(&a) && rubygems::is_valid(&b));
+    }
+
+    /// Maven versions mixing numbers, known and unknown qualifiers, both separators and digit-letter transitions:
+    /// antisymmetric and reflexive. Not transitive, as Maven's own `ComparableVersion` is not: `9.alphaalpha <
+    /// 9alpha < 9`, yet an unknown qualifier after a dot sorts above the release, `9.alphaalpha > 9`.
+    #[test]
+    fn maven_is_antisymmetric(items in vec("[0-9]{1,2}([.-]?([0-9]{1,3}|alpha|beta|rc|cr|sp|snapshot|ga|final|[a-z]{1,2})){0,4}|\\PC{0,8}", 6)) {
+        for a in &items {
+            prop_assert_eq!(maven::compare(a, a), Ordering::Equal);
+            for b in &items {
+                prop_assert_eq!(maven::compare(a, b), maven::compare(b, a).reverse(), "{:?} vs {:?}", a, b);
+            }
+        }
+        prop_assert_eq!(maven::compare("9.alphaalpha", "9alpha"), Ordering::Less);
+        prop_assert_eq!(maven::compare("9alpha", "9"), Ordering::Less);
+        prop_assert_eq!(maven::compare("9.alphaalpha", "9"), Ordering::Greater);
     }
 }
