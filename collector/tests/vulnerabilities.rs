@@ -754,6 +754,12 @@ fn version_compare_prints_the_order() {
     assert_eq!(collector(&["version", "compare", "--ecosystem", "deb", "1:2.0-1", "2.0-1~bpo"]), (true, ">\n".into()));
     assert_eq!(collector(&["version", "compare", "--ecosystem", "deb", "2.0-1~bpo", "2.0-1"]), (true, "<\n".into()));
     assert_eq!(collector(&["version", "compare", "--ecosystem", "rpm", "1.0^git1", "1.0"]), (true, ">\n".into()));
+    // Rows of osv-scalibr's RubyGems and Maven tables (shared/testdata/version).
+    assert_eq!(
+        collector(&["version", "compare", "--ecosystem", "RubyGems", "3.0.0.beta4", "3.0.pre"]),
+        (true, "<\n".into())
+    );
+    assert_eq!(collector(&["version", "compare", "--ecosystem", "Maven", "1.0-SNAPSHOT", "1.0"]), (true, "<\n".into()));
     let (ok, json) = collector(&["version", "compare", "--ecosystem", "apk", "1.2_rc1", "1.2", "--format", "json"]);
     assert!(ok);
     let v: Value = serde_json::from_str(&json).unwrap();

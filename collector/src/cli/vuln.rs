@@ -49,7 +49,7 @@ pub enum VulnCommand {
 pub enum VersionCommand {
     /// Prints `<`, `=` or `>`: how version A orders against version B.
     Compare {
-        /// deb, rpm, apk, semver or pep440 (distribution and OSV names such as `Debian:12` work too).
+        /// deb, rpm, apk, semver, pep440, rubygems or maven (distribution and OSV names such as `Debian:12` work too).
         #[arg(long)]
         ecosystem: String,
         a: String,
