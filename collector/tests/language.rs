@@ -121,6 +121,10 @@ async fn a_distribution_copy_is_matched_through_the_distribution_only(h: Harness
     assert_eq!(semver["details"]["target_version"], "7.5.2");
     assert!(semver["remediation"].as_str().unwrap().starts_with("npm install semver@7.5.2 where "), "{semver}");
 
+    let cookie = crate::console::user(&h, "viewer", Role::Viewer).await;
+    let page = crate::console::get(&h, &format!("/hosts/{host}"), &cookie).await;
+    assert!(page.body.contains(&format!("idna (pypi, {pip_idna})")), "the host page names the copy");
+
     // pip upgrades idna: its finding resolves, the distribution's findings stay.
     let mut upgraded = report.clone();
     let software = upgraded.software.as_mut().unwrap();

@@ -238,7 +238,11 @@ pub async fn host(
                         Cell::link(&e.id, format!("/vulnerabilities/{}", encode(&e.id))),
                         Cell::badge(Badge::severity(&e.severity)),
                         Cell::text(if e.kev { "KEV" } else { "" }),
-                        Cell::text(&e.package),
+                        // Two copies of one library are two rows: where each was found tells them apart.
+                        Cell::text(match &e.path {
+                            Some(path) => format!("{} ({}, {path})", e.package, e.package_kind),
+                            None => e.package.clone(),
+                        }),
                         Cell::mono(&e.installed_version),
                         Cell::mono(e.fixed_version.clone().unwrap_or_else(|| "no fix yet".into())),
                         Cell::text(s(&e.summary)),
