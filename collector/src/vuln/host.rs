@@ -74,7 +74,7 @@ impl InstalledPackage {
     /// package's own ecosystem only, an OS package's distribution ecosystems of its order.
     pub fn looked_up_in(&self, ecosystem: &str, order: Option<Ecosystem>) -> bool {
         match self.ecosystem {
-            Some(own) => own == ecosystem,
+            Some(own) => self.order.is_some() && own == ecosystem,
             None => self.order.is_some() && order == self.order,
         }
     }
