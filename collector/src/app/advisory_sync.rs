@@ -288,9 +288,7 @@ async fn match_host_once(
     if !missing_ecos.is_empty() {
         state.warnings.push(format!("no advisories imported for {}", missing_ecos.join(", ")));
     }
-    let os_checked = profile.ecosystems.is_ok();
-    state.packages_checked =
-        profile.packages.iter().filter(|p| p.order.is_some() && (os_checked || p.ecosystem.is_some())).count() as u64;
+    state.packages_checked = profile.checked_packages().count() as u64;
     state.ecosystems = ecosystems.iter().filter(|e| available.contains(e.as_str())).cloned().collect();
     let keys = keyed::host_keys(&profile, &ecosystems);
 

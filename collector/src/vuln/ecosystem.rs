@@ -36,19 +36,17 @@ pub fn version_order(order: Ecosystem, a: &str, b: &str) -> Option<Ordering> {
     }
 }
 
-/// The version order of an installed package kind; pacman has no OSV ecosystem.
+/// The version order of an installed package kind; pacman has no OSV ecosystem. A language package's is its
+/// ecosystem's, so the two mappings cannot disagree.
 pub fn package_order(kind: PackageKind) -> Option<Ecosystem> {
+    if let Some(ecosystem) = language_ecosystem(kind) {
+        return osv_version_order(ecosystem);
+    }
     match kind {
         PackageKind::Deb => Some(Ecosystem::Deb),
         PackageKind::Rpm => Some(Ecosystem::Rpm),
         PackageKind::Apk => Some(Ecosystem::Apk),
-        PackageKind::Pypi => Some(Ecosystem::Pep440),
-        PackageKind::Npm | PackageKind::Cargo | PackageKind::Go => Some(Ecosystem::Semver),
-        PackageKind::Gem => Some(Ecosystem::RubyGems),
-        PackageKind::Maven => Some(Ecosystem::Maven),
-        PackageKind::Pacman | PackageKind::Snap | PackageKind::Flatpak | PackageKind::Windows | PackageKind::Msix => {
-            None
-        }
+        _ => None,
     }
 }
 

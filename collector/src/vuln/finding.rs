@@ -125,13 +125,7 @@ pub fn match_host<'a>(db: &'a AdvisoryDb, matcher: &mut Matcher, host: &'a HostP
     // Ids already reported for the current package, kept only when it can match through several sources.
     let mut seen: HashSet<*const Advisory> = HashSet::new();
     let several_ecosystems = ecosystems.len() > 1;
-    for pkg in &host.packages {
-        if pkg.order.is_none() {
-            continue;
-        }
-        if pkg.ecosystem.is_none() && host.ecosystems.is_err() {
-            continue;
-        }
+    for pkg in host.checked_packages() {
         result.packages_checked += 1;
         let remember = several_ecosystems || pkg.lookups.len() > 1;
         seen.clear();

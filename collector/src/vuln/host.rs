@@ -125,6 +125,13 @@ impl HostProfile {
         fix_state(&input, candidate)
     }
 
+    /// The packages matching checks: those with a version order, and OS packages only when the host's OS maps to
+    /// advisory ecosystems. One rule for the offline scan and the collector's count.
+    pub fn checked_packages(&self) -> impl Iterator<Item = &InstalledPackage> {
+        let os_checked = self.ecosystems.is_ok();
+        self.packages.iter().filter(move |p| p.order.is_some() && (os_checked || p.ecosystem.is_some()))
+    }
+
     /// The language ecosystems whose advisories concern this host's own (not OS-provided) language packages.
     pub fn language_ecosystems(&self) -> std::collections::BTreeSet<&'static str> {
         self.packages.iter().filter(|p| p.order.is_some()).filter_map(|p| p.ecosystem).collect()
