@@ -66,7 +66,7 @@ fn report(os_id: &str, version_id: &str, kernel: Option<&str>, packages: Vec<Pac
             kernel_release: kernel.map(Into::into),
             ..Os::default()
         }),
-        software: Some(Software { sources: vec![], packages, listeners: vec![] }),
+        software: Some(Software { sources: vec![], packages, ..Software::default() }),
         patches: None,
         checks: None,
         errors: vec![],

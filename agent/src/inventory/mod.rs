@@ -1,6 +1,7 @@
 //! Builds a `v1` report by running each requested section's collector; a failing section never stops the others.
 
 pub mod accounts;
+pub mod containers;
 pub mod hardware;
 pub mod host;
 pub mod os;

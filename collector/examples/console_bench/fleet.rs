@@ -442,7 +442,7 @@ impl HostPlan {
             packages: packages.len() as u32,
             complete: true,
         }];
-        r.software = Some(Software { sources, packages, listeners: Vec::new() });
+        r.software = Some(Software { sources, packages, ..Software::default() });
         for c in r.checks.iter_mut().flatten() {
             c.status = match rng.below(1000) {
                 0..150 => CheckStatus::Fail,

@@ -3,12 +3,14 @@
 //! Every optional field is absent when it could not be read; the reason is then recorded in [`Report::errors`], so
 //! a missing value is never confused with an empty one.
 
+mod containers;
 mod disposal;
 mod hardware;
 mod report;
 mod software;
 mod transport;
 
+pub use containers::*;
 pub use disposal::*;
 pub use hardware::*;
 pub use report::*;

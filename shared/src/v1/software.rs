@@ -12,6 +12,13 @@ pub struct Software {
     /// loopback. Read from a running Linux system only; absent from older agents and from a mounted root.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<Listener>,
+    /// Container images the host's engines hold (Docker, Podman), each with its own OS and packages. Absent from older
+    /// agents and where no engine state exists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub container_images: Vec<super::ContainerImage>,
+    /// The containers of those engines, running or stopped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<super::Container>,
 }
 
 /// One listening socket and the program behind it.

@@ -51,7 +51,7 @@ fn installed_from_status(text: &str) -> Software {
             publisher: None,
         });
     }
-    Software { sources: Vec::new(), packages, listeners: Vec::new() }
+    Software { sources: Vec::new(), packages, ..Software::default() }
 }
 
 fn copy_tree(from: &Path, to: &Path) {

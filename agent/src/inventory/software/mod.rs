@@ -116,7 +116,8 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Software {
 }
 
 /// Adds what other package managers installed under `root` to a software section read by [`collect`]: language
-/// packages ([`language`]), snaps ([`snap`]) and flatpaks ([`flatpak`]); and, on a running system, the listening
+/// packages ([`language`]), snaps ([`snap`]), flatpaks ([`flatpak`]) and container images and containers
+/// ([`crate::inventory::containers`]); and, on a running system, the listening
 /// sockets and their programs ([`listeners`]), whose owners are looked up with the language packages'.
 pub fn add_other_packages(root: &SystemRoot, scan: &LanguageScan, software: &mut Software, errors: &mut ErrorLog) {
     if cfg!(windows) && root.is_live() {
@@ -128,6 +129,9 @@ pub fn add_other_packages(root: &SystemRoot, scan: &LanguageScan, software: &mut
     software.listeners = listeners;
     snap::probe(root, &mut found, errors);
     flatpak::probe(root, &mut found);
+    let containers = crate::inventory::containers::probe(root, errors);
+    software.container_images = containers.images;
+    software.containers = containers.containers;
     let more = assemble(found, errors);
     software.sources.extend(more.sources);
     software.packages.extend(more.packages);

@@ -1,0 +1,165 @@
+//! An image's files seen through its layers, top layer first, as the union filesystem would show them: whiteouts
+//! hide what lower layers hold, and symbolic links resolve inside the image, never onto the host.
+//!
+//! Only the few files an inventory needs are looked up (os-release, the package databases), so the image is never
+//! mounted or unpacked.
+
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
+
+use muster_shared::v1::{Os, PackageKind, PackageSource};
+
+use crate::inventory::os::{os_from_release, parse_os_release};
+use crate::inventory::software::{
+    DbError, DpkgFlavor, Listing, RpmDbFormat, parse_apk_installed, parse_dpkg_status, read_rpmdb,
+};
+
+/// overlayfs marks a file deleted in an upper layer by a character device 0:0 with its name, the OCI layer format
+/// by an empty `.wh.<name>` beside it; a directory whose lower contents are hidden holds `.wh..wh..opq`.
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_MARKER: &str = ".wh..wh..opq";
+const MAX_LINKS: usize = 40;
+
+/// The layer directories of one image, top (newest) first; each is the layer's own files as its driver stores them.
+#[derive(Debug, Clone)]
+pub struct Layers {
+    dirs: Vec<PathBuf>,
+}
+
+impl Layers {
+    pub fn new(top_first: Vec<PathBuf>) -> Layers {
+        Layers { dirs: top_first }
+    }
+
+    /// Where the file the image shows at `image_path` is stored, or `None` when the image has no such file.
+    pub fn find(&self, image_path: &str) -> Option<PathBuf> {
+        let mut pending: Vec<OsString> = parts(Path::new(image_path)).into_iter().rev().collect();
+        let mut resolved: Vec<OsString> = Vec::new();
+        let mut links = 0;
+        let mut found = None;
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                resolved.pop();
+                continue;
+            }
+            resolved.push(part);
+            let path: PathBuf = resolved.iter().collect();
+            let (stored, meta) = self.entry(&path)?;
+            if meta.file_type().is_symlink() {
+                links += 1;
+                if links > MAX_LINKS {
+                    return None;
+                }
+                let target = std::fs::read_link(&stored).ok()?;
+                resolved.pop();
+                if target.is_absolute() {
+                    resolved.clear();
+                }
+                pending.extend(parts(&target).into_iter().rev());
+                found = None;
+            } else {
+                found = Some(stored);
+            }
+        }
+        found
+    }
+
+    /// The topmost layer's entry for `path` (relative to the image root), unless an upper layer deleted it.
+    fn entry(&self, path: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        let parent = path.parent().unwrap_or(Path::new(""));
+        for dir in &self.dirs {
+            let stored = dir.join(path);
+            if let Ok(meta) = std::fs::symlink_metadata(&stored) {
+                return (!is_whiteout_device(&meta)).then_some((stored, meta));
+            }
+            if dir.join(parent).join(format!("{WHITEOUT_PREFIX}{name}")).exists()
+                || dir.join(parent).join(OPAQUE_MARKER).exists()
+            {
+                return None;
+            }
+        }
+        None
+    }
+}
+
+#[cfg(unix)]
+fn is_whiteout_device(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+#[cfg(not(unix))]
+fn is_whiteout_device(_meta: &std::fs::Metadata) -> bool {
+    false
+}
+
+fn parts(path: &Path) -> Vec<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(part) => Some(part.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The image's operating system from its os-release (`/etc/os-release`, else `/usr/lib/os-release`).
+pub fn image_os(layers: &Layers) -> Option<Os> {
+    ["/etc/os-release", "/usr/lib/os-release"].into_iter().find_map(|path| {
+        let text = std::fs::read_to_string(layers.find(path)?).ok()?;
+        Some(Os { source: Some(path.to_string()), ..os_from_release(&parse_os_release(&text)) })
+    })
+}
+
+/// How a package database inside an image is read.
+#[derive(Clone, Copy)]
+enum Reader {
+    Dpkg,
+    Apk,
+    Rpm(RpmDbFormat),
+}
+
+/// The package databases looked for in an image, paths as the image shows them. rpm's come in the order its
+/// backends superseded each other, as on a host; only the first found of those is read.
+const DATABASES: [(&str, PackageKind, &str, Reader); 8] = [
+    ("/var/lib/dpkg/status", PackageKind::Deb, "dpkg-status", Reader::Dpkg),
+    ("/lib/apk/db/installed", PackageKind::Apk, "apk-installed", Reader::Apk),
+    ("/usr/lib/sysimage/rpm/rpmdb.sqlite", PackageKind::Rpm, "rpmdb-sqlite", Reader::Rpm(RpmDbFormat::Sqlite)),
+    ("/var/lib/rpm/rpmdb.sqlite", PackageKind::Rpm, "rpmdb-sqlite", Reader::Rpm(RpmDbFormat::Sqlite)),
+    ("/usr/lib/sysimage/rpm/Packages.db", PackageKind::Rpm, "rpmdb-ndb", Reader::Rpm(RpmDbFormat::Ndb)),
+    ("/var/lib/rpm/Packages.db", PackageKind::Rpm, "rpmdb-ndb", Reader::Rpm(RpmDbFormat::Ndb)),
+    ("/usr/lib/sysimage/rpm/Packages", PackageKind::Rpm, "rpmdb-bdb", Reader::Rpm(RpmDbFormat::BerkeleyDb)),
+    ("/var/lib/rpm/Packages", PackageKind::Rpm, "rpmdb-bdb", Reader::Rpm(RpmDbFormat::BerkeleyDb)),
+];
+
+/// Every package database the image holds, read; `/var/lib/rpm` is often a link to `/usr/lib/sysimage/rpm`, so one
+/// stored file is read once.
+pub fn image_packages(layers: &Layers) -> Vec<(PackageSource, Listing)> {
+    let mut found: Vec<(PackageSource, Listing)> = Vec::new();
+    let mut read: Vec<PathBuf> = Vec::new();
+    let mut rpm_found = false;
+    for (path, kind, format, reader) in DATABASES {
+        if kind == PackageKind::Rpm && rpm_found {
+            continue;
+        }
+        let Some(stored) = layers.find(path) else { continue };
+        if read.contains(&stored) {
+            continue;
+        }
+        let listing = match reader {
+            Reader::Rpm(format) => read_rpmdb(&stored, format),
+            Reader::Dpkg | Reader::Apk => match std::fs::read(&stored) {
+                Ok(data) if matches!(reader, Reader::Dpkg) => parse_dpkg_status(&data, DpkgFlavor::Status),
+                Ok(data) => parse_apk_installed(&data),
+                Err(err) => Listing { packages: Vec::new(), problems: vec![DbError::Io(err)] },
+            },
+        };
+        rpm_found |= kind == PackageKind::Rpm;
+        read.push(stored);
+        let source =
+            PackageSource { kind, path: path.to_string(), format: format.to_string(), packages: 0, complete: false };
+        found.push((source, listing));
+    }
+    found
+}

@@ -1,0 +1,291 @@
+//! Container images and containers of the host's engines (Docker, Podman), read from their state on disk so a
+//! mounted root (`--root`) is inventoried the same way as a running host and no daemon is ever asked.
+//!
+//! Each image is described as a machine of its own: its OS from the os-release its layers hold and its packages
+//! from the package databases in them ([`layers`]). A layer that cannot be read makes the image's lists incomplete
+//! and the error log says so; it never passes for a smaller image.
+
+pub mod docker;
+mod layers;
+pub mod podman;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use muster_shared::v1::{Container, ContainerEngine, ContainerImage, ErrorKind, PackageSource, SectionName};
+
+pub use layers::{Layers, image_os, image_packages};
+
+use crate::inventory::software::Listing;
+use crate::root::{ErrorLog, SystemRoot};
+
+const DOCKER_DATA_ROOT: &str = "/var/lib/docker";
+const DOCKER_DAEMON_CONFIG: &str = "/etc/docker/daemon.json";
+const PODMAN_GRAPH_ROOT: &str = "/var/lib/containers/storage";
+const PODMAN_STORAGE_CONF: &str = "/etc/containers/storage.conf";
+/// A rootless user's store, below the home directory.
+const PODMAN_USER_STORE: &str = ".local/share/containers/storage";
+/// containers/storage drivers whose layers are plain directories.
+const PODMAN_DRIVERS: [&str; 2] = ["overlay", "vfs"];
+/// A build host can hold thousands of images; past this many per store the rest are counted, not read.
+const MAX_IMAGES_PER_STORE: usize = 1000;
+const MAX_PROBLEMS_PER_IMAGE: usize = 3;
+
+/// What the engines hold.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub images: Vec<ContainerImage>,
+    pub containers: Vec<Container>,
+}
+
+/// Reads every engine's state found under `root`; an engine that is not installed adds nothing and no error.
+pub fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Found {
+    let mut found = Found::default();
+    let docker_root = root
+        .read(DOCKER_DAEMON_CONFIG)
+        .ok()
+        .and_then(|d| docker::parse_data_root(&d))
+        .unwrap_or_else(|| DOCKER_DATA_ROOT.to_string());
+    read_docker(root, &docker_root, &mut found, errors);
+    for store in podman_stores(root) {
+        read_podman(root, &store, &mut found, errors);
+    }
+    found.images.sort_by(|a, b| (a.engine, &a.id).cmp(&(b.engine, &b.id)));
+    found.containers.sort_by(|a, b| (a.engine, &a.name, &a.id).cmp(&(b.engine, &b.name, &b.id)));
+    found
+}
+
+fn record(errors: &mut ErrorLog, item: impl Into<String>, kind: ErrorKind, message: impl Into<String>) {
+    errors.record(SectionName::Software, item, kind, message);
+}
+
+/// Reads a JSON state file with `parse`; a file that is absent yields `None` silently, one that cannot be read or
+/// parsed yields `None` and an error naming it.
+fn state_file<T, E: std::fmt::Display>(
+    root: &SystemRoot,
+    path: &str,
+    errors: &mut ErrorLog,
+    parse: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> Option<T> {
+    match root.read(path) {
+        Ok(data) => match parse(&data) {
+            Ok(value) => Some(value),
+            Err(err) => {
+                record(errors, path, ErrorKind::Parse, err.to_string());
+                None
+            }
+        },
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => {
+            errors.io(SectionName::Software, path, &err);
+            None
+        }
+    }
+}
+
+fn dir_names(root: &SystemRoot, path: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.path(path))
+        .map(|entries| entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn read_docker(root: &SystemRoot, data_root: &str, found: &mut Found, errors: &mut ErrorLog) {
+    if !root.path(data_root).is_dir() {
+        return;
+    }
+    if let Err(err) = std::fs::read_dir(root.path(data_root)) {
+        errors.io(SectionName::Software, data_root, &err);
+        return;
+    }
+    let mut used: Vec<String> = Vec::new();
+    for id in dir_names(root, &format!("{data_root}/containers")) {
+        let path = format!("{data_root}/containers/{id}/config.v2.json");
+        if let Some(container) = state_file(root, &path, errors, docker::parse_container) {
+            used.push(container.image_id.clone());
+            found.containers.push(container);
+        }
+    }
+    for driver in dir_names(root, &format!("{data_root}/image")) {
+        let store = format!("{data_root}/image/{driver}");
+        let Some(mut images) =
+            state_file(root, &format!("{store}/repositories.json"), errors, docker::parse_repositories)
+        else {
+            continue;
+        };
+        // An untagged image a container still runs from is as much on the host as a tagged one.
+        for id in &used {
+            if root.exists(format!("{store}/imagedb/content/{}", id.replace(':', "/"))) {
+                images.entry(id.clone()).or_default();
+            }
+        }
+        let total = images.len();
+        for (id, (tags, digests)) in images.into_iter().take(MAX_IMAGES_PER_STORE) {
+            let config_path = format!("{store}/imagedb/content/{}", id.replace(':', "/"));
+            let config = state_file(root, &config_path, errors, docker::parse_image_config);
+            let layers = config.as_ref().map_or(Err("its configuration could not be read".to_string()), |c| {
+                docker_layers(root, data_root, &driver, &store, &c.diff_ids)
+            });
+            let mut image = ContainerImage {
+                engine: ContainerEngine::Docker,
+                id,
+                tags,
+                digests,
+                created: config.as_ref().and_then(|c| c.created),
+                platform: config.and_then(|c| c.platform),
+                os: None,
+                sources: Vec::new(),
+                packages: Vec::new(),
+            };
+            describe(&mut image, layers, errors);
+            found.images.push(image);
+        }
+        truncated(errors, &store, total);
+    }
+}
+
+fn truncated(errors: &mut ErrorLog, store: &str, total: usize) {
+    if total > MAX_IMAGES_PER_STORE {
+        record(
+            errors,
+            store,
+            ErrorKind::Truncated,
+            format!("{total} images; the first {MAX_IMAGES_PER_STORE} were read"),
+        );
+    }
+}
+
+/// The image's layer directories, top first, through `layerdb` (chain id → cache id → the driver's directory).
+fn docker_layers(
+    root: &SystemRoot,
+    data_root: &str,
+    driver: &str,
+    store: &str,
+    diff_ids: &[String],
+) -> Result<Layers, String> {
+    if diff_ids.is_empty() {
+        return Err("its configuration lists no layers".to_string());
+    }
+    let mut dirs = Vec::with_capacity(diff_ids.len());
+    for chain_id in docker::chain_ids(diff_ids).iter().rev() {
+        let cache_path = format!("{store}/layerdb/{}/cache-id", chain_id.replace(':', "/"));
+        let cache_id = root.read_to_string(&cache_path).map_err(|e| format!("{cache_path}: {e}"))?;
+        let dir = docker::layer_dir(&root.path(data_root), driver, cache_id.trim())
+            .ok_or_else(|| format!("layers of the {driver} storage driver are not read"))?;
+        dirs.push(existing_dir(dir)?);
+    }
+    Ok(Layers::new(dirs))
+}
+
+fn existing_dir(dir: PathBuf) -> Result<PathBuf, String> {
+    match std::fs::read_dir(&dir) {
+        Ok(_) => Ok(dir),
+        Err(err) => Err(format!("layer {}: {err}", dir.display())),
+    }
+}
+
+/// Root's store (or the one `storage.conf` names) and every user's rootless store.
+fn podman_stores(root: &SystemRoot) -> Vec<String> {
+    let configured = root.read_to_string(PODMAN_STORAGE_CONF).ok().and_then(|t| podman::parse_storage_conf(&t).0);
+    let mut stores = vec![configured.unwrap_or_else(|| PODMAN_GRAPH_ROOT.to_string())];
+    stores.push(format!("/root/{PODMAN_USER_STORE}"));
+    for user in dir_names(root, "/home") {
+        stores.push(format!("/home/{user}/{PODMAN_USER_STORE}"));
+    }
+    stores.retain(|s| root.path(s).is_dir());
+    stores.dedup();
+    stores
+}
+
+fn read_podman(root: &SystemRoot, store: &str, found: &mut Found, errors: &mut ErrorLog) {
+    for driver in PODMAN_DRIVERS {
+        let images_path = format!("{store}/{driver}-images/images.json");
+        let Some(images) = state_file(root, &images_path, errors, podman::parse_images) else { continue };
+        let parents = state_file(root, &format!("{store}/{driver}-layers/layers.json"), errors, podman::parse_layers)
+            .unwrap_or_default();
+        let total = images.len();
+        for stored in images.into_iter().take(MAX_IMAGES_PER_STORE) {
+            let config_path = format!("{store}/{driver}-images/{}/{}", stored.id, podman::config_file_name(&stored.id));
+            let config = state_file(root, &config_path, errors, docker::parse_image_config);
+            let layers = podman_layers(root, store, driver, stored.layer.as_deref(), &parents);
+            let mut image = ContainerImage {
+                engine: ContainerEngine::Podman,
+                id: podman::prefixed(&stored.id),
+                digests: stored.repo_digests(),
+                tags: stored.names,
+                created: config.as_ref().and_then(|c| c.created).or(stored.created),
+                platform: config.and_then(|c| c.platform),
+                os: None,
+                sources: Vec::new(),
+                packages: Vec::new(),
+            };
+            describe(&mut image, layers, errors);
+            found.images.push(image);
+        }
+        truncated(errors, store, total);
+        let containers_path = format!("{store}/{driver}-containers/containers.json");
+        if let Some(containers) = state_file(root, &containers_path, errors, podman::parse_containers) {
+            found.containers.extend(containers);
+        }
+    }
+}
+
+fn podman_layers(
+    root: &SystemRoot,
+    store: &str,
+    driver: &str,
+    top: Option<&str>,
+    parents: &BTreeMap<String, Option<String>>,
+) -> Result<Layers, String> {
+    let top = top.ok_or_else(|| "images.json names no top layer".to_string())?;
+    let (chain, whole) = podman::layer_chain(top, parents);
+    if !whole {
+        return Err(format!("the chain below layer {top} is not in layers.json"));
+    }
+    let dirs = chain
+        .iter()
+        .map(|id| {
+            let rel =
+                if driver == "vfs" { format!("{store}/vfs/dir/{id}") } else { format!("{store}/{driver}/{id}/diff") };
+            existing_dir(root.path(rel))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Layers::new(dirs))
+}
+
+/// Fills in the image's OS and packages from its layers, or records why they could not be read.
+fn describe(image: &mut ContainerImage, layers: Result<Layers, String>, errors: &mut ErrorLog) {
+    let item = format!("{} image {}", image.engine.as_str(), short_id(&image.id));
+    let layers = match layers {
+        Ok(layers) => layers,
+        Err(reason) => {
+            record(errors, item, ErrorKind::NotAvailable, format!("OS and packages not read: {reason}"));
+            return;
+        }
+    };
+    image.os = image_os(&layers);
+    for (mut source, listing) in image_packages(&layers) {
+        note_problems(errors, &item, &source, &listing);
+        source.packages = u32::try_from(listing.packages.len()).unwrap_or(u32::MAX);
+        source.complete = listing.is_complete();
+        image.sources.push(source);
+        image.packages.extend(listing.packages);
+    }
+    image.packages.sort_by(|a, b| (a.kind, &a.name, &a.arch, &a.version).cmp(&(b.kind, &b.name, &b.arch, &b.version)));
+}
+
+fn note_problems(errors: &mut ErrorLog, item: &str, source: &PackageSource, listing: &Listing) {
+    for problem in listing.problems.iter().take(MAX_PROBLEMS_PER_IMAGE) {
+        record(errors, format!("{item}: {}", source.path), ErrorKind::Parse, problem.to_string());
+    }
+}
+
+/// The first 12 hex digits, as `docker images` shows an id.
+fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.get(..12).unwrap_or(hex)
+}

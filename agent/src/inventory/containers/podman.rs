@@ -1,0 +1,162 @@
+//! Podman's (containers/storage) state under its graph root: `<driver>-images/images.json` with each image's
+//! configuration beside it, `<driver>-layers/layers.json` for the layer chain, and
+//! `<driver>-containers/containers.json`. Root's store is `/var/lib/containers/storage` (or `graphroot` of
+//! `/etc/containers/storage.conf`); each user's rootless store is `~/.local/share/containers/storage`.
+//!
+//! Whether a container runs is kept in libpod's own database (BoltDB or SQLite), not in these files, so Podman
+//! containers are reported without a state.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use muster_shared::v1::{Container, ContainerEngine};
+use serde::Deserialize;
+
+/// One image of `images.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StoredImage {
+    pub id: String,
+    /// The manifest digest it was pulled by.
+    #[serde(default)]
+    pub digest: Option<String>,
+    /// Later versions list every manifest digest.
+    #[serde(default)]
+    pub digests: Vec<String>,
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Its top layer's id.
+    #[serde(default)]
+    pub layer: Option<String>,
+    #[serde(default)]
+    pub created: Option<DateTime<Utc>>,
+}
+
+impl StoredImage {
+    /// The repository digests it is known by (`<repository>@<digest>` for each name's repository).
+    pub fn repo_digests(&self) -> Vec<String> {
+        let mut digests: Vec<&String> = self.digest.iter().chain(&self.digests).collect();
+        digests.sort();
+        digests.dedup();
+        let mut out = Vec::new();
+        for name in &self.names {
+            let repo = repository(name);
+            for digest in &digests {
+                out.push(format!("{repo}@{digest}"));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// A reference's repository: everything before the tag (a `:` after the last `/`) or the digest.
+fn repository(reference: &str) -> &str {
+    let reference = reference.split('@').next().unwrap_or(reference);
+    match reference.rfind(':') {
+        Some(colon) if !reference[colon..].contains('/') => &reference[..colon],
+        _ => reference,
+    }
+}
+
+pub fn parse_images(data: &[u8]) -> Result<Vec<StoredImage>, serde_json::Error> {
+    serde_json::from_slice(data)
+}
+
+/// Each layer's parent (`None` for a bottom layer), from `layers.json`.
+pub fn parse_layers(data: &[u8]) -> Result<BTreeMap<String, Option<String>>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Layer {
+        id: String,
+        #[serde(default)]
+        parent: Option<String>,
+    }
+    let layers: Vec<Layer> = serde_json::from_slice(data)?;
+    Ok(layers.into_iter().map(|l| (l.id, l.parent.filter(|p| !p.is_empty()))).collect())
+}
+
+/// The chain from `top` down to the bottom layer; stops (returning what it has, and `false`) at a layer
+/// `layers.json` does not list or at a loop.
+pub fn layer_chain(top: &str, parents: &BTreeMap<String, Option<String>>) -> (Vec<String>, bool) {
+    let mut chain = vec![top.to_string()];
+    let mut current = top;
+    loop {
+        match parents.get(current) {
+            None => return (chain, false),
+            Some(None) => return (chain, true),
+            Some(Some(parent)) => {
+                if chain.iter().any(|l| l == parent) {
+                    return (chain, false);
+                }
+                chain.push(parent.clone());
+                current = parent;
+            }
+        }
+    }
+}
+
+/// The file name an image's configuration is stored under beside `images.json`: `=` and the base64 of its key,
+/// which for the configuration is `sha256:<image id>`.
+pub fn config_file_name(image_id: &str) -> String {
+    format!("={}", base64::engine::general_purpose::STANDARD.encode(format!("sha256:{image_id}")))
+}
+
+/// The containers of `containers.json`.
+pub fn parse_containers(data: &[u8]) -> Result<Vec<Container>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Stored {
+        id: String,
+        #[serde(default)]
+        names: Vec<String>,
+        image: String,
+        /// A JSON document inside the JSON, written by libpod.
+        #[serde(default)]
+        metadata: Option<String>,
+        #[serde(default)]
+        created: Option<DateTime<Utc>>,
+    }
+    #[derive(Deserialize, Default)]
+    struct Metadata {
+        #[serde(rename = "image-name")]
+        image_name: Option<String>,
+    }
+    let stored: Vec<Stored> = serde_json::from_slice(data)?;
+    Ok(stored
+        .into_iter()
+        .map(|c| {
+            let metadata: Metadata =
+                c.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default();
+            Container {
+                engine: ContainerEngine::Podman,
+                name: c.names.first().cloned().unwrap_or_else(|| c.id.chars().take(12).collect()),
+                image_id: prefixed(&c.image),
+                id: c.id,
+                image: metadata.image_name.filter(|n| !n.is_empty()),
+                created: c.created,
+                state: None,
+            }
+        })
+        .collect())
+}
+
+/// containers/storage writes image ids as bare hex; Docker and the report use `sha256:<hex>`.
+pub fn prefixed(id: &str) -> String {
+    if id.contains(':') { id.to_string() } else { format!("sha256:{id}") }
+}
+
+/// The graph root `/etc/containers/storage.conf` sets (`[storage] graphroot = "..."`) and its driver.
+pub fn parse_storage_conf(text: &str) -> (Option<String>, Option<String>) {
+    #[derive(Deserialize, Default)]
+    struct Conf {
+        #[serde(default)]
+        storage: Storage,
+    }
+    #[derive(Deserialize, Default)]
+    struct Storage {
+        graphroot: Option<String>,
+        driver: Option<String>,
+    }
+    let conf: Conf = toml::from_str(text).unwrap_or_default();
+    (conf.storage.graphroot.filter(|p| p.starts_with('/')), conf.storage.driver.filter(|d| !d.is_empty()))
+}

@@ -1,0 +1,72 @@
+//! Container engines' images and containers on a host: child assets of the host, each image with its own OS and
+//! package list so it can be matched like a machine of its own.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Os, Package, PackageSource};
+
+/// The engine whose state an image or container was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerEngine {
+    Docker,
+    Podman,
+}
+
+impl ContainerEngine {
+    /// The wire name, `docker` or `podman`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerEngine::Docker => "docker",
+            ContainerEngine::Podman => "podman",
+        }
+    }
+}
+
+/// One image an engine holds: tagged, pulled by digest, or used by a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerImage {
+    pub engine: ContainerEngine,
+    /// The image id, `sha256:<hex>` (the digest of its configuration).
+    pub id: String,
+    /// Names it is tagged with, e.g. `docker.io/library/nginx:1.27`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Repository digests it was pulled or pushed by, e.g. `registry.example/web@sha256:<hex>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digests: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<DateTime<Utc>>,
+    /// The image's platform as its configuration says, e.g. `linux/amd64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The image's own operating system, from the os-release file of its layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<Os>,
+    /// The package databases read from the layers (paths inside the image); `complete: false` when a layer could not
+    /// be read, so a partial list is never taken for the whole image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<PackageSource>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<Package>,
+}
+
+/// One container, running or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    pub engine: ContainerEngine,
+    pub id: String,
+    pub name: String,
+    /// The id of the image it was created from ([`ContainerImage::id`]).
+    pub image_id: String,
+    /// The image as it was named when the container was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<DateTime<Utc>>,
+    /// `running`, `paused`, `restarting`, `exited`, `created` or `dead`; absent where the engine keeps it outside the
+    /// files read (Podman's state database).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
