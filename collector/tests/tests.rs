@@ -14,6 +14,7 @@ mod console_browser;
 mod console_enrolments;
 mod console_pages;
 mod console_store;
+mod containers;
 mod disposal;
 mod enroll;
 mod faults;

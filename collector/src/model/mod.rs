@@ -149,6 +149,55 @@ pub struct StoredSoftware {
     /// Absent from sections stored before sockets were kept, and from agents that do not report them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<muster_shared::v1::Listener>,
+    /// The host's container images, the host's child assets. Absent from older sections and agents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub container_images: Vec<StoredImage>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<muster_shared::v1::Container>,
+}
+
+/// A container image as the host's section keeps it: what identifies it, its OS and how many packages its layers
+/// hold. Its package list is not kept: images are not matched against advisories yet, and every rule evaluation
+/// and match of the host decodes this section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredImage {
+    pub engine: muster_shared::v1::ContainerEngine,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digests: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<muster_shared::v1::Os>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<muster_shared::v1::PackageSource>,
+    #[serde(default)]
+    pub package_count: usize,
+}
+
+impl StoredImage {
+    fn of(image: &muster_shared::v1::ContainerImage) -> Self {
+        Self {
+            engine: image.engine,
+            id: image.id.clone(),
+            tags: image.tags.clone(),
+            digests: image.digests.clone(),
+            created: image.created,
+            platform: image.platform.clone(),
+            os: image.os.clone(),
+            sources: image.sources.clone(),
+            package_count: image.packages.len(),
+        }
+    }
+
+    /// Whether every package database of its layers was read in full (false when none was found).
+    pub fn packages_complete(&self) -> bool {
+        !self.sources.is_empty() && self.sources.iter().all(|s| s.complete)
+    }
 }
 
 impl StoredSoftware {
@@ -157,6 +206,8 @@ impl StoredSoftware {
             sources: software.sources.clone(),
             package_count: software.packages.len(),
             listeners: software.listeners.clone(),
+            container_images: software.container_images.iter().map(StoredImage::of).collect(),
+            containers: software.containers.clone(),
         }
     }
 

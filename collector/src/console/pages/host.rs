@@ -17,11 +17,14 @@ pub struct HostQuery {
     pending_offset: Option<usize>,
     software_offset: Option<usize>,
     accounts_offset: Option<usize>,
+    images_offset: Option<usize>,
+    containers_offset: Option<usize>,
     history_offset: Option<usize>,
 }
 
 /// The host page's paged sections: no section shows more than `PAGE` rows, however large the host.
-const PAGED: [&str; 6] = ["findings", "vulnerabilities", "pending", "software", "accounts", "history"];
+const PAGED: [&str; 8] =
+    ["findings", "vulnerabilities", "pending", "software", "accounts", "images", "containers", "history"];
 
 impl HostQuery {
     fn offset(&self, section: &str) -> usize {
@@ -31,6 +34,8 @@ impl HostQuery {
             "pending" => self.pending_offset,
             "software" => self.software_offset,
             "accounts" => self.accounts_offset,
+            "images" => self.images_offset,
+            "containers" => self.containers_offset,
             "history" => self.history_offset,
             _ => None,
         }
@@ -62,6 +67,8 @@ fn section_page<T>(
             "pending_offset",
             "software_offset",
             "accounts_offset",
+            "images_offset",
+            "containers_offset",
             "history_offset",
         ];
         for (name, key) in PAGED.iter().zip(keys) {
@@ -482,6 +489,13 @@ pub async fn host(
         "No socket listens beyond loopback, or the agent does not report sockets (older agents, a mounted root).",
     ));
 
+    containers(
+        &mut blocks,
+        &h.id,
+        &q,
+        section::<crate::model::StoredSoftware>(&detail, "software").unwrap_or_default(),
+    );
+
     // Who can sign in and who can act as root: administrators first, then the accounts with a login shell.
     let mut accounts = host_section.as_ref().map(|x| x.accounts.clone()).unwrap_or_default();
     accounts.sort_by_key(|a| (!a.admin, !a.interactive, a.uid));
@@ -585,4 +599,66 @@ pub async fn host(
     .map(|a| Tab { label: a.to_owned().replace("os", "OS"), href: format!("#{a}"), current: false })
     .collect();
     Ok(viewer.page_with_tabs("hosts", h.hostname.clone(), tabs, blocks))
+}
+
+/// The host's child assets: its engines' container images (each with its own OS and package count) and containers.
+fn containers(blocks: &mut Vec<Block>, host_id: &str, q: &HostQuery, software: crate::model::StoredSoftware) {
+    let short = |id: &str| id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+    let images = software.container_images;
+    blocks.push(Block::Section { title: format!("Container images ({})", images.len()), anchor: "images".into() });
+    let (range, pager) = section_page(host_id, q, "images", "images", &images);
+    blocks.push(table(
+        "images",
+        &["Image", "ID", "Engine", "OS", "Packages", "Created", "Digest"],
+        images[range]
+            .iter()
+            .map(|i| {
+                let packages = match (i.sources.is_empty(), i.packages_complete()) {
+                    (true, _) => "not read".to_owned(),
+                    (false, true) => i.package_count.to_string(),
+                    (false, false) => format!("{} (incomplete)", i.package_count),
+                };
+                vec![
+                    Cell::mono(if i.tags.is_empty() { "<untagged>".to_owned() } else { i.tags.join("\n") }),
+                    Cell::mono(short(&i.id)),
+                    Cell::text(i.engine.as_str()),
+                    Cell::text(
+                        i.os.as_ref().and_then(|o| o.pretty_name.clone().or_else(|| o.id.clone())).unwrap_or_default(),
+                    ),
+                    Cell::text(packages),
+                    Cell::text(i.created.map(when).unwrap_or_default()),
+                    Cell::mono(i.digests.join("\n")),
+                ]
+            })
+            .collect(),
+        "No container image reported (no Docker or Podman state on the host, or an older agent).",
+    ));
+    blocks.extend(pager);
+
+    let containers = software.containers;
+    let running = containers.iter().filter(|c| c.state.as_deref() == Some("running")).count();
+    blocks.push(Block::Section {
+        title: format!("Containers ({}, {running} running)", containers.len()),
+        anchor: "containers".into(),
+    });
+    let (range, pager) = section_page(host_id, q, "containers", "containers", &containers);
+    blocks.push(table(
+        "containers",
+        &["Name", "Engine", "State", "Image", "Image ID", "Created"],
+        containers[range]
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::mono(&c.name),
+                    Cell::text(c.engine.as_str()),
+                    Cell::text(c.state.as_deref().unwrap_or("unknown")),
+                    Cell::mono(c.image.as_deref().unwrap_or("")),
+                    Cell::mono(short(&c.image_id)),
+                    Cell::text(c.created.map(when).unwrap_or_default()),
+                ]
+            })
+            .collect(),
+        "No container reported.",
+    ));
+    blocks.extend(pager);
 }

@@ -1,0 +1,89 @@
+//! Container images and containers as the host's child assets, on both stores (issue 19): the real agent reads the
+//! Docker and Podman state captured on a Debian 12 VM (agent/testdata/containers/root), the collector keeps them
+//! with the host's software section, and the API and the host page show them.
+
+use std::path::PathBuf;
+
+use muster_collector::model::Role;
+use muster_shared::v1::SectionName;
+
+use crate::common::{Harness, Machine, debian, full};
+
+fn captured_software() -> muster_shared::v1::Software {
+    use muster_agent::inventory::{self, InventoryConfig};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata/containers/root");
+    let config = InventoryConfig {
+        root: muster_agent::root::SystemRoot::mounted(&root),
+        sections: [SectionName::Software].into_iter().collect(),
+        ..InventoryConfig::live()
+    };
+    inventory::collect(&config, chrono::Utc::now()).software.unwrap()
+}
+
+async fn images_and_containers_are_the_hosts_children(h: Harness) {
+    let machine = Machine::thinkpad("m-containers");
+    let mut report = debian(&machine);
+    let mut software = report.software.take().unwrap();
+    let captured = captured_software();
+    assert_eq!((captured.container_images.len(), captured.containers.len()), (3, 5));
+    software.container_images = captured.container_images;
+    software.containers = captured.containers;
+    report.software = Some(software);
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+
+    let viewer = h.api_token(Role::Viewer).await;
+    let (status, body) = h.get(&format!("/api/v1/hosts/{host}"), &viewer).await;
+    assert_eq!(status, 200, "{body}");
+    let content = &body["sections"]["software"]["content"];
+    let images: Vec<(String, String, u64, String)> = content["container_images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["engine"].as_str().unwrap().to_owned(),
+                i["tags"][0].as_str().unwrap().to_owned(),
+                i["package_count"].as_u64().unwrap(),
+                i["os"]["version_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        images,
+        [
+            ("docker".to_owned(), "127.0.0.1:5000/muster-test/web:1.0".to_owned(), 111, "12".to_owned()),
+            ("docker".to_owned(), "muster-test/debian:12".to_owned(), 88, "12".to_owned()),
+            ("podman".to_owned(), "localhost/muster-test/web:1.0".to_owned(), 111, "12".to_owned()),
+        ]
+    );
+    // The image's package list stays with the agent's report, not in the host's stored section.
+    assert!(content["container_images"][0].get("packages").is_none());
+    let states: Vec<(&str, Option<&str>)> = content["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["state"].as_str()))
+        .collect();
+    assert_eq!(
+        states,
+        [("done", Some("exited")), ("old", Some("created")), ("web", Some("running")), ("api", None), ("batch", None)]
+    );
+
+    let cookie = crate::console::user(&h, "viewer", Role::Viewer).await;
+    let page = crate::console::get(&h, &format!("/hosts/{host}"), &cookie).await;
+    assert_eq!(page.status, 200);
+    for text in [
+        "Container images (3)",
+        "Containers (5, 1 running)",
+        "muster-test/debian:12",
+        "Debian GNU/Linux 12 (bookworm)",
+        "32baa6c81148",
+        "127.0.0.1:5000/muster-test/web@sha256:c1f41fe258837107af1300de36390644d4cc72521083e4dc82af34b0b0d63278",
+    ] {
+        assert!(page.body.contains(text), "{text}: {}", page.body);
+    }
+}
+
+both!(images_and_containers_are_the_hosts_children);
