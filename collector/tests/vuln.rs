@@ -21,6 +21,10 @@ use muster_shared::v1::{
 #[path = "vuln/ratings.rs"]
 mod ratings;
 
+/// Container images of a real host's Docker and Podman state.
+#[path = "vuln/images.rs"]
+mod images;
+
 fn testdata(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join(path)
 }

@@ -36,6 +36,23 @@ pub struct ScanOutput {
     /// Set by [`scan_paths`]: what was read from the advisory files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advisories: Option<ImportSummary>,
+    /// The host's container images (`software.container_images`), each matched as a machine of its own OS; one
+    /// entry per image id however many engines hold it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageScan>,
+}
+
+/// One container image of the report and what matching its own packages found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageScan {
+    pub id: String,
+    /// The engines holding it (`docker`, `podman`).
+    pub engines: Vec<&'static str>,
+    pub tags: Vec<String>,
+    /// The containers created from it, by name.
+    pub containers: Vec<String>,
+    /// The scan of its packages; `host.hostname` is the image's first tag (or its id).
+    pub scan: ScanOutput,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,6 +198,7 @@ impl ScanOutput {
             packages_checked: findings.packages_checked,
             warnings: findings.warnings.clone(),
             advisories: None,
+            images: Vec::new(),
         }
     }
 }
@@ -210,7 +228,52 @@ pub fn scan_with(db: &AdvisoryDb, report: &Report, policy: &FindingPolicy) -> Sc
     let host = HostProfile::from_report(report);
     let mut matcher = Matcher::new();
     let findings = match_host(db, &mut matcher, &host);
-    ScanOutput::new(&host, &findings, policy)
+    let mut output = ScanOutput::new(&host, &findings, policy);
+    output.images = scan_images(db, &mut matcher, report, policy);
+    output
+}
+
+/// Matches each distinct container image of the report like a host of the image's OS (no kernel runs in it and
+/// its pending updates are unknown); the matcher's cache is shared, so images built on one base cost little more
+/// than one.
+fn scan_images(db: &AdvisoryDb, matcher: &mut Matcher, report: &Report, policy: &FindingPolicy) -> Vec<ImageScan> {
+    let Some(software) = &report.software else { return Vec::new() };
+    let mut out: Vec<ImageScan> = Vec::new();
+    for image in &software.container_images {
+        if let Some(seen) = out.iter_mut().find(|i| i.id == image.id) {
+            seen.engines.push(image.engine.as_str());
+            seen.tags.extend(image.tags.iter().cloned());
+            continue;
+        }
+        let name = image.tags.first().cloned().unwrap_or_else(|| image.id.clone());
+        let os = image.os.clone().unwrap_or_default();
+        let profile = HostProfile::new(Some(name), &os, image.packages.clone());
+        let findings = match_host(db, matcher, &profile);
+        let mut scan = ScanOutput::new(&profile, &findings, policy);
+        if image.sources.iter().any(|s| !s.complete) {
+            scan.warnings.push("the image's package list is incomplete (see the report's errors)".to_owned());
+        } else if image.sources.is_empty() {
+            scan.warnings.push("no package database was read from the image's layers".to_owned());
+        }
+        out.push(ImageScan {
+            id: image.id.clone(),
+            engines: vec![image.engine.as_str()],
+            tags: image.tags.clone(),
+            containers: Vec::new(),
+            scan,
+        });
+    }
+    for image in &mut out {
+        image.tags.sort();
+        image.tags.dedup();
+        image.engines.sort();
+        image.engines.dedup();
+        image.containers =
+            software.containers.iter().filter(|c| c.image_id == image.id).map(|c| c.name.clone()).collect();
+        image.containers.sort();
+        image.containers.dedup();
+    }
+    out
 }
 
 /// Imports advisory files (and a KEV catalog among them, if given) and scans one report. Inputs that could not be
@@ -280,7 +343,33 @@ pub fn render_table(output: &ScanOutput) -> String {
     for w in &output.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
+    for image in &output.images {
+        image_summary(&mut out, image);
+    }
     out
+}
+
+/// An image's line and its fixes, most urgent first; its full list is in `--format json`.
+fn image_summary(out: &mut String, image: &ImageScan) {
+    let scan = &image.scan;
+    let _ = writeln!(
+        out,
+        "\nimage {} [{}] ({} {}; {}), containers: {}: {} vulnerabilities in {} packages",
+        scan.host.hostname.as_deref().unwrap_or(&image.id),
+        image.id.trim_start_matches("sha256:").get(..12).unwrap_or(&image.id),
+        scan.host.os_id.as_deref().unwrap_or("?"),
+        scan.host.os_version.as_deref().unwrap_or("?"),
+        image.engines.join(", "),
+        if image.containers.is_empty() { "none".to_owned() } else { image.containers.join(", ") },
+        scan.vulnerabilities.len(),
+        scan.packages_checked,
+    );
+    for f in &scan.fixes {
+        let _ = writeln!(out, "  [{}] {}", f.severity, f.title);
+    }
+    for w in &scan.warnings {
+        let _ = writeln!(out, "  warning: {w}");
+    }
 }
 
 fn table(out: &mut String, entries: &[VulnerabilityEntry]) {
