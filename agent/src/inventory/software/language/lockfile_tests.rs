@@ -239,3 +239,30 @@ fn yarn_and_pnpm_lockfiles_are_scanned_like_npm_ones() {
     assert!(!software.sources.iter().find(|s| s.format == "pnpm-lock").unwrap().complete);
     assert!(errors.as_slice().iter().any(|e| e.message.contains("lockfile of 32977 bytes is over the limit of 4096")));
 }
+
+/// A project pnpm 9.15.9 installed (`pnpm install --prod`, agent/testdata/lang/pnpm-installed, package.json files and
+/// links kept): every package of its virtual store once, transitive ones included, the links into it not again; the
+/// list is what `pnpm list --prod --depth Infinity` printed, the same 66 as the lockfiles' expected list.
+#[test]
+fn a_pnpm_installed_project_lists_its_virtual_store_once() {
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/lang");
+    let root = SystemRoot::mounted(&base);
+    let mut errors = ErrorLog::new();
+    let mut software = collect(&root, &mut errors);
+    let paths = LanguageScan { paths: vec!["/pnpm-installed".to_string()], ..LanguageScan::default() };
+    add_other_packages(&root, &paths, &mut software, &mut errors);
+    let npm: Vec<&muster_shared::v1::Package> =
+        software.packages.iter().filter(|p| p.kind == PackageKind::Npm).collect();
+    let mut found: Vec<String> = npm.iter().map(|p| format!("{}@{}", p.name, p.version)).collect();
+    found.sort();
+    let expected = std::fs::read_to_string(testdata("pnpm-v9.0/expected.txt")).unwrap();
+    let expected: Vec<&str> = expected.lines().collect();
+    assert_eq!(found, expected);
+    assert_eq!(found.len(), 66);
+    let express = npm.iter().find(|p| p.name == "express").unwrap();
+    assert_eq!(
+        express.path.as_deref(),
+        Some("/pnpm-installed/node_modules/.pnpm/express@4.17.1/node_modules/express/package.json")
+    );
+    assert!(!npm.iter().any(|p| p.path.as_deref().is_some_and(|path| path.ends_with("pnpm-lock.yaml"))));
+}

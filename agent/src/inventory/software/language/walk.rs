@@ -220,20 +220,59 @@ impl Walker<'_, '_, '_> {
     }
 
     fn node_modules(&mut self, host: &Path, system: &str, depth: usize) {
-        for (name, kind) in self.entries(host, system) {
+        let entries = self.entries(host, system);
+        // pnpm installs every package once, as the directory `.pnpm/<key>/node_modules/<name>`; the project's
+        // `node_modules/<name>` and each package's dependencies are links into it. Reading the directories alone
+        // lists every installed package once, the transitive ones included.
+        let pnpm = entries.iter().any(|(name, kind)| name == ".pnpm" && kind.is_dir());
+        if pnpm {
+            self.pnpm_store(&host.join(".pnpm"), &join(system, ".pnpm"), depth);
+        }
+        self.node_packages(host, system, entries, depth, !pnpm);
+    }
+
+    /// The packages of one `node_modules` directory (scoped ones one level down); links are followed unless pnpm
+    /// made them.
+    fn node_packages(
+        &mut self,
+        host: &Path,
+        system: &str,
+        entries: Vec<(OsString, FileType)>,
+        depth: usize,
+        follow_links: bool,
+    ) {
+        for (name, kind) in entries {
             let Some(text) = name.to_str() else { continue };
-            if text.starts_with('.') {
+            if text.starts_with('.') || (kind.is_symlink() && !follow_links) {
                 continue;
             }
             let (child_host, child) = (host.join(&name), join(system, text));
             if text.starts_with('@') && kind.is_dir() {
                 for (inner, inner_kind) in self.entries(&child_host, &child) {
                     let Some(inner_text) = inner.to_str() else { continue };
+                    if inner_kind.is_symlink() && !follow_links {
+                        continue;
+                    }
                     self.node_package(&child_host.join(&inner), &join(&child, inner_text), inner_kind, depth);
                 }
             } else {
                 self.node_package(&child_host, &child, kind, depth);
             }
+        }
+    }
+
+    /// pnpm's virtual store: `.pnpm/<name>@<version>[_<peers>]/node_modules/` holds the package's own directory and
+    /// links to its dependencies; `.pnpm/node_modules` holds only the links pnpm hoists.
+    fn pnpm_store(&mut self, host: &Path, system: &str, depth: usize) {
+        for (key, kind) in self.entries(host, system) {
+            let Some(text) = key.to_str() else { continue };
+            if !kind.is_dir() || text == "node_modules" {
+                continue;
+            }
+            let modules = join(&join(system, text), "node_modules");
+            let modules_host = host.join(&key).join("node_modules");
+            let entries = self.entries(&modules_host, &modules);
+            self.node_packages(&modules_host, &modules, entries, depth + 1, false);
         }
     }
 
