@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use chrono::TimeZone;
 use muster_collector::model::Role;
 use muster_shared::v1::SectionName;
 
@@ -84,6 +85,26 @@ async fn images_and_containers_are_the_hosts_children(h: Harness) {
     ] {
         assert!(page.body.contains(text), "{text}: {}", page.body);
     }
+
+    // The images are facts of the host's rules as the store keeps them: Debian 12 is past all support (LTS included)
+    // after 2028-06-30, so the scheduled evaluation opens the image end-of-life finding then, not before.
+    assert_eq!(eol_findings(&h, &host, &viewer).await, vec![]);
+    h.advance(chrono::Utc.with_ymd_and_hms(2028, 7, 1, 9, 0, 0).unwrap() - h.now());
+    assert_eq!(eol_findings(&h, &host, &viewer).await, vec![("high".to_owned(), 3)]);
+}
+
+/// (severity, evidence lines) of the host's open image end-of-life findings after a scheduled evaluation now.
+async fn eol_findings(h: &Harness, host: &str, viewer: &str) -> Vec<(String, usize)> {
+    let policy = muster_collector::rules::Rules::builtin().unwrap().current();
+    muster_collector::app::evaluation::evaluate_all(h.store.as_ref(), &policy, h.now()).await.unwrap();
+    let (_, body) = h.get(&format!("/api/v1/hosts/{host}/findings"), viewer).await;
+    body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule_id"] == "container.image_end_of_life" && f["status"] == "open")
+        .map(|f| (f["severity"].as_str().unwrap().to_owned(), f["evidence"].as_array().unwrap().len()))
+        .collect()
 }
 
 both!(images_and_containers_are_the_hosts_children);

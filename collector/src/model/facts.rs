@@ -22,6 +22,9 @@ pub struct HostFacts {
     pub package_count: i64,
     /// The sockets listening on addresses other machines can reach (the stored software section's `listeners`).
     pub listeners: Vec<Listener>,
+    /// The host's container images and containers (the stored software section's).
+    pub container_images: Vec<crate::model::StoredImage>,
+    pub containers: Vec<muster_shared::v1::Container>,
     /// Pending security updates with the time each was first reported pending (see `crate::findings`).
     pub security_pending: Vec<PendingSecurityUpdate>,
     /// Binary packages an unresolved vulnerability fix finding (`vuln.fix`) already asks to upgrade: their pending

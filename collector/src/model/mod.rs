@@ -180,7 +180,7 @@ pub struct StoredImage {
 }
 
 impl StoredImage {
-    fn of(image: &muster_shared::v1::ContainerImage) -> Self {
+    pub fn of(image: &muster_shared::v1::ContainerImage) -> Self {
         Self {
             engine: image.engine,
             id: image.id.clone(),

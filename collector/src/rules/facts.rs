@@ -61,6 +61,13 @@ impl HostFacts {
             checks: report.checks.clone().unwrap_or_default(),
             package_count: report.software.as_ref().map_or(0, |s| s.packages.len() as i64),
             listeners: report.software.as_ref().map(|s| s.listeners.clone()).unwrap_or_default(),
+            container_images: report
+                .software
+                .iter()
+                .flat_map(|s| &s.container_images)
+                .map(crate::model::StoredImage::of)
+                .collect(),
+            containers: report.software.as_ref().map(|s| s.containers.clone()).unwrap_or_default(),
             security_pending,
             // A bare report knows no findings: every pending security update counts.
             fix_packages: Default::default(),
@@ -204,9 +211,14 @@ fn variables(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Vec<(&'s
     vars.push(("patches", patches(facts, now)));
     vars.push((
         "software",
-        map([("package_count", Value::Int(facts.package_count)), ("listeners", listeners(&facts.listeners))]),
+        map([
+            ("package_count", Value::Int(facts.package_count)),
+            ("listeners", listeners(&facts.listeners)),
+            ("container_images", container_images(facts, policy, now)),
+            ("containers", containers(&facts.containers)),
+        ]),
     ));
-    vars.push(("eol", eol(facts, policy, now)));
+    vars.push(("eol", eol(facts.os.as_ref(), policy, now)));
     vars
 }
 
@@ -273,8 +285,42 @@ fn patches(facts: &HostFacts, now: DateTime<Utc>) -> Value {
     ])
 }
 
-fn eol(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Value {
-    let os = facts.os.as_ref();
+/// The container images: `name` is the first tag (the short id when untagged), `eol` the image OS's end of life as
+/// the host's `eol`, `containers` the names of the containers made from it and `running` whether one of them runs.
+fn container_images(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Value {
+    list(facts.container_images.iter().map(|i| {
+        let users = facts.containers.iter().filter(|c| c.image_id == i.id && c.engine == i.engine);
+        let short: String = i.id.trim_start_matches("sha256:").chars().take(12).collect();
+        map([
+            ("engine", s(i.engine.as_str())),
+            ("id", s(&i.id)),
+            ("name", s(i.tags.first().unwrap_or(&short))),
+            ("tags", list(i.tags.iter().map(|t| s(t)))),
+            ("os_id", opt(i.os.as_ref().and_then(|o| o.id.as_ref()))),
+            ("os_version", opt(i.os.as_ref().and_then(|o| o.version_id.as_ref()))),
+            ("os_name", opt(i.os.as_ref().and_then(|o| o.pretty_name.as_ref().or(o.name.as_ref())))),
+            ("package_count", Value::Int(i.package_count as i64)),
+            ("containers", list(users.clone().map(|c| s(&c.name)))),
+            ("running", Value::Bool(users.clone().any(|c| c.state.as_deref() == Some("running")))),
+            ("eol", eol(i.os.as_ref(), policy, now)),
+        ])
+    }))
+}
+
+/// The containers; `state` is empty where the engine keeps it elsewhere (Podman).
+fn containers(all: &[muster_shared::v1::Container]) -> Value {
+    list(all.iter().map(|c| {
+        map([
+            ("engine", s(c.engine.as_str())),
+            ("name", s(&c.name)),
+            ("image", opt(c.image.as_ref())),
+            ("image_id", s(&c.image_id)),
+            ("state", opt(c.state.as_ref())),
+        ])
+    }))
+}
+
+fn eol(os: Option<&muster_shared::v1::Os>, policy: &Policy, now: DateTime<Utc>) -> Value {
     let product = os.and_then(|o| o.id.as_ref()).and_then(|id| policy.eol_products.get(id));
     let release = match (product, os.and_then(|o| o.version_id.as_ref())) {
         (Some(product), Some(version)) => policy.eol.release(product, version),

@@ -35,7 +35,7 @@ fn matched(policy: &Policy, facts: &HostFacts, now: DateTime<Utc>) -> Vec<(Strin
 fn builtin_policy_loads() {
     let rules = Rules::builtin().unwrap();
     let policy = rules.current();
-    assert_eq!(policy.rules.len(), 32);
+    assert_eq!(policy.rules.len(), 33);
     assert_eq!(policy.params.get("stale_days"), Some(&7));
     let root = policy.rule("ssh.permit_root_login").unwrap();
     assert_eq!((root.severity, root.sla_days), (Severity::High, 30));
@@ -226,6 +226,44 @@ fn listeners_are_facts_for_operator_rules() {
         vec![vec![
             "sshd (/usr/sbin/sshd) listens on 0.0.0.0:2222/tcp".to_owned(),
             "sshd (/usr/sbin/sshd) listens on :::2222/tcp".to_owned()
+        ]]
+    );
+}
+
+/// The Docker and Podman images of a real host (agent/testdata/containers/root, read by the real agent) are Debian 12:
+/// in Debian LTS on 2026-12-04, past all support after 2028-06-30 (endoflife.date data).
+#[test]
+fn container_images_past_end_of_life_are_findings() {
+    use muster_agent::inventory::{self, InventoryConfig};
+    let policy = Rules::builtin().unwrap().current();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata/containers/root");
+    let config = InventoryConfig {
+        root: muster_agent::root::SystemRoot::mounted(&root),
+        sections: [muster_shared::v1::SectionName::Software].into_iter().collect(),
+        ..InventoryConfig::live()
+    };
+    let captured = inventory::collect(&config, at(2026, 12, 4)).software.unwrap();
+    let mut vm = report("debian");
+    let software = vm.software.as_mut().unwrap();
+    software.container_images = captured.container_images;
+    software.containers = captured.containers;
+    let end_of_life = |now: DateTime<Utc>| -> Vec<Vec<String>> {
+        let facts = HostFacts::from_report("h1", &vm, now, now);
+        matched(&policy, &facts, now)
+            .into_iter()
+            .filter(|m| m.0 == "container.image_end_of_life")
+            .map(|m| m.1)
+            .collect()
+    };
+    assert_eq!(end_of_life(at(2026, 12, 4)), Vec::<Vec<String>>::new());
+    let ended =
+        "Debian GNU/Linux 12 (bookworm), debian 12 security support ended 2026-07-11, extended support 2028-06-30";
+    assert_eq!(
+        end_of_life(at(2028, 7, 1)),
+        vec![vec![
+            format!("127.0.0.1:5000/muster-test/web:1.0 (docker): {ended}; 1 container(s), running"),
+            format!("muster-test/debian:12 (docker): {ended}; 2 container(s)"),
+            format!("localhost/muster-test/web:1.0 (podman): {ended}; 2 container(s)"),
         ]]
     );
 }

@@ -150,6 +150,8 @@ macro_rules! impl_findings_store {
                 fix_packages: std::collections::BTreeSet<String>,
             ) -> Result<HostFacts, StoreError> {
                 let tags: String = r.try_get("tags")?;
+                let software =
+                    section::<crate::model::StoredSoftware>(sections, SectionName::Software).unwrap_or_default();
                 Ok(HostFacts {
                     host_id: r.try_get("id")?,
                     hostname: r.try_get("hostname")?,
@@ -164,9 +166,9 @@ macro_rules! impl_findings_store {
                     patches: section::<Patches>(sections, SectionName::Patches),
                     checks: section::<Vec<Check>>(sections, SectionName::Checks).unwrap_or_default(),
                     package_count,
-                    listeners: section::<crate::model::StoredSoftware>(sections, SectionName::Software)
-                        .map(|s| s.listeners)
-                        .unwrap_or_default(),
+                    listeners: software.listeners,
+                    container_images: software.container_images,
+                    containers: software.containers,
                     security_pending,
                     fix_packages,
                 })
