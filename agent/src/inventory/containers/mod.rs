@@ -33,6 +33,9 @@ const PODMAN_DRIVERS: [&str; 2] = ["overlay", "vfs"];
 /// A build host can hold thousands of images; past this many per store the rest are counted, not read.
 const MAX_IMAGES_PER_STORE: usize = 1000;
 const MAX_PROBLEMS_PER_IMAGE: usize = 3;
+/// Package entries listed across all images of a report: a build host's hundreds of images would otherwise make a
+/// report larger than a collector accepts (64 MiB decoded by default), and the whole report would be lost.
+const MAX_IMAGE_PACKAGES: usize = 100_000;
 
 /// What the engines hold.
 #[derive(Debug, Default)]
@@ -55,7 +58,46 @@ pub fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Found {
     }
     found.images.sort_by(|a, b| (a.engine, &a.id).cmp(&(b.engine, &b.id)));
     found.containers.sort_by(|a, b| (a.engine, &a.name, &a.id).cmp(&(b.engine, &b.name, &b.id)));
+    let in_use = found_in_use(&found);
+    bound_packages(&mut found, &in_use, MAX_IMAGE_PACKAGES, errors);
     found
+}
+
+/// The ids of images a container was made from.
+fn found_in_use(found: &Found) -> Vec<String> {
+    found.containers.iter().map(|c| c.image_id.clone()).collect()
+}
+
+/// Keeps at most `max` package entries over all images, images that containers use first; an image left out keeps
+/// its identity and OS, its sources say `complete: false` and one error counts what was left out.
+fn bound_packages(found: &mut Found, in_use: &[String], max: usize, errors: &mut ErrorLog) {
+    let mut order: Vec<usize> = (0..found.images.len()).collect();
+    order.sort_by_key(|&i| !in_use.contains(&found.images[i].id));
+    let (mut kept, mut dropped_images, mut dropped_packages) = (0usize, 0usize, 0usize);
+    for i in order {
+        let image = &mut found.images[i];
+        if kept + image.packages.len() <= max {
+            kept += image.packages.len();
+            continue;
+        }
+        dropped_images += 1;
+        dropped_packages += image.packages.len();
+        image.packages.clear();
+        for source in &mut image.sources {
+            source.complete = false;
+        }
+    }
+    if dropped_images > 0 {
+        record(
+            errors,
+            "container images",
+            ErrorKind::Truncated,
+            format!(
+                "{dropped_packages} packages of {dropped_images} images not listed: at most {max} image packages \
+                 are reported"
+            ),
+        );
+    }
 }
 
 fn record(errors: &mut ErrorLog, item: impl Into<String>, kind: ErrorKind, message: impl Into<String>) {

@@ -209,3 +209,29 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Past the bound on image packages, the images no container uses lose their lists first, and say so.
+#[test]
+fn image_package_lists_are_bounded_images_in_use_first() {
+    let (mut found, _) = captured();
+    let mut errors = ErrorLog::new();
+    // Docker's debian image (88 packages) is used by `done` and `old`; the web image by `web`: both fit in 200.
+    let in_use = vec![DEBIAN.to_string()];
+    bound_packages(&mut found, &in_use, 200, &mut errors);
+    let kept: Vec<(ContainerEngine, &str, usize, bool)> = found
+        .images
+        .iter()
+        .map(|i| (i.engine, i.id.as_str(), i.packages.len(), i.sources.iter().all(|s| s.complete)))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (ContainerEngine::Docker, WEB, 111, true),
+            (ContainerEngine::Docker, DEBIAN, 88, true),
+            (ContainerEngine::Podman, WEB, 0, false),
+        ]
+    );
+    let errors = errors.into_vec();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].message, "111 packages of 1 images not listed: at most 200 image packages are reported");
+}
