@@ -429,7 +429,7 @@ evidence = '["chassis " + host.chassis_type]'
     let (_, list) = h.get("/api/v1/rules", &viewer).await;
     let by_id: BTreeMap<&str, &Value> =
         list["rules"].as_array().unwrap().iter().map(|r| (r["id"].as_str().unwrap(), r)).collect();
-    assert_eq!(by_id.len(), 32);
+    assert_eq!(by_id.len(), 33);
     assert!(!by_id.contains_key("malware.scanner"));
     assert_eq!(by_id["ssh.permit_root_login"]["severity"], "critical");
     assert_eq!(by_id["ssh.permit_root_login"]["title"], "SSH server allows root login", "kept from the built-in");
@@ -477,7 +477,7 @@ evidence = '["chassis " + host.chassis_type]'
         .unwrap();
     let (status, body) = post(&h, "/api/v1/rules/reload", &admin, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!((body["rules"].as_u64(), body["evaluation"]["hosts"].as_u64()), (Some(31), Some(1)));
+    assert_eq!((body["rules"].as_u64(), body["evaluation"]["hosts"].as_u64()), (Some(32), Some(1)));
     assert_eq!(body["evaluation"]["resolved"], 1);
     assert_eq!(listed(&h, &viewer, "rule=usb.storage_disabled").await[0].2, "resolved");
 
