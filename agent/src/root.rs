@@ -99,7 +99,7 @@ fn lexical_join(base: &Path, system_path: &Path) -> PathBuf {
 }
 
 /// The path's components with `.` and the root removed; `..` is kept for the resolver to apply.
-fn normal_parts(path: &Path) -> Vec<std::ffi::OsString> {
+pub(crate) fn normal_parts(path: &Path) -> Vec<std::ffi::OsString> {
     path.components()
         .filter_map(|c| match c {
             Component::Normal(part) => Some(part.to_os_string()),

@@ -2,23 +2,13 @@
 //! Docker and Podman state captured on a Debian 12 VM (agent/testdata/containers/root), the collector keeps them
 //! with the host's software section, and the API and the host page show them.
 
-use std::path::PathBuf;
-
 use chrono::TimeZone;
 use muster_collector::model::Role;
-use muster_shared::v1::SectionName;
 
 use crate::common::{Harness, Machine, debian, full};
 
 fn captured_software() -> muster_shared::v1::Software {
-    use muster_agent::inventory::{self, InventoryConfig};
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata/containers/root");
-    let config = InventoryConfig {
-        root: muster_agent::root::SystemRoot::mounted(&root),
-        sections: [SectionName::Software].into_iter().collect(),
-        ..InventoryConfig::live()
-    };
-    inventory::collect(&config, chrono::Utc::now()).software.unwrap()
+    crate::common::agent_software("containers/root")
 }
 
 async fn images_and_containers_are_the_hosts_children(h: Harness) {

@@ -21,14 +21,7 @@ fn advisories() -> PathBuf {
 /// The agent's software inventory of the real Debian 12 root with distribution copies of idna, cryptography and
 /// semver beside pip's idna and npm's global semver (agent/testdata/lang/debian-12-mixed).
 fn mixed_root_software() -> muster_shared::v1::Software {
-    use muster_agent::inventory::{self, InventoryConfig};
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata/lang/debian-12-mixed");
-    let config = InventoryConfig {
-        root: muster_agent::root::SystemRoot::mounted(&root),
-        sections: [SectionName::Software].into_iter().collect(),
-        ..InventoryConfig::live()
-    };
-    inventory::collect(&config, chrono::Utc::now()).software.unwrap()
+    crate::common::agent_software("lang/debian-12-mixed")
 }
 
 fn copy<'a>(packages: &'a [Package], kind: PackageKind, name: &str, owned: bool) -> &'a Package {

@@ -420,3 +420,16 @@ impl TlsServer {
         self.task.await.unwrap().unwrap();
     }
 }
+
+/// The real agent's software section of a root under `agent/testdata` (e.g. `lang/debian-12-mixed`).
+pub fn agent_software(root_in_agent_testdata: &str) -> muster_shared::v1::Software {
+    use muster_agent::inventory::{self, InventoryConfig};
+    let root =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata").join(root_in_agent_testdata);
+    let config = InventoryConfig {
+        root: muster_agent::root::SystemRoot::mounted(&root),
+        sections: [SectionName::Software].into_iter().collect(),
+        ..InventoryConfig::live()
+    };
+    inventory::collect(&config, Utc::now()).software.expect("the software section was requested")
+}

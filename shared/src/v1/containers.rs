@@ -52,6 +52,23 @@ pub struct ContainerImage {
     pub packages: Vec<Package>,
 }
 
+impl ContainerImage {
+    /// An image known by engine and id only; readers add what they read with struct update syntax.
+    pub fn new(engine: ContainerEngine, id: impl Into<String>) -> ContainerImage {
+        ContainerImage {
+            engine,
+            id: id.into(),
+            tags: Vec::new(),
+            digests: Vec::new(),
+            created: None,
+            platform: None,
+            os: None,
+            sources: Vec::new(),
+            packages: Vec::new(),
+        }
+    }
+}
+
 /// One container, running or not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {

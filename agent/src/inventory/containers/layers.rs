@@ -5,7 +5,7 @@
 //! mounted or unpacked.
 
 use std::ffi::OsString;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use muster_shared::v1::{Os, PackageKind, PackageSource};
 
@@ -13,6 +13,7 @@ use crate::inventory::os::{os_from_release, parse_os_release};
 use crate::inventory::software::{
     DbError, DpkgFlavor, Listing, RpmDbFormat, parse_apk_installed, parse_dpkg_status, read_rpmdb,
 };
+use crate::root::normal_parts;
 
 /// overlayfs marks a file deleted in an upper layer by a character device 0:0 with its name, the OCI layer format
 /// by an empty `.wh.<name>` beside it; a directory whose lower contents are hidden holds `.wh..wh..opq`.
@@ -33,7 +34,7 @@ impl Layers {
 
     /// Where the file the image shows at `image_path` is stored, or `None` when the image has no such file.
     pub fn find(&self, image_path: &str) -> Option<PathBuf> {
-        let mut pending: Vec<OsString> = parts(Path::new(image_path)).into_iter().rev().collect();
+        let mut pending: Vec<OsString> = normal_parts(Path::new(image_path)).into_iter().rev().collect();
         let mut resolved: Vec<OsString> = Vec::new();
         let mut links = 0;
         let mut found = None;
@@ -55,7 +56,7 @@ impl Layers {
                 if target.is_absolute() {
                     resolved.clear();
                 }
-                pending.extend(parts(&target).into_iter().rev());
+                pending.extend(normal_parts(&target).into_iter().rev());
                 found = None;
             } else {
                 found = Some(stored);
@@ -92,16 +93,6 @@ fn is_whiteout_device(meta: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn is_whiteout_device(_meta: &std::fs::Metadata) -> bool {
     false
-}
-
-fn parts(path: &Path) -> Vec<OsString> {
-    path.components()
-        .filter_map(|c| match c {
-            Component::Normal(part) => Some(part.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The image's operating system from its os-release (`/etc/os-release`, else `/usr/lib/os-release`).

@@ -172,19 +172,14 @@ fn read_docker(root: &SystemRoot, data_root: &str, found: &mut Found, errors: &m
             let layers = config.as_ref().map_or(Err("its configuration could not be read".to_string()), |c| {
                 docker_layers(root, data_root, &driver, &store, &c.diff_ids)
             });
-            let mut image = ContainerImage {
-                engine: ContainerEngine::Docker,
-                id,
+            let image = ContainerImage {
                 tags,
                 digests,
                 created: config.as_ref().and_then(|c| c.created),
                 platform: config.and_then(|c| c.platform),
-                os: None,
-                sources: Vec::new(),
-                packages: Vec::new(),
+                ..ContainerImage::new(ContainerEngine::Docker, id)
             };
-            describe(&mut image, layers, errors);
-            found.images.push(image);
+            found.images.push(describe(image, layers, errors));
         }
         truncated(errors, &store, total);
     }
@@ -254,19 +249,15 @@ fn read_podman(root: &SystemRoot, store: &str, found: &mut Found, errors: &mut E
             let config_path = format!("{store}/{driver}-images/{}/{}", stored.id, podman::config_file_name(&stored.id));
             let config = state_file(root, &config_path, errors, docker::parse_image_config);
             let layers = podman_layers(root, store, driver, stored.layer.as_deref(), &parents);
-            let mut image = ContainerImage {
-                engine: ContainerEngine::Podman,
-                id: podman::prefixed(&stored.id),
+            let image = ContainerImage {
                 digests: stored.repo_digests(),
-                tags: stored.names,
                 created: config.as_ref().and_then(|c| c.created).or(stored.created),
                 platform: config.and_then(|c| c.platform),
-                os: None,
-                sources: Vec::new(),
-                packages: Vec::new(),
+                id: podman::prefixed(&stored.id),
+                tags: stored.names,
+                ..ContainerImage::new(ContainerEngine::Podman, "")
             };
-            describe(&mut image, layers, errors);
-            found.images.push(image);
+            found.images.push(describe(image, layers, errors));
         }
         truncated(errors, store, total);
         let containers_path = format!("{store}/{driver}-containers/containers.json");
@@ -300,13 +291,13 @@ fn podman_layers(
 }
 
 /// Fills in the image's OS and packages from its layers, or records why they could not be read.
-fn describe(image: &mut ContainerImage, layers: Result<Layers, String>, errors: &mut ErrorLog) {
+fn describe(mut image: ContainerImage, layers: Result<Layers, String>, errors: &mut ErrorLog) -> ContainerImage {
     let item = format!("{} image {}", image.engine.as_str(), short_id(&image.id));
     let layers = match layers {
         Ok(layers) => layers,
         Err(reason) => {
             record(errors, item, ErrorKind::NotAvailable, format!("OS and packages not read: {reason}"));
-            return;
+            return image;
         }
     };
     image.os = image_os(&layers);
@@ -318,6 +309,7 @@ fn describe(image: &mut ContainerImage, layers: Result<Layers, String>, errors: 
         image.packages.extend(listing.packages);
     }
     image.packages.sort_by(|a, b| (a.kind, &a.name, &a.arch, &a.version).cmp(&(b.kind, &b.name, &b.arch, &b.version)));
+    image
 }
 
 fn note_problems(errors: &mut ErrorLog, item: &str, source: &PackageSource, listing: &Listing) {
