@@ -156,47 +156,35 @@ pub struct StoredSoftware {
     pub containers: Vec<muster_shared::v1::Container>,
 }
 
-/// A container image as the host's section keeps it: what identifies it, its OS and how many packages its layers
-/// hold. Its package list is not kept: images are not matched against advisories yet, and every rule evaluation
-/// and match of the host decodes this section.
+/// A container image as the host's section keeps it: the agent's record without its package list, and how many
+/// packages that list held. The list is not kept: images are not matched against advisories yet, and every rule
+/// evaluation and match of the host decodes this section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredImage {
-    pub engine: muster_shared::v1::ContainerEngine,
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub digests: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<chrono::DateTime<chrono::Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub os: Option<muster_shared::v1::Os>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<muster_shared::v1::PackageSource>,
+    /// Its `packages` are always empty here.
+    #[serde(flatten)]
+    pub image: muster_shared::v1::ContainerImage,
     #[serde(default)]
     pub package_count: usize,
 }
 
 impl StoredImage {
     pub fn of(image: &muster_shared::v1::ContainerImage) -> Self {
-        Self {
-            engine: image.engine,
-            id: image.id.clone(),
+        let kept = muster_shared::v1::ContainerImage {
             tags: image.tags.clone(),
             digests: image.digests.clone(),
             created: image.created,
             platform: image.platform.clone(),
             os: image.os.clone(),
             sources: image.sources.clone(),
-            package_count: image.packages.len(),
-        }
+            ..muster_shared::v1::ContainerImage::new(image.engine, image.id.clone())
+        };
+        Self { image: kept, package_count: image.packages.len() }
     }
 
     /// Whether every package database of its layers was read in full (false when none was found).
     pub fn packages_complete(&self) -> bool {
-        !self.sources.is_empty() && self.sources.iter().all(|s| s.complete)
+        !self.image.sources.is_empty() && self.image.sources.iter().all(|s| s.complete)
     }
 }
 

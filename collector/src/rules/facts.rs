@@ -288,9 +288,10 @@ fn patches(facts: &HostFacts, now: DateTime<Utc>) -> Value {
 /// The container images: `name` is the first tag (the short id when untagged), `eol` the image OS's end of life as
 /// the host's `eol`, `containers` the names of the containers made from it and `running` whether one of them runs.
 fn container_images(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Value {
-    list(facts.container_images.iter().map(|i| {
+    list(facts.container_images.iter().map(|stored| {
+        let i = &stored.image;
         let users = facts.containers.iter().filter(|c| c.image_id == i.id && c.engine == i.engine);
-        let short: String = i.id.trim_start_matches("sha256:").chars().take(12).collect();
+        let short = muster_shared::v1::short_image_id(&i.id).to_owned();
         map([
             ("engine", s(i.engine.as_str())),
             ("id", s(&i.id)),
@@ -299,7 +300,7 @@ fn container_images(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> V
             ("os_id", opt(i.os.as_ref().and_then(|o| o.id.as_ref()))),
             ("os_version", opt(i.os.as_ref().and_then(|o| o.version_id.as_ref()))),
             ("os_name", opt(i.os.as_ref().and_then(|o| o.pretty_name.as_ref().or(o.name.as_ref())))),
-            ("package_count", Value::Int(i.package_count as i64)),
+            ("package_count", Value::Int(stored.package_count as i64)),
             ("containers", list(users.clone().map(|c| s(&c.name)))),
             ("running", Value::Bool(users.clone().any(|c| c.state.as_deref() == Some("running")))),
             ("eol", eol(i.os.as_ref(), policy, now)),

@@ -356,7 +356,7 @@ fn image_summary(out: &mut String, image: &ImageScan) {
         out,
         "\nimage {} [{}] ({} {}; {}), containers: {}: {} vulnerabilities in {} packages",
         scan.host.hostname.as_deref().unwrap_or(&image.id),
-        image.id.trim_start_matches("sha256:").get(..12).unwrap_or(&image.id),
+        muster_shared::v1::short_image_id(&image.id),
         scan.host.os_id.as_deref().unwrap_or("?"),
         scan.host.os_version.as_deref().unwrap_or("?"),
         image.engines.join(", "),

@@ -73,6 +73,8 @@ fn each_container_image_is_matched_as_a_machine_of_its_own_os() {
         }
     }
     assert_eq!(found(web), want);
+    let web_packages = old.software.as_ref().unwrap().container_images[0].packages.clone();
+    assert_eq!(found(web), found(&scan(&db, &super::report("debian", "12", None, web_packages))));
     assert!(web.vulnerabilities.iter().any(|v| v.id == "CVE-2023-4911" && v.kev && v.severity == "critical"));
     assert_eq!(web.fixes.len(), 1);
     assert_eq!(

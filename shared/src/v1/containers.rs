@@ -69,6 +69,12 @@ impl ContainerImage {
     }
 }
 
+/// An image id as `docker images` shows it: the first 12 hex digits, without the `sha256:` prefix.
+pub fn short_image_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.get(..12).unwrap_or(hex)
+}
+
 /// One container, running or not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {

@@ -11,7 +11,7 @@ use muster_shared::v1::{Os, PackageKind, PackageSource};
 
 use crate::inventory::os::{os_from_release, parse_os_release};
 use crate::inventory::software::{
-    DbError, DpkgFlavor, Listing, RpmDbFormat, parse_apk_installed, parse_dpkg_status, read_rpmdb,
+    DpkgFlavor, Listing, RpmDbFormat, failed, parse_apk_installed, parse_dpkg_status, read_rpmdb, source,
 };
 use crate::root::normal_parts;
 
@@ -124,33 +124,23 @@ const DATABASES: [(&str, PackageKind, &str, Reader); 8] = [
     ("/var/lib/rpm/Packages", PackageKind::Rpm, "rpmdb-bdb", Reader::Rpm(RpmDbFormat::BerkeleyDb)),
 ];
 
-/// Every package database the image holds, read; `/var/lib/rpm` is often a link to `/usr/lib/sysimage/rpm`, so one
-/// stored file is read once.
+/// Every package database the image holds, read (of rpm's, the first found: `/var/lib/rpm` is often a link to
+/// `/usr/lib/sysimage/rpm`, and an older format beside a newer one was converted).
 pub fn image_packages(layers: &Layers) -> Vec<(PackageSource, Listing)> {
     let mut found: Vec<(PackageSource, Listing)> = Vec::new();
-    let mut read: Vec<PathBuf> = Vec::new();
-    let mut rpm_found = false;
     for (path, kind, format, reader) in DATABASES {
-        if kind == PackageKind::Rpm && rpm_found {
+        if kind == PackageKind::Rpm && found.iter().any(|(s, _)| s.kind == PackageKind::Rpm) {
             continue;
         }
         let Some(stored) = layers.find(path) else { continue };
-        if read.contains(&stored) {
-            continue;
-        }
         let listing = match reader {
             Reader::Rpm(format) => read_rpmdb(&stored, format),
-            Reader::Dpkg | Reader::Apk => match std::fs::read(&stored) {
-                Ok(data) if matches!(reader, Reader::Dpkg) => parse_dpkg_status(&data, DpkgFlavor::Status),
-                Ok(data) => parse_apk_installed(&data),
-                Err(err) => Listing { packages: Vec::new(), problems: vec![DbError::Io(err)] },
-            },
+            Reader::Dpkg => {
+                std::fs::read(&stored).map_or_else(|e| failed(e.into()), |d| parse_dpkg_status(&d, DpkgFlavor::Status))
+            }
+            Reader::Apk => std::fs::read(&stored).map_or_else(|e| failed(e.into()), |d| parse_apk_installed(&d)),
         };
-        rpm_found |= kind == PackageKind::Rpm;
-        read.push(stored);
-        let source =
-            PackageSource { kind, path: path.to_string(), format: format.to_string(), packages: 0, complete: false };
-        found.push((source, listing));
+        found.push((source(kind, path, format), listing));
     }
     found
 }

@@ -15,11 +15,11 @@ mod tests;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use muster_shared::v1::{Container, ContainerEngine, ContainerImage, ErrorKind, PackageSource, SectionName};
+use muster_shared::v1::{Container, ContainerEngine, ContainerImage, ErrorKind, SectionName, short_image_id};
 
 pub use layers::{Layers, image_os, image_packages};
 
-use crate::inventory::software::Listing;
+use crate::inventory::software::assemble_labelled;
 use crate::root::{ErrorLog, SystemRoot};
 
 const DOCKER_DATA_ROOT: &str = "/var/lib/docker";
@@ -32,7 +32,6 @@ const PODMAN_USER_STORE: &str = ".local/share/containers/storage";
 const PODMAN_DRIVERS: [&str; 2] = ["overlay", "vfs"];
 /// A build host can hold thousands of images; past this many per store the rest are counted, not read.
 const MAX_IMAGES_PER_STORE: usize = 1000;
-const MAX_PROBLEMS_PER_IMAGE: usize = 3;
 /// Package entries listed across all images of a report: a build host's hundreds of images would otherwise make a
 /// report larger than a collector accepts (64 MiB decoded by default), and the whole report would be lost.
 const MAX_IMAGE_PACKAGES: usize = 100_000;
@@ -58,14 +57,9 @@ pub fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Found {
     }
     found.images.sort_by(|a, b| (a.engine, &a.id).cmp(&(b.engine, &b.id)));
     found.containers.sort_by(|a, b| (a.engine, &a.name, &a.id).cmp(&(b.engine, &b.name, &b.id)));
-    let in_use = found_in_use(&found);
+    let in_use: Vec<String> = found.containers.iter().map(|c| c.image_id.clone()).collect();
     bound_packages(&mut found, &in_use, MAX_IMAGE_PACKAGES, errors);
     found
-}
-
-/// The ids of images a container was made from.
-fn found_in_use(found: &Found) -> Vec<String> {
-    found.containers.iter().map(|c| c.image_id.clone()).collect()
 }
 
 /// Keeps at most `max` package entries over all images, images that containers use first; an image left out keeps
@@ -137,12 +131,10 @@ fn dir_names(root: &SystemRoot, path: &str) -> Vec<String> {
 }
 
 fn read_docker(root: &SystemRoot, data_root: &str, found: &mut Found, errors: &mut ErrorLog) {
-    if !root.path(data_root).is_dir() {
-        return;
-    }
-    if let Err(err) = std::fs::read_dir(root.path(data_root)) {
-        errors.io(SectionName::Software, data_root, &err);
-        return;
+    match std::fs::read_dir(root.path(data_root)) {
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+        Err(err) => return errors.io(SectionName::Software, data_root, &err),
     }
     let mut used: Vec<String> = Vec::new();
     for id in dir_names(root, &format!("{data_root}/containers")) {
@@ -249,13 +241,13 @@ fn read_podman(root: &SystemRoot, store: &str, found: &mut Found, errors: &mut E
             let config_path = format!("{store}/{driver}-images/{}/{}", stored.id, podman::config_file_name(&stored.id));
             let config = state_file(root, &config_path, errors, docker::parse_image_config);
             let layers = podman_layers(root, store, driver, stored.layer.as_deref(), &parents);
+            let digests = stored.repo_digests();
             let image = ContainerImage {
-                digests: stored.repo_digests(),
+                digests,
                 created: config.as_ref().and_then(|c| c.created).or(stored.created),
                 platform: config.and_then(|c| c.platform),
-                id: podman::prefixed(&stored.id),
                 tags: stored.names,
-                ..ContainerImage::new(ContainerEngine::Podman, "")
+                ..ContainerImage::new(ContainerEngine::Podman, podman::prefixed(&stored.id))
             };
             found.images.push(describe(image, layers, errors));
         }
@@ -292,7 +284,7 @@ fn podman_layers(
 
 /// Fills in the image's OS and packages from its layers, or records why they could not be read.
 fn describe(mut image: ContainerImage, layers: Result<Layers, String>, errors: &mut ErrorLog) -> ContainerImage {
-    let item = format!("{} image {}", image.engine.as_str(), short_id(&image.id));
+    let item = format!("{} image {}", image.engine.as_str(), short_image_id(&image.id));
     let layers = match layers {
         Ok(layers) => layers,
         Err(reason) => {
@@ -301,25 +293,8 @@ fn describe(mut image: ContainerImage, layers: Result<Layers, String>, errors: &
         }
     };
     image.os = image_os(&layers);
-    for (mut source, listing) in image_packages(&layers) {
-        note_problems(errors, &item, &source, &listing);
-        source.packages = u32::try_from(listing.packages.len()).unwrap_or(u32::MAX);
-        source.complete = listing.is_complete();
-        image.sources.push(source);
-        image.packages.extend(listing.packages);
-    }
-    image.packages.sort_by(|a, b| (a.kind, &a.name, &a.arch, &a.version).cmp(&(b.kind, &b.name, &b.arch, &b.version)));
+    let read = assemble_labelled(image_packages(&layers), errors, |path| format!("{item}: {path}"));
+    image.sources = read.sources;
+    image.packages = read.packages;
     image
-}
-
-fn note_problems(errors: &mut ErrorLog, item: &str, source: &PackageSource, listing: &Listing) {
-    for problem in listing.problems.iter().take(MAX_PROBLEMS_PER_IMAGE) {
-        record(errors, format!("{item}: {}", source.path), ErrorKind::Parse, problem.to_string());
-    }
-}
-
-/// The first 12 hex digits, as `docker images` shows an id.
-fn short_id(id: &str) -> &str {
-    let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    hex.get(..12).unwrap_or(hex)
 }

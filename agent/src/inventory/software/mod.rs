@@ -147,19 +147,25 @@ const MAX_PROBLEMS_PER_SOURCE: usize = 5;
 
 /// Turns per-database listings into the section, logging every problem against its database path.
 pub(crate) fn assemble(found: Vec<(PackageSource, Listing)>, errors: &mut ErrorLog) -> Software {
+    assemble_labelled(found, errors, str::to_owned)
+}
+
+/// [`assemble`] for databases that are not the inspected system's own (a container image's): each problem is logged
+/// under `label(database path)`.
+pub(crate) fn assemble_labelled(
+    found: Vec<(PackageSource, Listing)>,
+    errors: &mut ErrorLog,
+    label: impl Fn(&str) -> String,
+) -> Software {
     let mut software = Software::default();
     for (mut source, listing) in found {
+        let item = label(&source.path);
         // A badly damaged database can yield a problem per record; the first few say enough.
         for problem in listing.problems.iter().take(MAX_PROBLEMS_PER_SOURCE) {
-            errors.record(SectionName::Software, source.path.clone(), problem.kind(), problem.to_string());
+            errors.record(SectionName::Software, item.clone(), problem.kind(), problem.to_string());
         }
         if let Some(more) = listing.problems.len().checked_sub(MAX_PROBLEMS_PER_SOURCE).filter(|&n| n > 0) {
-            errors.record(
-                SectionName::Software,
-                source.path.clone(),
-                ErrorKind::Parse,
-                format!("{more} more problem(s)"),
-            );
+            errors.record(SectionName::Software, item, ErrorKind::Parse, format!("{more} more problem(s)"));
         }
         source.packages = u32::try_from(listing.packages.len()).unwrap_or(u32::MAX);
         source.complete = listing.is_complete();
@@ -179,12 +185,12 @@ fn sort_packages(packages: &mut [Package]) {
 }
 
 /// A source entry for a database at `path` (a path of the inspected system); counts are filled in by [`assemble`].
-fn source(kind: PackageKind, path: &str, format: &str) -> PackageSource {
+pub(crate) fn source(kind: PackageKind, path: &str, format: &str) -> PackageSource {
     PackageSource { kind, path: path.to_string(), format: format.to_string(), packages: 0, complete: false }
 }
 
 /// The listing of a database that could not be opened at all.
-fn failed(err: DbError) -> Listing {
+pub(crate) fn failed(err: DbError) -> Listing {
     Listing { packages: Vec::new(), problems: vec![err] }
 }
 

@@ -603,7 +603,7 @@ pub async fn host(
 
 /// The host's child assets: its engines' container images (each with its own OS and package count) and containers.
 fn containers(blocks: &mut Vec<Block>, host_id: &str, q: &HostQuery, software: crate::model::StoredSoftware) {
-    let short = |id: &str| id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+    let short = muster_shared::v1::short_image_id;
     let images = software.container_images;
     blocks.push(Block::Section { title: format!("Container images ({})", images.len()), anchor: "images".into() });
     let (range, pager) = section_page(host_id, q, "images", "images", &images);
@@ -612,11 +612,12 @@ fn containers(blocks: &mut Vec<Block>, host_id: &str, q: &HostQuery, software: c
         &["Image", "ID", "Engine", "OS", "Packages", "Created", "Digest"],
         images[range]
             .iter()
-            .map(|i| {
-                let packages = match (i.sources.is_empty(), i.packages_complete()) {
+            .map(|stored| {
+                let i = &stored.image;
+                let packages = match (i.sources.is_empty(), stored.packages_complete()) {
                     (true, _) => "not read".to_owned(),
-                    (false, true) => i.package_count.to_string(),
-                    (false, false) => format!("{} (incomplete)", i.package_count),
+                    (false, true) => stored.package_count.to_string(),
+                    (false, false) => format!("{} (incomplete)", stored.package_count),
                 };
                 vec![
                     Cell::mono(if i.tags.is_empty() { "<untagged>".to_owned() } else { i.tags.join("\n") }),
