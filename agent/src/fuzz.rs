@@ -10,6 +10,7 @@ use std::io;
 use crate::checks::sshd::{self, ConfigFiles};
 use crate::disposal::signatures;
 use crate::inventory::accounts::logins;
+use crate::inventory::containers::{bolt, containerd};
 use crate::inventory::hardware::{firmware, monitors};
 use crate::inventory::os;
 use crate::inventory::patches::{apk, apt, dnf};
@@ -199,6 +200,30 @@ pub fn logins(data: &[u8]) {
             let _ = logins::lastlog_record(record);
         }
     }
+}
+
+/// A bbolt database as containerd (metadata, snapshotter) and Podman keep them: containerd's schema read from it and
+/// every bucket listed a few levels down; then the bytes as a Go binary time and as an image manifest.
+pub fn bolt(data: &[u8]) {
+    fn walk(db: &bolt::Db<[u8]>, bucket: &bolt::Bucket, depth: usize, budget: &mut usize) {
+        let Ok((entries, _)) = db.entries(bucket, *budget) else { return };
+        *budget = budget.saturating_sub(entries.len());
+        for (_, value) in entries {
+            // Bucket values may point anywhere in a damaged file, so the walk stops at a depth the schemas read
+            // never pass.
+            if let (bolt::Value::Bucket(child), true) = (value, depth < 6) {
+                walk(db, &child, depth + 1, budget);
+            }
+        }
+    }
+    if let Ok(db) = bolt::Db::open(Box::<[u8]>::from(data)) {
+        let _ = containerd::read_state(&db, 100);
+        let _ = containerd::snapshot_name(&db, "default", "overlayfs", "sha256:0");
+        let _ = containerd::snapshot_id(&db, "default/1/sha256:0");
+        walk(&db, db.root(), 0, &mut 10_000);
+    }
+    let _ = containerd::parse_time(data);
+    let _ = containerd::parse_manifest(data);
 }
 
 #[cfg(test)]

@@ -98,3 +98,55 @@ async fn eol_findings(h: &Harness, host: &str, viewer: &str) -> Vec<(String, usi
 }
 
 both!(images_and_containers_are_the_hosts_children);
+
+/// containerd's images and containers (its state captured on a Debian 12 VM, agent/testdata/containers/containerd-root)
+/// arrive, are kept and shown like Docker's: Kubernetes' id-only image name is not a tag, and containers carry no state.
+async fn containerd_images_are_the_hosts_children_too(h: Harness) {
+    let machine = Machine::thinkpad("m-containerd");
+    let mut report = debian(&machine);
+    let mut software = report.software.take().unwrap();
+    let captured = crate::common::agent_software("containers/containerd-root");
+    software.container_images = captured.container_images;
+    software.containers = captured.containers;
+    report.software = Some(software);
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+
+    let viewer = h.api_token(Role::Viewer).await;
+    let (status, body) = h.get(&format!("/api/v1/hosts/{host}"), &viewer).await;
+    assert_eq!(status, 200, "{body}");
+    let content = &body["sections"]["software"]["content"];
+    let images: Vec<(&str, Vec<&str>, u64)> = content["container_images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let tags = i["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+            (i["engine"].as_str().unwrap(), tags, i["package_count"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        images,
+        [
+            ("containerd", vec!["localhost/muster-test/web:1.0"], 111),
+            ("containerd", vec!["localhost/muster-test/debian:12"], 88),
+        ]
+    );
+    let containers: Vec<(&str, &str, Option<&str>)> = content["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["engine"].as_str().unwrap(), c["name"].as_str().unwrap(), c["state"].as_str()))
+        .collect();
+    assert_eq!(containers, [("containerd", "base-shell", None), ("containerd", "web", None)]);
+
+    let cookie = crate::console::user(&h, "viewer", Role::Viewer).await;
+    let page = crate::console::get(&h, &format!("/hosts/{host}"), &cookie).await;
+    assert_eq!(page.status, 200);
+    for text in ["Container images (2)", "Containers (2, 0 running)", "containerd", "d4342f75a220", "base-shell"] {
+        assert!(page.body.contains(text), "{text}: {}", page.body);
+    }
+}
+
+both!(containerd_images_are_the_hosts_children_too);

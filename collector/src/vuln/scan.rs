@@ -46,7 +46,7 @@ pub struct ScanOutput {
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageScan {
     pub id: String,
-    /// The engines holding it (`docker`, `podman`).
+    /// The engines holding it (`docker`, `podman`, `containerd`).
     pub engines: Vec<&'static str>,
     pub tags: Vec<String>,
     /// The containers created from it, by name.

@@ -12,14 +12,16 @@ use super::{Os, Package, PackageSource};
 pub enum ContainerEngine {
     Docker,
     Podman,
+    Containerd,
 }
 
 impl ContainerEngine {
-    /// The wire name, `docker` or `podman`.
+    /// The wire name, `docker`, `podman` or `containerd`.
     pub fn as_str(self) -> &'static str {
         match self {
             ContainerEngine::Docker => "docker",
             ContainerEngine::Podman => "podman",
+            ContainerEngine::Containerd => "containerd",
         }
     }
 }
@@ -89,7 +91,7 @@ pub struct Container {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<DateTime<Utc>>,
     /// `running`, `paused`, `restarting`, `exited`, `created` or `dead`; absent where the engine keeps it outside the
-    /// files read (Podman's state database).
+    /// files read (Podman's state database, containerd's runtime state under `/run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
 }

@@ -3,7 +3,7 @@
 //! each container's `containers/<id>/config.v2.json`.
 //!
 //! This is the classic image store (Docker up to 28, and later versions not switched to the containerd image store,
-//! whose images live in containerd's database instead and are not read yet).
+//! whose images live in containerd's database instead, namespace `moby`, read by `containerd.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

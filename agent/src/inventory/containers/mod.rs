@@ -1,14 +1,18 @@
-//! Container images and containers of the host's engines (Docker, Podman), read from their state on disk so a
+//! Container images and containers of the host's engines (Docker, Podman, containerd), read from their state on disk so a
 //! mounted root (`--root`) is inventoried the same way as a running host and no daemon is ever asked.
 //!
 //! Each image is described as a machine of its own: its OS from the os-release its layers hold and its packages
 //! from the package databases in them ([`layers`]). A layer that cannot be read makes the image's lists incomplete
 //! and the error log says so; it never passes for a smaller image.
 
+pub(crate) mod bolt;
+pub mod containerd;
 pub mod docker;
 mod layers;
 pub mod podman;
 
+#[cfg(test)]
+mod containerd_tests;
 #[cfg(test)]
 mod tests;
 
@@ -54,6 +58,16 @@ pub fn probe(root: &SystemRoot, errors: &mut ErrorLog) -> Found {
     read_docker(root, &docker_root, &mut found, errors);
     for store in podman_stores(root) {
         read_podman(root, &store, &mut found, errors);
+    }
+    let containerd_root = root
+        .read_to_string(containerd::CONFIG)
+        .ok()
+        .and_then(|t| containerd::parse_config_root(&t))
+        .unwrap_or_else(|| containerd::DATA_ROOT.to_string());
+    // dockerd runs a containerd of its own when the system has none; with the containerd image store its images
+    // are there.
+    for data_root in [containerd_root, format!("{docker_root}/{}", containerd::DOCKER_PRIVATE_ROOT)] {
+        read_containerd(root, &data_root, &mut found, errors);
     }
     found.images.sort_by(|a, b| (a.engine, &a.id).cmp(&(b.engine, &b.id)));
     found.containers.sort_by(|a, b| (a.engine, &a.name, &a.id).cmp(&(b.engine, &b.name, &b.id)));
@@ -280,6 +294,203 @@ fn podman_layers(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Layers::new(dirs))
+}
+
+/// An image's names and namespaces in containerd, with what its configuration says.
+struct ContainerdImage {
+    image: ContainerImage,
+    namespaces: Vec<String>,
+    diff_ids: Vec<String>,
+}
+
+fn read_containerd(root: &SystemRoot, data_root: &str, found: &mut Found, errors: &mut ErrorLog) {
+    let meta_path = format!("{data_root}/{}", containerd::META_DB);
+    let Some(db) = open_bolt(root, &meta_path, errors) else { return };
+    let state = match containerd::read_state(&db, MAX_IMAGES_PER_STORE) {
+        Ok(state) => state,
+        Err(err) => return record(errors, meta_path, ErrorKind::Parse, err.to_string()),
+    };
+    for namespace in &state.truncated {
+        record(
+            errors,
+            format!("{meta_path} namespace {namespace}"),
+            ErrorKind::Truncated,
+            format!(
+                "more than {MAX_IMAGES_PER_STORE} images or containers; the first {MAX_IMAGES_PER_STORE} were read"
+            ),
+        );
+    }
+    // Names are per namespace and many point at one image (tags, digests, Kubernetes' own id references): each
+    // image is described once, under its configuration's digest as Docker and Podman name images.
+    let mut resolved: BTreeMap<String, Option<(String, docker::ImageConfig)>> = BTreeMap::new();
+    let mut images: BTreeMap<String, ContainerdImage> = BTreeMap::new();
+    let mut by_name: BTreeMap<(String, String), String> = BTreeMap::new();
+    for named in state.images {
+        let target = resolved
+            .entry(named.target.clone())
+            .or_insert_with(|| containerd_config(root, data_root, &named.target, errors));
+        let Some((id, config)) = target else { continue };
+        by_name.insert((named.namespace.clone(), named.name.clone()), id.clone());
+        let entry = images.entry(id.clone()).or_insert_with(|| ContainerdImage {
+            image: ContainerImage {
+                created: config.created,
+                platform: config.platform.clone(),
+                ..ContainerImage::new(ContainerEngine::Containerd, id.clone())
+            },
+            namespaces: Vec::new(),
+            diff_ids: config.diff_ids.clone(),
+        });
+        if containerd::is_reference(&named.name) {
+            let list = if named.name.contains('@') { &mut entry.image.digests } else { &mut entry.image.tags };
+            if !list.contains(&named.name) {
+                list.push(named.name);
+            }
+        }
+        if !entry.namespaces.contains(&named.namespace) {
+            entry.namespaces.push(named.namespace);
+        }
+        entry.image.created = entry.image.created.or(named.created);
+    }
+    for stored in state.containers {
+        let image_id = stored.image.as_ref().and_then(|name| {
+            let known = by_name.get(&(stored.namespace.clone(), name.clone())).cloned();
+            known.or_else(|| (!containerd::is_reference(name)).then(|| name.clone()))
+        });
+        found.containers.push(Container {
+            engine: ContainerEngine::Containerd,
+            name: stored.name.unwrap_or_else(|| stored.id.clone()),
+            id: stored.id,
+            image_id: image_id.unwrap_or_default(),
+            image: stored.image,
+            created: stored.created,
+            state: None,
+        });
+    }
+    let mut snapshotters: BTreeMap<&str, Option<bolt::Db<std::fs::File>>> = BTreeMap::new();
+    for (_, entry) in images {
+        let layers = containerd_layers(root, data_root, &db, &entry, &mut snapshotters, errors);
+        found.images.push(describe(entry.image, layers, errors));
+    }
+}
+
+/// A bbolt database another process owns, opened for reading; absent is silent, anything else an error naming it.
+fn open_bolt(root: &SystemRoot, path: &str, errors: &mut ErrorLog) -> Option<bolt::Db<std::fs::File>> {
+    let file = match std::fs::File::open(root.path(path)) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(err) => {
+            errors.io(SectionName::Software, path, &err);
+            return None;
+        }
+    };
+    match bolt::Db::open(Box::new(file)) {
+        Ok(db) => Some(db),
+        Err(err) => {
+            record(errors, path, ErrorKind::Parse, err.to_string());
+            None
+        }
+    }
+}
+
+/// The image's id (its configuration's digest) and configuration, from the manifest `target` names (or, for an
+/// index, the first of its manifests the content store holds: containerd fetches only the platforms it unpacks).
+fn containerd_config(
+    root: &SystemRoot,
+    data_root: &str,
+    target: &str,
+    errors: &mut ErrorLog,
+) -> Option<(String, docker::ImageConfig)> {
+    let blob = |digest: &str, errors: &mut ErrorLog| -> Option<Vec<u8>> {
+        let Some(rel) = containerd::blob_path(digest) else {
+            record(
+                errors,
+                format!("{data_root}/{}", containerd::META_DB),
+                ErrorKind::Parse,
+                format!("not a digest: {digest}"),
+            );
+            return None;
+        };
+        let path = format!("{data_root}/{rel}");
+        match root.read(&path) {
+            Ok(data) => Some(data),
+            Err(err) => {
+                errors.io(SectionName::Software, path, &err);
+                None
+            }
+        }
+    };
+    let path = |digest: &str| format!("{data_root}/{}", containerd::blob_path(digest).unwrap_or_default());
+    let manifest = containerd::parse_manifest(&blob(target, errors)?)
+        .map_err(|err| record(errors, path(target), ErrorKind::Parse, err.to_string()))
+        .ok()?;
+    let manifest = match manifest {
+        containerd::Manifest::Image { .. } => manifest,
+        containerd::Manifest::Index(manifests) => {
+            let local = manifests.iter().find(|(digest, _)| {
+                containerd::blob_path(digest).is_some_and(|rel| root.exists(format!("{data_root}/{rel}")))
+            });
+            let Some((digest, _)) = local else {
+                record(errors, path(target), ErrorKind::NotAvailable, "none of the index's manifests is stored");
+                return None;
+            };
+            containerd::parse_manifest(&blob(digest, errors)?)
+                .map_err(|err| record(errors, path(digest), ErrorKind::Parse, err.to_string()))
+                .ok()?
+        }
+    };
+    let containerd::Manifest::Image { config } = manifest else {
+        record(errors, path(target), ErrorKind::Parse, "an index inside an index");
+        return None;
+    };
+    let parsed = docker::parse_image_config(&blob(&config, errors)?)
+        .map_err(|err| record(errors, path(&config), ErrorKind::Parse, err.to_string()))
+        .ok()?;
+    Some((config, parsed))
+}
+
+/// The image's layer directories, top first: each chain id is a committed snapshot of the namespace, whose
+/// snapshotter names its directory. overlayfs keeps each layer's own files; native keeps each snapshot whole, so
+/// its top snapshot alone is the image.
+fn containerd_layers(
+    root: &SystemRoot,
+    data_root: &str,
+    db: &bolt::Db<std::fs::File>,
+    image: &ContainerdImage,
+    snapshotters: &mut BTreeMap<&'static str, Option<bolt::Db<std::fs::File>>>,
+    errors: &mut ErrorLog,
+) -> Result<Layers, String> {
+    if image.diff_ids.is_empty() {
+        return Err("its configuration lists no layers".to_string());
+    }
+    let chain = docker::chain_ids(&image.diff_ids);
+    let top = chain.last().map(String::as_str).unwrap_or_default();
+    for snapshotter in containerd::SNAPSHOTTERS {
+        let dir = format!("{data_root}/io.containerd.snapshotter.v1.{snapshotter}");
+        let snapshots =
+            snapshotters.entry(snapshotter).or_insert_with(|| open_bolt(root, &format!("{dir}/metadata.db"), errors));
+        let Some(snapshots) = snapshots.as_ref() else { continue };
+        let Some(namespace) = image
+            .namespaces
+            .iter()
+            .find(|ns| containerd::snapshot_name(db, ns, snapshotter, top).is_ok_and(|name| name.is_some()))
+        else {
+            continue;
+        };
+        let wanted = if snapshotter == "native" { 1 } else { chain.len() };
+        let mut dirs = Vec::with_capacity(wanted);
+        for chain_id in chain.iter().rev().take(wanted) {
+            let name = containerd::snapshot_name(db, namespace, snapshotter, chain_id)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("layer {chain_id} is not a snapshot of namespace {namespace}"))?;
+            let id = containerd::snapshot_id(snapshots, &name)
+                .map_err(|e| format!("{dir}/metadata.db: {e}"))?
+                .ok_or_else(|| format!("snapshot {name} is not in {dir}/metadata.db"))?;
+            let sub = if snapshotter == "overlayfs" { "/fs" } else { "" };
+            dirs.push(existing_dir(root.path(format!("{dir}/snapshots/{id}{sub}")))?);
+        }
+        return Ok(Layers::new(dirs));
+    }
+    Err(format!("not unpacked by a snapshotter read here ({})", containerd::SNAPSHOTTERS.join(", ")))
 }
 
 /// Fills in the image's OS and packages from its layers, or records why they could not be read.

@@ -194,7 +194,7 @@ fn whiteouts_and_opaque_directories_hide_lower_layers() {
     assert!(image_os(&layers).is_some());
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub(super) fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());

@@ -1,0 +1,165 @@
+//! containerd 1.6 state captured on a Debian 12 VM (`testdata/containers/containerd-root`, see the testdata README):
+//! the images and containers `ctr` listed there (`testdata/containers/expected/ctr-*.txt`), read from the databases.
+
+use std::path::{Path, PathBuf};
+
+use muster_shared::v1::{ContainerEngine, PackageKind};
+
+use super::*;
+
+const WEB: &str = "sha256:d4342f75a220239cf8c8bee4c873cbb9a19c152d37762787ca76825d857169b7";
+const DEBIAN: &str = "sha256:f4a310bd3c99cb8a5269424e0eb49780c3f0d5b157c79a4ae3aae41057f10c5d";
+const META_DB: &str = "var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db";
+
+fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/containers").join(rel)
+}
+
+fn read(root: &Path) -> (Found, Vec<muster_shared::v1::CollectionError>) {
+    let mut errors = ErrorLog::new();
+    let found = probe(&SystemRoot::mounted(root), &mut errors);
+    (found, errors.into_vec())
+}
+
+/// The rows of a `ctr … ls` table, split on runs of spaces, without the header.
+fn ctr_rows(file: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(testdata(&format!("expected/{file}"))).unwrap();
+    text.lines().skip(1).map(|l| l.split_whitespace().map(str::to_owned).collect()).collect()
+}
+
+#[test]
+fn images_and_containers_are_those_ctr_lists() {
+    let (found, errors) = read(&testdata("containerd-root"));
+    assert!(errors.is_empty(), "{errors:?}");
+    let ids: Vec<(&str, ContainerEngine)> = found.images.iter().map(|i| (i.id.as_str(), i.engine)).collect();
+    assert_eq!(ids, [(WEB, ContainerEngine::Containerd), (DEBIAN, ContainerEngine::Containerd)]);
+
+    // Every name `ctr images ls` gave in either namespace is a tag of the image, but Kubernetes' reference by the
+    // image's own id (`sha256:f4a310…`, added by the CRI plugin in `k8s.io`).
+    let mut names: Vec<String> = ["default", "k8s.io"]
+        .iter()
+        .flat_map(|ns| ctr_rows(&format!("ctr-{ns}-images-ls.txt")))
+        .map(|row| row[0].clone())
+        .collect();
+    assert_eq!(names.len(), 3);
+    names.retain(|n| n != DEBIAN);
+    let mut tags: Vec<String> = found.images.iter().flat_map(|i| i.tags.clone()).collect();
+    tags.sort();
+    names.sort();
+    assert_eq!(tags, names);
+
+    let web = &found.images[0];
+    assert_eq!(web.tags, ["localhost/muster-test/web:1.0"]);
+    assert!(web.digests.is_empty());
+    assert_eq!(web.platform.as_deref(), Some("linux/amd64"));
+    // The `created` of the image configuration buildah wrote (the content store blob of the image id).
+    assert_eq!(web.created.unwrap().to_rfc3339(), "2026-12-04T13:30:00.608442097+00:00");
+    let os = web.os.as_ref().unwrap();
+    assert_eq!((os.id.as_deref(), os.version_id.as_deref()), (Some("debian"), Some("12")));
+    // The same package databases as the Docker capture: `dpkg-query -W | wc -l` gave 111 and 88 there.
+    assert_eq!(web.packages.len(), 111);
+    assert_eq!(
+        (web.sources[0].path.as_str(), web.sources[0].packages, web.sources[0].complete),
+        ("/var/lib/dpkg/status", 111, true)
+    );
+    let idna = web.packages.iter().find(|p| p.name == "python3-idna").unwrap();
+    assert_eq!((idna.kind, idna.version.as_str()), (PackageKind::Deb, "3.3-1+deb12u1"));
+    let debian = &found.images[1];
+    assert_eq!(debian.packages.len(), 88);
+    assert_eq!(debian.tags, ["localhost/muster-test/debian:12"]);
+
+    let containers: Vec<(String, String, String)> =
+        found.containers.iter().map(|c| (c.name.clone(), c.image.clone().unwrap(), c.image_id.clone())).collect();
+    let listed: Vec<(String, String, String)> = ["k8s.io", "default"]
+        .iter()
+        .flat_map(|ns| ctr_rows(&format!("ctr-{ns}-containers-ls.txt")))
+        .map(|row| {
+            let id = if row[1].contains("/web:") { WEB } else { DEBIAN };
+            (row[0].clone(), row[1].clone(), id.to_owned())
+        })
+        .collect();
+    assert_eq!(containers, listed);
+    // `ctr containers info web` showed this `CreatedAt`; whether a container runs is not in these files.
+    let web = found.containers.iter().find(|c| c.id == "web").unwrap();
+    assert_eq!(web.created.unwrap().to_rfc3339(), "2026-12-04T13:30:09.171712716+00:00");
+    assert!(found.containers.iter().all(|c| c.state.is_none() && c.engine == ContainerEngine::Containerd));
+}
+
+/// The committed snapshots `ctr snapshots ls` listed in `default` are the web image's chain ids, bottom first.
+#[test]
+fn chain_ids_are_the_committed_snapshot_keys() {
+    let config =
+        std::fs::read(testdata(&format!("containerd-root/var/lib/containerd/{}", containerd::blob_path(WEB).unwrap())))
+            .unwrap();
+    let chain = docker::chain_ids(&docker::parse_image_config(&config).unwrap().diff_ids);
+    let committed: Vec<String> = ctr_rows("ctr-default-snapshots-ls.txt")
+        .into_iter()
+        .filter(|row| row.last().map(String::as_str) == Some("Committed"))
+        .map(|row| row[0].clone())
+        .collect();
+    assert_eq!(chain, committed);
+}
+
+#[test]
+fn the_root_comes_from_containerds_own_default_configuration() {
+    let text = std::fs::read_to_string(testdata("expected/containerd-config-default.toml")).unwrap();
+    assert_eq!(containerd::parse_config_root(&text).as_deref(), Some("/var/lib/containerd"));
+    assert_eq!(containerd::parse_config_root("root = \"relative\"\n"), None);
+}
+
+#[test]
+fn digests_never_name_paths_outside_the_content_store() {
+    assert_eq!(
+        containerd::blob_path(WEB).as_deref(),
+        Some(
+            "io.containerd.content.v1.content/blobs/sha256/d4342f75a220239cf8c8bee4c873cbb9a19c152d37762787ca76825d857169b7"
+        )
+    );
+    for hostile in ["sha256:../../../etc/shadow", "sha256:", "../x:ab", "sha256:ABCD", "sha256", "sha256:ab/cd"] {
+        assert_eq!(containerd::blob_path(hostile), None, "{hostile}");
+    }
+}
+
+#[test]
+fn a_missing_snapshot_leaves_the_image_listed_without_packages_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    super::tests::copy_tree(&testdata("containerd-root"), tmp.path());
+    // Snapshot 2 is the web image's top layer in `default`.
+    std::fs::remove_dir_all(tmp.path().join("var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/2"))
+        .unwrap();
+    let (found, errors) = read(tmp.path());
+    let web = found.images.iter().find(|i| i.id == WEB).unwrap();
+    assert!(web.packages.is_empty() && web.os.is_none());
+    assert_eq!(web.tags, ["localhost/muster-test/web:1.0"]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].item, "containerd image d4342f75a220");
+    assert!(errors[0].message.contains("snapshots/2/fs"), "{}", errors[0].message);
+    assert_eq!(found.images.iter().find(|i| i.id == DEBIAN).unwrap().packages.len(), 88);
+}
+
+#[test]
+fn a_damaged_metadata_database_is_an_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    super::tests::copy_tree(&testdata("containerd-root"), tmp.path());
+    let db = tmp.path().join(META_DB);
+    let mut bytes = std::fs::read(&db).unwrap();
+    // Both meta pages' magic numbers gone: no state of the database can be trusted.
+    bytes[16] ^= 0xff;
+    bytes[4096 + 16] ^= 0xff;
+    std::fs::write(&db, &bytes).unwrap();
+    let (found, errors) = read(tmp.path());
+    assert!(found.images.is_empty() && found.containers.is_empty());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].item, format!("/{META_DB}"));
+    assert_eq!(errors[0].message, "not a bbolt database, or both of its meta pages are damaged");
+
+    // A configuration blob gone (content garbage-collected under a name): that image is left out and said so,
+    // the other is read.
+    std::fs::copy(testdata(&format!("containerd-root/{META_DB}")), &db).unwrap();
+    let blob = tmp.path().join("var/lib/containerd").join(containerd::blob_path(WEB).unwrap());
+    std::fs::remove_file(&blob).unwrap();
+    let (found, errors) = read(tmp.path());
+    assert_eq!(found.images.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [DEBIAN]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].item.ends_with(WEB.trim_start_matches("sha256:")), "{}", errors[0].item);
+}
