@@ -153,7 +153,7 @@ SEEDS = {
     "dnf": dnf_seeds,
     "language": language_seeds,
     "edid": lambda: raw(AGENT, "edid/**/*"),
-    "bolt": lambda: raw(AGENT, "containers/containerd-root/**/*.db") + xz(AGENT, "containers/bolt/shapes.db.xz"),
+    "bolt": lambda: raw(AGENT, "containers/*-root/**/*.db") + xz(AGENT, "containers/bolt/shapes.db.xz"),
     "logins": lambda: raw(AGENT, "logins/**/wtmp") + gz(AGENT, "logins/**/lastlog.gz"),
     "snap_flatpak": lambda: raw(AGENT, "bundles/root/snap/**/snap.yaml")
     + raw(AGENT, "bundles/root/home/**/flatpak/app/**/metadata")

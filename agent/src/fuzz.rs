@@ -10,7 +10,7 @@ use std::io;
 use crate::checks::sshd::{self, ConfigFiles};
 use crate::disposal::signatures;
 use crate::inventory::accounts::logins;
-use crate::inventory::containers::{bolt, containerd};
+use crate::inventory::containers::{bolt, containerd, podman};
 use crate::inventory::hardware::{firmware, monitors};
 use crate::inventory::os;
 use crate::inventory::patches::{apk, apt, dnf};
@@ -202,7 +202,7 @@ pub fn logins(data: &[u8]) {
     }
 }
 
-/// A bbolt database as containerd (metadata, snapshotter) and Podman keep them: containerd's schema read from it and
+/// A bbolt database as containerd (metadata, snapshotter) and Podman keep them: their schemas read from it and
 /// every bucket listed a few levels down; then the bytes as a Go binary time and as an image manifest.
 pub fn bolt(data: &[u8]) {
     fn walk(db: &bolt::Db<[u8]>, bucket: &bolt::Bucket, depth: usize, budget: &mut usize) {
@@ -220,6 +220,7 @@ pub fn bolt(data: &[u8]) {
         let _ = containerd::read_state(&db, 100);
         let _ = containerd::snapshot_name(&db, "default", "overlayfs", "sha256:0");
         let _ = containerd::snapshot_id(&db, "default/1/sha256:0");
+        let _ = podman::parse_states(&db, 100);
         walk(&db, db.root(), 0, &mut 10_000);
     }
     let _ = containerd::parse_time(data);

@@ -90,8 +90,9 @@ pub struct Container {
     pub image: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<DateTime<Utc>>,
-    /// `running`, `paused`, `restarting`, `exited`, `created` or `dead`; absent where the engine keeps it outside the
-    /// files read (Podman's state database, containerd's runtime state under `/run`).
+    /// `running`, `paused`, `restarting`, `removing`, `exited`, `created` or `dead`, as the engine last recorded it;
+    /// absent where the engine keeps it outside the files read (Podman 5's SQLite database, containerd's runtime
+    /// state under `/run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
 }

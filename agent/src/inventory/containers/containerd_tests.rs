@@ -1,5 +1,6 @@
-//! containerd 1.6 state captured on a Debian 12 VM (`testdata/containers/containerd-root`, see the testdata README):
-//! the images and containers `ctr` listed there (`testdata/containers/expected/ctr-*.txt`), read from the databases.
+//! The engines' bbolt databases, captured on a Debian 12 VM (see the testdata README): containerd 1.6's state
+//! (`testdata/containers/containerd-root`), whose images and containers are those `ctr` listed there
+//! (`testdata/containers/expected/ctr-*.txt`), and Podman 4.3's libpod database (`podman-state-root`).
 
 use std::path::{Path, PathBuf};
 
@@ -162,4 +163,43 @@ fn a_damaged_metadata_database_is_an_error_naming_it() {
     assert_eq!(found.images.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), [DEBIAN]);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].item.ends_with(WEB.trim_start_matches("sha256:")), "{}", errors[0].item);
+}
+
+/// Podman 4.3's own database on the same VM (`testdata/containers/podman-state-root`): the states `podman ps -a`
+/// showed (`expected/podman-ps-a.txt`; both containers created, as that VM cannot start containers).
+#[test]
+fn podman_containers_carry_the_state_of_libpods_database() {
+    let (found, errors) = read(&testdata("podman-state-root"));
+    assert!(errors.is_empty(), "{errors:?}");
+    let got: Vec<String> = found
+        .containers
+        .iter()
+        .map(|c| {
+            format!("{} {} {} {}", c.id, c.name, c.state.as_deref().unwrap_or("-"), c.image.as_deref().unwrap_or("-"))
+        })
+        .collect();
+    let text = std::fs::read_to_string(testdata("expected/podman-ps-a.txt")).unwrap();
+    let mut want: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            format!("{} {} {} {}", f[0], f[1], f[2].to_lowercase(), f[3])
+        })
+        .collect();
+    want.sort_by(|a, b| a.split(' ').nth(1).cmp(&b.split(' ').nth(1)));
+    assert_eq!(got, want);
+    let ids: Vec<&str> = found.images.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, [WEB, DEBIAN]);
+    assert_eq!(found.images.iter().map(|i| i.packages.len()).collect::<Vec<_>>(), [111, 88]);
+
+    // Without a readable database the containers are still listed, without a state, and the error names it.
+    let tmp = tempfile::tempdir().unwrap();
+    super::tests::copy_tree(&testdata("podman-state-root"), tmp.path());
+    let db = tmp.path().join("var/lib/containers/storage/libpod/bolt_state.db");
+    std::fs::write(&db, b"not a database").unwrap();
+    let (found, errors) = read(tmp.path());
+    assert_eq!(found.containers.len(), 2);
+    assert!(found.containers.iter().all(|c| c.state.is_none()));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].item, "/var/lib/containers/storage/libpod/bolt_state.db");
 }

@@ -36,6 +36,8 @@ const PODMAN_USER_STORE: &str = ".local/share/containers/storage";
 const PODMAN_DRIVERS: [&str; 2] = ["overlay", "vfs"];
 /// A build host can hold thousands of images; past this many per store the rest are counted, not read.
 const MAX_IMAGES_PER_STORE: usize = 1000;
+/// Containers whose Podman state is read from one store's database; each is a small JSON document held at once.
+const MAX_CONTAINERS_PER_STORE: usize = 10_000;
 /// Package entries listed across all images of a report: a build host's hundreds of images would otherwise make a
 /// report larger than a collector accepts (64 MiB decoded by default), and the whole report would be lost.
 const MAX_IMAGE_PACKAGES: usize = 100_000;
@@ -245,6 +247,7 @@ fn podman_stores(root: &SystemRoot) -> Vec<String> {
 }
 
 fn read_podman(root: &SystemRoot, store: &str, found: &mut Found, errors: &mut ErrorLog) {
+    let first_container = found.containers.len();
     for driver in PODMAN_DRIVERS {
         let images_path = format!("{store}/{driver}-images/images.json");
         let Some(images) = state_file(root, &images_path, errors, podman::parse_images) else { continue };
@@ -270,6 +273,23 @@ fn read_podman(root: &SystemRoot, store: &str, found: &mut Found, errors: &mut E
         if let Some(containers) = state_file(root, &containers_path, errors, podman::parse_containers) {
             found.containers.extend(containers);
         }
+    }
+    let state_path = format!("{store}/{}", podman::BOLT_STATE);
+    let Some(db) = open_bolt(root, &state_path, errors) else { return };
+    let states = match podman::parse_states(&db, MAX_CONTAINERS_PER_STORE) {
+        Ok(states) => states,
+        Err(err) => return record(errors, state_path, ErrorKind::Parse, err.to_string()),
+    };
+    if states.unreadable > 0 {
+        let message = format!("the state of {} containers could not be read", states.unreadable);
+        record(errors, &state_path, ErrorKind::Parse, message);
+    }
+    if states.truncated {
+        let message = format!("the first {MAX_CONTAINERS_PER_STORE} containers' states were read");
+        record(errors, &state_path, ErrorKind::Truncated, message);
+    }
+    for container in &mut found.containers[first_container..] {
+        container.state = states.states.get(&container.id).map(|s| s.to_string());
     }
 }
 

@@ -3,8 +3,8 @@
 //! `<driver>-containers/containers.json`. Root's store is `/var/lib/containers/storage` (or `graphroot` of
 //! `/etc/containers/storage.conf`); each user's rootless store is `~/.local/share/containers/storage`.
 //!
-//! Whether a container runs is kept in libpod's own database (BoltDB or SQLite), not in these files, so Podman
-//! containers are reported without a state.
+//! Whether a container runs is kept in libpod's own database, not in these files: Podman 4's BoltDB state is read
+//! ([`parse_states`]); Podman 5's SQLite database is not yet, and its containers are reported without a state.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +12,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{Container, ContainerEngine};
 use serde::Deserialize;
+
+use super::bolt::{BoltError, Db, Source, Value};
 
 /// One image of `images.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -140,6 +142,56 @@ pub fn parse_containers(data: &[u8]) -> Result<Vec<Container>, serde_json::Error
         .collect())
 }
 
+/// Podman 4's own database (libpod's BoltDB state) below a store's graph root: the containers' states are there,
+/// not in containers/storage. Podman 5 keeps them in `libpod/db.sql` (SQLite) instead, not read yet.
+pub const BOLT_STATE: &str = "libpod/bolt_state.db";
+
+/// Each container's state as Podman last recorded it, by container id (the `state` of each `ctr/<id>/state` JSON
+/// document); `unreadable` counts containers whose state document would not parse, `truncated` says there were more
+/// than the limit.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct States {
+    pub states: BTreeMap<String, &'static str>,
+    pub unreadable: usize,
+    pub truncated: bool,
+}
+
+pub fn parse_states<S: Source + ?Sized>(db: &Db<S>, limit: usize) -> Result<States, BoltError> {
+    #[derive(Deserialize)]
+    struct State {
+        state: u8,
+    }
+    let mut out = States::default();
+    let Some(containers) = db.bucket_at(&[b"ctr"])? else { return Ok(out) };
+    let (entries, truncated) = db.entries(&containers, limit)?;
+    out.truncated = truncated;
+    for (id, value) in entries {
+        let Value::Bucket(container) = value else { continue };
+        let state = db.data(&container, b"state")?.and_then(|json| serde_json::from_slice::<State>(&json).ok());
+        match state.and_then(|s| state_name(s.state)) {
+            Some(name) => {
+                out.states.insert(String::from_utf8_lossy(&id).into_owned(), name);
+            }
+            None => out.unreadable += 1,
+        }
+    }
+    Ok(out)
+}
+
+/// libpod's `define.ContainerStatus` in the report's words (those Docker's states use): configured (created in
+/// Podman only), created (in the OCI runtime too), running, stopped (exited, not cleaned up), paused, exited,
+/// removing, stopping (still running). Unknown (0) and values past libpod's list are not a state.
+fn state_name(code: u8) -> Option<&'static str> {
+    Some(match code {
+        1 | 2 => "created",
+        3 | 8 => "running",
+        4 | 6 => "exited",
+        5 => "paused",
+        7 => "removing",
+        _ => return None,
+    })
+}
+
 /// containers/storage writes image ids as bare hex; Docker and the report use `sha256:<hex>`.
 pub fn prefixed(id: &str) -> String {
     if id.contains(':') { id.to_string() } else { format!("sha256:{id}") }
@@ -159,4 +211,30 @@ pub fn parse_storage_conf(text: &str) -> (Option<String>, Option<String>) {
     }
     let conf: Conf = toml::from_str(text).unwrap_or_default();
     (conf.storage.graphroot.filter(|p| p.starts_with('/')), conf.storage.driver.filter(|d| !d.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// libpod's `define.ContainerStatus` values, in the order `containerstate.go` declares them.
+    #[test]
+    fn libpods_states_in_the_reports_words() {
+        let names: Vec<Option<&str>> = (0..=9).map(state_name).collect();
+        assert_eq!(
+            names,
+            [
+                None,
+                Some("created"),
+                Some("created"),
+                Some("running"),
+                Some("exited"),
+                Some("paused"),
+                Some("exited"),
+                Some("removing"),
+                Some("running"),
+                None
+            ]
+        );
+    }
 }
