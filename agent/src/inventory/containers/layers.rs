@@ -11,7 +11,8 @@ use muster_shared::v1::{Os, PackageKind, PackageSource};
 
 use crate::inventory::os::{os_from_release, parse_os_release};
 use crate::inventory::software::{
-    DpkgFlavor, Listing, RpmDbFormat, failed, parse_apk_installed, parse_dpkg_status, read_rpmdb, source,
+    DpkgFlavor, Listing, RpmDbFormat, failed, parse_apk_installed, parse_dpkg_status, read_rpmdb, read_status_d_files,
+    source,
 };
 use crate::root::normal_parts;
 
@@ -20,6 +21,7 @@ use crate::root::normal_parts;
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 const MAX_LINKS: usize = 40;
+const STATUS_D: &str = "/var/lib/dpkg/status.d";
 
 /// The layer directories of one image, top (newest) first; each is the layer's own files as its driver stores them.
 #[derive(Debug, Clone)]
@@ -65,23 +67,69 @@ impl Layers {
         found
     }
 
+    /// The entries of the directory the image shows at `image_path`, by name, each where its topmost copy is
+    /// stored: every layer's entries, upper layers first, less those an upper layer deleted, down to a layer that
+    /// made the directory opaque or holds something else at its path. The directory's own path is taken as is in
+    /// each layer (no links followed), which is how image builders write the package directories read here.
+    pub fn list(&self, image_path: &str) -> Vec<(String, PathBuf)> {
+        let rel: PathBuf = normal_parts(Path::new(image_path)).into_iter().collect();
+        let mut out: std::collections::BTreeMap<String, PathBuf> = std::collections::BTreeMap::new();
+        let mut hidden: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        for dir in &self.dirs {
+            let stored = dir.join(&rel);
+            match std::fs::symlink_metadata(&stored) {
+                Ok(meta) if meta.is_dir() => {}
+                // A file, link or whiteout in its place hides the directories of the layers below.
+                Ok(_) => break,
+                Err(_) => {
+                    if deleted_in(dir, &rel) {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            let Ok(entries) = std::fs::read_dir(&stored) else { continue };
+            let mut opaque = false;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name == OPAQUE_MARKER {
+                    opaque = true;
+                } else if let Some(deleted) = name.strip_prefix(WHITEOUT_PREFIX) {
+                    hidden.insert(deleted.to_string());
+                } else if entry.metadata().is_ok_and(|m| is_whiteout_device(&m)) {
+                    hidden.insert(name);
+                } else if !hidden.contains(&name) {
+                    out.entry(name).or_insert_with(|| entry.path());
+                }
+            }
+            if opaque {
+                break;
+            }
+        }
+        out.into_iter().collect()
+    }
+
     /// The topmost layer's entry for `path` (relative to the image root), unless an upper layer deleted it.
     fn entry(&self, path: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
-        let name = path.file_name()?.to_string_lossy().into_owned();
-        let parent = path.parent().unwrap_or(Path::new(""));
         for dir in &self.dirs {
             let stored = dir.join(path);
             if let Ok(meta) = std::fs::symlink_metadata(&stored) {
                 return (!is_whiteout_device(&meta)).then_some((stored, meta));
             }
-            if dir.join(parent).join(format!("{WHITEOUT_PREFIX}{name}")).exists()
-                || dir.join(parent).join(OPAQUE_MARKER).exists()
-            {
+            if deleted_in(dir, path) {
                 return None;
             }
         }
         None
     }
+}
+
+/// Whether layer `dir` deletes `rel` for the layers below it: an OCI whiteout file beside it, or its parent made
+/// opaque.
+fn deleted_in(dir: &Path, rel: &Path) -> bool {
+    let (Some(name), Some(parent)) = (rel.file_name(), rel.parent()) else { return false };
+    dir.join(parent).join(format!("{WHITEOUT_PREFIX}{}", name.to_string_lossy())).exists()
+        || dir.join(parent).join(OPAQUE_MARKER).exists()
 }
 
 #[cfg(unix)]
@@ -141,6 +189,12 @@ pub fn image_packages(layers: &Layers) -> Vec<(PackageSource, Listing)> {
             Reader::Apk => std::fs::read(&stored).map_or_else(|e| failed(e.into()), |d| parse_apk_installed(&d)),
         };
         found.push((source(kind, path, format), listing));
+    }
+    // Distroless images have no status file: their builders write each package's stanza to a file of its own,
+    // often one layer per package.
+    let status_d = layers.list(STATUS_D);
+    if !status_d.is_empty() {
+        found.push((source(PackageKind::Deb, STATUS_D, "dpkg-status.d"), read_status_d_files(status_d)));
     }
     found
 }

@@ -235,3 +235,54 @@ fn image_package_lists_are_bounded_images_in_use_first() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].message, "111 packages of 1 images not listed: at most 200 image packages are reported");
 }
+
+/// A distroless image keeps one stanza file per package in `/var/lib/dpkg/status.d`, spread over its layers (syft's
+/// real distroless files, testdata/pkgdb): the image's packages are the union as the container would see it, less
+/// what an upper layer deleted, down to a layer that made the directory opaque.
+#[test]
+fn distroless_status_d_is_read_through_the_layers() {
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/pkgdb/dpkg");
+    let status_d = real.join("distroless-status.d/var/lib/dpkg/status.d");
+    let tmp = tempfile::tempdir().unwrap();
+    let layer = |name: &str, files: &[(&str, PathBuf)]| -> PathBuf {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(dir.join("var/lib/dpkg/status.d")).unwrap();
+        for (to, from) in files {
+            std::fs::copy(from, dir.join("var/lib/dpkg/status.d").join(to)).unwrap();
+        }
+        dir
+    };
+    let bottom = layer("bottom", &[("dash", status_d.join("dash")), ("netbase", status_d.join("netbase"))]);
+    let middle = layer(
+        "middle",
+        &[
+            ("libsqlite3-0", status_d.join("libsqlite3-0")),
+            ("libsqlite3-0.md5sums", status_d.join("libsqlite3-0.md5sums")),
+        ],
+    );
+    let top = layer("top", &[]);
+    std::fs::write(top.join("var/lib/dpkg/status.d/.wh.netbase"), b"").unwrap();
+    let layers = Layers::new(vec![top.clone(), middle, bottom]);
+
+    // (source path, "name version") of every package read.
+    let read = |layers: &Layers| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (source, listing) in image_packages(layers) {
+            out.extend(listing.packages.iter().map(|p| (source.path.clone(), format!("{} {}", p.name, p.version))));
+        }
+        out
+    };
+    let d = "/var/lib/dpkg/status.d";
+    assert_eq!(
+        read(&layers),
+        [(d.to_string(), "dash 0.5.8-2.4".to_string()), (d.to_string(), "libsqlite3-0 3.34.1-3".to_string())]
+    );
+    assert!(image_packages(&layers)[0].1.problems.is_empty());
+
+    // An upper layer that replaced the directory (opaque) hides every lower stanza.
+    std::fs::copy(real.join("syft-status.d-multiple/status.d/multiple"), top.join("var/lib/dpkg/status.d/multiple"))
+        .unwrap();
+    std::fs::write(top.join("var/lib/dpkg/status.d/.wh..wh..opq"), b"").unwrap();
+    let got: Vec<String> = read(&layers).into_iter().map(|(_, nv)| nv).collect();
+    assert_eq!(got, ["tzdata 2020a-0+deb10u1", "util-linux 2.33.1-0.1"]);
+}

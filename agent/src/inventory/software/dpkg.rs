@@ -5,7 +5,7 @@
 //! collection over a file of a few megabytes, so the parser walks lines with `memchr` and only allocates for the
 //! few fields it keeps.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use memchr::memchr;
@@ -239,19 +239,20 @@ fn read_status_d(dir: &Path) -> Listing {
         Ok(entries) => entries,
         Err(err) => return failed(err.into()),
     };
-    let mut names: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .filter(|n| {
-            let n = n.to_string_lossy();
-            !n.starts_with('.') && !n.ends_with(".md5sums")
-        })
-        .collect();
-    names.sort();
+    let files: Vec<(String, PathBuf)> =
+        entries.filter_map(Result::ok).map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect();
+    read_status_d_files(files)
+}
+
+/// Reads the stanza files of a `status.d` directory given as (name, where it is stored), in name order; the
+/// checksum lists beside them and hidden files are not stanzas. A container image's directory is spread over its
+/// layers, so its files are not all in one directory.
+pub(crate) fn read_status_d_files(mut files: Vec<(String, PathBuf)>) -> Listing {
+    files.retain(|(name, _)| !name.starts_with('.') && !name.ends_with(".md5sums"));
+    files.sort();
     let mut listing = Listing::default();
-    for name in names {
-        let shown = name.to_string_lossy().into_owned();
-        match std::fs::read(dir.join(&name)) {
+    for (shown, path) in files {
+        match std::fs::read(&path) {
             Ok(data) => {
                 let part = parse_dpkg_status(&data, DpkgFlavor::StatusD);
                 listing.packages.extend(part.packages);

@@ -25,6 +25,7 @@ use muster_shared::v1::{ErrorKind, Package, PackageKind, PackageSource, SectionN
 use crate::root::{ErrorLog, SystemRoot, io_error_kind};
 
 pub use apk::parse_apk_installed;
+pub(crate) use dpkg::read_status_d_files;
 pub use dpkg::{DpkgFlavor, parse_dpkg_status};
 pub use language::LanguageScan;
 pub use pacman::parse_pacman_desc;
