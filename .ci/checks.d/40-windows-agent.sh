@@ -9,7 +9,9 @@
 # has neither package), so exactly the added entries are expected. The `os` section must carry the build and update
 # revision (UBR) set in CurrentVersion, the hardware section the system UUID decoded from
 # GetSystemFirmwareTable('RSMB') (Wine synthesizes the table), and the patches section the reboot flags (none set in
-# a fresh prefix). Then `cargo clippy` (check and lints) of the agent for x86_64-apple-darwin and aarch64-apple-darwin
+# a fresh prefix). Then the same .exe enrols with a collector started here on 127.0.0.1 (its CA pinned by fingerprint,
+# the secret in the environment) and reports over TLS; the collector's API must hold the host with its Windows build,
+# tag and 4 programs. Then `cargo clippy` (check and lints) of the agent for x86_64-apple-darwin and aarch64-apple-darwin
 # (no SDK: no link); the Windows code is linted too.
 # Only Wine runs the .exe here, never a real Windows. Tools: .ci/prepare.d/30-cross-tools.sh, 40-windows-tools.sh.
 set -euo pipefail
@@ -124,6 +126,48 @@ jq -e '(.hardware.system.uuid | test("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
   || fail "hardware from RSMB: $(jq -c '{system: .hardware.system, errors: [.errors[] | select(.section == "hardware")]}' "$work/report.json")"
 step "$(jq '[.software.packages[] | select(.kind == "windows")] | length' "$work/report.json") programs from $(
   jq -c '[.software.sources[].path]' "$work/report.json")"
+
+step "enrol and report over TLS to a collector on 127.0.0.1, the CA pinned by fingerprint"
+# The collector of the workspace's test build (a no-op build when the tests ran first, as in .ci/run).
+cargo build -q -p muster-collector
+collector="${CARGO_TARGET_DIR:-target}/debug/muster-collector"
+data="$work/collector"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+url="https://127.0.0.1:$port"
+"$collector" --data-dir "$data" serve --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+collector_pid=$!
+cleanup_collector() { kill "$collector_pid" 2>/dev/null || true; cleanup; }
+trap cleanup_collector EXIT
+ca=""
+for _ in $(seq 1 120); do
+  kill -0 "$collector_pid" 2>/dev/null || fail "the collector exited: $(cat "$work/serve.log")"
+  if ca=$("$collector" --data-dir "$data" ca show --format json 2>/dev/null) && [ -n "$ca" ] \
+    && curl -sf --max-time 2 --cacert "$(jq -r .ca_cert_path <<<"$ca")" -o /dev/null "$url/readyz"; then
+    break
+  fi
+  sleep 0.5
+done
+curl -sf --max-time 2 --cacert "$(jq -r .ca_cert_path <<<"$ca")" -o /dev/null "$url/readyz" \
+  || fail "the collector did not become ready on $url: $(cat "$work/serve.log")"
+secret=$("$collector" --data-dir "$data" enroll-secret create --label wine --format json | jq -r .secret)
+# Wine hands the environment to Windows programs: the secret never appears on a command line.
+MUSTER_ENROLL_SECRET="$secret" "$wine" "$exe" enroll --collector "$url" \
+  --ca-fingerprint "$(jq -r .sha256_fingerprint <<<"$ca")" --tags wine --state-dir 'C:\muster-agent' \
+  >"$work/enroll.out" 2>&1 || fail "enroll under Wine exited $?: $(cat "$work/enroll.out")"
+"$wine" "$exe" report-now --state-dir 'C:\muster-agent' >"$work/report-now.out" 2>&1 \
+  || fail "report-now under Wine exited $?: $(cat "$work/report-now.out")"
+token=$("$collector" --data-dir "$data" token create --name wine-check --role viewer --format json | jq -r .token)
+api() { curl -sf --max-time 10 --cacert "$(jq -r .ca_cert_path <<<"$ca")" -H "Authorization: Bearer $token" "$url$1"; }
+hosts=$(api /api/v1/hosts) || fail "GET /api/v1/hosts"
+[ "$(jq '.hosts | length' <<<"$hosts")" = 1 ] || fail "expected the Wine host alone, got $hosts"
+host=$(jq -r '.hosts[0].id' <<<"$hosts")
+detail=$(api "/api/v1/hosts/$host") || fail "GET /api/v1/hosts/$host"
+jq -e --arg build "$build.3803" '.sections.os.content.id == "windows" and .sections.os.content.build_id == $build
+    and (.tags | index("wine"))' <<<"$detail" >/dev/null \
+  || fail "the collector's record of the Wine host: $(jq -c '{os: .sections.os.content, tags}' <<<"$detail")"
+[ "$(jq '.sections.software.content.package_count' <<<"$detail")" = 4 ] \
+  || fail "the collector holds $(jq '.sections.software.content.package_count' <<<"$detail") programs, not 4"
+step "enrolled as host $host and reported: os $(jq -c '.sections.os.content.name' <<<"$detail"), 4 programs stored"
 step "Wine part in $((SECONDS - t1)) s"
 
 printf '40-windows-agent: muster-agent.exe built and run under Wine, Apple targets checked, in %s s\n' \

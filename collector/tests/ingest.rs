@@ -9,7 +9,11 @@ use crate::common::{Harness, Machine, debian, delta, full, history, ubuntu};
 
 both!(full_delta_and_changed_reports, retried_report_is_a_duplicate, unknown_hashes_need_sections);
 both!(gzip_and_identity_bodies, token_cannot_report_for_another_host, software_query_spans_hosts);
-both!(language_packages_keep_their_path_and_owner, monitors_are_kept_and_shown);
+both!(
+    language_packages_keep_their_path_and_owner,
+    monitors_are_kept_and_shown,
+    the_fleets_monitors_are_listed_and_exported
+);
 
 async fn full_delta_and_changed_reports(h: Harness) {
     let viewer = h.api_token(Role::Viewer).await;
@@ -326,4 +330,59 @@ async fn monitors_are_kept_and_shown(h: Harness) {
     for text in ["id=\"monitors\"", "EV2785", "68056070", "2020 week 28", "60 × 34 cm", "card0-DP-1"] {
         assert!(page.body.contains(text), "{text} missing from the host page");
     }
+}
+
+/// The fleet's monitors on one list and in its exports, each with its host (issue 19): two workstations with real
+/// EDIDs decoded by the agent (glpi-agent's captures, see agent/testdata/edid; values as `edid-decode` reads them in
+/// expected.edid-decode.tsv), one with two displays; a server without a monitor adds nothing.
+async fn the_fleets_monitors_are_listed_and_exported(h: Harness) {
+    let edid = |name: &str, connector: &str| {
+        let path =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata/edid/glpi-agent").join(name);
+        muster_agent::inventory::hardware::monitors::parse_edid(connector, &std::fs::read(path).unwrap()).unwrap()
+    };
+    let (_, secret) = h.enroll_secret(None).await;
+    let mut hosts = Vec::new();
+    for (name, monitors) in [
+        ("desk-1", vec![edid("acer-b247y", "card0-HDMI-A-1"), edid("EV2785", "card0-DP-1")]),
+        ("desk-2", vec![edid("acer-al1717.2", "card0-DVI-D-1")]),
+        ("server-1", vec![]),
+    ] {
+        let machine = Machine { hostname: name.to_owned(), ..Machine::thinkpad(name) };
+        let mut report = debian(&machine);
+        report.hardware.as_mut().unwrap().monitors = monitors;
+        let (host, token) = h.enrolled(&secret, &machine).await;
+        h.stored(&token, &full(&report)).await;
+        hosts.push(host);
+    }
+    let cookie = crate::console::user(&h, "viewer", Role::Viewer).await;
+    let page = crate::console::get(&h, "/monitors?format=csv", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let lines: Vec<&str> = page.body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "host_id,hostname,connector,product_id,manufacturer_id,model,serial,manufactured_year,manufactured_week,\
+         model_year,width_cm,height_cm"
+    );
+    // Host id order (ids are random), then connector; each row as edid-decode read the EDID.
+    let mut want = vec![
+        (hosts[0].clone(), "desk-1,card0-DP-1,ENC2911,ENC,EV2785,68056070,2020,28,,60,34"),
+        (hosts[0].clone(), "desk-1,card0-HDMI-A-1,ACR0771,ACR,B247Y,TJYEE0068521,2021,17,,53,30"),
+        (hosts[1].clone(), "desk-2,card0-DVI-D-1,ACRAD72,ACR,Acer AL1717,L72080574223,2007,6,,34,27"),
+    ];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    let want: Vec<String> = want.into_iter().map(|(id, rest)| format!("{id},{rest}")).collect();
+    assert_eq!(lines[1..], want);
+
+    let page = crate::console::get(&h, "/monitors?q=tjyee", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("TJYEE0068521") && page.body.contains("B247Y"), "{}", page.body);
+    assert!(!page.body.contains("EV2785") && !page.body.contains("L72080574223"));
+    let page = crate::console::get(&h, "/monitors?format=json&q=desk-2", &cookie).await;
+    let json: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (json[0]["host"]["hostname"].as_str(), json[0]["serial"].as_str()),
+        (Some("desk-2"), Some("L72080574223"))
+    );
 }

@@ -52,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/password", get(sign_in::password_form).post(sign_in::password_submit))
         .route("/hosts", get(pages::hosts))
         .route("/hosts/{id}", get(pages::host))
+        .route("/monitors", get(pages::monitors))
         .route("/findings", get(pages::findings))
         .route("/findings/bulk", post(pages::findings_bulk))
         .route("/findings/{id}", get(pages::finding))

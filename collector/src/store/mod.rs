@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use crate::config::Secret;
 use crate::model::Role;
 use crate::views::{
-    ApiTokenInfo, AuditEntry, EnrollSecretInfo, EnrolmentRequestInfo, HistoryEntry, HostDetail, HostPage, HostSummary,
-    InstalledPackage, SoftwareVersionHosts,
+    ApiTokenInfo, AuditEntry, EnrollSecretInfo, EnrolmentRequestInfo, HistoryEntry, HostDetail, HostPage, HostRef,
+    HostSummary, InstalledPackage, SoftwareVersionHosts,
 };
 
 pub mod advisories;
@@ -251,6 +251,14 @@ pub trait Store:
     async fn get_host(&self, id: &str) -> Result<Option<HostDetail>, StoreError>;
     async fn get_host_summary(&self, id: &str) -> Result<Option<HostSummary>, StoreError>;
     async fn host_software(&self, id: &str) -> Result<Vec<InstalledPackage>, StoreError>;
+    /// The stored `section` (its JSON document) of hosts in id order after `after`, at most `limit`: fleet-wide
+    /// views of one section read page by page (keyset), never the whole fleet's sections at once.
+    async fn hosts_section(
+        &self,
+        section: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(HostRef, String)>, StoreError>;
     /// Newest first.
     async fn host_history(&self, id: &str, limit: i64, offset: i64) -> Result<Vec<HistoryEntry>, StoreError>;
     /// Packages whose name or source name is exactly `name`, with the hosts that have them.

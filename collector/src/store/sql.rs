@@ -357,6 +357,29 @@ macro_rules! impl_store {
                 Ok(Some(HostDetail { host, sections }))
             }
 
+            async fn hosts_section(
+                &self,
+                section: &str,
+                after: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<(HostRef, String)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT h.id, h.hostname, s.content FROM host_sections s JOIN hosts h ON h.id = s.host_id \
+                     WHERE s.section = $1 AND h.id > $2 ORDER BY h.id LIMIT $3",
+                )
+                .bind(section)
+                .bind(after.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let host = HostRef { id: r.try_get("id")?, hostname: r.try_get("hostname")? };
+                        Ok((host, r.try_get("content")?))
+                    })
+                    .collect()
+            }
+
             async fn host_software(&self, id: &str) -> Result<Vec<InstalledPackage>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT s.kind, s.name, s.version, s.arch, s.source_name, s.source_version, s.path, s.owner, \

@@ -12,8 +12,6 @@
 //! root bucket's page and the transaction it committed; the valid one with the higher transaction id is current.
 //! Integers are in the writer's byte order, little-endian on every platform containerd and Podman ship for.
 
-use std::io::{Read, Seek, SeekFrom};
-
 const MAGIC: u32 = 0xED0C_DAED;
 const VERSION: u32 = 2;
 const PAGE_HEADER: usize = 16;
@@ -67,10 +65,14 @@ impl Source for std::fs::File {
         Ok(self.metadata()?.len())
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), std::io::Error> {
-        // `&File` reads and seeks without `mut`, on every platform.
-        let mut file = self;
-        file.seek(SeekFrom::Start(offset))?;
-        file.read_exact(buf)
+        let mut done = 0;
+        while done < buf.len() {
+            match crate::platform::read_at(self, &mut buf[done..], offset + done as u64)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => done += n,
+            }
+        }
+        Ok(())
     }
 }
 

@@ -111,6 +111,25 @@ fn bytes(n: u64) -> String {
     if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
+/// A monitor's cells as the host page and the monitor list show them: product id, manufacturer, model, serial,
+/// when made, size, connector.
+pub(super) fn monitor_cells(m: &muster_shared::v1::Monitor) -> Vec<Cell> {
+    use crate::app::monitors::{made, product_id, serial};
+    let size = match (m.width_cm, m.height_cm) {
+        (Some(w), Some(h)) => format!("{w} × {h} cm"),
+        _ => String::new(),
+    };
+    vec![
+        Cell::text(product_id(m)),
+        Cell::text(&m.manufacturer_id),
+        Cell::text(s(&m.model)),
+        Cell::mono(serial(m).unwrap_or_default()),
+        Cell::text(made(m)),
+        Cell::text(size),
+        Cell::mono(&m.connector),
+    ]
+}
+
 /// The present parts, space-separated; "—" when none is.
 fn joined(parts: &[&Option<String>]) -> String {
     let text = parts.iter().filter_map(|p| p.as_deref()).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
@@ -350,31 +369,7 @@ pub async fn host(
         blocks.push(table(
             "monitors",
             &["Monitor", "Manufacturer", "Model", "Serial", "Made", "Size", "Connector"],
-            hw.monitors
-                .iter()
-                .map(|m| {
-                    let serial = m.serial.clone().or(m.serial_number.map(|n| n.to_string()));
-                    let made = match (m.manufactured_year, m.manufactured_week, m.model_year) {
-                        (Some(y), Some(w), _) if w > 0 => format!("{y} week {w}"),
-                        (Some(y), _, _) => y.to_string(),
-                        (None, _, Some(y)) => format!("model year {y}"),
-                        _ => String::new(),
-                    };
-                    let size = match (m.width_cm, m.height_cm) {
-                        (Some(w), Some(h)) => format!("{w} × {h} cm"),
-                        _ => String::new(),
-                    };
-                    vec![
-                        Cell::text(format!("{}{:04X}", m.manufacturer_id, m.product_code)),
-                        Cell::text(&m.manufacturer_id),
-                        Cell::text(s(&m.model)),
-                        Cell::mono(serial.unwrap_or_default()),
-                        Cell::text(made),
-                        Cell::text(size),
-                        Cell::mono(&m.connector),
-                    ]
-                })
-                .collect(),
+            hw.monitors.iter().map(monitor_cells).collect(),
             "No monitor reported.",
         ));
     } else {

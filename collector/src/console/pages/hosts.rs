@@ -214,3 +214,85 @@ pub(super) fn risk_cell(r: &ConsoleHostRow) -> Cell {
         ..Cell::default()
     }
 }
+
+/// Monitors listed on the page; the exports hold up to `MAX_EXPORT_ROWS`.
+const MONITORS_SHOWN: usize = 500;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct MonitorsQuery {
+    q: Option<String>,
+    format: Option<String>,
+}
+
+/// Every monitor of the fleet with the host it is attached to (issue 19: displays are inventoried assets).
+pub async fn monitors(State(state): State<AppState>, viewer: Viewer, Query(q): Query<MonitorsQuery>) -> PageResult {
+    let format = Format::parse(q.format.as_deref())?;
+    let limit = if format == Format::Html { MONITORS_SHOWN } else { MAX_EXPORT_ROWS as usize };
+    let (rows, more) = crate::app::monitors::monitors(state.store.as_ref(), opt(&q.q), limit).await?;
+    match format {
+        Format::Csv => {
+            use crate::app::monitors::{product_id, serial};
+            let header = [
+                "host_id",
+                "hostname",
+                "connector",
+                "product_id",
+                "manufacturer_id",
+                "model",
+                "serial",
+                "manufactured_year",
+                "manufactured_week",
+                "model_year",
+                "width_cm",
+                "height_cm",
+            ];
+            let number = |n: Option<u16>| n.map(|n| n.to_string()).unwrap_or_default();
+            let csv_rows = rows.iter().map(|r| {
+                let m = &r.monitor;
+                vec![
+                    r.host.id.clone(),
+                    r.host.hostname.clone(),
+                    m.connector.clone(),
+                    product_id(m),
+                    m.manufacturer_id.clone(),
+                    s(&m.model),
+                    serial(m).unwrap_or_default(),
+                    number(m.manufactured_year),
+                    number(m.manufactured_week.map(u16::from)),
+                    number(m.model_year),
+                    number(m.width_cm.map(u16::from)),
+                    number(m.height_cm.map(u16::from)),
+                ]
+            });
+            return Ok(export::csv("monitors", &header, csv_rows));
+        }
+        Format::Json => return Ok(export::json("monitors", &rows)?),
+        Format::Html => {}
+    }
+    let pairs = vec![("q", opt(&q.q).unwrap_or_default().to_owned())];
+    let hosts = rows.iter().map(|r| &r.host.id).collect::<std::collections::BTreeSet<_>>().len();
+    let sub = if more {
+        format!("the first {} monitors; the exports list them all", rows.len())
+    } else {
+        format!("{} monitors on {hosts} hosts, from each host's last hardware report", rows.len())
+    };
+    let columns = ["Host", "Monitor", "Manufacturer", "Model", "Serial", "Made", "Size", "Connector"];
+    let table_rows = rows
+        .iter()
+        .map(|r| {
+            let mut cells = vec![Cell::link(clip(&r.host.hostname), format!("/hosts/{}", encode(&r.host.id)))];
+            cells.extend(super::host::monitor_cells(&r.monitor));
+            cells
+        })
+        .collect();
+    let blocks = vec![
+        Block::Heading { text: "Monitors".into(), sub: Some(sub), badge: None },
+        Block::Filters(Filters {
+            action: "/monitors".into(),
+            fields: vec![Field::text("q", "Search", opt(&q.q), "host, model, serial, DEL…")],
+            exports: exports("/monitors", &pairs),
+        }),
+        table("monitors", &columns, table_rows, "No monitor matches."),
+    ];
+    Ok(viewer.page("monitors", "Monitors", blocks))
+}

@@ -1,0 +1,83 @@
+//! The fleet's monitors as assets of their own (issue 19): every display the agents read from EDID, with the host it
+//! is attached to, for the console's list and its exports. Built from the stored hardware sections page by page.
+
+use muster_shared::v1::{Hardware, Monitor};
+use serde::Serialize;
+
+use crate::store::{Store, StoreError};
+use crate::views::HostRef;
+
+/// Hardware sections read per store round trip: a few MiB of JSON at most.
+const PAGE: i64 = 500;
+
+/// One monitor and the host it was attached to when the host last reported its hardware.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MonitorRow {
+    pub host: HostRef,
+    #[serde(flatten)]
+    pub monitor: Monitor,
+}
+
+/// Every monitor of the fleet whose host name, manufacturer, model or serial contains `search` (any case), in host
+/// id then connector order, at most `limit` (`true` when there were more). A hardware section that no longer reads
+/// as one (stored by an older collector) is skipped and logged.
+pub async fn monitors(
+    store: &dyn Store,
+    search: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<MonitorRow>, bool), StoreError> {
+    let search = search.map(str::to_lowercase);
+    let mut rows = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.hosts_section("hardware", after.as_deref(), PAGE).await?;
+        let Some((last, _)) = page.last() else { return Ok((rows, false)) };
+        after = Some(last.id.clone());
+        for (host, content) in page {
+            let hardware: Hardware = match serde_json::from_str(&content) {
+                Ok(hardware) => hardware,
+                Err(err) => {
+                    tracing::warn!(host = %host.id, error = %err, "stored hardware section not readable; its monitors are left out");
+                    continue;
+                }
+            };
+            let mut monitors = hardware.monitors;
+            monitors.sort_by(|a, b| a.connector.cmp(&b.connector));
+            for monitor in monitors {
+                if search.as_deref().is_some_and(|text| !matches(&host, &monitor, text)) {
+                    continue;
+                }
+                if rows.len() == limit {
+                    return Ok((rows, true));
+                }
+                rows.push(MonitorRow { host: host.clone(), monitor });
+            }
+        }
+    }
+}
+
+/// Whether `text` (lower case) is part of the host name, manufacturer id, product id, model or serial.
+fn matches(host: &HostRef, m: &Monitor, text: &str) -> bool {
+    let fields = [Some(host.hostname.clone()), Some(product_id(m)), m.model.clone(), serial(m)];
+    fields.into_iter().flatten().any(|f| f.to_lowercase().contains(text))
+}
+
+/// The serial a person finds on the label: the EDID's serial text, else its number.
+pub fn serial(m: &Monitor) -> Option<String> {
+    m.serial.clone().or(m.serial_number.map(|n| n.to_string()))
+}
+
+/// When it was made, as the EDID says it: year and week, the year alone, or the model year.
+pub fn made(m: &Monitor) -> String {
+    match (m.manufactured_year, m.manufactured_week, m.model_year) {
+        (Some(y), Some(w), _) if w > 0 => format!("{y} week {w}"),
+        (Some(y), _, _) => y.to_string(),
+        (None, _, Some(y)) => format!("model year {y}"),
+        _ => String::new(),
+    }
+}
+
+/// The EDID's product id as monitor lists show it: manufacturer id and product code in hex, e.g. `DEL40F4`.
+pub fn product_id(m: &Monitor) -> String {
+    format!("{}{:04X}", m.manufacturer_id, m.product_code)
+}
