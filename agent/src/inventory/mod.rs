@@ -7,6 +7,7 @@ pub mod host;
 pub mod os;
 pub mod patches;
 pub mod software;
+pub mod sqlite;
 pub mod windows;
 
 use std::collections::BTreeSet;

@@ -175,8 +175,9 @@ pub struct LastLogin {
     /// The remote host or address for a network login (`192.0.2.7`, `::1`); absent for a local console.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    /// The record it came from: `lastlog` (`/var/log/lastlog`, per uid) or `wtmp` (`/var/log/wtmp` and its
-    /// rotation `wtmp.1`, per name).
+    /// The record it came from: `lastlog` (`/var/log/lastlog`, per uid), `wtmp` (`/var/log/wtmp` and its
+    /// rotation `wtmp.1`, per name), `lastlog2` (`/var/lib/lastlog/lastlog2.db`) or `wtmpdb`
+    /// (`/var/lib/wtmpdb/wtmp.db`).
     pub source: String,
 }
 

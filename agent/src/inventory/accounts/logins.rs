@@ -6,8 +6,11 @@
 //! `<bits/utmp.h>`); no maintained crate reads them without also reading the running system's own files. The
 //! layout is the one of x86-64 and 32-bit systems (32-bit times: 292-byte lastlog, 384-byte utmp records). A file
 //! that does not divide into records of that size, or holds a record type no glibc writes, is reported as
-//! unreadable rather than guessed at (64-bit-time layouts such as aarch64's are not read yet). Systems that keep
-//! logins in lastlog2's or wtmpdb's SQLite databases instead report no last login.
+//! unreadable rather than guessed at (64-bit-time layouts such as aarch64's are not read yet).
+//!
+//! Systems that replaced those files for the year-2038 problem (Debian 13, openSUSE, Fedora 40+ with util-linux's
+//! lastlog2 and wtmpdb) keep the same facts in SQLite: `/var/lib/lastlog/lastlog2.db` (one row per user name) and
+//! `/var/lib/wtmpdb/wtmp.db` (every login); both are read too, and the latest record of any of the four wins.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -26,6 +29,10 @@ const USER_PROCESS: i16 = 7;
 const ACCOUNTING: i16 = 9;
 
 const LASTLOG: &str = "/var/log/lastlog";
+const LASTLOG2: &str = "/var/lib/lastlog/lastlog2.db";
+const WTMPDB: &str = "/var/lib/wtmpdb/wtmp.db";
+/// wtmpdb's `Type` of a login (its `USER_PROCESS`; 1 is a boot, 2 a run level).
+const WTMPDB_LOGIN: i64 = 3;
 /// Newest first; logrotate keeps one old month by default.
 const WTMP: [&str; 2] = ["/var/log/wtmp", "/var/log/wtmp.1"];
 
@@ -121,17 +128,82 @@ fn keep_later(kept: &mut LastLogin, candidate: LastLogin) {
     }
 }
 
-/// Puts on each account the later of its lastlog record and its latest wtmp login.
-pub fn resolve(accounts: &mut [Account], lastlog: &BTreeMap<u32, LastLogin>, wtmp: &BTreeMap<String, LastLogin>) {
+/// Each user's lastlog2 row (`Lastlog2`: name, time in seconds, terminal, remote host).
+pub fn lastlog2_logins(db: &rusqlite::Connection) -> rusqlite::Result<BTreeMap<String, LastLogin>> {
+    let mut statement = db.prepare("SELECT Name, Time, TTY, RemoteHost FROM Lastlog2 WHERE Time > 0")?;
+    let mut rows = statement.query([])?;
+    let mut out = BTreeMap::new();
+    while let Some(row) = rows.next()? {
+        let (name, seconds): (String, i64) = (row.get(0)?, row.get(1)?);
+        let Some(at) = DateTime::from_timestamp(seconds, 0) else { continue };
+        let login =
+            LastLogin { at, line: nonempty(row.get(2)?), from: nonempty(row.get(3)?), source: "lastlog2".into() };
+        out.insert(name, login);
+    }
+    Ok(out)
+}
+
+/// The latest login per user in wtmpdb's `wtmp` table (login times in microseconds), folded row by row.
+pub fn wtmpdb_latest(db: &rusqlite::Connection) -> rusqlite::Result<BTreeMap<String, LastLogin>> {
+    let mut statement =
+        db.prepare("SELECT User, Login, TTY, RemoteHost FROM wtmp WHERE Type = ?1 AND Login IS NOT NULL")?;
+    let mut rows = statement.query([WTMPDB_LOGIN])?;
+    let mut out: BTreeMap<String, LastLogin> = BTreeMap::new();
+    while let Some(row) = rows.next()? {
+        let (user, micros): (String, i64) = (row.get(0)?, row.get(1)?);
+        let Some(at) = DateTime::from_timestamp_micros(micros) else { continue };
+        let login = LastLogin { at, line: nonempty(row.get(2)?), from: nonempty(row.get(3)?), source: "wtmpdb".into() };
+        match out.get_mut(&user) {
+            Some(kept) => keep_later(kept, login),
+            None => {
+                out.insert(user, login);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn nonempty(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// Puts on each account the latest of its lastlog record (by uid) and its records in `by_name` (lastlog2, wtmp,
+/// wtmpdb, in that order); on a tie the earlier source stays: lastlog's is the one `lastlog` and login's greeting
+/// show.
+pub fn resolve(accounts: &mut [Account], lastlog: &BTreeMap<u32, LastLogin>, by_name: &[&BTreeMap<String, LastLogin>]) {
     for account in accounts.iter_mut() {
-        // On a tie lastlog's record stays: it is the one `lastlog` and login's greeting show.
-        let candidates = [lastlog.get(&account.uid), wtmp.get(&account.name)];
-        account.last_login = candidates.into_iter().flatten().reduce(|a, b| if b.at > a.at { b } else { a }).cloned();
+        let candidates = std::iter::once(lastlog.get(&account.uid)).chain(by_name.iter().map(|m| m.get(&account.name)));
+        account.last_login = candidates.flatten().reduce(|a, b| if b.at > a.at { b } else { a }).cloned();
     }
 }
 
+/// The logins of a lastlog2 or wtmpdb database under `root`: none when it is absent, an error logged when it
+/// cannot be read.
+fn read_database(
+    root: &SystemRoot,
+    path: &str,
+    read: fn(&rusqlite::Connection) -> rusqlite::Result<BTreeMap<String, LastLogin>>,
+    errors: &mut ErrorLog,
+) -> BTreeMap<String, LastLogin> {
+    let file = root.path(path);
+    if !file.is_file() {
+        return BTreeMap::new();
+    }
+    let found = crate::inventory::sqlite::open_read_only(&file).and_then(|(db, wal_unread)| {
+        if wal_unread {
+            let message = "its write-ahead log holds logins this read-only open cannot merge; they are left out";
+            errors.record(SectionName::Host, path, ErrorKind::NotAvailable, message);
+        }
+        read(&db)
+    });
+    found.unwrap_or_else(|e| {
+        errors.record(SectionName::Host, path, ErrorKind::Parse, format!("not a readable login database: {e}"));
+        BTreeMap::new()
+    })
+}
+
 /// Reads the logins of the system under `root` onto `accounts`. Missing files are normal (a minimal container, a
-/// system using lastlog2); unreadable or foreign-layout ones are logged.
+/// system with only the SQLite databases or only the legacy files); unreadable or foreign-layout ones are logged.
 pub fn probe(root: &SystemRoot, accounts: &mut [Account], errors: &mut ErrorLog) {
     let lastlog = match read_lastlog(root, accounts) {
         Ok(found) => found,
@@ -160,7 +232,9 @@ pub fn probe(root: &SystemRoot, accounts: &mut [Account], errors: &mut ErrorLog)
             }
         }
     }
-    resolve(accounts, &lastlog, &wtmp);
+    let lastlog2 = read_database(root, LASTLOG2, lastlog2_logins, errors);
+    let wtmpdb = read_database(root, WTMPDB, wtmpdb_latest, errors);
+    resolve(accounts, &lastlog, &[&lastlog2, &wtmp, &wtmpdb]);
 }
 
 fn log(errors: &mut ErrorLog, path: &str, e: &io::Error) {
@@ -336,5 +410,82 @@ mod tests {
         assert!(matches!(wtmp_login(&record), Ok(Some((ref user, _))) if user == "root"));
         record[..2].copy_from_slice(&300i16.to_le_bytes());
         assert!(wtmp_login(&record).is_err());
+    }
+
+    /// Debian 13's util-linux 2.41 `lastlog2 --import` and wtmpdb 0.73 `wtmpdb import` of the captured lastlog and
+    /// wtmp (testdata/logins/debian-13-wtmpdb, see the README): each account's login as `wtmpdb last -F` and
+    /// `lastlog2` print it, the later of the two (wtmpdb keeps microseconds) on the account.
+    #[test]
+    fn lastlog2_and_wtmpdb_databases_agree_with_their_tools() {
+        let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/logins/debian-13-wtmpdb");
+        let root = SystemRoot::mounted(&base);
+        let open = |rel: &str| crate::inventory::sqlite::open_read_only(&base.join(rel)).unwrap().0;
+        let lastlog2 = lastlog2_logins(&open("var/lib/lastlog/lastlog2.db")).unwrap();
+        let text = std::fs::read_to_string(base.join("expected.lastlog2.txt")).unwrap();
+        let printed: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(printed.len(), lastlog2.len());
+        for f in &printed {
+            let login = &lastlog2[f[0]];
+            assert_eq!((login.line.as_deref(), login.from.as_deref()), (Some(f[1]), Some(f[2])));
+            let shown = login.at.format("%a %b %e %H:%M:%S %z %Y").to_string();
+            assert_eq!(shown.split_whitespace().collect::<Vec<_>>(), f[3..]);
+            assert_eq!(login.source, "lastlog2");
+        }
+
+        let wtmpdb = wtmpdb_latest(&open("var/lib/wtmpdb/wtmp.db")).unwrap();
+        let text = std::fs::read_to_string(base.join("expected.wtmpdb-last.txt")).unwrap();
+        // `wtmpdb last` lists newest first: the first line of each user is the user's latest login.
+        let mut latest: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for line in text.lines().take_while(|l| !l.trim().is_empty()) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            latest.entry(f[0]).or_insert(f);
+        }
+        assert_eq!(latest.len(), 2, "root and alice");
+        assert_eq!(wtmpdb.len(), latest.len());
+        for (user, f) in &latest {
+            let login = &wtmpdb[*user];
+            assert_eq!((login.line.as_deref(), login.from.as_deref()), (Some(f[1]), Some(f[2])));
+            assert_eq!(
+                login.at.format("%a %b %e %H:%M:%S %Y").to_string().split_whitespace().collect::<Vec<_>>(),
+                f[3..8]
+            );
+            assert_eq!(login.source, "wtmpdb");
+        }
+
+        let mut accounts = parse_passwd(&std::fs::read_to_string(base.join("etc/passwd")).unwrap());
+        let mut errors = ErrorLog::new();
+        probe(&root, &mut accounts, &mut errors);
+        assert!(errors.is_empty(), "{:?}", errors.as_slice());
+        let got: Vec<(String, String, String)> = accounts
+            .into_iter()
+            .map(|a| {
+                let l = a.last_login.unwrap();
+                (a.name, l.at.to_rfc3339(), l.source)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("root".to_owned(), "2026-12-03T21:55:02.090272+00:00".to_owned(), "wtmpdb".to_owned()),
+                ("alice".to_owned(), "2026-12-03T21:55:05.966731+00:00".to_owned(), "wtmpdb".to_owned()),
+            ]
+        );
+
+        // A damaged database is an error naming it; the other one still answers.
+        let dir = tempfile::tempdir().unwrap();
+        for rel in ["etc/passwd", "var/lib/lastlog/lastlog2.db", "var/lib/wtmpdb/wtmp.db"] {
+            std::fs::create_dir_all(dir.path().join(rel).parent().unwrap()).unwrap();
+            std::fs::copy(base.join(rel), dir.path().join(rel)).unwrap();
+        }
+        std::fs::write(dir.path().join("var/lib/wtmpdb/wtmp.db"), b"not a database, 16 bytes or more").unwrap();
+        let mut accounts = parse_passwd(&std::fs::read_to_string(base.join("etc/passwd")).unwrap());
+        let mut errors = ErrorLog::new();
+        probe(&SystemRoot::mounted(dir.path()), &mut accounts, &mut errors);
+        let e = &errors.as_slice()[0];
+        assert_eq!(
+            (e.item.as_str(), e.kind, errors.as_slice().len()),
+            ("/var/lib/wtmpdb/wtmp.db", ErrorKind::Parse, 1)
+        );
+        assert_eq!(accounts[1].last_login.as_ref().unwrap().source, "lastlog2");
     }
 }
