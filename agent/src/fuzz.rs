@@ -193,11 +193,11 @@ impl ConfigFiles for Files {
 
 /// `/var/log/wtmp` folded record by record, and `/var/log/lastlog` read record by record.
 pub fn logins(data: &[u8]) {
-    let mut latest = BTreeMap::new();
-    let _ = logins::wtmp_latest(data, &mut latest);
-    for record in data.chunks_exact(logins::LASTLOG_RECORD) {
-        if let Ok(record) = record.try_into() {
-            let _ = logins::lastlog_record(record);
+    for layout in [logins::Layout::Time32, logins::Layout::Time64] {
+        let mut latest = BTreeMap::new();
+        let _ = logins::wtmp_latest(data, layout, &mut latest);
+        for record in data.chunks_exact(layout.lastlog_size()) {
+            let _ = logins::lastlog_record(record, layout);
         }
     }
 }

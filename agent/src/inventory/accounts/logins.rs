@@ -3,10 +3,11 @@
 //! login, what `last` shows; `wtmp.1` is last month's after logrotate), the later of the two.
 //!
 //! Written by hand: the records are fixed C structs (`struct lastlog`, `struct utmp` of glibc's `<lastlog.h>` and
-//! `<bits/utmp.h>`); no maintained crate reads them without also reading the running system's own files. The
-//! layout is the one of x86-64 and 32-bit systems (32-bit times: 292-byte lastlog, 384-byte utmp records). A file
-//! that does not divide into records of that size, or holds a record type no glibc writes, is reported as
-//! unreadable rather than guessed at (64-bit-time layouts such as aarch64's are not read yet).
+//! `<bits/utmp.h>`); no maintained crate reads them without also reading the running system's own files. glibc has
+//! two layouts ([`Layout`]): 32-bit times on x86-64 (kept for its 32-bit programs) and 32-bit systems, 292-byte
+//! lastlog and 384-byte utmp records; 64-bit times on aarch64, riscv64 and loongarch64, 296 and 400 bytes. A file
+//! that divides into records of one layout only is read in that one, otherwise in the agent's own; a record type no
+//! glibc writes means the file is not in the layout assumed, and it is reported as unreadable rather than guessed at.
 //!
 //! Systems that replaced those files for the year-2038 problem (Debian 13, openSUSE, Fedora 40+ with util-linux's
 //! lastlog2 and wtmpdb) keep the same facts in SQLite: `/var/lib/lastlog/lastlog2.db` (one row per user name) and
@@ -20,10 +21,56 @@ use muster_shared::v1::{Account, ErrorKind, LastLogin, SectionName};
 
 use crate::root::{ErrorLog, SystemRoot};
 
-/// `sizeof(struct lastlog)`: `int32_t ll_time; char ll_line[32]; char ll_host[256];`.
+/// `sizeof(struct lastlog)` with 32-bit times: `int32_t ll_time; char ll_line[32]; char ll_host[256];`.
 pub const LASTLOG_RECORD: usize = 292;
-/// `sizeof(struct utmp)`.
+/// `sizeof(struct utmp)` with 32-bit times.
 pub const UTMP_RECORD: usize = 384;
+
+/// Which of glibc's two record layouts a login file is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `__WORDSIZE_TIME64_COMPAT32`: x86-64 and the 32-bit systems.
+    Time32,
+    /// aarch64, riscv64, loongarch64: `time_t` and `struct timeval` of 64 bits in the records.
+    Time64,
+}
+
+impl Layout {
+    /// The layout of the system the agent was built for.
+    pub const fn native() -> Layout {
+        if cfg!(any(target_arch = "aarch64", target_arch = "riscv64", target_arch = "loongarch64")) {
+            Layout::Time64
+        } else {
+            Layout::Time32
+        }
+    }
+
+    pub const fn lastlog_size(self) -> usize {
+        match self {
+            Layout::Time32 => LASTLOG_RECORD,
+            Layout::Time64 => 296,
+        }
+    }
+
+    pub const fn utmp_size(self) -> usize {
+        match self {
+            Layout::Time32 => UTMP_RECORD,
+            Layout::Time64 => 400,
+        }
+    }
+
+    /// The layout a file of `size` bytes is in: the one whose `record` size alone divides it, else the native one
+    /// (an empty file, or one both divide: 4,800-byte multiples of utmp, 21,608-byte ones of lastlog).
+    pub fn of_file(size: u64, record: fn(Layout) -> usize) -> Layout {
+        let fits = |l: Layout| size.is_multiple_of(record(l) as u64);
+        match (fits(Layout::Time32), fits(Layout::Time64)) {
+            (true, false) => Layout::Time32,
+            (false, true) => Layout::Time64,
+            _ => Layout::native(),
+        }
+    }
+}
+
 /// `ut_type` of a login (`USER_PROCESS`); types above `ACCOUNTING` (9) are not glibc's.
 const USER_PROCESS: i16 = 7;
 const ACCOUNTING: i16 = 9;
@@ -54,23 +101,40 @@ fn i32_at(record: &[u8], at: usize) -> i32 {
     i32::from_le_bytes(b)
 }
 
-/// One lastlog record (the uid is its index in the file); `None` when the account never logged in.
-pub fn lastlog_record(record: &[u8; LASTLOG_RECORD]) -> Option<LastLogin> {
-    let seconds = u32::from_le_bytes([record[0], record[1], record[2], record[3]]);
+fn i64_at(record: &[u8], at: usize) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&record[at..at + 8]);
+    i64::from_le_bytes(b)
+}
+
+/// One lastlog record of `layout` (the uid is its index in the file); `None` when the account never logged in or
+/// the record is not of the layout's size.
+pub fn lastlog_record(record: &[u8], layout: Layout) -> Option<LastLogin> {
+    if record.len() != layout.lastlog_size() {
+        return None;
+    }
+    let (seconds, text_at) = match layout {
+        Layout::Time32 => (i64::from(u32::from_le_bytes([record[0], record[1], record[2], record[3]])), 4),
+        Layout::Time64 => (i64_at(record, 0), 8),
+    };
     if seconds == 0 {
         return None;
     }
     Some(LastLogin {
-        at: DateTime::from_timestamp(i64::from(seconds), 0)?,
-        line: text(&record[4..36]),
-        from: text(&record[36..292]),
+        at: DateTime::from_timestamp(seconds, 0)?,
+        line: text(&record[text_at..text_at + 32]),
+        from: text(&record[text_at + 32..text_at + 288]),
         source: "lastlog".into(),
     })
 }
 
-/// One utmp/wtmp record that is a login: the user name and the login. Other records (boot, run level, logout)
-/// are `Ok(None)`; a type no glibc writes means the file is not in this layout.
-pub fn wtmp_login(record: &[u8; UTMP_RECORD]) -> Result<Option<(String, LastLogin)>, LayoutError> {
+/// One utmp/wtmp record of `layout` that is a login: the user name and the login. Other records (boot, run
+/// level, logout) are `Ok(None)`; a type no glibc writes, or a record of another size, means the file is not in
+/// this layout.
+pub fn wtmp_login(record: &[u8], layout: Layout) -> Result<Option<(String, LastLogin)>, LayoutError> {
+    if record.len() != layout.utmp_size() {
+        return Err(LayoutError(format!("a record of {} bytes, not {}", record.len(), layout.utmp_size())));
+    }
     let kind = i16::from_le_bytes([record[0], record[1]]);
     if !(0..=ACCOUNTING).contains(&kind) {
         return Err(LayoutError(format!("record type {kind} is not a utmp type")));
@@ -79,23 +143,33 @@ pub fn wtmp_login(record: &[u8; UTMP_RECORD]) -> Result<Option<(String, LastLogi
         return Ok(None);
     }
     let Some(user) = text(&record[44..76]) else { return Ok(None) };
-    let seconds = i64::from(i32_at(record, 340));
-    let micros = i32_at(record, 344).clamp(0, 999_999) as u32;
+    // `ut_session` is 4 bytes before `ut_tv` with 32-bit times, 8 (a long) with 64-bit ones.
+    let (seconds, micros) = match layout {
+        Layout::Time32 => (i64::from(i32_at(record, 340)), i64::from(i32_at(record, 344))),
+        Layout::Time64 => (i64_at(record, 344), i64_at(record, 352)),
+    };
+    let micros = micros.clamp(0, 999_999) as u32;
     let Some(at) = DateTime::from_timestamp(seconds, micros * 1000) else { return Ok(None) };
     Ok(Some((user, LastLogin { at, line: text(&record[8..40]), from: text(&record[76..332]), source: "wtmp".into() })))
 }
 
 /// The latest login per user name in a wtmp stream, folded record by record so a year of logins costs no memory.
-pub fn wtmp_latest(mut input: impl Read, latest: &mut BTreeMap<String, LastLogin>) -> Result<(), WtmpError> {
-    let mut record = [0u8; UTMP_RECORD];
+pub fn wtmp_latest(
+    mut input: impl Read,
+    layout: Layout,
+    latest: &mut BTreeMap<String, LastLogin>,
+) -> Result<(), WtmpError> {
+    let size = layout.utmp_size();
+    let mut buffer = [0u8; 400];
+    let record = &mut buffer[..size];
     loop {
         let mut filled = 0;
-        while filled < UTMP_RECORD {
+        while filled < size {
             match input.read(&mut record[filled..]) {
                 Ok(0) if filled == 0 => return Ok(()),
                 Ok(0) => {
                     return Err(WtmpError::Layout(LayoutError(format!(
-                        "ends inside a record ({filled} of {UTMP_RECORD} bytes)"
+                        "ends inside a record ({filled} of {size} bytes)"
                     ))));
                 }
                 Ok(n) => filled += n,
@@ -103,7 +177,7 @@ pub fn wtmp_latest(mut input: impl Read, latest: &mut BTreeMap<String, LastLogin
                 Err(e) => return Err(WtmpError::Io(e)),
             }
         }
-        if let Some((user, login)) = wtmp_login(&record).map_err(WtmpError::Layout)? {
+        if let Some((user, login)) = wtmp_login(record, layout).map_err(WtmpError::Layout)? {
             match latest.get_mut(&user) {
                 Some(kept) => keep_later(kept, login),
                 None => {
@@ -224,7 +298,8 @@ pub fn probe(root: &SystemRoot, accounts: &mut [Account], errors: &mut ErrorLog)
                 continue;
             }
         };
-        match wtmp_latest(io::BufReader::new(file), &mut wtmp) {
+        let layout = Layout::of_file(file.metadata().map(|m| m.len()).unwrap_or(0), Layout::utmp_size);
+        match wtmp_latest(io::BufReader::new(file), layout, &mut wtmp) {
             Ok(()) => {}
             Err(WtmpError::Io(e)) => errors.io(SectionName::Host, path, &e),
             Err(WtmpError::Layout(e)) => {
@@ -246,26 +321,29 @@ fn log(errors: &mut ErrorLog, path: &str, e: &io::Error) {
 }
 
 /// The lastlog records of `accounts`' uids, read by seeking (the file is sparse: its size is the highest uid that
-/// logged in times 292 bytes, easily gigabytes of holes for a uid near 2³²).
+/// logged in times the record size, easily gigabytes of holes for a uid near 2³²).
 fn read_lastlog(root: &SystemRoot, accounts: &[Account]) -> io::Result<BTreeMap<u32, LastLogin>> {
     let mut file = std::fs::File::open(root.path(LASTLOG))?;
     let size = file.metadata()?.len();
-    if size % LASTLOG_RECORD as u64 != 0 {
+    let layout = Layout::of_file(size, Layout::lastlog_size);
+    let record_size = layout.lastlog_size();
+    if !size.is_multiple_of(record_size as u64) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{size} bytes is not a whole number of {LASTLOG_RECORD}-byte records"),
+            format!("{size} bytes is not a whole number of 292- or 296-byte records"),
         ));
     }
     let mut found = BTreeMap::new();
-    let mut record = [0u8; LASTLOG_RECORD];
+    let mut buffer = [0u8; 296];
+    let record = &mut buffer[..record_size];
     for uid in accounts.iter().map(|a| a.uid) {
-        let at = u64::from(uid) * LASTLOG_RECORD as u64;
-        if at + LASTLOG_RECORD as u64 > size {
+        let at = u64::from(uid) * record_size as u64;
+        if at + record_size as u64 > size {
             continue;
         }
         file.seek(SeekFrom::Start(at))?;
-        file.read_exact(&mut record)?;
-        if let Some(login) = lastlog_record(&record) {
+        file.read_exact(record)?;
+        if let Some(login) = lastlog_record(record, layout) {
             found.insert(uid, login);
         }
     }
@@ -312,7 +390,7 @@ mod tests {
     #[test]
     fn wtmp_as_sshd_wrote_it_agrees_with_last() {
         let mut latest = BTreeMap::new();
-        wtmp_latest(read("wtmp").as_slice(), &mut latest).unwrap();
+        wtmp_latest(read("wtmp").as_slice(), Layout::Time32, &mut latest).unwrap();
         let lines = last_lines();
         assert_eq!(lines.len(), 3);
         let mut users: Vec<&str> = lines.iter().map(|l| l.0.as_str()).collect();
@@ -339,7 +417,7 @@ mod tests {
         assert_eq!(bytes.len() % LASTLOG_RECORD, 0);
         let mut found = BTreeMap::new();
         for (uid, record) in bytes.chunks_exact(LASTLOG_RECORD).enumerate() {
-            if let Some(login) = lastlog_record(record.try_into().unwrap()) {
+            if let Some(login) = lastlog_record(record, Layout::Time32) {
                 found.insert(uid as u32, login);
             }
         }
@@ -406,10 +484,10 @@ mod tests {
     #[test]
     fn a_record_type_glibc_never_writes_is_a_layout_error() {
         // The captured root login with its type replaced by a value no utmp record holds.
-        let mut record: [u8; UTMP_RECORD] = read("wtmp")[..UTMP_RECORD].try_into().unwrap();
-        assert!(matches!(wtmp_login(&record), Ok(Some((ref user, _))) if user == "root"));
+        let mut record: Vec<u8> = read("wtmp")[..UTMP_RECORD].to_vec();
+        assert!(matches!(wtmp_login(&record, Layout::Time32), Ok(Some((ref user, _))) if user == "root"));
         record[..2].copy_from_slice(&300i16.to_le_bytes());
-        assert!(wtmp_login(&record).is_err());
+        assert!(wtmp_login(&record, Layout::Time32).is_err());
     }
 
     /// Debian 13's util-linux 2.41 `lastlog2 --import` and wtmpdb 0.73 `wtmpdb import` of the captured lastlog and
@@ -487,5 +565,57 @@ mod tests {
             ("/var/lib/wtmpdb/wtmp.db", ErrorKind::Parse, 1)
         );
         assert_eq!(accounts[1].last_login.as_ref().unwrap().source, "lastlog2");
+    }
+
+    /// The 64-bit-time layout as aarch64's glibc writes it (testdata/logins/debian-12-aarch64, see the README): the
+    /// captured wtmp as Debian 12's arm64 `utmpdump -r` rewrote it and a lastlog its arm64 `lastlog -S` wrote, both
+    /// run under qemu-user; read back as arm64's `last` and `lastlog` printed them, the layout told by the sizes.
+    #[test]
+    fn aarch64_records_read_as_aarch64s_tools_print_them() {
+        let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/logins/debian-12-aarch64");
+        let wtmp = std::fs::read(base.join("wtmp")).unwrap();
+        assert_eq!(Layout::of_file(wtmp.len() as u64, Layout::utmp_size), Layout::Time64);
+        let mut latest = BTreeMap::new();
+        wtmp_latest(wtmp.as_slice(), Layout::Time64, &mut latest).unwrap();
+        // The same logins as the x86-64 capture they were rewritten from (`last` printed the same lines).
+        let mut x86 = BTreeMap::new();
+        wtmp_latest(read("wtmp").as_slice(), Layout::Time32, &mut x86).unwrap();
+        assert_eq!(latest, x86);
+        // arm64's `last` printed exactly what x86-64's did for the original (its file was named `wtmp.aarch64`).
+        let printed = std::fs::read_to_string(base.join("expected.last.txt")).unwrap();
+        assert_eq!(
+            printed.replace("wtmp.aarch64 begins", "wtmp begins"),
+            String::from_utf8(read("expected.last.txt")).unwrap()
+        );
+        // Read in the other layout, the records are nonsense, and the first wrong type says so.
+        assert!(wtmp_latest(wtmp.as_slice(), Layout::Time32, &mut BTreeMap::new()).is_err());
+
+        let mut lastlog = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(base.join("lastlog.gz")).unwrap())
+            .read_to_end(&mut lastlog)
+            .unwrap();
+        assert_eq!(Layout::of_file(lastlog.len() as u64, Layout::lastlog_size), Layout::Time64);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/log")).unwrap();
+        std::fs::write(dir.path().join("var/log/lastlog"), &lastlog).unwrap();
+        std::fs::write(dir.path().join("var/log/wtmp"), &wtmp).unwrap();
+        let mut accounts = parse_passwd(&std::fs::read_to_string(base.join("passwd")).unwrap());
+        let root = SystemRoot::mounted(dir.path());
+        let by_uid = read_lastlog(&root, &accounts).unwrap();
+        let text = std::fs::read_to_string(base.join("expected.lastlog.txt")).unwrap();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let uid = accounts.iter().find(|a| a.name == f[0]).unwrap().uid;
+            let login = &by_uid[&uid];
+            assert_eq!((login.line.as_deref(), login.from.as_deref()), (Some(f[1]), Some(f[2])));
+            let shown = login.at.format("%a %b %e %H:%M:%S %z %Y").to_string();
+            assert_eq!(shown.split_whitespace().collect::<Vec<_>>(), f[3..]);
+        }
+        assert_eq!(by_uid.len(), 2);
+        let mut errors = ErrorLog::new();
+        probe(&root, &mut accounts, &mut errors);
+        assert!(errors.is_empty(), "{:?}", errors.as_slice());
+        // `lastlog -S` stamped both accounts a day after their wtmp logins: lastlog's records are the later.
+        assert!(accounts.iter().all(|a| a.last_login.as_ref().unwrap().source == "lastlog"));
     }
 }
