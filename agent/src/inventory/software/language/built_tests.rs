@@ -48,6 +48,34 @@ fn go_build_information_with_a_replacement_and_a_directory_replacement() {
     );
 }
 
+/// Go before 1.18 pointed to its strings: a module build by Debian 11's Go 1.15.15 (testdata/lang/go115), read as
+/// `go version -m` printed it (expected.go-version-m.txt); its section is only the 32-byte header.
+#[test]
+fn go_build_information_of_go_1_15_is_followed_through_its_pointers() {
+    use std::io::Read;
+    let mut binary = Vec::new();
+    let file = std::fs::File::open(testdata("lang/go115/muster-go115-fixture.xz")).unwrap();
+    liblzma::read::XzDecoder::new(file).read_to_end(&mut binary).unwrap();
+    let Ok(Some(Embedded::GoBuildInfo(section))) = embedded(&binary[..], MAX) else { panic!("no .go.buildinfo") };
+    let printed = String::from_utf8(read("lang/go115/expected.go-version-m.txt")).unwrap();
+    assert!(printed.starts_with("muster-go115-fixture: go1.15.15\n"), "{printed}");
+    assert!(printed.contains("\tdep\texample.com/dep\tv1.2.3\n\t=>\t../dep\t"), "{printed}");
+    assert_eq!(
+        parse_go_buildinfo(&section),
+        Ok(parsed(&[
+            ("stdlib", "v1.15.15"),
+            ("example.com/muster-go115-fixture", "(devel)"),
+            ("example.com/dep", "(devel)"),
+        ]))
+    );
+    // The pointers lead outside the file, or to a string longer than allowed: an error, not a guess.
+    let header = binary.windows(14).position(|w| w == b"\xff Go buildinf:").unwrap();
+    let mut moved = binary.clone();
+    moved[header + 16..header + 24].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert_eq!(embedded(&moved[..], MAX), Err("the Go version string header is outside the file".to_string()));
+    assert!(matches!(embedded(&binary[..], 4), Err(e) if e.contains("over the limit of 4")));
+}
+
 #[test]
 fn a_debian_go_binary_built_without_modules_names_the_standard_library_only() {
     let section = read("lang/sections/debian-12-gofmt.go.buildinfo");

@@ -1,6 +1,6 @@
 //! Finds the package lists that Go and `cargo auditable` build into an ELF executable (the `.go.buildinfo` and
 //! `.dep-v0` sections) without running it and without reading the whole file: the ELF header, the section headers
-//! and their names, then the one section wanted.
+//! and their names, then the one section wanted (and, for Go before 1.18, the two strings it points to).
 
 use std::fs::File;
 
@@ -64,9 +64,34 @@ fn sections<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
             return Err(format!("{} section of {size} bytes is over the limit of {max_bytes}", lossy(name)));
         }
         let bytes = section.data(endian, data).map_err(|e| format!("{} section: {e}", lossy(name)))?;
+        if name == GO_BUILDINFO && super::gobuild::is_pointer_form(bytes) {
+            let read = |address: u64, len: usize| read_at_address::<Elf, R>(&table, endian, data, address, len);
+            return super::gobuild::inline_from_pointers(bytes, max_bytes, read)
+                .map(|b| Some(Embedded::GoBuildInfo(b)));
+        }
         return Ok(Some(wrap(bytes.to_vec())));
     }
     Ok(None)
+}
+
+/// `len` bytes of the memory image at `address`, from the section that holds them in the file (none for bytes
+/// only in memory, such as `.bss`).
+fn read_at_address<'data, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
+    table: &object::read::elf::SectionTable<'data, Elf, R>,
+    endian: Endianness,
+    data: R,
+    address: u64,
+    len: usize,
+) -> Option<Vec<u8>> {
+    let end = address.checked_add(len as u64)?;
+    table.iter().find_map(|section| {
+        let (start, size): (u64, u64) = (section.sh_addr(endian).into(), section.sh_size(endian).into());
+        if section.sh_type(endian) == object::elf::SHT_NOBITS || address < start || end > start.checked_add(size)? {
+            return None;
+        }
+        let offset: u64 = section.sh_offset(endian).into();
+        data.read_bytes_at(offset.checked_add(address - start)?, len as u64).ok().map(<[u8]>::to_vec)
+    })
 }
 
 fn lossy(name: &[u8]) -> String {
