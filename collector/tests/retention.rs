@@ -9,7 +9,7 @@ use muster_shared::v1::{Report, SectionName};
 
 use crate::common::{Harness, Machine, debian, delta, full};
 
-both!(old_audit_history_and_unused_software_go_and_the_rest_stays);
+both!(old_audit_history_and_unused_software_go_and_the_rest_stays, statistics_are_refreshed_on_both_stores);
 
 fn with_openssl(report: &Report, version: &str) -> Report {
     let mut changed = report.clone();
@@ -147,4 +147,41 @@ async fn prune_command_deletes_old_rows_and_vacuum_shrinks_the_file() {
     let actions: Vec<&str> = left.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions.len(), 2, "{actions:?}");
     assert!(actions.contains(&"test.recent") && actions.contains(&"retention.pruned"), "{actions:?}");
+}
+
+/// The planner's statistics after `refresh_statistics` (the daily job's and the growing fleet's): SQLite's
+/// `sqlite_stat1` rows for the host's package links, PostgreSQL's row estimate of the table, which is -1 until a
+/// table is first analyzed (the fresh test database's autovacuum, one minute apart, has not run on it yet).
+async fn statistics_are_refreshed_on_both_stores(h: Harness) {
+    let machine = Machine::thinkpad("m-stats");
+    let (_, secret) = h.enroll_secret(None).await;
+    let (_, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&debian(&machine))).await;
+    let url = h.database_url.clone().unwrap();
+    let stats = || async {
+        if url.starts_with("sqlite:") {
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+            let exists: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            if exists == 0 {
+                return -1;
+            }
+            sqlx::query_scalar("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'host_software'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        } else {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+            let tuples: f32 = sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE relname = 'host_software'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            tuples as i64
+        }
+    };
+    assert_eq!(stats().await, -1, "no statistics before the refresh");
+    h.store.refresh_statistics().await.unwrap();
+    assert!(stats().await > 0, "statistics of host_software after the refresh");
 }

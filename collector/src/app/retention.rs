@@ -55,7 +55,8 @@ pub async fn prune(store: &dyn Store, retention: &Retention, now: DateTime<Utc>)
     Ok(pruned)
 }
 
-/// Prunes at start and every [`INTERVAL`]. Replicas may all run it: a row is deleted once, whoever gets it.
+/// Prunes and refreshes the planner's statistics at start and every [`INTERVAL`]. Replicas may all run it: a row
+/// is deleted once, whoever gets it.
 pub fn spawn(state: crate::AppState, retention: Retention) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(INTERVAL);
@@ -70,6 +71,11 @@ pub fn spawn(state: crate::AppState, retention: Retention) {
                     "retention: old rows deleted"
                 ),
                 Err(e) => tracing::error!(error = %e, "retention: pruning failed; it is tried again in a day"),
+            }
+            // After the day's deletions, and whatever the operator's autovacuum does, the planner's picture of
+            // the tables is at most a day old.
+            if let Err(e) = state.store.refresh_statistics().await {
+                tracing::warn!(error = %e, "cannot refresh the database's statistics; tried again in a day");
             }
         }
     });

@@ -289,6 +289,9 @@ pub trait Store:
     /// Gives the space of deleted rows back to the file system (SQLite `VACUUM`; PostgreSQL `VACUUM ANALYZE`, which
     /// makes it reusable). Holds the database for its duration.
     async fn vacuum(&self) -> Result<(), StoreError>;
+    /// Refreshes the query planner's statistics (SQLite `ANALYZE` on a sample; PostgreSQL `ANALYZE`), which plans
+    /// depend on once tables grow from empty to a fleet's size.
+    async fn refresh_statistics(&self) -> Result<(), StoreError>;
     /// Newest first.
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
     /// Newest first; `actor` and `action` are case-insensitive substrings, filtered before the limit.

@@ -656,6 +656,15 @@ macro_rules! impl_store {
                 Ok(crate::store::Pruned { audit, history, software })
             }
 
+            async fn refresh_statistics(&self) -> Result<(), StoreError> {
+                // One connection: SQLite's analysis limit is a setting of the connection it is made on.
+                let mut conn = self.pool.acquire().await?;
+                for statement in <$store>::ANALYZE {
+                    sqlx::query(statement).execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+
             async fn vacuum(&self) -> Result<(), StoreError> {
                 for statement in <$store>::VACUUM {
                     sqlx::query(statement).execute(&self.pool).await?;

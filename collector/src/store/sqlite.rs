@@ -126,6 +126,9 @@ impl SqliteStore {
     /// Rewrites the database without the deleted rows' pages; in WAL mode the rewrite lands in the log, and the
     /// file shrinks when the checkpoint copies it back.
     const VACUUM: &[&str] = &["VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"];
+    /// The query planner's statistics from a sample of each index (1,000 rows), so the refresh costs milliseconds
+    /// however large the database, and holds the one writer only that long.
+    const ANALYZE: &[&str] = &["PRAGMA analysis_limit = 1000", "ANALYZE"];
 }
 
 super::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
