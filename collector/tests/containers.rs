@@ -7,27 +7,30 @@ use muster_collector::model::Role;
 
 use crate::common::{Harness, Machine, debian, full};
 
-fn captured_software() -> muster_shared::v1::Software {
-    crate::common::agent_software("containers/root")
-}
-
-async fn images_and_containers_are_the_hosts_children(h: Harness) {
-    let machine = Machine::thinkpad("m-containers");
+/// Enrols a Debian host whose report carries the images and containers the real agent read from `root` (below
+/// agent/testdata), and returns its id, a viewer's API token and its software section as the API shows it.
+async fn stored_with_containers(h: &Harness, name: &str, root: &str) -> (String, String, serde_json::Value) {
+    let machine = Machine::thinkpad(name);
     let mut report = debian(&machine);
-    let mut software = report.software.take().unwrap();
-    let captured = captured_software();
-    assert_eq!((captured.container_images.len(), captured.containers.len()), (3, 5));
+    let software = report.software.as_mut().unwrap();
+    let captured = crate::common::agent_software(root);
     software.container_images = captured.container_images;
     software.containers = captured.containers;
-    report.software = Some(software);
     let (_, secret) = h.enroll_secret(None).await;
     let (host, token) = h.enrolled(&secret, &machine).await;
     h.stored(&token, &full(&report)).await;
-
     let viewer = h.api_token(Role::Viewer).await;
     let (status, body) = h.get(&format!("/api/v1/hosts/{host}"), &viewer).await;
     assert_eq!(status, 200, "{body}");
-    let content = &body["sections"]["software"]["content"];
+    (host, viewer, body["sections"]["software"]["content"].clone())
+}
+
+async fn images_and_containers_are_the_hosts_children(h: Harness) {
+    let (host, viewer, content) = stored_with_containers(&h, "m-containers", "containers/root").await;
+    assert_eq!(
+        (content["container_images"].as_array().unwrap().len(), content["containers"].as_array().unwrap().len()),
+        (3, 5)
+    );
     let images: Vec<(String, String, u64, String)> = content["container_images"]
         .as_array()
         .unwrap()
@@ -102,21 +105,7 @@ both!(images_and_containers_are_the_hosts_children);
 /// containerd's images and containers (its state captured on a Debian 12 VM, agent/testdata/containers/containerd-root)
 /// arrive, are kept and shown like Docker's: Kubernetes' id-only image name is not a tag, and containers carry no state.
 async fn containerd_images_are_the_hosts_children_too(h: Harness) {
-    let machine = Machine::thinkpad("m-containerd");
-    let mut report = debian(&machine);
-    let mut software = report.software.take().unwrap();
-    let captured = crate::common::agent_software("containers/containerd-root");
-    software.container_images = captured.container_images;
-    software.containers = captured.containers;
-    report.software = Some(software);
-    let (_, secret) = h.enroll_secret(None).await;
-    let (host, token) = h.enrolled(&secret, &machine).await;
-    h.stored(&token, &full(&report)).await;
-
-    let viewer = h.api_token(Role::Viewer).await;
-    let (status, body) = h.get(&format!("/api/v1/hosts/{host}"), &viewer).await;
-    assert_eq!(status, 200, "{body}");
-    let content = &body["sections"]["software"]["content"];
+    let (host, _, content) = stored_with_containers(&h, "m-containerd", "containers/containerd-root").await;
     let images: Vec<(&str, Vec<&str>, u64)> = content["container_images"]
         .as_array()
         .unwrap()
