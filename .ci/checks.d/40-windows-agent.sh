@@ -128,15 +128,19 @@ step "$(jq '[.software.packages[] | select(.kind == "windows")] | length' "$work
   jq -c '[.software.sources[].path]' "$work/report.json")"
 
 step "enrol and report over TLS to a collector on 127.0.0.1, the CA pinned by fingerprint"
-# The collector of the workspace's test build (a no-op build when the tests ran first, as in .ci/run).
-cargo build -q -p muster-collector
+# The collector binary the workspace's tests built (they run it), built here only when this check runs alone.
 collector="${CARGO_TARGET_DIR:-target}/debug/muster-collector"
+[ -x "$collector" ] || cargo build -q -p muster-collector
 data="$work/collector"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url="https://127.0.0.1:$port"
 "$collector" --data-dir "$data" serve --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 collector_pid=$!
-cleanup_collector() { kill "$collector_pid" 2>/dev/null || true; cleanup; }
+cleanup_collector() {
+  kill "$collector_pid" 2>/dev/null || true
+  wait "$collector_pid" 2>/dev/null || true
+  cleanup
+}
 trap cleanup_collector EXIT
 ca=""
 for _ in $(seq 1 120); do

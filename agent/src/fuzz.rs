@@ -202,8 +202,9 @@ pub fn logins(data: &[u8]) {
     }
 }
 
-/// A bbolt database as containerd (metadata, snapshotter) and Podman keep them: their schemas read from it and
-/// every bucket listed a few levels down; then the bytes as a Go binary time and as an image manifest.
+/// A bbolt database as containerd (metadata, snapshotter) and Podman keep them, its meta checksums recomputed so
+/// mutations reach the trees: their schemas read from it and every bucket listed a few levels down; then the bytes
+/// as a Go binary time and as an image manifest.
 pub fn bolt(data: &[u8]) {
     fn walk(db: &bolt::Db<[u8]>, bucket: &bolt::Bucket, depth: usize, budget: &mut usize) {
         let Ok((entries, _)) = db.entries(bucket, *budget) else { return };
@@ -216,7 +217,9 @@ pub fn bolt(data: &[u8]) {
             }
         }
     }
-    if let Ok(db) = bolt::Db::open(Box::<[u8]>::from(data)) {
+    let mut sealed = data.to_vec();
+    bolt::reseal_metas(&mut sealed);
+    if let Ok(db) = bolt::Db::open(sealed.into_boxed_slice()) {
         let _ = containerd::read_state(&db, 100);
         let _ = containerd::snapshot_name(&db, "default", "overlayfs", "sha256:0");
         let _ = containerd::snapshot_id(&db, "default/1/sha256:0");

@@ -355,6 +355,20 @@ async fn the_fleets_monitors_are_listed_and_exported(h: Harness) {
         h.stored(&token, &full(&report)).await;
         hosts.push(host);
     }
+    // The store's pages of one: every host once, in id order, whatever the page size.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = h.store.hosts_section("hardware", after.as_deref(), 1).await.unwrap();
+        let Some((host, _)) = page.first() else { break };
+        assert_eq!(page.len(), 1);
+        after = Some(host.id.clone());
+        paged.push(host.id.clone());
+    }
+    let mut sorted = hosts.clone();
+    sorted.sort();
+    assert_eq!(paged, sorted);
+
     let cookie = crate::console::user(&h, "viewer", Role::Viewer).await;
     let page = crate::console::get(&h, "/monitors?format=csv", &cookie).await;
     assert_eq!(page.status, StatusCode::OK);

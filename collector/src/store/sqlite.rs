@@ -43,7 +43,7 @@ impl SqliteStore {
                 .map_err(|source| StoreError::DataDir { path: file.display().to_string(), source })?;
         }
         MIGRATOR.run(&pool).await?;
-        spawn_wal_bound(pool.clone(), wal_path(&file));
+        spawn_wal_bound(pool.clone(), wal_path(&file), WAL_CHECKPOINT_BYTES, WAL_CHECK_INTERVAL);
         Ok(SqliteStore { pool })
     }
 
@@ -83,10 +83,11 @@ fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
 /// SQLite's own checkpoints after each commit are passive: under continuous reads they never reach the end of the
 /// WAL, so it grows without bound (7.3 GB for a 343 MB database under `muster-loadgen`, BENCHMARKS.md). When the
 /// WAL passes `WAL_CHECKPOINT_BYTES` a TRUNCATE checkpoint waits (`CHECKPOINT_BUSY_TIMEOUT`) for the readers in
-/// flight, copies every page back and empties the file. Ends when the pool is closed.
-fn spawn_wal_bound(pool: SqlitePool, wal: std::path::PathBuf) {
+/// flight, copies every page back and empties the file (`limit` and `every` are parameters for the test only).
+/// Ends when the pool is closed.
+fn spawn_wal_bound(pool: SqlitePool, wal: std::path::PathBuf, limit: u64, every: Duration) {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(WAL_CHECK_INTERVAL);
+        let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
@@ -94,7 +95,7 @@ fn spawn_wal_bound(pool: SqlitePool, wal: std::path::PathBuf) {
                 return;
             }
             let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-            if size < WAL_CHECKPOINT_BYTES {
+            if size < limit {
                 continue;
             }
             match checkpoint(&pool).await {
@@ -191,6 +192,42 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    /// A reader that never lets SQLite's own passive checkpoints reach the end of the WAL (a console page, an export)
+    /// while reports keep writing: the WAL passes the bound; once the reader is gone the next look checkpoints it
+    /// whole and empties the file. SQLite alone would keep the file at `journal_size_limit` (64 MiB) for ever.
+    #[tokio::test]
+    async fn the_wal_is_emptied_once_past_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("muster.db");
+        let store = SqliteStore::open(&format!("sqlite://{}", file.display())).await.unwrap();
+        let wal = wal_path(&file);
+        // The same pool under a bound of 256 KiB, looked at every 50 ms.
+        let limit = 256 << 10;
+        spawn_wal_bound(store.pool.clone(), wal.clone(), limit, Duration::from_millis(50));
+        sqlx::query("CREATE TABLE filler (data BLOB NOT NULL)").execute(&store.pool).await.unwrap();
+        let mut reader = store.pool.acquire().await.unwrap();
+        sqlx::query("BEGIN").execute(&mut *reader).await.unwrap();
+        let _: i64 = sqlx::query_scalar("SELECT count(*) FROM filler").fetch_one(&mut *reader).await.unwrap();
+        for _ in 0..64 {
+            sqlx::query("INSERT INTO filler (data) VALUES (randomblob(16384))").execute(&store.pool).await.unwrap();
+        }
+        let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert!(size() > 4 * limit, "the open read kept every page in the WAL: {} bytes", size());
+        // While the reader stays, the checkpoint cannot finish (it waits 1 s, then the next look tries again).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(size() > limit, "{} bytes", size());
+        sqlx::query("COMMIT").execute(&mut *reader).await.unwrap();
+        drop(reader);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while size() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(size(), 0, "the WAL is checkpointed and truncated once the reader is gone");
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM filler").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(rows, 64, "nothing is lost");
+        store.close().await;
+    }
 
     #[tokio::test]
     async fn the_database_is_private_and_a_shared_one_is_refused() {

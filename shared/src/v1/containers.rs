@@ -13,6 +13,9 @@ pub enum ContainerEngine {
     Docker,
     Podman,
     Containerd,
+    /// An engine a newer agent reads that this build does not know; kept rather than refusing the report.
+    #[serde(other)]
+    Other,
 }
 
 impl ContainerEngine {
@@ -22,6 +25,7 @@ impl ContainerEngine {
             ContainerEngine::Docker => "docker",
             ContainerEngine::Podman => "podman",
             ContainerEngine::Containerd => "containerd",
+            ContainerEngine::Other => "other",
         }
     }
 }

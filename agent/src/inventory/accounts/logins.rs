@@ -5,9 +5,11 @@
 //! Written by hand: the records are fixed C structs (`struct lastlog`, `struct utmp` of glibc's `<lastlog.h>` and
 //! `<bits/utmp.h>`); no maintained crate reads them without also reading the running system's own files. glibc has
 //! two layouts ([`Layout`]): 32-bit times on x86-64 (kept for its 32-bit programs) and 32-bit systems, 292-byte
-//! lastlog and 384-byte utmp records; 64-bit times on aarch64, riscv64 and loongarch64, 296 and 400 bytes. A file
-//! that divides into records of one layout only is read in that one, otherwise in the agent's own; a record type no
-//! glibc writes means the file is not in the layout assumed, and it is reported as unreadable rather than guessed at.
+//! lastlog and 384-byte utmp records; 64-bit times on aarch64, 296 and 400 bytes (glibc's other 64-bit ports keep
+//! the 32-bit-time layout, `__WORDSIZE_TIME64_COMPAT32`). A file that divides into records of one layout only is
+//! read in that one; a wtmp both divide is read in the one under which its first records all have valid types,
+//! else in the agent's own; a record type no glibc writes means the file is not in the layout assumed, and it is
+//! reported as unreadable rather than guessed at.
 //!
 //! Systems that replaced those files for the year-2038 problem (Debian 13, openSUSE, Fedora 40+ with util-linux's
 //! lastlog2 and wtmpdb) keep the same facts in SQLite: `/var/lib/lastlog/lastlog2.db` (one row per user name) and
@@ -25,24 +27,23 @@ use crate::root::{ErrorLog, SystemRoot};
 pub const LASTLOG_RECORD: usize = 292;
 /// `sizeof(struct utmp)` with 32-bit times.
 pub const UTMP_RECORD: usize = 384;
+/// The least common multiple of the two utmp sizes: a wtmp of a multiple of it divides into both, and its first
+/// this many bytes (25 or 24 records) tell them apart.
+const UTMP_AMBIGUITY: usize = 9_600;
 
 /// Which of glibc's two record layouts a login file is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     /// `__WORDSIZE_TIME64_COMPAT32`: x86-64 and the 32-bit systems.
     Time32,
-    /// aarch64, riscv64, loongarch64: `time_t` and `struct timeval` of 64 bits in the records.
+    /// aarch64: `time_t` and `struct timeval` of 64 bits in the records.
     Time64,
 }
 
 impl Layout {
     /// The layout of the system the agent was built for.
     pub const fn native() -> Layout {
-        if cfg!(any(target_arch = "aarch64", target_arch = "riscv64", target_arch = "loongarch64")) {
-            Layout::Time64
-        } else {
-            Layout::Time32
-        }
+        if cfg!(target_arch = "aarch64") { Layout::Time64 } else { Layout::Time32 }
     }
 
     pub const fn lastlog_size(self) -> usize {
@@ -60,10 +61,29 @@ impl Layout {
     }
 
     /// The layout a file of `size` bytes is in: the one whose `record` size alone divides it, else the native one
-    /// (an empty file, or one both divide: 4,800-byte multiples of utmp, 21,608-byte ones of lastlog).
+    /// (an empty file, or one both divide: 9,600-byte multiples of utmp, 21,608-byte ones of lastlog).
     pub fn of_file(size: u64, record: fn(Layout) -> usize) -> Layout {
+        Layout::by_size(size, record).unwrap_or_else(Layout::native)
+    }
+
+    fn by_size(size: u64, record: fn(Layout) -> usize) -> Option<Layout> {
         let fits = |l: Layout| size.is_multiple_of(record(l) as u64);
         match (fits(Layout::Time32), fits(Layout::Time64)) {
+            (true, false) => Some(Layout::Time32),
+            (false, true) => Some(Layout::Time64),
+            _ => None,
+        }
+    }
+
+    /// The layout of a wtmp file of `size` bytes starting with `head`: by size where that decides; else the one
+    /// under which every whole record of `head` has a type glibc writes (read in the wrong layout, a record's type
+    /// comes from the middle of another's fields); else the native one.
+    pub fn of_utmp(size: u64, head: &[u8]) -> Layout {
+        if let Some(layout) = Layout::by_size(size, Layout::utmp_size) {
+            return layout;
+        }
+        let valid = |l: Layout| head.chunks_exact(l.utmp_size()).all(|r| wtmp_login(r, l).is_ok());
+        match (valid(Layout::Time32), valid(Layout::Time64)) {
             (true, false) => Layout::Time32,
             (false, true) => Layout::Time64,
             _ => Layout::native(),
@@ -298,8 +318,14 @@ pub fn probe(root: &SystemRoot, accounts: &mut [Account], errors: &mut ErrorLog)
                 continue;
             }
         };
-        let layout = Layout::of_file(file.metadata().map(|m| m.len()).unwrap_or(0), Layout::utmp_size);
-        match wtmp_latest(io::BufReader::new(file), layout, &mut wtmp) {
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut input = io::BufReader::with_capacity(UTMP_AMBIGUITY, file);
+        // The buffer's first fill is the head the layout is told by; reading goes on from it.
+        let layout = match io::BufRead::fill_buf(&mut input) {
+            Ok(head) => Layout::of_utmp(size, head),
+            Err(_) => Layout::native(),
+        };
+        match wtmp_latest(input, layout, &mut wtmp) {
             Ok(()) => {}
             Err(WtmpError::Io(e)) => errors.io(SectionName::Host, path, &e),
             Err(WtmpError::Layout(e)) => {
@@ -617,5 +643,22 @@ mod tests {
         assert!(errors.is_empty(), "{:?}", errors.as_slice());
         // `lastlog -S` stamped both accounts a day after their wtmp logins: lastlog's records are the later.
         assert!(accounts.iter().all(|a| a.last_login.as_ref().unwrap().source == "lastlog"));
+    }
+
+    /// A wtmp of 9,600 bytes divides into records of both layouts (25 × 384, 24 × 400): the captured records of
+    /// each layout, repeated to that size, are told apart by which reading gives only valid record types.
+    #[test]
+    fn a_wtmp_both_sizes_divide_is_told_by_its_record_types() {
+        let aarch64 =
+            std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/logins/debian-12-aarch64/wtmp"))
+                .unwrap();
+        let x86: Vec<u8> = read("wtmp").iter().copied().cycle().take(UTMP_AMBIGUITY).collect();
+        let arm: Vec<u8> = aarch64.iter().copied().cycle().take(UTMP_AMBIGUITY).collect();
+        assert_eq!(Layout::of_utmp(x86.len() as u64, &x86), Layout::Time32);
+        assert_eq!(Layout::of_utmp(arm.len() as u64, &arm), Layout::Time64);
+        // Sizes that decide alone are not second-guessed.
+        assert_eq!(Layout::of_utmp(1152, &[]), Layout::Time32);
+        assert_eq!(Layout::of_utmp(1200, &[]), Layout::Time64);
+        assert_eq!(Layout::of_utmp(0, &[]), Layout::native());
     }
 }

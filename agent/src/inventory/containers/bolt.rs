@@ -67,7 +67,8 @@ impl Source for std::fs::File {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), std::io::Error> {
         let mut done = 0;
         while done < buf.len() {
-            match crate::platform::read_at(self, &mut buf[done..], offset + done as u64)? {
+            let at = offset.checked_add(done as u64).ok_or(std::io::ErrorKind::UnexpectedEof)?;
+            match crate::platform::read_at(self, &mut buf[done..], at)? {
                 0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
                 n => done += n,
             }
@@ -97,8 +98,11 @@ pub type Entry = (Vec<u8>, Value);
 /// An open database: the source and what its current meta page says.
 pub struct Db<S: ?Sized> {
     page_size: u64,
-    /// Pages at or past this id were never allocated; a reference to one is damage.
+    /// Pages at or past this id were never allocated (or lie past the end of the file): a reference to one is
+    /// damage. The meta page's own count is not trusted beyond the file's length, since its checksum only says the
+    /// page is whole, not that it is honest.
     high_water: u64,
+    len: u64,
     root: Bucket,
     source: Box<S>,
 }
@@ -119,7 +123,8 @@ impl<S: Source + ?Sized> Db<S> {
             best = better(best, read_meta(&*source, size, len));
         }
         let meta = best.ok_or(BoltError::NoMeta)?;
-        Ok(Db { page_size: meta.page_size, high_water: meta.high_water, root: Bucket::Page(meta.root), source })
+        let high_water = meta.high_water.min(len / meta.page_size);
+        Ok(Db { page_size: meta.page_size, high_water, len, root: Bucket::Page(meta.root), source })
     }
 
     pub fn root(&self) -> &Bucket {
@@ -198,8 +203,12 @@ impl<S: Source + ?Sized> Db<S> {
                 }
             }
             BRANCH_PAGE => {
-                for i in 0..page.count {
-                    let (_, id) = page.branch(i)?;
+                // Only the children's ids are kept while descending, not this page's bytes: a damaged file's large
+                // pages would otherwise pile up one per level.
+                let children =
+                    (0..page.count).map(|i| page.branch(i).map(|(_, id)| id)).collect::<Result<Vec<_>, _>>()?;
+                drop(page);
+                for id in children {
                     self.walk(self.page(id)?, depth + 1, walk)?;
                     if walk.more {
                         return Ok(());
@@ -237,12 +246,13 @@ impl<S: Source + ?Sized> Db<S> {
         if id < 2 || id >= self.high_water {
             return Err(damaged(format!("a reference to page {id}, outside 2..{}", self.high_water)));
         }
+        // `id` is below the file's page count, so this cannot overflow.
         let offset = id * self.page_size;
         let mut header = [0u8; PAGE_HEADER];
         self.source.read_at(offset, &mut header)?;
         let overflow = u64::from(u32_at(&header, 12));
         let bytes = (overflow + 1).saturating_mul(self.page_size);
-        if bytes > MAX_PAGE_BYTES {
+        if bytes > MAX_PAGE_BYTES || offset.saturating_add(bytes) > self.len {
             return Err(damaged(format!("page {id} claims {bytes} bytes")));
         }
         let mut buf = vec![0u8; bytes as usize];
@@ -312,6 +322,20 @@ fn read_meta<S: Source + ?Sized>(source: &S, offset: u64, len: u64) -> Option<Me
         return None;
     }
     Some(Meta { page_size, root: u64_at(meta, 16), high_water: u64_at(meta, 40), txid: u64_at(meta, 48) })
+}
+
+/// Recomputes the checksums of both meta pages in place (the second where the first's page size puts it), for the
+/// fuzz target: mutated bytes then reach the trees instead of stopping at the checksum, as a crafted file would.
+pub fn reseal_metas(bytes: &mut [u8]) {
+    let at_size = |b: &[u8]| b.get(PAGE_HEADER + 8..PAGE_HEADER + 12).map(|s| u32_at(s, 0) as usize);
+    let second = at_size(bytes).filter(|&size| size > 0);
+    for at in std::iter::once(0).chain(second) {
+        let meta = at.saturating_add(PAGE_HEADER);
+        if let Some(end) = meta.checked_add(META_SUMMED + 8).filter(|&end| end <= bytes.len()) {
+            let sum = fnv1a64(&bytes[meta..meta + META_SUMMED]);
+            bytes[end - 8..end].copy_from_slice(&sum.to_le_bytes());
+        }
+    }
 }
 
 /// Go's `hash/fnv` New64a, the meta page's checksum.
@@ -518,6 +542,27 @@ mod tests {
         torn[older + PAGE_HEADER + 20] ^= 0xff;
         assert!(matches!(Db::open(torn.into_boxed_slice()), Err(BoltError::NoMeta)));
         assert!(matches!(Db::open(b"not a database".to_vec().into_boxed_slice()), Err(BoltError::NoMeta)));
+    }
+
+    /// A meta page that claims more pages than the file holds, its checksum recomputed (a crafted file, not a torn
+    /// one): the count is cut to the file's, so a looping tree is still caught in as many visits as the file has
+    /// pages, and no page past the end is read.
+    #[test]
+    fn a_meta_page_claiming_more_pages_than_the_file_has_is_not_believed() {
+        let mut bytes = shapes();
+        let pages = (bytes.len() / 4096) as u64;
+        for at in [0, 4096] {
+            let meta = at + PAGE_HEADER;
+            bytes[meta + 40..meta + 48].copy_from_slice(&u64::MAX.to_le_bytes());
+            let sum = fnv1a64(&bytes[meta..meta + META_SUMMED]);
+            bytes[meta + META_SUMMED..meta + META_SUMMED + 8].copy_from_slice(&sum.to_le_bytes());
+        }
+        let db = Db::open(bytes.clone().into_boxed_slice()).unwrap();
+        assert_eq!(db.high_water, pages);
+        assert!(matches!(db.page(pages), Err(BoltError::Damaged(_))));
+        // Still the same database.
+        let many = db.bucket_at(&[b"many"]).unwrap().unwrap();
+        assert_eq!(db.entries(&many, usize::MAX).unwrap().0.len(), 2500);
     }
 
     #[test]

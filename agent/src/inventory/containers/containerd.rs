@@ -17,6 +17,8 @@ pub const CONFIG: &str = "/etc/containerd/config.toml";
 /// Below Docker's data root: the root of the containerd dockerd starts for itself when the system runs none.
 pub const DOCKER_PRIVATE_ROOT: &str = "containerd/daemon";
 pub const META_DB: &str = "io.containerd.metadata.v1.bolt/meta.db";
+/// The namespace dockerd keeps its containers (and, with the containerd image store, its images) in.
+pub const DOCKER_NAMESPACE: &str = "moby";
 /// Snapshotters whose layers are plain directories, in the order an image is looked for in them.
 pub const SNAPSHOTTERS: [&str; 2] = ["overlayfs", "native"];
 
@@ -213,6 +215,33 @@ pub fn parse_manifest(data: &[u8]) -> Result<Manifest, serde_json::Error> {
             })
             .collect(),
     ))
+}
+
+/// Which of an index's manifests describes the image as this machine unpacked it: among those the content store
+/// holds (`stored`), the one for Linux on `arch` (Rust's name, e.g. `x86_64`), else the first that is not an
+/// attestation or other `unknown/unknown` entry.
+pub fn preferred_manifest<'a>(
+    manifests: &'a [(String, Option<String>)],
+    arch: &str,
+    stored: impl Fn(&str) -> bool,
+) -> Option<&'a (String, Option<String>)> {
+    let oci_arch = match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    let native = |platform: &Option<String>| {
+        platform
+            .as_deref()
+            .is_some_and(|p| p == format!("linux/{oci_arch}") || p.starts_with(&format!("linux/{oci_arch}/")))
+    };
+    let held: Vec<&(String, Option<String>)> = manifests.iter().filter(|(digest, _)| stored(digest)).collect();
+    held.iter()
+        .find(|(_, platform)| native(platform))
+        .or_else(|| held.iter().find(|(_, platform)| platform.as_deref() != Some("unknown/unknown")))
+        .copied()
 }
 
 /// The `root` containerd's configuration sets (top-level key of `config.toml`, every schema version).

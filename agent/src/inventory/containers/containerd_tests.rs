@@ -37,16 +37,18 @@ fn images_and_containers_are_those_ctr_lists() {
 
     // Every name `ctr images ls` gave in either namespace is a tag of the image, but Kubernetes' reference by the
     // image's own id (`sha256:f4a310…`, added by the CRI plugin in `k8s.io`).
-    let mut names: Vec<String> = ["default", "k8s.io"]
+    // The web image is in `default` and in Docker's `moby` under the same name: one image, one tag.
+    let mut names: Vec<String> = ["default", "k8s.io", "moby"]
         .iter()
         .flat_map(|ns| ctr_rows(&format!("ctr-{ns}-images-ls.txt")))
         .map(|row| row[0].clone())
         .collect();
-    assert_eq!(names.len(), 3);
+    assert_eq!(names.len(), 4);
     names.retain(|n| n != DEBIAN);
+    names.sort();
+    names.dedup();
     let mut tags: Vec<String> = found.images.iter().flat_map(|i| i.tags.clone()).collect();
     tags.sort();
-    names.sort();
     assert_eq!(tags, names);
 
     let web = &found.images[0];
@@ -80,6 +82,10 @@ fn images_and_containers_are_those_ctr_lists() {
         })
         .collect();
     assert_eq!(containers, listed);
+    // dockerd's container in `moby` is Docker's to report (from its own state, with its name and state), not again.
+    let moby = ctr_rows("ctr-moby-containers-ls.txt");
+    assert_eq!(moby.len(), 1);
+    assert!(!found.containers.iter().any(|c| c.id == moby[0][0]), "{:?}", found.containers);
     // `ctr containers info web` showed this `CreatedAt`; whether a container runs is not in these files.
     let web = found.containers.iter().find(|c| c.id == "web").unwrap();
     assert_eq!(web.created.unwrap().to_rfc3339(), "2026-12-04T13:30:09.171712716+00:00");
@@ -202,4 +208,21 @@ fn podman_containers_carry_the_state_of_libpods_database() {
     assert!(found.containers.iter().all(|c| c.state.is_none()));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].item, "/var/lib/containers/storage/libpod/bolt_state.db");
+}
+
+/// A multi-platform index (as `docker buildx` and registries publish them, with attestation entries): the
+/// manifest for this machine's platform among those stored, else any stored one that is not an attestation.
+#[test]
+fn an_index_picks_this_machines_platform() {
+    let index = vec![
+        ("sha256:att".to_owned(), Some("unknown/unknown".to_owned())),
+        ("sha256:arm".to_owned(), Some("linux/arm64/v8".to_owned())),
+        ("sha256:amd".to_owned(), Some("linux/amd64".to_owned())),
+    ];
+    let all = |_: &str| true;
+    assert_eq!(containerd::preferred_manifest(&index, "x86_64", all).map(|m| m.0.as_str()), Some("sha256:amd"));
+    assert_eq!(containerd::preferred_manifest(&index, "aarch64", all).map(|m| m.0.as_str()), Some("sha256:arm"));
+    let arm_only = |d: &str| d != "sha256:amd";
+    assert_eq!(containerd::preferred_manifest(&index, "x86_64", arm_only).map(|m| m.0.as_str()), Some("sha256:arm"));
+    assert_eq!(containerd::preferred_manifest(&index, "x86_64", |d| d == "sha256:att"), None);
 }

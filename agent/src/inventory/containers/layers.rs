@@ -77,16 +77,15 @@ impl Layers {
         let mut hidden: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         for dir in &self.dirs {
             let stored = dir.join(&rel);
+            // This layer deleting the directory or a directory above it (a whiteout, or a parent made opaque) hides
+            // the layers below; what this layer itself holds there still shows.
+            let hides_below = rel.ancestors().filter(|a| !a.as_os_str().is_empty()).any(|a| deleted_in(dir, a));
             match std::fs::symlink_metadata(&stored) {
                 Ok(meta) if meta.is_dir() => {}
                 // A file, link or whiteout in its place hides the directories of the layers below.
                 Ok(_) => break,
-                Err(_) => {
-                    if deleted_in(dir, &rel) {
-                        break;
-                    }
-                    continue;
-                }
+                Err(_) if hides_below => break,
+                Err(_) => continue,
             }
             let Ok(entries) = std::fs::read_dir(&stored) else { continue };
             let mut opaque = false;
@@ -102,7 +101,7 @@ impl Layers {
                     out.entry(name).or_insert_with(|| entry.path());
                 }
             }
-            if opaque {
+            if opaque || hides_below {
                 break;
             }
         }
@@ -181,6 +180,10 @@ pub fn image_packages(layers: &Layers) -> Vec<(PackageSource, Listing)> {
             continue;
         }
         let Some(stored) = layers.find(path) else { continue };
+        // `find` resolves links inside the image; what it ends on must still be a file, not a device or a FIFO.
+        if !std::fs::symlink_metadata(&stored).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
         let listing = match reader {
             Reader::Rpm(format) => read_rpmdb(&stored, format),
             Reader::Dpkg => {

@@ -371,7 +371,9 @@ fn read_containerd(root: &SystemRoot, data_root: &str, found: &mut Found, errors
         }
         entry.image.created = entry.image.created.or(named.created);
     }
-    for stored in state.containers {
+    // dockerd creates each of its containers in containerd's `moby` namespace too; Docker's own state lists them
+    // with their names and states, so they are not listed a second time here.
+    for stored in state.containers.into_iter().filter(|c| c.namespace != containerd::DOCKER_NAMESPACE) {
         let image_id = stored.image.as_ref().and_then(|name| {
             let known = by_name.get(&(stored.namespace.clone(), name.clone())).cloned();
             known.or_else(|| (!containerd::is_reference(name)).then(|| name.clone()))
@@ -446,9 +448,10 @@ fn containerd_config(
     let manifest = match manifest {
         containerd::Manifest::Image { .. } => manifest,
         containerd::Manifest::Index(manifests) => {
-            let local = manifests.iter().find(|(digest, _)| {
+            let stored = |digest: &str| {
                 containerd::blob_path(digest).is_some_and(|rel| root.exists(format!("{data_root}/{rel}")))
-            });
+            };
+            let local = containerd::preferred_manifest(&manifests, std::env::consts::ARCH, stored);
             let Some((digest, _)) = local else {
                 record(errors, path(target), ErrorKind::NotAvailable, "none of the index's manifests is stored");
                 return None;

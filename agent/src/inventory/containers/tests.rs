@@ -285,4 +285,41 @@ fn distroless_status_d_is_read_through_the_layers() {
     std::fs::write(top.join("var/lib/dpkg/status.d/.wh..wh..opq"), b"").unwrap();
     let got: Vec<String> = read(&layers).into_iter().map(|(_, nv)| nv).collect();
     assert_eq!(got, ["tzdata 2020a-0+deb10u1", "util-linux 2.33.1-0.1"]);
+
+    // A link among the stanzas (here to the bottom layer's file, as one could name the host's status file) or a
+    // FIFO is not read, and says so; the regular files still are.
+    std::fs::remove_file(top.join("var/lib/dpkg/status.d/.wh..wh..opq")).unwrap();
+    std::os::unix::fs::symlink(status_d.join("dash"), top.join("var/lib/dpkg/status.d/linked")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        top.join("var/lib/dpkg/status.d/pipe"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let (_, listing) = &image_packages(&layers)[0];
+    let problems: Vec<String> = listing.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        problems,
+        [
+            "corrupt: linked: not a regular file; not read",
+            // syft's file holds a stanza without a name on purpose.
+            "corrupt: multiple: 2 stanza(s) skipped; the first, at line 1, has a stanza without a package name",
+            "corrupt: pipe: not a regular file; not read",
+        ]
+    );
+    assert_eq!(listing.packages.len(), 4, "dash, libsqlite3-0, tzdata and util-linux");
+
+    // An upper layer that deleted /var/lib/dpkg altogether (its parent made opaque in it) hides every lower layer's
+    // stanzas, while its own still show.
+    let cleaner = layer("cleaner", &[("dash", status_d.join("dash"))]);
+    std::fs::write(cleaner.join("var/lib/.wh..wh..opq"), b"").unwrap();
+    let layers = Layers::new(vec![cleaner, top.clone()]);
+    let got: Vec<String> = read(&layers).into_iter().map(|(_, nv)| nv).collect();
+    assert_eq!(got, ["dash 0.5.8-2.4"]);
+    let gone = layer("gone", &[]);
+    std::fs::remove_dir_all(gone.join("var/lib/dpkg")).unwrap();
+    std::fs::write(gone.join("var/lib/.wh.dpkg"), b"").unwrap();
+    assert!(image_packages(&Layers::new(vec![gone, top])).is_empty());
 }

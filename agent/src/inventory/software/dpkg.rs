@@ -16,6 +16,8 @@ use crate::root::SystemRoot;
 
 const STATUS: &str = "/var/lib/dpkg/status";
 const STATUS_D: &str = "/var/lib/dpkg/status.d";
+/// A `status.d` file holds one package's stanza (a few KiB); one past this is not one.
+const MAX_STATUS_D_FILE: u64 = 16 << 20;
 const INFO: &str = "/var/lib/dpkg/info";
 const UPDATES: &str = "/var/lib/dpkg/updates";
 
@@ -252,6 +254,20 @@ pub(crate) fn read_status_d_files(mut files: Vec<(String, PathBuf)>) -> Listing 
     files.sort();
     let mut listing = Listing::default();
     for (shown, path) in files {
+        // Only regular files of a sane size: in a container image a link could name a file of the host, a device
+        // or a FIFO, which the union filesystem would never show the image.
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() && meta.len() <= MAX_STATUS_D_FILE => {}
+            Ok(meta) => {
+                let what = if meta.is_file() { format!("{} bytes", meta.len()) } else { "not a regular file".into() };
+                listing.problems.push(DbError::Corrupt(format!("{what}; not read")).in_file(&shown));
+                continue;
+            }
+            Err(err) => {
+                listing.problems.push(DbError::from(err).in_file(&shown));
+                continue;
+            }
+        }
         match std::fs::read(&path) {
             Ok(data) => {
                 let part = parse_dpkg_status(&data, DpkgFlavor::StatusD);
