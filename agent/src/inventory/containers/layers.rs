@@ -17,7 +17,8 @@ use crate::inventory::software::{
 use crate::root::normal_parts;
 
 /// overlayfs marks a file deleted in an upper layer by a character device 0:0 with its name, the OCI layer format
-/// by an empty `.wh.<name>` beside it; a directory whose lower contents are hidden holds `.wh..wh..opq`.
+/// by an empty `.wh.<name>` beside it; a directory whose lower contents are hidden holds `.wh..wh..opq` (OCI) or
+/// carries overlayfs' opaque attribute ([`is_opaque`]).
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 const MAX_LINKS: usize = 40;
@@ -88,7 +89,7 @@ impl Layers {
                 Err(_) => continue,
             }
             let Ok(entries) = std::fs::read_dir(&stored) else { continue };
-            let mut opaque = false;
+            let mut opaque = has_opaque_xattr(&stored);
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name == OPAQUE_MARKER {
@@ -128,7 +129,29 @@ impl Layers {
 fn deleted_in(dir: &Path, rel: &Path) -> bool {
     let (Some(name), Some(parent)) = (rel.file_name(), rel.parent()) else { return false };
     dir.join(parent).join(format!("{WHITEOUT_PREFIX}{}", name.to_string_lossy())).exists()
-        || dir.join(parent).join(OPAQUE_MARKER).exists()
+        || is_opaque(&dir.join(parent))
+}
+
+/// Whether a layer's directory hides what the layers below hold at its path: the OCI marker file inside it, or
+/// the extended attribute overlayfs itself sets, which is how Docker's overlay2, containerd's overlayfs snapshotter
+/// and Podman's overlay driver store a directory an upper layer replaced (`trusted.` as root, `user.` rootless, and
+/// fuse-overlayfs' own name).
+fn is_opaque(dir: &Path) -> bool {
+    dir.join(OPAQUE_MARKER).exists() || has_opaque_xattr(dir)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn has_opaque_xattr(dir: &Path) -> bool {
+    const NAMES: [&str; 3] = ["trusted.overlay.opaque", "user.overlay.opaque", "user.fuseoverlayfs.opaque"];
+    NAMES.iter().any(|name| {
+        let mut value = [0u8; 1];
+        matches!(rustix::fs::lgetxattr(dir, *name, &mut value), Ok(1) if value[0] == b'y')
+    })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn has_opaque_xattr(_dir: &Path) -> bool {
+    false
 }
 
 #[cfg(unix)]

@@ -194,6 +194,36 @@ fn whiteouts_and_opaque_directories_hide_lower_layers() {
     assert!(image_os(&layers).is_some());
 }
 
+/// overlayfs stores a replaced directory as an attribute on the upper layer's directory, not a marker file (Docker's
+/// overlay2, containerd's and Podman's overlay drivers): set here in the `user.` namespace, as rootless Podman's is.
+#[test]
+fn overlay_opaque_attribute_hides_lower_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (top, bottom) = (tmp.path().join("top"), tmp.path().join("bottom"));
+    for dir in [&top, &bottom] {
+        std::fs::create_dir_all(dir.join("var/lib/dpkg/status.d")).unwrap();
+    }
+    let status_d = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/pkgdb/dpkg/distroless-status.d/var/lib/dpkg");
+    std::fs::copy(status_d.join("status.d/dash"), bottom.join("var/lib/dpkg/status.d/dash")).unwrap();
+    std::fs::copy(status_d.join("status.d/netbase"), top.join("var/lib/dpkg/status.d/netbase")).unwrap();
+    std::fs::write(bottom.join("var/lib/dpkg/status"), b"").unwrap();
+    let layers = Layers::new(vec![top.clone(), bottom.clone()]);
+    let names =
+        |layers: &Layers| -> Vec<String> { layers.list("/var/lib/dpkg/status.d").into_iter().map(|e| e.0).collect() };
+    assert_eq!(names(&layers), ["dash", "netbase"]);
+    assert!(layers.find("/var/lib/dpkg/status").is_some());
+
+    let opaque = |dir: &Path| {
+        rustix::fs::setxattr(dir, "user.overlay.opaque", b"y", rustix::fs::XattrFlags::empty()).unwrap();
+    };
+    opaque(&top.join("var/lib/dpkg/status.d"));
+    assert_eq!(names(&layers), ["netbase"]);
+    // The bottom layer's status file is still seen: only status.d was replaced.
+    assert!(layers.find("/var/lib/dpkg/status").is_some());
+    opaque(&top.join("var/lib/dpkg"));
+    assert_eq!(layers.find("/var/lib/dpkg/status"), None);
+}
+
 pub(super) fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
