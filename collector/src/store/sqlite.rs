@@ -202,9 +202,6 @@ mod tests {
         let file = dir.path().join("muster.db");
         let store = SqliteStore::open(&format!("sqlite://{}", file.display())).await.unwrap();
         let wal = wal_path(&file);
-        // The same pool under a bound of 256 KiB, looked at every 50 ms.
-        let limit = 256 << 10;
-        spawn_wal_bound(store.pool.clone(), wal.clone(), limit, Duration::from_millis(50));
         sqlx::query("CREATE TABLE filler (data BLOB NOT NULL)").execute(&store.pool).await.unwrap();
         let mut reader = store.pool.acquire().await.unwrap();
         sqlx::query("BEGIN").execute(&mut *reader).await.unwrap();
@@ -213,7 +210,12 @@ mod tests {
             sqlx::query("INSERT INTO filler (data) VALUES (randomblob(16384))").execute(&store.pool).await.unwrap();
         }
         let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        // The same pool under a bound of 256 KiB, looked at every 50 ms, once the writes are done: a checkpoint
+        // waiting for readers holds off writers meanwhile (up to its 1 s), which is the collector's trade-off to
+        // make, not this test's subject.
+        let limit = 256 << 10;
         assert!(size() > 4 * limit, "the open read kept every page in the WAL: {} bytes", size());
+        spawn_wal_bound(store.pool.clone(), wal.clone(), limit, Duration::from_millis(50));
         // While the reader stays, the checkpoint cannot finish (it waits 1 s, then the next look tries again).
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(size() > limit, "{} bytes", size());
