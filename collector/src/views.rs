@@ -149,6 +149,34 @@ pub struct SoftwareSearch {
     pub truncated: bool,
 }
 
+/// One monitor of the fleet and the host it was attached to at the host's last hardware report (from its EDID).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MonitorView {
+    pub host_id: String,
+    pub hostname: String,
+    /// Where it is connected, e.g. `card0-DP-1`.
+    pub connector: String,
+    /// Manufacturer id and product code as monitor lists show them, e.g. `DEL40F4`.
+    pub product_id: String,
+    /// The three-letter PNP manufacturer id.
+    pub manufacturer_id: String,
+    pub model: Option<String>,
+    /// The serial on its label: the EDID's serial text, else its serial number.
+    pub serial: Option<String>,
+    pub manufactured_year: Option<u16>,
+    pub manufactured_week: Option<u8>,
+    pub model_year: Option<u16>,
+    pub width_cm: Option<u8>,
+    pub height_cm: Option<u8>,
+}
+
+/// The fleet's monitors; `truncated` when there were more than returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MonitorList {
+    pub monitors: Vec<MonitorView>,
+    pub truncated: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct HostRef {
     pub id: String,

@@ -395,8 +395,42 @@ async fn the_fleets_monitors_are_listed_and_exported(h: Harness) {
     let page = crate::console::get(&h, "/monitors?format=json&q=desk-2", &cookie).await;
     let json: serde_json::Value = serde_json::from_str(&page.body).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 1);
-    assert_eq!(
-        (json[0]["host"]["hostname"].as_str(), json[0]["serial"].as_str()),
-        (Some("desk-2"), Some("L72080574223"))
-    );
+    assert_eq!((json[0]["hostname"].as_str(), json[0]["serial"].as_str()), (Some("desk-2"), Some("L72080574223")));
+
+    // The same list for scripts, with an API token: every monitor, each as the CSV row says it.
+    let viewer = h.api_token(Role::Viewer).await;
+    let (status, body) = h.get("/api/v1/monitors", &viewer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["truncated"], false);
+    let api: Vec<String> = body["monitors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let text = |k: &str| m[k].as_str().map(str::to_owned).unwrap_or_default();
+            let number = |k: &str| m[k].as_u64().map(|n| n.to_string()).unwrap_or_default();
+            [
+                text("host_id"),
+                text("hostname"),
+                text("connector"),
+                text("product_id"),
+                text("manufacturer_id"),
+                text("model"),
+                text("serial"),
+                number("manufactured_year"),
+                number("manufactured_week"),
+                number("model_year"),
+                number("width_cm"),
+                number("height_cm"),
+            ]
+            .join(",")
+        })
+        .collect();
+    assert_eq!(api, want);
+    let (_, body) = h.get("/api/v1/monitors?q=DEL&limit=1", &viewer).await;
+    assert_eq!((body["monitors"].as_array().unwrap().len(), &body["truncated"]), (0, &serde_json::json!(false)));
+    let (_, body) = h.get("/api/v1/monitors?limit=1", &viewer).await;
+    assert_eq!((body["monitors"].as_array().unwrap().len(), &body["truncated"]), (1, &serde_json::json!(true)));
+    let (status, body) = h.get("/api/v1/monitors?limit=0", &viewer).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
 }

@@ -165,3 +165,33 @@ pub async fn software_search(
     let q = query(q)?;
     Ok(Json(crate::app::software::search(state.store.as_ref(), &q.q, q.kind.as_deref()).await?))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MonitorsQuery {
+    /// Only monitors whose host name, product id, model or serial contains this text (any case).
+    pub q: Option<String>,
+    /// At most this many (1 to 100,000; default 1,000).
+    pub limit: Option<usize>,
+}
+
+/// Every monitor of the fleet with the host it is attached to, in host id then connector order: the asset register
+/// of displays, read from each host's last hardware report.
+#[utoipa::path(get, path = "/api/v1/monitors", tag = "hosts", params(MonitorsQuery),
+    responses((status = 200, body = crate::views::MonitorList), (status = 400, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn monitors(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    q: Result<Query<MonitorsQuery>, QueryRejection>,
+) -> Result<Json<crate::views::MonitorList>, AppError> {
+    auth.require(Role::Viewer)?;
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(1_000);
+    if !(1..=100_000).contains(&limit) {
+        return Err(AppError::bad_request("invalid_query", "limit must be 1..=100000"));
+    }
+    let search = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let (rows, truncated) = crate::app::monitors::monitors(state.store.as_ref(), search, limit).await?;
+    Ok(Json(crate::views::MonitorList { monitors: rows.iter().map(crate::app::monitors::view).collect(), truncated }))
+}

@@ -90,6 +90,7 @@ impl Modify for BearerSchemes {
         super::hosts::host_history,
         super::hosts::software,
         super::hosts::software_search,
+        super::hosts::monitors,
         super::admin::list_enroll_secrets,
         super::admin::create_enroll_secret,
         super::admin::revoke_enroll_secret,
@@ -124,7 +125,7 @@ impl Modify for BearerSchemes {
     components(schemas(
         ApiErrorSchema, EnrollRequestSchema, EnrollResponseSchema, ReportAckSchema,
         views::HostSummary, views::HostPage, views::HostDetail, views::SectionView, views::InstalledPackage,
-        views::HistoryEntry, views::SoftwareVersionHosts, views::SoftwareMatch, views::SoftwareSearch, views::HostRef, views::EnrollSecretInfo,
+        views::HistoryEntry, views::SoftwareVersionHosts, views::SoftwareMatch, views::SoftwareSearch, views::HostRef, views::MonitorView, views::MonitorList, views::EnrollSecretInfo,
         views::ApiTokenInfo, views::AuditEntry, views::EnrolmentRequestInfo,
     )),
     modifiers(&BearerSchemes),

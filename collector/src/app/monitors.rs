@@ -2,19 +2,17 @@
 //! is attached to, for the console's list and its exports. Built from the stored hardware sections page by page.
 
 use muster_shared::v1::{Hardware, Monitor};
-use serde::Serialize;
 
 use crate::store::{Store, StoreError};
-use crate::views::HostRef;
+use crate::views::{HostRef, MonitorView};
 
 /// Hardware sections read per store round trip: a few MiB of JSON at most.
 const PAGE: i64 = 500;
 
 /// One monitor and the host it was attached to when the host last reported its hardware.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitorRow {
     pub host: HostRef,
-    #[serde(flatten)]
     pub monitor: Monitor,
 }
 
@@ -60,6 +58,25 @@ pub async fn monitors(
 fn matches(host: &HostRef, m: &Monitor, text: &str) -> bool {
     let fields = [Some(host.hostname.clone()), Some(product_id(m)), m.model.clone(), serial(m)];
     fields.into_iter().flatten().any(|f| f.to_lowercase().contains(text))
+}
+
+/// A monitor as the API and the exports give it.
+pub fn view(row: &MonitorRow) -> MonitorView {
+    let m = &row.monitor;
+    MonitorView {
+        host_id: row.host.id.clone(),
+        hostname: row.host.hostname.clone(),
+        connector: m.connector.clone(),
+        product_id: product_id(m),
+        manufacturer_id: m.manufacturer_id.clone(),
+        model: m.model.clone(),
+        serial: serial(m),
+        manufactured_year: m.manufactured_year,
+        manufactured_week: m.manufactured_week,
+        model_year: m.model_year,
+        width_cm: m.width_cm,
+        height_cm: m.height_cm,
+    }
 }
 
 /// The serial a person finds on the label: the EDID's serial text, else its number.

@@ -231,7 +231,6 @@ pub async fn monitors(State(state): State<AppState>, viewer: Viewer, Query(q): Q
     let (rows, more) = crate::app::monitors::monitors(state.store.as_ref(), opt(&q.q), limit).await?;
     match format {
         Format::Csv => {
-            use crate::app::monitors::{product_id, serial};
             let header = [
                 "host_id",
                 "hostname",
@@ -247,26 +246,28 @@ pub async fn monitors(State(state): State<AppState>, viewer: Viewer, Query(q): Q
                 "height_cm",
             ];
             let number = |n: Option<u16>| n.map(|n| n.to_string()).unwrap_or_default();
-            let csv_rows = rows.iter().map(|r| {
-                let m = &r.monitor;
+            let csv_rows = rows.iter().map(crate::app::monitors::view).map(|v| {
                 vec![
-                    r.host.id.clone(),
-                    r.host.hostname.clone(),
-                    m.connector.clone(),
-                    product_id(m),
-                    m.manufacturer_id.clone(),
-                    s(&m.model),
-                    serial(m).unwrap_or_default(),
-                    number(m.manufactured_year),
-                    number(m.manufactured_week.map(u16::from)),
-                    number(m.model_year),
-                    number(m.width_cm.map(u16::from)),
-                    number(m.height_cm.map(u16::from)),
+                    v.host_id,
+                    v.hostname,
+                    v.connector,
+                    v.product_id,
+                    v.manufacturer_id,
+                    v.model.unwrap_or_default(),
+                    v.serial.unwrap_or_default(),
+                    number(v.manufactured_year),
+                    number(v.manufactured_week.map(u16::from)),
+                    number(v.model_year),
+                    number(v.width_cm.map(u16::from)),
+                    number(v.height_cm.map(u16::from)),
                 ]
             });
             return Ok(export::csv("monitors", &header, csv_rows));
         }
-        Format::Json => return Ok(export::json("monitors", &rows)?),
+        Format::Json => {
+            let views: Vec<_> = rows.iter().map(crate::app::monitors::view).collect();
+            return Ok(export::json("monitors", &views)?);
+        }
         Format::Html => {}
     }
     let pairs = vec![("q", opt(&q.q).unwrap_or_default().to_owned())];
