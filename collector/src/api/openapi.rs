@@ -226,6 +226,7 @@ mod tests {
                 "/api/v1/hosts/{id}/history",
                 "/api/v1/hosts/{id}/software",
                 "/api/v1/hosts/{id}/vulnerabilities",
+                "/api/v1/monitors",
                 "/api/v1/rules",
                 "/api/v1/rules/reload",
                 "/api/v1/software",
