@@ -422,29 +422,7 @@ fn containerd_config(
     target: &str,
     errors: &mut ErrorLog,
 ) -> Option<(String, docker::ImageConfig)> {
-    let blob = |digest: &str, errors: &mut ErrorLog| -> Option<Vec<u8>> {
-        let Some(rel) = containerd::blob_path(digest) else {
-            record(
-                errors,
-                format!("{data_root}/{}", containerd::META_DB),
-                ErrorKind::Parse,
-                format!("not a digest: {digest}"),
-            );
-            return None;
-        };
-        let path = format!("{data_root}/{rel}");
-        match root.read(&path) {
-            Ok(data) => Some(data),
-            Err(err) => {
-                errors.io(SectionName::Software, path, &err);
-                None
-            }
-        }
-    };
-    let path = |digest: &str| format!("{data_root}/{}", containerd::blob_path(digest).unwrap_or_default());
-    let manifest = containerd::parse_manifest(&blob(target, errors)?)
-        .map_err(|err| record(errors, path(target), ErrorKind::Parse, err.to_string()))
-        .ok()?;
+    let manifest = blob(root, data_root, target, errors, containerd::parse_manifest)?;
     let manifest = match manifest {
         containerd::Manifest::Image { .. } => manifest,
         containerd::Manifest::Index(manifests) => {
@@ -453,22 +431,44 @@ fn containerd_config(
             };
             let local = containerd::preferred_manifest(&manifests, std::env::consts::ARCH, stored);
             let Some((digest, _)) = local else {
-                record(errors, path(target), ErrorKind::NotAvailable, "none of the index's manifests is stored");
+                let item = format!("{data_root}/{}", containerd::blob_path(target).unwrap_or_default());
+                record(errors, item, ErrorKind::NotAvailable, "none of the index's manifests is stored");
                 return None;
             };
-            containerd::parse_manifest(&blob(digest, errors)?)
-                .map_err(|err| record(errors, path(digest), ErrorKind::Parse, err.to_string()))
-                .ok()?
+            blob(root, data_root, digest, errors, containerd::parse_manifest)?
         }
     };
     let containerd::Manifest::Image { config } = manifest else {
-        record(errors, path(target), ErrorKind::Parse, "an index inside an index");
+        let item = format!("{data_root}/{}", containerd::blob_path(target).unwrap_or_default());
+        record(errors, item, ErrorKind::Parse, "an index inside an index");
         return None;
     };
-    let parsed = docker::parse_image_config(&blob(&config, errors)?)
-        .map_err(|err| record(errors, path(&config), ErrorKind::Parse, err.to_string()))
-        .ok()?;
+    let parsed = blob(root, data_root, &config, errors, docker::parse_image_config)?;
     Some((config, parsed))
+}
+
+/// The content store's blob `digest` read and parsed with `parse`; a digest that is not one, a missing or unreadable
+/// blob, or one `parse` refuses is an error naming it.
+fn blob<T>(
+    root: &SystemRoot,
+    data_root: &str,
+    digest: &str,
+    errors: &mut ErrorLog,
+    parse: fn(&[u8]) -> Result<T, serde_json::Error>,
+) -> Option<T> {
+    let Some(rel) = containerd::blob_path(digest) else {
+        let item = format!("{data_root}/{}", containerd::META_DB);
+        record(errors, item, ErrorKind::Parse, format!("not a digest: {digest}"));
+        return None;
+    };
+    let path = format!("{data_root}/{rel}");
+    match root.read(&path) {
+        Ok(data) => parse(&data).map_err(|err| record(errors, path, ErrorKind::Parse, err.to_string())).ok(),
+        Err(err) => {
+            errors.io(SectionName::Software, path, &err);
+            None
+        }
+    }
 }
 
 /// The image's layer directories, top first: each chain id is a committed snapshot of the namespace, whose
