@@ -13,6 +13,7 @@ pub mod export;
 pub mod findings;
 pub mod identity;
 pub mod ingest;
+pub mod integrations;
 pub mod logging;
 pub mod metrics;
 pub mod model;

@@ -20,6 +20,13 @@ fn random_hex<const N: usize>() -> Result<String, RandomError> {
     Ok(hex::encode(bytes))
 }
 
+/// Random bytes from the OS random source (signing secrets).
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
+    let mut bytes = [0u8; N];
+    rand::rngs::OsRng.try_fill_bytes(&mut bytes).map_err(|e| RandomError(e.to_string()))?;
+    Ok(bytes)
+}
+
 /// A new 256-bit bearer secret with `prefix`.
 pub fn generate(prefix: &str) -> Result<Secret, RandomError> {
     Ok(Secret::new(format!("{prefix}{}", random_hex::<32>()?)))

@@ -25,7 +25,7 @@ both!(
     policy_dir_overrides_and_invalid_reload,
 );
 
-const MACHINE_ID: &str = "4c4c4544004d3510804bb2c04f4e3732";
+pub(crate) const MACHINE_ID: &str = "4c4c4544004d3510804bb2c04f4e3732";
 
 fn set(report: &mut Report, id: &str, status: CheckStatus, evidence: &[&str]) {
     let check = report.checks.as_mut().unwrap().iter_mut().find(|c| c.id == id).unwrap();
@@ -35,7 +35,7 @@ fn set(report: &mut Report, id: &str, status: CheckStatus, evidence: &[&str]) {
 }
 
 /// The real ThinkPad report with an SSH server allowing root, an account without password and unencrypted disks.
-fn weak(machine: &Machine) -> Report {
+pub(crate) fn weak(machine: &Machine) -> Report {
     let mut r = debian(machine);
     set(&mut r, "ssh.permit_root_login", CheckStatus::Fail, &["/etc/ssh/sshd_config:32: PermitRootLogin yes"]);
     set(&mut r, "accounts.empty_password", CheckStatus::Fail, &["/etc/shadow: guest has an empty password"]);
@@ -44,7 +44,7 @@ fn weak(machine: &Machine) -> Report {
 }
 
 /// The same machine after the administrator fixed the three problems.
-fn fixed(machine: &Machine) -> Report {
+pub(crate) fn fixed(machine: &Machine) -> Report {
     let mut r = debian(machine);
     set(&mut r, "ssh.permit_root_login", CheckStatus::Pass, &["/etc/ssh/sshd_config:32: PermitRootLogin no"]);
     set(&mut r, "accounts.empty_password", CheckStatus::Pass, &[]);

@@ -20,6 +20,7 @@ mod enroll;
 mod faults;
 mod findings;
 mod ingest;
+mod integrations;
 mod kill;
 mod language;
 mod limits;

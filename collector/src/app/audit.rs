@@ -158,6 +158,24 @@ pub enum AuditEvent {
         host_id: String,
         details: Value,
     },
+    /// A subscription changed (`app::integrations`); `details` names it and what changed.
+    Integration {
+        change: IntegrationChange,
+        id: String,
+        details: Value,
+    },
+}
+
+/// What was done to an integration, as the audit log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegrationChange {
+    Created,
+    Removed,
+    Enabled,
+    Disabled,
+    SecretRotated,
+    TestSent,
+    DeliveryReplayed,
 }
 
 impl AuditEvent {
@@ -206,6 +224,15 @@ impl AuditEvent {
                 DisposalStep::Completed => "disposal.completed",
                 DisposalStep::Redeployed => "disposal.redeployed",
             },
+            AuditEvent::Integration { change, .. } => match change {
+                IntegrationChange::Created => "integration.created",
+                IntegrationChange::Removed => "integration.removed",
+                IntegrationChange::Enabled => "integration.enabled",
+                IntegrationChange::Disabled => "integration.disabled",
+                IntegrationChange::SecretRotated => "integration.secret_rotated",
+                IntegrationChange::TestSent => "integration.test_sent",
+                IntegrationChange::DeliveryReplayed => "integration.delivery_replayed",
+            },
         }
     }
 
@@ -234,7 +261,8 @@ impl AuditEvent {
             | AuditEvent::SignedOut { name: t }
             | AuditEvent::AdvisoriesImported { file: t, .. }
             | AuditEvent::FindingChanged { finding_id: t, .. }
-            | AuditEvent::Disposal { host_id: t, .. } => Some(t.clone()),
+            | AuditEvent::Disposal { host_id: t, .. }
+            | AuditEvent::Integration { id: t, .. } => Some(t.clone()),
             AuditEvent::RulesReloaded { .. }
             | AuditEvent::RulesReloadFailed { .. }
             | AuditEvent::RetentionPruned { .. } => None,
@@ -266,7 +294,7 @@ impl AuditEvent {
                 "host_id": host_id, "rule_id": rule_id, "from": from, "to": to, "report_id": report_id,
                 "comment": comment, "details": details,
             }),
-            AuditEvent::Disposal { details, .. } => details,
+            AuditEvent::Disposal { details, .. } | AuditEvent::Integration { details, .. } => details,
             AuditEvent::EnrollSecretRevoked { .. }
             | AuditEvent::ApiTokenRevoked { .. }
             | AuditEvent::UserPasswordReset { .. }

@@ -8,10 +8,12 @@ use chrono::{DateTime, Utc};
 use muster_shared::v1::Patches;
 
 use super::audit::{Actor, AuditEvent};
+use super::integrations::{self, FindingChange};
 use crate::findings::actions::{self, ActionError, TransitionRequest};
 use crate::findings::evaluate::{ApplySummary, Change, HostOutcome};
 use crate::findings::{Action, FindingKind, FindingView, Status, due_at, vulnerability};
 use crate::model::facts::{HostFacts, PendingSecurityUpdate};
+use crate::model::integrations::Subscription;
 use crate::store::findings_tx::{FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage};
 use crate::store::{Store, StoreError};
 
@@ -27,8 +29,27 @@ struct Step<'s> {
     details: serde_json::Value,
 }
 
-async fn record(tx: &mut dyn FindingsTx, actor: &Actor, at: DateTime<Utc>, s: Step<'_>) -> Result<(), StoreError> {
+/// Also the change's event for the integrations that want it (`app::integrations`), in the same transaction.
+async fn record(
+    tx: &mut dyn FindingsTx,
+    subscriptions: &[Subscription],
+    actor: &Actor,
+    at: DateTime<Utc>,
+    s: Step<'_>,
+) -> Result<(), StoreError> {
     let to = s.action.transition().1;
+    let change = FindingChange {
+        finding_id: s.finding_id,
+        host_id: s.host_id,
+        rule_id: s.rule_id,
+        action: s.action,
+        from: s.from,
+        to,
+        actor: &actor.name,
+        comment: s.comment,
+        at,
+    };
+    integrations::finding_changed(tx, subscriptions, change).await?;
     tx.insert_finding_history(&HistoryStep {
         finding_id: s.finding_id,
         at,
@@ -76,6 +97,7 @@ pub async fn apply(
     }
     // Planned again under the lock: another replica may have written in between.
     let plan = outcome.plan(&tx.existing_findings(host_id, outcome.kind).await?);
+    let subscriptions = tx.subscriptions().await?;
     let actor = Actor { name: actor.to_owned(), source_ip: None };
     let mut summary = ApplySummary::default();
     for change in &plan {
@@ -128,7 +150,7 @@ pub async fn apply(
             comment: superseded.then_some(vulnerability::SUPERSEDED),
             details: if superseded { serde_json::json!({ "superseded": true }) } else { serde_json::json!({}) },
         };
-        record(tx.as_mut(), &actor, now, step).await?;
+        record(tx.as_mut(), &subscriptions, &actor, now, step).await?;
     }
     tx.commit().await?;
     Ok(summary)
@@ -171,7 +193,8 @@ pub async fn act(store: &dyn Store, request: TransitionRequest) -> Result<Findin
         comment,
         details: serde_json::json!({ "expires_at": req.expires_at }),
     };
-    record(tx.as_mut(), &actor, req.at, step).await?;
+    let subscriptions = tx.subscriptions().await?;
+    record(tx.as_mut(), &subscriptions, &actor, req.at, step).await?;
     tx.commit().await?;
     store.get_finding(&req.finding_id, req.at).await?.ok_or(ActionError::NotFound(req.finding_id))
 }
@@ -212,7 +235,8 @@ pub async fn expire_risk_acceptances(
             comment: None,
             details: serde_json::json!({ "expired_at": head.risk_expires_at }),
         };
-        record(tx.as_mut(), &actor, now, step).await?;
+        let subscriptions = tx.subscriptions().await?;
+        record(tx.as_mut(), &subscriptions, &actor, now, step).await?;
         tx.commit().await?;
         expired.push(id);
     }

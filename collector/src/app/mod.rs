@@ -15,6 +15,7 @@ pub mod findings;
 pub mod gate;
 pub mod hosts;
 pub mod ingest;
+pub mod integrations;
 pub mod monitors;
 pub mod queue;
 pub mod retention;

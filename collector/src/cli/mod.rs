@@ -2,6 +2,7 @@
 
 pub mod disposal;
 pub mod findings;
+pub mod integrations;
 pub mod users;
 pub mod vuln;
 
@@ -87,6 +88,9 @@ pub enum Command {
     /// Web console users: add (with a one-time password), list, reset-password, set-role, disable.
     #[command(subcommand)]
     User(crate::cli::users::UserCommand),
+    /// Push events to other tools: signed webhooks (add, list, test, deliveries, replay, remove).
+    #[command(subcommand, alias = "integration")]
+    Integrations(crate::cli::integrations::IntegrationsCommand),
     /// Delete audit rows and host history past their retention (audit_retention, history_retention) and software
     /// no host has; `serve` does this daily.
     Prune {
@@ -290,6 +294,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token(cmd, open().await?.as_ref(), cli.format).await,
         Command::Enrolment(cmd) => enrolment(cmd, open().await?.as_ref(), cli.format).await,
         Command::User(cmd) => crate::cli::users::run(cmd, open().await?.as_ref(), cli.format).await,
+        Command::Integrations(cmd) => crate::cli::integrations::run(cmd, open().await?.as_ref(), cli.format).await,
         Command::Prune { vacuum } => prune(open().await?.as_ref(), &settings.retention, *vacuum, cli.format).await,
         Command::Disposal(cmd) => crate::cli::disposal::run_disposal(cmd, open().await?.as_ref(), cli.format).await,
         Command::Certificate(cmd) => {
@@ -393,6 +398,8 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     crate::app::evaluation::spawn(state.clone(), args.schedule.evaluation_interval);
     crate::app::retention::spawn(state.clone(), settings.retention);
     crate::app::queue::spawn(state.clone(), args.schedule.evaluation_workers);
+    let sender = crate::app::integrations::Sender::new().context("preparing the integrations' HTTP client")?;
+    crate::app::integrations::spawn(Arc::clone(&store), state.clock.clone(), sender);
     if !args.schedule.advisory_sources.is_empty() {
         use crate::app::advisory_update::{self, Fetcher, Source};
         let sources = args.schedule.advisory_sources.iter().map(|s| Source::parse(s)).collect::<Result<Vec<_>, _>>()?;

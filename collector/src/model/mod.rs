@@ -3,6 +3,7 @@
 pub mod console;
 pub mod facts;
 pub mod findings;
+pub mod integrations;
 pub mod risk;
 
 use chrono::{DateTime, Utc};

@@ -14,6 +14,7 @@ use super::{AuditRecord, StoreError};
 use crate::model::Severity;
 use crate::model::facts::PendingSecurityUpdate;
 use crate::model::findings::{ExistingFinding, FindingKind, Matched, Status};
+use crate::model::integrations::{FindingBrief, NewEvent, Subscription};
 
 /// A finding to create; the use case chose its id, first-seen time and due date.
 #[derive(Debug, Clone)]
@@ -109,6 +110,13 @@ pub trait FindingsTx: Send {
     async fn insert_finding_history(&mut self, step: &HistoryStep<'_>) -> Result<(), StoreError>;
     async fn audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
 
+    /// The enabled integrations, for deciding which want an event of this transaction.
+    async fn subscriptions(&mut self) -> Result<Vec<Subscription>, StoreError>;
+    /// What an event about the finding tells of it; `None` when there is no such finding.
+    async fn finding_brief(&mut self, id: &str) -> Result<Option<FindingBrief>, StoreError>;
+    /// The event and its deliveries to `integration_ids`, committed or rolled back with the change it tells.
+    async fn insert_event(&mut self, event: &NewEvent, integration_ids: &[String]) -> Result<(), StoreError>;
+
     async fn pending_security_updates(&mut self, host_id: &str) -> Result<Vec<PendingSecurityUpdate>, StoreError>;
     async fn delete_pending_security_update(&mut self, host_id: &str, name: &str, arch: &str)
     -> Result<(), StoreError>;
@@ -176,6 +184,33 @@ macro_rules! impl_findings_tx {
             use crate::store::{AuditRecord, StoreError};
 
             pub(crate) struct Tx(pub(crate) sqlx::Transaction<'static, $db>);
+
+            /// An outbox event and one pending delivery per subscription; the integration store's own writes
+            /// (`store/integrations.rs`) use it too. Returns the event's sequence number.
+            pub(crate) async fn insert_event_rows(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                event: &crate::model::integrations::NewEvent,
+                integration_ids: &[String],
+            ) -> Result<i64, StoreError> {
+                let seq: i64 = sqlx::query_scalar(
+                    "INSERT INTO events (id, type, at, body) VALUES ($1, $2, $3, $4) RETURNING seq",
+                )
+                .bind(&event.id)
+                .bind(&event.event_type)
+                .bind(to_ms(event.at))
+                .bind(&event.body)
+                .fetch_one(&mut *conn)
+                .await?;
+                if !integration_ids.is_empty() {
+                    let mut qb: QueryBuilder<'_, $db> =
+                        QueryBuilder::new("INSERT INTO deliveries (integration_id, event_seq, status) ");
+                    qb.push_values(integration_ids, |mut b, id| {
+                        b.push_bind(id.clone()).push_bind(seq).push_bind("pending");
+                    });
+                    qb.build().execute(&mut *conn).await?;
+                }
+                Ok(seq)
+            }
 
             /// One audit row; the store's own audit writes (`store/sql.rs`) use it too.
             pub(crate) async fn insert_audit(
@@ -426,6 +461,57 @@ macro_rules! impl_findings_tx {
 
                 async fn audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
                     insert_audit(&mut *self.0, record).await
+                }
+
+                async fn subscriptions(
+                    &mut self,
+                ) -> Result<Vec<crate::model::integrations::Subscription>, StoreError> {
+                    let rows = sqlx::query("SELECT id, events, min_severity FROM integrations WHERE enabled")
+                        .fetch_all(&mut *self.0)
+                        .await?;
+                    rows.iter()
+                        .map(|r| {
+                            let min: Option<String> = r.try_get("min_severity")?;
+                            Ok(crate::model::integrations::Subscription {
+                                id: r.try_get("id")?,
+                                events: serde_json::from_str(&r.try_get::<String, _>("events")?)
+                                    .map_err(|e| StoreError::Corrupt(format!("integration events: {e}")))?,
+                                min_severity: min.as_deref().and_then(crate::model::Severity::parse),
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn finding_brief(
+                    &mut self,
+                    id: &str,
+                ) -> Result<Option<crate::model::integrations::FindingBrief>, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT h.hostname, f.kind, f.subject, f.title, f.severity, f.due_at FROM findings f \
+                         JOIN hosts h ON h.id = f.host_id WHERE f.id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                    row.map(|r| {
+                        Ok(crate::model::integrations::FindingBrief {
+                            hostname: r.try_get("hostname")?,
+                            kind: r.try_get("kind")?,
+                            subject: r.try_get("subject")?,
+                            title: r.try_get("title")?,
+                            severity: severity_of(&r.try_get::<String, _>("severity")?)?,
+                            due_at: from_ms(r.try_get("due_at")?),
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn insert_event(
+                    &mut self,
+                    event: &crate::model::integrations::NewEvent,
+                    integration_ids: &[String],
+                ) -> Result<(), StoreError> {
+                    insert_event_rows(&mut self.0, event, integration_ids).await.map(|_| ())
                 }
 
                 async fn pending_security_updates(

@@ -20,6 +20,7 @@ pub mod console;
 pub mod disposal;
 pub mod findings;
 pub mod findings_tx;
+pub mod integrations;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -220,6 +221,7 @@ pub trait Store:
     + console::ConsoleStore
     + users::UserStore
     + work::WorkStore
+    + integrations::IntegrationStore
 {
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -251,3 +251,4 @@ mod tests {
         SqliteStore::open(&format!("sqlite://{}", file.display())).await.unwrap().close().await;
     }
 }
+super::integrations::impl_integration_store!(SqliteStore, sqlx::Sqlite, "", true);

@@ -1,0 +1,383 @@
+//! The integration use cases: subscriptions (add, list, remove, enable, rotate the secret, test, replay), the
+//! outbox write a finding's change makes in its own transaction, and the delivery worker that sends what was
+//! committed, at least once, in order per subscription, one worker of all replicas per subscription at a time.
+//!
+//! A collector killed after the commit finds the delivery pending at its next start; one killed after the
+//! receiver answered but before the answer was written sends it again with the same `webhook-id`, so receivers
+//! drop the repeat.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+
+use super::audit::{self, Actor, AuditEvent, IntegrationChange};
+use crate::integrations::{self, IntegrationError, IntegrationRequest};
+use crate::model::findings::{Action, Status};
+use crate::model::integrations::{
+    ClaimedIntegration, DeliveryRecord, DeliveryStatus, Integration, NewEvent, NewIntegration, PendingDelivery,
+    Subscription,
+};
+use crate::store::findings_tx::FindingsTx;
+use crate::store::{Store, StoreError};
+use crate::tokens;
+
+/// A subscription's claim, renewed before each delivery: one request at its timeout and the write of its answer
+/// fit well inside it, and a worker that died leaves the subscription to another this soon.
+const LEASE: TimeDelta = TimeDelta::seconds(30);
+/// One request's limit, connection included; a receiver that takes longer is retried.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Subscriptions claimed at once, and deliveries sent per subscription in one turn.
+const CLAIM_BATCH: i64 = 8;
+const TURN: i64 = 20;
+/// How often an idle worker looks for committed events.
+const POLL: Duration = Duration::from_secs(1);
+
+/// One finding's change, as `app::findings` records it.
+pub(crate) struct FindingChange<'a> {
+    pub finding_id: &'a str,
+    pub host_id: &'a str,
+    pub rule_id: &'a str,
+    pub action: Action,
+    pub from: Option<Status>,
+    pub to: Status,
+    pub actor: &'a str,
+    pub comment: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+/// Writes the change's event with a delivery for each subscription that wants it, in the finding's own
+/// transaction; nothing when none does (the common case costs no write).
+pub(crate) async fn finding_changed(
+    tx: &mut dyn FindingsTx,
+    subscriptions: &[Subscription],
+    change: FindingChange<'_>,
+) -> Result<(), StoreError> {
+    let event_type = integrations::finding_event_type(change.action);
+    if !subscriptions.iter().any(|s| integrations::wants(s, &event_type, None)) {
+        return Ok(());
+    }
+    let Some(brief) = tx.finding_brief(change.finding_id).await? else { return Ok(()) };
+    let ids: Vec<String> = subscriptions
+        .iter()
+        .filter(|s| integrations::wants(s, &event_type, Some(brief.severity)))
+        .map(|s| s.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let body = integrations::finding_body(
+        &event_type,
+        change.at,
+        change.finding_id,
+        change.host_id,
+        change.rule_id,
+        &brief,
+        change.from,
+        change.to,
+        change.actor,
+        change.comment,
+    );
+    // Derived from what happened rather than drawn at random: a status write is conditional on the status it
+    // leaves, so one finding cannot take the same step twice in a millisecond.
+    let id = message_id(&[change.finding_id, &event_type, &change.at.timestamp_millis().to_string()]);
+    tx.insert_event(&NewEvent { id, event_type, at: change.at, body }, &ids).await
+}
+
+fn message_id(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    format!("msg_{}", &hex::encode(h.finalize())[..32])
+}
+
+fn audit_details(i: &Integration) -> serde_json::Value {
+    json!({ "name": i.name, "kind": i.kind, "url": i.url, "events": i.events, "min_severity": i.min_severity })
+}
+
+/// Adds a subscription; returns it and its signing secret, which is shown only now.
+pub async fn add(
+    store: &dyn Store,
+    actor: &Actor,
+    request: IntegrationRequest,
+    now: DateTime<Utc>,
+) -> Result<(Integration, String), IntegrationError> {
+    let req = integrations::check(request)?;
+    let secret = integrations::new_secret(tokens::random_bytes::<32>()?);
+    let new = NewIntegration {
+        id: tokens::new_id()?,
+        name: req.name.clone(),
+        kind: req.kind,
+        url: req.url,
+        secret: secret.clone(),
+        events: req.events,
+        min_severity: req.min_severity,
+        created_at: now,
+        created_by: actor.name.clone(),
+    };
+    if !store.create_integration(&new).await? {
+        return Err(IntegrationError::Exists(req.name));
+    }
+    let integration = found(store, &new.id).await?;
+    let event = AuditEvent::Integration {
+        change: IntegrationChange::Created,
+        id: integration.id.clone(),
+        details: audit_details(&integration),
+    };
+    audit::record(store, actor, now, event).await?;
+    Ok((integration, secret))
+}
+
+/// By id or name.
+pub async fn found(store: &dyn Store, id_or_name: &str) -> Result<Integration, IntegrationError> {
+    store.find_integration(id_or_name).await?.ok_or_else(|| IntegrationError::NotFound(id_or_name.to_owned()))
+}
+
+pub async fn remove(
+    store: &dyn Store,
+    actor: &Actor,
+    id_or_name: &str,
+    now: DateTime<Utc>,
+) -> Result<Integration, IntegrationError> {
+    let i = found(store, id_or_name).await?;
+    if !store.delete_integration(&i.id).await? {
+        return Err(IntegrationError::NotFound(id_or_name.to_owned()));
+    }
+    let event =
+        AuditEvent::Integration { change: IntegrationChange::Removed, id: i.id.clone(), details: audit_details(&i) };
+    audit::record(store, actor, now, event).await?;
+    Ok(i)
+}
+
+pub async fn set_enabled(
+    store: &dyn Store,
+    actor: &Actor,
+    id_or_name: &str,
+    enabled: bool,
+    now: DateTime<Utc>,
+) -> Result<Integration, IntegrationError> {
+    let i = found(store, id_or_name).await?;
+    store.set_integration_enabled(&i.id, enabled).await?;
+    let change = if enabled { IntegrationChange::Enabled } else { IntegrationChange::Disabled };
+    let event = AuditEvent::Integration { change, id: i.id.clone(), details: json!({ "name": i.name }) };
+    audit::record(store, actor, now, event).await?;
+    found(store, &i.id).await
+}
+
+/// A new signing secret (shown only now); the old one signs beside it for [`integrations::PREVIOUS_SECRET_GRACE`].
+pub async fn rotate_secret(
+    store: &dyn Store,
+    actor: &Actor,
+    id_or_name: &str,
+    now: DateTime<Utc>,
+) -> Result<(Integration, String), IntegrationError> {
+    let i = found(store, id_or_name).await?;
+    let secret = integrations::new_secret(tokens::random_bytes::<32>()?);
+    let until = now + integrations::PREVIOUS_SECRET_GRACE;
+    store.rotate_integration_secret(&i.id, &secret, until).await?;
+    let event = AuditEvent::Integration {
+        change: IntegrationChange::SecretRotated,
+        id: i.id.clone(),
+        details: json!({ "name": i.name, "previous_secret_until": until }),
+    };
+    audit::record(store, actor, now, event).await?;
+    Ok((found(store, &i.id).await?, secret))
+}
+
+/// Queues an `integration.test` event for this subscription only, through the outbox like any other; returns its
+/// sequence number (see its delivery in [`deliveries`]).
+pub async fn send_test(
+    store: &dyn Store,
+    actor: &Actor,
+    id_or_name: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, IntegrationError> {
+    let i = found(store, id_or_name).await?;
+    let data = json!({
+        "version": integrations::BODY_VERSION,
+        "integration": i.name,
+        "message": "A test from the Muster collector: this endpoint receives its events.",
+        "actor": actor.name,
+    });
+    let body = integrations::body(integrations::TEST_EVENT, now, &data);
+    let id = message_id(&[&i.id, integrations::TEST_EVENT, &tokens::new_id()?]);
+    let event = NewEvent { id, event_type: integrations::TEST_EVENT.to_owned(), at: now, body };
+    let seq = store.enqueue_event(&event, std::slice::from_ref(&i.id)).await?;
+    let audit_event = AuditEvent::Integration {
+        change: IntegrationChange::TestSent,
+        id: i.id.clone(),
+        details: json!({ "name": i.name, "event_seq": seq }),
+    };
+    audit::record(store, actor, now, audit_event).await?;
+    Ok(seq)
+}
+
+pub async fn deliveries(
+    store: &dyn Store,
+    id_or_name: &str,
+    limit: i64,
+) -> Result<(Integration, Vec<DeliveryRecord>), IntegrationError> {
+    let i = found(store, id_or_name).await?;
+    let list = store.list_deliveries(&i.id, limit.clamp(1, 1000)).await?;
+    Ok((i, list))
+}
+
+/// Sends a dead delivery again, at the subscription's next turn.
+pub async fn replay(
+    store: &dyn Store,
+    actor: &Actor,
+    id_or_name: &str,
+    event_seq: i64,
+    now: DateTime<Utc>,
+) -> Result<(), IntegrationError> {
+    let i = found(store, id_or_name).await?;
+    if !store.replay_delivery(&i.id, event_seq).await? {
+        return Err(IntegrationError::NotDead { integration: i.name, seq: event_seq });
+    }
+    let event = AuditEvent::Integration {
+        change: IntegrationChange::DeliveryReplayed,
+        id: i.id.clone(),
+        details: json!({ "name": i.name, "event_seq": event_seq }),
+    };
+    audit::record(store, actor, now, event).await?;
+    Ok(())
+}
+
+/// The HTTP side of delivery: one client per process, no redirects (the configured URL is the destination).
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+}
+
+impl Sender {
+    pub fn new() -> Result<Sender, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Muster-Collector/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Sender { client })
+    }
+
+    /// POSTs the event signed per the Standard Webhooks specification; the answer's status, or why there was none.
+    async fn post(&self, claim: &ClaimedIntegration, d: &PendingDelivery, now: DateTime<Utc>) -> Result<u16, String> {
+        let secrets =
+            integrations::signing_secrets(&claim.secret, claim.previous_secret.as_deref(), claim.previous_until, now);
+        // The send's own time, not the scheduler's: receivers compare it with their clock to refuse replays.
+        let timestamp = Utc::now().timestamp();
+        let signature = integrations::signature(&secrets, &d.event_id, timestamp, d.body.as_bytes())?;
+        let answer = self
+            .client
+            .post(&claim.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &d.event_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(d.body.clone())
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        Ok(answer.status().as_u16())
+    }
+}
+
+/// reqwest's error with its causes ("error sending request: … Connection refused"), for the delivery log.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text.chars().take(500).collect()
+}
+
+/// Claims subscriptions with pending deliveries (only `only`'s when given) and sends them, oldest first; a
+/// failure holds the rest of that subscription back until its retry. Returns the deliveries attempted.
+pub async fn run_batch(
+    store: &dyn Store,
+    sender: &Sender,
+    clock: &crate::Clock,
+    worker: &str,
+    only: Option<&str>,
+) -> Result<usize, StoreError> {
+    let now = clock();
+    let claims = store.claim_integrations(worker, now, now + LEASE, CLAIM_BATCH, only).await?;
+    let mut attempted = 0;
+    for claim in &claims {
+        for d in store.pending_deliveries(&claim.id, TURN).await? {
+            let now = clock();
+            if !store.renew_integration_claim(claim, now + LEASE).await? {
+                tracing::warn!(integration = %claim.name, "the claim ran out; left to the worker that holds it");
+                break;
+            }
+            let answer = sender.post(claim, &d, now).await;
+            let attempt = integrations::attempt_outcome(d.attempts, answer, clock());
+            attempted += 1;
+            match attempt.status {
+                DeliveryStatus::Delivered => {}
+                DeliveryStatus::Pending => tracing::warn!(integration = %claim.name, event = %d.event_id,
+                    code = ?attempt.response_code, error = ?attempt.error, retry_at = ?attempt.retry_at,
+                    "delivery failed; retrying later"),
+                DeliveryStatus::Dead => tracing::warn!(integration = %claim.name, event = %d.event_id,
+                    code = ?attempt.response_code, error = ?attempt.error,
+                    "delivery failed too often; kept as a dead letter to replay"),
+            }
+            if !store.record_attempt(claim, d.event_seq, &attempt).await? {
+                tracing::warn!(integration = %claim.name, "the claim ran out during delivery; left to the next");
+                break;
+            }
+            if attempt.status == DeliveryStatus::Pending {
+                break;
+            }
+        }
+        store.release_integration(claim).await?;
+    }
+    Ok(attempted)
+}
+
+/// Delivers whatever is due until nothing is (tests and one-shot CLI runs); returns the attempts made.
+pub async fn drain(
+    store: &dyn Store,
+    sender: &Sender,
+    clock: &crate::Clock,
+    worker: &str,
+    only: Option<&str>,
+) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        let n = run_batch(store, sender, clock, worker, only).await?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n;
+    }
+}
+
+/// The delivery worker of `serve`: frees what a previous process left claimed, then delivers every `POLL`.
+pub fn spawn(store: Arc<dyn Store>, clock: crate::Clock, sender: Sender) {
+    tokio::spawn(async move {
+        let worker = tokens::new_id().unwrap_or_else(|_| format!("pid-{}", std::process::id()));
+        match store.release_dead_integration_claims(&worker).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(integrations = n, "deliveries a previous process had claimed are free again"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot free the previous process's delivery claims; their leases expire")
+            }
+        }
+        loop {
+            match run_batch(store.as_ref(), &sender, &clock, &worker, None).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "claiming deliveries failed; trying again"),
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    });
+}

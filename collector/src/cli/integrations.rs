@@ -1,0 +1,197 @@
+//! `muster-collector integrations …`: subscriptions that push events to webhooks, from the command line.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use clap::Subcommand;
+use serde::Serialize;
+
+use crate::app::audit::Actor;
+use crate::app::integrations as uc;
+use crate::cli::{Format, emit};
+use crate::integrations::IntegrationRequest;
+use crate::model::Severity;
+use crate::model::integrations::{DeliveryRecord, DeliveryStatus, Integration, IntegrationKind};
+use crate::store::Store;
+
+#[derive(Debug, Subcommand)]
+pub enum IntegrationsCommand {
+    /// Subscribe a destination to events; prints the signing secret once.
+    Add {
+        #[arg(long, value_enum, default_value_t = IntegrationKind::Webhook)]
+        kind: IntegrationKind,
+        /// Where events are POSTed (http:// or https://).
+        #[arg(long)]
+        url: String,
+        /// Event types, comma-separated (default: finding.opened, finding.reopened, finding.recurred,
+        /// finding.risk_acceptance_expired). `integrations events` lists them.
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// Only findings at least this severe.
+        #[arg(long, value_enum)]
+        min_severity: Option<Severity>,
+        /// How commands name it (default: the kind and the URL's host).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Subscriptions, by name.
+    List,
+    /// The event types a subscription can ask for.
+    Events,
+    /// Send a test event now and show the answer.
+    Test {
+        name: String,
+    },
+    /// The delivery log: each event's status, attempts and last answer, newest first.
+    Deliveries {
+        name: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Send a dead delivery again (its event number from `deliveries`).
+    Replay {
+        name: String,
+        event: i64,
+    },
+    /// A new signing secret, printed once; the old one signs beside it for 24 hours.
+    RotateSecret {
+        name: String,
+    },
+    Enable {
+        name: String,
+    },
+    /// Stop sending; events are not queued for it meanwhile.
+    Disable {
+        name: String,
+    },
+    /// Remove it and its delivery log.
+    Remove {
+        name: String,
+    },
+}
+
+fn describe(i: &Integration) -> String {
+    let severity = i.min_severity.map(|s| format!(" (≥ {})", s.as_str())).unwrap_or_default();
+    let state = if i.enabled { "" } else { "  [disabled]" };
+    format!("{}  {}  {}  {}{severity}{state}\n", i.name, i.kind.as_str(), i.url, i.events.join(","))
+}
+
+fn log_text(list: &[DeliveryRecord]) -> String {
+    let mut text = String::new();
+    for d in list {
+        let answer = match (d.response_code, &d.error) {
+            (Some(code), _) => code.to_string(),
+            (None, Some(e)) => e.clone(),
+            (None, None) => "-".to_owned(),
+        };
+        text.push_str(&format!(
+            "{}  {}  {}  {}  attempts {}  {}\n",
+            d.event_seq,
+            d.event_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            d.event_type,
+            d.status.as_str(),
+            d.attempts,
+            answer
+        ));
+    }
+    text
+}
+
+fn default_name(kind: IntegrationKind, url: &str) -> String {
+    let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+    let host: String = host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' }).collect();
+    format!("{}-{host}", kind.as_str()).chars().take(64).collect()
+}
+
+#[derive(Serialize)]
+struct Added<'a> {
+    integration: &'a Integration,
+    secret: &'a str,
+}
+
+pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let actor = Actor::cli();
+    match cmd {
+        IntegrationsCommand::Add { kind, url, events, min_severity, name } => {
+            let name = name.clone().unwrap_or_else(|| default_name(*kind, url));
+            let request = IntegrationRequest {
+                name,
+                kind: *kind,
+                url: url.clone(),
+                events: events.clone(),
+                min_severity: *min_severity,
+            };
+            let (i, secret) = uc::add(store, &actor, request, now).await?;
+            eprintln!("integration {} added; its signing secret, shown only now (receivers verify with it):", i.name);
+            emit(format, &Added { integration: &i, secret: &secret }, &format!("{secret}\n"))
+        }
+        IntegrationsCommand::List => {
+            let list = store.list_integrations().await?;
+            emit(format, &list, &list.iter().map(describe).collect::<String>())
+        }
+        IntegrationsCommand::Events => {
+            let types = crate::integrations::EVENT_TYPES;
+            emit(format, &types, &types.iter().map(|t| format!("{t}\n")).collect::<String>())
+        }
+        IntegrationsCommand::Test { name } => {
+            let seq = uc::send_test(store, &actor, name, now).await?;
+            let i = uc::found(store, name).await?;
+            // Delivered here, so the answer is printed; a running `serve` may take it first, so wait for it.
+            let sender = uc::Sender::new()?;
+            let clock = crate::system_clock();
+            let worker = format!("cli-{}", crate::tokens::new_id()?);
+            uc::drain(store, &sender, &clock, &worker, Some(&i.id)).await?;
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            let record = loop {
+                let (_, list) = uc::deliveries(store, &i.id, 50).await?;
+                let record = list.into_iter().find(|d| d.event_seq == seq);
+                let settled = record.as_ref().is_some_and(|d| d.status != DeliveryStatus::Pending || d.attempts > 0);
+                if settled || std::time::Instant::now() >= deadline {
+                    break record;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            let Some(record) = record else {
+                anyhow::bail!("the test event's delivery is gone (integration removed?)")
+            };
+            let text = log_text(std::slice::from_ref(&record));
+            emit(format, &record, &text)?;
+            if record.status != DeliveryStatus::Delivered {
+                anyhow::bail!(
+                    "the test event was not delivered{}",
+                    record.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        IntegrationsCommand::Deliveries { name, limit } => {
+            let (_, list) = uc::deliveries(store, name, *limit).await?;
+            emit(format, &list, &log_text(&list))
+        }
+        IntegrationsCommand::Replay { name, event } => {
+            uc::replay(store, &actor, name, *event, now).await?;
+            eprintln!("event {event} is pending again for {name}; a running collector sends it within seconds");
+            emit(format, &serde_json::json!({ "integration": name, "event_seq": event, "status": "pending" }), "")
+        }
+        IntegrationsCommand::RotateSecret { name } => {
+            let (i, secret) = uc::rotate_secret(store, &actor, name, now).await?;
+            eprintln!(
+                "new signing secret for {}, shown only now; the previous one signs beside it until {}:",
+                i.name,
+                i.previous_secret_until.map(|t| t.to_rfc3339()).unwrap_or_default()
+            );
+            emit(format, &Added { integration: &i, secret: &secret }, &format!("{secret}\n"))
+        }
+        IntegrationsCommand::Enable { name } | IntegrationsCommand::Disable { name } => {
+            let enabled = matches!(cmd, IntegrationsCommand::Enable { .. });
+            let i = uc::set_enabled(store, &actor, name, enabled, now).await?;
+            emit(format, &i, &describe(&i))
+        }
+        IntegrationsCommand::Remove { name } => {
+            let i = uc::remove(store, &actor, name, now).await?;
+            eprintln!("integration {} removed", i.name);
+            emit(format, &i, "")
+        }
+    }
+}

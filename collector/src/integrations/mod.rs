@@ -1,0 +1,270 @@
+//! What the collector pushes and how, decided without I/O: the event types, which subscriptions want an event,
+//! the versioned JSON bodies receivers get, the Standard Webhooks signature, and the retry schedule. The outbox
+//! rows are written by `app::integrations` in the transaction of the change; the delivery worker sends them.
+
+use base64::Engine as _;
+use chrono::{DateTime, TimeDelta, Utc};
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::model::Severity;
+use crate::model::findings::{Action, Status};
+use crate::model::integrations::{Attempt, DeliveryStatus, FindingBrief, IntegrationKind, Subscription};
+
+/// The version of the bodies' `data`; a change that could break a receiver gets a new one.
+pub const BODY_VERSION: u32 = 1;
+
+/// The event a receiver can test its endpoint with (`integrations test`); sent only to that subscription.
+pub const TEST_EVENT: &str = "integration.test";
+
+/// Every event type a subscription can ask for: one per finding action (`Action::as_str`).
+pub const EVENT_TYPES: [&str; 7] = [
+    "finding.opened",
+    "finding.acknowledged",
+    "finding.risk_accepted",
+    "finding.reopened",
+    "finding.resolved",
+    "finding.recurred",
+    "finding.risk_acceptance_expired",
+];
+
+/// What a person asked to send when they gave no list: what someone has to act on.
+pub const DEFAULT_EVENTS: [&str; 4] =
+    ["finding.opened", "finding.reopened", "finding.recurred", "finding.risk_acceptance_expired"];
+
+/// Failed attempts after which a delivery is dead (kept for replay) and the subscription moves on: about three
+/// and a half hours of retries with [`retry_after`].
+pub const MAX_ATTEMPTS: i64 = 12;
+
+/// How long a rotated-out secret still signs, so receivers can switch without dropping a delivery.
+pub const PREVIOUS_SECRET_GRACE: TimeDelta = TimeDelta::hours(24);
+
+pub fn finding_event_type(action: Action) -> String {
+    format!("finding.{}", action.as_str())
+}
+
+/// Whether `sub` wants an event of `event_type` about something of `severity` (finding events have one).
+pub fn wants(sub: &Subscription, event_type: &str, severity: Option<Severity>) -> bool {
+    if !sub.events.iter().any(|e| e == event_type || e == "*") {
+        return false;
+    }
+    match (sub.min_severity, severity) {
+        (Some(min), Some(s)) => s >= min,
+        _ => true,
+    }
+}
+
+/// The wait after the `attempts`-th failure: 10 s doubling to an hour.
+pub fn retry_after(attempts: i64) -> TimeDelta {
+    let shift = attempts.clamp(1, 16) - 1;
+    TimeDelta::seconds((10_i64 << shift).min(3600))
+}
+
+/// What an attempt's answer makes of a delivery that had failed `failed_before` times: a 2xx status delivers it;
+/// another status or no answer (`Err`) is retried after [`retry_after`] until the [`MAX_ATTEMPTS`]-th failure,
+/// which is final (dead, kept for replay).
+pub fn attempt_outcome(failed_before: i64, answer: Result<u16, String>, now: DateTime<Utc>) -> Attempt {
+    let (code, error) = match answer {
+        Ok(code) if (200..300).contains(&code) => {
+            return Attempt {
+                at: now,
+                status: DeliveryStatus::Delivered,
+                response_code: Some(code),
+                error: None,
+                retry_at: None,
+            };
+        }
+        Ok(code) => (Some(code), Some(format!("HTTP {code}"))),
+        Err(e) => (None, Some(e)),
+    };
+    let failures = failed_before.saturating_add(1);
+    if failures >= MAX_ATTEMPTS {
+        return Attempt { at: now, status: DeliveryStatus::Dead, response_code: code, error, retry_at: None };
+    }
+    Attempt {
+        at: now,
+        status: DeliveryStatus::Pending,
+        response_code: code,
+        error,
+        retry_at: Some(now + retry_after(failures)),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrationError {
+    #[error("name must be 1 to 64 letters, digits, '.', '_' or '-'")]
+    Name,
+    #[error("url must be an absolute http:// or https:// URL without credentials: {0}")]
+    Url(String),
+    #[error("unknown event type {0:?}; known: {known}", known = EVENT_TYPES.join(", "))]
+    Event(String),
+    #[error("an integration named {0:?} exists")]
+    Exists(String),
+    #[error("no integration {0:?}")]
+    NotFound(String),
+    #[error("no dead delivery of event {seq} for {integration:?}")]
+    NotDead { integration: String, seq: i64 },
+    #[error(transparent)]
+    Random(#[from] crate::tokens::RandomError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A subscription as a person asked for it, before checking.
+#[derive(Debug, Clone)]
+pub struct IntegrationRequest {
+    pub name: String,
+    pub kind: IntegrationKind,
+    pub url: String,
+    /// Empty: [`DEFAULT_EVENTS`].
+    pub events: Vec<String>,
+    pub min_severity: Option<Severity>,
+}
+
+/// The request checked: a name fit for a command line, an http(s) URL, known event types (deduplicated, in the
+/// order of [`EVENT_TYPES`]).
+pub fn check(req: IntegrationRequest) -> Result<IntegrationRequest, IntegrationError> {
+    let name_ok = !req.name.is_empty()
+        && req.name.len() <= 64
+        && req.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !name_ok {
+        return Err(IntegrationError::Name);
+    }
+    let url = url::Url::parse(req.url.trim()).map_err(|e| IntegrationError::Url(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(IntegrationError::Url(format!("{url} is not http(s)")));
+    }
+    // Credentials in a URL end up in logs and listings; the signature is the receiver's proof.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(IntegrationError::Url("remove the user and password; the signature authenticates".to_owned()));
+    }
+    let asked: Vec<String> = if req.events.is_empty() {
+        DEFAULT_EVENTS.iter().map(|e| (*e).to_owned()).collect()
+    } else {
+        req.events.iter().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect()
+    };
+    if let Some(unknown) = asked.iter().find(|e| !EVENT_TYPES.contains(&e.as_str())) {
+        return Err(IntegrationError::Event(unknown.clone()));
+    }
+    let events = EVENT_TYPES.iter().filter(|t| asked.iter().any(|e| e == *t)).map(|t| (*t).to_owned()).collect();
+    Ok(IntegrationRequest { url: url.to_string(), events, ..req })
+}
+
+/// A new signing secret in the specification's form: `whsec_` and the base64 of 32 random bytes.
+pub fn new_secret(random: [u8; 32]) -> String {
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(random))
+}
+
+/// The `webhook-signature` header: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` for each secret, space
+/// separated (two while a rotated-out secret is in its grace). A secret that is not `whsec_` base64 is a corrupt row.
+pub fn signature(secrets: &[&str], msg_id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
+    let mut out = Vec::new();
+    for secret in secrets {
+        let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| format!("signing secret is not base64: {e}"))?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
+        mac.update(msg_id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        out.push(format!("v1,{sig}"));
+    }
+    Ok(out.join(" "))
+}
+
+/// The secrets a delivery at `now` is signed with: the current one, and the previous one during its grace.
+pub fn signing_secrets<'a>(
+    secret: &'a str,
+    previous: Option<&'a str>,
+    previous_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Vec<&'a str> {
+    let mut secrets = vec![secret];
+    if let (Some(p), Some(until)) = (previous, previous_until)
+        && now < until
+    {
+        secrets.push(p);
+    }
+    secrets
+}
+
+/// A finding event's `data` (version [`BODY_VERSION`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingEvent<'a> {
+    pub version: u32,
+    pub finding_id: &'a str,
+    pub host_id: &'a str,
+    pub hostname: &'a str,
+    /// `rule` or `vulnerability`.
+    pub kind: &'a str,
+    /// The rule id, or the advisory id.
+    pub rule_id: &'a str,
+    /// A package for vulnerabilities; empty for host-wide rules.
+    pub subject: &'a str,
+    pub title: &'a str,
+    pub severity: Severity,
+    pub from_status: Option<Status>,
+    pub status: Status,
+    pub due_at: DateTime<Utc>,
+    /// Who: a console user, an API token, or the evaluator.
+    pub actor: &'a str,
+    pub comment: Option<&'a str>,
+    /// The finding in the console, relative to the collector's URL.
+    pub path: String,
+}
+
+/// The document receivers get, as the Standard Webhooks specification shapes it: type, timestamp, data.
+pub fn body<T: Serialize>(event_type: &str, at: DateTime<Utc>, data: &T) -> String {
+    #[derive(Serialize)]
+    struct Envelope<'a, T> {
+        #[serde(rename = "type")]
+        event_type: &'a str,
+        timestamp: String,
+        data: &'a T,
+    }
+    let envelope = Envelope { event_type, timestamp: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), data };
+    // Serialising plain structs of strings and numbers cannot fail; an empty object is the harmless fallback.
+    serde_json::to_string(&envelope).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The body of a finding's change.
+#[allow(clippy::too_many_arguments)]
+pub fn finding_body(
+    event_type: &str,
+    at: DateTime<Utc>,
+    finding_id: &str,
+    host_id: &str,
+    rule_id: &str,
+    brief: &FindingBrief,
+    from: Option<Status>,
+    to: Status,
+    actor: &str,
+    comment: Option<&str>,
+) -> String {
+    let data = FindingEvent {
+        version: BODY_VERSION,
+        finding_id,
+        host_id,
+        hostname: &brief.hostname,
+        kind: &brief.kind,
+        rule_id,
+        subject: &brief.subject,
+        title: &brief.title,
+        severity: brief.severity,
+        from_status: from,
+        status: to,
+        due_at: brief.due_at,
+        actor,
+        comment,
+        path: format!("/findings/{finding_id}"),
+    };
+    body(event_type, at, &data)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! The integrations' vocabulary shared by the layers: subscriptions, outbox events and their deliveries as the
+//! store keeps them. Data only; what is sent, to whom and when lives in `crate::integrations` (pure) and
+//! `crate::app::integrations` (the use cases and the delivery worker).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Severity;
+
+/// Where events go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationKind {
+    /// Any HTTPS endpoint, each event one POST signed per the Standard Webhooks specification.
+    Webhook,
+}
+
+impl IntegrationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationKind::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<IntegrationKind> {
+        [IntegrationKind::Webhook].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A subscription as people see it: never its secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Integration {
+    pub id: String,
+    pub name: String,
+    pub kind: IntegrationKind,
+    pub url: String,
+    /// Event types sent (`finding.opened`, …).
+    pub events: Vec<String>,
+    /// Finding events below this severity are not sent; `None` sends all.
+    pub min_severity: Option<Severity>,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    /// Until then deliveries are signed with the previous secret too (after a rotation).
+    pub previous_secret_until: Option<DateTime<Utc>>,
+}
+
+/// A subscription to create; the use case checked it and chose its id and secret.
+#[derive(Debug, Clone)]
+pub struct NewIntegration {
+    pub id: String,
+    pub name: String,
+    pub kind: IntegrationKind,
+    pub url: String,
+    pub secret: String,
+    pub events: Vec<String>,
+    pub min_severity: Option<Severity>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// What deciding which subscriptions want an event needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: String,
+    pub events: Vec<String>,
+    pub min_severity: Option<Severity>,
+}
+
+/// An event for the outbox; its body is the JSON document receivers get.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// `msg_…`: the `webhook-id`, the same in every attempt.
+    pub id: String,
+    pub event_type: String,
+    pub at: DateTime<Utc>,
+    pub body: String,
+}
+
+/// What the evaluation wrote about a finding, read in the transaction that changed it, for its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingBrief {
+    pub hostname: String,
+    pub kind: String,
+    pub subject: String,
+    pub title: String,
+    pub severity: Severity,
+    pub due_at: DateTime<Utc>,
+}
+
+/// A subscription claimed by one worker for delivery, with what signing needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedIntegration {
+    pub id: String,
+    pub name: String,
+    pub kind: IntegrationKind,
+    pub url: String,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_until: Option<DateTime<Utc>>,
+    /// The claim, unique to one worker (a process's worker names are random): writes of its attempts count only
+    /// while the row still holds it. Renewed before each delivery, so it lapses soon after its worker dies.
+    pub claimed_by: String,
+    pub claimed_until: DateTime<Utc>,
+}
+
+/// One event waiting for one subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDelivery {
+    pub event_seq: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub at: DateTime<Utc>,
+    pub body: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    /// Failed too often; kept, and sent again only when someone replays it.
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Dead].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One attempt's result, as the worker writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    /// The delivery's status after it.
+    pub status: DeliveryStatus,
+    pub response_code: Option<u16>,
+    pub error: Option<String>,
+    /// When the subscription may try again (after a failure that is not final).
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// A line of a subscription's delivery log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct DeliveryRecord {
+    pub event_seq: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub event_at: DateTime<Utc>,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub response_code: Option<u16>,
+    pub error: Option<String>,
+}

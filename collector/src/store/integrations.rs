@@ -1,0 +1,404 @@
+//! Storage of integrations: the subscriptions, the outbox of events and each event's delivery to each
+//! subscription, claimed by one worker at a time under a lease; one body for SQLite and PostgreSQL. What is sent
+//! and when is `app::integrations`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+use crate::model::integrations::{
+    Attempt, ClaimedIntegration, DeliveryRecord, Integration, NewEvent, NewIntegration, PendingDelivery,
+};
+
+#[async_trait]
+pub trait IntegrationStore: Send + Sync {
+    /// False when the name is taken.
+    async fn create_integration(&self, new: &NewIntegration) -> Result<bool, StoreError>;
+    /// By name.
+    async fn list_integrations(&self) -> Result<Vec<Integration>, StoreError>;
+    /// By id or by name.
+    async fn find_integration(&self, id_or_name: &str) -> Result<Option<Integration>, StoreError>;
+    /// Removes it with its deliveries; false when there was none.
+    async fn delete_integration(&self, id: &str) -> Result<bool, StoreError>;
+    async fn set_integration_enabled(&self, id: &str, enabled: bool) -> Result<bool, StoreError>;
+    /// The current secret becomes the previous one, signing beside `secret` until `previous_until`.
+    async fn rotate_integration_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        previous_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// An event and its deliveries to `integration_ids`, in one transaction (events no finding change carries:
+    /// test sends). Returns the event's sequence number.
+    async fn enqueue_event(&self, event: &NewEvent, integration_ids: &[String]) -> Result<i64, StoreError>;
+    /// Claims up to `limit` enabled subscriptions with a pending delivery, not held back by a retry and whose
+    /// claim is free, for `worker` until `until`; only `only`'s when given. On PostgreSQL rows another replica is
+    /// claiming are skipped, not waited for.
+    async fn claim_integrations(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+        only: Option<&str>,
+    ) -> Result<Vec<ClaimedIntegration>, StoreError>;
+    /// The subscription's pending deliveries, oldest event first.
+    async fn pending_deliveries(&self, integration_id: &str, limit: i64) -> Result<Vec<PendingDelivery>, StoreError>;
+    /// Writes an attempt's result (and, for a failure to retry, holds the subscription back until
+    /// `attempt.retry_at`) while `claim` still holds the subscription; false when it no longer does.
+    async fn record_attempt(
+        &self,
+        claim: &ClaimedIntegration,
+        event_seq: i64,
+        attempt: &Attempt,
+    ) -> Result<bool, StoreError>;
+    /// Extends the claim to `until` before a delivery, so a live worker keeps it and a dead one's lapses soon;
+    /// false when the row no longer holds it.
+    async fn renew_integration_claim(
+        &self,
+        claim: &ClaimedIntegration,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Frees the claim (only while the row still holds it).
+    async fn release_integration(&self, claim: &ClaimedIntegration) -> Result<(), StoreError>;
+    /// As `WorkStore::release_dead_claims`: on SQLite every claim not `worker`'s is a dead process's.
+    async fn release_dead_integration_claims(&self, worker: &str) -> Result<u64, StoreError>;
+    /// The delivery log, newest event first.
+    async fn list_deliveries(&self, integration_id: &str, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// A dead delivery pending again, its attempts reset; false when it is not dead.
+    async fn replay_delivery(&self, integration_id: &str, event_seq: i64) -> Result<bool, StoreError>;
+}
+
+pub(super) fn events_json(events: &[String]) -> String {
+    serde_json::Value::from(events.to_vec()).to_string()
+}
+
+pub(super) fn events_of(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("integration events: {e}")))
+}
+
+macro_rules! impl_integration_store {
+    ($store:ty, $db:ty, $skip_locked:expr, $release_all:expr) => {
+        const _: () = {
+            use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
+            use sqlx::{QueryBuilder, Row};
+
+            use crate::model::integrations::{
+                Attempt, ClaimedIntegration, DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, NewEvent,
+                NewIntegration, PendingDelivery,
+            };
+            use crate::model::{Severity, from_ms, to_ms};
+            use crate::store::StoreError;
+            use crate::store::integrations::{IntegrationStore, events_json, events_of};
+
+            const COLUMNS: &str = "id, name, kind, url, events, min_severity, enabled, created_at, created_by, \
+                 previous_until";
+
+            fn kind_of(text: &str) -> Result<IntegrationKind, StoreError> {
+                IntegrationKind::parse(text)
+                    .ok_or_else(|| StoreError::Corrupt(format!("integration kind {text:?}")))
+            }
+
+            fn integration(r: &<$db as sqlx::Database>::Row) -> Result<Integration, StoreError> {
+                let min: Option<String> = r.try_get("min_severity")?;
+                Ok(Integration {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    kind: kind_of(&r.try_get::<String, _>("kind")?)?,
+                    url: r.try_get("url")?,
+                    events: events_of(&r.try_get::<String, _>("events")?)?,
+                    min_severity: min.as_deref().and_then(Severity::parse),
+                    enabled: r.try_get("enabled")?,
+                    created_at: from_ms(r.try_get("created_at")?),
+                    created_by: r.try_get("created_by")?,
+                    previous_secret_until: r.try_get::<Option<i64>, _>("previous_until")?.map(from_ms),
+                })
+            }
+
+            #[async_trait]
+            impl IntegrationStore for $store {
+                async fn create_integration(&self, new: &NewIntegration) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "INSERT INTO integrations (id, name, kind, url, secret, events, min_severity, enabled, \
+                         created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9) \
+                         ON CONFLICT (name) DO NOTHING",
+                    )
+                    .bind(&new.id)
+                    .bind(&new.name)
+                    .bind(new.kind.as_str())
+                    .bind(&new.url)
+                    .bind(&new.secret)
+                    .bind(events_json(&new.events))
+                    .bind(new.min_severity.map(Severity::as_str))
+                    .bind(to_ms(new.created_at))
+                    .bind(&new.created_by)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn list_integrations(&self) -> Result<Vec<Integration>, StoreError> {
+                    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations ORDER BY name"))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(integration).collect()
+                }
+
+                async fn find_integration(&self, id_or_name: &str) -> Result<Option<Integration>, StoreError> {
+                    let row = sqlx::query(&format!(
+                        "SELECT {COLUMNS} FROM integrations WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1"
+                    ))
+                    .bind(id_or_name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    row.as_ref().map(integration).transpose()
+                }
+
+                async fn delete_integration(&self, id: &str) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    sqlx::query("DELETE FROM deliveries WHERE integration_id = $1").bind(id).execute(&mut *tx).await?;
+                    let done = sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn set_integration_enabled(&self, id: &str, enabled: bool) -> Result<bool, StoreError> {
+                    let done = sqlx::query("UPDATE integrations SET enabled = $1 WHERE id = $2")
+                        .bind(enabled)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn rotate_integration_secret(
+                    &self,
+                    id: &str,
+                    secret: &str,
+                    previous_until: DateTime<Utc>,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE integrations SET previous_secret = secret, previous_until = $1, secret = $2 \
+                         WHERE id = $3",
+                    )
+                    .bind(to_ms(previous_until))
+                    .bind(secret)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn enqueue_event(&self, event: &NewEvent, integration_ids: &[String]) -> Result<i64, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let seq = findings_tx::insert_event_rows(&mut tx, event, integration_ids).await?;
+                    tx.commit().await?;
+                    Ok(seq)
+                }
+
+                async fn claim_integrations(
+                    &self,
+                    worker: &str,
+                    now: DateTime<Utc>,
+                    until: DateTime<Utc>,
+                    limit: i64,
+                    only: Option<&str>,
+                ) -> Result<Vec<ClaimedIntegration>, StoreError> {
+                    let mut qb: QueryBuilder<'_, $db> =
+                        QueryBuilder::new("UPDATE integrations SET claimed_by = ");
+                    qb.push_bind(worker.to_owned()).push(", claimed_until = ").push_bind(to_ms(until));
+                    qb.push(" WHERE id IN (SELECT i.id FROM integrations i WHERE i.enabled");
+                    qb.push(" AND (i.claimed_until IS NULL OR i.claimed_until <= ").push_bind(to_ms(now)).push(")");
+                    qb.push(" AND (i.retry_at IS NULL OR i.retry_at <= ").push_bind(to_ms(now)).push(")");
+                    qb.push(" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.integration_id = i.id");
+                    qb.push(" AND d.status = 'pending')");
+                    if let Some(only) = only {
+                        qb.push(" AND i.id = ").push_bind(only.to_owned());
+                    }
+                    qb.push(" ORDER BY i.id LIMIT ").push_bind(limit).push($skip_locked).push(")");
+                    qb.push(
+                        " RETURNING id, name, kind, url, secret, previous_secret, previous_until, claimed_by, \
+                         claimed_until",
+                    );
+                    let rows = qb.build().fetch_all(&self.pool).await?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(ClaimedIntegration {
+                                id: r.try_get("id")?,
+                                name: r.try_get("name")?,
+                                kind: kind_of(&r.try_get::<String, _>("kind")?)?,
+                                url: r.try_get("url")?,
+                                secret: r.try_get("secret")?,
+                                previous_secret: r.try_get("previous_secret")?,
+                                previous_until: r.try_get::<Option<i64>, _>("previous_until")?.map(from_ms),
+                                claimed_by: r.try_get::<Option<String>, _>("claimed_by")?.unwrap_or_default(),
+                                claimed_until: from_ms(r.try_get::<Option<i64>, _>("claimed_until")?.unwrap_or(0)),
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn pending_deliveries(
+                    &self,
+                    integration_id: &str,
+                    limit: i64,
+                ) -> Result<Vec<PendingDelivery>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT d.event_seq, d.attempts, e.id, e.type, e.at, e.body FROM deliveries d \
+                         JOIN events e ON e.seq = d.event_seq \
+                         WHERE d.integration_id = $1 AND d.status = 'pending' ORDER BY d.event_seq LIMIT $2",
+                    )
+                    .bind(integration_id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(PendingDelivery {
+                                event_seq: r.try_get("event_seq")?,
+                                event_id: r.try_get("id")?,
+                                event_type: r.try_get("type")?,
+                                at: from_ms(r.try_get("at")?),
+                                body: r.try_get("body")?,
+                                attempts: r.try_get("attempts")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn record_attempt(
+                    &self,
+                    claim: &ClaimedIntegration,
+                    event_seq: i64,
+                    attempt: &Attempt,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    // Writing the subscription first takes its row lock (PostgreSQL) or the write lock (SQLite)
+                    // and proves the claim is still this worker's.
+                    let held = sqlx::query("UPDATE integrations SET retry_at = $1 WHERE id = $2 AND claimed_by = $3")
+                    .bind(attempt.retry_at.map(to_ms))
+                    .bind(&claim.id)
+                    .bind(&claim.claimed_by)
+                    .execute(&mut *tx)
+                    .await?;
+                    if held.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    sqlx::query(
+                        "UPDATE deliveries SET status = $1, attempts = attempts + 1, last_attempt_at = $2, \
+                         response_code = $3, error = $4 WHERE integration_id = $5 AND event_seq = $6 \
+                         AND status = 'pending'",
+                    )
+                    .bind(attempt.status.as_str())
+                    .bind(to_ms(attempt.at))
+                    .bind(attempt.response_code.map(i32::from))
+                    .bind(&attempt.error)
+                    .bind(&claim.id)
+                    .bind(event_seq)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn renew_integration_claim(
+                    &self,
+                    claim: &ClaimedIntegration,
+                    until: DateTime<Utc>,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE integrations SET claimed_until = $1 WHERE id = $2 AND claimed_by = $3",
+                    )
+                    .bind(to_ms(until))
+                    .bind(&claim.id)
+                    .bind(&claim.claimed_by)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn release_integration(&self, claim: &ClaimedIntegration) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "UPDATE integrations SET claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2",
+                    )
+                    .bind(&claim.id)
+                    .bind(&claim.claimed_by)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn release_dead_integration_claims(&self, worker: &str) -> Result<u64, StoreError> {
+                    if !$release_all {
+                        return Ok(0);
+                    }
+                    let freed = sqlx::query(
+                        "UPDATE integrations SET claimed_by = NULL, claimed_until = NULL \
+                         WHERE claimed_by IS NOT NULL AND claimed_by <> $1",
+                    )
+                    .bind(worker)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(freed.rows_affected())
+                }
+
+                async fn list_deliveries(
+                    &self,
+                    integration_id: &str,
+                    limit: i64,
+                ) -> Result<Vec<DeliveryRecord>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT d.event_seq, d.status, d.attempts, d.last_attempt_at, d.response_code, d.error, \
+                         e.id, e.type, e.at FROM deliveries d JOIN events e ON e.seq = d.event_seq \
+                         WHERE d.integration_id = $1 ORDER BY d.event_seq DESC LIMIT $2",
+                    )
+                    .bind(integration_id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|r| {
+                            let status: String = r.try_get("status")?;
+                            Ok(DeliveryRecord {
+                                event_seq: r.try_get("event_seq")?,
+                                event_id: r.try_get("id")?,
+                                event_type: r.try_get("type")?,
+                                event_at: from_ms(r.try_get("at")?),
+                                status: DeliveryStatus::parse(&status)
+                                    .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))?,
+                                attempts: r.try_get("attempts")?,
+                                last_attempt_at: r.try_get::<Option<i64>, _>("last_attempt_at")?.map(from_ms),
+                                response_code: r
+                                    .try_get::<Option<i32>, _>("response_code")?
+                                    .and_then(|c| u16::try_from(c).ok()),
+                                error: r.try_get("error")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn replay_delivery(&self, integration_id: &str, event_seq: i64) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let done = sqlx::query(
+                        "UPDATE deliveries SET status = 'pending', attempts = 0 \
+                         WHERE integration_id = $1 AND event_seq = $2 AND status = 'dead'",
+                    )
+                    .bind(integration_id)
+                    .bind(event_seq)
+                    .execute(&mut *tx)
+                    .await?;
+                    // Sent at the next turn, not after the wait of an earlier failure.
+                    sqlx::query("UPDATE integrations SET retry_at = NULL WHERE id = $1")
+                        .bind(integration_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(done.rows_affected() > 0)
+                }
+            }
+        };
+    };
+}
+
+pub(super) use impl_integration_store;

@@ -1,0 +1,360 @@
+//! Integrations end to end on both stores (issue 18): a generic webhook receiver on loopback gets the findings'
+//! changes signed per the Standard Webhooks specification (verified with the specification's own Rust library),
+//! in order, each acknowledged delivery once; failures are retried with backoff, become dead letters and are
+//! replayed; two workers share the subscriptions without sending anything twice; `serve` killed while a delivery
+//! is in flight sends it after its restart, once.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use chrono::TimeDelta;
+use muster_collector::app::audit::Actor;
+use muster_collector::app::integrations::{self as uc, Sender};
+use muster_collector::integrations::{IntegrationRequest, MAX_ATTEMPTS};
+use muster_collector::model::Severity;
+use muster_collector::model::integrations::{DeliveryStatus, IntegrationKind};
+use serde_json::Value;
+
+use crate::common::process::{Serve, free_port};
+use crate::common::{Harness, Machine, full};
+use crate::findings::{MACHINE_ID, fixed, weak};
+
+both!(
+    findings_reach_a_signed_webhook_in_order,
+    failures_back_off_then_dead_letters_are_replayed,
+    two_workers_deliver_each_event_once,
+    serve_killed_mid_delivery_sends_it_once_after_restart,
+);
+
+/// What the receiver does with the next request.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    Status(u16),
+    /// Never answers (the collector's timeout or death ends the request).
+    Hang,
+}
+
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    answer: Arc<Mutex<Answer>>,
+}
+
+impl Receiver {
+    /// A webhook endpoint on 127.0.0.1; returns it and its URL.
+    async fn start() -> (Receiver, String) {
+        let r = Receiver { got: Arc::default(), answer: Arc::new(Mutex::new(Answer::Status(204))) };
+        async fn hook(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
+            let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            r.got.lock().unwrap().push(Received {
+                id: h("webhook-id"),
+                timestamp: h("webhook-timestamp"),
+                signature: h("webhook-signature"),
+                body,
+            });
+            let answer = *r.answer.lock().unwrap();
+            match answer {
+                Answer::Status(code) => StatusCode::from_u16(code).unwrap(),
+                Answer::Hang => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    StatusCode::OK
+                }
+            }
+        }
+        let app = axum::Router::new().route("/hook", post(hook)).with_state(r.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (r, url)
+    }
+
+    fn set(&self, answer: Answer) {
+        *self.answer.lock().unwrap() = answer;
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Checks each request's signature with the reference library and returns the bodies.
+    fn verified(&self, secret: &str) -> Vec<Value> {
+        let wh = standardwebhooks::Webhook::new(secret).unwrap();
+        self.got()
+            .iter()
+            .map(|r| {
+                let mut headers = HeaderMap::new();
+                headers.insert("webhook-id", r.id.parse().unwrap());
+                headers.insert("webhook-timestamp", r.timestamp.parse().unwrap());
+                headers.insert("webhook-signature", r.signature.parse().unwrap());
+                wh.verify(r.body.as_bytes(), &headers).unwrap_or_else(|e| panic!("{e:?}: {r:?}"));
+                serde_json::from_str(&r.body).unwrap()
+            })
+            .collect()
+    }
+}
+
+fn request(name: &str, url: &str, events: &[&str], min_severity: Option<Severity>) -> IntegrationRequest {
+    IntegrationRequest {
+        name: name.to_owned(),
+        kind: IntegrationKind::Webhook,
+        url: url.to_owned(),
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        min_severity,
+    }
+}
+
+async fn drain(h: &Harness, worker: &str) -> usize {
+    let sender = Sender::new().unwrap();
+    uc::drain(h.store.as_ref(), &sender, &h.state.clock, worker, None).await.unwrap()
+}
+
+/// (type, rule, severity, status) of each body.
+fn summary(bodies: &[Value]) -> Vec<(String, String, String, String)> {
+    bodies
+        .iter()
+        .map(|b| {
+            let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (s(&b["type"]), s(&b["data"]["rule_id"]), s(&b["data"]["severity"]), s(&b["data"]["status"]))
+        })
+        .collect()
+}
+
+fn row(t: &str, rule: &str, severity: &str, status: &str) -> (String, String, String, String) {
+    (t.to_owned(), rule.to_owned(), severity.to_owned(), status.to_owned())
+}
+
+async fn findings_reach_a_signed_webhook_in_order(h: Harness) {
+    let (receiver, url) = Receiver::start().await;
+    let (soc, secret) = uc::add(
+        h.store.as_ref(),
+        &Actor::cli(),
+        request("soc", &url, &["finding.opened", "finding.resolved", "finding.recurred"], Some(Severity::High)),
+        h.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(soc.events, ["finding.opened", "finding.resolved", "finding.recurred"]);
+
+    let (_, enrol_secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let (host, token) = h.enrolled(&enrol_secret, &machine).await;
+    h.stored(&token, &full(&weak(&machine))).await;
+    assert_eq!(drain(&h, "w1").await, 3);
+    let opened = receiver.verified(&secret);
+    // Critical and high only (the low and info findings the report also opened are not sent).
+    let mut got = summary(&opened);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            row("finding.opened", "accounts.empty_password", "critical", "open"),
+            row("finding.opened", "disk.encryption", "high", "open"),
+            row("finding.opened", "ssh.permit_root_login", "high", "open"),
+        ]
+    );
+    let first = &opened[0]["data"];
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["host_id"], host.as_str());
+    assert_eq!(first["hostname"], "lab-t480s");
+    assert_eq!(first["actor"], "evaluator");
+    assert_eq!(first["path"], format!("/findings/{}", first["finding_id"].as_str().unwrap()));
+    assert_eq!(opened[0]["timestamp"], "2026-03-02T09:00:00.000Z");
+
+    h.advance(TimeDelta::hours(1));
+    h.stored(&token, &full(&fixed(&machine))).await;
+    assert_eq!(drain(&h, "w1").await, 3);
+    let all = receiver.verified(&secret);
+    assert_eq!(all.len(), 6, "each event once");
+    let kinds: Vec<&str> = all.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "finding.opened",
+            "finding.opened",
+            "finding.opened",
+            "finding.resolved",
+            "finding.resolved",
+            "finding.resolved"
+        ]
+    );
+    let ids: std::collections::BTreeSet<String> = receiver.got().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 6, "every event has its own webhook-id");
+
+    let (_, log) = uc::deliveries(h.store.as_ref(), "soc", 50).await.unwrap();
+    assert_eq!(log.len(), 6);
+    assert!(
+        log.iter().all(|d| d.status == DeliveryStatus::Delivered && d.attempts == 1 && d.response_code == Some(204))
+    );
+    assert!(log.windows(2).all(|w| w[0].event_seq > w[1].event_seq), "newest first");
+
+    // A disabled subscription gets no events queued (the findings recur): nothing else is sent.
+    uc::set_enabled(h.store.as_ref(), &Actor::cli(), "soc", false, h.now()).await.unwrap();
+    h.advance(TimeDelta::hours(1));
+    h.stored(&token, &full(&weak(&machine))).await;
+    assert_eq!(drain(&h, "w1").await, 0);
+    assert_eq!(receiver.got().len(), 6);
+}
+
+async fn failures_back_off_then_dead_letters_are_replayed(h: Harness) {
+    let (receiver, url) = Receiver::start().await;
+    receiver.set(Answer::Status(503));
+    let (_, secret) = uc::add(h.store.as_ref(), &Actor::cli(), request("ops", &url, &[], None), h.now()).await.unwrap();
+    let first = uc::send_test(h.store.as_ref(), &Actor::cli(), "ops", h.now()).await.unwrap();
+    let second = uc::send_test(h.store.as_ref(), &Actor::cli(), "ops", h.now()).await.unwrap();
+
+    // The first fails; the second waits behind it (in order), and nothing is tried before the backoff ends.
+    assert_eq!(drain(&h, "w").await, 1);
+    assert_eq!(drain(&h, "w").await, 0);
+    h.advance(TimeDelta::seconds(9));
+    assert_eq!(drain(&h, "w").await, 0, "10 s after the first failure");
+    h.advance(TimeDelta::seconds(1));
+    assert_eq!(drain(&h, "w").await, 1);
+    // Until the last attempt, each waiting its backoff.
+    for attempt in 3..MAX_ATTEMPTS {
+        h.advance(TimeDelta::hours(1));
+        assert_eq!(drain(&h, "w").await, 1, "attempt {attempt}");
+    }
+    // The last attempt makes it a dead letter, which no longer holds the next back: tried at once.
+    h.advance(TimeDelta::hours(1));
+    assert_eq!(drain(&h, "w").await, 2);
+    let (_, log) = uc::deliveries(h.store.as_ref(), "ops", 10).await.unwrap();
+    let dead = log.iter().find(|d| d.event_seq == first).unwrap();
+    assert_eq!((dead.status, dead.attempts, dead.response_code), (DeliveryStatus::Dead, MAX_ATTEMPTS, Some(503)));
+    assert_eq!(dead.error.as_deref(), Some("HTTP 503"));
+    receiver.set(Answer::Status(200));
+    h.advance(TimeDelta::seconds(10));
+    assert_eq!(drain(&h, "w").await, 1);
+    let (_, log) = uc::deliveries(h.store.as_ref(), "ops", 10).await.unwrap();
+    let next = log.iter().find(|d| d.event_seq == second).unwrap();
+    assert_eq!((next.status, next.attempts, next.response_code), (DeliveryStatus::Delivered, 2, Some(200)));
+
+    // Replayed, the dead letter goes out once more with its own id and body.
+    assert!(uc::replay(h.store.as_ref(), &Actor::cli(), "ops", second, h.now()).await.is_err(), "not dead");
+    uc::replay(h.store.as_ref(), &Actor::cli(), "ops", first, h.now()).await.unwrap();
+    assert_eq!(drain(&h, "w").await, 1);
+    let got = receiver.got();
+    assert_eq!(got.len() as i64, MAX_ATTEMPTS + 3);
+    assert_eq!(got.last().unwrap().id, got[0].id);
+    assert_eq!(got.last().unwrap().body, got[0].body);
+    let bodies = receiver.verified(&secret);
+    assert!(bodies.iter().all(|b| b["type"] == "integration.test" && b["data"]["integration"] == "ops"));
+    let (_, log) = uc::deliveries(h.store.as_ref(), "ops", 10).await.unwrap();
+    assert!(log.iter().all(|d| d.status == DeliveryStatus::Delivered));
+
+    // Connection refused is a failure with its reason, not an answer.
+    let closed = format!("http://127.0.0.1:{}/hook", free_port());
+    uc::add(h.store.as_ref(), &Actor::cli(), request("gone", &closed, &[], None), h.now()).await.unwrap();
+    let seq = uc::send_test(h.store.as_ref(), &Actor::cli(), "gone", h.now()).await.unwrap();
+    assert_eq!(drain(&h, "w").await, 1);
+    let (_, log) = uc::deliveries(h.store.as_ref(), "gone", 10).await.unwrap();
+    let d = log.iter().find(|d| d.event_seq == seq).unwrap();
+    assert_eq!((d.status, d.response_code), (DeliveryStatus::Pending, None));
+    assert!(d.error.as_deref().unwrap().contains("onnection refused"), "{:?}", d.error);
+}
+
+async fn two_workers_deliver_each_event_once(h: Harness) {
+    const SUBSCRIPTIONS: usize = 4;
+    const EVENTS: usize = 60;
+    let (receiver, url) = Receiver::start().await;
+    let mut names = Vec::new();
+    for i in 0..SUBSCRIPTIONS {
+        let name = format!("sub-{i}");
+        uc::add(h.store.as_ref(), &Actor::cli(), request(&name, &url, &[], None), h.now()).await.unwrap();
+        names.push(name);
+    }
+    let mut expected = 0;
+    for n in 0..EVENTS {
+        uc::send_test(h.store.as_ref(), &Actor::cli(), &names[n % SUBSCRIPTIONS], h.now()).await.unwrap();
+        expected += 1;
+    }
+    // Two workers, as two replicas would run them, racing for the same subscriptions.
+    let store = h.store.clone();
+    let clock = h.state.clock.clone();
+    let workers = ["replica-a", "replica-b"].map(|w| {
+        let (store, clock) = (store.clone(), clock.clone());
+        tokio::spawn(async move {
+            let sender = Sender::new().unwrap();
+            let mut n = 0;
+            for _ in 0..50 {
+                n += uc::run_batch(store.as_ref(), &sender, &clock, w, None).await.unwrap();
+            }
+            n
+        })
+    });
+    let mut attempted = 0;
+    for w in workers {
+        attempted += w.await.unwrap();
+    }
+    assert_eq!(attempted, expected);
+    let got = receiver.got();
+    assert_eq!(got.len(), expected, "nothing sent twice");
+    let ids: std::collections::BTreeSet<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), expected);
+    for name in &names {
+        let (_, log) = uc::deliveries(h.store.as_ref(), name, 100).await.unwrap();
+        assert_eq!(log.len(), EVENTS / SUBSCRIPTIONS);
+        assert!(log.iter().all(|d| d.status == DeliveryStatus::Delivered && d.attempts == 1));
+        // In order per subscription: the receiver saw its events oldest first.
+        let sent: Vec<&str> =
+            got.iter().filter(|r| log.iter().any(|d| d.event_id == r.id)).map(|r| r.id.as_str()).collect();
+        let oldest_first: Vec<&str> = log.iter().rev().map(|d| d.event_id.as_str()).collect();
+        assert_eq!(sent, oldest_first, "{name}");
+    }
+}
+
+async fn serve_killed_mid_delivery_sends_it_once_after_restart(h: Harness) {
+    let url = h.database_url.clone().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let (receiver, hook) = Receiver::start().await;
+    receiver.set(Answer::Hang);
+    let (_, secret) =
+        uc::add(h.store.as_ref(), &Actor::cli(), request("siem", &hook, &[], None), h.now()).await.unwrap();
+    // Committed before any collector runs.
+    let seq = uc::send_test(h.store.as_ref(), &Actor::cli(), "siem", h.now()).await.unwrap();
+
+    let port = free_port();
+    let serve = Serve::start(data.path(), &url, port, &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.got().is_empty() {
+        assert!(Instant::now() < deadline, "serve never sent the event");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The request is in flight and unanswered: the worst moment.
+    serve.kill();
+    let (_, log) = uc::deliveries(h.store.as_ref(), "siem", 10).await.unwrap();
+    assert_eq!((log[0].event_seq, log[0].status, log[0].attempts), (seq, DeliveryStatus::Pending, 0));
+
+    receiver.set(Answer::Status(200));
+    let serve = Serve::start(data.path(), &url, port, &[]);
+    // SQLite: the restarted process frees its dead predecessor's claim. PostgreSQL: replicas' claims are live
+    // until their lease (30 s, renewed per delivery) lapses.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (_, log) = uc::deliveries(h.store.as_ref(), "siem", 10).await.unwrap();
+        if log[0].status == DeliveryStatus::Delivered {
+            assert_eq!((log[0].attempts, log[0].response_code), (1, Some(200)));
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered after the restart: {log:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Some polls later, nothing more went out: the acknowledged delivery is not sent again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    serve.kill();
+    let got = receiver.got();
+    assert_eq!(got.len(), 2, "the unanswered attempt and the acknowledged one");
+    assert_eq!(got[0].id, got[1].id, "the same webhook-id, so a receiver can drop the repeat");
+    let bodies = receiver.verified(&secret);
+    assert_eq!(bodies[1]["type"], "integration.test");
+}
