@@ -18,7 +18,7 @@ use muster_collector::model::Severity;
 use muster_collector::model::integrations::{DeliveryStatus, IntegrationKind};
 use serde_json::Value;
 
-use crate::common::process::{Serve, free_port};
+use crate::common::process::{Serve, collector, free_port};
 use crate::common::{Harness, Machine, full};
 use crate::findings::{MACHINE_ID, fixed, weak};
 
@@ -27,6 +27,7 @@ both!(
     failures_back_off_then_dead_letters_are_replayed,
     two_workers_deliver_each_event_once,
     serve_killed_mid_delivery_sends_it_once_after_restart,
+    the_api_and_the_cli_manage_integrations,
 );
 
 /// What the receiver does with the next request.
@@ -85,6 +86,21 @@ impl Receiver {
 
     fn got(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
+    }
+
+    /// Whether the reference library accepts each request's signature with `secret`.
+    fn accepts(&self, secret: &str) -> Vec<bool> {
+        let wh = standardwebhooks::Webhook::new(secret).unwrap();
+        self.got()
+            .iter()
+            .map(|r| {
+                let mut headers = HeaderMap::new();
+                headers.insert("webhook-id", r.id.parse().unwrap());
+                headers.insert("webhook-timestamp", r.timestamp.parse().unwrap());
+                headers.insert("webhook-signature", r.signature.parse().unwrap());
+                wh.verify(r.body.as_bytes(), &headers).is_ok()
+            })
+            .collect()
     }
 
     /// Checks each request's signature with the reference library and returns the bodies.
@@ -357,4 +373,122 @@ async fn serve_killed_mid_delivery_sends_it_once_after_restart(h: Harness) {
     assert_eq!(got[0].id, got[1].id, "the same webhook-id, so a receiver can drop the repeat");
     let bodies = receiver.verified(&secret);
     assert_eq!(bodies[1]["type"], "integration.test");
+}
+
+async fn call(h: &Harness, method: &str, uri: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(body.map_or_else(axum::body::Body::empty, |b| axum::body::Body::from(b.to_string())))
+        .unwrap();
+    let (status, _, body) = h.send(request).await;
+    (status, body)
+}
+
+async fn the_api_and_the_cli_manage_integrations(h: Harness) {
+    use muster_collector::model::Role;
+    let (receiver, url) = Receiver::start().await;
+    let admin = h.api_token(Role::Admin).await;
+    let analyst = h.api_token(Role::Analyst).await;
+    let new = serde_json::json!({ "name": "soc", "url": url, "events": ["finding.opened"], "min_severity": "high" });
+
+    let (status, body) = call(&h, "POST", "/api/v1/integrations", &analyst, Some(new.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, created) = call(&h, "POST", "/api/v1/integrations", &admin, Some(new.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    assert_eq!(created["integration"]["events"], serde_json::json!(["finding.opened"]));
+    assert_eq!(created["integration"]["min_severity"], "high");
+    assert!(created["integration"].get("secret").is_none());
+    let (status, body) = call(&h, "POST", "/api/v1/integrations", &admin, Some(new.clone())).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("integration_exists")));
+    for (bad, why) in [
+        (serde_json::json!({ "name": "x", "url": "ftp://a.example/" }), "url"),
+        (serde_json::json!({ "name": "x", "url": url, "events": ["host.exploded"] }), "unknown event type"),
+        (serde_json::json!({ "name": "x y", "url": url }), "name"),
+        (serde_json::json!({ "name": "x", "url": url, "secret": "mine" }), "unknown field"),
+    ] {
+        let (status, body) = call(&h, "POST", "/api/v1/integrations", &admin, Some(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(why), "{body}");
+    }
+    let (status, list) = call(&h, "GET", "/api/v1/integrations", &admin, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    let (status, queued) = call(&h, "POST", "/api/v1/integrations/soc/test", &admin, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(drain(&h, "w").await, 1);
+    let (status, log) = call(&h, "GET", "/api/v1/integrations/soc/deliveries?limit=5", &admin, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(log[0]["event_seq"], queued["event_seq"]);
+    assert_eq!((log[0]["status"].as_str(), log[0]["response_code"].as_u64()), (Some("delivered"), Some(204)));
+    let (status, body) =
+        call(&h, "POST", &format!("/api/v1/integrations/soc/deliveries/{}/replay", queued["event_seq"]), &admin, None)
+            .await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("not_dead")));
+
+    // After a rotation both secrets verify for a day, then only the new one signs.
+    let (status, rotated) = call(&h, "POST", "/api/v1/integrations/soc/rotate-secret", &admin, None).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, secret);
+    call(&h, "POST", "/api/v1/integrations/soc/test", &admin, None).await;
+    drain(&h, "w").await;
+    assert_eq!(receiver.accepts(&secret), [true, true]);
+    assert_eq!(receiver.accepts(&new_secret), [false, true], "the first test was signed before the rotation");
+    assert_eq!(receiver.got()[1].signature.split(' ').count(), 2);
+    h.advance(TimeDelta::hours(25));
+    call(&h, "POST", "/api/v1/integrations/soc/test", &admin, None).await;
+    drain(&h, "w").await;
+    assert_eq!(receiver.got()[2].signature.split(' ').count(), 1);
+    assert_eq!(receiver.accepts(&secret), [true, true, false], "the previous secret's day is over");
+    assert_eq!(receiver.accepts(&new_secret), [false, true, true]);
+
+    let (status, body) = call(&h, "POST", "/api/v1/integrations/soc/disable", &admin, None).await;
+    assert_eq!((status, body["enabled"].as_bool()), (StatusCode::OK, Some(false)));
+    let (status, _) = call(&h, "DELETE", "/api/v1/integrations/soc", &admin, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(&h, "GET", "/api/v1/integrations/soc", &admin, None).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (_, audit) = h.get("/api/v1/admin/audit?limit=1000", &admin).await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(actions.contains(&"integration.created") && actions.contains(&"integration.removed"), "{audit}");
+
+    // The command line: add, then a test that waits for the answer and says what it was.
+    let database = h.database_url.clone().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = collector(data.path(), &database)
+        .args([
+            "integrations",
+            "add",
+            "--kind",
+            "webhook",
+            "--url",
+            &url,
+            "--events",
+            "finding.opened,finding.resolved",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name = added["integration"]["name"].as_str().unwrap().to_owned();
+    assert_eq!(name, "webhook-127.0.0.1");
+    let cli_secret = added["secret"].as_str().unwrap().to_owned();
+    let out = collector(data.path(), &database).args(["integrations", "test", &name]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((record["status"].as_str(), record["response_code"].as_u64()), (Some("delivered"), Some(204)));
+    assert_eq!(receiver.accepts(&cli_secret), [false, false, false, true], "the CLI's test, signed with its secret");
+    receiver.set(Answer::Status(410));
+    let out = collector(data.path(), &database).args(["integrations", "test", &name]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 410"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = collector(data.path(), &database).args(["integrations", "list"]).output().unwrap();
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["events"], serde_json::json!(["finding.opened", "finding.resolved"]));
 }

@@ -7,6 +7,7 @@ pub mod disposal;
 pub mod findings;
 pub mod health;
 pub mod hosts;
+pub mod integrations;
 pub mod openapi;
 pub mod vulnerabilities;
 
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/audit", get(admin::audit))
         .merge(disposal::router())
         .merge(findings::router())
+        .merge(integrations::router())
         .merge(vulnerabilities::router())
         .route("/metrics", get(crate::metrics::render))
         .merge(crate::console::router())

@@ -194,7 +194,7 @@ pub fn signing_secrets<'a>(
 }
 
 /// A finding event's `data` (version [`BODY_VERSION`]).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FindingEvent<'a> {
     pub version: u32,
     pub finding_id: &'a str,
@@ -216,6 +216,18 @@ pub struct FindingEvent<'a> {
     pub comment: Option<&'a str>,
     /// The finding in the console, relative to the collector's URL.
     pub path: String,
+}
+
+/// What a webhook receives for a finding's change (the OpenAPI document's description of [`finding_body`]);
+/// `integration.test` has the same envelope with `data` {version, integration, message, actor}.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookFindingEvent<'a> {
+    /// `finding.opened`, … (`EVENT_TYPES`).
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    /// When the change happened (RFC 3339, milliseconds, UTC).
+    pub timestamp: String,
+    pub data: FindingEvent<'a>,
 }
 
 /// The document receivers get, as the Standard Webhooks specification shapes it: type, timestamp, data.

@@ -1,0 +1,251 @@
+//! Integrations over HTTP (admin): subscriptions that push events to signed webhooks, their delivery log, test
+//! sends, replays and secret rotation; the same use cases as `muster-collector integrations`.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::{ApiAuth, ClientIp};
+use super::hosts::query;
+use crate::AppState;
+use crate::app::integrations as uc;
+use crate::error::AppError;
+use crate::integrations::{IntegrationError, IntegrationRequest};
+use crate::model::integrations::{DeliveryRecord, Integration, IntegrationKind};
+use crate::model::{Role, Severity};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/integrations", get(list).post(create))
+        .route("/api/v1/integrations/{id}", get(detail).delete(remove))
+        .route("/api/v1/integrations/{id}/test", post(test))
+        .route("/api/v1/integrations/{id}/enable", post(enable))
+        .route("/api/v1/integrations/{id}/disable", post(disable))
+        .route("/api/v1/integrations/{id}/rotate-secret", post(rotate_secret))
+        .route("/api/v1/integrations/{id}/deliveries", get(deliveries))
+        .route("/api/v1/integrations/{id}/deliveries/{seq}/replay", post(replay))
+}
+
+impl From<IntegrationError> for AppError {
+    fn from(e: IntegrationError) -> AppError {
+        match e {
+            IntegrationError::Name | IntegrationError::Url(_) | IntegrationError::Event(_) => {
+                AppError::bad_request("invalid_request", e.to_string())
+            }
+            IntegrationError::Exists(_) => AppError::Conflict { code: "integration_exists", message: e.to_string() },
+            IntegrationError::NotFound(id) => AppError::NotFound(format!("integration {id}")),
+            IntegrationError::NotDead { .. } => AppError::Conflict { code: "not_dead", message: e.to_string() },
+            IntegrationError::Store(e) => e.into(),
+            IntegrationError::Random(e) => AppError::internal(e),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIntegrationRequest {
+    pub name: String,
+    #[serde(default = "webhook")]
+    pub kind: IntegrationKind,
+    /// Where events are POSTed (http:// or https://).
+    pub url: String,
+    /// Event types (`GET` an integration to see them); absent or empty: finding.opened, finding.reopened,
+    /// finding.recurred, finding.risk_acceptance_expired.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Only finding events at least this severe.
+    pub min_severity: Option<Severity>,
+}
+
+fn webhook() -> IntegrationKind {
+    IntegrationKind::Webhook
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedIntegration {
+    pub integration: Integration,
+    /// The Standard Webhooks signing secret (`whsec_…`), shown only now.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueuedEvent {
+    /// The event's number in the delivery log.
+    pub event_seq: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeliveriesQuery {
+    /// Newest first; default 50, at most 1000.
+    pub limit: Option<i64>,
+}
+
+/// List integrations (admin).
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations",
+    responses((status = 200, body = Vec<Integration>), (status = 403, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn list(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Vec<Integration>>, AppError> {
+    auth.require(Role::Admin)?;
+    Ok(Json(state.store.list_integrations().await?))
+}
+
+/// Subscribe a webhook to events (admin); its signing secret is in the answer only.
+#[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations", request_body = NewIntegrationRequest,
+    responses((status = 201, body = CreatedIntegration), (status = 400, body = crate::api::openapi::ApiErrorSchema),
+        (status = 409, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CreatedIntegration>), AppError> {
+    auth.require(Role::Admin)?;
+    let r: NewIntegrationRequest =
+        serde_json::from_slice(&body).map_err(|e| AppError::bad_request("invalid_request", e.to_string()))?;
+    let request =
+        IntegrationRequest { name: r.name, kind: r.kind, url: r.url, events: r.events, min_severity: r.min_severity };
+    let (integration, secret) = uc::add(state.store.as_ref(), &auth.actor(ip), request, (state.clock)()).await?;
+    Ok((StatusCode::CREATED, Json(CreatedIntegration { integration, secret })))
+}
+
+/// One integration, by id or name (admin).
+#[utoipa::path(get, path = "/api/v1/integrations/{id}", tag = "integrations",
+    params(("id" = String, Path, description = "id or name")),
+    responses((status = 200, body = Integration), (status = 404, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn detail(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Integration>, AppError> {
+    auth.require(Role::Admin)?;
+    Ok(Json(uc::found(state.store.as_ref(), &id).await?))
+}
+
+/// Remove an integration and its delivery log (admin).
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations",
+    params(("id" = String, Path, description = "id or name")),
+    responses((status = 204), (status = 404, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn remove(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    auth.require(Role::Admin)?;
+    uc::remove(state.store.as_ref(), &auth.actor(ip), &id, (state.clock)()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Queue a test event for this integration only; its delivery shows in the log within seconds (admin).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/test", tag = "integrations",
+    params(("id" = String, Path, description = "id or name")),
+    responses((status = 202, body = QueuedEvent), (status = 404, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn test(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<QueuedEvent>), AppError> {
+    auth.require(Role::Admin)?;
+    let event_seq = uc::send_test(state.store.as_ref(), &auth.actor(ip), &id, (state.clock)()).await?;
+    Ok((StatusCode::ACCEPTED, Json(QueuedEvent { event_seq })))
+}
+
+async fn set_enabled(
+    state: AppState,
+    auth: ApiAuth,
+    ip: String,
+    id: String,
+    enabled: bool,
+) -> Result<Json<Integration>, AppError> {
+    auth.require(Role::Admin)?;
+    Ok(Json(uc::set_enabled(state.store.as_ref(), &auth.actor(ip), &id, enabled, (state.clock)()).await?))
+}
+
+/// Send events again (admin).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/enable", tag = "integrations",
+    params(("id" = String, Path, description = "id or name")),
+    responses((status = 200, body = Integration), (status = 404, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn enable(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> Result<Json<Integration>, AppError> {
+    set_enabled(state, auth, ip, id, true).await
+}
+
+/// Stop sending; no events are queued for it meanwhile (admin).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/disable", tag = "integrations",
+    params(("id" = String, Path, description = "id or name")),
+    responses((status = 200, body = Integration), (status = 404, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn disable(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> Result<Json<Integration>, AppError> {
+    set_enabled(state, auth, ip, id, false).await
+}
+
+/// A new signing secret, shown only in this answer; the previous one signs beside it for 24 hours (admin).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/rotate-secret", tag = "integrations",
+    params(("id" = String, Path, description = "id or name")),
+    responses((status = 200, body = CreatedIntegration), (status = 404, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> Result<Json<CreatedIntegration>, AppError> {
+    auth.require(Role::Admin)?;
+    let (integration, secret) = uc::rotate_secret(state.store.as_ref(), &auth.actor(ip), &id, (state.clock)()).await?;
+    Ok(Json(CreatedIntegration { integration, secret }))
+}
+
+/// The delivery log, newest event first: status, attempts, last answer (admin).
+#[utoipa::path(get, path = "/api/v1/integrations/{id}/deliveries", tag = "integrations",
+    params(("id" = String, Path, description = "id or name"), DeliveriesQuery),
+    responses((status = 200, body = Vec<DeliveryRecord>), (status = 404, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    Path(id): Path<String>,
+    q: Result<Query<DeliveriesQuery>, QueryRejection>,
+) -> Result<Json<Vec<DeliveryRecord>>, AppError> {
+    auth.require(Role::Admin)?;
+    let q = query(q)?;
+    let (_, list) = uc::deliveries(state.store.as_ref(), &id, q.limit.unwrap_or(50)).await?;
+    Ok(Json(list))
+}
+
+/// Send a dead delivery again at the integration's next turn (admin).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/deliveries/{seq}/replay", tag = "integrations",
+    params(("id" = String, Path, description = "id or name"), ("seq" = i64, Path, description = "event number")),
+    responses((status = 202), (status = 404, body = crate::api::openapi::ApiErrorSchema),
+        (status = 409, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn replay(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ClientIp(ip): ClientIp,
+    Path((id, seq)): Path<(String, i64)>,
+) -> Result<StatusCode, AppError> {
+    auth.require(Role::Admin)?;
+    uc::replay(state.store.as_ref(), &auth.actor(ip), &id, seq, (state.clock)()).await?;
+    Ok(StatusCode::ACCEPTED)
+}
