@@ -28,6 +28,7 @@ both!(
     two_workers_deliver_each_event_once,
     serve_killed_mid_delivery_sends_it_once_after_restart,
     the_api_and_the_cli_manage_integrations,
+    retention_forgets_delivered_events_and_keeps_the_rest,
 );
 
 /// What the receiver does with the next request.
@@ -491,4 +492,33 @@ async fn the_api_and_the_cli_manage_integrations(h: Harness) {
     let out = collector(data.path(), &database).args(["integrations", "list"]).output().unwrap();
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list[0]["events"], serde_json::json!(["finding.opened", "finding.resolved"]));
+}
+
+async fn retention_forgets_delivered_events_and_keeps_the_rest(h: Harness) {
+    use muster_collector::app::retention::{self, Retention};
+    let (up, up_url) = Receiver::start().await;
+    let (down, down_url) = Receiver::start().await;
+    down.set(Answer::Status(503));
+    let cli = Actor::cli();
+    uc::add(h.store.as_ref(), &cli, request("up", &up_url, &[], None), h.now()).await.unwrap();
+    uc::add(h.store.as_ref(), &cli, request("down", &down_url, &[], None), h.now()).await.unwrap();
+    let sent = uc::send_test(h.store.as_ref(), &cli, "up", h.now()).await.unwrap();
+    let waiting = uc::send_test(h.store.as_ref(), &cli, "down", h.now()).await.unwrap();
+    assert_eq!(drain(&h, "w").await, 2);
+    assert_eq!((up.got().len(), down.got().len()), (1, 1));
+
+    let retention =
+        Retention { audit: std::time::Duration::from_secs(86_400), history: std::time::Duration::from_secs(86_400) };
+    let pruned = retention::prune(h.store.as_ref(), &retention, h.now()).await.unwrap();
+    assert_eq!(pruned.events, 0, "a day has not passed");
+    h.advance(TimeDelta::days(2));
+    let pruned = retention::prune(h.store.as_ref(), &retention, h.now()).await.unwrap();
+    assert_eq!(pruned.events, 1, "the delivered one");
+    let (_, log) = uc::deliveries(h.store.as_ref(), "up", 10).await.unwrap();
+    assert!(log.iter().all(|d| d.event_seq != sent));
+    let (_, log) = uc::deliveries(h.store.as_ref(), "down", 10).await.unwrap();
+    assert_eq!((log[0].event_seq, log[0].status), (waiting, DeliveryStatus::Pending), "still to send");
+    down.set(Answer::Status(200));
+    assert_eq!(drain(&h, "w").await, 1);
+    assert_eq!(down.got().len(), 2);
 }

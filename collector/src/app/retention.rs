@@ -68,6 +68,7 @@ pub fn spawn(state: crate::AppState, retention: Retention) {
                     audit = pruned.audit,
                     history = pruned.history,
                     software = pruned.software,
+                    events = pruned.events,
                     "retention: old rows deleted"
                 ),
                 Err(e) => tracing::error!(error = %e, "retention: pruning failed; it is tried again in a day"),

@@ -438,10 +438,11 @@ async fn prune(
         store.vacuum().await.context("vacuum")?;
     }
     let text = format!(
-        "deleted {} audit rows, {} history entries, {} unused software versions{}\n",
+        "deleted {} audit rows, {} history entries, {} unused software versions, {} delivered integration events{}\n",
         pruned.audit,
         pruned.history,
         pruned.software,
+        pruned.events,
         if vacuum { "; database vacuumed" } else { "" }
     );
     emit(format, &pruned, &text)

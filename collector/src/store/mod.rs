@@ -194,11 +194,13 @@ pub struct Pruned {
     pub history: u64,
     /// Catalogue rows of package versions no host has any more.
     pub software: u64,
+    /// Integration events delivered to every subscription, with their delivery log.
+    pub events: u64,
 }
 
 impl Pruned {
     pub fn total(&self) -> u64 {
-        self.audit + self.history + self.software
+        self.audit + self.history + self.software + self.events
     }
 }
 

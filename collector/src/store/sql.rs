@@ -653,7 +653,18 @@ macro_rules! impl_store {
                     batch,
                 )
                 .await?;
-                Ok(crate::store::Pruned { audit, history, software })
+                // Events sent to every subscription, kept as long as host history for the delivery log; dead
+                // letters stay until replayed or their integration is removed.
+                let events = batches(
+                    &self.pool,
+                    "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE e.at < $1 AND NOT EXISTS \
+                     (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status <> 'delivered') \
+                     ORDER BY e.seq LIMIT $2)",
+                    Some(to_ms(cutoffs.history_before)),
+                    batch,
+                )
+                .await?;
+                Ok(crate::store::Pruned { audit, history, software, events })
             }
 
             async fn refresh_statistics(&self) -> Result<(), StoreError> {
