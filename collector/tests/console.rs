@@ -351,6 +351,7 @@ async fn roles_hold_in_pages_and_in_the_api(h: Harness) {
         "/admin/secrets",
         "/admin/enrolments",
         "/admin/tokens",
+        "/admin/integrations",
         "/admin/rules",
         "/admin/advisories",
         "/admin/audit",

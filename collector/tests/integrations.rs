@@ -29,6 +29,7 @@ both!(
     serve_killed_mid_delivery_sends_it_once_after_restart,
     the_api_and_the_cli_manage_integrations,
     retention_forgets_delivered_events_and_keeps_the_rest,
+    the_console_adds_tests_and_replays,
 );
 
 /// What the receiver does with the next request.
@@ -521,4 +522,62 @@ async fn retention_forgets_delivered_events_and_keeps_the_rest(h: Harness) {
     down.set(Answer::Status(200));
     assert_eq!(drain(&h, "w").await, 1);
     assert_eq!(down.got().len(), 2);
+}
+
+async fn the_console_adds_tests_and_replays(h: Harness) {
+    use axum::http::Method;
+    use muster_collector::model::Role;
+
+    use crate::console::{PASSWORD, encode, get, request, sign_in, user};
+    let (receiver, url) = Receiver::start().await;
+    let admin = user(&h, "alice", Role::Admin).await;
+    let csrf = get(&h, "/admin/integrations", &admin).await.csrf();
+    let form = format!(
+        "csrf={csrf}&op=add&name=soc&url={}&events={}&min_severity=high",
+        encode(&url),
+        encode("finding.opened, finding.resolved")
+    );
+    let page = request(&h, Method::POST, "/admin/integrations", Some(&admin), Some(&form)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Integration soc added"), "{}", page.body);
+    let at = page.body.find("whsec_").expect("the secret shown once");
+    let secret: String =
+        page.body[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || "_+/=".contains(*c)).collect();
+    let soc = uc::found(h.store.as_ref(), "soc").await.unwrap();
+    assert_eq!(soc.events, ["finding.opened", "finding.resolved"]);
+    assert_eq!(soc.min_severity, Some(Severity::High));
+
+    // A bad URL is the page's error, and nothing is added.
+    let bad = format!("csrf={csrf}&op=add&name=other&url=ftp%3A%2F%2Fx&events=");
+    let page = request(&h, Method::POST, "/admin/integrations", Some(&admin), Some(&bad)).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert_eq!(h.store.list_integrations().await.unwrap().len(), 1);
+
+    receiver.set(Answer::Status(500));
+    let test = format!("csrf={csrf}&op=test&id={}", soc.id);
+    let page = request(&h, Method::POST, "/admin/integrations", Some(&admin), Some(&test)).await;
+    assert!(page.body.contains("queued"), "{}", page.body);
+    for _ in 0..MAX_ATTEMPTS {
+        drain(&h, "w").await;
+        h.advance(TimeDelta::hours(1));
+    }
+    // Twelve hours on, the session has lapsed.
+    let admin = sign_in(&h, "alice", PASSWORD).await;
+    let csrf = get(&h, "/admin/integrations", &admin).await.csrf();
+    let page = get(&h, "/admin/integrations", &admin).await;
+    assert!(page.body.contains("status-dead"), "{}", page.body);
+    let seq = uc::deliveries(h.store.as_ref(), "soc", 1).await.unwrap().1[0].event_seq;
+    assert!(page.body.contains(&format!("Replay event {seq}")));
+    receiver.set(Answer::Status(200));
+    let replay = format!("csrf={csrf}&op=replay&id={}", encode(&format!("{}:{seq}", soc.id)));
+    let page = request(&h, Method::POST, "/admin/integrations", Some(&admin), Some(&replay)).await;
+    assert!(page.body.contains("will be sent again"), "{}", page.body);
+    drain(&h, "w").await;
+    let page = get(&h, "/admin/integrations", &admin).await;
+    assert!(page.body.contains("status-delivered"), "{}", page.body);
+    assert_eq!(receiver.accepts(&secret).last(), Some(&true));
+    let remove = format!("csrf={csrf}&op=remove&id={}", soc.id);
+    let page = request(&h, Method::POST, "/admin/integrations", Some(&admin), Some(&remove)).await;
+    assert!(page.body.contains("soc removed"), "{}", page.body);
+    assert!(h.store.list_integrations().await.unwrap().is_empty());
 }

@@ -65,6 +65,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/secrets", get(admin::secrets).post(admin::secrets_post))
         .route("/admin/enrolments", get(admin::enrolments).post(admin::enrolments_post))
         .route("/admin/tokens", get(admin::tokens).post(admin::tokens_post))
+        .route("/admin/integrations", get(admin::integrations).post(admin::integrations_post))
         .route("/admin/rules", get(admin::rules).post(admin::rules_post))
         .route("/admin/advisories", get(admin::advisories))
         .route("/admin/audit", get(admin::audit))

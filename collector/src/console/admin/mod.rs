@@ -21,15 +21,18 @@ use crate::model::Role;
 
 mod access;
 mod enrolments;
+mod integrations;
 
 pub use access::{secrets, secrets_post, tokens, tokens_post, users, users_post};
 pub use enrolments::{enrolments, enrolments_post};
+pub use integrations::{integrations, integrations_post};
 
-const TABS: [(&str, &str); 7] = [
+const TABS: [(&str, &str); 8] = [
     ("users", "Users"),
     ("secrets", "Enrolment secrets"),
     ("enrolments", "Enrolments"),
     ("tokens", "API tokens"),
+    ("integrations", "Integrations"),
     ("rules", "Rules"),
     ("advisories", "Advisories"),
     ("audit", "Audit log"),

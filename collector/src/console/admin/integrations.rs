@@ -1,0 +1,224 @@
+//! The console's integrations page (admins only): subscribe a webhook, send a test, see each subscription's delivery
+//! log and replay dead letters, rotate a secret, disable or remove; the decisions are `app::integrations`.
+
+use super::*;
+use crate::app::integrations as uc;
+use crate::integrations::{EVENT_TYPES, IntegrationError, IntegrationRequest};
+use crate::model::Severity;
+use crate::model::integrations::{DeliveryStatus, IntegrationKind};
+
+/// Delivery log lines shown per subscription.
+const LOG_LINES: i64 = 20;
+
+fn integration_error(e: IntegrationError) -> PageError {
+    PageError(e.into())
+}
+
+fn severity_options() -> Vec<(&'static str, &'static str)> {
+    Severity::ALL.iter().map(|s| (s.as_str(), s.as_str())).collect()
+}
+
+async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> PageResult {
+    let list = state.store.list_integrations().await?;
+    let mut blocks = vec![Block::Heading {
+        text: "Integrations".into(),
+        sub: Some(
+            "Finding changes POSTed to your endpoints, signed per the Standard Webhooks specification; \
+             see deploy/README.md for the body and how to verify it."
+                .into(),
+        ),
+        badge: None,
+    }];
+    blocks.append(&mut top);
+    blocks.push(Block::Form(form(
+        viewer,
+        "add-integration",
+        "/admin/integrations",
+        "Add a webhook",
+        vec![
+            Field::hidden("op", "add"),
+            Field::text("name", "Name", None, "soc").required(),
+            Field::text("url", "URL", None, "https://soar.example.com/hooks/muster").required(),
+            Field::text(
+                "events",
+                "Events (comma-separated; empty for opened, reopened, recurred, risk expired)",
+                None,
+                &EVENT_TYPES.join(","),
+            ),
+            Field::select("min_severity", "Least severity", "any", &severity_options(), None),
+        ],
+        "Add",
+    )));
+    blocks.push(table(
+        "integrations",
+        &["Name", "Kind", "URL", "Events", "Least severity", "State"],
+        list.iter()
+            .map(|i| {
+                vec![
+                    Cell::text(&i.name),
+                    Cell::text(i.kind.as_str()),
+                    Cell::mono(&i.url),
+                    Cell::text(i.events.join(", ")),
+                    Cell::text(i.min_severity.map_or("any", Severity::as_str)),
+                    Cell::badge(Badge::status(if i.enabled { "enabled" } else { "disabled" })),
+                ]
+            })
+            .collect(),
+        "No integration yet.",
+    ));
+    for i in &list {
+        let (_, log) = uc::deliveries(state.store.as_ref(), &i.id, LOG_LINES).await.map_err(integration_error)?;
+        blocks.push(Block::Heading { text: format!("{}: deliveries", i.name), sub: None, badge: None });
+        blocks.push(table(
+            &format!("deliveries-{}", super::super::view::css_token(&i.name)),
+            &["Event", "Type", "Happened", "Status", "Attempts", "Last attempt", "Answer"],
+            log.iter()
+                .map(|d| {
+                    let answer = match (d.response_code, &d.error) {
+                        (Some(code), _) => code.to_string(),
+                        (None, Some(e)) => e.clone(),
+                        (None, None) => String::new(),
+                    };
+                    vec![
+                        Cell::mono(d.event_seq.to_string()),
+                        Cell::text(&d.event_type),
+                        Cell::text(when(d.event_at)),
+                        Cell::badge(Badge::status(d.status.as_str())),
+                        Cell::text(d.attempts.to_string()),
+                        Cell::text(when_opt(d.last_attempt_at)),
+                        Cell::text(answer),
+                    ]
+                })
+                .collect(),
+            "Nothing sent yet.",
+        ));
+        for d in log.iter().filter(|d| d.status == DeliveryStatus::Dead) {
+            blocks.push(row_action(
+                viewer,
+                "/admin/integrations",
+                "replay",
+                &format!("{}:{}", i.id, d.event_seq),
+                &format!("Replay event {}", d.event_seq),
+                "Send this event again?",
+            ));
+        }
+        blocks.push(row_action(
+            viewer,
+            "/admin/integrations",
+            "test",
+            &i.id,
+            &format!("Send a test to {}", i.name),
+            "Send a test event now?",
+        ));
+        let (op, label) = if i.enabled { ("disable", "Disable") } else { ("enable", "Enable") };
+        blocks.push(row_action(
+            viewer,
+            "/admin/integrations",
+            op,
+            &i.id,
+            &format!("{label} {}", i.name),
+            &format!("{label} this integration?"),
+        ));
+        blocks.push(row_action(
+            viewer,
+            "/admin/integrations",
+            "rotate",
+            &i.id,
+            &format!("Rotate {}'s secret", i.name),
+            "Make a new signing secret? The old one keeps signing beside it for 24 hours.",
+        ));
+        blocks.push(row_action(
+            viewer,
+            "/admin/integrations",
+            "remove",
+            &i.id,
+            &format!("Remove {}", i.name),
+            "Remove this integration and its delivery log?",
+        ));
+    }
+    Ok(page(viewer, "integrations", "Integrations", blocks))
+}
+
+pub async fn integrations(State(state): State<AppState>, viewer: Viewer) -> PageResult {
+    viewer.require(Role::Admin)?;
+    integrations_page(&state, &viewer, vec![]).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IntegrationForm {
+    csrf: String,
+    op: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    events: String,
+    #[serde(default)]
+    min_severity: String,
+}
+
+pub async fn integrations_post(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    viewer: Viewer,
+    Form(f): Form<IntegrationForm>,
+) -> PageResult {
+    viewer.check_form(&f.csrf)?;
+    viewer.require(Role::Admin)?;
+    let now = (state.clock)();
+    let actor = viewer.actor(ip);
+    let store = state.store.as_ref();
+    let secret_block = |text: String, secret: String| {
+        vec![
+            Block::Notice { kind: "ok", text },
+            Block::Secret { label: "Signing secret (give it to the receiver; shown only now)".into(), value: secret },
+        ]
+    };
+    let top = match f.op.as_str() {
+        "add" => {
+            let min_severity = match f.min_severity.trim() {
+                "" => None,
+                s => Some(Severity::parse(s).ok_or_else(|| bad(format!("unknown severity {s:?}")))?),
+            };
+            let request = IntegrationRequest {
+                name: f.name.trim().to_owned(),
+                kind: IntegrationKind::Webhook,
+                url: f.url.clone(),
+                events: f.events.split(',').map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect(),
+                min_severity,
+            };
+            let (i, secret) = uc::add(store, &actor, request, now).await.map_err(integration_error)?;
+            secret_block(format!("Integration {} added; send it a test below.", i.name), secret)
+        }
+        "test" => {
+            let seq = uc::send_test(store, &actor, &f.id, now).await.map_err(integration_error)?;
+            vec![Block::Notice {
+                kind: "ok",
+                text: format!("Test event {seq} queued; reload in a few seconds to see the answer in the log."),
+            }]
+        }
+        "enable" | "disable" => {
+            let i = uc::set_enabled(store, &actor, &f.id, f.op == "enable", now).await.map_err(integration_error)?;
+            vec![Block::Notice { kind: "ok", text: format!("{} {}d.", i.name, f.op) }]
+        }
+        "rotate" => {
+            let (i, secret) = uc::rotate_secret(store, &actor, &f.id, now).await.map_err(integration_error)?;
+            secret_block(format!("New secret for {}; the previous one signs beside it for 24 hours.", i.name), secret)
+        }
+        "remove" => {
+            let i = uc::remove(store, &actor, &f.id, now).await.map_err(integration_error)?;
+            vec![Block::Notice { kind: "ok", text: format!("{} removed.", i.name) }]
+        }
+        "replay" => {
+            let (id, seq) = f.id.rsplit_once(':').ok_or_else(|| bad("which delivery?"))?;
+            let seq: i64 = seq.parse().map_err(|_| bad("which delivery?"))?;
+            uc::replay(store, &actor, id, seq, now).await.map_err(integration_error)?;
+            vec![Block::Notice { kind: "ok", text: format!("Event {seq} will be sent again within seconds.") }]
+        }
+        other => return Err(bad(format!("unknown action {other:?}"))),
+    };
+    integrations_page(&state, &viewer, top).await
+}
