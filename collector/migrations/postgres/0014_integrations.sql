@@ -1,6 +1,6 @@
 -- Integrations (issue 18): the collector pushes what happens to the places security teams work.
 --
--- `integrations` are the subscriptions: a destination (`kind`, `url`), the signing secret a generic webhook is
+-- `integrations` are the subscriptions: a destination (`kind`, `url`, the payload `format`), the signing secret a generic webhook is
 -- signed with (and the previous one, still signed with until `previous_until` while receivers switch over), the
 -- event types and the least severity wanted. (`claimed_by`, `claimed_until`) is the lease of the one worker, of
 -- all replicas, that delivers the subscription's events, one after another, oldest first; `retry_at` holds the
@@ -10,6 +10,7 @@ CREATE TABLE integrations (
     name            TEXT NOT NULL UNIQUE,
     kind            TEXT NOT NULL,
     url             TEXT NOT NULL,
+    format          TEXT NOT NULL DEFAULT 'json',
     secret          TEXT NOT NULL,
     previous_secret TEXT,
     previous_until  BIGINT,

@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::app::integrations as uc;
 use crate::error::AppError;
 use crate::integrations::{IntegrationError, IntegrationRequest};
-use crate::model::integrations::{DeliveryRecord, Integration, IntegrationKind};
+use crate::model::integrations::{DeliveryRecord, Integration, IntegrationKind, PayloadFormat};
 use crate::model::{Role, Severity};
 
 pub fn router() -> Router<AppState> {
@@ -35,9 +35,10 @@ pub fn router() -> Router<AppState> {
 impl From<IntegrationError> for AppError {
     fn from(e: IntegrationError) -> AppError {
         match e {
-            IntegrationError::Name | IntegrationError::Url(_) | IntegrationError::Event(_) => {
-                AppError::bad_request("invalid_request", e.to_string())
-            }
+            IntegrationError::Name
+            | IntegrationError::Url(_)
+            | IntegrationError::Event(_)
+            | IntegrationError::Format(_) => AppError::bad_request("invalid_request", e.to_string()),
             IntegrationError::Exists(_) => AppError::Conflict { code: "integration_exists", message: e.to_string() },
             IntegrationError::NotFound(id) => AppError::NotFound(format!("integration {id}")),
             IntegrationError::NotDead { .. } => AppError::Conflict { code: "not_dead", message: e.to_string() },
@@ -53,8 +54,12 @@ pub struct NewIntegrationRequest {
     pub name: String,
     #[serde(default = "webhook")]
     pub kind: IntegrationKind,
-    /// Where events are POSTed (http:// or https://).
+    /// Webhook: where events are POSTed (http:// or https://). Syslog: `udp://`, `tcp://` or `tls://HOST[:PORT]`,
+    /// with `?facility=local0…local7|auth|authpriv|security|user|daemon` and, for TLS, `&ca=/path/to/ca.pem`.
     pub url: String,
+    /// `json` (default), or `cef` for syslog.
+    #[serde(default)]
+    pub format: PayloadFormat,
     /// Event types (`GET` an integration to see them); absent or empty: finding.opened, finding.reopened,
     /// finding.recurred, finding.risk_acceptance_expired.
     #[serde(default)]
@@ -109,8 +114,14 @@ pub async fn create(
     auth.require(Role::Admin)?;
     let r: NewIntegrationRequest =
         serde_json::from_slice(&body).map_err(|e| AppError::bad_request("invalid_request", e.to_string()))?;
-    let request =
-        IntegrationRequest { name: r.name, kind: r.kind, url: r.url, events: r.events, min_severity: r.min_severity };
+    let request = IntegrationRequest {
+        name: r.name,
+        kind: r.kind,
+        url: r.url,
+        format: r.format,
+        events: r.events,
+        min_severity: r.min_severity,
+    };
     let (integration, secret) = uc::add(state.store.as_ref(), &auth.actor(ip), request, (state.clock)()).await?;
     Ok((StatusCode::CREATED, Json(CreatedIntegration { integration, secret })))
 }

@@ -16,8 +16,8 @@ use super::audit::{self, Actor, AuditEvent, IntegrationChange};
 use crate::integrations::{self, IntegrationError, IntegrationRequest};
 use crate::model::findings::{Action, Status};
 use crate::model::integrations::{
-    ClaimedIntegration, DeliveryRecord, DeliveryStatus, Integration, NewEvent, NewIntegration, PendingDelivery,
-    Subscription,
+    ClaimedIntegration, DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, NewEvent, NewIntegration,
+    PendingDelivery, Subscription,
 };
 use crate::store::findings_tx::FindingsTx;
 use crate::store::{Store, StoreError};
@@ -96,7 +96,8 @@ fn message_id(parts: &[&str]) -> String {
 }
 
 fn audit_details(i: &Integration) -> serde_json::Value {
-    json!({ "name": i.name, "kind": i.kind, "url": i.url, "events": i.events, "min_severity": i.min_severity })
+    json!({ "name": i.name, "kind": i.kind, "url": i.url, "format": i.format, "events": i.events,
+        "min_severity": i.min_severity })
 }
 
 /// Adds a subscription; returns it and its signing secret, which is shown only now.
@@ -113,6 +114,7 @@ pub async fn add(
         name: req.name.clone(),
         kind: req.kind,
         url: req.url,
+        format: req.format,
         secret: secret.clone(),
         events: req.events,
         min_severity: req.min_severity,
@@ -247,10 +249,12 @@ pub async fn replay(
     Ok(())
 }
 
-/// The HTTP side of delivery: one client per process, no redirects (the configured URL is the destination).
+/// The network side of delivery: one HTTP client per process, no redirects (the configured URL is the
+/// destination); syslog connections per delivery, named by this machine's host name.
 #[derive(Clone)]
 pub struct Sender {
     client: reqwest::Client,
+    hostname: String,
 }
 
 impl Sender {
@@ -261,7 +265,41 @@ impl Sender {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Muster-Collector/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Sender { client })
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "-".to_owned());
+        Ok(Sender { client, hostname })
+    }
+
+    /// Sends one event its subscription's way: the answer's HTTP status, `None` when a syslog receiver took it, or
+    /// why it could not be sent.
+    async fn deliver(
+        &self,
+        claim: &ClaimedIntegration,
+        d: &PendingDelivery,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u16>, String> {
+        match claim.kind {
+            IntegrationKind::Webhook => self.post(claim, d, now).await.map(Some),
+            IntegrationKind::Syslog => {
+                let target = integrations::syslog::target(&claim.url).map_err(|e| e.to_string())?;
+                let message = integrations::syslog::message(
+                    &d.event_id,
+                    &d.event_type,
+                    d.at,
+                    &d.body,
+                    &self.hostname,
+                    target.facility,
+                    claim.format,
+                );
+                tokio::time::timeout(TIMEOUT, send_syslog(&target, &message))
+                    .await
+                    .map_err(|_| format!("no answer from {}:{} in {} s", target.host, target.port, TIMEOUT.as_secs()))?
+                    .map(|()| None)
+            }
+        }
     }
 
     /// POSTs the event signed per the Standard Webhooks specification; the answer's status, or why there was none.
@@ -284,6 +322,70 @@ impl Sender {
             .map_err(|e| describe(&e))?;
         Ok(answer.status().as_u16())
     }
+}
+
+/// One message to a syslog receiver: a datagram, or an octet-counted frame on a new TCP or TLS connection that is
+/// flushed and closed (the message is delivered when the receiver's TCP stack has taken it).
+async fn send_syslog(target: &integrations::syslog::Target, message: &str) -> Result<(), String> {
+    use integrations::syslog::{Transport, octet_counted};
+    use tokio::io::AsyncWriteExt;
+    let addr = (target.host.as_str(), target.port);
+    let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}:{}: {e}", target.host, target.port);
+    match target.transport {
+        Transport::Udp => {
+            let peer = tokio::net::lookup_host(addr)
+                .await
+                .map_err(|e| failed("resolving", &e))?
+                .next()
+                .ok_or_else(|| failed("resolving", &"no address"))?;
+            let local: std::net::SocketAddr =
+                if peer.is_ipv6() { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() } else { ([0, 0, 0, 0], 0).into() };
+            let socket = tokio::net::UdpSocket::bind(local).await.map_err(|e| failed("opening a socket for", &e))?;
+            socket.send_to(message.as_bytes(), peer).await.map_err(|e| failed("sending to", &e))?;
+        }
+        Transport::Tcp => {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| failed("connecting to", &e))?;
+            stream.write_all(&octet_counted(message)).await.map_err(|e| failed("sending to", &e))?;
+            stream.shutdown().await.map_err(|e| failed("closing", &e))?;
+        }
+        Transport::Tls => {
+            let config = syslog_tls_config(target.ca_file.as_deref())?;
+            let name = rustls_pki_types::ServerName::try_from(target.host.clone()).map_err(|e| failed("naming", &e))?;
+            let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| failed("connecting to", &e))?;
+            let mut stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| failed("TLS handshake with", &e))?;
+            stream.write_all(&octet_counted(message)).await.map_err(|e| failed("sending to", &e))?;
+            stream.shutdown().await.map_err(|e| failed("closing", &e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The client side of RFC 5425: the receiver's certificate checked against `ca_file`, else the system's roots.
+fn syslog_tls_config(ca_file: Option<&str>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("reading {path}: {e}"))? {
+                let cert = cert.map_err(|e| format!("reading {path}: {e}"))?;
+                roots.add(cert).map_err(|e| format!("{path}: {e}"))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                // A system root rustls cannot parse is skipped, as every TLS client does.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err("no trusted CA for the syslog receiver's certificate".to_owned());
+    }
+    Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
 }
 
 /// reqwest's error with its causes ("error sending request: … Connection refused"), for the delivery log.
@@ -317,7 +419,7 @@ pub async fn run_batch(
                 tracing::warn!(integration = %claim.name, "the claim ran out; left to the worker that holds it");
                 break;
             }
-            let answer = sender.post(claim, &d, now).await;
+            let answer = sender.deliver(claim, &d, now).await;
             let attempt = integrations::attempt_outcome(d.attempts, answer, clock());
             attempted += 1;
             match attempt.status {

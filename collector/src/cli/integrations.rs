@@ -11,7 +11,7 @@ use crate::app::integrations as uc;
 use crate::cli::{Format, emit};
 use crate::integrations::IntegrationRequest;
 use crate::model::Severity;
-use crate::model::integrations::{DeliveryRecord, DeliveryStatus, Integration, IntegrationKind};
+use crate::model::integrations::{DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, PayloadFormat};
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -20,9 +20,13 @@ pub enum IntegrationsCommand {
     Add {
         #[arg(long, value_enum, default_value_t = IntegrationKind::Webhook)]
         kind: IntegrationKind,
-        /// Where events are POSTed (http:// or https://).
+        /// Webhook: where events are POSTed (http:// or https://). Syslog: udp://, tcp:// or tls://HOST[:PORT]
+        /// [?facility=local0…local7|auth|authpriv|security][&ca=/path/to/ca.pem for tls].
         #[arg(long)]
         url: String,
+        /// The text of each event: json (the webhook body), or cef for syslog. (`--format` is the output's.)
+        #[arg(long, value_enum, default_value_t = PayloadFormat::Json)]
+        payload: PayloadFormat,
         /// Event types, comma-separated (default: finding.opened, finding.reopened, finding.recurred,
         /// finding.risk_acceptance_expired). `integrations events` lists them.
         #[arg(long, value_delimiter = ',')]
@@ -113,12 +117,13 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format) -
     let now = Utc::now();
     let actor = Actor::cli();
     match cmd {
-        IntegrationsCommand::Add { kind, url, events, min_severity, name } => {
+        IntegrationsCommand::Add { kind, url, payload, events, min_severity, name } => {
             let name = name.clone().unwrap_or_else(|| default_name(*kind, url));
             let request = IntegrationRequest {
                 name,
                 kind: *kind,
                 url: url.clone(),
+                format: *payload,
                 events: events.clone(),
                 min_severity: *min_severity,
             };

@@ -10,7 +10,9 @@ use sha2::Sha256;
 
 use crate::model::Severity;
 use crate::model::findings::{Action, Status};
-use crate::model::integrations::{Attempt, DeliveryStatus, FindingBrief, IntegrationKind, Subscription};
+use crate::model::integrations::{Attempt, DeliveryStatus, FindingBrief, IntegrationKind, PayloadFormat, Subscription};
+
+pub mod syslog;
 
 /// The version of the bodies' `data`; a change that could break a receiver gets a new one.
 pub const BODY_VERSION: u32 = 1;
@@ -61,10 +63,23 @@ pub fn retry_after(attempts: i64) -> TimeDelta {
     TimeDelta::seconds((10_i64 << shift).min(3600))
 }
 
-/// What an attempt's answer makes of a delivery that had failed `failed_before` times: a 2xx status delivers it;
-/// another status or no answer (`Err`) is retried after [`retry_after`] until the [`MAX_ATTEMPTS`]-th failure,
-/// which is final (dead, kept for replay).
-pub fn attempt_outcome(failed_before: i64, answer: Result<u16, String>, now: DateTime<Utc>) -> Attempt {
+/// What an attempt's answer makes of a delivery that had failed `failed_before` times: a 2xx status, or a
+/// transport that has no status (syslog) taking the message, delivers it; another status or no answer (`Err`) is
+/// retried after [`retry_after`] until the [`MAX_ATTEMPTS`]-th failure, which is final (dead, kept for replay).
+pub fn attempt_outcome(failed_before: i64, answer: Result<Option<u16>, String>, now: DateTime<Utc>) -> Attempt {
+    let answer = match answer {
+        Ok(None) => {
+            return Attempt {
+                at: now,
+                status: DeliveryStatus::Delivered,
+                response_code: None,
+                error: None,
+                retry_at: None,
+            };
+        }
+        Ok(Some(code)) => Ok(code),
+        Err(e) => Err(e),
+    };
     let (code, error) = match answer {
         Ok(code) if (200..300).contains(&code) => {
             return Attempt {
@@ -99,6 +114,8 @@ pub enum IntegrationError {
     Url(String),
     #[error("unknown event type {0:?}; known: {known}", known = EVENT_TYPES.join(", "))]
     Event(String),
+    #[error("format: {0}")]
+    Format(String),
     #[error("an integration named {0:?} exists")]
     Exists(String),
     #[error("no integration {0:?}")]
@@ -117,6 +134,8 @@ pub struct IntegrationRequest {
     pub name: String,
     pub kind: IntegrationKind,
     pub url: String,
+    /// JSON for webhooks; JSON or CEF for syslog.
+    pub format: PayloadFormat,
     /// Empty: [`DEFAULT_EVENTS`].
     pub events: Vec<String>,
     pub min_severity: Option<Severity>,
@@ -132,12 +151,22 @@ pub fn check(req: IntegrationRequest) -> Result<IntegrationRequest, IntegrationE
         return Err(IntegrationError::Name);
     }
     let url = url::Url::parse(req.url.trim()).map_err(|e| IntegrationError::Url(e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(IntegrationError::Url(format!("{url} is not http(s)")));
-    }
-    // Credentials in a URL end up in logs and listings; the signature is the receiver's proof.
+    // Credentials in a URL end up in logs and listings; the signature (or TLS) is the receiver's proof.
     if !url.username().is_empty() || url.password().is_some() {
         return Err(IntegrationError::Url("remove the user and password; the signature authenticates".to_owned()));
+    }
+    match req.kind {
+        IntegrationKind::Webhook => {
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(IntegrationError::Url(format!("{url} is not http(s)")));
+            }
+            if req.format != PayloadFormat::Json {
+                return Err(IntegrationError::Format("a webhook's body is JSON".to_owned()));
+            }
+        }
+        IntegrationKind::Syslog => {
+            syslog::target(url.as_str())?;
+        }
     }
     let asked: Vec<String> = if req.events.is_empty() {
         DEFAULT_EVENTS.iter().map(|e| (*e).to_owned()).collect()

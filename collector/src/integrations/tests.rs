@@ -139,6 +139,7 @@ fn requests_are_checked() {
         name: name.to_owned(),
         kind: IntegrationKind::Webhook,
         url: url.to_owned(),
+        format: PayloadFormat::Json,
         events: events.iter().map(|e| (*e).to_owned()).collect(),
         min_severity: None,
     };
@@ -151,6 +152,11 @@ fn requests_are_checked() {
     assert!(matches!(check(req("a", "ftp://a.example/", &[])), Err(IntegrationError::Url(_))));
     assert!(matches!(check(req("a", "hooks.example.com", &[])), Err(IntegrationError::Url(_))));
     assert!(matches!(check(req("a", "https://u:p@a.example/", &[])), Err(IntegrationError::Url(_))));
+    let syslog = |url: &str, format| IntegrationRequest { kind: IntegrationKind::Syslog, format, ..req("s", url, &[]) };
+    assert!(check(syslog("tls://siem.example.com?facility=authpriv", PayloadFormat::Cef)).is_ok());
+    assert!(matches!(check(syslog("https://siem.example.com", PayloadFormat::Json)), Err(IntegrationError::Url(_))));
+    let cef_hook = IntegrationRequest { format: PayloadFormat::Cef, ..req("a", "https://a.example", &[]) };
+    assert!(matches!(check(cef_hook), Err(IntegrationError::Format(_))));
     assert!(matches!(
         check(req("a", "https://a.example", &["finding.opened", "host.exploded"])),
         Err(IntegrationError::Event(e)) if e == "host.exploded"
@@ -169,20 +175,23 @@ fn retries_back_off_to_an_hour() {
 #[test]
 fn answers_deliver_retry_or_give_up() {
     let now = at();
-    let delivered = attempt_outcome(3, Ok(204), now);
+    let delivered = attempt_outcome(3, Ok(Some(204)), now);
     assert_eq!(
         (delivered.status, delivered.response_code, delivered.retry_at),
         (DeliveryStatus::Delivered, Some(204), None)
     );
-    let refused = attempt_outcome(0, Ok(500), now);
+    let refused = attempt_outcome(0, Ok(Some(500)), now);
     assert_eq!(refused.status, DeliveryStatus::Pending);
     assert_eq!(refused.response_code, Some(500));
     assert_eq!(refused.retry_at, Some(now + TimeDelta::seconds(10)));
     // A redirect is not followed: the receiver's URL is what an administrator configured.
-    assert_eq!(attempt_outcome(0, Ok(301), now).status, DeliveryStatus::Pending);
+    assert_eq!(attempt_outcome(0, Ok(Some(301)), now).status, DeliveryStatus::Pending);
     let unreachable = attempt_outcome(2, Err("connection refused".to_owned()), now);
     assert_eq!(unreachable.error.as_deref(), Some("connection refused"));
     assert_eq!(unreachable.retry_at, Some(now + TimeDelta::seconds(40)));
-    let last = attempt_outcome(MAX_ATTEMPTS - 1, Ok(503), now);
+    // Syslog has no status: taken by the socket is delivered.
+    let sent = attempt_outcome(0, Ok(None), now);
+    assert_eq!((sent.status, sent.response_code), (DeliveryStatus::Delivered, None));
+    let last = attempt_outcome(MAX_ATTEMPTS - 1, Ok(Some(503)), now);
     assert_eq!((last.status, last.retry_at), (DeliveryStatus::Dead, None));
 }

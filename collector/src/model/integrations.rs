@@ -14,17 +14,42 @@ use super::Severity;
 pub enum IntegrationKind {
     /// Any HTTPS endpoint, each event one POST signed per the Standard Webhooks specification.
     Webhook,
+    /// A SIEM's syslog receiver: RFC 5424 over UDP, TCP or TLS (RFC 5425).
+    Syslog,
 }
 
 impl IntegrationKind {
     pub fn as_str(self) -> &'static str {
         match self {
             IntegrationKind::Webhook => "webhook",
+            IntegrationKind::Syslog => "syslog",
         }
     }
 
     pub fn parse(s: &str) -> Option<IntegrationKind> {
-        [IntegrationKind::Webhook].into_iter().find(|k| k.as_str() == s)
+        [IntegrationKind::Webhook, IntegrationKind::Syslog].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// What an event's text is: the versioned JSON body, or (syslog) an ArcSight CEF line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadFormat {
+    #[default]
+    Json,
+    Cef,
+}
+
+impl PayloadFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayloadFormat::Json => "json",
+            PayloadFormat::Cef => "cef",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PayloadFormat> {
+        [PayloadFormat::Json, PayloadFormat::Cef].into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -35,6 +60,7 @@ pub struct Integration {
     pub name: String,
     pub kind: IntegrationKind,
     pub url: String,
+    pub format: PayloadFormat,
     /// Event types sent (`finding.opened`, …).
     pub events: Vec<String>,
     /// Finding events below this severity are not sent; `None` sends all.
@@ -53,6 +79,7 @@ pub struct NewIntegration {
     pub name: String,
     pub kind: IntegrationKind,
     pub url: String,
+    pub format: PayloadFormat,
     pub secret: String,
     pub events: Vec<String>,
     pub min_severity: Option<Severity>,
@@ -96,6 +123,7 @@ pub struct ClaimedIntegration {
     pub name: String,
     pub kind: IntegrationKind,
     pub url: String,
+    pub format: PayloadFormat,
     pub secret: String,
     pub previous_secret: Option<String>,
     pub previous_until: Option<DateTime<Utc>>,

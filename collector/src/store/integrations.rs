@@ -86,18 +86,23 @@ macro_rules! impl_integration_store {
 
             use crate::model::integrations::{
                 Attempt, ClaimedIntegration, DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, NewEvent,
-                NewIntegration, PendingDelivery,
+                NewIntegration, PayloadFormat, PendingDelivery,
             };
             use crate::model::{Severity, from_ms, to_ms};
             use crate::store::StoreError;
             use crate::store::integrations::{IntegrationStore, events_json, events_of};
 
-            const COLUMNS: &str = "id, name, kind, url, events, min_severity, enabled, created_at, created_by, \
+            const COLUMNS: &str = "id, name, kind, url, format, events, min_severity, enabled, created_at, created_by, \
                  previous_until";
 
             fn kind_of(text: &str) -> Result<IntegrationKind, StoreError> {
                 IntegrationKind::parse(text)
                     .ok_or_else(|| StoreError::Corrupt(format!("integration kind {text:?}")))
+            }
+
+            fn format_of(text: &str) -> Result<PayloadFormat, StoreError> {
+                PayloadFormat::parse(text)
+                    .ok_or_else(|| StoreError::Corrupt(format!("integration format {text:?}")))
             }
 
             fn integration(r: &<$db as sqlx::Database>::Row) -> Result<Integration, StoreError> {
@@ -107,6 +112,7 @@ macro_rules! impl_integration_store {
                     name: r.try_get("name")?,
                     kind: kind_of(&r.try_get::<String, _>("kind")?)?,
                     url: r.try_get("url")?,
+                    format: format_of(&r.try_get::<String, _>("format")?)?,
                     events: events_of(&r.try_get::<String, _>("events")?)?,
                     min_severity: min.as_deref().and_then(Severity::parse),
                     enabled: r.try_get("enabled")?,
@@ -121,7 +127,7 @@ macro_rules! impl_integration_store {
                 async fn create_integration(&self, new: &NewIntegration) -> Result<bool, StoreError> {
                     let done = sqlx::query(
                         "INSERT INTO integrations (id, name, kind, url, secret, events, min_severity, enabled, \
-                         created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9) \
+                         created_at, created_by, format) VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $10) \
                          ON CONFLICT (name) DO NOTHING",
                     )
                     .bind(&new.id)
@@ -133,6 +139,7 @@ macro_rules! impl_integration_store {
                     .bind(new.min_severity.map(Severity::as_str))
                     .bind(to_ms(new.created_at))
                     .bind(&new.created_by)
+                    .bind(new.format.as_str())
                     .execute(&self.pool)
                     .await?;
                     Ok(done.rows_affected() > 0)
@@ -218,8 +225,8 @@ macro_rules! impl_integration_store {
                     }
                     qb.push(" ORDER BY i.id LIMIT ").push_bind(limit).push($skip_locked).push(")");
                     qb.push(
-                        " RETURNING id, name, kind, url, secret, previous_secret, previous_until, claimed_by, \
-                         claimed_until",
+                        " RETURNING id, name, kind, url, format, secret, previous_secret, previous_until, \
+                         claimed_by, claimed_until",
                     );
                     let rows = qb.build().fetch_all(&self.pool).await?;
                     rows.iter()
@@ -229,6 +236,7 @@ macro_rules! impl_integration_store {
                                 name: r.try_get("name")?,
                                 kind: kind_of(&r.try_get::<String, _>("kind")?)?,
                                 url: r.try_get("url")?,
+                                format: format_of(&r.try_get::<String, _>("format")?)?,
                                 secret: r.try_get("secret")?,
                                 previous_secret: r.try_get("previous_secret")?,
                                 previous_until: r.try_get::<Option<i64>, _>("previous_until")?.map(from_ms),

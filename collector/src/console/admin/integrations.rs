@@ -5,7 +5,7 @@ use super::*;
 use crate::app::integrations as uc;
 use crate::integrations::{EVENT_TYPES, IntegrationError, IntegrationRequest};
 use crate::model::Severity;
-use crate::model::integrations::{DeliveryStatus, IntegrationKind};
+use crate::model::integrations::{DeliveryStatus, IntegrationKind, PayloadFormat};
 
 /// Delivery log lines shown per subscription.
 const LOG_LINES: i64 = 20;
@@ -23,8 +23,8 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
     let mut blocks = vec![Block::Heading {
         text: "Integrations".into(),
         sub: Some(
-            "Finding changes POSTed to your endpoints, signed per the Standard Webhooks specification; \
-             see deploy/README.md for the body and how to verify it."
+            "Finding changes POSTed to your endpoints, signed per the Standard Webhooks specification, or sent to a \
+             SIEM over syslog; see deploy/README.md for the body and how to verify it."
                 .into(),
         ),
         badge: None,
@@ -38,7 +38,15 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
         vec![
             Field::hidden("op", "add"),
             Field::text("name", "Name", None, "soc").required(),
-            Field::text("url", "URL", None, "https://soar.example.com/hooks/muster").required(),
+            Field::select("kind", "Kind", "webhook", &[("webhook", "webhook"), ("syslog", "syslog")], None),
+            Field::text(
+                "url",
+                "URL (https://…; syslog: udp://, tcp:// or tls://host:port)",
+                None,
+                "https://soar.example.com/hooks/muster",
+            )
+            .required(),
+            Field::select("format", "Format", "json", &[("json", "json"), ("cef", "CEF (syslog)")], None),
             Field::text(
                 "events",
                 "Events (comma-separated; empty for opened, reopened, recurred, risk expired)",
@@ -51,13 +59,14 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
     )));
     blocks.push(table(
         "integrations",
-        &["Name", "Kind", "URL", "Events", "Least severity", "State"],
+        &["Name", "Kind", "URL", "Format", "Events", "Least severity", "State"],
         list.iter()
             .map(|i| {
                 vec![
                     Cell::text(&i.name),
                     Cell::text(i.kind.as_str()),
                     Cell::mono(&i.url),
+                    Cell::text(i.format.as_str()),
                     Cell::text(i.events.join(", ")),
                     Cell::text(i.min_severity.map_or("any", Severity::as_str)),
                     Cell::badge(Badge::status(if i.enabled { "enabled" } else { "disabled" })),
@@ -158,6 +167,10 @@ pub struct IntegrationForm {
     events: String,
     #[serde(default)]
     min_severity: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    format: String,
 }
 
 pub async fn integrations_post(
@@ -183,10 +196,13 @@ pub async fn integrations_post(
                 "" => None,
                 s => Some(Severity::parse(s).ok_or_else(|| bad(format!("unknown severity {s:?}")))?),
             };
+            let kind = IntegrationKind::parse(f.kind.trim()).unwrap_or(IntegrationKind::Webhook);
+            let format = PayloadFormat::parse(f.format.trim()).unwrap_or_default();
             let request = IntegrationRequest {
                 name: f.name.trim().to_owned(),
-                kind: IntegrationKind::Webhook,
+                kind,
                 url: f.url.clone(),
+                format,
                 events: f.events.split(',').map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect(),
                 min_severity,
             };
