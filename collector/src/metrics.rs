@@ -54,6 +54,9 @@ pub struct Metrics {
     pub work_queued: IntGauge,
     /// `muster_evaluation_queue_lag_seconds`: how long the oldest of them has waited; 0 when none waits.
     pub work_lag: Gauge,
+    /// `muster_integration_deliveries_total{kind,outcome}`: this process's delivery attempts (`app::integrations`)
+    /// by integration kind and outcome: `delivered`, `failed` (retried later) or `dead` (given up, to replay).
+    pub deliveries: IntCounterVec,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +102,16 @@ impl Metrics {
             "muster_evaluation_queue_lag_seconds",
             "How long the oldest queued host has waited for evaluation (0 when none waits)",
         )?;
+        let deliveries = IntCounterVec::new(
+            Opts::new("muster_integration_deliveries_total", "Integration delivery attempts by kind and outcome"),
+            &["kind", "outcome"],
+        )?;
+        registry.register(Box::new(deliveries.clone()))?;
+        for kind in ["webhook", "syslog"] {
+            for outcome in ["delivered", "failed", "dead"] {
+                deliveries.with_label_values(&[kind, outcome]).inc_by(0);
+            }
+        }
         registry.register(Box::new(work_queued.clone()))?;
         registry.register(Box::new(work_lag.clone()))?;
         registry.register(Box::new(reports.clone()))?;
@@ -132,6 +145,7 @@ impl Metrics {
             proxy_headers,
             work_queued,
             work_lag,
+            deliveries,
         })
     }
 
@@ -163,6 +177,13 @@ pub fn set_work_backlog(hosts: i64, lag_seconds: f64) {
     if let Some(m) = metrics() {
         m.work_queued.set(hosts);
         m.work_lag.set(lag_seconds);
+    }
+}
+
+/// One delivery attempt of an integration of `kind`: `delivered`, `failed` or `dead`.
+pub fn count_delivery(kind: &str, outcome: &str) {
+    if let Some(m) = metrics() {
+        m.deliveries.with_label_values(&[kind, outcome]).inc();
     }
 }
 

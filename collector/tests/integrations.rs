@@ -271,6 +271,21 @@ async fn failures_back_off_then_dead_letters_are_replayed(h: Harness) {
     assert!(bodies.iter().all(|b| b["type"] == "integration.test" && b["data"]["integration"] == "ops"));
     let (_, log) = uc::deliveries(h.store.as_ref(), "ops", 10).await.unwrap();
     assert!(log.iter().all(|d| d.status == DeliveryStatus::Delivered));
+    // Operators see failures in /metrics (process-wide counters: other tests add to them, never take away).
+    let metrics = muster_collector::metrics::render().await;
+    let text =
+        String::from_utf8(http_body_util::BodyExt::collect(metrics.into_body()).await.unwrap().to_bytes().to_vec())
+            .unwrap();
+    for outcome in ["delivered", "failed", "dead"] {
+        let line = format!("muster_integration_deliveries_total{{kind=\"webhook\",outcome=\"{outcome}\"}} ");
+        let value: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .unwrap_or_else(|| panic!("{line} in {text}"))
+            .parse()
+            .unwrap();
+        assert!(value >= 1, "{outcome}: {value}");
+    }
 
     // Connection refused is a failure with its reason, not an answer.
     let closed = format!("http://127.0.0.1:{}/hook", free_port());

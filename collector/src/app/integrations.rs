@@ -422,6 +422,12 @@ pub async fn run_batch(
             let answer = sender.deliver(claim, &d, now).await;
             let attempt = integrations::attempt_outcome(d.attempts, answer, clock());
             attempted += 1;
+            let outcome = match attempt.status {
+                DeliveryStatus::Delivered => "delivered",
+                DeliveryStatus::Pending => "failed",
+                DeliveryStatus::Dead => "dead",
+            };
+            crate::metrics::count_delivery(claim.kind.as_str(), outcome);
             match attempt.status {
                 DeliveryStatus::Delivered => {}
                 DeliveryStatus::Pending => tracing::warn!(integration = %claim.name, event = %d.event_id,
