@@ -49,6 +49,17 @@ struct Received {
     body: String,
 }
 
+impl Received {
+    /// The signature headers as the receiver got them.
+    fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("webhook-id", self.id.parse().unwrap());
+        headers.insert("webhook-timestamp", self.timestamp.parse().unwrap());
+        headers.insert("webhook-signature", self.signature.parse().unwrap());
+        headers
+    }
+}
+
 #[derive(Clone)]
 struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
@@ -94,16 +105,7 @@ impl Receiver {
     /// Whether the reference library accepts each request's signature with `secret`.
     fn accepts(&self, secret: &str) -> Vec<bool> {
         let wh = standardwebhooks::Webhook::new(secret).unwrap();
-        self.got()
-            .iter()
-            .map(|r| {
-                let mut headers = HeaderMap::new();
-                headers.insert("webhook-id", r.id.parse().unwrap());
-                headers.insert("webhook-timestamp", r.timestamp.parse().unwrap());
-                headers.insert("webhook-signature", r.signature.parse().unwrap());
-                wh.verify(r.body.as_bytes(), &headers).is_ok()
-            })
-            .collect()
+        self.got().iter().map(|r| wh.verify(r.body.as_bytes(), &r.headers()).is_ok()).collect()
     }
 
     /// Checks each request's signature with the reference library and returns the bodies.
@@ -112,11 +114,7 @@ impl Receiver {
         self.got()
             .iter()
             .map(|r| {
-                let mut headers = HeaderMap::new();
-                headers.insert("webhook-id", r.id.parse().unwrap());
-                headers.insert("webhook-timestamp", r.timestamp.parse().unwrap());
-                headers.insert("webhook-signature", r.signature.parse().unwrap());
-                wh.verify(r.body.as_bytes(), &headers).unwrap_or_else(|e| panic!("{e:?}: {r:?}"));
+                wh.verify(r.body.as_bytes(), &r.headers()).unwrap_or_else(|e| panic!("{e:?}: {r:?}"));
                 serde_json::from_str(&r.body).unwrap()
             })
             .collect()
