@@ -231,8 +231,11 @@ async fn failures_back_off_then_dead_letters_are_replayed(h: Harness) {
     let first = uc::send_test(h.store.as_ref(), &Actor::cli(), "ops", h.now()).await.unwrap();
     let second = uc::send_test(h.store.as_ref(), &Actor::cli(), "ops", h.now()).await.unwrap();
 
-    // The first fails; the second waits behind it (in order), and nothing is tried before the backoff ends.
+    // The first fails; the second waits behind it (in order), and nothing is tried before the backoff ends, not
+    // even after a refused replay of a delivery that is not dead.
     assert_eq!(drain(&h, "w").await, 1);
+    assert_eq!(drain(&h, "w").await, 0);
+    assert!(uc::replay(h.store.as_ref(), &Actor::cli(), "ops", first, h.now()).await.is_err(), "pending, not dead");
     assert_eq!(drain(&h, "w").await, 0);
     h.advance(TimeDelta::seconds(9));
     assert_eq!(drain(&h, "w").await, 0, "10 s after the first failure");
@@ -294,6 +297,10 @@ async fn failures_back_off_then_dead_letters_are_replayed(h: Harness) {
     let d = log.iter().find(|d| d.event_seq == seq).unwrap();
     assert_eq!((d.status, d.response_code), (DeliveryStatus::Pending, None));
     assert!(d.error.as_deref().unwrap().contains("onnection refused"), "{:?}", d.error);
+    assert!(!d.error.as_deref().unwrap().contains("127.0.0.1"), "no URL in the log: {:?}", d.error);
+    // Removed with a delivery pending: it and its log go.
+    uc::remove(h.store.as_ref(), &Actor::cli(), "gone", h.now()).await.unwrap();
+    assert!(uc::deliveries(h.store.as_ref(), "gone", 10).await.is_err());
 }
 
 async fn two_workers_deliver_each_event_once(h: Harness) {
@@ -483,6 +490,8 @@ async fn the_api_and_the_cli_manage_integrations(h: Harness) {
 
     let (status, body) = call(&h, "POST", "/api/v1/integrations/soc/disable", &admin, None).await;
     assert_eq!((status, body["enabled"].as_bool()), (StatusCode::OK, Some(false)));
+    let (status, body) = call(&h, "POST", "/api/v1/integrations/soc/test", &admin, None).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("integration_disabled")), "{body}");
     let (status, _) = call(&h, "DELETE", "/api/v1/integrations/soc", &admin, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, body) = call(&h, "GET", "/api/v1/integrations/soc", &admin, None).await;

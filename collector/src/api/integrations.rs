@@ -38,10 +38,14 @@ impl From<IntegrationError> for AppError {
             IntegrationError::Name
             | IntegrationError::Url(_)
             | IntegrationError::Event(_)
-            | IntegrationError::Format(_) => AppError::bad_request("invalid_request", e.to_string()),
+            | IntegrationError::Format(_)
+            | IntegrationError::SyslogUrl(_) => AppError::bad_request("invalid_request", e.to_string()),
             IntegrationError::Exists(_) => AppError::Conflict { code: "integration_exists", message: e.to_string() },
             IntegrationError::NotFound(id) => AppError::NotFound(format!("integration {id}")),
             IntegrationError::NotDead { .. } => AppError::Conflict { code: "not_dead", message: e.to_string() },
+            IntegrationError::Disabled(_) => {
+                AppError::Conflict { code: "integration_disabled", message: e.to_string() }
+            }
             IntegrationError::Store(e) => e.into(),
             IntegrationError::Random(e) => AppError::internal(e),
         }

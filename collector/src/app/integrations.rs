@@ -199,6 +199,10 @@ pub async fn send_test(
     now: DateTime<Utc>,
 ) -> Result<i64, IntegrationError> {
     let i = found(store, id_or_name).await?;
+    // Queued for a disabled subscription it would go out, stale, whenever someone enables it.
+    if !i.enabled {
+        return Err(IntegrationError::Disabled(i.name));
+    }
     let data = json!({
         "version": integrations::BODY_VERSION,
         "integration": i.name,
@@ -319,7 +323,8 @@ impl Sender {
             .body(d.body.clone())
             .send()
             .await
-            .map_err(|e| describe(&e))?;
+            // Without the URL: many webhook URLs hold their own secret in the path or query.
+            .map_err(|e| describe(&e.without_url()))?;
         Ok(answer.status().as_u16())
     }
 }
@@ -349,7 +354,11 @@ async fn send_syslog(target: &integrations::syslog::Target, message: &str) -> Re
             stream.shutdown().await.map_err(|e| failed("closing", &e))?;
         }
         Transport::Tls => {
-            let config = syslog_tls_config(target.ca_file.as_deref())?;
+            // Reading the roots is file I/O: off the runtime's workers.
+            let ca_file = target.ca_file.clone();
+            let config = tokio::task::spawn_blocking(move || syslog_tls_config(ca_file.as_deref()))
+                .await
+                .map_err(|e| e.to_string())??;
             let name = rustls_pki_types::ServerName::try_from(target.host.clone()).map_err(|e| failed("naming", &e))?;
             let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| failed("connecting to", &e))?;
             let mut stream = tokio_rustls::TlsConnector::from(config)
@@ -471,7 +480,12 @@ pub async fn drain(
 /// The delivery worker of `serve`: frees what a previous process left claimed, then delivers every `POLL`.
 pub fn spawn(store: Arc<dyn Store>, clock: crate::Clock, sender: Sender) {
     tokio::spawn(async move {
-        let worker = tokens::new_id().unwrap_or_else(|_| format!("pid-{}", std::process::id()));
+        // Claims are told apart by this name, so it must differ between replicas (containers all run as PID 1).
+        let worker = tokens::new_id().unwrap_or_else(|_| {
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+            format!("pid-{}-{nanos}", std::process::id())
+        });
         match store.release_dead_integration_claims(&worker).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(integrations = n, "deliveries a previous process had claimed are free again"),

@@ -163,10 +163,16 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format) -
             let text = log_text(std::slice::from_ref(&record));
             emit(format, &record, &text)?;
             if record.status != DeliveryStatus::Delivered {
-                anyhow::bail!(
-                    "the test event was not delivered{}",
-                    record.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
-                );
+                match (record.attempts, record.error.as_deref()) {
+                    (0, _) => anyhow::bail!(
+                        "the test event {seq} is queued but not sent yet: earlier events of {name} wait for a retry \
+                         (see `integrations deliveries {name}`); it goes out after them"
+                    ),
+                    (_, error) => anyhow::bail!(
+                        "the test event was not delivered{}",
+                        error.map(|e| format!(": {e}")).unwrap_or_default()
+                    ),
+                }
             }
             Ok(())
         }

@@ -110,12 +110,16 @@ pub fn attempt_outcome(failed_before: i64, answer: Result<Option<u16>, String>, 
 pub enum IntegrationError {
     #[error("name must be 1 to 64 letters, digits, '.', '_' or '-'")]
     Name,
-    #[error("url must be an absolute http:// or https:// URL without credentials: {0}")]
+    #[error("a webhook's url is an absolute http:// or https:// URL without credentials: {0}")]
     Url(String),
     #[error("unknown event type {0:?}; known: {known}", known = EVENT_TYPES.join(", "))]
     Event(String),
     #[error("format: {0}")]
     Format(String),
+    #[error("syslog destination {0}")]
+    SyslogUrl(String),
+    #[error("{0} is disabled: enable it to send")]
+    Disabled(String),
     #[error("an integration named {0:?} exists")]
     Exists(String),
     #[error("no integration {0:?}")]
@@ -153,7 +157,7 @@ pub fn check(req: IntegrationRequest) -> Result<IntegrationRequest, IntegrationE
     let url = url::Url::parse(req.url.trim()).map_err(|e| IntegrationError::Url(e.to_string()))?;
     // Credentials in a URL end up in logs and listings; the signature (or TLS) is the receiver's proof.
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(IntegrationError::Url("remove the user and password; the signature authenticates".to_owned()));
+        return Err(IntegrationError::Url("remove the user and password from it".to_owned()));
     }
     match req.kind {
         IntegrationKind::Webhook => {

@@ -51,7 +51,7 @@ const FACILITIES: [(&str, u8); 14] = [
 
 /// A syslog destination URL checked: scheme, host, port (514, or 6514 for TLS), facility (default `local0`).
 pub fn target(url: &str) -> Result<Target, IntegrationError> {
-    let bad = |why: &str| IntegrationError::Url(format!("{url}: {why}"));
+    let bad = |why: &str| IntegrationError::SyslogUrl(format!("{url}: {why}"));
     let u = url::Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
     let transport = match u.scheme() {
         "udp" => Transport::Udp,
@@ -69,7 +69,7 @@ pub fn target(url: &str) -> Result<Target, IntegrationError> {
             "facility" => {
                 facility =
                     FACILITIES.iter().find(|(name, _)| *name == value).map(|(_, code)| *code).ok_or_else(|| {
-                        bad("facility is one of user, daemon, auth, authpriv, security, local0 … local7")
+                        bad("facility is one of user, daemon, auth, authpriv, security, audit, local0 … local7")
                     })?;
             }
             "ca" if transport == Transport::Tls => ca_file = Some(value.into_owned()),

@@ -154,7 +154,10 @@ fn requests_are_checked() {
     assert!(matches!(check(req("a", "https://u:p@a.example/", &[])), Err(IntegrationError::Url(_))));
     let syslog = |url: &str, format| IntegrationRequest { kind: IntegrationKind::Syslog, format, ..req("s", url, &[]) };
     assert!(check(syslog("tls://siem.example.com?facility=authpriv", PayloadFormat::Cef)).is_ok());
-    assert!(matches!(check(syslog("https://siem.example.com", PayloadFormat::Json)), Err(IntegrationError::Url(_))));
+    assert!(matches!(
+        check(syslog("https://siem.example.com", PayloadFormat::Json)),
+        Err(IntegrationError::SyslogUrl(_))
+    ));
     let cef_hook = IntegrationRequest { format: PayloadFormat::Cef, ..req("a", "https://a.example", &[]) };
     assert!(matches!(check(cef_hook), Err(IntegrationError::Format(_))));
     assert!(matches!(

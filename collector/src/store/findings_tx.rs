@@ -168,7 +168,7 @@ pub(super) fn priority_of(v: i64) -> u32 {
 }
 
 macro_rules! impl_findings_tx {
-    ($db:ty) => {
+    ($db:ty, $key_share:expr) => {
         pub(crate) mod findings_tx {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
@@ -466,9 +466,14 @@ macro_rules! impl_findings_tx {
                 async fn subscriptions(
                     &mut self,
                 ) -> Result<Vec<crate::model::integrations::Subscription>, StoreError> {
-                    let rows = sqlx::query("SELECT id, events, min_severity FROM integrations WHERE enabled")
-                        .fetch_all(&mut *self.0)
-                        .await?;
+                    // PostgreSQL: held until commit, so removing an integration waits for this transaction
+                    // instead of failing its delivery rows' foreign key. SQLite's one writer needs no lock.
+                    let rows = sqlx::query(concat!(
+                        "SELECT id, events, min_severity FROM integrations WHERE enabled",
+                        $key_share
+                    ))
+                    .fetch_all(&mut *self.0)
+                    .await?;
                     rows.iter()
                         .map(|r| {
                             let min: Option<String> = r.try_get("min_severity")?;

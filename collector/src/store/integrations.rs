@@ -163,10 +163,9 @@ macro_rules! impl_integration_store {
                 }
 
                 async fn delete_integration(&self, id: &str) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
-                    sqlx::query("DELETE FROM deliveries WHERE integration_id = $1").bind(id).execute(&mut *tx).await?;
-                    let done = sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(&mut *tx).await?;
-                    tx.commit().await?;
+                    // The deliveries go by `ON DELETE CASCADE`: the subscription's row is locked first, in the
+                    // order a delivery worker's `record_attempt` takes them, so the two cannot deadlock.
+                    let done = sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(&self.pool).await?;
                     Ok(done.rows_affected() > 0)
                 }
 
@@ -396,13 +395,16 @@ macro_rules! impl_integration_store {
                     .bind(event_seq)
                     .execute(&mut *tx)
                     .await?;
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
                     // Sent at the next turn, not after the wait of an earlier failure.
                     sqlx::query("UPDATE integrations SET retry_at = NULL WHERE id = $1")
                         .bind(integration_id)
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
-                    Ok(done.rows_affected() > 0)
+                    Ok(true)
                 }
             }
         };

@@ -29,5 +29,5 @@ impl PgStore {
 
 super::sql::impl_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::tx::impl_host_tx!(sqlx::Postgres);
-super::findings_tx::impl_findings_tx!(sqlx::Postgres);
+super::findings_tx::impl_findings_tx!(sqlx::Postgres, " FOR KEY SHARE");
 super::integrations::impl_integration_store!(PgStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED", false);
