@@ -41,6 +41,15 @@ pub fn system_clock() -> Clock {
     Arc::new(Utc::now)
 }
 
+/// This machine's host name (the TLS certificate's names, syslog's HOSTNAME); `None` when neither file names it.
+pub fn local_hostname() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
 /// The policy part of the settings that request handling needs.
 #[derive(Debug, Clone)]
 pub struct ServicePolicy {

@@ -15,9 +15,7 @@ pub const ENROLL_SECRET_PREFIX: &str = "mes_";
 pub struct RandomError(String);
 
 fn random_hex<const N: usize>() -> Result<String, RandomError> {
-    let mut bytes = [0u8; N];
-    rand::rngs::OsRng.try_fill_bytes(&mut bytes).map_err(|e| RandomError(e.to_string()))?;
-    Ok(hex::encode(bytes))
+    Ok(hex::encode(random_bytes::<N>()?))
 }
 
 /// Random bytes from the OS random source (signing secrets).

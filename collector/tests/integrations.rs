@@ -222,6 +222,8 @@ async fn findings_reach_a_signed_webhook_in_order(h: Harness) {
     h.stored(&token, &full(&weak(&machine))).await;
     assert_eq!(drain(&h, "w1").await, 0);
     assert_eq!(receiver.got().len(), 6);
+    let (_, log) = uc::deliveries(h.store.as_ref(), "soc", 50).await.unwrap();
+    assert_eq!(log.len(), 6, "nothing queued while disabled");
 }
 
 async fn failures_back_off_then_dead_letters_are_replayed(h: Harness) {

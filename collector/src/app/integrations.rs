@@ -124,7 +124,19 @@ pub async fn add(
     if !store.create_integration(&new).await? {
         return Err(IntegrationError::Exists(req.name));
     }
-    let integration = found(store, &new.id).await?;
+    let integration = Integration {
+        id: new.id,
+        name: new.name,
+        kind: new.kind,
+        url: new.url,
+        format: new.format,
+        events: new.events,
+        min_severity: new.min_severity,
+        enabled: true,
+        created_at: new.created_at,
+        created_by: new.created_by,
+        previous_secret_until: None,
+    };
     let event = AuditEvent::Integration {
         change: IntegrationChange::Created,
         id: integration.id.clone(),
@@ -163,11 +175,13 @@ pub async fn set_enabled(
     now: DateTime<Utc>,
 ) -> Result<Integration, IntegrationError> {
     let i = found(store, id_or_name).await?;
-    store.set_integration_enabled(&i.id, enabled).await?;
+    if !store.set_integration_enabled(&i.id, enabled).await? {
+        return Err(IntegrationError::NotFound(id_or_name.to_owned()));
+    }
     let change = if enabled { IntegrationChange::Enabled } else { IntegrationChange::Disabled };
     let event = AuditEvent::Integration { change, id: i.id.clone(), details: json!({ "name": i.name }) };
     audit::record(store, actor, now, event).await?;
-    found(store, &i.id).await
+    Ok(Integration { enabled, ..i })
 }
 
 /// A new signing secret (shown only now); the old one signs beside it for [`integrations::PREVIOUS_SECRET_GRACE`].
@@ -180,14 +194,16 @@ pub async fn rotate_secret(
     let i = found(store, id_or_name).await?;
     let secret = integrations::new_secret(tokens::random_bytes::<32>()?);
     let until = now + integrations::PREVIOUS_SECRET_GRACE;
-    store.rotate_integration_secret(&i.id, &secret, until).await?;
+    if !store.rotate_integration_secret(&i.id, &secret, until).await? {
+        return Err(IntegrationError::NotFound(id_or_name.to_owned()));
+    }
     let event = AuditEvent::Integration {
         change: IntegrationChange::SecretRotated,
         id: i.id.clone(),
         details: json!({ "name": i.name, "previous_secret_until": until }),
     };
     audit::record(store, actor, now, event).await?;
-    Ok((found(store, &i.id).await?, secret))
+    Ok((Integration { previous_secret_until: Some(until), ..i }, secret))
 }
 
 /// Queues an `integration.test` event for this subscription only, through the outbox like any other; returns its
@@ -210,7 +226,7 @@ pub async fn send_test(
         "actor": actor.name,
     });
     let body = integrations::body(integrations::TEST_EVENT, now, &data);
-    let id = message_id(&[&i.id, integrations::TEST_EVENT, &tokens::new_id()?]);
+    let id = format!("msg_{}", tokens::new_id()?);
     let event = NewEvent { id, event_type: integrations::TEST_EVENT.to_owned(), at: now, body };
     let seq = store.enqueue_event(&event, std::slice::from_ref(&i.id)).await?;
     let audit_event = AuditEvent::Integration {
@@ -269,11 +285,7 @@ impl Sender {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Muster-Collector/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "-".to_owned());
+        let hostname = crate::local_hostname().unwrap_or_else(|| "-".to_owned());
         Ok(Sender { client, hostname })
     }
 

@@ -83,11 +83,7 @@ fn describe(i: &Integration) -> String {
 fn log_text(list: &[DeliveryRecord]) -> String {
     let mut text = String::new();
     for d in list {
-        let answer = match (d.response_code, &d.error) {
-            (Some(code), _) => code.to_string(),
-            (None, Some(e)) => e.clone(),
-            (None, None) => "-".to_owned(),
-        };
+        let answer = d.answer().unwrap_or_else(|| "-".to_owned());
         text.push_str(&format!(
             "{}  {}  {}  {}  attempts {}  {}\n",
             d.event_seq,

@@ -270,14 +270,6 @@ fn describe_database(url: &Secret) -> String {
     format!("PostgreSQL {}", host.split('?').next().unwrap_or(host))
 }
 
-fn local_hostname() -> Option<String> {
-    ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-}
-
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings()?;
     crate::install_crypto_provider();
@@ -337,7 +329,7 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     let (tls_config, ca) = match &settings.tls {
         TlsMode::Managed => {
             let files = TlsFiles::new(&settings.data_dir);
-            let names = tls::server_names(settings.listen, local_hostname().as_deref());
+            let names = tls::server_names(settings.listen, crate::local_hostname().as_deref());
             let ca = tls::ensure_managed(&files, &names, Utc::now()).context("preparing the collector's CA")?;
             (Some(tls::server_config(&files.server_chain(), &files.server_key())?), Some(ca))
         }

@@ -48,7 +48,7 @@ pub fn finding_event_type(action: Action) -> String {
 
 /// Whether `sub` wants an event of `event_type` about something of `severity` (finding events have one).
 pub fn wants(sub: &Subscription, event_type: &str, severity: Option<Severity>) -> bool {
-    if !sub.events.iter().any(|e| e == event_type || e == "*") {
+    if !sub.events.iter().any(|e| e == event_type) {
         return false;
     }
     match (sub.min_severity, severity) {

@@ -180,6 +180,13 @@ pub struct Attempt {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
+impl DeliveryRecord {
+    /// The last attempt's answer as the log shows it: its HTTP status, or why there was none.
+    pub fn answer(&self) -> Option<String> {
+        self.response_code.map(|c| c.to_string()).or_else(|| self.error.clone())
+    }
+}
+
 /// A line of a subscription's delivery log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct DeliveryRecord {

@@ -479,8 +479,7 @@ macro_rules! impl_findings_tx {
                             let min: Option<String> = r.try_get("min_severity")?;
                             Ok(crate::model::integrations::Subscription {
                                 id: r.try_get("id")?,
-                                events: serde_json::from_str(&r.try_get::<String, _>("events")?)
-                                    .map_err(|e| StoreError::Corrupt(format!("integration events: {e}")))?,
+                                events: crate::store::integrations::events_of(&r.try_get::<String, _>("events")?)?,
                                 min_severity: min.as_deref().and_then(crate::model::Severity::parse),
                             })
                         })

@@ -76,18 +76,13 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
         "No integration yet.",
     ));
     for i in &list {
-        let (_, log) = uc::deliveries(state.store.as_ref(), &i.id, LOG_LINES).await.map_err(integration_error)?;
+        let log = state.store.list_deliveries(&i.id, LOG_LINES).await?;
         blocks.push(Block::Heading { text: format!("{}: deliveries", i.name), sub: None, badge: None });
         blocks.push(table(
             &format!("deliveries-{}", super::super::view::css_token(&i.name)),
             &["Event", "Type", "Happened", "Status", "Attempts", "Last attempt", "Answer"],
             log.iter()
                 .map(|d| {
-                    let answer = match (d.response_code, &d.error) {
-                        (Some(code), _) => code.to_string(),
-                        (None, Some(e)) => e.clone(),
-                        (None, None) => String::new(),
-                    };
                     vec![
                         Cell::mono(d.event_seq.to_string()),
                         Cell::text(&d.event_type),
@@ -95,7 +90,7 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
                         Cell::badge(Badge::status(d.status.as_str())),
                         Cell::text(d.attempts.to_string()),
                         Cell::text(when_opt(d.last_attempt_at)),
-                        Cell::text(answer),
+                        Cell::text(d.answer().unwrap_or_default()),
                     ]
                 })
                 .collect(),
