@@ -108,6 +108,9 @@ pub struct Settings {
     pub report_id_retention: Duration,
     /// How long audit rows and host history are kept (`app::retention`).
     pub retention: crate::app::retention::Retention,
+    /// The console's address as people reach it (`https://muster.example.com`), for links in chat messages; see
+    /// [`console_url`] for what is used without it.
+    pub public_url: Option<String>,
 }
 
 /// Values given on the command line (or by clap from `MUSTER_*` variables for the flags it knows).
@@ -153,6 +156,7 @@ struct FileConfig {
     report_id_retention: Option<String>,
     audit_retention: Option<String>,
     history_retention: Option<String>,
+    public_url: Option<String>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -257,7 +261,48 @@ impl Settings {
             retention.history = at_least_a_day("history_retention", d)?;
         }
 
-        Ok(Settings { data_dir, listen, database_url, tls, limits, enrolment, report_id_retention, retention })
+        let public_url = match env("MUSTER_PUBLIC_URL").or(file.public_url) {
+            Some(value) => Some(parse_value("public_url", &value, check_public_url)?),
+            None => None,
+        };
+
+        Ok(Settings {
+            data_dir,
+            listen,
+            database_url,
+            tls,
+            limits,
+            enrolment,
+            report_id_retention,
+            retention,
+            public_url,
+        })
+    }
+}
+
+/// An absolute http(s) address without credentials, query or fragment; links append paths to it.
+fn check_public_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("expected http:// or https:// and a host".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err("expected no user, password, query or fragment".to_owned());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// The console's address for links: the configured public URL, else the address `serve` listens on, with this
+/// machine's name in place of an unspecified address (0.0.0.0 is no place to follow a link to; the managed
+/// certificate names the machine).
+pub fn console_url(public_url: Option<&str>, listen: SocketAddr, tls: bool, hostname: Option<&str>) -> String {
+    if let Some(url) = public_url {
+        return url.to_owned();
+    }
+    let scheme = if tls { "https" } else { "http" };
+    match hostname {
+        Some(name) if listen.ip().is_unspecified() => format!("{scheme}://{name}:{}", listen.port()),
+        _ => format!("{scheme}://{listen}"),
     }
 }
 
@@ -317,6 +362,28 @@ mod tests {
         assert_eq!(d.retention, crate::app::retention::Retention::default());
         let err = Settings::resolve(Some("history_retention = \"0\"\n"), &no_env, &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("history_retention") && err.to_string().contains("at least 1d"), "{err}");
+    }
+
+    #[test]
+    fn public_url_is_checked_and_links_fall_back_to_the_listen_address() {
+        let env = |name: &str| (name == "MUSTER_PUBLIC_URL").then(|| "https://muster.example.com/".to_owned());
+        let s =
+            Settings::resolve(Some("public_url = \"https://file.example\"\n"), &env, &Overrides::default()).unwrap();
+        assert_eq!(s.public_url.as_deref(), Some("https://muster.example.com"), "the environment over the file");
+        let s = Settings::resolve(Some("public_url = \"https://m.example/muster/\"\n"), &no_env, &Overrides::default())
+            .unwrap();
+        assert_eq!(s.public_url.as_deref(), Some("https://m.example/muster"));
+        for bad in ["muster.example.com", "ftp://m.example", "https://u:p@m.example", "https://m.example/?a=1"] {
+            let file = format!("public_url = \"{bad}\"\n");
+            let err = Settings::resolve(Some(&file), &no_env, &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("public_url"), "{bad}: {err}");
+        }
+        let any: SocketAddr = "0.0.0.0:8443".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        assert_eq!(console_url(Some("https://m.example"), any, true, Some("box")), "https://m.example");
+        assert_eq!(console_url(None, any, true, Some("box")), "https://box:8443");
+        assert_eq!(console_url(None, local, false, Some("box")), "http://127.0.0.1:9000");
+        assert_eq!(console_url(None, any, true, None), "https://0.0.0.0:8443");
     }
 
     #[test]

@@ -13,8 +13,10 @@ use axum::routing::post;
 use chrono::TimeDelta;
 use muster_collector::app::audit::Actor;
 use muster_collector::app::integrations::{self as uc, Sender};
+use muster_collector::findings::actions::TransitionRequest;
 use muster_collector::integrations::{IntegrationRequest, MAX_ATTEMPTS};
 use muster_collector::model::Severity;
+use muster_collector::model::findings::{Action, FindingFilter};
 use muster_collector::model::integrations::{DeliveryStatus, IntegrationKind, PayloadFormat};
 use serde_json::Value;
 
@@ -31,6 +33,8 @@ both!(
     retention_forgets_delivered_events_and_keeps_the_rest,
     the_console_adds_tests_and_replays,
     findings_reach_a_real_rsyslog_over_udp_tcp_and_tls,
+    findings_reach_slack_and_teams_as_messages_their_own_libraries_accept,
+    a_hanging_receiver_delays_only_its_own_events,
 );
 
 /// What the receiver does with the next request.
@@ -121,6 +125,9 @@ impl Receiver {
     }
 }
 
+/// The console's address as chat messages link to it.
+const CONSOLE: &str = "https://muster.example.com";
+
 fn request(name: &str, url: &str, events: &[&str], min_severity: Option<Severity>) -> IntegrationRequest {
     IntegrationRequest {
         name: name.to_owned(),
@@ -133,7 +140,7 @@ fn request(name: &str, url: &str, events: &[&str], min_severity: Option<Severity
 }
 
 async fn drain(h: &Harness, worker: &str) -> usize {
-    let sender = Sender::new().unwrap();
+    let sender = Sender::new(Some(CONSOLE.to_owned())).unwrap();
     uc::drain(h.store.as_ref(), &sender, &h.state.clock, worker, None).await.unwrap()
 }
 
@@ -326,7 +333,7 @@ async fn two_workers_deliver_each_event_once(h: Harness) {
     let workers = ["replica-a", "replica-b"].map(|w| {
         let (store, clock) = (store.clone(), clock.clone());
         tokio::spawn(async move {
-            let sender = Sender::new().unwrap();
+            let sender = Sender::new(Some(CONSOLE.to_owned())).unwrap();
             let mut n = 0;
             for _ in 0..50 {
                 n += uc::run_batch(store.as_ref(), &sender, &clock, w, None).await.unwrap();
@@ -777,4 +784,124 @@ async fn findings_reach_a_real_rsyslog_over_udp_tcp_and_tls(h: Harness) {
         let (_, log) = uc::deliveries(h.store.as_ref(), name, 5).await.unwrap();
         assert_eq!((log[0].status, log[0].response_code), (DeliveryStatus::Delivered, None), "{name}");
     }
+}
+
+/// Runs one of the chat services' own validators (tests/peers/chat: Slack's `slack_sdk` for Python, Microsoft's
+/// `adaptivecards` for Node.js) over `messages`; its verdict and what it printed.
+async fn peer_check(validator: &str, messages: &[Value]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("messages.json");
+    std::fs::write(&file, serde_json::to_vec(messages).unwrap()).unwrap();
+    let peers = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/chat");
+    let (program, script) = match validator {
+        "slack" => ("python3", peers.join("check_slack.py")),
+        _ => ("node", peers.join("check_teams.js")),
+    };
+    let out = std::process::Command::new(program).arg(&script).arg(&file).output_off_runtime().await;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !text.contains("No module named 'slack_sdk'") && !text.contains("Cannot find module"),
+        "the chat validators are not installed (.ci/prepare.d/80-chat-peers.sh installs them): {text}"
+    );
+    (out.status.success(), text)
+}
+
+async fn findings_reach_slack_and_teams_as_messages_their_own_libraries_accept(h: Harness) {
+    let (slack_receiver, slack_url) = Receiver::start().await;
+    slack_receiver.set(Answer::Status(200));
+    let (teams_receiver, teams_url) = Receiver::start().await;
+    teams_receiver.set(Answer::Status(202));
+    let events = ["finding.opened", "finding.acknowledged", "finding.resolved"];
+    for (name, kind, url) in
+        [("chat", IntegrationKind::Slack, &slack_url), ("channel", IntegrationKind::Teams, &teams_url)]
+    {
+        let req = IntegrationRequest { kind, ..request(name, url, &events, Some(Severity::High)) };
+        uc::add(h.store.as_ref(), &Actor::cli(), req, h.now()).await.unwrap();
+    }
+    let (_, enrol_secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let (_, token) = h.enrolled(&enrol_secret, &machine).await;
+    h.stored(&token, &full(&weak(&machine))).await;
+    let page = h.store.list_findings(&FindingFilter { limit: 100, ..Default::default() }).await.unwrap();
+    let root = page.findings.iter().find(|f| f.rule_id == "ssh.permit_root_login").unwrap().id.clone();
+    uc::send_test(h.store.as_ref(), &Actor::cli(), "chat", h.now()).await.unwrap();
+    uc::send_test(h.store.as_ref(), &Actor::cli(), "channel", h.now()).await.unwrap();
+    // 3 opened (critical and high) and a test to each.
+    assert_eq!(drain(&h, "w1").await, 8);
+
+    for (receiver, validator) in [(&slack_receiver, "slack"), (&teams_receiver, "teams")] {
+        let got = receiver.got();
+        assert!(got.iter().all(|r| r.signature.is_empty() && r.id.is_empty()), "chat messages go unsigned");
+        let messages: Vec<Value> = got.iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+        assert_eq!(messages.len(), 4);
+        let (valid, text) = peer_check(validator, &messages).await;
+        assert!(valid, "{validator}: {text}");
+        let link = format!("{CONSOLE}/findings/{root}");
+        let linked = messages.iter().filter(|m| m.to_string().contains(&format!("\"{link}\""))).count();
+        assert_eq!(linked, 1, "{validator}: one message links to the finding");
+        // The validators do refuse what the services refuse (so their passing means something).
+        let mut broken = messages[0].clone();
+        match validator {
+            "slack" => broken["blocks"][0]["text"]["text"] = Value::from("x".repeat(151)),
+            _ => broken["attachments"][0]["content"]["body"][0]["weight"] = Value::from("Heaviest"),
+        }
+        let (valid, text) = peer_check(validator, &[broken]).await;
+        assert!(!valid && (text.contains("150") || text.contains("weight")), "{validator} accepted it: {text}");
+    }
+    let slack: Vec<Value> = slack_receiver.got().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    let texts: Vec<&str> = slack.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert!(texts.iter().filter(|t| t.starts_with("New finding: ")).count() == 3, "{texts:?}");
+    assert_eq!(texts[3], "Muster: A test from the Muster collector: this endpoint receives its events.");
+
+    // A change by a person reaches both, with who and why.
+    let request = TransitionRequest {
+        finding_id: root.clone(),
+        action: Action::Acknowledge,
+        actor: "alice".to_owned(),
+        source_ip: None,
+        at: h.now(),
+        comment: Some("patching tonight".to_owned()),
+        expires_at: None,
+    };
+    muster_collector::app::findings::act(h.store.as_ref(), request).await.unwrap();
+    assert_eq!(drain(&h, "w1").await, 2);
+    let last: Value = serde_json::from_str(&slack_receiver.got().last().unwrap().body).unwrap();
+    assert_eq!(last["blocks"][2]["elements"][0]["text"], "By alice: “patching tonight”");
+    let last: Value = serde_json::from_str(&teams_receiver.got().last().unwrap().body).unwrap();
+    let card = &last["attachments"][0]["content"];
+    assert_eq!(card["body"][0]["text"], "Finding acknowledged");
+    assert_eq!(card["body"][3]["text"], "By alice: “patching tonight”");
+    let (_, log) = uc::deliveries(h.store.as_ref(), "channel", 50).await.unwrap();
+    assert!(log.iter().all(|d| d.status == DeliveryStatus::Delivered && d.response_code == Some(202)));
+}
+
+async fn a_hanging_receiver_delays_only_its_own_events(h: Harness) {
+    let (stuck, stuck_url) = Receiver::start().await;
+    stuck.set(Answer::Hang);
+    let (ok, ok_url) = Receiver::start().await;
+    for (name, url) in [("stuck", &stuck_url), ("ok", &ok_url)] {
+        let req = request(name, url, &["finding.opened"], Some(Severity::High));
+        uc::add(h.store.as_ref(), &Actor::cli(), req, h.now()).await.unwrap();
+    }
+    // Its oldest event is the oldest waiting, so the stuck subscription is claimed, and would be sent, first.
+    uc::send_test(h.store.as_ref(), &Actor::cli(), "stuck", h.now()).await.unwrap();
+    let (_, enrol_secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let (_, token) = h.enrolled(&enrol_secret, &machine).await;
+    h.stored(&token, &full(&weak(&machine))).await;
+
+    let (store, clock) = (Arc::clone(&h.store), h.state.clock.clone());
+    let batch = tokio::spawn(async move {
+        let sender = Sender::new(None).unwrap();
+        uc::run_batch(store.as_ref(), &sender, &clock, "w1", None).await
+    });
+    // Well inside the 10-second request timeout the stuck receiver is holding its request to.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while ok.got().len() < 3 {
+        assert!(Instant::now() < deadline, "the other subscription waited: {} of 3 sent", ok.got().len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!batch.is_finished(), "the stuck request is still open");
+    assert_eq!(stuck.got().len(), 1, "the stuck subscription's later events wait behind its first");
+    batch.abort();
 }

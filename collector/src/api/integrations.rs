@@ -58,7 +58,8 @@ pub struct NewIntegrationRequest {
     pub name: String,
     #[serde(default = "webhook")]
     pub kind: IntegrationKind,
-    /// Webhook: where events are POSTed (http:// or https://). Syslog: `udp://`, `tcp://` or `tls://HOST[:PORT]`,
+    /// Webhook, `slack` (an incoming webhook's URL), `teams` (a workflow's "When a Teams webhook request is
+    /// received" URL): where events are POSTed (http:// or https://). Syslog: `udp://`, `tcp://` or `tls://HOST[:PORT]`,
     /// with `?facility=local0…local7|auth|authpriv|security|user|daemon` and, for TLS, `&ca=/path/to/ca.pem`.
     pub url: String,
     /// `json` (default), or `cef` for syslog.
@@ -79,7 +80,7 @@ fn webhook() -> IntegrationKind {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedIntegration {
     pub integration: Integration,
-    /// The Standard Webhooks signing secret (`whsec_…`), shown only now.
+    /// The Standard Webhooks signing secret (`whsec_…`), shown only now; only `webhook` deliveries are signed.
     pub secret: String,
 }
 

@@ -275,10 +275,13 @@ pub async fn replay(
 pub struct Sender {
     client: reqwest::Client,
     hostname: String,
+    /// The console as people reach it, for chat messages' links (`config::console_url`).
+    console: Option<String>,
 }
 
 impl Sender {
-    pub fn new() -> Result<Sender, reqwest::Error> {
+    /// `console`: the console's address for links in chat messages; without it they carry none.
+    pub fn new(console: Option<String>) -> Result<Sender, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
@@ -286,7 +289,7 @@ impl Sender {
             .user_agent(concat!("Muster-Collector/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let hostname = crate::local_hostname().unwrap_or_else(|| "-".to_owned());
-        Ok(Sender { client, hostname })
+        Ok(Sender { client, hostname, console })
     }
 
     /// Sends one event its subscription's way: the answer's HTTP status, `None` when a syslog receiver took it, or
@@ -299,6 +302,24 @@ impl Sender {
     ) -> Result<Option<u16>, String> {
         match claim.kind {
             IntegrationKind::Webhook => self.post(claim, d, now).await.map(Some),
+            IntegrationKind::Slack | IntegrationKind::Teams => {
+                let render = if claim.kind == IntegrationKind::Slack {
+                    integrations::chat::slack
+                } else {
+                    integrations::chat::teams
+                };
+                let message = render(&d.body, self.console.as_deref())?;
+                let answer = self
+                    .client
+                    .post(&claim.url)
+                    .header("content-type", "application/json")
+                    .body(message)
+                    .send()
+                    .await
+                    // Without the URL: a chat webhook's URL is its credential.
+                    .map_err(|e| describe(&e.without_url()))?;
+                Ok(Some(answer.status().as_u16()))
+            }
             IntegrationKind::Syslog => {
                 let target = integrations::syslog::target(&claim.url).map_err(|e| e.to_string())?;
                 let message = integrations::syslog::message(
@@ -421,7 +442,8 @@ fn describe(e: &reqwest::Error) -> String {
     text.chars().take(500).collect()
 }
 
-/// Claims subscriptions with pending deliveries (only `only`'s when given) and sends them, oldest first; a
+/// Claims subscriptions with pending deliveries (only `only`'s when given) and sends them, each subscription's
+/// oldest first and the subscriptions side by side, so a slow or dead receiver delays only its own events; a
 /// failure holds the rest of that subscription back until its retry. Returns the deliveries attempted.
 pub async fn run_batch(
     store: &dyn Store,
@@ -432,42 +454,56 @@ pub async fn run_batch(
 ) -> Result<usize, StoreError> {
     let now = clock();
     let claims = store.claim_integrations(worker, now, now + LEASE, CLAIM_BATCH, only).await?;
+    let turns = futures_util::future::join_all(claims.iter().map(|claim| turn(store, sender, clock, claim))).await;
     let mut attempted = 0;
-    for claim in &claims {
-        for d in store.pending_deliveries(&claim.id, TURN).await? {
-            let now = clock();
-            if !store.renew_integration_claim(claim, now + LEASE).await? {
-                tracing::warn!(integration = %claim.name, "the claim ran out; left to the worker that holds it");
-                break;
-            }
-            let answer = sender.deliver(claim, &d, now).await;
-            let attempt = integrations::attempt_outcome(d.attempts, answer, clock());
-            attempted += 1;
-            let outcome = match attempt.status {
-                DeliveryStatus::Delivered => "delivered",
-                DeliveryStatus::Pending => "failed",
-                DeliveryStatus::Dead => "dead",
-            };
-            crate::metrics::count_delivery(claim.kind.as_str(), outcome);
-            match attempt.status {
-                DeliveryStatus::Delivered => {}
-                DeliveryStatus::Pending => tracing::warn!(integration = %claim.name, event = %d.event_id,
-                    code = ?attempt.response_code, error = ?attempt.error, retry_at = ?attempt.retry_at,
-                    "delivery failed; retrying later"),
-                DeliveryStatus::Dead => tracing::warn!(integration = %claim.name, event = %d.event_id,
-                    code = ?attempt.response_code, error = ?attempt.error,
-                    "delivery failed too often; kept as a dead letter to replay"),
-            }
-            if !store.record_attempt(claim, d.event_seq, &attempt).await? {
-                tracing::warn!(integration = %claim.name, "the claim ran out during delivery; left to the next");
-                break;
-            }
-            if attempt.status == DeliveryStatus::Pending {
-                break;
-            }
-        }
-        store.release_integration(claim).await?;
+    for t in turns {
+        attempted += t?;
     }
+    Ok(attempted)
+}
+
+/// One subscription's turn: up to `TURN` of its pending deliveries in order, stopping at a failure; then its
+/// claim is released. Returns the deliveries attempted.
+async fn turn(
+    store: &dyn Store,
+    sender: &Sender,
+    clock: &crate::Clock,
+    claim: &ClaimedIntegration,
+) -> Result<usize, StoreError> {
+    let mut attempted = 0;
+    for d in store.pending_deliveries(&claim.id, TURN).await? {
+        let now = clock();
+        if !store.renew_integration_claim(claim, now + LEASE).await? {
+            tracing::warn!(integration = %claim.name, "the claim ran out; left to the worker that holds it");
+            break;
+        }
+        let answer = sender.deliver(claim, &d, now).await;
+        let attempt = integrations::attempt_outcome(d.attempts, answer, clock());
+        attempted += 1;
+        let outcome = match attempt.status {
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Pending => "failed",
+            DeliveryStatus::Dead => "dead",
+        };
+        crate::metrics::count_delivery(claim.kind.as_str(), outcome);
+        match attempt.status {
+            DeliveryStatus::Delivered => {}
+            DeliveryStatus::Pending => tracing::warn!(integration = %claim.name, event = %d.event_id,
+                code = ?attempt.response_code, error = ?attempt.error, retry_at = ?attempt.retry_at,
+                "delivery failed; retrying later"),
+            DeliveryStatus::Dead => tracing::warn!(integration = %claim.name, event = %d.event_id,
+                code = ?attempt.response_code, error = ?attempt.error,
+                "delivery failed too often; kept as a dead letter to replay"),
+        }
+        if !store.record_attempt(claim, d.event_seq, &attempt).await? {
+            tracing::warn!(integration = %claim.name, "the claim ran out during delivery; left to the next");
+            break;
+        }
+        if attempt.status == DeliveryStatus::Pending {
+            break;
+        }
+    }
+    store.release_integration(claim).await?;
     Ok(attempted)
 }
 

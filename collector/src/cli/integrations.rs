@@ -20,8 +20,9 @@ pub enum IntegrationsCommand {
     Add {
         #[arg(long, value_enum, default_value_t = IntegrationKind::Webhook)]
         kind: IntegrationKind,
-        /// Webhook: where events are POSTed (http:// or https://). Syslog: udp://, tcp:// or tls://HOST[:PORT]
-        /// [?facility=local0…local7|auth|authpriv|security][&ca=/path/to/ca.pem for tls].
+        /// Webhook, slack (an incoming webhook's URL), teams (a workflow's "When a Teams webhook request is
+        /// received" URL): where events are POSTed (http:// or https://). Syslog: udp://, tcp:// or
+        /// tls://HOST[:PORT][?facility=local0…local7|auth|authpriv|security][&ca=/path/to/ca.pem for tls].
         #[arg(long)]
         url: String,
         /// The text of each event: json (the webhook body), or cef for syslog. (`--format` is the output's.)
@@ -109,7 +110,8 @@ struct Added<'a> {
     secret: &'a str,
 }
 
-pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format) -> anyhow::Result<()> {
+/// `console`: the console's address for the links of chat messages sent from here (`integrations test`).
+pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format, console: &str) -> anyhow::Result<()> {
     let now = Utc::now();
     let actor = Actor::cli();
     match cmd {
@@ -124,6 +126,11 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format) -
                 min_severity: *min_severity,
             };
             let (i, secret) = uc::add(store, &actor, request, now).await?;
+            if !i.kind.signed() {
+                // Chat services take messages unsigned; the secret only matters if it becomes a webhook.
+                eprintln!("integration {} added; send it a test with `integrations test {}`", i.name, i.name);
+                return emit(format, &Added { integration: &i, secret: &secret }, &describe(&i));
+            }
             eprintln!("integration {} added; its signing secret, shown only now (receivers verify with it):", i.name);
             emit(format, &Added { integration: &i, secret: &secret }, &format!("{secret}\n"))
         }
@@ -139,7 +146,7 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format) -
             let seq = uc::send_test(store, &actor, name, now).await?;
             let i = uc::found(store, name).await?;
             // Delivered here, so the answer is printed; a running `serve` may take it first, so wait for it.
-            let sender = uc::Sender::new()?;
+            let sender = uc::Sender::new(Some(console.to_owned()))?;
             let clock = crate::system_clock();
             let worker = format!("cli-{}", crate::tokens::new_id()?);
             uc::drain(store, &sender, &clock, &worker, Some(&i.id)).await?;

@@ -286,7 +286,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token(cmd, open().await?.as_ref(), cli.format).await,
         Command::Enrolment(cmd) => enrolment(cmd, open().await?.as_ref(), cli.format).await,
         Command::User(cmd) => crate::cli::users::run(cmd, open().await?.as_ref(), cli.format).await,
-        Command::Integrations(cmd) => crate::cli::integrations::run(cmd, open().await?.as_ref(), cli.format).await,
+        Command::Integrations(cmd) => {
+            // What `serve` links to with its default settings; a test message sent from here shows the same.
+            let console = crate::config::console_url(
+                settings.public_url.as_deref(),
+                settings.listen,
+                !matches!(settings.tls, TlsMode::InsecureHttp),
+                crate::local_hostname().as_deref(),
+            );
+            crate::cli::integrations::run(cmd, open().await?.as_ref(), cli.format, &console).await
+        }
         Command::Prune { vacuum } => prune(open().await?.as_ref(), &settings.retention, *vacuum, cli.format).await,
         Command::Disposal(cmd) => crate::cli::disposal::run_disposal(cmd, open().await?.as_ref(), cli.format).await,
         Command::Certificate(cmd) => {
@@ -390,7 +399,15 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     crate::app::evaluation::spawn(state.clone(), args.schedule.evaluation_interval);
     crate::app::retention::spawn(state.clone(), settings.retention);
     crate::app::queue::spawn(state.clone(), args.schedule.evaluation_workers);
-    let sender = crate::app::integrations::Sender::new().context("preparing the integrations' HTTP client")?;
+    let console = crate::config::console_url(
+        settings.public_url.as_deref(),
+        listen,
+        tls_config.is_some(),
+        crate::local_hostname().as_deref(),
+    );
+    tracing::info!(%console, "links in chat messages lead to the console here (set MUSTER_PUBLIC_URL to change)");
+    let sender =
+        crate::app::integrations::Sender::new(Some(console)).context("preparing the integrations' HTTP client")?;
     crate::app::integrations::spawn(Arc::clone(&store), state.clock.clone(), sender);
     if !args.schedule.advisory_sources.is_empty() {
         use crate::app::advisory_update::{self, Fetcher, Source};

@@ -12,6 +12,7 @@ use crate::model::Severity;
 use crate::model::findings::{Action, Status};
 use crate::model::integrations::{Attempt, DeliveryStatus, FindingBrief, IntegrationKind, PayloadFormat, Subscription};
 
+pub mod chat;
 pub mod syslog;
 
 /// The version of the bodies' `data`; a change that could break a receiver gets a new one.
@@ -110,7 +111,7 @@ pub fn attempt_outcome(failed_before: i64, answer: Result<Option<u16>, String>, 
 pub enum IntegrationError {
     #[error("name must be 1 to 64 letters, digits, '.', '_' or '-'")]
     Name,
-    #[error("a webhook's url is an absolute http:// or https:// URL without credentials: {0}")]
+    #[error("the url is an absolute http:// or https:// URL without credentials: {0}")]
     Url(String),
     #[error("unknown event type {0:?}; known: {known}", known = EVENT_TYPES.join(", "))]
     Event(String),
@@ -160,12 +161,12 @@ pub fn check(req: IntegrationRequest) -> Result<IntegrationRequest, IntegrationE
         return Err(IntegrationError::Url("remove the user and password from it".to_owned()));
     }
     match req.kind {
-        IntegrationKind::Webhook => {
+        IntegrationKind::Webhook | IntegrationKind::Slack | IntegrationKind::Teams => {
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
                 return Err(IntegrationError::Url(format!("{url} is not http(s)")));
             }
             if req.format != PayloadFormat::Json {
-                return Err(IntegrationError::Format("a webhook's body is JSON".to_owned()));
+                return Err(IntegrationError::Format(format!("a {} body is JSON", req.kind.as_str())));
             }
         }
         IntegrationKind::Syslog => {

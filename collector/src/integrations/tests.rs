@@ -160,6 +160,12 @@ fn requests_are_checked() {
     ));
     let cef_hook = IntegrationRequest { format: PayloadFormat::Cef, ..req("a", "https://a.example", &[]) };
     assert!(matches!(check(cef_hook), Err(IntegrationError::Format(_))));
+    let chat = |kind, url: &str| IntegrationRequest { kind, ..req("c", url, &[]) };
+    assert!(check(chat(IntegrationKind::Slack, "https://hooks.slack.com/services/T0/B0/x")).is_ok());
+    assert!(matches!(check(chat(IntegrationKind::Teams, "udp://siem.example")), Err(IntegrationError::Url(_))));
+    let cef_chat =
+        IntegrationRequest { format: PayloadFormat::Cef, ..chat(IntegrationKind::Teams, "https://a.example") };
+    assert!(matches!(check(cef_chat), Err(IntegrationError::Format(_))));
     assert!(matches!(
         check(req("a", "https://a.example", &["finding.opened", "host.exploded"])),
         Err(IntegrationError::Event(e)) if e == "host.exploded"
@@ -197,4 +203,107 @@ fn answers_deliver_retry_or_give_up() {
     assert_eq!((sent.status, sent.response_code), (DeliveryStatus::Delivered, None));
     let last = attempt_outcome(MAX_ATTEMPTS - 1, Ok(Some(503)), now);
     assert_eq!((last.status, last.retry_at), (DeliveryStatus::Dead, None));
+}
+
+fn brief(kind: &str, subject: &str, title: &str, severity: Severity) -> FindingBrief {
+    FindingBrief {
+        hostname: "web-01".to_owned(),
+        kind: kind.to_owned(),
+        subject: subject.to_owned(),
+        title: title.to_owned(),
+        severity,
+        due_at: at(),
+    }
+}
+
+#[test]
+fn chat_messages_link_to_the_finding_and_say_what_changed() {
+    let body = finding_body(
+        "finding.acknowledged",
+        at(),
+        "f1",
+        "h1",
+        "CVE-2024-6387",
+        &brief("vulnerability", "openssh-server", "regreSSHion <remote> & root", Severity::Critical),
+        Some(Status::Open),
+        Status::Acknowledged,
+        "alice",
+        Some("patch window Friday"),
+    );
+    let slack: serde_json::Value =
+        serde_json::from_str(&chat::slack(&body, Some("https://muster.example.com/")).unwrap()).unwrap();
+    assert_eq!(slack["text"], "Finding acknowledged: regreSSHion <remote> & root on web-01 (critical)");
+    let blocks = slack["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["text"]["text"], "🔴 Finding acknowledged");
+    // mrkdwn's reserved characters are escaped; the title links to the finding.
+    assert_eq!(
+        blocks[1]["text"]["text"],
+        "*<https://muster.example.com/findings/f1|regreSSHion &lt;remote&gt; &amp; root>*"
+    );
+    let fields: Vec<&str> =
+        blocks[1]["fields"].as_array().unwrap().iter().map(|f| f["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        fields,
+        [
+            "*Host*\nweb-01",
+            "*Severity*\nCritical",
+            "*Status*\nopen → acknowledged",
+            "*Advisory*\nCVE-2024-6387",
+            "*Package*\nopenssh-server",
+            "*Due*\n2026-12-04"
+        ]
+    );
+    assert_eq!(blocks[2]["elements"][0]["text"], "By alice: “patch window Friday”");
+    assert_eq!(blocks[3]["elements"][0]["url"], "https://muster.example.com/findings/f1");
+
+    let teams: serde_json::Value =
+        serde_json::from_str(&chat::teams(&body, Some("https://muster.example.com")).unwrap()).unwrap();
+    assert_eq!(teams["type"], "message");
+    let attachment = &teams["attachments"][0];
+    assert_eq!(attachment["contentType"], "application/vnd.microsoft.card.adaptive");
+    let card = &attachment["content"];
+    assert_eq!(card["body"][0]["text"], "Finding acknowledged");
+    assert_eq!(card["body"][0]["color"], "Attention");
+    assert_eq!(card["body"][1]["text"], "regreSSHion <remote> & root");
+    assert_eq!(card["body"][2]["facts"][2], serde_json::json!({ "title": "Status", "value": "open → acknowledged" }));
+    assert_eq!(card["actions"][0]["url"], "https://muster.example.com/findings/f1");
+}
+
+#[test]
+fn chat_messages_fit_the_services_limits_and_go_without_a_link_when_there_is_no_console() {
+    let long = "x".repeat(5000);
+    let body = finding_body(
+        "finding.resolved",
+        at(),
+        "f2",
+        "h1",
+        "ssh.permit_root_login",
+        &brief("rule", "", &long, Severity::Low),
+        Some(Status::Open),
+        Status::Resolved,
+        "evaluator",
+        None,
+    );
+    let slack: serde_json::Value = serde_json::from_str(&chat::slack(&body, None).unwrap()).unwrap();
+    let blocks = slack["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["text"]["text"], "✅ Finding resolved");
+    let title = blocks[1]["text"]["text"].as_str().unwrap();
+    assert!(title.chars().count() <= 3000 && title.ends_with("…*"), "{title}");
+    assert!(slack["text"].as_str().unwrap().chars().count() <= 3000);
+    assert!(blocks.iter().all(|b| b["type"] != "actions"), "no console, no button");
+    let teams: serde_json::Value = serde_json::from_str(&chat::teams(&body, None).unwrap()).unwrap();
+    assert_eq!(teams["attachments"][0]["content"]["actions"], serde_json::json!([]));
+    assert_eq!(teams["attachments"][0]["content"]["body"][0]["color"], "Good");
+
+    let test = body_of_test();
+    let slack: serde_json::Value =
+        serde_json::from_str(&chat::slack(&test, Some("https://m.example")).unwrap()).unwrap();
+    assert_eq!(slack["blocks"][0]["text"]["text"], "Test message");
+    assert_eq!(slack["blocks"][3]["elements"][0]["url"], "https://m.example/admin/integrations");
+    assert!(chat::slack("not json", None).unwrap_err().contains("not readable"));
+}
+
+fn body_of_test() -> String {
+    let data = serde_json::json!({ "version": 1, "integration": "team-chat", "message": "hello", "actor": "cli" });
+    body(TEST_EVENT, at(), &data)
 }

@@ -16,6 +16,11 @@ pub enum IntegrationKind {
     Webhook,
     /// A SIEM's syslog receiver: RFC 5424 over UDP, TCP or TLS (RFC 5425).
     Syslog,
+    /// A Slack incoming webhook: each event one Block Kit message.
+    Slack,
+    /// A Microsoft Teams workflow webhook ("when a Teams webhook request is received"): each event one Adaptive
+    /// Card.
+    Teams,
 }
 
 impl IntegrationKind {
@@ -23,11 +28,22 @@ impl IntegrationKind {
         match self {
             IntegrationKind::Webhook => "webhook",
             IntegrationKind::Syslog => "syslog",
+            IntegrationKind::Slack => "slack",
+            IntegrationKind::Teams => "teams",
         }
     }
 
+    pub const ALL: [IntegrationKind; 4] =
+        [IntegrationKind::Webhook, IntegrationKind::Syslog, IntegrationKind::Slack, IntegrationKind::Teams];
+
     pub fn parse(s: &str) -> Option<IntegrationKind> {
-        [IntegrationKind::Webhook, IntegrationKind::Syslog].into_iter().find(|k| k.as_str() == s)
+        IntegrationKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether deliveries carry a Standard Webhooks signature (chat services take the message as it is: their URL
+    /// is their secret).
+    pub fn signed(self) -> bool {
+        self == IntegrationKind::Webhook
     }
 }
 

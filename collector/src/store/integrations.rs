@@ -222,7 +222,13 @@ macro_rules! impl_integration_store {
                     if let Some(only) = only {
                         qb.push(" AND i.id = ").push_bind(only.to_owned());
                     }
-                    qb.push(" ORDER BY i.id LIMIT ").push_bind(limit).push($skip_locked).push(")");
+                    // The subscription whose oldest waiting event is oldest first: with more busy subscriptions
+                    // than a claim takes, none waits behind the others for ever.
+                    qb.push(
+                        " ORDER BY (SELECT MIN(d.event_seq) FROM deliveries d WHERE d.integration_id = i.id \
+                         AND d.status = 'pending'), i.id LIMIT ",
+                    );
+                    qb.push_bind(limit).push($skip_locked).push(")");
                     qb.push(
                         " RETURNING id, name, kind, url, format, secret, previous_secret, previous_until, \
                          claimed_by, claimed_until",

@@ -23,8 +23,9 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
     let mut blocks = vec![Block::Heading {
         text: "Integrations".into(),
         sub: Some(
-            "Finding changes POSTed to your endpoints, signed per the Standard Webhooks specification, or sent to a \
-             SIEM over syslog; see deploy/README.md for the body and how to verify it."
+            "Finding changes POSTed to your endpoints, signed per the Standard Webhooks specification, posted to a \
+             Slack or Teams channel, or sent to a SIEM over syslog; see deploy/README.md for the body and how to \
+             verify it."
                 .into(),
         ),
         badge: None,
@@ -34,14 +35,21 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
         viewer,
         "add-integration",
         "/admin/integrations",
-        "Add a webhook",
+        "Add an integration",
         vec![
             Field::hidden("op", "add"),
             Field::text("name", "Name", None, "soc").required(),
-            Field::select("kind", "Kind", "webhook", &[("webhook", "webhook"), ("syslog", "syslog")], None),
+            Field::select(
+                "kind",
+                "Kind",
+                "webhook",
+                &[("webhook", "webhook"), ("slack", "Slack"), ("teams", "Microsoft Teams"), ("syslog", "syslog")],
+                None,
+            ),
             Field::text(
                 "url",
-                "URL (https://…; syslog: udp://, tcp:// or tls://host:port)",
+                "URL (https://…: the webhook, Slack incoming webhook or Teams workflow URL; syslog: udp://, tcp:// or \
+                 tls://host:port)",
                 None,
                 "https://soar.example.com/hooks/muster",
             )
@@ -191,7 +199,10 @@ pub async fn integrations_post(
                 "" => None,
                 s => Some(Severity::parse(s).ok_or_else(|| bad(format!("unknown severity {s:?}")))?),
             };
-            let kind = IntegrationKind::parse(f.kind.trim()).unwrap_or(IntegrationKind::Webhook);
+            let kind = match f.kind.trim() {
+                "" => IntegrationKind::Webhook,
+                k => IntegrationKind::parse(k).ok_or_else(|| bad(format!("unknown kind {k:?}")))?,
+            };
             let format = PayloadFormat::parse(f.format.trim()).unwrap_or_default();
             let request = IntegrationRequest {
                 name: f.name.trim().to_owned(),
@@ -202,7 +213,11 @@ pub async fn integrations_post(
                 min_severity,
             };
             let (i, secret) = uc::add(store, &actor, request, now).await.map_err(integration_error)?;
-            secret_block(format!("Integration {} added; send it a test below.", i.name), secret)
+            if i.kind.signed() {
+                secret_block(format!("Integration {} added; send it a test below.", i.name), secret)
+            } else {
+                vec![Block::Notice { kind: "ok", text: format!("Integration {} added; send it a test below.", i.name) }]
+            }
         }
         "test" => {
             let seq = uc::send_test(store, &actor, &f.id, now).await.map_err(integration_error)?;

@@ -1,0 +1,230 @@
+//! Chat messages made from an outbox event: a Slack Block Kit message and a Microsoft Teams Adaptive Card, each
+//! with a link back to the finding in the console. Rendered at delivery from the stored versioned body, so the
+//! outbox keeps one document per event whatever the destinations, and a corrected console address applies to
+//! what is still queued.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::TEST_EVENT;
+
+/// The fields of a stored body a message shows; absent ones (a test event has no finding) are empty.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Data {
+    hostname: String,
+    kind: String,
+    rule_id: String,
+    subject: String,
+    title: String,
+    severity: String,
+    from_status: Option<String>,
+    status: String,
+    due_at: String,
+    actor: String,
+    comment: Option<String>,
+    path: String,
+    integration: String,
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Stored {
+    #[serde(rename = "type")]
+    event_type: String,
+    data: Data,
+}
+
+/// What both services show, worked out once.
+struct Message {
+    /// "New finding", "Finding resolved", …
+    headline: &'static str,
+    title: String,
+    /// The notification's one line (Slack's `text`, shown where blocks are not).
+    summary: String,
+    facts: Vec<(&'static str, String)>,
+    /// Who, and their comment.
+    by: Option<String>,
+    link: Option<String>,
+    /// How urgent it reads: `critical`/`high` as danger, `medium` as warning, a resolution as good.
+    tone: Tone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tone {
+    Danger,
+    Warning,
+    Good,
+    Plain,
+}
+
+fn headline(event_type: &str) -> &'static str {
+    match event_type {
+        "finding.opened" => "New finding",
+        "finding.acknowledged" => "Finding acknowledged",
+        "finding.risk_accepted" => "Risk accepted",
+        "finding.reopened" => "Finding reopened",
+        "finding.resolved" => "Finding resolved",
+        "finding.recurred" => "Finding recurred",
+        "finding.risk_acceptance_expired" => "Risk acceptance expired",
+        TEST_EVENT => "Test message",
+        _ => "Muster event",
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// `body` (an outbox event's stored document) as the message both services render; `console` is the console's
+/// address as people reach it, for the link.
+fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
+    let stored: Stored = serde_json::from_str(body).map_err(|e| format!("the stored event is not readable: {e}"))?;
+    let d = stored.data;
+    let headline = headline(&stored.event_type);
+    if stored.event_type == TEST_EVENT {
+        return Ok(Message {
+            headline,
+            title: d.message.clone(),
+            summary: format!("Muster: {}", d.message),
+            facts: vec![("Integration", d.integration)],
+            by: (!d.actor.is_empty()).then(|| format!("Sent by {}", d.actor)),
+            link: console.map(|c| format!("{}/admin/integrations", c.trim_end_matches('/'))),
+            tone: Tone::Plain,
+        });
+    }
+    let tone = match (stored.event_type.as_str(), d.severity.as_str()) {
+        ("finding.resolved", _) => Tone::Good,
+        (_, "critical" | "high") => Tone::Danger,
+        (_, "medium") => Tone::Warning,
+        _ => Tone::Plain,
+    };
+    let status = match &d.from_status {
+        Some(from) => format!("{} → {}", from.replace('_', " "), d.status.replace('_', " ")),
+        None => d.status.replace('_', " "),
+    };
+    let mut facts = vec![("Host", d.hostname.clone()), ("Severity", capitalised(&d.severity)), ("Status", status)];
+    if d.kind == "vulnerability" {
+        facts.push(("Advisory", d.rule_id.clone()));
+        if !d.subject.is_empty() {
+            facts.push(("Package", d.subject.clone()));
+        }
+    } else {
+        facts.push(("Rule", d.rule_id.clone()));
+        if !d.subject.is_empty() {
+            facts.push(("Subject", d.subject.clone()));
+        }
+    }
+    // The day is what a person plans by; the stored body keeps the exact time.
+    if let Some(day) = d.due_at.get(..10) {
+        facts.push(("Due", day.to_owned()));
+    }
+    let by = match (d.actor.as_str(), d.comment.as_deref().filter(|c| !c.trim().is_empty())) {
+        ("", None) => None,
+        (actor, None) => Some(format!("By {actor}")),
+        (actor, Some(comment)) => Some(format!("By {actor}: “{}”", comment.trim())),
+    };
+    Ok(Message {
+        headline,
+        summary: format!("{headline}: {} on {} ({})", d.title, d.hostname, d.severity),
+        title: d.title,
+        facts,
+        by,
+        link: console.filter(|_| !d.path.is_empty()).map(|c| format!("{}{}", c.trim_end_matches('/'), d.path)),
+        tone,
+    })
+}
+
+/// At most `max` characters, an ellipsis marking a cut (the services refuse longer texts outright).
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Slack's `mrkdwn` reserves these three; everything else shows as written.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A Slack incoming webhook's body: `text` for notifications and clients without blocks, and Block Kit blocks
+/// (header, the title linked to the console with up to ten fields, who did it, a button), inside Slack's limits.
+pub fn slack(body: &str, console: Option<&str>) -> Result<String, String> {
+    let m = message(body, console)?;
+    let marker = match m.tone {
+        Tone::Danger => "🔴 ",
+        Tone::Warning => "🟠 ",
+        Tone::Good => "✅ ",
+        Tone::Plain => "",
+    };
+    let title = slack_escape(&clip(&m.title, 2900));
+    let title = match &m.link {
+        Some(link) => format!("*<{link}|{title}>*"),
+        None => format!("*{title}*"),
+    };
+    let fields: Vec<Value> = m
+        .facts
+        .iter()
+        .take(10)
+        .map(|(name, value)| json!({ "type": "mrkdwn", "text": clip(&format!("*{name}*\n{}", slack_escape(value)), 2000) }))
+        .collect();
+    let mut blocks = vec![
+        json!({ "type": "header", "text": { "type": "plain_text", "text": clip(&format!("{marker}{}", m.headline), 150), "emoji": true } }),
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": title }, "fields": fields }),
+    ];
+    if let Some(by) = &m.by {
+        blocks.push(
+            json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": clip(&slack_escape(by), 2900) }] }),
+        );
+    }
+    if let Some(link) = &m.link {
+        blocks.push(json!({ "type": "actions", "elements": [{
+            "type": "button",
+            "text": { "type": "plain_text", "text": "Open in Muster" },
+            "url": clip(link, 3000),
+            "action_id": "open_in_muster",
+        }] }));
+    }
+    Ok(json!({ "text": clip(&m.summary, 3000), "blocks": blocks }).to_string())
+}
+
+/// A Teams workflow webhook's body: a message with one Adaptive Card (version 1.4, which Teams renders on every
+/// client) holding the headline, the title, the facts, who did it, and a button to the console.
+pub fn teams(body: &str, console: Option<&str>) -> Result<String, String> {
+    let m = message(body, console)?;
+    let color = match m.tone {
+        Tone::Danger => "Attention",
+        Tone::Warning => "Warning",
+        Tone::Good => "Good",
+        Tone::Plain => "Default",
+    };
+    let facts: Vec<Value> = m.facts.iter().map(|(name, value)| json!({ "title": name, "value": value })).collect();
+    let mut card_body = vec![
+        json!({ "type": "TextBlock", "text": m.headline, "weight": "Bolder", "size": "Medium", "color": color, "wrap": true }),
+        json!({ "type": "TextBlock", "text": m.title, "wrap": true }),
+        json!({ "type": "FactSet", "facts": facts }),
+    ];
+    if let Some(by) = &m.by {
+        card_body.push(json!({ "type": "TextBlock", "text": by, "isSubtle": true, "wrap": true }));
+    }
+    let actions: Vec<Value> =
+        m.link.iter().map(|link| json!({ "type": "Action.OpenUrl", "title": "Open in Muster", "url": link })).collect();
+    let card = json!({
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": card_body,
+        "actions": actions,
+        "fallbackText": m.summary,
+    });
+    Ok(json!({
+        "type": "message",
+        "summary": m.summary,
+        "attachments": [{ "contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": card }],
+    })
+    .to_string())
+}
