@@ -35,6 +35,7 @@ both!(
     findings_reach_a_real_rsyslog_over_udp_tcp_and_tls,
     findings_reach_slack_and_teams_as_messages_their_own_libraries_accept,
     a_hanging_receiver_delays_only_its_own_events,
+    enrolments_reach_subscribers_as_host_events,
 );
 
 /// What the receiver does with the next request.
@@ -897,11 +898,86 @@ async fn a_hanging_receiver_delays_only_its_own_events(h: Harness) {
     });
     // Well inside the 10-second request timeout the stuck receiver is holding its request to.
     let deadline = Instant::now() + Duration::from_secs(8);
-    while ok.got().len() < 3 {
-        assert!(Instant::now() < deadline, "the other subscription waited: {} of 3 sent", ok.got().len());
+    while ok.got().len() < 3 || stuck.got().is_empty() {
+        let (sent, stuck_got) = (ok.got().len(), stuck.got().len());
+        assert!(Instant::now() < deadline, "the other subscription waited: {sent} of 3 sent ({stuck_got} stuck)");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(!batch.is_finished(), "the stuck request is still open");
     assert_eq!(stuck.got().len(), 1, "the stuck subscription's later events wait behind its first");
     batch.abort();
+}
+
+/// Enrolment tells subscribers about records: a new host, a live host's identity claimed by another agent (held),
+/// the approval that hands it over, and a reinstall taking over a quiet record; each in its enrolment's transaction.
+async fn enrolments_reach_subscribers_as_host_events(h: Harness) {
+    let (receiver, url) = Receiver::start().await;
+    let host_events = ["host.enrolled", "host.taken_over", "host.enrolment_held"];
+    let (_, secret) =
+        uc::add(h.store.as_ref(), &Actor::cli(), request("ops", &url, &host_events, Some(Severity::Critical)), h.now())
+            .await
+            .unwrap();
+    let (slack, slack_url) = Receiver::start().await;
+    slack.set(Answer::Status(200));
+    let req = IntegrationRequest { kind: IntegrationKind::Slack, ..request("chat", &slack_url, &host_events, None) };
+    uc::add(h.store.as_ref(), &Actor::cli(), req, h.now()).await.unwrap();
+    // A subscription to findings only hears nothing of this.
+    uc::add(h.store.as_ref(), &Actor::cli(), request("findings", &url, &["finding.resolved"], None), h.now())
+        .await
+        .unwrap();
+
+    let (_, enrol_secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let (host_id, token) = h.enrolled(&enrol_secret, &machine).await;
+    h.stored(&token, &full(&fixed(&machine))).await;
+    // Another agent claims the live host's identity: held for an administrator.
+    let (status, held) = h.enroll(&enrol_secret, &Machine { hostname: "imposter".to_owned(), ..machine.clone() }).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let request_id = h.store.list_enrolment_requests(false, 10).await.unwrap()[0].id.clone();
+    let admin = Actor { name: "user:root (admin)".to_owned(), ..Actor::cli() };
+    muster_collector::app::enrol::decide_held(
+        h.store.as_ref(),
+        &admin,
+        &request_id,
+        muster_collector::app::enrol::Verdict::Approve,
+        h.now(),
+    )
+    .await
+    .unwrap();
+    // A reinstall after the record went stale (7 days without a report) takes it over at once.
+    h.advance(TimeDelta::days(8));
+    let (status, body) = h.enroll(&enrol_secret, &machine).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["host_id"], host_id.as_str());
+
+    assert_eq!(drain(&h, "w1").await, 8, "four events to each host subscriber, none to the findings one");
+    let got = receiver.verified(&secret);
+    let seen: Vec<(&str, &str, &str, &str)> = got
+        .iter()
+        .map(|b| {
+            let d = &b["data"];
+            let s = |k: &str| d[k].as_str().unwrap_or("-");
+            (b["type"].as_str().unwrap(), s("hostname"), s("actor"), s("path"))
+        })
+        .collect();
+    let host_path = format!("/hosts/{host_id}");
+    assert_eq!(
+        seen,
+        [
+            ("host.enrolled", "lab-t480s", "enrolment", host_path.as_str()),
+            ("host.enrolment_held", "imposter", "enrolment", "/admin/enrolments"),
+            ("host.taken_over", "imposter", "user:root (admin)", host_path.as_str()),
+            ("host.taken_over", "lab-t480s", "enrolment", host_path.as_str()),
+        ],
+        "the least severity filters finding events only"
+    );
+    assert!(got.iter().all(|b| b["data"]["host_id"] == host_id.as_str() && b["data"]["version"] == 1));
+    assert_eq!(got[1]["data"]["request_id"], request_id.as_str());
+    assert_eq!(got[1]["data"]["title"], "Enrolment of imposter held for approval");
+
+    let messages: Vec<Value> = slack.got().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    let (valid, text) = peer_check("slack", &messages).await;
+    assert!(valid, "{text}");
+    assert_eq!(messages[1]["text"], "Enrolment waiting for approval: Enrolment of imposter held for approval");
+    assert_eq!(messages[1]["blocks"][3]["elements"][0]["url"], format!("{CONSOLE}/admin/enrolments"));
 }

@@ -140,7 +140,7 @@ impl Modify for BearerSchemes {
         crate::model::integrations::Integration, crate::model::integrations::DeliveryRecord,
         super::integrations::CreatedIntegration, super::integrations::QueuedEvent,
         super::integrations::NewIntegrationRequest, crate::integrations::WebhookFindingEvent,
-        crate::integrations::FindingEvent,
+        crate::integrations::FindingEvent, crate::integrations::WebhookHostEvent, crate::integrations::HostEvent,
     )),
     modifiers(&BearerSchemes),
 )]

@@ -7,9 +7,11 @@ use chrono::{DateTime, Utc};
 use muster_shared::v1::{EnrollRequest, EnrollResponse};
 
 use crate::app::audit::{Actor, AuditEvent, record};
+use crate::app::integrations::host_changed;
 use crate::config::EnrolmentPolicy;
 use crate::disposal::lifecycle::LifecycleState;
 use crate::identity::{self, Candidate, Decision, Windows};
+use crate::integrations::{HostChange, HostFacts};
 use crate::store::tx::{EnrolledHost, HeldEnrolment, IdentityKey};
 use crate::store::{HostTokenLookup, Store, StoreError};
 use crate::tokens::{self, RandomError};
@@ -306,6 +308,16 @@ pub async fn enrol_host(
                 requested_at: now,
             };
             tx.hold_enrolment(&held).await?;
+            let facts = HostFacts {
+                host_id: &host_id,
+                hostname: &input.hostname,
+                agent_version: &input.agent_version,
+                tags: &input.tags,
+                duplicates: &[],
+                request_id: Some(&held.id),
+                actor: ENROLMENT_ACTOR,
+            };
+            host_changed(tx.as_mut(), HostChange::EnrolmentHeld, &facts, &input.token_hash, now).await?;
             tx.commit().await?;
             return Ok(EnrollOutcome { host_id, reenrolled: false, duplicates: Vec::new(), held: Some(held.id) });
         }
@@ -322,9 +334,23 @@ pub async fn enrol_host(
         }
     };
     tx.insert_host_token(&input.token_hash, &outcome.host_id, now).await?;
+    let facts = HostFacts {
+        host_id: &outcome.host_id,
+        hostname: &input.hostname,
+        agent_version: &input.agent_version,
+        tags: &input.tags,
+        duplicates: &outcome.duplicates,
+        request_id: None,
+        actor: ENROLMENT_ACTOR,
+    };
+    let change = if outcome.reenrolled { HostChange::TakenOver } else { HostChange::Enrolled };
+    host_changed(tx.as_mut(), change, &facts, &input.token_hash, now).await?;
     tx.commit().await?;
     Ok(outcome)
 }
+
+/// Who enrolment events name when the agent's own request made the change.
+const ENROLMENT_ACTOR: &str = "enrolment";
 
 /// Held requests per host: enough for a genuine reinstall next to a few others, bounded so holding cannot be used
 /// to fill the table or the administrator's list.
@@ -388,6 +414,16 @@ pub async fn decide_held(
         };
         tx.take_over_host(&held.host_id, &host, now).await?;
         tx.insert_host_token(&held.token_hash, &held.host_id, now).await?;
+        let facts = HostFacts {
+            host_id: &held.host_id,
+            hostname: &held.hostname,
+            agent_version: &held.agent_version,
+            tags: &held.tags,
+            duplicates: &[],
+            request_id: Some(&held.id),
+            actor: &actor.name,
+        };
+        host_changed(tx.as_mut(), HostChange::TakenOver, &facts, &held.token_hash, now).await?;
     }
     tx.commit().await?;
     tracing::info!(request_id = %id, host_id = %held.host_id, decision, actor = %actor.name, "held enrolment decided");

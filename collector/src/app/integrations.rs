@@ -20,6 +20,7 @@ use crate::model::integrations::{
     PendingDelivery, Subscription,
 };
 use crate::store::findings_tx::FindingsTx;
+use crate::store::tx::HostTx;
 use crate::store::{Store, StoreError};
 use crate::tokens;
 
@@ -83,6 +84,32 @@ pub(crate) async fn finding_changed(
     // leaves, so one finding cannot take the same step twice in a millisecond.
     let id = message_id(&[change.finding_id, &event_type, &change.at.timestamp_millis().to_string()]);
     tx.insert_event(&NewEvent { id, event_type, at: change.at, body }, &ids).await
+}
+
+/// Writes a host's enrolment event with a delivery for each subscription that wants it, in the enrolment's own
+/// transaction; nothing when none does. `token_hash` is the enrolling agent's new token's: one per enrolment, so
+/// the event's id is unique and stable.
+pub(crate) async fn host_changed(
+    tx: &mut dyn HostTx,
+    change: integrations::HostChange,
+    facts: &integrations::HostFacts<'_>,
+    token_hash: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let event_type = change.event_type();
+    let ids: Vec<String> = tx
+        .subscriptions()
+        .await?
+        .into_iter()
+        .filter(|s| integrations::wants(s, event_type, None))
+        .map(|s| s.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let body = integrations::host_body(change, at, facts);
+    let id = message_id(&[facts.host_id, event_type, token_hash]);
+    tx.insert_event(&NewEvent { id, event_type: event_type.to_owned(), at, body }, &ids).await
 }
 
 fn message_id(parts: &[&str]) -> String {

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::TEST_EVENT;
+use super::{HOST_ENROLLED, HOST_ENROLMENT_HELD, HOST_TAKEN_OVER, TEST_EVENT};
 
 /// The fields of a stored body a message shows; absent ones (a test event has no finding) are empty.
 #[derive(Debug, Default, Deserialize)]
@@ -26,6 +26,11 @@ struct Data {
     path: String,
     integration: String,
     message: String,
+    host_id: String,
+    agent_version: String,
+    tags: Vec<String>,
+    duplicates: Vec<String>,
+    request_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +72,9 @@ fn headline(event_type: &str) -> &'static str {
         "finding.resolved" => "Finding resolved",
         "finding.recurred" => "Finding recurred",
         "finding.risk_acceptance_expired" => "Risk acceptance expired",
+        HOST_ENROLLED => "New host enrolled",
+        HOST_TAKEN_OVER => "Host taken over by a new agent",
+        HOST_ENROLMENT_HELD => "Enrolment waiting for approval",
         TEST_EVENT => "Test message",
         _ => "Muster event",
     }
@@ -92,6 +100,34 @@ fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
             by: (!d.actor.is_empty()).then(|| format!("Sent by {}", d.actor)),
             link: console.map(|c| format!("{}/admin/integrations", c.trim_end_matches('/'))),
             tone: Tone::Plain,
+        });
+    }
+    let link = console.filter(|_| !d.path.is_empty()).map(|c| format!("{}{}", c.trim_end_matches('/'), d.path));
+    if stored.event_type.starts_with("host.") {
+        let mut facts = vec![("Host", d.hostname.clone()), ("Host id", d.host_id.clone())];
+        if !d.agent_version.is_empty() {
+            facts.push(("Agent", d.agent_version.clone()));
+        }
+        if !d.tags.is_empty() {
+            facts.push(("Tags", d.tags.join(", ")));
+        }
+        if !d.duplicates.is_empty() {
+            facts.push(("Same identity as", d.duplicates.join(", ")));
+        }
+        if let Some(request) = &d.request_id {
+            facts.push(("Request", request.clone()));
+        }
+        // Someone should look: an agent took a record, wants to, or enrolled beside records with its identity.
+        let tone =
+            if stored.event_type == HOST_ENROLLED && d.duplicates.is_empty() { Tone::Plain } else { Tone::Warning };
+        return Ok(Message {
+            headline,
+            summary: format!("{headline}: {}", d.title),
+            title: d.title,
+            facts,
+            by: (!d.actor.is_empty()).then(|| format!("By {}", d.actor)),
+            link,
+            tone,
         });
     }
     let tone = match (stored.event_type.as_str(), d.severity.as_str()) {
@@ -131,7 +167,7 @@ fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
         title: d.title,
         facts,
         by,
-        link: console.filter(|_| !d.path.is_empty()).map(|c| format!("{}{}", c.trim_end_matches('/'), d.path)),
+        link,
         tone,
     })
 }

@@ -21,8 +21,8 @@ pub const BODY_VERSION: u32 = 1;
 /// The event a receiver can test its endpoint with (`integrations test`); sent only to that subscription.
 pub const TEST_EVENT: &str = "integration.test";
 
-/// Every event type a subscription can ask for: one per finding action (`Action::as_str`).
-pub const EVENT_TYPES: [&str; 7] = [
+/// A finding's change: one per finding action (`Action::as_str`).
+pub const FINDING_EVENT_TYPES: [&str; 7] = [
     "finding.opened",
     "finding.acknowledged",
     "finding.risk_accepted",
@@ -32,9 +32,30 @@ pub const EVENT_TYPES: [&str; 7] = [
     "finding.risk_acceptance_expired",
 ];
 
+/// A new host enrolled (a new record; `duplicates` names records with the same identity).
+pub const HOST_ENROLLED: &str = "host.enrolled";
+/// An existing record taken over by a new agent: a reinstall, a cloned disk, or an approved held request.
+pub const HOST_TAKEN_OVER: &str = "host.taken_over";
+/// An enrolment claiming a record that another live agent holds, waiting for an administrator's approval.
+pub const HOST_ENROLMENT_HELD: &str = "host.enrolment_held";
+
+/// Every event type a subscription can ask for.
+pub const EVENT_TYPES: [&str; 10] = [
+    "finding.opened",
+    "finding.acknowledged",
+    "finding.risk_accepted",
+    "finding.reopened",
+    "finding.resolved",
+    "finding.recurred",
+    "finding.risk_acceptance_expired",
+    HOST_ENROLLED,
+    HOST_TAKEN_OVER,
+    HOST_ENROLMENT_HELD,
+];
+
 /// What a person asked to send when they gave no list: what someone has to act on.
-pub const DEFAULT_EVENTS: [&str; 4] =
-    ["finding.opened", "finding.reopened", "finding.recurred", "finding.risk_acceptance_expired"];
+pub const DEFAULT_EVENTS: [&str; 5] =
+    ["finding.opened", "finding.reopened", "finding.recurred", "finding.risk_acceptance_expired", HOST_ENROLMENT_HELD];
 
 /// Failed attempts after which a delivery is dead (kept for replay) and the subscription moves on: about three
 /// and a half hours of retries with [`retry_after`].
@@ -47,7 +68,8 @@ pub fn finding_event_type(action: Action) -> String {
     format!("finding.{}", action.as_str())
 }
 
-/// Whether `sub` wants an event of `event_type` about something of `severity` (finding events have one).
+/// Whether `sub` wants an event of `event_type` about something of `severity` (finding events have one; the least
+/// severity filters only them).
 pub fn wants(sub: &Subscription, event_type: &str, severity: Option<Severity>) -> bool {
     if !sub.events.iter().any(|e| e == event_type) {
         return false;
@@ -310,6 +332,97 @@ pub fn finding_body(
         path: format!("/findings/{finding_id}"),
     };
     body(event_type, at, &data)
+}
+
+/// How a host's record changed at enrolment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostChange {
+    Enrolled,
+    TakenOver,
+    EnrolmentHeld,
+}
+
+impl HostChange {
+    pub fn event_type(self) -> &'static str {
+        match self {
+            HostChange::Enrolled => HOST_ENROLLED,
+            HostChange::TakenOver => HOST_TAKEN_OVER,
+            HostChange::EnrolmentHeld => HOST_ENROLMENT_HELD,
+        }
+    }
+}
+
+/// A host event's `data` (version [`BODY_VERSION`]): the record, the agent that enrolled, and where to act.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HostEvent<'a> {
+    pub version: u32,
+    pub host_id: &'a str,
+    pub hostname: &'a str,
+    pub agent_version: &'a str,
+    pub tags: &'a [String],
+    /// One line for people and SIEM event names.
+    pub title: String,
+    /// Other records with the same hardware or machine id (`host.enrolled`): cloned disks or images to look at.
+    pub duplicates: &'a [String],
+    /// The held request to approve or reject (`host.enrolment_held`).
+    pub request_id: Option<&'a str>,
+    /// Who: `enrolment` (the agent's own request), or the administrator who approved a held one.
+    pub actor: &'a str,
+    /// Where to look in the console, relative to the collector's URL: the host, or the held requests.
+    pub path: String,
+}
+
+/// What a webhook receives for a host's enrolment (`host.*`); the same envelope as finding events.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookHostEvent<'a> {
+    /// `host.enrolled`, `host.taken_over` or `host.enrolment_held`.
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    pub timestamp: String,
+    pub data: HostEvent<'a>,
+}
+
+/// What a host event tells, as `app::enrol` knows it.
+#[derive(Debug, Clone)]
+pub struct HostFacts<'a> {
+    pub host_id: &'a str,
+    pub hostname: &'a str,
+    pub agent_version: &'a str,
+    pub tags: &'a [String],
+    pub duplicates: &'a [String],
+    pub request_id: Option<&'a str>,
+    pub actor: &'a str,
+}
+
+/// The body of a host's enrolment event.
+pub fn host_body(change: HostChange, at: DateTime<Utc>, facts: &HostFacts<'_>) -> String {
+    let title = match change {
+        HostChange::Enrolled if facts.duplicates.is_empty() => format!("New host {} enrolled", facts.hostname),
+        HostChange::Enrolled => format!(
+            "New host {} enrolled with the identity of {} other record(s)",
+            facts.hostname,
+            facts.duplicates.len()
+        ),
+        HostChange::TakenOver => format!("Host {} taken over by a new agent", facts.hostname),
+        HostChange::EnrolmentHeld => format!("Enrolment of {} held for approval", facts.hostname),
+    };
+    let path = match change {
+        HostChange::EnrolmentHeld => "/admin/enrolments".to_owned(),
+        _ => format!("/hosts/{}", facts.host_id),
+    };
+    let data = HostEvent {
+        version: BODY_VERSION,
+        host_id: facts.host_id,
+        hostname: facts.hostname,
+        agent_version: facts.agent_version,
+        tags: facts.tags,
+        title,
+        duplicates: facts.duplicates,
+        request_id: facts.request_id,
+        actor: facts.actor,
+        path,
+    };
+    body(change.event_type(), at, &data)
 }
 
 #[cfg(test)]

@@ -80,8 +80,12 @@ pub fn target(url: &str) -> Result<Target, IntegrationError> {
 }
 
 /// RFC 5424 severity: how urgent the event is. Changes that leave someone work (opened, reopened, recurred, an
-/// acceptance that ran out) carry the finding's severity; the rest are notices.
+/// acceptance that ran out) carry the finding's severity; an agent taking a record over, or waiting to, is a
+/// warning (it may be a cloned disk or an impostor); the rest are notices.
 fn syslog_severity(event_type: &str, severity: Option<Severity>) -> u8 {
+    if matches!(event_type, super::HOST_TAKEN_OVER | super::HOST_ENROLMENT_HELD) {
+        return 4;
+    }
     let needs_work = matches!(
         event_type,
         "finding.opened" | "finding.reopened" | "finding.recurred" | "finding.risk_acceptance_expired"

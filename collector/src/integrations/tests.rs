@@ -130,7 +130,8 @@ fn every_action_has_a_known_event_type() {
         Action::Expire,
     ];
     let types: Vec<String> = actions.into_iter().map(finding_event_type).collect();
-    assert_eq!(types, EVENT_TYPES.to_vec());
+    assert_eq!(types, FINDING_EVENT_TYPES.to_vec());
+    assert_eq!(EVENT_TYPES[..7], FINDING_EVENT_TYPES);
 }
 
 #[test]
@@ -306,4 +307,46 @@ fn chat_messages_fit_the_services_limits_and_go_without_a_link_when_there_is_no_
 fn body_of_test() -> String {
     let data = serde_json::json!({ "version": 1, "integration": "team-chat", "message": "hello", "actor": "cli" });
     body(TEST_EVENT, at(), &data)
+}
+
+#[test]
+fn host_events_say_who_enrolled_and_where_to_act() {
+    let tags = vec!["linux".to_owned(), "dc-1".to_owned()];
+    let duplicates = vec!["h0".to_owned()];
+    let facts = HostFacts {
+        host_id: "h1",
+        hostname: "web-01",
+        agent_version: "0.1.0",
+        tags: &tags,
+        duplicates: &duplicates,
+        request_id: None,
+        actor: "enrolment",
+    };
+    let enrolled = host_body(HostChange::Enrolled, at(), &facts);
+    let doc: serde_json::Value = serde_json::from_str(&enrolled).unwrap();
+    assert_eq!(doc["type"], "host.enrolled");
+    assert_eq!(doc["data"]["title"], "New host web-01 enrolled with the identity of 1 other record(s)");
+    assert_eq!(doc["data"]["path"], "/hosts/h1");
+    let slack: serde_json::Value =
+        serde_json::from_str(&chat::slack(&enrolled, Some("https://m.example")).unwrap()).unwrap();
+    assert_eq!(slack["blocks"][0]["text"]["text"], "🟠 New host enrolled", "a duplicate identity is worth a look");
+    let fields: Vec<&str> =
+        slack["blocks"][1]["fields"].as_array().unwrap().iter().map(|f| f["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        fields,
+        ["*Host*\nweb-01", "*Host id*\nh1", "*Agent*\n0.1.0", "*Tags*\nlinux, dc-1", "*Same identity as*\nh0"]
+    );
+
+    let held = HostFacts { duplicates: &[], request_id: Some("r1"), ..facts };
+    let held = host_body(HostChange::EnrolmentHeld, at(), &held);
+    let teams: serde_json::Value =
+        serde_json::from_str(&chat::teams(&held, Some("https://m.example")).unwrap()).unwrap();
+    let card = &teams["attachments"][0]["content"];
+    assert_eq!(card["body"][0]["text"], "Enrolment waiting for approval");
+    assert_eq!(card["actions"][0]["url"], "https://m.example/admin/enrolments");
+    // Syslog: a record claimed by another agent is a warning (local0 × 8 + 4), a new host a notice.
+    let line = syslog::message("msg_1", HOST_ENROLMENT_HELD, at(), &held, "collector", 16, PayloadFormat::Json);
+    assert!(line.starts_with("<132>1 "), "{line}");
+    let line = syslog::message("msg_2", HOST_ENROLLED, at(), &enrolled, "collector", 16, PayloadFormat::Cef);
+    assert!(line.starts_with("<133>1 ") && line.contains("|New host web-01 enrolled with the identity"), "{line}");
 }

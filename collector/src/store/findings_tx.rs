@@ -212,6 +212,28 @@ macro_rules! impl_findings_tx {
                 Ok(seq)
             }
 
+            /// The enabled subscriptions, in a transaction that may write their deliveries; the host transaction
+            /// (`store/tx.rs`) uses it too. PostgreSQL: held until commit, so removing an integration waits for
+            /// this transaction instead of failing its delivery rows' foreign key. SQLite's one writer needs no lock.
+            pub(crate) async fn subscription_rows(
+                conn: &mut <$db as sqlx::Database>::Connection,
+            ) -> Result<Vec<crate::model::integrations::Subscription>, StoreError> {
+                let rows =
+                    sqlx::query(concat!("SELECT id, events, min_severity FROM integrations WHERE enabled", $key_share))
+                        .fetch_all(&mut *conn)
+                        .await?;
+                rows.iter()
+                    .map(|r| {
+                        let min: Option<String> = r.try_get("min_severity")?;
+                        Ok(crate::model::integrations::Subscription {
+                            id: r.try_get("id")?,
+                            events: crate::store::integrations::events_of(&r.try_get::<String, _>("events")?)?,
+                            min_severity: min.as_deref().and_then(crate::model::Severity::parse),
+                        })
+                    })
+                    .collect()
+            }
+
             /// One audit row; the store's own audit writes (`store/sql.rs`) use it too.
             pub(crate) async fn insert_audit(
                 executor: impl sqlx::Executor<'_, Database = $db>,
@@ -466,24 +488,7 @@ macro_rules! impl_findings_tx {
                 async fn subscriptions(
                     &mut self,
                 ) -> Result<Vec<crate::model::integrations::Subscription>, StoreError> {
-                    // PostgreSQL: held until commit, so removing an integration waits for this transaction
-                    // instead of failing its delivery rows' foreign key. SQLite's one writer needs no lock.
-                    let rows = sqlx::query(concat!(
-                        "SELECT id, events, min_severity FROM integrations WHERE enabled",
-                        $key_share
-                    ))
-                    .fetch_all(&mut *self.0)
-                    .await?;
-                    rows.iter()
-                        .map(|r| {
-                            let min: Option<String> = r.try_get("min_severity")?;
-                            Ok(crate::model::integrations::Subscription {
-                                id: r.try_get("id")?,
-                                events: crate::store::integrations::events_of(&r.try_get::<String, _>("events")?)?,
-                                min_severity: min.as_deref().and_then(crate::model::Severity::parse),
-                            })
-                        })
-                        .collect()
+                    subscription_rows(&mut self.0).await
                 }
 
                 async fn finding_brief(

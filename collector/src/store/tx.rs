@@ -118,6 +118,17 @@ pub trait HostTx: Send {
         forget_before: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    // The outbox (`app::integrations`): a host event is written with the change it tells.
+
+    /// The enabled subscriptions (see `FindingsTx::subscriptions`).
+    async fn subscriptions(&mut self) -> Result<Vec<crate::model::integrations::Subscription>, StoreError>;
+    /// An outbox event with a pending delivery for each of `integration_ids`.
+    async fn insert_event(
+        &mut self,
+        event: &crate::model::integrations::NewEvent,
+        integration_ids: &[String],
+    ) -> Result<(), StoreError>;
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
@@ -670,6 +681,20 @@ macro_rules! impl_host_tx {
                         .execute(&mut *self.0)
                         .await?;
                     Ok(())
+                }
+
+                async fn subscriptions(
+                    &mut self,
+                ) -> Result<Vec<crate::model::integrations::Subscription>, StoreError> {
+                    super::findings_tx::subscription_rows(&mut self.0).await
+                }
+
+                async fn insert_event(
+                    &mut self,
+                    event: &crate::model::integrations::NewEvent,
+                    integration_ids: &[String],
+                ) -> Result<(), StoreError> {
+                    super::findings_tx::insert_event_rows(&mut self.0, event, integration_ids).await.map(|_| ())
                 }
 
                 async fn commit(self: Box<Self>) -> Result<(), StoreError> {
