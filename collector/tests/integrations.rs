@@ -36,6 +36,7 @@ both!(
     findings_reach_slack_and_teams_as_messages_their_own_libraries_accept,
     a_hanging_receiver_delays_only_its_own_events,
     enrolments_reach_subscribers_as_host_events,
+    a_failing_scheduled_advisory_update_is_told,
 );
 
 /// What the receiver does with the next request.
@@ -980,4 +981,47 @@ async fn enrolments_reach_subscribers_as_host_events(h: Harness) {
     assert!(valid, "{text}");
     assert_eq!(messages[1]["text"], "Enrolment waiting for approval: Enrolment of imposter held for approval");
     assert_eq!(messages[1]["blocks"][3]["elements"][0]["url"], format!("{CONSOLE}/admin/enrolments"));
+}
+
+/// `serve`'s scheduled advisory update tells subscribers when a source cannot be fetched (matching goes on with old
+/// advisories meanwhile); the source is named without its query, where a mirror's key may sit.
+async fn a_failing_scheduled_advisory_update_is_told(h: Harness) {
+    let (receiver, url) = Receiver::start().await;
+    // The defaults include it.
+    let (_, secret) = uc::add(h.store.as_ref(), &Actor::cli(), request("ops", &url, &[], None), h.now()).await.unwrap();
+    let (teams, teams_url) = Receiver::start().await;
+    let req = IntegrationRequest { kind: IntegrationKind::Teams, ..request("channel", &teams_url, &[], None) };
+    uc::add(h.store.as_ref(), &Actor::cli(), req, h.now()).await.unwrap();
+    // Nothing listens on port 9 of the loopback: refused at once.
+    let source = "http://127.0.0.1:9/osv/all.zip?key=sekrit";
+    let cache = tempfile::tempdir().unwrap();
+    muster_collector::app::advisory_update::spawn(
+        h.state.clone(),
+        muster_collector::app::advisory_update::Fetcher::new(None).unwrap(),
+        vec![muster_collector::app::advisory_update::Source::parse(source).unwrap()],
+        cache.path().to_owned(),
+        Duration::from_secs(24 * 3600),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.got().is_empty() {
+        assert!(Instant::now() < deadline, "no advisories.update_failed event within 30 s");
+        drain(&h, "w1").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = receiver.verified(&secret);
+    assert_eq!(got.len(), 1);
+    let data = &got[0]["data"];
+    assert_eq!(got[0]["type"], "advisories.update_failed");
+    assert_eq!(data["title"], "Advisory update failed for 1 of 1 source(s)");
+    assert_eq!(data["failures"][0]["source"], "http://127.0.0.1:9/osv/all.zip");
+    assert!(!got[0].to_string().contains("sekrit"), "{}", got[0]);
+    assert!(data["failures"][0]["error"].as_str().unwrap().contains("onnect"), "{data}");
+    assert_eq!(data["actor"], "advisory-update");
+
+    let messages: Vec<Value> = teams.got().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    let (valid, text) = peer_check("teams", &messages).await;
+    assert!(valid, "{text}");
+    let card = &messages[0]["attachments"][0]["content"];
+    assert_eq!(card["body"][0]["text"], "Advisory update failed");
+    assert_eq!(card["actions"][0]["url"], format!("{CONSOLE}/admin/advisories"));
 }

@@ -141,6 +141,7 @@ impl Modify for BearerSchemes {
         super::integrations::CreatedIntegration, super::integrations::QueuedEvent,
         super::integrations::NewIntegrationRequest, crate::integrations::WebhookFindingEvent,
         crate::integrations::FindingEvent, crate::integrations::WebhookHostEvent, crate::integrations::HostEvent,
+        crate::integrations::AdvisoryUpdateFailure, crate::integrations::SourceFailure,
     )),
     modifiers(&BearerSchemes),
 )]

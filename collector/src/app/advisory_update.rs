@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::advisory_sync::ImportReport;
 use super::audit::Actor;
+use crate::integrations::{SourceFailure, source_label};
 use crate::store::{Store, StoreError};
 use crate::vuln::{AdvisoryDb, FindingPolicy, ImportLimits, import_paths};
 
@@ -168,7 +169,7 @@ impl Fetcher {
         for (name, value) in conditional_headers(held) {
             request = request.header(name, value);
         }
-        let mut response = request.send().await.map_err(|e| format!("{e}"))?;
+        let mut response = request.send().await.map_err(|e| super::describe_http(e.without_url()))?;
         let status = response.status().as_u16();
         match verdict(status) {
             Verdict::NotModified => return Ok((Verdict::NotModified, held.cloned().unwrap_or_default(), 0)),
@@ -180,7 +181,11 @@ impl Fetcher {
         let part = dest.with_extension("part");
         let mut out = tokio::fs::File::create(&part).await.map_err(|e| format!("{}: {e}", part.display()))?;
         let mut bytes = 0u64;
-        while let Some(chunk) = response.chunk().await.map_err(|e| format!("reading the body: {e}"))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("reading the body: {}", super::describe_http(e.without_url())))?
+        {
             bytes += chunk.len() as u64;
             tokio::io::AsyncWriteExt::write_all(&mut out, &chunk)
                 .await
@@ -301,7 +306,32 @@ pub fn spawn(
             // The policy in force at each run: a reload between runs applies to the next.
             let policy = FindingPolicy::from_params(&state.rules.current().params);
             let now = (state.clock)();
-            match update(state.store.as_ref(), &fetcher, &sources, &cache_dir, &actor, now, &policy).await {
+            let result = update(state.store.as_ref(), &fetcher, &sources, &cache_dir, &actor, now, &policy).await;
+            let failures: Vec<SourceFailure> = match &result {
+                Ok(report) => report
+                    .sources
+                    .iter()
+                    .filter(|s| s.status == "failed")
+                    .map(|s| SourceFailure {
+                        source: source_label(&s.source),
+                        error: s.error.clone().unwrap_or_default(),
+                    })
+                    .collect(),
+                Err(e) => vec![SourceFailure { source: "(all)".to_owned(), error: e.to_string() }],
+            };
+            if !failures.is_empty()
+                && let Err(e) = crate::app::integrations::advisory_update_failed(
+                    state.store.as_ref(),
+                    sources.len(),
+                    &failures,
+                    &actor.name,
+                    now,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "the advisory update's failure could not be queued for integrations");
+            }
+            match result {
                 Ok(report) => {
                     if report.import.as_ref().is_some_and(|i| i.summary.eol_products > 0)
                         && let Err(e) = super::evaluation::reload(&state).await

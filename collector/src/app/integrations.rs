@@ -112,6 +112,33 @@ pub(crate) async fn host_changed(
     tx.insert_event(&NewEvent { id, event_type: event_type.to_owned(), at, body }, &ids).await
 }
 
+/// Tells the subscribers of `advisories.update_failed` which of the `sources` configured sources the scheduled
+/// update could not fetch (or that it failed as a whole). Nothing else changed, so there is no transaction to share:
+/// the event is queued on its own.
+pub async fn advisory_update_failed(
+    store: &dyn Store,
+    sources: usize,
+    failures: &[integrations::SourceFailure],
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), IntegrationError> {
+    let event_type = integrations::ADVISORIES_UPDATE_FAILED;
+    let ids: Vec<String> = store
+        .list_integrations()
+        .await?
+        .into_iter()
+        .filter(|i| i.enabled && i.events.iter().any(|e| e == event_type))
+        .map(|i| i.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let body = integrations::advisory_failure_body(now, sources, failures, actor);
+    let event = NewEvent { id: format!("msg_{}", tokens::new_id()?), event_type: event_type.to_owned(), at: now, body };
+    store.enqueue_event(&event, &ids).await?;
+    Ok(())
+}
+
 fn message_id(parts: &[&str]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -344,7 +371,7 @@ impl Sender {
                     .send()
                     .await
                     // Without the URL: a chat webhook's URL is its credential.
-                    .map_err(|e| describe(&e.without_url()))?;
+                    .map_err(|e| super::describe_http(e.without_url()))?;
                 Ok(Some(answer.status().as_u16()))
             }
             IntegrationKind::Syslog => {
@@ -384,7 +411,7 @@ impl Sender {
             .send()
             .await
             // Without the URL: many webhook URLs hold their own secret in the path or query.
-            .map_err(|e| describe(&e.without_url()))?;
+            .map_err(|e| super::describe_http(e.without_url()))?;
         Ok(answer.status().as_u16())
     }
 }
@@ -455,18 +482,6 @@ fn syslog_tls_config(ca_file: Option<&str>) -> Result<Arc<rustls::ClientConfig>,
         return Err("no trusted CA for the syslog receiver's certificate".to_owned());
     }
     Ok(Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth()))
-}
-
-/// reqwest's error with its causes ("error sending request: … Connection refused"), for the delivery log.
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text.chars().take(500).collect()
 }
 
 /// Claims subscriptions with pending deliveries (only `only`'s when given) and sends them, each subscription's

@@ -24,3 +24,16 @@ pub mod sign_in;
 pub mod software;
 pub mod users;
 pub mod vulnerabilities;
+
+/// reqwest's error with its causes ("error sending request: … Connection refused") and without its URL (many
+/// webhook and mirror URLs hold a key in their path or query), for delivery logs, events and warnings.
+pub(crate) fn describe_http(e: reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text.chars().take(500).collect()
+}

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{HOST_ENROLLED, HOST_ENROLMENT_HELD, HOST_TAKEN_OVER, TEST_EVENT};
+use super::{ADVISORIES_UPDATE_FAILED, HOST_ENROLLED, HOST_ENROLMENT_HELD, HOST_TAKEN_OVER, TEST_EVENT};
 
 /// The fields of a stored body a message shows; absent ones (a test event has no finding) are empty.
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +31,14 @@ struct Data {
     tags: Vec<String>,
     duplicates: Vec<String>,
     request_id: Option<String>,
+    failures: Vec<Failure>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Failure {
+    source: String,
+    error: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +83,7 @@ fn headline(event_type: &str) -> &'static str {
         HOST_ENROLLED => "New host enrolled",
         HOST_TAKEN_OVER => "Host taken over by a new agent",
         HOST_ENROLMENT_HELD => "Enrolment waiting for approval",
+        ADVISORIES_UPDATE_FAILED => "Advisory update failed",
         TEST_EVENT => "Test message",
         _ => "Muster event",
     }
@@ -103,6 +112,23 @@ fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
         });
     }
     let link = console.filter(|_| !d.path.is_empty()).map(|c| format!("{}{}", c.trim_end_matches('/'), d.path));
+    if stored.event_type == ADVISORIES_UPDATE_FAILED {
+        // Slack shows ten fields at most: the first nine sources, then how many more.
+        let mut facts: Vec<(&'static str, String)> =
+            d.failures.iter().take(9).map(|f| ("Source", format!("{}\n{}", f.source, f.error))).collect();
+        if d.failures.len() > 9 {
+            facts.push(("More", format!("{} other sources", d.failures.len() - 9)));
+        }
+        return Ok(Message {
+            headline,
+            summary: format!("Muster: {}", d.title),
+            title: d.title,
+            facts,
+            by: None,
+            link,
+            tone: Tone::Danger,
+        });
+    }
     if stored.event_type.starts_with("host.") {
         let mut facts = vec![("Host", d.hostname.clone()), ("Host id", d.host_id.clone())];
         if !d.agent_version.is_empty() {

@@ -39,8 +39,11 @@ pub const HOST_TAKEN_OVER: &str = "host.taken_over";
 /// An enrolment claiming a record that another live agent holds, waiting for an administrator's approval.
 pub const HOST_ENROLMENT_HELD: &str = "host.enrolment_held";
 
+/// A scheduled advisory update could not fetch a source, or failed: matching goes on with older advisories.
+pub const ADVISORIES_UPDATE_FAILED: &str = "advisories.update_failed";
+
 /// Every event type a subscription can ask for.
-pub const EVENT_TYPES: [&str; 10] = [
+pub const EVENT_TYPES: [&str; 11] = [
     "finding.opened",
     "finding.acknowledged",
     "finding.risk_accepted",
@@ -51,11 +54,18 @@ pub const EVENT_TYPES: [&str; 10] = [
     HOST_ENROLLED,
     HOST_TAKEN_OVER,
     HOST_ENROLMENT_HELD,
+    ADVISORIES_UPDATE_FAILED,
 ];
 
 /// What a person asked to send when they gave no list: what someone has to act on.
-pub const DEFAULT_EVENTS: [&str; 5] =
-    ["finding.opened", "finding.reopened", "finding.recurred", "finding.risk_acceptance_expired", HOST_ENROLMENT_HELD];
+pub const DEFAULT_EVENTS: [&str; 6] = [
+    "finding.opened",
+    "finding.reopened",
+    "finding.recurred",
+    "finding.risk_acceptance_expired",
+    HOST_ENROLMENT_HELD,
+    ADVISORIES_UPDATE_FAILED,
+];
 
 /// Failed attempts after which a delivery is dead (kept for replay) and the subscription moves on: about three
 /// and a half hours of retries with [`retry_after`].
@@ -423,6 +433,54 @@ pub fn host_body(change: HostChange, at: DateTime<Utc>, facts: &HostFacts<'_>) -
         path,
     };
     body(change.event_type(), at, &data)
+}
+
+/// One advisory source that was not fetched, as an event tells it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SourceFailure {
+    /// The source's address without its query (where a mirror's access key may sit).
+    pub source: String,
+    pub error: String,
+}
+
+/// An advisory update's failure `data` (version [`BODY_VERSION`]).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AdvisoryUpdateFailure<'a> {
+    pub version: u32,
+    pub title: String,
+    /// Sources configured for the update.
+    pub sources: usize,
+    pub failures: &'a [SourceFailure],
+    pub actor: &'a str,
+    /// The advisories page of the console (their age and counts).
+    pub path: &'a str,
+}
+
+/// A source as events show it: no user, password, query or fragment.
+pub fn source_label(source: &str) -> String {
+    match url::Url::parse(source) {
+        Ok(mut url) if url.has_host() => {
+            url.set_query(None);
+            url.set_fragment(None);
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        _ => source.to_owned(),
+    }
+}
+
+/// The body of a failed advisory update: which of `sources` sources failed and why.
+pub fn advisory_failure_body(at: DateTime<Utc>, sources: usize, failures: &[SourceFailure], actor: &str) -> String {
+    let data = AdvisoryUpdateFailure {
+        version: BODY_VERSION,
+        title: format!("Advisory update failed for {} of {sources} source(s)", failures.len()),
+        sources,
+        failures,
+        actor,
+        path: "/admin/advisories",
+    };
+    body(ADVISORIES_UPDATE_FAILED, at, &data)
 }
 
 #[cfg(test)]

@@ -86,6 +86,10 @@ fn syslog_severity(event_type: &str, severity: Option<Severity>) -> u8 {
     if matches!(event_type, super::HOST_TAKEN_OVER | super::HOST_ENROLMENT_HELD) {
         return 4;
     }
+    // Matching goes on with old advisories until someone mends the source.
+    if event_type == super::ADVISORIES_UPDATE_FAILED {
+        return 3;
+    }
     let needs_work = matches!(
         event_type,
         "finding.opened" | "finding.reopened" | "finding.recurred" | "finding.risk_acceptance_expired"

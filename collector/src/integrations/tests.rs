@@ -350,3 +350,17 @@ fn host_events_say_who_enrolled_and_where_to_act() {
     let line = syslog::message("msg_2", HOST_ENROLLED, at(), &enrolled, "collector", 16, PayloadFormat::Cef);
     assert!(line.starts_with("<133>1 ") && line.contains("|New host web-01 enrolled with the identity"), "{line}");
 }
+
+#[test]
+fn advisory_sources_are_named_without_their_keys() {
+    assert_eq!(source_label("https://u:p@mirror.example/osv/all.zip?key=k#x"), "https://mirror.example/osv/all.zip");
+    assert_eq!(source_label("/srv/advisories"), "/srv/advisories");
+    let failures = [SourceFailure { source: "https://mirror.example/a.zip".to_owned(), error: "HTTP 503".to_owned() }];
+    let body = advisory_failure_body(at(), 3, &failures, "advisory-update");
+    let slack: serde_json::Value =
+        serde_json::from_str(&chat::slack(&body, Some("https://m.example")).unwrap()).unwrap();
+    assert_eq!(slack["text"], "Muster: Advisory update failed for 1 of 3 source(s)");
+    assert_eq!(slack["blocks"][1]["fields"][0]["text"], "*Source*\nhttps://mirror.example/a.zip\nHTTP 503");
+    let line = syslog::message("msg_1", ADVISORIES_UPDATE_FAILED, at(), &body, "collector", 16, PayloadFormat::Json);
+    assert!(line.starts_with("<131>1 "), "an error: {line}");
+}

@@ -57,7 +57,8 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
             Field::select("format", "Format", "json", &[("json", "json"), ("cef", "CEF (syslog)")], None),
             Field::text(
                 "events",
-                "Events (comma-separated; empty for opened, reopened, recurred, risk expired)",
+                "Events (comma-separated; empty for findings opened, reopened, recurred, risk expired, held enrolments, \
+                 failed advisory updates)",
                 None,
                 &EVENT_TYPES.join(","),
             ),
