@@ -2,9 +2,11 @@
 //! `muster-loadgen` binary replaying a tiny first wave, unchanged reports (closed and open loop) and a patch day;
 //! the collector's API must then list every simulated host, its packages and the upgrades as history.
 //!
-//! The collector binary is `MUSTER_COLLECTOR_BIN` when set, else built here with `cargo build -p
-//! muster-collector`: a collector that does not build fails this test instead of skipping it, and the
-//! load generator's own unit tests never wait for the collector to compile.
+//! The collector binary is `MUSTER_COLLECTOR_BIN` when set, else built here with `cargo test --workspace
+//! --no-run`: a collector that does not build fails this test instead of skipping it, and the load generator's
+//! own unit tests never wait for the collector to compile. The same selection as the README's test command
+//! resolves the same dependency features, so under it the binary is already built (`cargo build -p
+//! muster-collector` would rebuild every dependency with the collector's features alone: minutes on a clean clone).
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
@@ -20,17 +22,23 @@ fn collector_bin() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let out = Command::new(cargo)
-        .args(["build", "-p", "muster-collector", "--bin", "muster-collector", "--message-format=json"])
+        .args(["test", "--workspace", "--no-run", "--message-format=json"])
         .arg("--manifest-path")
         .arg(&manifest)
         .stderr(Stdio::inherit())
         .output()
-        .expect("run cargo build -p muster-collector");
+        .expect("run cargo test --workspace --no-run");
     assert!(out.status.success(), "the collector does not build");
+    // The binary itself, not its unit tests' harness (which has the same target name).
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "muster-collector")
+        .filter(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["target"]["name"] == "muster-collector"
+                && m["target"]["kind"] == serde_json::json!(["bin"])
+                && m["profile"]["test"] == false
+        })
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
         .expect("cargo named the collector executable")
 }
