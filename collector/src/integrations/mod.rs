@@ -21,17 +21,6 @@ pub const BODY_VERSION: u32 = 1;
 /// The event a receiver can test its endpoint with (`integrations test`); sent only to that subscription.
 pub const TEST_EVENT: &str = "integration.test";
 
-/// A finding's change: one per finding action (`Action::as_str`).
-pub const FINDING_EVENT_TYPES: [&str; 7] = [
-    "finding.opened",
-    "finding.acknowledged",
-    "finding.risk_accepted",
-    "finding.reopened",
-    "finding.resolved",
-    "finding.recurred",
-    "finding.risk_acceptance_expired",
-];
-
 /// A new host enrolled (a new record; `duplicates` names records with the same identity).
 pub const HOST_ENROLLED: &str = "host.enrolled";
 /// An existing record taken over by a new agent: a reinstall, a cloned disk, or an approved held request.
@@ -42,7 +31,8 @@ pub const HOST_ENROLMENT_HELD: &str = "host.enrolment_held";
 /// A scheduled advisory update could not fetch a source, or failed: matching goes on with older advisories.
 pub const ADVISORIES_UPDATE_FAILED: &str = "advisories.update_failed";
 
-/// Every event type a subscription can ask for.
+/// Every event type a subscription can ask for: first a finding's change, one per finding action
+/// (`Action::as_str`), then the rest.
 pub const EVENT_TYPES: [&str; 11] = [
     "finding.opened",
     "finding.acknowledged",

@@ -130,8 +130,8 @@ fn every_action_has_a_known_event_type() {
         Action::Expire,
     ];
     let types: Vec<String> = actions.into_iter().map(finding_event_type).collect();
-    assert_eq!(types, FINDING_EVENT_TYPES.to_vec());
-    assert_eq!(EVENT_TYPES[..7], FINDING_EVENT_TYPES);
+    assert_eq!(types, EVENT_TYPES[..7].to_vec());
+    assert!(EVENT_TYPES[7..].iter().all(|t| !t.starts_with("finding.")));
 }
 
 #[test]
