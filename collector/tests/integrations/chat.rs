@@ -1,0 +1,74 @@
+//! Slack and Teams: every message checked by the services' own libraries.
+
+use super::*;
+
+both!(findings_reach_slack_and_teams_as_messages_their_own_libraries_accept,);
+
+async fn findings_reach_slack_and_teams_as_messages_their_own_libraries_accept(h: Harness) {
+    let (slack_receiver, slack_url) = Receiver::start().await;
+    slack_receiver.set(Answer::Status(200));
+    let (teams_receiver, teams_url) = Receiver::start().await;
+    teams_receiver.set(Answer::Status(202));
+    let events = ["finding.opened", "finding.acknowledged", "finding.resolved"];
+    for (name, kind, url) in
+        [("chat", IntegrationKind::Slack, &slack_url), ("channel", IntegrationKind::Teams, &teams_url)]
+    {
+        let req = IntegrationRequest { kind, ..request(name, url, &events, Some(Severity::High)) };
+        uc::add(h.store.as_ref(), &Actor::cli(), req, h.now()).await.unwrap();
+    }
+    let (_, enrol_secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let (_, token) = h.enrolled(&enrol_secret, &machine).await;
+    h.stored(&token, &full(&weak(&machine))).await;
+    let page = h.store.list_findings(&FindingFilter { limit: 100, ..Default::default() }).await.unwrap();
+    let root = page.findings.iter().find(|f| f.rule_id == "ssh.permit_root_login").unwrap().id.clone();
+    uc::send_test(h.store.as_ref(), &Actor::cli(), "chat", h.now()).await.unwrap();
+    uc::send_test(h.store.as_ref(), &Actor::cli(), "channel", h.now()).await.unwrap();
+    // 3 opened (critical and high) and a test to each.
+    assert_eq!(drain(&h, "w1").await, 8);
+
+    for (receiver, validator) in [(&slack_receiver, "slack"), (&teams_receiver, "teams")] {
+        let got = receiver.got();
+        assert!(got.iter().all(|r| r.signature.is_empty() && r.id.is_empty()), "chat messages go unsigned");
+        let messages: Vec<Value> = got.iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+        assert_eq!(messages.len(), 4);
+        let (valid, text) = peer_check(validator, &messages).await;
+        assert!(valid, "{validator}: {text}");
+        let link = format!("{CONSOLE}/findings/{root}");
+        let linked = messages.iter().filter(|m| m.to_string().contains(&format!("\"{link}\""))).count();
+        assert_eq!(linked, 1, "{validator}: one message links to the finding");
+        // The validators do refuse what the services refuse (so their passing means something).
+        let mut broken = messages[0].clone();
+        match validator {
+            "slack" => broken["blocks"][0]["text"]["text"] = Value::from("x".repeat(151)),
+            _ => broken["attachments"][0]["content"]["body"][0]["weight"] = Value::from("Heaviest"),
+        }
+        let (valid, text) = peer_check(validator, &[broken]).await;
+        assert!(!valid && (text.contains("150") || text.contains("weight")), "{validator} accepted it: {text}");
+    }
+    let slack: Vec<Value> = slack_receiver.got().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    let texts: Vec<&str> = slack.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert!(texts.iter().filter(|t| t.starts_with("New finding: ")).count() == 3, "{texts:?}");
+    assert_eq!(texts[3], "Muster: A test from the Muster collector: this endpoint receives its events.");
+
+    // A change by a person reaches both, with who and why.
+    let request = TransitionRequest {
+        finding_id: root.clone(),
+        action: Action::Acknowledge,
+        actor: "alice".to_owned(),
+        source_ip: None,
+        at: h.now(),
+        comment: Some("patching tonight".to_owned()),
+        expires_at: None,
+    };
+    muster_collector::app::findings::act(h.store.as_ref(), request).await.unwrap();
+    assert_eq!(drain(&h, "w1").await, 2);
+    let last: Value = serde_json::from_str(&slack_receiver.got().last().unwrap().body).unwrap();
+    assert_eq!(last["blocks"][2]["elements"][0]["text"], "By alice: “patching tonight”");
+    let last: Value = serde_json::from_str(&teams_receiver.got().last().unwrap().body).unwrap();
+    let card = &last["attachments"][0]["content"];
+    assert_eq!(card["body"][0]["text"], "Finding acknowledged");
+    assert_eq!(card["body"][3]["text"], "By alice: “patching tonight”");
+    let (_, log) = uc::deliveries(h.store.as_ref(), "channel", 50).await.unwrap();
+    assert!(log.iter().all(|d| d.status == DeliveryStatus::Delivered && d.response_code == Some(202)));
+}
