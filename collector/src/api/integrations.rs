@@ -66,7 +66,8 @@ pub struct NewIntegrationRequest {
     #[serde(default)]
     pub format: PayloadFormat,
     /// Event types (`GET` an integration to see them); absent or empty: finding.opened, finding.reopened,
-    /// finding.recurred, finding.risk_acceptance_expired, host.enrolment_held, advisories.update_failed.
+    /// finding.recurred, finding.risk_acceptance_expired, finding.overdue, host.enrolment_held,
+    /// advisories.update_failed.
     #[serde(default)]
     pub events: Vec<String>,
     /// Only finding events at least this severe.

@@ -33,7 +33,7 @@ pub async fn evaluate_host(
 /// Hosts loaded per page when evaluating all of them.
 const PAGE: i64 = 500;
 
-/// Evaluates every host, then reopens expired risk acceptances. Idempotent: safe to run on several replicas.
+/// Evaluates every host, then reopens expired risk acceptances and escalates findings that became overdue. Idempotent: safe to run on several replicas.
 pub async fn evaluate_all(store: &dyn Store, policy: &Policy, now: DateTime<Utc>) -> Result<RunSummary, StoreError> {
     let mut summary = RunSummary::default();
     let mut after = String::new();
@@ -55,6 +55,8 @@ pub async fn evaluate_all(store: &dyn Store, policy: &Policy, now: DateTime<Utc>
         }
     }
     summary.expired = findings::expire_risk_acceptances(store, now, EVALUATOR).await?.len();
+    // After the expiries: an acceptance that ran out reopens a finding that may be past its due date already.
+    summary.overdue = findings::escalate_overdue(store, now, EVALUATOR).await?.len();
     Ok(summary)
 }
 
@@ -91,6 +93,7 @@ pub async fn run_once(state: &AppState) -> Result<RunSummary, StoreError> {
         resolved = summary.changes.resolved,
         reopened = summary.changes.reopened,
         expired = summary.expired,
+        overdue = summary.overdue,
         "findings evaluated"
     );
     // The console's trend chart reads one snapshot per day; the last run of the day wins. A failed snapshot only

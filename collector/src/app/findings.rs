@@ -38,11 +38,12 @@ async fn record(
     s: Step<'_>,
 ) -> Result<(), StoreError> {
     let to = s.action.transition().1;
+    let event_type = crate::integrations::finding_event_type(s.action);
     let change = FindingChange {
         finding_id: s.finding_id,
         host_id: s.host_id,
         rule_id: s.rule_id,
-        action: s.action,
+        event_type: &event_type,
         from: s.from,
         to,
         actor: &actor.name,
@@ -241,6 +242,51 @@ pub async fn expire_risk_acceptances(
         expired.push(id);
     }
     Ok(expired)
+}
+
+/// The history step of an escalation: the status stays, the deadline passed.
+pub const OVERDUE_STEP: &str = "overdue";
+
+/// Escalates active findings whose due date passed before `now`: once per due date, a `finding.overdue` event for
+/// the subscriptions that want it and an `overdue` step in the finding's history; returns their ids. Each in its
+/// own transaction; the mark is conditional on the due date not yet escalated, so replicas running this at once
+/// send each escalation once.
+pub async fn escalate_overdue(store: &dyn Store, now: DateTime<Utc>, actor: &str) -> Result<Vec<String>, StoreError> {
+    let mut escalated = Vec::new();
+    for id in store.findings_turning_overdue(now).await? {
+        let mut tx = store.begin_findings_tx().await?;
+        let Some(due) = tx.mark_overdue(&id, now).await? else { continue };
+        let Some(head) = tx.lock_finding(&id).await? else { continue };
+        let change = FindingChange {
+            finding_id: &id,
+            host_id: &head.host_id,
+            rule_id: &head.rule_id,
+            event_type: crate::integrations::FINDING_OVERDUE,
+            from: Some(head.status),
+            to: head.status,
+            actor,
+            comment: None,
+            at: now,
+        };
+        let subscriptions = tx.subscriptions().await?;
+        integrations::finding_changed(tx.as_mut(), &subscriptions, change).await?;
+        tx.insert_finding_history(&HistoryStep {
+            finding_id: &id,
+            at: now,
+            actor,
+            action: OVERDUE_STEP,
+            from: Some(head.status),
+            to: head.status,
+            source_ip: None,
+            report_id: None,
+            comment: None,
+            details: serde_json::json!({ "due_at": due }),
+        })
+        .await?;
+        tx.commit().await?;
+        escalated.push(id);
+    }
+    Ok(escalated)
 }
 
 /// What the stored pending security updates must become so they equal the host's reported ones, each keeping the

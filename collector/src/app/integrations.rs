@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::audit::{self, Actor, AuditEvent, IntegrationChange};
 use crate::integrations::{self, IntegrationError, IntegrationRequest};
-use crate::model::findings::{Action, Status};
+use crate::model::findings::Status;
 use crate::model::integrations::{
     ClaimedIntegration, DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, NewEvent, NewIntegration,
     PendingDelivery, Subscription,
@@ -35,12 +35,13 @@ const TURN: i64 = 20;
 /// How often an idle worker looks for committed events.
 const POLL: Duration = Duration::from_secs(1);
 
-/// One finding's change, as `app::findings` records it.
+/// One finding's change, as `app::findings` records it: a step of its lifecycle or its escalation.
 pub(crate) struct FindingChange<'a> {
     pub finding_id: &'a str,
     pub host_id: &'a str,
     pub rule_id: &'a str,
-    pub action: Action,
+    /// `integrations::finding_event_type` of the step, or `integrations::FINDING_OVERDUE`.
+    pub event_type: &'a str,
     pub from: Option<Status>,
     pub to: Status,
     pub actor: &'a str,
@@ -55,21 +56,17 @@ pub(crate) async fn finding_changed(
     subscriptions: &[Subscription],
     change: FindingChange<'_>,
 ) -> Result<(), StoreError> {
-    let event_type = integrations::finding_event_type(change.action);
-    if !subscriptions.iter().any(|s| integrations::wants(s, &event_type, None)) {
+    let event_type = change.event_type;
+    if !subscriptions.iter().any(|s| integrations::wants(s, event_type, None)) {
         return Ok(());
     }
     let Some(brief) = tx.finding_brief(change.finding_id).await? else { return Ok(()) };
-    let ids: Vec<String> = subscriptions
-        .iter()
-        .filter(|s| integrations::wants(s, &event_type, Some(brief.severity)))
-        .map(|s| s.id.clone())
-        .collect();
+    let ids = integrations::subscribers(subscriptions, event_type, Some(brief.severity));
     if ids.is_empty() {
         return Ok(());
     }
     let body = integrations::finding_body(
-        &event_type,
+        event_type,
         change.at,
         change.finding_id,
         change.host_id,
@@ -81,9 +78,10 @@ pub(crate) async fn finding_changed(
         change.comment,
     );
     // Derived from what happened rather than drawn at random: a status write is conditional on the status it
-    // leaves, so one finding cannot take the same step twice in a millisecond.
-    let id = message_id(&[change.finding_id, &event_type, &change.at.timestamp_millis().to_string()]);
-    tx.insert_event(&NewEvent { id, event_type, at: change.at, body }, &ids).await
+    // leaves, and an escalation on the due date it has not been sent for, so one finding cannot take the same step
+    // twice in a millisecond.
+    let id = message_id(&[change.finding_id, event_type, &change.at.timestamp_millis().to_string()]);
+    tx.insert_event(&NewEvent { id, event_type: event_type.to_owned(), at: change.at, body }, &ids).await
 }
 
 /// Writes a host's enrolment event with a delivery for each subscription that wants it, in the enrolment's own
@@ -97,13 +95,7 @@ pub(crate) async fn host_changed(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let event_type = change.event_type();
-    let ids: Vec<String> = tx
-        .subscriptions()
-        .await?
-        .into_iter()
-        .filter(|s| integrations::wants(s, event_type, None))
-        .map(|s| s.id)
-        .collect();
+    let ids = integrations::subscribers(&tx.subscriptions().await?, event_type, None);
     if ids.is_empty() {
         return Ok(());
     }
@@ -123,13 +115,14 @@ pub async fn advisory_update_failed(
     now: DateTime<Utc>,
 ) -> Result<(), IntegrationError> {
     let event_type = integrations::ADVISORIES_UPDATE_FAILED;
-    let ids: Vec<String> = store
+    let enabled: Vec<Subscription> = store
         .list_integrations()
         .await?
         .into_iter()
-        .filter(|i| i.enabled && i.events.iter().any(|e| e == event_type))
-        .map(|i| i.id)
+        .filter(|i| i.enabled)
+        .map(|i| Subscription { id: i.id, events: i.events, min_severity: i.min_severity })
         .collect();
+    let ids = integrations::subscribers(&enabled, event_type, None);
     if ids.is_empty() {
         return Ok(());
     }

@@ -29,8 +29,8 @@ pub enum IntegrationsCommand {
         #[arg(long, value_enum, default_value_t = PayloadFormat::Json)]
         payload: PayloadFormat,
         /// Event types, comma-separated (default: finding.opened, finding.reopened, finding.recurred,
-        /// finding.risk_acceptance_expired, host.enrolment_held, advisories.update_failed). `integrations events`
-        /// lists them.
+        /// finding.risk_acceptance_expired, finding.overdue, host.enrolment_held, advisories.update_failed).
+        /// `integrations events` lists them.
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
         /// Only findings at least this severe.

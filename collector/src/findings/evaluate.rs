@@ -162,6 +162,8 @@ pub struct RunSummary {
     pub changes: ApplySummary,
     /// Risk acceptances that ran out and reopened.
     pub expired: usize,
+    /// Findings that passed their due date since the last run (escalated: `finding.overdue`).
+    pub overdue: usize,
     /// (rule, message) of rules that failed, one example per rule.
     pub rule_failures: BTreeMap<String, String>,
 }

@@ -6,7 +6,9 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ADVISORIES_UPDATE_FAILED, HOST_ENROLLED, HOST_ENROLMENT_HELD, HOST_TAKEN_OVER, TEST_EVENT};
+use super::{
+    ADVISORIES_UPDATE_FAILED, FINDING_OVERDUE, HOST_ENROLLED, HOST_ENROLMENT_HELD, HOST_TAKEN_OVER, TEST_EVENT,
+};
 
 /// The fields of a stored body a message shows; absent ones (a test event has no finding) are empty.
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +82,7 @@ fn headline(event_type: &str) -> &'static str {
         "finding.resolved" => "Finding resolved",
         "finding.recurred" => "Finding recurred",
         "finding.risk_acceptance_expired" => "Risk acceptance expired",
+        FINDING_OVERDUE => "Finding overdue",
         HOST_ENROLLED => "New host enrolled",
         HOST_TAKEN_OVER => "Host taken over by a new agent",
         HOST_ENROLMENT_HELD => "Enrolment waiting for approval",
@@ -162,9 +165,10 @@ fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
         (_, "medium") => Tone::Warning,
         _ => Tone::Plain,
     };
+    // An escalation leaves the status as it was.
     let status = match &d.from_status {
-        Some(from) => format!("{} → {}", from.replace('_', " "), d.status.replace('_', " ")),
-        None => d.status.replace('_', " "),
+        Some(from) if *from != d.status => format!("{} → {}", from.replace('_', " "), d.status.replace('_', " ")),
+        _ => d.status.replace('_', " "),
     };
     let mut facts = vec![("Host", d.hostname.clone()), ("Severity", capitalised(&d.severity)), ("Status", status)];
     if d.kind == "vulnerability" {
@@ -180,7 +184,8 @@ fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
     }
     // The day is what a person plans by; the stored body keeps the exact time.
     if let Some(day) = d.due_at.get(..10) {
-        facts.push(("Due", day.to_owned()));
+        let passed = if stored.event_type == FINDING_OVERDUE { " (passed)" } else { "" };
+        facts.push(("Due", format!("{day}{passed}")));
     }
     let by = match (d.actor.as_str(), d.comment.as_deref().filter(|c| !c.trim().is_empty())) {
         ("", None) => None,

@@ -28,12 +28,16 @@ pub const HOST_TAKEN_OVER: &str = "host.taken_over";
 /// An enrolment claiming a record that another live agent holds, waiting for an administrator's approval.
 pub const HOST_ENROLMENT_HELD: &str = "host.enrolment_held";
 
+/// An active finding passed its due date (once per due date: a finding that recurs or gets a new SLA can be
+/// overdue again); the escalation the worklist's deadlines promise.
+pub const FINDING_OVERDUE: &str = "finding.overdue";
+
 /// A scheduled advisory update could not fetch a source, or failed: matching goes on with older advisories.
 pub const ADVISORIES_UPDATE_FAILED: &str = "advisories.update_failed";
 
 /// Every event type a subscription can ask for: first a finding's change, one per finding action
-/// (`Action::as_str`), then the rest.
-pub const EVENT_TYPES: [&str; 11] = [
+/// (`Action::as_str`), then its escalation, then the rest.
+pub const EVENT_TYPES: [&str; 12] = [
     "finding.opened",
     "finding.acknowledged",
     "finding.risk_accepted",
@@ -41,6 +45,7 @@ pub const EVENT_TYPES: [&str; 11] = [
     "finding.resolved",
     "finding.recurred",
     "finding.risk_acceptance_expired",
+    FINDING_OVERDUE,
     HOST_ENROLLED,
     HOST_TAKEN_OVER,
     HOST_ENROLMENT_HELD,
@@ -48,11 +53,12 @@ pub const EVENT_TYPES: [&str; 11] = [
 ];
 
 /// What a person asked to send when they gave no list: what someone has to act on.
-pub const DEFAULT_EVENTS: [&str; 6] = [
+pub const DEFAULT_EVENTS: [&str; 7] = [
     "finding.opened",
     "finding.reopened",
     "finding.recurred",
     "finding.risk_acceptance_expired",
+    FINDING_OVERDUE,
     HOST_ENROLMENT_HELD,
     ADVISORIES_UPDATE_FAILED,
 ];
@@ -78,6 +84,11 @@ pub fn wants(sub: &Subscription, event_type: &str, severity: Option<Severity>) -
         (Some(min), Some(s)) => s >= min,
         _ => true,
     }
+}
+
+/// The ids of the subscriptions in `subs` that want an event of `event_type` about something of `severity`.
+pub fn subscribers(subs: &[Subscription], event_type: &str, severity: Option<Severity>) -> Vec<String> {
+    subs.iter().filter(|s| wants(s, event_type, severity)).map(|s| s.id.clone()).collect()
 }
 
 /// The wait after the `attempts`-th failure: 10 s doubling to an hour.

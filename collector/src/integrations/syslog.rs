@@ -92,7 +92,11 @@ fn syslog_severity(event_type: &str, severity: Option<Severity>) -> u8 {
     }
     let needs_work = matches!(
         event_type,
-        "finding.opened" | "finding.reopened" | "finding.recurred" | "finding.risk_acceptance_expired"
+        "finding.opened"
+            | "finding.reopened"
+            | "finding.recurred"
+            | "finding.risk_acceptance_expired"
+            | super::FINDING_OVERDUE
     );
     match (needs_work, severity) {
         (true, Some(Severity::Critical)) => 2,

@@ -131,7 +131,8 @@ fn every_action_has_a_known_event_type() {
     ];
     let types: Vec<String> = actions.into_iter().map(finding_event_type).collect();
     assert_eq!(types, EVENT_TYPES[..7].to_vec());
-    assert!(EVENT_TYPES[7..].iter().all(|t| !t.starts_with("finding.")));
+    assert_eq!(EVENT_TYPES[7], FINDING_OVERDUE);
+    assert!(EVENT_TYPES[8..].iter().all(|t| !t.starts_with("finding.")));
 }
 
 #[test]
@@ -268,6 +269,42 @@ fn chat_messages_link_to_the_finding_and_say_what_changed() {
     assert_eq!(card["body"][1]["text"], "regreSSHion <remote> & root");
     assert_eq!(card["body"][2]["facts"][2], serde_json::json!({ "title": "Status", "value": "open → acknowledged" }));
     assert_eq!(card["actions"][0]["url"], "https://muster.example.com/findings/f1");
+}
+
+/// An escalation: the status stays, the due date has passed; for a critical finding, syslog's critical priority.
+#[test]
+fn overdue_findings_say_the_due_date_passed() {
+    let body = finding_body(
+        FINDING_OVERDUE,
+        at(),
+        "f1",
+        "h1",
+        "accounts.empty_password",
+        &brief("rule", "", "Account without a password", Severity::Critical),
+        Some(Status::Reopened),
+        Status::Reopened,
+        "evaluator",
+        None,
+    );
+    let slack: serde_json::Value = serde_json::from_str(&chat::slack(&body, None).unwrap()).unwrap();
+    assert_eq!(slack["text"], "Finding overdue: Account without a password on web-01 (critical)");
+    let fields: Vec<&str> =
+        slack["blocks"][1]["fields"].as_array().unwrap().iter().map(|f| f["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        fields,
+        [
+            "*Host*\nweb-01",
+            "*Severity*\nCritical",
+            "*Status*\nreopened",
+            "*Rule*\naccounts.empty_password",
+            "*Due*\n2026-12-04 (passed)"
+        ]
+    );
+    let teams: serde_json::Value = serde_json::from_str(&chat::teams(&body, None).unwrap()).unwrap();
+    assert_eq!(teams["attachments"][0]["content"]["body"][0]["text"], "Finding overdue");
+    // local0 × 8 + critical (2).
+    let line = syslog::message("msg_1", FINDING_OVERDUE, at(), &body, "collector", 16, PayloadFormat::Json);
+    assert!(line.starts_with("<130>1 ") && line.contains(" finding.overdue "), "{line}");
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub trait ConsoleStore: Send + Sync {
 }
 
 /// The statuses of active findings, as SQL (see `findings::Status::is_active`).
-const ACTIVE: &str = "('open', 'acknowledged', 'reopened')";
+pub(super) const ACTIVE: &str = "('open', 'acknowledged', 'reopened')";
 
 /// The elements of `h.tags` (a JSON array of strings) as rows with a `value` column; the only SQL here that differs
 /// between the backends. Comparing parsed elements keeps the tag filter exact (no partial or case-folded match).

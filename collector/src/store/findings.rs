@@ -25,6 +25,9 @@ pub trait FindingsStore: Send + Sync {
     async fn host_facts_page(&self, after: &str, limit: i64) -> Result<Vec<HostFacts>, StoreError>;
     /// Ids of risk-accepted findings whose acceptance ends at or before `now`, by id.
     async fn risk_acceptances_ending(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+    /// Ids of active findings due before `now` whose escalation has not been written for their due date, by id
+    /// (see [`FindingsTx::mark_overdue`]).
+    async fn findings_turning_overdue(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
     async fn list_findings(&self, filter: &FindingFilter) -> Result<FindingPage, StoreError>;
     async fn get_finding(&self, id: &str, now: DateTime<Utc>) -> Result<Option<FindingView>, StoreError>;
     /// Oldest first.
@@ -81,6 +84,7 @@ macro_rules! impl_findings_store {
             };
             use crate::model::{from_ms, to_ms};
             use crate::store::StoreError;
+            use crate::store::console::ACTIVE;
             use crate::store::findings::{FINDING_COLUMNS, FindingsStore, finding_order};
             use crate::store::findings_tx::{
                 FindingsTx, evidence_of, kind_of, priority_of, severity_of, sla_of, status_of,
@@ -208,9 +212,7 @@ macro_rules! impl_findings_store {
                 }
                 if let Some(overdue) = f.overdue {
                     qb.push(if overdue { " AND " } else { " AND NOT " });
-                    qb.push("(f.status IN ('open', 'acknowledged', 'reopened') AND f.due_at < ")
-                        .push_bind(to_ms(f.now))
-                        .push(")");
+                    qb.push(format!("(f.status IN {ACTIVE} AND f.due_at < ")).push_bind(to_ms(f.now)).push(")");
                 }
             }
 
@@ -241,6 +243,17 @@ macro_rules! impl_findings_store {
                     let rows = sqlx::query(
                         "SELECT id FROM findings WHERE status = 'risk_accepted' AND risk_expires_at <= $1 ORDER BY id",
                     )
+                    .bind(to_ms(now))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+                }
+
+                async fn findings_turning_overdue(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+                    let rows = sqlx::query(&format!(
+                        "SELECT id FROM findings WHERE status IN {ACTIVE} AND due_at < $1 \
+                         AND (overdue_sent_for IS NULL OR overdue_sent_for <> due_at) ORDER BY id"
+                    ))
                     .bind(to_ms(now))
                     .fetch_all(&self.pool)
                     .await?;

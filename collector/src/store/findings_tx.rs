@@ -105,6 +105,10 @@ pub trait FindingsTx: Send {
     ) -> Result<bool, StoreError>;
     /// Locks one finding's row and reads its owner and status; `None` when there is no such finding.
     async fn lock_finding(&mut self, id: &str) -> Result<Option<FindingHead>, StoreError>;
+    /// Notes that the escalation of an active finding due before `now` is being sent for its current due date, and
+    /// returns that date; `None` when it is not active, not yet due, or already escalated for that date (another
+    /// replica got there first).
+    async fn mark_overdue(&mut self, id: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// False when the finding is no longer in `write.from`.
     async fn set_finding_status(&mut self, write: &StatusWrite<'_>) -> Result<bool, StoreError>;
     async fn insert_finding_history(&mut self, step: &HistoryStep<'_>) -> Result<(), StoreError>;
@@ -181,6 +185,7 @@ macro_rules! impl_findings_tx {
                 FindingHead, FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage, details_of, evidence_json, evidence_of, priority_of,
                 severity_of, sla_of, status_of,
             };
+            use crate::store::console::ACTIVE;
             use crate::store::{AuditRecord, StoreError};
 
             pub(crate) struct Tx(pub(crate) sqlx::Transaction<'static, $db>);
@@ -435,6 +440,26 @@ macro_rules! impl_findings_tx {
                         status: status_of(&row.try_get::<String, _>("status")?)?,
                         risk_expires_at: row.try_get::<Option<i64>, _>("risk_expires_at")?.map(from_ms),
                     }))
+                }
+
+                async fn mark_overdue(
+                    &mut self,
+                    id: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<DateTime<Utc>>, StoreError> {
+                    let marked = sqlx::query(&format!(
+                        "UPDATE findings SET overdue_sent_for = due_at WHERE id = $1 AND status IN {ACTIVE} \
+                         AND due_at < $2 AND (overdue_sent_for IS NULL OR overdue_sent_for <> due_at)"
+                    ))
+                    .bind(id)
+                    .bind(to_ms(now))
+                    .execute(&mut *self.0)
+                    .await?;
+                    if marked.rows_affected() == 0 {
+                        return Ok(None);
+                    }
+                    let row = sqlx::query("SELECT due_at FROM findings WHERE id = $1").bind(id).fetch_one(&mut *self.0).await?;
+                    Ok(Some(from_ms(row.try_get("due_at")?)))
                 }
 
                 async fn set_finding_status(&mut self, w: &StatusWrite<'_>) -> Result<bool, StoreError> {
