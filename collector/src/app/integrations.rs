@@ -339,33 +339,40 @@ impl Sender {
         Ok(Sender { client, hostname, console })
     }
 
-    /// Sends one event its subscription's way: the answer's HTTP status, `None` when a syslog receiver took it, or
-    /// why it could not be sent.
+    /// Sends one event its subscription's way: the HTTP answer, `None` when a syslog receiver took it, or why it
+    /// could not be sent.
     async fn deliver(
         &self,
         claim: &ClaimedIntegration,
         d: &PendingDelivery,
         now: DateTime<Utc>,
-    ) -> Result<Option<u16>, String> {
+    ) -> Result<Option<integrations::HttpAnswer>, String> {
         match claim.kind {
-            IntegrationKind::Webhook => self.post(claim, d, now).await.map(Some),
-            IntegrationKind::Slack | IntegrationKind::Teams => {
-                let render = if claim.kind == IntegrationKind::Slack {
-                    integrations::chat::slack
-                } else {
-                    integrations::chat::teams
-                };
-                let message = render(&d.body, self.console.as_deref())?;
-                let answer = self
-                    .client
-                    .post(&claim.url)
-                    .header("content-type", "application/json")
-                    .body(message)
-                    .send()
-                    .await
-                    // Without the URL: a chat webhook's URL is its credential.
-                    .map_err(|e| super::describe_http(e.without_url()))?;
-                Ok(Some(answer.status().as_u16()))
+            IntegrationKind::Webhook => {
+                let secrets = integrations::signing_secrets(
+                    &claim.secret,
+                    claim.previous_secret.as_deref(),
+                    claim.previous_until,
+                    now,
+                );
+                // The send's own time, not the scheduler's: receivers compare it with their clock to refuse replays.
+                let timestamp = Utc::now().timestamp();
+                let signature = integrations::signature(&secrets, &d.event_id, timestamp, d.body.as_bytes())?;
+                let headers = [
+                    ("webhook-id", d.event_id.clone()),
+                    ("webhook-timestamp", timestamp.to_string()),
+                    ("webhook-signature", signature),
+                ];
+                self.post(&claim.url, &headers, d.body.clone()).await.map(Some)
+            }
+            // Unsigned: the URL is the credential.
+            IntegrationKind::Slack => {
+                let message = integrations::chat::slack(&d.body, self.console.as_deref())?;
+                self.post(&claim.url, &[], message).await.map(Some)
+            }
+            IntegrationKind::Teams => {
+                let message = integrations::chat::teams(&d.body, self.console.as_deref())?;
+                self.post(&claim.url, &[], message).await.map(Some)
             }
             IntegrationKind::Syslog => {
                 let target = integrations::syslog::target(&claim.url).map_err(|e| e.to_string())?;
@@ -386,26 +393,34 @@ impl Sender {
         }
     }
 
-    /// POSTs the event signed per the Standard Webhooks specification; the answer's status, or why there was none.
-    async fn post(&self, claim: &ClaimedIntegration, d: &PendingDelivery, now: DateTime<Utc>) -> Result<u16, String> {
-        let secrets =
-            integrations::signing_secrets(&claim.secret, claim.previous_secret.as_deref(), claim.previous_until, now);
-        // The send's own time, not the scheduler's: receivers compare it with their clock to refuse replays.
-        let timestamp = Utc::now().timestamp();
-        let signature = integrations::signature(&secrets, &d.event_id, timestamp, d.body.as_bytes())?;
-        let answer = self
-            .client
-            .post(&claim.url)
-            .header("content-type", "application/json")
-            .header("webhook-id", &d.event_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(d.body.clone())
-            .send()
-            .await
-            // Without the URL: many webhook URLs hold their own secret in the path or query.
-            .map_err(|e| super::describe_http(e.without_url()))?;
-        Ok(answer.status().as_u16())
+    /// POSTs a JSON `body` with `headers`; the answer (with the start of a refusal's body), or why there was none.
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: String,
+    ) -> Result<integrations::HttpAnswer, String> {
+        let mut request = self.client.post(url).header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        // Errors without the URL: many webhook URLs hold their own secret in the path or query, and a chat
+        // webhook's URL is its credential.
+        let mut answer = request.body(body).send().await.map_err(|e| super::describe_http(e.without_url()))?;
+        let code = answer.status().as_u16();
+        if answer.status().is_success() {
+            return Ok(integrations::HttpAnswer::new(code, b""));
+        }
+        // A few KiB at most, and never a reason to fail the attempt twice: what arrived before an error is kept.
+        let mut said = Vec::new();
+        while said.len() < 4096 {
+            match answer.chunk().await {
+                Ok(Some(chunk)) => said.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        said.truncate(4096);
+        Ok(integrations::HttpAnswer::new(code, &said))
     }
 }
 

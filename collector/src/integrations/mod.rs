@@ -97,10 +97,36 @@ pub fn retry_after(attempts: i64) -> TimeDelta {
     TimeDelta::seconds((10_i64 << shift).min(3600))
 }
 
+/// An HTTP receiver's answer: its status and, when it refused, the start of what it said. Slack's and Teams' webhooks
+/// say why there (`invalid_payload`, `channel_not_found`, `channel_is_archived`), which is what an administrator needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub code: u16,
+    pub said: String,
+}
+
+impl HttpAnswer {
+    /// Characters of a refusal's body kept: enough for an error code and a sentence, not a whole error page.
+    pub const SAID_CHARS: usize = 200;
+
+    /// `body` (the first bytes of the answer's body) as one short line of text.
+    pub fn new(code: u16, body: &[u8]) -> HttpAnswer {
+        let text = String::from_utf8_lossy(body);
+        let said: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        HttpAnswer { code, said: said.chars().take(Self::SAID_CHARS).collect() }
+    }
+}
+
 /// What an attempt's answer makes of a delivery that had failed `failed_before` times: a 2xx status, or a
 /// transport that has no status (syslog) taking the message, delivers it; another status or no answer (`Err`) is
 /// retried after [`retry_after`] until the [`MAX_ATTEMPTS`]-th failure, which is final (dead, kept for replay).
-pub fn attempt_outcome(failed_before: i64, answer: Result<Option<u16>, String>, now: DateTime<Utc>) -> Attempt {
+pub fn attempt_outcome(failed_before: i64, answer: Result<Option<HttpAnswer>, String>, now: DateTime<Utc>) -> Attempt {
     let answer = match answer {
         Ok(None) => {
             return Attempt {
@@ -111,11 +137,11 @@ pub fn attempt_outcome(failed_before: i64, answer: Result<Option<u16>, String>, 
                 retry_at: None,
             };
         }
-        Ok(Some(code)) => Ok(code),
+        Ok(Some(answer)) => Ok(answer),
         Err(e) => Err(e),
     };
     let (code, error) = match answer {
-        Ok(code) if (200..300).contains(&code) => {
+        Ok(HttpAnswer { code, .. }) if (200..300).contains(&code) => {
             return Attempt {
                 at: now,
                 status: DeliveryStatus::Delivered,
@@ -124,7 +150,8 @@ pub fn attempt_outcome(failed_before: i64, answer: Result<Option<u16>, String>, 
                 retry_at: None,
             };
         }
-        Ok(code) => (Some(code), Some(format!("HTTP {code}"))),
+        Ok(HttpAnswer { code, said }) if said.is_empty() => (Some(code), Some(format!("HTTP {code}"))),
+        Ok(HttpAnswer { code, said }) => (Some(code), Some(format!("HTTP {code}: {said}"))),
         Err(e) => (None, Some(e)),
     };
     let failures = failed_before.saturating_add(1);

@@ -186,24 +186,30 @@ fn retries_back_off_to_an_hour() {
 #[test]
 fn answers_deliver_retry_or_give_up() {
     let now = at();
-    let delivered = attempt_outcome(3, Ok(Some(204)), now);
+    let delivered = attempt_outcome(3, Ok(Some(HttpAnswer::new(204, b""))), now);
     assert_eq!(
         (delivered.status, delivered.response_code, delivered.retry_at),
         (DeliveryStatus::Delivered, Some(204), None)
     );
-    let refused = attempt_outcome(0, Ok(Some(500)), now);
+    let refused = attempt_outcome(0, Ok(Some(HttpAnswer::new(500, b""))), now);
     assert_eq!(refused.status, DeliveryStatus::Pending);
     assert_eq!(refused.response_code, Some(500));
     assert_eq!(refused.retry_at, Some(now + TimeDelta::seconds(10)));
     // A redirect is not followed: the receiver's URL is what an administrator configured.
-    assert_eq!(attempt_outcome(0, Ok(Some(301)), now).status, DeliveryStatus::Pending);
+    assert_eq!(attempt_outcome(0, Ok(Some(HttpAnswer::new(301, b""))), now).status, DeliveryStatus::Pending);
     let unreachable = attempt_outcome(2, Err("connection refused".to_owned()), now);
     assert_eq!(unreachable.error.as_deref(), Some("connection refused"));
     assert_eq!(unreachable.retry_at, Some(now + TimeDelta::seconds(40)));
     // Syslog has no status: taken by the socket is delivered.
     let sent = attempt_outcome(0, Ok(None), now);
     assert_eq!((sent.status, sent.response_code), (DeliveryStatus::Delivered, None));
-    let last = attempt_outcome(MAX_ATTEMPTS - 1, Ok(Some(503)), now);
+    // What a refusing receiver said is kept, on one line and short.
+    let said = format!("invalid_blocks\r\n\tat block 2{}", " more".repeat(100));
+    let refused = attempt_outcome(0, Ok(Some(HttpAnswer::new(400, said.as_bytes()))), now);
+    let error = refused.error.unwrap();
+    assert!(error.starts_with("HTTP 400: invalid_blocks at block 2 more more"), "{error}");
+    assert_eq!(error.chars().count(), "HTTP 400: ".len() + HttpAnswer::SAID_CHARS);
+    let last = attempt_outcome(MAX_ATTEMPTS - 1, Ok(Some(HttpAnswer::new(503, b""))), now);
     assert_eq!((last.status, last.retry_at), (DeliveryStatus::Dead, None));
 }
 

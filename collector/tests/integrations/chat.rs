@@ -71,4 +71,13 @@ async fn findings_reach_slack_and_teams_as_messages_their_own_libraries_accept(h
     assert_eq!(card["body"][3]["text"], "By alice: “patching tonight”");
     let (_, log) = uc::deliveries(h.store.as_ref(), "channel", 50).await.unwrap();
     assert!(log.iter().all(|d| d.status == DeliveryStatus::Delivered && d.response_code == Some(202)));
+
+    // The Slack channel was archived: Slack answers 410 `channel_is_archived` (api.slack.com/changelog/2016-05-17-
+    // changes-to-errors-for-incoming-webhooks), and the delivery log says so.
+    slack_receiver.set(Answer::Refuse(410, "channel_is_archived"));
+    uc::send_test(h.store.as_ref(), &Actor::cli(), "chat", h.now()).await.unwrap();
+    assert_eq!(drain(&h, "w1").await, 1);
+    let (_, log) = uc::deliveries(h.store.as_ref(), "chat", 1).await.unwrap();
+    assert_eq!((log[0].status, log[0].response_code), (DeliveryStatus::Pending, Some(410)));
+    assert_eq!(log[0].error.as_deref(), Some("HTTP 410: channel_is_archived"));
 }

@@ -34,6 +34,8 @@ mod syslog;
 #[derive(Debug, Clone, Copy)]
 enum Answer {
     Status(u16),
+    /// A refusal with a reason in the body, as Slack's and Teams' webhooks answer.
+    Refuse(u16, &'static str),
     /// Never answers (the collector's timeout or death ends the request).
     Hang,
 }
@@ -67,7 +69,7 @@ impl Receiver {
     /// A webhook endpoint on 127.0.0.1; returns it and its URL.
     async fn start() -> (Receiver, String) {
         let r = Receiver { got: Arc::default(), answer: Arc::new(Mutex::new(Answer::Status(204))) };
-        async fn hook(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
+        async fn hook(State(r): State<Receiver>, headers: HeaderMap, body: String) -> (StatusCode, &'static str) {
             let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
             r.got.lock().unwrap().push(Received {
                 id: h("webhook-id"),
@@ -77,10 +79,11 @@ impl Receiver {
             });
             let answer = *r.answer.lock().unwrap();
             match answer {
-                Answer::Status(code) => StatusCode::from_u16(code).unwrap(),
+                Answer::Status(code) => (StatusCode::from_u16(code).unwrap(), ""),
+                Answer::Refuse(code, reason) => (StatusCode::from_u16(code).unwrap(), reason),
                 Answer::Hang => {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
-                    StatusCode::OK
+                    (StatusCode::OK, "")
                 }
             }
         }
