@@ -39,6 +39,7 @@ impl From<IntegrationError> for AppError {
             | IntegrationError::Url(_)
             | IntegrationError::Event(_)
             | IntegrationError::Format(_)
+            | IntegrationError::Digest(_)
             | IntegrationError::SyslogUrl(_) => AppError::bad_request("invalid_request", e.to_string()),
             IntegrationError::Exists(_) => AppError::Conflict { code: "integration_exists", message: e.to_string() },
             IntegrationError::NotFound(id) => AppError::NotFound(format!("integration {id}")),
@@ -72,6 +73,9 @@ pub struct NewIntegrationRequest {
     pub events: Vec<String>,
     /// Only finding events at least this severe.
     pub min_severity: Option<Severity>,
+    /// Slack and Teams: hold events until the oldest has waited this many minutes (1 to 1440), then send them as
+    /// one message; absent: one message per event.
+    pub digest_minutes: Option<u32>,
 }
 
 fn webhook() -> IntegrationKind {
@@ -127,6 +131,7 @@ pub async fn create(
         format: r.format,
         events: r.events,
         min_severity: r.min_severity,
+        digest_minutes: r.digest_minutes,
     };
     let (integration, secret) = uc::add(state.store.as_ref(), &auth.actor(ip), request, (state.clock)()).await?;
     Ok((StatusCode::CREATED, Json(CreatedIntegration { integration, secret })))

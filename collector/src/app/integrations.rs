@@ -32,6 +32,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// Subscriptions claimed at once, and deliveries sent per subscription in one turn.
 const CLAIM_BATCH: i64 = 8;
 const TURN: i64 = 20;
+/// Events one digest message sums up: it lists a few and counts the rest, so this bounds the work of one turn, not
+/// what people read; more waiting go in the next message at once.
+const DIGEST_MAX: i64 = 500;
 /// How often an idle worker looks for committed events.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -144,7 +147,7 @@ fn message_id(parts: &[&str]) -> String {
 
 fn audit_details(i: &Integration) -> serde_json::Value {
     json!({ "name": i.name, "kind": i.kind, "url": i.url, "format": i.format, "events": i.events,
-        "min_severity": i.min_severity })
+        "min_severity": i.min_severity, "digest_minutes": i.digest_minutes })
 }
 
 /// Adds a subscription; returns it and its signing secret, which is shown only now.
@@ -165,6 +168,7 @@ pub async fn add(
         secret: secret.clone(),
         events: req.events,
         min_severity: req.min_severity,
+        digest_minutes: req.digest_minutes,
         created_at: now,
         created_by: actor.name.clone(),
     };
@@ -179,6 +183,7 @@ pub async fn add(
         format: new.format,
         events: new.events,
         min_severity: new.min_severity,
+        digest_minutes: new.digest_minutes,
         enabled: true,
         created_at: new.created_at,
         created_by: new.created_by,
@@ -276,6 +281,10 @@ pub async fn send_test(
     let id = format!("msg_{}", tokens::new_id()?);
     let event = NewEvent { id, event_type: integrations::TEST_EVENT.to_owned(), at: now, body };
     let seq = store.enqueue_event(&event, std::slice::from_ref(&i.id)).await?;
+    // A digest holds the subscription until its oldest event is due; a test goes out now.
+    if i.digest_minutes.is_some() {
+        store.wake_integration(&i.id).await?;
+    }
     let audit_event = AuditEvent::Integration {
         change: IntegrationChange::TestSent,
         id: i.id.clone(),
@@ -391,6 +400,22 @@ impl Sender {
                     .map(|()| None)
             }
         }
+    }
+
+    /// Sends `events` to a Slack or Teams subscription as one digest message.
+    async fn deliver_digest(
+        &self,
+        claim: &ClaimedIntegration,
+        events: &[PendingDelivery],
+    ) -> Result<Option<integrations::HttpAnswer>, String> {
+        let bodies: Vec<&str> = events.iter().map(|d| d.body.as_str()).collect();
+        let message = match claim.kind {
+            IntegrationKind::Slack => integrations::chat::slack_digest(&bodies, self.console.as_deref())?,
+            IntegrationKind::Teams => integrations::chat::teams_digest(&bodies, self.console.as_deref())?,
+            // `integrations::check` refuses a digest for the others.
+            other => return Err(format!("a {} subscription does not take digests", other.as_str())),
+        };
+        self.post(&claim.url, &[], message).await.map(Some)
     }
 
     /// POSTs a JSON `body` with `headers`; the answer (with the start of a refusal's body), or why there was none.
@@ -512,49 +537,115 @@ pub async fn run_batch(
     Ok(attempted)
 }
 
-/// One subscription's turn: up to `TURN` of its pending deliveries in order, stopping at a failure; then its
-/// claim is released. Returns the deliveries attempted.
+/// One subscription's turn: up to `TURN` of its pending deliveries in order, stopping at a failure (a digest
+/// subscription's: see [`digest_turn`]); then its claim is released. Returns the deliveries attempted.
 async fn turn(
     store: &dyn Store,
     sender: &Sender,
     clock: &crate::Clock,
     claim: &ClaimedIntegration,
 ) -> Result<usize, StoreError> {
+    if let Some(minutes) = claim.digest_minutes {
+        return digest_turn(store, sender, clock, claim, TimeDelta::minutes(i64::from(minutes))).await;
+    }
     let mut attempted = 0;
     for d in store.pending_deliveries(&claim.id, TURN).await? {
-        let now = clock();
-        if !store.renew_integration_claim(claim, now + LEASE).await? {
+        if !store.renew_integration_claim(claim, clock() + LEASE).await? {
             tracing::warn!(integration = %claim.name, "the claim ran out; left to the worker that holds it");
             break;
         }
-        let answer = sender.deliver(claim, &d, now).await;
-        let attempt = integrations::attempt_outcome(d.attempts, answer, clock());
+        let answer = sender.deliver(claim, &d, clock()).await;
         attempted += 1;
-        let outcome = match attempt.status {
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Pending => "failed",
-            DeliveryStatus::Dead => "dead",
-        };
-        crate::metrics::count_delivery(claim.kind.as_str(), outcome);
-        match attempt.status {
-            DeliveryStatus::Delivered => {}
-            DeliveryStatus::Pending => tracing::warn!(integration = %claim.name, event = %d.event_id,
-                code = ?attempt.response_code, error = ?attempt.error, retry_at = ?attempt.retry_at,
-                "delivery failed; retrying later"),
-            DeliveryStatus::Dead => tracing::warn!(integration = %claim.name, event = %d.event_id,
-                code = ?attempt.response_code, error = ?attempt.error,
-                "delivery failed too often; kept as a dead letter to replay"),
-        }
-        if !store.record_attempt(claim, d.event_seq, &attempt).await? {
-            tracing::warn!(integration = %claim.name, "the claim ran out during delivery; left to the next");
-            break;
-        }
-        if attempt.status == DeliveryStatus::Pending {
-            break;
+        match record(store, claim, &d, answer, clock()).await? {
+            Some(DeliveryStatus::Pending) | None => break,
+            Some(_) => {}
         }
     }
     store.release_integration(claim).await?;
     Ok(attempted)
+}
+
+/// A digest subscription's turn. Test events go out at once, one by one (someone is waiting for the answer); the
+/// rest wait until the oldest has waited `window`, then go as one message, up to [`DIGEST_MAX`] events, each
+/// recorded with that message's answer. Until then the subscription is held back (`hold_integration`), so no
+/// worker claims it for nothing.
+async fn digest_turn(
+    store: &dyn Store,
+    sender: &Sender,
+    clock: &crate::Clock,
+    claim: &ClaimedIntegration,
+    window: TimeDelta,
+) -> Result<usize, StoreError> {
+    let (tests, events): (Vec<_>, Vec<_>) = store
+        .pending_deliveries(&claim.id, DIGEST_MAX)
+        .await?
+        .into_iter()
+        .partition(|d| d.event_type == integrations::TEST_EVENT);
+    let mut attempted = 0;
+    for d in &tests {
+        if !store.renew_integration_claim(claim, clock() + LEASE).await? {
+            return Ok(attempted);
+        }
+        let answer = sender.deliver(claim, d, clock()).await;
+        attempted += 1;
+        if record(store, claim, d, answer, clock()).await? != Some(DeliveryStatus::Delivered) {
+            store.release_integration(claim).await?;
+            return Ok(attempted);
+        }
+    }
+    let Some(oldest) = events.first() else {
+        store.release_integration(claim).await?;
+        return Ok(attempted);
+    };
+    let due = oldest.at + window;
+    if clock() < due {
+        store.hold_integration(claim, due).await?;
+        return Ok(attempted);
+    }
+    if !store.renew_integration_claim(claim, clock() + LEASE).await? {
+        return Ok(attempted);
+    }
+    let answer = sender.deliver_digest(claim, &events).await;
+    let now = clock();
+    for d in &events {
+        attempted += 1;
+        if record(store, claim, d, answer.clone(), now).await?.is_none() {
+            return Ok(attempted);
+        }
+    }
+    store.release_integration(claim).await?;
+    Ok(attempted)
+}
+
+/// Writes one delivery's attempt (counted, logged); its status, or `None` when the claim ran out meanwhile.
+async fn record(
+    store: &dyn Store,
+    claim: &ClaimedIntegration,
+    d: &PendingDelivery,
+    answer: Result<Option<integrations::HttpAnswer>, String>,
+    now: DateTime<Utc>,
+) -> Result<Option<DeliveryStatus>, StoreError> {
+    let attempt = integrations::attempt_outcome(d.attempts, answer, now);
+    let outcome = match attempt.status {
+        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Pending => "failed",
+        DeliveryStatus::Dead => "dead",
+    };
+    crate::metrics::count_delivery(claim.kind.as_str(), outcome);
+    match attempt.status {
+        DeliveryStatus::Delivered => {}
+        DeliveryStatus::Pending => tracing::warn!(integration = %claim.name, event = %d.event_id,
+            code = ?attempt.response_code, error = ?attempt.error, retry_at = ?attempt.retry_at,
+            "delivery failed; retrying later"),
+        DeliveryStatus::Dead => tracing::warn!(integration = %claim.name, event = %d.event_id,
+            code = ?attempt.response_code, error = ?attempt.error,
+            "delivery failed too often; kept as a dead letter to replay"),
+    }
+    if !store.record_attempt(claim, d.event_seq, &attempt).await? {
+        tracing::warn!(integration = %claim.name, "the claim ran out during delivery; left to the next");
+        return Ok(None);
+    }
+    Ok(Some(attempt.status))
 }
 
 /// Delivers whatever is due until nothing is (tests and one-shot CLI runs); returns the attempts made.

@@ -36,6 +36,10 @@ pub enum IntegrationsCommand {
         /// Only findings at least this severe.
         #[arg(long, value_enum)]
         min_severity: Option<Severity>,
+        /// Slack and Teams: hold events until the oldest has waited this many minutes (1 to 1440), then send them
+        /// as one message (default: one message per event).
+        #[arg(long)]
+        digest_minutes: Option<u32>,
         /// How commands name it (default: the kind and the URL's host).
         #[arg(long)]
         name: Option<String>,
@@ -78,8 +82,9 @@ pub enum IntegrationsCommand {
 
 fn describe(i: &Integration) -> String {
     let severity = i.min_severity.map(|s| format!(" (≥ {})", s.as_str())).unwrap_or_default();
+    let digest = i.digest_minutes.map(|m| format!("  digest every {m} min")).unwrap_or_default();
     let state = if i.enabled { "" } else { "  [disabled]" };
-    format!("{}  {}  {}  {}{severity}{state}\n", i.name, i.kind.as_str(), i.url, i.events.join(","))
+    format!("{}  {}  {}  {}{severity}{digest}{state}\n", i.name, i.kind.as_str(), i.url, i.events.join(","))
 }
 
 fn log_text(list: &[DeliveryRecord]) -> String {
@@ -116,7 +121,7 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format, c
     let now = Utc::now();
     let actor = Actor::cli();
     match cmd {
-        IntegrationsCommand::Add { kind, url, payload, events, min_severity, name } => {
+        IntegrationsCommand::Add { kind, url, payload, events, min_severity, digest_minutes, name } => {
             let name = name.clone().unwrap_or_else(|| default_name(*kind, url));
             let request = IntegrationRequest {
                 name,
@@ -125,6 +130,7 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format, c
                 format: *payload,
                 events: events.clone(),
                 min_severity: *min_severity,
+                digest_minutes: *digest_minutes,
             };
             let (i, secret) = uc::add(store, &actor, request, now).await?;
             if !i.kind.signed() {

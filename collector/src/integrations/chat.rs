@@ -1,5 +1,5 @@
-//! Chat messages made from an outbox event: a Slack Block Kit message and a Microsoft Teams Adaptive Card, each
-//! with a link back to the finding in the console. Rendered at delivery from the stored versioned body, so the
+//! Chat messages made from outbox events: a Slack Block Kit message and a Microsoft Teams Adaptive Card, each
+//! with a link back to the finding in the console, one per event or one digest of several. Rendered at delivery from the stored versioned body, so the
 //! outbox keeps one document per event whatever the destinations, and a corrected console address applies to
 //! what is still queued.
 
@@ -222,12 +222,7 @@ fn slack_escape(s: &str) -> String {
 /// (header, the title linked to the console with up to ten fields, who did it, a button), inside Slack's limits.
 pub fn slack(body: &str, console: Option<&str>) -> Result<String, String> {
     let m = message(body, console)?;
-    let marker = match m.tone {
-        Tone::Danger => "🔴 ",
-        Tone::Warning => "🟠 ",
-        Tone::Good => "✅ ",
-        Tone::Plain => "",
-    };
+    let marker = marker(m.tone);
     let title = slack_escape(&clip(&m.title, 2900));
     let title = match &m.link {
         Some(link) => format!("*<{link}|{title}>*"),
@@ -263,12 +258,7 @@ pub fn slack(body: &str, console: Option<&str>) -> Result<String, String> {
 /// client) holding the headline, the title, the facts, who did it, and a button to the console.
 pub fn teams(body: &str, console: Option<&str>) -> Result<String, String> {
     let m = message(body, console)?;
-    let color = match m.tone {
-        Tone::Danger => "Attention",
-        Tone::Warning => "Warning",
-        Tone::Good => "Good",
-        Tone::Plain => "Default",
-    };
+    let color = color(m.tone);
     let facts: Vec<Value> = m.facts.iter().map(|(name, value)| json!({ "title": name, "value": value })).collect();
     let mut card_body = vec![
         json!({ "type": "TextBlock", "text": m.headline, "weight": "Bolder", "size": "Medium", "color": color, "wrap": true }),
@@ -280,18 +270,162 @@ pub fn teams(body: &str, console: Option<&str>) -> Result<String, String> {
     }
     let actions: Vec<Value> =
         m.link.iter().map(|link| json!({ "type": "Action.OpenUrl", "title": "Open in Muster", "url": link })).collect();
+    Ok(teams_envelope(card_body, actions, &m.summary))
+}
+
+/// The Slack header's tone marker.
+fn marker(tone: Tone) -> &'static str {
+    match tone {
+        Tone::Danger => "🔴 ",
+        Tone::Warning => "🟠 ",
+        Tone::Good => "✅ ",
+        Tone::Plain => "",
+    }
+}
+
+/// An Adaptive Card TextBlock's colour for the tone.
+fn color(tone: Tone) -> &'static str {
+    match tone {
+        Tone::Danger => "Attention",
+        Tone::Warning => "Warning",
+        Tone::Good => "Good",
+        Tone::Plain => "Default",
+    }
+}
+
+/// A Teams workflow message carrying one Adaptive Card 1.4 (which Teams renders on every client).
+fn teams_envelope(card_body: Vec<Value>, actions: Vec<Value>, summary: &str) -> String {
     let card = json!({
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": "1.4",
         "body": card_body,
         "actions": actions,
-        "fallbackText": m.summary,
+        "fallbackText": summary,
     });
-    Ok(json!({
+    json!({
         "type": "message",
-        "summary": m.summary,
+        "summary": summary,
         "attachments": [{ "contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": card }],
     })
-    .to_string())
+    .to_string()
+}
+
+/// Events a digest lists one per line; the rest are counted.
+const DIGEST_LINES: usize = 10;
+
+/// What both services show of several events at once.
+struct Digest {
+    headline: String,
+    /// "3 × New finding, 1 × Finding resolved", in the order each first came.
+    counts: String,
+    /// The first [`DIGEST_LINES`] events' one-line summaries, with their links.
+    lines: Vec<(String, Option<String>)>,
+    more: usize,
+    /// The findings list in the console.
+    link: Option<String>,
+    tone: Tone,
+    summary: String,
+}
+
+fn digest(bodies: &[&str], console: Option<&str>) -> Result<Digest, String> {
+    let messages: Vec<Message> = bodies.iter().map(|b| message(b, console)).collect::<Result<_, _>>()?;
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for m in &messages {
+        match counts.iter_mut().find(|(h, _)| *h == m.headline) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((m.headline, 1)),
+        }
+    }
+    let counts = counts.iter().map(|(h, n)| format!("{n} × {h}")).collect::<Vec<_>>().join(", ");
+    // The most urgent decides; all good news reads as good.
+    let tone = if messages.iter().any(|m| m.tone == Tone::Danger) {
+        Tone::Danger
+    } else if messages.iter().any(|m| m.tone == Tone::Warning) {
+        Tone::Warning
+    } else if !messages.is_empty() && messages.iter().all(|m| m.tone == Tone::Good) {
+        Tone::Good
+    } else {
+        Tone::Plain
+    };
+    let n = messages.len();
+    let headline = if n == 1 { "1 Muster event".to_owned() } else { format!("{n} Muster events") };
+    Ok(Digest {
+        summary: format!("{headline}: {counts}"),
+        headline,
+        counts,
+        lines: messages.iter().take(DIGEST_LINES).map(|m| (m.summary.clone(), m.link.clone())).collect(),
+        more: n.saturating_sub(DIGEST_LINES),
+        link: console.map(|c| format!("{}/findings", c.trim_end_matches('/'))),
+        tone,
+    })
+}
+
+/// Several events as one Slack message: a header with the count, what kinds they were, the first few linked one
+/// per line, how many more, and a button to the findings list.
+pub fn slack_digest(bodies: &[&str], console: Option<&str>) -> Result<String, String> {
+    let d = digest(bodies, console)?;
+    let marker = marker(d.tone);
+    // Whole lines only, within a section's 3000 characters, so no link is cut in half.
+    let mut list = String::new();
+    for (summary, link) in &d.lines {
+        let text = slack_escape(&clip(summary, 280));
+        let line = match link {
+            Some(link) => format!("• <{link}|{text}>\n"),
+            None => format!("• {text}\n"),
+        };
+        if list.chars().count() + line.chars().count() > 2900 {
+            break;
+        }
+        list.push_str(&line);
+    }
+    let mut blocks = vec![
+        json!({ "type": "header", "text": { "type": "plain_text", "text": clip(&format!("{marker}{}", d.headline), 150), "emoji": true } }),
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip(&slack_escape(&d.counts), 3000) } }),
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": list.trim_end() } }),
+    ];
+    if d.more > 0 {
+        blocks.push(
+            json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": format!("…and {} more", d.more) }] }),
+        );
+    }
+    if let Some(link) = &d.link {
+        blocks.push(json!({ "type": "actions", "elements": [{
+            "type": "button",
+            "text": { "type": "plain_text", "text": "Open the findings" },
+            "url": clip(link, 3000),
+            "action_id": "open_in_muster",
+        }] }));
+    }
+    Ok(json!({ "text": clip(&d.summary, 3000), "blocks": blocks }).to_string())
+}
+
+/// Several events as one Teams Adaptive Card (1.4): the count, what kinds they were, the first few linked one per
+/// line, how many more, and a button to the findings list.
+pub fn teams_digest(bodies: &[&str], console: Option<&str>) -> Result<String, String> {
+    let d = digest(bodies, console)?;
+    let mut card_body = vec![
+        json!({ "type": "TextBlock", "text": d.headline, "weight": "Bolder", "size": "Medium", "color": color(d.tone), "wrap": true }),
+        json!({ "type": "TextBlock", "text": d.counts, "wrap": true }),
+    ];
+    for (summary, link) in &d.lines {
+        // TextBlock's Markdown: a link's text must not close its brackets early.
+        let text = summary.replace('[', "(").replace(']', ")");
+        let line = match link {
+            Some(link) => format!("- [{text}]({link})"),
+            None => format!("- {text}"),
+        };
+        card_body.push(json!({ "type": "TextBlock", "text": line, "wrap": true, "spacing": "Small" }));
+    }
+    if d.more > 0 {
+        card_body.push(
+            json!({ "type": "TextBlock", "text": format!("…and {} more", d.more), "isSubtle": true, "wrap": true }),
+        );
+    }
+    let actions: Vec<Value> = d
+        .link
+        .iter()
+        .map(|link| json!({ "type": "Action.OpenUrl", "title": "Open the findings", "url": link }))
+        .collect();
+    Ok(teams_envelope(card_body, actions, &d.summary))
 }

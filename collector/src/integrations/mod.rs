@@ -177,6 +177,8 @@ pub enum IntegrationError {
     Event(String),
     #[error("format: {0}")]
     Format(String),
+    #[error("digest: {0}")]
+    Digest(String),
     #[error("syslog destination {0}")]
     SyslogUrl(String),
     #[error("{0} is disabled: enable it to send")]
@@ -204,7 +206,12 @@ pub struct IntegrationRequest {
     /// Empty: [`DEFAULT_EVENTS`].
     pub events: Vec<String>,
     pub min_severity: Option<Severity>,
+    /// Slack and Teams only: one message per this many minutes instead of one per event.
+    pub digest_minutes: Option<u32>,
 }
+
+/// The longest a digest may hold events: a day (anything longer is a report, not a notification).
+pub const MAX_DIGEST_MINUTES: u32 = 24 * 60;
 
 /// The request checked: a name fit for a command line, an http(s) URL, known event types (deduplicated, in the
 /// order of [`EVENT_TYPES`]).
@@ -238,6 +245,17 @@ pub fn check(req: IntegrationRequest) -> Result<IntegrationRequest, IntegrationE
     } else {
         req.events.iter().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect()
     };
+    if let Some(minutes) = req.digest_minutes {
+        if !matches!(req.kind, IntegrationKind::Slack | IntegrationKind::Teams) {
+            return Err(IntegrationError::Digest(format!(
+                "only slack and teams subscriptions send digests; a {} receiver takes each event",
+                req.kind.as_str()
+            )));
+        }
+        if !(1..=MAX_DIGEST_MINUTES).contains(&minutes) {
+            return Err(IntegrationError::Digest(format!("{minutes} minutes: give 1 to {MAX_DIGEST_MINUTES}")));
+        }
+    }
     if let Some(unknown) = asked.iter().find(|e| !EVENT_TYPES.contains(&e.as_str())) {
         return Err(IntegrationError::Event(unknown.clone()));
     }

@@ -144,8 +144,21 @@ fn requests_are_checked() {
         format: PayloadFormat::Json,
         events: events.iter().map(|e| (*e).to_owned()).collect(),
         min_severity: None,
+        digest_minutes: None,
     };
     let ok = check(req("soc", "https://hooks.example.com/muster", &["finding.resolved", "finding.opened"])).unwrap();
+    // Digests are for chat, from a minute to a day.
+    let digest = |kind, minutes| IntegrationRequest {
+        kind,
+        digest_minutes: Some(minutes),
+        ..req("d", "https://a.example", &[])
+    };
+    assert!(check(digest(IntegrationKind::Slack, 15)).is_ok());
+    assert!(check(digest(IntegrationKind::Teams, MAX_DIGEST_MINUTES)).is_ok());
+    for (kind, minutes) in [(IntegrationKind::Webhook, 15), (IntegrationKind::Slack, 0), (IntegrationKind::Teams, 1441)]
+    {
+        assert!(matches!(check(digest(kind, minutes)), Err(IntegrationError::Digest(_))), "{kind:?} {minutes}");
+    }
     assert_eq!(ok.events, ["finding.opened", "finding.resolved"]);
     assert_eq!(ok.url, "https://hooks.example.com/muster");
     assert_eq!(check(req("soc", "http://127.0.0.1:9/x", &[])).unwrap().events, DEFAULT_EVENTS.to_vec());
@@ -406,4 +419,54 @@ fn advisory_sources_are_named_without_their_keys() {
     assert_eq!(slack["blocks"][1]["fields"][0]["text"], "*Source*\nhttps://mirror.example/a.zip\nHTTP 503");
     let line = syslog::message("msg_1", ADVISORIES_UPDATE_FAILED, at(), &body, "collector", 16, PayloadFormat::Json);
     assert!(line.starts_with("<131>1 "), "an error: {line}");
+}
+
+/// A digest counts every event by kind, lists the first ten linked, and says how many more; the most urgent event
+/// sets its tone.
+#[test]
+fn digests_count_list_and_link() {
+    let finding = |event: &str, id: &str, severity| {
+        finding_body(
+            event,
+            at(),
+            id,
+            "h1",
+            "ssh.permit_root_login",
+            &brief("rule", "", "Root may log in over SSH [sshd]", severity),
+            None,
+            Status::Open,
+            "evaluator",
+            None,
+        )
+    };
+    let mut bodies: Vec<String> =
+        (0..11).map(|i| finding("finding.opened", &format!("f{i}"), Severity::High)).collect();
+    bodies.push(finding("finding.resolved", "f99", Severity::Low));
+    let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let slack: serde_json::Value =
+        serde_json::from_str(&chat::slack_digest(&bodies, Some("https://m.example/")).unwrap()).unwrap();
+    assert_eq!(slack["text"], "12 Muster events: 11 × New finding, 1 × Finding resolved");
+    let blocks = slack["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["text"]["text"], "🔴 12 Muster events");
+    let lines: Vec<&str> = blocks[2]["text"]["text"].as_str().unwrap().lines().collect();
+    assert_eq!(lines.len(), 10);
+    assert_eq!(
+        lines[0],
+        "• <https://m.example/findings/f0|New finding: Root may log in over SSH [sshd] on web-01 (high)>"
+    );
+    assert_eq!(blocks[3]["elements"][0]["text"], "…and 2 more");
+    assert_eq!(blocks[4]["elements"][0]["url"], "https://m.example/findings");
+
+    let teams: serde_json::Value = serde_json::from_str(&chat::teams_digest(&bodies, None).unwrap()).unwrap();
+    let card = &teams["attachments"][0]["content"];
+    assert_eq!(card["body"][0]["text"], "12 Muster events");
+    assert_eq!(card["body"][0]["color"], "Attention");
+    // Without a console address: no links, no button; brackets cannot break the Markdown.
+    assert_eq!(card["body"][2]["text"], "- New finding: Root may log in over SSH (sshd) on web-01 (high)");
+    assert_eq!(card["body"][12]["text"], "…and 2 more");
+    assert_eq!(card["actions"], serde_json::json!([]));
+
+    let resolved = [bodies[11]];
+    let only_good: serde_json::Value = serde_json::from_str(&chat::slack_digest(&resolved, None).unwrap()).unwrap();
+    assert_eq!(only_good["blocks"][0]["text"]["text"], "✅ 1 Muster event");
 }

@@ -81,6 +81,9 @@ pub struct Integration {
     pub events: Vec<String>,
     /// Finding events below this severity are not sent; `None` sends all.
     pub min_severity: Option<Severity>,
+    /// Slack and Teams: events are held until the oldest has waited this many minutes, then sent as one message;
+    /// `None` sends each event as it comes.
+    pub digest_minutes: Option<u32>,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
@@ -99,6 +102,7 @@ pub struct NewIntegration {
     pub secret: String,
     pub events: Vec<String>,
     pub min_severity: Option<Severity>,
+    pub digest_minutes: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
 }
@@ -143,6 +147,8 @@ pub struct ClaimedIntegration {
     pub secret: String,
     pub previous_secret: Option<String>,
     pub previous_until: Option<DateTime<Utc>>,
+    /// Held events are sent as one message once the oldest is this old (see [`Integration::digest_minutes`]).
+    pub digest_minutes: Option<u32>,
     /// The claim, unique to one worker (a process's worker names are random): writes of its attempts count only
     /// while the row still holds it. Renewed before each delivery, so it lapses soon after its worker dies.
     pub claimed_by: String,

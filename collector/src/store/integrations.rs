@@ -61,6 +61,11 @@ pub trait IntegrationStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Frees the claim (only while the row still holds it).
     async fn release_integration(&self, claim: &ClaimedIntegration) -> Result<(), StoreError>;
+    /// Releases the claim and holds the subscription back until `until` (a digest waiting for its oldest event to
+    /// be old enough).
+    async fn hold_integration(&self, claim: &ClaimedIntegration, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Ends a hold or a retry wait at once (a test someone asked for goes out now).
+    async fn wake_integration(&self, id: &str) -> Result<(), StoreError>;
     /// As `WorkStore::release_dead_claims`: on SQLite every claim not `worker`'s is a dead process's.
     async fn release_dead_integration_claims(&self, worker: &str) -> Result<u64, StoreError>;
     /// The delivery log, newest event first.
@@ -93,7 +98,15 @@ macro_rules! impl_integration_store {
             use crate::store::integrations::{IntegrationStore, events_json, events_of};
 
             const COLUMNS: &str = "id, name, kind, url, format, events, min_severity, enabled, created_at, created_by, \
-                 previous_until";
+                 previous_until, digest_minutes";
+
+            /// Checked when written (`integrations::check`); a value outside `u32` is a corrupt row.
+            fn digest_of(r: &<$db as sqlx::Database>::Row) -> Result<Option<u32>, StoreError> {
+                let minutes: Option<i64> = r.try_get("digest_minutes")?;
+                minutes
+                    .map(|m| u32::try_from(m).map_err(|_| StoreError::Corrupt(format!("digest minutes {m}"))))
+                    .transpose()
+            }
 
             fn kind_of(text: &str) -> Result<IntegrationKind, StoreError> {
                 IntegrationKind::parse(text)
@@ -115,6 +128,7 @@ macro_rules! impl_integration_store {
                     format: format_of(&r.try_get::<String, _>("format")?)?,
                     events: events_of(&r.try_get::<String, _>("events")?)?,
                     min_severity: min.as_deref().and_then(Severity::parse),
+                    digest_minutes: digest_of(r)?,
                     enabled: r.try_get("enabled")?,
                     created_at: from_ms(r.try_get("created_at")?),
                     created_by: r.try_get("created_by")?,
@@ -127,8 +141,8 @@ macro_rules! impl_integration_store {
                 async fn create_integration(&self, new: &NewIntegration) -> Result<bool, StoreError> {
                     let done = sqlx::query(
                         "INSERT INTO integrations (id, name, kind, url, secret, events, min_severity, enabled, \
-                         created_at, created_by, format) VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $10) \
-                         ON CONFLICT (name) DO NOTHING",
+                         created_at, created_by, format, digest_minutes) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING",
                     )
                     .bind(&new.id)
                     .bind(&new.name)
@@ -140,6 +154,7 @@ macro_rules! impl_integration_store {
                     .bind(to_ms(new.created_at))
                     .bind(&new.created_by)
                     .bind(new.format.as_str())
+                    .bind(new.digest_minutes.map(i64::from))
                     .execute(&self.pool)
                     .await?;
                     Ok(done.rows_affected() > 0)
@@ -231,7 +246,7 @@ macro_rules! impl_integration_store {
                     qb.push_bind(limit).push($skip_locked).push(")");
                     qb.push(
                         " RETURNING id, name, kind, url, format, secret, previous_secret, previous_until, \
-                         claimed_by, claimed_until",
+                         claimed_by, claimed_until, digest_minutes",
                     );
                     let rows = qb.build().fetch_all(&self.pool).await?;
                     rows.iter()
@@ -245,6 +260,7 @@ macro_rules! impl_integration_store {
                                 secret: r.try_get("secret")?,
                                 previous_secret: r.try_get("previous_secret")?,
                                 previous_until: r.try_get::<Option<i64>, _>("previous_until")?.map(from_ms),
+                                digest_minutes: digest_of(r)?,
                                 claimed_by: r.try_get::<Option<String>, _>("claimed_by")?.unwrap_or_default(),
                                 claimed_until: from_ms(r.try_get::<Option<i64>, _>("claimed_until")?.unwrap_or(0)),
                             })
@@ -339,6 +355,28 @@ macro_rules! impl_integration_store {
                     .bind(&claim.claimed_by)
                     .execute(&self.pool)
                     .await?;
+                    Ok(())
+                }
+
+                async fn hold_integration(
+                    &self,
+                    claim: &ClaimedIntegration,
+                    until: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "UPDATE integrations SET retry_at = $1, claimed_by = NULL, claimed_until = NULL \
+                         WHERE id = $2 AND claimed_by = $3",
+                    )
+                    .bind(to_ms(until))
+                    .bind(&claim.id)
+                    .bind(&claim.claimed_by)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn wake_integration(&self, id: &str) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE integrations SET retry_at = NULL WHERE id = $1").bind(id).execute(&self.pool).await?;
                     Ok(())
                 }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 
-both!(findings_reach_slack_and_teams_as_messages_their_own_libraries_accept,);
+both!(findings_reach_slack_and_teams_as_messages_their_own_libraries_accept, digests_hold_events_then_send_one_message,);
 
 async fn findings_reach_slack_and_teams_as_messages_their_own_libraries_accept(h: Harness) {
     let (slack_receiver, slack_url) = Receiver::start().await;
@@ -80,4 +80,77 @@ async fn findings_reach_slack_and_teams_as_messages_their_own_libraries_accept(h
     let (_, log) = uc::deliveries(h.store.as_ref(), "chat", 1).await.unwrap();
     assert_eq!((log[0].status, log[0].response_code), (DeliveryStatus::Pending, Some(410)));
     assert_eq!(log[0].error.as_deref(), Some("HTTP 410: channel_is_archived"));
+}
+
+/// A digest subscription holds events until the oldest has waited its minutes, then sends them as one message the
+/// services' libraries accept; a test goes out at once meanwhile.
+async fn digests_hold_events_then_send_one_message(h: Harness) {
+    let (slack_receiver, slack_url) = Receiver::start().await;
+    slack_receiver.set(Answer::Status(200));
+    let (teams_receiver, teams_url) = Receiver::start().await;
+    teams_receiver.set(Answer::Status(202));
+    for (name, kind, url) in
+        [("chat", IntegrationKind::Slack, &slack_url), ("channel", IntegrationKind::Teams, &teams_url)]
+    {
+        let req = IntegrationRequest {
+            kind,
+            digest_minutes: Some(15),
+            ..request(name, url, &["finding.opened", "finding.resolved"], None)
+        };
+        let (i, _) = uc::add(h.store.as_ref(), &Actor::cli(), req, h.now()).await.unwrap();
+        assert_eq!(i.digest_minutes, Some(15));
+    }
+    // A webhook takes each event: no digest for it.
+    let hook = IntegrationRequest { digest_minutes: Some(15), ..request("hook", &slack_url, &[], None) };
+    let err = uc::add(h.store.as_ref(), &Actor::cli(), hook, h.now()).await.unwrap_err();
+    assert!(err.to_string().contains("only slack and teams"), "{err}");
+
+    let (_, enrol_secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let (_, token) = h.enrolled(&enrol_secret, &machine).await;
+    h.stored(&token, &full(&weak(&machine))).await;
+    let opened = h.store.list_findings(&FindingFilter { limit: 100, ..Default::default() }).await.unwrap().total;
+    assert!(opened >= 5, "{opened}");
+    assert_eq!(drain(&h, "w1").await, 0, "held for 15 minutes");
+    h.advance(TimeDelta::minutes(10));
+    uc::send_test(h.store.as_ref(), &Actor::cli(), "chat", h.now()).await.unwrap();
+    assert_eq!(drain(&h, "w1").await, 1, "the test goes out at once, the findings stay held");
+    assert_eq!(slack_receiver.got().len(), 1);
+    h.advance(TimeDelta::minutes(4));
+    assert_eq!(drain(&h, "w1").await, 0, "14 minutes: still held");
+    h.advance(TimeDelta::minutes(1));
+    let sent = drain(&h, "w1").await;
+    assert_eq!(sent as i64, 2 * opened, "every opened finding, to both");
+
+    let slack: Value = serde_json::from_str(&slack_receiver.got()[1].body).unwrap();
+    let teams: Value = serde_json::from_str(&teams_receiver.got()[0].body).unwrap();
+    assert_eq!((slack_receiver.got().len(), teams_receiver.got().len()), (2, 1), "one message each");
+    for (validator, message) in [("slack", &slack), ("teams", &teams)] {
+        let (valid, text) = peer_check(validator, std::slice::from_ref(message)).await;
+        assert!(valid, "{validator}: {text}");
+    }
+    let count = format!("{opened} Muster events");
+    assert_eq!(slack["blocks"][0]["text"]["text"], format!("🔴 {count}"));
+    assert_eq!(slack["blocks"][1]["text"]["text"], format!("{opened} × New finding"));
+    let lines = slack["blocks"][2]["text"]["text"].as_str().unwrap();
+    assert_eq!(lines.lines().count() as i64, opened.min(10));
+    assert!(lines.lines().all(|l| l.starts_with(&format!("• <{CONSOLE}/findings/"))), "{lines}");
+    assert_eq!(
+        slack["blocks"].as_array().unwrap().last().unwrap()["elements"][0]["url"],
+        format!("{CONSOLE}/findings")
+    );
+    let card = &teams["attachments"][0]["content"];
+    assert_eq!(card["body"][0]["text"], count);
+    assert_eq!(card["actions"][0]["url"], format!("{CONSOLE}/findings"));
+    let (_, log) = uc::deliveries(h.store.as_ref(), "channel", 50).await.unwrap();
+    assert_eq!(log.len() as i64, opened);
+    assert!(log.iter().all(|d| d.status == DeliveryStatus::Delivered && d.response_code == Some(202)));
+
+    // Nothing is left: the next findings start a new window.
+    h.stored(&token, &full(&fixed(&machine))).await;
+    assert_eq!(drain(&h, "w1").await, 0);
+    h.advance(TimeDelta::minutes(15));
+    assert!(drain(&h, "w1").await > 0);
+    let resolved: Value = serde_json::from_str(&slack_receiver.got()[2].body).unwrap();
+    assert!(resolved["blocks"][0]["text"]["text"].as_str().unwrap().starts_with("✅ "), "{resolved}");
 }

@@ -132,6 +132,7 @@ fn request(name: &str, url: &str, events: &[&str], min_severity: Option<Severity
         format: PayloadFormat::Json,
         events: events.iter().map(|e| (*e).to_owned()).collect(),
         min_severity,
+        digest_minutes: None,
     }
 }
 

@@ -57,18 +57,24 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
             Field::select("format", "Format", "json", &[("json", "json"), ("cef", "CEF (syslog)")], None),
             Field::text(
                 "events",
-                "Events (comma-separated; empty for findings opened, reopened, recurred, risk expired, held enrolments, \
-                 failed advisory updates)",
+                "Events (comma-separated; empty for findings opened, reopened, recurred, risk expired, overdue, held \
+                 enrolments, failed advisory updates)",
                 None,
                 &EVENT_TYPES.join(","),
             ),
             Field::select("min_severity", "Least severity", "any", &severity_options(), None),
+            Field::text(
+                "digest_minutes",
+                "Digest every (minutes; Slack and Teams; empty: one message per event)",
+                None,
+                "15",
+            ),
         ],
         "Add",
     )));
     blocks.push(table(
         "integrations",
-        &["Name", "Kind", "URL", "Format", "Events", "Least severity", "State"],
+        &["Name", "Kind", "URL", "Format", "Events", "Least severity", "Digest", "State"],
         list.iter()
             .map(|i| {
                 vec![
@@ -78,6 +84,7 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
                     Cell::text(i.format.as_str()),
                     Cell::text(i.events.join(", ")),
                     Cell::text(i.min_severity.map_or("any", Severity::as_str)),
+                    Cell::text(i.digest_minutes.map_or_else(|| "each event".to_owned(), |m| format!("every {m} min"))),
                     Cell::badge(Badge::status(if i.enabled { "enabled" } else { "disabled" })),
                 ]
             })
@@ -172,6 +179,8 @@ pub struct IntegrationForm {
     #[serde(default)]
     min_severity: String,
     #[serde(default)]
+    digest_minutes: String,
+    #[serde(default)]
     kind: String,
     #[serde(default)]
     format: String,
@@ -205,6 +214,10 @@ pub async fn integrations_post(
                 k => IntegrationKind::parse(k).ok_or_else(|| bad(format!("unknown kind {k:?}")))?,
             };
             let format = PayloadFormat::parse(f.format.trim()).unwrap_or_default();
+            let digest_minutes = match f.digest_minutes.trim() {
+                "" => None,
+                m => Some(m.parse::<u32>().map_err(|_| bad(format!("digest minutes: {m:?} is not a whole number")))?),
+            };
             let request = IntegrationRequest {
                 name: f.name.trim().to_owned(),
                 kind,
@@ -212,6 +225,7 @@ pub async fn integrations_post(
                 format,
                 events: f.events.split(',').map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect(),
                 min_severity,
+                digest_minutes,
             };
             let (i, secret) = uc::add(store, &actor, request, now).await.map_err(integration_error)?;
             if i.kind.signed() {
