@@ -21,6 +21,7 @@ use muster_shared::v1::{
 use serde_json::{Value, json};
 
 use crate::common::{Harness, Machine, debian, full};
+use crate::integrations::{CONSOLE, Receiver, drain, peer_check, request};
 
 both!(disposal_needs_evidence_for_every_disk, agent_sends_results_and_token_is_revoked);
 both!(redeploy_returns_to_service, certificates_are_signed_and_escaped, roles_and_states_are_enforced);
@@ -164,6 +165,20 @@ async fn disposal_audit(h: &Harness) -> Vec<(String, Value)> {
 }
 
 async fn disposal_needs_evidence_for_every_disk(h: Harness) {
+    use muster_collector::app::{audit::Actor, integrations as uc};
+    // Each step reaches the integrations that asked for it, written with the step.
+    let disposal_events = ["disposal.started", "disposal.sanitized", "disposal.completed", "disposal.redeployed"];
+    let (receiver, url) = Receiver::start().await;
+    let (_, secret) =
+        uc::add(h.store.as_ref(), &Actor::cli(), request("assets", &url, &disposal_events, None), h.now())
+            .await
+            .unwrap();
+    let (slack, slack_url) = Receiver::start().await;
+    let chat = muster_collector::integrations::IntegrationRequest {
+        kind: muster_collector::model::integrations::IntegrationKind::Slack,
+        ..request("chat", &slack_url, &disposal_events, None)
+    };
+    uc::add(h.store.as_ref(), &Actor::cli(), chat, h.now()).await.unwrap();
     let analyst = h.api_token(Role::Analyst).await;
     let (host_id, _) = laptop(&h, "SAMSUNG MZVLB512HAJQ-000L7").await;
     let base = format!("/api/v1/disposal/hosts/{host_id}");
@@ -255,6 +270,32 @@ async fn disposal_needs_evidence_for_every_disk(h: Harness) {
     assert_eq!(audit[1].1["results"], json!([{ "disk": NVME_SERIAL, "passed": false }]));
     assert_eq!(audit[4].1["certificates"].as_array().unwrap().len(), 2);
     assert_eq!((audit[5].1["from"].as_str(), audit[5].1["to"].as_str()), (Some("sanitized"), Some("disposed")));
+
+    assert_eq!(drain(&h, "w1").await, 6, "three steps, to two subscriptions");
+    let got = receiver.verified(&secret);
+    let steps: Vec<(&str, &str, &str)> = got
+        .iter()
+        .map(|b| (b["type"].as_str().unwrap(), b["data"]["from"].as_str().unwrap(), b["data"]["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("disposal.started", "in_service", "decommissioning"),
+            ("disposal.sanitized", "decommissioning", "sanitized"),
+            ("disposal.completed", "sanitized", "disposed"),
+        ]
+    );
+    let data = &got[2]["data"];
+    assert_eq!((data["hostname"].as_str(), data["title"].as_str()), (Some("lab-t480s"), Some("lab-t480s disposed")));
+    assert_eq!(data["path"], format!("/disposal/{host_id}"));
+    assert_eq!(data["details"]["reference"], "invoice 2026-118");
+    assert_eq!(got[1]["data"]["details"]["certificates"].as_array().unwrap().len(), 2);
+    assert!(got[0]["data"]["actor"].as_str().unwrap().starts_with("api-token:"), "{}", got[0]);
+    let messages: Vec<Value> = slack.got().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    let (valid, text) = peer_check("slack", &messages).await;
+    assert!(valid, "{text}");
+    assert_eq!(messages[1]["text"], "Disks sanitized: Every disk of lab-t480s sanitized; certificates issued");
+    assert_eq!(messages[2]["blocks"][3]["elements"][0]["url"], format!("{CONSOLE}/disposal/{host_id}"));
 
     // Disposed hosts leave the queue's "in service" population; the column says so.
     let viewer = h.api_token(Role::Viewer).await;
@@ -377,6 +418,12 @@ async fn a_retired_host_is_frozen_never_taken_over_and_its_token_ends_at_disposa
 }
 
 async fn redeploy_returns_to_service(h: Harness) {
+    use muster_collector::app::{audit::Actor, integrations as uc};
+    let (receiver, url) = Receiver::start().await;
+    let (_, secret) =
+        uc::add(h.store.as_ref(), &Actor::cli(), request("assets", &url, &["disposal.redeployed"], None), h.now())
+            .await
+            .unwrap();
     let analyst = h.api_token(Role::Analyst).await;
     let (host_id, token) = laptop(&h, "SAMSUNG MZVLB512HAJQ-000L7").await;
     let base = format!("/api/v1/disposal/hosts/{host_id}");
@@ -396,6 +443,14 @@ async fn redeploy_returns_to_service(h: Harness) {
     assert!(body["case"]["closed_at"].is_null());
     let actions: Vec<String> = disposal_audit(&h).await.into_iter().map(|(a, _)| a).collect();
     assert_eq!(actions, ["disposal.started", "disposal.redeployed", "disposal.started"]);
+    // Only the step the subscription asked for.
+    assert_eq!(drain(&h, "w1").await, 1);
+    let got = receiver.verified(&secret);
+    assert_eq!(
+        (got[0]["type"].as_str(), got[0]["data"]["from"].as_str()),
+        (Some("disposal.redeployed"), Some("decommissioning"))
+    );
+    assert_eq!(got[0]["data"]["details"]["note"], "lease extended");
 }
 
 async fn roles_and_states_are_enforced(h: Harness) {

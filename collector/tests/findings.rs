@@ -251,6 +251,8 @@ async fn triage_with_roles_and_risk_acceptance_expiry(h: Harness) {
             step("acknowledged", "acknowledged", "analyst"),
             step("risk_accepted", "risk_accepted", "analyst"),
             step("risk_acceptance_expired", "reopened", "evaluator"),
+            // Reopened past its due date: escalated in the same run, once (the schedule ran twice).
+            step("overdue", "reopened", "evaluator"),
         ]
     );
     assert_eq!(f["history"][1]["source_ip"], "192.0.2.10");

@@ -142,6 +142,7 @@ impl Modify for BearerSchemes {
         super::integrations::NewIntegrationRequest, crate::integrations::WebhookFindingEvent,
         crate::integrations::FindingEvent, crate::integrations::WebhookHostEvent, crate::integrations::HostEvent,
         crate::integrations::AdvisoryUpdateFailure, crate::integrations::SourceFailure,
+        crate::integrations::WebhookDisposalEvent, crate::integrations::DisposalEvent,
     )),
     modifiers(&BearerSchemes),
 )]

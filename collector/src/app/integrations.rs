@@ -16,7 +16,7 @@ use super::audit::{self, Actor, AuditEvent, IntegrationChange};
 use crate::integrations::{self, IntegrationError, IntegrationRequest};
 use crate::model::findings::Status;
 use crate::model::integrations::{
-    ClaimedIntegration, DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, NewEvent, NewIntegration,
+    ClaimedIntegration, DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, NewEvent, NewIntegration, Outbox,
     PendingDelivery, Subscription,
 };
 use crate::store::findings_tx::FindingsTx;
@@ -107,6 +107,35 @@ pub(crate) async fn host_changed(
     tx.insert_event(&NewEvent { id, event_type: event_type.to_owned(), at, body }, &ids).await
 }
 
+/// The event of a disposal step for the subscriptions that want it, for the disposal store to write in the step's
+/// own transaction; `None` when none does (the host's name is read only then).
+pub(crate) async fn disposal_outbox(
+    store: &dyn Store,
+    step: integrations::DisposalFacts<'_>,
+    at: DateTime<Utc>,
+) -> Result<Option<Outbox>, StoreError> {
+    let event_type = step.event_type;
+    let ids = integrations::subscribers(&enabled_subscriptions(store).await?, event_type, None);
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let hostname = store.get_host_summary(step.host_id).await?.map(|h| h.hostname).unwrap_or_default();
+    let body = integrations::disposal_body(at, &step, &hostname);
+    let id = message_id(&[step.host_id, event_type, step.case_id]);
+    Ok(Some(Outbox { event: NewEvent { id, event_type: event_type.to_owned(), at, body }, integration_ids: ids }))
+}
+
+/// The enabled subscriptions, for an event that has no transaction of its own to read them in.
+async fn enabled_subscriptions(store: &dyn Store) -> Result<Vec<Subscription>, StoreError> {
+    Ok(store
+        .list_integrations()
+        .await?
+        .into_iter()
+        .filter(|i| i.enabled)
+        .map(|i| Subscription { id: i.id, events: i.events, min_severity: i.min_severity })
+        .collect())
+}
+
 /// Tells the subscribers of `advisories.update_failed` which of the `sources` configured sources the scheduled
 /// update could not fetch (or that it failed as a whole). Nothing else changed, so there is no transaction to share:
 /// the event is queued on its own.
@@ -118,14 +147,7 @@ pub async fn advisory_update_failed(
     now: DateTime<Utc>,
 ) -> Result<(), IntegrationError> {
     let event_type = integrations::ADVISORIES_UPDATE_FAILED;
-    let enabled: Vec<Subscription> = store
-        .list_integrations()
-        .await?
-        .into_iter()
-        .filter(|i| i.enabled)
-        .map(|i| Subscription { id: i.id, events: i.events, min_severity: i.min_severity })
-        .collect();
-    let ids = integrations::subscribers(&enabled, event_type, None);
+    let ids = integrations::subscribers(&enabled_subscriptions(store).await?, event_type, None);
     if ids.is_empty() {
         return Ok(());
     }

@@ -223,14 +223,24 @@ async fn settle(store: &dyn Store, actor: &Actor, case: &CaseRecord, now: DateTi
         .ok_or_else(|| DisposalError::HostNotFound(case.host_id.clone()))?;
     let key = issue::signing_key(store, now).await?;
     let certificates = issue::certificates(&host, case, &coverage, &evidence, &key, now)?;
-    if store.mark_sanitized(case, &certificates, now).await? {
-        let details = serde_json::json!({
-            "case_id": case.id,
-            "from": "decommissioning",
-            "to": "sanitized",
-            "certificates": certificates.iter().map(|c| &c.id).collect::<Vec<_>>(),
-            "agent_token_revoked": case.revoke_token,
-        });
+    let details = serde_json::json!({
+        "case_id": case.id,
+        "from": "decommissioning",
+        "to": "sanitized",
+        "certificates": certificates.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        "agent_token_revoked": case.revoke_token,
+    });
+    let change = crate::integrations::DisposalFacts {
+        event_type: crate::integrations::DISPOSAL_SANITIZED,
+        host_id: &case.host_id,
+        from: "decommissioning",
+        to: "sanitized",
+        case_id: &case.id,
+        actor: &actor.name,
+        details: &details,
+    };
+    let outbox = crate::app::integrations::disposal_outbox(store, change, now).await?;
+    if store.mark_sanitized(case, &certificates, now, outbox.as_ref()).await? {
         audit(store, actor, now, DisposalStep::Sanitized, &case.host_id, details).await?;
     }
     Ok(())

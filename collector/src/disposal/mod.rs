@@ -16,6 +16,8 @@ use utoipa::ToSchema;
 
 use crate::app::admin::Actor;
 use crate::app::audit::{AuditEvent, DisposalStep, record};
+use crate::app::integrations::disposal_outbox;
+use crate::integrations::{DISPOSAL_COMPLETED, DISPOSAL_REDEPLOYED, DISPOSAL_STARTED, DisposalFacts};
 use crate::store::disposal::{CaseClosing, CaseRecord, NewCase};
 use crate::store::{Store, StoreError};
 use crate::tokens::{self, RandomError};
@@ -218,9 +220,6 @@ pub async fn start(
         opened_by: actor.name.clone(),
         opened_at: now,
     };
-    if !store.open_case(&case).await? {
-        return Err(DisposalError::WrongState(format!("host {host} left service meanwhile")));
-    }
     let warnings: Vec<String> = same_person_warning(&operator, &verifier).into_iter().collect();
     let details = serde_json::json!({
         "case_id": case.id,
@@ -234,6 +233,19 @@ pub async fn start(
         "disks": disks.iter().map(KnownDisk::label).collect::<Vec<_>>(),
         "warnings": warnings,
     });
+    let change = DisposalFacts {
+        event_type: DISPOSAL_STARTED,
+        host_id: &host_id,
+        from: "in_service",
+        to: "decommissioning",
+        case_id: &case.id,
+        actor: &actor.name,
+        details: &details,
+    };
+    let outbox = disposal_outbox(store, change, now).await?;
+    if !store.open_case(&case, outbox.as_ref()).await? {
+        return Err(DisposalError::WrongState(format!("host {host} left service meanwhile")));
+    }
     audit(store, actor, now, DisposalStep::Started, &host_id, details).await?;
     status(store, &host_id).await
 }
@@ -324,6 +336,19 @@ pub async fn complete(
             case.planned_destination.as_str()
         )));
     }
+    let details = serde_json::json!({
+        "case_id": case.id, "from": "sanitized", "to": "disposed", "destination": destination, "reference": reference,
+    });
+    let change = DisposalFacts {
+        event_type: DISPOSAL_COMPLETED,
+        host_id: &host_id,
+        from: "sanitized",
+        to: "disposed",
+        case_id: &case.id,
+        actor: &actor.name,
+        details: &details,
+    };
+    let outbox = disposal_outbox(store, change, now).await?;
     let closing = CaseClosing {
         case_id: &case.id,
         host_id: &host_id,
@@ -334,13 +359,11 @@ pub async fn complete(
         reference: Some(&reference),
         now,
         retire_tokens: true,
+        outbox: outbox.as_ref(),
     };
     if !store.close_case(&closing).await? {
         return Err(DisposalError::WrongState(format!("host {host} changed state meanwhile; try again")));
     }
-    let details = serde_json::json!({
-        "case_id": case.id, "from": "sanitized", "to": "disposed", "destination": destination, "reference": reference,
-    });
     audit(store, actor, now, DisposalStep::Completed, &host_id, details).await?;
     status(store, &host_id).await
 }
@@ -364,6 +387,17 @@ pub async fn redeploy(
         )));
     }
     let case = open_case(store, &host_id).await?;
+    let details = serde_json::json!({ "case_id": case.id, "from": state.as_str(), "to": "in_service", "note": note });
+    let change = DisposalFacts {
+        event_type: DISPOSAL_REDEPLOYED,
+        host_id: &host_id,
+        from: state.as_str(),
+        to: "in_service",
+        case_id: &case.id,
+        actor: &actor.name,
+        details: &details,
+    };
+    let outbox = disposal_outbox(store, change, now).await?;
     let closing = CaseClosing {
         case_id: &case.id,
         host_id: &host_id,
@@ -374,11 +408,11 @@ pub async fn redeploy(
         reference: None,
         now,
         retire_tokens: false,
+        outbox: outbox.as_ref(),
     };
     if !store.close_case(&closing).await? {
         return Err(DisposalError::WrongState(format!("host {host} changed state meanwhile; try again")));
     }
-    let details = serde_json::json!({ "case_id": case.id, "from": state.as_str(), "to": "in_service", "note": note });
     audit(store, actor, now, DisposalStep::Redeployed, &host_id, details).await?;
     status(store, &host_id).await
 }

@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    ADVISORIES_UPDATE_FAILED, FINDING_OVERDUE, HOST_ENROLLED, HOST_ENROLMENT_HELD, HOST_TAKEN_OVER, TEST_EVENT,
+    ADVISORIES_UPDATE_FAILED, DISPOSAL_COMPLETED, DISPOSAL_REDEPLOYED, DISPOSAL_SANITIZED, DISPOSAL_STARTED,
+    FINDING_OVERDUE, HOST_ENROLLED, HOST_ENROLMENT_HELD, HOST_TAKEN_OVER, TEST_EVENT,
 };
 
 /// The fields of a stored body a message shows; absent ones (a test event has no finding) are empty.
@@ -34,6 +35,9 @@ struct Data {
     duplicates: Vec<String>,
     request_id: Option<String>,
     failures: Vec<Failure>,
+    from: String,
+    to: String,
+    details: serde_json::Value,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +91,10 @@ fn headline(event_type: &str) -> &'static str {
         HOST_TAKEN_OVER => "Host taken over by a new agent",
         HOST_ENROLMENT_HELD => "Enrolment waiting for approval",
         ADVISORIES_UPDATE_FAILED => "Advisory update failed",
+        DISPOSAL_STARTED => "Disposal started",
+        DISPOSAL_SANITIZED => "Disks sanitized",
+        DISPOSAL_COMPLETED => "Host disposed",
+        DISPOSAL_REDEPLOYED => "Host back in service",
         TEST_EVENT => "Test message",
         _ => "Muster event",
     }
@@ -130,6 +138,29 @@ fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
             by: None,
             link,
             tone: Tone::Danger,
+        });
+    }
+    if stored.event_type.starts_with("disposal.") {
+        let mut facts = vec![
+            ("Host", d.hostname.clone()),
+            ("State", format!("{} → {}", d.from.replace('_', " "), d.to.replace('_', " "))),
+        ];
+        for (name, key) in [("Reason", "reason"), ("Destination", "destination"), ("Reference", "reference")] {
+            if let Some(value) = d.details.get(key).and_then(serde_json::Value::as_str) {
+                facts.push((name, value.replace('_', " ")));
+            }
+        }
+        if let Some(certificates) = d.details.get("certificates").and_then(serde_json::Value::as_array) {
+            facts.push(("Certificates", certificates.len().to_string()));
+        }
+        return Ok(Message {
+            headline,
+            summary: format!("{headline}: {}", d.title),
+            title: d.title,
+            facts,
+            by: (!d.actor.is_empty()).then(|| format!("By {}", d.actor)),
+            link,
+            tone: if stored.event_type == DISPOSAL_SANITIZED { Tone::Good } else { Tone::Plain },
         });
     }
     if stored.event_type.starts_with("host.") {
@@ -244,14 +275,19 @@ pub fn slack(body: &str, console: Option<&str>) -> Result<String, String> {
         );
     }
     if let Some(link) = &m.link {
-        blocks.push(json!({ "type": "actions", "elements": [{
-            "type": "button",
-            "text": { "type": "plain_text", "text": "Open in Muster" },
-            "url": clip(link, 3000),
-            "action_id": "open_in_muster",
-        }] }));
+        blocks.push(slack_button("Open in Muster", link));
     }
     Ok(json!({ "text": clip(&m.summary, 3000), "blocks": blocks }).to_string())
+}
+
+/// An actions block with one button to the console.
+fn slack_button(label: &str, link: &str) -> Value {
+    json!({ "type": "actions", "elements": [{
+        "type": "button",
+        "text": { "type": "plain_text", "text": label },
+        "url": clip(link, 3000),
+        "action_id": "open_in_muster",
+    }] })
 }
 
 /// A Teams workflow webhook's body: a message with one Adaptive Card (version 1.4, which Teams renders on every
@@ -390,12 +426,7 @@ pub fn slack_digest(bodies: &[&str], console: Option<&str>) -> Result<String, St
         );
     }
     if let Some(link) = &d.link {
-        blocks.push(json!({ "type": "actions", "elements": [{
-            "type": "button",
-            "text": { "type": "plain_text", "text": "Open the findings" },
-            "url": clip(link, 3000),
-            "action_id": "open_in_muster",
-        }] }));
+        blocks.push(slack_button("Open the findings", link));
     }
     Ok(json!({ "text": clip(&d.summary, 3000), "blocks": blocks }).to_string())
 }

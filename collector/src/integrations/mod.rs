@@ -32,12 +32,19 @@ pub const HOST_ENROLMENT_HELD: &str = "host.enrolment_held";
 /// overdue again); the escalation the worklist's deadlines promise.
 pub const FINDING_OVERDUE: &str = "finding.overdue";
 
+/// A host's disposal steps (issue 7's lifecycle): decommissioning began; every disk is sanitized and the
+/// certificates are issued; the hardware left (disposed); the host went back into service.
+pub const DISPOSAL_STARTED: &str = "disposal.started";
+pub const DISPOSAL_SANITIZED: &str = "disposal.sanitized";
+pub const DISPOSAL_COMPLETED: &str = "disposal.completed";
+pub const DISPOSAL_REDEPLOYED: &str = "disposal.redeployed";
+
 /// A scheduled advisory update could not fetch a source, or failed: matching goes on with older advisories.
 pub const ADVISORIES_UPDATE_FAILED: &str = "advisories.update_failed";
 
 /// Every event type a subscription can ask for: first a finding's change, one per finding action
 /// (`Action::as_str`), then its escalation, then the rest.
-pub const EVENT_TYPES: [&str; 12] = [
+pub const EVENT_TYPES: [&str; 16] = [
     "finding.opened",
     "finding.acknowledged",
     "finding.risk_accepted",
@@ -49,6 +56,10 @@ pub const EVENT_TYPES: [&str; 12] = [
     HOST_ENROLLED,
     HOST_TAKEN_OVER,
     HOST_ENROLMENT_HELD,
+    DISPOSAL_STARTED,
+    DISPOSAL_SANITIZED,
+    DISPOSAL_COMPLETED,
+    DISPOSAL_REDEPLOYED,
     ADVISORIES_UPDATE_FAILED,
 ];
 
@@ -487,6 +498,71 @@ pub struct SourceFailure {
     /// The source's address without its query (where a mirror's access key may sit).
     pub source: String,
     pub error: String,
+}
+
+/// A disposal step's `data` (version [`BODY_VERSION`]): the host, the lifecycle states it moved between, who moved
+/// it, and what the audit log keeps of the step (case, reason, destination, certificates, …).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DisposalEvent<'a> {
+    pub version: u32,
+    pub host_id: &'a str,
+    pub hostname: &'a str,
+    /// One line for people and SIEM event names.
+    pub title: String,
+    /// `in_service`, `decommissioning`, `sanitized` or `disposed`.
+    pub from: &'a str,
+    pub to: &'a str,
+    pub actor: &'a str,
+    /// The host's disposal page in the console.
+    pub path: String,
+    #[schema(value_type = Object)]
+    pub details: &'a serde_json::Value,
+}
+
+/// What a webhook receives for a disposal step (`disposal.*`); the same envelope as finding events.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookDisposalEvent<'a> {
+    /// `disposal.started`, `disposal.sanitized`, `disposal.completed` or `disposal.redeployed`.
+    #[serde(rename = "type")]
+    pub event_type: &'a str,
+    pub timestamp: String,
+    pub data: DisposalEvent<'a>,
+}
+
+/// One disposal step, as `crate::disposal` takes it.
+#[derive(Debug, Clone)]
+pub struct DisposalFacts<'a> {
+    pub event_type: &'static str,
+    pub host_id: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    /// Each case passes each step once, so with the host and step it makes the event's id unique and stable.
+    pub case_id: &'a str,
+    pub actor: &'a str,
+    /// What the audit log keeps of the step.
+    pub details: &'a serde_json::Value,
+}
+
+/// The body of a disposal step's event.
+pub fn disposal_body(at: DateTime<Utc>, f: &DisposalFacts<'_>, hostname: &str) -> String {
+    let title = match f.event_type {
+        DISPOSAL_STARTED => format!("Disposal of {hostname} started"),
+        DISPOSAL_SANITIZED => format!("Every disk of {hostname} sanitized; certificates issued"),
+        DISPOSAL_COMPLETED => format!("{hostname} disposed"),
+        _ => format!("{hostname} back in service"),
+    };
+    let data = DisposalEvent {
+        version: BODY_VERSION,
+        host_id: f.host_id,
+        hostname,
+        title,
+        from: f.from,
+        to: f.to,
+        actor: f.actor,
+        path: format!("/disposal/{}", f.host_id),
+        details: f.details,
+    };
+    body(f.event_type, at, &data)
 }
 
 /// An advisory update's failure `data` (version [`BODY_VERSION`]).

@@ -133,6 +133,10 @@ fn every_action_has_a_known_event_type() {
     assert_eq!(types, EVENT_TYPES[..7].to_vec());
     assert_eq!(EVENT_TYPES[7], FINDING_OVERDUE);
     assert!(EVENT_TYPES[8..].iter().all(|t| !t.starts_with("finding.")));
+    assert_eq!(
+        EVENT_TYPES.iter().filter(|t| t.starts_with("disposal.")).copied().collect::<Vec<_>>(),
+        [DISPOSAL_STARTED, DISPOSAL_SANITIZED, DISPOSAL_COMPLETED, DISPOSAL_REDEPLOYED]
+    );
 }
 
 #[test]

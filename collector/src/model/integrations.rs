@@ -125,6 +125,14 @@ pub struct NewEvent {
     pub body: String,
 }
 
+/// An event and the subscriptions it goes to, for a store method to write in the transaction of the change it
+/// tells.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub event: NewEvent,
+    pub integration_ids: Vec<String>,
+}
+
 /// What the evaluation wrote about a finding, read in the transaction that changed it, for its event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingBrief {

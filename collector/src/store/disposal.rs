@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use muster_shared::v1::Disk;
 
 use crate::disposal::lifecycle::{Destination, Evidence, KnownDisk, LifecycleState};
+use crate::model::integrations::Outbox;
 use crate::store::StoreError;
 
 /// A disposal case to open.
@@ -83,6 +84,8 @@ pub struct CaseClosing<'a> {
     pub now: DateTime<Utc>,
     /// Revoke the host's tokens as `retired` in the same transaction (disposal: the hardware is gone).
     pub retire_tokens: bool,
+    /// The step's event for the integrations, written in the same transaction.
+    pub outbox: Option<&'a Outbox>,
 }
 
 #[async_trait]
@@ -95,8 +98,9 @@ pub trait DisposalStore: Send + Sync {
     async fn hosts_in_disposal(&self) -> Result<Vec<String>, StoreError>;
     /// The disks of the host's stored hardware section; `None` when it has none.
     async fn inventory_disks(&self, host_id: &str) -> Result<Option<Vec<Disk>>, StoreError>;
-    /// Opens a case and moves the host from `in_service` to `decommissioning`; false when it was not in service.
-    async fn open_case(&self, case: &NewCase) -> Result<bool, StoreError>;
+    /// Opens a case and moves the host from `in_service` to `decommissioning`, with the step's event for the
+    /// integrations; false (nothing written) when it was not in service.
+    async fn open_case(&self, case: &NewCase, outbox: Option<&Outbox>) -> Result<bool, StoreError>;
     /// The host's open case, else its newest closed one (a host has at most one open case).
     async fn latest_case(&self, host_id: &str) -> Result<Option<CaseRecord>, StoreError>;
     /// Stores evidence, skipping ids already stored; returns how many were new.
@@ -109,6 +113,7 @@ pub trait DisposalStore: Send + Sync {
         case: &CaseRecord,
         certificates: &[StoredCertificate],
         now: DateTime<Utc>,
+        outbox: Option<&Outbox>,
     ) -> Result<bool, StoreError>;
     /// Closes an open case and moves the host; false (nothing changed) when the case or host state moved meanwhile.
     async fn close_case(&self, closing: &CaseClosing<'_>) -> Result<bool, StoreError>;
@@ -121,7 +126,7 @@ pub trait DisposalStore: Send + Sync {
 }
 
 macro_rules! impl_disposal_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $events:path) => {
         #[async_trait]
         impl DisposalStore for $store {
             async fn lifecycle_state(&self, host_id: &str) -> Result<Option<LifecycleState>, StoreError> {
@@ -164,7 +169,7 @@ macro_rules! impl_disposal_store {
                 Ok(Some(hardware.disks))
             }
 
-            async fn open_case(&self, case: &NewCase) -> Result<bool, StoreError> {
+            async fn open_case(&self, case: &NewCase, outbox: Option<&Outbox>) -> Result<bool, StoreError> {
                 let disks = serde_json::to_string(&case.disks).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let mut tx = self.pool.begin().await?;
                 let moved = sqlx::query(
@@ -195,6 +200,9 @@ macro_rules! impl_disposal_store {
                 .bind(to_ms(case.opened_at))
                 .execute(&mut *tx)
                 .await?;
+                if let Some(o) = outbox {
+                    { use $events as events; events::insert_event_rows(&mut tx, &o.event, &o.integration_ids).await?; }
+                }
                 tx.commit().await?;
                 Ok(true)
             }
@@ -293,6 +301,7 @@ macro_rules! impl_disposal_store {
                 case: &CaseRecord,
                 certificates: &[StoredCertificate],
                 now: DateTime<Utc>,
+                outbox: Option<&Outbox>,
             ) -> Result<bool, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let case_moved = sqlx::query(
@@ -336,6 +345,9 @@ macro_rules! impl_disposal_store {
                     .bind(&case.host_id)
                     .execute(&mut *tx)
                     .await?;
+                }
+                if let Some(o) = outbox {
+                    { use $events as events; events::insert_event_rows(&mut tx, &o.event, &o.integration_ids).await?; }
                 }
                 tx.commit().await?;
                 Ok(true)
@@ -384,6 +396,9 @@ macro_rules! impl_disposal_store {
                     .bind(closing.host_id)
                     .execute(&mut *tx)
                     .await?;
+                }
+                if let Some(o) = closing.outbox {
+                    { use $events as events; events::insert_event_rows(&mut tx, &o.event, &o.integration_ids).await?; }
                 }
                 tx.commit().await?;
                 Ok(true)
@@ -471,11 +486,12 @@ mod backends {
 
     use super::{CaseClosing, CaseRecord, DisposalStore, NewCase, StoredCertificate, StoredKey, certificate_from_row};
     use crate::disposal::lifecycle::{Destination, Evidence, EvidenceKind, LifecycleState};
+    use crate::model::integrations::Outbox;
     use crate::model::{from_ms, to_ms};
     use crate::store::{PgStore, SqliteStore, StoreError};
 
-    impl_disposal_store!(SqliteStore, sqlx::Sqlite);
-    impl_disposal_store!(PgStore, sqlx::Postgres);
+    impl_disposal_store!(SqliteStore, sqlx::Sqlite, crate::store::sqlite::findings_tx);
+    impl_disposal_store!(PgStore, sqlx::Postgres, crate::store::postgres::findings_tx);
 }
 
 use crate::model::from_ms;

@@ -32,7 +32,7 @@ mod syslog;
 
 /// What the receiver does with the next request.
 #[derive(Debug, Clone, Copy)]
-enum Answer {
+pub(crate) enum Answer {
     Status(u16),
     /// A refusal with a reason in the body, as Slack's and Teams' webhooks answer.
     Refuse(u16, &'static str),
@@ -41,11 +41,11 @@ enum Answer {
 }
 
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     id: String,
     timestamp: String,
     signature: String,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Received {
@@ -60,14 +60,14 @@ impl Received {
 }
 
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     answer: Arc<Mutex<Answer>>,
 }
 
 impl Receiver {
     /// A webhook endpoint on 127.0.0.1; returns it and its URL.
-    async fn start() -> (Receiver, String) {
+    pub(crate) async fn start() -> (Receiver, String) {
         let r = Receiver { got: Arc::default(), answer: Arc::new(Mutex::new(Answer::Status(204))) };
         async fn hook(State(r): State<Receiver>, headers: HeaderMap, body: String) -> (StatusCode, &'static str) {
             let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -98,7 +98,7 @@ impl Receiver {
         *self.answer.lock().unwrap() = answer;
     }
 
-    fn got(&self) -> Vec<Received> {
+    pub(crate) fn got(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 
@@ -109,7 +109,7 @@ impl Receiver {
     }
 
     /// Checks each request's signature with the reference library and returns the bodies.
-    fn verified(&self, secret: &str) -> Vec<Value> {
+    pub(crate) fn verified(&self, secret: &str) -> Vec<Value> {
         let wh = standardwebhooks::Webhook::new(secret).unwrap();
         self.got()
             .iter()
@@ -122,9 +122,9 @@ impl Receiver {
 }
 
 /// The console's address as chat messages link to it.
-const CONSOLE: &str = "https://muster.example.com";
+pub(crate) const CONSOLE: &str = "https://muster.example.com";
 
-fn request(name: &str, url: &str, events: &[&str], min_severity: Option<Severity>) -> IntegrationRequest {
+pub(crate) fn request(name: &str, url: &str, events: &[&str], min_severity: Option<Severity>) -> IntegrationRequest {
     IntegrationRequest {
         name: name.to_owned(),
         kind: IntegrationKind::Webhook,
@@ -136,7 +136,7 @@ fn request(name: &str, url: &str, events: &[&str], min_severity: Option<Severity
     }
 }
 
-async fn drain(h: &Harness, worker: &str) -> usize {
+pub(crate) async fn drain(h: &Harness, worker: &str) -> usize {
     let sender = Sender::new(Some(CONSOLE.to_owned())).unwrap();
     uc::drain(h.store.as_ref(), &sender, &h.state.clock, worker, None).await.unwrap()
 }
@@ -182,7 +182,7 @@ async fn call(h: &Harness, method: &str, uri: &str, token: &str, body: Option<Va
 
 /// Runs one of the chat services' own validators (tests/peers/chat: Slack's `slack_sdk` for Python, Microsoft's
 /// `adaptivecards` for Node.js) over `messages`; its verdict and what it printed.
-async fn peer_check(validator: &str, messages: &[Value]) -> (bool, String) {
+pub(crate) async fn peer_check(validator: &str, messages: &[Value]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("messages.json");
     std::fs::write(&file, serde_json::to_vec(messages).unwrap()).unwrap();
