@@ -69,6 +69,28 @@ struct Message {
     tone: Tone,
 }
 
+impl Message {
+    /// A message about a record (a host, its disposal): the headline and title, the facts, who did it.
+    fn about(
+        headline: &'static str,
+        title: String,
+        facts: Vec<(&'static str, String)>,
+        actor: &str,
+        link: Option<String>,
+        tone: Tone,
+    ) -> Message {
+        Message {
+            headline,
+            summary: format!("{headline}: {title}"),
+            title,
+            facts,
+            by: (!actor.is_empty()).then(|| format!("By {actor}")),
+            link,
+            tone,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tone {
     Danger,
@@ -153,15 +175,8 @@ fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
         if let Some(certificates) = d.details.get("certificates").and_then(serde_json::Value::as_array) {
             facts.push(("Certificates", certificates.len().to_string()));
         }
-        return Ok(Message {
-            headline,
-            summary: format!("{headline}: {}", d.title),
-            title: d.title,
-            facts,
-            by: (!d.actor.is_empty()).then(|| format!("By {}", d.actor)),
-            link,
-            tone: if stored.event_type == DISPOSAL_SANITIZED { Tone::Good } else { Tone::Plain },
-        });
+        let tone = if stored.event_type == DISPOSAL_SANITIZED { Tone::Good } else { Tone::Plain };
+        return Ok(Message::about(headline, d.title, facts, &d.actor, link, tone));
     }
     if stored.event_type.starts_with("host.") {
         let mut facts = vec![("Host", d.hostname.clone()), ("Host id", d.host_id.clone())];
@@ -180,15 +195,7 @@ fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
         // Someone should look: an agent took a record, wants to, or enrolled beside records with its identity.
         let tone =
             if stored.event_type == HOST_ENROLLED && d.duplicates.is_empty() { Tone::Plain } else { Tone::Warning };
-        return Ok(Message {
-            headline,
-            summary: format!("{headline}: {}", d.title),
-            title: d.title,
-            facts,
-            by: (!d.actor.is_empty()).then(|| format!("By {}", d.actor)),
-            link,
-            tone,
-        });
+        return Ok(Message::about(headline, d.title, facts, &d.actor, link, tone));
     }
     let tone = match (stored.event_type.as_str(), d.severity.as_str()) {
         ("finding.resolved", _) => Tone::Good,
