@@ -40,6 +40,7 @@ impl From<IntegrationError> for AppError {
             | IntegrationError::Event(_)
             | IntegrationError::Format(_)
             | IntegrationError::Digest(_)
+            | IntegrationError::Filter(_)
             | IntegrationError::SyslogUrl(_) => AppError::bad_request("invalid_request", e.to_string()),
             IntegrationError::Exists(_) => AppError::Conflict { code: "integration_exists", message: e.to_string() },
             IntegrationError::NotFound(id) => AppError::NotFound(format!("integration {id}")),
@@ -73,6 +74,13 @@ pub struct NewIntegrationRequest {
     pub events: Vec<String>,
     /// Only finding events at least this severe.
     pub min_severity: Option<Severity>,
+    /// Only finding events of these rules or advisories: an id (`ssh.permit_root_login`, `CVE-2024-6387`) or a
+    /// prefix ending in `*` (`ssh.*`), any case; absent or empty: all.
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// Only events about hosts with one of these tags; absent or empty: all.
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// Slack and Teams: hold events until the oldest has waited this many minutes (1 to 1440), then send them as
     /// one message; absent: one message per event.
     pub digest_minutes: Option<u32>,
@@ -131,6 +139,8 @@ pub async fn create(
         format: r.format,
         events: r.events,
         min_severity: r.min_severity,
+        rules: r.rules,
+        tags: r.tags,
         digest_minutes: r.digest_minutes,
     };
     let (integration, secret) = uc::add(state.store.as_ref(), &auth.actor(ip), request, (state.clock)()).await?;

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
 use super::audit::{self, Actor, AuditEvent, IntegrationChange};
-use crate::integrations::{self, IntegrationError, IntegrationRequest};
+use crate::integrations::{self, About, IntegrationError, IntegrationRequest};
 use crate::model::findings::Status;
 use crate::model::integrations::{
     ClaimedIntegration, DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, NewEvent, NewIntegration, Outbox,
@@ -60,11 +60,12 @@ pub(crate) async fn finding_changed(
     change: FindingChange<'_>,
 ) -> Result<(), StoreError> {
     let event_type = change.event_type;
-    if !subscriptions.iter().any(|s| integrations::wants(s, event_type, None)) {
+    if !subscriptions.iter().any(|s| integrations::wants(s, event_type, &About::default())) {
         return Ok(());
     }
     let Some(brief) = tx.finding_brief(change.finding_id).await? else { return Ok(()) };
-    let ids = integrations::subscribers(subscriptions, event_type, Some(brief.severity));
+    let about = About { severity: Some(brief.severity), rule_id: Some(change.rule_id), tags: Some(&brief.tags) };
+    let ids = integrations::subscribers(subscriptions, event_type, &about);
     if ids.is_empty() {
         return Ok(());
     }
@@ -98,7 +99,8 @@ pub(crate) async fn host_changed(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let event_type = change.event_type();
-    let ids = integrations::subscribers(&tx.subscriptions().await?, event_type, None);
+    let about = About { tags: Some(facts.tags), ..About::default() };
+    let ids = integrations::subscribers(&tx.subscriptions().await?, event_type, &about);
     if ids.is_empty() {
         return Ok(());
     }
@@ -115,11 +117,16 @@ pub(crate) async fn disposal_outbox(
     at: DateTime<Utc>,
 ) -> Result<Option<Outbox>, StoreError> {
     let event_type = step.event_type;
-    let ids = integrations::subscribers(&enabled_subscriptions(store).await?, event_type, None);
+    let subscriptions = enabled_subscriptions(store).await?;
+    if !subscriptions.iter().any(|s| integrations::wants(s, event_type, &About::default())) {
+        return Ok(None);
+    }
+    let (hostname, tags) =
+        store.get_host_summary(step.host_id).await?.map(|h| (h.hostname, h.tags)).unwrap_or_default();
+    let ids = integrations::subscribers(&subscriptions, event_type, &About { tags: Some(&tags), ..About::default() });
     if ids.is_empty() {
         return Ok(None);
     }
-    let hostname = store.get_host_summary(step.host_id).await?.map(|h| h.hostname).unwrap_or_default();
     let body = integrations::disposal_body(at, &step, &hostname);
     let id = message_id(&[step.host_id, event_type, step.case_id]);
     Ok(Some(Outbox { event: NewEvent { id, event_type: event_type.to_owned(), at, body }, integration_ids: ids }))
@@ -132,7 +139,13 @@ async fn enabled_subscriptions(store: &dyn Store) -> Result<Vec<Subscription>, S
         .await?
         .into_iter()
         .filter(|i| i.enabled)
-        .map(|i| Subscription { id: i.id, events: i.events, min_severity: i.min_severity })
+        .map(|i| Subscription {
+            id: i.id,
+            events: i.events,
+            min_severity: i.min_severity,
+            rules: i.rules,
+            tags: i.tags,
+        })
         .collect())
 }
 
@@ -147,7 +160,7 @@ pub async fn advisory_update_failed(
     now: DateTime<Utc>,
 ) -> Result<(), IntegrationError> {
     let event_type = integrations::ADVISORIES_UPDATE_FAILED;
-    let ids = integrations::subscribers(&enabled_subscriptions(store).await?, event_type, None);
+    let ids = integrations::subscribers(&enabled_subscriptions(store).await?, event_type, &About::default());
     if ids.is_empty() {
         return Ok(());
     }
@@ -169,7 +182,7 @@ fn message_id(parts: &[&str]) -> String {
 
 fn audit_details(i: &Integration) -> serde_json::Value {
     json!({ "name": i.name, "kind": i.kind, "url": i.url, "format": i.format, "events": i.events,
-        "min_severity": i.min_severity, "digest_minutes": i.digest_minutes })
+        "min_severity": i.min_severity, "rules": i.rules, "tags": i.tags, "digest_minutes": i.digest_minutes })
 }
 
 /// Adds a subscription; returns it and its signing secret, which is shown only now.
@@ -190,6 +203,8 @@ pub async fn add(
         secret: secret.clone(),
         events: req.events,
         min_severity: req.min_severity,
+        rules: req.rules,
+        tags: req.tags,
         digest_minutes: req.digest_minutes,
         created_at: now,
         created_by: actor.name.clone(),
@@ -205,6 +220,8 @@ pub async fn add(
         format: new.format,
         events: new.events,
         min_severity: new.min_severity,
+        rules: new.rules,
+        tags: new.tags,
         digest_minutes: new.digest_minutes,
         enabled: true,
         created_at: new.created_at,

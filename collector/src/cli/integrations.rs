@@ -36,6 +36,13 @@ pub enum IntegrationsCommand {
         /// Only findings at least this severe.
         #[arg(long, value_enum)]
         min_severity: Option<Severity>,
+        /// Only finding events of these rules or advisories, comma-separated: ids or prefixes ending in `*`
+        /// (`ssh.*,CVE-2024-6387`).
+        #[arg(long, value_delimiter = ',')]
+        rules: Vec<String>,
+        /// Only events about hosts with one of these tags, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
         /// Slack and Teams: hold events until the oldest has waited this many minutes (1 to 1440), then send them
         /// as one message (default: one message per event).
         #[arg(long)]
@@ -83,8 +90,16 @@ pub enum IntegrationsCommand {
 fn describe(i: &Integration) -> String {
     let severity = i.min_severity.map(|s| format!(" (≥ {})", s.as_str())).unwrap_or_default();
     let digest = i.digest_minutes.map(|m| format!("  digest every {m} min")).unwrap_or_default();
+    let rules = if i.rules.is_empty() { String::new() } else { format!("  rules {}", i.rules.join(",")) };
+    let tags = if i.tags.is_empty() { String::new() } else { format!("  tags {}", i.tags.join(",")) };
     let state = if i.enabled { "" } else { "  [disabled]" };
-    format!("{}  {}  {}  {}{severity}{digest}{state}\n", i.name, i.kind.as_str(), i.url, i.events.join(","))
+    format!(
+        "{}  {}  {}  {}{severity}{rules}{tags}{digest}{state}\n",
+        i.name,
+        i.kind.as_str(),
+        i.url,
+        i.events.join(",")
+    )
 }
 
 fn log_text(list: &[DeliveryRecord]) -> String {
@@ -121,7 +136,7 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format, c
     let now = Utc::now();
     let actor = Actor::cli();
     match cmd {
-        IntegrationsCommand::Add { kind, url, payload, events, min_severity, digest_minutes, name } => {
+        IntegrationsCommand::Add { kind, url, payload, events, min_severity, rules, tags, digest_minutes, name } => {
             let name = name.clone().unwrap_or_else(|| default_name(*kind, url));
             let request = IntegrationRequest {
                 name,
@@ -130,6 +145,8 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format, c
                 format: *payload,
                 events: events.clone(),
                 min_severity: *min_severity,
+                rules: rules.clone(),
+                tags: tags.clone(),
                 digest_minutes: *digest_minutes,
             };
             let (i, secret) = uc::add(store, &actor, request, now).await?;

@@ -85,21 +85,51 @@ pub fn finding_event_type(action: Action) -> String {
     format!("finding.{}", action.as_str())
 }
 
-/// Whether `sub` wants an event of `event_type` about something of `severity` (finding events have one; the least
-/// severity filters only them).
-pub fn wants(sub: &Subscription, event_type: &str, severity: Option<Severity>) -> bool {
+/// What an event is about, for a subscription's filters. `None` where the event has no such thing: that filter
+/// then lets it through (an advisory update failure has no host, a host event no severity).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct About<'a> {
+    pub severity: Option<Severity>,
+    /// The finding's rule or advisory id.
+    pub rule_id: Option<&'a str>,
+    /// The host's tags.
+    pub tags: Option<&'a [String]>,
+}
+
+/// Whether `sub` wants an event of `event_type` about `about`: its type is asked for, and what it is about passes
+/// the least severity, the rules (a rule or advisory id, or a prefix ending in `*`, any case) and the tags (the
+/// host has one of them).
+pub fn wants(sub: &Subscription, event_type: &str, about: &About<'_>) -> bool {
     if !sub.events.iter().any(|e| e == event_type) {
         return false;
     }
-    match (sub.min_severity, severity) {
+    let severity_ok = match (sub.min_severity, about.severity) {
         (Some(min), Some(s)) => s >= min,
         _ => true,
+    };
+    let rule_ok = match (sub.rules.is_empty(), about.rule_id) {
+        (false, Some(rule)) => sub.rules.iter().any(|pattern| rule_matches(pattern, rule)),
+        _ => true,
+    };
+    let tags_ok = match (sub.tags.is_empty(), about.tags) {
+        (false, Some(tags)) => tags.iter().any(|t| sub.tags.contains(t)),
+        _ => true,
+    };
+    severity_ok && rule_ok && tags_ok
+}
+
+fn rule_matches(pattern: &str, rule: &str) -> bool {
+    let rule = rule.to_ascii_lowercase();
+    let pattern = pattern.to_ascii_lowercase();
+    match pattern.strip_suffix('*') {
+        Some(prefix) => rule.starts_with(prefix),
+        None => rule == pattern,
     }
 }
 
-/// The ids of the subscriptions in `subs` that want an event of `event_type` about something of `severity`.
-pub fn subscribers(subs: &[Subscription], event_type: &str, severity: Option<Severity>) -> Vec<String> {
-    subs.iter().filter(|s| wants(s, event_type, severity)).map(|s| s.id.clone()).collect()
+/// The ids of the subscriptions in `subs` that want an event of `event_type` about `about`.
+pub fn subscribers(subs: &[Subscription], event_type: &str, about: &About<'_>) -> Vec<String> {
+    subs.iter().filter(|s| wants(s, event_type, about)).map(|s| s.id.clone()).collect()
 }
 
 /// The wait after the `attempts`-th failure: 10 s doubling to an hour.
@@ -190,6 +220,8 @@ pub enum IntegrationError {
     Format(String),
     #[error("digest: {0}")]
     Digest(String),
+    #[error("filter: {0}")]
+    Filter(String),
     #[error("syslog destination {0}")]
     SyslogUrl(String),
     #[error("{0} is disabled: enable it to send")]
@@ -217,6 +249,10 @@ pub struct IntegrationRequest {
     /// Empty: [`DEFAULT_EVENTS`].
     pub events: Vec<String>,
     pub min_severity: Option<Severity>,
+    /// Only finding events of these rules or advisories (an id, or a prefix ending in `*`); empty: all.
+    pub rules: Vec<String>,
+    /// Only events about hosts with one of these tags; empty: all.
+    pub tags: Vec<String>,
     /// Slack and Teams only: one message per this many minutes instead of one per event.
     pub digest_minutes: Option<u32>,
 }
@@ -271,7 +307,27 @@ pub fn check(req: IntegrationRequest) -> Result<IntegrationRequest, IntegrationE
         return Err(IntegrationError::Event(unknown.clone()));
     }
     let events = EVENT_TYPES.iter().filter(|t| asked.iter().any(|e| e == *t)).map(|t| (*t).to_owned()).collect();
-    Ok(IntegrationRequest { url: url.to_string(), events, ..req })
+    let rules = filter_list("rule", &req.rules)?;
+    let tags = filter_list("tag", &req.tags)?;
+    Ok(IntegrationRequest { url: url.to_string(), events, rules, tags, ..req })
+}
+
+/// A filter's entries trimmed, empty ones dropped, duplicates removed (first kept); each at most 128 characters
+/// of printable text, at most 100 of them.
+fn filter_list(what: &str, list: &[String]) -> Result<Vec<String>, IntegrationError> {
+    let mut out: Vec<String> = Vec::new();
+    for entry in list.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        if entry.chars().count() > 128 || entry.chars().any(char::is_control) {
+            return Err(IntegrationError::Filter(format!("{what} {entry:?}: at most 128 printable characters")));
+        }
+        if !out.iter().any(|e| e == entry) {
+            out.push(entry.to_owned());
+        }
+    }
+    if out.len() > 100 {
+        return Err(IntegrationError::Filter(format!("at most 100 {what}s")));
+    }
+    Ok(out)
 }
 
 /// A new signing secret in the specification's form: `whsec_` and the base64 of 32 random bytes.
@@ -323,6 +379,8 @@ pub struct FindingEvent<'a> {
     pub finding_id: &'a str,
     pub host_id: &'a str,
     pub hostname: &'a str,
+    /// The host's tags (for routing on the receiver's side).
+    pub tags: &'a [String],
     /// `rule` or `vulnerability`.
     pub kind: &'a str,
     /// The rule id, or the advisory id.
@@ -386,6 +444,7 @@ pub fn finding_body(
         finding_id,
         host_id,
         hostname: &brief.hostname,
+        tags: &brief.tags,
         kind: &brief.kind,
         rule_id,
         subject: &brief.subject,

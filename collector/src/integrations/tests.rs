@@ -50,6 +50,7 @@ fn the_reference_library_verifies_our_signatures() {
             title: "Security updates pending".to_owned(),
             severity: Severity::High,
             due_at: at(),
+            tags: vec!["prod".to_owned()],
         },
         None,
         Status::Open,
@@ -65,6 +66,8 @@ fn the_reference_library_verifies_our_signatures() {
     let one = signature(&[current.as_str()], "msg_1", ts, body.as_bytes()).unwrap();
     let wh = standardwebhooks::Webhook::new(&current).unwrap();
     wh.verify(body.as_bytes(), &headers("msg_1", ts, &one)).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(parsed["data"]["tags"], serde_json::json!(["prod"]));
     let tampered = body.replace("web-01", "web-02");
     assert!(wh.verify(tampered.as_bytes(), &headers("msg_1", ts, &one)).is_err());
     let stranger = standardwebhooks::Webhook::new(&previous).unwrap();
@@ -100,7 +103,10 @@ fn subscriptions_filter_by_type_and_least_severity() {
         id: "i".to_owned(),
         events: vec!["finding.opened".to_owned(), "finding.resolved".to_owned()],
         min_severity: Some(Severity::High),
+        rules: Vec::new(),
+        tags: Vec::new(),
     };
+    let wants = |sub: &Subscription, event: &str, severity| wants(sub, event, &About { severity, ..About::default() });
     let cases = [
         ("finding.opened", Some(Severity::Critical), true),
         ("finding.opened", Some(Severity::High), true),
@@ -115,6 +121,32 @@ fn subscriptions_filter_by_type_and_least_severity() {
     }
     let all = Subscription { min_severity: None, ..sub };
     assert!(wants(&all, "finding.opened", Some(Severity::Info)));
+}
+
+/// Rules match an id or a prefix ending in `*` in any case; tags match when the host has one of them; an event
+/// without a rule or a host passes those filters.
+#[test]
+fn subscriptions_filter_by_rule_and_host_tag() {
+    let sub = Subscription {
+        id: "i".to_owned(),
+        events: vec!["finding.opened".to_owned(), "host.enrolled".to_owned(), ADVISORIES_UPDATE_FAILED.to_owned()],
+        min_severity: None,
+        rules: vec!["ssh.*".to_owned(), "cve-2024-6387".to_owned()],
+        tags: vec!["prod".to_owned(), "pci".to_owned()],
+    };
+    let prod = ["web".to_owned(), "prod".to_owned()];
+    let lab = ["lab".to_owned()];
+    let finding = |rule, tags| About { severity: Some(Severity::High), rule_id: Some(rule), tags: Some(tags) };
+    assert!(wants(&sub, "finding.opened", &finding("ssh.permit_root_login", &prod)));
+    assert!(wants(&sub, "finding.opened", &finding("CVE-2024-6387", &prod)));
+    assert!(!wants(&sub, "finding.opened", &finding("CVE-2024-63870", &prod)));
+    assert!(!wants(&sub, "finding.opened", &finding("disk.encryption", &prod)));
+    assert!(!wants(&sub, "finding.opened", &finding("ssh.permit_root_login", &lab)));
+    assert!(!wants(&sub, "finding.opened", &finding("ssh.permit_root_login", &[])));
+    let host = |tags| About { tags: Some(tags), ..About::default() };
+    assert!(wants(&sub, "host.enrolled", &host(&prod)));
+    assert!(!wants(&sub, "host.enrolled", &host(&lab)));
+    assert!(wants(&sub, ADVISORIES_UPDATE_FAILED, &About::default()));
 }
 
 #[test]
@@ -148,9 +180,23 @@ fn requests_are_checked() {
         format: PayloadFormat::Json,
         events: events.iter().map(|e| (*e).to_owned()).collect(),
         min_severity: None,
+        rules: Vec::new(),
+        tags: Vec::new(),
         digest_minutes: None,
     };
     let ok = check(req("soc", "https://hooks.example.com/muster", &["finding.resolved", "finding.opened"])).unwrap();
+    // Filters are trimmed and deduplicated; a control character or an endless entry is refused.
+    let filtered = IntegrationRequest {
+        rules: vec![" ssh.* ".to_owned(), "".to_owned(), "ssh.*".to_owned()],
+        tags: vec!["prod".to_owned()],
+        ..req("f", "https://a.example", &[])
+    };
+    let checked = check(filtered).unwrap();
+    assert_eq!((checked.rules, checked.tags), (vec!["ssh.*".to_owned()], vec!["prod".to_owned()]));
+    let bad = IntegrationRequest { tags: vec!["a\nb".to_owned()], ..req("f", "https://a.example", &[]) };
+    assert!(matches!(check(bad), Err(IntegrationError::Filter(_))));
+    let long = IntegrationRequest { rules: vec!["x".repeat(129)], ..req("f", "https://a.example", &[]) };
+    assert!(matches!(check(long), Err(IntegrationError::Filter(_))));
     // Digests are for chat, from a minute to a day.
     let digest = |kind, minutes| IntegrationRequest {
         kind,
@@ -238,6 +284,7 @@ fn brief(kind: &str, subject: &str, title: &str, severity: Severity) -> FindingB
         title: title.to_owned(),
         severity,
         due_at: at(),
+        tags: Vec::new(),
     }
 }
 

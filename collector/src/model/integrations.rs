@@ -81,6 +81,10 @@ pub struct Integration {
     pub events: Vec<String>,
     /// Finding events below this severity are not sent; `None` sends all.
     pub min_severity: Option<Severity>,
+    /// Only finding events of these rules or advisories (an id, or a prefix ending in `*`, any case); empty: all.
+    pub rules: Vec<String>,
+    /// Only events about hosts with one of these tags; empty: all.
+    pub tags: Vec<String>,
     /// Slack and Teams: events are held until the oldest has waited this many minutes, then sent as one message;
     /// `None` sends each event as it comes.
     pub digest_minutes: Option<u32>,
@@ -102,6 +106,8 @@ pub struct NewIntegration {
     pub secret: String,
     pub events: Vec<String>,
     pub min_severity: Option<Severity>,
+    pub rules: Vec<String>,
+    pub tags: Vec<String>,
     pub digest_minutes: Option<u32>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
@@ -113,6 +119,8 @@ pub struct Subscription {
     pub id: String,
     pub events: Vec<String>,
     pub min_severity: Option<Severity>,
+    pub rules: Vec<String>,
+    pub tags: Vec<String>,
 }
 
 /// An event for the outbox; its body is the JSON document receivers get.
@@ -142,6 +150,8 @@ pub struct FindingBrief {
     pub title: String,
     pub severity: Severity,
     pub due_at: DateTime<Utc>,
+    /// The host's.
+    pub tags: Vec<String>,
 }
 
 /// A subscription claimed by one worker for delivery, with what signing needs.

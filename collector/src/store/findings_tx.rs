@@ -224,7 +224,10 @@ macro_rules! impl_findings_tx {
                 conn: &mut <$db as sqlx::Database>::Connection,
             ) -> Result<Vec<crate::model::integrations::Subscription>, StoreError> {
                 let rows =
-                    sqlx::query(concat!("SELECT id, events, min_severity FROM integrations WHERE enabled", $key_share))
+                    sqlx::query(concat!(
+                        "SELECT id, events, min_severity, rules, tags FROM integrations WHERE enabled",
+                        $key_share
+                    ))
                         .fetch_all(&mut *conn)
                         .await?;
                 rows.iter()
@@ -234,6 +237,8 @@ macro_rules! impl_findings_tx {
                             id: r.try_get("id")?,
                             events: crate::store::integrations::events_of(&r.try_get::<String, _>("events")?)?,
                             min_severity: min.as_deref().and_then(crate::model::Severity::parse),
+                            rules: crate::store::integrations::events_of(&r.try_get::<String, _>("rules")?)?,
+                            tags: crate::store::integrations::events_of(&r.try_get::<String, _>("tags")?)?,
                         })
                     })
                     .collect()
@@ -521,7 +526,7 @@ macro_rules! impl_findings_tx {
                     id: &str,
                 ) -> Result<Option<crate::model::integrations::FindingBrief>, StoreError> {
                     let row = sqlx::query(
-                        "SELECT h.hostname, f.kind, f.subject, f.title, f.severity, f.due_at FROM findings f \
+                        "SELECT h.hostname, h.tags, f.kind, f.subject, f.title, f.severity, f.due_at FROM findings f \
                          JOIN hosts h ON h.id = f.host_id WHERE f.id = $1",
                     )
                     .bind(id)
@@ -535,6 +540,8 @@ macro_rules! impl_findings_tx {
                             title: r.try_get("title")?,
                             severity: severity_of(&r.try_get::<String, _>("severity")?)?,
                             due_at: from_ms(r.try_get("due_at")?),
+                            tags: serde_json::from_str(&r.try_get::<String, _>("tags")?)
+                                .map_err(|e| StoreError::Corrupt(format!("host tags: {e}")))?,
                         })
                     })
                     .transpose()

@@ -78,8 +78,9 @@ pub(super) fn events_json(events: &[String]) -> String {
     serde_json::Value::from(events.to_vec()).to_string()
 }
 
+/// A JSON array of strings as the integrations table keeps them (events, rules, tags).
 pub(super) fn events_of(text: &str) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("integration events: {e}")))
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("integration list: {e}")))
 }
 
 macro_rules! impl_integration_store {
@@ -98,7 +99,7 @@ macro_rules! impl_integration_store {
             use crate::store::integrations::{IntegrationStore, events_json, events_of};
 
             const COLUMNS: &str = "id, name, kind, url, format, events, min_severity, enabled, created_at, created_by, \
-                 previous_until, digest_minutes";
+                 previous_until, digest_minutes, rules, tags";
 
             /// Checked when written (`integrations::check`); a value outside `u32` is a corrupt row.
             fn digest_of(r: &<$db as sqlx::Database>::Row) -> Result<Option<u32>, StoreError> {
@@ -128,6 +129,8 @@ macro_rules! impl_integration_store {
                     format: format_of(&r.try_get::<String, _>("format")?)?,
                     events: events_of(&r.try_get::<String, _>("events")?)?,
                     min_severity: min.as_deref().and_then(Severity::parse),
+                    rules: events_of(&r.try_get::<String, _>("rules")?)?,
+                    tags: events_of(&r.try_get::<String, _>("tags")?)?,
                     digest_minutes: digest_of(r)?,
                     enabled: r.try_get("enabled")?,
                     created_at: from_ms(r.try_get("created_at")?),
@@ -141,8 +144,9 @@ macro_rules! impl_integration_store {
                 async fn create_integration(&self, new: &NewIntegration) -> Result<bool, StoreError> {
                     let done = sqlx::query(
                         "INSERT INTO integrations (id, name, kind, url, secret, events, min_severity, enabled, \
-                         created_at, created_by, format, digest_minutes) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING",
+                         created_at, created_by, format, digest_minutes, rules, tags) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $10, $11, $12, $13) \
+                         ON CONFLICT (name) DO NOTHING",
                     )
                     .bind(&new.id)
                     .bind(&new.name)
@@ -155,6 +159,8 @@ macro_rules! impl_integration_store {
                     .bind(&new.created_by)
                     .bind(new.format.as_str())
                     .bind(new.digest_minutes.map(i64::from))
+                    .bind(events_json(&new.rules))
+                    .bind(events_json(&new.tags))
                     .execute(&self.pool)
                     .await?;
                     Ok(done.rows_affected() > 0)

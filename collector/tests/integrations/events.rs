@@ -7,6 +7,7 @@ use crate::common::Backend;
 both!(
     findings_passing_their_due_date_escalate_once_per_due_date,
     findings_overdue_at_the_upgrade_are_not_announced,
+    subscriptions_filter_by_rule_and_host_tag,
     enrolments_reach_subscribers_as_host_events,
     a_failing_scheduled_advisory_update_is_told,
 );
@@ -146,6 +147,37 @@ async fn findings_overdue_at_the_upgrade_are_not_announced(h: Harness) {
     assert_eq!(run.overdue, 0);
     assert_eq!(drain(&h, "w1").await, 0);
     assert!(receiver.got().is_empty());
+}
+
+/// Rule and tag filters: the lab host's SSH and password findings reach the subscription for them, nothing about
+/// it reaches the one for production hosts; bodies carry the host's tags for routing on the receiver's side.
+async fn subscriptions_filter_by_rule_and_host_tag(h: Harness) {
+    let (lab, lab_url) = Receiver::start().await;
+    let lab_request = IntegrationRequest {
+        rules: vec!["SSH.*".to_owned(), "accounts.empty_password".to_owned()],
+        tags: vec!["lab".to_owned()],
+        ..request("lab", &lab_url, &["finding.opened"], None)
+    };
+    let (_, lab_secret) = uc::add(h.store.as_ref(), &Actor::cli(), lab_request, h.now()).await.unwrap();
+    let (prod, prod_url) = Receiver::start().await;
+    let prod_request = IntegrationRequest {
+        tags: vec!["prod".to_owned()],
+        ..request("prod", &prod_url, &["finding.opened", "host.enrolled"], None)
+    };
+    let (listed, _) = uc::add(h.store.as_ref(), &Actor::cli(), prod_request, h.now()).await.unwrap();
+    assert_eq!((listed.tags.as_slice(), listed.rules.len()), (&["prod".to_owned()][..], 0));
+
+    let (_, enrol_secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let (_, token) = h.enrolled(&enrol_secret, &machine).await;
+    h.stored(&token, &full(&weak(&machine))).await;
+    assert_eq!(drain(&h, "w1").await, 2);
+    let got = lab.verified(&lab_secret);
+    let mut rules: Vec<&str> = got.iter().map(|b| b["data"]["rule_id"].as_str().unwrap()).collect();
+    rules.sort();
+    assert_eq!(rules, ["accounts.empty_password", "ssh.permit_root_login"]);
+    assert_eq!(got[0]["data"]["tags"], serde_json::json!(["lab"]));
+    assert!(prod.got().is_empty());
 }
 
 async fn enrolments_reach_subscribers_as_host_events(h: Harness) {

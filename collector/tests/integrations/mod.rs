@@ -132,6 +132,8 @@ pub(crate) fn request(name: &str, url: &str, events: &[&str], min_severity: Opti
         format: PayloadFormat::Json,
         events: events.iter().map(|e| (*e).to_owned()).collect(),
         min_severity,
+        rules: Vec::new(),
+        tags: Vec::new(),
         digest_minutes: None,
     }
 }

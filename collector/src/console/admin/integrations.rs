@@ -5,13 +5,29 @@ use super::*;
 use crate::app::integrations as uc;
 use crate::integrations::{EVENT_TYPES, IntegrationError, IntegrationRequest};
 use crate::model::Severity;
-use crate::model::integrations::{DeliveryStatus, IntegrationKind, PayloadFormat};
+use crate::model::integrations::{DeliveryStatus, Integration, IntegrationKind, PayloadFormat};
 
 /// Delivery log lines shown per subscription.
 const LOG_LINES: i64 = 20;
 
 fn integration_error(e: IntegrationError) -> PageError {
     PageError(e.into())
+}
+
+fn comma_list(text: &str) -> Vec<String> {
+    text.split(',').map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect()
+}
+
+/// The least severity, rules and tags of a subscription in one cell.
+fn filters_text(i: &Integration) -> String {
+    let mut parts = vec![format!("severity ≥ {}", i.min_severity.map_or("any", Severity::as_str))];
+    if !i.rules.is_empty() {
+        parts.push(format!("rules {}", i.rules.join(", ")));
+    }
+    if !i.tags.is_empty() {
+        parts.push(format!("tags {}", i.tags.join(", ")));
+    }
+    parts.join("; ")
 }
 
 fn severity_options() -> Vec<(&'static str, &'static str)> {
@@ -64,6 +80,13 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
             ),
             Field::select("min_severity", "Least severity", "any", &severity_options(), None),
             Field::text(
+                "rules",
+                "Rules or advisories (comma-separated; prefix*; empty: all)",
+                None,
+                "ssh.*,CVE-2024-6387",
+            ),
+            Field::text("tags", "Host tags (comma-separated; empty: all)", None, "prod"),
+            Field::text(
                 "digest_minutes",
                 "Digest every (minutes; Slack and Teams; empty: one message per event)",
                 None,
@@ -74,7 +97,7 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
     )));
     blocks.push(table(
         "integrations",
-        &["Name", "Kind", "URL", "Format", "Events", "Least severity", "Digest", "State"],
+        &["Name", "Kind", "URL", "Format", "Events", "Filters", "Digest", "State"],
         list.iter()
             .map(|i| {
                 vec![
@@ -83,7 +106,7 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
                     Cell::mono(&i.url),
                     Cell::text(i.format.as_str()),
                     Cell::text(i.events.join(", ")),
-                    Cell::text(i.min_severity.map_or("any", Severity::as_str)),
+                    Cell::text(filters_text(i)),
                     Cell::text(i.digest_minutes.map_or_else(|| "each event".to_owned(), |m| format!("every {m} min"))),
                     Cell::badge(Badge::status(if i.enabled { "enabled" } else { "disabled" })),
                 ]
@@ -179,6 +202,10 @@ pub struct IntegrationForm {
     #[serde(default)]
     min_severity: String,
     #[serde(default)]
+    rules: String,
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
     digest_minutes: String,
     #[serde(default)]
     kind: String,
@@ -223,8 +250,10 @@ pub async fn integrations_post(
                 kind,
                 url: f.url.clone(),
                 format,
-                events: f.events.split(',').map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect(),
+                events: comma_list(&f.events),
                 min_severity,
+                rules: comma_list(&f.rules),
+                tags: comma_list(&f.tags),
                 digest_minutes,
             };
             let (i, secret) = uc::add(store, &actor, request, now).await.map_err(integration_error)?;
