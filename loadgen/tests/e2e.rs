@@ -21,7 +21,27 @@ fn collector_bin() -> PathBuf {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let out = Command::new(cargo)
+    let mut nested = Command::new(cargo);
+    // Cargo gives this test process its package's variables (name, version, manifest, …). Passed on, they differ
+    // from those of the cargo that ran the README's command, and build scripts that declare them (ring's) would
+    // rebuild ring and everything above it, twice: here, and again in the next outer build.
+    for (name, _) in std::env::vars_os() {
+        let Some(text) = name.to_str() else { continue };
+        let set_for_tests = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_EXE_"].iter().any(|p| text.starts_with(p))
+            || matches!(
+                text,
+                "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_BIN_NAME"
+                    | "OUT_DIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            );
+        if set_for_tests {
+            nested.env_remove(&name);
+        }
+    }
+    let out = nested
         .args(["test", "--workspace", "--no-run", "--message-format=json"])
         .arg("--manifest-path")
         .arg(&manifest)
