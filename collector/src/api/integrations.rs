@@ -16,14 +16,14 @@ use super::hosts::query;
 use crate::AppState;
 use crate::app::integrations as uc;
 use crate::error::AppError;
-use crate::integrations::{IntegrationError, IntegrationRequest};
+use crate::integrations::{IntegrationError, IntegrationRequest, SettingsChange};
 use crate::model::integrations::{DeliveryRecord, Integration, IntegrationKind, PayloadFormat};
 use crate::model::{Role, Severity};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/integrations", get(list).post(create))
-        .route("/api/v1/integrations/{id}", get(detail).delete(remove))
+        .route("/api/v1/integrations/{id}", get(detail).patch(update).delete(remove))
         .route("/api/v1/integrations/{id}/test", post(test))
         .route("/api/v1/integrations/{id}/enable", post(enable))
         .route("/api/v1/integrations/{id}/disable", post(disable))
@@ -159,6 +159,62 @@ pub async fn detail(
 ) -> Result<Json<Integration>, AppError> {
     auth.require(Role::Admin)?;
     Ok(Json(uc::found(state.store.as_ref(), &id).await?))
+}
+
+/// What `PATCH` changes; absent fields stay as they are, `null` clears `min_severity` and `digest_minutes`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationUpdate {
+    /// Event types; an empty list: the default ones.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Severity>)]
+    pub min_severity: Option<Option<Severity>>,
+    /// Rule or advisory ids or prefixes ending in `*`; an empty list: all.
+    #[serde(default)]
+    pub rules: Option<Vec<String>>,
+    /// Host tags; an empty list: all.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub digest_minutes: Option<Option<u32>>,
+}
+
+/// A field that is present, `null` or not: `Some(None)` for `null` (absent fields take the default, `None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Change what an integration sends: its events, filters and digest (admin). Events already queued stay.
+#[utoipa::path(patch, path = "/api/v1/integrations/{id}", tag = "integrations", request_body = IntegrationUpdate,
+    params(("id" = String, Path, description = "id or name")),
+    responses((status = 200, body = Integration), (status = 400, body = crate::api::openapi::ApiErrorSchema),
+        (status = 404, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Integration>, AppError> {
+    auth.require(Role::Admin)?;
+    let u: IntegrationUpdate =
+        serde_json::from_slice(&body).map_err(|e| AppError::bad_request("invalid_request", e.to_string()))?;
+    let change = SettingsChange {
+        events: u.events,
+        min_severity: u.min_severity,
+        rules: u.rules,
+        tags: u.tags,
+        digest_minutes: u.digest_minutes,
+    };
+    Ok(Json(uc::update(state.store.as_ref(), &auth.actor(ip), &id, change, (state.clock)()).await?))
 }
 
 /// Remove an integration and its delivery log (admin).

@@ -124,6 +124,7 @@ impl Modify for BearerSchemes {
         super::integrations::list,
         super::integrations::create,
         super::integrations::detail,
+        super::integrations::update,
         super::integrations::remove,
         super::integrations::test,
         super::integrations::enable,

@@ -171,6 +171,7 @@ pub enum AuditEvent {
 pub enum IntegrationChange {
     Created,
     Removed,
+    Updated,
     Enabled,
     Disabled,
     SecretRotated,
@@ -227,6 +228,7 @@ impl AuditEvent {
             AuditEvent::Integration { change, .. } => match change {
                 IntegrationChange::Created => "integration.created",
                 IntegrationChange::Removed => "integration.removed",
+                IntegrationChange::Updated => "integration.updated",
                 IntegrationChange::Enabled => "integration.enabled",
                 IntegrationChange::Disabled => "integration.disabled",
                 IntegrationChange::SecretRotated => "integration.secret_rotated",

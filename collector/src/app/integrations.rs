@@ -16,8 +16,8 @@ use super::audit::{self, Actor, AuditEvent, IntegrationChange};
 use crate::integrations::{self, About, IntegrationError, IntegrationRequest};
 use crate::model::findings::Status;
 use crate::model::integrations::{
-    ClaimedIntegration, DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, NewEvent, NewIntegration, Outbox,
-    PendingDelivery, Subscription,
+    ClaimedIntegration, DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, IntegrationSettings, NewEvent,
+    NewIntegration, Outbox, PendingDelivery, Subscription,
 };
 use crate::store::findings_tx::FindingsTx;
 use crate::store::tx::HostTx;
@@ -256,6 +256,43 @@ pub async fn remove(
         AuditEvent::Integration { change: IntegrationChange::Removed, id: i.id.clone(), details: audit_details(&i) };
     audit::record(store, actor, now, event).await?;
     Ok(i)
+}
+
+/// Changes what a subscription sends (events, filters, digest); the events already queued for it stay as they are.
+pub async fn update(
+    store: &dyn Store,
+    actor: &Actor,
+    id_or_name: &str,
+    change: integrations::SettingsChange,
+    now: DateTime<Utc>,
+) -> Result<Integration, IntegrationError> {
+    let i = found(store, id_or_name).await?;
+    let req = integrations::changed(&i, change)?;
+    let settings = IntegrationSettings {
+        events: req.events,
+        min_severity: req.min_severity,
+        rules: req.rules,
+        tags: req.tags,
+        digest_minutes: req.digest_minutes,
+    };
+    if !store.update_integration_settings(&i.id, &settings).await? {
+        return Err(IntegrationError::NotFound(id_or_name.to_owned()));
+    }
+    let updated = Integration {
+        events: settings.events,
+        min_severity: settings.min_severity,
+        rules: settings.rules,
+        tags: settings.tags,
+        digest_minutes: settings.digest_minutes,
+        ..i
+    };
+    let event = AuditEvent::Integration {
+        change: IntegrationChange::Updated,
+        id: updated.id.clone(),
+        details: audit_details(&updated),
+    };
+    audit::record(store, actor, now, event).await?;
+    Ok(updated)
 }
 
 pub async fn set_enabled(

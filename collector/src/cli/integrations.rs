@@ -77,6 +77,25 @@ pub enum IntegrationsCommand {
     Enable {
         name: String,
     },
+    /// Change what it sends: only the options given change.
+    Update {
+        name: String,
+        /// Event types, comma-separated (empty: the default ones).
+        #[arg(long, value_delimiter = ',')]
+        events: Option<Vec<String>>,
+        /// Only findings at least this severe; `any` sends all.
+        #[arg(long)]
+        min_severity: Option<String>,
+        /// Rules or advisories, comma-separated; an empty value sends all.
+        #[arg(long, value_delimiter = ',')]
+        rules: Option<Vec<String>>,
+        /// Host tags, comma-separated; an empty value sends all.
+        #[arg(long, value_delimiter = ',')]
+        tags: Option<Vec<String>>,
+        /// Slack and Teams: minutes a digest holds events; `0` sends each event as it comes.
+        #[arg(long)]
+        digest_minutes: Option<u32>,
+    },
     /// Stop sending; events are not queued for it meanwhile.
     Disable {
         name: String,
@@ -220,6 +239,25 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format, c
                 i.previous_secret_until.map(|t| t.to_rfc3339()).unwrap_or_default()
             );
             emit(format, &Added { integration: &i, secret: &secret }, &format!("{secret}\n"))
+        }
+        IntegrationsCommand::Update { name, events, min_severity, rules, tags, digest_minutes } => {
+            let min_severity = match min_severity.as_deref().map(str::trim) {
+                None => None,
+                Some("any") => Some(None),
+                Some(s) => Some(Some(Severity::parse(s).ok_or_else(|| {
+                    anyhow::anyhow!("--min-severity: {s:?} is not critical, high, medium, low, info or any")
+                })?)),
+            };
+            let change = crate::integrations::SettingsChange {
+                events: events.clone(),
+                min_severity,
+                rules: rules.clone(),
+                tags: tags.clone(),
+                digest_minutes: digest_minutes.map(|m| (m > 0).then_some(m)),
+            };
+            let i = uc::update(store, &actor, name, change, now).await?;
+            eprintln!("integration {} updated", i.name);
+            emit(format, &i, &describe(&i))
         }
         IntegrationsCommand::Enable { name } | IntegrationsCommand::Disable { name } => {
             let enabled = matches!(cmd, IntegrationsCommand::Enable { .. });

@@ -10,7 +10,9 @@ use sha2::Sha256;
 
 use crate::model::Severity;
 use crate::model::findings::{Action, Status};
-use crate::model::integrations::{Attempt, DeliveryStatus, FindingBrief, IntegrationKind, PayloadFormat, Subscription};
+use crate::model::integrations::{
+    Attempt, DeliveryStatus, FindingBrief, Integration, IntegrationKind, PayloadFormat, Subscription,
+};
 
 pub mod chat;
 pub mod syslog;
@@ -255,6 +257,32 @@ pub struct IntegrationRequest {
     pub tags: Vec<String>,
     /// Slack and Teams only: one message per this many minutes instead of one per event.
     pub digest_minutes: Option<u32>,
+}
+
+/// A change to what a subscription sends: each `Some` replaces that setting (`Some(None)` clears an optional one);
+/// the rest stay. The name, kind, URL and payload format do not change (remove and add for those).
+#[derive(Debug, Clone, Default)]
+pub struct SettingsChange {
+    pub events: Option<Vec<String>>,
+    pub min_severity: Option<Option<Severity>>,
+    pub rules: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    pub digest_minutes: Option<Option<u32>>,
+}
+
+/// The subscription's settings after `change`, checked as a new subscription's are.
+pub fn changed(current: &Integration, change: SettingsChange) -> Result<IntegrationRequest, IntegrationError> {
+    check(IntegrationRequest {
+        name: current.name.clone(),
+        kind: current.kind,
+        url: current.url.clone(),
+        format: current.format,
+        events: change.events.unwrap_or_else(|| current.events.clone()),
+        min_severity: change.min_severity.unwrap_or(current.min_severity),
+        rules: change.rules.unwrap_or_else(|| current.rules.clone()),
+        tags: change.tags.unwrap_or_else(|| current.tags.clone()),
+        digest_minutes: change.digest_minutes.unwrap_or(current.digest_minutes),
+    })
 }
 
 /// The longest a digest may hold events: a day (anything longer is a report, not a notification).

@@ -113,6 +113,16 @@ pub struct NewIntegration {
     pub created_by: String,
 }
 
+/// What a subscription sends and to whom it is filtered, as an update writes it (checked by the use case).
+#[derive(Debug, Clone)]
+pub struct IntegrationSettings {
+    pub events: Vec<String>,
+    pub min_severity: Option<Severity>,
+    pub rules: Vec<String>,
+    pub tags: Vec<String>,
+    pub digest_minutes: Option<u32>,
+}
+
 /// What deciding which subscriptions want an event needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use crate::model::integrations::{
-    Attempt, ClaimedIntegration, DeliveryRecord, Integration, NewEvent, NewIntegration, PendingDelivery,
+    Attempt, ClaimedIntegration, DeliveryRecord, Integration, IntegrationSettings, NewEvent, NewIntegration,
+    PendingDelivery,
 };
 
 #[async_trait]
@@ -21,6 +22,8 @@ pub trait IntegrationStore: Send + Sync {
     /// Removes it with its deliveries; false when there was none.
     async fn delete_integration(&self, id: &str) -> Result<bool, StoreError>;
     async fn set_integration_enabled(&self, id: &str, enabled: bool) -> Result<bool, StoreError>;
+    /// Replaces the events, filters and digest; false when there is no such integration.
+    async fn update_integration_settings(&self, id: &str, settings: &IntegrationSettings) -> Result<bool, StoreError>;
     /// The current secret becomes the previous one, signing beside `secret` until `previous_until`.
     async fn rotate_integration_secret(
         &self,
@@ -187,6 +190,26 @@ macro_rules! impl_integration_store {
                     // The deliveries go by `ON DELETE CASCADE`: the subscription's row is locked first, in the
                     // order a delivery worker's `record_attempt` takes them, so the two cannot deadlock.
                     let done = sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(&self.pool).await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn update_integration_settings(
+                    &self,
+                    id: &str,
+                    s: &crate::model::integrations::IntegrationSettings,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE integrations SET events = $1, min_severity = $2, rules = $3, tags = $4, \
+                         digest_minutes = $5 WHERE id = $6",
+                    )
+                    .bind(events_json(&s.events))
+                    .bind(s.min_severity.map(Severity::as_str))
+                    .bind(events_json(&s.rules))
+                    .bind(events_json(&s.tags))
+                    .bind(s.digest_minutes.map(i64::from))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
                     Ok(done.rows_affected() > 0)
                 }
 

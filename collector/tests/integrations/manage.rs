@@ -69,6 +69,35 @@ async fn the_api_and_the_cli_manage_integrations(h: Harness) {
     assert_eq!(receiver.accepts(&secret), [true, true, false], "the previous secret's day is over");
     assert_eq!(receiver.accepts(&new_secret), [false, true, true]);
 
+    // What it sends changes in place: only the fields given; null clears the least severity.
+    let change = serde_json::json!({ "tags": [" prod ", "prod"], "rules": ["ssh.*"], "min_severity": null });
+    let (status, body) = call(&h, "PATCH", "/api/v1/integrations/soc", &analyst, Some(change.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, updated) = call(&h, "PATCH", "/api/v1/integrations/soc", &admin, Some(change)).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(
+        (&updated["tags"], &updated["rules"], &updated["min_severity"], &updated["events"]),
+        (
+            &serde_json::json!(["prod"]),
+            &serde_json::json!(["ssh.*"]),
+            &Value::Null,
+            &serde_json::json!(["finding.opened"])
+        )
+    );
+    let (_, stored) = call(&h, "GET", "/api/v1/integrations/soc", &admin, None).await;
+    assert_eq!(stored, updated);
+    for (bad, status, why) in [
+        (serde_json::json!({ "digest_minutes": 15 }), StatusCode::BAD_REQUEST, "only slack and teams"),
+        (serde_json::json!({ "url": "https://elsewhere.example" }), StatusCode::BAD_REQUEST, "unknown field"),
+        (serde_json::json!({ "events": ["host.exploded"] }), StatusCode::BAD_REQUEST, "unknown event type"),
+    ] {
+        let (got, body) = call(&h, "PATCH", "/api/v1/integrations/soc", &admin, Some(bad)).await;
+        assert_eq!(got, status, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(why), "{body}");
+    }
+    let (status, _) = call(&h, "PATCH", "/api/v1/integrations/nope", &admin, Some(serde_json::json!({}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     let (status, body) = call(&h, "POST", "/api/v1/integrations/soc/disable", &admin, None).await;
     assert_eq!((status, body["enabled"].as_bool()), (StatusCode::OK, Some(false)));
     let (status, body) = call(&h, "POST", "/api/v1/integrations/soc/test", &admin, None).await;
@@ -80,6 +109,7 @@ async fn the_api_and_the_cli_manage_integrations(h: Harness) {
     let (_, audit) = h.get("/api/v1/admin/audit?limit=1000", &admin).await;
     let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     assert!(actions.contains(&"integration.created") && actions.contains(&"integration.removed"), "{audit}");
+    assert!(actions.contains(&"integration.updated"), "{audit}");
 
     // The command line: add, then a test that waits for the answer and says what it was.
     let database = h.database_url.clone().unwrap();
@@ -114,6 +144,24 @@ async fn the_api_and_the_cli_manage_integrations(h: Harness) {
     let out = collector(data.path(), &database).args(["integrations", "list"]).output_off_runtime().await;
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list[0]["events"], serde_json::json!(["finding.opened", "finding.resolved"]));
+    let out = collector(data.path(), &database)
+        .args(["integrations", "update", &name, "--events", "finding.overdue", "--min-severity", "critical"])
+        .args(["--tags", "lab,prod"])
+        .output_off_runtime()
+        .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let updated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&updated["events"], &updated["min_severity"], &updated["tags"]),
+        (&serde_json::json!(["finding.overdue"]), &Value::from("critical"), &serde_json::json!(["lab", "prod"]))
+    );
+    let out = collector(data.path(), &database)
+        .args(["integrations", "update", &name, "--min-severity", "any", "--tags", ""])
+        .output_off_runtime()
+        .await;
+    let updated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&updated["min_severity"], &updated["tags"]), (&Value::Null, &serde_json::json!([])));
+    assert_eq!(updated["events"], serde_json::json!(["finding.overdue"]), "what was not given stays");
 }
 
 async fn retention_forgets_delivered_events_and_keeps_the_rest(h: Harness) {
