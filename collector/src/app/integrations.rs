@@ -117,7 +117,7 @@ pub(crate) async fn disposal_outbox(
     at: DateTime<Utc>,
 ) -> Result<Option<Outbox>, StoreError> {
     let event_type = step.event_type;
-    let subscriptions = enabled_subscriptions(store).await?;
+    let subscriptions = store.subscriptions().await?;
     if !subscriptions.iter().any(|s| integrations::wants(s, event_type, &About::default())) {
         return Ok(None);
     }
@@ -132,23 +132,6 @@ pub(crate) async fn disposal_outbox(
     Ok(Some(Outbox { event: NewEvent { id, event_type: event_type.to_owned(), at, body }, integration_ids: ids }))
 }
 
-/// The enabled subscriptions, for an event that has no transaction of its own to read them in.
-async fn enabled_subscriptions(store: &dyn Store) -> Result<Vec<Subscription>, StoreError> {
-    Ok(store
-        .list_integrations()
-        .await?
-        .into_iter()
-        .filter(|i| i.enabled)
-        .map(|i| Subscription {
-            id: i.id,
-            events: i.events,
-            min_severity: i.min_severity,
-            rules: i.rules,
-            tags: i.tags,
-        })
-        .collect())
-}
-
 /// Tells the subscribers of `advisories.update_failed` which of the `sources` configured sources the scheduled
 /// update could not fetch (or that it failed as a whole). Nothing else changed, so there is no transaction to share:
 /// the event is queued on its own.
@@ -160,7 +143,7 @@ pub async fn advisory_update_failed(
     now: DateTime<Utc>,
 ) -> Result<(), IntegrationError> {
     let event_type = integrations::ADVISORIES_UPDATE_FAILED;
-    let ids = integrations::subscribers(&enabled_subscriptions(store).await?, event_type, &About::default());
+    let ids = integrations::subscribers(&store.subscriptions().await?, event_type, &About::default());
     if ids.is_empty() {
         return Ok(());
     }

@@ -17,6 +17,9 @@ pub trait IntegrationStore: Send + Sync {
     async fn create_integration(&self, new: &NewIntegration) -> Result<bool, StoreError>;
     /// By name.
     async fn list_integrations(&self) -> Result<Vec<Integration>, StoreError>;
+    /// The enabled integrations as deciding who wants an event needs them, for events with no transaction of their
+    /// own (the same read the findings and enrolment transactions make).
+    async fn subscriptions(&self) -> Result<Vec<crate::model::integrations::Subscription>, StoreError>;
     /// By id or by name.
     async fn find_integration(&self, id_or_name: &str) -> Result<Option<Integration>, StoreError>;
     /// Removes it with its deliveries; false when there was none.
@@ -174,6 +177,11 @@ macro_rules! impl_integration_store {
                         .fetch_all(&self.pool)
                         .await?;
                     rows.iter().map(integration).collect()
+                }
+
+                async fn subscriptions(&self) -> Result<Vec<crate::model::integrations::Subscription>, StoreError> {
+                    let mut conn = self.pool.acquire().await?;
+                    findings_tx::subscription_rows(&mut conn).await
                 }
 
                 async fn find_integration(&self, id_or_name: &str) -> Result<Option<Integration>, StoreError> {
