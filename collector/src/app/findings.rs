@@ -255,8 +255,7 @@ pub async fn escalate_overdue(store: &dyn Store, now: DateTime<Utc>, actor: &str
     let mut escalated = Vec::new();
     for id in store.findings_turning_overdue(now).await? {
         let mut tx = store.begin_findings_tx().await?;
-        let Some(due) = tx.mark_overdue(&id, now).await? else { continue };
-        let Some(head) = tx.lock_finding(&id).await? else { continue };
+        let Some((head, due)) = tx.mark_overdue(&id, now).await? else { continue };
         let change = FindingChange {
             finding_id: &id,
             host_id: &head.host_id,

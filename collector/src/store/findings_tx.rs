@@ -105,10 +105,14 @@ pub trait FindingsTx: Send {
     ) -> Result<bool, StoreError>;
     /// Locks one finding's row and reads its owner and status; `None` when there is no such finding.
     async fn lock_finding(&mut self, id: &str) -> Result<Option<FindingHead>, StoreError>;
-    /// Notes that the escalation of an active finding due before `now` is being sent for its current due date, and
-    /// returns that date; `None` when it is not active, not yet due, or already escalated for that date (another
-    /// replica got there first).
-    async fn mark_overdue(&mut self, id: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Notes that the escalation of an active finding due before `now` is being sent for its current due date
+    /// (which locks its row), and returns its owner and status with that date; `None` when it is not active, not yet
+    /// due, or already escalated for that date (another replica got there first).
+    async fn mark_overdue(
+        &mut self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(FindingHead, DateTime<Utc>)>, StoreError>;
     /// False when the finding is no longer in `write.from`.
     async fn set_finding_status(&mut self, write: &StatusWrite<'_>) -> Result<bool, StoreError>;
     async fn insert_finding_history(&mut self, step: &HistoryStep<'_>) -> Result<(), StoreError>;
@@ -215,6 +219,16 @@ macro_rules! impl_findings_tx {
                     qb.build().execute(&mut *conn).await?;
                 }
                 Ok(seq)
+            }
+
+            /// A finding's owner and status from a row with those columns.
+            fn head_of(row: &<$db as sqlx::Database>::Row) -> Result<FindingHead, StoreError> {
+                Ok(FindingHead {
+                    host_id: row.try_get("host_id")?,
+                    rule_id: row.try_get("rule_id")?,
+                    status: status_of(&row.try_get::<String, _>("status")?)?,
+                    risk_expires_at: row.try_get::<Option<i64>, _>("risk_expires_at")?.map(from_ms),
+                })
             }
 
             /// The enabled subscriptions, in a transaction that may write their deliveries; the host transaction
@@ -439,19 +453,14 @@ macro_rules! impl_findings_tx {
                     .bind(id)
                     .fetch_one(&mut *self.0)
                     .await?;
-                    Ok(Some(FindingHead {
-                        host_id: row.try_get("host_id")?,
-                        rule_id: row.try_get("rule_id")?,
-                        status: status_of(&row.try_get::<String, _>("status")?)?,
-                        risk_expires_at: row.try_get::<Option<i64>, _>("risk_expires_at")?.map(from_ms),
-                    }))
+                    Ok(Some(head_of(&row)?))
                 }
 
                 async fn mark_overdue(
                     &mut self,
                     id: &str,
                     now: DateTime<Utc>,
-                ) -> Result<Option<DateTime<Utc>>, StoreError> {
+                ) -> Result<Option<(FindingHead, DateTime<Utc>)>, StoreError> {
                     let marked = sqlx::query(&format!(
                         "UPDATE findings SET overdue_sent_for = due_at WHERE id = $1 AND status IN {ACTIVE} \
                          AND due_at < $2 AND (overdue_sent_for IS NULL OR overdue_sent_for <> due_at)"
@@ -463,8 +472,13 @@ macro_rules! impl_findings_tx {
                     if marked.rows_affected() == 0 {
                         return Ok(None);
                     }
-                    let row = sqlx::query("SELECT due_at FROM findings WHERE id = $1").bind(id).fetch_one(&mut *self.0).await?;
-                    Ok(Some(from_ms(row.try_get("due_at")?)))
+                    let row = sqlx::query(
+                        "SELECT host_id, rule_id, status, risk_expires_at, due_at FROM findings WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_one(&mut *self.0)
+                    .await?;
+                    Ok(Some((head_of(&row)?, from_ms(row.try_get("due_at")?))))
                 }
 
                 async fn set_finding_status(&mut self, w: &StatusWrite<'_>) -> Result<bool, StoreError> {
