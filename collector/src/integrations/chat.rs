@@ -1,7 +1,7 @@
 //! Chat messages made from outbox events: a Slack Block Kit message and a Microsoft Teams Adaptive Card, each
-//! with a link back to the finding in the console, one per event or one digest of several. Rendered at delivery from the stored versioned body, so the
-//! outbox keeps one document per event whatever the destinations, and a corrected console address applies to
-//! what is still queued.
+//! with a link back to the finding in the console, one per event or one digest of several. Rendered at delivery
+//! from the stored versioned body, so the outbox keeps one document per event whatever the destinations, and a
+//! corrected console address applies to what is still queued.
 
 use serde::Deserialize;
 use serde_json::{Value, json};

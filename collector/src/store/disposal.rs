@@ -127,6 +127,20 @@ pub trait DisposalStore: Send + Sync {
 
 macro_rules! impl_disposal_store {
     ($store:ty, $db:ty, $events:path) => {
+        impl $store {
+            /// A disposal step's event and deliveries, in the transaction of the step.
+            async fn write_outbox(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                outbox: Option<&Outbox>,
+            ) -> Result<(), StoreError> {
+                use $events as events;
+                if let Some(o) = outbox {
+                    events::insert_event_rows(conn, &o.event, &o.integration_ids).await?;
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait]
         impl DisposalStore for $store {
             async fn lifecycle_state(&self, host_id: &str) -> Result<Option<LifecycleState>, StoreError> {
@@ -200,9 +214,7 @@ macro_rules! impl_disposal_store {
                 .bind(to_ms(case.opened_at))
                 .execute(&mut *tx)
                 .await?;
-                if let Some(o) = outbox {
-                    { use $events as events; events::insert_event_rows(&mut tx, &o.event, &o.integration_ids).await?; }
-                }
+                <$store>::write_outbox(&mut tx, outbox).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -346,9 +358,7 @@ macro_rules! impl_disposal_store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                if let Some(o) = outbox {
-                    { use $events as events; events::insert_event_rows(&mut tx, &o.event, &o.integration_ids).await?; }
-                }
+                <$store>::write_outbox(&mut tx, outbox).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -397,9 +407,7 @@ macro_rules! impl_disposal_store {
                     .execute(&mut *tx)
                     .await?;
                 }
-                if let Some(o) = closing.outbox {
-                    { use $events as events; events::insert_event_rows(&mut tx, &o.event, &o.integration_ids).await?; }
-                }
+                <$store>::write_outbox(&mut tx, closing.outbox).await?;
                 tx.commit().await?;
                 Ok(true)
             }
