@@ -424,6 +424,13 @@ async fn redeploy_returns_to_service(h: Harness) {
         uc::add(h.store.as_ref(), &Actor::cli(), request("assets", &url, &["disposal.redeployed"], None), h.now())
             .await
             .unwrap();
+    // A subscription for production hosts hears nothing of this lab laptop.
+    let (prod, prod_url) = Receiver::start().await;
+    let prod_only = muster_collector::integrations::IntegrationRequest {
+        tags: vec!["prod".to_owned()],
+        ..request("prod", &prod_url, &["disposal.redeployed", "disposal.started"], None)
+    };
+    uc::add(h.store.as_ref(), &Actor::cli(), prod_only, h.now()).await.unwrap();
     let analyst = h.api_token(Role::Analyst).await;
     let (host_id, token) = laptop(&h, "SAMSUNG MZVLB512HAJQ-000L7").await;
     let base = format!("/api/v1/disposal/hosts/{host_id}");
@@ -451,6 +458,7 @@ async fn redeploy_returns_to_service(h: Harness) {
         (Some("disposal.redeployed"), Some("decommissioning"))
     );
     assert_eq!(got[0]["data"]["details"]["note"], "lease extended");
+    assert!(prod.got().is_empty());
 }
 
 async fn roles_and_states_are_enforced(h: Harness) {
