@@ -111,6 +111,10 @@ pub struct Settings {
     /// The console's address as people reach it (`https://muster.example.com`), for links in chat messages; see
     /// [`console_url`] for what is used without it.
     pub public_url: Option<String>,
+    /// Single sign-on to the console through an OpenID provider (`[sso]`).
+    pub sso: Option<crate::sso::SsoSettings>,
+    /// Local accounts may sign in with a password (`[sso] local_sign_in = false` switches them off).
+    pub local_sign_in: bool,
 }
 
 /// Values given on the command line (or by clap from `MUSTER_*` variables for the flags it knows).
@@ -157,6 +161,47 @@ struct FileConfig {
     audit_retention: Option<String>,
     history_retention: Option<String>,
     public_url: Option<String>,
+    sso: Option<SsoFile>,
+}
+
+/// The `[sso]` section as written; checked into [`crate::sso::SsoSettings`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SsoFile {
+    issuer: String,
+    client_id: String,
+    /// Or `MUSTER_SSO_CLIENT_SECRET` (an `EnvironmentFile=` readable by the service only), which wins.
+    client_secret: Option<Secret>,
+    #[serde(default = "default_scopes")]
+    scopes: Vec<String>,
+    #[serde(default = "default_role_claim")]
+    role_claim: String,
+    #[serde(default = "default_name_claim")]
+    name_claim: String,
+    #[serde(default)]
+    roles: crate::sso::RoleMap,
+    #[serde(default = "default_label")]
+    label: String,
+    clock_skew: Option<String>,
+    ca_file: Option<PathBuf>,
+    #[serde(default = "yes")]
+    local_sign_in: bool,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["profile".to_owned(), "email".to_owned()]
+}
+fn default_role_claim() -> String {
+    "groups".to_owned()
+}
+fn default_name_claim() -> String {
+    "preferred_username".to_owned()
+}
+fn default_label() -> String {
+    "single sign-on".to_owned()
+}
+fn yes() -> bool {
+    true
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -266,6 +311,12 @@ impl Settings {
             None => None,
         };
 
+        let local_sign_in = file.sso.as_ref().is_none_or(|s| s.local_sign_in);
+        let sso = match file.sso {
+            Some(f) => Some(sso_settings(f, public_url.as_deref(), env)?),
+            None => None,
+        };
+
         Ok(Settings {
             data_dir,
             listen,
@@ -276,8 +327,72 @@ impl Settings {
             report_id_retention,
             retention,
             public_url,
+            sso,
+            local_sign_in,
         })
     }
+}
+
+/// Checks the `[sso]` section. The provider must be reached over HTTPS (plain HTTP only on a loopback address, for
+/// a provider on the same machine); the console's public URL is required because the provider sends browsers back
+/// to exactly the address registered with it.
+fn sso_settings(
+    f: SsoFile,
+    public_url: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<crate::sso::SsoSettings, ConfigError> {
+    let invalid = |name: &str, value: &str, reason: &str| ConfigError::Invalid {
+        name: format!("sso.{name}"),
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let issuer = url::Url::parse(&f.issuer).map_err(|e| invalid("issuer", &f.issuer, &e.to_string()))?;
+    let loopback = match issuer.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if !(issuer.scheme() == "https" || issuer.scheme() == "http" && loopback) {
+        return Err(invalid("issuer", &f.issuer, "expected https:// (http:// only on a loopback address)"));
+    }
+    let Some(public_url) = public_url else {
+        return Err(invalid(
+            "issuer",
+            &f.issuer,
+            "single sign-on needs public_url: the console's address, registered at the provider as              <public_url>/login/sso/callback",
+        ));
+    };
+    if f.client_id.trim().is_empty() {
+        return Err(invalid("client_id", &f.client_id, "empty"));
+    }
+    let Some(client_secret) = env("MUSTER_SSO_CLIENT_SECRET").map(Secret::new).or(f.client_secret) else {
+        return Err(invalid("client_secret", "", "missing: set client_secret or MUSTER_SSO_CLIENT_SECRET"));
+    };
+    let roles = &f.roles;
+    if roles.admin.is_empty() && roles.analyst.is_empty() && roles.viewer.is_empty() {
+        return Err(invalid("roles", "{}", "map at least one group to admin, analyst or viewer"));
+    }
+    let clock_skew = match f.clock_skew {
+        Some(text) => parse_value("sso.clock_skew", &text, parse_duration)?,
+        None => Duration::from_secs(60),
+    };
+    if clock_skew > Duration::from_secs(600) {
+        return Err(invalid("clock_skew", &format!("{}s", clock_skew.as_secs()), "at most 10m"));
+    }
+    Ok(crate::sso::SsoSettings {
+        issuer: f.issuer,
+        client_id: f.client_id,
+        client_secret,
+        redirect_uri: format!("{public_url}/login/sso/callback"),
+        scopes: f.scopes,
+        role_claim: f.role_claim,
+        name_claim: f.name_claim,
+        roles: f.roles,
+        label: f.label,
+        clock_skew,
+        ca_file: f.ca_file,
+    })
 }
 
 /// An absolute http(s) address without credentials, query or fragment; links append paths to it.
@@ -362,6 +477,54 @@ mod tests {
         assert_eq!(d.retention, crate::app::retention::Retention::default());
         let err = Settings::resolve(Some("history_retention = \"0\"\n"), &no_env, &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("history_retention") && err.to_string().contains("at least 1d"), "{err}");
+    }
+
+    const SSO: &str = r#"
+public_url = "https://muster.example.com"
+[sso]
+issuer = "https://login.example.com/realms/corp"
+client_id = "muster"
+client_secret = "from-the-file"
+role_claim = "realm_access.roles"
+clock_skew = "2m"
+local_sign_in = false
+[sso.roles]
+admin = ["muster-admins"]
+viewer = ["staff"]
+"#;
+
+    #[test]
+    fn single_sign_on_settings() {
+        let d = Settings::resolve(None, &no_env, &Overrides::default()).unwrap();
+        assert!(d.sso.is_none() && d.local_sign_in, "no [sso]: local accounts only");
+        let env = |name: &str| (name == "MUSTER_SSO_CLIENT_SECRET").then(|| "from-the-environment".to_owned());
+        let s = Settings::resolve(Some(SSO), &env, &Overrides::default()).unwrap();
+        assert!(!s.local_sign_in);
+        let sso = s.sso.unwrap();
+        assert_eq!(sso.redirect_uri, "https://muster.example.com/login/sso/callback");
+        assert_eq!(sso.client_secret.expose(), "from-the-environment", "the environment over the file");
+        assert_eq!(sso.scope(), "openid profile email", "the default scopes");
+        assert_eq!(sso.role_claim, "realm_access.roles");
+        assert_eq!(sso.name_claim, "preferred_username");
+        assert_eq!(sso.clock_skew, Duration::from_secs(120));
+        assert_eq!(sso.roles.admin, ["muster-admins"]);
+        assert_eq!(sso.label, "single sign-on");
+        let from_file = Settings::resolve(Some(SSO), &no_env, &Overrides::default()).unwrap();
+        assert_eq!(from_file.sso.unwrap().client_secret.expose(), "from-the-file");
+
+        let refused = |text: String, what: &str| {
+            let err = Settings::resolve(Some(&text), &no_env, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains(what), "{what}: {err}");
+        };
+        refused(SSO.replace("https://login.example.com", "http://login.example.com"), "expected https://");
+        refused(SSO.replace("public_url = \"https://muster.example.com\"", ""), "needs public_url");
+        refused(SSO.replace("client_secret = \"from-the-file\"", ""), "MUSTER_SSO_CLIENT_SECRET");
+        refused(SSO.replace("admin = [\"muster-admins\"]\nviewer = [\"staff\"]", ""), "map at least one group");
+        refused(SSO.replace("\"2m\"", "\"1h\""), "at most 10m");
+        refused(SSO.replace("local_sign_in", "local_signin"), "unknown field");
+        // A provider on this machine may speak plain HTTP.
+        let local = SSO.replace("https://login.example.com", "http://127.0.0.1:9090");
+        assert!(Settings::resolve(Some(&local), &no_env, &Overrides::default()).unwrap().sso.is_some());
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod model;
 pub mod rules;
 pub mod server;
+pub mod sso;
 pub mod store;
 pub mod tls;
 pub mod tokens;

@@ -277,6 +277,8 @@ async fn users_roles_and_disabling(h: Harness) {
         created_at: t0,
         last_login_at: None,
         disabled_at: None,
+        sso_issuer: None,
+        disabled_reason: None,
     };
     assert_eq!(s.user_by_name("alice").await.unwrap(), Some(alice.clone()));
     assert_eq!(s.user_by_id("u-alice").await.unwrap(), Some(alice.clone()));

@@ -125,6 +125,11 @@ pub enum AuditEvent {
     SignedOut {
         name: String,
     },
+    /// A sign-in through the OpenID provider was refused; `name` is empty when the provider's answer named nobody.
+    SsoRefused {
+        name: String,
+        reason: String,
+    },
     RulesReloaded {
         fingerprint: String,
     },
@@ -204,6 +209,7 @@ impl AuditEvent {
             AuditEvent::SignInFailed { .. } => "console.sign_in_failed",
             AuditEvent::SignedIn { .. } => "console.signed_in",
             AuditEvent::SignedOut { .. } => "console.signed_out",
+            AuditEvent::SsoRefused { .. } => "console.sso_refused",
             AuditEvent::RulesReloaded { .. } => "rules.reloaded",
             AuditEvent::RulesReloadFailed { .. } => "rules.reload_failed",
             AuditEvent::RetentionPruned { .. } => "retention.pruned",
@@ -261,6 +267,7 @@ impl AuditEvent {
             | AuditEvent::SignInFailed { name: t }
             | AuditEvent::SignedIn { name: t }
             | AuditEvent::SignedOut { name: t }
+            | AuditEvent::SsoRefused { name: t, .. }
             | AuditEvent::AdvisoriesImported { file: t, .. }
             | AuditEvent::FindingChanged { finding_id: t, .. }
             | AuditEvent::Disposal { host_id: t, .. }
@@ -289,6 +296,7 @@ impl AuditEvent {
             AuditEvent::UserCreated { role, .. } => json!({ "role": role }),
             AuditEvent::UserRoleChanged { from, to, .. } => json!({ "from": from, "to": to }),
             AuditEvent::RulesReloaded { fingerprint } => json!({ "fingerprint": fingerprint }),
+            AuditEvent::SsoRefused { reason, .. } => json!({ "reason": reason }),
             AuditEvent::RulesReloadFailed { error } => json!({ "error": error }),
             AuditEvent::RetentionPruned { counts } => counts,
             AuditEvent::AdvisoriesImported { counts, .. } => counts,
@@ -384,6 +392,12 @@ mod tests {
                 json!({ "fingerprint": "ab" }),
             ),
             (AuditEvent::SignedOut { name: "ann".into() }, "console.signed_out", Some("ann"), json!({})),
+            (
+                AuditEvent::SsoRefused { name: "ann".into(), reason: "the ID token's nonce does not match".into() },
+                "console.sso_refused",
+                Some("ann"),
+                json!({ "reason": "the ID token's nonce does not match" }),
+            ),
             (
                 AuditEvent::FindingChanged {
                     finding_id: "f1".into(),

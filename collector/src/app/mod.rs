@@ -22,6 +22,7 @@ pub mod retention;
 pub mod rules;
 pub mod sign_in;
 pub mod software;
+pub mod sso;
 pub mod users;
 pub mod vulnerabilities;
 

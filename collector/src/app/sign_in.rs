@@ -34,6 +34,8 @@ pub enum SignInOutcome {
     Blocked,
     /// Unknown user, disabled user or wrong password: the same answer for each.
     Refused,
+    /// Local accounts are switched off (single sign-on only).
+    LocalOff,
     SignedIn {
         cookie: Secret,
         expires_at: DateTime<Utc>,
@@ -47,15 +49,21 @@ pub fn clean_name(name: &str) -> String {
 }
 
 /// Checks `password` for `name` (already [`clean_name`]d) signing in from `ip`, and opens a session of
-/// `session_ttl` when it is right.
+/// `session_ttl` when it is right; `local_allowed` is the policy's switch for password sign-in.
 pub async fn sign_in(
     store: &dyn Store,
     name: &str,
     password: &str,
     ip: &str,
     session_ttl: Duration,
+    local_allowed: bool,
     now: DateTime<Utc>,
 ) -> Result<SignInOutcome, SignInError> {
+    if !local_allowed {
+        let attempt = Actor::new(format!("sign-in:{name}"), ip);
+        record(store, &attempt, now, AuditEvent::SignInFailed { name: name.to_owned() }).await?;
+        return Ok(SignInOutcome::LocalOff);
+    }
     let source = address_group(ip);
     // Per address, and per user name from that address: a user name alone would let anyone lock its owner out.
     let ip_key = format!("ip:{source}");
@@ -75,7 +83,11 @@ pub async fn sign_in(
     store.record_login_failure(&ip_key, now).await?;
     store.record_login_failure(&user_key, now).await?;
     let user = store.user_by_name(name).await?;
-    let phc = user.as_ref().filter(|u| u.disabled_at.is_none()).map(|u| u.password_hash.clone());
+    // Single sign-on users have no password here: they are refused like unknown users.
+    let phc = user
+        .as_ref()
+        .filter(|u| u.disabled_at.is_none() && !u.password_hash.is_empty())
+        .map(|u| u.password_hash.clone());
     let verified =
         users::verify_bounded(password.to_owned(), phc).await.map_err(|e| SignInError::Password(e.to_string()))?;
     let Some(user) = user.filter(|_| verified) else {
@@ -84,6 +96,21 @@ pub async fn sign_in(
     };
     store.forget_login_failure(&ip_key, now).await?;
     store.forget_login_failure(&user_key, now).await?;
+    let (cookie, expires_at) = open_session(store, &user.id, &user.name, user.role, ip, session_ttl, now).await?;
+    Ok(SignInOutcome::SignedIn { cookie, expires_at, must_change_password: user.must_change_password })
+}
+
+/// Opens a session of `session_ttl` for a user whose sign-in succeeded (by password or through the OpenID
+/// provider) and audits it; returns the cookie value and when it ends.
+pub(crate) async fn open_session(
+    store: &dyn Store,
+    user_id: &str,
+    name: &str,
+    role: crate::model::Role,
+    ip: &str,
+    session_ttl: Duration,
+    now: DateTime<Utc>,
+) -> Result<(Secret, DateTime<Utc>), SignInError> {
     let cookie = tokens::generate("")?;
     let csrf = tokens::generate("")?;
     let ttl = chrono::Duration::from_std(session_ttl).unwrap_or(chrono::Duration::hours(8));
@@ -91,17 +118,17 @@ pub async fn sign_in(
     store
         .create_session(&NewSession {
             id_hash: tokens::hash(cookie.expose()),
-            user_id: user.id.clone(),
+            user_id: user_id.to_owned(),
             csrf_token: csrf.expose().to_owned(),
             created_at: now,
             expires_at,
         })
         .await?;
-    store.record_login(&user.id, now).await?;
+    store.record_login(user_id, now).await?;
     let _ = store.prune_sessions(now).await?;
-    let actor = Actor::new(format!("user:{} ({})", user.name, user.role.as_str()), ip);
-    record(store, &actor, now, AuditEvent::SignedIn { name: user.name.clone() }).await?;
-    Ok(SignInOutcome::SignedIn { cookie, expires_at, must_change_password: user.must_change_password })
+    let actor = Actor::new(format!("user:{name} ({})", role.as_str()), ip);
+    record(store, &actor, now, AuditEvent::SignedIn { name: name.to_owned() }).await?;
+    Ok((cookie, expires_at))
 }
 
 /// Ends the session `session_hash` of the user `name`.

@@ -374,6 +374,13 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
         max_small_reports_in_flight = ingest.small_max(),
         "ingest bound"
     );
+    let sso = match settings.sso.clone() {
+        Some(s) => {
+            tracing::info!(issuer = %s.issuer, redirect_uri = %s.redirect_uri, "single sign-on to the console");
+            Some(Arc::new(crate::app::sso::Provider::new(s).context("preparing single sign-on")?))
+        }
+        None => None,
+    };
     let state = AppState {
         ingest,
         store: Arc::clone(&store),
@@ -384,6 +391,8 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
             console: crate::console::ConsolePolicy {
                 tls: tls_config.is_some(),
                 ca_fingerprint: ca.as_ref().map(|ca| ca.sha256_fingerprint.clone()),
+                sso: sso.clone(),
+                local_sign_in: settings.local_sign_in,
                 ..crate::console::ConsolePolicy::default()
             },
         }),

@@ -36,11 +36,21 @@ pub struct ConsolePolicy {
     pub session_ttl: Duration,
     /// Shown in the enrol command when an admin creates an enrolment secret.
     pub ca_fingerprint: Option<String>,
+    /// Single sign-on through the company's OpenID provider (`app::sso`), when configured.
+    pub sso: Option<std::sync::Arc<crate::app::sso::Provider>>,
+    /// Local accounts may sign in with a password; off only beside single sign-on.
+    pub local_sign_in: bool,
 }
 
 impl Default for ConsolePolicy {
     fn default() -> ConsolePolicy {
-        ConsolePolicy { tls: false, session_ttl: Duration::from_secs(8 * 3600), ca_fingerprint: None }
+        ConsolePolicy {
+            tls: false,
+            session_ttl: Duration::from_secs(8 * 3600),
+            ca_fingerprint: None,
+            sso: None,
+            local_sign_in: true,
+        }
     }
 }
 
@@ -48,6 +58,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::dashboard))
         .route("/login", get(sign_in::form).post(sign_in::submit))
+        .route("/login/sso", get(sign_in::sso_start))
+        .route("/login/sso/callback", get(sign_in::sso_callback))
         .route("/logout", post(sign_in::logout))
         .route("/account/password", get(sign_in::password_form).post(sign_in::password_submit))
         .route("/hosts", get(pages::hosts))

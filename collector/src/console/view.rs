@@ -104,6 +104,10 @@ pub enum Block {
         next: String,
         error: Option<String>,
         user: String,
+        /// The single sign-on link and its label, when configured.
+        sso: Option<(String, String)>,
+        /// Whether local accounts may sign in with a password.
+        local: bool,
     },
 }
 

@@ -32,6 +32,24 @@ pub struct UserRecord {
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
     pub disabled_at: Option<DateTime<Utc>>,
+    /// The OpenID provider that vouches for this user; `None` for a local account.
+    pub sso_issuer: Option<String>,
+    /// `sso` when single sign-on disabled the user (its claim stopped mapping to a role).
+    pub disabled_reason: Option<String>,
+}
+
+/// A sign-in through the OpenID provider, between the redirect out and the provider's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoLogin {
+    pub state_hash: String,
+    /// SHA-256 of the cookie that ties the answer to the browser that started the sign-in.
+    pub browser_hash: String,
+    pub nonce: String,
+    pub verifier: String,
+    /// Where the browser goes once signed in.
+    pub next: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A sign-in session; only the SHA-256 of the cookie value is stored.
@@ -79,6 +97,21 @@ pub trait UserStore: Send + Sync {
     async fn disable_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Enables a disabled user again; false when no such disabled user.
     async fn enable_user(&self, id: &str) -> Result<bool, StoreError>;
+    /// Records a sign-in under way unless `max_pending` unexpired ones exist already (false then); expired ones are
+    /// removed on the way.
+    async fn begin_sso_login(&self, login: &SsoLogin, max_pending: i64, now: DateTime<Utc>)
+    -> Result<bool, StoreError>;
+    /// Removes and returns the sign-in of `state_hash` when it has not expired at `now`: a state works once.
+    async fn take_sso_login(&self, state_hash: &str, now: DateTime<Utc>) -> Result<Option<SsoLogin>, StoreError>;
+    /// The user the provider `issuer` knows as `subject`.
+    async fn sso_user(&self, issuer: &str, subject: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Creates a user vouched for by `issuer` as `subject` (no password); false when the name is taken.
+    async fn create_sso_user(&self, new: &NewUser, issuer: &str, subject: &str) -> Result<bool, StoreError>;
+    /// Sets the role the provider gives and, when `enable`, enables a user single sign-on had disabled.
+    async fn update_sso_user(&self, id: &str, role: Role, enable: bool) -> Result<(), StoreError>;
+    /// Disables a user because the provider's claim no longer maps to a role, and ends their sessions; false when
+    /// the user was disabled already.
+    async fn disable_sso_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Enabled users with the admin role.
     async fn count_admins(&self) -> Result<i64, StoreError>;
     async fn record_login(&self, user_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
@@ -112,10 +145,12 @@ macro_rules! impl_user_store {
 
             use crate::model::{Role, from_ms, to_ms};
             use crate::store::StoreError;
-            use crate::store::users::{LAST_ADMIN, NewSession, NewUser, SessionUser, UserRecord, UserStore};
+            use crate::store::users::{
+                LAST_ADMIN, NewSession, NewUser, SessionUser, SsoLogin, UserRecord, UserStore,
+            };
 
-            const USER_COLUMNS: &str =
-                "id, name, role, password_hash, must_change_password, created_at, last_login_at, disabled_at";
+            const USER_COLUMNS: &str = "id, name, role, password_hash, must_change_password, created_at, \
+                 last_login_at, disabled_at, sso_issuer, disabled_reason";
 
             fn corrupt(what: &str, value: &str) -> StoreError {
                 StoreError::Corrupt(format!("{what} {value:?}"))
@@ -139,6 +174,8 @@ macro_rules! impl_user_store {
                     created_at: from_ms(r.try_get("created_at")?),
                     last_login_at: opt_ms(r.try_get("last_login_at")?),
                     disabled_at: opt_ms(r.try_get("disabled_at")?),
+                    sso_issuer: r.try_get("sso_issuer")?,
+                    disabled_reason: r.try_get("disabled_reason")?,
                 })
             }
 
@@ -235,11 +272,13 @@ macro_rules! impl_user_store {
                 }
 
                 async fn enable_user(&self, id: &str) -> Result<bool, StoreError> {
-                    let done =
-                        sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL")
-                            .bind(id)
-                            .execute(&self.pool)
-                            .await?;
+                    let done = sqlx::query(
+                        "UPDATE users SET disabled_at = NULL, disabled_reason = NULL \
+                         WHERE id = $1 AND disabled_at IS NOT NULL",
+                    )
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
                     Ok(done.rows_affected() == 1)
                 }
 
@@ -249,6 +288,125 @@ macro_rules! impl_user_store {
                     let done = sqlx::query(&format!(
                         "UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL AND NOT {LAST_ADMIN}"
                     ))
+                    .bind(to_ms(now))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    sqlx::query("DELETE FROM console_sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn begin_sso_login(
+                    &self,
+                    login: &SsoLogin,
+                    max_pending: i64,
+                    now: DateTime<Utc>,
+                ) -> Result<bool, StoreError> {
+                    sqlx::query("DELETE FROM sso_logins WHERE expires_at <= $1")
+                        .bind(to_ms(now))
+                        .execute(&self.pool)
+                        .await?;
+                    // The count and the insert are one statement: parallel requests overshoot the cap by a few at most.
+                    let done = sqlx::query(
+                        "INSERT INTO sso_logins \
+                         (state_hash, browser_hash, nonce, verifier, next, created_at, expires_at) \
+                         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE (SELECT COUNT(*) FROM sso_logins) < $8",
+                    )
+                    .bind(&login.state_hash)
+                    .bind(&login.browser_hash)
+                    .bind(&login.nonce)
+                    .bind(&login.verifier)
+                    .bind(&login.next)
+                    .bind(to_ms(login.created_at))
+                    .bind(to_ms(login.expires_at))
+                    .bind(max_pending)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn take_sso_login(
+                    &self,
+                    state_hash: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<SsoLogin>, StoreError> {
+                    let row = sqlx::query(
+                        "DELETE FROM sso_logins WHERE state_hash = $1 RETURNING \
+                         state_hash, browser_hash, nonce, verifier, next, created_at, expires_at",
+                    )
+                    .bind(state_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    let Some(r) = row else { return Ok(None) };
+                    let login = SsoLogin {
+                        state_hash: r.try_get("state_hash")?,
+                        browser_hash: r.try_get("browser_hash")?,
+                        nonce: r.try_get("nonce")?,
+                        verifier: r.try_get("verifier")?,
+                        next: r.try_get("next")?,
+                        created_at: from_ms(r.try_get("created_at")?),
+                        expires_at: from_ms(r.try_get("expires_at")?),
+                    };
+                    Ok((login.expires_at > now).then_some(login))
+                }
+
+                async fn sso_user(&self, issuer: &str, subject: &str) -> Result<Option<UserRecord>, StoreError> {
+                    let row = sqlx::query(&format!(
+                        "SELECT {USER_COLUMNS} FROM users WHERE sso_issuer = $1 AND sso_subject = $2"
+                    ))
+                    .bind(issuer)
+                    .bind(subject)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    row.as_ref().map(user_from_row).transpose()
+                }
+
+                async fn create_sso_user(
+                    &self,
+                    new: &NewUser,
+                    issuer: &str,
+                    subject: &str,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "INSERT INTO users (id, name, role, password_hash, must_change_password, created_at, \
+                         sso_issuer, sso_subject) VALUES ($1, $2, $3, '', FALSE, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&new.id)
+                    .bind(&new.name)
+                    .bind(new.role.as_str())
+                    .bind(to_ms(new.created_at))
+                    .bind(issuer)
+                    .bind(subject)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn update_sso_user(&self, id: &str, role: Role, enable: bool) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "UPDATE users SET role = $1, \
+                         disabled_at = CASE WHEN $2 AND disabled_reason = 'sso' THEN NULL ELSE disabled_at END, \
+                         disabled_reason = CASE WHEN $2 AND disabled_reason = 'sso' THEN NULL \
+                         ELSE disabled_reason END WHERE id = $3 AND sso_issuer IS NOT NULL",
+                    )
+                    .bind(role.as_str())
+                    .bind(enable)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn disable_sso_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let done = sqlx::query(
+                        "UPDATE users SET disabled_at = $1, disabled_reason = 'sso' \
+                         WHERE id = $2 AND disabled_at IS NULL AND sso_issuer IS NOT NULL",
+                    )
                     .bind(to_ms(now))
                     .bind(id)
                     .execute(&mut *tx)
