@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use crate::common::{self, Backend, Harness, Machine, TlsServer, full};
 
 mod hostile;
+mod sso;
 mod worklist;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -68,6 +69,28 @@ async fn advisory_upload_through_the_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_is_a_worklist() {
     browser(worklist::the_dashboard_is_a_worklist_test).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_sign_on_through_a_real_provider() {
+    let idp = sso::Idp::start();
+    let setup = idp.clone();
+    browser_with(
+        move |addr| sso::policy(&setup, addr, sso::accounts(), true),
+        move |c| sso::single_sign_on_test(c, idp),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_sign_on_refuses_forged_tokens() {
+    let idp = sso::Idp::start();
+    let setup = idp.clone();
+    browser_with(
+        move |addr| sso::policy(&setup, addr, sso::accounts(), false),
+        move |c| sso::forged_tokens_are_refused_test(c, idp),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -545,12 +568,21 @@ where
     F: FnOnce(Console) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    browser_with(|_| ConsolePolicy { tls: true, ..ConsolePolicy::default() }, test).await
+}
+
+/// [`browser`] with the console policy `console` gives for the address the server will listen on.
+async fn browser_with<P, F, Fut>(console: P, test: F)
+where
+    P: FnOnce(std::net::SocketAddr) -> ConsolePolicy + Send + 'static,
+    F: FnOnce(Console) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     common::run(Backend::Sqlite, move |h| async move {
-        let h = h.reconfigure(ServicePolicy {
-            console: ConsolePolicy { tls: true, ..ConsolePolicy::default() },
-            ..ServicePolicy::default()
-        });
-        let server = TlsServer::start(&h);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let h = h.reconfigure(ServicePolicy { console: console(addr), ..ServicePolicy::default() });
+        let server = TlsServer::start_on(&h, listener);
         let driver = shared_driver();
         driver.ready().await;
         let b = ClientBuilder::new(HttpConnector::new())

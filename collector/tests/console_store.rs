@@ -19,7 +19,7 @@ use muster_collector::store::console::{
     ConsoleHostFilter, ConsoleHostRow, DashboardCounts, HostAges, HostSort, HostStatus, KevPresent, TrendPoint,
     VulnerablePackage,
 };
-use muster_collector::store::users::{NewSession, NewUser, SessionUser, UserRecord};
+use muster_collector::store::users::{NewSession, NewUser, SessionUser, SsoLogin, UserRecord};
 use muster_collector::vuln::{AdvisoryDb, ImportLimits, import_paths};
 use muster_collector::{AppState, ServicePolicy};
 use muster_shared::v1::{CheckStatus, EnrollRequest, Report};
@@ -37,7 +37,96 @@ both!(
     trend_snapshots_replace_and_read_by_range,
     the_last_admin_stays_even_under_concurrent_changes,
     software_sample_keeps_full_counts,
+    sso_logins_work_once_expire_and_are_capped,
+    sso_users_are_keyed_by_issuer_and_subject,
 );
+
+fn sso_login(state: &str, at: DateTime<Utc>) -> SsoLogin {
+    SsoLogin {
+        state_hash: format!("state-{state}"),
+        browser_hash: format!("browser-{state}"),
+        nonce: format!("nonce-{state}"),
+        verifier: format!("verifier-{state}"),
+        next: "/findings?severity=high".to_owned(),
+        created_at: at,
+        expires_at: at + Duration::minutes(10),
+    }
+}
+
+/// A state is taken once; an expired one is refused (and removed); unauthenticated starts cannot pile up past
+/// the cap, and expired rows make room again.
+async fn sso_logins_work_once_expire_and_are_capped(h: Harness) {
+    let t0 = h.now();
+    let s = h.store.as_ref();
+    let a = sso_login("a", t0);
+    assert!(s.begin_sso_login(&a, 3, t0).await.unwrap());
+    assert_eq!(s.take_sso_login("state-a", t0 + Duration::minutes(1)).await.unwrap(), Some(a.clone()));
+    assert_eq!(s.take_sso_login("state-a", t0 + Duration::minutes(1)).await.unwrap(), None, "used once");
+    assert_eq!(s.take_sso_login("state-unknown", t0).await.unwrap(), None);
+
+    assert!(s.begin_sso_login(&sso_login("b", t0), 3, t0).await.unwrap());
+    assert_eq!(s.take_sso_login("state-b", t0 + Duration::minutes(10)).await.unwrap(), None, "expired");
+    assert_eq!(s.take_sso_login("state-b", t0).await.unwrap(), None, "and gone");
+
+    for state in ["c", "d", "e"] {
+        assert!(s.begin_sso_login(&sso_login(state, t0), 3, t0).await.unwrap());
+    }
+    assert!(!s.begin_sso_login(&sso_login("f", t0), 3, t0).await.unwrap(), "the cap holds");
+    let later = t0 + Duration::minutes(11);
+    assert!(s.begin_sso_login(&sso_login("g", later), 3, later).await.unwrap(), "expired ones made room");
+    assert_eq!(s.take_sso_login("state-c", later).await.unwrap(), None, "pruned");
+    assert_eq!(s.take_sso_login("state-g", later).await.unwrap().map(|l| l.nonce), Some("nonce-g".to_owned()));
+}
+
+/// Provider users are found by issuer and subject, never by name; a local name is never taken over; the
+/// provider's disabling is undone by the provider, an admin's is not.
+async fn sso_users_are_keyed_by_issuer_and_subject(h: Harness) {
+    let t0 = h.now();
+    let s = h.store.as_ref();
+    const IDP: &str = "https://login.example.com/realms/corp";
+    assert!(s.create_user(&new_user("u-local", "ann", Role::Admin, false, t0)).await.unwrap());
+    let ann = NewUser { password_hash: String::new(), ..new_user("u-sso-ann", "ann", Role::Viewer, false, t0) };
+    assert!(!s.create_sso_user(&ann, IDP, "sub-ann").await.unwrap(), "the local ann keeps her name");
+    let kim = NewUser { password_hash: String::new(), ..new_user("u-kim", "kim", Role::Viewer, false, t0) };
+    assert!(s.create_sso_user(&kim, IDP, "sub-kim").await.unwrap());
+    assert!(
+        !s.create_sso_user(&NewUser { id: "u-kim2".into(), name: "kim2".into(), ..kim.clone() }, IDP, "sub-kim")
+            .await
+            .unwrap(),
+        "one user per subject"
+    );
+    let found = s.sso_user(IDP, "sub-kim").await.unwrap().unwrap();
+    assert_eq!((found.id.as_str(), found.name.as_str(), found.role), ("u-kim", "kim", Role::Viewer));
+    assert_eq!((found.sso_issuer.as_deref(), found.password_hash.as_str()), (Some(IDP), ""));
+    assert_eq!(s.sso_user("https://other.example", "sub-kim").await.unwrap(), None, "subjects are per issuer");
+    assert_eq!(s.sso_user(IDP, "sub-ann").await.unwrap(), None);
+    assert!(s.user_by_name("ann").await.unwrap().unwrap().sso_issuer.is_none());
+
+    s.create_session(&session_for("kim-session", "u-kim", t0, Duration::hours(8))).await.unwrap();
+    assert!(s.disable_sso_user("u-kim", t0).await.unwrap());
+    assert!(!s.disable_sso_user("u-kim", t0).await.unwrap(), "disabled already");
+    assert!(!s.disable_sso_user("u-local", t0).await.unwrap(), "only provider users");
+    assert_eq!(s.session("kim-session", t0).await.unwrap(), None, "sessions ended");
+    let kim_now = s.user_by_id("u-kim").await.unwrap().unwrap();
+    assert_eq!((kim_now.disabled_at, kim_now.disabled_reason.as_deref()), (Some(t0), Some("sso")));
+
+    s.update_sso_user("u-kim", Role::Analyst, true).await.unwrap();
+    let kim_now = s.user_by_id("u-kim").await.unwrap().unwrap();
+    assert_eq!((kim_now.role, kim_now.disabled_at, kim_now.disabled_reason), (Role::Analyst, None, None));
+
+    // An admin's disabling stays whatever the provider says.
+    assert!(s.disable_user("u-kim", t0).await.unwrap());
+    s.update_sso_user("u-kim", Role::Admin, true).await.unwrap();
+    let kim_now = s.user_by_id("u-kim").await.unwrap().unwrap();
+    assert_eq!((kim_now.role, kim_now.disabled_at), (Role::Admin, Some(t0)));
+    assert!(s.enable_user("u-kim").await.unwrap());
+    s.update_sso_user("u-local", Role::Viewer, true).await.unwrap();
+    assert_eq!(
+        s.user_by_id("u-local").await.unwrap().unwrap().role,
+        Role::Admin,
+        "local accounts are not the provider's"
+    );
+}
 
 /// Five hosts with the Debian image and one with Ubuntu: the sampled listing has the full per-version counts of
 /// the complete one, and its hosts are the first ones by id.

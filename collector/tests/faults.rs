@@ -212,6 +212,12 @@ async fn postgres_restarted_under_load_is_survived_without_a_restart() {
     let base = debian(&machine);
     h.stored(&token, &full(&base)).await;
     let stored_packages = package_count(&h, &viewer, &host_id).await;
+    // Recovery is probed by a second host: a probe from the loaded host would meet its own report in flight
+    // (`report_in_progress`, 429), which says nothing about the database.
+    let probe_machine = Machine::thinkpad("0a1b2c3d4e5f60718293a4b5c6d7e8f9");
+    let (_, probe_token) = h.enrolled(&secret, &probe_machine).await;
+    let probe_base = debian(&probe_machine);
+    h.stored(&probe_token, &full(&probe_base)).await;
 
     // Load: the host reports its software again and again while the database goes away and comes back.
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
@@ -242,7 +248,7 @@ async fn postgres_restarted_under_load_is_survived_without_a_restart() {
     let mut recovered = false;
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let (status, _, _) = report(&h, &token, &delta(&base, &[SectionName::Software])).await;
+        let (status, _, _) = report(&h, &probe_token, &delta(&probe_base, &[SectionName::Software])).await;
         if status == StatusCode::OK {
             recovered = true;
             break;

@@ -264,6 +264,8 @@ pub struct Callback {
     pub state: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// The issuer that answered (RFC 9207), sent by providers that protect against mix-up attacks.
+    pub iss: Option<String>,
 }
 
 #[derive(Debug)]
@@ -307,6 +309,11 @@ pub async fn finish(
     if !same_browser {
         record(store, &actor, now, refuse("", "the answer came to another browser".to_owned())).await?;
         return Ok(refused("This sign-in was started in another browser; sign in again."));
+    }
+    if let Some(iss) = cb.iss.as_deref().filter(|iss| *iss != provider.settings.issuer) {
+        let reason = format!("the answer came from issuer {:?}", iss.chars().take(200).collect::<String>());
+        record(store, &actor, now, refuse("", reason)).await?;
+        return Ok(refused("The answer came from another identity provider; sign in again."));
     }
     if let Some(error) = &cb.error {
         let detail: String = [Some(error.as_str()), cb.error_description.as_deref()]

@@ -400,10 +400,14 @@ pub struct TlsServer {
 
 impl TlsServer {
     pub fn start(h: &Harness) -> TlsServer {
+        TlsServer::start_on(h, std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    /// Serves on a listener bound already (a test that must know the address before it configures the policy).
+    pub fn start_on(h: &Harness, listener: std::net::TcpListener) -> TlsServer {
         use muster_collector::tls;
         let dir = tempfile::tempdir().unwrap();
         let files = tls::TlsFiles::new(dir.path());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let ca = tls::ensure_managed(&files, &tls::server_names(addr, None), h.now()).unwrap();
         let config = tls::server_config(&files.server_chain(), &files.server_key()).unwrap();
