@@ -27,6 +27,7 @@ both!(
     security_headers_and_hsts,
     advisory_upload_through_the_session_and_admin_exports,
     analysts_manage_disposal_records,
+    provider_users_have_no_password_or_role_here,
 );
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
@@ -630,4 +631,75 @@ async fn analysts_manage_disposal_records(h: Harness) {
     assert_eq!(h.store.lifecycle_state(&host_id).await.unwrap().unwrap().as_str(), "in_service");
     let audit = audit_actions(&h).await;
     assert!(audit.iter().any(|a| a.0.starts_with("disposal.") && a.1 == "user:ana (analyst)"), "{audit:?}");
+}
+
+/// A user the OpenID provider vouches for signs in only through it: no password works, an admin cannot reset one
+/// nor change the role the provider's groups give. Without `[sso]` its routes do not exist; with a provider that
+/// cannot be reached the sign-in page says so.
+async fn provider_users_have_no_password_or_role_here(h: Harness) {
+    use muster_collector::app::audit::Actor;
+    use muster_collector::app::users::{self, UserError};
+    let kim = NewUser {
+        id: "u-kim".to_owned(),
+        name: "kim".to_owned(),
+        role: Role::Analyst,
+        password_hash: String::new(),
+        must_change_password: false,
+        created_at: h.now(),
+    };
+    assert!(h.store.create_sso_user(&kim, "https://login.example.com", "sub-kim").await.unwrap());
+    for password in ["", PASSWORD] {
+        let form = format!("user=kim&password={}&next=%2F", encode(password));
+        let page = request(&h, Method::POST, "/login", None, Some(&form)).await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{password:?}");
+        assert!(page.headers.get(header::SET_COOKIE).is_none());
+    }
+    let cli = Actor::cli();
+    let err = users::reset_password(h.store.as_ref(), &cli, "kim", h.now()).await.unwrap_err();
+    assert!(matches!(&err, UserError::Invalid(m) if m.contains("identity provider")), "{err}");
+    let err = users::set_role(h.store.as_ref(), &cli, "kim", Role::Admin, h.now()).await.unwrap_err();
+    assert!(matches!(&err, UserError::Invalid(m) if m.contains("identity provider")), "{err}");
+    assert_eq!(h.store.user_by_name("kim").await.unwrap().unwrap().role, Role::Analyst);
+
+    for path in ["/login/sso", "/login/sso/callback?code=x&state=y"] {
+        assert_eq!(request(&h, Method::GET, path, None, None).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let login = request(&h, Method::GET, "/login", None, None).await;
+    assert!(!login.body.contains("sso-sign-in"), "no single sign-on button without [sso]");
+
+    // A provider nobody answers for (a closed port): the page says so, and nothing is left behind.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let settings = muster_collector::sso::SsoSettings {
+        issuer,
+        client_id: "muster".to_owned(),
+        client_secret: muster_collector::config::Secret::new("s"),
+        redirect_uri: "https://muster.example.com/login/sso/callback".to_owned(),
+        scopes: vec![],
+        role_claim: "groups".to_owned(),
+        name_claim: "preferred_username".to_owned(),
+        roles: muster_collector::sso::RoleMap { viewer: vec!["staff".to_owned()], ..Default::default() },
+        label: "Corp".to_owned(),
+        clock_skew: std::time::Duration::from_secs(60),
+        ca_file: None,
+    };
+    let provider = muster_collector::app::sso::Provider::new(settings).unwrap();
+    let h2 = h.reconfigure(ServicePolicy {
+        console: ConsolePolicy { sso: Some(std::sync::Arc::new(provider)), ..ConsolePolicy::default() },
+        ..ServicePolicy::default()
+    });
+    let login = request(&h2, Method::GET, "/login?next=%2Ffindings", None, None).await;
+    assert!(login.body.contains("href=\"/login/sso?next=%2Ffindings\""), "{}", login.body);
+    let page = request(&h2, Method::GET, "/login/sso?next=%2Ffindings", None, None).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert!(page.body.contains("The identity provider could not be reached"), "{}", page.body);
+    assert!(page.headers.get(header::SET_COOKIE).is_none());
+    // An answer nobody asked for is refused and audited, whatever it carries.
+    let page = request(&h2, Method::GET, "/login/sso/callback?code=x&state=forged", None, None).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("This sign-in has expired or was already used"));
+    let refused = h.store.search_audit(None, Some("console.sso_refused"), 10).await.unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].details["reason"], "unknown, expired or replayed state");
 }

@@ -195,6 +195,11 @@ pub async fn reset_password(
     now: DateTime<Utc>,
 ) -> Result<Secret, UserError> {
     let user = store.user_by_name(name).await?.ok_or(UserError::NotFound)?;
+    if user.sso_issuer.is_some() {
+        return Err(UserError::Invalid(format!(
+            "{name} signs in through the identity provider and has no password here"
+        )));
+    }
     let password = one_time_password()?;
     let hash = hash_bounded(password.expose().to_owned()).await?;
     if !store.set_user_password(&user.id, &hash, true, None).await? {
@@ -216,6 +221,11 @@ pub async fn change_own_password(
     now: DateTime<Utc>,
 ) -> Result<(), UserError> {
     let user = store.user_by_id(user_id).await?.ok_or(UserError::NotFound)?;
+    if user.sso_issuer.is_some() {
+        return Err(UserError::Invalid(
+            "you sign in through the identity provider: your password is kept there, not here".to_owned(),
+        ));
+    }
     if !verify_bounded(current_password.to_owned(), Some(user.password_hash.clone())).await? {
         record(store, actor, now, AuditEvent::UserPasswordChangeRefused { name: user.name.clone() }).await?;
         return Err(UserError::Invalid("the current password is wrong".to_owned()));
@@ -239,6 +249,11 @@ pub async fn set_role(
     now: DateTime<Utc>,
 ) -> Result<(), UserError> {
     let user = store.user_by_name(name).await?.ok_or(UserError::NotFound)?;
+    if user.sso_issuer.is_some() {
+        return Err(UserError::Invalid(format!(
+            "{name}'s role comes from the identity provider's groups at each sign-in; change it there"
+        )));
+    }
     if user.role == Role::Admin && role != Role::Admin && user.disabled_at.is_none() && store.count_admins().await? <= 1
     {
         return Err(UserError::LastAdmin);

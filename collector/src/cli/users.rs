@@ -44,6 +44,8 @@ struct UserOut<'a> {
     last_login_at: Option<chrono::DateTime<Utc>>,
     disabled: bool,
     must_change_password: bool,
+    /// The OpenID provider the user signs in through; absent for a local account.
+    sso_issuer: Option<&'a str>,
 }
 
 pub async fn run(cmd: &UserCommand, store: &dyn Store, format: Format) -> anyhow::Result<()> {
@@ -69,6 +71,7 @@ pub async fn run(cmd: &UserCommand, store: &dyn Store, format: Format) -> anyhow
                     last_login_at: u.last_login_at,
                     disabled: u.disabled_at.is_some(),
                     must_change_password: u.must_change_password,
+                    sso_issuer: u.sso_issuer.as_deref(),
                 })
                 .collect();
             let mut text = String::new();
@@ -80,7 +83,8 @@ pub async fn run(cmd: &UserCommand, store: &dyn Store, format: Format) -> anyhow
                 } else {
                     "active"
                 };
-                text.push_str(&format!("{}  {}  {state}\n", u.name, u.role.as_str()));
+                let how = if u.sso_issuer.is_some() { "single sign-on" } else { "local" };
+                text.push_str(&format!("{}  {}  {state}  {how}\n", u.name, u.role.as_str()));
             }
             emit(format, &out, &text)
         }
