@@ -527,6 +527,22 @@ viewer = ["staff"]
         assert!(Settings::resolve(Some(&local), &no_env, &Overrides::default()).unwrap().sso.is_some());
     }
 
+    /// The shipped settings file's `[sso]` example, uncommented, is what the collector accepts.
+    #[test]
+    fn the_shipped_sso_example_resolves() {
+        let shipped = include_str!("../../deploy/config/collector.toml");
+        let example = &shipped[shipped.find("#[sso]").unwrap()..];
+        let uncommented: String = example.lines().map(|l| format!("{}\n", l.strip_prefix('#').unwrap_or(l))).collect();
+        let text = format!("public_url = \"https://muster.example.com\"\n{uncommented}");
+        let s = Settings::resolve(Some(&text), &no_env, &Overrides::default()).unwrap();
+        let sso = s.sso.unwrap();
+        assert_eq!(
+            (sso.label.as_str(), sso.roles.analyst.as_slice()),
+            ("Corp SSO", ["security-team".to_owned()].as_slice())
+        );
+        assert!(s.local_sign_in);
+    }
+
     #[test]
     fn public_url_is_checked_and_links_fall_back_to_the_listen_address() {
         let env = |name: &str| (name == "MUSTER_PUBLIC_URL").then(|| "https://muster.example.com/".to_owned());
