@@ -222,6 +222,38 @@ async fn the_console_adds_tests_and_replays(h: Harness) {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert_eq!(h.store.list_integrations().await.unwrap().len(), 1);
 
+    // Changing what it receives: the form shows the current settings, and what it sends is what the subscription
+    // gets (an emptied field clears that filter).
+    let page = get(&h, "/admin/integrations", &admin).await;
+    assert!(page.body.contains("Change what soc receives"), "{}", page.body);
+    assert!(page.body.contains("value=\"finding.opened,finding.resolved\""), "{}", page.body);
+    assert!(page.body.contains("<option value=\"high\" selected>high</option>"), "{}", page.body);
+    let change = format!(
+        "csrf={csrf}&op=update&id={}&events={}&min_severity=&rules={}&tags=prod&digest_minutes=",
+        soc.id,
+        encode("finding.opened, finding.overdue"),
+        encode("ssh.*")
+    );
+    let page = request(&h, Method::POST, "/admin/integrations", Some(&admin), Some(&change)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("soc now receives: severity ≥ any; rules ssh.*; tags prod."), "{}", page.body);
+    let changed = uc::found(h.store.as_ref(), "soc").await.unwrap();
+    assert_eq!(changed.events, ["finding.opened", "finding.overdue"]);
+    assert_eq!(
+        (changed.min_severity, changed.rules.as_slice(), changed.tags.as_slice()),
+        (None, ["ssh.*".to_owned()].as_slice(), ["prod".to_owned()].as_slice())
+    );
+    assert_eq!(changed.digest_minutes, None);
+    let updated = h.store.search_audit(None, Some("integration.updated"), 10).await.unwrap();
+    assert_eq!(updated.len(), 1, "{updated:?}");
+    // A bad value is the page's error, and nothing changes (a digest is for chat, not a webhook).
+    for bad in ["events=finding.nonsense&digest_minutes=", "events=finding.opened&digest_minutes=15"] {
+        let form = format!("csrf={csrf}&op=update&id={}&min_severity=high&rules=&tags=&{bad}", soc.id);
+        let page = request(&h, Method::POST, "/admin/integrations", Some(&admin), Some(&form)).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{bad}: {}", page.body);
+    }
+    assert_eq!(uc::found(h.store.as_ref(), "soc").await.unwrap().events, changed.events);
+
     receiver.set(Answer::Status(500));
     let test = format!("csrf={csrf}&op=test&id={}", soc.id);
     let page = request(&h, Method::POST, "/admin/integrations", Some(&admin), Some(&test)).await;

@@ -1,9 +1,10 @@
-//! The console's integrations page (admins only): subscribe a webhook, send a test, see each subscription's delivery
-//! log and replay dead letters, rotate a secret, disable or remove; the decisions are `app::integrations`.
+//! The console's integrations page (admins only): subscribe a webhook, change what a subscription receives, send a
+//! test, see each subscription's delivery log and replay dead letters, rotate a secret, disable or remove; the
+//! decisions are `app::integrations`.
 
 use super::*;
 use crate::app::integrations as uc;
-use crate::integrations::{EVENT_TYPES, IntegrationError, IntegrationRequest};
+use crate::integrations::{EVENT_TYPES, IntegrationError, IntegrationRequest, SettingsChange};
 use crate::model::Severity;
 use crate::model::integrations::{DeliveryStatus, Integration, IntegrationKind, PayloadFormat};
 
@@ -32,6 +33,34 @@ fn filters_text(i: &Integration) -> String {
 
 fn severity_options() -> Vec<(&'static str, &'static str)> {
     Severity::ALL.iter().map(|s| (s.as_str(), s.as_str())).collect()
+}
+
+/// What a subscription receives, filled in with its current settings; every field is sent, so what the form shows
+/// is what the subscription gets.
+fn change_form(viewer: &Viewer, i: &Integration) -> FormBlock {
+    let digest = i.digest_minutes.map(|m| m.to_string()).unwrap_or_default();
+    form(
+        viewer,
+        &format!("change-{}", super::super::view::css_token(&i.name)),
+        "/admin/integrations",
+        &format!("Change what {} receives", i.name),
+        vec![
+            Field::hidden("op", "update"),
+            Field::hidden("id", &i.id),
+            Field::text("events", "Events (comma-separated)", Some(&i.events.join(",")), &EVENT_TYPES.join(",")),
+            Field::select(
+                "min_severity",
+                "Least severity",
+                "any",
+                &severity_options(),
+                i.min_severity.map(Severity::as_str),
+            ),
+            Field::text("rules", "Rules or advisories (empty: all)", Some(&i.rules.join(",")), "ssh.*,CVE-2024-6387"),
+            Field::text("tags", "Host tags (empty: all)", Some(&i.tags.join(",")), "prod"),
+            Field::text("digest_minutes", "Digest every (minutes; empty: each event)", Some(&digest), "15"),
+        ],
+        "Save",
+    )
 }
 
 async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block>) -> PageResult {
@@ -145,6 +174,7 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
                 "Send this event again?",
             ));
         }
+        blocks.push(Block::Form(change_form(viewer, i)));
         blocks.push(row_action(
             viewer,
             "/admin/integrations",
@@ -262,6 +292,25 @@ pub async fn integrations_post(
             } else {
                 vec![Block::Notice { kind: "ok", text: format!("Integration {} added; send it a test below.", i.name) }]
             }
+        }
+        "update" => {
+            let min_severity = match f.min_severity.trim() {
+                "" => None,
+                s => Some(Severity::parse(s).ok_or_else(|| bad(format!("unknown severity {s:?}")))?),
+            };
+            let digest_minutes = match f.digest_minutes.trim() {
+                "" => None,
+                m => Some(m.parse::<u32>().map_err(|_| bad(format!("digest minutes: {m:?} is not a whole number")))?),
+            };
+            let change = SettingsChange {
+                events: Some(comma_list(&f.events)),
+                min_severity: Some(min_severity),
+                rules: Some(comma_list(&f.rules)),
+                tags: Some(comma_list(&f.tags)),
+                digest_minutes: Some(digest_minutes),
+            };
+            let i = uc::update(store, &actor, &f.id, change, now).await.map_err(integration_error)?;
+            vec![Block::Notice { kind: "ok", text: format!("{} now receives: {}.", i.name, filters_text(&i)) }]
         }
         "test" => {
             let seq = uc::send_test(store, &actor, &f.id, now).await.map_err(integration_error)?;
