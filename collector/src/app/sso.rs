@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::JwkSet;
 use serde::Deserialize;
 
-use crate::app::audit::{Actor, AuditEvent, record};
+use crate::app::audit::{Actor, AuditEvent, record, record_coalesced};
 use crate::app::sign_in::{self, SignInError};
 use crate::config::Secret;
 use crate::sso::{self, Expected, IdToken, LOGIN_TTL, MAX_PENDING_LOGINS, SsoSettings, TokenError};
@@ -297,12 +297,16 @@ pub async fn finish(
 ) -> Result<Finished, SsoError> {
     let actor = Actor::new("sso", ip);
     let refuse = |name: &str, reason: String| AuditEvent::SsoRefused { name: name.to_owned(), reason };
+    // Until a state matches, the request proves nothing: its refusals are counted into one audit row per address
+    // and window, so nobody can fill the log by requesting the callback.
+    let window = sign_in::FAILURE_WINDOW;
     let Some(state) = cb.state.as_deref().filter(|s| s.len() <= 256) else {
-        record(store, &actor, now, refuse("", "the answer carried no state".to_owned())).await?;
+        record_coalesced(store, &actor, now, refuse("", "the answer carried no state".to_owned()), window).await?;
         return Ok(refused("The identity provider's answer was incomplete; sign in again."));
     };
     let Some(login) = store.take_sso_login(&tokens::hash(state), now).await? else {
-        record(store, &actor, now, refuse("", "unknown, expired or replayed state".to_owned())).await?;
+        let reason = "unknown, expired or replayed state".to_owned();
+        record_coalesced(store, &actor, now, refuse("", reason), window).await?;
         return Ok(refused("This sign-in has expired or was already used; sign in again."));
     };
     let same_browser = binding.is_some_and(|b| tokens::hash(b) == login.browser_hash);
