@@ -448,6 +448,7 @@ async fn sessions_expire_by_the_clock(h: Harness) {
         csrf_token: "csrf-short".to_owned(),
         must_change_password: false,
         expires_at: t0 + Duration::hours(1),
+        sso: false,
     };
     assert_eq!(s.session("short", t0).await.unwrap(), Some(expected.clone()));
     assert_eq!(s.session("unknown", t0).await.unwrap(), None);

@@ -242,7 +242,13 @@ impl Viewer {
     }
 
     pub fn nav(&self, section: &'static str) -> Nav {
-        Nav { user: self.user.name.clone(), role: self.user.role, csrf: self.user.csrf_token.clone(), section }
+        Nav {
+            user: self.user.name.clone(),
+            role: self.user.role,
+            csrf: self.user.csrf_token.clone(),
+            section,
+            password: !self.user.sso,
+        }
     }
 
     /// A POST from a console form: same origin and the session's CSRF token.

@@ -212,6 +212,10 @@ pub async fn logout(
 }
 
 fn password_page(viewer: &Viewer, error: Option<String>) -> Response {
+    if viewer.user.sso {
+        let text = "You sign in through the identity provider; your password is kept there, not here.".to_owned();
+        return viewer.page("account", "Password", vec![Block::Notice { kind: "warn", text }]);
+    }
     let mut blocks = vec![Block::Heading {
         text: "Choose a password".to_owned(),
         sub: Some(format!(

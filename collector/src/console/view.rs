@@ -13,6 +13,8 @@ pub struct Nav {
     pub csrf: String,
     /// Which top-level section is current (`dashboard`, `hosts`, …).
     pub section: &'static str,
+    /// The user has a password here (a local account, not single sign-on).
+    pub password: bool,
 }
 
 impl Nav {

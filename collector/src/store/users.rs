@@ -72,6 +72,8 @@ pub struct SessionUser {
     pub csrf_token: String,
     pub must_change_password: bool,
     pub expires_at: DateTime<Utc>,
+    /// Signs in through the OpenID provider (no password here to change).
+    pub sso: bool,
 }
 
 #[async_trait]
@@ -453,8 +455,8 @@ macro_rules! impl_user_store {
 
                 async fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<SessionUser>, StoreError> {
                     let row = sqlx::query(
-                        "SELECT s.user_id, u.name, u.role, s.csrf_token, u.must_change_password, s.expires_at \
-                         FROM console_sessions s JOIN users u ON u.id = s.user_id \
+                        "SELECT s.user_id, u.name, u.role, s.csrf_token, u.must_change_password, s.expires_at, \
+                         u.sso_issuer FROM console_sessions s JOIN users u ON u.id = s.user_id \
                          WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
                     )
                     .bind(id_hash)
@@ -469,6 +471,7 @@ macro_rules! impl_user_store {
                         csrf_token: r.try_get("csrf_token")?,
                         must_change_password: r.try_get("must_change_password")?,
                         expires_at: from_ms(r.try_get("expires_at")?),
+                        sso: r.try_get::<Option<String>, _>("sso_issuer")?.is_some(),
                     }))
                 }
 

@@ -206,6 +206,13 @@ pub async fn single_sign_on_test(c: Console, idp: Arc<Idp>) {
     assert_eq!((alice.role, alice.password_hash.as_str()), (Role::Admin, ""), "no password to guess");
     let cookie = c.session_cookie().await.expect("signed in");
     assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
+    assert_eq!(c.count("header.top a[href='/account/password']").await, 0, "no password here to change");
+    c.goto("/account/password").await;
+    assert_eq!(c.count("input[type=password]").await, 0);
+    assert_eq!(
+        c.text("p.notice-warn").await,
+        "You sign in through the identity provider; your password is kept there, not here."
+    );
     let audit = c.audit_since(before).await;
     let actions: Vec<(&str, &str)> = audit.iter().map(|(a, b, ..)| (a.as_str(), b.as_str())).collect();
     assert_eq!(actions, [("sso", "user.created"), ("user:alice (admin)", "console.signed_in")]);
