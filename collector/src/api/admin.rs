@@ -67,8 +67,7 @@ pub async fn create_enroll_secret(
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedEnrollSecret>), AppError> {
     auth.require(Role::Admin)?;
-    let request: NewEnrollSecretRequest =
-        serde_json::from_slice(&body).map_err(|e| AppError::bad_request("invalid_request", e.to_string()))?;
+    let request: NewEnrollSecretRequest = super::json_body(&body)?;
     let expires_in = match request.expires_in.as_deref() {
         Some(text) => Some(parse_duration(text).map_err(|e| AppError::bad_request("invalid_request", e))?),
         None => None,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{AgentAuth, ApiAuth, ClientIp};
+use super::json_body;
 use crate::AppState;
 use crate::app::admin::Actor;
 use crate::disposal::evidence::{self, DestructionRequest, ImportOutcome};
@@ -50,10 +51,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/disposal/certificates/{id}", get(certificate_json))
         .route("/api/v1/disposal/certificates/{id}/html", get(certificate_html))
         .route("/api/v1/agent/disposal", post(agent_report))
-}
-
-fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
-    serde_json::from_slice(body).map_err(|e| AppError::bad_request("invalid_request", e.to_string()))
 }
 
 /// Hosts not in service and what each still lacks (viewer).

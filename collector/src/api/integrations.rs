@@ -130,8 +130,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedIntegration>), AppError> {
     auth.require(Role::Admin)?;
-    let r: NewIntegrationRequest =
-        serde_json::from_slice(&body).map_err(|e| AppError::bad_request("invalid_request", e.to_string()))?;
+    let r: NewIntegrationRequest = super::json_body(&body)?;
     let request = IntegrationRequest {
         name: r.name,
         kind: r.kind,
@@ -205,8 +204,7 @@ pub async fn update(
     body: Bytes,
 ) -> Result<Json<Integration>, AppError> {
     auth.require(Role::Admin)?;
-    let u: IntegrationUpdate =
-        serde_json::from_slice(&body).map_err(|e| AppError::bad_request("invalid_request", e.to_string()))?;
+    let u: IntegrationUpdate = super::json_body(&body)?;
     let change = SettingsChange {
         events: u.events,
         min_severity: u.min_severity,

@@ -61,3 +61,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(axum::middleware::from_fn(crate::metrics::track))
 }
+
+/// A JSON request body as `T`, or the documented `invalid_request` error saying what is wrong with it.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(body).map_err(|e| AppError::bad_request("invalid_request", e.to_string()))
+}
