@@ -19,6 +19,22 @@ fn comma_list(text: &str) -> Vec<String> {
     text.split(',').map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect()
 }
 
+/// The form's least severity: empty for any.
+fn form_severity(text: &str) -> Result<Option<Severity>, PageError> {
+    match text.trim() {
+        "" => Ok(None),
+        s => Severity::parse(s).map(Some).ok_or_else(|| bad(format!("unknown severity {s:?}"))),
+    }
+}
+
+/// The form's digest interval in minutes: empty for one message per event.
+fn form_digest(text: &str) -> Result<Option<u32>, PageError> {
+    match text.trim() {
+        "" => Ok(None),
+        m => m.parse::<u32>().map(Some).map_err(|_| bad(format!("digest minutes: {m:?} is not a whole number"))),
+    }
+}
+
 /// The least severity, rules and tags of a subscription in one cell.
 fn filters_text(i: &Integration) -> String {
     let mut parts = vec![format!("severity ≥ {}", i.min_severity.map_or("any", Severity::as_str))];
@@ -262,19 +278,13 @@ pub async fn integrations_post(
     };
     let top = match f.op.as_str() {
         "add" => {
-            let min_severity = match f.min_severity.trim() {
-                "" => None,
-                s => Some(Severity::parse(s).ok_or_else(|| bad(format!("unknown severity {s:?}")))?),
-            };
+            let min_severity = form_severity(&f.min_severity)?;
             let kind = match f.kind.trim() {
                 "" => IntegrationKind::Webhook,
                 k => IntegrationKind::parse(k).ok_or_else(|| bad(format!("unknown kind {k:?}")))?,
             };
             let format = PayloadFormat::parse(f.format.trim()).unwrap_or_default();
-            let digest_minutes = match f.digest_minutes.trim() {
-                "" => None,
-                m => Some(m.parse::<u32>().map_err(|_| bad(format!("digest minutes: {m:?} is not a whole number")))?),
-            };
+            let digest_minutes = form_digest(&f.digest_minutes)?;
             let request = IntegrationRequest {
                 name: f.name.trim().to_owned(),
                 kind,
@@ -294,20 +304,12 @@ pub async fn integrations_post(
             }
         }
         "update" => {
-            let min_severity = match f.min_severity.trim() {
-                "" => None,
-                s => Some(Severity::parse(s).ok_or_else(|| bad(format!("unknown severity {s:?}")))?),
-            };
-            let digest_minutes = match f.digest_minutes.trim() {
-                "" => None,
-                m => Some(m.parse::<u32>().map_err(|_| bad(format!("digest minutes: {m:?} is not a whole number")))?),
-            };
             let change = SettingsChange {
                 events: Some(comma_list(&f.events)),
-                min_severity: Some(min_severity),
+                min_severity: Some(form_severity(&f.min_severity)?),
                 rules: Some(comma_list(&f.rules)),
                 tags: Some(comma_list(&f.tags)),
-                digest_minutes: Some(digest_minutes),
+                digest_minutes: Some(form_digest(&f.digest_minutes)?),
             };
             let i = uc::update(store, &actor, &f.id, change, now).await.map_err(integration_error)?;
             vec![Block::Notice { kind: "ok", text: format!("{} now receives: {}.", i.name, filters_text(&i)) }]
