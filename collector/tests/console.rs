@@ -667,6 +667,25 @@ async fn provider_users_have_no_password_or_role_here(h: Harness) {
     let login = request(&h, Method::GET, "/login", None, None).await;
     assert!(!login.body.contains("sso-sign-in"), "no single sign-on button without [sso]");
 
+    // Local sign-in switched off: refused without a password check, and a client that keeps trying is one
+    // counted audit row, not a row per request.
+    let off = h.reconfigure(ServicePolicy {
+        console: ConsolePolicy { local_sign_in: false, ..ConsolePolicy::default() },
+        ..ServicePolicy::default()
+    });
+    add_user(&h, "lou", Role::Admin).await;
+    let form = format!("user=lou&password={}&next=%2F", encode(PASSWORD));
+    for _ in 0..5 {
+        let page = request(&off, Method::POST, "/login", None, Some(&form)).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        assert!(page.body.contains("Local accounts are switched off here"));
+        assert!(page.headers.get(header::SET_COOKIE).is_none());
+    }
+    let failed = h.store.search_audit(None, Some("console.sign_in_failed"), 10).await.unwrap();
+    let lou: Vec<_> = failed.iter().filter(|r| r.target.as_deref() == Some("lou")).collect();
+    assert_eq!(lou.len(), 1, "{failed:?}");
+    assert_eq!(lou[0].repeats, 5);
+
     // A provider nobody answers for (a closed port): the page says so, and nothing is left behind.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let issuer = format!("http://{}", closed.local_addr().unwrap());

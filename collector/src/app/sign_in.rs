@@ -60,8 +60,10 @@ pub async fn sign_in(
     now: DateTime<Utc>,
 ) -> Result<SignInOutcome, SignInError> {
     if !local_allowed {
+        // Nothing is checked, so nothing is counted against a limit: one row per client and name per window.
         let attempt = Actor::new(format!("sign-in:{name}"), ip);
-        record(store, &attempt, now, AuditEvent::SignInFailed { name: name.to_owned() }).await?;
+        let event = AuditEvent::SignInFailed { name: name.to_owned() };
+        record_coalesced(store, &attempt, now, event, FAILURE_WINDOW).await?;
         return Ok(SignInOutcome::LocalOff);
     }
     let source = address_group(ip);
