@@ -110,17 +110,17 @@ async fn sso_users_are_keyed_by_issuer_and_subject(h: Harness) {
     let kim_now = s.user_by_id("u-kim").await.unwrap().unwrap();
     assert_eq!((kim_now.disabled_at, kim_now.disabled_reason.as_deref()), (Some(t0), Some("sso")));
 
-    s.update_sso_user("u-kim", Role::Analyst, true).await.unwrap();
+    s.update_sso_user("u-kim", Role::Analyst).await.unwrap();
     let kim_now = s.user_by_id("u-kim").await.unwrap().unwrap();
     assert_eq!((kim_now.role, kim_now.disabled_at, kim_now.disabled_reason), (Role::Analyst, None, None));
 
     // An admin's disabling stays whatever the provider says.
     assert!(s.disable_user("u-kim", t0).await.unwrap());
-    s.update_sso_user("u-kim", Role::Admin, true).await.unwrap();
+    s.update_sso_user("u-kim", Role::Admin).await.unwrap();
     let kim_now = s.user_by_id("u-kim").await.unwrap().unwrap();
     assert_eq!((kim_now.role, kim_now.disabled_at), (Role::Admin, Some(t0)));
     assert!(s.enable_user("u-kim").await.unwrap());
-    s.update_sso_user("u-local", Role::Viewer, true).await.unwrap();
+    s.update_sso_user("u-local", Role::Viewer).await.unwrap();
     assert_eq!(
         s.user_by_id("u-local").await.unwrap().unwrap().role,
         Role::Admin,

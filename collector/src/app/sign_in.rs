@@ -86,10 +86,8 @@ pub async fn sign_in(
     store.record_login_failure(&user_key, now).await?;
     let user = store.user_by_name(name).await?;
     // Single sign-on users have no password here: they are refused like unknown users.
-    let phc = user
-        .as_ref()
-        .filter(|u| u.disabled_at.is_none() && !u.password_hash.is_empty())
-        .map(|u| u.password_hash.clone());
+    let phc =
+        user.as_ref().filter(|u| u.disabled_at.is_none() && u.sso_issuer.is_none()).map(|u| u.password_hash.clone());
     let verified =
         users::verify_bounded(password.to_owned(), phc).await.map_err(|e| SignInError::Password(e.to_string()))?;
     let Some(user) = user.filter(|_| verified) else {

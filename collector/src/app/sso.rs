@@ -368,11 +368,11 @@ pub async fn finish(
     };
     let user = match known {
         Some(user) => {
-            if user.disabled_at.is_some() && user.disabled_reason.as_deref() != Some("sso") {
+            if user.disabled_at.is_some() && !user.disabled_by_sso() {
                 record(store, &actor, now, refuse(&user.name, "disabled by an administrator".to_owned())).await?;
                 return Ok(refused("This account is disabled; ask an administrator."));
             }
-            store.update_sso_user(&user.id, role, true).await?;
+            store.update_sso_user(&user.id, role).await?;
             if user.disabled_at.is_some() {
                 record(store, &actor, now, AuditEvent::UserEnabled { name: user.name.clone() }).await?;
             }

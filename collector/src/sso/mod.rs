@@ -188,10 +188,12 @@ fn check_claims(c: &Standard, expected: &Expected<'_>) -> Result<(), TokenError>
         Audience::One(a) => vec![a.clone()],
         Audience::Many(many) => many.clone(),
     };
-    // With several audiences, `azp` must name us (Core §3.1.3.7 items 4 and 5).
-    let ours = audiences.iter().any(|a| a == expected.client_id)
-        && (audiences.len() == 1 || c.azp.as_deref() == Some(expected.client_id))
-        && c.azp.as_deref().is_none_or(|azp| azp == expected.client_id);
+    // `azp`, when present, must name us; with several audiences it must be present (Core §3.1.3.7 items 4, 5).
+    let azp_ok = match c.azp.as_deref() {
+        Some(azp) => azp == expected.client_id,
+        None => audiences.len() == 1,
+    };
+    let ours = azp_ok && audiences.iter().any(|a| a == expected.client_id);
     if !ours {
         return Err(TokenError::Audience(audiences));
     }

@@ -34,8 +34,18 @@ pub struct UserRecord {
     pub disabled_at: Option<DateTime<Utc>>,
     /// The OpenID provider that vouches for this user; `None` for a local account.
     pub sso_issuer: Option<String>,
-    /// `sso` when single sign-on disabled the user (its claim stopped mapping to a role).
+    /// [`DISABLED_BY_SSO`] when single sign-on disabled the user (its claim stopped mapping to a role).
     pub disabled_reason: Option<String>,
+}
+
+/// The `disabled_reason` of a user single sign-on disabled; only such a user is enabled again by signing in.
+pub const DISABLED_BY_SSO: &str = "sso";
+
+impl UserRecord {
+    /// Disabled because the provider's claim stopped mapping to a role (not by an admin).
+    pub fn disabled_by_sso(&self) -> bool {
+        self.disabled_at.is_some() && self.disabled_reason.as_deref() == Some(DISABLED_BY_SSO)
+    }
 }
 
 /// A sign-in through the OpenID provider, between the redirect out and the provider's answer.
@@ -109,8 +119,9 @@ pub trait UserStore: Send + Sync {
     async fn sso_user(&self, issuer: &str, subject: &str) -> Result<Option<UserRecord>, StoreError>;
     /// Creates a user vouched for by `issuer` as `subject` (no password); false when the name is taken.
     async fn create_sso_user(&self, new: &NewUser, issuer: &str, subject: &str) -> Result<bool, StoreError>;
-    /// Sets the role the provider gives and, when `enable`, enables a user single sign-on had disabled.
-    async fn update_sso_user(&self, id: &str, role: Role, enable: bool) -> Result<(), StoreError>;
+    /// Sets the role the provider gives, and enables the user again if single sign-on had disabled them (not if an
+    /// admin did).
+    async fn update_sso_user(&self, id: &str, role: Role) -> Result<(), StoreError>;
     /// Disables a user because the provider's claim no longer maps to a role, and ends their sessions; false when
     /// the user was disabled already.
     async fn disable_sso_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
@@ -148,7 +159,7 @@ macro_rules! impl_user_store {
             use crate::model::{Role, from_ms, to_ms};
             use crate::store::StoreError;
             use crate::store::users::{
-                LAST_ADMIN, NewSession, NewUser, SessionUser, SsoLogin, UserRecord, UserStore,
+                DISABLED_BY_SSO, LAST_ADMIN, NewSession, NewUser, SessionUser, SsoLogin, UserRecord, UserStore,
             };
 
             const USER_COLUMNS: &str = "id, name, role, password_hash, must_change_password, created_at, \
@@ -388,15 +399,15 @@ macro_rules! impl_user_store {
                     Ok(done.rows_affected() == 1)
                 }
 
-                async fn update_sso_user(&self, id: &str, role: Role, enable: bool) -> Result<(), StoreError> {
+                async fn update_sso_user(&self, id: &str, role: Role) -> Result<(), StoreError> {
                     sqlx::query(
                         "UPDATE users SET role = $1, \
-                         disabled_at = CASE WHEN $2 AND disabled_reason = 'sso' THEN NULL ELSE disabled_at END, \
-                         disabled_reason = CASE WHEN $2 AND disabled_reason = 'sso' THEN NULL \
-                         ELSE disabled_reason END WHERE id = $3 AND sso_issuer IS NOT NULL",
+                         disabled_at = CASE WHEN disabled_reason = $2 THEN NULL ELSE disabled_at END, \
+                         disabled_reason = CASE WHEN disabled_reason = $2 THEN NULL ELSE disabled_reason END \
+                         WHERE id = $3 AND sso_issuer IS NOT NULL",
                     )
                     .bind(role.as_str())
-                    .bind(enable)
+                    .bind(DISABLED_BY_SSO)
                     .bind(id)
                     .execute(&self.pool)
                     .await?;
@@ -406,10 +417,11 @@ macro_rules! impl_user_store {
                 async fn disable_sso_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
                     let mut tx = self.pool.begin().await?;
                     let done = sqlx::query(
-                        "UPDATE users SET disabled_at = $1, disabled_reason = 'sso' \
-                         WHERE id = $2 AND disabled_at IS NULL AND sso_issuer IS NOT NULL",
+                        "UPDATE users SET disabled_at = $1, disabled_reason = $2 \
+                         WHERE id = $3 AND disabled_at IS NULL AND sso_issuer IS NOT NULL",
                     )
                     .bind(to_ms(now))
+                    .bind(DISABLED_BY_SSO)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
