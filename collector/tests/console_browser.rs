@@ -73,24 +73,12 @@ async fn the_dashboard_is_a_worklist() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_sign_on_through_a_real_provider() {
-    let idp = sso::Idp::start();
-    let setup = idp.clone();
-    browser_with(
-        move |addr| sso::policy(&setup, addr, sso::accounts(), true),
-        move |c| sso::single_sign_on_test(c, idp),
-    )
-    .await
+    sso::browser_with_idp(true, sso::single_sign_on_test).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_sign_on_refuses_forged_tokens() {
-    let idp = sso::Idp::start();
-    let setup = idp.clone();
-    browser_with(
-        move |addr| sso::policy(&setup, addr, sso::accounts(), false),
-        move |c| sso::forged_tokens_are_refused_test(c, idp),
-    )
-    .await
+    sso::browser_with_idp(false, sso::forged_tokens_are_refused_test).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

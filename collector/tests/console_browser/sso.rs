@@ -106,8 +106,20 @@ fn read_json(from: &mut BufReader<ChildStdout>) -> Value {
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("the provider said {line:?}: {e}"))
 }
 
+/// Runs `test` in a browser against a console that signs in through a provider of its own, with local sign-in on
+/// or off.
+pub async fn browser_with_idp<F, Fut>(local_sign_in: bool, test: F)
+where
+    F: FnOnce(Console, Arc<Idp>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let idp = Idp::start();
+    let setup = idp.clone();
+    super::browser_with(move |addr| policy(&setup, addr, accounts(), local_sign_in), move |c| test(c, idp)).await
+}
+
 /// The console policy of a collector on `addr` signing in through `idp`.
-pub fn policy(idp: &Idp, addr: SocketAddr, accounts: Value, local_sign_in: bool) -> ConsolePolicy {
+fn policy(idp: &Idp, addr: SocketAddr, accounts: Value, local_sign_in: bool) -> ConsolePolicy {
     idp.configure(addr, accounts);
     let settings = SsoSettings {
         issuer: idp.issuer.clone(),
@@ -183,7 +195,7 @@ impl Console {
     }
 }
 
-pub fn accounts() -> Value {
+fn accounts() -> Value {
     json!({"alice": ["staff", "muster-admins"], "carol": ["security"], "bob": ["it-staff"]})
 }
 
