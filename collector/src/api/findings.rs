@@ -191,6 +191,8 @@ pub struct FindingDetail {
     pub finding: FindingView,
     /// Oldest first.
     pub history: Vec<FindingEvent>,
+    /// The tickets opened for it (Jira subscriptions), by subscription name.
+    pub tickets: Vec<crate::model::integrations::FindingTicket>,
 }
 
 /// One finding with its history.
@@ -209,7 +211,8 @@ pub async fn detail(
         .await?
         .ok_or_else(|| AppError::NotFound(format!("finding {id}")))?;
     let history = state.store.finding_history(&id).await?;
-    Ok(Json(FindingDetail { finding, history }))
+    let tickets = crate::app::integrations::finding_tickets(state.store.as_ref(), &id).await?;
+    Ok(Json(FindingDetail { finding, history, tickets }))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

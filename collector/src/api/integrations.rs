@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/integrations/{id}/enable", post(enable))
         .route("/api/v1/integrations/{id}/disable", post(disable))
         .route("/api/v1/integrations/{id}/rotate-secret", post(rotate_secret))
+        .route("/api/v1/integrations/{id}/token", axum::routing::put(set_token))
         .route("/api/v1/integrations/{id}/deliveries", get(deliveries))
         .route("/api/v1/integrations/{id}/deliveries/{seq}/replay", post(replay))
 }
@@ -41,7 +42,8 @@ impl From<IntegrationError> for AppError {
             | IntegrationError::Format(_)
             | IntegrationError::Digest(_)
             | IntegrationError::Filter(_)
-            | IntegrationError::SyslogUrl(_) => AppError::bad_request("invalid_request", e.to_string()),
+            | IntegrationError::SyslogUrl(_)
+            | IntegrationError::Jira(_) => AppError::bad_request("invalid_request", e.to_string()),
             IntegrationError::Exists(_) => AppError::Conflict { code: "integration_exists", message: e.to_string() },
             IntegrationError::NotFound(id) => AppError::NotFound(format!("integration {id}")),
             IntegrationError::NotDead { .. } => AppError::Conflict { code: "not_dead", message: e.to_string() },
@@ -84,6 +86,17 @@ pub struct NewIntegrationRequest {
     /// Slack and Teams: hold events until the oldest has waited this many minutes (1 to 1440), then send them as
     /// one message; absent: one message per event.
     pub digest_minutes: Option<u32>,
+    /// `jira` only, and required there: the project, issue type, account and mapping (`url` is the site).
+    pub jira: Option<crate::model::integrations::JiraSettings>,
+    /// `jira` only, and required there: the API token (or a Data Center personal access token); never shown again.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The Jira subscription's new API token.
+    pub token: String,
 }
 
 fn webhook() -> IntegrationKind {
@@ -94,7 +107,9 @@ fn webhook() -> IntegrationKind {
 pub struct CreatedIntegration {
     pub integration: Integration,
     /// The Standard Webhooks signing secret (`whsec_…`), shown only now; only `webhook` deliveries are signed.
-    pub secret: String,
+    /// Absent for `jira`, whose secret is the token it was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -141,6 +156,8 @@ pub async fn create(
         rules: r.rules,
         tags: r.tags,
         digest_minutes: r.digest_minutes,
+        jira: r.jira,
+        token: r.token,
     };
     let (integration, secret) = uc::add(state.store.as_ref(), &auth.actor(ip), request, (state.clock)()).await?;
     Ok((StatusCode::CREATED, Json(CreatedIntegration { integration, secret })))
@@ -299,7 +316,26 @@ pub async fn rotate_secret(
 ) -> Result<Json<CreatedIntegration>, AppError> {
     auth.require(Role::Admin)?;
     let (integration, secret) = uc::rotate_secret(state.store.as_ref(), &auth.actor(ip), &id, (state.clock)()).await?;
-    Ok(Json(CreatedIntegration { integration, secret }))
+    Ok(Json(CreatedIntegration { integration, secret: Some(secret) }))
+}
+
+/// Replace a Jira subscription's API token (admin); the old one is not used again.
+#[utoipa::path(put, path = "/api/v1/integrations/{id}/token", tag = "integrations", request_body = TokenRequest,
+    params(("id" = String, Path, description = "id or name")),
+    responses((status = 200, body = Integration), (status = 400, body = crate::api::openapi::ApiErrorSchema),
+        (status = 404, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn set_token(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Integration>, AppError> {
+    auth.require(Role::Admin)?;
+    let r: TokenRequest = super::json_body(&body)?;
+    let i = uc::set_token(state.store.as_ref(), &auth.actor(ip), &id, &r.token, (state.clock)()).await?;
+    Ok(Json(i))
 }
 
 /// The delivery log, newest event first: status, attempts, last answer (admin).

@@ -165,30 +165,40 @@ fn message_id(parts: &[&str]) -> String {
 
 fn audit_details(i: &Integration) -> serde_json::Value {
     json!({ "name": i.name, "kind": i.kind, "url": i.url, "format": i.format, "events": i.events,
-        "min_severity": i.min_severity, "rules": i.rules, "tags": i.tags, "digest_minutes": i.digest_minutes })
+        "min_severity": i.min_severity, "rules": i.rules, "tags": i.tags, "digest_minutes": i.digest_minutes,
+        "jira": i.jira })
 }
 
-/// Adds a subscription; returns it and its signing secret, which is shown only now.
+/// Adds a subscription; returns it and its signing secret, which is shown only now (none for Jira, whose secret is
+/// the token it was given).
 pub async fn add(
     store: &dyn Store,
     actor: &Actor,
     request: IntegrationRequest,
     now: DateTime<Utc>,
-) -> Result<(Integration, String), IntegrationError> {
+) -> Result<(Integration, Option<String>), IntegrationError> {
     let req = integrations::check(request)?;
-    let secret = integrations::new_secret(tokens::random_bytes::<32>()?);
+    // A Jira subscription's secret is the token Jira gave; the others sign (or could) with one made here.
+    let (secret, shown) = match req.token.clone() {
+        Some(token) => (token, None),
+        None => {
+            let secret = integrations::new_secret(tokens::random_bytes::<32>()?);
+            (secret.clone(), Some(secret))
+        }
+    };
     let new = NewIntegration {
         id: tokens::new_id()?,
         name: req.name.clone(),
         kind: req.kind,
         url: req.url,
         format: req.format,
-        secret: secret.clone(),
+        secret,
         events: req.events,
         min_severity: req.min_severity,
         rules: req.rules,
         tags: req.tags,
         digest_minutes: req.digest_minutes,
+        jira: req.jira,
         created_at: now,
         created_by: actor.name.clone(),
     };
@@ -210,6 +220,7 @@ pub async fn add(
         created_at: new.created_at,
         created_by: new.created_by,
         previous_secret_until: None,
+        jira: new.jira,
     };
     let event = AuditEvent::Integration {
         change: IntegrationChange::Created,
@@ -217,7 +228,7 @@ pub async fn add(
         details: audit_details(&integration),
     };
     audit::record(store, actor, now, event).await?;
-    Ok((integration, secret))
+    Ok((integration, shown))
 }
 
 /// By id or name.
@@ -303,6 +314,12 @@ pub async fn rotate_secret(
     now: DateTime<Utc>,
 ) -> Result<(Integration, String), IntegrationError> {
     let i = found(store, id_or_name).await?;
+    if i.kind == IntegrationKind::Jira {
+        return Err(IntegrationError::Jira(format!(
+            "{}'s secret is the token Jira gave: replace it with `integrations set-token`",
+            i.name
+        )));
+    }
     let secret = integrations::new_secret(tokens::random_bytes::<32>()?);
     let until = now + integrations::PREVIOUS_SECRET_GRACE;
     if !store.rotate_integration_secret(&i.id, &secret, until).await? {
@@ -315,6 +332,42 @@ pub async fn rotate_secret(
     };
     audit::record(store, actor, now, event).await?;
     Ok((Integration { previous_secret_until: Some(until), ..i }, secret))
+}
+
+/// Replaces a Jira subscription's token (Atlassian API tokens expire); the old one is gone at once.
+pub async fn set_token(
+    store: &dyn Store,
+    actor: &Actor,
+    id_or_name: &str,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Integration, IntegrationError> {
+    let i = found(store, id_or_name).await?;
+    if i.kind != IntegrationKind::Jira {
+        return Err(IntegrationError::Jira(format!("{} is a {} subscription, not Jira", i.name, i.kind.as_str())));
+    }
+    let token = token.trim();
+    if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(IntegrationError::Jira("the token is one line without spaces".to_owned()));
+    }
+    if !store.replace_integration_secret(&i.id, token).await? {
+        return Err(IntegrationError::NotFound(id_or_name.to_owned()));
+    }
+    let event = AuditEvent::Integration {
+        change: IntegrationChange::SecretRotated,
+        id: i.id.clone(),
+        details: json!({ "name": i.name, "token_replaced": true }),
+    };
+    audit::record(store, actor, now, event).await?;
+    Ok(i)
+}
+
+/// The tickets opened for a finding (its page shows them).
+pub async fn finding_tickets(
+    store: &dyn Store,
+    finding_id: &str,
+) -> Result<Vec<crate::model::integrations::FindingTicket>, StoreError> {
+    store.finding_tickets(finding_id).await
 }
 
 /// Queues an `integration.test` event for this subscription only, through the outbox like any other; returns its
@@ -411,11 +464,13 @@ impl Sender {
     /// could not be sent.
     async fn deliver(
         &self,
+        store: &dyn Store,
         claim: &ClaimedIntegration,
         d: &PendingDelivery,
         now: DateTime<Utc>,
     ) -> Result<Option<integrations::HttpAnswer>, String> {
         match claim.kind {
+            IntegrationKind::Jira => self.deliver_jira(store, claim, d, now).await,
             IntegrationKind::Webhook => {
                 let secrets = integrations::signing_secrets(
                     &claim.secret,
@@ -457,6 +512,82 @@ impl Sender {
                     .await
                     .map_err(|_| format!("no answer from {}:{} in {} s", target.host, target.port, TIMEOUT.as_secs()))?
                     .map(|()| None)
+            }
+        }
+    }
+
+    /// One event to a Jira subscription (see `integrations::jira`): a test checks the token and the project; a
+    /// finding's first event opens its ticket (or finds the one a lost answer left, by its label), later ones
+    /// comment on it and move it through the workflow. The last call's answer is the delivery's; a call that fails
+    /// stops there, and the retry starts again from what is recorded.
+    async fn deliver_jira(
+        &self,
+        store: &dyn Store,
+        claim: &ClaimedIntegration,
+        d: &PendingDelivery,
+        now: DateTime<Utc>,
+    ) -> Result<Option<integrations::HttpAnswer>, String> {
+        use integrations::jira::{self, Plan};
+        let settings = claim.jira.as_ref().ok_or("the subscription has lost its Jira settings")?;
+        let call =
+            JiraCall { client: &self.client, site: &claim.url, auth: jira::authorization(settings, &claim.secret) };
+        if d.event_type == integrations::TEST_EVENT {
+            let (answer, _) = call.send(reqwest::Method::GET, "myself", &[], None).await?;
+            if !answer.is_success() {
+                return Ok(Some(answer.into()));
+            }
+            let path = format!("project/{}", segment(&settings.project)?);
+            let (answer, _) = call.send(reqwest::Method::GET, &path, &[], None).await?;
+            return Ok(Some(answer.into()));
+        }
+        let (event_type, data) = jira::finding_event(&d.body)?;
+        let ticket = store.ticket(&claim.id, &data.finding_id).await.map_err(|e| e.to_string())?;
+        match jira::plan(&event_type, ticket.as_deref()) {
+            Plan::Nothing => Ok(None),
+            Plan::Create => {
+                let label = jira::label(&data.finding_id);
+                let query =
+                    [("jql", jira::search_jql(&label)), ("fields", "key".to_owned()), ("maxResults", "1".to_owned())];
+                let (answer, body) = call.send(reqwest::Method::GET, "search/jql", &query, None).await?;
+                if !answer.is_success() {
+                    return Ok(Some(answer.into()));
+                }
+                let (answer, key) = match jira::found_key(&body)? {
+                    Some(key) => (answer, key),
+                    None => {
+                        let create = jira::create_body(settings, &data, self.console.as_deref());
+                        let (answer, body) = call.send(reqwest::Method::POST, "issue", &[], Some(create)).await?;
+                        if !answer.is_success() {
+                            return Ok(Some(answer.into()));
+                        }
+                        let key = jira::created_key(&body)?;
+                        (answer, key)
+                    }
+                };
+                store.save_ticket(&claim.id, &data.finding_id, &key, now).await.map_err(|e| e.to_string())?;
+                Ok(Some(answer.into()))
+            }
+            Plan::Comment { ticket, goal } => {
+                let issue = segment(&ticket)?;
+                let comment = jira::comment_body(&event_type, &data, self.console.as_deref());
+                let path = format!("issue/{issue}/comment");
+                let (answer, _) = call.send(reqwest::Method::POST, &path, &[], Some(comment)).await?;
+                let Some(goal) = goal.filter(|_| answer.is_success()) else {
+                    return Ok(Some(answer.into()));
+                };
+                let path = format!("issue/{issue}/transitions");
+                let (answer, body) = call.send(reqwest::Method::GET, &path, &[], None).await?;
+                if !answer.is_success() {
+                    return Ok(Some(answer.into()));
+                }
+                let Some(id) = jira::pick_transition(&body, goal, settings)? else {
+                    tracing::info!(integration = %claim.name, ticket = %ticket, ?goal,
+                        "the workflow offers no such transition from the ticket's status; commented only");
+                    return Ok(Some(answer.into()));
+                };
+                let (answer, _) =
+                    call.send(reqwest::Method::POST, &path, &[], Some(jira::transition_body(&id))).await?;
+                Ok(Some(answer.into()))
             }
         }
     }
@@ -505,6 +636,81 @@ impl Sender {
         }
         said.truncate(4096);
         Ok(integrations::HttpAnswer::new(code, &said))
+    }
+}
+
+/// A ticket key or project key as one path segment: Jira's keys are letters, digits, `_` and `-`; anything else
+/// in a stored key is refused rather than sent into a URL.
+fn segment(key: &str) -> Result<&str, String> {
+    if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        Ok(key)
+    } else {
+        Err(format!("{key:?} is not a Jira key"))
+    }
+}
+
+/// A Jira answer: its status, and its body (up to [`JIRA_ANSWER_MAX`]) for the key or list it carries, or the
+/// start of a refusal for the delivery log.
+struct JiraAnswer {
+    code: u16,
+    body: Vec<u8>,
+}
+
+/// Enough for a page of transitions or a search answer; Jira's answers to these calls are a few KiB.
+const JIRA_ANSWER_MAX: usize = 1 << 20;
+
+impl JiraAnswer {
+    fn is_success(&self) -> bool {
+        (200..300).contains(&self.code)
+    }
+}
+
+impl From<JiraAnswer> for integrations::HttpAnswer {
+    fn from(a: JiraAnswer) -> Self {
+        let said = if a.is_success() { &[][..] } else { &a.body[..a.body.len().min(4096)] };
+        integrations::HttpAnswer::new(a.code, said)
+    }
+}
+
+/// Calls to one Jira site with one account.
+struct JiraCall<'a> {
+    client: &'a reqwest::Client,
+    site: &'a str,
+    auth: String,
+}
+
+impl JiraCall<'_> {
+    /// One REST v3 call; the answer and a copy of its body, or why there was none (without the URL's query, which
+    /// holds nothing secret here but is long).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<serde_json::Value>,
+    ) -> Result<(JiraAnswer, Vec<u8>), String> {
+        let url = integrations::jira::api_url(self.site, path);
+        let mut request =
+            self.client.request(method, &url).header("authorization", &self.auth).header("accept", "application/json");
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        let mut answer = request.send().await.map_err(|e| super::describe_http(e.without_url()))?;
+        let code = answer.status().as_u16();
+        let mut got = Vec::new();
+        while got.len() < JIRA_ANSWER_MAX {
+            match answer.chunk().await {
+                Ok(Some(chunk)) => got.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) if (200..300).contains(&code) => return Err(super::describe_http(e.without_url())),
+                Err(_) => break,
+            }
+        }
+        got.truncate(JIRA_ANSWER_MAX);
+        Ok((JiraAnswer { code, body: got.clone() }, got))
     }
 }
 
@@ -613,7 +819,7 @@ async fn turn(
             tracing::warn!(integration = %claim.name, "the claim ran out; left to the worker that holds it");
             break;
         }
-        let answer = sender.deliver(claim, &d, clock()).await;
+        let answer = sender.deliver(store, claim, &d, clock()).await;
         attempted += 1;
         match record(store, claim, &d, answer, clock()).await? {
             Some(DeliveryStatus::Pending) | None => break,
@@ -645,7 +851,7 @@ async fn digest_turn(
         if !store.renew_integration_claim(claim, clock() + LEASE).await? {
             return Ok(attempted);
         }
-        let answer = sender.deliver(claim, d, clock()).await;
+        let answer = sender.deliver(store, claim, d, clock()).await;
         attempted += 1;
         if record(store, claim, d, answer, clock()).await? != Some(DeliveryStatus::Delivered) {
             store.release_integration(claim).await?;

@@ -50,6 +50,8 @@ pub enum IntegrationsCommand {
         /// How commands name it (default: the kind and the URL's host).
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        jira: JiraArgs,
     },
     /// Subscriptions, by name.
     List,
@@ -96,6 +98,12 @@ pub enum IntegrationsCommand {
         #[arg(long)]
         digest_minutes: Option<u32>,
     },
+    /// Replace a Jira subscription's API token (read from a file, `-` for standard input).
+    SetToken {
+        name: String,
+        #[arg(long)]
+        token_file: String,
+    },
     /// Stop sending; events are not queued for it meanwhile.
     Disable {
         name: String,
@@ -106,14 +114,85 @@ pub enum IntegrationsCommand {
     },
 }
 
+/// `--kind jira`: the site is `--url` (https://your-site.atlassian.net, or a Data Center base URL).
+#[derive(Debug, Clone, clap::Args)]
+pub struct JiraArgs {
+    /// Jira: the project key tickets are opened in (SEC).
+    #[arg(long)]
+    jira_project: Option<String>,
+    /// Jira: the issue type of a new ticket.
+    #[arg(long, default_value = "Task")]
+    jira_issue_type: String,
+    /// Jira Cloud: the Atlassian account's e-mail address the API token belongs to. Without it the token is a
+    /// Data Center personal access token.
+    #[arg(long)]
+    jira_user: Option<String>,
+    /// Jira: a file holding the API token (`-`: standard input); never on the command line, where `ps` shows it.
+    #[arg(long)]
+    token_file: Option<String>,
+    /// Jira: priority per severity, comma-separated (`critical=Highest,high=High`); none set by default.
+    #[arg(long, value_delimiter = ',')]
+    jira_priority: Vec<String>,
+    /// Jira: the transition that closes a ticket when its finding is resolved (default: the first into a done
+    /// status).
+    #[arg(long)]
+    jira_done_transition: Option<String>,
+    /// Jira: the transition that reopens a ticket when its finding comes back (default: the first into a to-do
+    /// status).
+    #[arg(long)]
+    jira_reopen_transition: Option<String>,
+}
+
+/// The token's file (or standard input) read, its one line trimmed.
+fn read_token(path: &str) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let text = if path == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading the token from standard input")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading the token from {path}"))?
+    };
+    Ok(text.trim().to_owned())
+}
+
+fn jira_request(
+    kind: IntegrationKind,
+    a: &JiraArgs,
+) -> anyhow::Result<(Option<crate::model::integrations::JiraSettings>, Option<String>)> {
+    if kind != IntegrationKind::Jira {
+        if a.jira_project.is_some() || a.token_file.is_some() {
+            anyhow::bail!("--jira-project and --token-file are for --kind jira");
+        }
+        return Ok((None, None));
+    }
+    let project = a.jira_project.clone().ok_or_else(|| anyhow::anyhow!("--kind jira needs --jira-project KEY"))?;
+    let file = a.token_file.as_deref().ok_or_else(|| anyhow::anyhow!("--kind jira needs --token-file FILE"))?;
+    let mut priorities = std::collections::BTreeMap::new();
+    for pair in a.jira_priority.iter().filter(|p| !p.trim().is_empty()) {
+        let (severity, priority) = pair
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--jira-priority {pair:?}: give SEVERITY=PRIORITY (critical=Highest)"))?;
+        priorities.insert(severity.trim().to_owned(), priority.trim().to_owned());
+    }
+    let settings = crate::model::integrations::JiraSettings {
+        project,
+        issue_type: a.jira_issue_type.clone(),
+        user: a.jira_user.clone(),
+        priorities,
+        done_transition: a.jira_done_transition.clone(),
+        reopen_transition: a.jira_reopen_transition.clone(),
+    };
+    Ok((Some(settings), Some(read_token(file)?)))
+}
+
 fn describe(i: &Integration) -> String {
     let severity = i.min_severity.map(|s| format!(" (≥ {})", s.as_str())).unwrap_or_default();
     let digest = i.digest_minutes.map(|m| format!("  digest every {m} min")).unwrap_or_default();
     let rules = if i.rules.is_empty() { String::new() } else { format!("  rules {}", i.rules.join(",")) };
     let tags = if i.tags.is_empty() { String::new() } else { format!("  tags {}", i.tags.join(",")) };
     let state = if i.enabled { "" } else { "  [disabled]" };
+    let jira = i.jira.as_ref().map(|j| format!("  project {} ({})", j.project, j.issue_type)).unwrap_or_default();
     format!(
-        "{}  {}  {}  {}{severity}{rules}{tags}{digest}{state}\n",
+        "{}  {}  {}  {}{jira}{severity}{rules}{tags}{digest}{state}\n",
         i.name,
         i.kind.as_str(),
         i.url,
@@ -147,7 +226,8 @@ fn default_name(kind: IntegrationKind, url: &str) -> String {
 #[derive(Serialize)]
 struct Added<'a> {
     integration: &'a Integration,
-    secret: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
 }
 
 /// `console`: the console's address for the links of chat messages sent from here (`integrations test`).
@@ -155,8 +235,20 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format, c
     let now = Utc::now();
     let actor = Actor::cli();
     match cmd {
-        IntegrationsCommand::Add { kind, url, payload, events, min_severity, rules, tags, digest_minutes, name } => {
+        IntegrationsCommand::Add {
+            kind,
+            url,
+            payload,
+            events,
+            min_severity,
+            rules,
+            tags,
+            digest_minutes,
+            name,
+            jira,
+        } => {
             let name = name.clone().unwrap_or_else(|| default_name(*kind, url));
+            let (jira, token) = jira_request(*kind, jira)?;
             let request = IntegrationRequest {
                 name,
                 kind: *kind,
@@ -167,15 +259,25 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format, c
                 rules: rules.clone(),
                 tags: tags.clone(),
                 digest_minutes: *digest_minutes,
+                jira,
+                token,
             };
             let (i, secret) = uc::add(store, &actor, request, now).await?;
-            if !i.kind.signed() {
-                // Chat services take messages unsigned; the secret only matters if it becomes a webhook.
-                eprintln!("integration {} added; send it a test with `integrations test {}`", i.name, i.name);
-                return emit(format, &Added { integration: &i, secret: &secret }, &describe(&i));
+            match secret.as_deref() {
+                Some(secret) if i.kind.signed() => {
+                    eprintln!(
+                        "integration {} added; its signing secret, shown only now (receivers verify with it):",
+                        i.name
+                    );
+                    emit(format, &Added { integration: &i, secret: Some(secret) }, &format!("{secret}\n"))
+                }
+                // Chat services take messages unsigned (the secret only matters if it becomes a webhook); Jira's
+                // secret is the token it was given.
+                secret => {
+                    eprintln!("integration {} added; send it a test with `integrations test {}`", i.name, i.name);
+                    emit(format, &Added { integration: &i, secret }, &describe(&i))
+                }
             }
-            eprintln!("integration {} added; its signing secret, shown only now (receivers verify with it):", i.name);
-            emit(format, &Added { integration: &i, secret: &secret }, &format!("{secret}\n"))
         }
         IntegrationsCommand::List => {
             let list = store.list_integrations().await?;
@@ -238,7 +340,12 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format, c
                 i.name,
                 i.previous_secret_until.map(|t| t.to_rfc3339()).unwrap_or_default()
             );
-            emit(format, &Added { integration: &i, secret: &secret }, &format!("{secret}\n"))
+            emit(format, &Added { integration: &i, secret: Some(&secret) }, &format!("{secret}\n"))
+        }
+        IntegrationsCommand::SetToken { name, token_file } => {
+            let i = uc::set_token(store, &actor, name, &read_token(token_file)?, now).await?;
+            eprintln!("the token of {} is replaced; `integrations test {}` checks it", i.name, i.name);
+            emit(format, &i, &describe(&i))
         }
         IntegrationsCommand::Update { name, events, min_severity, rules, tags, digest_minutes } => {
             let min_severity = match min_severity.as_deref().map(str::trim) {

@@ -11,10 +11,11 @@ use sha2::Sha256;
 use crate::model::Severity;
 use crate::model::findings::{Action, Status};
 use crate::model::integrations::{
-    Attempt, DeliveryStatus, FindingBrief, Integration, IntegrationKind, PayloadFormat, Subscription,
+    Attempt, DeliveryStatus, FindingBrief, Integration, IntegrationKind, JiraSettings, PayloadFormat, Subscription,
 };
 
 pub mod chat;
+pub mod jira;
 pub mod syslog;
 
 /// The version of the bodies' `data`; a change that could break a receiver gets a new one.
@@ -224,6 +225,8 @@ pub enum IntegrationError {
     Digest(String),
     #[error("filter: {0}")]
     Filter(String),
+    #[error("jira: {0}")]
+    Jira(String),
     #[error("syslog destination {0}")]
     SyslogUrl(String),
     #[error("{0} is disabled: enable it to send")]
@@ -248,7 +251,7 @@ pub struct IntegrationRequest {
     pub url: String,
     /// JSON for webhooks; JSON or CEF for syslog.
     pub format: PayloadFormat,
-    /// Empty: [`DEFAULT_EVENTS`].
+    /// Empty: [`DEFAULT_EVENTS`] (for Jira: every finding event).
     pub events: Vec<String>,
     pub min_severity: Option<Severity>,
     /// Only finding events of these rules or advisories (an id, or a prefix ending in `*`); empty: all.
@@ -257,6 +260,10 @@ pub struct IntegrationRequest {
     pub tags: Vec<String>,
     /// Slack and Teams only: one message per this many minutes instead of one per event.
     pub digest_minutes: Option<u32>,
+    /// Jira only (and required there): the project, issue type, account and mapping.
+    pub jira: Option<JiraSettings>,
+    /// Jira only (and required there): the API token or personal access token, kept as the subscription's secret.
+    pub token: Option<String>,
 }
 
 /// A change to what a subscription sends: each `Some` replaces that setting (`Some(None)` clears an optional one);
@@ -282,6 +289,9 @@ pub fn changed(current: &Integration, change: SettingsChange) -> Result<Integrat
         rules: change.rules.unwrap_or_else(|| current.rules.clone()),
         tags: change.tags.unwrap_or_else(|| current.tags.clone()),
         digest_minutes: change.digest_minutes.unwrap_or(current.digest_minutes),
+        jira: current.jira.clone(),
+        // The stored token stays; `check` asks for one only when a subscription is made.
+        token: current.jira.as_ref().map(|_| String::new()),
     })
 }
 
@@ -314,8 +324,44 @@ pub fn check(req: IntegrationRequest) -> Result<IntegrationRequest, IntegrationE
         IntegrationKind::Syslog => {
             syslog::target(url.as_str())?;
         }
+        IntegrationKind::Jira => {
+            let loopback = url.host().is_some_and(|h| match h {
+                url::Host::Domain(d) => d == "localhost",
+                url::Host::Ipv4(ip) => ip.is_loopback(),
+                url::Host::Ipv6(ip) => ip.is_loopback(),
+            });
+            // The token goes in every request's header: never in clear text off this machine.
+            if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) || url.host_str().is_none() {
+                return Err(IntegrationError::Url(format!("{url}: Jira is reached over https")));
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err(IntegrationError::Url("the Jira site's address has no query or fragment".to_owned()));
+            }
+            if req.format != PayloadFormat::Json {
+                return Err(IntegrationError::Format("Jira takes JSON".to_owned()));
+            }
+        }
     }
-    let asked: Vec<String> = if req.events.is_empty() {
+    let (jira, token) = match (req.kind, req.jira, req.token) {
+        (IntegrationKind::Jira, Some(settings), Some(token)) => {
+            let token = token.trim().to_owned();
+            if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(IntegrationError::Jira("the token is one line without spaces".to_owned()));
+            }
+            (Some(jira::check_settings(settings)?), Some(token))
+        }
+        (IntegrationKind::Jira, _, _) => {
+            return Err(IntegrationError::Jira("give the project, the issue type and the API token".to_owned()));
+        }
+        (_, None, None) => (None, None),
+        (kind, _, _) => {
+            return Err(IntegrationError::Jira(format!("a {} subscription has no Jira settings", kind.as_str())));
+        }
+    };
+    let asked: Vec<String> = if req.events.is_empty() && req.kind == IntegrationKind::Jira {
+        // A ticket follows its finding's whole life.
+        EVENT_TYPES.iter().filter(|e| jira::takes(e)).map(|e| (*e).to_owned()).collect()
+    } else if req.events.is_empty() {
         DEFAULT_EVENTS.iter().map(|e| (*e).to_owned()).collect()
     } else {
         req.events.iter().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).collect()
@@ -334,10 +380,15 @@ pub fn check(req: IntegrationRequest) -> Result<IntegrationRequest, IntegrationE
     if let Some(unknown) = asked.iter().find(|e| !EVENT_TYPES.contains(&e.as_str())) {
         return Err(IntegrationError::Event(unknown.clone()));
     }
+    if req.kind == IntegrationKind::Jira
+        && let Some(other) = asked.iter().find(|e| !jira::takes(e))
+    {
+        return Err(IntegrationError::Jira(format!("a ticket follows a finding; {other} is not a finding event")));
+    }
     let events = EVENT_TYPES.iter().filter(|t| asked.iter().any(|e| e == *t)).map(|t| (*t).to_owned()).collect();
     let rules = filter_list("rule", &req.rules)?;
     let tags = filter_list("tag", &req.tags)?;
-    Ok(IntegrationRequest { url: url.to_string(), events, rules, tags, ..req })
+    Ok(IntegrationRequest { url: url.to_string(), events, rules, tags, jira, token, ..req })
 }
 
 /// A filter's entries trimmed, empty ones dropped, duplicates removed (first kept); each at most 128 characters

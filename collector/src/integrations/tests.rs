@@ -183,6 +183,8 @@ fn requests_are_checked() {
         rules: Vec::new(),
         tags: Vec::new(),
         digest_minutes: None,
+        jira: None,
+        token: None,
     };
     let ok = check(req("soc", "https://hooks.example.com/muster", &["finding.resolved", "finding.opened"])).unwrap();
     // Filters are trimmed and deduplicated; a control character or an endless entry is refused.

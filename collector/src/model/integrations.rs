@@ -21,6 +21,9 @@ pub enum IntegrationKind {
     /// A Microsoft Teams workflow webhook ("when a Teams webhook request is received"): each event one Adaptive
     /// Card.
     Teams,
+    /// A Jira project (REST API v3): an issue per finding, a comment on each change, transitions on resolve and
+    /// reopen.
+    Jira,
 }
 
 impl IntegrationKind {
@@ -30,11 +33,17 @@ impl IntegrationKind {
             IntegrationKind::Syslog => "syslog",
             IntegrationKind::Slack => "slack",
             IntegrationKind::Teams => "teams",
+            IntegrationKind::Jira => "jira",
         }
     }
 
-    pub const ALL: [IntegrationKind; 4] =
-        [IntegrationKind::Webhook, IntegrationKind::Syslog, IntegrationKind::Slack, IntegrationKind::Teams];
+    pub const ALL: [IntegrationKind; 5] = [
+        IntegrationKind::Webhook,
+        IntegrationKind::Syslog,
+        IntegrationKind::Slack,
+        IntegrationKind::Teams,
+        IntegrationKind::Jira,
+    ];
 
     pub fn parse(s: &str) -> Option<IntegrationKind> {
         IntegrationKind::ALL.into_iter().find(|k| k.as_str() == s)
@@ -69,6 +78,42 @@ impl PayloadFormat {
     }
 }
 
+/// A Jira subscription's settings, checked by `integrations::jira::check_settings`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JiraSettings {
+    /// The project's key (`SEC`).
+    pub project: String,
+    /// The issue type created (`Task`, `Bug`, …), by name.
+    pub issue_type: String,
+    /// The Atlassian account's e-mail address: the token is then its API token (Jira Cloud, basic authentication).
+    /// Without it the token is a personal access token (Jira Data Center, bearer).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Jira's priority name per severity (`critical` → `Highest`). Empty: no priority is set, since not every
+    /// project's create screen has one and Jira refuses a field its screen lacks.
+    #[serde(default)]
+    pub priorities: std::collections::BTreeMap<String, String>,
+    /// The transition, by name, that closes a ticket when its finding is resolved; `None`: the first into a status
+    /// of Jira's `done` category.
+    #[serde(default)]
+    pub done_transition: Option<String>,
+    /// The transition, by name, that reopens a ticket when its finding comes back; `None`: the first into a status
+    /// of the `new` category (To Do).
+    #[serde(default)]
+    pub reopen_transition: Option<String>,
+}
+
+/// A ticket a subscription opened for a finding, as the finding's page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FindingTicket {
+    /// The subscription's name.
+    pub integration: String,
+    /// The ticket's key (`SEC-42`).
+    pub ticket: String,
+    /// The ticket in the tracker's own web interface.
+    pub url: String,
+}
+
 /// A subscription as people see it: never its secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Integration {
@@ -93,6 +138,9 @@ pub struct Integration {
     pub created_by: String,
     /// Until then deliveries are signed with the previous secret too (after a rotation).
     pub previous_secret_until: Option<DateTime<Utc>>,
+    /// A Jira subscription's project, issue type, account and mapping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jira: Option<JiraSettings>,
 }
 
 /// A subscription to create; the use case checked it and chose its id and secret.
@@ -109,6 +157,7 @@ pub struct NewIntegration {
     pub rules: Vec<String>,
     pub tags: Vec<String>,
     pub digest_minutes: Option<u32>,
+    pub jira: Option<JiraSettings>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
 }
@@ -177,6 +226,7 @@ pub struct ClaimedIntegration {
     pub previous_until: Option<DateTime<Utc>>,
     /// Held events are sent as one message once the oldest is this old (see [`Integration::digest_minutes`]).
     pub digest_minutes: Option<u32>,
+    pub jira: Option<JiraSettings>,
     /// The claim, unique to one worker (a process's worker names are random): writes of its attempts count only
     /// while the row still holds it. Renewed before each delivery, so it lapses soon after its worker dies.
     pub claimed_by: String,

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use crate::model::integrations::{
-    Attempt, ClaimedIntegration, DeliveryRecord, Integration, IntegrationSettings, NewEvent, NewIntegration,
-    PendingDelivery,
+    Attempt, ClaimedIntegration, DeliveryRecord, FindingTicket, Integration, IntegrationSettings, JiraSettings,
+    NewEvent, NewIntegration, PendingDelivery,
 };
 
 #[async_trait]
@@ -78,6 +78,38 @@ pub trait IntegrationStore: Send + Sync {
     async fn list_deliveries(&self, integration_id: &str, limit: i64) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// A dead delivery pending again, its attempts reset; false when it is not dead.
     async fn replay_delivery(&self, integration_id: &str, event_seq: i64) -> Result<bool, StoreError>;
+    /// Replaces the secret outright (a ticket system's new token: nothing to sign beside the old one).
+    async fn replace_integration_secret(&self, id: &str, secret: &str) -> Result<bool, StoreError>;
+    /// The ticket `integration_id` opened for the finding.
+    async fn ticket(&self, integration_id: &str, finding_id: &str) -> Result<Option<String>, StoreError>;
+    /// Remembers the finding's ticket (the latest wins: a ticket deleted in Jira and opened again).
+    async fn save_ticket(
+        &self,
+        integration_id: &str,
+        finding_id: &str,
+        ticket: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The tickets every subscription opened for the finding, by subscription name.
+    async fn finding_tickets(&self, finding_id: &str) -> Result<Vec<FindingTicket>, StoreError>;
+}
+
+/// The `settings` column: a JSON object with the kind's own settings (`{"jira": {…}}`), `{}` for the others.
+pub(super) fn settings_json(jira: Option<&JiraSettings>) -> String {
+    match jira {
+        Some(j) => serde_json::json!({ "jira": j }).to_string(),
+        None => "{}".to_owned(),
+    }
+}
+
+pub(super) fn jira_of(text: &str) -> Result<Option<JiraSettings>, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Settings {
+        jira: Option<JiraSettings>,
+    }
+    let s: Settings =
+        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("integration settings: {e}")))?;
+    Ok(s.jira)
 }
 
 pub(super) fn events_json(events: &[String]) -> String {
@@ -102,10 +134,10 @@ macro_rules! impl_integration_store {
             };
             use crate::model::{Severity, from_ms, to_ms};
             use crate::store::StoreError;
-            use crate::store::integrations::{IntegrationStore, events_json, events_of};
+            use crate::store::integrations::{IntegrationStore, events_json, events_of, jira_of, settings_json};
 
             const COLUMNS: &str = "id, name, kind, url, format, events, min_severity, enabled, created_at, created_by, \
-                 previous_until, digest_minutes, rules, tags";
+                 previous_until, digest_minutes, rules, tags, settings";
 
             /// Checked when written (`integrations::check`); a value outside `u32` is a corrupt row.
             fn digest_of(r: &<$db as sqlx::Database>::Row) -> Result<Option<u32>, StoreError> {
@@ -142,6 +174,7 @@ macro_rules! impl_integration_store {
                     created_at: from_ms(r.try_get("created_at")?),
                     created_by: r.try_get("created_by")?,
                     previous_secret_until: r.try_get::<Option<i64>, _>("previous_until")?.map(from_ms),
+                    jira: jira_of(&r.try_get::<String, _>("settings")?)?,
                 })
             }
 
@@ -150,8 +183,8 @@ macro_rules! impl_integration_store {
                 async fn create_integration(&self, new: &NewIntegration) -> Result<bool, StoreError> {
                     let done = sqlx::query(
                         "INSERT INTO integrations (id, name, kind, url, secret, events, min_severity, enabled, \
-                         created_at, created_by, format, digest_minutes, rules, tags) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $10, $11, $12, $13) \
+                         created_at, created_by, format, digest_minutes, rules, tags, settings) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $10, $11, $12, $13, $14) \
                          ON CONFLICT (name) DO NOTHING",
                     )
                     .bind(&new.id)
@@ -167,6 +200,7 @@ macro_rules! impl_integration_store {
                     .bind(new.digest_minutes.map(i64::from))
                     .bind(events_json(&new.rules))
                     .bind(events_json(&new.tags))
+                    .bind(settings_json(new.jira.as_ref()))
                     .execute(&self.pool)
                     .await?;
                     Ok(done.rows_affected() > 0)
@@ -283,7 +317,7 @@ macro_rules! impl_integration_store {
                     qb.push_bind(limit).push($skip_locked).push(")");
                     qb.push(
                         " RETURNING id, name, kind, url, format, secret, previous_secret, previous_until, \
-                         claimed_by, claimed_until, digest_minutes",
+                         claimed_by, claimed_until, digest_minutes, settings",
                     );
                     let rows = qb.build().fetch_all(&self.pool).await?;
                     rows.iter()
@@ -298,6 +332,7 @@ macro_rules! impl_integration_store {
                                 previous_secret: r.try_get("previous_secret")?,
                                 previous_until: r.try_get::<Option<i64>, _>("previous_until")?.map(from_ms),
                                 digest_minutes: digest_of(r)?,
+                                jira: jira_of(&r.try_get::<String, _>("settings")?)?,
                                 claimed_by: r.try_get::<Option<String>, _>("claimed_by")?.unwrap_or_default(),
                                 claimed_until: from_ms(r.try_get::<Option<i64>, _>("claimed_until")?.unwrap_or(0)),
                             })
@@ -486,6 +521,73 @@ macro_rules! impl_integration_store {
                         .await?;
                     tx.commit().await?;
                     Ok(true)
+                }
+
+                async fn replace_integration_secret(&self, id: &str, secret: &str) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE integrations SET secret = $1, previous_secret = NULL, previous_until = NULL \
+                         WHERE id = $2",
+                    )
+                    .bind(secret)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn ticket(&self, integration_id: &str, finding_id: &str) -> Result<Option<String>, StoreError> {
+                    Ok(sqlx::query_scalar(
+                        "SELECT ticket FROM integration_tickets WHERE integration_id = $1 AND finding_id = $2",
+                    )
+                    .bind(integration_id)
+                    .bind(finding_id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+                }
+
+                async fn save_ticket(
+                    &self,
+                    integration_id: &str,
+                    finding_id: &str,
+                    ticket: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO integration_tickets (integration_id, finding_id, ticket, created_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (integration_id, finding_id) \
+                         DO UPDATE SET ticket = excluded.ticket, created_at = excluded.created_at",
+                    )
+                    .bind(integration_id)
+                    .bind(finding_id)
+                    .bind(ticket)
+                    .bind(to_ms(now))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn finding_tickets(
+                    &self,
+                    finding_id: &str,
+                ) -> Result<Vec<crate::model::integrations::FindingTicket>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT i.name, i.url, t.ticket FROM integration_tickets t \
+                         JOIN integrations i ON i.id = t.integration_id WHERE t.finding_id = $1 ORDER BY i.name",
+                    )
+                    .bind(finding_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|r| {
+                            let ticket: String = r.try_get("ticket")?;
+                            let site: String = r.try_get("url")?;
+                            Ok(crate::model::integrations::FindingTicket {
+                                integration: r.try_get("name")?,
+                                url: crate::integrations::jira::browse_url(&site, &ticket),
+                                ticket,
+                            })
+                        })
+                        .collect()
                 }
             }
         };

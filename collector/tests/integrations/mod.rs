@@ -27,6 +27,7 @@ use crate::findings::{MACHINE_ID, fixed, weak};
 mod chat;
 mod delivery;
 mod events;
+mod jira;
 mod manage;
 mod syslog;
 
@@ -103,14 +104,14 @@ impl Receiver {
     }
 
     /// Whether the reference library accepts each request's signature with `secret`.
-    fn accepts(&self, secret: &str) -> Vec<bool> {
-        let wh = standardwebhooks::Webhook::new(secret).unwrap();
+    fn accepts(&self, secret: &(impl SigningSecret + ?Sized)) -> Vec<bool> {
+        let wh = standardwebhooks::Webhook::new(secret.text()).unwrap();
         self.got().iter().map(|r| wh.verify(r.body.as_bytes(), &r.headers()).is_ok()).collect()
     }
 
     /// Checks each request's signature with the reference library and returns the bodies.
-    pub(crate) fn verified(&self, secret: &str) -> Vec<Value> {
-        let wh = standardwebhooks::Webhook::new(secret).unwrap();
+    pub(crate) fn verified(&self, secret: &(impl SigningSecret + ?Sized)) -> Vec<Value> {
+        let wh = standardwebhooks::Webhook::new(secret.text()).unwrap();
         self.got()
             .iter()
             .map(|r| {
@@ -118,6 +119,29 @@ impl Receiver {
                 serde_json::from_str(&r.body).unwrap()
             })
             .collect()
+    }
+}
+
+/// A signing secret as `add` (an `Option`: none for Jira) and `rotate_secret` return it.
+pub(crate) trait SigningSecret {
+    fn text(&self) -> &str;
+}
+
+impl SigningSecret for str {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl SigningSecret for String {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl SigningSecret for Option<String> {
+    fn text(&self) -> &str {
+        self.as_deref().expect("a webhook subscription has a signing secret")
     }
 }
 
@@ -135,6 +159,8 @@ pub(crate) fn request(name: &str, url: &str, events: &[&str], min_severity: Opti
         rules: Vec::new(),
         tags: Vec::new(),
         digest_minutes: None,
+        jira: None,
+        token: None,
     }
 }
 

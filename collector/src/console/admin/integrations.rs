@@ -6,7 +6,7 @@ use super::*;
 use crate::app::integrations as uc;
 use crate::integrations::{EVENT_TYPES, IntegrationError, IntegrationRequest, SettingsChange};
 use crate::model::Severity;
-use crate::model::integrations::{DeliveryStatus, Integration, IntegrationKind, PayloadFormat};
+use crate::model::integrations::{DeliveryStatus, Integration, IntegrationKind, JiraSettings, PayloadFormat};
 
 /// Delivery log lines shown per subscription.
 const LOG_LINES: i64 = 20;
@@ -33,6 +33,35 @@ fn form_digest(text: &str) -> Result<Option<u32>, PageError> {
         "" => Ok(None),
         m => m.parse::<u32>().map(Some).map_err(|_| bad(format!("digest minutes: {m:?} is not a whole number"))),
     }
+}
+
+fn token_field(label: &str) -> Field {
+    Field {
+        name: "token".to_owned(),
+        label: label.to_owned(),
+        kind: crate::console::view::FieldKind::Password,
+        required: false,
+    }
+}
+
+/// The add form's Jira settings and token, when the kind is Jira; `comma_list` pairs `severity=priority`.
+fn form_jira(f: &IntegrationForm) -> Result<(Option<JiraSettings>, Option<String>), PageError> {
+    let mut priorities = std::collections::BTreeMap::new();
+    for pair in comma_list(&f.jira_priorities) {
+        let (severity, priority) =
+            pair.split_once('=').ok_or_else(|| bad(format!("priority {pair:?}: give severity=priority")))?;
+        priorities.insert(severity.trim().to_owned(), priority.trim().to_owned());
+    }
+    let optional = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let settings = JiraSettings {
+        project: f.jira_project.clone(),
+        issue_type: optional(&f.jira_issue_type).unwrap_or_else(|| "Task".to_owned()),
+        user: optional(&f.jira_user),
+        priorities,
+        done_transition: optional(&f.jira_done_transition),
+        reopen_transition: optional(&f.jira_reopen_transition),
+    };
+    Ok((Some(settings), Some(f.token.clone())))
 }
 
 /// The least severity, rules and tags of a subscription in one cell.
@@ -104,13 +133,19 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
                 "kind",
                 "Kind",
                 "webhook",
-                &[("webhook", "webhook"), ("slack", "Slack"), ("teams", "Microsoft Teams"), ("syslog", "syslog")],
+                &[
+                    ("webhook", "webhook"),
+                    ("slack", "Slack"),
+                    ("teams", "Microsoft Teams"),
+                    ("syslog", "syslog"),
+                    ("jira", "Jira"),
+                ],
                 None,
             ),
             Field::text(
                 "url",
-                "URL (https://…: the webhook, Slack incoming webhook or Teams workflow URL; syslog: udp://, tcp:// or \
-                 tls://host:port)",
+                "URL (https://…: the webhook, Slack incoming webhook or Teams workflow URL; Jira: the site; syslog: \
+                 udp://, tcp:// or tls://host:port)",
                 None,
                 "https://soar.example.com/hooks/muster",
             )
@@ -137,6 +172,18 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
                 None,
                 "15",
             ),
+            Field::text("jira_project", "Jira: project key", None, "SEC"),
+            Field::text("jira_issue_type", "Jira: issue type (empty: Task)", None, "Task"),
+            Field::text("jira_user", "Jira Cloud: the account's e-mail (empty: a Data Center token)", None, ""),
+            token_field("Jira: API token"),
+            Field::text(
+                "jira_priorities",
+                "Jira: priority per severity (empty: none set)",
+                None,
+                "critical=Highest,high=High,medium=Medium,low=Low",
+            ),
+            Field::text("jira_done_transition", "Jira: transition on resolve (empty: into Done)", None, "Done"),
+            Field::text("jira_reopen_transition", "Jira: transition on reopen (empty: into To Do)", None, "Reopen"),
         ],
         "Add",
     )));
@@ -208,14 +255,25 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
             &format!("{label} {}", i.name),
             &format!("{label} this integration?"),
         ));
-        blocks.push(row_action(
-            viewer,
-            "/admin/integrations",
-            "rotate",
-            &i.id,
-            &format!("Rotate {}'s secret", i.name),
-            "Make a new signing secret? The old one keeps signing beside it for 24 hours.",
-        ));
+        if i.kind == IntegrationKind::Jira {
+            blocks.push(Block::Form(form(
+                viewer,
+                &format!("token-{}", super::super::view::css_token(&i.name)),
+                "/admin/integrations",
+                &format!("Replace {}'s API token", i.name),
+                vec![Field::hidden("op", "token"), Field::hidden("id", &i.id), token_field("New API token").required()],
+                "Replace",
+            )));
+        } else {
+            blocks.push(row_action(
+                viewer,
+                "/admin/integrations",
+                "rotate",
+                &i.id,
+                &format!("Rotate {}'s secret", i.name),
+                "Make a new signing secret? The old one keeps signing beside it for 24 hours.",
+            ));
+        }
         blocks.push(row_action(
             viewer,
             "/admin/integrations",
@@ -257,6 +315,20 @@ pub struct IntegrationForm {
     kind: String,
     #[serde(default)]
     format: String,
+    #[serde(default)]
+    jira_project: String,
+    #[serde(default)]
+    jira_issue_type: String,
+    #[serde(default)]
+    jira_user: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    jira_priorities: String,
+    #[serde(default)]
+    jira_done_transition: String,
+    #[serde(default)]
+    jira_reopen_transition: String,
 }
 
 pub async fn integrations_post(
@@ -285,6 +357,7 @@ pub async fn integrations_post(
             };
             let format = PayloadFormat::parse(f.format.trim()).unwrap_or_default();
             let digest_minutes = form_digest(&f.digest_minutes)?;
+            let (jira, token) = if kind == IntegrationKind::Jira { form_jira(&f)? } else { (None, None) };
             let request = IntegrationRequest {
                 name: f.name.trim().to_owned(),
                 kind,
@@ -295,12 +368,18 @@ pub async fn integrations_post(
                 rules: comma_list(&f.rules),
                 tags: comma_list(&f.tags),
                 digest_minutes,
+                jira,
+                token,
             };
             let (i, secret) = uc::add(store, &actor, request, now).await.map_err(integration_error)?;
-            if i.kind.signed() {
-                secret_block(format!("Integration {} added; send it a test below.", i.name), secret)
-            } else {
-                vec![Block::Notice { kind: "ok", text: format!("Integration {} added; send it a test below.", i.name) }]
+            match secret {
+                Some(secret) if i.kind.signed() => {
+                    secret_block(format!("Integration {} added; send it a test below.", i.name), secret)
+                }
+                _ => vec![Block::Notice {
+                    kind: "ok",
+                    text: format!("Integration {} added; send it a test below.", i.name),
+                }],
             }
         }
         "update" => {
@@ -328,6 +407,10 @@ pub async fn integrations_post(
         "rotate" => {
             let (i, secret) = uc::rotate_secret(store, &actor, &f.id, now).await.map_err(integration_error)?;
             secret_block(format!("New secret for {}; the previous one signs beside it for 24 hours.", i.name), secret)
+        }
+        "token" => {
+            let i = uc::set_token(store, &actor, &f.id, &f.token, now).await.map_err(integration_error)?;
+            vec![Block::Notice { kind: "ok", text: format!("{}'s token is replaced; send it a test.", i.name) }]
         }
         "remove" => {
             let i = uc::remove(store, &actor, &f.id, now).await.map_err(integration_error)?;

@@ -376,6 +376,15 @@ pub async fn finding(State(state): State<AppState>, viewer: Viewer, Path(id): Pa
         Pair::new("Risk accepted until", when_opt(f.risk_expires_at)),
         Pair::new("Resolved", when_opt(f.resolved_at)),
     ]));
+    let tickets = crate::app::integrations::finding_tickets(state.store.as_ref(), &id).await?;
+    if !tickets.is_empty() {
+        blocks.push(Block::Pairs(
+            tickets
+                .into_iter()
+                .map(|t| Pair { label: format!("Ticket ({})", t.integration), value: t.ticket, href: Some(t.url) })
+                .collect(),
+        ));
+    }
     blocks.push(Block::Section { title: "Evidence".into(), anchor: "evidence".into() });
     blocks.push(Block::Lines(if f.evidence.is_empty() { vec!["(none)".into()] } else { f.evidence.clone() }));
     blocks.push(Block::Section { title: "Remediation".into(), anchor: "remediation".into() });

@@ -1,0 +1,353 @@
+//! Jira tickets from finding events, decided without I/O: whether an event opens a ticket, comments on it or moves
+//! it, the request bodies (Jira REST API v3, rich text as Atlassian Document Format), which workflow transition
+//! closes or reopens a ticket, and the checks on a subscription's settings. The calls are made by
+//! `app::integrations`; each finding gets one ticket per subscription, remembered in `integration_tickets`, and
+//! carries a `muster-<finding id>` label so a create whose answer was lost is found again instead of made twice.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{FINDING_OVERDUE, IntegrationError};
+use crate::model::Severity;
+use crate::model::integrations::JiraSettings;
+
+/// What a finding event's stored body tells a ticket; absent fields are empty.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct FindingData {
+    pub finding_id: String,
+    pub hostname: String,
+    pub kind: String,
+    pub rule_id: String,
+    pub subject: String,
+    pub title: String,
+    pub severity: String,
+    pub status: String,
+    pub due_at: String,
+    pub actor: String,
+    pub comment: Option<String>,
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Stored {
+    #[serde(rename = "type")]
+    event_type: String,
+    data: FindingData,
+}
+
+/// A stored finding event's type and data.
+pub fn finding_event(body: &str) -> Result<(String, FindingData), String> {
+    let stored: Stored = serde_json::from_str(body).map_err(|e| format!("the stored event is not readable: {e}"))?;
+    if stored.data.finding_id.is_empty() {
+        return Err(format!("a {} event carries no finding", stored.event_type));
+    }
+    Ok((stored.event_type, stored.data))
+}
+
+/// Where a ticket's workflow should go after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Resolved: into the `done` category.
+    Done,
+    /// Back (reopened, recurred, risk acceptance expired): into the `new` category.
+    Reopen,
+}
+
+/// What to do with the finding's ticket for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Nothing to tell: a change to a finding that never had a ticket (it was resolved or acknowledged before the
+    /// subscription existed, or below its filters then), or an opening already told.
+    Nothing,
+    /// Open a ticket (first looking for one carrying the finding's label).
+    Create,
+    /// Comment on the ticket, then move it when `goal` says so.
+    Comment { ticket: String, goal: Option<Goal> },
+}
+
+/// Events that ask someone to act: they open a ticket when the finding has none.
+fn opens(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "finding.opened"
+            | "finding.reopened"
+            | "finding.recurred"
+            | "finding.risk_acceptance_expired"
+            | FINDING_OVERDUE
+    )
+}
+
+pub fn plan(event_type: &str, ticket: Option<&str>) -> Plan {
+    match ticket {
+        None if opens(event_type) => Plan::Create,
+        None => Plan::Nothing,
+        // A retried opening whose ticket was already recorded.
+        Some(_) if event_type == "finding.opened" => Plan::Nothing,
+        Some(ticket) => {
+            let goal = match event_type {
+                "finding.resolved" => Some(Goal::Done),
+                "finding.reopened" | "finding.recurred" | "finding.risk_acceptance_expired" => Some(Goal::Reopen),
+                _ => None,
+            };
+            Plan::Comment { ticket: ticket.to_owned(), goal }
+        }
+    }
+}
+
+/// The label that ties a ticket to its finding (Jira labels hold no spaces).
+pub fn label(finding_id: &str) -> String {
+    format!("muster-{finding_id}")
+}
+
+/// The JQL that finds the ticket carrying `label`.
+pub fn search_jql(label: &str) -> String {
+    format!("labels = \"{label}\"")
+}
+
+/// Jira refuses a summary over 255 characters or with a line break.
+fn summary(d: &FindingData) -> String {
+    let text = if d.subject.is_empty() || d.title.contains(&d.subject) {
+        format!("[{}] {} on {}", d.severity, d.title, d.hostname)
+    } else {
+        format!("[{}] {} ({}) on {}", d.severity, d.title, d.subject, d.hostname)
+    };
+    let one_line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if one_line.chars().count() <= 255 {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(254).collect();
+    cut.push('…');
+    cut
+}
+
+fn text(s: &str) -> Value {
+    json!({ "type": "text", "text": s })
+}
+
+fn strong(s: &str) -> Value {
+    json!({ "type": "text", "text": s, "marks": [{ "type": "strong" }] })
+}
+
+fn paragraph(content: Vec<Value>) -> Value {
+    json!({ "type": "paragraph", "content": content })
+}
+
+fn link(label: &str, href: &str) -> Value {
+    json!({ "type": "text", "text": label, "marks": [{ "type": "link", "attrs": { "href": href } }] })
+}
+
+/// ADF refuses empty text nodes: a paragraph of label and value, the value left out when empty.
+fn fact(label: &str, value: &str) -> Value {
+    let mut content = vec![strong(&format!("{label}: "))];
+    content.push(text(if value.is_empty() { "-" } else { value }));
+    paragraph(content)
+}
+
+fn console_link(d: &FindingData, console: Option<&str>) -> Option<Value> {
+    let base = console?.trim_end_matches('/');
+    Some(paragraph(vec![link("Open the finding in Muster", &format!("{base}{}", d.path))]))
+}
+
+fn doc(content: Vec<Value>) -> Value {
+    json!({ "type": "doc", "version": 1, "content": content })
+}
+
+/// `POST /rest/api/3/issue`'s body: the project, type, summary, a description of the finding with a link back,
+/// the labels `muster` and [`label`], and the priority mapped from the severity when one is configured.
+pub fn create_body(s: &JiraSettings, d: &FindingData, console: Option<&str>) -> Value {
+    let mut description = vec![
+        paragraph(vec![text(&format!("Muster found this on {}.", d.hostname))]),
+        fact("Finding", &d.title),
+        fact(if d.kind == "vulnerability" { "Advisory" } else { "Rule" }, &d.rule_id),
+    ];
+    if !d.subject.is_empty() {
+        description.push(fact("Package", &d.subject));
+    }
+    description.push(fact("Severity", &d.severity));
+    description.push(fact("Due", &d.due_at));
+    description.extend(console_link(d, console));
+    let mut fields = json!({
+        "project": { "key": s.project },
+        "issuetype": { "name": s.issue_type },
+        "summary": summary(d),
+        "description": doc(description),
+        "labels": ["muster", label(&d.finding_id)],
+    });
+    if let Some(priority) = s.priorities.get(&d.severity) {
+        fields["priority"] = json!({ "name": priority });
+    }
+    json!({ "fields": fields })
+}
+
+fn what_happened(event_type: &str) -> &'static str {
+    match event_type {
+        "finding.acknowledged" => "Acknowledged in Muster",
+        "finding.risk_accepted" => "Risk accepted in Muster",
+        "finding.reopened" => "Reopened in Muster",
+        "finding.resolved" => "Resolved: Muster no longer finds it",
+        "finding.recurred" => "Found again by Muster after it was resolved",
+        "finding.risk_acceptance_expired" => "The risk acceptance expired: the finding is open again",
+        FINDING_OVERDUE => "Overdue: past its due date in Muster",
+        _ => "Changed in Muster",
+    }
+}
+
+/// `POST /rest/api/3/issue/{key}/comment`'s body: what happened, by whom, with their comment.
+pub fn comment_body(event_type: &str, d: &FindingData, console: Option<&str>) -> Value {
+    let mut content = vec![strong(&format!("{}.", what_happened(event_type)))];
+    if !d.actor.is_empty() {
+        content.push(text(&format!(" By {}.", d.actor)));
+    }
+    let mut blocks = vec![paragraph(content)];
+    if let Some(comment) = d.comment.as_deref().filter(|c| !c.trim().is_empty()) {
+        blocks.push(json!({ "type": "blockquote", "content": [paragraph(vec![text(comment)])] }));
+    }
+    blocks.extend(console_link(d, console));
+    json!({ "body": doc(blocks) })
+}
+
+/// `POST /rest/api/3/issue/{key}/transitions`' body.
+pub fn transition_body(id: &str) -> Value {
+    json!({ "transition": { "id": id } })
+}
+
+#[derive(Debug, Deserialize)]
+struct Transitions {
+    transitions: Vec<Transition>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Transition {
+    id: String,
+    name: String,
+    #[serde(default)]
+    to: Option<Target>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Target {
+    #[serde(rename = "statusCategory")]
+    status_category: Option<Category>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Category {
+    key: String,
+}
+
+/// The transition (of `GET /rest/api/3/issue/{key}/transitions`' answer) that reaches `goal`: the configured one by
+/// name (any case), else the first into a status of the goal's category. `None` when the workflow offers none
+/// from where the ticket is (already closed, say): the comment is still made.
+pub fn pick_transition(answer: &[u8], goal: Goal, s: &JiraSettings) -> Result<Option<String>, String> {
+    let list: Transitions =
+        serde_json::from_slice(answer).map_err(|e| format!("Jira's list of transitions is not readable: {e}"))?;
+    let (named, category) = match goal {
+        Goal::Done => (s.done_transition.as_deref(), "done"),
+        Goal::Reopen => (s.reopen_transition.as_deref(), "new"),
+    };
+    let found = match named {
+        Some(name) => list.transitions.iter().find(|t| t.name.eq_ignore_ascii_case(name)),
+        None => list
+            .transitions
+            .iter()
+            .find(|t| t.to.as_ref().and_then(|to| to.status_category.as_ref()).is_some_and(|c| c.key == category)),
+    };
+    Ok(found.map(|t| t.id.clone()))
+}
+
+/// The key of the ticket `POST /rest/api/3/issue` created.
+pub fn created_key(answer: &[u8]) -> Result<String, String> {
+    #[derive(Deserialize)]
+    struct Created {
+        key: String,
+    }
+    let created: Created =
+        serde_json::from_slice(answer).map_err(|e| format!("Jira's answer has no issue key: {e}"))?;
+    Ok(created.key)
+}
+
+/// The first ticket of a `GET /rest/api/3/search/jql` answer.
+pub fn found_key(answer: &[u8]) -> Result<Option<String>, String> {
+    #[derive(Deserialize)]
+    struct Found {
+        issues: Vec<Issue>,
+    }
+    #[derive(Deserialize)]
+    struct Issue {
+        key: String,
+    }
+    let found: Found =
+        serde_json::from_slice(answer).map_err(|e| format!("Jira's search answer is not readable: {e}"))?;
+    Ok(found.issues.into_iter().next().map(|i| i.key))
+}
+
+/// A ticket's page in Jira's web interface.
+pub fn browse_url(site: &str, ticket: &str) -> String {
+    format!("{}/browse/{ticket}", site.trim_end_matches('/'))
+}
+
+/// A REST path on the site (`url` is the site's base, which may sit under a context path on Data Center).
+pub fn api_url(site: &str, path: &str) -> String {
+    format!("{}/rest/api/3/{path}", site.trim_end_matches('/'))
+}
+
+fn bad(what: &str) -> IntegrationError {
+    IntegrationError::Jira(what.to_owned())
+}
+
+/// The settings trimmed and checked: a project key as Jira makes them (a capital letter, then capitals, digits or
+/// `_`), an issue type, an account that looks like an e-mail address when given, priorities only for known
+/// severities, and names short enough to be Jira's.
+pub fn check_settings(s: JiraSettings) -> Result<JiraSettings, IntegrationError> {
+    let project = s.project.trim().to_owned();
+    let key_ok = project.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && project.len() <= 255
+        && project.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if !key_ok {
+        return Err(bad("the project is a Jira project key: a capital letter, then capitals, digits or '_' (SEC)"));
+    }
+    let name = |what: &str, v: &str| -> Result<String, IntegrationError> {
+        let v = v.trim();
+        if v.is_empty() || v.chars().count() > 255 || v.chars().any(char::is_control) {
+            return Err(bad(&format!("{what} is 1 to 255 printable characters")));
+        }
+        Ok(v.to_owned())
+    };
+    let issue_type = name("the issue type", &s.issue_type)?;
+    let user = match s.user.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(u) if u.contains('@') && !u.contains(':') && !u.chars().any(char::is_whitespace) => Some(u.to_owned()),
+        Some(_) => return Err(bad("the user is the Atlassian account's e-mail address")),
+        None => None,
+    };
+    let mut priorities = std::collections::BTreeMap::new();
+    for (severity, priority) in &s.priorities {
+        let Some(sev) = Severity::parse(&severity.trim().to_ascii_lowercase()) else {
+            return Err(bad(&format!("priority for {severity:?}: not a severity")));
+        };
+        priorities.insert(sev.as_str().to_owned(), name("a priority", priority)?);
+    }
+    let done_transition = s.done_transition.as_deref().map(|t| name("the done transition", t)).transpose()?;
+    let reopen_transition = s.reopen_transition.as_deref().map(|t| name("the reopen transition", t)).transpose()?;
+    Ok(JiraSettings { project, issue_type, user, priorities, done_transition, reopen_transition })
+}
+
+/// The finding events a ticket can follow; anything else is refused for a Jira subscription.
+pub fn takes(event_type: &str) -> bool {
+    event_type.starts_with("finding.")
+}
+
+/// The `Authorization` header: basic with the account and its API token (Jira Cloud), else bearer with a personal
+/// access token (Data Center).
+pub fn authorization(s: &JiraSettings, token: &str) -> String {
+    use base64::Engine as _;
+    match &s.user {
+        Some(user) => {
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}")))
+        }
+        None => format!("Bearer {token}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

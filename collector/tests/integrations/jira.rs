@@ -1,0 +1,200 @@
+//! Jira: findings become tickets that follow them (comments, Done on resolve, To Do when they come back), against
+//! a Jira Cloud stand-in (tests/peers/jira/server.mjs) that checks every request with jira.js's schemas, generated
+//! from Atlassian's published REST v3 description, and Atlassian's own ADF validator, and refuses what Jira
+//! refuses.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use muster_collector::model::Role;
+use muster_collector::model::integrations::JiraSettings;
+
+use super::*;
+
+both!(findings_become_jira_tickets_that_follow_them,);
+
+const USER: &str = "muster@example.com";
+const TOKEN: &str = "ATATT3xFfGF0-test-token";
+
+/// The stand-in, on a port of its own choosing; stopped when dropped.
+struct Jira {
+    child: Child,
+    url: String,
+}
+
+impl Jira {
+    fn start() -> Jira {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/jira");
+        assert!(
+            dir.join("node_modules/jira.js").is_dir() && dir.join("node_modules/@atlaskit/adf-utils").is_dir(),
+            "the Jira stand-in's packages are not installed (.ci/prepare.d/86-jira-peer.sh installs them)"
+        );
+        let mut child = Command::new("node")
+            .arg("server.mjs")
+            .current_dir(&dir)
+            .env("JIRA_USER", USER)
+            .env("JIRA_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs the Jira stand-in");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let first: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        Jira { child, url: format!("http://127.0.0.1:{}", first["port"]) }
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let text = reqwest::get(format!("{}{path}", self.url)).await.unwrap().text().await.unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Every request the collector made: (method, path).
+    async fn calls(&self) -> Vec<(String, String)> {
+        let log = self.get("/__test/log").await;
+        let requests = log["requests"].as_array().unwrap();
+        requests
+            .iter()
+            .map(|r| (r["method"].as_str().unwrap().to_owned(), r["path"].as_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    /// What the stand-in refused, checked by Atlassian's schemas and Jira's rules.
+    async fn refusals(&self) -> Vec<Value> {
+        self.get("/__test/log").await["errors"].as_array().unwrap().clone()
+    }
+
+    async fn issues(&self) -> Vec<Value> {
+        self.get("/__test/issues").await.as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Jira {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn jira_request(url: &str, token: &str) -> IntegrationRequest {
+    IntegrationRequest {
+        kind: IntegrationKind::Jira,
+        jira: Some(JiraSettings {
+            project: "SEC".to_owned(),
+            issue_type: "Bug".to_owned(),
+            user: Some(USER.to_owned()),
+            priorities: [("critical", "Highest"), ("high", "High")]
+                .into_iter()
+                .map(|(s, p)| (s.to_owned(), p.to_owned()))
+                .collect(),
+            done_transition: None,
+            reopen_transition: None,
+        }),
+        token: Some(token.to_owned()),
+        ..request("tickets", url, &[], Some(Severity::High))
+    }
+}
+
+async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
+    let jira = Jira::start();
+    let cli = Actor::cli();
+    // The token crosses the network in every request: plain http only to this machine.
+    let far = uc::add(h.store.as_ref(), &cli, jira_request("http://jira.example.com", TOKEN), h.now()).await;
+    assert!(far.unwrap_err().to_string().contains("https"));
+    let webhook_events =
+        IntegrationRequest { events: vec!["host.enrolled".to_owned()], ..jira_request(&jira.url, TOKEN) };
+    let refused = uc::add(h.store.as_ref(), &cli, webhook_events, h.now()).await.unwrap_err();
+    assert!(refused.to_string().contains("not a finding event"), "{refused}");
+
+    // A wrong token: the test send says so with Jira's own answer.
+    let (i, secret) = uc::add(h.store.as_ref(), &cli, jira_request(&jira.url, "wrong"), h.now()).await.unwrap();
+    assert_eq!(secret, None, "Jira's token is never shown back");
+    assert_eq!(i.events.len(), 8, "a ticket follows every finding event: {:?}", i.events);
+    uc::send_test(h.store.as_ref(), &cli, "tickets", h.now()).await.unwrap();
+    assert_eq!(drain(&h, "w1").await, 1);
+    let (_, log) = uc::deliveries(h.store.as_ref(), "tickets", 1).await.unwrap();
+    assert_eq!(log[0].response_code, Some(401));
+    assert!(log[0].error.as_deref().unwrap().contains("You are not authenticated"), "{log:?}");
+    // Replacing the token: a test reaches the account and the project.
+    let rotate = uc::rotate_secret(h.store.as_ref(), &cli, "tickets", h.now()).await.unwrap_err();
+    assert!(rotate.to_string().contains("set-token"), "{rotate}");
+    uc::set_token(h.store.as_ref(), &cli, "tickets", TOKEN, h.now()).await.unwrap();
+    h.advance(TimeDelta::seconds(10));
+    uc::send_test(h.store.as_ref(), &cli, "tickets", h.now()).await.unwrap();
+    assert_eq!(drain(&h, "w1").await, 2, "the failed test again, then the new one");
+    let (_, log) = uc::deliveries(h.store.as_ref(), "tickets", 1).await.unwrap();
+    assert_eq!((log[0].status, log[0].response_code), (DeliveryStatus::Delivered, Some(200)));
+    let calls = jira.calls().await;
+    assert_eq!(calls.last().unwrap(), &("GET".to_owned(), "/rest/api/3/project/SEC".to_owned()));
+
+    // A weak machine opens three findings at high or worse. Jira creates the first ticket, but its answer is lost:
+    // the retry finds that ticket by its label instead of opening a second one.
+    reqwest::get(format!("{}/__test/lose-next-create", jira.url)).await.unwrap();
+    let (_, enrol_secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let (_, token) = h.enrolled(&enrol_secret, &machine).await;
+    h.stored(&token, &full(&weak(&machine))).await;
+    drain(&h, "w1").await;
+    let (_, log) = uc::deliveries(h.store.as_ref(), "tickets", 1).await.unwrap();
+    assert_eq!(log[0].status, DeliveryStatus::Pending, "the lost answer is retried: {log:?}");
+    h.advance(TimeDelta::seconds(10));
+    drain(&h, "w1").await;
+    let issues = jira.issues().await;
+    assert_eq!(issues.len(), 3, "one ticket per finding, none twice: {issues:#?}");
+    assert_eq!(jira.refusals().await.iter().filter(|r| r["status"] != 401).count(), 0, "{:#?}", jira.refusals().await);
+    let page = h.store.list_findings(&FindingFilter { limit: 100, ..Default::default() }).await.unwrap();
+    let root = page.findings.iter().find(|f| f.rule_id == "ssh.permit_root_login").unwrap().clone();
+    let ticket = issues.iter().find(|i| i["labels"][1] == format!("muster-{}", root.id)).unwrap();
+    assert_eq!(ticket["issuetype"], "Bug");
+    assert_eq!(ticket["priority"], if root.severity == Severity::Critical { "Highest" } else { "High" });
+    assert_eq!(ticket["labels"][0], "muster");
+    let key = ticket["key"].as_str().unwrap().to_owned();
+
+    // The finding's API shows its ticket, linked into Jira.
+    let viewer = h.api_token(Role::Viewer).await;
+    let (status, detail) = h.get(&format!("/api/v1/findings/{}", root.id), &viewer).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["tickets"][0]["ticket"], key.as_str());
+    assert_eq!(detail["tickets"][0]["integration"], "tickets");
+    assert_eq!(detail["tickets"][0]["url"], format!("{}/browse/{key}", jira.url));
+
+    // Someone acknowledges it: a comment with who and why, no transition.
+    let request = TransitionRequest {
+        finding_id: root.id.clone(),
+        action: Action::Acknowledge,
+        actor: "alice".to_owned(),
+        source_ip: None,
+        at: h.now(),
+        comment: Some("patching tonight".to_owned()),
+        expires_at: None,
+    };
+    muster_collector::app::findings::act(h.store.as_ref(), request).await.unwrap();
+    assert_eq!(drain(&h, "w1").await, 1);
+    let issue = |issues: &[Value]| issues.iter().find(|i| i["key"] == key.as_str()).unwrap().clone();
+    let acknowledged = issue(&jira.issues().await);
+    assert_eq!(acknowledged["comments"].as_array().unwrap().len(), 1);
+    assert!(acknowledged["comments"][0].to_string().contains("patching tonight"));
+    assert_eq!(acknowledged["status"], "11", "still To Do");
+
+    // Fixed: every ticket gets a comment and moves to Done.
+    h.advance(TimeDelta::minutes(5));
+    h.stored(&token, &full(&fixed(&machine))).await;
+    drain(&h, "w1").await;
+    let issues = jira.issues().await;
+    assert!(issues.iter().all(|i| i["status"] == "31"), "{issues:#?}");
+    assert!(issue(&issues)["comments"].as_array().unwrap().len() == 2);
+
+    // It comes back: the same ticket is reopened (to To Do), not a new one.
+    h.advance(TimeDelta::minutes(5));
+    h.stored(&token, &full(&weak(&machine))).await;
+    drain(&h, "w1").await;
+    let issues = jira.issues().await;
+    assert_eq!(issues.len(), 3, "{issues:#?}");
+    assert_eq!(issue(&issues)["transitions"], serde_json::json!(["Done", "To Do"]));
+    assert!(issues.iter().all(|i| i["status"] == "11"));
+
+    // Every request was one Jira documents, and none was refused (bar the wrong token's).
+    assert_eq!(jira.refusals().await.iter().filter(|r| r["status"] != 401).count(), 0, "{:#?}", jira.refusals().await);
+    let (_, log) = uc::deliveries(h.store.as_ref(), "tickets", 100).await.unwrap();
+    assert!(log.iter().all(|d| d.status == DeliveryStatus::Delivered), "{log:#?}");
+}
