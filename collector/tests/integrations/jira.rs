@@ -11,7 +11,7 @@ use muster_collector::model::integrations::JiraSettings;
 
 use super::*;
 
-both!(findings_become_jira_tickets_that_follow_them,);
+both!(findings_become_jira_tickets_that_follow_them, jira_is_managed_from_the_api_the_cli_and_the_console,);
 
 const USER: &str = "muster@example.com";
 const TOKEN: &str = "ATATT3xFfGF0-test-token";
@@ -157,6 +157,11 @@ async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
     assert_eq!(detail["tickets"][0]["ticket"], key.as_str());
     assert_eq!(detail["tickets"][0]["integration"], "tickets");
     assert_eq!(detail["tickets"][0]["url"], format!("{}/browse/{key}", jira.url));
+    // So does its console page.
+    let alice = crate::console::user(&h, "alice", Role::Viewer).await;
+    let page = crate::console::get(&h, &format!("/findings/{}", root.id), &alice).await;
+    assert!(page.body.contains(&format!("href=\"{}/browse/{key}\"", jira.url)), "{}", page.body);
+    assert!(page.body.contains("Ticket (tickets)"), "{}", page.body);
 
     // Someone acknowledges it: a comment with who and why, no transition.
     let request = TransitionRequest {
@@ -197,4 +202,107 @@ async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
     assert_eq!(jira.refusals().await.iter().filter(|r| r["status"] != 401).count(), 0, "{:#?}", jira.refusals().await);
     let (_, log) = uc::deliveries(h.store.as_ref(), "tickets", 100).await.unwrap();
     assert!(log.iter().all(|d| d.status == DeliveryStatus::Delivered), "{log:#?}");
+}
+
+async fn jira_is_managed_from_the_api_the_cli_and_the_console(h: Harness) {
+    use axum::http::Method;
+
+    use crate::console::{encode, get, request as page_request, user};
+    let jira = Jira::start();
+    let admin = h.api_token(Role::Admin).await;
+    let settings = serde_json::json!({ "project": "SEC", "issue_type": "Task", "user": USER });
+    let new = serde_json::json!({ "name": "api-jira", "kind": "jira", "url": jira.url, "jira": settings,
+        "token": TOKEN });
+    let (status, created) = call(&h, "POST", "/api/v1/integrations", &admin, Some(new.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(created.get("secret").is_none(), "the token is never answered back: {created}");
+    assert_eq!(created["integration"]["jira"]["project"], "SEC");
+    assert!(!created.to_string().contains(TOKEN));
+    let (_, listed) = call(&h, "GET", "/api/v1/integrations/api-jira", &admin, None).await;
+    assert!(!listed.to_string().contains(TOKEN), "{listed}");
+    for (bad, why) in [
+        (serde_json::json!({ "name": "x", "kind": "jira", "url": jira.url, "jira": settings }), "API token"),
+        (serde_json::json!({ "name": "x", "kind": "jira", "url": jira.url, "token": TOKEN }), "project"),
+        (serde_json::json!({ "name": "x", "url": jira.url, "jira": settings, "token": TOKEN }), "no Jira settings"),
+        (
+            serde_json::json!({ "name": "x", "kind": "jira", "url": jira.url, "token": TOKEN,
+                "jira": { "project": "sec", "issue_type": "Task" } }),
+            "project key",
+        ),
+    ] {
+        let (status, body) = call(&h, "POST", "/api/v1/integrations", &admin, Some(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(why), "{why}: {body}");
+    }
+    let analyst = h.api_token(Role::Analyst).await;
+    let new_token = serde_json::json!({ "token": "other" });
+    let (status, _) = call(&h, "PUT", "/api/v1/integrations/api-jira/token", &analyst, Some(new_token.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = call(&h, "PUT", "/api/v1/integrations/api-jira/token", &admin, Some(new_token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    call(&h, "POST", "/api/v1/integrations/api-jira/test", &admin, None).await;
+    drain(&h, "w").await;
+    let (_, log) = call(&h, "GET", "/api/v1/integrations/api-jira/deliveries", &admin, None).await;
+    assert_eq!(log[0]["response_code"], 401, "the replaced token is the one used: {log}");
+
+    // The command line: the token from a file, a test that reaches the project.
+    let database = h.database_url.clone().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let token_file = data.path().join("jira-token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let out = collector(data.path(), &database)
+        .args(["integrations", "add", "--kind", "jira", "--url", &jira.url, "--name", "cli-jira"])
+        .args(["--jira-project", "SEC", "--jira-user", USER, "--jira-priority", "critical=Highest,high=High"])
+        .arg("--token-file")
+        .arg(&token_file)
+        .output_off_runtime()
+        .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(added.get("secret").is_none(), "{added}");
+    assert_eq!(added["integration"]["jira"]["priorities"]["critical"], "Highest");
+    let out = collector(data.path(), &database).args(["integrations", "test", "cli-jira"]).output_off_runtime().await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((record["status"].as_str(), record["response_code"].as_u64()), (Some("delivered"), Some(200)));
+    std::fs::write(&token_file, "rotated\n").unwrap();
+    let out = collector(data.path(), &database)
+        .args(["integrations", "set-token", "cli-jira", "--token-file"])
+        .arg(&token_file)
+        .output_off_runtime()
+        .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = collector(data.path(), &database).args(["integrations", "test", "cli-jira"]).output_off_runtime().await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"), "{}", String::from_utf8_lossy(&out.stderr));
+    let missing = collector(data.path(), &database)
+        .args(["integrations", "add", "--kind", "jira", "--url", &jira.url, "--jira-project", "SEC"])
+        .output_off_runtime()
+        .await;
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--token-file"));
+
+    // The console: added from the form, nothing secret shown, its token replaced from its own form.
+    let alice = user(&h, "alice", Role::Admin).await;
+    let csrf = get(&h, "/admin/integrations", &alice).await.csrf();
+    let form = format!(
+        "csrf={csrf}&op=add&name=console-jira&kind=jira&url={}&jira_project=SEC&jira_user={}&token={TOKEN}\
+         &jira_priorities={}&events=&min_severity=",
+        encode(&jira.url),
+        encode(USER),
+        encode("critical=Highest")
+    );
+    let page = page_request(&h, Method::POST, "/admin/integrations", Some(&alice), Some(&form)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Integration console-jira added"), "{}", page.body);
+    assert!(!page.body.contains("whsec_") && !page.body.contains(TOKEN), "{}", page.body);
+    assert!(
+        page.body.contains("Replace console-jira&#39;s API token")
+            || page.body.contains("Replace console-jira's API token")
+    );
+    let added = uc::found(h.store.as_ref(), "console-jira").await.unwrap();
+    assert_eq!(added.jira.as_ref().unwrap().issue_type, "Task");
+    let replace = format!("csrf={csrf}&op=token&id={}&token=other", added.id);
+    let page = page_request(&h, Method::POST, "/admin/integrations", Some(&alice), Some(&replace)).await;
+    assert!(page.body.contains("token is replaced"), "{}", page.body);
 }
