@@ -186,6 +186,9 @@ struct SsoFile {
     ca_file: Option<PathBuf>,
     #[serde(default = "yes")]
     local_sign_in: bool,
+    /// Signing out of the console signs out at the provider too.
+    #[serde(default)]
+    sign_out_at_provider: bool,
 }
 
 fn default_scopes() -> Vec<String> {
@@ -392,6 +395,8 @@ fn sso_settings(
         label: f.label,
         clock_skew,
         ca_file: f.ca_file,
+        sign_out_at_provider: f.sign_out_at_provider,
+        post_logout_redirect_uri: format!("{public_url}/login"),
     })
 }
 

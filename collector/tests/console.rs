@@ -702,6 +702,8 @@ async fn provider_users_have_no_password_or_role_here(h: Harness) {
         label: "Corp".to_owned(),
         clock_skew: std::time::Duration::from_secs(60),
         ca_file: None,
+        sign_out_at_provider: false,
+        post_logout_redirect_uri: "https://muster.example.com/login".to_owned(),
     };
     let provider = muster_collector::app::sso::Provider::new(settings).unwrap();
     let h2 = h.reconfigure(ServicePolicy {

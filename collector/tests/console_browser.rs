@@ -82,6 +82,11 @@ async fn single_sign_on_refuses_forged_tokens() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_sign_on_signs_out_at_the_provider_when_asked() {
+    sso::browser_with_idp_signing_out(sso::provider_sign_out_test).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn screenshots() {
     browser(screenshots_test).await
 }

@@ -47,6 +47,9 @@ pub struct Metadata {
     pub jwks_uri: String,
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// RP-Initiated Logout 1.0's endpoint, when the provider offers it.
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
 }
 
 struct Cached {
@@ -225,6 +228,29 @@ pub enum Begun {
     },
     /// Too many sign-ins under way (see [`MAX_PENDING_LOGINS`]).
     Busy,
+}
+
+/// Where a provider user's browser goes after the console's own sign-out: the provider's end-session endpoint
+/// when `sign_out_at_provider` is set and the provider offers one; `None` otherwise (the console's sign-in page).
+/// A provider that cannot be reached leaves the user signed out of the console only, said in the log.
+pub async fn sign_out_url(provider: &Provider) -> Option<String> {
+    if !provider.settings.sign_out_at_provider {
+        return None;
+    }
+    let endpoint = match provider.published(false).await {
+        Ok((metadata, _)) => metadata.end_session_endpoint.clone()?,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reach the identity provider: signed out of the console only");
+            return None;
+        }
+    };
+    match sso::end_session_url(&endpoint, &provider.settings) {
+        Ok(url) => Some(url),
+        Err(e) => {
+            tracing::warn!(endpoint = %endpoint, error = %e, "the provider's end-session endpoint is not a URL");
+            None
+        }
+    }
 }
 
 /// Starts a sign-in that returns to `next` (already checked to be a console path).

@@ -208,7 +208,28 @@ pub async fn logout(
     let now = (state.clock)();
     sign_in::sign_out(state.store.as_ref(), &viewer.actor(ip), &viewer.user.name, &viewer.session_hash, now).await?;
     let cookie = session::cleared_cookie(state.policy.console.tls);
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
+    let provider = match (&state.policy.console.sso, viewer.user.sso) {
+        (Some(provider), true) => sso::sign_out_url(provider).await,
+        _ => None,
+    };
+    let Some(at_provider) = provider else {
+        return Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response());
+    };
+    // The console's CSP allows forms to go only to itself (`form-action 'self'`), which browsers apply to a
+    // form's redirect too: a page that moves on by itself takes the browser to the provider instead.
+    let mut page = render(&Page {
+        nav: None,
+        title: "Signed out".to_owned(),
+        blocks: vec![Block::Notice {
+            kind: "ok",
+            text: "Signed out; signing out at the identity provider…".to_owned(),
+        }],
+        tabs: vec![],
+    });
+    let h = page.headers_mut();
+    h.append(header::SET_COOKIE, header_value(&cookie)?);
+    h.insert(header::REFRESH, header_value(&format!("0;url={at_provider}"))?);
+    Ok(page)
 }
 
 fn password_page(viewer: &Viewer, error: Option<String>) -> Response {

@@ -66,6 +66,12 @@ pub struct SsoSettings {
     pub clock_skew: Duration,
     /// The provider's CA (PEM) when it is not publicly trusted.
     pub ca_file: Option<std::path::PathBuf>,
+    /// Signing out of the console signs out at the provider too (OpenID Connect RP-Initiated Logout 1.0), when
+    /// its discovery document names an end-session endpoint. Off by default: it ends the user's session in
+    /// every application of the company's identity provider.
+    pub sign_out_at_provider: bool,
+    /// `<console>/login`, where the provider sends the browser back after signing out (registered at it).
+    pub post_logout_redirect_uri: String,
 }
 
 impl SsoSettings {
@@ -248,6 +254,17 @@ pub fn authorize_url(
         .append_pair("nonce", nonce)
         .append_pair("code_challenge", &pkce_challenge(verifier))
         .append_pair("code_challenge_method", "S256");
+    Ok(url.into())
+}
+
+/// Where the browser signs out at the provider (RP-Initiated Logout 1.0 §2): its end-session endpoint with our
+/// client id and the registered address to come back to. No `id_token_hint` (sessions do not keep ID tokens), so the
+/// provider asks the user to confirm, which also keeps a forged sign-out link from ending their session silently.
+pub fn end_session_url(endpoint: &str, settings: &SsoSettings) -> Result<String, url::ParseError> {
+    let mut url = url::Url::parse(endpoint)?;
+    url.query_pairs_mut()
+        .append_pair("client_id", &settings.client_id)
+        .append_pair("post_logout_redirect_uri", &settings.post_logout_redirect_uri);
     Ok(url.into())
 }
 

@@ -161,6 +161,8 @@ fn settings() -> SsoSettings {
         label: "Corp SSO".to_owned(),
         clock_skew: Duration::from_secs(60),
         ca_file: None,
+        sign_out_at_provider: false,
+        post_logout_redirect_uri: "https://muster.example.com/login".to_owned(),
     }
 }
 

@@ -115,11 +115,22 @@ where
 {
     let idp = Idp::start();
     let setup = idp.clone();
-    super::browser_with(move |addr| policy(&setup, addr, accounts(), local_sign_in), move |c| test(c, idp)).await
+    super::browser_with(move |addr| policy(&setup, addr, accounts(), local_sign_in, false), move |c| test(c, idp)).await
+}
+
+/// As [`browser_with_idp`] with local sign-in, for a console whose sign-out signs out at the provider too.
+pub async fn browser_with_idp_signing_out<F, Fut>(test: F)
+where
+    F: FnOnce(Console, Arc<Idp>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let idp = Idp::start();
+    let setup = idp.clone();
+    super::browser_with(move |addr| policy(&setup, addr, accounts(), true, true), move |c| test(c, idp)).await
 }
 
 /// The console policy of a collector on `addr` signing in through `idp`.
-fn policy(idp: &Idp, addr: SocketAddr, accounts: Value, local_sign_in: bool) -> ConsolePolicy {
+fn policy(idp: &Idp, addr: SocketAddr, accounts: Value, local_sign_in: bool, sign_out: bool) -> ConsolePolicy {
     idp.configure(addr, accounts);
     let settings = SsoSettings {
         issuer: idp.issuer.clone(),
@@ -137,6 +148,8 @@ fn policy(idp: &Idp, addr: SocketAddr, accounts: Value, local_sign_in: bool) -> 
         label: "Test IdP".to_owned(),
         clock_skew: StdDuration::from_secs(60),
         ca_file: None,
+        sign_out_at_provider: sign_out,
+        post_logout_redirect_uri: format!("https://{addr}/login"),
     };
     ConsolePolicy {
         tls: true,
@@ -338,4 +351,52 @@ pub async fn forged_tokens_are_refused_test(c: Console, idp: Arc<Idp>) {
     c.sso_sign_in("alice").await;
     c.wait_location("/").await;
     assert_eq!(c.text("header.top .role").await, "admin");
+}
+
+/// Signing out of the console ends the provider's session too when `sign_out_at_provider` is set: the provider asks
+/// to confirm (no ID token is sent as a hint), then sends the browser back to the console's sign-in page, and the
+/// next single sign-on asks for the user again instead of answering from a remembered session.
+pub async fn provider_sign_out_test(c: Console, idp: Arc<Idp>) {
+    *c.h.now.lock().unwrap() = Utc::now();
+    c.goto("/findings").await;
+    c.sso_sign_in("bob").await;
+    c.wait_location("/findings").await;
+    assert_eq!(c.text("header.top .role").await, "viewer");
+    // The provider remembers bob: with only the console's session gone, single sign-on answers at once.
+    c.b.delete_cookie("__Host-muster_session").await.unwrap();
+    c.goto("/login").await;
+    c.click_and_wait("a#sso-sign-in").await;
+    c.wait_location("/").await;
+    assert_eq!(c.text("header.top .user").await, "bob");
+
+    let before = c.audit_len().await;
+    c.click_and_wait("button#sign-out").await;
+    // The console's "Signed out" page moves on to the provider by itself.
+    let deadline = Instant::now() + StdDuration::from_secs(15);
+    let at = loop {
+        let at = c.b.current_url().await.unwrap();
+        if at.as_str().starts_with(&idp.issuer) && c.count("button[name=logout][value=yes]").await == 1 {
+            break at;
+        }
+        assert!(Instant::now() < deadline, "not at the provider's sign-out page: {at}");
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    };
+    assert!(at.path().ends_with("/session/end"), "at the provider: {at}");
+    let query: Vec<(String, String)> = at.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    assert!(query.contains(&("client_id".to_owned(), "muster".to_owned())), "{query:?}");
+    assert!(query.contains(&("post_logout_redirect_uri".to_owned(), format!("{}/login", c.base))), "{query:?}");
+    assert!(c.session_cookie().await.is_none(), "signed out of the console before leaving it");
+    let audit = c.audit_since(before).await;
+    assert_eq!(audit.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(), ["console.signed_out"], "{audit:?}");
+    // The provider's own confirmation, then back to the console.
+    c.mark_page().await;
+    c.b.find(Locator::Css("button[name=logout][value=yes]")).await.unwrap().click().await.unwrap();
+    c.wait_location("/login").await;
+
+    // The provider forgot bob: single sign-on asks who is there.
+    c.click_and_wait("a#sso-sign-in").await;
+    let at = c.b.current_url().await.unwrap();
+    assert!(at.as_str().starts_with(&c.idp_prefix()), "at the provider's sign-in page: {at}");
+    assert_eq!(c.count("input#login").await, 1);
+    assert!(c.session_cookie().await.is_none());
 }

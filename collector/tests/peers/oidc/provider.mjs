@@ -38,6 +38,8 @@ const provider = new Provider(issuer, {
     client_id: config.client_id,
     client_secret: config.client_secret,
     redirect_uris: [config.redirect_uri],
+    // RP-Initiated Logout: the console's sign-in page, where the provider sends the browser after signing out.
+    post_logout_redirect_uris: [config.redirect_uri.replace('/login/sso/callback', '/login')],
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
