@@ -346,11 +346,8 @@ pub async fn set_token(
     if i.kind != IntegrationKind::Jira {
         return Err(IntegrationError::Jira(format!("{} is a {} subscription, not Jira", i.name, i.kind.as_str())));
     }
-    let token = token.trim();
-    if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(IntegrationError::Jira("the token is one line without spaces".to_owned()));
-    }
-    if !store.replace_integration_secret(&i.id, token).await? {
+    let token = integrations::check_token(token)?;
+    if !store.replace_integration_secret(&i.id, &token).await? {
         return Err(IntegrationError::NotFound(id_or_name.to_owned()));
     }
     let event = AuditEvent::Integration {
@@ -465,12 +462,13 @@ impl Sender {
     async fn deliver(
         &self,
         store: &dyn Store,
+        clock: &crate::Clock,
         claim: &ClaimedIntegration,
         d: &PendingDelivery,
-        now: DateTime<Utc>,
     ) -> Result<Option<integrations::HttpAnswer>, String> {
+        let now = clock();
         match claim.kind {
-            IntegrationKind::Jira => self.deliver_jira(store, claim, d, now).await,
+            IntegrationKind::Jira => self.deliver_jira(store, clock, claim, d).await,
             IntegrationKind::Webhook => {
                 let secrets = integrations::signing_secrets(
                     &claim.secret,
@@ -517,77 +515,108 @@ impl Sender {
     }
 
     /// One event to a Jira subscription (see `integrations::jira`): a test checks the token and the project; a
-    /// finding's first event opens its ticket (or finds the one a lost answer left, by its label), later ones
-    /// comment on it and move it through the workflow. The last call's answer is the delivery's; a call that fails
-    /// stops there, and the retry starts again from what is recorded.
+    /// finding's first event that asks for action opens its ticket (or takes the one its label finds in the project:
+    /// a create whose answer was lost, or a ticket from before the subscription was made again), later ones comment
+    /// on it and move it through the workflow; a ticket deleted in Jira is opened again when the finding needs one.
+    /// The last call's answer is the delivery's; a call that fails stops there, and the retry starts again from what
+    /// is recorded. The claim is renewed before each call after the first, so several slow calls cannot outlast it.
     async fn deliver_jira(
         &self,
         store: &dyn Store,
+        clock: &crate::Clock,
         claim: &ClaimedIntegration,
         d: &PendingDelivery,
-        now: DateTime<Utc>,
     ) -> Result<Option<integrations::HttpAnswer>, String> {
         use integrations::jira::{self, Plan};
         let settings = claim.jira.as_ref().ok_or("the subscription has lost its Jira settings")?;
-        let call =
-            JiraCall { client: &self.client, site: &claim.url, auth: jira::authorization(settings, &claim.secret) };
+        let call = JiraCall {
+            client: &self.client,
+            site: &claim.url,
+            auth: jira::authorization(settings, &claim.secret),
+            store,
+            claim,
+            clock,
+            made: std::sync::atomic::AtomicU32::new(0),
+        };
         if d.event_type == integrations::TEST_EVENT {
-            let (answer, _) = call.send(reqwest::Method::GET, "myself", &[], None).await?;
+            let answer = call.send(reqwest::Method::GET, "myself", &[], None).await?;
             if !answer.is_success() {
                 return Ok(Some(answer.into()));
             }
             let path = format!("project/{}", segment(&settings.project)?);
-            let (answer, _) = call.send(reqwest::Method::GET, &path, &[], None).await?;
-            return Ok(Some(answer.into()));
+            return Ok(Some(call.send(reqwest::Method::GET, &path, &[], None).await?.into()));
         }
         let (event_type, data) = jira::finding_event(&d.body)?;
-        let ticket = store.ticket(&claim.id, &data.finding_id).await.map_err(|e| e.to_string())?;
-        match jira::plan(&event_type, ticket.as_deref()) {
-            Plan::Nothing => Ok(None),
-            Plan::Create => {
-                let label = jira::label(&data.finding_id);
-                let query =
-                    [("jql", jira::search_jql(&label)), ("fields", "key".to_owned()), ("maxResults", "1".to_owned())];
-                let (answer, body) = call.send(reqwest::Method::GET, "search/jql", &query, None).await?;
-                if !answer.is_success() {
-                    return Ok(Some(answer.into()));
-                }
-                let (answer, key) = match jira::found_key(&body)? {
-                    Some(key) => (answer, key),
-                    None => {
-                        let create = jira::create_body(settings, &data, self.console.as_deref());
-                        let (answer, body) = call.send(reqwest::Method::POST, "issue", &[], Some(create)).await?;
-                        if !answer.is_success() {
-                            return Ok(Some(answer.into()));
-                        }
-                        let key = jira::created_key(&body)?;
-                        (answer, key)
+        let mut ticket = store.ticket(&claim.id, &data.finding_id).await.map_err(|e| e.to_string())?;
+        // At most: search or create, then comment and transition; a deleted ticket sends it round once more.
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            match jira::plan(&event_type, ticket.as_deref()) {
+                Plan::Nothing => return Ok(None),
+                Plan::Create => {
+                    let query = [
+                        ("jql", jira::search_jql(&settings.project, &jira::label(&data.finding_id))),
+                        ("fields", "key".to_owned()),
+                        ("maxResults", "1".to_owned()),
+                    ];
+                    let answer = call.send(reqwest::Method::GET, "search/jql", &query, None).await?;
+                    if !answer.is_success() {
+                        return Ok(Some(answer.into()));
                     }
-                };
-                store.save_ticket(&claim.id, &data.finding_id, &key, now).await.map_err(|e| e.to_string())?;
-                Ok(Some(answer.into()))
-            }
-            Plan::Comment { ticket, goal } => {
-                let issue = segment(&ticket)?;
-                let comment = jira::comment_body(&event_type, &data, self.console.as_deref());
-                let path = format!("issue/{issue}/comment");
-                let (answer, _) = call.send(reqwest::Method::POST, &path, &[], Some(comment)).await?;
-                let Some(goal) = goal.filter(|_| answer.is_success()) else {
-                    return Ok(Some(answer.into()));
-                };
-                let path = format!("issue/{issue}/transitions");
-                let (answer, body) = call.send(reqwest::Method::GET, &path, &[], None).await?;
-                if !answer.is_success() {
+                    if let Some(key) = jira::found_key(&answer.body)? {
+                        let key = segment(&key)?.to_owned();
+                        store
+                            .save_ticket(&claim.id, &data.finding_id, &key, clock())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        // Found, not made: an opening is told; anything else still has to be said on it.
+                        ticket = Some(key);
+                        continue;
+                    }
+                    let create = jira::create_body(settings, &data, self.console.as_deref());
+                    let answer = call.send(reqwest::Method::POST, "issue", &[], Some(create)).await?;
+                    if answer.is_success() {
+                        let key = jira::created_key(&answer.body)?;
+                        let key = segment(&key)?.to_owned();
+                        store
+                            .save_ticket(&claim.id, &data.finding_id, &key, clock())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
                     return Ok(Some(answer.into()));
                 }
-                let Some(id) = jira::pick_transition(&body, goal, settings)? else {
-                    tracing::info!(integration = %claim.name, ticket = %ticket, ?goal,
-                        "the workflow offers no such transition from the ticket's status; commented only");
-                    return Ok(Some(answer.into()));
-                };
-                let (answer, _) =
-                    call.send(reqwest::Method::POST, &path, &[], Some(jira::transition_body(&id))).await?;
-                Ok(Some(answer.into()))
+                Plan::Comment { ticket: key, goal } => {
+                    let issue = segment(&key)?.to_owned();
+                    let comment = jira::comment_body(&event_type, &data, self.console.as_deref());
+                    let path = format!("issue/{issue}/comment");
+                    let answer = call.send(reqwest::Method::POST, &path, &[], Some(comment)).await?;
+                    if answer.code == 404 && rounds == 1 {
+                        // Deleted in Jira (or moved out of the account's sight): a finding that needs a ticket
+                        // gets a new one; any other change has nothing left to tell.
+                        tracing::info!(integration = %claim.name, ticket = %key, "the ticket is gone from Jira");
+                        if !jira::opens(&event_type) {
+                            return Ok(None);
+                        }
+                        ticket = None;
+                        continue;
+                    }
+                    let Some(goal) = goal.filter(|_| answer.is_success()) else {
+                        return Ok(Some(answer.into()));
+                    };
+                    let path = format!("issue/{issue}/transitions");
+                    let answer = call.send(reqwest::Method::GET, &path, &[], None).await?;
+                    if !answer.is_success() {
+                        return Ok(Some(answer.into()));
+                    }
+                    let Some(id) = jira::pick_transition(&answer.body, goal, settings)? else {
+                        tracing::info!(integration = %claim.name, ticket = %key, ?goal,
+                            "the workflow offers the account no such transition from the ticket's status; commented only");
+                        return Ok(Some(answer.into()));
+                    };
+                    let body = Some(jira::transition_body(&id));
+                    return Ok(Some(call.send(reqwest::Method::POST, &path, &[], body).await?.into()));
+                }
             }
         }
     }
@@ -672,23 +701,34 @@ impl From<JiraAnswer> for integrations::HttpAnswer {
     }
 }
 
-/// Calls to one Jira site with one account.
+/// Calls to one Jira site with one account, for one delivery of a claimed subscription.
 struct JiraCall<'a> {
     client: &'a reqwest::Client,
     site: &'a str,
     auth: String,
+    store: &'a dyn Store,
+    claim: &'a ClaimedIntegration,
+    clock: &'a crate::Clock,
+    /// Calls made so far in this delivery.
+    made: std::sync::atomic::AtomicU32,
 }
 
 impl JiraCall<'_> {
-    /// One REST v3 call; the answer and a copy of its body, or why there was none (without the URL's query, which
-    /// holds nothing secret here but is long).
+    /// One REST v3 call and its answer, or why there was none (the URL left out of errors). Every call after the
+    /// first renews the claim first: a delivery of four calls at the timeout each would outlast one lease.
     async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
         query: &[(&str, String)],
         body: Option<serde_json::Value>,
-    ) -> Result<(JiraAnswer, Vec<u8>), String> {
+    ) -> Result<JiraAnswer, String> {
+        if self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+            let renewed = self.store.renew_integration_claim(self.claim, (self.clock)() + LEASE).await;
+            if !renewed.map_err(|e| e.to_string())? {
+                return Err("the claim ran out during the delivery; left to the worker that holds it".to_owned());
+            }
+        }
         let url = integrations::jira::api_url(self.site, path);
         let mut request =
             self.client.request(method, &url).header("authorization", &self.auth).header("accept", "application/json");
@@ -710,7 +750,7 @@ impl JiraCall<'_> {
             }
         }
         got.truncate(JIRA_ANSWER_MAX);
-        Ok((JiraAnswer { code, body: got.clone() }, got))
+        Ok(JiraAnswer { code, body: got })
     }
 }
 
@@ -819,7 +859,7 @@ async fn turn(
             tracing::warn!(integration = %claim.name, "the claim ran out; left to the worker that holds it");
             break;
         }
-        let answer = sender.deliver(store, claim, &d, clock()).await;
+        let answer = sender.deliver(store, clock, claim, &d).await;
         attempted += 1;
         match record(store, claim, &d, answer, clock()).await? {
             Some(DeliveryStatus::Pending) | None => break,
@@ -851,7 +891,7 @@ async fn digest_turn(
         if !store.renew_integration_claim(claim, clock() + LEASE).await? {
             return Ok(attempted);
         }
-        let answer = sender.deliver(store, claim, d, clock()).await;
+        let answer = sender.deliver(store, clock, claim, d).await;
         attempted += 1;
         if record(store, claim, d, answer, clock()).await? != Some(DeliveryStatus::Delivered) {
             store.release_integration(claim).await?;

@@ -123,8 +123,7 @@ pub struct JiraArgs {
     /// Jira: the issue type of a new ticket.
     #[arg(long, default_value = "Task")]
     jira_issue_type: String,
-    /// Jira Cloud: the Atlassian account's e-mail address the API token belongs to. Without it the token is a
-    /// Data Center personal access token.
+    /// Jira: the Atlassian account's e-mail address the API token belongs to (Jira Cloud).
     #[arg(long)]
     jira_user: Option<String>,
     /// Jira: a file holding the API token (`-`: standard input); never on the command line, where `ps` shows it.
@@ -159,8 +158,14 @@ fn jira_request(
     a: &JiraArgs,
 ) -> anyhow::Result<(Option<crate::model::integrations::JiraSettings>, Option<String>)> {
     if kind != IntegrationKind::Jira {
-        if a.jira_project.is_some() || a.token_file.is_some() {
-            anyhow::bail!("--jira-project and --token-file are for --kind jira");
+        let given = a.jira_project.is_some()
+            || a.token_file.is_some()
+            || a.jira_user.is_some()
+            || !a.jira_priority.is_empty()
+            || a.jira_done_transition.is_some()
+            || a.jira_reopen_transition.is_some();
+        if given {
+            anyhow::bail!("the --jira-… options and --token-file are for --kind jira");
         }
         return Ok((None, None));
     }
@@ -176,7 +181,7 @@ fn jira_request(
     let settings = crate::model::integrations::JiraSettings {
         project,
         issue_type: a.jira_issue_type.clone(),
-        user: a.jira_user.clone(),
+        user: a.jira_user.clone().ok_or_else(|| anyhow::anyhow!("--kind jira needs --jira-user EMAIL"))?,
         priorities,
         done_transition: a.jira_done_transition.clone(),
         reopen_transition: a.jira_reopen_transition.clone(),

@@ -67,7 +67,7 @@ pub enum Plan {
 }
 
 /// Events that ask someone to act: they open a ticket when the finding has none.
-fn opens(event_type: &str) -> bool {
+pub fn opens(event_type: &str) -> bool {
     matches!(
         event_type,
         "finding.opened"
@@ -100,9 +100,10 @@ pub fn label(finding_id: &str) -> String {
     format!("muster-{finding_id}")
 }
 
-/// The JQL that finds the ticket carrying `label`.
-pub fn search_jql(label: &str) -> String {
-    format!("labels = \"{label}\"")
+/// The JQL that finds the ticket carrying `label` in the subscription's project (another subscription on the same
+/// site, into another project, keeps its own tickets).
+pub fn search_jql(project: &str, label: &str) -> String {
+    format!("project = \"{project}\" AND labels = \"{label}\"")
 }
 
 /// Jira refuses a summary over 255 characters or with a line break.
@@ -297,8 +298,8 @@ fn bad(what: &str) -> IntegrationError {
 }
 
 /// The settings trimmed and checked: a project key as Jira makes them (a capital letter, then capitals, digits or
-/// `_`), an issue type, an account that looks like an e-mail address when given, priorities only for known
-/// severities, and names short enough to be Jira's.
+/// `_`), an issue type, an account that looks like an e-mail address, priorities only for known severities, and
+/// names short enough to be Jira's.
 pub fn check_settings(s: JiraSettings) -> Result<JiraSettings, IntegrationError> {
     let project = s.project.trim().to_owned();
     let key_ok = project.chars().next().is_some_and(|c| c.is_ascii_uppercase())
@@ -315,11 +316,10 @@ pub fn check_settings(s: JiraSettings) -> Result<JiraSettings, IntegrationError>
         Ok(v.to_owned())
     };
     let issue_type = name("the issue type", &s.issue_type)?;
-    let user = match s.user.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-        Some(u) if u.contains('@') && !u.contains(':') && !u.chars().any(char::is_whitespace) => Some(u.to_owned()),
-        Some(_) => return Err(bad("the user is the Atlassian account's e-mail address")),
-        None => None,
-    };
+    let user = s.user.trim().to_owned();
+    if !(user.contains('@') && !user.contains(':') && user.chars().all(|c| c.is_ascii_graphic())) {
+        return Err(bad("the user is the Atlassian account's e-mail address (Jira Cloud)"));
+    }
     let mut priorities = std::collections::BTreeMap::new();
     for (severity, priority) in &s.priorities {
         let Some(sev) = Severity::parse(&severity.trim().to_ascii_lowercase()) else {
@@ -337,16 +337,11 @@ pub fn takes(event_type: &str) -> bool {
     event_type.starts_with("finding.")
 }
 
-/// The `Authorization` header: basic with the account and its API token (Jira Cloud), else bearer with a personal
-/// access token (Data Center).
+/// The `Authorization` header: Jira Cloud's basic authentication with the account and its API token. (Jira Data
+/// Center speaks REST v2 with wiki-markup text and is not supported.)
 pub fn authorization(s: &JiraSettings, token: &str) -> String {
     use base64::Engine as _;
-    match &s.user {
-        Some(user) => {
-            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}")))
-        }
-        None => format!("Bearer {token}"),
-    }
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{token}", s.user)))
 }
 
 #[cfg(test)]

@@ -106,6 +106,11 @@ pub fn wants(sub: &Subscription, event_type: &str, about: &About<'_>) -> bool {
     if !sub.events.iter().any(|e| e == event_type) {
         return false;
     }
+    // A ticket, once open, hears its finding's whole life: a filter changed since (or a severity re-scored, a tag
+    // removed) must not leave it open for ever. Events about a finding with no ticket do nothing there.
+    if sub.kind == IntegrationKind::Jira && !jira::opens(event_type) {
+        return true;
+    }
     let severity_ok = match (sub.min_severity, about.severity) {
         (Some(min), Some(s)) => s >= min,
         _ => true,
@@ -279,20 +284,40 @@ pub struct SettingsChange {
 
 /// The subscription's settings after `change`, checked as a new subscription's are.
 pub fn changed(current: &Integration, change: SettingsChange) -> Result<IntegrationRequest, IntegrationError> {
-    check(IntegrationRequest {
-        name: current.name.clone(),
-        kind: current.kind,
-        url: current.url.clone(),
-        format: current.format,
-        events: change.events.unwrap_or_else(|| current.events.clone()),
-        min_severity: change.min_severity.unwrap_or(current.min_severity),
-        rules: change.rules.unwrap_or_else(|| current.rules.clone()),
-        tags: change.tags.unwrap_or_else(|| current.tags.clone()),
-        digest_minutes: change.digest_minutes.unwrap_or(current.digest_minutes),
-        jira: current.jira.clone(),
-        // The stored token stays; `check` asks for one only when a subscription is made.
-        token: current.jira.as_ref().map(|_| String::new()),
-    })
+    check_with(
+        IntegrationRequest {
+            name: current.name.clone(),
+            kind: current.kind,
+            url: current.url.clone(),
+            format: current.format,
+            events: change.events.unwrap_or_else(|| current.events.clone()),
+            min_severity: change.min_severity.unwrap_or(current.min_severity),
+            rules: change.rules.unwrap_or_else(|| current.rules.clone()),
+            tags: change.tags.unwrap_or_else(|| current.tags.clone()),
+            digest_minutes: change.digest_minutes.unwrap_or(current.digest_minutes),
+            jira: current.jira.clone(),
+            token: None,
+        },
+        StoredToken::Kept,
+    )
+}
+
+/// Whether a Jira subscription's token comes with the request (a new one) or stays as stored (a change of filters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoredToken {
+    Given,
+    Kept,
+}
+
+/// A token as Jira takes it in a header: printable ASCII, no spaces, not empty.
+pub fn check_token(token: &str) -> Result<String, IntegrationError> {
+    let token = token.trim();
+    if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(IntegrationError::Jira(
+            "the API token is one line of printable characters without spaces".to_owned(),
+        ));
+    }
+    Ok(token.to_owned())
 }
 
 /// The longest a digest may hold events: a day (anything longer is a report, not a notification).
@@ -301,6 +326,10 @@ pub const MAX_DIGEST_MINUTES: u32 = 24 * 60;
 /// The request checked: a name fit for a command line, an http(s) URL, known event types (deduplicated, in the
 /// order of [`EVENT_TYPES`]).
 pub fn check(req: IntegrationRequest) -> Result<IntegrationRequest, IntegrationError> {
+    check_with(req, StoredToken::Given)
+}
+
+fn check_with(req: IntegrationRequest, token_rule: StoredToken) -> Result<IntegrationRequest, IntegrationError> {
     let name_ok = !req.name.is_empty()
         && req.name.len() <= 64
         && req.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -343,12 +372,11 @@ pub fn check(req: IntegrationRequest) -> Result<IntegrationRequest, IntegrationE
         }
     }
     let (jira, token) = match (req.kind, req.jira, req.token) {
-        (IntegrationKind::Jira, Some(settings), Some(token)) => {
-            let token = token.trim().to_owned();
-            if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(IntegrationError::Jira("the token is one line without spaces".to_owned()));
-            }
-            (Some(jira::check_settings(settings)?), Some(token))
+        (IntegrationKind::Jira, Some(settings), None) if token_rule == StoredToken::Kept => {
+            (Some(jira::check_settings(settings)?), None)
+        }
+        (IntegrationKind::Jira, Some(settings), Some(token)) if token_rule == StoredToken::Given => {
+            (Some(jira::check_settings(settings)?), Some(check_token(&token)?))
         }
         (IntegrationKind::Jira, _, _) => {
             return Err(IntegrationError::Jira("give the project, the issue type and the API token".to_owned()));

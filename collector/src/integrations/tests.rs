@@ -100,6 +100,7 @@ fn the_body_is_type_timestamp_and_data() {
 #[test]
 fn subscriptions_filter_by_type_and_least_severity() {
     let sub = Subscription {
+        kind: IntegrationKind::Webhook,
         id: "i".to_owned(),
         events: vec!["finding.opened".to_owned(), "finding.resolved".to_owned()],
         min_severity: Some(Severity::High),
@@ -128,6 +129,7 @@ fn subscriptions_filter_by_type_and_least_severity() {
 #[test]
 fn subscriptions_filter_by_rule_and_host_tag() {
     let sub = Subscription {
+        kind: IntegrationKind::Webhook,
         id: "i".to_owned(),
         events: vec!["finding.opened".to_owned(), "host.enrolled".to_owned(), ADVISORIES_UPDATE_FAILED.to_owned()],
         min_severity: None,

@@ -83,12 +83,11 @@ impl PayloadFormat {
 pub struct JiraSettings {
     /// The project's key (`SEC`).
     pub project: String,
-    /// The issue type created (`Task`, `Bug`, …), by name.
+    /// The issue type created (`Task`, `Bug`, …), by name; `Task` when not given.
+    #[serde(default = "default_issue_type")]
     pub issue_type: String,
-    /// The Atlassian account's e-mail address: the token is then its API token (Jira Cloud, basic authentication).
-    /// Without it the token is a personal access token (Jira Data Center, bearer).
-    #[serde(default)]
-    pub user: Option<String>,
+    /// The Atlassian account's e-mail address; the token is its API token (Jira Cloud's basic authentication).
+    pub user: String,
     /// Jira's priority name per severity (`critical` → `Highest`). Empty: no priority is set, since not every
     /// project's create screen has one and Jira refuses a field its screen lacks.
     #[serde(default)]
@@ -101,6 +100,10 @@ pub struct JiraSettings {
     /// of the `new` category (To Do).
     #[serde(default)]
     pub reopen_transition: Option<String>,
+}
+
+fn default_issue_type() -> String {
+    "Task".to_owned()
 }
 
 /// A ticket a subscription opened for a finding, as the finding's page shows it.
@@ -176,6 +179,9 @@ pub struct IntegrationSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub id: String,
+    /// A Jira subscription's filters choose which findings get a ticket; a ticketed finding's later events always
+    /// reach it (see `integrations::wants`).
+    pub kind: IntegrationKind,
     pub events: Vec<String>,
     pub min_severity: Option<Severity>,
     pub rules: Vec<String>,

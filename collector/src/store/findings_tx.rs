@@ -239,7 +239,7 @@ macro_rules! impl_findings_tx {
             ) -> Result<Vec<crate::model::integrations::Subscription>, StoreError> {
                 let rows =
                     sqlx::query(concat!(
-                        "SELECT id, events, min_severity, rules, tags FROM integrations WHERE enabled",
+                        "SELECT id, kind, events, min_severity, rules, tags FROM integrations WHERE enabled",
                         $key_share
                     ))
                         .fetch_all(&mut *conn)
@@ -247,8 +247,11 @@ macro_rules! impl_findings_tx {
                 rows.iter()
                     .map(|r| {
                         let min: Option<String> = r.try_get("min_severity")?;
+                        let kind: String = r.try_get("kind")?;
                         Ok(crate::model::integrations::Subscription {
                             id: r.try_get("id")?,
+                            kind: crate::model::integrations::IntegrationKind::parse(&kind)
+                                .ok_or_else(|| StoreError::Corrupt(format!("integration kind {kind:?}")))?,
                             events: crate::store::integrations::events_of(&r.try_get::<String, _>("events")?)?,
                             min_severity: min.as_deref().and_then(crate::model::Severity::parse),
                             rules: crate::store::integrations::events_of(&r.try_get::<String, _>("rules")?)?,

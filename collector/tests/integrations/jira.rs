@@ -82,7 +82,7 @@ fn jira_request(url: &str, token: &str) -> IntegrationRequest {
         jira: Some(JiraSettings {
             project: "SEC".to_owned(),
             issue_type: "Bug".to_owned(),
-            user: Some(USER.to_owned()),
+            user: USER.to_owned(),
             priorities: [("critical", "Highest"), ("high", "High")]
                 .into_iter()
                 .map(|(s, p)| (s.to_owned(), p.to_owned()))
@@ -135,15 +135,20 @@ async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
     let (_, token) = h.enrolled(&enrol_secret, &machine).await;
     h.stored(&token, &full(&weak(&machine))).await;
     drain(&h, "w1").await;
-    let (_, log) = uc::deliveries(h.store.as_ref(), "tickets", 1).await.unwrap();
-    assert_eq!(log[0].status, DeliveryStatus::Pending, "the lost answer is retried: {log:?}");
+    let (_, log) = uc::deliveries(h.store.as_ref(), "tickets", 10).await.unwrap();
+    let lost: Vec<_> = log.iter().filter(|d| d.attempts == 1 && d.status != DeliveryStatus::Delivered).collect();
+    assert_eq!(lost.len(), 1, "{log:#?}");
+    assert_eq!((lost[0].status, lost[0].event_type.as_str()), (DeliveryStatus::Pending, "finding.opened"));
+    assert!(lost[0].response_code.is_none() && lost[0].error.is_some(), "no answer: {:?}", lost[0]);
     h.advance(TimeDelta::seconds(10));
     drain(&h, "w1").await;
     let issues = jira.issues().await;
     assert_eq!(issues.len(), 3, "one ticket per finding, none twice: {issues:#?}");
+    let creates = jira.calls().await.iter().filter(|(m, p)| m == "POST" && p == "/rest/api/3/issue").count();
+    assert_eq!(creates, 3, "the lost one was found by its label, not made again");
     assert_eq!(jira.refusals().await.iter().filter(|r| r["status"] != 401).count(), 0, "{:#?}", jira.refusals().await);
-    let page = h.store.list_findings(&FindingFilter { limit: 100, ..Default::default() }).await.unwrap();
-    let root = page.findings.iter().find(|f| f.rule_id == "ssh.permit_root_login").unwrap().clone();
+    let opened = h.store.list_findings(&FindingFilter { limit: 100, ..Default::default() }).await.unwrap();
+    let root = opened.findings.iter().find(|f| f.rule_id == "ssh.permit_root_login").unwrap().clone();
     let ticket = issues.iter().find(|i| i["labels"][1] == format!("muster-{}", root.id)).unwrap();
     assert_eq!(ticket["issuetype"], "Bug");
     assert_eq!(ticket["priority"], if root.severity == Severity::Critical { "Highest" } else { "High" });
@@ -181,7 +186,15 @@ async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
     assert!(acknowledged["comments"][0].to_string().contains("patching tonight"));
     assert_eq!(acknowledged["status"], "11", "still To Do");
 
-    // Fixed: every ticket gets a comment and moves to Done.
+    // Fixed: every ticket gets a comment and moves to Done, also those the subscription's filters would no longer
+    // open a ticket for (a ticket hears its finding's whole life).
+    let only_critical = muster_collector::integrations::SettingsChange {
+        min_severity: Some(Some(Severity::Critical)),
+        ..Default::default()
+    };
+    uc::update(h.store.as_ref(), &cli, "tickets", only_critical, h.now()).await.unwrap();
+    let severities: Vec<Severity> = opened.findings.iter().map(|f| f.severity).collect();
+    assert!(severities.contains(&Severity::High), "a high finding's ticket is among them: {severities:?}");
     h.advance(TimeDelta::minutes(5));
     h.stored(&token, &full(&fixed(&machine))).await;
     drain(&h, "w1").await;
@@ -189,7 +202,10 @@ async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
     assert!(issues.iter().all(|i| i["status"] == "31"), "{issues:#?}");
     assert!(issue(&issues)["comments"].as_array().unwrap().len() == 2);
 
-    // It comes back: the same ticket is reopened (to To Do), not a new one.
+    // It comes back: the same ticket is reopened (to To Do), not a new one. (The filters decide which findings get,
+    // or get back, a ticket: with the bar at critical, the high ones would stay closed.)
+    let any = muster_collector::integrations::SettingsChange { min_severity: Some(None), ..Default::default() };
+    uc::update(h.store.as_ref(), &cli, "tickets", any, h.now()).await.unwrap();
     h.advance(TimeDelta::minutes(5));
     h.stored(&token, &full(&weak(&machine))).await;
     drain(&h, "w1").await;
@@ -198,8 +214,28 @@ async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
     assert_eq!(issue(&issues)["transitions"], serde_json::json!(["Done", "To Do"]));
     assert!(issues.iter().all(|i| i["status"] == "11"));
 
-    // Every request was one Jira documents, and none was refused (bar the wrong token's).
-    assert_eq!(jira.refusals().await.iter().filter(|r| r["status"] != 401).count(), 0, "{:#?}", jira.refusals().await);
+    // Someone deletes a ticket in Jira: its finding's next change finds it gone; when the finding needs a ticket
+    // again, it gets a new one.
+    reqwest::get(format!("{}/__test/delete?key={key}", jira.url)).await.unwrap();
+    h.advance(TimeDelta::minutes(5));
+    h.stored(&token, &full(&fixed(&machine))).await;
+    drain(&h, "w1").await;
+    assert_eq!(jira.issues().await.len(), 2, "a resolved finding gets no new ticket");
+    h.advance(TimeDelta::minutes(5));
+    h.stored(&token, &full(&weak(&machine))).await;
+    drain(&h, "w1").await;
+    let issues = jira.issues().await;
+    assert_eq!(issues.len(), 3, "{issues:#?}");
+    let (_, detail) = h.get(&format!("/api/v1/findings/{}", root.id), &viewer).await;
+    let new_key = detail["tickets"][0]["ticket"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, key);
+    assert!(issues.iter().any(|i| i["key"] == new_key.as_str() && i["labels"][1] == format!("muster-{}", root.id)));
+    let gone = jira.refusals().await.into_iter().filter(|r| r["status"] == 404).count();
+    assert_eq!(gone, 2, "the two comments on the deleted ticket");
+
+    // Every request was one Jira documents, and none was refused (bar the wrong token's and the deleted ticket's).
+    let refused = jira.refusals().await;
+    assert_eq!(refused.iter().filter(|r| r["status"] != 401 && r["status"] != 404).count(), 0, "{refused:#?}");
     let (_, log) = uc::deliveries(h.store.as_ref(), "tickets", 100).await.unwrap();
     assert!(log.iter().all(|d| d.status == DeliveryStatus::Delivered), "{log:#?}");
 }
@@ -220,13 +256,35 @@ async fn jira_is_managed_from_the_api_the_cli_and_the_console(h: Harness) {
     assert!(!created.to_string().contains(TOKEN));
     let (_, listed) = call(&h, "GET", "/api/v1/integrations/api-jira", &admin, None).await;
     assert!(!listed.to_string().contains(TOKEN), "{listed}");
+    let (_, all) = call(&h, "GET", "/api/v1/integrations", &admin, None).await;
+    assert!(!all.to_string().contains(TOKEN), "{all}");
+    // Changing what it receives keeps its token and its rule: finding events only.
+    let change = serde_json::json!({ "events": ["finding.opened", "finding.resolved"] });
+    let (status, body) = call(&h, "PATCH", "/api/v1/integrations/api-jira", &admin, Some(change)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let change = serde_json::json!({ "events": ["host.enrolled"] });
+    let (status, body) = call(&h, "PATCH", "/api/v1/integrations/api-jira", &admin, Some(change)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    call(&h, "POST", "/api/v1/integrations/api-jira/test", &admin, None).await;
+    drain(&h, "w").await;
+    let (_, log) = call(&h, "GET", "/api/v1/integrations/api-jira/deliveries", &admin, None).await;
+    assert_eq!(log[0]["response_code"], 200, "the stored token still works: {log}");
     for (bad, why) in [
         (serde_json::json!({ "name": "x", "kind": "jira", "url": jira.url, "jira": settings }), "API token"),
+        (
+            serde_json::json!({ "name": "x", "kind": "jira", "url": jira.url, "jira": settings, "token": " " }),
+            "API token",
+        ),
+        (
+            serde_json::json!({ "name": "x", "kind": "jira", "url": jira.url, "token": TOKEN,
+                "jira": { "project": "SEC" } }),
+            "user",
+        ),
         (serde_json::json!({ "name": "x", "kind": "jira", "url": jira.url, "token": TOKEN }), "project"),
         (serde_json::json!({ "name": "x", "url": jira.url, "jira": settings, "token": TOKEN }), "no Jira settings"),
         (
             serde_json::json!({ "name": "x", "kind": "jira", "url": jira.url, "token": TOKEN,
-                "jira": { "project": "sec", "issue_type": "Task" } }),
+                "jira": { "project": "sec", "issue_type": "Task", "user": USER } }),
             "project key",
         ),
     ] {
@@ -265,7 +323,7 @@ async fn jira_is_managed_from_the_api_the_cli_and_the_console(h: Harness) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let record: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((record["status"].as_str(), record["response_code"].as_u64()), (Some("delivered"), Some(200)));
-    std::fs::write(&token_file, "rotated\n").unwrap();
+    std::fs::write(&token_file, "Zq9-new-cli-token\n").unwrap();
     let out = collector(data.path(), &database)
         .args(["integrations", "set-token", "cli-jira", "--token-file"])
         .arg(&token_file)
@@ -305,4 +363,23 @@ async fn jira_is_managed_from_the_api_the_cli_and_the_console(h: Harness) {
     let replace = format!("csrf={csrf}&op=token&id={}&token=other", added.id);
     let page = page_request(&h, Method::POST, "/admin/integrations", Some(&alice), Some(&replace)).await;
     assert!(page.body.contains("token is replaced"), "{}", page.body);
+    let page = get(&h, "/admin/integrations", &alice).await;
+    assert!(page.body.contains("console-jira") && !page.body.contains(TOKEN) && !page.body.contains("other\""));
+
+    // Nowhere does a token show: not in the audit log, the CLI's list, nor the delivery log.
+    let audit = format!("{:?}", h.store.list_audit(1000).await.unwrap());
+    assert!(
+        audit.contains("integration.created") && !audit.contains(TOKEN) && !audit.contains("Zq9-new-cli-token"),
+        "{audit}"
+    );
+    let out = collector(data.path(), &database).args(["integrations", "list"]).output_off_runtime().await;
+    assert!(out.status.success());
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("cli-jira") && !listed.contains(TOKEN) && !listed.contains("Zq9-new-cli-token"),
+        "{listed}"
+    );
+    let out =
+        collector(data.path(), &database).args(["integrations", "deliveries", "cli-jira"]).output_off_runtime().await;
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(TOKEN));
 }

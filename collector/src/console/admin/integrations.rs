@@ -56,7 +56,7 @@ fn form_jira(f: &IntegrationForm) -> Result<(Option<JiraSettings>, Option<String
     let settings = JiraSettings {
         project: f.jira_project.clone(),
         issue_type: optional(&f.jira_issue_type).unwrap_or_else(|| "Task".to_owned()),
-        user: optional(&f.jira_user),
+        user: f.jira_user.clone(),
         priorities,
         done_transition: optional(&f.jira_done_transition),
         reopen_transition: optional(&f.jira_reopen_transition),
@@ -154,7 +154,7 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
             Field::text(
                 "events",
                 "Events (comma-separated; empty for findings opened, reopened, recurred, risk expired, overdue, held \
-                 enrolments, failed advisory updates)",
+                 enrolments, failed advisory updates; for Jira, every finding event)",
                 None,
                 &EVENT_TYPES.join(","),
             ),
@@ -174,7 +174,7 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
             ),
             Field::text("jira_project", "Jira: project key", None, "SEC"),
             Field::text("jira_issue_type", "Jira: issue type (empty: Task)", None, "Task"),
-            Field::text("jira_user", "Jira Cloud: the account's e-mail (empty: a Data Center token)", None, ""),
+            Field::text("jira_user", "Jira: the account's e-mail (the token's owner)", None, "muster-bot@example.com"),
             token_field("Jira: API token"),
             Field::text(
                 "jira_priorities",

@@ -27,7 +27,12 @@ fn event(event_type: &str, subject: &str, title: &str, comment: Option<&str>) ->
 }
 
 fn settings() -> JiraSettings {
-    JiraSettings { project: "SEC".to_owned(), issue_type: "Bug".to_owned(), ..Default::default() }
+    JiraSettings {
+        project: "SEC".to_owned(),
+        issue_type: "Bug".to_owned(),
+        user: "bot@example.com".to_owned(),
+        ..Default::default()
+    }
 }
 
 /// Every text node of an ADF document, which Jira refuses when empty.
@@ -132,7 +137,6 @@ fn the_transition_is_the_named_one_or_the_first_into_the_goals_category() {
 fn settings_are_checked_as_jira_names_them() {
     let ok = check_settings(JiraSettings {
         project: " SEC_2 ".to_owned(),
-        user: Some("bot@example.com".to_owned()),
         priorities: [("CRITICAL".to_owned(), "Highest".to_owned())].into(),
         ..settings()
     })
@@ -143,15 +147,20 @@ fn settings_are_checked_as_jira_names_them() {
         assert!(check_settings(JiraSettings { project: bad.to_owned(), ..settings() }).is_err(), "{bad:?}");
     }
     assert!(check_settings(JiraSettings { issue_type: " ".to_owned(), ..settings() }).is_err());
-    assert!(check_settings(JiraSettings { user: Some("bot:secret".to_owned()), ..settings() }).is_err());
+    for bad in ["bot:secret", "", "bot"] {
+        assert!(check_settings(JiraSettings { user: bad.to_owned(), ..settings() }).is_err(), "{bad:?}");
+    }
     let unknown = JiraSettings { priorities: [("urgent".to_owned(), "P1".to_owned())].into(), ..settings() };
     assert!(check_settings(unknown).is_err());
 }
 
 #[test]
-fn cloud_accounts_use_basic_and_data_center_tokens_bearer() {
-    let cloud = JiraSettings { user: Some("bot@example.com".to_owned()), ..settings() };
+fn the_account_and_its_api_token_go_as_basic_authentication() {
     // base64("bot@example.com:t0ken")
-    assert_eq!(authorization(&cloud, "t0ken"), "Basic Ym90QGV4YW1wbGUuY29tOnQwa2Vu");
-    assert_eq!(authorization(&settings(), "pat"), "Bearer pat");
+    assert_eq!(authorization(&settings(), "t0ken"), "Basic Ym90QGV4YW1wbGUuY29tOnQwa2Vu");
+}
+
+#[test]
+fn the_search_is_kept_to_the_subscriptions_project() {
+    assert_eq!(search_jql("SEC", &label("f1")), "project = \"SEC\" AND labels = \"muster-f1\"");
 }

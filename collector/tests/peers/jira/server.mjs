@@ -6,7 +6,8 @@
 // the create screen lacks). A refused request gets Jira's error shape (errorMessages, errors) and is logged.
 //
 // Started by the test: prints {"port": N} on its first line. Control endpoints under /__test/ read the log and
-// the issues, and make the next create lose its answer (Jira made the issue; the collector never heard).
+// the issues, make the next create lose its answer (Jira made the issue; the collector never heard), and delete a
+// ticket as a Jira user can.
 
 import http from 'node:http';
 // Parameter schemas are not among the package's exports; they are read from its files.
@@ -126,10 +127,13 @@ function search(res, entry, url) {
     fields: url.searchParams.has('fields') ? url.searchParams.get('fields').split(',') : undefined };
   const problems = schemaErrors(SearchAndReconsileIssuesUsingJqlSchema, params);
   if (problems.length) return refuse(res, 400, entry, problems);
-  // The one query the collector asks: the issue that carries a label.
-  const m = /^labels\s*=\s*"([^"\s]+)"$/.exec(params.jql ?? '');
+  // The one query the collector asks: the issue of a project that carries a label.
+  const m = /^project\s*=\s*"([^"]+)"\s+AND\s+labels\s*=\s*"([^"\s]+)"$/.exec(params.jql ?? '');
   if (!m) return refuse(res, 400, entry, [`Error in the JQL Query: ${params.jql}`]);
-  const found = [...issues.values()].filter((i) => i.labels.includes(m[1]));
+  if (m[1] !== PROJECT.key) {
+    return refuse(res, 400, entry, [`The value '${m[1]}' does not exist for the field 'project'.`]);
+  }
+  const found = [...issues.values()].filter((i) => i.labels.includes(m[2]));
   send(res, 200, { issues: found.slice(0, params.maxResults ?? 50).map(issueJson), isLast: true });
 }
 
@@ -147,6 +151,8 @@ async function handle(req, res) {
     if (url.pathname === '/__test/log') return send(res, 200, { requests: log, errors });
     if (url.pathname === '/__test/issues') return send(res, 200, [...issues.values()]);
     if (url.pathname === '/__test/lose-next-create') { loseNextCreate = true; return send(res, 200, {}); }
+    // Someone deletes a ticket in Jira.
+    if (url.pathname === '/__test/delete') { issues.delete(url.searchParams.get('key')); return send(res, 200, {}); }
     return send(res, 404, {});
   }
   let body;
