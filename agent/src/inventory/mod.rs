@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod containers;
 pub mod hardware;
 pub mod host;
+pub mod macos;
 pub mod os;
 pub mod patches;
 pub mod software;

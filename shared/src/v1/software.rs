@@ -95,11 +95,13 @@ pub enum PackageKind {
     Windows,
     /// A Windows MSIX/AppX package.
     Msix,
+    /// A macOS application bundle (`system_profiler`'s SPApplicationsDataType: /Applications, the system's, users').
+    Macos,
 }
 
 impl PackageKind {
     /// Every kind, in declaration order.
-    pub const ALL: [PackageKind; 14] = [
+    pub const ALL: [PackageKind; 15] = [
         PackageKind::Deb,
         PackageKind::Rpm,
         PackageKind::Apk,
@@ -114,6 +116,7 @@ impl PackageKind {
         PackageKind::Flatpak,
         PackageKind::Windows,
         PackageKind::Msix,
+        PackageKind::Macos,
     ];
 
     /// The kind a wire name (`deb`, `pypi`…) stands for.
@@ -137,6 +140,7 @@ impl PackageKind {
             PackageKind::Flatpak => "flatpak",
             PackageKind::Windows => "windows",
             PackageKind::Msix => "msix",
+            PackageKind::Macos => "macos",
         }
     }
 

@@ -99,6 +99,11 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Software {
     if root.is_live() {
         return super::windows::collect_software(errors);
     }
+    // A live Mac's applications come from system_profiler (`inventory::macos`).
+    #[cfg(target_os = "macos")]
+    if root.is_live() {
+        return super::macos::collect_software(errors);
+    }
     let mut found: Vec<(PackageSource, Listing)> = Vec::new();
     dpkg::probe(root, &mut found);
     rpm::probe(root, &mut found);

@@ -1,0 +1,41 @@
+//! The live side of the macOS inventory: runs `system_profiler -xml SPApplicationsDataType` and hands its output
+//! to the same pure [`super::applications`] the tests run on captured output.
+
+use std::process::Command;
+
+use muster_shared::v1::{ErrorKind, PackageKind, PackageSource, SectionName, Software};
+
+use crate::inventory::software::{Listing, assemble};
+use crate::root::ErrorLog;
+
+const SYSTEM_PROFILER: &str = "/usr/sbin/system_profiler";
+
+/// The software section of a live Mac: its application bundles, as one package source.
+pub fn collect_software(errors: &mut ErrorLog) -> Software {
+    let output =
+        Command::new(SYSTEM_PROFILER).args(["-xml", "-detailLevel", "full", "SPApplicationsDataType"]).output();
+    let mut found = Vec::new();
+    match output {
+        Ok(out) if out.status.success() => match super::applications(&out.stdout) {
+            Ok(packages) => found.push((
+                PackageSource {
+                    kind: PackageKind::Macos,
+                    path: SYSTEM_PROFILER.to_owned(),
+                    format: "system_profiler-xml".to_owned(),
+                    packages: 0,
+                    complete: false,
+                },
+                Listing { packages, problems: Vec::new() },
+            )),
+            Err(e) => errors.record(SectionName::Software, SYSTEM_PROFILER, ErrorKind::Parse, e),
+        },
+        Ok(out) => errors.record(
+            SectionName::Software,
+            SYSTEM_PROFILER,
+            ErrorKind::Io,
+            format!("exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
+        ),
+        Err(e) => errors.io(SectionName::Software, SYSTEM_PROFILER, &e),
+    }
+    assemble(found, errors)
+}
