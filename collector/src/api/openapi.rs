@@ -254,6 +254,7 @@ mod tests {
                 "/api/v1/integrations/{id}/enable",
                 "/api/v1/integrations/{id}/rotate-secret",
                 "/api/v1/integrations/{id}/test",
+                "/api/v1/integrations/{id}/token",
                 "/api/v1/monitors",
                 "/api/v1/rules",
                 "/api/v1/rules/reload",
