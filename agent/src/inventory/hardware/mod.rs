@@ -17,7 +17,12 @@ use crate::root::{ErrorLog, SystemRoot};
 /// live devices belong to the machine the agent runs on, not to the inspected system, so they are absent.
 pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
     let firmware = if root.is_live() {
-        firmware::collect(root, None, errors)
+        // A Mac has no SMBIOS table to read; its identity is in the I/O Registry.
+        #[cfg(target_os = "macos")]
+        let firmware = crate::inventory::macos::collect_firmware(errors);
+        #[cfg(not(target_os = "macos"))]
+        let firmware = firmware::collect(root, None, errors);
+        firmware
     } else {
         errors.not_live(SectionName::Hardware, "firmware");
         firmware::Firmware::default()

@@ -1,17 +1,19 @@
-//! macOS inventory from `system_profiler -xml`: the installed applications (SPApplicationsDataType), with a pure
-//! reading of the property list shared by the live probe and the tests on real captured output.
+//! macOS inventory: the installed applications from `system_profiler -xml` (SPApplicationsDataType) and the
+//! machine's identity from the I/O Registry ([`hardware`]), each a pure reading shared by the live probe and the
+//! tests on real captured output.
 //!
 //! system_profiler finds application bundles wherever Launch Services knows them (/Applications, the system's own,
 //! users' ~/Applications, helpers inside other bundles), which is what GLPI's agent and osquery's `apps` table list
 //! too. Each bundle is one package of kind `macos` with its path, so two copies of one application stay two.
 
+pub mod hardware;
 #[cfg(target_os = "macos")]
 mod probe;
 #[cfg(test)]
 mod tests;
 
 #[cfg(target_os = "macos")]
-pub use probe::collect_software;
+pub use probe::{collect_firmware, collect_software};
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{Package, PackageKind};

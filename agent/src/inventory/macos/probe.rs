@@ -1,5 +1,5 @@
-//! The live side of the macOS inventory: runs `system_profiler -xml SPApplicationsDataType` and hands its output
-//! to the same pure [`super::applications`] the tests run on captured output.
+//! The live side of the macOS inventory: runs `system_profiler -xml SPApplicationsDataType` and `ioreg -rd1 -c
+//! IOPlatformExpertDevice` and hands their output to the same pure readers the tests run on captured output.
 
 use std::process::Command;
 
@@ -9,6 +9,35 @@ use crate::inventory::software::{Listing, assemble};
 use crate::root::ErrorLog;
 
 const SYSTEM_PROFILER: &str = "/usr/sbin/system_profiler";
+const IOREG: &str = "/usr/sbin/ioreg";
+
+/// The firmware part of a live Mac's hardware section: its identity (maker, model, serial, UUID) from the I/O
+/// Registry. Macs have no SMBIOS table to read; memory modules and the rest are not read yet.
+pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::firmware::Firmware {
+    let system = match Command::new(IOREG).args(["-rd1", "-c", "IOPlatformExpertDevice"]).output() {
+        Ok(out) if out.status.success() => {
+            let system = super::hardware::system_info(&String::from_utf8_lossy(&out.stdout));
+            if system.is_none() {
+                errors.record(
+                    SectionName::Hardware,
+                    IOREG,
+                    ErrorKind::Parse,
+                    "no IOPlatformExpertDevice in its output",
+                );
+            }
+            system
+        }
+        Ok(out) => {
+            errors.record(SectionName::Hardware, IOREG, ErrorKind::Io, format!("exited with {}", out.status));
+            None
+        }
+        Err(e) => {
+            errors.io(SectionName::Hardware, IOREG, &e);
+            None
+        }
+    };
+    crate::inventory::hardware::firmware::Firmware { system, ..Default::default() }
+}
 
 /// The software section of a live Mac: its application bundles, as one package source.
 pub fn collect_software(errors: &mut ErrorLog) -> Software {

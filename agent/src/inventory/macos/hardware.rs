@@ -1,0 +1,92 @@
+//! A Mac's identity from the I/O Registry's platform device (`ioreg -rd1 -c IOPlatformExpertDevice`): maker,
+//! model, serial number and hardware UUID, which on a PC come from SMBIOS. A pure reading of ioreg's text, either
+//! the one node `-rd1` prints or the first such node of a whole tree (`ioreg -l`).
+
+use muster_shared::v1::SystemInfo;
+
+/// A property's value as ioreg prints it: `"text"`, or data `<"text">` holding a NUL-terminated string; other data
+/// (`<0900…>`) and collections are not text.
+fn text(value: &str) -> Option<String> {
+    let value = value.trim();
+    let inner = value.strip_prefix('<').and_then(|v| v.strip_suffix('>')).unwrap_or(value);
+    let s = inner.strip_prefix('"')?.strip_suffix('"')?;
+    let s = s.trim_end_matches('\0').trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// The properties of the first IOPlatformExpertDevice node, as (key, raw value).
+fn properties(ioreg: &str) -> Vec<(String, String)> {
+    let mut lines = ioreg.lines().skip_while(|l| !l.contains("<class IOPlatformExpertDevice"));
+    if lines.next().is_none() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for line in lines {
+        // Nested output prefixes each line with the tree's `|` guides.
+        let line = line.trim_start_matches([' ', '|']).trim_end();
+        if line == "{" {
+            continue;
+        }
+        if line == "}" || line.starts_with("+-o") {
+            break;
+        }
+        let Some((key, value)) = line.split_once(" = ") else { continue };
+        if let Some(key) = key.trim().strip_prefix('"').and_then(|k| k.strip_suffix('"')) {
+            out.push((key.to_owned(), value.to_owned()));
+        }
+    }
+    out
+}
+
+/// The system's maker, model, serial number and UUID (lower case, as the SMBIOS reader gives it); `None` when the
+/// output has no platform device.
+pub fn system_info(ioreg: &str) -> Option<SystemInfo> {
+    let props = properties(ioreg);
+    if props.is_empty() {
+        return None;
+    }
+    let get = |key: &str| props.iter().find(|(k, _)| k == key).and_then(|(_, v)| text(v));
+    Some(SystemInfo {
+        vendor: get("manufacturer"),
+        product: get("model"),
+        serial: get("IOPlatformSerialNumber"),
+        uuid: get("IOPlatformUUID").map(|u| u.to_ascii_lowercase()),
+        // The board id names the logic board's model (`Mac-E43C1C25D4880AD6`), SMBIOS's SKU field for Macs.
+        sku: get("board-id"),
+        ..SystemInfo::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn testdata(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/testdata/macos/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    #[test]
+    fn a_macbook_pro_reads_its_identity() {
+        let system = system_info(&testdata("ioreg-IOPlatformExpertDevice-MacBookPro12,1.txt")).unwrap();
+        assert_eq!(system.vendor.as_deref(), Some("Apple Inc."));
+        assert_eq!(system.product.as_deref(), Some("MacBookPro12,1"));
+        assert_eq!(system.serial.as_deref(), Some("C02QM3FSFVH8"));
+        assert_eq!(system.uuid.as_deref(), Some("ce3a2773-af9e-515b-918b-5ee5c09372d7"));
+        assert_eq!(system.sku.as_deref(), Some("Mac-E43C1C25D4880AD6"));
+    }
+
+    #[test]
+    fn the_first_platform_device_of_a_whole_tree_is_read() {
+        let system = system_info(&testdata("ioreg-IOPlatformExpertDevice-full.txt")).unwrap();
+        assert_eq!(system.product.as_deref(), Some("MacBook2,1"));
+        assert_eq!(system.serial.as_deref(), Some("W87305UMYA8"));
+        assert_eq!(system.uuid.as_deref(), Some("00000000-0000-1000-8000-001b633026b1"));
+        assert_eq!(system.vendor.as_deref(), Some("Apple Inc."));
+    }
+
+    #[test]
+    fn output_without_a_platform_device_has_no_identity() {
+        assert_eq!(system_info("+-o Root  <class IORegistryEntry, id 0x100000100, retain 13>\n"), None);
+        assert_eq!(system_info(""), None);
+    }
+}
