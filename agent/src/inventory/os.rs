@@ -16,6 +16,11 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Option<Os> {
     if root.is_live() {
         return super::windows::collect_os(errors);
     }
+    // Nor has a Mac: system_profiler names its release.
+    #[cfg(target_os = "macos")]
+    if root.is_live() {
+        return super::macos::collect_os(errors);
+    }
     let mut os = None;
     let mut last_error = None;
     for path in OS_RELEASE_PATHS {

@@ -125,6 +125,9 @@ mod tests {
             ("ubuntu", "24.04", "24.04", Some(EolWhen::Date(NaiveDate::from_ymd_opt(2029, 5, 31).unwrap()))),
             ("rhel", "9.4", "9", Some(EolWhen::Date(NaiveDate::from_ymd_opt(2032, 5, 31).unwrap()))),
             ("alpine-linux", "3.18.4", "3.18", Some(EolWhen::Date(NaiveDate::from_ymd_opt(2025, 5, 9).unwrap()))),
+            // A Mac's version as system_profiler gives it: 10.x releases are cycles of two parts, later ones of one.
+            ("macos", "10.14.6", "10.14", Some(EolWhen::Date(NaiveDate::from_ymd_opt(2021, 10, 25).unwrap()))),
+            ("macos", "12.7.4", "12", Some(EolWhen::Date(NaiveDate::from_ymd_opt(2024, 9, 16).unwrap()))),
         ];
         for (product, version, cycle, eol) in cases {
             let r = data.release(product, version).unwrap();

@@ -142,6 +142,27 @@ fn time_based_rules() {
 }
 
 #[test]
+fn a_mac_past_its_release_end_of_life_is_a_finding() {
+    // The os section the agent reads from system_profiler on a Mac (agent/src/inventory/macos/os.rs).
+    let mut mac = report("debian");
+    mac.os = Some(muster_shared::v1::Os {
+        id: Some("macos".to_owned()),
+        name: Some("macOS".to_owned()),
+        version_id: Some("10.14.6".to_owned()),
+        pretty_name: Some("macOS 10.14.6 (18G103)".to_owned()),
+        ..Default::default()
+    });
+    let policy = Rules::builtin().unwrap().current();
+    let now = at(2026, 3, 2);
+    let m = matched(&policy, &HostFacts::from_report("h1", &mac, now, now), now);
+    // Mojave's support ended 2021-10-25 in the shipped endoflife.date data.
+    assert_eq!(
+        m.iter().find(|m| m.0 == "os.end_of_life").map(|m| m.1.clone()),
+        Some(vec!["macOS 10.14.6 (18G103): macos 10.14 security support ended 2021-10-25".to_owned()])
+    );
+}
+
+#[test]
 fn overdue_security_updates() {
     let policy = Rules::builtin().unwrap().current();
     let mut r = report("debian");

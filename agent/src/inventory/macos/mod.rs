@@ -7,13 +7,14 @@
 //! too. Each bundle is one package of kind `macos` with its path, so two copies of one application stay two.
 
 pub mod hardware;
+pub mod os;
 #[cfg(target_os = "macos")]
 mod probe;
 #[cfg(test)]
 mod tests;
 
 #[cfg(target_os = "macos")]
-pub use probe::{collect_firmware, collect_software};
+pub use probe::{collect_firmware, collect_os, collect_software};
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{Package, PackageKind};

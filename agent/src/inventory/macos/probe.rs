@@ -3,13 +3,37 @@
 
 use std::process::Command;
 
-use muster_shared::v1::{ErrorKind, PackageKind, PackageSource, SectionName, Software};
+use muster_shared::v1::{ErrorKind, Os, PackageKind, PackageSource, SectionName, Software};
 
 use crate::inventory::software::{Listing, assemble};
 use crate::root::ErrorLog;
 
 const SYSTEM_PROFILER: &str = "/usr/sbin/system_profiler";
 const IOREG: &str = "/usr/sbin/ioreg";
+
+/// The `os` section of a live Mac, from `system_profiler SPSoftwareDataType`; `None` with an error when unreadable.
+pub fn collect_os(errors: &mut ErrorLog) -> Option<Os> {
+    match Command::new(SYSTEM_PROFILER).arg("SPSoftwareDataType").output() {
+        Ok(out) if out.status.success() => {
+            let os = super::os::os(&String::from_utf8_lossy(&out.stdout)).map(|mut os| {
+                os.architecture = Some(std::env::consts::ARCH.to_owned());
+                os
+            });
+            if os.is_none() {
+                errors.record(SectionName::Os, SYSTEM_PROFILER, ErrorKind::Parse, "no System Version in its output");
+            }
+            os
+        }
+        Ok(out) => {
+            errors.record(SectionName::Os, SYSTEM_PROFILER, ErrorKind::Io, format!("exited with {}", out.status));
+            None
+        }
+        Err(e) => {
+            errors.io(SectionName::Os, SYSTEM_PROFILER, &e);
+            None
+        }
+    }
+}
 
 /// The firmware part of a live Mac's hardware section: its identity (maker, model, serial, UUID) from the I/O
 /// Registry. Macs have no SMBIOS table to read; memory modules and the rest are not read yet.
