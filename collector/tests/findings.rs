@@ -595,7 +595,7 @@ async fn cli_lists_and_triages() {
     std::fs::remove_file(&site).unwrap();
     let (ok, out, _) = cli(&["rules", "validate"]);
     assert!(ok);
-    assert!(out.starts_with("policy valid: 33 rules, 14 end-of-life products, fingerprint "), "{out}");
+    assert!(out.starts_with("policy valid: 33 rules, 15 end-of-life products, fingerprint "), "{out}");
 }
 
 /// Accounts and listening sockets reach the rules as the store keeps them: the development VM's real report (sshd

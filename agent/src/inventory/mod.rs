@@ -96,15 +96,28 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
 }
 
 /// The sections whose sources exist only on Linux (posture checks over /etc), on a live system where they cannot
-/// apply: on Windows they would find nothing, or under Wine the host's Linux files. Each is recorded as unsupported
-/// rather than reported empty or failing. (Software and patches read the registry there instead.)
+/// apply: on Windows they would find nothing, or under Wine the host's Linux files; on a Mac they would fail for
+/// want of Linux's tools (no firewalld, ufw or nft reads as no firewall). Each is recorded as unsupported rather than
+/// reported empty or failing. (Software and patches read the registry or system_profiler there instead.)
 fn linux_only_sections(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<SectionName> {
-    if !cfg!(windows) || !root.is_live() {
+    let (platform, named) = if cfg!(windows) {
+        ("windows", "Windows")
+    } else if cfg!(target_os = "macos") {
+        ("macos", "macOS")
+    } else {
+        return Vec::new();
+    };
+    if !root.is_live() {
         return Vec::new();
     }
     let skipped = [SectionName::Checks];
     for section in skipped {
-        errors.record(section, "windows", muster_shared::v1::ErrorKind::Unsupported, "not collected on Windows yet");
+        errors.record(
+            section,
+            platform,
+            muster_shared::v1::ErrorKind::Unsupported,
+            format!("not collected on {named} yet"),
+        );
     }
     skipped.to_vec()
 }

@@ -222,7 +222,8 @@ pub struct Os {
     pub pretty_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_id: Option<String>,
-    /// Which file the values came from (`/etc/os-release` or `/usr/lib/os-release`, relative to the root read).
+    /// Which file the values came from (`/etc/os-release` or `/usr/lib/os-release`, relative to the root read), or
+    /// on Windows and macOS the registry key or command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Running kernel (`uname -r`); live systems only.

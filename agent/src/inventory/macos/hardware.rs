@@ -82,6 +82,7 @@ mod tests {
         assert_eq!(system.serial.as_deref(), Some("W87305UMYA8"));
         assert_eq!(system.uuid.as_deref(), Some("00000000-0000-1000-8000-001b633026b1"));
         assert_eq!(system.vendor.as_deref(), Some("Apple Inc."));
+        assert_eq!(system.sku.as_deref(), Some("Mac-F4208CAA"));
     }
 
     #[test]

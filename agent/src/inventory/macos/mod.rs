@@ -2,9 +2,10 @@
 //! machine's identity from the I/O Registry ([`hardware`]), each a pure reading shared by the live probe and the
 //! tests on real captured output.
 //!
-//! system_profiler finds application bundles wherever Launch Services knows them (/Applications, the system's own,
-//! users' ~/Applications, helpers inside other bundles), which is what GLPI's agent and osquery's `apps` table list
-//! too. Each bundle is one package of kind `macos` with its path, so two copies of one application stay two.
+//! system_profiler finds application bundles wherever Launch Services and Spotlight know them (/Applications, the
+//! system's own, users' ~/Applications, helpers inside other bundles), which is what GLPI's agent and osquery's
+//! `apps` table list too; on a Mac with Spotlight indexing off the list is shorter. Each bundle is one package of
+//! kind `macos` with its path, so two copies of one application stay two.
 
 pub mod hardware;
 pub mod os;

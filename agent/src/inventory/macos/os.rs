@@ -18,13 +18,16 @@ pub fn os(software: &str) -> Option<Os> {
         Some((named, build)) if build.ends_with(')') => (named, Some(build.trim_end_matches(')'))),
         _ => (system, None),
     };
-    let (name, version) = match named.rsplit_once(' ') {
-        Some((name, version)) if version.starts_with(|c: char| c.is_ascii_digit()) => (name, Some(version)),
-        _ => (named, None),
+    // The version is the first word that starts with a digit: a Rapid Security Response adds a letter after it
+    // (`macOS 13.4.1 (c) (22F770820d)`), which stays in the pretty name only.
+    let words: Vec<&str> = named.split(' ').collect();
+    let (name, version) = match words.iter().position(|w| w.starts_with(|c: char| c.is_ascii_digit())) {
+        Some(at) if at > 0 => (words[..at].join(" "), Some(words[at])),
+        _ => (named.to_owned(), None),
     };
     Some(Os {
         id: Some("macos".to_owned()),
-        name: Some(name.to_owned()),
+        name: Some(name),
         version: version.map(str::to_owned),
         version_id: version.map(str::to_owned),
         pretty_name: Some(system.to_owned()),
@@ -59,6 +62,17 @@ mod tests {
             assert_eq!(os.kernel_release.as_deref(), Some(kernel), "{file}");
             assert_eq!(os.pretty_name, Some(format!("{name} {version} ({build})")), "{file}");
         }
+    }
+
+    /// Apple's form for a Rapid Security Response (support.apple.com/en-us/102657), in a real capture's place.
+    #[test]
+    fn a_rapid_security_response_keeps_its_release() {
+        let text = testdata("system_profiler-11.0-apple-M1.txt")
+            .replace("macOS 11.2.3 (20D91)", "macOS 13.4.1 (c) (22F770820d)");
+        let os = os(&text).unwrap();
+        assert_eq!((os.name.as_deref(), os.version_id.as_deref()), (Some("macOS"), Some("13.4.1")));
+        assert_eq!(os.build_id.as_deref(), Some("22F770820d"));
+        assert_eq!(os.pretty_name.as_deref(), Some("macOS 13.4.1 (c) (22F770820d)"));
     }
 
     #[test]

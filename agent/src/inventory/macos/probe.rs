@@ -1,7 +1,9 @@
 //! The live side of the macOS inventory: runs `system_profiler -xml SPApplicationsDataType` and `ioreg -rd1 -c
 //! IOPlatformExpertDevice` and hands their output to the same pure readers the tests run on captured output.
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use muster_shared::v1::{ErrorKind, Os, PackageKind, PackageSource, SectionName, Software};
 
@@ -11,10 +13,71 @@ use crate::root::ErrorLog;
 const SYSTEM_PROFILER: &str = "/usr/sbin/system_profiler";
 const IOREG: &str = "/usr/sbin/ioreg";
 
+/// What a command printed, or why there is nothing to read.
+struct Ran {
+    ok: bool,
+    status: String,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+/// The most a command's output is read: a Mac with thousands of applications prints a few MiB of plist.
+const OUTPUT_CAP: u64 = 64 << 20;
+
+/// Runs `program` with `args`, killed after `deadline` (system_profiler can take minutes, or hang while Spotlight
+/// reindexes, and a hung probe would stop every report), its output read up to [`OUTPUT_CAP`].
+fn run(program: &str, args: &[&str], deadline: Duration) -> std::io::Result<Ran> {
+    let mut child =
+        Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    // Read on threads of their own, so a full pipe cannot stall the child while it is waited for.
+    let stdout = child.stdout.take().map(|out| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out.take(OUTPUT_CAP).read_to_end(&mut buf);
+            buf
+        })
+    });
+    let stderr = child.stderr.take().map(|err| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err.take(64 << 10).read_to_end(&mut buf);
+            buf
+        })
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if started.elapsed() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = stdout.and_then(|t| t.join().ok()).unwrap_or_default();
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    Ok(match status {
+        Some(status) => Ran {
+            ok: status.success(),
+            status: status.to_string(),
+            stdout,
+            stderr: String::from_utf8_lossy(&stderr).trim().to_owned(),
+        },
+        None => Ran {
+            ok: false,
+            status: format!("no answer in {} s; stopped", deadline.as_secs()),
+            stdout: Vec::new(),
+            stderr: String::new(),
+        },
+    })
+}
+
 /// The `os` section of a live Mac, from `system_profiler SPSoftwareDataType`; `None` with an error when unreadable.
 pub fn collect_os(errors: &mut ErrorLog) -> Option<Os> {
-    match Command::new(SYSTEM_PROFILER).arg("SPSoftwareDataType").output() {
-        Ok(out) if out.status.success() => {
+    match run(SYSTEM_PROFILER, &["SPSoftwareDataType"], Duration::from_secs(30)) {
+        Ok(out) if out.ok => {
             let os = super::os::os(&String::from_utf8_lossy(&out.stdout)).map(|mut os| {
                 os.architecture = Some(std::env::consts::ARCH.to_owned());
                 os
@@ -25,7 +88,7 @@ pub fn collect_os(errors: &mut ErrorLog) -> Option<Os> {
             os
         }
         Ok(out) => {
-            errors.record(SectionName::Os, SYSTEM_PROFILER, ErrorKind::Io, format!("exited with {}", out.status));
+            errors.record(SectionName::Os, SYSTEM_PROFILER, ErrorKind::Io, format!("{}: {}", out.status, out.stderr));
             None
         }
         Err(e) => {
@@ -38,8 +101,8 @@ pub fn collect_os(errors: &mut ErrorLog) -> Option<Os> {
 /// The firmware part of a live Mac's hardware section: its identity (maker, model, serial, UUID) from the I/O
 /// Registry. Macs have no SMBIOS table to read; memory modules and the rest are not read yet.
 pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::firmware::Firmware {
-    let system = match Command::new(IOREG).args(["-rd1", "-c", "IOPlatformExpertDevice"]).output() {
-        Ok(out) if out.status.success() => {
+    let system = match run(IOREG, &["-rd1", "-c", "IOPlatformExpertDevice"], Duration::from_secs(30)) {
+        Ok(out) if out.ok => {
             let system = super::hardware::system_info(&String::from_utf8_lossy(&out.stdout));
             if system.is_none() {
                 errors.record(
@@ -52,7 +115,7 @@ pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::fi
             system
         }
         Ok(out) => {
-            errors.record(SectionName::Hardware, IOREG, ErrorKind::Io, format!("exited with {}", out.status));
+            errors.record(SectionName::Hardware, IOREG, ErrorKind::Io, format!("{}: {}", out.status, out.stderr));
             None
         }
         Err(e) => {
@@ -65,11 +128,11 @@ pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::fi
 
 /// The software section of a live Mac: its application bundles, as one package source.
 pub fn collect_software(errors: &mut ErrorLog) -> Software {
-    let output =
-        Command::new(SYSTEM_PROFILER).args(["-xml", "-detailLevel", "full", "SPApplicationsDataType"]).output();
+    let args = ["-xml", "-detailLevel", "full", "SPApplicationsDataType"];
+    let output = run(SYSTEM_PROFILER, &args, Duration::from_secs(300));
     let mut found = Vec::new();
     match output {
-        Ok(out) if out.status.success() => match super::applications(&out.stdout) {
+        Ok(out) if out.ok => match super::applications(&out.stdout) {
             Ok(packages) => found.push((
                 PackageSource {
                     kind: PackageKind::Macos,
@@ -86,7 +149,7 @@ pub fn collect_software(errors: &mut ErrorLog) -> Software {
             SectionName::Software,
             SYSTEM_PROFILER,
             ErrorKind::Io,
-            format!("exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
+            format!("{}: {}", out.status, out.stderr),
         ),
         Err(e) => errors.io(SectionName::Software, SYSTEM_PROFILER, &e),
     }
