@@ -1,0 +1,329 @@
+//! The delivery worker: claims subscriptions with committed events and sends them, at least once, in order per
+//! subscription, one worker of all replicas per subscription at a time, with retries, dead letters and digests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::syslog::send_syslog;
+use crate::integrations;
+use crate::model::integrations::{ClaimedIntegration, DeliveryStatus, IntegrationKind, PendingDelivery};
+use crate::store::{Store, StoreError};
+use crate::tokens;
+
+/// A subscription's claim, renewed before each delivery: one request at its timeout and the write of its answer
+/// fit well inside it, and a worker that died leaves the subscription to another this soon.
+pub(super) const LEASE: TimeDelta = TimeDelta::seconds(30);
+/// One request's limit, connection included; a receiver that takes longer is retried.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Subscriptions claimed at once, and deliveries sent per subscription in one turn.
+const CLAIM_BATCH: i64 = 8;
+const TURN: i64 = 20;
+/// Events one digest message sums up: it lists a few and counts the rest, so this bounds the work of one turn, not
+/// what people read; more waiting go in the next message at once.
+const DIGEST_MAX: i64 = 500;
+/// How often an idle worker looks for committed events.
+const POLL: Duration = Duration::from_secs(1);
+
+/// The network side of delivery: one HTTP client per process, no redirects (the configured URL is the
+/// destination); syslog connections per delivery, named by this machine's host name.
+#[derive(Clone)]
+pub struct Sender {
+    pub(super) client: reqwest::Client,
+    hostname: String,
+    /// The console as people reach it, for chat messages' links (`config::console_url`).
+    pub(super) console: Option<String>,
+}
+
+impl Sender {
+    /// `console`: the console's address for links in chat messages; without it they carry none.
+    pub fn new(console: Option<String>) -> Result<Sender, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Muster-Collector/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let hostname = crate::local_hostname().unwrap_or_else(|| "-".to_owned());
+        Ok(Sender { client, hostname, console })
+    }
+
+    /// Sends one event its subscription's way: the HTTP answer, `None` when a syslog receiver took it, or why it
+    /// could not be sent.
+    async fn deliver(
+        &self,
+        store: &dyn Store,
+        clock: &crate::Clock,
+        claim: &ClaimedIntegration,
+        d: &PendingDelivery,
+    ) -> Result<Option<integrations::HttpAnswer>, String> {
+        let now = clock();
+        match claim.kind {
+            IntegrationKind::Jira => self.deliver_jira(store, clock, claim, d).await,
+            IntegrationKind::Webhook => {
+                let secrets = integrations::signing_secrets(
+                    &claim.secret,
+                    claim.previous_secret.as_deref(),
+                    claim.previous_until,
+                    now,
+                );
+                // The send's own time, not the scheduler's: receivers compare it with their clock to refuse replays.
+                let timestamp = Utc::now().timestamp();
+                let signature = integrations::signature(&secrets, &d.event_id, timestamp, d.body.as_bytes())?;
+                let headers = [
+                    ("webhook-id", d.event_id.clone()),
+                    ("webhook-timestamp", timestamp.to_string()),
+                    ("webhook-signature", signature),
+                ];
+                self.post(&claim.url, &headers, d.body.clone()).await.map(Some)
+            }
+            // Unsigned: the URL is the credential.
+            IntegrationKind::Slack => {
+                let message = integrations::chat::slack(&d.body, self.console.as_deref())?;
+                self.post(&claim.url, &[], message).await.map(Some)
+            }
+            IntegrationKind::Teams => {
+                let message = integrations::chat::teams(&d.body, self.console.as_deref())?;
+                self.post(&claim.url, &[], message).await.map(Some)
+            }
+            IntegrationKind::Syslog => {
+                let target = integrations::syslog::target(&claim.url).map_err(|e| e.to_string())?;
+                let message = integrations::syslog::message(
+                    &d.event_id,
+                    &d.event_type,
+                    d.at,
+                    &d.body,
+                    &self.hostname,
+                    target.facility,
+                    claim.format,
+                );
+                tokio::time::timeout(TIMEOUT, send_syslog(&target, &message))
+                    .await
+                    .map_err(|_| format!("no answer from {}:{} in {} s", target.host, target.port, TIMEOUT.as_secs()))?
+                    .map(|()| None)
+            }
+        }
+    }
+    /// Sends `events` to a Slack or Teams subscription as one digest message.
+    async fn deliver_digest(
+        &self,
+        claim: &ClaimedIntegration,
+        events: &[PendingDelivery],
+    ) -> Result<Option<integrations::HttpAnswer>, String> {
+        let bodies: Vec<&str> = events.iter().map(|d| d.body.as_str()).collect();
+        let message = match claim.kind {
+            IntegrationKind::Slack => integrations::chat::slack_digest(&bodies, self.console.as_deref())?,
+            IntegrationKind::Teams => integrations::chat::teams_digest(&bodies, self.console.as_deref())?,
+            // `integrations::check` refuses a digest for the others.
+            other => return Err(format!("a {} subscription does not take digests", other.as_str())),
+        };
+        self.post(&claim.url, &[], message).await.map(Some)
+    }
+
+    /// POSTs a JSON `body` with `headers`; the answer (with the start of a refusal's body), or why there was none.
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: String,
+    ) -> Result<integrations::HttpAnswer, String> {
+        let mut request = self.client.post(url).header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        // Errors without the URL: many webhook URLs hold their own secret in the path or query, and a chat
+        // webhook's URL is its credential.
+        let mut answer = request.body(body).send().await.map_err(|e| crate::app::describe_http(e.without_url()))?;
+        let code = answer.status().as_u16();
+        if answer.status().is_success() {
+            return Ok(integrations::HttpAnswer::new(code, b""));
+        }
+        // A few KiB at most, and never a reason to fail the attempt twice: what arrived before an error is kept.
+        let mut said = Vec::new();
+        while said.len() < 4096 {
+            match answer.chunk().await {
+                Ok(Some(chunk)) => said.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        said.truncate(4096);
+        Ok(integrations::HttpAnswer::new(code, &said))
+    }
+}
+
+/// Claims subscriptions with pending deliveries (only `only`'s when given) and sends them, each subscription's
+/// oldest first and the subscriptions side by side, so a slow or dead receiver delays only its own events; a
+/// failure holds the rest of that subscription back until its retry. Returns the deliveries attempted.
+pub async fn run_batch(
+    store: &dyn Store,
+    sender: &Sender,
+    clock: &crate::Clock,
+    worker: &str,
+    only: Option<&str>,
+) -> Result<usize, StoreError> {
+    let now = clock();
+    let claims = store.claim_integrations(worker, now, now + LEASE, CLAIM_BATCH, only).await?;
+    let turns = futures_util::future::join_all(claims.iter().map(|claim| turn(store, sender, clock, claim))).await;
+    let mut attempted = 0;
+    for t in turns {
+        attempted += t?;
+    }
+    Ok(attempted)
+}
+
+/// One subscription's turn: up to `TURN` of its pending deliveries in order, stopping at a failure (a digest
+/// subscription's: see [`digest_turn`]); then its claim is released. Returns the deliveries attempted.
+async fn turn(
+    store: &dyn Store,
+    sender: &Sender,
+    clock: &crate::Clock,
+    claim: &ClaimedIntegration,
+) -> Result<usize, StoreError> {
+    if let Some(minutes) = claim.digest_minutes {
+        return digest_turn(store, sender, clock, claim, TimeDelta::minutes(i64::from(minutes))).await;
+    }
+    let mut attempted = 0;
+    for d in store.pending_deliveries(&claim.id, TURN).await? {
+        if !store.renew_integration_claim(claim, clock() + LEASE).await? {
+            tracing::warn!(integration = %claim.name, "the claim ran out; left to the worker that holds it");
+            break;
+        }
+        let answer = sender.deliver(store, clock, claim, &d).await;
+        attempted += 1;
+        match record(store, claim, &d, answer, clock()).await? {
+            Some(DeliveryStatus::Pending) | None => break,
+            Some(_) => {}
+        }
+    }
+    store.release_integration(claim).await?;
+    Ok(attempted)
+}
+
+/// A digest subscription's turn. Test events go out at once, one by one (someone is waiting for the answer); the
+/// rest wait until the oldest has waited `window`, then go as one message, up to [`DIGEST_MAX`] events, each
+/// recorded with that message's answer. Until then the subscription is held back (`hold_integration`), so no
+/// worker claims it for nothing.
+async fn digest_turn(
+    store: &dyn Store,
+    sender: &Sender,
+    clock: &crate::Clock,
+    claim: &ClaimedIntegration,
+    window: TimeDelta,
+) -> Result<usize, StoreError> {
+    let (tests, events): (Vec<_>, Vec<_>) = store
+        .pending_deliveries(&claim.id, DIGEST_MAX)
+        .await?
+        .into_iter()
+        .partition(|d| d.event_type == integrations::TEST_EVENT);
+    let mut attempted = 0;
+    for d in &tests {
+        if !store.renew_integration_claim(claim, clock() + LEASE).await? {
+            return Ok(attempted);
+        }
+        let answer = sender.deliver(store, clock, claim, d).await;
+        attempted += 1;
+        if record(store, claim, d, answer, clock()).await? != Some(DeliveryStatus::Delivered) {
+            store.release_integration(claim).await?;
+            return Ok(attempted);
+        }
+    }
+    let Some(oldest) = events.first() else {
+        store.release_integration(claim).await?;
+        return Ok(attempted);
+    };
+    let due = oldest.at + window;
+    if clock() < due {
+        store.hold_integration(claim, due).await?;
+        return Ok(attempted);
+    }
+    if !store.renew_integration_claim(claim, clock() + LEASE).await? {
+        return Ok(attempted);
+    }
+    let answer = sender.deliver_digest(claim, &events).await;
+    let now = clock();
+    for d in &events {
+        attempted += 1;
+        if record(store, claim, d, answer.clone(), now).await?.is_none() {
+            return Ok(attempted);
+        }
+    }
+    store.release_integration(claim).await?;
+    Ok(attempted)
+}
+
+/// Writes one delivery's attempt (counted, logged); its status, or `None` when the claim ran out meanwhile.
+async fn record(
+    store: &dyn Store,
+    claim: &ClaimedIntegration,
+    d: &PendingDelivery,
+    answer: Result<Option<integrations::HttpAnswer>, String>,
+    now: DateTime<Utc>,
+) -> Result<Option<DeliveryStatus>, StoreError> {
+    let attempt = integrations::attempt_outcome(d.attempts, answer, now);
+    let outcome = match attempt.status {
+        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Pending => "failed",
+        DeliveryStatus::Dead => "dead",
+    };
+    crate::metrics::count_delivery(claim.kind.as_str(), outcome);
+    match attempt.status {
+        DeliveryStatus::Delivered => {}
+        DeliveryStatus::Pending => tracing::warn!(integration = %claim.name, event = %d.event_id,
+            code = ?attempt.response_code, error = ?attempt.error, retry_at = ?attempt.retry_at,
+            "delivery failed; retrying later"),
+        DeliveryStatus::Dead => tracing::warn!(integration = %claim.name, event = %d.event_id,
+            code = ?attempt.response_code, error = ?attempt.error,
+            "delivery failed too often; kept as a dead letter to replay"),
+    }
+    if !store.record_attempt(claim, d.event_seq, &attempt).await? {
+        tracing::warn!(integration = %claim.name, "the claim ran out during delivery; left to the next");
+        return Ok(None);
+    }
+    Ok(Some(attempt.status))
+}
+
+/// Delivers whatever is due until nothing is (tests and one-shot CLI runs); returns the attempts made.
+pub async fn drain(
+    store: &dyn Store,
+    sender: &Sender,
+    clock: &crate::Clock,
+    worker: &str,
+    only: Option<&str>,
+) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        let n = run_batch(store, sender, clock, worker, only).await?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n;
+    }
+}
+
+/// The delivery worker of `serve`: frees what a previous process left claimed, then delivers every `POLL`.
+pub fn spawn(store: Arc<dyn Store>, clock: crate::Clock, sender: Sender) {
+    tokio::spawn(async move {
+        // Claims are told apart by this name, so it must differ between replicas (containers all run as PID 1).
+        let worker = tokens::new_id().unwrap_or_else(|_| {
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+            format!("pid-{}-{nanos}", std::process::id())
+        });
+        match store.release_dead_integration_claims(&worker).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(integrations = n, "deliveries a previous process had claimed are free again"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot free the previous process's delivery claims; their leases expire")
+            }
+        }
+        loop {
+            match run_batch(store.as_ref(), &sender, &clock, &worker, None).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "claiming deliveries failed; trying again"),
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    });
+}

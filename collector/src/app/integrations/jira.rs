@@ -1,0 +1,202 @@
+//! Jira's side of delivery (see `integrations::jira` for what is decided): the calls one event makes to a Jira
+//! Cloud site, with the claim renewed between them.
+
+use super::delivery::{LEASE, Sender};
+use crate::integrations;
+use crate::model::integrations::{ClaimedIntegration, PendingDelivery};
+use crate::store::Store;
+
+impl Sender {
+    /// One event to a Jira subscription (see `integrations::jira`): a test checks the token and the project; a
+    /// finding's first event that asks for action opens its ticket (or takes the one its label finds in the project:
+    /// a create whose answer was lost, or a ticket from before the subscription was made again), later ones comment
+    /// on it and move it through the workflow; a ticket deleted in Jira is opened again when the finding needs one.
+    /// The last call's answer is the delivery's; a call that fails stops there, and the retry starts again from what
+    /// is recorded. The claim is renewed before each call after the first, so several slow calls cannot outlast it.
+    pub(super) async fn deliver_jira(
+        &self,
+        store: &dyn Store,
+        clock: &crate::Clock,
+        claim: &ClaimedIntegration,
+        d: &PendingDelivery,
+    ) -> Result<Option<integrations::HttpAnswer>, String> {
+        use integrations::jira::{self, Plan};
+        let settings = claim.jira.as_ref().ok_or("the subscription has lost its Jira settings")?;
+        let call = JiraCall {
+            client: &self.client,
+            site: &claim.url,
+            auth: jira::authorization(settings, &claim.secret),
+            store,
+            claim,
+            clock,
+            made: std::sync::atomic::AtomicU32::new(0),
+        };
+        if d.event_type == integrations::TEST_EVENT {
+            let answer = call.send(reqwest::Method::GET, "myself", &[], None).await?;
+            if !answer.is_success() {
+                return Ok(Some(answer.into()));
+            }
+            let path = format!("project/{}", segment(&settings.project)?);
+            return Ok(Some(call.send(reqwest::Method::GET, &path, &[], None).await?.into()));
+        }
+        let (event_type, data) = jira::finding_event(&d.body)?;
+        let mut ticket = store.ticket(&claim.id, &data.finding_id).await.map_err(|e| e.to_string())?;
+        // At most: search or create, then comment and transition; a deleted ticket sends it round once more.
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            match jira::plan(&event_type, ticket.as_deref()) {
+                Plan::Nothing => return Ok(None),
+                Plan::Create => {
+                    let query = [
+                        ("jql", jira::search_jql(&settings.project, &jira::label(&data.finding_id))),
+                        ("fields", "key".to_owned()),
+                        ("maxResults", "1".to_owned()),
+                    ];
+                    let answer = call.send(reqwest::Method::GET, "search/jql", &query, None).await?;
+                    if !answer.is_success() {
+                        return Ok(Some(answer.into()));
+                    }
+                    if let Some(key) = jira::found_key(&answer.body)? {
+                        let key = segment(&key)?.to_owned();
+                        store
+                            .save_ticket(&claim.id, &data.finding_id, &key, clock())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        // Found, not made: an opening is told; anything else still has to be said on it.
+                        ticket = Some(key);
+                        continue;
+                    }
+                    let create = jira::create_body(settings, &data, self.console.as_deref());
+                    let answer = call.send(reqwest::Method::POST, "issue", &[], Some(create)).await?;
+                    if answer.is_success() {
+                        let key = jira::created_key(&answer.body)?;
+                        let key = segment(&key)?.to_owned();
+                        store
+                            .save_ticket(&claim.id, &data.finding_id, &key, clock())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    return Ok(Some(answer.into()));
+                }
+                Plan::Comment { ticket: key, goal } => {
+                    let issue = segment(&key)?.to_owned();
+                    let comment = jira::comment_body(&event_type, &data, self.console.as_deref());
+                    let path = format!("issue/{issue}/comment");
+                    let answer = call.send(reqwest::Method::POST, &path, &[], Some(comment)).await?;
+                    if answer.code == 404 && rounds == 1 {
+                        // Deleted in Jira (or moved out of the account's sight): a finding that needs a ticket
+                        // gets a new one; any other change has nothing left to tell.
+                        tracing::info!(integration = %claim.name, ticket = %key, "the ticket is gone from Jira");
+                        if !jira::opens(&event_type) {
+                            return Ok(None);
+                        }
+                        ticket = None;
+                        continue;
+                    }
+                    let Some(goal) = goal.filter(|_| answer.is_success()) else {
+                        return Ok(Some(answer.into()));
+                    };
+                    let path = format!("issue/{issue}/transitions");
+                    let answer = call.send(reqwest::Method::GET, &path, &[], None).await?;
+                    if !answer.is_success() {
+                        return Ok(Some(answer.into()));
+                    }
+                    let Some(id) = jira::pick_transition(&answer.body, goal, settings)? else {
+                        tracing::info!(integration = %claim.name, ticket = %key, ?goal,
+                            "the workflow offers the account no such transition from the ticket's status; commented only");
+                        return Ok(Some(answer.into()));
+                    };
+                    let body = Some(jira::transition_body(&id));
+                    return Ok(Some(call.send(reqwest::Method::POST, &path, &[], body).await?.into()));
+                }
+            }
+        }
+    }
+}
+
+/// A ticket key or project key as one path segment: Jira's keys are letters, digits, `_` and `-`; anything else
+/// in a stored key is refused rather than sent into a URL.
+fn segment(key: &str) -> Result<&str, String> {
+    if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        Ok(key)
+    } else {
+        Err(format!("{key:?} is not a Jira key"))
+    }
+}
+
+/// A Jira answer: its status, and its body (up to [`JIRA_ANSWER_MAX`]) for the key or list it carries, or the
+/// start of a refusal for the delivery log.
+struct JiraAnswer {
+    code: u16,
+    body: Vec<u8>,
+}
+
+/// Enough for a page of transitions or a search answer; Jira's answers to these calls are a few KiB.
+const JIRA_ANSWER_MAX: usize = 1 << 20;
+
+impl JiraAnswer {
+    fn is_success(&self) -> bool {
+        (200..300).contains(&self.code)
+    }
+}
+
+impl From<JiraAnswer> for integrations::HttpAnswer {
+    fn from(a: JiraAnswer) -> Self {
+        let said = if a.is_success() { &[][..] } else { &a.body[..a.body.len().min(4096)] };
+        integrations::HttpAnswer::new(a.code, said)
+    }
+}
+
+/// Calls to one Jira site with one account, for one delivery of a claimed subscription.
+struct JiraCall<'a> {
+    client: &'a reqwest::Client,
+    site: &'a str,
+    auth: String,
+    store: &'a dyn Store,
+    claim: &'a ClaimedIntegration,
+    clock: &'a crate::Clock,
+    /// Calls made so far in this delivery.
+    made: std::sync::atomic::AtomicU32,
+}
+
+impl JiraCall<'_> {
+    /// One REST v3 call and its answer, or why there was none (the URL left out of errors). Every call after the
+    /// first renews the claim first: a delivery of four calls at the timeout each would outlast one lease.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<serde_json::Value>,
+    ) -> Result<JiraAnswer, String> {
+        if self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+            let renewed = self.store.renew_integration_claim(self.claim, (self.clock)() + LEASE).await;
+            if !renewed.map_err(|e| e.to_string())? {
+                return Err("the claim ran out during the delivery; left to the worker that holds it".to_owned());
+            }
+        }
+        let url = integrations::jira::api_url(self.site, path);
+        let mut request =
+            self.client.request(method, &url).header("authorization", &self.auth).header("accept", "application/json");
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        let mut answer = request.send().await.map_err(|e| crate::app::describe_http(e.without_url()))?;
+        let code = answer.status().as_u16();
+        let mut got = Vec::new();
+        while got.len() < JIRA_ANSWER_MAX {
+            match answer.chunk().await {
+                Ok(Some(chunk)) => got.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) if (200..300).contains(&code) => return Err(crate::app::describe_http(e.without_url())),
+                Err(_) => break,
+            }
+        }
+        got.truncate(JIRA_ANSWER_MAX);
+        Ok(JiraAnswer { code, body: got })
+    }
+}
