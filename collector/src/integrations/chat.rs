@@ -3,56 +3,12 @@
 //! from the stored versioned body, so the outbox keeps one document per event whatever the destinations, and a
 //! corrected console address applies to what is still queued.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
     ADVISORIES_UPDATE_FAILED, DISPOSAL_COMPLETED, DISPOSAL_REDEPLOYED, DISPOSAL_SANITIZED, DISPOSAL_STARTED,
-    FINDING_OVERDUE, HOST_ENROLLED, HOST_ENROLMENT_HELD, HOST_TAKEN_OVER, TEST_EVENT,
+    FINDING_OVERDUE, HOST_ENROLLED, HOST_ENROLMENT_HELD, HOST_TAKEN_OVER, StoredEvent, TEST_EVENT,
 };
-
-/// The fields of a stored body a message shows; absent ones (a test event has no finding) are empty.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Data {
-    hostname: String,
-    kind: String,
-    rule_id: String,
-    subject: String,
-    title: String,
-    severity: String,
-    from_status: Option<String>,
-    status: String,
-    due_at: String,
-    actor: String,
-    comment: Option<String>,
-    path: String,
-    integration: String,
-    message: String,
-    host_id: String,
-    agent_version: String,
-    tags: Vec<String>,
-    duplicates: Vec<String>,
-    request_id: Option<String>,
-    failures: Vec<Failure>,
-    from: String,
-    to: String,
-    details: serde_json::Value,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Failure {
-    source: String,
-    error: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Stored {
-    #[serde(rename = "type")]
-    event_type: String,
-    data: Data,
-}
 
 /// What both services show, worked out once.
 struct Message {
@@ -130,7 +86,7 @@ fn capitalised(s: &str) -> String {
 /// `body` (an outbox event's stored document) as the message both services render; `console` is the console's
 /// address as people reach it, for the link.
 fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
-    let stored: Stored = serde_json::from_str(body).map_err(|e| format!("the stored event is not readable: {e}"))?;
+    let stored = StoredEvent::parse(body)?;
     let d = stored.data;
     let headline = headline(&stored.event_type);
     if stored.event_type == TEST_EVENT {

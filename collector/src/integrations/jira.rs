@@ -7,38 +7,13 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{FINDING_OVERDUE, IntegrationError};
+use super::{EventData, FINDING_OVERDUE, IntegrationError, StoredEvent};
 use crate::model::Severity;
 use crate::model::integrations::JiraSettings;
 
-/// What a finding event's stored body tells a ticket; absent fields are empty.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct FindingData {
-    pub finding_id: String,
-    pub hostname: String,
-    pub kind: String,
-    pub rule_id: String,
-    pub subject: String,
-    pub title: String,
-    pub severity: String,
-    pub status: String,
-    pub due_at: String,
-    pub actor: String,
-    pub comment: Option<String>,
-    pub path: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Stored {
-    #[serde(rename = "type")]
-    event_type: String,
-    data: FindingData,
-}
-
 /// A stored finding event's type and data.
-pub fn finding_event(body: &str) -> Result<(String, FindingData), String> {
-    let stored: Stored = serde_json::from_str(body).map_err(|e| format!("the stored event is not readable: {e}"))?;
+pub fn finding_event(body: &str) -> Result<(String, EventData), String> {
+    let stored = StoredEvent::parse(body)?;
     if stored.data.finding_id.is_empty() {
         return Err(format!("a {} event carries no finding", stored.event_type));
     }
@@ -107,7 +82,7 @@ pub fn search_jql(project: &str, label: &str) -> String {
 }
 
 /// Jira refuses a summary over 255 characters or with a line break.
-fn summary(d: &FindingData) -> String {
+fn summary(d: &EventData) -> String {
     let text = if d.subject.is_empty() || d.title.contains(&d.subject) {
         format!("[{}] {} on {}", d.severity, d.title, d.hostname)
     } else {
@@ -145,7 +120,7 @@ fn fact(label: &str, value: &str) -> Value {
     paragraph(content)
 }
 
-fn console_link(d: &FindingData, console: Option<&str>) -> Option<Value> {
+fn console_link(d: &EventData, console: Option<&str>) -> Option<Value> {
     let base = console?.trim_end_matches('/');
     Some(paragraph(vec![link("Open the finding in Muster", &format!("{base}{}", d.path))]))
 }
@@ -156,7 +131,7 @@ fn doc(content: Vec<Value>) -> Value {
 
 /// `POST /rest/api/3/issue`'s body: the project, type, summary, a description of the finding with a link back,
 /// the labels `muster` and [`label`], and the priority mapped from the severity when one is configured.
-pub fn create_body(s: &JiraSettings, d: &FindingData, console: Option<&str>) -> Value {
+pub fn create_body(s: &JiraSettings, d: &EventData, console: Option<&str>) -> Value {
     let mut description = vec![
         paragraph(vec![text(&format!("Muster found this on {}.", d.hostname))]),
         fact("Finding", &d.title),
@@ -195,7 +170,7 @@ fn what_happened(event_type: &str) -> &'static str {
 }
 
 /// `POST /rest/api/3/issue/{key}/comment`'s body: what happened, by whom, with their comment.
-pub fn comment_body(event_type: &str, d: &FindingData, console: Option<&str>) -> Value {
+pub fn comment_body(event_type: &str, d: &EventData, console: Option<&str>) -> Value {
     let mut content = vec![strong(&format!("{}.", what_happened(event_type)))];
     if !d.actor.is_empty() {
         content.push(text(&format!(" By {}.", d.actor)));

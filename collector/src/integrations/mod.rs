@@ -532,6 +532,53 @@ pub fn body<T: Serialize>(event_type: &str, at: DateTime<Utc>, data: &T) -> Stri
     serde_json::to_string(&envelope).unwrap_or_else(|_| "{}".to_owned())
 }
 
+/// A stored event's body read back at delivery, for what renders it in a destination's own form (chat messages,
+/// tickets): its type and every field any event's `data` may carry, absent ones empty (a test event has no
+/// finding, a host event no rule).
+#[derive(Debug, serde::Deserialize)]
+pub struct StoredEvent {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: EventData,
+}
+
+/// The union of the events' `data` fields ([`FindingEvent`], [`HostEvent`], [`DisposalEvent`],
+/// [`AdvisoryUpdateFailure`], the test event's), as text.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct EventData {
+    pub finding_id: String,
+    pub hostname: String,
+    pub kind: String,
+    pub rule_id: String,
+    pub subject: String,
+    pub title: String,
+    pub severity: String,
+    pub from_status: Option<String>,
+    pub status: String,
+    pub due_at: String,
+    pub actor: String,
+    pub comment: Option<String>,
+    pub path: String,
+    pub integration: String,
+    pub message: String,
+    pub host_id: String,
+    pub agent_version: String,
+    pub tags: Vec<String>,
+    pub duplicates: Vec<String>,
+    pub request_id: Option<String>,
+    pub failures: Vec<SourceFailure>,
+    pub from: String,
+    pub to: String,
+    pub details: serde_json::Value,
+}
+
+impl StoredEvent {
+    pub fn parse(body: &str) -> Result<StoredEvent, String> {
+        serde_json::from_str(body).map_err(|e| format!("the stored event is not readable: {e}"))
+    }
+}
+
 /// The body of a finding's change.
 #[allow(clippy::too_many_arguments)]
 pub fn finding_body(
@@ -659,7 +706,8 @@ pub fn host_body(change: HostChange, at: DateTime<Utc>, facts: &HostFacts<'_>) -
 }
 
 /// One advisory source that was not fetched, as an event tells it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(default)]
 pub struct SourceFailure {
     /// The source's address without its query (where a mirror's access key may sit).
     pub source: String,
