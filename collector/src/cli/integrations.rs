@@ -11,7 +11,9 @@ use crate::app::integrations as uc;
 use crate::cli::{Format, emit};
 use crate::integrations::IntegrationRequest;
 use crate::model::Severity;
-use crate::model::integrations::{DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, PayloadFormat};
+use crate::model::integrations::{
+    DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, JiraSettings, PayloadFormat,
+};
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -114,14 +116,14 @@ pub enum IntegrationsCommand {
     },
 }
 
-/// `--kind jira`: the site is `--url` (https://your-site.atlassian.net, or a Data Center base URL).
+/// `--kind jira`: the site is `--url` (https://your-site.atlassian.net; Jira Cloud only).
 #[derive(Debug, Clone, clap::Args)]
 pub struct JiraArgs {
     /// Jira: the project key tickets are opened in (SEC).
     #[arg(long)]
     jira_project: Option<String>,
     /// Jira: the issue type of a new ticket.
-    #[arg(long, default_value = "Task")]
+    #[arg(long, default_value = JiraSettings::DEFAULT_ISSUE_TYPE)]
     jira_issue_type: String,
     /// Jira: the Atlassian account's e-mail address the API token belongs to (Jira Cloud).
     #[arg(long)]
@@ -153,10 +155,7 @@ fn read_token(path: &str) -> anyhow::Result<String> {
     Ok(text.trim().to_owned())
 }
 
-fn jira_request(
-    kind: IntegrationKind,
-    a: &JiraArgs,
-) -> anyhow::Result<(Option<crate::model::integrations::JiraSettings>, Option<String>)> {
+fn jira_request(kind: IntegrationKind, a: &JiraArgs) -> anyhow::Result<(Option<JiraSettings>, Option<String>)> {
     if kind != IntegrationKind::Jira {
         let given = a.jira_project.is_some()
             || a.token_file.is_some()
@@ -171,14 +170,8 @@ fn jira_request(
     }
     let project = a.jira_project.clone().ok_or_else(|| anyhow::anyhow!("--kind jira needs --jira-project KEY"))?;
     let file = a.token_file.as_deref().ok_or_else(|| anyhow::anyhow!("--kind jira needs --token-file FILE"))?;
-    let mut priorities = std::collections::BTreeMap::new();
-    for pair in a.jira_priority.iter().filter(|p| !p.trim().is_empty()) {
-        let (severity, priority) = pair
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--jira-priority {pair:?}: give SEVERITY=PRIORITY (critical=Highest)"))?;
-        priorities.insert(severity.trim().to_owned(), priority.trim().to_owned());
-    }
-    let settings = crate::model::integrations::JiraSettings {
+    let priorities = crate::integrations::jira::priority_pairs(a.jira_priority.iter().map(String::as_str))?;
+    let settings = JiraSettings {
         project,
         issue_type: a.jira_issue_type.clone(),
         user: a.jira_user.clone().ok_or_else(|| anyhow::anyhow!("--kind jira needs --jira-user EMAIL"))?,

@@ -307,6 +307,21 @@ pub fn check_settings(s: JiraSettings) -> Result<JiraSettings, IntegrationError>
     Ok(JiraSettings { project, issue_type, user, priorities, done_transition, reopen_transition })
 }
 
+/// `severity=priority` entries as a person writes them (`critical=Highest`), empty ones skipped; which severities
+/// and names are valid is [`check_settings`]'s.
+pub fn priority_pairs<'a>(
+    entries: impl IntoIterator<Item = &'a str>,
+) -> Result<std::collections::BTreeMap<String, String>, IntegrationError> {
+    let mut priorities = std::collections::BTreeMap::new();
+    for entry in entries.into_iter().map(str::trim).filter(|e| !e.is_empty()) {
+        let (severity, priority) = entry
+            .split_once('=')
+            .ok_or_else(|| bad(&format!("priority {entry:?}: give severity=priority (critical=Highest)")))?;
+        priorities.insert(severity.trim().to_owned(), priority.trim().to_owned());
+    }
+    Ok(priorities)
+}
+
 /// The finding events a ticket can follow; anything else is refused for a Jira subscription.
 pub fn takes(event_type: &str) -> bool {
     event_type.starts_with("finding.")

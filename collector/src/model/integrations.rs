@@ -102,8 +102,13 @@ pub struct JiraSettings {
     pub reopen_transition: Option<String>,
 }
 
+impl JiraSettings {
+    /// The issue type when none is given (Jira's default projects all have one).
+    pub const DEFAULT_ISSUE_TYPE: &'static str = "Task";
+}
+
 fn default_issue_type() -> String {
-    "Task".to_owned()
+    JiraSettings::DEFAULT_ISSUE_TYPE.to_owned()
 }
 
 /// A ticket a subscription opened for a finding, as the finding's page shows it.

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::app::integrations as uc;
-use crate::integrations::{EVENT_TYPES, IntegrationError, IntegrationRequest, SettingsChange};
+use crate::integrations::{EVENT_TYPES, IntegrationError, IntegrationRequest, SettingsChange, jira};
 use crate::model::Severity;
 use crate::model::integrations::{DeliveryStatus, Integration, IntegrationKind, JiraSettings, PayloadFormat};
 
@@ -44,18 +44,13 @@ fn token_field(label: &str) -> Field {
     }
 }
 
-/// The add form's Jira settings and token, when the kind is Jira; `comma_list` pairs `severity=priority`.
+/// The add form's Jira settings and token, when the kind is Jira.
 fn form_jira(f: &IntegrationForm) -> Result<(Option<JiraSettings>, Option<String>), PageError> {
-    let mut priorities = std::collections::BTreeMap::new();
-    for pair in comma_list(&f.jira_priorities) {
-        let (severity, priority) =
-            pair.split_once('=').ok_or_else(|| bad(format!("priority {pair:?}: give severity=priority")))?;
-        priorities.insert(severity.trim().to_owned(), priority.trim().to_owned());
-    }
+    let priorities = jira::priority_pairs(f.jira_priorities.split(',')).map_err(integration_error)?;
     let optional = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     let settings = JiraSettings {
         project: f.jira_project.clone(),
-        issue_type: optional(&f.jira_issue_type).unwrap_or_else(|| "Task".to_owned()),
+        issue_type: optional(&f.jira_issue_type).unwrap_or_else(|| JiraSettings::DEFAULT_ISSUE_TYPE.to_owned()),
         user: f.jira_user.clone(),
         priorities,
         done_transition: optional(&f.jira_done_transition),

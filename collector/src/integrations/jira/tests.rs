@@ -164,3 +164,12 @@ fn the_account_and_its_api_token_go_as_basic_authentication() {
 fn the_search_is_kept_to_the_subscriptions_project() {
     assert_eq!(search_jql("SEC", &label("f1")), "project = \"SEC\" AND labels = \"muster-f1\"");
 }
+
+#[test]
+fn priorities_are_read_as_people_write_them() {
+    let pairs = priority_pairs(["critical=Highest", " high = High ", ""]).unwrap();
+    assert_eq!(pairs.get("critical").map(String::as_str), Some("Highest"));
+    assert_eq!(pairs.get("high").map(String::as_str), Some("High"));
+    assert_eq!(pairs.len(), 2);
+    assert!(priority_pairs(["critical"]).unwrap_err().to_string().contains("severity=priority"));
+}
