@@ -350,13 +350,7 @@ fn sso_settings(
         reason: reason.to_owned(),
     };
     let issuer = url::Url::parse(&f.issuer).map_err(|e| invalid("issuer", &f.issuer, &e.to_string()))?;
-    let loopback = match issuer.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    if !(issuer.scheme() == "https" || issuer.scheme() == "http" && loopback) {
+    if !crate::tls::https_or_loopback(&issuer) {
         return Err(invalid("issuer", &f.issuer, "expected https:// (http:// only on a loopback address)"));
     }
     let Some(public_url) = public_url else {

@@ -203,6 +203,19 @@ pub fn server_config(cert_chain: &Path, key: &Path) -> Result<Arc<rustls::Server
     Ok(Arc::new(config))
 }
 
+/// Whether credentials sent to `url` stay off the network in clear: https, or plain http only to this machine (a
+/// loopback address or `localhost`), where a test's or a same-host peer lives. The SSO issuer and Jira sites
+/// follow this rule.
+pub fn https_or_loopback(url: &url::Url) -> bool {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -354,13 +354,8 @@ fn check_with(req: IntegrationRequest, token_rule: StoredToken) -> Result<Integr
             syslog::target(url.as_str())?;
         }
         IntegrationKind::Jira => {
-            let loopback = url.host().is_some_and(|h| match h {
-                url::Host::Domain(d) => d == "localhost",
-                url::Host::Ipv4(ip) => ip.is_loopback(),
-                url::Host::Ipv6(ip) => ip.is_loopback(),
-            });
             // The token goes in every request's header: never in clear text off this machine.
-            if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) || url.host_str().is_none() {
+            if !crate::tls::https_or_loopback(&url) || url.host_str().is_none() {
                 return Err(IntegrationError::Url(format!("{url}: Jira is reached over https")));
             }
             if url.query().is_some() || url.fragment().is_some() {
