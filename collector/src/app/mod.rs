@@ -28,6 +28,25 @@ pub mod vulnerabilities;
 
 /// reqwest's error with its causes ("error sending request: … Connection refused") and without its URL (many
 /// webhook and mirror URLs hold a key in their path or query), for delivery logs, events and warnings.
+/// The start of an HTTP answer's body, at most `max` bytes, and the error that ended the reading early if one did
+/// (what arrived before it is kept): a peer's answer is read only as far as the caller has a use for.
+pub(crate) async fn read_prefix(mut response: reqwest::Response, max: usize) -> (Vec<u8>, Option<reqwest::Error>) {
+    let mut body = Vec::new();
+    let mut failed = None;
+    while body.len() < max {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    body.truncate(max);
+    (body, failed)
+}
+
 pub(crate) fn describe_http(e: reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(&e);

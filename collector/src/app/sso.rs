@@ -208,15 +208,14 @@ enum Exchanged {
     Refused(String),
 }
 
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, SsoError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| SsoError::Provider(super::describe_http(e)))? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(SsoError::Provider(format!("an answer over {MAX_ANSWER_BYTES} bytes")));
+async fn read_capped(response: reqwest::Response) -> Result<Vec<u8>, SsoError> {
+    match super::read_prefix(response, MAX_ANSWER_BYTES + 1).await {
+        (_, Some(e)) => Err(SsoError::Provider(super::describe_http(e))),
+        (body, None) if body.len() > MAX_ANSWER_BYTES => {
+            Err(SsoError::Provider(format!("an answer over {MAX_ANSWER_BYTES} bytes")))
         }
-        body.extend_from_slice(&chunk);
+        (body, None) => Ok(body),
     }
-    Ok(body)
 }
 
 /// Where to send the browser, and the cookie that ties the provider's answer to this browser.

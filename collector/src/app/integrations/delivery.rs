@@ -134,20 +134,13 @@ impl Sender {
         }
         // Errors without the URL: many webhook URLs hold their own secret in the path or query, and a chat
         // webhook's URL is its credential.
-        let mut answer = request.body(body).send().await.map_err(|e| crate::app::describe_http(e.without_url()))?;
+        let answer = request.body(body).send().await.map_err(|e| crate::app::describe_http(e.without_url()))?;
         let code = answer.status().as_u16();
         if answer.status().is_success() {
             return Ok(integrations::HttpAnswer::new(code, b""));
         }
         // A few KiB at most, and never a reason to fail the attempt twice: what arrived before an error is kept.
-        let mut said = Vec::new();
-        while said.len() < 4096 {
-            match answer.chunk().await {
-                Ok(Some(chunk)) => said.extend_from_slice(&chunk),
-                _ => break,
-            }
-        }
-        said.truncate(4096);
+        let (said, _) = crate::app::read_prefix(answer, 4096).await;
         Ok(integrations::HttpAnswer::new(code, &said))
     }
 }

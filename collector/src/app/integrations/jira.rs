@@ -22,14 +22,14 @@ impl Sender {
     ) -> Result<Option<integrations::HttpAnswer>, String> {
         use integrations::jira::{self, Plan};
         let settings = claim.jira.as_ref().ok_or("the subscription has lost its Jira settings")?;
-        let call = JiraCall {
+        let mut call = JiraCall {
             client: &self.client,
             site: &claim.url,
             auth: jira::authorization(settings, &claim.secret),
             store,
             claim,
             clock,
-            made: std::sync::atomic::AtomicU32::new(0),
+            made: 0,
         };
         if d.event_type == integrations::TEST_EVENT {
             let answer = call.send(reqwest::Method::GET, "myself", &[], None).await?;
@@ -157,20 +157,21 @@ struct JiraCall<'a> {
     claim: &'a ClaimedIntegration,
     clock: &'a crate::Clock,
     /// Calls made so far in this delivery.
-    made: std::sync::atomic::AtomicU32,
+    made: u32,
 }
 
 impl JiraCall<'_> {
     /// One REST v3 call and its answer, or why there was none (the URL left out of errors). Every call after the
     /// first renews the claim first: a delivery of four calls at the timeout each would outlast one lease.
     async fn send(
-        &self,
+        &mut self,
         method: reqwest::Method,
         path: &str,
         query: &[(&str, String)],
         body: Option<serde_json::Value>,
     ) -> Result<JiraAnswer, String> {
-        if self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+        self.made += 1;
+        if self.made > 1 {
             let renewed = self.store.renew_integration_claim(self.claim, (self.clock)() + LEASE).await;
             if !renewed.map_err(|e| e.to_string())? {
                 return Err("the claim ran out during the delivery; left to the worker that holds it".to_owned());
@@ -185,18 +186,14 @@ impl JiraCall<'_> {
         if let Some(body) = body {
             request = request.header("content-type", "application/json").body(body.to_string());
         }
-        let mut answer = request.send().await.map_err(|e| crate::app::describe_http(e.without_url()))?;
+        let answer = request.send().await.map_err(|e| crate::app::describe_http(e.without_url()))?;
         let code = answer.status().as_u16();
-        let mut got = Vec::new();
-        while got.len() < JIRA_ANSWER_MAX {
-            match answer.chunk().await {
-                Ok(Some(chunk)) => got.extend_from_slice(&chunk),
-                Ok(None) => break,
-                Err(e) if (200..300).contains(&code) => return Err(crate::app::describe_http(e.without_url())),
-                Err(_) => break,
-            }
+        let (body, failed) = crate::app::read_prefix(answer, JIRA_ANSWER_MAX).await;
+        let answer = JiraAnswer { code, body };
+        // A refusal keeps what arrived; a success whose body broke off has no key or list to read.
+        match failed {
+            Some(e) if answer.is_success() => Err(crate::app::describe_http(e.without_url())),
+            _ => Ok(answer),
         }
-        got.truncate(JIRA_ANSWER_MAX);
-        Ok(JiraAnswer { code, body: got })
     }
 }
