@@ -43,7 +43,8 @@ impl From<IntegrationError> for AppError {
             | IntegrationError::Digest(_)
             | IntegrationError::Filter(_)
             | IntegrationError::SyslogUrl(_)
-            | IntegrationError::Jira(_) => AppError::bad_request("invalid_request", e.to_string()),
+            | IntegrationError::Jira(_)
+            | IntegrationError::ServiceNow(_) => AppError::bad_request("invalid_request", e.to_string()),
             IntegrationError::Exists(_) => AppError::Conflict { code: "integration_exists", message: e.to_string() },
             IntegrationError::NotFound(id) => AppError::NotFound(format!("integration {id}")),
             IntegrationError::NotDead { .. } => AppError::Conflict { code: "not_dead", message: e.to_string() },
@@ -88,14 +89,18 @@ pub struct NewIntegrationRequest {
     pub digest_minutes: Option<u32>,
     /// `jira` only, and required there: the project, issue type, account and mapping (`url` is the site).
     pub jira: Option<crate::model::integrations::JiraSettings>,
-    /// `jira` only, and required there: the API token (or a Data Center personal access token); never shown again.
+    /// `servicenow` only, and required there: the integration user, assignment group and mapping (`url` is the
+    /// instance).
+    pub servicenow: Option<crate::model::integrations::ServiceNowSettings>,
+    /// `jira` and `servicenow` only, and required there: Jira's API token or the ServiceNow user's password; never
+    /// shown again.
     pub token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
-    /// The Jira subscription's new API token.
+    /// The Jira subscription's new API token, or the ServiceNow user's new password.
     pub token: String,
 }
 
@@ -107,7 +112,7 @@ fn webhook() -> IntegrationKind {
 pub struct CreatedIntegration {
     pub integration: Integration,
     /// The Standard Webhooks signing secret (`whsec_…`), shown only now; only `webhook` deliveries are signed.
-    /// Absent for `jira`, whose secret is the token it was given.
+    /// Absent for `jira` and `servicenow`, whose secret is the credential they were given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
@@ -157,6 +162,7 @@ pub async fn create(
         tags: r.tags,
         digest_minutes: r.digest_minutes,
         jira: r.jira,
+        servicenow: r.servicenow,
         token: r.token,
     };
     let (integration, secret) = uc::add(state.store.as_ref(), &auth.actor(ip), request, (state.clock)()).await?;
@@ -319,7 +325,8 @@ pub async fn rotate_secret(
     Ok(Json(CreatedIntegration { integration, secret: Some(secret) }))
 }
 
-/// Replace a Jira subscription's API token (admin); the old one is not used again.
+/// Replace a Jira subscription's API token or a ServiceNow subscription's password (admin); the old one is not used
+/// again.
 #[utoipa::path(put, path = "/api/v1/integrations/{id}/token", tag = "integrations", request_body = TokenRequest,
     params(("id" = String, Path, description = "id or name")),
     responses((status = 200, body = Integration), (status = 400, body = crate::api::openapi::ApiErrorSchema),

@@ -143,6 +143,7 @@ impl Modify for BearerSchemes {
         super::integrations::CreatedIntegration, super::integrations::QueuedEvent,
         super::integrations::NewIntegrationRequest, crate::integrations::WebhookFindingEvent,
         super::integrations::TokenRequest, crate::model::integrations::JiraSettings,
+        crate::model::integrations::ServiceNowSettings,
         crate::model::integrations::FindingTicket,
         crate::integrations::FindingEvent, crate::integrations::WebhookHostEvent, crate::integrations::HostEvent,
         crate::integrations::AdvisoryUpdateFailure, crate::integrations::SourceFailure,

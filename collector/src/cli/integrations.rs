@@ -12,7 +12,7 @@ use crate::cli::{Format, emit};
 use crate::integrations::IntegrationRequest;
 use crate::model::Severity;
 use crate::model::integrations::{
-    DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, JiraSettings, PayloadFormat,
+    DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, JiraSettings, PayloadFormat, ServiceNowSettings,
 };
 use crate::store::Store;
 
@@ -24,7 +24,8 @@ pub enum IntegrationsCommand {
         kind: IntegrationKind,
         /// Webhook, slack (an incoming webhook's URL), teams (a workflow's "When a Teams webhook request is
         /// received" URL): where events are POSTed (http:// or https://). Syslog: udp://, tcp:// or
-        /// tls://HOST[:PORT][?facility=local0…local7|auth|authpriv|security][&ca=/path/to/ca.pem for tls].
+        /// tls://HOST[:PORT][?facility=local0…local7|auth|authpriv|security][&ca=/path/to/ca.pem for tls]. Jira: the
+        /// site (https://your-site.atlassian.net). ServiceNow: the instance (https://example.service-now.com).
         #[arg(long)]
         url: String,
         /// The text of each event: json (the webhook body), or cef for syslog. (`--format` is the output's.)
@@ -53,7 +54,7 @@ pub enum IntegrationsCommand {
         #[arg(long)]
         name: Option<String>,
         #[command(flatten)]
-        jira: JiraArgs,
+        tracker: Box<TrackerArgs>,
     },
     /// Subscriptions, by name.
     List,
@@ -100,7 +101,8 @@ pub enum IntegrationsCommand {
         #[arg(long)]
         digest_minutes: Option<u32>,
     },
-    /// Replace a Jira subscription's API token (read from a file, `-` for standard input).
+    /// Replace a Jira subscription's API token or a ServiceNow subscription's password (read from a file, `-` for
+    /// standard input).
     SetToken {
         name: String,
         #[arg(long)]
@@ -116,9 +118,10 @@ pub enum IntegrationsCommand {
     },
 }
 
-/// `--kind jira`: the site is `--url` (https://your-site.atlassian.net; Jira Cloud only).
+/// `--kind jira`: the site is `--url` (https://your-site.atlassian.net; Jira Cloud only). `--kind servicenow`: the
+/// instance is `--url` (https://example.service-now.com).
 #[derive(Debug, Clone, clap::Args)]
-pub struct JiraArgs {
+pub struct TrackerArgs {
     /// Jira: the project key tickets are opened in (SEC).
     #[arg(long)]
     jira_project: Option<String>,
@@ -128,7 +131,8 @@ pub struct JiraArgs {
     /// Jira: the Atlassian account's e-mail address the API token belongs to (Jira Cloud).
     #[arg(long)]
     jira_user: Option<String>,
-    /// Jira: a file holding the API token (`-`: standard input); never on the command line, where `ps` shows it.
+    /// Jira and ServiceNow: a file holding Jira's API token or the ServiceNow user's password (`-`: standard input);
+    /// never on the command line, where `ps` shows it.
     #[arg(long)]
     token_file: Option<String>,
     /// Jira: priority per severity, comma-separated (`critical=Highest,high=High`); none set by default.
@@ -142,9 +146,23 @@ pub struct JiraArgs {
     /// status).
     #[arg(long)]
     jira_reopen_transition: Option<String>,
+    /// ServiceNow: the integration user's user ID (basic authentication; its password is in --token-file).
+    #[arg(long)]
+    servicenow_user: Option<String>,
+    /// ServiceNow: the sys_id of the group incidents are assigned to (default: the instance's assignment rules).
+    #[arg(long)]
+    servicenow_assignment_group: Option<String>,
+    /// ServiceNow: priority (1 Critical to 5 Planning) per severity, comma-separated (`critical=1,high=2`); default
+    /// critical 1, high 2, medium 3, low 4, info 5.
+    #[arg(long, value_delimiter = ',')]
+    servicenow_priority: Vec<String>,
+    /// ServiceNow: the resolution code set when a finding is resolved (default: `Solution provided`; instances
+    /// before Utah use `Solved (Permanently)`).
+    #[arg(long)]
+    servicenow_close_code: Option<String>,
 }
 
-/// The token's file (or standard input) read, its one line trimmed.
+/// The token's file (or standard input) read, its line ending dropped (a password may begin or end with a space).
 fn read_token(path: &str) -> anyhow::Result<String> {
     use anyhow::Context as _;
     let text = if path == "-" {
@@ -152,34 +170,67 @@ fn read_token(path: &str) -> anyhow::Result<String> {
     } else {
         std::fs::read_to_string(path).with_context(|| format!("reading the token from {path}"))?
     };
-    Ok(text.trim().to_owned())
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-fn jira_request(kind: IntegrationKind, a: &JiraArgs) -> anyhow::Result<(Option<JiraSettings>, Option<String>)> {
-    if kind != IntegrationKind::Jira {
-        let given = a.jira_project.is_some()
-            || a.token_file.is_some()
-            || a.jira_user.is_some()
-            || !a.jira_priority.is_empty()
-            || a.jira_done_transition.is_some()
-            || a.jira_reopen_transition.is_some();
-        if given {
-            anyhow::bail!("the --jira-… options and --token-file are for --kind jira");
+type TrackerSettings = (Option<JiraSettings>, Option<ServiceNowSettings>, Option<String>);
+
+fn tracker_request(kind: IntegrationKind, a: &TrackerArgs) -> anyhow::Result<TrackerSettings> {
+    let jira_given = a.jira_project.is_some()
+        || a.jira_user.is_some()
+        || !a.jira_priority.is_empty()
+        || a.jira_done_transition.is_some()
+        || a.jira_reopen_transition.is_some();
+    let servicenow_given = a.servicenow_user.is_some()
+        || a.servicenow_assignment_group.is_some()
+        || !a.servicenow_priority.is_empty()
+        || a.servicenow_close_code.is_some();
+    match kind {
+        IntegrationKind::Jira => {
+            if servicenow_given {
+                anyhow::bail!("the --servicenow-… options are for --kind servicenow");
+            }
+            let project =
+                a.jira_project.clone().ok_or_else(|| anyhow::anyhow!("--kind jira needs --jira-project KEY"))?;
+            let file = a.token_file.as_deref().ok_or_else(|| anyhow::anyhow!("--kind jira needs --token-file FILE"))?;
+            let priorities = crate::integrations::jira::priority_pairs(a.jira_priority.iter().map(String::as_str))?;
+            let settings = JiraSettings {
+                project,
+                issue_type: a.jira_issue_type.clone(),
+                user: a.jira_user.clone().ok_or_else(|| anyhow::anyhow!("--kind jira needs --jira-user EMAIL"))?,
+                priorities,
+                done_transition: a.jira_done_transition.clone(),
+                reopen_transition: a.jira_reopen_transition.clone(),
+            };
+            Ok((Some(settings), None, Some(read_token(file)?)))
         }
-        return Ok((None, None));
+        IntegrationKind::ServiceNow => {
+            if jira_given {
+                anyhow::bail!("the --jira-… options are for --kind jira");
+            }
+            let user = a
+                .servicenow_user
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("--kind servicenow needs --servicenow-user USER_ID"))?;
+            let file = a
+                .token_file
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("--kind servicenow needs --token-file FILE (the user's password)"))?;
+            let priorities =
+                crate::integrations::servicenow::priority_pairs(a.servicenow_priority.iter().map(String::as_str))?;
+            let settings = ServiceNowSettings {
+                user,
+                assignment_group: a.servicenow_assignment_group.clone(),
+                priorities,
+                close_code: a.servicenow_close_code.clone(),
+            };
+            Ok((None, Some(settings), Some(read_token(file)?)))
+        }
+        _ if jira_given || servicenow_given || a.token_file.is_some() => {
+            anyhow::bail!("the --jira-…, --servicenow-… options and --token-file are for --kind jira or servicenow")
+        }
+        _ => Ok((None, None, None)),
     }
-    let project = a.jira_project.clone().ok_or_else(|| anyhow::anyhow!("--kind jira needs --jira-project KEY"))?;
-    let file = a.token_file.as_deref().ok_or_else(|| anyhow::anyhow!("--kind jira needs --token-file FILE"))?;
-    let priorities = crate::integrations::jira::priority_pairs(a.jira_priority.iter().map(String::as_str))?;
-    let settings = JiraSettings {
-        project,
-        issue_type: a.jira_issue_type.clone(),
-        user: a.jira_user.clone().ok_or_else(|| anyhow::anyhow!("--kind jira needs --jira-user EMAIL"))?,
-        priorities,
-        done_transition: a.jira_done_transition.clone(),
-        reopen_transition: a.jira_reopen_transition.clone(),
-    };
-    Ok((Some(settings), Some(read_token(file)?)))
 }
 
 fn describe(i: &Integration) -> String {
@@ -188,7 +239,11 @@ fn describe(i: &Integration) -> String {
     let rules = if i.rules.is_empty() { String::new() } else { format!("  rules {}", i.rules.join(",")) };
     let tags = if i.tags.is_empty() { String::new() } else { format!("  tags {}", i.tags.join(",")) };
     let state = if i.enabled { "" } else { "  [disabled]" };
-    let jira = i.jira.as_ref().map(|j| format!("  project {} ({})", j.project, j.issue_type)).unwrap_or_default();
+    let jira = match (&i.jira, &i.servicenow) {
+        (Some(j), _) => format!("  project {} ({})", j.project, j.issue_type),
+        (_, Some(s)) => format!("  as {}", s.user),
+        _ => String::new(),
+    };
     format!(
         "{}  {}  {}  {}{jira}{severity}{rules}{tags}{digest}{state}\n",
         i.name,
@@ -243,10 +298,10 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format, c
             tags,
             digest_minutes,
             name,
-            jira,
+            tracker,
         } => {
             let name = name.clone().unwrap_or_else(|| default_name(*kind, url));
-            let (jira, token) = jira_request(*kind, jira)?;
+            let (jira, servicenow, token) = tracker_request(*kind, tracker)?;
             let request = IntegrationRequest {
                 name,
                 kind: *kind,
@@ -258,6 +313,7 @@ pub async fn run(cmd: &IntegrationsCommand, store: &dyn Store, format: Format, c
                 tags: tags.clone(),
                 digest_minutes: *digest_minutes,
                 jira,
+                servicenow,
                 token,
             };
             let (i, secret) = uc::add(store, &actor, request, now).await?;

@@ -11,12 +11,15 @@ use sha2::Sha256;
 use crate::model::Severity;
 use crate::model::findings::{Action, Status};
 use crate::model::integrations::{
-    Attempt, DeliveryStatus, FindingBrief, Integration, IntegrationKind, JiraSettings, PayloadFormat, Subscription,
+    Attempt, DeliveryStatus, FindingBrief, Integration, IntegrationKind, JiraSettings, PayloadFormat,
+    ServiceNowSettings, Subscription,
 };
 
 pub mod chat;
 pub mod jira;
+pub mod servicenow;
 pub mod syslog;
+pub mod tickets;
 
 /// The version of the bodies' `data`; a change that could break a receiver gets a new one.
 pub const BODY_VERSION: u32 = 1;
@@ -108,7 +111,7 @@ pub fn wants(sub: &Subscription, event_type: &str, about: &About<'_>) -> bool {
     }
     // A ticket, once open, hears its finding's whole life: a filter changed since (or a severity re-scored, a tag
     // removed) must not leave it open for ever. Events about a finding with no ticket do nothing there.
-    if sub.kind == IntegrationKind::Jira && !jira::opens(event_type) {
+    if sub.kind.tickets() && !tickets::opens(event_type) {
         return true;
     }
     let severity_ok = match (sub.min_severity, about.severity) {
@@ -232,6 +235,8 @@ pub enum IntegrationError {
     Filter(String),
     #[error("jira: {0}")]
     Jira(String),
+    #[error("servicenow: {0}")]
+    ServiceNow(String),
     #[error("syslog destination {0}")]
     SyslogUrl(String),
     #[error("{0} is disabled: enable it to send")]
@@ -267,7 +272,10 @@ pub struct IntegrationRequest {
     pub digest_minutes: Option<u32>,
     /// Jira only (and required there): the project, issue type, account and mapping.
     pub jira: Option<JiraSettings>,
-    /// Jira only (and required there): the API token or personal access token, kept as the subscription's secret.
+    /// ServiceNow only (and required there): the user, assignment group and mapping.
+    pub servicenow: Option<ServiceNowSettings>,
+    /// Ticket trackers only (and required there): Jira's API token or the ServiceNow user's password, kept as the
+    /// subscription's secret.
     pub token: Option<String>,
 }
 
@@ -296,17 +304,28 @@ pub fn changed(current: &Integration, change: SettingsChange) -> Result<Integrat
             tags: change.tags.unwrap_or_else(|| current.tags.clone()),
             digest_minutes: change.digest_minutes.unwrap_or(current.digest_minutes),
             jira: current.jira.clone(),
+            servicenow: current.servicenow.clone(),
             token: None,
         },
         StoredToken::Kept,
     )
 }
 
-/// Whether a Jira subscription's token comes with the request (a new one) or stays as stored (a change of filters).
+/// Whether a tracker subscription's token comes with the request (a new one) or stays as stored (a change of filters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StoredToken {
     Given,
     Kept,
+}
+
+/// A tracker's credential as the rule wants it: `Some(Some(token))` when a new one must come with the request,
+/// `Some(None)` when the stored one stays and none came; `None` when the request breaks the rule.
+fn tracker_token(given: Option<String>, rule: StoredToken) -> Option<Option<String>> {
+    match (given, rule) {
+        (Some(token), StoredToken::Given) => Some(Some(token)),
+        (None, StoredToken::Kept) => Some(None),
+        _ => None,
+    }
 }
 
 /// A token as Jira takes it in a header: printable ASCII, no spaces, not empty.
@@ -318,6 +337,18 @@ pub fn check_token(token: &str) -> Result<String, IntegrationError> {
         ));
     }
     Ok(token.to_owned())
+}
+
+/// A ServiceNow password as basic authentication carries it: one line, not empty, at most 255 characters
+/// (spaces are allowed in ServiceNow passwords; surrounding ones are kept).
+pub fn check_password(password: &str) -> Result<String, IntegrationError> {
+    let line = password.trim_end_matches(['\r', '\n']);
+    if line.is_empty() || line.chars().count() > 255 || line.chars().any(char::is_control) {
+        return Err(IntegrationError::ServiceNow(
+            "the password is one line of 1 to 255 printable characters".to_owned(),
+        ));
+    }
+    Ok(line.to_owned())
 }
 
 /// The longest a digest may hold events: a day (anything longer is a report, not a notification).
@@ -365,25 +396,62 @@ fn check_with(req: IntegrationRequest, token_rule: StoredToken) -> Result<Integr
                 return Err(IntegrationError::Format("Jira takes JSON".to_owned()));
             }
         }
+        IntegrationKind::ServiceNow => {
+            // The password goes in every request's header: never in clear text off this machine.
+            if !crate::tls::https_or_loopback(&url) || url.host_str().is_none() {
+                return Err(IntegrationError::Url(format!("{url}: ServiceNow is reached over https")));
+            }
+            if url.query().is_some() || url.fragment().is_some() || url.path() != "/" {
+                return Err(IntegrationError::Url(
+                    "give the instance's address alone (https://example.service-now.com)".to_owned(),
+                ));
+            }
+            if req.format != PayloadFormat::Json {
+                return Err(IntegrationError::Format("ServiceNow takes JSON".to_owned()));
+            }
+        }
     }
-    let (jira, token) = match (req.kind, req.jira, req.token) {
-        (IntegrationKind::Jira, Some(settings), None) if token_rule == StoredToken::Kept => {
-            (Some(jira::check_settings(settings)?), None)
+    let (jira, servicenow, token) = match req.kind {
+        IntegrationKind::Jira => {
+            if req.servicenow.is_some() {
+                return Err(IntegrationError::ServiceNow("a jira subscription has no ServiceNow settings".to_owned()));
+            }
+            let (Some(settings), Some(token)) = (req.jira, tracker_token(req.token, token_rule)) else {
+                return Err(IntegrationError::Jira("give the project, the issue type and the API token".to_owned()));
+            };
+            (Some(jira::check_settings(settings)?), None, token.as_deref().map(check_token).transpose()?)
         }
-        (IntegrationKind::Jira, Some(settings), Some(token)) if token_rule == StoredToken::Given => {
-            (Some(jira::check_settings(settings)?), Some(check_token(&token)?))
+        IntegrationKind::ServiceNow => {
+            if req.jira.is_some() {
+                return Err(IntegrationError::Jira("a servicenow subscription has no Jira settings".to_owned()));
+            }
+            let (Some(settings), Some(password)) = (req.servicenow, tracker_token(req.token, token_rule)) else {
+                return Err(IntegrationError::ServiceNow("give the user and its password".to_owned()));
+            };
+            (None, Some(servicenow::check_settings(settings)?), password.as_deref().map(check_password).transpose()?)
         }
-        (IntegrationKind::Jira, _, _) => {
-            return Err(IntegrationError::Jira("give the project, the issue type and the API token".to_owned()));
-        }
-        (_, None, None) => (None, None),
-        (kind, _, _) => {
-            return Err(IntegrationError::Jira(format!("a {} subscription has no Jira settings", kind.as_str())));
+        kind => {
+            if req.jira.is_some() {
+                return Err(IntegrationError::Jira(format!("a {} subscription has no Jira settings", kind.as_str())));
+            }
+            if req.servicenow.is_some() {
+                return Err(IntegrationError::ServiceNow(format!(
+                    "a {} subscription has no ServiceNow settings",
+                    kind.as_str()
+                )));
+            }
+            if req.token.is_some() {
+                return Err(IntegrationError::Jira(format!(
+                    "a {} subscription takes no token: only Jira and ServiceNow do",
+                    kind.as_str()
+                )));
+            }
+            (None, None, None)
         }
     };
-    let asked: Vec<String> = if req.events.is_empty() && req.kind == IntegrationKind::Jira {
+    let asked: Vec<String> = if req.events.is_empty() && req.kind.tickets() {
         // A ticket follows its finding's whole life.
-        EVENT_TYPES.iter().filter(|e| jira::takes(e)).map(|e| (*e).to_owned()).collect()
+        EVENT_TYPES.iter().filter(|e| tickets::takes(e)).map(|e| (*e).to_owned()).collect()
     } else if req.events.is_empty() {
         DEFAULT_EVENTS.iter().map(|e| (*e).to_owned()).collect()
     } else {
@@ -403,15 +471,20 @@ fn check_with(req: IntegrationRequest, token_rule: StoredToken) -> Result<Integr
     if let Some(unknown) = asked.iter().find(|e| !EVENT_TYPES.contains(&e.as_str())) {
         return Err(IntegrationError::Event(unknown.clone()));
     }
-    if req.kind == IntegrationKind::Jira
-        && let Some(other) = asked.iter().find(|e| !jira::takes(e))
+    if req.kind.tickets()
+        && let Some(other) = asked.iter().find(|e| !tickets::takes(e))
     {
-        return Err(IntegrationError::Jira(format!("a ticket follows a finding; {other} is not a finding event")));
+        let why = format!("a ticket follows a finding; {other} is not a finding event");
+        return Err(if req.kind == IntegrationKind::Jira {
+            IntegrationError::Jira(why)
+        } else {
+            IntegrationError::ServiceNow(why)
+        });
     }
     let events = EVENT_TYPES.iter().filter(|t| asked.iter().any(|e| e == *t)).map(|t| (*t).to_owned()).collect();
     let rules = filter_list("rule", &req.rules)?;
     let tags = filter_list("tag", &req.tags)?;
-    Ok(IntegrationRequest { url: url.to_string(), events, rules, tags, jira, token, ..req })
+    Ok(IntegrationRequest { url: url.to_string(), events, rules, tags, jira, servicenow, token, ..req })
 }
 
 /// A filter's entries trimmed, empty ones dropped, duplicates removed (first kept); each at most 128 characters

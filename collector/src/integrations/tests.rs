@@ -186,6 +186,7 @@ fn requests_are_checked() {
         tags: Vec::new(),
         digest_minutes: None,
         jira: None,
+        servicenow: None,
         token: None,
     };
     let ok = check(req("soc", "https://hooks.example.com/muster", &["finding.resolved", "finding.opened"])).unwrap();

@@ -24,6 +24,11 @@ pub enum IntegrationKind {
     /// A Jira project (REST API v3): an issue per finding, a comment on each change, transitions on resolve and
     /// reopen.
     Jira,
+    /// A ServiceNow instance (Table API): an incident per finding, a work note on each change, resolved and put
+    /// back in progress with it.
+    #[serde(rename = "servicenow")]
+    #[value(name = "servicenow")]
+    ServiceNow,
 }
 
 impl IntegrationKind {
@@ -34,15 +39,17 @@ impl IntegrationKind {
             IntegrationKind::Slack => "slack",
             IntegrationKind::Teams => "teams",
             IntegrationKind::Jira => "jira",
+            IntegrationKind::ServiceNow => "servicenow",
         }
     }
 
-    pub const ALL: [IntegrationKind; 5] = [
+    pub const ALL: [IntegrationKind; 6] = [
         IntegrationKind::Webhook,
         IntegrationKind::Syslog,
         IntegrationKind::Slack,
         IntegrationKind::Teams,
         IntegrationKind::Jira,
+        IntegrationKind::ServiceNow,
     ];
 
     pub fn parse(s: &str) -> Option<IntegrationKind> {
@@ -53,6 +60,12 @@ impl IntegrationKind {
     /// is their secret).
     pub fn signed(self) -> bool {
         self == IntegrationKind::Webhook
+    }
+
+    /// Whether the destination is a ticket tracker: a ticket per finding that follows the finding's life, the
+    /// tracker's credentials kept as the secret.
+    pub fn tickets(self) -> bool {
+        matches!(self, IntegrationKind::Jira | IntegrationKind::ServiceNow)
     }
 }
 
@@ -111,6 +124,31 @@ fn default_issue_type() -> String {
     JiraSettings::DEFAULT_ISSUE_TYPE.to_owned()
 }
 
+/// A ServiceNow subscription's settings, checked by `integrations::servicenow::check_settings`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceNowSettings {
+    /// The integration user's user ID (basic authentication; the secret is its password).
+    pub user: String,
+    /// The group incidents are assigned to, by its sys_id; `None`: the instance's assignment rules decide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment_group: Option<String>,
+    /// ServiceNow's priority (1 Critical … 5 Planning) per severity, reached through impact and urgency as the
+    /// base system's priority lookup computes it. Severities left out take `integrations::servicenow`'s default.
+    #[serde(default)]
+    pub priorities: std::collections::BTreeMap<String, u8>,
+    /// The resolution code set when the finding is resolved; `None`: `Solution provided`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<String>,
+}
+
+/// A finding's ticket in a tracker: the key people read (`SEC-42`, `INC0010001`) and the tracker's own reference
+/// the API addresses it by (the same key for Jira, the record's sys_id for ServiceNow).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub key: String,
+    pub reference: String,
+}
+
 /// A ticket a subscription opened for a finding, as the finding's page shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FindingTicket {
@@ -149,6 +187,9 @@ pub struct Integration {
     /// A Jira subscription's project, issue type, account and mapping.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jira: Option<JiraSettings>,
+    /// A ServiceNow subscription's user, assignment group and mapping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub servicenow: Option<ServiceNowSettings>,
 }
 
 /// A subscription to create; the use case checked it and chose its id and secret.
@@ -166,6 +207,7 @@ pub struct NewIntegration {
     pub tags: Vec<String>,
     pub digest_minutes: Option<u32>,
     pub jira: Option<JiraSettings>,
+    pub servicenow: Option<ServiceNowSettings>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
 }
@@ -184,7 +226,7 @@ pub struct IntegrationSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub id: String,
-    /// A Jira subscription's filters choose which findings get a ticket; a ticketed finding's later events always
+    /// A ticket tracker's filters choose which findings get a ticket; a ticketed finding's later events always
     /// reach it (see `integrations::wants`).
     pub kind: IntegrationKind,
     pub events: Vec<String>,
@@ -238,6 +280,7 @@ pub struct ClaimedIntegration {
     /// Held events are sent as one message once the oldest is this old (see [`Integration::digest_minutes`]).
     pub digest_minutes: Option<u32>,
     pub jira: Option<JiraSettings>,
+    pub servicenow: Option<ServiceNowSettings>,
     /// The claim, unique to one worker (a process's worker names are random): writes of its attempts count only
     /// while the row still holds it. Renewed before each delivery, so it lapses soon after its worker dies.
     pub claimed_by: String,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::StoreError;
 use crate::model::integrations::{
     Attempt, ClaimedIntegration, DeliveryRecord, FindingTicket, Integration, IntegrationSettings, JiraSettings,
-    NewEvent, NewIntegration, PendingDelivery,
+    NewEvent, NewIntegration, PendingDelivery, ServiceNowSettings, Ticket,
 };
 
 #[async_trait]
@@ -81,35 +81,36 @@ pub trait IntegrationStore: Send + Sync {
     /// Replaces the secret outright (a ticket system's new token: nothing to sign beside the old one).
     async fn replace_integration_secret(&self, id: &str, secret: &str) -> Result<bool, StoreError>;
     /// The ticket `integration_id` opened for the finding.
-    async fn ticket(&self, integration_id: &str, finding_id: &str) -> Result<Option<String>, StoreError>;
-    /// Remembers the finding's ticket (the latest wins: a ticket deleted in Jira and opened again).
+    async fn ticket(&self, integration_id: &str, finding_id: &str) -> Result<Option<Ticket>, StoreError>;
+    /// Remembers the finding's ticket (the latest wins: a ticket deleted or closed in the tracker and opened again).
     async fn save_ticket(
         &self,
         integration_id: &str,
         finding_id: &str,
-        ticket: &str,
+        ticket: &Ticket,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// The tickets every subscription opened for the finding, by subscription name.
     async fn finding_tickets(&self, finding_id: &str) -> Result<Vec<FindingTicket>, StoreError>;
 }
 
-/// The `settings` column: a JSON object with the kind's own settings (`{"jira": {…}}`), `{}` for the others.
-pub(super) fn settings_json(jira: Option<&JiraSettings>) -> String {
-    match jira {
-        Some(j) => serde_json::json!({ "jira": j }).to_string(),
-        None => "{}".to_owned(),
-    }
+/// The `settings` column: a JSON object with the kind's own settings (`{"jira": {…}}`, `{"servicenow": {…}}`), `{}`
+/// for the others.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct KindSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira: Option<JiraSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servicenow: Option<ServiceNowSettings>,
 }
 
-pub(super) fn jira_of(text: &str) -> Result<Option<JiraSettings>, StoreError> {
-    #[derive(serde::Deserialize)]
-    struct Settings {
-        jira: Option<JiraSettings>,
-    }
-    let s: Settings =
-        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("integration settings: {e}")))?;
-    Ok(s.jira)
+pub(super) fn settings_json(jira: Option<&JiraSettings>, servicenow: Option<&ServiceNowSettings>) -> String {
+    let s = KindSettings { jira: jira.cloned(), servicenow: servicenow.cloned() };
+    serde_json::to_string(&s).unwrap_or_else(|_| "{}".to_owned())
+}
+
+pub(super) fn settings_of(text: &str) -> Result<KindSettings, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("integration settings: {e}")))
 }
 
 pub(super) fn events_json(events: &[String]) -> String {
@@ -130,11 +131,11 @@ macro_rules! impl_integration_store {
 
             use crate::model::integrations::{
                 Attempt, ClaimedIntegration, DeliveryRecord, DeliveryStatus, Integration, IntegrationKind, NewEvent,
-                NewIntegration, PayloadFormat, PendingDelivery,
+                NewIntegration, PayloadFormat, PendingDelivery, Ticket,
             };
             use crate::model::{Severity, from_ms, to_ms};
             use crate::store::StoreError;
-            use crate::store::integrations::{IntegrationStore, events_json, events_of, jira_of, settings_json};
+            use crate::store::integrations::{IntegrationStore, events_json, events_of, settings_json, settings_of};
 
             const COLUMNS: &str = "id, name, kind, url, format, events, min_severity, enabled, created_at, created_by, \
                  previous_until, digest_minutes, rules, tags, settings";
@@ -159,6 +160,7 @@ macro_rules! impl_integration_store {
 
             fn integration(r: &<$db as sqlx::Database>::Row) -> Result<Integration, StoreError> {
                 let min: Option<String> = r.try_get("min_severity")?;
+                let settings = settings_of(&r.try_get::<String, _>("settings")?)?;
                 Ok(Integration {
                     id: r.try_get("id")?,
                     name: r.try_get("name")?,
@@ -174,7 +176,8 @@ macro_rules! impl_integration_store {
                     created_at: from_ms(r.try_get("created_at")?),
                     created_by: r.try_get("created_by")?,
                     previous_secret_until: r.try_get::<Option<i64>, _>("previous_until")?.map(from_ms),
-                    jira: jira_of(&r.try_get::<String, _>("settings")?)?,
+                    jira: settings.jira,
+                    servicenow: settings.servicenow,
                 })
             }
 
@@ -200,7 +203,7 @@ macro_rules! impl_integration_store {
                     .bind(new.digest_minutes.map(i64::from))
                     .bind(events_json(&new.rules))
                     .bind(events_json(&new.tags))
-                    .bind(settings_json(new.jira.as_ref()))
+                    .bind(settings_json(new.jira.as_ref(), new.servicenow.as_ref()))
                     .execute(&self.pool)
                     .await?;
                     Ok(done.rows_affected() > 0)
@@ -322,6 +325,7 @@ macro_rules! impl_integration_store {
                     let rows = qb.build().fetch_all(&self.pool).await?;
                     rows.iter()
                         .map(|r| {
+                            let settings = settings_of(&r.try_get::<String, _>("settings")?)?;
                             Ok(ClaimedIntegration {
                                 id: r.try_get("id")?,
                                 name: r.try_get("name")?,
@@ -332,7 +336,8 @@ macro_rules! impl_integration_store {
                                 previous_secret: r.try_get("previous_secret")?,
                                 previous_until: r.try_get::<Option<i64>, _>("previous_until")?.map(from_ms),
                                 digest_minutes: digest_of(r)?,
-                                jira: jira_of(&r.try_get::<String, _>("settings")?)?,
+                                jira: settings.jira,
+                                servicenow: settings.servicenow,
                                 claimed_by: r.try_get::<Option<String>, _>("claimed_by")?.unwrap_or_default(),
                                 claimed_until: from_ms(r.try_get::<Option<i64>, _>("claimed_until")?.unwrap_or(0)),
                             })
@@ -535,31 +540,42 @@ macro_rules! impl_integration_store {
                     Ok(done.rows_affected() > 0)
                 }
 
-                async fn ticket(&self, integration_id: &str, finding_id: &str) -> Result<Option<String>, StoreError> {
-                    Ok(sqlx::query_scalar(
-                        "SELECT ticket FROM integration_tickets WHERE integration_id = $1 AND finding_id = $2",
+                async fn ticket(&self, integration_id: &str, finding_id: &str) -> Result<Option<Ticket>, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT ticket, reference FROM integration_tickets \
+                         WHERE integration_id = $1 AND finding_id = $2",
                     )
                     .bind(integration_id)
                     .bind(finding_id)
                     .fetch_optional(&self.pool)
-                    .await?)
+                    .await?;
+                    row.map(|r| {
+                        let key: String = r.try_get("ticket")?;
+                        let reference: String = r.try_get("reference")?;
+                        // Rows from before references were kept are Jira's, whose key is its reference.
+                        let reference = if reference.is_empty() { key.clone() } else { reference };
+                        Ok(Ticket { key, reference })
+                    })
+                    .transpose()
                 }
 
                 async fn save_ticket(
                     &self,
                     integration_id: &str,
                     finding_id: &str,
-                    ticket: &str,
+                    ticket: &Ticket,
                     now: DateTime<Utc>,
                 ) -> Result<(), StoreError> {
                     sqlx::query(
-                        "INSERT INTO integration_tickets (integration_id, finding_id, ticket, created_at) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (integration_id, finding_id) \
-                         DO UPDATE SET ticket = excluded.ticket, created_at = excluded.created_at",
+                        "INSERT INTO integration_tickets (integration_id, finding_id, ticket, reference, created_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (integration_id, finding_id) \
+                         DO UPDATE SET ticket = excluded.ticket, reference = excluded.reference, \
+                         created_at = excluded.created_at",
                     )
                     .bind(integration_id)
                     .bind(finding_id)
-                    .bind(ticket)
+                    .bind(&ticket.key)
+                    .bind(&ticket.reference)
                     .bind(to_ms(now))
                     .execute(&self.pool)
                     .await?;
@@ -571,7 +587,7 @@ macro_rules! impl_integration_store {
                     finding_id: &str,
                 ) -> Result<Vec<crate::model::integrations::FindingTicket>, StoreError> {
                     let rows = sqlx::query(
-                        "SELECT i.name, i.url, t.ticket FROM integration_tickets t \
+                        "SELECT i.name, i.kind, i.url, t.ticket, t.reference FROM integration_tickets t \
                          JOIN integrations i ON i.id = t.integration_id WHERE t.finding_id = $1 ORDER BY i.name",
                     )
                     .bind(finding_id)
@@ -580,10 +596,17 @@ macro_rules! impl_integration_store {
                     rows.iter()
                         .map(|r| {
                             let ticket: String = r.try_get("ticket")?;
+                            let reference: String = r.try_get("reference")?;
                             let site: String = r.try_get("url")?;
+                            let url = match kind_of(&r.try_get::<String, _>("kind")?)? {
+                                IntegrationKind::ServiceNow => {
+                                    crate::integrations::servicenow::record_url(&site, &reference)
+                                }
+                                _ => crate::integrations::jira::browse_url(&site, &ticket),
+                            };
                             Ok(crate::model::integrations::FindingTicket {
                                 integration: r.try_get("name")?,
-                                url: crate::integrations::jira::browse_url(&site, &ticket),
+                                url,
                                 ticket,
                             })
                         })

@@ -29,6 +29,7 @@ mod delivery;
 mod events;
 mod jira;
 mod manage;
+mod servicenow;
 mod syslog;
 
 /// What the receiver does with the next request.
@@ -160,6 +161,7 @@ pub(crate) fn request(name: &str, url: &str, events: &[&str], min_severity: Opti
         tags: Vec::new(),
         digest_minutes: None,
         jira: None,
+        servicenow: None,
         token: None,
     }
 }

@@ -61,6 +61,7 @@ impl Sender {
         let now = clock();
         match claim.kind {
             IntegrationKind::Jira => self.deliver_jira(store, clock, claim, d).await,
+            IntegrationKind::ServiceNow => self.deliver_servicenow(store, clock, claim, d).await,
             IntegrationKind::Webhook => {
                 let secrets = integrations::signing_secrets(
                     &claim.secret,

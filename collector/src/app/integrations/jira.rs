@@ -1,9 +1,10 @@
 //! Jira's side of delivery (see `integrations::jira` for what is decided): the calls one event makes to a Jira
 //! Cloud site, with the claim renewed between them.
 
-use super::delivery::{LEASE, Sender};
+use super::delivery::Sender;
+use super::tracker::TrackerCall;
 use crate::integrations;
-use crate::model::integrations::{ClaimedIntegration, PendingDelivery};
+use crate::model::integrations::{ClaimedIntegration, PendingDelivery, Ticket};
 use crate::store::Store;
 
 impl Sender {
@@ -22,15 +23,14 @@ impl Sender {
     ) -> Result<Option<integrations::HttpAnswer>, String> {
         use integrations::jira::{self, Plan};
         let settings = claim.jira.as_ref().ok_or("the subscription has lost its Jira settings")?;
-        let mut call = JiraCall {
-            client: &self.client,
-            site: &claim.url,
-            auth: jira::authorization(settings, &claim.secret),
+        let mut call = TrackerCall::new(
+            &self.client,
+            jira::api_url(&claim.url, ""),
+            jira::authorization(settings, &claim.secret),
             store,
             claim,
             clock,
-            made: 0,
-        };
+        );
         if d.event_type == integrations::TEST_EVENT {
             let answer = call.send(reqwest::Method::GET, "myself", &[], None).await?;
             if !answer.is_success() {
@@ -40,7 +40,7 @@ impl Sender {
             return Ok(Some(call.send(reqwest::Method::GET, &path, &[], None).await?.into()));
         }
         let (event_type, data) = jira::finding_event(&d.body)?;
-        let mut ticket = store.ticket(&claim.id, &data.finding_id).await.map_err(|e| e.to_string())?;
+        let mut ticket = store.ticket(&claim.id, &data.finding_id).await.map_err(|e| e.to_string())?.map(|t| t.key);
         // At most: search or create, then comment and transition; a deleted ticket sends it round once more.
         let mut rounds = 0;
         loop {
@@ -60,7 +60,7 @@ impl Sender {
                     if let Some(key) = jira::found_key(&answer.body)? {
                         let key = segment(&key)?.to_owned();
                         store
-                            .save_ticket(&claim.id, &data.finding_id, &key, clock())
+                            .save_ticket(&claim.id, &data.finding_id, &jira_ticket(&key), clock())
                             .await
                             .map_err(|e| e.to_string())?;
                         // Found, not made: an opening is told; anything else still has to be said on it.
@@ -73,7 +73,7 @@ impl Sender {
                         let key = jira::created_key(&answer.body)?;
                         let key = segment(&key)?.to_owned();
                         store
-                            .save_ticket(&claim.id, &data.finding_id, &key, clock())
+                            .save_ticket(&claim.id, &data.finding_id, &jira_ticket(&key), clock())
                             .await
                             .map_err(|e| e.to_string())?;
                     }
@@ -115,6 +115,10 @@ impl Sender {
     }
 }
 
+fn jira_ticket(key: &str) -> Ticket {
+    Ticket { key: key.to_owned(), reference: key.to_owned() }
+}
+
 /// A ticket key or project key as one path segment: Jira's keys are letters, digits, `_` and `-`; anything else
 /// in a stored key is refused rather than sent into a URL.
 fn segment(key: &str) -> Result<&str, String> {
@@ -122,78 +126,5 @@ fn segment(key: &str) -> Result<&str, String> {
         Ok(key)
     } else {
         Err(format!("{key:?} is not a Jira key"))
-    }
-}
-
-/// A Jira answer: its status, and its body (up to [`JIRA_ANSWER_MAX`]) for the key or list it carries, or the
-/// start of a refusal for the delivery log.
-struct JiraAnswer {
-    code: u16,
-    body: Vec<u8>,
-}
-
-/// Enough for a page of transitions or a search answer; Jira's answers to these calls are a few KiB.
-const JIRA_ANSWER_MAX: usize = 1 << 20;
-
-impl JiraAnswer {
-    fn is_success(&self) -> bool {
-        (200..300).contains(&self.code)
-    }
-}
-
-impl From<JiraAnswer> for integrations::HttpAnswer {
-    fn from(a: JiraAnswer) -> Self {
-        let said = if a.is_success() { &[][..] } else { &a.body[..a.body.len().min(4096)] };
-        integrations::HttpAnswer::new(a.code, said)
-    }
-}
-
-/// Calls to one Jira site with one account, for one delivery of a claimed subscription.
-struct JiraCall<'a> {
-    client: &'a reqwest::Client,
-    site: &'a str,
-    auth: String,
-    store: &'a dyn Store,
-    claim: &'a ClaimedIntegration,
-    clock: &'a crate::Clock,
-    /// Calls made so far in this delivery.
-    made: u32,
-}
-
-impl JiraCall<'_> {
-    /// One REST v3 call and its answer, or why there was none (the URL left out of errors). Every call after the
-    /// first renews the claim first: a delivery of four calls at the timeout each would outlast one lease.
-    async fn send(
-        &mut self,
-        method: reqwest::Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<serde_json::Value>,
-    ) -> Result<JiraAnswer, String> {
-        self.made += 1;
-        if self.made > 1 {
-            let renewed = self.store.renew_integration_claim(self.claim, (self.clock)() + LEASE).await;
-            if !renewed.map_err(|e| e.to_string())? {
-                return Err("the claim ran out during the delivery; left to the worker that holds it".to_owned());
-            }
-        }
-        let url = integrations::jira::api_url(self.site, path);
-        let mut request =
-            self.client.request(method, &url).header("authorization", &self.auth).header("accept", "application/json");
-        if !query.is_empty() {
-            request = request.query(query);
-        }
-        if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_string());
-        }
-        let answer = request.send().await.map_err(|e| crate::app::describe_http(e.without_url()))?;
-        let code = answer.status().as_u16();
-        let (body, failed) = crate::app::read_prefix(answer, JIRA_ANSWER_MAX).await;
-        let answer = JiraAnswer { code, body };
-        // A refusal keeps what arrived; a success whose body broke off has no key or list to read.
-        match failed {
-            Some(e) if answer.is_success() => Err(crate::app::describe_http(e.without_url())),
-            _ => Ok(answer),
-        }
     }
 }

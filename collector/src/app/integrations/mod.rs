@@ -8,7 +8,9 @@
 
 mod delivery;
 mod jira;
+mod servicenow;
 mod syslog;
+mod tracker;
 
 pub use delivery::{Sender, drain, run_batch, spawn};
 
@@ -154,11 +156,11 @@ fn message_id(parts: &[&str]) -> String {
 fn audit_details(i: &Integration) -> serde_json::Value {
     json!({ "name": i.name, "kind": i.kind, "url": i.url, "format": i.format, "events": i.events,
         "min_severity": i.min_severity, "rules": i.rules, "tags": i.tags, "digest_minutes": i.digest_minutes,
-        "jira": i.jira })
+        "jira": i.jira, "servicenow": i.servicenow })
 }
 
-/// Adds a subscription; returns it and its signing secret, which is shown only now (none for Jira, whose secret is
-/// the token it was given).
+/// Adds a subscription; returns it and its signing secret, which is shown only now (none for a ticket tracker, whose
+/// secret is the token or password it was given).
 pub async fn add(
     store: &dyn Store,
     actor: &Actor,
@@ -166,7 +168,7 @@ pub async fn add(
     now: DateTime<Utc>,
 ) -> Result<(Integration, Option<String>), IntegrationError> {
     let req = integrations::check(request)?;
-    // A Jira subscription's secret is the token Jira gave; the others sign (or could) with one made here.
+    // A tracker's secret is the credential it gave; the others sign (or could) with one made here.
     let (secret, shown) = match req.token.clone() {
         Some(token) => (token, None),
         None => {
@@ -187,6 +189,7 @@ pub async fn add(
         tags: req.tags,
         digest_minutes: req.digest_minutes,
         jira: req.jira,
+        servicenow: req.servicenow,
         created_at: now,
         created_by: actor.name.clone(),
     };
@@ -209,6 +212,7 @@ pub async fn add(
         created_by: new.created_by,
         previous_secret_until: None,
         jira: new.jira,
+        servicenow: new.servicenow,
     };
     let event = AuditEvent::Integration {
         change: IntegrationChange::Created,
@@ -308,6 +312,12 @@ pub async fn rotate_secret(
             i.name
         )));
     }
+    if i.kind == IntegrationKind::ServiceNow {
+        return Err(IntegrationError::ServiceNow(format!(
+            "{}'s secret is the ServiceNow user's password: replace it with `integrations set-token`",
+            i.name
+        )));
+    }
     let secret = integrations::new_secret(tokens::random_bytes::<32>()?);
     let until = now + integrations::PREVIOUS_SECRET_GRACE;
     if !store.rotate_integration_secret(&i.id, &secret, until).await? {
@@ -322,7 +332,8 @@ pub async fn rotate_secret(
     Ok((Integration { previous_secret_until: Some(until), ..i }, secret))
 }
 
-/// Replaces a Jira subscription's token (Atlassian API tokens expire); the old one is gone at once.
+/// Replaces a tracker subscription's credential (Atlassian API tokens expire, ServiceNow passwords are rotated);
+/// the old one is gone at once.
 pub async fn set_token(
     store: &dyn Store,
     actor: &Actor,
@@ -331,10 +342,17 @@ pub async fn set_token(
     now: DateTime<Utc>,
 ) -> Result<Integration, IntegrationError> {
     let i = found(store, id_or_name).await?;
-    if i.kind != IntegrationKind::Jira {
-        return Err(IntegrationError::Jira(format!("{} is a {} subscription, not Jira", i.name, i.kind.as_str())));
-    }
-    let token = integrations::check_token(token)?;
+    let token = match i.kind {
+        IntegrationKind::Jira => integrations::check_token(token)?,
+        IntegrationKind::ServiceNow => integrations::check_password(token)?,
+        other => {
+            return Err(IntegrationError::Jira(format!(
+                "{} is a {} subscription: only Jira and ServiceNow keep a token",
+                i.name,
+                other.as_str()
+            )));
+        }
+    };
     if !store.replace_integration_secret(&i.id, &token).await? {
         return Err(IntegrationError::NotFound(id_or_name.to_owned()));
     }

@@ -4,9 +4,11 @@
 
 use super::*;
 use crate::app::integrations as uc;
-use crate::integrations::{EVENT_TYPES, IntegrationError, IntegrationRequest, SettingsChange, jira};
+use crate::integrations::{EVENT_TYPES, IntegrationError, IntegrationRequest, SettingsChange, jira, servicenow};
 use crate::model::Severity;
-use crate::model::integrations::{DeliveryStatus, Integration, IntegrationKind, JiraSettings, PayloadFormat};
+use crate::model::integrations::{
+    DeliveryStatus, Integration, IntegrationKind, JiraSettings, PayloadFormat, ServiceNowSettings,
+};
 
 /// Delivery log lines shown per subscription.
 const LOG_LINES: i64 = 20;
@@ -55,6 +57,19 @@ fn form_jira(f: &IntegrationForm) -> Result<(Option<JiraSettings>, Option<String
         priorities,
         done_transition: optional(&f.jira_done_transition),
         reopen_transition: optional(&f.jira_reopen_transition),
+    };
+    Ok((Some(settings), Some(f.token.clone())))
+}
+
+/// The add form's ServiceNow settings and password, when the kind is ServiceNow.
+fn form_servicenow(f: &IntegrationForm) -> Result<(Option<ServiceNowSettings>, Option<String>), PageError> {
+    let priorities = servicenow::priority_pairs(f.servicenow_priorities.split(',')).map_err(integration_error)?;
+    let optional = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let settings = ServiceNowSettings {
+        user: f.servicenow_user.clone(),
+        assignment_group: optional(&f.servicenow_assignment_group),
+        priorities,
+        close_code: optional(&f.servicenow_close_code),
     };
     Ok((Some(settings), Some(f.token.clone())))
 }
@@ -134,12 +149,13 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
                     ("teams", "Microsoft Teams"),
                     ("syslog", "syslog"),
                     ("jira", "Jira"),
+                    ("servicenow", "ServiceNow"),
                 ],
                 None,
             ),
             Field::text(
                 "url",
-                "URL (https://…: the webhook, Slack incoming webhook or Teams workflow URL; Jira: the site; syslog: \
+                "URL (https://…: the webhook, Slack incoming webhook or Teams workflow URL; Jira: the site; ServiceNow: the instance; syslog: \
                  udp://, tcp:// or tls://host:port)",
                 None,
                 "https://soar.example.com/hooks/muster",
@@ -149,7 +165,7 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
             Field::text(
                 "events",
                 "Events (comma-separated; empty for findings opened, reopened, recurred, risk expired, overdue, held \
-                 enrolments, failed advisory updates; for Jira, every finding event)",
+                 enrolments, failed advisory updates; for Jira and ServiceNow, every finding event)",
                 None,
                 &EVENT_TYPES.join(","),
             ),
@@ -170,7 +186,7 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
             Field::text("jira_project", "Jira: project key", None, "SEC"),
             Field::text("jira_issue_type", "Jira: issue type (empty: Task)", None, "Task"),
             Field::text("jira_user", "Jira: the account's e-mail (the token's owner)", None, "muster-bot@example.com"),
-            token_field("Jira: API token"),
+            token_field("Jira: API token; ServiceNow: the user's password"),
             Field::text(
                 "jira_priorities",
                 "Jira: priority per severity (empty: none set)",
@@ -179,6 +195,25 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
             ),
             Field::text("jira_done_transition", "Jira: transition on resolve (empty: into Done)", None, "Done"),
             Field::text("jira_reopen_transition", "Jira: transition on reopen (empty: into To Do)", None, "Reopen"),
+            Field::text("servicenow_user", "ServiceNow: the integration user's user ID", None, "muster.integration"),
+            Field::text(
+                "servicenow_assignment_group",
+                "ServiceNow: assignment group's sys_id (empty: the instance's assignment rules)",
+                None,
+                "287ebd7da9fe198100f92cc8d1d2154e",
+            ),
+            Field::text(
+                "servicenow_priorities",
+                "ServiceNow: priority 1-5 per severity (empty: critical 1, high 2, medium 3, low 4, info 5)",
+                None,
+                "critical=1,high=2",
+            ),
+            Field::text(
+                "servicenow_close_code",
+                "ServiceNow: resolution code (empty: Solution provided)",
+                None,
+                "Solved (Permanently)",
+            ),
         ],
         "Add",
     )));
@@ -250,13 +285,18 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
             &format!("{label} {}", i.name),
             &format!("{label} this integration?"),
         ));
-        if i.kind == IntegrationKind::Jira {
+        if i.kind.tickets() {
+            let what = if i.kind == IntegrationKind::Jira { "API token" } else { "password" };
             blocks.push(Block::Form(form(
                 viewer,
                 &format!("token-{}", super::super::view::css_token(&i.name)),
                 "/admin/integrations",
-                &format!("Replace {}'s API token", i.name),
-                vec![Field::hidden("op", "token"), Field::hidden("id", &i.id), token_field("New API token").required()],
+                &format!("Replace {}'s {what}", i.name),
+                vec![
+                    Field::hidden("op", "token"),
+                    Field::hidden("id", &i.id),
+                    token_field(&format!("New {what}")).required(),
+                ],
                 "Replace",
             )));
         } else {
@@ -324,6 +364,14 @@ pub struct IntegrationForm {
     jira_done_transition: String,
     #[serde(default)]
     jira_reopen_transition: String,
+    #[serde(default)]
+    servicenow_user: String,
+    #[serde(default)]
+    servicenow_assignment_group: String,
+    #[serde(default)]
+    servicenow_priorities: String,
+    #[serde(default)]
+    servicenow_close_code: String,
 }
 
 pub async fn integrations_post(
@@ -352,7 +400,17 @@ pub async fn integrations_post(
             };
             let format = PayloadFormat::parse(f.format.trim()).unwrap_or_default();
             let digest_minutes = form_digest(&f.digest_minutes)?;
-            let (jira, token) = if kind == IntegrationKind::Jira { form_jira(&f)? } else { (None, None) };
+            let (jira, servicenow, token) = match kind {
+                IntegrationKind::Jira => {
+                    let (jira, token) = form_jira(&f)?;
+                    (jira, None, token)
+                }
+                IntegrationKind::ServiceNow => {
+                    let (servicenow, token) = form_servicenow(&f)?;
+                    (None, servicenow, token)
+                }
+                _ => (None, None, None),
+            };
             let request = IntegrationRequest {
                 name: f.name.trim().to_owned(),
                 kind,
@@ -364,6 +422,7 @@ pub async fn integrations_post(
                 tags: comma_list(&f.tags),
                 digest_minutes,
                 jira,
+                servicenow,
                 token,
             };
             let (i, secret) = uc::add(store, &actor, request, now).await.map_err(integration_error)?;
