@@ -20,7 +20,7 @@ fn testdata(path: &str) -> PathBuf {
 }
 
 /// The Debian subset, the real Debian ratings sample and the KEV catalog.
-async fn import_advisories(h: &Harness) {
+pub(crate) async fn import_advisories(h: &Harness) {
     let paths = [
         testdata("advisories/debian/debian-osv-subset.jsonl"),
         testdata("advisories/debian-ratings/debian-osv-ratings.jsonl"),
@@ -33,7 +33,7 @@ async fn import_advisories(h: &Harness) {
 }
 
 /// The ThinkPad's Debian 12 report with every binary of `source` at `version` (an earlier real version).
-fn with_source(mut report: Report, source: &str, version: &str) -> Report {
+pub(crate) fn with_source(mut report: Report, source: &str, version: &str) -> Report {
     for p in report.software.as_mut().unwrap().packages.iter_mut() {
         if p.source_name.as_deref() == Some(source) {
             p.version = version.into();

@@ -28,7 +28,8 @@ pub enum IntegrationsCommand {
         /// site (https://your-site.atlassian.net). ServiceNow: the instance (https://example.service-now.com).
         #[arg(long)]
         url: String,
-        /// The text of each event: json (the webhook body), or cef for syslog. (`--format` is the output's.)
+        /// The text of each event: json (the webhook body), cef (syslog), or ocsf (webhook and syslog: OCSF 1.8.0
+        /// Vulnerability and Compliance Findings; finding events only). (`--format` is the output's.)
         #[arg(long, value_enum, default_value_t = PayloadFormat::Json)]
         payload: PayloadFormat,
         /// Event types, comma-separated (default: finding.opened, finding.reopened, finding.recurred,

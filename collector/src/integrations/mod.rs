@@ -17,6 +17,7 @@ use crate::model::integrations::{
 
 pub mod chat;
 pub mod jira;
+pub mod ocsf;
 pub mod servicenow;
 pub mod syslog;
 pub mod tickets;
@@ -377,8 +378,13 @@ fn check_with(req: IntegrationRequest, token_rule: StoredToken) -> Result<Integr
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
                 return Err(IntegrationError::Url(format!("{url} is not http(s)")));
             }
-            if req.format != PayloadFormat::Json {
-                return Err(IntegrationError::Format(format!("a {} body is JSON", req.kind.as_str())));
+            let ocsf_ok = req.kind == IntegrationKind::Webhook && req.format == PayloadFormat::Ocsf;
+            if req.format != PayloadFormat::Json && !ocsf_ok {
+                return Err(IntegrationError::Format(format!(
+                    "a {} body is JSON{}",
+                    req.kind.as_str(),
+                    if req.kind == IntegrationKind::Webhook { " or OCSF" } else { "" }
+                )));
             }
         }
         IntegrationKind::Syslog => {
@@ -449,7 +455,7 @@ fn check_with(req: IntegrationRequest, token_rule: StoredToken) -> Result<Integr
             (None, None, None)
         }
     };
-    let asked: Vec<String> = if req.events.is_empty() && req.kind.tickets() {
+    let asked: Vec<String> = if req.events.is_empty() && (req.kind.tickets() || req.format == PayloadFormat::Ocsf) {
         // A ticket follows its finding's whole life.
         EVENT_TYPES.iter().filter(|e| tickets::takes(e)).map(|e| (*e).to_owned()).collect()
     } else if req.events.is_empty() {
@@ -480,6 +486,11 @@ fn check_with(req: IntegrationRequest, token_rule: StoredToken) -> Result<Integr
         } else {
             IntegrationError::ServiceNow(why)
         });
+    }
+    if req.format == PayloadFormat::Ocsf
+        && let Some(other) = asked.iter().find(|e| !ocsf::takes(e))
+    {
+        return Err(IntegrationError::Format(format!("OCSF carries finding events; {other} is not one")));
     }
     let events = EVENT_TYPES.iter().filter(|t| asked.iter().any(|e| e == *t)).map(|t| (*t).to_owned()).collect();
     let rules = filter_list("rule", &req.rules)?;
@@ -607,6 +618,9 @@ pub fn body<T: Serialize>(event_type: &str, at: DateTime<Utc>, data: &T) -> Stri
 pub struct StoredEvent {
     #[serde(rename = "type")]
     pub event_type: String,
+    /// RFC 3339, as [`body`] writes it.
+    #[serde(default)]
+    pub timestamp: String,
     pub data: EventData,
 }
 

@@ -164,9 +164,27 @@ pub fn cef(event_id: &str, event_type: &str, at: DateTime<Utc>, body: &Value) ->
     )
 }
 
+/// A message's text: the event's JSON body, a CEF line made from it, or one made elsewhere (OCSF).
+#[derive(Debug, Clone, Copy)]
+pub enum Text<'a> {
+    Body,
+    Cef,
+    Given(&'a str),
+}
+
+impl Text<'_> {
+    /// The text for a subscription's payload format (OCSF is made by `integrations::ocsf` and given).
+    pub fn of(format: PayloadFormat) -> Text<'static> {
+        match format {
+            PayloadFormat::Cef => Text::Cef,
+            _ => Text::Body,
+        }
+    }
+}
+
 /// The RFC 5424 message: `<PRI>1 TIMESTAMP HOSTNAME muster - MSGID - MSG`, the event's time as TIMESTAMP, its type
-/// as MSGID, and as MSG the webhook body (JSON) or its CEF line. A body that is not JSON (it is ours, so a corrupt
-/// row) goes as it is.
+/// as MSGID, and as MSG the webhook body (JSON), its CEF line or the given text (OCSF). A body that is not JSON (it
+/// is ours, so a corrupt row) goes as it is.
 pub fn message(
     event_id: &str,
     event_type: &str,
@@ -174,7 +192,7 @@ pub fn message(
     body: &str,
     hostname: &str,
     facility: u8,
-    format: PayloadFormat,
+    text: Text<'_>,
 ) -> String {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let severity = parsed.as_ref().and_then(|b| b["data"]["severity"].as_str()).and_then(Severity::parse);
@@ -184,8 +202,9 @@ pub fn message(
         let f: String = s.chars().filter(|c| c.is_ascii_graphic()).take(max).collect();
         if f.is_empty() { "-".to_owned() } else { f }
     };
-    let msg = match (format, &parsed) {
-        (PayloadFormat::Cef, Some(b)) => cef(event_id, event_type, at, b),
+    let msg = match (text, &parsed) {
+        (Text::Given(event), _) => event.to_owned(),
+        (Text::Cef, Some(b)) => cef(event_id, event_type, at, b),
         _ => body.to_owned(),
     };
     format!(
@@ -231,17 +250,17 @@ mod tests {
 
     #[test]
     fn messages_carry_priority_time_type_and_body() {
-        let m = message("msg_1", "finding.opened", at(), BODY, "collector 1", 16, PayloadFormat::Json);
+        let m = message("msg_1", "finding.opened", at(), BODY, "collector 1", 16, Text::Body);
         // local0 (16) * 8 + err (3): a high finding someone has to fix.
         assert_eq!(m, format!("<131>1 2026-12-04T09:30:00.000Z collector1 muster - finding.opened - {BODY}"));
         let resolved = BODY.replace("finding.opened", "finding.resolved");
-        let m = message("msg_2", "finding.resolved", at(), &resolved, "c", 4, PayloadFormat::Json);
+        let m = message("msg_2", "finding.resolved", at(), &resolved, "c", 4, Text::Body);
         assert!(m.starts_with("<37>1 "), "auth (4) * 8 + notice (5): {m}");
     }
 
     #[test]
     fn cef_escapes_its_separators() {
-        let m = message("msg_1", "finding.opened", at(), BODY, "c", 16, PayloadFormat::Cef);
+        let m = message("msg_1", "finding.opened", at(), BODY, "c", 16, Text::Cef);
         let line = m.split_once(" - finding.opened - ").unwrap().1;
         assert_eq!(
             line,

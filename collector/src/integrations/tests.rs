@@ -378,7 +378,7 @@ fn overdue_findings_say_the_due_date_passed() {
     let teams: serde_json::Value = serde_json::from_str(&chat::teams(&body, None).unwrap()).unwrap();
     assert_eq!(teams["attachments"][0]["content"]["body"][0]["text"], "Finding overdue");
     // local0 × 8 + critical (2).
-    let line = syslog::message("msg_1", FINDING_OVERDUE, at(), &body, "collector", 16, PayloadFormat::Json);
+    let line = syslog::message("msg_1", FINDING_OVERDUE, at(), &body, "collector", 16, syslog::Text::Body);
     assert!(line.starts_with("<130>1 ") && line.contains(" finding.overdue "), "{line}");
 }
 
@@ -457,9 +457,9 @@ fn host_events_say_who_enrolled_and_where_to_act() {
     assert_eq!(card["body"][0]["text"], "Enrolment waiting for approval");
     assert_eq!(card["actions"][0]["url"], "https://m.example/admin/enrolments");
     // Syslog: a record claimed by another agent is a warning (local0 × 8 + 4), a new host a notice.
-    let line = syslog::message("msg_1", HOST_ENROLMENT_HELD, at(), &held, "collector", 16, PayloadFormat::Json);
+    let line = syslog::message("msg_1", HOST_ENROLMENT_HELD, at(), &held, "collector", 16, syslog::Text::Body);
     assert!(line.starts_with("<132>1 "), "{line}");
-    let line = syslog::message("msg_2", HOST_ENROLLED, at(), &enrolled, "collector", 16, PayloadFormat::Cef);
+    let line = syslog::message("msg_2", HOST_ENROLLED, at(), &enrolled, "collector", 16, syslog::Text::Cef);
     assert!(line.starts_with("<133>1 ") && line.contains("|New host web-01 enrolled with the identity"), "{line}");
 }
 
@@ -473,7 +473,7 @@ fn advisory_sources_are_named_without_their_keys() {
         serde_json::from_str(&chat::slack(&body, Some("https://m.example")).unwrap()).unwrap();
     assert_eq!(slack["text"], "Muster: Advisory update failed for 1 of 3 source(s)");
     assert_eq!(slack["blocks"][1]["fields"][0]["text"], "*Source*\nhttps://mirror.example/a.zip\nHTTP 503");
-    let line = syslog::message("msg_1", ADVISORIES_UPDATE_FAILED, at(), &body, "collector", 16, PayloadFormat::Json);
+    let line = syslog::message("msg_1", ADVISORIES_UPDATE_FAILED, at(), &body, "collector", 16, syslog::Text::Body);
     assert!(line.starts_with("<131>1 "), "an error: {line}");
 }
 

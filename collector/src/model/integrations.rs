@@ -76,6 +76,8 @@ pub enum PayloadFormat {
     #[default]
     Json,
     Cef,
+    /// OCSF 1.8.0 finding classes (webhook and syslog; finding events only).
+    Ocsf,
 }
 
 impl PayloadFormat {
@@ -83,11 +85,12 @@ impl PayloadFormat {
         match self {
             PayloadFormat::Json => "json",
             PayloadFormat::Cef => "cef",
+            PayloadFormat::Ocsf => "ocsf",
         }
     }
 
     pub fn parse(s: &str) -> Option<PayloadFormat> {
-        [PayloadFormat::Json, PayloadFormat::Cef].into_iter().find(|k| k.as_str() == s)
+        [PayloadFormat::Json, PayloadFormat::Cef, PayloadFormat::Ocsf].into_iter().find(|k| k.as_str() == s)
     }
 }
 

@@ -2,7 +2,10 @@
 
 use super::*;
 
-both!(findings_reach_a_real_rsyslog_over_udp_tcp_and_tls,);
+both!(
+    findings_reach_a_real_rsyslog_over_udp_tcp_and_tls,
+    findings_reach_rsyslog_and_a_webhook_as_ocsf_the_schema_accepts,
+);
 
 /// A real `rsyslogd` (Debian's rsyslog and rsyslog-gnutls) on loopback: UDP (imudp), plain TCP (imptcp) and TLS
 /// (imtcp with GnuTLS, its certificate from a CA the test makes), writing what it parsed of each message to a file.
@@ -157,4 +160,84 @@ async fn findings_reach_a_real_rsyslog_over_udp_tcp_and_tls(h: Harness) {
         let (_, log) = uc::deliveries(h.store.as_ref(), name, 5).await.unwrap();
         assert_eq!((log[0].status, log[0].response_code), (DeliveryStatus::Delivered, None), "{name}");
     }
+}
+
+/// Runs tests/peers/ocsf/check_ocsf.py (OCSF 1.8.0 as OCSF's own compiler builds it) over `events`; its verdict.
+fn ocsf_check(events: &[Value]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.json");
+    std::fs::write(&file, serde_json::to_vec(events).unwrap()).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/ocsf/check_ocsf.py");
+    let out = std::process::Command::new("python3").arg(script).arg(&file).output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// An OCSF subscription over syslog and one as a signed webhook: each finding event arrives as the OCSF class it
+/// is (Vulnerability Finding for advisories, Compliance Finding for posture rules, Create/Update/Close), every one
+/// accepted by the schema, and a test send as a Base Event.
+async fn findings_reach_rsyslog_and_a_webhook_as_ocsf_the_schema_accepts(h: Harness) {
+    let rsyslog = Rsyslog::start();
+    let (hook, hook_url) = Receiver::start().await;
+    let cli = Actor::cli();
+    let lake = IntegrationRequest {
+        kind: IntegrationKind::Syslog,
+        format: PayloadFormat::Ocsf,
+        ..request("lake", &format!("tcp://127.0.0.1:{}", rsyslog.tcp), &[], None)
+    };
+    let (i, _) = uc::add(h.store.as_ref(), &cli, lake.clone(), h.now()).await.unwrap();
+    assert_eq!(i.events.len(), 8, "every finding event by default: {:?}", i.events);
+    let hooked = IntegrationRequest { format: PayloadFormat::Ocsf, ..request("lake-hook", &hook_url, &[], None) };
+    let (_, secret) = uc::add(h.store.as_ref(), &cli, hooked, h.now()).await.unwrap();
+    // OCSF describes findings: host events and chat services are refused.
+    let host_events = IntegrationRequest { name: "x".to_owned(), events: vec!["host.enrolled".to_owned()], ..lake };
+    let refused = uc::add(h.store.as_ref(), &cli, host_events, h.now()).await.unwrap_err();
+    assert!(refused.to_string().contains("OCSF carries finding events"), "{refused}");
+    let slack = IntegrationRequest {
+        kind: IntegrationKind::Slack,
+        format: PayloadFormat::Ocsf,
+        ..request("y", "https://hooks.slack.com/services/T/B/X", &[], None)
+    };
+    assert!(uc::add(h.store.as_ref(), &cli, slack, h.now()).await.unwrap_err().to_string().contains("JSON"));
+
+    crate::worklist::import_advisories(&h).await;
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let old = crate::worklist::with_source(crate::common::debian(&machine), "glibc", "2.36-9+deb12u2");
+    let (_, enrol_secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&enrol_secret, &machine).await;
+    h.stored(&token, &full(&old)).await;
+    uc::send_test(h.store.as_ref(), &cli, "lake", h.now()).await.unwrap();
+    drain(&h, "w").await;
+    h.advance(TimeDelta::minutes(5));
+    h.stored(&token, &full(&crate::common::debian(&machine))).await;
+    drain(&h, "w").await;
+
+    let (_, log) = uc::deliveries(h.store.as_ref(), "lake", 1000).await.unwrap();
+    assert!(log.iter().all(|d| d.status == DeliveryStatus::Delivered), "{log:#?}");
+    let lines = rsyslog.received(log.len());
+    assert_eq!(lines.len(), log.len());
+    let from_syslog: Vec<Value> = lines.iter().map(|l| serde_json::from_str(&l[7]).unwrap()).collect();
+    let from_hook = hook.verified(&secret);
+    assert_eq!(from_hook.len(), from_syslog.len() - 1, "the same events, bar the test send");
+    let (ok, said) = ocsf_check(&[from_syslog.clone(), from_hook].concat());
+    assert!(ok, "{said}");
+    let classes = |uid: u64| from_syslog.iter().filter(|e| e["class_uid"] == uid).count();
+    assert_eq!(classes(0), 1, "the test send as a Base Event");
+    assert!(classes(2002) > 0 && classes(2003) > 0, "{from_syslog:#?}");
+    let glibc = from_syslog
+        .iter()
+        .find(|e| {
+            e["type_uid"] == 200201 && e["vulnerabilities"][0]["desc"].as_str().is_some_and(|d| d.starts_with("glibc"))
+        })
+        .unwrap_or_else(|| panic!("{from_syslog:#?}"));
+    assert_eq!(glibc["device"]["uid"], host.as_str());
+    assert_eq!(
+        glibc["finding_info"]["src_url"].as_str().unwrap(),
+        format!("{CONSOLE}/findings/{}", glibc["finding_info"]["uid"].as_str().unwrap())
+    );
+    // The newer glibc fixes it: the same finding closes.
+    let closed = from_syslog
+        .iter()
+        .find(|e| e["type_uid"] == 200203 && e["finding_info"]["uid"] == glibc["finding_info"]["uid"])
+        .unwrap_or_else(|| panic!("{from_syslog:#?}"));
+    assert_eq!((closed["status_id"].as_u64(), closed["status"].as_str()), (Some(4), Some("Resolved")));
 }

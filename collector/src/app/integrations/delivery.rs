@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::syslog::send_syslog;
 use crate::integrations;
-use crate::model::integrations::{ClaimedIntegration, DeliveryStatus, IntegrationKind, PendingDelivery};
+use crate::model::integrations::{ClaimedIntegration, DeliveryStatus, IntegrationKind, PayloadFormat, PendingDelivery};
 use crate::store::{Store, StoreError};
 use crate::tokens;
 
@@ -71,13 +71,19 @@ impl Sender {
                 );
                 // The send's own time, not the scheduler's: receivers compare it with their clock to refuse replays.
                 let timestamp = Utc::now().timestamp();
-                let signature = integrations::signature(&secrets, &d.event_id, timestamp, d.body.as_bytes())?;
+                let body = match claim.format {
+                    PayloadFormat::Ocsf => {
+                        integrations::ocsf::event(&d.body, &d.event_id, self.console.as_deref())?.to_string()
+                    }
+                    _ => d.body.clone(),
+                };
+                let signature = integrations::signature(&secrets, &d.event_id, timestamp, body.as_bytes())?;
                 let headers = [
                     ("webhook-id", d.event_id.clone()),
                     ("webhook-timestamp", timestamp.to_string()),
                     ("webhook-signature", signature),
                 ];
-                self.post(&claim.url, &headers, d.body.clone()).await.map(Some)
+                self.post(&claim.url, &headers, body).await.map(Some)
             }
             // Unsigned: the URL is the credential.
             IntegrationKind::Slack => {
@@ -90,6 +96,12 @@ impl Sender {
             }
             IntegrationKind::Syslog => {
                 let target = integrations::syslog::target(&claim.url).map_err(|e| e.to_string())?;
+                let ocsf = match claim.format {
+                    PayloadFormat::Ocsf => {
+                        Some(integrations::ocsf::event(&d.body, &d.event_id, self.console.as_deref())?.to_string())
+                    }
+                    _ => None,
+                };
                 let message = integrations::syslog::message(
                     &d.event_id,
                     &d.event_type,
@@ -97,7 +109,8 @@ impl Sender {
                     &d.body,
                     &self.hostname,
                     target.facility,
-                    claim.format,
+                    ocsf.as_deref()
+                        .map_or(integrations::syslog::Text::of(claim.format), integrations::syslog::Text::Given),
                 );
                 tokio::time::timeout(TIMEOUT, send_syslog(&target, &message))
                     .await

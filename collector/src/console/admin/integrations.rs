@@ -161,7 +161,13 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
                 "https://soar.example.com/hooks/muster",
             )
             .required(),
-            Field::select("format", "Format", "json", &[("json", "json"), ("cef", "CEF (syslog)")], None),
+            Field::select(
+                "format",
+                "Format",
+                "json",
+                &[("json", "json"), ("cef", "CEF (syslog)"), ("ocsf", "OCSF findings (webhook, syslog)")],
+                None,
+            ),
             Field::text(
                 "events",
                 "Events (comma-separated; empty for findings opened, reopened, recurred, risk expired, overdue, held \
