@@ -1,6 +1,7 @@
-//! macOS inventory: the installed applications from `system_profiler -xml` (SPApplicationsDataType) and the
-//! machine's identity from the I/O Registry ([`hardware`]), each a pure reading shared by the live probe and the
-//! tests on real captured output.
+//! macOS inventory: the installed applications from `system_profiler -xml` (SPApplicationsDataType), the
+//! machine's identity from the I/O Registry ([`hardware`]) and its memory modules from `system_profiler
+//! SPMemoryDataType` ([`memory`]), each a pure reading shared by the live probe and the tests on real captured
+//! output.
 //!
 //! system_profiler finds application bundles wherever Launch Services and Spotlight know them (/Applications, the
 //! system's own, users' ~/Applications, helpers inside other bundles), which is what GLPI's agent and osquery's
@@ -8,6 +9,7 @@
 //! kind `macos` with its path, so two copies of one application stay two.
 
 pub mod hardware;
+pub mod memory;
 pub mod os;
 #[cfg(target_os = "macos")]
 mod probe;

@@ -99,7 +99,7 @@ pub fn collect_os(errors: &mut ErrorLog) -> Option<Os> {
 }
 
 /// The firmware part of a live Mac's hardware section: its identity (maker, model, serial, UUID) from the I/O
-/// Registry. Macs have no SMBIOS table to read; memory modules and the rest are not read yet.
+/// Registry and its memory modules from `system_profiler SPMemoryDataType`. Macs have no SMBIOS table to read.
 pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::firmware::Firmware {
     let system = match run(IOREG, &["-rd1", "-c", "IOPlatformExpertDevice"], Duration::from_secs(30)) {
         Ok(out) if out.ok => {
@@ -123,7 +123,23 @@ pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::fi
             None
         }
     };
-    crate::inventory::hardware::firmware::Firmware { system, ..Default::default() }
+    let memory_modules = match run(SYSTEM_PROFILER, &["SPMemoryDataType"], Duration::from_secs(60)) {
+        Ok(out) if out.ok => super::memory::memory_modules(&String::from_utf8_lossy(&out.stdout)),
+        Ok(out) => {
+            errors.record(
+                SectionName::Hardware,
+                SYSTEM_PROFILER,
+                ErrorKind::Io,
+                format!("{}: {}", out.status, out.stderr),
+            );
+            Vec::new()
+        }
+        Err(e) => {
+            errors.io(SectionName::Hardware, SYSTEM_PROFILER, &e);
+            Vec::new()
+        }
+    };
+    crate::inventory::hardware::firmware::Firmware { system, memory_modules, ..Default::default() }
 }
 
 /// The software section of a live Mac: its application bundles, as one package source.
