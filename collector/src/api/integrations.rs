@@ -44,7 +44,8 @@ impl From<IntegrationError> for AppError {
             | IntegrationError::Filter(_)
             | IntegrationError::SyslogUrl(_)
             | IntegrationError::Jira(_)
-            | IntegrationError::ServiceNow(_) => AppError::bad_request("invalid_request", e.to_string()),
+            | IntegrationError::ServiceNow(_)
+            | IntegrationError::Token(_) => AppError::bad_request("invalid_request", e.to_string()),
             IntegrationError::Exists(_) => AppError::Conflict { code: "integration_exists", message: e.to_string() },
             IntegrationError::NotFound(id) => AppError::NotFound(format!("integration {id}")),
             IntegrationError::NotDead { .. } => AppError::Conflict { code: "not_dead", message: e.to_string() },

@@ -238,6 +238,8 @@ pub enum IntegrationError {
     Jira(String),
     #[error("servicenow: {0}")]
     ServiceNow(String),
+    #[error("{0}")]
+    Token(String),
     #[error("syslog destination {0}")]
     SyslogUrl(String),
     #[error("{0} is disabled: enable it to send")]
@@ -447,7 +449,7 @@ fn check_with(req: IntegrationRequest, token_rule: StoredToken) -> Result<Integr
                 )));
             }
             if req.token.is_some() {
-                return Err(IntegrationError::Jira(format!(
+                return Err(IntegrationError::Token(format!(
                     "a {} subscription takes no token: only Jira and ServiceNow do",
                     kind.as_str()
                 )));

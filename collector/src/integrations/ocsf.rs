@@ -83,8 +83,58 @@ fn unmapped(d: &EventData, event_type: &str, console: Option<&str>) -> Value {
     json!({ "muster": muster })
 }
 
-/// The event as OCSF: a test as a Base Event (class 0, activity Other), a finding event as its finding class.
-pub fn event(body: &str, event_id: &str, console: Option<&str>) -> Result<Value, String> {
+/// OCSF's severity caption for an advisory's rating (`critical` … `low`, `negligible`), as in the finding's details.
+fn caption(level: &str) -> &'static str {
+    match level {
+        "negligible" | "unimportant" => "Informational",
+        other => severity(other).1,
+    }
+}
+
+/// One OCSF vulnerability per advisory of a vulnerability finding's details (a finding is a fix: the advisories one
+/// upgrade closes): a CVE by its id, any other advisory (DSA, GHSA, …) by its own with the CVEs it names as related.
+/// `None` when the details hold no advisories (read from the store at delivery; gone when the finding was pruned).
+fn vulnerabilities(details: Option<&Value>, d: &EventData) -> Option<Vec<Value>> {
+    let advisories = details?.get("advisories")?.as_array()?;
+    let fixable = details?.get("fix_state").and_then(Value::as_str) == Some("fix_available");
+    let list: Vec<Value> = advisories
+        .iter()
+        .filter_map(|a| {
+            let id = a.get("id")?.as_str()?;
+            let mut v = json!({ "is_fix_available": fixable });
+            if id.starts_with("CVE-") {
+                v["cve"] = json!({ "uid": id });
+            } else {
+                v["advisory"] = json!({ "uid": id });
+                let related: Vec<&str> = a
+                    .get("aliases")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .filter(|alias| alias.starts_with("CVE-"))
+                    .collect();
+                if !related.is_empty() {
+                    v["related_vulnerabilities"] = json!(related);
+                }
+            }
+            let summary = a.get("summary").and_then(Value::as_str).filter(|t| !t.is_empty());
+            v["title"] = json!(summary.unwrap_or(&d.title));
+            if let Some(level) = a.get("severity").and_then(Value::as_str) {
+                v["severity"] = json!(caption(level));
+            }
+            if !d.subject.is_empty() {
+                v["desc"] = json!(format!("{} on {}", d.subject, d.hostname));
+            }
+            Some(v)
+        })
+        .collect();
+    (!list.is_empty()).then_some(list)
+}
+
+/// The event as OCSF: a test as a Base Event (class 0, activity Other), a finding event as its finding class;
+/// `details` are the finding's (its advisories), read at delivery.
+pub fn event(body: &str, event_id: &str, console: Option<&str>, details: Option<&Value>) -> Result<Value, String> {
     let stored = StoredEvent::parse(body)?;
     let time = millis(&stored.timestamp)?;
     if stored.event_type == TEST_EVENT {
@@ -134,17 +184,16 @@ pub fn event(body: &str, event_id: &str, console: Option<&str>) -> Result<Value,
         event["comment"] = json!(comment);
     }
     if class_uid == VULNERABILITY_FINDING {
-        // A CVE where the advisory is one; the distribution's or ecosystem's advisory (DSA, GHSA, …) otherwise.
-        let mut vulnerability = json!({ "title": d.title, "severity": severity_name });
-        if d.rule_id.starts_with("CVE-") {
-            vulnerability["cve"] = json!({ "uid": d.rule_id });
-        } else {
-            vulnerability["advisory"] = json!({ "uid": d.rule_id });
-        }
-        if !d.subject.is_empty() {
-            vulnerability["desc"] = json!(format!("{} on {}", d.subject, d.hostname));
-        }
-        event["vulnerabilities"] = json!([vulnerability]);
+        // Without its advisories (the finding pruned since), the finding itself: the fix group Muster names by its
+        // rule (`vuln.fix`, `vuln.no_fix`).
+        let fallback = || {
+            let mut v = json!({ "title": d.title, "severity": severity_name, "advisory": { "uid": d.rule_id } });
+            if !d.subject.is_empty() {
+                v["desc"] = json!(format!("{} on {}", d.subject, d.hostname));
+            }
+            vec![v]
+        };
+        event["vulnerabilities"] = json!(vulnerabilities(details, d).unwrap_or_else(fallback));
     } else {
         let (compliance_id, compliance_name) = if d.status == "resolved" { (1, "Pass") } else { (3, "Fail") };
         event["compliance"] = json!({
@@ -181,28 +230,56 @@ mod tests {
         finding_body(event_type, at, "f1", "h1", rule, &brief, Some(Status::Open), to, "alice", Some("tonight"))
     }
 
+    /// A fix group's details as `findings::vulnerability` writes them (the fields read here).
+    fn details() -> Value {
+        json!({ "fix_state": "fix_available", "advisories": [
+            { "id": "CVE-2024-6387", "aliases": [], "summary": "", "severity": "high" },
+            { "id": "DSA-5724-1", "aliases": ["CVE-2024-6387"], "summary": "openssh security update",
+              "severity": "high" },
+        ]})
+    }
+
     #[test]
-    fn a_vulnerability_finding_names_its_cve_or_advisory() {
-        let e = event(&body("finding.opened", "vulnerability", "CVE-2024-6387", Status::Open), "msg_1", None).unwrap();
+    fn a_vulnerability_finding_names_its_cves_and_advisories() {
+        let e =
+            event(&body("finding.opened", "vulnerability", "vuln.fix", Status::Open), "msg_1", None, Some(&details()))
+                .unwrap();
         assert_eq!((e["class_uid"].as_u64(), e["type_uid"].as_u64()), (Some(2002), Some(200201)));
         assert_eq!((e["severity_id"].as_u64(), e["status_id"].as_u64()), (Some(4), Some(1)));
         assert_eq!(e["time"], 1_796_461_200_000_i64);
-        assert_eq!(e["vulnerabilities"][0]["cve"]["uid"], "CVE-2024-6387");
-        assert!(e["vulnerabilities"][0].get("advisory").is_none());
+        let v = e["vulnerabilities"].as_array().unwrap();
+        assert_eq!(v.len(), 2, "one per advisory of the fix");
+        assert_eq!(v[0]["cve"]["uid"], "CVE-2024-6387");
+        assert!(v[0].get("advisory").is_none());
+        assert_eq!((v[0]["severity"].as_str(), v[0]["is_fix_available"].as_bool()), (Some("High"), Some(true)));
+        assert_eq!(v[1]["advisory"]["uid"], "DSA-5724-1");
+        assert_eq!(v[1]["related_vulnerabilities"], json!(["CVE-2024-6387"]));
+        assert_eq!(v[1]["title"], "openssh security update");
         assert_eq!(e["metadata"]["uid"], "msg_1");
         assert_eq!(e["comment"], "tonight");
-        let dsa = event(&body("finding.opened", "vulnerability", "DSA-5724-1", Status::Open), "m", None).unwrap();
-        assert_eq!(dsa["vulnerabilities"][0]["advisory"]["uid"], "DSA-5724-1");
+        // Pruned since: the fix group itself.
+        let pruned =
+            event(&body("finding.opened", "vulnerability", "vuln.fix", Status::Open), "m", None, None).unwrap();
+        assert_eq!(
+            pruned["vulnerabilities"],
+            json!([{ "title": "regreSSHion", "severity": "High",
+            "advisory": { "uid": "vuln.fix" }, "desc": "openssh-server on web-01" }])
+        );
     }
 
     #[test]
     fn a_rule_finding_is_a_compliance_finding_that_passes_when_resolved() {
-        let open =
-            event(&body("finding.acknowledged", "rule", "ssh.permit_root_login", Status::Acknowledged), "m", None);
+        let open = event(
+            &body("finding.acknowledged", "rule", "ssh.permit_root_login", Status::Acknowledged),
+            "m",
+            None,
+            None,
+        );
         let open = open.unwrap();
         assert_eq!((open["class_uid"].as_u64(), open["activity_id"].as_u64()), (Some(2003), Some(2)));
         assert_eq!((open["compliance"]["status_id"].as_u64(), open["status"].as_str()), (Some(3), Some("In Progress")));
-        let fixed = event(&body("finding.resolved", "rule", "ssh.permit_root_login", Status::Resolved), "m", None);
+        let fixed =
+            event(&body("finding.resolved", "rule", "ssh.permit_root_login", Status::Resolved), "m", None, None);
         let fixed = fixed.unwrap();
         assert_eq!((fixed["type_uid"].as_u64(), fixed["compliance"]["status"].as_str()), (Some(200303), Some("Pass")));
     }
@@ -210,6 +287,6 @@ mod tests {
     #[test]
     fn events_without_a_finding_are_refused() {
         let host = crate::integrations::body("host.enrolled", Utc::now(), &json!({ "host_id": "h1" }));
-        assert!(event(&host, "m", None).unwrap_err().contains("not a finding"));
+        assert!(event(&host, "m", None, None).unwrap_err().contains("not a finding"));
     }
 }

@@ -61,10 +61,33 @@ fn priority(s: &ServiceNowSettings, severity: &str) -> u8 {
     s.priorities.get(severity).copied().or_else(|| Severity::parse(severity).map(default_priority)).unwrap_or(3)
 }
 
-/// The encoded query that finds the finding's incident while it is active (resolved incidents stay active until
-/// closed; a closed one is history, and a finding back after that gets a new incident).
-pub fn search_query(finding_id: &str) -> String {
-    format!("correlation_id={}^active=true^ORDERBYDESCsys_created_on", super::tickets::label(finding_id))
+/// The incident's correlation ID: the finding's label and the subscription's id, so two subscriptions on one
+/// instance (two assignment groups, say) each keep their own incident. At most 7 + 32 + 1 + 32 characters of the
+/// field's 100; `None` for an id that is not the hex Muster makes (it goes into an encoded query, where `^` joins
+/// conditions).
+pub fn correlation_id(finding_id: &str, integration_id: &str) -> Option<String> {
+    let ok = |id: &str| !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    (ok(finding_id) && ok(integration_id)).then(|| format!("{}-{integration_id}", super::tickets::label(finding_id)))
+}
+
+/// The encoded query that finds the incident of a correlation ID while it is active (resolved incidents stay
+/// active until closed; a closed one is history, and a finding back after that gets a new incident).
+pub fn search_query(correlation_id: &str) -> String {
+    format!("correlation_id={correlation_id}^active=true^ORDERBYDESCsys_created_on")
+}
+
+/// Journal and text fields render `[code]…[/code]` as HTML on instances that allow it: a finding's comment or
+/// title is text, so the tag is broken up.
+fn plain(text: &str) -> String {
+    let tag = |tail: &str, t: &str| tail.get(..t.len()).is_some_and(|h| h.eq_ignore_ascii_case(t));
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        out.push(c);
+        if c == '[' && (tag(&text[i..], "[code]") || tag(&text[i..], "[/code]")) {
+            out.push(' ');
+        }
+    }
+    out
 }
 
 fn one_line(text: &str, max: usize) -> String {
@@ -87,7 +110,7 @@ fn short_description(d: &EventData) -> String {
     } else {
         format!("[{}] {} ({}) on {}", d.severity, d.title, d.subject, d.hostname)
     };
-    one_line(&text, SHORT_DESCRIPTION_MAX)
+    one_line(&plain(&text), SHORT_DESCRIPTION_MAX)
 }
 
 fn console_line(d: &EventData, console: Option<&str>) -> Option<String> {
@@ -98,7 +121,7 @@ fn console_line(d: &EventData, console: Option<&str>) -> Option<String> {
 /// `POST /api/now/table/incident`'s body: the summary, a plain-text description of the finding with a link back,
 /// impact and urgency for the severity's priority, the correlation that finds it again, and the assignment group
 /// when configured.
-pub fn create_body(s: &ServiceNowSettings, d: &EventData, console: Option<&str>) -> Value {
+pub fn create_body(s: &ServiceNowSettings, d: &EventData, console: Option<&str>, correlation_id: &str) -> Value {
     let mut lines = vec![
         format!("Muster found this on {}.", d.hostname),
         String::new(),
@@ -117,10 +140,10 @@ pub fn create_body(s: &ServiceNowSettings, d: &EventData, console: Option<&str>)
     let (impact, urgency) = impact_urgency(priority(s, &d.severity));
     let mut body = json!({
         "short_description": short_description(d),
-        "description": cut(&lines.join("\n"), TEXT_MAX),
+        "description": cut(&plain(&lines.join("\n")), TEXT_MAX),
         "impact": impact,
         "urgency": urgency,
-        "correlation_id": super::tickets::label(&d.finding_id),
+        "correlation_id": correlation_id,
         "correlation_display": "Muster",
     });
     if let Some(group) = &s.assignment_group {
@@ -150,7 +173,7 @@ pub fn update_body(
     if let Some(link) = console_line(d, console) {
         note.push_str(&format!("\n\n{link}"));
     }
-    let mut body = json!({ "work_notes": cut(&note, TEXT_MAX) });
+    let mut body = json!({ "work_notes": cut(&plain(&note), TEXT_MAX) });
     match goal {
         Some(Goal::Done) if current_state != state::RESOLVED => {
             body["state"] = json!(state::RESOLVED);
@@ -205,6 +228,17 @@ pub fn found(answer: &[u8]) -> Result<Option<Ticket>, String> {
     let many: Many =
         serde_json::from_slice(answer).map_err(|e| format!("ServiceNow's query answer is not readable: {e}"))?;
     Ok(many.result.into_iter().next().map(ticket))
+}
+
+/// Whether a query's answer is the Table API's (`{"result": [...]}`): a sign-in page or a hibernating developer
+/// instance answers 200 with HTML.
+pub fn is_query_answer(answer: &[u8]) -> bool {
+    serde_json::from_slice::<Many>(answer).is_ok()
+}
+
+/// The state an update asks for, if any (to check the instance took it: business rules can keep a state).
+pub fn asked_state(body: &Value) -> Option<&str> {
+    body.get("state").and_then(Value::as_str)
 }
 
 /// The state of the incident a `GET` of one record answered.

@@ -55,7 +55,10 @@ pub fn plan(event_type: &str, ticket: Option<&str>) -> Plan {
         Some(ticket) => {
             let goal = match event_type {
                 "finding.resolved" => Some(Goal::Done),
-                "finding.reopened" | "finding.recurred" | "finding.risk_acceptance_expired" => Some(Goal::Reopen),
+                // Overdue means still found: a ticket someone closed in the tracker meanwhile is opened again.
+                "finding.reopened" | "finding.recurred" | "finding.risk_acceptance_expired" | FINDING_OVERDUE => {
+                    Some(Goal::Reopen)
+                }
                 _ => None,
             };
             Plan::Comment { ticket: ticket.to_owned(), goal }

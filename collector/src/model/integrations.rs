@@ -96,6 +96,7 @@ impl PayloadFormat {
 
 /// A Jira subscription's settings, checked by `integrations::jira::check_settings`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct JiraSettings {
     /// The project's key (`SEC`).
     pub project: String,
@@ -129,6 +130,7 @@ fn default_issue_type() -> String {
 
 /// A ServiceNow subscription's settings, checked by `integrations::servicenow::check_settings`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceNowSettings {
     /// The integration user's user ID (basic authentication; the secret is its password).
     pub user: String,

@@ -17,7 +17,8 @@ both!(
 );
 
 const USER: &str = "muster.integration";
-const PASSWORD: &str = "correct horse battery";
+/// Spaces within and around it: ServiceNow passwords may have them, and every path keeps them.
+const PASSWORD: &str = " correct horse battery ";
 const GROUP: &str = "287ebd7da9fe198100f92cc8d1d2154e";
 
 /// The stand-in, on a port of its own choosing; stopped when dropped.
@@ -106,6 +107,7 @@ async fn findings_become_servicenow_incidents_that_follow_them(h: Harness) {
 
     // A wrong password: the test send says so with ServiceNow's own answer.
     let (i, secret) = uc::add(h.store.as_ref(), &cli, servicenow_request(&sn.url, "wrong"), h.now()).await.unwrap();
+    let i_id = i.id.clone();
     assert_eq!(secret, None, "the password is never shown back");
     assert_eq!(i.events.len(), 8, "an incident follows every finding event: {:?}", i.events);
     uc::send_test(h.store.as_ref(), &cli, "incidents", h.now()).await.unwrap();
@@ -144,7 +146,7 @@ async fn findings_become_servicenow_incidents_that_follow_them(h: Harness) {
     assert_eq!(creates, 3, "the lost one was found by its correlation ID, not made again");
     let opened = h.store.list_findings(&FindingFilter { limit: 100, ..Default::default() }).await.unwrap();
     for f in opened.findings.iter().filter(|f| f.severity >= Severity::High) {
-        let incident = incidents.iter().find(|i| i["correlation_id"] == format!("muster-{}", f.id)).unwrap();
+        let incident = incidents.iter().find(|i| i["correlation_id"] == format!("muster-{}-{}", f.id, i_id)).unwrap();
         // Priority as the instance computed it from impact and urgency: critical 1 by default, high mapped to 3.
         let priority = if f.severity == Severity::Critical { "1" } else { "3" };
         assert_eq!(incident["priority"], priority, "{f:?}: {incident}");
@@ -153,7 +155,9 @@ async fn findings_become_servicenow_incidents_that_follow_them(h: Harness) {
     }
     let root = opened.findings.iter().find(|f| f.rule_id == "ssh.permit_root_login").unwrap().clone();
     let incident = |all: &[Value]| {
-        all.iter().find(|i| i["correlation_id"] == format!("muster-{}", root.id) && i["active"] == "true").cloned()
+        all.iter()
+            .find(|i| i["correlation_id"] == format!("muster-{}-{}", root.id, i_id) && i["active"] == "true")
+            .cloned()
     };
     let first = incident(&incidents).unwrap();
     let (number, sys_id) = (first["number"].as_str().unwrap().to_owned(), first["sys_id"].as_str().unwrap().to_owned());

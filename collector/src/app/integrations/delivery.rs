@@ -72,9 +72,7 @@ impl Sender {
                 // The send's own time, not the scheduler's: receivers compare it with their clock to refuse replays.
                 let timestamp = Utc::now().timestamp();
                 let body = match claim.format {
-                    PayloadFormat::Ocsf => {
-                        integrations::ocsf::event(&d.body, &d.event_id, self.console.as_deref())?.to_string()
-                    }
+                    PayloadFormat::Ocsf => self.ocsf(store, d, now).await?,
                     _ => d.body.clone(),
                 };
                 let signature = integrations::signature(&secrets, &d.event_id, timestamp, body.as_bytes())?;
@@ -97,9 +95,7 @@ impl Sender {
             IntegrationKind::Syslog => {
                 let target = integrations::syslog::target(&claim.url).map_err(|e| e.to_string())?;
                 let ocsf = match claim.format {
-                    PayloadFormat::Ocsf => {
-                        Some(integrations::ocsf::event(&d.body, &d.event_id, self.console.as_deref())?.to_string())
-                    }
+                    PayloadFormat::Ocsf => Some(self.ocsf(store, d, now).await?),
                     _ => None,
                 };
                 let message = integrations::syslog::message(
@@ -119,6 +115,18 @@ impl Sender {
             }
         }
     }
+    /// The event as OCSF, its finding's advisories read from the store (the event's body names the fix group only).
+    async fn ocsf(&self, store: &dyn Store, d: &PendingDelivery, now: DateTime<Utc>) -> Result<String, String> {
+        let finding_id = integrations::StoredEvent::parse(&d.body)?.data.finding_id;
+        let details = if finding_id.is_empty() {
+            None
+        } else {
+            store.get_finding(&finding_id, now).await.map_err(|e| e.to_string())?.map(|f| f.details)
+        };
+        let event = integrations::ocsf::event(&d.body, &d.event_id, self.console.as_deref(), details.as_ref())?;
+        Ok(event.to_string())
+    }
+
     /// Sends `events` to a Slack or Teams subscription as one digest message.
     async fn deliver_digest(
         &self,

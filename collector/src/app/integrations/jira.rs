@@ -48,6 +48,9 @@ impl Sender {
             match jira::plan(&event_type, ticket.as_deref()) {
                 Plan::Nothing => return Ok(None),
                 Plan::Create => {
+                    if resolved_since(store, clock, &data.finding_id).await? {
+                        return Ok(None);
+                    }
                     let query = [
                         ("jql", jira::search_jql(&settings.project, &jira::label(&data.finding_id))),
                         ("fields", "key".to_owned()),
@@ -113,6 +116,13 @@ impl Sender {
             }
         }
     }
+}
+
+/// Whether the finding is resolved by now: an opening delivered late (retried for hours, or a dead letter replayed)
+/// opens no ticket for what is already fixed. A finding pruned since is as good as resolved.
+pub(super) async fn resolved_since(store: &dyn Store, clock: &crate::Clock, finding_id: &str) -> Result<bool, String> {
+    let finding = store.get_finding(finding_id, clock()).await.map_err(|e| e.to_string())?;
+    Ok(finding.is_none_or(|f| f.status == crate::model::findings::Status::Resolved))
 }
 
 fn jira_ticket(key: &str) -> Ticket {

@@ -346,7 +346,7 @@ pub async fn set_token(
         IntegrationKind::Jira => integrations::check_token(token)?,
         IntegrationKind::ServiceNow => integrations::check_password(token)?,
         other => {
-            return Err(IntegrationError::Jira(format!(
+            return Err(IntegrationError::Token(format!(
                 "{} is a {} subscription: only Jira and ServiceNow keep a token",
                 i.name,
                 other.as_str()

@@ -30,6 +30,11 @@ impl Sender {
         if d.event_type == integrations::TEST_EVENT {
             let query = [("sysparm_limit", "1".to_owned()), ("sysparm_fields", "sys_id".to_owned())];
             let answer = call.send(Method::GET, "incident", &query, None).await?;
+            if answer.is_success() && !snow::is_query_answer(&answer.body) {
+                return Err("the instance answered 200 without the Table API's JSON (a sign-in page, or a \
+                            hibernating developer instance?)"
+                    .to_owned());
+            }
             let Some(group) = settings.assignment_group.as_deref().filter(|_| answer.is_success()) else {
                 return Ok(Some(answer.into()));
             };
@@ -38,6 +43,8 @@ impl Sender {
             return Ok(Some(call.send(Method::GET, &path, &query, None).await?.into()));
         }
         let (event_type, data) = tickets::finding_event(&d.body)?;
+        let correlation = snow::correlation_id(&data.finding_id, &claim.id)
+            .ok_or_else(|| format!("finding {:?} cannot be a correlation ID", data.finding_id))?;
         let mut ticket = store.ticket(&claim.id, &data.finding_id).await.map_err(|e| e.to_string())?;
         // At most: query or create, then read and update; an incident gone or closed sends it round once more.
         let mut rounds = 0;
@@ -46,8 +53,11 @@ impl Sender {
             match tickets::plan(&event_type, ticket.as_ref().map(|t| t.reference.as_str())) {
                 Plan::Nothing => return Ok(None),
                 Plan::Create => {
+                    if super::jira::resolved_since(store, clock, &data.finding_id).await? {
+                        return Ok(None);
+                    }
                     let query = [
-                        ("sysparm_query", snow::search_query(&data.finding_id)),
+                        ("sysparm_query", snow::search_query(&correlation)),
                         ("sysparm_fields", "sys_id,number,state".to_owned()),
                         ("sysparm_limit", "1".to_owned()),
                     ];
@@ -65,7 +75,7 @@ impl Sender {
                         ticket = Some(found);
                         continue;
                     }
-                    let create = snow::create_body(settings, &data, self.console.as_deref());
+                    let create = snow::create_body(settings, &data, self.console.as_deref(), &correlation);
                     let query = [("sysparm_fields", "sys_id,number".to_owned())];
                     let answer = call.send(Method::POST, "incident", &query, Some(create)).await?;
                     if answer.is_success() {
@@ -85,8 +95,10 @@ impl Sender {
                     let state = if answer.is_success() { Some(snow::current_state(&answer.body)?) } else { None };
                     let gone = answer.code == 404 || state.as_deref().is_some_and(snow::is_final);
                     if gone && rounds == 1 {
-                        tracing::info!(integration = %claim.name, incident = %reference,
-                            "the incident is deleted, closed or canceled in ServiceNow");
+                        // ServiceNow answers 404 alike for a deleted record and one the user may no longer read.
+                        tracing::warn!(integration = %claim.name, incident = %reference, code = answer.code,
+                            "the incident is deleted, closed or canceled in ServiceNow, or no longer readable by the \
+                             integration user");
                         if !tickets::opens(&event_type) {
                             return Ok(None);
                         }
@@ -97,7 +109,16 @@ impl Sender {
                         return Ok(Some(answer.into()));
                     };
                     let body = snow::update_body(settings, &event_type, &data, self.console.as_deref(), goal, &state);
-                    return Ok(Some(call.send(Method::PATCH, &path, &query, Some(body)).await?.into()));
+                    let asked = snow::asked_state(&body).map(str::to_owned);
+                    let answer = call.send(Method::PATCH, &path, &query, Some(body)).await?;
+                    // A business rule can keep the incident where it was while answering 200.
+                    if let Some(asked) = asked.filter(|_| answer.is_success()) {
+                        let now = snow::current_state(&answer.body)?;
+                        if now != asked {
+                            return Err(format!("ServiceNow kept incident {reference} in state {now}, not {asked}"));
+                        }
+                    }
+                    return Ok(Some(answer.into()));
                 }
             }
         }

@@ -155,8 +155,8 @@ async fn integrations_page(state: &AppState, viewer: &Viewer, mut top: Vec<Block
             ),
             Field::text(
                 "url",
-                "URL (https://…: the webhook, Slack incoming webhook or Teams workflow URL; Jira: the site; ServiceNow: the instance; syslog: \
-                 udp://, tcp:// or tls://host:port)",
+                "URL (https://…: the webhook, Slack incoming webhook or Teams workflow URL; Jira: the site; \
+                 ServiceNow: the instance; syslog: udp://, tcp:// or tls://host:port)",
                 None,
                 "https://soar.example.com/hooks/muster",
             )
@@ -470,7 +470,8 @@ pub async fn integrations_post(
         }
         "token" => {
             let i = uc::set_token(store, &actor, &f.id, &f.token, now).await.map_err(integration_error)?;
-            vec![Block::Notice { kind: "ok", text: format!("{}'s token is replaced; send it a test.", i.name) }]
+            let what = if i.kind == IntegrationKind::ServiceNow { "password" } else { "token" };
+            vec![Block::Notice { kind: "ok", text: format!("{}'s {what} is replaced; send it a test.", i.name) }]
         }
         "remove" => {
             let i = uc::remove(store, &actor, &f.id, now).await.map_err(integration_error)?;

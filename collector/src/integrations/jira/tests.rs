@@ -60,7 +60,7 @@ fn an_opening_makes_a_ticket_later_changes_comment_and_move_it() {
     assert_eq!(plan("finding.recurred", Some("SEC-1")), comment(Some(Goal::Reopen)));
     assert_eq!(plan("finding.risk_acceptance_expired", Some("SEC-1")), comment(Some(Goal::Reopen)));
     assert_eq!(plan("finding.acknowledged", Some("SEC-1")), comment(None));
-    assert_eq!(plan("finding.overdue", Some("SEC-1")), comment(None));
+    assert_eq!(plan("finding.overdue", Some("SEC-1")), comment(Some(Goal::Reopen)));
 }
 
 #[test]

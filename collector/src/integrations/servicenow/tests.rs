@@ -36,7 +36,7 @@ fn settings() -> ServiceNowSettings {
 #[test]
 fn an_incident_carries_the_finding_its_correlation_and_the_severitys_priority() {
     let d = event("finding.opened", Severity::Critical, "regreSSHion: remote code execution in sshd", None);
-    let body = create_body(&settings(), &d, Some("https://muster.example.com/"));
+    let body = create_body(&settings(), &d, Some("https://muster.example.com/"), "muster-f1");
     assert_eq!(
         body["short_description"],
         "[critical] regreSSHion: remote code execution in sshd (openssh-server) on web-01"
@@ -56,10 +56,10 @@ fn an_incident_carries_the_finding_its_correlation_and_the_severitys_priority() 
         ..settings()
     };
     let medium = event("finding.opened", Severity::Medium, "weak cipher", None);
-    let body = create_body(&mapped, &medium, None);
+    let body = create_body(&mapped, &medium, None, "muster-f1");
     assert_eq!((body["impact"].as_str(), body["urgency"].as_str()), (Some("1"), Some("1")));
     assert_eq!(body["assignment_group"], group);
-    let body = create_body(&settings(), &medium, None);
+    let body = create_body(&settings(), &medium, None, "muster-f1");
     assert_eq!((body["impact"].as_str(), body["urgency"].as_str()), (Some("2"), Some("2")), "priority 3");
 }
 
@@ -85,7 +85,7 @@ fn each_priority_has_the_impact_and_urgency_the_base_lookup_turns_into_it() {
 #[test]
 fn a_short_description_is_one_line_within_the_fields_length() {
     let d = event("finding.opened", Severity::High, &format!("line one\nline two {}", "x".repeat(300)), None);
-    let short = create_body(&settings(), &d, None)["short_description"].as_str().unwrap().to_owned();
+    let short = create_body(&settings(), &d, None, "muster-f1")["short_description"].as_str().unwrap().to_owned();
     assert_eq!(short.chars().count(), 160);
     assert!(!short.contains('\n') && short.ends_with('…'), "{short}");
 }
@@ -134,7 +134,7 @@ fn answers_give_the_number_and_sys_id() {
 
 #[test]
 fn the_query_finds_the_findings_active_incident() {
-    assert_eq!(search_query("f1"), "correlation_id=muster-f1^active=true^ORDERBYDESCsys_created_on");
+    assert_eq!(search_query("muster-f1-i1"), "correlation_id=muster-f1-i1^active=true^ORDERBYDESCsys_created_on");
 }
 
 #[test]
@@ -174,4 +174,22 @@ fn priorities_are_read_as_people_write_them() {
 fn the_user_and_password_go_as_basic_authentication() {
     // base64("muster.integration:pa ss")
     assert_eq!(authorization(&settings(), "pa ss"), "Basic bXVzdGVyLmludGVncmF0aW9uOnBhIHNz");
+}
+
+#[test]
+fn code_tags_in_text_are_broken_up() {
+    let d = event("finding.acknowledged", Severity::High, "t", Some("see [CODE]<img src=x>[/code]"));
+    let note = update_body(&settings(), "finding.acknowledged", &d, None, None, "1")["work_notes"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(note.contains("[ CODE]<img src=x>[ /code]"), "{note}");
+}
+
+#[test]
+fn the_correlation_is_the_findings_and_the_subscriptions() {
+    let id = "0123456789abcdef0123456789abcdef";
+    assert_eq!(correlation_id("f1", id).as_deref(), Some("muster-f1-0123456789abcdef0123456789abcdef"));
+    assert!(correlation_id("f1^active=false", id).is_none(), "nothing that changes the query");
+    assert!(correlation_id(&"a".repeat(33), id).is_none());
 }

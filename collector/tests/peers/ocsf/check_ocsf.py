@@ -3,7 +3,8 @@ compiler, ocsf-lib; see subset.py): python3 check_ocsf.py EVENTS.json, where the
 Prints every problem, one per line, and exits 1 if there is any.
 
 The rules are the schema's: the class by class_uid; required attributes present (those of a profile only when the
-event lists the profile in metadata.profiles); no attribute the class or object lacks; each value of its data type
+event lists the profile in metadata.profiles); no attribute the class or object lacks, none of a profile the event
+does not list, none deprecated, and only profiles the schema has; each value of its data type
 (through the type's base type, regex, length and range), arrays where is_array, enum values among the enum's keys
 with the sibling caption matching unless the value is 99 (Other); objects recursively (the generic `object`, as in
 `unmapped`, takes any attributes); the at_least_one and just_one
@@ -65,6 +66,10 @@ def check_record(value, spec, path, profiles, out):
         if a is None:
             out.append(f"{path}.{name}: no such attribute")
             continue
+        if a.get("profile") is not None and a["profile"] not in profiles:
+            out.append(f"{path}.{name}: belongs to the {a['profile']} profile, which metadata.profiles does not list")
+        if a.get("deprecated"):
+            out.append(f"{path}.{name}: deprecated")
         if a.get("is_array"):
             if not isinstance(v, list):
                 out.append(f"{path}.{name}: an array, not {v!r}")
@@ -107,6 +112,8 @@ def check_event(event, i):
         return [f"{path}: class_uid {event.get('class_uid')!r} is none of {sorted(by_uid)}"]
     name, spec = found
     profiles = set((event.get("metadata") or {}).get("profiles") or [])
+    for unknown in sorted(profiles - set(SCHEMA["profiles"])):
+        out.append(f"{path}.metadata.profiles: no profile {unknown!r}")
     check_record(event, spec, f"{path}({name})", profiles, out)
     if event.get("type_uid") != event.get("class_uid", 0) * 100 + event.get("activity_id", 0):
         out.append(f"{path}: type_uid is not class_uid * 100 + activity_id")

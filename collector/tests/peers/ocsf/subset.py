@@ -21,6 +21,8 @@ def attrs(attributes):
     out = {}
     for name, a in attributes.items():
         kept = {k: a[k] for k in ATTRIBUTE_KEYS if a.get(k) is not None}
+        if a.get("@deprecated"):
+            kept["deprecated"] = True
         if a.get("enum"):
             kept["enum"] = {k: v.get("caption") for k, v in a["enum"].items()}
         out[name] = kept
@@ -46,7 +48,9 @@ def main():
             todo.extend(a["type"] for a in o["attributes"].values())
     types = {name: {k: v for k, v in t.items() if k in ("type", "regex", "max_len", "range", "values")}
              for name, t in schema["types"].items()}
-    json.dump({"version": schema["version"], "classes": kept_classes, "objects": kept_objects, "types": types},
+    profiles = sorted(schema["profiles"])
+    json.dump({"version": schema["version"], "classes": kept_classes, "objects": kept_objects, "types": types,
+               "profiles": profiles},
               sys.stdout, indent=1, sort_keys=True)
 
 

@@ -132,13 +132,12 @@ function checkBody(res, entry, body) {
       refuse(res, entry, 400, 'Invalid value', `${name}: longer than its ${field.max} characters`);
       return false;
     }
+    // A real instance stores an unknown choice or reference as given, silently: logged here.
     if (field.type === 'choice' && !field.values.includes(value)) {
-      refuse(res, entry, 400, 'Invalid value', `${name}: ${JSON.stringify(value)} is not one of its choices`);
-      return false;
+      lenient(entry, `${name}: ${JSON.stringify(value)} is not one of its choices: a real instance stores it anyway`);
     }
     if (field.type === 'reference' && value !== GROUP.sys_id) {
-      refuse(res, entry, 400, 'Invalid value', `${name}: no ${field.table} record ${value}`);
-      return false;
+      lenient(entry, `${name}: no ${field.table} record ${value}: a real instance stores it anyway`);
     }
   }
   return true;
