@@ -53,7 +53,15 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
     }
     hardware.cpu = cpu;
     hardware.memory = memory;
-    hardware.disks = disks::probe(root, errors);
+    // A Mac has no /sys/block; system_profiler lists its drives.
+    #[cfg(target_os = "macos")]
+    {
+        hardware.disks = crate::inventory::macos::collect_disks(errors);
+    }
+    #[cfg(not(target_os = "macos"))]
+    {
+        hardware.disks = disks::probe(root, errors);
+    }
     hardware.filesystems = filesystems::probe(root, errors);
     hardware.network_interfaces = network::probe(root, errors);
     hardware.monitors = monitors::probe(root, errors);

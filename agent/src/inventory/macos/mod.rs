@@ -1,13 +1,14 @@
 //! macOS inventory: the installed applications from `system_profiler -xml` (SPApplicationsDataType), the
 //! machine's identity from the I/O Registry ([`hardware`]) and its memory modules from `system_profiler
-//! SPMemoryDataType` ([`memory`]), each a pure reading shared by the live probe and the tests on real captured
-//! output.
+//! SPMemoryDataType` ([`memory`]) and its drives from `system_profiler -xml SPSerialATADataType SPNVMeDataType`
+//! ([`disks`]), each a pure reading shared by the live probe and the tests on real captured output.
 //!
 //! system_profiler finds application bundles wherever Launch Services and Spotlight know them (/Applications, the
 //! system's own, users' ~/Applications, helpers inside other bundles), which is what GLPI's agent and osquery's
 //! `apps` table list too; on a Mac with Spotlight indexing off the list is shorter. Each bundle is one package of
 //! kind `macos` with its path, so two copies of one application stay two.
 
+pub mod disks;
 pub mod hardware;
 pub mod memory;
 pub mod os;
@@ -17,7 +18,7 @@ mod probe;
 mod tests;
 
 #[cfg(target_os = "macos")]
-pub use probe::{collect_firmware, collect_os, collect_software};
+pub use probe::{collect_disks, collect_firmware, collect_os, collect_software};
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{Package, PackageKind};

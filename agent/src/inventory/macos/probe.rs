@@ -142,6 +142,30 @@ pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::fi
     crate::inventory::hardware::firmware::Firmware { system, memory_modules, ..Default::default() }
 }
 
+/// A live Mac's drives: SATA and NVMe, from system_profiler (USB and Thunderbolt drives are not read yet).
+pub fn collect_disks(errors: &mut ErrorLog) -> Vec<muster_shared::v1::Disk> {
+    let args = ["-xml", "SPSerialATADataType", "SPNVMeDataType"];
+    match run(SYSTEM_PROFILER, &args, Duration::from_secs(60)) {
+        Ok(out) if out.ok => super::disks::disks(&out.stdout).unwrap_or_else(|e| {
+            errors.record(SectionName::Hardware, SYSTEM_PROFILER, ErrorKind::Parse, e);
+            Vec::new()
+        }),
+        Ok(out) => {
+            errors.record(
+                SectionName::Hardware,
+                SYSTEM_PROFILER,
+                ErrorKind::Io,
+                format!("{}: {}", out.status, out.stderr),
+            );
+            Vec::new()
+        }
+        Err(e) => {
+            errors.io(SectionName::Hardware, SYSTEM_PROFILER, &e);
+            Vec::new()
+        }
+    }
+}
+
 /// The software section of a live Mac: its application bundles, as one package source.
 pub fn collect_software(errors: &mut ErrorLog) -> Software {
     let args = ["-xml", "-detailLevel", "full", "SPApplicationsDataType"];
