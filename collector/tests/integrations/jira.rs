@@ -3,9 +3,6 @@
 //! from Atlassian's published REST v3 description, and Atlassian's own ADF validator, and refuses what Jira
 //! refuses.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use muster_collector::model::Role;
 use muster_collector::model::integrations::JiraSettings;
 
@@ -16,64 +13,18 @@ both!(findings_become_jira_tickets_that_follow_them, jira_is_managed_from_the_ap
 const USER: &str = "muster@example.com";
 const TOKEN: &str = "ATATT3xFfGF0-test-token";
 
-/// The stand-in, on a port of its own choosing; stopped when dropped.
-struct Jira {
-    child: Child,
-    url: String,
+/// The Jira Cloud stand-in, with the account the tests use.
+fn start_jira() -> NodePeer {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/jira");
+    assert!(
+        dir.join("node_modules/jira.js").is_dir() && dir.join("node_modules/@atlaskit/adf-utils").is_dir(),
+        "the Jira stand-in's packages are not installed (.ci/prepare.d/86-jira-peer.sh installs them)"
+    );
+    NodePeer::start("jira", &[("JIRA_USER", USER), ("JIRA_TOKEN", TOKEN)])
 }
 
-impl Jira {
-    fn start() -> Jira {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/jira");
-        assert!(
-            dir.join("node_modules/jira.js").is_dir() && dir.join("node_modules/@atlaskit/adf-utils").is_dir(),
-            "the Jira stand-in's packages are not installed (.ci/prepare.d/86-jira-peer.sh installs them)"
-        );
-        let mut child = Command::new("node")
-            .arg("server.mjs")
-            .current_dir(&dir)
-            .env("JIRA_USER", USER)
-            .env("JIRA_TOKEN", TOKEN)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs the Jira stand-in");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let first: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-        Jira { child, url: format!("http://127.0.0.1:{}", first["port"]) }
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let text = reqwest::get(format!("{}{path}", self.url)).await.unwrap().text().await.unwrap();
-        serde_json::from_str(&text).unwrap()
-    }
-
-    /// Every request the collector made: (method, path).
-    async fn calls(&self) -> Vec<(String, String)> {
-        let log = self.get("/__test/log").await;
-        let requests = log["requests"].as_array().unwrap();
-        requests
-            .iter()
-            .map(|r| (r["method"].as_str().unwrap().to_owned(), r["path"].as_str().unwrap().to_owned()))
-            .collect()
-    }
-
-    /// What the stand-in refused, checked by Atlassian's schemas and Jira's rules.
-    async fn refusals(&self) -> Vec<Value> {
-        self.get("/__test/log").await["errors"].as_array().unwrap().clone()
-    }
-
-    async fn issues(&self) -> Vec<Value> {
-        self.get("/__test/issues").await.as_array().unwrap().clone()
-    }
-}
-
-impl Drop for Jira {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+async fn jira_issues(jira: &NodePeer) -> Vec<Value> {
+    jira.get("/__test/issues").await.as_array().unwrap().clone()
 }
 
 fn jira_request(url: &str, token: &str) -> IntegrationRequest {
@@ -96,7 +47,7 @@ fn jira_request(url: &str, token: &str) -> IntegrationRequest {
 }
 
 async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
-    let jira = Jira::start();
+    let jira = start_jira();
     let cli = Actor::cli();
     // The token crosses the network in every request: plain http only to this machine.
     let far = uc::add(h.store.as_ref(), &cli, jira_request("http://jira.example.com", TOKEN), h.now()).await;
@@ -142,7 +93,7 @@ async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
     assert!(lost[0].response_code.is_none() && lost[0].error.is_some(), "no answer: {:?}", lost[0]);
     h.advance(TimeDelta::seconds(10));
     drain(&h, "w1").await;
-    let issues = jira.issues().await;
+    let issues = jira_issues(&jira).await;
     assert_eq!(issues.len(), 3, "one ticket per finding, none twice: {issues:#?}");
     let creates = jira.calls().await.iter().filter(|(m, p)| m == "POST" && p == "/rest/api/3/issue").count();
     assert_eq!(creates, 3, "the lost one was found by its label, not made again");
@@ -181,7 +132,7 @@ async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
     muster_collector::app::findings::act(h.store.as_ref(), request).await.unwrap();
     assert_eq!(drain(&h, "w1").await, 1);
     let issue = |issues: &[Value]| issues.iter().find(|i| i["key"] == key.as_str()).unwrap().clone();
-    let acknowledged = issue(&jira.issues().await);
+    let acknowledged = issue(&jira_issues(&jira).await);
     assert_eq!(acknowledged["comments"].as_array().unwrap().len(), 1);
     assert!(acknowledged["comments"][0].to_string().contains("patching tonight"));
     assert_eq!(acknowledged["status"], "11", "still To Do");
@@ -198,7 +149,7 @@ async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
     h.advance(TimeDelta::minutes(5));
     h.stored(&token, &full(&fixed(&machine))).await;
     drain(&h, "w1").await;
-    let issues = jira.issues().await;
+    let issues = jira_issues(&jira).await;
     assert!(issues.iter().all(|i| i["status"] == "31"), "{issues:#?}");
     assert!(issue(&issues)["comments"].as_array().unwrap().len() == 2);
 
@@ -209,7 +160,7 @@ async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
     h.advance(TimeDelta::minutes(5));
     h.stored(&token, &full(&weak(&machine))).await;
     drain(&h, "w1").await;
-    let issues = jira.issues().await;
+    let issues = jira_issues(&jira).await;
     assert_eq!(issues.len(), 3, "{issues:#?}");
     assert_eq!(issue(&issues)["transitions"], serde_json::json!(["Done", "To Do"]));
     assert!(issues.iter().all(|i| i["status"] == "11"));
@@ -220,11 +171,11 @@ async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
     h.advance(TimeDelta::minutes(5));
     h.stored(&token, &full(&fixed(&machine))).await;
     drain(&h, "w1").await;
-    assert_eq!(jira.issues().await.len(), 2, "a resolved finding gets no new ticket");
+    assert_eq!(jira_issues(&jira).await.len(), 2, "a resolved finding gets no new ticket");
     h.advance(TimeDelta::minutes(5));
     h.stored(&token, &full(&weak(&machine))).await;
     drain(&h, "w1").await;
-    let issues = jira.issues().await;
+    let issues = jira_issues(&jira).await;
     assert_eq!(issues.len(), 3, "{issues:#?}");
     let (_, detail) = h.get(&format!("/api/v1/findings/{}", root.id), &viewer).await;
     let new_key = detail["tickets"][0]["ticket"].as_str().unwrap().to_owned();
@@ -244,7 +195,7 @@ async fn jira_is_managed_from_the_api_the_cli_and_the_console(h: Harness) {
     use axum::http::Method;
 
     use crate::console::{encode, get, request as page_request, user};
-    let jira = Jira::start();
+    let jira = start_jira();
     let admin = h.api_token(Role::Admin).await;
     let settings = serde_json::json!({ "project": "SEC", "issue_type": "Task", "user": USER });
     let new = serde_json::json!({ "name": "api-jira", "kind": "jira", "url": jira.url, "jira": settings,

@@ -146,6 +146,61 @@ impl SigningSecret for Option<String> {
     }
 }
 
+/// A tracker's stand-in (tests/peers/NAME/server.mjs) run by Node.js on a port of its own choosing, which it
+/// prints as `{"port": N}` on its first line; its request log and refusals under `/__test/log`. Stopped when
+/// dropped.
+pub(crate) struct NodePeer {
+    child: std::process::Child,
+    pub(crate) url: String,
+}
+
+impl NodePeer {
+    pub(crate) fn start(name: &str, env: &[(&str, &str)]) -> NodePeer {
+        use std::io::BufRead;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers").join(name);
+        let mut child = std::process::Command::new("node")
+            .arg("server.mjs")
+            .current_dir(&dir)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("node runs the {name} stand-in: {e}"));
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let first: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        NodePeer { child, url: format!("http://127.0.0.1:{}", first["port"]) }
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> Value {
+        let text = reqwest::get(format!("{}{path}", self.url)).await.unwrap().text().await.unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Every request the collector made: (method, path).
+    pub(crate) async fn calls(&self) -> Vec<(String, String)> {
+        let log = self.get("/__test/log").await;
+        log["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["method"].as_str().unwrap().to_owned(), r["path"].as_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    /// What the stand-in refused (and, for ServiceNow, what a real instance would have ignored).
+    pub(crate) async fn refusals(&self) -> Vec<Value> {
+        self.get("/__test/log").await["errors"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for NodePeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The console's address as chat messages link to it.
 pub(crate) const CONSOLE: &str = "https://muster.example.com";
 

@@ -3,9 +3,6 @@
 //! (tests/peers/servicenow/server.mjs) that follows ServiceNow's Table API reference and the base incident table,
 //! and logs every field or query a real instance would silently ignore.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use muster_collector::model::Role;
 use muster_collector::model::integrations::ServiceNowSettings;
 
@@ -21,61 +18,13 @@ const USER: &str = "muster.integration";
 const PASSWORD: &str = " correct horse battery ";
 const GROUP: &str = "287ebd7da9fe198100f92cc8d1d2154e";
 
-/// The stand-in, on a port of its own choosing; stopped when dropped.
-struct Instance {
-    child: Child,
-    url: String,
+/// The ServiceNow stand-in, with the integration user the tests use.
+fn start_instance() -> NodePeer {
+    NodePeer::start("servicenow", &[("SN_USER", USER), ("SN_PASSWORD", PASSWORD)])
 }
 
-impl Instance {
-    fn start() -> Instance {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/servicenow");
-        let mut child = Command::new("node")
-            .arg("server.mjs")
-            .current_dir(&dir)
-            .env("SN_USER", USER)
-            .env("SN_PASSWORD", PASSWORD)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs the ServiceNow stand-in");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let first: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-        Instance { child, url: format!("http://127.0.0.1:{}", first["port"]) }
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let text = reqwest::get(format!("{}{path}", self.url)).await.unwrap().text().await.unwrap();
-        serde_json::from_str(&text).unwrap()
-    }
-
-    /// Every request the collector made: (method, path).
-    async fn calls(&self) -> Vec<(String, String)> {
-        let log = self.get("/__test/log").await;
-        log["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["method"].as_str().unwrap().to_owned(), r["path"].as_str().unwrap().to_owned()))
-            .collect()
-    }
-
-    /// What the stand-in refused, and what a real instance would have ignored.
-    async fn refusals(&self) -> Vec<Value> {
-        self.get("/__test/log").await["errors"].as_array().unwrap().clone()
-    }
-
-    async fn incidents(&self) -> Vec<Value> {
-        self.get("/__test/incidents").await.as_array().unwrap().clone()
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+async fn sn_incidents(sn: &NodePeer) -> Vec<Value> {
+    sn.get("/__test/incidents").await.as_array().unwrap().clone()
 }
 
 fn servicenow_request(url: &str, password: &str) -> IntegrationRequest {
@@ -93,7 +42,7 @@ fn servicenow_request(url: &str, password: &str) -> IntegrationRequest {
 }
 
 async fn findings_become_servicenow_incidents_that_follow_them(h: Harness) {
-    let sn = Instance::start();
+    let sn = start_instance();
     let cli = Actor::cli();
     // The password crosses the network in every request: plain http only to this machine.
     let far = uc::add(h.store.as_ref(), &cli, servicenow_request("http://acme.service-now.com", PASSWORD), h.now());
@@ -140,7 +89,7 @@ async fn findings_become_servicenow_incidents_that_follow_them(h: Harness) {
     assert!(lost[0].response_code.is_none() && lost[0].error.is_some(), "no answer: {:?}", lost[0]);
     h.advance(TimeDelta::seconds(10));
     drain(&h, "w1").await;
-    let incidents = sn.incidents().await;
+    let incidents = sn_incidents(&sn).await;
     assert_eq!(incidents.len(), 3, "one incident per finding, none twice: {incidents:#?}");
     let creates = sn.calls().await.iter().filter(|(m, p)| m == "POST" && p == "/api/now/table/incident").count();
     assert_eq!(creates, 3, "the lost one was found by its correlation ID, not made again");
@@ -185,7 +134,7 @@ async fn findings_become_servicenow_incidents_that_follow_them(h: Harness) {
     };
     muster_collector::app::findings::act(h.store.as_ref(), request).await.unwrap();
     assert_eq!(drain(&h, "w1").await, 1);
-    let acknowledged = incident(&sn.incidents().await).unwrap();
+    let acknowledged = incident(&sn_incidents(&sn).await).unwrap();
     assert_eq!(acknowledged["journal"].as_array().unwrap().len(), 1);
     assert!(acknowledged["journal"][0]["text"].as_str().unwrap().contains("patching tonight"));
     assert_eq!(acknowledged["journal"][0]["kind"], "work_notes");
@@ -195,14 +144,14 @@ async fn findings_become_servicenow_incidents_that_follow_them(h: Harness) {
     h.advance(TimeDelta::minutes(5));
     h.stored(&token, &full(&fixed(&machine))).await;
     drain(&h, "w1").await;
-    let incidents = sn.incidents().await;
+    let incidents = sn_incidents(&sn).await;
     assert!(incidents.iter().all(|i| i["state"] == "6" && i["close_code"] == "Solution provided"), "{incidents:#?}");
 
     // It comes back: the same incident goes back in progress, not a new one.
     h.advance(TimeDelta::minutes(5));
     h.stored(&token, &full(&weak(&machine))).await;
     drain(&h, "w1").await;
-    let incidents = sn.incidents().await;
+    let incidents = sn_incidents(&sn).await;
     assert_eq!(incidents.len(), 3, "{incidents:#?}");
     assert!(incidents.iter().all(|i| i["state"] == "2"), "{incidents:#?}");
     assert_eq!(incident(&incidents).unwrap()["states"], serde_json::json!(["6", "2"]));
@@ -216,7 +165,7 @@ async fn findings_become_servicenow_incidents_that_follow_them(h: Harness) {
     h.advance(TimeDelta::minutes(5));
     h.stored(&token, &full(&weak(&machine))).await;
     drain(&h, "w1").await;
-    let incidents = sn.incidents().await;
+    let incidents = sn_incidents(&sn).await;
     assert_eq!(incidents.len(), 4, "{incidents:#?}");
     let renewed = incident(&incidents).unwrap();
     assert_ne!(renewed["number"], number.as_str());
@@ -231,7 +180,7 @@ async fn findings_become_servicenow_incidents_that_follow_them(h: Harness) {
     h.advance(TimeDelta::minutes(5));
     h.stored(&token, &full(&weak(&machine))).await;
     drain(&h, "w1").await;
-    let again = incident(&sn.incidents().await).unwrap();
+    let again = incident(&sn_incidents(&sn).await).unwrap();
     assert!(again["number"] != renewed_number.as_str() && again["number"] != number.as_str(), "{again}");
 
     // Every request was one the Table API documents, with fields the incident table has, and none was refused
@@ -248,7 +197,7 @@ async fn servicenow_is_managed_from_the_api_the_cli_and_the_console(h: Harness) 
     use axum::http::Method;
 
     use crate::console::{encode, get, request as page_request, user};
-    let sn = Instance::start();
+    let sn = start_instance();
     let admin = h.api_token(Role::Admin).await;
     let settings = serde_json::json!({ "user": USER, "priorities": { "critical": 1 } });
     let new = serde_json::json!({ "name": "api-snow", "kind": "servicenow", "url": sn.url, "servicenow": settings,

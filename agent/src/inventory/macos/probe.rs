@@ -123,45 +123,33 @@ pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::fi
             None
         }
     };
-    let memory_modules = match run(SYSTEM_PROFILER, &["SPMemoryDataType"], Duration::from_secs(60)) {
-        Ok(out) if out.ok => super::memory::memory_modules(&String::from_utf8_lossy(&out.stdout)),
-        Ok(out) => {
-            errors.record(
-                SectionName::Hardware,
-                SYSTEM_PROFILER,
-                ErrorKind::Io,
-                format!("{}: {}", out.status, out.stderr),
-            );
-            Vec::new()
-        }
-        Err(e) => {
-            errors.io(SectionName::Hardware, SYSTEM_PROFILER, &e);
-            Vec::new()
-        }
-    };
+    let memory_modules = hardware_output(errors, SYSTEM_PROFILER, &["SPMemoryDataType"])
+        .map(|out| super::memory::memory_modules(&String::from_utf8_lossy(&out)))
+        .unwrap_or_default();
     crate::inventory::hardware::firmware::Firmware { system, memory_modules, ..Default::default() }
 }
 
 /// A live Mac's drives: SATA and NVMe, from system_profiler (USB and Thunderbolt drives are not read yet).
 pub fn collect_disks(errors: &mut ErrorLog) -> Vec<muster_shared::v1::Disk> {
     let args = ["-xml", "SPSerialATADataType", "SPNVMeDataType"];
-    match run(SYSTEM_PROFILER, &args, Duration::from_secs(60)) {
-        Ok(out) if out.ok => super::disks::disks(&out.stdout).unwrap_or_else(|e| {
-            errors.record(SectionName::Hardware, SYSTEM_PROFILER, ErrorKind::Parse, e);
-            Vec::new()
-        }),
+    let Some(out) = hardware_output(errors, SYSTEM_PROFILER, &args) else { return Vec::new() };
+    super::disks::disks(&out).unwrap_or_else(|e| {
+        errors.record(SectionName::Hardware, SYSTEM_PROFILER, ErrorKind::Parse, e);
+        Vec::new()
+    })
+}
+
+/// What a hardware probe printed within a minute, or `None` with the failure recorded in the hardware section.
+fn hardware_output(errors: &mut ErrorLog, program: &str, args: &[&str]) -> Option<Vec<u8>> {
+    match run(program, args, Duration::from_secs(60)) {
+        Ok(out) if out.ok => Some(out.stdout),
         Ok(out) => {
-            errors.record(
-                SectionName::Hardware,
-                SYSTEM_PROFILER,
-                ErrorKind::Io,
-                format!("{}: {}", out.status, out.stderr),
-            );
-            Vec::new()
+            errors.record(SectionName::Hardware, program, ErrorKind::Io, format!("{}: {}", out.status, out.stderr));
+            None
         }
         Err(e) => {
-            errors.io(SectionName::Hardware, SYSTEM_PROFILER, &e);
-            Vec::new()
+            errors.io(SectionName::Hardware, program, &e);
+            None
         }
     }
 }
