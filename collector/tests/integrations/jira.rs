@@ -61,20 +61,7 @@ async fn findings_become_jira_tickets_that_follow_them(h: Harness) {
     let (i, secret) = uc::add(h.store.as_ref(), &cli, jira_request(&jira.url, "wrong"), h.now()).await.unwrap();
     assert_eq!(secret, None, "Jira's token is never shown back");
     assert_eq!(i.events.len(), 8, "a ticket follows every finding event: {:?}", i.events);
-    uc::send_test(h.store.as_ref(), &cli, "tickets", h.now()).await.unwrap();
-    assert_eq!(drain(&h, "w1").await, 1);
-    let (_, log) = uc::deliveries(h.store.as_ref(), "tickets", 1).await.unwrap();
-    assert_eq!(log[0].response_code, Some(401));
-    assert!(log[0].error.as_deref().unwrap().contains("You are not authenticated"), "{log:?}");
-    // Replacing the token: a test reaches the account and the project.
-    let rotate = uc::rotate_secret(h.store.as_ref(), &cli, "tickets", h.now()).await.unwrap_err();
-    assert!(rotate.to_string().contains("set-token"), "{rotate}");
-    uc::set_token(h.store.as_ref(), &cli, "tickets", TOKEN, h.now()).await.unwrap();
-    h.advance(TimeDelta::seconds(10));
-    uc::send_test(h.store.as_ref(), &cli, "tickets", h.now()).await.unwrap();
-    assert_eq!(drain(&h, "w1").await, 2, "the failed test again, then the new one");
-    let (_, log) = uc::deliveries(h.store.as_ref(), "tickets", 1).await.unwrap();
-    assert_eq!((log[0].status, log[0].response_code), (DeliveryStatus::Delivered, Some(200)));
+    credential_is_tested_and_replaced(&h, "tickets", "You are not authenticated", TOKEN).await;
     let calls = jira.calls().await;
     assert_eq!(calls.last().unwrap(), &("GET".to_owned(), "/rest/api/3/project/SEC".to_owned()));
 

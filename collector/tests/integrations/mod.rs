@@ -201,6 +201,26 @@ impl Drop for NodePeer {
     }
 }
 
+/// A tracker subscription added with a wrong credential: its test send fails with the tracker's own answer
+/// (`said`), `rotate-secret` is refused (the secret is the tracker's, not ours), and after `set-token` with `good`
+/// the test is delivered (the failed one again first).
+pub(crate) async fn credential_is_tested_and_replaced(h: &Harness, name: &str, said: &str, good: &str) {
+    let cli = Actor::cli();
+    uc::send_test(h.store.as_ref(), &cli, name, h.now()).await.unwrap();
+    assert_eq!(drain(h, "w1").await, 1);
+    let (_, log) = uc::deliveries(h.store.as_ref(), name, 1).await.unwrap();
+    assert_eq!(log[0].response_code, Some(401));
+    assert!(log[0].error.as_deref().unwrap().contains(said), "{log:?}");
+    let rotate = uc::rotate_secret(h.store.as_ref(), &cli, name, h.now()).await.unwrap_err();
+    assert!(rotate.to_string().contains("set-token"), "{rotate}");
+    uc::set_token(h.store.as_ref(), &cli, name, good, h.now()).await.unwrap();
+    h.advance(TimeDelta::seconds(10));
+    uc::send_test(h.store.as_ref(), &cli, name, h.now()).await.unwrap();
+    assert_eq!(drain(h, "w1").await, 2, "the failed test again, then the new one");
+    let (_, log) = uc::deliveries(h.store.as_ref(), name, 1).await.unwrap();
+    assert_eq!((log[0].status, log[0].response_code), (DeliveryStatus::Delivered, Some(200)));
+}
+
 /// The console's address as chat messages link to it.
 pub(crate) const CONSOLE: &str = "https://muster.example.com";
 

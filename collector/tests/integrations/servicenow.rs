@@ -59,19 +59,7 @@ async fn findings_become_servicenow_incidents_that_follow_them(h: Harness) {
     let i_id = i.id.clone();
     assert_eq!(secret, None, "the password is never shown back");
     assert_eq!(i.events.len(), 8, "an incident follows every finding event: {:?}", i.events);
-    uc::send_test(h.store.as_ref(), &cli, "incidents", h.now()).await.unwrap();
-    assert_eq!(drain(&h, "w1").await, 1);
-    let (_, log) = uc::deliveries(h.store.as_ref(), "incidents", 1).await.unwrap();
-    assert_eq!(log[0].response_code, Some(401));
-    assert!(log[0].error.as_deref().unwrap().contains("User Not Authenticated"), "{log:?}");
-    let rotate = uc::rotate_secret(h.store.as_ref(), &cli, "incidents", h.now()).await.unwrap_err();
-    assert!(rotate.to_string().contains("set-token"), "{rotate}");
-    uc::set_token(h.store.as_ref(), &cli, "incidents", PASSWORD, h.now()).await.unwrap();
-    h.advance(TimeDelta::seconds(10));
-    uc::send_test(h.store.as_ref(), &cli, "incidents", h.now()).await.unwrap();
-    assert_eq!(drain(&h, "w1").await, 2, "the failed test again, then the new one");
-    let (_, log) = uc::deliveries(h.store.as_ref(), "incidents", 1).await.unwrap();
-    assert_eq!((log[0].status, log[0].response_code), (DeliveryStatus::Delivered, Some(200)));
+    credential_is_tested_and_replaced(&h, "incidents", "User Not Authenticated", PASSWORD).await;
     let calls = sn.calls().await;
     assert_eq!(calls.last().unwrap(), &("GET".to_owned(), format!("/api/now/table/sys_user_group/{GROUP}")));
 
