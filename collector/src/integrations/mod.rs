@@ -179,7 +179,28 @@ impl HttpAnswer {
 /// What an attempt's answer makes of a delivery that had failed `failed_before` times: a 2xx status, or a
 /// transport that has no status (syslog) taking the message, delivers it; another status or no answer (`Err`) is
 /// retried after [`retry_after`] until the [`MAX_ATTEMPTS`]-th failure, which is final (dead, kept for replay).
-pub fn attempt_outcome(failed_before: i64, answer: Result<Option<HttpAnswer>, String>, now: DateTime<Utc>) -> Attempt {
+/// Why a delivery did not happen: something that may pass (no answer, a timeout, a store error: retried with
+/// backoff), or something no retry can change (the stored event or the subscription's settings cannot make a
+/// request: dead at once, with the reason, to be seen and replayed once mended).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Retry(String),
+    Never(String),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Failure {
+        Failure::Retry(e)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(e: &str) -> Failure {
+        Failure::Retry(e.to_owned())
+    }
+}
+
+pub fn attempt_outcome(failed_before: i64, answer: Result<Option<HttpAnswer>, Failure>, now: DateTime<Utc>) -> Attempt {
     let answer = match answer {
         Ok(None) => {
             return Attempt {
@@ -191,7 +212,16 @@ pub fn attempt_outcome(failed_before: i64, answer: Result<Option<HttpAnswer>, St
             };
         }
         Ok(Some(answer)) => Ok(answer),
-        Err(e) => Err(e),
+        Err(Failure::Retry(e)) => Err(e),
+        Err(Failure::Never(e)) => {
+            return Attempt {
+                at: now,
+                status: DeliveryStatus::Dead,
+                response_code: None,
+                error: Some(e),
+                retry_at: None,
+            };
+        }
     };
     let (code, error) = match answer {
         Ok(HttpAnswer { code, .. }) if (200..300).contains(&code) => {

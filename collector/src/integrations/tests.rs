@@ -265,7 +265,7 @@ fn answers_deliver_retry_or_give_up() {
     assert_eq!(refused.retry_at, Some(now + TimeDelta::seconds(10)));
     // A redirect is not followed: the receiver's URL is what an administrator configured.
     assert_eq!(attempt_outcome(0, Ok(Some(HttpAnswer::new(301, b""))), now).status, DeliveryStatus::Pending);
-    let unreachable = attempt_outcome(2, Err("connection refused".to_owned()), now);
+    let unreachable = attempt_outcome(2, Err(Failure::Retry("connection refused".to_owned())), now);
     assert_eq!(unreachable.error.as_deref(), Some("connection refused"));
     assert_eq!(unreachable.retry_at, Some(now + TimeDelta::seconds(40)));
     // Syslog has no status: taken by the socket is delivered.
@@ -279,6 +279,10 @@ fn answers_deliver_retry_or_give_up() {
     assert_eq!(error.chars().count(), "HTTP 400: ".len() + HttpAnswer::SAID_CHARS);
     let last = attempt_outcome(MAX_ATTEMPTS - 1, Ok(Some(HttpAnswer::new(503, b""))), now);
     assert_eq!((last.status, last.retry_at), (DeliveryStatus::Dead, None));
+    // What no retry can change (an event a destination cannot carry, settings lost) is dead at once.
+    let never = attempt_outcome(0, Err(Failure::Never("a host.enrolled event is not a finding".to_owned())), now);
+    assert_eq!((never.status, never.retry_at, never.response_code), (DeliveryStatus::Dead, None, None));
+    assert_eq!(never.error.as_deref(), Some("a host.enrolled event is not a finding"));
 }
 
 fn brief(kind: &str, subject: &str, title: &str, severity: Severity) -> FindingBrief {

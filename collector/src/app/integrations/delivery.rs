@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::syslog::send_syslog;
-use crate::integrations;
+use crate::integrations::{self, Failure};
 use crate::model::integrations::{ClaimedIntegration, DeliveryStatus, IntegrationKind, PayloadFormat, PendingDelivery};
 use crate::store::{Store, StoreError};
 use crate::tokens;
@@ -57,7 +57,7 @@ impl Sender {
         clock: &crate::Clock,
         claim: &ClaimedIntegration,
         d: &PendingDelivery,
-    ) -> Result<Option<integrations::HttpAnswer>, String> {
+    ) -> Result<Option<integrations::HttpAnswer>, Failure> {
         let now = clock();
         match claim.kind {
             IntegrationKind::Jira => self.deliver_jira(store, clock, claim, d).await,
@@ -81,16 +81,16 @@ impl Sender {
                     ("webhook-timestamp", timestamp.to_string()),
                     ("webhook-signature", signature),
                 ];
-                self.post(&claim.url, &headers, body).await.map(Some)
+                Ok(Some(self.post(&claim.url, &headers, body).await?))
             }
             // Unsigned: the URL is the credential.
             IntegrationKind::Slack => {
-                let message = integrations::chat::slack(&d.body, self.console.as_deref())?;
-                self.post(&claim.url, &[], message).await.map(Some)
+                let message = integrations::chat::slack(&d.body, self.console.as_deref()).map_err(Failure::Never)?;
+                Ok(Some(self.post(&claim.url, &[], message).await?))
             }
             IntegrationKind::Teams => {
-                let message = integrations::chat::teams(&d.body, self.console.as_deref())?;
-                self.post(&claim.url, &[], message).await.map(Some)
+                let message = integrations::chat::teams(&d.body, self.console.as_deref()).map_err(Failure::Never)?;
+                Ok(Some(self.post(&claim.url, &[], message).await?))
             }
             IntegrationKind::Syslog => {
                 let target = integrations::syslog::target(&claim.url).map_err(|e| e.to_string())?;
@@ -108,22 +108,24 @@ impl Sender {
                     ocsf.as_deref()
                         .map_or(integrations::syslog::Text::of(claim.format), integrations::syslog::Text::Given),
                 );
-                tokio::time::timeout(TIMEOUT, send_syslog(&target, &message))
-                    .await
-                    .map_err(|_| format!("no answer from {}:{} in {} s", target.host, target.port, TIMEOUT.as_secs()))?
-                    .map(|()| None)
+                tokio::time::timeout(TIMEOUT, send_syslog(&target, &message)).await.map_err(|_| {
+                    format!("no answer from {}:{} in {} s", target.host, target.port, TIMEOUT.as_secs())
+                })??;
+                Ok(None)
             }
         }
     }
     /// The event as OCSF, its finding's advisories read from the store (the event's body names the fix group only).
-    async fn ocsf(&self, store: &dyn Store, d: &PendingDelivery, now: DateTime<Utc>) -> Result<String, String> {
-        let finding_id = integrations::StoredEvent::parse(&d.body)?.data.finding_id;
+    async fn ocsf(&self, store: &dyn Store, d: &PendingDelivery, now: DateTime<Utc>) -> Result<String, Failure> {
+        let finding_id = integrations::StoredEvent::parse(&d.body).map_err(Failure::Never)?.data.finding_id;
         let details = if finding_id.is_empty() {
             None
         } else {
             store.get_finding(&finding_id, now).await.map_err(|e| e.to_string())?.map(|f| f.details)
         };
-        let event = integrations::ocsf::event(&d.body, &d.event_id, self.console.as_deref(), details.as_ref())?;
+        // The event is no finding, or its body unreadable: no retry makes it one.
+        let event = integrations::ocsf::event(&d.body, &d.event_id, self.console.as_deref(), details.as_ref())
+            .map_err(Failure::Never)?;
         Ok(event.to_string())
     }
 
@@ -132,15 +134,15 @@ impl Sender {
         &self,
         claim: &ClaimedIntegration,
         events: &[PendingDelivery],
-    ) -> Result<Option<integrations::HttpAnswer>, String> {
+    ) -> Result<Option<integrations::HttpAnswer>, Failure> {
         let bodies: Vec<&str> = events.iter().map(|d| d.body.as_str()).collect();
         let message = match claim.kind {
             IntegrationKind::Slack => integrations::chat::slack_digest(&bodies, self.console.as_deref())?,
             IntegrationKind::Teams => integrations::chat::teams_digest(&bodies, self.console.as_deref())?,
             // `integrations::check` refuses a digest for the others.
-            other => return Err(format!("a {} subscription does not take digests", other.as_str())),
+            other => return Err(Failure::Never(format!("a {} subscription does not take digests", other.as_str()))),
         };
-        self.post(&claim.url, &[], message).await.map(Some)
+        Ok(Some(self.post(&claim.url, &[], message).await?))
     }
 
     /// POSTs a JSON `body` with `headers`; the answer (with the start of a refusal's body), or why there was none.
@@ -272,7 +274,7 @@ async fn record(
     store: &dyn Store,
     claim: &ClaimedIntegration,
     d: &PendingDelivery,
-    answer: Result<Option<integrations::HttpAnswer>, String>,
+    answer: Result<Option<integrations::HttpAnswer>, Failure>,
     now: DateTime<Utc>,
 ) -> Result<Option<DeliveryStatus>, StoreError> {
     let attempt = integrations::attempt_outcome(d.attempts, answer, now);

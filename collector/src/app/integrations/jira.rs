@@ -3,7 +3,7 @@
 
 use super::delivery::Sender;
 use super::tracker::TrackerCall;
-use crate::integrations;
+use crate::integrations::{self, Failure};
 use crate::model::integrations::{ClaimedIntegration, PendingDelivery, Ticket};
 use crate::store::Store;
 
@@ -20,9 +20,10 @@ impl Sender {
         clock: &crate::Clock,
         claim: &ClaimedIntegration,
         d: &PendingDelivery,
-    ) -> Result<Option<integrations::HttpAnswer>, String> {
+    ) -> Result<Option<integrations::HttpAnswer>, Failure> {
         use integrations::jira::{self, Plan};
-        let settings = claim.jira.as_ref().ok_or("the subscription has lost its Jira settings")?;
+        let settings =
+            claim.jira.as_ref().ok_or(Failure::Never("the subscription has lost its Jira settings".to_owned()))?;
         let mut call = TrackerCall::new(
             &self.client,
             jira::api_url(&claim.url, ""),
@@ -39,7 +40,7 @@ impl Sender {
             let path = format!("project/{}", segment(&settings.project)?);
             return Ok(Some(call.send(reqwest::Method::GET, &path, &[], None).await?.into()));
         }
-        let (event_type, data) = jira::finding_event(&d.body)?;
+        let (event_type, data) = jira::finding_event(&d.body).map_err(Failure::Never)?;
         let mut ticket = store.ticket(&claim.id, &data.finding_id).await.map_err(|e| e.to_string())?.map(|t| t.key);
         // At most: search or create, then comment and transition; a deleted ticket sends it round once more.
         let mut rounds = 0;

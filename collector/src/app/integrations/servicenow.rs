@@ -5,7 +5,7 @@ use reqwest::Method;
 
 use super::delivery::Sender;
 use super::tracker::TrackerCall;
-use crate::integrations;
+use crate::integrations::{self, Failure};
 use crate::model::integrations::{ClaimedIntegration, PendingDelivery};
 use crate::store::Store;
 
@@ -21,19 +21,24 @@ impl Sender {
         clock: &crate::Clock,
         claim: &ClaimedIntegration,
         d: &PendingDelivery,
-    ) -> Result<Option<integrations::HttpAnswer>, String> {
+    ) -> Result<Option<integrations::HttpAnswer>, Failure> {
         use integrations::servicenow as snow;
         use integrations::tickets::{self, Plan};
-        let settings = claim.servicenow.as_ref().ok_or("the subscription has lost its ServiceNow settings")?;
+        let settings = claim
+            .servicenow
+            .as_ref()
+            .ok_or(Failure::Never("the subscription has lost its ServiceNow settings".to_owned()))?;
         let auth = snow::authorization(settings, &claim.secret);
         let mut call = TrackerCall::new(&self.client, snow::api_url(&claim.url, ""), auth, store, claim, clock);
         if d.event_type == integrations::TEST_EVENT {
             let query = [("sysparm_limit", "1".to_owned()), ("sysparm_fields", "sys_id".to_owned())];
             let answer = call.send(Method::GET, "incident", &query, None).await?;
             if answer.is_success() && !snow::is_query_answer(&answer.body) {
-                return Err("the instance answered 200 without the Table API's JSON (a sign-in page, or a \
-                            hibernating developer instance?)"
-                    .to_owned());
+                return Err(Failure::Retry(
+                    "the instance answered 200 without the Table API's JSON (a sign-in page, or a hibernating \
+                     developer instance?)"
+                        .to_owned(),
+                ));
             }
             let Some(group) = settings.assignment_group.as_deref().filter(|_| answer.is_success()) else {
                 return Ok(Some(answer.into()));
@@ -42,9 +47,9 @@ impl Sender {
             let query = [("sysparm_fields", "sys_id,name".to_owned())];
             return Ok(Some(call.send(Method::GET, &path, &query, None).await?.into()));
         }
-        let (event_type, data) = tickets::finding_event(&d.body)?;
+        let (event_type, data) = tickets::finding_event(&d.body).map_err(Failure::Never)?;
         let correlation = snow::correlation_id(&data.finding_id, &claim.id)
-            .ok_or_else(|| format!("finding {:?} cannot be a correlation ID", data.finding_id))?;
+            .ok_or_else(|| Failure::Never(format!("finding {:?} cannot be a correlation ID", data.finding_id)))?;
         let mut ticket = store.ticket(&claim.id, &data.finding_id).await.map_err(|e| e.to_string())?;
         // At most: query or create, then read and update; an incident gone or closed sends it round once more.
         let mut rounds = 0;
@@ -115,7 +120,8 @@ impl Sender {
                     if let Some(asked) = asked.filter(|_| answer.is_success()) {
                         let now = snow::current_state(&answer.body)?;
                         if now != asked {
-                            return Err(format!("ServiceNow kept incident {reference} in state {now}, not {asked}"));
+                            let why = format!("ServiceNow kept incident {reference} in state {now}, not {asked}");
+                            return Err(Failure::Retry(why));
                         }
                     }
                     return Ok(Some(answer.into()));
