@@ -1,6 +1,6 @@
-//! A Mac's disks from `system_profiler -xml SPSerialATADataType SPNVMeDataType`, which on Linux come from
-//! /sys/block: each controller's drives with their BSD name (`disk0`), model, serial, firmware revision, size,
-//! medium and whether they are removable. A pure reading of the property list; the probe runs the command.
+//! A Mac's disks from `system_profiler -xml SPSerialATADataType SPNVMeDataType SPUSBDataType`, which on Linux come
+//! from /sys/block: each controller's drives with their BSD name (`disk0`), model, serial, firmware revision, size,
+//! medium and whether they are removable, and the USB storage devices found anywhere in the USB tree (behind hubs). A pure reading of the property list; the probe runs the command.
 //! Drives without a size (an empty optical drive) are not disks here, as Linux lists none for them either.
 
 use muster_shared::v1::Disk;
@@ -11,9 +11,56 @@ fn text(d: &Dictionary, key: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_owned())
 }
 
+/// USB devices name their serial, revision and maker in keys of their own, which older releases prefix with a
+/// letter that orders them (`d_serial_num`).
+fn usb_disk(d: &Dictionary) -> Option<Disk> {
+    let mut disk = disk(d, "usb")?;
+    let either = |key: &str, prefixed: &str| text(d, key).or_else(|| text(d, prefixed));
+    disk.serial = disk.serial.or_else(|| either("serial_num", "d_serial_num"));
+    disk.firmware = disk.firmware.or_else(|| either("bcd_device", "c_bcd_device"));
+    disk.vendor = disk.vendor.or_else(|| either("manufacturer", "f_manufacturer"));
+    disk.removable = true;
+    Some(disk)
+}
+
+/// The storage devices of a USB tree: any device with a BSD name and a size, at any depth of `_items`. Some
+/// system_profiler versions repeat a drive's BSD name and size on the bus above it: the device itself is kept.
+fn usb_disks(items: &[Value], out: &mut Vec<Disk>) {
+    for d in items.iter().filter_map(Value::as_dictionary) {
+        let mut below = Vec::new();
+        if let Some(children) = d.get("_items").and_then(Value::as_array) {
+            usb_disks(children, &mut below);
+        }
+        if let Some(disk) = usb_disk(d).filter(|disk| below.iter().all(|b| b.name != disk.name)) {
+            out.push(disk);
+        }
+        out.extend(below);
+    }
+}
+
+/// A size as system_profiler prints it when it gives no byte count (older releases' USB devices): `7,34 GB`, in the
+/// Mac's decimal separator and decimal units (since Mac OS X 10.6 a GB is 10^9 bytes); rounded, so approximate.
+fn printed_size(text: &str) -> Option<u64> {
+    let (number, unit) = text.trim().split_once(' ')?;
+    let value: f64 = number.replace(',', ".").parse().ok()?;
+    let factor = match unit {
+        "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        _ => return None,
+    };
+    let bytes = (value * factor).round();
+    // A size beyond u64 or negative is no size.
+    (0.0..1.8e19).contains(&bytes).then_some(bytes as u64)
+}
+
 fn disk(d: &Dictionary, transport: &str) -> Option<Disk> {
     let name = text(d, "bsd_name")?;
-    let size_bytes = d.get("size_in_bytes")?.as_unsigned_integer()?;
+    let size_bytes = match d.get("size_in_bytes").and_then(Value::as_unsigned_integer) {
+        Some(bytes) => bytes,
+        None => text(d, "size").as_deref().and_then(printed_size)?,
+    };
     let rotational = match text(d, "spsata_medium_type").as_deref() {
         Some("Rotational") => Some(true),
         Some("Solid State") => Some(false),
@@ -46,6 +93,9 @@ pub fn disks(xml: &[u8]) -> Result<Vec<Disk>, String> {
             let drives = controller.get("_items").and_then(Value::as_array).into_iter().flatten();
             out.extend(drives.filter_map(Value::as_dictionary).filter_map(|d| disk(d, transport)));
         }
+    }
+    if let Some(tree) = super::items(&document, "SPUSBDataType") {
+        usb_disks(tree, &mut out);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -101,6 +151,64 @@ mod tests {
             ("disk0", Some("VB52cb5022-c69e4cc4"), Some("1.0"), 40_000)
         );
         assert_eq!(disk.model.as_deref(), Some("VBOX HARDDISK"));
+    }
+
+    /// (name, model, serial, firmware, vendor, MiB) of each disk.
+    fn usb(file: &str) -> Vec<(String, String, String, String, String, u64)> {
+        read(file)
+            .into_iter()
+            .map(|d| {
+                assert_eq!((d.transport.as_deref(), d.removable), (Some("usb"), true));
+                let s = |v: Option<String>| v.unwrap_or_default();
+                (d.name, s(d.model), s(d.serial), s(d.firmware), s(d.vendor), d.size_bytes / MIB)
+            })
+            .collect()
+    }
+
+    fn row(
+        name: &str,
+        model: &str,
+        serial: &str,
+        fw: &str,
+        vendor: &str,
+        mib: u64,
+    ) -> (String, String, String, String, String, u64) {
+        (name.into(), model.into(), serial.into(), fw.into(), vendor.into(), mib)
+    }
+
+    // GLPI names the maker from its own table (Toshiba, Lexar); the device's own string is kept here.
+    #[test]
+    fn usb_drives_behind_hubs() {
+        assert_eq!(
+            usb("SPUSBDataType.xml"),
+            [row("disk1", "External USB 3.0", "20150123045944", "1.07", "TOSHIBA", 476_940)]
+        );
+        // GLPI: disk1 JumpDrive, disk3 External USB 3.0, disk2 UDisk 2.0, sized from the rounded text (`7,34 GB`)
+        // as binary units (7516.16 MiB); the text's units are decimal, so 7.34e9 bytes here.
+        let three = usb("SPUSBDataType2.xml");
+        let sizes: Vec<u64> = read("SPUSBDataType2.xml").iter().map(|d| d.size_bytes).collect();
+        assert_eq!(sizes, [7_340_000_000, 1_880_000_000, 465_760_000_000]);
+        let names: Vec<(&str, &str, &str, &str)> =
+            three.iter().map(|r| (r.0.as_str(), r.1.as_str(), r.2.as_str(), r.3.as_str())).collect();
+        assert_eq!(
+            names,
+            [
+                ("disk1", "JumpDrive", "AASOP1QMSZ0XG051", "11.00"),
+                ("disk2", "UDisk 2.0", "1311141504461042257807", "1.00"),
+                ("disk3", "External USB 3.0", "20150123045944", "1.07"),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_optical_drive_is_a_disk_only_with_a_disc_in() {
+        // GLPI lists the drive either way; without a disc it has no size, and no disk here.
+        assert_eq!(usb("SPUSBDataType_without_inserted_dvd.xml"), []);
+        let with = usb("SPUSBDataType_with_inserted_dvd.xml");
+        let found: Vec<(&str, &str, u64)> = with.iter().map(|r| (r.0.as_str(), r.2.as_str(), r.5)).collect();
+        // The SD card in the built-in reader (on the USB bus) is a removable disk too: GLPI reports it with its
+        // card readers, as disk2 of 15193 MiB.
+        assert_eq!(found, [("disk2", "000000000820", 15_193), ("disk3", "DEF109C77CF6", 374)]);
     }
 
     #[test]

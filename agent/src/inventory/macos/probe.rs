@@ -129,9 +129,9 @@ pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::fi
     crate::inventory::hardware::firmware::Firmware { system, memory_modules, ..Default::default() }
 }
 
-/// A live Mac's drives: SATA and NVMe, from system_profiler (USB and Thunderbolt drives are not read yet).
+/// A live Mac's drives: SATA, NVMe and USB, from system_profiler (Thunderbolt drives are not read yet).
 pub fn collect_disks(errors: &mut ErrorLog) -> Vec<muster_shared::v1::Disk> {
-    let args = ["-xml", "SPSerialATADataType", "SPNVMeDataType"];
+    let args = ["-xml", "SPSerialATADataType", "SPNVMeDataType", "SPUSBDataType"];
     let Some(out) = hardware_output(errors, SYSTEM_PROFILER, &args) else { return Vec::new() };
     super::disks::disks(&out).unwrap_or_else(|e| {
         errors.record(SectionName::Hardware, SYSTEM_PROFILER, ErrorKind::Parse, e);
