@@ -176,9 +176,6 @@ impl HttpAnswer {
     }
 }
 
-/// What an attempt's answer makes of a delivery that had failed `failed_before` times: a 2xx status, or a
-/// transport that has no status (syslog) taking the message, delivers it; another status or no answer (`Err`) is
-/// retried after [`retry_after`] until the [`MAX_ATTEMPTS`]-th failure, which is final (dead, kept for replay).
 /// Why a delivery did not happen: something that may pass (no answer, a timeout, a store error: retried with
 /// backoff), or something no retry can change (the stored event or the subscription's settings cannot make a
 /// request: dead at once, with the reason, to be seen and replayed once mended).
@@ -200,6 +197,10 @@ impl From<&str> for Failure {
     }
 }
 
+/// What an attempt's answer makes of a delivery that had failed `failed_before` times: a 2xx status, or a
+/// transport that has no status (syslog) taking the message, delivers it; another status or no answer
+/// (`Failure::Retry`) is retried after [`retry_after`] until the [`MAX_ATTEMPTS`]-th failure, which is final (dead, kept for replay);
+/// [`Failure::Never`] is final at once.
 pub fn attempt_outcome(failed_before: i64, answer: Result<Option<HttpAnswer>, Failure>, now: DateTime<Utc>) -> Attempt {
     let answer = match answer {
         Ok(None) => {

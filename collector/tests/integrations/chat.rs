@@ -112,6 +112,15 @@ async fn digests_hold_events_then_send_one_message(h: Harness) {
     let opened = h.store.list_findings(&FindingFilter { limit: 100, ..Default::default() }).await.unwrap().total;
     assert!(opened >= 5, "{opened}");
     assert_eq!(drain(&h, "w1").await, 0, "held for 15 minutes");
+    // A stored event that cannot be read (a corrupt row) is a dead letter on its own; the digest still goes out.
+    let chat = uc::found(h.store.as_ref(), "chat").await.unwrap();
+    let corrupt = muster_collector::model::integrations::NewEvent {
+        id: "msg_corrupt".to_owned(),
+        event_type: "finding.opened".to_owned(),
+        at: h.now(),
+        body: "{not json".to_owned(),
+    };
+    h.store.enqueue_event(&corrupt, std::slice::from_ref(&chat.id)).await.unwrap();
     h.advance(TimeDelta::minutes(10));
     uc::send_test(h.store.as_ref(), &Actor::cli(), "chat", h.now()).await.unwrap();
     assert_eq!(drain(&h, "w1").await, 1, "the test goes out at once, the findings stay held");
@@ -120,7 +129,11 @@ async fn digests_hold_events_then_send_one_message(h: Harness) {
     assert_eq!(drain(&h, "w1").await, 0, "14 minutes: still held");
     h.advance(TimeDelta::minutes(1));
     let sent = drain(&h, "w1").await;
-    assert_eq!(sent as i64, 2 * opened, "every opened finding, to both");
+    assert_eq!(sent as i64, 2 * opened + 1, "every opened finding, to both, and the corrupt one tried once");
+    let (_, chat_log) = uc::deliveries(h.store.as_ref(), "chat", 100).await.unwrap();
+    let dead: Vec<_> = chat_log.iter().filter(|d| d.status == DeliveryStatus::Dead).collect();
+    assert_eq!(dead.len(), 1, "{chat_log:#?}");
+    assert_eq!((dead[0].attempts, dead[0].error.as_deref()), (1, Some("the stored event is not readable")));
 
     let slack: Value = serde_json::from_str(&slack_receiver.got()[1].body).unwrap();
     let teams: Value = serde_json::from_str(&teams_receiver.got()[0].body).unwrap();

@@ -1,6 +1,6 @@
-//! A Mac's disks from `system_profiler -xml SPSerialATADataType SPNVMeDataType SPUSBDataType`, which on Linux come
-//! from /sys/block: each controller's drives with their BSD name (`disk0`), model, serial, firmware revision, size,
-//! medium and whether they are removable, and the USB storage devices found anywhere in the USB tree (behind hubs). A pure reading of the property list; the probe runs the command.
+//! A Mac's disks from `system_profiler -xml` (SPSerialATADataType, SPNVMeDataType, SPUSBDataType), which on Linux
+//! come from /sys/block: each controller's drives with their BSD name (`disk0`), model, serial, firmware revision,
+//! size, medium and whether they are removable, and the USB storage devices anywhere in the USB tree. A pure reading of the property list; the probe runs the command.
 //! Drives without a size (an empty optical drive) are not disks here, as Linux lists none for them either.
 
 use muster_shared::v1::Disk;
@@ -25,11 +25,20 @@ fn usb_disk(d: &Dictionary) -> Option<Disk> {
 
 /// The storage devices of a USB tree: any device with a BSD name and a size, at any depth of `_items`. Some
 /// system_profiler versions repeat a drive's BSD name and size on the bus above it: the device itself is kept.
+/// Newer releases put the BSD name and size in a `Media` list under the device (no capture of that form was at
+/// hand: read by the same keys, with the device's serial, revision and maker).
 fn usb_disks(items: &[Value], out: &mut Vec<Disk>) {
     for d in items.iter().filter_map(Value::as_dictionary) {
         let mut below = Vec::new();
         if let Some(children) = d.get("_items").and_then(Value::as_array) {
             usb_disks(children, &mut below);
+        }
+        for media in d.get("Media").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_dictionary) {
+            let mut merged = d.clone();
+            for (key, value) in media {
+                merged.insert(key.clone(), value.clone());
+            }
+            below.extend(usb_disk(&merged));
         }
         if let Some(disk) = usb_disk(d).filter(|disk| below.iter().all(|b| b.name != disk.name)) {
             out.push(disk);
@@ -39,15 +48,16 @@ fn usb_disks(items: &[Value], out: &mut Vec<Disk>) {
 }
 
 /// A size as system_profiler prints it when it gives no byte count (older releases' USB devices): `7,34 GB`, in the
-/// Mac's decimal separator and decimal units (since Mac OS X 10.6 a GB is 10^9 bytes); rounded, so approximate.
+/// Mac's decimal separator and, there, binary units: the same Toshiba drive is `465,76 GB` in one capture and
+/// 500,107,859,968 bytes (465.76 GiB) in another. Rounded, so approximate.
 fn printed_size(text: &str) -> Option<u64> {
     let (number, unit) = text.trim().split_once(' ')?;
     let value: f64 = number.replace(',', ".").parse().ok()?;
-    let factor = match unit {
-        "KB" => 1e3,
-        "MB" => 1e6,
-        "GB" => 1e9,
-        "TB" => 1e12,
+    let factor: f64 = match unit {
+        "KB" => 1024.0,
+        "MB" => 1024.0 * 1024.0,
+        "GB" => 1024.0 * 1024.0 * 1024.0,
+        "TB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         _ => return None,
     };
     let bytes = (value * factor).round();
@@ -184,10 +194,15 @@ mod tests {
             [row("disk1", "External USB 3.0", "20150123045944", "1.07", "TOSHIBA", 476_940)]
         );
         // GLPI: disk1 JumpDrive, disk3 External USB 3.0, disk2 UDisk 2.0, sized from the rounded text (`7,34 GB`)
-        // as binary units (7516.16 MiB); the text's units are decimal, so 7.34e9 bytes here.
+        // in binary units: 7516.16, 1925.12 and 476938.24 MiB.
         let three = usb("SPUSBDataType2.xml");
-        let sizes: Vec<u64> = read("SPUSBDataType2.xml").iter().map(|d| d.size_bytes).collect();
-        assert_eq!(sizes, [7_340_000_000, 1_880_000_000, 465_760_000_000]);
+        let mib: Vec<f64> = read("SPUSBDataType2.xml").iter().map(|d| d.size_bytes as f64 / MIB as f64).collect();
+        for (got, glpi) in mib.iter().zip([7516.16, 1925.12, 476_938.24]) {
+            assert!((got - glpi).abs() < 0.01, "{mib:?}");
+        }
+        // The Toshiba drive's `465,76 GB` is within the rounding of the byte count another capture gives it.
+        let toshiba = read("SPUSBDataType2.xml")[2].size_bytes as f64;
+        assert!((toshiba - 500_107_859_968.0).abs() / 500_107_859_968.0 < 0.0001, "{toshiba}");
         let names: Vec<(&str, &str, &str, &str)> =
             three.iter().map(|r| (r.0.as_str(), r.1.as_str(), r.2.as_str(), r.3.as_str())).collect();
         assert_eq!(
@@ -198,6 +213,24 @@ mod tests {
                 ("disk3", "External USB 3.0", "20150123045944", "1.07"),
             ]
         );
+    }
+
+    #[test]
+    fn five_usb_drives_and_none() {
+        // GLPI: disk3 Toshiba, disk1 UDisk, disk6 JumpDrive, disk5 and disk4 (sizes from the text, as above).
+        let five: Vec<(String, String, String, u64)> =
+            usb("SPUSBDataType3.xml").into_iter().map(|r| (r.0, r.2, r.3, r.5)).collect();
+        let expected = [
+            ("disk1", "1311141504461042257807", "1.00", 1925),
+            ("disk3", "20150123045944", "1.07", 476_938),
+            ("disk4", "024279000000034C", "1.00", 3819),
+            ("disk5", "8CA13C74", "1.03", 3932),
+            ("disk6", "AASOP1QMSZ0XG051", "11.00", 7516),
+        ];
+        let expected: Vec<(String, String, String, u64)> =
+            expected.iter().map(|(n, s, f, m)| ((*n).into(), (*s).into(), (*f).into(), *m)).collect();
+        assert_eq!(five, expected);
+        assert_eq!(usb("SPUSBDataType4.xml"), []);
     }
 
     #[test]

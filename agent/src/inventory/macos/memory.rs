@@ -35,7 +35,7 @@ fn part_number(text: &str) -> Option<String> {
         (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect();
     match bytes.and_then(|b| String::from_utf8(b).ok()) {
         Some(s) if s.chars().all(|c| c.is_ascii_graphic() || c == ' ' || c == '\0') => {
-            let s = s.trim_matches(|c: char| c == ' ' || c == '\0').to_owned();
+            let s = s.replace('\0', "").trim().to_owned();
             (!s.is_empty()).then_some(s)
         }
         _ => Some(raw),
@@ -91,22 +91,23 @@ pub fn memory_modules(text: &str) -> Vec<MemoryModule> {
         }
         fields.clear();
     };
-    for line in lines {
-        // The next top-level section ends this one.
-        if line.chars().next().is_some_and(|c| !c.is_whitespace()) {
-            break;
-        }
+    // The section's lines up to the next top-level section, blank ones dropped.
+    let section: Vec<&str> = lines
+        .take_while(|l| l.chars().next().is_none_or(char::is_whitespace))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    for (i, line) in section.iter().enumerate() {
         let trimmed = line.trim();
-        if trimmed.is_empty() {
-            continue;
-        }
         match trimmed.split_once(": ") {
             Some((key, v)) => {
                 let pair = (key.to_owned(), v.trim().to_owned());
                 if label.is_some() { fields.push(pair) } else { top.push(pair) }
             }
             None => {
-                if let Some(header) = trimmed.strip_suffix(':') {
+                let Some(header) = trimmed.strip_suffix(':') else { continue };
+                // A header has its fields indented below it; `Part Number:` with nothing after it is an empty field.
+                if section.get(i + 1).is_some_and(|next| indent(next) > indent(line)) {
                     flush(&label, &mut fields, &mut modules);
                     label = Some(header.to_owned());
                 }

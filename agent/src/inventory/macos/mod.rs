@@ -1,7 +1,8 @@
 //! macOS inventory: the installed applications from `system_profiler -xml` (SPApplicationsDataType), the
 //! machine's identity from the I/O Registry ([`hardware`]) and its memory modules from `system_profiler
-//! SPMemoryDataType` ([`memory`]) and its drives from `system_profiler -xml SPSerialATADataType SPNVMeDataType`
-//! ([`disks`]), each a pure reading shared by the live probe and the tests on real captured output.
+//! SPMemoryDataType` ([`memory`]) and its drives from `system_profiler -xml` SPSerialATADataType, SPNVMeDataType
+//! and SPUSBDataType ([`disks`]), each a pure reading shared by the live probe and the tests on real captured
+//! output.
 //!
 //! system_profiler finds application bundles wherever Launch Services and Spotlight know them (/Applications, the
 //! system's own, users' ~/Applications, helpers inside other bundles), which is what GLPI's agent and osquery's

@@ -1,5 +1,6 @@
-//! The live side of the macOS inventory: runs `system_profiler -xml SPApplicationsDataType` and `ioreg -rd1 -c
-//! IOPlatformExpertDevice` and hands their output to the same pure readers the tests run on captured output.
+//! The live side of the macOS inventory: runs `system_profiler` (applications, software, memory, storage, USB) and
+//! `ioreg -rd1 -c IOPlatformExpertDevice` and hands their output to the same pure readers the tests run on
+//! captured output.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -131,12 +132,17 @@ pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::fi
 
 /// A live Mac's drives: SATA, NVMe and USB, from system_profiler (Thunderbolt drives are not read yet).
 pub fn collect_disks(errors: &mut ErrorLog) -> Vec<muster_shared::v1::Disk> {
-    let args = ["-xml", "SPSerialATADataType", "SPNVMeDataType", "SPUSBDataType"];
-    let Some(out) = hardware_output(errors, SYSTEM_PROFILER, &args) else { return Vec::new() };
-    super::disks::disks(&out).unwrap_or_else(|e| {
-        errors.record(SectionName::Hardware, SYSTEM_PROFILER, ErrorKind::Parse, e);
-        Vec::new()
-    })
+    // USB on its own: newer macOS releases drop or rename its data type, which must not cost the internal drives.
+    let mut disks = Vec::new();
+    for args in [&["-xml", "SPSerialATADataType", "SPNVMeDataType"][..], &["-xml", "SPUSBDataType"][..]] {
+        let Some(out) = hardware_output(errors, SYSTEM_PROFILER, args) else { continue };
+        match super::disks::disks(&out) {
+            Ok(found) => disks.extend(found),
+            Err(e) => errors.record(SectionName::Hardware, SYSTEM_PROFILER, ErrorKind::Parse, e),
+        }
+    }
+    disks.sort_by(|a, b| a.name.cmp(&b.name));
+    disks
 }
 
 /// What a hardware probe printed within a minute, or `None` with the failure recorded in the hardware section.

@@ -257,6 +257,21 @@ async fn digest_turn(
     if !store.renew_integration_claim(claim, clock() + LEASE).await? {
         return Ok(attempted);
     }
+    // An event whose stored body cannot be read cannot be in any message: dead at once on its own, so it does not
+    // fail the digest of every other event with it.
+    let (events, unreadable): (Vec<_>, Vec<_>) =
+        events.into_iter().partition(|d| integrations::StoredEvent::parse(&d.body).is_ok());
+    for d in &unreadable {
+        attempted += 1;
+        let why = Failure::Never("the stored event is not readable".to_owned());
+        if record(store, claim, d, Err(why), clock()).await?.is_none() {
+            return Ok(attempted);
+        }
+    }
+    if events.is_empty() {
+        store.release_integration(claim).await?;
+        return Ok(attempted);
+    }
     let answer = sender.deliver_digest(claim, &events).await;
     let now = clock();
     for d in &events {
@@ -289,6 +304,9 @@ async fn record(
         DeliveryStatus::Pending => tracing::warn!(integration = %claim.name, event = %d.event_id,
             code = ?attempt.response_code, error = ?attempt.error, retry_at = ?attempt.retry_at,
             "delivery failed; retrying later"),
+        DeliveryStatus::Dead if d.attempts + 1 < integrations::MAX_ATTEMPTS => tracing::warn!(
+            integration = %claim.name, event = %d.event_id, error = ?attempt.error,
+            "delivery cannot succeed as it is; kept as a dead letter to replay"),
         DeliveryStatus::Dead => tracing::warn!(integration = %claim.name, event = %d.event_id,
             code = ?attempt.response_code, error = ?attempt.error,
             "delivery failed too often; kept as a dead letter to replay"),

@@ -120,8 +120,10 @@ impl Sender {
                     if let Some(asked) = asked.filter(|_| answer.is_success()) {
                         let now = snow::current_state(&answer.body)?;
                         if now != asked {
+                            // A business rule refused the change: sending it again would only repeat the work
+                            // note. Dead at once, with the reason, to replay once the rule allows it.
                             let why = format!("ServiceNow kept incident {reference} in state {now}, not {asked}");
-                            return Err(Failure::Retry(why));
+                            return Err(Failure::Never(why));
                         }
                     }
                     return Ok(Some(answer.into()));

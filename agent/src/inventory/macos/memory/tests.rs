@@ -97,3 +97,17 @@ fn output_without_a_memory_section_has_no_modules() {
     .unwrap();
     assert!(memory_modules(&text).is_empty());
 }
+
+#[test]
+fn a_field_with_nothing_after_it_is_no_slot() {
+    // The Mac mini's first bank with its type emptied, as system_profiler prints a field it has no value for: the
+    // fields after it (speed, status, …) stay in that slot instead of starting a new one.
+    let path = format!("{}/testdata/macos/system_profiler-10.6-macmini.txt", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let emptied = text.replacen("Type: DDR3", "Type:", 1);
+    assert_ne!(emptied, text);
+    let modules = memory_modules(&emptied);
+    let r = rows(&modules);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(r[0], (Some("DIMM0"), Some("BANK 0"), Some(2048), None, Some(1067), None, None));
+}
