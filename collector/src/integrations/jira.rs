@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::tickets::what_happened;
-pub use super::tickets::{Goal, Plan, finding_event, label, opens, plan, takes};
+pub use super::tickets::{Facts, Goal, Plan, finding_event, label, opens, plan, takes};
 use super::{EventData, IntegrationError};
 use crate::model::Severity;
 use crate::model::integrations::JiraSettings;
@@ -69,17 +69,21 @@ fn doc(content: Vec<Value>) -> Value {
 
 /// `POST /rest/api/3/issue`'s body: the project, type, summary, a description of the finding with a link back,
 /// the labels `muster` and [`label`], and the priority mapped from the severity when one is configured.
-pub fn create_body(s: &JiraSettings, d: &EventData, console: Option<&str>) -> Value {
+pub fn create_body(s: &JiraSettings, d: &EventData, console: Option<&str>, facts: &Facts) -> Value {
+    let (what, which) = facts.subject_line(d);
     let mut description = vec![
         paragraph(vec![text(&format!("Muster found this on {}.", d.hostname))]),
         fact("Finding", &d.title),
-        fact(if d.kind == "vulnerability" { "Advisory" } else { "Rule" }, &d.rule_id),
+        fact(what, &which),
     ];
     if !d.subject.is_empty() {
         description.push(fact("Package", &d.subject));
     }
     description.push(fact("Severity", &d.severity));
     description.push(fact("Due", &d.due_at));
+    if !facts.remediation.is_empty() {
+        description.push(fact("Remediation", &facts.remediation));
+    }
     description.extend(console_link(d, console));
     let mut fields = json!({
         "project": { "key": s.project },

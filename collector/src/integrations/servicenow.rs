@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::tickets::{Goal, what_happened};
+use super::tickets::{Facts, Goal, what_happened};
 use super::{EventData, IntegrationError};
 use crate::model::Severity;
 use crate::model::integrations::{ServiceNowSettings, Ticket};
@@ -121,18 +121,28 @@ fn console_line(d: &EventData, console: Option<&str>) -> Option<String> {
 /// `POST /api/now/table/incident`'s body: the summary, a plain-text description of the finding with a link back,
 /// impact and urgency for the severity's priority, the correlation that finds it again, and the assignment group
 /// when configured.
-pub fn create_body(s: &ServiceNowSettings, d: &EventData, console: Option<&str>, correlation_id: &str) -> Value {
+pub fn create_body(
+    s: &ServiceNowSettings,
+    d: &EventData,
+    console: Option<&str>,
+    correlation_id: &str,
+    facts: &Facts,
+) -> Value {
+    let (what, which) = facts.subject_line(d);
     let mut lines = vec![
         format!("Muster found this on {}.", d.hostname),
         String::new(),
         format!("Finding: {}", d.title),
-        format!("{}: {}", if d.kind == "vulnerability" { "Advisory" } else { "Rule" }, d.rule_id),
+        format!("{what}: {which}"),
     ];
     if !d.subject.is_empty() {
         lines.push(format!("Package: {}", d.subject));
     }
     lines.push(format!("Severity: {}", d.severity));
     lines.push(format!("Due: {}", d.due_at));
+    if !facts.remediation.is_empty() {
+        lines.push(format!("Remediation: {}", facts.remediation));
+    }
     if let Some(link) = console_line(d, console) {
         lines.push(String::new());
         lines.push(link);

@@ -71,6 +71,40 @@ pub fn label(finding_id: &str) -> String {
     format!("muster-{finding_id}")
 }
 
+/// What a new ticket says beyond the event: the finding as it stands when the ticket is opened, read at delivery.
+/// A vulnerability finding is one fix (the advisories one upgrade closes), so its advisories are listed by id and
+/// its rule (`vuln.fix`) is not shown as if it were one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub advisories: Vec<String>,
+    pub remediation: String,
+}
+
+impl Facts {
+    /// From a finding's details (`advisories[].id`) and remediation.
+    pub fn of(details: &serde_json::Value, remediation: &str) -> Facts {
+        let advisories = details
+            .get("advisories")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.get("id")?.as_str().map(str::to_owned))
+            .collect();
+        Facts { advisories, remediation: remediation.trim().to_owned() }
+    }
+
+    /// The line naming what the finding is about: its advisories, else its rule.
+    pub fn subject_line(&self, d: &EventData) -> (&'static str, String) {
+        if d.kind == "vulnerability" && !self.advisories.is_empty() {
+            ("Advisories", self.advisories.join(", "))
+        } else if d.kind == "vulnerability" {
+            ("Fix", d.rule_id.clone())
+        } else {
+            ("Rule", d.rule_id.clone())
+        }
+    }
+}
+
 /// What an event says happened, as the first words of a comment or work note.
 pub fn what_happened(event_type: &str) -> &'static str {
     match event_type {

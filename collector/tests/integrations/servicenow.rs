@@ -106,6 +106,12 @@ async fn findings_become_servicenow_incidents_that_follow_them(h: Harness) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(detail["tickets"][0]["ticket"], number.as_str());
     assert_eq!(detail["tickets"][0]["url"], format!("{}/incident.do?sys_id={sys_id}", sn.url));
+    // The incident says what to do: the finding's remediation as the collector had it when opening.
+    let remediation = detail["remediation"].as_str().unwrap();
+    assert!(!remediation.is_empty());
+    let description = first["description"].as_str().unwrap();
+    assert!(description.contains(&format!("Remediation: {remediation}")), "{description}");
+    assert!(description.contains("Rule: ssh.permit_root_login"), "{description}");
     let alice = crate::console::user(&h, "alice", Role::Viewer).await;
     let page = crate::console::get(&h, &format!("/findings/{}", root.id), &alice).await;
     assert!(page.body.contains(&format!("{}/incident.do?sys_id={sys_id}", sn.url)), "{}", page.body);

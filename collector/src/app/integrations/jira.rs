@@ -49,9 +49,9 @@ impl Sender {
             match jira::plan(&event_type, ticket.as_deref()) {
                 Plan::Nothing => return Ok(None),
                 Plan::Create => {
-                    if resolved_since(store, clock, &data.finding_id).await? {
+                    let Some(facts) = open_finding(store, clock, &data.finding_id).await? else {
                         return Ok(None);
-                    }
+                    };
                     let query = [
                         ("jql", jira::search_jql(&settings.project, &jira::label(&data.finding_id))),
                         ("fields", "key".to_owned()),
@@ -71,7 +71,7 @@ impl Sender {
                         ticket = Some(key);
                         continue;
                     }
-                    let create = jira::create_body(settings, &data, self.console.as_deref());
+                    let create = jira::create_body(settings, &data, self.console.as_deref(), &facts);
                     let answer = call.send(reqwest::Method::POST, "issue", &[], Some(create)).await?;
                     if answer.is_success() {
                         let key = jira::created_key(&answer.body)?;
@@ -119,11 +119,18 @@ impl Sender {
     }
 }
 
-/// Whether the finding is resolved by now: an opening delivered late (retried for hours, or a dead letter replayed)
-/// opens no ticket for what is already fixed. A finding pruned since is as good as resolved.
-pub(super) async fn resolved_since(store: &dyn Store, clock: &crate::Clock, finding_id: &str) -> Result<bool, String> {
+/// What a new ticket says of the finding as it stands now, or `None` when it is resolved by now: an opening
+/// delivered late (retried for hours, or a dead letter replayed) opens no ticket for what is already fixed. A
+/// finding pruned since is as good as resolved.
+pub(super) async fn open_finding(
+    store: &dyn Store,
+    clock: &crate::Clock,
+    finding_id: &str,
+) -> Result<Option<integrations::tickets::Facts>, String> {
     let finding = store.get_finding(finding_id, clock()).await.map_err(|e| e.to_string())?;
-    Ok(finding.is_none_or(|f| f.status == crate::model::findings::Status::Resolved))
+    Ok(finding
+        .filter(|f| f.status != crate::model::findings::Status::Resolved)
+        .map(|f| integrations::tickets::Facts::of(&f.details, &f.remediation)))
 }
 
 fn jira_ticket(key: &str) -> Ticket {

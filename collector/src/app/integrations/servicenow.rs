@@ -58,9 +58,9 @@ impl Sender {
             match tickets::plan(&event_type, ticket.as_ref().map(|t| t.reference.as_str())) {
                 Plan::Nothing => return Ok(None),
                 Plan::Create => {
-                    if super::jira::resolved_since(store, clock, &data.finding_id).await? {
+                    let Some(facts) = super::jira::open_finding(store, clock, &data.finding_id).await? else {
                         return Ok(None);
-                    }
+                    };
                     let query = [
                         ("sysparm_query", snow::search_query(&correlation)),
                         ("sysparm_fields", "sys_id,number,state".to_owned()),
@@ -80,7 +80,7 @@ impl Sender {
                         ticket = Some(found);
                         continue;
                     }
-                    let create = snow::create_body(settings, &data, self.console.as_deref(), &correlation);
+                    let create = snow::create_body(settings, &data, self.console.as_deref(), &correlation, &facts);
                     let query = [("sysparm_fields", "sys_id,number".to_owned())];
                     let answer = call.send(Method::POST, "incident", &query, Some(create)).await?;
                     if answer.is_success() {

@@ -26,6 +26,12 @@ fn event(event_type: &str, subject: &str, title: &str, comment: Option<&str>) ->
     finding_body(event_type, at(), "f1", "h1", "CVE-2024-6387", &brief, None, Status::Open, "alice", comment)
 }
 
+/// A fix's advisories and remediation as the finding's details and remediation give them.
+fn facts() -> Facts {
+    let details = json!({ "advisories": [{ "id": "CVE-2024-6387" }, { "id": "DSA-5724-1" }] });
+    Facts::of(&details, "upgrade openssh-server to 1:9.2p1-2+deb12u3")
+}
+
 fn settings() -> JiraSettings {
     JiraSettings {
         project: "SEC".to_owned(),
@@ -68,7 +74,7 @@ fn a_ticket_carries_the_finding_its_label_and_the_mapped_priority() {
     let body = event("finding.opened", "openssh-server", "regreSSHion: remote code execution in sshd", None);
     let (event_type, data) = finding_event(&body).unwrap();
     assert_eq!(event_type, "finding.opened");
-    let created = create_body(&settings(), &data, Some("https://muster.example.com/"));
+    let created = create_body(&settings(), &data, Some("https://muster.example.com/"), &facts());
     let f = &created["fields"];
     assert_eq!(f["project"]["key"], "SEC");
     assert_eq!(f["issuetype"]["name"], "Bug");
@@ -79,20 +85,27 @@ fn a_ticket_carries_the_finding_its_label_and_the_mapped_priority() {
     let mut all = Vec::new();
     texts(&f["description"], &mut all);
     assert!(all.iter().all(|t| !t.is_empty()), "{all:?}");
-    assert!(all.contains(&"CVE-2024-6387".to_owned()) && all.contains(&"openssh-server".to_owned()), "{all:?}");
+    assert!(all.contains(&"openssh-server".to_owned()), "{all:?}");
+    // The fix's advisories and what to do, not the fix group's rule id.
+    assert!(
+        all.contains(&"Advisories: ".to_owned()) && all.contains(&"CVE-2024-6387, DSA-5724-1".to_owned()),
+        "{all:?}"
+    );
+    assert!(all.contains(&"upgrade openssh-server to 1:9.2p1-2+deb12u3".to_owned()), "{all:?}");
     let link = f["description"]["content"].as_array().unwrap().last().unwrap()["content"][0]["marks"][0].clone();
     assert_eq!(link["attrs"]["href"], "https://muster.example.com/findings/f1");
 
     let mut mapped = settings();
     mapped.priorities.insert("critical".to_owned(), "Highest".to_owned());
-    assert_eq!(create_body(&mapped, &data, None)["fields"]["priority"]["name"], "Highest");
+    assert_eq!(create_body(&mapped, &data, None, &Facts::default())["fields"]["priority"]["name"], "Highest");
 }
 
 #[test]
 fn a_summary_is_one_line_within_jiras_limit() {
     let body = event("finding.opened", "", &format!("line one\nline two {}", "x".repeat(400)), None);
     let (_, data) = finding_event(&body).unwrap();
-    let summary = create_body(&settings(), &data, None)["fields"]["summary"].as_str().unwrap().to_owned();
+    let summary =
+        create_body(&settings(), &data, None, &Facts::default())["fields"]["summary"].as_str().unwrap().to_owned();
     assert_eq!(summary.chars().count(), 255);
     assert!(!summary.contains('\n') && summary.ends_with('…'), "{summary}");
 }

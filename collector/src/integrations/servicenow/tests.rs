@@ -36,7 +36,9 @@ fn settings() -> ServiceNowSettings {
 #[test]
 fn an_incident_carries_the_finding_its_correlation_and_the_severitys_priority() {
     let d = event("finding.opened", Severity::Critical, "regreSSHion: remote code execution in sshd", None);
-    let body = create_body(&settings(), &d, Some("https://muster.example.com/"), "muster-f1");
+    let details = json!({ "advisories": [{ "id": "CVE-2024-6387" }, { "id": "DSA-5724-1" }] });
+    let facts = Facts::of(&details, "upgrade openssh-server to 1:9.2p1-2+deb12u3");
+    let body = create_body(&settings(), &d, Some("https://muster.example.com/"), "muster-f1", &facts);
     assert_eq!(
         body["short_description"],
         "[critical] regreSSHion: remote code execution in sshd (openssh-server) on web-01"
@@ -45,7 +47,12 @@ fn an_incident_carries_the_finding_its_correlation_and_the_severitys_priority() 
     assert_eq!(body["correlation_id"], "muster-f1");
     assert_eq!(body["correlation_display"], "Muster");
     let description = body["description"].as_str().unwrap();
-    assert!(description.contains("Advisory: CVE-2024-6387") && description.contains("Package: openssh-server"));
+    assert!(description.contains("Advisories: CVE-2024-6387, DSA-5724-1"), "{description}");
+    assert!(description.contains("Package: openssh-server"), "{description}");
+    assert!(description.contains("Remediation: upgrade openssh-server to 1:9.2p1-2+deb12u3"), "{description}");
+    // Without its details (pruned since), the fix is named by its rule, not as an advisory.
+    let bare = create_body(&settings(), &d, None, "muster-f1", &Facts::default());
+    assert!(bare["description"].as_str().unwrap().contains("Fix: CVE-2024-6387"), "{bare}");
     assert!(description.ends_with("Open the finding in Muster: https://muster.example.com/findings/f1"));
     assert!(body.get("assignment_group").is_none(), "left to the instance's assignment rules");
 
@@ -56,10 +63,10 @@ fn an_incident_carries_the_finding_its_correlation_and_the_severitys_priority() 
         ..settings()
     };
     let medium = event("finding.opened", Severity::Medium, "weak cipher", None);
-    let body = create_body(&mapped, &medium, None, "muster-f1");
+    let body = create_body(&mapped, &medium, None, "muster-f1", &Facts::default());
     assert_eq!((body["impact"].as_str(), body["urgency"].as_str()), (Some("1"), Some("1")));
     assert_eq!(body["assignment_group"], group);
-    let body = create_body(&settings(), &medium, None, "muster-f1");
+    let body = create_body(&settings(), &medium, None, "muster-f1", &Facts::default());
     assert_eq!((body["impact"].as_str(), body["urgency"].as_str()), (Some("2"), Some("2")), "priority 3");
 }
 
@@ -85,7 +92,10 @@ fn each_priority_has_the_impact_and_urgency_the_base_lookup_turns_into_it() {
 #[test]
 fn a_short_description_is_one_line_within_the_fields_length() {
     let d = event("finding.opened", Severity::High, &format!("line one\nline two {}", "x".repeat(300)), None);
-    let short = create_body(&settings(), &d, None, "muster-f1")["short_description"].as_str().unwrap().to_owned();
+    let short = create_body(&settings(), &d, None, "muster-f1", &Facts::default())["short_description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(short.chars().count(), 160);
     assert!(!short.contains('\n') && short.ends_with('…'), "{short}");
 }
