@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use super::tickets::Facts;
 use super::{
     ADVISORIES_UPDATE_FAILED, DISPOSAL_COMPLETED, DISPOSAL_REDEPLOYED, DISPOSAL_SANITIZED, DISPOSAL_STARTED,
     FINDING_OVERDUE, HOST_ENROLLED, HOST_ENROLMENT_HELD, HOST_TAKEN_OVER, StoredEvent, TEST_EVENT,
@@ -85,7 +86,7 @@ fn capitalised(s: &str) -> String {
 
 /// `body` (an outbox event's stored document) as the message both services render; `console` is the console's
 /// address as people reach it, for the link.
-fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
+fn message(body: &str, console: Option<&str>, known: Option<&Facts>) -> Result<Message, String> {
     let stored = StoredEvent::parse(body)?;
     let d = stored.data;
     let headline = headline(&stored.event_type);
@@ -166,7 +167,13 @@ fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
     };
     let mut facts = vec![("Host", d.hostname.clone()), ("Severity", capitalised(&d.severity)), ("Status", status)];
     if d.kind == "vulnerability" {
-        facts.push(("Advisory", d.rule_id.clone()));
+        // A vulnerability finding is one fix: its advisories (read at delivery) name it, five at most.
+        let advisories = known.map(|k| k.advisories.as_slice()).unwrap_or_default();
+        match advisories.len() {
+            0 => facts.push(("Fix", d.rule_id.clone())),
+            n if n <= 5 => facts.push(("Advisories", advisories.join(", "))),
+            n => facts.push(("Advisories", format!("{} and {} more", advisories[..5].join(", "), n - 5))),
+        }
         if !d.subject.is_empty() {
             facts.push(("Package", d.subject.clone()));
         }
@@ -175,6 +182,9 @@ fn message(body: &str, console: Option<&str>) -> Result<Message, String> {
         if !d.subject.is_empty() {
             facts.push(("Subject", d.subject.clone()));
         }
+    }
+    if let Some(remediation) = known.map(|k| k.remediation.as_str()).filter(|r| !r.is_empty()) {
+        facts.push(("Remediation", clip(remediation, 500)));
     }
     // The day is what a person plans by; the stored body keeps the exact time.
     if let Some(day) = d.due_at.get(..10) {
@@ -214,8 +224,8 @@ fn slack_escape(s: &str) -> String {
 
 /// A Slack incoming webhook's body: `text` for notifications and clients without blocks, and Block Kit blocks
 /// (header, the title linked to the console with up to ten fields, who did it, a button), inside Slack's limits.
-pub fn slack(body: &str, console: Option<&str>) -> Result<String, String> {
-    let m = message(body, console)?;
+pub fn slack(body: &str, console: Option<&str>, known: Option<&Facts>) -> Result<String, String> {
+    let m = message(body, console, known)?;
     let marker = marker(m.tone);
     let title = slack_escape(&clip(&m.title, 2900));
     let title = match &m.link {
@@ -255,8 +265,8 @@ fn slack_button(label: &str, link: &str) -> Value {
 
 /// A Teams workflow webhook's body: a message with one Adaptive Card (version 1.4, which Teams renders on every
 /// client) holding the headline, the title, the facts, who did it, and a button to the console.
-pub fn teams(body: &str, console: Option<&str>) -> Result<String, String> {
-    let m = message(body, console)?;
+pub fn teams(body: &str, console: Option<&str>, known: Option<&Facts>) -> Result<String, String> {
+    let m = message(body, console, known)?;
     let color = color(m.tone);
     let facts: Vec<Value> = m.facts.iter().map(|(name, value)| json!({ "title": name, "value": value })).collect();
     let mut card_body = vec![
@@ -328,7 +338,7 @@ struct Digest {
 }
 
 fn digest(bodies: &[&str], console: Option<&str>) -> Result<Digest, String> {
-    let messages: Vec<Message> = bodies.iter().map(|b| message(b, console)).collect::<Result<_, _>>()?;
+    let messages: Vec<Message> = bodies.iter().map(|b| message(b, console, None)).collect::<Result<_, _>>()?;
     let mut counts: Vec<(&'static str, usize)> = Vec::new();
     for m in &messages {
         match counts.iter_mut().find(|(h, _)| *h == m.headline) {

@@ -304,15 +304,18 @@ fn chat_messages_link_to_the_finding_and_say_what_changed() {
         at(),
         "f1",
         "h1",
-        "CVE-2024-6387",
+        "vuln.fix",
         &brief("vulnerability", "openssh-server", "regreSSHion <remote> & root", Severity::Critical),
         Some(Status::Open),
         Status::Acknowledged,
         "alice",
         Some("patch window Friday"),
     );
+    // The fix's advisories and remediation, as the finding's details and remediation give them at delivery.
+    let details = serde_json::json!({ "advisories": [{ "id": "CVE-2024-6387" }, { "id": "DSA-5724-1" }] });
+    let known = tickets::Facts::of(&details, "upgrade openssh-server to 1:9.2p1-2+deb12u3");
     let slack: serde_json::Value =
-        serde_json::from_str(&chat::slack(&body, Some("https://muster.example.com/")).unwrap()).unwrap();
+        serde_json::from_str(&chat::slack(&body, Some("https://muster.example.com/"), Some(&known)).unwrap()).unwrap();
     assert_eq!(slack["text"], "Finding acknowledged: regreSSHion <remote> & root on web-01 (critical)");
     let blocks = slack["blocks"].as_array().unwrap();
     assert_eq!(blocks[0]["text"]["text"], "🔴 Finding acknowledged");
@@ -329,8 +332,9 @@ fn chat_messages_link_to_the_finding_and_say_what_changed() {
             "*Host*\nweb-01",
             "*Severity*\nCritical",
             "*Status*\nopen → acknowledged",
-            "*Advisory*\nCVE-2024-6387",
+            "*Advisories*\nCVE-2024-6387, DSA-5724-1",
             "*Package*\nopenssh-server",
+            "*Remediation*\nupgrade openssh-server to 1:9.2p1-2+deb12u3",
             "*Due*\n2026-12-04"
         ]
     );
@@ -338,7 +342,7 @@ fn chat_messages_link_to_the_finding_and_say_what_changed() {
     assert_eq!(blocks[3]["elements"][0]["url"], "https://muster.example.com/findings/f1");
 
     let teams: serde_json::Value =
-        serde_json::from_str(&chat::teams(&body, Some("https://muster.example.com")).unwrap()).unwrap();
+        serde_json::from_str(&chat::teams(&body, Some("https://muster.example.com"), None).unwrap()).unwrap();
     assert_eq!(teams["type"], "message");
     let attachment = &teams["attachments"][0];
     assert_eq!(attachment["contentType"], "application/vnd.microsoft.card.adaptive");
@@ -347,6 +351,8 @@ fn chat_messages_link_to_the_finding_and_say_what_changed() {
     assert_eq!(card["body"][0]["color"], "Attention");
     assert_eq!(card["body"][1]["text"], "regreSSHion <remote> & root");
     assert_eq!(card["body"][2]["facts"][2], serde_json::json!({ "title": "Status", "value": "open → acknowledged" }));
+    // Without the finding (pruned since), the fix is named by its rule, not as an advisory.
+    assert_eq!(card["body"][2]["facts"][3], serde_json::json!({ "title": "Fix", "value": "vuln.fix" }));
     assert_eq!(card["actions"][0]["url"], "https://muster.example.com/findings/f1");
 }
 
@@ -365,7 +371,7 @@ fn overdue_findings_say_the_due_date_passed() {
         "evaluator",
         None,
     );
-    let slack: serde_json::Value = serde_json::from_str(&chat::slack(&body, None).unwrap()).unwrap();
+    let slack: serde_json::Value = serde_json::from_str(&chat::slack(&body, None, None).unwrap()).unwrap();
     assert_eq!(slack["text"], "Finding overdue: Account without a password on web-01 (critical)");
     let fields: Vec<&str> =
         slack["blocks"][1]["fields"].as_array().unwrap().iter().map(|f| f["text"].as_str().unwrap()).collect();
@@ -379,7 +385,7 @@ fn overdue_findings_say_the_due_date_passed() {
             "*Due*\n2026-12-04 (passed)"
         ]
     );
-    let teams: serde_json::Value = serde_json::from_str(&chat::teams(&body, None).unwrap()).unwrap();
+    let teams: serde_json::Value = serde_json::from_str(&chat::teams(&body, None, None).unwrap()).unwrap();
     assert_eq!(teams["attachments"][0]["content"]["body"][0]["text"], "Finding overdue");
     // local0 × 8 + critical (2).
     let line = syslog::message("msg_1", FINDING_OVERDUE, at(), &body, "collector", 16, syslog::Text::Body);
@@ -401,23 +407,23 @@ fn chat_messages_fit_the_services_limits_and_go_without_a_link_when_there_is_no_
         "evaluator",
         None,
     );
-    let slack: serde_json::Value = serde_json::from_str(&chat::slack(&body, None).unwrap()).unwrap();
+    let slack: serde_json::Value = serde_json::from_str(&chat::slack(&body, None, None).unwrap()).unwrap();
     let blocks = slack["blocks"].as_array().unwrap();
     assert_eq!(blocks[0]["text"]["text"], "✅ Finding resolved");
     let title = blocks[1]["text"]["text"].as_str().unwrap();
     assert!(title.chars().count() <= 3000 && title.ends_with("…*"), "{title}");
     assert!(slack["text"].as_str().unwrap().chars().count() <= 3000);
     assert!(blocks.iter().all(|b| b["type"] != "actions"), "no console, no button");
-    let teams: serde_json::Value = serde_json::from_str(&chat::teams(&body, None).unwrap()).unwrap();
+    let teams: serde_json::Value = serde_json::from_str(&chat::teams(&body, None, None).unwrap()).unwrap();
     assert_eq!(teams["attachments"][0]["content"]["actions"], serde_json::json!([]));
     assert_eq!(teams["attachments"][0]["content"]["body"][0]["color"], "Good");
 
     let test = body_of_test();
     let slack: serde_json::Value =
-        serde_json::from_str(&chat::slack(&test, Some("https://m.example")).unwrap()).unwrap();
+        serde_json::from_str(&chat::slack(&test, Some("https://m.example"), None).unwrap()).unwrap();
     assert_eq!(slack["blocks"][0]["text"]["text"], "Test message");
     assert_eq!(slack["blocks"][3]["elements"][0]["url"], "https://m.example/admin/integrations");
-    assert!(chat::slack("not json", None).unwrap_err().contains("not readable"));
+    assert!(chat::slack("not json", None, None).unwrap_err().contains("not readable"));
 }
 
 fn body_of_test() -> String {
@@ -444,7 +450,7 @@ fn host_events_say_who_enrolled_and_where_to_act() {
     assert_eq!(doc["data"]["title"], "New host web-01 enrolled with the identity of 1 other record(s)");
     assert_eq!(doc["data"]["path"], "/hosts/h1");
     let slack: serde_json::Value =
-        serde_json::from_str(&chat::slack(&enrolled, Some("https://m.example")).unwrap()).unwrap();
+        serde_json::from_str(&chat::slack(&enrolled, Some("https://m.example"), None).unwrap()).unwrap();
     assert_eq!(slack["blocks"][0]["text"]["text"], "🟠 New host enrolled", "a duplicate identity is worth a look");
     let fields: Vec<&str> =
         slack["blocks"][1]["fields"].as_array().unwrap().iter().map(|f| f["text"].as_str().unwrap()).collect();
@@ -456,7 +462,7 @@ fn host_events_say_who_enrolled_and_where_to_act() {
     let held = HostFacts { duplicates: &[], request_id: Some("r1"), ..facts };
     let held = host_body(HostChange::EnrolmentHeld, at(), &held);
     let teams: serde_json::Value =
-        serde_json::from_str(&chat::teams(&held, Some("https://m.example")).unwrap()).unwrap();
+        serde_json::from_str(&chat::teams(&held, Some("https://m.example"), None).unwrap()).unwrap();
     let card = &teams["attachments"][0]["content"];
     assert_eq!(card["body"][0]["text"], "Enrolment waiting for approval");
     assert_eq!(card["actions"][0]["url"], "https://m.example/admin/enrolments");
@@ -474,7 +480,7 @@ fn advisory_sources_are_named_without_their_keys() {
     let failures = [SourceFailure { source: "https://mirror.example/a.zip".to_owned(), error: "HTTP 503".to_owned() }];
     let body = advisory_failure_body(at(), 3, &failures, "advisory-update");
     let slack: serde_json::Value =
-        serde_json::from_str(&chat::slack(&body, Some("https://m.example")).unwrap()).unwrap();
+        serde_json::from_str(&chat::slack(&body, Some("https://m.example"), None).unwrap()).unwrap();
     assert_eq!(slack["text"], "Muster: Advisory update failed for 1 of 3 source(s)");
     assert_eq!(slack["blocks"][1]["fields"][0]["text"], "*Source*\nhttps://mirror.example/a.zip\nHTTP 503");
     let line = syslog::message("msg_1", ADVISORIES_UPDATE_FAILED, at(), &body, "collector", 16, syslog::Text::Body);

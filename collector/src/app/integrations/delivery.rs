@@ -85,11 +85,15 @@ impl Sender {
             }
             // Unsigned: the URL is the credential.
             IntegrationKind::Slack => {
-                let message = integrations::chat::slack(&d.body, self.console.as_deref()).map_err(Failure::Never)?;
+                let known = self.facts(store, d, now).await?;
+                let message = integrations::chat::slack(&d.body, self.console.as_deref(), known.as_ref())
+                    .map_err(Failure::Never)?;
                 Ok(Some(self.post(&claim.url, &[], message).await?))
             }
             IntegrationKind::Teams => {
-                let message = integrations::chat::teams(&d.body, self.console.as_deref()).map_err(Failure::Never)?;
+                let known = self.facts(store, d, now).await?;
+                let message = integrations::chat::teams(&d.body, self.console.as_deref(), known.as_ref())
+                    .map_err(Failure::Never)?;
                 Ok(Some(self.post(&claim.url, &[], message).await?))
             }
             IntegrationKind::Syslog => {
@@ -115,6 +119,22 @@ impl Sender {
             }
         }
     }
+    /// What a message says of a vulnerability finding beyond its event (its advisories, what to do), read from the
+    /// store; `None` for other events and findings pruned since.
+    async fn facts(
+        &self,
+        store: &dyn Store,
+        d: &PendingDelivery,
+        now: DateTime<Utc>,
+    ) -> Result<Option<integrations::tickets::Facts>, Failure> {
+        let finding_id = integrations::StoredEvent::parse(&d.body).map_err(Failure::Never)?.data.finding_id;
+        if finding_id.is_empty() {
+            return Ok(None);
+        }
+        let finding = store.get_finding(&finding_id, now).await.map_err(|e| e.to_string())?;
+        Ok(finding.map(|f| integrations::tickets::Facts::of(&f.details, &f.remediation)))
+    }
+
     /// The event as OCSF, its finding's advisories read from the store (the event's body names the fix group only).
     async fn ocsf(&self, store: &dyn Store, d: &PendingDelivery, now: DateTime<Utc>) -> Result<String, Failure> {
         let finding_id = integrations::StoredEvent::parse(&d.body).map_err(Failure::Never)?.data.finding_id;
