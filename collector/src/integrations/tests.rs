@@ -4,6 +4,7 @@
 use chrono::TimeZone;
 
 use super::*;
+use crate::model::integrations::{IntegrationKind, PayloadFormat};
 
 fn at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 4, 9, 30, 0).unwrap()
