@@ -127,22 +127,13 @@ impl Sender {
         d: &PendingDelivery,
         now: DateTime<Utc>,
     ) -> Result<Option<integrations::tickets::Facts>, Failure> {
-        let finding_id = integrations::StoredEvent::parse(&d.body).map_err(Failure::Never)?.data.finding_id;
-        if finding_id.is_empty() {
-            return Ok(None);
-        }
-        let finding = store.get_finding(&finding_id, now).await.map_err(|e| e.to_string())?;
+        let finding = event_finding(store, d, now).await?;
         Ok(finding.map(|f| integrations::tickets::Facts::of(&f.details, &f.remediation)))
     }
 
     /// The event as OCSF, its finding's advisories read from the store (the event's body names the fix group only).
     async fn ocsf(&self, store: &dyn Store, d: &PendingDelivery, now: DateTime<Utc>) -> Result<String, Failure> {
-        let finding_id = integrations::StoredEvent::parse(&d.body).map_err(Failure::Never)?.data.finding_id;
-        let details = if finding_id.is_empty() {
-            None
-        } else {
-            store.get_finding(&finding_id, now).await.map_err(|e| e.to_string())?.map(|f| f.details)
-        };
+        let details = event_finding(store, d, now).await?.map(|f| f.details);
         // The event is no finding, or its body unreadable: no retry makes it one.
         let event = integrations::ocsf::event(&d.body, &d.event_id, self.console.as_deref(), details.as_ref())
             .map_err(Failure::Never)?;
@@ -187,6 +178,20 @@ impl Sender {
         let (said, _) = crate::app::read_prefix(answer, 4096).await;
         Ok(integrations::HttpAnswer::new(code, &said))
     }
+}
+
+/// The finding a stored event is about, as it stands now: `None` for events about no finding and findings pruned
+/// since; an unreadable body is a dead letter, a store error a retry.
+async fn event_finding(
+    store: &dyn Store,
+    d: &PendingDelivery,
+    now: DateTime<Utc>,
+) -> Result<Option<crate::model::findings::FindingView>, Failure> {
+    let finding_id = integrations::StoredEvent::parse(&d.body).map_err(Failure::Never)?.data.finding_id;
+    if finding_id.is_empty() {
+        return Ok(None);
+    }
+    Ok(store.get_finding(&finding_id, now).await.map_err(|e| e.to_string())?)
 }
 
 /// Claims subscriptions with pending deliveries (only `only`'s when given) and sends them, each subscription's

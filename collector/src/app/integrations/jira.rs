@@ -2,7 +2,7 @@
 //! Cloud site, with the claim renewed between them.
 
 use super::delivery::Sender;
-use super::tracker::TrackerCall;
+use super::tracker::{TrackerCall, open_finding};
 use crate::integrations::{self, Failure};
 use crate::model::integrations::{ClaimedIntegration, PendingDelivery, Ticket};
 use crate::store::Store;
@@ -117,20 +117,6 @@ impl Sender {
             }
         }
     }
-}
-
-/// What a new ticket says of the finding as it stands now, or `None` when it is resolved by now: an opening
-/// delivered late (retried for hours, or a dead letter replayed) opens no ticket for what is already fixed. A
-/// finding pruned since is as good as resolved.
-pub(super) async fn open_finding(
-    store: &dyn Store,
-    clock: &crate::Clock,
-    finding_id: &str,
-) -> Result<Option<integrations::tickets::Facts>, String> {
-    let finding = store.get_finding(finding_id, clock()).await.map_err(|e| e.to_string())?;
-    Ok(finding
-        .filter(|f| f.status != crate::model::findings::Status::Resolved)
-        .map(|f| integrations::tickets::Facts::of(&f.details, &f.remediation)))
 }
 
 fn jira_ticket(key: &str) -> Ticket {

@@ -4,7 +4,7 @@
 use reqwest::Method;
 
 use super::delivery::Sender;
-use super::tracker::TrackerCall;
+use super::tracker::{TrackerCall, open_finding};
 use crate::integrations::{self, Failure};
 use crate::model::integrations::{ClaimedIntegration, PendingDelivery};
 use crate::store::Store;
@@ -58,7 +58,7 @@ impl Sender {
             match tickets::plan(&event_type, ticket.as_ref().map(|t| t.reference.as_str())) {
                 Plan::Nothing => return Ok(None),
                 Plan::Create => {
-                    let Some(facts) = super::jira::open_finding(store, clock, &data.finding_id).await? else {
+                    let Some(facts) = open_finding(store, clock, &data.finding_id).await? else {
                         return Ok(None);
                     };
                     let query = [

@@ -1,6 +1,6 @@
 //! The calls one delivery makes to a ticket tracker's REST API (Jira, ServiceNow): authenticated JSON requests
 //! under one API root, each answer read up to a bound, and the subscription's claim renewed between calls so a
-//! delivery of several slow calls cannot outlast its lease.
+//! delivery of several slow calls cannot outlast its lease; and what a new ticket says of its finding as it stands.
 
 use super::delivery::LEASE;
 use crate::integrations;
@@ -90,4 +90,18 @@ impl<'a> TrackerCall<'a> {
             _ => Ok(answer),
         }
     }
+}
+
+/// What a new ticket says of the finding as it stands now, or `None` when it is resolved by now: an opening
+/// delivered late (retried for hours, or a dead letter replayed) opens no ticket for what is already fixed. A
+/// finding pruned since is as good as resolved.
+pub(super) async fn open_finding(
+    store: &dyn Store,
+    clock: &crate::Clock,
+    finding_id: &str,
+) -> Result<Option<integrations::tickets::Facts>, String> {
+    let finding = store.get_finding(finding_id, clock()).await.map_err(|e| e.to_string())?;
+    Ok(finding
+        .filter(|f| f.status != crate::model::findings::Status::Resolved)
+        .map(|f| integrations::tickets::Facts::of(&f.details, &f.remediation)))
 }
