@@ -34,6 +34,10 @@ pub enum Command {
     Enroll(EnrollArgs),
     /// Report to the collector on start and then every interval, until SIGTERM or SIGINT.
     Run(RunArgs),
+    /// The MusterAgent Windows service's loop (`run` under the service control manager; logs to
+    /// C:\ProgramData\Muster\muster-agent.log). Not for a console.
+    #[cfg(windows)]
+    Service(RunArgs),
     /// Send one report now (plus any report still waiting in the spool).
     ReportNow(ReportNowArgs),
     /// Check settings, state directory, TLS and CA pin, clock skew, host token and read access; exit 1 on failure.
@@ -58,13 +62,18 @@ pub struct StateDirArg {
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("ca").required(true).args(["ca_fingerprint", "ca_cert"]))]
+#[command(group = clap::ArgGroup::new("enrol_secret").required(true).args(["secret", "secret_file"]))]
 pub struct EnrollArgs {
     /// The collector's URL, e.g. https://collector.example:8443.
     #[arg(long, value_name = "URL")]
     pub collector: String,
     /// The enrolment secret (`muster-collector enroll-secret create`); better passed in the environment.
     #[arg(long, value_name = "SECRET", env = "MUSTER_ENROLL_SECRET", hide_env_values = true)]
-    pub secret: String,
+    pub secret: Option<String>,
+    /// A file holding the enrolment secret (its first line), as installers and deployment tools pass it: it
+    /// appears on no command line and in no environment.
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
     /// SHA-256 fingerprint of the collector's CA certificate (`muster-collector ca show`), hex, colons optional.
     #[arg(long, value_name = "SHA256", value_parser = parse_fingerprint)]
     pub ca_fingerprint: Option<Fingerprint>,
@@ -157,18 +166,34 @@ impl EnrollArgs {
             ),
             (None, None) => anyhow::bail!("give --ca-fingerprint or --ca-cert"),
         };
-        if self.secret.trim().is_empty() {
-            anyhow::bail!("--secret is empty");
+        let secret = match (&self.secret, &self.secret_file) {
+            (Some(secret), _) => secret.trim().to_string(),
+            (None, Some(path)) => read_secret_file(path)?,
+            (None, None) => anyhow::bail!("give --secret (or MUSTER_ENROLL_SECRET) or --secret-file"),
+        };
+        if secret.is_empty() {
+            anyhow::bail!("the enrolment secret is empty");
         }
         let tags = self.tags.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
         Ok(EnrollConfig {
             collector_url: self.collector.clone(),
-            secret: self.secret.trim().to_string(),
+            secret,
             ca,
             tags,
             state_dir: self.state.state_dir.clone(),
         })
     }
+}
+
+/// The first line of a secret file, trimmed; a file over 4 KiB is not a secret file.
+fn read_secret_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let context = |e: std::io::Error| anyhow::anyhow!("--secret-file {}: {e}", path.display());
+    let meta = std::fs::metadata(path).map_err(context)?;
+    if meta.len() > 4096 {
+        anyhow::bail!("--secret-file {}: {} bytes; an enrolment secret is one short line", path.display(), meta.len());
+    }
+    let text = std::fs::read_to_string(path).map_err(context)?;
+    Ok(text.lines().next().unwrap_or_default().trim().to_string())
 }
 
 #[derive(Debug, Args)]
@@ -252,5 +277,48 @@ impl InventoryArgs {
             ..LanguageScan::default()
         };
         Ok(InventoryConfig { root, sections, smbios_dump: self.smbios_dump.clone(), language })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enrol_args(extra: &[&str]) -> Result<EnrollArgs, clap::Error> {
+        let mut argv = vec!["muster-agent", "enroll", "--collector", "https://127.0.0.1:8443", "--ca-fingerprint"];
+        argv.push("ab".repeat(32).leak());
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Enroll(args) => Ok(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_enrolment_secret_comes_from_a_file_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret.txt");
+        // As Notepad or `echo secret > file` on Windows writes it: trailing CRLF.
+        std::fs::write(&file, "  s3cret-from-file \r\nsecond line ignored\r\n").unwrap();
+        let args = enrol_args(&["--secret-file", file.to_str().unwrap()]).unwrap();
+        assert_eq!(args.to_config().unwrap().secret, "s3cret-from-file");
+
+        std::fs::write(&file, "\r\n").unwrap();
+        let err = enrol_args(&["--secret-file", file.to_str().unwrap()]).unwrap().to_config().unwrap_err();
+        assert_eq!(err.to_string(), "the enrolment secret is empty");
+
+        std::fs::write(&file, "x".repeat(5000)).unwrap();
+        let err = enrol_args(&["--secret-file", file.to_str().unwrap()]).unwrap().to_config().unwrap_err();
+        assert!(err.to_string().ends_with("5000 bytes; an enrolment secret is one short line"), "{err}");
+
+        let missing = dir.path().join("absent.txt");
+        let err = enrol_args(&["--secret-file", missing.to_str().unwrap()]).unwrap().to_config().unwrap_err();
+        assert!(err.to_string().starts_with(&format!("--secret-file {}: ", missing.display())), "{err}");
+    }
+
+    #[test]
+    fn a_secret_and_a_secret_file_together_are_refused() {
+        let err = enrol_args(&["--secret", "a", "--secret-file", "b"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 }

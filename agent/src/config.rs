@@ -12,7 +12,11 @@ use crate::transport::fingerprint::Fingerprint;
 use crate::transport::state::DEFAULT_STATE_DIR;
 
 /// Where packages and install-agent.sh put the settings file.
+#[cfg(not(windows))]
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/muster/agent.toml";
+/// Where the settings file is looked for on Windows (absent unless an administrator writes one: defaults apply).
+#[cfg(windows)]
+pub const DEFAULT_CONFIG_PATH: &str = r"C:\ProgramData\Muster\agent.toml";
 /// Time between reports when neither the file nor the command line says.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
 /// The shortest interval accepted: more often only loads the collector.

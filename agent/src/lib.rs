@@ -10,4 +10,7 @@ pub mod fuzz;
 pub mod inventory;
 pub mod platform;
 pub mod root;
+#[cfg(windows)]
+pub mod service;
+pub mod service_log;
 pub mod transport;

@@ -33,7 +33,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inventory(args) => run_inventory(&args).map(|()| ExitCode::SUCCESS),
         Command::Enroll(args) => with_runtime(run_enroll(&args)),
-        Command::Run(args) => with_runtime(run_daemon(&args, matches.subcommand_matches("run"))),
+        Command::Run(args) => with_runtime(async {
+            let mut log = |line: &str| eprintln!("muster-agent: {line}");
+            let code = run_daemon(&args, matches.subcommand_matches("run"), shutdown_signal()?, &mut log).await?;
+            Ok(ExitCode::from(code))
+        }),
+        #[cfg(windows)]
+        Command::Service(args) => run_service(args, matches.subcommand_matches("service").cloned()),
         Command::ReportNow(args) => with_runtime(run_report_now(&args)),
         Command::Doctor(args) => with_runtime(run_doctor(&args)),
         Command::Disposal(args) => run_disposal(&args),
@@ -84,7 +90,7 @@ fn inventory_json(
 }
 
 /// One thread: the agent does one thing at a time and should stay small in memory.
-fn with_runtime(future: impl Future<Output = anyhow::Result<ExitCode>>) -> anyhow::Result<ExitCode> {
+fn with_runtime<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(future)
 }
@@ -123,7 +129,14 @@ async fn run_enroll(args: &EnrollArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run_daemon(args: &RunArgs, matches: Option<&ArgMatches>) -> anyhow::Result<ExitCode> {
+/// The report loop of `run` (and of the Windows service): settings from the file unless given as flags; returns
+/// the exit status.
+async fn run_daemon(
+    args: &RunArgs,
+    matches: Option<&ArgMatches>,
+    shutdown: impl Future<Output = ()>,
+    log: &mut dyn FnMut(&str),
+) -> anyhow::Result<u8> {
     let given = |id: &str| matches.and_then(|m| m.value_source(id)).is_some_and(|s| s != ValueSource::DefaultValue);
     let file = AgentConfig::load(&args.config)?.unwrap_or_else(AgentConfig::defaults);
     let state_dir = if given("state_dir") { args.state.state_dir.clone() } else { file.state_dir };
@@ -132,7 +145,6 @@ async fn run_daemon(args: &RunArgs, matches: Option<&ArgMatches>) -> anyhow::Res
     let agent = Agent::load(&state_dir, spool_cap)?;
     let config = RunConfig::new(interval);
     let mut rng = rand::rngs::StdRng::from_os_rng();
-    let mut log = |line: &str| eprintln!("muster-agent: {line}");
     log(&format!(
         "reporting to {} as host {} every {} (±10%)",
         agent.enrolment().collector_url,
@@ -142,16 +154,37 @@ async fn run_daemon(args: &RunArgs, matches: Option<&ArgMatches>) -> anyhow::Res
     let mut inventory_config = InventoryConfig::live();
     inventory_config.language.paths = file.language_paths.clone();
     let collect = || inventory::collect(&inventory_config, chrono::Utc::now());
-    match daemon::run(&agent, &config, collect, shutdown_signal()?, &mut rng, &mut log).await {
+    match daemon::run(&agent, &config, collect, shutdown, &mut rng, log).await {
         RunExit::Shutdown => {
             log("stopped");
-            Ok(ExitCode::SUCCESS)
+            Ok(0)
         }
         RunExit::TokenRejected(instruction) => {
             log(&instruction);
-            Ok(ExitCode::from(EXIT_REENROL))
+            Ok(EXIT_REENROL)
         }
     }
+}
+
+/// `muster-agent service`: the report loop under the service control manager, its lines appended to the service
+/// log (a service has no console).
+#[cfg(windows)]
+fn run_service(args: RunArgs, matches: Option<ArgMatches>) -> anyhow::Result<ExitCode> {
+    use muster_agent::{service, service_log::ServiceLog};
+    service::run(Box::new(move |stop| {
+        let mut log = ServiceLog::open(std::path::Path::new(service::LOG_FILE), chrono::Utc::now);
+        let stop = async move {
+            let _ = stop.await;
+        };
+        match with_runtime(run_daemon(&args, matches.as_ref(), stop, &mut |line| log.line(line))) {
+            Ok(code) => code,
+            Err(err) => {
+                log.line(&format!("{err:#}"));
+                EXIT_ERROR
+            }
+        }
+    }))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_report_now(args: &ReportNowArgs) -> anyhow::Result<ExitCode> {
@@ -234,7 +267,7 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     std::io::stdout().lock().write_all(&json).context("writing to stdout")
 }
 
-/// Completes on Ctrl-C (the service stop control is not handled yet).
+/// Completes on Ctrl-C (`muster-agent run` in a console; the service is stopped through `muster-agent service`).
 #[cfg(not(unix))]
 fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     Ok(async {

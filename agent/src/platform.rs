@@ -1,16 +1,16 @@
 //! The few file-system facts whose answer differs by operating system, one documented function each, so the rest of
 //! the agent stays the same code on Linux, macOS and Windows (as ripgrep keeps its per-OS code in one place).
 //!
-//! On Windows, file access is governed by ACLs, not permission bits. Until the state directory's ACL check exists
-//! (issue 17: SYSTEM and Administrators only), [`mode`] answers the owner-only modes the callers demand, so on
-//! Windows the "refused when wider" rule is NOT enforced yet; the deploy docs say so.
+//! On Windows, file access is governed by ACLs, not permission bits: the state directory is created with, and checked
+//! for, an access list of SYSTEM and Administrators only (`transport::access`), and [`mode`] answers the owner-only
+//! modes the Unix checks expect.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::path::Path;
 
 /// The permission bits (`st_mode & 0o7777`) of a file or directory. Windows: 0o700 for a directory and 0o600 for a
-/// file, i.e. no permission check (see the module documentation).
+/// file; the access list is checked instead (see the module documentation).
 pub fn mode(meta: &Metadata) -> u32 {
     #[cfg(unix)]
     {
@@ -23,14 +23,19 @@ pub fn mode(meta: &Metadata) -> u32 {
     }
 }
 
-/// Creates one directory readable by its owner only (mode 0700 on Unix; Windows: the parent's inherited ACL).
+/// Creates one directory readable by its owner only (mode 0700 on Unix; Windows: SYSTEM and Administrators only,
+/// not inheriting the parent's list).
 pub fn create_private_dir(path: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().mode(0o700).create(path)
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        crate::transport::access_windows::create_private_dir(path)
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         std::fs::create_dir(path)
     }

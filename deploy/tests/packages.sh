@@ -37,7 +37,7 @@ for script in deploy/install-agent.sh deploy/debian/*/* ; do dash -n "$script"; 
 if command -v shellcheck >/dev/null; then
   shellcheck -s sh deploy/install-agent.sh deploy/debian/*/* deploy/rpm/agent/*
   shellcheck --severity=warning deploy/tests/packages.sh deploy/quickstart.sh deploy/cross/build-agent.sh \
-    deploy/rpm/build-agent-rpm.sh
+    deploy/rpm/build-agent-rpm.sh deploy/windows/build-msi.sh
 fi
 if command -v systemd-analyze >/dev/null; then
   # Only the missing /usr/bin binaries may be reported (they exist once the package is installed).

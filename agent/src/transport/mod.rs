@@ -4,6 +4,9 @@
 //! inputs, randomness and time as parameters and are unit-tested beside their code; the I/O parts (state directory,
 //! HTTP client, run loop) are thin and exercised by `tests/transport.rs` against a TLS test server.
 
+pub mod access;
+#[cfg(windows)]
+pub mod access_windows;
 pub mod backoff;
 pub mod client;
 pub mod daemon;

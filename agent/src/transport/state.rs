@@ -2,7 +2,9 @@
 //!
 //! The directory holds the host token, a credential, so it must be reachable by its owner only: the agent creates
 //! it with mode 0700, writes the token with mode 0600, and refuses a directory or token file that group or others
-//! could read rather than silently tightening (a wider mode means someone set it, and should know).
+//! could read rather than silently tightening (a wider mode means someone set it, and should know). On Windows the
+//! same rule reads the directory's access list: SYSTEM and Administrators only (`access.rs`); the token file inherits
+//! the directory's list.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -15,7 +17,11 @@ use serde::{Deserialize, Serialize};
 use super::delta::SectionHashes;
 
 /// Where the agent keeps its state unless `--state-dir` says otherwise.
+#[cfg(not(windows))]
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/muster-agent";
+/// Where the agent keeps its state unless `--state-dir` says otherwise: ProgramData, as services keep theirs.
+#[cfg(windows)]
+pub const DEFAULT_STATE_DIR: &str = r"C:\ProgramData\Muster\agent";
 
 const ENROLMENT_FILE: &str = "agent.toml";
 const TOKEN_FILE: &str = "host-token";
@@ -32,6 +38,9 @@ pub enum StateError {
     DirTooOpen { path: PathBuf, mode: u32 },
     #[error("token file {path} has mode {mode:04o}; it must be private to its owner (run `chmod 600 {path}`)")]
     FileTooOpen { path: PathBuf, mode: u32 },
+    /// Windows: the directory's access list lets in more than SYSTEM and Administrators.
+    #[error(transparent)]
+    AccessTooOpen(#[from] super::access::TooOpen),
     #[error("state directory {0} is not a directory")]
     NotADirectory(PathBuf),
     #[error(
@@ -118,7 +127,13 @@ impl StateDir {
         if !meta.is_dir() {
             return Err(StateError::NotADirectory(path.to_path_buf()));
         }
+        #[cfg(not(windows))]
         check_dir_mode(path, crate::platform::mode(&meta))?;
+        #[cfg(windows)]
+        {
+            let access = super::access_windows::read_access(path).map_err(|source| io(path, source))?;
+            super::access::check_dir_acl(path, access.owner.as_deref(), access.dacl.as_deref())?;
+        }
         Ok(StateDir { path: path.to_path_buf() })
     }
 
