@@ -9,9 +9,14 @@
 # has neither package), so exactly the added entries are expected. The `os` section must carry the build and update
 # revision (UBR) set in CurrentVersion, the hardware section the system UUID decoded from
 # GetSystemFirmwareTable('RSMB') (Wine synthesizes the table), and the patches section the reboot flags (none set in
-# a fresh prefix). Then the same .exe enrols with a collector started here on 127.0.0.1 (its CA pinned by fingerprint,
+# a fresh prefix), and the checks section the posture values added to the registry (firewall per profile, UAC, RDP
+# with NLA, automatic updates policy; SMB 1, Secure Boot and Defender unset). Then the same .exe enrols with a collector started here on 127.0.0.1 (its CA pinned by fingerprint,
 # the secret in the environment) and reports over TLS; the collector's API must hold the host with its Windows build,
-# tag and 4 programs. Then `cargo clippy` (check and lints) of the agent for x86_64-apple-darwin and aarch64-apple-darwin
+# tag and 4 programs, and the failing checks as findings; a state directory Wine shows as readable by Everyone is refused. Then the MSI (built by
+# deploy/windows/build-msi.sh with wixl) is installed by Wine's msiexec with the MUSTER_* properties: the program and
+# the MusterAgent service are installed, the enrolment from the secret file is held for approval (this machine
+# enrolled by hand just before) and approved, the service stops and starts cleanly (net stop/start) and delivers
+# its spooled report, and `msiexec /x` removes service and program but keeps the enrolment. Then `cargo clippy` (check and lints) of the agent for x86_64-apple-darwin and aarch64-apple-darwin
 # (no SDK: no link); the Windows code is linted too.
 # Only Wine runs the .exe here, never a real Windows. Tools: .ci/prepare.d/30-cross-tools.sh, 40-windows-tools.sh.
 set -euo pipefail
@@ -72,6 +77,21 @@ version_key='HKLM\Software\Microsoft\Windows NT\CurrentVersion'
 "$wine" reg add "$version_key" /v UBR /t REG_DWORD /d 3803 /f >/dev/null 2>&1 || fail "reg add UBR"
 "$wine" reg add "$version_key" /v DisplayVersion /d 22H2 /f >/dev/null 2>&1 || fail "reg add DisplayVersion"
 "$wine" reg add "$version_key" /v EditionID /d Professional /f >/dev/null 2>&1 || fail "reg add EditionID"
+# Posture values as Windows and Group Policy write them (a fresh Wine prefix has none): the private firewall profile
+# off, UAC on with consent prompts, Remote Desktop on without network level authentication, automatic updates
+# turned off by policy. SMB 1, Secure Boot and Defender stay unset, so their checks must say they cannot tell.
+add_posture() { # key, value name, number
+  "$wine" reg add "$1" /v "$2" /t REG_DWORD /d "$3" /f /reg:64 >/dev/null 2>&1 || fail "reg add $1 $2"
+}
+firewall_policy='HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy'
+add_posture "$firewall_policy\\DomainProfile" EnableFirewall 1
+add_posture "$firewall_policy\\StandardProfile" EnableFirewall 0
+add_posture "$firewall_policy\\PublicProfile" EnableFirewall 1
+add_posture 'HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System' EnableLUA 1
+add_posture 'HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System' ConsentPromptBehaviorAdmin 5
+add_posture 'HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server' fDenyTSConnections 0
+add_posture 'HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp' UserAuthentication 0
+add_posture 'HKLM\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU' NoAutoUpdate 1
 build=$("$wine" reg query "$version_key" /v CurrentBuild | tr -d '\r' | awk '$1 == "CurrentBuild" {print $3}')
 [ -n "$build" ] || fail "no CurrentBuild in Wine's registry"
 
@@ -119,6 +139,16 @@ jq -e '(.software.sources | length) >= 3 and all(.software.sources[]; .kind == "
 jq -e '.patches.manager == "windows-update" and .patches.reboot_required.required == false
     and ([.errors[] | select(.section == "patches" and .kind != "unsupported")] | length == 0)' "$work/report.json" \
   >/dev/null || fail "patches: $(jq -c '{patches, errors: [.errors[] | select(.section == "patches")]}' "$work/report.json")"
+# The posture checks read from the registry, and those decided from the patches section.
+expected_checks='{"boot.secure_boot":"not_applicable","firewall.active":"fail","kernel.reboot_required":"pass",
+  "updates.automatic":"fail","updates.security_pending":"unknown","windows.defender_realtime":"unknown",
+  "windows.rdp_nla":"fail","windows.smb1":"unknown","windows.uac":"pass"}'
+jq -e --argjson want "$expected_checks" '([.checks[] | {(.id): .status}] | add) == $want
+    and ([.errors[] | select(.section == "checks")] | length == 0)' "$work/report.json" >/dev/null \
+  || fail "checks: expected $expected_checks, got $(jq -c '{checks: [.checks[] | {(.id): .status}] | add,
+    errors: [.errors[] | select(.section == "checks")]}' "$work/report.json")"
+jq -e '.checks[] | select(.id == "firewall.active") | .evidence | any(endswith("StandardProfile\\EnableFirewall = 0"))' \
+  "$work/report.json" >/dev/null || fail "firewall evidence: $(jq -c '.checks[0]' "$work/report.json")"
 # SMBIOS through GetSystemFirmwareTable('RSMB') and our decoder: Wine builds a table whose system UUID is set even
 # on a machine without DMI data.
 jq -e '(.hardware.system.uuid | test("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"))
@@ -171,7 +201,87 @@ jq -e --arg build "$build.3803" '.sections.os.content.id == "windows" and .secti
   || fail "the collector's record of the Wine host: $(jq -c '{os: .sections.os.content, tags}' <<<"$detail")"
 [ "$(jq '.sections.software.content.package_count' <<<"$detail")" = 4 ] \
   || fail "the collector holds $(jq '.sections.software.content.package_count' <<<"$detail") programs, not 4"
+# The failing checks become findings under the built-in policy (evaluated after the report is stored).
+want_rules='["firewall.active","updates.automatic","windows.rdp_nla"]'
+rules=""
+for _ in $(seq 1 60); do
+  rules=$(api "/api/v1/hosts/$host/findings?kind=rule&limit=100" | jq -c '[.findings[].rule_id] | sort') || true
+  [ "$rules" = "$want_rules" ] && break
+  sleep 0.5
+done
+[ "$rules" = "$want_rules" ] || fail "findings of the Wine host: expected $want_rules, got $rules"
 step "enrolled as host $host and reported: os $(jq -c '.sections.os.content.name' <<<"$detail"), 4 programs stored"
+
+step "the state directory's access list: a directory Everyone may read is refused"
+# Wine derives a file's access list from its Unix mode: 0755 lets Everyone (S-1-1-0) read, as a directory someone
+# widened with icacls would on Windows. The directory enrol created above passed the same check.
+mkdir -m 0755 "$WINEPREFIX/drive_c/muster-open"
+if "$wine" "$exe" report-now --state-dir 'C:\muster-open' >"$work/open.out" 2>&1; then
+  fail "report-now accepted a state directory Everyone may read"
+fi
+grep -q 'state directory C:\\muster-open also grants access to S-1-1-0 (Everyone)' "$work/open.out" \
+  || fail "the refusal of a wide state directory: $(tr -d '\r' <"$work/open.out")"
+
+step "MSI: built with wixl, installed by Wine's msiexec, enrols from its properties, runs as the MusterAgent service"
+deploy/windows/build-msi.sh --exe "$exe" --out "$work/dist/muster-agent.msi"
+msi="Z:${work//\//\\}\\dist\\muster-agent.msi"
+# Services live as long as the Wine session: a persistent server keeps the MSI's service from being killed (and
+# started again as an automatic service) between the commands below. It is started once the earlier commands'
+# session has ended (one started before wineboot leaves Wine's service database locked for the installer).
+/usr/lib/wine/wineserver -w
+/usr/lib/wine/wineserver -p || fail "wineserver -p"
+# The installed .exe needs the Wine-only shim too; Wine has no bcryptprimitives.dll of its own, so system32 finds it.
+cp "$work/dist/windows-x86_64/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
+drive_c="$WINEPREFIX/drive_c"
+# A secret file as Notepad writes it (CRLF); enrolment reads its first line.
+printf '%s\r\n' "$("$collector" --data-dir "$data" enroll-secret create --label msi --format json | jq -r .secret)" \
+  >"$drive_c/muster-secret.txt"
+"$wine" msiexec /i "$msi" /qn /l*v 'C:\msi-install.log' \
+  "MUSTER_COLLECTOR=$url" "MUSTER_CA_FINGERPRINT=$(jq -r .sha256_fingerprint <<<"$ca")" \
+  'MUSTER_ENROLL_SECRET_FILE=C:\muster-secret.txt' MUSTER_TAGS=msi,wine >/dev/null 2>&1 \
+  || fail "msiexec /i exited $?: $(tr -d '\0\r' <"$drive_c/msi-install.log" 2>/dev/null | grep -iE 'error|return value 3' | head -n 20)"
+installed="$drive_c/Program Files/Muster/muster-agent.exe"
+[ -f "$installed" ] || fail "the MSI did not install $installed"
+state="$drive_c/ProgramData/Muster/agent"
+[ -f "$state/agent.toml" ] || fail "the MSI's enrolment left no $state/agent.toml: $(ls -la "$drive_c/ProgramData/Muster" 2>&1)"
+log="$drive_c/ProgramData/Muster/muster-agent.log"
+service_state() { "$wine" sc query MusterAgent 2>/dev/null | tr -d '\r' | awk '$1 == "STATE" {print $4}'; }
+wait_for() { # seconds, description, command...
+  local seconds=$1 what=$2
+  shift 2
+  for _ in $(seq 1 $((seconds * 2))); do "$@" && return 0; sleep 0.5; done
+  fail "$what (service $(service_state)): $(cat "$log" 2>/dev/null)"
+}
+[ "$(service_state)" = RUNNING ] || fail "MusterAgent is $(service_state) after the install, not RUNNING"
+# The same machine enrolled by hand above and reported: the MSI's enrolment would take its record over, so the
+# collector holds it for an administrator, and the service keeps its report in the spool meanwhile.
+wait_for 30 "the service did not report its held enrolment" grep -q 'enrolment_pending' "$log"
+held=$("$collector" --data-dir "$data" enrolment list --format json)
+[ "$(jq --arg h "$host" '[.[] | select(.host_id == $h and .state == "pending")] | length' <<<"$held")" = 1 ] \
+  || fail "expected one held enrolment of host $host: $held"
+"$collector" --data-dir "$data" enrolment approve "$(jq -r '.[0].id' <<<"$held")" >/dev/null 2>&1 \
+  || fail "enrolment approve"
+step "held enrolment approved; stop the service (it waits 5 min to retry), start it again: it sends the spool"
+"$wine" net stop MusterAgent >/dev/null 2>&1 || fail "net stop MusterAgent exited $?"
+[ "$(service_state)" = STOPPED ] || fail "MusterAgent is $(service_state) after net stop"
+grep -q 'muster-agent: stopped$' "$log" || fail "no clean stop in the service log: $(cat "$log")"
+"$wine" net start MusterAgent >/dev/null 2>&1 || fail "net start MusterAgent exited $?"
+wait_for 60 "no delivered report from the restarted service" grep -q 'muster-agent: report [0-9a-f]* delivered' "$log"
+[ "$(service_state)" = RUNNING ] || fail "MusterAgent is $(service_state) after net start"
+[ "$(api /api/v1/hosts | jq '.hosts | length')" = 1 ] || fail "the MSI's enrolment made a second host record"
+# The record was handed over: the hand-enrolled state directory's token no longer works (exit 3: enrol again).
+code=0
+"$wine" "$exe" report-now --state-dir 'C:\muster-agent' >"$work/replaced.out" 2>&1 || code=$?
+[ "$code" = 3 ] || fail "report-now with the replaced token exited $code: $(tr -d '\r' <"$work/replaced.out")"
+
+step "uninstall: the service stops and goes, the program goes, the enrolment stays for a reinstall"
+"$wine" msiexec /x "$msi" /qn >/dev/null 2>&1 || fail "msiexec /x exited $?"
+[ ! -e "$installed" ] || fail "msiexec /x left $installed"
+if "$wine" reg query 'HKLM\System\CurrentControlSet\Services\MusterAgent' >/dev/null 2>&1; then
+  fail "msiexec /x left the MusterAgent service registered"
+fi
+[ "$(grep -c 'muster-agent: stopped$' "$log")" = 2 ] || fail "the uninstall did not stop the service cleanly: $(cat "$log")"
+[ -f "$state/agent.toml" ] || fail "msiexec /x removed the enrolment in $state"
 step "Wine part in $((SECONDS - t1)) s"
 
 printf '40-windows-agent: muster-agent.exe built and run under Wine, Apple targets checked, in %s s\n' \

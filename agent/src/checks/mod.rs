@@ -43,6 +43,15 @@ impl<'a> From<Option<&'a Patches>> for PatchState<'a> {
     }
 }
 
+/// The checks decided from the patches section alone (`updates.*`, `kernel.reboot_required`), for platforms whose
+/// other checks are not read from `/etc` (Windows). `updates.lists_stale` is left out: Windows Update keeps no
+/// package lists.
+pub fn patch_checks<'a>(patches: impl Into<PatchState<'a>>, now: DateTime<Utc>) -> Vec<Check> {
+    let mut checks = updates::checks(patches.into(), now);
+    checks.retain(|c| c.id != "updates.lists_stale");
+    checks
+}
+
 /// Runs every posture check against `root`; `now` decides the age of the package lists.
 pub fn collect<'a>(
     root: &SystemRoot,

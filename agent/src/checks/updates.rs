@@ -80,6 +80,13 @@ fn automatic(patches: &Patches) -> Check {
     evidence.extend(auto.evidence.iter().cloned());
     if auto.enabled {
         pass(AUTOMATIC, evidence)
+    } else if auto.mechanism.as_deref() == Some("windows-update") {
+        fail(
+            AUTOMATIC,
+            evidence,
+            "let Windows Update install updates automatically (remove the NoAutoUpdate policy, or set \"Configure \
+             Automatic Updates\" to 4)",
+        )
     } else {
         fail(AUTOMATIC, evidence, "enable automatic security updates (unattended-upgrades or dnf-automatic)")
     }

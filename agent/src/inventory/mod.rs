@@ -74,7 +74,7 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
         (None, true) => PatchState::Failed,
         (None, false) => PatchState::NotRequested,
     };
-    let checks = wants(SectionName::Checks).then(|| crate::checks::collect(root, patch_state, now, &mut errors));
+    let checks = wants(SectionName::Checks).then(|| collect_checks(root, patch_state, now, &mut errors));
 
     Report {
         schema: SCHEMA.to_string(),
@@ -95,14 +95,27 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
     }
 }
 
+/// The checks section: on a live Windows from the registry (and the patches section), elsewhere from the files of
+/// `root`.
+fn collect_checks(
+    root: &SystemRoot,
+    patches: PatchState<'_>,
+    now: DateTime<Utc>,
+    errors: &mut ErrorLog,
+) -> Vec<muster_shared::v1::Check> {
+    #[cfg(windows)]
+    if root.is_live() {
+        return windows::collect_checks(crate::checks::patch_checks(patches, now), errors);
+    }
+    crate::checks::collect(root, patches, now, errors)
+}
+
 /// The sections whose sources exist only on Linux (posture checks over /etc), on a live system where they cannot
-/// apply: on Windows they would find nothing, or under Wine the host's Linux files; on a Mac they would fail for
-/// want of Linux's tools (no firewalld, ufw or nft reads as no firewall). Each is recorded as unsupported rather than
-/// reported empty or failing. (Software and patches read the registry or system_profiler there instead.)
+/// apply: on a Mac they would fail for want of Linux's tools (no firewalld, ufw or nft reads as no firewall), so
+/// they are recorded as unsupported rather than reported empty or failing. (Windows reads its checks from the
+/// registry; software and patches come from the registry or system_profiler.)
 fn linux_only_sections(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<SectionName> {
-    let (platform, named) = if cfg!(windows) {
-        ("windows", "Windows")
-    } else if cfg!(target_os = "macos") {
+    let (platform, named) = if cfg!(target_os = "macos") {
         ("macos", "macOS")
     } else {
         return Vec::new();

@@ -35,13 +35,14 @@ fn matched(policy: &Policy, facts: &HostFacts, now: DateTime<Utc>) -> Vec<(Strin
 fn builtin_policy_loads() {
     let rules = Rules::builtin().unwrap();
     let policy = rules.current();
-    assert_eq!(policy.rules.len(), 33);
+    assert_eq!(policy.rules.len(), 37);
     assert_eq!(policy.params.get("stale_days"), Some(&7));
     let root = policy.rule("ssh.permit_root_login").unwrap();
     assert_eq!((root.severity, root.sla_days), (Severity::High, 30));
     assert_eq!(policy.rule("accounts.empty_password").unwrap().severity, Severity::Critical);
     assert_eq!(policy.rule("malware.scanner").unwrap().severity, Severity::Info);
     assert_eq!(policy.rule("disk.encryption").unwrap().severity, Severity::High);
+    assert_eq!(policy.rule("windows.smb1").unwrap().severity, Severity::High);
 }
 
 #[test]
@@ -287,4 +288,22 @@ fn container_images_past_end_of_life_are_findings() {
             format!("localhost/muster-test/web:1.0 (podman): {ended}; 2 container(s)"),
         ]]
     );
+}
+
+#[test]
+fn a_windows_report_matches_its_failing_registry_checks() {
+    // Captured from the Windows agent under Wine 8 (testdata/README.md): UAC off, the SMB 1 server on, Defender's
+    // real-time protection off by policy, Remote Desktop off, the firewall on, Secure Boot on.
+    let report: Report = serde_json::from_str(include_str!("../../testdata/reports/wine8-windows10.json")).unwrap();
+    let policy = Rules::builtin().unwrap().current();
+    let now = at(2026, 3, 2);
+    let matches = matched(&policy, &HostFacts::from_report("h1", &report, now, now), now);
+    let ids: Vec<&str> = matches.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(ids, ["windows.defender_realtime", "windows.smb1", "windows.uac"]);
+    assert_eq!(
+        matches[2].1,
+        vec![r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\EnableLUA = 0".to_owned()]
+    );
+    let rule = policy.rule("windows.uac").unwrap();
+    assert_eq!((rule.severity, rule.sla_days), (Severity::High, 30));
 }

@@ -10,6 +10,7 @@
 //! object only ([`WindowsInventory`]).
 
 pub mod packages;
+pub mod posture;
 pub mod reboot;
 pub mod regfile;
 pub mod version;
@@ -25,7 +26,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 #[cfg(windows)]
-pub use probe::{collect, collect_os, collect_patches, collect_software};
+pub use probe::{collect, collect_checks, collect_os, collect_patches, collect_software};
 
 /// A registry value as the Uninstall and version keys use them.
 #[derive(Debug, Clone, PartialEq, Eq)]

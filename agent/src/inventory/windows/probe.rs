@@ -1,6 +1,7 @@
 //! The live registry reads behind the Windows inventory: opens each Uninstall key and hands its subkeys' values to
 //! the same pure [`super::program_from_key`] and [`super::packages::package_from_program`] the tests run on regedit
-//! exports, and reads the reboot flags for [`super::reboot::reboot_required`].
+//! exports, reads the reboot flags for [`super::reboot::reboot_required`], and the posture keys for
+//! [`super::posture`].
 
 use std::collections::BTreeMap;
 use std::io;
@@ -8,9 +9,10 @@ use std::io;
 use winreg::enums::{HKEY_LOCAL_MACHINE, HKEY_USERS, KEY_READ, KEY_WOW64_64KEY, RegType};
 use winreg::{RegKey, RegValue as WinValue};
 
-use muster_shared::v1::{ErrorKind, Os, PackageSource, Patches, SectionName, Software};
+use muster_shared::v1::{Check, ErrorKind, Os, PackageSource, Patches, SectionName, Software};
 
 use super::packages::{package_from_program, source};
+use super::posture::{self, Snapshot};
 use super::reboot::{CBS_REBOOT_PENDING, RebootFlags, SESSION_MANAGER, WU_REBOOT_REQUIRED, reboot_required};
 use super::version::{CURRENT_VERSION_KEY, os_from_version, windows_version};
 use super::{RegValue, UNINSTALL_32, UNINSTALL_64, WindowsInventory};
@@ -132,8 +134,38 @@ pub fn collect_patches(errors: &mut ErrorLog) -> Patches {
     Patches {
         manager: Some("windows-update".to_string()),
         reboot_required: reboot_required(&flags),
+        automatic_updates: posture::automatic_updates(&posture_snapshot(SectionName::Patches, errors)),
         ..Patches::default()
     }
+}
+
+/// The posture keys ([`posture::KEYS`], 64-bit view) as the pure checks take them: absent keys left out, keys that
+/// exist but cannot be read marked unreadable and recorded under `section`.
+fn posture_snapshot(section: SectionName, errors: &mut ErrorLog) -> Snapshot {
+    let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
+    let mut snapshot = Snapshot::default();
+    for path in posture::KEYS {
+        let below = path.strip_prefix(r"HKLM\").unwrap_or(path);
+        match hklm.open_subkey_with_flags(below, KEY_READ | KEY_WOW64_64KEY) {
+            Ok(key) => {
+                snapshot.keys.insert(path.to_string(), values(&key));
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => {
+                errors.io(section, path, &err);
+                snapshot.unreadable.insert(path.to_string());
+            }
+        }
+    }
+    snapshot
+}
+
+/// The posture checks of a live Windows: the registry ones, then those decided from the patches section
+/// (`updates.*`, `kernel.reboot_required`).
+pub fn collect_checks(from_patches: Vec<Check>, errors: &mut ErrorLog) -> Vec<Check> {
+    let mut checks = posture::checks(&posture_snapshot(SectionName::Checks, errors));
+    checks.extend(from_patches);
+    checks
 }
 
 /// Every value of a key by name (values that cannot be read are left out).

@@ -1,0 +1,554 @@
+//! Windows posture checks decided from the registry values Windows and Group Policy keep them in: the firewall per
+//! profile, UAC, Remote Desktop's network level authentication, the SMB 1 server, Secure Boot and Defender's
+//! real-time protection; and whether updates install automatically, which goes into the patches section like
+//! Linux's unattended-upgrades (the `updates.automatic` check is decided from there). Pure: the probe reads [`KEYS`]
+//! into a [`Snapshot`], the tests build one, and both get the same checks.
+//!
+//! Where a Linux check means the same thing the id is the same (`firewall.active`, `updates.automatic`,
+//! `boot.secure_boot`), so one policy rule covers both; Windows-only facts have `windows.*` ids.
+//! A policy value (`HKLM\SOFTWARE\Policies\...`, what Group Policy and Intune write) wins over the local setting, as
+//! it does in Windows. A value this code cannot find gives `unknown` with the key named, never a guess.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use muster_shared::v1::{AutomaticUpdates, Check, CheckStatus};
+
+use super::RegValue;
+
+const FIREWALL_POLICY: &str = r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy";
+const FIREWALL_GPO: &str = r"HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall";
+const FIREWALL_SERVICE: &str = r"HKLM\SYSTEM\CurrentControlSet\Services\MpsSvc";
+const UAC: &str = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System";
+const TERMINAL_SERVER: &str = r"HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server";
+const RDP_TCP: &str = r"HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp";
+const TERMINAL_SERVICES_GPO: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services";
+const LANMAN_SERVER: &str = r"HKLM\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters";
+const WINDOWS_UPDATE_GPO: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU";
+const SECURE_BOOT: &str = r"HKLM\SYSTEM\CurrentControlSet\Control\SecureBoot\State";
+const DEFENDER: &str = r"HKLM\SOFTWARE\Microsoft\Windows Defender";
+const DEFENDER_REALTIME: &str = r"HKLM\SOFTWARE\Microsoft\Windows Defender\Real-Time Protection";
+const DEFENDER_GPO: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender";
+const DEFENDER_REALTIME_GPO: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender\Real-Time Protection";
+
+/// The firewall's three profiles: the name Windows shows, the local key's name, the policy key's name.
+const PROFILES: [(&str, &str, &str); 3] = [
+    ("domain", "DomainProfile", "DomainProfile"),
+    ("private", "StandardProfile", "PrivateProfile"),
+    ("public", "PublicProfile", "PublicProfile"),
+];
+
+/// Every key the checks read; the probe reads each (all values) into the snapshot.
+pub const KEYS: [&str; 18] = [
+    r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\DomainProfile",
+    r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\StandardProfile",
+    r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\PublicProfile",
+    r"HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall\DomainProfile",
+    r"HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall\PrivateProfile",
+    r"HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall\PublicProfile",
+    FIREWALL_SERVICE,
+    UAC,
+    TERMINAL_SERVER,
+    RDP_TCP,
+    TERMINAL_SERVICES_GPO,
+    LANMAN_SERVER,
+    WINDOWS_UPDATE_GPO,
+    SECURE_BOOT,
+    DEFENDER,
+    DEFENDER_REALTIME,
+    DEFENDER_GPO,
+    DEFENDER_REALTIME_GPO,
+];
+
+/// The keys read: their values by name. A key absent from `keys` does not exist; one in `unreadable` exists but
+/// could not be read (access denied), so nothing is concluded from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub keys: BTreeMap<String, BTreeMap<String, RegValue>>,
+    pub unreadable: BTreeSet<String>,
+}
+
+impl Snapshot {
+    /// A snapshot of regedit exports' keys, paths as regedit writes them (`HKEY_LOCAL_MACHINE\...`) or short.
+    pub fn from_export(keys: &[super::regfile::RegKeyExport]) -> Snapshot {
+        let keys = keys.iter().map(|k| (short_path(&k.path), k.values.clone())).collect();
+        Snapshot { keys, unreadable: BTreeSet::new() }
+    }
+
+    fn key(&self, path: &str) -> Option<&BTreeMap<String, RegValue>> {
+        self.keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(path)).map(|(_, v)| v)
+    }
+
+    fn dword(&self, path: &str, name: &str) -> Option<u32> {
+        let values = self.key(path)?;
+        match values.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)? {
+            RegValue::Dword(n) => Some(*n),
+            RegValue::Qword(n) => u32::try_from(*n).ok(),
+            // Some tools write numbers as strings; Windows reads them as numbers only when they parse.
+            other => other.text().and_then(|t| t.trim().parse().ok()),
+        }
+    }
+
+    fn is_unreadable(&self, path: &str) -> bool {
+        self.unreadable.iter().any(|k| k.eq_ignore_ascii_case(path))
+    }
+
+    /// A value and where it came from: the policy key's when set, else the local key's.
+    fn effective(&self, policy: &str, local: &str, name: &str) -> Option<(u32, String)> {
+        self.dword(policy, name)
+            .map(|v| (v, format!(r"{policy}\{name} = {v}")))
+            .or_else(|| self.dword(local, name).map(|v| (v, format!(r"{local}\{name} = {v}"))))
+    }
+}
+
+/// `HKEY_LOCAL_MACHINE\SYSTEM\...` as `HKLM\SYSTEM\...`, and `ControlSet001` as `CurrentControlSet` (an offline
+/// SYSTEM hive's export names the control set; the live registry shows the current one).
+fn short_path(path: &str) -> String {
+    let short =
+        path.strip_prefix(r"HKEY_LOCAL_MACHINE\").map_or_else(|| path.to_string(), |rest| format!(r"HKLM\{rest}"));
+    short.replacen(r"\ControlSet001\", r"\CurrentControlSet\", 1)
+}
+
+fn check(id: &str, status: CheckStatus, evidence: Vec<String>, remediation: Option<&str>) -> Check {
+    Check {
+        id: id.to_string(),
+        status,
+        reason: None,
+        evidence,
+        remediation: (status == CheckStatus::Fail).then(|| remediation.map(str::to_string)).flatten(),
+    }
+}
+
+fn unknown(id: &str, reason: String) -> Check {
+    Check {
+        id: id.to_string(),
+        status: CheckStatus::Unknown,
+        reason: Some(reason),
+        evidence: Vec::new(),
+        remediation: None,
+    }
+}
+
+fn not_applicable(id: &str, reason: &str, evidence: Vec<String>) -> Check {
+    Check {
+        id: id.to_string(),
+        status: CheckStatus::NotApplicable,
+        reason: Some(reason.to_string()),
+        evidence,
+        remediation: None,
+    }
+}
+
+/// Every Windows posture check, in a stable order (`updates.*` come from the patches section).
+pub fn checks(snapshot: &Snapshot) -> Vec<Check> {
+    vec![
+        firewall(snapshot),
+        uac(snapshot),
+        rdp_nla(snapshot),
+        smb1(snapshot),
+        secure_boot(snapshot),
+        defender(snapshot),
+    ]
+}
+
+/// `firewall.active`: every profile's firewall on (policy over local setting) and its service not disabled.
+fn firewall(s: &Snapshot) -> Check {
+    const ID: &str = "firewall.active";
+    let mut evidence = Vec::new();
+    let mut off = Vec::new();
+    for (name, local, policy) in PROFILES {
+        let local = format!(r"{FIREWALL_POLICY}\{local}");
+        let policy = format!(r"{FIREWALL_GPO}\{policy}");
+        if s.is_unreadable(&local) || s.is_unreadable(&policy) {
+            return unknown(ID, format!(r"{local} or {policy} could not be read"));
+        }
+        match s.effective(&policy, &local, "EnableFirewall") {
+            Some((value, source)) => {
+                if value == 0 {
+                    off.push(name);
+                }
+                evidence.push(format!("{name} profile: {source}"));
+            }
+            None => return unknown(ID, format!(r"no EnableFirewall value in {local} (nor a policy in {policy})")),
+        }
+    }
+    // Start = 4 is a disabled service: every profile's setting is moot.
+    let disabled_service = s.dword(FIREWALL_SERVICE, "Start") == Some(4);
+    if disabled_service {
+        evidence.push(format!(r"{FIREWALL_SERVICE}\Start = 4 (the firewall service is disabled)"));
+    }
+    let status = if off.is_empty() && !disabled_service { CheckStatus::Pass } else { CheckStatus::Fail };
+    let remediation = if disabled_service {
+        "Set the Windows Defender Firewall service (MpsSvc) to start automatically and turn every profile on."
+    } else {
+        "Turn Windows Defender Firewall on for every profile (domain, private, public), e.g. `netsh advfirewall set allprofiles state on`, or by Group Policy."
+    };
+    check(ID, status, evidence, Some(remediation))
+}
+
+/// `windows.uac`: User Account Control on, and administrators asked before elevating.
+fn uac(s: &Snapshot) -> Check {
+    const ID: &str = "windows.uac";
+    if s.is_unreadable(UAC) {
+        return unknown(ID, format!("{UAC} could not be read"));
+    }
+    let Some(lua) = s.dword(UAC, "EnableLUA") else {
+        return unknown(ID, format!(r"no {UAC}\EnableLUA value"));
+    };
+    let mut evidence = vec![format!(r"{UAC}\EnableLUA = {lua}")];
+    let prompt = s.dword(UAC, "ConsentPromptBehaviorAdmin");
+    if let Some(p) = prompt {
+        evidence.push(format!(r"{UAC}\ConsentPromptBehaviorAdmin = {p}"));
+    }
+    // 0: administrators elevate silently, which leaves UAC on in name only.
+    let status = if lua != 0 && prompt != Some(0) { CheckStatus::Pass } else { CheckStatus::Fail };
+    check(
+        ID,
+        status,
+        evidence,
+        Some(
+            "Turn User Account Control on (EnableLUA = 1) and have administrators confirm elevation (ConsentPromptBehaviorAdmin 2 or 5), by Group Policy or the registry; a restart applies it.",
+        ),
+    )
+}
+
+/// `windows.rdp_nla`: where Remote Desktop accepts connections, it requires network level authentication.
+fn rdp_nla(s: &Snapshot) -> Check {
+    const ID: &str = "windows.rdp_nla";
+    for key in [TERMINAL_SERVER, RDP_TCP, TERMINAL_SERVICES_GPO] {
+        if s.is_unreadable(key) {
+            return unknown(ID, format!("{key} could not be read"));
+        }
+    }
+    let Some((deny, deny_source)) = s.effective(TERMINAL_SERVICES_GPO, TERMINAL_SERVER, "fDenyTSConnections") else {
+        return unknown(ID, format!(r"no {TERMINAL_SERVER}\fDenyTSConnections value"));
+    };
+    if deny != 0 {
+        return not_applicable(ID, "Remote Desktop does not accept connections", vec![deny_source]);
+    }
+    let Some((nla, nla_source)) = s.effective(TERMINAL_SERVICES_GPO, RDP_TCP, "UserAuthentication") else {
+        return unknown(
+            ID,
+            format!(r"Remote Desktop is on ({deny_source}) but {RDP_TCP}\UserAuthentication is not set"),
+        );
+    };
+    let status = if nla != 0 { CheckStatus::Pass } else { CheckStatus::Fail };
+    check(
+        ID,
+        status,
+        vec![deny_source, nla_source],
+        Some(
+            "Require network level authentication for Remote Desktop (System Properties > Remote, or the Group Policy \"Require user authentication for remote connections by using Network Level Authentication\").",
+        ),
+    )
+}
+
+/// `windows.smb1`: the SMB 1 server is off.
+fn smb1(s: &Snapshot) -> Check {
+    const ID: &str = "windows.smb1";
+    if s.is_unreadable(LANMAN_SERVER) {
+        return unknown(ID, format!("{LANMAN_SERVER} could not be read"));
+    }
+    match s.dword(LANMAN_SERVER, "SMB1") {
+        Some(value) => check(
+            ID,
+            if value == 0 { CheckStatus::Pass } else { CheckStatus::Fail },
+            vec![format!(r"{LANMAN_SERVER}\SMB1 = {value}")],
+            Some(
+                "Turn the SMB 1.0 server off (`Set-SmbServerConfiguration -EnableSMB1Protocol $false`) and remove the SMB 1.0/CIFS feature.",
+            ),
+        ),
+        // Without the value, whether SMB 1 serves depends on the optional feature being installed, which is not
+        // read from the registry here.
+        None => unknown(ID, format!(r"no {LANMAN_SERVER}\SMB1 value (the SMB 1.0 feature's state is not read)")),
+    }
+}
+
+/// Whether Windows Update installs updates on its own: no Group Policy turning it off or down to notifying. `None`
+/// when the policy key could not be read.
+pub fn automatic_updates(s: &Snapshot) -> Option<AutomaticUpdates> {
+    if s.is_unreadable(WINDOWS_UPDATE_GPO) {
+        return None;
+    }
+    let (enabled, evidence) = if let Some(v) = s.dword(WINDOWS_UPDATE_GPO, "NoAutoUpdate").filter(|v| *v != 0) {
+        (false, format!(r"{WINDOWS_UPDATE_GPO}\NoAutoUpdate = {v}"))
+    } else {
+        match s.dword(WINDOWS_UPDATE_GPO, "AUOptions") {
+            // 2: notify before download, 3: download and notify before install; neither installs on its own.
+            Some(option @ (2 | 3)) => {
+                (false, format!(r"{WINDOWS_UPDATE_GPO}\AUOptions = {option} (updates wait for a user)"))
+            }
+            Some(option) => (true, format!(r"{WINDOWS_UPDATE_GPO}\AUOptions = {option}")),
+            None => (
+                true,
+                format!(
+                    "no Automatic Updates policy in {WINDOWS_UPDATE_GPO}: Windows' default, automatic installation"
+                ),
+            ),
+        }
+    };
+    Some(AutomaticUpdates { enabled, mechanism: Some("windows-update".to_string()), evidence: vec![evidence] })
+}
+
+/// `boot.secure_boot`: the firmware booted with Secure Boot on.
+fn secure_boot(s: &Snapshot) -> Check {
+    const ID: &str = "boot.secure_boot";
+    if s.is_unreadable(SECURE_BOOT) {
+        return unknown(ID, format!("{SECURE_BOOT} could not be read"));
+    }
+    match s.dword(SECURE_BOOT, "UEFISecureBootEnabled") {
+        Some(value) => check(
+            ID,
+            if value == 0 { CheckStatus::Fail } else { CheckStatus::Pass },
+            vec![format!(r"{SECURE_BOOT}\UEFISecureBootEnabled = {value}")],
+            Some("Enable Secure Boot in the firmware settings."),
+        ),
+        // Windows writes the value on UEFI machines only.
+        None => not_applicable(
+            ID,
+            "no UEFI Secure Boot state: the machine booted from legacy BIOS or firmware without it",
+            vec![],
+        ),
+    }
+}
+
+/// `windows.defender_realtime`: Microsoft Defender's real-time protection is not turned off. Not Linux's
+/// `malware.scanner` (no scanner installed, informational): protection switched off on purpose is worse.
+fn defender(s: &Snapshot) -> Check {
+    const ID: &str = "windows.defender_realtime";
+    for key in [DEFENDER, DEFENDER_REALTIME, DEFENDER_GPO, DEFENDER_REALTIME_GPO] {
+        if s.is_unreadable(key) {
+            return unknown(ID, format!("{key} could not be read"));
+        }
+    }
+    let remediation = "Turn Microsoft Defender's real-time protection back on (remove the DisableAntiSpyware and DisableRealtimeMonitoring policies), or install the organisation's endpoint protection.";
+    for (key, name) in [
+        (DEFENDER_GPO, "DisableAntiSpyware"),
+        (DEFENDER_REALTIME_GPO, "DisableRealtimeMonitoring"),
+        (DEFENDER, "DisableAntiSpyware"),
+        (DEFENDER_REALTIME, "DisableRealtimeMonitoring"),
+    ] {
+        if let Some(v) = s.dword(key, name).filter(|v| *v != 0) {
+            return check(ID, CheckStatus::Fail, vec![format!(r"{key}\{name} = {v}")], Some(remediation));
+        }
+    }
+    if s.key(DEFENDER).is_none() {
+        // Another product may protect the machine; third-party antivirus is not detected yet.
+        return unknown(ID, format!("{DEFENDER} does not exist (another antivirus is not detected yet)"));
+    }
+    check(ID, CheckStatus::Pass, vec![format!(r"{DEFENDER}: real-time protection not disabled")], None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot of DWORD values, `(key, name, value)`; keys listed with no value exist empty.
+    fn snapshot(values: &[(&str, &str, u32)]) -> Snapshot {
+        let mut s = Snapshot::default();
+        for (key, name, value) in values {
+            let entry = s.keys.entry((*key).to_string()).or_default();
+            if !name.is_empty() {
+                entry.insert((*name).to_string(), RegValue::Dword(*value));
+            }
+        }
+        s
+    }
+
+    fn find<'a>(checks: &'a [Check], id: &str) -> &'a Check {
+        checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no {id} in {checks:?}"))
+    }
+
+    fn firewall_profiles(domain: u32, private: u32, public: u32) -> Vec<(&'static str, &'static str, u32)> {
+        vec![
+            (
+                r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\DomainProfile",
+                "EnableFirewall",
+                domain,
+            ),
+            (
+                r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\StandardProfile",
+                "EnableFirewall",
+                private,
+            ),
+            (
+                r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\PublicProfile",
+                "EnableFirewall",
+                public,
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_check_is_reported_once_in_order() {
+        let ids: Vec<String> = checks(&Snapshot::default()).into_iter().map(|c| c.id).collect();
+        assert_eq!(
+            ids,
+            [
+                "firewall.active",
+                "windows.uac",
+                "windows.rdp_nla",
+                "windows.smb1",
+                "boot.secure_boot",
+                "windows.defender_realtime"
+            ]
+        );
+        // An empty registry (a fresh Wine prefix has none of these keys) decides nothing it cannot know.
+        let empty = checks(&Snapshot::default());
+        let statuses: Vec<CheckStatus> = empty.iter().map(|c| c.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                CheckStatus::Unknown,
+                CheckStatus::Unknown,
+                CheckStatus::Unknown,
+                CheckStatus::Unknown,
+                CheckStatus::NotApplicable,
+                CheckStatus::Unknown
+            ]
+        );
+        assert_eq!(
+            find(&empty, "windows.smb1").reason.as_deref(),
+            Some(
+                r"no HKLM\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters\SMB1 value (the SMB 1.0 feature's state is not read)"
+            )
+        );
+    }
+
+    #[test]
+    fn firewall_fails_for_a_profile_off_and_group_policy_wins() {
+        let on = snapshot(&firewall_profiles(1, 1, 1));
+        let check = firewall(&on);
+        assert_eq!(check.status, CheckStatus::Pass);
+        assert_eq!(check.evidence.len(), 3);
+        assert!(check.remediation.is_none());
+
+        let public_off = snapshot(&firewall_profiles(1, 1, 0));
+        let check = firewall(&public_off);
+        assert_eq!(check.status, CheckStatus::Fail);
+        assert_eq!(
+            check.evidence[2],
+            r"public profile: HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\PublicProfile\EnableFirewall = 0"
+        );
+        assert!(check.remediation.as_deref().is_some_and(|r| r.contains("netsh advfirewall set allprofiles state on")));
+
+        // A policy turning the public profile back on overrides the local setting, and one turning it off wins too.
+        let mut values = firewall_profiles(1, 1, 0);
+        values.push((r"HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall\PublicProfile", "EnableFirewall", 1));
+        assert_eq!(firewall(&snapshot(&values)).status, CheckStatus::Pass);
+        let mut values = firewall_profiles(1, 1, 1);
+        values.push((r"HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall\PrivateProfile", "EnableFirewall", 0));
+        let check = firewall(&snapshot(&values));
+        assert_eq!(check.status, CheckStatus::Fail);
+        assert_eq!(
+            check.evidence[1],
+            r"private profile: HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall\PrivateProfile\EnableFirewall = 0"
+        );
+
+        // Every profile on, but the service disabled.
+        let mut values = firewall_profiles(1, 1, 1);
+        values.push((r"HKLM\SYSTEM\CurrentControlSet\Services\MpsSvc", "Start", 4));
+        let check = firewall(&snapshot(&values));
+        assert_eq!(check.status, CheckStatus::Fail);
+        assert!(check.evidence.last().is_some_and(|e| e.ends_with("(the firewall service is disabled)")));
+
+        // A profile key that cannot be read decides nothing.
+        let mut unreadable = snapshot(&firewall_profiles(1, 1, 1));
+        unreadable.unreadable.insert(r"HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall\DomainProfile".to_string());
+        assert_eq!(firewall(&unreadable).status, CheckStatus::Unknown);
+    }
+
+    #[test]
+    fn uac_off_or_silent_elevation_fails() {
+        let key = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System";
+        // Windows' defaults: on, administrators prompted for consent for non-Windows binaries (5).
+        assert_eq!(
+            uac(&snapshot(&[(key, "EnableLUA", 1), (key, "ConsentPromptBehaviorAdmin", 5)])).status,
+            CheckStatus::Pass
+        );
+        assert_eq!(
+            uac(&snapshot(&[(key, "EnableLUA", 0), (key, "ConsentPromptBehaviorAdmin", 5)])).status,
+            CheckStatus::Fail
+        );
+        let silent = uac(&snapshot(&[(key, "EnableLUA", 1), (key, "ConsentPromptBehaviorAdmin", 0)]));
+        assert_eq!(silent.status, CheckStatus::Fail);
+        assert_eq!(silent.evidence[1], format!(r"{key}\ConsentPromptBehaviorAdmin = 0"));
+    }
+
+    #[test]
+    fn remote_desktop_needs_nla_only_when_it_listens() {
+        let ts = r"HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server";
+        let rdp = r"HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp";
+        let gpo = r"HKLM\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services";
+        let off = rdp_nla(&snapshot(&[(ts, "fDenyTSConnections", 1), (rdp, "UserAuthentication", 0)]));
+        assert_eq!(off.status, CheckStatus::NotApplicable);
+        assert_eq!(off.evidence, [format!(r"{ts}\fDenyTSConnections = 1")]);
+        assert_eq!(
+            rdp_nla(&snapshot(&[(ts, "fDenyTSConnections", 0), (rdp, "UserAuthentication", 1)])).status,
+            CheckStatus::Pass
+        );
+        let no_nla = rdp_nla(&snapshot(&[(ts, "fDenyTSConnections", 0), (rdp, "UserAuthentication", 0)]));
+        assert_eq!(no_nla.status, CheckStatus::Fail);
+        assert!(no_nla.remediation.is_some());
+        // Group Policy allowing connections and requiring NLA overrides the local values.
+        let by_policy = snapshot(&[
+            (ts, "fDenyTSConnections", 1),
+            (rdp, "UserAuthentication", 0),
+            (gpo, "fDenyTSConnections", 0),
+            (gpo, "UserAuthentication", 1),
+        ]);
+        let check = rdp_nla(&by_policy);
+        assert_eq!(check.status, CheckStatus::Pass);
+        assert_eq!(
+            check.evidence,
+            [format!(r"{gpo}\fDenyTSConnections = 0"), format!(r"{gpo}\UserAuthentication = 1")]
+        );
+    }
+
+    #[test]
+    fn smb1_secure_boot_and_defender() {
+        let lanman = r"HKLM\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters";
+        assert_eq!(smb1(&snapshot(&[(lanman, "SMB1", 0)])).status, CheckStatus::Pass);
+        assert_eq!(smb1(&snapshot(&[(lanman, "SMB1", 1)])).status, CheckStatus::Fail);
+
+        let sb = r"HKLM\SYSTEM\CurrentControlSet\Control\SecureBoot\State";
+        assert_eq!(secure_boot(&snapshot(&[(sb, "UEFISecureBootEnabled", 1)])).status, CheckStatus::Pass);
+        assert_eq!(secure_boot(&snapshot(&[(sb, "UEFISecureBootEnabled", 0)])).status, CheckStatus::Fail);
+        assert_eq!(secure_boot(&snapshot(&[(sb, "", 0)])).status, CheckStatus::NotApplicable);
+
+        let defender_key = r"HKLM\SOFTWARE\Microsoft\Windows Defender";
+        let realtime = r"HKLM\SOFTWARE\Microsoft\Windows Defender\Real-Time Protection";
+        let gpo = r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender\Real-Time Protection";
+        assert_eq!(
+            defender(&snapshot(&[(defender_key, "", 0), (realtime, "DisableRealtimeMonitoring", 0)])).status,
+            CheckStatus::Pass
+        );
+        let off = defender(&snapshot(&[(defender_key, "", 0), (gpo, "DisableRealtimeMonitoring", 1)]));
+        assert_eq!(off.status, CheckStatus::Fail);
+        assert_eq!(off.evidence, [format!(r"{gpo}\DisableRealtimeMonitoring = 1")]);
+        assert_eq!(defender(&snapshot(&[])).status, CheckStatus::Unknown);
+    }
+
+    #[test]
+    fn automatic_updates_follow_the_windows_update_policy() {
+        let au = r"HKLM\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU";
+        let default = automatic_updates(&Snapshot::default()).unwrap();
+        assert!(default.enabled);
+        assert_eq!(default.mechanism.as_deref(), Some("windows-update"));
+        assert!(!automatic_updates(&snapshot(&[(au, "NoAutoUpdate", 1)])).unwrap().enabled);
+        assert!(!automatic_updates(&snapshot(&[(au, "NoAutoUpdate", 0), (au, "AUOptions", 3)])).unwrap().enabled);
+        assert!(automatic_updates(&snapshot(&[(au, "NoAutoUpdate", 0), (au, "AUOptions", 4)])).unwrap().enabled);
+        let mut unreadable = Snapshot::default();
+        unreadable.unreadable.insert(au.to_string());
+        assert_eq!(automatic_updates(&unreadable), None);
+    }
+
+    #[test]
+    fn exported_paths_match_the_live_ones() {
+        let export = super::super::regfile::RegKeyExport {
+            path: r"HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Services\LanmanServer\Parameters".to_string(),
+            values: [("SMB1".to_string(), RegValue::Dword(0))].into_iter().collect(),
+        };
+        let s = Snapshot::from_export(&[export]);
+        assert_eq!(smb1(&s).status, CheckStatus::Pass);
+    }
+}
