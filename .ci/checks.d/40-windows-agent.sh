@@ -16,7 +16,8 @@
 # deploy/windows/build-msi.sh with wixl) is installed by Wine's msiexec with the MUSTER_* properties: the program and
 # the MusterAgent service are installed, the enrolment from the secret file is held for approval (this machine
 # enrolled by hand just before) and approved, the service stops and starts cleanly (net stop/start) and delivers
-# its spooled report, and `msiexec /x` removes service and program but keeps the enrolment. Then `cargo clippy` (check and lints) of the agent for x86_64-apple-darwin and aarch64-apple-darwin
+# its spooled report, a newer MSI upgrades it in place (one product, enrolment kept, reporting again), and
+# `msiexec /x` removes service and program but keeps the enrolment. Then `cargo clippy` (check and lints) of the agent for x86_64-apple-darwin and aarch64-apple-darwin
 # (no SDK: no link); the Windows code is linted too.
 # Only Wine runs the .exe here, never a real Windows. Tools: .ci/prepare.d/30-cross-tools.sh, 40-windows-tools.sh.
 set -euo pipefail
@@ -274,13 +275,30 @@ code=0
 "$wine" "$exe" report-now --state-dir 'C:\muster-agent' >"$work/replaced.out" 2>&1 || code=$?
 [ "$code" = 3 ] || fail "report-now with the replaced token exited $code: $(tr -d '\r' <"$work/replaced.out")"
 
+step "upgrade: a newer MSI, without properties, replaces the older product and keeps the enrolment"
+deploy/windows/build-msi.sh --exe "$exe" --out "$work/dist/muster-agent-upgrade.msi" --version 0.99.0
+msi="Z:${work//\//\\}\\dist\\muster-agent-upgrade.msi"
+delivered=$(grep -c 'muster-agent: report [0-9a-f]* delivered' "$log")
+"$wine" msiexec /i "$msi" /qn >/dev/null 2>&1 || fail "msiexec /i of the newer MSI exited $?"
+# Installed products: the Uninstall keys whose DisplayName is ours (Wine's reg has no /f search).
+products=$("$wine" reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /s 2>/dev/null | tr -d '\r' \
+  | awk '/^HKEY/ {key = $0} $1 == "DisplayName" && $0 ~ /REG_SZ +Muster agent$/ {print key}')
+[ "$(grep -c . <<<"$products")" = 1 ] || fail "after the upgrade these Muster agent products are registered: $products"
+"$wine" reg query "$products" /v DisplayVersion 2>/dev/null | tr -d '\r' | grep -q 'REG_SZ *0\.99\.0$' \
+  || fail "the registered product is not 0.99.0: $("$wine" reg query "$products" 2>&1 | tr -d '\r')"
+[ "$(service_state)" = RUNNING ] || fail "MusterAgent is $(service_state) after the upgrade"
+wait_for 60 "no report after the upgrade" \
+  test "$(grep -c 'muster-agent: report [0-9a-f]* delivered' "$log")" -gt "$delivered"
+[ "$(grep -c 'muster-agent: stopped$' "$log")" = 2 ] || fail "the upgrade did not stop the old service cleanly: $(cat "$log")"
+[ "$(api /api/v1/hosts | jq '.hosts | length')" = 1 ] || fail "the upgrade made a second host record"
+
 step "uninstall: the service stops and goes, the program goes, the enrolment stays for a reinstall"
 "$wine" msiexec /x "$msi" /qn >/dev/null 2>&1 || fail "msiexec /x exited $?"
 [ ! -e "$installed" ] || fail "msiexec /x left $installed"
 if "$wine" reg query 'HKLM\System\CurrentControlSet\Services\MusterAgent' >/dev/null 2>&1; then
   fail "msiexec /x left the MusterAgent service registered"
 fi
-[ "$(grep -c 'muster-agent: stopped$' "$log")" = 2 ] || fail "the uninstall did not stop the service cleanly: $(cat "$log")"
+[ "$(grep -c 'muster-agent: stopped$' "$log")" = 3 ] || fail "the uninstall did not stop the service cleanly: $(cat "$log")"
 [ -f "$state/agent.toml" ] || fail "msiexec /x removed the enrolment in $state"
 step "Wine part in $((SECONDS - t1)) s"
 

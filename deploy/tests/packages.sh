@@ -49,6 +49,20 @@ fi
 step "structure: Dockerfile, compose, Kubernetes"
 python3 deploy/tests/check_manifests.py
 
+step "macOS launchd daemon: the plist parses and runs what the docs install"
+python3 - deploy/macos/com.muster.agent.plist <<'PY' || fail "deploy/macos/com.muster.agent.plist"
+import plistlib, sys
+p = plistlib.load(open(sys.argv[1], "rb"))
+assert p["Label"] == "com.muster.agent", p["Label"]
+assert p["ProgramArguments"] == ["/usr/local/bin/muster-agent", "run", "--config", "/etc/muster/agent.toml"], p
+assert p["UserName"] == "root" and p["RunAtLoad"] is True, p
+assert p["KeepAlive"] == {"PathState": {"/var/lib/muster-agent/agent.toml": True}}, p["KeepAlive"]
+assert p["Umask"] == 0o077 and p["ExitTimeOut"] >= 20, p
+PY
+"$agent" run --help | grep -q -- '--config <FILE>' || fail "muster-agent run has no --config (the plist passes it)"
+grep -qF 'sudo cp deploy/macos/com.muster.agent.plist /Library/LaunchDaemons/' deploy/README.md \
+  || fail "deploy/README.md does not say how to install the launchd daemon"
+
 step "packages: cargo deb (agent, collector)"
 if ! command -v cargo-deb >/dev/null; then
   cargo install cargo-deb --locked --version 3.8.0

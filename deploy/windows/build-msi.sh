@@ -2,21 +2,22 @@
 # Builds the Windows agent's installer, muster-agent.msi, from a built muster-agent.exe with wixl (Debian's
 # msitools), on Linux:
 #
-#   deploy/windows/build-msi.sh --exe DIR/muster-agent.exe --out DIR/muster-agent.msi
+#   deploy/windows/build-msi.sh --exe DIR/muster-agent.exe --out DIR/muster-agent.msi [--version X.Y.Z]
 #
 # The package (deploy/windows/muster-agent.wxs) installs the .exe under Program Files\Muster, the MusterAgent
 # service, and enrols from the MUSTER_* properties; deploy/README.md says how to deploy it. The product version is
-# the workspace's (Cargo.toml). wixl writes SecureCustomProperties itself and has no Secure attribute, so the
-# public properties are added to it afterwards with msibuild (needed when a managed install passes them to the
-# elevated part of the installation). The .msi is not signed: nothing here can sign it (say so to whoever deploys).
+# the workspace's (Cargo.toml) unless --version says otherwise (the upgrade check builds a newer one). wixl writes
+# SecureCustomProperties itself and has no Secure attribute, so the public properties are added to it afterwards
+# with msibuild (needed when a managed install passes them to the elevated part of the installation). The .msi is not signed: nothing here can sign it (say so to whoever deploys).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exe="" out=""
+exe="" out="" version=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --exe) exe=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
-    *) echo "build-msi.sh: unknown argument $1 (use --exe FILE --out FILE)" >&2; exit 2 ;;
+    --version) version=${2:?}; shift 2 ;;
+    *) echo "build-msi.sh: unknown argument $1 (use --exe FILE --out FILE [--version X.Y.Z])" >&2; exit 2 ;;
   esac
 done
 if [ -z "$exe" ] || [ -z "$out" ]; then echo "build-msi.sh: give --exe FILE --out FILE" >&2; exit 2; fi
@@ -24,8 +25,10 @@ if [ -z "$exe" ] || [ -z "$out" ]; then echo "build-msi.sh: give --exe FILE --ou
 for tool in wixl msibuild msiinfo; do
   command -v "$tool" >/dev/null || { echo "build-msi.sh: $tool missing: apt-get install wixl msitools" >&2; exit 1; }
 done
-version=$(sed -n 's/^version = "\([0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
-[ -n "$version" ] || { echo "build-msi.sh: no version in Cargo.toml" >&2; exit 1; }
+[ -n "$version" ] || version=$(sed -n 's/^version = "\([0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
+# Windows Installer compares the first three fields, each a number (major and minor below 256).
+[[ "$version" =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,5}$ ]] \
+  || { echo "build-msi.sh: version '$version' is not X.Y.Z as Windows Installer needs" >&2; exit 1; }
 wxs=$(realpath deploy/windows/muster-agent.wxs)
 mkdir -p "$(dirname "$out")"
 out=$(realpath "$out")
