@@ -80,7 +80,7 @@ version_key='HKLM\Software\Microsoft\Windows NT\CurrentVersion'
 "$wine" reg add "$version_key" /v EditionID /d Professional /f >/dev/null 2>&1 || fail "reg add EditionID"
 # Posture values as Windows and Group Policy write them (a fresh Wine prefix has none): the private firewall profile
 # off, UAC on with consent prompts, Remote Desktop on without network level authentication, automatic updates
-# turned off by policy. SMB 1, Secure Boot and Defender stay unset, so their checks must say they cannot tell.
+# turned off by policy, the user's screen saver locking after 10 minutes. SMB 1, Secure Boot and Defender stay unset, so their checks must say they cannot tell.
 add_posture() { # key, value name, number
   "$wine" reg add "$1" /v "$2" /t REG_DWORD /d "$3" /f /reg:64 >/dev/null 2>&1 || fail "reg add $1 $2"
 }
@@ -93,6 +93,11 @@ add_posture 'HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System' Con
 add_posture 'HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server' fDenyTSConnections 0
 add_posture 'HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp' UserAuthentication 0
 add_posture 'HKLM\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU' NoAutoUpdate 1
+# The user's screen saver, as Windows stores it (strings): on, password-protected, 10 minutes.
+for value in ScreenSaveActive=1 ScreenSaverIsSecure=1 ScreenSaveTimeOut=600; do
+  "$wine" reg add 'HKCU\Control Panel\Desktop' /v "${value%%=*}" /d "${value#*=}" /f >/dev/null 2>&1 \
+    || fail "reg add HKCU screen saver ${value%%=*}"
+done
 build=$("$wine" reg query "$version_key" /v CurrentBuild | tr -d '\r' | awk '$1 == "CurrentBuild" {print $3}')
 [ -n "$build" ] || fail "no CurrentBuild in Wine's registry"
 
@@ -143,7 +148,7 @@ jq -e '.patches.manager == "windows-update" and .patches.reboot_required.require
 # The posture checks read from the registry, and those decided from the patches section.
 expected_checks='{"boot.secure_boot":"not_applicable","firewall.active":"fail","kernel.reboot_required":"pass",
   "updates.automatic":"fail","updates.security_pending":"unknown","windows.defender_realtime":"unknown",
-  "windows.rdp_nla":"fail","windows.smb1":"unknown","windows.uac":"pass"}'
+  "windows.rdp_nla":"fail","windows.screen_lock":"pass","windows.smb1":"unknown","windows.uac":"pass"}'
 jq -e --argjson want "$expected_checks" '([.checks[] | {(.id): .status}] | add) == $want
     and ([.errors[] | select(.section == "checks")] | length == 0)' "$work/report.json" >/dev/null \
   || fail "checks: expected $expected_checks, got $(jq -c '{checks: [.checks[] | {(.id): .status}] | add,

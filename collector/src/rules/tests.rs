@@ -35,7 +35,7 @@ fn matched(policy: &Policy, facts: &HostFacts, now: DateTime<Utc>) -> Vec<(Strin
 fn builtin_policy_loads() {
     let rules = Rules::builtin().unwrap();
     let policy = rules.current();
-    assert_eq!(policy.rules.len(), 37);
+    assert_eq!(policy.rules.len(), 38);
     assert_eq!(policy.params.get("stale_days"), Some(&7));
     let root = policy.rule("ssh.permit_root_login").unwrap();
     assert_eq!((root.severity, root.sla_days), (Severity::High, 30));

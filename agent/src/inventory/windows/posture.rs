@@ -1,6 +1,6 @@
 //! Windows posture checks decided from the registry values Windows and Group Policy keep them in: the firewall per
-//! profile, UAC, Remote Desktop's network level authentication, the SMB 1 server, Secure Boot and Defender's
-//! real-time protection; and whether updates install automatically, which goes into the patches section like
+//! profile, UAC, Remote Desktop's network level authentication, the SMB 1 server, Secure Boot, Defender's real-time
+//! protection and the screen lock; and whether updates install automatically, which goes into the patches section like
 //! Linux's unattended-upgrades (the `updates.automatic` check is decided from there). Pure: the probe reads [`KEYS`]
 //! into a [`Snapshot`], the tests build one, and both get the same checks.
 //!
@@ -36,6 +36,14 @@ const PROFILES: [(&str, &str, &str); 3] = [
     ("private", "StandardProfile", "PrivateProfile"),
     ("public", "PublicProfile", "PublicProfile"),
 ];
+
+/// Below each loaded user hive (`HKU\<sid>\...`): the user's screen saver settings and the policy that overrides them.
+pub const USER_KEYS: [&str; 2] =
+    [r"Control Panel\Desktop", r"Software\Policies\Microsoft\Windows\Control Panel\Desktop"];
+
+/// The longest idle time before the screen locks that passes `windows.screen_lock`: 15 minutes, the CIS
+/// benchmarks' limit for Windows.
+pub const SCREEN_LOCK_MAX_SECS: u32 = 900;
 
 /// Every key the checks read; the probe reads each (all values) into the snapshot.
 pub const KEYS: [&str; 18] = [
@@ -147,6 +155,7 @@ pub fn checks(snapshot: &Snapshot) -> Vec<Check> {
         smb1(snapshot),
         secure_boot(snapshot),
         defender(snapshot),
+        screen_lock(snapshot),
     ]
 }
 
@@ -338,6 +347,62 @@ fn defender(s: &Snapshot) -> Check {
     check(ID, CheckStatus::Pass, vec![format!(r"{DEFENDER}: real-time protection not disabled")], None)
 }
 
+/// `windows.screen_lock`: an idle session locks within [`SCREEN_LOCK_MAX_SECS`]: by the machine's inactivity
+/// limit (`InactivityTimeoutSecs`), or for every user with a loaded hive by a password-protected screen saver (the
+/// user's policy over the user's own setting).
+fn screen_lock(s: &Snapshot) -> Check {
+    const ID: &str = "windows.screen_lock";
+    let remediation = format!(
+        "Lock idle sessions within {} minutes: the Group Policy \"Interactive logon: Machine inactivity limit\", or a \
+         password-protected screen saver with a timeout of at most {SCREEN_LOCK_MAX_SECS} seconds for every user.",
+        SCREEN_LOCK_MAX_SECS / 60
+    );
+    if s.is_unreadable(UAC) {
+        return unknown(ID, format!("{UAC} could not be read"));
+    }
+    if let Some(limit) = s.dword(UAC, "InactivityTimeoutSecs").filter(|v| *v > 0) {
+        let evidence = vec![format!(r"{UAC}\InactivityTimeoutSecs = {limit}")];
+        let status = if limit <= SCREEN_LOCK_MAX_SECS { CheckStatus::Pass } else { CheckStatus::Fail };
+        return check(ID, status, evidence, Some(&remediation));
+    }
+    // Each user hive's own key, and its policy key: `HKU\<sid>\Control Panel\Desktop`.
+    let own = format!(r"\{}", USER_KEYS[0]);
+    let users: Vec<&str> = s
+        .keys
+        .keys()
+        .filter(|k| k.starts_with(r"HKU\") && k.ends_with(&own) && !k.ends_with(USER_KEYS[1]))
+        .filter_map(|k| k.strip_suffix(&own))
+        .collect();
+    if users.is_empty() {
+        return unknown(
+            ID,
+            format!("no {UAC}\\InactivityTimeoutSecs and no user's screen saver settings (no user hive loaded)"),
+        );
+    }
+    let mut evidence = Vec::new();
+    let mut open = false;
+    for user in users {
+        let own = format!(r"{user}\{}", USER_KEYS[0]);
+        let policy = format!(r"{user}\{}", USER_KEYS[1]);
+        let value = |name: &str| s.effective(&policy, &own, name);
+        let active = value("ScreenSaveActive");
+        let secure = value("ScreenSaverIsSecure");
+        let timeout = value("ScreenSaveTimeOut");
+        let locks = matches!((&active, &secure, &timeout), (Some((1, _)), Some((1, _)), Some((t, _))) if *t > 0 && *t <= SCREEN_LOCK_MAX_SECS);
+        open |= !locks;
+        let shown =
+            |v: &Option<(u32, String)>, name: &str| v.as_ref().map_or(format!("{name} not set"), |(_, e)| e.clone());
+        evidence.push(format!(
+            "{}: {}, {}, {}",
+            user.trim_start_matches(r"HKU\"),
+            shown(&active, "ScreenSaveActive"),
+            shown(&secure, "ScreenSaverIsSecure"),
+            shown(&timeout, "ScreenSaveTimeOut")
+        ));
+    }
+    check(ID, if open { CheckStatus::Fail } else { CheckStatus::Pass }, evidence, Some(&remediation))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,7 +454,8 @@ mod tests {
                 "windows.rdp_nla",
                 "windows.smb1",
                 "boot.secure_boot",
-                "windows.defender_realtime"
+                "windows.defender_realtime",
+                "windows.screen_lock"
             ]
         );
         // An empty registry (a fresh Wine prefix has none of these keys) decides nothing it cannot know.
@@ -403,6 +469,7 @@ mod tests {
                 CheckStatus::Unknown,
                 CheckStatus::Unknown,
                 CheckStatus::NotApplicable,
+                CheckStatus::Unknown,
                 CheckStatus::Unknown
             ]
         );
@@ -526,6 +593,62 @@ mod tests {
         assert_eq!(off.status, CheckStatus::Fail);
         assert_eq!(off.evidence, [format!(r"{gpo}\DisableRealtimeMonitoring = 1")]);
         assert_eq!(defender(&snapshot(&[])).status, CheckStatus::Unknown);
+    }
+
+    /// A user's screen saver values as Windows stores them: strings (`REG_SZ`), `"1"` and seconds.
+    fn user_desktop(s: &mut Snapshot, key: &str, values: &[(&str, &str)]) {
+        let entry = s.keys.entry(key.to_string()).or_default();
+        for (name, value) in values {
+            entry.insert((*name).to_string(), RegValue::Sz((*value).to_string()));
+        }
+    }
+
+    #[test]
+    fn screen_lock_by_machine_limit_or_every_users_locking_screen_saver() {
+        let system = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System";
+        assert_eq!(screen_lock(&snapshot(&[(system, "InactivityTimeoutSecs", 600)])).status, CheckStatus::Pass);
+        let long = screen_lock(&snapshot(&[(system, "InactivityTimeoutSecs", 3600)]));
+        assert_eq!(long.status, CheckStatus::Fail);
+        assert_eq!(long.evidence, [format!(r"{system}\InactivityTimeoutSecs = 3600")]);
+
+        let alice = r"HKU\S-1-5-21-1004336348-1177238915-682003330-1001";
+        let bob = r"HKU\S-1-5-21-1004336348-1177238915-682003330-1002";
+        let mut s = Snapshot::default();
+        let locking = [("ScreenSaveActive", "1"), ("ScreenSaverIsSecure", "1"), ("ScreenSaveTimeOut", "600")];
+        user_desktop(&mut s, &format!(r"{alice}\Control Panel\Desktop"), &locking);
+        assert_eq!(screen_lock(&s).status, CheckStatus::Pass);
+        // Bob's own saver does not ask for the password, but his policy does: the policy wins.
+        user_desktop(
+            &mut s,
+            &format!(r"{bob}\Control Panel\Desktop"),
+            &[("ScreenSaveActive", "1"), ("ScreenSaverIsSecure", "0"), ("ScreenSaveTimeOut", "300")],
+        );
+        assert_eq!(screen_lock(&s).status, CheckStatus::Fail);
+        user_desktop(
+            &mut s,
+            &format!(r"{bob}\Software\Policies\Microsoft\Windows\Control Panel\Desktop"),
+            &[("ScreenSaverIsSecure", "1")],
+        );
+        let check = screen_lock(&s);
+        assert_eq!(check.status, CheckStatus::Pass, "{check:?}");
+        assert_eq!(check.evidence.len(), 2);
+        assert!(
+            check.evidence[1].starts_with("S-1-5-21-1004336348-1177238915-682003330-1002: "),
+            "{:?}",
+            check.evidence
+        );
+        assert!(
+            check.evidence[1]
+                .contains(r"Software\Policies\Microsoft\Windows\Control Panel\Desktop\ScreenSaverIsSecure = 1")
+        );
+        // A user without a timeout fails, and says which value is missing.
+        user_desktop(&mut s, &format!(r"{alice}\Control Panel\Desktop"), &[("ScreenSaveTimeOut", "0")]);
+        let check = screen_lock(&s);
+        assert_eq!(check.status, CheckStatus::Fail);
+        assert!(check.evidence[0].ends_with("ScreenSaveTimeOut = 0"), "{:?}", check.evidence);
+        let mut none = Snapshot::default();
+        user_desktop(&mut none, &format!(r"{bob}\Control Panel\Desktop"), &[]);
+        assert!(screen_lock(&none).evidence[0].contains("ScreenSaveActive not set"));
     }
 
     #[test]

@@ -157,6 +157,20 @@ fn posture_snapshot(section: SectionName, errors: &mut ErrorLog) -> Snapshot {
             }
         }
     }
+    // People's hives only (local accounts S-1-5-21-…, Entra ID accounts S-1-12-1-…): the service accounts' hives
+    // never show a screen.
+    let users = RegKey::predef(HKEY_USERS);
+    let sids = users
+        .enum_keys()
+        .filter_map(Result::ok)
+        .filter(|sid| (sid.starts_with("S-1-5-21-") || sid.starts_with("S-1-12-1-")) && !sid.ends_with("_Classes"));
+    for sid in sids {
+        for below in posture::USER_KEYS {
+            if let Ok(key) = users.open_subkey_with_flags(format!(r"{sid}\{below}"), KEY_READ) {
+                snapshot.keys.insert(format!(r"HKU\{sid}\{below}"), values(&key));
+            }
+        }
+    }
     snapshot
 }
 
