@@ -119,7 +119,8 @@ expect_program() { # key name, arch ("" for none), path regex, name, version, pu
     || fail "$1: expected arch '$2', path $3, $4 $5 by $6 on $7; got $found"
 }
 jq -e --arg build "$build.3803" '.os.id == "windows" and .os.build_id == $build and .os.version == "22H2"
-    and (.os.version_id | endswith("." + $build)) and .windows.version.edition_id == "Professional"' \
+    and (.os.version_id | endswith("." + $build)) and .windows.version.edition_id == "Professional"
+    and .os.variant_id == "professional"' \
   "$work/report.json" >/dev/null || fail "os from the registry: expected build $build.3803 22H2, got $(jq -c .os "$work/report.json")"
 key_re='\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\'
 expect_program MusterCheck64 x64 "^HKLM\\\\SOFTWARE${key_re}MusterCheck64\$" 'Muster Check 64-bit' 1.2.3 'Muster 64 Ltd' \
@@ -208,7 +209,10 @@ jq -e --arg build "$build.3803" '.sections.os.content.id == "windows" and .secti
 [ "$(jq '.sections.software.content.package_count' <<<"$detail")" = 4 ] \
   || fail "the collector holds $(jq '.sections.software.content.package_count' <<<"$detail") programs, not 4"
 # The failing checks become findings under the built-in policy (evaluated after the report is stored).
-want_rules='["firewall.active","updates.automatic","windows.rdp_nla"]'
+# Windows 10 22H2 (every edition) left regular support on 2025-10-14 and Extended Security Updates end on
+# 2028-10-10 (endoflife.date's data in collector/policy/endoflife/os.json): which rule fires depends on today.
+if [[ "$(date -u +%F)" < 2028-10-10 ]]; then os_rule=os.extended_support; else os_rule=os.end_of_life; fi
+want_rules="[\"firewall.active\",\"$os_rule\",\"updates.automatic\",\"windows.rdp_nla\"]"
 rules=""
 for _ in $(seq 1 60); do
   rules=$(api "/api/v1/hosts/$host/findings?kind=rule&limit=100" | jq -c '[.findings[].rule_id] | sort') || true

@@ -105,6 +105,7 @@ pub fn os_from_release(fields: &BTreeMap<String, String>) -> Os {
         version_codename: get("VERSION_CODENAME").or_else(|| get("UBUNTU_CODENAME")),
         pretty_name: get("PRETTY_NAME"),
         build_id: get("BUILD_ID"),
+        variant_id: get("VARIANT_ID"),
         source: None,
         kernel_release: None,
         architecture: None,

@@ -107,6 +107,46 @@ impl EolData {
             })
             .max_by_key(|r| r.cycle.len())
     }
+
+    /// The release a host's `os` section belongs to under `product`: by `version_id` (see [`EolData::release`]),
+    /// except Windows, whose releases are named by Windows version, feature update and edition (see
+    /// [`windows_cycles`]).
+    pub fn release_of(&self, product: &str, os: &muster_shared::v1::Os) -> Option<&Release> {
+        if product == "windows" {
+            let releases = self.products.get(product)?;
+            return windows_cycles(os).into_iter().find_map(|cycle| releases.iter().find(|r| r.cycle == cycle));
+        }
+        self.release(product, os.version_id.as_deref()?)
+    }
+}
+
+/// endoflife.date's Windows cycles a host may belong to, most specific first: `<10|11>-<feature update>` with the
+/// servicing channel of its edition, `-e` (Enterprise, Education, IoT Enterprise: 36 months for Windows 11's
+/// autumn updates), `-w` (Home, Pro and the rest: 24 months), `-e-lts` / `-iot-lts` (LTSC), then the bare
+/// `<10|11>-<feature update>` of releases whose editions end together (10 22H2). Windows 11 is build 22000 and
+/// later. Without an edition (an agent older than the `variant_id` field) only the bare cycle is tried: choosing
+/// a channel would be a guess. Servers (`windows-server` on endoflife.date) are not mapped yet.
+pub fn windows_cycles(os: &muster_shared::v1::Os) -> Vec<String> {
+    let build: Option<u32> = os.version_id.as_deref().and_then(|v| v.split('.').nth(2)).and_then(|b| b.parse().ok());
+    let (Some(build), Some(feature)) = (build, os.version.as_deref()) else { return Vec::new() };
+    let edition = os.variant_id.as_deref().map(str::to_ascii_lowercase);
+    if edition.as_deref().is_some_and(|e| e.starts_with("server")) {
+        return Vec::new();
+    }
+    let base = format!("{}-{}", if build >= 22000 { 11 } else { 10 }, feature.to_ascii_lowercase());
+    let channel = edition.as_deref().map(|e| match e {
+        // LTSC: EnterpriseS, EnterpriseSN, IoTEnterpriseS.
+        e if e.starts_with("iotenterprises") => "iot-lts",
+        e if e.starts_with("enterprises") => "e-lts",
+        e if e.starts_with("enterprise") || e.starts_with("education") || e.starts_with("iotenterprise") => "e",
+        _ => "w",
+    });
+    let mut cycles = Vec::with_capacity(2);
+    if let Some(channel) = channel {
+        cycles.push(format!("{base}-{channel}"));
+    }
+    cycles.push(base);
+    cycles
 }
 
 #[cfg(test)]
@@ -139,6 +179,44 @@ mod tests {
         assert_eq!(noble.extended, Some(EolWhen::Date(NaiveDate::from_ymd_opt(2036, 5, 31).unwrap())));
         assert!(data.release("debian", "99").is_none());
         assert!(data.release("debian", "1").is_none(), "1 is not a prefix of 10 or 11");
+    }
+
+    #[test]
+    fn windows_releases_by_version_feature_update_and_edition() {
+        let data = builtin();
+        let os = |version_id: &str, feature: &str, edition: Option<&str>| muster_shared::v1::Os {
+            id: Some("windows".into()),
+            version: Some(feature.into()),
+            version_id: Some(version_id.into()),
+            variant_id: edition.map(str::to_string),
+            ..Default::default()
+        };
+        let date = |y, m, d| Some(EolWhen::Date(NaiveDate::from_ymd_opt(y, m, d).unwrap()));
+        let cases = [
+            // Windows 10 22H2 ends on one day for every edition; extended security updates run to 2028.
+            (os("10.0.19045.3803", "22H2", Some("professional")), "10-22h2", date(2025, 10, 14)),
+            (os("10.0.19045.3803", "22H2", None), "10-22h2", date(2025, 10, 14)),
+            (os("10.0.22631.4890", "23H2", Some("enterprise")), "11-23h2-e", date(2026, 11, 10)),
+            (os("10.0.22631.4890", "23H2", Some("education")), "11-23h2-e", date(2026, 11, 10)),
+            (os("10.0.22631.4890", "23H2", Some("core")), "11-23h2-w", date(2025, 11, 11)),
+            (os("10.0.26100.2605", "24H2", Some("professional")), "11-24h2-w", date(2026, 10, 13)),
+            (os("10.0.19044.5247", "21H2", Some("enterprises")), "10-21h2-e-lts", date(2027, 1, 12)),
+            (os("10.0.19044.5247", "21H2", Some("iotenterprises")), "10-21h2-iot-lts", date(2032, 1, 13)),
+            // Before 20H2 the feature update was a four-digit release id.
+            (os("10.0.18363.1556", "1909", Some("enterprise")), "10-1909-e", date(2022, 5, 10)),
+        ];
+        for (os, cycle, eol) in cases {
+            let r = data.release_of("windows", &os).unwrap_or_else(|| panic!("no release for {os:?}"));
+            assert_eq!((r.cycle.as_str(), &r.eol), (cycle, &eol), "{os:?}");
+        }
+        let esu = data.release_of("windows", &os("10.0.19045.3803", "22H2", Some("professional"))).unwrap();
+        assert_eq!(esu.extended, date(2028, 10, 10));
+        // 11 23H2 ends on different days per channel: without the edition nothing is claimed.
+        assert!(data.release_of("windows", &os("10.0.22631.4890", "23H2", None)).is_none());
+        assert!(data.release_of("windows", &os("10.0.20348.2966", "21H2", Some("serverstandard"))).is_none());
+        // Linux goes by version_id as before.
+        let debian = muster_shared::v1::Os { version_id: Some("12".into()), ..Default::default() };
+        assert_eq!(data.release_of("debian", &debian).map(|r| r.cycle.as_str()), Some("12"));
     }
 
     #[test]

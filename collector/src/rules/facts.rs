@@ -323,8 +323,8 @@ fn containers(all: &[muster_shared::v1::Container]) -> Value {
 
 fn eol(os: Option<&muster_shared::v1::Os>, policy: &Policy, now: DateTime<Utc>) -> Value {
     let product = os.and_then(|o| o.id.as_ref()).and_then(|id| policy.eol_products.get(id));
-    let release = match (product, os.and_then(|o| o.version_id.as_ref())) {
-        (Some(product), Some(version)) => policy.eol.release(product, version),
+    let release = match (product, os) {
+        (Some(product), Some(os)) => policy.eol.release_of(product, os),
         _ => None,
     };
     let today = now.date_naive();

@@ -292,16 +292,25 @@ fn container_images_past_end_of_life_are_findings() {
 
 #[test]
 fn a_windows_report_matches_its_failing_registry_checks() {
-    // Captured from the Windows agent under Wine 8 (testdata/README.md): UAC off, the SMB 1 server on, Defender's
-    // real-time protection off by policy, Remote Desktop off, the firewall on, Secure Boot on.
+    // Captured from the Windows agent under Wine 8 (testdata/README.md): Windows 10 22H2, UAC off, the SMB 1 server
+    // on, Defender's real-time protection off by policy, Remote Desktop off, the firewall on, Secure Boot on.
     let report: Report = serde_json::from_str(include_str!("../../testdata/reports/wine8-windows10.json")).unwrap();
     let policy = Rules::builtin().unwrap().current();
     let now = at(2026, 3, 2);
     let matches = matched(&policy, &HostFacts::from_report("h1", &report, now, now), now);
     let ids: Vec<&str> = matches.iter().map(|m| m.0.as_str()).collect();
-    assert_eq!(ids, ["windows.defender_realtime", "windows.smb1", "windows.uac"]);
+    assert_eq!(ids, ["os.extended_support", "windows.defender_realtime", "windows.smb1", "windows.uac"]);
+    // Windows 10 22H2 (every edition) left regular support on 2025-10-14; Extended Security Updates run to 2028.
     assert_eq!(
-        matches[2].1,
+        matches[0].1,
+        vec![
+            "Microsoft Windows 10 22H2 (build 18362.3803): windows 10-22h2 regular security support ended 2025-10-14; \
+             extended support until 2028-10-10"
+                .to_owned()
+        ]
+    );
+    assert_eq!(
+        matches[3].1,
         vec![r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\EnableLUA = 0".to_owned()]
     );
     let rule = policy.rule("windows.uac").unwrap();

@@ -222,6 +222,10 @@ pub struct Os {
     pub pretty_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_id: Option<String>,
+    /// `VARIANT_ID` (e.g. `workstation`, `server`); on Windows the edition, lowercased `EditionID` (`professional`,
+    /// `enterprise`, `enterprises` for LTSC), which decides the release's end of life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_id: Option<String>,
     /// Which file the values came from (`/etc/os-release` or `/usr/lib/os-release`, relative to the root read), or
     /// on Windows and macOS the registry key or command.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -101,6 +101,7 @@ pub fn os_from_version(version: &WindowsVersion) -> Os {
         version_id,
         pretty_name,
         build_id,
+        variant_id: version.edition_id.as_deref().map(str::to_ascii_lowercase),
         source: Some(CURRENT_VERSION_KEY.to_string()),
         ..Os::default()
     }
