@@ -108,32 +108,52 @@ impl EolData {
             .max_by_key(|r| r.cycle.len())
     }
 
-    /// The release a host's `os` section belongs to under `product`: by `version_id` (see [`EolData::release`]),
-    /// except Windows, whose releases are named by Windows version, feature update and edition (see
-    /// [`windows_cycles`]).
-    pub fn release_of(&self, product: &str, os: &muster_shared::v1::Os) -> Option<&Release> {
+    /// The product and release a host's `os` section belongs to under `product`: by `version_id` (see
+    /// [`EolData::release`]), except Windows, whose releases are named by Windows version, feature update and edition
+    /// (see [`windows_cycles`]), and whose servers are another product (`windows-server`).
+    pub fn release_of<'a>(&'a self, product: &'a str, os: &muster_shared::v1::Os) -> Option<(&'a str, &'a Release)> {
         if product == "windows" {
+            let (product, cycles) = windows_cycles(os);
             let releases = self.products.get(product)?;
-            return windows_cycles(os).into_iter().find_map(|cycle| releases.iter().find(|r| r.cycle == cycle));
+            let release = cycles.into_iter().find_map(|cycle| releases.iter().find(|r| r.cycle == cycle))?;
+            return Some((product, release));
         }
-        self.release(product, os.version_id.as_deref()?)
+        self.release(product, os.version_id.as_deref()?).map(|r| (product, r))
     }
 }
 
-/// endoflife.date's Windows cycles a host may belong to, most specific first: `<10|11>-<feature update>` with the
-/// servicing channel of its edition, `-e` (Enterprise, Education, IoT Enterprise: 36 months for Windows 11's
-/// autumn updates), `-w` (Home, Pro and the rest: 24 months), `-e-lts` / `-iot-lts` (LTSC), then the bare
-/// `<10|11>-<feature update>` of releases whose editions end together (10 22H2). Windows 11 is build 22000 and
-/// later. Without an edition (an agent older than the `variant_id` field) only the bare cycle is tried: choosing
-/// a channel would be a guess. Servers (`windows-server` on endoflife.date) are not mapped yet.
-pub fn windows_cycles(os: &muster_shared::v1::Os) -> Vec<String> {
-    let build: Option<u32> = os.version_id.as_deref().and_then(|v| v.split('.').nth(2)).and_then(|b| b.parse().ok());
-    let (Some(build), Some(feature)) = (build, os.version.as_deref()) else { return Vec::new() };
+/// endoflife.date's product and cycles a Windows host may belong to, most specific first.
+///
+/// Windows 10 and 11 (`windows`): `<10|11>-<feature update>` with the servicing channel of its edition, `-e`
+/// (Enterprise, Education, IoT Enterprise: 36 months for Windows 11's autumn updates), `-w` (Home, Pro and the
+/// rest: 24 months), `-e-lts` / `-iot-lts` (LTSC), then the bare `<10|11>-<feature update>` of releases whose
+/// editions end together (10 22H2). Windows 11 is build 22000 and later. Without an edition (an agent older than the
+/// `variant_id` field) only the bare cycle is tried: choosing a channel would be a guess.
+///
+/// Windows Server (`windows-server`, an edition starting with `server`): the long-term releases by the year in
+/// the product name (`2022`, `2012-r2`), the semi-annual and annual channel ones, whose name has no year, by
+/// feature update (`20h2-sac`, `23h2-ac`).
+pub fn windows_cycles(os: &muster_shared::v1::Os) -> (&'static str, Vec<String>) {
     let edition = os.variant_id.as_deref().map(str::to_ascii_lowercase);
+    let feature = os.version.as_deref().map(str::to_ascii_lowercase);
     if edition.as_deref().is_some_and(|e| e.starts_with("server")) {
-        return Vec::new();
+        let name = os.name.as_deref().unwrap_or_default();
+        let year = name
+            .split_whitespace()
+            .skip_while(|w| *w != "Server")
+            .nth(1)
+            .filter(|w| w.len() == 4 && w.bytes().all(|b| b.is_ascii_digit()));
+        let cycles = match (year, feature) {
+            (Some(year), _) if name.contains(&format!("{year} R2")) => vec![format!("{year}-r2")],
+            (Some(year), _) => vec![year.to_string()],
+            (None, Some(feature)) => vec![format!("{feature}-ac"), format!("{feature}-sac")],
+            (None, None) => Vec::new(),
+        };
+        return ("windows-server", cycles);
     }
-    let base = format!("{}-{}", if build >= 22000 { 11 } else { 10 }, feature.to_ascii_lowercase());
+    let build: Option<u32> = os.version_id.as_deref().and_then(|v| v.split('.').nth(2)).and_then(|b| b.parse().ok());
+    let (Some(build), Some(feature)) = (build, feature) else { return ("windows", Vec::new()) };
+    let base = format!("{}-{feature}", if build >= 22000 { 11 } else { 10 });
     let channel = edition.as_deref().map(|e| match e {
         // LTSC: EnterpriseS, EnterpriseSN, IoTEnterpriseS.
         e if e.starts_with("iotenterprises") => "iot-lts",
@@ -146,7 +166,7 @@ pub fn windows_cycles(os: &muster_shared::v1::Os) -> Vec<String> {
         cycles.push(format!("{base}-{channel}"));
     }
     cycles.push(base);
-    cycles
+    ("windows", cycles)
 }
 
 #[cfg(test)]
@@ -206,17 +226,33 @@ mod tests {
             (os("10.0.18363.1556", "1909", Some("enterprise")), "10-1909-e", date(2022, 5, 10)),
         ];
         for (os, cycle, eol) in cases {
-            let r = data.release_of("windows", &os).unwrap_or_else(|| panic!("no release for {os:?}"));
-            assert_eq!((r.cycle.as_str(), &r.eol), (cycle, &eol), "{os:?}");
+            let (product, r) = data.release_of("windows", &os).unwrap_or_else(|| panic!("no release for {os:?}"));
+            assert_eq!((product, r.cycle.as_str(), &r.eol), ("windows", cycle, &eol), "{os:?}");
         }
-        let esu = data.release_of("windows", &os("10.0.19045.3803", "22H2", Some("professional"))).unwrap();
+        let (_, esu) = data.release_of("windows", &os("10.0.19045.3803", "22H2", Some("professional"))).unwrap();
         assert_eq!(esu.extended, date(2028, 10, 10));
         // 11 23H2 ends on different days per channel: without the edition nothing is claimed.
         assert!(data.release_of("windows", &os("10.0.22631.4890", "23H2", None)).is_none());
-        assert!(data.release_of("windows", &os("10.0.20348.2966", "21H2", Some("serverstandard"))).is_none());
+        // Servers: the long-term releases by the year in their name, the others by feature update.
+        let server = |name: &str, version_id: &str, feature: &str| muster_shared::v1::Os {
+            name: Some(name.into()),
+            ..os(version_id, feature, Some("serverstandard"))
+        };
+        let cases = [
+            (server("Windows Server 2022 Standard", "10.0.20348.2966", "21H2"), "2022", date(2031, 10, 14)),
+            (server("Windows Server 2012 R2 Standard", "6.3.9600.21620", ""), "2012-r2", date(2023, 10, 10)),
+            (server("Windows Server Datacenter", "10.0.19042.1889", "20H2"), "20h2-sac", date(2022, 8, 9)),
+            (server("Windows Server Datacenter", "10.0.25398.1189", "23H2"), "23h2-ac", date(2026, 5, 12)),
+        ];
+        for (os, cycle, eol) in &cases {
+            let (product, r) = data.release_of("windows", os).unwrap_or_else(|| panic!("no release for {os:?}"));
+            assert_eq!((product, r.cycle.as_str(), &r.eol), ("windows-server", *cycle, eol), "{os:?}");
+        }
+        let (_, r2) = data.release_of("windows", &cases[1].0).unwrap();
+        assert_eq!(r2.extended, date(2026, 10, 13));
         // Linux goes by version_id as before.
         let debian = muster_shared::v1::Os { version_id: Some("12".into()), ..Default::default() };
-        assert_eq!(data.release_of("debian", &debian).map(|r| r.cycle.as_str()), Some("12"));
+        assert_eq!(data.release_of("debian", &debian).map(|(p, r)| (p, r.cycle.as_str())), Some(("debian", "12")));
     }
 
     #[test]

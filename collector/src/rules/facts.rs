@@ -322,10 +322,14 @@ fn containers(all: &[muster_shared::v1::Container]) -> Value {
 }
 
 fn eol(os: Option<&muster_shared::v1::Os>, policy: &Policy, now: DateTime<Utc>) -> Value {
-    let product = os.and_then(|o| o.id.as_ref()).and_then(|id| policy.eol_products.get(id));
-    let release = match (product, os) {
-        (Some(product), Some(os)) => policy.eol.release_of(product, os),
-        _ => None,
+    let mapped = os.and_then(|o| o.id.as_ref()).and_then(|id| policy.eol_products.get(id));
+    // The product the release was found in: Windows servers are endoflife.date's `windows-server`.
+    let (product, release) = match (mapped, os) {
+        (Some(mapped), Some(os)) => match policy.eol.release_of(mapped, os) {
+            Some((product, release)) => (Some(product), Some(release)),
+            None => (Some(mapped.as_str()), None),
+        },
+        _ => (None, None),
     };
     let today = now.date_naive();
     let (has_date, date, days_left, ended) = match release.and_then(|r| r.eol.as_ref()) {
@@ -341,7 +345,7 @@ fn eol(os: Option<&muster_shared::v1::Os>, policy: &Policy, now: DateTime<Utc>) 
     };
     map([
         ("known", Value::Bool(release.is_some())),
-        ("product", opt(product)),
+        ("product", opt(product.map(str::to_string).as_ref())),
         ("cycle", opt(release.map(|r| &r.cycle))),
         ("codename", opt(release.and_then(|r| r.codename.as_ref()))),
         ("has_date", Value::Bool(has_date)),
