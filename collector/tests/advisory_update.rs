@@ -197,7 +197,7 @@ async fn serve_refreshes_on_its_own(h: Harness) {
         Source::parse(&format!("https://{}/endoflife/products.json", mirror.addr)).unwrap(),
     ];
     let cache = tempfile::tempdir().unwrap();
-    assert_eq!(h.state.rules.current().eol.product_count(), 15, "the built-in data first");
+    assert_eq!(h.state.rules.current().eol.product_count(), 17, "the built-in data first");
     muster_collector::app::advisory_update::spawn(
         h.state.clone(),
         Fetcher::new(Some(&mirror.ca)).unwrap(),
@@ -218,7 +218,7 @@ async fn serve_refreshes_on_its_own(h: Harness) {
     assert_eq!((stored.products, stored.text.as_bytes()), (26, eol.as_slice()));
     // Every replica (here: a second collector over the same database) puts the stored data in force at start.
     let replica = h.with_rules(muster_collector::rules::Rules::builtin().unwrap());
-    assert_eq!(replica.state.rules.current().eol.product_count(), 15);
+    assert_eq!(replica.state.rules.current().eol.product_count(), 17);
     muster_collector::app::evaluation::reload_rules(&replica.state).await.unwrap();
     assert_eq!(replica.state.rules.current().eol.product_count(), 26);
     let _ = mirror.stop.send(());
