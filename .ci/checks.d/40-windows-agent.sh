@@ -5,20 +5,21 @@
 # HKEY_USERS\<sid>); `inventory` must report each once as a `software.packages` entry of kind `windows`, with the key
 # it came from as its path, the view's arch, its version, publisher and install date, an MSI's product code in
 # source_name, and leave out the entries Windows hides (SystemComponent, an update's ParentKeyName). A fresh prefix's
-# own Uninstall key is empty here (Wine Mono and Gecko are not installed: WINEDLLOVERRIDES below, and this machine
-# has neither package), so exactly the added entries are expected. The `os` section must carry the build and update
+# own Uninstall key is empty here (Wine Mono and Gecko are not installed: WINEDLLOVERRIDES below, and this machine has
+# neither package), so exactly the added entries are expected. The `os` section must carry the build and update
 # revision (UBR) set in CurrentVersion, the hardware section the system UUID decoded from
-# GetSystemFirmwareTable('RSMB') (Wine synthesizes the table), and the patches section the reboot flags (none set in
-# a fresh prefix), and the checks section the posture values added to the registry (firewall per profile, UAC, RDP
-# with NLA, automatic updates policy; SMB 1, Secure Boot and Defender unset). Then the same .exe enrols with a collector started here on 127.0.0.1 (its CA pinned by fingerprint,
-# the secret in the environment) and reports over TLS; the collector's API must hold the host with its Windows build,
-# tag and 4 programs, and the failing checks as findings; a state directory Wine shows as readable by Everyone is refused. Then the MSI (built by
-# deploy/windows/build-msi.sh with wixl) is installed by Wine's msiexec with the MUSTER_* properties: the program and
-# the MusterAgent service are installed, the enrolment from the secret file is held for approval (this machine
-# enrolled by hand just before) and approved, the service stops and starts cleanly (net stop/start) and delivers
-# its spooled report, a newer MSI upgrades it in place (one product, enrolment kept, reporting again), and
-# `msiexec /x` removes service and program but keeps the enrolment. Then `cargo clippy` (check and lints) of the agent for x86_64-apple-darwin and aarch64-apple-darwin
-# (no SDK: no link); the Windows code is linted too.
+# GetSystemFirmwareTable('RSMB') (Wine synthesizes the table), and the patches section the reboot flags (none set in a
+# fresh prefix), and the checks section the posture values added to the registry (firewall per profile, UAC, RDP with
+# NLA, automatic updates policy; SMB 1, Secure Boot and Defender unset). Then the same .exe enrols with a collector
+# started here on 127.0.0.1 (its CA pinned by fingerprint, the secret in the environment) and reports over TLS; the
+# collector's API must hold the host with its Windows build, tag and 4 programs, and the failing checks as findings; a
+# state directory Wine shows as readable by Everyone is refused. Then the MSI (built by deploy/windows/build-msi.sh
+# with wixl) is installed by Wine's msiexec with the MUSTER_* properties: the program and the MusterAgent service are
+# installed, the enrolment from the secret file is held for approval (this machine enrolled by hand just before) and
+# approved, the service stops and starts cleanly (net stop/start) and delivers its spooled report, a newer MSI
+# upgrades it in place (one product, enrolment kept, reporting again), and `msiexec /x` removes service and program
+# but keeps the enrolment. Then `cargo clippy` (check and lints) of the agent for x86_64-apple-darwin and
+# aarch64-apple-darwin (no SDK: no link); the Windows code is linted too.
 # Only Wine runs the .exe here, never a real Windows. Tools: .ci/prepare.d/30-cross-tools.sh, 40-windows-tools.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -60,8 +60,8 @@ assert p["KeepAlive"] == {"PathState": {"/var/lib/muster-agent/agent.toml": True
 assert p["Umask"] == 0o077 and p["ExitTimeOut"] >= 20, p
 PY
 "$agent" run --help | grep -q -- '--config <FILE>' || fail "muster-agent run has no --config (the plist passes it)"
-grep -qF 'sudo cp deploy/macos/com.muster.agent.plist /Library/LaunchDaemons/' deploy/README.md \
-  || fail "deploy/README.md does not say how to install the launchd daemon"
+grep -qF 'sudo cp deploy/macos/com.muster.agent.plist /Library/LaunchDaemons/' deploy/WINDOWS-MACOS.md \
+  || fail "deploy/WINDOWS-MACOS.md does not say how to install the launchd daemon"
 
 step "packages: cargo deb (agent, collector)"
 if ! command -v cargo-deb >/dev/null; then

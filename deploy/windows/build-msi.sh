@@ -5,10 +5,11 @@
 #   deploy/windows/build-msi.sh --exe DIR/muster-agent.exe --out DIR/muster-agent.msi [--version X.Y.Z]
 #
 # The package (deploy/windows/muster-agent.wxs) installs the .exe under Program Files\Muster, the MusterAgent
-# service, and enrols from the MUSTER_* properties; deploy/README.md says how to deploy it. The product version is
-# the workspace's (Cargo.toml) unless --version says otherwise (the upgrade check builds a newer one). wixl writes
-# SecureCustomProperties itself and has no Secure attribute, so the public properties are added to it afterwards
-# with msibuild (needed when a managed install passes them to the elevated part of the installation). The .msi is not signed: nothing here can sign it (say so to whoever deploys).
+# service, and enrols from the MUSTER_* properties; deploy/WINDOWS-MACOS.md says how to deploy it. The product
+# version is the workspace's (Cargo.toml) unless --version says otherwise (the upgrade check builds a newer one).
+# wixl writes SecureCustomProperties itself and has no Secure attribute, so the public properties are added to it
+# afterwards with msibuild (needed when a managed install passes them to the elevated part of the installation).
+# The .msi is not signed: nothing here can sign it (say so to whoever deploys).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 exe="" out="" version=""
