@@ -48,7 +48,7 @@ impl<'a> From<Option<&'a Patches>> for PatchState<'a> {
 /// package lists.
 pub fn patch_checks<'a>(patches: impl Into<PatchState<'a>>, now: DateTime<Utc>) -> Vec<Check> {
     let mut checks = updates::checks(patches.into(), now);
-    checks.retain(|c| c.id != "updates.lists_stale");
+    checks.retain(|c| c.id != updates::LISTS_STALE);
     checks
 }
 
@@ -93,11 +93,11 @@ fn world_writable_check(_: &SystemRoot, _: &mut ErrorLog) -> Check {
     not_applicable("files.world_writable", "the world-writable walk is implemented for Linux only")
 }
 
-fn pass(id: &str, evidence: Vec<String>) -> Check {
+pub(crate) fn pass(id: &str, evidence: Vec<String>) -> Check {
     Check { id: id.to_string(), status: CheckStatus::Pass, reason: None, evidence, remediation: None }
 }
 
-fn fail(id: &str, evidence: Vec<String>, remediation: &str) -> Check {
+pub(crate) fn fail(id: &str, evidence: Vec<String>, remediation: &str) -> Check {
     Check {
         id: id.to_string(),
         status: CheckStatus::Fail,
@@ -107,7 +107,7 @@ fn fail(id: &str, evidence: Vec<String>, remediation: &str) -> Check {
     }
 }
 
-fn not_applicable(id: &str, reason: impl Into<String>) -> Check {
+pub(crate) fn not_applicable(id: &str, reason: impl Into<String>) -> Check {
     Check {
         id: id.to_string(),
         status: CheckStatus::NotApplicable,
@@ -117,7 +117,7 @@ fn not_applicable(id: &str, reason: impl Into<String>) -> Check {
     }
 }
 
-fn unknown(id: &str, reason: impl Into<String>) -> Check {
+pub(crate) fn unknown(id: &str, reason: impl Into<String>) -> Check {
     Check {
         id: id.to_string(),
         status: CheckStatus::Unknown,

@@ -7,7 +7,7 @@ use super::{PatchState, fail, pass, unknown};
 
 const SECURITY_PENDING: &str = "updates.security_pending";
 const AUTOMATIC: &str = "updates.automatic";
-const LISTS_STALE: &str = "updates.lists_stale";
+pub(crate) const LISTS_STALE: &str = "updates.lists_stale";
 const REBOOT_REQUIRED: &str = "kernel.reboot_required";
 
 /// Package lists older than this are stale: pending updates computed from them are out of date.

@@ -1,12 +1,12 @@
 //! Who may open the state directory on Windows, decided from its access-control list: the Windows form of the
 //! Unix rule that the directory holding the host token is private (mode 0700, refused when wider).
 //!
-//! On Windows the directory is created with a protected list granting full control to SYSTEM and Administrators
-//! only (the service runs as SYSTEM; an administrator enrols). The directory's owner may be listed too: an owner can
-//! always rewrite the list, so an entry for it grants nothing new (the Unix rule, too, is "its owner only"). Any
-//! other principal allowed in, or no list at all (a NULL DACL grants everyone everything), means someone widened it
-//! and should know, so the agent refuses it rather than tightening it silently. The Windows calls that read the list live in `access_windows.rs`; this part
-//! is pure so it is tested on every OS.
+//! On Windows the directory is created with a protected list granting full control to SYSTEM and Administrators only
+//! (the service runs as SYSTEM; an administrator enrols). The directory's owner may be listed too: an owner can always
+//! rewrite the list, so an entry for it grants nothing new (the Unix rule, too, is "its owner only"). Any other
+//! principal allowed in, or no list at all (a NULL DACL grants everyone everything), means someone widened it and
+//! should know, so the agent refuses it rather than tightening it silently. The Windows calls that read the list live
+//! in `access_windows.rs`; this part is pure so it is tested on every OS.
 
 use std::path::{Path, PathBuf};
 

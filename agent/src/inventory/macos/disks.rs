@@ -1,7 +1,8 @@
-//! A Mac's disks from `system_profiler -xml` (SPSerialATADataType, SPNVMeDataType, SPUSBDataType), which on Linux
-//! come from /sys/block: each controller's drives with their BSD name (`disk0`), model, serial, firmware revision,
-//! size, medium and whether they are removable, and the USB storage devices anywhere in the USB tree. A pure reading of the property list; the probe runs the command.
-//! Drives without a size (an empty optical drive) are not disks here, as Linux lists none for them either.
+//! A Mac's disks from `system_profiler -xml` (SPSerialATADataType, SPNVMeDataType, SPUSBDataType), which on Linux come
+//! from /sys/block: each controller's drives with their BSD name (`disk0`), model, serial, firmware revision, size,
+//! medium and whether they are removable, and the USB storage devices anywhere in the USB tree. A pure reading of the
+//! property list; the probe runs the command. Drives without a size (an empty optical drive) are not disks here, as
+//! Linux lists none for them either.
 
 use muster_shared::v1::Disk;
 use plist::{Dictionary, Value};

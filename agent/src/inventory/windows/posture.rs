@@ -11,7 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use muster_shared::v1::{AutomaticUpdates, Check, CheckStatus};
+use muster_shared::v1::{AutomaticUpdates, Check};
+
+use crate::checks::{fail, not_applicable, pass, unknown};
 
 use super::RegValue;
 
@@ -23,7 +25,8 @@ const TERMINAL_SERVER: &str = r"HKLM\SYSTEM\CurrentControlSet\Control\Terminal S
 const RDP_TCP: &str = r"HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp";
 const TERMINAL_SERVICES_GPO: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows NT\Terminal Services";
 const LANMAN_SERVER: &str = r"HKLM\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters";
-const WINDOWS_UPDATE_GPO: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU";
+/// The Automatic Updates policy, read for the patches section ([`automatic_updates`]).
+pub const WINDOWS_UPDATE_GPO: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU";
 const SECURE_BOOT: &str = r"HKLM\SYSTEM\CurrentControlSet\Control\SecureBoot\State";
 const DEFENDER: &str = r"HKLM\SOFTWARE\Microsoft\Windows Defender";
 const DEFENDER_REALTIME: &str = r"HKLM\SOFTWARE\Microsoft\Windows Defender\Real-Time Protection";
@@ -45,8 +48,8 @@ pub const USER_KEYS: [&str; 2] =
 /// benchmarks' limit for Windows.
 pub const SCREEN_LOCK_MAX_SECS: u32 = 900;
 
-/// Every key the checks read; the probe reads each (all values) into the snapshot.
-pub const KEYS: [&str; 18] = [
+/// Every HKLM key the checks read; the probe reads each (all values) into the snapshot.
+pub const KEYS: [&str; 17] = [
     r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\DomainProfile",
     r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\StandardProfile",
     r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\PublicProfile",
@@ -59,7 +62,6 @@ pub const KEYS: [&str; 18] = [
     RDP_TCP,
     TERMINAL_SERVICES_GPO,
     LANMAN_SERVER,
-    WINDOWS_UPDATE_GPO,
     SECURE_BOOT,
     DEFENDER,
     DEFENDER_REALTIME,
@@ -76,12 +78,6 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// A snapshot of regedit exports' keys, paths as regedit writes them (`HKEY_LOCAL_MACHINE\...`) or short.
-    pub fn from_export(keys: &[super::regfile::RegKeyExport]) -> Snapshot {
-        let keys = keys.iter().map(|k| (short_path(&k.path), k.values.clone())).collect();
-        Snapshot { keys, unreadable: BTreeSet::new() }
-    }
-
     fn key(&self, path: &str) -> Option<&BTreeMap<String, RegValue>> {
         self.keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(path)).map(|(_, v)| v)
     }
@@ -108,42 +104,9 @@ impl Snapshot {
     }
 }
 
-/// `HKEY_LOCAL_MACHINE\SYSTEM\...` as `HKLM\SYSTEM\...`, and `ControlSet001` as `CurrentControlSet` (an offline
-/// SYSTEM hive's export names the control set; the live registry shows the current one).
-fn short_path(path: &str) -> String {
-    let short =
-        path.strip_prefix(r"HKEY_LOCAL_MACHINE\").map_or_else(|| path.to_string(), |rest| format!(r"HKLM\{rest}"));
-    short.replacen(r"\ControlSet001\", r"\CurrentControlSet\", 1)
-}
-
-fn check(id: &str, status: CheckStatus, evidence: Vec<String>, remediation: Option<&str>) -> Check {
-    Check {
-        id: id.to_string(),
-        status,
-        reason: None,
-        evidence,
-        remediation: (status == CheckStatus::Fail).then(|| remediation.map(str::to_string)).flatten(),
-    }
-}
-
-fn unknown(id: &str, reason: String) -> Check {
-    Check {
-        id: id.to_string(),
-        status: CheckStatus::Unknown,
-        reason: Some(reason),
-        evidence: Vec::new(),
-        remediation: None,
-    }
-}
-
-fn not_applicable(id: &str, reason: &str, evidence: Vec<String>) -> Check {
-    Check {
-        id: id.to_string(),
-        status: CheckStatus::NotApplicable,
-        reason: Some(reason.to_string()),
-        evidence,
-        remediation: None,
-    }
+/// A decided check: `pass` with its evidence, or `fail` with the remediation too.
+fn verdict(id: &str, ok: bool, evidence: Vec<String>, remediation: &str) -> Check {
+    if ok { pass(id, evidence) } else { fail(id, evidence, remediation) }
 }
 
 /// Every Windows posture check, in a stable order (`updates.*` come from the patches section).
@@ -185,13 +148,13 @@ fn firewall(s: &Snapshot) -> Check {
     if disabled_service {
         evidence.push(format!(r"{FIREWALL_SERVICE}\Start = 4 (the firewall service is disabled)"));
     }
-    let status = if off.is_empty() && !disabled_service { CheckStatus::Pass } else { CheckStatus::Fail };
+    let ok = off.is_empty() && !disabled_service;
     let remediation = if disabled_service {
         "Set the Windows Defender Firewall service (MpsSvc) to start automatically and turn every profile on."
     } else {
         "Turn Windows Defender Firewall on for every profile (domain, private, public), e.g. `netsh advfirewall set allprofiles state on`, or by Group Policy."
     };
-    check(ID, status, evidence, Some(remediation))
+    verdict(ID, ok, evidence, remediation)
 }
 
 /// `windows.uac`: User Account Control on, and administrators asked before elevating.
@@ -209,14 +172,11 @@ fn uac(s: &Snapshot) -> Check {
         evidence.push(format!(r"{UAC}\ConsentPromptBehaviorAdmin = {p}"));
     }
     // 0: administrators elevate silently, which leaves UAC on in name only.
-    let status = if lua != 0 && prompt != Some(0) { CheckStatus::Pass } else { CheckStatus::Fail };
-    check(
+    verdict(
         ID,
-        status,
+        lua != 0 && prompt != Some(0),
         evidence,
-        Some(
-            "Turn User Account Control on (EnableLUA = 1) and have administrators confirm elevation (ConsentPromptBehaviorAdmin 2 or 5), by Group Policy or the registry; a restart applies it.",
-        ),
+        "Turn User Account Control on (EnableLUA = 1) and have administrators confirm elevation (ConsentPromptBehaviorAdmin 2 or 5), by Group Policy or the registry; a restart applies it.",
     )
 }
 
@@ -232,7 +192,10 @@ fn rdp_nla(s: &Snapshot) -> Check {
         return unknown(ID, format!(r"no {TERMINAL_SERVER}\fDenyTSConnections value"));
     };
     if deny != 0 {
-        return not_applicable(ID, "Remote Desktop does not accept connections", vec![deny_source]);
+        return Check {
+            evidence: vec![deny_source],
+            ..not_applicable(ID, "Remote Desktop does not accept connections")
+        };
     }
     let Some((nla, nla_source)) = s.effective(TERMINAL_SERVICES_GPO, RDP_TCP, "UserAuthentication") else {
         return unknown(
@@ -240,14 +203,11 @@ fn rdp_nla(s: &Snapshot) -> Check {
             format!(r"Remote Desktop is on ({deny_source}) but {RDP_TCP}\UserAuthentication is not set"),
         );
     };
-    let status = if nla != 0 { CheckStatus::Pass } else { CheckStatus::Fail };
-    check(
+    verdict(
         ID,
-        status,
+        nla != 0,
         vec![deny_source, nla_source],
-        Some(
-            "Require network level authentication for Remote Desktop (System Properties > Remote, or the Group Policy \"Require user authentication for remote connections by using Network Level Authentication\").",
-        ),
+        "Require network level authentication for Remote Desktop (System Properties > Remote, or the Group Policy \"Require user authentication for remote connections by using Network Level Authentication\").",
     )
 }
 
@@ -258,13 +218,11 @@ fn smb1(s: &Snapshot) -> Check {
         return unknown(ID, format!("{LANMAN_SERVER} could not be read"));
     }
     match s.dword(LANMAN_SERVER, "SMB1") {
-        Some(value) => check(
+        Some(value) => verdict(
             ID,
-            if value == 0 { CheckStatus::Pass } else { CheckStatus::Fail },
+            value == 0,
             vec![format!(r"{LANMAN_SERVER}\SMB1 = {value}")],
-            Some(
-                "Turn the SMB 1.0 server off (`Set-SmbServerConfiguration -EnableSMB1Protocol $false`) and remove the SMB 1.0/CIFS feature.",
-            ),
+            "Turn the SMB 1.0 server off (`Set-SmbServerConfiguration -EnableSMB1Protocol $false`) and remove the SMB 1.0/CIFS feature.",
         ),
         // Without the value, whether SMB 1 serves depends on the optional feature being installed, which is not
         // read from the registry here.
@@ -305,18 +263,16 @@ fn secure_boot(s: &Snapshot) -> Check {
         return unknown(ID, format!("{SECURE_BOOT} could not be read"));
     }
     match s.dword(SECURE_BOOT, "UEFISecureBootEnabled") {
-        Some(value) => check(
+        Some(value) => verdict(
             ID,
-            if value == 0 { CheckStatus::Fail } else { CheckStatus::Pass },
+            value != 0,
             vec![format!(r"{SECURE_BOOT}\UEFISecureBootEnabled = {value}")],
-            Some("Enable Secure Boot in the firmware settings."),
+            "Enable Secure Boot in the firmware settings.",
         ),
         // Windows writes the value on UEFI machines only.
-        None => not_applicable(
-            ID,
-            "no UEFI Secure Boot state: the machine booted from legacy BIOS or firmware without it",
-            vec![],
-        ),
+        None => {
+            not_applicable(ID, "no UEFI Secure Boot state: the machine booted from legacy BIOS or firmware without it")
+        }
     }
 }
 
@@ -337,14 +293,14 @@ fn defender(s: &Snapshot) -> Check {
         (DEFENDER_REALTIME, "DisableRealtimeMonitoring"),
     ] {
         if let Some(v) = s.dword(key, name).filter(|v| *v != 0) {
-            return check(ID, CheckStatus::Fail, vec![format!(r"{key}\{name} = {v}")], Some(remediation));
+            return fail(ID, vec![format!(r"{key}\{name} = {v}")], remediation);
         }
     }
     if s.key(DEFENDER).is_none() {
         // Another product may protect the machine; third-party antivirus is not detected yet.
         return unknown(ID, format!("{DEFENDER} does not exist (another antivirus is not detected yet)"));
     }
-    check(ID, CheckStatus::Pass, vec![format!(r"{DEFENDER}: real-time protection not disabled")], None)
+    pass(ID, vec![format!(r"{DEFENDER}: real-time protection not disabled")])
 }
 
 /// `windows.screen_lock`: an idle session locks within [`SCREEN_LOCK_MAX_SECS`]: by the machine's inactivity
@@ -362,8 +318,7 @@ fn screen_lock(s: &Snapshot) -> Check {
     }
     if let Some(limit) = s.dword(UAC, "InactivityTimeoutSecs").filter(|v| *v > 0) {
         let evidence = vec![format!(r"{UAC}\InactivityTimeoutSecs = {limit}")];
-        let status = if limit <= SCREEN_LOCK_MAX_SECS { CheckStatus::Pass } else { CheckStatus::Fail };
-        return check(ID, status, evidence, Some(&remediation));
+        return verdict(ID, limit <= SCREEN_LOCK_MAX_SECS, evidence, &remediation);
     }
     // Each user hive's own key, and its policy key: `HKU\<sid>\Control Panel\Desktop`.
     let own = format!(r"\{}", USER_KEYS[0]);
@@ -400,11 +355,13 @@ fn screen_lock(s: &Snapshot) -> Check {
             shown(&timeout, "ScreenSaveTimeOut")
         ));
     }
-    check(ID, if open { CheckStatus::Fail } else { CheckStatus::Pass }, evidence, Some(&remediation))
+    verdict(ID, !open, evidence, &remediation)
 }
 
 #[cfg(test)]
 mod tests {
+    use muster_shared::v1::CheckStatus;
+
     use super::*;
 
     /// A snapshot of DWORD values, `(key, name, value)`; keys listed with no value exist empty.
@@ -663,15 +620,5 @@ mod tests {
         let mut unreadable = Snapshot::default();
         unreadable.unreadable.insert(au.to_string());
         assert_eq!(automatic_updates(&unreadable), None);
-    }
-
-    #[test]
-    fn exported_paths_match_the_live_ones() {
-        let export = super::super::regfile::RegKeyExport {
-            path: r"HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Services\LanmanServer\Parameters".to_string(),
-            values: [("SMB1".to_string(), RegValue::Dword(0))].into_iter().collect(),
-        };
-        let s = Snapshot::from_export(&[export]);
-        assert_eq!(smb1(&s).status, CheckStatus::Pass);
     }
 }

@@ -107,24 +107,14 @@ fn read_uninstall(base: &RegKey, root_name: &str, path: &str) -> Option<(Package
 /// The patches section of a live Windows: the reboot flags. Installed and pending updates are not read yet (see
 /// the error recorded).
 pub fn collect_patches(errors: &mut ErrorLog) -> Patches {
-    let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
-    let mut unreadable = false;
-    let mut open = |path: &str, errors: &mut ErrorLog| {
-        let below = path.strip_prefix(r"HKLM\").unwrap_or(path);
-        match hklm.open_subkey_with_flags(below, KEY_READ | KEY_WOW64_64KEY) {
-            Ok(key) => Some(key),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-            Err(err) => {
-                errors.io(SectionName::Patches, path, &err);
-                unreadable = true;
-                None
-            }
-        }
+    let keys = [CBS_REBOOT_PENDING, WU_REBOOT_REQUIRED, SESSION_MANAGER, posture::WINDOWS_UPDATE_GPO];
+    let snapshot = hklm_snapshot(&keys, SectionName::Patches, errors);
+    let flags = RebootFlags {
+        cbs_reboot_pending: snapshot.keys.contains_key(CBS_REBOOT_PENDING),
+        wu_reboot_required: snapshot.keys.contains_key(WU_REBOOT_REQUIRED),
+        session_manager: snapshot.keys.get(SESSION_MANAGER).cloned().unwrap_or_default(),
+        unreadable: keys[..3].iter().any(|k| snapshot.unreadable.contains(*k)),
     };
-    let cbs_reboot_pending = open(CBS_REBOOT_PENDING, errors).is_some();
-    let wu_reboot_required = open(WU_REBOOT_REQUIRED, errors).is_some();
-    let session_manager = open(SESSION_MANAGER, errors).map(|key| values(&key)).unwrap_or_default();
-    let flags = RebootFlags { cbs_reboot_pending, wu_reboot_required, session_manager, unreadable };
     errors.record(
         SectionName::Patches,
         "patches.pending",
@@ -134,17 +124,17 @@ pub fn collect_patches(errors: &mut ErrorLog) -> Patches {
     Patches {
         manager: Some("windows-update".to_string()),
         reboot_required: reboot_required(&flags),
-        automatic_updates: posture::automatic_updates(&posture_snapshot(SectionName::Patches, errors)),
+        automatic_updates: posture::automatic_updates(&snapshot),
         ..Patches::default()
     }
 }
 
-/// The posture keys ([`posture::KEYS`], 64-bit view) as the pure checks take them: absent keys left out, keys that
-/// exist but cannot be read marked unreadable and recorded under `section`.
-fn posture_snapshot(section: SectionName, errors: &mut ErrorLog) -> Snapshot {
+/// HKLM keys (64-bit view) by path, with all their values: absent keys left out, keys that exist but cannot be read
+/// marked unreadable and recorded under `section`.
+fn hklm_snapshot(paths: &[&str], section: SectionName, errors: &mut ErrorLog) -> Snapshot {
     let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
     let mut snapshot = Snapshot::default();
-    for path in posture::KEYS {
+    for &path in paths {
         let below = path.strip_prefix(r"HKLM\").unwrap_or(path);
         match hklm.open_subkey_with_flags(below, KEY_READ | KEY_WOW64_64KEY) {
             Ok(key) => {
@@ -157,6 +147,12 @@ fn posture_snapshot(section: SectionName, errors: &mut ErrorLog) -> Snapshot {
             }
         }
     }
+    snapshot
+}
+
+/// The posture checks' keys: [`posture::KEYS`], and [`posture::USER_KEYS`] below each person's hive.
+fn posture_snapshot(errors: &mut ErrorLog) -> Snapshot {
+    let mut snapshot = hklm_snapshot(&posture::KEYS, SectionName::Checks, errors);
     // People's hives only (local accounts S-1-5-21-…, Entra ID accounts S-1-12-1-…): the service accounts' hives
     // never show a screen.
     let users = RegKey::predef(HKEY_USERS);
@@ -177,7 +173,7 @@ fn posture_snapshot(section: SectionName, errors: &mut ErrorLog) -> Snapshot {
 /// The posture checks of a live Windows: the registry ones, then those decided from the patches section
 /// (`updates.*`, `kernel.reboot_required`).
 pub fn collect_checks(from_patches: Vec<Check>, errors: &mut ErrorLog) -> Vec<Check> {
-    let mut checks = posture::checks(&posture_snapshot(SectionName::Checks, errors));
+    let mut checks = posture::checks(&posture_snapshot(errors));
     checks.extend(from_patches);
     checks
 }
