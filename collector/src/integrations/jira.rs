@@ -117,9 +117,18 @@ pub fn transition_body(id: &str) -> Value {
     json!({ "transition": { "id": id } })
 }
 
+/// `GET /rest/api/3/issue/{key}?fields=status&expand=transitions`: the ticket's status and the transitions the
+/// workflow offers from it.
 #[derive(Debug, Deserialize)]
 struct Transitions {
     transitions: Vec<Transition>,
+    #[serde(default)]
+    fields: Option<IssueFields>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IssueFields {
+    status: Option<Target>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,12 +150,17 @@ struct Category {
     key: String,
 }
 
-/// The transition (of `GET /rest/api/3/issue/{key}/transitions`' answer) that reaches `goal`: the configured one by
-/// name (any case), else the first into a status of the goal's category. `None` when the workflow offers none
-/// from where the ticket is (already closed, say): the comment is still made.
+/// The transition (of the issue's answer with its transitions expanded) that reaches `goal`: the configured one by
+/// name (any case), else the first into a status of the goal's category. `None` when there is nothing to do: a
+/// reopening of a ticket that is not closed (an overdue finding's ticket someone is working on stays where it is),
+/// or a workflow that offers no such transition from where the ticket is. The comment is made either way.
 pub fn pick_transition(answer: &[u8], goal: Goal, s: &JiraSettings) -> Result<Option<String>, String> {
     let list: Transitions =
         serde_json::from_slice(answer).map_err(|e| format!("Jira's list of transitions is not readable: {e}"))?;
+    let current = list.fields.and_then(|f| f.status).and_then(|s| s.status_category).map(|c| c.key);
+    if goal == Goal::Reopen && current.as_deref() != Some("done") {
+        return Ok(None);
+    }
     let (named, category) = match goal {
         Goal::Done => (s.done_transition.as_deref(), "done"),
         Goal::Reopen => (s.reopen_transition.as_deref(), "new"),

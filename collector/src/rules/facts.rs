@@ -345,7 +345,7 @@ fn eol(os: Option<&muster_shared::v1::Os>, policy: &Policy, now: DateTime<Utc>) 
     };
     map([
         ("known", Value::Bool(release.is_some())),
-        ("product", opt(product.map(str::to_string).as_ref())),
+        ("product", s(product.unwrap_or_default())),
         ("cycle", opt(release.map(|r| &r.cycle))),
         ("codename", opt(release.and_then(|r| r.codename.as_ref()))),
         ("has_date", Value::Bool(has_date)),

@@ -101,16 +101,18 @@ impl Sender {
                     let Some(goal) = goal.filter(|_| answer.is_success()) else {
                         return Ok(Some(answer.into()));
                     };
-                    let path = format!("issue/{issue}/transitions");
-                    let answer = call.send(reqwest::Method::GET, &path, &[], None).await?;
+                    // The ticket's status with the transitions offered from it, in one call.
+                    let query = [("fields", "status".to_owned()), ("expand", "transitions".to_owned())];
+                    let answer = call.send(reqwest::Method::GET, &format!("issue/{issue}"), &query, None).await?;
                     if !answer.is_success() {
                         return Ok(Some(answer.into()));
                     }
                     let Some(id) = jira::pick_transition(&answer.body, goal, settings)? else {
                         tracing::info!(integration = %claim.name, ticket = %key, ?goal,
-                            "the workflow offers the account no such transition from the ticket's status; commented only");
+                            "no transition: the ticket is not closed, or the workflow offers the account none; commented only");
                         return Ok(Some(answer.into()));
                     };
+                    let path = format!("issue/{issue}/transitions");
                     let body = Some(jira::transition_body(&id));
                     return Ok(Some(call.send(reqwest::Method::POST, &path, &[], body).await?.into()));
                 }

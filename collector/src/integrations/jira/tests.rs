@@ -129,7 +129,7 @@ fn events_without_a_finding_are_refused() {
 
 #[test]
 fn the_transition_is_the_named_one_or_the_first_into_the_goals_category() {
-    let answer = json!({ "transitions": [
+    let answer = json!({ "fields": { "status": { "statusCategory": { "key": "done" } } }, "transitions": [
         { "id": "11", "name": "To Do", "to": { "statusCategory": { "key": "new" } } },
         { "id": "21", "name": "In Progress", "to": { "statusCategory": { "key": "indeterminate" } } },
         { "id": "31", "name": "Done", "to": { "statusCategory": { "key": "done" } } },
@@ -144,6 +144,13 @@ fn the_transition_is_the_named_one_or_the_first_into_the_goals_category() {
     let missing = JiraSettings { reopen_transition: Some("Reopen".to_owned()), ..settings() };
     assert_eq!(pick_transition(answer.as_bytes(), Goal::Reopen, &missing).unwrap(), None);
     assert!(pick_transition(b"<html>", Goal::Done, &s).is_err());
+    // A ticket someone is working on (or that was never closed) is not reopened: an overdue finding's ticket in
+    // progress stays in progress. Closing it still works from there.
+    let mut working: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    working["fields"]["status"]["statusCategory"]["key"] = json!("indeterminate");
+    let working = working.to_string();
+    assert_eq!(pick_transition(working.as_bytes(), Goal::Reopen, &s).unwrap(), None);
+    assert_eq!(pick_transition(working.as_bytes(), Goal::Done, &s).unwrap().as_deref(), Some("31"));
 }
 
 #[test]

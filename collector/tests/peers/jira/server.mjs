@@ -137,6 +137,12 @@ function search(res, entry, url) {
   send(res, 200, { issues: found.slice(0, params.maxResults ?? 50).map(issueJson), isLast: true });
 }
 
+// The simplified workflow's transitions from an issue's status: to every other status.
+function offered(issue) {
+  return STATUSES.filter((s) => s.id !== issue.status).map((s) => ({ id: s.id, name: s.name,
+    to: { id: s.id, name: s.name, statusCategory: { key: s.category } } }));
+}
+
 function withIssue(res, entry, key, then) {
   const issue = issues.get(key);
   if (!issue) return refuse(res, 404, entry, ['Issue does not exist or you do not have permission to see it.']);
@@ -190,10 +196,21 @@ async function handle(req, res) {
       send(res, 201, { id: String(issue.comments.length), body: body.body });
     });
   }
+  if ((m = /^GET \/rest\/api\/3\/issue\/([^/]+)$/.exec(route))) {
+    // Get issue: `fields` narrows the fields, `expand=transitions` adds the transitions offered from its status.
+    return withIssue(res, entry, m[1], (issue) => {
+      const status = STATUSES.find((s) => s.id === issue.status);
+      const wanted = url.searchParams.get('fields')?.split(',');
+      const all = { summary: issue.summary, labels: issue.labels,
+        status: { id: status.id, name: status.name, statusCategory: { key: status.category } } };
+      const fields = wanted ? Object.fromEntries(Object.entries(all).filter(([k]) => wanted.includes(k))) : all;
+      const out = { id: issue.id, key: issue.key, fields };
+      if ((url.searchParams.get('expand') ?? '').split(',').includes('transitions')) out.transitions = offered(issue);
+      send(res, 200, out);
+    });
+  }
   if ((m = /^GET \/rest\/api\/3\/issue\/([^/]+)\/transitions$/.exec(route))) {
-    return withIssue(res, entry, m[1], (issue) => send(res, 200, {
-      transitions: STATUSES.filter((s) => s.id !== issue.status).map((s) => ({ id: s.id, name: s.name,
-        to: { id: s.id, name: s.name, statusCategory: { key: s.category } } })) }));
+    return withIssue(res, entry, m[1], (issue) => send(res, 200, { transitions: offered(issue) }));
   }
   if ((m = /^POST \/rest\/api\/3\/issue\/([^/]+)\/transitions$/.exec(route))) {
     const problems = schemaErrors(DoTransitionSchema, { ...(body ?? {}), issueIdOrKey: m[1] });
