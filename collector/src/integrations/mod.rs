@@ -192,12 +192,6 @@ impl From<String> for Failure {
     }
 }
 
-impl From<&str> for Failure {
-    fn from(e: &str) -> Failure {
-        Failure::Retry(e.to_owned())
-    }
-}
-
 /// What an attempt's answer makes of a delivery that had failed `failed_before` times: a 2xx status, or a
 /// transport that has no status (syslog) taking the message, delivers it; another status or no answer
 /// (`Failure::Retry`) is retried after [`retry_after`] until the [`MAX_ATTEMPTS`]-th failure, which is final (dead, kept for replay);

@@ -232,6 +232,14 @@ async fn findings_reach_rsyslog_and_a_webhook_as_ocsf_the_schema_accepts(h: Harn
         })
         .unwrap_or_else(|| panic!("{from_syslog:#?}"));
     assert_eq!(glibc["device"]["uid"], host.as_str());
+    // The finding's advisories come from the store (the event names only the fix group's rule): CVE ids as `cve`,
+    // never the rule standing in for an advisory.
+    let vulnerabilities = glibc["vulnerabilities"].as_array().unwrap();
+    assert!(
+        vulnerabilities.iter().any(|v| v["cve"]["uid"].as_str().is_some_and(|id| id.starts_with("CVE-"))),
+        "{vulnerabilities:#?}"
+    );
+    assert!(vulnerabilities.iter().all(|v| v["advisory"]["uid"] != "vuln.fix"), "{vulnerabilities:#?}");
     assert_eq!(
         glibc["finding_info"]["src_url"].as_str().unwrap(),
         format!("{CONSOLE}/findings/{}", glibc["finding_info"]["uid"].as_str().unwrap())

@@ -49,9 +49,6 @@ impl Sender {
             match jira::plan(&event_type, ticket.as_deref()) {
                 Plan::Nothing => return Ok(None),
                 Plan::Create => {
-                    let Some(facts) = open_finding(store, clock, &data.finding_id).await? else {
-                        return Ok(None);
-                    };
                     let query = [
                         ("jql", jira::search_jql(&settings.project, &jira::label(&data.finding_id))),
                         ("fields", "key".to_owned()),
@@ -71,6 +68,11 @@ impl Sender {
                         ticket = Some(key);
                         continue;
                     }
+                    // Only now: a ticket the search found (a create whose answer was lost) is recorded even for a
+                    // finding resolved since, so its resolution closes it; a new one is made only if still needed.
+                    let Some(facts) = open_finding(store, clock, &data.finding_id).await? else {
+                        return Ok(None);
+                    };
                     let create = jira::create_body(settings, &data, self.console.as_deref(), &facts);
                     let answer = call.send(reqwest::Method::POST, "issue", &[], Some(create)).await?;
                     if answer.is_success() {
@@ -126,11 +128,11 @@ fn jira_ticket(key: &str) -> Ticket {
 }
 
 /// A ticket key or project key as one path segment: Jira's keys are letters, digits, `_` and `-`; anything else
-/// in a stored key is refused rather than sent into a URL.
-fn segment(key: &str) -> Result<&str, String> {
+/// in a stored key is refused rather than sent into a URL, and no retry would change it.
+fn segment(key: &str) -> Result<&str, Failure> {
     if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         Ok(key)
     } else {
-        Err(format!("{key:?} is not a Jira key"))
+        Err(Failure::Never(format!("{key:?} is not a Jira key")))
     }
 }

@@ -58,9 +58,6 @@ impl Sender {
             match tickets::plan(&event_type, ticket.as_ref().map(|t| t.reference.as_str())) {
                 Plan::Nothing => return Ok(None),
                 Plan::Create => {
-                    let Some(facts) = open_finding(store, clock, &data.finding_id).await? else {
-                        return Ok(None);
-                    };
                     let query = [
                         ("sysparm_query", snow::search_query(&correlation)),
                         ("sysparm_fields", "sys_id,number,state".to_owned()),
@@ -80,6 +77,11 @@ impl Sender {
                         ticket = Some(found);
                         continue;
                     }
+                    // Only now: a ticket the search found (a create whose answer was lost) is recorded even for a
+                    // finding resolved since, so its resolution closes it; a new one is made only if still needed.
+                    let Some(facts) = open_finding(store, clock, &data.finding_id).await? else {
+                        return Ok(None);
+                    };
                     let create = snow::create_body(settings, &data, self.console.as_deref(), &correlation, &facts);
                     let query = [("sysparm_fields", "sys_id,number".to_owned())];
                     let answer = call.send(Method::POST, "incident", &query, Some(create)).await?;
@@ -133,7 +135,11 @@ impl Sender {
     }
 }
 
-/// A stored or answered sys_id, checked before it goes into a URL.
-fn sys_id(s: &str) -> Result<&str, String> {
-    if integrations::servicenow::is_sys_id(s) { Ok(s) } else { Err(format!("{s:?} is not a ServiceNow sys_id")) }
+/// A stored or answered sys_id, checked before it goes into a URL. One that is not cannot become one on a retry.
+fn sys_id(s: &str) -> Result<&str, Failure> {
+    if integrations::servicenow::is_sys_id(s) {
+        Ok(s)
+    } else {
+        Err(Failure::Never(format!("{s:?} is not a ServiceNow sys_id")))
+    }
 }
