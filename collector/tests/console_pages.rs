@@ -250,7 +250,11 @@ async fn stale_and_missing_follow_the_policy(h: Harness) {
     let rule_status = |findings: &muster_collector::findings::FindingPage, rule: &str| {
         findings.findings.iter().find(|f| f.rule_id == rule).map(|f| f.status.as_str().to_owned())
     };
-    let evaluate = || async { muster_collector::app::evaluation::run_once(&h.state).await.unwrap() };
+    let evaluate = || async {
+        muster_collector::app::evaluation::run_once(&h.state, muster_collector::app::evaluation::Scope::Due)
+            .await
+            .unwrap()
+    };
 
     for (days, expected) in [(1, "reporting"), (2, "stale"), (3, "missing")] {
         h.advance(Duration::days(days));

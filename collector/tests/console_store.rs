@@ -812,13 +812,13 @@ async fn trend_snapshots_replace_and_read_by_range(h: Harness) {
         ingest: muster_collector::app::gate::IngestGate::new(4),
         work: muster_collector::app::queue::WorkQueue::new(muster_collector::app::queue::Mode::Inline),
     };
-    schedule::run_once(&state).await.unwrap();
+    schedule::run_once(&state, schedule::Scope::Due).await.unwrap();
     assert_eq!(s.trend(day(2), day(2)).await.unwrap(), points(day(2), [1, 2, 0, 1, 1]));
 
     // Later the same day the fix arrives: the day's snapshot is replaced, not added to.
     h.advance(Duration::hours(6));
     h.stored(&token, &full(&debian_failing("alpha", &["ssh.permit_root_login"]))).await;
-    schedule::run_once(&state).await.unwrap();
+    schedule::run_once(&state, schedule::Scope::Due).await.unwrap();
     assert_eq!(s.trend(day(2), day(2)).await.unwrap(), points(day(2), [0, 1, 0, 1, 1]));
 
     h.advance(Duration::days(2));

@@ -89,7 +89,14 @@ async fn images_and_containers_are_the_hosts_children(h: Harness) {
 /// (severity, evidence lines) of the host's open image end-of-life findings after a scheduled evaluation now.
 async fn eol_findings(h: &Harness, host: &str, viewer: &str) -> Vec<(String, usize)> {
     let policy = muster_collector::rules::Rules::builtin().unwrap().current();
-    muster_collector::app::evaluation::evaluate_all(h.store.as_ref(), &policy, h.now()).await.unwrap();
+    muster_collector::app::evaluation::evaluate_all(
+        h.store.as_ref(),
+        &policy,
+        h.now(),
+        muster_collector::app::evaluation::Scope::Due,
+    )
+    .await
+    .unwrap();
     let (_, body) = h.get(&format!("/api/v1/hosts/{host}/findings"), viewer).await;
     body["findings"]
         .as_array()

@@ -23,6 +23,7 @@ both!(
     stale_missing_and_end_of_life_by_clock,
     overdue_security_updates_and_duplicate_identity,
     policy_dir_overrides_and_invalid_reload,
+    scheduled_runs_evaluate_the_hosts_whose_time_based_facts_moved,
 );
 
 pub(crate) const MACHINE_ID: &str = "4c4c4544004d3510804bb2c04f4e3732";
@@ -102,7 +103,9 @@ async fn enrolled_with(h: &Harness, report: &Report) -> (String, String) {
 
 async fn run_schedule(h: &Harness) {
     let policy = Rules::builtin().unwrap().current();
-    evaluation::evaluate_all(h.store.as_ref(), &policy, h.now()).await.unwrap();
+    evaluation::evaluate_all(h.store.as_ref(), &policy, h.now(), muster_collector::app::evaluation::Scope::Due)
+        .await
+        .unwrap();
 }
 
 async fn weak_configuration_opens_findings_and_the_fix_resolves_them(h: Harness) {
@@ -637,7 +640,9 @@ evidence = 'software.listeners.filter(l, l.owner == "openssh-server").map(l, l.a
     assert!(open.contains(&"site.ssh_listening".to_owned()) && !open.contains(&"account.admin_dormant".to_owned()));
 
     h.advance(Duration::days(4));
-    evaluation::evaluate_all(h.store.as_ref(), &policy, h.now()).await.unwrap();
+    evaluation::evaluate_all(h.store.as_ref(), &policy, h.now(), muster_collector::app::evaluation::Scope::Due)
+        .await
+        .unwrap();
     let open = rules_of(listed(&h, &viewer, "status=open").await);
     assert!(open.contains(&"account.admin_dormant".to_owned()), "{open:?}");
     assert!(open.contains(&"site.ssh_listening".to_owned()), "the stored listeners are facts: {open:?}");
@@ -648,4 +653,80 @@ evidence = 'software.listeners.filter(l, l.owner == "openssh-server").map(l, l.a
     );
     let (_, body) = h.get("/api/v1/findings?rule=site.ssh_listening", &viewer).await;
     assert_eq!(body["findings"][0]["evidence"], json!(["0.0.0.0:2222", ":::2222"]));
+}
+
+/// Issue 14: every 15 minutes the schedule evaluated every host again, though a host's answer changes with time only
+/// when one of its whole-day counts does (or at midnight, for end-of-life dates). Over one day of quarter-hour runs
+/// the ThinkPad is evaluated a few times, not 96; a rule that reads `now` itself makes it due at every run; a
+/// re-enrolment makes it due at once.
+async fn scheduled_runs_evaluate_the_hosts_whose_time_based_facts_moved(h: Harness) {
+    let machine = Machine::thinkpad(MACHINE_ID);
+    let report = debian(&machine);
+    let (host, token) = enrolled_with(&h, &report).await;
+    let policy = Rules::builtin().unwrap().current();
+    assert!(!policy.reads_now);
+    let run = |scope| {
+        let policy = policy.clone();
+        let h = &h;
+        async move { evaluation::evaluate_all(h.store.as_ref(), &policy, h.now(), scope).await.unwrap() }
+    };
+    // The report's own evaluation scheduled the next one.
+    let first = run(evaluation::Scope::Due).await;
+    assert_eq!((first.hosts, first.not_due), (0, 1));
+    let all = run(evaluation::Scope::All).await;
+    assert_eq!((all.hosts, all.not_due), (1, 0));
+
+    // The instants the host's facts count days from, and midnight: a day of quarter-hour runs crosses each once.
+    let facts = h.store.host_facts(&host).await.unwrap().unwrap();
+    let logins = facts.host.iter().flat_map(|h| &h.accounts).filter_map(|a| a.last_login.as_ref()).count();
+    let lists = facts.patches.iter().filter_map(|p| p.lists_updated_at).count();
+    let mut evaluated = Vec::new();
+    for quarter in 1..=96 {
+        h.advance(Duration::minutes(15));
+        let run = run(evaluation::Scope::Due).await;
+        assert_eq!(run.hosts + run.not_due, 1);
+        if run.hosts == 1 {
+            evaluated.push(quarter);
+            // Evaluated exactly when a count moved: the next is after now, and the run just before saw none.
+            let next = policy.next_evaluation(&facts, h.now() - Duration::minutes(15));
+            assert!(next <= h.now(), "run {quarter}: due at {next}, evaluated at {}", h.now());
+        }
+    }
+    // last_seen, the logins, the package lists' refresh, the pending updates, and midnight.
+    let distinct_anchors = 1 + logins + lists + facts.security_pending.len() + 1;
+    assert!(
+        !evaluated.is_empty() && evaluated.len() <= distinct_anchors,
+        "evaluated at quarters {evaluated:?} of 96 ({distinct_anchors} instants at most)"
+    );
+
+    // A re-enrolment (tags can change) is a change without a report: due at once.
+    let (_, secret) = h.enroll_secret(None).await;
+    let (status, body) = h.enroll_with(&secret, &machine, Some(&token)).await;
+    assert_eq!((status, body["reenrolled"].as_bool()), (axum::http::StatusCode::OK, Some(true)), "{body}");
+    let run = run(evaluation::Scope::Due).await;
+    assert_eq!(run.hosts, 1, "re-enrolled: due at once");
+
+    // A site rule that reads the clock itself can change at any moment: every host at every run.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("10-site.toml"),
+        r#"[[rule]]
+id = "site.business_hours"
+title = "Seen outside business hours"
+severity = "info"
+sla_days = 30
+match = 'now.getHours() >= 18 && last_seen_days == 0'
+"#,
+    )
+    .unwrap();
+    let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None, eol_text: None };
+    let clocked = Rules::load(source).unwrap().current();
+    assert!(clocked.reads_now);
+    // Loading rules is a reload: every host, once.
+    evaluation::evaluate_all(h.store.as_ref(), &clocked, h.now(), evaluation::Scope::All).await.unwrap();
+    for _ in 0..3 {
+        h.advance(Duration::minutes(15));
+        let run = evaluation::evaluate_all(h.store.as_ref(), &clocked, h.now(), evaluation::Scope::Due).await.unwrap();
+        assert_eq!((run.hosts, run.not_due), (1, 0));
+    }
 }

@@ -598,7 +598,7 @@ async fn an_interrupted_import_is_finished_by_running_it_again(h: Harness) {
 
 async fn an_interrupted_import_is_finished_by_the_scheduled_evaluation(h: Harness) {
     let (host, token, _, _dir) = interrupted_after_writing(&h).await;
-    muster_collector::app::evaluation::run_once(&h.state).await.unwrap();
+    muster_collector::app::evaluation::run_once(&h.state, muster_collector::app::evaluation::Scope::Due).await.unwrap();
     assert!(ids(&host_vulns(&h, &token, &host).await).contains("DSA-5611-1"));
     let (open, _) = vuln_findings(&h, &token, &host, "open").await;
     assert!(open.iter().any(|(rule, source, _)| rule == "vuln.fix" && source == "glibc"), "{open:?}");

@@ -1,6 +1,6 @@
-//! Evaluating the policy on hosts: one host when the work its report queued runs (`app::queue`), every host on an
-//! interval (staleness, end of life and risk-acceptance expiry change with time alone) and after the rules are
-//! reloaded on SIGHUP. The plan is pure (`crate::findings::evaluate`); writing it is `app::findings`.
+//! Evaluating the policy on hosts: one host when the work its report queued runs (`app::queue`), on an interval the
+//! hosts whose time-based facts have moved (staleness, end of life; `rules::timing`) and every host at start and
+//! after the rules are reloaded. The plan is pure (`crate::findings::evaluate`); writing it is `app::findings`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,30 +27,62 @@ pub async fn evaluate_host(
         tracing::warn!(host_id, rule = %failure.rule_id, error = %failure.message, "rule failed on this host");
     }
     let outcome = HostOutcome::new(host_id, policy, evaluation);
-    findings::apply(store, &outcome, now, report_id, EVALUATOR).await
+    let summary = findings::apply(store, &outcome, now, report_id, EVALUATOR).await?;
+    store.schedule_evaluation(host_id, facts.last_seen, policy.next_evaluation(&facts, now)).await?;
+    Ok(summary)
+}
+
+/// Which hosts a run of [`evaluate_all`] evaluates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every host: at start and after the rules changed, when any host's answer may have.
+    All,
+    /// The hosts whose evaluation is due (`rules::timing`): the same rules, only time has passed.
+    Due,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::All => "all",
+            Scope::Due => "due",
+        }
+    }
 }
 
 /// Hosts loaded per page when evaluating all of them.
 const PAGE: i64 = 500;
 
-/// Evaluates every host, then reopens expired risk acceptances and escalates findings that became overdue. Idempotent: safe to run on several replicas.
-pub async fn evaluate_all(store: &dyn Store, policy: &Policy, now: DateTime<Utc>) -> Result<RunSummary, StoreError> {
+/// Evaluates the hosts of `scope`, then reopens expired risk acceptances and escalates findings that became
+/// overdue. Idempotent: safe to run on several replicas.
+pub async fn evaluate_all(
+    store: &dyn Store,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    scope: Scope,
+) -> Result<RunSummary, StoreError> {
     let mut summary = RunSummary::default();
     let mut after = String::new();
+    let due_by = match scope {
+        Scope::All => None,
+        Scope::Due => Some(now),
+    };
     loop {
-        let page = store.host_facts_page(&after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.host_id.clone();
-        for facts in &page {
+        let page = store.host_facts_page(&after, PAGE, due_by).await?;
+        let Some(last) = page.last else { break };
+        after = last;
+        for facts in &page.facts {
             let evaluation = policy.evaluate(facts, now);
             for failure in &evaluation.failures {
                 summary.rule_failures.entry(failure.rule_id.clone()).or_insert_with(|| failure.message.clone());
             }
             let outcome = HostOutcome::new(&facts.host_id, policy, evaluation);
             summary.changes.add(findings::apply(store, &outcome, now, None, EVALUATOR).await?);
+            store.schedule_evaluation(&facts.host_id, facts.last_seen, policy.next_evaluation(facts, now)).await?;
             summary.hosts += 1;
         }
-        if (page.len() as i64) < PAGE {
+        summary.not_due += page.hosts - page.facts.len();
+        if (page.hosts as i64) < PAGE {
             break;
         }
     }
@@ -68,8 +100,8 @@ pub enum ReloadError {
     Store(#[from] StoreError),
 }
 
-/// One evaluation of every host with the rules in force.
-pub async fn run_once(state: &AppState) -> Result<RunSummary, StoreError> {
+/// One evaluation of the hosts of `scope` with the rules in force.
+pub async fn run_once(state: &AppState, scope: Scope) -> Result<RunSummary, StoreError> {
     let policy = state.rules.current();
     // An advisory import interrupted while re-matching is finished here, so no import has to run again for it.
     let finding_policy = crate::vuln::FindingPolicy::from_params(&policy.params);
@@ -83,12 +115,16 @@ pub async fn run_once(state: &AppState) -> Result<RunSummary, StoreError> {
             tracing::error!(error = %e, "cannot finish the re-matching an advisory import left; retried next run")
         }
     }
-    let summary = evaluate_all(state.store.as_ref(), &policy, (state.clock)()).await?;
+    let started = std::time::Instant::now();
+    let summary = evaluate_all(state.store.as_ref(), &policy, (state.clock)(), scope).await?;
     for (rule, message) in &summary.rule_failures {
         tracing::warn!(rule, error = %message, "rule failed on some hosts; their findings were left as they were");
     }
     tracing::info!(
+        scope = scope.as_str(),
         hosts = summary.hosts,
+        not_due = summary.not_due,
+        seconds = started.elapsed().as_secs_f64(),
         opened = summary.changes.opened,
         resolved = summary.changes.resolved,
         reopened = summary.changes.reopened,
@@ -109,7 +145,7 @@ pub async fn run_once(state: &AppState) -> Result<RunSummary, StoreError> {
 /// import that brought end-of-life data).
 pub async fn reload(state: &AppState) -> Result<RunSummary, ReloadError> {
     reload_rules(state).await?;
-    Ok(run_once(state).await?)
+    Ok(run_once(state, Scope::All).await?)
 }
 
 /// Reads the policy again without evaluating: with the end-of-life data an advisory import stored, unless
@@ -141,7 +177,8 @@ pub fn statistics_due(analyzed_at: usize, hosts: usize) -> bool {
     hosts >= STATISTICS_MIN_HOSTS && hosts >= analyzed_at.saturating_mul(2)
 }
 
-/// Evaluates every `interval` (the first run at once), refreshes the database's statistics as the fleet grows
+/// Evaluates every `interval` (the first run at once and of every host: the rules may have changed while the
+/// collector was down; later runs the due hosts), refreshes the database's statistics as the fleet grows
 /// ([`statistics_due`]), and reloads on SIGHUP, until the runtime stops.
 pub fn spawn(state: AppState, interval: Duration) {
     let periodic = state.clone();
@@ -149,14 +186,20 @@ pub fn spawn(state: AppState, interval: Duration) {
         let mut ticks = tokio::time::interval(interval.max(Duration::from_secs(1)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut analyzed_at = 0;
+        let mut scope = Scope::All;
         loop {
             ticks.tick().await;
-            match run_once(&periodic).await {
-                Ok(summary) if statistics_due(analyzed_at, summary.hosts) => {
+            let run = run_once(&periodic, scope).await;
+            if run.is_ok() {
+                scope = Scope::Due;
+            }
+            match run {
+                Ok(summary) if statistics_due(analyzed_at, summary.hosts + summary.not_due) => {
                     match periodic.store.refresh_statistics().await {
                         Ok(()) => {
-                            tracing::info!(hosts = summary.hosts, "database statistics refreshed as the fleet grew");
-                            analyzed_at = summary.hosts;
+                            let hosts = summary.hosts + summary.not_due;
+                            tracing::info!(hosts, "database statistics refreshed as the fleet grew");
+                            analyzed_at = hosts;
                         }
                         Err(e) => tracing::warn!(error = %e, "cannot refresh the database's statistics"),
                     }

@@ -153,6 +153,10 @@ pub async fn apply(
         };
         record(tx.as_mut(), &subscriptions, &actor, now, step).await?;
     }
+    // Rules read the open fix findings (`patches.security_pending[].covered`).
+    if outcome.kind == FindingKind::Vulnerability {
+        tx.mark_evaluation_due(host_id).await?;
+    }
     tx.commit().await?;
     Ok(summary)
 }

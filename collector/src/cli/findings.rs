@@ -41,7 +41,9 @@ impl RulesArgs {
 /// The scheduled evaluation of `serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ScheduleArgs {
-    /// How often every host is evaluated (staleness, end of life, risk-acceptance expiry), e.g. 15m, 1h.
+    /// How often the scheduled evaluation runs (staleness, end of life, risk-acceptance expiry), e.g. 15m, 1h. Each
+    /// run evaluates the hosts whose time-based facts have moved since their last evaluation; the first run after
+    /// start, and one after each rule reload, evaluates every host.
     #[arg(long, env = "MUSTER_EVALUATION_INTERVAL", default_value = "15m", value_parser = parse_duration)]
     pub evaluation_interval: Duration,
     /// Workers in this process evaluating the work stored reports queue (rules, package matching). `0` makes a

@@ -157,7 +157,10 @@ impl ApplySummary {
 /// Totals of one evaluation run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RunSummary {
+    /// Hosts evaluated.
     pub hosts: usize,
+    /// Hosts left alone because nothing they are evaluated on can have changed since their last evaluation.
+    pub not_due: usize,
     #[serde(flatten)]
     pub changes: ApplySummary,
     /// Risk acceptances that ran out and reopened.

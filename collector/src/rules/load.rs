@@ -338,6 +338,7 @@ pub fn load(source: &PolicySource) -> Result<Policy, PolicyError> {
         });
     }
     let policy = Policy {
+        reads_now: super::timing::reads_now(&rules),
         rules,
         params,
         eol_products,

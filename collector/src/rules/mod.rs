@@ -8,6 +8,7 @@ pub mod eol;
 pub mod facts;
 pub mod load;
 pub mod names;
+pub mod timing;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -120,6 +121,8 @@ pub struct Policy {
     pub eol: EolData,
     /// Identifies this rule set (a hash of every input), recorded with evaluations.
     pub fingerprint: String,
+    /// A rule names `now`: every host is due at every scheduled run (`timing`).
+    pub reads_now: bool,
     /// CEL's standard functions, built once: building them per host cost more than evaluating every rule.
     env: StdEnv,
 }

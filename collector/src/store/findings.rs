@@ -12,6 +12,17 @@ use crate::model::findings::{
     ExistingFinding, FindingEvent, FindingFilter, FindingKind, FindingPage, FindingSort, FindingView,
 };
 
+/// One page of the hosts an evaluation of all of them walks.
+#[derive(Debug, Default)]
+pub struct FactsPage {
+    /// The facts of the page's hosts that are due.
+    pub facts: Vec<HostFacts>,
+    /// Hosts in the page, due or not.
+    pub hosts: usize,
+    /// The page's last host id, to read the next page after.
+    pub last: Option<String>,
+}
+
 #[async_trait]
 pub trait FindingsStore: Send + Sync {
     /// A write transaction over findings (see [`FindingsTx`]).
@@ -21,8 +32,22 @@ pub trait FindingsStore: Send + Sync {
     async fn existing_findings(&self, host_id: &str, kind: FindingKind) -> Result<Vec<ExistingFinding>, StoreError>;
     /// One host's facts, with its pending security updates as recorded.
     async fn host_facts(&self, host_id: &str) -> Result<Option<HostFacts>, StoreError>;
-    /// Facts of up to `limit` hosts with ids after `after`, by id.
-    async fn host_facts_page(&self, after: &str, limit: i64) -> Result<Vec<HostFacts>, StoreError>;
+    /// Up to `limit` hosts with ids after `after`, by id, and the facts of those of them due for evaluation by
+    /// `due_by` (of all of them when `None`; see [`FindingsStore::schedule_evaluation`]).
+    async fn host_facts_page(
+        &self,
+        after: &str,
+        limit: i64,
+        due_by: Option<DateTime<Utc>>,
+    ) -> Result<FactsPage, StoreError>;
+    /// Records when the host's evaluation next needs doing (`rules::timing`), unless a report came since the facts
+    /// were read (`seen`, their `last_seen`): that report's own evaluation decides, or the host stays due.
+    async fn schedule_evaluation(
+        &self,
+        host_id: &str,
+        seen: DateTime<Utc>,
+        next: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Ids of risk-accepted findings whose acceptance ends at or before `now`, by id.
     async fn risk_acceptances_ending(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
     /// Ids of active findings due before `now` whose escalation has not been written for their due date, by id
@@ -85,7 +110,7 @@ macro_rules! impl_findings_store {
             use crate::model::{from_ms, to_ms};
             use crate::store::StoreError;
             use crate::store::console::ACTIVE;
-            use crate::store::findings::{FINDING_COLUMNS, FindingsStore, finding_order};
+            use crate::store::findings::{FINDING_COLUMNS, FactsPage, FindingsStore, finding_order};
             use crate::store::findings_tx::{
                 FindingsTx, evidence_of, kind_of, priority_of, severity_of, sla_of, status_of,
             };
@@ -179,7 +204,7 @@ macro_rules! impl_findings_store {
             }
 
             const HOST_FACT_COLUMNS: &str =
-                "id, hostname, tags, duplicate_identity, first_seen, last_seen, agent_version";
+                "id, hostname, tags, duplicate_identity, first_seen, last_seen, agent_version, evaluate_after";
 
             /// `for_page`: the list query, not its count. Its active filter is then written so that SQLite, which
             /// has no statistics, reads the worklist index in order instead of every active finding to sort them
@@ -231,12 +256,32 @@ macro_rules! impl_findings_store {
                 }
 
                 async fn host_facts(&self, host_id: &str) -> Result<Option<HostFacts>, StoreError> {
-                    let mut page = self.host_facts_in(Some(host_id), "", 1).await?;
-                    Ok(page.pop())
+                    let mut page = self.host_facts_in(Some(host_id), "", 1, None).await?;
+                    Ok(page.facts.pop())
                 }
 
-                async fn host_facts_page(&self, after: &str, limit: i64) -> Result<Vec<HostFacts>, StoreError> {
-                    self.host_facts_in(None, after, limit).await
+                async fn host_facts_page(
+                    &self,
+                    after: &str,
+                    limit: i64,
+                    due_by: Option<DateTime<Utc>>,
+                ) -> Result<FactsPage, StoreError> {
+                    self.host_facts_in(None, after, limit, due_by).await
+                }
+
+                async fn schedule_evaluation(
+                    &self,
+                    host_id: &str,
+                    seen: DateTime<Utc>,
+                    next: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE hosts SET evaluate_after = $1 WHERE id = $2 AND last_seen = $3")
+                        .bind(to_ms(next))
+                        .bind(host_id)
+                        .bind(to_ms(seen))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
                 }
 
                 async fn risk_acceptances_ending(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
@@ -328,14 +373,16 @@ macro_rules! impl_findings_store {
             }
 
             impl $store {
-                /// Facts of one host (`only`), or of up to `limit` hosts after `after`.
+                /// Facts of one host (`only`), or of up to `limit` hosts after `after` of which only those due by
+                /// `due_by` are read past their row: the sections are most of the cost.
                 async fn host_facts_in(
                     &self,
                     only: Option<&str>,
                     after: &str,
                     limit: i64,
-                ) -> Result<Vec<HostFacts>, StoreError> {
-                    let hosts = match only {
+                    due_by: Option<DateTime<Utc>>,
+                ) -> Result<FactsPage, StoreError> {
+                    let page = match only {
                         Some(id) => {
                             sqlx::query(&format!("SELECT {HOST_FACT_COLUMNS} FROM hosts WHERE id = $1"))
                                 .bind(id)
@@ -352,8 +399,19 @@ macro_rules! impl_findings_store {
                             .await?
                         }
                     };
+                    let mut out = FactsPage { hosts: page.len(), ..FactsPage::default() };
+                    if let Some(last) = page.last() {
+                        out.last = Some(last.try_get("id")?);
+                    }
+                    let mut hosts = Vec::with_capacity(page.len());
+                    for r in page {
+                        let after: Option<i64> = r.try_get("evaluate_after")?;
+                        if due_by.is_none_or(|by| after.is_none_or(|a| a <= to_ms(by))) {
+                            hosts.push(r);
+                        }
+                    }
                     if hosts.is_empty() {
-                        return Ok(Vec::new());
+                        return Ok(out);
                     }
                     let ids: Vec<String> = hosts.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
                     let in_ids = |qb: &mut QueryBuilder<'_, $db>| {
@@ -406,7 +464,7 @@ macro_rules! impl_findings_store {
                         fixes.entry(r.try_get("host_id")?).or_default().extend(packages.map(str::to_owned));
                     }
                     let empty = BTreeMap::new();
-                    hosts
+                    let facts = hosts
                         .iter()
                         .zip(&ids)
                         .map(|(r, id)| {
@@ -418,7 +476,9 @@ macro_rules! impl_findings_store {
                                 fixes.remove(id).unwrap_or_default(),
                             )
                         })
-                        .collect()
+                        .collect::<Result<_, _>>()?;
+                    out.facts = facts;
+                    Ok(out)
                 }
             }
         };

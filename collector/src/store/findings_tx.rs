@@ -75,6 +75,9 @@ pub trait FindingsTx: Send {
     /// Locks the host's row so evaluations of one host are serialised (and SQLite takes its write lock before
     /// reading). False when there is no such host.
     async fn lock_host(&mut self, host_id: &str) -> Result<bool, StoreError>;
+    /// Makes the host due at the next scheduled evaluation: its facts changed without a report (its
+    /// vulnerability findings, which rules read as `covered`).
+    async fn mark_evaluation_due(&mut self, host_id: &str) -> Result<(), StoreError>;
     async fn existing_findings(&mut self, host_id: &str, kind: FindingKind)
     -> Result<Vec<ExistingFinding>, StoreError>;
     /// False when the row already exists (another replica created it).
@@ -324,6 +327,14 @@ macro_rules! impl_findings_tx {
                         .execute(&mut *self.0)
                         .await?;
                     Ok(locked.rows_affected() > 0)
+                }
+
+                async fn mark_evaluation_due(&mut self, host_id: &str) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE hosts SET evaluate_after = NULL WHERE id = $1")
+                        .bind(host_id)
+                        .execute(&mut *self.0)
+                        .await?;
+                    Ok(())
                 }
 
                 async fn existing_findings(

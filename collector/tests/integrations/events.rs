@@ -26,8 +26,16 @@ async fn findings_passing_their_due_date_escalate_once_per_due_date(h: Harness) 
     .await
     .unwrap();
     let policy = muster_collector::rules::Rules::builtin().unwrap().current();
-    let evaluate =
-        || async { muster_collector::app::evaluation::evaluate_all(h.store.as_ref(), &policy, h.now()).await.unwrap() };
+    let evaluate = || async {
+        muster_collector::app::evaluation::evaluate_all(
+            h.store.as_ref(),
+            &policy,
+            h.now(),
+            muster_collector::app::evaluation::Scope::Due,
+        )
+        .await
+        .unwrap()
+    };
     let (_, enrol_secret) = h.enroll_secret(None).await;
     let machine = Machine::thinkpad(MACHINE_ID);
     let (_, token) = h.enrolled(&enrol_secret, &machine).await;
@@ -143,7 +151,14 @@ async fn findings_overdue_at_the_upgrade_are_not_announced(h: Harness) {
     assert_eq!(marked, due.len() as u64, "{due:?}");
 
     let policy = muster_collector::rules::Rules::builtin().unwrap().current();
-    let run = muster_collector::app::evaluation::evaluate_all(h.store.as_ref(), &policy, h.now()).await.unwrap();
+    let run = muster_collector::app::evaluation::evaluate_all(
+        h.store.as_ref(),
+        &policy,
+        h.now(),
+        muster_collector::app::evaluation::Scope::Due,
+    )
+    .await
+    .unwrap();
     assert_eq!(run.overdue, 0);
     assert_eq!(drain(&h, "w1").await, 0);
     assert!(receiver.got().is_empty());
