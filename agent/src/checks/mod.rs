@@ -44,11 +44,15 @@ impl<'a> From<Option<&'a Patches>> for PatchState<'a> {
 }
 
 /// The checks decided from the patches section alone (`updates.*`, `kernel.reboot_required`), for platforms whose
-/// other checks are not read from `/etc` (Windows). `updates.lists_stale` is left out: Windows Update keeps no
-/// package lists.
+/// other checks are not read from `/etc` (Windows, macOS). `updates.lists_stale` only where the section knows its
+/// last check (macOS's Software Update does; Windows Update keeps no package lists).
 pub fn patch_checks<'a>(patches: impl Into<PatchState<'a>>, now: DateTime<Utc>) -> Vec<Check> {
-    let mut checks = updates::checks(patches.into(), now);
-    checks.retain(|c| c.id != updates::LISTS_STALE);
+    let patches = patches.into();
+    let checked = matches!(patches, PatchState::Collected(p) if p.lists_updated_at.is_some());
+    let mut checks = updates::checks(patches, now);
+    if !checked {
+        checks.retain(|c| c.id != updates::LISTS_STALE);
+    }
     checks
 }
 

@@ -10,6 +10,8 @@ const AUTOMATIC: &str = "updates.automatic";
 pub(crate) const LISTS_STALE: &str = "updates.lists_stale";
 const REBOOT_REQUIRED: &str = "kernel.reboot_required";
 
+/// The patches section's `manager` on a Mac (`inventory::patches::softwareupdate`).
+const MACOS: &str = "softwareupdate";
 /// Package lists older than this are stale: pending updates computed from them are out of date.
 pub(crate) const LISTS_MAX_AGE_DAYS: i64 = 7;
 /// How many pending security packages the evidence names.
@@ -87,6 +89,13 @@ fn automatic(patches: &Patches) -> Check {
             "let Windows Update install updates automatically (remove the NoAutoUpdate policy, or set \"Configure \
              Automatic Updates\" to 4)",
         )
+    } else if auto.mechanism.as_deref() == Some(MACOS) {
+        fail(
+            AUTOMATIC,
+            evidence,
+            "turn on every switch of System Settings > General > Software Update > Automatic updates (check, \
+             download, install macOS updates, install security responses and system files)",
+        )
     } else {
         fail(AUTOMATIC, evidence, "enable automatic security updates (unattended-upgrades or dnf-automatic)")
     }
@@ -98,13 +107,21 @@ pub(crate) fn lists_stale(patches: &Patches, now: DateTime<Utc>) -> Check {
         return unknown(LISTS_STALE, "the time of the last package list refresh is not known");
     };
     let age = now.signed_duration_since(updated);
+    let macos = patches.manager.as_deref() == Some(MACOS);
+    let what = if macos { "Software Update last checked" } else { "package lists refreshed" };
     let evidence = vec![format!(
-        "package lists refreshed {} ({} days before collection)",
+        "{what} {} ({} days before collection)",
         updated.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         age.num_days()
     )];
     if age > Duration::days(LISTS_MAX_AGE_DAYS) {
-        fail(LISTS_STALE, evidence, "refresh the package lists daily (apt-get update / dnf makecache, or a timer)")
+        let fix = if macos {
+            "let Software Update check automatically (System Settings > General > Software Update), or run \
+             softwareupdate --list"
+        } else {
+            "refresh the package lists daily (apt-get update / dnf makecache, or a timer)"
+        };
+        fail(LISTS_STALE, evidence, fix)
     } else {
         pass(LISTS_STALE, evidence)
     }

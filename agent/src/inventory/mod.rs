@@ -51,8 +51,7 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
     }
     let root = &config.root;
     let mut errors = ErrorLog::new();
-    let linux_only = linux_only_sections(root, &mut errors);
-    let wants = |section| config.sections.contains(&section) && !linux_only.contains(&section);
+    let wants = |section| config.sections.contains(&section);
 
     let host = wants(SectionName::Host).then(|| host::collect(root, &mut errors));
     let hardware = wants(SectionName::Hardware).then(|| hardware::collect(root, &mut errors));
@@ -107,32 +106,19 @@ fn collect_checks(
     if root.is_live() {
         return windows::collect_checks(crate::checks::patch_checks(patches, now), errors);
     }
-    crate::checks::collect(root, patches, now, errors)
-}
-
-/// The sections whose sources exist only on Linux (posture checks over /etc), on a live system where they cannot
-/// apply: on a Mac they would fail for want of Linux's tools (no firewalld, ufw or nft reads as no firewall), so
-/// they are recorded as unsupported rather than reported empty or failing. (Windows reads its checks from the
-/// registry; software and patches come from the registry or system_profiler.)
-fn linux_only_sections(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<SectionName> {
-    let (platform, named) = if cfg!(target_os = "macos") {
-        ("macos", "macOS")
-    } else {
-        return Vec::new();
-    };
-    if !root.is_live() {
-        return Vec::new();
-    }
-    let skipped = [SectionName::Checks];
-    for section in skipped {
+    // On a Mac the Linux checks over /etc would fail for want of Linux's tools (no firewalld, ufw or nft reads as
+    // no firewall): the update checks only, from Software Update's files, and the rest said plainly.
+    #[cfg(target_os = "macos")]
+    if root.is_live() {
         errors.record(
-            section,
-            platform,
+            SectionName::Checks,
+            "macos",
             muster_shared::v1::ErrorKind::Unsupported,
-            format!("not collected on {named} yet"),
+            "only the update checks are collected on macOS yet (FileVault, firewall, Gatekeeper, SIP and the rest are not)",
         );
+        return crate::checks::patch_checks(patches, now);
     }
-    skipped.to_vec()
+    crate::checks::collect(root, patches, now, errors)
 }
 
 /// A report of a saved SMBIOS table (`--smbios-dump`): the dump's firmware data in the hardware section and nothing

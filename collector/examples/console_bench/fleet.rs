@@ -422,6 +422,7 @@ impl HostPlan {
             security_count: Some(pending.iter().filter(|u| u.security).count() as u32),
             pending: Some(pending),
             lists_updated_at: Some(self.last_seen - Duration::hours(3)),
+            last_update_installed_at: None,
             reboot_required: Some(RebootRequired {
                 required: reboot,
                 reasons: if reboot { vec!["/var/run/reboot-required".into()] } else { vec![] },

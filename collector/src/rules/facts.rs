@@ -280,6 +280,7 @@ fn patches(facts: &HostFacts, now: DateTime<Utc>) -> Value {
         ("security_count", count(p.and_then(|p| p.security_count))),
         ("security_pending", list(pending)),
         ("lists_age_days", Value::Int(p.and_then(|p| p.lists_updated_at).map_or(-1, |at| days(at, now)))),
+        ("last_update_days", Value::Int(p.and_then(|p| p.last_update_installed_at).map_or(-1, |at| days(at, now)))),
         ("reboot_required", Value::Bool(p.and_then(|p| p.reboot_required.as_ref()).is_some_and(|r| r.required))),
         ("automatic_updates", Value::Bool(p.and_then(|p| p.automatic_updates.as_ref()).is_some_and(|a| a.enabled))),
     ])

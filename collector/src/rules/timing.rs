@@ -3,9 +3,9 @@
 //! per run at 10,000 hosts).
 //!
 //! The context's only time-based values are whole-day counts from a few instants (`last_seen_days`, each account's
-//! `last_login_days`, each pending update's `days`, `patches.lists_age_days`) and the end-of-life fields, which
-//! move at midnight UTC. A rule that names `now` itself can change at any moment; the policy then makes every host
-//! due at every run.
+//! `last_login_days`, each pending update's `days`, `patches.lists_age_days` and `last_update_days`) and the
+//! end-of-life fields, which move at midnight UTC. A rule that names `now` itself can change at any moment; the
+//! policy then makes every host due at every run.
 
 use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 
@@ -57,7 +57,7 @@ impl Policy {
         }
         let logins = facts.host.iter().flat_map(|h| &h.accounts).filter_map(|a| a.last_login.as_ref()).map(|l| l.at);
         let pending = facts.security_pending.iter().map(|u| u.first_seen);
-        let lists = facts.patches.iter().filter_map(|p| p.lists_updated_at);
+        let lists = facts.patches.iter().flat_map(|p| [p.lists_updated_at, p.last_update_installed_at]).flatten();
         let anchors = std::iter::once(facts.last_seen).chain(logins).chain(pending).chain(lists);
         let mut next = anchors.map(|a| next_whole_day(a, now)).min().unwrap_or(now + DAY);
         if self.has_dated_end_of_life(facts) {

@@ -251,9 +251,13 @@ pub struct Patches {
     pub pending_count: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_count: Option<u32>,
-    /// When the package lists were last refreshed (`apt update`).
+    /// When the package lists were last refreshed (`apt update`; on macOS, Software Update's last successful check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lists_updated_at: Option<DateTime<Utc>>,
+    /// When the system's own updater last installed an update of the system (macOS: Software Update's last
+    /// installation that was not a data file, from `InstallHistory.plist`); absent where not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_installed_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reboot_required: Option<RebootRequired>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

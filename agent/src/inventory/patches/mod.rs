@@ -2,7 +2,8 @@
 //!
 //! Everything is computed offline from the package manager's own files (no `apt update`, no `dnf makecache`, no
 //! network), so the answer is as fresh as the last list refresh, which the report states in `lists_updated_at`:
-//! apt from its lists, dnf, yum and zypper from their cached rpm-md metadata, apk from its cached indexes.
+//! apt from its lists, dnf, yum and zypper from their cached rpm-md metadata, apk from its cached indexes, macOS
+//! from what Software Update's last check stored (`softwareupdate`).
 
 pub mod apk;
 pub mod apt;
@@ -10,6 +11,7 @@ pub mod automatic;
 pub mod dnf;
 mod probe;
 pub mod reboot;
+pub mod softwareupdate;
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{ErrorKind, Os, Package, PackageKind, Patches, SectionName, Software};
@@ -45,11 +47,14 @@ pub fn collect(
     {
         return Some(probe::rpm_patches(root, manager, &installed(PackageKind::Rpm), errors));
     }
+    if root.exists(softwareupdate::PREFERENCES) || root.exists(softwareupdate::INSTALL_HISTORY) {
+        return Some(probe::macos_patches(root, errors));
+    }
     errors.record(
         SECTION,
         "patches.pending",
         ErrorKind::Unsupported,
-        "pending updates are computed for apt, dnf, yum, zypper and apk systems; this root has none of them",
+        "pending updates are computed for apt, dnf, yum, zypper, apk and macOS systems; this root has none of them",
     );
     None
 }
@@ -77,6 +82,7 @@ fn apt_patches(root: &SystemRoot, installed: &[&Package], os: Option<&Os>, error
         security_count: count(true),
         pending: state.pending,
         lists_updated_at: state.lists_updated_at,
+        last_update_installed_at: None,
         reboot_required: Some(reboot_required(root, os, installed, known, errors)),
         automatic_updates: known.then(|| automatic::decide(installed, &conf)),
         advisories: Vec::new(),

@@ -1,12 +1,13 @@
-//! The thin I/O around the rpm-family and Alpine patch state: which files to read, what only a running system
-//! can tell (boot time, running kernel), and assembling the section from the pure parts in `dnf/` and `apk/`.
+//! The thin I/O around the rpm-family, Alpine and macOS patch state: which files to read, what only a running
+//! system can tell (boot time, running kernel), and assembling the section from the pure parts in `dnf/`, `apk/`
+//! and `softwareupdate`.
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{ErrorKind, Os, Package, Patches, PendingUpdate, RebootRequired};
 
 use super::dnf::repos::Manager;
 use super::dnf::{automatic as dnf_automatic, reboot as dnf_reboot};
-use super::{SECTION, apk, dnf, running_kernel};
+use super::{SECTION, apk, dnf, running_kernel, softwareupdate};
 use crate::root::{ErrorLog, SystemRoot};
 
 pub const APK_INSTALLED: &str = "/lib/apk/db/installed";
@@ -46,6 +47,7 @@ pub fn rpm_patches(root: &SystemRoot, manager: Manager, installed: &[&Package], 
         security_count,
         pending: state.pending,
         lists_updated_at: state.lists_updated_at,
+        last_update_installed_at: None,
         reboot_required: rpm_reboot(root, manager, installed, errors),
         automatic_updates: automatic,
         advisories: state.advisories,
@@ -84,6 +86,7 @@ pub fn apk_patches(root: &SystemRoot, installed: &[&Package], os: Option<&Os>, e
         security_count: None,
         pending: state.pending,
         lists_updated_at: state.lists_updated_at,
+        last_update_installed_at: None,
         reboot_required,
         automatic_updates: Some(apk::automatic(&cron_jobs(root))),
         advisories: Vec::new(),
@@ -176,4 +179,66 @@ fn cron_jobs(root: &SystemRoot) -> Vec<(String, String)> {
         }
     }
     jobs
+}
+
+/// One of Software Update's files, bounded; `None` (recorded) when absent, unreadable or not a plist.
+fn software_update_file<T>(
+    root: &SystemRoot,
+    path: &str,
+    parse: impl Fn(&[u8]) -> Result<T, softwareupdate::PlistError>,
+    errors: &mut ErrorLog,
+) -> Option<T> {
+    let read = std::fs::metadata(root.path(path)).and_then(|m| {
+        if m.len() > softwareupdate::MAX_BYTES {
+            return Err(std::io::Error::other(format!("{} bytes, more than this file ever holds", m.len())));
+        }
+        root.read(path)
+    });
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            errors.io(SECTION, path, &err);
+            return None;
+        }
+    };
+    parse(&bytes).map_err(|e| errors.record(SECTION, path, ErrorKind::Parse, e.to_string())).ok()
+}
+
+/// The patches section of a Mac, from Software Update's preferences and the installation history.
+pub fn macos_patches(root: &SystemRoot, errors: &mut ErrorLog) -> Patches {
+    let preferences = software_update_file(root, softwareupdate::PREFERENCES, softwareupdate::read_preferences, errors);
+    let history = if root.exists(softwareupdate::INSTALL_HISTORY) {
+        software_update_file(root, softwareupdate::INSTALL_HISTORY, softwareupdate::read_install_history, errors)
+    } else {
+        None
+    };
+    let last_update = history.iter().flatten().filter(|i| i.is_system_update()).map(|i| i.at).max();
+    let Some(preferences) = preferences else {
+        return Patches {
+            manager: Some("softwareupdate".to_owned()),
+            last_update_installed_at: last_update,
+            ..Patches::default()
+        };
+    };
+    if preferences.automatic.is_none() {
+        errors.record(
+            SECTION,
+            "patches.automatic_updates",
+            ErrorKind::NotFound,
+            "Software Update's preferences set none of its automatic-update switches (a configuration profile's \
+             settings are not read yet)",
+        );
+    }
+    Patches {
+        manager: Some("softwareupdate".to_owned()),
+        pending_count: Some(preferences.pending.len() as u32),
+        // Apple's catalogue does not say which offered updates fix security issues.
+        security_count: None,
+        pending: Some(preferences.pending),
+        lists_updated_at: preferences.last_check,
+        last_update_installed_at: last_update,
+        reboot_required: None,
+        automatic_updates: preferences.automatic,
+        advisories: Vec::new(),
+    }
 }

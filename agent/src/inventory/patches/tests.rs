@@ -301,7 +301,7 @@ fn systems_without_a_known_package_manager_are_unknown() {
     assert_eq!((error.section, error.kind), (SectionName::Patches, ErrorKind::Unsupported));
     assert_eq!(
         error.message,
-        "pending updates are computed for apt, dnf, yum, zypper and apk systems; this root has none of them"
+        "pending updates are computed for apt, dnf, yum, zypper, apk and macOS systems; this root has none of them"
     );
 }
 
