@@ -699,6 +699,28 @@ async fn scheduled_runs_evaluate_the_hosts_whose_time_based_facts_moved(h: Harne
         "evaluated at quarters {evaluated:?} of 96 ({distinct_anchors} instants at most)"
     );
 
+    // An evaluation that read the facts before a change landed leaves the host due, not scheduled from stale
+    // facts: a change without a report (here vulnerability findings applied), then a report.
+    let stale = h.store.host_facts(&host).await.unwrap().unwrap();
+    let mut tx = h.store.begin_findings_tx().await.unwrap();
+    tx.mark_evaluation_due(&host).await.unwrap();
+    tx.commit().await.unwrap();
+    h.store.schedule_evaluation(&stale, h.now() + Duration::days(1)).await.unwrap();
+    assert_eq!(run(evaluation::Scope::Due).await.hosts, 1, "marked while evaluated: still due");
+    let stale = h.store.host_facts(&host).await.unwrap().unwrap();
+    h.advance(Duration::minutes(1));
+    h.stored(&token, &full(&report)).await;
+    h.store.schedule_evaluation(&stale, h.now() + Duration::days(1)).await.unwrap();
+    assert_eq!(run(evaluation::Scope::Due).await.hosts, 1, "reported while evaluated: still due");
+    assert_eq!(run(evaluation::Scope::Due).await.hosts, 0);
+
+    // The collector's scheduled run evaluates every host until a run of every host with these rules has finished
+    // in this process (at start, or after a reload whose run failed).
+    let scheduled = muster_collector::app::evaluation::run_once(&h.state, evaluation::Scope::Due).await.unwrap();
+    assert_eq!((scheduled.hosts, scheduled.not_due), (1, 0));
+    let scheduled = muster_collector::app::evaluation::run_once(&h.state, evaluation::Scope::Due).await.unwrap();
+    assert_eq!((scheduled.hosts, scheduled.not_due), (0, 1));
+
     // A re-enrolment (tags can change) is a change without a report: due at once.
     let (_, secret) = h.enroll_secret(None).await;
     let (status, body) = h.enroll_with(&secret, &machine, Some(&token)).await;

@@ -28,7 +28,7 @@ pub async fn evaluate_host(
     }
     let outcome = HostOutcome::new(host_id, policy, evaluation);
     let summary = findings::apply(store, &outcome, now, report_id, EVALUATOR).await?;
-    store.schedule_evaluation(host_id, facts.last_seen, policy.next_evaluation(&facts, now)).await?;
+    store.schedule_evaluation(&facts, policy.next_evaluation(&facts, now)).await?;
     Ok(summary)
 }
 
@@ -61,6 +61,18 @@ pub async fn evaluate_all(
     now: DateTime<Utc>,
     scope: Scope,
 ) -> Result<RunSummary, StoreError> {
+    evaluate_while(store, policy, now, scope, &|| true).await
+}
+
+/// [`evaluate_all`] that stops before the next host once `in_force` says `policy` was replaced: the run of the new
+/// rules covers every host, and this one must not write the old rules' answers over it.
+async fn evaluate_while(
+    store: &dyn Store,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    scope: Scope,
+    in_force: &(dyn Fn() -> bool + Sync),
+) -> Result<RunSummary, StoreError> {
     let mut summary = RunSummary::default();
     let mut after = String::new();
     let due_by = match scope {
@@ -72,13 +84,17 @@ pub async fn evaluate_all(
         let Some(last) = page.last else { break };
         after = last;
         for facts in &page.facts {
+            if !in_force() {
+                summary.superseded = true;
+                return Ok(summary);
+            }
             let evaluation = policy.evaluate(facts, now);
             for failure in &evaluation.failures {
                 summary.rule_failures.entry(failure.rule_id.clone()).or_insert_with(|| failure.message.clone());
             }
             let outcome = HostOutcome::new(&facts.host_id, policy, evaluation);
             summary.changes.add(findings::apply(store, &outcome, now, None, EVALUATOR).await?);
-            store.schedule_evaluation(&facts.host_id, facts.last_seen, policy.next_evaluation(facts, now)).await?;
+            store.schedule_evaluation(facts, policy.next_evaluation(facts, now)).await?;
             summary.hosts += 1;
         }
         summary.not_due += page.hosts - page.facts.len();
@@ -100,9 +116,14 @@ pub enum ReloadError {
     Store(#[from] StoreError),
 }
 
-/// One evaluation of the hosts of `scope` with the rules in force.
+/// One evaluation of the hosts of `scope` with the rules in force; of every host while these rules have not yet
+/// been run on all of them in this process (at start, after a reload whose run failed or was cut short).
 pub async fn run_once(state: &AppState, scope: Scope) -> Result<RunSummary, StoreError> {
     let policy = state.rules.current();
+    let scope = match state.rules.evaluated_with() {
+        Some(fingerprint) if fingerprint == policy.fingerprint => scope,
+        _ => Scope::All,
+    };
     // An advisory import interrupted while re-matching is finished here, so no import has to run again for it.
     let finding_policy = crate::vuln::FindingPolicy::from_params(&policy.params);
     // Its failure is logged, not returned: time-based rules must not stop because re-matching cannot finish.
@@ -116,7 +137,18 @@ pub async fn run_once(state: &AppState, scope: Scope) -> Result<RunSummary, Stor
         }
     }
     let started = std::time::Instant::now();
-    let summary = evaluate_all(state.store.as_ref(), &policy, (state.clock)(), scope).await?;
+    let in_force = || state.rules.current().fingerprint == policy.fingerprint;
+    let summary = evaluate_while(state.store.as_ref(), &policy, (state.clock)(), scope, &in_force).await?;
+    if summary.superseded {
+        tracing::info!(
+            hosts = summary.hosts,
+            "evaluation stopped: the rules were reloaded, and their run covers every host"
+        );
+        return Ok(summary);
+    }
+    if scope == Scope::All {
+        state.rules.mark_evaluated(&policy.fingerprint);
+    }
     for (rule, message) in &summary.rule_failures {
         tracing::warn!(rule, error = %message, "rule failed on some hosts; their findings were left as they were");
     }
@@ -177,8 +209,8 @@ pub fn statistics_due(analyzed_at: usize, hosts: usize) -> bool {
     hosts >= STATISTICS_MIN_HOSTS && hosts >= analyzed_at.saturating_mul(2)
 }
 
-/// Evaluates every `interval` (the first run at once and of every host: the rules may have changed while the
-/// collector was down; later runs the due hosts), refreshes the database's statistics as the fleet grows
+/// Evaluates every `interval` (the first run at once and of every host, since the rules may have changed while the
+/// collector was down; later runs the hosts due), refreshes the database's statistics as the fleet grows
 /// ([`statistics_due`]), and reloads on SIGHUP, until the runtime stops.
 pub fn spawn(state: AppState, interval: Duration) {
     let periodic = state.clone();
@@ -186,14 +218,9 @@ pub fn spawn(state: AppState, interval: Duration) {
         let mut ticks = tokio::time::interval(interval.max(Duration::from_secs(1)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut analyzed_at = 0;
-        let mut scope = Scope::All;
         loop {
             ticks.tick().await;
-            let run = run_once(&periodic, scope).await;
-            if run.is_ok() {
-                scope = Scope::Due;
-            }
-            match run {
+            match run_once(&periodic, Scope::Due).await {
                 Ok(summary) if statistics_due(analyzed_at, summary.hosts + summary.not_due) => {
                     match periodic.store.refresh_statistics().await {
                         Ok(()) => {

@@ -169,6 +169,8 @@ pub struct RunSummary {
     pub overdue: usize,
     /// (rule, message) of rules that failed, one example per rule.
     pub rule_failures: BTreeMap<String, String>,
+    /// The run stopped early because the rules were reloaded meanwhile (their own run covers every host).
+    pub superseded: bool,
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@ pub struct HostFacts {
     pub duplicate_identity: bool,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
+    /// Changes to the host's facts made without a report, counted (`hosts.facts_marks`): read with the facts so
+    /// an evaluation can tell whether they are still current when it writes (`Store::schedule_evaluation`).
+    pub marks: i64,
     pub agent_version: Option<String>,
     pub host: Option<Host>,
     pub hardware: Option<Hardware>,

@@ -53,6 +53,7 @@ impl HostFacts {
             duplicate_identity: false,
             first_seen,
             last_seen,
+            marks: 0,
             agent_version: Some(report.agent.version.clone()),
             host: report.host.clone(),
             hardware: report.hardware.clone(),

@@ -188,12 +188,14 @@ fn strings(value: Value) -> Result<Vec<String>, String> {
 pub struct Rules {
     source: RwLock<PolicySource>,
     current: RwLock<Arc<Policy>>,
+    /// The fingerprint of the policy every host was last evaluated with in this process (`app::evaluation`).
+    evaluated: RwLock<Option<String>>,
 }
 
 impl Rules {
     pub fn load(source: PolicySource) -> Result<Rules, PolicyError> {
         let policy = load::load(&source)?;
-        Ok(Rules { source: RwLock::new(source), current: RwLock::new(Arc::new(policy)) })
+        Ok(Rules { source: RwLock::new(source), current: RwLock::new(Arc::new(policy)), evaluated: RwLock::new(None) })
     }
 
     /// The built-in policy and end-of-life data only.
@@ -221,6 +223,16 @@ impl Rules {
         *self.source.write().unwrap_or_else(|e| e.into_inner()) = source;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&policy);
         Ok(policy)
+    }
+
+    /// The fingerprint of the policy a run of every host last finished with, if any.
+    pub fn evaluated_with(&self) -> Option<String> {
+        self.evaluated.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records that every host was evaluated with the policy of `fingerprint`.
+    pub fn mark_evaluated(&self, fingerprint: &str) {
+        *self.evaluated.write().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint.to_owned());
     }
 
     pub fn source(&self) -> PolicySource {

@@ -40,14 +40,10 @@ pub trait FindingsStore: Send + Sync {
         limit: i64,
         due_by: Option<DateTime<Utc>>,
     ) -> Result<FactsPage, StoreError>;
-    /// Records when the host's evaluation next needs doing (`rules::timing`), unless a report came since the facts
-    /// were read (`seen`, their `last_seen`): that report's own evaluation decides, or the host stays due.
-    async fn schedule_evaluation(
-        &self,
-        host_id: &str,
-        seen: DateTime<Utc>,
-        next: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    /// Records when the host's evaluation next needs doing (`rules::timing`) after an evaluation of `facts`. When a
+    /// report or a change without one came since they were read (their `last_seen` or `marks` moved), the
+    /// evaluation may have written from stale facts: the host is left due instead.
+    async fn schedule_evaluation(&self, facts: &HostFacts, next: DateTime<Utc>) -> Result<(), StoreError>;
     /// Ids of risk-accepted findings whose acceptance ends at or before `now`, by id.
     async fn risk_acceptances_ending(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
     /// Ids of active findings due before `now` whose escalation has not been written for their due date, by id
@@ -186,6 +182,7 @@ macro_rules! impl_findings_store {
                     hostname: r.try_get("hostname")?,
                     tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     duplicate_identity: r.try_get("duplicate_identity")?,
+                    marks: r.try_get("facts_marks")?,
                     first_seen: from_ms(r.try_get("first_seen")?),
                     last_seen: from_ms(r.try_get("last_seen")?),
                     agent_version: r.try_get("agent_version")?,
@@ -204,7 +201,7 @@ macro_rules! impl_findings_store {
             }
 
             const HOST_FACT_COLUMNS: &str =
-                "id, hostname, tags, duplicate_identity, first_seen, last_seen, agent_version, evaluate_after";
+                "id, hostname, tags, duplicate_identity, first_seen, last_seen, agent_version, evaluate_after, facts_marks";
 
             /// `for_page`: the list query, not its count. Its active filter is then written so that SQLite, which
             /// has no statistics, reads the worklist index in order instead of every active finding to sort them
@@ -271,16 +268,19 @@ macro_rules! impl_findings_store {
 
                 async fn schedule_evaluation(
                     &self,
-                    host_id: &str,
-                    seen: DateTime<Utc>,
+                    facts: &HostFacts,
                     next: DateTime<Utc>,
                 ) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE hosts SET evaluate_after = $1 WHERE id = $2 AND last_seen = $3")
-                        .bind(to_ms(next))
-                        .bind(host_id)
-                        .bind(to_ms(seen))
-                        .execute(&self.pool)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE hosts SET evaluate_after = CASE WHEN last_seen = $1 AND facts_marks = $2 THEN $3 \
+                         ELSE NULL END WHERE id = $4",
+                    )
+                    .bind(to_ms(facts.last_seen))
+                    .bind(facts.marks)
+                    .bind(to_ms(next))
+                    .bind(&facts.host_id)
+                    .execute(&self.pool)
+                    .await?;
                     Ok(())
                 }
 

@@ -330,7 +330,7 @@ macro_rules! impl_findings_tx {
                 }
 
                 async fn mark_evaluation_due(&mut self, host_id: &str) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE hosts SET evaluate_after = NULL WHERE id = $1")
+                    sqlx::query("UPDATE hosts SET evaluate_after = NULL, facts_marks = facts_marks + 1 WHERE id = $1")
                         .bind(host_id)
                         .execute(&mut *self.0)
                         .await?;

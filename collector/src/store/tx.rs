@@ -222,7 +222,8 @@ macro_rules! impl_host_tx {
                     sqlx::query(
                         "UPDATE hosts SET hostname = $1, machine_id = $2, agent_version = $3, tags = $4, \
                          last_seen = $5, system_uuid = coalesce($6, system_uuid), \
-                         system_serial = coalesce($7, system_serial), evaluate_after = NULL WHERE id = $8",
+                         system_serial = coalesce($7, system_serial), evaluate_after = NULL, \
+                         facts_marks = facts_marks + 1 WHERE id = $8",
                     )
                     .bind(host.hostname)
                     .bind(host.machine_id)
@@ -371,7 +372,8 @@ macro_rules! impl_host_tx {
                 }
 
                 async fn flag_duplicate_identity(&mut self, host_id: &str) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE hosts SET duplicate_identity = TRUE, evaluate_after = NULL WHERE id = $1")
+                    sqlx::query("UPDATE hosts SET duplicate_identity = TRUE, evaluate_after = NULL, facts_marks = facts_marks + 1 \
+                         WHERE id = $1")
                         .bind(host_id)
                         .execute(&mut *self.0)
                         .await?;
