@@ -4,14 +4,13 @@ use chrono::{DateTime, Duration, Utc};
 use muster_shared::v1::{Check, Patches};
 
 use super::{PatchState, fail, pass, unknown};
+use crate::inventory::patches::softwareupdate::MANAGER as MACOS;
 
 const SECURITY_PENDING: &str = "updates.security_pending";
 const AUTOMATIC: &str = "updates.automatic";
 pub(crate) const LISTS_STALE: &str = "updates.lists_stale";
 const REBOOT_REQUIRED: &str = "kernel.reboot_required";
 
-/// The patches section's `manager` on a Mac (`inventory::patches::softwareupdate`).
-const MACOS: &str = "softwareupdate";
 /// Package lists older than this are stale: pending updates computed from them are out of date.
 pub(crate) const LISTS_MAX_AGE_DAYS: i64 = 7;
 /// How many pending security packages the evidence names.

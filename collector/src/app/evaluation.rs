@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::findings;
 use crate::AppState;
 use crate::findings::evaluate::{ApplySummary, EVALUATOR, HostOutcome, RunSummary};
+use crate::model::to_ms;
 use crate::rules::{Policy, PolicyError};
 use crate::store::{Store, StoreError};
 
@@ -28,8 +29,27 @@ pub async fn evaluate_host(
     }
     let outcome = HostOutcome::new(host_id, policy, evaluation);
     let summary = findings::apply(store, &outcome, now, report_id, EVALUATOR).await?;
-    store.schedule_evaluation(&facts, policy.next_evaluation(&facts, now)).await?;
+    schedule(store, policy, &facts, now, summary).await?;
     Ok(summary)
+}
+
+/// Stores when the host's evaluation is next due after an evaluation of `facts` that wrote `written`. When it wrote
+/// nothing and the instant is the one already stored (most evaluations land on it: midnight, or a day after the
+/// host was last looked at) there is nothing to store, and an evaluation that changes nothing stays free of writes,
+/// as before the schedule existed. Findings written from facts a report has since overtaken are left for the
+/// store's guarded write to make the host due again.
+async fn schedule(
+    store: &dyn Store,
+    policy: &Policy,
+    facts: &crate::rules::HostFacts,
+    now: DateTime<Utc>,
+    written: ApplySummary,
+) -> Result<(), StoreError> {
+    let next = policy.next_evaluation(facts, now);
+    if written == ApplySummary::default() && facts.evaluate_after.map(to_ms) == Some(to_ms(next)) {
+        return Ok(());
+    }
+    store.schedule_evaluation(facts, next).await
 }
 
 /// Which hosts a run of [`evaluate_all`] evaluates.
@@ -93,8 +113,9 @@ async fn evaluate_while(
                 summary.rule_failures.entry(failure.rule_id.clone()).or_insert_with(|| failure.message.clone());
             }
             let outcome = HostOutcome::new(&facts.host_id, policy, evaluation);
-            summary.changes.add(findings::apply(store, &outcome, now, None, EVALUATOR).await?);
-            store.schedule_evaluation(facts, policy.next_evaluation(facts, now)).await?;
+            let written = findings::apply(store, &outcome, now, None, EVALUATOR).await?;
+            schedule(store, policy, facts, now, written).await?;
+            summary.changes.add(written);
             summary.hosts += 1;
         }
         summary.not_due += page.hosts - page.facts.len();

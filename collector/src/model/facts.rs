@@ -16,6 +16,8 @@ pub struct HostFacts {
     /// Changes to the host's facts made without a report, counted (`hosts.facts_marks`): read with the facts so
     /// an evaluation can tell whether they are still current when it writes (`Store::schedule_evaluation`).
     pub marks: i64,
+    /// When the host's evaluation was next due as stored (`hosts.evaluate_after`); `None`: due now.
+    pub evaluate_after: Option<DateTime<Utc>>,
     pub agent_version: Option<String>,
     pub host: Option<Host>,
     pub hardware: Option<Hardware>,

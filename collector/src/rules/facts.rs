@@ -54,6 +54,7 @@ impl HostFacts {
             first_seen,
             last_seen,
             marks: 0,
+            evaluate_after: None,
             agent_version: Some(report.agent.version.clone()),
             host: report.host.clone(),
             hardware: report.hardware.clone(),

@@ -183,6 +183,7 @@ macro_rules! impl_findings_store {
                     tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     duplicate_identity: r.try_get("duplicate_identity")?,
                     marks: r.try_get("facts_marks")?,
+                    evaluate_after: r.try_get::<Option<i64>, _>("evaluate_after")?.map(from_ms),
                     first_seen: from_ms(r.try_get("first_seen")?),
                     last_seen: from_ms(r.try_get("last_seen")?),
                     agent_version: r.try_get("agent_version")?,

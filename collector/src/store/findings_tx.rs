@@ -16,6 +16,11 @@ use crate::model::facts::PendingSecurityUpdate;
 use crate::model::findings::{ExistingFinding, FindingKind, Matched, Status};
 use crate::model::integrations::{FindingBrief, NewEvent, Subscription};
 
+/// The `SET` assignments that make a host due at the next scheduled evaluation after a change to its facts made
+/// without a report: every such write uses them, so an evaluation that read the facts before it sees the count
+/// moved (`FindingsStore::schedule_evaluation`).
+pub(crate) const MARK_DUE: &str = "evaluate_after = NULL, facts_marks = facts_marks + 1";
+
 /// A finding to create; the use case chose its id, first-seen time and due date.
 #[derive(Debug, Clone)]
 pub struct NewFinding<'a> {
@@ -330,7 +335,7 @@ macro_rules! impl_findings_tx {
                 }
 
                 async fn mark_evaluation_due(&mut self, host_id: &str) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE hosts SET evaluate_after = NULL, facts_marks = facts_marks + 1 WHERE id = $1")
+                    sqlx::query(&format!("UPDATE hosts SET {} WHERE id = $1", $crate::store::findings_tx::MARK_DUE))
                         .bind(host_id)
                         .execute(&mut *self.0)
                         .await?;

@@ -219,12 +219,12 @@ macro_rules! impl_host_tx {
                     now: DateTime<Utc>,
                 ) -> Result<(), StoreError> {
                     let tags = serde_json::to_string(host.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    sqlx::query(
+                    sqlx::query(&format!(
                         "UPDATE hosts SET hostname = $1, machine_id = $2, agent_version = $3, tags = $4, \
                          last_seen = $5, system_uuid = coalesce($6, system_uuid), \
-                         system_serial = coalesce($7, system_serial), evaluate_after = NULL, \
-                         facts_marks = facts_marks + 1 WHERE id = $8",
-                    )
+                         system_serial = coalesce($7, system_serial), {} WHERE id = $8",
+                        $crate::store::findings_tx::MARK_DUE
+                    ))
                     .bind(host.hostname)
                     .bind(host.machine_id)
                     .bind(host.agent_version)
@@ -372,8 +372,10 @@ macro_rules! impl_host_tx {
                 }
 
                 async fn flag_duplicate_identity(&mut self, host_id: &str) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE hosts SET duplicate_identity = TRUE, evaluate_after = NULL, facts_marks = facts_marks + 1 \
-                         WHERE id = $1")
+                    sqlx::query(&format!(
+                        "UPDATE hosts SET duplicate_identity = TRUE, {} WHERE id = $1",
+                        $crate::store::findings_tx::MARK_DUE
+                    ))
                         .bind(host_id)
                         .execute(&mut *self.0)
                         .await?;

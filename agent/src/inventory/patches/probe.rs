@@ -188,11 +188,15 @@ fn software_update_file<T>(
     parse: impl Fn(&[u8]) -> Result<T, softwareupdate::PlistError>,
     errors: &mut ErrorLog,
 ) -> Option<T> {
-    let read = std::fs::metadata(root.path(path)).and_then(|m| {
-        if m.len() > softwareupdate::MAX_BYTES {
-            return Err(std::io::Error::other(format!("{} bytes, more than this file ever holds", m.len())));
+    // One open: the size checked is the size of the file read.
+    let read = std::fs::File::open(root.path(path)).and_then(|mut file| {
+        let len = file.metadata()?.len();
+        if len > softwareupdate::MAX_BYTES {
+            return Err(std::io::Error::other(format!("{len} bytes, more than this file ever holds")));
         }
-        root.read(path)
+        let mut bytes = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(&mut file, &mut bytes)?;
+        Ok(bytes)
     });
     let bytes = match read {
         Ok(bytes) => bytes,
@@ -215,7 +219,7 @@ pub fn macos_patches(root: &SystemRoot, errors: &mut ErrorLog) -> Patches {
     let last_update = history.iter().flatten().filter(|i| i.is_system_update()).map(|i| i.at).max();
     let Some(preferences) = preferences else {
         return Patches {
-            manager: Some("softwareupdate".to_owned()),
+            manager: Some(softwareupdate::MANAGER.to_owned()),
             last_update_installed_at: last_update,
             ..Patches::default()
         };
@@ -230,7 +234,7 @@ pub fn macos_patches(root: &SystemRoot, errors: &mut ErrorLog) -> Patches {
         );
     }
     Patches {
-        manager: Some("softwareupdate".to_owned()),
+        manager: Some(softwareupdate::MANAGER.to_owned()),
         pending_count: Some(preferences.pending.len() as u32),
         // Apple's catalogue does not say which offered updates fix security issues.
         security_count: None,

@@ -19,7 +19,8 @@ pub const INSTALL_HISTORY: &str = "/Library/Receipts/InstallHistory.plist";
 /// Both files are a few KiB to a few hundred; anything far larger is not theirs.
 pub const MAX_BYTES: u64 = 16 << 20;
 
-const MECHANISM: &str = "softwareupdate";
+/// The patches section's `manager`, and the automatic updates' `mechanism`, on a Mac.
+pub const MANAGER: &str = "softwareupdate";
 
 /// What the preferences say.
 #[derive(Debug, Default, PartialEq)]
@@ -93,7 +94,7 @@ fn automatic(d: &Dictionary) -> Option<AutomaticUpdates> {
     let checks = set.iter().any(|(k, on)| *k == "AutomaticCheckEnabled" && *on);
     Some(AutomaticUpdates {
         enabled: checks && set.iter().all(|(_, on)| *on),
-        mechanism: Some(MECHANISM.to_owned()),
+        mechanism: Some(MANAGER.to_owned()),
         evidence: set.iter().map(|(k, on)| format!("{PREFERENCES}: {k} = {on}")).collect(),
     })
 }
