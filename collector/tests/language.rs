@@ -186,7 +186,7 @@ async fn software_search_spans_every_kind(h: Harness) {
         ("q=a", "search text must be 2 to 128 characters"),
         (
             "q=idna&kind=egg",
-            "unknown package kind \"egg\"; known kinds: deb, rpm, apk, pacman, pypi, npm, gem, go, cargo, maven, snap, flatpak, windows, msix, macos",
+            "unknown package kind \"egg\"; known kinds: deb, rpm, apk, pacman, pypi, npm, gem, go, cargo, maven, snap, flatpak, windows, msix, macos, homebrew",
         ),
     ] {
         let (status, body) = h.get(&format!("/api/v1/software/search?{query}"), &viewer).await;
@@ -203,4 +203,51 @@ async fn software_search_spans_every_kind(h: Harness) {
     assert!(page.body.contains("/software?name=node-semver&#38;kind=deb"), "{}", page.body);
 }
 
-both!(a_distribution_copy_is_matched_through_the_distribution_only, software_search_spans_every_kind);
+/// Homebrew formulae the agent read from real receipts (agent/testdata/homebrew) are stored with their tap, install
+/// time and architecture, found by the search narrowed to their kind, and kept out of matching: no advisory source
+/// covers Homebrew, so none of them is a key to look up.
+async fn homebrew_formulae_are_stored_and_found(h: Harness) {
+    let software = crate::common::agent_software("homebrew/root");
+    assert_eq!(software.packages.len(), 4);
+    let machine = Machine::thinkpad("m-brew");
+    let mut report = debian(&machine);
+    report.software = Some(software);
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+    let viewer = h.api_token(Role::Viewer).await;
+
+    let (_, stored) = h.get(&format!("/api/v1/hosts/{host_id}/software"), &viewer).await;
+    let rows: Vec<(&str, &str, &str, &str, &str)> = stored
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let text = |f: &str| p[f].as_str().unwrap_or("-");
+            (text("kind"), text("name"), text("version"), text("arch"), text("publisher"))
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("homebrew", "cmake", "3.28.2", "arm64", "homebrew/core"),
+            ("homebrew", "mingw-w64", "10.0.0", "x86_64", "homebrew/core"),
+            ("homebrew", "swiftlint", "0.39.2", "-", "homebrew/core"),
+            ("homebrew", "warden", "0.15.0", "arm64", "wardenenv/warden"),
+        ],
+        "{stored}"
+    );
+    assert_eq!(stored[3]["installed_at"], "2025-08-09T09:28:48Z");
+    assert_eq!(stored[3]["path"], "/opt/homebrew/Cellar/warden/0.15.0/INSTALL_RECEIPT.json");
+    let (status, body) = h.get("/api/v1/software/search?q=WARDEN&kind=homebrew", &viewer).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["matches"][0]["kind"], "homebrew");
+    assert_eq!(body["matches"][0]["name"], "warden");
+    assert_eq!(body["matches"].as_array().unwrap().len(), 1, "{body}");
+}
+
+both!(
+    a_distribution_copy_is_matched_through_the_distribution_only,
+    software_search_spans_every_kind,
+    homebrew_formulae_are_stored_and_found
+);

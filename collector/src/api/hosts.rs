@@ -146,7 +146,7 @@ pub struct SoftwareSearchQuery {
     /// Part of a package's or source package's name, 2 to 128 characters, any case, e.g. `log4j`.
     pub q: String,
     /// Only packages of this kind: `deb`, `rpm`, `apk`, `pacman`, `pypi`, `npm`, `gem`, `go`, `cargo`, `maven`,
-    /// `snap`, `flatpak`, `windows`, `msix`, `macos`.
+    /// `snap`, `flatpak`, `windows`, `msix`, `macos`, `homebrew`.
     pub kind: Option<String>,
 }
 

@@ -97,11 +97,14 @@ pub enum PackageKind {
     Msix,
     /// A macOS application bundle (`system_profiler`'s SPApplicationsDataType: /Applications, the system's, users').
     Macos,
+    /// A Homebrew formula: a keg of a Cellar (`/opt/homebrew/Cellar`, `/usr/local/Cellar`, Linux's
+    /// `/home/linuxbrew/.linuxbrew/Cellar`), its tap as the publisher.
+    Homebrew,
 }
 
 impl PackageKind {
     /// Every kind, in declaration order.
-    pub const ALL: [PackageKind; 15] = [
+    pub const ALL: [PackageKind; 16] = [
         PackageKind::Deb,
         PackageKind::Rpm,
         PackageKind::Apk,
@@ -117,6 +120,7 @@ impl PackageKind {
         PackageKind::Windows,
         PackageKind::Msix,
         PackageKind::Macos,
+        PackageKind::Homebrew,
     ];
 
     /// The kind a wire name (`deb`, `pypi`…) stands for.
@@ -141,6 +145,7 @@ impl PackageKind {
             PackageKind::Windows => "windows",
             PackageKind::Msix => "msix",
             PackageKind::Macos => "macos",
+            PackageKind::Homebrew => "homebrew",
         }
     }
 
@@ -182,7 +187,7 @@ pub struct Package {
     /// such a package is matched through the distribution's advisories only, never the language ecosystem's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
-    /// The publisher or vendor the package names (Windows programs, snaps, flatpaks).
+    /// The publisher or vendor the package names (Windows programs, snaps, flatpaks), a Homebrew formula's tap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publisher: Option<String>,
 }

@@ -8,6 +8,7 @@
 mod apk;
 mod dpkg;
 pub mod flatpak;
+pub mod homebrew;
 pub mod language;
 pub mod listeners;
 mod owners;
@@ -122,7 +123,7 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Software {
 }
 
 /// Adds what other package managers installed under `root` to a software section read by [`collect`]: language
-/// packages ([`language`]), snaps ([`snap`]), flatpaks ([`flatpak`]) and container images and containers
+/// packages ([`language`]), snaps ([`snap`]), flatpaks ([`flatpak`]), Homebrew formulae ([`homebrew`]) and container images and containers
 /// ([`crate::inventory::containers`]); and, on a running system, the listening
 /// sockets and their programs ([`listeners`]), whose owners are looked up with the language packages'.
 pub fn add_other_packages(root: &SystemRoot, scan: &LanguageScan, software: &mut Software, errors: &mut ErrorLog) {
@@ -135,6 +136,7 @@ pub fn add_other_packages(root: &SystemRoot, scan: &LanguageScan, software: &mut
     software.listeners = listeners;
     snap::probe(root, &mut found, errors);
     flatpak::probe(root, &mut found);
+    homebrew::probe(root, &mut found);
     let containers = crate::inventory::containers::probe(root, errors);
     software.container_images = containers.images;
     software.containers = containers.containers;

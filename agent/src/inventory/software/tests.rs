@@ -4,6 +4,7 @@ mod apk_pacman;
 mod bundles;
 mod collect;
 mod dpkg;
+mod homebrew;
 mod listeners;
 mod rpm;
 
