@@ -1,6 +1,7 @@
 //! The engines' bbolt databases, captured on a Debian 12 VM (see the testdata README): containerd 1.6's state
 //! (`testdata/containers/containerd-root`), whose images and containers are those `ctr` listed there
-//! (`testdata/containers/expected/ctr-*.txt`), and Podman 4.3's libpod database (`podman-state-root`).
+//! (`testdata/containers/expected/ctr-*.txt`), Podman 4.3's libpod database (`podman-state-root`), and Podman 5.4's
+//! SQLite one from a Debian 13 chroot (`podman5-state-root`).
 
 use std::path::{Path, PathBuf};
 
@@ -208,6 +209,69 @@ fn podman_containers_carry_the_state_of_libpods_database() {
     assert!(found.containers.iter().all(|c| c.state.is_none()));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].item, "/var/lib/containers/storage/libpod/bolt_state.db");
+}
+
+const MINI: &str = "sha256:6999d293c10cab3bb007e0953ce6bfc4f282f8948c1a6542bf4ac3356366e1e9";
+const PODMAN5_DB: &str = "var/lib/containers/storage/db.sql";
+
+/// Podman 5.4's SQLite database (`testdata/containers/podman5-state-root`, its store after containers were created,
+/// run to completion, failed, left running, paused and stopped): the states `podman ps -a` showed
+/// (`expected/podman5-ps-a.tsv`).
+#[test]
+fn podman_5_containers_carry_the_state_of_its_sqlite_database() {
+    let (found, errors) = read(&testdata("podman5-state-root"));
+    assert!(errors.is_empty(), "{errors:?}");
+    let row = |c: &muster_shared::v1::Container| {
+        [&c.id, &c.name, c.state.as_deref().unwrap_or("-"), c.image.as_deref().unwrap_or("-")].join("\t")
+    };
+    let mut got: Vec<String> = found.containers.iter().map(row).collect();
+    got.sort();
+    let text = std::fs::read_to_string(testdata("expected/podman5-ps-a.tsv")).unwrap();
+    let mut want: Vec<&str> = text.lines().collect();
+    want.sort();
+    assert_eq!(got, want);
+    let states: std::collections::BTreeSet<_> = found.containers.iter().filter_map(|c| c.state.as_deref()).collect();
+    assert_eq!(states, ["created", "exited", "paused", "running"].into_iter().collect());
+    assert_eq!(found.images.iter().map(|i| (i.id.as_str(), i.packages.len())).collect::<Vec<_>>(), [(MINI, 1)]);
+
+    // A damaged database: the containers are still listed, without a state, and the error names it.
+    let tmp = tempfile::tempdir().unwrap();
+    super::tests::copy_tree(&testdata("podman5-state-root"), tmp.path());
+    std::fs::write(tmp.path().join(PODMAN5_DB), b"not a database").unwrap();
+    let (found, errors) = read(tmp.path());
+    assert_eq!(found.containers.len(), 6);
+    assert!(found.containers.iter().all(|c| c.state.is_none()));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].item, format!("/{PODMAN5_DB}"));
+}
+
+/// Which database holds the states is Podman's own choice: `database_backend` where set (the last file read
+/// wins), else the BoltDB file a Podman 4 store keeps after an upgrade, else SQLite.
+#[test]
+fn the_state_database_is_the_one_podman_uses() {
+    use podman::{StateBackend, state_backend};
+    let set = |name: &str| format!("[engine]\ndatabase_backend = \"{name}\"\n");
+    assert_eq!(state_backend(&[], false), StateBackend::Sqlite);
+    assert_eq!(state_backend(&[], true), StateBackend::Bolt);
+    assert_eq!(state_backend(&[set("sqlite")], true), StateBackend::Sqlite);
+    assert_eq!(state_backend(&[set("sqlite"), set("boltdb")], false), StateBackend::Bolt);
+    assert_eq!(state_backend(&["[engine]\ncgroup_manager = \"cgroupfs\"\n".to_string()], true), StateBackend::Bolt);
+
+    // Podman 5's store with a leftover Podman 4 file: the file wins unless the configuration says sqlite.
+    let tmp = tempfile::tempdir().unwrap();
+    super::tests::copy_tree(&testdata("podman5-state-root"), tmp.path());
+    let bolt = tmp.path().join("var/lib/containers/storage/libpod/bolt_state.db");
+    std::fs::create_dir_all(bolt.parent().unwrap()).unwrap();
+    std::fs::copy(testdata("podman-state-root/var/lib/containers/storage/libpod/bolt_state.db"), &bolt).unwrap();
+    let (found, errors) = read(tmp.path());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(found.containers.iter().all(|c| c.state.is_none()), "the Podman 4 file knows none of these containers");
+    let conf = tmp.path().join("etc/containers/containers.conf.d/50-sqlite.conf");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    std::fs::write(&conf, set("sqlite")).unwrap();
+    let (found, errors) = read(tmp.path());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(found.containers.iter().filter(|c| c.state.is_some()).count(), 6);
 }
 
 /// A multi-platform index (as `docker buildx` and registries publish them, with attestation entries): the

@@ -30,6 +30,10 @@ const DOCKER_DATA_ROOT: &str = "/var/lib/docker";
 const DOCKER_DAEMON_CONFIG: &str = "/etc/docker/daemon.json";
 const PODMAN_GRAPH_ROOT: &str = "/var/lib/containers/storage";
 const PODMAN_STORAGE_CONF: &str = "/etc/containers/storage.conf";
+/// Where `database_backend` may be set (see [`podman::state_backend`]).
+const PODMAN_VENDOR_CONF: &str = "/usr/share/containers/containers.conf";
+const PODMAN_CONF: &str = "/etc/containers/containers.conf";
+const PODMAN_CONF_DROP_INS: &str = "/etc/containers/containers.conf.d";
 /// A rootless user's store, below the home directory.
 const PODMAN_USER_STORE: &str = ".local/share/containers/storage";
 /// containers/storage drivers whose layers are plain directories.
@@ -274,11 +278,28 @@ fn read_podman(root: &SystemRoot, store: &str, found: &mut Found, errors: &mut E
             found.containers.extend(containers);
         }
     }
-    let state_path = format!("{store}/{}", podman::BOLT_STATE);
-    let Some(db) = open_bolt(root, &state_path, errors) else { return };
-    let states = match podman::parse_states(&db, MAX_CONTAINERS_PER_STORE) {
-        Ok(states) => states,
-        Err(err) => return record(errors, state_path, ErrorKind::Parse, err.to_string()),
+    let bolt_path = format!("{store}/{}", podman::BOLT_STATE);
+    let (state_path, states) = match podman::state_backend(&containers_confs(root, store), root.exists(&bolt_path)) {
+        podman::StateBackend::Bolt => {
+            let Some(db) = open_bolt(root, &bolt_path, errors) else { return };
+            match podman::parse_states(&db, MAX_CONTAINERS_PER_STORE) {
+                Ok(states) => (bolt_path, states),
+                Err(err) => return record(errors, bolt_path, ErrorKind::Parse, err.to_string()),
+            }
+        }
+        podman::StateBackend::Sqlite => {
+            let sqlite_path = format!("{store}/{}", podman::SQLITE_STATE);
+            let path = root.path(&sqlite_path);
+            if !path.exists() {
+                return;
+            }
+            let read = crate::inventory::sqlite::open_read_only(&path)
+                .and_then(|(db, _)| podman::parse_sqlite_states(&db, MAX_CONTAINERS_PER_STORE));
+            match read {
+                Ok(states) => (sqlite_path, states),
+                Err(err) => return record(errors, sqlite_path, ErrorKind::Parse, err.to_string()),
+            }
+        }
     };
     if states.unreadable > 0 {
         let message = format!("the state of {} containers could not be read", states.unreadable);
@@ -291,6 +312,23 @@ fn read_podman(root: &SystemRoot, store: &str, found: &mut Found, errors: &mut E
     for container in &mut found.containers[first_container..] {
         container.state = states.states.get(&container.id).map(|s| s.to_string());
     }
+}
+
+/// The `containers.conf` files Podman reads for `store`, in its order (a later one overrides): the vendor's, the
+/// administrator's and its drop-ins, and for a rootless store its user's own.
+fn containers_confs(root: &SystemRoot, store: &str) -> Vec<String> {
+    let mut paths = vec![PODMAN_VENDOR_CONF.to_string(), PODMAN_CONF.to_string()];
+    // `dir_names` sorts, and Podman reads its drop-ins in name order.
+    paths.extend(
+        dir_names(root, PODMAN_CONF_DROP_INS)
+            .into_iter()
+            .filter(|name| name.ends_with(".conf"))
+            .map(|name| format!("{PODMAN_CONF_DROP_INS}/{name}")),
+    );
+    if let Some(home) = store.strip_suffix(PODMAN_USER_STORE) {
+        paths.push(format!("{home}.config/containers/containers.conf"));
+    }
+    paths.iter().filter_map(|path| root.read_to_string(path).ok()).collect()
 }
 
 fn podman_layers(

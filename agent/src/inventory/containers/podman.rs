@@ -3,8 +3,9 @@
 //! `<driver>-containers/containers.json`. Root's store is `/var/lib/containers/storage` (or `graphroot` of
 //! `/etc/containers/storage.conf`); each user's rootless store is `~/.local/share/containers/storage`.
 //!
-//! Whether a container runs is kept in libpod's own database, not in these files: Podman 4's BoltDB state is read
-//! ([`parse_states`]); Podman 5's SQLite database is not yet, and its containers are reported without a state.
+//! Whether a container runs is kept in libpod's own database, not in these files: Podman 4's BoltDB state
+//! ([`parse_states`]) or Podman 5's SQLite database ([`parse_sqlite_states`]), whichever Podman itself would use
+//! ([`state_backend`]).
 
 use std::collections::BTreeMap;
 
@@ -143,8 +144,72 @@ pub fn parse_containers(data: &[u8]) -> Result<Vec<Container>, serde_json::Error
 }
 
 /// Podman 4's own database (libpod's BoltDB state) below a store's graph root: the containers' states are there,
-/// not in containers/storage. Podman 5 keeps them in `libpod/db.sql` (SQLite) instead, not read yet.
+/// not in containers/storage.
 pub const BOLT_STATE: &str = "libpod/bolt_state.db";
+/// Podman 5's: the same states in SQLite, at the graph root itself.
+pub const SQLITE_STATE: &str = "db.sql";
+
+/// Which of libpod's databases holds the states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateBackend {
+    Bolt,
+    Sqlite,
+}
+
+/// The database Podman itself uses: the one `database_backend` of `containers.conf` names (`boltdb` or `sqlite`,
+/// given in the order the files are read, the last setting winning), else BoltDB when its file exists (a store that
+/// Podman 4 made keeps it after an upgrade), else SQLite (Podman 5's default).
+pub fn state_backend(containers_confs: &[String], bolt_exists: bool) -> StateBackend {
+    #[derive(Deserialize, Default)]
+    struct Conf {
+        #[serde(default)]
+        engine: Engine,
+    }
+    #[derive(Deserialize, Default)]
+    struct Engine {
+        database_backend: Option<String>,
+    }
+    let configured = containers_confs
+        .iter()
+        .filter_map(|text| toml::from_str::<Conf>(text).ok()?.engine.database_backend)
+        .filter_map(|name| match name.as_str() {
+            "boltdb" => Some(StateBackend::Bolt),
+            "sqlite" => Some(StateBackend::Sqlite),
+            _ => None,
+        })
+        .last();
+    configured.unwrap_or(if bolt_exists { StateBackend::Bolt } else { StateBackend::Sqlite })
+}
+
+/// Each container's state from Podman 5's `ContainerState` table, with the same meaning and limits as
+/// [`parse_states`]. The state is read from each row's JSON document: the table's `State` column is not kept up to
+/// date (Podman 5.4 left it at 1, configured, for running, paused and exited containers alike).
+pub fn parse_sqlite_states(db: &rusqlite::Connection, limit: usize) -> rusqlite::Result<States> {
+    #[derive(Deserialize)]
+    struct State {
+        state: u8,
+    }
+    let mut out = States::default();
+    let mut query = db.prepare("SELECT ID, JSON FROM ContainerState ORDER BY ID LIMIT ?1")?;
+    let rows = query.query_map([i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)], |row| {
+        // libpod stores the document as a blob (Go bytes); text is read alike.
+        Ok((row.get::<_, String>(0)?, row.get_ref(1)?.as_bytes()?.to_vec()))
+    })?;
+    for row in rows {
+        let (id, json) = row?;
+        if out.states.len() + out.unreadable == limit {
+            out.truncated = true;
+            break;
+        }
+        match serde_json::from_slice::<State>(&json).ok().and_then(|s| state_name(s.state)) {
+            Some(name) => {
+                out.states.insert(id, name);
+            }
+            None => out.unreadable += 1,
+        }
+    }
+    Ok(out)
+}
 
 /// Each container's state as Podman last recorded it, by container id (the `state` of each `ctr/<id>/state` JSON
 /// document); `unreadable` counts containers whose state document would not parse, `truncated` says there were more
