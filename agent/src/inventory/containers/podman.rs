@@ -171,13 +171,13 @@ pub fn state_backend(containers_confs: &[String], bolt_exists: bool) -> StateBac
     }
     let configured = containers_confs
         .iter()
+        .rev()
         .filter_map(|text| toml::from_str::<Conf>(text).ok()?.engine.database_backend)
-        .filter_map(|name| match name.as_str() {
+        .find_map(|name| match name.as_str() {
             "boltdb" => Some(StateBackend::Bolt),
             "sqlite" => Some(StateBackend::Sqlite),
             _ => None,
-        })
-        .last();
+        });
     configured.unwrap_or(if bolt_exists { StateBackend::Bolt } else { StateBackend::Sqlite })
 }
 
