@@ -85,6 +85,40 @@ impl SystemRoot {
     pub fn exists(&self, system_path: impl AsRef<Path>) -> bool {
         self.path(system_path).exists()
     }
+
+    /// A small file that someone other than root may control (a user's configuration, a receipt in a directory its
+    /// user owns), read whole: `None` when it does not exist; an `InvalidData` error when it is not a regular file or
+    /// holds more than `max` bytes. On Unix it is opened without blocking, so a FIFO, a device or a file such as
+    /// `/proc/kmsg` linked into its place cannot stall the agent (links are followed: configuration is often one).
+    pub fn read_regular(&self, system_path: impl AsRef<Path>, max: u64) -> io::Result<Option<Vec<u8>>> {
+        use std::io::Read;
+        let file = match open_non_blocking(&self.path(system_path)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
+        }
+        let mut data = Vec::new();
+        file.take(max.saturating_add(1)).read_to_end(&mut data)?;
+        if data.len() as u64 > max {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {max} bytes")));
+        }
+        Ok(Some(data))
+    }
+}
+
+#[cfg(unix)]
+fn open_non_blocking(path: &Path) -> io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    Ok(std::fs::File::from(rustix::fs::open(path, flags, Mode::empty())?))
+}
+
+#[cfg(not(unix))]
+fn open_non_blocking(path: &Path) -> io::Result<std::fs::File> {
+    std::fs::File::open(path)
 }
 
 /// Joins without touching the filesystem, dropping `..` so the result stays below `base`.

@@ -234,6 +234,19 @@ fn podman_5_containers_carry_the_state_of_its_sqlite_database() {
     assert_eq!(states, ["created", "exited", "paused", "running"].into_iter().collect());
     assert_eq!(found.images.iter().map(|i| (i.id.as_str(), i.packages.len())).collect::<Vec<_>>(), [(MINI, 1)]);
 
+    // One row whose document does not parse costs that container its state, not the others theirs.
+    let tmp = tempfile::tempdir().unwrap();
+    super::tests::copy_tree(&testdata("podman5-state-root"), tmp.path());
+    let db = rusqlite::Connection::open(tmp.path().join(PODMAN5_DB)).unwrap();
+    let changed = db.execute("UPDATE ContainerState SET JSON = x'7b' WHERE ID LIKE '8d369e%'", []).unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+    let (found, errors) = read(tmp.path());
+    assert_eq!(found.containers.iter().filter(|c| c.state.is_some()).count(), 5);
+    assert!(found.containers.iter().any(|c| c.name == "server" && c.state.is_none()));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].message, "the state of 1 containers could not be read");
+
     // A damaged database: the containers are still listed, without a state, and the error names it.
     let tmp = tempfile::tempdir().unwrap();
     super::tests::copy_tree(&testdata("podman5-state-root"), tmp.path());
@@ -250,12 +263,24 @@ fn podman_5_containers_carry_the_state_of_its_sqlite_database() {
 #[test]
 fn the_state_database_is_the_one_podman_uses() {
     use podman::{StateBackend, state_backend};
-    let set = |name: &str| format!("[engine]\ndatabase_backend = \"{name}\"\n");
-    assert_eq!(state_backend(&[], false), StateBackend::Sqlite);
-    assert_eq!(state_backend(&[], true), StateBackend::Bolt);
-    assert_eq!(state_backend(&[set("sqlite")], true), StateBackend::Sqlite);
-    assert_eq!(state_backend(&[set("sqlite"), set("boltdb")], false), StateBackend::Bolt);
-    assert_eq!(state_backend(&["[engine]\ncgroup_manager = \"cgroupfs\"\n".to_string()], true), StateBackend::Bolt);
+    let set = |file: &str, name: &str| (file.to_string(), format!("[engine]\ndatabase_backend = \"{name}\"\n"));
+    let other =
+        ("/etc/containers/containers.conf".to_string(), "[engine]\ncgroup_manager = \"cgroupfs\"\n".to_string());
+    let pick = |confs: &[(String, String)], bolt| state_backend(confs, bolt);
+    assert_eq!(pick(&[], false), (StateBackend::Sqlite, vec![]));
+    assert_eq!(pick(&[], true), (StateBackend::Bolt, vec![]));
+    assert_eq!(pick(&[set("a", "sqlite")], true), (StateBackend::Sqlite, vec![]));
+    assert_eq!(pick(&[set("a", "sqlite"), set("b", "boltdb")], false), (StateBackend::Bolt, vec![]));
+    assert_eq!(pick(&[set("a", "sqlite"), other.clone()], true), (StateBackend::Sqlite, vec![]));
+    // An empty value is Podman's default again, whatever an earlier file said.
+    assert_eq!(pick(&[set("a", "sqlite"), set("b", "")], true), (StateBackend::Bolt, vec![]));
+    // What Podman would refuse is passed over and said.
+    let broken = ("/etc/containers/containers.conf.d/9.conf".to_string(), "[engine\n".to_string());
+    let (backend, problems) = pick(&[set("a", "sqlite"), set("b", "leveldb"), broken], true);
+    assert_eq!(backend, StateBackend::Sqlite);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert_eq!(problems[0], "b: database_backend \"leveldb\" is neither boltdb nor sqlite");
+    assert!(problems[1].starts_with("/etc/containers/containers.conf.d/9.conf: "), "{problems:?}");
 
     // Podman 5's store with a leftover Podman 4 file: the file wins unless the configuration says sqlite.
     let tmp = tempfile::tempdir().unwrap();
@@ -268,7 +293,7 @@ fn the_state_database_is_the_one_podman_uses() {
     assert!(found.containers.iter().all(|c| c.state.is_none()), "the Podman 4 file knows none of these containers");
     let conf = tmp.path().join("etc/containers/containers.conf.d/50-sqlite.conf");
     std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
-    std::fs::write(&conf, set("sqlite")).unwrap();
+    std::fs::write(&conf, set("-", "sqlite").1).unwrap();
     let (found, errors) = read(tmp.path());
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(found.containers.iter().filter(|c| c.state.is_some()).count(), 6);

@@ -33,7 +33,7 @@ const PODMAN_STORAGE_CONF: &str = "/etc/containers/storage.conf";
 /// Where `database_backend` may be set (see [`podman::state_backend`]).
 const PODMAN_VENDOR_CONF: &str = "/usr/share/containers/containers.conf";
 const PODMAN_CONF: &str = "/etc/containers/containers.conf";
-const PODMAN_CONF_DROP_INS: &str = "/etc/containers/containers.conf.d";
+const PODMAN_ROOTLESS_DROP_INS: &str = "/etc/containers/containers.rootless.conf.d";
 /// A rootless user's store, below the home directory.
 const PODMAN_USER_STORE: &str = ".local/share/containers/storage";
 /// containers/storage drivers whose layers are plain directories.
@@ -279,8 +279,17 @@ fn read_podman(root: &SystemRoot, store: &str, found: &mut Found, errors: &mut E
         }
     }
     let bolt_path = format!("{store}/{}", podman::BOLT_STATE);
-    let (state_path, states) = match podman::state_backend(&containers_confs(root, store), root.exists(&bolt_path)) {
+    let (backend, problems) = podman::state_backend(&containers_confs(root, store, errors), root.exists(&bolt_path));
+    for problem in problems {
+        let (path, why) = problem.split_once(": ").unwrap_or(("containers.conf", problem.as_str()));
+        record(errors, path, ErrorKind::Parse, why);
+    }
+    let listed = found.containers.len() > first_container;
+    let (state_path, states) = match backend {
         podman::StateBackend::Bolt => {
+            if !root.exists(&bolt_path) {
+                return no_state_database(errors, &bolt_path, listed);
+            }
             let Some(db) = open_bolt(root, &bolt_path, errors) else { return };
             match podman::parse_states(&db, MAX_CONTAINERS_PER_STORE) {
                 Ok(states) => (bolt_path, states),
@@ -290,13 +299,26 @@ fn read_podman(root: &SystemRoot, store: &str, found: &mut Found, errors: &mut E
         podman::StateBackend::Sqlite => {
             let sqlite_path = format!("{store}/{}", podman::SQLITE_STATE);
             let path = root.path(&sqlite_path);
-            if !path.exists() {
-                return;
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => {}
+                Ok(_) => return record(errors, sqlite_path, ErrorKind::Parse, "not a regular file"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return no_state_database(errors, &sqlite_path, listed);
+                }
+                Err(e) => return errors.io(SectionName::Software, sqlite_path, &e),
             }
-            let read = crate::inventory::sqlite::open_read_only(&path)
-                .and_then(|(db, _)| podman::parse_sqlite_states(&db, MAX_CONTAINERS_PER_STORE));
+            let read = crate::inventory::sqlite::open_read_only(&path).and_then(|(db, wal_unread)| {
+                Ok((podman::parse_sqlite_states(&db, MAX_CONTAINERS_PER_STORE)?, wal_unread))
+            });
             match read {
-                Ok(states) => (sqlite_path, states),
+                Ok((states, wal_unread)) => {
+                    if wal_unread {
+                        let why = "its write-ahead log holds changes this read-only open cannot merge: the states \
+                                   may be older than Podman's";
+                        record(errors, &sqlite_path, ErrorKind::NotAvailable, why);
+                    }
+                    (sqlite_path, states)
+                }
                 Err(err) => return record(errors, sqlite_path, ErrorKind::Parse, err.to_string()),
             }
         }
@@ -314,21 +336,50 @@ fn read_podman(root: &SystemRoot, store: &str, found: &mut Found, errors: &mut E
     }
 }
 
-/// The `containers.conf` files Podman reads for `store`, in its order (a later one overrides): the vendor's, the
-/// administrator's and its drop-ins, and for a rootless store its user's own.
-fn containers_confs(root: &SystemRoot, store: &str) -> Vec<String> {
-    let mut paths = vec![PODMAN_VENDOR_CONF.to_string(), PODMAN_CONF.to_string()];
-    // `dir_names` sorts, and Podman reads its drop-ins in name order.
-    paths.extend(
-        dir_names(root, PODMAN_CONF_DROP_INS)
-            .into_iter()
-            .filter(|name| name.ends_with(".conf"))
-            .map(|name| format!("{PODMAN_CONF_DROP_INS}/{name}")),
-    );
-    if let Some(home) = store.strip_suffix(PODMAN_USER_STORE) {
-        paths.push(format!("{home}.config/containers/containers.conf"));
+/// Containers listed without the database Podman keeps their states in (none made yet, a `transient_store` under
+/// the run directory, a configured backend whose file is gone) have no state; say why.
+fn no_state_database(errors: &mut ErrorLog, path: &str, listed: bool) {
+    if listed {
+        let why = "libpod's state database is not there (no container made yet, or a transient store under the run \
+                   directory): the containers are listed without a state";
+        record(errors, path, ErrorKind::NotFound, why);
     }
-    paths.iter().filter_map(|path| root.read_to_string(path).ok()).collect()
+}
+
+/// The `containers.conf` files Podman reads for `store` as `(path, text)`, in its order (a later one overrides): the
+/// vendor's and the administrator's with their drop-ins; for a user's rootless store, the rootless drop-ins and the
+/// user's own files. The per-uid rootless directory is not read (the uid is not known here). Each is read bounded,
+/// since a user's is the user's to replace; one that cannot be read is an error and is left out.
+fn containers_confs(root: &SystemRoot, store: &str, errors: &mut ErrorLog) -> Vec<(String, String)> {
+    const MAX_CONF_BYTES: u64 = 1 << 20;
+    let with_drop_ins = |paths: &mut Vec<String>, file: &str, dir: &str| {
+        paths.push(file.to_string());
+        // `dir_names` sorts, and Podman reads its drop-ins in name order.
+        paths.extend(dir_names(root, dir).into_iter().filter(|n| n.ends_with(".conf")).map(|n| format!("{dir}/{n}")));
+    };
+    let mut paths = Vec::new();
+    with_drop_ins(&mut paths, PODMAN_VENDOR_CONF, &format!("{PODMAN_VENDOR_CONF}.d"));
+    with_drop_ins(&mut paths, PODMAN_CONF, &format!("{PODMAN_CONF}.d"));
+    // Root's own store under /root is rootful Podman's too: it reads no user files.
+    if let Some(home) = store.strip_suffix(PODMAN_USER_STORE).filter(|home| home.starts_with("/home/")) {
+        paths.extend(
+            dir_names(root, PODMAN_ROOTLESS_DROP_INS)
+                .into_iter()
+                .filter(|n| n.ends_with(".conf"))
+                .map(|n| format!("{PODMAN_ROOTLESS_DROP_INS}/{n}")),
+        );
+        let user = format!("{home}.config/containers/containers.conf");
+        with_drop_ins(&mut paths, &user, &format!("{user}.d"));
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        match root.read_regular(&path, MAX_CONF_BYTES) {
+            Ok(Some(data)) => out.push((path, String::from_utf8_lossy(&data).into_owned())),
+            Ok(None) => {}
+            Err(e) => errors.io(SectionName::Software, path, &e),
+        }
+    }
+    out
 }
 
 fn podman_layers(

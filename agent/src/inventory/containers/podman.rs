@@ -146,7 +146,7 @@ pub fn parse_containers(data: &[u8]) -> Result<Vec<Container>, serde_json::Error
 /// Podman 4's own database (libpod's BoltDB state) below a store's graph root: the containers' states are there,
 /// not in containers/storage.
 pub const BOLT_STATE: &str = "libpod/bolt_state.db";
-/// Podman 5's: the same states in SQLite, at the graph root itself.
+/// The same states in SQLite, at the graph root itself: what Podman 5 makes for a new store.
 pub const SQLITE_STATE: &str = "db.sql";
 
 /// Which of libpod's databases holds the states.
@@ -156,10 +156,12 @@ pub enum StateBackend {
     Sqlite,
 }
 
-/// The database Podman itself uses: the one `database_backend` of `containers.conf` names (`boltdb` or `sqlite`,
-/// given in the order the files are read, the last setting winning), else BoltDB when its file exists (a store that
-/// Podman 4 made keeps it after an upgrade), else SQLite (Podman 5's default).
-pub fn state_backend(containers_confs: &[String], bolt_exists: bool) -> StateBackend {
+/// The database Podman itself uses: the one `database_backend` of `containers.conf` names (`boltdb` or `sqlite`; the
+/// files `(path, text)` given in the order Podman reads them, the last one setting it winning, an empty value meaning
+/// Podman's default), else BoltDB when its file exists (a store made before SQLite became the default keeps it),
+/// else SQLite. Files that do not parse, and values Podman does not know, are passed over and returned as problems
+/// (`path: why`).
+pub fn state_backend(containers_confs: &[(String, String)], bolt_exists: bool) -> (StateBackend, Vec<String>) {
     #[derive(Deserialize, Default)]
     struct Conf {
         #[serde(default)]
@@ -169,16 +171,31 @@ pub fn state_backend(containers_confs: &[String], bolt_exists: bool) -> StateBac
     struct Engine {
         database_backend: Option<String>,
     }
-    let configured = containers_confs
-        .iter()
-        .rev()
-        .filter_map(|text| toml::from_str::<Conf>(text).ok()?.engine.database_backend)
-        .find_map(|name| match name.as_str() {
-            "boltdb" => Some(StateBackend::Bolt),
-            "sqlite" => Some(StateBackend::Sqlite),
-            _ => None,
-        });
-    configured.unwrap_or(if bolt_exists { StateBackend::Bolt } else { StateBackend::Sqlite })
+    let mut problems = Vec::new();
+    let mut configured = None;
+    for (path, text) in containers_confs.iter().rev() {
+        let setting = match toml::from_str::<Conf>(text) {
+            Ok(conf) => conf.engine.database_backend,
+            Err(e) => {
+                problems.push(format!("{path}: {}", e.message()));
+                continue;
+            }
+        };
+        match setting.as_deref() {
+            None => continue,
+            Some("boltdb") => configured = Some(StateBackend::Bolt),
+            Some("sqlite") => configured = Some(StateBackend::Sqlite),
+            Some("") => {}
+            Some(other) => {
+                problems.push(format!("{path}: database_backend {other:?} is neither boltdb nor sqlite"));
+                continue;
+            }
+        }
+        break;
+    }
+    problems.reverse();
+    let backend = configured.unwrap_or(if bolt_exists { StateBackend::Bolt } else { StateBackend::Sqlite });
+    (backend, problems)
 }
 
 /// Each container's state from Podman 5's `ContainerState` table, with the same meaning and limits as
@@ -196,11 +213,15 @@ pub fn parse_sqlite_states(db: &rusqlite::Connection, limit: usize) -> rusqlite:
         Ok((row.get::<_, String>(0)?, row.get_ref(1)?.as_bytes()?.to_vec()))
     })?;
     for row in rows {
-        let (id, json) = row?;
         if out.states.len() + out.unreadable == limit {
             out.truncated = true;
             break;
         }
+        // A row that does not convert (an id that is not text, no document) is one container unread, not all.
+        let Ok((id, json)) = row else {
+            out.unreadable += 1;
+            continue;
+        };
         match serde_json::from_slice::<State>(&json).ok().and_then(|s| state_name(s.state)) {
             Some(name) => {
                 out.states.insert(id, name);

@@ -7,13 +7,11 @@
 //! directory's name, revision included (`3.3.2_1`), as `brew list --versions` prints it. Casks are not read: what a
 //! cask installs is an application bundle, which the macOS application listing already has.
 
-use std::io::Read;
-
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{Package, PackageKind, PackageSource};
 use serde::Deserialize;
 
-use super::{DbError, Listing, source};
+use super::{DbError, Listing, failed, source};
 use crate::root::SystemRoot;
 
 /// Homebrew's default prefixes: Apple silicon, Intel Macs, Linux. A Cellar elsewhere (a custom prefix) is not
@@ -26,9 +24,9 @@ const RECEIPT: &str = "INSTALL_RECEIPT.json";
 /// toolchain. More than this is not a receipt Homebrew wrote.
 const MAX_RECEIPT_BYTES: u64 = 1 << 20;
 
-/// A Cellar of this many kegs is already far past any real one (a heavily used Mac has a few hundred); the rest are
-/// not read and the listing says so.
-const MAX_KEGS: usize = 10_000;
+/// Directory entries looked at in one Cellar (formulae and their kegs): far past any real one (a heavily used Mac has
+/// a few hundred kegs); past it the listing stops and says so.
+const MAX_ENTRIES: usize = 20_000;
 
 /// What a keg's receipt adds to its formula name and version.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,75 +79,87 @@ pub fn keg_package(cellar: &str, formula: &str, version: &str, receipt: Option<R
     }
 }
 
-/// Lists every keg of every Cellar under `root`; a Cellar that is absent is not a source.
+/// Lists every keg of every Cellar under `root`; a Cellar that is absent is not a source, one that cannot be read is
+/// a source that failed.
 pub(super) fn probe(root: &SystemRoot, found: &mut Vec<(PackageSource, Listing)>) {
     for cellar in CELLARS {
-        let Ok(formulae) = std::fs::read_dir(root.path(cellar)) else { continue };
-        let mut listing = Listing::default();
-        let mut kegs = 0usize;
-        'formulae: for formula in sorted_names(formulae) {
-            let dir = format!("{cellar}/{formula}");
-            let versions = match std::fs::read_dir(root.path(&dir)) {
-                Ok(versions) => sorted_names(versions),
+        let formulae = match std::fs::read_dir(root.path(cellar)) {
+            Ok(formulae) => formulae,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                let listing = failed(DbError::Io(std::io::Error::new(e.kind(), format!("{cellar}: {e}"))));
+                found.push((source(PackageKind::Homebrew, cellar, "homebrew-cellar"), listing));
+                continue;
+            }
+        };
+        found.push((source(PackageKind::Homebrew, cellar, "homebrew-cellar"), read_cellar(root, cellar, formulae)));
+    }
+}
+
+fn read_cellar(root: &SystemRoot, cellar: &str, formulae: std::fs::ReadDir) -> Listing {
+    let mut listing = Listing::default();
+    // Every name looked at counts, so a Cellar of empty or unreadable formula directories is bounded too.
+    let mut budget = MAX_ENTRIES;
+    let stopped = |listing: &mut Listing| {
+        let why = format!("{cellar}: {MAX_ENTRIES} entries looked at; the rest were not listed");
+        listing.problems.push(DbError::Stopped(why));
+    };
+    let Some(formulae) = names(formulae, &mut budget) else {
+        stopped(&mut listing);
+        return listing;
+    };
+    for formula in formulae {
+        let dir = format!("{cellar}/{formula}");
+        let versions = match std::fs::read_dir(root.path(&dir)) {
+            Ok(versions) => versions,
+            // A file beside the formulae, or a link to one, is not a formula.
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => continue,
+            Err(e) => {
+                listing.problems.push(DbError::Io(std::io::Error::new(e.kind(), format!("{dir}: {e}"))));
+                continue;
+            }
+        };
+        let Some(versions) = names(versions, &mut budget) else {
+            stopped(&mut listing);
+            return listing;
+        };
+        for version in versions {
+            let keg = format!("{dir}/{version}");
+            // Homebrew lists directories only; a link is followed (inside the root) to see whether it is one.
+            if !root.path(&keg).is_dir() {
+                continue;
+            }
+            let receipt_path = format!("{keg}/{RECEIPT}");
+            let receipt = match root.read_regular(&receipt_path, MAX_RECEIPT_BYTES) {
+                Ok(data) => data.map(|d| parse_receipt(&d)).transpose().unwrap_or_else(|reason| {
+                    listing.problems.push(DbError::Corrupt(format!("{receipt_path}: {reason}")));
+                    None
+                }),
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    listing.problems.push(DbError::Corrupt(format!("{receipt_path}: {e}")));
+                    None
+                }
                 Err(e) => {
-                    listing.problems.push(DbError::Io(std::io::Error::new(e.kind(), format!("{dir}: {e}"))));
-                    continue;
+                    listing.problems.push(DbError::Io(std::io::Error::new(e.kind(), format!("{receipt_path}: {e}"))));
+                    None
                 }
             };
-            for version in versions {
-                kegs += 1;
-                if kegs > MAX_KEGS {
-                    break 'formulae;
-                }
-                let receipt_path = format!("{dir}/{version}/{RECEIPT}");
-                let receipt = match read_receipt(root, &receipt_path) {
-                    Ok(data) => data.map(|d| parse_receipt(&d)).transpose().unwrap_or_else(|reason| {
-                        listing.problems.push(DbError::Corrupt(format!("{receipt_path}: {reason}")));
-                        None
-                    }),
-                    Err(e) => {
-                        let problem = std::io::Error::new(e.kind(), format!("{receipt_path}: {e}"));
-                        listing.problems.push(DbError::Io(problem));
-                        None
-                    }
-                };
-                listing.packages.push(keg_package(cellar, &formula, &version, receipt));
-            }
+            listing.packages.push(keg_package(cellar, &formula, &version, receipt));
         }
-        if kegs > MAX_KEGS {
-            listing.problems.push(DbError::Stopped(format!("{cellar}: {MAX_KEGS} kegs; the rest were not listed")));
-        }
-        found.push((source(PackageKind::Homebrew, cellar, "homebrew-cellar"), listing));
     }
+    listing
 }
 
-/// The names in a directory that can be a formula or a keg, in order: Homebrew's own dot files (`.DS_Store`,
-/// `.keepme`) and names that are not UTF-8 are not.
-fn sorted_names(entries: std::fs::ReadDir) -> Vec<String> {
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir() || t.is_symlink()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| !name.starts_with('.'))
-        .collect();
+/// The names in a directory that can be a formula or a keg, in order (Homebrew's own dot files, `.DS_Store` and
+/// `.keepme`, and names that are not UTF-8 are not); `None` when the entries would pass the `budget` left.
+fn names(entries: std::fs::ReadDir, budget: &mut usize) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in entries.flatten() {
+        *budget = budget.checked_sub(1)?;
+        if let Some(name) = entry.file_name().to_str().filter(|name| !name.starts_with('.')) {
+            names.push(name.to_owned());
+        }
+    }
     names.sort();
-    names
-}
-
-/// A keg's receipt, `None` when it has none; refused when it is not a regular file or is larger than any receipt.
-fn read_receipt(root: &SystemRoot, path: &str) -> std::io::Result<Option<Vec<u8>>> {
-    let file = match std::fs::File::open(root.path(path)) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut data = Vec::new();
-    file.take(MAX_RECEIPT_BYTES + 1).read_to_end(&mut data)?;
-    if data.len() as u64 > MAX_RECEIPT_BYTES {
-        return Err(std::io::Error::other(format!("larger than {MAX_RECEIPT_BYTES} bytes")));
-    }
-    Ok(Some(data))
+    Some(names)
 }

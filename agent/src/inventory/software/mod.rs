@@ -123,8 +123,8 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Software {
 }
 
 /// Adds what other package managers installed under `root` to a software section read by [`collect`]: language
-/// packages ([`language`]), snaps ([`snap`]), flatpaks ([`flatpak`]), Homebrew formulae ([`homebrew`]) and container images and containers
-/// ([`crate::inventory::containers`]); and, on a running system, the listening
+/// packages ([`language`]), snaps ([`snap`]), flatpaks ([`flatpak`]), Homebrew formulae ([`homebrew`]) and
+/// container images and containers ([`crate::inventory::containers`]); and, on a running system, the listening
 /// sockets and their programs ([`listeners`]), whose owners are looked up with the language packages'.
 pub fn add_other_packages(root: &SystemRoot, scan: &LanguageScan, software: &mut Software, errors: &mut ErrorLog) {
     if cfg!(windows) && root.is_live() {

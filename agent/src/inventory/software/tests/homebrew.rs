@@ -138,3 +138,34 @@ fn a_keg_with_a_damaged_or_missing_receipt_is_still_listed() {
         brew[0].message
     );
 }
+
+/// A receipt someone replaced with a FIFO is refused at once (opening one for reading would wait for a writer forever)
+/// and its keg is still listed; a Cellar that is not a directory is a source that failed, not silence.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_fifo_receipt_or_a_cellar_that_is_a_file_is_an_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let keg = dir.path().join("opt/homebrew/Cellar/warden/0.15.0");
+    std::fs::create_dir_all(&keg).unwrap();
+    let fifo = keg.join("INSTALL_RECEIPT.json");
+    let mode = rustix::fs::Mode::from_raw_mode(0o644);
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, mode, 0).unwrap();
+    std::fs::create_dir_all(dir.path().join("usr/local")).unwrap();
+    std::fs::write(dir.path().join("usr/local/Cellar"), b"").unwrap();
+
+    let mut errors = ErrorLog::new();
+    let root = SystemRoot::mounted(dir.path());
+    let mut software = collect(&root, &mut errors);
+    add_other_packages(&root, &LanguageScan::default(), &mut software, &mut errors);
+    let names: Vec<_> = software.packages.iter().map(|p| (p.name.as_str(), p.path.as_deref())).collect();
+    assert_eq!(names, [("warden", Some("/opt/homebrew/Cellar/warden/0.15.0"))]);
+    let brew: Vec<_> = errors.as_slice().iter().filter(|e| e.item.ends_with("Cellar")).collect();
+    assert_eq!(brew.len(), 2, "{:?}", errors.as_slice());
+    assert_eq!(brew[0].item, "/opt/homebrew/Cellar");
+    assert_eq!(brew[0].kind, ErrorKind::Parse);
+    assert_eq!(brew[0].message, "corrupt: /opt/homebrew/Cellar/warden/0.15.0/INSTALL_RECEIPT.json: not a regular file");
+    assert_eq!(brew[1].item, "/usr/local/Cellar");
+    assert_eq!(brew[1].kind, ErrorKind::Io);
+    let sources: Vec<_> = software.sources.iter().map(|s| (s.path.as_str(), s.packages, s.complete)).collect();
+    assert_eq!(sources, [("/opt/homebrew/Cellar", 1, false), ("/usr/local/Cellar", 0, false)]);
+}
