@@ -15,12 +15,21 @@ use crate::model::findings::{
 /// One page of the hosts an evaluation of all of them walks.
 #[derive(Debug, Default)]
 pub struct FactsPage {
-    /// The facts of the page's hosts that are due.
+    /// The facts of the page's hosts (those still due, when read for a scheduled run).
     pub facts: Vec<HostFacts>,
-    /// Hosts in the page, due or not.
+    /// Hosts in the page.
     pub hosts: usize,
     /// The page's last host id, to read the next page after.
     pub last: Option<String>,
+}
+
+/// What a scheduled run has to do.
+#[derive(Debug, Default)]
+pub struct DueHosts {
+    /// The due hosts' ids, in order.
+    pub ids: Vec<String>,
+    /// Hosts whose evaluation is not due.
+    pub not_due: usize,
 }
 
 #[async_trait]
@@ -32,14 +41,15 @@ pub trait FindingsStore: Send + Sync {
     async fn existing_findings(&self, host_id: &str, kind: FindingKind) -> Result<Vec<ExistingFinding>, StoreError>;
     /// One host's facts, with its pending security updates as recorded.
     async fn host_facts(&self, host_id: &str) -> Result<Option<HostFacts>, StoreError>;
-    /// Up to `limit` hosts with ids after `after`, by id, and the facts of those of them due for evaluation by
-    /// `due_by` (of all of them when `None`; see [`FindingsStore::schedule_evaluation`]).
-    async fn host_facts_page(
-        &self,
-        after: &str,
-        limit: i64,
-        due_by: Option<DateTime<Utc>>,
-    ) -> Result<FactsPage, StoreError>;
+    /// Up to `limit` hosts with ids after `after`, by id, with their facts: what a run evaluating every host walks.
+    async fn host_facts_page(&self, after: &str, limit: i64) -> Result<FactsPage, StoreError>;
+    /// The hosts due for evaluation by `due_by` (see [`FindingsStore::schedule_evaluation`]), by id, and how many
+    /// hosts are not: read from the `hosts_evaluate_after` index, so a scheduled run costs what is due, not the
+    /// fleet.
+    async fn due_hosts(&self, due_by: DateTime<Utc>) -> Result<DueHosts, StoreError>;
+    /// The facts of the hosts `ids` (at most a page of them) still due by `due_by`: another replica may have
+    /// evaluated some since [`FindingsStore::due_hosts`] listed them.
+    async fn due_host_facts(&self, ids: &[String], due_by: DateTime<Utc>) -> Result<Vec<HostFacts>, StoreError>;
     /// Records when the host's evaluation next needs doing (`rules::timing`) after an evaluation of `facts`. When a
     /// report or a change without one came since they were read (their `last_seen` or `marks` moved), the
     /// evaluation may have written from stale facts: the host is left due instead.
@@ -89,6 +99,22 @@ pub(super) const FINDING_COLUMNS: &str = "f.id, f.host_id, h.hostname, f.kind, f
      f.updated_at, f.acknowledged_by, f.acknowledged_at, f.ack_comment, f.risk_accepted_by, f.risk_accepted_at, \
      f.risk_reason, f.risk_expires_at, f.resolved_at, f.resolved_report_id";
 
+/// The hosts due for evaluation by `$1`, and the count of the others: both searches of the `hosts_evaluate_after`
+/// index (migration 0022), which `store::sqlite`'s tests check SQLite's plan for.
+pub(super) const DUE_HOSTS: &str = "SELECT id FROM hosts WHERE evaluate_after IS NULL OR evaluate_after <= $1";
+pub(super) const NOT_DUE_HOSTS: &str = "SELECT COUNT(*) FROM hosts WHERE evaluate_after > $1";
+
+/// Which hosts a facts read covers.
+pub(super) enum Hosts<'a> {
+    One(&'a str),
+    /// Up to `limit` hosts with ids after `after`, by id.
+    Page {
+        after: &'a str,
+        limit: i64,
+    },
+    Ids(&'a [String]),
+}
+
 macro_rules! impl_findings_store {
     ($store:ty, $db:ty, $row:ty, $backend:ident) => {
         const _: () = {
@@ -106,7 +132,9 @@ macro_rules! impl_findings_store {
             use crate::model::{from_ms, to_ms};
             use crate::store::StoreError;
             use crate::store::console::ACTIVE;
-            use crate::store::findings::{FINDING_COLUMNS, FactsPage, FindingsStore, finding_order};
+            use crate::store::findings::{
+                DUE_HOSTS, DueHosts, FINDING_COLUMNS, FactsPage, FindingsStore, Hosts, NOT_DUE_HOSTS, finding_order,
+            };
             use crate::store::findings_tx::{
                 FindingsTx, evidence_of, kind_of, priority_of, severity_of, sla_of, status_of,
             };
@@ -254,17 +282,33 @@ macro_rules! impl_findings_store {
                 }
 
                 async fn host_facts(&self, host_id: &str) -> Result<Option<HostFacts>, StoreError> {
-                    let mut page = self.host_facts_in(Some(host_id), "", 1, None).await?;
+                    let mut page = self.host_facts_in(Hosts::One(host_id), None).await?;
                     Ok(page.facts.pop())
                 }
 
-                async fn host_facts_page(
+                async fn host_facts_page(&self, after: &str, limit: i64) -> Result<FactsPage, StoreError> {
+                    self.host_facts_in(Hosts::Page { after, limit }, None).await
+                }
+
+                async fn due_hosts(&self, due_by: DateTime<Utc>) -> Result<DueHosts, StoreError> {
+                    let mut ids: Vec<String> = sqlx::query_scalar(DUE_HOSTS)
+                        .bind(to_ms(due_by))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    ids.sort_unstable();
+                    let not_due: i64 = sqlx::query_scalar(NOT_DUE_HOSTS)
+                        .bind(to_ms(due_by))
+                        .fetch_one(&self.pool)
+                        .await?;
+                    Ok(DueHosts { ids, not_due: usize::try_from(not_due).unwrap_or(0) })
+                }
+
+                async fn due_host_facts(
                     &self,
-                    after: &str,
-                    limit: i64,
-                    due_by: Option<DateTime<Utc>>,
-                ) -> Result<FactsPage, StoreError> {
-                    self.host_facts_in(None, after, limit, due_by).await
+                    ids: &[String],
+                    due_by: DateTime<Utc>,
+                ) -> Result<Vec<HostFacts>, StoreError> {
+                    Ok(self.host_facts_in(Hosts::Ids(ids), Some(due_by)).await?.facts)
                 }
 
                 async fn schedule_evaluation(
@@ -378,19 +422,17 @@ macro_rules! impl_findings_store {
                 /// `due_by` are read past their row: the sections are most of the cost.
                 async fn host_facts_in(
                     &self,
-                    only: Option<&str>,
-                    after: &str,
-                    limit: i64,
+                    which: Hosts<'_>,
                     due_by: Option<DateTime<Utc>>,
                 ) -> Result<FactsPage, StoreError> {
-                    let page = match only {
-                        Some(id) => {
+                    let page = match which {
+                        Hosts::One(id) => {
                             sqlx::query(&format!("SELECT {HOST_FACT_COLUMNS} FROM hosts WHERE id = $1"))
                                 .bind(id)
                                 .fetch_all(&self.pool)
                                 .await?
                         }
-                        None => {
+                        Hosts::Page { after, limit } => {
                             sqlx::query(&format!(
                                 "SELECT {HOST_FACT_COLUMNS} FROM hosts WHERE id > $1 ORDER BY id LIMIT $2"
                             ))
@@ -398,6 +440,17 @@ macro_rules! impl_findings_store {
                             .bind(limit)
                             .fetch_all(&self.pool)
                             .await?
+                        }
+                        Hosts::Ids([]) => Vec::new(),
+                        Hosts::Ids(ids) => {
+                            let mut qb: QueryBuilder<'_, $db> =
+                                QueryBuilder::new(format!("SELECT {HOST_FACT_COLUMNS} FROM hosts WHERE id IN ("));
+                            let mut list = qb.separated(", ");
+                            for id in ids {
+                                list.push_bind(id.clone());
+                            }
+                            qb.push(") ORDER BY id");
+                            qb.build().fetch_all(&self.pool).await?
                         }
                     };
                     let mut out = FactsPage { hosts: page.len(), ..FactsPage::default() };

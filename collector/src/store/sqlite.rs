@@ -224,6 +224,23 @@ mod tests {
 
     use super::*;
 
+    /// A scheduled run's two reads search the schedule index, never scan the hosts: their cost follows what is due
+    /// (or not due), not the fleet.
+    #[tokio::test]
+    async fn the_due_hosts_are_searched_in_the_schedule_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("muster.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        for sql in [crate::store::findings::DUE_HOSTS, crate::store::findings::NOT_DUE_HOSTS] {
+            let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}")).bind(0_i64).fetch_all(&store.pool).await;
+            let plan: Vec<String> = rows.unwrap().iter().map(|r| r.get::<String, _>("detail")).collect();
+            let searches: Vec<&String> = plan.iter().filter(|d| d.starts_with("SEARCH")).collect();
+            assert!(!searches.is_empty(), "{sql}: {plan:?}");
+            assert!(searches.iter().all(|d| d.contains("COVERING INDEX hosts_evaluate_after")), "{sql}: {plan:?}");
+            assert!(!plan.iter().any(|d| d.starts_with("SCAN")), "{sql}: {plan:?}");
+        }
+    }
+
     /// A reader that never lets SQLite's own passive checkpoints reach the end of the WAL (a console page, an export)
     /// while reports keep writing: the WAL passes the bound; once the reader is gone the next look checkpoints it
     /// whole and empties the file. SQLite alone would keep the file at `journal_size_limit` (64 MiB) for ever.
