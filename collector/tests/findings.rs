@@ -24,6 +24,7 @@ both!(
     overdue_security_updates_and_duplicate_identity,
     policy_dir_overrides_and_invalid_reload,
     scheduled_runs_evaluate_the_hosts_whose_time_based_facts_moved,
+    a_run_of_replaced_rules_stops_before_its_next_host,
 );
 
 pub(crate) const MACHINE_ID: &str = "4c4c4544004d3510804bb2c04f4e3732";
@@ -751,4 +752,31 @@ match = 'now.getHours() >= 18 && last_seen_days == 0'
         let run = evaluation::evaluate_all(h.store.as_ref(), &clocked, h.now(), evaluation::Scope::Due).await.unwrap();
         assert_eq!((run.hosts, run.not_due), (1, 0));
     }
+}
+
+/// A reload replaces the rules while a run of the old ones is under way: that run stops before its next host (the new
+/// rules' run covers every host), and what it had not reached is still due for the next scheduled run, not lost.
+async fn a_run_of_replaced_rules_stops_before_its_next_host(h: Harness) {
+    let (_, secret) = h.enroll_secret(None).await;
+    for id in ["m-replaced-1", "m-replaced-2", "m-replaced-3"] {
+        let machine = Machine::thinkpad(id);
+        let (_, token) = h.enrolled(&secret, &machine).await;
+        h.stored(&token, &full(&debian(&machine))).await;
+    }
+    let policy = Rules::builtin().unwrap().current();
+    let store = h.store.as_ref();
+    // Two days' silence moves every host's `last_seen_days`: all three are due.
+    h.advance(Duration::days(2));
+    let checked = std::sync::atomic::AtomicUsize::new(0);
+    let replaced_after_one = || checked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 1;
+    for scope in [evaluation::Scope::Due, evaluation::Scope::All] {
+        checked.store(0, std::sync::atomic::Ordering::SeqCst);
+        let run = evaluation::evaluate_while(store, &policy, h.now(), scope, &replaced_after_one).await.unwrap();
+        assert!(run.superseded, "{scope:?}");
+        assert_eq!(run.hosts, 1, "{scope:?}: one host evaluated, then the run stopped");
+    }
+    // The stopped runs evaluated the first host by id (twice); the other two are still due.
+    let next = evaluation::evaluate_all(store, &policy, h.now(), evaluation::Scope::Due).await.unwrap();
+    assert!(!next.superseded);
+    assert_eq!((next.hosts, next.not_due), (2, 1));
 }

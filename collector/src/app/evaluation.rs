@@ -86,8 +86,9 @@ pub async fn evaluate_all(
 }
 
 /// [`evaluate_all`] that stops before the next host once `in_force` says `policy` was replaced: the run of the new
-/// rules covers every host, and this one must not write the old rules' answers over it.
-async fn evaluate_while(
+/// rules covers every host, and this one must not write the old rules' answers over it. Public for the tests that
+/// replace the rules mid-run.
+pub async fn evaluate_while(
     store: &dyn Store,
     policy: &Policy,
     now: DateTime<Utc>,
