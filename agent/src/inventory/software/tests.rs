@@ -28,6 +28,16 @@ fn read_xz(rel: &str) -> Vec<u8> {
     out
 }
 
+/// The software section of a mounted root as the agent reads it (its package databases, then everything else), and
+/// what could not be read.
+fn read_root(root: &std::path::Path) -> (muster_shared::v1::Software, crate::root::ErrorLog) {
+    let mut errors = crate::root::ErrorLog::new();
+    let root = crate::root::SystemRoot::mounted(root);
+    let mut software = super::collect(&root, &mut errors);
+    super::add_other_packages(&root, &super::LanguageScan::default(), &mut software, &mut errors);
+    (software, errors)
+}
+
 /// The rows of a tab-separated expected listing, without its `#` header line.
 fn expected_rows(rel: &str) -> Vec<Vec<String>> {
     String::from_utf8(read(rel))

@@ -7,8 +7,7 @@ use muster_shared::v1::{ErrorKind, PackageKind, PackageSource};
 
 use crate::inventory::software::flatpak::{self, Deployment};
 use crate::inventory::software::snap::parse_snap_yaml;
-use crate::inventory::software::{LanguageScan, add_other_packages, collect};
-use crate::root::{ErrorLog, SystemRoot};
+use crate::root::SystemRoot;
 
 fn bundles(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/bundles").join(rel)
@@ -58,10 +57,7 @@ fn flatpak_deployment_equals_flatpak_list() {
 
 #[test]
 fn snaps_and_flatpaks_of_a_root() {
-    let mut errors = ErrorLog::new();
-    let root = SystemRoot::mounted(bundles("root"));
-    let mut software = collect(&root, &mut errors);
-    add_other_packages(&root, &LanguageScan::default(), &mut software, &mut errors);
+    let (software, errors) = super::read_root(&bundles("root"));
     let unexpected: Vec<_> = errors.as_slice().iter().filter(|e| e.item != "package databases").collect();
     assert!(unexpected.is_empty(), "{unexpected:?}");
     let rows: Vec<_> = software
@@ -101,10 +97,7 @@ fn snap_files_not_mounted_are_reported() {
     std::fs::create_dir_all(dir.path().join("var/lib/snapd/snaps")).unwrap();
     // snapd names each revision's file `<name>_<revision>.snap`; an image read with --root has them unmounted.
     std::fs::write(dir.path().join("var/lib/snapd/snaps/core22_1122.snap"), b"").unwrap();
-    let mut errors = ErrorLog::new();
-    let root = SystemRoot::mounted(dir.path());
-    let mut software = collect(&root, &mut errors);
-    add_other_packages(&root, &LanguageScan::default(), &mut software, &mut errors);
+    let (software, errors) = super::read_root(dir.path());
     let snap: Vec<_> = errors.as_slice().iter().filter(|e| e.item == "/var/lib/snapd/snaps").collect();
     assert_eq!(snap.len(), 1);
     assert_eq!(snap[0].kind, ErrorKind::NotAvailable);

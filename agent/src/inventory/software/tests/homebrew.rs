@@ -7,8 +7,6 @@ use chrono::{DateTime, Utc};
 use muster_shared::v1::{ErrorKind, PackageKind, PackageSource};
 
 use crate::inventory::software::homebrew::{Receipt, parse_receipt};
-use crate::inventory::software::{LanguageScan, add_other_packages, collect};
-use crate::root::{ErrorLog, SystemRoot};
 
 fn homebrew(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/homebrew").join(rel)
@@ -45,10 +43,7 @@ fn receipts_of_real_kegs() {
 
 #[test]
 fn kegs_of_a_root() {
-    let mut errors = ErrorLog::new();
-    let root = SystemRoot::mounted(homebrew("root"));
-    let mut software = collect(&root, &mut errors);
-    add_other_packages(&root, &LanguageScan::default(), &mut software, &mut errors);
+    let (software, errors) = super::read_root(&homebrew("root"));
     let unexpected: Vec<_> = errors.as_slice().iter().filter(|e| e.item != "package databases").collect();
     assert!(unexpected.is_empty(), "{unexpected:?}");
     let rows: Vec<_> = software
@@ -108,10 +103,7 @@ fn a_keg_with_a_damaged_or_missing_receipt_is_still_listed() {
     // Finder's litter beside the formulae is not a formula.
     std::fs::write(cellar.join(".DS_Store"), b"").unwrap();
 
-    let mut errors = ErrorLog::new();
-    let root = SystemRoot::mounted(dir.path());
-    let mut software = collect(&root, &mut errors);
-    add_other_packages(&root, &LanguageScan::default(), &mut software, &mut errors);
+    let (software, errors) = super::read_root(dir.path());
     let rows: Vec<_> = software
         .packages
         .iter()
@@ -153,10 +145,7 @@ fn a_fifo_receipt_or_a_cellar_that_is_a_file_is_an_error_not_a_hang() {
     std::fs::create_dir_all(dir.path().join("usr/local")).unwrap();
     std::fs::write(dir.path().join("usr/local/Cellar"), b"").unwrap();
 
-    let mut errors = ErrorLog::new();
-    let root = SystemRoot::mounted(dir.path());
-    let mut software = collect(&root, &mut errors);
-    add_other_packages(&root, &LanguageScan::default(), &mut software, &mut errors);
+    let (software, errors) = super::read_root(dir.path());
     let names: Vec<_> = software.packages.iter().map(|p| (p.name.as_str(), p.path.as_deref())).collect();
     assert_eq!(names, [("warden", Some("/opt/homebrew/Cellar/warden/0.15.0"))]);
     let brew: Vec<_> = errors.as_slice().iter().filter(|e| e.item.ends_with("Cellar")).collect();
