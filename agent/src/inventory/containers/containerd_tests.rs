@@ -299,6 +299,41 @@ fn the_state_database_is_the_one_podman_uses() {
     assert_eq!(found.containers.iter().filter(|c| c.state.is_some()).count(), 6);
 }
 
+/// A user's rootless store: the rootless drop-ins for that user alone (named by the store owner's uid) and the
+/// user's own `containers.conf` are read, later ones winning, as Podman reads them.
+#[cfg(unix)]
+#[test]
+fn a_rootless_store_follows_its_users_drop_ins() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let system_store = tmp.path().join("var/lib/containers/storage");
+    let user_store = tmp.path().join("home/alice/.local/share/containers/storage");
+    std::fs::create_dir_all(user_store.parent().unwrap()).unwrap();
+    super::tests::copy_tree(&testdata("podman5-state-root/var/lib/containers/storage"), &user_store);
+    // A leftover Podman 4 file beside the SQLite database: without a setting, Podman (and the agent) would read it.
+    std::fs::create_dir_all(user_store.join("libpod")).unwrap();
+    std::fs::copy(
+        testdata("podman-state-root/var/lib/containers/storage/libpod/bolt_state.db"),
+        user_store.join("libpod/bolt_state.db"),
+    )
+    .unwrap();
+    assert!(!system_store.exists());
+    let states = |root: &Path| read(root).0.containers.iter().filter(|c| c.state.is_some()).count();
+    assert_eq!(states(tmp.path()), 0);
+
+    let uid = std::fs::metadata(&user_store).unwrap().uid();
+    let per_user = tmp.path().join(format!("etc/containers/containers.rootless.conf.d/{uid}"));
+    std::fs::create_dir_all(&per_user).unwrap();
+    std::fs::write(per_user.join("50-db.conf"), "[engine]\ndatabase_backend = \"sqlite\"\n").unwrap();
+    assert_eq!(states(tmp.path()), 6);
+
+    // The user's own file comes later and wins.
+    let own = tmp.path().join("home/alice/.config/containers");
+    std::fs::create_dir_all(&own).unwrap();
+    std::fs::write(own.join("containers.conf"), "[engine]\ndatabase_backend = \"boltdb\"\n").unwrap();
+    assert_eq!(states(tmp.path()), 0);
+}
+
 /// A multi-platform index (as `docker buildx` and registries publish them, with attestation entries): the
 /// manifest for this machine's platform among those stored, else any stored one that is not an attestation.
 #[test]

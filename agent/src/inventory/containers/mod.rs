@@ -336,6 +336,17 @@ fn read_podman(root: &SystemRoot, store: &str, found: &mut Found, errors: &mut E
     }
 }
 
+#[cfg(unix)]
+fn owner_uid(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.uid())
+}
+
+#[cfg(not(unix))]
+fn owner_uid(_: &std::path::Path) -> Option<u32> {
+    None
+}
+
 /// Containers listed without the database Podman keeps their states in (none made yet, a `transient_store` under
 /// the run directory, a configured backend whose file is gone) have no state; say why.
 fn no_state_database(errors: &mut ErrorLog, path: &str, listed: bool) {
@@ -348,7 +359,7 @@ fn no_state_database(errors: &mut ErrorLog, path: &str, listed: bool) {
 
 /// The `containers.conf` files Podman reads for `store` as `(path, text)`, in its order (a later one overrides): the
 /// vendor's and the administrator's with their drop-ins; for a user's rootless store, the rootless drop-ins and the
-/// user's own files. The per-uid rootless directory is not read (the uid is not known here). Each is read bounded,
+/// user's own files (the per-uid rootless drop-ins by the store directory's owner). Each is read bounded,
 /// since a user's is the user's to replace; one that cannot be read is an error and is left out.
 fn containers_confs(root: &SystemRoot, store: &str, errors: &mut ErrorLog) -> Vec<(String, String)> {
     const MAX_CONF_BYTES: u64 = 1 << 20;
@@ -362,12 +373,14 @@ fn containers_confs(root: &SystemRoot, store: &str, errors: &mut ErrorLog) -> Ve
     with_drop_ins(&mut paths, PODMAN_CONF, &format!("{PODMAN_CONF}.d"));
     // Root's own store under /root is rootful Podman's too: it reads no user files.
     if let Some(home) = store.strip_suffix(PODMAN_USER_STORE).filter(|home| home.starts_with("/home/")) {
-        paths.extend(
-            dir_names(root, PODMAN_ROOTLESS_DROP_INS)
-                .into_iter()
-                .filter(|n| n.ends_with(".conf"))
-                .map(|n| format!("{PODMAN_ROOTLESS_DROP_INS}/{n}")),
-        );
+        let confs_in = |dir: String| {
+            dir_names(root, &dir).into_iter().filter(|n| n.ends_with(".conf")).map(move |n| format!("{dir}/{n}"))
+        };
+        paths.extend(confs_in(PODMAN_ROOTLESS_DROP_INS.to_string()));
+        // Then the drop-ins for the store's user alone, named by uid: the store directory's owner.
+        if let Some(uid) = owner_uid(&root.path(store)) {
+            paths.extend(confs_in(format!("{PODMAN_ROOTLESS_DROP_INS}/{uid}")));
+        }
         let user = format!("{home}.config/containers/containers.conf");
         with_drop_ins(&mut paths, &user, &format!("{user}.d"));
     }
