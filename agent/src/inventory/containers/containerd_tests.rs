@@ -279,8 +279,8 @@ fn the_state_database_is_the_one_podman_uses() {
     let (backend, problems) = pick(&[set("a", "sqlite"), set("b", "leveldb"), broken], true);
     assert_eq!(backend, StateBackend::Sqlite);
     assert_eq!(problems.len(), 2, "{problems:?}");
-    assert_eq!(problems[0], "b: database_backend \"leveldb\" is neither boltdb nor sqlite");
-    assert!(problems[1].starts_with("/etc/containers/containers.conf.d/9.conf: "), "{problems:?}");
+    assert_eq!(problems[0], ("b".to_string(), "database_backend \"leveldb\" is neither boltdb nor sqlite".to_string()));
+    assert_eq!(problems[1].0, "/etc/containers/containers.conf.d/9.conf", "{problems:?}");
 
     // Podman 5's store with a leftover Podman 4 file: the file wins unless the configuration says sqlite.
     let tmp = tempfile::tempdir().unwrap();

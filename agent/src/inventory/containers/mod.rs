@@ -279,15 +279,15 @@ fn read_podman(root: &SystemRoot, store: &str, found: &mut Found, errors: &mut E
         }
     }
     let bolt_path = format!("{store}/{}", podman::BOLT_STATE);
-    let (backend, problems) = podman::state_backend(&containers_confs(root, store, errors), root.exists(&bolt_path));
-    for problem in problems {
-        let (path, why) = problem.split_once(": ").unwrap_or(("containers.conf", problem.as_str()));
+    let bolt_exists = root.exists(&bolt_path);
+    let (backend, problems) = podman::state_backend(&containers_confs(root, store, errors), bolt_exists);
+    for (path, why) in problems {
         record(errors, path, ErrorKind::Parse, why);
     }
     let listed = found.containers.len() > first_container;
     let (state_path, states) = match backend {
         podman::StateBackend::Bolt => {
-            if !root.exists(&bolt_path) {
+            if !bolt_exists {
                 return no_state_database(errors, &bolt_path, listed);
             }
             let Some(db) = open_bolt(root, &bolt_path, errors) else { return };
@@ -363,26 +363,25 @@ fn no_state_database(errors: &mut ErrorLog, path: &str, listed: bool) {
 /// since a user's is the user's to replace; one that cannot be read is an error and is left out.
 fn containers_confs(root: &SystemRoot, store: &str, errors: &mut ErrorLog) -> Vec<(String, String)> {
     const MAX_CONF_BYTES: u64 = 1 << 20;
-    let with_drop_ins = |paths: &mut Vec<String>, file: &str, dir: &str| {
-        paths.push(file.to_string());
-        // `dir_names` sorts, and Podman reads its drop-ins in name order.
+    let mut paths = Vec::new();
+    // `dir_names` sorts, and Podman reads its drop-ins in name order.
+    let drop_ins = |paths: &mut Vec<String>, dir: &str| {
         paths.extend(dir_names(root, dir).into_iter().filter(|n| n.ends_with(".conf")).map(|n| format!("{dir}/{n}")));
     };
-    let mut paths = Vec::new();
-    with_drop_ins(&mut paths, PODMAN_VENDOR_CONF, &format!("{PODMAN_VENDOR_CONF}.d"));
-    with_drop_ins(&mut paths, PODMAN_CONF, &format!("{PODMAN_CONF}.d"));
+    for file in [PODMAN_VENDOR_CONF, PODMAN_CONF] {
+        paths.push(file.to_string());
+        drop_ins(&mut paths, &format!("{file}.d"));
+    }
     // Root's own store under /root is rootful Podman's too: it reads no user files.
     if let Some(home) = store.strip_suffix(PODMAN_USER_STORE).filter(|home| home.starts_with("/home/")) {
-        let confs_in = |dir: String| {
-            dir_names(root, &dir).into_iter().filter(|n| n.ends_with(".conf")).map(move |n| format!("{dir}/{n}"))
-        };
-        paths.extend(confs_in(PODMAN_ROOTLESS_DROP_INS.to_string()));
+        drop_ins(&mut paths, PODMAN_ROOTLESS_DROP_INS);
         // Then the drop-ins for the store's user alone, named by uid: the store directory's owner.
         if let Some(uid) = owner_uid(&root.path(store)) {
-            paths.extend(confs_in(format!("{PODMAN_ROOTLESS_DROP_INS}/{uid}")));
+            drop_ins(&mut paths, &format!("{PODMAN_ROOTLESS_DROP_INS}/{uid}"));
         }
         let user = format!("{home}.config/containers/containers.conf");
-        with_drop_ins(&mut paths, &user, &format!("{user}.d"));
+        paths.push(user.clone());
+        drop_ins(&mut paths, &format!("{user}.d"));
     }
     let mut out = Vec::new();
     for path in paths {

@@ -160,8 +160,11 @@ pub enum StateBackend {
 /// files `(path, text)` given in the order Podman reads them, the last one setting it winning, an empty value meaning
 /// Podman's default), else BoltDB when its file exists (a store made before SQLite became the default keeps it),
 /// else SQLite. Files that do not parse, and values Podman does not know, are passed over and returned as problems
-/// (`path: why`).
-pub fn state_backend(containers_confs: &[(String, String)], bolt_exists: bool) -> (StateBackend, Vec<String>) {
+/// (`(path, why)`).
+pub fn state_backend(
+    containers_confs: &[(String, String)],
+    bolt_exists: bool,
+) -> (StateBackend, Vec<(String, String)>) {
     #[derive(Deserialize, Default)]
     struct Conf {
         #[serde(default)]
@@ -177,7 +180,7 @@ pub fn state_backend(containers_confs: &[(String, String)], bolt_exists: bool) -
         let setting = match toml::from_str::<Conf>(text) {
             Ok(conf) => conf.engine.database_backend,
             Err(e) => {
-                problems.push(format!("{path}: {}", e.message()));
+                problems.push((path.clone(), e.message().to_owned()));
                 continue;
             }
         };
@@ -187,7 +190,7 @@ pub fn state_backend(containers_confs: &[(String, String)], bolt_exists: bool) -
             Some("sqlite") => configured = Some(StateBackend::Sqlite),
             Some("") => {}
             Some(other) => {
-                problems.push(format!("{path}: database_backend {other:?} is neither boltdb nor sqlite"));
+                problems.push((path.clone(), format!("database_backend {other:?} is neither boltdb nor sqlite")));
                 continue;
             }
         }
@@ -202,10 +205,6 @@ pub fn state_backend(containers_confs: &[(String, String)], bolt_exists: bool) -
 /// [`parse_states`]. The state is read from each row's JSON document: the table's `State` column is not kept up to
 /// date (Podman 5.4 left it at 1, configured, for running, paused and exited containers alike).
 pub fn parse_sqlite_states(db: &rusqlite::Connection, limit: usize) -> rusqlite::Result<States> {
-    #[derive(Deserialize)]
-    struct State {
-        state: u8,
-    }
     let mut out = States::default();
     let mut query = db.prepare("SELECT ID, JSON FROM ContainerState ORDER BY ID LIMIT ?1")?;
     let rows = query.query_map([i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)], |row| {
@@ -218,15 +217,9 @@ pub fn parse_sqlite_states(db: &rusqlite::Connection, limit: usize) -> rusqlite:
             break;
         }
         // A row that does not convert (an id that is not text, no document) is one container unread, not all.
-        let Ok((id, json)) = row else {
-            out.unreadable += 1;
-            continue;
-        };
-        match serde_json::from_slice::<State>(&json).ok().and_then(|s| state_name(s.state)) {
-            Some(name) => {
-                out.states.insert(id, name);
-            }
-            None => out.unreadable += 1,
+        match row {
+            Ok((id, json)) => out.add(id, Some(&json)),
+            Err(_) => out.unreadable += 1,
         }
     }
     Ok(out)
@@ -243,25 +236,33 @@ pub struct States {
 }
 
 pub fn parse_states<S: Source + ?Sized>(db: &Db<S>, limit: usize) -> Result<States, BoltError> {
-    #[derive(Deserialize)]
-    struct State {
-        state: u8,
-    }
     let mut out = States::default();
     let Some(containers) = db.bucket_at(&[b"ctr"])? else { return Ok(out) };
     let (entries, truncated) = db.entries(&containers, limit)?;
     out.truncated = truncated;
     for (id, value) in entries {
         let Value::Bucket(container) = value else { continue };
-        let state = db.data(&container, b"state")?.and_then(|json| serde_json::from_slice::<State>(&json).ok());
-        match state.and_then(|s| state_name(s.state)) {
-            Some(name) => {
-                out.states.insert(String::from_utf8_lossy(&id).into_owned(), name);
-            }
-            None => out.unreadable += 1,
-        }
+        let json = db.data(&container, b"state")?;
+        out.add(String::from_utf8_lossy(&id).into_owned(), json.as_deref());
     }
     Ok(out)
+}
+
+impl States {
+    /// One container's state document (libpod's, in either database), counted as unreadable when it is missing or
+    /// names no state.
+    fn add(&mut self, id: String, json: Option<&[u8]>) {
+        #[derive(Deserialize)]
+        struct State {
+            state: u8,
+        }
+        match json.and_then(|j| serde_json::from_slice::<State>(j).ok()).and_then(|s| state_name(s.state)) {
+            Some(name) => {
+                self.states.insert(id, name);
+            }
+            None => self.unreadable += 1,
+        }
+    }
 }
 
 /// libpod's `define.ContainerStatus` in the report's words (those Docker's states use): configured (created in

@@ -188,16 +188,9 @@ fn software_update_file<T>(
     parse: impl Fn(&[u8]) -> Result<T, softwareupdate::PlistError>,
     errors: &mut ErrorLog,
 ) -> Option<T> {
-    // One open: the size checked is the size of the file read.
-    let read = std::fs::File::open(root.path(path)).and_then(|mut file| {
-        let len = file.metadata()?.len();
-        if len > softwareupdate::MAX_BYTES {
-            return Err(std::io::Error::other(format!("{len} bytes, more than this file ever holds")));
-        }
-        let mut bytes = Vec::with_capacity(len as usize);
-        std::io::Read::read_to_end(&mut file, &mut bytes)?;
-        Ok(bytes)
-    });
+    let read = root
+        .read_regular(path, softwareupdate::MAX_BYTES)
+        .and_then(|bytes| bytes.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not found")));
     let bytes = match read {
         Ok(bytes) => bytes,
         Err(err) => {

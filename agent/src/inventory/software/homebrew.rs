@@ -83,16 +83,12 @@ pub fn keg_package(cellar: &str, formula: &str, version: &str, receipt: Option<R
 /// a source that failed.
 pub(super) fn probe(root: &SystemRoot, found: &mut Vec<(PackageSource, Listing)>) {
     for cellar in CELLARS {
-        let formulae = match std::fs::read_dir(root.path(cellar)) {
-            Ok(formulae) => formulae,
+        let listing = match std::fs::read_dir(root.path(cellar)) {
+            Ok(formulae) => read_cellar(root, cellar, formulae),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                let listing = failed(DbError::Io(std::io::Error::new(e.kind(), format!("{cellar}: {e}"))));
-                found.push((source(PackageKind::Homebrew, cellar, "homebrew-cellar"), listing));
-                continue;
-            }
+            Err(e) => failed(DbError::from(e).in_file(cellar)),
         };
-        found.push((source(PackageKind::Homebrew, cellar, "homebrew-cellar"), read_cellar(root, cellar, formulae)));
+        found.push((source(PackageKind::Homebrew, cellar, "homebrew-cellar"), listing));
     }
 }
 
@@ -115,7 +111,7 @@ fn read_cellar(root: &SystemRoot, cellar: &str, formulae: std::fs::ReadDir) -> L
             // A file beside the formulae, or a link to one, is not a formula.
             Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => continue,
             Err(e) => {
-                listing.problems.push(DbError::Io(std::io::Error::new(e.kind(), format!("{dir}: {e}"))));
+                listing.problems.push(DbError::from(e).in_file(&dir));
                 continue;
             }
         };
@@ -130,20 +126,17 @@ fn read_cellar(root: &SystemRoot, cellar: &str, formulae: std::fs::ReadDir) -> L
                 continue;
             }
             let receipt_path = format!("{keg}/{RECEIPT}");
-            let receipt = match root.read_regular(&receipt_path, MAX_RECEIPT_BYTES) {
-                Ok(data) => data.map(|d| parse_receipt(&d)).transpose().unwrap_or_else(|reason| {
-                    listing.problems.push(DbError::Corrupt(format!("{receipt_path}: {reason}")));
+            let read = root.read_regular(&receipt_path, MAX_RECEIPT_BYTES).map_err(|e| match e.kind() {
+                // Not a regular file, or too large: not a receipt Homebrew wrote.
+                std::io::ErrorKind::InvalidData => DbError::Corrupt(e.to_string()),
+                _ => DbError::from(e),
+            });
+            let receipt = read
+                .and_then(|data| data.map(|d| parse_receipt(&d).map_err(DbError::Corrupt)).transpose())
+                .unwrap_or_else(|problem| {
+                    listing.problems.push(problem.in_file(&receipt_path));
                     None
-                }),
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    listing.problems.push(DbError::Corrupt(format!("{receipt_path}: {e}")));
-                    None
-                }
-                Err(e) => {
-                    listing.problems.push(DbError::Io(std::io::Error::new(e.kind(), format!("{receipt_path}: {e}"))));
-                    None
-                }
-            };
+                });
             listing.packages.push(keg_package(cellar, &formula, &version, receipt));
         }
     }
