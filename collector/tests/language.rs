@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use muster_collector::app::advisory_sync as sync;
 use muster_collector::model::Role;
+use muster_collector::vuln::ecosystem::{language_ecosystem, package_order};
 use muster_collector::vuln::{AdvisoryDb, ImportLimits, import_paths};
 use muster_shared::v1::{Package, PackageKind, SectionName};
 use serde_json::Value;
@@ -22,6 +23,18 @@ fn advisories() -> PathBuf {
 /// semver beside pip's idna and npm's global semver (agent/testdata/lang/debian-12-mixed).
 fn mixed_root_software() -> muster_shared::v1::Software {
     crate::common::agent_software("lang/debian-12-mixed")
+}
+
+/// A Debian report of the ThinkPad `machine_id` carrying `software`, stored as a first report; its host id and a
+/// viewer's API token.
+async fn stored_with(h: &Harness, machine_id: &str, software: muster_shared::v1::Software) -> (String, String) {
+    let machine = Machine::thinkpad(machine_id);
+    let mut report = debian(&machine);
+    report.software = Some(software);
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+    (host, h.api_token(Role::Viewer).await)
 }
 
 fn copy<'a>(packages: &'a [Package], kind: PackageKind, name: &str, owned: bool) -> &'a Package {
@@ -138,13 +151,7 @@ async fn a_distribution_copy_is_matched_through_the_distribution_only(h: Harness
 /// with links to each one's versions and hosts.
 async fn software_search_spans_every_kind(h: Harness) {
     let software = mixed_root_software();
-    let machine = Machine::thinkpad("m-search");
-    let mut report = debian(&machine);
-    report.software = Some(software.clone());
-    let (_, secret) = h.enroll_secret(None).await;
-    let (_, token) = h.enrolled(&secret, &machine).await;
-    h.stored(&token, &full(&report)).await;
-    let viewer = h.api_token(Role::Viewer).await;
+    let (_, viewer) = stored_with(&h, "m-search", software.clone()).await;
 
     // What the search should find, computed from what was sent: (kind, name, distinct versions, hosts).
     let expected = |text: &str, kind: Option<PackageKind>| -> Vec<(String, String, u64, u64)> {
@@ -209,13 +216,10 @@ async fn software_search_spans_every_kind(h: Harness) {
 async fn homebrew_formulae_are_stored_and_found(h: Harness) {
     let software = crate::common::agent_software("homebrew/root");
     assert_eq!(software.packages.len(), 4);
-    let machine = Machine::thinkpad("m-brew");
-    let mut report = debian(&machine);
-    report.software = Some(software);
-    let (_, secret) = h.enroll_secret(None).await;
-    let (host_id, token) = h.enrolled(&secret, &machine).await;
-    h.stored(&token, &full(&report)).await;
-    let viewer = h.api_token(Role::Viewer).await;
+    // No version order and no advisory ecosystem: nothing of these is looked up.
+    assert_eq!(package_order(PackageKind::Homebrew), None);
+    assert_eq!(language_ecosystem(PackageKind::Homebrew), None);
+    let (host_id, viewer) = stored_with(&h, "m-brew", software).await;
 
     let (_, stored) = h.get(&format!("/api/v1/hosts/{host_id}/software"), &viewer).await;
     let rows: Vec<(&str, &str, &str, &str, &str)> = stored

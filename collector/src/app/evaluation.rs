@@ -42,7 +42,7 @@ pub async fn evaluate_host(
 async fn schedule(
     store: &dyn Store,
     policy: &Policy,
-    facts: &crate::rules::HostFacts,
+    facts: &HostFacts,
     now: DateTime<Utc>,
     written: ApplySummary,
 ) -> Result<(), StoreError> {
