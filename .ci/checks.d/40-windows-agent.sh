@@ -9,10 +9,12 @@
 # neither package), so exactly the added entries are expected. The `os` section must carry the build and update
 # revision (UBR) set in CurrentVersion, the hardware section the system UUID decoded from
 # GetSystemFirmwareTable('RSMB') (Wine synthesizes the table), and the patches section the reboot flags (none set in a
-# fresh prefix), and the checks section the posture values added to the registry (firewall per profile, UAC, RDP with
-# NLA, automatic updates policy; SMB 1, Secure Boot and Defender unset). Then the same .exe enrols with a collector
+# fresh prefix) and the installed updates added to the servicing stack's package store and the Uninstall key, the host
+# section Wine's workgroup and the Entra ID join added to the registry, and the
+# checks section the posture values added to the registry (firewall per profile, UAC, RDP with
+# NLA, automatic updates policy; SMB 1, Secure Boot and Defender unset; BitLocker's WMI namespace absent). Then the same .exe enrols with a collector
 # started here on 127.0.0.1 (its CA pinned by fingerprint, the secret in the environment) and reports over TLS; the
-# collector's API must hold the host with its Windows build, tag and 4 programs, and the failing checks as findings; a
+# collector's API must hold the host with its Windows build, tag, 4 programs and installed updates, and the failing checks as findings; a
 # state directory Wine shows as readable by Everyone is refused. Then the MSI (built by deploy/windows/build-msi.sh
 # with wixl) is installed by Wine's msiexec with the MUSTER_* properties: the program and the MusterAgent service are
 # installed, the enrolment from the secret file is held for approval (this machine enrolled by hand just before) and
@@ -71,9 +73,34 @@ add_dword HKLM /reg:64 "$msi_code" WindowsInstaller 1
 add_dword HKLM /reg:64 "$msi_code" EstimatedSize 2048
 add_program HKLM /reg:64 MusterCheckHidden 'Muster Check component' 1.0 'Muster 64 Ltd' 20240305
 add_dword HKLM /reg:64 MusterCheckHidden SystemComponent 1
-add_program HKLM /reg:64 MusterCheckKB1 'Update for Muster Check 64-bit (KB1)' 1 'Muster 64 Ltd' 20240306
+add_program HKLM /reg:64 MusterCheckKB1 'Update for Muster Check 64-bit (KB1)' 1 'Muster 64 Ltd' 20240501
 "$wine" reg add "HKLM\\$uninstall\\MusterCheckKB1" /v ParentKeyName /d MusterCheck64 /f /reg:64 >/dev/null 2>&1 \
   || fail "reg add MusterCheckKB1 ParentKeyName"
+# The servicing stack's package store, as Windows keeps it (a fresh Wine prefix has none): an update of two packages,
+# the installed cumulative update beside the one it superseded (0x50), and a part of Windows that is no update. The
+# install times are FILETIME halves in decimal (2024-01-09 18:30:00, 2024-01-08 10:00:00, 2024-04-10 07:45:30 and
+# 2023-12-12 09:00:00 UTC).
+cbs='HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\Packages'
+add_package() { # identity, CurrentState, InstallTimeHigh, InstallTimeLow
+  local key="$cbs\\$1" value
+  for value in "CurrentState=$2" "InstallTimeHigh=$3" "InstallTimeLow=$4"; do
+    "$wine" reg add "$key" /v "${value%%=*}" /t REG_DWORD /d "${value#*=}" /f /reg:64 >/dev/null 2>&1 \
+      || fail "reg add $key ${value%%=*}"
+  done
+}
+add_package 'Package_for_KB5034441~31bf3856ad364e35~amd64~~19041.3920.1.2' 112 31081257 3666428928
+add_package 'Package_1_for_KB5034441~31bf3856ad364e35~amd64~~19041.3920.1.2' 112 31080985 1897533440
+add_package 'Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.4291.1.10' 112 31099675 258771200
+add_package 'Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.3693.1.5' 80 31075545 2519623680
+add_package 'Microsoft-Windows-Foundation-Package~31bf3856ad364e35~amd64~~10.0.19041.1' 112 31075545 2519623680
+# A Microsoft Entra ID join as Windows records it: one JoinInfo key per join (named by its certificate's thumbprint)
+# naming the tenant, and the tenant's name under TenantInfo.
+tenant=72f988bf-86f1-41af-91ab-2d7cd011db47
+cloud_join='HKLM\SYSTEM\CurrentControlSet\Control\CloudDomainJoin'
+"$wine" reg add "$cloud_join\\JoinInfo\\3F2A9C1D7E5B4A6F8C0D1E2F3A4B5C6D7E8F9A0B" /v TenantId /d "$tenant" /f /reg:64 \
+  >/dev/null 2>&1 || fail "reg add JoinInfo"
+"$wine" reg add "$cloud_join\\TenantInfo\\$tenant" /v DisplayName /d 'Muster Test Tenant' /f /reg:64 >/dev/null 2>&1 \
+  || fail "reg add TenantInfo"
 # Wine writes no update revision, display version or edition; add them as Windows does, to find them in `os`.
 version_key='HKLM\Software\Microsoft\Windows NT\CurrentVersion'
 "$wine" reg add "$version_key" /v UBR /t REG_DWORD /d 3803 /f >/dev/null 2>&1 || fail "reg add UBR"
@@ -147,14 +174,33 @@ jq -e '(.software.sources | length) >= 3 and all(.software.sources[]; .kind == "
 jq -e '.patches.manager == "windows-update" and .patches.reboot_required.required == false
     and ([.errors[] | select(.section == "patches" and .kind != "unsupported")] | length == 0)' "$work/report.json" \
   >/dev/null || fail "patches: $(jq -c '{patches, errors: [.errors[] | select(.section == "patches")]}' "$work/report.json")"
+# The directories: Wine's NetGetJoinInformation answers workgroup "Workgroup"; the Entra ID join is the one added.
+jq -e --arg tenant "$tenant" '.host.directory == {workgroup: "Workgroup",
+    entra_tenants: [{id: $tenant, name: "Muster Test Tenant"}]}
+    and ([.errors[] | select(.section == "host" and (.item | startswith("directory")))] | length == 0)' \
+  "$work/report.json" >/dev/null || fail "host.directory: $(jq -c '{directory: .host.directory,
+    errors: [.errors[] | select(.section == "host")]}' "$work/report.json")"
+# The installed updates: the store's update packages (one per article, the latest time), then the Uninstall entry of
+# an update; the last installation is the cumulative update's, since a product's update (KB1, later) is not Windows'.
+expected_updates='[["KB5034441","2024-01-09T18:30:00Z",null,null],
+  ["Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.4291.1.10","2024-04-10T07:45:30Z",null,null],
+  ["KB1","2024-05-01T00:00:00Z","Update for Muster Check 64-bit (KB1)","MusterCheck64"]]'
+jq -e --argjson want "$expected_updates" '[.patches.installed_updates[] | [.id, .installed_at, .title, .product]] == $want
+    and .patches.last_update_installed_at == "2024-04-10T07:45:30Z"' "$work/report.json" >/dev/null \
+  || fail "installed updates: expected $expected_updates, got $(jq -c '.patches | {installed_updates, last_update_installed_at}' "$work/report.json")"
 # The posture checks read from the registry, and those decided from the patches section.
-expected_checks='{"boot.secure_boot":"not_applicable","firewall.active":"fail","kernel.reboot_required":"pass",
-  "updates.automatic":"fail","updates.security_pending":"unknown","windows.defender_realtime":"unknown",
+expected_checks='{"boot.secure_boot":"not_applicable","disk.encryption":"unknown","firewall.active":"fail",
+  "kernel.reboot_required":"pass","updates.automatic":"fail","updates.security_pending":"unknown","windows.defender_realtime":"unknown",
   "windows.rdp_nla":"fail","windows.screen_lock":"pass","windows.smb1":"unknown","windows.uac":"pass"}'
 jq -e --argjson want "$expected_checks" '([.checks[] | {(.id): .status}] | add) == $want
     and ([.errors[] | select(.section == "checks")] | length == 0)' "$work/report.json" >/dev/null \
   || fail "checks: expected $expected_checks, got $(jq -c '{checks: [.checks[] | {(.id): .status}] | add,
     errors: [.errors[] | select(.section == "checks")]}' "$work/report.json")"
+# BitLocker through WMI: Wine's WMI has no BitLocker namespace, so the check must say it could not read it.
+jq -e '.checks[] | select(.id == "disk.encryption") | .reason
+    | startswith("BitLocker'"'"'s volumes could not be read from WMI ROOT\\CIMV2\\Security\\MicrosoftVolumeEncryption: ")' \
+  "$work/report.json" >/dev/null \
+  || fail "disk.encryption under Wine: $(jq -c '.checks[] | select(.id == "disk.encryption")' "$work/report.json")"
 jq -e '.checks[] | select(.id == "firewall.active") | .evidence | any(endswith("StandardProfile\\EnableFirewall = 0"))' \
   "$work/report.json" >/dev/null || fail "firewall evidence: $(jq -c '.checks[0]' "$work/report.json")"
 # SMBIOS through GetSystemFirmwareTable('RSMB') and our decoder: Wine builds a table whose system UUID is set even
@@ -207,6 +253,9 @@ detail=$(api "/api/v1/hosts/$host") || fail "GET /api/v1/hosts/$host"
 jq -e --arg build "$build.3803" '.sections.os.content.id == "windows" and .sections.os.content.build_id == $build
     and (.tags | index("wine"))' <<<"$detail" >/dev/null \
   || fail "the collector's record of the Wine host: $(jq -c '{os: .sections.os.content, tags}' <<<"$detail")"
+jq -e '[.sections.patches.content.installed_updates[].id] == ["KB5034441",
+    "Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.4291.1.10", "KB1"]' <<<"$detail" >/dev/null \
+  || fail "the collector's installed updates: $(jq -c '.sections.patches.content' <<<"$detail")"
 [ "$(jq '.sections.software.content.package_count' <<<"$detail")" = 4 ] \
   || fail "the collector holds $(jq '.sections.software.content.package_count' <<<"$detail") programs, not 4"
 # The failing checks become findings under the built-in policy (evaluated after the report is stored).

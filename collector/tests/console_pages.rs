@@ -18,6 +18,7 @@ both!(
     the_host_page_lists_sockets_and_accounts,
     stale_and_missing_follow_the_policy,
     the_dashboard_warns_when_findings_trail_reports,
+    a_windows_host_page_lists_its_installed_updates,
 );
 
 async fn exports_follow_the_filters(h: Harness) {
@@ -306,4 +307,93 @@ async fn the_dashboard_warns_when_findings_trail_reports(h: Harness) {
     assert_eq!(muster_collector::app::queue::drain(&queued.state).await.unwrap(), 1);
     let caught_up = get(&h, "/", &cookie).await.body;
     assert!(caught_up.contains("<h1>Dashboard") && !caught_up.contains(notice), "{caught_up}");
+}
+
+/// A Windows host's installed updates, read by the agent's own code from a real Windows XP registry export (323
+/// updates of Windows, Internet Explorer, Office and .NET; agent/testdata/windows/registry), are kept as sent, shown
+/// on the host page newest first and paged, and the last installation is shown with the other patch facts; the
+/// host's directories are one line of its facts.
+async fn a_windows_host_page_lists_its_installed_updates(h: Harness) {
+    use muster_agent::inventory::windows::{regfile, updates};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../agent/testdata/windows/registry/winxp-Uninstall.reg");
+    let keys = regfile::parse_reg_export(&std::fs::read(path).unwrap()).unwrap();
+    let installed: Vec<_> =
+        keys.iter().filter_map(|k| updates::update_from_uninstall_key(&k.path, &k.values)).collect();
+    assert_eq!(installed.len(), 323);
+    let machine = Machine::thinkpad("m-winxp");
+    let mut report = debian(&machine);
+    // Hybrid joined, as the agent reads it from NetGetJoinInformation and the CloudDomainJoin keys.
+    report.host.as_mut().unwrap().directory = Some(muster_shared::v1::Directory {
+        domain: Some("CONTOSO".into()),
+        workgroup: None,
+        entra_tenants: vec![muster_shared::v1::EntraTenant {
+            id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            name: Some("Contoso".into()),
+        }],
+    });
+    report.patches = Some(muster_shared::v1::Patches {
+        manager: Some("windows-update".into()),
+        last_update_installed_at: updates::last_installed(&installed),
+        installed_updates: installed.clone(),
+        ..Default::default()
+    });
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+
+    let viewer = h.api_token(Role::Viewer).await;
+    let (status, detail) = h.get(&format!("/api/v1/hosts/{host_id}"), &viewer).await;
+    assert_eq!(status, 200, "{detail}");
+    let stored = &detail["sections"]["patches"]["content"];
+    assert_eq!(stored["installed_updates"], serde_json::to_value(&installed).unwrap());
+    assert_eq!(stored["last_update_installed_at"], "2012-04-17T00:00:00Z");
+
+    let cookie = user(&h, "vic", Role::Viewer).await;
+    let page = get(&h, &format!("/hosts/{host_id}"), &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Last update installed"), "{}", page.body);
+    assert!(
+        page.body.contains("domain CONTOSO, Entra ID Contoso (72f988bf-86f1-41af-91ab-2d7cd011db47)"),
+        "{}",
+        page.body
+    );
+    let table = |body: &str| {
+        let start = body.find("id=\"installed-updates\"").expect("an installed-updates section");
+        body[start..].split("</table>").next().unwrap().replace("\n  ", "")
+    };
+    // Newest first, 50 to a page: every page read, the rows are each update once, their days never increase down
+    // the table, undated entries come last, and articles are in order within a day.
+    let rows = |body: &str| -> Vec<(String, String)> {
+        table(body)
+            .split("<tr>")
+            .skip(2)
+            .map(|row| {
+                let cells: Vec<&str> = row.split("<td").skip(1).map(|c| c.split_once('>').unwrap().1).collect();
+                let cell = |i: usize| cells[i].split("</td>").next().unwrap().to_owned();
+                (cell(0), cell(4))
+            })
+            .collect()
+    };
+    let first = rows(&page.body);
+    assert_eq!(first.len(), 50);
+    assert_eq!(first[0].1, "2012-04-17", "{first:?}");
+    let mut all = first;
+    for offset in (50..323).step_by(50) {
+        all.extend(rows(&get(&h, &format!("/hosts/{host_id}?updates_offset={offset}"), &cookie).await.body));
+    }
+    let mut shown: Vec<&str> = all.iter().map(|(id, _)| id.as_str()).collect();
+    let mut sent: Vec<&str> = installed.iter().map(|u| u.id.as_str()).collect();
+    shown.sort_unstable();
+    sent.sort_unstable();
+    assert_eq!(shown, sent);
+    let undated = all.iter().position(|(_, day)| day.is_empty()).unwrap();
+    assert_eq!(all.len() - undated, 71, "the 71 entries without a date, last");
+    assert!(all[undated..].iter().all(|(_, day)| day.is_empty()));
+    assert!(all[..undated].windows(2).all(|w| w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 <= w[1].0)), "{all:?}");
+    // Every column of one row, as Windows lists the update.
+    let at = all.iter().position(|(id, day)| id == "KB2079403" && day == "2010-08-16").unwrap();
+    let holding = get(&h, &format!("/hosts/{host_id}?updates_offset={}", at / 50 * 50), &cookie).await;
+    let row = "<td class=\"mono\">KB2079403</td><td>Security Update for Windows XP (KB2079403)</td>\
+               <td>Security Update</td><td>Windows XP - Software Updates</td><td>2010-08-16</td>";
+    assert!(table(&holding.body).contains(row), "{}", table(&holding.body));
 }

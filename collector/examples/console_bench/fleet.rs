@@ -386,6 +386,7 @@ impl HostPlan {
                 evidence: "SMBIOS system vendor VMware, Inc.".into(),
             }),
             accounts: Vec::new(),
+            directory: None,
         });
         if let Some(system) = r.hardware.as_mut().and_then(|h| h.system.as_mut()) {
             let hex = rng.id();
@@ -423,6 +424,7 @@ impl HostPlan {
             pending: Some(pending),
             lists_updated_at: Some(self.last_seen - Duration::hours(3)),
             last_update_installed_at: None,
+            installed_updates: vec![],
             reboot_required: Some(RebootRequired {
                 required: reboot,
                 reasons: if reboot { vec!["/var/run/reboot-required".into()] } else { vec![] },

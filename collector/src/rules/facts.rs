@@ -177,6 +177,7 @@ fn variables(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Vec<(&'s
             ("laptop", Value::Bool(LAPTOP_CHASSIS.contains(&chassis))),
             ("virtual", Value::Bool(virtual_guest)),
             ("accounts", accounts(facts, now)),
+            ("directory", directory(facts)),
         ]),
     ));
     vars.push(("last_seen_days", Value::Int(days(facts.last_seen, now))));
@@ -222,6 +223,19 @@ fn variables(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> Vec<(&'s
     ));
     vars.push(("eol", eol(facts.os.as_ref(), policy, now)));
     vars
+}
+
+/// Where the machine is joined: `managed` when a domain or an Entra ID tenant manages it.
+fn directory(facts: &HostFacts) -> Value {
+    let d = facts.host.as_ref().and_then(|h| h.directory.as_ref());
+    let tenants = d.map(|d| d.entra_tenants.as_slice()).unwrap_or_default();
+    map([
+        ("known", Value::Bool(d.is_some())),
+        ("domain", opt(d.and_then(|d| d.domain.as_ref()))),
+        ("workgroup", opt(d.and_then(|d| d.workgroup.as_ref()))),
+        ("entra_tenants", list(tenants.iter().map(|t| s(&t.id)))),
+        ("managed", Value::Bool(d.is_some_and(|d| d.domain.is_some() || !d.entra_tenants.is_empty()))),
+    ])
 }
 
 /// The local accounts (`host.accounts` of the report); a last login nobody recorded is `last_login_days: -1`.
@@ -275,6 +289,9 @@ fn patches(facts: &HostFacts, now: DateTime<Utc>) -> Value {
             ("covered", Value::Bool(facts.fix_packages.contains(&u.name))),
         ])
     });
+    // Each update once, however many products it was installed for: rules ask whether an article is installed.
+    let installed: std::collections::BTreeSet<&str> =
+        p.iter().flat_map(|p| &p.installed_updates).map(|u| u.id.as_str()).collect();
     map([
         ("known", Value::Bool(p.is_some())),
         ("manager", opt(p.and_then(|p| p.manager.as_ref()))),
@@ -283,6 +300,7 @@ fn patches(facts: &HostFacts, now: DateTime<Utc>) -> Value {
         ("security_pending", list(pending)),
         ("lists_age_days", Value::Int(p.and_then(|p| p.lists_updated_at).map_or(-1, |at| days(at, now)))),
         ("last_update_days", Value::Int(p.and_then(|p| p.last_update_installed_at).map_or(-1, |at| days(at, now)))),
+        ("installed_updates", list(installed.into_iter().map(s))),
         ("reboot_required", Value::Bool(p.and_then(|p| p.reboot_required.as_ref()).is_some_and(|r| r.required))),
         ("automatic_updates", Value::Bool(p.and_then(|p| p.automatic_updates.as_ref()).is_some_and(|a| a.enabled))),
     ])

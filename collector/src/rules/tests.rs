@@ -252,6 +252,97 @@ fn listeners_are_facts_for_operator_rules() {
     );
 }
 
+/// The operator rule `policy/README.md` gives as its example over `patches.installed_updates`: a Windows host
+/// lacking KB5034441 matches, the same host with it does not, nor a Linux host (which lists no installed updates).
+#[test]
+fn installed_updates_are_facts_for_operator_rules() {
+    use muster_shared::v1::{InstalledUpdate, Os, Patches};
+    let dir = tempfile::tempdir().unwrap();
+    let readme = include_str!("../../policy/README.md");
+    let start = readme.find("[[rule]]\nid = \"windows.required_update_missing\"").unwrap();
+    let end = start + readme[start..].find("```").unwrap();
+    std::fs::write(dir.path().join("updates.toml"), &readme[start..end]).unwrap();
+    let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None, eol_text: None };
+    let policy = Rules::load(source).unwrap().current();
+    let now = at(2026, 12, 5);
+    let missing = |report: &Report| -> Vec<Vec<String>> {
+        let facts = HostFacts::from_report("h1", report, now, now);
+        matched(&policy, &facts, now)
+            .into_iter()
+            .filter(|m| m.0 == "windows.required_update_missing")
+            .map(|m| m.1)
+            .collect()
+    };
+    let update = |id: &str| InstalledUpdate {
+        id: id.to_owned(),
+        title: None,
+        kind: None,
+        product: None,
+        installed_at: None,
+        source: format!(
+            r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\Packages\Package_for_{id}"
+        ),
+    };
+    let windows = |updates: &[&str]| Report {
+        os: Some(Os {
+            id: Some("windows".to_owned()),
+            version_id: Some("10.0.19045.3803".to_owned()),
+            ..Default::default()
+        }),
+        patches: Some(Patches {
+            manager: Some("windows-update".to_owned()),
+            installed_updates: updates.iter().map(|id| update(id)).collect(),
+            ..Default::default()
+        }),
+        ..report("debian")
+    };
+    // The same article listed for two products is one installed update.
+    assert_eq!(
+        missing(&windows(&["KB5033909", "KB5033909", "KB5034122"])),
+        vec![vec!["KB5034441 is not among the 2 installed updates".to_owned()]]
+    );
+    assert_eq!(missing(&windows(&["KB5034122", "KB5034441"])), Vec::<Vec<String>>::new());
+    assert_eq!(missing(&report("debian")), Vec::<Vec<String>>::new());
+}
+
+/// The operator rule `policy/README.md` gives as its example over `host.directory`: a workgroup machine matches;
+/// a domain, an Entra ID tenant, or no directory read (a Linux host) does not.
+#[test]
+fn directory_membership_is_a_fact_for_operator_rules() {
+    use muster_shared::v1::{Directory, EntraTenant};
+    let dir = tempfile::tempdir().unwrap();
+    let readme = include_str!("../../policy/README.md");
+    let start = readme.find("[[rule]]\nid = \"windows.unmanaged\"").unwrap();
+    let end = start + readme[start..].find("```").unwrap();
+    std::fs::write(dir.path().join("directory.toml"), &readme[start..end]).unwrap();
+    let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None, eol_text: None };
+    let policy = Rules::load(source).unwrap().current();
+    let now = at(2026, 12, 5);
+    let unmanaged = |directory: Option<Directory>| -> Vec<Vec<String>> {
+        let mut r = report("debian");
+        r.host.as_mut().unwrap().directory = directory;
+        let facts = HostFacts::from_report("h1", &r, now, now);
+        matched(&policy, &facts, now).into_iter().filter(|m| m.0 == "windows.unmanaged").map(|m| m.1).collect()
+    };
+    let workgroup = Directory { workgroup: Some("WORKGROUP".into()), ..Default::default() };
+    assert_eq!(
+        unmanaged(Some(workgroup.clone())),
+        vec![vec!["joined to no domain and no Entra ID tenant (workgroup WORKGROUP)".to_owned()]]
+    );
+    assert_eq!(
+        unmanaged(Some(Directory::default())),
+        vec![vec!["joined to no domain and no Entra ID tenant".to_owned()]]
+    );
+    let domain = Directory { domain: Some("CONTOSO".into()), ..Default::default() };
+    let entra = Directory {
+        entra_tenants: vec![EntraTenant { id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(), name: None }],
+        ..workgroup
+    };
+    for managed in [Some(domain), Some(entra), None] {
+        assert_eq!(unmanaged(managed.clone()), Vec::<Vec<String>>::new(), "{managed:?}");
+    }
+}
+
 /// The Docker and Podman images of a real host (agent/testdata/containers/root, read by the real agent) are Debian 12:
 /// in Debian LTS on 2026-12-04, past all support after 2028-06-30 (endoflife.date data).
 #[test]

@@ -137,6 +137,34 @@ pub struct Host {
     /// Local accounts (`/etc/passwd`), their groups and who holds administrative rights. Absent from older agents.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<Account>,
+    /// The directories that manage the machine (Windows: its Active Directory domain or workgroup, and Microsoft
+    /// Entra ID); absent where not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<Directory>,
+}
+
+/// Where a machine is joined: a domain or a workgroup, and cloud directories. A machine joined to both a domain and
+/// Entra ID is what Microsoft calls hybrid joined.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    /// The Active Directory domain (its NetBIOS name) the machine is joined to; absent when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The workgroup of a machine joined to no domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workgroup: Option<String>,
+    /// The Microsoft Entra ID tenants the device is joined to (one, in practice).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entra_tenants: Vec<EntraTenant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntraTenant {
+    /// The tenant's id (a GUID).
+    pub id: String,
+    /// Its display name, where the device keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// One local account.
@@ -266,6 +294,33 @@ pub struct Patches {
     /// package manager publishes none (apt, apk).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub advisories: Vec<UpdateAdvisory>,
+    /// The updates the system's updater has installed, one per update (Windows: the servicing stack's installed
+    /// packages, and the entries "Installed updates" lists); empty where the system keeps no such list apart from its
+    /// packages (Linux, macOS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub installed_updates: Vec<InstalledUpdate>,
+}
+
+/// One installed update of the system or of a product (Windows: a knowledge-base article's update).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledUpdate {
+    /// The knowledge-base article, e.g. `KB5034441`; for an update that names none (Windows 10's cumulative
+    /// updates in the servicing stack), its package identity, e.g. `Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.2965.1.8`.
+    pub id: String,
+    /// The title Windows shows, e.g. `Security Update for Windows XP (KB2079403)`; the servicing stack keeps none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// As the update says: `Security Update`, `Update`, `Hotfix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// What it updates, e.g. `Windows XP - Software Updates`, `Microsoft Office Professional Plus 2010`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// When it was installed; midnight UTC where only the day is recorded (an Uninstall entry's `InstallDate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed_at: Option<DateTime<Utc>>,
+    /// Where it was read, e.g. the registry key.
+    pub source: String,
 }
 
 /// An advisory (erratum) from a repository's `updateinfo`, e.g. `RHSA-2024:1234`, `ALSA-2024:1234`, `FEDORA-2024-…`.

@@ -86,6 +86,7 @@ fn apt_patches(root: &SystemRoot, installed: &[&Package], os: Option<&Os>, error
         reboot_required: Some(reboot_required(root, os, installed, known, errors)),
         automatic_updates: known.then(|| automatic::decide(installed, &conf)),
         advisories: Vec::new(),
+        installed_updates: Vec::new(),
     }
 }
 

@@ -51,6 +51,7 @@ pub fn rpm_patches(root: &SystemRoot, manager: Manager, installed: &[&Package], 
         reboot_required: rpm_reboot(root, manager, installed, errors),
         automatic_updates: automatic,
         advisories: state.advisories,
+        installed_updates: Vec::new(),
     }
 }
 
@@ -90,6 +91,7 @@ pub fn apk_patches(root: &SystemRoot, installed: &[&Package], os: Option<&Os>, e
         reboot_required,
         automatic_updates: Some(apk::automatic(&cron_jobs(root))),
         advisories: Vec::new(),
+        installed_updates: Vec::new(),
     }
 }
 
@@ -237,5 +239,6 @@ pub fn macos_patches(root: &SystemRoot, errors: &mut ErrorLog) -> Patches {
         reboot_required: None,
         automatic_updates: preferences.automatic,
         advisories: Vec::new(),
+        installed_updates: Vec::new(),
     }
 }

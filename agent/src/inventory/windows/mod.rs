@@ -9,10 +9,13 @@
 //! the `os` section has no field for (edition) are printed by `muster-agent inventory` under a top-level `windows`
 //! object only ([`WindowsInventory`]).
 
+pub mod bitlocker;
+pub mod directory;
 pub mod packages;
 pub mod posture;
 pub mod reboot;
 pub mod regfile;
+pub mod updates;
 pub mod version;
 
 #[cfg(windows)]
@@ -26,7 +29,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 #[cfg(windows)]
-pub use probe::{collect, collect_checks, collect_os, collect_patches, collect_software};
+pub use probe::{collect, collect_checks, collect_directory, collect_os, collect_patches, collect_software};
 
 /// A registry value as the Uninstall and version keys use them.
 #[derive(Debug, Clone, PartialEq, Eq)]

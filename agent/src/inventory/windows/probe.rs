@@ -1,21 +1,27 @@
 //! The live registry reads behind the Windows inventory: opens each Uninstall key and hands its subkeys' values to
 //! the same pure [`super::program_from_key`] and [`super::packages::package_from_program`] the tests run on regedit
-//! exports, reads the reboot flags for [`super::reboot::reboot_required`], and the posture keys for
-//! [`super::posture`].
+//! exports, reads the reboot flags for [`super::reboot::reboot_required`], the installed updates for
+//! [`super::updates`], and the posture keys for [`super::posture`]; and the one WMI query, BitLocker's volumes for
+//! [`super::bitlocker`]; and the host's domain or workgroup (`NetGetJoinInformation`) and Entra ID joins for
+//! [`super::directory`].
 
 use std::collections::BTreeMap;
 use std::io;
 
+use chrono::{DateTime, Utc};
+
 use winreg::enums::{HKEY_LOCAL_MACHINE, HKEY_USERS, KEY_READ, KEY_WOW64_64KEY, RegType};
 use winreg::{RegKey, RegValue as WinValue};
 
-use muster_shared::v1::{Check, ErrorKind, Os, PackageSource, Patches, SectionName, Software};
+use muster_shared::v1::{
+    Check, Directory, ErrorKind, InstalledUpdate, Os, PackageSource, Patches, SectionName, Software,
+};
 
 use super::packages::{package_from_program, source};
 use super::posture::{self, Snapshot};
 use super::reboot::{CBS_REBOOT_PENDING, RebootFlags, SESSION_MANAGER, WU_REBOOT_REQUIRED, reboot_required};
 use super::version::{CURRENT_VERSION_KEY, os_from_version, windows_version};
-use super::{RegValue, UNINSTALL_32, UNINSTALL_64, WindowsInventory};
+use super::{RegValue, UNINSTALL_32, UNINSTALL_64, WindowsInventory, bitlocker, directory, updates};
 use crate::inventory::software::{DbError, Listing, assemble};
 use crate::root::ErrorLog;
 
@@ -104,8 +110,9 @@ fn read_uninstall(base: &RegKey, root_name: &str, path: &str) -> Option<(Package
     Some((source, listing))
 }
 
-/// The patches section of a live Windows: the reboot flags. Installed and pending updates are not read yet (see
-/// the error recorded).
+/// The patches section of a live Windows: the reboot flags, the automatic-updates policy, and the installed updates
+/// (the servicing stack's package store and the Uninstall entries of updates) with when the last was installed.
+/// Pending updates are not read yet (see the error recorded).
 pub fn collect_patches(errors: &mut ErrorLog) -> Patches {
     let keys = [CBS_REBOOT_PENDING, WU_REBOOT_REQUIRED, SESSION_MANAGER, posture::WINDOWS_UPDATE_GPO];
     let snapshot = hklm_snapshot(&keys, SectionName::Patches, errors);
@@ -119,14 +126,79 @@ pub fn collect_patches(errors: &mut ErrorLog) -> Patches {
         SectionName::Patches,
         "patches.pending",
         ErrorKind::Unsupported,
-        "pending and installed updates on Windows are not read yet (Windows Update Agent API, CBS package store)",
+        "pending updates on Windows are not read yet (Windows Update Agent API)",
     );
+    let (installed_updates, last_update_installed_at) = installed_updates(errors);
     Patches {
         manager: Some("windows-update".to_string()),
         reboot_required: reboot_required(&flags),
         automatic_updates: posture::automatic_updates(&snapshot),
+        last_update_installed_at,
+        installed_updates,
         ..Patches::default()
     }
+}
+
+/// The installed updates: the package store's update packages (only their keys' values are read, of the thousands
+/// of packages a Windows 10 store holds), then HKEY_LOCAL_MACHINE's Uninstall entries of updates in both views. A
+/// store or Uninstall key that does not exist (Windows XP has no store; Wine has neither) is not an error. With them,
+/// when Windows last installed an update of itself (the store's, and XP's hotfixes; not Office's or .NET's).
+fn installed_updates(errors: &mut ErrorLog) -> (Vec<InstalledUpdate>, Option<DateTime<Utc>>) {
+    let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
+    let mut read = |path: &str, wanted: &dyn Fn(&str) -> bool| match subkeys(&hklm, path, wanted) {
+        Ok(keys) => keys,
+        Err((keys, err)) => {
+            errors.io(SectionName::Patches, format!(r"HKLM\{path}"), &err);
+            keys
+        }
+    };
+    let packages = read(updates::CBS_PACKAGES, &updates::is_update_package);
+    let from_cbs = updates::updates_from_cbs(packages.iter().map(|(name, values)| (name.as_str(), values)));
+    let mut from_uninstall = Vec::new();
+    let mut last_windows = updates::last_installed(&from_cbs);
+    for path in [UNINSTALL_64, UNINSTALL_32] {
+        for (name, values) in read(path, &|_| true) {
+            let key = format!(r"HKEY_LOCAL_MACHINE\{path}\{name}");
+            if let Some(update) = updates::update_from_uninstall_key(&key, &values) {
+                if updates::updates_windows(&values) {
+                    last_windows = last_windows.max(update.installed_at);
+                }
+                from_uninstall.push(update);
+            }
+        }
+    }
+    (updates::merge(from_cbs, from_uninstall), last_windows)
+}
+
+/// The values of each subkey of `path` whose name `wanted` accepts; none for a key that does not exist. On a
+/// failure part-way, what was read so far comes back with the error.
+#[allow(clippy::type_complexity)]
+fn subkeys(
+    base: &RegKey,
+    path: &str,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<Vec<(String, BTreeMap<String, RegValue>)>, (Vec<(String, BTreeMap<String, RegValue>)>, io::Error)> {
+    let key = match base.open_subkey_with_flags(path, KEY_READ | KEY_WOW64_64KEY) {
+        Ok(key) => key,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err((Vec::new(), err)),
+    };
+    let mut found = Vec::new();
+    for name in key.enum_keys() {
+        let name = match name {
+            Ok(name) => name,
+            Err(err) => return Err((found, err)),
+        };
+        if !wanted(&name) {
+            continue;
+        }
+        // A subkey removed or locked between the listing and the open is skipped, as Windows' own listings do.
+        if let Ok(sub) = key.open_subkey_with_flags(&name, KEY_READ | KEY_WOW64_64KEY) {
+            let values = values(&sub);
+            found.push((name, values));
+        }
+    }
+    Ok(found)
 }
 
 /// HKLM keys (64-bit view) by path, with all their values: absent keys left out, keys that exist but cannot be read
@@ -148,6 +220,44 @@ fn hklm_snapshot(paths: &[&str], section: SectionName, errors: &mut ErrorLog) ->
         }
     }
     snapshot
+}
+
+/// The host's directories: `NetGetJoinInformation`'s domain or workgroup, and the Entra ID joins in the registry.
+/// A failed call is recorded and leaves the whole directory unknown (`None`), so a domain member is never taken
+/// for an unmanaged machine; missing CloudDomainJoin keys mean no Entra ID join.
+pub fn collect_directory(errors: &mut ErrorLog) -> Option<Directory> {
+    use windows_sys::Win32::NetworkManagement::NetManagement::{NetApiBufferFree, NetGetJoinInformation};
+    let mut name: windows_sys::core::PWSTR = std::ptr::null_mut();
+    let mut status: i32 = 0;
+    // SAFETY: a null server name asks about this machine; on success `name` is a NUL-terminated buffer the API
+    // allocated, read once here and freed with NetApiBufferFree.
+    let code = unsafe { NetGetJoinInformation(std::ptr::null(), &mut name, &mut status) };
+    if code != 0 || name.is_null() {
+        let why = if code != 0 { format!("failed with status {code}") } else { "returned no name".to_string() };
+        errors.record(SectionName::Host, "directory.domain", ErrorKind::Io, format!("NetGetJoinInformation {why}"));
+        return None;
+    }
+    let join = {
+        // SAFETY: see above; the buffer stays valid until freed below.
+        let text = unsafe {
+            let len = (0..).take_while(|&i| *name.add(i) != 0).count();
+            String::from_utf16_lossy(std::slice::from_raw_parts(name, len))
+        };
+        // SAFETY: freeing the buffer NetGetJoinInformation allocated, once.
+        unsafe { NetApiBufferFree(name.cast()) };
+        (u32::try_from(status).unwrap_or(0), text)
+    };
+    let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
+    let mut read = |path: &str| match subkeys(&hklm, path, &|_| true) {
+        Ok(keys) => keys,
+        Err((keys, err)) => {
+            errors.io(SectionName::Host, format!(r"directory.entra HKLM\{path}"), &err);
+            keys
+        }
+    };
+    let joins: Vec<BTreeMap<String, RegValue>> = read(directory::JOIN_INFO).into_iter().map(|(_, v)| v).collect();
+    let tenants: BTreeMap<String, BTreeMap<String, RegValue>> = read(directory::TENANT_INFO).into_iter().collect();
+    Some(directory::directory(Some(join), &joins, &tenants))
 }
 
 /// The posture checks' keys: [`posture::KEYS`], and [`posture::USER_KEYS`] below each person's hive.
@@ -174,8 +284,19 @@ fn posture_snapshot(errors: &mut ErrorLog) -> Snapshot {
 /// (`updates.*`, `kernel.reboot_required`).
 pub fn collect_checks(from_patches: Vec<Check>, errors: &mut ErrorLog) -> Vec<Check> {
     let mut checks = posture::checks(&posture_snapshot(errors));
+    let volumes = encryptable_volumes();
+    checks.push(bitlocker::check(volumes.as_deref().map_err(String::as_str)));
     checks.extend(from_patches);
     checks
+}
+
+/// BitLocker's volumes from WMI. Needs an administrator (the service runs as LocalSystem); the error says why not
+/// and becomes the check's `unknown` reason.
+fn encryptable_volumes() -> Result<Vec<bitlocker::EncryptableVolume>, String> {
+    let connection = wmi::WMIConnection::with_namespace_path(bitlocker::NAMESPACE).map_err(|e| e.to_string())?;
+    // BitLocker's provider answers only calls whose packets are encrypted, even locally.
+    connection.set_proxy_blanket(wmi::AuthLevel::PktPrivacy).map_err(|e| e.to_string())?;
+    connection.query::<bitlocker::EncryptableVolume>().map_err(|e| e.to_string())
 }
 
 /// Every value of a key by name (values that cannot be read are left out).

@@ -15,6 +15,7 @@ pub struct HostQuery {
     findings_offset: Option<usize>,
     vulnerabilities_offset: Option<usize>,
     pending_offset: Option<usize>,
+    updates_offset: Option<usize>,
     software_offset: Option<usize>,
     accounts_offset: Option<usize>,
     images_offset: Option<usize>,
@@ -23,8 +24,8 @@ pub struct HostQuery {
 }
 
 /// The host page's paged sections: no section shows more than `PAGE` rows, however large the host.
-const PAGED: [&str; 8] =
-    ["findings", "vulnerabilities", "pending", "software", "accounts", "images", "containers", "history"];
+const PAGED: [&str; 9] =
+    ["findings", "vulnerabilities", "pending", "updates", "software", "accounts", "images", "containers", "history"];
 
 impl HostQuery {
     fn offset(&self, section: &str) -> usize {
@@ -32,6 +33,7 @@ impl HostQuery {
             "findings" => self.findings_offset,
             "vulnerabilities" => self.vulnerabilities_offset,
             "pending" => self.pending_offset,
+            "updates" => self.updates_offset,
             "software" => self.software_offset,
             "accounts" => self.accounts_offset,
             "images" => self.images_offset,
@@ -65,6 +67,7 @@ fn section_page<T>(
             "findings_offset",
             "vulnerabilities_offset",
             "pending_offset",
+            "updates_offset",
             "software_offset",
             "accounts_offset",
             "images_offset",
@@ -213,6 +216,7 @@ pub async fn host(
                 .and_then(|x| x.virtualization.as_ref())
                 .map(|v| format!("{:?} {}", v.role, v.technology.clone().unwrap_or_default()).to_lowercase()),
         ),
+        Pair::opt("Directory", host_section.as_ref().and_then(|x| x.directory.as_ref()).map(directory_text)),
     ]));
 
     // Findings and vulnerabilities first: they are why a security manager opens the page.
@@ -404,6 +408,7 @@ pub async fn host(
                     .map(|a| if a.enabled { format!("on ({})", s(&a.mechanism)) } else { "off".to_owned() }),
             ),
             Pair::opt("Package lists updated", p.lists_updated_at.map(when)),
+            Pair::opt("Last update installed", p.last_update_installed_at.map(when)),
         ]));
         let pending = p.pending.clone().unwrap_or_default();
         let (range, pager) = section_page(&h.id, &q, "pending", "patches", &pending);
@@ -425,6 +430,32 @@ pub async fn host(
             "No pending update.",
         ));
         blocks.extend(pager);
+        // Only systems whose updater keeps a list apart from their packages (Windows) have one to show.
+        if !p.installed_updates.is_empty() {
+            let mut updates: Vec<&InstalledUpdate> = p.installed_updates.iter().collect();
+            updates.sort_by(|a, b| b.installed_at.cmp(&a.installed_at).then_with(|| a.id.cmp(&b.id)));
+            let (range, pager) = section_page(&h.id, &q, "updates", "installed-updates", &updates);
+            blocks.push(Block::Section { title: "Installed updates".into(), anchor: "installed-updates".into() });
+            blocks.push(table(
+                "installed-updates",
+                &["Update", "Title", "Kind", "Product", "Installed"],
+                updates[range]
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            Cell::mono(&u.id),
+                            Cell::text(s(&u.title)),
+                            Cell::text(s(&u.kind)),
+                            Cell::text(s(&u.product)),
+                            // A day: what Windows shows, and all an Uninstall entry records.
+                            Cell::text(u.installed_at.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()),
+                        ]
+                    })
+                    .collect(),
+                "No installed update.",
+            ));
+            blocks.extend(pager);
+        }
     }
 
     blocks.push(Block::Section { title: "Posture checks".into(), anchor: "checks".into() });
@@ -657,4 +688,21 @@ fn containers(blocks: &mut Vec<Block>, host_id: &str, q: &HostQuery, software: c
         "No container reported.",
     ));
     blocks.extend(pager);
+}
+
+/// Where the machine is joined, as one line: `domain CONTOSO, Entra ID Contoso (<tenant id>)`, `workgroup WORKGROUP`, or
+/// `none` when nothing manages it.
+fn directory_text(d: &muster_shared::v1::Directory) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(d.domain.as_ref().map(|n| format!("domain {n}")));
+    for t in &d.entra_tenants {
+        parts.push(match &t.name {
+            Some(name) => format!("Entra ID {name} ({})", t.id),
+            None => format!("Entra ID {}", t.id),
+        });
+    }
+    if d.domain.is_none() {
+        parts.extend(d.workgroup.as_ref().map(|n| format!("workgroup {n}")));
+    }
+    if parts.is_empty() { "none".to_owned() } else { parts.join(", ") }
 }

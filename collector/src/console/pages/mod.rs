@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
 use axum_extra::extract::{Form, Query};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use muster_shared::v1::{Check, CheckStatus, Hardware, Host, Os, Patches};
+use muster_shared::v1::{Check, CheckStatus, Hardware, Host, InstalledUpdate, Os, Patches};
 use serde::{Deserialize, Serialize};
 
 use super::export::{self, Format, MAX_EXPORT_ROWS};
