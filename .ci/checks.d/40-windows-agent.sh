@@ -7,7 +7,7 @@
 # source_name, and leave out the entries Windows hides (SystemComponent, an update's ParentKeyName). A fresh prefix's
 # own Uninstall key is empty here (Wine Mono and Gecko are not installed: WINEDLLOVERRIDES below, and this machine has
 # neither package), so exactly the added entries are expected. The `os` section must carry the build and update
-# revision (UBR) set in CurrentVersion, the hardware section the system UUID decoded from
+# revision (UBR) set in CurrentVersion, the host section the prefix's MachineGuid as its machine id, the hardware section the system UUID decoded from
 # GetSystemFirmwareTable('RSMB') (Wine synthesizes the table), and the patches section the reboot flags (none set in a
 # fresh prefix) and the installed updates added to the servicing stack's package store and the Uninstall key, the host
 # section Wine's workgroup and the Entra ID join added to the registry, and the
@@ -174,6 +174,15 @@ jq -e '(.software.sources | length) >= 3 and all(.software.sources[]; .kind == "
 jq -e '.patches.manager == "windows-update" and .patches.reboot_required.required == false
     and ([.errors[] | select(.section == "patches" and .kind != "unsupported")] | length == 0)' "$work/report.json" \
   >/dev/null || fail "patches: $(jq -c '{patches, errors: [.errors[] | select(.section == "patches")]}' "$work/report.json")"
+# The host section from Windows itself, not from files: the prefix's MachineGuid as the machine id (Wine would show
+# the Linux machine's /etc/machine-id at that path), the computer name, the boot time.
+guid=$("$wine" reg query 'HKLM\Software\Microsoft\Cryptography' /v MachineGuid /reg:64 | tr -d '\r' \
+  | awk '$1 == "MachineGuid" {print $3}')
+[ -n "$guid" ] || fail "no MachineGuid in Wine's registry"
+jq -e --arg id "$(tr -d '-' <<<"$guid" | tr 'A-F' 'a-f')" '.host.machine_id == $id and (.host.hostname | length > 0)
+    and (.host.boot_time | length > 0) and ([.errors[] | select(.section == "host")] | length == 0)' "$work/report.json" \
+  >/dev/null || fail "host section: expected machine id from MachineGuid $guid, got $(jq -c '{host, errors: [.errors[]
+    | select(.section == "host")]}' "$work/report.json")"
 # The directories: Wine's NetGetJoinInformation answers workgroup "Workgroup"; the Entra ID join is the one added.
 jq -e --arg tenant "$tenant" '.host.directory == {workgroup: "Workgroup",
     entra_tenants: [{id: $tenant, name: "Muster Test Tenant"}]}

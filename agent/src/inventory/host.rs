@@ -1,4 +1,5 @@
-//! The host section: hostname, machine-id, boot time and what the machine runs inside (VM, container).
+//! The host section: hostname, machine-id, boot time and what the machine runs inside (VM, container); a running
+//! Windows's own facts come from [`super::windows`].
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{ErrorKind, Host, SectionName, Virtualization, VirtualizationRole};
@@ -8,6 +9,14 @@ use crate::root::{ErrorLog, SystemRoot};
 /// Collects the host section. Hostname and machine-id come from files, so they work on a mounted root too; boot time
 /// and virtualization describe the running system only.
 pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Host {
+    // A running Windows keeps its name, id and boot time in the system, not in files (Wine would even show the
+    // Linux host's files under these paths).
+    #[cfg(windows)]
+    if root.is_live() {
+        let mut host = super::windows::collect_host(errors);
+        host.virtualization = Some(detect_virtualization(&VirtEvidence::probe(root)));
+        return host;
+    }
     let mut host = Host::default();
     let hostname_file = if root.is_live() { "/proc/sys/kernel/hostname" } else { "/etc/hostname" };
     match root.read_to_string(hostname_file) {
@@ -26,10 +35,7 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Host {
         },
         Err(err) => errors.io(SectionName::Host, "machine_id", &err),
     }
-    // A running Windows keeps its accounts elsewhere (not collected yet).
-    if !(cfg!(windows) && root.is_live()) {
-        host.accounts = super::accounts::probe(root, errors);
-    }
+    host.accounts = super::accounts::probe(root, errors);
     if !root.is_live() {
         errors.not_live(SectionName::Host, "boot_time");
         errors.not_live(SectionName::Host, "virtualization");

@@ -29,7 +29,9 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 #[cfg(windows)]
-pub use probe::{collect, collect_checks, collect_directory, collect_os, collect_patches, collect_software};
+pub use probe::{
+    collect, collect_checks, collect_directory, collect_host, collect_os, collect_patches, collect_software,
+};
 
 /// A registry value as the Uninstall and version keys use them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +177,18 @@ pub fn program_from_key(path: &str, values: &BTreeMap<String, RegValue>) -> Opti
         parent_key_name: text("ParentKeyName").map(str::to_string),
         estimated_size_kib: dword("EstimatedSize"),
     })
+}
+
+/// Where Windows keeps the installation's own id (`MachineGuid`), set at setup and changed by sysprep: what
+/// `/etc/machine-id` is on Linux.
+pub const CRYPTOGRAPHY_KEY: &str = r"SOFTWARE\Microsoft\Cryptography";
+
+/// `MachineGuid` (`3d1219c7-c4c5-404a-aa1f-6d2a48adfda4`, braces tolerated) as a machine id: its 32 hex digits in
+/// lower case, the form Linux's `/etc/machine-id` has, so both compare alike in the collector.
+pub fn machine_id_from_guid(text: &str) -> Option<String> {
+    let digits: String =
+        text.trim().trim_start_matches('{').trim_end_matches('}').chars().filter(|c| *c != '-').collect();
+    crate::inventory::host::parse_machine_id(&digits)
 }
 
 /// `InstallDate` as installers write it: `YYYYMMDD` (MSI and most others); anything else is not a date we trust.

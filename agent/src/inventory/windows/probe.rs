@@ -14,7 +14,7 @@ use winreg::enums::{HKEY_LOCAL_MACHINE, HKEY_USERS, KEY_READ, KEY_WOW64_64KEY, R
 use winreg::{RegKey, RegValue as WinValue};
 
 use muster_shared::v1::{
-    Check, Directory, ErrorKind, InstalledUpdate, Os, PackageSource, Patches, SectionName, Software,
+    Check, Directory, ErrorKind, Host, InstalledUpdate, Os, PackageSource, Patches, SectionName, Software,
 };
 
 use super::packages::{package_from_program, source};
@@ -220,6 +220,37 @@ fn hklm_snapshot(paths: &[&str], section: SectionName, errors: &mut ErrorLog) ->
         }
     }
     snapshot
+}
+
+/// The host section of a live Windows (the caller adds virtualization): the computer's DNS host name, the
+/// installation's `MachineGuid` as its machine id, and the boot time; each that cannot be read is recorded.
+pub fn collect_host(errors: &mut ErrorLog) -> Host {
+    let mut host = Host::default();
+    match sysinfo::System::host_name() {
+        Ok(name) if !name.trim().is_empty() => host.hostname = Some(name.trim().to_string()),
+        Ok(_) => errors.record(SectionName::Host, "hostname", ErrorKind::NotFound, "Windows reports no host name"),
+        Err(err) => errors.record(SectionName::Host, "hostname", ErrorKind::Io, err.to_string()),
+    }
+    let guid = RegKey::predef(HKEY_LOCAL_MACHINE)
+        .open_subkey_with_flags(super::CRYPTOGRAPHY_KEY, KEY_READ | KEY_WOW64_64KEY)
+        .and_then(|key| key.get_value::<String, _>("MachineGuid"));
+    match guid {
+        Ok(text) => match super::machine_id_from_guid(&text) {
+            Some(id) => host.machine_id = Some(id),
+            None => errors.record(
+                SectionName::Host,
+                "machine_id",
+                ErrorKind::Parse,
+                format!(r"HKLM\{}\MachineGuid is not a GUID: {text:?}", super::CRYPTOGRAPHY_KEY),
+            ),
+        },
+        Err(err) => errors.io(SectionName::Host, "machine_id", &err),
+    }
+    match sysinfo::System::boot_time() {
+        Ok(secs) => host.boot_time = i64::try_from(secs).ok().and_then(|s| DateTime::from_timestamp(s, 0)),
+        Err(err) => errors.record(SectionName::Host, "boot_time", ErrorKind::Io, err.to_string()),
+    }
+    host
 }
 
 /// The host's directories: `NetGetJoinInformation`'s domain or workgroup, and the Entra ID joins in the registry.

@@ -336,3 +336,14 @@ fn multi_strings_keep_empty_entries_but_not_the_terminator() {
     assert_eq!(multi_sz("a\0b"), ["a", "b"]);
     assert!(multi_sz("\0").is_empty() && multi_sz("").is_empty() && multi_sz("\0\0").is_empty());
 }
+
+#[test]
+fn machine_guid_becomes_a_machine_id_like_linux_s() {
+    // A MachineGuid as Wine 8's wineboot wrote it in a fresh prefix here (`reg query HKLM\Software\Microsoft\Cryptography`).
+    let id = Some("514557b969d147b39ce6c8d72b1e697f".to_string());
+    assert_eq!(machine_id_from_guid("514557b9-69d1-47b3-9ce6-c8d72b1e697f"), id);
+    assert_eq!(machine_id_from_guid("{514557B9-69D1-47B3-9CE6-C8D72B1E697F}\n"), id);
+    for junk in ["", "not-a-guid", "00000000-0000-0000-0000-000000000000", "514557b9-69d1-47b3-9ce6"] {
+        assert_eq!(machine_id_from_guid(junk), None, "{junk:?}");
+    }
+}
