@@ -192,6 +192,17 @@ fn overdue_security_updates() {
     assert_eq!(matched(&policy, &covered, at(2026, 4, 30)).into_iter().find(|m| m.0 == "patch.security_overdue"), None);
 }
 
+/// The policy of one rule exactly as `policy/README.md` writes it (its TOML block from `[[rule]]` to the fence).
+fn readme_rule(id: &str) -> Arc<Policy> {
+    let dir = tempfile::tempdir().unwrap();
+    let readme = include_str!("../../policy/README.md");
+    let start = readme.find(&format!("[[rule]]\nid = \"{id}\"")).unwrap();
+    let end = start + readme[start..].find("```").unwrap();
+    std::fs::write(dir.path().join("example.toml"), &readme[start..end]).unwrap();
+    let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None, eol_text: None };
+    Rules::load(source).unwrap().current()
+}
+
 /// The development VM's real report (root and alice logged in over ssh on 2026-12-03, sshd listening): nobody is a
 /// dormant administrator; once alice is in the sudo group (as the agent reports her after `adduser alice sudo`), she
 /// is one 91 days after that login, root never is.
@@ -222,13 +233,7 @@ fn a_dormant_administrator_is_found_by_last_login() {
 /// sshd comes from openssh-server, so nothing matches until its package is unknown.
 #[test]
 fn listeners_are_facts_for_operator_rules() {
-    let dir = tempfile::tempdir().unwrap();
-    let readme = include_str!("../../policy/README.md");
-    let start = readme.find("[[rule]]\nid = \"service.unpackaged_listener\"").unwrap();
-    let end = start + readme[start..].find("```").unwrap();
-    std::fs::write(dir.path().join("listeners.toml"), &readme[start..end]).unwrap();
-    let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None, eol_text: None };
-    let policy = Rules::load(source).unwrap().current();
+    let policy = readme_rule("service.unpackaged_listener");
     let now = at(2026, 12, 4);
     let unpackaged = |report: &Report| -> Vec<Vec<String>> {
         let facts = HostFacts::from_report("h1", report, now, now);
@@ -257,13 +262,7 @@ fn listeners_are_facts_for_operator_rules() {
 #[test]
 fn installed_updates_are_facts_for_operator_rules() {
     use muster_shared::v1::{InstalledUpdate, Os, Patches};
-    let dir = tempfile::tempdir().unwrap();
-    let readme = include_str!("../../policy/README.md");
-    let start = readme.find("[[rule]]\nid = \"windows.required_update_missing\"").unwrap();
-    let end = start + readme[start..].find("```").unwrap();
-    std::fs::write(dir.path().join("updates.toml"), &readme[start..end]).unwrap();
-    let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None, eol_text: None };
-    let policy = Rules::load(source).unwrap().current();
+    let policy = readme_rule("windows.required_update_missing");
     let now = at(2026, 12, 5);
     let missing = |report: &Report| -> Vec<Vec<String>> {
         let facts = HostFacts::from_report("h1", report, now, now);
@@ -310,13 +309,7 @@ fn installed_updates_are_facts_for_operator_rules() {
 #[test]
 fn directory_membership_is_a_fact_for_operator_rules() {
     use muster_shared::v1::{Directory, EntraTenant};
-    let dir = tempfile::tempdir().unwrap();
-    let readme = include_str!("../../policy/README.md");
-    let start = readme.find("[[rule]]\nid = \"windows.unmanaged\"").unwrap();
-    let end = start + readme[start..].find("```").unwrap();
-    std::fs::write(dir.path().join("directory.toml"), &readme[start..end]).unwrap();
-    let source = PolicySource { policy_dir: Some(dir.path().to_owned()), eol_file: None, eol_text: None };
-    let policy = Rules::load(source).unwrap().current();
+    let policy = readme_rule("windows.unmanaged");
     let now = at(2026, 12, 5);
     let unmanaged = |directory: Option<Directory>| -> Vec<Vec<String>> {
         let mut r = report("debian");
