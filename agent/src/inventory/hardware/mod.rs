@@ -53,6 +53,15 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
     }
     hardware.cpu = cpu;
     hardware.memory = memory;
+    // Windows has no /sys or /proc: its drives, volumes, adapters and screens are CIM's (Win32_DiskDrive,
+    // Win32_LogicalDisk, MSFT_NetAdapter, WmiMonitorID), not read yet. Said plainly rather than looked for at paths
+    // Windows does not have (which Wine would even answer with the Linux host's own devices).
+    if cfg!(windows) {
+        for item in ["disks", "filesystems", "network_interfaces", "monitors"] {
+            errors.record(SectionName::Hardware, item, ErrorKind::Unsupported, "not collected on Windows yet");
+        }
+        return hardware;
+    }
     // A Mac has no /sys/block; system_profiler lists its drives.
     #[cfg(target_os = "macos")]
     {
