@@ -214,14 +214,17 @@ jq -e '.checks[] | select(.id == "firewall.active") | .evidence | any(endswith("
   "$work/report.json" >/dev/null || fail "firewall evidence: $(jq -c '.checks[0]' "$work/report.json")"
 # SMBIOS through GetSystemFirmwareTable('RSMB') and our decoder: Wine builds a table whose system UUID is set even
 # on a machine without DMI data.
-# Drives, volumes, adapters and screens are not read on Windows yet, and the report says so for each (rather than
-# reading /sys and /proc, which Wine would answer from this Linux machine).
+# The volumes come from Windows (Wine's C: drive, its prefix, with a size); drives, adapters and screens are not read
+# on Windows yet, and the report says so for each (rather than reading /sys and /proc, which Wine would answer from
+# this Linux machine).
 jq -e '(.hardware.system.uuid | test("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"))
     and ([.errors[] | select(.section == "hardware") | [.item, .kind]]
-      == [["disks", "unsupported"], ["filesystems", "unsupported"], ["network_interfaces", "unsupported"],
-          ["monitors", "unsupported"]])
-    and (.hardware | has("disks") or has("filesystems") or has("network_interfaces") | not)' "$work/report.json" >/dev/null \
-  || fail "hardware from RSMB: $(jq -c '{system: .hardware.system, errors: [.errors[] | select(.section == "hardware")]}' "$work/report.json")"
+      == [["disks", "unsupported"], ["network_interfaces", "unsupported"], ["monitors", "unsupported"]])
+    and (.hardware | has("disks") or has("network_interfaces") | not)
+    and any(.hardware.filesystems[]; .mount_point == "C:\\" and .fs_type != "" and .total_bytes > 0
+      and .used_bytes + .available_bytes == .total_bytes)' "$work/report.json" >/dev/null \
+  || fail "hardware: $(jq -c '{system: .hardware.system, filesystems: .hardware.filesystems,
+    errors: [.errors[] | select(.section == "hardware")]}' "$work/report.json")"
 step "$(jq '[.software.packages[] | select(.kind == "windows")] | length' "$work/report.json") programs from $(
   jq -c '[.software.sources[].path]' "$work/report.json")"
 

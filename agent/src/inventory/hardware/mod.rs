@@ -53,27 +53,31 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
     }
     hardware.cpu = cpu;
     hardware.memory = memory;
-    // Windows has no /sys or /proc: its drives, volumes, adapters and screens are CIM's (Win32_DiskDrive,
-    // Win32_LogicalDisk, MSFT_NetAdapter, WmiMonitorID), not read yet. Said plainly rather than looked for at paths
-    // Windows does not have (which Wine would even answer with the Linux host's own devices).
-    if cfg!(windows) {
-        for item in ["disks", "filesystems", "network_interfaces", "monitors"] {
+    // Windows has no /sys or /proc: its volumes come from the system itself; its drives, adapters and screens are
+    // CIM's (Win32_DiskDrive, MSFT_NetAdapter, WmiMonitorID), not read yet. Said plainly rather than looked for at
+    // paths Windows does not have (which Wine would even answer with the Linux host's own devices).
+    #[cfg(windows)]
+    {
+        hardware.filesystems = crate::inventory::windows::collect_filesystems(errors);
+        for item in ["disks", "network_interfaces", "monitors"] {
             errors.record(SectionName::Hardware, item, ErrorKind::Unsupported, "not collected on Windows yet");
         }
-        return hardware;
     }
-    // A Mac has no /sys/block; system_profiler lists its drives.
-    #[cfg(target_os = "macos")]
+    #[cfg(not(windows))]
     {
-        hardware.disks = crate::inventory::macos::collect_disks(errors);
+        // A Mac has no /sys/block; system_profiler lists its drives.
+        #[cfg(target_os = "macos")]
+        {
+            hardware.disks = crate::inventory::macos::collect_disks(errors);
+        }
+        #[cfg(not(target_os = "macos"))]
+        {
+            hardware.disks = disks::probe(root, errors);
+        }
+        hardware.filesystems = filesystems::probe(root, errors);
+        hardware.network_interfaces = network::probe(root, errors);
+        hardware.monitors = monitors::probe(root, errors);
     }
-    #[cfg(not(target_os = "macos"))]
-    {
-        hardware.disks = disks::probe(root, errors);
-    }
-    hardware.filesystems = filesystems::probe(root, errors);
-    hardware.network_interfaces = network::probe(root, errors);
-    hardware.monitors = monitors::probe(root, errors);
     hardware
 }
 

@@ -30,7 +30,8 @@ use serde::Serialize;
 
 #[cfg(windows)]
 pub use probe::{
-    collect, collect_checks, collect_directory, collect_host, collect_os, collect_patches, collect_software,
+    collect, collect_checks, collect_directory, collect_filesystems, collect_host, collect_os, collect_patches,
+    collect_software,
 };
 
 /// A registry value as the Uninstall and version keys use them.

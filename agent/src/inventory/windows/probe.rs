@@ -14,7 +14,7 @@ use winreg::enums::{HKEY_LOCAL_MACHINE, HKEY_USERS, KEY_READ, KEY_WOW64_64KEY, R
 use winreg::{RegKey, RegValue as WinValue};
 
 use muster_shared::v1::{
-    Check, Directory, ErrorKind, Host, InstalledUpdate, Os, PackageSource, Patches, SectionName, Software,
+    Check, Directory, ErrorKind, Filesystem, Host, InstalledUpdate, Os, PackageSource, Patches, SectionName, Software,
 };
 
 use super::packages::{package_from_program, source};
@@ -251,6 +251,69 @@ pub fn collect_host(errors: &mut ErrorLog) -> Host {
         Err(err) => errors.record(SectionName::Host, "boot_time", ErrorKind::Io, err.to_string()),
     }
     host
+}
+
+/// The fixed volumes of a live Windows, by drive letter (`GetLogicalDriveStringsW`): file system, size and free
+/// space; removable, network and optical drives left out, as on Linux. A drive that cannot be read is recorded.
+pub fn collect_filesystems(errors: &mut ErrorLog) -> Vec<Filesystem> {
+    use windows_sys::Win32::Storage::FileSystem::{
+        GetDiskFreeSpaceExW, GetDriveTypeW, GetLogicalDriveStringsW, GetVolumeInformationW,
+    };
+    /// `GetDriveTypeW`'s DRIVE_FIXED; FILE_READ_ONLY_VOLUME among a volume's flags.
+    const DRIVE_FIXED: u32 = 3;
+    const FILE_READ_ONLY_VOLUME: u32 = 0x0008_0000;
+    let mut buffer = [0u16; 512];
+    // SAFETY: the buffer's length is passed; the call writes at most that many UTF-16 units.
+    let len = unsafe { GetLogicalDriveStringsW(buffer.len() as u32, buffer.as_mut_ptr()) } as usize;
+    if len == 0 || len > buffer.len() {
+        errors.record(SectionName::Hardware, "filesystems", ErrorKind::Io, "GetLogicalDriveStringsW listed no drive");
+        return Vec::new();
+    }
+    let mut filesystems = Vec::new();
+    // `C:\` NUL `D:\` NUL ... NUL: each root NUL-terminated, the list ended by one more NUL.
+    for root in buffer[..len].split(|&u| u == 0).filter(|r| !r.is_empty()) {
+        let mut root_z: Vec<u16> = root.to_vec();
+        root_z.push(0);
+        let mount_point = String::from_utf16_lossy(root);
+        // SAFETY: `root_z` is NUL-terminated and outlives the calls below.
+        if unsafe { GetDriveTypeW(root_z.as_ptr()) } != DRIVE_FIXED {
+            continue;
+        }
+        let mut fs_name = [0u16; 64];
+        let mut flags = 0u32;
+        // SAFETY: every out pointer is valid or null as the API allows; buffer sizes are passed.
+        let named = unsafe {
+            GetVolumeInformationW(
+                root_z.as_ptr(),
+                std::ptr::null_mut(),
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                &mut flags,
+                fs_name.as_mut_ptr(),
+                fs_name.len() as u32,
+            )
+        } != 0;
+        let (mut available, mut total) = (0u64, 0u64);
+        // SAFETY: as above.
+        let sized =
+            unsafe { GetDiskFreeSpaceExW(root_z.as_ptr(), &mut available, &mut total, std::ptr::null_mut()) } != 0;
+        if !named || !sized {
+            errors.io(SectionName::Hardware, format!("filesystems {mount_point}"), &io::Error::last_os_error());
+            continue;
+        }
+        let fs_len = fs_name.iter().position(|&u| u == 0).unwrap_or(fs_name.len());
+        filesystems.push(Filesystem {
+            device: mount_point.trim_end_matches('\\').to_string(),
+            mount_point,
+            fs_type: String::from_utf16_lossy(&fs_name[..fs_len]),
+            total_bytes: Some(total),
+            available_bytes: Some(available),
+            used_bytes: Some(total.saturating_sub(available)),
+            read_only: flags & FILE_READ_ONLY_VOLUME != 0,
+        });
+    }
+    filesystems
 }
 
 /// The host's directories: `NetGetJoinInformation`'s domain or workgroup, and the Entra ID joins in the registry.
