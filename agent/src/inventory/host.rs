@@ -9,12 +9,13 @@ use crate::root::{ErrorLog, SystemRoot};
 /// Collects the host section. Hostname and machine-id come from files, so they work on a mounted root too; boot time
 /// and virtualization describe the running system only.
 pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Host {
-    // A running Windows keeps its name, id and boot time in the system, not in files (Wine would even show the
-    // Linux host's files under these paths).
+    // A running Windows keeps its name, id, boot time and directories in the system, not in files (Wine would even
+    // show the Linux host's files under these paths).
     #[cfg(windows)]
     if root.is_live() {
         let mut host = super::windows::collect_host(errors);
         host.virtualization = Some(detect_virtualization(&VirtEvidence::probe(root)));
+        host.directory = super::windows::collect_directory(errors);
         return host;
     }
     let mut host = Host::default();

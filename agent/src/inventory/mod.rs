@@ -53,13 +53,7 @@ pub fn collect(config: &InventoryConfig, now: DateTime<Utc>) -> Report {
     let mut errors = ErrorLog::new();
     let wants = |section| config.sections.contains(&section);
 
-    // Only a live Windows adds to it (its directories), so elsewhere `mut` is unused.
-    #[allow(unused_mut)]
-    let mut host = wants(SectionName::Host).then(|| host::collect(root, &mut errors));
-    #[cfg(windows)]
-    if let Some(host) = host.as_mut().filter(|_| root.is_live()) {
-        host.directory = windows::collect_directory(&mut errors);
-    }
+    let host = wants(SectionName::Host).then(|| host::collect(root, &mut errors));
     let hardware = wants(SectionName::Hardware).then(|| hardware::collect(root, &mut errors));
     let os = wants(SectionName::Os).then(|| os::collect(root, &mut errors)).flatten();
     // Patch state needs the installed package list; read it even when the software section is not reported.

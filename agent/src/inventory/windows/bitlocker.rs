@@ -63,32 +63,27 @@ pub fn check(volumes: Result<&[EncryptableVolume], &str>) -> Check {
     // A volume without a drive letter is the boot partition of a BIOS machine ("System Reserved", which BitLocker
     // leaves plain because the firmware reads it) or a recovery partition: the drives people keep data on have a
     // letter, and `manage-bde -status` shows those. A volume whose type WMI leaves empty counts as fixed.
-    let fixed: Vec<&EncryptableVolume> = volumes
+    let judged: Vec<(Verdict, String)> = volumes
         .iter()
-        .filter(|v| v.volume_type != Some(2) && v.drive_letter.as_deref().is_some_and(|d| !d.trim().is_empty()))
+        .filter(|v| v.volume_type != Some(2))
+        .filter_map(|v| Some((v, v.drive_letter.as_deref().map(str::trim).filter(|d| !d.is_empty())?)))
+        .map(|(v, letter)| judge(v, letter))
         .collect();
-    if fixed.is_empty() {
+    if judged.is_empty() {
         return unknown(CHECK, "BitLocker reports no fixed volume with a drive letter");
     }
-    let judged: Vec<(Verdict, String)> = fixed.iter().map(|v| judge(v)).collect();
-    let evidence = judged.iter().map(|(_, line)| line.clone()).collect();
-    if judged.iter().any(|(v, _)| matches!(v, Verdict::Exposed)) {
+    let (verdicts, evidence): (Vec<Verdict>, Vec<String>) = judged.into_iter().unzip();
+    if verdicts.iter().any(|v| matches!(v, Verdict::Exposed)) {
         fail(CHECK, evidence, REMEDIATION)
-    } else if judged.iter().any(|(v, _)| matches!(v, Verdict::Unknown)) {
-        let lines: Vec<String> = judged.into_iter().map(|(_, line)| line).collect();
-        unknown(CHECK, lines.join("; "))
+    } else if verdicts.iter().any(|v| matches!(v, Verdict::Unknown)) {
+        unknown(CHECK, evidence.join("; "))
     } else {
         pass(CHECK, evidence)
     }
 }
 
-fn judge(volume: &EncryptableVolume) -> (Verdict, String) {
-    let name = volume
-        .drive_letter
-        .as_deref()
-        .filter(|d| !d.is_empty())
-        .or(volume.device_id.as_deref())
-        .unwrap_or("a volume without a drive letter or id");
+/// One lettered volume's verdict and its evidence line, e.g. `C: (operating system): BitLocker on, …`.
+fn judge(volume: &EncryptableVolume, letter: &str) -> (Verdict, String) {
     let kind = match volume.volume_type {
         Some(0) => " (operating system)",
         Some(1) => " (fixed data drive)",
@@ -112,7 +107,7 @@ fn judge(volume: &EncryptableVolume) -> (Verdict, String) {
             format!("BitLocker gave no known state (conversion {conversion:?}, protection {protection:?})"),
         ),
     };
-    (verdict, format!("{name}{kind}: {state}"))
+    (verdict, format!("{letter}{kind}: {state}"))
 }
 
 /// `EncryptionMethod` as `manage-bde` names it.

@@ -18,10 +18,11 @@ pub const TENANT_INFO: &str = r"SYSTEM\CurrentControlSet\Control\CloudDomainJoin
 const WORKGROUP: u32 = 2;
 const DOMAIN: u32 = 3;
 
-/// The directory facts: `join` is `NetGetJoinInformation`'s status and name (absent when the call failed),
-/// `joins` the values of each `JoinInfo` subkey, `tenant_names` each `TenantInfo` subkey's values by its name.
+/// The directory facts: `join` is `NetGetJoinInformation`'s status and name (the probe reports no directory at all
+/// when that call fails), `joins` the values of each `JoinInfo` subkey, `tenant_names` each `TenantInfo` subkey's
+/// values by its name.
 pub fn directory(
-    join: Option<(u32, String)>,
+    join: (u32, String),
     joins: &[BTreeMap<String, RegValue>],
     tenant_names: &BTreeMap<String, BTreeMap<String, RegValue>>,
 ) -> Directory {
@@ -29,8 +30,8 @@ pub fn directory(
         values.get(name).and_then(RegValue::text).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
     };
     let (domain, workgroup) = match join {
-        Some((DOMAIN, name)) if !name.is_empty() => (Some(name), None),
-        Some((WORKGROUP, name)) if !name.is_empty() => (None, Some(name)),
+        (DOMAIN, name) if !name.is_empty() => (Some(name), None),
+        (WORKGROUP, name) if !name.is_empty() => (None, Some(name)),
         _ => (None, None),
     };
     let mut entra_tenants: Vec<EntraTenant> = Vec::new();
@@ -61,11 +62,11 @@ mod tests {
         let none = BTreeMap::new();
         // What Wine's NetGetJoinInformation answers (captured with a mingw-w64 test program under Wine 8).
         assert_eq!(
-            directory(Some((2, "Workgroup".into())), &[], &none),
+            directory((2, "Workgroup".into()), &[], &none),
             Directory { workgroup: Some("Workgroup".into()), ..Directory::default() }
         );
         assert_eq!(
-            directory(Some((3, "CONTOSO".into())), &[], &none),
+            directory((3, "CONTOSO".into()), &[], &none),
             Directory { domain: Some("CONTOSO".into()), ..Directory::default() }
         );
         // Hybrid joined: the domain and one tenant, named by its TenantInfo key (whose case may differ), listed once
@@ -74,7 +75,7 @@ mod tests {
         let joins = [values(&[("TenantId", tenant), ("UserEmail", "a@contoso.com")]), values(&[("TenantId", tenant)])];
         let names = BTreeMap::from([(tenant.to_uppercase(), values(&[("DisplayName", "Contoso")]))]);
         assert_eq!(
-            directory(Some((3, "CONTOSO".into())), &joins, &names),
+            directory((3, "CONTOSO".into()), &joins, &names),
             Directory {
                 domain: Some("CONTOSO".into()),
                 workgroup: None,
@@ -82,10 +83,10 @@ mod tests {
             }
         );
         // Entra joined only: NetGetJoinInformation says workgroup; a tenant without a TenantInfo key has no name.
-        let cloud = directory(Some((2, "WORKGROUP".into())), &joins[1..], &none);
+        let cloud = directory((2, "WORKGROUP".into()), &joins[1..], &none);
         assert_eq!(cloud.entra_tenants, [EntraTenant { id: tenant.into(), name: None }]);
-        // Unknown or unjoined status, a failed call, a join key without a tenant: nothing is claimed.
-        assert_eq!(directory(Some((1, String::new())), &[values(&[("UserEmail", "x")])], &none), Directory::default());
-        assert_eq!(directory(None, &[], &none), Directory::default());
+        // Unknown or unjoined status, a join key without a tenant: nothing is claimed.
+        assert_eq!(directory((1, String::new()), &[values(&[("UserEmail", "x")])], &none), Directory::default());
+        assert_eq!(directory((0, "Workgroup".into()), &[], &none), Directory::default());
     }
 }

@@ -88,26 +88,16 @@ pub fn collect_software(errors: &mut ErrorLog) -> Software {
 /// error, so an unreadable hive is reported rather than silently missing.
 fn read_uninstall(base: &RegKey, root_name: &str, path: &str) -> Option<(PackageSource, Listing)> {
     let full = format!(r"{root_name}\{path}");
-    let source = source(&full);
-    let key = match base.open_subkey_with_flags(path, KEY_READ | KEY_WOW64_64KEY) {
-        Ok(key) => key,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
-        Err(err) => return Some((source, Listing { packages: Vec::new(), problems: vec![DbError::Io(err)] })),
+    let (keys, problem) = match subkeys(base, path, &|_| true) {
+        Ok(keys) => (keys?, None),
+        Err((keys, err)) => (keys, Some(DbError::Io(err))),
     };
-    let mut listing = Listing::default();
-    for name in key.enum_keys() {
-        let name = match name {
-            Ok(name) => name,
-            Err(err) => {
-                listing.problems.push(DbError::Io(err));
-                break;
-            }
-        };
-        let Ok(sub) = key.open_subkey_with_flags(&name, KEY_READ | KEY_WOW64_64KEY) else { continue };
-        let program = super::program_from_key(&format!(r"{full}\{name}"), &values(&sub));
-        listing.packages.extend(program.and_then(|p| package_from_program(&p, NATIVE_ARCH)));
-    }
-    Some((source, listing))
+    let packages = keys
+        .iter()
+        .filter_map(|(name, values)| super::program_from_key(&format!(r"{full}\{name}"), values))
+        .filter_map(|program| package_from_program(&program, NATIVE_ARCH))
+        .collect();
+    Some((source(&full), Listing { packages, problems: problem.into_iter().collect() }))
 }
 
 /// The patches section of a live Windows: the reboot flags, the automatic-updates policy, and the installed updates
@@ -146,7 +136,7 @@ pub fn collect_patches(errors: &mut ErrorLog) -> Patches {
 fn installed_updates(errors: &mut ErrorLog) -> (Vec<InstalledUpdate>, Option<DateTime<Utc>>) {
     let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
     let mut read = |path: &str, wanted: &dyn Fn(&str) -> bool| match subkeys(&hklm, path, wanted) {
-        Ok(keys) => keys,
+        Ok(keys) => keys.unwrap_or_default(),
         Err((keys, err)) => {
             errors.io(SectionName::Patches, format!(r"HKLM\{path}"), &err);
             keys
@@ -170,17 +160,15 @@ fn installed_updates(errors: &mut ErrorLog) -> (Vec<InstalledUpdate>, Option<Dat
     (updates::merge(from_cbs, from_uninstall), last_windows)
 }
 
-/// The values of each subkey of `path` whose name `wanted` accepts; none for a key that does not exist. On a
+/// A key's subkeys, each with its values.
+type Subkeys = Vec<(String, BTreeMap<String, RegValue>)>;
+
+/// The values of each subkey of `path` whose name `wanted` accepts; `None` for a key that does not exist. On a
 /// failure part-way, what was read so far comes back with the error.
-#[allow(clippy::type_complexity)]
-fn subkeys(
-    base: &RegKey,
-    path: &str,
-    wanted: &dyn Fn(&str) -> bool,
-) -> Result<Vec<(String, BTreeMap<String, RegValue>)>, (Vec<(String, BTreeMap<String, RegValue>)>, io::Error)> {
+fn subkeys(base: &RegKey, path: &str, wanted: &dyn Fn(&str) -> bool) -> Result<Option<Subkeys>, (Subkeys, io::Error)> {
     let key = match base.open_subkey_with_flags(path, KEY_READ | KEY_WOW64_64KEY) {
         Ok(key) => key,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err((Vec::new(), err)),
     };
     let mut found = Vec::new();
@@ -198,7 +186,7 @@ fn subkeys(
             found.push((name, values));
         }
     }
-    Ok(found)
+    Ok(Some(found))
 }
 
 /// HKLM keys (64-bit view) by path, with all their values: absent keys left out, keys that exist but cannot be read
@@ -331,19 +319,17 @@ pub fn collect_directory(errors: &mut ErrorLog) -> Option<Directory> {
         errors.record(SectionName::Host, "directory.domain", ErrorKind::Io, format!("NetGetJoinInformation {why}"));
         return None;
     }
-    let join = {
-        // SAFETY: see above; the buffer stays valid until freed below.
-        let text = unsafe {
-            let len = (0..).take_while(|&i| *name.add(i) != 0).count();
-            String::from_utf16_lossy(std::slice::from_raw_parts(name, len))
-        };
-        // SAFETY: freeing the buffer NetGetJoinInformation allocated, once.
-        unsafe { NetApiBufferFree(name.cast()) };
-        (u32::try_from(status).unwrap_or(0), text)
+    // SAFETY: see above; the buffer stays valid until freed below.
+    let text = unsafe {
+        let len = (0..).take_while(|&i| *name.add(i) != 0).count();
+        String::from_utf16_lossy(std::slice::from_raw_parts(name, len))
     };
+    // SAFETY: freeing the buffer NetGetJoinInformation allocated, once.
+    unsafe { NetApiBufferFree(name.cast()) };
+    let join = (u32::try_from(status).unwrap_or(0), text);
     let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
     let mut read = |path: &str| match subkeys(&hklm, path, &|_| true) {
-        Ok(keys) => keys,
+        Ok(keys) => keys.unwrap_or_default(),
         Err((keys, err)) => {
             errors.io(SectionName::Host, format!(r"directory.entra HKLM\{path}"), &err);
             keys
@@ -351,7 +337,7 @@ pub fn collect_directory(errors: &mut ErrorLog) -> Option<Directory> {
     };
     let joins: Vec<BTreeMap<String, RegValue>> = read(directory::JOIN_INFO).into_iter().map(|(_, v)| v).collect();
     let tenants: BTreeMap<String, BTreeMap<String, RegValue>> = read(directory::TENANT_INFO).into_iter().collect();
-    Some(directory::directory(Some(join), &joins, &tenants))
+    Some(directory::directory(join, &joins, &tenants))
 }
 
 /// The posture checks' keys: [`posture::KEYS`], and [`posture::USER_KEYS`] below each person's hive.
