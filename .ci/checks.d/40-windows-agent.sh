@@ -8,11 +8,13 @@
 # own Uninstall key is empty here (Wine Mono and Gecko are not installed: WINEDLLOVERRIDES below, and this machine has
 # neither package), so exactly the added entries are expected. The `os` section must carry the build and update
 # revision (UBR) set in CurrentVersion, the host section the prefix's MachineGuid as its machine id, the hardware section the system UUID decoded from
-# GetSystemFirmwareTable('RSMB') (Wine synthesizes the table), and the patches section the reboot flags (none set in a
+# GetSystemFirmwareTable('RSMB') (Wine synthesizes the table), Wine's drives and this machine's network interfaces
+# through CIM, and the one attached screen of the two EDIDs added to the registry, and the patches section the reboot flags (none set in a
 # fresh prefix) and the installed updates added to the servicing stack's package store and the Uninstall key, the host
 # section Wine's workgroup and the Entra ID join added to the registry, and the
 # checks section the posture values added to the registry (firewall per profile, UAC, RDP with
-# NLA, automatic updates policy; SMB 1, Secure Boot and Defender unset; BitLocker's WMI namespace absent). Then the same .exe enrols with a collector
+# NLA, automatic updates policy; SMB 1, Secure Boot and Defender unset; BitLocker's WMI namespace absent; the
+# account policy, which Wine's netapi32 does not serve, and the Guest account, missing from its account list). Then the same .exe enrols with a collector
 # started here on 127.0.0.1 (its CA pinned by fingerprint, the secret in the environment) and reports over TLS; the
 # collector's API must hold the host with its Windows build, tag, 4 programs and installed updates, and the failing checks as findings; a
 # state directory Wine shows as readable by Everyone is refused. Then the MSI (built by deploy/windows/build-msi.sh
@@ -126,6 +128,19 @@ for value in ScreenSaveActive=1 ScreenSaverIsSecure=1 ScreenSaveTimeOut=600; do
   "$wine" reg add 'HKCU\Control Panel\Desktop' /v "${value%%=*}" /d "${value#*=}" /f >/dev/null 2>&1 \
     || fail "reg add HKCU screen saver ${value%%=*}"
 done
+# Two screens as Windows records them, by device instance with the EDID it read (a real EIZO EV2785's and an Acer
+# AL1716's, from testdata): the EIZO attached now (Plug and Play's Control subkey), the Acer unplugged since.
+display_enum='HKLM\SYSTEM\CurrentControlSet\Enum\DISPLAY'
+add_display() { # model, instance, EDID file, attached (1/0)
+  local key="$display_enum\\$1\\$2" hex
+  hex=$(od -An -v -tx1 "$3" | tr -d ' \n')
+  "$wine" reg add "$key\\Device Parameters" /v EDID /t REG_BINARY /d "$hex" /f >/dev/null 2>&1 || fail "reg add $key EDID"
+  if [ "$4" = 1 ]; then
+    "$wine" reg add "$key\\Control" /v ActiveService /d monitor /f >/dev/null 2>&1 || fail "reg add $key Control"
+  fi
+}
+add_display ENC2911 '5&2a1b3c4d&0&UID4352' agent/testdata/edid/glpi-agent/EV2785 1
+add_display ACR06B4 '5&2a1b3c4d&0&UID4353' agent/testdata/edid/glpi-agent/acer-al1716 0
 build=$("$wine" reg query "$version_key" /v CurrentBuild | tr -d '\r' | awk '$1 == "CurrentBuild" {print $3}')
 [ -n "$build" ] || fail "no CurrentBuild in Wine's registry"
 
@@ -198,8 +213,9 @@ jq -e --argjson want "$expected_updates" '[.patches.installed_updates[] | [.id, 
     and .patches.last_update_installed_at == "2024-04-10T07:45:30Z"' "$work/report.json" >/dev/null \
   || fail "installed updates: expected $expected_updates, got $(jq -c '.patches | {installed_updates, last_update_installed_at}' "$work/report.json")"
 # The posture checks read from the registry, and those decided from the patches section.
-expected_checks='{"boot.secure_boot":"not_applicable","disk.encryption":"unknown","firewall.active":"fail",
-  "kernel.reboot_required":"pass","updates.automatic":"fail","updates.security_pending":"unknown","windows.defender_realtime":"unknown",
+expected_checks='{"accounts.guest":"unknown","boot.secure_boot":"not_applicable","disk.encryption":"unknown","firewall.active":"fail",
+  "kernel.reboot_required":"pass","password.lockout":"unknown","password.max_days":"unknown",
+  "updates.automatic":"fail","updates.security_pending":"unknown","windows.defender_realtime":"unknown",
   "windows.rdp_nla":"fail","windows.screen_lock":"pass","windows.smb1":"unknown","windows.uac":"pass"}'
 jq -e --argjson want "$expected_checks" '([.checks[] | {(.id): .status}] | add) == $want
     and ([.errors[] | select(.section == "checks")] | length == 0)' "$work/report.json" >/dev/null \
@@ -210,21 +226,53 @@ jq -e '.checks[] | select(.id == "disk.encryption") | .reason
     | startswith("BitLocker'"'"'s volumes could not be read from WMI ROOT\\CIMV2\\Security\\MicrosoftVolumeEncryption: ")' \
   "$work/report.json" >/dev/null \
   || fail "disk.encryption under Wine: $(jq -c '.checks[] | select(.id == "disk.encryption")' "$work/report.json")"
+# The local account policy: Wine's netapi32 does not serve NetUserModalsGet, and the checks say so. Its NetUserEnum
+# lists only the signed-in user, without the built-in Guest account every Windows has, so that check cannot tell.
+jq -e '([.checks[] | select(.id == "password.max_days" or .id == "password.lockout") | .reason]
+    | length == 2 and all(startswith("the local account policy could not be read (NetUserModalsGet): level ")))
+    and (.checks[] | select(.id == "password.lockout") | .reason | contains("level 3 failed"))' \
+  "$work/report.json" >/dev/null \
+  || fail "password checks under Wine: $(jq -c '[.checks[] | select(.id | startswith("password."))]' "$work/report.json")"
+jq -e '.checks[] | select(.id == "accounts.guest") | .reason
+    == "no account with relative id 501 among 1 local accounts"' \
+  "$work/report.json" >/dev/null \
+  || fail "guest account under Wine: $(jq -c '.checks[] | select(.id == "accounts.guest")' "$work/report.json")"
 jq -e '.checks[] | select(.id == "firewall.active") | .evidence | any(endswith("StandardProfile\\EnableFirewall = 0"))' \
   "$work/report.json" >/dev/null || fail "firewall evidence: $(jq -c '.checks[0]' "$work/report.json")"
 # SMBIOS through GetSystemFirmwareTable('RSMB') and our decoder: Wine builds a table whose system UUID is set even
-# on a machine without DMI data.
-# The volumes come from Windows (Wine's C: drive, its prefix, with a size); drives, adapters and screens are not read
-# on Windows yet, and the report says so for each (rather than reading /sys and /proc, which Wine would answer from
-# this Linux machine).
+# on a machine without DMI data. The volumes come from Windows (Wine's C: drive, its prefix, with a size), the
+# drives from CIM's Win32_DiskDrive (Wine answers with one "Wine Disk Drive" per fixed drive), the screens from the
+# EDIDs added above (the attached one only), and nothing from /sys or /proc, which Wine would answer from this Linux
+# machine.
 jq -e '(.hardware.system.uuid | test("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"))
-    and ([.errors[] | select(.section == "hardware") | [.item, .kind]]
-      == [["disks", "unsupported"], ["network_interfaces", "unsupported"], ["monitors", "unsupported"]])
-    and (.hardware | has("disks") or has("network_interfaces") | not)
+    and ([.errors[] | select(.section == "hardware")] == [])
     and any(.hardware.filesystems[]; .mount_point == "C:\\" and .fs_type != "" and .total_bytes > 0
-      and .used_bytes + .available_bytes == .total_bytes)' "$work/report.json" >/dev/null \
-  || fail "hardware: $(jq -c '{system: .hardware.system, filesystems: .hardware.filesystems,
-    errors: [.errors[] | select(.section == "hardware")]}' "$work/report.json")"
+      and .used_bytes + .available_bytes == .total_bytes)
+    and (.hardware.disks | length >= 1)
+    and ([.hardware.disks[].name] | unique | length) == (.hardware.disks | length)
+    and all(.hardware.disks[]; (.name | test("^PHYSICALDRIVE[0-9]+$")) and .model == "Wine Disk Drive"
+      and .size_bytes > 0 and .transport == "sata")
+    and any(.hardware.disks[]; .name == "PHYSICALDRIVE0" and .serial == "WINEHDISK" and .removable == false)
+    and .hardware.monitors == [{connector: "DISPLAY\\ENC2911\\5&2a1b3c4d&0&UID4352", manufacturer_id: "ENC",
+      product_code: 10513, serial_number: 68056070, model: "EV2785", manufactured_week: 28, manufactured_year: 2020,
+      width_cm: 60, height_cm: 34}]' "$work/report.json" >/dev/null \
+  || fail "hardware: $(jq -c '{system: .hardware.system, filesystems: .hardware.filesystems, disks: .hardware.disks,
+    monitors: .hardware.monitors, errors: [.errors[] | select(.section == "hardware")]}' "$work/report.json")"
+# The adapters from CIM's Win32_NetworkAdapter and its configuration, which Wine fills from this machine's own
+# interfaces: each Linux Ethernet interface with an IPv4 address must be there with its MAC address and that
+# address (and up when Linux has it up).
+checked=0
+while read -r ifname mac state cidr; do
+  checked=$((checked + 1))
+  jq -e --arg mac "$mac" --arg cidr "$cidr" --arg state "$state" 'any(.hardware.network_interfaces[]; .mac == $mac
+      and ((.addresses // []) | index($cidr)) and ($state != "UP" or .up))
+    and all(.hardware.network_interfaces[] | (.addresses // [])[]; contains("%") | not)' \
+    "$work/report.json" >/dev/null \
+    || fail "adapter $ifname ($mac, $cidr) not reported: $(jq -c .hardware.network_interfaces "$work/report.json")"
+done < <(ip -j addr show | jq -r '.[] | select(.link_type == "ether" and .address != null)
+  | .ifname as $n | .address as $m | .operstate as $s
+  | .addr_info[] | select(.family == "inet") | "\($n) \($m) \($s) \(.local)/\(.prefixlen)"')
+[ "$checked" -gt 0 ] || fail "no Ethernet interface with an IPv4 address on this machine to compare the adapters with"
 step "$(jq '[.software.packages[] | select(.kind == "windows")] | length' "$work/report.json") programs from $(
   jq -c '[.software.sources[].path]' "$work/report.json")"
 
@@ -354,7 +402,6 @@ code=0
 step "upgrade: a newer MSI, without properties, replaces the older product and keeps the enrolment"
 deploy/windows/build-msi.sh --exe "$exe" --out "$work/dist/muster-agent-upgrade.msi" --version 0.99.0
 msi="Z:${work//\//\\}\\dist\\muster-agent-upgrade.msi"
-delivered=$(grep -c 'muster-agent: report [0-9a-f]* delivered' "$log")
 "$wine" msiexec /i "$msi" /qn >/dev/null 2>&1 || fail "msiexec /i of the newer MSI exited $?"
 # Installed products: the Uninstall keys whose DisplayName is ours (Wine's reg has no /f search).
 products=$("$wine" reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /s 2>/dev/null | tr -d '\r' \
@@ -363,8 +410,10 @@ products=$("$wine" reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uni
 "$wine" reg query "$products" /v DisplayVersion 2>/dev/null | tr -d '\r' | grep -q 'REG_SZ *0\.99\.0$' \
   || fail "the registered product is not 0.99.0: $("$wine" reg query "$products" 2>&1 | tr -d '\r')"
 [ "$(service_state)" = RUNNING ] || fail "MusterAgent is $(service_state) after the upgrade"
-wait_for 60 "no report after the upgrade" \
-  test "$(grep -c 'muster-agent: report [0-9a-f]* delivered' "$log")" -gt "$delivered"
+# A delivery after the upgrade's stop (the second in the log: the first was net stop's above), rather than a count
+# of deliveries taken before msiexec, which a run once saw fail with both lines in the log.
+wait_for 60 "no report after the upgrade" awk '/muster-agent: stopped$/ {stops++}
+  stops >= 2 && /muster-agent: report [0-9a-f]* delivered/ {found = 1} END {exit !found}' "$log"
 [ "$(grep -c 'muster-agent: stopped$' "$log")" = 2 ] || fail "the upgrade did not stop the old service cleanly: $(cat "$log")"
 [ "$(api /api/v1/hosts | jq '.hosts | length')" = 1 ] || fail "the upgrade made a second host record"
 

@@ -9,7 +9,7 @@ use crate::root::{ErrorLog, SystemRoot};
 
 const EMPTY_PASSWORD: &str = "accounts.empty_password";
 const EXTRA_UID0: &str = "accounts.extra_uid0";
-const MAX_DAYS: &str = "password.max_days";
+pub(crate) const MAX_DAYS: &str = "password.max_days";
 const HASHING: &str = "password.hashing";
 
 /// The longest password lifetime we accept, in days.

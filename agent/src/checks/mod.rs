@@ -5,10 +5,10 @@
 //! (processes, `/proc`, `/sys`, the live ruleset) come from [`runtime::Runtime`], which is empty in `--root` mode so
 //! those checks report `not_applicable` instead of reading the host.
 
-mod accounts;
+pub(crate) mod accounts;
 mod disk;
 mod firewall;
-mod lockout;
+pub(crate) mod lockout;
 mod pam;
 mod pam_run;
 mod runtime;

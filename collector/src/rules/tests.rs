@@ -35,7 +35,7 @@ fn matched(policy: &Policy, facts: &HostFacts, now: DateTime<Utc>) -> Vec<(Strin
 fn builtin_policy_loads() {
     let rules = Rules::builtin().unwrap();
     let policy = rules.current();
-    assert_eq!(policy.rules.len(), 38);
+    assert_eq!(policy.rules.len(), 39);
     assert_eq!(policy.params.get("stale_days"), Some(&7));
     let root = policy.rule("ssh.permit_root_login").unwrap();
     assert_eq!((root.severity, root.sla_days), (Severity::High, 30));
@@ -399,4 +399,30 @@ fn a_windows_report_matches_its_failing_registry_checks() {
     );
     let rule = policy.rule("windows.uac").unwrap();
     assert_eq!((rule.severity, rule.sla_days), (Severity::High, 30));
+}
+
+#[test]
+fn an_enabled_guest_account_is_a_finding_and_windows_password_policy_uses_linux_s_rules() {
+    use muster_agent::inventory::windows::{guest, password};
+    let mut report: Report = serde_json::from_str(include_str!("../../testdata/reports/wine8-windows10.json")).unwrap();
+    let policy = Rules::builtin().unwrap().current();
+    let now = at(2026, 3, 2);
+    let guest_on = guest::LocalAccount { name: "Guest".into(), rid: guest::GUEST_RID, flags: 0x0201 };
+    let checks = report.checks.as_mut().unwrap();
+    checks.push(guest::check(Ok(&[guest_on])));
+    // Windows 10's default account policy: passwords expire after 42 days, accounts never lock.
+    checks.extend(password::checks(Ok(42 * 86_400), Ok(password::Lockout { threshold: 0, duration: 1800 })));
+    let matches = matched(&policy, &HostFacts::from_report("h1", &report, now, now), now);
+    let found: Vec<(&str, &[String])> = matches
+        .iter()
+        .filter(|m| m.0 == "accounts.guest" || m.0.starts_with("password."))
+        .map(|m| (m.0.as_str(), &m.1[..]))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("accounts.guest", &["Guest (relative id 501): enabled".to_owned()][..]),
+            ("password.lockout", &["Lockout threshold: Never".to_owned()][..]),
+        ]
+    );
 }

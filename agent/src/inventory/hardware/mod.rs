@@ -53,15 +53,16 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
     }
     hardware.cpu = cpu;
     hardware.memory = memory;
-    // Windows has no /sys or /proc: its volumes come from the system itself; its drives, adapters and screens are
-    // CIM's (Win32_DiskDrive, MSFT_NetAdapter, WmiMonitorID), not read yet. Said plainly rather than looked for at
-    // paths Windows does not have (which Wine would even answer with the Linux host's own devices).
+    // Windows has no /sys or /proc: its volumes come from the system itself, its drives and adapters from CIM, its
+    // screens' EDIDs from the registry (never from the paths Linux has, which Wine would even answer with the Linux
+    // host's own devices).
     #[cfg(windows)]
     {
-        hardware.filesystems = crate::inventory::windows::collect_filesystems(errors);
-        for item in ["disks", "network_interfaces", "monitors"] {
-            errors.record(SectionName::Hardware, item, ErrorKind::Unsupported, "not collected on Windows yet");
-        }
+        use crate::inventory::windows;
+        hardware.disks = windows::collect_disks(errors);
+        hardware.filesystems = windows::collect_filesystems(errors);
+        hardware.network_interfaces = windows::collect_network_interfaces(errors);
+        hardware.monitors = windows::collect_monitors(errors);
     }
     #[cfg(not(windows))]
     {

@@ -131,22 +131,16 @@ mod tests {
     use super::*;
 
     /// The volumes of `wmic /namespace:\\root\cimv2\security\microsoftvolumeencryption path Win32_EncryptableVolume
-    /// get /format:list` output (UTF-16LE, blank lines between records), as WMI would hand them to the probe.
+    /// get /format:list` output, as WMI would hand them to the probe.
     fn wmic(name: &str) -> Vec<EncryptableVolume> {
-        let path = format!("{}/testdata/windows/wmi/{name}", env!("CARGO_MANIFEST_DIR"));
-        let bytes = std::fs::read(path).unwrap();
-        let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-        let text = String::from_utf16(&units).unwrap().trim_start_matches('\u{feff}').replace('\r', "");
-        text.split("\n\n")
-            .filter(|record| record.contains('='))
+        super::super::wmic::records(name)
+            .iter()
             .map(|record| {
-                let field = |name: &str| {
-                    record.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix('=')).filter(|v| !v.is_empty())
-                };
+                let field = |name: &str| record.get(name).cloned();
                 let number = |name: &str| field(name).map(|v| v.parse::<u32>().unwrap());
                 EncryptableVolume {
-                    device_id: field("DeviceID").map(str::to_string),
-                    drive_letter: field("DriveLetter").map(str::to_string),
+                    device_id: field("DeviceID"),
+                    drive_letter: field("DriveLetter"),
                     protection_status: number("ProtectionStatus"),
                     conversion_status: number("ConversionStatus"),
                     encryption_method: number("EncryptionMethod"),

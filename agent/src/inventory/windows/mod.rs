@@ -1,5 +1,6 @@
-//! Windows inventory from the registry: installed programs from every Uninstall key (both registry views and every
-//! loaded user hive), with a pure interpretation shared by the live probe and the tests on real regedit exports.
+//! Windows inventory: installed programs from every Uninstall key (both registry views and every loaded user hive),
+//! and beside them ([`probe`]'s other reads) the OS, patches, posture and hardware, each with a pure interpretation
+//! shared by the live probe and the tests on real regedit exports and WMI captures.
 //!
 //! Per-user installs (Teams, Zoom, VS Code) live only under `HKEY_USERS\<sid>\Software\...\Uninstall`, which is why
 //! every loaded hive is read, not only HKEY_LOCAL_MACHINE. 32-bit programs on 64-bit Windows register under
@@ -10,8 +11,12 @@
 //! object only ([`WindowsInventory`]).
 
 pub mod bitlocker;
+pub mod devices;
 pub mod directory;
+pub mod guest;
+pub mod monitors;
 pub mod packages;
+pub mod password;
 pub mod posture;
 pub mod reboot;
 pub mod regfile;
@@ -22,6 +27,8 @@ pub mod version;
 mod probe;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wmic;
 
 use std::collections::BTreeMap;
 
@@ -30,8 +37,8 @@ use serde::Serialize;
 
 #[cfg(windows)]
 pub use probe::{
-    collect, collect_checks, collect_directory, collect_filesystems, collect_host, collect_os, collect_patches,
-    collect_software,
+    collect, collect_checks, collect_directory, collect_disks, collect_filesystems, collect_host, collect_monitors,
+    collect_network_interfaces, collect_os, collect_patches, collect_software,
 };
 
 /// A registry value as the Uninstall and version keys use them.

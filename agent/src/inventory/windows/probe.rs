@@ -1,9 +1,11 @@
-//! The live registry reads behind the Windows inventory: opens each Uninstall key and hands its subkeys' values to
-//! the same pure [`super::program_from_key`] and [`super::packages::package_from_program`] the tests run on regedit
-//! exports, reads the reboot flags for [`super::reboot::reboot_required`], the installed updates for
-//! [`super::updates`], and the posture keys for [`super::posture`]; and the one WMI query, BitLocker's volumes for
-//! [`super::bitlocker`]; and the host's domain or workgroup (`NetGetJoinInformation`) and Entra ID joins for
-//! [`super::directory`].
+//! The live reads behind the Windows inventory, feeding the pure modules the tests run on real exports and
+//! captures: the registry (each Uninstall key's subkeys for [`super::program_from_key`] and
+//! [`super::packages::package_from_program`], the reboot flags for [`super::reboot::reboot_required`], the installed
+//! updates for [`super::updates`], the posture keys for [`super::posture`], the displays' EDIDs for
+//! [`super::monitors`]); WMI (BitLocker's volumes for [`super::bitlocker`], the disks and adapters for
+//! [`super::devices`]); and the network management calls (the domain or workgroup, `NetGetJoinInformation`, with
+//! the Entra ID keys for [`super::directory`]; the account policy, `NetUserModalsGet`, for [`super::password`]; the
+//! local accounts, `NetUserEnum`, for [`super::guest`]).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -14,14 +16,18 @@ use winreg::enums::{HKEY_LOCAL_MACHINE, HKEY_USERS, KEY_READ, KEY_WOW64_64KEY, R
 use winreg::{RegKey, RegValue as WinValue};
 
 use muster_shared::v1::{
-    Check, Directory, ErrorKind, Filesystem, Host, InstalledUpdate, Os, PackageSource, Patches, SectionName, Software,
+    Check, Directory, Disk, ErrorKind, Filesystem, Host, InstalledUpdate, Monitor, NetworkInterface, Os, PackageSource,
+    Patches, SectionName, Software,
 };
 
 use super::packages::{package_from_program, source};
 use super::posture::{self, Snapshot};
 use super::reboot::{CBS_REBOOT_PENDING, RebootFlags, SESSION_MANAGER, WU_REBOOT_REQUIRED, reboot_required};
 use super::version::{CURRENT_VERSION_KEY, os_from_version, windows_version};
-use super::{RegValue, UNINSTALL_32, UNINSTALL_64, WindowsInventory, bitlocker, directory, updates};
+use super::{
+    RegValue, UNINSTALL_32, UNINSTALL_64, WindowsInventory, bitlocker, devices, directory, guest, monitors, password,
+    updates,
+};
 use crate::inventory::software::{DbError, Listing, assemble};
 use crate::root::ErrorLog;
 
@@ -304,6 +310,111 @@ pub fn collect_filesystems(errors: &mut ErrorLog) -> Vec<Filesystem> {
     filesystems
 }
 
+/// The physical disks, from CIM's `Win32_DiskDrive`; a failed query is recorded and lists none.
+pub fn collect_disks(errors: &mut ErrorLog) -> Vec<Disk> {
+    match cim_rows::<devices::DiskDrive>("Win32_DiskDrive") {
+        Ok(drives) => devices::disks(&drives),
+        Err(err) => {
+            errors.record(SectionName::Hardware, "disks", ErrorKind::Io, format!("WMI Win32_DiskDrive: {err}"));
+            Vec::new()
+        }
+    }
+}
+
+/// The network adapters, from CIM's `Win32_NetworkAdapter` and their IP configuration; a failed query is recorded.
+/// Without the configuration the adapters are still listed, with no addresses.
+pub fn collect_network_interfaces(errors: &mut ErrorLog) -> Vec<NetworkInterface> {
+    let adapters = match cim_rows::<devices::NetworkAdapter>("Win32_NetworkAdapter") {
+        Ok(adapters) => adapters,
+        Err(err) => {
+            let why = format!("WMI Win32_NetworkAdapter: {err}");
+            errors.record(SectionName::Hardware, "network_interfaces", ErrorKind::Io, why);
+            return Vec::new();
+        }
+    };
+    let configurations =
+        cim_rows::<devices::AdapterConfiguration>("Win32_NetworkAdapterConfiguration").unwrap_or_else(|err| {
+            let why = format!("WMI Win32_NetworkAdapterConfiguration: {err}");
+            errors.record(SectionName::Hardware, "network_interfaces", ErrorKind::Io, why);
+            Vec::new()
+        });
+    devices::network_interfaces(&adapters, &configurations)
+}
+
+/// The attached displays, from the EDIDs Windows saved in the registry ([`monitors`]). No display key at all (a
+/// server, a session without a screen) is no monitor, not an error.
+pub fn collect_monitors(errors: &mut ErrorLog) -> Vec<Monitor> {
+    let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
+    let models = match hklm.open_subkey_with_flags(monitors::DISPLAY_ENUM, KEY_READ) {
+        Ok(key) => key,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Vec::new(),
+        Err(err) => {
+            errors.io(SectionName::Hardware, format!(r"monitors HKLM\{}", monitors::DISPLAY_ENUM), &err);
+            return Vec::new();
+        }
+    };
+    let mut devices = Vec::new();
+    for model in models.enum_keys().filter_map(Result::ok) {
+        let Ok(model_key) = models.open_subkey_with_flags(&model, KEY_READ) else { continue };
+        for instance in model_key.enum_keys().filter_map(Result::ok) {
+            let Ok(key) = model_key.open_subkey_with_flags(&instance, KEY_READ) else { continue };
+            let edid = key
+                .open_subkey_with_flags("Device Parameters", KEY_READ)
+                .and_then(|params| params.get_raw_value("EDID"))
+                .ok()
+                .map(|value| value.bytes.to_vec());
+            devices.push(monitors::DisplayDevice {
+                instance: format!(r"DISPLAY\{model}\{instance}"),
+                present: key.open_subkey_with_flags("Control", KEY_READ).is_ok(),
+                edid,
+            });
+        }
+    }
+    let (found, failed) = monitors::monitors(&devices);
+    for (instance, why) in failed {
+        errors.record(SectionName::Hardware, format!("monitors {instance}"), ErrorKind::Parse, why);
+    }
+    found
+}
+
+/// Every row of a `ROOT\CIMV2` class. `SELECT *` and missing properties left empty, rather than the wmi crate's
+/// typed query, which names each field in its `SELECT` (refused whole when the class lacks one) and reads each by
+/// name: Wine's classes have fewer properties than Windows' (no `FirmwareRevision`), and so may an older Windows.
+fn cim_rows<T: serde::de::DeserializeOwned>(class: &str) -> Result<Vec<T>, String> {
+    let connection = wmi::WMIConnection::new().map_err(|e| e.to_string())?;
+    let rows: Vec<std::collections::HashMap<String, wmi::Variant>> =
+        connection.raw_query(format!("SELECT * FROM {class}")).map_err(|e| e.to_string())?;
+    rows.into_iter()
+        .map(|row| {
+            let object = row.into_iter().map(|(name, value)| (name, json(value))).collect();
+            serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| format!("{class}: {e}"))
+        })
+        .collect()
+}
+
+/// A WMI value as JSON, so the pure types deserialize from it by name; references and embedded objects, which no
+/// property read here has, become null.
+fn json(value: wmi::Variant) -> serde_json::Value {
+    use serde_json::Value;
+    use wmi::Variant;
+    match value {
+        Variant::String(s) => Value::String(s),
+        Variant::Bool(b) => Value::Bool(b),
+        Variant::I1(n) => n.into(),
+        Variant::I2(n) => n.into(),
+        Variant::I4(n) => n.into(),
+        Variant::I8(n) => n.into(),
+        Variant::UI1(n) => n.into(),
+        Variant::UI2(n) => n.into(),
+        Variant::UI4(n) => n.into(),
+        Variant::UI8(n) => n.into(),
+        Variant::R4(f) => f64::from(f).into(),
+        Variant::R8(f) => f.into(),
+        Variant::Array(items) => Value::Array(items.into_iter().map(json).collect()),
+        _ => Value::Null,
+    }
+}
+
 /// The host's directories: `NetGetJoinInformation`'s domain or workgroup, and the Entra ID joins in the registry.
 /// A failed call is recorded and leaves the whole directory unknown (`None`), so a domain member is never taken
 /// for an unmanaged machine; missing CloudDomainJoin keys mean no Entra ID join.
@@ -364,10 +475,118 @@ fn posture_snapshot(errors: &mut ErrorLog) -> Snapshot {
 /// (`updates.*`, `kernel.reboot_required`).
 pub fn collect_checks(from_patches: Vec<Check>, errors: &mut ErrorLog) -> Vec<Check> {
     let mut checks = posture::checks(&posture_snapshot(errors));
+    let (ages, lockout) = account_policy();
+    checks.extend(password::checks(
+        ages.as_ref().copied().map_err(String::as_str),
+        lockout.as_ref().copied().map_err(String::as_str),
+    ));
+    checks.push(guest::check(local_accounts().as_deref().map_err(String::as_str)));
     let volumes = encryptable_volumes();
     checks.push(bitlocker::check(volumes.as_deref().map_err(String::as_str)));
     checks.extend(from_patches);
     checks
+}
+
+/// The local account policy (`net accounts`): `NetUserModalsGet` level 0 (password ages) and level 3 (lockout),
+/// each read on its own so one refused level leaves the other's check standing.
+fn account_policy() -> (Result<u32, String>, Result<password::Lockout, String>) {
+    use windows_sys::Win32::NetworkManagement::NetManagement::{USER_MODALS_INFO_0, USER_MODALS_INFO_3};
+    // SAFETY: each level is read into the structure Microsoft documents for it.
+    let ages = unsafe { modals_level::<USER_MODALS_INFO_0>(0) }.map(|info| info.usrmod0_max_passwd_age);
+    // SAFETY: as above.
+    let lockout = unsafe { modals_level::<USER_MODALS_INFO_3>(3) }.map(|info| password::Lockout {
+        threshold: info.usrmod3_lockout_threshold,
+        duration: info.usrmod3_lockout_duration,
+    });
+    (ages, lockout)
+}
+
+/// One level of `NetUserModalsGet`, copied out of the buffer the API allocated, which is then freed.
+///
+/// # Safety
+/// `T` must be the structure the API returns for `level` (`USER_MODALS_INFO_<level>`).
+unsafe fn modals_level<T: Copy>(level: u32) -> Result<T, String> {
+    use windows_sys::Win32::NetworkManagement::NetManagement::{NetApiBufferFree, NetUserModalsGet};
+    let mut buffer: *mut u8 = std::ptr::null_mut();
+    // SAFETY: a null server is this machine; on success `buffer` points to the level's structure, allocated by the
+    // API, read once and freed with NetApiBufferFree.
+    let code = unsafe { NetUserModalsGet(std::ptr::null(), level, &mut buffer) };
+    if code != 0 || buffer.is_null() {
+        return Err(format!("level {level} failed with status {code}"));
+    }
+    // SAFETY: the caller guarantees T is this level's structure; the buffer holds one.
+    let value = unsafe { std::ptr::read_unaligned(buffer.cast::<T>()) };
+    // SAFETY: freeing the buffer the call allocated, once.
+    unsafe { NetApiBufferFree(buffer.cast()) };
+    Ok(value)
+}
+
+/// The local accounts with their relative ids and flags (`NetUserEnum` level 20), every page of them.
+fn local_accounts() -> Result<Vec<guest::LocalAccount>, String> {
+    use windows_sys::Win32::NetworkManagement::NetManagement::{
+        FILTER_NORMAL_ACCOUNT, MAX_PREFERRED_LENGTH, NetApiBufferFree, NetUserEnum, USER_INFO_20,
+    };
+    /// ERROR_MORE_DATA: this page was read, more follow.
+    const MORE_DATA: u32 = 234;
+    let mut accounts = Vec::new();
+    let mut resume: u32 = 0;
+    loop {
+        let mut buffer: *mut u8 = std::ptr::null_mut();
+        let (mut read, mut total) = (0u32, 0u32);
+        // SAFETY: a null server is this machine; on success or MORE_DATA `buffer` holds `read` USER_INFO_20 entries
+        // allocated by the API, read below and freed with NetApiBufferFree.
+        let code = unsafe {
+            NetUserEnum(
+                std::ptr::null(),
+                20,
+                FILTER_NORMAL_ACCOUNT,
+                &mut buffer,
+                MAX_PREFERRED_LENGTH,
+                &mut read,
+                &mut total,
+                &mut resume,
+            )
+        };
+        if code != 0 && code != MORE_DATA {
+            return Err(format!("level 20 failed with status {code}"));
+        }
+        let mut found_guest = false;
+        if !buffer.is_null() {
+            // SAFETY: see above; the entries are valid until the buffer is freed.
+            let entries = unsafe { std::slice::from_raw_parts(buffer.cast::<USER_INFO_20>(), read as usize) };
+            for entry in entries {
+                found_guest |= entry.usri20_user_id == guest::GUEST_RID;
+                accounts.push(guest::LocalAccount {
+                    // SAFETY: the name is a NUL-terminated string inside the same buffer.
+                    name: unsafe { wide(entry.usri20_name) },
+                    rid: entry.usri20_user_id,
+                    flags: entry.usri20_flags,
+                });
+            }
+            // SAFETY: freeing the buffer the call allocated, once.
+            unsafe { NetApiBufferFree(buffer.cast()) };
+        }
+        // Only the Guest account is wanted: on a domain controller the list is the whole domain, so it stops there.
+        // A page of nothing with more promised would never end.
+        if code != MORE_DATA || found_guest || read == 0 {
+            return Ok(accounts);
+        }
+    }
+}
+
+/// A NUL-terminated UTF-16 string the API returned (empty for null).
+///
+/// # Safety
+/// `text` is null or points to a NUL-terminated UTF-16 string valid for the call.
+unsafe fn wide(text: *const u16) -> String {
+    if text.is_null() {
+        return String::new();
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let len = (0..).take_while(|&i| *text.add(i) != 0).count();
+        String::from_utf16_lossy(std::slice::from_raw_parts(text, len))
+    }
 }
 
 /// BitLocker's volumes from WMI. Needs an administrator (the service runs as LocalSystem); the error says why not
