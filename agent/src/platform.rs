@@ -3,7 +3,7 @@
 //!
 //! On Windows, file access is governed by ACLs, not permission bits: the state directory is created with, and checked
 //! for, an access list of SYSTEM and Administrators only (`transport::access`), and [`mode`] answers the owner-only
-//! modes the Unix checks expect.
+//! modes the Unix checks expect. [`from_wide`] reads the strings Windows' own calls hand back.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
@@ -144,5 +144,22 @@ pub fn filesystem_usage(mount_point: &str) -> Option<(u64, u64, u64, u64)> {
     {
         let _ = mount_point;
         None
+    }
+}
+
+/// A NUL-terminated UTF-16 string a Windows call returned, as text (empty for null); lossy, as Windows' own
+/// conversions are.
+///
+/// # Safety
+/// `text` is null or points to a NUL-terminated UTF-16 string that stays valid for the call.
+#[cfg(windows)]
+pub unsafe fn from_wide(text: *const u16) -> String {
+    if text.is_null() {
+        return String::new();
+    }
+    // SAFETY: guaranteed by the caller: the units up to the NUL are readable.
+    unsafe {
+        let len = (0..).take_while(|&i| *text.add(i) != 0).count();
+        String::from_utf16_lossy(std::slice::from_raw_parts(text, len))
     }
 }

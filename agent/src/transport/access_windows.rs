@@ -150,10 +150,6 @@ fn sid_string(sid: PSID) -> io::Result<String> {
         return Err(io::Error::last_os_error());
     }
     let text = Local(text.cast());
-    // SAFETY: the call returned a NUL-terminated UTF-16 string.
-    Ok(unsafe {
-        let start = text.0.cast::<u16>();
-        let length = (0..).take_while(|&i| *start.add(i) != 0).count();
-        String::from_utf16_lossy(std::slice::from_raw_parts(start, length))
-    })
+    // SAFETY: the call returned a NUL-terminated UTF-16 string, freed only when `text` drops after this.
+    Ok(unsafe { crate::platform::from_wide(text.0.cast::<u16>()) })
 }

@@ -59,9 +59,8 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
     #[cfg(windows)]
     {
         use crate::inventory::windows;
-        hardware.disks = windows::collect_disks(errors);
+        (hardware.disks, hardware.network_interfaces) = windows::collect_devices(errors);
         hardware.filesystems = windows::collect_filesystems(errors);
-        hardware.network_interfaces = windows::collect_network_interfaces(errors);
         hardware.monitors = windows::collect_monitors(errors);
     }
     #[cfg(not(windows))]

@@ -159,14 +159,24 @@ fn drives_without_media_or_id_and_removable_ones_are_told_apart() {
         pnp_device_id: Some(r"IDE\Disk\VEN_WINE".into()),
         ..Default::default()
     };
-    let disks = disks(&[stick, reader, unnamed, wine]);
-    assert_eq!(disks.len(), 2);
+    // A USB hard disk: on the USB bus, but no removable media, as Linux's flag has it.
+    let external = DiskDrive {
+        device_id: Some(r"\\.\PHYSICALDRIVE5".into()),
+        index: Some(5),
+        media_type: Some("External hard disk media".into()),
+        ..stick.clone()
+    };
+    let disks = disks(&[stick, reader, unnamed, wine, external]);
+    assert_eq!(disks.len(), 3);
     assert_eq!(
         (disks[0].name.as_str(), disks[0].serial.as_deref(), disks[0].removable),
         ("PHYSICALDRIVE0", Some("WINEHDISK"), false)
     );
-    let disks = &disks[1..];
-    let disk = &disks[0];
+    assert_eq!(
+        (disks[2].name.as_str(), disks[2].transport.as_deref(), disks[2].removable),
+        ("PHYSICALDRIVE5", Some("usb"), false)
+    );
+    let disk = &disks[1];
     assert_eq!((disk.model.as_deref(), disk.vendor.as_deref()), (Some("SanDisk Cruzer Blade"), Some("SANDISK")));
     // 20 hex digits are not the 40 of a swapped ATA field.
     assert_eq!(disk.serial.as_deref(), Some("4C530001230101117415"));

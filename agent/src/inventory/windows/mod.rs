@@ -37,8 +37,8 @@ use serde::Serialize;
 
 #[cfg(windows)]
 pub use probe::{
-    collect, collect_checks, collect_directory, collect_disks, collect_filesystems, collect_host, collect_monitors,
-    collect_network_interfaces, collect_os, collect_patches, collect_software,
+    collect, collect_checks, collect_devices, collect_directory, collect_filesystems, collect_host, collect_monitors,
+    collect_os, collect_patches, collect_software,
 };
 
 /// A registry value as the Uninstall and version keys use them.
@@ -148,11 +148,8 @@ pub fn classify_uninstall_key(path: &str) -> Option<(String, RegistryView, Strin
         (hive.to_string(), rest)
     };
     for (prefix, view) in [(UNINSTALL_64, RegistryView::Bits64), (UNINSTALL_32, RegistryView::Bits32)] {
-        let Some(head) = rest.get(..prefix.len()) else { continue };
-        if !head.eq_ignore_ascii_case(prefix) {
-            continue;
-        }
-        let name = rest[prefix.len()..].strip_prefix('\\')?;
+        let Some(below) = strip_prefix_ignore_case(rest, prefix) else { continue };
+        let name = below.strip_prefix('\\')?;
         if name.is_empty() || name.contains('\\') {
             return None;
         }
@@ -185,6 +182,12 @@ pub fn program_from_key(path: &str, values: &BTreeMap<String, RegValue>) -> Opti
         parent_key_name: text("ParentKeyName").map(str::to_string),
         estimated_size_kib: dword("EstimatedSize"),
     })
+}
+
+/// `text` without `prefix`, compared as the registry compares names (ASCII case-insensitive).
+pub(crate) fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
 }
 
 /// Where Windows keeps the installation's own id (`MachineGuid`), set at setup and changed by sysprep: what

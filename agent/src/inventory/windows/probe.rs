@@ -141,29 +141,37 @@ pub fn collect_patches(errors: &mut ErrorLog) -> Patches {
 /// when Windows last installed an update of itself (the store's, and XP's hotfixes; not Office's or .NET's).
 fn installed_updates(errors: &mut ErrorLog) -> (Vec<InstalledUpdate>, Option<DateTime<Utc>>) {
     let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
-    let mut read = |path: &str, wanted: &dyn Fn(&str) -> bool| match subkeys(&hklm, path, wanted) {
-        Ok(keys) => keys.unwrap_or_default(),
-        Err((keys, err)) => {
-            errors.io(SectionName::Patches, format!(r"HKLM\{path}"), &err);
-            keys
-        }
+    let mut read = |path: &str, wanted: &dyn Fn(&str) -> bool| {
+        read_subkeys(&hklm, path, wanted, (SectionName::Patches, format!(r"HKLM\{path}")), errors)
     };
     let packages = read(updates::CBS_PACKAGES, &updates::is_update_package);
-    let from_cbs = updates::updates_from_cbs(packages.iter().map(|(name, values)| (name.as_str(), values)));
-    let mut from_uninstall = Vec::new();
-    let mut last_windows = updates::last_installed(&from_cbs);
+    let mut uninstall = Vec::new();
     for path in [UNINSTALL_64, UNINSTALL_32] {
-        for (name, values) in read(path, &|_| true) {
-            let key = format!(r"HKEY_LOCAL_MACHINE\{path}\{name}");
-            if let Some(update) = updates::update_from_uninstall_key(&key, &values) {
-                if updates::updates_windows(&values) {
-                    last_windows = last_windows.max(update.installed_at);
-                }
-                from_uninstall.push(update);
-            }
+        let keys = read(path, &|_| true);
+        uninstall.extend(keys.into_iter().map(|(name, values)| (format!(r"HKEY_LOCAL_MACHINE\{path}\{name}"), values)));
+    }
+    updates::installed(
+        packages.iter().map(|(name, values)| (name.as_str(), values)),
+        uninstall.iter().map(|(key, values)| (key.as_str(), values)),
+    )
+}
+
+/// [`subkeys`] below HKLM, a failure recorded as `item` of `section` and what was read kept; a key that does not
+/// exist has none.
+fn read_subkeys(
+    hklm: &RegKey,
+    path: &str,
+    wanted: &dyn Fn(&str) -> bool,
+    (section, item): (SectionName, String),
+    errors: &mut ErrorLog,
+) -> Subkeys {
+    match subkeys(hklm, path, wanted) {
+        Ok(keys) => keys.unwrap_or_default(),
+        Err((keys, err)) => {
+            errors.io(section, item, &err);
+            keys
         }
     }
-    (updates::merge(from_cbs, from_uninstall), last_windows)
 }
 
 /// A key's subkeys, each with its values.
@@ -310,35 +318,31 @@ pub fn collect_filesystems(errors: &mut ErrorLog) -> Vec<Filesystem> {
     filesystems
 }
 
-/// The physical disks, from CIM's `Win32_DiskDrive`; a failed query is recorded and lists none.
-pub fn collect_disks(errors: &mut ErrorLog) -> Vec<Disk> {
-    match cim_rows::<devices::DiskDrive>("Win32_DiskDrive") {
-        Ok(drives) => devices::disks(&drives),
+/// The physical disks (CIM's `Win32_DiskDrive`) and network adapters (`Win32_NetworkAdapter` with their IP
+/// configuration), over one WMI connection. A failed query is recorded and lists none; adapters whose
+/// configuration cannot be read are still listed, with no addresses.
+pub fn collect_devices(errors: &mut ErrorLog) -> (Vec<Disk>, Vec<NetworkInterface>) {
+    let connection = match wmi::WMIConnection::new() {
+        Ok(connection) => connection,
         Err(err) => {
-            errors.record(SectionName::Hardware, "disks", ErrorKind::Io, format!("WMI Win32_DiskDrive: {err}"));
-            Vec::new()
-        }
-    }
-}
-
-/// The network adapters, from CIM's `Win32_NetworkAdapter` and their IP configuration; a failed query is recorded.
-/// Without the configuration the adapters are still listed, with no addresses.
-pub fn collect_network_interfaces(errors: &mut ErrorLog) -> Vec<NetworkInterface> {
-    let adapters = match cim_rows::<devices::NetworkAdapter>("Win32_NetworkAdapter") {
-        Ok(adapters) => adapters,
-        Err(err) => {
-            let why = format!("WMI Win32_NetworkAdapter: {err}");
-            errors.record(SectionName::Hardware, "network_interfaces", ErrorKind::Io, why);
-            return Vec::new();
+            for item in ["disks", "network_interfaces"] {
+                errors.record(SectionName::Hardware, item, ErrorKind::Io, format!("WMI ROOT\\CIMV2: {err}"));
+            }
+            return (Vec::new(), Vec::new());
         }
     };
-    let configurations =
-        cim_rows::<devices::AdapterConfiguration>("Win32_NetworkAdapterConfiguration").unwrap_or_else(|err| {
-            let why = format!("WMI Win32_NetworkAdapterConfiguration: {err}");
-            errors.record(SectionName::Hardware, "network_interfaces", ErrorKind::Io, why);
-            Vec::new()
-        });
-    devices::network_interfaces(&adapters, &configurations)
+    let disks = cim_rows::<devices::DiskDrive>(&connection, "Win32_DiskDrive", "disks", errors)
+        .map(|drives| devices::disks(&drives))
+        .unwrap_or_default();
+    let interfaces =
+        cim_rows::<devices::NetworkAdapter>(&connection, "Win32_NetworkAdapter", "network_interfaces", errors)
+            .map(|adapters| {
+                let class = "Win32_NetworkAdapterConfiguration";
+                let configurations = cim_rows(&connection, class, "network_interfaces", errors).unwrap_or_default();
+                devices::network_interfaces(&adapters, &configurations)
+            })
+            .unwrap_or_default();
+    (disks, interfaces)
 }
 
 /// The attached displays, from the EDIDs Windows saved in the registry ([`monitors`]). No display key at all (a
@@ -380,16 +384,23 @@ pub fn collect_monitors(errors: &mut ErrorLog) -> Vec<Monitor> {
 /// Every row of a `ROOT\CIMV2` class. `SELECT *` and missing properties left empty, rather than the wmi crate's
 /// typed query, which names each field in its `SELECT` (refused whole when the class lacks one) and reads each by
 /// name: Wine's classes have fewer properties than Windows' (no `FirmwareRevision`), and so may an older Windows.
-fn cim_rows<T: serde::de::DeserializeOwned>(class: &str) -> Result<Vec<T>, String> {
-    let connection = wmi::WMIConnection::new().map_err(|e| e.to_string())?;
-    let rows: Vec<std::collections::HashMap<String, wmi::Variant>> =
-        connection.raw_query(format!("SELECT * FROM {class}")).map_err(|e| e.to_string())?;
-    rows.into_iter()
-        .map(|row| {
-            let object = row.into_iter().map(|(name, value)| (name, json(value))).collect();
-            serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| format!("{class}: {e}"))
-        })
-        .collect()
+fn cim_rows<T: serde::de::DeserializeOwned>(
+    connection: &wmi::WMIConnection,
+    class: &str,
+    item: &str,
+    errors: &mut ErrorLog,
+) -> Option<Vec<T>> {
+    let rows: Result<Vec<std::collections::HashMap<String, wmi::Variant>>, _> =
+        connection.raw_query(format!("SELECT * FROM {class}"));
+    let parsed = rows.map_err(|e| e.to_string()).and_then(|rows| {
+        rows.into_iter()
+            .map(|row| {
+                let object = row.into_iter().map(|(name, value)| (name, json(value))).collect();
+                serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<T>, String>>()
+    });
+    parsed.map_err(|err| errors.record(SectionName::Hardware, item, ErrorKind::Io, format!("WMI {class}: {err}"))).ok()
 }
 
 /// A WMI value as JSON, so the pure types deserialize from it by name; references and embedded objects, which no
@@ -431,20 +442,13 @@ pub fn collect_directory(errors: &mut ErrorLog) -> Option<Directory> {
         return None;
     }
     // SAFETY: see above; the buffer stays valid until freed below.
-    let text = unsafe {
-        let len = (0..).take_while(|&i| *name.add(i) != 0).count();
-        String::from_utf16_lossy(std::slice::from_raw_parts(name, len))
-    };
+    let text = unsafe { crate::platform::from_wide(name) };
     // SAFETY: freeing the buffer NetGetJoinInformation allocated, once.
     unsafe { NetApiBufferFree(name.cast()) };
     let join = (u32::try_from(status).unwrap_or(0), text);
     let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
-    let mut read = |path: &str| match subkeys(&hklm, path, &|_| true) {
-        Ok(keys) => keys.unwrap_or_default(),
-        Err((keys, err)) => {
-            errors.io(SectionName::Host, format!(r"directory.entra HKLM\{path}"), &err);
-            keys
-        }
+    let mut read = |path: &str| {
+        read_subkeys(&hklm, path, &|_| true, (SectionName::Host, format!(r"directory.entra HKLM\{path}")), errors)
     };
     let joins: Vec<BTreeMap<String, RegValue>> = read(directory::JOIN_INFO).into_iter().map(|(_, v)| v).collect();
     let tenants: BTreeMap<String, BTreeMap<String, RegValue>> = read(directory::TENANT_INFO).into_iter().collect();
@@ -558,7 +562,7 @@ fn local_accounts() -> Result<Vec<guest::LocalAccount>, String> {
                 found_guest |= entry.usri20_user_id == guest::GUEST_RID;
                 accounts.push(guest::LocalAccount {
                     // SAFETY: the name is a NUL-terminated string inside the same buffer.
-                    name: unsafe { wide(entry.usri20_name) },
+                    name: unsafe { crate::platform::from_wide(entry.usri20_name) },
                     rid: entry.usri20_user_id,
                     flags: entry.usri20_flags,
                 });
@@ -571,21 +575,6 @@ fn local_accounts() -> Result<Vec<guest::LocalAccount>, String> {
         if code != MORE_DATA || found_guest || read == 0 {
             return Ok(accounts);
         }
-    }
-}
-
-/// A NUL-terminated UTF-16 string the API returned (empty for null).
-///
-/// # Safety
-/// `text` is null or points to a NUL-terminated UTF-16 string valid for the call.
-unsafe fn wide(text: *const u16) -> String {
-    if text.is_null() {
-        return String::new();
-    }
-    // SAFETY: guaranteed by the caller.
-    unsafe {
-        let len = (0..).take_while(|&i| *text.add(i) != 0).count();
-        String::from_utf16_lossy(std::slice::from_raw_parts(text, len))
     }
 }
 

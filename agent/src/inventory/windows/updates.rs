@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use muster_shared::v1::InstalledUpdate;
 
-use super::{RegValue, classify_uninstall_key, parse_install_date};
+use super::{RegValue, classify_uninstall_key, parse_install_date, strip_prefix_ignore_case};
 
 /// The servicing stack's package store below HKEY_LOCAL_MACHINE.
 pub const CBS_PACKAGES: &str = r"SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\Packages";
@@ -89,12 +89,27 @@ pub fn update_from_uninstall_key(path: &str, values: &BTreeMap<String, RegValue>
     })
 }
 
-/// The installed updates of both sources, the package store's first; an Uninstall entry for an update the store
-/// already has is the same update and is dropped.
-pub fn merge(mut from_cbs: Vec<InstalledUpdate>, from_uninstall: Vec<InstalledUpdate>) -> Vec<InstalledUpdate> {
-    let known: std::collections::BTreeSet<String> = from_cbs.iter().map(|u| u.id.clone()).collect();
-    from_cbs.extend(from_uninstall.into_iter().filter(|u| !known.contains(&u.id)));
-    from_cbs
+/// The installed updates of both sources and when Windows last installed an update of itself: the package store's
+/// packages (name and values) first, then the Uninstall entries (full key path and values); an Uninstall entry for
+/// an update the store already has is the same update and is dropped. The last installation counts the store's
+/// updates and Windows' own hotfixes ([`updates_windows`]), never a product's.
+pub fn installed<'a>(
+    packages: impl IntoIterator<Item = (&'a str, &'a BTreeMap<String, RegValue>)>,
+    uninstall: impl IntoIterator<Item = (&'a str, &'a BTreeMap<String, RegValue>)>,
+) -> (Vec<InstalledUpdate>, Option<DateTime<Utc>>) {
+    let mut updates = updates_from_cbs(packages);
+    let mut last_windows = last_installed(&updates);
+    let known: std::collections::BTreeSet<String> = updates.iter().map(|u| u.id.clone()).collect();
+    for (key, values) in uninstall {
+        let Some(update) = update_from_uninstall_key(key, values) else { continue };
+        if updates_windows(values) {
+            last_windows = last_windows.max(update.installed_at);
+        }
+        if !known.contains(&update.id) {
+            updates.push(update);
+        }
+    }
+    (updates, last_windows)
 }
 
 /// When the last of `updates` was installed.
@@ -145,11 +160,6 @@ fn install_time(values: &BTreeMap<String, RegValue>) -> Option<DateTime<Utc>> {
 fn is_sub_package(source: &str) -> bool {
     let name = source.rsplit('\\').next().unwrap_or(source);
     strip_prefix_ignore_case(name, "Package_").is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
-}
-
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
 }
 
 #[cfg(test)]
@@ -328,12 +338,21 @@ mod tests {
 
     #[test]
     fn an_update_both_sources_list_is_listed_once() {
+        let path = format!("{}/testdata/windows/registry/winxp-Uninstall.reg", env!("CARGO_MANIFEST_DIR"));
+        let keys = parse_reg_export(&std::fs::read(path).unwrap()).unwrap();
+        let uninstall = || keys.iter().map(|k| (k.path.as_str(), &k.values));
+        // The Uninstall entries alone: every update, and the last of Windows' own.
+        let (alone, last) = installed([], uninstall());
+        assert_eq!((alone.len(), last), (323, utc(2012, 4, 17, 0, 0, 0)));
         let cbs_values = package(INSTALLED, 0x01d9_86fc, 0x1f59_ce00);
-        let from_cbs = updates_from_cbs([("Package_for_KB2079403~31bf3856ad364e35~x86~~6.0.1.0", &cbs_values)]);
-        let merged = merge(from_cbs, xp_updates());
+        let cbs_name = "Package_for_KB2079403~31bf3856ad364e35~x86~~6.0.1.0";
+        let (merged, last) = installed([(cbs_name, &cbs_values)], uninstall());
         assert_eq!(merged.len(), 323);
         let kb = merged.iter().filter(|u| u.id == "KB2079403").collect::<Vec<_>>();
         assert_eq!(kb.len(), 1);
         assert!(kb[0].source.contains("Component Based Servicing"));
+        // The store's later installation is the last.
+        assert!(kb[0].installed_at > utc(2012, 4, 17, 0, 0, 0));
+        assert_eq!(last, kb[0].installed_at);
     }
 }

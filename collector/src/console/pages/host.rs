@@ -63,18 +63,9 @@ fn section_page<T>(
     }
     let at = |offset: usize| {
         let mut pairs: Vec<(&str, String)> = vec![("software", opt(&q.software).unwrap_or_default().to_owned())];
-        let keys = [
-            "findings_offset",
-            "vulnerabilities_offset",
-            "pending_offset",
-            "updates_offset",
-            "software_offset",
-            "accounts_offset",
-            "images_offset",
-            "containers_offset",
-            "history_offset",
-        ];
-        for (name, key) in PAGED.iter().zip(keys) {
+        // Each section's parameter is its name and `_offset`, as `HostQuery` spells its fields.
+        let keys: Vec<String> = PAGED.iter().map(|name| format!("{name}_offset")).collect();
+        for (name, key) in PAGED.iter().zip(&keys) {
             let o = if *name == section { offset } else { q.offset(name) };
             if o > 0 {
                 pairs.push((key, o.to_string()));
