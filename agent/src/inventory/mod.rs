@@ -107,16 +107,10 @@ fn collect_checks(
         return windows::collect_checks(crate::checks::patch_checks(patches, now), errors);
     }
     // On a Mac the Linux checks over /etc would fail for want of Linux's tools (no firewalld, ufw or nft reads as
-    // no firewall): the update checks only, from Software Update's files, and the rest said plainly.
+    // no firewall): the update checks from Software Update's files, and the posture Apple's own tools report.
     #[cfg(target_os = "macos")]
     if root.is_live() {
-        errors.record(
-            SectionName::Checks,
-            "macos",
-            muster_shared::v1::ErrorKind::Unsupported,
-            "only the update checks are collected on macOS yet (FileVault, firewall, Gatekeeper, SIP and the rest are not)",
-        );
-        return crate::checks::patch_checks(patches, now);
+        return macos::collect_checks(crate::checks::patch_checks(patches, now));
     }
     crate::checks::collect(root, patches, now, errors)
 }

@@ -35,7 +35,7 @@ fn matched(policy: &Policy, facts: &HostFacts, now: DateTime<Utc>) -> Vec<(Strin
 fn builtin_policy_loads() {
     let rules = Rules::builtin().unwrap();
     let policy = rules.current();
-    assert_eq!(policy.rules.len(), 39);
+    assert_eq!(policy.rules.len(), 42);
     assert_eq!(policy.params.get("stale_days"), Some(&7));
     let root = policy.rule("ssh.permit_root_login").unwrap();
     assert_eq!((root.severity, root.sla_days), (Severity::High, 30));
@@ -161,6 +161,52 @@ fn a_mac_past_its_release_end_of_life_is_a_finding() {
         m.iter().find(|m| m.0 == "os.end_of_life").map(|m| m.1.clone()),
         Some(vec!["macOS 10.14.6 (18G103): macos 10.14 security support ended 2021-10-25".to_owned()])
     );
+}
+
+#[test]
+fn a_mac_s_posture_checks_use_the_shared_rules_and_its_own() {
+    use muster_agent::inventory::macos::{hardware, posture};
+    let capture = |name: &str| {
+        std::fs::read_to_string(format!("{}/../agent/testdata/macos/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
+    // An Apple silicon MacBook Air (its model name makes it a laptop) whose checks read real Macs' output: FileVault
+    // waiting for a restart, Gatekeeper off, a custom SIP configuration, the firewall on.
+    let mut mac = report("debian");
+    mac.checks = Some(posture::checks(&posture::Snapshot {
+        filevault: Ok(capture("posture/fdesetup-off-needs-restart-deferred-10.12-crypt-18.txt")),
+        firewall: Ok(capture("posture/socketfilterfw-getglobalstate-state2-enabled-m-cli-160.txt")),
+        stealth: Err("not run".to_owned()),
+        gatekeeper: Ok(capture("posture/spctl-status-disabled-elastic-420.txt")),
+        sip: Ok(capture("posture/csrutil-enabled-custom-10.13.6-spaces-yabai-538.txt")),
+        remote_login: Err("not run".to_owned()),
+        loginwindow: [Ok(None), Ok(Some(capture("posture/defaults-read-loginwindow-rosesecurity.txt")))],
+        xprotect: [Ok(Some(capture("posture/XProtect.meta-2158-knightsc.plist").into_bytes())), Ok(None)],
+    }));
+    mac.hardware.as_mut().unwrap().chassis = hardware::chassis(&capture("system_profiler-11.0-apple-M1.txt"));
+    let policy = Rules::builtin().unwrap().current();
+    let now = at(2026, 3, 2);
+    let m = matched(&policy, &HostFacts::from_report("h1", &mac, now, now), now);
+    let ids: Vec<&str> = m.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(ids, ["disk.encryption", "macos.gatekeeper", "macos.sip"]);
+    assert_eq!(
+        m[0].1,
+        [
+            "fdesetup status: FileVault is Off, but needs to be restarted to finish.",
+            "fdesetup status: Deferred enablement appears to be active for user 'wes'",
+            "chassis: Notebook",
+        ]
+    );
+    assert_eq!(
+        m[2].1,
+        [
+            "csrutil status: System Integrity Protection status: enabled (Custom Configuration).",
+            "csrutil status: Debugging Restrictions: disabled",
+        ]
+    );
+    for (id, severity) in [("macos.gatekeeper", Severity::High), ("macos.sip", Severity::High)] {
+        assert_eq!(policy.rule(id).unwrap().severity, severity);
+    }
+    assert_eq!(policy.rule("macos.remote_login").unwrap().severity, Severity::Low);
 }
 
 #[test]

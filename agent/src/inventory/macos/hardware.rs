@@ -1,8 +1,10 @@
 //! A Mac's identity from the I/O Registry's platform device (`ioreg -rd1 -c IOPlatformExpertDevice`): maker,
 //! model, serial number and hardware UUID, which on a PC come from SMBIOS. A pure reading of ioreg's text, either
-//! the one node `-rd1` prints or the first such node of a whole tree (`ioreg -l`).
+//! the one node `-rd1` prints or the first such node of a whole tree (`ioreg -l`). And its kind of enclosure, from
+//! the model name `system_profiler SPHardwareDataType` prints, in SMBIOS's words, which decides whether it is a
+//! laptop (the collector's `host.laptop`, so an unencrypted MacBook ranks as a laptop's disk does).
 
-use muster_shared::v1::SystemInfo;
+use muster_shared::v1::{Chassis, SystemInfo};
 
 /// A property's value as ioreg prints it: `"text"`, or data `<"text">` holding a NUL-terminated string; other data
 /// (`<0900…>`) and collections are not text.
@@ -57,6 +59,25 @@ pub fn system_info(ioreg: &str) -> Option<SystemInfo> {
     })
 }
 
+/// The SMBIOS chassis type of a Mac, from the `Model Name:` of `system_profiler SPHardwareDataType`'s text (`MacBook
+/// Air`, `iMac`, `Mac mini`). The model identifier cannot say it: Apple silicon laptops since 2022 are `Mac14,2` and
+/// the like. `None` for a model name not listed here.
+pub fn chassis(system_profiler: &str) -> Option<Chassis> {
+    let name = system_profiler.lines().find_map(|l| l.trim().strip_prefix("Model Name:"))?.trim();
+    let kind = [
+        ("MacBook", "Notebook"),
+        ("iMac", "All in One"),
+        ("Mac mini", "Mini PC"),
+        ("Mac Studio", "Desktop"),
+        ("Mac Pro", "Tower"),
+        ("Power Mac", "Tower"),
+        ("Xserve", "Rack Mount Chassis"),
+    ]
+    .into_iter()
+    .find_map(|(prefix, kind)| name.starts_with(prefix).then_some(kind))?;
+    Some(Chassis { chassis_type: Some(kind.to_owned()), vendor: Some("Apple Inc.".to_owned()), ..Chassis::default() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +104,18 @@ mod tests {
         assert_eq!(system.uuid.as_deref(), Some("00000000-0000-1000-8000-001b633026b1"));
         assert_eq!(system.vendor.as_deref(), Some("Apple Inc."));
         assert_eq!(system.sku.as_deref(), Some("Mac-F4208CAA"));
+    }
+
+    #[test]
+    fn the_model_name_gives_the_enclosure() {
+        let kind = |file: &str| chassis(&testdata(file)).and_then(|c| c.chassis_type);
+        // An Apple silicon MacBook Air, an Intel iMac, a Mac mini and a PowerPC Power Mac G5.
+        assert_eq!(kind("system_profiler-11.0-apple-M1.txt").as_deref(), Some("Notebook"));
+        assert_eq!(kind("system_profiler-10.6-intel.txt").as_deref(), Some("All in One"));
+        assert_eq!(kind("system_profiler-10.6-macmini.txt").as_deref(), Some("Mini PC"));
+        assert_eq!(kind("system_profiler-10.5-powerpc.txt").as_deref(), Some("Tower"));
+        // The software overview alone names no model.
+        assert_eq!(chassis(&testdata("system_profiler-10.6-SPSoftwareDataType.txt")), None);
     }
 
     #[test]

@@ -13,13 +13,14 @@ pub mod disks;
 pub mod hardware;
 pub mod memory;
 pub mod os;
+pub mod posture;
 #[cfg(target_os = "macos")]
 mod probe;
 #[cfg(test)]
 mod tests;
 
 #[cfg(target_os = "macos")]
-pub use probe::{collect_disks, collect_firmware, collect_os, collect_software};
+pub use probe::{collect_checks, collect_disks, collect_firmware, collect_os, collect_software};
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{Package, PackageKind};

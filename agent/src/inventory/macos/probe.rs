@@ -1,6 +1,6 @@
-//! The live side of the macOS inventory: runs `system_profiler` (applications, software, memory, storage, USB) and
-//! `ioreg -rd1 -c IOPlatformExpertDevice` and hands their output to the same pure readers the tests run on
-//! captured output.
+//! The live side of the macOS inventory: runs `system_profiler` (applications, software, memory, storage, USB),
+//! `ioreg -rd1 -c IOPlatformExpertDevice` and the posture tools (`fdesetup`, `socketfilterfw`, `spctl`, `csrutil`,
+//! `systemsetup`) and hands their output to the same pure readers the tests run on captured output.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -100,7 +100,7 @@ pub fn collect_os(errors: &mut ErrorLog) -> Option<Os> {
 }
 
 /// The firmware part of a live Mac's hardware section: its identity (maker, model, serial, UUID) from the I/O
-/// Registry and its memory modules from `system_profiler SPMemoryDataType`. Macs have no SMBIOS table to read.
+/// Registry, its enclosure and memory modules from `system_profiler SPHardwareDataType SPMemoryDataType`. Macs have no SMBIOS table to read.
 pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::firmware::Firmware {
     let system = match run(IOREG, &["-rd1", "-c", "IOPlatformExpertDevice"], Duration::from_secs(30)) {
         Ok(out) if out.ok => {
@@ -124,10 +124,13 @@ pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::fi
             None
         }
     };
-    let memory_modules = hardware_output(errors, SYSTEM_PROFILER, &["SPMemoryDataType"])
-        .map(|out| super::memory::memory_modules(&String::from_utf8_lossy(&out)))
+    // One run for both: the memory reader skips the hardware overview, which names the model.
+    let overview = hardware_output(errors, SYSTEM_PROFILER, &["SPHardwareDataType", "SPMemoryDataType"])
+        .map(|out| String::from_utf8_lossy(&out).into_owned())
         .unwrap_or_default();
-    crate::inventory::hardware::firmware::Firmware { system, memory_modules, ..Default::default() }
+    let memory_modules = super::memory::memory_modules(&overview);
+    let chassis = super::hardware::chassis(&overview);
+    crate::inventory::hardware::firmware::Firmware { system, chassis, memory_modules, ..Default::default() }
 }
 
 /// A live Mac's drives: SATA, NVMe and USB, from system_profiler (Thunderbolt drives are not read yet).
@@ -188,4 +191,49 @@ pub fn collect_software(errors: &mut ErrorLog) -> Software {
         Err(e) => errors.io(SectionName::Software, SYSTEM_PROFILER, &e),
     }
     assemble(found, errors)
+}
+
+/// What a posture tool printed, whatever its exit status (`spctl --status` exits 1 when assessments are off), or why
+/// it printed nothing.
+fn posture_output(program: &str, args: &[&str]) -> super::posture::Output {
+    match run(program, args, Duration::from_secs(30)) {
+        Ok(out) if !out.stdout.is_empty() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(out) if out.stderr.is_empty() => Err(out.status),
+        Ok(out) => Err(format!("{}: {}", out.status, out.stderr)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `defaults read` of a preferences domain, `None` when the domain has no file.
+fn defaults_read(domain: &str) -> Result<Option<String>, String> {
+    if !std::path::Path::new(&format!("{domain}.plist")).exists() {
+        return Ok(None);
+    }
+    posture_output(super::posture::DEFAULTS, &["read", domain]).map(Some)
+}
+
+/// A preference or bundle file's bytes, `None` when absent.
+fn posture_file(path: &str) -> super::posture::FileRead {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The checks section of a live Mac: the update checks decided from the patches section, then the posture checks.
+pub fn collect_checks(mut checks: Vec<muster_shared::v1::Check>) -> Vec<muster_shared::v1::Check> {
+    use super::posture::{self, LOGINWINDOW, XPROTECT};
+    let snapshot = posture::Snapshot {
+        filevault: posture_output(posture::FDESETUP, &["status"]),
+        firewall: posture_output(posture::SOCKETFILTERFW, &["--getglobalstate"]),
+        stealth: posture_output(posture::SOCKETFILTERFW, &["--getstealthmode"]),
+        gatekeeper: posture_output(posture::SPCTL, &["--status"]),
+        sip: posture_output(posture::CSRUTIL, &["status"]),
+        remote_login: posture_output(posture::SYSTEMSETUP, &["-getremotelogin"]),
+        loginwindow: LOGINWINDOW.map(defaults_read),
+        xprotect: XPROTECT.map(posture_file),
+    };
+    checks.extend(posture::checks(&snapshot));
+    checks
 }

@@ -205,7 +205,13 @@ fn software_update_file<T>(
 
 /// The patches section of a Mac, from Software Update's preferences and the installation history.
 pub fn macos_patches(root: &SystemRoot, errors: &mut ErrorLog) -> Patches {
-    let preferences = software_update_file(root, softwareupdate::PREFERENCES, softwareupdate::read_preferences, errors);
+    let managed = if root.exists(softwareupdate::MANAGED_PREFERENCES) {
+        software_update_file(root, softwareupdate::MANAGED_PREFERENCES, softwareupdate::read_switches, errors)
+    } else {
+        None
+    };
+    let read = |bytes: &[u8]| softwareupdate::read_preferences(bytes, managed.as_ref());
+    let preferences = software_update_file(root, softwareupdate::PREFERENCES, read, errors);
     let history = if root.exists(softwareupdate::INSTALL_HISTORY) {
         software_update_file(root, softwareupdate::INSTALL_HISTORY, softwareupdate::read_install_history, errors)
     } else {
@@ -216,6 +222,10 @@ pub fn macos_patches(root: &SystemRoot, errors: &mut ErrorLog) -> Patches {
         return Patches {
             manager: Some(softwareupdate::MANAGER.to_owned()),
             last_update_installed_at: last_update,
+            // A configuration profile's switches still say whether updates install themselves.
+            automatic_updates: managed
+                .as_ref()
+                .and_then(|m| softwareupdate::automatic_updates(&[(softwareupdate::MANAGED_PREFERENCES, m)])),
             ..Patches::default()
         };
     };
@@ -224,8 +234,8 @@ pub fn macos_patches(root: &SystemRoot, errors: &mut ErrorLog) -> Patches {
             SECTION,
             "patches.automatic_updates",
             ErrorKind::NotFound,
-            "Software Update's preferences set none of its automatic-update switches (a configuration profile's \
-             settings are not read yet)",
+            "neither Software Update's preferences nor a configuration profile set any of its automatic-update \
+             switches",
         );
     }
     Patches {

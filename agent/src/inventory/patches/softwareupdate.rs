@@ -6,6 +6,8 @@
 //!   offered: `Display Name`, `Display Version`, `Identifier`, `Product Key`), `LastSuccessfulDate` (that check),
 //!   and the automatic-update switches where set (`AutomaticCheckEnabled`, `AutomaticDownload`,
 //!   `AutomaticallyInstallMacOSUpdates`, `CriticalUpdateInstall`).
+//! - `/Library/Managed Preferences/com.apple.SoftwareUpdate.plist`: the same switches as a configuration profile
+//!   (MDM) sets them; each one set there wins over the local one, as it does for Software Update itself.
 //! - `/Library/Receipts/InstallHistory.plist`: every installation with its date, name, version and installing
 //!   process; Software Update's are `softwareupdated`'s, and its `config-data` ones (XProtect, word lists) are data,
 //!   not updates of the system; an upgrade to a new release is the macOS installer's.
@@ -15,6 +17,7 @@ use muster_shared::v1::{AutomaticUpdates, PendingUpdate};
 use plist::{Dictionary, Value};
 
 pub const PREFERENCES: &str = "/Library/Preferences/com.apple.SoftwareUpdate.plist";
+pub const MANAGED_PREFERENCES: &str = "/Library/Managed Preferences/com.apple.SoftwareUpdate.plist";
 pub const INSTALL_HISTORY: &str = "/Library/Receipts/InstallHistory.plist";
 /// Both files are a few KiB to a few hundred; anything far larger is not theirs.
 pub const MAX_BYTES: u64 = 16 << 20;
@@ -54,8 +57,14 @@ fn text<'a>(d: &'a Dictionary, key: &str) -> Option<&'a str> {
     d.get(key)?.as_string().map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Reads `com.apple.SoftwareUpdate.plist` (binary or XML).
-pub fn read_preferences(bytes: &[u8]) -> Result<Preferences, PlistError> {
+/// Reads a preferences file as a dictionary: the managed preferences, whose switches [`automatic_updates`] takes.
+pub fn read_switches(bytes: &[u8]) -> Result<Dictionary, PlistError> {
+    dictionary(bytes)
+}
+
+/// Reads `com.apple.SoftwareUpdate.plist` (binary or XML); `managed` is what a configuration profile set
+/// ([`MANAGED_PREFERENCES`]), whose switches win.
+pub fn read_preferences(bytes: &[u8], managed: Option<&Dictionary>) -> Result<Preferences, PlistError> {
     let d = dictionary(bytes)?;
     let pending = d
         .get("RecommendedUpdates")
@@ -77,25 +86,30 @@ pub fn read_preferences(bytes: &[u8]) -> Result<Preferences, PlistError> {
             })
         })
         .collect();
-    Ok(Preferences { pending, last_check: date(d.get("LastSuccessfulDate")), automatic: automatic(&d) })
+    let mut layers = Vec::with_capacity(2);
+    layers.extend(managed.map(|m| (MANAGED_PREFERENCES, m)));
+    layers.push((PREFERENCES, &d));
+    Ok(Preferences { pending, last_check: date(d.get("LastSuccessfulDate")), automatic: automatic_updates(&layers) })
 }
 
 /// The switches that are set, in Apple's order of effect: checking, downloading, installing macOS updates,
-/// installing security responses and system files. Automatic means every one that is set is on, and checking is
-/// set (nothing installs what is never looked for).
-fn automatic(d: &Dictionary) -> Option<AutomaticUpdates> {
+/// installing security responses and system files, each from the first of `layers` (file, its dictionary) that sets
+/// it. Automatic means every one that is set is on, and checking is set (nothing installs what is never looked for).
+pub fn automatic_updates(layers: &[(&str, &Dictionary)]) -> Option<AutomaticUpdates> {
     const SWITCHES: [&str; 4] =
         ["AutomaticCheckEnabled", "AutomaticDownload", "AutomaticallyInstallMacOSUpdates", "CriticalUpdateInstall"];
-    let set: Vec<(&str, bool)> =
-        SWITCHES.iter().filter_map(|k| Some((*k, d.get(k).and_then(Value::as_boolean)?))).collect();
+    let set: Vec<(&str, &str, bool)> = SWITCHES
+        .iter()
+        .filter_map(|k| layers.iter().find_map(|(path, d)| Some((*path, *k, d.get(k).and_then(Value::as_boolean)?))))
+        .collect();
     if set.is_empty() {
         return None;
     }
-    let checks = set.iter().any(|(k, on)| *k == "AutomaticCheckEnabled" && *on);
+    let checks = set.iter().any(|(_, k, on)| *k == "AutomaticCheckEnabled" && *on);
     Some(AutomaticUpdates {
-        enabled: checks && set.iter().all(|(_, on)| *on),
+        enabled: checks && set.iter().all(|(_, _, on)| *on),
         mechanism: Some(MANAGER.to_owned()),
-        evidence: set.iter().map(|(k, on)| format!("{PREFERENCES}: {k} = {on}")).collect(),
+        evidence: set.iter().map(|(path, k, on)| format!("{path}: {k} = {on}")).collect(),
     })
 }
 
@@ -197,6 +211,53 @@ mod tests {
     }
 
     #[test]
+    fn a_configuration_profile_s_switches_are_read_beside_the_captured_mac_s_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in [PREFERENCES, INSTALL_HISTORY] {
+            let to = dir.path().join(file.trim_start_matches('/'));
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(root().join(file.trim_start_matches('/')), to).unwrap();
+        }
+        // What an MDM's Software Update payload leaves in the managed preferences: checking and the security
+        // responses on, macOS updates not installed unasked.
+        let mut profile = Dictionary::new();
+        for (key, on) in [
+            ("AutomaticCheckEnabled", true),
+            ("CriticalUpdateInstall", true),
+            ("AutomaticallyInstallMacOSUpdates", false),
+        ] {
+            profile.insert(key.to_owned(), Value::Boolean(on));
+        }
+        let managed = dir.path().join(MANAGED_PREFERENCES.trim_start_matches('/'));
+        std::fs::create_dir_all(managed.parent().unwrap()).unwrap();
+        Value::Dictionary(profile).to_file_xml(&managed).unwrap();
+
+        let mut errors = ErrorLog::new();
+        let now = at(2014, 1, 20, 9, 0, 0);
+        let patches = collect(&SystemRoot::mounted(dir.path().to_path_buf()), None, None, now, &mut errors).unwrap();
+        assert_eq!(errors.as_slice(), []);
+        let automatic = patches.automatic_updates.unwrap();
+        assert!(!automatic.enabled);
+        assert_eq!(
+            automatic.evidence,
+            [
+                format!("{MANAGED_PREFERENCES}: AutomaticCheckEnabled = true"),
+                format!("{MANAGED_PREFERENCES}: AutomaticallyInstallMacOSUpdates = false"),
+                format!("{MANAGED_PREFERENCES}: CriticalUpdateInstall = true"),
+            ]
+        );
+        // The local file's other contents are still read.
+        assert_eq!(patches.pending_count, Some(1));
+
+        // Without the local preferences, the profile alone still answers.
+        std::fs::remove_file(dir.path().join(PREFERENCES.trim_start_matches('/'))).unwrap();
+        let mut errors = ErrorLog::new();
+        let patches = collect(&SystemRoot::mounted(dir.path().to_path_buf()), None, None, now, &mut errors).unwrap();
+        assert_eq!(patches.automatic_updates.unwrap().evidence.len(), 3);
+        assert_eq!(errors.as_slice().len(), 1, "the missing preferences file is recorded");
+    }
+
+    #[test]
     fn the_install_history_keeps_every_installation_with_its_process() {
         let bytes = std::fs::read(root().join("Library/Receipts/InstallHistory.plist")).unwrap();
         let history = read_install_history(&bytes).unwrap();
@@ -227,6 +288,7 @@ mod tests {
             }
             d
         };
+        let automatic = |d: &Dictionary| automatic_updates(&[(PREFERENCES, d)]);
         assert_eq!(automatic(&plist(&[])), None);
         let all_on = automatic(&plist(&[("AutomaticCheckEnabled", true), ("CriticalUpdateInstall", true)])).unwrap();
         assert!(all_on.enabled);
@@ -234,12 +296,24 @@ mod tests {
         assert!(!automatic(&plist(&[("AutomaticCheckEnabled", true), ("AutomaticDownload", false)])).unwrap().enabled);
         // Installing what is never looked for installs nothing.
         assert!(!automatic(&plist(&[("CriticalUpdateInstall", true)])).unwrap().enabled);
+        // A configuration profile's switch wins over the local one; the local file still counts for the others.
+        let profile = plist(&[("AutomaticDownload", true)]);
+        let local = plist(&[("AutomaticCheckEnabled", true), ("AutomaticDownload", false)]);
+        let layered = automatic_updates(&[(MANAGED_PREFERENCES, &profile), (PREFERENCES, &local)]).unwrap();
+        assert!(layered.enabled);
+        assert_eq!(
+            layered.evidence,
+            [
+                format!("{PREFERENCES}: AutomaticCheckEnabled = true"),
+                format!("{MANAGED_PREFERENCES}: AutomaticDownload = true"),
+            ]
+        );
     }
 
     #[test]
     fn what_is_not_a_software_update_plist_is_an_error() {
-        assert!(read_preferences(b"not a plist").is_err());
+        assert!(read_preferences(b"not a plist", None).is_err());
         let history = std::fs::read(root().join("Library/Receipts/InstallHistory.plist")).unwrap();
-        assert_eq!(read_preferences(&history).unwrap_err().to_string(), "not a dictionary");
+        assert_eq!(read_preferences(&history, None).unwrap_err().to_string(), "not a dictionary");
     }
 }
