@@ -179,8 +179,13 @@ fn a_mac_s_posture_checks_use_the_shared_rules_and_its_own() {
         gatekeeper: Ok(capture("posture/spctl-status-disabled-elastic-420.txt")),
         sip: Ok(capture("posture/csrutil-enabled-custom-10.13.6-spaces-yabai-538.txt")),
         remote_login: Err("not run".to_owned()),
-        loginwindow: [Ok(None), Ok(Some(capture("posture/defaults-read-loginwindow-rosesecurity.txt")))],
-        xprotect: [Ok(Some(capture("posture/XProtect.meta-2158-knightsc.plist").into_bytes())), Ok(None)],
+        guest: [Ok(None), Ok(Some(capture("posture/defaults-read-loginwindow-rosesecurity.txt")))],
+        xprotect: [
+            Ok(None),
+            Ok(Some(capture("posture/XProtect.meta-2158-knightsc.plist").into_bytes())),
+            Ok(None),
+            Ok(None),
+        ],
     }));
     mac.hardware.as_mut().unwrap().chassis = hardware::chassis(&capture("system_profiler-11.0-apple-M1.txt"));
     let policy = Rules::builtin().unwrap().current();

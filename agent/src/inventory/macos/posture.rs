@@ -1,7 +1,8 @@
 //! macOS posture checks decided from what Apple's own tools print and the preference files macOS keeps: FileVault
 //! (`fdesetup status`), the application firewall and its stealth mode (`socketfilterfw`), Gatekeeper (`spctl
 //! --status`), System Integrity Protection (`csrutil status`), Remote Login (`systemsetup -getremotelogin`), the Guest
-//! user (`defaults read` of loginwindow's preferences) and XProtect's version (its `XProtect.meta.plist`). Pure: the probe fills a [`Snapshot`], the tests fill one
+//! user (`defaults read` of a configuration profile's account settings and of loginwindow's preferences) and
+//! XProtect's version (its `XProtect.meta.plist`). Pure: the probe fills a [`Snapshot`], the tests fill one
 //! from real captured output, and both get the same checks.
 //!
 //! Where a Linux or Windows check means the same thing the id is the same (`disk.encryption`, `firewall.active`,
@@ -20,14 +21,20 @@ pub const SPCTL: &str = "/usr/sbin/spctl";
 pub const CSRUTIL: &str = "/usr/bin/csrutil";
 pub const SYSTEMSETUP: &str = "/usr/sbin/systemsetup";
 pub const DEFAULTS: &str = "/usr/bin/defaults";
-/// loginwindow's preferences (the domain `defaults read` takes, without `.plist`): a configuration profile's, which
-/// is what MDM sets and what wins, before the local one.
-pub const LOGINWINDOW: [&str; 2] =
-    ["/Library/Managed Preferences/com.apple.loginwindow", "/Library/Preferences/com.apple.loginwindow"];
-/// XProtect's signature metadata: in its own bundle under /Library/Apple since macOS 10.15 (updated apart from the
-/// OS), in CoreTypes before.
-pub const XPROTECT: [&str; 2] = [
+/// Where the Guest user is set (the domains `defaults read` takes, without `.plist`), with the keys that set it: a
+/// configuration profile's Accounts payload (`com.apple.MCX`, `EnableGuestAccount`, `DisableGuestAccount`), which
+/// wins, then the local loginwindow preferences System Settings writes (`GuestEnabled`).
+pub const GUEST_DOMAINS: [(&str, &[&str]); 2] = [
+    ("/Library/Managed Preferences/com.apple.MCX", &["EnableGuestAccount", "DisableGuestAccount"]),
+    ("/Library/Preferences/com.apple.loginwindow", &["GuestEnabled"]),
+];
+/// XProtect's signature metadata, newest home first: macOS 15 updates XProtect under /private/var/protected; macOS
+/// 10.15 to 14 keep it in its own bundle under /Library/Apple (updated apart from the OS); 10.14 in
+/// /System/Library's bundle; earlier releases in CoreTypes.
+pub const XPROTECT: [&str; 4] = [
+    "/private/var/protected/xprotect/XProtect.bundle/Contents/Resources/XProtect.meta.plist",
     "/Library/Apple/System/Library/CoreServices/XProtect.bundle/Contents/Resources/XProtect.meta.plist",
+    "/System/Library/CoreServices/XProtect.bundle/Contents/Resources/XProtect.meta.plist",
     "/System/Library/CoreServices/CoreTypes.bundle/Contents/Resources/XProtect.meta.plist",
 ];
 
@@ -55,10 +62,10 @@ pub struct Snapshot {
     pub gatekeeper: Output,
     pub sip: Output,
     pub remote_login: Output,
-    /// `defaults read` of [`LOGINWINDOW`]'s domains, in that order; `Ok(None)` where the domain has no file.
-    pub loginwindow: [Result<Option<String>, String>; 2],
+    /// `defaults read` of [`GUEST_DOMAINS`], in that order; `Ok(None)` where the domain has no file.
+    pub guest: [Result<Option<String>, String>; 2],
     /// [`XPROTECT`]'s files, in that order.
-    pub xprotect: [FileRead; 2],
+    pub xprotect: [FileRead; XPROTECT.len()],
 }
 
 /// Every macOS posture check, in a stable order (`updates.*` come from the patches section).
@@ -69,7 +76,7 @@ pub fn checks(s: &Snapshot) -> Vec<Check> {
         gatekeeper(&s.gatekeeper),
         sip(&s.sip),
         remote_login(&s.remote_login),
-        guest(&s.loginwindow),
+        guest(&s.guest),
         xprotect(&s.xprotect),
     ]
 }
@@ -112,15 +119,15 @@ fn filevault(out: &Output) -> Check {
         Err(check) => return check,
     };
     let evidence = quoted("fdesetup status", text);
-    // The headline may follow other lines (deferred enablement's, a keychain's), so it is looked for in all.
-    let state = ["FileVault is On", "Encryption in progress", "FileVault is Off", "Decryption in progress"];
-    let first = lines(text).into_iter().find(|l| state.iter().any(|s| l.starts_with(s))).unwrap_or_default();
+    // The state may follow other lines (deferred enablement's, a keychain's), so every line is looked at; one that
+    // says off or decrypting decides, whatever else is printed.
+    let says = |states: &[&str]| lines(text).into_iter().any(|l| states.iter().any(|s| l.starts_with(s)));
     let fix = "Turn FileVault on (System Settings > Privacy & Security > FileVault, or `sudo fdesetup enable`, or a \
                configuration profile with FileVault enforcement) and escrow its recovery key.";
-    if first.starts_with("FileVault is On") || first.starts_with("Encryption in progress") {
-        pass(DISK_ENCRYPTION, evidence)
-    } else if first.starts_with("FileVault is Off") || first.starts_with("Decryption in progress") {
+    if says(&["FileVault is Off", "Decryption in progress"]) {
         fail(DISK_ENCRYPTION, evidence, fix)
+    } else if says(&["FileVault is On", "Encryption in progress"]) {
+        pass(DISK_ENCRYPTION, evidence)
     } else {
         unrecognised(DISK_ENCRYPTION, "fdesetup status", text)
     }
@@ -173,23 +180,24 @@ fn gatekeeper(out: &Output) -> Check {
     }
 }
 
-/// The protections of a custom System Integrity Protection configuration (`Kext Signing: disabled`, indented by tab
-/// or spaces), as (name, enabled); Apple Internal is left out, being off on every Mac outside Apple.
-fn sip_protections(text: &str) -> Vec<(&str, bool)> {
+/// What a custom System Integrity Protection configuration relaxes, one line each as printed (`Kext Signing:
+/// disabled`, indented by tab or spaces): every protection that is off, and Apple Internal when it is on (it is off
+/// on every Mac outside Apple, and on it lifts restrictions of its own).
+fn sip_relaxed(text: &str) -> Vec<&str> {
     lines(text)
         .into_iter()
-        .filter_map(|l| l.split_once(':'))
-        .filter_map(|(name, state)| match state.trim().trim_end_matches('.') {
-            "enabled" => Some((name.trim(), true)),
-            "disabled" => Some((name.trim(), false)),
-            _ => None,
+        .filter(|l| !l.starts_with("System Integrity Protection status"))
+        .filter(|l| match l.split_once(':') {
+            Some(("Apple Internal", state)) => state.trim() == "enabled",
+            Some((_, state)) => state.trim() == "disabled",
+            None => false,
         })
-        .filter(|(name, _)| !name.starts_with("System Integrity Protection status") && *name != "Apple Internal")
         .collect()
 }
 
-/// `macos.sip`: System Integrity Protection fully enabled. A custom configuration fails when any protection in it is
-/// off, and the evidence names which.
+/// `macos.sip`: System Integrity Protection fully enabled. Disabled fails, and so does any custom configuration:
+/// csrutil calls one custom only when some of its bits are lifted, not all of which it lists; the evidence names
+/// the relaxations it does list.
 fn sip(out: &Output) -> Check {
     let tool = "csrutil status";
     let text = match output(SIP, tool, out) {
@@ -202,12 +210,10 @@ fn sip(out: &Output) -> Check {
     };
     let fix = "Turn System Integrity Protection back on: restart into macOS Recovery, run `csrutil enable` in \
                Terminal, and restart.";
-    let protections = sip_protections(text);
-    let off: Vec<&str> = protections.iter().filter(|(_, on)| !on).map(|(name, _)| *name).collect();
-    if status.contains("(Custom Configuration)") && !protections.is_empty() {
+    if status.contains("(Custom Configuration)") {
         let mut evidence = vec![format!("{tool}: {first}")];
-        evidence.extend(off.iter().map(|name| format!("{tool}: {name}: disabled")));
-        if off.is_empty() { pass(SIP, evidence) } else { fail(SIP, evidence, fix) }
+        evidence.extend(sip_relaxed(text).iter().map(|line| format!("{tool}: {line}")));
+        fail(SIP, evidence, fix)
     } else if status == "enabled." {
         pass(SIP, vec![format!("{tool}: {first}")])
     } else if status.starts_with("disabled") {
@@ -247,40 +253,45 @@ fn defaults_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
-/// `accounts.guest`: the Guest user off. The first domain that sets `GuestEnabled` decides (a configuration
-/// profile's before the local preferences); set nowhere, the Guest user is off, as macOS ships.
+/// `accounts.guest`: the Guest user off. The first domain that sets it decides (a configuration profile's Accounts
+/// payload before the local preferences); set nowhere, the Guest user is off, as macOS ships.
 fn guest(domains: &[Result<Option<String>, String>; 2]) -> Check {
+    let fix = "Turn the Guest user off (System Settings > Users & Groups, or a configuration profile's Accounts payload \
+               with DisableGuestAccount).";
     let mut evidence = Vec::new();
-    for (domain, read) in LOGINWINDOW.iter().zip(domains) {
+    for ((domain, keys), read) in GUEST_DOMAINS.iter().zip(domains) {
         let text = match read {
             Ok(Some(text)) => text,
             Ok(None) => continue,
             Err(why) => return unknown(GUEST, format!("defaults read {domain} failed: {why}")),
         };
-        let Some(value) = defaults_value(text, "GuestEnabled") else {
-            evidence.push(format!("{domain}: GuestEnabled not set"));
-            continue;
-        };
-        evidence.push(format!("{domain}: GuestEnabled = {value}"));
-        return match value {
-            "1" => fail(
-                GUEST,
-                evidence,
-                "Turn the Guest user off (System Settings > Users & Groups, `sudo defaults write \
-                 /Library/Preferences/com.apple.loginwindow GuestEnabled -bool false`, or a configuration profile).",
-            ),
-            "0" => pass(GUEST, evidence),
-            other => unknown(GUEST, format!("{domain}: GuestEnabled is \"{other}\", neither 1 nor 0")),
-        };
+        let mut decided = None;
+        for key in *keys {
+            let Some(value) = defaults_value(text, key) else { continue };
+            evidence.push(format!("{domain}: {key} = {value}"));
+            // GuestEnabled and EnableGuestAccount say on; DisableGuestAccount says off.
+            let on = match value {
+                "1" => !key.starts_with("Disable"),
+                "0" => key.starts_with("Disable"),
+                other => return unknown(GUEST, format!("{domain}: {key} is \"{other}\", neither 1 nor 0")),
+            };
+            // Where a profile sets both, an enabling one wins: the Guest user is then reachable.
+            decided = Some(decided.unwrap_or(false) || on);
+        }
+        match decided {
+            Some(true) => return fail(GUEST, evidence, fix),
+            Some(false) => return pass(GUEST, evidence),
+            None => evidence.push(format!("{domain}: {} not set", keys.join(", "))),
+        }
     }
-    evidence.push("the Guest user is off unless GuestEnabled is set".to_owned());
+    evidence.push("the Guest user is off unless a profile or loginwindow's preferences turn it on".to_owned());
     pass(GUEST, evidence)
 }
 
 /// `malware.scanner`: XProtect, macOS's own signature scanner, and the version of its signatures (the evidence shows
 /// how current they are: Apple numbers each release). A Mac without them is `unknown`: that is damage, not a missing
 /// product.
-fn xprotect(files: &[FileRead; 2]) -> Check {
+fn xprotect(files: &[FileRead; XPROTECT.len()]) -> Check {
     for (path, read) in XPROTECT.iter().zip(files) {
         let bytes = match read {
             Ok(Some(bytes)) => bytes,
@@ -300,7 +311,7 @@ fn xprotect(files: &[FileRead; 2]) -> Check {
             None => unknown(MALWARE, format!("{path} gives no Version")),
         };
     }
-    unknown(MALWARE, format!("no XProtect signatures at {} or {}", XPROTECT[0], XPROTECT[1]))
+    unknown(MALWARE, format!("no XProtect signatures at {}", XPROTECT.join(", ")))
 }
 
 #[cfg(test)]
@@ -309,7 +320,7 @@ mod tests {
 
     use super::*;
 
-    /// A capture of `testdata/macos/posture/` (sources in its `SOURCES.md`).
+    /// A capture of `testdata/macos/posture/` (sources in `testdata/README.md`).
     fn capture(name: &str) -> String {
         std::fs::read_to_string(format!("{}/testdata/macos/posture/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
     }
@@ -331,8 +342,13 @@ mod tests {
             gatekeeper: Ok(capture("spctl-status-disabled-elastic-420.txt")),
             sip: Ok(capture("csrutil-enabled-10.11.6-osx-config-check-102.txt")),
             remote_login: Ok(capture("systemsetup-no-admin-10.8.4-metasploit-2302.txt")),
-            loginwindow: [Ok(None), Ok(Some(capture("defaults-read-loginwindow-rosesecurity.txt")))],
-            xprotect: [Ok(Some(capture("XProtect.meta-2158-knightsc.plist").into_bytes())), Ok(None)],
+            guest: [Ok(None), Ok(Some(capture("defaults-read-loginwindow-rosesecurity.txt")))],
+            xprotect: [
+                Ok(None),
+                Ok(Some(capture("XProtect.meta-2158-knightsc.plist").into_bytes())),
+                Ok(None),
+                Ok(None),
+            ],
         };
         let checks = checks(&snapshot);
         assert_eq!(
@@ -411,7 +427,7 @@ mod tests {
     }
 
     #[test]
-    fn every_captured_sip_status_is_decided_and_a_custom_configuration_names_what_is_off() {
+    fn every_captured_sip_status_is_decided_and_a_custom_configuration_names_what_it_relaxes() {
         let dir = format!("{}/testdata/macos/posture", env!("CARGO_MANIFEST_DIR"));
         let mut seen = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -420,7 +436,7 @@ mod tests {
                 continue;
             }
             let check = sip(&Ok(capture(&name)));
-            // Only the plainly enabled Mac passes; every custom configuration captured turns something off.
+            // Only the plainly enabled Mac passes: disabled fails, and so does every custom configuration.
             let expected =
                 if name.starts_with("csrutil-enabled-10.11.6") { CheckStatus::Pass } else { CheckStatus::Fail };
             assert_eq!(check.status, expected, "{name}: {check:?}");
@@ -464,10 +480,9 @@ mod tests {
             "socketfilterfw-getglobalstate-state2-enabled-m-cli-160.txt",
             "socketfilterfw-getglobalstate-state2-blocking-mac-health-check-8.txt",
         ] {
-            let check = firewall(&Ok(capture(name)), &Ok("Firewall stealth mode is on\n".to_owned()));
+            let check = firewall(&Ok(capture(name)), &not_run());
             assert_eq!(check.status, CheckStatus::Pass, "{name}");
-            // Stealth mode is quoted as printed, whatever its wording.
-            assert_eq!(check.evidence[1], "socketfilterfw --getstealthmode: Firewall stealth mode is on");
+            assert_eq!(check.evidence.len(), 1, "{name}: a stealth mode not read adds nothing");
         }
         // A tool that is not there, or answers in unknown words, decides nothing.
         let missing = firewall(&Err("No such file or directory (os error 2)".to_owned()), &not_run());
@@ -481,37 +496,43 @@ mod tests {
     }
 
     #[test]
-    fn the_guest_user_from_loginwindow_s_domains_a_profile_s_first() {
+    fn the_guest_user_from_a_profile_then_loginwindow_s_preferences() {
         let local = capture("defaults-read-loginwindow-rosesecurity.txt");
         // Nested keys (AccountInfo's) are not top-level preferences.
         assert_eq!(defaults_value(&local, "MaximumUsers"), None);
         assert_eq!(defaults_value(&local, "Hide500Users"), Some("1"));
         assert_eq!(defaults_value(&local, "lastUserName"), Some("rosie.odonnell"));
-        // A configuration profile's setting decides; the local domain is not read after it.
-        let check = guest(&[Ok(Some(local.clone())), Err("not read".to_owned())]);
+        // A profile domain that sets neither of its keys leaves the local preferences to decide.
+        let check = guest(&[Ok(Some(local.clone())), Ok(Some(local.clone()))]);
         assert_eq!(check.status, CheckStatus::Pass);
-        assert_eq!(check.evidence, ["/Library/Managed Preferences/com.apple.loginwindow: GuestEnabled = 0"]);
+        assert_eq!(
+            check.evidence,
+            [
+                "/Library/Managed Preferences/com.apple.MCX: EnableGuestAccount, DisableGuestAccount not set",
+                "/Library/Preferences/com.apple.loginwindow: GuestEnabled = 0",
+            ]
+        );
         // Neither domain sets it: the Guest user is off, as macOS ships.
         assert_eq!(guest(&[Ok(None), Ok(None)]).status, CheckStatus::Pass);
         let failed = guest(&[Err("exit status: 1".to_owned()), Ok(Some(local))]);
         assert_eq!(failed.status, CheckStatus::Unknown);
         assert_eq!(
             failed.reason.as_deref(),
-            Some("defaults read /Library/Managed Preferences/com.apple.loginwindow failed: exit status: 1")
+            Some("defaults read /Library/Managed Preferences/com.apple.MCX failed: exit status: 1")
         );
     }
 
     #[test]
     fn xprotect_before_macos_10_15_and_without_its_signatures() {
         let meta = capture("XProtect.meta-2158-knightsc.plist").into_bytes();
-        let old = xprotect(&[Ok(None), Ok(Some(meta))]);
+        let old = xprotect(&[Ok(None), Ok(None), Ok(None), Ok(Some(meta))]);
         assert_eq!(
             old.evidence,
             ["XProtect signatures version 2158 (/System/Library/CoreServices/CoreTypes.bundle/Contents/Resources/\
               XProtect.meta.plist)"]
         );
-        assert_eq!(xprotect(&[Ok(None), Ok(None)]).status, CheckStatus::Unknown);
-        let not_plist = xprotect(&[Ok(Some(b"<html>".to_vec())), Ok(None)]);
+        assert_eq!(xprotect(&[Ok(None), Ok(None), Ok(None), Ok(None)]).status, CheckStatus::Unknown);
+        let not_plist = xprotect(&[Ok(None), Ok(Some(b"<html>".to_vec())), Ok(None), Ok(None)]);
         assert_eq!(
             not_plist.reason.as_deref(),
             Some(

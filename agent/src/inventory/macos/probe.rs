@@ -193,13 +193,21 @@ pub fn collect_software(errors: &mut ErrorLog) -> Software {
     assemble(found, errors)
 }
 
-/// What a posture tool printed, whatever its exit status (`spctl --status` exits 1 when assessments are off), or why
-/// it printed nothing.
+/// What a posture tool printed, whatever its exit status (`spctl --status` exits 1 when assessments are off): its
+/// standard output, or its standard error when that is all it printed (some answer there); the parsers know the
+/// answers' words, so an error message read as output only ever gives `unknown`.
 fn posture_output(program: &str, args: &[&str]) -> super::posture::Output {
     match run(program, args, Duration::from_secs(30)) {
-        Ok(out) if !out.stdout.is_empty() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        Ok(out) if out.stderr.is_empty() => Err(out.status),
-        Ok(out) => Err(format!("{}: {}", out.status, out.stderr)),
+        Ok(out) => {
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            if !stdout.trim().is_empty() {
+                Ok(stdout)
+            } else if !out.stderr.is_empty() {
+                Ok(out.stderr)
+            } else {
+                Err(out.status)
+            }
+        }
         Err(e) => Err(e.to_string()),
     }
 }
@@ -223,7 +231,7 @@ fn posture_file(path: &str) -> super::posture::FileRead {
 
 /// The checks section of a live Mac: the update checks decided from the patches section, then the posture checks.
 pub fn collect_checks(mut checks: Vec<muster_shared::v1::Check>) -> Vec<muster_shared::v1::Check> {
-    use super::posture::{self, LOGINWINDOW, XPROTECT};
+    use super::posture::{self, GUEST_DOMAINS, XPROTECT};
     let snapshot = posture::Snapshot {
         filevault: posture_output(posture::FDESETUP, &["status"]),
         firewall: posture_output(posture::SOCKETFILTERFW, &["--getglobalstate"]),
@@ -231,7 +239,7 @@ pub fn collect_checks(mut checks: Vec<muster_shared::v1::Check>) -> Vec<muster_s
         gatekeeper: posture_output(posture::SPCTL, &["--status"]),
         sip: posture_output(posture::CSRUTIL, &["status"]),
         remote_login: posture_output(posture::SYSTEMSETUP, &["-getremotelogin"]),
-        loginwindow: LOGINWINDOW.map(defaults_read),
+        guest: GUEST_DOMAINS.map(|(domain, _)| defaults_read(domain)),
         xprotect: XPROTECT.map(posture_file),
     };
     checks.extend(posture::checks(&snapshot));

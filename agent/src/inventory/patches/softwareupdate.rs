@@ -219,7 +219,8 @@ mod tests {
             std::fs::copy(root().join(file.trim_start_matches('/')), to).unwrap();
         }
         // What an MDM's Software Update payload leaves in the managed preferences: checking and the security
-        // responses on, macOS updates not installed unasked.
+        // responses on, macOS updates not installed unasked. Written here with the keys the local file uses: no real
+        // managed file was at hand.
         let mut profile = Dictionary::new();
         for (key, on) in [
             ("AutomaticCheckEnabled", true),
