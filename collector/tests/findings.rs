@@ -483,7 +483,7 @@ evidence = '["chassis " + host.chassis_type]'
         .unwrap();
     let (status, body) = post(&h, "/api/v1/rules/reload", &admin, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!((body["rules"].as_u64(), body["evaluation"]["hosts"].as_u64()), (Some(38), Some(1)));
+    assert_eq!((body["rules"].as_u64(), body["evaluation"]["hosts"].as_u64()), (Some(41), Some(1)));
     assert_eq!(body["evaluation"]["resolved"], 1);
     assert_eq!(listed(&h, &viewer, "rule=usb.storage_disabled").await[0].2, "resolved");
 
