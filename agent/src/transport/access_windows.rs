@@ -143,7 +143,7 @@ pub fn read_access(path: &Path) -> io::Result<DirAccess> {
 }
 
 /// A SID as its string form, `S-1-5-18`.
-fn sid_string(sid: PSID) -> io::Result<String> {
+pub(crate) fn sid_string(sid: PSID) -> io::Result<String> {
     let mut text: *mut u16 = ptr::null_mut();
     // SAFETY: `sid` points at a valid SID; the string is allocated by the call and freed by `Local`.
     if unsafe { ConvertSidToStringSidW(sid, &mut text) } == 0 {

@@ -10,6 +10,7 @@
 //! the `os` section has no field for (edition) are printed by `muster-agent inventory` under a top-level `windows`
 //! object only ([`WindowsInventory`]).
 
+pub mod admins;
 pub mod bitlocker;
 pub mod devices;
 pub mod directory;

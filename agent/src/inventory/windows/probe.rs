@@ -5,7 +5,8 @@
 //! [`super::monitors`]); WMI (BitLocker's volumes for [`super::bitlocker`], the disks and adapters for
 //! [`super::devices`]); and the network management calls (the domain or workgroup, `NetGetJoinInformation`, with
 //! the Entra ID keys for [`super::directory`]; the account policy, `NetUserModalsGet`, for [`super::password`]; the
-//! local accounts, `NetUserEnum`, for [`super::guest`]).
+//! local accounts, `NetUserEnum`, for [`super::guest`] and, with the Administrators group's members,
+//! `NetLocalGroupGetMembers`, for [`super::admins`]).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -25,8 +26,8 @@ use super::posture::{self, Snapshot};
 use super::reboot::{CBS_REBOOT_PENDING, RebootFlags, SESSION_MANAGER, WU_REBOOT_REQUIRED, reboot_required};
 use super::version::{CURRENT_VERSION_KEY, os_from_version, windows_version};
 use super::{
-    RegValue, UNINSTALL_32, UNINSTALL_64, WindowsInventory, bitlocker, devices, directory, guest, monitors, password,
-    updates,
+    RegValue, UNINSTALL_32, UNINSTALL_64, WindowsInventory, admins, bitlocker, devices, directory, guest, monitors,
+    password, updates,
 };
 use crate::inventory::software::{DbError, Listing, assemble};
 use crate::root::ErrorLog;
@@ -252,7 +253,136 @@ pub fn collect_host(errors: &mut ErrorLog) -> Host {
         Ok(secs) => host.boot_time = i64::try_from(secs).ok().and_then(|s| DateTime::from_timestamp(s, 0)),
         Err(err) => errors.record(SectionName::Host, "boot_time", ErrorKind::Io, err.to_string()),
     }
+    host.accounts = host_accounts(errors);
     host
+}
+
+/// The host's accounts ([`admins::accounts`]): the local accounts and the Administrators group's members. What
+/// cannot be read is recorded and leaves the rest standing; members that cannot be listed make nobody an
+/// administrator.
+fn host_accounts(errors: &mut ErrorLog) -> Vec<muster_shared::v1::Account> {
+    let local = local_accounts().unwrap_or_else(|why| {
+        errors.record(SectionName::Host, "accounts", ErrorKind::Io, format!("NetUserEnum: {why}"));
+        Vec::new()
+    });
+    if local.len() >= MAX_ACCOUNTS {
+        errors.record(
+            SectionName::Host,
+            "accounts",
+            ErrorKind::Truncated,
+            format!("only the first {MAX_ACCOUNTS} accounts are listed (a domain controller lists its domain's)"),
+        );
+    }
+    let computer = computer_name();
+    let members =
+        administrators_name().and_then(|group| Ok((admins::listed(&group, administrators_members(&group)?)?, group)));
+    match members {
+        Ok((members, group)) => admins::accounts(&local, &computer, &group, Some(&members)),
+        Err(why) => {
+            errors.record(SectionName::Host, "accounts.admin", ErrorKind::Io, why);
+            admins::accounts(&local, &computer, "Administrators", None)
+        }
+    }
+}
+
+/// This machine's NetBIOS name, the domain part of its local accounts' `DOMAIN\name`; empty when unreadable (then
+/// only members named without a domain count as local).
+fn computer_name() -> String {
+    use windows_sys::Win32::System::SystemInformation::{ComputerNameNetBIOS, GetComputerNameExW};
+    let mut buffer = [0u16; 64];
+    let mut len = buffer.len() as u32;
+    // SAFETY: the buffer's length in UTF-16 units is passed and updated by the call, which writes at most that many.
+    if unsafe { GetComputerNameExW(ComputerNameNetBIOS, buffer.as_mut_ptr(), &mut len) } == 0 {
+        return String::new();
+    }
+    String::from_utf16_lossy(&buffer[..(len as usize).min(buffer.len())])
+}
+
+/// The Administrators group's name in this system's language (`Administrateurs` on a French Windows), from its
+/// well-known SID.
+fn administrators_name() -> Result<String, String> {
+    use windows_sys::Win32::Security::Authorization::ConvertStringSidToSidW;
+    use windows_sys::Win32::Security::{LookupAccountSidW, PSID, SID_NAME_USE};
+    let text: Vec<u16> = admins::ADMINISTRATORS_SID.encode_utf16().chain(std::iter::once(0)).collect();
+    let mut sid: PSID = std::ptr::null_mut();
+    // SAFETY: `text` is NUL-terminated UTF-16; the SID is allocated by the call and freed below with LocalFree.
+    if unsafe { ConvertStringSidToSidW(text.as_ptr(), &mut sid) } == 0 {
+        return Err(format!("ConvertStringSidToSidW({}): {}", admins::ADMINISTRATORS_SID, io::Error::last_os_error()));
+    }
+    let (mut name, mut domain) = ([0u16; 256], [0u16; 256]);
+    let (mut name_len, mut domain_len) = (name.len() as u32, domain.len() as u32);
+    let mut kind: SID_NAME_USE = 0;
+    // SAFETY: `sid` is the valid SID made above; both buffers' lengths are passed and updated by the call.
+    let ok = unsafe {
+        LookupAccountSidW(
+            std::ptr::null(),
+            sid,
+            name.as_mut_ptr(),
+            &mut name_len,
+            domain.as_mut_ptr(),
+            &mut domain_len,
+            &mut kind,
+        )
+    };
+    let error = io::Error::last_os_error();
+    // SAFETY: freeing the SID ConvertStringSidToSidW allocated, once.
+    unsafe { windows_sys::Win32::Foundation::LocalFree(sid) };
+    if ok == 0 {
+        return Err(format!("LookupAccountSidW({}): {error}", admins::ADMINISTRATORS_SID));
+    }
+    Ok(String::from_utf16_lossy(&name[..(name_len as usize).min(name.len())]))
+}
+
+/// The members of the local group `group` (`NetLocalGroupGetMembers` level 2: SID, kind, `DOMAIN\name`), every
+/// page of them.
+fn administrators_members(group: &str) -> Result<Vec<admins::Member>, String> {
+    use windows_sys::Win32::NetworkManagement::NetManagement::{
+        LOCALGROUP_MEMBERS_INFO_2, MAX_PREFERRED_LENGTH, NetApiBufferFree, NetLocalGroupGetMembers,
+    };
+    /// ERROR_MORE_DATA: this page was read, more follow.
+    const MORE_DATA: u32 = 234;
+    let name: Vec<u16> = group.encode_utf16().chain(std::iter::once(0)).collect();
+    let mut members = Vec::new();
+    let mut resume: usize = 0;
+    loop {
+        let mut buffer: *mut u8 = std::ptr::null_mut();
+        let (mut read, mut total) = (0u32, 0u32);
+        // SAFETY: a null server is this machine and `name` is NUL-terminated; on success or MORE_DATA `buffer` holds
+        // `read` LOCALGROUP_MEMBERS_INFO_2 entries allocated by the API, read below and freed with NetApiBufferFree.
+        let code = unsafe {
+            NetLocalGroupGetMembers(
+                std::ptr::null(),
+                name.as_ptr(),
+                2,
+                &mut buffer,
+                MAX_PREFERRED_LENGTH,
+                &mut read,
+                &mut total,
+                &mut resume,
+            )
+        };
+        if code != 0 && code != MORE_DATA {
+            return Err(format!("NetLocalGroupGetMembers({group}) level 2 failed with status {code}"));
+        }
+        if !buffer.is_null() {
+            // SAFETY: see above; the entries and their strings are valid until the buffer is freed.
+            let entries =
+                unsafe { std::slice::from_raw_parts(buffer.cast::<LOCALGROUP_MEMBERS_INFO_2>(), read as usize) };
+            for entry in entries {
+                members.push(admins::Member {
+                    // SAFETY: a NUL-terminated string inside the same buffer.
+                    name: unsafe { crate::platform::from_wide(entry.lgrmi2_domainandname) },
+                    sid: crate::transport::access_windows::sid_string(entry.lgrmi2_sid).unwrap_or_default(),
+                    kind: admins::MemberKind::from_sid_name_use(entry.lgrmi2_sidusage),
+                });
+            }
+            // SAFETY: freeing the buffer the call allocated, once.
+            unsafe { NetApiBufferFree(buffer.cast()) };
+        }
+        if code != MORE_DATA || read == 0 {
+            return Ok(members);
+        }
+    }
 }
 
 /// The fixed volumes of a live Windows, by drive letter (`GetLogicalDriveStringsW`): file system, size and free
@@ -525,7 +655,12 @@ unsafe fn modals_level<T: Copy>(level: u32) -> Result<T, String> {
     Ok(value)
 }
 
-/// The local accounts with their relative ids and flags (`NetUserEnum` level 20), every page of them.
+/// The most accounts listed: on a domain controller `NetUserEnum` lists the whole domain, which is the directory's
+/// inventory, not this machine's.
+const MAX_ACCOUNTS: usize = 2_000;
+
+/// The local accounts with their relative ids and flags (`NetUserEnum` level 20), every page of them up to
+/// [`MAX_ACCOUNTS`].
 fn local_accounts() -> Result<Vec<guest::LocalAccount>, String> {
     use windows_sys::Win32::NetworkManagement::NetManagement::{
         FILTER_NORMAL_ACCOUNT, MAX_PREFERRED_LENGTH, NetApiBufferFree, NetUserEnum, USER_INFO_20,
@@ -554,12 +689,10 @@ fn local_accounts() -> Result<Vec<guest::LocalAccount>, String> {
         if code != 0 && code != MORE_DATA {
             return Err(format!("level 20 failed with status {code}"));
         }
-        let mut found_guest = false;
         if !buffer.is_null() {
             // SAFETY: see above; the entries are valid until the buffer is freed.
             let entries = unsafe { std::slice::from_raw_parts(buffer.cast::<USER_INFO_20>(), read as usize) };
             for entry in entries {
-                found_guest |= entry.usri20_user_id == guest::GUEST_RID;
                 accounts.push(guest::LocalAccount {
                     // SAFETY: the name is a NUL-terminated string inside the same buffer.
                     name: unsafe { crate::platform::from_wide(entry.usri20_name) },
@@ -570,9 +703,8 @@ fn local_accounts() -> Result<Vec<guest::LocalAccount>, String> {
             // SAFETY: freeing the buffer the call allocated, once.
             unsafe { NetApiBufferFree(buffer.cast()) };
         }
-        // Only the Guest account is wanted: on a domain controller the list is the whole domain, so it stops there.
         // A page of nothing with more promised would never end.
-        if code != MORE_DATA || found_guest || read == 0 {
+        if code != MORE_DATA || accounts.len() >= MAX_ACCOUNTS || read == 0 {
             return Ok(accounts);
         }
     }
