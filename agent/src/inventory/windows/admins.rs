@@ -79,16 +79,16 @@ pub fn listed(group: &str, members: Vec<Member>) -> Result<Vec<Member>, String> 
 }
 
 /// The host's accounts: every local account, `admin` when it is a member of the Administrators group (named
-/// `group`) on `computer`, then every other member of that group (domain or Entra ID users and groups) as an
-/// account of its own, `DOMAIN\name`. `members` is `None` when they could not be listed: then no account is called
-/// an administrator, and the caller records why.
-pub fn accounts(local: &[LocalAccount], computer: &str, group: &str, members: Option<&[Member]>) -> Vec<Account> {
-    let members = members.unwrap_or_default();
-    let is_local = |m: &Member| m.split().0.is_none_or(|d| d.eq_ignore_ascii_case(computer));
+/// `group`), then every other member of that group (domain or Entra ID users and groups, a deleted account's
+/// lingering SID) as an account of its own, `DOMAIN\name`. A member is a local account when its SID is that
+/// account's: `account_domain` (the machine's own accounts' domain SID; on a domain controller the domain's) and
+/// its relative id. Names are not compared, since a domain controller's own accounts carry the domain's name.
+pub fn accounts(local: &[LocalAccount], account_domain: &str, group: &str, members: &[Member]) -> Vec<Account> {
+    let sid_of = |account: &LocalAccount| format!("{account_domain}-{}", account.rid);
     let mut out: Vec<Account> = local
         .iter()
         .map(|account| {
-            let member = members.iter().any(|m| is_local(m) && m.kind == MemberKind::User && m.rid() == account.rid);
+            let member = members.iter().any(|m| m.sid == sid_of(account));
             Account {
                 name: account.name.clone(),
                 uid: account.rid,
@@ -104,24 +104,25 @@ pub fn accounts(local: &[LocalAccount], computer: &str, group: &str, members: Op
         })
         .collect();
     for member in members {
-        let (domain, _) = member.split();
-        // A deleted account's SID can sign in as nobody; a local account is listed above.
-        let listed = is_local(member) && member.kind == MemberKind::User && local.iter().any(|a| a.rid == member.rid());
-        if listed || member.kind == MemberKind::Deleted {
+        if local.iter().any(|a| member.sid == sid_of(a)) {
             continue;
         }
+        let (domain, _) = member.split();
         let what = match member.kind {
             MemberKind::User if domain.is_some_and(|d| d.eq_ignore_ascii_case("AzureAD")) => "Entra ID user",
-            MemberKind::User if is_local(member) => "local user",
+            MemberKind::User if member.sid.starts_with(&format!("{account_domain}-")) => "local user",
             MemberKind::User => "domain user",
             MemberKind::Group if member.sid.starts_with("S-1-12-1-") => {
                 "Entra ID group, whose members the directory lists"
             }
             MemberKind::Group => "group, whose members its directory lists",
             MemberKind::WellKnownGroup => "well-known group",
-            MemberKind::Deleted | MemberKind::Other => "account of unknown kind",
+            // Listed rather than dropped: were Windows ever to call a live member deleted, an administrator would
+            // vanish without a trace.
+            MemberKind::Deleted => "deleted account",
+            MemberKind::Other => "account of unknown kind",
         };
-        // An Entra ID role's SID has no name a machine can resolve: the SID is its name.
+        // A deleted account or an Entra ID role has no name the machine can resolve: the SID is its name.
         let name = if member.name.is_empty() { member.sid.clone() } else { member.name.clone() };
         out.push(Account {
             name,
@@ -129,7 +130,7 @@ pub fn accounts(local: &[LocalAccount], computer: &str, group: &str, members: Op
             gid: 0,
             home: None,
             shell: None,
-            interactive: true,
+            interactive: member.kind != MemberKind::Deleted,
             groups: vec![group.to_owned()],
             admin: true,
             admin_evidence: vec![format!("member of {group} ({what}, {})", member.sid)],
@@ -145,10 +146,12 @@ mod tests {
     use crate::inventory::windows::wmic;
 
     /// The local accounts of a real machine's `Win32_UserAccount` capture, as `NetUserEnum` level 20 gives them
-    /// (UF_SCRIPT | UF_NORMAL_ACCOUNT, and UF_ACCOUNTDISABLE where disabled), and the machine's name.
-    fn local(capture: &str) -> (Vec<LocalAccount>, String) {
+    /// (UF_SCRIPT | UF_NORMAL_ACCOUNT, and UF_ACCOUNTDISABLE where disabled), and the machine's name and account
+    /// domain SID.
+    fn local(capture: &str) -> (Vec<LocalAccount>, String, String) {
         let records: Vec<_> = wmic::records(capture).into_iter().filter(|r| r.contains_key("SID")).collect();
         let computer = records[0]["Domain"].clone();
+        let domain_sid = records[0]["SID"].rsplit_once('-').unwrap().0.to_owned();
         let accounts = records
             .iter()
             .map(|r| LocalAccount {
@@ -157,7 +160,7 @@ mod tests {
                 flags: 0x0201 | if wmic::boolean(&r["Disabled"]) { ACCOUNT_DISABLED } else { 0 },
             })
             .collect();
-        (accounts, computer)
+        (accounts, computer, domain_sid)
     }
 
     fn member(name: &str, sid: &str, kind: MemberKind) -> Member {
@@ -170,14 +173,13 @@ mod tests {
 
     #[test]
     fn a_workgroup_machine_s_administrators_are_its_built_in_account_and_the_one_made_at_setup() {
-        let (local, computer) = local("10-StandAlone-Win32_UserAccount.wmi");
-        assert_eq!(computer, "XPS-FUSIONINVEN");
-        let sid = "S-1-5-21-407181654-3485178747-2417891341";
+        let (local, computer, sid) = local("10-StandAlone-Win32_UserAccount.wmi");
+        assert_eq!((computer.as_str(), sid.as_str()), ("XPS-FUSIONINVEN", "S-1-5-21-407181654-3485178747-2417891341"));
         let members = [
             member(&format!("{computer}\\Administrateur"), &format!("{sid}-500"), MemberKind::User),
             member(&format!("{computer}\\teclib"), &format!("{sid}-1001"), MemberKind::User),
         ];
-        let accounts = accounts(&local, &computer, "Administrateurs", Some(&members));
+        let accounts = accounts(&local, &sid, "Administrateurs", &members);
         assert_eq!(
             summary(&accounts),
             [
@@ -190,9 +192,7 @@ mod tests {
         assert_eq!(accounts[3].admin_evidence, ["member of Administrateurs"]);
         assert_eq!(accounts[3].groups, ["Administrateurs"]);
         assert!(accounts[2].admin_evidence.is_empty() && accounts[2].groups.is_empty());
-        // Members that could not be listed make nobody an administrator (the probe records why); an empty listing,
-        // Wine 8's answer, is one of those.
-        assert!(super::accounts(&local, &computer, "Administrateurs", None).iter().all(|a| !a.admin));
+        // An empty listing, Wine 8's answer, is not believed (the probe then reports no accounts, and why).
         assert_eq!(
             listed("Administrators", Vec::new()),
             Err("Administrators listed no members, not even the built-in Administrator Windows keeps in it".to_owned())
@@ -202,7 +202,7 @@ mod tests {
 
     #[test]
     fn a_domain_member_lists_the_domain_s_administrators_beside_its_own() {
-        let (local, computer) = local("7-AD-Win32_UserAccount.wmi");
+        let (local, computer, sid) = local("7-AD-Win32_UserAccount.wmi");
         assert_eq!(computer, "WIN110S777");
         let members = [
             member(
@@ -212,10 +212,10 @@ mod tests {
             ),
             member("TECLIB\\Admins du domaine", "S-1-5-21-1004336348-1177238915-682003330-512", MemberKind::Group),
             member("TECLIB\\helpdesk", "S-1-5-21-1004336348-1177238915-682003330-1107", MemberKind::User),
-            // A removed account's SID lingers in the group but signs in as nobody.
+            // A removed account's SID lingers in the group; listed, so nothing vanishes unseen.
             member("", "S-1-5-21-1004336348-1177238915-682003330-1203", MemberKind::Deleted),
         ];
-        let accounts = accounts(&local, &computer, "Administrateurs", Some(&members));
+        let accounts = accounts(&local, &sid, "Administrateurs", &members);
         assert_eq!(
             summary(&accounts),
             [
@@ -223,8 +223,19 @@ mod tests {
                 ("Invité", 501, false, false),
                 ("TECLIB\\Admins du domaine", 512, true, true),
                 ("TECLIB\\helpdesk", 1107, true, true),
+                ("S-1-5-21-1004336348-1177238915-682003330-1203", 1203, false, true),
             ]
         );
+        assert_eq!(
+            accounts[4].admin_evidence,
+            ["member of Administrateurs (deleted account, S-1-5-21-1004336348-1177238915-682003330-1203)"]
+        );
+        // The domain's Administrator (relative id 500 too) is not the machine's: the SIDs differ.
+        let domain_admin =
+            member("TECLIB\\Administrator", "S-1-5-21-1004336348-1177238915-682003330-500", MemberKind::User);
+        let with = super::accounts(&local, &sid, "Administrateurs", &[domain_admin]);
+        assert_eq!(summary(&with)[0], ("Administrateur", 500, true, false));
+        assert_eq!(summary(&with)[2], ("TECLIB\\Administrator", 500, true, true));
         assert_eq!(
             accounts[2].admin_evidence,
             ["member of Administrateurs (group, whose members its directory lists, \
@@ -238,7 +249,7 @@ mod tests {
 
     #[test]
     fn an_entra_id_join_adds_its_user_and_the_role_sids_the_machine_cannot_name() {
-        let (local, computer) = local("10-StandAlone-Win32_UserAccount.wmi");
+        let (local, computer, sid) = local("10-StandAlone-Win32_UserAccount.wmi");
         let members = [
             member(
                 &format!("{computer}\\Administrateur"),
@@ -249,7 +260,7 @@ mod tests {
             // The Global Administrator and Device Administrator roles: SIDs without a name on the machine.
             member("", "S-1-12-1-3367164011-1231458361-2473478307-2452716063", MemberKind::Other),
         ];
-        let accounts = accounts(&local, &computer, "Administrateurs", Some(&members));
+        let accounts = accounts(&local, &sid, "Administrateurs", &members);
         let extra: Vec<_> = accounts[4..].iter().map(|a| (a.name.as_str(), a.admin_evidence[0].as_str())).collect();
         assert_eq!(
             extra,
@@ -265,6 +276,12 @@ mod tests {
                 ),
             ]
         );
+        // On a domain controller the machine's accounts are the domain's and carry its name; the SID still says
+        // which they are.
+        let dc = [member("TECLIB\\Administrateur", "S-1-5-21-407181654-3485178747-2417891341-500", MemberKind::User)];
+        let on_dc = super::accounts(&local, &sid, "Administrateurs", &dc);
+        assert_eq!(on_dc.len(), local.len());
+        assert_eq!(summary(&on_dc)[0], ("Administrateur", 500, false, true));
         // A well-known SID has no relative id.
         assert_eq!(member("NT AUTHORITY\\SYSTEM", "S-1-5-18", MemberKind::WellKnownGroup).rid(), 0);
     }

@@ -257,45 +257,74 @@ pub fn collect_host(errors: &mut ErrorLog) -> Host {
     host
 }
 
-/// The host's accounts ([`admins::accounts`]): the local accounts and the Administrators group's members. What
-/// cannot be read is recorded and leaves the rest standing; members that cannot be listed make nobody an
-/// administrator.
+/// The host's accounts ([`admins::accounts`]): the local accounts and the Administrators group's members. Without
+/// the members none are reported, since every account would read as no administrator; the error says why.
 fn host_accounts(errors: &mut ErrorLog) -> Vec<muster_shared::v1::Account> {
-    let local = local_accounts().unwrap_or_else(|why| {
+    let mut local = local_accounts().unwrap_or_else(|why| {
         errors.record(SectionName::Host, "accounts", ErrorKind::Io, format!("NetUserEnum: {why}"));
         Vec::new()
     });
-    if local.len() >= MAX_ACCOUNTS {
+    if local.len() > MAX_ACCOUNTS {
         errors.record(
             SectionName::Host,
             "accounts",
             ErrorKind::Truncated,
-            format!("only the first {MAX_ACCOUNTS} accounts are listed (a domain controller lists its domain's)"),
+            format!(
+                "{} accounts, of which the first {MAX_ACCOUNTS} are listed (a domain controller lists its domain's)",
+                local.len()
+            ),
         );
+        local.truncate(MAX_ACCOUNTS);
     }
-    let computer = computer_name();
-    let members =
-        administrators_name().and_then(|group| Ok((admins::listed(&group, administrators_members(&group)?)?, group)));
+    let members = administrators_name().and_then(|group| {
+        let members = admins::listed(&group, administrators_members(&group)?)?;
+        Ok((group, members, account_domain_sid()?))
+    });
     match members {
-        Ok((members, group)) => admins::accounts(&local, &computer, &group, Some(&members)),
+        Ok((group, members, domain)) => admins::accounts(&local, &domain, &group, &members),
         Err(why) => {
             errors.record(SectionName::Host, "accounts.admin", ErrorKind::Io, why);
-            admins::accounts(&local, &computer, "Administrators", None)
+            Vec::new()
         }
     }
 }
 
-/// This machine's NetBIOS name, the domain part of its local accounts' `DOMAIN\name`; empty when unreadable (then
-/// only members named without a domain count as local).
-fn computer_name() -> String {
-    use windows_sys::Win32::System::SystemInformation::{ComputerNameNetBIOS, GetComputerNameExW};
-    let mut buffer = [0u16; 64];
-    let mut len = buffer.len() as u32;
-    // SAFETY: the buffer's length in UTF-16 units is passed and updated by the call, which writes at most that many.
-    if unsafe { GetComputerNameExW(ComputerNameNetBIOS, buffer.as_mut_ptr(), &mut len) } == 0 {
-        return String::new();
+/// The SID of the domain this machine's own accounts belong to (`LsaQueryInformationPolicy`,
+/// PolicyAccountDomainInformation): the machine's SID, or on a domain controller the domain's.
+fn account_domain_sid() -> Result<String, String> {
+    use windows_sys::Win32::Security::Authentication::Identity::{
+        LSA_OBJECT_ATTRIBUTES, LsaClose, LsaFreeMemory, LsaNtStatusToWinError, LsaOpenPolicy,
+        LsaQueryInformationPolicy, POLICY_ACCOUNT_DOMAIN_INFO, POLICY_VIEW_LOCAL_INFORMATION,
+        PolicyAccountDomainInformation,
+    };
+    let attributes = LSA_OBJECT_ATTRIBUTES::default();
+    let mut policy = 0;
+    // SAFETY: a null system name is this machine; the zeroed attributes are what the call documents; the handle is
+    // written by the call and closed below.
+    let status =
+        unsafe { LsaOpenPolicy(std::ptr::null(), &attributes, POLICY_VIEW_LOCAL_INFORMATION as u32, &mut policy) };
+    if status != 0 {
+        // SAFETY: converting a status code has no preconditions.
+        return Err(format!("LsaOpenPolicy failed with error {}", unsafe { LsaNtStatusToWinError(status) }));
     }
-    String::from_utf16_lossy(&buffer[..(len as usize).min(buffer.len())])
+    let mut buffer: *mut core::ffi::c_void = std::ptr::null_mut();
+    // SAFETY: `policy` is the open handle; on success `buffer` holds a POLICY_ACCOUNT_DOMAIN_INFO freed below.
+    let status = unsafe { LsaQueryInformationPolicy(policy, PolicyAccountDomainInformation, &mut buffer) };
+    let sid = if status != 0 || buffer.is_null() {
+        // SAFETY: as above.
+        Err(format!("LsaQueryInformationPolicy failed with error {}", unsafe { LsaNtStatusToWinError(status) }))
+    } else {
+        // SAFETY: the buffer holds the documented structure; its SID stays valid until the buffer is freed.
+        let info = unsafe { &*buffer.cast::<POLICY_ACCOUNT_DOMAIN_INFO>() };
+        crate::transport::access_windows::sid_string(info.DomainSid).map_err(|e| format!("the domain SID: {e}"))
+    };
+    if !buffer.is_null() {
+        // SAFETY: freeing the buffer the query allocated, once.
+        unsafe { LsaFreeMemory(buffer) };
+    }
+    // SAFETY: closing the handle opened above, once.
+    unsafe { LsaClose(policy) };
+    sid
 }
 
 /// The Administrators group's name in this system's language (`Administrateurs` on a French Windows), from its
@@ -379,8 +408,11 @@ fn administrators_members(group: &str) -> Result<Vec<admins::Member>, String> {
             // SAFETY: freeing the buffer the call allocated, once.
             unsafe { NetApiBufferFree(buffer.cast()) };
         }
-        if code != MORE_DATA || read == 0 {
+        if code != MORE_DATA {
             return Ok(members);
+        }
+        if read == 0 {
+            return Err(format!("NetLocalGroupGetMembers({group}) promised more members and gave none"));
         }
     }
 }
@@ -655,12 +687,12 @@ unsafe fn modals_level<T: Copy>(level: u32) -> Result<T, String> {
     Ok(value)
 }
 
-/// The most accounts listed: on a domain controller `NetUserEnum` lists the whole domain, which is the directory's
-/// inventory, not this machine's.
+/// The most accounts reported in `host.accounts`: on a domain controller `NetUserEnum` lists the whole domain, which
+/// is the directory's inventory, not this machine's.
 const MAX_ACCOUNTS: usize = 2_000;
 
-/// The local accounts with their relative ids and flags (`NetUserEnum` level 20), every page of them up to
-/// [`MAX_ACCOUNTS`].
+/// The local accounts with their relative ids and flags (`NetUserEnum` level 20), every page of them (the Guest
+/// check needs the whole list: its order is not documented).
 fn local_accounts() -> Result<Vec<guest::LocalAccount>, String> {
     use windows_sys::Win32::NetworkManagement::NetManagement::{
         FILTER_NORMAL_ACCOUNT, MAX_PREFERRED_LENGTH, NetApiBufferFree, NetUserEnum, USER_INFO_20,
@@ -703,9 +735,12 @@ fn local_accounts() -> Result<Vec<guest::LocalAccount>, String> {
             // SAFETY: freeing the buffer the call allocated, once.
             unsafe { NetApiBufferFree(buffer.cast()) };
         }
-        // A page of nothing with more promised would never end.
-        if code != MORE_DATA || accounts.len() >= MAX_ACCOUNTS || read == 0 {
+        if code != MORE_DATA {
             return Ok(accounts);
+        }
+        // A page of nothing with more promised would never end, and what was read is not the whole list.
+        if read == 0 {
+            return Err("level 20 promised more accounts and gave none".to_owned());
         }
     }
 }
