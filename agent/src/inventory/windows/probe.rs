@@ -366,53 +366,72 @@ fn administrators_name() -> Result<String, String> {
 /// page of them.
 fn administrators_members(group: &str) -> Result<Vec<admins::Member>, String> {
     use windows_sys::Win32::NetworkManagement::NetManagement::{
-        LOCALGROUP_MEMBERS_INFO_2, MAX_PREFERRED_LENGTH, NetApiBufferFree, NetLocalGroupGetMembers,
+        LOCALGROUP_MEMBERS_INFO_2, MAX_PREFERRED_LENGTH, NetLocalGroupGetMembers,
     };
-    /// ERROR_MORE_DATA: this page was read, more follow.
-    const MORE_DATA: u32 = 234;
     let name: Vec<u16> = group.encode_utf16().chain(std::iter::once(0)).collect();
     let mut members = Vec::new();
     let mut resume: usize = 0;
-    loop {
-        let mut buffer: *mut u8 = std::ptr::null_mut();
-        let (mut read, mut total) = (0u32, 0u32);
-        // SAFETY: a null server is this machine and `name` is NUL-terminated; on success or MORE_DATA `buffer` holds
-        // `read` LOCALGROUP_MEMBERS_INFO_2 entries allocated by the API, read below and freed with NetApiBufferFree.
-        let code = unsafe {
+    let page = |buffer: *mut *mut u8, read: *mut u32, total: *mut u32| {
+        // SAFETY: a null server is this machine and `name` is NUL-terminated; the out-pointers are net_pages' own.
+        unsafe {
             NetLocalGroupGetMembers(
                 std::ptr::null(),
                 name.as_ptr(),
                 2,
-                &mut buffer,
+                buffer,
                 MAX_PREFERRED_LENGTH,
-                &mut read,
-                &mut total,
+                read,
+                total,
                 &mut resume,
             )
-        };
+        }
+    };
+    let each = |entry: &LOCALGROUP_MEMBERS_INFO_2| {
+        members.push(admins::Member {
+            // SAFETY: a NUL-terminated string inside the page's buffer, alive while `entry` is.
+            name: unsafe { crate::platform::from_wide(entry.lgrmi2_domainandname) },
+            sid: crate::transport::access_windows::sid_string(entry.lgrmi2_sid).unwrap_or_default(),
+            kind: admins::MemberKind::from_sid_name_use(entry.lgrmi2_sidusage),
+        })
+    };
+    // SAFETY: level 2 fills the buffer with LOCALGROUP_MEMBERS_INFO_2 entries.
+    unsafe { net_pages(&format!("NetLocalGroupGetMembers({group}) level 2"), page, each) }?;
+    Ok(members)
+}
+
+/// Every page of a network management enumeration (`NetUserEnum`, `NetLocalGroupGetMembers`): `call` makes one call
+/// (keeping its own resume handle) into the buffer and counts it is given, `each` reads one entry while its page's
+/// buffer is alive, and the buffer is freed after each page. A page of nothing with more promised is an error, since
+/// what was read is not the whole list.
+///
+/// # Safety
+/// On success or ERROR_MORE_DATA, `call` must leave a buffer the API allocated holding `read` entries of type `T`.
+unsafe fn net_pages<T>(
+    what: &str,
+    mut call: impl FnMut(*mut *mut u8, *mut u32, *mut u32) -> u32,
+    mut each: impl FnMut(&T),
+) -> Result<(), String> {
+    use windows_sys::Win32::NetworkManagement::NetManagement::NetApiBufferFree;
+    /// ERROR_MORE_DATA: this page was read, more follow.
+    const MORE_DATA: u32 = 234;
+    loop {
+        let mut buffer: *mut u8 = std::ptr::null_mut();
+        let (mut read, mut total) = (0u32, 0u32);
+        let code = call(&mut buffer, &mut read, &mut total);
         if code != 0 && code != MORE_DATA {
-            return Err(format!("NetLocalGroupGetMembers({group}) level 2 failed with status {code}"));
+            return Err(format!("{what} failed with status {code}"));
         }
         if !buffer.is_null() {
-            // SAFETY: see above; the entries and their strings are valid until the buffer is freed.
-            let entries =
-                unsafe { std::slice::from_raw_parts(buffer.cast::<LOCALGROUP_MEMBERS_INFO_2>(), read as usize) };
-            for entry in entries {
-                members.push(admins::Member {
-                    // SAFETY: a NUL-terminated string inside the same buffer.
-                    name: unsafe { crate::platform::from_wide(entry.lgrmi2_domainandname) },
-                    sid: crate::transport::access_windows::sid_string(entry.lgrmi2_sid).unwrap_or_default(),
-                    kind: admins::MemberKind::from_sid_name_use(entry.lgrmi2_sidusage),
-                });
-            }
+            // SAFETY: guaranteed by the caller: `read` entries of T, valid until the buffer is freed just below.
+            unsafe { std::slice::from_raw_parts(buffer.cast::<T>(), read as usize) }.iter().for_each(&mut each);
             // SAFETY: freeing the buffer the call allocated, once.
             unsafe { NetApiBufferFree(buffer.cast()) };
         }
         if code != MORE_DATA {
-            return Ok(members);
+            return Ok(());
         }
         if read == 0 {
-            return Err(format!("NetLocalGroupGetMembers({group}) promised more members and gave none"));
+            return Err(format!("{what} promised more entries and gave none"));
         }
     }
 }
@@ -695,54 +714,36 @@ const MAX_ACCOUNTS: usize = 2_000;
 /// check needs the whole list: its order is not documented).
 fn local_accounts() -> Result<Vec<guest::LocalAccount>, String> {
     use windows_sys::Win32::NetworkManagement::NetManagement::{
-        FILTER_NORMAL_ACCOUNT, MAX_PREFERRED_LENGTH, NetApiBufferFree, NetUserEnum, USER_INFO_20,
+        FILTER_NORMAL_ACCOUNT, MAX_PREFERRED_LENGTH, NetUserEnum, USER_INFO_20,
     };
-    /// ERROR_MORE_DATA: this page was read, more follow.
-    const MORE_DATA: u32 = 234;
     let mut accounts = Vec::new();
     let mut resume: u32 = 0;
-    loop {
-        let mut buffer: *mut u8 = std::ptr::null_mut();
-        let (mut read, mut total) = (0u32, 0u32);
-        // SAFETY: a null server is this machine; on success or MORE_DATA `buffer` holds `read` USER_INFO_20 entries
-        // allocated by the API, read below and freed with NetApiBufferFree.
-        let code = unsafe {
+    let page = |buffer: *mut *mut u8, read: *mut u32, total: *mut u32| {
+        // SAFETY: a null server is this machine; the out-pointers are net_pages' own.
+        unsafe {
             NetUserEnum(
                 std::ptr::null(),
                 20,
                 FILTER_NORMAL_ACCOUNT,
-                &mut buffer,
+                buffer,
                 MAX_PREFERRED_LENGTH,
-                &mut read,
-                &mut total,
+                read,
+                total,
                 &mut resume,
             )
-        };
-        if code != 0 && code != MORE_DATA {
-            return Err(format!("level 20 failed with status {code}"));
         }
-        if !buffer.is_null() {
-            // SAFETY: see above; the entries are valid until the buffer is freed.
-            let entries = unsafe { std::slice::from_raw_parts(buffer.cast::<USER_INFO_20>(), read as usize) };
-            for entry in entries {
-                accounts.push(guest::LocalAccount {
-                    // SAFETY: the name is a NUL-terminated string inside the same buffer.
-                    name: unsafe { crate::platform::from_wide(entry.usri20_name) },
-                    rid: entry.usri20_user_id,
-                    flags: entry.usri20_flags,
-                });
-            }
-            // SAFETY: freeing the buffer the call allocated, once.
-            unsafe { NetApiBufferFree(buffer.cast()) };
-        }
-        if code != MORE_DATA {
-            return Ok(accounts);
-        }
-        // A page of nothing with more promised would never end, and what was read is not the whole list.
-        if read == 0 {
-            return Err("level 20 promised more accounts and gave none".to_owned());
-        }
-    }
+    };
+    let each = |entry: &USER_INFO_20| {
+        accounts.push(guest::LocalAccount {
+            // SAFETY: a NUL-terminated string inside the page's buffer, alive while `entry` is.
+            name: unsafe { crate::platform::from_wide(entry.usri20_name) },
+            rid: entry.usri20_user_id,
+            flags: entry.usri20_flags,
+        })
+    };
+    // SAFETY: level 20 fills the buffer with USER_INFO_20 entries.
+    unsafe { net_pages("level 20", page, each) }?;
+    Ok(accounts)
 }
 
 /// BitLocker's volumes from WMI. Needs an administrator (the service runs as LocalSystem); the error says why not
