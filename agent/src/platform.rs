@@ -3,7 +3,8 @@
 //!
 //! On Windows, file access is governed by ACLs, not permission bits: the state directory is created with, and checked
 //! for, an access list of SYSTEM and Administrators only (`transport::access`), and [`mode`] answers the owner-only
-//! modes the Unix checks expect. [`from_wide`] reads the strings Windows' own calls hand back.
+//! modes the Unix checks expect. [`to_wide`] and [`from_wide`] make and read the strings Windows' own calls take
+//! and hand back.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
@@ -145,6 +146,13 @@ pub fn filesystem_usage(mount_point: &str) -> Option<(u64, u64, u64, u64)> {
         let _ = mount_point;
         None
     }
+}
+
+/// `text` as the NUL-terminated UTF-16 string Windows' calls take.
+#[cfg(windows)]
+pub fn to_wide(text: impl AsRef<std::ffi::OsStr>) -> Vec<u16> {
+    use std::os::windows::ffi::OsStrExt;
+    text.as_ref().encode_wide().chain(std::iter::once(0)).collect()
 }
 
 /// A NUL-terminated UTF-16 string a Windows call returned, as text (empty for null); lossy, as Windows' own

@@ -3,7 +3,6 @@
 //! security API; the decision is made in `access.rs`.
 
 use std::io;
-use std::os::windows::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
 
@@ -20,10 +19,7 @@ use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
 use windows_sys::Win32::System::SystemServices::{ACCESS_ALLOWED_ACE_TYPE, ACCESS_DENIED_ACE_TYPE};
 
 use super::access::{AccessEntry, STATE_DIR_SDDL};
-
-fn wide(text: &std::ffi::OsStr) -> Vec<u16> {
-    text.encode_wide().chain(std::iter::once(0)).collect()
-}
+use crate::platform::to_wide;
 
 /// Memory the security API allocated with `LocalAlloc`, freed on drop.
 struct Local(*mut core::ffi::c_void);
@@ -39,7 +35,7 @@ impl Drop for Local {
 
 /// Creates one directory whose DACL is [`STATE_DIR_SDDL`] from the start, so no other account ever sees it open.
 pub fn create_private_dir(path: &Path) -> io::Result<()> {
-    let sddl = wide(STATE_DIR_SDDL.as_ref());
+    let sddl = to_wide(STATE_DIR_SDDL);
     let mut descriptor: PSECURITY_DESCRIPTOR = ptr::null_mut();
     // SAFETY: `sddl` is NUL-terminated UTF-16; the descriptor pointer is written by the call.
     let ok = unsafe {
@@ -59,7 +55,7 @@ pub fn create_private_dir(path: &Path) -> io::Result<()> {
         lpSecurityDescriptor: descriptor.0,
         bInheritHandle: 0,
     };
-    let name = wide(path.as_os_str());
+    let name = to_wide(path);
     // SAFETY: `name` is NUL-terminated UTF-16 and `attributes` points at a valid descriptor for the call's length.
     if unsafe { CreateDirectoryW(name.as_ptr(), &attributes) } == 0 {
         return Err(io::Error::last_os_error());
@@ -77,7 +73,7 @@ pub struct DirAccess {
 
 /// The owner and DACL of `path`.
 pub fn read_access(path: &Path) -> io::Result<DirAccess> {
-    let name = wide(path.as_os_str());
+    let name = to_wide(path);
     let mut owner: PSID = ptr::null_mut();
     let mut dacl: *mut ACL = ptr::null_mut();
     let mut descriptor: PSECURITY_DESCRIPTOR = ptr::null_mut();

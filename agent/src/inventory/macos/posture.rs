@@ -160,24 +160,33 @@ fn firewall(out: &Output, stealth: &Output) -> Check {
     }
 }
 
-/// `macos.gatekeeper`: assessments enabled, so apps from unidentified developers are checked before they first run.
-fn gatekeeper(out: &Output) -> Check {
-    let tool = "spctl --status";
-    let text = match output(GATEKEEPER, tool, out) {
+/// A check decided by a tool that answers in one of two lines: `on` passes, `off` fails with `fix`; anything else
+/// is quoted as unrecognised.
+fn two_answers(id: &str, tool: &str, out: &Output, (on, off): (&str, &str), fix: &str) -> Check {
+    let text = match output(id, tool, out) {
         Ok(text) => text,
         Err(check) => return check,
     };
-    let evidence = quoted(tool, text);
-    match lines(text).first().copied().unwrap_or_default() {
-        "assessments enabled" => pass(GATEKEEPER, evidence),
-        "assessments disabled" => fail(
-            GATEKEEPER,
-            evidence,
-            "Turn Gatekeeper back on with `sudo spctl --global-enable` (or `--master-enable` before macOS 15) or a \
-             configuration profile.",
-        ),
-        _ => unrecognised(GATEKEEPER, tool, text),
+    let answer = lines(text).first().copied().unwrap_or_default();
+    if answer == on {
+        pass(id, quoted(tool, text))
+    } else if answer == off {
+        fail(id, quoted(tool, text), fix)
+    } else {
+        unrecognised(id, tool, text)
     }
+}
+
+/// `macos.gatekeeper`: assessments enabled, so apps from unidentified developers are checked before they first run.
+fn gatekeeper(out: &Output) -> Check {
+    two_answers(
+        GATEKEEPER,
+        "spctl --status",
+        out,
+        ("assessments enabled", "assessments disabled"),
+        "Turn Gatekeeper back on with `sudo spctl --global-enable` (or `--master-enable` before macOS 15) or a \
+         configuration profile.",
+    )
 }
 
 /// What a custom System Integrity Protection configuration relaxes, one line each as printed (`Kext Signing:
@@ -226,22 +235,14 @@ fn sip(out: &Output) -> Check {
 
 /// `macos.remote_login`: Remote Login (the SSH server) off.
 fn remote_login(out: &Output) -> Check {
-    let tool = "systemsetup -getremotelogin";
-    let text = match output(REMOTE_LOGIN, tool, out) {
-        Ok(text) => text,
-        Err(check) => return check,
-    };
-    let evidence = quoted(tool, text);
-    match lines(text).first().copied().unwrap_or_default() {
-        "Remote Login: Off" => pass(REMOTE_LOGIN, evidence),
-        "Remote Login: On" => fail(
-            REMOTE_LOGIN,
-            evidence,
-            "Turn Remote Login off where nobody needs SSH to this Mac (System Settings > General > Sharing, or `sudo \
-             systemsetup -setremotelogin off`), or restrict it to named users.",
-        ),
-        _ => unrecognised(REMOTE_LOGIN, tool, text),
-    }
+    two_answers(
+        REMOTE_LOGIN,
+        "systemsetup -getremotelogin",
+        out,
+        ("Remote Login: Off", "Remote Login: On"),
+        "Turn Remote Login off where nobody needs SSH to this Mac (System Settings > General > Sharing, or `sudo \
+         systemsetup -setremotelogin off`), or restrict it to named users.",
+    )
 }
 
 /// A top-level `Key = value;` of `defaults read`'s text (the old property-list syntax: booleans print as 1 or 0),

@@ -9,6 +9,8 @@
 //! Administrator, 1000 and up people's accounts) and `gid` is 0. A member group's own members (a domain's Domain
 //! Admins) are the directory's to list, not the machine's; the evidence says it is a group.
 
+use std::collections::BTreeSet;
+
 use muster_shared::v1::Account;
 
 use super::guest::{ACCOUNT_DISABLED, LocalAccount};
@@ -60,12 +62,9 @@ impl Member {
         if parts.len() <= 4 { 0 } else { parts.last().and_then(|p| p.parse().ok()).unwrap_or(0) }
     }
 
-    /// The domain and the account name of `DOMAIN\name`.
-    fn split(&self) -> (Option<&str>, &str) {
-        match self.name.split_once('\\') {
-            Some((domain, name)) => (Some(domain), name),
-            None => (None, self.name.as_str()),
-        }
+    /// The domain of `DOMAIN\name`.
+    fn domain(&self) -> Option<&str> {
+        self.name.split_once('\\').map(|(domain, _)| domain)
     }
 }
 
@@ -85,10 +84,12 @@ pub fn listed(group: &str, members: Vec<Member>) -> Result<Vec<Member>, String> 
 /// its relative id. Names are not compared, since a domain controller's own accounts carry the domain's name.
 pub fn accounts(local: &[LocalAccount], account_domain: &str, group: &str, members: &[Member]) -> Vec<Account> {
     let sid_of = |account: &LocalAccount| format!("{account_domain}-{}", account.rid);
+    let member_sids: BTreeSet<&str> = members.iter().map(|m| m.sid.as_str()).collect();
+    let local_sids: BTreeSet<String> = local.iter().map(sid_of).collect();
     let mut out: Vec<Account> = local
         .iter()
         .map(|account| {
-            let member = members.iter().any(|m| m.sid == sid_of(account));
+            let member = member_sids.contains(sid_of(account).as_str());
             Account {
                 name: account.name.clone(),
                 uid: account.rid,
@@ -103,13 +104,9 @@ pub fn accounts(local: &[LocalAccount], account_domain: &str, group: &str, membe
             }
         })
         .collect();
-    for member in members {
-        if local.iter().any(|a| member.sid == sid_of(a)) {
-            continue;
-        }
-        let (domain, _) = member.split();
+    for member in members.iter().filter(|m| !local_sids.contains(&m.sid)) {
         let what = match member.kind {
-            MemberKind::User if domain.is_some_and(|d| d.eq_ignore_ascii_case("AzureAD")) => "Entra ID user",
+            MemberKind::User if member.domain().is_some_and(|d| d.eq_ignore_ascii_case("AzureAD")) => "Entra ID user",
             MemberKind::User if member.sid.starts_with(&format!("{account_domain}-")) => "local user",
             MemberKind::User => "domain user",
             MemberKind::Group if member.sid.starts_with("S-1-12-1-") => {

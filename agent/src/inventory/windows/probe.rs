@@ -332,7 +332,7 @@ fn account_domain_sid() -> Result<String, String> {
 fn administrators_name() -> Result<String, String> {
     use windows_sys::Win32::Security::Authorization::ConvertStringSidToSidW;
     use windows_sys::Win32::Security::{LookupAccountSidW, PSID, SID_NAME_USE};
-    let text: Vec<u16> = admins::ADMINISTRATORS_SID.encode_utf16().chain(std::iter::once(0)).collect();
+    let text = crate::platform::to_wide(admins::ADMINISTRATORS_SID);
     let mut sid: PSID = std::ptr::null_mut();
     // SAFETY: `text` is NUL-terminated UTF-16; the SID is allocated by the call and freed below with LocalFree.
     if unsafe { ConvertStringSidToSidW(text.as_ptr(), &mut sid) } == 0 {
@@ -368,7 +368,7 @@ fn administrators_members(group: &str) -> Result<Vec<admins::Member>, String> {
     use windows_sys::Win32::NetworkManagement::NetManagement::{
         LOCALGROUP_MEMBERS_INFO_2, MAX_PREFERRED_LENGTH, NetLocalGroupGetMembers,
     };
-    let name: Vec<u16> = group.encode_utf16().chain(std::iter::once(0)).collect();
+    let name = crate::platform::to_wide(group);
     let mut members = Vec::new();
     let mut resume: usize = 0;
     let page = |buffer: *mut *mut u8, read: *mut u32, total: *mut u32| {
@@ -411,14 +411,14 @@ unsafe fn net_pages<T>(
     mut call: impl FnMut(*mut *mut u8, *mut u32, *mut u32) -> u32,
     mut each: impl FnMut(&T),
 ) -> Result<(), String> {
+    use windows_sys::Win32::Foundation::ERROR_MORE_DATA;
     use windows_sys::Win32::NetworkManagement::NetManagement::NetApiBufferFree;
-    /// ERROR_MORE_DATA: this page was read, more follow.
-    const MORE_DATA: u32 = 234;
     loop {
         let mut buffer: *mut u8 = std::ptr::null_mut();
         let (mut read, mut total) = (0u32, 0u32);
         let code = call(&mut buffer, &mut read, &mut total);
-        if code != 0 && code != MORE_DATA {
+        // ERROR_MORE_DATA: this page was read, more follow.
+        if code != 0 && code != ERROR_MORE_DATA {
             return Err(format!("{what} failed with status {code}"));
         }
         if !buffer.is_null() {
@@ -427,7 +427,7 @@ unsafe fn net_pages<T>(
             // SAFETY: freeing the buffer the call allocated, once.
             unsafe { NetApiBufferFree(buffer.cast()) };
         }
-        if code != MORE_DATA {
+        if code != ERROR_MORE_DATA {
             return Ok(());
         }
         if read == 0 {
