@@ -146,3 +146,178 @@ async fn containerd_images_are_the_hosts_children_too(h: Harness) {
 }
 
 both!(containerd_images_are_the_hosts_children_too);
+
+/// The Debian subset and the KEV catalog, as `muster-collector import-advisories` stores them.
+async fn import_debian_and_kev(h: &Harness) {
+    let testdata = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/advisories");
+    let paths =
+        [testdata.join("debian/debian-osv-subset.jsonl"), testdata.join("kev/known_exploited_vulnerabilities.json")];
+    let mut db = muster_collector::vuln::AdvisoryDb::new();
+    let limits = muster_collector::vuln::read::ImportLimits::files();
+    let outcome = muster_collector::vuln::read::import_paths(&mut db, &paths, &limits, &mut |_| {});
+    assert_eq!(outcome.summary.errors, Vec::<String>::new());
+    muster_collector::app::advisory_sync::store_import(
+        h.store.as_ref(),
+        &db,
+        outcome.summary,
+        h.now(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+}
+
+/// (rule, subject, title, severity, status) of the host's vulnerability findings.
+async fn vulnerability_findings(
+    h: &Harness,
+    host: &str,
+    viewer: &str,
+) -> Vec<(String, String, String, String, String)> {
+    let (_, body) = h.get(&format!("/api/v1/hosts/{host}/findings"), viewer).await;
+    let s = |f: &serde_json::Value, k: &str| f[k].as_str().unwrap_or_default().to_owned();
+    let mut out: Vec<_> = body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "vulnerability")
+        .map(|f| (s(f, "rule_id"), s(f, "subject"), s(f, "title"), s(f, "severity"), s(f, "status")))
+        .collect();
+    out.sort();
+    out
+}
+
+/// A container image's packages are matched against its own OS's advisories, and its holes become the host's
+/// findings, one per fix and image: the captured web image as built a year earlier (glibc at bookworm's real
+/// 2.36-9+deb12u2, before Looney Tunables) next to a current base image.
+async fn a_container_images_holes_are_findings_of_its_host(h: Harness) {
+    let machine = Machine::thinkpad("m-image-holes");
+    let mut report = debian(&machine);
+    let captured = crate::common::agent_software("containers/root");
+    let software = report.software.as_mut().unwrap();
+    software.container_images = captured.container_images;
+    software.containers = captured.containers;
+    let current_web = software.container_images.clone();
+    for image in
+        software.container_images.iter_mut().filter(|i| i.tags.iter().any(|t| t.ends_with("/muster-test/web:1.0")))
+    {
+        for p in image.packages.iter_mut().filter(|p| p.source_name.as_deref() == Some("glibc")) {
+            p.version = "2.36-9+deb12u2".into();
+            p.source_version = Some("2.36-9+deb12u2".into());
+        }
+    }
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+    let viewer = h.api_token(Role::Viewer).await;
+    assert_eq!(vulnerability_findings(&h, &host, &viewer).await, vec![]);
+
+    // Advisories imported after the report re-match the host through its images' packages too.
+    import_debian_and_kev(&h).await;
+    let web = "sha256:32baa6c81148";
+    let title = "Image 127.0.0.1:5000/muster-test/web:1.0: Upgrade glibc (libc-bin, libc6) to 2.36-9+deb12u4 — fixes 4 \
+                 vulnerabilities, 2 known exploited";
+    let open = |status: &str| {
+        vec![(
+            "vuln.fix".to_owned(),
+            "image:32baa6c81148:glibc".to_owned(),
+            title.to_owned(),
+            "critical".to_owned(),
+            status.to_owned(),
+        )]
+    };
+    assert_eq!(vulnerability_findings(&h, &host, &viewer).await, open("open"));
+    let (_, body) = h.get(&format!("/api/v1/hosts/{host}/findings"), &viewer).await;
+    let finding = body["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "vulnerability").unwrap();
+    assert!(finding["remediation"].as_str().unwrap().starts_with(
+        "rebuild the container image 127.0.0.1:5000/muster-test/web:1.0 from an updated base image, or with this in \
+         its build (apt-get install --only-upgrade libc-bin libc6"
+    ), "{finding}");
+    assert!(
+        finding["evidence"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("in the container image 127.0.0.1:5000/muster-test/web:1.0 (sha256:32baa6c81148"),
+        "{finding}"
+    );
+
+    // The host's own glibc is current: its matches and the image's are apart, each image's entries named.
+    let (status, body) = h.get(&format!("/api/v1/hosts/{host}/vulnerabilities"), &viewer).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["vulnerabilities"].as_array().unwrap().iter().all(|v| v["source_name"] != "glibc"), "{body}");
+    let mut in_images: Vec<(String, String, String, String)> = body["container_image_vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            assert!(v["image_id"].as_str().unwrap().starts_with(web), "{v}");
+            assert_eq!(v["fix_state"], "fix_unverified", "an image's pending updates are unknown: {v}");
+            let s = |k: &str| v[k].as_str().unwrap().to_owned();
+            (s("image_name"), s("id"), s("package"), s("fixed_version"))
+        })
+        .collect();
+    in_images.sort();
+    let mut want = Vec::new();
+    for (id, fix) in [("CVE-2023-4806", "3"), ("CVE-2023-4911", "3"), ("DSA-5514-1", "3"), ("DSA-5611-1", "4")] {
+        for package in ["libc-bin", "libc6"] {
+            let name = "127.0.0.1:5000/muster-test/web:1.0".to_owned();
+            want.push((name, id.to_owned(), package.to_owned(), format!("2.36-9+deb12u{fix}")));
+        }
+    }
+    want.sort();
+    assert_eq!(in_images, want);
+
+    // The advisory names the host, through its image.
+    let (_, body) = h.get("/api/v1/vulnerabilities/CVE-2023-4911", &viewer).await;
+    let hosts: Vec<(&str, &str, &str)> = body["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["host_id"].as_str().unwrap(), a["package"].as_str().unwrap(), a["image_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(hosts.len(), 2, "{body}");
+    assert!(hosts.iter().all(|(id, _, image)| *id == host && image.starts_with(web)), "{body}");
+    assert_eq!(body["affected_hosts"], 1);
+
+    let cookie = crate::console::user(&h, "viewer", Role::Viewer).await;
+    let page = crate::console::get(&h, &format!("/hosts/{host}"), &cookie).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Vulnerabilities in container images (8)"), "{}", page.body);
+    let page = crate::console::get(&h, "/vulnerabilities/CVE-2023-4911", &cookie).await;
+    assert!(page.body.contains("libc6 (container image 32baa6c81148)"), "{}", page.body);
+
+    // The image rebuilt at current versions: the finding resolves, and the stored list is the new one.
+    let mut rebuilt = report.clone();
+    rebuilt.software.as_mut().unwrap().container_images = current_web;
+    rebuilt.collected_at += chrono::Duration::hours(1);
+    h.advance(chrono::Duration::hours(1));
+    h.stored(&token, &full(&rebuilt)).await;
+    assert_eq!(vulnerability_findings(&h, &host, &viewer).await, open("resolved"));
+    let inventory = h.store.host_inventory(&host).await.unwrap().unwrap();
+    let images: Vec<(String, usize, Vec<String>)> =
+        inventory.images.iter().map(|i| (i.tags[0].clone(), i.packages.len(), i.containers.clone())).collect();
+    assert_eq!(
+        images,
+        [
+            (
+                "127.0.0.1:5000/muster-test/web:1.0".to_owned(),
+                111,
+                vec!["api".to_owned(), "batch".to_owned(), "web".to_owned()]
+            ),
+            ("muster-test/debian:12".to_owned(), 88, vec!["done".to_owned(), "old".to_owned()]),
+        ]
+    );
+    let glibc = |i: &muster_collector::store::advisories::ImageInventory| {
+        i.packages.iter().find(|p| p.name == "libc6").map(|p| p.version.clone())
+    };
+    assert!(inventory.images.iter().all(|i| glibc(i).as_deref() != Some("2.36-9+deb12u2")));
+
+    // The images removed: nothing of theirs is kept.
+    let mut none = rebuilt.clone();
+    none.software.as_mut().unwrap().container_images.clear();
+    none.software.as_mut().unwrap().containers.clear();
+    none.collected_at += chrono::Duration::hours(1);
+    h.stored(&token, &full(&none)).await;
+    assert!(h.store.host_inventory(&host).await.unwrap().unwrap().images.is_empty());
+}
+
+both!(a_container_images_holes_are_findings_of_its_host);

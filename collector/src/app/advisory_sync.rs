@@ -264,33 +264,33 @@ async fn match_host_once(
 ) -> Result<Option<HostMatchOutcome>, StoreError> {
     let Some(mut inventory) = store.host_inventory(host_id).await? else { return Ok(None) };
     let listeners = std::mem::take(&mut inventory.listeners);
+    let images = std::mem::take(&mut inventory.images);
     let os = inventory.os.clone().unwrap_or_default();
     let profile =
         HostProfile::new(Some(inventory.hostname), &os, inventory.packages).with_pending(inventory.pending.as_deref());
     let mut state = HostMatchState { matched_at: now, ..HostMatchState::default() };
-    // A host whose OS maps to no advisory ecosystem still has its language packages matched.
-    let selectors = match &profile.ecosystems {
-        Ok(s) => s.clone(),
-        Err(e) => {
-            state.warnings.push(format!("OS packages not checked: {e}"));
-            Vec::new()
-        }
-    };
     let available = store.advisory_ecosystems().await?;
-    let mut ecosystems = keyed::resolve_ecosystems(&selectors, &available);
-    ecosystems.extend(profile.language_ecosystems().into_iter().map(str::to_owned));
-    if ecosystems.is_empty() {
-        store.save_host_matches(host_id, &BTreeSet::new(), &[], &state).await?;
-        return Ok(Some(HostMatchOutcome::default()));
+    let host = Subject::of(None, profile, &available, &mut state.warnings);
+    state.packages_checked = host.profile.checked_packages().count() as u64;
+    state.ecosystems = host.ecosystems.iter().filter(|e| available.contains(e.as_str())).cloned().collect();
+    // Each container image is matched like a machine of its own OS (issue 19): no kernel runs in it, and its
+    // pending updates are unknown, so a fix is `fix_unverified` until the image is rebuilt.
+    let mut subjects = vec![host];
+    for image in images {
+        let name = muster_shared::v1::image_name(&image.id, &image.tags);
+        if !image.complete {
+            state.warnings.push(format!("image {name}: its package list is incomplete (see the host's report errors)"));
+        }
+        let os = image.os.unwrap_or_default();
+        let profile = HostProfile::new(Some(name), &os, image.packages);
+        subjects.push(Subject::of(Some(image.id), profile, &available, &mut state.warnings));
     }
-    let missing_ecos: Vec<&str> =
-        ecosystems.iter().filter(|e| !available.contains(e.as_str())).map(String::as_str).collect();
+    let ecosystems: BTreeSet<&str> = subjects.iter().flat_map(|s| s.ecosystems.iter().map(String::as_str)).collect();
+    let missing_ecos: Vec<&str> = ecosystems.iter().copied().filter(|e| !available.contains(*e)).collect();
     if !missing_ecos.is_empty() {
         state.warnings.push(format!("no advisories imported for {}", missing_ecos.join(", ")));
     }
-    state.packages_checked = profile.checked_packages().count() as u64;
-    state.ecosystems = ecosystems.iter().filter(|e| available.contains(e.as_str())).cloned().collect();
-    let keys = keyed::host_keys(&profile, &ecosystems);
+    let keys: BTreeSet<MatchKey> = subjects.iter().flat_map(|s| keyed::host_keys(&s.profile, &s.ecosystems)).collect();
 
     let mut by_eco: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for k in keys.iter().filter(|k| available.contains(&k.ecosystem)) {
@@ -319,7 +319,14 @@ async fn match_host_once(
         store.save_keys(&results, version).await?;
         hits.extend(results);
     }
-    let matches = keyed::join(&profile, &ecosystems, &hits);
+    let mut matches = Vec::new();
+    for subject in &subjects {
+        let mut found = keyed::join(&subject.profile, &subject.ecosystems, &hits);
+        for m in &mut found {
+            m.image_id.clone_from(&subject.image_id);
+        }
+        matches.extend(found);
+    }
     store.save_host_matches(host_id, &keys, &matches, &state).await?;
     // Vulnerabilities share the findings lifecycle: open, resolve and reopen them like rule findings.
     if let Some(current) = store.host_vulnerabilities(host_id).await? {
@@ -327,6 +334,39 @@ async fn match_host_once(
         super::findings::apply(store, &outcome, now, None, crate::findings::evaluate::VULNERABILITY_MATCHER).await?;
     }
     Ok(Some(HostMatchOutcome { keys: keys.len(), evaluated, findings: matches.len() }))
+}
+
+/// What one match covers: the host's own packages, or one of its container images'.
+struct Subject {
+    image_id: Option<String>,
+    profile: HostProfile,
+    /// The advisory ecosystems its packages are looked up in.
+    ecosystems: Vec<String>,
+}
+
+impl Subject {
+    fn of(
+        image_id: Option<String>,
+        profile: HostProfile,
+        available: &BTreeSet<String>,
+        warnings: &mut Vec<String>,
+    ) -> Self {
+        // A host (or image) whose OS maps to no advisory ecosystem still has its language packages matched.
+        let selectors = match &profile.ecosystems {
+            Ok(s) => s.clone(),
+            Err(e) => {
+                let whose = match &image_id {
+                    Some(_) => format!("image {}: ", profile.hostname.as_deref().unwrap_or_default()),
+                    None => String::new(),
+                };
+                warnings.push(format!("{whose}OS packages not checked: {e}"));
+                Vec::new()
+            }
+        };
+        let mut ecosystems = keyed::resolve_ecosystems(&selectors, available);
+        ecosystems.extend(profile.language_ecosystems().into_iter().map(str::to_owned));
+        Self { image_id, profile, ecosystems }
+    }
 }
 
 fn advisory_db(advisories: Vec<crate::vuln::Advisory>) -> AdvisoryDb {

@@ -14,7 +14,7 @@ use crate::identity;
 use crate::ingest::{self, diff};
 use crate::model::to_ms;
 use crate::model::{HistoryEvent, StoredPackage};
-use crate::store::tx::{IdentityKey, ReportRow, ReportedHost, SoftwareChange, SoftwareRow, StoredLink};
+use crate::store::tx::{IdentityKey, ImagePackages, ReportRow, ReportedHost, SoftwareChange, SoftwareRow, StoredLink};
 use crate::store::{Store, StoreError};
 
 /// One validated report, ready to store.
@@ -157,6 +157,9 @@ pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput)
     if let Some(change) = &writes.software {
         tx.write_software(host_id, change).await?;
     }
+    if let Some(images) = &writes.images {
+        tx.write_image_packages(host_id, images).await?;
+    }
     tx.update_reported_host(host_id, &writes.host, input.received_at).await?;
     tx.insert_history(host_id, input.received_at, &input.report_id, &writes.events).await?;
     tx.record_report(host_id, &writes.report, input.forget_reports_before).await?;
@@ -188,6 +191,8 @@ pub struct Writes<'a> {
     pub sections: Vec<(SectionName, String, String)>,
     /// How the host's package links change, when the software section came in full.
     pub software: Option<SoftwareChange<'a>>,
+    /// The container images' package lists, when the software section came in full.
+    pub images: Option<Vec<ImagePackages>>,
     pub host: ReportedHost<'a>,
     pub events: Vec<HistoryEvent>,
     pub report: ReportRow<'a>,
@@ -218,6 +223,7 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
         }
         software_change(by_id.into_iter().map(|(id, package)| SoftwareRow { id, package }), prior.packages.as_deref())
     });
+    let images = report.software.as_ref().map(ingest::image_packages).transpose()?;
     let hardware_identity = report
         .hardware
         .as_ref()
@@ -237,7 +243,7 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
         collected_at: report.collected_at,
         full_sections: full.join(","),
     };
-    Ok(Writes { sections, software, host, events, report: row })
+    Ok(Writes { sections, software, images, host, events, report: row })
 }
 
 /// The writes that turn the stored links into `rows` (one per catalogue key): only what differs, so a report

@@ -7,8 +7,10 @@ pub mod limits;
 
 use std::collections::BTreeMap;
 
-use muster_shared::v1::{Package, Report, ReportEnvelope, SectionName, section_hashes};
+use muster_shared::v1::{Package, Report, ReportEnvelope, SectionName, Software, section_hashes};
 use sha2::{Digest, Sha256};
+
+use crate::store::tx::ImagePackages;
 
 /// The section hashes to store: the collector's own hash for every section sent in full, the agent's claim for the
 /// sections sent as a hash only. Also returns the full sections whose claimed hash differs from the content (a sign
@@ -62,6 +64,27 @@ pub fn section_contents(report: &Report) -> Result<Vec<(SectionName, String)>, s
         out.push((SectionName::Checks, serde_json::to_string(s)?));
     }
     Ok(out)
+}
+
+/// The package lists of a software section's container images, one per image id, to store apart from the section
+/// (see [`crate::model::StoredImage`]). An image several engines hold is one image; should their readings differ,
+/// the longest list is kept. Images whose layers gave no package have nothing to match and are left out.
+pub fn image_packages(software: &Software) -> Result<Vec<ImagePackages>, serde_json::Error> {
+    let mut longest: BTreeMap<&str, &[Package]> = BTreeMap::new();
+    for image in software.container_images.iter().filter(|i| !i.packages.is_empty()) {
+        let kept = longest.entry(image.id.as_str()).or_insert(&image.packages);
+        if image.packages.len() > kept.len() {
+            *kept = &image.packages;
+        }
+    }
+    longest
+        .into_iter()
+        .map(|(id, packages)| {
+            let packages = serde_json::to_string(packages)?;
+            let digest = hex::encode(Sha256::digest(packages.as_bytes()));
+            Ok(ImagePackages { image_id: id.to_owned(), digest, packages })
+        })
+        .collect()
 }
 
 /// Catalogue key of a package: the same (kind, name, version, arch, source name, source version) on any host gives
@@ -143,5 +166,32 @@ mod tests {
             software_id(&library("/usr/lib/python3/dist-packages/idna-3.3.egg-info/PKG-INFO", Some("python3-idna"))),
             software_id(&library("/usr/local/lib/python3.11/dist-packages/idna-3.3.dist-info/METADATA", None))
         );
+    }
+
+    #[test]
+    fn an_image_several_engines_hold_is_stored_once_with_the_longest_list() {
+        use muster_shared::v1::{ContainerEngine, ContainerImage};
+        let image =
+            |engine, id: &str, packages: Vec<Package>| ContainerImage { packages, ..ContainerImage::new(engine, id) };
+        let libssl = Package { name: "libssl3".into(), ..openssl(Some("amd64")) };
+        let software = Software {
+            container_images: vec![
+                image(ContainerEngine::Docker, "sha256:b", vec![openssl(Some("amd64"))]),
+                image(ContainerEngine::Podman, "sha256:b", vec![openssl(Some("amd64")), libssl.clone()]),
+                image(ContainerEngine::Docker, "sha256:a", vec![libssl]),
+                // Nothing read from its layers: nothing to match, nothing stored.
+                image(ContainerEngine::Docker, "sha256:c", vec![]),
+            ],
+            ..Software::default()
+        };
+        let stored = image_packages(&software).unwrap();
+        let ids: Vec<&str> = stored.iter().map(|i| i.image_id.as_str()).collect();
+        assert_eq!(ids, ["sha256:a", "sha256:b"]);
+        let b: Vec<Package> = serde_json::from_str(&stored[1].packages).unwrap();
+        assert_eq!(b.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["openssl", "libssl3"]);
+        // The digest follows the list: the same list gives the same digest, so an unchanged image is not rewritten.
+        assert_eq!(stored[1].digest, hex::encode(Sha256::digest(stored[1].packages.as_bytes())));
+        assert_eq!(image_packages(&software).unwrap(), stored);
+        assert_ne!(stored[0].digest, stored[1].digest);
     }
 }

@@ -158,7 +158,7 @@ pub struct StoredSoftware {
 }
 
 /// A container image as the host's section keeps it: the agent's record without its package list, and how many
-/// packages that list held. The list is not kept: images are not matched against advisories yet, and every rule
+/// packages that list held. The list is kept apart (`host_image_packages`, for matching the image): every rule
 /// evaluation and match of the host decodes this section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredImage {
@@ -200,8 +200,17 @@ impl StoredSoftware {
         }
     }
 
-    /// The listening sockets of a stored section; none when it does not parse.
-    pub fn listeners_of(content: &str) -> Vec<muster_shared::v1::Listener> {
-        serde_json::from_str::<Self>(content).map(|s| s.listeners).unwrap_or_default()
+    /// Every tag any engine holds image `id` under, sorted.
+    pub fn image_tags(&self, id: &str) -> Vec<String> {
+        let mut tags: Vec<String> =
+            self.container_images.iter().filter(|i| i.image.id == id).flat_map(|i| i.image.tags.clone()).collect();
+        tags.sort();
+        tags.dedup();
+        tags
+    }
+
+    /// How image `id` is named to people, over every engine holding it.
+    pub fn image_name(&self, id: &str) -> String {
+        muster_shared::v1::image_name(id, &self.image_tags(id))
     }
 }

@@ -312,11 +312,10 @@ fn container_images(facts: &HostFacts, policy: &Policy, now: DateTime<Utc>) -> V
     list(facts.container_images.iter().map(|stored| {
         let i = &stored.image;
         let users = facts.containers.iter().filter(|c| c.image_id == i.id && c.engine == i.engine);
-        let short = muster_shared::v1::short_image_id(&i.id).to_owned();
         map([
             ("engine", s(i.engine.as_str())),
             ("id", s(&i.id)),
-            ("name", s(i.tags.first().unwrap_or(&short))),
+            ("name", s(&muster_shared::v1::image_name(&i.id, &i.tags))),
             ("tags", list(i.tags.iter().map(|t| s(t)))),
             ("os_id", opt(i.os.as_ref().and_then(|o| o.id.as_ref()))),
             ("os_version", opt(i.os.as_ref().and_then(|o| o.version_id.as_ref()))),

@@ -89,6 +89,9 @@ pub trait HostTx: Send {
     ) -> Result<(), StoreError>;
     /// Writes the host's package links as `change` says; catalogue rows are shared and only added.
     async fn write_software(&mut self, host_id: &str, change: &SoftwareChange<'_>) -> Result<(), StoreError>;
+    /// Makes `images` the host's container image package lists: images gone are removed, and only those new or
+    /// whose digest changed are written.
+    async fn write_image_packages(&mut self, host_id: &str, images: &[ImagePackages]) -> Result<(), StoreError>;
     /// Queues work on the host for after the commit (`app::queue`), coalesced into the host's queued row.
     async fn enqueue_work(
         &mut self,
@@ -147,8 +150,8 @@ macro_rules! impl_host_tx {
             use crate::store::sql::CHUNK;
             use crate::disposal::lifecycle::LifecycleState;
             use crate::store::tx::{
-                EnrolledHost, HeldEnrolment, HostCandidate, HostTx, IdentityKey, LockedHost, ReportRow, ReportedHost,
-                SoftwareChange, StoredLink,
+                EnrolledHost, HeldEnrolment, HostCandidate, HostTx, IdentityKey, ImagePackages, LockedHost, ReportRow,
+                ReportedHost, SoftwareChange, StoredLink,
             };
 
             fn lifecycle(text: &str) -> Result<LifecycleState, StoreError> {
@@ -572,6 +575,42 @@ macro_rules! impl_host_tx {
                                 .push_bind(row.package.state.clone());
                         });
                         qb.build().execute(&mut *self.0).await?;
+                    }
+                    Ok(())
+                }
+
+                async fn write_image_packages(
+                    &mut self,
+                    host_id: &str,
+                    images: &[ImagePackages],
+                ) -> Result<(), StoreError> {
+                    let stored: std::collections::HashMap<String, String> =
+                        sqlx::query("SELECT image_id, digest FROM host_image_packages WHERE host_id = $1")
+                            .bind(host_id)
+                            .fetch_all(&mut *self.0)
+                            .await?
+                            .iter()
+                            .map(|r| Ok((r.try_get("image_id")?, r.try_get("digest")?)))
+                            .collect::<Result<_, StoreError>>()?;
+                    for gone in stored.keys().filter(|id| !images.iter().any(|i| &i.image_id == *id)) {
+                        sqlx::query("DELETE FROM host_image_packages WHERE host_id = $1 AND image_id = $2")
+                            .bind(host_id)
+                            .bind(gone)
+                            .execute(&mut *self.0)
+                            .await?;
+                    }
+                    for image in images.iter().filter(|i| stored.get(&i.image_id) != Some(&i.digest)) {
+                        sqlx::query(
+                            "INSERT INTO host_image_packages (host_id, image_id, digest, packages) \
+                             VALUES ($1, $2, $3, $4) ON CONFLICT (host_id, image_id) \
+                             DO UPDATE SET digest = excluded.digest, packages = excluded.packages",
+                        )
+                        .bind(host_id)
+                        .bind(&image.image_id)
+                        .bind(&image.digest)
+                        .bind(&image.packages)
+                        .execute(&mut *self.0)
+                        .await?;
                     }
                     Ok(())
                 }

@@ -118,6 +118,16 @@ pub struct SoftwareChange<'a> {
     pub delete: Vec<String>,
 }
 
+/// One container image's package list as its host keeps it (`host_image_packages`), for matching the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePackages {
+    pub image_id: String,
+    /// SHA-256 of `packages`: a report rewrites only the images whose list changed.
+    pub digest: String,
+    /// The image's packages as JSON (`[Package]`).
+    pub packages: String,
+}
+
 /// The host columns a stored report sets; `None` leaves a column as it is.
 #[derive(Debug, Clone)]
 pub struct ReportedHost<'a> {

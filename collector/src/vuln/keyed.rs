@@ -121,6 +121,9 @@ pub struct HostVulnerability {
     pub kernel: Option<KernelState>,
     /// The upgrade command, only when it helps ([`FixState::upgrade_helps`]).
     pub remediation: Option<String>,
+    /// The container image whose package this is; `None` for the host's own. Set by the caller: [`join`] sees one
+    /// profile at a time.
+    pub image_id: Option<String>,
 }
 
 /// Joins cached key results to a host's packages; keys missing from `hits` count as unaffected.
@@ -170,6 +173,7 @@ pub fn join(
                         fix_state,
                         kernel: pkg.kernel,
                         remediation: None,
+                        image_id: None,
                     });
                 }
             }

@@ -245,7 +245,7 @@ fn scan_images(db: &AdvisoryDb, matcher: &mut Matcher, report: &Report, policy: 
             seen.tags.extend(image.tags.iter().cloned());
             continue;
         }
-        let name = image.tags.first().cloned().unwrap_or_else(|| image.id.clone());
+        let name = muster_shared::v1::image_name(&image.id, &image.tags);
         let os = image.os.clone().unwrap_or_default();
         let profile = HostProfile::new(Some(name), &os, image.packages.clone());
         let findings = match_host(db, matcher, &profile);

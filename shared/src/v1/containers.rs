@@ -81,6 +81,11 @@ pub fn short_image_id(id: &str) -> &str {
     hex.get(..12).unwrap_or(hex)
 }
 
+/// How an image is named to people: its first tag, else its short id.
+pub fn image_name(id: &str, tags: &[String]) -> String {
+    tags.first().cloned().unwrap_or_else(|| short_image_id(id).to_owned())
+}
+
 /// One container, running or not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {

@@ -14,6 +14,7 @@ pub struct HostQuery {
     /// Where each long section's page starts (`PAGE` rows each).
     findings_offset: Option<usize>,
     vulnerabilities_offset: Option<usize>,
+    image_vulnerabilities_offset: Option<usize>,
     pending_offset: Option<usize>,
     updates_offset: Option<usize>,
     software_offset: Option<usize>,
@@ -24,14 +25,25 @@ pub struct HostQuery {
 }
 
 /// The host page's paged sections: no section shows more than `PAGE` rows, however large the host.
-const PAGED: [&str; 9] =
-    ["findings", "vulnerabilities", "pending", "updates", "software", "accounts", "images", "containers", "history"];
+const PAGED: [&str; 10] = [
+    "findings",
+    "vulnerabilities",
+    "image_vulnerabilities",
+    "pending",
+    "updates",
+    "software",
+    "accounts",
+    "images",
+    "containers",
+    "history",
+];
 
 impl HostQuery {
     fn offset(&self, section: &str) -> usize {
         match section {
             "findings" => self.findings_offset,
             "vulnerabilities" => self.vulnerabilities_offset,
+            "image_vulnerabilities" => self.image_vulnerabilities_offset,
             "pending" => self.pending_offset,
             "updates" => self.updates_offset,
             "software" => self.software_offset,
@@ -249,29 +261,26 @@ pub async fn host(
     }
 
     let vulns = state.store.host_vulnerabilities(&h.id).await?;
-    let vuln_rows: Vec<Vec<Cell>> = vulns
-        .as_ref()
-        .map(|v| {
-            v.vulnerabilities
-                .iter()
-                .map(|e| {
-                    vec![
-                        Cell::link(&e.id, format!("/vulnerabilities/{}", encode(&e.id))),
-                        Cell::badge(Badge::severity(&e.severity)),
-                        Cell::text(if e.kev { "KEV" } else { "" }),
-                        // Two copies of one library are two rows: where each was found tells them apart.
-                        Cell::text(match &e.path {
-                            Some(path) => format!("{} ({}, {path})", e.package, e.package_kind),
-                            None => e.package.clone(),
-                        }),
-                        Cell::mono(&e.installed_version),
-                        Cell::mono(e.fixed_version.clone().unwrap_or_else(|| "no fix yet".into())),
-                        Cell::text(s(&e.summary)),
-                    ]
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let (own, in_images) = match &vulns {
+        Some(v) => (v.vulnerabilities.as_slice(), v.container_image_vulnerabilities.as_slice()),
+        None => (&[][..], &[][..]),
+    };
+    let vuln_row = |e: &crate::store::advisories::HostVulnerabilityEntry| {
+        vec![
+            Cell::link(&e.id, format!("/vulnerabilities/{}", encode(&e.id))),
+            Cell::badge(Badge::severity(&e.severity)),
+            Cell::text(if e.kev { "KEV" } else { "" }),
+            // Two copies of one library are two rows: where each was found tells them apart.
+            Cell::text(match &e.path {
+                Some(path) => format!("{} ({}, {path})", e.package, e.package_kind),
+                None => e.package.clone(),
+            }),
+            Cell::mono(&e.installed_version),
+            Cell::mono(e.fixed_version.clone().unwrap_or_else(|| "no fix yet".into())),
+            Cell::text(s(&e.summary)),
+        ]
+    };
+    let vuln_rows: Vec<Vec<Cell>> = own.iter().map(vuln_row).collect();
     blocks.push(Block::Section {
         title: format!("Vulnerabilities ({})", vuln_rows.len()),
         anchor: "vulnerabilities".into(),
@@ -284,6 +293,29 @@ pub async fn host(
         "No known vulnerability.",
     ));
     blocks.extend(pager);
+    if !in_images.is_empty() {
+        // Each image is matched as a machine of its own OS; its rows say which image, first.
+        let rows: Vec<Vec<Cell>> = in_images
+            .iter()
+            .map(|e| {
+                let mut row = vec![Cell::mono(s(&e.image_name))];
+                row.extend(vuln_row(e));
+                row
+            })
+            .collect();
+        blocks.push(Block::Section {
+            title: format!("Vulnerabilities in container images ({})", rows.len()),
+            anchor: "image-vulnerabilities".into(),
+        });
+        let (range, pager) = section_page(&h.id, &q, "image_vulnerabilities", "image-vulnerabilities", &rows);
+        blocks.push(table(
+            "image-vulnerabilities",
+            &["Image", "Advisory", "Severity", "KEV", "Package", "Installed", "Fixed in", "Summary"],
+            rows[range].to_vec(),
+            "No known vulnerability.",
+        ));
+        blocks.extend(pager);
+    }
 
     blocks.push(Block::Section { title: "Hardware".into(), anchor: "hardware".into() });
     if let Some(hw) = &hardware {

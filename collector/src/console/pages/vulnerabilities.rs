@@ -155,7 +155,13 @@ pub async fn vulnerability(State(state): State<AppState>, viewer: Viewer, Path(i
             .map(|a| {
                 vec![
                     Cell::link(&a.hostname, format!("/hosts/{}", encode(&a.host_id))),
-                    Cell::text(&a.package),
+                    // A package in one of the host's container images says which image.
+                    Cell::text(match &a.image_id {
+                        Some(id) => {
+                            format!("{} (container image {})", a.package, muster_shared::v1::short_image_id(id))
+                        }
+                        None => a.package.clone(),
+                    }),
                     Cell::mono(&a.installed_version),
                     Cell::mono(a.fixed_version.clone().unwrap_or_else(|| "no fix yet".into())),
                     Cell::mono(s(&a.remediation)),

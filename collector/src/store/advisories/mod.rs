@@ -60,6 +60,22 @@ pub struct HostInventory {
     pub pending: Option<Vec<muster_shared::v1::PendingUpdate>>,
     /// The sockets of the last software section (empty from agents that do not report them).
     pub listeners: Vec<muster_shared::v1::Listener>,
+    /// The container images of the last software section whose package lists are kept, by id.
+    pub images: Vec<ImageInventory>,
+}
+
+/// One of a host's container images as matching needs it: a machine of its own OS with its own packages.
+#[derive(Debug, Clone, Default)]
+pub struct ImageInventory {
+    pub id: String,
+    /// Every tag any engine holds it under, sorted; empty for an untagged image.
+    pub tags: Vec<String>,
+    pub os: Option<Os>,
+    pub packages: Vec<Package>,
+    /// Whether every package database of its layers was read in full.
+    pub complete: bool,
+    /// The names of the containers made from it, sorted.
+    pub containers: Vec<String>,
 }
 
 /// What one match of a host saw, kept beside its matches.
@@ -128,6 +144,9 @@ pub struct AffectedHost {
     pub fixed_version: Option<String>,
     pub kernel: Option<String>,
     pub remediation: Option<String>,
+    /// The container image of the host holding the package; absent for the host's own packages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -195,6 +214,12 @@ pub struct HostVulnerabilityEntry {
     /// Where a language package was found (`METADATA`, `package.json`, lockfile, binary); `None` for OS packages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The container image holding the package (`sha256:…`), for entries of `container_image_vulnerabilities`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    /// That image's first tag (its short id when untagged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -210,6 +235,9 @@ pub struct HostVulnerabilities {
     /// Matches on installed kernels that are not running, and on packages built from a kernel source that are not
     /// kernels (each entry's `kernel` label says which), reported apart and never findings.
     pub not_running_kernel_vulnerabilities: Vec<HostVulnerabilityEntry>,
+    /// Matches in the host's container images, each matched like a machine of the image's OS, ranked alike; each
+    /// entry names its image.
+    pub container_image_vulnerabilities: Vec<HostVulnerabilityEntry>,
 }
 
 #[async_trait]

@@ -412,21 +412,56 @@ macro_rules! impl_advisory_store {
                 .bind(host_id)
                 .fetch_all(&self.pool)
                 .await?;
-                let (mut pending, mut listeners) = (None, Vec::new());
+                let (mut pending, mut software) = (None, crate::model::StoredSoftware::default());
                 for r in &sections {
                     let content: String = r.try_get("content")?;
-                    // A section that no longer parses counts as unknown pending updates and no listener, as for
-                    // rules.
+                    // A section that no longer parses counts as unknown pending updates, no listener and no image,
+                    // as for rules.
                     match r.try_get::<String, _>("section")?.as_str() {
                         "patches" => {
                             pending = serde_json::from_str::<muster_shared::v1::Patches>(&content)
                                 .ok()
                                 .and_then(|p| p.pending)
                         }
-                        _ => listeners = crate::model::StoredSoftware::listeners_of(&content),
+                        _ => software = serde_json::from_str(&content).unwrap_or_default(),
                     }
                 }
-                let inv = HostInventory { hostname: host.try_get("hostname")?, os, packages, pending, listeners };
+                let rows = sqlx::query("SELECT image_id, packages FROM host_image_packages WHERE host_id = $1 ORDER BY image_id")
+                    .bind(host_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut images = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let id: String = r.try_get("image_id")?;
+                    let held: Vec<&crate::model::StoredImage> =
+                        software.container_images.iter().filter(|i| i.image.id == id).collect();
+                    // Kept with the section it came with; an image the section no longer lists is not the host's.
+                    let Some(first) = held.first() else { continue };
+                    let text: String = r.try_get("packages")?;
+                    let packages = serde_json::from_str(&text)
+                        .map_err(|e| StoreError::Corrupt(format!("packages of image {id}: {e}")))?;
+                    let tags = software.image_tags(&id);
+                    let mut containers: Vec<String> =
+                        software.containers.iter().filter(|c| c.image_id == id).map(|c| c.name.clone()).collect();
+                    containers.sort();
+                    containers.dedup();
+                    images.push(ImageInventory {
+                        os: first.image.os.clone(),
+                        complete: held.iter().all(|i| i.packages_complete()),
+                        id,
+                        tags,
+                        packages,
+                        containers,
+                    });
+                }
+                let inv = HostInventory {
+                    hostname: host.try_get("hostname")?,
+                    os,
+                    packages,
+                    pending,
+                    listeners: software.listeners,
+                    images,
+                };
                 Ok(Some(inv))
             }
 
@@ -496,7 +531,7 @@ macro_rules! impl_advisory_store {
                     let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
                         "INSERT INTO host_vulnerabilities (host_id, advisory_id, ecosystem, kind, package, arch, \
                          installed_version, source_name, matched_name, compared_version, fixed_version, kernel, \
-                         remediation, matched_at, vendor_severity, fix_state, path) ",
+                         remediation, matched_at, vendor_severity, fix_state, path, image_id) ",
                     );
                     qb.push_values(part, |mut b, m| {
                         b.push_bind(host_id.to_owned())
@@ -515,7 +550,8 @@ macro_rules! impl_advisory_store {
                             .push_bind(at)
                             .push_bind(m.vendor_severity.clone())
                             .push_bind(m.fix_state.as_str())
-                            .push_bind(m.path.clone());
+                            .push_bind(m.path.clone())
+                            .push_bind(m.image_id.clone());
                     });
                     qb.build().execute(&mut *tx).await?;
                 }

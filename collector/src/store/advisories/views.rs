@@ -148,9 +148,9 @@ macro_rules! impl_vulnerability_views {
                 .await?;
                 let hosts = sqlx::query(
                     "SELECT hv.host_id, h.hostname, hv.ecosystem, hv.package, hv.arch, hv.installed_version, \
-                     hv.source_name, hv.compared_version, hv.fixed_version, hv.kernel, hv.remediation \
+                     hv.source_name, hv.compared_version, hv.fixed_version, hv.kernel, hv.remediation, hv.image_id \
                      FROM host_vulnerabilities hv JOIN hosts h ON h.id = hv.host_id WHERE hv.advisory_id = $1 \
-                     ORDER BY h.hostname, hv.host_id, hv.package, hv.arch",
+                     ORDER BY h.hostname, hv.host_id, hv.image_id, hv.package, hv.arch",
                 )
                 .bind(&advisory_id)
                 .fetch_all(&self.pool)
@@ -170,6 +170,7 @@ macro_rules! impl_vulnerability_views {
                             fixed_version: h.try_get("fixed_version")?,
                             kernel: h.try_get("kernel")?,
                             remediation: h.try_get("remediation")?,
+                            image_id: h.try_get("image_id")?,
                         })
                     })
                     .collect::<Result<_, StoreError>>()?;
@@ -219,6 +220,7 @@ macro_rules! impl_vulnerability_views {
                     warnings: Vec::new(),
                     vulnerabilities: Vec::new(),
                     not_running_kernel_vulnerabilities: Vec::new(),
+                    container_image_vulnerabilities: Vec::new(),
                 };
                 if let Some(s) = state {
                     let ecosystems: String = s.try_get("ecosystems")?;
@@ -228,13 +230,22 @@ macro_rules! impl_vulnerability_views {
                     out.ecosystems = serde_json::from_str(&ecosystems).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                     out.warnings = serde_json::from_str(&warnings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 }
+                // An image is named as the host's software section lists it, over every engine holding it.
+                let software = sqlx::query("SELECT content FROM host_sections WHERE host_id = $1 AND section = 'software'")
+                    .bind(host_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let software: crate::model::StoredSoftware = match software {
+                    Some(r) => serde_json::from_str(&r.try_get::<String, _>("content")?).unwrap_or_default(),
+                    None => crate::model::StoredSoftware::default(),
+                };
                 let rows = sqlx::query(&format!(
                     "SELECT a.id, a.aliases, a.summary, a.severity, a.cvss_score, a.cvss_vector, a.kev_added, \
                      a.published, hv.ecosystem, hv.kind, hv.package, hv.arch, hv.installed_version, hv.source_name, \
                      hv.compared_version, hv.fixed_version, hv.kernel, hv.remediation, hv.vendor_severity, \
-                     hv.fix_state, hv.path \
+                     hv.fix_state, hv.path, hv.image_id \
                      FROM host_vulnerabilities hv JOIN advisories a ON a.id = hv.advisory_id WHERE hv.host_id = $1 \
-                     ORDER BY {RANK_ORDER}, hv.package, hv.arch, hv.path"
+                     ORDER BY {RANK_ORDER}, hv.image_id, hv.package, hv.arch, hv.path"
                 ))
                 .bind(host_id)
                 .fetch_all(&self.pool)
@@ -266,8 +277,13 @@ macro_rules! impl_vulnerability_views {
                         vendor_severity: r.try_get("vendor_severity")?,
                         fix_state: r.try_get("fix_state")?,
                         path: r.try_get("path")?,
+                        image_name: None,
+                        image_id: r.try_get("image_id")?,
                     };
-                    if crate::vuln::KernelState::is_inactive_label(entry.kernel.as_deref()) {
+                    if let Some(id) = &entry.image_id {
+                        let image_name = Some(software.image_name(id));
+                        out.container_image_vulnerabilities.push(HostVulnerabilityEntry { image_name, ..entry });
+                    } else if crate::vuln::KernelState::is_inactive_label(entry.kernel.as_deref()) {
                         out.not_running_kernel_vulnerabilities.push(entry);
                     } else {
                         out.vulnerabilities.push(entry);
