@@ -563,6 +563,56 @@ async fn a_fix_and_its_pending_update_are_one_finding(h: Harness) {
     assert!(evidence[0].as_str().unwrap().starts_with("openssh-client "), "{evidence:?}");
 }
 
+/// The fix comes within reach without a package changing: the host's package lists are refreshed, glibc's fixed
+/// release is now pending, and the report carries only its patches section in full. The glibc fix finding moves from
+/// "released, not offered" to "available" at once, not at the next package change.
+async fn a_fix_pending_after_a_lists_refresh_is_available_at_once(h: Harness) {
+    use muster_shared::v1::{Patches, PendingUpdate, SectionName};
+
+    import(&h, &[testdata(DEBIAN), testdata(KEV)]).await;
+    let machine = Machine::thinkpad("m-thinkpad");
+    let mut report = with_source(common::debian(&machine), "glibc", "2.36-9+deb12u2");
+    report.patches = Some(Patches { manager: Some("apt".into()), pending: Some(Vec::new()), ..Patches::default() });
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &common::full(&report)).await;
+    let viewer = h.api_token(Role::Viewer).await;
+    let glibc_fix = |body: &serde_json::Value| {
+        let states: BTreeSet<String> = body["vulnerabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["source_name"] == "glibc" && v["fixed_version"].is_string())
+            .map(|v| v["fix_state"].as_str().unwrap().to_owned())
+            .collect();
+        states
+    };
+    let (_, body) = h.get(&format!("/api/v1/hosts/{host}/vulnerabilities"), &viewer).await;
+    assert_eq!(glibc_fix(&body), BTreeSet::from(["fix_released".to_owned()]), "{body}");
+
+    let installed = |name: &str| {
+        report.software.as_ref().unwrap().packages.iter().find(|p| p.name == name).unwrap().version.clone()
+    };
+    let pending: Vec<PendingUpdate> = ["libc6", "libc-bin"]
+        .iter()
+        .map(|name| PendingUpdate {
+            name: (*name).to_owned(),
+            arch: Some("amd64".to_owned()),
+            installed_version: installed(name),
+            candidate_version: "2.36-9+deb12u7".to_owned(),
+            security: true,
+            origin: Some("Debian-Security/bookworm-security".to_owned()),
+        })
+        .collect();
+    let mut refreshed = report.clone();
+    refreshed.patches.as_mut().unwrap().pending = Some(pending);
+    refreshed.collected_at += chrono::Duration::hours(1);
+    h.advance(chrono::Duration::hours(1));
+    h.stored(&token, &common::delta(&refreshed, &[SectionName::Patches])).await;
+    let (_, body) = h.get(&format!("/api/v1/hosts/{host}/vulnerabilities"), &viewer).await;
+    assert_eq!(glibc_fix(&body), BTreeSet::from(["fix_available".to_owned()]), "{body}");
+}
+
 /// A host matched against the Debian subset without DSA-5611-1, then DSA-5611-1 written the way an import writes
 /// it but not re-matched, as when the import's process is killed right after its transaction commits.
 async fn interrupted_after_writing(h: &Harness) -> (String, String, PathBuf, tempfile::TempDir) {
@@ -733,6 +783,7 @@ both!(
     an_interrupted_import_is_finished_by_the_scheduled_evaluation,
     vulnerabilities_share_the_findings_lifecycle,
     a_fix_and_its_pending_update_are_one_finding,
+    a_fix_pending_after_a_lists_refresh_is_available_at_once,
     findings_are_the_scans_fixes,
     removed_packages_are_not_matched,
     per_advisory_findings_are_superseded,

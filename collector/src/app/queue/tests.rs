@@ -36,6 +36,12 @@ fn a_report_queues_what_its_sections_and_its_silence_can_change() {
         ("first report, everything in full", report.clone(), seen(hour, Some(&version)), EVALUATE | MATCH),
         ("packages changed", only(&report, &[SectionName::Software]), seen(hour, Some(&version)), EVALUATE | MATCH),
         ("OS upgraded", only(&report, &[SectionName::Os]), seen(hour, Some(&version)), EVALUATE | MATCH),
+        (
+            "pending updates changed",
+            only(&report, &[SectionName::Patches]),
+            seen(hour, Some(&version)),
+            EVALUATE | MATCH,
+        ),
         ("checks changed: rules only", only(&report, &[SectionName::Checks]), seen(hour, Some(&version)), EVALUATE),
         ("hashes only, seen an hour ago: nothing", only(&report, &[]), seen(hour, Some(&version)), 0),
         (
