@@ -285,6 +285,22 @@ async fn a_container_images_holes_are_findings_of_its_host(h: Harness) {
     let page = crate::console::get(&h, "/vulnerabilities/CVE-2023-4911", &cookie).await;
     assert!(page.body.contains("libc6 (container image 32baa6c81148)"), "{}", page.body);
 
+    // A container stopped: the software section comes in full, but its packages, images and sockets are the stored
+    // ones, so the host is not matched again (its match time stays), while the host page shows the new state.
+    let (_, before) = h.get(&format!("/api/v1/hosts/{host}/vulnerabilities"), &viewer).await;
+    let mut stopped = report.clone();
+    let web_container = stopped.software.as_mut().unwrap().containers.iter_mut().find(|c| c.name == "web").unwrap();
+    web_container.state = Some("exited".to_owned());
+    stopped.collected_at += chrono::Duration::minutes(30);
+    h.advance(chrono::Duration::minutes(30));
+    h.stored(&token, &crate::common::delta(&stopped, &[muster_shared::v1::SectionName::Software])).await;
+    let (_, after) = h.get(&format!("/api/v1/hosts/{host}/vulnerabilities"), &viewer).await;
+    assert_eq!(after["matched_at"], before["matched_at"]);
+    assert_eq!(vulnerability_findings(&h, &host, &viewer).await, open("open"));
+    let (_, body) = h.get(&format!("/api/v1/hosts/{host}"), &viewer).await;
+    let containers = body["sections"]["software"]["content"]["containers"].as_array().unwrap();
+    assert!(containers.iter().any(|c| c["name"] == "web" && c["state"] == "exited"), "{containers:?}");
+
     // The image rebuilt at current versions: the finding resolves, and the stored list is the new one.
     let mut rebuilt = report.clone();
     rebuilt.software.as_mut().unwrap().container_images = current_web;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use muster_shared::v1::{Hardware, Os, Report, ReportEnvelope, SectionName};
+use muster_shared::v1::{Hardware, Listener, Os, Report, ReportEnvelope, SectionName};
 
 use super::queue;
 use crate::AppState;
@@ -14,7 +14,7 @@ use crate::identity;
 use crate::ingest::{self, diff};
 use crate::model::to_ms;
 use crate::model::{HistoryEvent, StoredPackage};
-use crate::store::tx::{IdentityKey, ImagePackages, ReportRow, ReportedHost, SoftwareChange, SoftwareRow, StoredLink};
+use crate::store::tx::{IdentityKey, ImageChange, ReportRow, ReportedHost, SoftwareChange, SoftwareRow, StoredLink};
 use crate::store::{Store, StoreError};
 
 /// One validated report, ready to store.
@@ -127,6 +127,13 @@ pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput)
     let mut prior = Prior::default();
     if report.software.is_some() && stored.contains_key(SectionName::Software.as_str()) {
         prior.packages = Some(tx.stored_packages(host_id).await?);
+        prior.images = Some(tx.image_digests(host_id).await?);
+        // A section of an older schema that no longer parses counts as sockets changed.
+        prior.listeners = tx
+            .section_content(host_id, SectionName::Software)
+            .await?
+            .and_then(|t| parse::<crate::model::StoredSoftware>(&t))
+            .map(|s| s.listeners);
     }
     // A section stored by an older schema that no longer parses only costs its history diff.
     if report.hardware.is_some() {
@@ -157,13 +164,13 @@ pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput)
     if let Some(change) = &writes.software {
         tx.write_software(host_id, change).await?;
     }
-    if let Some(images) = &writes.images {
+    if let Some(images) = writes.images.as_ref().filter(|c| !c.is_empty()) {
         tx.write_image_packages(host_id, images).await?;
     }
     tx.update_reported_host(host_id, &writes.host, input.received_at).await?;
     tx.insert_history(host_id, input.received_at, &input.report_id, &writes.events).await?;
     tx.record_report(host_id, &writes.report, input.forget_reports_before).await?;
-    let work = queue::work_for(report, &before, input.received_at);
+    let work = queue::work_for(report, writes.changes_matches(), &before, input.received_at);
     if work != 0 {
         tx.enqueue_work(host_id, work, &input.report_id, input.received_at).await?;
     }
@@ -180,6 +187,10 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
 #[derive(Debug, Clone, Default)]
 pub struct Prior {
     pub packages: Option<Vec<StoredLink>>,
+    /// The stored digest of each container image's package list.
+    pub images: Option<BTreeMap<String, String>>,
+    /// The listening sockets of the stored software section.
+    pub listeners: Option<Vec<Listener>>,
     pub hardware: Option<Hardware>,
     pub os: Option<Os>,
 }
@@ -191,11 +202,23 @@ pub struct Writes<'a> {
     pub sections: Vec<(SectionName, String, String)>,
     /// How the host's package links change, when the software section came in full.
     pub software: Option<SoftwareChange<'a>>,
-    /// The container images' package lists, when the software section came in full.
-    pub images: Option<Vec<ImagePackages>>,
+    /// How the container images' package lists change, when the software section came in full.
+    pub images: Option<ImageChange>,
+    /// Whether the software section came in full with other listening sockets than stored.
+    pub listeners_changed: bool,
     pub host: ReportedHost<'a>,
     pub events: Vec<HistoryEvent>,
     pub report: ReportRow<'a>,
+}
+
+impl Writes<'_> {
+    /// Whether the software section changes what the host's matches are made from: its packages, its images' package
+    /// lists, or the sockets that expose them. A section sent in full because only a container started or stopped
+    /// changes none of them, and leaves the matches alone.
+    pub fn changes_matches(&self) -> bool {
+        let packages = self.software.as_ref().is_some_and(|c| c.first || !c.is_empty());
+        packages || self.images.as_ref().is_some_and(|c| !c.is_empty()) || self.listeners_changed
+    }
 }
 
 /// Decides what a report that passed the delta check writes, from the report and what was stored before.
@@ -223,7 +246,11 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
         }
         software_change(by_id.into_iter().map(|(id, package)| SoftwareRow { id, package }), prior.packages.as_deref())
     });
-    let images = report.software.as_ref().map(ingest::image_packages).transpose()?;
+    let images = match &report.software {
+        Some(software) => Some(ingest::image_change(ingest::image_packages(software)?, prior.images.as_ref())),
+        None => None,
+    };
+    let listeners_changed = report.software.as_ref().is_some_and(|s| prior.listeners.as_ref() != Some(&s.listeners));
     let hardware_identity = report
         .hardware
         .as_ref()
@@ -243,7 +270,7 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
         collected_at: report.collected_at,
         full_sections: full.join(","),
     };
-    Ok(Writes { sections, software, images, host, events, report: row })
+    Ok(Writes { sections, software, images, listeners_changed, host, events, report: row })
 }
 
 /// The writes that turn the stored links into `rows` (one per catalogue key): only what differs, so a report

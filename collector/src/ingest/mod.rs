@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use muster_shared::v1::{Package, Report, ReportEnvelope, SectionName, Software, section_hashes};
 use sha2::{Digest, Sha256};
 
-use crate::store::tx::ImagePackages;
+use crate::store::tx::{ImageChange, ImagePackages};
 
 /// The section hashes to store: the collector's own hash for every section sent in full, the agent's claim for the
 /// sections sent as a hash only. Also returns the full sections whose claimed hash differs from the content (a sign
@@ -85,6 +85,16 @@ pub fn image_packages(software: &Software) -> Result<Vec<ImagePackages>, serde_j
             Ok(ImagePackages { image_id: id.to_owned(), digest, packages })
         })
         .collect()
+}
+
+/// The writes that make `images` the host's stored image lists, given the digests stored (`None`: nothing known
+/// stored, every image is written).
+pub fn image_change(images: Vec<ImagePackages>, stored: Option<&BTreeMap<String, String>>) -> ImageChange {
+    let empty = BTreeMap::new();
+    let stored = stored.unwrap_or(&empty);
+    let delete = stored.keys().filter(|id| !images.iter().any(|i| &i.image_id == *id)).cloned().collect();
+    let write = images.into_iter().filter(|i| stored.get(&i.image_id) != Some(&i.digest)).collect();
+    ImageChange { write, delete }
 }
 
 /// Catalogue key of a package: the same (kind, name, version, arch, source name, source version) on any host gives

@@ -89,9 +89,10 @@ pub trait HostTx: Send {
     ) -> Result<(), StoreError>;
     /// Writes the host's package links as `change` says; catalogue rows are shared and only added.
     async fn write_software(&mut self, host_id: &str, change: &SoftwareChange<'_>) -> Result<(), StoreError>;
-    /// Makes `images` the host's container image package lists: images gone are removed, and only those new or
-    /// whose digest changed are written.
-    async fn write_image_packages(&mut self, host_id: &str, images: &[ImagePackages]) -> Result<(), StoreError>;
+    /// The digest of each container image package list the host keeps, by image id.
+    async fn image_digests(&mut self, host_id: &str) -> Result<BTreeMap<String, String>, StoreError>;
+    /// Writes the host's container image package lists as `change` says.
+    async fn write_image_packages(&mut self, host_id: &str, change: &ImageChange) -> Result<(), StoreError>;
     /// Queues work on the host for after the commit (`app::queue`), coalesced into the host's queued row.
     async fn enqueue_work(
         &mut self,
@@ -150,7 +151,7 @@ macro_rules! impl_host_tx {
             use crate::store::sql::CHUNK;
             use crate::disposal::lifecycle::LifecycleState;
             use crate::store::tx::{
-                EnrolledHost, HeldEnrolment, HostCandidate, HostTx, IdentityKey, ImagePackages, LockedHost, ReportRow,
+                EnrolledHost, HeldEnrolment, HostCandidate, HostTx, IdentityKey, ImageChange, LockedHost, ReportRow,
                 ReportedHost, SoftwareChange, StoredLink,
             };
 
@@ -579,27 +580,25 @@ macro_rules! impl_host_tx {
                     Ok(())
                 }
 
-                async fn write_image_packages(
-                    &mut self,
-                    host_id: &str,
-                    images: &[ImagePackages],
-                ) -> Result<(), StoreError> {
-                    let stored: std::collections::HashMap<String, String> =
-                        sqlx::query("SELECT image_id, digest FROM host_image_packages WHERE host_id = $1")
-                            .bind(host_id)
-                            .fetch_all(&mut *self.0)
-                            .await?
-                            .iter()
-                            .map(|r| Ok((r.try_get("image_id")?, r.try_get("digest")?)))
-                            .collect::<Result<_, StoreError>>()?;
-                    for gone in stored.keys().filter(|id| !images.iter().any(|i| &i.image_id == *id)) {
+                async fn image_digests(&mut self, host_id: &str) -> Result<BTreeMap<String, String>, StoreError> {
+                    sqlx::query("SELECT image_id, digest FROM host_image_packages WHERE host_id = $1")
+                        .bind(host_id)
+                        .fetch_all(&mut *self.0)
+                        .await?
+                        .iter()
+                        .map(|r| Ok((r.try_get("image_id")?, r.try_get("digest")?)))
+                        .collect()
+                }
+
+                async fn write_image_packages(&mut self, host_id: &str, change: &ImageChange) -> Result<(), StoreError> {
+                    for id in &change.delete {
                         sqlx::query("DELETE FROM host_image_packages WHERE host_id = $1 AND image_id = $2")
                             .bind(host_id)
-                            .bind(gone)
+                            .bind(id)
                             .execute(&mut *self.0)
                             .await?;
                     }
-                    for image in images.iter().filter(|i| stored.get(&i.image_id) != Some(&i.digest)) {
+                    for image in &change.write {
                         sqlx::query(
                             "INSERT INTO host_image_packages (host_id, image_id, digest, packages) \
                              VALUES ($1, $2, $3, $4) ON CONFLICT (host_id, image_id) \

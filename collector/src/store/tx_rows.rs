@@ -118,6 +118,13 @@ pub struct SoftwareChange<'a> {
     pub delete: Vec<String>,
 }
 
+impl SoftwareChange<'_> {
+    /// Nothing to write: the links stored are the report's.
+    pub fn is_empty(&self) -> bool {
+        self.insert.is_empty() && self.update.is_empty() && self.delete.is_empty()
+    }
+}
+
 /// One container image's package list as its host keeps it (`host_image_packages`), for matching the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImagePackages {
@@ -126,6 +133,21 @@ pub struct ImagePackages {
     pub digest: String,
     /// The image's packages as JSON (`[Package]`).
     pub packages: String,
+}
+
+/// How a report changes the host's stored image package lists: only images new or whose list changed are
+/// written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageChange {
+    pub write: Vec<ImagePackages>,
+    /// Ids of the images the host no longer holds (or whose packages can no longer be read).
+    pub delete: Vec<String>,
+}
+
+impl ImageChange {
+    pub fn is_empty(&self) -> bool {
+        self.write.is_empty() && self.delete.is_empty()
+    }
 }
 
 /// The host columns a stored report sets; `None` leaves a column as it is.

@@ -140,19 +140,24 @@ fn a_report_writes_what_came_in_full_and_the_history_of_what_changed() {
         (
             "unchanged copy stored: no history, no link written",
             sent(&report, &all),
-            Prior { packages: Some(stored.clone()), hardware: report.hardware.clone(), os: report.os.clone() },
+            Prior {
+                packages: Some(stored.clone()),
+                hardware: report.hardware.clone(),
+                os: report.os.clone(),
+                ..Prior::default()
+            },
             (all.to_vec(), Some((0, 0, 0, false)), vec![], true, true, true, "host,hardware,os,software,checks".into()),
         ),
         (
             "a package's state changed: its link is updated, nothing else",
             sent(&report, &[Software]),
-            Prior { packages: Some(half_installed), hardware: None, os: None },
+            Prior { packages: Some(half_installed), ..Prior::default() },
             (vec![Software], Some((0, 1, 0, false)), vec![], false, false, false, "software".into()),
         ),
         (
             "upgrade, removal and OS upgrade",
             sent(&report, &[Os, Software]),
-            Prior { packages: Some(older), hardware: None, os: Some(older_os) },
+            Prior { packages: Some(older), os: Some(older_os), ..Prior::default() },
             (
                 vec![Os, Software],
                 // The upgraded package's new version is a new catalogue row; its old one and telnet's go.
@@ -206,4 +211,31 @@ fn software_rows_have_one_row_per_catalogue_key() {
     let rows = writes.software.unwrap().insert;
     assert_eq!(rows.len(), report.software.as_ref().unwrap().packages.len());
     assert!(rows.windows(2).all(|w| w[0].id < w[1].id));
+}
+
+/// A software section sent in full changes the host's matches only when its packages, its images' package lists or
+/// its listening sockets differ from the stored ones (the real report of a Debian 12 host with sshd listening).
+#[test]
+fn a_software_section_changes_the_matches_only_through_what_they_are_made_from() {
+    let path = format!("{}/testdata/reports/debian12-sshd-listening.json", env!("CARGO_MANIFEST_DIR"));
+    let report: Report = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let software = report.software.as_ref().unwrap();
+    assert_eq!(software.listeners.len(), 3);
+    let input = sent(&report, &[SectionName::Software]);
+    let stored = Prior {
+        packages: Some(links(&software.packages)),
+        images: Some(Default::default()),
+        listeners: Some(software.listeners.clone()),
+        ..Prior::default()
+    };
+    let changes = |prior: &Prior| plan(&input, prior).unwrap().changes_matches();
+    assert!(!changes(&stored), "everything as stored");
+    assert!(changes(&Prior { listeners: Some(software.listeners[1..].to_vec()), ..stored.clone() }), "a new socket");
+    assert!(changes(&Prior { listeners: None, ..stored.clone() }), "stored sockets unknown");
+    assert!(changes(&Prior { packages: Some(links(&software.packages[1..])), ..stored.clone() }), "a new package");
+    let gone = [("sha256:0f".to_owned(), "digest".to_owned())].into_iter().collect();
+    assert!(changes(&Prior { images: Some(gone), ..stored.clone() }), "an image removed");
+    assert!(changes(&Prior::default()), "the first software section");
+    // Hashes only: nothing came, nothing changes.
+    assert!(!plan(&sent(&report, &[]), &stored).unwrap().changes_matches());
 }

@@ -69,8 +69,14 @@ fn a_report_queues_what_its_sections_and_its_silence_can_change() {
         ("hashes only, agent version never stored", only(&report, &[]), seen(hour, None), EVALUATE),
     ];
     for (name, report, before, expected) in cases {
-        assert_eq!(work_for(&report, &before, now), expected, "{name}");
+        // As the ingest's plan says of these: the software section, when it came, changed the packages.
+        let software_changed = report.software.is_some();
+        assert_eq!(work_for(&report, software_changed, &before, now), expected, "{name}");
     }
+    // A software section in full whose packages, images and sockets are the stored ones (a container stopped):
+    // the rules see it, the matches are left alone.
+    let stopped = only(&report, &[SectionName::Software]);
+    assert_eq!(work_for(&stopped, false, &seen(hour, Some(&version)), now), EVALUATE);
 }
 
 #[test]
