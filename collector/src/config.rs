@@ -44,7 +44,7 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Request body after decompression, bytes.
     pub max_decompressed_bytes: usize,
-    /// Items in `software.packages`.
+    /// Items in `software.packages`, and again in all `software.container_images[].packages` together.
     pub max_packages: usize,
     /// Items in any other list.
     pub max_list_items: usize,

@@ -5,6 +5,8 @@
 use chrono::TimeZone;
 use muster_collector::model::Role;
 
+use muster_shared::v1::Report;
+
 use crate::common::{Harness, Machine, debian, full};
 
 /// Enrols a Debian host whose report carries the images and containers the real agent read from `root` (below
@@ -186,25 +188,66 @@ async fn vulnerability_findings(
     out
 }
 
-/// A container image's packages are matched against its own OS's advisories, and its holes become the host's
-/// findings, one per fix and image: the captured web image as built a year earlier (glibc at bookworm's real
-/// 2.36-9+deb12u2, before Looney Tunables) next to a current base image.
-async fn a_container_images_holes_are_findings_of_its_host(h: Harness) {
-    let machine = Machine::thinkpad("m-image-holes");
-    let mut report = debian(&machine);
+/// The host report with the captured images, the web image's glibc at bookworm's real 2.36-9+deb12u2.
+fn with_old_web_image(machine: &Machine) -> Report {
+    let mut report = debian(machine);
     let captured = crate::common::agent_software("containers/root");
     let software = report.software.as_mut().unwrap();
     software.container_images = captured.container_images;
     software.containers = captured.containers;
-    let current_web = software.container_images.clone();
-    for image in
-        software.container_images.iter_mut().filter(|i| i.tags.iter().any(|t| t.ends_with("/muster-test/web:1.0")))
-    {
+    let web =
+        software.container_images.iter_mut().filter(|i| i.tags.iter().any(|t| t.ends_with("/muster-test/web:1.0")));
+    for image in web {
         for p in image.packages.iter_mut().filter(|p| p.source_name.as_deref() == Some("glibc")) {
             p.version = "2.36-9+deb12u2".into();
             p.source_version = Some("2.36-9+deb12u2".into());
         }
     }
+    report
+}
+
+/// An image's fix is no upgrade of the host's own packages: the host's overdue security update of libc6 (to a later
+/// real bookworm release) stays in `patch.security_overdue` although the web image's glibc fix names libc6 too.
+async fn an_images_fix_leaves_the_hosts_own_overdue_update_alone(h: Harness) {
+    use muster_shared::v1::{Patches, PendingUpdate};
+    import_debian_and_kev(&h).await;
+    let machine = Machine::thinkpad("m-image-overdue");
+    let mut report = with_old_web_image(&machine);
+    let installed =
+        report.software.as_ref().unwrap().packages.iter().find(|p| p.name == "libc6").unwrap().version.clone();
+    let pending = vec![PendingUpdate {
+        name: "libc6".to_owned(),
+        arch: Some("amd64".to_owned()),
+        installed_version: installed,
+        candidate_version: "2.36-9+deb12u8".to_owned(),
+        security: true,
+        origin: Some("Debian-Security/bookworm-security".to_owned()),
+    }];
+    report.patches = Some(Patches { manager: Some("apt".into()), pending: Some(pending), ..Patches::default() });
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+    h.advance(chrono::Duration::days(20));
+    report.collected_at += chrono::Duration::days(20);
+    h.stored(&token, &full(&report)).await;
+    let viewer = h.api_token(Role::Viewer).await;
+    let open: Vec<String> = vulnerability_findings(&h, &host, &viewer).await.into_iter().map(|f| f.1).collect();
+    assert_eq!(open, ["image 127.0.0.1:5000/muster-test/web:1.0: glibc"]);
+    let (_, body) = h.get(&format!("/api/v1/findings?rule=patch.security_overdue&host={host}"), &viewer).await;
+    assert_eq!(body["total"], 1, "{body}");
+    let evidence = body["findings"][0]["evidence"].as_array().unwrap();
+    assert!(evidence.iter().any(|e| e.as_str().unwrap().starts_with("libc6 ")), "{evidence:?}");
+}
+
+both!(an_images_fix_leaves_the_hosts_own_overdue_update_alone);
+
+/// A container image's packages are matched against its own OS's advisories, and its holes become the host's
+/// findings, one per fix and image: the captured web image as built a year earlier (glibc at bookworm's real
+/// 2.36-9+deb12u2, before Looney Tunables) next to a current base image.
+async fn a_container_images_holes_are_findings_of_its_host(h: Harness) {
+    let machine = Machine::thinkpad("m-image-holes");
+    let report = with_old_web_image(&machine);
+    let current_web = crate::common::agent_software("containers/root").container_images;
     let (_, secret) = h.enroll_secret(None).await;
     let (host, token) = h.enrolled(&secret, &machine).await;
     h.stored(&token, &full(&report)).await;
@@ -219,7 +262,7 @@ async fn a_container_images_holes_are_findings_of_its_host(h: Harness) {
     let open = |status: &str| {
         vec![(
             "vuln.fix".to_owned(),
-            "image:32baa6c81148:glibc".to_owned(),
+            "image 127.0.0.1:5000/muster-test/web:1.0: glibc".to_owned(),
             title.to_owned(),
             "critical".to_owned(),
             status.to_owned(),

@@ -12,3 +12,8 @@ CREATE TABLE host_image_packages (
 
 -- A match in one of the host's container images names the image; NULL for the host's own packages.
 ALTER TABLE host_vulnerabilities ADD COLUMN image_id TEXT;
+
+-- Package lists of images stored before this migration were dropped: a host with images is asked for its software
+-- section in full at its next report (a stored hash that matches no agent's makes ingest ask), so its images are
+-- matched without waiting for its software to change.
+UPDATE host_sections SET hash = '' WHERE section = 'software' AND content LIKE '%"container_images"%';

@@ -39,8 +39,10 @@ pub enum ScanError {
 /// Scans a report envelope's JSON for the list and string limits.
 pub fn check(json: &[u8], limits: &Limits) -> Result<(), ScanError> {
     let hit = Cell::new(None);
+    let image_packages = Cell::new(0);
     let mut de = serde_json::Deserializer::from_slice(json);
-    let result = Walk { limits, hit: &hit, place: Place::Envelope }.deserialize(&mut de).and_then(|()| de.end());
+    let walk = Walk { limits, hit: &hit, image_packages: &image_packages, place: Place::Envelope };
+    let result = walk.deserialize(&mut de).and_then(|()| de.end());
     match (hit.get(), result) {
         (Some(limit), _) => Err(ScanError::Limit(limit)),
         (None, Err(e)) => Err(ScanError::Json(e)),
@@ -48,13 +50,18 @@ pub fn check(json: &[u8], limits: &Limits) -> Result<(), ScanError> {
     }
 }
 
-/// Where in the envelope a value sits, as far as limits care: only `report.software.packages` has its own limit.
+/// Where in the envelope a value sits, as far as limits care: the host's packages (`report.software.packages`) have
+/// their own limit, and the packages of all its container images together (`report.software.container_images[].
+/// packages`) the same one again: the collector stores and matches each image's list.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Place {
     Envelope,
     Report,
     Software,
     PackageList,
+    ImageList,
+    Image,
+    ImagePackageList,
     Other,
 }
 
@@ -64,6 +71,8 @@ impl Place {
             (Place::Envelope, "report") => Place::Report,
             (Place::Report, "software") => Place::Software,
             (Place::Software, "packages") => Place::PackageList,
+            (Place::Software, "container_images") => Place::ImageList,
+            (Place::Image, "packages") => Place::ImagePackageList,
             _ => Place::Other,
         }
     }
@@ -73,6 +82,8 @@ impl Place {
 struct Walk<'a> {
     limits: &'a Limits,
     hit: &'a Cell<Option<LimitHit>>,
+    /// Packages seen so far in every image's list.
+    image_packages: &'a Cell<usize>,
     place: Place,
 }
 
@@ -129,12 +140,18 @@ impl<'de> Visitor<'de> for Walk<'_> {
             Place::PackageList => (self.limits.max_packages, LimitHit::Packages),
             _ => (self.limits.max_list_items, LimitHit::ListItems),
         };
-        let item = Walk { place: Place::Other, ..self };
+        let item = Walk { place: if self.place == Place::ImageList { Place::Image } else { Place::Other }, ..self };
         let mut count = 0usize;
         while seq.next_element_seed(item)?.is_some() {
             count += 1;
             if count > max {
                 return Err(self.fail(limit));
+            }
+            if self.place == Place::ImagePackageList {
+                self.image_packages.set(self.image_packages.get() + 1);
+                if self.image_packages.get() > self.limits.max_packages {
+                    return Err(self.fail(LimitHit::Packages));
+                }
             }
         }
         Ok(())
@@ -194,6 +211,25 @@ mod tests {
         assert_eq!(scan(r#"{"report":{"software":{"packages":[1,2,3,4]}}}"#), Err(LimitHit::Packages));
         assert_eq!(scan(r#"{"report":{"patches":{"packages":[1,2,3]}}}"#), Err(LimitHit::ListItems));
         assert_eq!(scan(r#"{"report":{"errors":[[1,2],[3]]}}"#), Ok(()));
+    }
+
+    #[test]
+    fn the_images_packages_share_one_package_limit() {
+        let images = |lists: &[&str]| {
+            let images: Vec<String> = lists.iter().map(|l| format!(r#"{{"id":"i","packages":{l}}}"#)).collect();
+            format!(r#"{{"report":{{"software":{{"packages":[1,2,3],"container_images":[{}]}}}}}}"#, images.join(","))
+        };
+        // Keys as long as the real ones.
+        let limits = Limits { max_packages: 3, max_list_items: 3, max_string_length: 16, ..Limits::default() };
+        let scan = |json: String| match check(json.as_bytes(), &limits) {
+            Ok(()) => Ok(()),
+            Err(ScanError::Limit(l)) => Err(l),
+            Err(ScanError::Json(e)) => panic!("unexpected json error {e}"),
+        };
+        assert_eq!(scan(images(&["[1,2]", "[3]"])), Ok(()), "three in all, beside the host's three");
+        assert_eq!(scan(images(&["[1,2]", "[3,4]"])), Err(LimitHit::Packages), "four in all");
+        assert_eq!(scan(images(&["[1,2,3,4]"])), Err(LimitHit::ListItems), "one image's list is a list too");
+        assert_eq!(scan(images(&["[]", "[]", "[]", "[]"])), Err(LimitHit::ListItems), "images are list items");
     }
 
     #[test]

@@ -92,7 +92,8 @@ pub fn image_packages(software: &Software) -> Result<Vec<ImagePackages>, serde_j
 pub fn image_change(images: Vec<ImagePackages>, stored: Option<&BTreeMap<String, String>>) -> ImageChange {
     let empty = BTreeMap::new();
     let stored = stored.unwrap_or(&empty);
-    let delete = stored.keys().filter(|id| !images.iter().any(|i| &i.image_id == *id)).cloned().collect();
+    let kept: std::collections::HashSet<&str> = images.iter().map(|i| i.image_id.as_str()).collect();
+    let delete = stored.keys().filter(|id| !kept.contains(id.as_str())).cloned().collect();
     let write = images.into_iter().filter(|i| stored.get(&i.image_id) != Some(&i.digest)).collect();
     ImageChange { write, delete }
 }

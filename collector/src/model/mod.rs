@@ -200,17 +200,21 @@ impl StoredSoftware {
         }
     }
 
-    /// Every tag any engine holds image `id` under, sorted.
-    pub fn image_tags(&self, id: &str) -> Vec<String> {
-        let mut tags: Vec<String> =
-            self.container_images.iter().filter(|i| i.image.id == id).flat_map(|i| i.image.tags.clone()).collect();
-        tags.sort();
-        tags.dedup();
+    /// Each image id with every tag any engine holds it under, sorted.
+    pub fn image_tags(&self) -> std::collections::HashMap<&str, Vec<String>> {
+        let mut tags: std::collections::HashMap<&str, Vec<String>> = std::collections::HashMap::new();
+        for i in &self.container_images {
+            tags.entry(i.image.id.as_str()).or_default().extend(i.image.tags.iter().cloned());
+        }
+        for list in tags.values_mut() {
+            list.sort();
+            list.dedup();
+        }
         tags
     }
 
-    /// How image `id` is named to people, over every engine holding it.
-    pub fn image_name(&self, id: &str) -> String {
-        muster_shared::v1::image_name(id, &self.image_tags(id))
+    /// How each image is named to people (its first tag over every engine holding it), by id.
+    pub fn image_names(&self) -> std::collections::HashMap<&str, String> {
+        self.image_tags().into_iter().map(|(id, tags)| (id, muster_shared::v1::image_name(id, &tags))).collect()
     }
 }

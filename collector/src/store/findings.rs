@@ -503,7 +503,7 @@ macro_rules! impl_findings_store {
                     for r in qb.build().fetch_all(&self.pool).await? {
                         pending.entry(r.try_get("host_id")?).or_default().push(tx::pending_from_row(&r)?);
                     }
-                    // The packages of each host's unresolved fix findings (their `details.packages`).
+                    // The packages of each host's unresolved fix findings of its own packages (their `details.packages`).
                     let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
                         "SELECT host_id, details FROM findings WHERE kind = 'vulnerability' AND rule_id = 'vuln.fix' \
                          AND status <> 'resolved' AND host_id IN (",
@@ -514,6 +514,10 @@ macro_rules! impl_findings_store {
                         let details: String = r.try_get("details")?;
                         let details: serde_json::Value = serde_json::from_str(&details)
                             .map_err(|e| StoreError::Corrupt(format!("finding details: {e}")))?;
+                        // A fix inside a container image is no upgrade of the host's own packages.
+                        if details.get("image").is_some() {
+                            continue;
+                        }
                         let packages = details["packages"].as_array().into_iter().flatten().filter_map(|p| p.as_str());
                         fixes.entry(r.try_get("host_id")?).or_default().extend(packages.map(str::to_owned));
                     }

@@ -220,7 +220,10 @@ pub async fn dashboard(State(state): State<AppState>, viewer: Viewer) -> PageRes
                 vec![
                     Cell::link(
                         &p.package,
-                        link("/vulnerabilities", &[("package", p.package.split(':').next().unwrap_or("").to_owned())]),
+                        link(
+                            "/vulnerabilities",
+                            &[("package", crate::findings::vulnerability::subject_package(&p.package).to_owned())],
+                        ),
                     ),
                     Cell::badge(Badge::severity(&p.worst_severity)),
                     Cell::text(p.hosts.to_string()),

@@ -431,18 +431,25 @@ macro_rules! impl_advisory_store {
                     .fetch_all(&self.pool)
                     .await?;
                 let mut images = Vec::with_capacity(rows.len());
+                let mut held: HashMap<&str, Vec<&crate::model::StoredImage>> = HashMap::new();
+                for i in &software.container_images {
+                    held.entry(i.image.id.as_str()).or_default().push(i);
+                }
+                let mut users: HashMap<&str, Vec<String>> = HashMap::new();
+                for c in &software.containers {
+                    users.entry(c.image_id.as_str()).or_default().push(c.name.clone());
+                }
+                let mut tags = software.image_tags();
                 for r in &rows {
                     let id: String = r.try_get("image_id")?;
-                    let held: Vec<&crate::model::StoredImage> =
-                        software.container_images.iter().filter(|i| i.image.id == id).collect();
                     // Kept with the section it came with; an image the section no longer lists is not the host's.
+                    let Some(held) = held.get(id.as_str()) else { continue };
                     let Some(first) = held.first() else { continue };
                     let text: String = r.try_get("packages")?;
                     let packages = serde_json::from_str(&text)
                         .map_err(|e| StoreError::Corrupt(format!("packages of image {id}: {e}")))?;
-                    let tags = software.image_tags(&id);
-                    let mut containers: Vec<String> =
-                        software.containers.iter().filter(|c| c.image_id == id).map(|c| c.name.clone()).collect();
+                    let tags = tags.remove(id.as_str()).unwrap_or_default();
+                    let mut containers = users.remove(id.as_str()).unwrap_or_default();
                     containers.sort();
                     containers.dedup();
                     images.push(ImageInventory {

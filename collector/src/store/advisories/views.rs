@@ -239,6 +239,7 @@ macro_rules! impl_vulnerability_views {
                     Some(r) => serde_json::from_str(&r.try_get::<String, _>("content")?).unwrap_or_default(),
                     None => crate::model::StoredSoftware::default(),
                 };
+                let image_names = software.image_names();
                 let rows = sqlx::query(&format!(
                     "SELECT a.id, a.aliases, a.summary, a.severity, a.cvss_score, a.cvss_vector, a.kev_added, \
                      a.published, hv.ecosystem, hv.kind, hv.package, hv.arch, hv.installed_version, hv.source_name, \
@@ -281,7 +282,7 @@ macro_rules! impl_vulnerability_views {
                         image_id: r.try_get("image_id")?,
                     };
                     if let Some(id) = &entry.image_id {
-                        let image_name = Some(software.image_name(id));
+                        let image_name = Some(image_names.get(id.as_str()).cloned().unwrap_or_else(|| muster_shared::v1::image_name(id, &[])));
                         out.container_image_vulnerabilities.push(HostVulnerabilityEntry { image_name, ..entry });
                     } else if crate::vuln::KernelState::is_inactive_label(entry.kernel.as_deref()) {
                         out.not_running_kernel_vulnerabilities.push(entry);
