@@ -2,6 +2,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod disposal;
 pub mod doctor;

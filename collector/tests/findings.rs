@@ -435,7 +435,7 @@ evidence = '["chassis " + host.chassis_type]'
     let (_, list) = h.get("/api/v1/rules", &viewer).await;
     let by_id: BTreeMap<&str, &Value> =
         list["rules"].as_array().unwrap().iter().map(|r| (r["id"].as_str().unwrap(), r)).collect();
-    assert_eq!(by_id.len(), 42);
+    assert_eq!(by_id.len(), 44);
     assert!(!by_id.contains_key("malware.scanner"));
     assert_eq!(by_id["ssh.permit_root_login"]["severity"], "critical");
     assert_eq!(by_id["ssh.permit_root_login"]["title"], "SSH server allows root login", "kept from the built-in");
@@ -483,7 +483,7 @@ evidence = '["chassis " + host.chassis_type]'
         .unwrap();
     let (status, body) = post(&h, "/api/v1/rules/reload", &admin, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!((body["rules"].as_u64(), body["evaluation"]["hosts"].as_u64()), (Some(41), Some(1)));
+    assert_eq!((body["rules"].as_u64(), body["evaluation"]["hosts"].as_u64()), (Some(43), Some(1)));
     assert_eq!(body["evaluation"]["resolved"], 1);
     assert_eq!(listed(&h, &viewer, "rule=usb.storage_disabled").await[0].2, "resolved");
 
@@ -599,7 +599,7 @@ async fn cli_lists_and_triages() {
     std::fs::remove_file(&site).unwrap();
     let (ok, out, _) = cli(&["rules", "validate"]);
     assert!(ok);
-    assert!(out.starts_with("policy valid: 42 rules, 17 end-of-life products, fingerprint "), "{out}");
+    assert!(out.starts_with("policy valid: 44 rules, 17 end-of-life products, fingerprint "), "{out}");
 }
 
 /// Accounts and listening sockets reach the rules as the store keeps them: the development VM's real report (sshd

@@ -6,6 +6,7 @@
 //! those checks report `not_applicable` instead of reading the host.
 
 pub(crate) mod accounts;
+pub mod defender;
 mod disk;
 mod firewall;
 pub(crate) mod lockout;
@@ -72,6 +73,10 @@ pub fn collect<'a>(
     checks.push(disk::probe(root, &runtime, errors));
     checks.extend(updates::checks(patches, now));
     checks.extend(system::probe(root, &runtime, errors));
+    // Defender's own health report needs its daemon: the running system only.
+    if root.is_live() {
+        checks.extend(defender::live(now));
+    }
     checks.push(sudo::probe(root, errors));
     checks.push(world_writable_check(root, errors));
     checks

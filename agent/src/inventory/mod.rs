@@ -110,7 +110,7 @@ fn collect_checks(
     // no firewall): the update checks from Software Update's files, and the posture Apple's own tools report.
     #[cfg(target_os = "macos")]
     if root.is_live() {
-        return macos::collect_checks(crate::checks::patch_checks(patches, now));
+        return macos::collect_checks(crate::checks::patch_checks(patches, now), now);
     }
     crate::checks::collect(root, patches, now, errors)
 }

@@ -35,7 +35,7 @@ fn matched(policy: &Policy, facts: &HostFacts, now: DateTime<Utc>) -> Vec<(Strin
 fn builtin_policy_loads() {
     let rules = Rules::builtin().unwrap();
     let policy = rules.current();
-    assert_eq!(policy.rules.len(), 42);
+    assert_eq!(policy.rules.len(), 44);
     assert_eq!(policy.params.get("stale_days"), Some(&7));
     let root = policy.rule("ssh.permit_root_login").unwrap();
     assert_eq!((root.severity, root.sla_days), (Severity::High, 30));
@@ -161,6 +161,36 @@ fn a_mac_past_its_release_end_of_life_is_a_finding() {
         m.iter().find(|m| m.0 == "os.end_of_life").map(|m| m.1.clone()),
         Some(vec!["macOS 10.14.6 (18G103): macos 10.14 security support ended 2021-10-25".to_owned()])
     );
+}
+
+#[test]
+fn a_defender_in_passive_mode_is_a_finding_and_its_current_definitions_are_not() {
+    use muster_agent::checks::defender;
+    let capture = |name: &str| {
+        std::fs::read(format!("{}/../agent/testdata/defender/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
+    let now = at(2023, 8, 19);
+    let mut linux = report("debian");
+    let health = defender::parse(&capture("linux-mdatp-101.23062.0010.json")).unwrap();
+    linux.checks = Some(defender::checks(&health, now));
+    let policy = Rules::builtin().unwrap().current();
+    let m = matched(&policy, &HostFacts::from_report("h1", &linux, now, now), now);
+    assert_eq!(
+        m,
+        [(
+            "malware.realtime".to_owned(),
+            vec![
+                "Microsoft Defender 101.23062.0010: real-time protection off (passive mode: it leaves protection to \
+                 another product)"
+                    .to_owned()
+            ]
+        )]
+    );
+    assert_eq!(policy.rule("malware.realtime").unwrap().severity, Severity::Medium);
+    // The Mac's Defender scans in real time with current definitions: nothing.
+    let mut mac = report("debian");
+    mac.checks = Some(defender::checks(&defender::parse(&capture("macos-mdatp-101.98.30.json")).unwrap(), now));
+    assert_eq!(matched(&policy, &HostFacts::from_report("h2", &mac, now, now), now), []);
 }
 
 #[test]

@@ -2,78 +2,16 @@
 //! `ioreg -rd1 -c IOPlatformExpertDevice` and the posture tools (`fdesetup`, `socketfilterfw`, `spctl`, `csrutil`,
 //! `systemsetup`) and hands their output to the same pure readers the tests run on captured output.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use muster_shared::v1::{ErrorKind, Os, PackageKind, PackageSource, SectionName, Software};
 
+use crate::command::run;
 use crate::inventory::software::{Listing, assemble};
 use crate::root::ErrorLog;
 
 const SYSTEM_PROFILER: &str = "/usr/sbin/system_profiler";
 const IOREG: &str = "/usr/sbin/ioreg";
-
-/// What a command printed, or why there is nothing to read.
-struct Ran {
-    ok: bool,
-    status: String,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-/// The most a command's output is read: a Mac with thousands of applications prints a few MiB of plist.
-const OUTPUT_CAP: u64 = 64 << 20;
-
-/// Runs `program` with `args`, killed after `deadline` (system_profiler can take minutes, or hang while Spotlight
-/// reindexes, and a hung probe would stop every report), its output read up to [`OUTPUT_CAP`].
-fn run(program: &str, args: &[&str], deadline: Duration) -> std::io::Result<Ran> {
-    let mut child =
-        Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-    // Read on threads of their own, so a full pipe cannot stall the child while it is waited for.
-    let stdout = child.stdout.take().map(|out| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = out.take(OUTPUT_CAP).read_to_end(&mut buf);
-            buf
-        })
-    });
-    let stderr = child.stderr.take().map(|err| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = err.take(64 << 10).read_to_end(&mut buf);
-            buf
-        })
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if started.elapsed() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stdout = stdout.and_then(|t| t.join().ok()).unwrap_or_default();
-    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
-    Ok(match status {
-        Some(status) => Ran {
-            ok: status.success(),
-            status: status.to_string(),
-            stdout,
-            stderr: String::from_utf8_lossy(&stderr).trim().to_owned(),
-        },
-        None => Ran {
-            ok: false,
-            status: format!("no answer in {} s; stopped", deadline.as_secs()),
-            stdout: Vec::new(),
-            stderr: String::new(),
-        },
-    })
-}
 
 /// The `os` section of a live Mac, from `system_profiler SPSoftwareDataType`; `None` with an error when unreadable.
 pub fn collect_os(errors: &mut ErrorLog) -> Option<Os> {
@@ -230,7 +168,10 @@ fn posture_file(path: &str) -> super::posture::FileRead {
 }
 
 /// The checks section of a live Mac: the update checks decided from the patches section, then the posture checks.
-pub fn collect_checks(mut checks: Vec<muster_shared::v1::Check>) -> Vec<muster_shared::v1::Check> {
+pub fn collect_checks(
+    mut checks: Vec<muster_shared::v1::Check>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<muster_shared::v1::Check> {
     use super::posture::{self, GUEST_DOMAINS, XPROTECT};
     let snapshot = posture::Snapshot {
         filevault: posture_output(posture::FDESETUP, &["status"]),
@@ -243,5 +184,6 @@ pub fn collect_checks(mut checks: Vec<muster_shared::v1::Check>) -> Vec<muster_s
         xprotect: XPROTECT.map(posture_file),
     };
     checks.extend(posture::checks(&snapshot));
+    checks.extend(crate::checks::defender::live(now));
     checks
 }
