@@ -446,15 +446,20 @@ macro_rules! impl_advisory_store {
                     let Some(held) = held.get(id.as_str()) else { continue };
                     let Some(first) = held.first() else { continue };
                     let text: String = r.try_get("packages")?;
-                    let packages = serde_json::from_str(&text)
+                    let packages: Vec<muster_shared::v1::Package> = serde_json::from_str(&text)
                         .map_err(|e| StoreError::Corrupt(format!("packages of image {id}: {e}")))?;
+                    let packages_len = packages.len();
                     let tags = tags.remove(id.as_str()).unwrap_or_default();
                     let mut containers = users.remove(id.as_str()).unwrap_or_default();
                     containers.sort();
                     containers.dedup();
                     images.push(ImageInventory {
                         os: first.image.os.clone(),
-                        complete: held.iter().all(|i| i.packages_complete()),
+                        // The list kept is the longest any engine read: it is complete when that engine read it all.
+                        complete: held
+                            .iter()
+                            .filter(|i| i.package_count == packages_len)
+                            .any(|i| i.packages_complete()),
                         id,
                         tags,
                         packages,
