@@ -44,7 +44,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Request body after decompression, bytes.
     pub max_decompressed_bytes: usize,
-    /// Items in `software.packages`, and again in all `software.container_images[].packages` together.
+    /// Items in `software.packages`, and again in all `software.container_images[].packages` together (so in
+    /// each image's list too).
     pub max_packages: usize,
     /// Items in any other list.
     pub max_list_items: usize,

@@ -6,7 +6,6 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use muster_shared::v1::Check;
-use serde::Deserialize;
 
 use super::{fail, pass, unknown};
 
@@ -19,33 +18,6 @@ pub const DEFINITIONS: &str = "malware.definitions";
 pub const MDATP: [&str; 2] = ["/usr/bin/mdatp", "/usr/local/bin/mdatp"];
 /// Its arguments.
 pub const HEALTH_ARGS: [&str; 3] = ["health", "--output", "json"];
-
-/// A setting as `mdatp health` prints it: `{"value": …, "isManaged": …}`.
-#[derive(Debug, Deserialize)]
-struct Setting<T> {
-    value: Option<T>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HealthJson {
-    app_version: Option<String>,
-    healthy: Option<bool>,
-    #[serde(default)]
-    health_issues: Vec<serde_json::Value>,
-    real_time_protection_enabled: Option<Setting<bool>>,
-    passive_mode_enabled: Option<Setting<bool>>,
-    definitions_status: Option<DefinitionsStatus>,
-    /// Milliseconds since the epoch, as a string.
-    definitions_updated: Option<String>,
-    definitions_version: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct DefinitionsStatus {
-    #[serde(rename = "$type")]
-    kind: Option<String>,
-}
 
 /// What `mdatp health` says, as the checks need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,28 +34,39 @@ pub struct Health {
     pub definitions_version: Option<String>,
 }
 
-/// Reads `mdatp health --output json`.
+/// Reads `mdatp health --output json`. Read leniently, field by field: a field of another shape than these
+/// captures' (a number for a string, a null list) costs that field, not the report.
 pub fn parse(output: &[u8]) -> Result<Health, String> {
-    let json: HealthJson =
+    let json: serde_json::Value =
         serde_json::from_slice(output).map_err(|e| format!("mdatp health printed no health report: {e}"))?;
-    let definitions_updated = json
-        .definitions_updated
-        .as_deref()
+    let serde_json::Value::Object(fields) = json else {
+        return Err("mdatp health printed no health report: not a JSON object".to_owned());
+    };
+    let field = |name: &str| fields.get(name).filter(|v| !v.is_null());
+    // A setting is `{"value": …, "isManaged": …}`; a bare value is taken as it is.
+    let setting = |name: &str| field(name).map(|v| v.get("value").unwrap_or(v)).and_then(serde_json::Value::as_bool);
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let definitions_updated = field("definitionsUpdated")
+        .and_then(text)
         .and_then(|ms| ms.parse::<i64>().ok())
         .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+    let definitions_status = field("definitionsStatus").and_then(|v| v.get("$type").map_or_else(|| text(v), text));
     Ok(Health {
-        app_version: json.app_version,
-        healthy: json.healthy,
-        health_issues: json
-            .health_issues
-            .iter()
-            .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
-            .collect(),
-        realtime: json.real_time_protection_enabled.and_then(|s| s.value),
-        passive: json.passive_mode_enabled.and_then(|s| s.value),
-        definitions_status: json.definitions_status.and_then(|s| s.kind),
+        app_version: field("appVersion").and_then(text),
+        healthy: field("healthy").and_then(serde_json::Value::as_bool),
+        health_issues: field("healthIssues")
+            .and_then(serde_json::Value::as_array)
+            .map(|issues| issues.iter().map(|i| text(i).unwrap_or_else(|| i.to_string())).collect())
+            .unwrap_or_default(),
+        realtime: setting("realTimeProtectionEnabled"),
+        passive: setting("passiveModeEnabled"),
+        definitions_status,
         definitions_updated,
-        definitions_version: json.definitions_version,
+        definitions_version: field("definitionsVersion").and_then(text),
     })
 }
 
@@ -117,24 +100,25 @@ pub fn checks(health: &Health, now: DateTime<Utc>) -> Vec<Check> {
 }
 
 fn realtime(health: &Health, product: &str, issues: &[String]) -> Check {
-    let passive =
-        if health.passive == Some(true) { " (passive mode: it leaves protection to another product)" } else { "" };
+    const REMEDIATION: &str = "turn real-time protection on and passive mode off (`mdatp config real-time-protection \
+         --value enabled`, `mdatp config passive-mode --value disabled`, or the organisation's management profile) \
+         and resolve the health issues `mdatp health` lists, unless another endpoint product is the one meant to \
+         protect";
+    let mut evidence = match health.realtime {
+        Some(true) => vec![format!("{product}: real-time protection on")],
+        Some(false) => vec![format!("{product}: real-time protection off")],
+        None => Vec::new(),
+    };
+    // In passive mode Defender scans but remediates nothing; an unhealthy Defender may not scan at all.
+    let passive = health.passive == Some(true);
+    if passive {
+        evidence.push(format!("{product}: passive mode: it leaves protection to another product"));
+    }
+    evidence.extend(issues.iter().cloned());
     match health.realtime {
-        Some(true) => {
-            let mut evidence = vec![format!("{product}: real-time protection on{passive}")];
-            evidence.extend(issues.iter().cloned());
-            pass(REALTIME, evidence)
-        }
-        Some(false) => {
-            let mut evidence = vec![format!("{product}: real-time protection off{passive}")];
-            evidence.extend(issues.iter().cloned());
-            fail(
-                REALTIME,
-                evidence,
-                "turn real-time protection on (`mdatp config real-time-protection --value enabled`, or through the \
-                 organisation's management profile), unless another endpoint product is the one meant to protect",
-            )
-        }
+        Some(true) if !passive && health.healthy != Some(false) => pass(REALTIME, evidence),
+        Some(_) => fail(REALTIME, evidence, REMEDIATION),
+        None if passive || health.healthy == Some(false) => fail(REALTIME, evidence, REMEDIATION),
         None => {
             unknown(REALTIME, format!("{product}: its health report does not say whether real-time protection is on"))
         }
@@ -142,20 +126,25 @@ fn realtime(health: &Health, product: &str, issues: &[String]) -> Check {
 }
 
 fn definitions(health: &Health, product: &str, now: DateTime<Utc>) -> Check {
-    let mut evidence = Vec::new();
+    let status = health.definitions_status.as_deref();
+    if status == Some("upToDate") {
+        // Neither version nor date: they change with every update, and the checks section would be sent again each
+        // time for nothing.
+        return pass(DEFINITIONS, vec![format!("{product}: definitions up to date")]);
+    }
     let version = health.definitions_version.as_deref().unwrap_or("of an unknown version");
-    match health.definitions_updated {
+    let mut evidence = vec![match health.definitions_updated {
         Some(at) => {
             let days = now.signed_duration_since(at).num_days().max(0);
-            evidence.push(format!(
-                "{product}: definitions {version} updated {} ({days} days ago)",
-                at.format("%Y-%m-%d %H:%M UTC")
-            ));
+            format!("{product}: definitions {version} updated {} ({days} days ago)", at.format("%Y-%m-%d %H:%M UTC"))
         }
-        None => evidence.push(format!("{product}: definitions {version}")),
-    }
-    match health.definitions_status.as_deref() {
-        Some("upToDate") => pass(DEFINITIONS, evidence),
+        None => format!("{product}: definitions {version}"),
+    }];
+    match status {
+        // Words of a moment (an update under way) or of not knowing decide nothing.
+        None | Some("updating" | "unknown") => {
+            unknown(DEFINITIONS, format!("{} (status {})", evidence[0], status.unwrap_or("not given")))
+        }
         Some(other) => {
             evidence.push(format!("{product}: definitions status {other}"));
             fail(
@@ -165,10 +154,6 @@ fn definitions(health: &Health, product: &str, now: DateTime<Utc>) -> Check {
                  update servers or the organisation's mirror",
             )
         }
-        None => unknown(
-            DEFINITIONS,
-            format!("{product}: its health report does not say whether its definitions are current"),
-        ),
     }
 }
 
@@ -189,7 +174,12 @@ mod tests {
     fn a_linux_defender_in_passive_mode_protects_nothing_in_real_time() {
         let health = parse(&capture("linux-mdatp-101.23062.0010.json")).unwrap();
         assert_eq!(health.healthy, Some(true));
+        assert_eq!(health.definitions_version.as_deref(), Some("1.395.30.0"));
         // 1691587153787 ms: 2023-08-09 13:19:13 UTC; the capture says 20 minutes before it was taken.
+        assert_eq!(
+            health.definitions_updated,
+            Utc.with_ymd_and_hms(2023, 8, 9, 13, 19, 13).single().map(|t| t + chrono::Duration::milliseconds(787))
+        );
         let now = Utc.with_ymd_and_hms(2023, 8, 19, 13, 40, 0).unwrap();
         assert_eq!(
             summary(&checks(&health, now)),
@@ -198,17 +188,11 @@ mod tests {
                     REALTIME,
                     CheckStatus::Fail,
                     vec![
-                        "Microsoft Defender 101.23062.0010: real-time protection off (passive mode: it leaves \
-                         protection to another product)"
+                        "Microsoft Defender 101.23062.0010: real-time protection off",
+                        "Microsoft Defender 101.23062.0010: passive mode: it leaves protection to another product",
                     ]
                 ),
-                (
-                    DEFINITIONS,
-                    CheckStatus::Pass,
-                    vec![
-                        "Microsoft Defender 101.23062.0010: definitions 1.395.30.0 updated 2023-08-09 13:19 UTC (10 days ago)"
-                    ]
-                ),
+                (DEFINITIONS, CheckStatus::Pass, vec!["Microsoft Defender 101.23062.0010: definitions up to date"]),
             ]
         );
     }
@@ -217,34 +201,55 @@ mod tests {
     fn a_mac_defender_with_real_time_protection_and_current_definitions_passes() {
         let health = parse(&capture("macos-mdatp-101.98.30.json")).unwrap();
         let now = Utc.with_ymd_and_hms(2023, 5, 3, 8, 0, 0).unwrap();
-        let checks = checks(&health, now);
         assert_eq!(
-            summary(&checks),
+            summary(&checks(&health, now)),
             [
                 (REALTIME, CheckStatus::Pass, vec!["Microsoft Defender 101.98.30: real-time protection on"]),
-                (
-                    DEFINITIONS,
-                    CheckStatus::Pass,
-                    vec![
-                        "Microsoft Defender 101.98.30: definitions 1.389.10.0 updated 2023-05-03 05:48 UTC (0 days ago)"
-                    ]
-                ),
+                (DEFINITIONS, CheckStatus::Pass, vec!["Microsoft Defender 101.98.30: definitions up to date"]),
             ]
         );
+        // The same Defender put in passive mode, or reporting itself unhealthy, no longer protects in real time.
+        for (passive, healthy) in [(Some(true), Some(true)), (Some(false), Some(false))] {
+            let changed = Health { passive, healthy, ..health.clone() };
+            assert_eq!(checks(&changed, now)[0].status, CheckStatus::Fail, "{passive:?} {healthy:?}");
+        }
     }
 
     #[test]
-    fn stale_definitions_and_reported_issues_fail_and_garbage_is_an_error() {
-        let mut health = parse(&capture("macos-mdatp-101.98.30.json")).unwrap();
-        // A status other than `upToDate`: no capture of one was found, so the word is ours; any such word fails.
-        health.definitions_status = Some("outdated".to_owned());
-        health.healthy = Some(false);
+    fn stale_definitions_fail_with_their_age_and_an_update_under_way_decides_nothing() {
+        let mac = parse(&capture("macos-mdatp-101.98.30.json")).unwrap();
+        // Status words other than `upToDate`: no capture of one was found, so these words are ours.
         let now = Utc.with_ymd_and_hms(2023, 6, 3, 8, 0, 0).unwrap();
-        let checks = checks(&health, now);
-        assert_eq!(checks[1].status, CheckStatus::Fail);
-        assert_eq!(checks[1].evidence[1], "Microsoft Defender 101.98.30: definitions status outdated");
-        assert!(checks[1].evidence[0].ends_with("(31 days ago)"), "{:?}", checks[1].evidence);
-        assert_eq!(checks[0].evidence[1], "Microsoft Defender 101.98.30: reports itself unhealthy");
+        let outdated = Health { definitions_status: Some("outdated".to_owned()), ..mac.clone() };
+        let check = &checks(&outdated, now)[1];
+        assert_eq!(check.status, CheckStatus::Fail);
+        assert_eq!(
+            check.evidence,
+            [
+                "Microsoft Defender 101.98.30: definitions 1.389.10.0 updated 2023-05-03 05:48 UTC (31 days ago)",
+                "Microsoft Defender 101.98.30: definitions status outdated",
+            ]
+        );
+        let updating = Health { definitions_status: Some("updating".to_owned()), ..mac.clone() };
+        assert_eq!(checks(&updating, now)[1].status, CheckStatus::Unknown);
+        let unhealthy = Health { healthy: Some(false), ..mac };
+        assert_eq!(checks(&unhealthy, now)[0].evidence[1], "Microsoft Defender 101.98.30: reports itself unhealthy");
+    }
+
+    #[test]
+    fn other_shapes_cost_their_field_and_garbage_is_an_error() {
+        // The Linux capture with fields of other shapes than it has: a null list, a number for a string, a bare
+        // status word and a bare setting.
+        let mut json: serde_json::Value = serde_json::from_slice(&capture("linux-mdatp-101.23062.0010.json")).unwrap();
+        json["healthIssues"] = serde_json::Value::Null;
+        json["definitionsUpdated"] = serde_json::json!(1691587153787i64);
+        json["definitionsStatus"] = serde_json::json!("upToDate");
+        json["realTimeProtectionEnabled"] = serde_json::json!(true);
+        let health = parse(json.to_string().as_bytes()).unwrap();
+        assert_eq!(health.health_issues, Vec::<String>::new());
+        assert!(health.definitions_updated.is_some());
+        assert_eq!(health.definitions_status.as_deref(), Some("upToDate"));
+        assert_eq!(health.realtime, Some(true));
         // GLPI's capture of a tool that printed something else entirely.
         let error = parse(&capture("not-expected-output.json")).unwrap_err();
         assert!(error.starts_with("mdatp health printed no health report"), "{error}");

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use muster_shared::v1::{Hardware, Listener, Os, Report, ReportEnvelope, SectionName};
+use muster_shared::v1::{Hardware, Os, PendingUpdate, Report, ReportEnvelope, SectionName};
 
 use super::queue;
 use crate::AppState;
@@ -128,12 +128,15 @@ pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput)
     if report.software.is_some() && stored.contains_key(SectionName::Software.as_str()) {
         prior.packages = Some(tx.stored_packages(host_id).await?);
         prior.images = Some(tx.image_digests(host_id).await?);
-        // A section of an older schema that no longer parses counts as sockets changed.
-        prior.listeners = tx
-            .section_content(host_id, SectionName::Software)
+        // A section of an older schema that no longer parses counts as changed.
+        prior.software = tx.section_content(host_id, SectionName::Software).await?.and_then(|t| parse(&t));
+    }
+    if report.patches.is_some() {
+        prior.pending = tx
+            .section_content(host_id, SectionName::Patches)
             .await?
-            .and_then(|t| parse::<crate::model::StoredSoftware>(&t))
-            .map(|s| s.listeners);
+            .and_then(|t| parse::<muster_shared::v1::Patches>(&t))
+            .map(|p| p.pending);
     }
     // A section stored by an older schema that no longer parses only costs its history diff.
     if report.hardware.is_some() {
@@ -189,8 +192,10 @@ pub struct Prior {
     pub packages: Option<Vec<StoredLink>>,
     /// The stored digest of each container image's package list.
     pub images: Option<BTreeMap<String, String>>,
-    /// The listening sockets of the stored software section.
-    pub listeners: Option<Vec<Listener>>,
+    /// The stored software section (without packages: see [`crate::model::StoredSoftware`]).
+    pub software: Option<crate::model::StoredSoftware>,
+    /// The pending updates of the stored patches section (`Some(None)`: stored, but they were unknown).
+    pub pending: Option<Option<Vec<PendingUpdate>>>,
     pub hardware: Option<Hardware>,
     pub os: Option<Os>,
 }
@@ -204,20 +209,23 @@ pub struct Writes<'a> {
     pub software: Option<SoftwareChange<'a>>,
     /// How the container images' package lists change, when the software section came in full.
     pub images: Option<ImageChange>,
-    /// Whether the software section came in full with other listening sockets than stored.
-    pub listeners_changed: bool,
+    /// Whether a section came in full with other facts matching reads than stored, beside the packages and image
+    /// lists: the listening sockets (exposure), the images' OS, tags and completeness (their ecosystems and finding
+    /// keys), or the pending updates (`fix_state`).
+    pub facts_changed: bool,
     pub host: ReportedHost<'a>,
     pub events: Vec<HistoryEvent>,
     pub report: ReportRow<'a>,
 }
 
 impl Writes<'_> {
-    /// Whether the software section changes what the host's matches are made from: its packages, its images' package
-    /// lists, or the sockets that expose them. A section sent in full because only a container started or stopped
-    /// changes none of them, and leaves the matches alone.
+    /// Whether the report changes what the host's matches are made from: its packages, its images (package lists,
+    /// OS, tags), the sockets that expose them, or its pending updates. A software section sent in full because only
+    /// a container started or stopped, or a patches section because only the lists' refresh time moved, changes none
+    /// of them, and leaves the matches alone.
     pub fn changes_matches(&self) -> bool {
         let packages = self.software.as_ref().is_some_and(|c| c.first || !c.is_empty());
-        packages || self.images.as_ref().is_some_and(|c| !c.is_empty()) || self.listeners_changed
+        packages || self.images.as_ref().is_some_and(|c| !c.is_empty()) || self.facts_changed
     }
 }
 
@@ -250,7 +258,14 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
         Some(software) => Some(ingest::image_change(ingest::image_packages(software)?, prior.images.as_ref())),
         None => None,
     };
-    let listeners_changed = report.software.as_ref().is_some_and(|s| prior.listeners.as_ref() != Some(&s.listeners));
+    // Compared as the section is stored: the images without their package lists (those are diffed above), the
+    // containers left out (their states are no fact of matching).
+    let software_facts = |s: &crate::model::StoredSoftware| (s.listeners.clone(), s.container_images.clone());
+    let software_changed = report.software.as_ref().is_some_and(|s| {
+        prior.software.as_ref().map(software_facts) != Some(software_facts(&crate::model::StoredSoftware::of(s)))
+    });
+    let pending_changed = report.patches.as_ref().is_some_and(|p| prior.pending.as_ref() != Some(&p.pending));
+    let facts_changed = software_changed || pending_changed;
     let hardware_identity = report
         .hardware
         .as_ref()
@@ -270,7 +285,7 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
         collected_at: report.collected_at,
         full_sections: full.join(","),
     };
-    Ok(Writes { sections, software, images, listeners_changed, host, events, report: row })
+    Ok(Writes { sections, software, images, facts_changed, host, events, report: row })
 }
 
 /// The writes that turn the stored links into `rows` (one per catalogue key): only what differs, so a report

@@ -36,15 +36,13 @@ const POLL: Duration = Duration::from_secs(1);
 /// Backoff after a failure doubles per attempt up to this.
 const MAX_BACKOFF_SECS: i64 = 300;
 
-/// The work a stored report leaves on its host: matching when its OS or pending updates came in full or its software
-/// section changed what matches are made from (`software_changes_matches`, see `Writes::changes_matches`), evaluation when
+/// The work a stored report leaves on its host: matching when its OS came in full or it changed what matches are
+/// made from (`changes_matches`, see `Writes::changes_matches`: packages, images, sockets, pending updates), evaluation when
 /// any section did, its agent changed version, or it had been silent long enough for the time-based facts to
 /// change. A report of hashes only from a host seen lately leaves nothing: the scheduled run covers time.
-pub fn work_for(report: &Report, software_changes_matches: bool, before: &LockedHost, now: DateTime<Utc>) -> i64 {
+pub fn work_for(report: &Report, changes_matches: bool, before: &LockedHost, now: DateTime<Utc>) -> i64 {
     let mut work = 0;
-    // The pending updates decide whether a fix is within the host's reach (`fix_state`): a patches section alone
-    // (the package lists refreshed, nothing installed) changes the host's matches too.
-    if software_changes_matches || report.os.is_some() || report.patches.is_some() {
+    if changes_matches || report.os.is_some() {
         work |= MATCH;
     }
     let any_section = SectionName::ALL.iter().any(|s| report.has_section(*s));

@@ -137,7 +137,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let (max, limit) = match self.place {
-            Place::PackageList => (self.limits.max_packages, LimitHit::Packages),
+            Place::PackageList | Place::ImagePackageList => (self.limits.max_packages, LimitHit::Packages),
             _ => (self.limits.max_list_items, LimitHit::ListItems),
         };
         let item = Walk { place: if self.place == Place::ImageList { Place::Image } else { Place::Other }, ..self };
@@ -228,7 +228,10 @@ mod tests {
         };
         assert_eq!(scan(images(&["[1,2]", "[3]"])), Ok(()), "three in all, beside the host's three");
         assert_eq!(scan(images(&["[1,2]", "[3,4]"])), Err(LimitHit::Packages), "four in all");
-        assert_eq!(scan(images(&["[1,2,3,4]"])), Err(LimitHit::ListItems), "one image's list is a list too");
+        assert_eq!(scan(images(&["[1,2,3,4]"])), Err(LimitHit::Packages), "one image's list is a package list");
+        let limits = Limits { max_list_items: 2, ..limits.clone() };
+        let json = images(&["[1,2,3]"]);
+        assert!(check(json.as_bytes(), &limits).is_ok(), "a package list, not a list of items");
         assert_eq!(scan(images(&["[]", "[]", "[]", "[]"])), Err(LimitHit::ListItems), "images are list items");
     }
 

@@ -160,7 +160,7 @@ pub struct StoredSoftware {
 /// A container image as the host's section keeps it: the agent's record without its package list, and how many
 /// packages that list held. The list is kept apart (`host_image_packages`, for matching the image): every rule
 /// evaluation and match of the host decodes this section.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredImage {
     /// Its `packages` are always empty here.
     #[serde(flatten)]
@@ -213,8 +213,57 @@ impl StoredSoftware {
         tags
     }
 
-    /// How each image is named to people (its first tag over every engine holding it), by id.
+    /// How each image is named to people, by id: its first tag over every engine holding it, or its id when it
+    /// has none or another image of the host goes by the same name (names key an image's findings).
     pub fn image_names(&self) -> std::collections::HashMap<&str, String> {
-        self.image_tags().into_iter().map(|(id, tags)| (id, muster_shared::v1::image_name(id, &tags))).collect()
+        let names: std::collections::HashMap<&str, String> =
+            self.image_tags().into_iter().map(|(id, tags)| (id, muster_shared::v1::image_name(id, &tags))).collect();
+        let mut uses: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for name in names.values() {
+            *uses.entry(name.as_str()).or_default() += 1;
+        }
+        let shared: std::collections::HashSet<String> =
+            uses.into_iter().filter(|(_, n)| *n > 1).map(|(name, _)| name.to_owned()).collect();
+        names.into_iter().map(|(id, name)| (id, if shared.contains(&name) { id.to_owned() } else { name })).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use muster_shared::v1::{ContainerEngine, ContainerImage};
+
+    #[test]
+    fn image_names_are_unique_among_a_hosts_images() {
+        let image = |engine, id: &str, tags: &[&str]| StoredImage {
+            image: ContainerImage {
+                tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+                ..ContainerImage::new(engine, id)
+            },
+            package_count: 0,
+        };
+        let software = StoredSoftware {
+            container_images: vec![
+                // One image on two engines under two tags: its name is the first in order.
+                image(ContainerEngine::Docker, "sha256:aa", &["web:1.0"]),
+                image(ContainerEngine::Podman, "sha256:aa", &["localhost/web:1.0"]),
+                // Two images that go by one tag on two engines: each is named by its id.
+                image(ContainerEngine::Docker, "sha256:bb", &["db:16"]),
+                image(ContainerEngine::Containerd, "sha256:cc", &["db:16"]),
+                image(ContainerEngine::Docker, "sha256:dddddddddddddddd", &[]),
+            ],
+            ..StoredSoftware::default()
+        };
+        let mut names: Vec<(&str, String)> = software.image_names().into_iter().collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                ("sha256:aa", "localhost/web:1.0".to_owned()),
+                ("sha256:bb", "sha256:bb".to_owned()),
+                ("sha256:cc", "sha256:cc".to_owned()),
+                ("sha256:dddddddddddddddd", "dddddddddddd".to_owned()),
+            ]
+        );
     }
 }

@@ -180,9 +180,8 @@ fn a_defender_in_passive_mode_is_a_finding_and_its_current_definitions_are_not()
         [(
             "malware.realtime".to_owned(),
             vec![
-                "Microsoft Defender 101.23062.0010: real-time protection off (passive mode: it leaves protection to \
-                 another product)"
-                    .to_owned()
+                "Microsoft Defender 101.23062.0010: real-time protection off".to_owned(),
+                "Microsoft Defender 101.23062.0010: passive mode: it leaves protection to another product".to_owned(),
             ]
         )]
     );

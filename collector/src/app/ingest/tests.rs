@@ -213,29 +213,49 @@ fn software_rows_have_one_row_per_catalogue_key() {
     assert!(rows.windows(2).all(|w| w[0].id < w[1].id));
 }
 
-/// A software section sent in full changes the host's matches only when its packages, its images' package lists or
-/// its listening sockets differ from the stored ones (the real report of a Debian 12 host with sshd listening).
+/// A section sent in full changes the host's matches only when what they are made from differs from what is stored:
+/// the packages, the images' package lists, OS and tags, the listening sockets, the pending updates (the real report
+/// of a Debian 12 host with sshd listening, and the Windows agent's patches section under Wine).
 #[test]
-fn a_software_section_changes_the_matches_only_through_what_they_are_made_from() {
+fn a_section_changes_the_matches_only_through_what_they_are_made_from() {
     let path = format!("{}/testdata/reports/debian12-sshd-listening.json", env!("CARGO_MANIFEST_DIR"));
-    let report: Report = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let software = report.software.as_ref().unwrap();
+    let mut report: Report = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let path = format!("{}/testdata/reports/wine8-windows10.json", env!("CARGO_MANIFEST_DIR"));
+    let windows: Report = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    report.patches = windows.patches.clone();
+    let software = report.software.clone().unwrap();
     assert_eq!(software.listeners.len(), 3);
-    let input = sent(&report, &[SectionName::Software]);
+    let input = sent(&report, &[SectionName::Software, SectionName::Patches]);
+    let stored_section = crate::model::StoredSoftware::of(&software);
     let stored = Prior {
         packages: Some(links(&software.packages)),
         images: Some(Default::default()),
-        listeners: Some(software.listeners.clone()),
+        software: Some(stored_section.clone()),
+        pending: Some(report.patches.as_ref().unwrap().pending.clone()),
         ..Prior::default()
     };
     let changes = |prior: &Prior| plan(&input, prior).unwrap().changes_matches();
     assert!(!changes(&stored), "everything as stored");
-    assert!(changes(&Prior { listeners: Some(software.listeners[1..].to_vec()), ..stored.clone() }), "a new socket");
-    assert!(changes(&Prior { listeners: None, ..stored.clone() }), "stored sockets unknown");
+    let fewer_sockets =
+        crate::model::StoredSoftware { listeners: software.listeners[1..].to_vec(), ..stored_section.clone() };
+    assert!(changes(&Prior { software: Some(fewer_sockets), ..stored.clone() }), "a new socket");
+    assert!(changes(&Prior { software: None, ..stored.clone() }), "the stored section unreadable");
     assert!(changes(&Prior { packages: Some(links(&software.packages[1..])), ..stored.clone() }), "a new package");
     let gone = [("sha256:0f".to_owned(), "digest".to_owned())].into_iter().collect();
     assert!(changes(&Prior { images: Some(gone), ..stored.clone() }), "an image removed");
-    assert!(changes(&Prior::default()), "the first software section");
+    // Stored pending updates other than the report's (the Windows capture knows none under Wine).
+    let other = match &report.patches.as_ref().unwrap().pending {
+        None => Some(Vec::new()),
+        Some(_) => None,
+    };
+    assert!(changes(&Prior { pending: Some(other), ..stored.clone() }), "other pending updates stored");
+    assert!(changes(&Prior::default()), "the first report");
+    // The lists refreshed later, nothing else: the patches section changed, the matches did not.
+    let mut refreshed = report.clone();
+    let patches = refreshed.patches.as_mut().unwrap();
+    assert_ne!(patches.lists_updated_at, Some(report.collected_at));
+    patches.lists_updated_at = Some(report.collected_at);
+    assert!(!plan(&sent(&refreshed, &[SectionName::Patches]), &stored).unwrap().changes_matches());
     // Hashes only: nothing came, nothing changes.
     assert!(!plan(&sent(&report, &[]), &stored).unwrap().changes_matches());
 }

@@ -69,14 +69,18 @@ fn a_report_queues_what_its_sections_and_its_silence_can_change() {
         ("hashes only, agent version never stored", only(&report, &[]), seen(hour, None), EVALUATE),
     ];
     for (name, report, before, expected) in cases {
-        // As the ingest's plan says of these: the software section, when it came, changed the packages.
-        let software_changed = report.software.is_some();
-        assert_eq!(work_for(&report, software_changed, &before, now), expected, "{name}");
+        // As the ingest's plan says of these: the software or patches section, when it came, changed what
+        // matches are made from.
+        let changed = report.software.is_some() || report.patches.is_some();
+        assert_eq!(work_for(&report, changed, &before, now), expected, "{name}");
     }
-    // A software section in full whose packages, images and sockets are the stored ones (a container stopped):
-    // the rules see it, the matches are left alone.
-    let stopped = only(&report, &[SectionName::Software]);
-    assert_eq!(work_for(&stopped, false, &seen(hour, Some(&version)), now), EVALUATE);
+    // A software section in full whose packages, images and sockets are the stored ones (a container stopped), or
+    // a patches section whose pending updates are (the lists refreshed, nothing new): the rules see it, the matches
+    // are left alone.
+    for kept in [SectionName::Software, SectionName::Patches] {
+        let same = only(&windows(), &[kept]);
+        assert_eq!(work_for(&same, false, &seen(hour, Some(&version)), now), EVALUATE, "{kept:?}");
+    }
 }
 
 #[test]
