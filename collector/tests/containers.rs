@@ -380,3 +380,35 @@ async fn a_container_images_holes_are_findings_of_its_host(h: Harness) {
 }
 
 both!(a_container_images_holes_are_findings_of_its_host);
+
+/// A new tag is a fact of matching (an image's name keys its findings): a report whose only change is the web image
+/// tagged once more, under a name that sorts first, re-matches the host, and the image's finding follows its name.
+async fn an_image_tagged_again_is_matched_again_under_its_name(h: Harness) {
+    import_debian_and_kev(&h).await;
+    let machine = Machine::thinkpad("m-image-tagged");
+    let mut report = with_old_web_image(&machine);
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+    let viewer = h.api_token(Role::Viewer).await;
+    let subjects = |found: Vec<(String, String, String, String, String)>| -> Vec<(String, String)> {
+        found.into_iter().map(|f| (f.1, f.4)).collect()
+    };
+    let old = "image 127.0.0.1:5000/muster-test/web:1.0: glibc".to_owned();
+    assert_eq!(subjects(vulnerability_findings(&h, &host, &viewer).await), [(old.clone(), "open".to_owned())]);
+
+    let software = report.software.as_mut().unwrap();
+    let web = software.container_images.iter_mut().find(|i| i.tags.iter().any(|t| t.ends_with("/muster-test/web:1.0")));
+    web.unwrap().tags.push("0.registry.example/web:1.0".to_owned());
+    report.collected_at += chrono::Duration::hours(1);
+    h.advance(chrono::Duration::hours(1));
+    h.stored(&token, &crate::common::delta(&report, &[muster_shared::v1::SectionName::Software])).await;
+    let mut found = subjects(vulnerability_findings(&h, &host, &viewer).await);
+    found.sort();
+    assert_eq!(
+        found,
+        [("image 0.registry.example/web:1.0: glibc".to_owned(), "open".to_owned()), (old, "resolved".to_owned())]
+    );
+}
+
+both!(an_image_tagged_again_is_matched_again_under_its_name);
