@@ -275,13 +275,13 @@ async fn a_container_images_holes_are_findings_of_its_host(h: Harness) {
         "rebuild the container image 127.0.0.1:5000/muster-test/web:1.0 from an updated base image, or with this in \
          its build (apt-get install --only-upgrade libc-bin libc6"
     ), "{finding}");
+    let first = finding["evidence"][0].as_str().unwrap();
     assert!(
-        finding["evidence"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("in the container image 127.0.0.1:5000/muster-test/web:1.0 (sha256:32baa6c81148"),
-        "{finding}"
+        first.starts_with("in the container image 127.0.0.1:5000/muster-test/web:1.0 (sha256:32baa6c81148"),
+        "{first}"
     );
+    // Docker's web container and Podman's api and batch are made from it.
+    assert!(first.ends_with("; containers made from it: api, batch, web"), "{first}");
 
     // The host's own glibc is current: its matches and the image's are apart, each image's entries named.
     let (status, body) = h.get(&format!("/api/v1/hosts/{host}/vulnerabilities"), &viewer).await;

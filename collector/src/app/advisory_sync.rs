@@ -265,6 +265,8 @@ async fn match_host_once(
     let Some(mut inventory) = store.host_inventory(host_id).await? else { return Ok(None) };
     let listeners = std::mem::take(&mut inventory.listeners);
     let images = std::mem::take(&mut inventory.images);
+    let image_users: BTreeMap<String, Vec<String>> =
+        images.iter().map(|i| (i.id.clone(), i.containers.clone())).collect();
     let os = inventory.os.clone().unwrap_or_default();
     let profile =
         HostProfile::new(Some(inventory.hostname), &os, inventory.packages).with_pending(inventory.pending.as_deref());
@@ -330,7 +332,8 @@ async fn match_host_once(
     store.save_host_matches(host_id, &keys, &matches, &state).await?;
     // Vulnerabilities share the findings lifecycle: open, resolve and reopen them like rule findings.
     if let Some(current) = store.host_vulnerabilities(host_id).await? {
-        let outcome = crate::findings::vulnerability::vulnerability_outcome(host_id, &current, &listeners, policy);
+        let outcome =
+            crate::findings::vulnerability::vulnerability_outcome(host_id, &current, &listeners, &image_users, policy);
         super::findings::apply(store, &outcome, now, None, crate::findings::evaluate::VULNERABILITY_MATCHER).await?;
     }
     Ok(Some(HostMatchOutcome { keys: keys.len(), evaluated, findings: matches.len() }))

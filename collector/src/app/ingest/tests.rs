@@ -240,6 +240,18 @@ fn a_section_changes_the_matches_only_through_what_they_are_made_from() {
         crate::model::StoredSoftware { listeners: software.listeners[1..].to_vec(), ..stored_section.clone() };
     assert!(changes(&Prior { software: Some(fewer_sockets), ..stored.clone() }), "a new socket");
     assert!(changes(&Prior { software: None, ..stored.clone() }), "the stored section unreadable");
+    // A container stored that the report no longer has (removed): image findings name the containers.
+    let container = muster_shared::v1::Container {
+        engine: muster_shared::v1::ContainerEngine::Docker,
+        id: "4c8f".to_owned(),
+        name: "web".to_owned(),
+        image_id: "sha256:32ba".to_owned(),
+        image: None,
+        created: None,
+        state: Some("exited".to_owned()),
+    };
+    let with_container = crate::model::StoredSoftware { containers: vec![container], ..stored_section.clone() };
+    assert!(changes(&Prior { software: Some(with_container), ..stored.clone() }), "a container removed");
     assert!(changes(&Prior { packages: Some(links(&software.packages[1..])), ..stored.clone() }), "a new package");
     let gone = [("sha256:0f".to_owned(), "digest".to_owned())].into_iter().collect();
     assert!(changes(&Prior { images: Some(gone), ..stored.clone() }), "an image removed");
