@@ -104,3 +104,89 @@ fn snap_files_not_mounted_are_reported() {
     assert_eq!(snap[0].message, "1 snap file(s) not mounted under /snap, so not read: core22_1122.snap");
     assert!(software.packages.is_empty());
 }
+
+/// snapd's real answer to `GET /v2/snaps` on a desktop (saltext-snap's test data, agent/testdata/bundles/snapd-api):
+/// each snap's store account with its validation, its install time, its tracking channel.
+#[test]
+fn snapd_api_answer_of_a_real_desktop() {
+    use crate::inventory::software::snap::{ApiSnap, parse_api_snaps};
+    let body = std::fs::read(bundles("snapd-api/v2-snaps.json")).unwrap();
+    let snaps = parse_api_snaps(&body).unwrap();
+    assert_eq!(snaps.len(), 11);
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+    let of = |name: &str| snaps.iter().find(|s| s.name == name).unwrap().clone();
+    assert_eq!(
+        of("yubioath-desktop"),
+        ApiSnap {
+            name: "yubioath-desktop".into(),
+            revision: "12".into(),
+            publisher: Some("yubico-snap-store (unproven)".into()),
+            installed_at: Some(at("2024-04-11T12:15:23.66083664+00:00")),
+            tracking_channel: Some("latest/stable".into()),
+        }
+    );
+    // Installed by file, not from a channel: no tracking channel.
+    assert_eq!(of("bw").tracking_channel, None);
+    assert_eq!(of("bw").publisher.as_deref(), Some("bitwarden (verified)"));
+    // A disabled revision (`snap list` says "disabled") has no install time.
+    assert_eq!(of("core18").installed_at, None);
+    assert_eq!(of("core22").installed_at, Some(at("2024-04-12T22:32:01.926250097+02:00")));
+    // An error answer gives its message.
+    let error = br#"{"type":"error","status-code":401,"status":"Unauthorized","result":{"message":"access denied"}}"#;
+    assert_eq!(parse_api_snaps(error), Err("access denied".to_owned()));
+}
+
+/// The snaps read from their mounts get snapd's publisher and install time for the revision mounted, not another's.
+#[test]
+fn snapd_api_fills_the_mounted_revision_only() {
+    use crate::inventory::software::snap::{enrich, parse_api_snaps};
+    use muster_shared::v1::Package;
+    let snaps = parse_api_snaps(&std::fs::read(bundles("snapd-api/v2-snaps.json")).unwrap()).unwrap();
+    let mounted = |name: &str, revision: &str, version: &str| Package {
+        path: Some(format!("/snap/{name}/{revision}/meta/snap.yaml")),
+        ..Package::new(PackageKind::Snap, name, version)
+    };
+    let mut packages = vec![mounted("hello-world", "28", "6.3"), mounted("yubioath-desktop", "11", "5.0.4")];
+    enrich(&mut packages, &snaps);
+    assert_eq!(packages[0].publisher.as_deref(), Some("canonical (verified)"));
+    assert!(packages[0].installed_at.is_some());
+    assert_eq!((packages[1].publisher.as_deref(), packages[1].installed_at), (None, None));
+}
+
+/// The request as snapd gets it and its answer read back, over a Unix socket served here with the real answer.
+#[cfg(unix)]
+#[test]
+fn snapd_is_asked_over_its_socket() {
+    use crate::inventory::software::snap::{parse_api_snaps, query_snapd};
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("snapd.socket");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let body = std::fs::read(bundles("snapd-api/v2-snaps.json")).unwrap();
+    let served = body.clone();
+    let server = std::thread::spawn(move || {
+        let mut requests = Vec::new();
+        for status in ["200 OK", "500 Internal Server Error"] {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") {
+                stream.read_exact(&mut byte).unwrap();
+                request.push(byte[0]);
+            }
+            requests.push(String::from_utf8(request).unwrap());
+            let head = format!("HTTP/1.0 {status}\r\nContent-Type: application/json\r\n\r\n");
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(&served).unwrap();
+        }
+        requests
+    });
+    let answer = query_snapd(&socket).unwrap();
+    assert_eq!(answer, body);
+    assert_eq!(parse_api_snaps(&answer).unwrap().len(), 11);
+    assert_eq!(query_snapd(&socket), Err("answered HTTP/1.0 500 Internal Server Error".to_owned()));
+    let requests = server.join().unwrap();
+    assert!(requests.iter().all(|r| r == "GET /v2/snaps HTTP/1.0\r\nHost: localhost\r\n\r\n"), "{requests:?}");
+    // No snapd: the socket's absence is the reason.
+    assert!(query_snapd(&dir.path().join("absent.socket")).unwrap_err().contains("absent.socket"));
+}
