@@ -159,6 +159,7 @@ pub fn enrich(packages: &mut [Package], snaps: &[ApiSnap]) {
 }
 
 /// The most of snapd's answer read: a few hundred snaps with their descriptions fit in well under this.
+#[cfg(unix)]
 const SNAPD_ANSWER_CAP: u64 = 16 << 20;
 
 /// `GET /v2/snaps` on snapd's socket, its body. One HTTP/1.0 request whose answer ends when snapd closes the
