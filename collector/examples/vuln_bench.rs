@@ -188,6 +188,7 @@ fn parse_status(text: &str) -> Vec<Package> {
             path: None,
             owner: None,
             publisher: None,
+            channel: None,
         });
     }
     out

@@ -98,6 +98,9 @@ pub struct InstalledPackage {
     pub owner: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publisher: Option<String>,
+    /// The channel the host follows for its updates (a snap's tracking channel).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 /// One recorded change of a host.

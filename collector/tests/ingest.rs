@@ -74,6 +74,7 @@ async fn full_delta_and_changed_reports(h: Harness) {
         path: None,
         owner: None,
         publisher: None,
+        channel: None,
     });
     changed.hardware.as_mut().unwrap().disks.push(Disk {
         name: "nvme0n1".into(),

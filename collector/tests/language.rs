@@ -250,8 +250,70 @@ async fn homebrew_formulae_are_stored_and_found(h: Harness) {
     assert_eq!(body["matches"].as_array().unwrap().len(), 1, "{body}");
 }
 
+/// Snaps with what snapd's API says of them on a running desktop (its real answer, agent/testdata/bundles/snapd-api):
+/// the publisher and the tracking channel reach the host's software list, and a channel switched by the host
+/// (`snap refresh --channel`) replaces the stored one.
+async fn a_snaps_publisher_and_channel_are_stored(h: Harness) {
+    use muster_agent::inventory::software::snap::{enrich, parse_api_snaps};
+    let answer =
+        std::fs::read(format!("{}/../agent/testdata/bundles/snapd-api/v2-snaps.json", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+    let snaps = parse_api_snaps(&answer).unwrap();
+    // The desktop's mounted revisions as the agent lists them from `/snap/<name>/<revision>/meta/snap.yaml`.
+    let mut packages: Vec<Package> =
+        [("hello-world", "28", "6.3"), ("yubioath-desktop", "12", "5.0.5"), ("bw", "60", "2024.3.1")]
+            .iter()
+            .map(|(name, revision, version)| Package {
+                path: Some(format!("/snap/{name}/{revision}/meta/snap.yaml")),
+                ..Package::new(PackageKind::Snap, *name, *version)
+            })
+            .collect();
+    enrich(&mut packages, &snaps);
+    let software = muster_shared::v1::Software { packages, ..Default::default() };
+    let machine = Machine::thinkpad("m-snaps");
+    let mut report = debian(&machine);
+    report.software = Some(software.clone());
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+    let viewer = h.api_token(Role::Viewer).await;
+    let listed = |body: &Value| -> Vec<(String, String, String)> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let text = |f: &str| p[f].as_str().unwrap_or("-").to_owned();
+                (text("name"), text("publisher"), text("channel"))
+            })
+            .collect()
+    };
+    let (_, stored) = h.get(&format!("/api/v1/hosts/{host_id}/software"), &viewer).await;
+    let row = |name: &str, publisher: &str, channel: &str| (name.to_owned(), publisher.to_owned(), channel.to_owned());
+    assert_eq!(
+        listed(&stored),
+        [
+            row("bw", "bitwarden (verified)", "-"),
+            row("hello-world", "canonical (verified)", "latest/stable"),
+            row("yubioath-desktop", "yubico-snap-store (unproven)", "latest/stable"),
+        ]
+    );
+    let cookie = crate::console::user(&h, "viewer", Role::Viewer).await;
+    let page = crate::console::get(&h, &format!("/hosts/{host_id}"), &cookie).await;
+    assert!(page.body.contains("yubico-snap-store (unproven) · channel latest/stable"), "{}", page.body);
+
+    // The host switched hello-world to the edge channel: the same package, its link's channel replaced.
+    let mut switched = software;
+    switched.packages.iter_mut().find(|p| p.name == "hello-world").unwrap().channel = Some("latest/edge".into());
+    report.software = Some(switched);
+    report.collected_at += chrono::Duration::hours(1);
+    h.stored(&token, &crate::common::delta(&report, &[muster_shared::v1::SectionName::Software])).await;
+    let (_, stored) = h.get(&format!("/api/v1/hosts/{host_id}/software"), &viewer).await;
+    assert_eq!(listed(&stored)[1], row("hello-world", "canonical (verified)", "latest/edge"));
+}
+
 both!(
     a_distribution_copy_is_matched_through_the_distribution_only,
     software_search_spans_every_kind,
-    homebrew_formulae_are_stored_and_found
+    homebrew_formulae_are_stored_and_found,
+    a_snaps_publisher_and_channel_are_stored
 );

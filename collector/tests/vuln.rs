@@ -55,6 +55,7 @@ fn pkg(kind: PackageKind, name: &str, version: &str, source: Option<(&str, &str)
         path: None,
         owner: None,
         publisher: None,
+        channel: None,
     }
 }
 

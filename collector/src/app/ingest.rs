@@ -322,6 +322,7 @@ fn same_host_columns(link: &StoredLink, package: &muster_shared::v1::Package) ->
     link.installed_at == package.installed_at.map(to_ms)
         && link.size_bytes == package.size_bytes.and_then(|s| i64::try_from(s).ok())
         && link.state == package.state
+        && link.channel == package.channel
 }
 
 #[cfg(test)]

@@ -148,6 +148,7 @@ mod tests {
             path: None,
             owner: None,
             publisher: None,
+            channel: None,
         }
     }
 

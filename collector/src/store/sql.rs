@@ -383,7 +383,7 @@ macro_rules! impl_store {
             async fn host_software(&self, id: &str) -> Result<Vec<InstalledPackage>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT s.kind, s.name, s.version, s.arch, s.source_name, s.source_version, s.path, s.owner, \
-                     s.publisher, hs.installed_at, hs.size_bytes FROM host_software hs \
+                     s.publisher, hs.installed_at, hs.size_bytes, hs.channel FROM host_software hs \
                      JOIN software s ON s.id = hs.software_id \
                      WHERE hs.host_id = $1 ORDER BY s.name, s.arch, s.version, s.path",
                 )
@@ -404,6 +404,7 @@ macro_rules! impl_store {
                             path: r.try_get("path")?,
                             owner: r.try_get("owner")?,
                             publisher: r.try_get("publisher")?,
+                            channel: r.try_get("channel")?,
                         })
                     })
                     .collect()

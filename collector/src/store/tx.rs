@@ -460,7 +460,7 @@ macro_rules! impl_host_tx {
 
                 async fn stored_packages(&mut self, host_id: &str) -> Result<Vec<StoredLink>, StoreError> {
                     let rows = sqlx::query(
-                        "SELECT hs.software_id, hs.installed_at, hs.size_bytes, hs.state, s.kind, s.name, s.version, \
+                        "SELECT hs.software_id, hs.installed_at, hs.size_bytes, hs.state, hs.channel, s.kind, s.name, s.version, \
                          s.arch FROM host_software hs JOIN software s ON s.id = hs.software_id WHERE hs.host_id = $1",
                     )
                     .bind(host_id)
@@ -473,6 +473,7 @@ macro_rules! impl_host_tx {
                                 installed_at: r.try_get("installed_at")?,
                                 size_bytes: r.try_get("size_bytes")?,
                                 state: r.try_get("state")?,
+                                channel: r.try_get("channel")?,
                                 package: StoredPackage {
                                     kind: r.try_get("kind")?,
                                     name: r.try_get("name")?,
@@ -553,7 +554,7 @@ macro_rules! impl_host_tx {
                     }
                     for row in &change.update {
                         sqlx::query(
-                            "UPDATE host_software SET installed_at = $1, size_bytes = $2, state = $3 \
+                            "UPDATE host_software SET installed_at = $1, size_bytes = $2, state = $3, channel = $6 \
                              WHERE host_id = $4 AND software_id = $5",
                         )
                         .bind(row.package.installed_at.map(to_ms))
@@ -561,19 +562,21 @@ macro_rules! impl_host_tx {
                         .bind(row.package.state.clone())
                         .bind(host_id)
                         .bind(&row.id)
+                        .bind(row.package.channel.clone())
                         .execute(&mut *self.0)
                         .await?;
                     }
                     for chunk in change.insert.chunks(CHUNK) {
                         let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
-                            "INSERT INTO host_software (host_id, software_id, installed_at, size_bytes, state) ",
+                            "INSERT INTO host_software (host_id, software_id, installed_at, size_bytes, state, channel) ",
                         );
                         qb.push_values(chunk, |mut b, row| {
                             b.push_bind(host_id.to_owned())
                                 .push_bind(row.id.clone())
                                 .push_bind(row.package.installed_at.map(to_ms))
                                 .push_bind(row.package.size_bytes.and_then(|s| i64::try_from(s).ok()))
-                                .push_bind(row.package.state.clone());
+                                .push_bind(row.package.state.clone())
+                                .push_bind(row.package.channel.clone());
                         });
                         qb.build().execute(&mut *self.0).await?;
                     }

@@ -101,6 +101,7 @@ pub struct StoredLink {
     pub installed_at: Option<i64>,
     pub size_bytes: Option<i64>,
     pub state: Option<String>,
+    pub channel: Option<String>,
     pub package: StoredPackage,
 }
 

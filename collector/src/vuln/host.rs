@@ -263,6 +263,7 @@ mod tests {
             path: None,
             owner: None,
             publisher: None,
+            channel: None,
         }
     }
 

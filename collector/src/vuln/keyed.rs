@@ -236,6 +236,7 @@ mod tests {
             path: None,
             owner: None,
             publisher: None,
+            channel: None,
         };
         let os = Os { id: Some("debian".into()), version_id: Some("12".into()), ..Os::default() };
         let packages =

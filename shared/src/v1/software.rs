@@ -190,6 +190,10 @@ pub struct Package {
     /// The publisher or vendor the package names (Windows programs, snaps, flatpaks), a Homebrew formula's tap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publisher: Option<String>,
+    /// The channel the host follows for the package's updates (a snap's tracking channel, `latest/stable`): the
+    /// host's choice, not the package's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 impl Package {
@@ -209,6 +213,7 @@ impl Package {
             path: None,
             owner: None,
             publisher: None,
+            channel: None,
         }
     }
 

@@ -63,6 +63,7 @@ mod tests {
             path: None,
             owner: None,
             publisher: None,
+            channel: None,
         }
     }
 

@@ -114,6 +114,7 @@ mod tests {
             path: None,
             owner: None,
             publisher: None,
+            channel: None,
         }
     }
 

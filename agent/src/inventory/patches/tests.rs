@@ -49,6 +49,7 @@ fn installed_from_status(text: &str) -> Software {
             path: None,
             owner: None,
             publisher: None,
+            channel: None,
         });
     }
     Software { sources: Vec::new(), packages, ..Software::default() }

@@ -86,6 +86,7 @@ impl Stanza<'_> {
             path: None,
             owner: None,
             publisher: None,
+            channel: None,
         });
     }
 }

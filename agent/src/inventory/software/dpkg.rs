@@ -149,6 +149,7 @@ impl<'a> Stanza<'a> {
             path: None,
             owner: None,
             publisher: None,
+            channel: None,
         }))
     }
 }

@@ -49,6 +49,7 @@ pub fn parse_pacman_desc(data: &[u8]) -> Result<Package, DbError> {
         path: None,
         owner: None,
         publisher: None,
+        channel: None,
     })
 }
 

@@ -4,8 +4,8 @@
 //! The revision is kept in the package's `path` (`/snap/<name>/<revision>/meta/snap.yaml`). On a running system the
 //! publisher (with the store's validation of it: `canonical (verified)`, `yubico-snap-store (unproven)`) and the
 //! install time come from snapd's own API (`GET /v2/snaps` on `/run/snapd.socket`); under `--root` snapd's
-//! `state.json` and store assertions would hold them, and are not read yet. The tracking channel is in the same
-//! answer but the report has no field for it yet. Snap files in `/var/lib/snapd/snaps` whose squashfs is not mounted
+//! `state.json` and store assertions would hold them, and are not read yet. The same answer gives the tracking
+//! channel the host follows (`channel`). Snap files in `/var/lib/snapd/snaps` whose squashfs is not mounted
 //! (an image or a disk read with `--root`) cannot be opened without mounting; they are counted and reported as not
 //! available.
 
@@ -146,7 +146,8 @@ pub fn parse_api_snaps(body: &[u8]) -> Result<Vec<ApiSnap>, String> {
         .collect())
 }
 
-/// Adds what snapd says of each listed snap's mounted revision (its path names the revision).
+/// Adds what snapd says of each listed snap's mounted revision (its path names the revision): publisher, install
+/// time, tracking channel.
 pub fn enrich(packages: &mut [Package], snaps: &[ApiSnap]) {
     for package in packages.iter_mut() {
         let revision = package.path.as_deref().and_then(|p| p.split('/').nth(3));
@@ -155,6 +156,7 @@ pub fn enrich(packages: &mut [Package], snaps: &[ApiSnap]) {
         };
         package.publisher.clone_from(&snap.publisher);
         package.installed_at = snap.installed_at;
+        package.channel.clone_from(&snap.tracking_channel);
     }
 }
 

@@ -37,6 +37,7 @@ pub fn package_from_program(program: &InstalledProgram, native_arch: Option<&str
         path: Some(short_key(&program.key)),
         owner: None,
         publisher: program.publisher.clone(),
+        channel: None,
     })
 }
 

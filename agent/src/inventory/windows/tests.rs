@@ -241,6 +241,7 @@ fn uninstall_entries_become_windows_packages_with_their_key_and_product_code() {
             ),
             owner: None,
             publisher: Some("Компания КриптоПро".to_string()),
+            channel: None,
         }
     );
     // Not an MSI: no product code, whatever the key is called.

@@ -195,6 +195,7 @@ fn links(packages: &[muster_shared::v1::Package]) -> Vec<StoredLink> {
             installed_at: p.installed_at.map(to_ms),
             size_bytes: p.size_bytes.and_then(|s| i64::try_from(s).ok()),
             state: p.state.clone(),
+            channel: p.channel.clone(),
             package: p.into(),
         })
         .collect()

@@ -158,7 +158,7 @@ pub async fn host(
         return Ok(match format {
             Format::Csv => export::csv(
                 &name,
-                &["package", "version", "arch", "kind", "source", "source_version"],
+                &["package", "version", "arch", "kind", "source", "source_version", "publisher", "channel"],
                 matching.iter().map(|p| {
                     vec![
                         p.name.clone(),
@@ -167,6 +167,8 @@ pub async fn host(
                         p.kind.clone(),
                         s(&p.source_name),
                         s(&p.source_version),
+                        s(&p.publisher),
+                        s(&p.channel),
                     ]
                 }),
             ),
@@ -593,16 +595,25 @@ pub async fn host(
     let (range, pager) = section_page(&h.id, &q, "software", "software", &matching);
     blocks.push(table(
         "software",
-        &["Package", "Version", "Arch", "Kind", "Source"],
+        &["Package", "Version", "Arch", "Kind", "Source or publisher"],
         matching[range]
             .iter()
             .map(|p| {
+                // A distribution's packages name their source package; others (snaps, flatpaks, Windows programs,
+                // Homebrew taps) their publisher, and the channel the host follows where there is one.
+                let mut origin = s(&p.source_name);
+                if origin.is_empty() {
+                    origin = s(&p.publisher);
+                }
+                if let Some(channel) = &p.channel {
+                    origin = format!("{origin} · channel {channel}").trim_start_matches(" · ").to_owned();
+                }
                 vec![
                     Cell::link(&p.name, link("/software", &[("name", p.name.clone())])),
                     Cell::mono(&p.version),
                     Cell::text(s(&p.arch)),
                     Cell::text(&p.kind),
-                    Cell::text(s(&p.source_name)),
+                    Cell::text(origin),
                 ]
             })
             .collect(),

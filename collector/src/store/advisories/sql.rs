@@ -404,6 +404,7 @@ macro_rules! impl_advisory_store {
                         path: r.try_get("path")?,
                         owner: r.try_get("owner")?,
                         publisher: r.try_get("publisher")?,
+                        channel: None,
                     });
                 }
                 let sections = sqlx::query(

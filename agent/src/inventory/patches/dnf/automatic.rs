@@ -115,6 +115,7 @@ mod tests {
             path: None,
             owner: None,
             publisher: None,
+            channel: None,
         }
     }
 

@@ -182,6 +182,7 @@ pub(super) fn package_from_header(blob: &[u8]) -> Result<Package, DbError> {
         path: None,
         owner: None,
         publisher: None,
+        channel: None,
     })
 }
 

@@ -149,8 +149,12 @@ fn snapd_api_fills_the_mounted_revision_only() {
     let mut packages = vec![mounted("hello-world", "28", "6.3"), mounted("yubioath-desktop", "11", "5.0.4")];
     enrich(&mut packages, &snaps);
     assert_eq!(packages[0].publisher.as_deref(), Some("canonical (verified)"));
+    assert_eq!(packages[0].channel.as_deref(), Some("latest/stable"));
     assert!(packages[0].installed_at.is_some());
-    assert_eq!((packages[1].publisher.as_deref(), packages[1].installed_at), (None, None));
+    assert_eq!(
+        (packages[1].publisher.as_deref(), packages[1].installed_at, packages[1].channel.as_deref()),
+        (None, None, None)
+    );
 }
 
 /// The request as snapd gets it and its answer read back, over a Unix socket served here with the real answer.
