@@ -268,15 +268,22 @@ async fn a_snaps_publisher_and_channel_are_stored(h: Harness) {
                 ..Package::new(PackageKind::Snap, *name, *version)
             })
             .collect();
-    enrich(&mut packages, &snaps);
-    let software = muster_shared::v1::Software { packages, ..Default::default() };
+    // First while snapd did not answer: the snaps alone, as their mounts say.
     let machine = Machine::thinkpad("m-snaps");
     let mut report = debian(&machine);
-    report.software = Some(software.clone());
+    report.software = Some(muster_shared::v1::Software { packages: packages.clone(), ..Default::default() });
     let (_, secret) = h.enroll_secret(None).await;
     let (host_id, token) = h.enrolled(&secret, &machine).await;
     h.stored(&token, &full(&report)).await;
     let viewer = h.api_token(Role::Viewer).await;
+    let (_, stored) = h.get(&format!("/api/v1/hosts/{host_id}/software"), &viewer).await;
+    assert!(stored.as_array().unwrap().iter().all(|p| p.get("publisher").is_none()), "{stored}");
+    // Then with snapd's answer: the same catalogue rows take the publisher, the links the channel.
+    enrich(&mut packages, &snaps);
+    let software = muster_shared::v1::Software { packages, ..Default::default() };
+    report.software = Some(software.clone());
+    report.collected_at += chrono::Duration::minutes(30);
+    h.stored(&token, &crate::common::delta(&report, &[muster_shared::v1::SectionName::Software])).await;
     let listed = |body: &Value| -> Vec<(String, String, String)> {
         body.as_array()
             .unwrap()

@@ -323,6 +323,8 @@ fn same_host_columns(link: &StoredLink, package: &muster_shared::v1::Package) ->
         && link.size_bytes == package.size_bytes.and_then(|s| i64::try_from(s).ok())
         && link.state == package.state
         && link.channel == package.channel
+        // A publisher reported where the catalogue row has another or none (a snap's, outside its id).
+        && (package.publisher.is_none() || link.publisher == package.publisher)
 }
 
 #[cfg(test)]

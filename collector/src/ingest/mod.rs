@@ -111,9 +111,12 @@ pub fn software_id(p: &Package) -> String {
         p.source_version.as_deref(),
     ];
     // Where a package was found and who owns it tell a distribution's copy of a library from pip's copy of the
-    // same version. Hashed only when present, so OS packages keep the ids they always had.
-    if p.path.is_some() || p.owner.is_some() || p.publisher.is_some() {
-        parts.extend([p.path.as_deref(), p.owner.as_deref(), p.publisher.as_deref()]);
+    // same version. Hashed only when present, so OS packages keep the ids they always had. A snap's publisher is
+    // not: the agent has it only when snapd answers, and the path already tells revisions apart (the catalogue row
+    // takes the publisher when one comes).
+    let publisher = p.publisher.as_deref().filter(|_| p.kind != muster_shared::v1::PackageKind::Snap);
+    if p.path.is_some() || p.owner.is_some() || publisher.is_some() {
+        parts.extend([p.path.as_deref(), p.owner.as_deref(), publisher]);
     }
     for part in parts {
         // A NUL cannot occur in package metadata as stored; the marker byte tells absent from empty.
@@ -178,6 +181,22 @@ mod tests {
             software_id(&library("/usr/lib/python3/dist-packages/idna-3.3.egg-info/PKG-INFO", Some("python3-idna"))),
             software_id(&library("/usr/local/lib/python3.11/dist-packages/idna-3.3.dist-info/METADATA", None))
         );
+    }
+
+    #[test]
+    fn a_snaps_publisher_is_outside_its_id_and_a_windows_programs_is_not() {
+        let mounted = Package {
+            path: Some("/snap/hello-world/28/meta/snap.yaml".into()),
+            ..Package::new(PackageKind::Snap, "hello-world", "6.3")
+        };
+        let answered = Package { publisher: Some("canonical (verified)".into()), ..mounted.clone() };
+        assert_eq!(software_id(&mounted), software_id(&answered), "snapd answering or not is the same snap");
+        let program = Package {
+            path: Some(r"HKLM\...\Uninstall\7-Zip".into()),
+            ..Package::new(PackageKind::Windows, "7-Zip", "23.01")
+        };
+        let signed = Package { publisher: Some("Igor Pavlov".into()), ..program.clone() };
+        assert_ne!(software_id(&program), software_id(&signed));
     }
 
     #[test]

@@ -152,7 +152,7 @@ macro_rules! impl_host_tx {
             use crate::disposal::lifecycle::LifecycleState;
             use crate::store::tx::{
                 EnrolledHost, HeldEnrolment, HostCandidate, HostTx, IdentityKey, ImageChange, LockedHost, ReportRow,
-                ReportedHost, SoftwareChange, StoredLink,
+                ReportedHost, SoftwareChange, SoftwareRow, StoredLink,
             };
 
             fn lifecycle(text: &str) -> Result<LifecycleState, StoreError> {
@@ -460,8 +460,9 @@ macro_rules! impl_host_tx {
 
                 async fn stored_packages(&mut self, host_id: &str) -> Result<Vec<StoredLink>, StoreError> {
                     let rows = sqlx::query(
-                        "SELECT hs.software_id, hs.installed_at, hs.size_bytes, hs.state, hs.channel, s.kind, s.name, s.version, \
-                         s.arch FROM host_software hs JOIN software s ON s.id = hs.software_id WHERE hs.host_id = $1",
+                        "SELECT hs.software_id, hs.installed_at, hs.size_bytes, hs.state, hs.channel, s.publisher, s.kind, \
+                         s.name, s.version, s.arch FROM host_software hs JOIN software s ON s.id = hs.software_id \
+                         WHERE hs.host_id = $1",
                     )
                     .bind(host_id)
                     .fetch_all(&mut *self.0)
@@ -474,6 +475,7 @@ macro_rules! impl_host_tx {
                                 size_bytes: r.try_get("size_bytes")?,
                                 state: r.try_get("state")?,
                                 channel: r.try_get("channel")?,
+                                publisher: r.try_get("publisher")?,
                                 package: StoredPackage {
                                     kind: r.try_get("kind")?,
                                     name: r.try_get("name")?,
@@ -513,7 +515,9 @@ macro_rules! impl_host_tx {
                     host_id: &str,
                     change: &SoftwareChange<'_>,
                 ) -> Result<(), StoreError> {
-                    for chunk in change.insert.chunks(CHUNK) {
+                    // Updated links' rows too: a snap's publisher (outside its id) may come with them.
+                    let catalogue: Vec<&SoftwareRow<'_>> = change.insert.iter().chain(&change.update).collect();
+                    for chunk in catalogue.chunks(CHUNK) {
                         let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
                             "INSERT INTO software (id, kind, name, version, arch, source_name, source_version, path, \
                              owner, publisher) ",
@@ -531,7 +535,12 @@ macro_rules! impl_host_tx {
                                 .push_bind(p.owner.clone())
                                 .push_bind(p.publisher.clone());
                         });
-                        qb.push(" ON CONFLICT (id) DO NOTHING");
+                        // Only a snap's publisher is outside its id (`ingest::software_id`): a row made while snapd
+                        // did not answer takes it when it comes.
+                        qb.push(
+                            " ON CONFLICT (id) DO UPDATE SET publisher = excluded.publisher \
+                             WHERE excluded.publisher IS NOT NULL AND software.publisher IS DISTINCT FROM excluded.publisher",
+                        );
                         qb.build().execute(&mut *self.0).await?;
                     }
                     if change.first {

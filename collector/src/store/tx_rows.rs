@@ -102,6 +102,8 @@ pub struct StoredLink {
     pub size_bytes: Option<i64>,
     pub state: Option<String>,
     pub channel: Option<String>,
+    /// The catalogue row's publisher (a snap's comes only when snapd answers).
+    pub publisher: Option<String>,
     pub package: StoredPackage,
 }
 

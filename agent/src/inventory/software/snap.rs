@@ -94,7 +94,9 @@ pub(super) fn probe(root: &SystemRoot, found: &mut Vec<(PackageSource, Listing)>
                 SectionName::Software,
                 SNAPD_SOCKET,
                 ErrorKind::NotAvailable,
-                format!("snapd's API did not answer ({reason}): snaps listed without publisher and install time"),
+                format!(
+                    "snapd's API did not answer ({reason}): snaps listed without publisher, install time and channel"
+                ),
             ),
         }
     }
@@ -150,8 +152,11 @@ pub fn parse_api_snaps(body: &[u8]) -> Result<Vec<ApiSnap>, String> {
 /// time, tracking channel.
 pub fn enrich(packages: &mut [Package], snaps: &[ApiSnap]) {
     for package in packages.iter_mut() {
-        let revision = package.path.as_deref().and_then(|p| p.split('/').nth(3));
-        let Some(snap) = snaps.iter().find(|s| s.name == package.name && Some(s.revision.as_str()) == revision) else {
+        // Matched by the mount's directory and revision (`/snap/<instance>/<revision>/…`): snapd names a parallel
+        // install by its instance (`foo_bar`), where its `snap.yaml` says `foo`.
+        let mut parts = package.path.as_deref().unwrap_or_default().split('/').skip(2);
+        let (Some(instance), Some(revision)) = (parts.next(), parts.next()) else { continue };
+        let Some(snap) = snaps.iter().find(|s| s.name == instance && s.revision == revision) else {
             continue;
         };
         package.publisher.clone_from(&snap.publisher);
@@ -165,25 +170,49 @@ pub fn enrich(packages: &mut [Package], snaps: &[ApiSnap]) {
 const SNAPD_ANSWER_CAP: u64 = 16 << 20;
 
 /// `GET /v2/snaps` on snapd's socket, its body. One HTTP/1.0 request whose answer ends when snapd closes the
-/// connection: written here rather than bringing an HTTP client with Unix-socket support into the agent for one
-/// local request. Bounded in time (10 s each way) and size.
+/// connection (Go's server answers a 1.0 request unchunked and closes): written here rather than bringing an HTTP
+/// client with Unix-socket support into the agent for one local request. Bounded in time (10 s in all) and size.
 #[cfg(unix)]
 pub fn query_snapd(socket: &std::path::Path) -> Result<Vec<u8>, String> {
     use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    const LIMIT: Duration = Duration::from_secs(10);
+    let deadline = Instant::now() + LIMIT;
     let mut stream =
         std::os::unix::net::UnixStream::connect(socket).map_err(|e| format!("{}: {e}", socket.display()))?;
-    let limit = Some(std::time::Duration::from_secs(10));
-    stream.set_read_timeout(limit).and_then(|()| stream.set_write_timeout(limit)).map_err(|e| e.to_string())?;
-    stream.write_all(b"GET /v2/snaps HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(LIMIT)).map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /v2/snaps HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
     let mut answer = Vec::new();
-    stream.take(SNAPD_ANSWER_CAP).read_to_end(&mut answer).map_err(|e| e.to_string())?;
-    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP answer")?;
-    let status = String::from_utf8_lossy(&answer[..split]);
-    let status = status.lines().next().unwrap_or_default();
-    if status.split_whitespace().nth(1) != Some("200") {
-        return Err(format!("answered {status}"));
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(format!("no complete answer in {} s", LIMIT.as_secs()));
+        }
+        stream.set_read_timeout(Some(remaining)).map_err(|e| e.to_string())?;
+        let n = stream.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&chunk[..n]);
+        if answer.len() as u64 > SNAPD_ANSWER_CAP {
+            return Err(format!("answer larger than {} MiB", SNAPD_ANSWER_CAP >> 20));
+        }
     }
-    Ok(answer[split + 4..].to_vec())
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no HTTP answer")?;
+    let head = String::from_utf8_lossy(&answer[..split]);
+    let status = head.lines().next().unwrap_or_default();
+    let body = answer[split + 4..].to_vec();
+    if status.split_whitespace().nth(1) != Some("200") {
+        // snapd says why in its JSON error body.
+        return Err(match parse_api_snaps(&body) {
+            Err(message) if !message.starts_with("not JSON") => format!("answered {status}: {message}"),
+            _ => format!("answered {status}"),
+        });
+    }
+    Ok(body)
 }
 
 #[cfg(not(unix))]

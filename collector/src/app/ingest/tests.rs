@@ -196,6 +196,7 @@ fn links(packages: &[muster_shared::v1::Package]) -> Vec<StoredLink> {
             size_bytes: p.size_bytes.and_then(|s| i64::try_from(s).ok()),
             state: p.state.clone(),
             channel: p.channel.clone(),
+            publisher: p.publisher.clone(),
             package: p.into(),
         })
         .collect()

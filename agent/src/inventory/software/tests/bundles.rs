@@ -147,7 +147,13 @@ fn snapd_api_fills_the_mounted_revision_only() {
         ..Package::new(PackageKind::Snap, name, version)
     };
     let mut packages = vec![mounted("hello-world", "28", "6.3"), mounted("yubioath-desktop", "11", "5.0.4")];
+    // A parallel install (`snap install hello-world_alt`) at the same revision: its snap.yaml says `hello-world`,
+    // its mount and snapd say `hello-world_alt`, which this answer does not list.
+    let mut parallel = mounted("hello-world", "28", "6.3");
+    parallel.path = Some("/snap/hello-world_alt/28/meta/snap.yaml".into());
+    packages.push(parallel);
     enrich(&mut packages, &snaps);
+    assert_eq!((packages[2].publisher.as_deref(), packages[2].channel.as_deref()), (None, None));
     assert_eq!(packages[0].publisher.as_deref(), Some("canonical (verified)"));
     assert_eq!(packages[0].channel.as_deref(), Some("latest/stable"));
     assert!(packages[0].installed_at.is_some());
@@ -170,7 +176,10 @@ fn snapd_is_asked_over_its_socket() {
     let served = body.clone();
     let server = std::thread::spawn(move || {
         let mut requests = Vec::new();
-        for status in ["200 OK", "500 Internal Server Error"] {
+        // snapd's error answer as its API documents it.
+        let denied =
+            br#"{"type":"error","status-code":401,"status":"Unauthorized","result":{"message":"access denied"}}"#;
+        for (status, answer) in [("200 OK", &served[..]), ("401 Unauthorized", &denied[..])] {
             let (mut stream, _) = listener.accept().unwrap();
             let mut request = Vec::new();
             let mut byte = [0u8; 1];
@@ -181,16 +190,17 @@ fn snapd_is_asked_over_its_socket() {
             requests.push(String::from_utf8(request).unwrap());
             let head = format!("HTTP/1.0 {status}\r\nContent-Type: application/json\r\n\r\n");
             stream.write_all(head.as_bytes()).unwrap();
-            stream.write_all(&served).unwrap();
+            stream.write_all(answer).unwrap();
         }
         requests
     });
     let answer = query_snapd(&socket).unwrap();
     assert_eq!(answer, body);
     assert_eq!(parse_api_snaps(&answer).unwrap().len(), 11);
-    assert_eq!(query_snapd(&socket), Err("answered HTTP/1.0 500 Internal Server Error".to_owned()));
+    assert_eq!(query_snapd(&socket), Err("answered HTTP/1.0 401 Unauthorized: access denied".to_owned()));
     let requests = server.join().unwrap();
-    assert!(requests.iter().all(|r| r == "GET /v2/snaps HTTP/1.0\r\nHost: localhost\r\n\r\n"), "{requests:?}");
+    let asked = "GET /v2/snaps HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    assert!(requests.iter().all(|r| r == asked), "{requests:?}");
     // No snapd: the socket's absence is the reason.
     assert!(query_snapd(&dir.path().join("absent.socket")).unwrap_err().contains("absent.socket"));
 }
