@@ -353,7 +353,7 @@ async fn a_container_images_holes_are_findings_of_its_host(h: Harness) {
     assert_eq!(vulnerability_findings(&h, &host, &viewer).await, open("resolved"));
     let inventory = h.store.host_inventory(&host).await.unwrap().unwrap();
     let images: Vec<(String, usize, Vec<String>)> =
-        inventory.images.iter().map(|i| (i.tags[0].clone(), i.packages.len(), i.containers.clone())).collect();
+        inventory.images.iter().map(|i| (i.name.clone(), i.packages.len(), i.containers.clone())).collect();
     assert_eq!(
         images,
         [

@@ -279,7 +279,7 @@ async fn match_host_once(
     // pending updates are unknown, so a fix is `fix_unverified` until the image is rebuilt.
     let mut subjects = vec![host];
     for image in images {
-        let name = muster_shared::v1::image_name(&image.id, &image.tags);
+        let name = image.name;
         if !image.complete {
             state.warnings.push(format!("image {name}: its package list is incomplete (see the host's report errors)"));
         }

@@ -2,7 +2,7 @@
 //! in one transaction the delta check, the history diff and the host's new columns are decided from what is
 //! stored ([`plan`], pure) and then written; afterwards the host's findings and vulnerability matches follow.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{Hardware, Os, PendingUpdate, Report, ReportEnvelope, SectionName};
@@ -258,17 +258,9 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
         Some(software) => Some(ingest::image_change(ingest::image_packages(software)?, prior.images.as_ref())),
         None => None,
     };
-    // Compared as the section is stored: the images without their package lists (those are diffed above), and of
-    // the containers which image each is made from (image findings name them), not their states.
-    let software_facts = |s: &crate::model::StoredSoftware| {
-        let made: BTreeSet<(&str, &str, &str)> =
-            s.containers.iter().map(|c| (c.engine.as_str(), c.name.as_str(), c.image_id.as_str())).collect();
-        let made: Vec<(String, String, String)> =
-            made.into_iter().map(|(e, n, i)| (e.to_owned(), n.to_owned(), i.to_owned())).collect();
-        (s.listeners.clone(), s.container_images.clone(), made)
-    };
     let software_changed = report.software.as_ref().is_some_and(|s| {
-        prior.software.as_ref().map(software_facts) != Some(software_facts(&crate::model::StoredSoftware::of(s)))
+        let new = crate::model::StoredSoftware::of(s);
+        prior.software.as_ref().is_none_or(|old| !old.same_matching_facts(&new))
     });
     let pending_changed = report.patches.as_ref().is_some_and(|p| prior.pending.as_ref() != Some(&p.pending));
     let facts_changed = software_changed || pending_changed;

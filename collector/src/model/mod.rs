@@ -200,8 +200,21 @@ impl StoredSoftware {
         }
     }
 
+    /// Whether two copies of a section agree on what the host's matches are made from, beside the packages and the
+    /// images' lists (diffed apart): the sockets (exposure), the images as stored (OS, tags, completeness: their
+    /// ecosystems and finding keys), and which container is made from which image (image findings name them). A
+    /// container's state is not among them.
+    pub fn same_matching_facts(&self, other: &Self) -> bool {
+        fn made(s: &StoredSoftware) -> std::collections::BTreeSet<(&str, &str, &str)> {
+            s.containers.iter().map(|c| (c.engine.as_str(), c.name.as_str(), c.image_id.as_str())).collect()
+        }
+        self.listeners == other.listeners
+            && self.container_images == other.container_images
+            && made(self) == made(other)
+    }
+
     /// Each image id with every tag any engine holds it under, sorted.
-    pub fn image_tags(&self) -> std::collections::HashMap<&str, Vec<String>> {
+    fn image_tags(&self) -> std::collections::HashMap<&str, Vec<String>> {
         let mut tags: std::collections::HashMap<&str, Vec<String>> = std::collections::HashMap::new();
         for i in &self.container_images {
             tags.entry(i.image.id.as_str()).or_default().extend(i.image.tags.iter().cloned());

@@ -601,13 +601,13 @@ pub async fn host(
             .map(|p| {
                 // A distribution's packages name their source package; others (snaps, flatpaks, Windows programs,
                 // Homebrew taps) their publisher, and the channel the host follows where there is one.
-                let mut origin = s(&p.source_name);
-                if origin.is_empty() {
-                    origin = s(&p.publisher);
-                }
-                if let Some(channel) = &p.channel {
-                    origin = format!("{origin} · channel {channel}").trim_start_matches(" · ").to_owned();
-                }
+                let channel = p.channel.as_ref().map(|c| format!("channel {c}"));
+                let origin = [p.source_name.as_ref().or(p.publisher.as_ref()), channel.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" · ");
                 vec![
                     Cell::link(&p.name, link("/software", &[("name", p.name.clone())])),
                     Cell::mono(&p.version),

@@ -68,8 +68,9 @@ pub struct HostInventory {
 #[derive(Debug, Clone, Default)]
 pub struct ImageInventory {
     pub id: String,
-    /// Every tag any engine holds it under, sorted; empty for an untagged image.
-    pub tags: Vec<String>,
+    /// How it is named to people and keyed in findings: unique among the host's images
+    /// ([`crate::model::StoredSoftware::image_names`]).
+    pub name: String,
     pub os: Option<Os>,
     pub packages: Vec<Package>,
     /// Whether every package database of its layers was read in full.

@@ -440,7 +440,7 @@ macro_rules! impl_advisory_store {
                 for c in &software.containers {
                     users.entry(c.image_id.as_str()).or_default().push(c.name.clone());
                 }
-                let mut tags = software.image_tags();
+                let mut names = software.image_names();
                 for r in &rows {
                     let id: String = r.try_get("image_id")?;
                     // Kept with the section it came with; an image the section no longer lists is not the host's.
@@ -450,7 +450,7 @@ macro_rules! impl_advisory_store {
                     let packages: Vec<muster_shared::v1::Package> = serde_json::from_str(&text)
                         .map_err(|e| StoreError::Corrupt(format!("packages of image {id}: {e}")))?;
                     let packages_len = packages.len();
-                    let tags = tags.remove(id.as_str()).unwrap_or_default();
+                    let name = names.remove(id.as_str()).unwrap_or_else(|| muster_shared::v1::image_name(&id, &[]));
                     let mut containers = users.remove(id.as_str()).unwrap_or_default();
                     containers.sort();
                     containers.dedup();
@@ -462,7 +462,7 @@ macro_rules! impl_advisory_store {
                             .filter(|i| i.package_count == packages_len)
                             .any(|i| i.packages_complete()),
                         id,
-                        tags,
+                        name,
                         packages,
                         containers,
                     });
