@@ -3,11 +3,15 @@
 //!
 //! The revision is kept in the package's `path` (`/snap/<name>/<revision>/meta/snap.yaml`). On a running system the
 //! publisher (with the store's validation of it: `canonical (verified)`, `yubico-snap-store (unproven)`) and the
-//! install time come from snapd's own API (`GET /v2/snaps` on `/run/snapd.socket`); under `--root` snapd's
-//! `state.json` and store assertions would hold them, and are not read yet. The same answer gives the tracking
-//! channel the host follows (`channel`). Snap files in `/var/lib/snapd/snaps` whose squashfs is not mounted
+//! install time come from snapd's own API (`GET /v2/snaps` on `/run/snapd.socket`), and the same answer gives the
+//! tracking channel the host follows (`channel`). Under `--root`, or when snapd does not answer, they are read where
+//! snapd keeps them: its `state.json` (each snap's current revision, store id and tracking channel), its assertion
+//! database (the store's snap-declaration names the publisher's account; the account assertion its username and
+//! validation), and the `current` link's time, which is what snapd itself reports as the install date. Snap files in `/var/lib/snapd/snaps` whose squashfs is not mounted
 //! (an image or a disk read with `--root`) cannot be opened without mounting; they are counted and reported as not
 //! available.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{ErrorKind, Package, PackageKind, PackageSource, SectionName};
@@ -19,6 +23,15 @@ const SNAP_MOUNTS: &str = "/snap";
 const SNAP_FILES: &str = "/var/lib/snapd/snaps";
 /// snapd's API socket, on the running system only.
 pub const SNAPD_SOCKET: &str = "/run/snapd.socket";
+const SNAPD_STATE: &str = "/var/lib/snapd/state.json";
+const ASSERTIONS: &str = "/var/lib/snapd/assertions/asserts-v0";
+/// snapd's state is tens of KB to a few MB (mostly its log of changes); a larger file is not read.
+const STATE_CAP: u64 = 64 << 20;
+/// An assertion is a few KB; a snap-declaration with many connection rules stays well under this.
+const ASSERTION_CAP: u64 = 1 << 20;
+/// The account snapd trusts without an assertion on disk (built into snapd): the store's own, which publishes the
+/// base and core snaps. snapd's API shows it as `canonical (verified)`.
+const BUILT_IN_ACCOUNT: (&str, &str) = ("canonical", "canonical (verified)");
 
 /// A snap's name and version from its `snap.yaml`: the top-level `name:` and `version:` keys (a version may be
 /// quoted to keep it a string).
@@ -87,17 +100,30 @@ pub(super) fn probe(root: &SystemRoot, found: &mut Vec<(PackageSource, Listing)>
             format!("{} snap file(s) not mounted under /snap, so not read: {}", unmounted.len(), unmounted.join(", ")),
         );
     }
-    if !names.is_empty() && root.is_live() {
-        match query_snapd(std::path::Path::new(SNAPD_SOCKET)).and_then(|body| parse_api_snaps(&body)) {
-            Ok(snaps) => enrich(&mut listing.packages, &snaps),
-            Err(reason) => errors.record(
-                SectionName::Software,
-                SNAPD_SOCKET,
-                ErrorKind::NotAvailable,
-                format!(
-                    "snapd's API did not answer ({reason}): snaps listed without publisher, install time and channel"
-                ),
-            ),
+    if !names.is_empty() {
+        let api = root
+            .is_live()
+            .then(|| query_snapd(std::path::Path::new(SNAPD_SOCKET)).and_then(|body| parse_api_snaps(&body)));
+        match api {
+            Some(Ok(snaps)) => enrich(&mut listing.packages, &snaps),
+            api => match state_snaps(root) {
+                Ok(snaps) => enrich(&mut listing.packages, &snaps),
+                Err(state) => {
+                    let (item, message) = match api {
+                        Some(Err(api)) => (
+                            SNAPD_SOCKET,
+                            format!("snapd's API did not answer ({api}) and its state could not be read ({state})"),
+                        ),
+                        _ => (SNAPD_STATE, format!("snapd's state could not be read ({state})")),
+                    };
+                    errors.record(
+                        SectionName::Software,
+                        item,
+                        ErrorKind::NotAvailable,
+                        format!("{message}: snaps listed without publisher, install time and channel"),
+                    );
+                }
+            },
         }
     }
     if !names.is_empty() {
@@ -163,6 +189,126 @@ pub fn enrich(packages: &mut [Package], snaps: &[ApiSnap]) {
         package.installed_at = snap.installed_at;
         package.channel.clone_from(&snap.tracking_channel);
     }
+}
+
+/// One installed snap as snapd's `state.json` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSnap {
+    /// The instance name (`foo`, or `foo_bar` for a parallel install), as the mount directory is named.
+    pub instance: String,
+    /// The current revision.
+    pub revision: String,
+    /// The store's id of the snap; none for a snap installed from a file.
+    pub snap_id: Option<String>,
+    pub tracking_channel: Option<String>,
+}
+
+/// Reads snapd's `state.json`: `{"data": {"snaps": {"<instance>": {"sequence": [<revision>...], "current": "<rev>",
+/// "channel": "<tracking channel>"}}}}`. The rest of the file (its change log, timings) is skipped unparsed. A snap
+/// whose entry has no current revision is left out.
+pub fn parse_state(data: &[u8]) -> Result<Vec<StateSnap>, String> {
+    #[derive(serde::Deserialize)]
+    struct State {
+        data: Data,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        #[serde(default)]
+        snaps: BTreeMap<String, serde_json::Value>,
+    }
+    let state: State = serde_json::from_slice(data).map_err(|e| format!("not snapd's state: {e}"))?;
+    let text = |v: &serde_json::Value, key: &str| {
+        v.get(key).and_then(serde_json::Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+    };
+    Ok(state
+        .data
+        .snaps
+        .into_iter()
+        .filter_map(|(instance, snap)| {
+            let revision = text(&snap, "current")?;
+            let snap_id = snap
+                .get("sequence")
+                .and_then(serde_json::Value::as_array)
+                .and_then(|seq| seq.iter().find(|s| text(s, "revision").as_deref() == Some(revision.as_str())))
+                .and_then(|side| text(side, "snap-id"));
+            Some(StateSnap { instance, revision, snap_id, tracking_channel: text(&snap, "channel") })
+        })
+        .collect())
+}
+
+/// The top-level headers of an assertion (`key: value` lines up to the blank line before its signature); headers
+/// whose value is a list or map on the following indented lines are left out.
+pub fn assertion_headers(data: &[u8]) -> BTreeMap<String, String> {
+    let text = String::from_utf8_lossy(data);
+    let head = text.split("\n\n").next().unwrap_or_default();
+    head.lines()
+        .filter(|line| !line.starts_with([' ', '\t', '-']))
+        .filter_map(|line| line.split_once(": "))
+        .map(|(key, value)| (key.to_owned(), value.trim().to_owned()))
+        .collect()
+}
+
+/// The publisher as snapd's API names it (`certbot-eff (verified)`) from a snap's store declaration and the
+/// account assertion of the publisher it names, when present.
+pub fn publisher(declaration: &BTreeMap<String, String>, account: Option<&BTreeMap<String, String>>) -> Option<String> {
+    let id = declaration.get("publisher-id")?;
+    if let Some(account) = account.filter(|a| a.get("account-id") == Some(id)) {
+        let username = account.get("username")?;
+        return Some(match account.get("validation") {
+            Some(validation) => format!("{username} ({validation})"),
+            None => username.clone(),
+        });
+    }
+    (id == BUILT_IN_ACCOUNT.0).then(|| BUILT_IN_ACCOUNT.1.to_owned())
+}
+
+/// What snapd keeps on disk of each snap, in the form its API gives: publisher, install time, tracking channel.
+fn state_snaps(root: &SystemRoot) -> Result<Vec<ApiSnap>, String> {
+    let data = root
+        .read_regular(SNAPD_STATE, STATE_CAP)
+        .map_err(|e| format!("{SNAPD_STATE}: {e}"))?
+        .ok_or_else(|| format!("{SNAPD_STATE}: not found"))?;
+    let snaps = parse_state(&data).map_err(|e| format!("{SNAPD_STATE}: {e}"))?;
+    Ok(snaps
+        .into_iter()
+        .map(|snap| {
+            let publisher = snap.snap_id.as_deref().and_then(|id| {
+                let declaration = assertion_headers(&active_assertion(root, &format!("snap-declaration/16/{id}"))?);
+                let account = declaration
+                    .get("publisher-id")
+                    .and_then(|p| active_assertion(root, &format!("account/{p}")))
+                    .map(|a| assertion_headers(&a));
+                publisher(&declaration, account.as_ref())
+            });
+            // snapd's own install date: when `current` was last pointed at a revision (the link itself, so the
+            // directory is resolved and the link is not).
+            let link = root.path(format!("{SNAP_MOUNTS}/{}", snap.instance)).join("current");
+            let installed_at = std::fs::symlink_metadata(link).and_then(|m| m.modified()).ok().map(DateTime::from);
+            ApiSnap {
+                name: snap.instance,
+                revision: snap.revision,
+                publisher,
+                installed_at,
+                tracking_channel: snap.tracking_channel,
+            }
+        })
+        .collect())
+}
+
+/// The assertion in force in one of the database's directories: snapd names it `active`, or `active.<format>` for
+/// a later format of the same assertion; the highest format wins.
+fn active_assertion(root: &SystemRoot, dir: &str) -> Option<Vec<u8>> {
+    let dir = format!("{ASSERTIONS}/{dir}");
+    let newest = std::fs::read_dir(root.path(&dir))
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|name| match name.as_str() {
+            "active" => Some((0, name)),
+            _ => name.strip_prefix("active.").and_then(|n| n.parse::<u32>().ok()).map(|n| (n, name)),
+        })
+        .max()?;
+    root.read_regular(format!("{dir}/{}", newest.1), ASSERTION_CAP).ok().flatten()
 }
 
 /// The most of snapd's answer read: a few hundred snaps with their descriptions fit in well under this.

@@ -58,8 +58,22 @@ fn flatpak_deployment_equals_flatpak_list() {
 #[test]
 fn snaps_and_flatpaks_of_a_root() {
     let (software, errors) = super::read_root(&bundles("root"));
-    let unexpected: Vec<_> = errors.as_slice().iter().filter(|e| e.item != "package databases").collect();
+    let unexpected: Vec<_> = errors
+        .as_slice()
+        .iter()
+        .filter(|e| e.item != "package databases" && e.item != "/var/lib/snapd/state.json")
+        .collect();
     assert!(unexpected.is_empty(), "{unexpected:?}");
+    // This root has snaps mounted but no snapd state beside them, so what only snapd knows is missing, and said.
+    let state: Vec<_> = errors.as_slice().iter().filter(|e| e.item == "/var/lib/snapd/state.json").collect();
+    assert_eq!(state.len(), 1);
+    assert_eq!(state[0].kind, ErrorKind::NotAvailable);
+    assert_eq!(
+        state[0].message,
+        "snapd's state could not be read (/var/lib/snapd/state.json: not found): snaps listed without publisher, \
+         install time and channel"
+    );
+    assert!(software.packages.iter().all(|p| p.publisher.is_none() && p.channel.is_none()));
     let rows: Vec<_> = software
         .packages
         .iter()
@@ -203,4 +217,126 @@ fn snapd_is_asked_over_its_socket() {
     assert!(requests.iter().all(|r| r == asked), "{requests:?}");
     // No snapd: the socket's absence is the reason.
     assert!(query_snapd(&dir.path().join("absent.socket")).unwrap_err().contains("absent.socket"));
+}
+
+/// snapd's `state.json` of a real server (agent/testdata/bundles/snapd-root, see the README): each snap's current
+/// revision, its store id and the channel it tracks.
+#[test]
+fn snapd_state_of_a_real_server() {
+    use crate::inventory::software::snap::{StateSnap, parse_state};
+    let data = std::fs::read(bundles("snapd-root/var/lib/snapd/state.json")).unwrap();
+    let snap = |instance: &str, revision: &str, id: &str| StateSnap {
+        instance: instance.into(),
+        revision: revision.into(),
+        snap_id: Some(id.into()),
+        tracking_channel: Some("latest/stable".into()),
+    };
+    assert_eq!(
+        parse_state(&data).unwrap(),
+        [
+            snap("certbot", "4193", "wy7i66qPx4neXr6m9rTh7Y40h8EhtZFh"),
+            snap("core24", "609", "dwTAh7MZZ01zyriOZErqd1JynQLiOGvM"),
+            snap("snapd", "23258", "PMrrV4ml8uWuEUDBT8dSGnKUYbevVhc4"),
+        ]
+    );
+    assert!(parse_state(b"<html>").unwrap_err().starts_with("not snapd's state: "));
+    assert!(parse_state(br#"{"changes": {}}"#).unwrap_err().starts_with("not snapd's state: missing field `data`"));
+}
+
+/// The store's assertions on that server: the snap-declaration names the publisher's account id, the account
+/// assertion its username and the store's validation; the store's own account is built into snapd.
+#[test]
+fn assertions_name_the_publisher() {
+    use crate::inventory::software::snap::{assertion_headers, publisher};
+    let read = |rel: &str| {
+        assertion_headers(
+            &std::fs::read(bundles(&format!("snapd-root/var/lib/snapd/assertions/asserts-v0/{rel}"))).unwrap(),
+        )
+    };
+    let certbot = read("snap-declaration/16/wy7i66qPx4neXr6m9rTh7Y40h8EhtZFh/active.2");
+    let core24 = read("snap-declaration/16/dwTAh7MZZ01zyriOZErqd1JynQLiOGvM/active");
+    let eff = read("account/ZIxoYs0GGdmboAOXZ5p7MMrRHdx5ukFr/active");
+    // Top-level headers only: the declaration's nested `plugs` rules and its signature are not headers.
+    assert_eq!(certbot.get("snap-name").map(String::as_str), Some("certbot"));
+    assert_eq!(certbot.get("publisher-id").map(String::as_str), Some("ZIxoYs0GGdmboAOXZ5p7MMrRHdx5ukFr"));
+    assert!(!certbot.contains_key("plugs") && !certbot.contains_key("content"));
+    assert_eq!(certbot.len(), 10, "{certbot:?}");
+    assert_eq!(publisher(&certbot, Some(&eff)).as_deref(), Some("certbot-eff (verified)"));
+    // Without its account assertion the publisher is unknown, never the opaque id.
+    assert_eq!(publisher(&certbot, None), None);
+    // Another publisher's account does not name this snap's.
+    assert_eq!(publisher(&core24, Some(&eff)).as_deref(), Some("canonical (verified)"));
+    assert_eq!(publisher(&core24, None).as_deref(), Some("canonical (verified)"));
+}
+
+/// A whole root as snapd left it: the mounted snaps read from their `snap.yaml`, with what snapd keeps of them.
+/// snapd itself is listed in its state but not mounted in this capture, so it is not listed.
+#[cfg(unix)]
+#[test]
+fn snaps_of_a_root_carry_what_snapd_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&bundles("snapd-root"), dir.path());
+    // snapd's install date is the `current` link's time; a checkout gives links the time of the checkout.
+    let installed = chrono::DateTime::parse_from_rfc3339("2024-12-22T08:53:00Z").unwrap().with_timezone(&chrono::Utc);
+    let stamp = rustix::fs::Timespec { tv_sec: installed.timestamp(), tv_nsec: 0 };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        dir.path().join("snap/certbot/current"),
+        &rustix::fs::Timestamps { last_access: stamp, last_modification: stamp },
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    let (software, errors) = super::read_root(dir.path());
+    let unexpected: Vec<_> = errors.as_slice().iter().filter(|e| e.item != "package databases").collect();
+    assert!(unexpected.is_empty(), "{unexpected:?}");
+    let rows: Vec<_> = software
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str(), p.publisher.as_deref(), p.channel.as_deref()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("certbot", "3.0.1", Some("certbot-eff (verified)"), Some("latest/stable")),
+            ("core24", "20240920", Some("canonical (verified)"), Some("latest/stable")),
+        ]
+    );
+    assert_eq!(software.packages[0].installed_at, Some(installed));
+    assert!(software.packages[1].installed_at.is_some());
+}
+
+/// A hostile or damaged state file costs only what it would have added, and says why.
+#[test]
+fn a_damaged_snapd_state_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&bundles("snapd-root"), dir.path());
+    std::fs::write(dir.path().join("var/lib/snapd/state.json"), b"{\"data\": ").unwrap();
+    let (software, errors) = super::read_root(dir.path());
+    let state: Vec<_> = errors.as_slice().iter().filter(|e| e.item == "/var/lib/snapd/state.json").collect();
+    assert_eq!(state.len(), 1);
+    assert!(
+        state[0].message.starts_with("snapd's state could not be read (/var/lib/snapd/state.json: not snapd's state: "),
+        "{}",
+        state[0].message
+    );
+    let names: Vec<_> = software.packages.iter().map(|p| (p.name.as_str(), p.publisher.as_deref())).collect();
+    assert_eq!(names, [("certbot", None), ("core24", None)]);
+}
+
+/// Copies a test root, links as links.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().unwrap();
+        if kind.is_symlink() {
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(std::fs::read_link(&source).unwrap(), &target).unwrap();
+        } else if kind.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&source, &target);
+        } else {
+            std::fs::copy(&source, &target).unwrap();
+        }
+    }
 }
