@@ -61,7 +61,9 @@ impl SystemRoot {
             let Ok(target) = std::fs::read_link(&host_path) else { continue };
             links_followed += 1;
             if links_followed > MAX_LINKS {
-                break;
+                // The last part is still a link, which the host would follow out of the root: a name no file can
+                // have (a NUL byte) makes every use of the path fail instead.
+                return self.base.join("too many symbolic links\0");
             }
             resolved.pop();
             if target.is_absolute() {
@@ -119,6 +121,23 @@ fn open_non_blocking(path: &Path) -> io::Result<std::fs::File> {
 #[cfg(not(unix))]
 fn open_non_blocking(path: &Path) -> io::Result<std::fs::File> {
     std::fs::File::open(path)
+}
+
+/// A file's time as a date, `None` when it is outside what a date can hold (a filesystem such as btrfs keeps 64-bit
+/// seconds, and an image may say anything).
+pub fn file_time(time: std::time::SystemTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    let (seconds, nanos) = match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => (i64::try_from(after.as_secs()).ok()?, after.subsec_nanos()),
+        Err(before) => {
+            let before = before.duration();
+            let seconds = -i64::try_from(before.as_secs()).ok()?;
+            match before.subsec_nanos() {
+                0 => (seconds, 0),
+                nanos => (seconds.checked_sub(1)?, 1_000_000_000 - nanos),
+            }
+        }
+    };
+    chrono::DateTime::from_timestamp(seconds, nanos)
 }
 
 /// Joins without touching the filesystem, dropping `..` so the result stays below `base`.
@@ -222,5 +241,38 @@ mod tests {
         let root = SystemRoot::mounted(dir.path());
         assert_eq!(root.read_to_string("/etc/os-release").unwrap(), "ID=inside\n");
         assert_eq!(root.path("/etc/escape"), dir.path().join("etc/passwd"));
+    }
+
+    /// A chain of links longer than the resolver follows fails to read; the host never follows the rest of it out of
+    /// the root (here to the host's own `/etc/hostname`).
+    #[cfg(unix)]
+    #[test]
+    fn a_chain_of_links_too_long_is_not_followed_out_of_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..45 {
+            std::os::unix::fs::symlink(format!("l{}", i + 1), dir.path().join(format!("l{i}"))).unwrap();
+        }
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("l45")).unwrap();
+        std::os::unix::fs::symlink("l43", dir.path().join("short")).unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/hostname"), "inside\n").unwrap();
+        let root = SystemRoot::mounted(dir.path());
+        // Three links and the absolute one resolve inside the root.
+        assert_eq!(root.read_to_string("/short").unwrap(), "inside\n");
+        assert!(root.read("/l0").is_err());
+        assert!(root.read_regular("/l0", 1 << 20).is_err());
+    }
+
+    #[test]
+    fn file_times_outside_what_a_date_holds_are_none() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let far = UNIX_EPOCH.checked_add(Duration::from_secs(1 << 62)).unwrap();
+        assert_eq!(file_time(far), None);
+        assert_eq!(
+            file_time(UNIX_EPOCH + Duration::from_secs(1_734_857_580)).unwrap().to_rfc3339(),
+            "2024-12-22T08:53:00+00:00"
+        );
+        let before = UNIX_EPOCH.checked_sub(Duration::from_millis(1_500)).unwrap();
+        assert_eq!(file_time(before).unwrap().to_rfc3339(), "1969-12-31T23:59:58.500+00:00");
     }
 }

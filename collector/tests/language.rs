@@ -316,6 +316,21 @@ async fn a_snaps_publisher_and_channel_are_stored(h: Harness) {
     h.stored(&token, &crate::common::delta(&report, &[muster_shared::v1::SectionName::Software])).await;
     let (_, stored) = h.get(&format!("/api/v1/hosts/{host_id}/software"), &viewer).await;
     assert_eq!(listed(&stored)[1], row("hello-world", "canonical (verified)", "latest/edge"));
+
+    // Another host says the same revision has another publisher (an agent's word, or an image's unsigned files):
+    // the shared catalogue row keeps the first, so this host's listing does not change.
+    let other = Machine::thinkpad("m-snaps-other");
+    let mut claim = debian(&other);
+    let mut hello = Package {
+        path: Some("/snap/hello-world/28/meta/snap.yaml".into()),
+        ..Package::new(PackageKind::Snap, "hello-world", "6.3")
+    };
+    hello.publisher = Some("someone-else (unproven)".into());
+    claim.software = Some(muster_shared::v1::Software { packages: vec![hello], ..Default::default() });
+    let (_, other_token) = h.enrolled(&secret, &other).await;
+    h.stored(&other_token, &full(&claim)).await;
+    let (_, stored) = h.get(&format!("/api/v1/hosts/{host_id}/software"), &viewer).await;
+    assert_eq!(listed(&stored)[1], row("hello-world", "canonical (verified)", "latest/edge"));
 }
 
 both!(

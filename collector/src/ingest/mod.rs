@@ -112,8 +112,8 @@ pub fn software_id(p: &Package) -> String {
     ];
     // Where a package was found and who owns it tell a distribution's copy of a library from pip's copy of the
     // same version. Hashed only when present, so OS packages keep the ids they always had. A snap's publisher is
-    // not: the agent has it only when snapd answers, and the path already tells revisions apart (the catalogue row
-    // takes the publisher when one comes).
+    // not: the agent has it only when snapd answers or its state on disk names it, and the path already tells
+    // revisions apart (the catalogue row takes the first publisher that comes).
     let publisher = p.publisher.as_deref().filter(|_| p.kind != muster_shared::v1::PackageKind::Snap);
     if p.path.is_some() || p.owner.is_some() || publisher.is_some() {
         parts.extend([p.path.as_deref(), p.owner.as_deref(), publisher]);

@@ -536,10 +536,11 @@ macro_rules! impl_host_tx {
                                 .push_bind(p.publisher.clone());
                         });
                         // Only a snap's publisher is outside its id (`ingest::software_id`): a row made while snapd
-                        // did not answer takes it when it comes.
+                        // did not answer takes it when it comes. The row is every host's, so the first publisher
+                        // stays: one host (or a disk image read with --root) cannot rename another host's snap.
                         qb.push(
                             " ON CONFLICT (id) DO UPDATE SET publisher = excluded.publisher \
-                             WHERE excluded.publisher IS NOT NULL AND software.publisher IS DISTINCT FROM excluded.publisher",
+                             WHERE excluded.publisher IS NOT NULL AND software.publisher IS NULL",
                         );
                         qb.build().execute(&mut *self.0).await?;
                     }

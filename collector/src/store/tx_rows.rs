@@ -102,7 +102,7 @@ pub struct StoredLink {
     pub size_bytes: Option<i64>,
     pub state: Option<String>,
     pub channel: Option<String>,
-    /// The catalogue row's publisher (a snap's comes only when snapd answers).
+    /// The catalogue row's publisher (a snap's comes only when the agent could read it from snapd).
     pub publisher: Option<String>,
     pub package: StoredPackage,
 }

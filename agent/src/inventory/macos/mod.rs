@@ -22,7 +22,6 @@ mod tests;
 #[cfg(target_os = "macos")]
 pub use probe::{collect_checks, collect_disks, collect_firmware, collect_os, collect_software};
 
-use chrono::{DateTime, Utc};
 use muster_shared::v1::{Package, PackageKind};
 use plist::Value;
 
@@ -85,7 +84,7 @@ pub fn applications(xml: &[u8]) -> Result<Vec<Package>, String> {
         let installed_at = item
             .get("lastModified")
             .and_then(Value::as_date)
-            .map(|d| DateTime::<Utc>::from(std::time::SystemTime::from(d)));
+            .and_then(|d| crate::root::file_time(std::time::SystemTime::from(d)));
         packages.push(Package {
             arch: item.get("arch_kind").and_then(Value::as_string).and_then(arch).map(str::to_owned),
             installed_at,

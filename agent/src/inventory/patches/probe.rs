@@ -2,7 +2,6 @@
 //! system can tell (boot time, running kernel), and assembling the section from the pure parts in `dnf/`, `apk/`
 //! and `softwareupdate`.
 
-use chrono::{DateTime, Utc};
 use muster_shared::v1::{ErrorKind, Os, Package, Patches, PendingUpdate, RebootRequired};
 
 use super::dnf::repos::Manager;
@@ -125,7 +124,7 @@ fn rpm_reboot(
         return None;
     }
     let boot = match std::fs::metadata(root.path("/proc/1")).and_then(|m| m.modified()) {
-        Ok(at) => DateTime::<Utc>::from(at),
+        Ok(at) => crate::root::file_time(at)?,
         Err(err) => {
             errors.io(SECTION, "/proc/1", &err);
             return None;

@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
 use memchr::memchr;
 use muster_shared::v1::{Package, PackageKind, PackageSource};
 
@@ -301,10 +300,9 @@ fn add_install_times(info_dir: &Path, packages: &mut [Package]) {
             .as_deref()
             .filter(|a| !a.contains('/'))
             .map(|a| info_dir.join(format!("{}:{a}.list", package.name)));
-        package.installed_at = std::iter::once(plain).chain(qualified).find_map(|path| {
-            let modified = std::fs::symlink_metadata(path).and_then(|m| m.modified()).ok()?;
-            Some(DateTime::<Utc>::from(modified))
-        });
+        package.installed_at = std::iter::once(plain)
+            .chain(qualified)
+            .find_map(|path| crate::root::file_time(std::fs::symlink_metadata(path).and_then(|m| m.modified()).ok()?));
     }
 }
 

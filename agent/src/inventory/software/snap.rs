@@ -7,9 +7,9 @@
 //! tracking channel the host follows (`channel`). Under `--root`, or when snapd does not answer, they are read where
 //! snapd keeps them: its `state.json` (each snap's current revision, store id and tracking channel), its assertion
 //! database (the store's snap-declaration names the publisher's account; the account assertion its username and
-//! validation), and the `current` link's time, which is what snapd itself reports as the install date. Snap files in `/var/lib/snapd/snaps` whose squashfs is not mounted
-//! (an image or a disk read with `--root`) cannot be opened without mounting; they are counted and reported as not
-//! available.
+//! validation), and the `current` link's time, which is what snapd itself reports as the install date. Snap files
+//! in `/var/lib/snapd/snaps` whose squashfs is not mounted (an image or a disk read with `--root`) cannot be opened
+//! without mounting; they are counted and reported as not available.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use muster_shared::v1::{ErrorKind, Package, PackageKind, PackageSource, SectionName};
 
 use super::{DbError, Listing, source};
-use crate::root::{ErrorLog, SystemRoot};
+use crate::root::{ErrorLog, SystemRoot, file_time};
 
 const SNAP_MOUNTS: &str = "/snap";
 const SNAP_FILES: &str = "/var/lib/snapd/snaps";
@@ -76,7 +76,9 @@ pub(super) fn probe(root: &SystemRoot, found: &mut Vec<(PackageSource, Listing)>
         for entry in entries.flatten() {
             let Ok(name) = entry.file_name().into_string() else { continue };
             // `/snap/bin` holds the command links, not a snap.
-            let Ok(revision) = std::fs::read_link(entry.path().join("current")) else { continue };
+            // The mount directory resolved inside the root, the link itself read, never followed by the host.
+            let link = root.path(format!("{SNAP_MOUNTS}/{name}")).join("current");
+            let Ok(revision) = std::fs::read_link(link) else { continue };
             let revision = revision.to_string_lossy().into_owned();
             let path = format!("{SNAP_MOUNTS}/{name}/{revision}/meta/snap.yaml");
             names.push(name);
@@ -106,8 +108,22 @@ pub(super) fn probe(root: &SystemRoot, found: &mut Vec<(PackageSource, Listing)>
             .then(|| query_snapd(std::path::Path::new(SNAPD_SOCKET)).and_then(|body| parse_api_snaps(&body)));
         match api {
             Some(Ok(snaps)) => enrich(&mut listing.packages, &snaps),
-            api => match state_snaps(root) {
-                Ok(snaps) => enrich(&mut listing.packages, &snaps),
+            // A live snapd that does not answer costs nothing when its state on disk says the same.
+            api => match state_snaps(root, &names) {
+                Ok((snaps, unknown)) => {
+                    enrich(&mut listing.packages, &snaps);
+                    if !unknown.is_empty() {
+                        errors.record(
+                            SectionName::Software,
+                            ASSERTIONS,
+                            ErrorKind::NotAvailable,
+                            format!(
+                                "no readable store assertion names the publisher of {}: listed without it",
+                                unknown.join(", ")
+                            ),
+                        );
+                    }
+                }
                 Err(state) => {
                     let (item, message) = match api {
                         Some(Err(api)) => (
@@ -204,8 +220,8 @@ pub struct StateSnap {
 }
 
 /// Reads snapd's `state.json`: `{"data": {"snaps": {"<instance>": {"sequence": [<revision>...], "current": "<rev>",
-/// "channel": "<tracking channel>"}}}}`. The rest of the file (its change log, timings) is skipped unparsed. A snap
-/// whose entry has no current revision is left out.
+/// "channel": "<tracking channel>"}}}}`. Only those fields are kept; the rest of the file (its change log, timings,
+/// each revision's description) is skipped unparsed. A snap with no current revision is left out.
 pub fn parse_state(data: &[u8]) -> Result<Vec<StateSnap>, String> {
     #[derive(serde::Deserialize)]
     struct State {
@@ -214,38 +230,54 @@ pub fn parse_state(data: &[u8]) -> Result<Vec<StateSnap>, String> {
     #[derive(serde::Deserialize)]
     struct Data {
         #[serde(default)]
-        snaps: BTreeMap<String, serde_json::Value>,
+        snaps: BTreeMap<String, Snap>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Snap {
+        #[serde(default)]
+        sequence: Vec<SideInfo>,
+        current: Option<String>,
+        channel: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct SideInfo {
+        revision: Option<String>,
+        #[serde(rename = "snap-id")]
+        snap_id: Option<String>,
     }
     let state: State = serde_json::from_slice(data).map_err(|e| format!("not snapd's state: {e}"))?;
-    let text = |v: &serde_json::Value, key: &str| {
-        v.get(key).and_then(serde_json::Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
-    };
     Ok(state
         .data
         .snaps
         .into_iter()
         .filter_map(|(instance, snap)| {
-            let revision = text(&snap, "current")?;
+            let revision = snap.current.filter(|r| !r.is_empty())?;
             let snap_id = snap
-                .get("sequence")
-                .and_then(serde_json::Value::as_array)
-                .and_then(|seq| seq.iter().find(|s| text(s, "revision").as_deref() == Some(revision.as_str())))
-                .and_then(|side| text(side, "snap-id"));
-            Some(StateSnap { instance, revision, snap_id, tracking_channel: text(&snap, "channel") })
+                .sequence
+                .into_iter()
+                .find(|side| side.revision.as_deref() == Some(revision.as_str()))
+                .and_then(|side| side.snap_id)
+                .filter(|id| !id.is_empty());
+            Some(StateSnap { instance, revision, snap_id, tracking_channel: snap.channel.filter(|c| !c.is_empty()) })
         })
         .collect())
 }
 
 /// The top-level headers of an assertion (`key: value` lines up to the blank line before its signature); headers
-/// whose value is a list or map on the following indented lines are left out.
+/// whose value is a list or map on the following indented lines are left out. snapd refuses an assertion that
+/// repeats a header, so one that does gives none here.
 pub fn assertion_headers(data: &[u8]) -> BTreeMap<String, String> {
     let text = String::from_utf8_lossy(data);
     let head = text.split("\n\n").next().unwrap_or_default();
-    head.lines()
-        .filter(|line| !line.starts_with([' ', '\t', '-']))
-        .filter_map(|line| line.split_once(": "))
-        .map(|(key, value)| (key.to_owned(), value.trim().to_owned()))
-        .collect()
+    let mut headers = BTreeMap::new();
+    for (key, value) in
+        head.lines().filter(|line| !line.starts_with([' ', '\t', '-'])).filter_map(|line| line.split_once(": "))
+    {
+        if headers.insert(key.to_owned(), value.trim().to_owned()).is_some() {
+            return BTreeMap::new();
+        }
+    }
+    headers
 }
 
 /// The publisher as snapd's API names it (`certbot-eff (verified)`) from a snap's store declaration and the
@@ -262,28 +294,34 @@ pub fn publisher(declaration: &BTreeMap<String, String>, account: Option<&BTreeM
     (id == BUILT_IN_ACCOUNT.0).then(|| BUILT_IN_ACCOUNT.1.to_owned())
 }
 
-/// What snapd keeps on disk of each snap, in the form its API gives: publisher, install time, tracking channel.
-fn state_snaps(root: &SystemRoot) -> Result<Vec<ApiSnap>, String> {
+/// What snapd keeps on disk of the mounted snaps (`instances`), in the form its API gives: publisher, install time,
+/// tracking channel; and the store's snaps among them whose publisher no readable assertion names (a snap installed
+/// from a file has none to name). The assertions' signatures are not checked: under `--root` a publisher is what the
+/// image says.
+fn state_snaps(root: &SystemRoot, instances: &[String]) -> Result<(Vec<ApiSnap>, Vec<String>), String> {
     let data = root
         .read_regular(SNAPD_STATE, STATE_CAP)
         .map_err(|e| format!("{SNAPD_STATE}: {e}"))?
         .ok_or_else(|| format!("{SNAPD_STATE}: not found"))?;
     let snaps = parse_state(&data).map_err(|e| format!("{SNAPD_STATE}: {e}"))?;
-    Ok(snaps
+    let mut unknown = Vec::new();
+    let snaps: Vec<ApiSnap> = snaps
         .into_iter()
+        .filter(|snap| instances.contains(&snap.instance))
         .map(|snap| {
             let publisher = snap.snap_id.as_deref().and_then(|id| {
-                let declaration = assertion_headers(&active_assertion(root, &format!("snap-declaration/16/{id}"))?);
-                let account = declaration
-                    .get("publisher-id")
-                    .and_then(|p| active_assertion(root, &format!("account/{p}")))
-                    .map(|a| assertion_headers(&a));
+                let declaration = active_assertion(root, "snap-declaration/16", "snap-id", id)?;
+                let account =
+                    declaration.get("publisher-id").and_then(|p| active_assertion(root, "account", "account-id", p));
                 publisher(&declaration, account.as_ref())
             });
+            if snap.snap_id.is_some() && publisher.is_none() {
+                unknown.push(snap.instance.clone());
+            }
             // snapd's own install date: when `current` was last pointed at a revision (the link itself, so the
             // directory is resolved and the link is not).
             let link = root.path(format!("{SNAP_MOUNTS}/{}", snap.instance)).join("current");
-            let installed_at = std::fs::symlink_metadata(link).and_then(|m| m.modified()).ok().map(DateTime::from);
+            let installed_at = std::fs::symlink_metadata(link).and_then(|m| m.modified()).ok().and_then(file_time);
             ApiSnap {
                 name: snap.instance,
                 revision: snap.revision,
@@ -292,23 +330,33 @@ fn state_snaps(root: &SystemRoot) -> Result<Vec<ApiSnap>, String> {
                 tracking_channel: snap.tracking_channel,
             }
         })
-        .collect())
+        .collect();
+    Ok((snaps, unknown))
 }
 
-/// The assertion in force in one of the database's directories: snapd names it `active`, or `active.<format>` for
-/// a later format of the same assertion; the highest format wins.
-fn active_assertion(root: &SystemRoot, dir: &str) -> Option<Vec<u8>> {
-    let dir = format!("{ASSERTIONS}/{dir}");
-    let newest = std::fs::read_dir(root.path(&dir))
+/// The headers of the assertion in force for `id` under one of the database's kinds (`account`,
+/// `snap-declaration/16`). snapd keeps each format of an assertion in its own file (`active`, `active.<format>`) and
+/// uses the one with the highest revision; a file that names another id than its directory is not one of them.
+fn active_assertion(root: &SystemRoot, kind: &str, id_header: &str, id: &str) -> Option<BTreeMap<String, String>> {
+    // Store ids are letters and digits (snapd escapes anything else in these paths), so an id from the state or an
+    // assertion never names another directory.
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let dir = format!("{ASSERTIONS}/{kind}/{id}");
+    std::fs::read_dir(root.path(&dir))
         .ok()?
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter_map(|name| match name.as_str() {
-            "active" => Some((0, name)),
-            _ => name.strip_prefix("active.").and_then(|n| n.parse::<u32>().ok()).map(|n| (n, name)),
-        })
-        .max()?;
-    root.read_regular(format!("{dir}/{}", newest.1), ASSERTION_CAP).ok().flatten()
+        .filter(|name| name == "active" || name.strip_prefix("active.").is_some_and(|n| n.parse::<u32>().is_ok()))
+        // A handful of formats exist; more files than that is not a database snapd wrote.
+        .take(8)
+        .filter_map(|name| root.read_regular(format!("{dir}/{name}"), ASSERTION_CAP).ok().flatten())
+        .map(|data| assertion_headers(&data))
+        .filter(|headers| headers.get(id_header).map(String::as_str) == Some(id))
+        .filter_map(|headers| Some((headers.get("revision")?.parse::<u64>().ok()?, headers)))
+        .max_by_key(|(revision, _)| *revision)
+        .map(|(_, headers)| headers)
 }
 
 /// The most of snapd's answer read: a few hundred snaps with their descriptions fit in well under this.

@@ -186,7 +186,7 @@ pub fn pending(root: &SystemRoot, installed: &[&Package], errors: &mut ErrorLog)
             }
         }
     }
-    let lists_updated_at = newest.map(DateTime::<Utc>::from);
+    let lists_updated_at = newest.and_then(crate::root::file_time);
     if !complete {
         return PendingState { pending: None, lists_updated_at };
     }

@@ -232,8 +232,9 @@ fn locate_lists(
             let display = format!("{LISTS_DIR}/{name}");
             let path = root.path(&display);
             let Ok(bytes) = std::fs::read(&path) else { continue };
-            if let Ok(modified) = std::fs::metadata(&path).and_then(|m| m.modified()) {
-                let modified = DateTime::<Utc>::from(modified);
+            if let Some(modified) =
+                std::fs::metadata(&path).and_then(|m| m.modified()).ok().and_then(crate::root::file_time)
+            {
                 newest = Some(newest.map_or(modified, |n| n.max(modified)));
             }
             match release::parse(&bytes) {

@@ -140,7 +140,7 @@ pub fn pending(root: &SystemRoot, manager: Manager, installed: &[&Package], erro
             }
         }
     }
-    let lists_updated_at = newest.map(DateTime::<Utc>::from);
+    let lists_updated_at = newest.and_then(crate::root::file_time);
     if !complete {
         return PendingState { pending: None, advisories: Vec::new(), lists_updated_at };
     }

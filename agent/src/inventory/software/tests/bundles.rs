@@ -340,3 +340,40 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Of several files in one assertion directory the one with the highest revision for that id is in force; a file
+/// naming another id is not read as this one's. Without the publisher's account assertion the publisher is unknown,
+/// and said.
+#[cfg(unix)]
+#[test]
+fn assertions_in_force_and_missing_ones_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&bundles("snapd-root"), dir.path());
+    let db = dir.path().join("var/lib/snapd/assertions/asserts-v0");
+    let certbot = db.join("snap-declaration/16/wy7i66qPx4neXr6m9rTh7Y40h8EhtZFh");
+    // core24's declaration (revision 1, another snap id) placed beside certbot's (revision 2) as its `active`.
+    std::fs::copy(db.join("snap-declaration/16/dwTAh7MZZ01zyriOZErqd1JynQLiOGvM/active"), certbot.join("active"))
+        .unwrap();
+    let (software, errors) = super::read_root(dir.path());
+    assert_eq!(software.packages[0].publisher.as_deref(), Some("certbot-eff (verified)"));
+    assert!(errors.as_slice().iter().all(|e| !e.item.contains("assertions")), "{:?}", errors.as_slice());
+
+    std::fs::remove_dir_all(db.join("account")).unwrap();
+    let (software, errors) = super::read_root(dir.path());
+    let publishers: Vec<_> = software.packages.iter().map(|p| p.publisher.as_deref()).collect();
+    assert_eq!(publishers, [None, Some("canonical (verified)")]);
+    let told: Vec<_> = errors.as_slice().iter().filter(|e| e.item == "/var/lib/snapd/assertions/asserts-v0").collect();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].message, "no readable store assertion names the publisher of certbot: listed without it");
+}
+
+/// snapd refuses an assertion that repeats a header; so does this reader, rather than take either value.
+#[test]
+fn an_assertion_repeating_a_header_gives_none() {
+    use crate::inventory::software::snap::assertion_headers;
+    let path = "snapd-root/var/lib/snapd/assertions/asserts-v0/account/ZIxoYs0GGdmboAOXZ5p7MMrRHdx5ukFr/active";
+    let real = std::fs::read_to_string(bundles(path)).unwrap();
+    assert_eq!(assertion_headers(real.as_bytes()).get("username").map(String::as_str), Some("certbot-eff"));
+    let repeated = real.replacen("username: certbot-eff\n", "username: certbot-eff\nusername: canonical\n", 1);
+    assert!(assertion_headers(repeated.as_bytes()).is_empty());
+}
