@@ -244,20 +244,24 @@ mod tests {
     }
 
     /// A chain of links longer than the resolver follows fails to read; the host never follows the rest of it out of
-    /// the root (here to the host's own `/etc/hostname`).
+    /// the root (here to a file in another directory, which the chain's last, absolute link names).
     #[cfg(unix)]
     #[test]
     fn a_chain_of_links_too_long_is_not_followed_out_of_the_root() {
         let dir = tempfile::tempdir().unwrap();
+        // A file outside the root, named by an absolute link at the end of the chain.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "outside\n").unwrap();
+        let target = outside.path().join("secret");
+        std::fs::create_dir_all(dir.path().join(target.parent().unwrap().strip_prefix("/").unwrap())).unwrap();
+        std::fs::write(dir.path().join(target.strip_prefix("/").unwrap()), "inside\n").unwrap();
         for i in 0..45 {
             std::os::unix::fs::symlink(format!("l{}", i + 1), dir.path().join(format!("l{i}"))).unwrap();
         }
-        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("l45")).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("l45")).unwrap();
         std::os::unix::fs::symlink("l43", dir.path().join("short")).unwrap();
-        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-        std::fs::write(dir.path().join("etc/hostname"), "inside\n").unwrap();
         let root = SystemRoot::mounted(dir.path());
-        // Three links and the absolute one resolve inside the root.
+        // Three links and the absolute one resolve inside the root, to the root's copy of that path.
         assert_eq!(root.read_to_string("/short").unwrap(), "inside\n");
         assert!(root.read("/l0").is_err());
         assert!(root.read_regular("/l0", 1 << 20).is_err());

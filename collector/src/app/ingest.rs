@@ -315,8 +315,9 @@ fn same_host_columns(link: &StoredLink, package: &muster_shared::v1::Package) ->
         && link.size_bytes == package.size_bytes.and_then(|s| i64::try_from(s).ok())
         && link.state == package.state
         && link.channel == package.channel
-        // A publisher reported where the catalogue row has another or none (a snap's, outside its id).
-        && (package.publisher.is_none() || link.publisher == package.publisher)
+        // A publisher reported where the catalogue row has none (a snap's, outside its id). The row keeps the first
+        // publisher it was given (store::tx `write_software`), so a host that says another changes nothing.
+        && (package.publisher.is_none() || link.publisher.is_some())
 }
 
 #[cfg(test)]

@@ -124,7 +124,13 @@ fn rpm_reboot(
         return None;
     }
     let boot = match std::fs::metadata(root.path("/proc/1")).and_then(|m| m.modified()) {
-        Ok(at) => crate::root::file_time(at)?,
+        Ok(at) => match crate::root::file_time(at) {
+            Some(at) => at,
+            None => {
+                errors.record(SECTION, "/proc/1", ErrorKind::Parse, "its start time is out of range".to_owned());
+                return None;
+            }
+        },
         Err(err) => {
             errors.io(SECTION, "/proc/1", &err);
             return None;

@@ -338,24 +338,34 @@ fn state_snaps(root: &SystemRoot, instances: &[String]) -> Result<(Vec<ApiSnap>,
 /// `snap-declaration/16`). snapd keeps each format of an assertion in its own file (`active`, `active.<format>`) and
 /// uses the one with the highest revision; a file that names another id than its directory is not one of them.
 fn active_assertion(root: &SystemRoot, kind: &str, id_header: &str, id: &str) -> Option<BTreeMap<String, String>> {
-    // Store ids are letters and digits (snapd escapes anything else in these paths), so an id from the state or an
-    // assertion never names another directory.
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+    // Store ids are letters, digits and hyphens (snapd refuses others), so an id from the state or an assertion
+    // never names another directory.
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return None;
     }
     let dir = format!("{ASSERTIONS}/{kind}/{id}");
-    std::fs::read_dir(root.path(&dir))
+    let mut names: Vec<String> = std::fs::read_dir(root.path(&dir))
         .ok()?
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|name| name == "active" || name.strip_prefix("active.").is_some_and(|n| n.parse::<u32>().is_ok()))
+        .collect();
+    // In a fixed order, so the same files give the same answer: `active` first, then by format.
+    names.sort_by_key(|name| name.strip_prefix("active.").and_then(|n| n.parse::<u32>().ok()).unwrap_or(0));
+    names
+        .into_iter()
         // A handful of formats exist; more files than that is not a database snapd wrote.
         .take(8)
         .filter_map(|name| root.read_regular(format!("{dir}/{name}"), ASSERTION_CAP).ok().flatten())
         .map(|data| assertion_headers(&data))
         .filter(|headers| headers.get(id_header).map(String::as_str) == Some(id))
-        .filter_map(|headers| Some((headers.get("revision")?.parse::<u64>().ok()?, headers)))
-        .max_by_key(|(revision, _)| *revision)
+        // An assertion without a revision header is at revision 0, as snapd reads it.
+        .filter_map(|headers| Some((headers.get("revision").map_or(Some(0), |r| r.parse::<u64>().ok())?, headers)))
+        // On a tie the first (the lowest format) stays, as in snapd.
+        .fold(None, |best: Option<(u64, BTreeMap<String, String>)>, candidate| match best {
+            Some(best) if best.0 >= candidate.0 => Some(best),
+            _ => Some(candidate),
+        })
         .map(|(_, headers)| headers)
 }
 

@@ -9,7 +9,6 @@ pub mod index;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use muster_shared::v1::{AutomaticUpdates, ErrorKind, Package, PendingUpdate, RebootRequired, SectionName};
@@ -160,7 +159,7 @@ pub fn pending(root: &SystemRoot, installed: &[&Package], errors: &mut ErrorLog)
     let arch = root.read_to_string(ARCH).ok().map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
     let names: HashSet<&str> = installed.iter().map(|p| p.name.as_str()).collect();
     let mut offers = Vec::new();
-    let mut newest: Option<SystemTime> = None;
+    let mut newest: Option<chrono::DateTime<chrono::Utc>> = None;
     let mut complete = true;
     for repository in &repositories {
         let Some((path, display)) = index_path(root, repository, arch.as_deref()) else {
@@ -172,7 +171,10 @@ pub fn pending(root: &SystemRoot, installed: &[&Package], errors: &mut ErrorLog)
             );
             continue;
         };
-        if let Ok(modified) = std::fs::metadata(&path).and_then(|m| m.modified()) {
+        // Each file's time converted on its own: one out of range must not hide the others'.
+        if let Some(modified) =
+            std::fs::metadata(&path).and_then(|m| m.modified()).ok().and_then(crate::root::file_time)
+        {
             newest = Some(newest.map_or(modified, |n| n.max(modified)));
         }
         let result = std::fs::File::open(&path)
@@ -186,7 +188,7 @@ pub fn pending(root: &SystemRoot, installed: &[&Package], errors: &mut ErrorLog)
             }
         }
     }
-    let lists_updated_at = newest.and_then(crate::root::file_time);
+    let lists_updated_at = newest;
     if !complete {
         return PendingState { pending: None, lists_updated_at };
     }

@@ -106,7 +106,7 @@ pub fn pending(root: &SystemRoot, manager: Manager, installed: &[&Package], erro
     let mut ids = Vec::new();
     let mut offers = Vec::new();
     let mut advisories = Vec::new();
-    let mut newest: Option<SystemTime> = None;
+    let mut newest: Option<chrono::DateTime<chrono::Utc>> = None;
     let mut complete = true;
     for repo in enabled {
         let Some(cache) = cache::locate(root, manager, &cache_dir, &repo.id) else {
@@ -130,7 +130,7 @@ pub fn pending(root: &SystemRoot, manager: Manager, installed: &[&Package], erro
             Ok(data) => {
                 offers.extend(data.packages.into_iter().map(|nevra| Offer { nevra, repo: index }));
                 advisories.extend(data.advisories);
-                if let Some(at) = data.checked_at {
+                if let Some(at) = data.checked_at.and_then(crate::root::file_time) {
                     newest = Some(newest.map_or(at, |n| n.max(at)));
                 }
             }
@@ -140,7 +140,7 @@ pub fn pending(root: &SystemRoot, manager: Manager, installed: &[&Package], erro
             }
         }
     }
-    let lists_updated_at = newest.and_then(crate::root::file_time);
+    let lists_updated_at = newest;
     if !complete {
         return PendingState { pending: None, advisories: Vec::new(), lists_updated_at };
     }

@@ -357,6 +357,25 @@ fn assertions_in_force_and_missing_ones_are_told() {
     let (software, errors) = super::read_root(dir.path());
     assert_eq!(software.packages[0].publisher.as_deref(), Some("certbot-eff (verified)"));
     assert!(errors.as_slice().iter().all(|e| !e.item.contains("assertions")), "{:?}", errors.as_slice());
+    let publisher = || super::read_root(dir.path()).0.packages[0].publisher.clone();
+    let real = |rel: &str| std::fs::read_to_string(db.join(rel)).unwrap();
+    // Derived from the real files: core24's declaration at a higher revision than certbot's, beside it, is still
+    // another snap's.
+    let core24 = real("snap-declaration/16/dwTAh7MZZ01zyriOZErqd1JynQLiOGvM/active");
+    std::fs::write(certbot.join("active.3"), core24.replacen("revision: 1\n", "revision: 5\n", 1)).unwrap();
+    assert_eq!(publisher().as_deref(), Some("certbot-eff (verified)"));
+    // Certbot's own declaration re-issued at revision 3 in the older format (`active`), naming another publisher:
+    // the revision decides, not the format.
+    let reissued = real("snap-declaration/16/wy7i66qPx4neXr6m9rTh7Y40h8EhtZFh/active.2")
+        .replacen("revision: 2\n", "revision: 3\n", 1)
+        .replacen("publisher-id: ZIxoYs0GGdmboAOXZ5p7MMrRHdx5ukFr\n", "publisher-id: canonical\n", 1);
+    std::fs::write(certbot.join("active"), reissued).unwrap();
+    assert_eq!(publisher().as_deref(), Some("canonical (verified)"));
+    std::fs::remove_file(certbot.join("active")).unwrap();
+    // An assertion without a revision header is at revision 0 (snapd's default) and still read.
+    let account = "account/ZIxoYs0GGdmboAOXZ5p7MMrRHdx5ukFr/active";
+    std::fs::write(db.join(account), real(account).replacen("revision: 1\n", "", 1)).unwrap();
+    assert_eq!(publisher().as_deref(), Some("certbot-eff (verified)"));
 
     std::fs::remove_dir_all(db.join("account")).unwrap();
     let (software, errors) = super::read_root(dir.path());
