@@ -14,4 +14,6 @@ pub mod root;
 #[cfg(windows)]
 pub mod service;
 pub mod service_log;
+#[cfg(test)]
+mod testutil;
 pub mod transport;

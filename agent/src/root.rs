@@ -126,18 +126,17 @@ fn open_non_blocking(path: &Path) -> io::Result<std::fs::File> {
 /// A file's time as a date, `None` when it is outside what a date can hold (a filesystem such as btrfs keeps 64-bit
 /// seconds, and an image may say anything).
 pub fn file_time(time: std::time::SystemTime) -> Option<chrono::DateTime<chrono::Utc>> {
-    let (seconds, nanos) = match time.duration_since(std::time::UNIX_EPOCH) {
-        Ok(after) => (i64::try_from(after.as_secs()).ok()?, after.subsec_nanos()),
-        Err(before) => {
-            let before = before.duration();
-            let seconds = -i64::try_from(before.as_secs()).ok()?;
-            match before.subsec_nanos() {
-                0 => (seconds, 0),
-                nanos => (seconds.checked_sub(1)?, 1_000_000_000 - nanos),
-            }
-        }
-    };
-    chrono::DateTime::from_timestamp(seconds, nanos)
+    use chrono::{DateTime, TimeDelta};
+    match time.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => DateTime::UNIX_EPOCH.checked_add_signed(TimeDelta::from_std(after).ok()?),
+        Err(before) => DateTime::UNIX_EPOCH.checked_sub_signed(TimeDelta::from_std(before.duration()).ok()?),
+    }
+}
+
+/// When a file was last modified, from its metadata (`std::fs::metadata`, or `symlink_metadata` for a link's own
+/// time); `None` when it cannot be read or the time is out of range.
+pub fn modified_at(metadata: io::Result<std::fs::Metadata>) -> Option<chrono::DateTime<chrono::Utc>> {
+    file_time(metadata.and_then(|m| m.modified()).ok()?)
 }
 
 /// Joins without touching the filesystem, dropping `..` so the result stays below `base`.

@@ -243,7 +243,8 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
     if let (Some(new), Some(old)) = (&report.os, &prior.os) {
         events.extend(diff::os_events(old, new));
     }
-    let sections: Vec<(SectionName, String, String)> = ingest::section_contents(report)?
+    let stored_software = report.software.as_ref().map(crate::model::StoredSoftware::of);
+    let sections: Vec<(SectionName, String, String)> = ingest::section_contents_with(report, stored_software.as_ref())?
         .into_iter()
         .map(|(section, content)| (section, input.hashes.get(&section).cloned().unwrap_or_default(), content))
         .collect();
@@ -258,10 +259,9 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
         Some(software) => Some(ingest::image_change(ingest::image_packages(software)?, prior.images.as_ref())),
         None => None,
     };
-    let software_changed = report.software.as_ref().is_some_and(|s| {
-        let new = crate::model::StoredSoftware::of(s);
-        prior.software.as_ref().is_none_or(|old| !old.same_matching_facts(&new))
-    });
+    let software_changed = stored_software
+        .as_ref()
+        .is_some_and(|new| prior.software.as_ref().is_none_or(|old| !old.same_matching_facts(new)));
     let pending_changed = report.patches.as_ref().is_some_and(|p| prior.pending.as_ref() != Some(&p.pending));
     let facts_changed = software_changed || pending_changed;
     let hardware_identity = report

@@ -44,6 +44,14 @@ pub fn needs_full(
 /// The stored JSON of each full section. Software keeps only [`crate::model::StoredSoftware`] here: its packages go
 /// to the shared catalogue.
 pub fn section_contents(report: &Report) -> Result<Vec<(SectionName, String)>, serde_json::Error> {
+    section_contents_with(report, report.software.as_ref().map(crate::model::StoredSoftware::of).as_ref())
+}
+
+/// [`section_contents`] with the software section already made into what is stored (ingest compares it too).
+pub fn section_contents_with(
+    report: &Report,
+    software: Option<&crate::model::StoredSoftware>,
+) -> Result<Vec<(SectionName, String)>, serde_json::Error> {
     let mut out = Vec::new();
     if let Some(s) = &report.host {
         out.push((SectionName::Host, serde_json::to_string(s)?));
@@ -54,8 +62,8 @@ pub fn section_contents(report: &Report) -> Result<Vec<(SectionName, String)>, s
     if let Some(s) = &report.os {
         out.push((SectionName::Os, serde_json::to_string(s)?));
     }
-    if let Some(s) = &report.software {
-        out.push((SectionName::Software, serde_json::to_string(&crate::model::StoredSoftware::of(s))?));
+    if let Some(s) = software {
+        out.push((SectionName::Software, serde_json::to_string(s)?));
     }
     if let Some(s) = &report.patches {
         out.push((SectionName::Patches, serde_json::to_string(s)?));

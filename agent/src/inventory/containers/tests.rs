@@ -239,21 +239,7 @@ fn overlay_opaque_attribute_hides_lower_layers() {
     assert_eq!(layers.find("/var/lib/dpkg/status"), None);
 }
 
-pub(super) fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
+pub(super) use crate::testutil::copy_tree;
 
 /// Past the bound on image packages, the images no container uses lose their lists first, and say so.
 #[test]

@@ -12,6 +12,7 @@ use muster_shared::v1::{ErrorKind, Package, PackageKind, Patches, SectionName, S
 
 use super::collect;
 use crate::root::{ErrorLog, SystemRoot};
+use crate::testutil::copy_tree;
 
 const TREE: &str = "testdata/apt/debian-12";
 const MAIN_LIST: &str = "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages";
@@ -53,19 +54,6 @@ fn installed_from_status(text: &str) -> Software {
         });
     }
     Software { sources: Vec::new(), packages, ..Software::default() }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// A writable copy of the fixture tree, so cases can change one file.

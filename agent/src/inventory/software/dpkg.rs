@@ -302,7 +302,7 @@ fn add_install_times(info_dir: &Path, packages: &mut [Package]) {
             .map(|a| info_dir.join(format!("{}:{a}.list", package.name)));
         package.installed_at = std::iter::once(plain)
             .chain(qualified)
-            .find_map(|path| crate::root::file_time(std::fs::symlink_metadata(path).and_then(|m| m.modified()).ok()?));
+            .find_map(|path| crate::root::modified_at(std::fs::symlink_metadata(path)));
     }
 }
 

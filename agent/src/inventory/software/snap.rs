@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use muster_shared::v1::{ErrorKind, Package, PackageKind, PackageSource, SectionName};
 
 use super::{DbError, Listing, source};
-use crate::root::{ErrorLog, SystemRoot, file_time};
+use crate::root::{ErrorLog, SystemRoot, modified_at};
 
 const SNAP_MOUNTS: &str = "/snap";
 const SNAP_FILES: &str = "/var/lib/snapd/snaps";
@@ -103,48 +103,45 @@ pub(super) fn probe(root: &SystemRoot, found: &mut Vec<(PackageSource, Listing)>
         );
     }
     if !names.is_empty() {
-        let api = root
-            .is_live()
-            .then(|| query_snapd(std::path::Path::new(SNAPD_SOCKET)).and_then(|body| parse_api_snaps(&body)));
-        match api {
-            Some(Ok(snaps)) => enrich(&mut listing.packages, &snaps),
-            // A live snapd that does not answer costs nothing when its state on disk says the same.
-            api => match state_snaps(root, &names) {
-                Ok((snaps, unknown)) => {
-                    enrich(&mut listing.packages, &snaps);
-                    if !unknown.is_empty() {
-                        errors.record(
-                            SectionName::Software,
-                            ASSERTIONS,
-                            ErrorKind::NotAvailable,
-                            format!(
-                                "no readable store assertion names the publisher of {}: listed without it",
-                                unknown.join(", ")
-                            ),
-                        );
-                    }
-                }
-                Err(state) => {
-                    let (item, message) = match api {
-                        Some(Err(api)) => (
-                            SNAPD_SOCKET,
-                            format!("snapd's API did not answer ({api}) and its state could not be read ({state})"),
-                        ),
-                        _ => (SNAPD_STATE, format!("snapd's state could not be read ({state})")),
-                    };
-                    errors.record(
-                        SectionName::Software,
-                        item,
-                        ErrorKind::NotAvailable,
-                        format!("{message}: snaps listed without publisher, install time and channel"),
-                    );
-                }
-            },
-        }
-    }
-    if !names.is_empty() {
+        add_snapd_facts(root, &names, &mut listing.packages, errors);
         found.push((source(PackageKind::Snap, SNAP_MOUNTS, "snap-yaml"), listing));
     }
+}
+
+/// Publisher, install time and tracking channel of the mounted snaps (`instances`): from snapd's API on a running
+/// system, else from what snapd keeps on disk (a live snapd that does not answer costs nothing when its state says
+/// the same); what neither gives is said in the errors.
+fn add_snapd_facts(root: &SystemRoot, instances: &[String], packages: &mut [Package], errors: &mut ErrorLog) {
+    let api = root.is_live().then(|| query_snapd(std::path::Path::new(SNAPD_SOCKET)).and_then(|b| parse_api_snaps(&b)));
+    let api_error = match api {
+        Some(Ok(snaps)) => return enrich(packages, &snaps),
+        Some(Err(reason)) => Some(reason),
+        None => None,
+    };
+    let (item, message) = match (state_snaps(root, instances), api_error) {
+        (Ok((snaps, unknown)), _) => {
+            enrich(packages, &snaps);
+            if unknown.is_empty() {
+                return;
+            }
+            let message = format!("no readable store assertion names the publisher of {}", unknown.join(", "));
+            (ASSERTIONS, format!("{message}: listed without it"))
+        }
+        (Err(state), Some(api)) => (
+            SNAPD_SOCKET,
+            format!(
+                "snapd's API did not answer ({api}) and its state could not be read ({state}): snaps listed without \
+                 publisher, install time and channel"
+            ),
+        ),
+        (Err(state), None) => (
+            SNAPD_STATE,
+            format!(
+                "snapd's state could not be read ({state}): snaps listed without publisher, install time and channel"
+            ),
+        ),
+    };
+    errors.record(SectionName::Software, item, ErrorKind::NotAvailable, message);
 }
 
 /// One installed snap revision as snapd's `GET /v2/snaps` describes it.
@@ -170,13 +167,8 @@ pub fn parse_api_snaps(body: &[u8]) -> Result<Vec<ApiSnap>, String> {
     Ok(result
         .iter()
         .filter_map(|snap| {
-            let publisher = snap.get("publisher").and_then(|p| {
-                let username = text(p, "username")?;
-                Some(match text(p, "validation") {
-                    Some(validation) => format!("{username} ({validation})"),
-                    None => username,
-                })
-            });
+            let publisher =
+                snap.get("publisher").and_then(|p| Some(publisher_name(&text(p, "username")?, text(p, "validation"))));
             Some(ApiSnap {
                 name: text(snap, "name")?,
                 revision: text(snap, "revision")?,
@@ -285,13 +277,17 @@ pub fn assertion_headers(data: &[u8]) -> BTreeMap<String, String> {
 pub fn publisher(declaration: &BTreeMap<String, String>, account: Option<&BTreeMap<String, String>>) -> Option<String> {
     let id = declaration.get("publisher-id")?;
     if let Some(account) = account.filter(|a| a.get("account-id") == Some(id)) {
-        let username = account.get("username")?;
-        return Some(match account.get("validation") {
-            Some(validation) => format!("{username} ({validation})"),
-            None => username.clone(),
-        });
+        return Some(publisher_name(account.get("username")?, account.get("validation").cloned()));
     }
     (id == BUILT_IN_ACCOUNT.0).then(|| BUILT_IN_ACCOUNT.1.to_owned())
+}
+
+/// A publisher as snapd's API shows it: the store account and the store's validation of it.
+fn publisher_name(username: &str, validation: Option<String>) -> String {
+    match validation {
+        Some(validation) => format!("{username} ({validation})"),
+        None => username.to_owned(),
+    }
 }
 
 /// What snapd keeps on disk of the mounted snaps (`instances`), in the form its API gives: publisher, install time,
@@ -321,7 +317,7 @@ fn state_snaps(root: &SystemRoot, instances: &[String]) -> Result<(Vec<ApiSnap>,
             // snapd's own install date: when `current` was last pointed at a revision (the link itself, so the
             // directory is resolved and the link is not).
             let link = root.path(format!("{SNAP_MOUNTS}/{}", snap.instance)).join("current");
-            let installed_at = std::fs::symlink_metadata(link).and_then(|m| m.modified()).ok().and_then(file_time);
+            let installed_at = modified_at(std::fs::symlink_metadata(link));
             ApiSnap {
                 name: snap.instance,
                 revision: snap.revision,

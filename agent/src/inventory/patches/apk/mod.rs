@@ -172,9 +172,7 @@ pub fn pending(root: &SystemRoot, installed: &[&Package], errors: &mut ErrorLog)
             continue;
         };
         // Each file's time converted on its own: one out of range must not hide the others'.
-        if let Some(modified) =
-            std::fs::metadata(&path).and_then(|m| m.modified()).ok().and_then(crate::root::file_time)
-        {
+        if let Some(modified) = crate::root::modified_at(std::fs::metadata(&path)) {
             newest = Some(newest.map_or(modified, |n| n.max(modified)));
         }
         let result = std::fs::File::open(&path)

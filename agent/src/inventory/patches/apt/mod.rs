@@ -232,9 +232,7 @@ fn locate_lists(
             let display = format!("{LISTS_DIR}/{name}");
             let path = root.path(&display);
             let Ok(bytes) = std::fs::read(&path) else { continue };
-            if let Some(modified) =
-                std::fs::metadata(&path).and_then(|m| m.modified()).ok().and_then(crate::root::file_time)
-            {
+            if let Some(modified) = crate::root::modified_at(std::fs::metadata(&path)) {
                 newest = Some(newest.map_or(modified, |n| n.max(modified)));
             }
             match release::parse(&bytes) {

@@ -8,6 +8,7 @@ use muster_shared::v1::{ErrorKind, PackageKind, PackageSource};
 use crate::inventory::software::flatpak::{self, Deployment};
 use crate::inventory::software::snap::parse_snap_yaml;
 use crate::root::SystemRoot;
+use crate::testutil::copy_tree;
 
 fn bundles(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/bundles").join(rel)
@@ -321,24 +322,6 @@ fn a_damaged_snapd_state_is_reported() {
     );
     let names: Vec<_> = software.packages.iter().map(|p| (p.name.as_str(), p.publisher.as_deref())).collect();
     assert_eq!(names, [("certbot", None), ("core24", None)]);
-}
-
-/// Copies a test root, links as links.
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let (source, target) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry.file_type().unwrap();
-        if kind.is_symlink() {
-            #[cfg(unix)]
-            std::os::unix::fs::symlink(std::fs::read_link(&source).unwrap(), &target).unwrap();
-        } else if kind.is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_tree(&source, &target);
-        } else {
-            std::fs::copy(&source, &target).unwrap();
-        }
-    }
 }
 
 /// Of several files in one assertion directory the one with the highest revision for that id is in force; a file
