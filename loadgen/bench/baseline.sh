@@ -9,7 +9,9 @@
 # After each phase it waits for the collector's evaluation queue to empty (`muster_evaluation_queue_hosts` in
 # /metrics; a collector without the queue evaluates inside the request and reports none): `eval_drain_s` is that
 # wait, `eval_lag_max_s` the largest queue lag seen, and `done_per_s` the requests over phase plus drain time.
-# BENCH_PHASES (default: all) picks phases by name, space-separated.
+# BENCH_PHASES (default: all) picks phases by name, space-separated. BENCH_PERF=1 records each phase and its drain
+# with `perf record --call-graph dwarf` on the collector into OUT_DIR/PHASE.perf.data (build with symbols first:
+# CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -61,6 +63,12 @@ phase() {
   shift
   case " ${BENCH_PHASES:-$name} " in *" $name "*) ;; *) return 0 ;; esac
   local before after queued lag lag_max=0 drain_start drain_s
+  local perf_pid=
+  if [ -n "${BENCH_PERF:-}" ]; then
+    perf record -q -F 199 --call-graph dwarf,16384 -p "$pid" -o "$out/$name.perf.data" 2>"$out/$name.perf.log" &
+    perf_pid=$!
+    sleep 1
+  fi
   before=$(cpu_s)
   "$bin/muster-loadgen" --collector "$url" --ca-fingerprint "$fp" --state-dir "$out/state" --hosts "$hosts" \
     --image "$image" --format json "$@" >"$out/$name.json"
@@ -74,6 +82,7 @@ phase() {
   done
   drain_s=$(echo "$(date +%s.%N) - $drain_start" | bc)
   after=$(cpu_s)
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" && wait "$perf_pid" || true; fi
   jq -c --arg phase "$name" --arg cpu "$(echo "$after - $before" | bc)" --arg rss "$(kib VmRSS)" \
     --arg drain "$drain_s" --arg lagmax "$lag_max" \
     --arg hwm "$(kib VmHWM)" --arg db "$(db_bytes)" --arg wal "$(wal_mib)" --arg hosts "$hosts" \

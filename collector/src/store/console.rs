@@ -330,7 +330,7 @@ macro_rules! impl_console_store {
                         " ON CONFLICT (day, severity) DO UPDATE SET active = excluded.active, \
                          taken_at = excluded.taken_at",
                     );
-                    qb.build().execute(&self.pool).await?;
+                    qb.build().execute(&self.writer).await?;
                     Ok(())
                 }
 

@@ -185,7 +185,7 @@ macro_rules! impl_disposal_store {
 
             async fn open_case(&self, case: &NewCase, outbox: Option<&Outbox>) -> Result<bool, StoreError> {
                 let disks = serde_json::to_string(&case.disks).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let moved = sqlx::query(
                     "UPDATE hosts SET lifecycle_state = 'decommissioning' \
                      WHERE id = $1 AND lifecycle_state = 'in_service'",
@@ -256,7 +256,7 @@ macro_rules! impl_disposal_store {
             }
 
             async fn add_evidence(&self, case_id: &str, evidence: &[Evidence]) -> Result<usize, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let mut added = 0;
                 for e in evidence {
                     let done = sqlx::query(
@@ -315,7 +315,7 @@ macro_rules! impl_disposal_store {
                 now: DateTime<Utc>,
                 outbox: Option<&Outbox>,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let case_moved = sqlx::query(
                     "UPDATE disposal_cases SET sanitized_at = $1 \
                      WHERE id = $2 AND closed_at IS NULL AND sanitized_at IS NULL",
@@ -364,7 +364,7 @@ macro_rules! impl_disposal_store {
             }
 
             async fn close_case(&self, closing: &CaseClosing<'_>) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let case_closed = sqlx::query(
                     "UPDATE disposal_cases SET closed_at = $1, outcome = $2, destination = $3, reference = $4 \
                      WHERE id = $5 AND closed_at IS NULL",
@@ -444,7 +444,7 @@ macro_rules! impl_disposal_store {
                 .bind(&candidate.secret_key)
                 .bind(&candidate.public_key)
                 .bind(to_ms(candidate.created_at))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 self.find_signing_key(purpose)
                     .await?

@@ -270,7 +270,7 @@ macro_rules! impl_findings_store {
             #[async_trait]
             impl FindingsStore for $store {
                 async fn begin_findings_tx(&self) -> Result<Box<dyn FindingsTx>, StoreError> {
-                    Ok(Box::new(tx::Tx(self.pool.begin().await?)))
+                    Ok(Box::new(tx::Tx(self.writer.begin().await?)))
                 }
 
                 async fn existing_findings(
@@ -324,7 +324,7 @@ macro_rules! impl_findings_store {
                     .bind(facts.marks)
                     .bind(to_ms(next))
                     .bind(&facts.host_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }

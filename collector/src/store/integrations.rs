@@ -204,7 +204,7 @@ macro_rules! impl_integration_store {
                     .bind(events_json(&new.rules))
                     .bind(events_json(&new.tags))
                     .bind(settings_json(new.jira.as_ref(), new.servicenow.as_ref()))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() > 0)
                 }
@@ -234,7 +234,7 @@ macro_rules! impl_integration_store {
                 async fn delete_integration(&self, id: &str) -> Result<bool, StoreError> {
                     // The deliveries go by `ON DELETE CASCADE`: the subscription's row is locked first, in the
                     // order a delivery worker's `record_attempt` takes them, so the two cannot deadlock.
-                    let done = sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(&self.pool).await?;
+                    let done = sqlx::query("DELETE FROM integrations WHERE id = $1").bind(id).execute(&self.writer).await?;
                     Ok(done.rows_affected() > 0)
                 }
 
@@ -253,7 +253,7 @@ macro_rules! impl_integration_store {
                     .bind(events_json(&s.tags))
                     .bind(s.digest_minutes.map(i64::from))
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() > 0)
                 }
@@ -262,7 +262,7 @@ macro_rules! impl_integration_store {
                     let done = sqlx::query("UPDATE integrations SET enabled = $1 WHERE id = $2")
                         .bind(enabled)
                         .bind(id)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(done.rows_affected() > 0)
                 }
@@ -280,13 +280,13 @@ macro_rules! impl_integration_store {
                     .bind(to_ms(previous_until))
                     .bind(secret)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() > 0)
                 }
 
                 async fn enqueue_event(&self, event: &NewEvent, integration_ids: &[String]) -> Result<i64, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.writer.begin().await?;
                     let seq = findings_tx::insert_event_rows(&mut tx, event, integration_ids).await?;
                     tx.commit().await?;
                     Ok(seq)
@@ -322,7 +322,7 @@ macro_rules! impl_integration_store {
                         " RETURNING id, name, kind, url, format, secret, previous_secret, previous_until, \
                          claimed_by, claimed_until, digest_minutes, settings",
                     );
-                    let rows = qb.build().fetch_all(&self.pool).await?;
+                    let rows = qb.build().fetch_all(&self.writer).await?;
                     rows.iter()
                         .map(|r| {
                             let settings = settings_of(&r.try_get::<String, _>("settings")?)?;
@@ -379,7 +379,7 @@ macro_rules! impl_integration_store {
                     event_seq: i64,
                     attempt: &Attempt,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.writer.begin().await?;
                     // Writing the subscription first takes its row lock (PostgreSQL) or the write lock (SQLite)
                     // and proves the claim is still this worker's.
                     let held = sqlx::query("UPDATE integrations SET retry_at = $1 WHERE id = $2 AND claimed_by = $3")
@@ -419,7 +419,7 @@ macro_rules! impl_integration_store {
                     .bind(to_ms(until))
                     .bind(&claim.id)
                     .bind(&claim.claimed_by)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() > 0)
                 }
@@ -430,7 +430,7 @@ macro_rules! impl_integration_store {
                     )
                     .bind(&claim.id)
                     .bind(&claim.claimed_by)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }
@@ -447,13 +447,13 @@ macro_rules! impl_integration_store {
                     .bind(to_ms(until))
                     .bind(&claim.id)
                     .bind(&claim.claimed_by)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }
 
                 async fn wake_integration(&self, id: &str) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE integrations SET retry_at = NULL WHERE id = $1").bind(id).execute(&self.pool).await?;
+                    sqlx::query("UPDATE integrations SET retry_at = NULL WHERE id = $1").bind(id).execute(&self.writer).await?;
                     Ok(())
                 }
 
@@ -466,7 +466,7 @@ macro_rules! impl_integration_store {
                          WHERE claimed_by IS NOT NULL AND claimed_by <> $1",
                     )
                     .bind(worker)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(freed.rows_affected())
                 }
@@ -507,7 +507,7 @@ macro_rules! impl_integration_store {
                 }
 
                 async fn replay_delivery(&self, integration_id: &str, event_seq: i64) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.writer.begin().await?;
                     let done = sqlx::query(
                         "UPDATE deliveries SET status = 'pending', attempts = 0 \
                          WHERE integration_id = $1 AND event_seq = $2 AND status = 'dead'",
@@ -535,7 +535,7 @@ macro_rules! impl_integration_store {
                     )
                     .bind(secret)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() > 0)
                 }
@@ -577,7 +577,7 @@ macro_rules! impl_integration_store {
                     .bind(&ticket.key)
                     .bind(&ticket.reference)
                     .bind(to_ms(now))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }

@@ -4,6 +4,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub struct PgStore {
     pub(super) pool: PgPool,
+    /// The same pool: PostgreSQL takes writers on many connections at once (see `SqliteStore::writer`).
+    pub(super) writer: PgPool,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx_macros::migrate!("migrations/postgres");
@@ -13,7 +15,7 @@ impl PgStore {
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
         let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore { writer: pool.clone(), pool })
     }
 
     pub async fn close(&self) {

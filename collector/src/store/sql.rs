@@ -106,7 +106,7 @@ macro_rules! impl_store {
                 .bind(&new.label)
                 .bind(to_ms(new.created_at))
                 .bind(new.expires_at.map(to_ms))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -137,7 +137,7 @@ macro_rules! impl_store {
                     sqlx::query("UPDATE enroll_secrets SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                         .bind(to_ms(now))
                         .bind(id)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -160,13 +160,13 @@ macro_rules! impl_store {
                 sqlx::query("INSERT INTO enroll_failures (source_ip, at) VALUES ($1, $2)")
                     .bind(source_ip)
                     .bind(to_ms(now))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
 
             async fn count_enroll_failures(&self, source_ip: &str, since: DateTime<Utc>) -> Result<i64, StoreError> {
-                sqlx::query("DELETE FROM enroll_failures WHERE at < $1").bind(to_ms(since)).execute(&self.pool).await?;
+                sqlx::query("DELETE FROM enroll_failures WHERE at < $1").bind(to_ms(since)).execute(&self.writer).await?;
                 let row = sqlx::query("SELECT COUNT(*) AS n FROM enroll_failures WHERE source_ip = $1 AND at >= $2")
                     .bind(source_ip)
                     .bind(to_ms(since))
@@ -176,7 +176,7 @@ macro_rules! impl_store {
             }
 
             async fn begin_host_tx(&self) -> Result<Box<dyn HostTx>, StoreError> {
-                Ok(Box::new(host_tx::Tx(self.pool.begin().await?)))
+                Ok(Box::new(host_tx::Tx(self.writer.begin().await?)))
             }
 
             async fn host_for_token(&self, token_hash: &str) -> Result<HostTokenLookup, StoreError> {
@@ -257,7 +257,7 @@ macro_rules! impl_store {
                 .bind(&new.name)
                 .bind(new.role.as_str())
                 .bind(to_ms(new.created_at))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -286,7 +286,7 @@ macro_rules! impl_store {
                 let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                     .bind(to_ms(now))
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -568,11 +568,11 @@ macro_rules! impl_store {
             }
 
             async fn audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
-                findings_tx::insert_audit(&self.pool, record).await
+                findings_tx::insert_audit(&self.writer, record).await
             }
 
             async fn audit_coalesced(&self, record: &AuditRecord, since: DateTime<Utc>) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let counted = sqlx::query(
                     "UPDATE audit_log SET repeats = repeats + 1, last_at = $1 WHERE id = (SELECT id FROM audit_log \
                      WHERE action = $2 AND actor = $3 AND coalesce(target, '') = coalesce($4, '') \
@@ -632,7 +632,7 @@ macro_rules! impl_store {
                     }
                 }
                 let audit = batches(
-                    &self.pool,
+                    &self.writer,
                     "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log \
                      WHERE at < $1 AND coalesce(last_at, at) < $1 ORDER BY at LIMIT $2)",
                     Some(to_ms(cutoffs.audit_before)),
@@ -640,14 +640,14 @@ macro_rules! impl_store {
                 )
                 .await?;
                 let history = batches(
-                    &self.pool,
+                    &self.writer,
                     "DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < $1 ORDER BY at LIMIT $2)",
                     Some(to_ms(cutoffs.history_before)),
                     batch,
                 )
                 .await?;
                 let software = batches(
-                    &self.pool,
+                    &self.writer,
                     "DELETE FROM software WHERE id IN (SELECT s.id FROM software s WHERE NOT EXISTS \
                      (SELECT 1 FROM host_software hs WHERE hs.software_id = s.id) LIMIT $1)",
                     None,
@@ -657,7 +657,7 @@ macro_rules! impl_store {
                 // Events sent to every subscription, kept as long as host history for the delivery log; dead
                 // letters stay until replayed or their integration is removed.
                 let events = batches(
-                    &self.pool,
+                    &self.writer,
                     "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE e.at < $1 AND NOT EXISTS \
                      (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status <> 'delivered') \
                      ORDER BY e.seq LIMIT $2)",
@@ -670,7 +670,7 @@ macro_rules! impl_store {
 
             async fn refresh_statistics(&self) -> Result<(), StoreError> {
                 // One connection: SQLite's analysis limit is a setting of the connection it is made on.
-                let mut conn = self.pool.acquire().await?;
+                let mut conn = self.writer.acquire().await?;
                 for statement in <$store>::ANALYZE {
                     sqlx::query(statement).execute(&mut *conn).await?;
                 }
@@ -678,8 +678,10 @@ macro_rules! impl_store {
             }
 
             async fn vacuum(&self) -> Result<(), StoreError> {
+                // One connection: SQLite's temporary storage is a setting of the connection it is made on.
+                let mut conn = self.writer.acquire().await?;
                 for statement in <$store>::VACUUM {
-                    sqlx::query(statement).execute(&self.pool).await?;
+                    sqlx::query(statement).execute(&mut *conn).await?;
                 }
                 Ok(())
             }

@@ -6,7 +6,14 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub struct SqliteStore {
+    /// Reads, up to 8 at once (WAL readers never wait for the writer), and the WAL bound's passive checkpoints.
     pub(super) pool: SqlitePool,
+    /// Every write, on one connection. SQLite admits one writer at a time anyway; writers on several connections
+    /// wait for its lock in SQLite's busy handler, which sleeps (up to 100 ms a time) instead of being woken, so the
+    /// lock sat idle while reports queued: p99 of 1.3–2.3 s for first reports at 4 in flight (BENCHMARKS.md). The
+    /// pool hands the one connection over in order and at once, and the connection keeps its page cache between
+    /// transactions as long as no other connection (a CLI command, a checkpoint's truncation) changed the file.
+    pub(super) writer: SqlitePool,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx_macros::migrate!("migrations/sqlite");
@@ -33,26 +40,52 @@ impl SqliteStore {
         if existed {
             private::check(&file)?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            // Kept open (and its cache with it) for the collector's life; waiting for it is normal, not slow.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_slow_level(log::LevelFilter::Debug)
             .after_release(|conn, _| Box::pin(async move { still_usable(conn).await }))
-            .connect_with(options)
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", WRITER_CACHE_KIB.to_string())
+                    // Statement journals (a multi-row INSERT's undo) in memory instead of temporary files, where
+                    // 8% of the collector's CPU went under a first-report wave (BENCHMARKS.md). Only here: on the
+                    // readers it would also hold sorts' and DISTINCTs' temporary tables in memory.
+                    .pragma("temp_store", "memory"),
+            )
             .await?;
         if !existed {
             private::restrict(&file)
                 .map_err(|source| StoreError::DataDir { path: file.display().to_string(), source })?;
         }
-        MIGRATOR.run(&pool).await?;
-        spawn_wal_bound(pool.clone(), wal_path(&file), WAL_CHECKPOINT_BYTES, WAL_CHECK_INTERVAL);
-        Ok(SqliteStore { pool })
+        MIGRATOR.run(&writer).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .test_before_acquire(false)
+            .after_release(|conn, _| Box::pin(async move { still_usable(conn).await }))
+            .connect_with(options)
+            .await?;
+        spawn_wal_bound(pool.clone(), writer.clone(), wal_path(&file), WAL_CHECKPOINT_BYTES, WAL_CHECK_INTERVAL);
+        Ok(SqliteStore { pool, writer })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
-/// Whether a connection going back to the pool has no transaction left open. When a write fails with SQLITE_FULL
+/// The writer's page cache (`cache_size`, negative: KiB). SQLite's default of 2 MiB held too little of the link
+/// tables' indexes: a first report re-read its pages from the file.
+const WRITER_CACHE_KIB: i64 = -32 * 1024;
+
+/// Whether a connection going back to the pool has no transaction left open. It is checked here, once, rather than
+/// again when the connection is taken (`test_before_acquire`): a file connection does not go stale while it waits
+/// in the pool, and each check is a round trip to the connection's thread. When a write fails with SQLITE_FULL
 /// or an I/O error, SQLite may end the transaction itself; sqlx's ROLLBACK then fails and sqlx still counts the
 /// transaction as open, so the connection's next transaction is only a savepoint, whose rollback leaves the write
 /// lock held: every writer then waited out the 30 s busy timeout (`tests/faults.rs`, the disk filling up). Such a
@@ -60,6 +93,11 @@ impl SqliteStore {
 /// dropping a transaction queued.
 async fn still_usable(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
     use sqlx::Connection;
+    // A transaction committed (or none begun) leaves nothing queued: the check costs no round trip then, which the
+    // one writer connection would otherwise make after every transaction while the next write waits for it.
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
     conn.ping().await?;
     Ok(!conn.is_in_transaction())
 }
@@ -84,7 +122,7 @@ fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
 /// WAL, so it grows without bound (7.3 GB for a 343 MB database under `muster-loadgen`, BENCHMARKS.md). When the
 /// WAL passes `WAL_CHECKPOINT_BYTES` the collector checkpoints it ([`checkpoint`]) and empties the file (`limit`
 /// and `every` are parameters for the test only). Ends when the pool is closed.
-fn spawn_wal_bound(pool: SqlitePool, wal: std::path::PathBuf, limit: u64, every: Duration) {
+fn spawn_wal_bound(pool: SqlitePool, writer: SqlitePool, wal: std::path::PathBuf, limit: u64, every: Duration) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -97,7 +135,7 @@ fn spawn_wal_bound(pool: SqlitePool, wal: std::path::PathBuf, limit: u64, every:
             if size < limit {
                 continue;
             }
-            match checkpoint(&pool).await {
+            match checkpoint(&pool, &writer).await {
                 Ok(Checkpoint::Truncated) => tracing::debug!(wal_bytes = size, "WAL checkpointed and truncated"),
                 Ok(Checkpoint::HeldByReader { log, done }) => {
                     tracing::debug!(
@@ -130,18 +168,19 @@ enum Checkpoint {
 /// (no reader holds an older snapshot) does a TRUNCATE follow, which holds off writers while it waits for readers
 /// to leave the WAL: short then, because readers on the newest snapshot finish quickly. Truncating while a long
 /// reader held an old snapshot made reports queue (and one `INSERT` fail busy) for the whole wait, in vain.
-/// The TRUNCATE runs on a pooled connection whose busy timeout is lowered for it and restored after (a connection
-/// that cannot be restored is closed, not returned to the pool).
-async fn checkpoint(pool: &SqlitePool) -> Result<Checkpoint, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
+/// The PASSIVE runs on a reader, beside the writes. The TRUNCATE runs on the writer's connection, so it takes its
+/// turn with the writes instead of polling for SQLite's write lock between them; its busy timeout is lowered for it
+/// and restored after (a connection that cannot be restored is closed, not returned to the pool).
+async fn checkpoint(readers: &SqlitePool, writer: &SqlitePool) -> Result<Checkpoint, sqlx::Error> {
     let (busy, log, done) =
-        sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut *conn).await?;
+        sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(readers).await?;
     if busy != 0 {
         return Ok(Checkpoint::Busy);
     }
     if done < log {
         return Ok(Checkpoint::HeldByReader { log, done });
     }
+    let mut conn = writer.acquire().await?;
     let set = |d: Duration| format!("PRAGMA busy_timeout = {}", d.as_millis());
     sqlx::query(&set(CHECKPOINT_BUSY_TIMEOUT)).execute(&mut *conn).await?;
     let result = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await;
@@ -156,8 +195,10 @@ async fn checkpoint(pool: &SqlitePool) -> Result<Checkpoint, sqlx::Error> {
 
 impl SqliteStore {
     /// Rewrites the database without the deleted rows' pages; in WAL mode the rewrite lands in the log, and the
-    /// file shrinks when the checkpoint copies it back.
-    const VACUUM: &[&str] = &["VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"];
+    /// file shrinks when the checkpoint copies it back. The rewrite goes through a temporary copy of the whole
+    /// database: on disk, not in the writer's memory.
+    const VACUUM: &[&str] =
+        &["PRAGMA temp_store = file", "VACUUM", "PRAGMA temp_store = memory", "PRAGMA wal_checkpoint(TRUNCATE)"];
     /// The query planner's statistics from a sample of each index (1,000 rows), so the refresh costs milliseconds
     /// however large the database, and holds the one writer only that long.
     const ANALYZE: &[&str] = &["PRAGMA analysis_limit = 1000", "ANALYZE"];
@@ -241,6 +282,45 @@ mod tests {
         }
     }
 
+    /// Writes take turns on the one writer connection while reads and the readiness probe go on beside
+    /// them: a transaction holding the writer delays the next write until it commits (nothing fails busy, nothing
+    /// is lost) and never the probe or a read.
+    #[tokio::test]
+    async fn writes_take_turns_and_reads_do_not_wait_for_them() {
+        use crate::store::Store;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("muster.db").display())).await.unwrap();
+        sqlx::query("CREATE TABLE turns (n INTEGER NOT NULL)").execute(&store.writer).await.unwrap();
+        let mut held = store.writer.begin().await.unwrap();
+        sqlx::query("INSERT INTO turns (n) VALUES (0)").execute(&mut *held).await.unwrap();
+        let writes: Vec<_> = (1..=16)
+            .map(|n| {
+                let writer = store.writer.clone();
+                tokio::spawn(async move {
+                    sqlx::query("INSERT INTO turns (n) VALUES ($1)").bind(n).execute(&writer).await.map(|_| ())
+                })
+            })
+            .collect();
+        // The probe and a read answer while the writer is held (the 5 s bound only stops a hang from hanging the
+        // test; before, the probe shared the writers' wait).
+        let limit = Duration::from_secs(5);
+        tokio::time::timeout(limit, store.ping()).await.expect("the probe waited for the writer").unwrap();
+        let seen: i64 =
+            tokio::time::timeout(limit, sqlx::query_scalar("SELECT count(*) FROM turns").fetch_one(&store.pool))
+                .await
+                .expect("a read waited for the writer")
+                .unwrap();
+        assert_eq!(seen, 0, "readers see only committed rows");
+        assert!(writes.iter().all(|w| !w.is_finished()), "no write got past the held transaction");
+        held.commit().await.unwrap();
+        for write in writes {
+            write.await.unwrap().unwrap();
+        }
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT n FROM turns ORDER BY n").fetch_all(&store.pool).await.unwrap();
+        assert_eq!(rows, (0..=16).collect::<Vec<i64>>(), "every write landed once");
+        store.close().await;
+    }
+
     /// A reader that never lets SQLite's own passive checkpoints reach the end of the WAL (a console page, an export)
     /// while reports keep writing: the WAL passes the bound; once the reader is gone the next look checkpoints it
     /// whole and empties the file. SQLite alone would keep the file at `journal_size_limit` (64 MiB) for ever.
@@ -261,7 +341,7 @@ mod tests {
         let limit = 256 << 10;
         assert!(size() > 4 * limit, "the open read kept every page in the WAL: {} bytes", size());
         // The same pool under a bound of 256 KiB, looked at every 50 ms.
-        spawn_wal_bound(store.pool.clone(), wal.clone(), limit, Duration::from_millis(50));
+        spawn_wal_bound(store.pool.clone(), store.writer.clone(), wal.clone(), limit, Duration::from_millis(50));
         // While the reader holds its old snapshot the WAL cannot be emptied, and trying must not lock writers out:
         // a writer that does not wait at all (busy timeout 0) still gets every write in. Truncating regardless
         // held the write lock for a second at each look.
@@ -274,7 +354,10 @@ mod tests {
         }
         drop(writer);
         assert!(size() > limit, "{} bytes", size());
-        assert!(matches!(checkpoint(&store.pool).await.unwrap(), Checkpoint::HeldByReader { log, done } if done < log));
+        assert!(matches!(
+            checkpoint(&store.pool, &store.writer).await.unwrap(),
+            Checkpoint::HeldByReader { log, done } if done < log
+        ));
         sqlx::query("COMMIT").execute(&mut *reader).await.unwrap();
         drop(reader);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

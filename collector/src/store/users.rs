@@ -205,7 +205,7 @@ macro_rules! impl_user_store {
                     .bind(&new.password_hash)
                     .bind(new.must_change_password)
                     .bind(to_ms(new.created_at))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() == 1)
                 }
@@ -240,7 +240,7 @@ macro_rules! impl_user_store {
                     must_change_password: bool,
                     keep_session_hash: Option<&str>,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.writer.begin().await?;
                     let done =
                         sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3")
                             .bind(password_hash)
@@ -271,7 +271,7 @@ macro_rules! impl_user_store {
                 }
 
                 async fn set_user_role(&self, id: &str, role: Role) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.writer.begin().await?;
                     sqlx::query($admin_lock).execute(&mut *tx).await?;
                     let done = sqlx::query(&format!(
                         "UPDATE users SET role = $1 WHERE id = $2 AND NOT ($1 <> 'admin' AND {LAST_ADMIN})"
@@ -290,13 +290,13 @@ macro_rules! impl_user_store {
                          WHERE id = $1 AND disabled_at IS NOT NULL",
                     )
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() == 1)
                 }
 
                 async fn disable_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.writer.begin().await?;
                     sqlx::query($admin_lock).execute(&mut *tx).await?;
                     let done = sqlx::query(&format!(
                         "UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL AND NOT {LAST_ADMIN}"
@@ -321,7 +321,7 @@ macro_rules! impl_user_store {
                 ) -> Result<bool, StoreError> {
                     sqlx::query("DELETE FROM sso_logins WHERE expires_at <= $1")
                         .bind(to_ms(now))
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     // The count and the insert are one statement: parallel requests overshoot the cap by a few at most.
                     let done = sqlx::query(
@@ -337,7 +337,7 @@ macro_rules! impl_user_store {
                     .bind(to_ms(login.created_at))
                     .bind(to_ms(login.expires_at))
                     .bind(max_pending)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() == 1)
                 }
@@ -352,7 +352,7 @@ macro_rules! impl_user_store {
                          state_hash, browser_hash, nonce, verifier, next, created_at, expires_at",
                     )
                     .bind(state_hash)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await?;
                     let Some(r) = row else { return Ok(None) };
                     let login = SsoLogin {
@@ -394,7 +394,7 @@ macro_rules! impl_user_store {
                     .bind(to_ms(new.created_at))
                     .bind(issuer)
                     .bind(subject)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(done.rows_affected() == 1)
                 }
@@ -409,13 +409,13 @@ macro_rules! impl_user_store {
                     .bind(role.as_str())
                     .bind(DISABLED_BY_SSO)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }
 
                 async fn disable_sso_user(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut tx = self.writer.begin().await?;
                     let done = sqlx::query(
                         "UPDATE users SET disabled_at = $1, disabled_reason = $2 \
                          WHERE id = $3 AND disabled_at IS NULL AND sso_issuer IS NOT NULL",
@@ -445,7 +445,7 @@ macro_rules! impl_user_store {
                     sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
                         .bind(to_ms(now))
                         .bind(user_id)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -460,7 +460,7 @@ macro_rules! impl_user_store {
                     .bind(&session.csrf_token)
                     .bind(to_ms(session.created_at))
                     .bind(to_ms(session.expires_at))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }
@@ -490,7 +490,7 @@ macro_rules! impl_user_store {
                 async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
                     sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
                         .bind(id_hash)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -499,7 +499,7 @@ macro_rules! impl_user_store {
                     // `<=`: a session is over at its expiry instant (see `session`).
                     let done = sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
                         .bind(to_ms(now))
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(done.rows_affected())
                 }
@@ -508,7 +508,7 @@ macro_rules! impl_user_store {
                     sqlx::query("INSERT INTO login_failures (key, at) VALUES ($1, $2)")
                         .bind(key)
                         .bind(to_ms(now))
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     Ok(())
                 }
@@ -522,7 +522,7 @@ macro_rules! impl_user_store {
                     )
                     .bind(key)
                     .bind(to_ms(at))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }
@@ -532,7 +532,7 @@ macro_rules! impl_user_store {
                     // user names) must not pile up.
                     sqlx::query("DELETE FROM login_failures WHERE at < $1")
                         .bind(to_ms(since))
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?;
                     let row = sqlx::query("SELECT COUNT(*) AS n FROM login_failures WHERE key = $1 AND at >= $2")
                         .bind(key)

@@ -88,7 +88,7 @@ macro_rules! impl_work_store {
                     }
                     qb.push(" ORDER BY enqueued_at LIMIT ").push_bind(limit).push($skip_locked).push(")");
                     qb.push(" RETURNING host_id, work, seq, report_id, enqueued_at, attempts, claimed_by, claimed_until");
-                    let rows = qb.build().fetch_all(&self.pool).await?;
+                    let rows = qb.build().fetch_all(&self.writer).await?;
                     let mut items = rows
                         .iter()
                         .map(|r| {
@@ -118,7 +118,7 @@ macro_rules! impl_work_store {
                     .bind(item.seq)
                     .bind(&item.claimed_by)
                     .bind(to_ms(item.claimed_until))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     if done.rows_affected() > 0 {
                         return Ok(true);
@@ -133,7 +133,7 @@ macro_rules! impl_work_store {
                     .bind(&item.host_id)
                     .bind(&item.claimed_by)
                     .bind(to_ms(item.claimed_until))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(false)
                 }
@@ -147,7 +147,7 @@ macro_rules! impl_work_store {
                     .bind(&item.host_id)
                     .bind(&item.claimed_by)
                     .bind(to_ms(item.claimed_until))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(())
                 }
@@ -161,7 +161,7 @@ macro_rules! impl_work_store {
                          WHERE claimed_by IS NOT NULL AND claimed_by <> $1",
                     )
                     .bind(worker)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                     Ok(freed.rows_affected())
                 }

@@ -26,7 +26,7 @@ macro_rules! impl_advisory_store {
                 now: DateTime<Utc>,
             ) -> Result<WriteOutcome, StoreError> {
                 let mut out = WriteOutcome::default();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 // Writing the counter first takes SQLite's write lock and serialises imports on PostgreSQL.
                 let row = sqlx::query(
                     "UPDATE vuln_meta SET value = value + 1 WHERE name = 'advisories_version' RETURNING value",
@@ -201,7 +201,7 @@ macro_rules! impl_advisory_store {
                 .bind(&eol.text)
                 .bind(eol.products as i64)
                 .bind(to_ms(now))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -264,7 +264,7 @@ macro_rules! impl_advisory_store {
                      DO UPDATE SET value = excluded.value WHERE vuln_meta.value < excluded.value",
                 )
                     .bind(version)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
@@ -352,7 +352,7 @@ macro_rules! impl_advisory_store {
                         " ON CONFLICT (ecosystem, name, version) DO UPDATE SET hits = excluded.hits, \
                          evaluated_at = excluded.evaluated_at WHERE vuln_keys.evaluated_at <= excluded.evaluated_at",
                     );
-                    qb.build().execute(&self.pool).await?;
+                    qb.build().execute(&self.writer).await?;
                 }
                 Ok(())
             }
@@ -485,7 +485,7 @@ macro_rules! impl_advisory_store {
                 matches: &[HostVulnerability],
                 state: &HostMatchState,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 // The host row lock serialises this with the host's report ingest and deletion.
                 let exists = sqlx::query("UPDATE hosts SET id = id WHERE id = $1").bind(host_id).execute(&mut *tx).await?;
                 if exists.rows_affected() == 0 {
