@@ -52,6 +52,10 @@ impl SqliteStore {
                 options
                     .clone()
                     .pragma("cache_size", WRITER_CACHE_KIB.to_string())
+                    // SQLite checkpoints in the connection that commits, after the commit: on the one writer, the
+                    // next write waited for every copy and fsync (a fifth of the CPU of a first-report wave). The
+                    // WAL bound's task checkpoints instead, on a reader (`spawn_wal_bound`).
+                    .pragma("wal_autocheckpoint", "0")
                     // Statement journals (a multi-row INSERT's undo) in memory instead of temporary files, where
                     // 8% of the collector's CPU went under a first-report wave (BENCHMARKS.md). Only here: on the
                     // readers it would also hold sorts' and DISTINCTs' temporary tables in memory.
@@ -109,8 +113,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the truncating checkpoint waits for readers and writers. While it waits it holds the write lock, so
 /// reports queue behind it: short, and tried again on the next tick, rather than the statements' 30 s.
 const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
-/// How often the WAL's size is looked at.
-const WAL_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the WAL is checkpointed (and its size looked at): what the writer appends in this time stays in the
+/// WAL until the next look.
+const WAL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
     let mut name = db.as_os_str().to_owned();
@@ -118,10 +123,12 @@ fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
     name.into()
 }
 
-/// SQLite's own checkpoints after each commit are passive: under continuous reads they never reach the end of the
-/// WAL, so it grows without bound (7.3 GB for a 343 MB database under `muster-loadgen`, BENCHMARKS.md). When the
-/// WAL passes `WAL_CHECKPOINT_BYTES` the collector checkpoints it ([`checkpoint`]) and empties the file (`limit`
-/// and `every` are parameters for the test only). Ends when the pool is closed.
+/// The writer does not checkpoint (see `wal_autocheckpoint` in [`SqliteStore::open`]): at every look this task
+/// copies what the WAL holds back into the database with a PASSIVE checkpoint on a reader, beside the writes, so the
+/// writer starts the WAL over once no reader needs it. Passive checkpoints alone never reach the end of the WAL
+/// under continuous reads, so it would grow without bound (7.3 GB for a 343 MB database under `muster-loadgen`,
+/// BENCHMARKS.md): past `WAL_CHECKPOINT_BYTES` the collector checkpoints it whole ([`checkpoint`]) and empties
+/// the file (`limit` and `every` are parameters for the test only). Ends when the pool is closed.
 fn spawn_wal_bound(pool: SqlitePool, writer: SqlitePool, wal: std::path::PathBuf, limit: u64, every: Duration) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
@@ -133,6 +140,12 @@ fn spawn_wal_bound(pool: SqlitePool, writer: SqlitePool, wal: std::path::PathBuf
             }
             let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
             if size < limit {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                    if pool.is_closed() {
+                        return;
+                    }
+                    tracing::warn!(wal_bytes = size, error = %e, "WAL checkpoint failed; retrying");
+                }
                 continue;
             }
             match checkpoint(&pool, &writer).await {
