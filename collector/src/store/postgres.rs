@@ -23,7 +23,10 @@ impl PgStore {
     }
 
     /// Makes deleted rows' space reusable and refreshes the planner's statistics; the file stays its size.
-    const VACUUM: &[&str] = &["VACUUM ANALYZE"];
+    async fn vacuum_on(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+        sqlx::query("VACUUM ANALYZE").execute(conn).await?;
+        Ok(())
+    }
     /// The planner's statistics of every table (PostgreSQL samples them); without it, a database that grew from
     /// empty plans with its first, empty-table statistics until autovacuum gets to it, if the operator runs it.
     const ANALYZE: &[&str] = &["ANALYZE"];

@@ -678,12 +678,8 @@ macro_rules! impl_store {
             }
 
             async fn vacuum(&self) -> Result<(), StoreError> {
-                // One connection: SQLite's temporary storage is a setting of the connection it is made on.
                 let mut conn = self.writer.acquire().await?;
-                for statement in <$store>::VACUUM {
-                    sqlx::query(statement).execute(&mut *conn).await?;
-                }
-                Ok(())
+                <$store>::vacuum_on(&mut conn).await
             }
 
             async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {

@@ -113,6 +113,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the truncating checkpoint waits for readers and writers. While it waits it holds the write lock, so
 /// reports queue behind it: short, and tried again on the next tick, rather than the statements' 30 s.
 const CHECKPOINT_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the checkpoint after `VACUUM` is tried again, 50 ms apart, while another checkpoint holds its lock.
+const VACUUM_CHECKPOINT_WAIT: Duration = Duration::from_secs(5);
 /// How often the WAL is checkpointed (and its size looked at): what the writer appends in this time stays in the
 /// WAL until the next look.
 const WAL_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -124,8 +126,10 @@ fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// The writer does not checkpoint (see `wal_autocheckpoint` in [`SqliteStore::open`]): at every look this task
-/// copies what the WAL holds back into the database with a PASSIVE checkpoint on a reader, beside the writes, so the
-/// writer starts the WAL over once no reader needs it. Passive checkpoints alone never reach the end of the WAL
+/// copies what the WAL holds back into the database with a PASSIVE checkpoint on a reader, beside the writes. The
+/// writer starts the WAL over once no reader needs it and no write landed during the checkpoint; under continuous
+/// writes it is the truncation past the bound that starts it over (the WAL then overshoots the bound by up to one
+/// look's writes). Passive checkpoints alone never reach the end of the WAL
 /// under continuous reads, so it would grow without bound (7.3 GB for a 343 MB database under `muster-loadgen`,
 /// BENCHMARKS.md): past `WAL_CHECKPOINT_BYTES` the collector checkpoints it whole ([`checkpoint`]) and empties
 /// the file (`limit` and `every` are parameters for the test only). Ends when the pool is closed.
@@ -144,7 +148,8 @@ fn spawn_wal_bound(pool: SqlitePool, writer: SqlitePool, wal: std::path::PathBuf
                     if pool.is_closed() {
                         return;
                     }
-                    tracing::warn!(wal_bytes = size, error = %e, "WAL checkpoint failed; retrying");
+                    // A full disk fails every look; the truncation past the bound warns.
+                    tracing::debug!(wal_bytes = size, error = %e, "passive WAL checkpoint failed; retrying");
                 }
                 continue;
             }
@@ -208,10 +213,30 @@ async fn checkpoint(readers: &SqlitePool, writer: &SqlitePool) -> Result<Checkpo
 
 impl SqliteStore {
     /// Rewrites the database without the deleted rows' pages; in WAL mode the rewrite lands in the log, and the
-    /// file shrinks when the checkpoint copies it back. The rewrite goes through a temporary copy of the whole
-    /// database: on disk, not in the writer's memory.
-    const VACUUM: &[&str] =
-        &["PRAGMA temp_store = file", "VACUUM", "PRAGMA temp_store = memory", "PRAGMA wal_checkpoint(TRUNCATE)"];
+    /// file shrinks when a checkpoint copies it back whole. The rewrite goes through a temporary copy of the whole
+    /// database: on disk, not in the writer's memory (the writer's setting is restored whatever the outcome).
+    async fn vacuum_on(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA temp_store = file").execute(&mut *conn).await?;
+        let vacuumed = sqlx::query("VACUUM").execute(&mut *conn).await;
+        let restored = sqlx::query("PRAGMA temp_store = memory").execute(&mut *conn).await;
+        vacuumed?;
+        restored?;
+        // The WAL bound's passive checkpoint may hold the checkpoint lock at this moment, and SQLite then answers
+        // busy at once, without waiting: try again, briefly, so the file has shrunk when `prune --vacuum` says so.
+        let deadline = std::time::Instant::now() + VACUUM_CHECKPOINT_WAIT;
+        loop {
+            let (busy, _, _) =
+                sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await?;
+            if busy == 0 {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!("vacuumed, but readers kept the WAL busy: the file shrinks at the next full checkpoint");
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     /// The query planner's statistics from a sample of each index (1,000 rows), so the refresh costs milliseconds
     /// however large the database, and holds the one writer only that long.
     const ANALYZE: &[&str] = &["PRAGMA analysis_limit = 1000", "ANALYZE"];
