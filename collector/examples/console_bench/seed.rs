@@ -228,7 +228,8 @@ async fn seed_hosts(db: &mut Db, fleet: &Fleet, plans: &[HostPlan], summary: &mu
         ];
         hosts.add(row);
         let hashes = section_hashes(&report);
-        for (section, content) in section_contents(&report)? {
+        let software = report.software.as_ref().map(muster_collector::model::StoredSoftware::of);
+        for (section, content) in section_contents(&report, software.as_ref())? {
             let hash = hashes.get(&section).cloned().unwrap_or_default();
             sections.add(vec![t(&plan.id), t(section.as_str()), t(hash), t(content), V::I(last_seen)]);
         }

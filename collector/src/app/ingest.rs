@@ -244,7 +244,7 @@ pub fn plan<'a>(input: &'a IngestInput, prior: &Prior) -> Result<Writes<'a>, ser
         events.extend(diff::os_events(old, new));
     }
     let stored_software = report.software.as_ref().map(crate::model::StoredSoftware::of);
-    let sections: Vec<(SectionName, String, String)> = ingest::section_contents_with(report, stored_software.as_ref())?
+    let sections: Vec<(SectionName, String, String)> = ingest::section_contents(report, stored_software.as_ref())?
         .into_iter()
         .map(|(section, content)| (section, input.hashes.get(&section).cloned().unwrap_or_default(), content))
         .collect();

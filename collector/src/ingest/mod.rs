@@ -41,14 +41,9 @@ pub fn needs_full(
         .collect()
 }
 
-/// The stored JSON of each full section. Software keeps only [`crate::model::StoredSoftware`] here: its packages go
-/// to the shared catalogue.
-pub fn section_contents(report: &Report) -> Result<Vec<(SectionName, String)>, serde_json::Error> {
-    section_contents_with(report, report.software.as_ref().map(crate::model::StoredSoftware::of).as_ref())
-}
-
-/// [`section_contents`] with the software section already made into what is stored (ingest compares it too).
-pub fn section_contents_with(
+/// The stored JSON of each full section. Software keeps only `software`, the report's section made into
+/// [`crate::model::StoredSoftware`] (ingest compares it too): its packages go to the shared catalogue.
+pub fn section_contents(
     report: &Report,
     software: Option<&crate::model::StoredSoftware>,
 ) -> Result<Vec<(SectionName, String)>, serde_json::Error> {

@@ -40,14 +40,12 @@ impl SqliteStore {
         if existed {
             private::check(&file)?;
         }
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            // Kept open (and its cache with it) for the collector's life; waiting for it is normal, not slow.
+        let writer = pool_options(1)
+            // Kept open (and its cache with it) for the collector's life; waiting for it is normal, not slow: only
+            // the acquire timeout (as long as the busy timeout) ends a wait.
             .idle_timeout(None)
             .max_lifetime(None)
-            .acquire_slow_level(log::LevelFilter::Debug)
-            .after_release(|conn, _| Box::pin(async move { still_usable(conn).await }))
+            .acquire_slow_threshold(BUSY_TIMEOUT)
             .connect_with(
                 options
                     .clone()
@@ -67,12 +65,7 @@ impl SqliteStore {
                 .map_err(|source| StoreError::DataDir { path: file.display().to_string(), source })?;
         }
         MIGRATOR.run(&writer).await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .test_before_acquire(false)
-            .after_release(|conn, _| Box::pin(async move { still_usable(conn).await }))
-            .connect_with(options)
-            .await?;
+        let pool = pool_options(8).connect_with(options).await?;
         spawn_wal_bound(pool.clone(), writer.clone(), wal_path(&file), WAL_CHECKPOINT_BYTES, WAL_CHECK_INTERVAL);
         Ok(SqliteStore { pool, writer })
     }
@@ -86,6 +79,14 @@ impl SqliteStore {
 /// The writer's page cache (`cache_size`, negative: KiB). SQLite's default of 2 MiB held too little of the link
 /// tables' indexes: a first report re-read its pages from the file.
 const WRITER_CACHE_KIB: i64 = -32 * 1024;
+
+/// A pool of up to `max` connections, each checked when it goes back ([`still_usable`]).
+fn pool_options(max: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(max)
+        .test_before_acquire(false)
+        .after_release(|conn, _| Box::pin(async move { still_usable(conn).await }))
+}
 
 /// Whether a connection going back to the pool has no transaction left open. It is checked here, once, rather than
 /// again when the connection is taken (`test_before_acquire`): a file connection does not go stale while it waits
@@ -143,17 +144,9 @@ fn spawn_wal_bound(pool: SqlitePool, writer: SqlitePool, wal: std::path::PathBuf
                 return;
             }
             let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-            if size < limit {
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-                    if pool.is_closed() {
-                        return;
-                    }
-                    // A full disk fails every look; the truncation past the bound warns.
-                    tracing::debug!(wal_bytes = size, error = %e, "passive WAL checkpoint failed; retrying");
-                }
-                continue;
-            }
-            match checkpoint(&pool, &writer).await {
+            let past_bound = size >= limit;
+            match checkpoint(&pool, &writer, past_bound).await {
+                Ok(Checkpoint::Copied) => {}
                 Ok(Checkpoint::Truncated) => tracing::debug!(wal_bytes = size, "WAL checkpointed and truncated"),
                 Ok(Checkpoint::HeldByReader { log, done }) => {
                     tracing::debug!(
@@ -165,15 +158,21 @@ fn spawn_wal_bound(pool: SqlitePool, writer: SqlitePool, wal: std::path::PathBuf
                 }
                 Ok(Checkpoint::Busy) => tracing::debug!(wal_bytes = size, "WAL not truncated: readers kept it busy"),
                 Err(e) if pool.is_closed() => return tracing::debug!(error = %e, "WAL checkpoint: pool closed"),
+                // A full disk fails every look: worth a warning only once the WAL is past its bound.
+                Err(e) if !past_bound => {
+                    tracing::debug!(wal_bytes = size, error = %e, "WAL checkpoint failed; retrying")
+                }
                 Err(e) => tracing::warn!(wal_bytes = size, error = %e, "WAL checkpoint failed; retrying"),
             }
         }
     });
 }
 
-/// What one look at an oversized WAL did.
+/// What one look at the WAL did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Checkpoint {
+    /// Within its bound: what could be copied back was, and the file was left as it is.
+    Copied,
     /// Every page copied back and the file emptied.
     Truncated,
     /// A reader on an older snapshot kept `log - done` pages in the WAL; nothing waited for it.
@@ -182,16 +181,20 @@ enum Checkpoint {
     Busy,
 }
 
-/// A PASSIVE checkpoint first: it copies what it can without locking anyone out. Only when it copied every page
+/// A PASSIVE checkpoint first: it copies what it can without locking anyone out. That is all while the WAL is within
+/// its bound (`truncate` false). Past it, only when the PASSIVE copied every page
 /// (no reader holds an older snapshot) does a TRUNCATE follow, which holds off writers while it waits for readers
 /// to leave the WAL: short then, because readers on the newest snapshot finish quickly. Truncating while a long
 /// reader held an old snapshot made reports queue (and one `INSERT` fail busy) for the whole wait, in vain.
 /// The PASSIVE runs on a reader, beside the writes. The TRUNCATE runs on the writer's connection, so it takes its
 /// turn with the writes instead of polling for SQLite's write lock between them; its busy timeout is lowered for it
 /// and restored after (a connection that cannot be restored is closed, not returned to the pool).
-async fn checkpoint(readers: &SqlitePool, writer: &SqlitePool) -> Result<Checkpoint, sqlx::Error> {
+async fn checkpoint(readers: &SqlitePool, writer: &SqlitePool, truncate: bool) -> Result<Checkpoint, sqlx::Error> {
     let (busy, log, done) =
         sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(readers).await?;
+    if !truncate {
+        return Ok(Checkpoint::Copied);
+    }
     if busy != 0 {
         return Ok(Checkpoint::Busy);
     }
@@ -339,6 +342,9 @@ mod tests {
                 })
             })
             .collect();
+        // Every write has had its turn to run: it waits for the one connection, not on SQLite's lock from another.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!((store.writer.size(), store.writer.num_idle()), (1, 0), "one writer connection, held");
         // The probe and a read answer while the writer is held (the 5 s bound only stops a hang from hanging the
         // test; before, the probe shared the writers' wait).
         let limit = Duration::from_secs(5);
@@ -356,6 +362,25 @@ mod tests {
         }
         let rows: Vec<i64> = sqlx::query_scalar("SELECT n FROM turns ORDER BY n").fetch_all(&store.pool).await.unwrap();
         assert_eq!(rows, (0..=16).collect::<Vec<i64>>(), "every write landed once");
+        store.close().await;
+    }
+
+    /// The writer does not checkpoint; the WAL bound's looks do, within the bound too, so the writer starts the WAL
+    /// over instead of growing it up to the bound.
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_beside_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("muster.db");
+        let store = SqliteStore::open(&format!("sqlite://{}", file.display())).await.unwrap();
+        spawn_wal_bound(store.pool.clone(), store.writer.clone(), wal_path(&file), 1 << 30, Duration::from_millis(50));
+        sqlx::query("CREATE TABLE filler (data BLOB NOT NULL)").execute(&store.writer).await.unwrap();
+        let written: u64 = 256 * 16384;
+        for _ in 0..256 {
+            sqlx::query("INSERT INTO filler (data) VALUES (randomblob(16384))").execute(&store.writer).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let wal = std::fs::metadata(wal_path(&file)).unwrap().len();
+        assert!(wal < written / 2, "the WAL grew to {wal} bytes for {written} written");
         store.close().await;
     }
 
@@ -393,7 +418,7 @@ mod tests {
         drop(writer);
         assert!(size() > limit, "{} bytes", size());
         assert!(matches!(
-            checkpoint(&store.pool, &store.writer).await.unwrap(),
+            checkpoint(&store.pool, &store.writer, true).await.unwrap(),
             Checkpoint::HeldByReader { log, done } if done < log
         ));
         sqlx::query("COMMIT").execute(&mut *reader).await.unwrap();
