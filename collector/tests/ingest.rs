@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::common::{Harness, Machine, debian, delta, full, history, ubuntu};
 
 both!(full_delta_and_changed_reports, retried_report_is_a_duplicate, unknown_hashes_need_sections);
+both!(report_ids_are_forgotten_after_their_retention);
 both!(gzip_and_identity_bodies, token_cannot_report_for_another_host, software_query_spans_hosts);
 both!(
     language_packages_keep_their_path_and_owner,
@@ -140,6 +141,34 @@ async fn retried_report_is_a_duplicate(h: Harness) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({ "report_id": envelope.report_id, "status": "duplicate" }));
     assert_eq!(history(&h, &viewer, &host_id).await.len(), 1);
+}
+
+/// A stored report's id answers retries with `duplicate` for 30 days (the default `report_id_retention`); the
+/// report that comes later forgets older ids in the same write that records its own id and sets `last_seen`.
+async fn report_ids_are_forgotten_after_their_retention(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    let report = debian(&machine);
+    let first = full(&report);
+    h.stored(&token, &first).await;
+
+    h.advance(chrono::Duration::days(29));
+    let second = delta(&report, &[]);
+    h.stored(&token, &second).await;
+    let (_, body) = h.report(&token, &first).await;
+    assert_eq!(body["status"], "duplicate", "29 days on, the first id is still remembered");
+
+    h.advance(chrono::Duration::days(2));
+    let third = delta(&report, &[]);
+    h.stored(&token, &third).await;
+    let (_, host) = h.get(&format!("/api/v1/hosts/{host_id}"), &viewer).await;
+    assert_eq!(host["last_seen"], "2026-04-02T09:00:00Z");
+    let (_, body) = h.report(&token, &second).await;
+    assert_eq!(body["status"], "duplicate", "the second id is 2 days old");
+    // 31 days on, the first id is forgotten: the same envelope is a new report again.
+    h.stored(&token, &first).await;
 }
 
 async fn unknown_hashes_need_sections(h: Harness) {

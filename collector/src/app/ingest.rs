@@ -14,7 +14,9 @@ use crate::identity;
 use crate::ingest::{self, diff};
 use crate::model::to_ms;
 use crate::model::{HistoryEvent, StoredPackage};
-use crate::store::tx::{IdentityKey, ImageChange, ReportRow, ReportedHost, SoftwareChange, SoftwareRow, StoredLink};
+use crate::store::tx::{
+    IdentityKey, ImageChange, ReportLock, ReportRow, ReportedHost, SoftwareChange, SoftwareRow, StoredLink,
+};
 use crate::store::{Store, StoreError};
 
 /// One validated report, ready to store.
@@ -109,17 +111,18 @@ pub async fn report(
 /// Stores one report in one transaction: sections replaced, history written, `last_seen` updated.
 pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput) -> Result<IngestOutcome, StoreError> {
     let mut tx = store.begin_host_tx().await?;
-    let Some(before) = tx.lock_host(host_id).await? else {
+    let Some(ReportLock { host: before, seen, hashes: stored }) =
+        tx.lock_host_for_report(host_id, &input.report_id).await?
+    else {
         return Ok(IngestOutcome::UnknownHost);
     };
     if before.lifecycle != crate::disposal::lifecycle::LifecycleState::InService {
         return Ok(IngestOutcome::Retired(before.lifecycle));
     }
-    if tx.report_seen(host_id, &input.report_id).await? {
+    if seen {
         return Ok(IngestOutcome::Duplicate);
     }
     let report = &input.report;
-    let stored = tx.section_hashes(host_id).await?;
     let needs = ingest::needs_full(report, &input.hashes, &stored);
     if !needs.is_empty() {
         return Ok(IngestOutcome::NeedsSections(needs));
@@ -170,9 +173,8 @@ pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput)
     if let Some(images) = writes.images.as_ref().filter(|c| !c.is_empty()) {
         tx.write_image_packages(host_id, images).await?;
     }
-    tx.update_reported_host(host_id, &writes.host, input.received_at).await?;
     tx.insert_history(host_id, input.received_at, &input.report_id, &writes.events).await?;
-    tx.record_report(host_id, &writes.report, input.forget_reports_before).await?;
+    tx.record_report(host_id, &writes.host, &writes.report, input.forget_reports_before).await?;
     let work = queue::work_for(report, writes.changes_matches(), &before, input.received_at);
     if work != 0 {
         tx.enqueue_work(host_id, work, &input.report_id, input.received_at).await?;

@@ -72,9 +72,10 @@ pub trait HostTx: Send {
     async fn lock_host(&mut self, host_id: &str) -> Result<Option<LockedHost>, StoreError>;
     /// The machine-id the host is bound to, if any (read under the host's lock).
     async fn bound_machine_id(&mut self, host_id: &str) -> Result<Option<String>, StoreError>;
-    async fn report_seen(&mut self, host_id: &str, report_id: &str) -> Result<bool, StoreError>;
-    /// Section name to stored hash.
-    async fn section_hashes(&mut self, host_id: &str) -> Result<BTreeMap<String, String>, StoreError>;
+    /// [`HostTx::lock_host`] for a report: the same lock, and in the same statement whether `report_id` was stored
+    /// and the stored section hashes. One round trip instead of three: on SQLite every statement is a hand-over to
+    /// the one writer's thread and back, and an unchanged report is little more than these (BENCHMARKS.md).
+    async fn lock_host_for_report(&mut self, host_id: &str, report_id: &str) -> Result<Option<ReportLock>, StoreError>;
     /// The stored JSON of one section.
     async fn section_content(&mut self, host_id: &str, section: SectionName) -> Result<Option<String>, StoreError>;
     /// The host's package links with the catalogue fields the history diff compares.
@@ -101,12 +102,6 @@ pub trait HostTx: Send {
         report_id: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    async fn update_reported_host(
-        &mut self,
-        host_id: &str,
-        host: &ReportedHost<'_>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
     async fn insert_history(
         &mut self,
         host_id: &str,
@@ -114,10 +109,14 @@ pub trait HostTx: Send {
         report_id: &str,
         events: &[HistoryEvent],
     ) -> Result<(), StoreError>;
-    /// Records the report and forgets the host's reports received before `forget_before`.
+    /// Sets the host's columns from the report (`last_seen` and `last_report_at` to `report.received_at`), records
+    /// the report and forgets the host's reports received before `forget_before`: one statement (SQLite runs the
+    /// three as one batch, PostgreSQL as one statement with data-modifying `WITH`), for the reason
+    /// [`HostTx::lock_host_for_report`] gives.
     async fn record_report(
         &mut self,
         host_id: &str,
+        host: &ReportedHost<'_>,
         report: &ReportRow<'_>,
         forget_before: DateTime<Utc>,
     ) -> Result<(), StoreError>;
@@ -136,8 +135,11 @@ pub trait HostTx: Send {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
+/// `$hashes`: the aggregate that turns a host's `(section, hash)` rows into one JSON object's text.
+/// `$record`: the text before, between and after the three statements of [`HostTx::record_report`]: SQLite runs
+/// `;`-separated statements as one batch, PostgreSQL takes them as data-modifying `WITH` queries of one statement.
 macro_rules! impl_host_tx {
-    ($db:ty) => {
+    ($db:ty, $hashes:literal, ($rec_open:literal, $rec_mid:literal, $rec_last:literal)) => {
         mod host_tx {
             use std::collections::BTreeMap;
 
@@ -151,8 +153,8 @@ macro_rules! impl_host_tx {
             use crate::store::sql::CHUNK;
             use crate::disposal::lifecycle::LifecycleState;
             use crate::store::tx::{
-                EnrolledHost, HeldEnrolment, HostCandidate, HostTx, IdentityKey, ImageChange, LockedHost, ReportRow,
-                ReportedHost, SoftwareChange, SoftwareRow, StoredLink,
+                EnrolledHost, HeldEnrolment, HostCandidate, HostTx, IdentityKey, ImageChange, LockedHost, ReportLock,
+                ReportRow, ReportedHost, SoftwareChange, SoftwareRow, StoredLink,
             };
 
             fn lifecycle(text: &str) -> Result<LifecycleState, StoreError> {
@@ -423,23 +425,31 @@ macro_rules! impl_host_tx {
                     })
                 }
 
-                async fn report_seen(&mut self, host_id: &str, report_id: &str) -> Result<bool, StoreError> {
-                    let seen = sqlx::query("SELECT received_at FROM reports WHERE host_id = $1 AND report_id = $2")
-                        .bind(host_id)
-                        .bind(report_id)
-                        .fetch_optional(&mut *self.0)
-                        .await?;
-                    Ok(seen.is_some())
-                }
-
-                async fn section_hashes(&mut self, host_id: &str) -> Result<BTreeMap<String, String>, StoreError> {
-                    sqlx::query("SELECT section, hash FROM host_sections WHERE host_id = $1")
-                        .bind(host_id)
-                        .fetch_all(&mut *self.0)
-                        .await?
-                        .iter()
-                        .map(|r| Ok((r.try_get("section")?, r.try_get("hash")?)))
-                        .collect()
+                async fn lock_host_for_report(
+                    &mut self,
+                    host_id: &str,
+                    report_id: &str,
+                ) -> Result<Option<ReportLock>, StoreError> {
+                    let row = sqlx::query(concat!(
+                        "UPDATE hosts SET last_seen = last_seen WHERE id = $1 \
+                         RETURNING last_seen, agent_version, lifecycle_state, \
+                         EXISTS (SELECT 1 FROM reports WHERE host_id = $1 AND report_id = $2) AS seen, \
+                         (SELECT ",
+                        $hashes,
+                        " FROM host_sections WHERE host_id = $1) AS hashes"
+                    ))
+                    .bind(host_id)
+                    .bind(report_id)
+                    .fetch_optional(&mut *self.0)
+                    .await?;
+                    let Some(r) = row else { return Ok(None) };
+                    // No sections: SQLite's aggregate gives `{}`, PostgreSQL's NULL.
+                    let hashes = match r.try_get::<Option<String>, _>("hashes")? {
+                        Some(text) => serde_json::from_str(&text)
+                            .map_err(|e| StoreError::Corrupt(format!("section hashes of host {host_id}: {e}")))?,
+                        None => BTreeMap::new(),
+                    };
+                    Ok(Some(ReportLock { host: locked_host(&r)?, seen: r.try_get("seen")?, hashes }))
                 }
 
                 async fn section_content(
@@ -653,38 +663,6 @@ macro_rules! impl_host_tx {
                     Ok(())
                 }
 
-                async fn update_reported_host(
-                    &mut self,
-                    host_id: &str,
-                    host: &ReportedHost<'_>,
-                    at: DateTime<Utc>,
-                ) -> Result<(), StoreError> {
-                    let now = to_ms(at);
-                    let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new("UPDATE hosts SET last_seen = ");
-                    qb.push_bind(now).push(", last_report_at = ").push_bind(now);
-                    qb.push(", agent_version = ").push_bind(host.agent_version.to_owned());
-                    if let Some(name) = host.hostname {
-                        qb.push(", hostname = ").push_bind(name.to_owned());
-                    }
-                    if let Some(machine_id) = host.machine_id {
-                        qb.push(", machine_id = ").push_bind(machine_id.to_owned());
-                    }
-                    if let Some((uuid, serial)) = &host.hardware_identity {
-                        qb.push(", system_uuid = ").push_bind(uuid.clone());
-                        qb.push(", system_serial = ").push_bind(serial.clone());
-                    }
-                    if let Some(os) = host.os {
-                        qb.push(", os_id = ").push_bind(os.id.clone());
-                        qb.push(", os_version_id = ").push_bind(os.version_id.clone());
-                        qb.push(", os_pretty_name = ").push_bind(os.pretty_name.clone());
-                        qb.push(", kernel_release = ").push_bind(os.kernel_release.clone());
-                        qb.push(", architecture = ").push_bind(os.architecture.clone());
-                    }
-                    qb.push(" WHERE id = ").push_bind(host_id.to_owned());
-                    qb.build().execute(&mut *self.0).await?;
-                    Ok(())
-                }
-
                 async fn insert_history(
                     &mut self,
                     host_id: &str,
@@ -716,25 +694,45 @@ macro_rules! impl_host_tx {
                 async fn record_report(
                     &mut self,
                     host_id: &str,
+                    host: &ReportedHost<'_>,
                     report: &ReportRow<'_>,
                     forget_before: DateTime<Utc>,
                 ) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "INSERT INTO reports (host_id, report_id, received_at, collected_at, full_sections) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(host_id)
-                    .bind(report.report_id)
-                    .bind(to_ms(report.received_at))
-                    .bind(to_ms(report.collected_at))
-                    .bind(&report.full_sections)
-                    .execute(&mut *self.0)
-                    .await?;
-                    sqlx::query("DELETE FROM reports WHERE host_id = $1 AND received_at < $2")
-                        .bind(host_id)
-                        .bind(to_ms(forget_before))
-                        .execute(&mut *self.0)
-                        .await?;
+                    let now = to_ms(report.received_at);
+                    let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new($rec_open);
+                    qb.push("UPDATE hosts SET last_seen = ").push_bind(now).push(", last_report_at = ").push_bind(now);
+                    qb.push(", agent_version = ").push_bind(host.agent_version.to_owned());
+                    if let Some(name) = host.hostname {
+                        qb.push(", hostname = ").push_bind(name.to_owned());
+                    }
+                    if let Some(machine_id) = host.machine_id {
+                        qb.push(", machine_id = ").push_bind(machine_id.to_owned());
+                    }
+                    if let Some((uuid, serial)) = &host.hardware_identity {
+                        qb.push(", system_uuid = ").push_bind(uuid.clone());
+                        qb.push(", system_serial = ").push_bind(serial.clone());
+                    }
+                    if let Some(os) = host.os {
+                        qb.push(", os_id = ").push_bind(os.id.clone());
+                        qb.push(", os_version_id = ").push_bind(os.version_id.clone());
+                        qb.push(", os_pretty_name = ").push_bind(os.pretty_name.clone());
+                        qb.push(", kernel_release = ").push_bind(os.kernel_release.clone());
+                        qb.push(", architecture = ").push_bind(os.architecture.clone());
+                    }
+                    qb.push(" WHERE id = ").push_bind(host_id.to_owned());
+                    qb.push($rec_mid);
+                    qb.push("INSERT INTO reports (host_id, report_id, received_at, collected_at, full_sections) VALUES (");
+                    qb.separated(", ")
+                        .push_bind(host_id.to_owned())
+                        .push_bind(report.report_id.to_owned())
+                        .push_bind(now)
+                        .push_bind(to_ms(report.collected_at))
+                        .push_bind(report.full_sections.clone());
+                    qb.push(")");
+                    qb.push($rec_last);
+                    qb.push("DELETE FROM reports WHERE host_id = ").push_bind(host_id.to_owned());
+                    qb.push(" AND received_at < ").push_bind(to_ms(forget_before));
+                    qb.build().execute(&mut *self.0).await?;
                     Ok(())
                 }
 

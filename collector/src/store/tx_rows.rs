@@ -16,6 +16,18 @@ pub struct HostCandidate {
     pub lifecycle: LifecycleState,
 }
 
+/// The host row as a report finds it under its lock, with what the report's first decisions need: whether its id was
+/// stored before, and the stored hash of each section. One statement reads all three (see
+/// [`super::tx::HostTx::lock_host_for_report`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportLock {
+    pub host: LockedHost,
+    /// A report with this id was stored and is not forgotten yet.
+    pub seen: bool,
+    /// Section name to stored hash.
+    pub hashes: std::collections::BTreeMap<String, String>,
+}
+
 /// How to find the hosts an enrolling machine may be.
 #[derive(Debug, Clone, Copy)]
 pub enum IdentityKey<'a> {
