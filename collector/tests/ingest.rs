@@ -2,13 +2,14 @@
 
 use axum::http::StatusCode;
 use muster_collector::model::Role;
+use muster_collector::store::tx::{ReportRow, ReportedHost};
 use muster_shared::v1::{Disk, Package, PackageKind, SectionName};
 use serde_json::{Value, json};
 
 use crate::common::{Harness, Machine, debian, delta, full, history, ubuntu};
 
 both!(full_delta_and_changed_reports, retried_report_is_a_duplicate, unknown_hashes_need_sections);
-both!(report_ids_are_forgotten_after_their_retention);
+both!(report_ids_are_forgotten_after_their_retention, a_retry_waiting_for_the_lock_sees_the_first_attempt);
 both!(gzip_and_identity_bodies, token_cannot_report_for_another_host, software_query_spans_hosts);
 both!(
     language_packages_keep_their_path_and_owner,
@@ -169,6 +170,45 @@ async fn report_ids_are_forgotten_after_their_retention(h: Harness) {
     assert_eq!(body["status"], "duplicate", "the second id is 2 days old");
     // 31 days on, the first id is forgotten: the same envelope is a new report again.
     h.stored(&token, &first).await;
+}
+
+/// A retry that arrives while the first attempt still holds the host's lock is answered `duplicate` once that
+/// attempt commits: what a report reads, it reads under its lock. (On PostgreSQL a statement's snapshot is taken
+/// before it waits for a row lock, so reads beside the locking `UPDATE` would miss the first attempt, and the retry
+/// would fail on the report's primary key.)
+async fn a_retry_waiting_for_the_lock_sees_the_first_attempt(h: Harness) {
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    let report = debian(&machine);
+    h.stored(&token, &full(&report)).await;
+    let retried = delta(&report, &[]);
+
+    // The first attempt: locked, its report id not yet stored.
+    let mut first = h.store.begin_host_tx().await.unwrap();
+    let lock = first.lock_host_for_report(&host_id, &retried.report_id).await.unwrap().unwrap();
+    assert!(!lock.seen);
+    assert_eq!(lock.hashes.keys().collect::<Vec<_>>(), ["checks", "hardware", "host", "os", "software"]);
+    let now = *h.now.lock().unwrap();
+    let report_id = retried.report_id.clone();
+    let first_commits_later = async move {
+        // Long enough for the retry to be waiting for the lock (PostgreSQL's row lock, SQLite's one writer).
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let host = ReportedHost {
+            agent_version: "1.0.0",
+            hostname: None,
+            machine_id: None,
+            hardware_identity: None,
+            os: None,
+        };
+        let row =
+            ReportRow { report_id: &report_id, received_at: now, collected_at: now, full_sections: String::new() };
+        first.record_report(&host_id, &host, &row, now - chrono::Duration::days(30)).await.unwrap();
+        first.commit().await.unwrap();
+    };
+    let ((status, body), ()) = tokio::join!(h.report(&token, &retried), first_commits_later);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "duplicate", "{body}");
 }
 
 async fn unknown_hashes_need_sections(h: Harness) {

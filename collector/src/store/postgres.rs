@@ -33,6 +33,11 @@ impl PgStore {
 }
 
 super::sql::impl_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
-super::tx::impl_host_tx!(sqlx::Postgres, "json_object_agg(section, hash)::text", ("WITH u AS (", "), i AS (", ") "));
+super::tx::impl_host_tx!(
+    sqlx::Postgres,
+    "json_object_agg(section, hash)::text",
+    read_in_lock: false,
+    record: ("WITH u AS (", "), i AS (", ") ")
+);
 super::findings_tx::impl_findings_tx!(sqlx::Postgres, " FOR KEY SHARE");
 super::integrations::impl_integration_store!(PgStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED", false);

@@ -246,7 +246,7 @@ impl SqliteStore {
 }
 
 super::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::tx::impl_host_tx!(sqlx::Sqlite, "json_group_object(section, hash)", ("", "; ", "; "));
+super::tx::impl_host_tx!(sqlx::Sqlite, "json_group_object(section, hash)", read_in_lock: true, record: ("", "; ", "; "));
 super::findings_tx::impl_findings_tx!(sqlx::Sqlite, "");
 
 /// The database file is the collector's alone: created 0600 in a directory created 0700, and refused at start when

@@ -3,8 +3,8 @@
 //! diff) and then tell it what to write; dropping it without [`HostTx::commit`] rolls everything back.
 //!
 //! Both backends share one body (`impl_host_tx!`, instantiated in `sqlite.rs` and `postgres.rs`) because they
-//! accept the same SQL here and differ only in their sqlx types; sqlx's generic `Executor` bounds would say the same
-//! thing at several times the length.
+//! accept the same SQL here but for a few fragments the macro takes, and otherwise differ only in their sqlx types;
+//! sqlx's generic `Executor` bounds would say the same thing at several times the length.
 
 use std::collections::BTreeMap;
 
@@ -67,14 +67,16 @@ pub trait HostTx: Send {
 
     // Reports.
 
-    /// Locks the host's row: reports of one host are serialised on PostgreSQL, and SQLite takes its write lock
-    /// before reading, so the transaction never has to upgrade a read lock. `None` when there is no such host.
+    /// Locks the host's row: writes to one host (enrolment, and reports through
+    /// [`HostTx::lock_host_for_report`]) are serialised on PostgreSQL, and SQLite takes its write lock before reading,
+    /// so the transaction never has to upgrade a read lock. `None` when there is no such host.
     async fn lock_host(&mut self, host_id: &str) -> Result<Option<LockedHost>, StoreError>;
     /// The machine-id the host is bound to, if any (read under the host's lock).
     async fn bound_machine_id(&mut self, host_id: &str) -> Result<Option<String>, StoreError>;
-    /// [`HostTx::lock_host`] for a report: the same lock, and in the same statement whether `report_id` was stored
-    /// and the stored section hashes. One round trip instead of three: on SQLite every statement is a hand-over to
-    /// the one writer's thread and back, and an unchanged report is little more than these (BENCHMARKS.md).
+    /// [`HostTx::lock_host`] for a report: the same lock, then whether `report_id` was stored and the stored
+    /// section hashes, read under it. On SQLite one statement does all three, where three cost three hand-overs to
+    /// the one writer's thread and back and an unchanged report is little more than these (BENCHMARKS.md, "Fewer
+    /// statements per report"); PostgreSQL needs two (see `impl_host_tx!`).
     async fn lock_host_for_report(&mut self, host_id: &str, report_id: &str) -> Result<Option<ReportLock>, StoreError>;
     /// The stored JSON of one section.
     async fn section_content(&mut self, host_id: &str, section: SectionName) -> Result<Option<String>, StoreError>;
@@ -136,10 +138,20 @@ pub trait HostTx: Send {
 }
 
 /// `$hashes`: the aggregate that turns a host's `(section, hash)` rows into one JSON object's text.
-/// `$record`: the text before, between and after the three statements of [`HostTx::record_report`]: SQLite runs
-/// `;`-separated statements as one batch, PostgreSQL takes them as data-modifying `WITH` queries of one statement.
+/// `$read_in_lock`: whether [`HostTx::lock_host_for_report`] may read in the locking statement itself. Only where
+/// nothing can commit between the statement's snapshot and its lock: SQLite's one writer. PostgreSQL (read committed)
+/// takes the snapshot before the `UPDATE` waits for the row, so subqueries beside it would miss what the report that
+/// held the lock just committed; there the reads are a second statement.
+/// `$rec_open`, `$rec_mid`, `$rec_last`: the text before, between and after the three statements of
+/// [`HostTx::record_report`]: SQLite runs `;`-separated statements as one batch, PostgreSQL takes them as
+/// data-modifying `WITH` queries of one statement.
 macro_rules! impl_host_tx {
-    ($db:ty, $hashes:literal, ($rec_open:literal, $rec_mid:literal, $rec_last:literal)) => {
+    (
+        $db:ty,
+        $hashes:literal,
+        read_in_lock: $read_in_lock:literal,
+        record: ($rec_open:literal, $rec_mid:literal, $rec_last:literal)
+    ) => {
         mod host_tx {
             use std::collections::BTreeMap;
 
@@ -430,26 +442,41 @@ macro_rules! impl_host_tx {
                     host_id: &str,
                     report_id: &str,
                 ) -> Result<Option<ReportLock>, StoreError> {
-                    let row = sqlx::query(concat!(
-                        "UPDATE hosts SET last_seen = last_seen WHERE id = $1 \
-                         RETURNING last_seen, agent_version, lifecycle_state, \
-                         EXISTS (SELECT 1 FROM reports WHERE host_id = $1 AND report_id = $2) AS seen, \
-                         (SELECT ",
+                    const READS: &str = concat!(
+                        "EXISTS (SELECT 1 FROM reports WHERE host_id = $1 AND report_id = $2) AS seen, (SELECT ",
                         $hashes,
                         " FROM host_sections WHERE host_id = $1) AS hashes"
-                    ))
-                    .bind(host_id)
-                    .bind(report_id)
-                    .fetch_optional(&mut *self.0)
-                    .await?;
-                    let Some(r) = row else { return Ok(None) };
+                    );
+                    let lock = "UPDATE hosts SET last_seen = last_seen WHERE id = $1 \
+                                RETURNING last_seen, agent_version, lifecycle_state";
+                    let (host, r) = if $read_in_lock {
+                        let Some(r) = sqlx::query(&format!("{lock}, {READS}"))
+                            .bind(host_id)
+                            .bind(report_id)
+                            .fetch_optional(&mut *self.0)
+                            .await?
+                        else {
+                            return Ok(None);
+                        };
+                        (locked_host(&r)?, r)
+                    } else {
+                        let Some(locked) = sqlx::query(lock).bind(host_id).fetch_optional(&mut *self.0).await? else {
+                            return Ok(None);
+                        };
+                        let r = sqlx::query(&format!("SELECT {READS}"))
+                            .bind(host_id)
+                            .bind(report_id)
+                            .fetch_one(&mut *self.0)
+                            .await?;
+                        (locked_host(&locked)?, r)
+                    };
                     // No sections: SQLite's aggregate gives `{}`, PostgreSQL's NULL.
                     let hashes = match r.try_get::<Option<String>, _>("hashes")? {
                         Some(text) => serde_json::from_str(&text)
                             .map_err(|e| StoreError::Corrupt(format!("section hashes of host {host_id}: {e}")))?,
                         None => BTreeMap::new(),
                     };
-                    Ok(Some(ReportLock { host: locked_host(&r)?, seen: r.try_get("seen")?, hashes }))
+                    Ok(Some(ReportLock { host, seen: r.try_get("seen")?, hashes }))
                 }
 
                 async fn section_content(
