@@ -442,15 +442,25 @@ macro_rules! impl_host_tx {
                     host_id: &str,
                     report_id: &str,
                 ) -> Result<Option<ReportLock>, StoreError> {
-                    const READS: &str = concat!(
-                        "EXISTS (SELECT 1 FROM reports WHERE host_id = $1 AND report_id = $2) AS seen, (SELECT ",
-                        $hashes,
-                        " FROM host_sections WHERE host_id = $1) AS hashes"
-                    );
-                    let lock = "UPDATE hosts SET last_seen = last_seen WHERE id = $1 \
-                                RETURNING last_seen, agent_version, lifecycle_state";
+                    // Whole statements at compile time: this runs for every report.
+                    macro_rules! lock {
+                        () => {
+                            "UPDATE hosts SET last_seen = last_seen WHERE id = $1 \
+                             RETURNING last_seen, agent_version, lifecycle_state"
+                        };
+                    }
+                    macro_rules! reads {
+                        () => {
+                            concat!(
+                                "EXISTS (SELECT 1 FROM reports WHERE host_id = $1 AND report_id = $2) AS seen, \
+                                 (SELECT ",
+                                $hashes,
+                                " FROM host_sections WHERE host_id = $1) AS hashes"
+                            )
+                        };
+                    }
                     let (host, r) = if $read_in_lock {
-                        let Some(r) = sqlx::query(&format!("{lock}, {READS}"))
+                        let Some(r) = sqlx::query(concat!(lock!(), ", ", reads!()))
                             .bind(host_id)
                             .bind(report_id)
                             .fetch_optional(&mut *self.0)
@@ -460,10 +470,11 @@ macro_rules! impl_host_tx {
                         };
                         (locked_host(&r)?, r)
                     } else {
-                        let Some(locked) = sqlx::query(lock).bind(host_id).fetch_optional(&mut *self.0).await? else {
+                        let Some(locked) = sqlx::query(lock!()).bind(host_id).fetch_optional(&mut *self.0).await?
+                        else {
                             return Ok(None);
                         };
-                        let r = sqlx::query(&format!("SELECT {READS}"))
+                        let r = sqlx::query(concat!("SELECT ", reads!()))
                             .bind(host_id)
                             .bind(report_id)
                             .fetch_one(&mut *self.0)
