@@ -272,6 +272,31 @@ fn overdue_security_updates() {
     assert_eq!(matched(&policy, &covered, at(2026, 4, 30)).into_iter().find(|m| m.0 == "patch.security_overdue"), None);
 }
 
+#[test]
+fn overdue_windows_updates_name_what_they_install() {
+    // Windows' (and macOS's) pending updates have no installed version: the evidence gives the product and article.
+    let policy = Rules::builtin().unwrap().current();
+    let mut r = report("debian");
+    r.patches = Some(muster_shared::v1::Patches {
+        manager: Some("windows-update".to_owned()),
+        pending: Some(vec![PendingUpdate {
+            name: "Cumulative Update for Windows 11 Version 23H2 for x64-based Systems".to_owned(),
+            arch: None,
+            installed_version: String::new(),
+            candidate_version: "KB5034123".to_owned(),
+            security: true,
+            origin: Some("Windows Update (Important)".to_owned()),
+        }]),
+        ..Default::default()
+    });
+    let facts = HostFacts::from_report("h1", &r, at(2026, 3, 2), at(2026, 3, 17));
+    let overdue = matched(&policy, &facts, at(2026, 3, 17)).into_iter().find(|m| m.0 == "patch.security_overdue");
+    assert_eq!(
+        overdue.unwrap().1,
+        vec!["Cumulative Update for Windows 11 Version 23H2 for x64-based Systems -> KB5034123 pending for 15 days"]
+    );
+}
+
 /// The policy of one rule exactly as `policy/README.md` writes it (its TOML block from `[[rule]]` to the fence).
 fn readme_rule(id: &str) -> Arc<Policy> {
     let dir = tempfile::tempdir().unwrap();
