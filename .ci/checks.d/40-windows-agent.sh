@@ -4,19 +4,22 @@
 # Wine's registry with `reg add` in the 64-bit view, the 32-bit view (WOW6432Node) and the user's hive (HKCU, which is
 # HKEY_USERS\<sid>); `inventory` must report each once as a `software.packages` entry of kind `windows`, with the key
 # it came from as its path, the view's arch, its version, publisher and install date, an MSI's product code in
-# source_name, and leave out the entries Windows hides (SystemComponent, an update's ParentKeyName). A fresh prefix's
+# source_name, and leave out the entries Windows hides (SystemComponent, an update's ParentKeyName); MSIX packages
+# added to the machine's and the user's package repositories must come once each as kind `msix`, bundles left out. A fresh prefix's
 # own Uninstall key is empty here (Wine Mono and Gecko are not installed: WINEDLLOVERRIDES below, and this machine has
 # neither package), so exactly the added entries are expected. The `os` section must carry the build and update
 # revision (UBR) set in CurrentVersion, the host section the prefix's MachineGuid as its machine id, the hardware section the system UUID decoded from
 # GetSystemFirmwareTable('RSMB') (Wine synthesizes the table), Wine's drives and this machine's network interfaces
 # through CIM, and the one attached screen of the two EDIDs added to the registry, and the patches section the reboot flags (none set in a
-# fresh prefix) and the installed updates added to the servicing stack's package store and the Uninstall key, the host
+# fresh prefix), the Windows Update Agent's offline search (created, then unsupported under Wine) and the installed
+# updates added to the servicing stack's package store and the Uninstall key, the host
 # section Wine's workgroup and the Entra ID join added to the registry, and the
 # checks section the posture values added to the registry (firewall per profile, UAC, RDP with
-# NLA, automatic updates policy; SMB 1, Secure Boot and Defender unset; BitLocker's WMI namespace absent; the
+# NLA, automatic updates policy, Defender's real-time protection, and its definitions applied in 2016, undecided as
+# Wine has no Defender WMI namespace to say Defender is the active antivirus; SMB 1 and Secure Boot unset; BitLocker's WMI namespace absent; the
 # account policy, which Wine's netapi32 does not serve, and the Guest account, missing from its account list). Then the same .exe enrols with a collector
 # started here on 127.0.0.1 (its CA pinned by fingerprint, the secret in the environment) and reports over TLS; the
-# collector's API must hold the host with its Windows build, tag, 4 programs and installed updates, and the failing checks as findings; a
+# collector's API must hold the host with its Windows build, tag, 4 programs, 3 MSIX packages and installed updates, and the failing checks as findings; a
 # state directory Wine shows as readable by Everyone is refused. Then the MSI (built by deploy/windows/build-msi.sh
 # with wixl) is installed by Wine's msiexec with the MUSTER_* properties: the program and the MusterAgent service are
 # installed, the enrolment from the secret file is held for approval (this machine enrolled by hand just before) and
@@ -78,6 +81,21 @@ add_dword HKLM /reg:64 MusterCheckHidden SystemComponent 1
 add_program HKLM /reg:64 MusterCheckKB1 'Update for Muster Check 64-bit (KB1)' 1 'Muster 64 Ltd' 20240501
 "$wine" reg add "HKLM\\$uninstall\\MusterCheckKB1" /v ParentKeyName /d MusterCheck64 /f /reg:64 >/dev/null 2>&1 \
   || fail "reg add MusterCheckKB1 ParentKeyName"
+# MSIX packages, by their full names (Microsoft's own, from Get-AppxPackage in Microsoft's support articles): the
+# machine's package repository holds the Store app, its bundle (not listed) and a framework; the user's holds the
+# Store again (listed once, from the machine's) and the Calculator, registered for that user alone.
+appmodel='Software\Classes\Local Settings\Software\Microsoft\Windows\CurrentVersion\AppModel'
+store=Microsoft.WindowsStore_22405.1401.9.0_x64__8wekyb3d8bbwe
+vclibs=Microsoft.VCLibs.140.00_14.0.33519.0_x64__8wekyb3d8bbwe
+calculator=Microsoft.WindowsCalculator_11.2210.0.0_x64__8wekyb3d8bbwe
+for package in "$store" Microsoft.WindowsStore_22405.1401.9.0_neutral_~_8wekyb3d8bbwe "$vclibs"; do
+  "$wine" reg add "HKLM\\$appmodel\\PackageRepository\\Packages\\$package" /f /reg:64 >/dev/null 2>&1 \
+    || fail "reg add HKLM package $package"
+done
+for package in "$store" "$calculator"; do
+  "$wine" reg add "HKCU\\$appmodel\\Repository\\Packages\\$package" /v PackageID /d "$package" /f >/dev/null 2>&1 \
+    || fail "reg add HKCU package $package"
+done
 # The servicing stack's package store, as Windows keeps it (a fresh Wine prefix has none): an update of two packages,
 # the installed cumulative update beside the one it superseded (0x50), and a part of Windows that is no update. The
 # install times are FILETIME halves in decimal (2024-01-09 18:30:00, 2024-01-08 10:00:00, 2024-04-10 07:45:30 and
@@ -110,7 +128,9 @@ version_key='HKLM\Software\Microsoft\Windows NT\CurrentVersion'
 "$wine" reg add "$version_key" /v EditionID /d Professional /f >/dev/null 2>&1 || fail "reg add EditionID"
 # Posture values as Windows and Group Policy write them (a fresh Wine prefix has none): the private firewall profile
 # off, UAC on with consent prompts, Remote Desktop on without network level authentication, automatic updates
-# turned off by policy, the user's screen saver locking after 10 minutes. SMB 1, Secure Boot and Defender stay unset, so their checks must say they cannot tell.
+# turned off by policy, the user's screen saver locking after 10 minutes, Defender's real-time protection on and its
+# definitions last applied on 2016-12-29 (a FILETIME, as Defender writes it). SMB 1 and Secure Boot stay unset, so their
+# checks must say they cannot tell.
 add_posture() { # key, value name, number
   "$wine" reg add "$1" /v "$2" /t REG_DWORD /d "$3" /f /reg:64 >/dev/null 2>&1 || fail "reg add $1 $2"
 }
@@ -123,6 +143,12 @@ add_posture 'HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System' Con
 add_posture 'HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server' fDenyTSConnections 0
 add_posture 'HKLM\SYSTEM\CurrentControlSet\Control\Terminal Server\WinStations\RDP-Tcp' UserAuthentication 0
 add_posture 'HKLM\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU' NoAutoUpdate 1
+add_posture 'HKLM\SOFTWARE\Microsoft\Windows Defender\Real-Time Protection' DisableRealtimeMonitoring 0
+defender_signatures='HKLM\SOFTWARE\Microsoft\Windows Defender\Signature Updates'
+"$wine" reg add "$defender_signatures" /v AVSignatureApplied /t REG_BINARY /d 009b558c8961d201 /f /reg:64 >/dev/null 2>&1 \
+  || fail "reg add AVSignatureApplied"
+"$wine" reg add "$defender_signatures" /v AVSignatureVersion /d 1.233.3411.0 /f /reg:64 >/dev/null 2>&1 \
+  || fail "reg add AVSignatureVersion"
 # The user's screen saver, as Windows stores it (strings): on, password-protected, 10 minutes.
 for value in ScreenSaveActive=1 ScreenSaverIsSecure=1 ScreenSaveTimeOut=600; do
   "$wine" reg add 'HKCU\Control Panel\Desktop' /v "${value%%=*}" /d "${value#*=}" /f >/dev/null 2>&1 \
@@ -181,13 +207,31 @@ jq -e '[.software.packages[] | select(.name == "Muster Check component" or (.nam
 # Exactly the added programs: the fresh prefix has none of its own (see the header).
 jq -e '[.software.packages[] | select(.kind == "windows")] | length == 4' "$work/report.json" >/dev/null \
   || fail "expected the 4 listed programs, got $(jq -c '[.software.packages[].name]' "$work/report.json")"
-jq -e '(.software.sources | length) >= 3 and all(.software.sources[]; .kind == "windows"
-      and .format == "windows-uninstall" and .complete) and ([.errors[] | select(.section == "software")] | length == 0)
+# The MSIX packages: each once, from the first repository holding it, the bundle left out.
+jq -e --arg store "$store" --arg vclibs "$vclibs" --arg calculator "$calculator" \
+  --arg machine "HKLM\\SOFTWARE${appmodel#Software}\\PackageRepository\\Packages\\" \
+  --arg user "\\$appmodel\\Repository\\Packages\\" '
+    [.software.packages[] | select(.kind == "msix")] as $m
+    | [$m[] | [.name, .version, .arch]] == [["Microsoft.VCLibs.140.00", "14.0.33519.0", "x64"],
+        ["Microsoft.WindowsCalculator", "11.2210.0.0", "x64"], ["Microsoft.WindowsStore", "22405.1401.9.0", "x64"]]
+      and $m[0].path == $machine + $vclibs and $m[2].path == $machine + $store
+      and ($m[1].path | startswith("HKU\\S-1-5-21-") and endswith($user + $calculator))' "$work/report.json" >/dev/null \
+  || fail "MSIX packages: $(jq -c '[.software.packages[] | select(.kind == "msix")]' "$work/report.json")"
+jq -e '(.software.sources | length) >= 5 and all(.software.sources[]; .complete and ((.kind == "windows"
+      and .format == "windows-uninstall") or (.kind == "msix" and .format == "windows-appmodel")))
+    and ([.software.sources[] | select(.kind == "msix") | .packages] == [2, 1])
+    and ([.errors[] | select(.section == "software")] | length == 0)
     and (.windows | has("programs") | not)' "$work/report.json" >/dev/null \
   || fail "Uninstall sources: $(jq -c '{sources: .software.sources, errors: [.errors[] | select(.section == "software")]}' \
     "$work/report.json")"
+# Pending updates through the Windows Update Agent's COM API: Wine creates the update session and searcher but
+# implements neither the offline search nor IAutomaticUpdates2, so both are unsupported there and nothing is pending.
 jq -e '.patches.manager == "windows-update" and .patches.reboot_required.required == false
-    and ([.errors[] | select(.section == "patches" and .kind != "unsupported")] | length == 0)' "$work/report.json" \
+    and ([.errors[] | select(.section == "patches" and .kind != "unsupported")] | length == 0)
+    and ([.errors[] | select(.section == "patches") | [.item, (.message | split(":")[0])]]
+         == [["Windows Update Agent last search", "opening Automatic Updates"],
+             ["Windows Update Agent search", "making the search offline"]])
+    and (.patches | has("pending") or has("lists_updated_at") | not)' "$work/report.json" \
   >/dev/null || fail "patches: $(jq -c '{patches, errors: [.errors[] | select(.section == "patches")]}' "$work/report.json")"
 # The host section from Windows itself, not from files: the prefix's MachineGuid as the machine id (Wine would show
 # the Linux machine's /etc/machine-id at that path), the computer name, the boot time.
@@ -224,12 +268,19 @@ jq -e --argjson want "$expected_updates" '[.patches.installed_updates[] | [.id, 
 # The posture checks read from the registry, and those decided from the patches section.
 expected_checks='{"accounts.guest":"unknown","boot.secure_boot":"not_applicable","disk.encryption":"unknown","firewall.active":"fail",
   "kernel.reboot_required":"pass","password.lockout":"unknown","password.max_days":"unknown",
-  "updates.automatic":"fail","updates.security_pending":"unknown","windows.defender_realtime":"unknown",
+  "updates.automatic":"fail","updates.security_pending":"unknown","windows.defender_realtime":"pass",
+  "malware.definitions":"unknown",
   "windows.rdp_nla":"fail","windows.screen_lock":"pass","windows.smb1":"unknown","windows.uac":"pass"}'
 jq -e --argjson want "$expected_checks" '([.checks[] | {(.id): .status}] | add) == $want
     and ([.errors[] | select(.section == "checks")] | length == 0)' "$work/report.json" >/dev/null \
   || fail "checks: expected $expected_checks, got $(jq -c '{checks: [.checks[] | {(.id): .status}] | add,
     errors: [.errors[] | select(.section == "checks")]}' "$work/report.json")"
+# Defender's definitions are judged only where Defender says it is the antivirus protecting the machine (its WMI
+# running mode); Wine has no Defender namespace, so the 2016 definitions decide nothing there.
+jq -e '.checks[] | select(.id == "malware.definitions") | .reason
+    | startswith("Microsoft Defender'"'"'s running mode could not be read from WMI ROOT\\Microsoft\\Windows\\Defender: ")' \
+  "$work/report.json" >/dev/null \
+  || fail "malware.definitions: $(jq -c '.checks[] | select(.id == "malware.definitions")' "$work/report.json")"
 # BitLocker through WMI: Wine's WMI has no BitLocker namespace, so the check must say it could not read it.
 jq -e '.checks[] | select(.id == "disk.encryption") | .reason
     | startswith("BitLocker'"'"'s volumes could not be read from WMI ROOT\\CIMV2\\Security\\MicrosoftVolumeEncryption: ")' \
@@ -282,7 +333,8 @@ done < <(ip -j addr show | jq -r '.[] | select(.link_type == "ether" and .addres
   | .ifname as $n | .address as $m | .operstate as $s
   | .addr_info[] | select(.family == "inet") | "\($n) \($m) \($s) \(.local)/\(.prefixlen)"')
 [ "$checked" -gt 0 ] || fail "no Ethernet interface with an IPv4 address on this machine to compare the adapters with"
-step "$(jq '[.software.packages[] | select(.kind == "windows")] | length' "$work/report.json") programs from $(
+step "$(jq '[.software.packages[] | select(.kind == "windows")] | length' "$work/report.json") programs and $(
+  jq '[.software.packages[] | select(.kind == "msix")] | length' "$work/report.json") MSIX packages from $(
   jq -c '[.software.sources[].path]' "$work/report.json")"
 
 step "enrol and report over TLS to a collector on 127.0.0.1, the CA pinned by fingerprint"
@@ -330,8 +382,8 @@ jq -e --arg build "$build.3803" '.sections.os.content.id == "windows" and .secti
 jq -e '[.sections.patches.content.installed_updates[].id] == ["KB5034441",
     "Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.4291.1.10", "KB1"]' <<<"$detail" >/dev/null \
   || fail "the collector's installed updates: $(jq -c '.sections.patches.content' <<<"$detail")"
-[ "$(jq '.sections.software.content.package_count' <<<"$detail")" = 4 ] \
-  || fail "the collector holds $(jq '.sections.software.content.package_count' <<<"$detail") programs, not 4"
+[ "$(jq '.sections.software.content.package_count' <<<"$detail")" = 7 ] \
+  || fail "the collector holds $(jq '.sections.software.content.package_count' <<<"$detail") packages, not 4 programs and 3 MSIX packages"
 # The failing checks become findings under the built-in policy (evaluated after the report is stored).
 # Windows 10 22H2 (every edition) left regular support on 2025-10-14 and Extended Security Updates end on
 # 2028-10-10 (endoflife.date's data in collector/policy/endoflife/os.json): which rule fires depends on today.
@@ -344,7 +396,7 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 [ "$rules" = "$want_rules" ] || fail "findings of the Wine host: expected $want_rules, got $rules"
-step "enrolled as host $host and reported: os $(jq -c '.sections.os.content.name' <<<"$detail"), 4 programs stored"
+step "enrolled as host $host and reported: os $(jq -c '.sections.os.content.name' <<<"$detail"), 4 programs and 3 MSIX packages stored"
 
 step "the state directory's access list: a directory Everyone may read is refused"
 # Wine derives a file's access list from its Unix mode: 0755 lets Everyone (S-1-1-0) read, as a directory someone

@@ -46,7 +46,8 @@ impl<'a> From<Option<&'a Patches>> for PatchState<'a> {
 
 /// The checks decided from the patches section alone (`updates.*`, `kernel.reboot_required`), for platforms whose
 /// other checks are not read from `/etc` (Windows, macOS). `updates.lists_stale` only where the section knows its
-/// last check (macOS's Software Update does; Windows Update keeps no package lists).
+/// last check (macOS's Software Update's, Windows Update's last successful search; the Windows agent reports no
+/// pending updates without one).
 pub fn patch_checks<'a>(patches: impl Into<PatchState<'a>>, now: DateTime<Utc>) -> Vec<Check> {
     let patches = patches.into();
     let checked = matches!(patches, PatchState::Collected(p) if p.lists_updated_at.is_some());

@@ -5,6 +5,7 @@ use muster_shared::v1::{Check, Patches};
 
 use super::{PatchState, fail, pass, unknown};
 use crate::inventory::patches::softwareupdate::MANAGER as MACOS;
+use crate::inventory::windows::wua::MANAGER as WINDOWS;
 
 const SECURITY_PENDING: &str = "updates.security_pending";
 const AUTOMATIC: &str = "updates.automatic";
@@ -45,16 +46,16 @@ fn security_pending(patches: &Patches) -> Check {
     let mut evidence = vec![format!("{count} pending security updates")];
     let security = patches.pending.iter().flatten().filter(|update| update.security);
     evidence.extend(security.clone().take(NAMED_PACKAGES).map(|u| {
-        format!(
-            "{} {} -> {}{}",
-            u.name,
-            u.installed_version,
-            u.candidate_version,
-            match &u.origin {
-                Some(origin) => format!(" ({origin})"),
-                None => String::new(),
-            }
-        )
+        let origin = match &u.origin {
+            Some(origin) => format!(" ({origin})"),
+            None => String::new(),
+        };
+        // Windows' and macOS's updates have no installed version: only what they install.
+        if u.installed_version.is_empty() {
+            format!("{} -> {}{origin}", u.name, u.candidate_version)
+        } else {
+            format!("{} {} -> {}{origin}", u.name, u.installed_version, u.candidate_version)
+        }
     }));
     let rest = security.count().saturating_sub(NAMED_PACKAGES);
     if rest > 0 {
@@ -65,6 +66,7 @@ fn security_pending(patches: &Patches) -> Check {
         Some("dnf") | Some("yum") => "dnf upgrade --security",
         Some("zypper") => "zypper patch --category security",
         Some("apk") => "apk upgrade",
+        Some(WINDOWS) => "Settings, Windows Update; or the organisation's WSUS, Intune or Configuration Manager",
         _ => "the package manager's upgrade",
     };
     fail(SECURITY_PENDING, evidence, &format!("install the security updates ({upgrade})"))
@@ -106,19 +108,28 @@ pub(crate) fn lists_stale(patches: &Patches, now: DateTime<Utc>) -> Check {
         return unknown(LISTS_STALE, "the time of the last package list refresh is not known");
     };
     let age = now.signed_duration_since(updated);
-    let macos = patches.manager.as_deref() == Some(MACOS);
-    let what = if macos { "Software Update last checked" } else { "package lists refreshed" };
+    let manager = patches.manager.as_deref();
+    let what = match manager {
+        Some(MACOS) => "Software Update last checked",
+        Some(WINDOWS) => "Windows Update last searched",
+        _ => "package lists refreshed",
+    };
     let evidence = vec![format!(
         "{what} {} ({} days before collection)",
         updated.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         age.num_days()
     )];
     if age > Duration::days(LISTS_MAX_AGE_DAYS) {
-        let fix = if macos {
-            "let Software Update check automatically (System Settings > General > Software Update), or run \
-             softwareupdate --list"
-        } else {
-            "refresh the package lists daily (apt-get update / dnf makecache, or a timer)"
+        let fix = match manager {
+            Some(MACOS) => {
+                "let Software Update check automatically (System Settings > General > Software Update), or run \
+                 softwareupdate --list"
+            }
+            Some(WINDOWS) => {
+                "let Windows Update search automatically (Settings, Windows Update, Check for updates) and check \
+                 that the machine reaches Windows Update or the organisation's update server"
+            }
+            _ => "refresh the package lists daily (apt-get update / dnf makecache, or a timer)",
         };
         fail(LISTS_STALE, evidence, fix)
     } else {
@@ -187,6 +198,39 @@ mod tests {
         );
         let clean = Patches { security_count: Some(0), pending: Some(vec![update("tzdata", false)]), ..patches };
         assert_check(&security_pending(&clean), Pass, &["0 pending security updates"]);
+    }
+
+    #[test]
+    fn windows_updates_are_named_by_product_and_article() {
+        let offered = crate::inventory::windows::wua::OfferedUpdate {
+            title: "2024-01 Cumulative Update for Windows 11 Version 23H2 for x64-based Systems (KB5034123)".into(),
+            kb_article_ids: vec!["5034123".into()],
+            msrc_severity: Some("Important".into()),
+            category_ids: vec![crate::inventory::windows::wua::SECURITY_UPDATES.into()],
+        };
+        let patches = Patches {
+            manager: Some(WINDOWS.into()),
+            pending: Some(crate::inventory::windows::wua::pending(&[offered])),
+            pending_count: Some(1),
+            security_count: Some(1),
+            lists_updated_at: Some(at(1, 12)),
+            ..Patches::default()
+        };
+        let all = checks(PatchState::Collected(&patches), at(10, 0));
+        let pending = find(&all, SECURITY_PENDING);
+        assert_check(
+            pending,
+            Fail,
+            &[
+                "1 pending security updates",
+                "Cumulative Update for Windows 11 Version 23H2 for x64-based Systems -> KB5034123 (Windows Update \
+                 (Important))",
+            ],
+        );
+        assert!(pending.remediation.as_deref().is_some_and(|r| r.contains("Settings, Windows Update")));
+        let stale = find(&all, LISTS_STALE);
+        assert_check(stale, Fail, &["Windows Update last searched 2024-06-01T12:00:00Z (8 days before collection)"]);
+        assert!(stale.remediation.as_deref().is_some_and(|r| r.starts_with("let Windows Update search")));
     }
 
     #[test]

@@ -104,7 +104,7 @@ fn collect_checks(
 ) -> Vec<muster_shared::v1::Check> {
     #[cfg(windows)]
     if root.is_live() {
-        return windows::collect_checks(crate::checks::patch_checks(patches, now), errors);
+        return windows::collect_checks(crate::checks::patch_checks(patches, now), now, errors);
     }
     // On a Mac the Linux checks over /etc would fail for want of Linux's tools (no firewalld, ufw or nft reads as
     // no firewall): the update checks from Software Update's files, and the posture Apple's own tools report.

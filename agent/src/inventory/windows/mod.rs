@@ -6,11 +6,14 @@
 //! every loaded hive is read, not only HKEY_LOCAL_MACHINE. 32-bit programs on 64-bit Windows register under
 //! `SOFTWARE\WOW6432Node\...`; each entry says which view and hive it came from and its full key.
 //!
+//! MSIX and AppX packages have no Uninstall key; [`appx`] reads the package repositories' full names instead.
+//!
 //! The programs go on the wire as `software.packages` of kind `windows` ([`packages`]); the CurrentVersion values
 //! the `os` section has no field for (edition) are printed by `muster-agent inventory` under a top-level `windows`
 //! object only ([`WindowsInventory`]).
 
 pub mod admins;
+pub mod appx;
 pub mod bitlocker;
 pub mod devices;
 pub mod directory;
@@ -23,6 +26,7 @@ pub mod reboot;
 pub mod regfile;
 pub mod updates;
 pub mod version;
+pub mod wua;
 
 #[cfg(windows)]
 mod probe;
@@ -33,7 +37,7 @@ mod wmic;
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 #[cfg(windows)]
@@ -71,6 +75,16 @@ pub fn multi_sz(text: &str) -> Vec<String> {
     let strings: Vec<String> = body.split_terminator('\0').map(str::to_string).collect();
     // A lone NUL (or two) is how an empty list is written, not a list of one empty string.
     if strings.iter().all(String::is_empty) { Vec::new() } else { strings }
+}
+
+/// A FILETIME (100 ns ticks since 1601-01-01 UTC, how Windows stores times in the registry) as a time; `None` for a
+/// zero or pre-1970 time, which is an unset value rather than a real one.
+pub fn filetime(ticks: u64) -> Option<DateTime<Utc>> {
+    // Seconds between 1601-01-01 and 1970-01-01.
+    const EPOCH_DIFFERENCE: i64 = 11_644_473_600;
+    let secs = i64::try_from(ticks / 10_000_000).ok()? - EPOCH_DIFFERENCE;
+    let nanos = u32::try_from(ticks % 10_000_000).ok()? * 100;
+    (secs > 0).then(|| DateTime::from_timestamp(secs, nanos)).flatten()
 }
 
 /// Where an Uninstall key lives: the hive and the registry view.

@@ -1,21 +1,25 @@
 //! Windows posture checks decided from the registry values Windows and Group Policy keep them in: the firewall per
 //! profile, UAC, Remote Desktop's network level authentication, the SMB 1 server, Secure Boot, Defender's real-time
-//! protection and the screen lock; and whether updates install automatically, which goes into the patches section like
-//! Linux's unattended-upgrades (the `updates.automatic` check is decided from there). Pure: the probe reads [`KEYS`]
-//! into a [`Snapshot`], the tests build one, and both get the same checks.
+//! protection and the age of its definitions (with Defender's running mode from WMI, which no key gives), and the
+//! screen lock; and whether updates install automatically, which goes into the patches section like Linux's
+//! unattended-upgrades (the `updates.automatic` check is decided from there). Pure: the probe reads [`KEYS`] into a
+//! [`Snapshot`], the tests build one, and both get the same checks.
 //!
 //! Where a Linux check means the same thing the id is the same (`firewall.active`, `updates.automatic`,
-//! `boot.secure_boot`), so one policy rule covers both; Windows-only facts have `windows.*` ids.
-//! A policy value (`HKLM\SOFTWARE\Policies\...`, what Group Policy and Intune write) wins over the local setting, as
-//! it does in Windows. A value this code cannot find gives `unknown` with the key named, never a guess.
+//! `boot.secure_boot`, `malware.definitions`), so one policy rule covers both; Windows-only facts have `windows.*`
+//! ids. A policy value (`HKLM\SOFTWARE\Policies\...`, what Group Policy and Intune write) wins over the local setting,
+//! as it does in Windows. A value this code cannot find gives `unknown` with the key named, never a guess.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Duration, Utc};
 use muster_shared::v1::{AutomaticUpdates, Check};
+use serde::Deserialize;
 
+use crate::checks::defender::DEFINITIONS;
 use crate::checks::{fail, not_applicable, pass, unknown};
 
-use super::RegValue;
+use super::{RegValue, filetime};
 
 const FIREWALL_POLICY: &str = r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy";
 const FIREWALL_GPO: &str = r"HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall";
@@ -32,6 +36,12 @@ const DEFENDER: &str = r"HKLM\SOFTWARE\Microsoft\Windows Defender";
 const DEFENDER_REALTIME: &str = r"HKLM\SOFTWARE\Microsoft\Windows Defender\Real-Time Protection";
 const DEFENDER_GPO: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender";
 const DEFENDER_REALTIME_GPO: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender\Real-Time Protection";
+const DEFENDER_SIGNATURES: &str = r"HKLM\SOFTWARE\Microsoft\Windows Defender\Signature Updates";
+const DEFENDER_SIGNATURES_GPO: &str = r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender\Signature Updates";
+
+/// The days after which Microsoft Defender calls its antivirus definitions out of date when its `AVSignatureDue`
+/// policy is not set: Defender's default, and the DISA STIG's limit for it (V-75241).
+pub const DEFINITIONS_DUE_DAYS: u32 = 7;
 
 /// The firewall's three profiles: the name Windows shows, the local key's name, the policy key's name.
 const PROFILES: [(&str, &str, &str); 3] = [
@@ -49,7 +59,7 @@ pub const USER_KEYS: [&str; 2] =
 pub const SCREEN_LOCK_MAX_SECS: u32 = 900;
 
 /// Every HKLM key the checks read; the probe reads each (all values) into the snapshot.
-pub const KEYS: [&str; 17] = [
+pub const KEYS: [&str; 19] = [
     r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\DomainProfile",
     r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\StandardProfile",
     r"HKLM\SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\PublicProfile",
@@ -67,14 +77,42 @@ pub const KEYS: [&str; 17] = [
     DEFENDER_REALTIME,
     DEFENDER_GPO,
     DEFENDER_REALTIME_GPO,
+    DEFENDER_SIGNATURES,
+    DEFENDER_SIGNATURES_GPO,
 ];
 
+/// Defender's WMI namespace, where `Get-MpComputerStatus` reads its state.
+pub const DEFENDER_NAMESPACE: &str = r"ROOT\Microsoft\Windows\Defender";
+
+/// The `MSFT_MpComputerStatus` property read: whether Defender is the antivirus protecting the machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename = "MSFT_MpComputerStatus")]
+pub struct MpComputerStatus {
+    /// `Normal`; `Passive Mode` or `SxS Passive Mode` beside another antivirus; `EDR Block Mode`; `Not running`.
+    #[serde(rename = "AMRunningMode")]
+    pub am_running_mode: Option<String>,
+}
+
+/// Defender's running mode, as far as it was read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DefenderMode {
+    /// Not asked (a snapshot for other checks).
+    #[default]
+    NotRead,
+    /// `AMRunningMode` as Defender gives it.
+    Mode(String),
+    /// Why it could not be read (no Defender namespace: Windows Server without Defender, Windows 7, Wine).
+    Unreadable(String),
+}
+
 /// The keys read: their values by name. A key absent from `keys` does not exist; one in `unreadable` exists but
-/// could not be read (access denied), so nothing is concluded from it.
+/// could not be read (access denied), so nothing is concluded from it. With them, Defender's running mode from WMI:
+/// another antivirus switches Defender off without any of these keys saying so.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub keys: BTreeMap<String, BTreeMap<String, RegValue>>,
     pub unreadable: BTreeSet<String>,
+    pub defender_mode: DefenderMode,
 }
 
 impl Snapshot {
@@ -82,9 +120,12 @@ impl Snapshot {
         self.keys.iter().find(|(k, _)| k.eq_ignore_ascii_case(path)).map(|(_, v)| v)
     }
 
+    fn value(&self, path: &str, name: &str) -> Option<&RegValue> {
+        self.key(path)?.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
     fn dword(&self, path: &str, name: &str) -> Option<u32> {
-        let values = self.key(path)?;
-        match values.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)? {
+        match self.value(path, name)? {
             RegValue::Dword(n) => Some(*n),
             RegValue::Qword(n) => u32::try_from(*n).ok(),
             // Some tools write numbers as strings; Windows reads them as numbers only when they parse.
@@ -109,8 +150,9 @@ fn verdict(id: &str, ok: bool, evidence: Vec<String>, remediation: &str) -> Chec
     if ok { pass(id, evidence) } else { fail(id, evidence, remediation) }
 }
 
-/// Every Windows posture check, in a stable order (`updates.*` come from the patches section).
-pub fn checks(snapshot: &Snapshot) -> Vec<Check> {
+/// Every Windows posture check, in a stable order (`updates.*` come from the patches section); `now` gives the
+/// definitions' age.
+pub fn checks(snapshot: &Snapshot, now: DateTime<Utc>) -> Vec<Check> {
     vec![
         firewall(snapshot),
         uac(snapshot),
@@ -118,6 +160,7 @@ pub fn checks(snapshot: &Snapshot) -> Vec<Check> {
         smb1(snapshot),
         secure_boot(snapshot),
         defender(snapshot),
+        definitions(snapshot, now),
         screen_lock(snapshot),
     ]
 }
@@ -285,6 +328,11 @@ fn defender(s: &Snapshot) -> Check {
             return unknown(ID, format!("{key} could not be read"));
         }
     }
+    if let DefenderMode::Mode(mode) = &s.defender_mode
+        && is_passive(mode)
+    {
+        return not_applicable(ID, format!("Microsoft Defender runs in {mode}: another product protects"));
+    }
     let remediation = "Turn Microsoft Defender's real-time protection back on (remove the DisableAntiSpyware and DisableRealtimeMonitoring policies), or install the organisation's endpoint protection.";
     for (key, name) in [
         (DEFENDER_GPO, "DisableAntiSpyware"),
@@ -301,6 +349,87 @@ fn defender(s: &Snapshot) -> Check {
         return unknown(ID, format!("{DEFENDER} does not exist (another antivirus is not detected yet)"));
     }
     pass(ID, vec![format!(r"{DEFENDER}: real-time protection not disabled")])
+}
+
+/// Whether Defender's running mode leaves protection to another antivirus (`Passive Mode`, `SxS Passive Mode`, and
+/// `EDR Block Mode`, where Defender for Endpoint only blocks what the other product missed).
+fn is_passive(mode: &str) -> bool {
+    let mode = mode.to_ascii_lowercase();
+    mode.contains("passive") || mode.contains("edr block")
+}
+
+/// `malware.definitions`: Microsoft Defender's antivirus definitions were applied (`AVSignatureApplied`, a FILETIME)
+/// no longer ago than its policy allows (`AVSignatureDue`, [`DEFINITIONS_DUE_DAYS`] when unset), the limit past which
+/// Defender itself calls them out of date. Linux's and macOS's check of the same id reads `mdatp health`.
+fn definitions(s: &Snapshot, now: DateTime<Utc>) -> Check {
+    for key in [DEFENDER, DEFENDER_GPO, DEFENDER_SIGNATURES, DEFENDER_SIGNATURES_GPO] {
+        if s.is_unreadable(key) {
+            return unknown(DEFINITIONS, format!("{key} could not be read"));
+        }
+    }
+    if s.key(DEFENDER).is_none() {
+        return unknown(DEFINITIONS, format!("{DEFENDER} does not exist (another antivirus is not detected yet)"));
+    }
+    // Beside another antivirus, or switched off, Defender stops updating its definitions and no key says so: only
+    // its own status tells whether they are the ones protecting the machine.
+    match &s.defender_mode {
+        DefenderMode::Mode(mode) if mode.eq_ignore_ascii_case("Normal") => {}
+        DefenderMode::Mode(mode) if is_passive(mode) => {
+            return not_applicable(DEFINITIONS, format!("Microsoft Defender runs in {mode}: another product protects"));
+        }
+        DefenderMode::Mode(mode) => {
+            // Switched off: `windows.defender_realtime` says whether on purpose; its definitions protect nothing.
+            return not_applicable(DEFINITIONS, format!("Microsoft Defender does not protect ({mode})"));
+        }
+        DefenderMode::Unreadable(why) => {
+            return unknown(
+                DEFINITIONS,
+                format!("Microsoft Defender's running mode could not be read from WMI {DEFENDER_NAMESPACE}: {why}"),
+            );
+        }
+        DefenderMode::NotRead => return unknown(DEFINITIONS, "Microsoft Defender's running mode was not read"),
+    }
+    let applied = match s.value(DEFENDER_SIGNATURES, "AVSignatureApplied") {
+        Some(RegValue::Binary(bytes)) => <[u8; 8]>::try_from(bytes.as_slice()).ok().map(u64::from_le_bytes),
+        Some(RegValue::Qword(ticks)) => Some(*ticks),
+        _ => None,
+    }
+    .and_then(filetime);
+    let Some(applied) = applied else {
+        return unknown(DEFINITIONS, format!(r"no {DEFENDER_SIGNATURES}\AVSignatureApplied time"));
+    };
+    let (due, due_from) = match s.dword(DEFENDER_SIGNATURES_GPO, "AVSignatureDue").filter(|d| *d > 0) {
+        Some(d) => (d, format!(r"{DEFENDER_SIGNATURES_GPO}\AVSignatureDue = {d}")),
+        None => (DEFINITIONS_DUE_DAYS, "Defender's default".to_string()),
+    };
+    // A clock behind the update's is not an age.
+    let age = now.signed_duration_since(applied).max(Duration::zero());
+    let days = age.num_days();
+    if age <= Duration::days(i64::from(due)) {
+        // Neither version nor date: they change with every update, and the checks section would be sent again
+        // each time for nothing.
+        return pass(
+            DEFINITIONS,
+            vec![format!("Microsoft Defender: definitions applied within {due} days ({due_from})")],
+        );
+    }
+    let version = match s.value(DEFENDER_SIGNATURES, "AVSignatureVersion").and_then(RegValue::text) {
+        Some(v) => v.to_string(),
+        None => "of an unknown version".to_string(),
+    };
+    fail(
+        DEFINITIONS,
+        vec![
+            format!(
+                "Microsoft Defender: definitions {version} applied {} ({days} days ago)",
+                applied.format("%Y-%m-%d %H:%M UTC")
+            ),
+            format!("out of date after {due} days ({due_from})"),
+        ],
+        "Update Microsoft Defender's security intelligence (Windows Security, Virus & threat protection, Check for \
+         updates; or `Update-MpSignature`) and check that the machine reaches Windows Update or the organisation's \
+         update source.",
+    )
 }
 
 /// `windows.screen_lock`: an idle session locks within [`SCREEN_LOCK_MAX_SECS`]: by the machine's inactivity
@@ -360,6 +489,7 @@ fn screen_lock(s: &Snapshot) -> Check {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
     use muster_shared::v1::CheckStatus;
 
     use super::*;
@@ -402,7 +532,10 @@ mod tests {
 
     #[test]
     fn every_check_is_reported_once_in_order() {
-        let ids: Vec<String> = checks(&Snapshot::default()).into_iter().map(|c| c.id).collect();
+        let ids: Vec<String> = checks(&Snapshot::default(), Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap())
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
         assert_eq!(
             ids,
             [
@@ -412,11 +545,12 @@ mod tests {
                 "windows.smb1",
                 "boot.secure_boot",
                 "windows.defender_realtime",
+                "malware.definitions",
                 "windows.screen_lock"
             ]
         );
         // An empty registry (a fresh Wine prefix has none of these keys) decides nothing it cannot know.
-        let empty = checks(&Snapshot::default());
+        let empty = checks(&Snapshot::default(), Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap());
         let statuses: Vec<CheckStatus> = empty.iter().map(|c| c.status).collect();
         assert_eq!(
             statuses,
@@ -426,6 +560,7 @@ mod tests {
                 CheckStatus::Unknown,
                 CheckStatus::Unknown,
                 CheckStatus::NotApplicable,
+                CheckStatus::Unknown,
                 CheckStatus::Unknown,
                 CheckStatus::Unknown
             ]
@@ -550,6 +685,108 @@ mod tests {
         assert_eq!(off.status, CheckStatus::Fail);
         assert_eq!(off.evidence, [format!(r"{gpo}\DisableRealtimeMonitoring = 1")]);
         assert_eq!(defender(&snapshot(&[])).status, CheckStatus::Unknown);
+        // Beside another antivirus Defender's own switches do not matter.
+        let passive = Snapshot {
+            defender_mode: DefenderMode::Mode("SxS Passive Mode".into()),
+            ..snapshot(&[(defender_key, "", 0), (gpo, "DisableRealtimeMonitoring", 1)])
+        };
+        assert_eq!(defender(&passive).status, CheckStatus::NotApplicable);
+    }
+
+    #[test]
+    fn defender_definitions_out_of_date_after_its_policy_days() {
+        let defender_key = r"HKLM\SOFTWARE\Microsoft\Windows Defender";
+        let signatures = r"HKLM\SOFTWARE\Microsoft\Windows Defender\Signature Updates";
+        let signatures_gpo = r"HKLM\SOFTWARE\Policies\Microsoft\Windows Defender\Signature Updates";
+        // AVSignatureApplied as regedit exports it (`hex:00,9b,55,8c,89,61,d2,01`): 2016-12-29 04:10:54 UTC.
+        let applied = Utc.with_ymd_and_hms(2016, 12, 29, 4, 10, 54).unwrap();
+        let with_signatures = |extra: &[(&str, &str, u32)]| {
+            let mut s = snapshot(&[(defender_key, "", 0)]);
+            s = Snapshot { keys: s.keys.into_iter().chain(snapshot(extra).keys).collect(), ..s };
+            s.defender_mode = DefenderMode::Mode("Normal".into());
+            let values = s.keys.entry(signatures.to_string()).or_default();
+            values.insert(
+                "AVSignatureApplied".into(),
+                RegValue::Binary(vec![0x00, 0x9b, 0x55, 0x8c, 0x89, 0x61, 0xd2, 0x01]),
+            );
+            values.insert("AVSignatureVersion".into(), RegValue::Sz("1.233.3411.0".into()));
+            s
+        };
+        let days = |n: i64| applied + chrono::Duration::days(n) + chrono::Duration::hours(1);
+
+        // Seven days to the second is current; an hour more is not.
+        let current = definitions(&with_signatures(&[]), applied + chrono::Duration::days(7));
+        assert_eq!(
+            (current.status, current.evidence.as_slice()),
+            (
+                CheckStatus::Pass,
+                &["Microsoft Defender: definitions applied within 7 days (Defender's default)".to_string()][..]
+            )
+        );
+        let stale = definitions(&with_signatures(&[]), days(7));
+        assert_eq!(stale.status, CheckStatus::Fail);
+        assert_eq!(
+            stale.evidence,
+            [
+                "Microsoft Defender: definitions 1.233.3411.0 applied 2016-12-29 04:10 UTC (7 days ago)",
+                "out of date after 7 days (Defender's default)"
+            ]
+        );
+        // Group Policy's AVSignatureDue sets the days; zero is not a limit.
+        let allowed = definitions(&with_signatures(&[(signatures_gpo, "AVSignatureDue", 14)]), days(8));
+        assert_eq!(allowed.status, CheckStatus::Pass);
+        assert_eq!(
+            allowed.evidence,
+            [format!(r"Microsoft Defender: definitions applied within 14 days ({signatures_gpo}\AVSignatureDue = 14)")]
+        );
+        assert_eq!(
+            definitions(&with_signatures(&[(signatures_gpo, "AVSignatureDue", 0)]), days(8)).status,
+            CheckStatus::Fail
+        );
+        // A clock behind the update's is no age.
+        assert_eq!(definitions(&with_signatures(&[]), days(-3)).status, CheckStatus::Pass);
+
+        // Only a Defender that protects the machine is judged by its definitions; its mode is its own word for it.
+        let mode =
+            |mode: DefenderMode| definitions(&Snapshot { defender_mode: mode, ..with_signatures(&[]) }, days(30));
+        let beside = mode(DefenderMode::Mode("Passive Mode".into()));
+        assert_eq!(
+            (beside.status, beside.reason.as_deref()),
+            (CheckStatus::NotApplicable, Some("Microsoft Defender runs in Passive Mode: another product protects"))
+        );
+        assert_eq!(mode(DefenderMode::Mode("EDR Block Mode".into())).status, CheckStatus::NotApplicable);
+        let off = mode(DefenderMode::Mode("Not running".into()));
+        assert_eq!(
+            (off.status, off.reason.as_deref()),
+            (CheckStatus::NotApplicable, Some("Microsoft Defender does not protect (Not running)"))
+        );
+        let unread = mode(DefenderMode::Unreadable("namespace not found".into()));
+        assert_eq!(unread.status, CheckStatus::Unknown);
+        assert!(
+            unread
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.ends_with(r"ROOT\Microsoft\Windows\Defender: namespace not found"))
+        );
+        assert_eq!(mode(DefenderMode::NotRead).status, CheckStatus::Unknown);
+        let no_time = definitions(
+            &Snapshot {
+                defender_mode: DefenderMode::Mode("Normal".into()),
+                ..snapshot(&[(defender_key, "", 0), (signatures, "", 0)])
+            },
+            days(8),
+        );
+        assert_eq!(
+            (no_time.status, no_time.reason.as_deref()),
+            (
+                CheckStatus::Unknown,
+                Some(r"no HKLM\SOFTWARE\Microsoft\Windows Defender\Signature Updates\AVSignatureApplied time")
+            )
+        );
+        assert_eq!(definitions(&snapshot(&[]), days(8)).status, CheckStatus::Unknown);
+        let mut unreadable = with_signatures(&[]);
+        unreadable.unreadable.insert(signatures.to_string());
+        assert_eq!(definitions(&unreadable, days(30)).status, CheckStatus::Unknown);
     }
 
     /// A user's screen saver values as Windows stores them: strings (`REG_SZ`), `"1"` and seconds.

@@ -1,6 +1,7 @@
 //! The live reads behind the Windows inventory, feeding the pure modules the tests run on real exports and
 //! captures: the registry (each Uninstall key's subkeys for [`super::program_from_key`] and
-//! [`super::packages::package_from_program`], the reboot flags for [`super::reboot::reboot_required`], the installed
+//! [`super::packages::package_from_program`], the package repositories' subkey names for [`super::appx::listings`],
+//! the reboot flags for [`super::reboot::reboot_required`], the installed
 //! updates for [`super::updates`], the posture keys for [`super::posture`], the displays' EDIDs for
 //! [`super::monitors`]); WMI (BitLocker's volumes for [`super::bitlocker`], the disks and adapters for
 //! [`super::devices`]); and the network management calls (the domain or workgroup, `NetGetJoinInformation`, with
@@ -21,10 +22,12 @@ use muster_shared::v1::{
     Patches, SectionName, Software,
 };
 
+use super::appx::{self, RepositoryRead};
 use super::packages::{package_from_program, source};
 use super::posture::{self, Snapshot};
 use super::reboot::{CBS_REBOOT_PENDING, RebootFlags, SESSION_MANAGER, WU_REBOOT_REQUIRED, reboot_required};
 use super::version::{CURRENT_VERSION_KEY, os_from_version, windows_version};
+use super::wua;
 use super::{
     RegValue, UNINSTALL_32, UNINSTALL_64, WindowsInventory, admins, bitlocker, devices, directory, guest, monitors,
     password, updates,
@@ -79,7 +82,7 @@ pub fn collect_software(errors: &mut ErrorLog) -> Software {
         .filter_map(Result::ok)
         .filter(|sid| !sid.eq_ignore_ascii_case(".DEFAULT") && !sid.ends_with("_Classes"))
         .collect();
-    for sid in sids {
+    for sid in &sids {
         for path in [UNINSTALL_64, UNINSTALL_32] {
             found.extend(read_uninstall(&users, "HKEY_USERS", &format!(r"{sid}\{path}")));
         }
@@ -87,7 +90,33 @@ pub fn collect_software(errors: &mut ErrorLog) -> Software {
     if found.is_empty() {
         errors.record(SectionName::Software, "Uninstall keys", ErrorKind::NotFound, "no Uninstall key was found");
     }
+    // MSIX packages: the machine's repository first, so a user's lists only what it does not.
+    let mut repositories: Vec<RepositoryRead> =
+        read_repository(&hklm, "HKEY_LOCAL_MACHINE", appx::MACHINE_REPOSITORY).into_iter().collect();
+    for sid in &sids {
+        repositories.extend(read_repository(&users, "HKEY_USERS", &format!(r"{sid}\{}", appx::USER_REPOSITORY)));
+    }
+    found.extend(appx::listings(repositories));
     assemble(found, errors)
+}
+
+/// The subkey names of one MSIX package repository; `None` when it does not exist (Windows before 8, Wine, a user
+/// without packages). A failure part-way keeps what was read with the error.
+fn read_repository(base: &RegKey, root_name: &str, path: &str) -> Option<RepositoryRead> {
+    let key = format!(r"{root_name}\{path}");
+    let repository = match base.open_subkey_with_flags(path, KEY_READ | KEY_WOW64_64KEY) {
+        Ok(repository) => repository,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
+        Err(err) => return Some(RepositoryRead { key, names: Vec::new(), problem: Some(DbError::Io(err)) }),
+    };
+    let mut names = Vec::new();
+    for name in repository.enum_keys() {
+        match name {
+            Ok(name) => names.push(name),
+            Err(err) => return Some(RepositoryRead { key, names, problem: Some(DbError::Io(err)) }),
+        }
+    }
+    Some(RepositoryRead { key, names, problem: None })
 }
 
 /// One Uninstall key: every subkey with a DisplayName that Windows lists becomes a package. A key that does not
@@ -107,9 +136,9 @@ fn read_uninstall(base: &RegKey, root_name: &str, path: &str) -> Option<(Package
     Some((source(&full), Listing { packages, problems: problem.into_iter().collect() }))
 }
 
-/// The patches section of a live Windows: the reboot flags, the automatic-updates policy, and the installed updates
-/// (the servicing stack's package store and the Uninstall entries of updates) with when the last was installed.
-/// Pending updates are not read yet (see the error recorded).
+/// The patches section of a live Windows: the reboot flags, the automatic-updates policy, the installed updates
+/// (the servicing stack's package store and the Uninstall entries of updates) with when the last was installed, and
+/// the pending updates the Windows Update Agent's last search found ([`super::wua`]) with when it searched.
 pub fn collect_patches(errors: &mut ErrorLog) -> Patches {
     let keys = [CBS_REBOOT_PENDING, WU_REBOOT_REQUIRED, SESSION_MANAGER, posture::WINDOWS_UPDATE_GPO];
     let snapshot = hklm_snapshot(&keys, SectionName::Patches, errors);
@@ -119,20 +148,165 @@ pub fn collect_patches(errors: &mut ErrorLog) -> Patches {
         session_manager: snapshot.keys.get(SESSION_MANAGER).cloned().unwrap_or_default(),
         unreadable: keys[..3].iter().any(|k| snapshot.unreadable.contains(*k)),
     };
-    errors.record(
-        SectionName::Patches,
-        "patches.pending",
-        ErrorKind::Unsupported,
-        "pending updates on Windows are not read yet (Windows Update Agent API)",
-    );
+    let lists_updated_at = last_search_success().unwrap_or_else(|err| {
+        errors.record(SectionName::Patches, "Windows Update Agent last search", com_error_kind(&err), err.to_string());
+        None
+    });
+    let pending = match offered_updates_within(WUA_SEARCH_TIMEOUT) {
+        Ok(offered) => match wua::pending_after_search(&offered, lists_updated_at) {
+            Ok(pending) => Some(pending),
+            Err(why) => {
+                errors.record(SectionName::Patches, "Windows Update Agent search", ErrorKind::NotAvailable, why);
+                None
+            }
+        },
+        Err(err) => {
+            errors.record(SectionName::Patches, "Windows Update Agent search", com_error_kind(&err), err.to_string());
+            None
+        }
+    };
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let (installed_updates, last_update_installed_at) = installed_updates(errors);
     Patches {
-        manager: Some("windows-update".to_string()),
+        manager: Some(wua::MANAGER.to_string()),
+        pending_count: pending.as_ref().map(|p| count(p.len())),
+        security_count: pending.as_ref().map(|p| count(p.iter().filter(|u| u.security).count())),
+        pending,
+        lists_updated_at,
         reboot_required: reboot_required(&flags),
         automatic_updates: posture::automatic_updates(&snapshot),
         last_update_installed_at,
         installed_updates,
         ..Patches::default()
+    }
+}
+
+/// A failed COM call of the Windows Update Agent, and what it was doing.
+#[derive(Debug, thiserror::Error)]
+#[error("{step}: {source}")]
+struct WuaError {
+    step: &'static str,
+    source: windows::core::Error,
+}
+
+/// Not implemented (Wine's agent) or no such interface (an agent older than Windows 7's) is unsupported; anything
+/// else is an error of this machine's.
+fn com_error_kind(err: &WuaError) -> ErrorKind {
+    use windows::Win32::Foundation::{E_NOINTERFACE, E_NOTIMPL};
+    if err.source.code() == E_NOTIMPL || err.source.code() == E_NOINTERFACE {
+        ErrorKind::Unsupported
+    } else {
+        ErrorKind::Io
+    }
+}
+
+/// COM for this thread for as long as it lives, released only if this call initialized it (WMI may have first).
+struct ComScope(bool);
+
+impl ComScope {
+    fn enter() -> ComScope {
+        use windows::Win32::System::Com::{COINIT_MULTITHREADED, CoInitializeEx};
+        // SAFETY: no reserved pointer; S_OK and S_FALSE each need one CoUninitialize, a thread already in another
+        // apartment (RPC_E_CHANGED_MODE) needs none and can still make the calls.
+        ComScope(unsafe { CoInitializeEx(None, COINIT_MULTITHREADED) }.is_ok())
+    }
+}
+
+impl Drop for ComScope {
+    fn drop(&mut self) {
+        if self.0 {
+            // SAFETY: balances the successful CoInitializeEx of `enter` on this thread.
+            unsafe { windows::Win32::System::Com::CoUninitialize() };
+        }
+    }
+}
+
+/// How long the offline search may take: it answers in seconds, but waits behind a busy Windows Update service.
+const WUA_SEARCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// [`offered_updates`] on a thread of its own, given up after `timeout` so a hung service does not hold the report
+/// (the thread is left to finish or hang alone).
+fn offered_updates_within(timeout: std::time::Duration) -> Result<Vec<wua::OfferedUpdate>, WuaError> {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // The receiver is gone only after the timeout, when nobody waits for the answer.
+        let _ = send.send(offered_updates());
+    });
+    receive.recv_timeout(timeout).unwrap_or_else(|_| {
+        Err(WuaError {
+            step: "searching",
+            source: windows::core::Error::new(
+                windows::Win32::Foundation::E_FAIL,
+                format!("no answer within {} s", timeout.as_secs()),
+            ),
+        })
+    })
+}
+
+/// The updates the Windows Update Agent offers, from an offline search of what Windows' own last scan fetched.
+fn offered_updates() -> Result<Vec<wua::OfferedUpdate>, WuaError> {
+    use windows::Win32::Foundation::{E_FAIL, VARIANT_FALSE};
+    use windows::Win32::System::Com::{CLSCTX_INPROC_SERVER, CoCreateInstance};
+    use windows::Win32::System::UpdateAgent::{IUpdateSession, UpdateSession, orcSucceeded};
+    use windows::core::BSTR;
+    let step = |step: &'static str| move |source| WuaError { step, source };
+    let _com = ComScope::enter();
+    // SAFETY: COM is initialized on this thread; every interface is used while the session that made it lives.
+    unsafe {
+        let session: IUpdateSession =
+            CoCreateInstance(&UpdateSession, None, CLSCTX_INPROC_SERVER).map_err(step("creating an update session"))?;
+        let searcher = session.CreateUpdateSearcher().map_err(step("creating an update searcher"))?;
+        searcher.SetOnline(VARIANT_FALSE).map_err(step("making the search offline"))?;
+        let result = searcher.Search(&BSTR::from(wua::SEARCH_CRITERIA)).map_err(step("searching"))?;
+        // A search can return without error yet report failure, or success with errors (a partial list).
+        let code = result.ResultCode().map_err(step("reading the search's result"))?;
+        if code != orcSucceeded {
+            let message = format!("the search ended with result code {} (2 is success)", code.0);
+            return Err(WuaError { step: "searching", source: windows::core::Error::new(E_FAIL, message) });
+        }
+        let updates = result.Updates().map_err(step("reading the search's updates"))?;
+        let mut offered = Vec::new();
+        for i in 0..updates.Count().map_err(step("counting the updates"))? {
+            let update = updates.get_Item(i).map_err(step("reading an update"))?;
+            let mut kb_article_ids = Vec::new();
+            if let Ok(ids) = update.KBArticleIDs() {
+                for j in 0..ids.Count().unwrap_or(0) {
+                    kb_article_ids.extend(ids.get_Item(j).ok().map(|id| id.to_string()));
+                }
+            }
+            let mut category_ids = Vec::new();
+            if let Ok(categories) = update.Categories() {
+                for j in 0..categories.Count().unwrap_or(0) {
+                    category_ids
+                        .extend(categories.get_Item(j).and_then(|c| c.CategoryID()).ok().map(|id| id.to_string()));
+                }
+            }
+            offered.push(wua::OfferedUpdate {
+                title: update.Title().map_err(step("reading an update's title"))?.to_string(),
+                kb_article_ids,
+                msrc_severity: update.MsrcSeverity().ok().map(|s| s.to_string()),
+                category_ids,
+            });
+        }
+        Ok(offered)
+    }
+}
+
+/// When Automatic Updates last searched successfully (`IAutomaticUpdates2`); `None` when it never has.
+fn last_search_success() -> Result<Option<DateTime<Utc>>, WuaError> {
+    use windows::Win32::System::Com::{CLSCTX_INPROC_SERVER, CoCreateInstance};
+    use windows::Win32::System::UpdateAgent::{AutomaticUpdates, IAutomaticUpdates2};
+    use windows::Win32::System::Variant::VT_DATE;
+    let step = |step: &'static str| move |source| WuaError { step, source };
+    let _com = ComScope::enter();
+    // SAFETY: COM is initialized on this thread; the VARIANT's date is read only when its type says it is one.
+    unsafe {
+        let updates: IAutomaticUpdates2 = CoCreateInstance(&AutomaticUpdates, None, CLSCTX_INPROC_SERVER)
+            .map_err(step("opening Automatic Updates"))?;
+        let results = updates.Results().map_err(step("reading Automatic Updates' results"))?;
+        let date = results.LastSearchSuccessDate().map_err(step("reading the last successful search"))?;
+        let inner = &date.Anonymous.Anonymous;
+        Ok(if inner.vt == VT_DATE { wua::ole_date(inner.Anonymous.date) } else { None })
     }
 }
 
@@ -653,13 +827,28 @@ fn posture_snapshot(errors: &mut ErrorLog) -> Snapshot {
             }
         }
     }
+    snapshot.defender_mode = defender_mode();
     snapshot
+}
+
+/// Defender's running mode from its WMI status (`Get-MpComputerStatus`'s `AMRunningMode`).
+fn defender_mode() -> posture::DefenderMode {
+    use posture::DefenderMode;
+    let rows = wmi::WMIConnection::with_namespace_path(posture::DEFENDER_NAMESPACE)
+        .and_then(|connection| connection.query::<posture::MpComputerStatus>());
+    match rows {
+        Ok(rows) => match rows.into_iter().find_map(|row| row.am_running_mode) {
+            Some(mode) => DefenderMode::Mode(mode),
+            None => DefenderMode::Unreadable("MSFT_MpComputerStatus gives no AMRunningMode".to_string()),
+        },
+        Err(err) => DefenderMode::Unreadable(err.to_string()),
+    }
 }
 
 /// The posture checks of a live Windows: the registry ones, then those decided from the patches section
 /// (`updates.*`, `kernel.reboot_required`).
-pub fn collect_checks(from_patches: Vec<Check>, errors: &mut ErrorLog) -> Vec<Check> {
-    let mut checks = posture::checks(&posture_snapshot(errors));
+pub fn collect_checks(from_patches: Vec<Check>, now: DateTime<Utc>, errors: &mut ErrorLog) -> Vec<Check> {
+    let mut checks = posture::checks(&posture_snapshot(errors), now);
     let (ages, lockout) = account_policy();
     checks.extend(password::checks(
         ages.as_ref().copied().map_err(String::as_str),

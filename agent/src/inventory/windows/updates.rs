@@ -147,13 +147,8 @@ fn install_time(values: &BTreeMap<String, RegValue>) -> Option<DateTime<Utc>> {
     else {
         return None;
     };
-    let ticks = (u64::from(*high) << 32) | u64::from(*low);
-    // Seconds between 1601-01-01 and 1970-01-01.
-    const EPOCH_DIFFERENCE: i64 = 11_644_473_600;
-    let secs = i64::try_from(ticks / 10_000_000).ok()? - EPOCH_DIFFERENCE;
-    let nanos = u32::try_from(ticks % 10_000_000).ok()? * 100;
     // A zero or pre-1970 time is an unset value, not an update installed before Windows existed.
-    (secs > 0).then(|| DateTime::from_timestamp(secs, nanos)).flatten()
+    super::filetime((u64::from(*high) << 32) | u64::from(*low))
 }
 
 /// `…\Package_<n>_for_…`: one of an update's parts rather than the update's own package.
