@@ -129,7 +129,8 @@ version_key='HKLM\Software\Microsoft\Windows NT\CurrentVersion'
 # Posture values as Windows and Group Policy write them (a fresh Wine prefix has none): the private firewall profile
 # off, UAC on with consent prompts, Remote Desktop on without network level authentication, automatic updates
 # turned off by policy, the user's screen saver locking after 10 minutes, Defender's real-time protection on and its
-# definitions last applied on 2016-12-29 (a FILETIME, as Defender writes it). SMB 1 and Secure Boot stay unset, so their
+# definitions last applied on 2016-12-29 (a FILETIME, as Defender writes it). SMB 1 (its value, and Wine's WMI lists no
+# SMB 1.0 feature) and Secure Boot stay unset, so their
 # checks must say they cannot tell.
 add_posture() { # key, value name, number
   "$wine" reg add "$1" /v "$2" /t REG_DWORD /d "$3" /f /reg:64 >/dev/null 2>&1 || fail "reg add $1 $2"
@@ -275,6 +276,9 @@ jq -e --argjson want "$expected_checks" '([.checks[] | {(.id): .status}] | add) 
     and ([.errors[] | select(.section == "checks")] | length == 0)' "$work/report.json" >/dev/null \
   || fail "checks: expected $expected_checks, got $(jq -c '{checks: [.checks[] | {(.id): .status}] | add,
     errors: [.errors[] | select(.section == "checks")]}' "$work/report.json")"
+# Without an SMB1 value the SMB 1.0 optional feature decides; Wine's WMI lists no such feature.
+jq -e '.checks[] | select(.id == "windows.smb1") | .reason | endswith(", and no SMB1Protocol optional feature is listed")' \
+  "$work/report.json" >/dev/null || fail "windows.smb1 under Wine: $(jq -c '.checks[] | select(.id == "windows.smb1")' "$work/report.json")"
 # Defender's definitions are judged only where Defender says it is the antivirus protecting the machine (its WMI
 # running mode); Wine has no Defender namespace, so the 2016 definitions decide nothing there.
 jq -e '.checks[] | select(.id == "malware.definitions") | .reason

@@ -93,16 +93,30 @@ pub struct MpComputerStatus {
     pub am_running_mode: Option<String>,
 }
 
-/// Defender's running mode, as far as it was read.
+/// A WMI answer the checks need beside the registry, as far as it was read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum DefenderMode {
+pub enum WmiRead<T> {
     /// Not asked (a snapshot for other checks).
     #[default]
     NotRead,
-    /// `AMRunningMode` as Defender gives it.
-    Mode(String),
-    /// Why it could not be read (no Defender namespace: Windows Server without Defender, Windows 7, Wine).
+    Read(T),
+    /// Why it could not be read (a namespace or class this Windows, or Wine, does not have).
     Unreadable(String),
+}
+
+/// The optional features that are Windows' SMB 1.0 server, as `Win32_OptionalFeature` lists them.
+pub const SMB1_FEATURES_QUERY: &str =
+    "SELECT Name, InstallState FROM Win32_OptionalFeature WHERE Name = 'SMB1Protocol' OR Name = 'SMB1Protocol-Server'";
+
+/// One `Win32_OptionalFeature` row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename = "Win32_OptionalFeature")]
+pub struct OptionalFeature {
+    #[serde(rename = "Name")]
+    pub name: Option<String>,
+    /// 1 enabled, 2 disabled, 3 absent (its files removed), 4 unknown.
+    #[serde(rename = "InstallState")]
+    pub install_state: Option<u32>,
 }
 
 /// The keys read: their values by name. A key absent from `keys` does not exist; one in `unreadable` exists but
@@ -112,7 +126,10 @@ pub enum DefenderMode {
 pub struct Snapshot {
     pub keys: BTreeMap<String, BTreeMap<String, RegValue>>,
     pub unreadable: BTreeSet<String>,
-    pub defender_mode: DefenderMode,
+    /// Defender's `AMRunningMode`.
+    pub defender_mode: WmiRead<String>,
+    /// The SMB 1.0 server's optional features ([`SMB1_FEATURES_QUERY`]).
+    pub smb1_features: WmiRead<Vec<OptionalFeature>>,
 }
 
 impl Snapshot {
@@ -267,9 +284,47 @@ fn smb1(s: &Snapshot) -> Check {
             vec![format!(r"{LANMAN_SERVER}\SMB1 = {value}")],
             "Turn the SMB 1.0 server off (`Set-SmbServerConfiguration -EnableSMB1Protocol $false`) and remove the SMB 1.0/CIFS feature.",
         ),
-        // Without the value, whether SMB 1 serves depends on the optional feature being installed, which is not
-        // read from the registry here.
-        None => unknown(ID, format!(r"no {LANMAN_SERVER}\SMB1 value (the SMB 1.0 feature's state is not read)")),
+        // Without the value the server speaks SMB 1 exactly when its optional feature is installed: Windows 10 1709
+        // and later leave it out of new installations, and split it (`SMB1Protocol-Server`); 8.1 has only
+        // `SMB1Protocol`.
+        None => {
+            let no_value = format!(r"no {LANMAN_SERVER}\SMB1 value");
+            let features = match &s.smb1_features {
+                WmiRead::Read(features) => features,
+                WmiRead::Unreadable(why) => {
+                    return unknown(
+                        ID,
+                        format!("{no_value}, and WMI's Win32_OptionalFeature could not be read: {why}"),
+                    );
+                }
+                WmiRead::NotRead => {
+                    return unknown(ID, format!("{no_value} (the SMB 1.0 feature's state was not read)"));
+                }
+            };
+            let named =
+                |name: &str| features.iter().find(|f| f.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)));
+            let Some(feature) = named("SMB1Protocol-Server").or_else(|| named("SMB1Protocol")) else {
+                return unknown(ID, format!("{no_value}, and no SMB1Protocol optional feature is listed"));
+            };
+            let name = feature.name.as_deref().unwrap_or_default();
+            match feature.install_state {
+                Some(1) => fail(
+                    ID,
+                    vec![format!("{no_value}; optional feature {name} is enabled (InstallState 1)")],
+                    "Remove the SMB 1.0/CIFS File Sharing Support feature (`Disable-WindowsOptionalFeature -Online -FeatureName SMB1Protocol`).",
+                ),
+                Some(state @ (2 | 3)) => {
+                    pass(ID, vec![format!("optional feature {name} is not installed (InstallState {state})")])
+                }
+                other => unknown(
+                    ID,
+                    format!(
+                        "{no_value}, and optional feature {name} has InstallState {}",
+                        other.map_or("none".to_string(), |n| n.to_string())
+                    ),
+                ),
+            }
+        }
     }
 }
 
@@ -328,7 +383,7 @@ fn defender(s: &Snapshot) -> Check {
             return unknown(ID, format!("{key} could not be read"));
         }
     }
-    if let DefenderMode::Mode(mode) = &s.defender_mode
+    if let WmiRead::Read(mode) = &s.defender_mode
         && is_passive(mode)
     {
         return not_applicable(ID, format!("Microsoft Defender runs in {mode}: another product protects"));
@@ -373,21 +428,21 @@ fn definitions(s: &Snapshot, now: DateTime<Utc>) -> Check {
     // Beside another antivirus, or switched off, Defender stops updating its definitions and no key says so: only
     // its own status tells whether they are the ones protecting the machine.
     match &s.defender_mode {
-        DefenderMode::Mode(mode) if mode.eq_ignore_ascii_case("Normal") => {}
-        DefenderMode::Mode(mode) if is_passive(mode) => {
+        WmiRead::Read(mode) if mode.eq_ignore_ascii_case("Normal") => {}
+        WmiRead::Read(mode) if is_passive(mode) => {
             return not_applicable(DEFINITIONS, format!("Microsoft Defender runs in {mode}: another product protects"));
         }
-        DefenderMode::Mode(mode) => {
+        WmiRead::Read(mode) => {
             // Switched off: `windows.defender_realtime` says whether on purpose; its definitions protect nothing.
             return not_applicable(DEFINITIONS, format!("Microsoft Defender does not protect ({mode})"));
         }
-        DefenderMode::Unreadable(why) => {
+        WmiRead::Unreadable(why) => {
             return unknown(
                 DEFINITIONS,
                 format!("Microsoft Defender's running mode could not be read from WMI {DEFENDER_NAMESPACE}: {why}"),
             );
         }
-        DefenderMode::NotRead => return unknown(DEFINITIONS, "Microsoft Defender's running mode was not read"),
+        WmiRead::NotRead => return unknown(DEFINITIONS, "Microsoft Defender's running mode was not read"),
     }
     let applied = match s.value(DEFENDER_SIGNATURES, "AVSignatureApplied") {
         Some(RegValue::Binary(bytes)) => <[u8; 8]>::try_from(bytes.as_slice()).ok().map(u64::from_le_bytes),
@@ -568,7 +623,7 @@ mod tests {
         assert_eq!(
             find(&empty, "windows.smb1").reason.as_deref(),
             Some(
-                r"no HKLM\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters\SMB1 value (the SMB 1.0 feature's state is not read)"
+                r"no HKLM\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters\SMB1 value (the SMB 1.0 feature's state was not read)"
             )
         );
     }
@@ -668,6 +723,42 @@ mod tests {
         let lanman = r"HKLM\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters";
         assert_eq!(smb1(&snapshot(&[(lanman, "SMB1", 0)])).status, CheckStatus::Pass);
         assert_eq!(smb1(&snapshot(&[(lanman, "SMB1", 1)])).status, CheckStatus::Fail);
+        // Without the value, the optional feature decides: Windows 10 1709 and later split it, 8.1 has one.
+        let feature = |name: &str, state: u32| OptionalFeature { name: Some(name.into()), install_state: Some(state) };
+        let with = |features: WmiRead<Vec<OptionalFeature>>| {
+            smb1(&Snapshot { smb1_features: features, ..snapshot(&[(lanman, "", 0)]) })
+        };
+        let removed = with(WmiRead::Read(vec![feature("SMB1Protocol", 2), feature("SMB1Protocol-Server", 3)]));
+        assert_eq!(
+            (removed.status, removed.evidence.as_slice()),
+            (
+                CheckStatus::Pass,
+                &["optional feature SMB1Protocol-Server is not installed (InstallState 3)".to_string()][..]
+            )
+        );
+        let served = with(WmiRead::Read(vec![feature("SMB1Protocol", 1)]));
+        assert_eq!(served.status, CheckStatus::Fail);
+        assert_eq!(
+            served.evidence,
+            [format!(r"no {lanman}\SMB1 value; optional feature SMB1Protocol is enabled (InstallState 1)")]
+        );
+        // The server feature wins over the parent's state; a value in the registry over both.
+        assert_eq!(
+            with(WmiRead::Read(vec![feature("SMB1Protocol", 1), feature("SMB1Protocol-Server", 2)])).status,
+            CheckStatus::Pass
+        );
+        let off_by_value = Snapshot {
+            smb1_features: WmiRead::Read(vec![feature("SMB1Protocol-Server", 1)]),
+            ..snapshot(&[(lanman, "SMB1", 0)])
+        };
+        assert_eq!(smb1(&off_by_value).status, CheckStatus::Pass);
+        for undecided in [
+            WmiRead::Read(vec![]),
+            WmiRead::Read(vec![feature("SMB1Protocol-Server", 4)]),
+            WmiRead::Unreadable("0x80041010".into()),
+        ] {
+            assert_eq!(with(undecided.clone()).status, CheckStatus::Unknown, "{undecided:?}");
+        }
 
         let sb = r"HKLM\SYSTEM\CurrentControlSet\Control\SecureBoot\State";
         assert_eq!(secure_boot(&snapshot(&[(sb, "UEFISecureBootEnabled", 1)])).status, CheckStatus::Pass);
@@ -687,7 +778,7 @@ mod tests {
         assert_eq!(defender(&snapshot(&[])).status, CheckStatus::Unknown);
         // Beside another antivirus Defender's own switches do not matter.
         let passive = Snapshot {
-            defender_mode: DefenderMode::Mode("SxS Passive Mode".into()),
+            defender_mode: WmiRead::Read("SxS Passive Mode".into()),
             ..snapshot(&[(defender_key, "", 0), (gpo, "DisableRealtimeMonitoring", 1)])
         };
         assert_eq!(defender(&passive).status, CheckStatus::NotApplicable);
@@ -703,7 +794,7 @@ mod tests {
         let with_signatures = |extra: &[(&str, &str, u32)]| {
             let mut s = snapshot(&[(defender_key, "", 0)]);
             s = Snapshot { keys: s.keys.into_iter().chain(snapshot(extra).keys).collect(), ..s };
-            s.defender_mode = DefenderMode::Mode("Normal".into());
+            s.defender_mode = WmiRead::Read("Normal".into());
             let values = s.keys.entry(signatures.to_string()).or_default();
             values.insert(
                 "AVSignatureApplied".into(),
@@ -748,19 +839,19 @@ mod tests {
 
         // Only a Defender that protects the machine is judged by its definitions; its mode is its own word for it.
         let mode =
-            |mode: DefenderMode| definitions(&Snapshot { defender_mode: mode, ..with_signatures(&[]) }, days(30));
-        let beside = mode(DefenderMode::Mode("Passive Mode".into()));
+            |mode: WmiRead<String>| definitions(&Snapshot { defender_mode: mode, ..with_signatures(&[]) }, days(30));
+        let beside = mode(WmiRead::Read("Passive Mode".into()));
         assert_eq!(
             (beside.status, beside.reason.as_deref()),
             (CheckStatus::NotApplicable, Some("Microsoft Defender runs in Passive Mode: another product protects"))
         );
-        assert_eq!(mode(DefenderMode::Mode("EDR Block Mode".into())).status, CheckStatus::NotApplicable);
-        let off = mode(DefenderMode::Mode("Not running".into()));
+        assert_eq!(mode(WmiRead::Read("EDR Block Mode".into())).status, CheckStatus::NotApplicable);
+        let off = mode(WmiRead::Read("Not running".into()));
         assert_eq!(
             (off.status, off.reason.as_deref()),
             (CheckStatus::NotApplicable, Some("Microsoft Defender does not protect (Not running)"))
         );
-        let unread = mode(DefenderMode::Unreadable("namespace not found".into()));
+        let unread = mode(WmiRead::Unreadable("namespace not found".into()));
         assert_eq!(unread.status, CheckStatus::Unknown);
         assert!(
             unread
@@ -768,10 +859,10 @@ mod tests {
                 .as_deref()
                 .is_some_and(|r| r.ends_with(r"ROOT\Microsoft\Windows\Defender: namespace not found"))
         );
-        assert_eq!(mode(DefenderMode::NotRead).status, CheckStatus::Unknown);
+        assert_eq!(mode(WmiRead::NotRead).status, CheckStatus::Unknown);
         let no_time = definitions(
             &Snapshot {
-                defender_mode: DefenderMode::Mode("Normal".into()),
+                defender_mode: WmiRead::Read("Normal".into()),
                 ..snapshot(&[(defender_key, "", 0), (signatures, "", 0)])
             },
             days(8),

@@ -24,7 +24,7 @@ use muster_shared::v1::{
 
 use super::appx::{self, RepositoryRead};
 use super::packages::{package_from_program, source};
-use super::posture::{self, Snapshot};
+use super::posture::{self, Snapshot, WmiRead};
 use super::reboot::{CBS_REBOOT_PENDING, RebootFlags, SESSION_MANAGER, WU_REBOOT_REQUIRED, reboot_required};
 use super::version::{CURRENT_VERSION_KEY, os_from_version, windows_version};
 use super::wua;
@@ -828,20 +828,30 @@ fn posture_snapshot(errors: &mut ErrorLog) -> Snapshot {
         }
     }
     snapshot.defender_mode = defender_mode();
+    snapshot.smb1_features = smb1_features();
     snapshot
 }
 
 /// Defender's running mode from its WMI status (`Get-MpComputerStatus`'s `AMRunningMode`).
-fn defender_mode() -> posture::DefenderMode {
-    use posture::DefenderMode;
+fn defender_mode() -> WmiRead<String> {
     let rows = wmi::WMIConnection::with_namespace_path(posture::DEFENDER_NAMESPACE)
         .and_then(|connection| connection.query::<posture::MpComputerStatus>());
     match rows {
         Ok(rows) => match rows.into_iter().find_map(|row| row.am_running_mode) {
-            Some(mode) => DefenderMode::Mode(mode),
-            None => DefenderMode::Unreadable("MSFT_MpComputerStatus gives no AMRunningMode".to_string()),
+            Some(mode) => WmiRead::Read(mode),
+            None => WmiRead::Unreadable("MSFT_MpComputerStatus gives no AMRunningMode".to_string()),
         },
-        Err(err) => DefenderMode::Unreadable(err.to_string()),
+        Err(err) => WmiRead::Unreadable(err.to_string()),
+    }
+}
+
+/// The SMB 1.0 server's optional features (`Get-WindowsOptionalFeature`'s source).
+fn smb1_features() -> WmiRead<Vec<posture::OptionalFeature>> {
+    match wmi::WMIConnection::with_namespace_path(r"ROOT\CIMV2")
+        .and_then(|connection| connection.raw_query::<posture::OptionalFeature>(posture::SMB1_FEATURES_QUERY))
+    {
+        Ok(features) => WmiRead::Read(features),
+        Err(err) => WmiRead::Unreadable(err.to_string()),
     }
 }
 
