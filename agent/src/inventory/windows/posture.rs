@@ -328,6 +328,12 @@ fn smb1(s: &Snapshot) -> Check {
     }
 }
 
+/// Whether `windows.smb1` needs the optional features: only when the registry has no `SMB1` value to decide by
+/// (the WMI class is slow to list, and would be asked for nothing).
+pub fn smb1_needs_features(s: &Snapshot) -> bool {
+    !s.is_unreadable(LANMAN_SERVER) && s.dword(LANMAN_SERVER, "SMB1").is_none()
+}
+
 /// Whether Windows Update installs updates on its own: no Group Policy turning it off or down to notifying. `None`
 /// when the policy key could not be read.
 pub fn automatic_updates(s: &Snapshot) -> Option<AutomaticUpdates> {
@@ -403,6 +409,12 @@ fn defender(s: &Snapshot) -> Check {
         // Another product may protect the machine; third-party antivirus is not detected yet.
         return unknown(ID, format!("{DEFENDER} does not exist (another antivirus is not detected yet)"));
     }
+    if let WmiRead::Read(mode) = &s.defender_mode
+        && is_not_running(mode)
+    {
+        // Off with none of the switches above set: another product may protect, which is not read yet.
+        return unknown(ID, format!("Microsoft Defender does not run ({mode}); another antivirus is not detected yet"));
+    }
     pass(ID, vec![format!(r"{DEFENDER}: real-time protection not disabled")])
 }
 
@@ -411,6 +423,11 @@ fn defender(s: &Snapshot) -> Check {
 fn is_passive(mode: &str) -> bool {
     let mode = mode.to_ascii_lowercase();
     mode.contains("passive") || mode.contains("edr block")
+}
+
+/// Whether Defender's running mode says it does not run (`Not running`).
+fn is_not_running(mode: &str) -> bool {
+    mode.eq_ignore_ascii_case("Not running")
 }
 
 /// `malware.definitions`: Microsoft Defender's antivirus definitions were applied (`AVSignatureApplied`, a FILETIME)
@@ -425,16 +442,16 @@ fn definitions(s: &Snapshot, now: DateTime<Utc>) -> Check {
     if s.key(DEFENDER).is_none() {
         return unknown(DEFINITIONS, format!("{DEFENDER} does not exist (another antivirus is not detected yet)"));
     }
-    // Beside another antivirus, or switched off, Defender stops updating its definitions and no key says so: only
-    // its own status tells whether they are the ones protecting the machine.
+    // Defender keeps its definitions current, and uses them, in every mode but off, passive beside another antivirus
+    // included (Microsoft's compatibility notes): only a Defender that does not run has none that matter. No key
+    // says which; its own status does.
     match &s.defender_mode {
-        WmiRead::Read(mode) if mode.eq_ignore_ascii_case("Normal") => {}
-        WmiRead::Read(mode) if is_passive(mode) => {
-            return not_applicable(DEFINITIONS, format!("Microsoft Defender runs in {mode}: another product protects"));
+        WmiRead::Read(mode) if mode.eq_ignore_ascii_case("Normal") || is_passive(mode) => {}
+        WmiRead::Read(mode) if is_not_running(mode) => {
+            return not_applicable(DEFINITIONS, format!("Microsoft Defender does not run ({mode})"));
         }
         WmiRead::Read(mode) => {
-            // Switched off: `windows.defender_realtime` says whether on purpose; its definitions protect nothing.
-            return not_applicable(DEFINITIONS, format!("Microsoft Defender does not protect ({mode})"));
+            return unknown(DEFINITIONS, format!("Microsoft Defender runs in a mode this check does not know: {mode}"));
         }
         WmiRead::Unreadable(why) => {
             return unknown(
@@ -782,6 +799,12 @@ mod tests {
             ..snapshot(&[(defender_key, "", 0), (gpo, "DisableRealtimeMonitoring", 1)])
         };
         assert_eq!(defender(&passive).status, CheckStatus::NotApplicable);
+        // Not running with no switch set says nothing of who protects; a policy that turned it off still fails.
+        let not_running = |values: &[(&str, &str, u32)]| {
+            defender(&Snapshot { defender_mode: WmiRead::Read("Not running".into()), ..snapshot(values) }).status
+        };
+        assert_eq!(not_running(&[(defender_key, "", 0)]), CheckStatus::Unknown);
+        assert_eq!(not_running(&[(defender_key, "", 0), (gpo, "DisableRealtimeMonitoring", 1)]), CheckStatus::Fail);
     }
 
     #[test]
@@ -840,17 +863,15 @@ mod tests {
         // Only a Defender that protects the machine is judged by its definitions; its mode is its own word for it.
         let mode =
             |mode: WmiRead<String>| definitions(&Snapshot { defender_mode: mode, ..with_signatures(&[]) }, days(30));
-        let beside = mode(WmiRead::Read("Passive Mode".into()));
-        assert_eq!(
-            (beside.status, beside.reason.as_deref()),
-            (CheckStatus::NotApplicable, Some("Microsoft Defender runs in Passive Mode: another product protects"))
-        );
-        assert_eq!(mode(WmiRead::Read("EDR Block Mode".into())).status, CheckStatus::NotApplicable);
+        // Defender keeps and uses its definitions beside another antivirus: they are judged there too.
+        assert_eq!(mode(WmiRead::Read("Passive Mode".into())).status, CheckStatus::Fail);
+        assert_eq!(mode(WmiRead::Read("EDR Block Mode".into())).status, CheckStatus::Fail);
         let off = mode(WmiRead::Read("Not running".into()));
         assert_eq!(
             (off.status, off.reason.as_deref()),
-            (CheckStatus::NotApplicable, Some("Microsoft Defender does not protect (Not running)"))
+            (CheckStatus::NotApplicable, Some("Microsoft Defender does not run (Not running)"))
         );
+        assert_eq!(mode(WmiRead::Read("Something New".into())).status, CheckStatus::Unknown);
         let unread = mode(WmiRead::Unreadable("namespace not found".into()));
         assert_eq!(unread.status, CheckStatus::Unknown);
         assert!(

@@ -148,12 +148,23 @@ pub fn collect_patches(errors: &mut ErrorLog) -> Patches {
         session_manager: snapshot.keys.get(SESSION_MANAGER).cloned().unwrap_or_default(),
         unreadable: keys[..3].iter().any(|k| snapshot.unreadable.contains(*k)),
     };
-    let lists_updated_at = last_search_success().unwrap_or_else(|err| {
-        errors.record(SectionName::Patches, "Windows Update Agent last search", com_error_kind(&err), err.to_string());
-        None
-    });
-    let pending = match offered_updates_within(WUA_SEARCH_TIMEOUT) {
-        Ok(offered) => match wua::pending_after_search(&offered, lists_updated_at) {
+    let (last_search, offered) = windows_update_within(WUA_SEARCH_TIMEOUT);
+    let last_search = match last_search {
+        Ok(Some(at)) => wua::LastSearch::At(at),
+        Ok(None) => wua::LastSearch::Never,
+        Err(err) => {
+            errors.record(
+                SectionName::Patches,
+                "Windows Update Agent last search",
+                com_error_kind(&err),
+                err.to_string(),
+            );
+            wua::LastSearch::Unread
+        }
+    };
+    let lists_updated_at = last_search.at();
+    let pending = match offered {
+        Ok(offered) => match wua::pending_after_search(&offered, last_search) {
             Ok(pending) => Some(pending),
             Err(why) => {
                 errors.record(SectionName::Patches, "Windows Update Agent search", ErrorKind::NotAvailable, why);
@@ -221,26 +232,42 @@ impl Drop for ComScope {
     }
 }
 
-/// How long the offline search may take: it answers in seconds, but waits behind a busy Windows Update service.
+/// How long the Windows Update Agent may take to answer: seconds, but it waits behind a busy update service.
 const WUA_SEARCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// [`offered_updates`] on a thread of its own, given up after `timeout` so a hung service does not hold the report
-/// (the thread is left to finish or hang alone).
-fn offered_updates_within(timeout: std::time::Duration) -> Result<Vec<wua::OfferedUpdate>, WuaError> {
+/// Set while a Windows Update Agent read runs, so reports after a hung one do not start more.
+static WUA_BUSY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What the Windows Update Agent said: when it last searched successfully, and what the offline search offers.
+type WindowsUpdateRead = (Result<Option<DateTime<Utc>>, WuaError>, Result<Vec<wua::OfferedUpdate>, WuaError>);
+
+/// [`last_search_success`] and [`offered_updates`] on a thread of their own, given up after `timeout` so a hung
+/// update service does not hold the report (the thread is left to finish or hang alone, and no other starts until
+/// it ends).
+fn windows_update_within(timeout: std::time::Duration) -> WindowsUpdateRead {
+    use std::sync::atomic::Ordering;
+    let failed = |message: String| -> WindowsUpdateRead {
+        let err = || WuaError {
+            step: "asking the Windows Update Agent",
+            source: windows::core::Error::new(windows::Win32::Foundation::E_FAIL, message.as_str()),
+        };
+        (Err(err()), Err(err()))
+    };
+    if WUA_BUSY.swap(true, Ordering::AcqRel) {
+        return failed("an earlier read has not answered yet".to_string());
+    }
     let (send, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let spawned = std::thread::Builder::new().name("windows-update".to_string()).spawn(move || {
+        let read = (last_search_success(), offered_updates());
+        WUA_BUSY.store(false, Ordering::Release);
         // The receiver is gone only after the timeout, when nobody waits for the answer.
-        let _ = send.send(offered_updates());
+        let _ = send.send(read);
     });
-    receive.recv_timeout(timeout).unwrap_or_else(|_| {
-        Err(WuaError {
-            step: "searching",
-            source: windows::core::Error::new(
-                windows::Win32::Foundation::E_FAIL,
-                format!("no answer within {} s", timeout.as_secs()),
-            ),
-        })
-    })
+    if let Err(err) = spawned {
+        WUA_BUSY.store(false, Ordering::Release);
+        return failed(format!("no thread for the read: {err}"));
+    }
+    receive.recv_timeout(timeout).unwrap_or_else(|_| failed(format!("no answer within {} s", timeout.as_secs())))
 }
 
 /// The updates the Windows Update Agent offers, from an offline search of what Windows' own last scan fetched.
@@ -275,10 +302,14 @@ fn offered_updates() -> Result<Vec<wua::OfferedUpdate>, WuaError> {
                 }
             }
             let mut category_ids = Vec::new();
+            let mut product = None;
             if let Ok(categories) = update.Categories() {
                 for j in 0..categories.Count().unwrap_or(0) {
-                    category_ids
-                        .extend(categories.get_Item(j).and_then(|c| c.CategoryID()).ok().map(|id| id.to_string()));
+                    let Ok(category) = categories.get_Item(j) else { continue };
+                    category_ids.extend(category.CategoryID().ok().map(|id| id.to_string()));
+                    if product.is_none() && category.Type().is_ok_and(|t| t == "Product") {
+                        product = category.Name().ok().map(|name| name.to_string());
+                    }
                 }
             }
             offered.push(wua::OfferedUpdate {
@@ -286,6 +317,7 @@ fn offered_updates() -> Result<Vec<wua::OfferedUpdate>, WuaError> {
                 kb_article_ids,
                 msrc_severity: update.MsrcSeverity().ok().map(|s| s.to_string()),
                 category_ids,
+                product,
             });
         }
         Ok(offered)
@@ -828,7 +860,9 @@ fn posture_snapshot(errors: &mut ErrorLog) -> Snapshot {
         }
     }
     snapshot.defender_mode = defender_mode();
-    snapshot.smb1_features = smb1_features();
+    if posture::smb1_needs_features(&snapshot) {
+        snapshot.smb1_features = smb1_features();
+    }
     snapshot
 }
 

@@ -33,6 +33,8 @@ pub struct OfferedUpdate {
     pub msrc_severity: Option<String>,
     /// The `CategoryID` of each of `Categories` (classification and product).
     pub category_ids: Vec<String>,
+    /// The `Name` of its category of type `Product` (`Windows 11`, `Microsoft 365 Apps/Office 2019/Office LTSC`).
+    pub product: Option<String>,
 }
 
 impl OfferedUpdate {
@@ -44,31 +46,52 @@ impl OfferedUpdate {
     }
 }
 
-/// Why an offline search's answer is not reported: it comes from Windows' last scan's cache, which is empty on a
-/// machine that never scanned, so without a successful search on record "nothing pending" would be a guess.
-pub const NEVER_SEARCHED: &str =
-    "Windows Update has no successful search on record, so its offline answer says nothing about what is pending";
+/// When Windows last searched for updates successfully, as far as it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastSearch {
+    At(DateTime<Utc>),
+    /// Windows has no successful search on record.
+    Never,
+    /// The date could not be read (the error is recorded beside).
+    Unread,
+}
 
-/// The pending updates when a successful search is on record (`last_search`), else why they are not known.
+impl LastSearch {
+    pub fn at(self) -> Option<DateTime<Utc>> {
+        match self {
+            LastSearch::At(at) => Some(at),
+            LastSearch::Never | LastSearch::Unread => None,
+        }
+    }
+}
+
+/// The pending updates when a successful search is on record, else why they are not known: the offline answer
+/// comes from Windows' last scan's cache, which is empty on a machine that never scanned, so without that record
+/// "nothing pending" would be a guess.
 pub fn pending_after_search(
     updates: &[OfferedUpdate],
-    last_search: Option<DateTime<Utc>>,
+    last_search: LastSearch,
 ) -> Result<Vec<PendingUpdate>, &'static str> {
     match last_search {
-        Some(_) => Ok(pending(updates)),
-        None => Err(NEVER_SEARCHED),
+        LastSearch::At(_) => Ok(pending(updates)),
+        LastSearch::Never => Err(
+            "not reported: Windows Update has no successful search on record, so its offline answer says nothing about what is pending",
+        ),
+        LastSearch::Unread => Err(
+            "not reported: when Windows Update last searched successfully could not be read, so its offline answer may be empty for want of a search",
+        ),
     }
 }
 
 /// The pending updates, in the order Windows listed them. Windows has no installed version to name: the name is the
-/// update's title without its month (`2024-01 `) and article (` (KB5034123)`), so that next month's cumulative
-/// update of the same product keeps the name and the collector keeps counting how long that product has waited;
-/// the candidate is the articles (`KB5034123`), the origin Windows Update with Microsoft's rating.
+/// update's title without what changes every month ([`stable_name`]), so that next month's update of the same product
+/// keeps the name and the collector keeps counting how long that product has waited; the candidate is the articles
+/// (`KB5034123`), the origin Windows Update with Microsoft's rating.
 pub fn pending(updates: &[OfferedUpdate]) -> Vec<PendingUpdate> {
     updates
         .iter()
         .map(|update| PendingUpdate {
-            name: stable_name(&update.title),
+            name: stable_name(&update.title, update.product.as_deref()),
             arch: None,
             installed_version: String::new(),
             candidate_version: update
@@ -88,8 +111,11 @@ pub fn pending(updates: &[OfferedUpdate]) -> Vec<PendingUpdate> {
         .collect()
 }
 
-/// A title without the month a monthly update's title starts with and the article it ends with.
-fn stable_name(title: &str) -> String {
+/// A title without what changes from one month's update of a product to the next: the month it starts with
+/// (`2024-01 `), every article (`(KB5034123)`) and a build in parentheses (`(26100.2314)`), wherever they stand.
+/// A title left too short to say what it updates (`Security Update`, Microsoft's short titles) gets the update's
+/// product in front.
+fn stable_name(title: &str, product: Option<&str>) -> String {
     let title = title.trim();
     let bytes = title.as_bytes();
     let dated = bytes.len() > 8
@@ -98,15 +124,26 @@ fn stable_name(title: &str) -> String {
         && bytes[5..7].iter().all(u8::is_ascii_digit)
         && bytes[7] == b' ';
     let undated = if dated { &title[8..] } else { title };
-    let name = match undated.rsplit_once(" (KB") {
-        Some((name, article))
-            if article.ends_with(')') && article[..article.len() - 1].bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            name
+    let kept: Vec<&str> = undated
+        .split_whitespace()
+        .filter(|word| {
+            let Some(inner) = word.strip_prefix('(').and_then(|w| w.strip_suffix(')')) else {
+                return true;
+            };
+            let article =
+                inner.strip_prefix("KB").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            let build = inner.split('.').count() >= 2
+                && inner.split('.').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            !(article || build)
+        })
+        .collect();
+    let name = kept.join(" ");
+    match product.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(product) if !name.to_ascii_lowercase().contains(&product.to_ascii_lowercase()) => {
+            format!("{product}: {name}")
         }
-        _ => undated,
-    };
-    name.trim().to_string()
+        _ => name,
+    }
 }
 
 /// An OLE Automation date (a `VT_DATE` VARIANT: days since 1899-12-30 00:00, the fraction the time of day) as a
@@ -137,6 +174,7 @@ mod tests {
                 msrc_severity: Some("Important".into()),
                 // Security Updates, as the agent may spell it (upper case).
                 category_ids: vec!["0FA1201D-4330-4FA8-8AE9-B877473B6441".into()],
+                product: None,
             },
             OfferedUpdate {
                 title:
@@ -146,6 +184,7 @@ mod tests {
                 msrc_severity: None,
                 // Definition Updates: not a security update by classification, nor rated.
                 category_ids: vec!["e0789628-ce08-4437-be74-2495b842f43b".into()],
+                product: None,
             },
             OfferedUpdate {
                 title: "Windows Malicious Software Removal Tool x64 - v5.120 (KB890830)".into(),
@@ -153,6 +192,7 @@ mod tests {
                 msrc_severity: Some(String::new()),
                 // Update Rollups.
                 category_ids: vec!["{28bc880e-0592-4cbf-8f95-c79b17911d5f}".into()],
+                product: None,
             },
         ];
         let listed = pending(&offered);
@@ -192,10 +232,35 @@ mod tests {
     #[test]
     fn nothing_is_known_pending_without_a_successful_search() {
         let offered = [OfferedUpdate { title: "2024-01 Update (KB5034123)".into(), ..OfferedUpdate::default() }];
-        assert_eq!(pending_after_search(&[], None), Err(NEVER_SEARCHED));
-        assert_eq!(pending_after_search(&offered, None), Err(NEVER_SEARCHED));
-        let searched = Some(Utc.with_ymd_and_hms(2024, 1, 20, 3, 0, 0).unwrap());
+        for last in [LastSearch::Never, LastSearch::Unread] {
+            assert!(pending_after_search(&[], last).is_err());
+            assert!(pending_after_search(&offered, last).unwrap_err().starts_with("not reported: "));
+        }
+        let searched = LastSearch::At(Utc.with_ymd_and_hms(2024, 1, 20, 3, 0, 0).unwrap());
         assert_eq!(pending_after_search(&offered, searched).map(|p| p.len()), Ok(1));
+        assert_eq!(searched.at(), Some(Utc.with_ymd_and_hms(2024, 1, 20, 3, 0, 0).unwrap()));
+    }
+
+    #[test]
+    fn names_keep_what_a_monthly_title_does_not_change() {
+        let name = |title: &str, product: Option<&str>| stable_name(title, product);
+        // Windows 11 24H2's titles give the build after the article; Office's add an edition after it.
+        assert_eq!(
+            name(
+                "2024-11 Cumulative Update for Windows 11 Version 24H2 for x64-based Systems (KB5046617) (26100.2314)",
+                Some("Windows 11")
+            ),
+            "Cumulative Update for Windows 11 Version 24H2 for x64-based Systems"
+        );
+        assert_eq!(
+            name("Security Update for Microsoft Office 2016 (KB5002700) 64-Bit Edition", Some("Office 2016")),
+            "Security Update for Microsoft Office 2016 64-Bit Edition"
+        );
+        // Microsoft's short titles say nothing of the product: it goes in front.
+        assert_eq!(name("Security Update (KB5079473) (26200.8037)", Some("Windows 11")), "Windows 11: Security Update");
+        assert_eq!(name("Security Update (KB5079473) (26200.8037)", None), "Security Update");
+        // Parentheses that are not an article or a build stay.
+        assert_eq!(name("Update for Windows (Beta) (KB12)", None), "Update for Windows (Beta)");
     }
 
     #[test]
