@@ -207,7 +207,7 @@ mod tests {
             kb_article_ids: vec!["5034123".into()],
             msrc_severity: Some("Important".into()),
             category_ids: vec![crate::inventory::windows::wua::SECURITY_UPDATES.into()],
-            product: None,
+            products: Vec::new(),
         };
         let patches = Patches {
             manager: Some(WINDOWS.into()),

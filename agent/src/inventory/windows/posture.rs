@@ -769,6 +769,12 @@ mod tests {
             ..snapshot(&[(lanman, "SMB1", 0)])
         };
         assert_eq!(smb1(&off_by_value).status, CheckStatus::Pass);
+        // The probe asks WMI only where the registry leaves the check to the feature.
+        assert!(!smb1_needs_features(&snapshot(&[(lanman, "SMB1", 0)])));
+        assert!(smb1_needs_features(&snapshot(&[(lanman, "", 0)])));
+        let mut unreadable = snapshot(&[]);
+        unreadable.unreadable.insert(lanman.to_string());
+        assert!(!smb1_needs_features(&unreadable));
         for undecided in [
             WmiRead::Read(vec![]),
             WmiRead::Read(vec![feature("SMB1Protocol-Server", 4)]),

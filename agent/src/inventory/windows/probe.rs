@@ -257,17 +257,29 @@ fn windows_update_within(timeout: std::time::Duration) -> WindowsUpdateRead {
         return failed("an earlier read has not answered yet".to_string());
     }
     let (send, receive) = std::sync::mpsc::channel();
+    /// Clears the busy flag however the read ends, an unwinding panic included.
+    struct Idle;
+    impl Drop for Idle {
+        fn drop(&mut self) {
+            WUA_BUSY.store(false, Ordering::Release);
+        }
+    }
+    let idle = Idle;
     let spawned = std::thread::Builder::new().name("windows-update".to_string()).spawn(move || {
+        let _idle = idle;
         let read = (last_search_success(), offered_updates());
-        WUA_BUSY.store(false, Ordering::Release);
         // The receiver is gone only after the timeout, when nobody waits for the answer.
         let _ = send.send(read);
     });
     if let Err(err) = spawned {
-        WUA_BUSY.store(false, Ordering::Release);
+        // The closure, and the flag's guard with it, was dropped unrun.
         return failed(format!("no thread for the read: {err}"));
     }
-    receive.recv_timeout(timeout).unwrap_or_else(|_| failed(format!("no answer within {} s", timeout.as_secs())))
+    match receive.recv_timeout(timeout) {
+        Ok(read) => read,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => failed(format!("no answer within {} s", timeout.as_secs())),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => failed("the read ended without an answer".to_string()),
+    }
 }
 
 /// The updates the Windows Update Agent offers, from an offline search of what Windows' own last scan fetched.
@@ -302,13 +314,13 @@ fn offered_updates() -> Result<Vec<wua::OfferedUpdate>, WuaError> {
                 }
             }
             let mut category_ids = Vec::new();
-            let mut product = None;
+            let mut products = Vec::new();
             if let Ok(categories) = update.Categories() {
                 for j in 0..categories.Count().unwrap_or(0) {
                     let Ok(category) = categories.get_Item(j) else { continue };
                     category_ids.extend(category.CategoryID().ok().map(|id| id.to_string()));
-                    if product.is_none() && category.Type().is_ok_and(|t| t == "Product") {
-                        product = category.Name().ok().map(|name| name.to_string());
+                    if category.Type().is_ok_and(|t| t == "Product") {
+                        products.extend(category.Name().ok().map(|name| name.to_string()));
                     }
                 }
             }
@@ -317,7 +329,7 @@ fn offered_updates() -> Result<Vec<wua::OfferedUpdate>, WuaError> {
                 kb_article_ids,
                 msrc_severity: update.MsrcSeverity().ok().map(|s| s.to_string()),
                 category_ids,
-                product,
+                products,
             });
         }
         Ok(offered)

@@ -33,8 +33,8 @@ pub struct OfferedUpdate {
     pub msrc_severity: Option<String>,
     /// The `CategoryID` of each of `Categories` (classification and product).
     pub category_ids: Vec<String>,
-    /// The `Name` of its category of type `Product` (`Windows 11`, `Microsoft 365 Apps/Office 2019/Office LTSC`).
-    pub product: Option<String>,
+    /// The `Name` of each of its categories of type `Product` (`Windows 11`, `Office 2016`).
+    pub products: Vec<String>,
 }
 
 impl OfferedUpdate {
@@ -91,7 +91,7 @@ pub fn pending(updates: &[OfferedUpdate]) -> Vec<PendingUpdate> {
     updates
         .iter()
         .map(|update| PendingUpdate {
-            name: stable_name(&update.title, update.product.as_deref()),
+            name: stable_name(&update.title, &update.products),
             arch: None,
             installed_version: String::new(),
             candidate_version: update
@@ -112,10 +112,11 @@ pub fn pending(updates: &[OfferedUpdate]) -> Vec<PendingUpdate> {
 }
 
 /// A title without what changes from one month's update of a product to the next: the month it starts with
-/// (`2024-01 `), every article (`(KB5034123)`) and a build in parentheses (`(26100.2314)`), wherever they stand.
-/// A title left too short to say what it updates (`Security Update`, Microsoft's short titles) gets the update's
-/// product in front.
-fn stable_name(title: &str, product: Option<&str>) -> String {
+/// (`2024-01 `) and every parenthesised article (`(KB5034123)`), build (`(26100.2314)`) or version
+/// (`(Version 1.403.1043.0)`), wherever they stand. A title left too short to say what it updates (`Security Update`,
+/// Microsoft's short titles) gets the update's product in front when it has exactly one (a choice among several
+/// could change from month to month).
+fn stable_name(title: &str, products: &[String]) -> String {
     let title = title.trim();
     let bytes = title.as_bytes();
     let dated = bytes.len() > 8
@@ -123,27 +124,37 @@ fn stable_name(title: &str, product: Option<&str>) -> String {
         && bytes[4] == b'-'
         && bytes[5..7].iter().all(u8::is_ascii_digit)
         && bytes[7] == b' ';
-    let undated = if dated { &title[8..] } else { title };
-    let kept: Vec<&str> = undated
-        .split_whitespace()
-        .filter(|word| {
-            let Some(inner) = word.strip_prefix('(').and_then(|w| w.strip_suffix(')')) else {
-                return true;
-            };
-            let article =
-                inner.strip_prefix("KB").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-            let build = inner.split('.').count() >= 2
-                && inner.split('.').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-            !(article || build)
-        })
-        .collect();
-    let name = kept.join(" ");
-    match product.map(str::trim).filter(|p| !p.is_empty()) {
-        Some(product) if !name.to_ascii_lowercase().contains(&product.to_ascii_lowercase()) => {
-            format!("{product}: {name}")
+    let mut rest = if dated { &title[8..] } else { title };
+    let mut kept = String::with_capacity(rest.len());
+    while let Some(open) = rest.find('(') {
+        let Some(close) = rest[open..].find(')').map(|c| open + c) else { break };
+        kept.push_str(&rest[..open]);
+        if !changes_monthly(&rest[open + 1..close]) {
+            kept.push_str(&rest[open..=close]);
+        }
+        rest = &rest[close + 1..];
+    }
+    kept.push_str(rest);
+    let name = kept.split_whitespace().collect::<Vec<_>>().join(" ").replace(" ,", ",").replace(" .", ".");
+    let name = name.trim_end_matches([',', ';', '-', ' ']).to_string();
+    match products {
+        [product] if !name.is_empty() && !name.to_ascii_lowercase().contains(&product.trim().to_ascii_lowercase()) => {
+            format!("{}: {name}", product.trim())
         }
         _ => name,
     }
+}
+
+/// Whether parenthesised text is an article (`KB5034123`), a build (`26100.2314`) or a version
+/// (`Version 1.403.1043.0`): what a product's next update changes.
+fn changes_monthly(inner: &str) -> bool {
+    let dotted = |text: &str| {
+        text.split('.').count() >= 2 && text.split('.').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let inner = inner.trim();
+    inner.strip_prefix("KB").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        || dotted(inner)
+        || inner.strip_prefix("Version ").is_some_and(dotted)
 }
 
 /// An OLE Automation date (a `VT_DATE` VARIANT: days since 1899-12-30 00:00, the fraction the time of day) as a
@@ -174,7 +185,7 @@ mod tests {
                 msrc_severity: Some("Important".into()),
                 // Security Updates, as the agent may spell it (upper case).
                 category_ids: vec!["0FA1201D-4330-4FA8-8AE9-B877473B6441".into()],
-                product: None,
+                products: Vec::new(),
             },
             OfferedUpdate {
                 title:
@@ -184,7 +195,7 @@ mod tests {
                 msrc_severity: None,
                 // Definition Updates: not a security update by classification, nor rated.
                 category_ids: vec!["e0789628-ce08-4437-be74-2495b842f43b".into()],
-                product: None,
+                products: Vec::new(),
             },
             OfferedUpdate {
                 title: "Windows Malicious Software Removal Tool x64 - v5.120 (KB890830)".into(),
@@ -192,7 +203,7 @@ mod tests {
                 msrc_severity: Some(String::new()),
                 // Update Rollups.
                 category_ids: vec!["{28bc880e-0592-4cbf-8f95-c79b17911d5f}".into()],
-                product: None,
+                products: Vec::new(),
             },
         ];
         let listed = pending(&offered);
@@ -213,8 +224,8 @@ mod tests {
             names,
             [
                 "Cumulative Update for Windows 11 Version 23H2 for x64-based Systems",
-                // An article inside the title, not at its end, stays.
-                "Security Intelligence Update for Microsoft Defender Antivirus - KB2267602 (Version 1.403.1043.0)",
+                // An article outside parentheses stays; a parenthesised version goes.
+                "Security Intelligence Update for Microsoft Defender Antivirus - KB2267602",
                 "Windows Malicious Software Removal Tool x64 - v5.120",
             ]
         );
@@ -243,24 +254,37 @@ mod tests {
 
     #[test]
     fn names_keep_what_a_monthly_title_does_not_change() {
-        let name = |title: &str, product: Option<&str>| stable_name(title, product);
+        let one = |product: &str| vec![product.to_string()];
         // Windows 11 24H2's titles give the build after the article; Office's add an edition after it.
         assert_eq!(
-            name(
+            stable_name(
                 "2024-11 Cumulative Update for Windows 11 Version 24H2 for x64-based Systems (KB5046617) (26100.2314)",
-                Some("Windows 11")
+                &one("Windows 11")
             ),
             "Cumulative Update for Windows 11 Version 24H2 for x64-based Systems"
         );
         assert_eq!(
-            name("Security Update for Microsoft Office 2016 (KB5002700) 64-Bit Edition", Some("Office 2016")),
+            stable_name("Security Update for Microsoft Office 2016 (KB5002700) 64-Bit Edition", &one("Office 2016")),
             "Security Update for Microsoft Office 2016 64-Bit Edition"
         );
-        // Microsoft's short titles say nothing of the product: it goes in front.
-        assert_eq!(name("Security Update (KB5079473) (26200.8037)", Some("Windows 11")), "Windows 11: Security Update");
-        assert_eq!(name("Security Update (KB5079473) (26200.8037)", None), "Security Update");
-        // Parentheses that are not an article or a build stay.
-        assert_eq!(name("Update for Windows (Beta) (KB12)", None), "Update for Windows (Beta)");
+        assert_eq!(
+            stable_name(
+                "Security Intelligence Update for Microsoft Defender Antivirus - KB2267602 (Version 1.403.1043.0)",
+                &[]
+            ),
+            "Security Intelligence Update for Microsoft Defender Antivirus - KB2267602"
+        );
+        assert_eq!(stable_name("Update (KB5034123), Windows 10 (22H2)", &[]), "Update, Windows 10 (22H2)");
+        // Microsoft's short titles say nothing of the product: it goes in front when there is one to choose.
+        assert_eq!(
+            stable_name("Security Update (KB5079473) (26200.8037)", &one("Windows 11")),
+            "Windows 11: Security Update"
+        );
+        let several = vec!["Windows 10".to_string(), "Windows 11".to_string()];
+        assert_eq!(stable_name("Security Update (KB5079473) (26200.8037)", &several), "Security Update");
+        assert_eq!(stable_name("(KB5079473)", &one("Windows 11")), "");
+        // Parentheses that are no article, build or version stay.
+        assert_eq!(stable_name("Update for Windows (Beta) (KB12)", &[]), "Update for Windows (Beta)");
     }
 
     #[test]
