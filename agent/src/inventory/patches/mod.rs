@@ -14,7 +14,7 @@ pub mod reboot;
 pub mod softwareupdate;
 
 use chrono::{DateTime, Utc};
-use muster_shared::v1::{ErrorKind, Os, Package, PackageKind, Patches, SectionName, Software};
+use muster_shared::v1::{ErrorKind, Os, Package, PackageKind, Patches, PendingUpdate, SectionName, Software};
 
 use crate::root::{ErrorLog, SystemRoot};
 
@@ -59,6 +59,15 @@ pub fn collect(
     None
 }
 
+/// How many updates are pending and how many of them are security updates; both unknown when the list is.
+pub(crate) fn pending_counts(pending: Option<&[PendingUpdate]>) -> (Option<u32>, Option<u32>) {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    match pending {
+        Some(p) => (Some(count(p.len())), Some(count(p.iter().filter(|u| u.security).count()))),
+        None => (None, None),
+    }
+}
+
 fn apt_patches(root: &SystemRoot, installed: &[&Package], os: Option<&Os>, errors: &mut ErrorLog) -> Patches {
     let conf = apt::read_conf(root, errors);
     let known = !installed.is_empty();
@@ -73,13 +82,11 @@ fn apt_patches(root: &SystemRoot, installed: &[&Package], os: Option<&Os>, error
         );
         apt::PendingState { pending: None, lists_updated_at: None }
     };
-    let count = |security_only: bool| {
-        state.pending.as_ref().map(|p| p.iter().filter(|u| u.security || !security_only).count() as u32)
-    };
+    let (pending_count, security_count) = pending_counts(state.pending.as_deref());
     Patches {
         manager: Some("apt".to_string()),
-        pending_count: count(false),
-        security_count: count(true),
+        pending_count,
+        security_count,
         pending: state.pending,
         lists_updated_at: state.lists_updated_at,
         last_update_installed_at: None,

@@ -32,6 +32,8 @@ pub mod wua;
 mod probe;
 #[cfg(test)]
 mod tests;
+#[cfg(windows)]
+mod update_agent;
 #[cfg(test)]
 mod wmic;
 
