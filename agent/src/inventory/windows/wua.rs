@@ -5,8 +5,9 @@
 //!
 //! The probe asks the agent's COM API for an offline search (`IUpdateSearcher` with `Online` off): the answer comes
 //! from what Windows' own scheduled scan last fetched, in seconds and without the network, as `wuauclt`'s
-//! "check for updates" would otherwise cost minutes of a download for every report. Pure here: the probe copies each
-//! update's title, knowledge-base articles, severity and category ids into an [`OfferedUpdate`].
+//! "check for updates" would otherwise cost minutes of a download for every report. Pure here: the probe
+//! (`update_agent.rs`) copies each update's title, knowledge-base articles, severity, category ids and product names
+//! into an [`OfferedUpdate`].
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use muster_shared::v1::PendingUpdate;
@@ -119,10 +120,11 @@ pub fn pending(updates: &[OfferedUpdate]) -> Vec<PendingUpdate> {
 fn stable_name(title: &str, products: &[String]) -> String {
     let title = title.trim();
     let bytes = title.as_bytes();
+    // `get`, not indexing: a localized title's first bytes need not be whole characters.
     let dated = bytes.len() > 8
-        && bytes[..4].iter().all(u8::is_ascii_digit)
+        && title.get(..4).is_some_and(digits)
         && bytes[4] == b'-'
-        && bytes[5..7].iter().all(u8::is_ascii_digit)
+        && title.get(5..7).is_some_and(digits)
         && bytes[7] == b' ';
     let mut rest = if dated { &title[8..] } else { title };
     let mut kept = String::with_capacity(rest.len());
@@ -148,13 +150,14 @@ fn stable_name(title: &str, products: &[String]) -> String {
 /// Whether parenthesised text is an article (`KB5034123`), a build (`26100.2314`) or a version
 /// (`Version 1.403.1043.0`): what a product's next update changes.
 fn changes_monthly(inner: &str) -> bool {
-    let dotted = |text: &str| {
-        text.split('.').count() >= 2 && text.split('.').all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    };
+    let dotted = |text: &str| text.split('.').count() >= 2 && text.split('.').all(digits);
     let inner = inner.trim();
-    inner.strip_prefix("KB").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        || dotted(inner)
-        || inner.strip_prefix("Version ").is_some_and(dotted)
+    inner.strip_prefix("KB").is_some_and(digits) || dotted(inner) || inner.strip_prefix("Version ").is_some_and(dotted)
+}
+
+/// One or more ASCII digits, nothing else.
+fn digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// An OLE Automation date (a `VT_DATE` VARIANT: days since 1899-12-30 00:00, the fraction the time of day) as a
@@ -283,6 +286,8 @@ mod tests {
         let several = vec!["Windows 10".to_string(), "Windows 11".to_string()];
         assert_eq!(stable_name("Security Update (KB5079473) (26200.8037)", &several), "Security Update");
         assert_eq!(stable_name("(KB5079473)", &one("Windows 11")), "");
+        // A localized title whose first bytes are not whole characters is read, not cut.
+        assert_eq!(stable_name("2024-aé Update (KB5034123)", &[]), "2024-aé Update");
         // Parentheses that are no article, build or version stay.
         assert_eq!(stable_name("Update for Windows (Beta) (KB12)", &[]), "Update for Windows (Beta)");
     }
