@@ -307,9 +307,12 @@ jq -e '.checks[] | select(.id == "firewall.active") | .evidence | any(endswith("
 # on a machine without DMI data. The volumes come from Windows (Wine's C: drive, its prefix, with a size), the
 # drives from CIM's Win32_DiskDrive (Wine answers with one "Wine Disk Drive" per fixed drive), the screens from the
 # EDIDs added above (the attached one only), and nothing from /sys or /proc, which Wine would answer from this Linux
-# machine.
+# machine. Wine has no TPM namespace (ROOT\CIMV2\Security\MicrosoftTpm), so the TPM is the one hardware error, with
+# what its WBEM code means.
 jq -e '(.hardware.system.uuid | test("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"))
-    and ([.errors[] | select(.section == "hardware")] == [])
+    and ([.errors[] | select(.section == "hardware") | [.item, .kind, .message]]
+      == [["tpm", "io", "WMI ROOT\\CIMV2\\Security\\MicrosoftTpm: HRESULT Call failed with: 0x8004100E (no such namespace)"]])
+    and .hardware.tpm == null
     and any(.hardware.filesystems[]; .mount_point == "C:\\" and .fs_type != "" and .total_bytes > 0
       and .used_bytes + .available_bytes == .total_bytes)
     and (.hardware.disks | length >= 1)
@@ -321,7 +324,19 @@ jq -e '(.hardware.system.uuid | test("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
       product_code: 10513, serial_number: 68056070, model: "EV2785", manufactured_week: 28, manufactured_year: 2020,
       width_cm: 60, height_cm: 34}]' "$work/report.json" >/dev/null \
   || fail "hardware: $(jq -c '{system: .hardware.system, filesystems: .hardware.filesystems, disks: .hardware.disks,
-    monitors: .hardware.monitors, errors: [.errors[] | select(.section == "hardware")]}' "$work/report.json")"
+    monitors: .hardware.monitors, tpm: .hardware.tpm, errors: [.errors[] | select(.section == "hardware")]}' \
+    "$work/report.json")"
+# Batteries: Wine's Win32_Battery answers from this Linux machine's power supplies (its system battery state). On a
+# machine without a battery, as the build machines are, there is none and nothing else is asked; with one, each
+# pack Wine lists must be reported (from Win32_Battery, as Wine has no battery driver classes in ROOT\WMI).
+host_batteries=$(cat /sys/class/power_supply/*/type 2>/dev/null | grep -cx Battery || true)
+if [ "$host_batteries" -eq 0 ]; then
+  jq -e '(.hardware.batteries // []) == []' "$work/report.json" >/dev/null \
+    || fail "batteries on a machine without one: $(jq -c '.hardware.batteries' "$work/report.json")"
+else
+  jq -e '(.hardware.batteries // []) | length >= 1' "$work/report.json" >/dev/null \
+    || fail "batteries: this machine has $host_batteries, the report none"
+fi
 # The adapters from CIM's Win32_NetworkAdapter and its configuration, which Wine fills from this machine's own
 # interfaces: each Linux Ethernet interface with an IPv4 address must be there with its MAC address and that
 # address (and up when Linux has it up).

@@ -87,7 +87,7 @@ fn mounted_root_reads_only_the_root() {
     assert!(report["os"].get("kernel_release").is_none());
     assert!(report["host"].get("boot_time").is_none());
     let hardware = report["hardware"].as_object().unwrap();
-    for live_only in ["cpu", "memory", "disks", "network_interfaces", "filesystems", "monitors"] {
+    for live_only in ["cpu", "memory", "disks", "network_interfaces", "filesystems", "monitors", "tpm", "batteries"] {
         assert!(!hardware.contains_key(live_only), "{live_only} taken from the host: {report}");
     }
     let not_available: Vec<&str> = report["errors"]
@@ -97,7 +97,17 @@ fn mounted_root_reads_only_the_root() {
         .filter(|e| e["kind"] == "not_available")
         .map(|e| e["item"].as_str().unwrap())
         .collect();
-    for item in ["boot_time", "virtualization", "kernel_release", "cpu", "disks", "network_interfaces", "monitors"] {
+    for item in [
+        "boot_time",
+        "virtualization",
+        "kernel_release",
+        "cpu",
+        "disks",
+        "network_interfaces",
+        "monitors",
+        "tpm",
+        "batteries",
+    ] {
         assert!(not_available.contains(&item), "{item} not marked not available: {not_available:?}");
     }
 }
@@ -137,7 +147,7 @@ fn an_smbios_dump_report_holds_only_the_dump() {
         assert!(report.get(absent).is_none(), "{absent} describes this machine, not the dump: {report}");
     }
     let hardware = &report["hardware"];
-    for absent in ["cpu", "memory", "disks", "filesystems", "network_interfaces", "monitors"] {
+    for absent in ["cpu", "memory", "disks", "filesystems", "network_interfaces", "monitors", "tpm", "batteries"] {
         assert!(
             hardware.get(absent).is_none_or(|v| v.is_null() || v == &serde_json::json!([])),
             "{absent}: {hardware}"
@@ -152,7 +162,10 @@ fn an_smbios_dump_report_holds_only_the_dump() {
         .filter(|e| e["kind"] == "not_available")
         .filter_map(|e| e["item"].as_str())
         .collect();
-    assert_eq!(not_available, ["cpu", "memory", "disks", "filesystems", "network_interfaces", "monitors"]);
+    assert_eq!(
+        not_available,
+        ["cpu", "memory", "disks", "filesystems", "network_interfaces", "monitors", "tpm", "batteries"]
+    );
 
     let out = agent(&["inventory", "--smbios-dump", dump.to_str().unwrap(), "--sections", "hardware,host"]);
     assert_eq!(out.status.code(), Some(2));

@@ -14,7 +14,8 @@ both!(gzip_and_identity_bodies, token_cannot_report_for_another_host, software_q
 both!(
     language_packages_keep_their_path_and_owner,
     monitors_are_kept_and_shown,
-    the_fleets_monitors_are_listed_and_exported
+    the_fleets_monitors_are_listed_and_exported,
+    tpm_and_batteries_are_kept_and_shown
 );
 
 async fn full_delta_and_changed_reports(h: Harness) {
@@ -398,6 +399,59 @@ async fn monitors_are_kept_and_shown(h: Harness) {
     let page = crate::console::get(&h, &format!("/hosts/{host}"), &cookie).await;
     assert_eq!(page.status, StatusCode::OK);
     for text in ["id=\"monitors\"", "EV2785", "68056070", "2020 week 28", "60 × 34 cm", "card0-DP-1"] {
+        assert!(page.body.contains(text), "{text} missing from the host page");
+    }
+}
+
+/// A laptop's TPM and its two battery packs are kept in its hardware and shown on its page, each pack with its
+/// wear. The values are real machines' as the agent reads them: the TPM of OSDeploy's Win32_Tpm capture and the
+/// packs of glpi-agent's ThinkPad powercfg report (see agent/testdata/README.md, windows/cim and windows/powercfg).
+async fn tpm_and_batteries_are_kept_and_shown(h: Harness) {
+    use muster_shared::v1::{Battery, Tpm};
+    let machine = Machine::thinkpad("m-battery");
+    let mut report = debian(&machine);
+    let hardware = report.hardware.as_mut().unwrap();
+    hardware.tpm = Some(Tpm {
+        spec_version: Some("2.0".into()),
+        manufacturer: Some("NTC".into()),
+        firmware_version: Some("7.2.3.1".into()),
+        enabled: Some(true),
+        activated: Some(true),
+        owned: Some(false),
+    });
+    let pack = |model: &str, serial: &str, design, full, cycles| Battery {
+        model: Some(model.into()),
+        manufacturer: Some("SMP".into()),
+        serial: Some(serial.into()),
+        chemistry: Some("LiP".into()),
+        design_capacity_mwh: Some(design),
+        full_charge_capacity_mwh: Some(full),
+        cycle_count: Some(cycles),
+    };
+    hardware.batteries = vec![pack("00HW023", "541", 23540, 19450, 173), pack("01AV406", "3319", 26060, 17860, 143)];
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host, token) = h.enrolled(&secret, &machine).await;
+    h.stored(&token, &full(&report)).await;
+
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, detail) = h.get(&format!("/api/v1/hosts/{host}"), &viewer).await;
+    let stored = &detail["sections"]["hardware"]["content"];
+    assert_eq!((stored["tpm"]["spec_version"].as_str(), stored["tpm"]["owned"].as_bool()), (Some("2.0"), Some(false)));
+    assert_eq!(stored["batteries"][1]["full_charge_capacity_mwh"].as_u64(), Some(17860));
+    let cookie = crate::console::user(&h, "viewer", Role::Viewer).await;
+    let page = crate::console::get(&h, &format!("/hosts/{host}"), &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    // 19450 of 23540 mWh is 83% of the design capacity, 17860 of 26060 is 69%.
+    for text in [
+        "2.0, NTC firmware 7.2.3.1, enabled, activated, not owned",
+        "id=\"batteries\"",
+        "00HW023",
+        "23.5 Wh",
+        "19.5 Wh",
+        "83%",
+        "69%",
+        "173",
+    ] {
         assert!(page.body.contains(text), "{text} missing from the host page");
     }
 }

@@ -32,6 +32,13 @@ pub struct Hardware {
     /// Displays connected to the running system, from their EDID; live systems only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub monitors: Vec<Monitor>,
+    /// The Trusted Platform Module the system reports; absent when there is none or it could not be read (an
+    /// entry in the report's errors says which). BitLocker, Windows 11 and measured boot depend on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<Tpm>,
+    /// Built-in and attached batteries (a laptop's pack, a UPS the system powers from); live systems only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batteries: Vec<Battery>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,4 +259,75 @@ pub struct Monitor {
     pub width_cm: Option<u8>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height_cm: Option<u8>,
+}
+
+/// A Trusted Platform Module as the operating system reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tpm {
+    /// The TCG specification family it implements: `2.0` or `1.2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_version: Option<String>,
+    /// The TCG vendor id as text, e.g. `NTC` (Nuvoton), `IFX` (Infineon), `INTC` (Intel's firmware TPM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<String>,
+    /// The vendor's firmware version, e.g. `7.2.3.1`: what TPM firmware advisories (such as ROCA's) name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_version: Option<String>,
+    /// Enabled in the firmware settings; absent when the system does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated: Option<bool>,
+    /// Taken ownership of (provisioned) by the operating system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned: Option<bool>,
+}
+
+/// A battery: what identifies it and how worn it is (the full-charge capacity against the design capacity).
+/// The charge level is left out on purpose: it changes by the minute and says nothing about the asset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Battery {
+    /// The model name the pack reports, e.g. `K52F-44`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// As the pack names it, e.g. `LION`, `Li-ion`, `LiP`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chemistry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub design_capacity_mwh: Option<u32>,
+    /// What a full charge holds today; below the design capacity as the cells wear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_charge_capacity_mwh: Option<u32>,
+    /// Charge cycles; absent where the pack does not count them (many report 0 for that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle_count: Option<u32>,
+}
+
+impl Battery {
+    /// What is left of the design capacity, in whole percent (`full_charge / design`, rounded); `None` unless both
+    /// are known. Above 100 is possible for a new pack and kept as reported.
+    pub fn health_percent(&self) -> Option<u32> {
+        let design = u64::from(self.design_capacity_mwh.filter(|d| *d > 0)?);
+        let full = u64::from(self.full_charge_capacity_mwh?);
+        u32::try_from((full * 100 + design / 2) / design).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Battery;
+
+    #[test]
+    fn health_is_the_full_charge_against_the_design_capacity() {
+        // A ThinkPad's pack as powercfg reported it (glpi-agent's windows-10-notebook capture): 19450 of 23540 mWh.
+        let pack =
+            Battery { design_capacity_mwh: Some(23540), full_charge_capacity_mwh: Some(19450), ..Battery::default() };
+        assert_eq!(pack.health_percent(), Some(83));
+        assert_eq!(Battery { full_charge_capacity_mwh: None, ..pack.clone() }.health_percent(), None);
+        assert_eq!(Battery { design_capacity_mwh: Some(0), ..pack }.health_percent(), None);
+    }
 }

@@ -1,4 +1,5 @@
-//! The hardware section: firmware identity plus what the running kernel sees (CPUs, memory, disks, mounts, NICs).
+//! The hardware section: firmware identity plus what the running kernel sees (CPUs, memory, disks, mounts, NICs,
+//! displays, the TPM and batteries).
 
 pub mod cpu;
 pub mod disks;
@@ -6,6 +7,7 @@ pub mod filesystems;
 pub mod firmware;
 pub mod monitors;
 pub mod network;
+pub mod power;
 
 use std::path::Path;
 
@@ -37,7 +39,7 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
         ..Hardware::default()
     };
     if !root.is_live() {
-        for item in ["cpu", "memory", "disks", "filesystems", "network_interfaces", "monitors"] {
+        for item in ["cpu", "memory", "disks", "filesystems", "network_interfaces", "monitors", "tpm", "batteries"] {
             errors.not_live(SectionName::Hardware, item);
         }
         return hardware;
@@ -62,6 +64,8 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
         (hardware.disks, hardware.network_interfaces) = windows::collect_devices(errors);
         hardware.filesystems = windows::collect_filesystems(errors);
         hardware.monitors = windows::collect_monitors(errors);
+        hardware.tpm = windows::collect_tpm(errors);
+        hardware.batteries = windows::collect_batteries(errors);
     }
     #[cfg(not(windows))]
     {
@@ -77,6 +81,12 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
         hardware.filesystems = filesystems::probe(root, errors);
         hardware.network_interfaces = network::probe(root, errors);
         hardware.monitors = monitors::probe(root, errors);
+        // A Mac's TPM-like chip and its battery are read through other paths, not yet.
+        #[cfg(not(target_os = "macos"))]
+        {
+            hardware.tpm = power::probe_tpm(root);
+            hardware.batteries = power::probe_batteries(root, errors);
+        }
     }
     hardware
 }
@@ -85,7 +95,7 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
 /// so nothing of the machine the agent runs on is mixed in, and what a dump cannot hold is listed as not available.
 pub fn from_smbios_dump(dump: &Path, errors: &mut ErrorLog) -> Hardware {
     let firmware = firmware::collect(&SystemRoot::live(), Some(dump), errors);
-    for item in ["cpu", "memory", "disks", "filesystems", "network_interfaces", "monitors"] {
+    for item in ["cpu", "memory", "disks", "filesystems", "network_interfaces", "monitors", "tpm", "batteries"] {
         errors.record(
             SectionName::Hardware,
             item,

@@ -14,6 +14,7 @@
 
 pub mod admins;
 pub mod appx;
+pub mod battery;
 pub mod bitlocker;
 pub mod devices;
 pub mod directory;
@@ -24,6 +25,7 @@ pub mod password;
 pub mod posture;
 pub mod reboot;
 pub mod regfile;
+pub mod tpm;
 pub mod updates;
 pub mod version;
 pub mod wua;
@@ -44,8 +46,8 @@ use serde::Serialize;
 
 #[cfg(windows)]
 pub use probe::{
-    collect, collect_checks, collect_devices, collect_directory, collect_filesystems, collect_host, collect_monitors,
-    collect_os, collect_patches, collect_software,
+    collect, collect_batteries, collect_checks, collect_devices, collect_directory, collect_filesystems, collect_host,
+    collect_monitors, collect_os, collect_patches, collect_software, collect_tpm,
 };
 
 /// A registry value as the Uninstall and version keys use them.
@@ -217,6 +219,24 @@ pub fn machine_id_from_guid(text: &str) -> Option<String> {
     let digits: String =
         text.trim().trim_start_matches('{').trim_end_matches('}').chars().filter(|c| *c != '-').collect();
     crate::inventory::host::parse_machine_id(&digits)
+}
+
+/// A WMI failure as the wmi crate prints it (`HRESULT Call failed with: 0x8004100E`), with what its WBEM code
+/// means where it is one a reader meets: the class or namespace missing (a Windows without the feature, Wine),
+/// access denied (not an administrator), or the provider refusing the query.
+pub fn describe_wmi_error(text: &str) -> String {
+    const MEANINGS: [(&str, &str); 5] = [
+        ("0x80041003", "access denied"),
+        ("0x8004100C", "not supported by the provider"),
+        ("0x8004100E", "no such namespace"),
+        ("0x80041010", "no such class"),
+        ("0x80041013", "the provider could not be loaded"),
+    ];
+    let upper = text.to_ascii_uppercase();
+    match MEANINGS.iter().find(|(code, _)| upper.contains(&code.to_ascii_uppercase())) {
+        Some((_, meaning)) => format!("{text} ({meaning})"),
+        None => text.to_string(),
+    }
 }
 
 /// `InstallDate` as installers write it: `YYYYMMDD` (MSI and most others); anything else is not a date we trust.

@@ -4,7 +4,7 @@
 //! the reboot flags for [`super::reboot::reboot_required`], the installed
 //! updates for [`super::updates`], the posture keys for [`super::posture`], the displays' EDIDs for
 //! [`super::monitors`]); WMI (BitLocker's volumes for [`super::bitlocker`], the disks and adapters for
-//! [`super::devices`]); and the network management calls (the domain or workgroup, `NetGetJoinInformation`, with
+//! [`super::devices`], the TPM for [`super::tpm`], the batteries for [`super::battery`]); and the network management calls (the domain or workgroup, `NetGetJoinInformation`, with
 //! the Entra ID keys for [`super::directory`]; the account policy, `NetUserModalsGet`, for [`super::password`]; the
 //! local accounts, `NetUserEnum`, for [`super::guest`] and, with the Administrators group's members,
 //! `NetLocalGroupGetMembers`, for [`super::admins`]).
@@ -18,8 +18,8 @@ use winreg::enums::{HKEY_LOCAL_MACHINE, HKEY_USERS, KEY_READ, KEY_WOW64_64KEY, R
 use winreg::{RegKey, RegValue as WinValue};
 
 use muster_shared::v1::{
-    Check, Directory, Disk, ErrorKind, Filesystem, Host, InstalledUpdate, Monitor, NetworkInterface, Os, PackageSource,
-    Patches, SectionName, Software,
+    Battery, Check, Directory, Disk, ErrorKind, Filesystem, Host, InstalledUpdate, Monitor, NetworkInterface, Os,
+    PackageSource, Patches, SectionName, Software, Tpm,
 };
 
 use super::appx::{self, RepositoryRead};
@@ -28,8 +28,8 @@ use super::posture::{self, Snapshot, WmiRead};
 use super::reboot::{CBS_REBOOT_PENDING, RebootFlags, SESSION_MANAGER, WU_REBOOT_REQUIRED, reboot_required};
 use super::version::{CURRENT_VERSION_KEY, os_from_version, windows_version};
 use super::{
-    RegValue, UNINSTALL_32, UNINSTALL_64, WindowsInventory, admins, bitlocker, devices, directory, guest, monitors,
-    password, updates,
+    RegValue, UNINSTALL_32, UNINSTALL_64, WindowsInventory, admins, battery, bitlocker, devices, directory, guest,
+    monitors, password, tpm, updates,
 };
 use super::{update_agent, wua};
 use crate::inventory::patches::pending_counts;
@@ -600,6 +600,51 @@ pub fn collect_monitors(errors: &mut ErrorLog) -> Vec<Monitor> {
     found
 }
 
+/// The TPM from `Win32_Tpm`. No instance is no TPM (none fitted, or switched off in the firmware); a namespace that
+/// cannot be read (not an administrator; Wine has none) is recorded and leaves the TPM unknown.
+pub fn collect_tpm(errors: &mut ErrorLog) -> Option<Tpm> {
+    let connection = match wmi::WMIConnection::with_namespace_path(tpm::NAMESPACE) {
+        Ok(connection) => connection,
+        Err(err) => {
+            let why = format!("WMI {}: {}", tpm::NAMESPACE, super::describe_wmi_error(&err.to_string()));
+            errors.record(SectionName::Hardware, "tpm", ErrorKind::Io, why);
+            return None;
+        }
+    };
+    cim_rows::<tpm::Win32Tpm>(&connection, "Win32_Tpm", "tpm", errors).and_then(|rows| tpm::tpm(&rows))
+}
+
+/// The batteries: `Win32_Battery` says whether there are any (a desktop has no instance, and then nothing else is
+/// asked); the battery driver's classes say what each is and how worn. When those cannot be read the packs are
+/// still listed from `Win32_Battery`, and why their wear is missing is recorded.
+pub fn collect_batteries(errors: &mut ErrorLog) -> Vec<Battery> {
+    let present = wmi::WMIConnection::new()
+        .map_err(|err| {
+            errors.record(SectionName::Hardware, "batteries", ErrorKind::Io, format!("WMI ROOT\\CIMV2: {err}"))
+        })
+        .ok()
+        .and_then(|connection| cim_rows::<battery::Win32Battery>(&connection, "Win32_Battery", "batteries", errors))
+        .unwrap_or_default();
+    if present.is_empty() {
+        return Vec::new();
+    }
+    let driver = match wmi::WMIConnection::with_namespace_path(battery::DRIVER_NAMESPACE) {
+        Ok(connection) => {
+            cim_rows(&connection, "BatteryStaticData", "batteries", errors).map(|statics| battery::DriverData {
+                statics,
+                full: cim_rows(&connection, "BatteryFullChargedCapacity", "batteries", errors).unwrap_or_default(),
+                cycles: cim_rows(&connection, "BatteryCycleCount", "batteries", errors).unwrap_or_default(),
+            })
+        }
+        Err(err) => {
+            let why = format!("WMI {}: {}", battery::DRIVER_NAMESPACE, super::describe_wmi_error(&err.to_string()));
+            errors.record(SectionName::Hardware, "batteries", ErrorKind::Io, why);
+            None
+        }
+    };
+    battery::batteries(&present, driver.as_ref())
+}
+
 /// Every row of a `ROOT\CIMV2` class. `SELECT *` and missing properties left empty, rather than the wmi crate's
 /// typed query, which names each field in its `SELECT` (refused whole when the class lacks one) and reads each by
 /// name: Wine's classes have fewer properties than Windows' (no `FirmwareRevision`), and so may an older Windows.
@@ -611,7 +656,7 @@ fn cim_rows<T: serde::de::DeserializeOwned>(
 ) -> Option<Vec<T>> {
     let rows: Result<Vec<std::collections::HashMap<String, wmi::Variant>>, _> =
         connection.raw_query(format!("SELECT * FROM {class}"));
-    let parsed = rows.map_err(|e| e.to_string()).and_then(|rows| {
+    let parsed = rows.map_err(|e| super::describe_wmi_error(&e.to_string())).and_then(|rows| {
         rows.into_iter()
             .map(|row| {
                 let object = row.into_iter().map(|(name, value)| (name, json(value))).collect();

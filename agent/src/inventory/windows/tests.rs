@@ -348,3 +348,12 @@ fn machine_guid_becomes_a_machine_id_like_linux_s() {
         assert_eq!(machine_id_from_guid(junk), None, "{junk:?}");
     }
 }
+
+#[test]
+fn wmi_failures_say_what_their_code_means() {
+    // What the built agent recorded under Wine 8 for the TPM's namespace, which Wine does not have.
+    let wine = "HRESULT Call failed with: 0x8004100E";
+    assert_eq!(describe_wmi_error(wine), "HRESULT Call failed with: 0x8004100E (no such namespace)");
+    assert_eq!(describe_wmi_error("failed: 0x80041003"), "failed: 0x80041003 (access denied)");
+    assert_eq!(describe_wmi_error("HRESULT Call failed with: 0x80070005"), "HRESULT Call failed with: 0x80070005");
+}

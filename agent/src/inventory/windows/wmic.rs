@@ -1,6 +1,7 @@
 //! Test support: reads `wmic path <class> get /format:list` captures (UTF-16LE, CRLF, a blank line between
 //! records, `&` written as `&amp;` by wmic's list style sheet, arrays as `{"a","b"}`) into one map per record, so
-//! each WMI type's tests can build the rows the probe's query would have deserialized.
+//! each WMI type's tests can build the rows the probe's query would have deserialized; and PowerShell's list view of
+//! the same classes, where no wmic capture exists.
 
 use std::collections::BTreeMap;
 
@@ -35,5 +36,35 @@ pub fn boolean(value: &str) -> bool {
         "TRUE" => true,
         "FALSE" => false,
         other => panic!("not a wmic boolean: {other}"),
+    }
+}
+
+/// The records of a PowerShell list view (`Get-CimInstance … | Format-List`, `Get-WmiObject`) saved as text under
+/// `testdata/windows/<name>`: `Name : value` lines, a blank line between records, empty values left out. Lines that
+/// are not a property (the prompt and command echoed above the output) are skipped.
+pub fn format_list(name: &str) -> Vec<BTreeMap<String, String>> {
+    let path = format!("{}/testdata/windows/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.replace('\r', "")
+        .split("\n\n")
+        .map(|record| {
+            record
+                .lines()
+                .filter_map(|line| line.split_once(':'))
+                .map(|(name, value)| (name.trim(), value.trim()))
+                .filter(|(name, value)| !name.is_empty() && !name.contains(' ') && !value.is_empty())
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        })
+        .filter(|record| !record.is_empty())
+        .collect()
+}
+
+/// `True`/`False` as PowerShell prints booleans.
+pub fn power_shell_boolean(value: &str) -> bool {
+    match value {
+        "True" => true,
+        "False" => false,
+        other => panic!("not a PowerShell boolean: {other}"),
     }
 }

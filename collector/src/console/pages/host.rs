@@ -137,6 +137,28 @@ pub(super) fn monitor_cells(m: &muster_shared::v1::Monitor) -> Vec<Cell> {
 }
 
 /// The present parts, space-separated; "—" when none is.
+/// The TPM in one line: `2.0, NTC firmware 7.2.3.1, enabled, activated, owned`; a state the system did not give
+/// is left out, a false one is said (`not enabled`).
+fn tpm_text(tpm: &muster_shared::v1::Tpm) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(tpm.spec_version.clone());
+    let vendor = match (&tpm.manufacturer, &tpm.firmware_version) {
+        (Some(m), Some(f)) => Some(format!("{m} firmware {f}")),
+        (Some(m), None) => Some(m.clone()),
+        (None, Some(f)) => Some(format!("firmware {f}")),
+        (None, None) => None,
+    };
+    parts.extend(vendor);
+    for (flag, word) in [(tpm.enabled, "enabled"), (tpm.activated, "activated"), (tpm.owned, "owned")] {
+        match flag {
+            Some(true) => parts.push(word.to_owned()),
+            Some(false) => parts.push(format!("not {word}")),
+            None => {}
+        }
+    }
+    if parts.is_empty() { "present".to_owned() } else { parts.join(", ") }
+}
+
 fn joined(parts: &[&Option<String>]) -> String {
     let text = parts.iter().filter_map(|p| p.as_deref()).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
     if text.is_empty() { "—".to_owned() } else { text }
@@ -336,6 +358,7 @@ pub async fn host(
                 hw.cpu.as_ref().map(|c| format!("{} / {}", c.cores.unwrap_or(0), c.threads.unwrap_or(0))),
             ),
             Pair::opt("Memory", hw.memory.as_ref().map(|m| bytes(m.total_bytes))),
+            Pair::opt("TPM", hw.tpm.as_ref().map(tpm_text)),
         ]));
         blocks.push(table(
             "memory-modules",
@@ -400,6 +423,34 @@ pub async fn host(
             &["Monitor", "Manufacturer", "Model", "Serial", "Made", "Size", "Connector"],
             hw.monitors.iter().map(monitor_cells).collect(),
             "No monitor reported.",
+        ));
+        // Worn packs are what a laptop refresh or a disposal check looks for: health is the full charge against the
+        // design capacity.
+        blocks.push(table(
+            "batteries",
+            &["Battery", "Manufacturer", "Serial", "Chemistry", "Design capacity", "Full charge", "Health", "Cycles"],
+            hw.batteries
+                .iter()
+                .map(|b| {
+                    // Tenths of a Wh, rounded half up in integers (19450 mWh is 19.5 Wh, not binary 19.4).
+                    let mwh = |v: Option<u32>| {
+                        v.map(|v| (u64::from(v) + 50) / 100)
+                            .map(|t| format!("{}.{} Wh", t / 10, t % 10))
+                            .unwrap_or_default()
+                    };
+                    vec![
+                        Cell::text(s(&b.model)),
+                        Cell::text(s(&b.manufacturer)),
+                        Cell::mono(s(&b.serial)),
+                        Cell::text(s(&b.chemistry)),
+                        Cell::text(mwh(b.design_capacity_mwh)),
+                        Cell::text(mwh(b.full_charge_capacity_mwh)),
+                        Cell::text(b.health_percent().map(|p| format!("{p}%")).unwrap_or_default()),
+                        Cell::text(b.cycle_count.map(|c| c.to_string()).unwrap_or_default()),
+                    ]
+                })
+                .collect(),
+            "No battery reported.",
         ));
     } else {
         blocks.push(Block::Notice { kind: "info", text: "No hardware section reported.".into() });

@@ -1,0 +1,168 @@
+//! The TPM and the batteries of a running Linux system, from the kernel's sysfs classes (`/sys/class/tpm`,
+//! `/sys/class/power_supply`), into the same wire types Windows fills from CIM.
+//!
+//! The interpretation is ours because the kernel's answers need it: a battery reports its capacities either as
+//! energy (µWh) or as charge (µAh, to be multiplied by the design voltage), a peripheral's battery (a mouse, a
+//! headset: `scope` is `Device`) is not the machine's, and packs that do not count cycles say 0.
+
+use std::collections::BTreeMap;
+
+use muster_shared::v1::{Battery, SectionName, Tpm};
+
+use crate::root::{ErrorLog, SystemRoot};
+
+const POWER_SUPPLY: &str = "/sys/class/power_supply";
+const TPM: &str = "/sys/class/tpm";
+
+/// The attributes of one power supply directory, by file name, trimmed; unreadable or empty files left out.
+pub type Attributes = BTreeMap<String, String>;
+
+/// The machine's battery a power supply describes; `None` for mains, USB and other supplies, and for the
+/// batteries of peripherals.
+pub fn battery(attributes: &Attributes) -> Option<Battery> {
+    let get = |name: &str| attributes.get(name).map(String::as_str);
+    if get("type") != Some("Battery") || get("scope") == Some("Device") || get("present") == Some("0") {
+        return None;
+    }
+    let number = |name: &str| get(name).and_then(|v| v.parse::<u64>().ok());
+    let text = |name: &str| get(name).filter(|v| !v.is_empty()).map(str::to_string);
+    // µWh → mWh directly; µAh × µV (the design voltage) → mWh.
+    let energy = |energy: &str, charge: &str| {
+        number(energy).map(|uwh| uwh / 1000).or_else(|| {
+            let uah = number(charge)?;
+            let uv = number("voltage_min_design")?;
+            Some(uah.checked_mul(uv)? / 1_000_000_000)
+        })
+    };
+    let mwh = |v: Option<u64>| v.filter(|v| *v > 0).and_then(|v| u32::try_from(v).ok());
+    Some(Battery {
+        model: text("model_name"),
+        manufacturer: text("manufacturer"),
+        serial: text("serial_number"),
+        chemistry: text("technology").filter(|t| t != "Unknown"),
+        design_capacity_mwh: mwh(energy("energy_full_design", "charge_full_design")),
+        full_charge_capacity_mwh: mwh(energy("energy_full", "charge_full")),
+        cycle_count: number("cycle_count").filter(|n| *n > 0).and_then(|n| u32::try_from(n).ok()),
+    })
+}
+
+/// The TPM of a `tpmN` class directory: its `tpm_version_major` (kernels since 5.6) gives the family. Older kernels
+/// and TPMs whose driver does not say give a TPM with nothing known but its presence.
+pub fn tpm(version_major: Option<&str>) -> Tpm {
+    let spec_version = match version_major.map(str::trim) {
+        Some("2") => Some("2.0".to_string()),
+        Some("1") => Some("1.2".to_string()),
+        _ => None,
+    };
+    Tpm { spec_version, ..Tpm::default() }
+}
+
+/// The batteries under `/sys/class/power_supply`, by supply name. No directory is no battery.
+pub fn probe_batteries(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<Battery> {
+    let Ok(entries) = std::fs::read_dir(root.path(POWER_SUPPLY)) else { return Vec::new() };
+    let mut names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+    names.sort();
+    let mut found = Vec::new();
+    for name in names {
+        let dir = root.path(format!("{POWER_SUPPLY}/{name}"));
+        let Ok(files) = std::fs::read_dir(&dir) else {
+            errors.record(
+                SectionName::Hardware,
+                format!("{POWER_SUPPLY}/{name}"),
+                muster_shared::v1::ErrorKind::Io,
+                "the power supply's directory could not be listed",
+            );
+            continue;
+        };
+        let mut attributes = Attributes::new();
+        for file in files.flatten() {
+            // Attributes are small files; the subdirectories (device, power, hwmon…) and links are not read.
+            if !file.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let Ok(file_name) = file.file_name().into_string() else { continue };
+            if let Ok(value) = std::fs::read_to_string(file.path()) {
+                let value = value.trim();
+                if !value.is_empty() {
+                    attributes.insert(file_name, value.to_string());
+                }
+            }
+        }
+        found.extend(battery(&attributes));
+    }
+    found
+}
+
+/// The first TPM under `/sys/class/tpm` (`tpm0`; `tpmrm0` is its resource manager, in another class). No
+/// directory is no TPM, or a kernel without the driver.
+pub fn probe_tpm(root: &SystemRoot) -> Option<Tpm> {
+    let Ok(entries) = std::fs::read_dir(root.path(TPM)) else { return None };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.strip_prefix("tpm").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))
+        .collect();
+    names.sort();
+    let name = names.first()?;
+    let version = root.read(format!("{TPM}/{name}/tpm_version_major")).ok();
+    Some(tpm(version.as_deref().map(String::from_utf8_lossy).as_deref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(name: &str) -> SystemRoot {
+        SystemRoot::mounted(format!("{}/testdata/sysfs-power/{name}", env!("CARGO_MANIFEST_DIR")))
+    }
+
+    #[test]
+    fn an_hp_pack_reporting_charge_is_converted_to_energy() {
+        let mut errors = ErrorLog::default();
+        let found = probe_batteries(&case("rust-battery-issue-28"), &mut errors);
+        // 3.6 Ah and 3.424 Ah at the 11.4 V design voltage.
+        assert_eq!(
+            found,
+            vec![Battery {
+                model: Some("PABAS0241231".into()),
+                manufacturer: Some("Hewlett-Packard".into()),
+                serial: Some("41167".into()),
+                chemistry: Some("Li-ion".into()),
+                design_capacity_mwh: Some(41040),
+                full_charge_capacity_mwh: Some(39033),
+                cycle_count: None,
+            }]
+        );
+        assert!(errors.is_empty());
+        assert_eq!(found[0].health_percent(), Some(95));
+    }
+
+    #[test]
+    fn a_pack_without_design_values_is_listed_with_what_it_gives() {
+        let mut errors = ErrorLog::default();
+        let found = probe_batteries(&case("rust-battery-issue-30"), &mut errors);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].design_capacity_mwh, found[0].full_charge_capacity_mwh), (None, Some(39033)));
+        let bare = probe_batteries(&case("rust-battery-issue-40"), &mut errors);
+        assert_eq!(bare, vec![Battery { chemistry: Some("Li-ion".into()), ..Battery::default() }]);
+    }
+
+    #[test]
+    fn mains_peripherals_and_absent_packs_are_not_batteries() {
+        let attributes = |pairs: &[(&str, &str)]| -> Attributes {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert_eq!(battery(&attributes(&[("type", "Mains"), ("online", "1")])), None);
+        assert_eq!(battery(&attributes(&[("type", "Battery"), ("scope", "Device"), ("model_name", "MX")])), None);
+        assert_eq!(battery(&attributes(&[("type", "Battery"), ("present", "0")])), None);
+        assert!(battery(&attributes(&[("type", "Battery"), ("scope", "System")])).is_some());
+    }
+
+    #[test]
+    fn the_tpm_family_comes_from_its_major_version() {
+        assert_eq!(tpm(Some("2\n")).spec_version.as_deref(), Some("2.0"));
+        assert_eq!(tpm(Some("1")).spec_version.as_deref(), Some("1.2"));
+        assert_eq!(tpm(None), Tpm::default());
+        assert_eq!(probe_tpm(&case("rust-battery-issue-28")), None, "no tpm class: no TPM");
+    }
+}
