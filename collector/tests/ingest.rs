@@ -450,7 +450,7 @@ async fn tpm_and_batteries_are_kept_and_shown(h: Harness) {
         "19.5 Wh",
         "83%",
         "69%",
-        "173",
+        "<td>173</td>",
     ] {
         assert!(page.body.contains(text), "{text} missing from the host page");
     }

@@ -80,8 +80,18 @@ impl SqliteStore {
         self.pool.close().await;
         match self.writer.acquire().await {
             Ok(mut conn) => {
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *conn).await {
-                    tracing::warn!(error = %e, "WAL checkpoint at shutdown failed; the log is replayed at the next start");
+                // One row: busy (1 when another process kept the log from being emptied), log and copied pages.
+                match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .fetch_one(&mut *conn)
+                    .await
+                {
+                    Ok((0, _, _)) => {}
+                    Ok((_, log, copied)) => {
+                        tracing::warn!(log, copied, "WAL not emptied at shutdown: another process reads the database")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "WAL checkpoint at shutdown failed; replayed at the next start")
+                    }
                 }
             }
             Err(e) => tracing::debug!(error = %e, "no writer connection at shutdown for the WAL checkpoint"),

@@ -36,7 +36,8 @@ pub struct Hardware {
     /// entry in the report's errors says which). BitLocker, Windows 11 and measured boot depend on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpm: Option<Tpm>,
-    /// Built-in and attached batteries (a laptop's pack, a UPS the system powers from); live systems only.
+    /// The system's batteries: a laptop's packs (and on Windows a UPS it manages), not a mouse's or a headset's;
+    /// live systems only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub batteries: Vec<Battery>,
 }

@@ -84,7 +84,7 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
         // A Mac's TPM-like chip and its battery are read through other paths, not yet.
         #[cfg(not(target_os = "macos"))]
         {
-            hardware.tpm = power::probe_tpm(root);
+            hardware.tpm = power::probe_tpm(root, errors);
             hardware.batteries = power::probe_batteries(root, errors);
         }
     }

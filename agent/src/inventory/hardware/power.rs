@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use muster_shared::v1::{Battery, SectionName, Tpm};
+use muster_shared::v1::{Battery, ErrorKind, SectionName, Tpm};
 
 use crate::root::{ErrorLog, SystemRoot};
 
@@ -28,7 +28,7 @@ pub fn battery(attributes: &Attributes) -> Option<Battery> {
     let text = |name: &str| get(name).filter(|v| !v.is_empty()).map(str::to_string);
     // µWh → mWh directly; µAh × µV (the design voltage) → mWh.
     let energy = |energy: &str, charge: &str| {
-        number(energy).map(|uwh| uwh / 1000).or_else(|| {
+        number(energy).filter(|uwh| *uwh > 0).map(|uwh| uwh / 1000).or_else(|| {
             let uah = number(charge)?;
             let uv = number("voltage_min_design")?;
             Some(uah.checked_mul(uv)? / 1_000_000_000)
@@ -57,36 +57,56 @@ pub fn tpm(version_major: Option<&str>) -> Tpm {
     Tpm { spec_version, ..Tpm::default() }
 }
 
-/// The batteries under `/sys/class/power_supply`, by supply name. No directory is no battery.
+/// The attributes [`battery`] reads. A supply's other files are not opened: on a peripheral's battery some of them
+/// (`capacity`, `status`) ask the device itself, which can take seconds over Bluetooth.
+const BATTERY_ATTRIBUTES: [&str; 11] = [
+    "present",
+    "model_name",
+    "manufacturer",
+    "serial_number",
+    "technology",
+    "energy_full_design",
+    "energy_full",
+    "charge_full_design",
+    "charge_full",
+    "voltage_min_design",
+    "cycle_count",
+];
+
+/// The batteries under `/sys/class/power_supply`, by supply name. No directory is no battery (a kernel without
+/// power supplies); one that cannot be listed is recorded.
 pub fn probe_batteries(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<Battery> {
-    let Ok(entries) = std::fs::read_dir(root.path(POWER_SUPPLY)) else { return Vec::new() };
+    let entries = match std::fs::read_dir(root.path(POWER_SUPPLY)) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(err) => {
+            errors.record(SectionName::Hardware, "batteries", ErrorKind::Io, format!("{POWER_SUPPLY}: {err}"));
+            return Vec::new();
+        }
+    };
     let mut names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
     names.sort();
     let mut found = Vec::new();
     for name in names {
-        let dir = root.path(format!("{POWER_SUPPLY}/{name}"));
-        let Ok(files) = std::fs::read_dir(&dir) else {
-            errors.record(
-                SectionName::Hardware,
-                format!("{POWER_SUPPLY}/{name}"),
-                muster_shared::v1::ErrorKind::Io,
-                "the power supply's directory could not be listed",
-            );
-            continue;
+        let read = |attribute: &str| {
+            let value = root.read(format!("{POWER_SUPPLY}/{name}/{attribute}")).ok()?;
+            let value = String::from_utf8_lossy(&value).trim().to_string();
+            (!value.is_empty()).then_some(value)
         };
-        let mut attributes = Attributes::new();
-        for file in files.flatten() {
-            // Attributes are small files; the subdirectories (device, power, hwmon…) and links are not read.
-            if !file.file_type().is_ok_and(|t| t.is_file()) {
-                continue;
-            }
-            let Ok(file_name) = file.file_name().into_string() else { continue };
-            if let Ok(value) = std::fs::read_to_string(file.path()) {
-                let value = value.trim();
-                if !value.is_empty() {
-                    attributes.insert(file_name, value.to_string());
-                }
-            }
+        // Mains, USB and wireless chargers are skipped before anything else of theirs is read.
+        let Some(kind) = read("type") else { continue };
+        if kind != "Battery" {
+            continue;
+        }
+        // A peripheral's battery (`scope` Device) is not the machine's: nothing more of it is read.
+        let scope = read("scope");
+        if scope.as_deref() == Some("Device") {
+            continue;
+        }
+        let mut attributes = Attributes::from([("type".to_string(), kind)]);
+        attributes.extend(scope.map(|v| ("scope".to_string(), v)));
+        for attribute in BATTERY_ATTRIBUTES {
+            attributes.extend(read(attribute).map(|v| (attribute.to_string(), v)));
         }
         found.extend(battery(&attributes));
     }
@@ -94,9 +114,16 @@ pub fn probe_batteries(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<Battery>
 }
 
 /// The first TPM under `/sys/class/tpm` (`tpm0`; `tpmrm0` is its resource manager, in another class). No
-/// directory is no TPM, or a kernel without the driver.
-pub fn probe_tpm(root: &SystemRoot) -> Option<Tpm> {
-    let Ok(entries) = std::fs::read_dir(root.path(TPM)) else { return None };
+/// directory is no TPM, or a kernel without the driver; one that cannot be listed is recorded.
+pub fn probe_tpm(root: &SystemRoot, errors: &mut ErrorLog) -> Option<Tpm> {
+    let entries = match std::fs::read_dir(root.path(TPM)) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(err) => {
+            errors.record(SectionName::Hardware, "tpm", ErrorKind::Io, format!("{TPM}: {err}"));
+            return None;
+        }
+    };
     let mut names: Vec<String> = entries
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
@@ -163,6 +190,8 @@ mod tests {
         assert_eq!(tpm(Some("2\n")).spec_version.as_deref(), Some("2.0"));
         assert_eq!(tpm(Some("1")).spec_version.as_deref(), Some("1.2"));
         assert_eq!(tpm(None), Tpm::default());
-        assert_eq!(probe_tpm(&case("rust-battery-issue-28")), None, "no tpm class: no TPM");
+        let mut errors = ErrorLog::default();
+        assert_eq!(probe_tpm(&case("rust-battery-issue-28"), &mut errors), None, "no tpm class: no TPM");
+        assert!(errors.is_empty());
     }
 }

@@ -44,6 +44,10 @@ pub struct StaticData {
     pub manufacture_name: Option<String>,
     #[serde(rename = "SerialNumber")]
     pub serial_number: Option<String>,
+    /// `BATTERY_INFORMATION.Capabilities`: with `BATTERY_CAPACITY_RELATIVE` the capacities are in the driver's own
+    /// relative units, not mWh.
+    #[serde(rename = "Capabilities")]
+    pub capabilities: Option<u32>,
     /// The driver's four chemistry characters (`BATTERY_INFORMATION.Chemistry`) as a little-endian number.
     #[serde(rename = "Chemistry")]
     pub chemistry: Option<u32>,
@@ -72,6 +76,9 @@ pub struct CycleCount {
     #[serde(rename = "CycleCount")]
     pub cycle_count: Option<u32>,
 }
+
+/// The `Capabilities` flag of drivers that report capacities as relative units (`batclass.h`).
+const BATTERY_CAPACITY_RELATIVE: u32 = 0x4000_0000;
 
 /// What the driver's classes answered.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,13 +113,16 @@ fn from_driver(driver: &DriverData) -> Vec<Battery> {
         .into_iter()
         .map(|s| {
             let name = key(&s.instance_name);
+            // Relative units would read as a false mWh figure; such a pack is listed without capacities.
+            let in_mwh = s.capabilities.is_none_or(|c| c & BATTERY_CAPACITY_RELATIVE == 0);
+            let capacity = |v: Option<u32>| v.filter(|_| in_mwh).and_then(capacity);
             Battery {
                 model: text(s.device_name.as_deref()),
                 manufacturer: text(s.manufacture_name.as_deref()),
                 serial: text(s.serial_number.as_deref()),
                 chemistry: s.chemistry.and_then(chemistry_letters),
-                design_capacity_mwh: s.designed_capacity.and_then(capacity),
-                full_charge_capacity_mwh: full.get(&name).copied().and_then(capacity),
+                design_capacity_mwh: capacity(s.designed_capacity),
+                full_charge_capacity_mwh: capacity(full.get(&name).copied()),
                 // Packs that do not count cycles report 0 (ACPI's older _BIF has no field for it), so 0 is unknown.
                 cycle_count: cycles.get(&name).copied().filter(|n| *n > 0),
             }
@@ -180,8 +190,10 @@ mod tests {
             let instance_name = Some(format!(r"ACPI\PNP0C0A\{}_0", i + 1));
             let mut chemistry = [0u8; 4];
             chemistry[..field("Chemistry").len()].copy_from_slice(field("Chemistry").as_bytes());
+            let relative = field("RelativeCapacity") == "1";
             driver.statics.push(StaticData {
                 instance_name: instance_name.clone(),
+                capabilities: Some(if relative { BATTERY_CAPACITY_RELATIVE } else { 0 }),
                 device_name: Some(field("Id")),
                 manufacture_name: Some(field("Manufacturer")),
                 serial_number: Some(field("SerialNumber")),
@@ -251,6 +263,7 @@ mod tests {
         let driver = DriverData {
             statics: vec![StaticData {
                 instance_name: None,
+                capabilities: None,
                 device_name: statics.get("DeviceName").cloned(),
                 manufacture_name: statics.get("ManufactureName").cloned(),
                 serial_number: statics.get("SerialNumber").cloned(),
@@ -301,6 +314,20 @@ mod tests {
         assert_eq!(batteries(&present, None), vec![expected.clone(), expected.clone()]);
         // The driver's classes answering with no instance change nothing.
         assert_eq!(batteries(&present, Some(&DriverData::default())), vec![expected.clone(), expected]);
+    }
+
+    #[test]
+    fn capacities_in_relative_units_are_not_taken_for_mwh() {
+        // The ThinkPad's packs as a driver reporting relative capacities would give them (powercfg's
+        // RelativeCapacity 1): the same packs, without figures that would read as watt-hours.
+        let mut driver = powercfg("windows-10-notebook.xml");
+        for s in &mut driver.statics {
+            s.capabilities = Some(s.capabilities.unwrap() | BATTERY_CAPACITY_RELATIVE);
+        }
+        let found = batteries(&one_present(), Some(&driver));
+        assert_eq!(found.len(), 2);
+        assert!(found.iter().all(|b| b.design_capacity_mwh.is_none() && b.full_charge_capacity_mwh.is_none()));
+        assert_eq!((found[0].model.as_deref(), found[0].cycle_count), (Some("00HW023"), Some(173)));
     }
 
     #[test]

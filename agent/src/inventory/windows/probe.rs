@@ -611,6 +611,12 @@ pub fn collect_tpm(errors: &mut ErrorLog) -> Option<Tpm> {
             return None;
         }
     };
+    // The security providers (BitLocker's, the TPM's) answer only calls whose packets are encrypted.
+    if let Err(err) = connection.set_proxy_blanket(wmi::AuthLevel::PktPrivacy) {
+        let why = format!("WMI {}: {}", tpm::NAMESPACE, super::describe_wmi_error(&err.to_string()));
+        errors.record(SectionName::Hardware, "tpm", ErrorKind::Io, why);
+        return None;
+    }
     cim_rows::<tpm::Win32Tpm>(&connection, "Win32_Tpm", "tpm", errors).and_then(|rows| tpm::tpm(&rows))
 }
 

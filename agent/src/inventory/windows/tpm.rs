@@ -69,8 +69,9 @@ fn vendor_from_id(id: u32) -> Option<String> {
     printable.then(|| letters.to_string())
 }
 
+/// A string property without the spaces and NULs fixed-width firmware fields are padded with.
 fn text(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|s| !s.is_empty())
+    value.map(|v| v.trim_matches(|c: char| c == '\0' || c.is_whitespace())).filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
@@ -127,6 +128,7 @@ mod tests {
     fn no_row_is_no_tpm_and_odd_spec_lists_give_no_family() {
         assert_eq!(tpm(&[]), None);
         assert_eq!(spec_family("1.2, 2, 3").as_deref(), Some("1.2"));
+        assert_eq!(text(Some("IFX\0")), Some("IFX"));
         assert_eq!(spec_family("Not Supported"), None);
         assert_eq!(spec_family(""), None);
         let bare = tpm(&[Win32Tpm::default()]).unwrap();

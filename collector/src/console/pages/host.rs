@@ -136,7 +136,6 @@ pub(super) fn monitor_cells(m: &muster_shared::v1::Monitor) -> Vec<Cell> {
     ]
 }
 
-/// The present parts, space-separated; "—" when none is.
 /// The TPM in one line: `2.0, NTC firmware 7.2.3.1, enabled, activated, owned`; a state the system did not give
 /// is left out, a false one is said (`not enabled`).
 fn tpm_text(tpm: &muster_shared::v1::Tpm) -> String {
@@ -159,6 +158,7 @@ fn tpm_text(tpm: &muster_shared::v1::Tpm) -> String {
     if parts.is_empty() { "present".to_owned() } else { parts.join(", ") }
 }
 
+/// The present parts, space-separated; "—" when none is.
 fn joined(parts: &[&Option<String>]) -> String {
     let text = parts.iter().filter_map(|p| p.as_deref()).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
     if text.is_empty() { "—".to_owned() } else { text }
