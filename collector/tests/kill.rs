@@ -28,7 +28,8 @@ use crate::vulnerabilities::vuln_findings;
 
 both!(
     an_advisory_import_killed_while_rematching_is_finished_by_the_next,
-    serve_killed_while_storing_a_report_loses_nothing
+    serve_killed_while_storing_a_report_loses_nothing,
+    a_stopped_serve_leaves_a_complete_database
 );
 
 fn testdata(path: &str) -> String {
@@ -211,4 +212,59 @@ async fn serve_killed_while_storing_a_report_loses_nothing(h: Harness) {
     assert!(matches!(agent.deliver(None, &mut rng).await.unwrap().delivery, Delivery::NothingToSend));
     assert_consistent(&url).await;
     drop(serve);
+}
+
+/// `serve` stopped as systemd stops it (SIGTERM) after storing a report exits cleanly, and on SQLite leaves no
+/// write-ahead log beside the file: what the report wrote is in `muster.db` itself, so a backup copying that one
+/// file after a stop has it. Before, the log stayed whenever the last connection to close was not the writer.
+async fn a_stopped_serve_leaves_a_complete_database(h: Harness) {
+    let url = h.database_url.clone().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let serve = Serve::start(data.path(), &url, free_port(), &[]);
+    let (_, secret) = h.enroll_secret(None).await;
+    let state_dir = data.path().join("agent");
+    let machine = Machine::thinkpad("m-stopped-serve");
+    let identity = HostIdentity {
+        hostname: machine.hostname.clone(),
+        machine_id: machine.machine_id.clone(),
+        system_uuid: machine.uuid.clone(),
+        system_serial: machine.serial.clone(),
+    };
+    let config = EnrollConfig {
+        collector_url: serve.url.clone(),
+        secret,
+        ca: CaPin::Fingerprint(Fingerprint::parse(&serve.ca_fingerprint).unwrap()),
+        tags: Vec::new(),
+        state_dir: state_dir.clone(),
+    };
+    let host = enroll::enroll(&config, &identity, chrono::Utc::now()).await.unwrap().host_id;
+    let agent = Agent::load(&state_dir, 64 << 20).unwrap();
+    let sent = agent.deliver(Some(debian(&machine)), &mut rand::rngs::StdRng::seed_from_u64(17)).await.unwrap();
+    assert!(matches!(sent.delivery, Delivery::Delivered { status: ReportStatus::Stored, .. }), "{sent:?}");
+    let wal = sqlite_path(&url).map(|p| PathBuf::from(format!("{}-wal", p.display())));
+    let wal_size = |wal: &PathBuf| std::fs::metadata(wal).map_or(0, |m| m.len());
+    if let Some(wal) = &wal {
+        assert!(wal_size(wal) > 0, "the report's pages are in the log while serve runs");
+    }
+
+    let status = serve.terminate();
+    assert!(status.success(), "serve ended with {status}");
+    let log = std::fs::read_to_string(data.path().join("serve.log")).unwrap();
+    assert!(log.contains("collector stopped"), "{log}");
+    if let Some(wal) = &wal {
+        assert_eq!(wal_size(wal), 0, "the log was folded into the file at the stop");
+        let file = sqlite_path(&url).unwrap();
+        // Only the database file, as a backup would take it.
+        let copy = data.path().join("backup.db");
+        std::fs::copy(&file, &copy).unwrap();
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", copy.display())).await.unwrap();
+        let packages: i64 = sqlx::query_scalar("SELECT count(*) FROM host_software WHERE host_id = ?")
+            .bind(&host)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(packages as usize, debian(&machine).software.unwrap().packages.len());
+        conn.close().await.unwrap();
+    }
+    assert_consistent(&url).await;
 }

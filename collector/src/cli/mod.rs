@@ -441,6 +441,9 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     );
     crate::server::serve_with(listener, crate::app(state), tls_config, limits, crate::server::shutdown_signal())
         .await?;
+    // Requests are done; the database's connections go last (SQLite's log folded into its file).
+    store.close().await;
+    tracing::info!("collector stopped");
     Ok(())
 }
 

@@ -682,6 +682,11 @@ macro_rules! impl_store {
                 <$store>::vacuum_on(&mut conn).await
             }
 
+            async fn close(&self) {
+                // The store's own `close` (an inherent method, which this path names before the trait's).
+                <$store>::close(self).await
+            }
+
             async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
                 self.search_audit(None, None, limit).await
             }

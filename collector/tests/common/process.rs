@@ -86,6 +86,13 @@ impl Serve {
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
+    /// SIGTERM, as systemd's stop sends it; waits for the process to end and gives its exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(sent.success(), "kill -TERM failed");
+        self.child.wait().unwrap()
+    }
+
     /// SIGKILL, as `kill -9` or the OOM killer end a process.
     pub fn kill(mut self) {
         self.child.kill().unwrap();
