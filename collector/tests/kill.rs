@@ -131,14 +131,9 @@ async fn writing(database_url: &str, wal_before: u64) -> bool {
     }
 }
 
-async fn serve_killed_while_storing_a_report_loses_nothing(h: Harness) {
-    let url = h.database_url.clone().unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let serve = Serve::start(data.path(), &url, port, &[]);
+/// The real agent enrolled with `serve` as `machine`, its state in `state_dir`: the host id and the agent.
+async fn enrolled_agent(h: &Harness, serve: &Serve, state_dir: &std::path::Path, machine: &Machine) -> (String, Agent) {
     let (_, secret) = h.enroll_secret(None).await;
-    let state_dir = data.path().join("agent");
-    let machine = Machine::thinkpad("m-killed-serve");
     let identity = HostIdentity {
         hostname: machine.hostname.clone(),
         machine_id: machine.machine_id.clone(),
@@ -150,10 +145,20 @@ async fn serve_killed_while_storing_a_report_loses_nothing(h: Harness) {
         secret,
         ca: CaPin::Fingerprint(Fingerprint::parse(&serve.ca_fingerprint).unwrap()),
         tags: Vec::new(),
-        state_dir: state_dir.clone(),
+        state_dir: state_dir.to_path_buf(),
     };
     let host = enroll::enroll(&config, &identity, chrono::Utc::now()).await.unwrap().host_id;
-    let agent = Arc::new(Agent::load(&state_dir, 64 << 20).unwrap());
+    (host, Agent::load(state_dir, 64 << 20).unwrap())
+}
+
+async fn serve_killed_while_storing_a_report_loses_nothing(h: Harness) {
+    let url = h.database_url.clone().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let serve = Serve::start(data.path(), &url, port, &[]);
+    let machine = Machine::thinkpad("m-killed-serve");
+    let (host, agent) = enrolled_agent(&h, &serve, &data.path().join("agent"), &machine).await;
+    let agent = Arc::new(agent);
     let mut rng = rand::rngs::StdRng::seed_from_u64(15);
     let report = debian(&machine);
     let first = agent.deliver(Some(report.clone()), &mut rng).await.unwrap();
@@ -221,24 +226,8 @@ async fn a_stopped_serve_leaves_a_complete_database(h: Harness) {
     let url = h.database_url.clone().unwrap();
     let data = tempfile::tempdir().unwrap();
     let serve = Serve::start(data.path(), &url, free_port(), &[]);
-    let (_, secret) = h.enroll_secret(None).await;
-    let state_dir = data.path().join("agent");
     let machine = Machine::thinkpad("m-stopped-serve");
-    let identity = HostIdentity {
-        hostname: machine.hostname.clone(),
-        machine_id: machine.machine_id.clone(),
-        system_uuid: machine.uuid.clone(),
-        system_serial: machine.serial.clone(),
-    };
-    let config = EnrollConfig {
-        collector_url: serve.url.clone(),
-        secret,
-        ca: CaPin::Fingerprint(Fingerprint::parse(&serve.ca_fingerprint).unwrap()),
-        tags: Vec::new(),
-        state_dir: state_dir.clone(),
-    };
-    let host = enroll::enroll(&config, &identity, chrono::Utc::now()).await.unwrap().host_id;
-    let agent = Agent::load(&state_dir, 64 << 20).unwrap();
+    let (host, agent) = enrolled_agent(&h, &serve, &data.path().join("agent"), &machine).await;
     let sent = agent.deliver(Some(debian(&machine)), &mut rand::rngs::StdRng::seed_from_u64(17)).await.unwrap();
     assert!(matches!(sent.delivery, Delivery::Delivered { status: ReportStatus::Stored, .. }), "{sent:?}");
     let wal = sqlite_path(&url).map(|p| PathBuf::from(format!("{}-wal", p.display())));
