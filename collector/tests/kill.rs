@@ -221,7 +221,7 @@ async fn serve_killed_while_storing_a_report_loses_nothing(h: Harness) {
 
 /// `serve` stopped as systemd stops it (SIGTERM) after storing a report exits cleanly, and on SQLite leaves no
 /// write-ahead log beside the file: what the report wrote is in `muster.db` itself, so a backup copying that one
-/// file after a stop has it. Before, the log stayed whenever the last connection to close was not the writer.
+/// file after a stop has it. Before, serve exited with the log as it was, its last writes not in the file.
 async fn a_stopped_serve_leaves_a_complete_database(h: Harness) {
     let url = h.database_url.clone().unwrap();
     let data = tempfile::tempdir().unwrap();

@@ -441,8 +441,8 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     );
     crate::server::serve_with(listener, crate::app(state), tls_config, limits, crate::server::shutdown_signal())
         .await?;
-    // Requests are done; the database's connections go last (SQLite's log folded into its file).
-    store.close().await;
+    // Requests are done: SQLite's log is folded into its file, so a copy of the file alone is complete.
+    store.fold_log().await;
     tracing::info!("collector stopped");
     Ok(())
 }

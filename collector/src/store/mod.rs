@@ -293,9 +293,10 @@ pub trait Store:
     /// Gives the space of deleted rows back to the file system (SQLite `VACUUM`; PostgreSQL `VACUUM ANALYZE`, which
     /// makes it reusable). Holds the database for its duration.
     async fn vacuum(&self) -> Result<(), StoreError>;
-    /// Ends the store's connections once `serve` has stopped: in-flight work finishes first, and SQLite folds its
-    /// write-ahead log into the database file, so the file a backup copies after a stop is complete on its own.
-    async fn close(&self);
+    /// Called by `serve` as it stops: SQLite folds its write-ahead log into the database file, so the file a backup
+    /// copies after a stop is complete on its own; nothing to do on PostgreSQL. Connections stay open for the
+    /// background work still finishing.
+    async fn fold_log(&self);
     /// Refreshes the query planner's statistics (SQLite `ANALYZE` on a sample; PostgreSQL `ANALYZE`), which plans
     /// depend on once tables grow from empty to a fleet's size.
     async fn refresh_statistics(&self) -> Result<(), StoreError>;

@@ -22,6 +22,9 @@ impl PgStore {
         self.pool.close().await;
     }
 
+    /// PostgreSQL keeps its own log: nothing to fold at a stop.
+    pub async fn fold_log_at_stop(&self) {}
+
     /// Makes deleted rows' space reusable and refreshes the planner's statistics; the file stays its size.
     async fn vacuum_on(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
         sqlx::query("VACUUM ANALYZE").execute(conn).await?;

@@ -682,9 +682,8 @@ macro_rules! impl_store {
                 <$store>::vacuum_on(&mut conn).await
             }
 
-            async fn close(&self) {
-                // The store's own `close` (an inherent method, which this path names before the trait's).
-                <$store>::close(self).await
+            async fn fold_log(&self) {
+                <$store>::fold_log_at_stop(self).await
             }
 
             async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {

@@ -70,33 +70,50 @@ impl SqliteStore {
         Ok(SqliteStore { pool, writer })
     }
 
-    /// Closes both pools, folding the write-ahead log into the database file first: the readers go, then the
-    /// writer checkpoints the whole log and empties it, so the file left behind is complete on its own (a backup
-    /// that copies only `muster.db`, a size measured after shutdown). Without it, the last connection to close
-    /// was the only one to checkpoint, and only when it happened to be the writer; the log the periodic bound
-    /// had not copied yet could stay beside the file. A failed checkpoint loses nothing: SQLite replays the log
-    /// when the file is next opened.
+    /// Closes both pools, folding the write-ahead log into the database file first ([`Self::fold_log_at_stop`]): the
+    /// readers go, then the writer checkpoints and closes. Without the checkpoint only the last connection to close
+    /// checkpoints, and only when it happens to be the writer.
     pub async fn close(&self) {
         self.pool.close().await;
-        match self.writer.acquire().await {
-            Ok(mut conn) => {
-                // One row: busy (1 when another process kept the log from being emptied), log and copied pages.
-                match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .fetch_one(&mut *conn)
-                    .await
-                {
-                    Ok((0, _, _)) => {}
-                    Ok((_, log, copied)) => {
-                        tracing::warn!(log, copied, "WAL not emptied at shutdown: another process reads the database")
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "WAL checkpoint at shutdown failed; replayed at the next start")
-                    }
+        self.fold_log_at_stop().await;
+        self.writer.close().await;
+    }
+
+    /// Copies the whole write-ahead log into the database file and empties it, so the file is complete on its own
+    /// (what a backup copying only `muster.db` after a stop needs). The pools stay open: `serve` calls this as it
+    /// stops, while background work may still be finishing, and whatever it writes after goes to the log as
+    /// usual. Another process's checkpoint or read can keep the log from being emptied: that is retried twenty
+    /// times, 100 ms apart, then warned about. Nothing is lost either way: SQLite replays the log when the file is
+    /// next opened.
+    pub async fn fold_log_at_stop(&self) {
+        const ATTEMPTS: u32 = 20;
+        let Ok(Ok(mut conn)) = tokio::time::timeout(Duration::from_secs(5), self.writer.acquire()).await else {
+            return tracing::warn!("no writer connection within 5 s to fold the WAL into the file");
+        };
+        // The writer's 30 s busy timeout would hold a stop that long behind another process's read; the periodic
+        // checkpoint's short one is used, and the writer's restored after.
+        let set = |d: Duration| format!("PRAGMA busy_timeout = {}", d.as_millis());
+        if sqlx::query(&set(CHECKPOINT_BUSY_TIMEOUT)).execute(&mut *conn).await.is_err() {
+            conn.close_on_drop();
+            return tracing::warn!("the writer connection failed at the stop; the WAL is replayed at the next start");
+        }
+        for attempt in 1..=ATTEMPTS {
+            // One row: busy (1 when another connection kept the log from being emptied), log and copied pages.
+            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await {
+                Ok((0, _, _)) => break,
+                Ok((_, log, copied)) if attempt == ATTEMPTS => {
+                    tracing::warn!(log, copied, "WAL not emptied: another process keeps reading the database");
+                }
+                Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; the log is replayed at the next start");
+                    break;
                 }
             }
-            Err(e) => tracing::debug!(error = %e, "no writer connection at shutdown for the WAL checkpoint"),
         }
-        self.writer.close().await;
+        if sqlx::query(&set(BUSY_TIMEOUT)).execute(&mut *conn).await.is_err() {
+            conn.close_on_drop();
+        }
     }
 }
 
