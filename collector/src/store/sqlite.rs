@@ -82,13 +82,22 @@ impl SqliteStore {
     /// Copies the whole write-ahead log into the database file and empties it, so the file is complete on its own
     /// (what a backup copying only `muster.db` after a stop needs). The pools stay open: `serve` calls this as it
     /// stops, while background work may still be finishing, and whatever it writes after goes to the log as
-    /// usual. Another process's checkpoint or read can keep the log from being emptied: that is retried twenty
-    /// times, 100 ms apart, then warned about. Nothing is lost either way: SQLite replays the log when the file is
-    /// next opened.
+    /// usual. A reader can keep the log from being emptied: that is tried again every 100 ms, and after
+    /// [`FOLD_LIMIT`] in all (so `serve`'s stop, with its 10 s for requests, stays within systemd's 30 s) warned
+    /// about. Nothing is lost either way: SQLite replays the log when the file is next opened.
     pub async fn fold_log_at_stop(&self) {
+        if tokio::time::timeout(FOLD_LIMIT, self.fold_log_until_done()).await.is_err() {
+            tracing::warn!(
+                seconds = FOLD_LIMIT.as_secs(),
+                "WAL not emptied in time at the stop; replayed at the next start"
+            );
+        }
+    }
+
+    async fn fold_log_until_done(&self) {
         const ATTEMPTS: u32 = 20;
-        let Ok(Ok(mut conn)) = tokio::time::timeout(Duration::from_secs(5), self.writer.acquire()).await else {
-            return tracing::warn!("no writer connection within 5 s to fold the WAL into the file");
+        let Ok(mut conn) = self.writer.acquire().await else {
+            return tracing::warn!("no writer connection to fold the WAL into the file");
         };
         // The writer's 30 s busy timeout would hold a stop that long behind another process's read; the periodic
         // checkpoint's short one is used, and the writer's restored after.
@@ -102,7 +111,7 @@ impl SqliteStore {
             match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await {
                 Ok((0, _, _)) => break,
                 Ok((_, log, copied)) if attempt == ATTEMPTS => {
-                    tracing::warn!(log, copied, "WAL not emptied: another process keeps reading the database");
+                    tracing::warn!(log, copied, "WAL not emptied: readers kept it busy");
                 }
                 Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                 Err(e) => {
@@ -116,6 +125,9 @@ impl SqliteStore {
         }
     }
 }
+
+/// How long a stop may spend folding the write-ahead log into the file ([`SqliteStore::fold_log_at_stop`]).
+const FOLD_LIMIT: Duration = Duration::from_secs(8);
 
 /// The writer's page cache (`cache_size`, negative: KiB). SQLite's default of 2 MiB held too little of the link
 /// tables' indexes: a first report re-read its pages from the file.
