@@ -84,6 +84,19 @@ impl SystemRoot {
         std::fs::read_to_string(self.path(system_path))
     }
 
+    /// The names in a directory of the inspected system, sorted; a directory that does not exist is empty (names
+    /// that are not UTF-8 are left out).
+    pub fn dir_names(&self, system_path: impl AsRef<Path>) -> io::Result<Vec<String>> {
+        let entries = match std::fs::read_dir(self.path(system_path)) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(err),
+        };
+        let mut names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+        names.sort();
+        Ok(names)
+    }
+
     pub fn exists(&self, system_path: impl AsRef<Path>) -> bool {
         self.path(system_path).exists()
     }

@@ -76,16 +76,13 @@ const BATTERY_ATTRIBUTES: [&str; 11] = [
 /// The batteries under `/sys/class/power_supply`, by supply name. No directory is no battery (a kernel without
 /// power supplies); one that cannot be listed is recorded.
 pub fn probe_batteries(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<Battery> {
-    let entries = match std::fs::read_dir(root.path(POWER_SUPPLY)) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+    let names = match root.dir_names(POWER_SUPPLY) {
+        Ok(names) => names,
         Err(err) => {
             errors.record(SectionName::Hardware, "batteries", ErrorKind::Io, format!("{POWER_SUPPLY}: {err}"));
             return Vec::new();
         }
     };
-    let mut names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
-    names.sort();
     let mut found = Vec::new();
     for name in names {
         let read = |attribute: &str| {
@@ -116,21 +113,17 @@ pub fn probe_batteries(root: &SystemRoot, errors: &mut ErrorLog) -> Vec<Battery>
 /// The first TPM under `/sys/class/tpm` (`tpm0`; `tpmrm0` is its resource manager, in another class). No
 /// directory is no TPM, or a kernel without the driver; one that cannot be listed is recorded.
 pub fn probe_tpm(root: &SystemRoot, errors: &mut ErrorLog) -> Option<Tpm> {
-    let entries = match std::fs::read_dir(root.path(TPM)) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+    let names = match root.dir_names(TPM) {
+        Ok(names) => names,
         Err(err) => {
             errors.record(SectionName::Hardware, "tpm", ErrorKind::Io, format!("{TPM}: {err}"));
             return None;
         }
     };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.strip_prefix("tpm").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))
-        .collect();
-    names.sort();
-    let name = names.first()?;
+    // Sorted by name, so `tpm0` comes first.
+    let name = names
+        .iter()
+        .find(|n| n.strip_prefix("tpm").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))?;
     let version = root.read(format!("{TPM}/{name}/tpm_version_major")).ok();
     Some(tpm(version.as_deref().map(String::from_utf8_lossy).as_deref()))
 }

@@ -13,6 +13,8 @@ use serde::Deserialize;
 
 use muster_shared::v1::Battery;
 
+use super::letters;
+
 /// Where the battery driver's classes live.
 pub const DRIVER_NAMESPACE: &str = r"ROOT\WMI";
 
@@ -108,21 +110,21 @@ fn from_driver(driver: &DriverData) -> Vec<Battery> {
     let cycles: BTreeMap<String, u32> =
         driver.cycles.iter().filter_map(|c| Some((key(&c.instance_name), c.cycle_count?))).collect();
     let mut statics: Vec<&StaticData> = driver.statics.iter().collect();
-    statics.sort_by_key(|s| key(&s.instance_name));
+    statics.sort_by(|a, b| a.instance_name.cmp(&b.instance_name));
     statics
         .into_iter()
         .map(|s| {
             let name = key(&s.instance_name);
             // Relative units would read as a false mWh figure; such a pack is listed without capacities.
             let in_mwh = s.capabilities.is_none_or(|c| c & BATTERY_CAPACITY_RELATIVE == 0);
-            let capacity = |v: Option<u32>| v.filter(|_| in_mwh).and_then(capacity);
+            let mwh = |v: Option<u32>| v.filter(|_| in_mwh).and_then(capacity);
             Battery {
                 model: text(s.device_name.as_deref()),
                 manufacturer: text(s.manufacture_name.as_deref()),
                 serial: text(s.serial_number.as_deref()),
                 chemistry: s.chemistry.and_then(chemistry_letters),
-                design_capacity_mwh: capacity(s.designed_capacity),
-                full_charge_capacity_mwh: capacity(full.get(&name).copied()),
+                design_capacity_mwh: mwh(s.designed_capacity),
+                full_charge_capacity_mwh: mwh(full.get(&name).copied()),
                 // Packs that do not count cycles report 0 (ACPI's older _BIF has no field for it), so 0 is unknown.
                 cycle_count: cycles.get(&name).copied().filter(|n| *n > 0),
             }
@@ -145,11 +147,9 @@ fn capacity(mwh: u32) -> Option<u32> {
     (mwh != 0 && mwh != u32::MAX).then_some(mwh)
 }
 
-/// The driver's chemistry characters (`LIon`, `LiP`, `PbAc`): the number's bytes, little-endian, up to the first NUL.
+/// The driver's chemistry characters (`LIon`, `LiP`, `PbAc`): the number's bytes, little-endian.
 fn chemistry_letters(code: u32) -> Option<String> {
-    let letters: String = code.to_le_bytes().iter().take_while(|b| **b != 0).map(|b| char::from(*b)).collect();
-    let letters = letters.trim();
-    (!letters.is_empty() && letters.chars().all(|c| c.is_ascii_graphic())).then(|| letters.to_string())
+    letters(code.to_le_bytes())
 }
 
 /// CIM's chemistry code as a name; `Other` (1) and `Unknown` (2) are none.
@@ -165,8 +165,9 @@ fn chemistry_name(code: u16) -> Option<&'static str> {
     }
 }
 
+/// [`super::text`], owned.
 fn text(value: Option<&str>) -> Option<String> {
-    value.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    super::text(value).map(str::to_string)
 }
 
 #[cfg(test)]

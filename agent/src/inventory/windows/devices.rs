@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use muster_shared::v1::{Disk, NetworkInterface};
 
+use super::text;
 use crate::inventory::hardware::network::normalize_mac;
 
 /// The `Win32_DiskDrive` properties read, named as WMI spells them. The probe asks for every property (`SELECT *`)
@@ -302,10 +303,6 @@ fn prefix_length(subnet: &str) -> Option<u32> {
         return (bits.checked_shl(ones).unwrap_or(0) == 0).then_some(ones);
     }
     subnet.parse::<u32>().ok().filter(|p| *p <= 128)
-}
-
-fn text(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]

@@ -221,6 +221,20 @@ pub fn machine_id_from_guid(text: &str) -> Option<String> {
     crate::inventory::host::parse_machine_id(&digits)
 }
 
+/// A string property as WMI gives it, without the spaces and NULs fixed-width firmware fields are padded with;
+/// `None` when nothing is left.
+pub(crate) fn text(value: Option<&str>) -> Option<&str> {
+    value.map(|v| v.trim_matches(|c: char| c == '\0' || c.is_whitespace())).filter(|s| !s.is_empty())
+}
+
+/// Four bytes of a numeric WMI property that hold letters (a TPM's vendor id, a battery's chemistry) as text, up
+/// to the first NUL and without padding spaces; `None` when they are not printable ASCII.
+pub(crate) fn letters(bytes: [u8; 4]) -> Option<String> {
+    let letters: String = bytes.iter().take_while(|b| **b != 0).map(|b| char::from(*b)).collect();
+    let letters = letters.trim();
+    (!letters.is_empty() && letters.chars().all(|c| c.is_ascii_graphic())).then(|| letters.to_string())
+}
+
 /// A WMI failure as the wmi crate prints it (`HRESULT Call failed with: 0x8004100E`), with what its WBEM code
 /// means where it is one a reader meets: the class or namespace missing (a Windows without the feature, Wine),
 /// access denied (not an administrator), or the provider refusing the query.

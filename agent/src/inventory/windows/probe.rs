@@ -4,8 +4,8 @@
 //! the reboot flags for [`super::reboot::reboot_required`], the installed
 //! updates for [`super::updates`], the posture keys for [`super::posture`], the displays' EDIDs for
 //! [`super::monitors`]); WMI (BitLocker's volumes for [`super::bitlocker`], the disks and adapters for
-//! [`super::devices`], the TPM for [`super::tpm`], the batteries for [`super::battery`]); and the network management calls (the domain or workgroup, `NetGetJoinInformation`, with
-//! the Entra ID keys for [`super::directory`]; the account policy, `NetUserModalsGet`, for [`super::password`]; the
+//! [`super::devices`], the TPM for [`super::tpm`], the batteries for [`super::battery`]); and the network
+//! management calls (the domain or workgroup, `NetGetJoinInformation`, with the Entra ID keys for [`super::directory`]; the account policy, `NetUserModalsGet`, for [`super::password`]; the
 //! local accounts, `NetUserEnum`, for [`super::guest`] and, with the Administrators group's members,
 //! `NetLocalGroupGetMembers`, for [`super::admins`]).
 
@@ -603,51 +603,46 @@ pub fn collect_monitors(errors: &mut ErrorLog) -> Vec<Monitor> {
 /// The TPM from `Win32_Tpm`. No instance is no TPM (none fitted, or switched off in the firmware); a namespace that
 /// cannot be read (not an administrator; Wine has none) is recorded and leaves the TPM unknown.
 pub fn collect_tpm(errors: &mut ErrorLog) -> Option<Tpm> {
-    let connection = match wmi::WMIConnection::with_namespace_path(tpm::NAMESPACE) {
-        Ok(connection) => connection,
-        Err(err) => {
-            let why = format!("WMI {}: {}", tpm::NAMESPACE, super::describe_wmi_error(&err.to_string()));
-            errors.record(SectionName::Hardware, "tpm", ErrorKind::Io, why);
-            return None;
-        }
-    };
     // The security providers (BitLocker's, the TPM's) answer only calls whose packets are encrypted.
-    if let Err(err) = connection.set_proxy_blanket(wmi::AuthLevel::PktPrivacy) {
-        let why = format!("WMI {}: {}", tpm::NAMESPACE, super::describe_wmi_error(&err.to_string()));
-        errors.record(SectionName::Hardware, "tpm", ErrorKind::Io, why);
-        return None;
-    }
+    let connection = wmi::WMIConnection::with_namespace_path(tpm::NAMESPACE)
+        .and_then(|connection| connection.set_proxy_blanket(wmi::AuthLevel::PktPrivacy).map(|()| connection));
+    let connection = hardware_connection(connection, tpm::NAMESPACE, "tpm", errors)?;
     cim_rows::<tpm::Win32Tpm>(&connection, "Win32_Tpm", "tpm", errors).and_then(|rows| tpm::tpm(&rows))
+}
+
+/// A WMI connection for the hardware section, or `None` with why recorded under `item`.
+fn hardware_connection(
+    connection: Result<wmi::WMIConnection, wmi::WMIError>,
+    namespace: &str,
+    item: &str,
+    errors: &mut ErrorLog,
+) -> Option<wmi::WMIConnection> {
+    connection
+        .map_err(|err| {
+            let why = format!("WMI {namespace}: {}", super::describe_wmi_error(&err.to_string()));
+            errors.record(SectionName::Hardware, item, ErrorKind::Io, why);
+        })
+        .ok()
 }
 
 /// The batteries: `Win32_Battery` says whether there are any (a desktop has no instance, and then nothing else is
 /// asked); the battery driver's classes say what each is and how worn. When those cannot be read the packs are
 /// still listed from `Win32_Battery`, and why their wear is missing is recorded.
 pub fn collect_batteries(errors: &mut ErrorLog) -> Vec<Battery> {
-    let present = wmi::WMIConnection::new()
-        .map_err(|err| {
-            errors.record(SectionName::Hardware, "batteries", ErrorKind::Io, format!("WMI ROOT\\CIMV2: {err}"))
-        })
-        .ok()
+    let present = hardware_connection(wmi::WMIConnection::new(), r"ROOT\CIMV2", "batteries", errors)
         .and_then(|connection| cim_rows::<battery::Win32Battery>(&connection, "Win32_Battery", "batteries", errors))
         .unwrap_or_default();
     if present.is_empty() {
         return Vec::new();
     }
-    let driver = match wmi::WMIConnection::with_namespace_path(battery::DRIVER_NAMESPACE) {
-        Ok(connection) => {
-            cim_rows(&connection, "BatteryStaticData", "batteries", errors).map(|statics| battery::DriverData {
-                statics,
-                full: cim_rows(&connection, "BatteryFullChargedCapacity", "batteries", errors).unwrap_or_default(),
-                cycles: cim_rows(&connection, "BatteryCycleCount", "batteries", errors).unwrap_or_default(),
-            })
-        }
-        Err(err) => {
-            let why = format!("WMI {}: {}", battery::DRIVER_NAMESPACE, super::describe_wmi_error(&err.to_string()));
-            errors.record(SectionName::Hardware, "batteries", ErrorKind::Io, why);
-            None
-        }
-    };
+    let driver = wmi::WMIConnection::with_namespace_path(battery::DRIVER_NAMESPACE);
+    let driver = hardware_connection(driver, battery::DRIVER_NAMESPACE, "batteries", errors).and_then(|connection| {
+        cim_rows(&connection, "BatteryStaticData", "batteries", errors).map(|statics| battery::DriverData {
+            statics,
+            full: cim_rows(&connection, "BatteryFullChargedCapacity", "batteries", errors).unwrap_or_default(),
+            cycles: cim_rows(&connection, "BatteryCycleCount", "batteries", errors).unwrap_or_default(),
+        })
+    });
     battery::batteries(&present, driver.as_ref())
 }
 

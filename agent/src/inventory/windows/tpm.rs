@@ -10,6 +10,8 @@ use serde::Deserialize;
 
 use muster_shared::v1::Tpm;
 
+use super::{letters, text};
+
 /// Where the class lives; present on every Windows since Vista, readable by administrators only.
 pub const NAMESPACE: &str = r"ROOT\CIMV2\Security\MicrosoftTpm";
 
@@ -59,19 +61,9 @@ fn spec_family(list: &str) -> Option<String> {
     valid.then(|| family.to_string())
 }
 
-/// The TCG vendor id's letters: its four bytes, big-endian, as ASCII, without the NULs and spaces that pad
-/// three-letter ids (`NTC\0`, `IFX\0`). `None` when they are not printable text.
+/// The TCG vendor id's letters: its four bytes, big-endian (`NTC\0`, `IFX\0`, `INTC`).
 fn vendor_from_id(id: u32) -> Option<String> {
-    let bytes = id.to_be_bytes();
-    let letters: String = bytes.iter().take_while(|b| **b != 0).map(|b| char::from(*b)).collect();
-    let letters = letters.trim();
-    let printable = !letters.is_empty() && letters.chars().all(|c| c.is_ascii_graphic());
-    printable.then(|| letters.to_string())
-}
-
-/// A string property without the spaces and NULs fixed-width firmware fields are padded with.
-fn text(value: Option<&str>) -> Option<&str> {
-    value.map(|v| v.trim_matches(|c: char| c == '\0' || c.is_whitespace())).filter(|s| !s.is_empty())
+    letters(id.to_be_bytes())
 }
 
 #[cfg(test)]

@@ -42,18 +42,10 @@ fn is_conf_part(name: &str) -> bool {
 
 /// Lists a directory of the inspected system, sorted by name; a missing directory is simply empty.
 fn list_dir(root: &SystemRoot, dir: &str, errors: &mut ErrorLog) -> Vec<String> {
-    let entries = match std::fs::read_dir(root.path(dir)) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(err) => {
-            errors.io(SECTION, dir, &err);
-            return Vec::new();
-        }
-    };
-    let mut names: Vec<String> =
-        entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect();
-    names.sort();
-    names
+    root.dir_names(dir).unwrap_or_else(|err| {
+        errors.io(SECTION, dir, &err);
+        Vec::new()
+    })
 }
 
 /// Reads every configured `deb` source, in apt's order: `sources.list`, then `sources.list.d` by name.
