@@ -198,7 +198,9 @@ async fn serve_refreshes_on_its_own(h: Harness) {
     ];
     let cache = tempfile::tempdir().unwrap();
     assert_eq!(h.state.rules.current().eol.product_count(), 17, "the built-in data first");
+    let background = muster_collector::app::background::Background::new();
     muster_collector::app::advisory_update::spawn(
+        &background,
         h.state.clone(),
         Fetcher::new(Some(&mirror.ca)).unwrap(),
         sources,

@@ -29,7 +29,8 @@ use crate::vulnerabilities::vuln_findings;
 both!(
     an_advisory_import_killed_while_rematching_is_finished_by_the_next,
     serve_killed_while_storing_a_report_loses_nothing,
-    a_stopped_serve_leaves_a_complete_database
+    a_stopped_serve_leaves_a_complete_database,
+    a_stop_amid_queued_evaluation_gives_back_the_work_and_writes_nothing_after_the_fold
 );
 
 fn testdata(path: &str) -> String {
@@ -262,5 +263,92 @@ async fn a_stopped_serve_leaves_a_complete_database(h: Harness) {
         assert_eq!(packages as usize, debian(&machine).software.unwrap().packages.len());
         conn.close().await.unwrap();
     }
+    assert_consistent(&url).await;
+}
+
+const STOP_HOSTS: usize = 16;
+
+/// One count from the test's database (`url`, a `sqlite://` file or PostgreSQL).
+async fn count(url: &str, query: &str) -> i64 {
+    if sqlite_path(url).is_some() {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        let n = sqlx::query_scalar(query).fetch_one(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        n
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        let n = sqlx::query_scalar(query).fetch_one(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        n
+    }
+}
+
+/// `serve` stopped (SIGTERM) while its evaluation worker is busy with a queue of first reports: the worker finishes
+/// the host in hand and gives back the rest of its claim (free at once for a replica, not at the lease's end), and
+/// nothing writes after SQLite's log is folded into the file. Every host's work is either done or still queued
+/// in the copy of the file alone. Before, the workers ran on until the process exited, their claims held, and an
+/// evaluation finishing after the fold left its pages in the log.
+async fn a_stop_amid_queued_evaluation_gives_back_the_work_and_writes_nothing_after_the_fold(h: Harness) {
+    let url = h.database_url.clone().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // The reports are stored by a collector without workers, so all of their work waits for the next one.
+    let storing = Serve::start(data.path(), &url, port, &["--evaluation-workers", "0"]);
+    let mut sending = tokio::task::JoinSet::new();
+    let mut hosts = Vec::new();
+    for i in 0..STOP_HOSTS {
+        let machine = Machine::thinkpad(&format!("m-stop-{i:02}"));
+        let (host, agent) = enrolled_agent(&h, &storing, &data.path().join(format!("agent-{i}")), &machine).await;
+        hosts.push(host);
+        sending.spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64);
+            agent.deliver(Some(debian(&machine)), &mut rng).await.unwrap()
+        });
+    }
+    while let Some(sent) = sending.join_next().await {
+        let sent = sent.unwrap();
+        assert!(matches!(sent.delivery, Delivery::Delivered { status: ReportStatus::Stored, .. }), "{sent:?}");
+    }
+    assert!(storing.terminate().success());
+    assert_eq!(h.store.work_backlog().await.unwrap().hosts as usize, STOP_HOSTS);
+
+    let serve = Serve::start(data.path(), &url, port, &["--evaluation-workers", "1"]);
+    let claimed = "SELECT count(*) FROM host_work WHERE claimed_by IS NOT NULL";
+    let start = Instant::now();
+    while count(&url, claimed).await == 0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "the worker claimed nothing");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let status = serve.terminate();
+    assert!(status.success(), "serve ended with {status}");
+    let log = std::fs::read_to_string(data.path().join("serve.log")).unwrap();
+    assert!(log.contains("background work stopped") && log.contains("collector stopped"), "{log}");
+
+    // Only the database file, as a backup would take it.
+    let copy = match sqlite_path(&url) {
+        Some(file) => {
+            let wal = PathBuf::from(format!("{}-wal", file.display()));
+            assert_eq!(std::fs::metadata(wal).map_or(0, |m| m.len()), 0, "something wrote after the fold");
+            let copy = data.path().join("backup.db");
+            std::fs::copy(&file, &copy).unwrap();
+            format!("sqlite://{}?mode=ro", copy.display())
+        }
+        None => url.clone(),
+    };
+    assert_eq!(count(&copy, claimed).await, 0, "the stopping worker gave back every claim");
+    let left = count(&copy, "SELECT count(*) FROM host_work").await as usize;
+    assert!((1..STOP_HOSTS).contains(&left), "the stop came amid the work ({left} of {STOP_HOSTS} hosts left)");
+    // Nothing lost: a host's work is done (its findings are stored) or it still waits. (The scheduled run at the
+    // start may have evaluated a host whose work is still queued.)
+    let ids = hosts.iter().map(|h| format!("'{h}'")).collect::<Vec<_>>().join(",");
+    let accounted = count(
+        &copy,
+        &format!(
+            "SELECT count(*) FROM hosts h WHERE h.id IN ({ids}) AND (EXISTS (SELECT 1 FROM findings f \
+             WHERE f.host_id = h.id) OR EXISTS (SELECT 1 FROM host_work w WHERE w.host_id = h.id))"
+        ),
+    )
+    .await;
+    assert_eq!(accounted as usize, STOP_HOSTS, "every host evaluated or still queued");
     assert_consistent(&url).await;
 }

@@ -288,25 +288,34 @@ pub async fn update(
     Ok(UpdateReport { sources: outcomes, import: Some(import) })
 }
 
-/// `serve`'s refresh: [`update`] at once and then every `interval`, until the runtime stops. Failures are logged;
-/// the data held stays, and the console's age warning shows when it gets old.
+/// `serve`'s refresh: [`update`] at once and then every `interval`, until the stop. Failures are logged; the data
+/// held stays, and the console's age warning shows when it gets old. An update under way at the stop is dropped:
+/// its import is one transaction, and re-matching the hosts is finished by the next import or scheduled
+/// evaluation (`advisory_sync::finish_rematch`).
 pub fn spawn(
+    background: &super::background::Background,
     state: crate::AppState,
     fetcher: Fetcher,
     sources: Vec<Source>,
     cache_dir: PathBuf,
     interval: std::time::Duration,
 ) {
-    tokio::spawn(async move {
+    let stop = background.clone();
+    background.spawn(async move {
         let mut ticks = tokio::time::interval(interval.max(std::time::Duration::from_secs(60)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let actor = Actor { name: "advisory-update".to_owned(), source_ip: None };
         loop {
-            ticks.tick().await;
+            if stop.unless_stopped(ticks.tick()).await.is_none() {
+                return;
+            }
             // The policy in force at each run: a reload between runs applies to the next.
             let policy = FindingPolicy::from_params(&state.rules.current().params);
             let now = (state.clock)();
-            let result = update(state.store.as_ref(), &fetcher, &sources, &cache_dir, &actor, now, &policy).await;
+            let updating = update(state.store.as_ref(), &fetcher, &sources, &cache_dir, &actor, now, &policy);
+            let Some(result) = stop.unless_stopped(updating).await else {
+                return;
+            };
             let failures: Vec<SourceFailure> = match &result {
                 Ok(report) => report
                     .sources

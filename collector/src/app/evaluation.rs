@@ -2,6 +2,7 @@
 //! hosts whose time-based facts have moved (staleness, end of life; `rules::timing`) and every host at start and
 //! after the rules are reloaded. The plan is pure (`crate::findings::evaluate`); writing it is `app::findings`.
 
+use super::background::Background;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -254,16 +255,26 @@ pub fn statistics_due(analyzed_at: usize, hosts: usize) -> bool {
 
 /// Evaluates every `interval` (the first run at once and of every host, since the rules may have changed while the
 /// collector was down; later runs the hosts due), refreshes the database's statistics as the fleet grows
-/// ([`statistics_due`]), and reloads on SIGHUP, until the runtime stops.
-pub fn spawn(state: AppState, interval: Duration) {
+/// ([`statistics_due`]), and reloads on SIGHUP, until the stop. A run under way at the stop is dropped: each
+/// host's evaluation is its own transaction, and the next start evaluates every host again.
+pub fn spawn(background: &Background, state: AppState, interval: Duration) {
     let periodic = state.clone();
-    tokio::spawn(async move {
+    let stop = background.clone();
+    background.spawn(async move {
         let mut ticks = tokio::time::interval(interval.max(Duration::from_secs(1)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut analyzed_at = 0;
         loop {
-            ticks.tick().await;
-            match run_once(&periodic, Scope::Due).await {
+            let Some(run) = stop
+                .unless_stopped(async {
+                    ticks.tick().await;
+                    run_once(&periodic, Scope::Due).await
+                })
+                .await
+            else {
+                return;
+            };
+            match run {
                 Ok(summary) if statistics_due(analyzed_at, summary.hosts + summary.not_due) => {
                     match periodic.store.refresh_statistics().await {
                         Ok(()) => {
@@ -280,7 +291,9 @@ pub fn spawn(state: AppState, interval: Duration) {
         }
     });
     #[cfg(unix)]
-    tokio::spawn(async move {
+    let stop = background.clone();
+    #[cfg(unix)]
+    background.spawn(async move {
         let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(s) => s,
             Err(e) => {
@@ -288,7 +301,7 @@ pub fn spawn(state: AppState, interval: Duration) {
                 return;
             }
         };
-        while hangups.recv().await.is_some() {
+        while stop.unless_stopped(hangups.recv()).await.flatten().is_some() {
             if let Err(e) = reload(&state).await {
                 tracing::error!(error = %e, "SIGHUP: rule reload failed; the previous rules stay in force");
             }

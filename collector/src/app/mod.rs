@@ -9,6 +9,7 @@ pub mod admin;
 pub mod advisory_sync;
 pub mod advisory_update;
 pub mod audit;
+pub mod background;
 pub mod enrol;
 pub mod evaluation;
 pub mod findings;

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use muster_shared::v1::{Report, SectionName};
 use tokio::sync::Notify;
 
+use super::background::Background;
 use super::{advisory_sync, evaluation};
 use crate::AppState;
 use crate::store::StoreError;
@@ -115,10 +116,28 @@ impl WorkQueue {
 
 /// Claims up to a batch of queued hosts (only `host`'s when given) and does their work. Returns the hosts done.
 pub async fn run_batch(state: &AppState, worker: &str, host: Option<&str>) -> Result<usize, StoreError> {
+    run_batch_until(state, worker, host, None).await
+}
+
+/// [`run_batch`], ending after the host in hand once `background` stops: the hosts not begun are given back.
+async fn run_batch_until(
+    state: &AppState,
+    worker: &str,
+    host: Option<&str>,
+    background: Option<&Background>,
+) -> Result<usize, StoreError> {
     let now = (state.clock)();
     let items = state.store.claim_work(worker, now, now + LEASE, BATCH, host).await?;
     let mut done = 0;
-    for item in &items {
+    for (i, item) in items.iter().enumerate() {
+        if background.is_some_and(Background::stopping) {
+            let left = &items[i..];
+            match state.store.release_work(left).await {
+                Ok(n) => tracing::info!(hosts = n, "stopping: queued work not begun is given back"),
+                Err(e) => tracing::warn!(error = %e, "stopping: cannot give back queued work; its lease will"),
+            }
+            break;
+        }
         // A lease that ran out mid-batch may be another worker's claim now: leave the host to it.
         if (state.clock)() >= item.claimed_until {
             tracing::warn!(host_id = %item.host_id, "the claim on the host ran out before its turn; left to the next");
@@ -193,21 +212,26 @@ pub async fn publish_backlog(state: &AppState) {
 }
 
 /// The background workers of `serve`: frees what a previous process left claimed, once, then runs `workers` loops
-/// until the runtime stops, each woken by this process's commits or every `POLL` for other replicas' work and
-/// publishing the backlog after each batch. With none (a replica that only stores reports), the backlog still
-/// reaches `/metrics` every `POLL`.
-pub fn spawn(state: AppState, workers: u8) {
+/// until the stop, each woken by this process's commits or every `POLL` for other replicas' work and publishing
+/// the backlog after each batch. At the stop a worker finishes the host in hand and gives back the rest of its
+/// claim (a replica takes it at once, not at the lease's end). With no workers (a replica that only stores
+/// reports), the backlog still reaches `/metrics` every `POLL`.
+pub fn spawn(background: &Background, state: AppState, workers: u8) {
     if workers == 0 {
         tracing::info!("evaluation workers: 0; queued evaluation is left to other collectors");
-        tokio::spawn(async move {
+        let stop = background.clone();
+        background.spawn(async move {
             loop {
                 publish_backlog(&state).await;
-                tokio::time::sleep(POLL).await;
+                if stop.unless_stopped(tokio::time::sleep(POLL)).await.is_none() {
+                    return;
+                }
             }
         });
         return;
     }
-    tokio::spawn(async move {
+    let spawner = background.clone();
+    background.spawn(async move {
         let queue = state.work.clone();
         match state.store.release_dead_claims(&queue.worker).await {
             Ok(0) => {}
@@ -216,10 +240,11 @@ pub fn spawn(state: AppState, workers: u8) {
         }
         for _ in 0..workers {
             let state = state.clone();
-            tokio::spawn(async move {
+            let stop = spawner.clone();
+            spawner.spawn(async move {
                 let queue = state.work.clone();
-                loop {
-                    let done = match run_batch(&state, &queue.worker, None).await {
+                while !stop.stopping() {
+                    let done = match run_batch_until(&state, &queue.worker, None, Some(&stop)).await {
                         Ok(done) => done,
                         Err(e) => {
                             tracing::warn!(error = %e, "claiming queued work failed; trying again");
@@ -227,8 +252,10 @@ pub fn spawn(state: AppState, workers: u8) {
                         }
                     };
                     publish_backlog(&state).await;
-                    if done == 0 {
-                        let _ = tokio::time::timeout(POLL, queue.wake.notified()).await;
+                    if done == 0
+                        && stop.unless_stopped(tokio::time::timeout(POLL, queue.wake.notified())).await.is_none()
+                    {
+                        break;
                     }
                 }
             });

@@ -57,13 +57,23 @@ pub async fn prune(store: &dyn Store, retention: &Retention, now: DateTime<Utc>)
 
 /// Prunes and refreshes the planner's statistics at start and every [`INTERVAL`]. Replicas may all run it: a row
 /// is deleted once, whoever gets it.
-pub fn spawn(state: crate::AppState, retention: Retention) {
-    tokio::spawn(async move {
+pub fn spawn(background: &super::background::Background, state: crate::AppState, retention: Retention) {
+    let stop = background.clone();
+    background.spawn(async move {
         let mut ticks = tokio::time::interval(INTERVAL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticks.tick().await;
-            match prune(state.store.as_ref(), &retention, (state.clock)()).await {
+            // A prune dropped at the stop is rolled back and done at the next start.
+            let Some(pruned) = stop
+                .unless_stopped(async {
+                    ticks.tick().await;
+                    prune(state.store.as_ref(), &retention, (state.clock)()).await
+                })
+                .await
+            else {
+                return;
+            };
+            match pruned {
                 Ok(pruned) => tracing::info!(
                     audit = pruned.audit,
                     history = pruned.history,
@@ -75,7 +85,7 @@ pub fn spawn(state: crate::AppState, retention: Retention) {
             }
             // After the day's deletions, and whatever the operator's autovacuum does, the planner's picture of
             // the tables is at most a day old.
-            if let Err(e) = state.store.refresh_statistics().await {
+            if let Some(Err(e)) = stop.unless_stopped(state.store.refresh_statistics()).await {
                 tracing::warn!(error = %e, "cannot refresh the database's statistics; tried again in a day");
             }
         }

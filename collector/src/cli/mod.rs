@@ -331,6 +331,7 @@ struct Started<'a> {
 }
 
 async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::Result<()> {
+    let shutdown = crate::server::shutdown_signal();
     let rules = Arc::new(args.rules.load()?);
     let database = describe_database(&settings.database_url);
     let store = store::open(&settings.database_url).await.with_context(|| format!("opening {database}"))?;
@@ -405,9 +406,10 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
         tracing::warn!(error = %e, "the stored end-of-life data is not used; the policy loaded at start stays");
     }
     crate::app::queue::publish_backlog(&state).await;
-    crate::app::evaluation::spawn(state.clone(), args.schedule.evaluation_interval);
-    crate::app::retention::spawn(state.clone(), settings.retention);
-    crate::app::queue::spawn(state.clone(), args.schedule.evaluation_workers);
+    let background = crate::app::background::Background::new();
+    crate::app::evaluation::spawn(&background, state.clone(), args.schedule.evaluation_interval);
+    crate::app::retention::spawn(&background, state.clone(), settings.retention);
+    crate::app::queue::spawn(&background, state.clone(), args.schedule.evaluation_workers);
     let console = crate::config::console_url(
         settings.public_url.as_deref(),
         listen,
@@ -417,12 +419,13 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     tracing::info!(%console, "links in chat messages lead to the console here (set MUSTER_PUBLIC_URL to change)");
     let sender =
         crate::app::integrations::Sender::new(Some(console)).context("preparing the integrations' HTTP client")?;
-    crate::app::integrations::spawn(Arc::clone(&store), state.clock.clone(), sender);
+    crate::app::integrations::spawn(&background, Arc::clone(&store), state.clock.clone(), sender);
     if !args.schedule.advisory_sources.is_empty() {
         use crate::app::advisory_update::{self, Fetcher, Source};
         let sources = args.schedule.advisory_sources.iter().map(|s| Source::parse(s)).collect::<Result<Vec<_>, _>>()?;
         let fetcher = Fetcher::new(args.schedule.advisory_ca_file.as_deref())?;
         advisory_update::spawn(
+            &background,
             state.clone(),
             fetcher,
             sources,
@@ -439,10 +442,13 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
         trusted_proxies = %limits.trusted_proxies.ranges().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         "connection limits"
     );
-    crate::server::serve_with(listener, crate::app(state), tls_config, limits, crate::server::shutdown_signal())
-        .await?;
-    // Requests are done: SQLite's log is folded into its file, so a copy of the file alone is complete.
+    let served = crate::server::serve_with(listener, crate::app(state), tls_config, limits, shutdown).await;
+    // Requests are done; the background work ends next, so nothing writes after SQLite's log is folded into its
+    // file and a copy of the file alone is complete.
+    let stopped = background.stop(crate::app::background::STOP_LIMIT).await;
+    tracing::info!(ended = stopped.ended, cancelled = stopped.cancelled, "background work stopped");
     store.fold_log().await;
+    served?;
     tracing::info!("collector stopped");
     Ok(())
 }

@@ -55,6 +55,9 @@ pub trait WorkStore: Send + Sync {
     /// `worker`'s is a dead process's; on PostgreSQL other replicas' claims are live and expire by their lease, so
     /// nothing is freed there.
     async fn release_dead_claims(&self, worker: &str) -> Result<u64, StoreError>;
+    /// Gives back claimed work not begun (a stopping worker's), free to claim at once and with the claim not counted
+    /// as an attempt; only rows still holding each item's claim. Returns the hosts given back.
+    async fn release_work(&self, items: &[WorkItem]) -> Result<u64, StoreError>;
     async fn work_backlog(&self) -> Result<WorkBacklog, StoreError>;
 }
 
@@ -164,6 +167,23 @@ macro_rules! impl_work_store {
                     .execute(&self.writer)
                     .await?;
                     Ok(freed.rows_affected())
+                }
+
+                async fn release_work(&self, items: &[WorkItem]) -> Result<u64, StoreError> {
+                    let mut freed = 0;
+                    for item in items {
+                        let done = sqlx::query(
+                            "UPDATE host_work SET claimed_by = NULL, claimed_until = NULL, requeued_at = NULL, \
+                             attempts = attempts - 1 WHERE host_id = $1 AND claimed_by = $2 AND claimed_until = $3",
+                        )
+                        .bind(&item.host_id)
+                        .bind(&item.claimed_by)
+                        .bind(to_ms(item.claimed_until))
+                        .execute(&self.writer)
+                        .await?;
+                        freed += done.rows_affected();
+                    }
+                    Ok(freed)
                 }
 
                 async fn work_backlog(&self) -> Result<WorkBacklog, StoreError> {

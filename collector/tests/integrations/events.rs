@@ -279,7 +279,9 @@ async fn a_failing_scheduled_advisory_update_is_told(h: Harness) {
     // Nothing listens on port 9 of the loopback: refused at once.
     let source = "http://127.0.0.1:9/osv/all.zip?key=sekrit";
     let cache = tempfile::tempdir().unwrap();
+    let background = muster_collector::app::background::Background::new();
     muster_collector::app::advisory_update::spawn(
+        &background,
         h.state.clone(),
         muster_collector::app::advisory_update::Fetcher::new(None).unwrap(),
         vec![muster_collector::app::advisory_update::Source::parse(source).unwrap()],

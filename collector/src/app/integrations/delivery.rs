@@ -361,9 +361,17 @@ pub async fn drain(
     }
 }
 
-/// The delivery worker of `serve`: frees what a previous process left claimed, then delivers every `POLL`.
-pub fn spawn(store: Arc<dyn Store>, clock: crate::Clock, sender: Sender) {
-    tokio::spawn(async move {
+/// The delivery worker of `serve`: frees what a previous process left claimed, then delivers every `POLL`, until
+/// the stop. A batch under way at the stop is finished within the stop's limit; cut off there, its events go again once
+/// its claim is freed (delivery is at least once).
+pub fn spawn(
+    background: &crate::app::background::Background,
+    store: Arc<dyn Store>,
+    clock: crate::Clock,
+    sender: Sender,
+) {
+    let stop = background.clone();
+    background.spawn(async move {
         // Claims are told apart by this name, so it must differ between replicas (containers all run as PID 1).
         let worker = tokens::new_id().unwrap_or_else(|_| {
             let nanos =
@@ -377,13 +385,15 @@ pub fn spawn(store: Arc<dyn Store>, clock: crate::Clock, sender: Sender) {
                 tracing::warn!(error = %e, "cannot free the previous process's delivery claims; their leases expire")
             }
         }
-        loop {
+        while !stop.stopping() {
             match run_batch(store.as_ref(), &sender, &clock, &worker, None).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "claiming deliveries failed; trying again"),
             }
-            tokio::time::sleep(POLL).await;
+            if stop.unless_stopped(tokio::time::sleep(POLL)).await.is_none() {
+                return;
+            }
         }
     });
 }
