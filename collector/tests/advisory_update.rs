@@ -226,8 +226,47 @@ async fn serve_refreshes_on_its_own(h: Harness) {
     let _ = mirror.stop.send(());
 }
 
+/// An update whose import fails (here: its database closed under it, as at a stop) keeps no validators for what
+/// it downloaded, so the next run downloads the files again and imports them. Before, the ETags were kept before
+/// the import: the next run was answered "not modified" and those advisories never arrived.
+async fn an_import_that_failed_is_downloaded_again(h: Harness) {
+    let files = Files::default();
+    let subset = read(&testdata("advisories/debian/debian-osv-subset.jsonl"));
+    files.bodies.lock().unwrap().push(("/Debian/all.jsonl".to_owned(), subset));
+    let mirror = start(&h, files);
+    let sources = vec![Source::parse(&format!("https://{}/Debian/all.jsonl", mirror.addr)).unwrap()];
+    let fetcher = Fetcher::new(Some(&mirror.ca)).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let actor = Actor::cli();
+    let url = h.database_url.clone().unwrap();
+    let closed: Box<dyn muster_collector::store::Store> = if url.starts_with("sqlite:") {
+        let store = muster_collector::store::SqliteStore::open(&url).await.unwrap();
+        store.close().await;
+        Box::new(store)
+    } else {
+        let store = muster_collector::store::PgStore::open(&url).await.unwrap();
+        store.close().await;
+        Box::new(store)
+    };
+
+    let failed = update(closed.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now(), &Default::default()).await;
+    assert!(failed.is_err(), "the import on a closed database fails: {:?}", failed.map(|r| r.sources));
+    assert_eq!(h.store.advisory_freshness().await.unwrap().advisories, 0);
+
+    let again =
+        update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now(), &Default::default()).await.unwrap();
+    assert_eq!(again.sources.iter().map(|s| s.status).collect::<Vec<_>>(), ["downloaded"]);
+    assert_eq!(again.import.as_ref().unwrap().summary.imported, 11);
+    assert_eq!(h.store.advisory_freshness().await.unwrap().advisories, 11);
+    let log = mirror.files.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|(_, sent)| sent.is_none()), "no validators were sent: {log:?}");
+    let _ = mirror.stop.send(());
+}
+
 both!(
     updates_fetch_conditionally_and_import_what_changed,
+    an_import_that_failed_is_downloaded_again,
     a_mirror_directory_imports_as_is,
     serve_refreshes_on_its_own
 );

@@ -260,10 +260,7 @@ pub async fn update(
             }
         }
     }
-    let text = serde_json::to_vec_pretty(&state).unwrap_or_default();
-    let tmp = cache_dir.join(format!("{STATE_FILE}.part"));
-    tokio::fs::write(&tmp, text).await.map_err(cache_err(&tmp))?;
-    tokio::fs::rename(&tmp, &state_path).await.map_err(cache_err(&state_path))?;
+    // Only a download (`Verdict::New`) changes the validators, and each download is imported below.
     if to_import.is_empty() {
         return Ok(UpdateReport { sources: outcomes, import: None });
     }
@@ -285,6 +282,12 @@ pub async fn update(
             .join(", ")
     );
     let import = super::vulnerabilities::import(store, actor, &name, &db, summary, now, policy).await?;
+    // The new validators are kept only once what they describe is imported: kept before, an import that failed or
+    // was cut short by a stop would be answered "not modified" from then on, and the file never imported.
+    let text = serde_json::to_vec_pretty(&state).unwrap_or_default();
+    let tmp = cache_dir.join(format!("{STATE_FILE}.part"));
+    tokio::fs::write(&tmp, text).await.map_err(cache_err(&tmp))?;
+    tokio::fs::rename(&tmp, &state_path).await.map_err(cache_err(&state_path))?;
     Ok(UpdateReport { sources: outcomes, import: Some(import) })
 }
 

@@ -302,7 +302,8 @@ pub fn spawn(background: &Background, state: AppState, interval: Duration) {
             }
         };
         while stop.unless_stopped(hangups.recv()).await.flatten().is_some() {
-            if let Err(e) = reload(&state).await {
+            // The reload's evaluation of every host is cut at the stop like a scheduled run.
+            if let Some(Err(e)) = stop.unless_stopped(reload(&state)).await {
                 tracing::error!(error = %e, "SIGHUP: rule reload failed; the previous rules stay in force");
             }
         }

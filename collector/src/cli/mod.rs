@@ -331,7 +331,6 @@ struct Started<'a> {
 }
 
 async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::Result<()> {
-    let shutdown = crate::server::shutdown_signal();
     let rules = Arc::new(args.rules.load()?);
     let database = describe_database(&settings.database_url);
     let store = store::open(&settings.database_url).await.with_context(|| format!("opening {database}"))?;
@@ -362,6 +361,9 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
             ca.sha256_fingerprint
         ));
     }
+    // From here a SIGTERM is kept until the server listens, and ends it cleanly; before, during a start-up that may
+    // wait (a migration lock, a busy database), it ends the process as by default.
+    let shutdown = crate::server::shutdown_signal();
     emit(format, &started, &text)?;
     tracing::info!(url = %started.url, "collector started");
 
@@ -406,10 +408,6 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
         tracing::warn!(error = %e, "the stored end-of-life data is not used; the policy loaded at start stays");
     }
     crate::app::queue::publish_backlog(&state).await;
-    let background = crate::app::background::Background::new();
-    crate::app::evaluation::spawn(&background, state.clone(), args.schedule.evaluation_interval);
-    crate::app::retention::spawn(&background, state.clone(), settings.retention);
-    crate::app::queue::spawn(&background, state.clone(), args.schedule.evaluation_workers);
     let console = crate::config::console_url(
         settings.public_url.as_deref(),
         listen,
@@ -419,12 +417,21 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     tracing::info!(%console, "links in chat messages lead to the console here (set MUSTER_PUBLIC_URL to change)");
     let sender =
         crate::app::integrations::Sender::new(Some(console)).context("preparing the integrations' HTTP client")?;
-    crate::app::integrations::spawn(&background, Arc::clone(&store), state.clock.clone(), sender);
-    if !args.schedule.advisory_sources.is_empty() {
-        use crate::app::advisory_update::{self, Fetcher, Source};
+    let advisory_updates = if args.schedule.advisory_sources.is_empty() {
+        None
+    } else {
+        use crate::app::advisory_update::{Fetcher, Source};
         let sources = args.schedule.advisory_sources.iter().map(|s| Source::parse(s)).collect::<Result<Vec<_>, _>>()?;
-        let fetcher = Fetcher::new(args.schedule.advisory_ca_file.as_deref())?;
-        advisory_update::spawn(
+        Some((sources, Fetcher::new(args.schedule.advisory_ca_file.as_deref())?))
+    };
+    // Nothing fails from here to the stop, which ends the background work before the log is folded.
+    let background = crate::app::background::Background::new();
+    crate::app::evaluation::spawn(&background, state.clone(), args.schedule.evaluation_interval);
+    crate::app::retention::spawn(&background, state.clone(), settings.retention);
+    crate::app::queue::spawn(&background, state.clone(), args.schedule.evaluation_workers);
+    crate::app::integrations::spawn(&background, Arc::clone(&store), state.clock.clone(), sender);
+    if let Some((sources, fetcher)) = advisory_updates {
+        crate::app::advisory_update::spawn(
             &background,
             state.clone(),
             fetcher,

@@ -73,27 +73,37 @@ fn timed<A>(
     server
 }
 
-/// Resolves on SIGINT or SIGTERM received from this call on: `serve` calls it first, so a stop during its start-up
-/// (systemd's, or a test's) is kept and ends it cleanly once it listens, rather than killing it midway.
+/// Resolves on SIGINT or SIGTERM. On Unix both are listened for from this call on, so `serve` keeps a stop that
+/// comes while it finishes starting and ends cleanly once it listens (elsewhere, Ctrl-C from the first poll).
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        [signal(SignalKind::terminate()), signal(SignalKind::interrupt())]
     };
     async move {
         #[cfg(unix)]
-        match signals {
-            (Ok(mut terminate), Ok(mut interrupt)) => {
-                tokio::select! {
-                    _ = terminate.recv() => {}
-                    _ = interrupt.recv() => {}
+        {
+            let mut listening = Vec::new();
+            for s in signals {
+                match s {
+                    Ok(s) => listening.push(s),
+                    Err(e) => tracing::warn!(error = %e, "cannot listen for a stop signal"),
                 }
             }
-            (terminate, interrupt) => {
-                let e = terminate.err().or(interrupt.err()).map(|e| e.to_string()).unwrap_or_default();
-                tracing::warn!(error = %e, "cannot listen for SIGTERM and SIGINT; falling back to Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
+            // Whichever could be listened for; with neither (warned above) only SIGKILL ends the process.
+            let [first, second] = [listening.pop(), listening.pop()];
+            let next = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = next(first) => {}
+                () = next(second) => {}
             }
         }
         #[cfg(not(unix))]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::syslog::send_syslog;
+use crate::app::background::Background;
 use crate::integrations::{self, Failure};
 use crate::model::integrations::{ClaimedIntegration, DeliveryStatus, IntegrationKind, PayloadFormat, PendingDelivery};
 use crate::store::{Store, StoreError};
@@ -204,9 +205,22 @@ pub async fn run_batch(
     worker: &str,
     only: Option<&str>,
 ) -> Result<usize, StoreError> {
+    run_batch_until(store, sender, clock, worker, only, None).await
+}
+
+/// [`run_batch`], each subscription's turn ending before its next delivery once `background` stops.
+async fn run_batch_until(
+    store: &dyn Store,
+    sender: &Sender,
+    clock: &crate::Clock,
+    worker: &str,
+    only: Option<&str>,
+    background: Option<&Background>,
+) -> Result<usize, StoreError> {
     let now = clock();
     let claims = store.claim_integrations(worker, now, now + LEASE, CLAIM_BATCH, only).await?;
-    let turns = futures_util::future::join_all(claims.iter().map(|claim| turn(store, sender, clock, claim))).await;
+    let turns =
+        futures_util::future::join_all(claims.iter().map(|claim| turn(store, sender, clock, claim, background))).await;
     let mut attempted = 0;
     for t in turns {
         attempted += t?;
@@ -221,12 +235,16 @@ async fn turn(
     sender: &Sender,
     clock: &crate::Clock,
     claim: &ClaimedIntegration,
+    background: Option<&Background>,
 ) -> Result<usize, StoreError> {
     if let Some(minutes) = claim.digest_minutes {
         return digest_turn(store, sender, clock, claim, TimeDelta::minutes(i64::from(minutes))).await;
     }
     let mut attempted = 0;
     for d in store.pending_deliveries(&claim.id, TURN).await? {
+        if background.is_some_and(Background::stopping) {
+            break;
+        }
         if !store.renew_integration_claim(claim, clock() + LEASE).await? {
             tracing::warn!(integration = %claim.name, "the claim ran out; left to the worker that holds it");
             break;
@@ -362,14 +380,9 @@ pub async fn drain(
 }
 
 /// The delivery worker of `serve`: frees what a previous process left claimed, then delivers every `POLL`, until
-/// the stop. A batch under way at the stop is finished within the stop's limit; cut off there, its events go again once
-/// its claim is freed (delivery is at least once).
-pub fn spawn(
-    background: &crate::app::background::Background,
-    store: Arc<dyn Store>,
-    clock: crate::Clock,
-    sender: Sender,
-) {
+/// the stop. At the stop each subscription's turn ends before its next delivery; a delivery still under way at the
+/// stop's limit is cut, and goes again once its claim is freed (delivery is at least once).
+pub fn spawn(background: &Background, store: Arc<dyn Store>, clock: crate::Clock, sender: Sender) {
     let stop = background.clone();
     background.spawn(async move {
         // Claims are told apart by this name, so it must differ between replicas (containers all run as PID 1).
@@ -386,7 +399,7 @@ pub fn spawn(
             }
         }
         while !stop.stopping() {
-            match run_batch(store.as_ref(), &sender, &clock, &worker, None).await {
+            match run_batch_until(store.as_ref(), &sender, &clock, &worker, None, Some(&stop)).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "claiming deliveries failed; trying again"),
