@@ -264,9 +264,36 @@ async fn an_import_that_failed_is_downloaded_again(h: Harness) {
     let _ = mirror.stop.send(());
 }
 
+/// A download that cannot be read to the end (here a proxy's HTML error page served as the export's zip, with a
+/// 200) is reported as an import error and its validators are not kept: the next run asks for the file again
+/// without them, rather than being told "not modified" until upstream changes.
+async fn a_download_that_cannot_be_read_is_fetched_again(h: Harness) {
+    let files = Files::default();
+    let page = b"<html><body><h1>502 Bad Gateway</h1></body></html>\n".to_vec();
+    files.bodies.lock().unwrap().push(("/Debian/all.zip".to_owned(), page));
+    let mirror = start(&h, files);
+    let sources = vec![Source::parse(&format!("https://{}/Debian/all.zip", mirror.addr)).unwrap()];
+    let fetcher = Fetcher::new(Some(&mirror.ca)).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let actor = Actor::cli();
+    for _ in 0..2 {
+        let run = update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now(), &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(run.sources.iter().map(|s| s.status).collect::<Vec<_>>(), ["downloaded"]);
+        let summary = &run.import.as_ref().unwrap().summary;
+        assert_eq!((summary.errors.len(), summary.imported), (1, 0), "{:?}", summary.errors);
+    }
+    let log = mirror.files.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|(_, sent)| sent.is_none()), "no validators were sent: {log:?}");
+    let _ = mirror.stop.send(());
+}
+
 both!(
     updates_fetch_conditionally_and_import_what_changed,
     an_import_that_failed_is_downloaded_again,
+    a_download_that_cannot_be_read_is_fetched_again,
     a_mirror_directory_imports_as_is,
     serve_refreshes_on_its_own
 );

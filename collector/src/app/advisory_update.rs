@@ -282,8 +282,13 @@ pub async fn update(
             .join(", ")
     );
     let import = super::vulnerabilities::import(store, actor, &name, &db, summary, now, policy).await?;
-    // The new validators are kept only once what they describe is imported: kept before, an import that failed or
-    // was cut short by a stop would be answered "not modified" from then on, and the file never imported.
+    // The new validators are kept only once what they describe is imported whole: kept before, an import that
+    // failed, was cut short, or met a file it could not read to the end (a proxy's error page, a truncated zip)
+    // would be answered "not modified" from then on, and the file never imported.
+    if !import.summary.errors.is_empty() {
+        tracing::warn!(errors = ?import.summary.errors, "downloaded advisories not read whole; fetched again next time");
+        return Ok(UpdateReport { sources: outcomes, import: Some(import) });
+    }
     let text = serde_json::to_vec_pretty(&state).unwrap_or_default();
     let tmp = cache_dir.join(format!("{STATE_FILE}.part"));
     tokio::fs::write(&tmp, text).await.map_err(cache_err(&tmp))?;
@@ -292,9 +297,10 @@ pub async fn update(
 }
 
 /// `serve`'s refresh: [`update`] at once and then every `interval`, until the stop. Failures are logged; the data
-/// held stays, and the console's age warning shows when it gets old. An update under way at the stop is dropped:
-/// its import is one transaction, and re-matching the hosts is finished by the next import or scheduled
-/// evaluation (`advisory_sync::finish_rematch`).
+/// held stays, and the console's age warning shows when it gets old. An update under way at the stop is not cut:
+/// its import writes the advisories, re-matches the hosts and audits in steps, so it runs on within the stop's
+/// limit, past which it ends as at a crash (the next run downloads the files again, and re-matching is finished
+/// by the next import or scheduled evaluation, `advisory_sync::finish_rematch`).
 pub fn spawn(
     background: &super::background::Background,
     state: crate::AppState,
@@ -315,10 +321,7 @@ pub fn spawn(
             // The policy in force at each run: a reload between runs applies to the next.
             let policy = FindingPolicy::from_params(&state.rules.current().params);
             let now = (state.clock)();
-            let updating = update(state.store.as_ref(), &fetcher, &sources, &cache_dir, &actor, now, &policy);
-            let Some(result) = stop.unless_stopped(updating).await else {
-                return;
-            };
+            let result = update(state.store.as_ref(), &fetcher, &sources, &cache_dir, &actor, now, &policy).await;
             let failures: Vec<SourceFailure> = match &result {
                 Ok(report) => report
                     .sources

@@ -256,7 +256,7 @@ pub fn statistics_due(analyzed_at: usize, hosts: usize) -> bool {
 /// Evaluates every `interval` (the first run at once and of every host, since the rules may have changed while the
 /// collector was down; later runs the hosts due), refreshes the database's statistics as the fleet grows
 /// ([`statistics_due`]), and reloads on SIGHUP, until the stop. A run under way at the stop is dropped: each
-/// host's evaluation is its own transaction, and the next start evaluates every host again.
+/// host's evaluation is its own transaction, and the hosts it did not reach stay due for the next run.
 pub fn spawn(background: &Background, state: AppState, interval: Duration) {
     let periodic = state.clone();
     let stop = background.clone();

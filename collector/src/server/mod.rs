@@ -91,7 +91,8 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
                     Err(e) => tracing::warn!(error = %e, "cannot listen for a stop signal"),
                 }
             }
-            // Whichever could be listened for; with neither (warned above) only SIGKILL ends the process.
+            // Whichever could be listened for. One that could not keeps its default action: it ends the process at
+            // once, without the stop's clean-up.
             let [first, second] = [listening.pop(), listening.pop()];
             let next = |s: Option<tokio::signal::unix::Signal>| async move {
                 match s {
