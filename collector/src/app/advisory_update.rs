@@ -309,8 +309,7 @@ pub fn spawn(
     cache_dir: PathBuf,
     interval: std::time::Duration,
 ) {
-    let stop = background.clone();
-    background.spawn(async move {
+    background.spawn(|stop| async move {
         let mut ticks = tokio::time::interval(interval.max(std::time::Duration::from_secs(60)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let actor = Actor { name: "advisory-update".to_owned(), source_ip: None };

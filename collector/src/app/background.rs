@@ -43,12 +43,16 @@ impl Background {
         Background { stop: CancellationToken::new(), tasks: Arc::new(Mutex::new(Some(JoinSet::new()))) }
     }
 
-    /// Runs `task` until it ends, or until it is cancelled at the end of a stop's limit.
-    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+    /// Runs the task `start` makes (given this `Background`, to watch for the stop) until it ends, or until it is
+    /// cancelled at the end of a stop's limit.
+    pub fn spawn<F>(&self, start: impl FnOnce(Background) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
         match tasks.as_mut() {
             Some(set) => {
-                set.spawn(task);
+                set.spawn(start(self.clone()));
             }
             None => tracing::debug!("the collector is stopping: a background task was not started"),
         }
@@ -105,15 +109,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn loops_end_at_their_next_wait_and_busy_work_is_cancelled_at_the_limit() {
         let background = Background::new();
-        let waits = background.clone();
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<&str>();
         let waiter_done = done_tx.clone();
-        background.spawn(async move {
+        background.spawn(|waits| async move {
             while waits.unless_stopped(tokio::time::sleep(Duration::from_secs(60))).await.is_some() {}
             waiter_done.send("waiter ended").unwrap();
         });
         let busy_done = done_tx.clone();
-        background.spawn(async move {
+        background.spawn(|_| async move {
             // A unit that does not look at the stop: only the limit ends it.
             tokio::time::sleep(Duration::from_secs(3600)).await;
             busy_done.send("busy unit finished").unwrap();
@@ -134,7 +137,7 @@ mod tests {
         let background = Background::new();
         assert_eq!(background.stop(Duration::from_secs(1)).await, Stopped { ended: 0, cancelled: 0 });
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-        background.spawn(async move { tx.send(()).unwrap() });
+        background.spawn(|_| async move { tx.send(()).unwrap() });
         assert_eq!(rx.recv().await, None, "the task was dropped unstarted");
         assert_eq!(background.unless_stopped(async { 1 }).await, None);
     }

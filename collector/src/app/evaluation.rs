@@ -2,12 +2,12 @@
 //! hosts whose time-based facts have moved (staleness, end of life; `rules::timing`) and every host at start and
 //! after the rules are reloaded. The plan is pure (`crate::findings::evaluate`); writing it is `app::findings`.
 
-use super::background::Background;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::background::Background;
 use super::findings;
 use crate::AppState;
 use crate::findings::evaluate::{ApplySummary, EVALUATOR, HostOutcome, RunSummary};
@@ -259,8 +259,7 @@ pub fn statistics_due(analyzed_at: usize, hosts: usize) -> bool {
 /// host's evaluation is its own transaction, and the hosts it did not reach stay due for the next run.
 pub fn spawn(background: &Background, state: AppState, interval: Duration) {
     let periodic = state.clone();
-    let stop = background.clone();
-    background.spawn(async move {
+    background.spawn(|stop| async move {
         let mut ticks = tokio::time::interval(interval.max(Duration::from_secs(1)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut analyzed_at = 0;
@@ -291,9 +290,7 @@ pub fn spawn(background: &Background, state: AppState, interval: Duration) {
         }
     });
     #[cfg(unix)]
-    let stop = background.clone();
-    #[cfg(unix)]
-    background.spawn(async move {
+    background.spawn(|stop| async move {
         let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(s) => s,
             Err(e) => {

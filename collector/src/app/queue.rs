@@ -219,8 +219,7 @@ pub async fn publish_backlog(state: &AppState) {
 pub fn spawn(background: &Background, state: AppState, workers: u8) {
     if workers == 0 {
         tracing::info!("evaluation workers: 0; queued evaluation is left to other collectors");
-        let stop = background.clone();
-        background.spawn(async move {
+        background.spawn(|stop| async move {
             loop {
                 publish_backlog(&state).await;
                 if stop.unless_stopped(tokio::time::sleep(POLL)).await.is_none() {
@@ -230,8 +229,7 @@ pub fn spawn(background: &Background, state: AppState, workers: u8) {
         });
         return;
     }
-    let spawner = background.clone();
-    background.spawn(async move {
+    background.spawn(|spawner| async move {
         let queue = state.work.clone();
         match state.store.release_dead_claims(&queue.worker).await {
             Ok(0) => {}
@@ -240,8 +238,7 @@ pub fn spawn(background: &Background, state: AppState, workers: u8) {
         }
         for _ in 0..workers {
             let state = state.clone();
-            let stop = spawner.clone();
-            spawner.spawn(async move {
+            spawner.spawn(|stop| async move {
                 let queue = state.work.clone();
                 while !stop.stopping() {
                     let done = match run_batch_until(&state, &queue.worker, None, Some(&stop)).await {

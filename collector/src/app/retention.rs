@@ -58,8 +58,7 @@ pub async fn prune(store: &dyn Store, retention: &Retention, now: DateTime<Utc>)
 /// Prunes and refreshes the planner's statistics at start and every [`INTERVAL`]. Replicas may all run it: a row
 /// is deleted once, whoever gets it.
 pub fn spawn(background: &super::background::Background, state: crate::AppState, retention: Retention) {
-    let stop = background.clone();
-    background.spawn(async move {
+    background.spawn(|stop| async move {
         let mut ticks = tokio::time::interval(INTERVAL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -76,35 +76,28 @@ fn timed<A>(
 /// Resolves on SIGINT or SIGTERM. On Unix both are listened for from this call on, so `serve` keeps a stop that
 /// comes while it finishes starting and ends cleanly once it listens (elsewhere, Ctrl-C from the first poll).
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    // A signal that cannot be listened for keeps its default action: it ends the process at once, without the
+    // stop's clean-up.
     #[cfg(unix)]
-    let signals = {
+    let [terminate, interrupt] = {
         use tokio::signal::unix::{SignalKind, signal};
-        [signal(SignalKind::terminate()), signal(SignalKind::interrupt())]
+        [SignalKind::terminate(), SignalKind::interrupt()]
+            .map(|kind| signal(kind).map_err(|e| tracing::warn!(error = %e, "cannot listen for a stop signal")).ok())
     };
     async move {
         #[cfg(unix)]
         {
-            let mut listening = Vec::new();
-            for s in signals {
-                match s {
-                    Ok(s) => listening.push(s),
-                    Err(e) => tracing::warn!(error = %e, "cannot listen for a stop signal"),
-                }
-            }
-            // Whichever could be listened for. One that could not keeps its default action: it ends the process at
-            // once, without the stop's clean-up.
-            let [first, second] = [listening.pop(), listening.pop()];
-            let next = |s: Option<tokio::signal::unix::Signal>| async move {
-                match s {
+            async fn next(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
                     Some(mut s) => {
                         s.recv().await;
                     }
-                    None => std::future::pending::<()>().await,
+                    None => std::future::pending().await,
                 }
-            };
+            }
             tokio::select! {
-                () = next(first) => {}
-                () = next(second) => {}
+                () = next(terminate) => {}
+                () = next(interrupt) => {}
             }
         }
         #[cfg(not(unix))]

@@ -84,7 +84,8 @@ impl SqliteStore {
     /// stops, once its requests and its background work have ended (`app::background`); anything written later
     /// would go to the log as usual. A reader can keep the log from being emptied: that is tried again every
     /// 100 ms, and after [`FOLD_LIMIT`] in all (so `serve`'s stop, with its 10 s for requests and 5 s for
-    /// background work, stays within systemd's 30 s) warned about. Nothing is lost either way: SQLite replays the log when the file is next opened.
+    /// background work, stays within systemd's 30 s) warned about. Nothing is lost either way: SQLite replays the
+    /// log when the file is next opened.
     pub async fn fold_log_at_stop(&self) {
         if tokio::time::timeout(FOLD_LIMIT, self.fold_log_until_done()).await.is_err() {
             tracing::warn!(

@@ -383,8 +383,7 @@ pub async fn drain(
 /// the stop. At the stop each subscription's turn ends before its next delivery; a delivery still under way at the
 /// stop's limit is cut, and goes again once its claim is freed (delivery is at least once).
 pub fn spawn(background: &Background, store: Arc<dyn Store>, clock: crate::Clock, sender: Sender) {
-    let stop = background.clone();
-    background.spawn(async move {
+    background.spawn(|stop| async move {
         // Claims are told apart by this name, so it must differ between replicas (containers all run as PID 1).
         let worker = tokens::new_id().unwrap_or_else(|_| {
             let nanos =
