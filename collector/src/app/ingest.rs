@@ -15,7 +15,7 @@ use crate::ingest::{self, diff};
 use crate::model::to_ms;
 use crate::model::{HistoryEvent, StoredPackage};
 use crate::store::tx::{
-    IdentityKey, ImageChange, ReportLock, ReportRow, ReportedHost, SoftwareChange, SoftwareRow, StoredLink,
+    HostTx, IdentityKey, ImageChange, ReportLock, ReportRow, ReportedHost, SoftwareChange, SoftwareRow, StoredLink,
 };
 use crate::store::{Store, StoreError};
 
@@ -111,6 +111,22 @@ pub async fn report(
 /// Stores one report in one transaction: sections replaced, history written, `last_seen` updated.
 pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput) -> Result<IngestOutcome, StoreError> {
     let mut tx = store.begin_host_tx().await?;
+    match write_report(tx.as_mut(), host_id, input).await {
+        // Committed whatever the answer: an answer that rests on another report's work (a duplicate of a retry that
+        // SQLite's group commit holds in the same transaction) is given only once that work is durable. The answers
+        // other than `Stored` wrote nothing.
+        Ok(outcome) => {
+            tx.commit().await?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            tx.give_up(&e);
+            Err(e)
+        }
+    }
+}
+
+async fn write_report(tx: &mut dyn HostTx, host_id: &str, input: &IngestInput) -> Result<IngestOutcome, StoreError> {
     let Some(ReportLock { host: before, seen, hashes: stored }) =
         tx.lock_host_for_report(host_id, &input.report_id).await?
     else {
@@ -179,7 +195,6 @@ pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput)
     if work != 0 {
         tx.enqueue_work(host_id, work, &input.report_id, input.received_at).await?;
     }
-    tx.commit().await?;
     Ok(IngestOutcome::Stored { events: writes.events.len(), work })
 }
 

@@ -20,6 +20,7 @@ pub mod console;
 pub mod disposal;
 pub mod findings;
 pub mod findings_tx;
+mod group_commit;
 pub mod integrations;
 mod postgres;
 mod sql;
@@ -50,6 +51,10 @@ pub enum StoreError {
         "{path} is open to other users (mode {mode:o}): run `chmod o-rwx {path}` (the collector keeps it 0600, its directory 0700)"
     )]
     OpenToOthers { path: String, mode: u32 },
+    /// SQLite's group commit (`store/group_commit.rs`): the transaction this one shared with others failed, with
+    /// the fault of the failure, so it was not stored either.
+    #[error("the write this shared a transaction with failed: {message}")]
+    Group { fault: Option<Fault>, message: String },
 }
 
 /// A database failure that is the database's state rather than a defect: the request may be retried, later.
@@ -74,6 +79,7 @@ impl StoreError {
             StoreError::Database(sqlx::Error::PoolTimedOut) => return Some(Fault::Busy),
             StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => return Some(Fault::Unreachable),
             StoreError::Database(sqlx::Error::Database(db)) => db,
+            StoreError::Group { fault, .. } => return *fault,
             _ => return None,
         };
         let code = db.code();

@@ -18,6 +18,12 @@ impl PgStore {
         Ok(PgStore { writer: pool.clone(), pool })
     }
 
+    /// A host transaction of its own: PostgreSQL commits many at once, so its reports need no grouping (compare
+    /// `group_commit.rs`).
+    async fn begin_host(&self) -> Result<OneTx, StoreError> {
+        Ok(OneTx(self.writer.begin().await?))
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -38,9 +44,27 @@ impl PgStore {
 super::sql::impl_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 super::tx::impl_host_tx!(
     sqlx::Postgres,
+    conn: super::OneTx,
     "json_object_agg(section, hash)::text",
     read_in_lock: false,
     record: ("WITH u AS (", "), i AS (", ") ")
 );
 super::findings_tx::impl_findings_tx!(sqlx::Postgres, " FOR KEY SHARE");
 super::integrations::impl_integration_store!(PgStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED", false);
+
+/// One report's or enrolment's transaction, with the shape of SQLite's group member (`group_commit::Member`) so
+/// that both backends share `impl_host_tx!`.
+pub(crate) struct OneTx(sqlx::Transaction<'static, sqlx::Postgres>);
+
+impl OneTx {
+    pub(crate) fn conn(&mut self) -> Result<&mut sqlx::PgConnection, StoreError> {
+        Ok(&mut self.0)
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.0.commit().await?)
+    }
+
+    /// Dropped: sqlx rolls the transaction back.
+    pub(crate) fn give_up(self, _why: &StoreError) {}
+}

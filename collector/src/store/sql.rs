@@ -176,7 +176,7 @@ macro_rules! impl_store {
             }
 
             async fn begin_host_tx(&self) -> Result<Box<dyn HostTx>, StoreError> {
-                Ok(Box::new(host_tx::Tx(self.writer.begin().await?)))
+                Ok(Box::new(host_tx::Tx(self.begin_host().await?)))
             }
 
             async fn host_for_token(&self, token_hash: &str) -> Result<HostTokenLookup, StoreError> {

@@ -14,6 +14,8 @@ pub struct SqliteStore {
     /// pool hands the one connection over in order and at once, and the connection keeps its page cache between
     /// transactions as long as no other connection (a CLI command, a checkpoint's truncation) changed the file.
     pub(super) writer: SqlitePool,
+    /// Host transactions (reports, enrolments) on the writer, committed in groups (`group_commit.rs`).
+    pub(super) groups: super::group_commit::Groups,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx_macros::migrate!("migrations/sqlite");
@@ -67,7 +69,13 @@ impl SqliteStore {
         MIGRATOR.run(&writer).await?;
         let pool = pool_options(8).connect_with(options).await?;
         spawn_wal_bound(pool.clone(), writer.clone(), wal_path(&file), WAL_CHECKPOINT_BYTES, WAL_CHECK_INTERVAL);
-        Ok(SqliteStore { pool, writer })
+        let groups = super::group_commit::Groups::new(writer.clone(), BUSY_TIMEOUT);
+        Ok(SqliteStore { pool, writer, groups })
+    }
+
+    /// A host transaction: a member of the writer's open group.
+    async fn begin_host(&self) -> Result<super::group_commit::Member, StoreError> {
+        self.groups.begin().await
     }
 
     /// Closes both pools, folding the write-ahead log into the database file first ([`Self::fold_log_at_stop`]): the
@@ -300,7 +308,13 @@ impl SqliteStore {
 }
 
 super::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
-super::tx::impl_host_tx!(sqlx::Sqlite, "json_group_object(section, hash)", read_in_lock: true, record: ("", "; ", "; "));
+super::tx::impl_host_tx!(
+    sqlx::Sqlite,
+    conn: crate::store::group_commit::Member,
+    "json_group_object(section, hash)",
+    read_in_lock: true,
+    record: ("", "; ", "; ")
+);
 super::findings_tx::impl_findings_tx!(sqlx::Sqlite, "");
 
 /// The database file is the collector's alone: created 0600 in a directory created 0700, and refused at start when

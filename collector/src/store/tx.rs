@@ -135,6 +135,10 @@ pub trait HostTx: Send {
     ) -> Result<(), StoreError>;
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// Ends the transaction without keeping its work after `why` failed it. Dropping it does the same, but only
+    /// this tells SQLite's group commit the fault (`store/group_commit.rs`): when SQLite ended the whole shared
+    /// transaction, the other reports in it are answered with that fault (a full disk: `storage_full`).
+    fn give_up(self: Box<Self>, why: &StoreError);
 }
 
 /// `$hashes`: the aggregate that turns a host's `(section, hash)` rows into one JSON object's text.
@@ -148,6 +152,7 @@ pub trait HostTx: Send {
 macro_rules! impl_host_tx {
     (
         $db:ty,
+        conn: $conn:ty,
         $hashes:literal,
         read_in_lock: $read_in_lock:literal,
         record: ($rec_open:literal, $rec_mid:literal, $rec_last:literal)
@@ -182,14 +187,14 @@ macro_rules! impl_host_tx {
                 })
             }
 
-            pub(crate) struct Tx(pub(crate) sqlx::Transaction<'static, $db>);
+            pub(crate) struct Tx(pub(crate) $conn);
 
             #[async_trait]
             impl HostTx for Tx {
                 async fn count_secret_use(&mut self, secret_id: &str) -> Result<(), StoreError> {
                     sqlx::query("UPDATE enroll_secrets SET uses = uses + 1 WHERE id = $1")
                         .bind(secret_id)
-                        .execute(&mut *self.0)
+                        .execute(self.0.conn()?)
                         .await?;
                     Ok(())
                 }
@@ -206,7 +211,7 @@ macro_rules! impl_host_tx {
                             )
                             .bind(uuid)
                             .bind(serial)
-                            .fetch_all(&mut *self.0)
+                            .fetch_all(self.0.conn()?)
                             .await?
                         }
                         IdentityKey::MachineId(machine_id) => {
@@ -214,7 +219,7 @@ macro_rules! impl_host_tx {
                                 "SELECT id, machine_id, last_seen, lifecycle_state FROM hosts WHERE machine_id = $1",
                             )
                                 .bind(machine_id)
-                                .fetch_all(&mut *self.0)
+                                .fetch_all(self.0.conn()?)
                                 .await?
                         }
                     };
@@ -251,7 +256,7 @@ macro_rules! impl_host_tx {
                     .bind(host.hardware_identity.map(|(uuid, _)| uuid))
                     .bind(host.hardware_identity.map(|(_, serial)| serial))
                     .bind(host_id)
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     sqlx::query(
                         "UPDATE host_tokens SET revoked_at = $1, revoked_reason = 'replaced' \
@@ -259,7 +264,7 @@ macro_rules! impl_host_tx {
                     )
                     .bind(to_ms(now))
                     .bind(host_id)
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     sqlx::query(
                         "UPDATE enrolment_requests SET state = 'superseded', decided_at = $1 \
@@ -267,7 +272,7 @@ macro_rules! impl_host_tx {
                     )
                     .bind(to_ms(now))
                     .bind(host_id)
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     Ok(())
                 }
@@ -282,7 +287,7 @@ macro_rules! impl_host_tx {
                          RETURNING id, last_seen, agent_version, lifecycle_state",
                     )
                     .bind(id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.0.conn()?)
                     .await?;
                     Ok(match row {
                         Some(r) => Some((r.try_get("id")?, locked_host(&r)?)),
@@ -295,7 +300,7 @@ macro_rules! impl_host_tx {
                         "SELECT COUNT(*) AS n FROM enrolment_requests WHERE host_id = $1 AND state = 'pending'",
                     )
                     .bind(host_id)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.0.conn()?)
                     .await?;
                     Ok(row.try_get("n")?)
                 }
@@ -319,7 +324,7 @@ macro_rules! impl_host_tx {
                     .bind(&held.secret_id)
                     .bind(&held.source_ip)
                     .bind(to_ms(held.requested_at))
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     Ok(())
                 }
@@ -341,7 +346,7 @@ macro_rules! impl_host_tx {
                     .bind(to_ms(now))
                     .bind(decided_by)
                     .bind(id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.0.conn()?)
                     .await?;
                     let Some(r) = row else { return Ok(None) };
                     let tags: String = r.try_get("tags")?;
@@ -384,7 +389,7 @@ macro_rules! impl_host_tx {
                     .bind(&tags)
                     .bind(duplicate_identity)
                     .bind(to_ms(now))
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     Ok(())
                 }
@@ -395,7 +400,7 @@ macro_rules! impl_host_tx {
                         $crate::store::findings_tx::MARK_DUE
                     ))
                         .bind(host_id)
-                        .execute(&mut *self.0)
+                        .execute(self.0.conn()?)
                         .await?;
                     Ok(())
                 }
@@ -410,7 +415,7 @@ macro_rules! impl_host_tx {
                         .bind(token_hash)
                         .bind(host_id)
                         .bind(to_ms(now))
-                        .execute(&mut *self.0)
+                        .execute(self.0.conn()?)
                         .await?;
                     Ok(())
                 }
@@ -421,7 +426,7 @@ macro_rules! impl_host_tx {
                          RETURNING last_seen, agent_version, lifecycle_state",
                     )
                     .bind(host_id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.0.conn()?)
                     .await?;
                     row.as_ref().map(locked_host).transpose()
                 }
@@ -429,7 +434,7 @@ macro_rules! impl_host_tx {
                 async fn bound_machine_id(&mut self, host_id: &str) -> Result<Option<String>, StoreError> {
                     let row = sqlx::query("SELECT machine_id FROM hosts WHERE id = $1")
                         .bind(host_id)
-                        .fetch_optional(&mut *self.0)
+                        .fetch_optional(self.0.conn()?)
                         .await?;
                     Ok(match row {
                         Some(r) => r.try_get("machine_id")?,
@@ -463,21 +468,21 @@ macro_rules! impl_host_tx {
                         let Some(r) = sqlx::query(concat!(lock!(), ", ", reads!()))
                             .bind(host_id)
                             .bind(report_id)
-                            .fetch_optional(&mut *self.0)
+                            .fetch_optional(self.0.conn()?)
                             .await?
                         else {
                             return Ok(None);
                         };
                         (locked_host(&r)?, r)
                     } else {
-                        let Some(locked) = sqlx::query(lock!()).bind(host_id).fetch_optional(&mut *self.0).await?
+                        let Some(locked) = sqlx::query(lock!()).bind(host_id).fetch_optional(self.0.conn()?).await?
                         else {
                             return Ok(None);
                         };
                         let r = sqlx::query(concat!("SELECT ", reads!()))
                             .bind(host_id)
                             .bind(report_id)
-                            .fetch_one(&mut *self.0)
+                            .fetch_one(self.0.conn()?)
                             .await?;
                         (locked_host(&locked)?, r)
                     };
@@ -498,7 +503,7 @@ macro_rules! impl_host_tx {
                     let row = sqlx::query("SELECT content FROM host_sections WHERE host_id = $1 AND section = $2")
                         .bind(host_id)
                         .bind(section.as_str())
-                        .fetch_optional(&mut *self.0)
+                        .fetch_optional(self.0.conn()?)
                         .await?;
                     Ok(match row {
                         Some(row) => Some(row.try_get("content")?),
@@ -513,7 +518,7 @@ macro_rules! impl_host_tx {
                          WHERE hs.host_id = $1",
                     )
                     .bind(host_id)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.0.conn()?)
                     .await?;
                     rows.iter()
                         .map(|r| {
@@ -553,7 +558,7 @@ macro_rules! impl_host_tx {
                     .bind(hash)
                     .bind(content)
                     .bind(to_ms(at))
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     Ok(())
                 }
@@ -590,13 +595,13 @@ macro_rules! impl_host_tx {
                             " ON CONFLICT (id) DO UPDATE SET publisher = excluded.publisher \
                              WHERE excluded.publisher IS NOT NULL AND software.publisher IS NULL",
                         );
-                        qb.build().execute(&mut *self.0).await?;
+                        qb.build().execute(self.0.conn()?).await?;
                     }
                     if change.first {
                         // Links left by a section stored under an older schema.
                         sqlx::query("DELETE FROM host_software WHERE host_id = $1")
                             .bind(host_id)
-                            .execute(&mut *self.0)
+                            .execute(self.0.conn()?)
                             .await?;
                     }
                     for chunk in change.delete.chunks(CHUNK) {
@@ -608,7 +613,7 @@ macro_rules! impl_host_tx {
                             ids.push_bind(id.clone());
                         }
                         qb.push(")");
-                        qb.build().execute(&mut *self.0).await?;
+                        qb.build().execute(self.0.conn()?).await?;
                     }
                     for row in &change.update {
                         sqlx::query(
@@ -621,7 +626,7 @@ macro_rules! impl_host_tx {
                         .bind(host_id)
                         .bind(&row.id)
                         .bind(row.package.channel.clone())
-                        .execute(&mut *self.0)
+                        .execute(self.0.conn()?)
                         .await?;
                     }
                     for chunk in change.insert.chunks(CHUNK) {
@@ -636,7 +641,7 @@ macro_rules! impl_host_tx {
                                 .push_bind(row.package.state.clone())
                                 .push_bind(row.package.channel.clone());
                         });
-                        qb.build().execute(&mut *self.0).await?;
+                        qb.build().execute(self.0.conn()?).await?;
                     }
                     Ok(())
                 }
@@ -644,7 +649,7 @@ macro_rules! impl_host_tx {
                 async fn image_digests(&mut self, host_id: &str) -> Result<BTreeMap<String, String>, StoreError> {
                     sqlx::query("SELECT image_id, digest FROM host_image_packages WHERE host_id = $1")
                         .bind(host_id)
-                        .fetch_all(&mut *self.0)
+                        .fetch_all(self.0.conn()?)
                         .await?
                         .iter()
                         .map(|r| Ok((r.try_get("image_id")?, r.try_get("digest")?)))
@@ -656,7 +661,7 @@ macro_rules! impl_host_tx {
                         sqlx::query("DELETE FROM host_image_packages WHERE host_id = $1 AND image_id = $2")
                             .bind(host_id)
                             .bind(id)
-                            .execute(&mut *self.0)
+                            .execute(self.0.conn()?)
                             .await?;
                     }
                     for image in &change.write {
@@ -669,7 +674,7 @@ macro_rules! impl_host_tx {
                         .bind(&image.image_id)
                         .bind(&image.digest)
                         .bind(&image.packages)
-                        .execute(&mut *self.0)
+                        .execute(self.0.conn()?)
                         .await?;
                     }
                     Ok(())
@@ -696,7 +701,7 @@ macro_rules! impl_host_tx {
                     .bind(work)
                     .bind(report_id)
                     .bind(to_ms(at))
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     Ok(())
                 }
@@ -724,7 +729,7 @@ macro_rules! impl_host_tx {
                                 .push_bind(e.to.clone())
                                 .push_bind(e.details.to_string());
                         });
-                        qb.build().execute(&mut *self.0).await?;
+                        qb.build().execute(self.0.conn()?).await?;
                     }
                     Ok(())
                 }
@@ -770,14 +775,14 @@ macro_rules! impl_host_tx {
                     qb.push($rec_last);
                     qb.push("DELETE FROM reports WHERE host_id = ").push_bind(host_id.to_owned());
                     qb.push(" AND received_at < ").push_bind(to_ms(forget_before));
-                    qb.build().execute(&mut *self.0).await?;
+                    qb.build().execute(self.0.conn()?).await?;
                     Ok(())
                 }
 
                 async fn subscriptions(
                     &mut self,
                 ) -> Result<Vec<crate::model::integrations::Subscription>, StoreError> {
-                    super::findings_tx::subscription_rows(&mut self.0).await
+                    super::findings_tx::subscription_rows(self.0.conn()?).await
                 }
 
                 async fn insert_event(
@@ -785,12 +790,15 @@ macro_rules! impl_host_tx {
                     event: &crate::model::integrations::NewEvent,
                     integration_ids: &[String],
                 ) -> Result<(), StoreError> {
-                    super::findings_tx::insert_event_rows(&mut self.0, event, integration_ids).await.map(|_| ())
+                    super::findings_tx::insert_event_rows(self.0.conn()?, event, integration_ids).await.map(|_| ())
                 }
 
                 async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-                    self.0.commit().await?;
-                    Ok(())
+                    self.0.commit().await
+                }
+
+                fn give_up(self: Box<Self>, why: &StoreError) {
+                    self.0.give_up(why)
                 }
             }
         }
