@@ -9,7 +9,8 @@
 # After each phase it waits for the collector's evaluation queue to empty (`muster_evaluation_queue_hosts` in
 # /metrics; a collector without the queue evaluates inside the request and reports none): `eval_drain_s` is that
 # wait, `eval_lag_max_s` the largest queue lag seen, and `done_per_s` the requests over phase plus drain time.
-# BENCH_PHASES (default: all) picks phases by name, space-separated. BENCH_PERF=1 records each phase and its drain
+# BENCH_PHASES (default: all) picks phases by name, space-separated; BENCH_FIRST_CONCURRENCY (default 4) sets the
+# first-report wave's requests in flight. BENCH_PERF=1 records each phase and its drain
 # with `perf record --call-graph dwarf` on the collector into OUT_DIR/PHASE.perf.data (build with symbols first:
 # CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only).
 set -euo pipefail
@@ -94,7 +95,7 @@ phase() {
       done_per_s: (.ok / (.elapsed_s + ($drain | tonumber)) * 10 | floor / 10)}' "$out/$name.json" | tee -a "$out/summary.jsonl"
 }
 
-phase first-wave --scenario first-wave --concurrency 4
+phase first-wave --scenario first-wave --concurrency "${BENCH_FIRST_CONCURRENCY:-4}"
 phase unchanged --scenario unchanged --concurrency 8 --duration 20
 phase unchanged-open --scenario unchanged --rate 100 --duration 20 --concurrency 64
 phase patch-day --scenario patch-day --concurrency 4 --duration 40

@@ -114,7 +114,7 @@ pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput)
     match write_report(tx.as_mut(), host_id, input).await {
         // Committed whatever the answer: an answer that rests on another report's work (a duplicate of a retry that
         // SQLite's group commit holds in the same transaction) is given only once that work is durable. The answers
-        // other than `Stored` wrote nothing.
+        // other than `Stored` changed nothing (the host's lock rewrote `last_seen` as it was).
         Ok(outcome) => {
             tx.commit().await?;
             Ok(outcome)

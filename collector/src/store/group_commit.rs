@@ -11,10 +11,12 @@
 //! transactions did. At its commit a member releases its savepoint. If another member is already queued for the
 //! mutex, it leaves the group open for it (up to [`MAX_MEMBERS`] and [`MAX_AGE`]); otherwise it commits the group.
 //! A member's commit returns only once its group is committed, so an acknowledged report is exactly as durable as
-//! before. Whoever left the group open waits for the mutex as well, and commits the group if the queued member went
-//! away. A member that fails or is dropped rolls back to its savepoint: the others' work stays. When SQLite ended
-//! the whole transaction itself (a full disk, an I/O error), the savepoint is gone and the whole group fails with
-//! the fault, which every member reports.
+//! before. Whoever left the group open waits for the mutex as well: the group is committed by the last member to
+//! finish, by whichever member finds it full or old, or by a waiting member when nobody is queued any more (the
+//! queued one went away). A member that fails or is dropped rolls back to its savepoint: the others' work stays.
+//! When SQLite ended the whole transaction itself (a full disk, an I/O error), the savepoint is gone and the whole
+//! group fails: with the fault the failing member gave up with (`Member::give_up`, as reports do), else as busy,
+//! so every member answers 503 and its agent sends again.
 //!
 //! Written here rather than taken from a crate: sqlx has no group commit, and the rules (who commits, what a
 //! failure ends) are this store's own.
@@ -30,7 +32,8 @@ use super::{Fault, StoreError};
 
 /// Most members in one group. A member's commit waits for the whole group, so this bounds its wait too.
 const MAX_MEMBERS: usize = 32;
-/// A group whose first member has waited this long is committed by the next member to finish, whoever is queued:
+/// A group whose first member has waited this long is committed by the next member that finishes or waits for it,
+/// whoever is queued:
 /// under a steady stream of reports the first would otherwise wait for [`MAX_MEMBERS`] of them.
 const MAX_AGE: Duration = Duration::from_millis(100);
 
@@ -47,6 +50,9 @@ pub(crate) struct Groups {
     /// Members released into groups so far, for the tests to see where a member's commit is.
     #[cfg(test)]
     released: Arc<AtomicUsize>,
+    /// Groups opened so far, for the tests likewise.
+    #[cfg(test)]
+    opened: Arc<AtomicUsize>,
 }
 
 type Guard = OwnedMutexGuard<State>;
@@ -138,10 +144,13 @@ impl Groups {
             queued: Arc::new(AtomicUsize::new(0)),
             #[cfg(test)]
             released: Arc::new(AtomicUsize::new(0)),
+            #[cfg(test)]
+            opened: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// A transaction of its own within the open group, or a new group; waits for the member in hand.
+    /// A transaction of its own within the open group, or a new group; waits for the member in hand, and for the
+    /// writer connection, for at most `wait` in all (then `busy`).
     pub(crate) async fn begin(&self) -> Result<Member, StoreError> {
         let deadline = tokio::time::Instant::now() + self.wait;
         let queued = Queued::new(&self.queued);
@@ -161,6 +170,8 @@ impl Groups {
             let (outcome, _) = watch::channel(None);
             let tx = tokio::time::timeout_at(deadline, self.writer.begin()).await.map_err(|_| busy())??;
             state.open = Some(Open { tx, first_waiting: None, members: 0, in_savepoint: false, fault: None, outcome });
+            #[cfg(test)]
+            self.opened.fetch_add(1, Ordering::SeqCst);
         }
         let Some(open) = state.open.as_mut() else { return Err(ended()) };
         if let Err(e) = sqlx::query("SAVEPOINT member").execute(&mut *open.tx).await {
@@ -170,6 +181,22 @@ impl Groups {
         }
         open.in_savepoint = true;
         Ok(Member { state: Some(state), groups: self.clone() })
+    }
+
+    /// Ends whatever group is open when the store closes, so the writer connection goes back to its pool (which
+    /// waits for it): committed for the members waiting for it, rolled back when nobody's work is in it.
+    pub(crate) async fn end(&self) {
+        let Ok(mut state) = tokio::time::timeout(self.wait, self.state.clone().lock_owned()).await else {
+            return tracing::warn!("a write still held the writer at the close");
+        };
+        settle(&mut state).await;
+        match state.open.as_ref() {
+            None => {}
+            Some(open) if open.members == 0 => fail(&mut state, &ended()).await,
+            Some(_) => {
+                let _ = commit(state).await;
+            }
+        }
     }
 
     /// Whether the group should wait for the members queued now rather than commit.
@@ -250,9 +277,12 @@ impl Groups {
 /// transaction).
 async fn settle(state: &mut Guard) {
     let Some(open) = state.open.as_mut().filter(|o| o.in_savepoint) else { return };
+    // Only the member being rolled back can say why the transaction is gone.
+    let fault = open.fault.take();
     match sqlx::query("ROLLBACK TO member; RELEASE member").execute(&mut *open.tx).await {
         Ok(_) => open.in_savepoint = false,
         Err(e) => {
+            open.fault = fault;
             let e = gone(open, e);
             fail(state, &e).await;
         }
@@ -310,7 +340,7 @@ impl Member {
     /// Dropped after `why` failed it, with the fault kept for the rest of the group ([`gone`]).
     pub(crate) fn give_up(mut self, why: &StoreError) {
         if let Some(open) = self.state.as_mut().and_then(|s| s.open.as_mut()) {
-            open.fault = open.fault.or(why.fault());
+            open.fault = why.fault();
         }
     }
 }
@@ -319,7 +349,8 @@ impl Drop for Member {
     fn drop(&mut self) {
         let Some(state) = self.state.take() else { return };
         // The guard goes with the rollback, so nobody uses the connection before the savepoint is undone. Outside a
-        // runtime (the collector stopping) the guard is released as it is, and the next `begin` rolls back.
+        // runtime (the collector stopping) the guard is released as it is: the next `begin`, or `end` at the
+        // store's close, rolls back; till then the group keeps the writer connection.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(self.groups.clone().abandon(state));
         }
@@ -467,24 +498,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_begin_given_up_once_it_had_the_mutex_leaves_no_group_open() {
+    async fn a_begin_given_up_once_it_opened_a_group_leaves_no_group_open() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;
-        let (a, mut b) = a_and_one_queued(&store.groups).await;
-        let a_done = tokio::spawn(a.commit());
-        while store.groups.released.load(Ordering::SeqCst) == 0 {
+        let g = store.groups.clone();
+        let mut b = Box::pin(async move { g.begin().await });
+        // Polled until the group is open: the caller then goes away (a client that hung up) while the member's
+        // savepoint is still to be made.
+        let mut polls = 0;
+        while store.groups.opened.load(Ordering::SeqCst) == 0 {
+            let still_pending = std::future::poll_fn(|cx| std::task::Poll::Ready(b.as_mut().poll(cx).is_pending()));
+            assert!(still_pending.await, "`begin` ended before its group was seen open");
             tokio::task::yield_now().await;
+            polls += 1;
+            assert!(polls < 100_000, "no group was opened");
         }
-        // Polled once more, `b` takes the mutex and hands the rest to its task; then its caller goes away.
-        let pending_after_one_poll =
-            std::future::poll_fn(|cx| std::task::Poll::Ready(b.as_mut().poll(cx).is_pending()));
-        assert!(pending_after_one_poll.await, "`b` waits for its task");
-        assert_eq!(store.groups.queued.load(Ordering::SeqCst), 0, "`b` holds the mutex");
         drop(b);
-        within(a_done).await.unwrap().unwrap();
-        assert_eq!(stored(&store).await, ["a"]);
-        let conn = within(store.writer.acquire()).await;
-        assert!(conn.is_ok(), "the writer connection went back to the pool");
+        let mut conn = within(store.writer.acquire()).await.unwrap();
+        sqlx::query("INSERT INTO enroll_failures (source_ip, at) VALUES ('w', 0)").execute(&mut *conn).await.unwrap();
+        drop(conn);
+        assert_eq!(stored(&store).await, ["w"]);
+    }
+
+    #[tokio::test]
+    async fn a_begin_that_cannot_have_the_writer_in_time_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let groups = Groups::new(store.writer.clone(), Duration::from_millis(100));
+        // Waiting behind a member in hand.
+        let held = groups.begin().await.unwrap();
+        let waited = within(groups.begin()).await;
+        assert!(matches!(waited, Err(ref e) if e.fault() == Some(Fault::Busy)), "{:?}", waited.map(|_| ()));
+        drop(held);
+        // Waiting for the writer connection another write holds.
+        let conn = within(store.writer.acquire()).await.unwrap();
+        let waited = within(groups.begin()).await;
+        assert!(matches!(waited, Err(ref e) if e.fault() == Some(Fault::Busy)), "{:?}", waited.map(|_| ()));
+        drop(conn);
+        let mut c = within(groups.begin()).await.unwrap();
+        put(&mut c, "c").await;
+        within(c.commit()).await.unwrap();
+        assert_eq!(stored(&store).await, ["c"]);
     }
 
     #[tokio::test]

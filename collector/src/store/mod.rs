@@ -51,9 +51,9 @@ pub enum StoreError {
         "{path} is open to other users (mode {mode:o}): run `chmod o-rwx {path}` (the collector keeps it 0600, its directory 0700)"
     )]
     OpenToOthers { path: String, mode: u32 },
-    /// SQLite's group commit (`store/group_commit.rs`): the transaction this one shared with others failed, with
-    /// the fault of the failure, so it was not stored either.
-    #[error("the write this shared a transaction with failed: {message}")]
+    /// SQLite's group commit (`store/group_commit.rs`): the transaction this write shared with others failed or
+    /// had already ended, so it was not stored either; `fault` is why, where known.
+    #[error("the shared write transaction failed: {message}")]
     Group { fault: Option<Fault>, message: String },
 }
 

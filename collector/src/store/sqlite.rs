@@ -82,6 +82,7 @@ impl SqliteStore {
     /// readers go, then the writer checkpoints and closes. Without the checkpoint only the last connection to close
     /// checkpoints, and only when it happens to be the writer.
     pub async fn close(&self) {
+        self.groups.end().await;
         self.pool.close().await;
         self.fold_log_at_stop().await;
         self.writer.close().await;
