@@ -10,6 +10,7 @@ use crate::common::{Harness, Machine, debian, delta, full, history, ubuntu};
 
 both!(full_delta_and_changed_reports, retried_report_is_a_duplicate, unknown_hashes_need_sections);
 both!(report_ids_are_forgotten_after_their_retention, a_retry_waiting_for_the_lock_sees_the_first_attempt);
+both!(first_reports_arriving_together_are_each_stored_whole);
 both!(gzip_and_identity_bodies, token_cannot_report_for_another_host, software_query_spans_hosts);
 both!(
     language_packages_keep_their_path_and_owner,
@@ -210,6 +211,76 @@ async fn a_retry_waiting_for_the_lock_sees_the_first_attempt(h: Harness) {
     let ((status, body), ()) = tokio::join!(h.report(&token, &retried), first_commits_later);
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "duplicate", "{body}");
+}
+
+/// Reports that arrive together share a transaction on SQLite (`store/group_commit.rs`), each in a savepoint of its
+/// own: every host gets its own report whole, nothing of another's, and a retry sent beside its first attempt is
+/// stored once and answered `duplicate` once, whichever of the two runs first.
+async fn first_reports_arriving_together_are_each_stored_whole(h: Harness) {
+    let viewer = h.api_token(Role::Viewer).await;
+    let (_, secret) = h.enroll_secret(None).await;
+    let mut hosts = Vec::new();
+    for i in 0..12 {
+        let machine = Machine {
+            hostname: format!("lab-{i:02}"),
+            machine_id: Some(format!("{:032x}", 0x5eed_0000 + i)),
+            uuid: Some(format!("161674cc-2a1e-11b2-a85c-{:012x}", i)),
+            serial: Some(format!("PC13{i:04}")),
+        };
+        let (host_id, token) = h.enrolled(&secret, &machine).await;
+        // Half Debian, half Ubuntu: two images, as in a fleet, so the groups mix catalogue rows.
+        let report = if i % 2 == 0 { debian(&machine) } else { ubuntu(&machine) };
+        hosts.push((host_id, token, full(&report), report));
+    }
+    // Sent again when the collector is full (503 `busy`), as the agent does after `Retry-After`.
+    let send = |token: &str, envelope: &muster_shared::v1::ReportEnvelope| {
+        let (h, token, envelope) = (&h, token.to_owned(), envelope.clone());
+        async move {
+            loop {
+                let (status, body) = h.report(&token, &envelope).await;
+                if status != StatusCode::SERVICE_UNAVAILABLE {
+                    return (status, body);
+                }
+                assert_eq!(body["error"], "busy", "{body}");
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    let sends = hosts.iter().map(|(_, token, envelope, _)| send(token, envelope));
+    let retry = send(&hosts[0].1, &hosts[0].2);
+    let (answers, retry) = tokio::join!(futures_util::future::join_all(sends), retry);
+
+    for (status, body) in &answers[1..] {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "stored", "{body}");
+    }
+    // The host's two sends: one stored; the other refused while the first was in hand (the agent retries), or
+    // answered `duplicate` when it came after.
+    let mut first_host = [&answers[0], &retry];
+    first_host.sort_by_key(|(_, body)| body["status"] != "stored");
+    assert_eq!(first_host[0].0, StatusCode::OK, "{}", first_host[0].1);
+    assert_eq!(first_host[0].1["status"], "stored", "{}", first_host[0].1);
+    match first_host[1] {
+        (StatusCode::OK, body) => assert_eq!(body["status"], "duplicate", "{body}"),
+        (StatusCode::TOO_MANY_REQUESTS, body) => assert_eq!(body["error"], "report_in_progress", "{body}"),
+        (status, body) => panic!("{status}: {body}"),
+    }
+    let (status, body) = h.report(&hosts[0].1, &hosts[0].2).await;
+    assert_eq!((status, &body["status"]), (StatusCode::OK, &json!("duplicate")), "{body}");
+
+    for (host_id, _, _, report) in &hosts {
+        let (_, host) = h.get(&format!("/api/v1/hosts/{host_id}"), &viewer).await;
+        assert_eq!(host["hostname"], report.host.as_ref().unwrap().hostname.as_deref().unwrap());
+        let (_, software) = h.get(&format!("/api/v1/hosts/{host_id}/software"), &viewer).await;
+        let mut names: Vec<&str> = software.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        names.sort_unstable();
+        let mut sent: Vec<&str> = report.software.as_ref().unwrap().packages.iter().map(|p| p.name.as_str()).collect();
+        sent.sort_unstable();
+        sent.dedup();
+        names.dedup();
+        assert_eq!(names, sent, "host {host_id} holds exactly the packages it sent");
+        assert!(history(&h, &viewer, host_id).await.is_empty(), "a first report is a baseline");
+    }
 }
 
 async fn unknown_hashes_need_sections(h: Harness) {

@@ -10,7 +10,7 @@
 # /metrics; a collector without the queue evaluates inside the request and reports none): `eval_drain_s` is that
 # wait, `eval_lag_max_s` the largest queue lag seen, and `done_per_s` the requests over phase plus drain time.
 # BENCH_PHASES (default: all) picks phases by name, space-separated; BENCH_FIRST_CONCURRENCY (default 4) sets the
-# first-report wave's requests in flight. BENCH_PERF=1 records each phase and its drain
+# first-report wave's requests in flight; BENCH_SERVE_ARGS adds flags to `serve` (`--max-reports-in-flight 8`). BENCH_PERF=1 records each phase and its drain
 # with `perf record --call-graph dwarf` on the collector into OUT_DIR/PHASE.perf.data (build with symbols first:
 # CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only).
 set -euo pipefail
@@ -30,7 +30,8 @@ if [ "$store" = postgres ]; then
   export MUSTER_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 fi
 
-"$bin/muster-collector" --data-dir "$out/data" --format json serve --listen 127.0.0.1:0 >"$out/serve.json" \
+# shellcheck disable=SC2086 # BENCH_SERVE_ARGS is a list of flags.
+"$bin/muster-collector" --data-dir "$out/data" --format json serve --listen 127.0.0.1:0 ${BENCH_SERVE_ARGS:-} >"$out/serve.json" \
   2>"$out/collector.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
