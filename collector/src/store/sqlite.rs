@@ -375,6 +375,124 @@ mod tests {
 
     use super::*;
 
+    type LinkRows = (
+        Vec<(String, String, Option<i64>, Option<i64>, Option<String>, Option<String>)>,
+        Vec<(String, String, String, String)>,
+    );
+
+    async fn link_rows(pool: &SqlitePool) -> LinkRows {
+        let software = sqlx::query_as(
+            "SELECT host_id, software_id, installed_at, size_bytes, state, channel FROM host_software \
+             ORDER BY host_id, software_id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let keys = sqlx::query_as("SELECT * FROM host_vuln_keys ORDER BY host_id, ecosystem, name, version")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        (software, keys)
+    }
+
+    /// Migration 0025 rebuilds both link tables without rowids: every row of a database the previous release
+    /// left (the packages of a real report, on two hosts) is still there, with its indexes and foreign keys.
+    #[tokio::test]
+    async fn the_link_tables_lose_their_rowids_and_keep_every_row_at_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("muster.db").display());
+        let before = sqlx::migrate::Migrator {
+            migrations: MIGRATOR.migrations.iter().filter(|m| m.version < 25).cloned().collect::<Vec<_>>().into(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        let options = SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true).foreign_keys(true);
+        let old = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+        before.run(&old).await.unwrap();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/reports/debian12-thinkpad-t480s.json");
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let packages = report["software"]["packages"].as_array().unwrap();
+        assert!(packages.len() > 100);
+        for host in ["h1", "h2"] {
+            sqlx::query("INSERT INTO hosts (id, hostname, first_seen, last_seen) VALUES ($1, $1, 0, 0)")
+                .bind(host)
+                .execute(&old)
+                .await
+                .unwrap();
+        }
+        for (i, p) in packages.iter().enumerate() {
+            let (name, version) = (p["name"].as_str().unwrap(), p["version"].as_str().unwrap());
+            let id = format!("deb:{name}:{version}:{}", p["arch"].as_str().unwrap_or(""));
+            sqlx::query("INSERT OR IGNORE INTO software (id, kind, name, version) VALUES ($1, 'deb', $2, $3)")
+                .bind(&id)
+                .bind(name)
+                .bind(version)
+                .execute(&old)
+                .await
+                .unwrap();
+            for host in ["h1", "h2"] {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO host_software (host_id, software_id, installed_at, size_bytes, state, \
+                     channel) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(host)
+                .bind(&id)
+                .bind(p["installed_at"].as_i64())
+                .bind(p["size_bytes"].as_i64())
+                .bind(p["state"].as_str())
+                .bind((i % 7 == 0).then_some("stable"))
+                .execute(&old)
+                .await
+                .unwrap();
+                sqlx::query("INSERT OR IGNORE INTO host_vuln_keys VALUES ($1, 'Debian:12', $2, $3)")
+                    .bind(host)
+                    .bind(p["source_name"].as_str().unwrap_or(name))
+                    .bind(version)
+                    .execute(&old)
+                    .await
+                    .unwrap();
+            }
+        }
+        let rows = link_rows(&old).await;
+        assert!(rows.0.len() > 200 && rows.1.len() > 200, "{} {}", rows.0.len(), rows.1.len());
+        old.close().await;
+        // As the collector left it: its own.
+        std::fs::set_permissions(dir.path().join("muster.db"), std::fs::Permissions::from_mode(0o600)).unwrap();
+
+        let store = SqliteStore::open(&url).await.unwrap();
+        assert_eq!(link_rows(&store.pool).await, rows);
+        for table in ["host_software", "host_vuln_keys"] {
+            let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = $1")
+                .bind(table)
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
+        }
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('host_software', 'host_vuln_keys') \
+             AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(indexes, ["host_software_software", "host_vuln_keys_key"]);
+        let broken: Vec<(String,)> =
+            sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(&store.pool).await.unwrap();
+        assert!(broken.is_empty(), "{broken:?}");
+        // The foreign keys still hold: a host's links go with it, and a link needs its catalogue row.
+        sqlx::query("DELETE FROM hosts WHERE id = 'h1'").execute(&store.writer).await.unwrap();
+        let left: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT host_id FROM host_software UNION SELECT host_id FROM host_vuln_keys")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(left, ["h2"]);
+        let orphan = sqlx::query("INSERT INTO host_software (host_id, software_id) VALUES ('h2', 'no-such-package')")
+            .execute(&store.writer)
+            .await;
+        assert!(orphan.is_err(), "a link to a package the catalogue lacks is refused");
+    }
+
     /// A scheduled run's two reads search the schedule index, never scan the hosts: their cost follows what is due
     /// (or not due), not the fleet.
     #[tokio::test]
