@@ -406,6 +406,15 @@ mod tests {
         (a, b)
     }
 
+    /// `a` committed and waiting for its group, which `b` (in hand) has joined.
+    async fn a_waiting_and_b_in_its_group(
+        groups: &Groups,
+    ) -> (tokio::task::JoinHandle<Result<(), StoreError>>, Member) {
+        let (a, b) = a_and_one_queued(groups).await;
+        let a_done = tokio::spawn(a.commit());
+        (a_done, b.await.unwrap())
+    }
+
     #[tokio::test]
     async fn a_member_queued_behind_another_joins_its_group_and_both_are_committed_together() {
         let dir = tempfile::tempdir().unwrap();
@@ -425,9 +434,7 @@ mod tests {
     async fn a_member_dropped_in_a_group_loses_only_its_own_work() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;
-        let (a, b) = a_and_one_queued(&store.groups).await;
-        let a_done = tokio::spawn(a.commit());
-        let mut b = b.await.unwrap();
+        let (a_done, mut b) = a_waiting_and_b_in_its_group(&store.groups).await;
         put(&mut b, "b").await;
         drop(b);
         within(a_done).await.unwrap().unwrap();
@@ -448,9 +455,7 @@ mod tests {
     async fn when_sqlite_ended_the_transaction_every_member_fails_with_the_fault_its_member_met() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;
-        let (a, b) = a_and_one_queued(&store.groups).await;
-        let a_done = tokio::spawn(a.commit());
-        let mut b = b.await.unwrap();
+        let (a_done, mut b) = a_waiting_and_b_in_its_group(&store.groups).await;
         put(&mut b, "b").await;
         end_the_whole_transaction(&mut b).await;
         b.give_up(&StoreError::Group { fault: Some(Fault::Full), message: "database or disk is full".into() });
@@ -468,9 +473,7 @@ mod tests {
     async fn a_transaction_ended_unexplained_fails_the_group_as_busy_not_as_a_defect() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;
-        let (a, b) = a_and_one_queued(&store.groups).await;
-        let a_done = tokio::spawn(a.commit());
-        let mut b = b.await.unwrap();
+        let (a_done, mut b) = a_waiting_and_b_in_its_group(&store.groups).await;
         put(&mut b, "b").await;
         end_the_whole_transaction(&mut b).await;
         let b_commit = b.commit().await;
@@ -558,9 +561,7 @@ mod tests {
     async fn a_group_that_grew_past_its_age_is_committed_by_its_next_member_whoever_is_queued() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;
-        let (a, b) = a_and_one_queued(&store.groups).await;
-        let a_done = tokio::spawn(a.commit());
-        let mut b = b.await.unwrap();
+        let (a_done, mut b) = a_waiting_and_b_in_its_group(&store.groups).await;
         put(&mut b, "b").await;
         let g = store.groups.clone();
         let mut c = Box::pin(async move { g.begin().await });
