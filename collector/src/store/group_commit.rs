@@ -186,17 +186,10 @@ impl Groups {
     /// Ends whatever group is open when the store closes, so the writer connection goes back to its pool (which
     /// waits for it): committed for the members waiting for it, rolled back when nobody's work is in it.
     pub(crate) async fn end(&self) {
-        let Ok(mut state) = tokio::time::timeout(self.wait, self.state.clone().lock_owned()).await else {
+        let Ok(state) = tokio::time::timeout(self.wait, self.state.clone().lock_owned()).await else {
             return tracing::warn!("a write still held the writer at the close");
         };
-        settle(&mut state).await;
-        match state.open.as_ref() {
-            None => {}
-            Some(open) if open.members == 0 => fail(&mut state, &ended()).await,
-            Some(_) => {
-                let _ = commit(state).await;
-            }
-        }
+        self.close_unattended(state, false).await;
     }
 
     /// Whether the group should wait for the members queued now rather than commit.
@@ -258,13 +251,19 @@ impl Groups {
 
     /// After a member was dropped without committing: its savepoint rolled back, and the group ended when nobody
     /// is left to end it.
-    async fn abandon(self, mut state: Guard) {
+    async fn abandon(self, state: Guard) {
+        self.close_unattended(state, true).await;
+    }
+
+    /// The mutex's holder is nobody's commit (a dropped member, the store's close): a dropped member's savepoint is
+    /// rolled back, and the group ended unless, with `for_queued`, a member queued now carries on in it.
+    async fn close_unattended(&self, mut state: Guard, for_queued: bool) {
         settle(&mut state).await;
         match state.open.as_ref() {
             None => {}
             // Nothing of anyone's in it: ended at once, so the connection goes back to the other writers.
             Some(open) if open.members == 0 => fail(&mut state, &ended()).await,
-            Some(open) if self.keep_open(open) => {}
+            Some(open) if for_queued && self.keep_open(open) => {}
             Some(_) => {
                 // The members waiting for it get the outcome; this caller has nobody to tell.
                 let _ = commit(state).await;
@@ -334,9 +333,7 @@ impl Member {
             Err(e) => Err(StoreError::Group { fault: None, message: format!("the commit task ended: {e}") }),
         }
     }
-}
 
-impl Member {
     /// Dropped after `why` failed it, with the fault kept for the rest of the group ([`gone`]).
     pub(crate) fn give_up(mut self, why: &StoreError) {
         if let Some(open) = self.state.as_mut().and_then(|s| s.open.as_mut()) {
@@ -368,12 +365,25 @@ mod tests {
         SqliteStore::open(&format!("sqlite://{}", dir.path().join("muster.db").display())).await.unwrap()
     }
 
+    async fn insert(conn: &mut SqliteConnection, v: &str) {
+        sqlx::query("INSERT INTO enroll_failures (source_ip, at) VALUES ($1, 0)").bind(v).execute(conn).await.unwrap();
+    }
+
     async fn put(member: &mut Member, v: &str) {
-        sqlx::query("INSERT INTO enroll_failures (source_ip, at) VALUES ($1, 0)")
-            .bind(v)
-            .execute(member.conn().unwrap())
-            .await
-            .unwrap();
+        insert(member.conn().unwrap(), v).await;
+    }
+
+    /// A member of its own that writes `v` and commits: the groups work again.
+    async fn one_more(groups: &Groups, v: &str) {
+        let mut member = within(groups.begin()).await.unwrap();
+        put(&mut member, v).await;
+        within(member.commit()).await.unwrap();
+    }
+
+    /// The writer connection is free for a write outside any group.
+    async fn the_writer_takes_a_write(store: &SqliteStore, v: &str) {
+        let mut conn = within(store.writer.acquire()).await.unwrap();
+        insert(&mut conn, v).await;
     }
 
     async fn stored(store: &SqliteStore) -> Vec<String> {
@@ -440,9 +450,7 @@ mod tests {
         within(a_done).await.unwrap().unwrap();
         assert_eq!(stored(&store).await, ["a"]);
         // The group is over: the next member starts afresh.
-        let mut c = store.groups.begin().await.unwrap();
-        put(&mut c, "c").await;
-        c.commit().await.unwrap();
+        one_more(&store.groups, "c").await;
         assert_eq!(stored(&store).await, ["a", "c"]);
     }
 
@@ -463,9 +471,7 @@ mod tests {
         assert!(matches!(a_commit, Err(StoreError::Group { fault: Some(Fault::Full), .. })), "{a_commit:?}");
         assert!(stored(&store).await.is_empty());
         // The writer is usable again (the pool closed the connection whose transaction sqlx lost track of).
-        let mut c = store.groups.begin().await.unwrap();
-        put(&mut c, "c").await;
-        c.commit().await.unwrap();
+        one_more(&store.groups, "c").await;
         assert_eq!(stored(&store).await, ["c"]);
     }
 
@@ -517,9 +523,7 @@ mod tests {
             assert!(polls < 100_000, "no group was opened");
         }
         drop(b);
-        let mut conn = within(store.writer.acquire()).await.unwrap();
-        sqlx::query("INSERT INTO enroll_failures (source_ip, at) VALUES ('w', 0)").execute(&mut *conn).await.unwrap();
-        drop(conn);
+        the_writer_takes_a_write(&store, "w").await;
         assert_eq!(stored(&store).await, ["w"]);
     }
 
@@ -538,9 +542,7 @@ mod tests {
         let waited = within(groups.begin()).await;
         assert!(matches!(waited, Err(ref e) if e.fault() == Some(Fault::Busy)), "{:?}", waited.map(|_| ()));
         drop(conn);
-        let mut c = within(groups.begin()).await.unwrap();
-        put(&mut c, "c").await;
-        within(c.commit()).await.unwrap();
+        one_more(&groups, "c").await;
         assert_eq!(stored(&store).await, ["c"]);
     }
 
@@ -551,9 +553,7 @@ mod tests {
         let mut a = store.groups.begin().await.unwrap();
         put(&mut a, "a").await;
         drop(a);
-        let mut conn = tokio::time::timeout(Duration::from_secs(5), store.writer.acquire()).await.unwrap().unwrap();
-        sqlx::query("INSERT INTO enroll_failures (source_ip, at) VALUES ('w', 0)").execute(&mut *conn).await.unwrap();
-        drop(conn);
+        the_writer_takes_a_write(&store, "w").await;
         assert_eq!(stored(&store).await, ["w"]);
     }
 
