@@ -149,6 +149,34 @@ async fn prune_command_deletes_old_rows_and_vacuum_shrinks_the_file() {
     assert!(actions.contains(&"test.recent") && actions.contains(&"retention.pruned"), "{actions:?}");
 }
 
+/// A command other than `serve` leaves what it wrote in the SQLite file itself, not only in the write-ahead log: a
+/// backup that copies `muster.db` alone right after the command holds the schema its first open migrated and the
+/// secret it created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_leaves_its_writes_in_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("muster.db");
+    let url = format!("sqlite://{}", path.display());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster-collector"))
+        .args(["--data-dir", dir.path().to_str().unwrap(), "--database-url", &url])
+        .args(["enroll-secret", "create", "--label", "laptops"])
+        .env_remove("MUSTER_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let wal = dir.path().join("muster.db-wal");
+    let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    assert_eq!(left, 0, "{} still holds {left} bytes", wal.display());
+
+    let backup = tempfile::tempdir().unwrap();
+    let copy = backup.path().join("muster.db");
+    std::fs::copy(&path, &copy).unwrap();
+    let store = muster_collector::store::SqliteStore::open(&format!("sqlite://{}", copy.display())).await.unwrap();
+    let secrets = muster_collector::store::Store::list_enroll_secrets(&store).await.unwrap();
+    assert_eq!(secrets.iter().map(|s| s.label.as_str()).collect::<Vec<_>>(), ["laptops"]);
+    store.close().await;
+}
+
 /// The planner's statistics after `refresh_statistics` (the daily job's and the growing fleet's): SQLite's
 /// `sqlite_stat1` rows for the host's package links, PostgreSQL's row estimate of the table, which is -1 until a
 /// table is first analyzed (autovacuum is switched off for it here).

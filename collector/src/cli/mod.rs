@@ -273,13 +273,31 @@ fn describe_database(url: &Secret) -> String {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings()?;
     crate::install_crypto_provider();
-    let open = || async {
-        store::open(&settings.database_url)
-            .await
-            .with_context(|| format!("opening {}", describe_database(&settings.database_url)))
+    // Every database a command opened, so its write-ahead log is folded into the file once the command is done.
+    let opened = tokio::sync::Mutex::new(Vec::<Arc<dyn Store>>::new());
+    let (url, record) = (&settings.database_url, &opened);
+    let open = move || async move {
+        let store = store::open(url).await.with_context(|| format!("opening {}", describe_database(url)))?;
+        record.lock().await.push(store.clone());
+        Ok::<_, anyhow::Error>(store)
     };
+    let result = run_command(&cli, &settings, open).await;
+    // SQLite's write-ahead log, folded whether the command succeeded or not: a backup that copies only the database
+    // file after a command (a migration at its first open, `prune`, a user created) then holds what it wrote.
+    // `serve` folds its own as it stops.
+    for store in opened.into_inner() {
+        store.fold_log().await;
+    }
+    result
+}
+
+async fn run_command<F, Fut>(cli: &Cli, settings: &Settings, open: F) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Arc<dyn Store>>>,
+{
     match &cli.command {
-        Command::Serve(args) => serve(settings, cli.format, args).await,
+        Command::Serve(args) => serve(settings.clone(), cli.format, args).await,
         Command::Findings(cmd) => crate::cli::findings::run_findings(cmd, open().await?.as_ref(), cli.format).await,
         Command::Rules(cmd) => crate::cli::findings::run_rules(cmd, cli.format),
         Command::EnrollSecret(cmd) => enroll_secret(cmd, open().await?.as_ref(), cli.format).await,
