@@ -49,7 +49,18 @@ async fn serve_file(State(files): State<Files>, request: Request) -> Response {
             .body(Body::empty())
             .unwrap();
     }
-    Response::builder().status(StatusCode::OK).header(header::ETAG, etag).body(Body::from(body)).unwrap()
+    let response = Response::builder().status(StatusCode::OK).header(header::ETAG, etag);
+    if path.starts_with("/slow/") {
+        // In 16 pieces 20 ms apart, so downloads of the same file overlap.
+        use futures_util::StreamExt;
+        let pieces: Vec<Vec<u8>> = body.chunks(body.len().div_ceil(16).max(1)).map(<[u8]>::to_vec).collect();
+        let stream = futures_util::stream::iter(pieces).then(|piece| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Ok::<_, std::io::Error>(piece)
+        });
+        return response.body(Body::from_stream(stream)).unwrap();
+    }
+    response.body(Body::from(body)).unwrap()
 }
 
 struct Mirror {
@@ -293,8 +304,38 @@ async fn a_download_that_cannot_be_read_is_fetched_again(h: Harness) {
     let _ = mirror.stop.send(());
 }
 
+/// Two updates into one cache at once (`serve`'s refresh and an `advisories update` by hand, or two collectors
+/// sharing a data directory) each download into a file of their own: both read the whole export, and no partial
+/// file is left behind. Sharing one `.part` file, one renamed the other's file away mid-download.
+async fn updates_at_once_each_download_a_whole_file(h: Harness) {
+    let subset = read(&testdata("advisories/debian/debian-osv-subset.jsonl"));
+    let (mirror, sources, fetcher) = one_file(&h, "/slow/Debian/all.jsonl", subset);
+    let cache = tempfile::tempdir().unwrap();
+    let actor = Actor::cli();
+    let policy = muster_collector::vuln::FindingPolicy::default();
+    let run = || update(h.store.as_ref(), &fetcher, &sources, cache.path(), &actor, h.now(), &policy);
+    let (a, b) = tokio::join!(run(), run());
+    for run in [a.unwrap(), b.unwrap()] {
+        assert_eq!(run.sources.iter().map(|s| s.status).collect::<Vec<_>>(), ["downloaded"], "{:?}", run.sources);
+        let summary = &run.import.as_ref().unwrap().summary;
+        assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+        assert_eq!(summary.records_read, 11);
+    }
+    let mut names: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "the export and the sources' state, nothing partial: {names:?}");
+    assert!(names.iter().all(|n| !n.ends_with(".part")), "{names:?}");
+    assert_eq!(h.store.advisory_freshness().await.unwrap().advisories, 11);
+    assert_eq!(validators_sent(&mirror), [false, false], "both runs downloaded");
+    let _ = mirror.stop.send(());
+}
+
 both!(
     updates_fetch_conditionally_and_import_what_changed,
+    updates_at_once_each_download_a_whole_file,
     an_import_that_failed_is_downloaded_again,
     a_download_that_cannot_be_read_is_fetched_again,
     a_mirror_directory_imports_as_is,

@@ -158,7 +158,7 @@ impl Fetcher {
         Ok(Fetcher { client })
     }
 
-    /// Fetches `url` into `dest` (through `dest`.part), sending the validators we hold.
+    /// Fetches `url` into `dest` (through a temporary file beside it), sending the validators we hold.
     async fn fetch(
         &self,
         url: &str,
@@ -178,8 +178,11 @@ impl Fetcher {
         }
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let validators = Validators { etag: header("etag"), last_modified: header("last-modified"), file: None };
-        let part = dest.with_extension("part");
-        let mut out = tokio::fs::File::create(&part).await.map_err(|e| format!("{}: {e}", part.display()))?;
+        // A name of its own beside `dest`: `serve`'s refresh, an `advisories update` by hand and other collectors
+        // sharing the data directory may fetch the same file at once, and each must rename a whole copy of its
+        // own. A download that fails or is cut short removes its file.
+        let (file, part) = tempfile_beside(dest).map_err(|e| format!("{}: {e}", dest.display()))?.into_parts();
+        let mut out = tokio::fs::File::from_std(file);
         let mut bytes = 0u64;
         while let Some(chunk) = response
             .chunk()
@@ -193,9 +196,16 @@ impl Fetcher {
         }
         tokio::io::AsyncWriteExt::flush(&mut out).await.map_err(|e| format!("{}: {e}", part.display()))?;
         drop(out);
-        tokio::fs::rename(&part, dest).await.map_err(|e| format!("{}: {e}", dest.display()))?;
+        part.persist(dest).map_err(|e| format!("{}: {}", dest.display(), e.error))?;
         Ok((Verdict::New, validators, bytes))
     }
+}
+
+/// A new file named `<dest's name>.<random>.part` in `dest`'s directory, removed when dropped unless persisted.
+fn tempfile_beside(dest: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    tempfile::Builder::new().prefix(&format!("{name}.")).suffix(".part").tempfile_in(dir)
 }
 
 const STATE_FILE: &str = "sources.json";
@@ -290,9 +300,16 @@ pub async fn update(
         return Ok(UpdateReport { sources: outcomes, import: Some(import) });
     }
     let text = serde_json::to_vec_pretty(&state).unwrap_or_default();
-    let tmp = cache_dir.join(format!("{STATE_FILE}.part"));
-    tokio::fs::write(&tmp, text).await.map_err(cache_err(&tmp))?;
-    tokio::fs::rename(&tmp, &state_path).await.map_err(cache_err(&state_path))?;
+    let path = state_path.clone();
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut tmp = tempfile_beside(&path)?;
+        std::io::Write::write_all(&mut tmp, &text)?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    .map_err(cache_err(&state_path))?;
     Ok(UpdateReport { sources: outcomes, import: Some(import) })
 }
 
