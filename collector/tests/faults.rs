@@ -112,6 +112,14 @@ async fn a_full_disk_refuses_reports_with_503_and_loses_nothing() {
         let secs: u64 = retry_after.expect("Retry-After").parse().unwrap();
         assert!(secs >= 30, "a full disk is not cleared in seconds: {secs}");
     }
+    // Enrolments meet the full disk the same way, also arriving together: SQLite's group commit puts them in one
+    // transaction, which the full disk ends for all of them, and each is told the disk is full (not busy, not 500).
+    let newcomers: Vec<Machine> = (1..=4).map(|i| Machine::vmware(&format!("{i:032x}"))).collect();
+    let answers = futures_util::future::join_all(newcomers.iter().map(|m| h.enroll(&secret, m))).await;
+    for (status, body) in answers {
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["error"], "storage_full", "{body}");
+    }
     // Reading still works, and the first host is exactly as it was; the second has nothing half-written.
     assert_eq!(package_count(&h, &viewer, &first_id).await, stored_packages);
     assert_eq!(package_count(&h, &viewer, &second_id).await, 0);

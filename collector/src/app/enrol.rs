@@ -12,7 +12,7 @@ use crate::config::EnrolmentPolicy;
 use crate::disposal::lifecycle::LifecycleState;
 use crate::identity::{self, Candidate, Decision, Windows};
 use crate::integrations::{HostChange, HostFacts};
-use crate::store::tx::{EnrolledHost, HeldEnrolment, IdentityKey};
+use crate::store::tx::{self, EnrolledHost, HeldEnrolment, HostTx, IdentityKey};
 use crate::store::{HostTokenLookup, Store, StoreError};
 use crate::tokens::{self, RandomError};
 
@@ -252,6 +252,17 @@ pub async fn enrol_host(
     windows: Windows,
 ) -> Result<EnrollOutcome, EnrolError> {
     let mut tx = store.begin_host_tx().await?;
+    let written = write_enrolment(tx.as_mut(), input, secret_id, now, windows).await;
+    tx::end(tx, written).await
+}
+
+async fn write_enrolment(
+    tx: &mut dyn HostTx,
+    input: &EnrollInput,
+    secret_id: &str,
+    now: DateTime<Utc>,
+    windows: Windows,
+) -> Result<EnrollOutcome, EnrolError> {
     tx.count_secret_use(secret_id).await?;
     let key = match (&input.hardware_identity, &input.machine_id) {
         (Some((uuid, serial)), _) => Some(IdentityKey::Hardware { uuid, serial }),
@@ -317,8 +328,7 @@ pub async fn enrol_host(
                 request_id: Some(&held.id),
                 actor: ENROLMENT_ACTOR,
             };
-            host_changed(tx.as_mut(), HostChange::EnrolmentHeld, &facts, &input.token_hash, now).await?;
-            tx.commit().await?;
+            host_changed(tx, HostChange::EnrolmentHeld, &facts, &input.token_hash, now).await?;
             return Ok(EnrollOutcome { host_id, reenrolled: false, duplicates: Vec::new(), held: Some(held.id) });
         }
         Decision::Reenrol { host_id } => {
@@ -344,8 +354,7 @@ pub async fn enrol_host(
         actor: ENROLMENT_ACTOR,
     };
     let change = if outcome.reenrolled { HostChange::TakenOver } else { HostChange::Enrolled };
-    host_changed(tx.as_mut(), change, &facts, &input.token_hash, now).await?;
-    tx.commit().await?;
+    host_changed(tx, change, &facts, &input.token_hash, now).await?;
     Ok(outcome)
 }
 
@@ -384,6 +393,55 @@ pub async fn decide_held(
     now: DateTime<Utc>,
 ) -> Result<HeldEnrolment, DecideError> {
     let mut tx = store.begin_host_tx().await?;
+    let written = write_decision(tx.as_mut(), actor, id, verdict, now).await;
+    let (held, decision) = match tx::end(tx, written).await? {
+        Decided::Closed { held, decision } => (*held, decision),
+        Decided::Refused { host_id, state } => return Err(DecideError::Retired { host_id, state }),
+    };
+    tracing::info!(request_id = %id, host_id = %held.host_id, decision, actor = %actor.name, "held enrolment decided");
+    let event = AuditEvent::HostEnrollDecided {
+        request_id: held.id.clone(),
+        host_id: held.host_id.clone(),
+        hostname: held.hostname.clone(),
+        approved: verdict == Verdict::Approve,
+    };
+    record(store, actor, now, event).await?;
+    Ok(held)
+}
+
+impl tx::StoreFailure for EnrolError {
+    fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            EnrolError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl tx::StoreFailure for DecideError {
+    fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            DecideError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What [`write_decision`] wrote, to be committed either way.
+enum Decided {
+    /// The request is decided (`decision`: approved or rejected).
+    Closed { held: Box<HeldEnrolment>, decision: &'static str },
+    /// An approval of a host that left service: the request is closed as rejected, never handed over.
+    Refused { host_id: String, state: LifecycleState },
+}
+
+async fn write_decision(
+    tx: &mut dyn HostTx,
+    actor: &Actor,
+    id: &str,
+    verdict: Verdict,
+    now: DateTime<Utc>,
+) -> Result<Decided, DecideError> {
     // Host row first (as disposal and enrolment lock it), then the request.
     let Some((host_id, locked)) = tx.lock_host_of_request(id).await? else {
         return Err(DecideError::NotPending(id.to_owned()));
@@ -401,8 +459,7 @@ pub async fn decide_held(
         .ok_or_else(|| DecideError::NotPending(id.to_owned()))?;
     if refused {
         // Never handed over, and never left pending: the request is closed with the reason.
-        tx.commit().await?;
-        return Err(DecideError::Retired { host_id, state: locked.lifecycle });
+        return Ok(Decided::Refused { host_id, state: locked.lifecycle });
     }
     if verdict == Verdict::Approve {
         let host = EnrolledHost {
@@ -423,18 +480,9 @@ pub async fn decide_held(
             request_id: Some(&held.id),
             actor: &actor.name,
         };
-        host_changed(tx.as_mut(), HostChange::TakenOver, &facts, &held.token_hash, now).await?;
+        host_changed(tx, HostChange::TakenOver, &facts, &held.token_hash, now).await?;
     }
-    tx.commit().await?;
-    tracing::info!(request_id = %id, host_id = %held.host_id, decision, actor = %actor.name, "held enrolment decided");
-    let event = AuditEvent::HostEnrollDecided {
-        request_id: held.id.clone(),
-        host_id: held.host_id.clone(),
-        hostname: held.hostname.clone(),
-        approved: verdict == Verdict::Approve,
-    };
-    record(store, actor, now, event).await?;
-    Ok(held)
+    Ok(Decided::Closed { held: Box::new(held), decision })
 }
 
 #[cfg(test)]

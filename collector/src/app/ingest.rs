@@ -111,19 +111,10 @@ pub async fn report(
 /// Stores one report in one transaction: sections replaced, history written, `last_seen` updated.
 pub async fn store_report(store: &dyn Store, host_id: &str, input: &IngestInput) -> Result<IngestOutcome, StoreError> {
     let mut tx = store.begin_host_tx().await?;
-    match write_report(tx.as_mut(), host_id, input).await {
-        // Committed whatever the answer: an answer that rests on another report's work (a duplicate of a retry that
-        // SQLite's group commit holds in the same transaction) is given only once that work is durable. The answers
-        // other than `Stored` changed nothing (the host's lock rewrote `last_seen` as it was).
-        Ok(outcome) => {
-            tx.commit().await?;
-            Ok(outcome)
-        }
-        Err(e) => {
-            tx.give_up(&e);
-            Err(e)
-        }
-    }
+    // The answers other than `Stored` changed nothing (the host's lock rewrote `last_seen` as it was), and are
+    // committed all the same (`tx::end`).
+    let written = write_report(tx.as_mut(), host_id, input).await;
+    crate::store::tx::end(tx, written).await
 }
 
 async fn write_report(tx: &mut dyn HostTx, host_id: &str, input: &IngestInput) -> Result<IngestOutcome, StoreError> {

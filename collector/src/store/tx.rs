@@ -141,6 +141,37 @@ pub trait HostTx: Send {
     fn give_up(self: Box<Self>, why: &StoreError);
 }
 
+/// An error that may be the store's own: the fault [`end`] passes on to SQLite's group.
+pub trait StoreFailure: From<StoreError> {
+    fn store_error(&self) -> Option<&StoreError>;
+}
+
+impl StoreFailure for StoreError {
+    fn store_error(&self) -> Option<&StoreError> {
+        Some(self)
+    }
+}
+
+/// Ends `tx` as its work `written` ended. Committed when that is `Ok`, whatever it answers: an answer may rest on
+/// another request's work in the same SQLite group (a retry's `duplicate`), and is given only once that is durable.
+/// Otherwise given up, which undoes this transaction's writes alone and, when the store failed it, tells the rest
+/// of the group why ([`HostTx::give_up`]); a refusal is not the store's fault and tells nothing.
+pub async fn end<T, E: StoreFailure>(tx: Box<dyn HostTx>, written: Result<T, E>) -> Result<T, E> {
+    match written {
+        Ok(value) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Err(e) => {
+            match e.store_error() {
+                Some(fault) => tx.give_up(fault),
+                None => drop(tx),
+            }
+            Err(e)
+        }
+    }
+}
+
 /// `$hashes`: the aggregate that turns a host's `(section, hash)` rows into one JSON object's text.
 /// `$read_in_lock`: whether [`HostTx::lock_host_for_report`] may read in the locking statement itself. Only where
 /// nothing can commit between the statement's snapshot and its lock: SQLite's one writer. PostgreSQL (read committed)
