@@ -477,6 +477,8 @@ async fn monitors_are_kept_and_shown(h: Harness) {
 /// A laptop's TPM and its two battery packs are kept in its hardware and shown on its page, each pack with its
 /// wear. The values are real machines' as the agent reads them: the TPM of OSDeploy's Win32_Tpm capture and the
 /// packs of glpi-agent's ThinkPad powercfg report (see agent/testdata/README.md, windows/cim and windows/powercfg).
+/// A Mac's pack, read by the agent from an M1 MacBook Air's system_profiler report, shows the health macOS reports
+/// and its condition.
 async fn tpm_and_batteries_are_kept_and_shown(h: Harness) {
     use muster_shared::v1::{Battery, Tpm};
     let machine = Machine::thinkpad("m-battery");
@@ -498,11 +500,20 @@ async fn tpm_and_batteries_are_kept_and_shown(h: Harness) {
         design_capacity_mwh: Some(design),
         full_charge_capacity_mwh: Some(full),
         cycle_count: Some(cycles),
+        ..Battery::default()
     };
     hardware.batteries = vec![pack("00HW023", "541", 23540, 19450, 173), pack("01AV406", "3319", 26060, 17860, 143)];
     let (_, secret) = h.enroll_secret(None).await;
     let (host, token) = h.enrolled(&secret, &machine).await;
     h.stored(&token, &full(&report)).await;
+    let mac = Machine::vmware("m-macbook-battery");
+    let mut mac_report = debian(&mac);
+    let profiler = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../agent/testdata/macos/system_profiler-11.0-apple-M1.txt");
+    mac_report.hardware.as_mut().unwrap().batteries =
+        muster_agent::inventory::macos::power::batteries(&std::fs::read_to_string(profiler).unwrap());
+    let (mac_host, mac_token) = h.enrolled(&secret, &mac).await;
+    h.stored(&mac_token, &full(&mac_report)).await;
 
     let viewer = h.api_token(Role::Viewer).await;
     let (_, detail) = h.get(&format!("/api/v1/hosts/{host}"), &viewer).await;
@@ -524,6 +535,12 @@ async fn tpm_and_batteries_are_kept_and_shown(h: Harness) {
         "<td>173</td>",
     ] {
         assert!(page.body.contains(text), "{text} missing from the host page");
+    }
+    let page = crate::console::get(&h, &format!("/hosts/{mac_host}"), &cookie).await;
+    let batteries = page.body.split("id=\"batteries\"").nth(1).expect("a battery table");
+    let row = batteries.split("</tr>").nth(1).expect("one pack's row");
+    for text in ["bq20z451", "<td>100%</td>", "<td>1</td>", "<td>Normal</td>"] {
+        assert!(row.contains(text), "{text} missing from the Mac's battery row: {row}");
     }
 }
 

@@ -306,15 +306,26 @@ pub struct Battery {
     /// Charge cycles; absent where the pack does not count them (many report 0 for that).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cycle_count: Option<u32>,
+    /// The system's own verdict on the pack, as it words it: macOS says `Normal`, `Service Recommended`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// What is left of the design capacity as the system itself reports it, in percent, where it gives no
+    /// capacities in energy to compute it from (macOS's "Maximum Capacity").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_capacity_percent: Option<u32>,
 }
 
 impl Battery {
-    /// What is left of the design capacity, in whole percent (`full_charge / design`, rounded); `None` unless both
-    /// are known. Above 100 is possible for a new pack and kept as reported.
+    /// What is left of the design capacity, in whole percent: `full_charge / design`, rounded, when both are known;
+    /// else the percentage the system reports ([`Self::maximum_capacity_percent`]); else `None`. Above 100 is
+    /// possible for a new pack and kept as reported.
     pub fn health_percent(&self) -> Option<u32> {
-        let design = u64::from(self.design_capacity_mwh.filter(|d| *d > 0)?);
-        let full = u64::from(self.full_charge_capacity_mwh?);
-        u32::try_from((full * 100 + design / 2) / design).ok()
+        let computed = || {
+            let design = u64::from(self.design_capacity_mwh.filter(|d| *d > 0)?);
+            let full = u64::from(self.full_charge_capacity_mwh?);
+            u32::try_from((full * 100 + design / 2) / design).ok()
+        };
+        computed().or(self.maximum_capacity_percent)
     }
 }
 
@@ -329,6 +340,11 @@ mod tests {
             Battery { design_capacity_mwh: Some(23540), full_charge_capacity_mwh: Some(19450), ..Battery::default() };
         assert_eq!(pack.health_percent(), Some(83));
         assert_eq!(Battery { full_charge_capacity_mwh: None, ..pack.clone() }.health_percent(), None);
-        assert_eq!(Battery { design_capacity_mwh: Some(0), ..pack }.health_percent(), None);
+        assert_eq!(Battery { design_capacity_mwh: Some(0), ..pack.clone() }.health_percent(), None);
+        // A Mac reports no capacities in energy, only its percentage (glpi-agent's macOS 11 capture: 100 %); where
+        // both are known the capacities decide.
+        let mac = Battery { maximum_capacity_percent: Some(100), ..Battery::default() };
+        assert_eq!(mac.health_percent(), Some(100));
+        assert_eq!(Battery { maximum_capacity_percent: Some(100), ..pack }.health_percent(), Some(83));
     }
 }

@@ -81,7 +81,12 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Hardware {
         hardware.filesystems = filesystems::probe(root, errors);
         hardware.network_interfaces = network::probe(root, errors);
         hardware.monitors = monitors::probe(root, errors);
-        // A Mac's TPM-like chip and its battery are read through other paths, not yet.
+        // A Mac has no /sys/class/power_supply: system_profiler describes its battery. It has no TPM either (its
+        // Secure Enclave is not one, and is not read).
+        #[cfg(target_os = "macos")]
+        {
+            hardware.batteries = crate::inventory::macos::collect_batteries(errors);
+        }
         #[cfg(not(target_os = "macos"))]
         {
             hardware.tpm = power::probe_tpm(root, errors);

@@ -43,6 +43,7 @@ pub fn battery(attributes: &Attributes) -> Option<Battery> {
         design_capacity_mwh: mwh(energy("energy_full_design", "charge_full_design")),
         full_charge_capacity_mwh: mwh(energy("energy_full", "charge_full")),
         cycle_count: number("cycle_count").filter(|n| *n > 0).and_then(|n| u32::try_from(n).ok()),
+        ..Battery::default()
     })
 }
 
@@ -151,6 +152,7 @@ mod tests {
                 design_capacity_mwh: Some(41040),
                 full_charge_capacity_mwh: Some(39033),
                 cycle_count: None,
+                ..Battery::default()
             }]
         );
         assert!(errors.is_empty());

@@ -1,8 +1,8 @@
 //! macOS inventory: the installed applications from `system_profiler -xml` (SPApplicationsDataType), the
-//! machine's identity from the I/O Registry ([`hardware`]) and its memory modules from `system_profiler
-//! SPMemoryDataType` ([`memory`]) and its drives from `system_profiler -xml` SPSerialATADataType, SPNVMeDataType
-//! and SPUSBDataType ([`disks`]), each a pure reading shared by the live probe and the tests on real captured
-//! output.
+//! machine's identity from the I/O Registry ([`hardware`]), its memory modules from `system_profiler
+//! SPMemoryDataType` ([`memory`]), its battery from `system_profiler SPPowerDataType` ([`power`]) and its drives
+//! from `system_profiler -xml` SPSerialATADataType, SPNVMeDataType and SPUSBDataType ([`disks`]), each a pure
+//! reading shared by the live probe and the tests on real captured output.
 //!
 //! system_profiler finds application bundles wherever Launch Services and Spotlight know them (/Applications, the
 //! system's own, users' ~/Applications, helpers inside other bundles), which is what GLPI's agent and osquery's
@@ -14,13 +14,14 @@ pub mod hardware;
 pub mod memory;
 pub mod os;
 pub mod posture;
+pub mod power;
 #[cfg(target_os = "macos")]
 mod probe;
 #[cfg(test)]
 mod tests;
 
 #[cfg(target_os = "macos")]
-pub use probe::{collect_checks, collect_disks, collect_firmware, collect_os, collect_software};
+pub use probe::{collect_batteries, collect_checks, collect_disks, collect_firmware, collect_os, collect_software};
 
 use muster_shared::v1::{Package, PackageKind};
 use plist::Value;

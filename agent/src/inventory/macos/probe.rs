@@ -1,4 +1,4 @@
-//! The live side of the macOS inventory: runs `system_profiler` (applications, software, memory, storage, USB),
+//! The live side of the macOS inventory: runs `system_profiler` (applications, software, memory, power, storage, USB),
 //! `ioreg -rd1 -c IOPlatformExpertDevice` and the posture tools (`fdesetup`, `socketfilterfw`, `spctl`, `csrutil`,
 //! `systemsetup`) and hands their output to the same pure readers the tests run on captured output.
 
@@ -69,6 +69,13 @@ pub fn collect_firmware(errors: &mut ErrorLog) -> crate::inventory::hardware::fi
     let memory_modules = super::memory::memory_modules(&overview);
     let chassis = super::hardware::chassis(&overview);
     crate::inventory::hardware::firmware::Firmware { system, chassis, memory_modules, ..Default::default() }
+}
+
+/// A live Mac's battery, from `system_profiler SPPowerDataType`: none on a desktop.
+pub fn collect_batteries(errors: &mut ErrorLog) -> Vec<muster_shared::v1::Battery> {
+    hardware_output(errors, SYSTEM_PROFILER, &["SPPowerDataType"])
+        .map(|out| super::power::batteries(&String::from_utf8_lossy(&out)))
+        .unwrap_or_default()
 }
 
 /// A live Mac's drives: SATA, NVMe and USB, from system_profiler (Thunderbolt drives are not read yet).

@@ -127,6 +127,7 @@ fn from_driver(driver: &DriverData) -> Vec<Battery> {
                 full_charge_capacity_mwh: mwh(full.get(&name).copied()),
                 // Packs that do not count cycles report 0 (ACPI's older _BIF has no field for it), so 0 is unknown.
                 cycle_count: cycles.get(&name).copied().filter(|n| *n > 0),
+                ..Battery::default()
             }
         })
         .collect()
@@ -231,6 +232,7 @@ mod tests {
                     design_capacity_mwh: Some(23540),
                     full_charge_capacity_mwh: Some(19450),
                     cycle_count: Some(173),
+                    ..Battery::default()
                 },
                 Battery {
                     model: Some("01AV406".into()),
@@ -240,6 +242,7 @@ mod tests {
                     design_capacity_mwh: Some(26060),
                     full_charge_capacity_mwh: Some(17860),
                     cycle_count: Some(143),
+                    ..Battery::default()
                 },
             ]
         );
@@ -290,6 +293,7 @@ mod tests {
                 design_capacity_mwh: Some(48400),
                 full_charge_capacity_mwh: Some(47157),
                 cycle_count: None,
+                ..Battery::default()
             }]
         );
     }

@@ -425,10 +425,21 @@ pub async fn host(
             "No monitor reported.",
         ));
         // Worn packs are what a laptop refresh or a disposal check looks for: health is the full charge against the
-        // design capacity.
+        // design capacity, or the percentage the system reports where it gives no capacities (a Mac), beside its
+        // own verdict.
         blocks.push(table(
             "batteries",
-            &["Battery", "Manufacturer", "Serial", "Chemistry", "Design capacity", "Full charge", "Health", "Cycles"],
+            &[
+                "Battery",
+                "Manufacturer",
+                "Serial",
+                "Chemistry",
+                "Design capacity",
+                "Full charge",
+                "Health",
+                "Cycles",
+                "Condition",
+            ],
             hw.batteries
                 .iter()
                 .map(|b| {
@@ -447,6 +458,7 @@ pub async fn host(
                         Cell::text(mwh(b.full_charge_capacity_mwh)),
                         Cell::text(b.health_percent().map(|p| format!("{p}%")).unwrap_or_default()),
                         Cell::text(b.cycle_count.map(|c| c.to_string()).unwrap_or_default()),
+                        Cell::text(s(&b.condition)),
                     ]
                 })
                 .collect(),
