@@ -47,15 +47,33 @@ pub fn battery(attributes: &Attributes) -> Option<Battery> {
     })
 }
 
-/// The TPM of a `tpmN` class directory: its `tpm_version_major` (kernels since 5.6) gives the family. Older kernels
-/// and TPMs whose driver does not say give a TPM with nothing known but its presence.
-pub fn tpm(version_major: Option<&str>) -> Tpm {
+/// The TPM of a `tpmN` class directory. Its `tpm_version_major` (kernels since 5.6) gives the family. A TPM 1.2
+/// also has `caps`, its own answers as the driver asked them (`Manufacturer: 0x49465800`, `TCG version: 1.2`,
+/// `Firmware version: 6.40`): the vendor and firmware that TPM firmware advisories (ROCA's) name. A TPM 2.0 has no
+/// such file, so its vendor stays unknown here (TPM2_GetCapability through `/dev/tpmrm0` would tell; not asked).
+/// Older kernels and TPMs whose driver says nothing give a TPM with nothing known but its presence.
+pub fn tpm(version_major: Option<&str>, caps: Option<&str>) -> Tpm {
+    let caps: Vec<(&str, &str)> =
+        caps.unwrap_or_default().lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim(), v.trim())).collect();
+    let cap = |key: &str| caps.iter().find(|(k, _)| *k == key).map(|(_, v)| *v).filter(|v| !v.is_empty());
     let spec_version = match version_major.map(str::trim) {
         Some("2") => Some("2.0".to_string()),
         Some("1") => Some("1.2".to_string()),
-        _ => None,
+        _ => cap("TCG version").map(str::to_owned),
     };
-    Tpm { spec_version, ..Tpm::default() }
+    Tpm {
+        spec_version,
+        manufacturer: cap("Manufacturer").and_then(vendor_id),
+        firmware_version: cap("Firmware version").map(str::to_owned),
+        ..Tpm::default()
+    }
+}
+
+/// A TCG vendor id as `caps` prints it, four ASCII bytes in hex (`0x49465800`), as text: `IFX`, `STM`, `NTC`.
+fn vendor_id(hex: &str) -> Option<String> {
+    let value = u32::from_str_radix(hex.strip_prefix("0x")?, 16).ok()?;
+    let text: String = value.to_be_bytes().iter().filter(|b| b.is_ascii_graphic()).map(|&b| char::from(b)).collect();
+    (!text.is_empty()).then_some(text)
 }
 
 /// The attributes [`battery`] reads. A supply's other files are not opened: on a peripheral's battery some of them
@@ -125,8 +143,11 @@ pub fn probe_tpm(root: &SystemRoot, errors: &mut ErrorLog) -> Option<Tpm> {
     let name = names
         .iter()
         .find(|n| n.strip_prefix("tpm").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))?;
-    let version = root.read(format!("{TPM}/{name}/tpm_version_major")).ok();
-    Some(tpm(version.as_deref().map(String::from_utf8_lossy).as_deref()))
+    let text = |path: String| root.read(path).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+    let version = text(format!("{TPM}/{name}/tpm_version_major"));
+    // A TPM 1.2's attributes sit on the class device on newer kernels, on its parent device on older ones.
+    let caps = text(format!("{TPM}/{name}/caps")).or_else(|| text(format!("{TPM}/{name}/device/caps")));
+    Some(tpm(version.as_deref(), caps.as_deref()))
 }
 
 #[cfg(test)]
@@ -182,11 +203,35 @@ mod tests {
 
     #[test]
     fn the_tpm_family_comes_from_its_major_version() {
-        assert_eq!(tpm(Some("2\n")).spec_version.as_deref(), Some("2.0"));
-        assert_eq!(tpm(Some("1")).spec_version.as_deref(), Some("1.2"));
-        assert_eq!(tpm(None), Tpm::default());
+        assert_eq!(tpm(Some("2\n"), None).spec_version.as_deref(), Some("2.0"));
+        assert_eq!(tpm(Some("1"), None).spec_version.as_deref(), Some("1.2"));
+        assert_eq!(tpm(None, None), Tpm::default());
         let mut errors = ErrorLog::default();
         assert_eq!(probe_tpm(&case("rust-battery-issue-28"), &mut errors), None, "no tpm class: no TPM");
         assert!(errors.is_empty());
+    }
+
+    fn tpm_case(name: &str) -> Option<Tpm> {
+        let root = SystemRoot::mounted(format!("{}/testdata/sysfs-tpm/{name}", env!("CARGO_MANIFEST_DIR")));
+        let mut errors = ErrorLog::default();
+        let found = probe_tpm(&root, &mut errors);
+        assert!(errors.is_empty(), "{name}");
+        found
+    }
+
+    /// TPM 1.2 chips as their `caps` describe them (fwupd's and SIMP's captures): an Infineon with firmware 6.40
+    /// (a version ROCA's advisory names), its file on the class device; an STMicro, its file on the parent device
+    /// as older kernels placed it. A TPM 2.0 (an ST chip, fwupd's capture) has its family and nothing more.
+    #[test]
+    fn a_tpm_1_2_names_its_vendor_and_firmware() {
+        let tpm12 = |vendor: &str, firmware: &str| Tpm {
+            spec_version: Some("1.2".into()),
+            manufacturer: Some(vendor.into()),
+            firmware_version: Some(firmware.into()),
+            ..Tpm::default()
+        };
+        assert_eq!(tpm_case("fwupd-tpm12-infineon"), Some(tpm12("IFX", "6.40")));
+        assert_eq!(tpm_case("simp-tpm12-stmicro"), Some(tpm12("STM", "8.28")));
+        assert_eq!(tpm_case("fwupd-tpm20-stmicro"), Some(Tpm { spec_version: Some("2.0".into()), ..Tpm::default() }));
     }
 }
