@@ -193,7 +193,7 @@ async fn software_search_spans_every_kind(h: Harness) {
         ("q=a", "search text must be 2 to 128 characters"),
         (
             "q=idna&kind=egg",
-            "unknown package kind \"egg\"; known kinds: deb, rpm, apk, pacman, pypi, npm, gem, go, cargo, maven, snap, flatpak, windows, msix, macos, homebrew",
+            "unknown package kind \"egg\"; known kinds: deb, rpm, apk, pacman, pypi, npm, gem, go, cargo, maven, snap, flatpak, windows, msix, macos, homebrew, macos_pkg",
         ),
     ] {
         let (status, body) = h.get(&format!("/api/v1/software/search?{query}"), &viewer).await;

@@ -100,11 +100,14 @@ pub enum PackageKind {
     /// A Homebrew formula: a keg of a Cellar (`/opt/homebrew/Cellar`, `/usr/local/Cellar`, Linux's
     /// `/home/linuxbrew/.linuxbrew/Cellar`), its tap as the publisher.
     Homebrew,
+    /// A macOS installer package (`.pkg`) by its receipt in `/var/db/receipts`, as `pkgutil --pkgs` lists it: its
+    /// identifier as the name (`us.zoom.pkg.videomeeting`, `com.apple.pkg.XProtectPayloads_10_15.16U4325`).
+    MacosPkg,
 }
 
 impl PackageKind {
     /// Every kind, in declaration order.
-    pub const ALL: [PackageKind; 16] = [
+    pub const ALL: [PackageKind; 17] = [
         PackageKind::Deb,
         PackageKind::Rpm,
         PackageKind::Apk,
@@ -121,6 +124,7 @@ impl PackageKind {
         PackageKind::Msix,
         PackageKind::Macos,
         PackageKind::Homebrew,
+        PackageKind::MacosPkg,
     ];
 
     /// The kind a wire name (`deb`, `pypi`…) stands for.
@@ -146,6 +150,7 @@ impl PackageKind {
             PackageKind::Msix => "msix",
             PackageKind::Macos => "macos",
             PackageKind::Homebrew => "homebrew",
+            PackageKind::MacosPkg => "macos_pkg",
         }
     }
 

@@ -13,6 +13,7 @@ pub mod language;
 pub mod listeners;
 mod owners;
 mod pacman;
+pub mod pkg_receipts;
 mod rpm;
 pub mod snap;
 
@@ -123,8 +124,8 @@ pub fn collect(root: &SystemRoot, errors: &mut ErrorLog) -> Software {
 }
 
 /// Adds what other package managers installed under `root` to a software section read by [`collect`]: language
-/// packages ([`language`]), snaps ([`snap`]), flatpaks ([`flatpak`]), Homebrew formulae ([`homebrew`]) and
-/// container images and containers ([`crate::inventory::containers`]); and, on a running system, the listening
+/// packages ([`language`]), snaps ([`snap`]), flatpaks ([`flatpak`]), Homebrew formulae ([`homebrew`]), macOS
+/// installer packages ([`pkg_receipts`]) and container images and containers ([`crate::inventory::containers`]); and, on a running system, the listening
 /// sockets and their programs ([`listeners`]), whose owners are looked up with the language packages'.
 pub fn add_other_packages(root: &SystemRoot, scan: &LanguageScan, software: &mut Software, errors: &mut ErrorLog) {
     if cfg!(windows) && root.is_live() {
@@ -137,6 +138,7 @@ pub fn add_other_packages(root: &SystemRoot, scan: &LanguageScan, software: &mut
     snap::probe(root, &mut found, errors);
     flatpak::probe(root, &mut found);
     homebrew::probe(root, &mut found);
+    pkg_receipts::probe(root, &mut found);
     let containers = crate::inventory::containers::probe(root, errors);
     software.container_images = containers.images;
     software.containers = containers.containers;

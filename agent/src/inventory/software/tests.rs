@@ -6,6 +6,7 @@ mod collect;
 mod dpkg;
 mod homebrew;
 mod listeners;
+mod pkg_receipts;
 mod rpm;
 
 use std::path::PathBuf;
