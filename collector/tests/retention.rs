@@ -150,13 +150,17 @@ async fn prune_command_deletes_old_rows_and_vacuum_shrinks_the_file() {
 }
 
 /// A command other than `serve` leaves what it wrote in the SQLite file itself, not only in the write-ahead log: a
-/// backup that copies `muster.db` alone right after the command holds the schema its first open migrated and the
-/// secret it created.
+/// backup that copies `muster.db` alone right after the command holds the secret it created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_leaves_its_writes_in_the_database_file() {
+    use sqlx::Connection;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("muster.db");
     let url = format!("sqlite://{}", path.display());
+    // Migrated, then held open by an idle connection: the command's is never the last to close, which would fold
+    // the log by itself.
+    muster_collector::store::SqliteStore::open(&url).await.unwrap().close().await;
+    let mut idle = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster-collector"))
         .args(["--data-dir", dir.path().to_str().unwrap(), "--database-url", &url])
         .args(["enroll-secret", "create", "--label", "laptops"])
@@ -167,6 +171,7 @@ async fn a_command_leaves_its_writes_in_the_database_file() {
     let wal = dir.path().join("muster.db-wal");
     let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
     assert_eq!(left, 0, "{} still holds {left} bytes", wal.display());
+    sqlx::query("SELECT 1").execute(&mut idle).await.unwrap();
 
     let backup = tempfile::tempdir().unwrap();
     let copy = backup.path().join("muster.db");

@@ -283,10 +283,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let result = run_command(&cli, &settings, open).await;
     // SQLite's write-ahead log, folded whether the command succeeded or not: a backup that copies only the database
-    // file after a command (a migration at its first open, `prune`, a user created) then holds what it wrote.
-    // `serve` folds its own as it stops.
+    // file after a command (a migration at its first open, `prune`, a user added) then holds what it wrote. Only
+    // when no other connection uses the log: beside a running `serve` it is left to `serve`.
     for store in opened.into_inner() {
-        store.fold_log().await;
+        store.fold_log_if_idle().await;
     }
     result
 }

@@ -31,6 +31,9 @@ impl PgStore {
     /// PostgreSQL keeps its own log: nothing to fold at a stop.
     pub async fn fold_log_at_stop(&self) {}
 
+    /// Nor at the end of a command.
+    pub async fn fold_log_if_idle(&self) {}
+
     /// Makes deleted rows' space reusable and refreshes the planner's statistics; the file stays its size.
     async fn vacuum_on(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
         sqlx::query("VACUUM ANALYZE").execute(conn).await?;

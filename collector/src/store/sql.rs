@@ -686,6 +686,10 @@ macro_rules! impl_store {
                 <$store>::fold_log_at_stop(self).await
             }
 
+            async fn fold_log_if_idle(&self) {
+                <$store>::fold_log_if_idle(self).await
+            }
+
             async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
                 self.search_audit(None, None, limit).await
             }

@@ -96,44 +96,80 @@ impl SqliteStore {
     /// background work, stays within systemd's 30 s) warned about. Nothing is lost either way: SQLite replays the
     /// log when the file is next opened.
     pub async fn fold_log_at_stop(&self) {
-        if tokio::time::timeout(FOLD_LIMIT, self.fold_log_until_done()).await.is_err() {
-            tracing::warn!(
+        match tokio::time::timeout(FOLD_LIMIT, self.fold_log_until_done(20, CHECKPOINT_BUSY_TIMEOUT)).await {
+            Ok(Folded::Emptied) => {}
+            Ok(Folded::Busy { log, copied }) => tracing::warn!(log, copied, "WAL not emptied: readers kept it busy"),
+            Ok(Folded::Failed(why)) => {
+                tracing::warn!(error = %why, "WAL not folded; the log is replayed at the next start")
+            }
+            Err(_) => tracing::warn!(
                 seconds = FOLD_LIMIT.as_secs(),
                 "WAL not emptied in time at the stop; replayed at the next start"
-            );
+            ),
         }
     }
 
-    async fn fold_log_until_done(&self) {
-        const ATTEMPTS: u32 = 20;
-        let Ok(mut conn) = self.writer.acquire().await else {
-            return tracing::warn!("no writer connection to fold the WAL into the file");
-        };
-        // The writer's 30 s busy timeout would hold a stop that long behind another process's read; the periodic
-        // checkpoint's short one is used, and the writer's restored after.
-        let set = |d: Duration| format!("PRAGMA busy_timeout = {}", d.as_millis());
-        if sqlx::query(&set(CHECKPOINT_BUSY_TIMEOUT)).execute(&mut *conn).await.is_err() {
-            conn.close_on_drop();
-            return tracing::warn!("the writer connection failed at the stop; the WAL is replayed at the next start");
+    /// What a command other than `serve` does as it ends: one try at folding the log, waiting for nobody. A running
+    /// collector (or any other reader) then keeps the log from being emptied, and the log is left to that
+    /// collector's own stop or checkpoints: a command must not hold back its reports while it waits.
+    pub async fn fold_log_if_idle(&self) {
+        match self.fold_log_until_done(1, Duration::ZERO).await {
+            Folded::Emptied => {}
+            Folded::Busy { log, copied } => {
+                tracing::debug!(log, copied, "WAL in use by another connection; left as is")
+            }
+            Folded::Failed(why) => tracing::debug!(error = %why, "WAL not folded; left as is"),
         }
-        for attempt in 1..=ATTEMPTS {
+    }
+
+    /// Up to `attempts` tries, 100 ms apart, at copying the whole log into the file and emptying it, each waiting
+    /// at most `busy` for other connections.
+    async fn fold_log_until_done(&self, attempts: u32, busy: Duration) -> Folded {
+        let mut conn = match self.writer.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => return Folded::Failed(format!("no writer connection: {e}")),
+        };
+        // The writer's 30 s busy timeout would hold a stop that long behind another process's read; `busy` is used,
+        // and the writer's restored after.
+        let set = |d: Duration| format!("PRAGMA busy_timeout = {}", d.as_millis());
+        if let Err(e) = sqlx::query(&set(busy)).execute(&mut *conn).await {
+            conn.close_on_drop();
+            return Folded::Failed(format!("the writer connection failed: {e}"));
+        }
+        let mut folded = Folded::Failed("not tried".to_owned());
+        for attempt in 1..=attempts {
             // One row: busy (1 when another connection kept the log from being emptied), log and copied pages.
-            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await {
-                Ok((0, _, _)) => break,
-                Ok((_, log, copied)) if attempt == ATTEMPTS => {
-                    tracing::warn!(log, copied, "WAL not emptied: readers kept it busy");
-                }
-                Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, "WAL checkpoint failed; the log is replayed at the next start");
-                    break;
-                }
+            folded = match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut *conn)
+                .await
+            {
+                Ok((0, _, _)) => Folded::Emptied,
+                Ok((_, log, copied)) => Folded::Busy { log, copied },
+                Err(e) => Folded::Failed(e.to_string()),
+            };
+            if !matches!(folded, Folded::Busy { .. }) {
+                break;
+            }
+            if attempt < attempts {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
         if sqlx::query(&set(BUSY_TIMEOUT)).execute(&mut *conn).await.is_err() {
             conn.close_on_drop();
         }
+        folded
     }
+}
+
+/// How a try at folding the write-ahead log into the file ended.
+enum Folded {
+    Emptied,
+    /// Another connection kept `log - copied` pages, or the emptying, from happening.
+    Busy {
+        log: i64,
+        copied: i64,
+    },
+    Failed(String),
 }
 
 /// How long a stop may spend folding the write-ahead log into the file ([`SqliteStore::fold_log_at_stop`]).
