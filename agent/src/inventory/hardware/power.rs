@@ -69,11 +69,11 @@ pub fn tpm(version_major: Option<&str>, caps: Option<&str>) -> Tpm {
     }
 }
 
-/// A TCG vendor id as `caps` prints it, four ASCII bytes in hex (`0x49465800`), as text: `IFX`, `STM`, `NTC`.
+/// A TCG vendor id as `caps` prints it, four ASCII bytes in hex (`0x49465800`), as text (`IFX`, `STM`), read as
+/// Windows's TPM vendor id is.
 fn vendor_id(hex: &str) -> Option<String> {
     let value = u32::from_str_radix(hex.strip_prefix("0x")?, 16).ok()?;
-    let text: String = value.to_be_bytes().iter().filter(|b| b.is_ascii_graphic()).map(|&b| char::from(b)).collect();
-    (!text.is_empty()).then_some(text)
+    crate::inventory::windows::letters(value.to_be_bytes())
 }
 
 /// The attributes [`battery`] reads. A supply's other files are not opened: on a peripheral's battery some of them

@@ -143,9 +143,10 @@ fn read_cellar(root: &SystemRoot, cellar: &str, formulae: std::fs::ReadDir) -> L
     listing
 }
 
-/// The names in a directory that can be a formula or a keg, in order (Homebrew's own dot files, `.DS_Store` and
-/// `.keepme`, and names that are not UTF-8 are not); `None` when the entries would pass the `budget` left.
-fn names(entries: std::fs::ReadDir, budget: &mut usize) -> Option<Vec<String>> {
+/// The names in a directory that can be a formula or a keg (or a receipt, [`super::pkg_receipts`]), in order (dot
+/// files such as Homebrew's `.keepme` and Finder's `.DS_Store`, and names that are not UTF-8, are not); `None` when
+/// the entries would pass the `budget` left.
+pub(super) fn names(entries: std::fs::ReadDir, budget: &mut usize) -> Option<Vec<String>> {
     let mut names = Vec::new();
     for entry in entries.flatten() {
         *budget = budget.checked_sub(1)?;

@@ -1,5 +1,6 @@
 //! macOS installer packages: every `.pkg` that macOS's Installer (or Software Update, or an MDM) installed leaves a
-//! receipt in `/var/db/receipts/<identifier>.plist`, which is what `pkgutil --pkgs` lists. Agents, VPN clients and
+//! receipt `<identifier>.plist` in `/var/db/receipts`, or for Apple's own system components (the Command Line Tools,
+//! Rosetta) in `/Library/Apple/System/Library/Receipts`: what `pkgutil --pkgs` lists. Agents, VPN clients and
 //! drivers are installed this way and often have no application bundle for the application listing to find, and
 //! Apple's own background updates (XProtect, MRT, Gatekeeper data) are receipts with versions too.
 //!
@@ -12,13 +13,15 @@ use muster_shared::v1::{Package, PackageKind, PackageSource};
 use super::{DbError, Listing, failed, source};
 use crate::root::SystemRoot;
 
-pub const RECEIPTS: &str = "/var/db/receipts";
+/// Where receipts are kept, each directory a source of its own.
+pub const RECEIPTS: [&str; 2] = ["/var/db/receipts", "/Library/Apple/System/Library/Receipts"];
 
 /// A receipt holds a handful of keys; a few KiB at most. More is not a receipt Installer wrote.
 const MAX_RECEIPT_BYTES: u64 = 1 << 20;
 
-/// Receipts read from one directory: far past a real Mac's (a few hundred); past it the listing stops and says so.
-const MAX_RECEIPTS: usize = 20_000;
+/// Entries looked at in one directory (receipts and the bills of materials beside them): far past a real Mac's (a
+/// few hundred); past it the listing stops and says so.
+const MAX_ENTRIES: usize = 40_000;
 
 /// The package a receipt records (`PackageIdentifier`, `PackageVersion`, `InstallDate`), its receipt's path in
 /// `path`. `Err` for a file that is not a receipt.
@@ -40,35 +43,32 @@ pub fn parse_receipt(data: &[u8], path: &str) -> Result<Package, String> {
     })
 }
 
-/// Lists the receipts under `root`; no receipts directory (not a Mac) is not a source, one that cannot be read is a
-/// source that failed.
+/// Lists the receipts under `root`; a receipts directory that is absent (not a Mac) is not a source, one that
+/// cannot be read is a source that failed.
 pub(super) fn probe(root: &SystemRoot, found: &mut Vec<(PackageSource, Listing)>) {
-    let listing = match std::fs::read_dir(root.path(RECEIPTS)) {
-        Ok(entries) => read_receipts(root, entries),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-        Err(e) => failed(DbError::from(e).in_file(RECEIPTS)),
-    };
-    found.push((source(PackageKind::MacosPkg, RECEIPTS, "pkg-receipts"), listing));
+    for dir in RECEIPTS {
+        let listing = match std::fs::read_dir(root.path(dir)) {
+            Ok(entries) => read_receipts(root, dir, entries),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => failed(DbError::from(e).in_file(dir)),
+        };
+        found.push((source(PackageKind::MacosPkg, dir, "pkg-receipts"), listing));
+    }
 }
 
-fn read_receipts(root: &SystemRoot, entries: std::fs::ReadDir) -> Listing {
+fn read_receipts(root: &SystemRoot, dir: &str, entries: std::fs::ReadDir) -> Listing {
     let mut listing = Listing::default();
-    let mut names: Vec<String> = Vec::new();
-    for entry in entries.flatten() {
-        if names.len() == MAX_RECEIPTS {
-            let why = format!("{RECEIPTS}: {MAX_RECEIPTS} receipts read; the rest were not listed");
-            listing.problems.push(DbError::Stopped(why));
-            break;
-        }
-        // Each receipt's `.bom` (the files it installed) lies beside it and is not read.
-        if let Some(name) = entry.file_name().to_str().filter(|n| n.ends_with(".plist") && !n.starts_with('.')) {
-            names.push(name.to_owned());
-        }
-    }
-    names.sort();
-    for name in names {
-        let path = format!("{RECEIPTS}/{name}");
+    let mut budget = MAX_ENTRIES;
+    let Some(names) = super::homebrew::names(entries, &mut budget) else {
+        let why = format!("{dir}: {MAX_ENTRIES} entries looked at; the receipts were not listed");
+        listing.problems.push(DbError::Stopped(why));
+        return listing;
+    };
+    // Each receipt's `.bom` (the files it installed) lies beside it and is not read.
+    for name in names.into_iter().filter(|n| n.ends_with(".plist")) {
+        let path = format!("{dir}/{name}");
         let read = root.read_regular(&path, MAX_RECEIPT_BYTES).map_err(|e| match e.kind() {
+            // Not a regular file, or too large: not a receipt Installer wrote.
             std::io::ErrorKind::InvalidData => DbError::Corrupt(e.to_string()),
             _ => DbError::from(e),
         });

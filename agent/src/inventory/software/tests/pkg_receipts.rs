@@ -71,7 +71,8 @@ fn receipts_of_a_mac() {
 }
 
 /// A receipt cut short is a parse error naming it, and the listing is incomplete; the other receipts are still
-/// listed, and the bill of materials beside each receipt is not read as one.
+/// listed, and the bill of materials beside each receipt is not read as one. Apple's system receipts directory is
+/// a source of its own (here holding the MRT data's receipt).
 #[test]
 fn a_damaged_receipt_is_reported_and_the_others_listed() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,11 +84,25 @@ fn a_damaged_receipt_is_reported_and_the_others_listed() {
     std::fs::copy(real.join("com.wazuh.pkg.wazuh-agent.plist"), receipts.join("com.wazuh.pkg.wazuh-agent.plist"))
         .unwrap();
     std::fs::write(receipts.join("com.wazuh.pkg.wazuh-agent.bom"), b"BOMStore").unwrap();
+    let apple = dir.path().join("Library/Apple/System/Library/Receipts");
+    std::fs::create_dir_all(&apple).unwrap();
+    let mrt = "com.apple.pkg.MRTConfigData_10_15.16U4211.plist";
+    std::fs::copy(real.join(mrt), apple.join(mrt)).unwrap();
 
     let (software, errors) = super::read_root(dir.path());
-    let names: Vec<_> = software.packages.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["com.wazuh.pkg.wazuh-agent"]);
-    assert!(!software.sources[0].complete);
+    let names: Vec<_> = software.packages.iter().map(|p| (p.name.as_str(), p.path.as_deref().unwrap())).collect();
+    assert_eq!(
+        names,
+        [
+            (
+                "com.apple.pkg.MRTConfigData_10_15.16U4211",
+                "/Library/Apple/System/Library/Receipts/com.apple.pkg.MRTConfigData_10_15.16U4211.plist"
+            ),
+            ("com.wazuh.pkg.wazuh-agent", "/var/db/receipts/com.wazuh.pkg.wazuh-agent.plist"),
+        ]
+    );
+    let sources: Vec<_> = software.sources.iter().map(|s| (s.path.as_str(), s.packages, s.complete)).collect();
+    assert_eq!(sources, [("/var/db/receipts", 1, false), ("/Library/Apple/System/Library/Receipts", 1, true)]);
     let problems: Vec<_> = errors.as_slice().iter().filter(|e| e.item == "/var/db/receipts").collect();
     assert_eq!(problems.len(), 1, "{:?}", errors.as_slice());
     assert_eq!(problems[0].kind, ErrorKind::Parse);
