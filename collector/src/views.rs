@@ -180,6 +180,33 @@ pub struct MonitorList {
     pub truncated: bool,
 }
 
+/// One battery of the fleet and the host it was in at the host's last hardware report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BatteryView {
+    pub host_id: String,
+    pub hostname: String,
+    /// The model name the pack reports (on a Mac, its fuel gauge's device name).
+    pub model: Option<String>,
+    pub manufacturer: Option<String>,
+    pub serial: Option<String>,
+    pub chemistry: Option<String>,
+    pub design_capacity_mwh: Option<u32>,
+    pub full_charge_capacity_mwh: Option<u32>,
+    /// What is left of the design capacity: the full charge against it, or the percentage the system reports
+    /// (macOS's Maximum Capacity) where it gives no capacities.
+    pub health_percent: Option<u32>,
+    pub cycle_count: Option<u32>,
+    /// The system's own verdict, as it words it (macOS: `Normal`, `Service Recommended`).
+    pub condition: Option<String>,
+}
+
+/// The fleet's batteries, most worn first; `truncated` when there were more than returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BatteryList {
+    pub batteries: Vec<BatteryView>,
+    pub truncated: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct HostRef {
     pub id: String,

@@ -16,7 +16,8 @@ both!(
     language_packages_keep_their_path_and_owner,
     monitors_are_kept_and_shown,
     the_fleets_monitors_are_listed_and_exported,
-    tpm_and_batteries_are_kept_and_shown
+    tpm_and_batteries_are_kept_and_shown,
+    the_fleets_batteries_are_listed_most_worn_first
 );
 
 async fn full_delta_and_changed_reports(h: Harness) {
@@ -645,4 +646,92 @@ async fn the_fleets_monitors_are_listed_and_exported(h: Harness) {
     assert_eq!((body["monitors"].as_array().unwrap().len(), &body["truncated"]), (1, &serde_json::json!(true)));
     let (status, body) = h.get("/api/v1/monitors?limit=0", &viewer).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
+}
+
+/// The fleet's batteries on one list, the most worn first, with its filters and exports (issue 17): packs as the
+/// agent reads them on each system, from real captures (agent/testdata/README.md): a ThinkPad's two packs from
+/// glpi-agent's powercfg report (83% and 69%), an HP laptop's pack from sysfs (the battery crate's issue #28: 95%),
+/// an M1 MacBook Air's from system_profiler (100%, macOS's own figure); a desktop has none.
+async fn the_fleets_batteries_are_listed_most_worn_first(h: Harness) {
+    use muster_shared::v1::Battery;
+    let testdata = |rel: &str| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata").join(rel);
+    let thinkpad = |model: &str, serial: &str, design, full, cycles| Battery {
+        model: Some(model.into()),
+        manufacturer: Some("SMP".into()),
+        serial: Some(serial.into()),
+        chemistry: Some("LiP".into()),
+        design_capacity_mwh: Some(design),
+        full_charge_capacity_mwh: Some(full),
+        cycle_count: Some(cycles),
+        ..Battery::default()
+    };
+    let mut errors = muster_agent::root::ErrorLog::default();
+    let hp = muster_agent::inventory::hardware::power::probe_batteries(
+        &muster_agent::root::SystemRoot::mounted(testdata("sysfs-power/rust-battery-issue-28")),
+        &mut errors,
+    );
+    let profiler = std::fs::read_to_string(testdata("macos/system_profiler-11.0-apple-M1.txt")).unwrap();
+    let mac = muster_agent::inventory::macos::power::batteries(&profiler);
+    let (_, secret) = h.enroll_secret(None).await;
+    let mut hosts = std::collections::BTreeMap::new();
+    for (name, batteries) in [
+        (
+            "lap-thinkpad",
+            vec![thinkpad("00HW023", "541", 23540, 19450, 173), thinkpad("01AV406", "3319", 26060, 17860, 143)],
+        ),
+        ("lap-hp", hp),
+        ("lap-mac", mac),
+        ("desk-1", vec![]),
+    ] {
+        let machine = Machine { hostname: name.to_owned(), ..Machine::thinkpad(name) };
+        let mut report = debian(&machine);
+        report.hardware.as_mut().unwrap().batteries = batteries;
+        let (host, token) = h.enrolled(&secret, &machine).await;
+        h.stored(&token, &full(&report)).await;
+        hosts.insert(name, host);
+    }
+
+    let cookie = crate::console::user(&h, "viewer", Role::Viewer).await;
+    let page = crate::console::get(&h, "/batteries?format=csv", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let lines: Vec<&str> = page.body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "host_id,hostname,model,manufacturer,serial,health_percent,cycle_count,condition,chemistry,\
+         design_capacity_mwh,full_charge_capacity_mwh"
+    );
+    let row = |host: &str, rest: &str| format!("{},{host},{rest}", hosts[host]);
+    assert_eq!(
+        lines[1..],
+        [
+            row("lap-thinkpad", "01AV406,SMP,3319,69,143,,LiP,26060,17860"),
+            row("lap-thinkpad", "00HW023,SMP,541,83,173,,LiP,23540,19450"),
+            row("lap-hp", "PABAS0241231,Hewlett-Packard,41167,95,,,Li-ion,41040,39033"),
+            row("lap-mac", "bq20z451,,,100,1,Normal,,,"),
+        ]
+    );
+
+    // Worn below 90%: the ThinkPad's packs; below 80%: one of them.
+    let page = crate::console::get(&h, "/batteries?below=80", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("01AV406") && !page.body.contains("00HW023"), "{}", page.body);
+    assert!(!page.body.contains("PABAS0241231") && !page.body.contains("bq20z451"));
+    let page = crate::console::get(&h, "/batteries?format=json&q=hewlett", &cookie).await;
+    let json: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 1);
+    assert_eq!((json[0]["hostname"].as_str(), json[0]["health_percent"].as_u64()), (Some("lap-hp"), Some(95)));
+    let page = crate::console::get(&h, "/batteries?below=most", &cookie).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+
+    // The same list for scripts.
+    let viewer = h.api_token(Role::Viewer).await;
+    let (status, body) = h.get("/api/v1/batteries?below=90", &viewer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let serials: Vec<_> = body["batteries"].as_array().unwrap().iter().map(|b| b["serial"].as_str().unwrap()).collect();
+    assert_eq!((serials, body["truncated"].as_bool()), (vec!["3319", "541"], Some(false)));
+    let (_, body) = h.get("/api/v1/batteries?limit=1", &viewer).await;
+    assert_eq!((body["batteries"].as_array().unwrap().len(), body["truncated"].as_bool()), (1, Some(true)));
+    assert_eq!(body["batteries"][0]["health_percent"], 69);
+    let (status, _) = h.get("/api/v1/batteries?limit=0", &viewer).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

@@ -146,7 +146,7 @@ pub struct SoftwareSearchQuery {
     /// Part of a package's or source package's name, 2 to 128 characters, any case, e.g. `log4j`.
     pub q: String,
     /// Only packages of this kind: `deb`, `rpm`, `apk`, `pacman`, `pypi`, `npm`, `gem`, `go`, `cargo`, `maven`,
-    /// `snap`, `flatpak`, `windows`, `msix`, `macos`, `homebrew`.
+    /// `snap`, `flatpak`, `windows`, `msix`, `macos`, `homebrew`, `macos_pkg`.
     pub kind: Option<String>,
 }
 
@@ -164,6 +164,39 @@ pub async fn software_search(
     auth.require(Role::Viewer)?;
     let q = query(q)?;
     Ok(Json(crate::app::software::search(state.store.as_ref(), &q.q, q.kind.as_deref()).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BatteriesQuery {
+    /// Only batteries whose host name, model, manufacturer or serial contains this text (any case).
+    pub q: Option<String>,
+    /// Only batteries whose health is known and below this percentage.
+    pub below: Option<u32>,
+    /// At most this many (1 to 100,000; default 1,000).
+    pub limit: Option<usize>,
+}
+
+/// Every battery of the fleet with the host it is in, the most worn first (by health, unknown last; then by
+/// cycles): what a laptop refresh or a battery recall needs, read from each host's last hardware report.
+#[utoipa::path(get, path = "/api/v1/batteries", tag = "hosts", params(BatteriesQuery),
+    responses((status = 200, body = crate::views::BatteryList), (status = 400, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn batteries(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    q: Result<Query<BatteriesQuery>, QueryRejection>,
+) -> Result<Json<crate::views::BatteryList>, AppError> {
+    auth.require(Role::Viewer)?;
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(1_000);
+    if !(1..=100_000).contains(&limit) {
+        return Err(AppError::bad_request("invalid_query", "limit must be 1..=100000"));
+    }
+    let search = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+    let filter = crate::app::batteries::BatteryFilter { search, below: q.below };
+    let (rows, truncated) = crate::app::batteries::batteries(state.store.as_ref(), &filter, limit).await?;
+    Ok(Json(crate::views::BatteryList { batteries: rows.iter().map(crate::app::batteries::view).collect(), truncated }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

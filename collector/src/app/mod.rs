@@ -10,6 +10,7 @@ pub mod advisory_sync;
 pub mod advisory_update;
 pub mod audit;
 pub mod background;
+pub mod batteries;
 pub mod enrol;
 pub mod evaluation;
 pub mod findings;

@@ -117,6 +117,40 @@ fn bytes(n: u64) -> String {
     if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
+/// The columns of a battery's row: the host (the fleet's list only), then [`battery_cells`]'s.
+pub(super) const BATTERY_COLUMNS: [&str; 10] = [
+    "Host",
+    "Battery",
+    "Manufacturer",
+    "Serial",
+    "Health",
+    "Cycles",
+    "Condition",
+    "Chemistry",
+    "Design capacity",
+    "Full charge",
+];
+
+/// A battery's cells as the host page and the battery list show them, as [`BATTERY_COLUMNS`] names them after the
+/// host.
+pub(super) fn battery_cells(b: &muster_shared::v1::Battery) -> Vec<Cell> {
+    // Tenths of a Wh, rounded half up in integers (19450 mWh is 19.5 Wh, not binary 19.4).
+    let mwh = |v: Option<u32>| {
+        v.map(|v| (u64::from(v) + 50) / 100).map(|t| format!("{}.{} Wh", t / 10, t % 10)).unwrap_or_default()
+    };
+    vec![
+        Cell::text(s(&b.model)),
+        Cell::text(s(&b.manufacturer)),
+        Cell::mono(s(&b.serial)),
+        Cell::text(b.health_percent().map(|p| format!("{p}%")).unwrap_or_default()),
+        Cell::text(b.cycle_count.map(|c| c.to_string()).unwrap_or_default()),
+        Cell::text(s(&b.condition)),
+        Cell::text(s(&b.chemistry)),
+        Cell::text(mwh(b.design_capacity_mwh)),
+        Cell::text(mwh(b.full_charge_capacity_mwh)),
+    ]
+}
+
 /// A monitor's cells as the host page and the monitor list show them: product id, manufacturer, model, serial,
 /// when made, size, connector.
 pub(super) fn monitor_cells(m: &muster_shared::v1::Monitor) -> Vec<Cell> {
@@ -429,39 +463,8 @@ pub async fn host(
         // own verdict.
         blocks.push(table(
             "batteries",
-            &[
-                "Battery",
-                "Manufacturer",
-                "Serial",
-                "Chemistry",
-                "Design capacity",
-                "Full charge",
-                "Health",
-                "Cycles",
-                "Condition",
-            ],
-            hw.batteries
-                .iter()
-                .map(|b| {
-                    // Tenths of a Wh, rounded half up in integers (19450 mWh is 19.5 Wh, not binary 19.4).
-                    let mwh = |v: Option<u32>| {
-                        v.map(|v| (u64::from(v) + 50) / 100)
-                            .map(|t| format!("{}.{} Wh", t / 10, t % 10))
-                            .unwrap_or_default()
-                    };
-                    vec![
-                        Cell::text(s(&b.model)),
-                        Cell::text(s(&b.manufacturer)),
-                        Cell::mono(s(&b.serial)),
-                        Cell::text(s(&b.chemistry)),
-                        Cell::text(mwh(b.design_capacity_mwh)),
-                        Cell::text(mwh(b.full_charge_capacity_mwh)),
-                        Cell::text(b.health_percent().map(|p| format!("{p}%")).unwrap_or_default()),
-                        Cell::text(b.cycle_count.map(|c| c.to_string()).unwrap_or_default()),
-                        Cell::text(s(&b.condition)),
-                    ]
-                })
-                .collect(),
+            &BATTERY_COLUMNS[1..],
+            hw.batteries.iter().map(battery_cells).collect(),
             "No battery reported.",
         ));
     } else {

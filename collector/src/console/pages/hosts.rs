@@ -215,6 +215,104 @@ pub(super) fn risk_cell(r: &ConsoleHostRow) -> Cell {
     }
 }
 
+/// Batteries listed on the page; the exports hold up to `MAX_EXPORT_ROWS`.
+const BATTERIES_SHOWN: usize = 500;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct BatteriesQuery {
+    q: Option<String>,
+    below: Option<String>,
+    format: Option<String>,
+}
+
+/// The health thresholds the page offers; the API takes any.
+const BELOW: [(&str, &str); 4] = [("90", "below 90%"), ("80", "below 80%"), ("60", "below 60%"), ("40", "below 40%")];
+
+/// Every battery of the fleet with its host, the most worn first (issue 17: a laptop refresh's list).
+pub async fn batteries(State(state): State<AppState>, viewer: Viewer, Query(q): Query<BatteriesQuery>) -> PageResult {
+    let format = Format::parse(q.format.as_deref())?;
+    let limit = if format == Format::Html { BATTERIES_SHOWN } else { MAX_EXPORT_ROWS as usize };
+    let below = match opt(&q.below) {
+        Some(text) => Some(text.parse::<u32>().map_err(|_| {
+            PageError(AppError::bad_request("invalid_query", format!("below: {text:?} is not a percentage")))
+        })?),
+        None => None,
+    };
+    let filter = crate::app::batteries::BatteryFilter { search: opt(&q.q).map(str::to_owned), below };
+    let (rows, more) = crate::app::batteries::batteries(state.store.as_ref(), &filter, limit).await?;
+    match format {
+        Format::Csv => {
+            let header = [
+                "host_id",
+                "hostname",
+                "model",
+                "manufacturer",
+                "serial",
+                "health_percent",
+                "cycle_count",
+                "condition",
+                "chemistry",
+                "design_capacity_mwh",
+                "full_charge_capacity_mwh",
+            ];
+            let number = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
+            let csv_rows = rows.iter().map(crate::app::batteries::view).map(|v| {
+                vec![
+                    v.host_id,
+                    v.hostname,
+                    v.model.unwrap_or_default(),
+                    v.manufacturer.unwrap_or_default(),
+                    v.serial.unwrap_or_default(),
+                    number(v.health_percent),
+                    number(v.cycle_count),
+                    v.condition.unwrap_or_default(),
+                    v.chemistry.unwrap_or_default(),
+                    number(v.design_capacity_mwh),
+                    number(v.full_charge_capacity_mwh),
+                ]
+            });
+            return Ok(export::csv("batteries", &header, csv_rows));
+        }
+        Format::Json => {
+            let views: Vec<_> = rows.iter().map(crate::app::batteries::view).collect();
+            return Ok(export::json("batteries", &views)?);
+        }
+        Format::Html => {}
+    }
+    let pairs = vec![
+        ("q", opt(&q.q).unwrap_or_default().to_owned()),
+        ("below", below.map(|b| b.to_string()).unwrap_or_default()),
+    ];
+    let hosts = rows.iter().map(|r| &r.host.id).collect::<std::collections::BTreeSet<_>>().len();
+    let sub = if more {
+        format!("the {} most worn; the exports list them all", rows.len())
+    } else {
+        format!("{} batteries in {hosts} hosts, the most worn first, from each host's last hardware report", rows.len())
+    };
+    let table_rows = rows
+        .iter()
+        .map(|r| {
+            let mut cells = vec![Cell::link(clip(&r.host.hostname), format!("/hosts/{}", encode(&r.host.id)))];
+            cells.extend(super::host::battery_cells(&r.battery));
+            cells
+        })
+        .collect();
+    let current = below.map(|b| b.to_string());
+    let blocks = vec![
+        Block::Heading { text: "Batteries".into(), sub: Some(sub), badge: None },
+        Block::Filters(Filters {
+            action: "/batteries".into(),
+            fields: vec![
+                Field::text("q", "Search", opt(&q.q), "host, model, serial, maker…"),
+                Field::select("below", "Health", "any", &BELOW, current.as_deref()),
+            ],
+            exports: exports("/batteries", &pairs),
+        }),
+        table("batteries", &super::host::BATTERY_COLUMNS, table_rows, "No battery matches."),
+    ];
+    Ok(viewer.page("batteries", "Batteries", blocks))
+}
+
 /// Monitors listed on the page; the exports hold up to `MAX_EXPORT_ROWS`.
 const MONITORS_SHOWN: usize = 500;
 
