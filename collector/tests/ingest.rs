@@ -651,7 +651,8 @@ async fn the_fleets_monitors_are_listed_and_exported(h: Harness) {
 /// The fleet's batteries on one list, the most worn first, with its filters and exports (issue 17): packs as the
 /// agent reads them on each system, from real captures (agent/testdata/README.md): a ThinkPad's two packs from
 /// glpi-agent's powercfg report (83% and 69%), an HP laptop's pack from sysfs (the battery crate's issue #28: 95%),
-/// an M1 MacBook Air's from system_profiler (100%, macOS's own figure); a desktop has none.
+/// an M1 MacBook Air's from system_profiler (100%, macOS's own figure), and the same HP pack without its design
+/// capacity (issue #30: health unknown, so last); a desktop has none.
 async fn the_fleets_batteries_are_listed_most_worn_first(h: Harness) {
     use muster_shared::v1::Battery;
     let testdata = |rel: &str| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata").join(rel);
@@ -670,6 +671,10 @@ async fn the_fleets_batteries_are_listed_most_worn_first(h: Harness) {
         &muster_agent::root::SystemRoot::mounted(testdata("sysfs-power/rust-battery-issue-28")),
         &mut errors,
     );
+    let hp_unknown = muster_agent::inventory::hardware::power::probe_batteries(
+        &muster_agent::root::SystemRoot::mounted(testdata("sysfs-power/rust-battery-issue-30")),
+        &mut errors,
+    );
     let profiler = std::fs::read_to_string(testdata("macos/system_profiler-11.0-apple-M1.txt")).unwrap();
     let mac = muster_agent::inventory::macos::power::batteries(&profiler);
     let (_, secret) = h.enroll_secret(None).await;
@@ -681,6 +686,7 @@ async fn the_fleets_batteries_are_listed_most_worn_first(h: Harness) {
         ),
         ("lap-hp", hp),
         ("lap-mac", mac),
+        ("lap-hp-old", hp_unknown),
         ("desk-1", vec![]),
     ] {
         let machine = Machine { hostname: name.to_owned(), ..Machine::thinkpad(name) };
@@ -708,6 +714,7 @@ async fn the_fleets_batteries_are_listed_most_worn_first(h: Harness) {
             row("lap-thinkpad", "00HW023,SMP,541,83,173,,LiP,23540,19450"),
             row("lap-hp", "PABAS0241231,Hewlett-Packard,41167,95,,,Li-ion,41040,39033"),
             row("lap-mac", "bq20z451,,,100,1,Normal,,,"),
+            row("lap-hp-old", "PABAS0241231,Hewlett-Packard,41167,,,,Li-ion,,39033"),
         ]
     );
 
@@ -718,10 +725,18 @@ async fn the_fleets_batteries_are_listed_most_worn_first(h: Harness) {
     assert!(!page.body.contains("PABAS0241231") && !page.body.contains("bq20z451"));
     let page = crate::console::get(&h, "/batteries?format=json&q=hewlett", &cookie).await;
     let json: serde_json::Value = serde_json::from_str(&page.body).unwrap();
-    assert_eq!(json.as_array().unwrap().len(), 1);
-    assert_eq!((json[0]["hostname"].as_str(), json[0]["health_percent"].as_u64()), (Some("lap-hp"), Some(95)));
-    let page = crate::console::get(&h, "/batteries?below=most", &cookie).await;
-    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    let found: Vec<_> =
+        json.as_array().unwrap().iter().map(|b| (b["hostname"].as_str(), b["health_percent"].as_u64())).collect();
+    assert_eq!(found, [(Some("lap-hp"), Some(95)), (Some("lap-hp-old"), None)]);
+    // A threshold the form does not offer is kept (offered and selected) and said in the heading.
+    let page = crate::console::get(&h, "/batteries?below=75", &cookie).await;
+    assert!(page.body.contains("with health below 75%"), "{}", page.body);
+    assert!(page.body.contains("01AV406") && !page.body.contains("00HW023"));
+    assert!(page.body.contains(r#"<option value="75" selected>below 75%</option>"#), "{}", page.body);
+    for bad in ["most", "-1", "%2B80", "99999999999"] {
+        let page = crate::console::get(&h, &format!("/batteries?below={bad}"), &cookie).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{bad}: {}", page.body);
+    }
 
     // The same list for scripts.
     let viewer = h.api_token(Role::Viewer).await;
@@ -732,6 +747,11 @@ async fn the_fleets_batteries_are_listed_most_worn_first(h: Harness) {
     let (_, body) = h.get("/api/v1/batteries?limit=1", &viewer).await;
     assert_eq!((body["batteries"].as_array().unwrap().len(), body["truncated"].as_bool()), (1, Some(true)));
     assert_eq!(body["batteries"][0]["health_percent"], 69);
-    let (status, _) = h.get("/api/v1/batteries?limit=0", &viewer).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = h.get("/api/v1/batteries?limit=0", &viewer).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{body}");
+    let (status, body) = h.get("/api/v1/batteries?below=most", &viewer).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{body}");
+    // An empty threshold is none, as on the console.
+    let (status, body) = h.get("/api/v1/batteries?below=", &viewer).await;
+    assert_eq!((status, body["batteries"].as_array().map(Vec::len)), (StatusCode::OK, Some(5)), "{body}");
 }

@@ -182,6 +182,36 @@ async fn a_command_leaves_its_writes_in_the_database_file() {
     store.close().await;
 }
 
+/// Beside another process reading the database (a running collector), a command does not wait for it to fold the
+/// log: it ends at once and leaves the log to that process. Folding as `serve` does at its stop would have waited
+/// up to 20 tries of a second each for the reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_beside_a_reader_leaves_the_log_to_it_without_waiting() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("muster.db");
+    let url = format!("sqlite://{}", path.display());
+    muster_collector::store::SqliteStore::open(&url).await.unwrap().close().await;
+    let mut reader = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut reader).await.unwrap();
+    let hosts: i64 = sqlx::query_scalar("SELECT count(*) FROM hosts").fetch_one(&mut reader).await.unwrap();
+    assert_eq!(hosts, 0);
+
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster-collector"))
+        .args(["--data-dir", dir.path().to_str().unwrap(), "--database-url", &url])
+        .args(["enroll-secret", "create", "--label", "laptops"])
+        .env_remove("MUSTER_CONFIG")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(took < std::time::Duration::from_secs(5), "the command waited {took:?} for the reader");
+    let wal = std::fs::metadata(dir.path().join("muster.db-wal")).map_or(0, |m| m.len());
+    assert!(wal > 0, "the secret is in the log, left to the reader's process");
+    sqlx::query("ROLLBACK").execute(&mut reader).await.unwrap();
+}
+
 /// The planner's statistics after `refresh_statistics` (the daily job's and the growing fleet's): SQLite's
 /// `sqlite_stat1` rows for the host's package links, PostgreSQL's row estimate of the table, which is -1 until a
 /// table is first analyzed (autovacuum is switched off for it here).

@@ -171,8 +171,8 @@ pub async fn software_search(
 pub struct BatteriesQuery {
     /// Only batteries whose host name, model, manufacturer or serial contains this text (any case).
     pub q: Option<String>,
-    /// Only batteries whose health is known and below this percentage.
-    pub below: Option<u32>,
+    /// Only batteries whose health is known and below this percentage (a whole number; empty is none).
+    pub below: Option<String>,
     /// At most this many (1 to 100,000; default 1,000).
     pub limit: Option<usize>,
 }
@@ -194,7 +194,9 @@ pub async fn batteries(
         return Err(AppError::bad_request("invalid_query", "limit must be 1..=100000"));
     }
     let search = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
-    let filter = crate::app::batteries::BatteryFilter { search, below: q.below };
+    let below = crate::app::batteries::parse_below(q.below.as_deref())
+        .map_err(|message| AppError::bad_request("invalid_query", message))?;
+    let filter = crate::app::batteries::BatteryFilter { search, below };
     let (rows, truncated) = crate::app::batteries::batteries(state.store.as_ref(), &filter, limit).await?;
     Ok(Json(crate::views::BatteryList { batteries: rows.iter().map(crate::app::batteries::view).collect(), truncated }))
 }

@@ -2,7 +2,8 @@
 //! before disposal looks for, across Linux, Windows and macOS alike. Built from the stored hardware sections page by
 //! page, as the monitors list is; every section is read, since the order is by wear.
 
-use muster_shared::v1::{Battery, Hardware};
+use muster_shared::v1::Battery;
+use serde::Deserialize;
 
 use crate::store::{Store, StoreError};
 use crate::views::{BatteryView, HostRef};
@@ -26,49 +27,83 @@ pub struct BatteryFilter {
     pub below: Option<u32>,
 }
 
-/// Every battery of the fleet that `filter` lets through, the most worn first: by health (unknown last), then by
-/// more cycles, then host name and id; at most `limit` (`true` when there were more). A hardware section that no
-/// longer reads as one (stored by an older collector) is skipped and logged.
+/// The `below` filter as the console and the API take it: empty is none, else a whole percentage.
+pub fn parse_below(text: Option<&str>) -> Result<Option<u32>, String> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) if t.bytes().all(|b| b.is_ascii_digit()) => {
+            t.parse().map(Some).map_err(|_| format!("below: {t:?} is not a percentage"))
+        }
+        Some(t) => Err(format!("below: {t:?} is not a percentage")),
+    }
+}
+
+/// Only the batteries of a stored hardware section: the rest of it is skipped, not built.
+#[derive(Deserialize)]
+struct Batteries {
+    #[serde(default)]
+    batteries: Vec<Battery>,
+}
+
+/// The most worn first: by health (unknown last), then by more cycles, then host name and id.
+fn worst_first(a: &BatteryRow, b: &BatteryRow) -> std::cmp::Ordering {
+    let health = |r: &BatteryRow| r.battery.health_percent().unwrap_or(u32::MAX);
+    health(a)
+        .cmp(&health(b))
+        .then_with(|| b.battery.cycle_count.cmp(&a.battery.cycle_count))
+        .then_with(|| a.host.hostname.cmp(&b.host.hostname))
+        .then_with(|| a.host.id.cmp(&b.host.id))
+}
+
+/// Every battery of the fleet that `filter` lets through, the most worn first ([`worst_first`]); at most `limit`
+/// (`true` when there were more). Every hardware section is read, since the order is by wear, but only the
+/// `limit` most worn are kept as it goes, so memory follows `limit`, not the fleet. A section that no longer reads
+/// as one (stored by an older collector) is skipped and logged.
 pub async fn batteries(
     store: &dyn Store,
     filter: &BatteryFilter,
     limit: usize,
 ) -> Result<(Vec<BatteryRow>, bool), StoreError> {
+    let _turn = super::fleet_scan().await;
     let search = filter.search.as_deref().map(str::to_lowercase);
     let mut rows = Vec::new();
+    let mut more = false;
     let mut after: Option<String> = None;
     loop {
         let page = store.hosts_section("hardware", after.as_deref(), PAGE).await?;
         let Some((last, _)) = page.last() else { break };
         after = Some(last.id.clone());
         for (host, content) in page {
-            let hardware: Hardware = match serde_json::from_str(&content) {
-                Ok(hardware) => hardware,
+            let section: Batteries = match serde_json::from_str(&content) {
+                Ok(section) => section,
                 Err(err) => {
                     tracing::warn!(host = %host.id, error = %err, "stored hardware section not readable; its batteries are left out");
                     continue;
                 }
             };
-            for battery in hardware.batteries {
+            for battery in section.batteries {
                 let worn = filter.below.is_none_or(|below| battery.health_percent().is_some_and(|h| h < below));
                 let found = search.as_deref().is_none_or(|text| matches(&host, &battery, text));
                 if worn && found {
                     rows.push(BatteryRow { host: host.clone(), battery });
                 }
             }
+            // Cut back to the `limit` most worn whenever twice as many are held.
+            if rows.len() > limit.saturating_mul(2).max(PAGE as usize) {
+                more |= keep_most_worn(&mut rows, limit);
+            }
         }
     }
-    rows.sort_by(|a, b| {
-        let health = |r: &BatteryRow| r.battery.health_percent().unwrap_or(u32::MAX);
-        health(a)
-            .cmp(&health(b))
-            .then_with(|| b.battery.cycle_count.cmp(&a.battery.cycle_count))
-            .then_with(|| a.host.hostname.cmp(&b.host.hostname))
-            .then_with(|| a.host.id.cmp(&b.host.id))
-    });
-    let more = rows.len() > limit;
-    rows.truncate(limit);
+    more |= keep_most_worn(&mut rows, limit);
     Ok((rows, more))
+}
+
+/// Sorts `rows` the most worn first and keeps the first `limit`; whether any went.
+fn keep_most_worn(rows: &mut Vec<BatteryRow>, limit: usize) -> bool {
+    rows.sort_by(worst_first);
+    let cut = rows.len() > limit;
+    rows.truncate(limit);
+    cut
 }
 
 /// Whether `text` (lower case) is part of the host name, model, manufacturer or serial.

@@ -59,3 +59,12 @@ pub(crate) fn describe_http(e: reqwest::Error) -> String {
     }
     text.chars().take(500).collect()
 }
+
+/// Fleet-wide lists that read every host's hardware section (batteries, monitors) take turns, two at a time: a
+/// viewer reloading one cannot make the collector parse the whole fleet many times over at once.
+static FLEET_SCANS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A turn at a fleet-wide scan, held until dropped; waits while two are under way.
+pub(crate) async fn fleet_scan() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    FLEET_SCANS.acquire().await.ok()
+}

@@ -24,6 +24,7 @@ pub async fn monitors(
     search: Option<&str>,
     limit: usize,
 ) -> Result<(Vec<MonitorRow>, bool), StoreError> {
+    let _turn = super::fleet_scan().await;
     let search = search.map(str::to_lowercase);
     let mut rows = Vec::new();
     let mut after: Option<String> = None;

@@ -100,7 +100,8 @@ pub enum PackageKind {
     /// A Homebrew formula: a keg of a Cellar (`/opt/homebrew/Cellar`, `/usr/local/Cellar`, Linux's
     /// `/home/linuxbrew/.linuxbrew/Cellar`), its tap as the publisher.
     Homebrew,
-    /// A macOS installer package (`.pkg`) by its receipt in `/var/db/receipts`, as `pkgutil --pkgs` lists it: its
+    /// A macOS installer package (`.pkg`) by its receipt in `/var/db/receipts` (or, for Apple's system components,
+    /// `/Library/Apple/System/Library/Receipts`), as `pkgutil --pkgs` lists it: its
     /// identifier as the name (`us.zoom.pkg.videomeeting`, `com.apple.pkg.XProtectPayloads_10_15.16U4325`).
     MacosPkg,
 }

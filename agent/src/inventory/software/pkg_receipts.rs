@@ -20,7 +20,7 @@ pub const RECEIPTS: [&str; 2] = ["/var/db/receipts", "/Library/Apple/System/Libr
 const MAX_RECEIPT_BYTES: u64 = 1 << 20;
 
 /// Entries looked at in one directory (receipts and the bills of materials beside them): far past a real Mac's (a
-/// few hundred); past it the listing stops and says so.
+/// few hundred). A directory with more is not listed at all, and the listing says so.
 const MAX_ENTRIES: usize = 40_000;
 
 /// The package a receipt records (`PackageIdentifier`, `PackageVersion`, `InstallDate`), its receipt's path in

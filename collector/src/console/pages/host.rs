@@ -133,12 +133,12 @@ pub(super) const BATTERY_COLUMNS: [&str; 10] = [
 
 /// A battery's cells as the host page and the battery list show them, as [`BATTERY_COLUMNS`] names them after the
 /// host.
-pub(super) fn battery_cells(b: &muster_shared::v1::Battery) -> Vec<Cell> {
+pub(super) fn battery_cells(b: &muster_shared::v1::Battery) -> [Cell; BATTERY_COLUMNS.len() - 1] {
     // Tenths of a Wh, rounded half up in integers (19450 mWh is 19.5 Wh, not binary 19.4).
     let mwh = |v: Option<u32>| {
         v.map(|v| (u64::from(v) + 50) / 100).map(|t| format!("{}.{} Wh", t / 10, t % 10)).unwrap_or_default()
     };
-    vec![
+    [
         Cell::text(s(&b.model)),
         Cell::text(s(&b.manufacturer)),
         Cell::mono(s(&b.serial)),
@@ -464,7 +464,7 @@ pub async fn host(
         blocks.push(table(
             "batteries",
             &BATTERY_COLUMNS[1..],
-            hw.batteries.iter().map(battery_cells).collect(),
+            hw.batteries.iter().map(|b| battery_cells(b).to_vec()).collect(),
             "No battery reported.",
         ));
     } else {

@@ -232,12 +232,8 @@ const BELOW: [(&str, &str); 4] = [("90", "below 90%"), ("80", "below 80%"), ("60
 pub async fn batteries(State(state): State<AppState>, viewer: Viewer, Query(q): Query<BatteriesQuery>) -> PageResult {
     let format = Format::parse(q.format.as_deref())?;
     let limit = if format == Format::Html { BATTERIES_SHOWN } else { MAX_EXPORT_ROWS as usize };
-    let below = match opt(&q.below) {
-        Some(text) => Some(text.parse::<u32>().map_err(|_| {
-            PageError(AppError::bad_request("invalid_query", format!("below: {text:?} is not a percentage")))
-        })?),
-        None => None,
-    };
+    let below = crate::app::batteries::parse_below(q.below.as_deref())
+        .map_err(|message| PageError(AppError::bad_request("invalid_query", message)))?;
     let filter = crate::app::batteries::BatteryFilter { search: opt(&q.q).map(str::to_owned), below };
     let (rows, more) = crate::app::batteries::batteries(state.store.as_ref(), &filter, limit).await?;
     match format {
@@ -284,10 +280,14 @@ pub async fn batteries(State(state): State<AppState>, viewer: Viewer, Query(q): 
         ("below", below.map(|b| b.to_string()).unwrap_or_default()),
     ];
     let hosts = rows.iter().map(|r| &r.host.id).collect::<std::collections::BTreeSet<_>>().len();
+    let health = below.map(|b| format!(" with health below {b}%")).unwrap_or_default();
     let sub = if more {
-        format!("the {} most worn; the exports list them all", rows.len())
+        format!("the {} most worn{health}; the exports list them all", rows.len())
     } else {
-        format!("{} batteries in {hosts} hosts, the most worn first, from each host's last hardware report", rows.len())
+        format!(
+            "{} batteries{health} in {hosts} hosts, the most worn first, from each host's last hardware report",
+            rows.len()
+        )
     };
     let table_rows = rows
         .iter()
@@ -297,14 +297,20 @@ pub async fn batteries(State(state): State<AppState>, viewer: Viewer, Query(q): 
             cells
         })
         .collect();
+    // A threshold the page does not offer (from a link or a script) is offered too, so the form keeps it.
     let current = below.map(|b| b.to_string());
+    let mut offered: Vec<(String, String)> = BELOW.iter().map(|(v, l)| (v.to_string(), l.to_string())).collect();
+    if let Some(value) = current.as_deref().filter(|v| !BELOW.iter().any(|(o, _)| o == v)) {
+        offered.push((value.to_owned(), format!("below {value}%")));
+    }
+    let offered: Vec<(&str, &str)> = offered.iter().map(|(v, l)| (v.as_str(), l.as_str())).collect();
     let blocks = vec![
         Block::Heading { text: "Batteries".into(), sub: Some(sub), badge: None },
         Block::Filters(Filters {
             action: "/batteries".into(),
             fields: vec![
                 Field::text("q", "Search", opt(&q.q), "host, model, serial, maker…"),
-                Field::select("below", "Health", "any", &BELOW, current.as_deref()),
+                Field::select("below", "Health", "any", &offered, current.as_deref()),
             ],
             exports: exports("/batteries", &pairs),
         }),
