@@ -127,6 +127,8 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<()> {
         ("vulnerabilities", "/vulnerabilities".to_owned()),
         ("vulnerability detail", format!("/vulnerabilities/{}", seeded.detail_advisory)),
         ("software", format!("/software?name={COMMON_PACKAGE}")),
+        ("monitors", "/monitors".to_owned()),
+        ("batteries", "/batteries".to_owned()),
         ("audit log", "/admin/audit".to_owned()),
         ("users", "/admin/users".to_owned()),
     ];
