@@ -475,13 +475,29 @@ async fn monitors_are_kept_and_shown(h: Harness) {
     }
 }
 
+/// The two packs of glpi-agent's ThinkPad powercfg report, as the Windows agent reads them (19450 of 23540 mWh,
+/// 173 cycles; 17860 of 26060 mWh, 143 cycles).
+fn thinkpad_packs() -> Vec<muster_shared::v1::Battery> {
+    let pack = |model: &str, serial: &str, design, full, cycles| muster_shared::v1::Battery {
+        model: Some(model.into()),
+        manufacturer: Some("SMP".into()),
+        serial: Some(serial.into()),
+        chemistry: Some("LiP".into()),
+        design_capacity_mwh: Some(design),
+        full_charge_capacity_mwh: Some(full),
+        cycle_count: Some(cycles),
+        ..Default::default()
+    };
+    vec![pack("00HW023", "541", 23540, 19450, 173), pack("01AV406", "3319", 26060, 17860, 143)]
+}
+
 /// A laptop's TPM and its two battery packs are kept in its hardware and shown on its page, each pack with its
 /// wear. The values are real machines' as the agent reads them: the TPM of OSDeploy's Win32_Tpm capture and the
 /// packs of glpi-agent's ThinkPad powercfg report (see agent/testdata/README.md, windows/cim and windows/powercfg).
 /// A Mac's pack, read by the agent from an M1 MacBook Air's system_profiler report, shows the health macOS reports
 /// and its condition.
 async fn tpm_and_batteries_are_kept_and_shown(h: Harness) {
-    use muster_shared::v1::{Battery, Tpm};
+    use muster_shared::v1::Tpm;
     let machine = Machine::thinkpad("m-battery");
     let mut report = debian(&machine);
     let hardware = report.hardware.as_mut().unwrap();
@@ -493,17 +509,7 @@ async fn tpm_and_batteries_are_kept_and_shown(h: Harness) {
         activated: Some(true),
         owned: Some(false),
     });
-    let pack = |model: &str, serial: &str, design, full, cycles| Battery {
-        model: Some(model.into()),
-        manufacturer: Some("SMP".into()),
-        serial: Some(serial.into()),
-        chemistry: Some("LiP".into()),
-        design_capacity_mwh: Some(design),
-        full_charge_capacity_mwh: Some(full),
-        cycle_count: Some(cycles),
-        ..Battery::default()
-    };
-    hardware.batteries = vec![pack("00HW023", "541", 23540, 19450, 173), pack("01AV406", "3319", 26060, 17860, 143)];
+    hardware.batteries = thinkpad_packs();
     let (_, secret) = h.enroll_secret(None).await;
     let (host, token) = h.enrolled(&secret, &machine).await;
     h.stored(&token, &full(&report)).await;
@@ -654,18 +660,7 @@ async fn the_fleets_monitors_are_listed_and_exported(h: Harness) {
 /// an M1 MacBook Air's from system_profiler (100%, macOS's own figure), and the same HP pack without its design
 /// capacity (issue #30: health unknown, so last); a desktop has none.
 async fn the_fleets_batteries_are_listed_most_worn_first(h: Harness) {
-    use muster_shared::v1::Battery;
     let testdata = |rel: &str| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata").join(rel);
-    let thinkpad = |model: &str, serial: &str, design, full, cycles| Battery {
-        model: Some(model.into()),
-        manufacturer: Some("SMP".into()),
-        serial: Some(serial.into()),
-        chemistry: Some("LiP".into()),
-        design_capacity_mwh: Some(design),
-        full_charge_capacity_mwh: Some(full),
-        cycle_count: Some(cycles),
-        ..Battery::default()
-    };
     let mut errors = muster_agent::root::ErrorLog::default();
     let hp = muster_agent::inventory::hardware::power::probe_batteries(
         &muster_agent::root::SystemRoot::mounted(testdata("sysfs-power/rust-battery-issue-28")),
@@ -680,10 +675,7 @@ async fn the_fleets_batteries_are_listed_most_worn_first(h: Harness) {
     let (_, secret) = h.enroll_secret(None).await;
     let mut hosts = std::collections::BTreeMap::new();
     for (name, batteries) in [
-        (
-            "lap-thinkpad",
-            vec![thinkpad("00HW023", "541", 23540, 19450, 173), thinkpad("01AV406", "3319", 26060, 17860, 143)],
-        ),
+        ("lap-thinkpad", thinkpad_packs()),
         ("lap-hp", hp),
         ("lap-mac", mac),
         ("lap-hp-old", hp_unknown),

@@ -149,6 +149,16 @@ async fn prune_command_deletes_old_rows_and_vacuum_shrinks_the_file() {
     assert!(actions.contains(&"test.recent") && actions.contains(&"retention.pruned"), "{actions:?}");
 }
 
+/// `muster-collector enroll-secret create` on the database at `url`: a command that writes.
+fn create_secret(dir: &std::path::Path, url: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_muster-collector"))
+        .args(["--data-dir", dir.to_str().unwrap(), "--database-url", url])
+        .args(["enroll-secret", "create", "--label", "laptops"])
+        .env_remove("MUSTER_CONFIG")
+        .output()
+        .unwrap()
+}
+
 /// A command other than `serve` leaves what it wrote in the SQLite file itself, not only in the write-ahead log: a
 /// backup that copies `muster.db` alone right after the command holds the secret it created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,12 +171,7 @@ async fn a_command_leaves_its_writes_in_the_database_file() {
     // the log by itself.
     muster_collector::store::SqliteStore::open(&url).await.unwrap().close().await;
     let mut idle = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster-collector"))
-        .args(["--data-dir", dir.path().to_str().unwrap(), "--database-url", &url])
-        .args(["enroll-secret", "create", "--label", "laptops"])
-        .env_remove("MUSTER_CONFIG")
-        .output()
-        .unwrap();
+    let out = create_secret(dir.path(), &url);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let wal = dir.path().join("muster.db-wal");
     let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
@@ -198,12 +203,7 @@ async fn a_command_beside_a_reader_leaves_the_log_to_it_without_waiting() {
     assert_eq!(hosts, 0);
 
     let started = std::time::Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_muster-collector"))
-        .args(["--data-dir", dir.path().to_str().unwrap(), "--database-url", &url])
-        .args(["enroll-secret", "create", "--label", "laptops"])
-        .env_remove("MUSTER_CONFIG")
-        .output()
-        .unwrap();
+    let out = create_secret(dir.path(), &url);
     let took = started.elapsed();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(took < std::time::Duration::from_secs(5), "the command waited {took:?} for the reader");

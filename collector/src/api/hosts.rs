@@ -166,6 +166,15 @@ pub async fn software_search(
     Ok(Json(crate::app::software::search(state.store.as_ref(), &q.q, q.kind.as_deref()).await?))
 }
 
+/// The `limit` of the fleet-wide lists (batteries, monitors): 1 to 100,000, 1,000 when absent.
+fn fleet_list_limit(limit: Option<usize>) -> Result<usize, AppError> {
+    let limit = limit.unwrap_or(1_000);
+    if !(1..=100_000).contains(&limit) {
+        return Err(AppError::bad_request("invalid_query", "limit must be 1..=100000"));
+    }
+    Ok(limit)
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BatteriesQuery {
@@ -189,10 +198,7 @@ pub async fn batteries(
 ) -> Result<Json<crate::views::BatteryList>, AppError> {
     auth.require(Role::Viewer)?;
     let q = query(q)?;
-    let limit = q.limit.unwrap_or(1_000);
-    if !(1..=100_000).contains(&limit) {
-        return Err(AppError::bad_request("invalid_query", "limit must be 1..=100000"));
-    }
+    let limit = fleet_list_limit(q.limit)?;
     let search = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
     let below = crate::app::batteries::parse_below(q.below.as_deref())
         .map_err(|message| AppError::bad_request("invalid_query", message))?;
@@ -222,10 +228,7 @@ pub async fn monitors(
 ) -> Result<Json<crate::views::MonitorList>, AppError> {
     auth.require(Role::Viewer)?;
     let q = query(q)?;
-    let limit = q.limit.unwrap_or(1_000);
-    if !(1..=100_000).contains(&limit) {
-        return Err(AppError::bad_request("invalid_query", "limit must be 1..=100000"));
-    }
+    let limit = fleet_list_limit(q.limit)?;
     let search = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
     let (rows, truncated) = crate::app::monitors::monitors(state.store.as_ref(), search, limit).await?;
     Ok(Json(crate::views::MonitorList { monitors: rows.iter().map(crate::app::monitors::view).collect(), truncated }))

@@ -303,8 +303,9 @@ pub trait Store:
     /// copies after a stop is complete on its own; nothing to do on PostgreSQL. Connections stay open for the
     /// background work still finishing.
     async fn fold_log(&self);
-    /// Called by the other commands as they end: one try at the same fold that waits for nobody, so a command run
-    /// beside a running `serve` never holds back its writes; the log is then left to `serve`.
+    /// Called by the other commands as they end, as the store's last use (SQLite closes its readers first): a few
+    /// quick tries at the same fold, none waiting for another connection, so a command run beside a running `serve`
+    /// does not hold back its writes; the log is then left to `serve`.
     async fn fold_log_if_idle(&self);
     /// Refreshes the query planner's statistics (SQLite `ANALYZE` on a sample; PostgreSQL `ANALYZE`), which plans
     /// depend on once tables grow from empty to a fleet's size.

@@ -109,11 +109,14 @@ impl SqliteStore {
         }
     }
 
-    /// What a command other than `serve` does as it ends: one try at folding the log, waiting for nobody. A running
-    /// collector (or any other reader) then keeps the log from being emptied, and the log is left to that
-    /// collector's own stop or checkpoints: a command must not hold back its reports while it waits.
+    /// What a command other than `serve` does as it ends, as the store's last use: its readers are closed (so the
+    /// WAL bound's own passive checkpoint, on a reader, cannot hold the checkpoint lock), then five tries 100 ms
+    /// apart at folding the log, none waiting for another connection. A running collector (or any other reader)
+    /// then keeps the log from being emptied, and the log is left to that collector's own stop or checkpoints: a
+    /// command must not hold back its reports.
     pub async fn fold_log_if_idle(&self) {
-        match self.fold_log_until_done(1, Duration::ZERO).await {
+        self.pool.close().await;
+        match self.fold_log_until_done(5, Duration::ZERO).await {
             Folded::Emptied => {}
             Folded::Busy { log, copied } => {
                 tracing::debug!(log, copied, "WAL in use by another connection; left as is")
