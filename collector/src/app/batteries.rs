@@ -8,8 +8,8 @@ use serde::Deserialize;
 use crate::store::{Store, StoreError};
 use crate::views::{BatteryView, HostRef};
 
-/// Hardware sections read per store round trip: a few MiB of JSON at most.
-const PAGE: i64 = 500;
+/// Rows held before the scan cuts back to the most worn, however small the limit: cutting costs a sort.
+const KEEP_AT_LEAST: usize = 500;
 
 /// One battery and the host it was in when the host last reported its hardware.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,43 +57,30 @@ fn worst_first(a: &BatteryRow, b: &BatteryRow) -> std::cmp::Ordering {
 
 /// Every battery of the fleet that `filter` lets through, the most worn first ([`worst_first`]); at most `limit`
 /// (`true` when there were more). Every hardware section is read, since the order is by wear, but only the
-/// `limit` most worn are kept as it goes, so memory follows `limit`, not the fleet. A section that no longer reads
-/// as one (stored by an older collector) is skipped and logged.
+/// `limit` most worn are kept as it goes, so memory follows `limit`, not the fleet.
 pub async fn batteries(
     store: &dyn Store,
     filter: &BatteryFilter,
     limit: usize,
 ) -> Result<(Vec<BatteryRow>, bool), StoreError> {
-    let _turn = super::fleet_scan().await;
     let search = filter.search.as_deref().map(str::to_lowercase);
     let mut rows = Vec::new();
     let mut more = false;
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.hosts_section("hardware", after.as_deref(), PAGE).await?;
-        let Some((last, _)) = page.last() else { break };
-        after = Some(last.id.clone());
-        for (host, content) in page {
-            let section: Batteries = match serde_json::from_str(&content) {
-                Ok(section) => section,
-                Err(err) => {
-                    tracing::warn!(host = %host.id, error = %err, "stored hardware section not readable; its batteries are left out");
-                    continue;
-                }
-            };
-            for battery in section.batteries {
-                let worn = filter.below.is_none_or(|below| battery.health_percent().is_some_and(|h| h < below));
-                let found = search.as_deref().is_none_or(|text| matches(&host, &battery, text));
-                if worn && found {
-                    rows.push(BatteryRow { host: host.clone(), battery });
-                }
-            }
-            // Cut back to the `limit` most worn whenever twice as many are held.
-            if rows.len() > limit.saturating_mul(2).max(PAGE as usize) {
-                more |= keep_most_worn(&mut rows, limit);
+    super::scan_hardware(store, "batteries", |host, section: Batteries| {
+        for battery in section.batteries {
+            let worn = filter.below.is_none_or(|below| battery.health_percent().is_some_and(|h| h < below));
+            let found = search.as_deref().is_none_or(|text| matches(host, &battery, text));
+            if worn && found {
+                rows.push(BatteryRow { host: host.clone(), battery });
             }
         }
-    }
+        // Cut back to the `limit` most worn whenever twice as many (and more than a page's worth) are held.
+        if rows.len() > limit.saturating_mul(2).max(KEEP_AT_LEAST) {
+            more |= keep_most_worn(&mut rows, limit);
+        }
+        std::ops::ControlFlow::Continue(())
+    })
+    .await?;
     more |= keep_most_worn(&mut rows, limit);
     Ok((rows, more))
 }

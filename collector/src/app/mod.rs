@@ -64,7 +64,35 @@ pub(crate) fn describe_http(e: reqwest::Error) -> String {
 /// viewer reloading one cannot make the collector parse the whole fleet many times over at once.
 static FLEET_SCANS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-/// A turn at a fleet-wide scan, held until dropped; waits while two are under way.
-pub(crate) async fn fleet_scan() -> Option<tokio::sync::SemaphorePermit<'static>> {
-    FLEET_SCANS.acquire().await.ok()
+/// Hardware sections read per store round trip: a few MiB of JSON at most.
+const HARDWARE_PAGE: i64 = 500;
+
+/// Reads every host's hardware section, page by page in host id order, decoded as `T` (a struct of the one list the
+/// caller wants, so the rest of the section is skipped, not built), and hands each to `visit` until it breaks. Scans
+/// take their turn ([`FLEET_SCANS`]). A section that no longer decodes (stored by an older collector) is skipped and
+/// logged; `what` names what it was read for.
+pub(crate) async fn scan_hardware<T: serde::de::DeserializeOwned>(
+    store: &dyn crate::store::Store,
+    what: &str,
+    mut visit: impl FnMut(&crate::views::HostRef, T) -> std::ops::ControlFlow<()>,
+) -> Result<(), crate::store::StoreError> {
+    let _turn = FLEET_SCANS.acquire().await.ok();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.hosts_section("hardware", after.as_deref(), HARDWARE_PAGE).await?;
+        let Some((last, _)) = page.last() else { return Ok(()) };
+        after = Some(last.id.clone());
+        for (host, content) in &page {
+            match serde_json::from_str(content) {
+                Ok(section) => {
+                    if visit(host, section).is_break() {
+                        return Ok(());
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(host = %host.id, error = %err, what, "stored hardware section not readable; left out")
+                }
+            }
+        }
+    }
 }

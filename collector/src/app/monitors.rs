@@ -1,14 +1,13 @@
 //! The fleet's monitors as assets of their own (issue 19): every display the agents read from EDID, with the host it
 //! is attached to, for the console's list and its exports. Built from the stored hardware sections page by page.
 
+use std::ops::ControlFlow;
+
 use muster_shared::v1::Monitor;
 use serde::Deserialize;
 
 use crate::store::{Store, StoreError};
 use crate::views::{HostRef, MonitorView};
-
-/// Hardware sections read per store round trip: a few MiB of JSON at most.
-const PAGE: i64 = 500;
 
 /// Only the monitors of a stored hardware section: the rest of it is skipped, not built (half the list's time at
 /// 10,000 hosts, BENCHMARKS.md).
@@ -26,42 +25,32 @@ pub struct MonitorRow {
 }
 
 /// Every monitor of the fleet whose host name, manufacturer, model or serial contains `search` (any case), in host
-/// id then connector order, at most `limit` (`true` when there were more). A hardware section that no longer reads
-/// as one (stored by an older collector) is skipped and logged.
+/// id then connector order, at most `limit` (`true` when there were more).
 pub async fn monitors(
     store: &dyn Store,
     search: Option<&str>,
     limit: usize,
 ) -> Result<(Vec<MonitorRow>, bool), StoreError> {
-    let _turn = super::fleet_scan().await;
     let search = search.map(str::to_lowercase);
     let mut rows = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.hosts_section("hardware", after.as_deref(), PAGE).await?;
-        let Some((last, _)) = page.last() else { return Ok((rows, false)) };
-        after = Some(last.id.clone());
-        for (host, content) in page {
-            let hardware: Monitors = match serde_json::from_str(&content) {
-                Ok(hardware) => hardware,
-                Err(err) => {
-                    tracing::warn!(host = %host.id, error = %err, "stored hardware section not readable; its monitors are left out");
-                    continue;
-                }
-            };
-            let mut monitors = hardware.monitors;
-            monitors.sort_by(|a, b| a.connector.cmp(&b.connector));
-            for monitor in monitors {
-                if search.as_deref().is_some_and(|text| !matches(&host, &monitor, text)) {
-                    continue;
-                }
-                if rows.len() == limit {
-                    return Ok((rows, true));
-                }
-                rows.push(MonitorRow { host: host.clone(), monitor });
+    let mut more = false;
+    super::scan_hardware(store, "monitors", |host, section: Monitors| {
+        let mut monitors = section.monitors;
+        monitors.sort_by(|a, b| a.connector.cmp(&b.connector));
+        for monitor in monitors {
+            if search.as_deref().is_some_and(|text| !matches(host, &monitor, text)) {
+                continue;
             }
+            if rows.len() == limit {
+                more = true;
+                return ControlFlow::Break(());
+            }
+            rows.push(MonitorRow { host: host.clone(), monitor });
         }
-    }
+        ControlFlow::Continue(())
+    })
+    .await?;
+    Ok((rows, more))
 }
 
 /// Whether `text` (lower case) is part of the host name, manufacturer id, product id, model or serial.

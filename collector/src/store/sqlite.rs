@@ -139,10 +139,10 @@ impl SqliteStore {
             conn.close_on_drop();
             return Folded::Failed(format!("the writer connection failed: {e}"));
         }
-        let mut folded = Folded::Failed("not tried".to_owned());
-        for attempt in 1..=attempts {
+        let mut tries = 1;
+        let folded = loop {
             // One row: busy (1 when another connection kept the log from being emptied), log and copied pages.
-            folded = match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+            let folded = match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
                 .fetch_one(&mut *conn)
                 .await
             {
@@ -150,13 +150,12 @@ impl SqliteStore {
                 Ok((_, log, copied)) => Folded::Busy { log, copied },
                 Err(e) => Folded::Failed(e.to_string()),
             };
-            if !matches!(folded, Folded::Busy { .. }) {
-                break;
+            if !matches!(folded, Folded::Busy { .. }) || tries >= attempts {
+                break folded;
             }
-            if attempt < attempts {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+            tries += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         if sqlx::query(&set(BUSY_TIMEOUT)).execute(&mut *conn).await.is_err() {
             conn.close_on_drop();
         }
