@@ -253,3 +253,184 @@ async fn statistics_are_refreshed_on_both_stores(h: Harness) {
     h.store.refresh_statistics().await.unwrap();
     assert!(stats().await > 0, "statistics of host_software after the refresh");
 }
+
+/// PostgreSQL keeps host history by month (migration 0025). Retention drops the months wholly past its cutoff
+/// (the table an upgrade found included), makes the coming months, and moves rows that waited in the default
+/// partition, their month not made yet, into it when it is. What is left reads as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_goes_by_whole_months_on_postgres() {
+    crate::common::run(crate::common::Backend::Postgres, history_goes_by_whole_months).await
+}
+
+async fn pg(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url).await.unwrap()
+}
+
+/// The history's partitions: name and bound as PostgreSQL prints it.
+async fn partitions(c: &mut sqlx::PgConnection) -> std::collections::BTreeMap<String, String> {
+    sqlx::query_as::<_, (String, String)>(
+        "SELECT c.relname::text, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i \
+         JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'history'::regclass",
+    )
+    .fetch_all(c)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
+async fn rows(c: &mut sqlx::PgConnection, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(c).await.unwrap()
+}
+
+/// The end of the partition an upgrade made of the old table (`… TO ('1798761600000')`).
+fn upgraded_until(bounds: &std::collections::BTreeMap<String, String>) -> chrono::DateTime<chrono::Utc> {
+    let bound = &bounds["history_before_months"];
+    assert!(bound.starts_with("FOR VALUES FROM (MINVALUE) TO ('"), "{bound}");
+    let ms: i64 = bound.rsplit("TO ('").next().unwrap().trim_end_matches("')").parse().unwrap();
+    chrono::DateTime::from_timestamp_millis(ms).unwrap()
+}
+
+fn month_of(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("history_y%Ym%m").to_string()
+}
+
+async fn history_goes_by_whole_months(h: Harness) {
+    use chrono::Duration;
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    let report = debian(&machine);
+    h.stored(&token, &full(&report)).await;
+    let upgrade = |version: &str| delta(&with_openssl(&report, version), &[SectionName::Software]);
+    // Each upgrade of openssl and libssl3 is two history rows. The first lands in the partition an upgrade makes of
+    // the old table: the whole past up to the end of the month the migration ran in (a fresh database's too).
+    h.advance(Duration::hours(1));
+    h.stored(&token, &upgrade("3.0.16-1~deb12u1")).await;
+    let mut c = pg(h.database_url.as_deref().unwrap()).await;
+    let bounds = partitions(&mut c).await;
+    assert_eq!(bounds.len(), 2, "the old table and the default: {bounds:?}");
+    assert_eq!(bounds["history_default"], "DEFAULT");
+    let until = upgraded_until(&bounds);
+    assert!(until > h.now(), "{until}");
+    assert_eq!(rows(&mut c, "history_before_months").await, 2);
+
+    // Ten days into the first month after it, the daily run makes that month and the next two.
+    h.advance(until + Duration::days(10) - h.now());
+    let first = h.now();
+    retention::prune(h.store.as_ref(), &Retention::default(), first).await.unwrap();
+    let made: Vec<String> = (0..3).map(|m| month_of(first + Duration::days(31 * m) - Duration::days(9))).collect();
+    let bounds = partitions(&mut c).await;
+    assert!(made.iter().all(|m| bounds.contains_key(m)), "{made:?} in {bounds:?}");
+    assert_eq!(bounds.len(), 5, "{bounds:?}");
+
+    h.stored(&token, &upgrade("3.0.17-1~deb12u1")).await;
+    assert_eq!(rows(&mut c, &made[0]).await, 2);
+    h.advance(Duration::days(40));
+    h.stored(&token, &upgrade("3.0.18-1~deb12u1")).await;
+    assert_eq!(rows(&mut c, &made[1]).await, 2);
+    // 105 days on, the month is one nobody made yet: the rows wait in the default partition.
+    h.advance(Duration::days(65));
+    h.stored(&token, &upgrade("3.0.19-1~deb12u1")).await;
+    assert_eq!(rows(&mut c, "history_default").await, 2);
+    assert_eq!(rows(&mut c, "history").await, 8);
+
+    // Kept 45 days: the cutoff falls in the third month made, after the first two and the old table ended.
+    let now = h.now();
+    let retention = Retention { history: std::time::Duration::from_secs(45 * 86_400), ..Retention::default() };
+    let pruned = retention::prune(h.store.as_ref(), &retention, now).await.unwrap();
+    assert_eq!(pruned.history, 6, "three partitions of two rows each, dropped whole");
+    let bounds = partitions(&mut c).await;
+    for gone in ["history_before_months", &made[0], &made[1]] {
+        assert!(!bounds.contains_key(gone), "{gone} in {bounds:?}");
+    }
+    assert!(bounds.contains_key(&made[2]), "{bounds:?}");
+    // The month that waited was made, its rows moved in from the default partition.
+    let this_month = month_of(now);
+    assert!(!made.contains(&this_month));
+    assert_eq!(rows(&mut c, &this_month).await, 2);
+    assert_eq!(rows(&mut c, "history_default").await, 0);
+    assert_eq!(rows(&mut c, "history").await, 2);
+
+    let history = h.store.host_history(&host_id, 100, 0).await.unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(history.iter().all(|e| e.at == now && e.to.as_deref() == Some("3.0.19-1~deb12u1")), "{history:?}");
+    let audited = h.store.search_audit(None, Some("retention.pruned"), 10).await.unwrap();
+    assert_eq!(audited[0].details["history"], 6);
+
+    // The ids go on without the old table that first held their sequence.
+    h.advance(Duration::hours(1));
+    h.stored(&token, &upgrade("3.0.20-1~deb12u1")).await;
+    assert_eq!(h.store.host_history(&host_id, 100, 0).await.unwrap().len(), 4);
+}
+
+/// A collector upgraded to migration 0025 keeps the history it finds: the old table becomes one partition, read
+/// as before, ids going on from its sequence; retention later drops it whole, and the sequence stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_keeps_the_history_it_finds_and_later_drops_it_whole() {
+    use chrono::TimeZone;
+    use sqlx::Connection;
+    muster_collector::install_crypto_provider();
+    let name = format!("muster_test_{}", muster_collector::tokens::new_id().unwrap());
+    let mut admin = sqlx::PgConnection::connect(crate::common::PG_ADMIN_URL).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+
+    // The schema as a collector before 0025 left it, from the migrations it ran.
+    let before = tempfile::tempdir().unwrap();
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    for entry in std::fs::read_dir(&migrations).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_str().unwrap() < "0025" {
+            std::fs::copy(&path, before.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut c = pg(&url).await;
+    sqlx::migrate::Migrator::new(before.path()).await.unwrap().run(&mut c).await.unwrap();
+    let at = |d: u32| chrono::Utc.with_ymd_and_hms(2025, 6, d, 9, 0, 0).unwrap().timestamp_millis();
+    sqlx::query("INSERT INTO hosts (id, hostname, first_seen, last_seen) VALUES ('h1', 'old-laptop', $1, $1)")
+        .bind(at(1))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    for (day, version) in [(2, "3.0.11"), (9, "3.0.13"), (16, "3.0.15")] {
+        sqlx::query(
+            "INSERT INTO history (host_id, at, kind, subject, to_value) VALUES ('h1', $1, 'package_upgraded', 'openssl', $2)",
+        )
+        .bind(at(day))
+        .bind(version)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    }
+    let old_max: i64 = sqlx::query_scalar("SELECT max(id) FROM history").fetch_one(&mut c).await.unwrap();
+
+    let store = muster_collector::store::PgStore::open(&url).await.unwrap();
+    let history = muster_collector::store::Store::host_history(&store, "h1", 100, 0).await.unwrap();
+    let versions: Vec<&str> = history.iter().filter_map(|e| e.to.as_deref()).collect();
+    assert_eq!(versions, ["3.0.15", "3.0.13", "3.0.11"], "newest first, as before: {history:?}");
+    let bounds = partitions(&mut c).await;
+    assert_eq!(rows(&mut c, "history_before_months").await, 3, "{bounds:?}");
+    let until = upgraded_until(&bounds);
+    let insert = "INSERT INTO history (host_id, at, kind, subject, to_value) \
+                  VALUES ('h1', $1, 'package_upgraded', 'openssl', '3.0.17') RETURNING id";
+    let id: i64 = sqlx::query_scalar(insert).bind(until.timestamp_millis() + 1).fetch_one(&mut c).await.unwrap();
+    assert!(id > old_max, "{id} after {old_max}");
+
+    // A year and more after the old table's end: it goes whole with its three rows, and the row written after the
+    // upgrade, as old by then, goes by batch from the default partition it waited in.
+    let now = until + chrono::Duration::days(401);
+    let pruned = retention::prune(&store, &Retention::default(), now).await.unwrap();
+    assert_eq!(pruned.history, 4);
+    assert_eq!(rows(&mut c, "history_default").await, 0);
+    assert!(!partitions(&mut c).await.contains_key("history_before_months"));
+    let next: i64 = sqlx::query_scalar(insert).bind(now.timestamp_millis()).fetch_one(&mut c).await.unwrap();
+    assert!(next > id, "{next} after {id}");
+    let history = muster_collector::store::Store::host_history(&store, "h1", 100, 0).await.unwrap();
+    assert_eq!(history.iter().map(|e| e.id).collect::<Vec<_>>(), [next], "{history:?}");
+
+    store.close().await;
+    drop(c);
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+}

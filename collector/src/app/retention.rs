@@ -44,8 +44,11 @@ pub fn cutoffs(retention: &Retention, now: DateTime<Utc>) -> PruneCutoffs {
     PruneCutoffs { audit_before: ago(retention.audit), history_before: ago(retention.history) }
 }
 
-/// Deletes what `retention` no longer keeps at `now`; audited when anything went.
+/// Deletes what `retention` no longer keeps at `now`; audited when anything went. Also makes the history's coming
+/// months (PostgreSQL keeps it by month and drops a month whole): the daily run keeps them
+/// [`crate::store::MONTHS_AHEAD`] ahead.
 pub async fn prune(store: &dyn Store, retention: &Retention, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
+    store.prepare_partitions(now).await?;
     let pruned = store.prune(&cutoffs(retention, now), BATCH).await?;
     if pruned.total() > 0 {
         let counts = serde_json::to_value(pruned).unwrap_or_default();

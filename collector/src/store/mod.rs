@@ -22,6 +22,7 @@ pub mod findings;
 pub mod findings_tx;
 mod group_commit;
 pub mod integrations;
+mod partitions;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -30,6 +31,7 @@ mod tx_rows;
 pub mod users;
 pub mod work;
 
+pub use partitions::MONTHS_AHEAD;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -296,6 +298,9 @@ pub trait Store:
     async fn audit_coalesced(&self, record: &AuditRecord, since: DateTime<Utc>) -> Result<(), StoreError>;
     /// Deletes audit rows and history before the cutoffs, and software no host has, `batch` rows per statement.
     async fn prune(&self, cutoffs: &PruneCutoffs, batch: i64) -> Result<Pruned, StoreError>;
+    /// Makes the history's partitions for `now`'s month and the next (PostgreSQL, `partitions.rs`; SQLite has none);
+    /// returns how many months were made.
+    async fn prepare_partitions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Gives the space of deleted rows back to the file system (SQLite `VACUUM`; PostgreSQL `VACUUM ANALYZE`, which
     /// makes it reusable). Holds the database for its duration.
     async fn vacuum(&self) -> Result<(), StoreError>;

@@ -34,6 +34,16 @@ impl PgStore {
     /// Nor at the end of a command.
     pub async fn fold_log_if_idle(&self) {}
 
+    /// The history's months around `now` (`partitions.rs`).
+    async fn prepare_history_months(&self, now: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+        super::partitions::prepare(&self.writer, now).await
+    }
+
+    /// The history's months wholly older than `before` (milliseconds) go whole; returns their rows.
+    async fn drop_history_months(&self, before: i64) -> Result<u64, StoreError> {
+        super::partitions::drop_before(&self.writer, before).await
+    }
+
     /// Makes deleted rows' space reusable and refreshes the planner's statistics; the file stays its size.
     async fn vacuum_on(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
         sqlx::query("VACUUM ANALYZE").execute(conn).await?;

@@ -639,7 +639,9 @@ macro_rules! impl_store {
                     batch,
                 )
                 .await?;
-                let history = batches(
+                // Whole months first (PostgreSQL), then what is left past the cutoff, batch by batch.
+                let months = <$store>::drop_history_months(self, to_ms(cutoffs.history_before)).await?;
+                let history = months + batches(
                     &self.writer,
                     "DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < $1 ORDER BY at LIMIT $2)",
                     Some(to_ms(cutoffs.history_before)),
@@ -666,6 +668,10 @@ macro_rules! impl_store {
                 )
                 .await?;
                 Ok(crate::store::Pruned { audit, history, software, events })
+            }
+
+            async fn prepare_partitions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+                <$store>::prepare_history_months(self, now).await
             }
 
             async fn refresh_statistics(&self) -> Result<(), StoreError> {

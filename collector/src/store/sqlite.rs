@@ -316,6 +316,16 @@ async fn checkpoint(readers: &SqlitePool, writer: &SqlitePool, truncate: bool) -
 }
 
 impl SqliteStore {
+    /// One file, no partitions: history goes batch by batch (`sql.rs`).
+    async fn prepare_history_months(&self, _now: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// Nothing to drop whole; the batches delete it all.
+    async fn drop_history_months(&self, _before: i64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     /// Rewrites the database without the deleted rows' pages; in WAL mode the rewrite lands in the log, and the
     /// file shrinks when a checkpoint copies it back whole. The rewrite goes through a temporary copy of the whole
     /// database: on disk, not in the writer's memory (the writer's setting is restored whatever the outcome).

@@ -43,7 +43,7 @@ macro_rules! both {
     )*};
 }
 
-const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 pub struct Harness {
     pub store: Arc<dyn Store>,

@@ -1,0 +1,249 @@
+//! PostgreSQL keeps host history in monthly partitions (migration 0025), so retention drops a month whole instead of
+//! deleting its rows batch by batch through every index, and a fleet's history never needs a table-wide DELETE.
+//! Which months to create and which partitions to drop is planned here from the catalogue's bounds (pure); the
+//! few statements that follow run under one advisory lock, so replicas doing the same at once do not race.
+//! SQLite keeps one file and deletes by batches (`sql.rs`).
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use sqlx::postgres::PgPool;
+
+use super::StoreError;
+
+/// Months created beyond `now`'s: the daily retention run creates them, so a collector that was down for up to two
+/// months still finds its month's partition; rows of a month not created wait in the default partition until it is.
+pub const MONTHS_AHEAD: u32 = 2;
+
+/// One partition's range of `at`, milliseconds since the epoch, upper bound excluded, as `pg_get_expr` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// The partition for rows no other takes.
+    Default,
+    /// `None` stands for MINVALUE (from) or MAXVALUE (to).
+    Range { from: Option<i64>, to: Option<i64> },
+}
+
+/// Reads `FOR VALUES FROM (MINVALUE) TO ('1767225600000')` or `DEFAULT`; `None` for any other shape.
+pub fn parse_bound(expr: &str) -> Option<Bound> {
+    let expr = expr.trim();
+    if expr == "DEFAULT" {
+        return Some(Bound::Default);
+    }
+    let (from, to) = expr.strip_prefix("FOR VALUES FROM (")?.strip_suffix(')')?.split_once(") TO (")?;
+    let value = |v: &str| -> Option<Option<i64>> {
+        match v {
+            "MINVALUE" | "MAXVALUE" => Some(None),
+            v => v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(v).parse().ok().map(Some),
+        }
+    };
+    Some(Bound::Range { from: value(from)?, to: value(to)? })
+}
+
+/// A month's partition to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Month {
+    pub name: String,
+    pub from: i64,
+    pub to: i64,
+}
+
+fn month(year: i32, month0: u32) -> Option<Month> {
+    let (year, month0) = (year + i32::try_from(month0 / 12).ok()?, month0 % 12);
+    let start = |y: i32, m0: u32| Utc.with_ymd_and_hms(y, m0 + 1, 1, 0, 0, 0).single().map(|t| t.timestamp_millis());
+    let from = start(year, month0)?;
+    let to = if month0 == 11 { start(year + 1, 0)? } else { start(year, month0 + 1)? };
+    Some(Month { name: format!("history_y{year:04}m{:02}", month0 + 1), from, to })
+}
+
+/// The months from `now`'s through [`MONTHS_AHEAD`] after it that no existing partition covers any part of (the
+/// partition an upgrade made of the old table covers up to the end of its month; a later month is never made to
+/// overlap it).
+pub fn months_to_create(existing: &[Bound], now: DateTime<Utc>) -> Vec<Month> {
+    let overlaps = |m: &Month| {
+        existing.iter().any(|b| match *b {
+            Bound::Default => false,
+            Bound::Range { from, to } => from.is_none_or(|f| f < m.to) && to.is_none_or(|t| m.from < t),
+        })
+    };
+    (0..=MONTHS_AHEAD).filter_map(|ahead| month(now.year(), now.month0() + ahead)).filter(|m| !overlaps(m)).collect()
+}
+
+/// The partitions whose every row is older than `before` (milliseconds): they go whole. The default partition and
+/// an open-ended one never do.
+pub fn to_drop(existing: &[(String, Bound)], before: i64) -> Vec<String> {
+    existing
+        .iter()
+        .filter(|(_, b)| matches!(b, Bound::Range { to: Some(to), .. } if *to <= before))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// One lock for every change to the partitions, held to the end of its transaction.
+const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('muster.history_partitions'))";
+
+/// A partition's name in a statement: ours are lower-case letters, digits and underscores, and a name from the
+/// catalogue that is not is refused rather than quoted.
+fn ident(name: &str) -> Result<&str, StoreError> {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        Ok(name)
+    } else {
+        Err(StoreError::Corrupt(format!("history partition {name:?} has a name the collector does not make")))
+    }
+}
+
+async fn partitions(conn: &mut sqlx::PgConnection) -> Result<Vec<(String, Bound)>, StoreError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.relname::text, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i \
+         JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'history'::regclass ORDER BY 1",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(name, expr)| match parse_bound(&expr) {
+            Some(bound) => Ok((name, bound)),
+            None => Err(StoreError::Corrupt(format!("history partition {name} has an unexpected bound: {expr}"))),
+        })
+        .collect()
+}
+
+/// Creates the months [`months_to_create`] plans; a month whose rows already wait in the default partition is
+/// created with them moved in. Returns how many months were created.
+pub async fn prepare(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(LOCK).execute(&mut *tx).await?;
+    let existing = partitions(&mut tx).await?;
+    let bounds: Vec<Bound> = existing.iter().map(|(_, b)| *b).collect();
+    let default = match existing.iter().find(|(_, b)| *b == Bound::Default) {
+        Some((name, _)) => Some(ident(name)?.to_owned()),
+        None => None,
+    };
+    let mut created = 0;
+    for m in months_to_create(&bounds, now) {
+        let create =
+            format!("CREATE TABLE {} PARTITION OF history FOR VALUES FROM ({}) TO ({})", ident(&m.name)?, m.from, m.to);
+        let waiting = match &default {
+            Some(default) => {
+                sqlx::query_scalar::<_, bool>(&format!(
+                    "SELECT EXISTS (SELECT 1 FROM {default} WHERE at >= $1 AND at < $2)"
+                ))
+                .bind(m.from)
+                .bind(m.to)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+            None => false,
+        };
+        match (&default, waiting) {
+            // PostgreSQL refuses a new partition whose rows sit in the default one: they move with the default
+            // detached, all in this transaction.
+            (Some(default), true) => {
+                sqlx::query(&format!("ALTER TABLE history DETACH PARTITION {default}")).execute(&mut *tx).await?;
+                sqlx::query(&create).execute(&mut *tx).await?;
+                sqlx::query(&format!(
+                    "WITH moved AS (DELETE FROM {default} WHERE at >= $1 AND at < $2 RETURNING *) \
+                     INSERT INTO history SELECT * FROM moved"
+                ))
+                .bind(m.from)
+                .bind(m.to)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(&format!("ALTER TABLE history ATTACH PARTITION {default} DEFAULT"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            _ => {
+                sqlx::query(&create).execute(&mut *tx).await?;
+            }
+        }
+        created += 1;
+    }
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Drops the partitions wholly older than `before` (milliseconds); returns the rows they held.
+pub async fn drop_before(pool: &PgPool, before: i64) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(LOCK).execute(&mut *tx).await?;
+    let existing = partitions(&mut tx).await?;
+    let mut rows = 0u64;
+    for name in to_drop(&existing, before) {
+        let name = ident(&name)?;
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {name}")).fetch_one(&mut *tx).await?;
+        sqlx::query(&format!("DROP TABLE {name}")).execute(&mut *tx).await?;
+        rows += u64::try_from(n).unwrap_or(0);
+    }
+    tx.commit().await?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // What PostgreSQL 15.20 (Debian 15.20-0+deb12u1, on the development machine) printed for `pg_get_expr` of a
+    // BIGINT range partitioned table's partitions: one from MINVALUE, one between two bounds, the default.
+    const FROM_MIN: &str = "FOR VALUES FROM (MINVALUE) TO ('1767225600000')";
+    const BETWEEN: &str = "FOR VALUES FROM ('1767225600000') TO ('1769904000000')";
+
+    fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn bounds_read_as_postgres_prints_them() {
+        assert_eq!(parse_bound(FROM_MIN), Some(Bound::Range { from: None, to: Some(1_767_225_600_000) }));
+        assert_eq!(
+            parse_bound(BETWEEN),
+            Some(Bound::Range { from: Some(1_767_225_600_000), to: Some(1_769_904_000_000) })
+        );
+        assert_eq!(parse_bound("DEFAULT"), Some(Bound::Default));
+        assert_eq!(parse_bound("FOR VALUES IN ('a')"), None);
+        assert_eq!(parse_bound("FOR VALUES FROM ('x') TO ('1')"), None);
+    }
+
+    #[test]
+    fn months_are_created_ahead_and_never_over_the_upgraded_table() {
+        // Nothing yet but the default: this month and the next two, December into the new year.
+        let made = months_to_create(&[Bound::Default], at(2025, 12, 7));
+        let names: Vec<&str> = made.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["history_y2025m12", "history_y2026m01", "history_y2026m02"]);
+        assert_eq!(made[0].to, made[1].from);
+        assert_eq!(made[1].from, 1_767_225_600_000, "2026-01-01T00:00:00Z");
+        assert_eq!(made[2].to - made[2].from, 28 * 86_400_000, "February 2026 has 28 days");
+
+        // The table an upgrade in December 2025 attached covers up to 2026-01-01: December is its.
+        let upgraded = parse_bound(FROM_MIN).unwrap();
+        let names: Vec<String> =
+            months_to_create(&[upgraded, Bound::Default], at(2025, 12, 7)).into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["history_y2026m01", "history_y2026m02"]);
+
+        // A month already there is not made again.
+        let january = parse_bound(BETWEEN).unwrap();
+        let names: Vec<String> =
+            months_to_create(&[upgraded, january], at(2026, 1, 31)).into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["history_y2026m02", "history_y2026m03"]);
+    }
+
+    #[test]
+    fn only_partitions_wholly_past_the_cutoff_go() {
+        let existing = vec![
+            ("history_before_months".to_owned(), parse_bound(FROM_MIN).unwrap()),
+            ("history_y2026m01".to_owned(), parse_bound(BETWEEN).unwrap()),
+            ("history_default".to_owned(), Bound::Default),
+        ];
+        // A cutoff inside January keeps January (its later rows are not past it) and drops what ends before.
+        assert_eq!(to_drop(&existing, at(2026, 1, 15).timestamp_millis()), ["history_before_months"]);
+        // A cutoff at January's end exactly: every January row is older.
+        assert_eq!(to_drop(&existing, 1_769_904_000_000), ["history_before_months", "history_y2026m01"]);
+        assert!(to_drop(&existing, 1_767_225_599_999).is_empty());
+    }
+
+    #[test]
+    fn only_names_the_collector_makes_go_into_statements() {
+        assert_eq!(ident("history_y2026m01").unwrap(), "history_y2026m01");
+        assert_eq!(ident("history_before_months").unwrap(), "history_before_months");
+        for odd in ["", "History", "history; DROP TABLE hosts", "history\"x"] {
+            assert!(ident(odd).is_err(), "{odd}");
+        }
+    }
+}
