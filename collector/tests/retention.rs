@@ -404,15 +404,28 @@ async fn an_upgrade_keeps_the_history_it_finds_and_later_drops_it_whole() {
         .await
         .unwrap();
     }
+    // And one written while the server's clock was years ahead.
+    let ahead = chrono::Utc.with_ymd_and_hms(2031, 1, 1, 0, 0, 0).unwrap().timestamp_millis();
+    sqlx::query(
+        "INSERT INTO history (host_id, at, kind, subject, to_value) VALUES ('h1', $1, 'package_upgraded', 'curl', '9')",
+    )
+    .bind(ahead)
+    .execute(&mut c)
+    .await
+    .unwrap();
     let old_max: i64 = sqlx::query_scalar("SELECT max(id) FROM history").fetch_one(&mut c).await.unwrap();
 
     let store = muster_collector::store::PgStore::open(&url).await.unwrap();
     let history = muster_collector::store::Store::host_history(&store, "h1", 100, 0).await.unwrap();
     let versions: Vec<&str> = history.iter().filter_map(|e| e.to.as_deref()).collect();
-    assert_eq!(versions, ["3.0.15", "3.0.13", "3.0.11"], "newest first, as before: {history:?}");
+    assert_eq!(versions, ["9", "3.0.15", "3.0.13", "3.0.11"], "newest first, as before: {history:?}");
     let bounds = partitions(&mut c).await;
     assert_eq!(rows(&mut c, "history_before_months").await, 3, "{bounds:?}");
+    // The old table ends with the upgrade's month, not with the row from the clock set ahead, which waits in the
+    // default partition: the months between still get made.
     let until = upgraded_until(&bounds);
+    assert!(until <= chrono::Utc::now() + chrono::Duration::days(31), "{until}");
+    assert_eq!(rows(&mut c, "history_default").await, 1);
     let insert = "INSERT INTO history (host_id, at, kind, subject, to_value) \
                   VALUES ('h1', $1, 'package_upgraded', 'openssl', '3.0.17') RETURNING id";
     let id: i64 = sqlx::query_scalar(insert).bind(until.timestamp_millis() + 1).fetch_one(&mut c).await.unwrap();
@@ -423,14 +436,80 @@ async fn an_upgrade_keeps_the_history_it_finds_and_later_drops_it_whole() {
     let now = until + chrono::Duration::days(401);
     let pruned = retention::prune(&store, &Retention::default(), now).await.unwrap();
     assert_eq!(pruned.history, 4);
-    assert_eq!(rows(&mut c, "history_default").await, 0);
+    assert_eq!(rows(&mut c, "history_default").await, 1, "the row from the clock set ahead is not old");
     assert!(!partitions(&mut c).await.contains_key("history_before_months"));
     let next: i64 = sqlx::query_scalar(insert).bind(now.timestamp_millis()).fetch_one(&mut c).await.unwrap();
     assert!(next > id, "{next} after {id}");
     let history = muster_collector::store::Store::host_history(&store, "h1", 100, 0).await.unwrap();
-    assert_eq!(history.iter().map(|e| e.id).collect::<Vec<_>>(), [next], "{history:?}");
+    let versions: Vec<&str> = history.iter().filter_map(|e| e.to.as_deref()).collect();
+    assert_eq!(versions, ["9", "3.0.17"], "{history:?}");
+    assert_eq!(history[1].id, next);
 
     store.close().await;
     drop(c);
     sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+}
+
+/// Making a month locks `hosts` and `history` in the order a report's transaction takes them (its host, then its
+/// history), so a report under way and the making wait for each other in turn instead of deadlocking. A row that
+/// the report wrote in the month meanwhile (into the default partition) leaves that month to the next run, which
+/// moves the row in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_is_made_beside_a_report_writing_history_on_postgres() {
+    crate::common::run(crate::common::Backend::Postgres, a_month_is_made_beside_a_report_writing_history).await
+}
+
+async fn a_month_is_made_beside_a_report_writing_history(h: Harness) {
+    use sqlx::Connection;
+    let (_, secret) = h.enroll_secret(None).await;
+    let (host_id, _) = h.enrolled(&secret, &Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f")).await;
+    let url = h.database_url.clone().unwrap();
+    let mut c = pg(&url).await;
+    let now = upgraded_until(&partitions(&mut c).await) + chrono::Duration::days(10);
+
+    // A report's transaction, in the order `store/tx.rs` writes: its host first.
+    let mut report = pg(&url).await;
+    let mut tx = report.begin().await.unwrap();
+    sqlx::query("UPDATE hosts SET last_seen = $2 WHERE id = $1")
+        .bind(&host_id)
+        .bind(now.timestamp_millis())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let store = h.store.clone();
+    let making = tokio::spawn(async move { store.prepare_partitions(now).await });
+    // The making waits for the report's host.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the making never waited for the report");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The report goes on to its history and commits: nothing it needs is held by the making.
+    sqlx::query(
+        "INSERT INTO history (host_id, at, kind, subject, to_value) VALUES ($1, $2, 'package_upgraded', 'openssl', '3')",
+    )
+    .bind(&host_id)
+    .bind(now.timestamp_millis())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // The two months ahead are made; this month's row arrived while it waited, so this month is left to the next run.
+    assert_eq!(making.await.unwrap().unwrap(), 2);
+    assert_eq!(rows(&mut c, "history_default").await, 1);
+    assert!(!partitions(&mut c).await.contains_key(&month_of(now)));
+    assert_eq!(h.store.prepare_partitions(now).await.unwrap(), 1);
+    assert_eq!(rows(&mut c, "history_default").await, 0);
+    assert_eq!(rows(&mut c, &month_of(now)).await, 1);
 }

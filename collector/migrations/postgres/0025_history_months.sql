@@ -3,7 +3,7 @@
 -- also sit together. Months are created ahead by the collector (store/partitions.rs), once a day with retention.
 --
 -- The rows already here are not copied: the old table becomes one partition, from the beginning of time to the end
--- of this month (or of its newest row's month), and is dropped whole once all of it is past retention. Attaching it
+-- of this month, and is dropped whole once all of it is past retention. Attaching it
 -- builds its (id, at) key and checks its range, one pass over the old rows.
 ALTER TABLE history RENAME TO history_before_months;
 ALTER INDEX history_pkey RENAME TO history_before_months_pkey;
@@ -32,16 +32,19 @@ ALTER TABLE history_before_months DROP CONSTRAINT history_before_months_pkey;
 CREATE INDEX history_host ON history (host_id, at);
 CREATE INDEX history_at ON history (at);
 
-DO $$
-DECLARE
-    newest BIGINT := (SELECT max(at) FROM history_before_months);
-    upto   BIGINT;
-BEGIN
-    upto := (extract(epoch FROM date_trunc('month', greatest(now(), to_timestamp(coalesce(newest, 0) / 1000.0))
-                                          AT TIME ZONE 'UTC') + interval '1 month') * 1000)::BIGINT;
-    EXECUTE format('ALTER TABLE history ATTACH PARTITION history_before_months FOR VALUES FROM (MINVALUE) TO (%s)', upto);
-END $$;
-
 -- Rows of a month not created yet (a collector down for months, a clock set far ahead) land here; the next creation
 -- of their month moves them out.
 CREATE TABLE history_default PARTITION OF history DEFAULT;
+
+DO $$
+DECLARE
+    upto BIGINT := (extract(epoch FROM date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month') * 1000)::BIGINT;
+BEGIN
+    -- Rows dated after this month (written while a clock was set ahead) wait in the default partition, as rows of
+    -- any month not made yet do, rather than stretch the old table's range over the months to come.
+    INSERT INTO history (id, host_id, at, report_id, kind, subject, from_value, to_value, details)
+        SELECT id, host_id, at, report_id, kind, subject, from_value, to_value, details
+        FROM history_before_months WHERE at >= upto;
+    DELETE FROM history_before_months WHERE at >= upto;
+    EXECUTE format('ALTER TABLE history ATTACH PARTITION history_before_months FOR VALUES FROM (MINVALUE) TO (%s)', upto);
+END $$;

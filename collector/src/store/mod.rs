@@ -298,8 +298,8 @@ pub trait Store:
     async fn audit_coalesced(&self, record: &AuditRecord, since: DateTime<Utc>) -> Result<(), StoreError>;
     /// Deletes audit rows and history before the cutoffs, and software no host has, `batch` rows per statement.
     async fn prune(&self, cutoffs: &PruneCutoffs, batch: i64) -> Result<Pruned, StoreError>;
-    /// Makes the history's partitions for `now`'s month and the next (PostgreSQL, `partitions.rs`; SQLite has none);
-    /// returns how many months were made.
+    /// Makes the history's partitions for `now`'s month and the two after it (PostgreSQL, `partitions.rs`; SQLite has
+    /// none); returns how many months were made.
     async fn prepare_partitions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Gives the space of deleted rows back to the file system (SQLite `VACUUM`; PostgreSQL `VACUUM ANALYZE`, which
     /// makes it reusable). Holds the database for its duration.

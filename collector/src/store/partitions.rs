@@ -105,42 +105,68 @@ async fn partitions(conn: &mut sqlx::PgConnection) -> Result<Vec<(String, Bound)
         .collect()
 }
 
+/// How long a change to the partitions waits for the tables before it gives up until the next run: reports wait
+/// behind it meanwhile.
+const LOCK_WAIT: &str = "SET LOCAL lock_timeout = '5s'";
+
+/// Whether rows of `m` wait in the default partition.
+async fn waiting(conn: &mut sqlx::PgConnection, default: &str, m: &Month) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {default} WHERE at >= $1 AND at < $2)"))
+        .bind(m.from)
+        .bind(m.to)
+        .fetch_one(conn)
+        .await?)
+}
+
 /// Creates the months [`months_to_create`] plans; a month whose rows already wait in the default partition is
 /// created with them moved in. Returns how many months were created.
+///
+/// Making a partition locks `hosts` (each partition carries the key to it) and then `history`; a report's
+/// transaction updates its host and then writes history. Both tables are locked here first, in that order, so a
+/// report and this never wait for each other (PostgreSQL would end that deadlock by failing one). Moving rows out of
+/// the default partition detaches and attaches it, which takes `hosts` whole: that lock is taken only when rows wait.
 pub async fn prepare(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query(LOCK).execute(&mut *tx).await?;
     let existing = partitions(&mut tx).await?;
     let bounds: Vec<Bound> = existing.iter().map(|(_, b)| *b).collect();
+    let months = months_to_create(&bounds, now);
+    if months.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
+    }
     let default = match existing.iter().find(|(_, b)| *b == Bound::Default) {
         Some((name, _)) => Some(ident(name)?.to_owned()),
         None => None,
     };
+    let mut move_rows = false;
+    if let Some(default) = &default {
+        for m in &months {
+            move_rows |= waiting(&mut tx, default, m).await?;
+        }
+    }
+    sqlx::query(LOCK_WAIT).execute(&mut *tx).await?;
+    let hosts = if move_rows { "ACCESS EXCLUSIVE" } else { "SHARE ROW EXCLUSIVE" };
+    sqlx::query(&format!("LOCK TABLE hosts IN {hosts} MODE")).execute(&mut *tx).await?;
+    sqlx::query("LOCK TABLE history IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await?;
     let mut created = 0;
-    for m in months_to_create(&bounds, now) {
+    for m in months {
         let create =
             format!("CREATE TABLE {} PARTITION OF history FOR VALUES FROM ({}) TO ({})", ident(&m.name)?, m.from, m.to);
-        let waiting = match &default {
-            Some(default) => {
-                sqlx::query_scalar::<_, bool>(&format!(
-                    "SELECT EXISTS (SELECT 1 FROM {default} WHERE at >= $1 AND at < $2)"
-                ))
-                .bind(m.from)
-                .bind(m.to)
-                .fetch_one(&mut *tx)
-                .await?
-            }
+        // Asked again under the locks: a report may have written a row of this month since.
+        let rows_wait = match &default {
+            Some(default) => waiting(&mut tx, default, &m).await?,
             None => false,
         };
-        match (&default, waiting) {
+        match &default {
             // PostgreSQL refuses a new partition whose rows sit in the default one: they move with the default
             // detached, all in this transaction.
-            (Some(default), true) => {
+            Some(default) if rows_wait && move_rows => {
                 sqlx::query(&format!("ALTER TABLE history DETACH PARTITION {default}")).execute(&mut *tx).await?;
                 sqlx::query(&create).execute(&mut *tx).await?;
                 sqlx::query(&format!(
-                    "WITH moved AS (DELETE FROM {default} WHERE at >= $1 AND at < $2 RETURNING *) \
-                     INSERT INTO history SELECT * FROM moved"
+                    "WITH moved AS (DELETE FROM {default} WHERE at >= $1 AND at < $2 RETURNING {COLUMNS}) \
+                     INSERT INTO history ({COLUMNS}) SELECT {COLUMNS} FROM moved"
                 ))
                 .bind(m.from)
                 .bind(m.to)
@@ -150,6 +176,9 @@ pub async fn prepare(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreErro
                     .execute(&mut *tx)
                     .await?;
             }
+            // Rows arrived between the first look and the locks, which were taken for no move: the month is made
+            // by the next run, its rows meanwhile where they are.
+            Some(_) if rows_wait => continue,
             _ => {
                 sqlx::query(&create).execute(&mut *tx).await?;
             }
@@ -160,17 +189,27 @@ pub async fn prepare(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreErro
     Ok(created)
 }
 
-/// Drops the partitions wholly older than `before` (milliseconds); returns the rows they held.
+/// The history's columns, named where rows move between partitions.
+const COLUMNS: &str = "id, host_id, at, report_id, kind, subject, from_value, to_value, details";
+
+/// Drops the partitions wholly older than `before` (milliseconds); returns the rows they held. Dropping a
+/// partition locks `history` alone (not `hosts`); the rows are counted before, so the lock is held only for the drops.
 pub async fn drop_before(pool: &PgPool, before: i64) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query(LOCK).execute(&mut *tx).await?;
     let existing = partitions(&mut tx).await?;
+    let doomed = to_drop(&existing, before);
     let mut rows = 0u64;
-    for name in to_drop(&existing, before) {
-        let name = ident(&name)?;
-        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {name}")).fetch_one(&mut *tx).await?;
-        sqlx::query(&format!("DROP TABLE {name}")).execute(&mut *tx).await?;
+    for name in &doomed {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", ident(name)?)).fetch_one(&mut *tx).await?;
         rows += u64::try_from(n).unwrap_or(0);
+    }
+    if !doomed.is_empty() {
+        sqlx::query(LOCK_WAIT).execute(&mut *tx).await?;
+        sqlx::query("LOCK TABLE history IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await?;
+        for name in &doomed {
+            sqlx::query(&format!("DROP TABLE {}", ident(name)?)).execute(&mut *tx).await?;
+        }
     }
     tx.commit().await?;
     Ok(rows)
