@@ -48,10 +48,14 @@ pub fn cutoffs(retention: &Retention, now: DateTime<Utc>) -> PruneCutoffs {
 /// months (PostgreSQL keeps it by month and drops a month whole): the daily run keeps them
 /// [`crate::store::MONTHS_AHEAD`] ahead.
 pub async fn prune(store: &dyn Store, retention: &Retention, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
-    // Not made (their tables busy past the wait): the rows go to the default partition meanwhile, and are moved
-    // when the next run makes their month.
-    if let Err(e) = store.prepare_partitions(now).await {
-        tracing::warn!(error = %e, "retention: cannot make history's coming months; tried again at the next run");
+    // Not made because their tables stayed busy past the wait: the rows go to the default partition meanwhile, and
+    // move when the next run makes their month.
+    match store.prepare_partitions(now).await {
+        Err(e) if e.is_contention() => {
+            tracing::warn!(error = %e, "retention: history's coming months wait for their tables; tried at the next run")
+        }
+        Err(e) => return Err(e),
+        Ok(_) => {}
     }
     let pruned = store.prune(&cutoffs(retention, now), BATCH).await?;
     if pruned.total() > 0 {

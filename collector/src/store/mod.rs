@@ -296,7 +296,8 @@ pub trait Store:
     /// Counts `record` into the latest row of the same action, actor, target and source written since `since`
     /// (its `repeats` and `last_at`), or writes it as a new row when there is none.
     async fn audit_coalesced(&self, record: &AuditRecord, since: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Deletes audit rows and history before the cutoffs, and software no host has, `batch` rows per statement.
+    /// Deletes audit rows and history before the cutoffs, and software no host has, `batch` rows per statement (history:
+    /// with the rows of the batch's last moment).
     async fn prune(&self, cutoffs: &PruneCutoffs, batch: i64) -> Result<Pruned, StoreError>;
     /// Makes the history's partitions for `now`'s month and the two after it (PostgreSQL, `partitions.rs`; SQLite has
     /// none); returns how many months were made.

@@ -124,44 +124,71 @@ async fn waiting(conn: &mut sqlx::PgConnection, default: &str, m: &Month) -> Res
 /// Making a partition locks `hosts` (each partition carries the key to it) and then `history`; a report's
 /// transaction updates its host and then writes history. Both tables are locked here first, in that order, so a
 /// report and this never wait for each other (PostgreSQL would end that deadlock by failing one). Moving rows out of
-/// the default partition detaches and attaches it, which takes `hosts` whole: that lock is taken only when rows wait.
+/// the default partition detaches and attaches it, which takes `hosts` whole: each such month is made in a
+/// transaction of its own after the others, so a move that cannot have its locks in time holds back only itself.
 pub async fn prepare(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query(LOCK).execute(&mut *tx).await?;
-    let existing = partitions(&mut tx).await?;
-    let bounds: Vec<Bound> = existing.iter().map(|(_, b)| *b).collect();
-    let months = months_to_create(&bounds, now);
-    if months.is_empty() {
+    let (months, default) = {
+        let mut tx = pool.begin().await?;
+        sqlx::query(LOCK).execute(&mut *tx).await?;
+        let existing = partitions(&mut tx).await?;
+        let bounds: Vec<Bound> = existing.iter().map(|(_, b)| *b).collect();
+        let default = match existing.iter().find(|(_, b)| *b == Bound::Default) {
+            Some((name, _)) => Some(ident(name)?.to_owned()),
+            None => None,
+        };
+        let mut months = Vec::new();
+        for m in months_to_create(&bounds, now) {
+            let rows_wait = match &default {
+                Some(default) => waiting(&mut tx, default, &m).await?,
+                None => false,
+            };
+            months.push((m, rows_wait));
+        }
         tx.commit().await?;
+        (months, default)
+    };
+    let plain: Vec<&Month> = months.iter().filter(|(_, w)| !w).map(|(m, _)| m).collect();
+    let mut created = make(pool, &plain, default.as_deref(), None).await?;
+    for (m, _) in months.iter().filter(|(_, w)| *w) {
+        created += make(pool, &[m], default.as_deref(), default.as_deref()).await?;
+    }
+    Ok(created)
+}
+
+/// Makes `months` in one transaction, locking `hosts` and then `history`; with `move_from` (the default partition),
+/// their waiting rows move in. Returns how many were made.
+async fn make(
+    pool: &PgPool,
+    months: &[&Month],
+    default: Option<&str>,
+    move_from: Option<&str>,
+) -> Result<u64, StoreError> {
+    if months.is_empty() {
         return Ok(0);
     }
-    let default = match existing.iter().find(|(_, b)| *b == Bound::Default) {
-        Some((name, _)) => Some(ident(name)?.to_owned()),
-        None => None,
-    };
-    let mut move_rows = false;
-    if let Some(default) = &default {
-        for m in &months {
-            move_rows |= waiting(&mut tx, default, m).await?;
-        }
-    }
+    let mut tx = pool.begin().await?;
+    sqlx::query(LOCK).execute(&mut *tx).await?;
     sqlx::query(LOCK_WAIT).execute(&mut *tx).await?;
-    let hosts = if move_rows { "ACCESS EXCLUSIVE" } else { "SHARE ROW EXCLUSIVE" };
+    let hosts = if move_from.is_some() { "ACCESS EXCLUSIVE" } else { "SHARE ROW EXCLUSIVE" };
     sqlx::query(&format!("LOCK TABLE hosts IN {hosts} MODE")).execute(&mut *tx).await?;
     sqlx::query("LOCK TABLE history IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await?;
+    // Read again under the locks: another replica may have made a month since, or a report written a row of it.
+    let existing = partitions(&mut tx).await?;
     let mut created = 0;
     for m in months {
+        if existing.iter().any(|(name, _)| *name == m.name) {
+            continue;
+        }
         let create =
             format!("CREATE TABLE {} PARTITION OF history FOR VALUES FROM ({}) TO ({})", ident(&m.name)?, m.from, m.to);
-        // Asked again under the locks: a report may have written a row of this month since.
-        let rows_wait = match &default {
-            Some(default) => waiting(&mut tx, default, &m).await?,
+        let rows_wait = match default {
+            Some(default) => waiting(&mut tx, default, m).await?,
             None => false,
         };
-        match &default {
+        match move_from {
             // PostgreSQL refuses a new partition whose rows sit in the default one: they move with the default
             // detached, all in this transaction.
-            Some(default) if rows_wait && move_rows => {
+            Some(default) if rows_wait => {
                 sqlx::query(&format!("ALTER TABLE history DETACH PARTITION {default}")).execute(&mut *tx).await?;
                 sqlx::query(&create).execute(&mut *tx).await?;
                 sqlx::query(&format!(
@@ -178,7 +205,7 @@ pub async fn prepare(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreErro
             }
             // Rows arrived between the first look and the locks, which were taken for no move: the month is made
             // by the next run, its rows meanwhile where they are.
-            Some(_) if rows_wait => continue,
+            None if rows_wait => continue,
             _ => {
                 sqlx::query(&create).execute(&mut *tx).await?;
             }

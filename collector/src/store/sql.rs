@@ -643,16 +643,18 @@ macro_rules! impl_store {
                 // months not go (their lock not had in time), the batches delete their rows all the same.
                 let months = match <$store>::drop_history_months(self, to_ms(cutoffs.history_before)).await {
                     Ok(rows) => rows,
-                    Err(e) => {
+                    Err(e) if e.is_contention() => {
                         tracing::warn!(error = %e, "retention: cannot drop history's old months; deleting their rows");
                         0
                     }
+                    Err(e) => return Err(e),
                 };
-                // With `at` beside the id, PostgreSQL looks only in the partitions that can hold the rows.
+                // A batch is a range of `at` (up to the batch's last row, and rows beside it at the same moment): an
+                // index range in the one partition that holds it, where a list of ids had PostgreSQL scan them all.
                 let history = months + batches(
                     &self.writer,
-                    "DELETE FROM history WHERE (id, at) IN \
-                     (SELECT id, at FROM history WHERE at < $1 ORDER BY at LIMIT $2)",
+                    "DELETE FROM history WHERE at < $1 AND at <= \
+                     (SELECT max(at) FROM (SELECT at FROM history WHERE at < $1 ORDER BY at LIMIT $2) batch)",
                     Some(to_ms(cutoffs.history_before)),
                     batch,
                 )
