@@ -36,13 +36,16 @@ INSERT INTO history (host_id, at, kind, subject, from_value, to_value)
 VACUUM ANALYZE;
 SQL
 }
-old_prune() { # db: the statement of sql.rs before 0025, until a batch deletes fewer than 5,000
+# The collector's batch statements before and after 0025 (store/sql.rs): a list of ids, and a range of `at`.
+OLD_BATCH="DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < $feb ORDER BY at LIMIT 5000)"
+RANGE_BATCH="DELETE FROM history WHERE at < $feb AND at <= (SELECT max(at) FROM (SELECT at FROM history WHERE at < $feb ORDER BY at LIMIT 5000) batch)"
+batches() { # db label statement: each its own transaction, until one deletes fewer than 5,000
   local t0 n total=0; t0=$(date +%s.%N)
   while :; do
-    n=$($P "$1" -c "WITH d AS (DELETE FROM history WHERE id IN (SELECT id FROM history WHERE at < $feb ORDER BY at LIMIT 5000) RETURNING 1) SELECT count(*) FROM d")
+    n=$($P "$1" -c "WITH d AS ($3 RETURNING 1) SELECT count(*) FROM d")
     total=$((total + n)); [ "$n" -lt 5000 ] && break
   done
-  echo "old batches: $total rows in $(echo "$(date +%s.%N) - $t0" | bc) s"
+  echo "$2: $total rows in $(echo "$(date +%s.%N) - $t0" | bc) s"
 }
 new_prune() { # db: partitions.rs's drop_before, then one batch that finds nothing left
   local t0 n; t0=$(date +%s.%N)
@@ -56,22 +59,14 @@ DROP TABLE $m1;
 COMMIT;
 SQL
 )
-  $P "$1" -c "DELETE FROM history WHERE at < $feb AND at <= (SELECT max(at) FROM (SELECT at FROM history WHERE at < $feb ORDER BY at LIMIT 5000) batch)"
+  $P "$1" -c "$RANGE_BATCH"
   echo "month dropped: $n rows in $(echo "$(date +%s.%N) - $t0" | bc) s"
 }
-range_batches() { # db: the batches of sql.rs after 0025, should the month's drop not get its lock
-  local t0 n total=0; t0=$(date +%s.%N)
-  while :; do
-    n=$($P "$1" -c "WITH d AS (DELETE FROM history WHERE at < $feb AND at <= (SELECT max(at) FROM (SELECT at FROM history WHERE at < $feb ORDER BY at LIMIT 5000) batch) RETURNING 1) SELECT count(*) FROM d")
-    total=$((total + n)); [ "$n" -lt 5000 ] && break
-  done
-  echo "new batches: $total rows in $(echo "$(date +%s.%N) - $t0" | bc) s"
-}
 for _ in 1 2; do
-  setup prune_ab_old 0024; old_prune prune_ab_old; $P -c "SELECT 'old left', count(*) FROM history" prune_ab_old
+  setup prune_ab_old 0024; batches prune_ab_old "old batches" "$OLD_BATCH"; $P -c "SELECT 'old left', count(*) FROM history" prune_ab_old
   setup prune_ab_new 9999; new_prune prune_ab_new; $P -c "SELECT 'new left', count(*) FROM history" prune_ab_new
   setup prune_ab_new 9999
-  $P prune_ab_new -c "EXPLAIN DELETE FROM history WHERE at < $feb AND at <= (SELECT max(at) FROM (SELECT at FROM history WHERE at < $feb ORDER BY at LIMIT 5000) batch)" | grep -E "Scan|Delete" | sed 's/^/  plan: /'
-  range_batches prune_ab_new; $P -c "SELECT 'new left', count(*) FROM history" prune_ab_new
+  $P prune_ab_new -c "EXPLAIN $RANGE_BATCH" | grep -E "Scan|Delete" | sed 's/^/  plan: /'
+  batches prune_ab_new "new batches" "$RANGE_BATCH"; $P -c "SELECT 'new left', count(*) FROM history" prune_ab_new
 done
 $P -c "DROP DATABASE prune_ab_old" -c "DROP DATABASE prune_ab_new" postgres
