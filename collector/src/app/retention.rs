@@ -48,15 +48,7 @@ pub fn cutoffs(retention: &Retention, now: DateTime<Utc>) -> PruneCutoffs {
 /// months (PostgreSQL keeps it by month and drops a month whole): the daily run keeps them
 /// [`crate::store::MONTHS_AHEAD`] ahead.
 pub async fn prune(store: &dyn Store, retention: &Retention, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
-    // Not made because their tables stayed busy past the wait: the rows go to the default partition meanwhile, and
-    // move when the next run makes their month.
-    match store.prepare_partitions(now).await {
-        Err(e) if e.is_contention() => {
-            tracing::warn!(error = %e, "retention: history's coming months wait for their tables; tried at the next run")
-        }
-        Err(e) => return Err(e),
-        Ok(_) => {}
-    }
+    store.prepare_partitions(now).await?;
     let pruned = store.prune(&cutoffs(retention, now), BATCH).await?;
     if pruned.total() > 0 {
         let counts = serde_json::to_value(pruned).unwrap_or_default();

@@ -300,7 +300,7 @@ pub trait Store:
     /// with the rows of the batch's last moment).
     async fn prune(&self, cutoffs: &PruneCutoffs, batch: i64) -> Result<Pruned, StoreError>;
     /// Makes the history's partitions for `now`'s month and the two after it (PostgreSQL, `partitions.rs`; SQLite has
-    /// none); returns how many months were made.
+    /// none); returns how many months were made: none when their tables stay busy, tried again at the next run.
     async fn prepare_partitions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Gives the space of deleted rows back to the file system (SQLite `VACUUM`; PostgreSQL `VACUUM ANALYZE`, which
     /// makes it reusable). Holds the database for its duration.

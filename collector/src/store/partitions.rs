@@ -105,9 +105,30 @@ async fn partitions(conn: &mut sqlx::PgConnection) -> Result<Vec<(String, Bound)
         .collect()
 }
 
-/// How long a change to the partitions waits for the tables before it gives up until the next run: reports wait
-/// behind it meanwhile.
-const LOCK_WAIT: &str = "SET LOCAL lock_timeout = '5s'";
+/// Locks the tables a partition change needs, waiting at most 5 s for each (reports wait behind it meanwhile):
+/// `hosts` in `hosts` mode when the change needs it, then `history` whole. Always in that order, a report's own
+/// (it updates its host, then writes history), so a report and a partition change never wait for each other.
+async fn lock_tables(conn: &mut sqlx::PgConnection, hosts: Option<&str>) -> Result<(), StoreError> {
+    sqlx::query("SET LOCAL lock_timeout = '5s'").execute(&mut *conn).await?;
+    if let Some(mode) = hosts {
+        sqlx::query(&format!("LOCK TABLE hosts IN {mode} MODE")).execute(&mut *conn).await?;
+    }
+    sqlx::query("LOCK TABLE history IN ACCESS EXCLUSIVE MODE").execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// A partition change that could not have its tables in time is passed over: months not made leave their rows in
+/// the default partition until the next run, months not dropped leave theirs to the batches. Any other failure
+/// stands.
+fn unless_busy(done: Result<u64, StoreError>, what: &str) -> Result<u64, StoreError> {
+    match done {
+        Err(e) if e.is_contention() => {
+            tracing::warn!(error = %e, "history partitions: {what} waits for its tables; tried at the next run");
+            Ok(0)
+        }
+        done => done,
+    }
+}
 
 /// Whether rows of `m` wait in the default partition.
 async fn waiting(conn: &mut sqlx::PgConnection, default: &str, m: &Month) -> Result<bool, StoreError> {
@@ -119,14 +140,16 @@ async fn waiting(conn: &mut sqlx::PgConnection, default: &str, m: &Month) -> Res
 }
 
 /// Creates the months [`months_to_create`] plans; a month whose rows already wait in the default partition is
-/// created with them moved in. Returns how many months were created.
+/// created with them moved in. Returns how many months were created (none, when their tables stay busy).
 ///
-/// Making a partition locks `hosts` (each partition carries the key to it) and then `history`; a report's
-/// transaction updates its host and then writes history. Both tables are locked here first, in that order, so a
-/// report and this never wait for each other (PostgreSQL would end that deadlock by failing one). Moving rows out of
-/// the default partition detaches and attaches it, which takes `hosts` whole: each such month is made in a
-/// transaction of its own after the others, so a move that cannot have its locks in time holds back only itself.
+/// Making a partition locks `hosts` (each partition carries the key to it) and `history` ([`lock_tables`]). Moving
+/// rows out of the default partition detaches and attaches it, which takes `hosts` whole: each such month is made in
+/// a transaction of its own after the others, so a move that cannot have its locks in time holds back only itself.
 pub async fn prepare(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    unless_busy(prepare_months(pool, now).await, "making the coming months")
+}
+
+async fn prepare_months(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
     let (months, default) = {
         let mut tx = pool.begin().await?;
         sqlx::query(LOCK).execute(&mut *tx).await?;
@@ -148,30 +171,22 @@ pub async fn prepare(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreErro
         (months, default)
     };
     let plain: Vec<&Month> = months.iter().filter(|(_, w)| !w).map(|(m, _)| m).collect();
-    let mut created = make(pool, &plain, default.as_deref(), None).await?;
+    let mut created = make(pool, &plain, default.as_deref(), false).await?;
     for (m, _) in months.iter().filter(|(_, w)| *w) {
-        created += make(pool, &[m], default.as_deref(), default.as_deref()).await?;
+        created += make(pool, &[m], default.as_deref(), true).await?;
     }
     Ok(created)
 }
 
-/// Makes `months` in one transaction, locking `hosts` and then `history`; with `move_from` (the default partition),
-/// their waiting rows move in. Returns how many were made.
-async fn make(
-    pool: &PgPool,
-    months: &[&Month],
-    default: Option<&str>,
-    move_from: Option<&str>,
-) -> Result<u64, StoreError> {
+/// Makes `months` in one transaction; `moving`, their rows waiting in the `default` partition move in. Returns how
+/// many were made.
+async fn make(pool: &PgPool, months: &[&Month], default: Option<&str>, moving: bool) -> Result<u64, StoreError> {
     if months.is_empty() {
         return Ok(0);
     }
     let mut tx = pool.begin().await?;
     sqlx::query(LOCK).execute(&mut *tx).await?;
-    sqlx::query(LOCK_WAIT).execute(&mut *tx).await?;
-    let hosts = if move_from.is_some() { "ACCESS EXCLUSIVE" } else { "SHARE ROW EXCLUSIVE" };
-    sqlx::query(&format!("LOCK TABLE hosts IN {hosts} MODE")).execute(&mut *tx).await?;
-    sqlx::query("LOCK TABLE history IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await?;
+    lock_tables(&mut tx, Some(if moving { "ACCESS EXCLUSIVE" } else { "SHARE ROW EXCLUSIVE" })).await?;
     // Read again under the locks: another replica may have made a month since, or a report written a row of it.
     let existing = partitions(&mut tx).await?;
     let mut created = 0;
@@ -185,10 +200,10 @@ async fn make(
             Some(default) => waiting(&mut tx, default, m).await?,
             None => false,
         };
-        match move_from {
+        match default {
             // PostgreSQL refuses a new partition whose rows sit in the default one: they move with the default
             // detached, all in this transaction.
-            Some(default) if rows_wait => {
+            Some(default) if rows_wait && moving => {
                 sqlx::query(&format!("ALTER TABLE history DETACH PARTITION {default}")).execute(&mut *tx).await?;
                 sqlx::query(&create).execute(&mut *tx).await?;
                 sqlx::query(&format!(
@@ -205,7 +220,7 @@ async fn make(
             }
             // Rows arrived between the first look and the locks, which were taken for no move: the month is made
             // by the next run, its rows meanwhile where they are.
-            None if rows_wait => continue,
+            _ if rows_wait => continue,
             _ => {
                 sqlx::query(&create).execute(&mut *tx).await?;
             }
@@ -219,9 +234,14 @@ async fn make(
 /// The history's columns, named where rows move between partitions.
 const COLUMNS: &str = "id, host_id, at, report_id, kind, subject, from_value, to_value, details";
 
-/// Drops the partitions wholly older than `before` (milliseconds); returns the rows they held. Dropping a
-/// partition locks `history` alone (not `hosts`); the rows are counted before, so the lock is held only for the drops.
+/// Drops the partitions wholly older than `before` (milliseconds); returns the rows they held (none, when `history`
+/// stays busy: the batches then delete them). Dropping a partition locks `history` alone (not `hosts`); the rows are
+/// counted before, so the lock is held only for the drops.
 pub async fn drop_before(pool: &PgPool, before: i64) -> Result<u64, StoreError> {
+    unless_busy(drop_months(pool, before).await, "dropping old months")
+}
+
+async fn drop_months(pool: &PgPool, before: i64) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query(LOCK).execute(&mut *tx).await?;
     let existing = partitions(&mut tx).await?;
@@ -232,8 +252,7 @@ pub async fn drop_before(pool: &PgPool, before: i64) -> Result<u64, StoreError> 
         rows += u64::try_from(n).unwrap_or(0);
     }
     if !doomed.is_empty() {
-        sqlx::query(LOCK_WAIT).execute(&mut *tx).await?;
-        sqlx::query("LOCK TABLE history IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await?;
+        lock_tables(&mut tx, None).await?;
         for name in &doomed {
             sqlx::query(&format!("DROP TABLE {}", ident(name)?)).execute(&mut *tx).await?;
         }

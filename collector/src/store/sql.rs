@@ -641,14 +641,7 @@ macro_rules! impl_store {
                 .await?;
                 // Whole months first (PostgreSQL), then what is left past the cutoff, batch by batch: should the
                 // months not go (their lock not had in time), the batches delete their rows all the same.
-                let months = match <$store>::drop_history_months(self, to_ms(cutoffs.history_before)).await {
-                    Ok(rows) => rows,
-                    Err(e) if e.is_contention() => {
-                        tracing::warn!(error = %e, "retention: cannot drop history's old months; deleting their rows");
-                        0
-                    }
-                    Err(e) => return Err(e),
-                };
+                let months = <$store>::drop_history_months(self, to_ms(cutoffs.history_before)).await?;
                 // A batch is a range of `at` (up to the batch's last row, and rows beside it at the same moment): an
                 // index range in the one partition that holds it, where a list of ids had PostgreSQL scan them all.
                 let history = months + batches(
