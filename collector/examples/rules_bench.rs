@@ -17,6 +17,7 @@ use muster_collector::app::{evaluation, findings};
 use muster_collector::identity::Windows;
 use muster_collector::rules::{HostFacts, Rules};
 use muster_collector::store::SqliteStore;
+use muster_collector::store::findings::FindingsStore;
 use muster_shared::v1::{CheckStatus, PendingUpdate, Report, section_hashes};
 
 const CHECKS_TO_VARY: [&str; 8] = [
@@ -152,7 +153,11 @@ async fn main() {
             forget_reports_before: seen - Duration::days(30),
         };
         store_report(&store, &outcome.host_id, &input).await.unwrap();
-        findings::host_facts(&store, &outcome.host_id, seen).await.unwrap();
+        // As the queue does before evaluating: when each pending security update was first seen.
+        let facts = store.host_facts(&outcome.host_id).await.unwrap().unwrap();
+        let mut tx = store.begin_findings_tx().await.unwrap();
+        findings::record_pending_in(tx.as_mut(), facts, seen).await.unwrap();
+        tx.commit().await.unwrap();
     }
     println!("  SQLite: {hosts} hosts stored in {:.2?}", t.elapsed());
     use evaluation::Scope;

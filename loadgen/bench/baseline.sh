@@ -8,7 +8,8 @@
 # RSS, and the database size (SQLite: the main file, its WAL apart); everything is also written to OUT_DIR.
 # After each phase it waits for the collector's evaluation queue to empty (`muster_evaluation_queue_hosts` in
 # /metrics; a collector without the queue evaluates inside the request and reports none): `eval_drain_s` is that
-# wait, `eval_lag_max_s` the largest queue lag seen, and `done_per_s` the requests over phase plus drain time.
+# wait, `eval_lag_max_s` the largest queue lag seen, `eval_queued_at_end` the hosts still queued when the phase's last
+# request was answered, and `done_per_s` the requests over phase plus drain time.
 # BENCH_PHASES (default: all) picks phases by name, space-separated; BENCH_FIRST_CONCURRENCY (default 4) sets the
 # first-report wave's requests in flight; BENCH_SERVE_ARGS adds flags to `serve` (`--max-reports-in-flight 8`). BENCH_PERF=1 records each phase and its drain
 # with `perf record --call-graph dwarf` on the collector into OUT_DIR/PHASE.perf.data (build with symbols first:
@@ -75,6 +76,8 @@ phase() {
   "$bin/muster-loadgen" --collector "$url" --ca-fingerprint "$fp" --state-dir "$out/state" --hosts "$hosts" \
     --image "$image" --format json "$@" >"$out/$name.json"
   drain_start=$(date +%s.%N)
+  # The hosts still waiting when the last request was answered: how far evaluation fell behind during the phase.
+  queued_at_end=$(metric muster_evaluation_queue_hosts)
   while :; do
     queued=$(metric muster_evaluation_queue_hosts)
     lag=$(metric muster_evaluation_queue_lag_seconds)
@@ -86,13 +89,14 @@ phase() {
   after=$(cpu_s)
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" && wait "$perf_pid" || true; fi
   jq -c --arg phase "$name" --arg cpu "$(echo "$after - $before" | bc)" --arg rss "$(kib VmRSS)" \
-    --arg drain "$drain_s" --arg lagmax "$lag_max" \
+    --arg drain "$drain_s" --arg lagmax "$lag_max" --arg queued_at_end "${queued_at_end:-0}" \
     --arg hwm "$(kib VmHWM)" --arg db "$(db_bytes)" --arg wal "$(wal_mib)" --arg hosts "$hosts" \
     '{phase: $phase, mode, requests, ok, errors, rate_ok_per_s, p50_ms, p90_ms, p99_ms, max_ms,
       enrol_per_s: .preparation.enrol_per_s, collector_cpu_s: ($cpu | tonumber), rss_mib: (($rss | tonumber) / 1024 | floor),
       peak_rss_mib: (($hwm | tonumber) / 1024 | floor), db_mib: (($db | tonumber) / 1048576 | floor),
       db_kib_per_host: (($db | tonumber) / 1024 / ($hosts | tonumber) | floor), sqlite_wal_mib: ($wal | tonumber),
       eval_drain_s: ($drain | tonumber * 100 | floor / 100), eval_lag_max_s: ($lagmax | tonumber),
+      eval_queued_at_end: ($queued_at_end | tonumber),
       done_per_s: (.ok / (.elapsed_s + ($drain | tonumber)) * 10 | floor / 10)}' "$out/$name.json" | tee -a "$out/summary.jsonl"
 }
 

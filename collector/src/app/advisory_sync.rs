@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::findings::evaluate::HostOutcome;
 use crate::model::to_ms;
 use crate::store::{Store, StoreError};
 use crate::vuln::keyed::{self, KeyHit, MatchKey};
@@ -239,17 +240,40 @@ pub async fn match_host(
     now: DateTime<Utc>,
     policy: &FindingPolicy,
 ) -> Result<Option<HostMatchOutcome>, StoreError> {
+    let Some(saved) = match_and_save(store, host_id, now, policy).await? else { return Ok(None) };
+    if let Some(findings) = &saved.findings {
+        super::findings::apply(store, findings, now, None, crate::findings::evaluate::VULNERABILITY_MATCHER).await?;
+    }
+    Ok(Some(saved.outcome))
+}
+
+/// A host's match as [`match_and_save`] leaves it: saved, its findings not yet written.
+pub struct SavedMatch {
+    pub outcome: HostMatchOutcome,
+    /// The vulnerability findings the saved matches call for (they share the findings lifecycle: open, resolve and
+    /// reopen them like rule findings); `None` when the host went meanwhile.
+    pub findings: Option<HostOutcome>,
+}
+
+/// [`match_host`] up to its findings, which the queue writes in the transaction of the host's other work
+/// (`app::queue`). `None` when the host does not exist.
+pub async fn match_and_save(
+    store: &dyn Store,
+    host_id: &str,
+    now: DateTime<Utc>,
+    policy: &FindingPolicy,
+) -> Result<Option<SavedMatch>, StoreError> {
     // An import that commits while the host is matched may re-match it (or read its keys) before this match saves
     // what it computed from the older advisories; matching again once the version moved leaves the newer result.
-    let mut outcome = None;
+    let mut saved = None;
     for _ in 0..MATCH_ATTEMPTS {
         let version = store.advisories_version().await?;
-        outcome = match_host_once(store, host_id, now, policy).await?;
-        if outcome.is_none() || store.advisories_version().await? == version {
+        saved = match_host_once(store, host_id, now, policy).await?;
+        if saved.is_none() || store.advisories_version().await? == version {
             break;
         }
     }
-    Ok(outcome)
+    Ok(saved)
 }
 
 /// Matches of one host tried while imports keep changing the advisories under it (three imports committing during
@@ -261,7 +285,7 @@ async fn match_host_once(
     host_id: &str,
     now: DateTime<Utc>,
     policy: &FindingPolicy,
-) -> Result<Option<HostMatchOutcome>, StoreError> {
+) -> Result<Option<SavedMatch>, StoreError> {
     let Some(mut inventory) = store.host_inventory(host_id).await? else { return Ok(None) };
     let listeners = std::mem::take(&mut inventory.listeners);
     let images = std::mem::take(&mut inventory.images);
@@ -330,13 +354,11 @@ async fn match_host_once(
         matches.extend(found);
     }
     store.save_host_matches(host_id, &keys, &matches, &state).await?;
-    // Vulnerabilities share the findings lifecycle: open, resolve and reopen them like rule findings.
-    if let Some(current) = store.host_vulnerabilities(host_id).await? {
-        let outcome =
-            crate::findings::vulnerability::vulnerability_outcome(host_id, &current, &listeners, &image_users, policy);
-        super::findings::apply(store, &outcome, now, None, crate::findings::evaluate::VULNERABILITY_MATCHER).await?;
-    }
-    Ok(Some(HostMatchOutcome { keys: keys.len(), evaluated, findings: matches.len() }))
+    let findings = store.host_vulnerabilities(host_id).await?.map(|current| {
+        crate::findings::vulnerability::vulnerability_outcome(host_id, &current, &listeners, &image_users, policy)
+    });
+    let outcome = HostMatchOutcome { keys: keys.len(), evaluated, findings: matches.len() };
+    Ok(Some(SavedMatch { outcome, findings }))
 }
 
 /// What one match covers: the host's own packages, or one of its container images'.

@@ -14,32 +14,33 @@ use crate::findings::evaluate::{ApplySummary, EVALUATOR, HostOutcome, RunSummary
 use crate::model::facts::HostFacts;
 use crate::model::to_ms;
 use crate::rules::{Policy, PolicyError};
+use crate::store::findings_tx::FindingsTx;
 use crate::store::{Store, StoreError};
 
-/// Evaluates one host (queued by its report, `app::queue`) and writes the changes.
-pub async fn evaluate_host(
-    store: &dyn Store,
+/// Evaluates one host whose report queued it (`app::queue`), from `facts` read before `tx` began, and writes the
+/// changes and the next evaluation's time in `tx`: the queue's one write of the host's work.
+pub async fn evaluate_host_in(
+    tx: &mut dyn FindingsTx,
     policy: &Policy,
-    host_id: &str,
+    facts: HostFacts,
     now: DateTime<Utc>,
     report_id: Option<&str>,
 ) -> Result<ApplySummary, StoreError> {
-    let Some(facts) = findings::host_facts(store, host_id, now).await? else { return Ok(ApplySummary::default()) };
+    let facts = findings::record_pending_in(tx, facts, now).await?;
     let evaluation = policy.evaluate(&facts, now);
     for failure in &evaluation.failures {
-        tracing::warn!(host_id, rule = %failure.rule_id, error = %failure.message, "rule failed on this host");
+        tracing::warn!(host_id = %facts.host_id, rule = %failure.rule_id, error = %failure.message,
+            "rule failed on this host");
     }
-    let outcome = HostOutcome::new(host_id, policy, evaluation);
-    let summary = findings::apply(store, &outcome, now, report_id, EVALUATOR).await?;
-    schedule(store, policy, &facts, now, summary).await?;
+    let outcome = HostOutcome::new(&facts.host_id, policy, evaluation);
+    let summary = findings::apply_in(tx, &outcome, now, report_id, EVALUATOR).await?;
+    if let Some(next) = next_to_store(policy, &facts, now, summary) {
+        tx.schedule_evaluation(&facts, next).await?;
+    }
     Ok(summary)
 }
 
-/// Stores when the host's evaluation is next due after an evaluation of `facts` that wrote `written`. When it wrote
-/// nothing and the instant is the one already stored (most evaluations land on it: midnight, or a day after the
-/// host was last looked at) there is nothing to store, and an evaluation that changes nothing stays free of writes,
-/// as before the schedule existed. Findings written from facts a report has since overtaken are left for the
-/// store's guarded write to make the host due again.
+/// Stores when the host's evaluation is next due after an evaluation of `facts` that wrote `written`.
 async fn schedule(
     store: &dyn Store,
     policy: &Policy,
@@ -47,11 +48,26 @@ async fn schedule(
     now: DateTime<Utc>,
     written: ApplySummary,
 ) -> Result<(), StoreError> {
-    let next = policy.next_evaluation(facts, now);
-    if written == ApplySummary::default() && facts.evaluate_after.map(to_ms) == Some(to_ms(next)) {
-        return Ok(());
+    match next_to_store(policy, facts, now, written) {
+        Some(next) => store.schedule_evaluation(facts, next).await,
+        None => Ok(()),
     }
-    store.schedule_evaluation(facts, next).await
+}
+
+/// When the host's evaluation is next due, if that needs storing. When the evaluation wrote nothing and the instant
+/// is the one already stored (most evaluations land on it: midnight, or a day after the host was last looked at)
+/// there is nothing to store, and an evaluation that changes nothing stays free of writes, as before the schedule
+/// existed. Findings written from facts a report has since overtaken are left for the store's guarded write to
+/// make the host due again.
+fn next_to_store(
+    policy: &Policy,
+    facts: &HostFacts,
+    now: DateTime<Utc>,
+    written: ApplySummary,
+) -> Option<DateTime<Utc>> {
+    let next = policy.next_evaluation(facts, now);
+    let unchanged = written == ApplySummary::default() && facts.evaluate_after.map(to_ms) == Some(to_ms(next));
+    (!unchanged).then_some(next)
 }
 
 /// Which hosts a run of [`evaluate_all`] evaluates.

@@ -87,17 +87,34 @@ pub async fn apply(
     report_id: Option<&str>,
     actor: &str,
 ) -> Result<ApplySummary, StoreError> {
-    let host_id = outcome.host_id.as_str();
     // Most evaluations change nothing: find out without taking a write lock.
-    if outcome.plan(&store.existing_findings(host_id, outcome.kind).await?).is_empty() {
+    if outcome.plan(&store.existing_findings(&outcome.host_id, outcome.kind).await?).is_empty() {
         return Ok(ApplySummary::default());
     }
     let mut tx = store.begin_findings_tx().await?;
+    let summary = apply_in(tx.as_mut(), outcome, now, report_id, actor).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// [`apply`] in the caller's transaction, with the rest of a host's queued work (`app::queue`): planned under the
+/// host's lock, nothing written when the plan is empty.
+pub async fn apply_in(
+    tx: &mut dyn FindingsTx,
+    outcome: &HostOutcome,
+    now: DateTime<Utc>,
+    report_id: Option<&str>,
+    actor: &str,
+) -> Result<ApplySummary, StoreError> {
+    let host_id = outcome.host_id.as_str();
     if !tx.lock_host(host_id).await? {
         return Ok(ApplySummary::default());
     }
     // Planned again under the lock: another replica may have written in between.
     let plan = outcome.plan(&tx.existing_findings(host_id, outcome.kind).await?);
+    if plan.is_empty() {
+        return Ok(ApplySummary::default());
+    }
     let subscriptions = tx.subscriptions().await?;
     let actor = Actor { name: actor.to_owned(), source_ip: None };
     let mut summary = ApplySummary::default();
@@ -151,13 +168,12 @@ pub async fn apply(
             comment: superseded.then_some(vulnerability::SUPERSEDED),
             details: if superseded { serde_json::json!({ "superseded": true }) } else { serde_json::json!({}) },
         };
-        record(tx.as_mut(), &subscriptions, &actor, now, step).await?;
+        record(tx, &subscriptions, &actor, now, step).await?;
     }
     // Rules read the open fix findings (`patches.security_pending[].covered`).
     if outcome.kind == FindingKind::Vulnerability {
         tx.mark_evaluation_due(host_id).await?;
     }
-    tx.commit().await?;
     Ok(summary)
 }
 
@@ -341,13 +357,17 @@ pub fn pending_changes(
     Some(PendingChanges { remove, upsert })
 }
 
-/// One host's facts for an evaluation; first records when each of its pending security updates was first seen.
-pub async fn host_facts(store: &dyn Store, host_id: &str, now: DateTime<Utc>) -> Result<Option<HostFacts>, StoreError> {
-    let Some(facts) = store.host_facts(host_id).await? else { return Ok(None) };
+/// Records in `tx` when each of the host's pending security updates was first seen, before an evaluation of the
+/// host (`evaluation::evaluate_host_in`), and returns `facts` with them as stored.
+pub async fn record_pending_in(
+    tx: &mut dyn FindingsTx,
+    facts: HostFacts,
+    now: DateTime<Utc>,
+) -> Result<HostFacts, StoreError> {
     let Some(changes) = pending_changes(facts.patches.as_ref(), &facts.security_pending, now) else {
-        return Ok(Some(facts));
+        return Ok(facts);
     };
-    let mut tx = store.begin_findings_tx().await?;
+    let host_id = facts.host_id.as_str();
     for (name, arch) in &changes.remove {
         tx.delete_pending_security_update(host_id, name, arch).await?;
     }
@@ -355,8 +375,7 @@ pub async fn host_facts(store: &dyn Store, host_id: &str, now: DateTime<Utc>) ->
         tx.upsert_pending_security_update(host_id, update).await?;
     }
     let security_pending = tx.pending_security_updates(host_id).await?;
-    tx.commit().await?;
-    Ok(Some(HostFacts { security_pending, ..facts }))
+    Ok(HostFacts { security_pending, ..facts })
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use muster_shared::v1::{Report, SectionName};
 use tokio::sync::Notify;
 
 use super::background::Background;
-use super::{advisory_sync, evaluation};
+use super::{advisory_sync, evaluation, findings};
 use crate::AppState;
+use crate::findings::evaluate::VULNERABILITY_MATCHER;
 use crate::store::StoreError;
 use crate::store::tx::LockedHost;
 use crate::store::work::WorkItem;
@@ -144,11 +145,9 @@ async fn run_batch_until(
             continue;
         }
         match process(state, item).await {
-            Ok(()) => match state.store.finish_work(item).await {
-                Ok(_) => done += 1,
-                // The claim stays until its lease ends, then the work runs again: late, not lost.
-                Err(e) => tracing::warn!(host_id = %item.host_id, error = %e, "cannot mark queued work done"),
-            },
+            Ok(()) => done += 1,
+            // Its findings and the claim's end were not written (saved matches may have been): it runs again,
+            // whole, after the backoff.
             Err(e) => {
                 let backoff = 1i64.checked_shl(item.attempts.clamp(0, 16) as u32).unwrap_or(MAX_BACKOFF_SECS);
                 let retry_at = (state.clock)() + chrono::TimeDelta::seconds(backoff.min(MAX_BACKOFF_SECS));
@@ -163,27 +162,40 @@ async fn run_batch_until(
     Ok(done)
 }
 
-/// One host's work, in the order the synchronous ingest did it: rules first, then matching (whose findings
-/// follow the vulnerability lifecycle).
+/// One host's work, ending its claim: the reads and the matching first, then every other write in one transaction,
+/// rules before vulnerabilities (whose findings rules read, so writing them makes the host due again). On SQLite
+/// that transaction is one turn on the writer, in the group of the reports being written (`group_commit.rs`):
+/// written one by one, a host's five or six small writes each waited for a whole group, and evaluation fell to
+/// 5–9 hosts/s while reports were arriving (BENCHMARKS.md, "One write per host's queued work").
 async fn process(state: &AppState, item: &WorkItem) -> Result<(), StoreError> {
     let policy = state.rules.current();
     let now = (state.clock)();
-    if item.work & EVALUATE != 0 {
-        let s = evaluation::evaluate_host(state.store.as_ref(), &policy, &item.host_id, now, item.report_id.as_deref())
-            .await?;
+    let store = state.store.as_ref();
+    let mut vulnerabilities = None;
+    if item.work & MATCH != 0 {
+        let finding_policy = FindingPolicy::from_params(&policy.params);
+        // The key rows are the largest write of a host's work and are saved in a transaction of their own.
+        if let Some(saved) = advisory_sync::match_and_save(store, &item.host_id, now, &finding_policy).await? {
+            let o = &saved.outcome;
+            tracing::debug!(host_id = %item.host_id, keys = o.keys, evaluated = o.evaluated, findings = o.findings,
+                "host matched");
+            vulnerabilities = saved.findings;
+        }
+    }
+    let facts = if item.work & EVALUATE != 0 { store.host_facts(&item.host_id).await? } else { None };
+    let mut tx = store.begin_findings_tx().await?;
+    if let Some(facts) = facts {
+        let s = evaluation::evaluate_host_in(tx.as_mut(), &policy, facts, now, item.report_id.as_deref()).await?;
         if s.opened + s.resolved + s.reopened > 0 {
             tracing::info!(host_id = %item.host_id, report_id = ?item.report_id, opened = s.opened,
                 resolved = s.resolved, reopened = s.reopened, "findings changed");
         }
     }
-    if item.work & MATCH != 0 {
-        let finding_policy = FindingPolicy::from_params(&policy.params);
-        if let Some(o) = advisory_sync::match_host(state.store.as_ref(), &item.host_id, now, &finding_policy).await? {
-            tracing::debug!(host_id = %item.host_id, keys = o.keys, evaluated = o.evaluated, findings = o.findings,
-                "host matched");
-        }
+    if let Some(outcome) = &vulnerabilities {
+        findings::apply_in(tx.as_mut(), outcome, now, None, VULNERABILITY_MATCHER).await?;
     }
-    Ok(())
+    tx.finish_work(item).await?;
+    tx.commit().await
 }
 
 /// Does every piece of queued work whose claim is free, until none is left. Returns the hosts done.

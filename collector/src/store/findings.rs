@@ -270,7 +270,7 @@ macro_rules! impl_findings_store {
             #[async_trait]
             impl FindingsStore for $store {
                 async fn begin_findings_tx(&self) -> Result<Box<dyn FindingsTx>, StoreError> {
-                    Ok(Box::new(tx::Tx(self.writer.begin().await?)))
+                    Ok(Box::new(tx::Tx(self.begin_host().await?)))
                 }
 
                 async fn existing_findings(
@@ -316,17 +316,9 @@ macro_rules! impl_findings_store {
                     facts: &HostFacts,
                     next: DateTime<Utc>,
                 ) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "UPDATE hosts SET evaluate_after = CASE WHEN last_seen = $1 AND facts_marks = $2 THEN $3 \
-                         ELSE NULL END WHERE id = $4",
-                    )
-                    .bind(to_ms(facts.last_seen))
-                    .bind(facts.marks)
-                    .bind(to_ms(next))
-                    .bind(&facts.host_id)
-                    .execute(&self.writer)
-                    .await?;
-                    Ok(())
+                    let mut tx = self.begin_findings_tx().await?;
+                    tx.schedule_evaluation(facts, next).await?;
+                    tx.commit().await
                 }
 
                 async fn risk_acceptances_ending(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {

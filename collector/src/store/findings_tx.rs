@@ -10,9 +10,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::work::WorkItem;
 use super::{AuditRecord, StoreError};
 use crate::model::Severity;
-use crate::model::facts::PendingSecurityUpdate;
+use crate::model::facts::{HostFacts, PendingSecurityUpdate};
 use crate::model::findings::{ExistingFinding, FindingKind, Matched, Status};
 use crate::model::integrations::{FindingBrief, NewEvent, Subscription};
 
@@ -143,6 +144,13 @@ pub trait FindingsTx: Send {
         update: &PendingSecurityUpdate,
     ) -> Result<(), StoreError>;
 
+    /// When the host's evaluation is next due, unless its facts moved since `facts` were read (see
+    /// `FindingsStore::schedule_evaluation`).
+    async fn schedule_evaluation(&mut self, facts: &HostFacts, next: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Ends a claim on the host's queued work (see `WorkStore::finish_work`), in the transaction that wrote its
+    /// results: done and its results are committed together.
+    async fn finish_work(&mut self, item: &WorkItem) -> Result<bool, StoreError>;
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
@@ -184,13 +192,14 @@ pub(super) fn priority_of(v: i64) -> u32 {
 }
 
 macro_rules! impl_findings_tx {
-    ($db:ty, $key_share:expr) => {
+    ($db:ty, conn: $conn:ty, $key_share:expr) => {
         pub(crate) mod findings_tx {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use sqlx::{QueryBuilder, Row};
 
-            use crate::model::facts::PendingSecurityUpdate;
+            use crate::model::facts::{HostFacts, PendingSecurityUpdate};
+            use crate::store::work::WorkItem;
             use crate::model::findings::{ExistingFinding, FindingKind, Matched, Status};
             use crate::model::{from_ms, to_ms};
             use crate::store::findings_tx::{
@@ -200,7 +209,9 @@ macro_rules! impl_findings_tx {
             use crate::store::console::ACTIVE;
             use crate::store::{AuditRecord, StoreError};
 
-            pub(crate) struct Tx(pub(crate) sqlx::Transaction<'static, $db>);
+            /// On the host transactions' connection: on SQLite a member of the writer's open group
+            /// (`group_commit.rs`), so a host's findings share a commit, and a turn, with the reports being written.
+            pub(crate) struct Tx(pub(crate) $conn);
 
             /// An outbox event and one pending delivery per subscription; the integration store's own writes
             /// (`store/integrations.rs`) use it too. Returns the event's sequence number.
@@ -329,7 +340,7 @@ macro_rules! impl_findings_tx {
                 async fn lock_host(&mut self, host_id: &str) -> Result<bool, StoreError> {
                     let locked = sqlx::query("UPDATE hosts SET last_seen = last_seen WHERE id = $1")
                         .bind(host_id)
-                        .execute(&mut *self.0)
+                        .execute(self.0.conn()?)
                         .await?;
                     Ok(locked.rows_affected() > 0)
                 }
@@ -337,7 +348,7 @@ macro_rules! impl_findings_tx {
                 async fn mark_evaluation_due(&mut self, host_id: &str) -> Result<(), StoreError> {
                     sqlx::query(&format!("UPDATE hosts SET {} WHERE id = $1", $crate::store::findings_tx::MARK_DUE))
                         .bind(host_id)
-                        .execute(&mut *self.0)
+                        .execute(self.0.conn()?)
                         .await?;
                     Ok(())
                 }
@@ -347,7 +358,7 @@ macro_rules! impl_findings_tx {
                     host_id: &str,
                     kind: FindingKind,
                 ) -> Result<Vec<ExistingFinding>, StoreError> {
-                    existing_findings(&mut *self.0, host_id, kind).await
+                    existing_findings(self.0.conn()?, host_id, kind).await
                 }
 
                 async fn insert_finding(&mut self, new: &NewFinding<'_>) -> Result<bool, StoreError> {
@@ -373,7 +384,7 @@ macro_rules! impl_findings_tx {
                     .bind(&found.subject)
                     .bind(found.details.to_string())
                     .bind(i64::from(found.priority))
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     Ok(done.rows_affected() > 0)
                 }
@@ -404,7 +415,7 @@ macro_rules! impl_findings_tx {
                     .bind(id)
                     .bind(found.details.to_string())
                     .bind(i64::from(found.priority))
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     Ok(done.rows_affected() > 0)
                 }
@@ -432,7 +443,7 @@ macro_rules! impl_findings_tx {
                     .bind(id)
                     .bind(found.details.to_string())
                     .bind(i64::from(found.priority))
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     Ok(())
                 }
@@ -452,7 +463,7 @@ macro_rules! impl_findings_tx {
                     .bind(report_id)
                     .bind(id)
                     .bind(from.as_str())
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     Ok(done.rows_affected() > 0)
                 }
@@ -461,7 +472,7 @@ macro_rules! impl_findings_tx {
                     // Writing first takes the row lock (PostgreSQL) or the write lock (SQLite) before reading.
                     let touched = sqlx::query("UPDATE findings SET updated_at = updated_at WHERE id = $1")
                         .bind(id)
-                        .execute(&mut *self.0)
+                        .execute(self.0.conn()?)
                         .await?;
                     if touched.rows_affected() == 0 {
                         return Ok(None);
@@ -470,7 +481,7 @@ macro_rules! impl_findings_tx {
                         "SELECT host_id, rule_id, status, risk_expires_at FROM findings WHERE id = $1",
                     )
                     .bind(id)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.0.conn()?)
                     .await?;
                     Ok(Some(head_of(&row)?))
                 }
@@ -486,7 +497,7 @@ macro_rules! impl_findings_tx {
                     ))
                     .bind(id)
                     .bind(to_ms(now))
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     if marked.rows_affected() == 0 {
                         return Ok(None);
@@ -495,7 +506,7 @@ macro_rules! impl_findings_tx {
                         "SELECT host_id, rule_id, status, risk_expires_at, due_at FROM findings WHERE id = $1",
                     )
                     .bind(id)
-                    .fetch_one(&mut *self.0)
+                    .fetch_one(self.0.conn()?)
                     .await?;
                     Ok(Some((head_of(&row)?, from_ms(row.try_get("due_at")?))))
                 }
@@ -520,7 +531,7 @@ macro_rules! impl_findings_tx {
                     }
                     qb.push(" WHERE id = ").push_bind(w.id.to_owned());
                     qb.push(" AND status = ").push_bind(w.from.as_str());
-                    let done = qb.build().execute(&mut *self.0).await?;
+                    let done = qb.build().execute(self.0.conn()?).await?;
                     Ok(done.rows_affected() > 0)
                 }
 
@@ -539,19 +550,19 @@ macro_rules! impl_findings_tx {
                     .bind(s.report_id)
                     .bind(s.comment)
                     .bind(s.details.to_string())
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     Ok(())
                 }
 
                 async fn audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
-                    insert_audit(&mut *self.0, record).await
+                    insert_audit(self.0.conn()?, record).await
                 }
 
                 async fn subscriptions(
                     &mut self,
                 ) -> Result<Vec<crate::model::integrations::Subscription>, StoreError> {
-                    subscription_rows(&mut self.0).await
+                    subscription_rows(self.0.conn()?).await
                 }
 
                 async fn finding_brief(
@@ -563,7 +574,7 @@ macro_rules! impl_findings_tx {
                          JOIN hosts h ON h.id = f.host_id WHERE f.id = $1",
                     )
                     .bind(id)
-                    .fetch_optional(&mut *self.0)
+                    .fetch_optional(self.0.conn()?)
                     .await?;
                     row.map(|r| {
                         Ok(crate::model::integrations::FindingBrief {
@@ -585,7 +596,7 @@ macro_rules! impl_findings_tx {
                     event: &crate::model::integrations::NewEvent,
                     integration_ids: &[String],
                 ) -> Result<(), StoreError> {
-                    insert_event_rows(&mut self.0, event, integration_ids).await.map(|_| ())
+                    insert_event_rows(self.0.conn()?, event, integration_ids).await.map(|_| ())
                 }
 
                 async fn pending_security_updates(
@@ -596,7 +607,7 @@ macro_rules! impl_findings_tx {
                         "SELECT * FROM pending_security_updates WHERE host_id = $1 ORDER BY name, arch",
                     )
                     .bind(host_id)
-                    .fetch_all(&mut *self.0)
+                    .fetch_all(self.0.conn()?)
                     .await?;
                     rows.iter().map(pending_from_row).collect()
                 }
@@ -611,7 +622,7 @@ macro_rules! impl_findings_tx {
                         .bind(host_id)
                         .bind(name)
                         .bind(arch)
-                        .execute(&mut *self.0)
+                        .execute(self.0.conn()?)
                         .await?;
                     Ok(())
                 }
@@ -635,9 +646,56 @@ macro_rules! impl_findings_tx {
                     .bind(&u.candidate_version)
                     .bind(&u.origin)
                     .bind(to_ms(u.first_seen))
-                    .execute(&mut *self.0)
+                    .execute(self.0.conn()?)
                     .await?;
                     Ok(())
+                }
+
+                async fn schedule_evaluation(
+                    &mut self,
+                    facts: &HostFacts,
+                    next: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "UPDATE hosts SET evaluate_after = CASE WHEN last_seen = $1 AND facts_marks = $2 THEN $3 \
+                         ELSE NULL END WHERE id = $4",
+                    )
+                    .bind(to_ms(facts.last_seen))
+                    .bind(facts.marks)
+                    .bind(to_ms(next))
+                    .bind(&facts.host_id)
+                    .execute(self.0.conn()?)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn finish_work(&mut self, item: &WorkItem) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "DELETE FROM host_work WHERE host_id = $1 AND seq = $2 AND claimed_by = $3 \
+                         AND claimed_until = $4",
+                    )
+                    .bind(&item.host_id)
+                    .bind(item.seq)
+                    .bind(&item.claimed_by)
+                    .bind(to_ms(item.claimed_until))
+                    .execute(self.0.conn()?)
+                    .await?;
+                    if done.rows_affected() > 0 {
+                        return Ok(true);
+                    }
+                    // Queued again meanwhile: what remains waits since the first report that queued it. A claim
+                    // that is no longer this one's (its lease ran out) is left alone.
+                    sqlx::query(
+                        "UPDATE host_work SET claimed_by = NULL, claimed_until = NULL, attempts = 0, \
+                         enqueued_at = COALESCE(requeued_at, enqueued_at), requeued_at = NULL \
+                         WHERE host_id = $1 AND claimed_by = $2 AND claimed_until = $3",
+                    )
+                    .bind(&item.host_id)
+                    .bind(&item.claimed_by)
+                    .bind(to_ms(item.claimed_until))
+                    .execute(self.0.conn()?)
+                    .await?;
+                    Ok(false)
                 }
 
                 async fn commit(self: Box<Self>) -> Result<(), StoreError> {

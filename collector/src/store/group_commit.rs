@@ -440,6 +440,41 @@ mod tests {
         assert_eq!(stored(&store).await, ["a", "b"]);
     }
 
+    /// A host's queued work (its findings, its schedule, the end of its claim; `app::queue`) is written as a member
+    /// too: it waits for its turn behind the report in hand, not for the whole group, and shares the group's commit.
+    #[tokio::test]
+    async fn a_findings_transaction_joins_the_reports_group() {
+        use crate::store::findings::FindingsStore;
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let mut a = store.groups.begin().await.unwrap();
+        put(&mut a, "a").await;
+        let mut findings = Box::pin(store.begin_findings_tx());
+        assert!(pending(&mut findings).await, "the findings transaction waits for the member in hand");
+        assert_eq!(store.groups.queued.load(Ordering::SeqCst), 1, "queued for the group's mutex, not the pool");
+        let mut a_done = tokio::spawn(a.commit());
+        let mut tx = within(findings).await.unwrap();
+        assert!(pending(&mut a_done).await, "`a` left the group open for the findings transaction");
+        let record = crate::store::AuditRecord {
+            at: chrono::DateTime::UNIX_EPOCH,
+            actor: "evaluator".into(),
+            action: "test".into(),
+            target: None,
+            source_ip: None,
+            details: serde_json::json!({}),
+        };
+        tx.audit(&record).await.unwrap();
+        within(tx.commit()).await.unwrap();
+        within(a_done).await.unwrap().unwrap();
+        assert_eq!(store.groups.opened.load(Ordering::SeqCst), 1, "one group, one commit");
+        assert_eq!(stored(&store).await, ["a"]);
+        let audited: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'test'")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(audited, 1);
+    }
+
     #[tokio::test]
     async fn a_member_dropped_in_a_group_loses_only_its_own_work() {
         let dir = tempfile::tempdir().unwrap();

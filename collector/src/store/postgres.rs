@@ -20,7 +20,7 @@ impl PgStore {
 
     /// A host transaction of its own: PostgreSQL commits many at once, so its reports need no grouping (compare
     /// `group_commit.rs`).
-    async fn begin_host(&self) -> Result<OneTx, StoreError> {
+    pub(crate) async fn begin_host(&self) -> Result<OneTx, StoreError> {
         Ok(OneTx(self.writer.begin().await?))
     }
 
@@ -62,7 +62,7 @@ super::tx::impl_host_tx!(
     read_in_lock: false,
     record: ("WITH u AS (", "), i AS (", ") ")
 );
-super::findings_tx::impl_findings_tx!(sqlx::Postgres, " FOR KEY SHARE");
+super::findings_tx::impl_findings_tx!(sqlx::Postgres, conn: super::OneTx, " FOR KEY SHARE");
 super::integrations::impl_integration_store!(PgStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED", false);
 
 /// One report's or enrolment's transaction, with the shape of SQLite's group member (`group_commit::Member`) so

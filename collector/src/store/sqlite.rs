@@ -74,7 +74,7 @@ impl SqliteStore {
     }
 
     /// A host transaction: a member of the writer's open group.
-    async fn begin_host(&self) -> Result<super::group_commit::Member, StoreError> {
+    pub(crate) async fn begin_host(&self) -> Result<super::group_commit::Member, StoreError> {
         self.groups.begin().await
     }
 
@@ -364,7 +364,7 @@ super::tx::impl_host_tx!(
     read_in_lock: true,
     record: ("", "; ", "; ")
 );
-super::findings_tx::impl_findings_tx!(sqlx::Sqlite, "");
+super::findings_tx::impl_findings_tx!(sqlx::Sqlite, conn: crate::store::group_commit::Member, "");
 
 /// A group member as the host transaction `begin_host_tx` hands out, for the group commit tests.
 #[cfg(test)]

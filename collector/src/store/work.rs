@@ -70,6 +70,7 @@ macro_rules! impl_work_store {
 
             use crate::model::{from_ms, to_ms};
             use crate::store::StoreError;
+            use crate::store::findings::FindingsStore;
             use crate::store::work::{WorkBacklog, WorkItem, WorkStore};
 
             #[async_trait]
@@ -113,32 +114,10 @@ macro_rules! impl_work_store {
                 }
 
                 async fn finish_work(&self, item: &WorkItem) -> Result<bool, StoreError> {
-                    let done = sqlx::query(
-                        "DELETE FROM host_work WHERE host_id = $1 AND seq = $2 AND claimed_by = $3 \
-                         AND claimed_until = $4",
-                    )
-                    .bind(&item.host_id)
-                    .bind(item.seq)
-                    .bind(&item.claimed_by)
-                    .bind(to_ms(item.claimed_until))
-                    .execute(&self.writer)
-                    .await?;
-                    if done.rows_affected() > 0 {
-                        return Ok(true);
-                    }
-                    // Queued again meanwhile: what remains waits since the first report that queued it. A claim
-                    // that is no longer this one's (its lease ran out) is left alone.
-                    sqlx::query(
-                        "UPDATE host_work SET claimed_by = NULL, claimed_until = NULL, attempts = 0, \
-                         enqueued_at = COALESCE(requeued_at, enqueued_at), requeued_at = NULL \
-                         WHERE host_id = $1 AND claimed_by = $2 AND claimed_until = $3",
-                    )
-                    .bind(&item.host_id)
-                    .bind(&item.claimed_by)
-                    .bind(to_ms(item.claimed_until))
-                    .execute(&self.writer)
-                    .await?;
-                    Ok(false)
+                    let mut tx = self.begin_findings_tx().await?;
+                    let done = tx.finish_work(item).await?;
+                    tx.commit().await?;
+                    Ok(done)
                 }
 
                 async fn retry_work(&self, item: &WorkItem, retry_at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -485,19 +485,21 @@ macro_rules! impl_advisory_store {
                 matches: &[HostVulnerability],
                 state: &HostMatchState,
             ) -> Result<(), StoreError> {
-                let mut tx = self.writer.begin().await?;
+                // On SQLite a member of the writer's open group (`group_commit.rs`): ~500 new key rows land in the
+                // same index pages as other hosts' of one image, and are written to the log once per group.
+                let mut tx = self.begin_host().await?;
                 // The host row lock serialises this with the host's report ingest and deletion.
-                let exists = sqlx::query("UPDATE hosts SET id = id WHERE id = $1").bind(host_id).execute(&mut *tx).await?;
+                let exists = sqlx::query("UPDATE hosts SET id = id WHERE id = $1").bind(host_id).execute(tx.conn()?).await?;
                 if exists.rows_affected() == 0 {
                     return Ok(());
                 }
-                sqlx::query("DELETE FROM host_vulnerabilities WHERE host_id = $1").bind(host_id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM host_vulnerabilities WHERE host_id = $1").bind(host_id).execute(tx.conn()?).await?;
                 // The key rows change with the packages only: diffed, so a report that upgrades one package does not
                 // rewrite the host's ~500 keys (issue 14's profile: 52 ms of a changed report's SQL).
                 let stored: BTreeSet<MatchKey> =
                     sqlx::query("SELECT ecosystem, name, version FROM host_vuln_keys WHERE host_id = $1")
                         .bind(host_id)
-                        .fetch_all(&mut *tx)
+                        .fetch_all(tx.conn()?)
                         .await?
                         .iter()
                         .map(|r| {
@@ -512,7 +514,7 @@ macro_rules! impl_advisory_store {
                 // Many keys gone (another OS image): one statement instead of a row each.
                 let wipe = gone.len() > CHUNK;
                 if wipe {
-                    sqlx::query("DELETE FROM host_vuln_keys WHERE host_id = $1").bind(host_id).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM host_vuln_keys WHERE host_id = $1").bind(host_id).execute(tx.conn()?).await?;
                 }
                 for k in gone.iter().filter(|_| !wipe) {
                     sqlx::query(
@@ -523,7 +525,7 @@ macro_rules! impl_advisory_store {
                     .bind(&k.ecosystem)
                     .bind(&k.name)
                     .bind(&k.version)
-                    .execute(&mut *tx)
+                    .execute(tx.conn()?)
                     .await?;
                 }
                 let keys: Vec<&MatchKey> =
@@ -537,7 +539,7 @@ macro_rules! impl_advisory_store {
                             .push_bind(k.name.clone())
                             .push_bind(k.version.clone());
                     });
-                    qb.build().execute(&mut *tx).await?;
+                    qb.build().execute(tx.conn()?).await?;
                 }
                 let at = to_ms(state.matched_at);
                 for part in matches.chunks(CHUNK) {
@@ -566,7 +568,7 @@ macro_rules! impl_advisory_store {
                             .push_bind(m.path.clone())
                             .push_bind(m.image_id.clone());
                     });
-                    qb.build().execute(&mut *tx).await?;
+                    qb.build().execute(tx.conn()?).await?;
                 }
                 let json = |v: &Vec<String>| serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()));
                 sqlx::query(
@@ -580,7 +582,7 @@ macro_rules! impl_advisory_store {
                 .bind(i64::try_from(state.packages_checked).unwrap_or(i64::MAX))
                 .bind(json(&state.ecosystems)?)
                 .bind(json(&state.warnings)?)
-                .execute(&mut *tx)
+                .execute(tx.conn()?)
                 .await?;
                 tx.commit().await?;
                 Ok(())
