@@ -19,6 +19,7 @@ both!(
     queued_evaluation_gives_the_inline_findings,
     a_hash_only_report_queues_nothing_unless_the_host_was_silent,
     claims_are_leased_and_newer_work_survives_a_finish,
+    a_failing_match_leaves_the_rules_findings_written_and_the_host_queued,
 );
 
 /// (kind, rule or advisory, subject, severity, status, priority) of a host's findings.
@@ -221,4 +222,40 @@ async fn claims_are_leased_and_newer_work_survives_a_finish(h: Harness) {
         [(first.as_str(), queue::EVALUATE, 1)],
         "the newest report's work is queued and free"
     );
+}
+
+/// Runs `statement` on the test's database, beside the store: to break what the store reads.
+async fn execute(h: &Harness, statement: &str) {
+    use sqlx::Connection;
+    let url = h.database_url.clone().unwrap();
+    match h.backend {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query(statement).execute(&mut c).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query(statement).execute(&mut c).await.unwrap();
+        }
+    }
+}
+
+/// Matching that fails (here on advisory rows the store cannot read) does not hold back the rules' findings: they
+/// are written with the rest of the host's work, and the claim is left for the retry of the whole work.
+async fn a_failing_match_leaves_the_rules_findings_written_and_the_host_queued(h: Harness) {
+    import_debian(&h).await;
+    execute(&h, "UPDATE advisories SET aliases = 'not a JSON list'").await;
+    let queued = h.queued();
+    let (_, secret) = h.enroll_secret(None).await;
+    let viewer = h.api_token(Role::Viewer).await;
+    let machine = Machine::thinkpad("4c4c4544004d3510804bb2c04f4e3732");
+    let (host, token) = queued.enrolled(&secret, &machine).await;
+    queued.stored(&token, &full(&weak(&machine))).await;
+
+    assert_eq!(queue::drain(&queued.state).await.unwrap(), 0, "the host's work failed");
+    let found = findings(&queued, &viewer, &host).await;
+    assert!(found.iter().any(|f| f.1 == "ssh.permit_root_login" && f.4 == "open"), "{found:?}");
+    assert!(!found.iter().any(|f| f.0 == "vulnerability"), "{found:?}");
+    let backlog = h.store.work_backlog().await.unwrap();
+    assert_eq!(backlog.hosts, 1, "the host stays queued for the retry");
 }

@@ -56,8 +56,8 @@ async fn schedule(
 
 /// When the host's evaluation is next due, if that needs storing. When the evaluation wrote nothing and the instant
 /// is the one already stored (most evaluations land on it: midnight, or a day after the host was last looked at)
-/// there is nothing to store, and an evaluation that changes nothing stays free of writes, as before the schedule
-/// existed. Findings written from facts a report has since overtaken are left for the store's guarded write to
+/// there is nothing to store, and a scheduled evaluation that changes nothing stays free of writes, as before the
+/// schedule existed. Findings written from facts a report has since overtaken are left for the store's guarded write to
 /// make the host due again.
 fn next_to_store(
     policy: &Policy,

@@ -98,7 +98,7 @@ pub async fn apply(
 }
 
 /// [`apply`] in the caller's transaction, with the rest of a host's queued work (`app::queue`): planned under the
-/// host's lock, nothing written when the plan is empty.
+/// host's lock (an `UPDATE` of its row), no finding written when the plan is empty.
 pub async fn apply_in(
     tx: &mut dyn FindingsTx,
     outcome: &HostOutcome,

@@ -146,8 +146,8 @@ async fn run_batch_until(
         }
         match process(state, item).await {
             Ok(()) => done += 1,
-            // Its findings and the claim's end were not written (saved matches may have been): it runs again,
-            // whole, after the backoff.
+            // The claim's end was not written (the rules' findings may have been, when matching failed): the
+            // whole work runs again after the backoff.
             Err(e) => {
                 let backoff = 1i64.checked_shl(item.attempts.clamp(0, 16) as u32).unwrap_or(MAX_BACKOFF_SECS);
                 let retry_at = (state.clock)() + chrono::TimeDelta::seconds(backoff.min(MAX_BACKOFF_SECS));
@@ -172,14 +172,21 @@ async fn process(state: &AppState, item: &WorkItem) -> Result<(), StoreError> {
     let now = (state.clock)();
     let store = state.store.as_ref();
     let mut vulnerabilities = None;
+    let mut match_failed = None;
     if item.work & MATCH != 0 {
         let finding_policy = FindingPolicy::from_params(&policy.params);
         // The key rows are the largest write of a host's work and are saved in a transaction of their own.
-        if let Some(saved) = advisory_sync::match_and_save(store, &item.host_id, now, &finding_policy).await? {
-            let o = &saved.outcome;
-            tracing::debug!(host_id = %item.host_id, keys = o.keys, evaluated = o.evaluated, findings = o.findings,
-                "host matched");
-            vulnerabilities = saved.findings;
+        match advisory_sync::match_and_save(store, &item.host_id, now, &finding_policy).await {
+            Ok(Some(saved)) => {
+                let o = &saved.outcome;
+                tracing::debug!(host_id = %item.host_id, keys = o.keys, evaluated = o.evaluated,
+                    findings = o.findings, "host matched");
+                vulnerabilities = saved.findings;
+            }
+            Ok(None) => {}
+            // Matching that fails must not hold back the rules' findings: they are written below, and the claim
+            // is left for the retry of the whole work.
+            Err(e) => match_failed = Some(e),
         }
     }
     let facts = if item.work & EVALUATE != 0 { store.host_facts(&item.host_id).await? } else { None };
@@ -194,8 +201,16 @@ async fn process(state: &AppState, item: &WorkItem) -> Result<(), StoreError> {
     if let Some(outcome) = &vulnerabilities {
         findings::apply_in(tx.as_mut(), outcome, now, None, VULNERABILITY_MATCHER).await?;
     }
-    tx.finish_work(item).await?;
-    tx.commit().await
+    match match_failed {
+        None => {
+            tx.finish_work(item).await?;
+            tx.commit().await
+        }
+        Some(e) => {
+            tx.commit().await?;
+            Err(e)
+        }
+    }
 }
 
 /// Does every piece of queued work whose claim is free, until none is left. Returns the hosts done.

@@ -1,5 +1,6 @@
-//! The write transaction of findings: plain reads and writes of finding rows, their history, the audit log and
-//! the pending-security-update bookkeeping, no decision. The use cases in `crate::app::findings` plan with the pure
+//! The write transaction of findings: plain reads and writes of finding rows, their history, the audit log,
+//! the pending-security-update bookkeeping, a host's next evaluation and the end of its queued work's claim, no
+//! decision. The use cases in `crate::app::findings` plan with the pure
 //! lifecycle (`crate::findings`) and write the plan through it; every write is conditional on the status the plan
 //! was made from, so replicas working on the same host neither duplicate nor lose a step. Dropping it without
 //! [`FindingsTx::commit`] rolls everything back.

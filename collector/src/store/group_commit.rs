@@ -1,5 +1,6 @@
-//! Group commit on SQLite's one writer: host transactions (reports, enrolments) that arrive while another is being
-//! written join its transaction, each in a savepoint of its own, and one `COMMIT` writes them all.
+//! Group commit on SQLite's one writer: host transactions (reports, enrolments), findings transactions (a queued
+//! host's evaluation, people's triage) and saved matches that arrive while another is being written join its
+//! transaction, each in a savepoint of its own, and one `COMMIT` writes them all.
 //!
 //! Why: a first report touches about 1,500 pages of the two inverse indexes, and every commit writes each touched
 //! page to the WAL whole: 8.9 MB written per report for 333 KiB kept (BENCHMARKS.md, issue 14). Hosts built from
@@ -302,7 +303,7 @@ async fn commit(mut state: Guard) -> Result<(), StoreError> {
 async fn fail(state: &mut Guard, why: &StoreError) {
     let Some(Open { tx, outcome, members, .. }) = state.open.take() else { return };
     if members > 0 {
-        tracing::warn!(members, error = %why, "a shared write transaction failed: its reports were not stored");
+        tracing::warn!(members, error = %why, "a shared write transaction failed: its members' writes (reports, findings) were not stored");
     }
     // A rollback that fails leaves the connection to the pool's check (`still_usable`), which closes it.
     let _ = tx.rollback().await;

@@ -14,7 +14,7 @@ pub struct SqliteStore {
     /// pool hands the one connection over in order and at once, and the connection keeps its page cache between
     /// transactions as long as no other connection (a CLI command, a checkpoint's truncation) changed the file.
     pub(super) writer: SqlitePool,
-    /// Host transactions (reports, enrolments) on the writer, committed in groups (`group_commit.rs`).
+    /// Host and findings transactions on the writer, committed in groups (`group_commit.rs`).
     pub(super) groups: super::group_commit::Groups,
 }
 
