@@ -10,6 +10,8 @@ use axum::http::StatusCode;
 use muster_collector::app::advisory_sync;
 use muster_collector::app::queue;
 use muster_collector::model::Role;
+use muster_collector::store::work::WorkItem;
+use muster_collector::store::{Store, StoreError};
 use muster_collector::vuln::{AdvisoryDb, ImportLimits, import_paths};
 use muster_shared::v1::{CheckStatus, Report, SectionName};
 
@@ -173,11 +175,11 @@ async fn claims_are_leased_and_newer_work_survives_a_finish(h: Harness) {
     let mut later = debian(&thinkpad);
     later.collected_at += chrono::Duration::minutes(1);
     queued.stored(&first_token, &delta(&later, &[SectionName::Checks])).await;
-    assert!(!store.finish_work(&a[0]).await.unwrap());
+    assert!(!finish(store, &a[0]).await.unwrap());
     let again = store.claim_work("c", now, lease, 10, None).await.unwrap();
     assert_eq!(again.iter().map(|i| (i.host_id.as_str(), i.seq)).collect::<Vec<_>>(), [(first.as_str(), 2)]);
     assert_eq!(again[0].work, queue::EVALUATE | queue::MATCH, "the kinds of work coalesce");
-    assert!(store.finish_work(&again[0]).await.unwrap());
+    assert!(finish(store, &again[0]).await.unwrap());
 
     // A failure waits for its retry time.
     store.retry_work(&b[0], now + chrono::Duration::seconds(10)).await.unwrap();
@@ -210,11 +212,11 @@ async fn claims_are_leased_and_newer_work_survives_a_finish(h: Harness) {
     let taken = store.claim_work("e", lease, lease + chrono::Duration::minutes(2), 10, Some(first.as_str()));
     let taken = taken.await.unwrap();
     assert_eq!(taken.iter().map(|i| i.seq).collect::<Vec<_>>(), [late[0].seq], "the lease ran out");
-    assert!(store.finish_work(&taken[0]).await.unwrap());
+    assert!(finish(store, &taken[0]).await.unwrap());
     newer.collected_at += chrono::Duration::minutes(1);
     queued.stored(&first_token, &delta(&newer, &[SectionName::Checks])).await;
     assert_eq!(late[0].seq, 1, "the new row's seq repeats the late claim's");
-    assert!(!store.finish_work(&late[0]).await.unwrap());
+    assert!(!finish(store, &late[0]).await.unwrap());
     store.retry_work(&late[0], lease + chrono::Duration::hours(1)).await.unwrap();
     let left = store.claim_work("f", now, lease, 10, Some(first.as_str())).await.unwrap();
     assert_eq!(
@@ -258,4 +260,12 @@ async fn a_failing_match_leaves_the_rules_findings_written_and_the_host_queued(h
     assert!(!found.iter().any(|f| f.0 == "vulnerability"), "{found:?}");
     let backlog = h.store.work_backlog().await.unwrap();
     assert_eq!(backlog.hosts, 1, "the host stays queued for the retry");
+}
+
+/// Ends a claim as a queue worker does: in a findings transaction of its own here, with nothing else written.
+async fn finish(store: &dyn Store, item: &WorkItem) -> Result<bool, StoreError> {
+    let mut tx = store.begin_findings_tx().await?;
+    let done = tx.finish_work(item).await?;
+    tx.commit().await?;
+    Ok(done)
 }

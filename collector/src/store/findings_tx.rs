@@ -1,7 +1,7 @@
-//! The write transaction of findings: plain reads and writes of finding rows, their history, the audit log,
-//! the pending-security-update bookkeeping, a host's next evaluation and the end of its queued work's claim, no
-//! decision. The use cases in `crate::app::findings` plan with the pure
-//! lifecycle (`crate::findings`) and write the plan through it; every write is conditional on the status the plan
+//! The write transaction of findings: plain reads and writes of finding rows, their history, the audit log, the
+//! pending-security-update bookkeeping, a host's next evaluation and the end of its queued work's claim, no
+//! decision. The use cases in `crate::app::findings` and `crate::app::queue` plan with the pure lifecycle
+//! (`crate::findings`) and write the plan through it; every write is conditional on the status the plan
 //! was made from, so replicas working on the same host neither duplicate nor lose a step. Dropping it without
 //! [`FindingsTx::commit`] rolls everything back.
 //!
@@ -148,8 +148,10 @@ pub trait FindingsTx: Send {
     /// When the host's evaluation is next due, unless its facts moved since `facts` were read (see
     /// `FindingsStore::schedule_evaluation`).
     async fn schedule_evaluation(&mut self, facts: &HostFacts, next: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Ends a claim on the host's queued work (see `WorkStore::finish_work`), in the transaction that wrote its
-    /// results: done and its results are committed together.
+    /// Ends a claim on the host's queued work, in the transaction that wrote its results, so done and its results
+    /// are committed together: removes the host's row when nothing was queued since `item` was claimed (true);
+    /// otherwise frees the claim so the newer work runs next (false). Nothing is written when the row no longer
+    /// holds `item`'s claim.
     async fn finish_work(&mut self, item: &WorkItem) -> Result<bool, StoreError>;
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -1,6 +1,7 @@
 //! The queue of work a stored report leaves on its host (`host_work`, written in the report's transaction by
-//! `HostTx::enqueue_work`): claiming it under a lease, finishing or retrying it, and its backlog; one body for
-//! SQLite and PostgreSQL. What the work is and when it runs is `app::queue`.
+//! `HostTx::enqueue_work`): claiming it under a lease, retrying it, and its backlog; one body for SQLite and
+//! PostgreSQL. Finishing it is `FindingsTx::finish_work`, in the transaction that writes the work's results. What
+//! the work is and when it runs is `app::queue`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -46,9 +47,6 @@ pub trait WorkStore: Send + Sync {
         limit: i64,
         host: Option<&str>,
     ) -> Result<Vec<WorkItem>, StoreError>;
-    /// Removes the host's row when nothing was queued since `item` was claimed (true); otherwise frees the claim so
-    /// the newer work runs next (false). Nothing is written when the row no longer holds `item`'s claim.
-    async fn finish_work(&self, item: &WorkItem) -> Result<bool, StoreError>;
     /// Frees a failed claim, to be claimed again from `retry_at` (only while the row still holds it).
     async fn retry_work(&self, item: &WorkItem, retry_at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Frees the claims a previous process left. SQLite's file has one collector process, so every claim not
@@ -70,7 +68,6 @@ macro_rules! impl_work_store {
 
             use crate::model::{from_ms, to_ms};
             use crate::store::StoreError;
-            use crate::store::findings::FindingsStore;
             use crate::store::work::{WorkBacklog, WorkItem, WorkStore};
 
             #[async_trait]
@@ -111,13 +108,6 @@ macro_rules! impl_work_store {
                     // RETURNING gives no order; the oldest waited longest.
                     items.sort_by(|a, b| a.enqueued_at.cmp(&b.enqueued_at).then_with(|| a.host_id.cmp(&b.host_id)));
                     Ok(items)
-                }
-
-                async fn finish_work(&self, item: &WorkItem) -> Result<bool, StoreError> {
-                    let mut tx = self.begin_findings_tx().await?;
-                    let done = tx.finish_work(item).await?;
-                    tx.commit().await?;
-                    Ok(done)
                 }
 
                 async fn retry_work(&self, item: &WorkItem, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
