@@ -155,9 +155,11 @@ async fn main() {
         store_report(&store, &outcome.host_id, &input).await.unwrap();
         // As the queue does before evaluating: when each pending security update was first seen.
         let facts = store.host_facts(&outcome.host_id).await.unwrap().unwrap();
-        let mut tx = store.begin_findings_tx().await.unwrap();
-        findings::record_pending_in(tx.as_mut(), facts, seen).await.unwrap();
-        tx.commit().await.unwrap();
+        if let (_, Some(changes)) = findings::with_pending(facts, seen) {
+            let mut tx = store.begin_findings_tx().await.unwrap();
+            findings::record_pending_in(tx.as_mut(), &outcome.host_id, &changes).await.unwrap();
+            tx.commit().await.unwrap();
+        }
     }
     println!("  SQLite: {hosts} hosts stored in {:.2?}", t.elapsed());
     use evaluation::Scope;

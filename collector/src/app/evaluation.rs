@@ -17,23 +17,53 @@ use crate::rules::{Policy, PolicyError};
 use crate::store::findings_tx::FindingsTx;
 use crate::store::{Store, StoreError};
 
-/// Evaluates one host whose report queued it (`app::queue`), from `facts` read before `tx` began, and writes the
-/// changes and the next evaluation's time in `tx`: the queue's one write of the host's work.
-pub async fn evaluate_host_in(
-    tx: &mut dyn FindingsTx,
+/// One host's evaluation for its queued work (`app::queue`), planned before its write begins: on SQLite the write
+/// holds the one writer, in the group of the reports being stored, so the rules (CEL) and the read of the host's
+/// findings are done before it.
+pub struct PlannedHost {
+    facts: HostFacts,
+    pending: Option<findings::PendingChanges>,
+    outcome: HostOutcome,
+    changes_findings: bool,
+}
+
+/// Evaluates the policy on `facts` with the pending security updates the report leaves, and finds out whether any
+/// finding changes.
+pub async fn plan_host(
+    store: &dyn Store,
     policy: &Policy,
     facts: HostFacts,
     now: DateTime<Utc>,
-    report_id: Option<&str>,
-) -> Result<ApplySummary, StoreError> {
-    let facts = findings::record_pending_in(tx, facts, now).await?;
+) -> Result<PlannedHost, StoreError> {
+    let (facts, pending) = findings::with_pending(facts, now);
     let evaluation = policy.evaluate(&facts, now);
     for failure in &evaluation.failures {
         tracing::warn!(host_id = %facts.host_id, rule = %failure.rule_id, error = %failure.message,
             "rule failed on this host");
     }
     let outcome = HostOutcome::new(&facts.host_id, policy, evaluation);
-    let summary = findings::apply_in(tx, &outcome, now, report_id, EVALUATOR).await?;
+    let changes_findings = findings::changes_findings(store, &outcome).await?;
+    Ok(PlannedHost { facts, pending, outcome, changes_findings })
+}
+
+/// Writes a [`plan_host`] in `tx`: the pending updates' first-seen times, the findings' changes (planned again under
+/// the host's lock) and the next evaluation's time.
+pub async fn write_host_in(
+    tx: &mut dyn FindingsTx,
+    policy: &Policy,
+    planned: PlannedHost,
+    now: DateTime<Utc>,
+    report_id: Option<&str>,
+) -> Result<ApplySummary, StoreError> {
+    let PlannedHost { facts, pending, outcome, changes_findings } = planned;
+    if let Some(changes) = &pending {
+        findings::record_pending_in(tx, &facts.host_id, changes).await?;
+    }
+    let summary = if changes_findings {
+        findings::apply_in(tx, &outcome, now, report_id, EVALUATOR).await?
+    } else {
+        ApplySummary::default()
+    };
     if let Some(next) = next_to_store(policy, &facts, now, summary) {
         tx.schedule_evaluation(&facts, next).await?;
     }

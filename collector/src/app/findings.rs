@@ -14,7 +14,7 @@ use crate::findings::evaluate::{ApplySummary, Change, HostOutcome};
 use crate::findings::{Action, FindingKind, FindingView, Status, due_at, vulnerability};
 use crate::model::facts::{HostFacts, PendingSecurityUpdate};
 use crate::model::integrations::Subscription;
-use crate::store::findings_tx::{FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage};
+use crate::store::findings_tx::{FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage, end};
 use crate::store::{Store, StoreError};
 
 /// One lifecycle step, written to the finding's history and the audit log in the same transaction.
@@ -87,14 +87,18 @@ pub async fn apply(
     report_id: Option<&str>,
     actor: &str,
 ) -> Result<ApplySummary, StoreError> {
-    // Most evaluations change nothing: find out without taking a write lock.
-    if outcome.plan(&store.existing_findings(&outcome.host_id, outcome.kind).await?).is_empty() {
+    if !changes_findings(store, outcome).await? {
         return Ok(ApplySummary::default());
     }
     let mut tx = store.begin_findings_tx().await?;
-    let summary = apply_in(tx.as_mut(), outcome, now, report_id, actor).await?;
-    tx.commit().await?;
-    Ok(summary)
+    let written = apply_in(tx.as_mut(), outcome, now, report_id, actor).await;
+    end(tx, written).await
+}
+
+/// Whether the outcome changes any of the host's findings as they are stored now. Most evaluations change nothing:
+/// this finds out without the writer. Whoever then writes plans again under the host's lock ([`apply_in`]).
+pub async fn changes_findings(store: &dyn Store, outcome: &HostOutcome) -> Result<bool, StoreError> {
+    Ok(!outcome.plan(&store.existing_findings(&outcome.host_id, outcome.kind).await?).is_empty())
 }
 
 /// [`apply`] in the caller's transaction, with the rest of a host's queued work (`app::queue`): planned under the
@@ -181,10 +185,27 @@ pub async fn apply_in(
 /// (`findings::actions::check`), the lifecycle decides whether the finding's status allows it.
 pub async fn act(store: &dyn Store, request: TransitionRequest) -> Result<FindingView, ActionError> {
     let req = actions::check(request)?;
-    let (allowed, to) = req.action.transition();
     let mut tx = store.begin_findings_tx().await?;
+    match act_in(tx.as_mut(), &req).await {
+        Ok(()) => tx.commit().await?,
+        Err(ActionError::Store(e)) => {
+            tx.give_up(&e);
+            return Err(ActionError::Store(e));
+        }
+        // A refusal rests on what the transaction read, on SQLite possibly another member's write in the open
+        // group (`group_commit.rs`): it is given once that is committed.
+        Err(refusal) => {
+            tx.commit().await?;
+            return Err(refusal);
+        }
+    }
+    store.get_finding(&req.finding_id, req.at).await?.ok_or(ActionError::NotFound(req.finding_id))
+}
+
+async fn act_in(tx: &mut dyn FindingsTx, req: &TransitionRequest) -> Result<(), ActionError> {
+    let (allowed, to) = req.action.transition();
     let Some(head) = tx.lock_finding(&req.finding_id).await? else {
-        return Err(ActionError::NotFound(req.finding_id));
+        return Err(ActionError::NotFound(req.finding_id.clone()));
     };
     if !allowed.contains(&head.status) {
         return Err(ActionError::NotAllowed { action: actions::verb(req.action), from: head.status.as_str() });
@@ -215,9 +236,8 @@ pub async fn act(store: &dyn Store, request: TransitionRequest) -> Result<Findin
         details: serde_json::json!({ "expires_at": req.expires_at }),
     };
     let subscriptions = tx.subscriptions().await?;
-    record(tx.as_mut(), &subscriptions, &actor, req.at, step).await?;
-    tx.commit().await?;
-    store.get_finding(&req.finding_id, req.at).await?.ok_or(ActionError::NotFound(req.finding_id))
+    record(tx, &subscriptions, &actor, req.at, step).await?;
+    Ok(())
 }
 
 /// Reopens risk-accepted findings whose acceptance ended at or before `now`; returns their ids. Each in its own
@@ -231,37 +251,38 @@ pub async fn expire_risk_acceptances(
     let mut expired = Vec::new();
     for id in store.risk_acceptances_ending(now).await? {
         let mut tx = store.begin_findings_tx().await?;
-        let Some(head) = tx.lock_finding(&id).await? else { continue };
-        let ended = head.risk_expires_at.is_some_and(|at| at <= now);
-        if head.status != Status::RiskAccepted || !ended {
-            continue;
+        let written = expire_in(tx.as_mut(), &id, now, &actor).await;
+        if end(tx, written).await? {
+            expired.push(id);
         }
-        let write = StatusWrite {
-            id: &id,
-            from: head.status,
-            to: Action::Expire.transition().1,
-            at: now,
-            triage: Triage::None,
-        };
-        if !tx.set_finding_status(&write).await? {
-            continue;
-        }
-        let step = Step {
-            finding_id: &id,
-            host_id: &head.host_id,
-            rule_id: &head.rule_id,
-            action: Action::Expire,
-            from: Some(head.status),
-            report_id: None,
-            comment: None,
-            details: serde_json::json!({ "expired_at": head.risk_expires_at }),
-        };
-        let subscriptions = tx.subscriptions().await?;
-        record(tx.as_mut(), &subscriptions, &actor, now, step).await?;
-        tx.commit().await?;
-        expired.push(id);
     }
     Ok(expired)
+}
+
+/// False when the finding is no longer a risk acceptance that ended.
+async fn expire_in(tx: &mut dyn FindingsTx, id: &str, now: DateTime<Utc>, actor: &Actor) -> Result<bool, StoreError> {
+    let Some(head) = tx.lock_finding(id).await? else { return Ok(false) };
+    let ended = head.risk_expires_at.is_some_and(|at| at <= now);
+    if head.status != Status::RiskAccepted || !ended {
+        return Ok(false);
+    }
+    let write = StatusWrite { id, from: head.status, to: Action::Expire.transition().1, at: now, triage: Triage::None };
+    if !tx.set_finding_status(&write).await? {
+        return Ok(false);
+    }
+    let step = Step {
+        finding_id: id,
+        host_id: &head.host_id,
+        rule_id: &head.rule_id,
+        action: Action::Expire,
+        from: Some(head.status),
+        report_id: None,
+        comment: None,
+        details: serde_json::json!({ "expired_at": head.risk_expires_at }),
+    };
+    let subscriptions = tx.subscriptions().await?;
+    record(tx, &subscriptions, actor, now, step).await?;
+    Ok(true)
 }
 
 /// The history step of an escalation: the status stays, the deadline passed.
@@ -275,37 +296,44 @@ pub async fn escalate_overdue(store: &dyn Store, now: DateTime<Utc>, actor: &str
     let mut escalated = Vec::new();
     for id in store.findings_turning_overdue(now).await? {
         let mut tx = store.begin_findings_tx().await?;
-        let Some((head, due)) = tx.mark_overdue(&id, now).await? else { continue };
-        let change = FindingChange {
-            finding_id: &id,
-            host_id: &head.host_id,
-            rule_id: &head.rule_id,
-            event_type: crate::integrations::FINDING_OVERDUE,
-            from: Some(head.status),
-            to: head.status,
-            actor,
-            comment: None,
-            at: now,
-        };
-        let subscriptions = tx.subscriptions().await?;
-        integrations::finding_changed(tx.as_mut(), &subscriptions, change).await?;
-        tx.insert_finding_history(&HistoryStep {
-            finding_id: &id,
-            at: now,
-            actor,
-            action: OVERDUE_STEP,
-            from: Some(head.status),
-            to: head.status,
-            source_ip: None,
-            report_id: None,
-            comment: None,
-            details: serde_json::json!({ "due_at": due }),
-        })
-        .await?;
-        tx.commit().await?;
-        escalated.push(id);
+        let written = escalate_in(tx.as_mut(), &id, now, actor).await;
+        if end(tx, written).await? {
+            escalated.push(id);
+        }
     }
     Ok(escalated)
+}
+
+/// False when the finding's due date is no longer one to escalate.
+async fn escalate_in(tx: &mut dyn FindingsTx, id: &str, now: DateTime<Utc>, actor: &str) -> Result<bool, StoreError> {
+    let Some((head, due)) = tx.mark_overdue(id, now).await? else { return Ok(false) };
+    let change = FindingChange {
+        finding_id: id,
+        host_id: &head.host_id,
+        rule_id: &head.rule_id,
+        event_type: crate::integrations::FINDING_OVERDUE,
+        from: Some(head.status),
+        to: head.status,
+        actor,
+        comment: None,
+        at: now,
+    };
+    let subscriptions = tx.subscriptions().await?;
+    integrations::finding_changed(tx, &subscriptions, change).await?;
+    tx.insert_finding_history(&HistoryStep {
+        finding_id: id,
+        at: now,
+        actor,
+        action: OVERDUE_STEP,
+        from: Some(head.status),
+        to: head.status,
+        source_ip: None,
+        report_id: None,
+        comment: None,
+        details: serde_json::json!({ "due_at": due }),
+    })
+    .await?;
+    Ok(true)
 }
 
 /// What the stored pending security updates must become so they equal the host's reported ones, each keeping the
@@ -314,7 +342,8 @@ pub async fn escalate_overdue(store: &dyn Store, now: DateTime<Utc>, actor: &str
 pub struct PendingChanges {
     /// (name, arch) no longer pending.
     pub remove: Vec<(String, String)>,
-    /// New or changed; a new one is first seen `now`, a changed one keeps its stored first-seen time.
+    /// Every one reported, in (name, arch) order: the list as it is stored after the change. A new one is first
+    /// seen `now`, one stored before keeps its first-seen time.
     pub upsert: Vec<PendingSecurityUpdate>,
 }
 
@@ -357,25 +386,29 @@ pub fn pending_changes(
     Some(PendingChanges { remove, upsert })
 }
 
-/// Records in `tx` when each of the host's pending security updates was first seen, before an evaluation of the
-/// host (`evaluation::evaluate_host_in`), and returns `facts` with them as stored.
+/// `facts` with their pending security updates as the report leaves them, each with the time it was first seen,
+/// and the changes that store them (`None`: the stored list stays). Pure, so an evaluation is planned before its
+/// write begins (`evaluation::plan_host`).
+pub fn with_pending(facts: HostFacts, now: DateTime<Utc>) -> (HostFacts, Option<PendingChanges>) {
+    match pending_changes(facts.patches.as_ref(), &facts.security_pending, now) {
+        None => (facts, None),
+        Some(changes) => (HostFacts { security_pending: changes.upsert.clone(), ..facts }, Some(changes)),
+    }
+}
+
+/// Writes [`with_pending`]'s changes of the host's pending security updates in `tx`.
 pub async fn record_pending_in(
     tx: &mut dyn FindingsTx,
-    facts: HostFacts,
-    now: DateTime<Utc>,
-) -> Result<HostFacts, StoreError> {
-    let Some(changes) = pending_changes(facts.patches.as_ref(), &facts.security_pending, now) else {
-        return Ok(facts);
-    };
-    let host_id = facts.host_id.as_str();
+    host_id: &str,
+    changes: &PendingChanges,
+) -> Result<(), StoreError> {
     for (name, arch) in &changes.remove {
         tx.delete_pending_security_update(host_id, name, arch).await?;
     }
     for update in &changes.upsert {
         tx.upsert_pending_security_update(host_id, update).await?;
     }
-    let security_pending = tx.pending_security_updates(host_id).await?;
-    Ok(HostFacts { security_pending, ..facts })
+    Ok(())
 }
 
 #[cfg(test)]

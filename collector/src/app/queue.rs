@@ -13,10 +13,13 @@ use muster_shared::v1::{Report, SectionName};
 use tokio::sync::Notify;
 
 use super::background::Background;
+use super::evaluation::PlannedHost;
 use super::{advisory_sync, evaluation, findings};
 use crate::AppState;
-use crate::findings::evaluate::VULNERABILITY_MATCHER;
+use crate::findings::evaluate::{HostOutcome, VULNERABILITY_MATCHER};
+use crate::rules::Policy;
 use crate::store::StoreError;
+use crate::store::findings_tx::{FindingsTx, end};
 use crate::store::tx::LockedHost;
 use crate::store::work::WorkItem;
 use crate::vuln::FindingPolicy;
@@ -162,11 +165,12 @@ async fn run_batch_until(
     Ok(done)
 }
 
-/// One host's work, ending its claim: the reads and the matching first, then every other write in one transaction,
-/// rules before vulnerabilities (whose findings rules read, so writing them makes the host due again). On SQLite
-/// that transaction is one turn on the writer, in the group of the reports being written (`group_commit.rs`):
-/// written one by one, a host's five or six small writes each waited for a whole group, and evaluation fell to
-/// 5–9 hosts/s while reports were arriving (BENCHMARKS.md, "One write per host's queued work").
+/// One host's work, ending its claim: the reads, the matching and the rules first, then every other write in one
+/// transaction, rules before vulnerabilities (whose findings rules read, so writing them makes the host due again).
+/// On SQLite that transaction is one turn on the writer, in the group of the reports being written
+/// (`group_commit.rs`): written one by one, a host's five or six small writes each waited for a whole group, and
+/// evaluation fell to 5–9 hosts/s while reports were arriving. Nothing is decided inside it that could be decided
+/// before, so the reports beside it wait for writes only (BENCHMARKS.md, "One write per host's queued work").
 async fn process(state: &AppState, item: &WorkItem) -> Result<(), StoreError> {
     let policy = state.rules.current();
     let now = (state.clock)();
@@ -189,28 +193,50 @@ async fn process(state: &AppState, item: &WorkItem) -> Result<(), StoreError> {
             Err(e) => match_failed = Some(e),
         }
     }
+    if let Some(outcome) = &vulnerabilities
+        && !findings::changes_findings(store, outcome).await?
+    {
+        vulnerabilities = None;
+    }
     let facts = if item.work & EVALUATE != 0 { store.host_facts(&item.host_id).await? } else { None };
+    let rules = match facts {
+        Some(facts) => Some(evaluation::plan_host(store, &policy, facts, now).await?),
+        None => None,
+    };
     let mut tx = store.begin_findings_tx().await?;
-    if let Some(facts) = facts {
-        let s = evaluation::evaluate_host_in(tx.as_mut(), &policy, facts, now, item.report_id.as_deref()).await?;
+    let written =
+        write_in(tx.as_mut(), item, &policy, rules, vulnerabilities.as_ref(), match_failed.is_none(), now).await;
+    end(tx, written).await?;
+    match match_failed {
+        None => Ok(()),
+        Some(e) => Err(e),
+    }
+}
+
+/// The writes of [`process`]; the claim ends with them when `finish`.
+async fn write_in(
+    tx: &mut dyn FindingsTx,
+    item: &WorkItem,
+    policy: &Policy,
+    rules: Option<PlannedHost>,
+    vulnerabilities: Option<&HostOutcome>,
+    finish: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if let Some(planned) = rules {
+        let s = evaluation::write_host_in(tx, policy, planned, now, item.report_id.as_deref()).await?;
         if s.opened + s.resolved + s.reopened > 0 {
             tracing::info!(host_id = %item.host_id, report_id = ?item.report_id, opened = s.opened,
                 resolved = s.resolved, reopened = s.reopened, "findings changed");
         }
     }
-    if let Some(outcome) = &vulnerabilities {
-        findings::apply_in(tx.as_mut(), outcome, now, None, VULNERABILITY_MATCHER).await?;
+    if let Some(outcome) = vulnerabilities {
+        findings::apply_in(tx, outcome, now, None, VULNERABILITY_MATCHER).await?;
     }
-    match match_failed {
-        None => {
-            tx.finish_work(item).await?;
-            tx.commit().await
-        }
-        Some(e) => {
-            tx.commit().await?;
-            Err(e)
-        }
+    if finish {
+        tx.finish_work(item).await?;
     }
+    Ok(())
 }
 
 /// Does every piece of queued work whose claim is free, until none is left. Returns the hosts done.

@@ -277,7 +277,11 @@ fn listeners(all: &[muster_shared::v1::Listener]) -> Value {
 fn patches(facts: &HostFacts, now: DateTime<Utc>) -> Value {
     let p = facts.patches.as_ref();
     let count = |v: Option<u32>| Value::Int(v.map_or(-1, i64::from));
-    let pending = facts.security_pending.iter().map(|u| {
+    // In (name, arch) order whatever order they were read in (a PostgreSQL collation's or the report's), so the
+    // evidence of one list is one text and an evaluation that changes nothing writes nothing.
+    let mut sorted: Vec<&PendingSecurityUpdate> = facts.security_pending.iter().collect();
+    sorted.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+    let pending = sorted.into_iter().map(|u| {
         map([
             ("name", s(&u.name)),
             ("arch", s(&u.arch)),

@@ -272,6 +272,37 @@ fn overdue_security_updates() {
     assert_eq!(matched(&policy, &covered, at(2026, 4, 30)).into_iter().find(|m| m.0 == "patch.security_overdue"), None);
 }
 
+/// The evidence of a list of pending updates is one text whatever order the store read them in: PostgreSQL orders by
+/// its collation (`en_US` puts `libssl3` before `libssl-dev`, bytes the other way), a queued evaluation by bytes.
+#[test]
+fn pending_updates_give_the_same_evidence_in_any_order() {
+    let policy = Rules::builtin().unwrap().current();
+    let update = |name: &str| PendingUpdate {
+        name: name.to_owned(),
+        arch: Some("amd64".to_owned()),
+        installed_version: "3.0.15-1~deb12u1".to_owned(),
+        candidate_version: "3.0.16-1~deb12u1".to_owned(),
+        security: true,
+        origin: Some("Debian-Security/bookworm-security".to_owned()),
+    };
+    let evidence = |names: [&str; 2]| {
+        let mut r = report("debian");
+        r.patches = Some(muster_shared::v1::Patches {
+            manager: Some("apt".to_owned()),
+            pending: Some(Vec::from(names.map(update))),
+            ..Default::default()
+        });
+        let facts = HostFacts::from_report("h1", &r, at(2026, 3, 2), at(2026, 3, 17));
+        matched(&policy, &facts, at(2026, 3, 17)).into_iter().find(|m| m.0 == "patch.security_overdue").unwrap().1
+    };
+    let expected = vec![
+        "libssl-dev 3.0.15-1~deb12u1 -> 3.0.16-1~deb12u1 pending for 15 days".to_owned(),
+        "libssl3 3.0.15-1~deb12u1 -> 3.0.16-1~deb12u1 pending for 15 days".to_owned(),
+    ];
+    assert_eq!(evidence(["libssl3", "libssl-dev"]), expected);
+    assert_eq!(evidence(["libssl-dev", "libssl3"]), expected);
+}
+
 #[test]
 fn overdue_windows_updates_name_what_they_install() {
     // Windows' (and macOS's) pending updates have no installed version: the evidence gives the product and article.

@@ -135,7 +135,6 @@ pub trait FindingsTx: Send {
     /// The event and its deliveries to `integration_ids`, committed or rolled back with the change it tells.
     async fn insert_event(&mut self, event: &NewEvent, integration_ids: &[String]) -> Result<(), StoreError>;
 
-    async fn pending_security_updates(&mut self, host_id: &str) -> Result<Vec<PendingSecurityUpdate>, StoreError>;
     async fn delete_pending_security_update(&mut self, host_id: &str, name: &str, arch: &str)
     -> Result<(), StoreError>;
     /// Inserts the update with its `first_seen`, or updates its versions and origin keeping the first `first_seen`.
@@ -155,6 +154,24 @@ pub trait FindingsTx: Send {
     async fn finish_work(&mut self, item: &WorkItem) -> Result<bool, StoreError>;
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// Ends the transaction without keeping its work after `why` failed it. Dropping it does the same, but only this
+    /// tells SQLite's group commit the fault (`store/group_commit.rs`): when SQLite ended the whole shared
+    /// transaction, the reports in it are answered with that fault (a full disk: `storage_full`), not as busy.
+    fn give_up(self: Box<Self>, why: &StoreError);
+}
+
+/// Ends `tx` as its work `written` ended: committed when that is `Ok`, given up with the store's fault otherwise.
+pub async fn end<T>(tx: Box<dyn FindingsTx>, written: Result<T, StoreError>) -> Result<T, StoreError> {
+    match written {
+        Ok(value) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Err(e) => {
+            tx.give_up(&e);
+            Err(e)
+        }
+    }
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {
@@ -602,19 +619,6 @@ macro_rules! impl_findings_tx {
                     insert_event_rows(self.0.conn()?, event, integration_ids).await.map(|_| ())
                 }
 
-                async fn pending_security_updates(
-                    &mut self,
-                    host_id: &str,
-                ) -> Result<Vec<PendingSecurityUpdate>, StoreError> {
-                    let rows = sqlx::query(
-                        "SELECT * FROM pending_security_updates WHERE host_id = $1 ORDER BY name, arch",
-                    )
-                    .bind(host_id)
-                    .fetch_all(self.0.conn()?)
-                    .await?;
-                    rows.iter().map(pending_from_row).collect()
-                }
-
                 async fn delete_pending_security_update(
                     &mut self,
                     host_id: &str,
@@ -704,6 +708,10 @@ macro_rules! impl_findings_tx {
                 async fn commit(self: Box<Self>) -> Result<(), StoreError> {
                     self.0.commit().await?;
                     Ok(())
+                }
+
+                fn give_up(self: Box<Self>, why: &StoreError) {
+                    self.0.give_up(why)
                 }
             }
 

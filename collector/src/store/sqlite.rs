@@ -372,6 +372,12 @@ pub(super) fn host_tx_of(member: super::group_commit::Member) -> Box<dyn super::
     Box::new(host_tx::Tx(member))
 }
 
+/// A group member as the findings transaction `begin_findings_tx` hands out, for the group commit tests.
+#[cfg(test)]
+pub(super) fn findings_tx_of(member: super::group_commit::Member) -> Box<dyn super::findings_tx::FindingsTx> {
+    Box::new(findings_tx::Tx(member))
+}
+
 /// The database file is the collector's alone: created 0600 in a directory created 0700, and refused at start when
 /// others can read it (as the agent refuses a state directory open to others). An existing directory is left as
 /// the operator made it: a 0600 file in it is private whatever the directory allows.

@@ -488,104 +488,124 @@ macro_rules! impl_advisory_store {
                 // On SQLite a member of the writer's open group (`group_commit.rs`): ~500 new key rows land in the
                 // same index pages as other hosts' of one image, and are written to the log once per group.
                 let mut tx = self.begin_host().await?;
-                // The host row lock serialises this with the host's report ingest and deletion.
-                let exists = sqlx::query("UPDATE hosts SET id = id WHERE id = $1").bind(host_id).execute(tx.conn()?).await?;
-                if exists.rows_affected() == 0 {
-                    return Ok(());
-                }
-                sqlx::query("DELETE FROM host_vulnerabilities WHERE host_id = $1").bind(host_id).execute(tx.conn()?).await?;
-                // The key rows change with the packages only: diffed, so a report that upgrades one package does not
-                // rewrite the host's ~500 keys (issue 14's profile: 52 ms of a changed report's SQL).
-                let stored: BTreeSet<MatchKey> =
-                    sqlx::query("SELECT ecosystem, name, version FROM host_vuln_keys WHERE host_id = $1")
+                // A failure gives the group the store's fault (`Member::give_up`): a disk full met here is told to
+                // the reports in the same group as `storage_full`, not as busy.
+                let written: Result<bool, StoreError> = async {
+                    // The host row lock serialises this with the host's report ingest and deletion.
+                    let exists =
+                        sqlx::query("UPDATE hosts SET id = id WHERE id = $1").bind(host_id).execute(tx.conn()?).await?;
+                    if exists.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    sqlx::query("DELETE FROM host_vulnerabilities WHERE host_id = $1")
                         .bind(host_id)
-                        .fetch_all(tx.conn()?)
-                        .await?
-                        .iter()
-                        .map(|r| {
-                            Ok(MatchKey {
-                                ecosystem: r.try_get("ecosystem")?,
-                                name: r.try_get("name")?,
-                                version: r.try_get("version")?,
+                        .execute(tx.conn()?)
+                        .await?;
+                    // The key rows change with the packages only: diffed, so a report that upgrades one package does
+                    // not rewrite the host's ~500 keys (issue 14's profile: 52 ms of a changed report's SQL).
+                    let stored: BTreeSet<MatchKey> =
+                        sqlx::query("SELECT ecosystem, name, version FROM host_vuln_keys WHERE host_id = $1")
+                            .bind(host_id)
+                            .fetch_all(tx.conn()?)
+                            .await?
+                            .iter()
+                            .map(|r| {
+                                Ok(MatchKey {
+                                    ecosystem: r.try_get("ecosystem")?,
+                                    name: r.try_get("name")?,
+                                    version: r.try_get("version")?,
+                                })
                             })
-                        })
-                        .collect::<Result<_, StoreError>>()?;
-                let gone: Vec<&MatchKey> = stored.difference(keys).collect();
-                // Many keys gone (another OS image): one statement instead of a row each.
-                let wipe = gone.len() > CHUNK;
-                if wipe {
-                    sqlx::query("DELETE FROM host_vuln_keys WHERE host_id = $1").bind(host_id).execute(tx.conn()?).await?;
-                }
-                for k in gone.iter().filter(|_| !wipe) {
+                            .collect::<Result<_, StoreError>>()?;
+                    let gone: Vec<&MatchKey> = stored.difference(keys).collect();
+                    // Many keys gone (another OS image): one statement instead of a row each.
+                    let wipe = gone.len() > CHUNK;
+                    if wipe {
+                        sqlx::query("DELETE FROM host_vuln_keys WHERE host_id = $1")
+                            .bind(host_id)
+                            .execute(tx.conn()?)
+                            .await?;
+                    }
+                    for k in gone.iter().filter(|_| !wipe) {
+                        sqlx::query(
+                            "DELETE FROM host_vuln_keys WHERE host_id = $1 AND ecosystem = $2 AND name = $3 \
+                             AND version = $4",
+                        )
+                        .bind(host_id)
+                        .bind(&k.ecosystem)
+                        .bind(&k.name)
+                        .bind(&k.version)
+                        .execute(tx.conn()?)
+                        .await?;
+                    }
+                    let keys: Vec<&MatchKey> =
+                        if wipe { keys.iter().collect() } else { keys.difference(&stored).collect() };
+                    for part in keys.chunks(CHUNK) {
+                        let mut qb: QueryBuilder<'_, $db> =
+                            QueryBuilder::new("INSERT INTO host_vuln_keys (host_id, ecosystem, name, version) ");
+                        qb.push_values(part, |mut b, k| {
+                            b.push_bind(host_id.to_owned())
+                                .push_bind(k.ecosystem.clone())
+                                .push_bind(k.name.clone())
+                                .push_bind(k.version.clone());
+                        });
+                        qb.build().execute(tx.conn()?).await?;
+                    }
+                    let at = to_ms(state.matched_at);
+                    for part in matches.chunks(CHUNK) {
+                        let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
+                            "INSERT INTO host_vulnerabilities (host_id, advisory_id, ecosystem, kind, package, arch, \
+                             installed_version, source_name, matched_name, compared_version, fixed_version, kernel, \
+                             remediation, matched_at, vendor_severity, fix_state, path, image_id) ",
+                        );
+                        qb.push_values(part, |mut b, m| {
+                            b.push_bind(host_id.to_owned())
+                                .push_bind(m.advisory_id.clone())
+                                .push_bind(m.ecosystem.clone())
+                                .push_bind(m.kind.as_str())
+                                .push_bind(m.package.clone())
+                                .push_bind(m.arch.clone())
+                                .push_bind(m.installed_version.clone())
+                                .push_bind(m.source_name.clone())
+                                .push_bind(m.matched_name.clone())
+                                .push_bind(m.compared_version.clone())
+                                .push_bind(m.fixed_version.clone())
+                                .push_bind(m.kernel.map(|k| k.as_str()))
+                                .push_bind(m.remediation.clone())
+                                .push_bind(at)
+                                .push_bind(m.vendor_severity.clone())
+                                .push_bind(m.fix_state.as_str())
+                                .push_bind(m.path.clone())
+                                .push_bind(m.image_id.clone());
+                        });
+                        qb.build().execute(tx.conn()?).await?;
+                    }
+                    let json =
+                        |v: &Vec<String>| serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()));
                     sqlx::query(
-                        "DELETE FROM host_vuln_keys WHERE host_id = $1 AND ecosystem = $2 AND name = $3 \
-                         AND version = $4",
+                        "INSERT INTO host_vuln_state (host_id, matched_at, packages_checked, ecosystems, warnings) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host_id) DO UPDATE SET \
+                         matched_at = excluded.matched_at, packages_checked = excluded.packages_checked, \
+                         ecosystems = excluded.ecosystems, warnings = excluded.warnings",
                     )
                     .bind(host_id)
-                    .bind(&k.ecosystem)
-                    .bind(&k.name)
-                    .bind(&k.version)
+                    .bind(at)
+                    .bind(i64::try_from(state.packages_checked).unwrap_or(i64::MAX))
+                    .bind(json(&state.ecosystems)?)
+                    .bind(json(&state.warnings)?)
                     .execute(tx.conn()?)
                     .await?;
+                    Ok(true)
                 }
-                let keys: Vec<&MatchKey> =
-                    if wipe { keys.iter().collect() } else { keys.difference(&stored).collect() };
-                for part in keys.chunks(CHUNK) {
-                    let mut qb: QueryBuilder<'_, $db> =
-                        QueryBuilder::new("INSERT INTO host_vuln_keys (host_id, ecosystem, name, version) ");
-                    qb.push_values(part, |mut b, k| {
-                        b.push_bind(host_id.to_owned())
-                            .push_bind(k.ecosystem.clone())
-                            .push_bind(k.name.clone())
-                            .push_bind(k.version.clone());
-                    });
-                    qb.build().execute(tx.conn()?).await?;
+                .await;
+                match written {
+                    Ok(true) => tx.commit().await,
+                    Ok(false) => Ok(()),
+                    Err(e) => {
+                        tx.give_up(&e);
+                        Err(e)
+                    }
                 }
-                let at = to_ms(state.matched_at);
-                for part in matches.chunks(CHUNK) {
-                    let mut qb: QueryBuilder<'_, $db> = QueryBuilder::new(
-                        "INSERT INTO host_vulnerabilities (host_id, advisory_id, ecosystem, kind, package, arch, \
-                         installed_version, source_name, matched_name, compared_version, fixed_version, kernel, \
-                         remediation, matched_at, vendor_severity, fix_state, path, image_id) ",
-                    );
-                    qb.push_values(part, |mut b, m| {
-                        b.push_bind(host_id.to_owned())
-                            .push_bind(m.advisory_id.clone())
-                            .push_bind(m.ecosystem.clone())
-                            .push_bind(m.kind.as_str())
-                            .push_bind(m.package.clone())
-                            .push_bind(m.arch.clone())
-                            .push_bind(m.installed_version.clone())
-                            .push_bind(m.source_name.clone())
-                            .push_bind(m.matched_name.clone())
-                            .push_bind(m.compared_version.clone())
-                            .push_bind(m.fixed_version.clone())
-                            .push_bind(m.kernel.map(|k| k.as_str()))
-                            .push_bind(m.remediation.clone())
-                            .push_bind(at)
-                            .push_bind(m.vendor_severity.clone())
-                            .push_bind(m.fix_state.as_str())
-                            .push_bind(m.path.clone())
-                            .push_bind(m.image_id.clone());
-                    });
-                    qb.build().execute(tx.conn()?).await?;
-                }
-                let json = |v: &Vec<String>| serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()));
-                sqlx::query(
-                    "INSERT INTO host_vuln_state (host_id, matched_at, packages_checked, ecosystems, warnings) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (host_id) DO UPDATE SET matched_at = excluded.matched_at, \
-                     packages_checked = excluded.packages_checked, ecosystems = excluded.ecosystems, \
-                     warnings = excluded.warnings",
-                )
-                .bind(host_id)
-                .bind(at)
-                .bind(i64::try_from(state.packages_checked).unwrap_or(i64::MAX))
-                .bind(json(&state.ecosystems)?)
-                .bind(json(&state.warnings)?)
-                .execute(tx.conn()?)
-                .await?;
-                tx.commit().await?;
-                Ok(())
             }
 
             async fn hosts_with_keys(
