@@ -18,23 +18,15 @@ use crate::store::findings_tx::FindingsTx;
 use crate::store::{Store, StoreError};
 
 /// One host's evaluation for its queued work (`app::queue`), planned before its write begins: on SQLite the write
-/// holds the one writer, in the group of the reports being stored, so the rules (CEL) and the read of the host's
-/// findings are done before it.
+/// holds the one writer, in the group of the reports being stored, so the rules (CEL) run before it.
 pub struct PlannedHost {
     facts: HostFacts,
     pending: Option<findings::PendingChanges>,
     outcome: HostOutcome,
-    changes_findings: bool,
 }
 
-/// Evaluates the policy on `facts` with the pending security updates the report leaves, and finds out whether any
-/// finding changes.
-pub async fn plan_host(
-    store: &dyn Store,
-    policy: &Policy,
-    facts: HostFacts,
-    now: DateTime<Utc>,
-) -> Result<PlannedHost, StoreError> {
+/// Evaluates the policy on `facts` with the pending security updates as the report leaves them.
+pub fn plan_host(policy: &Policy, facts: HostFacts, now: DateTime<Utc>) -> PlannedHost {
     let (facts, pending) = findings::with_pending(facts, now);
     let evaluation = policy.evaluate(&facts, now);
     for failure in &evaluation.failures {
@@ -42,12 +34,13 @@ pub async fn plan_host(
             "rule failed on this host");
     }
     let outcome = HostOutcome::new(&facts.host_id, policy, evaluation);
-    let changes_findings = findings::changes_findings(store, &outcome).await?;
-    Ok(PlannedHost { facts, pending, outcome, changes_findings })
+    PlannedHost { facts, pending, outcome }
 }
 
-/// Writes a [`plan_host`] in `tx`: the pending updates' first-seen times, the findings' changes (planned again under
-/// the host's lock) and the next evaluation's time.
+/// Writes a [`plan_host`] in `tx`: the pending updates' first-seen times, the findings' changes and the next
+/// evaluation's time. The changes are planned under the host's lock, from the findings as stored then, even when a
+/// read before the write saw none: another writer (a scheduled evaluation of older facts) may have written in
+/// between, and only this evaluation, of the newest facts, repairs that.
 pub async fn write_host_in(
     tx: &mut dyn FindingsTx,
     policy: &Policy,
@@ -55,15 +48,11 @@ pub async fn write_host_in(
     now: DateTime<Utc>,
     report_id: Option<&str>,
 ) -> Result<ApplySummary, StoreError> {
-    let PlannedHost { facts, pending, outcome, changes_findings } = planned;
+    let PlannedHost { facts, pending, outcome } = planned;
     if let Some(changes) = &pending {
         findings::record_pending_in(tx, &facts.host_id, changes).await?;
     }
-    let summary = if changes_findings {
-        findings::apply_in(tx, &outcome, now, report_id, EVALUATOR).await?
-    } else {
-        ApplySummary::default()
-    };
+    let summary = findings::apply_in(tx, &outcome, now, report_id, EVALUATOR).await?;
     if let Some(next) = next_to_store(policy, &facts, now, summary) {
         tx.schedule_evaluation(&facts, next).await?;
     }

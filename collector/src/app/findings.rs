@@ -14,6 +14,7 @@ use crate::findings::evaluate::{ApplySummary, Change, HostOutcome};
 use crate::findings::{Action, FindingKind, FindingView, Status, due_at, vulnerability};
 use crate::model::facts::{HostFacts, PendingSecurityUpdate};
 use crate::model::integrations::Subscription;
+use crate::model::{from_ms, to_ms};
 use crate::store::findings_tx::{FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage, end};
 use crate::store::{Store, StoreError};
 
@@ -87,18 +88,13 @@ pub async fn apply(
     report_id: Option<&str>,
     actor: &str,
 ) -> Result<ApplySummary, StoreError> {
-    if !changes_findings(store, outcome).await? {
+    // Most evaluations change nothing: find out without taking a write lock.
+    if outcome.plan(&store.existing_findings(&outcome.host_id, outcome.kind).await?).is_empty() {
         return Ok(ApplySummary::default());
     }
     let mut tx = store.begin_findings_tx().await?;
     let written = apply_in(tx.as_mut(), outcome, now, report_id, actor).await;
     end(tx, written).await
-}
-
-/// Whether the outcome changes any of the host's findings as they are stored now. Most evaluations change nothing:
-/// this finds out without the writer. Whoever then writes plans again under the host's lock ([`apply_in`]).
-pub async fn changes_findings(store: &dyn Store, outcome: &HostOutcome) -> Result<bool, StoreError> {
-    Ok(!outcome.plan(&store.existing_findings(&outcome.host_id, outcome.kind).await?).is_empty())
 }
 
 /// [`apply`] in the caller's transaction, with the rest of a host's queued work (`app::queue`): planned under the
@@ -372,6 +368,7 @@ pub fn pending_changes(
         return None;
     }
     let remove = known.keys().filter(|k| !current.contains_key(*k)).cloned().collect();
+    let seen = from_ms(to_ms(now));
     let upsert = current
         .iter()
         .map(|((name, arch), u)| PendingSecurityUpdate {
@@ -380,7 +377,8 @@ pub fn pending_changes(
             installed_version: u.installed_version.clone(),
             candidate_version: u.candidate_version.clone(),
             origin: u.origin.clone().unwrap_or_default(),
-            first_seen: known.get(&(name.clone(), arch.clone())).map_or(now, |p| p.first_seen),
+            // Whole milliseconds, as the store keeps it: rules see one time for it in every evaluation.
+            first_seen: known.get(&(name.clone(), arch.clone())).map_or(seen, |p| p.first_seen),
         })
         .collect();
     Some(PendingChanges { remove, upsert })

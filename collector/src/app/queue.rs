@@ -165,12 +165,12 @@ async fn run_batch_until(
     Ok(done)
 }
 
-/// One host's work, ending its claim: the reads, the matching and the rules first, then every other write in one
-/// transaction, rules before vulnerabilities (whose findings rules read, so writing them makes the host due again).
-/// On SQLite that transaction is one turn on the writer, in the group of the reports being written
+/// One host's work, ending its claim: the reads, the matching and the rules (CEL) first, then every other write in
+/// one transaction, rules before vulnerabilities (whose findings rules read, so writing them makes the host due
+/// again). On SQLite that transaction is one turn on the writer, in the group of the reports being written
 /// (`group_commit.rs`): written one by one, a host's five or six small writes each waited for a whole group, and
-/// evaluation fell to 5–9 hosts/s while reports were arriving. Nothing is decided inside it that could be decided
-/// before, so the reports beside it wait for writes only (BENCHMARKS.md, "One write per host's queued work").
+/// evaluation fell to 5–9 hosts/s while reports were arriving (BENCHMARKS.md, "One write per host's queued work").
+/// Inside it only the findings are planned again, under the host's lock (`findings::apply_in`).
 async fn process(state: &AppState, item: &WorkItem) -> Result<(), StoreError> {
     let policy = state.rules.current();
     let now = (state.clock)();
@@ -193,16 +193,8 @@ async fn process(state: &AppState, item: &WorkItem) -> Result<(), StoreError> {
             Err(e) => match_failed = Some(e),
         }
     }
-    if let Some(outcome) = &vulnerabilities
-        && !findings::changes_findings(store, outcome).await?
-    {
-        vulnerabilities = None;
-    }
     let facts = if item.work & EVALUATE != 0 { store.host_facts(&item.host_id).await? } else { None };
-    let rules = match facts {
-        Some(facts) => Some(evaluation::plan_host(store, &policy, facts, now).await?),
-        None => None,
-    };
+    let rules = facts.map(|facts| evaluation::plan_host(&policy, facts, now));
     let mut tx = store.begin_findings_tx().await?;
     let written =
         write_in(tx.as_mut(), item, &policy, rules, vulnerabilities.as_ref(), match_failed.is_none(), now).await;
