@@ -227,26 +227,11 @@ async fn claims_are_leased_and_newer_work_survives_a_finish(h: Harness) {
 }
 
 /// Runs `statement` on the test's database, beside the store: to break what the store reads.
-async fn execute(h: &Harness, statement: &str) {
-    use sqlx::Connection;
-    let url = h.database_url.clone().unwrap();
-    match h.backend {
-        Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query(statement).execute(&mut c).await.unwrap();
-        }
-        Backend::Postgres => {
-            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
-            sqlx::query(statement).execute(&mut c).await.unwrap();
-        }
-    }
-}
-
 /// Matching that fails (here on advisory rows the store cannot read) does not hold back the rules' findings: they
 /// are written with the rest of the host's work, and the claim is left for the retry of the whole work.
 async fn a_failing_match_leaves_the_rules_findings_written_and_the_host_queued(h: Harness) {
     import_debian(&h).await;
-    execute(&h, "UPDATE advisories SET aliases = 'not a JSON list'").await;
+    h.execute("UPDATE advisories SET aliases = 'not a JSON list'").await;
     let queued = h.queued();
     let (_, secret) = h.enroll_secret(None).await;
     let viewer = h.api_token(Role::Viewer).await;

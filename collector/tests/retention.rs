@@ -4,12 +4,16 @@
 
 use muster_collector::app::retention::{self, Retention};
 use muster_collector::model::Role;
-use muster_collector::store::AuditRecord;
+use muster_collector::store::{AuditRecord, Pruned};
 use muster_shared::v1::{Report, SectionName};
 
 use crate::common::{Harness, Machine, debian, delta, full};
 
-both!(old_audit_history_and_unused_software_go_and_the_rest_stays, statistics_are_refreshed_on_both_stores);
+both!(
+    old_audit_history_and_unused_software_go_and_the_rest_stays,
+    statistics_are_refreshed_on_both_stores,
+    a_prune_cut_short_audits_what_went
+);
 
 fn with_openssl(report: &Report, version: &str) -> Report {
     let mut changed = report.clone();
@@ -63,7 +67,7 @@ async fn old_audit_history_and_unused_software_go_and_the_rest_stays(h: Harness)
     let history_before = h.store.host_history(&host_id, 100, 0).await.unwrap();
     assert_eq!(history_before.len(), 4, "{history_before:?}");
 
-    let pruned = retention::prune(h.store.as_ref(), &Retention::default(), now).await.unwrap();
+    let pruned = retention::prune(h.store.as_ref(), &Retention::default(), now, &|| true).await.unwrap();
     assert_eq!(pruned.audit, expected_audit as u64);
     assert_eq!(pruned.history, 2, "the first upgrade's two entries");
     assert_eq!(pruned.software, 4, "openssl and libssl3 at 3.0.15 and 3.0.16: no host has them");
@@ -92,7 +96,7 @@ async fn old_audit_history_and_unused_software_go_and_the_rest_stays(h: Harness)
     assert!(versions.iter().all(|v| v.version == "3.0.17-1~deb12u1"), "{versions:?}");
 
     // Nothing more to delete: nothing deleted, nothing audited.
-    let again = retention::prune(h.store.as_ref(), &Retention::default(), now).await.unwrap();
+    let again = retention::prune(h.store.as_ref(), &Retention::default(), now, &|| true).await.unwrap();
     assert_eq!(again.total(), 0);
     let audited = h.store.search_audit(None, Some("retention.pruned"), 10).await.unwrap();
     assert_eq!(audited.len(), 1);
@@ -102,11 +106,65 @@ async fn old_audit_history_and_unused_software_go_and_the_rest_stays(h: Harness)
         h.store.audit(&audit_row("test.old", t0)).await.unwrap();
     }
     let cutoffs = retention::cutoffs(&Retention::default(), now);
-    let pruned = h.store.prune(&cutoffs, 1).await.unwrap();
+    let mut pruned = Pruned::default();
+    h.store.prune(&cutoffs, 1, &mut pruned, &|| true).await.unwrap();
     assert_eq!((pruned.audit, pruned.history, pruned.software), (3, 0, 0));
 
     h.store.vacuum().await.unwrap();
     assert_eq!(h.store.host_history(&host_id, 100, 0).await.unwrap().len(), 2, "vacuum keeps every row");
+}
+
+/// A prune ended early still audits every row it deleted: one stopped after its first batch (the collector stopping;
+/// the rest goes at the next run), and one failed midway (here on a catalogue table another program renamed), whose
+/// audit row also says why it failed.
+async fn a_prune_cut_short_audits_what_went(h: Harness) {
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    let report = debian(&machine);
+    h.stored(&token, &full(&report)).await;
+    let t0 = h.now();
+    for _ in 0..3 {
+        h.store.audit(&audit_row("test.old", t0)).await.unwrap();
+    }
+    h.advance(chrono::Duration::hours(1));
+    h.stored(&token, &delta(&with_openssl(&report, "3.0.16-1~deb12u1"), &[SectionName::Software])).await;
+    h.advance(chrono::Duration::days(401));
+    h.stored(&token, &delta(&with_openssl(&report, "3.0.17-1~deb12u1"), &[SectionName::Software])).await;
+    let now = h.now();
+    let cutoff = retention::cutoffs(&Retention::default(), now).audit_before;
+    let old_audit = h.store.list_audit(10_000).await.unwrap().iter().filter(|e| e.at < cutoff).count() as u64;
+    assert!(old_audit >= 3, "the enrolment's rows and test.old are old");
+    let audited = || async { h.store.search_audit(None, Some("retention.pruned"), 10).await.unwrap() };
+
+    // Stopped after its first batch: the old audit rows went (one batch holds them all), the history stays.
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let first_batch_only = || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+    let pruned = retention::prune(h.store.as_ref(), &Retention::default(), now, &first_batch_only).await.unwrap();
+    assert_eq!((pruned.audit, pruned.history, pruned.software, pruned.events), (old_audit, 0, 0, 0));
+    assert_eq!(h.store.host_history(&host_id, 100, 0).await.unwrap().len(), 4, "left for the next run");
+    let records = audited().await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].details["audit"], old_audit);
+    assert_eq!(records[0].details["history"], 0);
+    assert!(records[0].details.get("failed").is_none(), "{records:?}");
+
+    // Failed at the catalogue, after the history went: the history's rows are audited, with the failure.
+    h.execute("ALTER TABLE software RENAME TO software_elsewhere").await;
+    let failed = retention::prune(h.store.as_ref(), &Retention::default(), now, &|| true).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(h.store.host_history(&host_id, 100, 0).await.unwrap().len(), 2, "the old history went");
+    let records = audited().await;
+    assert_eq!(records.len(), 2, "{records:?}");
+    let last = records.iter().find(|r| r.details.get("failed").is_some()).expect("the failed prune is audited");
+    assert_eq!(last.details["history"], 2, "{last:?}");
+    assert_eq!(last.details["software"], 0, "{last:?}");
+    assert!(last.details["failed"].as_str().unwrap().contains("software"), "{last:?}");
+
+    // The table back, the next run deletes the rest.
+    h.execute("ALTER TABLE software_elsewhere RENAME TO software").await;
+    let pruned = retention::prune(h.store.as_ref(), &Retention::default(), now, &|| true).await.unwrap();
+    assert_eq!((pruned.history, pruned.software), (0, 4), "openssl and libssl3 at 3.0.15 and 3.0.16");
 }
 
 /// `muster-collector prune --vacuum` on a SQLite file after an audit flood: the rows go and the file shrinks.
@@ -319,7 +377,7 @@ async fn history_goes_by_whole_months(h: Harness) {
     // Ten days into the first month after it, the daily run makes that month and the next two.
     h.advance(until + Duration::days(10) - h.now());
     let first = h.now();
-    retention::prune(h.store.as_ref(), &Retention::default(), first).await.unwrap();
+    retention::prune(h.store.as_ref(), &Retention::default(), first, &|| true).await.unwrap();
     let made: Vec<String> = (0..3).map(|m| month_of(first + Duration::days(31 * m) - Duration::days(9))).collect();
     let bounds = partitions(&mut c).await;
     assert!(made.iter().all(|m| bounds.contains_key(m)), "{made:?} in {bounds:?}");
@@ -339,7 +397,7 @@ async fn history_goes_by_whole_months(h: Harness) {
     // Kept 45 days: the cutoff falls in the third month made, after the first two and the old table ended.
     let now = h.now();
     let retention = Retention { history: std::time::Duration::from_secs(45 * 86_400), ..Retention::default() };
-    let pruned = retention::prune(h.store.as_ref(), &retention, now).await.unwrap();
+    let pruned = retention::prune(h.store.as_ref(), &retention, now, &|| true).await.unwrap();
     assert_eq!(pruned.history, 6, "three partitions of two rows each, dropped whole");
     let bounds = partitions(&mut c).await;
     for gone in ["history_before_months", &made[0], &made[1]] {
@@ -434,7 +492,7 @@ async fn an_upgrade_keeps_the_history_it_finds_and_later_drops_it_whole() {
     // A year and more after the old table's end: it goes whole with its three rows, and the row written after the
     // upgrade, as old by then, goes by batch from the default partition it waited in.
     let now = until + chrono::Duration::days(401);
-    let pruned = retention::prune(&store, &Retention::default(), now).await.unwrap();
+    let pruned = retention::prune(&store, &Retention::default(), now, &|| true).await.unwrap();
     assert_eq!(pruned.history, 4);
     assert_eq!(rows(&mut c, "history_default").await, 1, "the row from the clock set ahead is not old");
     let bounds = partitions(&mut c).await;

@@ -44,17 +44,32 @@ pub fn cutoffs(retention: &Retention, now: DateTime<Utc>) -> PruneCutoffs {
     PruneCutoffs { audit_before: ago(retention.audit), history_before: ago(retention.history) }
 }
 
-/// Deletes what `retention` no longer keeps at `now`; audited when anything went. Also makes the history's coming
-/// months (PostgreSQL keeps it by month and drops a month whole): the daily run keeps them
+/// Deletes what `retention` no longer keeps at `now`; audited when anything went, also when the prune failed or
+/// `go_on` ended it midway (the collector stopping): the audit row tells every row that went. Also makes the
+/// history's coming months (PostgreSQL keeps it by month and drops a month whole): the daily run keeps them
 /// [`crate::store::MONTHS_AHEAD`] ahead.
-pub async fn prune(store: &dyn Store, retention: &Retention, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
+pub async fn prune(
+    store: &dyn Store,
+    retention: &Retention,
+    now: DateTime<Utc>,
+    go_on: &(dyn Fn() -> bool + Send + Sync),
+) -> Result<Pruned, StoreError> {
     store.prepare_partitions(now).await?;
-    let pruned = store.prune(&cutoffs(retention, now), BATCH).await?;
-    if pruned.total() > 0 {
-        let counts = serde_json::to_value(pruned).unwrap_or_default();
-        let actor = Actor { name: "retention".to_owned(), source_ip: None };
-        record(store, &actor, now, AuditEvent::RetentionPruned { counts }).await?;
-    }
+    let mut pruned = Pruned::default();
+    let deleted = store.prune(&cutoffs(retention, now), BATCH, &mut pruned, go_on).await;
+    let audited = match pruned.total() {
+        0 => Ok(()),
+        _ => {
+            let mut counts = serde_json::to_value(pruned).unwrap_or_default();
+            if let (Err(e), Some(fields)) = (&deleted, counts.as_object_mut()) {
+                fields.insert("failed".to_owned(), e.to_string().into());
+            }
+            let actor = Actor { name: "retention".to_owned(), source_ip: None };
+            record(store, &actor, now, AuditEvent::RetentionPruned { counts }).await
+        }
+    };
+    deleted?;
+    audited?;
     Ok(pruned)
 }
 
@@ -68,9 +83,10 @@ pub fn spawn(background: &super::background::Background, state: crate::AppState,
             if stop.unless_stopped(ticks.tick()).await.is_none() {
                 return;
             }
-            // Not cut at the stop: its batches commit one by one and its audit row comes last, so a prune cut
-            // midway (only past the stop's limit, as by a crash) would leave deletions unaudited.
-            match prune(state.store.as_ref(), &retention, (state.clock)()).await {
+            // Not cut at the stop, which would leave the batches already committed unaudited: it ends after the
+            // batch under way, and audits what went.
+            let go_on = || !stop.stopping();
+            match prune(state.store.as_ref(), &retention, (state.clock)(), &go_on).await {
                 Ok(pruned) => tracing::info!(
                     audit = pruned.audit,
                     history = pruned.history,

@@ -484,7 +484,7 @@ async fn prune(
     vacuum: bool,
     format: Format,
 ) -> anyhow::Result<()> {
-    let pruned = crate::app::retention::prune(store, retention, Utc::now()).await?;
+    let pruned = crate::app::retention::prune(store, retention, Utc::now(), &|| true).await?;
     if vacuum {
         eprintln!("vacuuming the database…");
         store.vacuum().await.context("vacuum")?;

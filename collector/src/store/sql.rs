@@ -597,18 +597,21 @@ macro_rules! impl_store {
                 &self,
                 cutoffs: &crate::store::PruneCutoffs,
                 batch: i64,
-            ) -> Result<crate::store::Pruned, StoreError> {
+                done: &mut crate::store::Pruned,
+                go_on: &(dyn Fn() -> bool + Send + Sync),
+            ) -> Result<(), StoreError> {
                 // One batch per statement, each its own transaction: a year of rows never holds SQLite's writer
-                // for long, and an interrupted prune has deleted whole batches only.
+                // for long, and an interrupted prune has deleted whole batches only, each counted in `deleted`.
                 async fn batches(
                     pool: &sqlx::Pool<$db>,
                     statement: &str,
                     cutoff: Option<i64>,
                     batch: i64,
-                ) -> Result<u64, StoreError> {
-                    let mut deleted = 0;
+                    deleted: &mut u64,
+                    go_on: &(dyn Fn() -> bool + Send + Sync),
+                ) -> Result<(), StoreError> {
                     let mut retries = 0;
-                    loop {
+                    while go_on() {
                         let query = sqlx::query(statement);
                         let query = match cutoff {
                             Some(cutoff) => query.bind(cutoff).bind(batch),
@@ -625,53 +628,63 @@ macro_rules! impl_store {
                             }
                             Err(e) => return Err(e),
                         };
-                        deleted += n;
+                        *deleted += n;
                         if n < u64::try_from(batch).unwrap_or(u64::MAX) {
-                            return Ok(deleted);
+                            break;
                         }
                     }
+                    Ok(())
                 }
-                let audit = batches(
+                batches(
                     &self.writer,
                     "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log \
                      WHERE at < $1 AND coalesce(last_at, at) < $1 ORDER BY at LIMIT $2)",
                     Some(to_ms(cutoffs.audit_before)),
                     batch,
+                    &mut done.audit,
+                    go_on,
                 )
                 .await?;
                 // Whole months first (PostgreSQL), then what is left past the cutoff, batch by batch: should the
                 // months not go (their lock not had in time), the batches delete their rows all the same.
-                let months = <$store>::drop_history_months(self, to_ms(cutoffs.history_before)).await?;
+                if go_on() {
+                    done.history += <$store>::drop_history_months(self, to_ms(cutoffs.history_before)).await?;
+                }
                 // A batch is a range of `at` (up to the batch's last row, and rows beside it at the same moment): an
                 // index range in the one partition that holds it, where a list of ids had PostgreSQL scan them all.
-                let history = months + batches(
+                batches(
                     &self.writer,
                     "DELETE FROM history WHERE at < $1 AND at <= \
                      (SELECT max(at) FROM (SELECT at FROM history WHERE at < $1 ORDER BY at LIMIT $2) batch)",
                     Some(to_ms(cutoffs.history_before)),
                     batch,
+                    &mut done.history,
+                    go_on,
                 )
                 .await?;
-                let software = batches(
+                batches(
                     &self.writer,
                     "DELETE FROM software WHERE id IN (SELECT s.id FROM software s WHERE NOT EXISTS \
                      (SELECT 1 FROM host_software hs WHERE hs.software_id = s.id) LIMIT $1)",
                     None,
                     batch,
+                    &mut done.software,
+                    go_on,
                 )
                 .await?;
                 // Events sent to every subscription, kept as long as host history for the delivery log; dead
                 // letters stay until replayed or their integration is removed.
-                let events = batches(
+                batches(
                     &self.writer,
                     "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE e.at < $1 AND NOT EXISTS \
                      (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status <> 'delivered') \
                      ORDER BY e.seq LIMIT $2)",
                     Some(to_ms(cutoffs.history_before)),
                     batch,
+                    &mut done.events,
+                    go_on,
                 )
-                .await?;
-                Ok(crate::store::Pruned { audit, history, software, events })
+                .await
             }
 
             async fn prepare_partitions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -163,6 +163,23 @@ impl Harness {
         *self.now.lock().unwrap()
     }
 
+    /// Runs `statement` on the database on a connection of its own, as another program would: to break what the
+    /// store reads or writes next.
+    pub async fn execute(&self, statement: &str) {
+        use sqlx::Connection;
+        let url = self.database_url.clone().unwrap();
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query(statement).execute(&mut c).await.unwrap();
+            }
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query(statement).execute(&mut c).await.unwrap();
+            }
+        }
+    }
+
     pub fn advance(&self, by: chrono::Duration) {
         let mut now = self.now.lock().unwrap();
         *now += by;

@@ -179,10 +179,10 @@ async fn retention_forgets_delivered_events_and_keeps_the_rest(h: Harness) {
 
     let retention =
         Retention { audit: std::time::Duration::from_secs(86_400), history: std::time::Duration::from_secs(86_400) };
-    let pruned = retention::prune(h.store.as_ref(), &retention, h.now()).await.unwrap();
+    let pruned = retention::prune(h.store.as_ref(), &retention, h.now(), &|| true).await.unwrap();
     assert_eq!(pruned.events, 0, "a day has not passed");
     h.advance(TimeDelta::days(2));
-    let pruned = retention::prune(h.store.as_ref(), &retention, h.now()).await.unwrap();
+    let pruned = retention::prune(h.store.as_ref(), &retention, h.now(), &|| true).await.unwrap();
     assert_eq!(pruned.events, 1, "the delivered one");
     let (_, log) = uc::deliveries(h.store.as_ref(), "up", 10).await.unwrap();
     assert!(log.iter().all(|d| d.event_seq != sent));
