@@ -107,7 +107,7 @@ async fn old_audit_history_and_unused_software_go_and_the_rest_stays(h: Harness)
     }
     let cutoffs = retention::cutoffs(&Retention::default(), now);
     let mut pruned = Pruned::default();
-    h.store.prune(&cutoffs, 1, &mut pruned, &|| true).await.unwrap();
+    assert!(h.store.prune(&cutoffs, 1, &mut pruned, &|| true).await.unwrap(), "went to the end");
     assert_eq!((pruned.audit, pruned.history, pruned.software), (3, 0, 0));
 
     h.store.vacuum().await.unwrap();
@@ -116,7 +116,7 @@ async fn old_audit_history_and_unused_software_go_and_the_rest_stays(h: Harness)
 
 /// A prune ended early still audits every row it deleted: one stopped after its first batch (the collector stopping;
 /// the rest goes at the next run), and one failed midway (here on a catalogue table another program renamed), whose
-/// audit row also says why it failed.
+/// audit row also says why it failed. The store counts each batch as it commits.
 async fn a_prune_cut_short_audits_what_went(h: Harness) {
     let (_, secret) = h.enroll_secret(None).await;
     let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
@@ -147,7 +147,8 @@ async fn a_prune_cut_short_audits_what_went(h: Harness) {
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0].details["audit"], old_audit);
     assert_eq!(records[0].details["history"], 0);
-    assert!(records[0].details.get("failed").is_none(), "{records:?}");
+    assert_eq!(records[0].details["stopped"], true, "{records:?}");
+    assert!(records[0].details.get("error").is_none(), "{records:?}");
 
     // Failed at the catalogue, after the history went: the history's rows are audited, with the failure.
     h.execute("ALTER TABLE software RENAME TO software_elsewhere").await;
@@ -156,15 +157,28 @@ async fn a_prune_cut_short_audits_what_went(h: Harness) {
     assert_eq!(h.store.host_history(&host_id, 100, 0).await.unwrap().len(), 2, "the old history went");
     let records = audited().await;
     assert_eq!(records.len(), 2, "{records:?}");
-    let last = records.iter().find(|r| r.details.get("failed").is_some()).expect("the failed prune is audited");
+    let last = records.iter().find(|r| r.details.get("error").is_some()).expect("the failed prune is audited");
     assert_eq!(last.details["history"], 2, "{last:?}");
     assert_eq!(last.details["software"], 0, "{last:?}");
-    assert!(last.details["failed"].as_str().unwrap().contains("software"), "{last:?}");
+    assert!(last.details["error"].as_str().unwrap().contains("software"), "{last:?}");
+    assert!(last.details.get("stopped").is_none(), "{last:?}");
 
     // The table back, the next run deletes the rest.
     h.execute("ALTER TABLE software_elsewhere RENAME TO software").await;
     let pruned = retention::prune(h.store.as_ref(), &Retention::default(), now, &|| true).await.unwrap();
     assert_eq!((pruned.history, pruned.software), (0, 4), "openssl and libssl3 at 3.0.15 and 3.0.16");
+
+    // Counted batch by batch within a table: batches of one, stopped after two of three old rows.
+    for _ in 0..3 {
+        h.store.audit(&audit_row("test.old", t0)).await.unwrap();
+    }
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let two_batches = || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2;
+    let mut done = Pruned::default();
+    let cutoffs = retention::cutoffs(&Retention::default(), now);
+    let complete = h.store.prune(&cutoffs, 1, &mut done, &two_batches).await.unwrap();
+    assert!(!complete);
+    assert_eq!(done, Pruned { audit: 2, ..Pruned::default() });
 }
 
 /// `muster-collector prune --vacuum` on a SQLite file after an audit flood: the rows go and the file shrinks.

@@ -44,10 +44,10 @@ pub fn cutoffs(retention: &Retention, now: DateTime<Utc>) -> PruneCutoffs {
     PruneCutoffs { audit_before: ago(retention.audit), history_before: ago(retention.history) }
 }
 
-/// Deletes what `retention` no longer keeps at `now`; audited when anything went, also when the prune failed or
-/// `go_on` ended it midway (the collector stopping): the audit row tells every row that went. Also makes the
-/// history's coming months (PostgreSQL keeps it by month and drops a month whole): the daily run keeps them
-/// [`crate::store::MONTHS_AHEAD`] ahead.
+/// Deletes what `retention` no longer keeps at `now`; audited when anything went, also when the prune failed midway
+/// (the row's `error`) or `go_on` ended it (the collector stopping; the row's `stopped`, the rest going at the next
+/// run): the audit row tells every row that went. Also makes the history's coming months (PostgreSQL keeps it by
+/// month and drops a month whole): the daily run keeps them [`crate::store::MONTHS_AHEAD`] ahead.
 pub async fn prune(
     store: &dyn Store,
     retention: &Retention,
@@ -57,17 +57,31 @@ pub async fn prune(
     store.prepare_partitions(now).await?;
     let mut pruned = Pruned::default();
     let deleted = store.prune(&cutoffs(retention, now), BATCH, &mut pruned, go_on).await;
+    let stopped = matches!(deleted, Ok(false));
+    if stopped {
+        tracing::info!("retention: the collector is stopping; what is left goes at the next run");
+    }
     let audited = match pruned.total() {
         0 => Ok(()),
         _ => {
             let mut counts = serde_json::to_value(pruned).unwrap_or_default();
-            if let (Err(e), Some(fields)) = (&deleted, counts.as_object_mut()) {
-                fields.insert("failed".to_owned(), e.to_string().into());
+            if let Some(fields) = counts.as_object_mut() {
+                if let Err(e) = &deleted {
+                    fields.insert("error".to_owned(), e.to_string().into());
+                }
+                if stopped {
+                    fields.insert("stopped".to_owned(), true.into());
+                }
             }
             let actor = Actor { name: "retention".to_owned(), source_ip: None };
             record(store, &actor, now, AuditEvent::RetentionPruned { counts }).await
         }
     };
+    // The log keeps what the audit log could not (the database gone, the disk full).
+    if let Err(e) = &audited {
+        tracing::error!(audit = pruned.audit, history = pruned.history, software = pruned.software,
+            events = pruned.events, error = %e, "retention: rows were deleted but cannot be audited");
+    }
     deleted?;
     audited?;
     Ok(pruned)
@@ -84,7 +98,8 @@ pub fn spawn(background: &super::background::Background, state: crate::AppState,
                 return;
             }
             // Not cut at the stop, which would leave the batches already committed unaudited: it ends after the
-            // batch under way, and audits what went.
+            // batch under way, and audits what went (when that takes less than the stop's limit, as it normally
+            // does: one batch and one audit row).
             let go_on = || !stop.stopping();
             match prune(state.store.as_ref(), &retention, (state.clock)(), &go_on).await {
                 Ok(pruned) => tracing::info!(

@@ -299,14 +299,15 @@ pub trait Store:
     /// Deletes audit rows and history before the cutoffs, and software no host has, `batch` rows per statement (history:
     /// with the rows of the batch's last moment). Each batch commits on its own and is counted into `done` as it
     /// does, so a prune that fails midway still tells what went. `go_on` is asked before each batch: false (the
-    /// collector is stopping) ends the prune there, `Ok`, with the rest left for the next run.
+    /// collector is stopping) ends the prune there with `Ok(false)`, the rest left for the next run; `Ok(true)`
+    /// when it went to the end.
     async fn prune(
         &self,
         cutoffs: &PruneCutoffs,
         batch: i64,
         done: &mut Pruned,
         go_on: &(dyn Fn() -> bool + Send + Sync),
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Makes the history's partitions for `now`'s month and the two after it (PostgreSQL, `partitions.rs`; SQLite has
     /// none); returns how many months were made: none when their tables stay busy, tried again at the next run.
     async fn prepare_partitions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;

@@ -599,9 +599,10 @@ macro_rules! impl_store {
                 batch: i64,
                 done: &mut crate::store::Pruned,
                 go_on: &(dyn Fn() -> bool + Send + Sync),
-            ) -> Result<(), StoreError> {
+            ) -> Result<bool, StoreError> {
                 // One batch per statement, each its own transaction: a year of rows never holds SQLite's writer
-                // for long, and an interrupted prune has deleted whole batches only, each counted in `deleted`.
+                // for long, and an interrupted prune has deleted whole batches only, each counted in `deleted`. False
+                // when `go_on` ended it.
                 async fn batches(
                     pool: &sqlx::Pool<$db>,
                     statement: &str,
@@ -609,9 +610,12 @@ macro_rules! impl_store {
                     batch: i64,
                     deleted: &mut u64,
                     go_on: &(dyn Fn() -> bool + Send + Sync),
-                ) -> Result<(), StoreError> {
+                ) -> Result<bool, StoreError> {
                     let mut retries = 0;
-                    while go_on() {
+                    loop {
+                        if !go_on() {
+                            return Ok(false);
+                        }
                         let query = sqlx::query(statement);
                         let query = match cutoff {
                             Some(cutoff) => query.bind(cutoff).bind(batch),
@@ -630,12 +634,11 @@ macro_rules! impl_store {
                         };
                         *deleted += n;
                         if n < u64::try_from(batch).unwrap_or(u64::MAX) {
-                            break;
+                            return Ok(true);
                         }
                     }
-                    Ok(())
                 }
-                batches(
+                if !batches(
                     &self.writer,
                     "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log \
                      WHERE at < $1 AND coalesce(last_at, at) < $1 ORDER BY at LIMIT $2)",
@@ -644,15 +647,19 @@ macro_rules! impl_store {
                     &mut done.audit,
                     go_on,
                 )
-                .await?;
+                .await?
+                {
+                    return Ok(false);
+                }
                 // Whole months first (PostgreSQL), then what is left past the cutoff, batch by batch: should the
                 // months not go (their lock not had in time), the batches delete their rows all the same.
-                if go_on() {
-                    done.history += <$store>::drop_history_months(self, to_ms(cutoffs.history_before)).await?;
+                if !go_on() {
+                    return Ok(false);
                 }
+                done.history += <$store>::drop_history_months(self, to_ms(cutoffs.history_before)).await?;
                 // A batch is a range of `at` (up to the batch's last row, and rows beside it at the same moment): an
                 // index range in the one partition that holds it, where a list of ids had PostgreSQL scan them all.
-                batches(
+                if !batches(
                     &self.writer,
                     "DELETE FROM history WHERE at < $1 AND at <= \
                      (SELECT max(at) FROM (SELECT at FROM history WHERE at < $1 ORDER BY at LIMIT $2) batch)",
@@ -661,8 +668,11 @@ macro_rules! impl_store {
                     &mut done.history,
                     go_on,
                 )
-                .await?;
-                batches(
+                .await?
+                {
+                    return Ok(false);
+                }
+                if !batches(
                     &self.writer,
                     "DELETE FROM software WHERE id IN (SELECT s.id FROM software s WHERE NOT EXISTS \
                      (SELECT 1 FROM host_software hs WHERE hs.software_id = s.id) LIMIT $1)",
@@ -671,7 +681,10 @@ macro_rules! impl_store {
                     &mut done.software,
                     go_on,
                 )
-                .await?;
+                .await?
+                {
+                    return Ok(false);
+                }
                 // Events sent to every subscription, kept as long as host history for the delivery log; dead
                 // letters stay until replayed or their integration is removed.
                 batches(
