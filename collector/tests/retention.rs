@@ -26,6 +26,25 @@ fn with_openssl(report: &Report, version: &str) -> Report {
     changed
 }
 
+/// A host enrolled with a full report of the Debian laptop: its id, token and report.
+async fn one_host(h: &Harness) -> (String, String, Report) {
+    let (_, secret) = h.enroll_secret(None).await;
+    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
+    let (host_id, token) = h.enrolled(&secret, &machine).await;
+    let report = debian(&machine);
+    h.stored(&token, &full(&report)).await;
+    (host_id, token, report)
+}
+
+/// openssl and libssl3 upgraded an hour later and again 401 days after that: the first upgrade's two history rows
+/// and both older versions' catalogue rows are then past keeping.
+async fn upgraded_401_days_apart(h: &Harness, token: &str, report: &Report) {
+    h.advance(chrono::Duration::hours(1));
+    h.stored(token, &delta(&with_openssl(report, "3.0.16-1~deb12u1"), &[SectionName::Software])).await;
+    h.advance(chrono::Duration::days(401));
+    h.stored(token, &delta(&with_openssl(report, "3.0.17-1~deb12u1"), &[SectionName::Software])).await;
+}
+
 fn audit_row(action: &str, at: chrono::DateTime<chrono::Utc>) -> AuditRecord {
     AuditRecord {
         at,
@@ -39,23 +58,14 @@ fn audit_row(action: &str, at: chrono::DateTime<chrono::Utc>) -> AuditRecord {
 
 async fn old_audit_history_and_unused_software_go_and_the_rest_stays(h: Harness) {
     let viewer = h.api_token(Role::Viewer).await;
-    let (_, secret) = h.enroll_secret(None).await;
-    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
-    let (host_id, token) = h.enrolled(&secret, &machine).await;
-    let report = debian(&machine);
-    h.stored(&token, &full(&report)).await;
+    let (host_id, token, report) = one_host(&h).await;
     let t0 = h.now();
     h.store.audit(&audit_row("test.old", t0)).await.unwrap();
     // A client repeating an event: one row, first at t0, repeated 401 days later; kept by its last repeat.
     let window = chrono::Duration::days(1000);
     h.store.audit_coalesced(&audit_row("test.repeated", t0), t0 - window).await.unwrap();
 
-    // openssl and libssl3 upgraded twice, 401 days apart: the first upgrade's history and both older versions'
-    // catalogue rows are past keeping.
-    h.advance(chrono::Duration::hours(1));
-    h.stored(&token, &delta(&with_openssl(&report, "3.0.16-1~deb12u1"), &[SectionName::Software])).await;
-    h.advance(chrono::Duration::days(401));
-    h.stored(&token, &delta(&with_openssl(&report, "3.0.17-1~deb12u1"), &[SectionName::Software])).await;
+    upgraded_401_days_apart(&h, &token, &report).await;
     let now = h.now();
     h.store.audit_coalesced(&audit_row("test.repeated", now), t0 - window).await.unwrap();
     h.store.audit(&audit_row("test.recent", now)).await.unwrap();
@@ -118,19 +128,12 @@ async fn old_audit_history_and_unused_software_go_and_the_rest_stays(h: Harness)
 /// the rest goes at the next run), and one failed midway (here on a catalogue table another program renamed), whose
 /// audit row also says why it failed. The store counts each batch as it commits.
 async fn a_prune_cut_short_audits_what_went(h: Harness) {
-    let (_, secret) = h.enroll_secret(None).await;
-    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
-    let (host_id, token) = h.enrolled(&secret, &machine).await;
-    let report = debian(&machine);
-    h.stored(&token, &full(&report)).await;
+    let (host_id, token, report) = one_host(&h).await;
     let t0 = h.now();
     for _ in 0..3 {
         h.store.audit(&audit_row("test.old", t0)).await.unwrap();
     }
-    h.advance(chrono::Duration::hours(1));
-    h.stored(&token, &delta(&with_openssl(&report, "3.0.16-1~deb12u1"), &[SectionName::Software])).await;
-    h.advance(chrono::Duration::days(401));
-    h.stored(&token, &delta(&with_openssl(&report, "3.0.17-1~deb12u1"), &[SectionName::Software])).await;
+    upgraded_401_days_apart(&h, &token, &report).await;
     let now = h.now();
     let cutoff = retention::cutoffs(&Retention::default(), now).audit_before;
     let old_audit = h.store.list_audit(10_000).await.unwrap().iter().filter(|e| e.at < cutoff).count() as u64;
@@ -370,11 +373,7 @@ fn month_of(at: chrono::DateTime<chrono::Utc>) -> String {
 
 async fn history_goes_by_whole_months(h: Harness) {
     use chrono::Duration;
-    let (_, secret) = h.enroll_secret(None).await;
-    let machine = Machine::thinkpad("0f4c3e1d9a8b4c7d8e6f5a4b3c2d1e0f");
-    let (host_id, token) = h.enrolled(&secret, &machine).await;
-    let report = debian(&machine);
-    h.stored(&token, &full(&report)).await;
+    let (host_id, token, report) = one_host(&h).await;
     let upgrade = |version: &str| delta(&with_openssl(&report, version), &[SectionName::Software]);
     // Each upgrade of openssl and libssl3 is two history rows. The first lands in the partition an upgrade makes of
     // the old table: the whole past up to the end of the month the migration ran in (a fresh database's too).

@@ -511,39 +511,31 @@ mod tests {
         assert_eq!(stored(&store).await, ["c"]);
     }
 
-    /// How enrolment and reports end their transaction (`tx::end`): a use case's error that is the store's fault
-    /// reaches the rest of the group, so each of its members is told the disk is full, not that it was busy.
+    /// How enrolment and reports (`tx::end`), and a queued host's evaluation and people's triage (`findings_tx::end`)
+    /// end their transaction: a use case's error that is the store's fault reaches the rest of the group, so each of
+    /// its members is told the disk is full, not that it was busy.
     #[tokio::test]
     async fn a_use_case_failed_by_the_store_tells_its_group_the_fault() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir).await;
-        let (a_done, mut b) = a_waiting_and_b_in_its_group(&store.groups).await;
-        put(&mut b, "b").await;
-        end_the_whole_transaction(&mut b).await;
-        let full = StoreError::Group { fault: Some(Fault::Full), message: "database or disk is full".into() };
-        let ended = crate::store::tx::end(crate::store::sqlite::host_tx_of(b), Err::<(), _>(full)).await;
-        assert!(matches!(ended, Err(StoreError::Group { fault: Some(Fault::Full), .. })), "{ended:?}");
-        let a_commit = within(a_done).await.unwrap();
-        assert!(matches!(a_commit, Err(StoreError::Group { fault: Some(Fault::Full), .. })), "{a_commit:?}");
-        assert!(stored(&store).await.is_empty());
-    }
-
-    /// The same for a findings transaction (a queued host's evaluation, people's triage; `findings_tx::end`), which
-    /// joins the reports' groups too.
-    #[tokio::test]
-    async fn a_findings_transaction_failed_by_the_store_tells_its_group_the_fault() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir).await;
-        let (a_done, mut b) = a_waiting_and_b_in_its_group(&store.groups).await;
-        put(&mut b, "b").await;
-        end_the_whole_transaction(&mut b).await;
-        let full = StoreError::Group { fault: Some(Fault::Full), message: "database or disk is full".into() };
-        let tx = crate::store::sqlite::findings_tx_of(b);
-        let ended = crate::store::findings_tx::end(tx, Err::<(), _>(full)).await;
-        assert!(matches!(ended, Err(StoreError::Group { fault: Some(Fault::Full), .. })), "{ended:?}");
-        let a_commit = within(a_done).await.unwrap();
-        assert!(matches!(a_commit, Err(StoreError::Group { fault: Some(Fault::Full), .. })), "{a_commit:?}");
-        assert!(stored(&store).await.is_empty());
+        for findings in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = store(&dir).await;
+            let (a_done, mut b) = a_waiting_and_b_in_its_group(&store.groups).await;
+            put(&mut b, "b").await;
+            end_the_whole_transaction(&mut b).await;
+            let full = StoreError::Group { fault: Some(Fault::Full), message: "database or disk is full".into() };
+            let ended = if findings {
+                crate::store::findings_tx::end(crate::store::sqlite::findings_tx_of(b), Err::<(), _>(full)).await
+            } else {
+                crate::store::tx::end(crate::store::sqlite::host_tx_of(b), Err::<(), _>(full)).await
+            };
+            assert!(matches!(ended, Err(StoreError::Group { fault: Some(Fault::Full), .. })), "{ended:?}");
+            let a_commit = within(a_done).await.unwrap();
+            assert!(
+                matches!(a_commit, Err(StoreError::Group { fault: Some(Fault::Full), .. })),
+                "{findings} {a_commit:?}"
+            );
+            assert!(stored(&store).await.is_empty());
+        }
     }
 
     #[tokio::test]
