@@ -38,9 +38,9 @@ pub fn plan_host(policy: &Policy, facts: HostFacts, now: DateTime<Utc>) -> Plann
 }
 
 /// Writes a [`plan_host`] in `tx`: the pending updates' first-seen times, the findings' changes and the next
-/// evaluation's time. The changes are planned under the host's lock, from the findings as stored then, even when a
-/// read before the write saw none: another writer (a scheduled evaluation of older facts) may have written in
-/// between, and only this evaluation, of the newest facts, repairs that.
+/// evaluation's time. The changes are planned under the host's lock, from the findings as stored then, never from a
+/// read before the write: another writer (a scheduled evaluation of older facts) may have written since, and only
+/// this evaluation, of the newest facts, repairs that.
 pub async fn write_host_in(
     tx: &mut dyn FindingsTx,
     policy: &Policy,
