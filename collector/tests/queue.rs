@@ -226,7 +226,6 @@ async fn claims_are_leased_and_newer_work_survives_a_finish(h: Harness) {
     );
 }
 
-/// Runs `statement` on the test's database, beside the store: to break what the store reads.
 /// Matching that fails (here on advisory rows the store cannot read) does not hold back the rules' findings: they
 /// are written with the rest of the host's work, and the claim is left for the retry of the whole work.
 async fn a_failing_match_leaves_the_rules_findings_written_and_the_host_queued(h: Harness) {

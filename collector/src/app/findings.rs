@@ -15,7 +15,8 @@ use crate::findings::{Action, FindingKind, FindingView, Status, due_at, vulnerab
 use crate::model::facts::{HostFacts, PendingSecurityUpdate};
 use crate::model::integrations::Subscription;
 use crate::model::{from_ms, to_ms};
-use crate::store::findings_tx::{FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage, end};
+use crate::store::findings_tx::{FindingsTx, HistoryStep, NewFinding, StatusWrite, Triage};
+use crate::store::tx::end;
 use crate::store::{Store, StoreError};
 
 /// One lifecycle step, written to the finding's history and the audit log in the same transaction.

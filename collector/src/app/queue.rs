@@ -19,8 +19,8 @@ use crate::AppState;
 use crate::findings::evaluate::{HostOutcome, VULNERABILITY_MATCHER};
 use crate::rules::Policy;
 use crate::store::StoreError;
-use crate::store::findings_tx::{FindingsTx, end};
-use crate::store::tx::LockedHost;
+use crate::store::findings_tx::FindingsTx;
+use crate::store::tx::{LockedHost, end};
 use crate::store::work::WorkItem;
 use crate::vuln::FindingPolicy;
 

@@ -160,20 +160,6 @@ pub trait FindingsTx: Send {
     fn give_up(self: Box<Self>, why: &StoreError);
 }
 
-/// Ends `tx` as its work `written` ended: committed when that is `Ok`, given up with the store's fault otherwise.
-pub async fn end<T>(tx: Box<dyn FindingsTx>, written: Result<T, StoreError>) -> Result<T, StoreError> {
-    match written {
-        Ok(value) => {
-            tx.commit().await?;
-            Ok(value)
-        }
-        Err(e) => {
-            tx.give_up(&e);
-            Err(e)
-        }
-    }
-}
-
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {value:?}"))
 }

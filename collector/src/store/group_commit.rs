@@ -511,9 +511,9 @@ mod tests {
         assert_eq!(stored(&store).await, ["c"]);
     }
 
-    /// How enrolment and reports (`tx::end`), and a queued host's evaluation and people's triage (`findings_tx::end`)
-    /// end their transaction: a use case's error that is the store's fault reaches the rest of the group, so each of
-    /// its members is told the disk is full, not that it was busy.
+    /// How enrolment and reports, and a queued host's evaluation and people's triage, end their transaction
+    /// (`tx::end`): a use case's error that is the store's fault reaches the rest of the group, so each of its
+    /// members is told the disk is full, not that it was busy.
     #[tokio::test]
     async fn a_use_case_failed_by_the_store_tells_its_group_the_fault() {
         for findings in [false, true] {
@@ -524,7 +524,7 @@ mod tests {
             end_the_whole_transaction(&mut b).await;
             let full = StoreError::Group { fault: Some(Fault::Full), message: "database or disk is full".into() };
             let ended = if findings {
-                crate::store::findings_tx::end(crate::store::sqlite::findings_tx_of(b), Err::<(), _>(full)).await
+                crate::store::tx::end(crate::store::sqlite::findings_tx_of(b), Err::<(), _>(full)).await
             } else {
                 crate::store::tx::end(crate::store::sqlite::host_tx_of(b), Err::<(), _>(full)).await
             };

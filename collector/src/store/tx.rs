@@ -152,19 +152,49 @@ impl StoreFailure for StoreError {
     }
 }
 
+/// A write transaction [`end`] ends: a host's (reports, enrolments) or a findings transaction, both members of
+/// SQLite's write group.
+#[async_trait]
+pub trait Ends: Send {
+    async fn keep(self: Box<Self>) -> Result<(), StoreError>;
+    fn abandon(self: Box<Self>, why: &StoreError);
+}
+
+#[async_trait]
+impl Ends for dyn HostTx {
+    async fn keep(self: Box<Self>) -> Result<(), StoreError> {
+        self.commit().await
+    }
+
+    fn abandon(self: Box<Self>, why: &StoreError) {
+        self.give_up(why)
+    }
+}
+
+#[async_trait]
+impl Ends for dyn super::findings_tx::FindingsTx {
+    async fn keep(self: Box<Self>) -> Result<(), StoreError> {
+        self.commit().await
+    }
+
+    fn abandon(self: Box<Self>, why: &StoreError) {
+        self.give_up(why)
+    }
+}
+
 /// Ends `tx` as its work `written` ended. Committed when that is `Ok`, whatever it answers: an answer may rest on
 /// another request's work in the same SQLite group (a retry's `duplicate`), and is given only once that is durable.
 /// Otherwise given up, which undoes this transaction's writes alone and, when the store failed it, tells the rest
 /// of the group why ([`HostTx::give_up`]); a refusal is not the store's fault and tells nothing.
-pub async fn end<T, E: StoreFailure>(tx: Box<dyn HostTx>, written: Result<T, E>) -> Result<T, E> {
+pub async fn end<T, E: StoreFailure, X: Ends + ?Sized>(tx: Box<X>, written: Result<T, E>) -> Result<T, E> {
     match written {
         Ok(value) => {
-            tx.commit().await?;
+            tx.keep().await?;
             Ok(value)
         }
         Err(e) => {
             match e.store_error() {
-                Some(fault) => tx.give_up(fault),
+                Some(fault) => tx.abandon(fault),
                 None => drop(tx),
             }
             Err(e)
