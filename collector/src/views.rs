@@ -207,6 +207,33 @@ pub struct BatteryList {
     pub truncated: bool,
 }
 
+/// One host of the fleet and its TPM, as of the host's last hardware report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TpmView {
+    pub host_id: String,
+    pub hostname: String,
+    /// `none` (no TPM reported), `older` (1.2), `unknown` (family not given), `off` (2.0, not enabled or not
+    /// activated, as Windows says) or `ready` (2.0, enabled and activated as far as the system says).
+    pub state: String,
+    /// The TCG family: `2.0` or `1.2`.
+    pub spec_version: Option<String>,
+    /// The TCG vendor id, e.g. `NTC` (Nuvoton), `IFX` (Infineon), `INTC` (Intel's firmware TPM); not read for a
+    /// TPM 2.0 on Linux.
+    pub manufacturer: Option<String>,
+    pub firmware_version: Option<String>,
+    /// Enabled, activated and owned (provisioned by the operating system) are said by Windows only.
+    pub enabled: Option<bool>,
+    pub activated: Option<bool>,
+    pub owned: Option<bool>,
+}
+
+/// The fleet's hosts with their TPMs, those not known to have a usable TPM 2.0 first; `truncated` when there were more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TpmList {
+    pub tpms: Vec<TpmView>,
+    pub truncated: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct HostRef {
     pub id: String,

@@ -17,7 +17,8 @@ both!(
     monitors_are_kept_and_shown,
     the_fleets_monitors_are_listed_and_exported,
     tpm_and_batteries_are_kept_and_shown,
-    the_fleets_batteries_are_listed_most_worn_first
+    the_fleets_batteries_are_listed_most_worn_first,
+    the_fleets_tpms_are_listed_weakest_first
 );
 
 async fn full_delta_and_changed_reports(h: Harness) {
@@ -746,4 +747,104 @@ async fn the_fleets_batteries_are_listed_most_worn_first(h: Harness) {
     // An empty threshold is none, as on the console.
     let (status, body) = h.get("/api/v1/batteries?below=", &viewer).await;
     assert_eq!((status, body["batteries"].as_array().map(Vec::len)), (StatusCode::OK, Some(5)), "{body}");
+}
+
+/// The fleet's TPMs on one list, the hosts not known to have a usable TPM 2.0 first, with its filters and exports
+/// (issue 17).
+/// The TPMs are real machines' as the agent reads them (agent/testdata/README.md): from sysfs, fwupd's Infineon 1.2
+/// (firmware 6.40, a version ROCA's advisory names) and ST 2.0 and SIMP's STMicro 1.2; from Windows, OSDeploy's
+/// Nuvoton 2.0 (`Win32_Tpm`), once as captured and once with Windows saying it is not enabled, not activated and
+/// not owned. A virtual machine reports none.
+async fn the_fleets_tpms_are_listed_weakest_first(h: Harness) {
+    use muster_shared::v1::Tpm;
+    let sysfs = |name: &str| {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../agent/testdata/sysfs-tpm").join(name);
+        let mut errors = muster_agent::root::ErrorLog::default();
+        let tpm = muster_agent::inventory::hardware::power::probe_tpm(
+            &muster_agent::root::SystemRoot::mounted(root),
+            &mut errors,
+        );
+        assert!(errors.is_empty() && tpm.is_some(), "{name}");
+        tpm
+    };
+    let nuvoton = Tpm {
+        spec_version: Some("2.0".into()),
+        manufacturer: Some("NTC".into()),
+        firmware_version: Some("7.2.3.1".into()),
+        enabled: Some(true),
+        activated: Some(true),
+        owned: Some(true),
+    };
+    let nuvoton_off = Tpm { enabled: Some(false), activated: Some(false), owned: Some(false), ..nuvoton.clone() };
+    let (_, secret) = h.enroll_secret(None).await;
+    let mut hosts = std::collections::BTreeMap::new();
+    for (name, tpm) in [
+        ("srv-st20", sysfs("fwupd-tpm20-stmicro")),
+        ("ws-stm12", sysfs("simp-tpm12-stmicro")),
+        ("lap-nuvoton", Some(nuvoton)),
+        ("vm-1", None),
+        ("ws-infineon", sysfs("fwupd-tpm12-infineon")),
+        ("lap-nuvoton-off", Some(nuvoton_off)),
+    ] {
+        let machine = Machine { hostname: name.to_owned(), ..Machine::thinkpad(name) };
+        let mut report = debian(&machine);
+        report.hardware.as_mut().unwrap().tpm = tpm;
+        let (host, token) = h.enrolled(&secret, &machine).await;
+        h.stored(&token, &full(&report)).await;
+        hosts.insert(name, host);
+    }
+
+    let cookie = crate::console::user(&h, "viewer", Role::Viewer).await;
+    let page = crate::console::get(&h, "/tpms?format=csv", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let lines: Vec<&str> = page.body.lines().collect();
+    assert_eq!(lines[0], "host_id,hostname,state,spec_version,manufacturer,firmware_version,enabled,activated,owned");
+    let row = |host: &str, rest: &str| format!("{},{host},{rest}", hosts[host]);
+    assert_eq!(
+        lines[1..],
+        [
+            row("vm-1", "none,,,,,,"),
+            row("ws-infineon", "older,1.2,IFX,6.40,,,"),
+            row("ws-stm12", "older,1.2,STM,8.28,,,"),
+            row("lap-nuvoton-off", "off,2.0,NTC,7.2.3.1,false,false,false"),
+            row("lap-nuvoton", "ready,2.0,NTC,7.2.3.1,true,true,true"),
+            row("srv-st20", "ready,2.0,,,,,"),
+        ]
+    );
+
+    // The page: the hosts lacking a usable 2.0 said in the heading, the filter kept in the form.
+    let page = crate::console::get(&h, "/tpms?state=lacking", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("4 hosts, 4 not known to have a usable TPM 2.0"), "{}", page.body);
+    assert!(page.body.contains(r#"<option value="lacking" selected>"#), "{}", page.body);
+    for (name, listed) in [("vm-1", true), ("ws-infineon", true), ("lap-nuvoton-off", true), ("lap-nuvoton", false)] {
+        assert_eq!(page.body.contains(&format!(">{name}<")), listed, "{name}: {}", page.body);
+    }
+    assert!(!page.body.contains("srv-st20"), "{}", page.body);
+    assert!(page.body.contains("<td>2.0, not enabled or not activated</td>"), "{}", page.body);
+    assert!(page.body.contains(r#"href="/tpms""#), "the TPMs list is in the menu: {}", page.body);
+    // A firmware advisory's search: Infineon's chips by vendor id.
+    let page = crate::console::get(&h, "/tpms?format=json&q=ifx", &cookie).await;
+    let json: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    let found: Vec<_> =
+        json.as_array().unwrap().iter().map(|t| (t["hostname"].as_str(), t["firmware_version"].as_str())).collect();
+    assert_eq!(found, [(Some("ws-infineon"), Some("6.40"))]);
+    for bad in ["1.2", "LACKING", "ready%00"] {
+        let page = crate::console::get(&h, &format!("/tpms?state={bad}"), &cookie).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{bad}: {}", page.body);
+    }
+
+    // The same list for scripts.
+    let viewer = h.api_token(Role::Viewer).await;
+    let (status, body) = h.get("/api/v1/tpms?state=ready", &viewer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let names: Vec<_> = body["tpms"].as_array().unwrap().iter().map(|t| t["hostname"].as_str().unwrap()).collect();
+    assert_eq!((names, body["truncated"].as_bool()), (vec!["lap-nuvoton", "srv-st20"], Some(false)));
+    let (_, body) = h.get("/api/v1/tpms?limit=2", &viewer).await;
+    let states: Vec<_> = body["tpms"].as_array().unwrap().iter().map(|t| t["state"].as_str().unwrap()).collect();
+    assert_eq!((states, body["truncated"].as_bool()), (vec!["none", "older"], Some(true)));
+    let (status, body) = h.get("/api/v1/tpms?state=worst", &viewer).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{body}");
+    let (status, body) = h.get("/api/v1/tpms?state=", &viewer).await;
+    assert_eq!((status, body["tpms"].as_array().map(Vec::len)), (StatusCode::OK, Some(6)), "{body}");
 }

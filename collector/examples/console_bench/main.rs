@@ -129,6 +129,7 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<()> {
         ("software", format!("/software?name={COMMON_PACKAGE}")),
         ("monitors", "/monitors".to_owned()),
         ("batteries", "/batteries".to_owned()),
+        ("tpms", "/tpms".to_owned()),
         ("audit log", "/admin/audit".to_owned()),
         ("users", "/admin/users".to_owned()),
     ];

@@ -166,7 +166,7 @@ pub async fn software_search(
     Ok(Json(crate::app::software::search(state.store.as_ref(), &q.q, q.kind.as_deref()).await?))
 }
 
-/// The `limit` of the fleet-wide lists (batteries, monitors): 1 to 100,000, 1,000 when absent.
+/// The `limit` of the fleet-wide lists (batteries, monitors, TPMs): 1 to 100,000, 1,000 when absent.
 fn fleet_list_limit(limit: Option<usize>) -> Result<usize, AppError> {
     let limit = limit.unwrap_or(1_000);
     if !(1..=100_000).contains(&limit) {
@@ -205,6 +205,40 @@ pub async fn batteries(
     let filter = crate::app::batteries::BatteryFilter { search, below };
     let (rows, truncated) = crate::app::batteries::batteries(state.store.as_ref(), &filter, limit).await?;
     Ok(Json(crate::views::BatteryList { batteries: rows.iter().map(crate::app::batteries::view).collect(), truncated }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TpmsQuery {
+    /// Only hosts whose name, TPM manufacturer or TPM firmware version contains this text (any case).
+    pub q: Option<String>,
+    /// `lacking` (every host not known to have a usable TPM 2.0), or one state: `none`, `older`, `unknown`, `off`,
+    /// `ready`.
+    pub state: Option<String>,
+    /// At most this many (1 to 100,000; default 1,000).
+    pub limit: Option<usize>,
+}
+
+/// Every host that reported its hardware, with its TPM: those not known to have a usable TPM 2.0 first (none
+/// reported, 1.2, family unknown, 2.0 not enabled or not activated), then by host name. What a Windows 11
+/// roll-out or a TPM firmware advisory needs, read from each host's last hardware report.
+#[utoipa::path(get, path = "/api/v1/tpms", tag = "hosts", params(TpmsQuery),
+    responses((status = 200, body = crate::views::TpmList), (status = 400, body = crate::api::openapi::ApiErrorSchema)),
+    security(("api_token" = [])))]
+pub async fn tpms(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    q: Result<Query<TpmsQuery>, QueryRejection>,
+) -> Result<Json<crate::views::TpmList>, AppError> {
+    auth.require(Role::Viewer)?;
+    let q = query(q)?;
+    let limit = fleet_list_limit(q.limit)?;
+    let search = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+    let tpm_state = crate::app::tpms::StateFilter::parse(q.state.as_deref())
+        .map_err(|message| AppError::bad_request("invalid_query", message))?;
+    let filter = crate::app::tpms::TpmFilter { search, state: tpm_state };
+    let (rows, truncated) = crate::app::tpms::tpms(state.store.as_ref(), &filter, limit).await?;
+    Ok(Json(crate::views::TpmList { tpms: rows.iter().map(crate::app::tpms::view).collect(), truncated }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

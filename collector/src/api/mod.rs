@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/software/search", get(hosts::software_search))
         .route("/api/v1/monitors", get(hosts::monitors))
         .route("/api/v1/batteries", get(hosts::batteries))
+        .route("/api/v1/tpms", get(hosts::tpms))
         .route("/api/v1/admin/enroll-secrets", get(admin::list_enroll_secrets).post(admin::create_enroll_secret))
         .route("/api/v1/admin/enroll-secrets/{id}", delete(admin::revoke_enroll_secret))
         .route("/api/v1/admin/enrolments", get(admin::list_enrolments))

@@ -25,6 +25,7 @@ pub mod rules;
 pub mod sign_in;
 pub mod software;
 pub mod sso;
+pub mod tpms;
 pub mod users;
 pub mod vulnerabilities;
 
@@ -60,7 +61,7 @@ pub(crate) fn describe_http(e: reqwest::Error) -> String {
     text.chars().take(500).collect()
 }
 
-/// Fleet-wide lists that read every host's hardware section (batteries, monitors) take turns, two at a time: a
+/// Fleet-wide lists that read every host's hardware section (batteries, monitors, TPMs) take turns, two at a time: a
 /// viewer reloading one cannot make the collector parse the whole fleet many times over at once.
 static FLEET_SCANS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 

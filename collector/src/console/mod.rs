@@ -66,6 +66,7 @@ pub fn router() -> Router<AppState> {
         .route("/hosts/{id}", get(pages::host))
         .route("/monitors", get(pages::monitors))
         .route("/batteries", get(pages::batteries))
+        .route("/tpms", get(pages::tpms))
         .route("/findings", get(pages::findings))
         .route("/findings/bulk", post(pages::findings_bulk))
         .route("/findings/{id}", get(pages::finding))

@@ -31,6 +31,7 @@ impl Nav {
             NavLink::new("software", "Software", "/software", self.section),
             NavLink::new("monitors", "Monitors", "/monitors", self.section),
             NavLink::new("batteries", "Batteries", "/batteries", self.section),
+            NavLink::new("tpms", "TPMs", "/tpms", self.section),
             NavLink::new("disposal", "Disposal", "/disposal", self.section),
         ];
         if self.is_admin() {

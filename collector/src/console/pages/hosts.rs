@@ -319,6 +319,118 @@ pub async fn batteries(State(state): State<AppState>, viewer: Viewer, Query(q): 
     Ok(viewer.page("batteries", "Batteries", blocks))
 }
 
+/// Hosts listed on the TPM page; the exports hold up to `MAX_EXPORT_ROWS`.
+const TPMS_SHOWN: usize = 500;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct TpmsQuery {
+    q: Option<String>,
+    state: Option<String>,
+    format: Option<String>,
+}
+
+const TPM_COLUMNS: [&str; 8] = ["Host", "State", "Family", "Manufacturer", "Firmware", "Enabled", "Activated", "Owned"];
+
+/// Every host that reported its hardware with its TPM, those not known to have a usable TPM 2.0 first (issue 17: what a
+/// Windows 11 roll-out, a BitLocker plan or a TPM firmware advisory needs).
+pub async fn tpms(State(state): State<AppState>, viewer: Viewer, Query(q): Query<TpmsQuery>) -> PageResult {
+    use crate::app::tpms::{StateFilter, TpmState};
+    let format = Format::parse(q.format.as_deref())?;
+    let limit = if format == Format::Html { TPMS_SHOWN } else { MAX_EXPORT_ROWS as usize };
+    let wanted = StateFilter::parse(q.state.as_deref())
+        .map_err(|message| PageError(AppError::bad_request("invalid_query", message)))?;
+    let filter = crate::app::tpms::TpmFilter { search: opt(&q.q).map(str::to_owned), state: wanted };
+    let (rows, more) = crate::app::tpms::tpms(state.store.as_ref(), &filter, limit).await?;
+    let flag = |f: Option<bool>| match f {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "",
+    };
+    // As the other exports write booleans; empty when the system did not say.
+    let csv_flag = |f: Option<bool>| f.map(|f| f.to_string()).unwrap_or_default();
+    match format {
+        Format::Csv => {
+            let header = [
+                "host_id",
+                "hostname",
+                "state",
+                "spec_version",
+                "manufacturer",
+                "firmware_version",
+                "enabled",
+                "activated",
+                "owned",
+            ];
+            let csv_rows = rows.iter().map(crate::app::tpms::view).map(|v| {
+                vec![
+                    v.host_id,
+                    v.hostname,
+                    v.state,
+                    v.spec_version.unwrap_or_default(),
+                    v.manufacturer.unwrap_or_default(),
+                    v.firmware_version.unwrap_or_default(),
+                    csv_flag(v.enabled),
+                    csv_flag(v.activated),
+                    csv_flag(v.owned),
+                ]
+            });
+            return Ok(export::csv("tpms", &header, csv_rows));
+        }
+        Format::Json => {
+            let views: Vec<_> = rows.iter().map(crate::app::tpms::view).collect();
+            return Ok(export::json("tpms", &views)?);
+        }
+        Format::Html => {}
+    }
+    let pairs = vec![("q", opt(&q.q).unwrap_or_default().to_owned()), ("state", wanted.key().to_owned())];
+    let lacking = rows.iter().filter(|r| !r.state.is_usable()).count();
+    let sub = if more {
+        format!(
+            "the first {} hosts, those not known to have a usable TPM 2.0 first; the exports list them all",
+            rows.len()
+        )
+    } else {
+        format!(
+            "{} hosts, {lacking} not known to have a usable TPM 2.0 (listed first), from each host's last hardware \
+             report; none is reported for a Mac, a virtual machine without one or an inventory of a mounted disk",
+            rows.len()
+        )
+    };
+    let table_rows = rows
+        .iter()
+        .map(|r| {
+            let tpm = r.tpm.as_ref();
+            let field =
+                |f: fn(&muster_shared::v1::Tpm) -> &Option<String>| tpm.and_then(|t| f(t).clone()).unwrap_or_default();
+            vec![
+                Cell::link(clip(&r.host.hostname), format!("/hosts/{}", encode(&r.host.id))),
+                Cell::text(r.state.label()),
+                Cell::text(field(|t| &t.spec_version)),
+                Cell::text(field(|t| &t.manufacturer)),
+                Cell::mono(field(|t| &t.firmware_version)),
+                Cell::text(flag(tpm.and_then(|t| t.enabled))),
+                Cell::text(flag(tpm.and_then(|t| t.activated))),
+                Cell::text(flag(tpm.and_then(|t| t.owned))),
+            ]
+        })
+        .collect();
+    let mut offered = vec![("lacking", "all but a usable 2.0")];
+    offered.extend(TpmState::ALL.iter().map(|s| (s.key(), s.label())));
+    let blocks = vec![
+        Block::Heading { text: "TPMs".into(), sub: Some(sub), badge: None },
+        Block::Filters(Filters {
+            action: "/tpms".into(),
+            fields: vec![
+                Field::text("q", "Search", opt(&q.q), "host, maker (IFX, NTC…), firmware…"),
+                Field::select("state", "State", "any", &offered, Some(wanted.key()).filter(|k| !k.is_empty())),
+            ],
+            exports: exports("/tpms", &pairs),
+        }),
+        table("tpms", &TPM_COLUMNS, table_rows, "No host matches."),
+    ];
+    Ok(viewer.page("tpms", "TPMs", blocks))
+}
+
 /// Monitors listed on the page; the exports hold up to `MAX_EXPORT_ROWS`.
 const MONITORS_SHOWN: usize = 500;
 
