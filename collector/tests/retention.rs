@@ -4,7 +4,7 @@
 
 use muster_collector::app::retention::{self, Retention};
 use muster_collector::model::Role;
-use muster_collector::store::{AuditRecord, Pruned};
+use muster_collector::store::{AuditRecord, FleetSize, Pruned};
 use muster_shared::v1::{Report, SectionName};
 
 use crate::common::{Harness, Machine, debian, delta, full};
@@ -287,9 +287,9 @@ async fn a_command_beside_a_reader_leaves_the_log_to_it_without_waiting() {
     sqlx::query("ROLLBACK").execute(&mut reader).await.unwrap();
 }
 
-/// The planner's statistics after `refresh_statistics` (the daily job's and the growing fleet's): SQLite's
-/// `sqlite_stat1` rows for the host's package links, PostgreSQL's row estimate of the table, which is -1 until a
-/// table is first analyzed (autovacuum is switched off for it here).
+/// The fleet's size, and the planner's statistics after `refresh_statistics` (the daily job's and the growing
+/// fleet's): SQLite's `sqlite_stat1` rows for the host's package links, PostgreSQL's row estimate of the table,
+/// which is -1 until a table is first analyzed (autovacuum is switched off for it here).
 async fn statistics_are_refreshed_on_both_stores(h: Harness) {
     let url = h.database_url.clone().unwrap();
     if url.starts_with("postgres:") {
@@ -299,8 +299,15 @@ async fn statistics_are_refreshed_on_both_stores(h: Harness) {
     }
     let machine = Machine::thinkpad("m-stats");
     let (_, secret) = h.enroll_secret(None).await;
+    let size = || async { h.store.fleet_size().await.unwrap() };
+    assert_eq!(size().await, FleetSize { hosts: 0, reported: 0 });
     let (_, token) = h.enrolled(&secret, &machine).await;
+    assert_eq!(size().await, FleetSize { hosts: 1, reported: 0 }, "enrolled, not reported");
     h.stored(&token, &full(&debian(&machine))).await;
+    let quiet = Machine::vmware("m-stats-quiet");
+    h.enrolled(&secret, &quiet).await;
+    // What the growing fleet's refresh counts (app::statistics): hosts enrolled, and those that reported.
+    assert_eq!(size().await, FleetSize { hosts: 2, reported: 1 });
     let stats = || async {
         if url.starts_with("sqlite:") {
             let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();

@@ -277,27 +277,15 @@ pub async fn reload_rules(state: &AppState) -> Result<Arc<Policy>, ReloadError> 
     Ok(policy)
 }
 
-/// Fleets smaller than this plan well on any statistics.
-const STATISTICS_MIN_HOSTS: usize = 100;
-
-/// Whether the planner's statistics are worth refreshing now that `hosts` are enrolled, last refreshed at
-/// `analyzed_at` hosts (0: not since start): once the fleet has doubled. A roll-out grows tables from nothing to a
-/// fleet's size within hours, and PostgreSQL planned a report's catalogue lookup as a nested loop over every row
-/// (7× slower) on the statistics of the empty tables; the daily refresh alone would leave that for up to a day.
-pub fn statistics_due(analyzed_at: usize, hosts: usize) -> bool {
-    hosts >= STATISTICS_MIN_HOSTS && hosts >= analyzed_at.saturating_mul(2)
-}
-
 /// Evaluates every `interval` (the first run at once and of every host, since the rules may have changed while the
-/// collector was down; later runs the hosts due), refreshes the database's statistics as the fleet grows
-/// ([`statistics_due`]), and reloads on SIGHUP, until the stop. A run under way at the stop is dropped: each
-/// host's evaluation is its own transaction, and the hosts it did not reach stay due for the next run.
+/// collector was down; later runs the hosts due) and reloads on SIGHUP, until the stop. A run under way at the stop
+/// is dropped: each host's evaluation is its own transaction, and the hosts it did not reach stay due for the next
+/// run.
 pub fn spawn(background: &Background, state: AppState, interval: Duration) {
     let periodic = state.clone();
     background.spawn(|stop| async move {
         let mut ticks = tokio::time::interval(interval.max(Duration::from_secs(1)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut analyzed_at = 0;
         loop {
             let Some(run) = stop
                 .unless_stopped(async {
@@ -308,19 +296,8 @@ pub fn spawn(background: &Background, state: AppState, interval: Duration) {
             else {
                 return;
             };
-            match run {
-                Ok(summary) if statistics_due(analyzed_at, summary.hosts + summary.not_due) => {
-                    match periodic.store.refresh_statistics().await {
-                        Ok(()) => {
-                            let hosts = summary.hosts + summary.not_due;
-                            tracing::info!(hosts, "database statistics refreshed as the fleet grew");
-                            analyzed_at = hosts;
-                        }
-                        Err(e) => tracing::warn!(error = %e, "cannot refresh the database's statistics"),
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "scheduled findings evaluation failed"),
+            if let Err(e) = run {
+                tracing::error!(error = %e, "scheduled findings evaluation failed");
             }
         }
     });
@@ -340,21 +317,4 @@ pub fn spawn(background: &Background, state: AppState, interval: Duration) {
             }
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statistics_are_refreshed_as_the_fleet_doubles() {
-        // Small fleets never; the first run past the floor does, then each doubling.
-        assert!(!statistics_due(0, 0) && !statistics_due(0, 99));
-        assert!(statistics_due(0, 100));
-        assert!(!statistics_due(100, 150) && !statistics_due(100, 199));
-        assert!(statistics_due(100, 200));
-        assert!(!statistics_due(100_000, 100_000) && statistics_due(100_000, 250_000));
-        // A fleet that shrank and grew back past the last refresh is not refreshed again for that.
-        assert!(!statistics_due(400, 300));
-    }
 }

@@ -25,6 +25,7 @@ pub mod rules;
 pub mod sign_in;
 pub mod software;
 pub mod sso;
+pub mod statistics;
 pub mod tpms;
 pub mod users;
 pub mod vulnerabilities;

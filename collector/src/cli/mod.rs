@@ -446,6 +446,7 @@ async fn serve(settings: Settings, format: Format, args: &ServeArgs) -> anyhow::
     let background = crate::app::background::Background::new();
     crate::app::evaluation::spawn(&background, state.clone(), args.schedule.evaluation_interval);
     crate::app::retention::spawn(&background, state.clone(), settings.retention);
+    crate::app::statistics::spawn(&background, state.clone());
     crate::app::queue::spawn(&background, state.clone(), args.schedule.evaluation_workers);
     crate::app::integrations::spawn(&background, Arc::clone(&store), state.clock.clone(), sender);
     if let Some((sources, fetcher)) = advisory_updates {

@@ -220,6 +220,13 @@ pub struct ApiTokenIdentity {
     pub role: Role,
 }
 
+/// Hosts enrolled and hosts that have stored a report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FleetSize {
+    pub hosts: u64,
+    pub reported: u64,
+}
+
 #[async_trait]
 pub trait Store:
     Send
@@ -325,6 +332,8 @@ pub trait Store:
     /// Refreshes the query planner's statistics (SQLite `ANALYZE` on a sample; PostgreSQL `ANALYZE`), which plans
     /// depend on once tables grow from empty to a fleet's size.
     async fn refresh_statistics(&self) -> Result<(), StoreError>;
+    /// How many hosts are enrolled and how many of them have reported: what the tables' sizes follow.
+    async fn fleet_size(&self) -> Result<FleetSize, StoreError>;
     /// Newest first.
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
     /// Newest first; `actor` and `action` are case-insensitive substrings, filtered before the limit.

@@ -713,6 +713,12 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn fleet_size(&self) -> Result<super::FleetSize, StoreError> {
+                let (hosts, reported): (i64, i64) =
+                    sqlx::query_as("SELECT COUNT(*), COUNT(last_report_at) FROM hosts").fetch_one(&self.pool).await?;
+                Ok(super::FleetSize { hosts: hosts.max(0) as u64, reported: reported.max(0) as u64 })
+            }
+
             async fn vacuum(&self) -> Result<(), StoreError> {
                 let mut conn = self.writer.acquire().await?;
                 <$store>::vacuum_on(&mut conn).await

@@ -1,0 +1,94 @@
+//! Keeps the database's planner statistics current while the fleet grows (issue 14). A roll-out grows the tables from
+//! nothing to a fleet's size within hours. PostgreSQL planned a report's catalogue lookup as a nested loop over every
+//! row (7× slower) on the statistics of the empty tables, and it keeps a prepared statement's generic plan from its
+//! first runs: one made on a nearly empty table scans it whole, and stays until the table's statistics change. With
+//! autovacuum off (the operator's choice), a 100,000-host enrolment read every host row again for each new host
+//! until the statistics were refreshed (BENCHMARKS.md); with it on, autovacuum refreshes them too, when it gets to
+//! them.
+
+use std::time::Duration;
+
+use crate::store::FleetSize;
+
+use super::background::Background;
+
+/// Fleets smaller than this plan well on any statistics.
+const MIN_HOSTS: u64 = 100;
+
+/// How often the fleet's size is looked at: two counts of the hosts table.
+const CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether the statistics are worth refreshing at `now`, last refreshed at `analyzed` (zero: not since start): once
+/// the enrolled hosts or the hosts that reported have doubled (and are past the floor). Both count: a roll-out
+/// enrols first, then its reports fill the software, findings and history tables.
+pub fn due(analyzed: FleetSize, now: FleetSize) -> bool {
+    let doubled = |then: u64, now: u64| now >= MIN_HOSTS && now >= then.saturating_mul(2);
+    doubled(analyzed.hosts, now.hosts) || doubled(analyzed.reported, now.reported)
+}
+
+/// Looks at the fleet's size every [`CHECK_EVERY`] and refreshes the statistics when [`due`], until the stop. The
+/// daily refresh after retention (`app::retention`) covers a fleet that stopped growing.
+pub fn spawn(background: &Background, state: crate::AppState) {
+    background.spawn(|stop| async move {
+        let mut ticks = tokio::time::interval(CHECK_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut analyzed = FleetSize::default();
+        while stop.unless_stopped(ticks.tick()).await.is_some() {
+            let size = match state.store.fleet_size().await {
+                Ok(size) => size,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot count the fleet to keep the statistics current");
+                    continue;
+                }
+            };
+            if !due(analyzed, size) {
+                continue;
+            }
+            match stop.unless_stopped(state.store.refresh_statistics()).await {
+                Some(Ok(())) => {
+                    tracing::info!(
+                        hosts = size.hosts,
+                        reported = size.reported,
+                        "database statistics refreshed as the fleet grew"
+                    );
+                    analyzed = size;
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "cannot refresh the database's statistics"),
+                None => return,
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(hosts: u64, reported: u64) -> FleetSize {
+        FleetSize { hosts, reported }
+    }
+
+    #[test]
+    fn statistics_are_refreshed_as_the_fleet_doubles() {
+        // Small fleets never; the first look past the floor does, then each doubling.
+        assert!(!due(size(0, 0), size(0, 0)) && !due(size(0, 0), size(99, 99)));
+        assert!(due(size(0, 0), size(100, 0)));
+        assert!(!due(size(100, 0), size(150, 0)) && !due(size(100, 0), size(199, 99)));
+        assert!(due(size(100, 0), size(200, 0)));
+        assert!(!due(size(100_000, 0), size(100_000, 0)) && due(size(100_000, 0), size(250_000, 0)));
+        // A fleet that shrank and grew back past the last refresh is not refreshed again for that.
+        assert!(!due(size(400, 0), size(300, 0)));
+    }
+
+    #[test]
+    fn a_roll_out_that_enrols_first_is_refreshed_again_as_its_reports_come() {
+        // Refreshed last at 64,000 enrolled hosts, none reported: the rest of the enrolment does not double them.
+        let after_enrolment = size(64_000, 0);
+        assert!(!due(after_enrolment, size(100_000, 99)));
+        // The reports fill the other tables: their first hundred refresh again, then each doubling.
+        assert!(due(after_enrolment, size(100_000, 100)));
+        assert!(!due(size(100_000, 100), size(100_000, 199)));
+        assert!(due(size(100_000, 100), size(100_000, 200)));
+        assert!(!due(size(100_000, 51_200), size(100_000, 100_000)));
+    }
+}
