@@ -1,8 +1,8 @@
-//! The background work of `serve` (queue workers, scheduled evaluation, retention, deliveries, advisory updates)
-//! under one stop: at shutdown every loop ends at its next wait or between units of work, and whatever still runs
-//! after a bounded time is cancelled, so nothing writes to the database once `serve` folds SQLite's log into its
-//! file. A cancelled unit ends as it would at a crash: its open transaction rolls back, and what it left undone
-//! is done again after the start.
+//! The background work of `serve` (queue workers, scheduled evaluation, retention, statistics, deliveries, advisory
+//! updates) under one stop: at shutdown every loop ends at its next wait or between units of work, and whatever
+//! still runs after a bounded time is cancelled, so nothing writes to the database once `serve` folds SQLite's log
+//! into its file. A cancelled unit ends as it would at a crash: its open transaction rolls back, and what it left
+//! undone is done again after the start.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};

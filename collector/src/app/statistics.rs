@@ -15,25 +15,37 @@ use super::background::Background;
 /// Fleets smaller than this plan well on any statistics.
 const MIN_HOSTS: u64 = 100;
 
-/// How often the fleet's size is looked at: two counts of the hosts table.
+/// How often the fleet's size is looked at: one read of the hosts table.
 const CHECK_EVERY: Duration = Duration::from_secs(60);
 
-/// Whether the statistics are worth refreshing at `now`, last refreshed at `analyzed` (zero: not since start): once
-/// the enrolled hosts or the hosts that reported have doubled (and are past the floor). Both count: a roll-out
-/// enrols first, then its reports fill the software, findings and history tables.
-pub fn due(analyzed: FleetSize, now: FleetSize) -> bool {
+/// Looks skipped at most after refreshes that failed in a row (then one try an hour).
+const MAX_BACKOFF_CHECKS: u32 = 60;
+
+/// Whether the statistics are worth refreshing at `now`, last refreshed (or first counted) at `analyzed`: once the
+/// hosts on record have doubled, or, when `by_reports`, the hosts that reported (from [`MIN_HOSTS`] up). A roll-out
+/// enrols first, then its reports fill the software, findings and history tables. `by_reports` is for stores whose
+/// refresh lets reports be written beside it: on SQLite it holds the one writer for seconds on a large database.
+pub fn due(analyzed: FleetSize, now: FleetSize, by_reports: bool) -> bool {
     let doubled = |then: u64, now: u64| now >= MIN_HOSTS && now >= then.saturating_mul(2);
-    doubled(analyzed.hosts, now.hosts) || doubled(analyzed.reported, now.reported)
+    doubled(analyzed.hosts, now.hosts) || (by_reports && doubled(analyzed.reported, now.reported))
 }
 
 /// Looks at the fleet's size every [`CHECK_EVERY`] and refreshes the statistics when [`due`], until the stop. The
-/// daily refresh after retention (`app::retention`) covers a fleet that stopped growing.
+/// first look only counts: retention's refresh runs at the start (`app::retention`), and daily after that, which
+/// also covers a fleet that stopped growing. A failed refresh is tried again after 1, 2, 4… looks, at most an hour
+/// apart.
 pub fn spawn(background: &Background, state: crate::AppState) {
     background.spawn(|stop| async move {
+        let by_reports = state.store.statistics_beside_writes();
         let mut ticks = tokio::time::interval(CHECK_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut analyzed = FleetSize::default();
+        let mut analyzed: Option<FleetSize> = None;
+        let (mut failures, mut skip) = (0u32, 0u32);
         while stop.unless_stopped(ticks.tick()).await.is_some() {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
             let size = match state.store.fleet_size().await {
                 Ok(size) => size,
                 Err(e) => {
@@ -41,7 +53,11 @@ pub fn spawn(background: &Background, state: crate::AppState) {
                     continue;
                 }
             };
-            if !due(analyzed, size) {
+            let Some(last) = analyzed else {
+                analyzed = Some(size);
+                continue;
+            };
+            if !due(last, size, by_reports) {
                 continue;
             }
             match stop.unless_stopped(state.store.refresh_statistics()).await {
@@ -51,9 +67,15 @@ pub fn spawn(background: &Background, state: crate::AppState) {
                         reported = size.reported,
                         "database statistics refreshed as the fleet grew"
                     );
-                    analyzed = size;
+                    analyzed = Some(size);
+                    failures = 0;
                 }
-                Some(Err(e)) => tracing::warn!(error = %e, "cannot refresh the database's statistics"),
+                Some(Err(e)) => {
+                    skip = 2u32.saturating_pow(failures).min(MAX_BACKOFF_CHECKS) - 1;
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(error = %e, next_try_in_minutes = skip + 1,
+                        "cannot refresh the database's statistics");
+                }
                 None => return,
             }
         }
@@ -70,25 +92,30 @@ mod tests {
 
     #[test]
     fn statistics_are_refreshed_as_the_fleet_doubles() {
-        // Small fleets never; the first look past the floor does, then each doubling.
-        assert!(!due(size(0, 0), size(0, 0)) && !due(size(0, 0), size(99, 99)));
-        assert!(due(size(0, 0), size(100, 0)));
-        assert!(!due(size(100, 0), size(150, 0)) && !due(size(100, 0), size(199, 99)));
-        assert!(due(size(100, 0), size(200, 0)));
-        assert!(!due(size(100_000, 0), size(100_000, 0)) && due(size(100_000, 0), size(250_000, 0)));
-        // A fleet that shrank and grew back past the last refresh is not refreshed again for that.
-        assert!(!due(size(400, 0), size(300, 0)));
+        for by_reports in [false, true] {
+            // Small fleets never; the first look past the floor does, then each doubling.
+            assert!(!due(size(0, 0), size(0, 0), by_reports) && !due(size(0, 0), size(99, 99), by_reports));
+            assert!(due(size(0, 0), size(100, 0), by_reports));
+            assert!(!due(size(100, 0), size(150, 0), by_reports) && !due(size(100, 0), size(199, 99), by_reports));
+            assert!(due(size(100, 0), size(200, 0), by_reports));
+            assert!(!due(size(100_000, 0), size(100_000, 0), by_reports));
+            assert!(due(size(100_000, 0), size(250_000, 0), by_reports));
+            // A fleet that shrank and grew back past the last refresh is not refreshed again for that.
+            assert!(!due(size(400, 0), size(300, 0), by_reports));
+        }
     }
 
     #[test]
     fn a_roll_out_that_enrols_first_is_refreshed_again_as_its_reports_come() {
         // Refreshed last at 64,000 enrolled hosts, none reported: the rest of the enrolment does not double them.
         let after_enrolment = size(64_000, 0);
-        assert!(!due(after_enrolment, size(100_000, 99)));
+        assert!(!due(after_enrolment, size(100_000, 99), true));
         // The reports fill the other tables: their first hundred refresh again, then each doubling.
-        assert!(due(after_enrolment, size(100_000, 100)));
-        assert!(!due(size(100_000, 100), size(100_000, 199)));
-        assert!(due(size(100_000, 100), size(100_000, 200)));
-        assert!(!due(size(100_000, 51_200), size(100_000, 100_000)));
+        assert!(due(after_enrolment, size(100_000, 100), true));
+        assert!(!due(size(100_000, 100), size(100_000, 199), true));
+        assert!(due(size(100_000, 100), size(100_000, 200), true));
+        assert!(!due(size(100_000, 51_200), size(100_000, 100_000), true));
+        // Where the refresh holds the writer (SQLite), the reports alone do not call for it.
+        assert!(!due(after_enrolment, size(100_000, 100_000), false));
     }
 }

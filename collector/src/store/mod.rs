@@ -220,7 +220,7 @@ pub struct ApiTokenIdentity {
     pub role: Role,
 }
 
-/// Hosts enrolled and hosts that have stored a report.
+/// Hosts on record and those of them that have stored a report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FleetSize {
     pub hosts: u64,
@@ -332,7 +332,11 @@ pub trait Store:
     /// Refreshes the query planner's statistics (SQLite `ANALYZE` on a sample; PostgreSQL `ANALYZE`), which plans
     /// depend on once tables grow from empty to a fleet's size.
     async fn refresh_statistics(&self) -> Result<(), StoreError>;
-    /// How many hosts are enrolled and how many of them have reported: what the tables' sizes follow.
+    /// Whether [`Store::refresh_statistics`] lets reports be written while it runs (PostgreSQL), rather than holding
+    /// the one writer (SQLite).
+    fn statistics_beside_writes(&self) -> bool;
+    /// How many hosts are on record (every lifecycle state) and how many of them have reported: what the tables'
+    /// sizes follow. One read of the hosts table.
     async fn fleet_size(&self) -> Result<FleetSize, StoreError>;
     /// Newest first.
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;

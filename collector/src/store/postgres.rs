@@ -52,6 +52,8 @@ impl PgStore {
     /// The planner's statistics of every table (PostgreSQL samples them); without it, a database that grew from
     /// empty plans with its first, empty-table statistics until autovacuum gets to it, if the operator runs it.
     const ANALYZE: &[&str] = &["ANALYZE"];
+    /// `ANALYZE` takes a lock that lets rows be written beside it.
+    const ANALYZE_BESIDE_WRITES: bool = true;
 }
 
 super::sql::impl_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

@@ -713,6 +713,10 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            fn statistics_beside_writes(&self) -> bool {
+                <$store>::ANALYZE_BESIDE_WRITES
+            }
+
             async fn fleet_size(&self) -> Result<super::FleetSize, StoreError> {
                 let (hosts, reported): (i64, i64) =
                     sqlx::query_as("SELECT COUNT(*), COUNT(last_report_at) FROM hosts").fetch_one(&self.pool).await?;
