@@ -8,9 +8,6 @@ use serde::Deserialize;
 use crate::store::{Store, StoreError};
 use crate::views::{BatteryView, HostRef};
 
-/// Rows held before the scan cuts back to the most worn, however small the limit: cutting costs a sort.
-const KEEP_AT_LEAST: usize = 500;
-
 /// One battery and the host it was in when the host last reported its hardware.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatteryRow {
@@ -64,33 +61,19 @@ pub async fn batteries(
     limit: usize,
 ) -> Result<(Vec<BatteryRow>, bool), StoreError> {
     let search = filter.search.as_deref().map(str::to_lowercase);
-    let mut rows = Vec::new();
-    let mut more = false;
+    let mut kept = super::FirstN::new(limit, worst_first);
     super::scan_hardware(store, "batteries", |host, section: Batteries| {
         for battery in section.batteries {
             let worn = filter.below.is_none_or(|below| battery.health_percent().is_some_and(|h| h < below));
             let found = search.as_deref().is_none_or(|text| matches(host, &battery, text));
             if worn && found {
-                rows.push(BatteryRow { host: host.clone(), battery });
+                kept.push(BatteryRow { host: host.clone(), battery });
             }
-        }
-        // Cut back to the `limit` most worn whenever twice as many (and more than a page's worth) are held.
-        if rows.len() > limit.saturating_mul(2).max(KEEP_AT_LEAST) {
-            more |= keep_most_worn(&mut rows, limit);
         }
         std::ops::ControlFlow::Continue(())
     })
     .await?;
-    more |= keep_most_worn(&mut rows, limit);
-    Ok((rows, more))
-}
-
-/// Sorts `rows` the most worn first and keeps the first `limit`; whether any went.
-fn keep_most_worn(rows: &mut Vec<BatteryRow>, limit: usize) -> bool {
-    rows.sort_by(worst_first);
-    let cut = rows.len() > limit;
-    rows.truncate(limit);
-    cut
+    Ok(kept.finish())
 }
 
 /// Whether `text` (lower case) is part of the host name, model, manufacturer or serial.

@@ -69,6 +69,45 @@ static FLEET_SCANS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2
 /// Hardware sections read per store round trip: a few MiB of JSON at most.
 const HARDWARE_PAGE: i64 = 500;
 
+/// Rows a [`FirstN`] holds before it cuts back to its `limit`, however small the limit: cutting costs a sort.
+const KEEP_AT_LEAST: usize = 500;
+
+/// The first `limit` of the rows offered, in `order`, for a fleet-wide list ordered otherwise than its scan (the
+/// most worn batteries, the weakest TPMs): it cuts back whenever it holds twice `limit` (and more than
+/// [`KEEP_AT_LEAST`]), so memory follows `limit`, not the fleet.
+pub(crate) struct FirstN<T> {
+    rows: Vec<T>,
+    limit: usize,
+    order: fn(&T, &T) -> std::cmp::Ordering,
+    /// Whether a cut left any out.
+    more: bool,
+}
+
+impl<T> FirstN<T> {
+    pub(crate) fn new(limit: usize, order: fn(&T, &T) -> std::cmp::Ordering) -> Self {
+        FirstN { rows: Vec::new(), limit, order, more: false }
+    }
+
+    pub(crate) fn push(&mut self, row: T) {
+        self.rows.push(row);
+        if self.rows.len() > self.limit.saturating_mul(2).max(KEEP_AT_LEAST) {
+            self.cut();
+        }
+    }
+
+    /// The first `limit` in order, and whether there were more.
+    pub(crate) fn finish(mut self) -> (Vec<T>, bool) {
+        self.cut();
+        (self.rows, self.more)
+    }
+
+    fn cut(&mut self) {
+        self.rows.sort_by(self.order);
+        self.more |= self.rows.len() > self.limit;
+        self.rows.truncate(self.limit);
+    }
+}
+
 /// Reads every host's hardware section, page by page in host id order, decoded as `T` (a struct of the one list the
 /// caller wants, so the rest of the section is skipped, not built), and hands each to `visit` until it breaks. Scans
 /// take their turn ([`FLEET_SCANS`]). A section that no longer decodes (stored by an older collector) is skipped and
@@ -96,5 +135,29 @@ pub(crate) async fn scan_hardware<T: serde::de::DeserializeOwned>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_n_keeps_the_first_in_order_across_its_cuts() {
+        // Three times KEEP_AT_LEAST rows, so it cuts while they come; the smallest arrive first, middle and last.
+        let mut rows: Vec<u32> = (10..3 * KEEP_AT_LEAST as u32).rev().collect();
+        rows.insert(0, 3);
+        rows.insert(KEEP_AT_LEAST, 1);
+        rows.push(2);
+        let mut kept = FirstN::new(4, |a: &u32, b: &u32| a.cmp(b));
+        for row in rows {
+            kept.push(row);
+            assert!(kept.rows.len() <= 2 * KEEP_AT_LEAST, "held {} rows", kept.rows.len());
+        }
+        assert_eq!(kept.finish(), (vec![1, 2, 3, 10], true));
+        // Fewer than the limit: all of them, in order, and none left out.
+        let mut kept = FirstN::new(4, |a: &u32, b: &u32| b.cmp(a));
+        [5, 7, 6].into_iter().for_each(|r| kept.push(r));
+        assert_eq!(kept.finish(), (vec![7, 6, 5], false));
     }
 }

@@ -18,7 +18,7 @@ const MIN_HOSTS: u64 = 100;
 /// How often the fleet's size is looked at: one read of the hosts table.
 const CHECK_EVERY: Duration = Duration::from_secs(60);
 
-/// Looks skipped at most after refreshes that failed in a row (then one try an hour).
+/// The most looks from one failed refresh to the next try: one try an hour.
 const MAX_BACKOFF_CHECKS: u32 = 60;
 
 /// Whether the statistics are worth refreshing at `now`, last refreshed (or first counted) at `analyzed`: once the
@@ -28,6 +28,12 @@ const MAX_BACKOFF_CHECKS: u32 = 60;
 pub fn due(analyzed: FleetSize, now: FleetSize, by_reports: bool) -> bool {
     let doubled = |then: u64, now: u64| now >= MIN_HOSTS && now >= then.saturating_mul(2);
     doubled(analyzed.hosts, now.hosts) || (by_reports && doubled(analyzed.reported, now.reported))
+}
+
+/// The looks to skip after `failures` refreshes failed in a row (counting the last): 0, 1, 3, 7… so the next try
+/// comes 1, 2, 4, 8… minutes later, at most an hour.
+fn skipped_after(failures: u32) -> u32 {
+    2u32.saturating_pow(failures.saturating_sub(1)).min(MAX_BACKOFF_CHECKS) - 1
 }
 
 /// Looks at the fleet's size every [`CHECK_EVERY`] and refreshes the statistics when [`due`], until the stop. The
@@ -71,8 +77,8 @@ pub fn spawn(background: &Background, state: crate::AppState) {
                     failures = 0;
                 }
                 Some(Err(e)) => {
-                    skip = 2u32.saturating_pow(failures).min(MAX_BACKOFF_CHECKS) - 1;
                     failures = failures.saturating_add(1);
+                    skip = skipped_after(failures);
                     tracing::warn!(error = %e, next_try_in_minutes = skip + 1,
                         "cannot refresh the database's statistics");
                 }
@@ -103,6 +109,13 @@ mod tests {
             // A fleet that shrank and grew back past the last refresh is not refreshed again for that.
             assert!(!due(size(400, 0), size(300, 0), by_reports));
         }
+    }
+
+    #[test]
+    fn a_failing_refresh_is_tried_less_often_up_to_hourly() {
+        let waits: Vec<u32> = (1..=8).map(|f| skipped_after(f) + 1).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(skipped_after(u32::MAX), MAX_BACKOFF_CHECKS - 1);
     }
 
     #[test]

@@ -1,16 +1,13 @@
-//! The fleet's TPMs on one list, the hosts not known to have a usable TPM 2.0 first (issue 17): what a Windows 11 roll-out, a
-//! BitLocker plan or a TPM firmware advisory (Infineon's ROCA named vendor and firmware) needs across Linux, Windows
-//! and macOS alike. Built from the stored hardware sections page by page, as the batteries list is; every section is
-//! read, since the order is by state.
+//! The fleet's TPMs on one list, the hosts not known to have a usable TPM 2.0 first (issue 17): what a Windows 11
+//! roll-out, a BitLocker plan or a TPM firmware advisory (Infineon's ROCA named vendor and firmware) needs across
+//! Linux, Windows and macOS alike. Built from the stored hardware sections page by page, as the batteries list is;
+//! every section is read, since the order is by state.
 
 use muster_shared::v1::Tpm;
 use serde::Deserialize;
 
 use crate::store::{Store, StoreError};
 use crate::views::{HostRef, TpmView};
-
-/// Rows held before the scan cuts back to the first `limit`, however small the limit: cutting costs a sort.
-const KEEP_AT_LEAST: usize = 500;
 
 /// Where a host stands, the weakest first: the one place that says what counts as a usable TPM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,30 +149,17 @@ fn weakest_first(a: &TpmRow, b: &TpmRow) -> std::cmp::Ordering {
 /// first `limit` are kept as it goes, so memory follows `limit`, not the fleet.
 pub async fn tpms(store: &dyn Store, filter: &TpmFilter, limit: usize) -> Result<(Vec<TpmRow>, bool), StoreError> {
     let search = filter.search.as_deref().map(str::to_lowercase);
-    let mut rows = Vec::new();
-    let mut more = false;
+    let mut kept = super::FirstN::new(limit, weakest_first);
     super::scan_hardware(store, "tpm", |host, section: HardwareTpm| {
         let state = TpmState::of(section.tpm.as_ref());
         let found = search.as_deref().is_none_or(|text| matches(host, section.tpm.as_ref(), text));
         if filter.state.admits(state) && found {
-            rows.push(TpmRow { host: host.clone(), tpm: section.tpm, state });
-        }
-        if rows.len() > limit.saturating_mul(2).max(KEEP_AT_LEAST) {
-            more |= keep_first(&mut rows, limit);
+            kept.push(TpmRow { host: host.clone(), tpm: section.tpm, state });
         }
         std::ops::ControlFlow::Continue(())
     })
     .await?;
-    more |= keep_first(&mut rows, limit);
-    Ok((rows, more))
-}
-
-/// Sorts `rows` the weakest first and keeps the first `limit`; whether any went.
-fn keep_first(rows: &mut Vec<TpmRow>, limit: usize) -> bool {
-    rows.sort_by(weakest_first);
-    let cut = rows.len() > limit;
-    rows.truncate(limit);
-    cut
+    Ok(kept.finish())
 }
 
 /// Whether `text` (lower case) is part of the host name, the TPM's manufacturer or its firmware version.
